@@ -1,0 +1,464 @@
+//! OpenWhisk: packages (parameters, bindings), actions (runtime, code, limits, parameters), triggers, rules.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::{Checker, Reference, ResourceKind};
+use crate::model::flags::*;
+use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
+use crate::{choice, model};
+
+/// Action code: inline text, a file beside the manifest, or base64 (binary/zip actions).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Code {
+    Inline(String),
+    File(String),
+    Base64(String),
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Inline(s) => write!(f, "Inline({} bytes)", s.len()),
+            Code::File(p) => write!(f, "File({p})"),
+            Code::Base64(s) => write!(f, "Base64({} chars)", s.len()),
+        }
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Code::Inline(t) => s.serialize_str(t),
+            Code::File(p) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("file", p)?;
+                m.end()
+            }
+            Code::Base64(b) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("base64", b)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Code;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("code: inline text, { file = \"path\" } or { base64 = \"...\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Code, E> {
+                Ok(Code::Inline(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Code, A::Error> {
+                let mut out = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    let v: String = map.next_value()?;
+                    if out.is_some() {
+                        return Err(de::Error::custom("code comes from exactly one of `file` or `base64`"));
+                    }
+                    out = Some(match k.as_str() {
+                        "file" => Code::File(v),
+                        "base64" => Code::Base64(v),
+                        other => return Err(de::Error::unknown_variant(other, &["file", "base64"])),
+                    });
+                }
+                out.ok_or_else(|| de::Error::custom("code needs `file` or `base64`"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Code {
+    fn schema_name() -> Cow<'static, str> {
+        "ActionCode".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Inline code, { file = \"path\" } (relative to the manifest file) or { base64 = \"...\" }",
+            "oneOf": [
+                { "type": "string" },
+                { "type": "object", "properties": { "file": { "type": "string" } }, "required": ["file"], "additionalProperties": false },
+                { "type": "object", "properties": { "base64": { "type": "string" } }, "required": ["base64"], "additionalProperties": false }
+            ]
+        })
+    }
+}
+
+choice! { "lowercase";
+    pub enum RuleStatus { Active, Inactive }
+}
+
+model! {
+    /// A parameter: a JSON `value`, or a `secret` reference (OpenWhisk masks nothing: falconer does).
+    pub struct Parameter {
+        pub key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secret: Option<SecretValue>,
+    }
+
+    pub struct Binding {
+        pub namespace: String,
+        pub name: String,
+    }
+
+    pub struct Limits {
+        /// Milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub timeout: Option<u64>,
+        /// Megabytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory: Option<u64>,
+        /// Kilobytes of logs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub logs: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub concurrency: Option<u64>,
+    }
+
+    /// A package (or a binding of another namespace's package).
+    pub struct Package {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub binding: Option<Binding>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub parameter: Vec<Parameter>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub annotations: BTreeMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub publish: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// An action (optionally inside a package).
+    pub struct Action {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub package: Option<String>,
+        /// The runtime (`nodejs:20`, `python:3.11`, ...), `blackbox` (with `image`) or `sequence`.
+        pub kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub code: Option<Code>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub main: Option<String>,
+        /// Docker image of a blackbox action.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub image: Option<String>,
+        /// The code is a zip or binary (base64).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub binary: Option<bool>,
+        /// The actions of a sequence, in order (`name` or `package/name`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub components: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limits: Option<Limits>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub parameter: Vec<Parameter>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub annotations: BTreeMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A trigger.
+    pub struct Trigger {
+        pub name: String,
+        /// A feed action (`/whisk.system/alarms/alarm`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub feed: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub parameter: Vec<Parameter>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub annotations: BTreeMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A rule: when the trigger fires, run the action.
+    pub struct Rule {
+        pub name: String,
+        pub trigger: String,
+        /// `name` or `package/name`.
+        pub action: String,
+        /// Default: active.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<RuleStatus>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+}
+
+impl Action {
+    /// `package/name` or `name`.
+    pub fn path(&self) -> String {
+        match &self.package {
+            Some(p) => format!("{p}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// OpenWhisk's entity name rule: word characters, then word characters, `@`, space, `.` and `-`; at most
+/// 256 characters; no trailing space.
+pub fn entity_name_rule(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.chars().count() > 256 {
+        return Err("it is longer than 256 characters".into());
+    }
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut chars = name.chars();
+    if !chars.next().is_some_and(word) {
+        return Err("it must start with a letter, digit or `_`".into());
+    }
+    if let Some(c) = name.chars().find(|c| !(word(*c) || matches!(c, '@' | ' ' | '.' | '-'))) {
+        return Err(format!("{c:?} is not allowed (letters, digits, `_`, `@`, space, `.` and `-` are)"));
+    }
+    if name.ends_with(' ') {
+        return Err("it ends with a space".into());
+    }
+    Ok(())
+}
+
+fn addr(kind: &'static str, seg: &str) -> Address {
+    Address::new(Domain::Functions, kind, vec![seg.to_string()])
+}
+
+/// A reference to an action written as `name`, `package/name` or `/namespace/package/name`.
+fn action_ref(field: String, path: &str, namespace: &str) -> Option<Reference> {
+    let local = match path.strip_prefix('/') {
+        Some(full) => full.strip_prefix(namespace)?.strip_prefix('/')?,
+        None => path,
+    };
+    Some(Reference::to(field, addr("action", local)))
+}
+
+fn check_parameters(cx: &mut Checker<'_>, params: &[Parameter]) {
+    let mut seen = HashSet::new();
+    for (i, p) in params.iter().enumerate() {
+        let f = format!("parameter[{i}]");
+        if p.key.is_empty() {
+            cx.error(&format!("{f}.key"), "invalid-name", "a parameter needs a key");
+        } else if !seen.insert(p.key.as_str()) {
+            cx.error(&format!("{f}.key"), "duplicate", format!("parameter `{}` is given twice", p.key));
+        }
+        match (&p.value, &p.secret) {
+            (Some(_), Some(_)) => {
+                cx.error(&f, "conflict", format!("parameter `{}` has both a `value` and a `secret`", p.key));
+            }
+            (None, None) => {
+                cx.error(&f, "missing", format!("parameter `{}` needs a `value` or a `secret`", p.key));
+            }
+            _ => {}
+        }
+        cx.secret(&format!("{f}.secret"), p.secret.as_ref());
+    }
+}
+
+static PACKAGE: KindMeta = KindMeta {
+    domain: Domain::Functions,
+    kind: "package",
+    title: "OpenWhisk package",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("binding", IMMUTABLE),
+        FieldMeta::keyed("parameter", "key", 0),
+        FieldMeta::new("parameter[].value", FREEFORM),
+        FieldMeta::new("parameter[].secret", SECRET),
+        FieldMeta::new("annotations.*", FREEFORM),
+        FieldMeta::new("publish", SERVER_DEFAULT),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Package {
+    fn meta() -> &'static KindMeta {
+        &PACKAGE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, entity_name_rule);
+        check_parameters(cx, &self.parameter);
+    }
+}
+
+static ACTION: KindMeta = KindMeta {
+    domain: Domain::Functions,
+    kind: "action",
+    title: "OpenWhisk action",
+    identity: &["path"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("package", IMMUTABLE),
+        FieldMeta::new("limits.timeout", SERVER_DEFAULT),
+        FieldMeta::new("limits.memory", SERVER_DEFAULT),
+        FieldMeta::new("limits.logs", SERVER_DEFAULT),
+        FieldMeta::new("limits.concurrency", SERVER_DEFAULT),
+        FieldMeta::keyed("parameter", "key", 0),
+        FieldMeta::new("parameter[].value", FREEFORM),
+        FieldMeta::new("parameter[].secret", SECRET),
+        FieldMeta::new("annotations.*", FREEFORM),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Action {
+    fn meta() -> &'static KindMeta {
+        &ACTION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.path()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.package {
+            out.push(Reference::to("package", addr("package", p)));
+        }
+        let ns = tenant.functions_namespace();
+        for (i, c) in self.components.iter().enumerate() {
+            out.extend(action_ref(format!("components[{i}]"), c, &ns));
+        }
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, entity_name_rule);
+        if let Some(p) = &self.package {
+            cx.name("package", p, entity_name_rule);
+        }
+        if self.kind.trim().is_empty() {
+            cx.error("kind", "invalid-value", "the action's kind (runtime) is empty");
+        }
+        match self.kind.as_str() {
+            "sequence" => {
+                if self.components.is_empty() {
+                    cx.error("components", "missing", "a sequence needs `components`");
+                }
+                if self.code.is_some() || self.image.is_some() {
+                    cx.error("code", "conflict", "a sequence has no code or image of its own");
+                }
+            }
+            "blackbox" => {
+                if self.image.is_none() {
+                    cx.error("image", "missing", "a blackbox action needs an `image`");
+                }
+            }
+            _ => {
+                if self.code.is_none() {
+                    cx.error("code", "missing", format!("action `{}` has no code", self.path()))
+                        .help = Some("add `code = { file = \"path\" }` (or inline text)".into());
+                }
+                if !self.components.is_empty() {
+                    cx.error("components", "conflict", "only a sequence has `components`");
+                }
+            }
+        }
+        if matches!(self.code, Some(Code::Base64(_))) && self.binary == Some(false) {
+            cx.error("binary", "conflict", "base64 code is binary; remove `binary = false`");
+        }
+        if let Some(l) = &self.limits {
+            for (f, v) in [("timeout", l.timeout), ("memory", l.memory), ("logs", l.logs), ("concurrency", l.concurrency)] {
+                if v == Some(0) && f != "logs" {
+                    cx.error(&format!("limits.{f}"), "invalid-value", format!("the {f} limit must be greater than 0"));
+                }
+            }
+        }
+        check_parameters(cx, &self.parameter);
+    }
+}
+
+static TRIGGER: KindMeta = KindMeta {
+    domain: Domain::Functions,
+    kind: "trigger",
+    title: "OpenWhisk trigger",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("feed", IMMUTABLE),
+        FieldMeta::keyed("parameter", "key", 0),
+        FieldMeta::new("parameter[].value", FREEFORM),
+        FieldMeta::new("parameter[].secret", SECRET),
+        FieldMeta::new("annotations.*", FREEFORM),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Trigger {
+    fn meta() -> &'static KindMeta {
+        &TRIGGER
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, entity_name_rule);
+        check_parameters(cx, &self.parameter);
+    }
+}
+
+static RULE: KindMeta = KindMeta {
+    domain: Domain::Functions,
+    kind: "rule",
+    title: "OpenWhisk rule",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("status", SERVER_DEFAULT),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Rule {
+    fn meta() -> &'static KindMeta {
+        &RULE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let ns = tenant.functions_namespace();
+        let mut out = vec![Reference::to("trigger", addr("trigger", self.trigger.trim_start_matches(&format!("/{ns}/")[..])))];
+        out.extend(action_ref("action".into(), &self.action, &ns));
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, entity_name_rule);
+        if self.trigger.is_empty() {
+            cx.error("trigger", "missing", "a rule needs a trigger");
+        }
+        if self.action.is_empty() {
+            cx.error("action", "missing", "a rule needs an action");
+        }
+    }
+}

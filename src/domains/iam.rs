@@ -1,0 +1,665 @@
+//! Keycloak: realm settings, realm roles, clients (with client roles, scopes and protocol mappers), client
+//! scopes, identity providers and groups. Never users or sessions.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Checker, Reference, ResourceKind};
+use crate::model::flags::*;
+use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
+use crate::{choice, model};
+
+/// Client scopes every Keycloak realm has.
+pub const BUILTIN_SCOPES: &[&str] = &[
+    "acr",
+    "address",
+    "basic",
+    "email",
+    "microprofile-jwt",
+    "offline_access",
+    "organization",
+    "phone",
+    "profile",
+    "role_list",
+    "roles",
+    "saml_organization",
+    "service_account",
+    "web-origins",
+];
+
+/// Clients every Keycloak realm has.
+pub const BUILTIN_CLIENTS: &[&str] = &[
+    "account",
+    "account-console",
+    "admin-cli",
+    "broker",
+    "realm-management",
+    "security-admin-console",
+];
+
+fn builtin_realm_role(name: &str, realm: &str) -> bool {
+    name == "offline_access" || name == "uma_authorization" || name == format!("default-roles-{realm}")
+}
+
+fn addr(kind: &'static str, seg: &str) -> Address {
+    Address::new(Domain::Iam, kind, vec![seg.to_string()])
+}
+
+choice! { "lowercase";
+    pub enum SslRequired { None, External, All }
+}
+
+choice! { "kebab-case";
+    pub enum Protocol { OpenidConnect, Saml }
+}
+
+model! {
+    /// The tenant's realm settings (the realm itself is the tenant's; at most one per manifest).
+    pub struct Realm {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ssl_required: Option<SslRequired>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub registration_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub registration_email_as_username: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub remember_me: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub verify_email: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub login_with_email_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub duplicate_emails_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reset_password_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub edit_username_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub brute_force_protected: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub login_theme: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub account_theme: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub admin_theme: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub email_theme: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub internationalization_enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub supported_locales: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub default_locale: Option<String>,
+        /// Seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub access_token_lifespan: Option<u32>,
+        /// Seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub access_code_lifespan: Option<u32>,
+        /// Seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sso_session_idle_timeout: Option<u32>,
+        /// Seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sso_session_max_lifespan: Option<u32>,
+        /// Seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub offline_session_idle_timeout: Option<u32>,
+        /// Keycloak password policy string, e.g. `length(12) and notUsername`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub password_policy: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub smtp: Option<Smtp>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct Smtp {
+        pub host: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub port: Option<u16>,
+        pub from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub from_display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reply_to: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ssl: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub starttls: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub password: Option<SecretValue>,
+    }
+
+    /// Roles a composite role (or a group, or a service account) contains.
+    #[derive(Default)]
+    pub struct RoleSet {
+        /// Realm roles.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub realm: Vec<String>,
+        /// Client roles, by client id.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub client: BTreeMap<String, Vec<String>>,
+    }
+
+    /// A realm role.
+    pub struct Role {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+        /// Makes the role a composite of these roles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub composites: Option<RoleSet>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, Vec<String>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A client role (inside its client).
+    pub struct ClientRole {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub composites: Option<RoleSet>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, Vec<String>>,
+    }
+
+    pub struct ProtocolMapper {
+        pub name: String,
+        /// Default: the protocol of the client or scope.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub protocol: Option<Protocol>,
+        /// The mapper type, e.g. `oidc-usermodel-attribute-mapper`.
+        pub protocol_mapper: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub config: BTreeMap<String, String>,
+    }
+
+    /// A client.
+    pub struct Client {
+        pub client_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub protocol: Option<Protocol>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub public_client: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bearer_only: Option<bool>,
+        /// The client secret (confidential clients).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secret: Option<SecretValue>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub root_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub base_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub admin_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub redirect_uris: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub web_origins: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub standard_flow_enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub implicit_flow_enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub direct_access_grants_enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub service_accounts_enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub consent_required: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub full_scope_allowed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub frontchannel_logout: Option<bool>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub default_client_scopes: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub optional_client_scopes: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub protocol_mapper: Vec<ProtocolMapper>,
+        /// Client roles.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub role: Vec<ClientRole>,
+        /// Roles of the client's service account.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub service_account_roles: Option<RoleSet>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A client scope.
+    pub struct ClientScope {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub protocol: Option<Protocol>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub protocol_mapper: Vec<ProtocolMapper>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// An identity provider (brokering to another IdP).
+    pub struct IdentityProvider {
+        pub alias: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub display_name: Option<String>,
+        /// `oidc`, `saml`, `google`, `github`, ...
+        pub provider_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trust_email: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub store_token: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub link_only: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub first_broker_login_flow_alias: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub post_broker_login_flow_alias: Option<String>,
+        /// The provider's `clientSecret` (kept out of `config`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub client_secret: Option<SecretValue>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub config: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub mapper: Vec<IdpMapper>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct IdpMapper {
+        pub name: String,
+        /// The mapper type, e.g. `hardcoded-role-idp-mapper`.
+        pub identity_provider_mapper: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub config: BTreeMap<String, String>,
+    }
+
+    /// A group (top level, or under `parent`).
+    pub struct Group {
+        pub name: String,
+        /// Path of the parent group, e.g. `staff` or `staff/admins`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub parent: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub attributes: BTreeMap<String, Vec<String>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub realm_roles: Vec<String>,
+        /// Client roles, by client id.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub client_roles: BTreeMap<String, Vec<String>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+}
+
+impl Group {
+    /// `parent/name`, without a leading `/`.
+    pub fn path(&self) -> String {
+        match &self.parent {
+            Some(p) if !p.trim_matches('/').is_empty() => format!("{}/{}", p.trim_matches('/'), self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// References from a set of roles to the resources that define them.
+fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) {
+    for (i, r) in set.realm.iter().enumerate() {
+        if !builtin_realm_role(r, realm) {
+            out.push(Reference::to(format!("{field}.realm[{i}]"), addr("role", r)));
+        }
+    }
+    for client in set.client.keys() {
+        if !BUILTIN_CLIENTS.contains(&client.as_str()) {
+            out.push(Reference::to(format!("{field}.client.{client}"), addr("client", client)));
+        }
+    }
+}
+
+fn unique_names<'a>(cx: &mut Checker<'_>, field: &str, what: &str, names: impl Iterator<Item = &'a str>) {
+    let mut seen = HashSet::new();
+    for (i, n) in names.enumerate() {
+        if n.is_empty() {
+            cx.error(&format!("{field}[{i}].name"), "invalid-name", format!("a {what} needs a name"));
+        } else if !seen.insert(n) {
+            cx.error(&format!("{field}[{i}].name"), "duplicate", format!("{what} `{n}` is declared twice"));
+        }
+    }
+}
+
+fn non_empty(cx: &mut Checker<'_>, field: &str, value: &str, what: &str) {
+    if value.trim().is_empty() {
+        cx.error(field, "invalid-name", format!("the {what} is empty"));
+    }
+}
+
+fn check_redirects(cx: &mut Checker<'_>, uris: &[String]) {
+    for (i, u) in uris.iter().enumerate() {
+        if u.trim().is_empty() {
+            cx.error(&format!("redirect_uris[{i}]"), "invalid-value", "an empty redirect URI");
+        }
+    }
+}
+
+static REALM: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "realm",
+    title: "Keycloak realm",
+    identity: &["name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("supported_locales", SET),
+        FieldMeta::new("smtp.password", SECRET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Realm {
+    fn meta() -> &'static KindMeta {
+        &REALM
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "name", &self.name, "realm name");
+        let realm = cx.tenant.realm();
+        cx.scope("name", "realm", &self.name, &[realm], false);
+        if let Some(s) = &self.smtp {
+            cx.secret("smtp.password", s.password.as_ref());
+        }
+    }
+}
+
+static ROLE: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "role",
+    title: "Keycloak realm role",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("composites.realm", SET),
+        FieldMeta::new("composites.client.*", SET),
+        FieldMeta::new("attributes.*", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Role {
+    fn meta() -> &'static KindMeta {
+        &ROLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.composites {
+            role_refs("composites", c, &tenant.realm(), &mut out);
+        }
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "name", &self.name, "role name");
+        if let Some(c) = &self.composites
+            && c.realm.iter().any(|r| r == &self.name)
+        {
+            cx.error("composites.realm", "cycle", format!("role `{}` cannot contain itself", self.name));
+        }
+    }
+}
+
+static CLIENT: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "client",
+    title: "Keycloak client",
+    identity: &["client_id"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("enabled", SERVER_DEFAULT),
+        FieldMeta::new("protocol", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::new("public_client", SERVER_DEFAULT),
+        FieldMeta::new("bearer_only", SERVER_DEFAULT),
+        FieldMeta::new("secret", SECRET),
+        FieldMeta::new("redirect_uris", SET),
+        FieldMeta::new("web_origins", SET),
+        FieldMeta::new("standard_flow_enabled", SERVER_DEFAULT),
+        FieldMeta::new("implicit_flow_enabled", SERVER_DEFAULT),
+        FieldMeta::new("direct_access_grants_enabled", SERVER_DEFAULT),
+        FieldMeta::new("service_accounts_enabled", SERVER_DEFAULT),
+        FieldMeta::new("consent_required", SERVER_DEFAULT),
+        FieldMeta::new("full_scope_allowed", SERVER_DEFAULT),
+        FieldMeta::new("frontchannel_logout", SERVER_DEFAULT),
+        FieldMeta::new("default_client_scopes", SET | SERVER_DEFAULT),
+        FieldMeta::new("optional_client_scopes", SET | SERVER_DEFAULT),
+        FieldMeta::keyed("protocol_mapper", "name", 0),
+        FieldMeta::keyed("role", "name", 0),
+        FieldMeta::new("role[].composites.realm", SET),
+        FieldMeta::new("role[].composites.client.*", SET),
+        FieldMeta::new("role[].attributes.*", SET),
+        FieldMeta::new("service_account_roles.realm", SET),
+        FieldMeta::new("service_account_roles.client.*", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Client {
+    fn meta() -> &'static KindMeta {
+        &CLIENT
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.client_id.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        for (field, scopes) in [
+            ("default_client_scopes", &self.default_client_scopes),
+            ("optional_client_scopes", &self.optional_client_scopes),
+        ] {
+            for (i, s) in scopes.iter().flatten().enumerate() {
+                if !BUILTIN_SCOPES.contains(&s.as_str()) {
+                    out.push(Reference::to(format!("{field}[{i}]"), addr("client_scope", s)));
+                }
+            }
+        }
+        let realm = tenant.realm();
+        for (i, r) in self.role.iter().enumerate() {
+            if let Some(c) = &r.composites {
+                role_refs(&format!("role[{i}].composites"), c, &realm, &mut out);
+            }
+        }
+        if let Some(sa) = &self.service_account_roles {
+            role_refs("service_account_roles", sa, &realm, &mut out);
+        }
+        out.retain(|r| r.targets[0] != addr("client", &self.client_id));
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "client_id", &self.client_id, "client id");
+        if BUILTIN_CLIENTS.contains(&self.client_id.as_str()) {
+            cx.error(
+                "client_id",
+                "reserved",
+                format!("`{}` is a client Keycloak creates in every realm; it is not managed", self.client_id),
+            );
+        }
+        cx.secret("secret", self.secret.as_ref());
+        let public = self.public_client == Some(true);
+        if public && self.secret.is_some() {
+            cx.error("secret", "conflict", "a public client has no secret")
+                .help = Some("remove `secret`, or set `public_client = false`".into());
+        }
+        if public && self.service_accounts_enabled == Some(true) {
+            cx.error("service_accounts_enabled", "conflict", "service accounts need a confidential client (`public_client = false`)");
+        }
+        if self.service_account_roles.is_some() && self.service_accounts_enabled != Some(true) {
+            cx.error("service_account_roles", "conflict", "service account roles need `service_accounts_enabled = true`");
+        }
+        if public && self.bearer_only == Some(true) {
+            cx.error("bearer_only", "conflict", "a client cannot be both public and bearer-only");
+        }
+        check_redirects(cx, &self.redirect_uris);
+        unique_names(cx, "protocol_mapper", "protocol mapper", self.protocol_mapper.iter().map(|m| m.name.as_str()));
+        unique_names(cx, "role", "client role", self.role.iter().map(|r| r.name.as_str()));
+        if let (Some(d), Some(o)) = (&self.default_client_scopes, &self.optional_client_scopes) {
+            for s in d.iter().filter(|s| o.contains(s)) {
+                cx.error("optional_client_scopes", "conflict", format!("scope `{s}` is both a default and an optional scope"));
+            }
+        }
+    }
+}
+
+static CLIENT_SCOPE: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "client_scope",
+    title: "Keycloak client scope",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("protocol", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::keyed("protocol_mapper", "name", 0),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for ClientScope {
+    fn meta() -> &'static KindMeta {
+        &CLIENT_SCOPE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "name", &self.name, "client scope name");
+        if self.name.contains(' ') {
+            cx.error("name", "invalid-name", "client scope names cannot contain spaces (they are used in the `scope` parameter)");
+        }
+        unique_names(cx, "protocol_mapper", "protocol mapper", self.protocol_mapper.iter().map(|m| m.name.as_str()));
+    }
+}
+
+static IDENTITY_PROVIDER: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "identity_provider",
+    title: "Keycloak identity provider",
+    identity: &["alias"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("provider_id", IMMUTABLE),
+        FieldMeta::new("enabled", SERVER_DEFAULT),
+        FieldMeta::new("client_secret", SECRET),
+        FieldMeta::keyed("mapper", "name", 0),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for IdentityProvider {
+    fn meta() -> &'static KindMeta {
+        &IDENTITY_PROVIDER
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.alias.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "alias", &self.alias, "alias");
+        non_empty(cx, "provider_id", &self.provider_id, "provider id");
+        cx.secret("client_secret", self.client_secret.as_ref());
+        if self.config.contains_key("clientSecret") {
+            cx.error("config.clientSecret", "secret-in-config", "the provider's client secret is written in `config`")
+                .help = Some("move it to `client_secret = { env = \"NAME\" }`".into());
+        }
+        unique_names(cx, "mapper", "mapper", self.mapper.iter().map(|m| m.name.as_str()));
+    }
+}
+
+static GROUP: KindMeta = KindMeta {
+    domain: Domain::Iam,
+    kind: "group",
+    title: "Keycloak group",
+    identity: &["path"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("parent", IMMUTABLE),
+        FieldMeta::new("attributes.*", SET),
+        FieldMeta::new("realm_roles", SET),
+        FieldMeta::new("client_roles.*", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Group {
+    fn meta() -> &'static KindMeta {
+        &GROUP
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.path()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.parent {
+            let p = p.trim_matches('/');
+            if !p.is_empty() {
+                out.push(Reference::to("parent", addr("group", p)));
+            }
+        }
+        let set = RoleSet {
+            realm: self.realm_roles.clone(),
+            client: self.client_roles.clone(),
+        };
+        role_refs("roles", &set, &tenant.realm(), &mut out);
+        for r in &mut out {
+            r.field = r.field.replace("roles.realm", "realm_roles").replace("roles.client", "client_roles");
+        }
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        non_empty(cx, "name", &self.name, "group name");
+        if self.name.contains('/') {
+            cx.error("name", "invalid-name", "a group name cannot contain `/`")
+                .help = Some("nest groups with `parent = \"path/of/parent\"`".into());
+        }
+    }
+}

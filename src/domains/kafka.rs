@@ -1,0 +1,363 @@
+//! Kafka: topics (partitions, replication factor, configs) and ACLs. Never messages.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Checker, Reference, ResourceKind};
+use crate::model::flags::*;
+use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
+use crate::{choice, model};
+
+/// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
+pub const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.type",
+    "compression.zstd.level",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
+const BOOLEAN_CONFIGS: &[&str] = &[
+    "message.downconversion.enable",
+    "preallocate",
+    "remote.storage.enable",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "unclean.leader.election.enable",
+];
+
+/// A config value. Kafka configs are strings; numbers and booleans are accepted and kept as text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigValue(pub String);
+
+impl Serialize for ConfigValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ConfigValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a config value (string, number or boolean)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for ConfigValue {
+    fn schema_name() -> Cow<'static, str> {
+        "KafkaConfigValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "A topic config value; kept as text", "type": ["string", "number", "boolean"] })
+    }
+}
+
+choice! { "snake_case";
+    pub enum AclResource { Topic, Group, TransactionalId, Cluster }
+    pub enum PatternType { Literal, Prefixed }
+    pub enum AclOperation { All, Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite }
+    pub enum AclPermission { Allow, Deny }
+}
+
+model! {
+    /// A topic of the tenant.
+    pub struct Topic {
+        pub name: String,
+        pub partitions: u32,
+        /// Server default: the broker's `default.replication.factor`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub replication_factor: Option<i16>,
+        /// Topic-level configs (only what is set on the topic; broker defaults are not listed).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub config: BTreeMap<String, ConfigValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// An ACL binding.
+    pub struct Acl {
+        pub resource_name: String,
+        pub resource_type: AclResource,
+        /// Default: literal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub pattern_type: Option<PatternType>,
+        /// `User:name` (a Keycloak service account is `User:service-account-<client>`).
+        pub principal: String,
+        /// Default: `*`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub host: Option<String>,
+        pub operation: AclOperation,
+        pub permission: AclPermission,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+}
+
+impl Acl {
+    pub fn pattern(&self) -> PatternType {
+        self.pattern_type.unwrap_or(PatternType::Literal)
+    }
+    pub fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or("*")
+    }
+}
+
+fn snake<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// Checks a topic name: legal characters and length.
+pub fn topic_name_rule(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("`.` and `..` are not topic names".into());
+    }
+    if name.len() > 249 {
+        return Err(format!("it is {} characters long; the limit is 249", name.len()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("{c:?} is not allowed; topic names use ASCII letters, digits, `.`, `_` and `-`"));
+    }
+    Ok(())
+}
+
+/// Topic names that collide once `.` and `_` are treated alike (Kafka's metric names do).
+pub fn collision_key(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+static TOPIC: KindMeta = KindMeta {
+    domain: Domain::Kafka,
+    kind: "topic",
+    title: "Kafka topic",
+    identity: &["name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("replication_factor", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Topic {
+    fn meta() -> &'static KindMeta {
+        &TOPIC
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, topic_name_rule);
+        let prefix = cx.tenant.kafka_topic_prefix();
+        cx.scope("name", "topic", &self.name, &[prefix], true);
+        if self.partitions == 0 {
+            cx.error("partitions", "invalid-value", "a topic needs at least one partition");
+        }
+        if let Some(rf) = self.replication_factor
+            && rf < 1
+        {
+            cx.error("replication_factor", "invalid-value", "the replication factor is at least 1");
+        }
+        for (k, v) in &self.config {
+            let field = format!("config.{k}");
+            if !TOPIC_CONFIGS.contains(&k.as_str()) {
+                let e = cx.error(&field, "unknown-config", format!("`{k}` is not a topic config"));
+                e.help = Some(match crate::diag::did_you_mean(k, TOPIC_CONFIGS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "see the topic configs of the Kafka documentation".into(),
+                });
+                continue;
+            }
+            if let Err(msg) = check_config_value(k, &v.0) {
+                cx.error(&field, "invalid-config", format!("`{k}` = {:?}: {msg}", v.0));
+            }
+        }
+    }
+}
+
+fn check_config_value(key: &str, v: &str) -> Result<(), String> {
+    if BOOLEAN_CONFIGS.contains(&key) {
+        return match v {
+            "true" | "false" => Ok(()),
+            _ => Err("expected true or false".into()),
+        };
+    }
+    match key {
+        "cleanup.policy" => {
+            for p in v.split(',') {
+                if !matches!(p.trim(), "delete" | "compact") {
+                    return Err("expected `delete`, `compact` or `delete,compact`".into());
+                }
+            }
+            Ok(())
+        }
+        "compression.type" => match v {
+            "uncompressed" | "zstd" | "lz4" | "snappy" | "gzip" | "producer" => Ok(()),
+            _ => Err("expected one of uncompressed, zstd, lz4, snappy, gzip, producer".into()),
+        },
+        "message.timestamp.type" => match v {
+            "CreateTime" | "LogAppendTime" => Ok(()),
+            _ => Err("expected CreateTime or LogAppendTime".into()),
+        },
+        "min.cleanable.dirty.ratio" => match v.parse::<f64>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => Ok(()),
+            _ => Err("expected a number from 0 to 1".into()),
+        },
+        "message.format.version" | "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => Ok(()),
+        _ => match v.parse::<i64>() {
+            Ok(x) if x >= -1 => Ok(()),
+            _ => Err("expected an integer (-1 for unlimited where Kafka allows it)".into()),
+        },
+    }
+}
+
+static ACL: KindMeta = KindMeta {
+    domain: Domain::Kafka,
+    kind: "acl",
+    title: "Kafka ACL",
+    identity: &["resource_type", "pattern_type", "principal", "host", "operation", "permission", "resource_name"],
+    holds_data: false,
+    fields: &[FieldMeta::new("depends_on", SET)],
+};
+
+impl ResourceKind for Acl {
+    fn meta() -> &'static KindMeta {
+        &ACL
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![
+            snake(&self.resource_type),
+            snake(&self.pattern()),
+            self.principal.clone(),
+            self.host().to_string(),
+            snake(&self.operation),
+            snake(&self.permission),
+            self.resource_name.clone(),
+        ]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        if self.resource_type == AclResource::Topic && self.pattern() == PatternType::Literal {
+            out.push(Reference::to(
+                "resource_name",
+                Address::new(Domain::Kafka, "topic", vec![self.resource_name.clone()]),
+            ));
+        }
+        if let Some(client) = self.principal.strip_prefix("User:service-account-") {
+            out.push(Reference::soft(
+                "principal",
+                Address::new(Domain::Iam, "client", vec![client.to_string()]),
+            ));
+        }
+        out
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        match self.principal.split_once(':') {
+            Some((t, n)) if !t.is_empty() && !n.is_empty() => {}
+            _ => {
+                cx.error("principal", "invalid-value", format!("principal {:?} is not `Type:name`", self.principal))
+                    .help = Some("for example `User:orders-service`".into());
+            }
+        }
+        if self.resource_type == AclResource::Cluster {
+            cx.error("resource_type", "out-of-scope", "cluster ACLs affect every tenant; they are outside any tenant's scope");
+            return;
+        }
+        if self.resource_name == "*" {
+            cx.error("resource_name", "out-of-scope", "a wildcard ACL reaches other tenants' resources")
+                .help = Some("use `pattern_type = \"prefixed\"` with the tenant's prefix instead".into());
+            return;
+        }
+        let prefix = cx.tenant.kafka_topic_prefix();
+        let what = snake(&self.resource_type).replace('_', " ");
+        cx.scope("resource_name", &what, &self.resource_name, &[prefix], true);
+        use AclOperation::*;
+        let allowed: &[AclOperation] = match self.resource_type {
+            AclResource::Topic => &[All, Read, Write, Create, Delete, Alter, Describe, DescribeConfigs, AlterConfigs],
+            AclResource::Group => &[All, Read, Describe, Delete],
+            AclResource::TransactionalId => &[All, Write, Describe],
+            AclResource::Cluster => &[],
+        };
+        if !allowed.contains(&self.operation) {
+            cx.error(
+                "operation",
+                "invalid-value",
+                format!("operation `{}` does not apply to a {what}", snake(&self.operation)),
+            )
+            .help = Some(format!(
+                "a {what} takes: {}",
+                allowed.iter().map(snake).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The six domains and their resource kinds.
+//!
+//! Each kind is a typed struct implementing [`ResourceKind`]: its metadata (identity, field flags), its
+//! references to other resources, and its own checks (names per the system's rules, impossible
+//! combinations, tenant scope). The [`kinds!`] list below is the only place that enumerates them: adding a
+//! kind means writing its struct in its domain file and adding one line here.
+
+pub mod functions;
+pub mod iam;
+pub mod kafka;
+pub mod mongo;
+pub mod postgres;
+pub mod storage;
+
+use std::fmt::Debug;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::diag::{Issue, Span};
+use crate::manifest::de::{Ctx, DeError, from_node};
+use crate::manifest::tree::{Node, Val};
+use crate::model::{Address, Domain, KindMeta, SecretValue, Tenant};
+
+/// A reference from one resource to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    /// The field that holds the reference (for messages).
+    pub field: String,
+    /// The resource referred to; the first of these that exists is the one meant.
+    pub targets: Vec<Address>,
+    /// When none of the targets is declared: an error (true) or just no dependency (false, for objects
+    /// that may exist outside the manifest, such as built-in roles).
+    pub required: bool,
+}
+
+impl Reference {
+    pub fn to(field: impl Into<String>, target: Address) -> Self {
+        Reference {
+            field: field.into(),
+            targets: vec![target],
+            required: true,
+        }
+    }
+    pub fn soft(field: impl Into<String>, target: Address) -> Self {
+        Reference {
+            required: false,
+            ..Reference::to(field, target)
+        }
+    }
+    pub fn or(mut self, alt: Address) -> Self {
+        self.targets.push(alt);
+        self
+    }
+}
+
+/// Where a resource came from, for locating its fields in messages.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// A manifest file: fields are found in the spanned tree.
+    Node(&'a Node),
+    /// Data without spans (an artifact): fields are named by a JSON pointer under this prefix.
+    Path(&'a str),
+    None,
+}
+
+/// Collects the issues of one resource's checks.
+pub struct Checker<'a> {
+    pub tenant: &'a Tenant,
+    pub strict: bool,
+    origin: Origin<'a>,
+    pub issues: Vec<Issue>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(tenant: &'a Tenant, strict: bool, origin: Origin<'a>) -> Self {
+        Checker {
+            tenant,
+            strict,
+            origin,
+            issues: Vec::new(),
+        }
+    }
+
+    fn place(&self, field: &str, issue: Issue) -> Issue {
+        match self.origin {
+            Origin::Node(n) => issue.at(locate(n, field)),
+            Origin::Path(p) => {
+                let f = field.replace(['.', '['], "/").replace(']', "");
+                if f.is_empty() {
+                    issue.path(p.to_string())
+                } else {
+                    issue.path(format!("{p}/{f}"))
+                }
+            }
+            Origin::None => issue,
+        }
+    }
+
+    /// An error about `field` (a path such as `column[2].type`; empty for the whole resource).
+    pub fn error(&mut self, field: &str, code: &'static str, msg: impl Into<String>) -> &mut Issue {
+        let i = self.place(field, Issue::error(code, msg));
+        self.issues.push(i);
+        self.issues.last_mut().expect("just pushed")
+    }
+
+    pub fn warn(&mut self, field: &str, code: &'static str, msg: impl Into<String>) -> &mut Issue {
+        let i = self.place(field, Issue::warning(code, msg));
+        self.issues.push(i);
+        self.issues.last_mut().expect("just pushed")
+    }
+
+    /// Applies a name rule: `rule` returns the problem, if any.
+    pub fn name(&mut self, field: &str, value: &str, rule: impl Fn(&str) -> Result<(), String>) {
+        if let Err(e) = rule(value) {
+            self.error(field, "invalid-name", format!("invalid name {value:?}: {e}"));
+        }
+    }
+
+    /// Warns (or errors with `--strict`) about a secret written in plain text.
+    pub fn secret(&mut self, field: &str, value: Option<&SecretValue>) {
+        if let Some(SecretValue::Plain(_)) = value {
+            let strict = self.strict;
+            let msg = format!("`{field}` holds a secret in plain text");
+            let issue = if strict {
+                self.error(field, "plain-secret", msg)
+            } else {
+                self.warn(field, "plain-secret", msg)
+            };
+            issue.help = Some(
+                "reference it instead: { env = \"NAME\" } or { file = \"path\" }; the value is never shown".into(),
+            );
+        }
+    }
+
+    /// Checks that `value` is inside the tenant's scope.
+    pub fn scope(&mut self, field: &str, what: &str, value: &str, allowed: &[String], prefix: bool) {
+        let ok = if prefix {
+            allowed.iter().any(|p| value.starts_with(p.as_str()))
+        } else {
+            allowed.iter().any(|p| p == value)
+        };
+        if !ok {
+            let how = if prefix {
+                format!("names starting with {}", quoted_list(allowed))
+            } else {
+                quoted_list(allowed)
+            };
+            let tenant = self.tenant.id.clone();
+            self.error(
+                field,
+                "out-of-scope",
+                format!("{what} {value:?} is outside tenant `{tenant}`'s scope"),
+            )
+            .help = Some(format!(
+                "tenant `{tenant}` owns {how}; change the name, or the tenant's `naming` block"
+            ));
+        }
+    }
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Finds the span of a field path (`a.b[2].c`) inside a resource's node; falls back to the nearest parent.
+pub fn locate(node: &Node, path: &str) -> Span {
+    let mut cur = node;
+    if path.is_empty() {
+        return cur.span;
+    }
+    for seg in path.split('.') {
+        let (name, index) = match seg.find('[') {
+            Some(i) => (&seg[..i], seg[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let next = match &cur.val {
+            Val::Obj(o) => match o.entries.iter().find(|(k, _)| k.name == name) {
+                Some((_, v)) => Some(v),
+                None => o.positional.as_deref().filter(|_| IDENTITY_FIELDS.contains(&name)),
+            },
+            _ => None,
+        };
+        let Some(mut n) = next else {
+            return cur.span;
+        };
+        if let Some(i) = index {
+            match n.items() {
+                Some(items) => match items.get(i) {
+                    Some(item) => n = item,
+                    None => return n.span,
+                },
+                None => return n.span,
+            }
+        }
+        cur = n;
+    }
+    cur.span
+}
+
+/// Fields that a KDL node's argument can stand for (each kind declares one of these first).
+pub const IDENTITY_FIELDS: &[&str] = &["name", "client_id", "alias", "key", "resource_name", "grantee", "id"];
+
+/// A typed resource kind.
+pub trait ResourceKind:
+    Serialize + DeserializeOwned + JsonSchema + Clone + PartialEq + Debug + Send + Sync + 'static
+{
+    fn meta() -> &'static KindMeta;
+    /// The identity segments, in the order of `meta().identity`.
+    fn identity(&self) -> Vec<String>;
+    /// Explicit dependencies (addresses as written).
+    fn depends_on(&self) -> &[String];
+    /// Implicit references to other resources.
+    fn references(&self, _tenant: &Tenant) -> Vec<Reference> {
+        Vec::new()
+    }
+    /// The kind's own checks.
+    fn check(&self, _cx: &mut Checker<'_>) {}
+    /// Fills in values the system derives (for example a MongoDB index's default name).
+    fn normalize(&mut self) {}
+}
+
+/// One entry of the kind registry.
+pub struct KindEntry {
+    pub meta: fn() -> &'static KindMeta,
+    pub decode: fn(&Node, &Ctx) -> Result<Spec, DeError>,
+    pub from_json: fn(Value) -> Result<Spec, serde_json::Error>,
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+macro_rules! kinds {
+    ($( $variant:ident => $ty:path ),* $(,)?) => {
+        /// A resource of any kind.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Spec { $( $variant($ty) ),* }
+
+        impl Spec {
+            pub fn meta(&self) -> &'static KindMeta {
+                match self { $( Spec::$variant(_) => <$ty as ResourceKind>::meta() ),* }
+            }
+            pub fn identity(&self) -> Vec<String> {
+                match self { $( Spec::$variant(r) => r.identity() ),* }
+            }
+            pub fn depends_on(&self) -> &[String] {
+                match self { $( Spec::$variant(r) => r.depends_on() ),* }
+            }
+            pub fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+                match self { $( Spec::$variant(r) => r.references(tenant) ),* }
+            }
+            pub fn check(&self, cx: &mut Checker<'_>) {
+                match self { $( Spec::$variant(r) => r.check(cx) ),* }
+            }
+            pub fn normalize(&mut self) {
+                match self { $( Spec::$variant(r) => r.normalize() ),* }
+            }
+            /// The resource as written in a manifest (JSON form).
+            pub fn to_json(&self) -> Value {
+                let v = match self { $( Spec::$variant(r) => serde_json::to_value(r) ),* };
+                v.unwrap_or(Value::Null)
+            }
+        }
+
+        /// Every kind, grouped by domain in the order manifests are written.
+        pub static KINDS: &[KindEntry] = &[ $(
+            KindEntry {
+                meta: <$ty as ResourceKind>::meta,
+                decode: |n, cx| from_node::<$ty>(n, cx).map(Spec::$variant),
+                from_json: |v| serde_json::from_value::<$ty>(v).map(Spec::$variant),
+                schema: |g| g.subschema_for::<$ty>(),
+            }
+        ),* ];
+    };
+}
+
+kinds! {
+    IamRealm => iam::Realm,
+    IamClientScope => iam::ClientScope,
+    IamRole => iam::Role,
+    IamClient => iam::Client,
+    IamIdentityProvider => iam::IdentityProvider,
+    IamGroup => iam::Group,
+    PgExtension => postgres::Extension,
+    PgSchema => postgres::Schema,
+    PgRole => postgres::Role,
+    PgTable => postgres::Table,
+    PgIndex => postgres::Index,
+    PgView => postgres::View,
+    PgPolicy => postgres::Policy,
+    PgGrant => postgres::Grant,
+    MongoDatabase => mongo::Database,
+    MongoCollection => mongo::Collection,
+    MongoIndex => mongo::Index,
+    KafkaTopic => kafka::Topic,
+    KafkaAcl => kafka::Acl,
+    FnPackage => functions::Package,
+    FnAction => functions::Action,
+    FnTrigger => functions::Trigger,
+    FnRule => functions::Rule,
+    StorageBucket => storage::Bucket,
+}
+
+impl Spec {
+    pub fn address(&self) -> Address {
+        let m = self.meta();
+        Address::new(m.domain, m.kind, self.identity())
+    }
+}
+
+/// The registry entry of a kind.
+pub fn kind(domain: Domain, kind: &str) -> Option<&'static KindMeta> {
+    KINDS
+        .iter()
+        .map(|k| (k.meta)())
+        .find(|m| m.domain == domain && m.kind == kind)
+}
+
+pub fn entry(domain: Domain, kind: &str) -> Option<&'static KindEntry> {
+    KINDS.iter().find(|k| {
+        let m = (k.meta)();
+        m.domain == domain && m.kind == kind
+    })
+}
+
+/// The kinds of one domain.
+pub fn kinds_of(domain: Domain) -> impl Iterator<Item = &'static KindMeta> {
+    KINDS.iter().map(|k| (k.meta)()).filter(move |m| m.domain == domain)
+}
+
+/// Derives the boilerplate of a typed model item: serde, JSON Schema, unknown fields refused.
+#[macro_export]
+macro_rules! model {
+    ($($item:item)*) => {
+        $(
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+            #[serde(deny_unknown_fields)]
+            $item
+        )*
+    };
+}
+
+/// Derives the boilerplate of a closed set of names (an enum of unit variants).
+#[macro_export]
+macro_rules! choice {
+    ($case:literal; $($item:item)*) => {
+        $(
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+            #[serde(rename_all = $case)]
+            $item
+        )*
+    };
+}
+
+/// Shared name rules.
+pub mod names {
+    /// A name that must not be empty and has a byte limit.
+    pub fn non_empty_max(max: usize) -> impl Fn(&str) -> Result<(), String> {
+        move |s| {
+            if s.is_empty() {
+                Err("it is empty".into())
+            } else if s.len() > max {
+                Err(format!("it is {} bytes long; the limit is {max}", s.len()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}

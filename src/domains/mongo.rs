@@ -1,0 +1,458 @@
+//! MongoDB: databases, collections (validators, validation level/action, capped, collation, views) and
+//! indexes (unique, compound, partial, TTL, sparse). Never documents.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::{Checker, Reference, ResourceKind};
+use crate::model::flags::*;
+use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
+use crate::{choice, model};
+
+choice! { "lowercase";
+    pub enum ValidationLevel { Off, Strict, Moderate }
+    pub enum ValidationAction { Error, Warn }
+}
+
+/// The direction or type of one index key: `1`, `-1`, `"text"`, `"2dsphere"`, `"2d"`, `"hashed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexDirection {
+    Asc,
+    Desc,
+    Text,
+    Sphere2d,
+    Flat2d,
+    Hashed,
+}
+
+impl IndexDirection {
+    /// The suffix MongoDB uses in default index names.
+    pub fn name_part(self) -> &'static str {
+        match self {
+            IndexDirection::Asc => "1",
+            IndexDirection::Desc => "-1",
+            IndexDirection::Text => "text",
+            IndexDirection::Sphere2d => "2dsphere",
+            IndexDirection::Flat2d => "2d",
+            IndexDirection::Hashed => "hashed",
+        }
+    }
+
+    pub fn to_json(self) -> Value {
+        match self {
+            IndexDirection::Asc => Value::from(1),
+            IndexDirection::Desc => Value::from(-1),
+            other => Value::from(other.name_part()),
+        }
+    }
+
+    /// Reads a key direction as MongoDB stores it (numbers of any type compare by value).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        match v {
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x > 0.0 => Some(IndexDirection::Asc),
+                Some(x) if x < 0.0 => Some(IndexDirection::Desc),
+                _ => None,
+            },
+            Value::String(s) => match s.as_str() {
+                "text" => Some(IndexDirection::Text),
+                "2dsphere" => Some(IndexDirection::Sphere2d),
+                "2d" => Some(IndexDirection::Flat2d),
+                "hashed" => Some(IndexDirection::Hashed),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for IndexDirection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IndexDirection::Asc => s.serialize_i64(1),
+            IndexDirection::Desc => s.serialize_i64(-1),
+            other => s.serialize_str(other.name_part()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexDirection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IndexDirection;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("1, -1, \"text\", \"2dsphere\", \"2d\" or \"hashed\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IndexDirection, E> {
+                match v {
+                    1 => Ok(IndexDirection::Asc),
+                    -1 => Ok(IndexDirection::Desc),
+                    _ => Err(E::custom(format!("index order {v} is not 1 or -1"))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<IndexDirection, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(0))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<IndexDirection, E> {
+                if v == 1.0 {
+                    Ok(IndexDirection::Asc)
+                } else if v == -1.0 {
+                    Ok(IndexDirection::Desc)
+                } else {
+                    Err(E::custom(format!("index order {v} is not 1 or -1")))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IndexDirection, E> {
+                IndexDirection::from_json(&Value::from(v)).ok_or_else(|| {
+                    E::unknown_variant(v, &["1", "-1", "text", "2dsphere", "2d", "hashed"])
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for IndexDirection {
+    fn schema_name() -> Cow<'static, str> {
+        "MongoIndexDirection".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [ { "enum": [1, -1] }, { "enum": ["text", "2dsphere", "2d", "hashed"] } ] })
+    }
+}
+
+model! {
+    /// A database of the tenant.
+    pub struct Database {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A collection (or a view, with `view_on` and `pipeline`).
+    pub struct Collection {
+        pub name: String,
+        pub database: String,
+        /// A validator document, e.g. `{ "$jsonSchema": { ... } }`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub validator: Option<Value>,
+        /// Default: strict.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub validation_level: Option<ValidationLevel>,
+        /// Default: error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub validation_action: Option<ValidationAction>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub capped: Option<Capped>,
+        /// Default collation document, e.g. `{ locale = "en", strength = 2 }`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub collation: Option<Value>,
+        /// Makes this a view on another collection of the same database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub view_on: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub pipeline: Vec<Value>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct Capped {
+        /// Maximum size in bytes.
+        pub size: u64,
+        /// Maximum number of documents.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max: Option<u64>,
+    }
+
+    /// An index (the implicit `_id_` index is never managed).
+    pub struct Index {
+        /// Default: derived from the keys as MongoDB does (`status_1_created_at_-1`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        pub database: String,
+        pub collection: String,
+        /// The keys, in order (order matters: `{a:1,b:-1}` is not `{b:-1,a:1}`).
+        pub key: Vec<IndexField>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub unique: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sparse: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub partial_filter_expression: Option<Value>,
+        /// TTL: documents expire this many seconds after the indexed date.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expire_after_seconds: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub collation: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub hidden: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct IndexField {
+        pub field: String,
+        pub order: IndexDirection,
+    }
+}
+
+impl Index {
+    /// The name MongoDB gives an index with these keys.
+    pub fn default_name(keys: &[IndexField]) -> String {
+        keys.iter()
+            .map(|k| format!("{}_{}", k.field, k.order.name_part()))
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    pub fn effective_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| Index::default_name(&self.key))
+    }
+}
+
+/// Checks a database name (MongoDB's rules on Linux, and its 63-byte limit).
+pub fn database_name_rule(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("it is {} bytes long; the limit is 63", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
+        return Err(format!("{c:?} is not allowed in a database name"));
+    }
+    Ok(())
+}
+
+/// Checks a collection name.
+pub fn collection_name_rule(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.contains('$') || name.contains('\0') {
+        return Err("`$` and NUL are not allowed in a collection name".into());
+    }
+    if name.starts_with("system.") {
+        return Err("the `system.` prefix is reserved by MongoDB".into());
+    }
+    Ok(())
+}
+
+/// Query operators MongoDB refuses inside a validator.
+const VALIDATOR_FORBIDDEN: &[&str] = &["$near", "$nearSphere", "$text", "$where"];
+
+fn find_operator<'a>(v: &'a Value, ops: &[&str]) -> Option<&'a str> {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if ops.contains(&k.as_str()) {
+                    return Some(k);
+                }
+                if let Some(f) = find_operator(x, ops) {
+                    return Some(f);
+                }
+            }
+            None
+        }
+        Value::Array(a) => a.iter().find_map(|x| find_operator(x, ops)),
+        _ => None,
+    }
+}
+
+fn db_scope(cx: &mut Checker<'_>, db: &str) {
+    cx.name("database", db, database_name_rule);
+    let dbs = cx.tenant.mongo_databases();
+    cx.scope("database", "database", db, &dbs, false);
+}
+
+static DATABASE: KindMeta = KindMeta {
+    domain: Domain::Mongo,
+    kind: "database",
+    title: "MongoDB database",
+    identity: &["name"],
+    holds_data: true,
+    fields: &[FieldMeta::new("depends_on", SET)],
+};
+
+impl ResourceKind for Database {
+    fn meta() -> &'static KindMeta {
+        &DATABASE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, database_name_rule);
+        let dbs = cx.tenant.mongo_databases();
+        cx.scope("name", "database", &self.name, &dbs, false);
+    }
+}
+
+static COLLECTION: KindMeta = KindMeta {
+    domain: Domain::Mongo,
+    kind: "collection",
+    title: "MongoDB collection",
+    identity: &["database", "name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("validator", FREEFORM),
+        FieldMeta::new("validation_level", SERVER_DEFAULT),
+        FieldMeta::new("validation_action", SERVER_DEFAULT),
+        FieldMeta::new("capped", IMMUTABLE),
+        FieldMeta::new("collation", IMMUTABLE | FREEFORM),
+        FieldMeta::new("view_on", IMMUTABLE),
+        FieldMeta::new("pipeline", FREEFORM),
+        FieldMeta::new("pipeline[]", FREEFORM),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Collection {
+    fn meta() -> &'static KindMeta {
+        &COLLECTION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.database.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut r = vec![Reference::soft(
+            "database",
+            Address::new(Domain::Mongo, "database", vec![self.database.clone()]),
+        )];
+        if let Some(src) = &self.view_on {
+            r.push(Reference::to(
+                "view_on",
+                Address::new(Domain::Mongo, "collection", vec![self.database.clone(), src.clone()]),
+            ));
+        }
+        r
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, collection_name_rule);
+        db_scope(cx, &self.database);
+        let ns = self.database.len() + 1 + self.name.len();
+        if ns > 255 {
+            cx.error("name", "invalid-name", format!("the namespace `{}.{}` is {ns} bytes; MongoDB allows 255", self.database, self.name));
+        }
+        if let Some(v) = &self.validator {
+            if !v.is_object() {
+                cx.error("validator", "invalid-value", "a validator is a document (a table)");
+            } else if let Some(op) = find_operator(v, VALIDATOR_FORBIDDEN) {
+                cx.error("validator", "invalid-value", format!("MongoDB does not allow `{op}` in a validator"));
+            } else if let Some(js) = v.get("$jsonSchema")
+                && !js.is_object()
+            {
+                cx.error("validator", "invalid-value", "`$jsonSchema` must be a document");
+            }
+        }
+        if let Some(c) = &self.capped
+            && c.size == 0
+        {
+            cx.error("capped.size", "invalid-value", "a capped collection needs a size greater than 0");
+        }
+        if let Some(c) = &self.collation
+            && c.get("locale").and_then(Value::as_str).is_none()
+        {
+            cx.error("collation", "invalid-value", "a collation needs a `locale`");
+        }
+        if self.view_on.is_some() {
+            if self.validator.is_some() || self.capped.is_some() {
+                cx.error("view_on", "conflict", "a view has no validator and is not capped");
+            }
+        } else if !self.pipeline.is_empty() {
+            cx.error("pipeline", "conflict", "a pipeline needs `view_on`");
+        }
+    }
+}
+
+static INDEX: KindMeta = KindMeta {
+    domain: Domain::Mongo,
+    kind: "index",
+    title: "MongoDB index",
+    identity: &["database", "collection", "name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("key", IMMUTABLE),
+        FieldMeta::new("unique", IMMUTABLE),
+        FieldMeta::new("sparse", IMMUTABLE),
+        FieldMeta::new("partial_filter_expression", IMMUTABLE | FREEFORM),
+        FieldMeta::new("collation", IMMUTABLE | FREEFORM),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Index {
+    fn meta() -> &'static KindMeta {
+        &INDEX
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.database.clone(), self.collection.clone(), self.effective_name()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        vec![Reference::to(
+            "collection",
+            Address::new(Domain::Mongo, "collection", vec![self.database.clone(), self.collection.clone()]),
+        )]
+    }
+    fn normalize(&mut self) {
+        if self.name.is_none() && !self.key.is_empty() {
+            self.name = Some(Index::default_name(&self.key));
+        }
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        db_scope(cx, &self.database);
+        if self.key.is_empty() {
+            cx.error("key", "empty", "an index needs at least one key");
+            return;
+        }
+        if self.effective_name() == "_id_" || (self.key.len() == 1 && self.key[0].field == "_id") {
+            cx.error("key", "reserved", "the `_id_` index exists on every collection; it is never managed");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in self.key.iter().enumerate() {
+            if k.field.is_empty() || k.field.starts_with('$') {
+                cx.error(&format!("key[{i}].field"), "invalid-name", format!("{:?} is not a field to index", k.field));
+            }
+            if !seen.insert(k.field.as_str()) {
+                cx.error(&format!("key[{i}].field"), "duplicate", format!("field `{}` is indexed twice", k.field));
+            }
+        }
+        if self.expire_after_seconds.is_some() {
+            if self.key.len() > 1 {
+                cx.error("expire_after_seconds", "conflict", "a TTL index has exactly one key");
+            }
+            if self.key[0].field == "_id" {
+                cx.error("expire_after_seconds", "conflict", "a TTL index cannot be on `_id`");
+            }
+            if self.expire_after_seconds.is_some_and(|s| s < 0) {
+                cx.error("expire_after_seconds", "invalid-value", "a TTL is 0 or more seconds");
+            }
+        }
+        if self.sparse == Some(true) && self.partial_filter_expression.is_some() {
+            cx.error("partial_filter_expression", "conflict", "an index is sparse or partial, not both");
+        }
+        if let Some(p) = &self.partial_filter_expression
+            && !p.is_object()
+        {
+            cx.error("partial_filter_expression", "invalid-value", "a partial filter expression is a document");
+        }
+        if self.unique == Some(true) && self.key.iter().any(|k| k.order == IndexDirection::Hashed) {
+            cx.error("unique", "conflict", "hashed indexes cannot be unique");
+        }
+    }
+}

@@ -1,0 +1,886 @@
+//! PostgreSQL: extensions, schemas, roles, tables, indexes, views, row-level-security policies, grants.
+//! Never row data.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Checker, Reference, ResourceKind, names};
+use crate::model::flags::*;
+use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
+use crate::{choice, model};
+
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
+pub const MAX_IDENT: usize = 63;
+
+fn ident(field: &str, value: &str, cx: &mut Checker<'_>) {
+    cx.name(field, value, names::non_empty_max(MAX_IDENT));
+}
+
+fn addr(kind: &'static str, segs: &[&str]) -> Address {
+    Address::new(Domain::Postgres, kind, segs.iter().map(|s| s.to_string()).collect())
+}
+
+fn in_schema_scope(schema: &str, cx: &mut Checker<'_>) {
+    let schemas = cx.tenant.postgres_schemas();
+    cx.scope("schema", "schema", schema, &schemas, false);
+}
+
+choice! { "UPPERCASE";
+    /// A privilege on a table, view or sequence.
+    pub enum Privilege { Select, Insert, Update, Delete, Truncate, References, Trigger, Usage, All }
+    /// A privilege on a schema.
+    pub enum SchemaPrivilege { Usage, Create, All }
+}
+
+choice! { "snake_case";
+    /// How an identity column generates values.
+    pub enum IdentityKind { Always, ByDefault }
+    pub enum FkAction { NoAction, Restrict, Cascade, SetNull, SetDefault }
+    pub enum SortOrder { Asc, Desc }
+    pub enum NullsOrder { First, Last }
+    pub enum IndexMethod { Btree, Hash, Gin, Gist, Spgist, Brin }
+    pub enum PolicyCommand { All, Select, Insert, Update, Delete }
+    pub enum PolicyMode { Permissive, Restrictive }
+    pub enum CheckOption { Local, Cascaded }
+    pub enum GrantObject { Table, View, Sequence }
+}
+
+model! {
+    /// An extension, installed in the tenant's database.
+    pub struct Extension {
+        pub name: String,
+        /// Schema the extension's objects are created in (server default: the first of the search path).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub schema: Option<String>,
+        /// Version (server default: the extension's default version).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub version: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A schema of the tenant.
+    pub struct Schema {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub owner: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        /// Privileges on the schema itself (USAGE, CREATE).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub grant: Vec<SchemaGrant>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct SchemaGrant {
+        pub role: String,
+        pub privileges: Vec<SchemaPrivilege>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub with_grant_option: Option<bool>,
+    }
+
+    /// A role used by the tenant's grants and policies.
+    pub struct Role {
+        pub name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub login: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub inherit: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bypass_rls: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connection_limit: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub password: Option<SecretValue>,
+        /// Roles this role is a member of.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub member_of: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A table, with its columns and constraints.
+    pub struct Table {
+        pub name: String,
+        pub schema: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub column: Vec<Column>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub primary_key: Option<PrimaryKey>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub unique: Vec<Unique>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub check: Vec<Check>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub foreign_key: Vec<ForeignKey>,
+        /// ENABLE ROW LEVEL SECURITY.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub row_level_security: Option<bool>,
+        /// FORCE ROW LEVEL SECURITY (applies policies to the owner too).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub force_row_level_security: Option<bool>,
+        /// The table's previous name: the change is a rename, never a drop and a create.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub renamed_from: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct Column {
+        pub name: String,
+        /// The SQL type as PostgreSQL writes it (`bigint`, `text[]`, `numeric(12,2)`, `timestamp with time zone`).
+        #[serde(rename = "type")]
+        pub ty: String,
+        /// Default: true.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nullable: Option<bool>,
+        /// Default expression (SQL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub default: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub identity: Option<IdentityKind>,
+        /// GENERATED ALWAYS AS (expression) STORED.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub generated: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub collation: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub renamed_from: Option<String>,
+    }
+
+    pub struct PrimaryKey {
+        /// Constraint name (server default: `<table>_pkey`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        pub columns: Vec<String>,
+    }
+
+    pub struct Unique {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        pub columns: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nulls_not_distinct: Option<bool>,
+    }
+
+    pub struct Check {
+        pub name: String,
+        /// A boolean SQL expression.
+        pub expression: String,
+    }
+
+    pub struct ForeignKey {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        pub columns: Vec<String>,
+        pub references: FkTarget,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub on_delete: Option<FkAction>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub on_update: Option<FkAction>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub deferrable: Option<bool>,
+    }
+
+    pub struct FkTarget {
+        pub table: String,
+        /// Default: the referencing table's schema.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub schema: Option<String>,
+        /// Default: the referenced table's primary key.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub columns: Vec<String>,
+    }
+
+    /// An index (constraint indexes of primary keys and unique constraints are part of their table).
+    pub struct Index {
+        pub name: String,
+        pub schema: String,
+        pub table: String,
+        pub columns: Vec<IndexKey>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub unique: Option<bool>,
+        /// Default: btree.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub method: Option<IndexMethod>,
+        /// INCLUDE columns.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub include: Vec<String>,
+        /// Partial index predicate (SQL).
+        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        pub predicate: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nulls_not_distinct: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A view or materialized view.
+    pub struct View {
+        pub name: String,
+        pub schema: String,
+        /// The view's query: exactly one SELECT.
+        pub query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub materialized: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub check_option: Option<CheckOption>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub security_barrier: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub security_invoker: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String>,
+        /// Tables and views the query reads (declared, for ordering).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// A row-level-security policy on a table.
+    pub struct Policy {
+        pub name: String,
+        pub schema: String,
+        pub table: String,
+        /// Default: all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub command: Option<PolicyCommand>,
+        /// Default: permissive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub mode: Option<PolicyMode>,
+        /// Default: PUBLIC.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub roles: Vec<String>,
+        /// USING expression (SQL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub using: Option<String>,
+        /// WITH CHECK expression (SQL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub with_check: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    /// Privileges of one role on one table, view or sequence of the tenant.
+    pub struct Grant {
+        pub grantee: String,
+        pub schema: String,
+        pub object: String,
+        /// Default: table (views are granted as tables).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub object_type: Option<GrantObject>,
+        pub privileges: Vec<Privilege>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub with_grant_option: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+}
+
+/// One key of an index: a column name (`"email"`) or a table `{ column | expression, order, nulls,
+/// opclass, collation }`.
+#[derive(Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndexKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<SortOrder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nulls: Option<NullsOrder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opclass: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for IndexKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            #[serde(default)]
+            column: Option<String>,
+            #[serde(default)]
+            expression: Option<String>,
+            #[serde(default)]
+            order: Option<SortOrder>,
+            #[serde(default)]
+            nulls: Option<NullsOrder>,
+            #[serde(default)]
+            opclass: Option<String>,
+            #[serde(default)]
+            collation: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IndexKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a column name or a table with `column` or `expression`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IndexKey, E> {
+                Ok(IndexKey {
+                    column: Some(v.to_string()),
+                    ..IndexKey::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IndexKey, A::Error> {
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(IndexKey {
+                    column: f.column,
+                    expression: f.expression,
+                    order: f.order,
+                    nulls: f.nulls,
+                    opclass: f.opclass,
+                    collation: f.collation,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl IndexKey {
+    fn is_plain_column(&self) -> bool {
+        self.expression.is_none()
+            && self.order.is_none()
+            && self.nulls.is_none()
+            && self.opclass.is_none()
+            && self.collation.is_none()
+    }
+}
+
+/// A plain column key is written as a bare string, anything else as a table.
+impl Serialize for IndexKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if let (Some(c), true) = (&self.column, self.is_plain_column()) {
+            return s.serialize_str(c);
+        }
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.column {
+            m.serialize_entry("column", v)?;
+        }
+        if let Some(v) = &self.expression {
+            m.serialize_entry("expression", v)?;
+        }
+        if let Some(v) = &self.order {
+            m.serialize_entry("order", v)?;
+        }
+        if let Some(v) = &self.nulls {
+            m.serialize_entry("nulls", v)?;
+        }
+        if let Some(v) = &self.opclass {
+            m.serialize_entry("opclass", v)?;
+        }
+        if let Some(v) = &self.collation {
+            m.serialize_entry("collation", v)?;
+        }
+        m.end()
+    }
+}
+
+static EXTENSION: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "extension",
+    title: "PostgreSQL extension",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("schema", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::new("version", SERVER_DEFAULT),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Extension {
+    fn meta() -> &'static KindMeta {
+        &EXTENSION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+    }
+}
+
+static SCHEMA: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "schema",
+    title: "PostgreSQL schema",
+    identity: &["name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("owner", SERVER_DEFAULT),
+        FieldMeta::keyed("grant", "role", 0),
+        FieldMeta::new("grant[].privileges", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Schema {
+    fn meta() -> &'static KindMeta {
+        &SCHEMA
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut r: Vec<Reference> = self
+            .grant
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Reference::soft(format!("grant[{i}].role"), addr("role", &[&g.role])))
+            .collect();
+        if let Some(o) = &self.owner {
+            r.push(Reference::soft("owner", addr("role", &[o])));
+        }
+        r
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        let schemas = cx.tenant.postgres_schemas();
+        cx.scope("name", "schema", &self.name, &schemas, false);
+        for (i, g) in self.grant.iter().enumerate() {
+            if g.privileges.is_empty() {
+                cx.error(&format!("grant[{i}].privileges"), "empty", "a grant needs at least one privilege");
+            }
+        }
+    }
+}
+
+static ROLE: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "role",
+    title: "PostgreSQL role",
+    identity: &["name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("login", SERVER_DEFAULT),
+        FieldMeta::new("inherit", SERVER_DEFAULT),
+        FieldMeta::new("bypass_rls", SERVER_DEFAULT),
+        FieldMeta::new("connection_limit", SERVER_DEFAULT),
+        FieldMeta::new("password", SECRET),
+        FieldMeta::new("member_of", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Role {
+    fn meta() -> &'static KindMeta {
+        &ROLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        self.member_of
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Reference::soft(format!("member_of[{i}]"), addr("role", &[m])))
+            .collect()
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        if self.name.starts_with("pg_") {
+            cx.error("name", "invalid-name", "role names starting with `pg_` are reserved by PostgreSQL");
+        }
+        if self.name == "public" {
+            cx.error("name", "invalid-name", "`public` is not a role that can be created");
+        }
+        cx.secret("password", self.password.as_ref());
+        if self.password.is_some() && self.login == Some(false) {
+            cx.warn("password", "useless-password", "a password on a role that cannot log in is never used");
+        }
+    }
+}
+
+static TABLE: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "table",
+    title: "PostgreSQL table",
+    identity: &["schema", "name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::keyed("column", "name", 0),
+        FieldMeta::new("column[].nullable", SERVER_DEFAULT),
+        FieldMeta::new("column[].collation", SERVER_DEFAULT),
+        FieldMeta::new("primary_key.name", SERVER_DEFAULT),
+        FieldMeta::new("unique", SET),
+        FieldMeta::keyed("check", "name", 0),
+        FieldMeta::new("foreign_key", SET),
+        FieldMeta::new("row_level_security", SERVER_DEFAULT),
+        FieldMeta::new("force_row_level_security", SERVER_DEFAULT),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+const INTEGER_TYPES: &[&str] = &["smallint", "integer", "bigint", "int", "int2", "int4", "int8"];
+
+impl ResourceKind for Table {
+    fn meta() -> &'static KindMeta {
+        &TABLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
+        let schemas = tenant.postgres_schemas();
+        for (i, fk) in self.foreign_key.iter().enumerate() {
+            let schema = fk.references.schema.as_deref().unwrap_or(&self.schema);
+            if schema == self.schema && fk.references.table == self.name {
+                continue; // self-reference
+            }
+            let target = addr("table", &[schema, &fk.references.table]);
+            let field = format!("foreign_key[{i}].references");
+            r.push(if schemas.iter().any(|s| s == schema) {
+                Reference::to(field, target)
+            } else {
+                Reference::soft(field, target)
+            });
+        }
+        r
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        ident("schema", &self.schema, cx);
+        in_schema_scope(&self.schema, cx);
+        if self.column.is_empty() {
+            cx.warn("", "no-columns", format!("table `{}` has no columns", self.name));
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in self.column.iter().enumerate() {
+            let f = format!("column[{i}]");
+            ident(&format!("{f}.name"), &c.name, cx);
+            if !seen.insert(c.name.as_str()) {
+                cx.error(&format!("{f}.name"), "duplicate", format!("column `{}` is declared twice", c.name));
+            }
+            if c.ty.trim().is_empty() {
+                cx.error(&format!("{f}.type"), "invalid-value", "the column type is empty");
+            }
+            if c.identity.is_some() {
+                if c.default.is_some() {
+                    cx.error(&format!("{f}.default"), "conflict", format!("column `{}` has both a default and an identity", c.name))
+                        .help = Some("an identity column generates its own values; remove `default`".into());
+                }
+                if !INTEGER_TYPES.contains(&c.ty.trim().to_ascii_lowercase().as_str()) {
+                    cx.error(&format!("{f}.identity"), "conflict", format!("identity column `{}` has type `{}`", c.name, c.ty))
+                        .help = Some("identity columns are smallint, integer or bigint".into());
+                }
+                if c.nullable == Some(true) {
+                    cx.error(&format!("{f}.nullable"), "conflict", "an identity column is always NOT NULL");
+                }
+            }
+            if c.generated.is_some() && (c.default.is_some() || c.identity.is_some()) {
+                cx.error(&format!("{f}.generated"), "conflict", format!("generated column `{}` cannot also have a default or an identity", c.name));
+            }
+        }
+        let has = |c: &str| self.column.iter().any(|x| x.name == c);
+        let check_cols = |cx: &mut Checker<'_>, field: String, cols: &[String]| {
+            if cols.is_empty() {
+                cx.error(&field, "empty", "at least one column is needed");
+            }
+            for c in cols {
+                if !has(c) {
+                    let cand = did_you_mean_col(c, &self.column);
+                    let e = cx.error(&field, "unknown-column", format!("table `{}` has no column `{c}`", self.name));
+                    if let Some(s) = cand {
+                        e.help = Some(format!("did you mean `{s}`?"));
+                    }
+                }
+            }
+        };
+        if let Some(pk) = &self.primary_key {
+            check_cols(cx, "primary_key.columns".into(), &pk.columns);
+            for c in &pk.columns {
+                if let Some(col) = self.column.iter().find(|x| &x.name == c)
+                    && col.nullable == Some(true)
+                {
+                    cx.error("primary_key", "conflict", format!("primary key column `{c}` is declared nullable"));
+                }
+            }
+        }
+        for (i, u) in self.unique.iter().enumerate() {
+            check_cols(cx, format!("unique[{i}].columns"), &u.columns);
+        }
+        for (i, fk) in self.foreign_key.iter().enumerate() {
+            check_cols(cx, format!("foreign_key[{i}].columns"), &fk.columns);
+            if !fk.references.columns.is_empty() && fk.references.columns.len() != fk.columns.len() {
+                cx.error(
+                    &format!("foreign_key[{i}].references"),
+                    "conflict",
+                    format!(
+                        "the foreign key has {} column(s) but references {}",
+                        fk.columns.len(),
+                        fk.references.columns.len()
+                    ),
+                );
+            }
+            if matches!(fk.on_delete, Some(FkAction::SetNull)) {
+                for c in &fk.columns {
+                    if self.column.iter().any(|x| &x.name == c && x.nullable == Some(false)) {
+                        cx.error(&format!("foreign_key[{i}].on_delete"), "conflict", format!("ON DELETE SET NULL on NOT NULL column `{c}`"));
+                    }
+                }
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, c) in self.check.iter().enumerate() {
+            ident(&format!("check[{i}].name"), &c.name, cx);
+            if !names.insert(c.name.as_str()) {
+                cx.error(&format!("check[{i}].name"), "duplicate", format!("check constraint `{}` is declared twice", c.name));
+            }
+            if c.expression.trim().is_empty() {
+                cx.error(&format!("check[{i}].expression"), "invalid-value", "the check expression is empty");
+            }
+        }
+        if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
+            cx.warn("force_row_level_security", "no-effect", "FORCE ROW LEVEL SECURITY has no effect unless `row_level_security = true`");
+        }
+    }
+}
+
+fn did_you_mean_col<'a>(c: &str, cols: &'a [Column]) -> Option<&'a str> {
+    crate::diag::did_you_mean(c, cols.iter().map(|x| x.name.as_str()))
+}
+
+static INDEX: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "index",
+    title: "PostgreSQL index",
+    identity: &["schema", "name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("table", IMMUTABLE),
+        FieldMeta::new("columns", IMMUTABLE),
+        FieldMeta::new("unique", IMMUTABLE),
+        FieldMeta::new("method", IMMUTABLE | SERVER_DEFAULT),
+        FieldMeta::new("include", IMMUTABLE | SET),
+        FieldMeta::new("where", IMMUTABLE),
+        FieldMeta::new("nulls_not_distinct", IMMUTABLE),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Index {
+    fn meta() -> &'static KindMeta {
+        &INDEX
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        vec![Reference::to("table", addr("table", &[&self.schema, &self.table])).or(addr("view", &[&self.schema, &self.table]))]
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        in_schema_scope(&self.schema, cx);
+        if self.columns.is_empty() {
+            cx.error("columns", "empty", "an index needs at least one column or expression");
+        }
+        for (i, k) in self.columns.iter().enumerate() {
+            match (&k.column, &k.expression) {
+                (Some(_), Some(_)) => {
+                    cx.error(&format!("columns[{i}]"), "conflict", "an index key is a `column` or an `expression`, not both");
+                }
+                (None, None) => {
+                    cx.error(&format!("columns[{i}]"), "missing", "an index key needs a `column` or an `expression`");
+                }
+                _ => {}
+            }
+        }
+        if self.method == Some(IndexMethod::Hash) {
+            if self.unique == Some(true) {
+                cx.error("unique", "conflict", "hash indexes cannot be unique");
+            }
+            if self.columns.len() > 1 {
+                cx.error("columns", "conflict", "hash indexes have exactly one key");
+            }
+        }
+        if !matches!(self.method, None | Some(IndexMethod::Btree)) && self.unique == Some(true) {
+            cx.error("unique", "conflict", "only btree indexes can be unique");
+        }
+    }
+}
+
+static VIEW: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "view",
+    title: "PostgreSQL view",
+    identity: &["schema", "name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("materialized", IMMUTABLE),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for View {
+    fn meta() -> &'static KindMeta {
+        &VIEW
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        vec![Reference::soft("schema", addr("schema", &[&self.schema]))]
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        in_schema_scope(&self.schema, cx);
+        if self.query.trim().is_empty() {
+            cx.error("query", "invalid-value", "the view's query is empty");
+        }
+        if self.materialized == Some(true) && self.check_option.is_some() {
+            cx.error("check_option", "conflict", "a materialized view has no check option");
+        }
+    }
+}
+
+static POLICY: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "policy",
+    title: "PostgreSQL row-level-security policy",
+    identity: &["schema", "table", "name"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("table", IMMUTABLE),
+        FieldMeta::new("command", IMMUTABLE | SERVER_DEFAULT),
+        FieldMeta::new("mode", IMMUTABLE | SERVER_DEFAULT),
+        FieldMeta::new("roles", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Policy {
+    fn meta() -> &'static KindMeta {
+        &POLICY
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.table.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut r = vec![Reference::to("table", addr("table", &[&self.schema, &self.table]))];
+        for (i, role) in self.roles.iter().enumerate() {
+            if !is_builtin_role(role) {
+                r.push(Reference::soft(format!("roles[{i}]"), addr("role", &[role])));
+            }
+        }
+        r
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("name", &self.name, cx);
+        in_schema_scope(&self.schema, cx);
+        let cmd = self.command.unwrap_or(PolicyCommand::All);
+        if self.using.is_none() && self.with_check.is_none() {
+            cx.error("", "missing", "a policy needs `using`, `with_check`, or both");
+        }
+        if cmd == PolicyCommand::Insert && self.using.is_some() {
+            cx.error("using", "conflict", "an INSERT policy takes only `with_check`");
+        }
+        if matches!(cmd, PolicyCommand::Select | PolicyCommand::Delete) && self.with_check.is_some() {
+            cx.error("with_check", "conflict", "SELECT and DELETE policies take only `using`");
+        }
+    }
+}
+
+fn is_builtin_role(r: &str) -> bool {
+    matches!(r, "public" | "PUBLIC" | "current_user" | "current_role" | "session_user")
+}
+
+static GRANT: KindMeta = KindMeta {
+    domain: Domain::Postgres,
+    kind: "grant",
+    title: "PostgreSQL grant",
+    identity: &["schema", "object", "grantee"],
+    holds_data: false,
+    fields: &[
+        FieldMeta::new("object_type", SERVER_DEFAULT),
+        FieldMeta::new("privileges", SET),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Grant {
+    fn meta() -> &'static KindMeta {
+        &GRANT
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.object.clone(), self.grantee.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut r = Vec::new();
+        match self.object_type {
+            Some(GrantObject::Sequence) => {}
+            Some(GrantObject::View) => r.push(Reference::to("object", addr("view", &[&self.schema, &self.object]))),
+            Some(GrantObject::Table) | None => r.push(
+                Reference::to("object", addr("table", &[&self.schema, &self.object]))
+                    .or(addr("view", &[&self.schema, &self.object])),
+            ),
+        }
+        if !is_builtin_role(&self.grantee) {
+            r.push(Reference::soft("grantee", addr("role", &[&self.grantee])));
+        }
+        r
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        ident("grantee", &self.grantee, cx);
+        in_schema_scope(&self.schema, cx);
+        if self.privileges.is_empty() {
+            cx.error("privileges", "empty", "a grant needs at least one privilege");
+        }
+        let seq = self.object_type == Some(GrantObject::Sequence);
+        for p in &self.privileges {
+            let ok = match p {
+                Privilege::Usage => seq,
+                Privilege::Select | Privilege::Update | Privilege::All => true,
+                _ => !seq,
+            };
+            if !ok {
+                let on = if seq { "a sequence" } else { "a table or view" };
+                let p = format!("{p:?}").to_uppercase();
+                cx.error("privileges", "invalid-value", format!("{p} cannot be granted on {on}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! S3 / MinIO: buckets with versioning, lifecycle rules, CORS, policy, tags and default encryption.
+//! Never objects.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use super::{Checker, ResourceKind};
+use crate::model::flags::*;
+use crate::model::{Domain, FieldMeta, KindMeta};
+use crate::{choice, model};
+
+choice! { "lowercase";
+    /// `disabled` is only possible on a bucket that never had versioning: S3 can only suspend it.
+    pub enum Versioning { Enabled, Suspended, Disabled }
+    pub enum RuleStatus { Enabled, Disabled }
+}
+
+choice! { "UPPERCASE";
+    pub enum HttpMethod { Get, Put, Post, Delete, Head }
+}
+
+/// Default encryption algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum SseAlgorithm {
+    #[serde(rename = "AES256")]
+    Aes256,
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+    #[serde(rename = "aws:kms:dsse")]
+    AwsKmsDsse,
+}
+
+model! {
+    /// A bucket of the tenant.
+    pub struct Bucket {
+        pub name: String,
+        /// Server default: the endpoint's region.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub region: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub versioning: Option<Versioning>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub lifecycle_rule: Vec<LifecycleRule>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub cors_rule: Vec<CorsRule>,
+        /// The bucket policy document (IAM policy JSON).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub policy: Option<Value>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub tags: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub encryption: Option<Encryption>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub depends_on: Vec<String>,
+    }
+
+    pub struct LifecycleRule {
+        pub id: String,
+        /// Default: enabled.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<RuleStatus>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub filter: Option<LifecycleFilter>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expiration: Option<Expiration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub noncurrent_version_expiration: Option<NoncurrentExpiration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub abort_incomplete_multipart_upload_days: Option<u32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub transition: Vec<Transition>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub noncurrent_version_transition: Vec<NoncurrentTransition>,
+    }
+
+    #[derive(Default)]
+    pub struct LifecycleFilter {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub tags: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub object_size_greater_than: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub object_size_less_than: Option<u64>,
+    }
+
+    pub struct Expiration {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub days: Option<u32>,
+        /// ISO 8601 date (midnight UTC).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub date: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expired_object_delete_marker: Option<bool>,
+    }
+
+    pub struct NoncurrentExpiration {
+        pub noncurrent_days: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub newer_noncurrent_versions: Option<u32>,
+    }
+
+    pub struct Transition {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub days: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub date: Option<String>,
+        pub storage_class: String,
+    }
+
+    pub struct NoncurrentTransition {
+        pub noncurrent_days: u32,
+        pub storage_class: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub newer_noncurrent_versions: Option<u32>,
+    }
+
+    pub struct CorsRule {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id: Option<String>,
+        pub allowed_origins: Vec<String>,
+        pub allowed_methods: Vec<HttpMethod>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub allowed_headers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub expose_headers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_age_seconds: Option<u32>,
+    }
+
+    pub struct Encryption {
+        pub algorithm: SseAlgorithm,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub kms_key_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bucket_key_enabled: Option<bool>,
+    }
+}
+
+impl LifecycleRule {
+    pub fn has_action(&self) -> bool {
+        self.expiration.is_some()
+            || self.noncurrent_version_expiration.is_some()
+            || self.abort_incomplete_multipart_upload_days.is_some()
+            || !self.transition.is_empty()
+            || !self.noncurrent_version_transition.is_empty()
+    }
+}
+
+/// S3's bucket naming rules.
+pub fn bucket_name_rule(name: &str) -> Result<(), String> {
+    if !(3..=63).contains(&name.len()) {
+        return Err(format!("it is {} characters long; bucket names have 3 to 63", name.len()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        return Err(format!("{c:?} is not allowed; use lowercase letters, digits, `.` and `-`"));
+    }
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge(name.chars().next()) || !edge(name.chars().last()) {
+        return Err("it must start and end with a letter or a digit".into());
+    }
+    if name.contains("..") {
+        return Err("it has two adjacent periods".into());
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err("it is formatted as an IP address".into());
+    }
+    for p in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(p) {
+            return Err(format!("the prefix `{p}` is reserved"));
+        }
+    }
+    for s in ["-s3alias", "--ol-s3", "--x-s3", ".mrap"] {
+        if name.ends_with(s) {
+            return Err(format!("the suffix `{s}` is reserved"));
+        }
+    }
+    Ok(())
+}
+
+static BUCKET: KindMeta = KindMeta {
+    domain: Domain::Storage,
+    kind: "bucket",
+    title: "S3 bucket",
+    identity: &["name"],
+    holds_data: true,
+    fields: &[
+        FieldMeta::new("region", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::new("versioning", SERVER_DEFAULT),
+        FieldMeta::keyed("lifecycle_rule", "id", 0),
+        FieldMeta::new("cors_rule", SET),
+        FieldMeta::new("cors_rule[].allowed_origins", SET),
+        FieldMeta::new("cors_rule[].allowed_methods", SET),
+        FieldMeta::new("cors_rule[].allowed_headers", SET),
+        FieldMeta::new("cors_rule[].expose_headers", SET),
+        FieldMeta::new("policy", FREEFORM),
+        FieldMeta::new("depends_on", SET),
+    ],
+};
+
+impl ResourceKind for Bucket {
+    fn meta() -> &'static KindMeta {
+        &BUCKET
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn check(&self, cx: &mut Checker<'_>) {
+        cx.name("name", &self.name, bucket_name_rule);
+        let prefix = cx.tenant.bucket_prefix();
+        cx.scope("name", "bucket", &self.name, &[prefix], true);
+        let mut ids = HashSet::new();
+        if self.lifecycle_rule.len() > 1000 {
+            cx.error("lifecycle_rule", "invalid-value", "S3 allows at most 1000 lifecycle rules");
+        }
+        for (i, r) in self.lifecycle_rule.iter().enumerate() {
+            let f = format!("lifecycle_rule[{i}]");
+            if r.id.is_empty() || r.id.len() > 255 {
+                cx.error(&format!("{f}.id"), "invalid-value", "a lifecycle rule id has 1 to 255 characters");
+            } else if !ids.insert(r.id.as_str()) {
+                cx.error(&format!("{f}.id"), "duplicate", format!("lifecycle rule `{}` is declared twice", r.id));
+            }
+            if !r.has_action() {
+                cx.warn(&f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses such a rule", r.id))
+                    .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or `abort_incomplete_multipart_upload_days`".into());
+            }
+            if let Some(e) = &r.expiration {
+                let n = [e.days.is_some(), e.date.is_some(), e.expired_object_delete_marker.is_some()]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
+                if n != 1 {
+                    cx.error(&format!("{f}.expiration"), "conflict", "an expiration has exactly one of `days`, `date`, `expired_object_delete_marker`");
+                }
+                if e.days == Some(0) {
+                    cx.error(&format!("{f}.expiration.days"), "invalid-value", "expiration days must be at least 1");
+                }
+                if e.expired_object_delete_marker.is_some()
+                    && r.filter.as_ref().is_some_and(|fl| !fl.tags.is_empty())
+                {
+                    cx.error(&format!("{f}.expiration"), "conflict", "`expired_object_delete_marker` cannot be used with a tag filter");
+                }
+            }
+            if let Some(fl) = &r.filter
+                && let (Some(gt), Some(lt)) = (fl.object_size_greater_than, fl.object_size_less_than)
+                && gt >= lt
+            {
+                cx.error(&format!("{f}.filter"), "conflict", "`object_size_greater_than` must be less than `object_size_less_than`");
+            }
+            for (j, t) in r.transition.iter().enumerate() {
+                if t.days.is_some() == t.date.is_some() {
+                    cx.error(&format!("{f}.transition[{j}]"), "conflict", "a transition has exactly one of `days` or `date`");
+                }
+            }
+        }
+        for (i, c) in self.cors_rule.iter().enumerate() {
+            let f = format!("cors_rule[{i}]");
+            if c.allowed_origins.is_empty() {
+                cx.error(&format!("{f}.allowed_origins"), "empty", "a CORS rule needs at least one allowed origin");
+            }
+            if c.allowed_methods.is_empty() {
+                cx.error(&format!("{f}.allowed_methods"), "empty", "a CORS rule needs at least one allowed method");
+            }
+            for o in &c.allowed_origins {
+                if o.matches('*').count() > 1 {
+                    cx.error(&format!("{f}.allowed_origins"), "invalid-value", format!("origin {o:?} has more than one `*`"));
+                }
+            }
+        }
+        if self.cors_rule.len() > 100 {
+            cx.error("cors_rule", "invalid-value", "S3 allows at most 100 CORS rules");
+        }
+        if let Some(p) = &self.policy {
+            check_policy(cx, p);
+        }
+        if self.tags.len() > 50 {
+            cx.error("tags", "invalid-value", "S3 allows at most 50 tags on a bucket");
+        }
+        for (k, v) in &self.tags {
+            if k.is_empty() || k.chars().count() > 128 {
+                cx.error(&format!("tags.{k}"), "invalid-value", "a tag key has 1 to 128 characters");
+            }
+            if k.starts_with("aws:") {
+                cx.error(&format!("tags.{k}"), "invalid-value", "the `aws:` tag prefix is reserved");
+            }
+            if v.chars().count() > 256 {
+                cx.error(&format!("tags.{k}"), "invalid-value", "a tag value has at most 256 characters");
+            }
+        }
+        if let Some(e) = &self.encryption
+            && e.algorithm == SseAlgorithm::Aes256
+            && e.kms_key_id.is_some()
+        {
+            cx.error("encryption.kms_key_id", "conflict", "a KMS key needs `algorithm = \"aws:kms\"`");
+        }
+    }
+}
+
+fn check_policy(cx: &mut Checker<'_>, p: &Value) {
+    let Some(obj) = p.as_object() else {
+        cx.error("policy", "invalid-value", "a bucket policy is a document (a table)");
+        return;
+    };
+    let statements = match obj.get("Statement") {
+        Some(Value::Array(s)) => s.iter().collect::<Vec<_>>(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => {
+            cx.error("policy", "invalid-value", "a bucket policy needs a `Statement` list");
+            return;
+        }
+    };
+    for (i, s) in statements.iter().enumerate() {
+        let f = format!("policy.Statement[{i}]");
+        match s.get("Effect").and_then(Value::as_str) {
+            Some("Allow" | "Deny") => {}
+            _ => {
+                cx.error(&f, "invalid-value", "a statement's `Effect` is \"Allow\" or \"Deny\"");
+            }
+        }
+        if s.get("Action").is_none() && s.get("NotAction").is_none() {
+            cx.error(&f, "invalid-value", "a statement needs `Action` or `NotAction`");
+        }
+        if s.get("Principal").is_none() && s.get("NotPrincipal").is_none() {
+            cx.error(&f, "invalid-value", "a bucket policy statement needs a `Principal`");
+        }
+    }
+}

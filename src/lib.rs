@@ -1,0 +1,11 @@
+//! falconer: a declarative reconciler for the configuration of a multi-tenant platform across Keycloak,
+//! PostgreSQL, MongoDB, Kafka, OpenWhisk and S3.
+//!
+//! Data flows one way: files → [`manifest`] (typed, validated) → resources ([`domains::Spec`], canonical
+//! through [`model`]) → graph → plan → apply. [`falcone`] reads the platform's export artifacts into the same
+//! model. See `docs/architecture.md` for a map of the code.
+
+pub mod diag;
+pub mod domains;
+pub mod manifest;
+pub mod model;

@@ -1,0 +1,282 @@
+//! Resource addresses: `<domain>.<kind>.<identity...>`, e.g. `postgres.table.tenant_acme.orders`.
+//!
+//! The identity segments are the kind's identity fields in order. Segments are joined with `.`; a segment
+//! other than the last is written in double quotes when it contains a `.`, a quote, white space or a glob
+//! character, or is empty. The last segment takes the rest of the address as it is, so names that contain
+//! dots need no quoting there (`kafka.topic.acme.orders` is the topic `acme.orders`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    Iam,
+    Postgres,
+    Mongo,
+    Kafka,
+    Functions,
+    Storage,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 6] = [
+        Domain::Iam,
+        Domain::Postgres,
+        Domain::Mongo,
+        Domain::Kafka,
+        Domain::Functions,
+        Domain::Storage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Iam => "iam",
+            Domain::Postgres => "postgres",
+            Domain::Mongo => "mongo",
+            Domain::Kafka => "kafka",
+            Domain::Functions => "functions",
+            Domain::Storage => "storage",
+        }
+    }
+
+    /// The system behind the domain, for messages.
+    pub fn system(self) -> &'static str {
+        match self {
+            Domain::Iam => "Keycloak",
+            Domain::Postgres => "PostgreSQL",
+            Domain::Mongo => "MongoDB",
+            Domain::Kafka => "Kafka",
+            Domain::Functions => "OpenWhisk",
+            Domain::Storage => "S3",
+        }
+    }
+
+    /// The Falcone artifact's `domain_key` for this domain.
+    pub fn falcone_key(self) -> &'static str {
+        match self {
+            Domain::Iam => "iam",
+            Domain::Postgres => "postgres_metadata",
+            Domain::Mongo => "mongo_metadata",
+            Domain::Kafka => "kafka",
+            Domain::Functions => "functions",
+            Domain::Storage => "storage",
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Domain {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Domain::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown domain `{s}` (expected one of: {})",
+                    Domain::ALL.map(|d| d.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// A resource address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address {
+    pub domain: Domain,
+    pub kind: &'static str,
+    pub segments: Vec<String>,
+}
+
+impl Address {
+    pub fn new(domain: Domain, kind: &'static str, segments: Vec<String>) -> Self {
+        Address {
+            domain,
+            kind,
+            segments,
+        }
+    }
+
+    /// Parses an address; the kind must be known, and the number of segments must match its identity.
+    pub fn parse(s: &str) -> Result<Address, String> {
+        let mut parts = s.splitn(3, '.');
+        let domain: Domain = parts.next().unwrap_or_default().parse()?;
+        let kind_s = parts.next().unwrap_or_default();
+        let meta = crate::domains::kind(domain, kind_s).ok_or_else(|| {
+            let kinds: Vec<&str> = crate::domains::kinds_of(domain).map(|m| m.kind).collect();
+            format!(
+                "unknown kind `{kind_s}` in domain `{domain}` (expected one of: {})",
+                kinds.join(", ")
+            )
+        })?;
+        let rest = parts.next().ok_or_else(|| {
+            format!(
+                "address `{s}` names no {}; expected `{domain}.{}.{}`",
+                meta.title,
+                meta.kind,
+                meta.identity.join(".")
+            )
+        })?;
+        let segments = split_segments(rest, meta.identity.len()).map_err(|e| format!("address `{s}`: {e}"))?;
+        if segments.len() != meta.identity.len() {
+            return Err(format!(
+                "address `{s}` has {} identity part(s); a {} is addressed as `{domain}.{}.{}`",
+                segments.len(),
+                meta.title,
+                meta.kind,
+                meta.identity.join(".")
+            ));
+        }
+        Ok(Address {
+            domain,
+            kind: meta.kind,
+            segments,
+        })
+    }
+}
+
+fn needs_quotes(seg: &str, last: bool) -> bool {
+    if seg.is_empty() || seg.starts_with('"') || seg.chars().any(char::is_whitespace) {
+        return true;
+    }
+    !last && seg.chars().any(|c| matches!(c, '.' | '"' | '*' | '?' | '[' | ']' | '\\'))
+}
+
+fn quote(seg: &str) -> String {
+    let mut out = String::from("\"");
+    for c in seg.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Reads a quoted segment (after its opening quote); returns its text and what follows the closing quote.
+fn read_quoted(s: &str) -> Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            out.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            return Ok((out, &s[i + 1..]));
+        } else {
+            out.push(c);
+        }
+    }
+    Err("unclosed quote".into())
+}
+
+fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, String> {
+    let mut segs = Vec::new();
+    let mut s = rest;
+    while segs.len() + 1 < arity {
+        if let Some(after) = s.strip_prefix('"') {
+            let (seg, remaining) = read_quoted(after)?;
+            segs.push(seg);
+            if remaining.is_empty() {
+                return Ok(segs);
+            }
+            s = remaining
+                .strip_prefix('.')
+                .ok_or("a quoted part must be followed by `.`")?;
+        } else {
+            match s.find('.') {
+                Some(i) => {
+                    segs.push(s[..i].to_string());
+                    s = &s[i + 1..];
+                }
+                None => {
+                    segs.push(s.to_string());
+                    return Ok(segs);
+                }
+            }
+        }
+    }
+    match s.strip_prefix('"') {
+        Some(after) => {
+            let (seg, remaining) = read_quoted(after)?;
+            if !remaining.is_empty() {
+                return Err("text after a quoted last part".into());
+            }
+            segs.push(seg);
+        }
+        None => segs.push(s.to_string()),
+    }
+    Ok(segs)
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.domain, self.kind)?;
+        let n = self.segments.len();
+        for (i, s) in self.segments.iter().enumerate() {
+            f.write_str(".")?;
+            if needs_quotes(s, i + 1 == n) {
+                f.write_str(&quote(s))?;
+            } else {
+                f.write_str(s)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for s in [
+            "postgres.table.tenant_acme.orders",
+            "kafka.topic.acme.orders",
+            "iam.client.web-app",
+            "postgres.table.\"my.schema\".orders",
+            "postgres.policy.tenant_acme.orders.\"tenant isolation\"",
+            "storage.bucket.acme-uploads",
+            "mongo.index.acme.orders.customer_1",
+        ] {
+            let a = Address::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(a.to_string(), s);
+        }
+        let a = Address::parse("kafka.topic.acme.orders").expect("parses");
+        assert_eq!(a.segments, vec!["acme.orders"]);
+        let a = Address::parse("postgres.table.\"my.schema\".orders").expect("parses");
+        assert_eq!(a.segments, vec!["my.schema", "orders"]);
+    }
+
+    #[test]
+    fn rejects_bad_addresses() {
+        assert!(Address::parse("pg.table.x.y").is_err());
+        assert!(Address::parse("postgres.tabel.x.y").is_err());
+        assert!(Address::parse("postgres.table.x").is_err());
+        assert!(Address::parse("postgres.table").is_err());
+        assert!(Address::parse("postgres.table.\"x.y").is_err());
+    }
+
+    #[test]
+    fn any_segments_round_trip() {
+        let a = Address::new(
+            Domain::Postgres,
+            "policy",
+            vec!["a.\"b".into(), "".into(), "x y".into()],
+        );
+        let s = a.to_string();
+        assert_eq!(Address::parse(&s).expect("parses"), a, "{s}");
+    }
+}
