@@ -5,7 +5,9 @@
 //! through [`model`]) → graph → plan → apply. [`falcone`] reads the platform's export artifacts into the same
 //! model. See `docs/architecture.md` for a map of the code.
 
+pub mod cli;
 pub mod diag;
 pub mod domains;
+pub mod falcone;
 pub mod manifest;
 pub mod model;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `falconer` binary: parse the command line, run, exit with the command's code.
+
+fn main() {
+    std::process::exit(falconer::cli::main());
+}

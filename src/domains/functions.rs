@@ -370,7 +370,7 @@ impl ResourceKind for Action {
             }
             _ => {
                 if self.code.is_none() {
-                    cx.error("code", "missing", format!("action `{}` has no code", self.path()))
+                    cx.warn("code", "no-code", format!("action `{}` has no code: the live code is kept, but the action cannot be created", self.path()))
                         .help = Some("add `code = { file = \"path\" }` (or inline text)".into());
                 }
                 if !self.components.is_empty() {

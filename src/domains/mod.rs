@@ -85,18 +85,7 @@ impl<'a> Checker<'a> {
     }
 
     fn place(&self, field: &str, issue: Issue) -> Issue {
-        match self.origin {
-            Origin::Node(n) => issue.at(locate(n, field)),
-            Origin::Path(p) => {
-                let f = field.replace(['.', '['], "/").replace(']', "");
-                if f.is_empty() {
-                    issue.path(p.to_string())
-                } else {
-                    issue.path(format!("{p}/{f}"))
-                }
-            }
-            Origin::None => issue,
-        }
+        place(issue, &self.origin, field)
     }
 
     /// An error about `field` (a path such as `column[2].type`; empty for the whole resource).
@@ -158,6 +147,22 @@ impl<'a> Checker<'a> {
                 "tenant `{tenant}` owns {how}; change the name, or the tenant's `naming` block"
             ));
         }
+    }
+}
+
+/// Locates an issue about `field` of a resource: a span in a manifest, or the resource's JSON path (with
+/// the field named in the message) in an artifact.
+pub fn place(issue: Issue, origin: &Origin<'_>, field: &str) -> Issue {
+    match origin {
+        Origin::Node(n) => issue.at(locate(n, field)),
+        Origin::Path(p) => {
+            let mut issue = issue.path(p.to_string());
+            if !field.is_empty() {
+                issue.message = format!("`{field}`: {}", issue.message);
+            }
+            issue
+        }
+        Origin::None => issue,
     }
 }
 

@@ -264,10 +264,11 @@ impl ResourceKind for Bucket {
         for (i, c) in self.cors_rule.iter().enumerate() {
             let f = format!("cors_rule[{i}]");
             if c.allowed_origins.is_empty() {
-                cx.error(&format!("{f}.allowed_origins"), "empty", "a CORS rule needs at least one allowed origin");
+                cx.warn(&format!("{f}.allowed_origins"), "empty", "a CORS rule without allowed origins; S3 refuses such a rule");
             }
             if c.allowed_methods.is_empty() {
-                cx.error(&format!("{f}.allowed_methods"), "empty", "a CORS rule needs at least one allowed method");
+                cx.warn(&format!("{f}.allowed_methods"), "empty", "a CORS rule without allowed methods; S3 refuses such a rule")
+                    .help = Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
             }
             for o in &c.allowed_origins {
                 if o.matches('*').count() > 1 {

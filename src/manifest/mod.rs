@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Issue, Sources, Span, did_you_mean, sort_issues};
-use crate::domains::{self, Checker, Origin, Spec};
+use crate::domains::{self, Checker, Origin, Spec, place};
 use crate::model::tenant::check_tenant_id;
 use crate::model::{Address, Domain, Tenant};
 use de::{Ctx, from_node};
@@ -178,6 +178,15 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
             }
         };
         let format = Format::from_path(f).unwrap_or(Format::Toml);
+        if format == Format::Json
+            && serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| crate::falcone::is_artifact(&v))
+        {
+            loaded.issues.push(
+                Issue::error("artifact-in-manifest", format!("{name} is a Falcone export artifact, not a manifest file"))
+                    .help("give an artifact to falconer on its own (`falconer convert ARTIFACT` turns it into a manifest)"),
+            );
+            continue;
+        }
         let (id, res) = read_tree(&mut loaded.sources, &name, text, format);
         while loaded.files.len() < id as usize {
             loaded.files.push(PathBuf::new());
@@ -501,18 +510,6 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
         }
     }
     issues
-}
-
-fn place(issue: Issue, origin: &Origin<'_>, field: &str) -> Issue {
-    match origin {
-        Origin::Node(n) => issue.at(domains::locate(n, field)),
-        Origin::Path(p) => issue.path(if field.is_empty() {
-            p.to_string()
-        } else {
-            format!("{p}/{}", field.replace(['.', '['], "/").replace(']', ""))
-        }),
-        Origin::None => issue,
-    }
 }
 
 /// Checks that action code files named in the manifest exist (relative to the file that names them).

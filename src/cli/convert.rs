@@ -1,0 +1,53 @@
+//! `falconer convert INPUT --to toml|kdl|json [-o OUT]`
+
+use std::path::PathBuf;
+
+use super::input;
+use super::{Output, exit, write_atomic};
+use crate::manifest::{Format, LoadOptions, write};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A Falcone artifact (.json), or a manifest file or directory.
+    pub input: PathBuf,
+    /// Output format (default: from the output file's extension, else TOML).
+    #[arg(long, value_enum)]
+    pub to: Option<Format>,
+    /// Output file (default: standard output). Written only when the input has no errors.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, out: &Output) -> i32 {
+    let format = args
+        .to
+        .or_else(|| args.output.as_deref().and_then(Format::from_path))
+        .unwrap_or(Format::Toml);
+    let input = input::read(&args.input, LoadOptions::default());
+    out.issues(input.issues(), &input.sources());
+    let manifest = match input.manifest() {
+        Some(m) if !input.has_errors() => m,
+        _ => {
+            out.error(format!("{}: not converted because of the errors above", args.input.display()));
+            return exit::ERROR;
+        }
+    };
+    let text = match write::write(manifest, format) {
+        Ok(t) => t,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    match &args.output {
+        Some(p) => {
+            if let Err(e) = write_atomic(p, &text) {
+                out.error(format!("cannot write {}: {e}", p.display()));
+                return exit::ERROR;
+            }
+            eprintln!("wrote {} ({} resources)", p.display(), manifest.resources.len());
+        }
+        None => print!("{text}"),
+    }
+    exit::OK
+}

@@ -1,0 +1,192 @@
+//! The command line: one file per command. `main.rs` only calls [`main`].
+
+mod convert;
+mod input;
+mod migrate;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{Issue, Severity, Sources};
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    /// Success; no changes.
+    pub const OK: i32 = 0;
+    /// An error: invalid input, an unreachable system, a failed step.
+    pub const ERROR: i32 = 1;
+    /// Changes present (`plan --detailed-exitcode`, `drift`).
+    pub const CHANGES: i32 = 2;
+    /// The tenant's lock is held by another run.
+    pub const LOCKED: i32 = 3;
+    /// Refused by preflight (hazard not allowed, suspended tenant, stale plan).
+    pub const REFUSED: i32 = 4;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "falconer", version, about = "Declarative reconciler for multi-tenant platform configuration", long_about = None)]
+pub struct Cli {
+    /// State store URL (sqlite:PATH or postgres://...).
+    #[arg(long, global = true, env = "FALCONER_STATE", default_value = "sqlite:.falconer/state.db")]
+    pub state: String,
+    /// Connection profile file (endpoints and credentials of the six systems).
+    #[arg(long, global = true, env = "FALCONER_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// More output (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colours (also when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// How problems are reported: `human` (with source snippets), `short` (one line each), `json`.
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Short,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check manifests (files or directories) and Falcone artifacts.
+    Validate(validate::Args),
+    /// Convert an artifact or a manifest into a manifest in TOML, KDL or JSON.
+    Convert(convert::Args),
+    /// Upgrade an artifact or a manifest to the current format version.
+    Migrate(migrate::Args),
+}
+
+/// Runs the command line; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::OK,
+                _ => exit::ERROR,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).build())
+    }));
+    let out = Output {
+        format: cli.message_format,
+    };
+    match &cli.command {
+        Command::Validate(a) => validate::run(a, &out),
+        Command::Convert(a) => convert::run(a, &out),
+        Command::Migrate(a) => migrate::run(a, &out),
+    }
+}
+
+/// Where problems are reported.
+pub struct Output {
+    pub format: MessageFormat,
+}
+
+impl Output {
+    /// Prints issues to stderr in the chosen format.
+    pub fn issues(&self, issues: &[Issue], sources: &Sources) {
+        match self.format {
+            MessageFormat::Human => {
+                for i in issues {
+                    eprintln!("{:?}", miette::Report::new(i.report(sources)));
+                }
+            }
+            MessageFormat::Short => {
+                for i in issues {
+                    eprintln!("{}", i.short(sources));
+                }
+            }
+            MessageFormat::Json => {
+                let items: Vec<serde_json::Value> = issues.iter().map(|i| issue_json(i, sources)).collect();
+                eprintln!("{}", serde_json::Value::Array(items));
+            }
+        }
+    }
+
+    /// A one-line error that is not about a file.
+    pub fn error(&self, message: impl Into<String>) {
+        self.issues(&[Issue::error("error", message)], &Sources::default());
+    }
+}
+
+/// An issue as JSON: severity, code, message, file/line/column or JSON path, help.
+pub fn issue_json(i: &Issue, sources: &Sources) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert(
+        "severity".into(),
+        match i.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+        .into(),
+    );
+    o.insert("code".into(), i.code.into());
+    o.insert("message".into(), i.message.clone().into());
+    if let Some(span) = i.span
+        && let Some(f) = sources.get(span.file)
+    {
+        let (line, col) = crate::diag::line_col(&f.text, span.start as usize);
+        o.insert("file".into(), f.name.clone().into());
+        o.insert("line".into(), line.into());
+        o.insert("column".into(), col.into());
+    }
+    if let Some(p) = &i.path {
+        o.insert("path".into(), p.clone().into());
+    }
+    if let Some(h) = &i.help {
+        o.insert("help".into(), h.clone().into());
+    }
+    serde_json::Value::Object(o)
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename. Nothing is half-written.
+pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,57 @@
+//! `falconer validate PATH...`
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::input::{self, Input};
+use super::{Output, exit};
+use crate::manifest::LoadOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Manifest files or directories, or Falcone artifacts (.json).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Treat risky warnings (plain-text secrets) as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: &Args, out: &Output) -> i32 {
+    let mut code = exit::OK;
+    for path in &args.paths {
+        let input = input::read(path, LoadOptions { strict: args.strict });
+        out.issues(input.issues(), &input.sources());
+        let warnings = input.issues().iter().filter(|i| !i.is_error()).count();
+        match input.manifest() {
+            Some(m) if !input.has_errors() => {
+                let mut per_domain: BTreeMap<&str, usize> = BTreeMap::new();
+                for r in &m.resources {
+                    *per_domain.entry(r.spec.meta().domain.as_str()).or_default() += 1;
+                }
+                let domains = per_domain
+                    .iter()
+                    .map(|(d, n)| format!("{d} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let what = match &input {
+                    Input::Artifact { imported: Some(i), .. } => format!("Falcone artifact (format {})", i.format_version),
+                    _ => "manifest".to_string(),
+                };
+                println!(
+                    "{}: valid {what}: tenant `{}`, {} resources ({}), {warnings} warning(s)",
+                    path.display(),
+                    m.tenant.id,
+                    m.resources.len(),
+                    if domains.is_empty() { "none".to_string() } else { domains },
+                );
+            }
+            _ => {
+                let errors = input.issues().iter().filter(|i| i.is_error()).count();
+                println!("{}: {errors} error(s), {warnings} warning(s)", path.display());
+                code = exit::ERROR;
+            }
+        }
+    }
+    code
+}

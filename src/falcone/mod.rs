@@ -1,0 +1,543 @@
+//! Falcone export artifacts: read them (format versions "1.0" and "1.0.0", collector and applier
+//! dialects, every domain status) into falconer's model, and migrate them to the current version.
+//!
+//! The platform's own importer drops or corrupts most of a real export (see the artifact study, section
+//! 9). falconer maps every managed value instead, and says what it could not map: every unknown field,
+//! every over-redacted value and every gap is a warning naming its JSON path.
+
+mod map;
+
+use serde_json::{Map, Value};
+
+use crate::diag::{Issue, Span};
+use crate::domains::{Origin, Spec};
+use crate::manifest::de::{Ctx, from_node};
+use crate::manifest::tree::{Key, Node, Obj, Val};
+use crate::manifest::{self, LoadOptions, Manifest, Resource};
+use crate::model::{Domain, Naming, Tenant};
+
+/// The current Falcone artifact format.
+pub const CURRENT_VERSION: &str = "1.0.0";
+/// Every artifact version this falconer reads, oldest first.
+pub const KNOWN_VERSIONS: &[&str] = &["1.0", "1.0.0"];
+/// The platform's `schema_checksum` of format 1.0.0 (a constant: it identifies the schema, not the content).
+pub const SCHEMA_CHECKSUM_1_0_0: &str = "sha256:97ed32438119c00f321888e660ea2ee9b37077ebd415eabea5821fea96773a29";
+/// Artifacts larger than this are refused (the platform's own limit is 10 MiB).
+pub const MAX_ARTIFACT_BYTES: usize = 256 * 1024 * 1024;
+
+/// A domain's export status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainStatus {
+    Ok,
+    Empty,
+    Error,
+    NotAvailable,
+    NotRequested,
+}
+
+impl DomainStatus {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => DomainStatus::Ok,
+            "empty" => DomainStatus::Empty,
+            "error" => DomainStatus::Error,
+            "not_available" => DomainStatus::NotAvailable,
+            "not_requested" => DomainStatus::NotRequested,
+            _ => return None,
+        })
+    }
+
+    /// Whether the domain's data describes the tenant (and may be planned against).
+    pub fn has_data(self) -> bool {
+        matches!(self, DomainStatus::Ok | DomainStatus::Empty)
+    }
+}
+
+/// Which shape a domain's `data` has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// What the platform's export writes (nested, backend-native rows).
+    Collector,
+    /// What the platform's importer reads (flat, per resource type).
+    Applier,
+}
+
+/// One domain section of an artifact.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DomainSection {
+    pub domain_key: String,
+    pub domain: Option<Domain>,
+    pub status: DomainStatus,
+    pub items_count: Option<u64>,
+    pub error: Option<String>,
+    pub reason: Option<String>,
+    pub dialect: Option<Dialect>,
+}
+
+/// An imported artifact.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub tenant_id: String,
+    /// The version as written in the artifact.
+    pub format_version: String,
+    pub domains: Vec<DomainSection>,
+    pub manifest: Manifest,
+    /// Warnings (fields that could not be mapped, over-redacted values, gaps) and errors.
+    pub issues: Vec<Issue>,
+}
+
+impl Imported {
+    pub fn has_errors(&self) -> bool {
+        self.issues.iter().any(Issue::is_error)
+    }
+
+    /// The section of a domain, if the artifact has one.
+    pub fn section(&self, d: Domain) -> Option<&DomainSection> {
+        self.domains.iter().find(|s| s.domain == Some(d))
+    }
+}
+
+/// Whether a JSON document looks like a Falcone artifact (rather than a manifest).
+pub fn is_artifact(v: &Value) -> bool {
+    v.get("domains").is_some_and(Value::is_array) && (v.get("format_version").is_some() || v.get("tenant_id").is_some())
+}
+
+/// Parses artifact text into JSON, with a size limit and a located syntax error.
+pub fn parse(text: &str) -> Result<Value, Issue> {
+    if text.len() > MAX_ARTIFACT_BYTES {
+        return Err(Issue::error(
+            "too-large",
+            format!("the artifact is {} bytes; falconer reads at most {MAX_ARTIFACT_BYTES}", text.len()),
+        ));
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        Issue::error("syntax", format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))
+    })?;
+    if !v.is_object() {
+        return Err(Issue::error("invalid-value", "an artifact is a JSON object").path("/"));
+    }
+    Ok(v)
+}
+
+/// Version arithmetic: a version string's three numeric parts (a missing patch counts as 0).
+fn version_parts(v: &str) -> Option<(u64, u64, u64)> {
+    let parts: Vec<&str> = v.split('.').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return None;
+    }
+    let n: Vec<u64> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    Some((n[0], n[1], *n.get(2).unwrap_or(&0)))
+}
+
+/// Checks an artifact's `format_version`: known, or refused with a message that says what to do.
+pub fn check_version(v: &Value) -> Result<String, Issue> {
+    let Some(s) = v.get("format_version") else {
+        return Err(Issue::error("format-version", "the artifact has no `format_version`")
+            .path("/format_version")
+            .help("Falcone artifacts carry \"1.0\" or \"1.0.0\"; add the version the artifact was exported with"));
+    };
+    let Some(s) = s.as_str() else {
+        return Err(Issue::error("format-version", format!("`format_version` is {s}, not a string"))
+            .path("/format_version")
+            .help("write it as a string, e.g. \"1.0.0\""));
+    };
+    if KNOWN_VERSIONS.contains(&s) {
+        return Ok(s.to_string());
+    }
+    let known = KNOWN_VERSIONS.join(" and ");
+    match version_parts(s) {
+        Some(p) if p > (1, 0, 0) => Err(Issue::error(
+            "format-version",
+            format!("artifact format {s} is newer than this falconer understands (it reads {known})"),
+        )
+        .path("/format_version")
+        .help("upgrade falconer; a newer format is never read by guesswork")),
+        _ => Err(Issue::error("format-version", format!("{s:?} is not a Falcone artifact format version (known: {known})"))
+            .path("/format_version")),
+    }
+}
+
+/// Reads an artifact into falconer's model.
+pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
+    let version = check_version(v).map_err(|e| vec![e])?;
+    let Some(env) = v.as_object() else {
+        return Err(vec![Issue::error("invalid-value", "an artifact is a JSON object").path("/")]);
+    };
+    let tenant_id = match env.get("tenant_id").and_then(Value::as_str) {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => {
+            return Err(vec![
+                Issue::error("missing", "the artifact has no `tenant_id`").path("/tenant_id").help(
+                    "the tenant id names the realm, schemas, databases and prefixes the artifact belongs to",
+                ),
+            ]);
+        }
+    };
+    let mut issues = Vec::new();
+    let known_env: &[&str] = match version.as_str() {
+        "1.0" => &["export_timestamp", "tenant_id", "format_version", "deployment_profile", "correlation_id", "domains"],
+        _ => &[
+            "export_timestamp",
+            "tenant_id",
+            "format_version",
+            "deployment_profile",
+            "correlation_id",
+            "schema_checksum",
+            "domains",
+        ],
+    };
+    for k in env.keys() {
+        if !known_env.contains(&k.as_str()) && !k.starts_with('_') && k != "exported_at" && k != "checksum" {
+            issues.push(Issue::warning("unknown-field", format!("unknown envelope field `{k}` is ignored")).path(format!("/{k}")));
+        }
+    }
+    if version == CURRENT_VERSION
+        && let Some(c) = env.get("schema_checksum").and_then(Value::as_str)
+        && c != SCHEMA_CHECKSUM_1_0_0
+    {
+        issues.push(
+            Issue::warning("checksum", "`schema_checksum` does not match format 1.0.0's schema")
+                .path("/schema_checksum")
+                .help("it identifies the schema, not the content; the artifact is read as 1.0.0"),
+        );
+    }
+
+    let mut m = map::Mapper::new(&tenant_id);
+    let mut sections = Vec::new();
+    let domains = env.get("domains").and_then(Value::as_array).cloned().unwrap_or_default();
+    if env.get("domains").is_none_or(|d| !d.is_array()) {
+        issues.push(Issue::error("missing", "the artifact has no `domains` list").path("/domains"));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let path = format!("/domains/{i}");
+        let Some(obj) = d.as_object() else {
+            issues.push(Issue::error("invalid-value", "a domain section is an object").path(path));
+            continue;
+        };
+        let key = obj.get("domain_key").and_then(Value::as_str).unwrap_or_default().to_string();
+        let domain = Domain::ALL.into_iter().find(|x| x.falcone_key() == key);
+        let status_s = obj.get("status").and_then(Value::as_str).unwrap_or_default();
+        let Some(status) = DomainStatus::parse(status_s) else {
+            issues.push(
+                Issue::error("invalid-value", format!("domain `{key}` has an unknown status {status_s:?}"))
+                    .path(format!("{path}/status"))
+                    .help("statuses are ok, empty, error, not_available, not_requested"),
+            );
+            continue;
+        };
+        let mut section = DomainSection {
+            domain_key: key.clone(),
+            domain,
+            status,
+            items_count: obj.get("items_count").and_then(Value::as_u64),
+            error: obj.get("error").and_then(Value::as_str).map(String::from),
+            reason: obj.get("reason").and_then(Value::as_str).map(String::from),
+            dialect: None,
+        };
+        if domain.is_none() {
+            issues.push(
+                Issue::warning("unknown-domain", format!("unknown domain `{key}` is ignored"))
+                    .path(format!("{path}/domain_key")),
+            );
+            sections.push(section);
+            continue;
+        }
+        if seen.contains(&key) {
+            issues.push(
+                Issue::warning("duplicate", format!("domain `{key}` appears twice; the first section is used"))
+                    .path(path.clone()),
+            );
+            continue;
+        }
+        seen.push(key.clone());
+        for k in obj.keys() {
+            if !["domain_key", "status", "exported_at", "items_count", "data", "error", "reason"].contains(&k.as_str())
+                && !k.starts_with('_')
+            {
+                issues.push(Issue::warning("unknown-field", format!("unknown field `{k}` is ignored")).path(format!("{path}/{k}")));
+            }
+        }
+        match status {
+            DomainStatus::Error => issues.push(
+                Issue::warning(
+                    "domain-not-exported",
+                    format!("domain `{key}` failed to export: {}", section.error.as_deref().unwrap_or("no message")),
+                )
+                .path(path.clone())
+                .help("its resources are unknown; plans leave this domain untouched"),
+            ),
+            DomainStatus::NotAvailable => issues.push(
+                Issue::warning(
+                    "domain-not-exported",
+                    format!("domain `{key}` was not available: {}", section.reason.as_deref().unwrap_or("no reason given")),
+                )
+                .path(path.clone()),
+            ),
+            DomainStatus::NotRequested => {}
+            DomainStatus::Ok | DomainStatus::Empty => match obj.get("data") {
+                Some(Value::Object(data)) => {
+                    section.dialect = Some(m.domain(domain.unwrap_or(Domain::Iam), data, &format!("{path}/data")));
+                }
+                Some(Value::Null) | None => issues.push(
+                    Issue::warning("missing", format!("domain `{key}` has status {status_s} but no data"))
+                        .path(format!("{path}/data")),
+                ),
+                Some(_) => issues.push(Issue::error("invalid-value", "a domain's `data` is an object").path(format!("{path}/data"))),
+            },
+        }
+        sections.push(section);
+    }
+
+    let (tenant, resources, map_issues) = m.finish();
+    issues.extend(map_issues);
+    let origins: Vec<(Spec, String)> = resources;
+    let with_origin: Vec<(Spec, Origin<'_>)> = origins.iter().map(|(s, p)| (s.clone(), Origin::Path(p))).collect();
+    issues.extend(manifest::validate(&tenant, &with_origin, LoadOptions::default()));
+    if let Err(e) = crate::model::tenant::check_tenant_id(&tenant.id) {
+        issues.push(Issue::error("invalid-name", format!("invalid tenant id {:?}: {e}", tenant.id)).path("/tenant_id"));
+    }
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION.to_string(),
+        tenant,
+        resources: origins.into_iter().map(|(spec, _)| Resource { spec, span: None }).collect(),
+    };
+    Ok(Imported {
+        tenant_id,
+        format_version: version,
+        domains: sections,
+        manifest,
+        issues,
+    })
+}
+
+/// The naming block an artifact implies (only what differs from falconer's defaults is set).
+pub(crate) fn naming_for(tenant: &str, realm: Option<String>, schemas: Vec<String>, dbs: Vec<String>, ns: Option<String>) -> Naming {
+    let t = Tenant::new(tenant);
+    Naming {
+        realm: realm.filter(|r| *r != t.realm()),
+        postgres_schemas: Some(schemas).filter(|s| !s.is_empty() && *s != t.postgres_schemas()),
+        mongo_databases: Some(dbs).filter(|d| !d.is_empty() && *d != t.mongo_databases()),
+        kafka_topic_prefix: None,
+        functions_namespace: ns.filter(|n| *n != t.functions_namespace()),
+        bucket_prefix: None,
+    }
+}
+
+// ------------------------------------------------------------------------- typed decoding of raw JSON
+
+/// File id used for spans that stand for JSON paths of an artifact.
+const ARTIFACT_FILE: u32 = u32::MAX;
+
+/// Decodes a typed value from artifact JSON. Keys are renamed first (camelCase to snake_case); unknown
+/// fields become warnings and decoding errors become errors, each naming its JSON path.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    path: &str,
+    rename: &dyn Fn(&str) -> String,
+    issues: &mut Vec<Issue>,
+) -> Option<T> {
+    let mut paths = Vec::new();
+    let node = to_node(v, path, &mut paths, rename);
+    let cx = Ctx::default();
+    let to_path = |s: Option<Span>| s.and_then(|s| paths.get(s.start as usize).cloned());
+    let res = from_node::<T>(&node, &cx);
+    for mut i in cx.issues.take() {
+        let p = to_path(i.span).unwrap_or_else(|| path.to_string());
+        i.span = None;
+        i.severity = crate::diag::Severity::Warning;
+        i.message = format!("{} is not mapped", i.message.replace("unknown field", "field"));
+        issues.push(i.path(p));
+    }
+    match res {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let p = to_path(e.span).unwrap_or_else(|| path.to_string());
+            let mut i = Issue::error("invalid-value", e.message).path(p);
+            if let Some(h) = e.help {
+                i = i.help(h);
+            }
+            issues.push(i);
+            None
+        }
+    }
+}
+
+fn to_node(v: &Value, path: &str, paths: &mut Vec<String>, rename: &dyn Fn(&str) -> String) -> Node {
+    let id = paths.len();
+    paths.push(path.to_string());
+    let span = Span {
+        file: ARTIFACT_FILE,
+        start: u32::try_from(id).unwrap_or(u32::MAX),
+        end: u32::try_from(id).unwrap_or(u32::MAX),
+    };
+    let val = match v {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Val::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Val::UInt(u)
+            } else {
+                Val::Float(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Value::String(s) => Val::Str(s.clone()),
+        Value::Array(a) => Val::Arr(
+            a.iter()
+                .enumerate()
+                .map(|(i, x)| to_node(x, &format!("{path}/{i}"), paths, rename))
+                .collect(),
+        ),
+        Value::Object(o) => Val::Obj(Obj {
+            entries: o
+                .iter()
+                .map(|(k, x)| {
+                    let child = format!("{path}/{}", escape_pointer(k));
+                    let kid = paths.len();
+                    paths.push(child.clone());
+                    let key = Key {
+                        name: rename(k),
+                        span: Span {
+                            file: ARTIFACT_FILE,
+                            start: u32::try_from(kid).unwrap_or(u32::MAX),
+                            end: u32::try_from(kid).unwrap_or(u32::MAX),
+                        },
+                    };
+                    (key, to_node(x, &child, paths, rename))
+                })
+                .collect(),
+            positional: None,
+        }),
+    };
+    Node::new(span, val)
+}
+
+/// Escapes a key for a JSON pointer (RFC 6901).
+pub fn escape_pointer(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
+/// `accessTokenLifespan` → `access_token_lifespan`.
+pub fn snake_case(k: &str) -> String {
+    let mut out = String::with_capacity(k.len() + 4);
+    for (i, c) in k.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+// --------------------------------------------------------------------------------------- migration
+
+/// The result of a migration.
+#[derive(Debug)]
+pub struct Migrated {
+    pub value: Value,
+    pub from: String,
+    /// The steps applied (`1.0→1.0.0`); empty when the input was already current.
+    pub steps: Vec<String>,
+}
+
+/// One migration step: from version, to version, and the function.
+type Step = (&'static str, &'static str, fn(&mut Map<String, Value>));
+
+/// The migration chain, in order. Each step upgrades an artifact by one version.
+const STEPS: &[Step] = &[("1.0", "1.0.0", step_1_0_to_1_0_0)];
+
+fn step_1_0_to_1_0_0(env: &mut Map<String, Value>) {
+    // 1.0.0 adds `schema_checksum` (right after `correlation_id`); the domain data is unchanged.
+    let old = std::mem::take(env);
+    for (k, v) in old {
+        let after = k == "correlation_id";
+        env.insert(k, v);
+        if after {
+            env.insert("schema_checksum".into(), Value::String(SCHEMA_CHECKSUM_1_0_0.into()));
+        }
+    }
+    env.entry("schema_checksum")
+        .or_insert_with(|| Value::String(SCHEMA_CHECKSUM_1_0_0.into()));
+}
+
+/// Upgrades an artifact to the current format version through the chain of steps.
+pub fn migrate(mut v: Value, now: &str) -> Result<Migrated, Issue> {
+    let from = check_version(&v)?;
+    let mut steps = Vec::new();
+    let mut cur = from.clone();
+    while cur != CURRENT_VERSION {
+        let Some((f, t, step)) = STEPS.iter().find(|(f, _, _)| *f == cur) else {
+            return Err(Issue::error("format-version", format!("no migration step from {cur}")));
+        };
+        if let Some(env) = v.as_object_mut() {
+            step(env);
+            env.insert("format_version".into(), Value::String((*t).into()));
+        }
+        steps.push(format!("{f}→{t}"));
+        cur = (*t).to_string();
+    }
+    if !steps.is_empty()
+        && let Some(env) = v.as_object_mut()
+    {
+        env.insert(
+            "_migration_metadata".into(),
+            serde_json::json!({
+                "migrated_from": from,
+                "migrated_to": CURRENT_VERSION,
+                "migration_chain": steps,
+                "migrated_at": now,
+            }),
+        );
+    }
+    Ok(Migrated { value: v, from, steps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version(&serde_json::json!({"format_version": "1.0"})).is_ok());
+        assert!(check_version(&serde_json::json!({"format_version": "1.0.0"})).is_ok());
+        let e = check_version(&serde_json::json!({"format_version": "1.1.0"})).expect_err("future");
+        assert!(e.message.contains("newer"), "{}", e.message);
+        let e = check_version(&serde_json::json!({"format_version": "2.0.0"})).expect_err("future");
+        assert!(e.message.contains("newer"));
+        let e = check_version(&serde_json::json!({"format_version": "v1"})).expect_err("unknown");
+        assert!(e.message.contains("not a Falcone"));
+        assert!(check_version(&serde_json::json!({"format_version": 1})).is_err());
+        assert!(check_version(&serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn migrates_legacy() {
+        let v = serde_json::json!({"tenant_id": "a", "format_version": "1.0", "correlation_id": "x", "domains": []});
+        let m = migrate(v, "2026-01-01T00:00:00Z").expect("migrates");
+        assert_eq!(m.steps, vec!["1.0→1.0.0"]);
+        assert_eq!(m.value["format_version"], "1.0.0");
+        assert_eq!(m.value["schema_checksum"], SCHEMA_CHECKSUM_1_0_0);
+        let keys: Vec<&String> = m.value.as_object().expect("object").keys().collect();
+        assert_eq!(keys[3], "schema_checksum");
+        assert_eq!(m.value["_migration_metadata"]["migrated_from"], "1.0");
+        // Already current: unchanged, no metadata.
+        let again = migrate(m.value.clone(), "later").expect("current");
+        assert!(again.steps.is_empty());
+        assert_eq!(again.value, m.value);
+    }
+
+    #[test]
+    fn snake() {
+        assert_eq!(snake_case("accessTokenLifespan"), "access_token_lifespan");
+        assert_eq!(snake_case("clientId"), "client_id");
+        assert_eq!(snake_case("name"), "name");
+    }
+}
