@@ -286,7 +286,10 @@ impl Diagnostic for Report {
 }
 
 /// The closest candidate to `word`, if any is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lw = word.to_ascii_lowercase();
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
@@ -327,7 +330,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("nulable", ["nullable", "name"]), Some("nullable"));
+        assert_eq!(
+            did_you_mean("nulable", ["nullable", "name"]),
+            Some("nullable")
+        );
         assert_eq!(did_you_mean("zzz", ["nullable", "name"]), None);
     }
 }

@@ -28,7 +28,10 @@ pub fn run(args: &Args, out: &Output) -> i32 {
     let manifest = match input.manifest() {
         Some(m) if !input.has_errors() => m,
         _ => {
-            out.error(format!("{}: not converted because of the errors above", args.input.display()));
+            out.error(format!(
+                "{}: not converted because of the errors above",
+                args.input.display()
+            ));
             return exit::ERROR;
         }
     };
@@ -45,7 +48,11 @@ pub fn run(args: &Args, out: &Output) -> i32 {
                 out.error(format!("cannot write {}: {e}", p.display()));
                 return exit::ERROR;
             }
-            eprintln!("wrote {} ({} resources)", p.display(), manifest.resources.len());
+            eprintln!(
+                "wrote {} ({} resources)",
+                p.display(),
+                manifest.resources.len()
+            );
         }
         None => print!("{text}"),
     }

@@ -9,7 +9,10 @@ use crate::manifest::{self, LoadOptions, Loaded, Manifest};
 /// What was read.
 pub enum Input {
     Manifest(Loaded),
-    Artifact { imported: Option<Imported>, issues: Vec<Issue> },
+    Artifact {
+        imported: Option<Imported>,
+        issues: Vec<Issue>,
+    },
 }
 
 impl Input {
@@ -57,7 +60,10 @@ pub fn read(path: &Path, opts: LoadOptions) -> Input {
             i.message = format!("{name}: {}", i.message);
             i
         };
-        return match falcone::parse(&text).map_err(|e| vec![e]).and_then(|v| falcone::import(&v)) {
+        return match falcone::parse(&text)
+            .map_err(|e| vec![*e])
+            .and_then(|v| falcone::import(&v))
+        {
             Ok(imp) => {
                 let issues = imp.issues.iter().cloned().map(located).collect();
                 Input::Artifact {

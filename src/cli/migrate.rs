@@ -31,7 +31,7 @@ pub fn run(args: &Args, out: &Output) -> i32 {
     let (migrated, note) = match result {
         Ok(r) => r,
         Err(issue) => {
-            let mut issue = issue;
+            let mut issue = *issue;
             issue.message = format!("{}: {}", args.input.display(), issue.message);
             out.issues(&[issue], &Sources::default());
             return exit::ERROR;
@@ -50,7 +50,7 @@ pub fn run(args: &Args, out: &Output) -> i32 {
     exit::OK
 }
 
-fn migrate_artifact(text: &str) -> Result<(String, String), Issue> {
+fn migrate_artifact(text: &str) -> Result<(String, String), Box<Issue>> {
     let v = falcone::parse(text)?;
     let m = falcone::migrate(v, &now_rfc3339())?;
     let note = if m.steps.is_empty() {
@@ -58,22 +58,35 @@ fn migrate_artifact(text: &str) -> Result<(String, String), Issue> {
     } else {
         format!("migrated {} (steps: {})", m.from, m.steps.join(", "))
     };
-    let out = serde_json::to_string_pretty(&m.value).map_err(|e| Issue::error("io", e.to_string()))? + "\n";
+    let out = serde_json::to_string_pretty(&m.value)
+        .map_err(|e| Box::new(Issue::error("io", e.to_string())))?
+        + "\n";
     Ok((out, note))
 }
 
 /// Manifests: the chain of steps is empty so far (format 1 is the first); a file without a version is
 /// stamped with the current one, keeping its text (and comments) as they are.
-fn migrate_manifest(path: &Path, text: &str) -> Result<(String, String), Issue> {
+fn migrate_manifest(path: &Path, text: &str) -> Result<(String, String), Box<Issue>> {
     let format = Format::from_path(path).ok_or_else(|| {
-        Issue::error("io", "not a manifest file (.toml, .kdl or .json) nor a Falcone artifact")
+        Box::new(Issue::error(
+            "io",
+            "not a manifest file (.toml, .kdl or .json) nor a Falcone artifact",
+        ))
     })?;
     let mut sources = Sources::default();
-    let (_, tree) = manifest::read_tree(&mut sources, &path.display().to_string(), text.to_string(), format);
+    let (_, tree) = manifest::read_tree(
+        &mut sources,
+        &path.display().to_string(),
+        text.to_string(),
+        format,
+    );
     let tree = tree.map_err(|mut issues| {
         let first = issues.remove(0);
         let loc = first.span.map(|s| sources.location(s)).unwrap_or_default();
-        Issue::error(first.code, format!("{loc}: {}", first.message))
+        Box::new(Issue::error(
+            first.code,
+            format!("{loc}: {}", first.message),
+        ))
     })?;
     let version = match &tree.val {
         manifest::tree::Val::Obj(o) => o.get("format_version").map(|n| match &n.val {
@@ -86,26 +99,37 @@ fn migrate_manifest(path: &Path, text: &str) -> Result<(String, String), Issue> 
     match version {
         Some(v) => {
             manifest::check_format_version(&v).map_err(|e| {
-                Issue::error("format-version", e).help("upgrade falconer to read this manifest")
+                Box::new(
+                    Issue::error("format-version", e)
+                        .help("upgrade falconer to read this manifest"),
+                )
             })?;
-            Ok((text.to_string(), format!("already at manifest format {FORMAT_VERSION}")))
+            Ok((
+                text.to_string(),
+                format!("already at manifest format {FORMAT_VERSION}"),
+            ))
         }
         None => {
             let stamped = match format {
                 Format::Toml => format!("format_version = \"{FORMAT_VERSION}\"\n{text}"),
                 Format::Kdl => format!("format_version \"{FORMAT_VERSION}\"\n{text}"),
                 Format::Json => {
-                    let v: serde_json::Value =
-                        serde_json::from_str(text).map_err(|e| Issue::error("syntax", e.to_string()))?;
+                    let v: serde_json::Value = serde_json::from_str(text)
+                        .map_err(|e| Box::new(Issue::error("syntax", e.to_string())))?;
                     let mut o = serde_json::Map::new();
                     o.insert("format_version".into(), FORMAT_VERSION.into());
                     if let serde_json::Value::Object(rest) = v {
                         o.extend(rest);
                     }
-                    serde_json::to_string_pretty(&serde_json::Value::Object(o)).map_err(|e| Issue::error("io", e.to_string()))? + "\n"
+                    serde_json::to_string_pretty(&serde_json::Value::Object(o))
+                        .map_err(|e| Box::new(Issue::error("io", e.to_string())))?
+                        + "\n"
                 }
             };
-            Ok((stamped, format!("stamped with manifest format {FORMAT_VERSION}")))
+            Ok((
+                stamped,
+                format!("stamped with manifest format {FORMAT_VERSION}"),
+            ))
         }
     }
 }

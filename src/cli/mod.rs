@@ -30,7 +30,12 @@ pub mod exit {
 #[command(name = "falconer", version, about = "Declarative reconciler for multi-tenant platform configuration", long_about = None)]
 pub struct Cli {
     /// State store URL (sqlite:PATH or postgres://...).
-    #[arg(long, global = true, env = "FALCONER_STATE", default_value = "sqlite:.falconer/state.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "FALCONER_STATE",
+        default_value = "sqlite:.falconer/state.db"
+    )]
     pub state: String,
     /// Connection profile file (endpoints and credentials of the six systems).
     #[arg(long, global = true, env = "FALCONER_PROFILE")]
@@ -71,16 +76,24 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::OK,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
                 _ => exit::ERROR,
             };
             let _ = e.print();
             return code;
         }
     };
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).build())
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .build(),
+        )
     }));
     let out = Output {
         format: cli.message_format,
@@ -112,7 +125,8 @@ impl Output {
                 }
             }
             MessageFormat::Json => {
-                let items: Vec<serde_json::Value> = issues.iter().map(|i| issue_json(i, sources)).collect();
+                let items: Vec<serde_json::Value> =
+                    issues.iter().map(|i| issue_json(i, sources)).collect();
                 eprintln!("{}", serde_json::Value::Array(items));
             }
         }
@@ -156,8 +170,14 @@ pub fn issue_json(i: &Issue, sources: &Sources) -> serde_json::Value {
 
 /// Writes a file atomically: a temporary file beside it, then a rename. Nothing is half-written.
 pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {

@@ -20,7 +20,12 @@ pub struct Args {
 pub fn run(args: &Args, out: &Output) -> i32 {
     let mut code = exit::OK;
     for path in &args.paths {
-        let input = input::read(path, LoadOptions { strict: args.strict });
+        let input = input::read(
+            path,
+            LoadOptions {
+                strict: args.strict,
+            },
+        );
         out.issues(input.issues(), &input.sources());
         let warnings = input.issues().iter().filter(|i| !i.is_error()).count();
         match input.manifest() {
@@ -35,7 +40,9 @@ pub fn run(args: &Args, out: &Output) -> i32 {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let what = match &input {
-                    Input::Artifact { imported: Some(i), .. } => format!("Falcone artifact (format {})", i.format_version),
+                    Input::Artifact {
+                        imported: Some(i), ..
+                    } => format!("Falcone artifact (format {})", i.format_version),
                     _ => "manifest".to_string(),
                 };
                 println!(
@@ -43,12 +50,19 @@ pub fn run(args: &Args, out: &Output) -> i32 {
                     path.display(),
                     m.tenant.id,
                     m.resources.len(),
-                    if domains.is_empty() { "none".to_string() } else { domains },
+                    if domains.is_empty() {
+                        "none".to_string()
+                    } else {
+                        domains
+                    },
                 );
             }
             _ => {
                 let errors = input.issues().iter().filter(|i| i.is_error()).count();
-                println!("{}: {errors} error(s), {warnings} warning(s)", path.display());
+                println!(
+                    "{}: {errors} error(s), {warnings} warning(s)",
+                    path.display()
+                );
                 code = exit::ERROR;
             }
         }

@@ -67,12 +67,16 @@ impl<'de> Deserialize<'de> for Code {
                 while let Some(k) = map.next_key::<String>()? {
                     let v: String = map.next_value()?;
                     if out.is_some() {
-                        return Err(de::Error::custom("code comes from exactly one of `file` or `base64`"));
+                        return Err(de::Error::custom(
+                            "code comes from exactly one of `file` or `base64`",
+                        ));
                     }
                     out = Some(match k.as_str() {
                         "file" => Code::File(v),
                         "base64" => Code::Base64(v),
-                        other => return Err(de::Error::unknown_variant(other, &["file", "base64"])),
+                        other => {
+                            return Err(de::Error::unknown_variant(other, &["file", "base64"]));
+                        }
                     });
                 }
                 out.ok_or_else(|| de::Error::custom("code needs `file` or `base64`"))
@@ -228,8 +232,13 @@ pub fn entity_name_rule(name: &str) -> Result<(), String> {
     if !chars.next().is_some_and(word) {
         return Err("it must start with a letter, digit or `_`".into());
     }
-    if let Some(c) = name.chars().find(|c| !(word(*c) || matches!(c, '@' | ' ' | '.' | '-'))) {
-        return Err(format!("{c:?} is not allowed (letters, digits, `_`, `@`, space, `.` and `-` are)"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(word(*c) || matches!(c, '@' | ' ' | '.' | '-')))
+    {
+        return Err(format!(
+            "{c:?} is not allowed (letters, digits, `_`, `@`, space, `.` and `-` are)"
+        ));
     }
     if name.ends_with(' ') {
         return Err("it ends with a space".into());
@@ -255,16 +264,32 @@ fn check_parameters(cx: &mut Checker<'_>, params: &[Parameter]) {
     for (i, p) in params.iter().enumerate() {
         let f = format!("parameter[{i}]");
         if p.key.is_empty() {
-            cx.error(&format!("{f}.key"), "invalid-name", "a parameter needs a key");
+            cx.error(
+                &format!("{f}.key"),
+                "invalid-name",
+                "a parameter needs a key",
+            );
         } else if !seen.insert(p.key.as_str()) {
-            cx.error(&format!("{f}.key"), "duplicate", format!("parameter `{}` is given twice", p.key));
+            cx.error(
+                &format!("{f}.key"),
+                "duplicate",
+                format!("parameter `{}` is given twice", p.key),
+            );
         }
         match (&p.value, &p.secret) {
             (Some(_), Some(_)) => {
-                cx.error(&f, "conflict", format!("parameter `{}` has both a `value` and a `secret`", p.key));
+                cx.error(
+                    &f,
+                    "conflict",
+                    format!("parameter `{}` has both a `value` and a `secret`", p.key),
+                );
             }
             (None, None) => {
-                cx.error(&f, "missing", format!("parameter `{}` needs a `value` or a `secret`", p.key));
+                cx.error(
+                    &f,
+                    "missing",
+                    format!("parameter `{}` needs a `value` or a `secret`", p.key),
+                );
             }
             _ => {}
         }
@@ -352,7 +377,11 @@ impl ResourceKind for Action {
             cx.name("package", p, entity_name_rule);
         }
         if self.kind.trim().is_empty() {
-            cx.error("kind", "invalid-value", "the action's kind (runtime) is empty");
+            cx.error(
+                "kind",
+                "invalid-value",
+                "the action's kind (runtime) is empty",
+            );
         }
         match self.kind.as_str() {
             "sequence" => {
@@ -360,7 +389,11 @@ impl ResourceKind for Action {
                     cx.error("components", "missing", "a sequence needs `components`");
                 }
                 if self.code.is_some() || self.image.is_some() {
-                    cx.error("code", "conflict", "a sequence has no code or image of its own");
+                    cx.error(
+                        "code",
+                        "conflict",
+                        "a sequence has no code or image of its own",
+                    );
                 }
             }
             "blackbox" => {
@@ -379,12 +412,25 @@ impl ResourceKind for Action {
             }
         }
         if matches!(self.code, Some(Code::Base64(_))) && self.binary == Some(false) {
-            cx.error("binary", "conflict", "base64 code is binary; remove `binary = false`");
+            cx.error(
+                "binary",
+                "conflict",
+                "base64 code is binary; remove `binary = false`",
+            );
         }
         if let Some(l) = &self.limits {
-            for (f, v) in [("timeout", l.timeout), ("memory", l.memory), ("logs", l.logs), ("concurrency", l.concurrency)] {
+            for (f, v) in [
+                ("timeout", l.timeout),
+                ("memory", l.memory),
+                ("logs", l.logs),
+                ("concurrency", l.concurrency),
+            ] {
                 if v == Some(0) && f != "logs" {
-                    cx.error(&format!("limits.{f}"), "invalid-value", format!("the {f} limit must be greater than 0"));
+                    cx.error(
+                        &format!("limits.{f}"),
+                        "invalid-value",
+                        format!("the {f} limit must be greater than 0"),
+                    );
                 }
             }
         }
@@ -448,7 +494,13 @@ impl ResourceKind for Rule {
     }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let ns = tenant.functions_namespace();
-        let mut out = vec![Reference::to("trigger", addr("trigger", self.trigger.trim_start_matches(&format!("/{ns}/")[..])))];
+        let mut out = vec![Reference::to(
+            "trigger",
+            addr(
+                "trigger",
+                self.trigger.trim_start_matches(&format!("/{ns}/")[..]),
+            ),
+        )];
         out.extend(action_ref("action".into(), &self.action, &ns));
         out
     }

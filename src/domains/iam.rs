@@ -37,7 +37,9 @@ pub const BUILTIN_CLIENTS: &[&str] = &[
 ];
 
 fn builtin_realm_role(name: &str, realm: &str) -> bool {
-    name == "offline_access" || name == "uma_authorization" || name == format!("default-roles-{realm}")
+    name == "offline_access"
+        || name == "uma_authorization"
+        || name == format!("default-roles-{realm}")
 }
 
 fn addr(kind: &'static str, seg: &str) -> Address {
@@ -321,7 +323,9 @@ impl Group {
     /// `parent/name`, without a leading `/`.
     pub fn path(&self) -> String {
         match &self.parent {
-            Some(p) if !p.trim_matches('/').is_empty() => format!("{}/{}", p.trim_matches('/'), self.name),
+            Some(p) if !p.trim_matches('/').is_empty() => {
+                format!("{}/{}", p.trim_matches('/'), self.name)
+            }
             _ => self.name.clone(),
         }
     }
@@ -331,23 +335,42 @@ impl Group {
 fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) {
     for (i, r) in set.realm.iter().enumerate() {
         if !builtin_realm_role(r, realm) {
-            out.push(Reference::to(format!("{field}.realm[{i}]"), addr("role", r)));
+            out.push(Reference::to(
+                format!("{field}.realm[{i}]"),
+                addr("role", r),
+            ));
         }
     }
     for client in set.client.keys() {
         if !BUILTIN_CLIENTS.contains(&client.as_str()) {
-            out.push(Reference::to(format!("{field}.client.{client}"), addr("client", client)));
+            out.push(Reference::to(
+                format!("{field}.client.{client}"),
+                addr("client", client),
+            ));
         }
     }
 }
 
-fn unique_names<'a>(cx: &mut Checker<'_>, field: &str, what: &str, names: impl Iterator<Item = &'a str>) {
+fn unique_names<'a>(
+    cx: &mut Checker<'_>,
+    field: &str,
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+) {
     let mut seen = HashSet::new();
     for (i, n) in names.enumerate() {
         if n.is_empty() {
-            cx.error(&format!("{field}[{i}].name"), "invalid-name", format!("a {what} needs a name"));
+            cx.error(
+                &format!("{field}[{i}].name"),
+                "invalid-name",
+                format!("a {what} needs a name"),
+            );
         } else if !seen.insert(n) {
-            cx.error(&format!("{field}[{i}].name"), "duplicate", format!("{what} `{n}` is declared twice"));
+            cx.error(
+                &format!("{field}[{i}].name"),
+                "duplicate",
+                format!("{what} `{n}` is declared twice"),
+            );
         }
     }
 }
@@ -361,7 +384,11 @@ fn non_empty(cx: &mut Checker<'_>, field: &str, value: &str, what: &str) {
 fn check_redirects(cx: &mut Checker<'_>, uris: &[String]) {
     for (i, u) in uris.iter().enumerate() {
         if u.trim().is_empty() {
-            cx.error(&format!("redirect_uris[{i}]"), "invalid-value", "an empty redirect URI");
+            cx.error(
+                &format!("redirect_uris[{i}]"),
+                "invalid-value",
+                "an empty redirect URI",
+            );
         }
     }
 }
@@ -435,7 +462,11 @@ impl ResourceKind for Role {
         if let Some(c) = &self.composites
             && c.realm.iter().any(|r| r == &self.name)
         {
-            cx.error("composites.realm", "cycle", format!("role `{}` cannot contain itself", self.name));
+            cx.error(
+                "composites.realm",
+                "cycle",
+                format!("role `{}` cannot contain itself", self.name),
+            );
         }
     }
 }
@@ -492,7 +523,10 @@ impl ResourceKind for Client {
         ] {
             for (i, s) in scopes.iter().flatten().enumerate() {
                 if !BUILTIN_SCOPES.contains(&s.as_str()) {
-                    out.push(Reference::to(format!("{field}[{i}]"), addr("client_scope", s)));
+                    out.push(Reference::to(
+                        format!("{field}[{i}]"),
+                        addr("client_scope", s),
+                    ));
                 }
             }
         }
@@ -514,7 +548,10 @@ impl ResourceKind for Client {
             cx.error(
                 "client_id",
                 "reserved",
-                format!("`{}` is a client Keycloak creates in every realm; it is not managed", self.client_id),
+                format!(
+                    "`{}` is a client Keycloak creates in every realm; it is not managed",
+                    self.client_id
+                ),
             );
         }
         cx.secret("secret", self.secret.as_ref());
@@ -524,20 +561,46 @@ impl ResourceKind for Client {
                 .help = Some("remove `secret`, or set `public_client = false`".into());
         }
         if public && self.service_accounts_enabled == Some(true) {
-            cx.error("service_accounts_enabled", "conflict", "service accounts need a confidential client (`public_client = false`)");
+            cx.error(
+                "service_accounts_enabled",
+                "conflict",
+                "service accounts need a confidential client (`public_client = false`)",
+            );
         }
         if self.service_account_roles.is_some() && self.service_accounts_enabled != Some(true) {
-            cx.error("service_account_roles", "conflict", "service account roles need `service_accounts_enabled = true`");
+            cx.error(
+                "service_account_roles",
+                "conflict",
+                "service account roles need `service_accounts_enabled = true`",
+            );
         }
         if public && self.bearer_only == Some(true) {
-            cx.error("bearer_only", "conflict", "a client cannot be both public and bearer-only");
+            cx.error(
+                "bearer_only",
+                "conflict",
+                "a client cannot be both public and bearer-only",
+            );
         }
         check_redirects(cx, &self.redirect_uris);
-        unique_names(cx, "protocol_mapper", "protocol mapper", self.protocol_mapper.iter().map(|m| m.name.as_str()));
-        unique_names(cx, "role", "client role", self.role.iter().map(|r| r.name.as_str()));
+        unique_names(
+            cx,
+            "protocol_mapper",
+            "protocol mapper",
+            self.protocol_mapper.iter().map(|m| m.name.as_str()),
+        );
+        unique_names(
+            cx,
+            "role",
+            "client role",
+            self.role.iter().map(|r| r.name.as_str()),
+        );
         if let (Some(d), Some(o)) = (&self.default_client_scopes, &self.optional_client_scopes) {
             for s in d.iter().filter(|s| o.contains(s)) {
-                cx.error("optional_client_scopes", "conflict", format!("scope `{s}` is both a default and an optional scope"));
+                cx.error(
+                    "optional_client_scopes",
+                    "conflict",
+                    format!("scope `{s}` is both a default and an optional scope"),
+                );
             }
         }
     }
@@ -569,9 +632,18 @@ impl ResourceKind for ClientScope {
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "client scope name");
         if self.name.contains(' ') {
-            cx.error("name", "invalid-name", "client scope names cannot contain spaces (they are used in the `scope` parameter)");
+            cx.error(
+                "name",
+                "invalid-name",
+                "client scope names cannot contain spaces (they are used in the `scope` parameter)",
+            );
         }
-        unique_names(cx, "protocol_mapper", "protocol mapper", self.protocol_mapper.iter().map(|m| m.name.as_str()));
+        unique_names(
+            cx,
+            "protocol_mapper",
+            "protocol mapper",
+            self.protocol_mapper.iter().map(|m| m.name.as_str()),
+        );
     }
 }
 
@@ -605,10 +677,19 @@ impl ResourceKind for IdentityProvider {
         non_empty(cx, "provider_id", &self.provider_id, "provider id");
         cx.secret("client_secret", self.client_secret.as_ref());
         if self.config.contains_key("clientSecret") {
-            cx.error("config.clientSecret", "secret-in-config", "the provider's client secret is written in `config`")
-                .help = Some("move it to `client_secret = { env = \"NAME\" }`".into());
+            cx.error(
+                "config.clientSecret",
+                "secret-in-config",
+                "the provider's client secret is written in `config`",
+            )
+            .help = Some("move it to `client_secret = { env = \"NAME\" }`".into());
         }
-        unique_names(cx, "mapper", "mapper", self.mapper.iter().map(|m| m.name.as_str()));
+        unique_names(
+            cx,
+            "mapper",
+            "mapper",
+            self.mapper.iter().map(|m| m.name.as_str()),
+        );
     }
 }
 
@@ -651,7 +732,10 @@ impl ResourceKind for Group {
         };
         role_refs("roles", &set, &tenant.realm(), &mut out);
         for r in &mut out {
-            r.field = r.field.replace("roles.realm", "realm_roles").replace("roles.client", "client_roles");
+            r.field = r
+                .field
+                .replace("roles.realm", "realm_roles")
+                .replace("roles.client", "client_roles");
         }
         out
     }

@@ -175,13 +175,18 @@ pub fn topic_name_rule(name: &str) -> Result<(), String> {
         return Err("`.` and `..` are not topic names".into());
     }
     if name.len() > 249 {
-        return Err(format!("it is {} characters long; the limit is 249", name.len()));
+        return Err(format!(
+            "it is {} characters long; the limit is 249",
+            name.len()
+        ));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("{c:?} is not allowed; topic names use ASCII letters, digits, `.`, `_` and `-`"));
+        return Err(format!(
+            "{c:?} is not allowed; topic names use ASCII letters, digits, `.`, `_` and `-`"
+        ));
     }
     Ok(())
 }
@@ -218,25 +223,43 @@ impl ResourceKind for Topic {
         let prefix = cx.tenant.kafka_topic_prefix();
         cx.scope("name", "topic", &self.name, &[prefix], true);
         if self.partitions == 0 {
-            cx.error("partitions", "invalid-value", "a topic needs at least one partition");
+            cx.error(
+                "partitions",
+                "invalid-value",
+                "a topic needs at least one partition",
+            );
         }
         if let Some(rf) = self.replication_factor
             && rf < 1
         {
-            cx.error("replication_factor", "invalid-value", "the replication factor is at least 1");
+            cx.error(
+                "replication_factor",
+                "invalid-value",
+                "the replication factor is at least 1",
+            );
         }
         for (k, v) in &self.config {
             let field = format!("config.{k}");
             if !TOPIC_CONFIGS.contains(&k.as_str()) {
-                let e = cx.error(&field, "unknown-config", format!("`{k}` is not a topic config"));
-                e.help = Some(match crate::diag::did_you_mean(k, TOPIC_CONFIGS.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "see the topic configs of the Kafka documentation".into(),
-                });
+                let e = cx.error(
+                    &field,
+                    "unknown-config",
+                    format!("`{k}` is not a topic config"),
+                );
+                e.help = Some(
+                    match crate::diag::did_you_mean(k, TOPIC_CONFIGS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "see the topic configs of the Kafka documentation".into(),
+                    },
+                );
                 continue;
             }
             if let Err(msg) = check_config_value(k, &v.0) {
-                cx.error(&field, "invalid-config", format!("`{k}` = {:?}: {msg}", v.0));
+                cx.error(
+                    &field,
+                    "invalid-config",
+                    format!("`{k}` = {:?}: {msg}", v.0),
+                );
             }
         }
     }
@@ -270,7 +293,9 @@ fn check_config_value(key: &str, v: &str) -> Result<(), String> {
             Ok(x) if (0.0..=1.0).contains(&x) => Ok(()),
             _ => Err("expected a number from 0 to 1".into()),
         },
-        "message.format.version" | "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => Ok(()),
+        "message.format.version"
+        | "follower.replication.throttled.replicas"
+        | "leader.replication.throttled.replicas" => Ok(()),
         _ => match v.parse::<i64>() {
             Ok(x) if x >= -1 => Ok(()),
             _ => Err("expected an integer (-1 for unlimited where Kafka allows it)".into()),
@@ -282,7 +307,15 @@ static ACL: KindMeta = KindMeta {
     domain: Domain::Kafka,
     kind: "acl",
     title: "Kafka ACL",
-    identity: &["resource_type", "pattern_type", "principal", "host", "operation", "permission", "resource_name"],
+    identity: &[
+        "resource_type",
+        "pattern_type",
+        "principal",
+        "host",
+        "operation",
+        "permission",
+        "resource_name",
+    ],
     holds_data: false,
     fields: &[FieldMeta::new("depends_on", SET)],
 };
@@ -325,17 +358,30 @@ impl ResourceKind for Acl {
         match self.principal.split_once(':') {
             Some((t, n)) if !t.is_empty() && !n.is_empty() => {}
             _ => {
-                cx.error("principal", "invalid-value", format!("principal {:?} is not `Type:name`", self.principal))
-                    .help = Some("for example `User:orders-service`".into());
+                cx.error(
+                    "principal",
+                    "invalid-value",
+                    format!("principal {:?} is not `Type:name`", self.principal),
+                )
+                .help = Some("for example `User:orders-service`".into());
             }
         }
         if self.resource_type == AclResource::Cluster {
-            cx.error("resource_type", "out-of-scope", "cluster ACLs affect every tenant; they are outside any tenant's scope");
+            cx.error(
+                "resource_type",
+                "out-of-scope",
+                "cluster ACLs affect every tenant; they are outside any tenant's scope",
+            );
             return;
         }
         if self.resource_name == "*" {
-            cx.error("resource_name", "out-of-scope", "a wildcard ACL reaches other tenants' resources")
-                .help = Some("use `pattern_type = \"prefixed\"` with the tenant's prefix instead".into());
+            cx.error(
+                "resource_name",
+                "out-of-scope",
+                "a wildcard ACL reaches other tenants' resources",
+            )
+            .help =
+                Some("use `pattern_type = \"prefixed\"` with the tenant's prefix instead".into());
             return;
         }
         let prefix = cx.tenant.kafka_topic_prefix();
@@ -343,7 +389,17 @@ impl ResourceKind for Acl {
         cx.scope("resource_name", &what, &self.resource_name, &[prefix], true);
         use AclOperation::*;
         let allowed: &[AclOperation] = match self.resource_type {
-            AclResource::Topic => &[All, Read, Write, Create, Delete, Alter, Describe, DescribeConfigs, AlterConfigs],
+            AclResource::Topic => &[
+                All,
+                Read,
+                Write,
+                Create,
+                Delete,
+                Alter,
+                Describe,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
             AclResource::Group => &[All, Read, Describe, Delete],
             AclResource::TransactionalId => &[All, Write, Describe],
             AclResource::Cluster => &[],
@@ -352,7 +408,10 @@ impl ResourceKind for Acl {
             cx.error(
                 "operation",
                 "invalid-value",
-                format!("operation `{}` does not apply to a {what}", snake(&self.operation)),
+                format!(
+                    "operation `{}` does not apply to a {what}",
+                    snake(&self.operation)
+                ),
             )
             .help = Some(format!(
                 "a {what} takes: {}",

@@ -104,7 +104,11 @@ impl<'a> Checker<'a> {
     /// Applies a name rule: `rule` returns the problem, if any.
     pub fn name(&mut self, field: &str, value: &str, rule: impl Fn(&str) -> Result<(), String>) {
         if let Err(e) = rule(value) {
-            self.error(field, "invalid-name", format!("invalid name {value:?}: {e}"));
+            self.error(
+                field,
+                "invalid-name",
+                format!("invalid name {value:?}: {e}"),
+            );
         }
     }
 
@@ -125,7 +129,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that `value` is inside the tenant's scope.
-    pub fn scope(&mut self, field: &str, what: &str, value: &str, allowed: &[String], prefix: bool) {
+    pub fn scope(
+        &mut self,
+        field: &str,
+        what: &str,
+        value: &str,
+        allowed: &[String],
+        prefix: bool,
+    ) {
         let ok = if prefix {
             allowed.iter().any(|p| value.starts_with(p.as_str()))
         } else {
@@ -182,13 +193,19 @@ pub fn locate(node: &Node, path: &str) -> Span {
     }
     for seg in path.split('.') {
         let (name, index) = match seg.find('[') {
-            Some(i) => (&seg[..i], seg[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            Some(i) => (
+                &seg[..i],
+                seg[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
+            ),
             None => (seg, None),
         };
         let next = match &cur.val {
             Val::Obj(o) => match o.entries.iter().find(|(k, _)| k.name == name) {
                 Some((_, v)) => Some(v),
-                None => o.positional.as_deref().filter(|_| IDENTITY_FIELDS.contains(&name)),
+                None => o
+                    .positional
+                    .as_deref()
+                    .filter(|_| IDENTITY_FIELDS.contains(&name)),
             },
             _ => None,
         };
@@ -210,7 +227,15 @@ pub fn locate(node: &Node, path: &str) -> Span {
 }
 
 /// Fields that a KDL node's argument can stand for (each kind declares one of these first).
-pub const IDENTITY_FIELDS: &[&str] = &["name", "client_id", "alias", "key", "resource_name", "grantee", "id"];
+pub const IDENTITY_FIELDS: &[&str] = &[
+    "name",
+    "client_id",
+    "alias",
+    "key",
+    "resource_name",
+    "grantee",
+    "id",
+];
 
 /// A typed resource kind.
 pub trait ResourceKind:
@@ -334,7 +359,10 @@ pub fn entry(domain: Domain, kind: &str) -> Option<&'static KindEntry> {
 
 /// The kinds of one domain.
 pub fn kinds_of(domain: Domain) -> impl Iterator<Item = &'static KindMeta> {
-    KINDS.iter().map(|k| (k.meta)()).filter(move |m| m.domain == domain)
+    KINDS
+        .iter()
+        .map(|k| (k.meta)())
+        .filter(move |m| m.domain == domain)
 }
 
 /// Derives the boilerplate of a typed model item: serde, JSON Schema, unknown fields refused.

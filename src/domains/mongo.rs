@@ -212,7 +212,9 @@ impl Index {
     }
 
     pub fn effective_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| Index::default_name(&self.key))
+        self.name
+            .clone()
+            .unwrap_or_else(|| Index::default_name(&self.key))
     }
 }
 
@@ -224,7 +226,10 @@ pub fn database_name_rule(name: &str) -> Result<(), String> {
     if name.len() > 63 {
         return Err(format!("it is {} bytes long; the limit is 63", name.len()));
     }
-    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0'))
+    {
         return Err(format!("{c:?} is not allowed in a database name"));
     }
     Ok(())
@@ -334,7 +339,11 @@ impl ResourceKind for Collection {
         if let Some(src) = &self.view_on {
             r.push(Reference::to(
                 "view_on",
-                Address::new(Domain::Mongo, "collection", vec![self.database.clone(), src.clone()]),
+                Address::new(
+                    Domain::Mongo,
+                    "collection",
+                    vec![self.database.clone(), src.clone()],
+                ),
             ));
         }
         r
@@ -344,23 +353,46 @@ impl ResourceKind for Collection {
         db_scope(cx, &self.database);
         let ns = self.database.len() + 1 + self.name.len();
         if ns > 255 {
-            cx.error("name", "invalid-name", format!("the namespace `{}.{}` is {ns} bytes; MongoDB allows 255", self.database, self.name));
+            cx.error(
+                "name",
+                "invalid-name",
+                format!(
+                    "the namespace `{}.{}` is {ns} bytes; MongoDB allows 255",
+                    self.database, self.name
+                ),
+            );
         }
         if let Some(v) = &self.validator {
             if !v.is_object() {
-                cx.error("validator", "invalid-value", "a validator is a document (a table)");
+                cx.error(
+                    "validator",
+                    "invalid-value",
+                    "a validator is a document (a table)",
+                );
             } else if let Some(op) = find_operator(v, VALIDATOR_FORBIDDEN) {
-                cx.error("validator", "invalid-value", format!("MongoDB does not allow `{op}` in a validator"));
+                cx.error(
+                    "validator",
+                    "invalid-value",
+                    format!("MongoDB does not allow `{op}` in a validator"),
+                );
             } else if let Some(js) = v.get("$jsonSchema")
                 && !js.is_object()
             {
-                cx.error("validator", "invalid-value", "`$jsonSchema` must be a document");
+                cx.error(
+                    "validator",
+                    "invalid-value",
+                    "`$jsonSchema` must be a document",
+                );
             }
         }
         if let Some(c) = &self.capped
             && c.size == 0
         {
-            cx.error("capped.size", "invalid-value", "a capped collection needs a size greater than 0");
+            cx.error(
+                "capped.size",
+                "invalid-value",
+                "a capped collection needs a size greater than 0",
+            );
         }
         if let Some(c) = &self.collation
             && c.get("locale").and_then(Value::as_str).is_none()
@@ -369,7 +401,11 @@ impl ResourceKind for Collection {
         }
         if self.view_on.is_some() {
             if self.validator.is_some() || self.capped.is_some() {
-                cx.error("view_on", "conflict", "a view has no validator and is not capped");
+                cx.error(
+                    "view_on",
+                    "conflict",
+                    "a view has no validator and is not capped",
+                );
             }
         } else if !self.pipeline.is_empty() {
             cx.error("pipeline", "conflict", "a pipeline needs `view_on`");
@@ -398,7 +434,11 @@ impl ResourceKind for Index {
         &INDEX
     }
     fn identity(&self) -> Vec<String> {
-        vec![self.database.clone(), self.collection.clone(), self.effective_name()]
+        vec![
+            self.database.clone(),
+            self.collection.clone(),
+            self.effective_name(),
+        ]
     }
     fn depends_on(&self) -> &[String] {
         &self.depends_on
@@ -406,7 +446,11 @@ impl ResourceKind for Index {
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![Reference::to(
             "collection",
-            Address::new(Domain::Mongo, "collection", vec![self.database.clone(), self.collection.clone()]),
+            Address::new(
+                Domain::Mongo,
+                "collection",
+                vec![self.database.clone(), self.collection.clone()],
+            ),
         )]
     }
     fn normalize(&mut self) {
@@ -421,35 +465,67 @@ impl ResourceKind for Index {
             return;
         }
         if self.effective_name() == "_id_" || (self.key.len() == 1 && self.key[0].field == "_id") {
-            cx.error("key", "reserved", "the `_id_` index exists on every collection; it is never managed");
+            cx.error(
+                "key",
+                "reserved",
+                "the `_id_` index exists on every collection; it is never managed",
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for (i, k) in self.key.iter().enumerate() {
             if k.field.is_empty() || k.field.starts_with('$') {
-                cx.error(&format!("key[{i}].field"), "invalid-name", format!("{:?} is not a field to index", k.field));
+                cx.error(
+                    &format!("key[{i}].field"),
+                    "invalid-name",
+                    format!("{:?} is not a field to index", k.field),
+                );
             }
             if !seen.insert(k.field.as_str()) {
-                cx.error(&format!("key[{i}].field"), "duplicate", format!("field `{}` is indexed twice", k.field));
+                cx.error(
+                    &format!("key[{i}].field"),
+                    "duplicate",
+                    format!("field `{}` is indexed twice", k.field),
+                );
             }
         }
         if self.expire_after_seconds.is_some() {
             if self.key.len() > 1 {
-                cx.error("expire_after_seconds", "conflict", "a TTL index has exactly one key");
+                cx.error(
+                    "expire_after_seconds",
+                    "conflict",
+                    "a TTL index has exactly one key",
+                );
             }
             if self.key[0].field == "_id" {
-                cx.error("expire_after_seconds", "conflict", "a TTL index cannot be on `_id`");
+                cx.error(
+                    "expire_after_seconds",
+                    "conflict",
+                    "a TTL index cannot be on `_id`",
+                );
             }
             if self.expire_after_seconds.is_some_and(|s| s < 0) {
-                cx.error("expire_after_seconds", "invalid-value", "a TTL is 0 or more seconds");
+                cx.error(
+                    "expire_after_seconds",
+                    "invalid-value",
+                    "a TTL is 0 or more seconds",
+                );
             }
         }
         if self.sparse == Some(true) && self.partial_filter_expression.is_some() {
-            cx.error("partial_filter_expression", "conflict", "an index is sparse or partial, not both");
+            cx.error(
+                "partial_filter_expression",
+                "conflict",
+                "an index is sparse or partial, not both",
+            );
         }
         if let Some(p) = &self.partial_filter_expression
             && !p.is_object()
         {
-            cx.error("partial_filter_expression", "invalid-value", "a partial filter expression is a document");
+            cx.error(
+                "partial_filter_expression",
+                "invalid-value",
+                "a partial filter expression is a document",
+            );
         }
         if self.unique == Some(true) && self.key.iter().any(|k| k.order == IndexDirection::Hashed) {
             cx.error("unique", "conflict", "hashed indexes cannot be unique");

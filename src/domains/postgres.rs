@@ -21,7 +21,11 @@ fn ident(field: &str, value: &str, cx: &mut Checker<'_>) {
 }
 
 fn addr(kind: &'static str, segs: &[&str]) -> Address {
-    Address::new(Domain::Postgres, kind, segs.iter().map(|s| s.to_string()).collect())
+    Address::new(
+        Domain::Postgres,
+        kind,
+        segs.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn in_schema_scope(schema: &str, cx: &mut Checker<'_>) {
@@ -464,7 +468,11 @@ impl ResourceKind for Schema {
         cx.scope("name", "schema", &self.name, &schemas, false);
         for (i, g) in self.grant.iter().enumerate() {
             if g.privileges.is_empty() {
-                cx.error(&format!("grant[{i}].privileges"), "empty", "a grant needs at least one privilege");
+                cx.error(
+                    &format!("grant[{i}].privileges"),
+                    "empty",
+                    "a grant needs at least one privilege",
+                );
             }
         }
     }
@@ -507,14 +515,26 @@ impl ResourceKind for Role {
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         if self.name.starts_with("pg_") {
-            cx.error("name", "invalid-name", "role names starting with `pg_` are reserved by PostgreSQL");
+            cx.error(
+                "name",
+                "invalid-name",
+                "role names starting with `pg_` are reserved by PostgreSQL",
+            );
         }
         if self.name == "public" {
-            cx.error("name", "invalid-name", "`public` is not a role that can be created");
+            cx.error(
+                "name",
+                "invalid-name",
+                "`public` is not a role that can be created",
+            );
         }
         cx.secret("password", self.password.as_ref());
         if self.password.is_some() && self.login == Some(false) {
-            cx.warn("password", "useless-password", "a password on a role that cannot log in is never used");
+            cx.warn(
+                "password",
+                "useless-password",
+                "a password on a role that cannot log in is never used",
+            );
         }
     }
 }
@@ -539,7 +559,9 @@ static TABLE: KindMeta = KindMeta {
     ],
 };
 
-const INTEGER_TYPES: &[&str] = &["smallint", "integer", "bigint", "int", "int2", "int4", "int8"];
+const INTEGER_TYPES: &[&str] = &[
+    "smallint", "integer", "bigint", "int", "int2", "int4", "int8",
+];
 
 impl ResourceKind for Table {
     fn meta() -> &'static KindMeta {
@@ -574,33 +596,66 @@ impl ResourceKind for Table {
         ident("schema", &self.schema, cx);
         in_schema_scope(&self.schema, cx);
         if self.column.is_empty() {
-            cx.warn("", "no-columns", format!("table `{}` has no columns", self.name));
+            cx.warn(
+                "",
+                "no-columns",
+                format!("table `{}` has no columns", self.name),
+            );
         }
         let mut seen = HashSet::new();
         for (i, c) in self.column.iter().enumerate() {
             let f = format!("column[{i}]");
             ident(&format!("{f}.name"), &c.name, cx);
             if !seen.insert(c.name.as_str()) {
-                cx.error(&format!("{f}.name"), "duplicate", format!("column `{}` is declared twice", c.name));
+                cx.error(
+                    &format!("{f}.name"),
+                    "duplicate",
+                    format!("column `{}` is declared twice", c.name),
+                );
             }
             if c.ty.trim().is_empty() {
-                cx.error(&format!("{f}.type"), "invalid-value", "the column type is empty");
+                cx.error(
+                    &format!("{f}.type"),
+                    "invalid-value",
+                    "the column type is empty",
+                );
             }
             if c.identity.is_some() {
                 if c.default.is_some() {
-                    cx.error(&format!("{f}.default"), "conflict", format!("column `{}` has both a default and an identity", c.name))
-                        .help = Some("an identity column generates its own values; remove `default`".into());
+                    cx.error(
+                        &format!("{f}.default"),
+                        "conflict",
+                        format!("column `{}` has both a default and an identity", c.name),
+                    )
+                    .help = Some(
+                        "an identity column generates its own values; remove `default`".into(),
+                    );
                 }
                 if !INTEGER_TYPES.contains(&c.ty.trim().to_ascii_lowercase().as_str()) {
-                    cx.error(&format!("{f}.identity"), "conflict", format!("identity column `{}` has type `{}`", c.name, c.ty))
-                        .help = Some("identity columns are smallint, integer or bigint".into());
+                    cx.error(
+                        &format!("{f}.identity"),
+                        "conflict",
+                        format!("identity column `{}` has type `{}`", c.name, c.ty),
+                    )
+                    .help = Some("identity columns are smallint, integer or bigint".into());
                 }
                 if c.nullable == Some(true) {
-                    cx.error(&format!("{f}.nullable"), "conflict", "an identity column is always NOT NULL");
+                    cx.error(
+                        &format!("{f}.nullable"),
+                        "conflict",
+                        "an identity column is always NOT NULL",
+                    );
                 }
             }
             if c.generated.is_some() && (c.default.is_some() || c.identity.is_some()) {
-                cx.error(&format!("{f}.generated"), "conflict", format!("generated column `{}` cannot also have a default or an identity", c.name));
+                cx.error(
+                    &format!("{f}.generated"),
+                    "conflict",
+                    format!(
+                        "generated column `{}` cannot also have a default or an identity",
+                        c.name
+                    ),
+                );
             }
         }
         let has = |c: &str| self.column.iter().any(|x| x.name == c);
@@ -611,7 +666,11 @@ impl ResourceKind for Table {
             for c in cols {
                 if !has(c) {
                     let cand = did_you_mean_col(c, &self.column);
-                    let e = cx.error(&field, "unknown-column", format!("table `{}` has no column `{c}`", self.name));
+                    let e = cx.error(
+                        &field,
+                        "unknown-column",
+                        format!("table `{}` has no column `{c}`", self.name),
+                    );
                     if let Some(s) = cand {
                         e.help = Some(format!("did you mean `{s}`?"));
                     }
@@ -624,7 +683,11 @@ impl ResourceKind for Table {
                 if let Some(col) = self.column.iter().find(|x| &x.name == c)
                     && col.nullable == Some(true)
                 {
-                    cx.error("primary_key", "conflict", format!("primary key column `{c}` is declared nullable"));
+                    cx.error(
+                        "primary_key",
+                        "conflict",
+                        format!("primary key column `{c}` is declared nullable"),
+                    );
                 }
             }
         }
@@ -633,7 +696,8 @@ impl ResourceKind for Table {
         }
         for (i, fk) in self.foreign_key.iter().enumerate() {
             check_cols(cx, format!("foreign_key[{i}].columns"), &fk.columns);
-            if !fk.references.columns.is_empty() && fk.references.columns.len() != fk.columns.len() {
+            if !fk.references.columns.is_empty() && fk.references.columns.len() != fk.columns.len()
+            {
                 cx.error(
                     &format!("foreign_key[{i}].references"),
                     "conflict",
@@ -646,8 +710,16 @@ impl ResourceKind for Table {
             }
             if matches!(fk.on_delete, Some(FkAction::SetNull)) {
                 for c in &fk.columns {
-                    if self.column.iter().any(|x| &x.name == c && x.nullable == Some(false)) {
-                        cx.error(&format!("foreign_key[{i}].on_delete"), "conflict", format!("ON DELETE SET NULL on NOT NULL column `{c}`"));
+                    if self
+                        .column
+                        .iter()
+                        .any(|x| &x.name == c && x.nullable == Some(false))
+                    {
+                        cx.error(
+                            &format!("foreign_key[{i}].on_delete"),
+                            "conflict",
+                            format!("ON DELETE SET NULL on NOT NULL column `{c}`"),
+                        );
                     }
                 }
             }
@@ -656,14 +728,26 @@ impl ResourceKind for Table {
         for (i, c) in self.check.iter().enumerate() {
             ident(&format!("check[{i}].name"), &c.name, cx);
             if !names.insert(c.name.as_str()) {
-                cx.error(&format!("check[{i}].name"), "duplicate", format!("check constraint `{}` is declared twice", c.name));
+                cx.error(
+                    &format!("check[{i}].name"),
+                    "duplicate",
+                    format!("check constraint `{}` is declared twice", c.name),
+                );
             }
             if c.expression.trim().is_empty() {
-                cx.error(&format!("check[{i}].expression"), "invalid-value", "the check expression is empty");
+                cx.error(
+                    &format!("check[{i}].expression"),
+                    "invalid-value",
+                    "the check expression is empty",
+                );
             }
         }
         if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
-            cx.warn("force_row_level_security", "no-effect", "FORCE ROW LEVEL SECURITY has no effect unless `row_level_security = true`");
+            cx.warn(
+                "force_row_level_security",
+                "no-effect",
+                "FORCE ROW LEVEL SECURITY has no effect unless `row_level_security = true`",
+            );
         }
     }
 }
@@ -701,21 +785,36 @@ impl ResourceKind for Index {
         &self.depends_on
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
-        vec![Reference::to("table", addr("table", &[&self.schema, &self.table])).or(addr("view", &[&self.schema, &self.table]))]
+        vec![
+            Reference::to("table", addr("table", &[&self.schema, &self.table]))
+                .or(addr("view", &[&self.schema, &self.table])),
+        ]
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
         if self.columns.is_empty() {
-            cx.error("columns", "empty", "an index needs at least one column or expression");
+            cx.error(
+                "columns",
+                "empty",
+                "an index needs at least one column or expression",
+            );
         }
         for (i, k) in self.columns.iter().enumerate() {
             match (&k.column, &k.expression) {
                 (Some(_), Some(_)) => {
-                    cx.error(&format!("columns[{i}]"), "conflict", "an index key is a `column` or an `expression`, not both");
+                    cx.error(
+                        &format!("columns[{i}]"),
+                        "conflict",
+                        "an index key is a `column` or an `expression`, not both",
+                    );
                 }
                 (None, None) => {
-                    cx.error(&format!("columns[{i}]"), "missing", "an index key needs a `column` or an `expression`");
+                    cx.error(
+                        &format!("columns[{i}]"),
+                        "missing",
+                        "an index key needs a `column` or an `expression`",
+                    );
                 }
                 _ => {}
             }
@@ -766,7 +865,11 @@ impl ResourceKind for View {
             cx.error("query", "invalid-value", "the view's query is empty");
         }
         if self.materialized == Some(true) && self.check_option.is_some() {
-            cx.error("check_option", "conflict", "a materialized view has no check option");
+            cx.error(
+                "check_option",
+                "conflict",
+                "a materialized view has no check option",
+            );
         }
     }
 }
@@ -797,10 +900,16 @@ impl ResourceKind for Policy {
         &self.depends_on
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
-        let mut r = vec![Reference::to("table", addr("table", &[&self.schema, &self.table]))];
+        let mut r = vec![Reference::to(
+            "table",
+            addr("table", &[&self.schema, &self.table]),
+        )];
         for (i, role) in self.roles.iter().enumerate() {
             if !is_builtin_role(role) {
-                r.push(Reference::soft(format!("roles[{i}]"), addr("role", &[role])));
+                r.push(Reference::soft(
+                    format!("roles[{i}]"),
+                    addr("role", &[role]),
+                ));
             }
         }
         r
@@ -810,19 +919,35 @@ impl ResourceKind for Policy {
         in_schema_scope(&self.schema, cx);
         let cmd = self.command.unwrap_or(PolicyCommand::All);
         if self.using.is_none() && self.with_check.is_none() {
-            cx.error("", "missing", "a policy needs `using`, `with_check`, or both");
+            cx.error(
+                "",
+                "missing",
+                "a policy needs `using`, `with_check`, or both",
+            );
         }
         if cmd == PolicyCommand::Insert && self.using.is_some() {
-            cx.error("using", "conflict", "an INSERT policy takes only `with_check`");
+            cx.error(
+                "using",
+                "conflict",
+                "an INSERT policy takes only `with_check`",
+            );
         }
-        if matches!(cmd, PolicyCommand::Select | PolicyCommand::Delete) && self.with_check.is_some() {
-            cx.error("with_check", "conflict", "SELECT and DELETE policies take only `using`");
+        if matches!(cmd, PolicyCommand::Select | PolicyCommand::Delete) && self.with_check.is_some()
+        {
+            cx.error(
+                "with_check",
+                "conflict",
+                "SELECT and DELETE policies take only `using`",
+            );
         }
     }
 }
 
 fn is_builtin_role(r: &str) -> bool {
-    matches!(r, "public" | "PUBLIC" | "current_user" | "current_role" | "session_user")
+    matches!(
+        r,
+        "public" | "PUBLIC" | "current_user" | "current_role" | "session_user"
+    )
 }
 
 static GRANT: KindMeta = KindMeta {
@@ -843,7 +968,11 @@ impl ResourceKind for Grant {
         &GRANT
     }
     fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.object.clone(), self.grantee.clone()]
+        vec![
+            self.schema.clone(),
+            self.object.clone(),
+            self.grantee.clone(),
+        ]
     }
     fn depends_on(&self) -> &[String] {
         &self.depends_on
@@ -852,7 +981,10 @@ impl ResourceKind for Grant {
         let mut r = Vec::new();
         match self.object_type {
             Some(GrantObject::Sequence) => {}
-            Some(GrantObject::View) => r.push(Reference::to("object", addr("view", &[&self.schema, &self.object]))),
+            Some(GrantObject::View) => r.push(Reference::to(
+                "object",
+                addr("view", &[&self.schema, &self.object]),
+            )),
             Some(GrantObject::Table) | None => r.push(
                 Reference::to("object", addr("table", &[&self.schema, &self.object]))
                     .or(addr("view", &[&self.schema, &self.object])),
@@ -867,7 +999,11 @@ impl ResourceKind for Grant {
         ident("grantee", &self.grantee, cx);
         in_schema_scope(&self.schema, cx);
         if self.privileges.is_empty() {
-            cx.error("privileges", "empty", "a grant needs at least one privilege");
+            cx.error(
+                "privileges",
+                "empty",
+                "a grant needs at least one privilege",
+            );
         }
         let seq = self.object_type == Some(GrantObject::Sequence);
         for p in &self.privileges {
@@ -879,7 +1015,11 @@ impl ResourceKind for Grant {
             if !ok {
                 let on = if seq { "a sequence" } else { "a table or view" };
                 let p = format!("{p:?}").to_uppercase();
-                cx.error("privileges", "invalid-value", format!("{p} cannot be granted on {on}"));
+                cx.error(
+                    "privileges",
+                    "invalid-value",
+                    format!("{p} cannot be granted on {on}"),
+                );
             }
         }
     }

@@ -21,7 +21,9 @@ choice! { "UPPERCASE";
 }
 
 /// Default encryption algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum SseAlgorithm {
     #[serde(rename = "AES256")]
     Aes256,
@@ -152,13 +154,18 @@ impl LifecycleRule {
 /// S3's bucket naming rules.
 pub fn bucket_name_rule(name: &str) -> Result<(), String> {
     if !(3..=63).contains(&name.len()) {
-        return Err(format!("it is {} characters long; bucket names have 3 to 63", name.len()));
+        return Err(format!(
+            "it is {} characters long; bucket names have 3 to 63",
+            name.len()
+        ));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
     {
-        return Err(format!("{c:?} is not allowed; use lowercase letters, digits, `.` and `-`"));
+        return Err(format!(
+            "{c:?} is not allowed; use lowercase letters, digits, `.` and `-`"
+        ));
     }
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !edge(name.chars().next()) || !edge(name.chars().last()) {
@@ -219,102 +226,180 @@ impl ResourceKind for Bucket {
         cx.scope("name", "bucket", &self.name, &[prefix], true);
         let mut ids = HashSet::new();
         if self.lifecycle_rule.len() > 1000 {
-            cx.error("lifecycle_rule", "invalid-value", "S3 allows at most 1000 lifecycle rules");
+            cx.error(
+                "lifecycle_rule",
+                "invalid-value",
+                "S3 allows at most 1000 lifecycle rules",
+            );
         }
         for (i, r) in self.lifecycle_rule.iter().enumerate() {
             let f = format!("lifecycle_rule[{i}]");
             if r.id.is_empty() || r.id.len() > 255 {
-                cx.error(&format!("{f}.id"), "invalid-value", "a lifecycle rule id has 1 to 255 characters");
+                cx.error(
+                    &format!("{f}.id"),
+                    "invalid-value",
+                    "a lifecycle rule id has 1 to 255 characters",
+                );
             } else if !ids.insert(r.id.as_str()) {
-                cx.error(&format!("{f}.id"), "duplicate", format!("lifecycle rule `{}` is declared twice", r.id));
+                cx.error(
+                    &format!("{f}.id"),
+                    "duplicate",
+                    format!("lifecycle rule `{}` is declared twice", r.id),
+                );
             }
             if !r.has_action() {
                 cx.warn(&f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses such a rule", r.id))
                     .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or `abort_incomplete_multipart_upload_days`".into());
             }
             if let Some(e) = &r.expiration {
-                let n = [e.days.is_some(), e.date.is_some(), e.expired_object_delete_marker.is_some()]
-                    .iter()
-                    .filter(|b| **b)
-                    .count();
+                let n = [
+                    e.days.is_some(),
+                    e.date.is_some(),
+                    e.expired_object_delete_marker.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
                 if n != 1 {
                     cx.error(&format!("{f}.expiration"), "conflict", "an expiration has exactly one of `days`, `date`, `expired_object_delete_marker`");
                 }
                 if e.days == Some(0) {
-                    cx.error(&format!("{f}.expiration.days"), "invalid-value", "expiration days must be at least 1");
+                    cx.error(
+                        &format!("{f}.expiration.days"),
+                        "invalid-value",
+                        "expiration days must be at least 1",
+                    );
                 }
                 if e.expired_object_delete_marker.is_some()
                     && r.filter.as_ref().is_some_and(|fl| !fl.tags.is_empty())
                 {
-                    cx.error(&format!("{f}.expiration"), "conflict", "`expired_object_delete_marker` cannot be used with a tag filter");
+                    cx.error(
+                        &format!("{f}.expiration"),
+                        "conflict",
+                        "`expired_object_delete_marker` cannot be used with a tag filter",
+                    );
                 }
             }
             if let Some(fl) = &r.filter
-                && let (Some(gt), Some(lt)) = (fl.object_size_greater_than, fl.object_size_less_than)
+                && let (Some(gt), Some(lt)) =
+                    (fl.object_size_greater_than, fl.object_size_less_than)
                 && gt >= lt
             {
-                cx.error(&format!("{f}.filter"), "conflict", "`object_size_greater_than` must be less than `object_size_less_than`");
+                cx.error(
+                    &format!("{f}.filter"),
+                    "conflict",
+                    "`object_size_greater_than` must be less than `object_size_less_than`",
+                );
             }
             for (j, t) in r.transition.iter().enumerate() {
                 if t.days.is_some() == t.date.is_some() {
-                    cx.error(&format!("{f}.transition[{j}]"), "conflict", "a transition has exactly one of `days` or `date`");
+                    cx.error(
+                        &format!("{f}.transition[{j}]"),
+                        "conflict",
+                        "a transition has exactly one of `days` or `date`",
+                    );
                 }
             }
         }
         for (i, c) in self.cors_rule.iter().enumerate() {
             let f = format!("cors_rule[{i}]");
             if c.allowed_origins.is_empty() {
-                cx.warn(&format!("{f}.allowed_origins"), "empty", "a CORS rule without allowed origins; S3 refuses such a rule");
+                cx.warn(
+                    &format!("{f}.allowed_origins"),
+                    "empty",
+                    "a CORS rule without allowed origins; S3 refuses such a rule",
+                );
             }
             if c.allowed_methods.is_empty() {
-                cx.warn(&format!("{f}.allowed_methods"), "empty", "a CORS rule without allowed methods; S3 refuses such a rule")
-                    .help = Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
+                cx.warn(
+                    &format!("{f}.allowed_methods"),
+                    "empty",
+                    "a CORS rule without allowed methods; S3 refuses such a rule",
+                )
+                .help =
+                    Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
             }
             for o in &c.allowed_origins {
                 if o.matches('*').count() > 1 {
-                    cx.error(&format!("{f}.allowed_origins"), "invalid-value", format!("origin {o:?} has more than one `*`"));
+                    cx.error(
+                        &format!("{f}.allowed_origins"),
+                        "invalid-value",
+                        format!("origin {o:?} has more than one `*`"),
+                    );
                 }
             }
         }
         if self.cors_rule.len() > 100 {
-            cx.error("cors_rule", "invalid-value", "S3 allows at most 100 CORS rules");
+            cx.error(
+                "cors_rule",
+                "invalid-value",
+                "S3 allows at most 100 CORS rules",
+            );
         }
         if let Some(p) = &self.policy {
             check_policy(cx, p);
         }
         if self.tags.len() > 50 {
-            cx.error("tags", "invalid-value", "S3 allows at most 50 tags on a bucket");
+            cx.error(
+                "tags",
+                "invalid-value",
+                "S3 allows at most 50 tags on a bucket",
+            );
         }
         for (k, v) in &self.tags {
             if k.is_empty() || k.chars().count() > 128 {
-                cx.error(&format!("tags.{k}"), "invalid-value", "a tag key has 1 to 128 characters");
+                cx.error(
+                    &format!("tags.{k}"),
+                    "invalid-value",
+                    "a tag key has 1 to 128 characters",
+                );
             }
             if k.starts_with("aws:") {
-                cx.error(&format!("tags.{k}"), "invalid-value", "the `aws:` tag prefix is reserved");
+                cx.error(
+                    &format!("tags.{k}"),
+                    "invalid-value",
+                    "the `aws:` tag prefix is reserved",
+                );
             }
             if v.chars().count() > 256 {
-                cx.error(&format!("tags.{k}"), "invalid-value", "a tag value has at most 256 characters");
+                cx.error(
+                    &format!("tags.{k}"),
+                    "invalid-value",
+                    "a tag value has at most 256 characters",
+                );
             }
         }
         if let Some(e) = &self.encryption
             && e.algorithm == SseAlgorithm::Aes256
             && e.kms_key_id.is_some()
         {
-            cx.error("encryption.kms_key_id", "conflict", "a KMS key needs `algorithm = \"aws:kms\"`");
+            cx.error(
+                "encryption.kms_key_id",
+                "conflict",
+                "a KMS key needs `algorithm = \"aws:kms\"`",
+            );
         }
     }
 }
 
 fn check_policy(cx: &mut Checker<'_>, p: &Value) {
     let Some(obj) = p.as_object() else {
-        cx.error("policy", "invalid-value", "a bucket policy is a document (a table)");
+        cx.error(
+            "policy",
+            "invalid-value",
+            "a bucket policy is a document (a table)",
+        );
         return;
     };
     let statements = match obj.get("Statement") {
         Some(Value::Array(s)) => s.iter().collect::<Vec<_>>(),
         Some(s @ Value::Object(_)) => vec![s],
         _ => {
-            cx.error("policy", "invalid-value", "a bucket policy needs a `Statement` list");
+            cx.error(
+                "policy",
+                "invalid-value",
+                "a bucket policy needs a `Statement` list",
+            );
             return;
         }
     };
@@ -323,14 +408,26 @@ fn check_policy(cx: &mut Checker<'_>, p: &Value) {
         match s.get("Effect").and_then(Value::as_str) {
             Some("Allow" | "Deny") => {}
             _ => {
-                cx.error(&f, "invalid-value", "a statement's `Effect` is \"Allow\" or \"Deny\"");
+                cx.error(
+                    &f,
+                    "invalid-value",
+                    "a statement's `Effect` is \"Allow\" or \"Deny\"",
+                );
             }
         }
         if s.get("Action").is_none() && s.get("NotAction").is_none() {
-            cx.error(&f, "invalid-value", "a statement needs `Action` or `NotAction`");
+            cx.error(
+                &f,
+                "invalid-value",
+                "a statement needs `Action` or `NotAction`",
+            );
         }
         if s.get("Principal").is_none() && s.get("NotPrincipal").is_none() {
-            cx.error(&f, "invalid-value", "a bucket policy statement needs a `Principal`");
+            cx.error(
+                &f,
+                "invalid-value",
+                "a bucket policy statement needs a `Principal`",
+            );
         }
     }
 }

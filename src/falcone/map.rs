@@ -37,12 +37,14 @@ pub(crate) struct Mapper {
     namespace: Option<String>,
 }
 
-fn obj<'a>(v: Option<&'a Value>) -> Option<&'a Map<String, Value>> {
+fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
     v.and_then(Value::as_object)
 }
 
 fn arr(v: Option<&Value>) -> &[Value] {
-    v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn s(v: Option<&Value>) -> Option<String> {
@@ -64,7 +66,13 @@ impl Mapper {
 
     pub fn finish(self) -> (Tenant, Vec<(Spec, String)>, Vec<Issue>) {
         let mut t = Tenant::new(self.tenant.clone());
-        t.naming = naming_for(&self.tenant, self.realm, self.schemas, self.dbs, self.namespace);
+        t.naming = naming_for(
+            &self.tenant,
+            self.realm,
+            self.schemas,
+            self.dbs,
+            self.namespace,
+        );
         (t, self.resources, self.issues)
     }
 
@@ -117,7 +125,11 @@ impl Mapper {
                 let mut out = Vec::new();
                 for (i, x) in a.iter().enumerate() {
                     if x.as_str().is_some_and(is_marker) {
-                        self.warn(format!("{path}/{i}"), "over-redacted", "a redacted list item is left out");
+                        self.warn(
+                            format!("{path}/{i}"),
+                            "over-redacted",
+                            "a redacted list item is left out",
+                        );
                         continue;
                     }
                     out.push(self.clean(x, &format!("{path}/{i}"), &[]));
@@ -153,7 +165,15 @@ impl Mapper {
         self.leftover(
             data,
             path,
-            &["realm", "realm_settings", "roles", "groups", "clients", "client_scopes", "identity_providers"],
+            &[
+                "realm",
+                "realm_settings",
+                "roles",
+                "groups",
+                "clients",
+                "client_scopes",
+                "identity_providers",
+            ],
         );
         let kc = |k: &str| match k {
             "protocolMappers" => "protocol_mapper".to_string(),
@@ -208,7 +228,11 @@ impl Mapper {
             let v = self.clean(c, &p, KC_SERVER_KEYS);
             if let Some(c) = decode::<iam::Client>(&v, &p, &kc, &mut self.issues) {
                 if iam::BUILTIN_CLIENTS.contains(&c.client_id.as_str()) {
-                    self.warn(p, "builtin", format!("built-in client `{}` is not managed", c.client_id));
+                    self.warn(
+                        p,
+                        "builtin",
+                        format!("built-in client `{}` is not managed", c.client_id),
+                    );
                     continue;
                 }
                 self.push(Spec::IamClient(c), p);
@@ -238,7 +262,11 @@ impl Mapper {
         let subs = v.as_object_mut().and_then(|o| o.remove("subGroups"));
         let kc_path = v.as_object_mut().and_then(|o| o.remove("path"));
         let parent = parent.or_else(|| {
-            let full = kc_path.as_ref().and_then(Value::as_str)?.trim_matches('/').to_string();
+            let full = kc_path
+                .as_ref()
+                .and_then(Value::as_str)?
+                .trim_matches('/')
+                .to_string();
             full.rsplit_once('/').map(|(p, _)| p.to_string())
         });
         if let (Some(parent), Some(o)) = (&parent, v.as_object_mut()) {
@@ -266,7 +294,18 @@ impl Mapper {
             }
             return Dialect::Collector;
         }
-        self.leftover(data, path, &["schema", "schemas", "tables", "views", "extensions", "grants"]);
+        self.leftover(
+            data,
+            path,
+            &[
+                "schema",
+                "schemas",
+                "tables",
+                "views",
+                "extensions",
+                "grants",
+            ],
+        );
         let schema = s(data.get("schema")).unwrap_or_else(|| self.tenant.replace('-', "_"));
         self.schemas.push(schema.clone());
         self.push(
@@ -299,7 +338,8 @@ impl Mapper {
             let p = format!("{path}/tables/{i}");
             let name = s(t.get("name")).or_else(|| s(t.get("table_name")));
             let Some(name) = name else {
-                self.issues.push(Issue::error("missing", "a table without a name").path(p));
+                self.issues
+                    .push(Issue::error("missing", "a table without a name").path(p));
                 continue;
             };
             let columns = self.pg_columns(arr(t.get("columns")), &format!("{p}/columns"));
@@ -313,16 +353,34 @@ impl Mapper {
                 None => self.warn(p, "gap", format!("view `{name}` has no definition in the artifact; it cannot be recreated and is left out")),
             }
         }
-        self.pg_extensions(arr(data.get("extensions")), &format!("{path}/extensions"), "name", "version");
+        self.pg_extensions(
+            arr(data.get("extensions")),
+            &format!("{path}/extensions"),
+            "name",
+            "version",
+        );
         self.pg_grants(arr(data.get("grants")), &format!("{path}/grants"), &schema);
         Dialect::Applier
     }
 
     fn pg_schema_collector(&mut self, sc: &Value, p: &str) {
         let Some(o) = sc.as_object() else { return };
-        self.leftover(o, p, &["schema_name", "name", "owner", "tables", "views", "extensions", "grants"]);
+        self.leftover(
+            o,
+            p,
+            &[
+                "schema_name",
+                "name",
+                "owner",
+                "tables",
+                "views",
+                "extensions",
+                "grants",
+            ],
+        );
         let Some(schema) = s(o.get("schema_name")).or_else(|| s(o.get("name"))) else {
-            self.issues.push(Issue::error("missing", "a schema without `schema_name`").path(p));
+            self.issues
+                .push(Issue::error("missing", "a schema without `schema_name`").path(p));
             return;
         };
         self.schemas.push(schema.clone());
@@ -339,14 +397,23 @@ impl Mapper {
         for (i, t) in arr(o.get("tables")).iter().enumerate() {
             let tp = format!("{p}/tables/{i}");
             let Some(to) = t.as_object() else { continue };
-            self.leftover(to, &tp, &["table_name", "columns", "constraints", "indexes"]);
+            self.leftover(
+                to,
+                &tp,
+                &["table_name", "columns", "constraints", "indexes"],
+            );
             let Some(name) = s(to.get("table_name")) else {
-                self.issues.push(Issue::error("missing", "a table without `table_name`").path(tp));
+                self.issues
+                    .push(Issue::error("missing", "a table without `table_name`").path(tp));
                 continue;
             };
             let columns = self.pg_columns(arr(to.get("columns")), &format!("{tp}/columns"));
             let mut table = new_table(name.clone(), schema.clone(), columns);
-            let constraint_names = self.pg_constraints(&mut table, arr(to.get("constraints")), &format!("{tp}/constraints"));
+            let constraint_names = self.pg_constraints(
+                &mut table,
+                arr(to.get("constraints")),
+                &format!("{tp}/constraints"),
+            );
             for (j, ix) in arr(to.get("indexes")).iter().enumerate() {
                 let ip = format!("{tp}/indexes/{j}");
                 let iname = s(ix.get("indexname")).unwrap_or_default();
@@ -359,7 +426,11 @@ impl Mapper {
                         idx.schema = schema.clone();
                         self.push(Spec::PgIndex(idx), ip);
                     }
-                    None => self.warn(ip, "unmapped-field", format!("index `{iname}`: cannot read its definition {def:?}")),
+                    None => self.warn(
+                        ip,
+                        "unmapped-field",
+                        format!("index `{iname}`: cannot read its definition {def:?}"),
+                    ),
                 }
             }
             self.push(Spec::PgTable(table), tp);
@@ -372,10 +443,19 @@ impl Mapper {
             let name = s(v.get("table_name")).unwrap_or_default();
             match s(v.get("view_definition")) {
                 Some(q) => self.push(Spec::PgView(new_view(name, schema.clone(), q)), vp),
-                None => self.warn(vp, "gap", format!("view `{name}` has no definition; it is left out")),
+                None => self.warn(
+                    vp,
+                    "gap",
+                    format!("view `{name}` has no definition; it is left out"),
+                ),
             }
         }
-        self.pg_extensions(arr(o.get("extensions")), &format!("{p}/extensions"), "extname", "extversion");
+        self.pg_extensions(
+            arr(o.get("extensions")),
+            &format!("{p}/extensions"),
+            "extname",
+            "extversion",
+        );
         self.pg_grants(arr(o.get("grants")), &format!("{p}/grants"), &schema);
     }
 
@@ -384,7 +464,17 @@ impl Mapper {
         for (i, c) in cols.iter().enumerate() {
             let cp = format!("{p}/{i}");
             let Some(co) = c.as_object() else { continue };
-            self.leftover(co, &cp, &["column_name", "data_type", "is_nullable", "column_default", "ordinal_position"]);
+            self.leftover(
+                co,
+                &cp,
+                &[
+                    "column_name",
+                    "data_type",
+                    "is_nullable",
+                    "column_default",
+                    "ordinal_position",
+                ],
+            );
             let name = s(co.get("column_name")).unwrap_or_default();
             let ty = s(co.get("data_type")).unwrap_or_default();
             if matches!(ty.as_str(), "ARRAY" | "USER-DEFINED") {
@@ -454,7 +544,9 @@ impl Mapper {
 
     fn pg_extensions(&mut self, rows: &[Value], p: &str, name_key: &str, version_key: &str) {
         for (i, e) in rows.iter().enumerate() {
-            let Some(name) = s(e.get(name_key)) else { continue };
+            let Some(name) = s(e.get(name_key)) else {
+                continue;
+            };
             if name == "plpgsql" {
                 continue; // built into every database
             }
@@ -474,15 +566,26 @@ impl Mapper {
         let mut grants: Vec<(pg::Grant, String)> = Vec::new();
         for (i, g) in rows.iter().enumerate() {
             let gp = format!("{p}/{i}");
-            let grantee = s(g.get("grantee")).or_else(|| s(g.get("name"))).unwrap_or_default();
-            let object = s(g.get("table_name")).or_else(|| s(g.get("object"))).unwrap_or_default();
+            let grantee = s(g.get("grantee"))
+                .or_else(|| s(g.get("name")))
+                .unwrap_or_default();
+            let object = s(g.get("table_name"))
+                .or_else(|| s(g.get("object")))
+                .unwrap_or_default();
             let priv_s = s(g.get("privilege_type")).unwrap_or_default();
-            let privilege: Option<pg::Privilege> = serde_json::from_value(Value::String(priv_s.trim().to_uppercase())).ok();
+            let privilege: Option<pg::Privilege> =
+                serde_json::from_value(Value::String(priv_s.trim().to_uppercase())).ok();
             let Some(privilege) = privilege else {
-                self.issues.push(Issue::error("invalid-value", format!("unknown privilege {priv_s:?}")).path(format!("{gp}/privilege_type")));
+                self.issues.push(
+                    Issue::error("invalid-value", format!("unknown privilege {priv_s:?}"))
+                        .path(format!("{gp}/privilege_type")),
+                );
                 continue;
             };
-            match grants.iter_mut().find(|(x, _)| x.grantee == grantee && x.object == object) {
+            match grants
+                .iter_mut()
+                .find(|(x, _)| x.grantee == grantee && x.object == object)
+            {
                 Some((x, _)) => {
                     if !x.privileges.contains(&privilege) {
                         x.privileges.push(privilege);
@@ -517,7 +620,8 @@ impl Mapper {
                 let Some(o) = db.as_object() else { continue };
                 self.leftover(o, &p, &["db_name", "collections", "sharding"]);
                 let Some(name) = s(o.get("db_name")) else {
-                    self.issues.push(Issue::error("missing", "a database without `db_name`").path(p));
+                    self.issues
+                        .push(Issue::error("missing", "a database without `db_name`").path(p));
                     continue;
                 };
                 self.mongo_db(&name, &p);
@@ -525,10 +629,23 @@ impl Mapper {
                 for (j, c) in arr(o.get("collections")).iter().enumerate() {
                     let cp = format!("{p}/collections/{j}");
                     let Some(co) = c.as_object() else { continue };
-                    self.leftover(co, &cp, &["collection_name", "options", "validator", "indexes", "type", "info", "idIndex"]);
+                    self.leftover(
+                        co,
+                        &cp,
+                        &[
+                            "collection_name",
+                            "options",
+                            "validator",
+                            "indexes",
+                            "type",
+                            "info",
+                            "idIndex",
+                        ],
+                    );
                     let cname = s(co.get("collection_name")).unwrap_or_default();
                     let options = obj(co.get("options")).cloned().unwrap_or_default();
-                    let mut coll = self.collection(&name, &cname, &options, &format!("{cp}/options"));
+                    let mut coll =
+                        self.collection(&name, &cname, &options, &format!("{cp}/options"));
                     if coll.validator.is_none() {
                         coll.validator = co.get("validator").filter(|v| !v.is_null()).cloned();
                     }
@@ -540,7 +657,11 @@ impl Mapper {
             }
             return Dialect::Collector;
         }
-        self.leftover(data, path, &["database", "collections", "indexes", "sharding"]);
+        self.leftover(
+            data,
+            path,
+            &["database", "collections", "indexes", "sharding"],
+        );
         let name = s(data.get("database")).unwrap_or_else(|| self.tenant.replace('-', "_"));
         self.mongo_db(&name, &format!("{path}/database"));
         self.sharding(data.get("sharding"), &format!("{path}/sharding"));
@@ -584,18 +705,43 @@ impl Mapper {
         }
     }
 
-    fn collection(&mut self, db: &str, name: &str, o: &Map<String, Value>, p: &str) -> mongo::Collection {
+    fn collection(
+        &mut self,
+        db: &str,
+        name: &str,
+        o: &Map<String, Value>,
+        p: &str,
+    ) -> mongo::Collection {
         self.leftover(
             o,
             p,
-            &["validator", "validationLevel", "validationAction", "capped", "size", "max", "collation", "viewOn", "pipeline", "uuid"],
+            &[
+                "validator",
+                "validationLevel",
+                "validationAction",
+                "capped",
+                "size",
+                "max",
+                "collation",
+                "viewOn",
+                "pipeline",
+                "uuid",
+            ],
         );
-        let lower = |k: &str| -> Option<Value> { o.get(k).and_then(Value::as_str).map(|s| Value::String(s.to_lowercase())) };
+        let lower = |k: &str| -> Option<Value> {
+            o.get(k)
+                .and_then(Value::as_str)
+                .map(|s| Value::String(s.to_lowercase()))
+        };
         let level = lower("validationLevel").and_then(|v| serde_json::from_value(v).ok());
         let action = lower("validationAction").and_then(|v| serde_json::from_value(v).ok());
         let capped = if o.get("capped").and_then(Value::as_bool) == Some(true) {
             Some(mongo::Capped {
-                size: o.get("size").and_then(Value::as_f64).map(|x| x as u64).unwrap_or(0),
+                size: o
+                    .get("size")
+                    .and_then(Value::as_f64)
+                    .map(|x| x as u64)
+                    .unwrap_or(0),
                 max: o.get("max").and_then(Value::as_f64).map(|x| x as u64),
             })
         } else {
@@ -624,7 +770,20 @@ impl Mapper {
         self.leftover(
             o,
             p,
-            &["v", "key", "name", "ns", "collection", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden", "background"],
+            &[
+                "v",
+                "key",
+                "name",
+                "ns",
+                "collection",
+                "unique",
+                "sparse",
+                "partialFilterExpression",
+                "expireAfterSeconds",
+                "collation",
+                "hidden",
+                "background",
+            ],
         );
         let mut keys = Vec::new();
         for (field, dir) in obj(o.get("key")).into_iter().flatten() {
@@ -634,8 +793,11 @@ impl Mapper {
                     order,
                 }),
                 None => self.issues.push(
-                    Issue::error("invalid-value", format!("index key `{field}` has an unknown direction {dir}"))
-                        .path(format!("{p}/key/{}", escape_pointer(field))),
+                    Issue::error(
+                        "invalid-value",
+                        format!("index key `{field}` has an unknown direction {dir}"),
+                    )
+                    .path(format!("{p}/key/{}", escape_pointer(field))),
                 ),
             }
         }
@@ -648,7 +810,10 @@ impl Mapper {
                 unique: o.get("unique").and_then(Value::as_bool),
                 sparse: o.get("sparse").and_then(Value::as_bool),
                 partial_filter_expression: o.get("partialFilterExpression").cloned(),
-                expire_after_seconds: o.get("expireAfterSeconds").and_then(Value::as_f64).map(|x| x as i64),
+                expire_after_seconds: o
+                    .get("expireAfterSeconds")
+                    .and_then(Value::as_f64)
+                    .map(|x| x as i64),
                 collation: o.get("collation").cloned(),
                 hidden: o.get("hidden").and_then(Value::as_bool),
                 depends_on: Vec::new(),
@@ -661,22 +826,42 @@ impl Mapper {
 
     fn kafka(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
         self.leftover(data, path, &["topics", "acls", "consumer_groups"]);
-        let collector = arr(data.get("topics")).iter().any(|t| t.get("partitions").is_some() || t.get("config_overrides").is_some())
-            || arr(data.get("acls")).iter().any(|a| a.get("resource").is_some());
+        let collector = arr(data.get("topics"))
+            .iter()
+            .any(|t| t.get("partitions").is_some() || t.get("config_overrides").is_some())
+            || arr(data.get("acls"))
+                .iter()
+                .any(|a| a.get("resource").is_some());
         for (i, t) in arr(data.get("topics")).iter().enumerate() {
             let p = format!("{path}/topics/{i}");
             let Some(o) = t.as_object() else { continue };
             self.leftover(
                 o,
                 &p,
-                &["name", "partitions", "replication_factor", "config_overrides", "numPartitions", "replicationFactor", "configEntries", "config"],
+                &[
+                    "name",
+                    "partitions",
+                    "replication_factor",
+                    "config_overrides",
+                    "numPartitions",
+                    "replicationFactor",
+                    "configEntries",
+                    "config",
+                ],
             );
             let name = s(o.get("name")).unwrap_or_default();
-            let partitions = o.get("partitions").or_else(|| o.get("numPartitions")).and_then(Value::as_u64);
+            let partitions = o
+                .get("partitions")
+                .or_else(|| o.get("numPartitions"))
+                .and_then(Value::as_u64);
             let partitions = match partitions {
                 Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
                 None => {
-                    self.warn(p.clone(), "gap", format!("topic `{name}` has no partition count; 1 is assumed"));
+                    self.warn(
+                        p.clone(),
+                        "gap",
+                        format!("topic `{name}` has no partition count; 1 is assumed"),
+                    );
                     1
                 }
             };
@@ -686,7 +871,10 @@ impl Mapper {
                 .and_then(Value::as_i64)
                 .and_then(|x| i16::try_from(x).ok());
             let mut config = BTreeMap::new();
-            let cfg = o.get("config_overrides").or_else(|| o.get("configEntries")).or_else(|| o.get("config"));
+            let cfg = o
+                .get("config_overrides")
+                .or_else(|| o.get("configEntries"))
+                .or_else(|| o.get("config"));
             match cfg {
                 Some(Value::Object(m)) => {
                     for (k, v) in m {
@@ -719,14 +907,51 @@ impl Mapper {
             self.leftover(
                 o,
                 &p,
-                &["resource", "resourceName", "resourceType", "resourcePatternType", "patternType", "principal", "host", "operation", "permissionType"],
+                &[
+                    "resource",
+                    "resourceName",
+                    "resourceType",
+                    "resourcePatternType",
+                    "patternType",
+                    "principal",
+                    "host",
+                    "operation",
+                    "permissionType",
+                ],
             );
-            let name = s(o.get("resource")).or_else(|| s(o.get("resourceName"))).unwrap_or_default();
-            let rt = enum_of(o.get("resourceType"), &[(2, "topic"), (3, "group"), (4, "cluster"), (5, "transactional_id")]).unwrap_or_else(|| "topic".into());
-            let pt = enum_of(o.get("resourcePatternType").or_else(|| o.get("patternType")), &[(3, "literal"), (4, "prefixed")]);
+            let name = s(o.get("resource"))
+                .or_else(|| s(o.get("resourceName")))
+                .unwrap_or_default();
+            let rt = enum_of(
+                o.get("resourceType"),
+                &[
+                    (2, "topic"),
+                    (3, "group"),
+                    (4, "cluster"),
+                    (5, "transactional_id"),
+                ],
+            )
+            .unwrap_or_else(|| "topic".into());
+            let pt = enum_of(
+                o.get("resourcePatternType")
+                    .or_else(|| o.get("patternType")),
+                &[(3, "literal"), (4, "prefixed")],
+            );
             let op = enum_of(
                 o.get("operation"),
-                &[(2, "all"), (3, "read"), (4, "write"), (5, "create"), (6, "delete"), (7, "alter"), (8, "describe"), (9, "cluster_action"), (10, "describe_configs"), (11, "alter_configs"), (12, "idempotent_write")],
+                &[
+                    (2, "all"),
+                    (3, "read"),
+                    (4, "write"),
+                    (5, "create"),
+                    (6, "delete"),
+                    (7, "alter"),
+                    (8, "describe"),
+                    (9, "cluster_action"),
+                    (10, "describe_configs"),
+                    (11, "alter_configs"),
+                    (12, "idempotent_write"),
+                ],
             );
             let perm = enum_of(o.get("permissionType"), &[(2, "deny"), (3, "allow")]);
             let v = serde_json::json!({
@@ -739,7 +964,9 @@ impl Mapper {
                 "permission": perm,
             });
             let v = strip_nulls(v);
-            if let Some(acl) = decode::<kafka::Acl>(&v, &p, &|k: &str| k.to_string(), &mut self.issues) {
+            if let Some(acl) =
+                decode::<kafka::Acl>(&v, &p, &|k: &str| k.to_string(), &mut self.issues)
+            {
                 self.push(Spec::KafkaAcl(acl), p);
             }
         }
@@ -751,24 +978,51 @@ impl Mapper {
                 format!("{} consumer group(s) are runtime state, created by their consumers; they are not managed", groups.len()),
             );
         }
-        if collector { Dialect::Collector } else { Dialect::Applier }
+        if collector {
+            Dialect::Collector
+        } else {
+            Dialect::Applier
+        }
     }
 
     // ----------------------------------------------------------------------------------- functions
 
     fn functions(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
-        self.leftover(data, path, &["namespace", "actions", "packages", "triggers", "rules"]);
+        self.leftover(
+            data,
+            path,
+            &["namespace", "actions", "packages", "triggers", "rules"],
+        );
         let ns = s(data.get("namespace")).unwrap_or_else(|| self.tenant.clone());
         self.namespace = Some(ns.clone());
-        let collector = arr(data.get("actions")).iter().any(|a| a.get("code_base64").is_some() || a.get("code_available").is_some());
+        let collector = arr(data.get("actions"))
+            .iter()
+            .any(|a| a.get("code_base64").is_some() || a.get("code_available").is_some());
         for (i, pk) in arr(data.get("packages")).iter().enumerate() {
             let p = format!("{path}/packages/{i}");
             let Some(o) = pk.as_object() else { continue };
-            self.leftover(o, &p, &["name", "namespace", "binding", "parameters", "annotations", "publish", "version", "updated", "actions", "feeds"]);
-            let binding = obj(o.get("binding")).filter(|b| !b.is_empty()).map(|b| fnd::Binding {
-                namespace: s(b.get("namespace")).unwrap_or_default(),
-                name: s(b.get("name")).unwrap_or_default(),
-            });
+            self.leftover(
+                o,
+                &p,
+                &[
+                    "name",
+                    "namespace",
+                    "binding",
+                    "parameters",
+                    "annotations",
+                    "publish",
+                    "version",
+                    "updated",
+                    "actions",
+                    "feeds",
+                ],
+            );
+            let binding = obj(o.get("binding"))
+                .filter(|b| !b.is_empty())
+                .map(|b| fnd::Binding {
+                    namespace: s(b.get("namespace")).unwrap_or_default(),
+                    name: s(b.get("name")).unwrap_or_default(),
+                });
             let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
             let annotations = self.ow_annotations(o.get("annotations"));
             self.push(
@@ -789,7 +1043,22 @@ impl Mapper {
             self.leftover(
                 o,
                 &p,
-                &["name", "namespace", "kind", "runtime", "exec", "code", "code_base64", "code_available", "limits", "parameters", "annotations", "version", "updated", "publish"],
+                &[
+                    "name",
+                    "namespace",
+                    "kind",
+                    "runtime",
+                    "exec",
+                    "code",
+                    "code_base64",
+                    "code_available",
+                    "limits",
+                    "parameters",
+                    "annotations",
+                    "version",
+                    "updated",
+                    "publish",
+                ],
             );
             let name = s(o.get("name")).unwrap_or_default();
             // An action inside a package is listed with namespace `ns/package`.
@@ -803,7 +1072,10 @@ impl Mapper {
                 .or_else(|| s(o.get("runtime")))
                 .unwrap_or_default();
             let mut code = None;
-            let mut binary = exec.and_then(|e| e.get("binary")).and_then(Value::as_bool).filter(|b| *b);
+            let mut binary = exec
+                .and_then(|e| e.get("binary"))
+                .and_then(Value::as_bool)
+                .filter(|b| *b);
             if let Some(b64) = o.get("code_base64").and_then(Value::as_str) {
                 match base64::engine::general_purpose::STANDARD.decode(b64) {
                     Ok(bytes) => match String::from_utf8(bytes) {
@@ -813,10 +1085,20 @@ impl Mapper {
                             binary = Some(true);
                         }
                     },
-                    Err(e) => self.issues.push(Issue::error("invalid-value", format!("`code_base64` is not base64: {e}")).path(format!("{p}/code_base64"))),
+                    Err(e) => self.issues.push(
+                        Issue::error("invalid-value", format!("`code_base64` is not base64: {e}"))
+                            .path(format!("{p}/code_base64")),
+                    ),
                 }
-            } else if let Some(c) = exec.and_then(|e| s(e.get("code"))).or_else(|| s(o.get("code"))) {
-                code = Some(if binary == Some(true) { fnd::Code::Base64(c) } else { fnd::Code::Inline(c) });
+            } else if let Some(c) = exec
+                .and_then(|e| s(e.get("code")))
+                .or_else(|| s(o.get("code")))
+            {
+                code = Some(if binary == Some(true) {
+                    fnd::Code::Base64(c)
+                } else {
+                    fnd::Code::Inline(c)
+                });
             }
             if code.is_none() && !matches!(kind.as_str(), "sequence" | "blackbox") {
                 self.warn(
@@ -826,14 +1108,22 @@ impl Mapper {
                 );
             }
             let components = exec
-                .map(|e| arr(e.get("components")).iter().filter_map(|c| c.as_str()).map(|c| local_path(c, &ns)).collect())
+                .map(|e| {
+                    arr(e.get("components"))
+                        .iter()
+                        .filter_map(|c| c.as_str())
+                        .map(|c| local_path(c, &ns))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let limits = obj(o.get("limits")).filter(|l| !l.is_empty()).map(|l| fnd::Limits {
-                timeout: l.get("timeout").and_then(Value::as_u64),
-                memory: l.get("memory").and_then(Value::as_u64),
-                logs: l.get("logs").and_then(Value::as_u64),
-                concurrency: l.get("concurrency").and_then(Value::as_u64),
-            });
+            let limits = obj(o.get("limits"))
+                .filter(|l| !l.is_empty())
+                .map(|l| fnd::Limits {
+                    timeout: l.get("timeout").and_then(Value::as_u64),
+                    memory: l.get("memory").and_then(Value::as_u64),
+                    logs: l.get("logs").and_then(Value::as_u64),
+                    concurrency: l.get("concurrency").and_then(Value::as_u64),
+                });
             let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
             let annotations = self.ow_annotations(o.get("annotations"));
             self.push(
@@ -857,9 +1147,28 @@ impl Mapper {
         for (i, t) in arr(data.get("triggers")).iter().enumerate() {
             let p = format!("{path}/triggers/{i}");
             let Some(o) = t.as_object() else { continue };
-            self.leftover(o, &p, &["name", "namespace", "parameters", "annotations", "feed", "version", "updated", "publish", "limits", "rules"]);
+            self.leftover(
+                o,
+                &p,
+                &[
+                    "name",
+                    "namespace",
+                    "parameters",
+                    "annotations",
+                    "feed",
+                    "version",
+                    "updated",
+                    "publish",
+                    "limits",
+                    "rules",
+                ],
+            );
             let mut annotations = self.ow_annotations(o.get("annotations"));
-            let feed = s(o.get("feed")).or_else(|| annotations.remove("feed").and_then(|v| v.as_str().map(String::from)));
+            let feed = s(o.get("feed")).or_else(|| {
+                annotations
+                    .remove("feed")
+                    .and_then(|v| v.as_str().map(String::from))
+            });
             let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
             self.push(
                 Spec::FnTrigger(fnd::Trigger {
@@ -875,7 +1184,20 @@ impl Mapper {
         for (i, r) in arr(data.get("rules")).iter().enumerate() {
             let p = format!("{path}/rules/{i}");
             let Some(o) = r.as_object() else { continue };
-            self.leftover(o, &p, &["name", "namespace", "trigger", "action", "status", "version", "updated", "publish"]);
+            self.leftover(
+                o,
+                &p,
+                &[
+                    "name",
+                    "namespace",
+                    "trigger",
+                    "action",
+                    "status",
+                    "version",
+                    "updated",
+                    "publish",
+                ],
+            );
             let entity = |v: Option<&Value>| -> String {
                 match v {
                     Some(Value::String(x)) => local_path(x, &ns),
@@ -905,7 +1227,11 @@ impl Mapper {
                 p,
             );
         }
-        if collector { Dialect::Collector } else { Dialect::Applier }
+        if collector {
+            Dialect::Collector
+        } else {
+            Dialect::Applier
+        }
     }
 
     fn ow_params(&mut self, v: Option<&Value>, p: &str) -> Vec<fnd::Parameter> {
@@ -967,11 +1293,27 @@ impl Mapper {
         for (i, b) in arr(data.get("buckets")).iter().enumerate() {
             let p = format!("{path}/buckets/{i}");
             let Some(o) = b.as_object() else { continue };
-            collector |= o.contains_key("lifecycle_rules") || o.contains_key("bucket_policy") || o.contains_key("cors_rules") || o.get("versioning").is_some_and(Value::is_string);
+            collector |= o.contains_key("lifecycle_rules")
+                || o.contains_key("bucket_policy")
+                || o.contains_key("cors_rules")
+                || o.get("versioning").is_some_and(Value::is_string);
             self.leftover(
                 o,
                 &p,
-                &["name", "region", "versioning", "lifecycle_rules", "bucket_policy", "cors_rules", "lifecycle", "policy", "cors", "tags", "tagging", "encryption"],
+                &[
+                    "name",
+                    "region",
+                    "versioning",
+                    "lifecycle_rules",
+                    "bucket_policy",
+                    "cors_rules",
+                    "lifecycle",
+                    "policy",
+                    "cors",
+                    "tags",
+                    "tagging",
+                    "encryption",
+                ],
             );
             let name = s(o.get("name")).unwrap_or_default();
             let versioning_s = match o.get("versioning") {
@@ -979,11 +1321,15 @@ impl Mapper {
                 Some(Value::Object(v)) => s(v.get("Status")),
                 _ => None,
             };
-            let versioning = versioning_s.and_then(|v| serde_json::from_value(Value::String(v.to_lowercase())).ok());
-            let rules_v = o
-                .get("lifecycle_rules")
-                .cloned()
-                .or_else(|| o.get("lifecycle").and_then(|l| l.get("Rules").cloned().or_else(|| l.is_array().then(|| l.clone()))));
+            let versioning = versioning_s
+                .and_then(|v| serde_json::from_value(Value::String(v.to_lowercase())).ok());
+            let rules_v = o.get("lifecycle_rules").cloned().or_else(|| {
+                o.get("lifecycle").and_then(|l| {
+                    l.get("Rules")
+                        .cloned()
+                        .or_else(|| l.is_array().then(|| l.clone()))
+                })
+            });
             let mut lifecycle_rule = Vec::new();
             for (j, r) in arr(rules_v.as_ref()).iter().enumerate() {
                 let rp = format!("{p}/lifecycle_rules/{j}");
@@ -991,16 +1337,35 @@ impl Mapper {
                     lifecycle_rule.push(rule);
                 }
             }
-            let cors_v = o
-                .get("cors_rules")
-                .cloned()
-                .or_else(|| o.get("cors").and_then(|c| c.get("CORSRules").cloned().or_else(|| c.is_array().then(|| c.clone()))));
+            let cors_v = o.get("cors_rules").cloned().or_else(|| {
+                o.get("cors").and_then(|c| {
+                    c.get("CORSRules")
+                        .cloned()
+                        .or_else(|| c.is_array().then(|| c.clone()))
+                })
+            });
             let mut cors_rule = Vec::new();
             for (j, c) in arr(cors_v.as_ref()).iter().enumerate() {
                 let cp = format!("{p}/cors_rules/{j}");
                 let Some(co) = c.as_object() else { continue };
-                self.leftover(co, &cp, &["ID", "AllowedOrigins", "AllowedMethods", "AllowedHeaders", "ExposeHeaders", "MaxAgeSeconds"]);
-                let strings = |k: &str| -> Vec<String> { arr(co.get(k)).iter().filter_map(|x| x.as_str().map(String::from)).collect() };
+                self.leftover(
+                    co,
+                    &cp,
+                    &[
+                        "ID",
+                        "AllowedOrigins",
+                        "AllowedMethods",
+                        "AllowedHeaders",
+                        "ExposeHeaders",
+                        "MaxAgeSeconds",
+                    ],
+                );
+                let strings = |k: &str| -> Vec<String> {
+                    arr(co.get(k))
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                };
                 let methods: Vec<storage::HttpMethod> = strings("AllowedMethods")
                     .into_iter()
                     .filter_map(|m| serde_json::from_value(Value::String(m.to_uppercase())).ok())
@@ -1011,14 +1376,23 @@ impl Mapper {
                     allowed_methods: methods,
                     allowed_headers: strings("AllowedHeaders"),
                     expose_headers: strings("ExposeHeaders"),
-                    max_age_seconds: co.get("MaxAgeSeconds").and_then(Value::as_u64).and_then(|x| u32::try_from(x).ok()),
+                    max_age_seconds: co
+                        .get("MaxAgeSeconds")
+                        .and_then(Value::as_u64)
+                        .and_then(|x| u32::try_from(x).ok()),
                 });
             }
             let policy = match o.get("bucket_policy").or_else(|| o.get("policy")) {
                 Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        self.issues.push(Issue::error("invalid-value", format!("the bucket policy is not JSON: {e}")).path(format!("{p}/bucket_policy")));
+                        self.issues.push(
+                            Issue::error(
+                                "invalid-value",
+                                format!("the bucket policy is not JSON: {e}"),
+                            )
+                            .path(format!("{p}/bucket_policy")),
+                        );
                         None
                     }
                 },
@@ -1026,8 +1400,13 @@ impl Mapper {
                 Some(v) => Some(v.clone()),
             };
             let tags = match o.get("tags").or_else(|| o.get("tagging")) {
-                Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), js_string(v))).collect(),
-                Some(Value::Array(a)) => a.iter().filter_map(|t| Some((s(t.get("Key"))?, s(t.get("Value")).unwrap_or_default()))).collect(),
+                Some(Value::Object(m)) => {
+                    m.iter().map(|(k, v)| (k.clone(), js_string(v))).collect()
+                }
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|t| Some((s(t.get("Key"))?, s(t.get("Value")).unwrap_or_default())))
+                    .collect(),
                 _ => BTreeMap::new(),
             };
             self.push(
@@ -1045,7 +1424,11 @@ impl Mapper {
                 p,
             );
         }
-        if collector { Dialect::Collector } else { Dialect::Applier }
+        if collector {
+            Dialect::Collector
+        } else {
+            Dialect::Applier
+        }
     }
 
     fn lifecycle(&mut self, r: &Value, p: &str) -> Option<storage::LifecycleRule> {
@@ -1053,9 +1436,23 @@ impl Mapper {
         self.leftover(
             o,
             p,
-            &["ID", "Status", "Filter", "Prefix", "Expiration", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload", "Transitions", "Transition", "NoncurrentVersionTransitions"],
+            &[
+                "ID",
+                "Status",
+                "Filter",
+                "Prefix",
+                "Expiration",
+                "NoncurrentVersionExpiration",
+                "AbortIncompleteMultipartUpload",
+                "Transitions",
+                "Transition",
+                "NoncurrentVersionTransitions",
+            ],
         );
-        let u32_of = |v: Option<&Value>| v.and_then(Value::as_u64).and_then(|x| u32::try_from(x).ok());
+        let u32_of = |v: Option<&Value>| {
+            v.and_then(Value::as_u64)
+                .and_then(|x| u32::try_from(x).ok())
+        };
         let mut filter = storage::LifecycleFilter::default();
         if let Some(pre) = s(o.get("Prefix")) {
             filter.prefix = Some(pre);
@@ -1071,18 +1468,22 @@ impl Mapper {
                     filter.tags.insert(k, s(t.get("Value")).unwrap_or_default());
                 }
             }
-            filter.object_size_greater_than = src.get("ObjectSizeGreaterThan").and_then(Value::as_u64);
+            filter.object_size_greater_than =
+                src.get("ObjectSizeGreaterThan").and_then(Value::as_u64);
             filter.object_size_less_than = src.get("ObjectSizeLessThan").and_then(Value::as_u64);
         }
         let expiration = obj(o.get("Expiration")).map(|e| storage::Expiration {
             days: u32_of(e.get("Days")),
             date: s(e.get("Date")),
-            expired_object_delete_marker: e.get("ExpiredObjectDeleteMarker").and_then(Value::as_bool),
+            expired_object_delete_marker: e
+                .get("ExpiredObjectDeleteMarker")
+                .and_then(Value::as_bool),
         });
-        let nve = obj(o.get("NoncurrentVersionExpiration")).map(|e| storage::NoncurrentExpiration {
-            noncurrent_days: u32_of(e.get("NoncurrentDays")).unwrap_or(0),
-            newer_noncurrent_versions: u32_of(e.get("NewerNoncurrentVersions")),
-        });
+        let nve =
+            obj(o.get("NoncurrentVersionExpiration")).map(|e| storage::NoncurrentExpiration {
+                noncurrent_days: u32_of(e.get("NoncurrentDays")).unwrap_or(0),
+                newer_noncurrent_versions: u32_of(e.get("NewerNoncurrentVersions")),
+            });
         let transitions: Vec<storage::Transition> = arr(o.get("Transitions"))
             .iter()
             .chain(o.get("Transition"))
@@ -1115,7 +1516,8 @@ impl Mapper {
             filter: (filter != storage::LifecycleFilter::default()).then_some(filter),
             expiration,
             noncurrent_version_expiration: nve,
-            abort_incomplete_multipart_upload_days: obj(o.get("AbortIncompleteMultipartUpload")).and_then(|a| u32_of(a.get("DaysAfterInitiation"))),
+            abort_incomplete_multipart_upload_days: obj(o.get("AbortIncompleteMultipartUpload"))
+                .and_then(|a| u32_of(a.get("DaysAfterInitiation"))),
             transition: transitions,
             noncurrent_version_transition: nvt,
         })
@@ -1155,7 +1557,8 @@ fn new_view(name: String, schema: String, query: String) -> pg::View {
 
 /// Whether an object has only the given key.
 fn is_bare(v: &Value, key: &str) -> bool {
-    v.as_object().is_some_and(|o| o.len() == 1 && o.contains_key(key))
+    v.as_object()
+        .is_some_and(|o| o.len() == 1 && o.contains_key(key))
 }
 
 /// JavaScript's `String(v)` for config values.
@@ -1171,7 +1574,10 @@ fn js_string(v: &Value) -> String {
 fn enum_of(v: Option<&Value>, numbers: &[(i64, &str)]) -> Option<String> {
     match v? {
         Value::String(s) => Some(snake_case(&s.to_lowercase().replace(['-', ' '], "_"))),
-        Value::Number(n) => numbers.iter().find(|(k, _)| Some(*k) == n.as_i64()).map(|(_, s)| s.to_string()),
+        Value::Number(n) => numbers
+            .iter()
+            .find(|(k, _)| Some(*k) == n.as_i64())
+            .map(|(_, s)| s.to_string()),
         _ => None,
     }
 }
@@ -1185,7 +1591,11 @@ fn strip_nulls(v: Value) -> Value {
 
 /// `/ns/pkg/name` → `pkg/name` (within the tenant's namespace); other forms are kept.
 fn local_path(p: &str, ns: &str) -> String {
-    match p.strip_prefix('/').and_then(|x| x.strip_prefix(ns)).and_then(|x| x.strip_prefix('/')) {
+    match p
+        .strip_prefix('/')
+        .and_then(|x| x.strip_prefix(ns))
+        .and_then(|x| x.strip_prefix('/'))
+    {
         Some(local) => local.to_string(),
         None => p.to_string(),
     }
@@ -1230,8 +1640,13 @@ pub(crate) fn parse_indexdef(def: &str) -> Option<pg::Index> {
         rest = r.trim_start();
     }
     let predicate = rest.strip_prefix("WHERE ").map(|w| w.trim().to_string());
-    let columns = split_top(&keys).into_iter().map(|k| index_key(&k)).collect();
-    let method = method.and_then(|m| serde_json::from_value(Value::String(m)).ok()).filter(|m| *m != pg::IndexMethod::Btree);
+    let columns = split_top(&keys)
+        .into_iter()
+        .map(|k| index_key(&k))
+        .collect();
+    let method = method
+        .and_then(|m| serde_json::from_value(Value::String(m)).ok())
+        .filter(|m| *m != pg::IndexMethod::Btree);
     Some(pg::Index {
         name,
         schema: String::new(),
@@ -1266,7 +1681,9 @@ fn split_ident(s: &str) -> Option<(String, &str)> {
         }
         None
     } else {
-        let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).unwrap_or(s.len());
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(s.len());
         if end == 0 {
             return None;
         }
@@ -1329,7 +1746,10 @@ fn split_top(s: &str) -> Vec<String> {
 fn index_key(k: &str) -> pg::IndexKey {
     let mut key = pg::IndexKey::default();
     let mut text = k.trim().to_string();
-    for (suffix, nulls) in [(" NULLS FIRST", pg::NullsOrder::First), (" NULLS LAST", pg::NullsOrder::Last)] {
+    for (suffix, nulls) in [
+        (" NULLS FIRST", pg::NullsOrder::First),
+        (" NULLS LAST", pg::NullsOrder::Last),
+    ] {
         if let Some(t) = text.strip_suffix(suffix) {
             key.nulls = Some(nulls);
             text = t.to_string();
@@ -1354,7 +1774,9 @@ mod tests {
 
     #[test]
     fn indexdefs() {
-        let i = parse_indexdef("CREATE UNIQUE INDEX users_email_key ON acme.users USING btree (email)").expect("parses");
+        let i =
+            parse_indexdef("CREATE UNIQUE INDEX users_email_key ON acme.users USING btree (email)")
+                .expect("parses");
         assert_eq!(i.name, "users_email_key");
         assert_eq!(i.table, "users");
         assert_eq!(i.unique, Some(true));
@@ -1366,7 +1788,10 @@ mod tests {
         .expect("parses");
         assert_eq!(i.name, "Odd\"Name");
         assert_eq!(i.method, Some(pg::IndexMethod::Gin));
-        assert_eq!(i.columns[0].expression.as_deref(), Some("lower((email)::text)"));
+        assert_eq!(
+            i.columns[0].expression.as_deref(),
+            Some("lower((email)::text)")
+        );
         assert_eq!(i.columns[1].column.as_deref(), Some("created_at"));
         assert_eq!(i.columns[1].order, Some(pg::SortOrder::Desc));
         assert_eq!(i.columns[1].nulls, Some(pg::NullsOrder::Last));

@@ -21,7 +21,8 @@ pub const CURRENT_VERSION: &str = "1.0.0";
 /// Every artifact version this falconer reads, oldest first.
 pub const KNOWN_VERSIONS: &[&str] = &["1.0", "1.0.0"];
 /// The platform's `schema_checksum` of format 1.0.0 (a constant: it identifies the schema, not the content).
-pub const SCHEMA_CHECKSUM_1_0_0: &str = "sha256:97ed32438119c00f321888e660ea2ee9b37077ebd415eabea5821fea96773a29";
+pub const SCHEMA_CHECKSUM_1_0_0: &str =
+    "sha256:97ed32438119c00f321888e660ea2ee9b37077ebd415eabea5821fea96773a29";
 /// Artifacts larger than this are refused (the platform's own limit is 10 MiB).
 pub const MAX_ARTIFACT_BYTES: usize = 256 * 1024 * 1024;
 
@@ -101,22 +102,35 @@ impl Imported {
 
 /// Whether a JSON document looks like a Falcone artifact (rather than a manifest).
 pub fn is_artifact(v: &Value) -> bool {
-    v.get("domains").is_some_and(Value::is_array) && (v.get("format_version").is_some() || v.get("tenant_id").is_some())
+    v.get("domains").is_some_and(Value::is_array)
+        && (v.get("format_version").is_some() || v.get("tenant_id").is_some())
 }
 
 /// Parses artifact text into JSON, with a size limit and a located syntax error.
-pub fn parse(text: &str) -> Result<Value, Issue> {
+pub fn parse(text: &str) -> Result<Value, Box<Issue>> {
     if text.len() > MAX_ARTIFACT_BYTES {
-        return Err(Issue::error(
+        return Err(Box::new(Issue::error(
             "too-large",
-            format!("the artifact is {} bytes; falconer reads at most {MAX_ARTIFACT_BYTES}", text.len()),
-        ));
+            format!(
+                "the artifact is {} bytes; falconer reads at most {MAX_ARTIFACT_BYTES}",
+                text.len()
+            ),
+        )));
     }
     let v: Value = serde_json::from_str(text).map_err(|e| {
-        Issue::error("syntax", format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))
+        Box::new(Issue::error(
+            "syntax",
+            format!(
+                "invalid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        ))
     })?;
     if !v.is_object() {
-        return Err(Issue::error("invalid-value", "an artifact is a JSON object").path("/"));
+        return Err(Box::new(
+            Issue::error("invalid-value", "an artifact is a JSON object").path("/"),
+        ));
     }
     Ok(v)
 }
@@ -127,43 +141,62 @@ fn version_parts(v: &str) -> Option<(u64, u64, u64)> {
     if !(2..=3).contains(&parts.len()) {
         return None;
     }
-    let n: Vec<u64> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let n: Vec<u64> = parts
+        .iter()
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     Some((n[0], n[1], *n.get(2).unwrap_or(&0)))
 }
 
 /// Checks an artifact's `format_version`: known, or refused with a message that says what to do.
-pub fn check_version(v: &Value) -> Result<String, Issue> {
+pub fn check_version(v: &Value) -> Result<String, Box<Issue>> {
     let Some(s) = v.get("format_version") else {
-        return Err(Issue::error("format-version", "the artifact has no `format_version`")
+        return Err(Box::new(Issue::error("format-version", "the artifact has no `format_version`")
             .path("/format_version")
-            .help("Falcone artifacts carry \"1.0\" or \"1.0.0\"; add the version the artifact was exported with"));
+            .help("Falcone artifacts carry \"1.0\" or \"1.0.0\"; add the version the artifact was exported with")));
     };
     let Some(s) = s.as_str() else {
-        return Err(Issue::error("format-version", format!("`format_version` is {s}, not a string"))
+        return Err(Box::new(
+            Issue::error(
+                "format-version",
+                format!("`format_version` is {s}, not a string"),
+            )
             .path("/format_version")
-            .help("write it as a string, e.g. \"1.0.0\""));
+            .help("write it as a string, e.g. \"1.0.0\""),
+        ));
     };
     if KNOWN_VERSIONS.contains(&s) {
         return Ok(s.to_string());
     }
     let known = KNOWN_VERSIONS.join(" and ");
     match version_parts(s) {
-        Some(p) if p > (1, 0, 0) => Err(Issue::error(
-            "format-version",
-            format!("artifact format {s} is newer than this falconer understands (it reads {known})"),
-        )
-        .path("/format_version")
-        .help("upgrade falconer; a newer format is never read by guesswork")),
-        _ => Err(Issue::error("format-version", format!("{s:?} is not a Falcone artifact format version (known: {known})"))
-            .path("/format_version")),
+        Some(p) if p > (1, 0, 0) => Err(Box::new(
+            Issue::error(
+                "format-version",
+                format!(
+                    "artifact format {s} is newer than this falconer understands (it reads {known})"
+                ),
+            )
+            .path("/format_version")
+            .help("upgrade falconer; a newer format is never read by guesswork"),
+        )),
+        _ => Err(Box::new(
+            Issue::error(
+                "format-version",
+                format!("{s:?} is not a Falcone artifact format version (known: {known})"),
+            )
+            .path("/format_version"),
+        )),
     }
 }
 
 /// Reads an artifact into falconer's model.
 pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
-    let version = check_version(v).map_err(|e| vec![e])?;
+    let version = check_version(v).map_err(|e| vec![*e])?;
     let Some(env) = v.as_object() else {
-        return Err(vec![Issue::error("invalid-value", "an artifact is a JSON object").path("/")]);
+        return Err(vec![
+            Issue::error("invalid-value", "an artifact is a JSON object").path("/"),
+        ]);
     };
     let tenant_id = match env.get("tenant_id").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => t.to_string(),
@@ -177,7 +210,14 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
     };
     let mut issues = Vec::new();
     let known_env: &[&str] = match version.as_str() {
-        "1.0" => &["export_timestamp", "tenant_id", "format_version", "deployment_profile", "correlation_id", "domains"],
+        "1.0" => &[
+            "export_timestamp",
+            "tenant_id",
+            "format_version",
+            "deployment_profile",
+            "correlation_id",
+            "domains",
+        ],
         _ => &[
             "export_timestamp",
             "tenant_id",
@@ -189,8 +229,18 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
         ],
     };
     for k in env.keys() {
-        if !known_env.contains(&k.as_str()) && !k.starts_with('_') && k != "exported_at" && k != "checksum" {
-            issues.push(Issue::warning("unknown-field", format!("unknown envelope field `{k}` is ignored")).path(format!("/{k}")));
+        if !known_env.contains(&k.as_str())
+            && !k.starts_with('_')
+            && k != "exported_at"
+            && k != "checksum"
+        {
+            issues.push(
+                Issue::warning(
+                    "unknown-field",
+                    format!("unknown envelope field `{k}` is ignored"),
+                )
+                .path(format!("/{k}")),
+            );
         }
     }
     if version == CURRENT_VERSION
@@ -198,15 +248,22 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
         && c != SCHEMA_CHECKSUM_1_0_0
     {
         issues.push(
-            Issue::warning("checksum", "`schema_checksum` does not match format 1.0.0's schema")
-                .path("/schema_checksum")
-                .help("it identifies the schema, not the content; the artifact is read as 1.0.0"),
+            Issue::warning(
+                "checksum",
+                "`schema_checksum` does not match format 1.0.0's schema",
+            )
+            .path("/schema_checksum")
+            .help("it identifies the schema, not the content; the artifact is read as 1.0.0"),
         );
     }
 
     let mut m = map::Mapper::new(&tenant_id);
     let mut sections = Vec::new();
-    let domains = env.get("domains").and_then(Value::as_array).cloned().unwrap_or_default();
+    let domains = env
+        .get("domains")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if env.get("domains").is_none_or(|d| !d.is_array()) {
         issues.push(Issue::error("missing", "the artifact has no `domains` list").path("/domains"));
     }
@@ -217,14 +274,24 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             issues.push(Issue::error("invalid-value", "a domain section is an object").path(path));
             continue;
         };
-        let key = obj.get("domain_key").and_then(Value::as_str).unwrap_or_default().to_string();
+        let key = obj
+            .get("domain_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let domain = Domain::ALL.into_iter().find(|x| x.falcone_key() == key);
-        let status_s = obj.get("status").and_then(Value::as_str).unwrap_or_default();
+        let status_s = obj
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(status) = DomainStatus::parse(status_s) else {
             issues.push(
-                Issue::error("invalid-value", format!("domain `{key}` has an unknown status {status_s:?}"))
-                    .path(format!("{path}/status"))
-                    .help("statuses are ok, empty, error, not_available, not_requested"),
+                Issue::error(
+                    "invalid-value",
+                    format!("domain `{key}` has an unknown status {status_s:?}"),
+                )
+                .path(format!("{path}/status"))
+                .help("statuses are ok, empty, error, not_available, not_requested"),
             );
             continue;
         };
@@ -239,32 +306,53 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
         };
         if domain.is_none() {
             issues.push(
-                Issue::warning("unknown-domain", format!("unknown domain `{key}` is ignored"))
-                    .path(format!("{path}/domain_key")),
+                Issue::warning(
+                    "unknown-domain",
+                    format!("unknown domain `{key}` is ignored"),
+                )
+                .path(format!("{path}/domain_key")),
             );
             sections.push(section);
             continue;
         }
         if seen.contains(&key) {
             issues.push(
-                Issue::warning("duplicate", format!("domain `{key}` appears twice; the first section is used"))
-                    .path(path.clone()),
+                Issue::warning(
+                    "duplicate",
+                    format!("domain `{key}` appears twice; the first section is used"),
+                )
+                .path(path.clone()),
             );
             continue;
         }
         seen.push(key.clone());
         for k in obj.keys() {
-            if !["domain_key", "status", "exported_at", "items_count", "data", "error", "reason"].contains(&k.as_str())
+            if ![
+                "domain_key",
+                "status",
+                "exported_at",
+                "items_count",
+                "data",
+                "error",
+                "reason",
+            ]
+            .contains(&k.as_str())
                 && !k.starts_with('_')
             {
-                issues.push(Issue::warning("unknown-field", format!("unknown field `{k}` is ignored")).path(format!("{path}/{k}")));
+                issues.push(
+                    Issue::warning("unknown-field", format!("unknown field `{k}` is ignored"))
+                        .path(format!("{path}/{k}")),
+                );
             }
         }
         match status {
             DomainStatus::Error => issues.push(
                 Issue::warning(
                     "domain-not-exported",
-                    format!("domain `{key}` failed to export: {}", section.error.as_deref().unwrap_or("no message")),
+                    format!(
+                        "domain `{key}` failed to export: {}",
+                        section.error.as_deref().unwrap_or("no message")
+                    ),
                 )
                 .path(path.clone())
                 .help("its resources are unknown; plans leave this domain untouched"),
@@ -272,20 +360,33 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             DomainStatus::NotAvailable => issues.push(
                 Issue::warning(
                     "domain-not-exported",
-                    format!("domain `{key}` was not available: {}", section.reason.as_deref().unwrap_or("no reason given")),
+                    format!(
+                        "domain `{key}` was not available: {}",
+                        section.reason.as_deref().unwrap_or("no reason given")
+                    ),
                 )
                 .path(path.clone()),
             ),
             DomainStatus::NotRequested => {}
             DomainStatus::Ok | DomainStatus::Empty => match obj.get("data") {
                 Some(Value::Object(data)) => {
-                    section.dialect = Some(m.domain(domain.unwrap_or(Domain::Iam), data, &format!("{path}/data")));
+                    section.dialect = Some(m.domain(
+                        domain.unwrap_or(Domain::Iam),
+                        data,
+                        &format!("{path}/data"),
+                    ));
                 }
                 Some(Value::Null) | None => issues.push(
-                    Issue::warning("missing", format!("domain `{key}` has status {status_s} but no data"))
+                    Issue::warning(
+                        "missing",
+                        format!("domain `{key}` has status {status_s} but no data"),
+                    )
+                    .path(format!("{path}/data")),
+                ),
+                Some(_) => issues.push(
+                    Issue::error("invalid-value", "a domain's `data` is an object")
                         .path(format!("{path}/data")),
                 ),
-                Some(_) => issues.push(Issue::error("invalid-value", "a domain's `data` is an object").path(format!("{path}/data"))),
             },
         }
         sections.push(section);
@@ -294,15 +395,31 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
     let (tenant, resources, map_issues) = m.finish();
     issues.extend(map_issues);
     let origins: Vec<(Spec, String)> = resources;
-    let with_origin: Vec<(Spec, Origin<'_>)> = origins.iter().map(|(s, p)| (s.clone(), Origin::Path(p))).collect();
-    issues.extend(manifest::validate(&tenant, &with_origin, LoadOptions::default()));
+    let with_origin: Vec<(Spec, Origin<'_>)> = origins
+        .iter()
+        .map(|(s, p)| (s.clone(), Origin::Path(p)))
+        .collect();
+    issues.extend(manifest::validate(
+        &tenant,
+        &with_origin,
+        LoadOptions::default(),
+    ));
     if let Err(e) = crate::model::tenant::check_tenant_id(&tenant.id) {
-        issues.push(Issue::error("invalid-name", format!("invalid tenant id {:?}: {e}", tenant.id)).path("/tenant_id"));
+        issues.push(
+            Issue::error(
+                "invalid-name",
+                format!("invalid tenant id {:?}: {e}", tenant.id),
+            )
+            .path("/tenant_id"),
+        );
     }
     let manifest = Manifest {
         format_version: manifest::FORMAT_VERSION.to_string(),
         tenant,
-        resources: origins.into_iter().map(|(spec, _)| Resource { spec, span: None }).collect(),
+        resources: origins
+            .into_iter()
+            .map(|(spec, _)| Resource { spec, span: None })
+            .collect(),
     };
     Ok(Imported {
         tenant_id,
@@ -314,7 +431,13 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
 }
 
 /// The naming block an artifact implies (only what differs from falconer's defaults is set).
-pub(crate) fn naming_for(tenant: &str, realm: Option<String>, schemas: Vec<String>, dbs: Vec<String>, ns: Option<String>) -> Naming {
+pub(crate) fn naming_for(
+    tenant: &str,
+    realm: Option<String>,
+    schemas: Vec<String>,
+    dbs: Vec<String>,
+    ns: Option<String>,
+) -> Naming {
     let t = Tenant::new(tenant);
     Naming {
         realm: realm.filter(|r| *r != t.realm()),
@@ -348,7 +471,10 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         let p = to_path(i.span).unwrap_or_else(|| path.to_string());
         i.span = None;
         i.severity = crate::diag::Severity::Warning;
-        i.message = format!("{} is not mapped", i.message.replace("unknown field", "field"));
+        i.message = format!(
+            "{} is not mapped",
+            i.message.replace("unknown field", "field")
+        );
         issues.push(i.path(p));
     }
     match res {
@@ -365,7 +491,12 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn to_node(v: &Value, path: &str, paths: &mut Vec<String>, rename: &dyn Fn(&str) -> String) -> Node {
+fn to_node(
+    v: &Value,
+    path: &str,
+    paths: &mut Vec<String>,
+    rename: &dyn Fn(&str) -> String,
+) -> Node {
     let id = paths.len();
     paths.push(path.to_string());
     let span = Span {
@@ -461,7 +592,10 @@ fn step_1_0_to_1_0_0(env: &mut Map<String, Value>) {
         let after = k == "correlation_id";
         env.insert(k, v);
         if after {
-            env.insert("schema_checksum".into(), Value::String(SCHEMA_CHECKSUM_1_0_0.into()));
+            env.insert(
+                "schema_checksum".into(),
+                Value::String(SCHEMA_CHECKSUM_1_0_0.into()),
+            );
         }
     }
     env.entry("schema_checksum")
@@ -469,13 +603,16 @@ fn step_1_0_to_1_0_0(env: &mut Map<String, Value>) {
 }
 
 /// Upgrades an artifact to the current format version through the chain of steps.
-pub fn migrate(mut v: Value, now: &str) -> Result<Migrated, Issue> {
+pub fn migrate(mut v: Value, now: &str) -> Result<Migrated, Box<Issue>> {
     let from = check_version(&v)?;
     let mut steps = Vec::new();
     let mut cur = from.clone();
     while cur != CURRENT_VERSION {
         let Some((f, t, step)) = STEPS.iter().find(|(f, _, _)| *f == cur) else {
-            return Err(Issue::error("format-version", format!("no migration step from {cur}")));
+            return Err(Box::new(Issue::error(
+                "format-version",
+                format!("no migration step from {cur}"),
+            )));
         };
         if let Some(env) = v.as_object_mut() {
             step(env);
@@ -497,7 +634,11 @@ pub fn migrate(mut v: Value, now: &str) -> Result<Migrated, Issue> {
             }),
         );
     }
-    Ok(Migrated { value: v, from, steps })
+    Ok(Migrated {
+        value: v,
+        from,
+        steps,
+    })
 }
 
 #[cfg(test)]

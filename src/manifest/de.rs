@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
-use super::tree::{Key, Node, REPEATED, Val};
+use super::tree::{Key, LENIENT_SEQ, Node, REPEATED, Val};
 use crate::diag::{Issue, Span, did_you_mean};
 
 /// Issues collected while decoding that do not stop it (unknown fields).
@@ -141,7 +141,10 @@ struct Seq<'a> {
 
 impl<'de, 'a> de::SeqAccess<'de> for Seq<'a> {
     type Error = DeError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             Some(node) => seed
                 .deserialize(NodeDe { node, cx: self.cx })
@@ -163,12 +166,17 @@ struct Map<'a> {
 
 impl<'de, 'a> de::MapAccess<'de> for Map<'a> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some((k, span, v)) => {
                 self.value = Some(v);
                 let kd: de::value::StrDeserializer<'_, DeError> = k.into_deserializer();
-                seed.deserialize(kd).map(Some).map_err(|e| e.with_span(span))
+                seed.deserialize(kd)
+                    .map(Some)
+                    .map_err(|e| e.with_span(span))
             }
             None => Ok(None),
         }
@@ -255,7 +263,11 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -287,6 +299,12 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         let (entries, positional) = match &self.node.val {
             Val::Obj(o) => (o.entries.as_slice(), o.positional.as_deref()),
             Val::Empty => (&[][..], None),
+            // A KDL node with just one argument (`extension "pgcrypto"`): the argument is the first field.
+            Val::Str(_) | Val::Int(_) | Val::UInt(_) | Val::Float(_) | Val::Bool(_)
+                if self.node.flags & LENIENT_SEQ != 0 =>
+            {
+                (&[][..], Some(self.node))
+            }
             _ => return self.deserialize_any(visitor),
         };
         let mut kept: Vec<(&str, Span, &Node)> = Vec::with_capacity(entries.len() + 1);
@@ -294,7 +312,9 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             match fields.first() {
                 Some(first) if entries.iter().any(|(k, _)| k.name == *first) => {
                     return Err(DeError {
-                        message: format!("`{first}` is given both as the node's argument and as a field"),
+                        message: format!(
+                            "`{first}` is given both as the node's argument and as a field"
+                        ),
                         span: Some(p.span),
                         help: None,
                     });
@@ -314,9 +334,12 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 kept.push((k.name.as_str(), k.span, v));
             } else {
                 let what = humanize(name);
-                let mut issue = Issue::error("unknown-field", format!("unknown field `{}` in {what}", k.name))
-                    .at(k.span)
-                    .label("unknown field");
+                let mut issue = Issue::error(
+                    "unknown-field",
+                    format!("unknown field `{}` in {what}", k.name),
+                )
+                .at(k.span)
+                .label("unknown field");
                 issue = match did_you_mean(&k.name, fields.iter().copied()) {
                     Some(s) => issue.help(format!("did you mean `{s}`?")),
                     None => issue.help(format!("{what} takes: {}", fields.join(", "))),
@@ -344,7 +367,10 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 self.wrap(visitor.visit_enum(ed))
             }
             _ => Err(DeError {
-                message: format!("expected one of a fixed set of names, found {}", self.node.type_name()),
+                message: format!(
+                    "expected one of a fixed set of names, found {}",
+                    self.node.type_name()
+                ),
                 span: Some(self.node.span),
                 help: None,
             }),
@@ -424,7 +450,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_collected_not_fatal() {
-        let src = "name = \"t\"\n[[column]]\nname = \"a\"\ntype = \"int\"\nnulable = true\ncolour = 1\n";
+        let src =
+            "name = \"t\"\n[[column]]\nname = \"a\"\ntype = \"int\"\nnulable = true\ncolour = 1\n";
         let n = read_toml(0, src).expect("parses");
         let cx = Ctx::default();
         let t: Tab = from_node(&n, &cx).expect("decodes");
@@ -439,7 +466,15 @@ mod tests {
         let src = "name = \"t\"\n[[column]]\nname = \"a\"\ntype = 5\n";
         let n = read_toml(0, src).expect("parses");
         let err = from_node::<Tab>(&n, &Ctx::default()).expect_err("type error");
-        assert!(err.message.contains("expected a string, found the integer `5`"), "{}", err.message);
-        assert_eq!(err.span.map(|s| s.start), Some(src.find('5').expect("5") as u32));
+        assert!(
+            err.message
+                .contains("expected a string, found the integer `5`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            err.span.map(|s| s.start),
+            Some(src.find('5').expect("5") as u32)
+        );
     }
 }

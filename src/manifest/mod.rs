@@ -130,7 +130,12 @@ pub fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Reads one file into the spanned tree.
-pub fn read_tree(sources: &mut Sources, name: &str, text: String, format: Format) -> (u32, Result<Node, Vec<Issue>>) {
+pub fn read_tree(
+    sources: &mut Sources,
+    name: &str,
+    text: String,
+    format: Format,
+) -> (u32, Result<Node, Vec<Issue>>) {
     let id = sources.add(name, text);
     let text = sources.get(id).map(|f| f.text.clone()).unwrap_or_default();
     let res = match format {
@@ -156,8 +161,11 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
     };
     if files.is_empty() {
         loaded.issues.push(
-            Issue::error("no-manifest", format!("no manifest files in {}", path.display()))
-                .help("manifest files end in .toml, .kdl or .json"),
+            Issue::error(
+                "no-manifest",
+                format!("no manifest files in {}", path.display()),
+            )
+            .help("manifest files end in .toml, .kdl or .json"),
         );
         return loaded;
     }
@@ -168,18 +176,23 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(_) => {
-                    loaded.issues.push(Issue::error("io", format!("{name} is not UTF-8 text")));
+                    loaded
+                        .issues
+                        .push(Issue::error("io", format!("{name} is not UTF-8 text")));
                     continue;
                 }
             },
             Err(e) => {
-                loaded.issues.push(Issue::error("io", format!("cannot read {name}: {e}")));
+                loaded
+                    .issues
+                    .push(Issue::error("io", format!("cannot read {name}: {e}")));
                 continue;
             }
         };
         let format = Format::from_path(f).unwrap_or(Format::Toml);
         if format == Format::Json
-            && serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| crate::falcone::is_artifact(&v))
+            && serde_json::from_str::<serde_json::Value>(&text)
+                .is_ok_and(|v| crate::falcone::is_artifact(&v))
         {
             loaded.issues.push(
                 Issue::error("artifact-in-manifest", format!("{name} is a Falcone export artifact, not a manifest file"))
@@ -226,7 +239,16 @@ pub fn load_str(name: &str, text: &str, format: Format, opts: LoadOptions) -> Lo
     loaded
 }
 
-const TOP_KEYS: &[&str] = &["format_version", "tenant", "iam", "postgres", "mongo", "kafka", "functions", "storage"];
+const TOP_KEYS: &[&str] = &[
+    "format_version",
+    "tenant",
+    "iam",
+    "postgres",
+    "mongo",
+    "kafka",
+    "functions",
+    "storage",
+];
 
 /// Checks a manifest format version.
 pub fn check_format_version(v: &str) -> Result<(), String> {
@@ -254,7 +276,10 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
 
     for root in trees {
         let Val::Obj(obj) = &root.val else {
-            issues.push(Issue::error("invalid-value", "a manifest is a table at the top level").at(root.span));
+            issues.push(
+                Issue::error("invalid-value", "a manifest is a table at the top level")
+                    .at(root.span),
+            );
             continue;
         };
         for (key, node) in &obj.entries {
@@ -264,7 +289,13 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
                         Val::Str(s) => s.clone(),
                         Val::Int(i) => i.to_string(),
                         _ => {
-                            issues.push(Issue::error("invalid-value", "`format_version` is a string such as \"1\"").at(node.span));
+                            issues.push(
+                                Issue::error(
+                                    "invalid-value",
+                                    "`format_version` is a string such as \"1\"",
+                                )
+                                .at(node.span),
+                            );
                             continue;
                         }
                     };
@@ -284,7 +315,9 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
                                     .at(key.span)
                                     .label("second tenant block")
                                     .related(*first, "first given here")
-                                    .help("a manifest describes one tenant; keep one `tenant` block"),
+                                    .help(
+                                        "a manifest describes one tenant; keep one `tenant` block",
+                                    ),
                             );
                         } else {
                             tenant = Some((t, key.span));
@@ -295,9 +328,10 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
                 name => match name.parse::<Domain>() {
                     Ok(domain) => decode_domain(domain, node, &cx, &mut decoded, &mut issues),
                     Err(_) => {
-                        let mut i = Issue::error("unknown-field", format!("unknown section `{name}`"))
-                            .at(key.span)
-                            .label("unknown section");
+                        let mut i =
+                            Issue::error("unknown-field", format!("unknown section `{name}`"))
+                                .at(key.span)
+                                .label("unknown section");
                         i = match did_you_mean(name, TOP_KEYS.iter().copied()) {
                             Some(s) => i.help(format!("did you mean `{s}`?")),
                             None => i.help(format!("a manifest has: {}", TOP_KEYS.join(", "))),
@@ -313,17 +347,29 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
     let Some((tenant, tenant_span)) = tenant else {
         issues.push(
             Issue::error("no-tenant", "no `tenant` block")
-                .at_opt(trees.first().map(|t| Span { end: t.span.start, ..t.span }))
+                .at_opt(trees.first().map(|t| Span {
+                    end: t.span.start,
+                    ..t.span
+                }))
                 .help("add `[tenant]` with `id = \"...\"` (once, in any file of the manifest)"),
         );
         return (None, issues);
     };
     if let Err(e) = check_tenant_id(&tenant.id) {
-        issues.push(Issue::error("invalid-name", format!("invalid tenant id {:?}: {e}", tenant.id)).at(tenant_span));
+        issues.push(
+            Issue::error(
+                "invalid-name",
+                format!("invalid tenant id {:?}: {e}", tenant.id),
+            )
+            .at(tenant_span),
+        );
     }
     check_naming(&tenant, tenant_span, &mut issues);
 
-    let with_origin: Vec<(Spec, Origin<'_>)> = decoded.into_iter().map(|(s, n)| (s, Origin::Node(n))).collect();
+    let with_origin: Vec<(Spec, Origin<'_>)> = decoded
+        .into_iter()
+        .map(|(s, n)| (s, Origin::Node(n)))
+        .collect();
     issues.extend(validate(&tenant, &with_origin, opts));
 
     let manifest = Manifest {
@@ -359,27 +405,53 @@ fn check_naming(t: &Tenant, span: Span, issues: &mut Vec<Issue>) {
             );
         }
     }
-    for (field, v) in [("postgres_schemas", &n.postgres_schemas), ("mongo_databases", &n.mongo_databases)] {
-        if v.as_ref().is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty)) {
-            issues.push(Issue::error("invalid-value", format!("`naming.{field}` needs at least one non-empty name")).at(span));
+    for (field, v) in [
+        ("postgres_schemas", &n.postgres_schemas),
+        ("mongo_databases", &n.mongo_databases),
+    ] {
+        if v.as_ref()
+            .is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty))
+        {
+            issues.push(
+                Issue::error(
+                    "invalid-value",
+                    format!("`naming.{field}` needs at least one non-empty name"),
+                )
+                .at(span),
+            );
         }
     }
 }
 
-fn decode_domain<'a>(domain: Domain, node: &'a Node, cx: &Ctx, out: &mut Vec<(Spec, &'a Node)>, issues: &mut Vec<Issue>) {
+fn decode_domain<'a>(
+    domain: Domain,
+    node: &'a Node,
+    cx: &Ctx,
+    out: &mut Vec<(Spec, &'a Node)>,
+    issues: &mut Vec<Issue>,
+) {
     let Some(entries) = node.entries() else {
         issues.push(
-            Issue::error("invalid-value", format!("`{domain}` is a section of resource lists, found {}", node.type_name()))
-                .at(node.span),
+            Issue::error(
+                "invalid-value",
+                format!(
+                    "`{domain}` is a section of resource lists, found {}",
+                    node.type_name()
+                ),
+            )
+            .at(node.span),
         );
         return;
     };
     for (key, list) in entries {
         let Some(entry) = domains::entry(domain, &key.name) else {
             let kinds: Vec<&str> = domains::kinds_of(domain).map(|m| m.kind).collect();
-            let mut i = Issue::error("unknown-kind", format!("`{domain}` has no resource kind `{}`", key.name))
-                .at(key.span)
-                .label("unknown kind");
+            let mut i = Issue::error(
+                "unknown-kind",
+                format!("`{domain}` has no resource kind `{}`", key.name),
+            )
+            .at(key.span)
+            .label("unknown kind");
             i = match did_you_mean(&key.name, kinds.iter().copied()) {
                 Some(s) => i.help(format!("did you mean `{s}`?")),
                 None => i.help(format!("`{domain}` has: {}", kinds.join(", "))),
@@ -389,15 +461,22 @@ fn decode_domain<'a>(domain: Domain, node: &'a Node, cx: &Ctx, out: &mut Vec<(Sp
         };
         let items = match &list.val {
             Val::Arr(items) => items.iter().collect(),
-            Val::Obj(_) | Val::Empty if list.flags & tree::LENIENT_SEQ != 0 => vec![list],
+            _ if list.flags & tree::LENIENT_SEQ != 0 => vec![list],
             _ => {
                 issues.push(
                     Issue::error(
                         "invalid-value",
-                        format!("`{domain}.{}` is a list of resources, found {}", key.name, list.type_name()),
+                        format!(
+                            "`{domain}.{}` is a list of resources, found {}",
+                            key.name,
+                            list.type_name()
+                        ),
                     )
                     .at(list.span)
-                    .help(format!("in TOML write each one as [[{domain}.{}]]", key.name)),
+                    .help(format!(
+                        "in TOML write each one as [[{domain}.{}]]",
+                        key.name
+                    )),
                 );
                 continue;
             }
@@ -416,7 +495,11 @@ fn decode_domain<'a>(domain: Domain, node: &'a Node, cx: &Ctx, out: &mut Vec<(Sp
 
 /// Validates resources of a tenant: each kind's checks, duplicates, references, `depends_on`, and the
 /// rules that span resources. Works for manifests (with spans) and imported artifacts (with JSON paths).
-pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOptions) -> Vec<Issue> {
+pub fn validate(
+    tenant: &Tenant,
+    resources: &[(Spec, Origin<'_>)],
+    opts: LoadOptions,
+) -> Vec<Issue> {
     let mut issues = Vec::new();
     let mut by_addr: HashMap<Address, usize> = HashMap::with_capacity(resources.len());
     for (i, (spec, origin)) in resources.iter().enumerate() {
@@ -430,7 +513,8 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
             if let Origin::Node(n) = resources[first].1 {
                 issue = issue.related(n.span, "first declared here");
             }
-            issues.push(issue.help("each resource is declared once across all files of a manifest"));
+            issues
+                .push(issue.help("each resource is declared once across all files of a manifest"));
         } else {
             by_addr.insert(a, i);
         }
@@ -449,7 +533,10 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
             let mut issue = place(
                 Issue::error(
                     "dangling-reference",
-                    format!("`{}` refers to {t}, which is not declared in this manifest", r.field),
+                    format!(
+                        "`{}` refers to {t}, which is not declared in this manifest",
+                        r.field
+                    ),
                 ),
                 origin,
                 &r.field,
@@ -461,7 +548,12 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
             if let Some(s) = did_you_mean(&t.to_string(), candidates.iter().map(String::as_str)) {
                 issue = issue.help(format!("did you mean {s}?"));
             } else {
-                issue = issue.help(format!("declare the {} or fix the name", domains::kind(t.domain, t.kind).map(|m| m.title).unwrap_or("resource")));
+                issue = issue.help(format!(
+                    "declare the {} or fix the name",
+                    domains::kind(t.domain, t.kind)
+                        .map(|m| m.title)
+                        .unwrap_or("resource")
+                ));
             }
             issues.push(issue);
         }
@@ -470,7 +562,10 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
             match Address::parse(dep) {
                 Ok(a) if by_addr.contains_key(&a) => {}
                 Ok(a) => issues.push(place(
-                    Issue::error("dangling-reference", format!("`depends_on` names {a}, which is not declared")),
+                    Issue::error(
+                        "dangling-reference",
+                        format!("`depends_on` names {a}, which is not declared"),
+                    ),
                     origin,
                     &field,
                 )),
@@ -479,11 +574,17 @@ pub fn validate(tenant: &Tenant, resources: &[(Spec, Origin<'_>)], opts: LoadOpt
         }
     }
 
-    let realms: Vec<&(Spec, Origin<'_>)> = resources.iter().filter(|(s, _)| matches!(s, Spec::IamRealm(_))).collect();
+    let realms: Vec<&(Spec, Origin<'_>)> = resources
+        .iter()
+        .filter(|(s, _)| matches!(s, Spec::IamRealm(_)))
+        .collect();
     if realms.len() > 1 {
         for (_, o) in &realms[1..] {
             issues.push(place(
-                Issue::error("duplicate", "more than one realm: a tenant has exactly one realm"),
+                Issue::error(
+                    "duplicate",
+                    "more than one realm: a tenant has exactly one realm",
+                ),
                 o,
                 "",
             ));
@@ -517,7 +618,9 @@ fn check_code_files(m: Option<&Manifest>, files: &[PathBuf], issues: &mut Vec<Is
     let Some(m) = m else { return };
     for r in &m.resources {
         let Spec::FnAction(a) = &r.spec else { continue };
-        let Some(domains::functions::Code::File(rel)) = &a.code else { continue };
+        let Some(domains::functions::Code::File(rel)) = &a.code else {
+            continue;
+        };
         let base = r
             .span
             .and_then(|s| files.get(s.file as usize))

@@ -57,13 +57,20 @@ pub struct Obj {
 
 impl Obj {
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
     }
 }
 
 impl Node {
     pub fn new(span: Span, val: Val) -> Self {
-        Node { span, val, flags: 0 }
+        Node {
+            span,
+            val,
+            flags: 0,
+        }
     }
 
     pub fn type_name(&self) -> &'static str {
@@ -113,7 +120,9 @@ impl Node {
             Val::Bool(b) => J::Bool(*b),
             Val::Int(i) => J::from(*i),
             Val::UInt(u) => J::from(*u),
-            Val::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+            Val::Float(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             Val::Str(s) => J::String(s.clone()),
             Val::Arr(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Val::Obj(o) => J::Object(
@@ -276,7 +285,12 @@ fn json_value(file: u32, v: &jsonc_parser::ast::Value<'_>, issues: &mut Vec<Issu
         A::NullKeyword(n) => Node::new(sp(n.range), Val::Null),
         A::Array(a) => Node::new(
             sp(a.range),
-            Val::Arr(a.elements.iter().map(|e| json_value(file, e, issues)).collect()),
+            Val::Arr(
+                a.elements
+                    .iter()
+                    .map(|e| json_value(file, e, issues))
+                    .collect(),
+            ),
         ),
         A::Object(o) => {
             let mut obj = Obj::default();
@@ -288,14 +302,20 @@ fn json_value(file: u32, v: &jsonc_parser::ast::Value<'_>, issues: &mut Vec<Issu
                 let kspan = sp(krange);
                 if let Some((first, _)) = obj.entries.iter().find(|(k, _)| k.name == name) {
                     issues.push(
-                        Issue::error("duplicate-key", format!("key `{name}` appears twice in one object"))
-                            .at(kspan)
-                            .label("second definition")
-                            .related(first.span, "first defined here"),
+                        Issue::error(
+                            "duplicate-key",
+                            format!("key `{name}` appears twice in one object"),
+                        )
+                        .at(kspan)
+                        .label("second definition")
+                        .related(first.span, "first defined here"),
                     );
                     continue;
                 }
-                obj.entries.push((Key { name, span: kspan }, json_value(file, &p.value, issues)));
+                obj.entries.push((
+                    Key { name, span: kspan },
+                    json_value(file, &p.value, issues),
+                ));
             }
             Node::new(sp(o.range), Val::Obj(obj))
         }
@@ -340,7 +360,8 @@ pub fn read_kdl(file: u32, text: &str) -> Result<Node, Vec<Issue>> {
                 })
                 .collect();
             if issues.is_empty() {
-                issues.push(Issue::error("syntax", "invalid KDL document").at(Span::new(file, 0..0)));
+                issues
+                    .push(Issue::error("syntax", "invalid KDL document").at(Span::new(file, 0..0)));
             }
             Err(issues)
         }
@@ -427,9 +448,15 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
         for c in children {
             if c.name().value() != "-" {
                 issues.push(
-                    Issue::error("kdl-shape", format!("list items are written as `-` nodes, found `{}`", c.name().value()))
-                        .at(span_of(file, c.name().span()))
-                        .help("write each item of a list as `- value` or `- { ... }`"),
+                    Issue::error(
+                        "kdl-shape",
+                        format!(
+                            "list items are written as `-` nodes, found `{}`",
+                            c.name().value()
+                        ),
+                    )
+                    .at(span_of(file, c.name().span()))
+                    .help("write each item of a list as `- value` or `- { ... }`"),
                 );
                 continue;
             }
@@ -503,9 +530,15 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
     for (k, v) in child_obj.entries {
         if let Some((first, _)) = obj.entries.iter().find(|(f, _)| f.name == k.name) {
             issues.push(
-                Issue::error("duplicate-key", format!("`{}` is given both as a property and as a child node", k.name))
-                    .at(k.span)
-                    .related(first.span, "first given here"),
+                Issue::error(
+                    "duplicate-key",
+                    format!(
+                        "`{}` is given both as a property and as a child node",
+                        k.name
+                    ),
+                )
+                .at(k.span)
+                .related(first.span, "first given here"),
             );
             continue;
         }
@@ -517,7 +550,10 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
         _ => issues.push(
             Issue::error(
                 "kdl-shape",
-                format!("node `{}` has fields and more than one argument", n.name().value()),
+                format!(
+                    "node `{}` has fields and more than one argument",
+                    n.name().value()
+                ),
             )
             .at(span_of(file, args[args.len() - 1].span()))
             .help("a node with properties or children takes at most one argument: its name"),
@@ -553,9 +589,16 @@ l { - 1; - "two" }
         assert_eq!(j["t"]["col"], serde_json::json!(["id", "name"]));
         assert_eq!(j["l"], serde_json::json!([1, "two"]));
         assert_eq!(j["e"], serde_json::json!([]));
-        let Val::Obj(o) = &n.val else { panic!("object") };
-        let Val::Obj(t) = &o.get("t").expect("t").val else { panic!("object") };
-        assert_eq!(t.positional.as_ref().and_then(|p| p.as_str()), Some("orders"));
+        let Val::Obj(o) = &n.val else {
+            panic!("object")
+        };
+        let Val::Obj(t) = &o.get("t").expect("t").val else {
+            panic!("object")
+        };
+        assert_eq!(
+            t.positional.as_ref().and_then(|p| p.as_str()),
+            Some("orders")
+        );
     }
 
     #[test]
@@ -567,9 +610,13 @@ l { - 1; - "two" }
     #[test]
     fn toml_spans() {
         let n = read_toml(0, "a = 1\n[t]\nb = \"x\"\n").expect("parses");
-        let Val::Obj(o) = &n.val else { panic!("object") };
+        let Val::Obj(o) = &n.val else {
+            panic!("object")
+        };
         let t = o.get("t").expect("t");
-        let Val::Obj(to) = &t.val else { panic!("object") };
+        let Val::Obj(to) = &t.val else {
+            panic!("object")
+        };
         let (k, v) = &to.entries[0];
         assert_eq!(k.name, "b");
         assert_eq!(k.span.start, 10);

@@ -11,8 +11,14 @@ use crate::model::{Domain, KindMeta};
 /// domains and kinds in registry order and resources in manifest order.
 pub fn to_document(m: &Manifest) -> Value {
     let mut doc = Map::new();
-    doc.insert("format_version".into(), Value::String(FORMAT_VERSION.into()));
-    doc.insert("tenant".into(), serde_json::to_value(&m.tenant).unwrap_or(Value::Null));
+    doc.insert(
+        "format_version".into(),
+        Value::String(FORMAT_VERSION.into()),
+    );
+    doc.insert(
+        "tenant".into(),
+        serde_json::to_value(&m.tenant).unwrap_or(Value::Null),
+    );
     for domain in Domain::ALL {
         let mut section = Map::new();
         for entry in KINDS {
@@ -64,8 +70,13 @@ pub fn write(m: &Manifest, format: Format) -> Result<String, WriteError> {
 fn find_null(v: &Value, path: String) -> Option<String> {
     match v {
         Value::Null => Some(if path.is_empty() { "/".into() } else { path }),
-        Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| find_null(x, format!("{path}/{i}"))),
-        Value::Object(o) => o.iter().find_map(|(k, x)| find_null(x, format!("{path}/{k}"))),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_null(x, format!("{path}/{i}"))),
+        Value::Object(o) => o
+            .iter()
+            .find_map(|(k, x)| find_null(x, format!("{path}/{k}"))),
         _ => None,
     }
 }
@@ -104,7 +115,9 @@ fn is_inline(v: &Value) -> bool {
 
 fn to_kdl(doc: &Value) -> String {
     let mut out = kdl::KdlDocument::new();
-    let Value::Object(top) = doc else { return String::new() };
+    let Value::Object(top) = doc else {
+        return String::new();
+    };
     for (k, v) in top {
         match (k.as_str(), v) {
             ("format_version", v) => out.nodes_mut().push(scalar_node(k, v)),
@@ -162,14 +175,22 @@ fn flags(meta: Option<&KindMeta>, path: &str) -> u8 {
 fn field_path(meta: Option<&KindMeta>, parent: &str, key: &str) -> String {
     let direct = join(parent, key);
     match meta {
-        Some(m) if m.field(&direct).is_none() && m.field(&join(parent, "*")).is_some() => join(parent, "*"),
+        Some(m) if m.field(&direct).is_none() && m.field(&join(parent, "*")).is_some() => {
+            join(parent, "*")
+        }
         _ => direct,
     }
 }
 
 /// Fills a node from a struct's fields. With `positional`, a leading identity field becomes the node's
 /// argument (the reader maps an argument back to the struct's first field).
-fn fill_struct(node: &mut kdl::KdlNode, obj: &Map<String, Value>, meta: Option<&KindMeta>, path: &str, positional: bool) {
+fn fill_struct(
+    node: &mut kdl::KdlNode,
+    obj: &Map<String, Value>,
+    meta: Option<&KindMeta>,
+    path: &str,
+    positional: bool,
+) {
     let mut iter = obj.iter().peekable();
     if positional
         && let Some((k, Value::String(s))) = iter.peek()

@@ -125,7 +125,8 @@ impl Address {
                 meta.identity.join(".")
             )
         })?;
-        let segments = split_segments(rest, meta.identity.len()).map_err(|e| format!("address `{s}`: {e}"))?;
+        let segments =
+            split_segments(rest, meta.identity.len()).map_err(|e| format!("address `{s}`: {e}"))?;
         if segments.len() != meta.identity.len() {
             return Err(format!(
                 "address `{s}` has {} identity part(s); a {} is addressed as `{domain}.{}.{}`",
@@ -147,7 +148,10 @@ fn needs_quotes(seg: &str, last: bool) -> bool {
     if seg.is_empty() || seg.starts_with('"') || seg.chars().any(char::is_whitespace) {
         return true;
     }
-    !last && seg.chars().any(|c| matches!(c, '.' | '"' | '*' | '?' | '[' | ']' | '\\'))
+    !last
+        && seg
+            .chars()
+            .any(|c| matches!(c, '.' | '"' | '*' | '?' | '[' | ']' | '\\'))
 }
 
 fn quote(seg: &str) -> String {

@@ -115,7 +115,8 @@ fn canon_at(meta: &KindMeta, path: &str, value: Value) -> Value {
                     continue;
                 }
                 let child = join(path, &k);
-                let child = if meta.flags_of(&child) == 0 && meta.field(&join(path, "*")).is_some() {
+                let child = if meta.flags_of(&child) == 0 && meta.field(&join(path, "*")).is_some()
+                {
                     join(path, "*")
                 } else {
                     child
@@ -126,7 +127,10 @@ fn canon_at(meta: &KindMeta, path: &str, value: Value) -> Value {
         }
         Value::Array(items) => {
             let item_path = format!("{path}[]");
-            let mut items: Vec<Value> = items.into_iter().map(|v| canon_at(meta, &item_path, v)).collect();
+            let mut items: Vec<Value> = items
+                .into_iter()
+                .map(|v| canon_at(meta, &item_path, v))
+                .collect();
             if f & flags::SET != 0 {
                 items.sort_by_key(|v| v.to_string());
                 items.dedup();

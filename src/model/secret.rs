@@ -105,7 +105,9 @@ impl<'de> Deserialize<'de> for SecretValue {
                     out = Some(match k.as_str() {
                         "env" => {
                             if v.is_empty() {
-                                return Err(de::Error::custom("the environment variable name is empty"));
+                                return Err(de::Error::custom(
+                                    "the environment variable name is empty",
+                                ));
                             }
                             SecretValue::Env(v)
                         }
