@@ -340,7 +340,10 @@ impl ResourceKind for Acl {
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
-        if self.resource_type == AclResource::Topic && self.pattern() == PatternType::Literal {
+        if self.resource_type == AclResource::Topic
+            && self.pattern() == PatternType::Literal
+            && self.resource_name != "*"
+        {
             out.push(Reference::to(
                 "resource_name",
                 Address::new(Domain::Kafka, "topic", vec![self.resource_name.clone()]),

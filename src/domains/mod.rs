@@ -186,42 +186,49 @@ fn quoted_list(items: &[String]) -> String {
 }
 
 /// Finds the span of a field path (`a.b[2].c`) inside a resource's node; falls back to the nearest parent.
+/// Map keys may contain dots (`config.retention.ms`): the longest key that matches is taken.
 pub fn locate(node: &Node, path: &str) -> Span {
-    let mut cur = node;
     if path.is_empty() {
+        return node.span;
+    }
+    let segs: Vec<&str> = path.split('.').collect();
+    locate_in(node, &segs)
+}
+
+fn locate_in(cur: &Node, segs: &[&str]) -> Span {
+    if segs.is_empty() {
         return cur.span;
     }
-    for seg in path.split('.') {
-        let (name, index) = match seg.find('[') {
-            Some(i) => (
-                &seg[..i],
-                seg[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
+    for take in (1..=segs.len()).rev() {
+        let joined = segs[..take].join(".");
+        let (name, index) = match joined.rfind('[') {
+            Some(i) if joined.ends_with(']') => (
+                &joined[..i],
+                joined[i + 1..joined.len() - 1].parse::<usize>().ok(),
             ),
-            None => (seg, None),
+            _ => (joined.as_str(), None),
         };
-        let next = match &cur.val {
-            Val::Obj(o) => match o.entries.iter().find(|(k, _)| k.name == name) {
-                Some((_, v)) => Some(v),
-                None => o
-                    .positional
-                    .as_deref()
-                    .filter(|_| IDENTITY_FIELDS.contains(&name)),
-            },
+        let found = match &cur.val {
+            Val::Obj(o) => o
+                .entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(_, v)| v)
+                .or_else(|| {
+                    o.positional
+                        .as_deref()
+                        .filter(|_| take == 1 && IDENTITY_FIELDS.contains(&name))
+                }),
             _ => None,
         };
-        let Some(mut n) = next else {
-            return cur.span;
-        };
+        let Some(mut n) = found else { continue };
         if let Some(i) = index {
-            match n.items() {
-                Some(items) => match items.get(i) {
-                    Some(item) => n = item,
-                    None => return n.span,
-                },
+            match n.items().and_then(|items| items.get(i).copied()) {
+                Some(item) => n = item,
                 None => return n.span,
             }
         }
-        cur = n;
+        return locate_in(n, &segs[take..]);
     }
     cur.span
 }

@@ -75,6 +75,14 @@ impl de::Error for DeError {
             de::Unexpected::Map => "a table".to_string(),
             other => other.to_string(),
         };
+        let exp = match exp.to_string().as_str() {
+            "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
+                "a whole number (0 or more)".to_string()
+            }
+            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_string(),
+            "f32" | "f64" => "a number".to_string(),
+            other => other.to_string(),
+        };
         de::Error::custom(format!("expected {exp}, found {found}"))
     }
 
@@ -358,7 +366,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match &self.node.val {
@@ -368,7 +376,8 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             }
             _ => Err(DeError {
                 message: format!(
-                    "expected one of a fixed set of names, found {}",
+                    "expected one of: {}; found {}",
+                    variants.join(", "),
                     self.node.type_name()
                 ),
                 span: Some(self.node.span),

@@ -210,7 +210,12 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
             Err(issues) => loaded.issues.extend(issues),
         }
     }
-    let (manifest, issues) = from_trees(&trees, opts);
+    let parse_failed = trees.len() < files.len();
+    let (manifest, mut issues) = from_trees(&trees, opts);
+    if parse_failed {
+        // The tenant block may be in the file that did not parse: do not report it missing.
+        issues.retain(|i| i.code != "no-tenant");
+    }
     loaded.issues.extend(issues);
     check_code_files(manifest.as_ref(), &loaded.files, &mut loaded.issues);
     sort_issues(&mut loaded.issues);
@@ -267,8 +272,15 @@ pub fn check_format_version(v: &str) -> Result<(), String> {
     }
 }
 
-/// Decodes and validates trees (one per file) into a manifest.
-pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<Issue>) {
+/// Decoded files: the tenant (with where its block is) and every resource with its node.
+pub struct Decoded<'a> {
+    pub tenant: Option<(Tenant, Span)>,
+    pub resources: Vec<(Spec, &'a Node)>,
+    pub issues: Vec<Issue>,
+}
+
+/// Decodes trees (one per file) into typed resources, without the semantic checks of [`validate`].
+pub fn decode(trees: &[Node]) -> Decoded<'_> {
     let cx = Ctx::default();
     let mut issues = Vec::new();
     let mut tenant: Option<(Tenant, Span)> = None;
@@ -343,7 +355,20 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
         }
     }
     issues.extend(cx.issues.take());
+    Decoded {
+        tenant,
+        resources: decoded,
+        issues,
+    }
+}
 
+/// Decodes and validates trees (one per file) into a manifest.
+pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<Issue>) {
+    let Decoded {
+        tenant,
+        resources: decoded,
+        mut issues,
+    } = decode(trees);
     let Some((tenant, tenant_span)) = tenant else {
         issues.push(
             Issue::error("no-tenant", "no `tenant` block")
