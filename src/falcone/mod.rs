@@ -454,8 +454,19 @@ pub(crate) fn naming_for(
 /// File id used for spans that stand for JSON paths of an artifact.
 const ARTIFACT_FILE: u32 = u32::MAX;
 
-/// Decodes a typed value from artifact JSON. Keys are renamed first (camelCase to snake_case); unknown
-/// fields become warnings and decoding errors become errors, each naming its JSON path.
+/// Map-valued fields: their keys are data (Keycloak `config`, `attributes`, client-role maps) and are
+/// never renamed.
+const RAW_MAPS: &[&str] = &[
+    "config",
+    "attributes",
+    "client",
+    "clientRoles",
+    "client_roles",
+];
+
+/// Decodes a typed value from artifact JSON. Field names are renamed first (camelCase to snake_case; keys
+/// of map-valued fields are kept); unknown fields become warnings and decoding errors become errors, each
+/// naming its JSON path.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     v: &Value,
     path: &str,
@@ -463,7 +474,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     issues: &mut Vec<Issue>,
 ) -> Option<T> {
     let mut paths = Vec::new();
-    let node = to_node(v, path, &mut paths, rename);
+    let node = to_node(v, path, &mut paths, rename, false);
     let cx = Ctx::default();
     let to_path = |s: Option<Span>| s.and_then(|s| paths.get(s.start as usize).cloned());
     let res = from_node::<T>(&node, &cx);
@@ -496,6 +507,7 @@ fn to_node(
     path: &str,
     paths: &mut Vec<String>,
     rename: &dyn Fn(&str) -> String,
+    raw: bool,
 ) -> Node {
     let id = paths.len();
     paths.push(path.to_string());
@@ -520,7 +532,7 @@ fn to_node(
         Value::Array(a) => Val::Arr(
             a.iter()
                 .enumerate()
-                .map(|(i, x)| to_node(x, &format!("{path}/{i}"), paths, rename))
+                .map(|(i, x)| to_node(x, &format!("{path}/{i}"), paths, rename, raw))
                 .collect(),
         ),
         Value::Object(o) => Val::Obj(Obj {
@@ -531,14 +543,15 @@ fn to_node(
                     let kid = paths.len();
                     paths.push(child.clone());
                     let key = Key {
-                        name: rename(k),
+                        name: if raw { k.clone() } else { rename(k) },
                         span: Span {
                             file: ARTIFACT_FILE,
                             start: u32::try_from(kid).unwrap_or(u32::MAX),
                             end: u32::try_from(kid).unwrap_or(u32::MAX),
                         },
                     };
-                    (key, to_node(x, &child, paths, rename))
+                    let raw_child = raw || RAW_MAPS.contains(&k.as_str());
+                    (key, to_node(x, &child, paths, rename, raw_child))
                 })
                 .collect(),
             positional: None,

@@ -1,0 +1,492 @@
+//! Falcone artifacts: every managed value of the reference fixtures arrives in the model, field by field;
+//! the applier dialect, domain statuses, versions and migration behave as specified.
+
+use falconer::domains::{Spec, functions as fnd, iam, kafka, mongo, postgres as pg, storage};
+use falconer::falcone::{self, Dialect, DomainStatus, Imported};
+use falconer::model::{Domain, SecretValue};
+use serde_json::json;
+
+const FULL: &str = "../shared/reference/falcone/fixtures/falcone-export-v1.0.0-full.json";
+const LEGACY: &str = "../shared/reference/falcone/fixtures/falcone-export-v1.0-legacy.json";
+
+fn import_file(path: &str) -> Imported {
+    let text = std::fs::read_to_string(path).expect("fixture");
+    let v = falcone::parse(&text).expect("json");
+    falcone::import(&v).expect("imports")
+}
+
+fn find<'a>(imp: &'a Imported, addr: &str) -> &'a Spec {
+    imp.manifest
+        .resources
+        .iter()
+        .find(|r| r.address().to_string() == addr)
+        .map(|r| &r.spec)
+        .unwrap_or_else(|| {
+            let all: Vec<String> = imp
+                .manifest
+                .resources
+                .iter()
+                .map(|r| r.address().to_string())
+                .collect();
+            panic!("{addr} not imported; have {all:#?}")
+        })
+}
+
+macro_rules! get {
+    ($imp:expr, $addr:expr, $variant:path) => {
+        match find($imp, $addr) {
+            $variant(x) => x,
+            other => panic!("{} is {:?}", $addr, other.meta().kind),
+        }
+    };
+}
+
+fn warning_paths(imp: &Imported) -> Vec<String> {
+    imp.issues
+        .iter()
+        .filter(|i| !i.is_error())
+        .filter_map(|i| i.path.clone())
+        .collect()
+}
+
+#[test]
+fn full_fixture_imports_every_managed_value() {
+    let imp = import_file(FULL);
+    let errors: Vec<String> = imp
+        .issues
+        .iter()
+        .filter(|i| i.is_error())
+        .map(|i| format!("{} {:?}", i.message, i.path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(imp.tenant_id, "acme");
+    assert_eq!(imp.format_version, "1.0.0");
+    for d in Domain::ALL {
+        let s = imp
+            .section(d)
+            .unwrap_or_else(|| panic!("no section for {d}"));
+        assert_eq!(s.status, DomainStatus::Ok, "{d}");
+        assert_eq!(s.dialect, Some(Dialect::Collector), "{d}");
+    }
+
+    // iam: realm settings (the platform's importer drops them), roles, groups, clients, scopes, IdPs.
+    let realm = get!(&imp, "iam.realm.acme", Spec::IamRealm);
+    assert_eq!(realm.display_name.as_deref(), Some("acme"));
+    assert_eq!(realm.ssl_required, Some(iam::SslRequired::External));
+    assert_eq!(realm.login_theme.as_deref(), Some("base"));
+    assert_eq!(realm.email_theme.as_deref(), Some("base"));
+    assert_eq!(realm.sso_session_idle_timeout, Some(1800));
+    assert_eq!(realm.sso_session_max_lifespan, Some(36000));
+    assert_eq!(
+        realm.access_token_lifespan, None,
+        "over-redacted: unknown, not applied"
+    );
+    assert!(
+        warning_paths(&imp)
+            .contains(&"/domains/0/data/realm_settings/accessTokenLifespan".to_string())
+    );
+    for role in ["admin", "user"] {
+        let r = get!(&imp, &format!("iam.role.{role}"), Spec::IamRole);
+        assert_eq!(r.description, None);
+    }
+    let r = get!(&imp, "iam.role.test-role", Spec::IamRole);
+    assert_eq!(
+        r.description.as_deref(),
+        Some("Test role for integration tests")
+    );
+    get!(&imp, "iam.group.staff", Spec::IamGroup);
+    get!(&imp, "iam.group.test-group", Spec::IamGroup);
+    let c = get!(&imp, "iam.client.app-client", Spec::IamClient);
+    assert!(matches!(c.secret, Some(SecretValue::Redacted(_))));
+    let c = get!(&imp, "iam.client.test-client", Spec::IamClient);
+    assert_eq!(c.enabled, Some(true));
+    assert_eq!(c.protocol, Some(iam::Protocol::OpenidConnect));
+    assert_eq!(c.public_client, Some(false));
+    assert!(matches!(c.secret, Some(SecretValue::Redacted(_))));
+    assert_eq!(c.redirect_uris, vec!["http://localhost:3000/*"]);
+    get!(&imp, "iam.client_scope.openid", Spec::IamClientScope);
+    let idp = get!(
+        &imp,
+        "iam.identity_provider.google",
+        Spec::IamIdentityProvider
+    );
+    assert_eq!(idp.provider_id, "google");
+    assert_eq!(idp.config.get("clientId").map(String::as_str), Some("abc"));
+    assert_eq!(imp.manifest.tenant.realm(), "acme");
+
+    // postgres: the nested `schemas[].tables[]` keeps its tables (the platform's importer loses them).
+    assert_eq!(imp.manifest.tenant.postgres_schemas(), vec!["acme"]);
+    let s = get!(&imp, "postgres.schema.acme", Spec::PgSchema);
+    assert_eq!(s.owner.as_deref(), Some("postgres"));
+    let t = get!(&imp, "postgres.table.acme.users", Spec::PgTable);
+    let cols: Vec<(&str, &str, Option<bool>, Option<&str>)> = t
+        .column
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.ty.as_str(),
+                c.nullable,
+                c.default.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cols,
+        vec![
+            ("id", "uuid", Some(false), Some("gen_random_uuid()")),
+            ("email", "text", Some(false), None),
+            ("display_name", "text", Some(true), None),
+            (
+                "created_at",
+                "timestamp with time zone",
+                Some(false),
+                Some("now()")
+            ),
+        ]
+    );
+    assert_eq!(
+        t.primary_key,
+        Some(pg::PrimaryKey {
+            name: Some("users_pkey".into()),
+            columns: vec!["id".into()]
+        })
+    );
+    assert_eq!(t.unique.len(), 1);
+    assert_eq!(t.unique[0].name.as_deref(), Some("users_email_key"));
+    assert_eq!(t.unique[0].columns, vec!["email"]);
+    // Both exported indexes back the constraints above: no separate index resources.
+    assert!(
+        !imp.manifest
+            .resources
+            .iter()
+            .any(|r| matches!(r.spec, Spec::PgIndex(_)))
+    );
+    let v = get!(&imp, "postgres.view.acme.active_users", Spec::PgView);
+    assert!(v.query.starts_with("SELECT users.id,"), "{}", v.query);
+    assert!(v.query.ends_with("'90 days'::interval));"));
+    let e = get!(&imp, "postgres.extension.uuid-ossp", Spec::PgExtension);
+    assert_eq!(e.version.as_deref(), Some("1.1"));
+    let g = get!(&imp, "postgres.grant.acme.users.postgres", Spec::PgGrant);
+    assert_eq!(g.privileges, vec![pg::Privilege::Select]);
+
+    // kafka: partitions and config_overrides keep their values.
+    let t = get!(&imp, "kafka.topic.acme.orders", Spec::KafkaTopic);
+    assert_eq!((t.partitions, t.replication_factor), (1, Some(2)));
+    assert!(t.config.is_empty());
+    let t = get!(&imp, "kafka.topic.acme.events", Spec::KafkaTopic);
+    assert_eq!((t.partitions, t.replication_factor), (3, Some(1)));
+    assert_eq!(
+        t.config.get("retention.ms").map(|v| v.0.as_str()),
+        Some("604800000")
+    );
+    assert_eq!(
+        t.config.get("cleanup.policy").map(|v| v.0.as_str()),
+        Some("delete")
+    );
+    let acl = imp
+        .manifest
+        .resources
+        .iter()
+        .find_map(|r| match &r.spec {
+            Spec::KafkaAcl(a) => Some(a),
+            _ => None,
+        })
+        .expect("an ACL");
+    assert_eq!(acl.resource_name, "acme.events");
+    assert_eq!(acl.resource_type, kafka::AclResource::Topic);
+    assert_eq!(acl.pattern(), kafka::PatternType::Literal);
+    assert_eq!(acl.principal, "User:app");
+    assert_eq!(acl.operation, kafka::AclOperation::Read);
+    assert_eq!(acl.permission, kafka::AclPermission::Allow);
+    assert_eq!(acl.host(), "*");
+
+    // storage: versioning, lifecycle, policy, CORS.
+    for name in ["acme-uploads", "acme-logs"] {
+        let b = get!(&imp, &format!("storage.bucket.{name}"), Spec::StorageBucket);
+        assert_eq!(b.versioning, Some(storage::Versioning::Enabled));
+        assert_eq!(b.lifecycle_rule.len(), 1);
+        assert_eq!(b.lifecycle_rule[0].id, "cleanup");
+        assert_eq!(
+            b.lifecycle_rule[0].status,
+            Some(storage::RuleStatus::Enabled)
+        );
+        assert_eq!(
+            b.policy,
+            Some(json!({"Version": "2012-10-17", "Statement": []}))
+        );
+        assert_eq!(b.cors_rule.len(), 1);
+        assert_eq!(b.cors_rule[0].allowed_origins, vec!["*"]);
+    }
+
+    // mongo: database, collection with its validator; the implicit _id_ index is not managed.
+    assert_eq!(imp.manifest.tenant.mongo_databases(), vec!["acme"]);
+    get!(&imp, "mongo.database.acme", Spec::MongoDatabase);
+    let c = get!(&imp, "mongo.collection.acme.orders", Spec::MongoCollection);
+    assert_eq!(
+        c.validator,
+        Some(json!({"$jsonSchema": {"required": ["id"]}}))
+    );
+    assert!(
+        !imp.manifest
+            .resources
+            .iter()
+            .any(|r| matches!(r.spec, Spec::MongoIndex(_)))
+    );
+    assert!(warning_paths(&imp).contains(&"/domains/4/data/databases/0/sharding".to_string()));
+
+    // functions: code_base64 becomes code; secret parameters stay redacted; missing code is a warning.
+    let a = get!(&imp, "functions.action.myFunc", Spec::FnAction);
+    assert_eq!(a.kind, "nodejs:18");
+    assert_eq!(
+        a.code,
+        Some(fnd::Code::Inline("console.log(\"hello\")".into()))
+    );
+    assert_eq!(a.parameter[0].key, "API_KEY");
+    assert!(matches!(
+        a.parameter[0].secret,
+        Some(SecretValue::Redacted(_))
+    ));
+    assert_eq!(a.parameter[1].key, "REGION");
+    assert_eq!(a.parameter[1].value, Some(json!("us-east-1")));
+    let a = get!(&imp, "functions.action.fn1", Spec::FnAction);
+    assert_eq!(
+        a.code,
+        Some(fnd::Code::Inline("function main() { return {}; }".into()))
+    );
+    let a = get!(&imp, "functions.action.zipFn", Spec::FnAction);
+    assert_eq!(a.code, None);
+    assert!(warning_paths(&imp).contains(&"/domains/5/data/actions/2/code_available".to_string()));
+
+    assert_eq!(imp.manifest.resources.len(), 25);
+}
+
+#[test]
+fn legacy_fixture_imports_to_the_same_model() {
+    let full = import_file(FULL);
+    let legacy = import_file(LEGACY);
+    assert_eq!(legacy.format_version, "1.0");
+    assert_eq!(full.manifest, legacy.manifest);
+}
+
+#[test]
+fn imported_fixture_writes_as_a_valid_manifest() {
+    let imp = import_file(FULL);
+    for format in [
+        falconer::manifest::Format::Toml,
+        falconer::manifest::Format::Kdl,
+    ] {
+        let text = falconer::manifest::write::write(&imp.manifest, format).expect("writes");
+        let loaded = falconer::manifest::load_str("fixture", &text, format, Default::default());
+        assert!(!loaded.has_errors(), "{format:?}: {:#?}", loaded.issues);
+        let mut back = loaded.manifest.expect("manifest");
+        for r in &mut back.resources {
+            r.span = None;
+        }
+        let mut a: Vec<String> = imp
+            .manifest
+            .resources
+            .iter()
+            .map(|r| format!("{:?}", r.spec))
+            .collect();
+        let mut b: Vec<String> = back
+            .resources
+            .iter()
+            .map(|r| format!("{:?}", r.spec))
+            .collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{format:?}");
+    }
+}
+
+#[test]
+fn applier_dialect_and_statuses() {
+    let v = json!({
+        "tenant_id": "tenant-dest",
+        "format_version": "1.0.0",
+        "domains": [
+            {"domain_key": "postgres_metadata", "status": "ok", "data": {"schema": "tenant_dest", "schemas": [],
+              "tables": [{"name": "events", "columns": [{"column_name": "id", "data_type": "uuid"}]}],
+              "views": [], "extensions": [{"name": "citext", "version": "1.6"}],
+              "grants": [{"grantee": "app", "table_name": "events", "privilege_type": "select"}]}},
+            {"domain_key": "kafka", "status": "ok", "data": {"topics": [
+                {"name": "tenant-dest.events", "numPartitions": 4, "configEntries": [{"name": "retention.ms", "value": 1000}]}],
+              "acls": [{"resourceType": 2, "resourceName": "tenant-dest.events", "resourcePatternType": 3,
+                        "principal": "User:x", "host": "*", "operation": 3, "permissionType": 3}]}},
+            {"domain_key": "mongo_metadata", "status": "ok", "data": {"database": "tenant_dest",
+              "collections": [{"name": "logs", "validator": {"$jsonSchema": {"bsonType": "object"}}}],
+              "indexes": [{"collection": "logs", "key": {"at": -1}, "unique": true}]}},
+            {"domain_key": "functions", "status": "ok", "data": {"namespace": "tenant-dest",
+              "actions": [{"name": "hello", "exec": {"kind": "python:3.11", "code": "def main(a): return a"}}],
+              "rules": [{"name": "r", "trigger": "/tenant-dest/t", "action": "/tenant-dest/hello"}],
+              "triggers": [{"name": "t"}]}},
+            {"domain_key": "storage", "status": "ok", "data": {"buckets": [{"name": "tenant-dest-files",
+              "versioning": {"Status": "Suspended"},
+              "lifecycle": {"Rules": [{"ID": "x", "Status": "Enabled", "Filter": {"And": {"Prefix": "a/", "Tags": [{"Key": "k", "Value": "v"}]}}, "Expiration": {"Days": 3}}]},
+              "cors": {"CORSRules": [{"AllowedOrigins": ["https://x"], "AllowedMethods": ["GET"]}]},
+              "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}]}},
+            {"domain_key": "iam", "status": "error", "error": "Collector 'iam' timed out after 8000ms", "data": null},
+            {"domain_key": "not_a_domain", "status": "ok", "data": {}}
+        ]
+    });
+    let imp = falcone::import(&v).expect("imports");
+    let errors: Vec<_> = imp.issues.iter().filter(|i| i.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(
+        imp.section(Domain::Postgres).and_then(|s| s.dialect),
+        Some(Dialect::Applier)
+    );
+    assert_eq!(
+        imp.section(Domain::Iam).map(|s| s.status),
+        Some(DomainStatus::Error)
+    );
+    assert_eq!(
+        imp.section(Domain::Iam)
+            .and_then(|s| s.error.clone())
+            .as_deref(),
+        Some("Collector 'iam' timed out after 8000ms")
+    );
+    assert!(imp.issues.iter().any(|i| i.code == "unknown-domain"));
+
+    let t = get!(&imp, "postgres.table.tenant_dest.events", Spec::PgTable);
+    assert_eq!(t.column[0].ty, "uuid");
+    let g = get!(&imp, "postgres.grant.tenant_dest.events.app", Spec::PgGrant);
+    assert_eq!(g.privileges, vec![pg::Privilege::Select]);
+    let t = get!(&imp, "kafka.topic.tenant-dest.events", Spec::KafkaTopic);
+    assert_eq!(t.partitions, 4);
+    assert_eq!(
+        t.config.get("retention.ms").map(|v| v.0.as_str()),
+        Some("1000")
+    );
+    let acl = imp.manifest.resources.iter().find_map(|r| match &r.spec {
+        Spec::KafkaAcl(a) => Some(a),
+        _ => None,
+    });
+    let acl = acl.expect("acl");
+    assert_eq!(
+        (acl.operation, acl.permission),
+        (kafka::AclOperation::Read, kafka::AclPermission::Allow)
+    );
+    let i = get!(&imp, "mongo.index.tenant_dest.logs.at_-1", Spec::MongoIndex);
+    assert_eq!(i.key[0].order, mongo::IndexDirection::Desc);
+    assert_eq!(i.unique, Some(true));
+    let a = get!(&imp, "functions.action.hello", Spec::FnAction);
+    assert_eq!(a.kind, "python:3.11");
+    assert_eq!(
+        a.code,
+        Some(fnd::Code::Inline("def main(a): return a".into()))
+    );
+    let r = get!(&imp, "functions.rule.r", Spec::FnRule);
+    assert_eq!((r.trigger.as_str(), r.action.as_str()), ("t", "hello"));
+    let b = get!(
+        &imp,
+        "storage.bucket.tenant-dest-files",
+        Spec::StorageBucket
+    );
+    assert_eq!(b.versioning, Some(storage::Versioning::Suspended));
+    let f = b.lifecycle_rule[0].filter.as_ref().expect("filter");
+    assert_eq!(f.prefix.as_deref(), Some("a/"));
+    assert_eq!(f.tags.get("k").map(String::as_str), Some("v"));
+    assert_eq!(
+        b.lifecycle_rule[0].expiration.as_ref().and_then(|e| e.days),
+        Some(3)
+    );
+    assert_eq!(
+        b.cors_rule[0].allowed_methods,
+        vec![storage::HttpMethod::Get]
+    );
+    assert_eq!(
+        b.policy,
+        Some(json!({"Version": "2012-10-17", "Statement": []}))
+    );
+}
+
+#[test]
+fn unknown_fields_and_over_redaction_are_warnings_with_paths() {
+    let v = json!({
+        "tenant_id": "acme", "format_version": "1.0.0", "surprise": 1,
+        "domains": [{"domain_key": "iam", "status": "ok", "data": {"realm": "acme",
+            "clients": [{"clientId": "svc", "secret": "***REDACTED***", "surrogateAuthRequired": false,
+                         "attributes": {"access.token.lifespan": "***REDACTED***", "pkce.code.challenge.method": "S256"}}],
+            "roles": [{"name": "r", "id": "1f3", "containerId": "acme"}]}}]
+    });
+    let imp = falcone::import(&v).expect("imports");
+    let paths = warning_paths(&imp);
+    assert!(paths.contains(&"/surprise".to_string()), "{paths:#?}");
+    assert!(
+        paths.contains(&"/domains/0/data/clients/0/surrogateAuthRequired".to_string()),
+        "{paths:#?}"
+    );
+    assert!(
+        paths.contains(&"/domains/0/data/clients/0/attributes/access.token.lifespan".to_string()),
+        "{paths:#?}"
+    );
+    // Server-generated ids never reach the model and are not worth a warning.
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with("/id") || p.ends_with("/containerId")),
+        "{paths:#?}"
+    );
+    let c = get!(&imp, "iam.client.svc", Spec::IamClient);
+    assert!(matches!(c.secret, Some(SecretValue::Redacted(_))));
+    assert_eq!(
+        c.attributes
+            .get("pkce.code.challenge.method")
+            .map(String::as_str),
+        Some("S256")
+    );
+    assert!(!c.attributes.contains_key("access.token.lifespan"));
+}
+
+#[test]
+fn versions_are_checked_with_messages_that_say_what_to_do() {
+    for (v, expect) in [
+        (
+            json!({"tenant_id": "a", "format_version": "1.1.0", "domains": []}),
+            "newer",
+        ),
+        (
+            json!({"tenant_id": "a", "format_version": "2.0.0", "domains": []}),
+            "newer",
+        ),
+        (
+            json!({"tenant_id": "a", "format_version": "1", "domains": []}),
+            "not a Falcone",
+        ),
+        (
+            json!({"tenant_id": "a", "domains": []}),
+            "no `format_version`",
+        ),
+        (
+            json!({"format_version": "1.0.0", "domains": []}),
+            "no `tenant_id`",
+        ),
+    ] {
+        let errs = falcone::import(&v).expect_err("refused");
+        assert!(
+            errs[0].message.contains(expect),
+            "{}: {}",
+            v,
+            errs[0].message
+        );
+    }
+}
+
+#[test]
+fn migrating_the_legacy_fixture_gives_the_current_format() {
+    let text = std::fs::read_to_string(LEGACY).expect("fixture");
+    let v = falcone::parse(&text).expect("json");
+    let m = falcone::migrate(v, "2026-11-21T00:00:00Z").expect("migrates");
+    assert_eq!(m.from, "1.0");
+    assert_eq!(m.value["format_version"], "1.0.0");
+    assert_eq!(m.value["schema_checksum"], falcone::SCHEMA_CHECKSUM_1_0_0);
+    assert_eq!(
+        m.value["_migration_metadata"]["migration_chain"],
+        json!(["1.0→1.0.0"])
+    );
+    // The domain data is untouched, so the migrated artifact imports to the same model.
+    let imp = falcone::import(&m.value).expect("imports");
+    assert_eq!(imp.manifest, import_file(FULL).manifest);
+}
