@@ -85,13 +85,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let terminal = std::io::stderr().is_terminal();
+    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && terminal;
     let _ = miette::set_hook(Box::new(move |_| {
+        // Off a terminal (CI logs), lines are never wrapped: paths and names stay whole for grep.
         Box::new(
             miette::MietteHandlerOpts::new()
                 .color(color)
                 .unicode(color)
+                .wrap_lines(terminal)
                 .build(),
         )
     }));

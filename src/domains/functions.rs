@@ -110,7 +110,9 @@ model! {
     /// A parameter: a JSON `value`, or a `secret` reference (OpenWhisk masks nothing: falconer does).
     pub struct Parameter {
         pub key: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Any JSON value (`null` included: a present null is kept).
+        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Value")]
         pub value: Option<Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub secret: Option<SecretValue>,
@@ -206,6 +208,11 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
     }
+}
+
+/// A field that is present is `Some`, even when its value is `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl Action {

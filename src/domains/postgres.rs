@@ -295,41 +295,50 @@ model! {
 
 /// One key of an index: a column name (`"email"`) or a table `{ column | expression, order, nulls,
 /// opclass, collation }`.
-#[derive(Debug, Clone, PartialEq, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct IndexKey {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<SortOrder>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nulls: Option<NullsOrder>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opclass: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collation: Option<String>,
+}
+
+model! {
+    /// The table form of an index key.
+    pub struct IndexKeyFields {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub column: Option<String>,
+        /// An expression (SQL), e.g. `lower(email)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expression: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order: Option<SortOrder>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nulls: Option<NullsOrder>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub opclass: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub collation: Option<String>,
+    }
+}
+
+impl JsonSchema for IndexKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IndexKey".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let table = g.subschema_for::<IndexKeyFields>();
+        schemars::json_schema!({
+            "description": "A column name, or a table with `column` or `expression`",
+            "oneOf": [{ "type": "string" }, table]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for IndexKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Full {
-            #[serde(default)]
-            column: Option<String>,
-            #[serde(default)]
-            expression: Option<String>,
-            #[serde(default)]
-            order: Option<SortOrder>,
-            #[serde(default)]
-            nulls: Option<NullsOrder>,
-            #[serde(default)]
-            opclass: Option<String>,
-            #[serde(default)]
-            collation: Option<String>,
-        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = IndexKey;
@@ -343,7 +352,7 @@ impl<'de> Deserialize<'de> for IndexKey {
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IndexKey, A::Error> {
-                let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let f = IndexKeyFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(IndexKey {
                     column: f.column,
                     expression: f.expression,
@@ -371,30 +380,18 @@ impl IndexKey {
 /// A plain column key is written as a bare string, anything else as a table.
 impl Serialize for IndexKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
         if let (Some(c), true) = (&self.column, self.is_plain_column()) {
             return s.serialize_str(c);
         }
-        let mut m = s.serialize_map(None)?;
-        if let Some(v) = &self.column {
-            m.serialize_entry("column", v)?;
+        IndexKeyFields {
+            column: self.column.clone(),
+            expression: self.expression.clone(),
+            order: self.order,
+            nulls: self.nulls,
+            opclass: self.opclass.clone(),
+            collation: self.collation.clone(),
         }
-        if let Some(v) = &self.expression {
-            m.serialize_entry("expression", v)?;
-        }
-        if let Some(v) = &self.order {
-            m.serialize_entry("order", v)?;
-        }
-        if let Some(v) = &self.nulls {
-            m.serialize_entry("nulls", v)?;
-        }
-        if let Some(v) = &self.opclass {
-            m.serialize_entry("opclass", v)?;
-        }
-        if let Some(v) = &self.collation {
-            m.serialize_entry("collation", v)?;
-        }
-        m.end()
+        .serialize(s)
     }
 }
 

@@ -136,10 +136,53 @@ impl Node {
     }
 }
 
+/// The deepest nesting of lists and tables a manifest may have. Deeper input is refused before it is
+/// parsed, so that no reader recurses without bound.
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses input nested deeper than [`MAX_DEPTH`] (brackets and braces outside quoted strings).
+fn check_depth(file: u32, text: &str) -> Result<(), Vec<Issue>> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q == '"' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(vec![
+                        Issue::error(
+                            "too-deep",
+                            format!("lists and tables are nested deeper than {MAX_DEPTH} levels"),
+                        )
+                        .at(Span::new(file, i..i + 1))
+                        .label("too deep"),
+                    ]);
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------- TOML
 
 /// Reads a TOML document.
 pub fn read_toml(file: u32, text: &str) -> Result<Node, Vec<Issue>> {
+    check_depth(file, text)?;
     match toml::de::DeTable::parse(text) {
         Ok(table) => {
             let span = Span::new(file, table.span());
@@ -152,7 +195,7 @@ pub fn read_toml(file: u32, text: &str) -> Result<Node, Vec<Issue>> {
             }
         }
         Err(e) => {
-            let span = e.span().map(|r| Span::new(file, r));
+            let span = Some(Span::new(file, e.span().unwrap_or(0..0)));
             let msg = e.message().trim().to_string();
             Err(vec![
                 Issue::error("syntax", format!("invalid TOML: {msg}"))
@@ -225,6 +268,7 @@ fn toml_value(
 
 /// Reads a JSON document (strict JSON: no comments, no trailing commas).
 pub fn read_json(file: u32, text: &str) -> Result<Node, Vec<Issue>> {
+    check_depth(file, text)?;
     let opts = jsonc_parser::ParseOptions {
         allow_comments: false,
         allow_loose_object_property_names: false,
@@ -326,6 +370,7 @@ fn json_value(file: u32, v: &jsonc_parser::ast::Value<'_>, issues: &mut Vec<Issu
 
 /// Reads a KDL (v2) document.
 pub fn read_kdl(file: u32, text: &str) -> Result<Node, Vec<Issue>> {
+    check_depth(file, text)?;
     match text.parse::<kdl::KdlDocument>() {
         Ok(doc) => {
             let mut issues = Vec::new();

@@ -240,6 +240,9 @@ fn fill_struct(
             }
             Value::Object(o) => {
                 let mut n = kdl::KdlNode::new(k.as_str());
+                if !o.is_empty() && o.keys().all(|k| k == "-") {
+                    n.set_ty("object");
+                }
                 fill_struct(&mut n, o, meta, &fp, false);
                 node.ensure_children().nodes_mut().push(n);
             }

@@ -1,0 +1,69 @@
+//! The checked-in JSON Schema of manifests is generated from the types, is current, and accepts the
+//! example manifests while refusing malformed ones.
+
+use falconer::manifest::schema::manifest_schema;
+use falconer::manifest::{Format, LoadOptions, load_path, tree, write};
+
+const PATH: &str = "schemas/manifest.schema.json";
+
+#[test]
+fn checked_in_schema_is_current() {
+    let generated = serde_json::to_string_pretty(&manifest_schema()).expect("serializes") + "\n";
+    if std::env::var_os("FALCONER_BLESS").is_some() {
+        std::fs::write(PATH, &generated).expect("writes the schema");
+    }
+    let on_disk = std::fs::read_to_string(PATH).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{PATH} is stale: regenerate it with `FALCONER_BLESS=1 cargo test --test schema` and commit it"
+    );
+}
+
+fn validator() -> jsonschema::Validator {
+    jsonschema::validator_for(&manifest_schema()).expect("the schema is a valid JSON Schema")
+}
+
+#[test]
+fn example_files_validate_against_the_schema() {
+    let v = validator();
+    for entry in std::fs::read_dir("examples/acme").expect("dir") {
+        let p = entry.expect("entry").path();
+        if Format::from_path(&p) != Some(Format::Toml) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("text");
+        let doc = tree::read_toml(0, &text).expect("parses").to_json();
+        let errors: Vec<String> = v
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
+    }
+    // The whole manifest as written in JSON (the KDL example loads to the same model).
+    let m = load_path(
+        std::path::Path::new("examples/acme-kdl"),
+        LoadOptions::default(),
+    )
+    .manifest
+    .expect("loads");
+    let doc = write::to_document(&m);
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn the_schema_refuses_what_the_loader_refuses() {
+    let v = validator();
+    for bad in [
+        serde_json::json!({"tenant": {"id": "a"}, "postgres": {"tabel": []}}),
+        serde_json::json!({"tenant": {"id": "a"}, "kafka": {"topic": [{"name": "a.b", "partitions": "six"}]}}),
+        serde_json::json!({"tenant": {"id": "a"}, "kafka": {"topic": [{"name": "a.b", "partitions": 1, "replicas": 2}]}}),
+        serde_json::json!({"tenant": {"id": "a", "status": "sleeping"}}),
+        serde_json::json!({"tenant": {"id": "a"}, "iam": {"client": [{"client_id": "x", "secret": {"vault": "y"}}]}}),
+    ] {
+        assert!(!v.is_valid(&bad), "accepted {bad}");
+    }
+}
