@@ -9,15 +9,10 @@ use falconer::model::canonicalize;
 
 fn load(dir: &str) -> Manifest {
     let loaded = load_path(Path::new(dir), LoadOptions { strict: true });
-    let msgs: Vec<String> = loaded
-        .issues
-        .iter()
-        .map(|i| i.short(&loaded.sources))
-        .collect();
     assert!(
         loaded.issues.is_empty(),
         "{dir} has issues:\n{}",
-        msgs.join("\n")
+        loaded.messages()
     );
     loaded.manifest.expect("a manifest")
 }
@@ -93,15 +88,10 @@ fn every_writer_round_trips_the_example() {
             format,
             LoadOptions::default(),
         );
-        let msgs: Vec<String> = loaded
-            .issues
-            .iter()
-            .map(|i| i.short(&loaded.sources))
-            .collect();
         assert!(
             !loaded.has_errors(),
             "{format:?}:\n{}\n{text}",
-            msgs.join("\n")
+            loaded.messages()
         );
         let back = loaded.manifest.expect("manifest");
         assert_same(&m, &back, &format!("{format:?} round trip"));

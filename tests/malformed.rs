@@ -17,12 +17,7 @@ fn corpus() -> Vec<PathBuf> {
 
 fn short(p: &Path, opts: LoadOptions) -> (falconer::manifest::Loaded, String) {
     let loaded = load_path(p, opts);
-    let text = loaded
-        .issues
-        .iter()
-        .map(|i| i.short(&loaded.sources))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = loaded.messages();
     (loaded, text)
 }
 

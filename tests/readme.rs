@@ -19,12 +19,7 @@ fn readme_snippets_are_valid_and_equal() {
             format,
             LoadOptions { strict: true },
         );
-        let msgs: Vec<String> = loaded
-            .issues
-            .iter()
-            .map(|i| i.short(&loaded.sources))
-            .collect();
-        assert!(loaded.issues.is_empty(), "{lang}: {msgs:#?}");
+        assert!(loaded.issues.is_empty(), "{lang}: {}", loaded.messages());
         let m = loaded.manifest.expect("manifest");
         specs.push((
             m.tenant,

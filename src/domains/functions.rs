@@ -10,10 +10,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Checker, Reference, ResourceKind};
+use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 /// Action code: inline text, a file beside the manifest, or base64 (binary/zip actions).
 #[derive(Clone, PartialEq, Eq)]
@@ -111,10 +111,9 @@ model! {
     pub struct Parameter {
         pub key: String,
         /// Any JSON value (`null` included: a present null is kept).
-        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[serde(default, deserialize_with = "present")]
         #[schemars(with = "Value")]
         pub value: Option<Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub secret: Option<SecretValue>,
     }
 
@@ -125,28 +124,22 @@ model! {
 
     pub struct Limits {
         /// Milliseconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub timeout: Option<u64>,
         /// Megabytes.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub memory: Option<u64>,
         /// Kilobytes of logs.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub logs: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub concurrency: Option<u64>,
     }
 
     /// A package (or a binding of another namespace's package).
     pub struct Package {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub binding: Option<Binding>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub parameter: Vec<Parameter>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub annotations: BTreeMap<String, Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub publish: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -155,24 +148,18 @@ model! {
     /// An action (optionally inside a package).
     pub struct Action {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub package: Option<String>,
         /// The runtime (`nodejs:20`, `python:3.11`, ...), `blackbox` (with `image`) or `sequence`.
         pub kind: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub code: Option<Code>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub main: Option<String>,
         /// Docker image of a blackbox action.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub image: Option<String>,
         /// The code is a zip or binary (base64).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub binary: Option<bool>,
         /// The actions of a sequence, in order (`name` or `package/name`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub components: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub limits: Option<Limits>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub parameter: Vec<Parameter>,
@@ -186,7 +173,6 @@ model! {
     pub struct Trigger {
         pub name: String,
         /// A feed action (`/whisk.system/alarms/alarm`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub feed: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub parameter: Vec<Parameter>,
@@ -203,7 +189,6 @@ model! {
         /// `name` or `package/name`.
         pub action: String,
         /// Default: active.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub status: Option<RuleStatus>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -321,16 +306,7 @@ static PACKAGE: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Package {
-    fn meta() -> &'static KindMeta {
-        &PACKAGE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Package, PACKAGE, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);
@@ -357,16 +333,7 @@ static ACTION: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Action {
-    fn meta() -> &'static KindMeta {
-        &ACTION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.path()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Action, ACTION, |self| { vec![self.path()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         if let Some(p) = &self.package {
@@ -461,16 +428,7 @@ static TRIGGER: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Trigger {
-    fn meta() -> &'static KindMeta {
-        &TRIGGER
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Trigger, TRIGGER, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);
@@ -489,16 +447,7 @@ static RULE: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Rule {
-    fn meta() -> &'static KindMeta {
-        &RULE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Rule, RULE, |self| { vec![self.name.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let ns = tenant.functions_namespace();
         let mut out = vec![Reference::to(

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Checker, Reference, ResourceKind};
+use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 /// Client scopes every Keycloak realm has.
 pub const BUILTIN_SCOPES: &[&str] = &[
@@ -58,63 +58,38 @@ model! {
     /// The tenant's realm settings (the realm itself is the tenant's; at most one per manifest).
     pub struct Realm {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub display_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ssl_required: Option<SslRequired>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub registration_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub registration_email_as_username: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub remember_me: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub verify_email: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub login_with_email_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub duplicate_emails_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub reset_password_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub edit_username_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub brute_force_protected: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub login_theme: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub account_theme: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub admin_theme: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub email_theme: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub internationalization_enabled: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub supported_locales: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub default_locale: Option<String>,
         /// Seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub access_token_lifespan: Option<u32>,
         /// Seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub access_code_lifespan: Option<u32>,
         /// Seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sso_session_idle_timeout: Option<u32>,
         /// Seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sso_session_max_lifespan: Option<u32>,
         /// Seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub offline_session_idle_timeout: Option<u32>,
         /// Keycloak password policy string, e.g. `length(12) and notUsername`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub password_policy: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub smtp: Option<Smtp>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, String>,
@@ -124,20 +99,13 @@ model! {
 
     pub struct Smtp {
         pub host: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub port: Option<u16>,
         pub from: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub from_display_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub reply_to: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ssl: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub starttls: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub user: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub password: Option<SecretValue>,
     }
 
@@ -155,10 +123,8 @@ model! {
     /// A realm role.
     pub struct Role {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub description: Option<String>,
         /// Makes the role a composite of these roles.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub composites: Option<RoleSet>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, Vec<String>>,
@@ -169,9 +135,7 @@ model! {
     /// A client role (inside its client).
     pub struct ClientRole {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub description: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub composites: Option<RoleSet>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, Vec<String>>,
@@ -180,7 +144,6 @@ model! {
     pub struct ProtocolMapper {
         pub name: String,
         /// Default: the protocol of the client or scope.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub protocol: Option<Protocol>,
         /// The mapper type, e.g. `oidc-usermodel-attribute-mapper`.
         pub protocol_mapper: String,
@@ -191,50 +154,31 @@ model! {
     /// A client.
     pub struct Client {
         pub client_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub description: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub protocol: Option<Protocol>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub public_client: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub bearer_only: Option<bool>,
         /// The client secret (confidential clients).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub secret: Option<SecretValue>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub root_url: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub base_url: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub admin_url: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub redirect_uris: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub web_origins: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub standard_flow_enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub implicit_flow_enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub direct_access_grants_enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub service_accounts_enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub consent_required: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub full_scope_allowed: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub frontchannel_logout: Option<bool>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub default_client_scopes: Option<Vec<String>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub optional_client_scopes: Option<Vec<String>>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub protocol_mapper: Vec<ProtocolMapper>,
@@ -242,7 +186,6 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub role: Vec<ClientRole>,
         /// Roles of the client's service account.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub service_account_roles: Option<RoleSet>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -251,9 +194,7 @@ model! {
     /// A client scope.
     pub struct ClientScope {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub description: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub protocol: Option<Protocol>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, String>,
@@ -266,24 +207,16 @@ model! {
     /// An identity provider (brokering to another IdP).
     pub struct IdentityProvider {
         pub alias: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub display_name: Option<String>,
         /// `oidc`, `saml`, `google`, `github`, ...
         pub provider_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub trust_email: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub store_token: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub link_only: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub first_broker_login_flow_alias: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub post_broker_login_flow_alias: Option<String>,
         /// The provider's `clientSecret` (kept out of `config`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub client_secret: Option<SecretValue>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub config: BTreeMap<String, String>,
@@ -305,7 +238,6 @@ model! {
     pub struct Group {
         pub name: String,
         /// Path of the parent group, e.g. `staff` or `staff/admins`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub parent: Option<String>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, Vec<String>>,
@@ -406,16 +338,7 @@ static REALM: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Realm {
-    fn meta() -> &'static KindMeta {
-        &REALM
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Realm, REALM, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "realm name");
         let realm = cx.tenant.realm();
@@ -440,16 +363,7 @@ static ROLE: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Role {
-    fn meta() -> &'static KindMeta {
-        &ROLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         if let Some(c) = &self.composites {
@@ -505,16 +419,7 @@ static CLIENT: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Client {
-    fn meta() -> &'static KindMeta {
-        &CLIENT
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.client_id.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         for (field, scopes) in [
@@ -619,16 +524,7 @@ static CLIENT_SCOPE: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for ClientScope {
-    fn meta() -> &'static KindMeta {
-        &CLIENT_SCOPE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { ClientScope, CLIENT_SCOPE, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "client scope name");
         if self.name.contains(' ') {
@@ -662,16 +558,7 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for IdentityProvider {
-    fn meta() -> &'static KindMeta {
-        &IDENTITY_PROVIDER
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.alias.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { IdentityProvider, IDENTITY_PROVIDER, |self| { vec![self.alias.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "alias", &self.alias, "alias");
         non_empty(cx, "provider_id", &self.provider_id, "provider id");
@@ -708,16 +595,7 @@ static GROUP: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Group {
-    fn meta() -> &'static KindMeta {
-        &GROUP
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.path()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Group, GROUP, |self| { vec![self.path()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         if let Some(p) = &self.parent {

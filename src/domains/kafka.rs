@@ -8,10 +8,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Checker, Reference, ResourceKind};
+use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 /// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
 pub const TOPIC_CONFIGS: &[&str] = &[
@@ -122,7 +122,6 @@ model! {
         pub name: String,
         pub partitions: u32,
         /// Server default: the broker's `default.replication.factor`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub replication_factor: Option<i16>,
         /// Topic-level configs (only what is set on the topic; broker defaults are not listed).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -136,12 +135,10 @@ model! {
         pub resource_name: String,
         pub resource_type: AclResource,
         /// Default: literal.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub pattern_type: Option<PatternType>,
         /// `User:name` (a Keycloak service account is `User:service-account-<client>`).
         pub principal: String,
         /// Default: `*`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub host: Option<String>,
         pub operation: AclOperation,
         pub permission: AclPermission,
@@ -208,16 +205,7 @@ static TOPIC: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Topic {
-    fn meta() -> &'static KindMeta {
-        &TOPIC
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, topic_name_rule);
         let prefix = cx.tenant.kafka_topic_prefix();
@@ -320,12 +308,7 @@ static ACL: KindMeta = KindMeta {
     fields: &[FieldMeta::new("depends_on", SET)],
 };
 
-impl ResourceKind for Acl {
-    fn meta() -> &'static KindMeta {
-        &ACL
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+resource_kind! { Acl, ACL, |self| { vec![
             snake(&self.resource_type),
             snake(&self.pattern()),
             self.principal.clone(),
@@ -333,11 +316,7 @@ impl ResourceKind for Acl {
             snake(&self.operation),
             snake(&self.permission),
             self.resource_name.clone(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         if self.resource_type == AclResource::Topic

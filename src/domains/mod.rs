@@ -372,11 +372,13 @@ pub fn kinds_of(domain: Domain) -> impl Iterator<Item = &'static KindMeta> {
         .filter(move |m| m.domain == domain)
 }
 
-/// Derives the boilerplate of a typed model item: serde, JSON Schema, unknown fields refused.
+/// Derives the boilerplate of a typed model item: serde, JSON Schema, unknown fields refused, and `None`
+/// fields left out when written (a missing field reads back as `None`).
 #[macro_export]
 macro_rules! model {
     ($($item:item)*) => {
         $(
+            #[serde_with::skip_serializing_none]
             #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
             #[serde(deny_unknown_fields)]
             $item
@@ -393,6 +395,23 @@ macro_rules! choice {
             #[serde(rename_all = $case)]
             $item
         )*
+    };
+}
+
+/// Implements what every kind has in common (`meta`, `identity`, `depends_on`); the rest of the impl follows.
+#[macro_export]
+macro_rules! resource_kind {
+    ($ty:ty, $meta:ident, |$s:ident| $identity:block $($rest:tt)*) => {
+        impl $crate::domains::ResourceKind for $ty {
+            fn meta() -> &'static $crate::model::KindMeta {
+                &$meta
+            }
+            fn identity(&$s) -> Vec<String> $identity
+            fn depends_on(&self) -> &[String] {
+                &self.depends_on
+            }
+            $($rest)*
+        }
     };
 }
 

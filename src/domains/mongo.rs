@@ -9,10 +9,10 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Checker, Reference, ResourceKind};
+use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 choice! { "lowercase";
     pub enum ValidationLevel { Off, Strict, Moderate }
@@ -140,21 +140,15 @@ model! {
         pub name: String,
         pub database: String,
         /// A validator document, e.g. `{ "$jsonSchema": { ... } }`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub validator: Option<Value>,
         /// Default: strict.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub validation_level: Option<ValidationLevel>,
         /// Default: error.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub validation_action: Option<ValidationAction>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub capped: Option<Capped>,
         /// Default collation document, e.g. `{ locale = "en", strength = 2 }`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub collation: Option<Value>,
         /// Makes this a view on another collection of the same database.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub view_on: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub pipeline: Vec<Value>,
@@ -166,31 +160,23 @@ model! {
         /// Maximum size in bytes.
         pub size: u64,
         /// Maximum number of documents.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max: Option<u64>,
     }
 
     /// An index (the implicit `_id_` index is never managed).
     pub struct Index {
         /// Default: derived from the keys as MongoDB does (`status_1_created_at_-1`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
         pub database: String,
         pub collection: String,
         /// The keys, in order (order matters: `{a:1,b:-1}` is not `{b:-1,a:1}`).
         pub key: Vec<IndexField>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub unique: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sparse: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub partial_filter_expression: Option<Value>,
         /// TTL: documents expire this many seconds after the indexed date.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expire_after_seconds: Option<i64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub collation: Option<Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub hidden: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -285,16 +271,7 @@ static DATABASE: KindMeta = KindMeta {
     fields: &[FieldMeta::new("depends_on", SET)],
 };
 
-impl ResourceKind for Database {
-    fn meta() -> &'static KindMeta {
-        &DATABASE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Database, DATABASE, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, database_name_rule);
         let dbs = cx.tenant.mongo_databases();
@@ -321,16 +298,7 @@ static COLLECTION: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Collection {
-    fn meta() -> &'static KindMeta {
-        &COLLECTION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.database.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Collection, COLLECTION, |self| { vec![self.database.clone(), self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft(
             "database",
@@ -429,20 +397,11 @@ static INDEX: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Index {
-    fn meta() -> &'static KindMeta {
-        &INDEX
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+resource_kind! { Index, INDEX, |self| { vec![
             self.database.clone(),
             self.collection.clone(),
             self.effective_name(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![Reference::to(
             "collection",

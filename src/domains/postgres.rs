@@ -8,10 +8,10 @@ use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Checker, Reference, ResourceKind, names};
+use super::{Checker, Reference, names};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -58,10 +58,8 @@ model! {
     pub struct Extension {
         pub name: String,
         /// Schema the extension's objects are created in (server default: the first of the search path).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub schema: Option<String>,
         /// Version (server default: the extension's default version).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub version: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -70,9 +68,7 @@ model! {
     /// A schema of the tenant.
     pub struct Schema {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub owner: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
         /// Privileges on the schema itself (USAGE, CREATE).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,27 +80,20 @@ model! {
     pub struct SchemaGrant {
         pub role: String,
         pub privileges: Vec<SchemaPrivilege>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub with_grant_option: Option<bool>,
     }
 
     /// A role used by the tenant's grants and policies.
     pub struct Role {
         pub name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub login: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub inherit: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub bypass_rls: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub connection_limit: Option<i32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub password: Option<SecretValue>,
         /// Roles this role is a member of.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub member_of: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -114,11 +103,9 @@ model! {
     pub struct Table {
         pub name: String,
         pub schema: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub column: Vec<Column>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub primary_key: Option<PrimaryKey>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub unique: Vec<Unique>,
@@ -127,13 +114,10 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub foreign_key: Vec<ForeignKey>,
         /// ENABLE ROW LEVEL SECURITY.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub row_level_security: Option<bool>,
         /// FORCE ROW LEVEL SECURITY (applies policies to the owner too).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub force_row_level_security: Option<bool>,
         /// The table's previous name: the change is a rename, never a drop and a create.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub renamed_from: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -145,36 +129,26 @@ model! {
         #[serde(rename = "type")]
         pub ty: String,
         /// Default: true.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub nullable: Option<bool>,
         /// Default expression (SQL).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub default: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub identity: Option<IdentityKind>,
         /// GENERATED ALWAYS AS (expression) STORED.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub generated: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub collation: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub renamed_from: Option<String>,
     }
 
     pub struct PrimaryKey {
         /// Constraint name (server default: `<table>_pkey`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
         pub columns: Vec<String>,
     }
 
     pub struct Unique {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
         pub columns: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub nulls_not_distinct: Option<bool>,
     }
 
@@ -185,22 +159,17 @@ model! {
     }
 
     pub struct ForeignKey {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
         pub columns: Vec<String>,
         pub references: FkTarget,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub on_delete: Option<FkAction>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub on_update: Option<FkAction>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub deferrable: Option<bool>,
     }
 
     pub struct FkTarget {
         pub table: String,
         /// Default: the referencing table's schema.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub schema: Option<String>,
         /// Default: the referenced table's primary key.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -213,20 +182,16 @@ model! {
         pub schema: String,
         pub table: String,
         pub columns: Vec<IndexKey>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub unique: Option<bool>,
         /// Default: btree.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub method: Option<IndexMethod>,
         /// INCLUDE columns.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub include: Vec<String>,
         /// Partial index predicate (SQL).
-        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "where")]
         pub predicate: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub nulls_not_distinct: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -238,15 +203,10 @@ model! {
         pub schema: String,
         /// The view's query: exactly one SELECT.
         pub query: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub materialized: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub check_option: Option<CheckOption>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub security_barrier: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub security_invoker: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String>,
         /// Tables and views the query reads (declared, for ordering).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -259,19 +219,15 @@ model! {
         pub schema: String,
         pub table: String,
         /// Default: all.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub command: Option<PolicyCommand>,
         /// Default: permissive.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub mode: Option<PolicyMode>,
         /// Default: PUBLIC.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub roles: Vec<String>,
         /// USING expression (SQL).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub using: Option<String>,
         /// WITH CHECK expression (SQL).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub with_check: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -283,10 +239,8 @@ model! {
         pub schema: String,
         pub object: String,
         /// Default: table (views are granted as tables).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub object_type: Option<GrantObject>,
         pub privileges: Vec<Privilege>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub with_grant_option: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -308,18 +262,12 @@ pub struct IndexKey {
 model! {
     /// The table form of an index key.
     pub struct IndexKeyFields {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub column: Option<String>,
         /// An expression (SQL), e.g. `lower(email)`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expression: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub order: Option<SortOrder>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub nulls: Option<NullsOrder>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub opclass: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub collation: Option<String>,
     }
 }
@@ -408,16 +356,7 @@ static EXTENSION: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Extension {
-    fn meta() -> &'static KindMeta {
-        &EXTENSION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Extension, EXTENSION, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
     }
@@ -437,16 +376,7 @@ static SCHEMA: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Schema {
-    fn meta() -> &'static KindMeta {
-        &SCHEMA
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r: Vec<Reference> = self
             .grant
@@ -492,16 +422,7 @@ static ROLE: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Role {
-    fn meta() -> &'static KindMeta {
-        &ROLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         self.member_of
             .iter()
@@ -560,16 +481,7 @@ const INTEGER_TYPES: &[&str] = &[
     "smallint", "integer", "bigint", "int", "int2", "int4", "int8",
 ];
 
-impl ResourceKind for Table {
-    fn meta() -> &'static KindMeta {
-        &TABLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
         let schemas = tenant.postgres_schemas();
@@ -771,16 +683,7 @@ static INDEX: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Index {
-    fn meta() -> &'static KindMeta {
-        &INDEX
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![
             Reference::to("table", addr("table", &[&self.schema, &self.table]))
@@ -842,16 +745,7 @@ static VIEW: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for View {
-    fn meta() -> &'static KindMeta {
-        &VIEW
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![Reference::soft("schema", addr("schema", &[&self.schema]))]
     }
@@ -886,16 +780,7 @@ static POLICY: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Policy {
-    fn meta() -> &'static KindMeta {
-        &POLICY
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.table.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.clone(), self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::to(
             "table",
@@ -960,20 +845,11 @@ static GRANT: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Grant {
-    fn meta() -> &'static KindMeta {
-        &GRANT
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+resource_kind! { Grant, GRANT, |self| { vec![
             self.schema.clone(),
             self.object.clone(),
             self.grantee.clone(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = Vec::new();
         match self.object_type {

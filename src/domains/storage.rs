@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
-use super::{Checker, ResourceKind};
+use super::Checker;
 use crate::model::flags::*;
 use crate::model::{Domain, FieldMeta, KindMeta};
-use crate::{choice, model};
+use crate::{choice, model, resource_kind};
 
 choice! { "lowercase";
     /// `disabled` is only possible on a bucket that never had versioning: S3 can only suspend it.
@@ -38,20 +38,16 @@ model! {
     pub struct Bucket {
         pub name: String,
         /// Server default: the endpoint's region.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub region: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub versioning: Option<Versioning>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub lifecycle_rule: Vec<LifecycleRule>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub cors_rule: Vec<CorsRule>,
         /// The bucket policy document (IAM policy JSON).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub policy: Option<Value>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub tags: BTreeMap<String, String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub encryption: Option<Encryption>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -60,15 +56,10 @@ model! {
     pub struct LifecycleRule {
         pub id: String,
         /// Default: enabled.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub status: Option<RuleStatus>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub filter: Option<LifecycleFilter>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expiration: Option<Expiration>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub noncurrent_version_expiration: Option<NoncurrentExpiration>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub abort_incomplete_multipart_upload_days: Option<u32>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub transition: Vec<Transition>,
@@ -78,36 +69,27 @@ model! {
 
     #[derive(Default)]
     pub struct LifecycleFilter {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub prefix: Option<String>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub tags: BTreeMap<String, String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub object_size_greater_than: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub object_size_less_than: Option<u64>,
     }
 
     pub struct Expiration {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub days: Option<u32>,
         /// ISO 8601 date (midnight UTC).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub date: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expired_object_delete_marker: Option<bool>,
     }
 
     pub struct NoncurrentExpiration {
         pub noncurrent_days: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub newer_noncurrent_versions: Option<u32>,
     }
 
     pub struct Transition {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub days: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub date: Option<String>,
         pub storage_class: String,
     }
@@ -115,12 +97,10 @@ model! {
     pub struct NoncurrentTransition {
         pub noncurrent_days: u32,
         pub storage_class: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub newer_noncurrent_versions: Option<u32>,
     }
 
     pub struct CorsRule {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub id: Option<String>,
         pub allowed_origins: Vec<String>,
         pub allowed_methods: Vec<HttpMethod>,
@@ -128,15 +108,12 @@ model! {
         pub allowed_headers: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub expose_headers: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_age_seconds: Option<u32>,
     }
 
     pub struct Encryption {
         pub algorithm: SseAlgorithm,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub kms_key_id: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub bucket_key_enabled: Option<bool>,
     }
 }
@@ -210,16 +187,7 @@ static BUCKET: KindMeta = KindMeta {
     ],
 };
 
-impl ResourceKind for Bucket {
-    fn meta() -> &'static KindMeta {
-        &BUCKET
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, bucket_name_rule);
         let prefix = cx.tenant.bucket_prefix();

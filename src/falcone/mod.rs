@@ -511,11 +511,7 @@ fn to_node(
 ) -> Node {
     let id = paths.len();
     paths.push(path.to_string());
-    let span = Span {
-        file: ARTIFACT_FILE,
-        start: u32::try_from(id).unwrap_or(u32::MAX),
-        end: u32::try_from(id).unwrap_or(u32::MAX),
-    };
+    let span = path_span(id);
     let val = match v {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::Bool(*b),
@@ -544,11 +540,7 @@ fn to_node(
                     paths.push(child.clone());
                     let key = Key {
                         name: if raw { k.clone() } else { rename(k) },
-                        span: Span {
-                            file: ARTIFACT_FILE,
-                            start: u32::try_from(kid).unwrap_or(u32::MAX),
-                            end: u32::try_from(kid).unwrap_or(u32::MAX),
-                        },
+                        span: path_span(kid),
                     };
                     let raw_child = raw || RAW_MAPS.contains(&k.as_str());
                     (key, to_node(x, &child, paths, rename, raw_child))
@@ -558,6 +550,16 @@ fn to_node(
         }),
     };
     Node::new(span, val)
+}
+
+/// A span that stands for entry `id` of the JSON path table.
+fn path_span(id: usize) -> Span {
+    let id = u32::try_from(id).unwrap_or(u32::MAX);
+    Span {
+        file: ARTIFACT_FILE,
+        start: id,
+        end: id,
+    }
 }
 
 /// Escapes a key for a JSON pointer (RFC 6901).

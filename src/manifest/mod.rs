@@ -101,6 +101,15 @@ impl Loaded {
     pub fn has_errors(&self) -> bool {
         self.issues.iter().any(Issue::is_error)
     }
+
+    /// Every issue in its one-line form (`file:line:col: error[code]: message`), one per line.
+    pub fn messages(&self) -> String {
+        self.issues
+            .iter()
+            .map(|i| i.short(&self.sources))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Lists the manifest files of a path: the file itself, or every `.toml`, `.kdl` and `.json` file under a

@@ -178,6 +178,22 @@ fn check_depth(file: u32, text: &str) -> Result<(), Vec<Issue>> {
     Ok(())
 }
 
+/// An integer value: signed if it fits, else unsigned, else an error (wider than 64 bits).
+fn integer(signed: Option<i64>, unsigned: Option<u64>, span: Span, issues: &mut Vec<Issue>) -> Val {
+    match (signed, unsigned) {
+        (Some(n), _) => Val::Int(n),
+        (None, Some(n)) => Val::UInt(n),
+        (None, None) => {
+            issues.push(
+                Issue::error("syntax", "integer out of range")
+                    .at(span)
+                    .label("does not fit in 64 bits"),
+            );
+            Val::Null
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------- TOML
 
 /// Reads a TOML document.
@@ -236,18 +252,12 @@ fn toml_value(
         DeValue::String(s) => Val::Str(s.to_string()),
         DeValue::Integer(i) => {
             let digits = i.as_str().replace('_', "");
-            if let Ok(n) = i64::from_str_radix(&digits, i.radix()) {
-                Val::Int(n)
-            } else if let Ok(n) = u64::from_str_radix(&digits, i.radix()) {
-                Val::UInt(n)
-            } else {
-                issues.push(
-                    Issue::error("syntax", "integer out of range")
-                        .at(span)
-                        .label("does not fit in 64 bits"),
-                );
-                Val::Null
-            }
+            integer(
+                i64::from_str_radix(&digits, i.radix()).ok(),
+                u64::from_str_radix(&digits, i.radix()).ok(),
+                span,
+                issues,
+            )
         }
         DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>() {
             Ok(x) => Val::Float(x),
@@ -457,18 +467,7 @@ fn kdl_scalar(file: u32, e: &kdl::KdlEntry, issues: &mut Vec<Issue>) -> Node {
     let val = match e.value() {
         kdl::KdlValue::String(s) => Val::Str(s.clone()),
         kdl::KdlValue::Integer(i) => {
-            if let Ok(n) = i64::try_from(*i) {
-                Val::Int(n)
-            } else if let Ok(n) = u64::try_from(*i) {
-                Val::UInt(n)
-            } else {
-                issues.push(
-                    Issue::error("syntax", "integer out of range")
-                        .at(span)
-                        .label("does not fit in 64 bits"),
-                );
-                Val::Null
-            }
+            integer(i64::try_from(*i).ok(), u64::try_from(*i).ok(), span, issues)
         }
         kdl::KdlValue::Float(f) => Val::Float(*f),
         kdl::KdlValue::Bool(b) => Val::Bool(*b),
