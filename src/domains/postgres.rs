@@ -6,7 +6,7 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use super::{Checker, Reference, names};
 use crate::model::flags::*;
@@ -181,6 +181,8 @@ model! {
         pub name: String,
         pub schema: String,
         pub table: String,
+        #[serde(with = "index_keys")]
+        #[schemars(with = "Vec<index_keys::Written>")]
         pub columns: Vec<IndexKey>,
         pub unique: Option<bool>,
         /// Default: btree.
@@ -247,21 +249,11 @@ model! {
     }
 }
 
-/// One key of an index: a column name (`"email"`) or a table `{ column | expression, order, nulls,
-/// opclass, collation }`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct IndexKey {
-    pub column: Option<String>,
-    pub expression: Option<String>,
-    pub order: Option<SortOrder>,
-    pub nulls: Option<NullsOrder>,
-    pub opclass: Option<String>,
-    pub collation: Option<String>,
-}
-
 model! {
-    /// The table form of an index key.
-    pub struct IndexKeyFields {
+    /// One key of an index in its table form: a `column` or an `expression`, with options. In a manifest a
+    /// plain column key may be written as just its name (`columns = ["email"]`).
+    #[derive(Default)]
+    pub struct IndexKey {
         pub column: Option<String>,
         /// An expression (SQL), e.g. `lower(email)`.
         pub expression: Option<String>,
@@ -272,46 +264,66 @@ model! {
     }
 }
 
-impl JsonSchema for IndexKey {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "IndexKey".into()
-    }
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let table = g.subschema_for::<IndexKeyFields>();
-        schemars::json_schema!({
-            "description": "A column name, or a table with `column` or `expression`",
-            "oneOf": [{ "type": "string" }, table]
-        })
-    }
-}
+/// `Index::columns` as written: each key a column name or a table.
+mod index_keys {
+    use super::*;
+    use serde::ser::SerializeSeq;
 
-impl<'de> Deserialize<'de> for IndexKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IndexKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a column name or a table with `column` or `expression`")
+    /// One key as written (for decoding and for the JSON Schema).
+    pub struct Written(pub IndexKey);
+
+    impl<'de> Deserialize<'de> for Written {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Written;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a column name or a table with `column` or `expression`")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Written, E> {
+                    Ok(Written(IndexKey {
+                        column: Some(v.to_string()),
+                        ..IndexKey::default()
+                    }))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Written, A::Error> {
+                    IndexKey::deserialize(de::value::MapAccessDeserializer::new(map)).map(Written)
+                }
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<IndexKey, E> {
-                Ok(IndexKey {
-                    column: Some(v.to_string()),
-                    ..IndexKey::default()
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IndexKey, A::Error> {
-                let f = IndexKeyFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(IndexKey {
-                    column: f.column,
-                    expression: f.expression,
-                    order: f.order,
-                    nulls: f.nulls,
-                    opclass: f.opclass,
-                    collation: f.collation,
-                })
+            d.deserialize_any(V)
+        }
+    }
+
+    impl JsonSchema for Written {
+        fn schema_name() -> std::borrow::Cow<'static, str> {
+            "IndexKeyWritten".into()
+        }
+        fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            let table = g.subschema_for::<IndexKey>();
+            schemars::json_schema!({
+                "description": "A column name, or a table with `column` or `expression`",
+                "oneOf": [{ "type": "string" }, table]
+            })
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IndexKey>, D::Error> {
+        Ok(Vec::<Written>::deserialize(d)?
+            .into_iter()
+            .map(|w| w.0)
+            .collect())
+    }
+
+    /// A plain column key is written as a bare string, anything else as a table.
+    pub fn serialize<S: serde::Serializer>(keys: &[IndexKey], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(keys.len()))?;
+        for k in keys {
+            match (&k.column, k.is_plain_column()) {
+                (Some(c), true) => seq.serialize_element(c)?,
+                _ => seq.serialize_element(k)?,
             }
         }
-        d.deserialize_any(V)
+        seq.end()
     }
 }
 
@@ -322,24 +334,6 @@ impl IndexKey {
             && self.nulls.is_none()
             && self.opclass.is_none()
             && self.collation.is_none()
-    }
-}
-
-/// A plain column key is written as a bare string, anything else as a table.
-impl Serialize for IndexKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if let (Some(c), true) = (&self.column, self.is_plain_column()) {
-            return s.serialize_str(c);
-        }
-        IndexKeyFields {
-            column: self.column.clone(),
-            expression: self.expression.clone(),
-            order: self.order,
-            nulls: self.nulls,
-            opclass: self.opclass.clone(),
-            collation: self.collation.clone(),
-        }
-        .serialize(s)
     }
 }
 
