@@ -42,40 +42,36 @@ impl Input {
     }
 }
 
-/// Reads a JSON file's text if it is a Falcone artifact.
-pub fn artifact_text(path: &Path) -> Option<String> {
-    if !path.is_file() || path.extension().and_then(|e| e.to_str()) != Some("json") {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    falcone::is_artifact(&v).then_some(text)
-}
-
-/// Reads a manifest or an artifact.
+/// Reads a manifest or an artifact (a `.json` file whose content is a Falcone artifact).
 pub fn read(path: &Path, opts: LoadOptions) -> Input {
-    if let Some(text) = artifact_text(path) {
-        let name = path.display().to_string();
-        let located = |mut i: Issue| {
-            i.message = format!("{name}: {}", i.message);
-            i
-        };
-        return match falcone::parse(&text)
-            .map_err(|e| vec![*e])
-            .and_then(|v| falcone::import(&v))
-        {
-            Ok(imp) => {
-                let issues = imp.issues.iter().cloned().map(located).collect();
-                Input::Artifact {
-                    imported: Some(imp),
-                    issues,
-                }
+    let is_json = path.is_file() && path.extension().and_then(|e| e.to_str()) == Some("json");
+    let artifact = if is_json {
+        std::fs::read_to_string(path)
+            .ok()
+            .as_deref()
+            .and_then(falcone::detect)
+    } else {
+        None
+    };
+    let Some(v) = artifact else {
+        return Input::Manifest(manifest::load_path(path, opts));
+    };
+    let name = path.display().to_string();
+    let located = |mut i: Issue| {
+        i.message = format!("{name}: {}", i.message);
+        i
+    };
+    match falcone::import(&v) {
+        Ok(imp) => {
+            let issues = imp.issues.iter().cloned().map(located).collect();
+            Input::Artifact {
+                imported: Some(imp),
+                issues,
             }
-            Err(issues) => Input::Artifact {
-                imported: None,
-                issues: issues.into_iter().map(located).collect(),
-            },
-        };
+        }
+        Err(issues) => Input::Artifact {
+            imported: None,
+            issues: issues.into_iter().map(located).collect(),
+        },
     }
-    Input::Manifest(manifest::load_path(path, opts))
 }

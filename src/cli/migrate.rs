@@ -24,8 +24,8 @@ pub fn run(args: &Args, out: &Output) -> i32 {
             return exit::ERROR;
         }
     };
-    let result = match super::input::artifact_text(&args.input) {
-        Some(_) => migrate_artifact(&text),
+    let result = match falcone::detect(&text) {
+        Some(v) => migrate_artifact(v),
         None => migrate_manifest(&args.input, &text),
     };
     let (migrated, note) = match result {
@@ -50,8 +50,7 @@ pub fn run(args: &Args, out: &Output) -> i32 {
     exit::OK
 }
 
-fn migrate_artifact(text: &str) -> Result<(String, String), Box<Issue>> {
-    let v = falcone::parse(text)?;
+fn migrate_artifact(v: serde_json::Value) -> Result<(String, String), Box<Issue>> {
     let m = falcone::migrate(v, &now_rfc3339())?;
     let note = if m.steps.is_empty() {
         format!("already at format {}", falcone::CURRENT_VERSION)

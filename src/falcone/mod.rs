@@ -106,6 +106,14 @@ pub fn is_artifact(v: &Value) -> bool {
         && (v.get("format_version").is_some() || v.get("tenant_id").is_some())
 }
 
+/// The artifact in a text, if the text is one (a cheap check first: manifests are not parsed twice).
+pub fn detect(text: &str) -> Option<Value> {
+    if !text.contains("\"domains\"") {
+        return None;
+    }
+    parse(text).ok().filter(is_artifact)
+}
+
 /// Parses artifact text into JSON, with a size limit and a located syntax error.
 pub fn parse(text: &str) -> Result<Value, Box<Issue>> {
     if text.len() > MAX_ARTIFACT_BYTES {
@@ -395,10 +403,8 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
     let (tenant, resources, map_issues) = m.finish();
     issues.extend(map_issues);
     let origins: Vec<(Spec, String)> = resources;
-    let with_origin: Vec<(Spec, Origin<'_>)> = origins
-        .iter()
-        .map(|(s, p)| (s.clone(), Origin::Path(p)))
-        .collect();
+    let with_origin: Vec<(&Spec, Origin<'_>)> =
+        origins.iter().map(|(s, p)| (s, Origin::Path(p))).collect();
     issues.extend(manifest::validate(
         &tenant,
         &with_origin,

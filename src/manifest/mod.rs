@@ -400,23 +400,18 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
     }
     check_naming(&tenant, tenant_span, &mut issues);
 
-    let with_origin: Vec<(Spec, Origin<'_>)> = decoded
-        .into_iter()
-        .map(|(s, n)| (s, Origin::Node(n)))
-        .collect();
+    let with_origin: Vec<(&Spec, Origin<'_>)> =
+        decoded.iter().map(|(s, n)| (s, Origin::Node(n))).collect();
     issues.extend(validate(&tenant, &with_origin, opts));
 
     let manifest = Manifest {
         format_version: FORMAT_VERSION.to_string(),
         tenant,
-        resources: with_origin
+        resources: decoded
             .into_iter()
-            .map(|(spec, o)| Resource {
+            .map(|(spec, n)| Resource {
                 spec,
-                span: match o {
-                    Origin::Node(n) => Some(n.span),
-                    _ => None,
-                },
+                span: Some(n.span),
             })
             .collect(),
     };
@@ -531,7 +526,7 @@ fn decode_domain<'a>(
 /// rules that span resources. Works for manifests (with spans) and imported artifacts (with JSON paths).
 pub fn validate(
     tenant: &Tenant,
-    resources: &[(Spec, Origin<'_>)],
+    resources: &[(&Spec, Origin<'_>)],
     opts: LoadOptions,
 ) -> Vec<Issue> {
     let mut issues = Vec::new();
@@ -608,7 +603,7 @@ pub fn validate(
         }
     }
 
-    let realms: Vec<&(Spec, Origin<'_>)> = resources
+    let realms: Vec<&(&Spec, Origin<'_>)> = resources
         .iter()
         .filter(|(s, _)| matches!(s, Spec::IamRealm(_)))
         .collect();
