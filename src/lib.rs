@@ -11,3 +11,4 @@ pub mod domains;
 pub mod falcone;
 pub mod manifest;
 pub mod model;
+pub mod plan;

@@ -1,6 +1,7 @@
 //! The command line: one file per command. `main.rs` only calls [`main`].
 
 mod convert;
+mod graph;
 mod input;
 mod migrate;
 mod validate;
@@ -68,6 +69,8 @@ pub enum Command {
     Convert(convert::Args),
     /// Upgrade an artifact or a manifest to the current format version.
     Migrate(migrate::Args),
+    /// Print the dependency graph (text or DOT).
+    Graph(graph::Args),
 }
 
 /// Runs the command line; returns the exit code.
@@ -104,6 +107,7 @@ pub fn main() -> i32 {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),
         Command::Migrate(a) => migrate::run(a, &out),
+        Command::Graph(a) => graph::run(a, &out),
     }
 }
 

@@ -242,6 +242,26 @@ fn addr(kind: &'static str, seg: &str) -> Address {
     Address::new(Domain::Functions, kind, vec![seg.to_string()])
 }
 
+/// Parameters whose value names a topic or a bucket: soft references across domains, so that the
+/// function is created after what it uses (a value that names nothing declared adds no dependency).
+fn parameter_refs(params: &[Parameter]) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        if let Some(Value::String(v)) = &p.value {
+            let field = format!("parameter[{i}].value");
+            out.push(Reference::soft(
+                field.clone(),
+                Address::new(Domain::Kafka, "topic", vec![v.clone()]),
+            ));
+            out.push(Reference::soft(
+                field,
+                Address::new(Domain::Storage, "bucket", vec![v.clone()]),
+            ));
+        }
+    }
+    out
+}
+
 /// A reference to an action written as `name`, `package/name` or `/namespace/package/name`.
 fn action_ref(field: String, path: &str, namespace: &str) -> Option<Reference> {
     let local = match path.strip_prefix('/') {
@@ -307,6 +327,9 @@ static PACKAGE: KindMeta = KindMeta {
 };
 
 resource_kind! { Package, PACKAGE, |self| { vec![self.name.clone()] }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        parameter_refs(&self.parameter)
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);
@@ -335,7 +358,7 @@ static ACTION: KindMeta = KindMeta {
 
 resource_kind! { Action, ACTION, |self| { vec![self.path()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        let mut out = Vec::new();
+        let mut out = parameter_refs(&self.parameter);
         if let Some(p) = &self.package {
             out.push(Reference::to("package", addr("package", p)));
         }
@@ -429,6 +452,9 @@ static TRIGGER: KindMeta = KindMeta {
 };
 
 resource_kind! { Trigger, TRIGGER, |self| { vec![self.name.clone()] }
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        parameter_refs(&self.parameter)
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);

@@ -263,6 +263,11 @@ impl Group {
     }
 }
 
+/// Every IAM resource lives in the tenant's realm: a soft reference orders it after the realm's settings.
+fn realm_ref(tenant: &Tenant) -> Reference {
+    Reference::soft("realm", addr("realm", &tenant.realm()))
+}
+
 /// References from a set of roles to the resources that define them.
 fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) {
     for (i, r) in set.realm.iter().enumerate() {
@@ -365,7 +370,7 @@ static ROLE: KindMeta = KindMeta {
 
 resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        let mut out = Vec::new();
+        let mut out = vec![realm_ref(tenant)];
         if let Some(c) = &self.composites {
             role_refs("composites", c, &tenant.realm(), &mut out);
         }
@@ -421,7 +426,7 @@ static CLIENT: KindMeta = KindMeta {
 
 resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        let mut out = Vec::new();
+        let mut out = vec![realm_ref(tenant)];
         for (field, scopes) in [
             ("default_client_scopes", &self.default_client_scopes),
             ("optional_client_scopes", &self.optional_client_scopes),
@@ -525,6 +530,9 @@ static CLIENT_SCOPE: KindMeta = KindMeta {
 };
 
 resource_kind! { ClientScope, CLIENT_SCOPE, |self| { vec![self.name.clone()] }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        vec![realm_ref(tenant)]
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "client scope name");
         if self.name.contains(' ') {
@@ -559,6 +567,9 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
 };
 
 resource_kind! { IdentityProvider, IDENTITY_PROVIDER, |self| { vec![self.alias.clone()] }
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
+        vec![realm_ref(tenant)]
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "alias", &self.alias, "alias");
         non_empty(cx, "provider_id", &self.provider_id, "provider id");
@@ -597,7 +608,7 @@ static GROUP: KindMeta = KindMeta {
 
 resource_kind! { Group, GROUP, |self| { vec![self.path()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        let mut out = Vec::new();
+        let mut out = vec![realm_ref(tenant)];
         if let Some(p) = &self.parent {
             let p = p.trim_matches('/');
             if !p.is_empty() {

@@ -478,6 +478,11 @@ const INTEGER_TYPES: &[&str] = &[
 resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clone()] }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
+        for (i, c) in self.column.iter().enumerate() {
+            if let Some(ext) = extension_of_type(&c.ty) {
+                r.push(Reference::soft(format!("column[{i}].type"), addr("extension", &[ext])));
+            }
+        }
         let schemas = tenant.postgres_schemas();
         for (i, fk) in self.foreign_key.iter().enumerate() {
             let schema = fk.references.schema.as_deref().unwrap_or(&self.schema);
@@ -653,6 +658,31 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
             );
         }
     }
+}
+
+/// The extension that provides a column type, for the common extension types.
+pub fn extension_of_type(ty: &str) -> Option<&'static str> {
+    let base = ty
+        .trim()
+        .trim_end_matches("[]")
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Some(match base.as_str() {
+        "citext" => "citext",
+        "hstore" => "hstore",
+        "ltree" | "lquery" | "ltxtquery" => "ltree",
+        "vector" | "halfvec" | "sparsevec" => "vector",
+        "geometry" | "geography" | "box2d" | "box3d" => "postgis",
+        "cube" => "cube",
+        "isbn" | "isbn13" | "issn" | "issn13" | "ean13" | "upc" | "ismn" | "ismn13" => "isn",
+        "seg" => "seg",
+        _ => return None,
+    })
 }
 
 fn did_you_mean_col<'a>(c: &str, cols: &'a [Column]) -> Option<&'a str> {

@@ -619,6 +619,16 @@ pub fn validate(
             ));
         }
     }
+    let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
+    if let Err(cycle) = crate::plan::graph::Graph::build(tenant, &specs).order()
+        && let Some(first) = cycle.0.first()
+        && let Some((_, origin)) = resources.iter().find(|(s, _)| s.address() == *first)
+    {
+        issues.push(
+            place(Issue::error("cycle", cycle.to_string()), origin, "")
+                .help("break the cycle: remove a `depends_on` or a reference on it"),
+        );
+    }
     let mut topics: HashMap<String, (&str, &Origin<'_>)> = HashMap::new();
     for (spec, origin) in resources {
         if let Spec::KafkaTopic(t) = spec {
