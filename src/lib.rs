@@ -12,3 +12,4 @@ pub mod falcone;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod secrets;

@@ -4,6 +4,7 @@ mod convert;
 mod graph;
 mod input;
 mod migrate;
+mod plan;
 mod validate;
 
 use std::io::IsTerminal;
@@ -71,6 +72,10 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Print the dependency graph (text or DOT).
     Graph(graph::Args),
+    /// Plan the desired state against a live state (offline: an exported artifact or a manifest).
+    Plan(plan::Args),
+    /// Compare two manifests or artifacts, offline (exit 2 when they differ).
+    Diff(plan::DiffArgs),
 }
 
 /// Runs the command line; returns the exit code.
@@ -108,6 +113,8 @@ pub fn main() -> i32 {
         Command::Convert(a) => convert::run(a, &out),
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),
+        Command::Plan(a) => plan::run(a, &out, cli.no_color),
+        Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
     }
 }
 

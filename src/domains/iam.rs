@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{Checker, Reference};
 use crate::model::flags::*;
-use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
+use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
 use crate::{choice, model, resource_kind};
 
 /// Client scopes every Keycloak realm has.
@@ -425,6 +425,26 @@ static CLIENT: KindMeta = KindMeta {
 };
 
 resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let mut out = Vec::new();
+        let was_public = live.is_some_and(|l| l.public_client == Some(true));
+        if self.public_client == Some(true) && !was_public {
+            out.push(Hazard::new(
+                HazardCode::WidensAccess,
+                format!("client {} becomes public: anyone can start a login with it, no secret needed", self.client_id),
+            ));
+        }
+        for u in &self.redirect_uris {
+            let new = live.is_none_or(|l| !l.redirect_uris.contains(u));
+            if new && (u == "*" || u.ends_with("/*") || u.contains("*")) {
+                out.push(Hazard::new(
+                    HazardCode::WidensAccess,
+                    format!("client {} accepts the wildcard redirect URI {u:?}: tokens can be sent to any matching address", self.client_id),
+                ));
+            }
+        }
+        out
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         for (field, scopes) in [

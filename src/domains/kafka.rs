@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Checker, Reference};
 use crate::model::flags::*;
-use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
+use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
 use crate::{choice, model, resource_kind};
 
 /// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
@@ -251,6 +251,31 @@ resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
             }
         }
     }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let Some(live) = live else { return Vec::new() };
+        let mut out = Vec::new();
+        if self.partitions < live.partitions {
+            out.push(Hazard::new(
+                HazardCode::Impossible,
+                format!(
+                    "topic {} has {} partitions; Kafka cannot remove partitions (the manifest asks for {}). Keep {} or more, or create a new topic and migrate",
+                    self.name, live.partitions, self.partitions, live.partitions
+                ),
+            ));
+        }
+        if let (Some(d), Some(l)) = (self.replication_factor, live.replication_factor)
+            && d != l
+        {
+            out.push(Hazard::new(
+                HazardCode::Impossible,
+                format!(
+                    "topic {} has replication factor {l}; changing it to {d} needs a partition reassignment, which falconer does not do",
+                    self.name
+                ),
+            ));
+        }
+        out
+    }
 }
 
 fn check_config_value(key: &str, v: &str) -> Result<(), String> {
@@ -317,6 +342,17 @@ resource_kind! { Acl, ACL, |self| { vec![
             snake(&self.permission),
             self.resource_name.clone(),
         ] }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let wildcard = self.principal == "User:*" || self.principal.ends_with(":*");
+        if live.is_none() && wildcard && self.permission == AclPermission::Allow {
+            vec![Hazard::new(
+                HazardCode::WidensAccess,
+                format!("allows {} on {} to every principal", snake(&self.operation), self.resource_name),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut out = Vec::new();
         if self.resource_type == AclResource::Topic

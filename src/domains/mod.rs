@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::diag::{Issue, Span};
 use crate::manifest::de::{Ctx, DeError, from_node};
 use crate::manifest::tree::{Node, Val};
-use crate::model::{Address, Domain, KindMeta, SecretValue, Tenant};
+use crate::model::{Address, Domain, Hazard, KindMeta, SecretValue, Tenant};
 
 /// A reference from one resource to another.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,6 +261,22 @@ pub trait ResourceKind:
     fn check(&self, _cx: &mut Checker<'_>) {}
     /// Fills in values the system derives (for example a MongoDB index's default name).
     fn normalize(&mut self) {}
+    /// Hazards of creating this resource (`live` is `None`) or of changing `live` into it, beyond the
+    /// generic ones (a replace or delete of a kind that holds data).
+    fn hazards(&self, _live: Option<&Self>, _cx: &HazardCx<'_>) -> Vec<Hazard> {
+        Vec::new()
+    }
+    /// Hazards of deleting this (live) resource, beyond losing its data.
+    fn delete_hazards(&self) -> Vec<Hazard> {
+        Vec::new()
+    }
+}
+
+/// What hazard rules may know about the live system.
+pub struct HazardCx<'a> {
+    pub tenant: &'a Tenant,
+    /// Whether a resource exists live.
+    pub live: &'a dyn Fn(&Address) -> bool,
 }
 
 /// One entry of the kind registry.
@@ -295,6 +311,17 @@ macro_rules! kinds {
             }
             pub fn normalize(&mut self) {
                 match self { $( Spec::$variant(r) => r.normalize() ),* }
+            }
+            /// Kind-specific hazards of creating `self` or changing `live` into it.
+            pub fn hazards(&self, live: Option<&Spec>, cx: &HazardCx<'_>) -> Vec<Hazard> {
+                match (self, live) {
+                    $( (Spec::$variant(d), Some(Spec::$variant(l))) => d.hazards(Some(l), cx), )*
+                    $( (Spec::$variant(d), None) => d.hazards(None, cx), )*
+                    _ => Vec::new(),
+                }
+            }
+            pub fn delete_hazards(&self) -> Vec<Hazard> {
+                match self { $( Spec::$variant(r) => r.delete_hazards() ),* }
             }
             /// The resource as written in a manifest (JSON form).
             pub fn to_json(&self) -> Value {

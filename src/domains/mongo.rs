@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Checker, Reference};
 use crate::model::flags::*;
-use crate::model::{Address, Domain, FieldMeta, KindMeta, Tenant};
+use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
 use crate::{choice, model, resource_kind};
 
 choice! { "lowercase";
@@ -402,6 +402,17 @@ resource_kind! { Index, INDEX, |self| { vec![
             self.collection.clone(),
             self.effective_name(),
         ] }
+    fn hazards(&self, _live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let coll = Address::new(Domain::Mongo, "collection", vec![self.database.clone(), self.collection.clone()]);
+        if (cx.live)(&coll) {
+            vec![Hazard::new(
+                HazardCode::LocksTable,
+                format!("builds index `{}` on collection {}.{}, which holds an exclusive lock at its start and end", self.effective_name(), self.database, self.collection),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![Reference::to(
             "collection",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::{Checker, Reference, names};
 use crate::model::flags::*;
-use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
+use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
 use crate::{choice, model, resource_kind};
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
@@ -499,6 +499,41 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
         }
         r
     }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let Some(live) = live else { return Vec::new() };
+        let mut out = Vec::new();
+        let t = format!("{}.{}", self.schema, self.name);
+        for lc in &live.column {
+            let renamed = self.column.iter().any(|c| c.renamed_from.as_deref() == Some(lc.name.as_str()));
+            match self.column.iter().find(|c| c.name == lc.name) {
+                None if !renamed => out.push(Hazard::new(
+                    HazardCode::DeletesData,
+                    format!("drops column `{}` of table {t}: every value in it is lost", lc.name),
+                )),
+                Some(c) if c.ty.trim() != lc.ty.trim() => out.push(Hazard::new(
+                    HazardCode::RewritesData,
+                    format!("changes column `{}` of {t} from `{}` to `{}`: the table is rewritten under an exclusive lock", c.name, lc.ty, c.ty),
+                )),
+                Some(c) if c.nullable == Some(false) && lc.nullable != Some(false) => out.push(Hazard::new(
+                    HazardCode::LocksTable,
+                    format!("SET NOT NULL on `{}` scans {t} under an exclusive lock (and fails on existing NULLs)", c.name),
+                )),
+                _ => {}
+            }
+        }
+        // Only an explicit `false` turns it off: an absent (server-defaulted) flag keeps what is live.
+        let on = |v: Option<bool>| v == Some(true);
+        if on(live.row_level_security) && self.row_level_security == Some(false) {
+            out.push(Hazard::new(
+                HazardCode::WidensAccess,
+                format!("disables row-level security on {t}: every role with privileges on it sees every row"),
+            ));
+        }
+        if on(live.force_row_level_security) && self.force_row_level_security == Some(false) {
+            out.push(Hazard::new(HazardCode::WidensAccess, format!("stops forcing row-level security on {t}: its owner bypasses the policies")));
+        }
+        out
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         ident("schema", &self.schema, cx);
@@ -714,6 +749,16 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
                 .or(addr("view", &[&self.schema, &self.table])),
         ]
     }
+    fn hazards(&self, _live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
+        if (cx.live)(&addr("table", &[&self.schema, &self.table])) {
+            vec![Hazard::new(
+                HazardCode::LocksTable,
+                format!("building index `{}` blocks writes to {}.{} while it runs", self.name, self.schema, self.table),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
@@ -805,6 +850,25 @@ static POLICY: KindMeta = KindMeta {
 };
 
 resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.clone(), self.name.clone()] }
+    fn delete_hazards(&self) -> Vec<Hazard> {
+        if self.mode == Some(PolicyMode::Restrictive) {
+            vec![Hazard::new(
+                HazardCode::WidensAccess,
+                format!("dropping restrictive policy `{}` on {}.{} makes the rows it hid visible", self.name, self.schema, self.table),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        match live {
+            Some(l) if l.mode == Some(PolicyMode::Restrictive) && self.mode != Some(PolicyMode::Restrictive) => vec![Hazard::new(
+                HazardCode::WidensAccess,
+                format!("policy `{}` on {}.{} stops being restrictive: rows it hid become visible", self.name, self.schema, self.table),
+            )],
+            _ => Vec::new(),
+        }
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::to(
             "table",
@@ -874,6 +938,24 @@ resource_kind! { Grant, GRANT, |self| { vec![
             self.object.clone(),
             self.grantee.clone(),
         ] }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        if !self.grantee.eq_ignore_ascii_case("public") {
+            return Vec::new();
+        }
+        let added: Vec<String> = self
+            .privileges
+            .iter()
+            .filter(|p| live.is_none_or(|l| !l.privileges.contains(p)))
+            .map(|p| format!("{p:?}").to_uppercase())
+            .collect();
+        if added.is_empty() {
+            return Vec::new();
+        }
+        vec![Hazard::new(
+            HazardCode::WidensAccess,
+            format!("grants {} on {}.{} to PUBLIC: every role gets it", added.join(", "), self.schema, self.object),
+        )]
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = Vec::new();
         match self.object_type {

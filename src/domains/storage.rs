@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Checker;
 use crate::model::flags::*;
-use crate::model::{Domain, FieldMeta, KindMeta};
+use crate::model::{Domain, FieldMeta, Hazard, HazardCode, KindMeta};
 use crate::{choice, model, resource_kind};
 
 choice! { "lowercase";
@@ -188,6 +188,26 @@ static BUCKET: KindMeta = KindMeta {
 };
 
 resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        let mut out = Vec::new();
+        let public = |p: Option<&Value>| p.is_some_and(policy_is_public);
+        if public(self.policy.as_ref()) && live.is_none_or(|l| l.policy != self.policy) {
+            out.push(Hazard::new(
+                HazardCode::WidensAccess,
+                format!("the policy of bucket {} allows access to everyone (`Principal: \"*\"`)", self.name),
+            ));
+        }
+        if let Some(l) = live
+            && l.versioning == Some(Versioning::Enabled)
+            && self.versioning == Some(Versioning::Disabled)
+        {
+            out.push(Hazard::new(
+                HazardCode::Impossible,
+                format!("bucket {} has versioning enabled; S3 can only suspend it, never disable it (write `versioning = \"suspended\"`)", self.name),
+            ));
+        }
+        out
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, bucket_name_rule);
         let prefix = cx.tenant.bucket_prefix();
@@ -348,6 +368,28 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
             );
         }
     }
+}
+
+/// Whether a bucket policy allows something to everyone (`"Principal": "*"` or `{"AWS": "*"}`).
+pub fn policy_is_public(p: &Value) -> bool {
+    let statements: Vec<&Value> = match p.get("Statement") {
+        Some(Value::Array(s)) => s.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return false,
+    };
+    let star = |v: &Value| match v {
+        Value::String(s) => s == "*",
+        Value::Array(a) => a.iter().any(|x| x == "*"),
+        _ => false,
+    };
+    statements.iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && match s.get("Principal") {
+                Some(Value::Object(m)) => m.values().any(star),
+                Some(other) => star(other),
+                None => false,
+            }
+    })
 }
 
 fn check_policy(cx: &mut Checker<'_>, p: &Value) {

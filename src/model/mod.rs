@@ -5,10 +5,12 @@
 //! through [`KindMeta`] (identity, field flags) and its canonical JSON value.
 
 pub mod address;
+pub mod hazard;
 pub mod secret;
 pub mod tenant;
 
 pub use address::{Address, Domain};
+pub use hazard::{Hazard, HazardCode};
 pub use secret::SecretValue;
 pub use tenant::{Naming, Tenant, TenantStatus};
 

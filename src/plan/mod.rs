@@ -1,4 +1,483 @@
-//! The planner: the dependency graph, the diff of desired against live resources, hazards, and the plan
-//! with its renderings.
+//! The planner: desired resources against live ones (from any source), ordered by the dependency graph,
+//! with field-level changes, hazards, a summary and digests of both inputs.
+//!
+//! Both sides enter as [`Item`]s: a typed resource plus its canonical value with every secret sealed, so
+//! nothing after [`Item::new`] sees a secret value.
 
+pub mod diff;
 pub mod graph;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::domains::{Checker, HazardCx, Origin, Spec};
+use crate::model::{Address, Domain, Hazard, HazardCode, Tenant, canonicalize};
+use crate::secrets::{self, FingerprintKey};
+use diff::FieldChange;
+use graph::{Cycle, Graph};
+
+/// The plan format this falconer writes (its JSON Schema is `schemas/plan.schema.json`).
+pub const PLAN_FORMAT_VERSION: &str = "1";
+
+/// A resource on one side of a plan.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub spec: Spec,
+    pub address: Address,
+    /// Canonical value with secrets sealed.
+    pub value: Value,
+}
+
+impl Item {
+    /// Seals and canonicalizes a resource. Secrets that cannot be resolved (`base` is the directory file
+    /// references are relative to) are sealed as unknown, and a warning says so.
+    pub fn new(spec: Spec, base: &Path, key: &FingerprintKey, warnings: &mut Vec<String>) -> Item {
+        let meta = spec.meta();
+        let address = spec.address();
+        let mut value = spec.to_json();
+        for (field, why) in secrets::seal(meta, &mut value, base, key) {
+            warnings.push(format!(
+                "{address} `{field}`: the secret cannot be read ({}); it is treated as unknown, so no change to it is detected",
+                why.0
+            ));
+        }
+        Item {
+            value: canonicalize(meta, value),
+            spec,
+            address,
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    pub address: String,
+    /// The resource kind, `<domain>.<kind>`.
+    pub kind: String,
+    pub action: Action,
+    /// Changes of one wave have no dependencies on each other; waves run in order.
+    pub wave: usize,
+    /// Changed fields (updates and replaces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<PlannedField>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hazards: Vec<Hazard>,
+    /// The resource as created (creates) or as it was (deletes); secrets shown as `(sensitive)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// A changed field as written in a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedField {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replace: bool,
+}
+
+impl From<FieldChange> for PlannedField {
+    fn from(f: FieldChange) -> Self {
+        PlannedField {
+            path: f.path,
+            old: f.old.as_ref().map(secrets::redact),
+            new: f.new.as_ref().map(secrets::redact),
+            sensitive: f.sensitive,
+            forces_replace: f.forces_replace,
+        }
+    }
+}
+
+impl Change {
+    /// The most severe hazard of the change.
+    pub fn worst(&self) -> Option<HazardCode> {
+        self.hazards.iter().map(|h| h.code).min()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Counts {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Counts {
+    fn add(&mut self, a: Action) {
+        match a {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Replace => self.replace += 1,
+            Action::Delete => self.delete += 1,
+        }
+    }
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.replace + self.delete
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub counts: Counts,
+    /// Resources that are already as desired.
+    pub unchanged: usize,
+    pub by_domain: BTreeMap<String, Counts>,
+    /// How many changes carry each hazard code.
+    pub hazards: BTreeMap<HazardCode, usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_hazard: Option<HazardCode>,
+}
+
+/// Digests of the inputs, so that a saved plan can be refused when they changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Digests {
+    /// SHA-256 of the desired resources (sealed: secret changes change it, no secret is in it).
+    pub desired: String,
+    /// SHA-256 of the live resources the plan was computed against.
+    pub live: String,
+}
+
+/// A plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: String,
+    pub tenant: String,
+    /// In execution order: creates and updates by wave, deletes after them in reverse dependency order.
+    pub changes: Vec<Change>,
+    /// Live resources in the tenant's scope that no manifest declares and falconer does not manage:
+    /// reported, never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<String>,
+    pub summary: Summary,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub digests: Digests,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// What a plan covers.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these addresses (glob patterns), with what they depend on.
+    pub targets: Vec<String>,
+    /// Not these addresses (glob patterns), nor what depends on them.
+    pub excludes: Vec<String>,
+    /// The live resources falconer manages (from the state store). `None`: every live resource in scope
+    /// counts as managed (comparing two manifests).
+    pub managed: Option<HashSet<Address>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Cycle(Cycle),
+    #[error("invalid pattern {0:?}: {1}")]
+    Pattern(String, String),
+}
+
+fn digest(items: &[Item]) -> String {
+    let mut parts: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.address.to_string(), i.value.to_string()))
+        .collect();
+    parts.sort();
+    let mut h = sha2::Sha256::new();
+    for (a, v) in parts {
+        h.update(a.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn in_scope(tenant: &Tenant, spec: &Spec) -> bool {
+    let mut cx = Checker::new(tenant, false, Origin::None);
+    spec.check(&mut cx);
+    !cx.issues.iter().any(|i| i.code == "out-of-scope")
+}
+
+fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, PlanError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = globset::GlobSetBuilder::new();
+    for p in patterns {
+        let g = globset::GlobBuilder::new(p)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| PlanError::Pattern(p.clone(), e.kind().to_string()))?;
+        b.add(g);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| PlanError::Pattern(patterns.join(" "), e.to_string()))
+}
+
+/// Plans `desired` against `live`.
+pub fn make(
+    tenant: &Tenant,
+    desired: &[Item],
+    live: &[Item],
+    opts: &Options,
+) -> Result<Plan, PlanError> {
+    let live_index: HashMap<&Address, usize> = live
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (&x.address, i))
+        .collect();
+    let desired_index: HashSet<&Address> = desired.iter().map(|x| &x.address).collect();
+    let dspecs: Vec<&Spec> = desired.iter().map(|x| &x.spec).collect();
+    let dgraph = Graph::build(tenant, &dspecs);
+    let dwaves = dgraph.waves().map_err(PlanError::Cycle)?;
+    let lspecs: Vec<&Spec> = live.iter().map(|x| &x.spec).collect();
+    let lgraph = Graph::build(tenant, &lspecs);
+    let lwaves = lgraph.waves().map_err(PlanError::Cycle)?;
+    let exists = |a: &Address| live_index.contains_key(a);
+    let cx = HazardCx {
+        tenant,
+        live: &exists,
+    };
+
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    // Which resources each change belongs to, for --target/--exclude.
+    let mut owners: Vec<(bool, usize)> = Vec::new();
+    for (i, d) in desired.iter().enumerate() {
+        let meta = d.spec.meta();
+        let kind = format!("{}.{}", meta.domain, meta.kind);
+        match live_index.get(&d.address).map(|&j| &live[j]) {
+            None => {
+                let hazards = d.spec.hazards(None, &cx);
+                changes.push(Change {
+                    address: d.address.to_string(),
+                    kind,
+                    action: Action::Create,
+                    wave: dwaves[i],
+                    fields: Vec::new(),
+                    hazards,
+                    value: Some(secrets::redact(&d.value)),
+                });
+                owners.push((true, i));
+            }
+            Some(l) => {
+                let fields = diff::diff(meta, &d.value, &l.value);
+                if fields.is_empty() {
+                    unchanged += 1;
+                    continue;
+                }
+                let replace = fields.iter().any(|f| f.forces_replace);
+                let mut hazards = d.spec.hazards(Some(&l.spec), &cx);
+                if replace && meta.holds_data {
+                    let why: Vec<&str> = fields
+                        .iter()
+                        .filter(|f| f.forces_replace)
+                        .map(|f| f.path.as_str())
+                        .collect();
+                    hazards.insert(
+                        0,
+                        Hazard::new(
+                            HazardCode::DeletesData,
+                            format!(
+                                "replacing {} {} drops it with all its data ({} cannot change in place)",
+                                meta.title,
+                                d.address,
+                                why.join(", ")
+                            ),
+                        ),
+                    );
+                }
+                changes.push(Change {
+                    address: d.address.to_string(),
+                    kind,
+                    action: if replace {
+                        Action::Replace
+                    } else {
+                        Action::Update
+                    },
+                    wave: dwaves[i],
+                    fields: fields.into_iter().map(PlannedField::from).collect(),
+                    hazards,
+                    value: None,
+                });
+                owners.push((true, i));
+            }
+        }
+    }
+
+    let top = dwaves.iter().copied().max().map(|w| w + 1).unwrap_or(0);
+    let depth = lwaves.iter().copied().max().unwrap_or(0);
+    let mut unmanaged = Vec::new();
+    let mut outside = 0;
+    for (j, l) in live.iter().enumerate() {
+        if desired_index.contains(&l.address) {
+            continue;
+        }
+        if !in_scope(tenant, &l.spec) {
+            outside += 1;
+            continue;
+        }
+        if !opts.managed.as_ref().is_none_or(|m| m.contains(&l.address)) {
+            unmanaged.push(l.address.to_string());
+            continue;
+        }
+        let meta = l.spec.meta();
+        let mut hazards = Vec::new();
+        if meta.holds_data {
+            hazards.push(Hazard::new(
+                HazardCode::DeletesData,
+                format!(
+                    "deletes {} {} and all the data it holds",
+                    meta.title, l.address
+                ),
+            ));
+        }
+        hazards.extend(l.spec.delete_hazards());
+        changes.push(Change {
+            address: l.address.to_string(),
+            kind: format!("{}.{}", meta.domain, meta.kind),
+            action: Action::Delete,
+            // Dependents are deleted before what they depend on.
+            wave: top + depth - lwaves[j],
+            fields: Vec::new(),
+            hazards,
+            value: Some(secrets::redact(&l.value)),
+        });
+        owners.push((false, j));
+    }
+
+    // --target / --exclude, keeping dependencies consistent.
+    let targets = globs(&opts.targets)?;
+    let excludes = globs(&opts.excludes)?;
+    if targets.is_some() || excludes.is_some() {
+        let select =
+            |set: &globset::GlobSet, items: &[Item], g: &Graph, up: bool| -> HashSet<usize> {
+                let mut out = HashSet::new();
+                for (i, x) in items.iter().enumerate() {
+                    if set.is_match(x.address.to_string()) {
+                        out.insert(i);
+                        out.extend(if up { g.ancestors(i) } else { g.descendants(i) });
+                    }
+                }
+                out
+            };
+        let (tin_d, tin_l) = match &targets {
+            Some(t) => (
+                Some(select(t, desired, &dgraph, true)),
+                Some(select(t, live, &lgraph, false)),
+            ),
+            None => (None, None),
+        };
+        let (ex_d, ex_l) = match &excludes {
+            Some(e) => (
+                select(e, desired, &dgraph, false),
+                select(e, live, &lgraph, true),
+            ),
+            None => (HashSet::new(), HashSet::new()),
+        };
+        let keep: Vec<bool> = owners
+            .iter()
+            .map(|&(is_desired, i)| {
+                let (tin, ex) = if is_desired {
+                    (&tin_d, &ex_d)
+                } else {
+                    (&tin_l, &ex_l)
+                };
+                tin.as_ref().is_none_or(|t| t.contains(&i)) && !ex.contains(&i)
+            })
+            .collect();
+        let mut k = keep.into_iter();
+        changes.retain(|_| k.next().unwrap_or(false));
+    }
+
+    changes.sort_by(|a, b| {
+        let da = domain_order(a.kind.split('.').next().unwrap_or_default());
+        let db = domain_order(b.kind.split('.').next().unwrap_or_default());
+        a.wave
+            .cmp(&b.wave)
+            .then(da.cmp(&db))
+            .then_with(|| a.address.cmp(&b.address))
+    });
+    let mut summary = Summary {
+        unchanged,
+        ..Summary::default()
+    };
+    for c in &changes {
+        summary.counts.add(c.action);
+        let domain = c.kind.split('.').next().unwrap_or_default().to_string();
+        summary.by_domain.entry(domain).or_default().add(c.action);
+        let mut codes: Vec<HazardCode> = c.hazards.iter().map(|h| h.code).collect();
+        codes.dedup();
+        for code in codes {
+            *summary.hazards.entry(code).or_default() += 1;
+        }
+    }
+    summary.highest_hazard = summary.hazards.keys().min().copied();
+    let mut warnings = Vec::new();
+    if outside > 0 {
+        warnings.push(format!(
+            "{outside} live resource(s) outside tenant `{}`'s scope are ignored",
+            tenant.id
+        ));
+    }
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION.to_string(),
+        tenant: tenant.id.clone(),
+        changes,
+        unmanaged,
+        summary,
+        warnings,
+        digests: Digests {
+            desired: digest(desired),
+            live: digest(live),
+        },
+    })
+}
+
+/// The domains in plan order, for renderers.
+pub fn domain_order(d: &str) -> usize {
+    Domain::ALL
+        .iter()
+        .position(|x| x.as_str() == d)
+        .unwrap_or(usize::MAX)
+}

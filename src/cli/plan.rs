@@ -1,0 +1,194 @@
+//! `falconer plan PATH --against FILE` and `falconer diff A B` (offline: live state from a file).
+
+use std::path::{Path, PathBuf};
+
+use super::input::{self, Input};
+use super::{Output, exit, write_atomic};
+use crate::manifest::LoadOptions;
+use crate::model::Tenant;
+use crate::plan::render::{self, Style};
+use crate::plan::{self, Item, Options, Plan};
+use crate::secrets::FingerprintKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The desired state: a manifest file or directory (or a Falcone artifact).
+    pub path: PathBuf,
+    /// The live state to plan against: an exported artifact or another manifest.
+    #[arg(long, value_name = "FILE")]
+    pub against: PathBuf,
+    /// Only these resources (glob patterns on addresses), with what they depend on.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Not these resources (glob patterns on addresses), nor what depends on them.
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Save the plan (JSON, with digests of both inputs) for `apply PLANFILE`.
+    #[arg(short, long, value_name = "PLANFILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 0 with no changes, 2 with changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The old side: a manifest (file or directory) or an artifact.
+    pub a: PathBuf,
+    /// The new side.
+    pub b: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// One side of a plan, loaded and sealed.
+struct Side {
+    tenant: Tenant,
+    items: Vec<Item>,
+}
+
+fn load(
+    path: &Path,
+    key: &FingerprintKey,
+    warnings: &mut Vec<String>,
+    out: &Output,
+) -> Option<Side> {
+    let input = input::read(path, LoadOptions::default());
+    out.issues(input.issues(), &input.sources());
+    let m = input.manifest().filter(|_| !input.has_errors())?;
+    let base_of = |r: &crate::manifest::Resource| -> PathBuf {
+        match (&input, r.span) {
+            (Input::Manifest(l), Some(s)) => l
+                .files
+                .get(s.file as usize)
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            _ => PathBuf::new(),
+        }
+    };
+    let items = m
+        .resources
+        .iter()
+        .map(|r| Item::new(r.spec.clone(), &base_of(r), key, warnings))
+        .collect();
+    Some(Side {
+        tenant: m.tenant.clone(),
+        items,
+    })
+}
+
+fn plan_sides(
+    desired: Side,
+    live: Side,
+    opts: &Options,
+    mut warnings: Vec<String>,
+    out: &Output,
+) -> Option<Plan> {
+    if live.tenant.id != desired.tenant.id {
+        warnings.push(format!(
+            "the live state is tenant `{}`, the manifest is tenant `{}`",
+            live.tenant.id, desired.tenant.id
+        ));
+    }
+    match plan::make(&desired.tenant, &desired.items, &live.items, opts) {
+        Ok(mut p) => {
+            warnings.append(&mut p.warnings);
+            p.warnings = warnings;
+            Some(p)
+        }
+        Err(e) => {
+            out.error(e.to_string());
+            None
+        }
+    }
+}
+
+fn print(plan: &Plan, format: PlanFormat) {
+    match format {
+        PlanFormat::Text => {
+            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render::text(plan, Style { color }));
+        }
+        PlanFormat::Markdown => print!("{}", render::markdown(plan)),
+        PlanFormat::Json => print!("{}", render::json(plan)),
+    }
+}
+
+pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
+    let key = FingerprintKey::from_env();
+    let mut warnings = Vec::new();
+    let Some(desired) = load(&args.path, &key, &mut warnings, out) else {
+        return exit::ERROR;
+    };
+    let Some(live) = load(&args.against, &key, &mut warnings, out) else {
+        return exit::ERROR;
+    };
+    let opts = Options {
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+        // Offline, nothing tells which live resources falconer manages: all in scope count as managed.
+        managed: None,
+    };
+    let Some(plan) = plan_sides(desired, live, &opts, warnings, out) else {
+        return exit::ERROR;
+    };
+    if no_color {
+        // SAFETY of output: the text renderer reads NO_COLOR too.
+        print_plain(&plan, args.format);
+    } else {
+        print(&plan, args.format);
+    }
+    if let Some(p) = &args.output
+        && let Err(e) = write_atomic(p, &render::json(&plan))
+    {
+        out.error(format!("cannot write {}: {e}", p.display()));
+        return exit::ERROR;
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    }
+}
+
+fn print_plain(plan: &Plan, format: PlanFormat) {
+    match format {
+        PlanFormat::Text => print!("{}", render::text(plan, Style { color: false })),
+        other => print(plan, other),
+    }
+}
+
+pub fn run_diff(args: &DiffArgs, out: &Output, no_color: bool) -> i32 {
+    let key = FingerprintKey::from_env();
+    let mut warnings = Vec::new();
+    let Some(old) = load(&args.a, &key, &mut warnings, out) else {
+        return exit::ERROR;
+    };
+    let Some(new) = load(&args.b, &key, &mut warnings, out) else {
+        return exit::ERROR;
+    };
+    let Some(plan) = plan_sides(new, old, &Options::default(), warnings, out) else {
+        return exit::ERROR;
+    };
+    if no_color {
+        print_plain(&plan, args.format);
+    } else {
+        print(&plan, args.format);
+    }
+    if plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,207 @@
+//! Field-level diff of two sealed, canonical resource values of one kind, driven by the kind's field
+//! metadata: set-like lists compare without order, keyed lists match items by key, server-defaulted
+//! fields compare only when the desired side sets them, free-form documents compare as documents, and
+//! sealed secrets compare by fingerprint (an unknown secret never differs).
+
+use serde_json::Value;
+
+use crate::model::{KindMeta, flags};
+use crate::secrets::sealed;
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct FieldChange {
+    /// The field, e.g. `column[email].nullable`, `config.retention.ms`.
+    pub path: String,
+    /// The live value (absent when the field is added). Secrets are never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    /// The desired value (absent when the field is removed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+    /// A secret changed: no value is shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    /// The field cannot change in place: the resource is replaced.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replace: bool,
+}
+
+/// The changes between a live and a desired value.
+pub fn diff(meta: &KindMeta, desired: &Value, live: &Value) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    walk(meta, "", "", Some(desired), Some(live), false, &mut out);
+    out
+}
+
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}.{b}")
+    }
+}
+
+fn child_meta_path(meta: &KindMeta, parent: &str, key: &str) -> String {
+    let direct = join(parent, key);
+    if meta.field(&direct).is_none() && meta.field(&join(parent, "*")).is_some() {
+        join(parent, "*")
+    } else {
+        direct
+    }
+}
+
+fn change(
+    out: &mut Vec<FieldChange>,
+    path: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    immutable: bool,
+) {
+    out.push(FieldChange {
+        path: path.to_string(),
+        old: old.cloned(),
+        new: new.cloned(),
+        sensitive: false,
+        forces_replace: immutable,
+    });
+}
+
+fn walk(
+    meta: &KindMeta,
+    mp: &str,
+    shown: &str,
+    d: Option<&Value>,
+    l: Option<&Value>,
+    immutable: bool,
+    out: &mut Vec<FieldChange>,
+) {
+    let f = meta.flags_of(mp);
+    let immutable = immutable || f & flags::IMMUTABLE != 0;
+    let (d, l) = (d.filter(|v| !v.is_null()), l.filter(|v| !v.is_null()));
+    if d.is_none() && f & flags::SERVER_DEFAULT != 0 {
+        return;
+    }
+    let secret = f & flags::SECRET != 0
+        || d.is_some_and(|v| sealed(v).is_some())
+        || l.is_some_and(|v| sealed(v).is_some());
+    if secret {
+        let fd = d.and_then(sealed);
+        let fl = l.and_then(sealed);
+        let differs = match (d.is_some(), l.is_some()) {
+            (false, false) => false,
+            (true, true) => matches!((fd, fl), (Some(Some(a)), Some(Some(b))) if a != b),
+            // Added or removed: a change, whatever the value.
+            _ => true,
+        };
+        if differs {
+            out.push(FieldChange {
+                path: shown.to_string(),
+                old: None,
+                new: None,
+                sensitive: true,
+                forces_replace: immutable,
+            });
+        }
+        return;
+    }
+    match (d, l) {
+        (None, None) => {}
+        (None, Some(_)) | (Some(_), None) => change(out, shown, l, d, immutable),
+        (Some(dv), Some(lv)) => {
+            if f & flags::FREEFORM != 0 {
+                if !json_eq(dv, lv) {
+                    change(out, shown, l, d, immutable);
+                }
+                return;
+            }
+            match (dv, lv) {
+                (Value::Object(dm), Value::Object(lm)) => {
+                    for (k, x) in dm {
+                        let cmp = child_meta_path(meta, mp, k);
+                        walk(
+                            meta,
+                            &cmp,
+                            &join(shown, k),
+                            Some(x),
+                            lm.get(k),
+                            immutable,
+                            out,
+                        );
+                    }
+                    for (k, x) in lm {
+                        if !dm.contains_key(k) {
+                            let cmp = child_meta_path(meta, mp, k);
+                            walk(meta, &cmp, &join(shown, k), None, Some(x), immutable, out);
+                        }
+                    }
+                }
+                (Value::Array(da), Value::Array(la)) => {
+                    let key = meta
+                        .field(mp)
+                        .and_then(|m| m.key)
+                        .filter(|_| f & flags::KEYED != 0);
+                    if let Some(key) = key {
+                        let item_mp = format!("{mp}[]");
+                        let id = |v: &Value| v.get(key).map(key_text).unwrap_or_default();
+                        for x in da {
+                            let k = id(x);
+                            let live_item = la.iter().find(|y| id(y) == k);
+                            walk(
+                                meta,
+                                &item_mp,
+                                &format!("{shown}[{k}]"),
+                                Some(x),
+                                live_item,
+                                immutable,
+                                out,
+                            );
+                        }
+                        for y in la {
+                            let k = id(y);
+                            if !da.iter().any(|x| id(x) == k) {
+                                change(out, &format!("{shown}[{k}]"), Some(y), None, immutable);
+                            }
+                        }
+                    } else if !json_eq(dv, lv) {
+                        change(out, shown, l, d, immutable);
+                    }
+                }
+                _ => {
+                    if !json_eq(dv, lv) {
+                        change(out, shown, l, d, immutable);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`) and object keys by name, not order.
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
