@@ -4,19 +4,23 @@
 use falconer::manifest::schema::manifest_schema;
 use falconer::manifest::{Format, LoadOptions, load_path, tree, write};
 
-const PATH: &str = "schemas/manifest.schema.json";
-
-#[test]
-fn checked_in_schema_is_current() {
-    let generated = serde_json::to_string_pretty(&manifest_schema()).expect("serializes") + "\n";
+/// Compares a generated schema with the checked-in file (`FALCONER_BLESS=1` rewrites the file).
+fn assert_current(path: &str, schema: &serde_json::Value) {
+    let generated = serde_json::to_string_pretty(schema).expect("serializes") + "\n";
     if std::env::var_os("FALCONER_BLESS").is_some() {
-        std::fs::write(PATH, &generated).expect("writes the schema");
+        std::fs::write(path, &generated).expect("writes the schema");
     }
-    let on_disk = std::fs::read_to_string(PATH).unwrap_or_default();
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         on_disk == generated,
-        "{PATH} is stale: regenerate it with `FALCONER_BLESS=1 cargo test --test schema` and commit it"
+        "{path} is stale: regenerate it with `FALCONER_BLESS=1 cargo test --test schema` and commit it"
     );
+}
+
+#[test]
+fn checked_in_schemas_are_current() {
+    assert_current("schemas/manifest.schema.json", &manifest_schema());
+    assert_current("schemas/plan.schema.json", &falconer::plan::schema());
 }
 
 fn validator() -> jsonschema::Validator {

@@ -474,6 +474,20 @@ pub fn make(
     })
 }
 
+/// The JSON Schema of a plan (checked in as `schemas/plan.schema.json`).
+pub fn schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<Plan>().to_value();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert(
+            "$id".into(),
+            Value::from("https://falconer.dev/schemas/plan.schema.json"),
+        );
+        o.insert("title".into(), Value::from("falconer plan"));
+    }
+    schema
+}
+
 /// The domains in plan order, for renderers.
 pub fn domain_order(d: &str) -> usize {
     Domain::ALL

@@ -54,7 +54,16 @@ fn is_long(v: Option<&Value>) -> bool {
 }
 
 fn unified(old: &str, new: &str) -> String {
-    let d = similar::TextDiff::from_lines(old, new);
+    // Compare whole lines: a missing final newline is not a change worth a line of its own.
+    let line = |s: &str| {
+        if s.ends_with('\n') {
+            s.to_string()
+        } else {
+            format!("{s}\n")
+        }
+    };
+    let (old, new) = (line(old), line(new));
+    let d = similar::TextDiff::from_lines(&old, &new);
     let mut out = d
         .unified_diff()
         .context_radius(3)
