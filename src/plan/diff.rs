@@ -137,10 +137,15 @@ fn walk(
                     }
                 }
                 (Value::Array(da), Value::Array(la)) => {
+                    // Matching by key needs unique keys; otherwise the lists compare whole.
+                    let unique = |items: &[Value], key: &str| {
+                        let mut seen = std::collections::HashSet::new();
+                        items.iter().all(|v| seen.insert(v.get(key).map(key_text)))
+                    };
                     let key = meta
                         .field(mp)
                         .and_then(|m| m.key)
-                        .filter(|_| f & flags::KEYED != 0);
+                        .filter(|k| f & flags::KEYED != 0 && unique(da, k) && unique(la, k));
                     if let Some(key) = key {
                         let item_mp = format!("{mp}[]");
                         let id = |v: &Value| v.get(key).map(key_text).unwrap_or_default();

@@ -1,0 +1,133 @@
+//! Property tests of the planner: a state planned against itself has no changes; applying a plan's
+//! changes to the live state (a simulator) converges; deletes never touch unmanaged or out-of-scope
+//! resources.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use falconer::domains::{Checker, Origin, Spec};
+use falconer::manifest::Manifest;
+use falconer::model::{Address, Tenant};
+use falconer::plan::{self, Action, Item, Options, Plan};
+use falconer::secrets::FingerprintKey;
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
+
+/// The items of a manifest, one per address (generated manifests may repeat an address).
+fn items(m: &Manifest) -> Vec<Item> {
+    let key = FingerprintKey::new("props");
+    let mut seen = HashSet::new();
+    let mut w = Vec::new();
+    m.resources
+        .iter()
+        .filter(|r| seen.insert(r.address()))
+        .map(|r| Item::new(r.spec.clone(), Path::new("."), &key, &mut w))
+        .collect()
+}
+
+fn in_scope(tenant: &Tenant, spec: &Spec) -> bool {
+    let mut cx = Checker::new(tenant, false, Origin::None);
+    spec.check(&mut cx);
+    !cx.issues.iter().any(|i| i.code == "out-of-scope")
+}
+
+/// Applies a plan's changes to the live items, as a perfect applier would.
+fn simulate(plan: &Plan, desired: &[Item], live: &[Item]) -> Vec<Item> {
+    let by_addr: HashMap<String, &Item> =
+        desired.iter().map(|i| (i.address.to_string(), i)).collect();
+    let mut state: Vec<Item> = live.to_vec();
+    for c in &plan.changes {
+        match c.action {
+            Action::Create => state.push(by_addr[&c.address].clone()),
+            Action::Update | Action::Replace => {
+                if let Some(x) = state
+                    .iter_mut()
+                    .find(|x| x.address.to_string() == c.address)
+                {
+                    *x = by_addr[&c.address].clone();
+                }
+            }
+            Action::Delete => state.retain(|x| x.address.to_string() != c.address),
+        }
+    }
+    state
+}
+
+/// A desired manifest, and a live one built from the same tenant: partly the same resources, partly
+/// generated on its own.
+fn scenario() -> impl Strategy<Value = (Manifest, Manifest)> {
+    (
+        common::manifest(true),
+        common::manifest(true),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(d, mut l, cut)| {
+            l.tenant = d.tenant.clone();
+            let keep = if d.resources.is_empty() {
+                0
+            } else {
+                cut.index(d.resources.len() + 1)
+            };
+            l.resources.extend(d.resources.iter().take(keep).cloned());
+            (d, l)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn a_state_planned_against_itself_has_no_changes(m in common::manifest(true)) {
+        let i = items(&m);
+        match plan::make(&m.tenant, &i, &i, &Options::default()) {
+            Ok(p) => {
+                prop_assert!(p.changes.is_empty(), "{:?}", p.changes);
+                prop_assert_eq!(p.summary.unchanged, i.len());
+            }
+            Err(plan::PlanError::Cycle(_)) => {}
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        }
+    }
+
+    #[test]
+    fn applying_a_plan_converges((d, l) in scenario()) {
+        let (di, li) = (items(&d), items(&l));
+        let Ok(p) = plan::make(&d.tenant, &di, &li, &Options::default()) else { return Ok(()) };
+        let after = simulate(&p, &di, &li);
+        let again = plan::make(&d.tenant, &di, &after, &Options::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
+    }
+
+    #[test]
+    fn deletes_never_touch_unmanaged_or_out_of_scope_resources(
+        (d, l) in scenario(),
+        picks in prop::collection::vec(any::<bool>(), 0..16),
+    ) {
+        let (di, li) = (items(&d), items(&l));
+        let managed: HashSet<Address> = li
+            .iter()
+            .zip(picks.iter().chain(std::iter::repeat(&true)))
+            .filter(|(_, p)| **p)
+            .map(|(i, _)| i.address.clone())
+            .collect();
+        let opts = Options { managed: Some(managed.clone()), ..Options::default() };
+        let Ok(p) = plan::make(&d.tenant, &di, &li, &opts) else { return Ok(()) };
+        let specs: HashMap<String, &Spec> = li.iter().map(|i| (i.address.to_string(), &i.spec)).collect();
+        for c in p.changes.iter().filter(|c| c.action == Action::Delete) {
+            let a = Address::parse(&c.address).map_err(TestCaseError::fail)?;
+            prop_assert!(managed.contains(&a), "deleted unmanaged {}", c.address);
+            prop_assert!(in_scope(&d.tenant, specs[&c.address]), "deleted out-of-scope {}", c.address);
+        }
+        for u in &p.unmanaged {
+            prop_assert!(!p.changes.iter().any(|c| &c.address == u));
+        }
+    }
+}
