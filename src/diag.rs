@@ -52,6 +52,44 @@ impl Sources {
         self.files.get(id as usize)
     }
 
+    /// Hides the text of a span (a plain secret) in every rendering of the file, keeping byte offsets: the
+    /// value's characters become `*`; a `key=` before it and its quotes stay.
+    pub fn mask(&mut self, span: Span) {
+        let Some(f) = self.files.get_mut(span.file as usize) else {
+            return;
+        };
+        let text = std::sync::Arc::make_mut(&mut f.text);
+        let (mut start, mut end) = (span.start as usize, (span.end as usize).min(text.len()));
+        if start >= end || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            return;
+        }
+        if let Some(eq) = text[start..end].find('=') {
+            start += eq + 1;
+        }
+        let inner = &text[start..end];
+        let quoted = inner.len() >= 2
+            && (inner.starts_with('"') || inner.starts_with('#'))
+            && inner.ends_with(['"', '#']);
+        if quoted {
+            start += inner.find('"').map(|i| i + 1).unwrap_or(1);
+            end -= inner.len() - inner.rfind('"').unwrap_or(inner.len() - 1);
+        }
+        if start >= end {
+            return;
+        }
+        let masked: String = text[start..end]
+            .chars()
+            .map(|c| {
+                if c == '\n' {
+                    "\n".to_string()
+                } else {
+                    "*".repeat(c.len_utf8())
+                }
+            })
+            .collect();
+        text.replace_range(start..end, &masked);
+    }
+
     /// `file:line:column` (1-based, columns in characters) of a span's start.
     pub fn location(&self, span: Span) -> String {
         match self.get(span.file) {

@@ -154,6 +154,44 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// Paths (`smtp.password`, `parameter[0].secret`) of the secret fields of a resource's JSON that hold a
+/// plain value, so that their text can be masked wherever a manifest file is shown.
+pub fn plain_secret_paths(meta: &KindMeta, value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    plain_at(meta, "", "", value, &mut out);
+    out
+}
+
+fn plain_at(meta: &KindMeta, mp: &str, shown: &str, v: &Value, out: &mut Vec<String>) {
+    if meta.flags_of(mp) & flags::SECRET != 0 {
+        if let Value::String(s) = v
+            && !is_marker(s)
+        {
+            out.push(shown.to_string());
+        }
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let direct = join(mp, k);
+                let cmp = if meta.field(&direct).is_none() && meta.field(&join(mp, "*")).is_some() {
+                    join(mp, "*")
+                } else {
+                    direct
+                };
+                plain_at(meta, &cmp, &join(shown, k), x, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                plain_at(meta, &format!("{mp}[]"), &format!("{shown}[{i}]"), x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Whether a JSON value is a sealed secret, and its fingerprint (`None` when unknown).
 pub fn sealed(v: &Value) -> Option<Option<&str>> {
     let o = v.as_object()?;

@@ -105,6 +105,8 @@ pub fn main() -> i32 {
                 .build(),
         )
     }));
+    init_logging(cli.verbose, color);
+    tracing::debug!(command = ?cli.command, "falconer {}", env!("CARGO_PKG_VERSION"));
     let out = Output {
         format: cli.message_format,
     };
@@ -116,6 +118,24 @@ pub fn main() -> i32 {
         Command::Plan(a) => plan::run(a, &out, cli.no_color),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
     }
+}
+
+/// Logs to stderr: warnings by default, more with each `-v` (`RUST_LOG` overrides).
+fn init_logging(verbose: u8, color: bool) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("falconer={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
 }
 
 /// Where problems are reported.

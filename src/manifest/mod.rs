@@ -199,6 +199,7 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
             }
         };
         let format = Format::from_path(f).unwrap_or(Format::Toml);
+        tracing::debug!(file = %name, bytes = text.len(), "reading manifest file");
         if format == Format::Json
             && serde_json::from_str::<serde_json::Value>(&text)
                 .is_ok_and(|v| crate::falcone::is_artifact(&v))
@@ -220,7 +221,10 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
         }
     }
     let parse_failed = trees.len() < files.len();
-    let (manifest, mut issues) = from_trees(&trees, opts);
+    let (manifest, mut issues, secret_spans) = from_trees(&trees, opts);
+    for span in secret_spans {
+        loaded.sources.mask(span);
+    }
     if parse_failed {
         // The tenant block may be in the file that did not parse: do not report it missing.
         issues.retain(|i| i.code != "no-tenant");
@@ -241,7 +245,10 @@ pub fn load_str(name: &str, text: &str, format: Format, opts: LoadOptions) -> Lo
     loaded.files.push(PathBuf::from(name));
     match res {
         Ok(node) => {
-            let (m, issues) = from_trees(std::slice::from_ref(&node), opts);
+            let (m, issues, secret_spans) = from_trees(std::slice::from_ref(&node), opts);
+            for span in secret_spans {
+                loaded.sources.mask(span);
+            }
             loaded.issues.extend(issues);
             sort_issues(&mut loaded.issues);
             if !loaded.has_errors() {
@@ -371,8 +378,9 @@ pub fn decode(trees: &[Node]) -> Decoded<'_> {
     }
 }
 
-/// Decodes and validates trees (one per file) into a manifest.
-pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<Issue>) {
+/// Decodes and validates trees (one per file) into a manifest. Also returns the spans of plain secrets,
+/// which callers mask in the sources before showing any of them.
+pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<Issue>, Vec<Span>) {
     let Decoded {
         tenant,
         resources: decoded,
@@ -387,7 +395,7 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
                 }))
                 .help("add `[tenant]` with `id = \"...\"` (once, in any file of the manifest)"),
         );
-        return (None, issues);
+        return (None, issues, Vec::new());
     };
     if let Err(e) = check_tenant_id(&tenant.id) {
         issues.push(
@@ -403,6 +411,15 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
     let with_origin: Vec<(&Spec, Origin<'_>)> =
         decoded.iter().map(|(s, n)| (s, Origin::Node(n))).collect();
     issues.extend(validate(&tenant, &with_origin, opts));
+    let secret_spans: Vec<Span> = decoded
+        .iter()
+        .flat_map(|(spec, node)| {
+            crate::secrets::plain_secret_paths(spec.meta(), &spec.to_json())
+                .into_iter()
+                .map(|p| domains::locate(node, &p))
+                .collect::<Vec<_>>()
+        })
+        .collect();
 
     let manifest = Manifest {
         format_version: FORMAT_VERSION.to_string(),
@@ -415,7 +432,7 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
             })
             .collect(),
     };
-    (Some(manifest), issues)
+    (Some(manifest), issues, secret_spans)
 }
 
 fn check_naming(t: &Tenant, span: Span, issues: &mut Vec<Issue>) {

@@ -47,8 +47,10 @@ impl Item {
                 why.0
             ));
         }
+        let value = canonicalize(meta, value);
+        tracing::trace!(%address, value = %value, "sealed resource");
         Item {
-            value: canonicalize(meta, value),
+            value,
             spec,
             address,
         }
@@ -302,6 +304,7 @@ pub fn make(
             }
             Some(l) => {
                 let fields = diff::diff(meta, &d.value, &l.value);
+                tracing::debug!(address = %d.address, changed = ?fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), "diffed");
                 if fields.is_empty() {
                     unchanged += 1;
                     continue;
@@ -453,6 +456,15 @@ pub fn make(
         }
     }
     summary.highest_hazard = summary.hazards.keys().min().copied();
+    tracing::info!(
+        create = summary.counts.create,
+        update = summary.counts.update,
+        replace = summary.counts.replace,
+        delete = summary.counts.delete,
+        unchanged = summary.unchanged,
+        "planned tenant {}",
+        tenant.id
+    );
     let mut warnings = Vec::new();
     if outside > 0 {
         warnings.push(format!(

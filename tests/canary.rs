@@ -1,0 +1,182 @@
+//! Canary secrets: distinctive values in every secret field of every domain (from environment variables,
+//! files and plain text) must appear in no output: no rendering, no saved plan, no message, no log line at
+//! the most verbose level.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A canary per secret field; the desired side and the live side differ, so every secret "changes".
+const FIELDS: &[&str] = &[
+    "SMTP", "CLIENT", "IDP", "PGROLE", "PKG", "ACTION", "TRIGGER",
+];
+
+fn canary(side: &str, field: &str) -> String {
+    format!("CANARY-{side}-{field}-7f3a9c")
+}
+
+fn manifest(dir: &Path, side: &str, plain: bool) {
+    std::fs::create_dir_all(dir).expect("dir");
+    for f in FIELDS {
+        std::fs::write(dir.join(format!("{f}.secret")), canary(side, f) + "\n")
+            .expect("secret file");
+    }
+    let s = |f: &str, n: usize| -> String {
+        if plain && n == 0 {
+            format!("\"{}\"", canary(side, f))
+        } else if n.is_multiple_of(2) {
+            format!("{{ env = \"CANARY_{side}_{f}\" }}")
+        } else {
+            format!("{{ file = \"{f}.secret\" }}")
+        }
+    };
+    let text = format!(
+        r#"
+[tenant]
+id = "acme"
+[tenant.naming]
+postgres_schemas = ["app"]
+
+[[iam.realm]]
+name = "acme"
+smtp = {{ host = "smtp", from = "a@b", password = {smtp} }}
+
+[[iam.client]]
+client_id = "svc"
+secret = {client}
+
+[[iam.identity_provider]]
+alias = "google"
+provider_id = "google"
+client_secret = {idp}
+
+[[postgres.role]]
+name = "app_rw"
+password = {pg}
+
+[[functions.package]]
+name = "pkg"
+parameter = [{{ key = "TOKEN", secret = {pkg} }}]
+
+[[functions.action]]
+name = "act"
+package = "pkg"
+kind = "nodejs:20"
+code = "function main() {{ return {{}}; }}"
+parameter = [{{ key = "TOKEN", secret = {action} }}]
+
+[[functions.trigger]]
+name = "trig"
+parameter = [{{ key = "TOKEN", secret = {trigger} }}]
+"#,
+        smtp = s("SMTP", 0),
+        client = s("CLIENT", 1),
+        idp = s("IDP", 2),
+        pg = s("PGROLE", 3),
+        pkg = s("PKG", 4),
+        action = s("ACTION", 5),
+        trigger = s("TRIGGER", 6),
+    );
+    std::fs::write(dir.join("manifest.toml"), text).expect("manifest");
+}
+
+fn falconer(args: &[&str], envs: &[(String, String)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_falconer"))
+        .args(args)
+        .envs(envs.iter().cloned())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for side in ["NEW", "OLD"] {
+        for f in FIELDS {
+            assert!(
+                !text.contains(&canary(side, f)),
+                "{what} leaks the {side} {f} secret:\n{text}"
+            );
+        }
+    }
+    assert!(!text.contains("7f3a9c"), "{what} leaks a canary:\n{text}");
+}
+
+#[test]
+fn no_secret_appears_in_any_output() {
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("falconer-canary-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (new, old) = (root.join("new"), root.join("old"));
+    manifest(&new, "NEW", true);
+    manifest(&old, "OLD", false);
+    let mut envs = Vec::new();
+    for side in ["NEW", "OLD"] {
+        for f in FIELDS {
+            envs.push((format!("CANARY_{side}_{f}"), canary(side, f)));
+        }
+    }
+    let (n, o) = (new.to_str().expect("utf-8"), old.to_str().expect("utf-8"));
+    let planfile = root.join("plan.json");
+    let pf = planfile.to_str().expect("utf-8");
+
+    for format in ["text", "markdown", "json"] {
+        let (code, out) = falconer(
+            &[
+                "-vvv",
+                "plan",
+                n,
+                "--against",
+                o,
+                "--format",
+                format,
+                "-o",
+                pf,
+                "--detailed-exitcode",
+            ],
+            &envs,
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("sensitive"),
+            "every secret changed, and the plan says so without a value:\n{out}"
+        );
+        assert_clean(&format!("plan --format {format}"), &out);
+        assert_clean(
+            "the saved plan",
+            &std::fs::read_to_string(&planfile).expect("plan file"),
+        );
+    }
+    // Same secrets on both sides: no change, and still nothing shown.
+    let (code, out) = falconer(
+        &["-vvv", "plan", n, "--against", n, "--detailed-exitcode"],
+        &envs,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean("an empty plan", &out);
+    // Without the environment: every secret is unreadable; the warnings name the variable, not a value.
+    let (_, out) = falconer(&["-vvv", "plan", n, "--against", o], &[]);
+    assert_clean("plan without secrets", &out);
+    // Diagnostics: plain secrets are errors with --strict, in every message format.
+    for mf in ["human", "short", "json"] {
+        let (code, out) = falconer(
+            &["-vvv", "--message-format", mf, "validate", "--strict", n],
+            &envs,
+        );
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("plain-secret"), "{out}");
+        assert_clean(&format!("validate --message-format {mf}"), &out);
+    }
+    for cmd in [vec!["diff", o, n], vec!["graph", n]] {
+        let mut args = vec!["-vvv"];
+        args.extend(cmd.iter());
+        let (_, out) = falconer(&args, &envs);
+        assert_clean(cmd[0], &out);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
