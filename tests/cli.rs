@@ -163,3 +163,138 @@ fn an_artifact_inside_a_manifest_directory_is_explained() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is a Falcone export artifact, not a manifest file"));
 }
+
+fn empty_tenant(dir: &std::path::Path) -> PathBuf {
+    let p = dir.join("empty.toml");
+    std::fs::write(
+        &p,
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"tenant_acme\"]\n",
+    )
+    .expect("write");
+    p
+}
+
+#[test]
+fn plan_exit_codes_and_saved_plan() {
+    let dir = temp_dir("plan");
+    let empty = empty_tenant(&dir);
+    let e = empty.to_str().expect("utf-8");
+    let out = falconer(&["plan", "examples/acme", "--against", e]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Plan: 47 to create, 0 to update, 0 to replace, 0 to delete.")
+    );
+
+    let planfile = dir.join("plan.json");
+    let out = falconer(&[
+        "plan",
+        "examples/acme",
+        "--against",
+        e,
+        "--detailed-exitcode",
+        "-o",
+        planfile.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&planfile).expect("plan file"))
+            .expect("JSON");
+    assert_eq!(saved["format_version"], "1");
+    assert_eq!(saved["digests"]["desired"].as_str().map(str::len), Some(64));
+
+    let same = falconer(&[
+        "plan",
+        "examples/acme",
+        "--against",
+        "examples/acme-kdl",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
+    assert!(text(&same.stdout).contains("No changes"));
+
+    let md = falconer(&[
+        "plan",
+        "examples/acme",
+        "--against",
+        e,
+        "--format",
+        "markdown",
+    ]);
+    assert!(text(&md.stdout).starts_with("### falconer plan — tenant `acme`"));
+
+    let bad = falconer(&[
+        "plan",
+        "examples/acme",
+        "--against",
+        e,
+        "--target",
+        "postgres.[",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("invalid pattern"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn diff_and_graph() {
+    let out = falconer(&["diff", "examples/acme", "examples/acme-kdl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = temp_dir("diff");
+    let empty = empty_tenant(&dir);
+    let out = falconer(&["diff", empty.to_str().expect("utf-8"), "examples/acme"]);
+    assert_eq!(out.status.code(), Some(2), "changes exit 2");
+    let dot = falconer(&["graph", "examples/acme", "--format", "dot"]);
+    assert_eq!(dot.status.code(), Some(0));
+    assert!(text(&dot.stdout).starts_with("digraph falconer {"));
+    let txt = falconer(&["graph", "examples/acme-kdl"]);
+    assert!(text(&txt.stdout).contains("# wave 0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plan_against_a_snapshot_deletes_only_what_falconer_manages() {
+    let dir = temp_dir("snapshot");
+    let snap = dir.join("live.json");
+    std::fs::write(
+        &snap,
+        serde_json::json!({
+            "falconer_snapshot": "1",
+            "managed": ["kafka.topic.acme.old"],
+            "resources": {
+                "tenant": {"id": "acme"},
+                "kafka": {"topic": [
+                    {"name": "acme.old", "partitions": 1},
+                    {"name": "acme.someone-elses", "partitions": 1}
+                ]}
+            }
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let empty = empty_tenant(&dir);
+    let out = falconer(&[
+        "plan",
+        empty.to_str().expect("utf-8"),
+        "--against",
+        snap.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("- kafka.topic.acme.old"), "{t}");
+    assert!(t.contains("? kafka.topic.acme.someone-elses"), "{t}");
+    assert!(
+        t.contains("Plan: 0 to create, 0 to update, 0 to replace, 1 to delete."),
+        "{t}"
+    );
+
+    std::fs::write(&snap, r#"{"falconer_snapshot": "9", "resources": {}}"#).expect("write");
+    let out = falconer(&[
+        "plan",
+        empty.to_str().expect("utf-8"),
+        "--against",
+        snap.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown snapshot version"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

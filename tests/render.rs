@@ -98,7 +98,10 @@ capped = { size = 1024 }
 "#;
 
 fn the_plan() -> Plan {
-    let dir = std::env::temp_dir().join(format!("falconer-render-{}", std::process::id()));
+    // One directory per call: tests run in parallel in one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("falconer-render-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("new-secret"), "s3cr3t-new").expect("write");
     std::fs::write(dir.join("old-secret"), "s3cr3t-old").expect("write");

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use super::input::{self, Input};
 use super::{Output, exit, write_atomic};
 use crate::manifest::LoadOptions;
-use crate::model::Tenant;
+use std::collections::HashSet;
+
+use crate::model::{Address, Tenant};
 use crate::plan::render::{self, Style};
+use crate::plan::snapshot;
 use crate::plan::{self, Item, Options, Plan};
 use crate::secrets::FingerprintKey;
 
@@ -21,7 +24,7 @@ pub enum PlanFormat {
 pub struct Args {
     /// The desired state: a manifest file or directory (or a Falcone artifact).
     pub path: PathBuf,
-    /// The live state to plan against: an exported artifact or another manifest.
+    /// The live state to plan against: an exported artifact, another manifest, or a snapshot.
     #[arg(long, value_name = "FILE")]
     pub against: PathBuf,
     /// Only these resources (glob patterns on addresses), with what they depend on.
@@ -54,6 +57,52 @@ pub struct DiffArgs {
 struct Side {
     tenant: Tenant,
     items: Vec<Item>,
+    /// From a snapshot: the resources falconer manages.
+    managed: Option<HashSet<Address>>,
+}
+
+/// `Some(side)` when `path` is a snapshot (`Some(None)`: a snapshot with errors, already reported).
+fn load_snapshot(
+    path: &Path,
+    key: &FingerprintKey,
+    warnings: &mut Vec<String>,
+    out: &Output,
+) -> Option<Option<Side>> {
+    if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    if !text.contains("\"falconer_snapshot\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if !snapshot::is_snapshot(&v) {
+        return None;
+    }
+    let name = path.display().to_string();
+    Some(match snapshot::read(&v, &name) {
+        Ok(s) => Some(Side {
+            items: s
+                .manifest
+                .resources
+                .iter()
+                .map(|r| Item::new(r.spec.clone(), Path::new(""), key, warnings))
+                .collect(),
+            tenant: s.manifest.tenant,
+            managed: Some(s.managed),
+        }),
+        Err(issues) => {
+            let issues: Vec<_> = issues
+                .into_iter()
+                .map(|mut i| {
+                    i.message = format!("{name}: {}", i.message);
+                    i
+                })
+                .collect();
+            out.issues(&issues, &Default::default());
+            None
+        }
+    })
 }
 
 fn load(
@@ -62,6 +111,9 @@ fn load(
     warnings: &mut Vec<String>,
     out: &Output,
 ) -> Option<Side> {
+    if let Some(side) = load_snapshot(path, key, warnings, out) {
+        return side;
+    }
     let input = input::read(path, LoadOptions::default());
     out.issues(input.issues(), &input.sources());
     let m = input.manifest().filter(|_| !input.has_errors())?;
@@ -84,6 +136,7 @@ fn load(
     Some(Side {
         tenant: m.tenant.clone(),
         items,
+        managed: None,
     })
 }
 
@@ -137,8 +190,9 @@ pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
     let opts = Options {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
-        // Offline, nothing tells which live resources falconer manages: all in scope count as managed.
-        managed: None,
+        // A snapshot says which live resources falconer manages; against a manifest or an artifact,
+        // every live resource in the tenant's scope counts as managed.
+        managed: live.managed.clone(),
     };
     let Some(plan) = plan_sides(desired, live, &opts, warnings, out) else {
         return exit::ERROR;

@@ -7,6 +7,7 @@
 pub mod diff;
 pub mod graph;
 pub mod render;
+pub mod snapshot;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
