@@ -87,6 +87,9 @@ pub fn seal(
     key: &FingerprintKey,
 ) -> Vec<(String, Unresolved)> {
     let mut problems = Vec::new();
+    if !meta.has_flag(flags::SECRET) {
+        return problems;
+    }
     seal_at(meta, "", "", value, base, key, &mut problems);
     problems
 }
@@ -125,6 +128,9 @@ fn seal_at(
     match v {
         Value::Object(map) => {
             for (k, x) in map.iter_mut() {
+                if !meta.flag_below(flags::SECRET, meta_path, k) {
+                    continue;
+                }
                 let direct = join(meta_path, k);
                 let mp = if meta.field(&direct).is_none()
                     && meta.field(&join(meta_path, "*")).is_some()
@@ -158,6 +164,9 @@ fn join(a: &str, b: &str) -> String {
 /// plain value, so that their text can be masked wherever a manifest file is shown.
 pub fn plain_secret_paths(meta: &KindMeta, value: &Value) -> Vec<String> {
     let mut out = Vec::new();
+    if !meta.has_flag(flags::SECRET) {
+        return out;
+    }
     plain_at(meta, "", "", value, &mut out);
     out
 }
@@ -174,6 +183,9 @@ fn plain_at(meta: &KindMeta, mp: &str, shown: &str, v: &Value, out: &mut Vec<Str
     match v {
         Value::Object(m) => {
             for (k, x) in m {
+                if !meta.flag_below(flags::SECRET, mp, k) {
+                    continue;
+                }
                 let direct = join(mp, k);
                 let cmp = if meta.field(&direct).is_none() && meta.field(&join(mp, "*")).is_some() {
                     join(mp, "*")

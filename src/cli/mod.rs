@@ -146,23 +146,33 @@ pub struct Output {
 impl Output {
     /// Prints issues to stderr in the chosen format.
     pub fn issues(&self, issues: &[Issue], sources: &Sources) {
+        eprint!("{}", self.render(issues, sources));
+    }
+
+    /// Issues as text in the chosen format (for output that is printed later, in order).
+    pub fn render(&self, issues: &[Issue], sources: &Sources) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
         match self.format {
             MessageFormat::Human => {
                 for i in issues {
-                    eprintln!("{:?}", miette::Report::new(i.report(sources)));
+                    let _ = writeln!(out, "{:?}", miette::Report::new(i.report(sources)));
                 }
             }
             MessageFormat::Short => {
                 for i in issues {
-                    eprintln!("{}", i.short(sources));
+                    let _ = writeln!(out, "{}", i.short(sources));
                 }
             }
             MessageFormat::Json => {
-                let items: Vec<serde_json::Value> =
-                    issues.iter().map(|i| issue_json(i, sources)).collect();
-                eprintln!("{}", serde_json::Value::Array(items));
+                if !issues.is_empty() {
+                    let items: Vec<serde_json::Value> =
+                        issues.iter().map(|i| issue_json(i, sources)).collect();
+                    let _ = writeln!(out, "{}", serde_json::Value::Array(items));
+                }
             }
         }
+        out
     }
 
     /// A one-line error that is not about a file.

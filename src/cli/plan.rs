@@ -67,6 +67,7 @@ fn load_snapshot(
     key: &FingerprintKey,
     warnings: &mut Vec<String>,
     out: &Output,
+    diags: &mut String,
 ) -> Option<Option<Side>> {
     if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
         return None;
@@ -99,23 +100,25 @@ fn load_snapshot(
                     i
                 })
                 .collect();
-            out.issues(&issues, &Default::default());
+            diags.push_str(&out.render(&issues, &Default::default()));
             None
         }
     })
 }
 
+/// Loads one side; its diagnostics go to `diags`, to be printed in order with the other side's.
 fn load(
     path: &Path,
     key: &FingerprintKey,
     warnings: &mut Vec<String>,
     out: &Output,
+    diags: &mut String,
 ) -> Option<Side> {
-    if let Some(side) = load_snapshot(path, key, warnings, out) {
+    if let Some(side) = load_snapshot(path, key, warnings, out, diags) {
         return side;
     }
     let input = input::read(path, LoadOptions::default());
-    out.issues(input.issues(), &input.sources());
+    diags.push_str(&out.render(input.issues(), &input.sources()));
     let m = input.manifest().filter(|_| !input.has_errors())?;
     let base_of = |r: &crate::manifest::Resource| -> PathBuf {
         match (&input, r.span) {
@@ -140,6 +143,33 @@ fn load(
     })
 }
 
+/// Loads both sides at once (they are independent), then prints their diagnostics in order.
+fn load_both(
+    a: &Path,
+    b: &Path,
+    key: &FingerprintKey,
+    out: &Output,
+) -> (Option<Side>, Option<Side>, Vec<String>) {
+    let run = |p: &Path| {
+        let (mut w, mut d) = (Vec::new(), String::new());
+        let side = load(p, key, &mut w, out, &mut d);
+        (side, w, d)
+    };
+    let ((sa, mut wa, da), (sb, wb, db)) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| run(b));
+        let first = run(a);
+        (
+            first,
+            other
+                .join()
+                .unwrap_or_else(|_| (None, Vec::new(), String::from("error: loading failed\n"))),
+        )
+    });
+    eprint!("{da}{db}");
+    wa.extend(wb);
+    (sa, sb, wa)
+}
+
 fn plan_sides(
     desired: Side,
     live: Side,
@@ -153,7 +183,11 @@ fn plan_sides(
             live.tenant.id, desired.tenant.id
         ));
     }
-    match plan::make(&desired.tenant, &desired.items, &live.items, opts) {
+    let result = plan::make(&desired.tenant, &desired.items, &live.items, opts);
+    // Both sides are done with and the process exits soon: skip freeing them one resource at a time.
+    std::mem::forget(desired);
+    std::mem::forget(live);
+    match result {
         Ok(mut p) => {
             warnings.append(&mut p.warnings);
             p.warnings = warnings;
@@ -180,11 +214,8 @@ fn print(plan: &Plan, format: PlanFormat) {
 
 pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
     let key = FingerprintKey::from_env();
-    let mut warnings = Vec::new();
-    let Some(desired) = load(&args.path, &key, &mut warnings, out) else {
-        return exit::ERROR;
-    };
-    let Some(live) = load(&args.against, &key, &mut warnings, out) else {
+    let (desired, live, warnings) = load_both(&args.path, &args.against, &key, out);
+    let (Some(desired), Some(live)) = (desired, live) else {
         return exit::ERROR;
     };
     let opts = Options {
@@ -209,11 +240,14 @@ pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
         out.error(format!("cannot write {}: {e}", p.display()));
         return exit::ERROR;
     }
-    if args.detailed_exitcode && plan.has_changes() {
+    let code = if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
         exit::OK
-    }
+    };
+    // The process exits next: freeing a large plan piece by piece would only delay that.
+    std::mem::forget(plan);
+    code
 }
 
 fn print_plain(plan: &Plan, format: PlanFormat) {
@@ -225,11 +259,8 @@ fn print_plain(plan: &Plan, format: PlanFormat) {
 
 pub fn run_diff(args: &DiffArgs, out: &Output, no_color: bool) -> i32 {
     let key = FingerprintKey::from_env();
-    let mut warnings = Vec::new();
-    let Some(old) = load(&args.a, &key, &mut warnings, out) else {
-        return exit::ERROR;
-    };
-    let Some(new) = load(&args.b, &key, &mut warnings, out) else {
+    let (old, new, warnings) = load_both(&args.a, &args.b, &key, out);
+    let (Some(old), Some(new)) = (old, new) else {
         return exit::ERROR;
     };
     let Some(plan) = plan_sides(new, old, &Options::default(), warnings, out) else {

@@ -413,6 +413,7 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
     issues.extend(validate(&tenant, &with_origin, opts));
     let secret_spans: Vec<Span> = decoded
         .iter()
+        .filter(|(spec, _)| spec.meta().has_flag(crate::model::flags::SECRET))
         .flat_map(|(spec, node)| {
             crate::secrets::plain_secret_paths(spec.meta(), &spec.to_json())
                 .into_iter()

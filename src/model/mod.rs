@@ -87,12 +87,45 @@ impl KindMeta {
     pub fn flags_of(&self, path: &str) -> u8 {
         self.field(path).map(|f| f.flags).unwrap_or(0)
     }
+
+    /// Whether any field has `flag`.
+    pub fn has_flag(&self, flag: u8) -> bool {
+        self.fields.iter().any(|f| f.has(flag))
+    }
+
+    /// Whether a field with `flag` is at or below child `key` of `parent` (a map's `*` counts), without
+    /// building the child's path: walks that look for one flag skip every other branch.
+    pub fn flag_below(&self, flag: u8, parent: &str, key: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.has(flag) && (below(f.path, parent, key) || below(f.path, parent, "*")))
+    }
+}
+
+/// Whether `path` is `parent.key` or lies below it (`parent.key.x`, `parent.key[]...`).
+fn below(path: &str, parent: &str, key: &str) -> bool {
+    let rest = if parent.is_empty() {
+        path
+    } else {
+        match path.strip_prefix(parent).and_then(|r| r.strip_prefix('.')) {
+            Some(r) => r,
+            None => return false,
+        }
+    };
+    match rest.strip_prefix(key) {
+        Some(r) => r.is_empty() || r.starts_with('.') || r.starts_with('['),
+        None => false,
+    }
 }
 
 /// Brings a serialized resource into canonical form: no nulls, set-like lists sorted and deduplicated.
 /// Keyed lists keep their order (a table's column order matters when it is created); the diff matches
 /// their items by key.
 pub fn canonicalize(meta: &KindMeta, value: Value) -> Value {
+    // Serialization never writes nulls outside free-form values, so only set-like lists need work.
+    if !meta.has_flag(flags::SET) {
+        return value;
+    }
     canon_at(meta, "", value)
 }
 
@@ -114,6 +147,10 @@ fn canon_at(meta: &KindMeta, path: &str, value: Value) -> Value {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
                 if v.is_null() {
+                    continue;
+                }
+                if !meta.flag_below(flags::SET, path, &k) {
+                    out.insert(k, v);
                     continue;
                 }
                 let child = join(path, &k);

@@ -218,17 +218,30 @@ pub enum PlanError {
     Pattern(String, String),
 }
 
+/// Feeds serialized JSON straight into a hash, without building the text.
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn digest(items: &[Item]) -> String {
-    let mut parts: Vec<(String, String)> = items
-        .iter()
-        .map(|i| (i.address.to_string(), i.value.to_string()))
-        .collect();
-    parts.sort();
+    let mut order: Vec<&Item> = items.iter().collect();
+    order.sort_by(|a, b| a.address.cmp(&b.address));
     let mut h = sha2::Sha256::new();
-    for (a, v) in parts {
-        h.update(a.as_bytes());
+    for Item {
+        address, value: v, ..
+    } in order
+    {
+        let _ = std::io::Write::write_fmt(&mut HashWriter(&mut h), format_args!("{address}"));
         h.update([0]);
-        h.update(v.as_bytes());
+        let _ = serde_json::to_writer(HashWriter(&mut h), v);
         h.update([0]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()

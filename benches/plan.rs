@@ -1,0 +1,165 @@
+//! Offline plan benchmark: generated tenants of 10,000 and 100,000 resources over the six domains,
+//! planned by the `falconer` binary against an empty tenant (every resource a create) and against
+//! themselves (every resource diffed, no change). Reports wall time and peak memory (the best of three
+//! runs). Run with `cargo bench --bench plan` (or `-- 10000` for one size); figures go in
+//! docs/performance.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Writes a tenant of about `n` resources, one TOML file per domain.
+fn generate(n: usize, dir: &Path) -> usize {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("bench dir");
+    let units = n / 10;
+    let mut count = 0;
+    let mut files: Vec<(&str, String)> = vec![
+        (
+            "tenant",
+            String::from(
+                "[tenant]\nid = \"big\"\n[tenant.naming]\npostgres_schemas = [\"s0\", \"s1\", \"s2\", \"s3\"]\nmongo_databases = [\"big\"]\n\n",
+            ),
+        ),
+        ("iam", String::new()),
+        ("postgres", String::new()),
+        ("mongo", String::new()),
+        ("kafka", String::new()),
+        ("functions", String::new()),
+        ("storage", String::new()),
+    ];
+    let f = |files: &mut Vec<(&str, String)>, i: usize| -> *mut String {
+        &mut files[i].1 as *mut String
+    };
+    let (iam, pg, mg, kf, fun, st) = (
+        f(&mut files, 1),
+        f(&mut files, 2),
+        f(&mut files, 3),
+        f(&mut files, 4),
+        f(&mut files, 5),
+        f(&mut files, 6),
+    );
+    // SAFETY: six distinct elements of `files`, which is not resized while these are used.
+    let (iam, pg, mg, kf, fun, st) =
+        unsafe { (&mut *iam, &mut *pg, &mut *mg, &mut *kf, &mut *fun, &mut *st) };
+    for s in 0..4 {
+        let _ = writeln!(pg, "[[postgres.schema]]\nname = \"s{s}\"\n");
+        count += 1;
+    }
+    for r in 0..100 {
+        let _ = writeln!(
+            iam,
+            "[[iam.role]]\nname = \"base{r}\"\ndescription = \"base role {r}\"\n"
+        );
+        let _ = writeln!(
+            fun,
+            "[[functions.package]]\nname = \"p{r}\"\nparameter = [{{ key = \"REGION\", value = \"eu\" }}]\n"
+        );
+        count += 2;
+    }
+    for i in 0..units {
+        let s = i % 4;
+        let _ = writeln!(
+            pg,
+            "[[postgres.table]]\nname = \"t{i}\"\nschema = \"s{s}\"\nprimary_key = {{ columns = [\"id\"] }}\ncolumn = [{{ name = \"id\", type = \"bigint\", identity = \"always\" }}, {{ name = \"email\", type = \"text\", nullable = false }}, {{ name = \"created_at\", type = \"timestamp with time zone\", default = \"now()\" }}]\n\n\
+             [[postgres.index]]\nname = \"t{i}_email\"\nschema = \"s{s}\"\ntable = \"t{i}\"\ncolumns = [\"email\"]\nunique = true\n\n\
+             [[postgres.grant]]\ngrantee = \"app\"\nschema = \"s{s}\"\nobject = \"t{i}\"\nprivileges = [\"SELECT\", \"INSERT\"]\n"
+        );
+        let _ = writeln!(
+            mg,
+            "[[mongo.collection]]\nname = \"c{i}\"\ndatabase = \"big\"\nvalidator = {{ \"$jsonSchema\" = {{ bsonType = \"object\", required = [\"a\", \"b\"] }} }}\n\n\
+             [[mongo.index]]\ndatabase = \"big\"\ncollection = \"c{i}\"\nkey = [{{ field = \"a\", order = 1 }}, {{ field = \"b\", order = -1 }}]\n"
+        );
+        let _ = writeln!(
+            kf,
+            "[[kafka.topic]]\nname = \"big.t{i}\"\npartitions = 3\nconfig = {{ \"retention.ms\" = \"604800000\" }}\n\n\
+             [[kafka.acl]]\nresource_name = \"big.t{i}\"\nresource_type = \"topic\"\nprincipal = \"User:app\"\noperation = \"read\"\npermission = \"allow\"\n"
+        );
+        let _ = writeln!(
+            fun,
+            "[[functions.action]]\nname = \"a{i}\"\npackage = \"p{}\"\nkind = \"nodejs:20\"\ncode = \"function main(p) {{ return p; }}\"\nparameter = [{{ key = \"TOPIC\", value = \"big.t{i}\" }}]\n",
+            i % 100
+        );
+        let _ = writeln!(
+            st,
+            "[[storage.bucket]]\nname = \"big-b{i}\"\nversioning = \"enabled\"\ntags = {{ unit = \"{i}\" }}\n"
+        );
+        let _ = writeln!(
+            iam,
+            "[[iam.role]]\nname = \"r{i}\"\ncomposites = {{ realm = [\"base{}\"] }}\n",
+            i % 100
+        );
+        count += 10;
+    }
+    for (name, text) in &files {
+        std::fs::write(dir.join(format!("{name}.toml")), text).expect("write");
+    }
+    count
+}
+
+/// Runs a command `runs` times; the best wall time (s) and the peak resident memory (MiB) of that run.
+fn measure(args: &[&str], runs: usize) -> (f64, Option<f64>) {
+    let bin = env!("CARGO_BIN_EXE_falconer");
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let mut best = (f64::MAX, None);
+    for _ in 0..runs {
+        let mut cmd = if gnu_time {
+            let mut c = Command::new("/usr/bin/time");
+            c.args(["-f", "%M"]).arg(bin);
+            c
+        } else {
+            Command::new(bin)
+        };
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+        let start = Instant::now();
+        let out = cmd.output().expect("runs falconer");
+        let secs = start.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let rss = stderr
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0);
+        if secs < best.0 {
+            best = (secs, rss);
+        }
+    }
+    best
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .chain(std::iter::empty())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plan-bench");
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    std::fs::write(empty.join("tenant.toml"), "[tenant]\nid = \"big\"\n").expect("write");
+    println!("| resources | against | wall time (best of 3) | peak memory |");
+    println!("|---|---|---|---|");
+    for n in sizes {
+        let dir = root.join(format!("tenant-{n}"));
+        let count = generate(n, &dir);
+        let d = dir.to_str().expect("utf-8");
+        for (label, against) in [
+            ("empty tenant (all creates)", empty.to_str().expect("utf-8")),
+            ("itself (all diffed, no change)", d),
+        ] {
+            let (secs, rss) = measure(&["plan", d, "--against", against, "--format", "json"], 3);
+            let mem = rss
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "n/a".into());
+            println!("| {count} | {label} | {secs:.3} s | {mem} |");
+        }
+    }
+}
