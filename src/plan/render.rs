@@ -274,6 +274,49 @@ fn md_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Appends pieces while the text stays within `limit` characters; returns how many fit.
+fn append_within(out: &mut String, pieces: impl Iterator<Item = String>, limit: usize) -> usize {
+    let mut n = 0;
+    for p in pieces {
+        if out.len() + p.len() > limit {
+            break;
+        }
+        out.push_str(&p);
+        n += 1;
+    }
+    n
+}
+
+/// One change as a collapsible Markdown block.
+fn details(c: &Change) -> String {
+    let mut block = format!("<details><summary><code>{}</code>", md_escape(&heading(c)));
+    if let Some(h) = c.worst() {
+        let _ = write!(block, " ⚠️ <code>{h}</code>");
+    }
+    block.push_str("</summary>\n\n");
+    for h in &c.hazards {
+        let _ = writeln!(block, "- **{}**: {}", h.code, md_escape(&h.message));
+    }
+    block.push_str("\n```diff\n");
+    match c.action {
+        Action::Create => {
+            for line in value_lines(c.value.as_ref().unwrap_or(&Value::Null), "").lines() {
+                let _ = writeln!(block, "+ {line}");
+            }
+        }
+        Action::Delete => {
+            let _ = writeln!(block, "- {}", c.address);
+        }
+        _ => {
+            for f in &c.fields {
+                block.push_str(&field_lines(f, "", Style::default()));
+            }
+        }
+    }
+    block.push_str("```\n\n</details>\n\n");
+    block.replace("```diff\n```", "```diff\n(no details)\n```")
+}
+
 /// The Markdown rendering for a pull-request comment, always under [`MARKDOWN_LIMIT`] characters.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = format!("### falconer plan — tenant `{}`\n\n", plan.tenant);
@@ -316,24 +359,18 @@ pub fn markdown(plan: &Plan) -> String {
             .then_with(|| a.address.cmp(&b.address))
     });
 
-    let budget_table = MARKDOWN_LIMIT * 2 / 5;
-    let mut shown_rows = 0;
     if !ranked.is_empty() {
         out.push_str("| | Resource | Hazards |\n|---|---|---|\n");
-        for c in &ranked {
+        let rows = ranked.iter().map(|c| {
             let hazards: Vec<String> = c.hazards.iter().map(|h| format!("`{}`", h.code)).collect();
-            let row = format!(
+            format!(
                 "| `{}` | `{}` | {} |\n",
                 c.action.symbol(),
                 md_escape(&c.address),
                 hazards.join(" ")
-            );
-            if out.len() + row.len() > budget_table {
-                break;
-            }
-            out.push_str(&row);
-            shown_rows += 1;
-        }
+            )
+        });
+        let shown_rows = append_within(&mut out, rows, MARKDOWN_LIMIT * 2 / 5);
         if shown_rows < ranked.len() {
             let _ = writeln!(
                 out,
@@ -344,41 +381,12 @@ pub fn markdown(plan: &Plan) -> String {
         out.push('\n');
     }
 
-    let note_room = 400;
-    let mut shown_details = 0;
-    for c in &ranked {
-        let mut block = format!("<details><summary><code>{}</code>", md_escape(&heading(c)));
-        if let Some(h) = c.worst() {
-            let _ = write!(block, " ⚠️ <code>{h}</code>");
-        }
-        block.push_str("</summary>\n\n");
-        for h in &c.hazards {
-            let _ = writeln!(block, "- **{}**: {}", h.code, md_escape(&h.message));
-        }
-        block.push_str("\n```diff\n");
-        match c.action {
-            Action::Create => {
-                for line in value_lines(c.value.as_ref().unwrap_or(&Value::Null), "").lines() {
-                    let _ = writeln!(block, "+ {line}");
-                }
-            }
-            Action::Delete => {
-                let _ = writeln!(block, "- {}", c.address);
-            }
-            _ => {
-                for f in &c.fields {
-                    block.push_str(&field_lines(f, "", Style::default()));
-                }
-            }
-        }
-        block.push_str("```\n\n</details>\n\n");
-        let block = block.replace("```diff\n```", "```diff\n(no details)\n```");
-        if out.len() + block.len() + note_room > MARKDOWN_LIMIT {
-            break;
-        }
-        out.push_str(&block);
-        shown_details += 1;
-    }
+    // Room is kept for the closing notes.
+    let shown_details = append_within(
+        &mut out,
+        ranked.iter().map(|c| details(c)),
+        MARKDOWN_LIMIT - 400,
+    );
     if shown_details < ranked.len() {
         let _ = writeln!(
             out,
