@@ -15,34 +15,18 @@ fn generate(n: usize, dir: &Path) -> usize {
     std::fs::create_dir_all(dir).expect("bench dir");
     let units = n / 10;
     let mut count = 0;
-    let mut files: Vec<(&str, String)> = vec![
-        (
-            "tenant",
-            String::from(
-                "[tenant]\nid = \"big\"\n[tenant.naming]\npostgres_schemas = [\"s0\", \"s1\", \"s2\", \"s3\"]\nmongo_databases = [\"big\"]\n\n",
-            ),
-        ),
-        ("iam", String::new()),
-        ("postgres", String::new()),
-        ("mongo", String::new()),
-        ("kafka", String::new()),
-        ("functions", String::new()),
-        ("storage", String::new()),
-    ];
-    let f = |files: &mut Vec<(&str, String)>, i: usize| -> *mut String {
-        &mut files[i].1 as *mut String
-    };
-    let (iam, pg, mg, kf, fun, st) = (
-        f(&mut files, 1),
-        f(&mut files, 2),
-        f(&mut files, 3),
-        f(&mut files, 4),
-        f(&mut files, 5),
-        f(&mut files, 6),
+    let tenant = String::from(
+        "[tenant]\nid = \"big\"\n[tenant.naming]\npostgres_schemas = [\"s0\", \"s1\", \"s2\", \"s3\"]\nmongo_databases = [\"big\"]\n\n",
     );
-    // SAFETY: six distinct elements of `files`, which is not resized while these are used.
-    let (iam, pg, mg, kf, fun, st) =
-        unsafe { (&mut *iam, &mut *pg, &mut *mg, &mut *kf, &mut *fun, &mut *st) };
+    let (mut iam, mut pg, mut mg, mut kf, mut fun, mut st) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    let (iam, pg, mg, kf, fun, st) = (&mut iam, &mut pg, &mut mg, &mut kf, &mut fun, &mut st);
     for s in 0..4 {
         let _ = writeln!(pg, "[[postgres.schema]]\nname = \"s{s}\"\n");
         count += 1;
@@ -92,8 +76,16 @@ fn generate(n: usize, dir: &Path) -> usize {
         );
         count += 10;
     }
-    for (name, text) in &files {
-        std::fs::write(dir.join(format!("{name}.toml")), text).expect("write");
+    for (name, text) in [
+        ("tenant", &tenant),
+        ("iam", iam),
+        ("postgres", pg),
+        ("mongo", mg),
+        ("kafka", kf),
+        ("functions", fun),
+        ("storage", st),
+    ] {
+        std::fs::write(dir.join(format!("{name}.toml")), text.as_str()).expect("write");
     }
     count
 }
@@ -132,9 +124,6 @@ fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .chain(std::iter::empty())
         .collect();
     let sizes = if sizes.is_empty() {
         vec![10_000, 100_000]

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Dialect, decode, escape_pointer, naming_for, snake_case};
 use crate::diag::Issue;
+use crate::domains::postgres::sql::{paren_group, split_ident, split_top, unquote};
 use crate::domains::{Spec, functions as fnd, iam, kafka, mongo, postgres as pg, storage};
 use crate::model::secret::is_marker;
 use crate::model::{Domain, SecretValue, Tenant};
@@ -1660,87 +1661,6 @@ pub(crate) fn parse_indexdef(def: &str) -> Option<pg::Index> {
         comment: None,
         depends_on: Vec::new(),
     })
-}
-
-fn split_ident(s: &str) -> Option<(String, &str)> {
-    let s = s.trim_start();
-    if let Some(r) = s.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = r.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if c == '"' {
-                if chars.peek().map(|(_, n)| *n) == Some('"') {
-                    out.push('"');
-                    chars.next();
-                } else {
-                    return Some((out, &r[i + 1..]));
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        None
-    } else {
-        let end = s
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-            .unwrap_or(s.len());
-        if end == 0 {
-            return None;
-        }
-        Some((s[..end].to_string(), &s[end..]))
-    }
-}
-
-fn unquote(s: &str) -> String {
-    match split_ident(s) {
-        Some((id, rest)) if rest.trim().is_empty() => id,
-        _ => s.trim().to_string(),
-    }
-}
-
-/// The text inside a leading parenthesised group, and what follows it.
-fn paren_group(s: &str) -> Option<(String, &str)> {
-    let s = s.strip_prefix('(')?;
-    let mut depth = 1;
-    let mut in_str = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            '\'' => in_str = !in_str,
-            '(' if !in_str => depth += 1,
-            ')' if !in_str => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((s[..i].to_string(), &s[i + 1..]));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Splits on commas outside parentheses and quotes.
-fn split_top(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0;
-    let mut in_str = false;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '\'' => in_str = !in_str,
-            '(' if !in_str => depth += 1,
-            ')' if !in_str => depth -= 1,
-            ',' if !in_str && depth == 0 => {
-                out.push(s[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if !s[start..].trim().is_empty() {
-        out.push(s[start..].trim().to_string());
-    }
-    out
 }
 
 fn index_key(k: &str) -> pg::IndexKey {

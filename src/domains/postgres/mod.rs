@@ -1,6 +1,9 @@
 //! PostgreSQL: extensions, schemas, roles, tables, indexes, views, row-level-security policies, grants.
 //! Never row data.
 
+pub mod inspect;
+pub mod sql;
+
 use std::collections::HashSet;
 use std::fmt;
 

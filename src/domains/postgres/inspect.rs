@@ -1,0 +1,525 @@
+//! Inspection of a tenant's PostgreSQL objects with a fixed number of catalog queries (twelve), whatever the
+//! number of objects: one query per kind of catalog row, for all the tenant's schemas at once.
+//!
+//! Values are read in the server's own spelling (`format_type`, `pg_get_expr`, `pg_get_indexdef`,
+//! `pg_get_viewdef`), which is also how exported manifests write them, so that export then plan shows no
+//! changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sqlx::PgPool;
+
+use super::sql::{split_ident, unquote};
+use super::*;
+use crate::domains::Spec;
+use crate::model::{SecretValue, Tenant};
+
+/// Everything inspected, by kind.
+#[derive(Debug, Default)]
+pub struct Inspected {
+    pub resources: Vec<Spec>,
+    /// How many catalog queries ran (for tests: it must not grow with the number of objects).
+    pub queries: usize,
+}
+
+// Catalog rows, decoded by column name.
+
+#[derive(sqlx::FromRow)]
+struct SchemaRow {
+    name: String,
+    owner: String,
+    comment: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AclRow {
+    schema: String,
+    object: String,
+    kind: String,
+    grantee: String,
+    privilege: String,
+    grantable: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ExtensionRow {
+    name: String,
+    schema: String,
+    version: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TableRow {
+    oid: i64,
+    schema: String,
+    name: String,
+    rls: bool,
+    force_rls: bool,
+    comment: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ColumnRow {
+    table_oid: i64,
+    name: String,
+    ty: String,
+    not_null: bool,
+    default: Option<String>,
+    identity: String,
+    generated: String,
+    collation: Option<String>,
+    comment: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConstraintRow {
+    table_oid: i64,
+    name: String,
+    kind: String,
+    columns: Vec<String>,
+    ref_schema: Option<String>,
+    ref_table: Option<String>,
+    ref_columns: Vec<String>,
+    on_delete: String,
+    on_update: String,
+    deferrable: bool,
+    expression: Option<String>,
+    nulls_not_distinct: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct IndexRow {
+    schema: String,
+    name: String,
+    table: String,
+    is_unique: bool,
+    method: String,
+    predicate: Option<String>,
+    key_count: i16,
+    keys: Vec<String>,
+    options: Vec<i16>,
+    nulls_not_distinct: bool,
+    comment: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    schema: String,
+    name: String,
+    kind: String,
+    definition: String,
+    comment: Option<String>,
+    options: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    schema: String,
+    table: String,
+    name: String,
+    command: String,
+    permissive: bool,
+    roles: Vec<String>,
+    using: Option<String>,
+    with_check: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RoleRow {
+    name: String,
+    login: bool,
+    inherit: bool,
+    bypass_rls: bool,
+    connection_limit: i32,
+    member_of: Vec<String>,
+    comment: Option<String>,
+}
+
+/// Inspects the tenant's schemas.
+pub async fn inspect(pool: &PgPool, tenant: &Tenant) -> Result<Inspected, sqlx::Error> {
+    let schemas = tenant.postgres_schemas();
+    let mut out = Inspected::default();
+    macro_rules! q {
+        ($sql:expr) => {{
+            out.queries += 1;
+            sqlx::query_as($sql).bind(&schemas).fetch_all(pool).await?
+        }};
+    }
+
+    let schema_rows: Vec<SchemaRow> = q!(
+        "select n.nspname::text as name, pg_get_userbyid(n.nspowner)::text as owner,
+                obj_description(n.oid, 'pg_namespace') as comment
+         from pg_namespace n where n.nspname = any($1) order by 1"
+    );
+    let schema_acl: Vec<AclRow> = q!("select n.nspname::text as schema, n.nspname::text as object, 'n' as kind,
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+         from pg_namespace n cross join lateral aclexplode(n.nspacl) a
+         left join pg_roles r on r.oid = a.grantee
+         where n.nspname = any($1) and a.grantee <> n.nspowner order by 1, 4, 5");
+    // Extensions are database-wide; plpgsql is always there.
+    let ext_rows: Vec<ExtensionRow> = q!(
+        "select e.extname::text as name, n.nspname::text as schema, e.extversion as version
+         from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+         where e.extname <> 'plpgsql' and ($1::text[] is not null) order by 1"
+    );
+    let table_rows: Vec<TableRow> = q!("select c.oid::int8 as oid, n.nspname::text as schema, c.relname::text as name,
+                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) and c.relkind in ('r', 'p') order by 2, 3");
+    let column_rows: Vec<ColumnRow> = q!("select a.attrelid::int8 as table_oid, a.attname::text as name,
+                format_type(a.atttypid, a.atttypmod) as ty, a.attnotnull as not_null,
+                pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
+                a.attgenerated::text as generated,
+                case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
+                col_description(a.attrelid, a.attnum) as comment
+         from pg_attribute a
+         join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+         join pg_type t on t.oid = a.atttypid
+         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+         left join pg_collation co on co.oid = a.attcollation
+         where n.nspname = any($1) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+         order by a.attrelid, a.attnum");
+    let constraint_rows: Vec<ConstraintRow> = q!("select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
+                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.conkey) with ordinality k(attnum, ord)
+                          join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum), '{}') as columns,
+                fn.nspname::text as ref_schema, fc.relname::text as ref_table,
+                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.confkey) with ordinality k(attnum, ord)
+                          join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum), '{}') as ref_columns,
+                c.confdeltype::text as on_delete, c.confupdtype::text as on_update, c.condeferrable as deferrable,
+                pg_get_expr(c.conbin, c.conrelid, true) as expression,
+                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct
+         from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
+         left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
+         where n.nspname = any($1) and c.contype in ('p', 'u', 'c', 'f')
+         order by c.conrelid, c.contype, c.conname");
+    let index_rows: Vec<IndexRow> = q!("select n.nspname::text as schema, ic.relname::text as name, t.relname::text as table,
+                i.indisunique as is_unique, am.amname::text as method,
+                pg_get_expr(i.indpred, i.indrelid, true) as predicate, i.indnkeyatts as key_count,
+                array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnatts) k) as keys,
+                array(select o from unnest(i.indoption::int2[]) o) as options,
+                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment
+         from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
+         join pg_namespace n on n.oid = t.relnamespace join pg_am am on am.oid = ic.relam
+         where n.nspname = any($1)
+           and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
+         order by 1, 2");
+    let view_rows: Vec<ViewRow> = q!("select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
+                pg_get_viewdef(c.oid, true) as definition, obj_description(c.oid, 'pg_class') as comment,
+                coalesce(c.reloptions, '{}')::text[] as options
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) and c.relkind in ('v', 'm') order by 1, 2");
+    let policy_rows: Vec<PolicyRow> = q!("select n.nspname::text as schema, c.relname::text as table, p.polname::text as name,
+                p.polcmd::text as command, p.polpermissive as permissive,
+                coalesce((select array_agg(case when r = 0 then 'public' else pg_get_userbyid(r)::text end order by 1)
+                          from unnest(p.polroles) r), '{}') as roles,
+                pg_get_expr(p.polqual, p.polrelid, true) as using,
+                pg_get_expr(p.polwithcheck, p.polrelid, true) as with_check
+         from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) order by 1, 2, 3");
+    let grant_rows: Vec<AclRow> = q!("select n.nspname::text as schema, c.relname::text as object, c.relkind::text as kind,
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         cross join lateral aclexplode(c.relacl) a left join pg_roles r on r.oid = a.grantee
+         where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'S') and a.grantee <> c.relowner
+         order by 1, 2, 4, 5");
+
+    // Roles referenced by the privileges and policies above (roles are cluster-wide: only these).
+    let mut role_names: BTreeSet<String> = BTreeSet::new();
+    role_names.extend(schema_acl.iter().map(|r| r.grantee.clone()));
+    role_names.extend(grant_rows.iter().map(|r| r.grantee.clone()));
+    role_names.extend(policy_rows.iter().flat_map(|r| r.roles.iter().cloned()));
+    role_names.remove("public");
+    let role_names: Vec<String> = role_names.into_iter().collect();
+    out.queries += 1;
+    let role_rows: Vec<RoleRow> = sqlx::query_as(
+        "select r.rolname::text as name, r.rolcanlogin as login, r.rolinherit as inherit,
+                r.rolbypassrls as bypass_rls, r.rolconnlimit as connection_limit,
+                coalesce((select array_agg(b.rolname::text order by 1) from pg_auth_members m
+                          join pg_roles b on b.oid = m.roleid where m.member = r.oid), '{}') as member_of,
+                shobj_description(r.oid, 'pg_authid') as comment
+         from pg_roles r where r.rolname = any($1) order by 1",
+    )
+    .bind(&role_names)
+    .fetch_all(pool)
+    .await?;
+
+    // ----------------------------------------------------------------------------------- assembly
+    for r in role_rows {
+        out.resources.push(Spec::PgRole(Role {
+            name: r.name,
+            login: Some(r.login),
+            inherit: Some(r.inherit),
+            bypass_rls: Some(r.bypass_rls),
+            connection_limit: Some(r.connection_limit),
+            // A password cannot be read back: unknown, so it never differs.
+            password: r.login.then(SecretValue::redacted),
+            member_of: r.member_of,
+            comment: r.comment,
+            depends_on: Vec::new(),
+        }));
+    }
+    for e in ext_rows {
+        out.resources.push(Spec::PgExtension(Extension {
+            name: e.name,
+            schema: Some(e.schema),
+            version: Some(e.version),
+            depends_on: Vec::new(),
+        }));
+    }
+    let mut schema_grants: BTreeMap<(String, String), (Vec<SchemaPrivilege>, bool)> =
+        BTreeMap::new();
+    for a in schema_acl {
+        let e = schema_grants.entry((a.schema, a.grantee)).or_default();
+        if let Some(p) = parse_enum::<SchemaPrivilege>(&a.privilege) {
+            e.0.push(p);
+        }
+        e.1 |= a.grantable;
+    }
+    for s in schema_rows {
+        let grant = schema_grants
+            .iter()
+            .filter(|((schema, _), _)| *schema == s.name)
+            .map(|((_, role), (privileges, grantable))| SchemaGrant {
+                role: role.clone(),
+                privileges: privileges.clone(),
+                with_grant_option: grantable.then_some(true),
+            })
+            .collect();
+        out.resources.push(Spec::PgSchema(Schema {
+            name: s.name,
+            owner: Some(s.owner),
+            comment: s.comment,
+            grant,
+            depends_on: Vec::new(),
+        }));
+    }
+
+    let mut tables: Vec<(i64, Table)> = table_rows
+        .into_iter()
+        .map(|t| {
+            (
+                t.oid,
+                Table {
+                    name: t.name,
+                    schema: t.schema,
+                    comment: t.comment,
+                    column: Vec::new(),
+                    primary_key: None,
+                    unique: Vec::new(),
+                    check: Vec::new(),
+                    foreign_key: Vec::new(),
+                    row_level_security: Some(t.rls),
+                    force_row_level_security: Some(t.force_rls),
+                    renamed_from: None,
+                    depends_on: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let index_of: HashMap<i64, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, (oid, _))| (*oid, i))
+        .collect();
+    for c in column_rows {
+        let Some(&i) = index_of.get(&c.table_oid) else {
+            continue;
+        };
+        let (default, generated) = if c.generated == "s" {
+            (None, c.default)
+        } else {
+            (c.default, None)
+        };
+        tables[i].1.column.push(Column {
+            name: c.name,
+            ty: c.ty,
+            nullable: Some(!c.not_null),
+            default,
+            identity: match c.identity.as_str() {
+                "a" => Some(IdentityKind::Always),
+                "d" => Some(IdentityKind::ByDefault),
+                _ => None,
+            },
+            generated,
+            collation: c.collation,
+            comment: c.comment,
+            renamed_from: None,
+        });
+    }
+    for c in constraint_rows {
+        let Some(&i) = index_of.get(&c.table_oid) else {
+            continue;
+        };
+        let t = &mut tables[i].1;
+        match c.kind.as_str() {
+            "p" => {
+                t.primary_key = Some(PrimaryKey {
+                    name: Some(c.name),
+                    columns: c.columns,
+                })
+            }
+            "u" => t.unique.push(Unique {
+                name: Some(c.name),
+                columns: c.columns,
+                nulls_not_distinct: c.nulls_not_distinct.then_some(true),
+            }),
+            "c" => t.check.push(Check {
+                name: c.name,
+                expression: c.expression.unwrap_or_default(),
+            }),
+            "f" => t.foreign_key.push(ForeignKey {
+                name: Some(c.name),
+                columns: c.columns,
+                references: FkTarget {
+                    table: c.ref_table.unwrap_or_default(),
+                    schema: c.ref_schema.filter(|s| *s != t.schema),
+                    columns: c.ref_columns,
+                },
+                on_delete: fk_action(&c.on_delete),
+                on_update: fk_action(&c.on_update),
+                deferrable: c.deferrable.then_some(true),
+            }),
+            _ => {}
+        }
+    }
+    out.resources
+        .extend(tables.into_iter().map(|(_, t)| Spec::PgTable(t)));
+
+    for ix in index_rows {
+        let nkey = usize::try_from(ix.key_count).unwrap_or(0);
+        let columns = ix
+            .keys
+            .iter()
+            .take(nkey)
+            .enumerate()
+            .map(|(k, text)| {
+                let opt = ix.options.get(k).copied().unwrap_or(0);
+                let mut key = match split_ident(text) {
+                    Some((id, rest)) if rest.trim().is_empty() => IndexKey {
+                        column: Some(id),
+                        ..IndexKey::default()
+                    },
+                    _ => IndexKey {
+                        expression: Some(text.clone()),
+                        ..IndexKey::default()
+                    },
+                };
+                if opt & 1 != 0 {
+                    key.order = Some(SortOrder::Desc);
+                }
+                // NULLS FIRST is the default for DESC, NULLS LAST for ASC: only the other one is written.
+                match (opt & 1 != 0, opt & 2 != 0) {
+                    (false, true) => key.nulls = Some(NullsOrder::First),
+                    (true, false) => key.nulls = Some(NullsOrder::Last),
+                    _ => {}
+                }
+                key
+            })
+            .collect();
+        out.resources.push(Spec::PgIndex(Index {
+            name: ix.name,
+            schema: ix.schema,
+            table: ix.table,
+            columns,
+            unique: ix.is_unique.then_some(true),
+            method: parse_enum::<IndexMethod>(&ix.method).filter(|m| *m != IndexMethod::Btree),
+            include: ix.keys.iter().skip(nkey).map(|k| unquote(k)).collect(),
+            predicate: ix.predicate,
+            nulls_not_distinct: ix.nulls_not_distinct.then_some(true),
+            comment: ix.comment,
+            depends_on: Vec::new(),
+        }));
+    }
+    for v in view_rows {
+        let opt = |k: &str| v.options.iter().any(|o| o == &format!("{k}=true"));
+        let check_option = v.options.iter().find_map(|o| match o.as_str() {
+            "check_option=local" => Some(CheckOption::Local),
+            "check_option=cascaded" => Some(CheckOption::Cascaded),
+            _ => None,
+        });
+        out.resources.push(Spec::PgView(View {
+            query: normalize_query(&v.definition),
+            materialized: (v.kind == "m").then_some(true),
+            check_option,
+            security_barrier: opt("security_barrier").then_some(true),
+            security_invoker: opt("security_invoker").then_some(true),
+            comment: v.comment,
+            depends_on: Vec::new(),
+            name: v.name,
+            schema: v.schema,
+        }));
+    }
+    for p in policy_rows {
+        out.resources.push(Spec::PgPolicy(Policy {
+            command: Some(match p.command.as_str() {
+                "r" => PolicyCommand::Select,
+                "a" => PolicyCommand::Insert,
+                "w" => PolicyCommand::Update,
+                "d" => PolicyCommand::Delete,
+                _ => PolicyCommand::All,
+            }),
+            mode: Some(if p.permissive {
+                PolicyMode::Permissive
+            } else {
+                PolicyMode::Restrictive
+            }),
+            name: p.name,
+            schema: p.schema,
+            table: p.table,
+            roles: p.roles,
+            using: p.using,
+            with_check: p.with_check,
+            depends_on: Vec::new(),
+        }));
+    }
+    // (schema, object, grantee) → (relkind, privileges, grantable)
+    type GrantKey = (String, String, String);
+    let mut grants: BTreeMap<GrantKey, (String, Vec<Privilege>, bool)> = BTreeMap::new();
+    for a in grant_rows {
+        let e = grants
+            .entry((a.schema, a.object, a.grantee))
+            .or_insert_with(|| (a.kind, Vec::new(), false));
+        if let Some(p) = parse_enum::<Privilege>(&a.privilege) {
+            e.1.push(p);
+        }
+        e.2 |= a.grantable;
+    }
+    for ((schema, object, grantee), (kind, privileges, grantable)) in grants {
+        out.resources.push(Spec::PgGrant(Grant {
+            grantee,
+            schema,
+            object,
+            object_type: Some(match kind.as_str() {
+                "v" | "m" => GrantObject::View,
+                "S" => GrantObject::Sequence,
+                _ => GrantObject::Table,
+            }),
+            privileges,
+            with_grant_option: grantable.then_some(true),
+            depends_on: Vec::new(),
+        }));
+    }
+    Ok(out)
+}
+
+/// A view's query as stored: without the surrounding white space and the final semicolon.
+pub fn normalize_query(q: &str) -> String {
+    q.trim().trim_end_matches(';').trim_end().to_string()
+}
+
+fn fk_action(code: &str) -> Option<FkAction> {
+    match code {
+        "r" => Some(FkAction::Restrict),
+        "c" => Some(FkAction::Cascade),
+        "n" => Some(FkAction::SetNull),
+        "d" => Some(FkAction::SetDefault),
+        // "a", NO ACTION, is the default.
+        _ => None,
+    }
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .or_else(|_| serde_json::from_value(serde_json::Value::String(s.to_lowercase())))
+        .ok()
+}

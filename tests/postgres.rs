@@ -1,0 +1,187 @@
+//! PostgreSQL against a real server: inspection, export then plan.
+
+mod support;
+
+use std::path::Path;
+
+use falconer::domains::Spec;
+use falconer::domains::postgres::inspect::inspect;
+use falconer::manifest::{Format, LoadOptions, Manifest, Resource, load_str, write};
+use falconer::model::Tenant;
+use falconer::plan::{self, Item, Options, render};
+use falconer::secrets::FingerprintKey;
+use support::TestDb;
+
+fn tenant() -> Tenant {
+    let mut t = Tenant::new("acme");
+    t.naming.postgres_schemas = Some(vec!["tenant_acme".into(), "tenant acme \"odd\"".into()]);
+    t
+}
+
+/// A realistic schema written by hand, with the tricky objects the issue lists.
+const SCHEMA: &str = r#"
+create extension if not exists pgcrypto;
+do $$ begin create role acme_app_pg_test_reader; exception when duplicate_object then null; end $$;
+create schema tenant_acme;
+create schema "tenant acme ""odd""";
+create type tenant_acme.status as enum ('pending', 'paid');
+create table tenant_acme.customers (
+    id bigint generated always as identity primary key,
+    email text not null unique,
+    tags text[] not null default '{}'::text[],
+    score numeric(5,2) default 0,
+    created_at timestamptz not null default now()
+);
+create table tenant_acme.orders (
+    id bigserial primary key,
+    customer_id bigint not null references tenant_acme.customers(id) on delete cascade,
+    status tenant_acme.status not null default 'pending',
+    total numeric(12,2) not null check (total >= 0),
+    note varchar(200) collate "C",
+    public_id uuid not null default gen_random_uuid(),
+    total_cents bigint generated always as ((total * 100)::bigint) stored,
+    constraint orders_public_id_key unique (public_id)
+);
+create index orders_customer_idx on tenant_acme.orders (customer_id, id desc);
+create index orders_pending_idx on tenant_acme.orders (id) where status = 'pending';
+create index customers_lower_email_idx on tenant_acme.customers (lower(email)) include (score);
+create view tenant_acme.open_orders as select id, customer_id, total from tenant_acme.orders where status = 'pending';
+alter table tenant_acme.orders enable row level security;
+create policy orders_by_customer on tenant_acme.orders for select to acme_app_pg_test_reader
+    using (customer_id = current_setting('app.customer_id')::bigint);
+grant usage on schema tenant_acme to acme_app_pg_test_reader;
+grant select, insert on tenant_acme.orders to acme_app_pg_test_reader;
+grant select on tenant_acme.open_orders to acme_app_pg_test_reader;
+create table "tenant acme ""odd"""."we""ird ta.ble" ("co;l" int);
+create table public.sentinel_outside_tenant (id int);
+"#;
+
+fn items(specs: &[Spec]) -> Vec<Item> {
+    let mut w = Vec::new();
+    specs
+        .iter()
+        .map(|s| {
+            Item::new(
+                s.clone(),
+                Path::new("."),
+                &FingerprintKey::new("pg-test"),
+                &mut w,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn export_then_plan_shows_no_changes() {
+    let db = TestDb::new("export").await;
+    db.exec(SCHEMA).await;
+    let t = tenant();
+    let live = inspect(&db.pool, &t).await.expect("inspects");
+    let addrs: Vec<String> = live
+        .resources
+        .iter()
+        .map(|s| s.address().to_string())
+        .collect();
+    for a in [
+        "postgres.schema.tenant_acme",
+        "postgres.table.tenant_acme.orders",
+        "postgres.index.tenant_acme.orders_pending_idx",
+        "postgres.view.tenant_acme.open_orders",
+        "postgres.policy.tenant_acme.orders.orders_by_customer",
+        "postgres.grant.tenant_acme.orders.acme_app_pg_test_reader",
+        "postgres.role.acme_app_pg_test_reader",
+        "postgres.extension.pgcrypto",
+    ] {
+        assert!(
+            addrs.iter().any(|x| x == a),
+            "{a} not inspected: {addrs:#?}"
+        );
+    }
+    assert!(
+        !addrs.iter().any(|a| a.contains("sentinel")),
+        "inspected outside the tenant"
+    );
+
+    // Export: write the inspected resources as a manifest, read it back, and plan it against live.
+    let mut m = Manifest::new(t.clone());
+    m.resources = live
+        .resources
+        .iter()
+        .cloned()
+        .map(|spec| Resource { spec, span: None })
+        .collect();
+    for format in [Format::Toml, Format::Kdl] {
+        let text = write::write(&m, format).expect("writes");
+        let loaded = load_str("export", &text, format, LoadOptions::default());
+        assert!(!loaded.has_errors(), "{}\n{text}", loaded.messages());
+        let exported: Vec<Spec> = loaded
+            .manifest
+            .expect("manifest")
+            .resources
+            .into_iter()
+            .map(|r| r.spec)
+            .collect();
+        let p = plan::make(
+            &t,
+            &items(&exported),
+            &items(&live.resources),
+            &Options::default(),
+        )
+        .expect("plans");
+        assert!(
+            p.changes.is_empty(),
+            "{format:?}:\n{}",
+            render::text(&p, Default::default())
+        );
+    }
+
+    // A few values as the server spells them.
+    let orders = live
+        .resources
+        .iter()
+        .find_map(|s| match s {
+            Spec::PgTable(t) if t.name == "orders" => Some(t),
+            _ => None,
+        })
+        .expect("orders");
+    let col = |n: &str| orders.column.iter().find(|c| c.name == n).expect("column");
+    assert_eq!(col("status").ty, "tenant_acme.status");
+    assert_eq!(col("total").ty, "numeric(12,2)");
+    assert_eq!(col("note").collation.as_deref(), Some("C"));
+    assert_eq!(
+        col("total_cents").generated.as_deref(),
+        Some("(total * 100::numeric)::bigint")
+    );
+    assert!(
+        col("id")
+            .default
+            .as_deref()
+            .is_some_and(|d| d.starts_with("nextval("))
+    );
+    assert_eq!(orders.row_level_security, Some(true));
+    assert_eq!(
+        orders.foreign_key[0].on_delete,
+        Some(falconer::domains::postgres::FkAction::Cascade)
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn inspection_uses_a_fixed_number_of_queries() {
+    let db = TestDb::new("queries").await;
+    db.exec("create schema tenant_acme; create table tenant_acme.t0 (id int primary key);")
+        .await;
+    let few = inspect(&db.pool, &tenant()).await.expect("inspects");
+    let mut sql = String::new();
+    for i in 1..60 {
+        sql.push_str(&format!("create table tenant_acme.t{i} (id int primary key, v text); create index t{i}_v on tenant_acme.t{i} (v);"));
+    }
+    db.exec(&sql).await;
+    let many = inspect(&db.pool, &tenant()).await.expect("inspects");
+    assert!(many.resources.len() > few.resources.len() + 100);
+    assert_eq!(
+        few.queries, many.queries,
+        "queries must not grow with the number of objects"
+    );
+    db.drop().await;
+}
