@@ -185,3 +185,63 @@ async fn inspection_uses_a_fixed_number_of_queries() {
     );
     db.drop().await;
 }
+
+#[tokio::test]
+async fn export_command_writes_a_valid_manifest() {
+    let db = TestDb::new("exportcli").await;
+    db.exec(SCHEMA).await;
+    let dir = std::env::temp_dir().join(format!("falconer-export-{}", db.name));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("tenant.toml"),
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"tenant_acme\", \"tenant acme \\\"odd\\\"\"]\n",
+    )
+    .expect("write");
+    let out_file = dir.join("exported.kdl");
+    let bin = env!("CARGO_BIN_EXE_falconer");
+    let out = std::process::Command::new(bin)
+        .args(["export", "--tenant", "acme", "--manifest"])
+        .arg(dir.join("tenant.toml"))
+        .args(["--to", "kdl", "-o"])
+        .arg(&out_file)
+        .env("FALCONER_POSTGRES_URL", &db.url)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = std::process::Command::new(bin)
+        .arg("validate")
+        .arg(&out_file)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(String::from_utf8_lossy(&v.stdout).contains("valid manifest: tenant `acme`"));
+
+    // A wrong password is named as such, and the URL (with its password) is never shown.
+    let bad_url = db.url.replacen(
+        "postgres://postgres@",
+        "postgres://nobody_here:hunter2-canary@",
+        1,
+    );
+    let out = std::process::Command::new(bin)
+        .args(["export", "--tenant", "acme"])
+        .env("FALCONER_POSTGRES_URL", &bad_url)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("cannot connect to PostgreSQL at"), "{err}");
+    assert!(!err.contains("hunter2-canary"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    db.drop().await;
+}

@@ -1,6 +1,7 @@
 //! The command line: one file per command. `main.rs` only calls [`main`].
 
 mod convert;
+mod export;
 mod graph;
 mod input;
 mod migrate;
@@ -72,6 +73,8 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Print the dependency graph (text or DOT).
     Graph(graph::Args),
+    /// Read a tenant's live configuration into a manifest (PostgreSQL so far).
+    Export(export::Args),
     /// Plan the desired state against a live state (offline: an exported artifact or a manifest).
     Plan(plan::Args),
     /// Compare two manifests or artifacts, offline (exit 2 when they differ).
@@ -115,6 +118,7 @@ pub fn main() -> i32 {
         Command::Convert(a) => convert::run(a, &out),
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),
+        Command::Export(a) => export::run(a, &out),
         Command::Plan(a) => plan::run(a, &out, cli.no_color),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
     }

@@ -1,0 +1,126 @@
+//! `falconer export --tenant ID [--domain D]... [--to toml|kdl|json] [-o OUT]`: live state as a manifest.
+
+use std::path::PathBuf;
+
+use super::{Output, exit, write_atomic};
+use crate::domains::postgres::inspect;
+use crate::manifest::{self, Format, LoadOptions, Manifest, Resource, write};
+use crate::model::{Domain, Tenant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The tenant to export.
+    #[arg(long)]
+    pub tenant: String,
+    /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Only these domains (default: every domain falconer can read so far).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<Domain>,
+    #[arg(long, value_enum, default_value_t = Format::Toml)]
+    pub to: Format,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// The domains export can read today.
+const SUPPORTED: &[Domain] = &[Domain::Postgres];
+
+pub fn run(args: &Args, out: &Output) -> i32 {
+    let mut tenant = Tenant::new(args.tenant.clone());
+    if let Some(p) = &args.manifest {
+        let loaded = manifest::load_path(p, LoadOptions::default());
+        out.issues(&loaded.issues, &loaded.sources);
+        match loaded.manifest {
+            Some(m) if m.tenant.id == args.tenant => tenant = m.tenant,
+            Some(m) => {
+                out.error(format!(
+                    "{} describes tenant `{}`, not `{}`",
+                    p.display(),
+                    m.tenant.id,
+                    args.tenant
+                ));
+                return exit::ERROR;
+            }
+            None => return exit::ERROR,
+        }
+    }
+    let domains: Vec<Domain> = if args.domain.is_empty() {
+        SUPPORTED.to_vec()
+    } else {
+        args.domain.clone()
+    };
+    if let Some(d) = domains.iter().find(|d| !SUPPORTED.contains(d)) {
+        out.error(format!(
+            "export cannot read the {} domain ({}) yet; it reads: {}",
+            d,
+            d.system(),
+            SUPPORTED
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return exit::ERROR;
+    }
+    let Ok(url) = std::env::var("FALCONER_POSTGRES_URL") else {
+        out.error("no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database)");
+        return exit::ERROR;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(format!("cannot start the async runtime: {e}"));
+            return exit::ERROR;
+        }
+    };
+    let inspected = runtime.block_on(async {
+        let pool = crate::domains::postgres::connect(&url, 1).await?;
+        let r = inspect::inspect(&pool, &tenant)
+            .await
+            .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));
+        pool.close().await;
+        r
+    });
+    let inspected = match inspected {
+        Ok(i) => i,
+        Err(e) => {
+            out.error(e);
+            return exit::ERROR;
+        }
+    };
+    tracing::info!(
+        resources = inspected.resources.len(),
+        queries = inspected.queries,
+        "inspected PostgreSQL"
+    );
+    let mut m = Manifest::new(tenant);
+    m.resources = inspected
+        .resources
+        .into_iter()
+        .map(|spec| Resource { spec, span: None })
+        .collect();
+    let text = match write::write(&m, args.to) {
+        Ok(t) => t,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    match &args.output {
+        Some(p) => {
+            if let Err(e) = write_atomic(p, &text) {
+                out.error(format!("cannot write {}: {e}", p.display()));
+                return exit::ERROR;
+            }
+            eprintln!("wrote {} ({} resources)", p.display(), m.resources.len());
+        }
+        None => print!("{text}"),
+    }
+    exit::OK
+}
