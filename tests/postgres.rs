@@ -245,3 +245,184 @@ async fn export_command_writes_a_valid_manifest() {
     let _ = std::fs::remove_dir_all(&dir);
     db.drop().await;
 }
+
+/// A manifest as people write it: aliases, casts left out, IN lists.
+const HUMAN: &str = r#"
+[tenant]
+id = "acme"
+[tenant.naming]
+postgres_schemas = ["tenant_acme"]
+
+[[postgres.schema]]
+name = "tenant_acme"
+
+[[postgres.table]]
+name = "orders"
+schema = "tenant_acme"
+primary_key = { columns = ["id"] }
+check = [{ name = "orders_status_check", expression = "status IN ('pending', 'paid')" }]
+row_level_security = true
+
+[[postgres.table.column]]
+name = "id"
+type = "serial"
+
+[[postgres.table.column]]
+name = "email"
+type = "varchar(200)"
+nullable = false
+
+[[postgres.table.column]]
+name = "status"
+type = "text"
+default = "'pending'"
+
+[[postgres.table.column]]
+name = "qty"
+type = "int"
+default = "0"
+
+[[postgres.table.column]]
+name = "created_at"
+type = "timestamptz"
+default = "now()"
+
+[[postgres.index]]
+name = "orders_email_idx"
+schema = "tenant_acme"
+table = "orders"
+columns = [{ expression = "lower(email)" }]
+where = "status = 'pending'"
+
+[[postgres.policy]]
+name = "own_orders"
+schema = "tenant_acme"
+table = "orders"
+command = "select"
+using = "email = current_setting('app.email')"
+
+[[postgres.view]]
+name = "pending"
+schema = "tenant_acme"
+query = "select id, email from tenant_acme.orders where status = 'pending'"
+"#;
+
+#[tokio::test]
+async fn the_server_normalizes_what_people_write() {
+    let db = TestDb::new("normalize").await;
+    // The same objects, created by hand with the manifest's own text.
+    db.exec(
+        "create schema tenant_acme;
+         create table tenant_acme.orders (id serial primary key, email varchar(200) not null,
+             status text default 'pending', qty int default 0, created_at timestamptz default now(),
+             constraint orders_status_check check (status IN ('pending', 'paid')));
+         create index orders_email_idx on tenant_acme.orders (lower(email)) where status = 'pending';
+         alter table tenant_acme.orders enable row level security;
+         create policy own_orders on tenant_acme.orders for select using (email = current_setting('app.email'));
+         create view tenant_acme.pending as select id, email from tenant_acme.orders where status = 'pending';",
+    )
+    .await;
+    let loaded = load_str("human.toml", HUMAN, Format::Toml, LoadOptions::default());
+    assert!(!loaded.has_errors(), "{}", loaded.messages());
+    let m = loaded.manifest.expect("manifest");
+    let live = inspect(&db.pool, &m.tenant)
+        .await
+        .expect("inspects")
+        .resources;
+    let mut desired: Vec<Spec> = m.resources.iter().map(|r| r.spec.clone()).collect();
+
+    // As written, the plan would be noise.
+    let raw = plan::make(
+        &m.tenant,
+        &items(&desired),
+        &items(&live),
+        &Options::default(),
+    )
+    .expect("plans");
+    assert!(
+        !raw.changes.is_empty(),
+        "the test needs spelling differences to be meaningful"
+    );
+
+    falconer::domains::postgres::normalize::normalize(&db.pool, &mut desired)
+        .await
+        .expect("normalizes");
+    let p = plan::make(
+        &m.tenant,
+        &items(&desired),
+        &items(&live),
+        &Options::default(),
+    )
+    .expect("plans");
+    let left: Vec<_> = p
+        .changes
+        .iter()
+        .filter(|c| c.action != plan::Action::Delete)
+        .collect();
+    assert!(left.is_empty(), "{}", render::text(&p, Default::default()));
+    // Nothing was left behind by normalization.
+    let shadows: i64 = sqlx::query_scalar(
+        "select count(*) from pg_namespace where nspname like 'falconer_shadow%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("query");
+    assert_eq!(shadows, 0);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn hostile_sql_fields_are_refused_before_reaching_the_server() {
+    let db = TestDb::new("hostile").await;
+    db.exec("create table public.sentinel (id int); insert into public.sentinel values (1);")
+        .await;
+    let cases = [
+        (
+            "default",
+            "[[postgres.table]]\nname = \"t\"\nschema = \"tenant_acme\"\ncolumn = [{ name = \"a\", type = \"int\", default = \"1); drop table public.sentinel; --\" }]\n",
+        ),
+        (
+            "type",
+            "[[postgres.table]]\nname = \"t\"\nschema = \"tenant_acme\"\ncolumn = [{ name = \"a\", type = \"int); drop table public.sentinel; create table x (a int\" }]\n",
+        ),
+        (
+            "check",
+            "[[postgres.table]]\nname = \"t\"\nschema = \"tenant_acme\"\ncolumn = [{ name = \"a\", type = \"int\" }]\ncheck = [{ name = \"c\", expression = \"true) ; drop table public.sentinel; select (1\" }]\n",
+        ),
+        (
+            "view",
+            "[[postgres.view]]\nname = \"v\"\nschema = \"tenant_acme\"\nquery = \"select 1; drop table public.sentinel\"\n",
+        ),
+        (
+            "comment",
+            "[[postgres.policy]]\nname = \"p\"\nschema = \"tenant_acme\"\ntable = \"t\"\nusing = \"true /* ; drop table public.sentinel */\"\n[[postgres.table]]\nname = \"t\"\nschema = \"tenant_acme\"\n",
+        ),
+    ];
+    for (what, body) in cases {
+        let src = format!(
+            "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"tenant_acme\"]\n{body}"
+        );
+        let loaded = load_str("hostile.toml", &src, Format::Toml, LoadOptions::default());
+        assert!(
+            loaded.messages().contains("invalid-sql"),
+            "{what}: {}",
+            loaded.messages()
+        );
+        // Even handed to the normalizer directly, nothing runs.
+        let decoded = falconer::manifest::tree::read_toml(0, &src).expect("toml");
+        let mut specs: Vec<Spec> = falconer::manifest::decode(std::slice::from_ref(&decoded))
+            .resources
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        falconer::domains::postgres::normalize::normalize(&db.pool, &mut specs)
+            .await
+            .expect("normalizes");
+    }
+    let n: i64 = sqlx::query_scalar("select count(*) from public.sentinel")
+        .fetch_one(&db.pool)
+        .await
+        .expect("sentinel survives");
+    assert_eq!(n, 1);
+    db.drop().await;
+}

@@ -466,7 +466,12 @@ pub async fn inspect(pool: &PgPool, tenant: &Tenant) -> Result<Inspected, sqlx::
             name: p.name,
             schema: p.schema,
             table: p.table,
-            roles: p.roles,
+            // PUBLIC is the default: written as no roles, as in a manifest.
+            roles: if p.roles == ["public"] {
+                Vec::new()
+            } else {
+                p.roles
+            },
             using: p.using,
             with_check: p.with_check,
             depends_on: Vec::new(),

@@ -2,6 +2,7 @@
 //! Never row data.
 
 pub mod inspect;
+pub mod normalize;
 pub mod sql;
 
 /// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
@@ -605,12 +606,15 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                     format!("column `{}` is declared twice", c.name),
                 );
             }
-            if c.ty.trim().is_empty() {
-                cx.error(
-                    &format!("{f}.type"),
-                    "invalid-value",
-                    "the column type is empty",
-                );
+            if let Err(e) = sql::check_type(&c.ty) {
+                cx.error(&format!("{f}.type"), "invalid-sql", e);
+            }
+            for (field, expr) in [("default", &c.default), ("generated", &c.generated)] {
+                if let Some(e) = expr
+                    && let Err(msg) = sql::check_expr(e)
+                {
+                    cx.error(&format!("{f}.{field}"), "invalid-sql", format!("`{field}` must be one SQL expression: {msg}"));
+                }
             }
             if c.identity.is_some() {
                 if c.default.is_some() {
@@ -726,12 +730,8 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                     format!("check constraint `{}` is declared twice", c.name),
                 );
             }
-            if c.expression.trim().is_empty() {
-                cx.error(
-                    &format!("check[{i}].expression"),
-                    "invalid-value",
-                    "the check expression is empty",
-                );
+            if let Err(msg) = sql::check_expr(&c.expression) {
+                cx.error(&format!("check[{i}].expression"), "invalid-sql", format!("a check must be one SQL expression: {msg}"));
             }
         }
         if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
@@ -818,7 +818,17 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
                 "an index needs at least one column or expression",
             );
         }
+        if let Some(p) = &self.predicate
+            && let Err(msg) = sql::check_expr(p)
+        {
+            cx.error("where", "invalid-sql", format!("`where` must be one SQL expression: {msg}"));
+        }
         for (i, k) in self.columns.iter().enumerate() {
+            if let Some(e) = &k.expression
+                && let Err(msg) = sql::check_expr(e)
+            {
+                cx.error(&format!("columns[{i}]"), "invalid-sql", format!("an index expression must be one SQL expression: {msg}"));
+            }
             match (&k.column, &k.expression) {
                 (Some(_), Some(_)) => {
                     cx.error(
@@ -870,8 +880,8 @@ resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone(
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
-        if self.query.trim().is_empty() {
-            cx.error("query", "invalid-value", "the view's query is empty");
+        if let Err(msg) = sql::check_query(&self.query) {
+            cx.error("query", "invalid-sql", format!("a view is one SQL query: {msg}"));
         }
         if self.materialized == Some(true) && self.check_option.is_some() {
             cx.error(
@@ -936,6 +946,13 @@ resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.c
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
+        for (field, expr) in [("using", &self.using), ("with_check", &self.with_check)] {
+            if let Some(e) = expr
+                && let Err(msg) = sql::check_expr(e)
+            {
+                cx.error(field, "invalid-sql", format!("`{field}` must be one SQL expression: {msg}"));
+            }
+        }
         let cmd = self.command.unwrap_or(PolicyCommand::All);
         if self.using.is_none() && self.with_check.is_none() {
             cx.error(

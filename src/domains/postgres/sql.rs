@@ -114,3 +114,115 @@ mod tests {
         );
     }
 }
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+/// Checks that SQL text is exactly one expression (a default, a check, an index expression or predicate,
+/// a policy's USING or WITH CHECK): a second statement, or a comment, is refused.
+pub fn check_expr(sql: &str) -> Result<(), String> {
+    refuse_comments(sql)?;
+    let dialect = PostgreSqlDialect {};
+    let mut p = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| e.to_string())?;
+    p.parse_expr().map_err(|e| e.to_string())?;
+    match p.peek_token().token {
+        Token::EOF => Ok(()),
+        t => Err(format!(
+            "unexpected `{t}` after the expression: exactly one expression is allowed"
+        )),
+    }
+}
+
+/// Checks that SQL text is exactly one query (a view's definition).
+pub fn check_query(sql: &str) -> Result<(), String> {
+    refuse_comments(sql)?;
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| e.to_string())?;
+    match statements.as_slice() {
+        [sqlparser::ast::Statement::Query(_)] => Ok(()),
+        [] => Err("the query is empty".into()),
+        [_] => Err("a view is defined by one SELECT (or VALUES) query".into()),
+        _ => Err(format!(
+            "{} statements where one query is allowed",
+            statements.len()
+        )),
+    }
+}
+
+/// Checks a column type: a type name with optional modifiers and array brackets, nothing else.
+pub fn check_type(ty: &str) -> Result<(), String> {
+    let ok = !ty.trim().is_empty()
+        && ty.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '_' | ' ' | '.' | '"' | '(' | ')' | ',' | '[' | ']')
+        })
+        && ty.matches('"').count().is_multiple_of(2)
+        && ty.matches('(').count() == ty.matches(')').count();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{ty:?} is not a type name"))
+    }
+}
+
+/// Comments can hide text from a reader of the manifest: SQL fields may not have them.
+fn refuse_comments(sql: &str) -> Result<(), String> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(|e| e.to_string())?;
+    let comment = tokens.iter().any(|t| {
+        matches!(
+            t,
+            Token::Whitespace(sqlparser::tokenizer::Whitespace::SingleLineComment { .. })
+        ) || matches!(
+            t,
+            Token::Whitespace(sqlparser::tokenizer::Whitespace::MultiLineComment(_))
+        )
+    });
+    if comment {
+        Err("comments are not allowed in SQL fields".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    #[test]
+    fn one_expression_or_query_only() {
+        for ok in [
+            "now()",
+            "'{}'::text[]",
+            "status = ANY (ARRAY['pending'::text, 'paid'::text])",
+            "customer_id = current_setting('app.customer_id')::bigint",
+            "nextval('tenant_acme.orders_id_seq'::regclass)",
+            "(total * 100::numeric)::bigint",
+        ] {
+            assert!(check_expr(ok).is_ok(), "{ok}: {:?}", check_expr(ok));
+        }
+        for bad in [
+            "1); drop table x; --",
+            "1; select 2",
+            "now() -- hidden",
+            "now() /* x */",
+            "1 2",
+            "",
+        ] {
+            assert!(check_expr(bad).is_err(), "{bad} accepted");
+        }
+        assert!(
+            check_query("SELECT o.id FROM tenant_acme.orders o WHERE o.status = 'pending'").is_ok()
+        );
+        assert!(check_query("select 1; drop table x").is_err());
+        assert!(check_query("drop table x").is_err());
+        assert!(check_type("numeric(12,2)").is_ok());
+        assert!(check_type("timestamp with time zone").is_ok());
+        assert!(check_type("\"my schema\".\"my type\"[]").is_ok());
+        assert!(check_type("text); drop table x; --").is_err());
+        assert!(check_type("text default 'x'").is_err());
+    }
+}

@@ -1,0 +1,290 @@
+//! Normalization of desired PostgreSQL objects by the server itself, so that plans show no changes from
+//! mere spelling: `int` is `integer`, `varchar(20)` is `character varying(20)`, `status IN ('a', 'b')` is
+//! `status = ANY (ARRAY['a'::text, 'b'::text])`.
+//!
+//! In one transaction that is always rolled back, shadow copies of the desired tables (columns, defaults,
+//! checks), indexes, policies and views are created in a throwaway schema, and read back the way inspection
+//! reads live objects. Each object has its own savepoint: one that cannot be created yet (it uses a type or
+//! a table that does not exist) keeps the text as written.
+
+use sqlx::{PgPool, Row};
+
+use super::sql::{quote_ident, split_ident};
+use super::*;
+use crate::domains::Spec;
+
+/// Serial types: (name, the integer type it is).
+const SERIALS: &[(&str, &str)] = &[
+    ("smallserial", "smallint"),
+    ("serial2", "smallint"),
+    ("serial", "integer"),
+    ("serial4", "integer"),
+    ("bigserial", "bigint"),
+    ("serial8", "bigint"),
+];
+
+/// How PostgreSQL prints a sequence in `nextval(...)` when its schema is not on the search path.
+fn seq_literal(schema: &str, table: &str, column: &str) -> String {
+    let simple = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let q = |s: &str| {
+        if simple(s) {
+            s.to_string()
+        } else {
+            quote_ident(s)
+        }
+    };
+    let seq = format!("{table}_{column}_seq");
+    let name = if schema == "public" {
+        q(&seq)
+    } else {
+        format!("{}.{}", q(schema), q(&seq))
+    };
+    format!("nextval('{}'::regclass)", name.replace('\'', "''"))
+}
+
+/// Serial columns become their integer type with the sequence default PostgreSQL gives them.
+pub fn expand_serials(t: &mut Table) {
+    for c in &mut t.column {
+        let ty = c.ty.trim().to_ascii_lowercase();
+        if let Some((_, int)) = SERIALS.iter().find(|(s, _)| *s == ty) {
+            c.ty = (*int).to_string();
+            if c.default.is_none() {
+                c.default = Some(seq_literal(&t.schema, &t.name, &c.name));
+            }
+        }
+    }
+}
+
+/// Normalizes the desired PostgreSQL resources in place. Errors of the connection are returned; objects
+/// the server cannot build yet are left as written.
+pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Error> {
+    // Only resources whose SQL fields pass their checks are ever sent to the server.
+    let tenant = crate::model::Tenant::new("normalize");
+    let valid: Vec<bool> = specs
+        .iter()
+        .map(|s| {
+            let mut cx = crate::domains::Checker::new(&tenant, false, crate::domains::Origin::None);
+            s.check(&mut cx);
+            !cx.issues.iter().any(|i| i.code == "invalid-sql")
+        })
+        .collect();
+    for s in specs.iter_mut() {
+        if let Spec::PgTable(t) = s {
+            expand_serials(t);
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let shadow = format!("falconer_shadow_{}", std::process::id());
+    sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
+        .execute(&mut *tx)
+        .await?;
+    let sh = |name: &str| format!("{}.{}", quote_ident(&shadow), quote_ident(name));
+
+    // Tables: columns with types, defaults and generated expressions, and check constraints.
+    let mut shadow_of: std::collections::HashMap<(String, String), String> = Default::default();
+    for (i, s) in specs.iter_mut().enumerate() {
+        let Spec::PgTable(t) = s else { continue };
+        if !valid[i] {
+            continue;
+        }
+        let name = format!("t{i}");
+        let mut cols: Vec<String> = Vec::new();
+        for c in &t.column {
+            let mut d = format!("{} {}", quote_ident(&c.name), c.ty);
+            if let Some(g) = &c.generated {
+                d.push_str(&format!(" generated always as ({g}) stored"));
+            } else if let Some(def) = &c.default {
+                d.push_str(&format!(" default {def}"));
+            }
+            if let Some(coll) = &c.collation {
+                d.push_str(&format!(" collate {}", quote_ident(coll)));
+            }
+            cols.push(d);
+        }
+        for (k, ch) in t.check.iter().enumerate() {
+            cols.push(format!(
+                "constraint {} check ({})",
+                quote_ident(&format!("c{k}")),
+                ch.expression
+            ));
+        }
+        let ddl = format!("create table {} ({})", sh(&name), cols.join(", "));
+        if !try_ddl(&mut tx, &ddl).await? {
+            continue;
+        }
+        shadow_of.insert((t.schema.clone(), t.name.clone()), name.clone());
+        let rows = sqlx::query(
+            "select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as ty,
+                    pg_get_expr(d.adbin, d.adrelid, true) as def, a.attgenerated::text as generated
+             from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        )
+        .bind(sh(&name))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (c, r) in t.column.iter_mut().zip(rows) {
+            c.ty = r.get("ty");
+            let def: Option<String> = r.get("def");
+            let generated: String = r.get("generated");
+            if generated == "s" {
+                c.generated = def;
+            } else if c.default.is_some() {
+                c.default = def;
+            }
+        }
+        let checks = sqlx::query(
+            "select conname::text as name, pg_get_expr(conbin, conrelid, true) as expr from pg_constraint
+             where conrelid = $1::regclass and contype = 'c'",
+        )
+        .bind(sh(&name))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in checks {
+            let n: String = r.get("name");
+            if let Some(k) = n.strip_prefix('c').and_then(|k| k.parse::<usize>().ok())
+                && let Some(ch) = t.check.get_mut(k)
+            {
+                ch.expression = r.get::<Option<String>, _>("expr").unwrap_or_default();
+            }
+        }
+    }
+
+    // Indexes and policies on the shadow tables; views as written (they read the real tables).
+    for (i, s) in specs.iter_mut().enumerate() {
+        if !valid[i] {
+            continue;
+        }
+        match s {
+            Spec::PgIndex(ix) => {
+                let Some(table) = shadow_of.get(&(ix.schema.clone(), ix.table.clone())) else {
+                    continue;
+                };
+                let keys: Vec<String> = ix
+                    .columns
+                    .iter()
+                    .map(|k| match (&k.column, &k.expression) {
+                        (Some(c), _) => quote_ident(c),
+                        (None, Some(e)) => format!("({e})"),
+                        _ => String::new(),
+                    })
+                    .collect();
+                let mut ddl = format!(
+                    "create index {} on {} ({})",
+                    quote_ident(&format!("i{i}")),
+                    sh(table),
+                    keys.join(", ")
+                );
+                if let Some(p) = &ix.predicate {
+                    ddl.push_str(&format!(" where {p}"));
+                }
+                if !try_ddl(&mut tx, &ddl).await? {
+                    continue;
+                }
+                let r = sqlx::query(
+                    "select array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
+                            pg_get_expr(i.indpred, i.indrelid, true) as pred
+                     from pg_index i where i.indexrelid = $1::regclass",
+                )
+                .bind(sh(&format!("i{i}")))
+                .fetch_one(&mut *tx)
+                .await?;
+                let keys: Vec<String> = r.get("keys");
+                for (k, text) in ix.columns.iter_mut().zip(keys) {
+                    if k.expression.is_some() {
+                        match split_ident(&text) {
+                            Some((id, rest)) if rest.trim().is_empty() => {
+                                k.expression = None;
+                                k.column = Some(id);
+                            }
+                            _ => k.expression = Some(text),
+                        }
+                    }
+                }
+                if ix.predicate.is_some() {
+                    ix.predicate = r.get("pred");
+                }
+            }
+            Spec::PgPolicy(p) => {
+                let Some(table) = shadow_of.get(&(p.schema.clone(), p.table.clone())) else {
+                    continue;
+                };
+                let mut ddl = format!(
+                    "create policy {} on {}",
+                    quote_ident(&format!("p{i}")),
+                    sh(table)
+                );
+                if let Some(u) = &p.using {
+                    ddl.push_str(&format!(" using ({u})"));
+                }
+                // No FOR clause: the shadow policy is FOR ALL, which takes both expressions.
+                if let Some(w) = &p.with_check {
+                    ddl.push_str(&format!(" with check ({w})"));
+                }
+                if !try_ddl(&mut tx, &ddl).await? {
+                    continue;
+                }
+                let r = sqlx::query(
+                    "select pg_get_expr(polqual, polrelid, true) as q, pg_get_expr(polwithcheck, polrelid, true) as w
+                     from pg_policy where polname = $1 and polrelid = $2::regclass",
+                )
+                .bind(format!("p{i}"))
+                .bind(sh(table))
+                .fetch_one(&mut *tx)
+                .await?;
+                if p.using.is_some() {
+                    p.using = r.get("q");
+                }
+                if p.with_check.is_some() {
+                    p.with_check = r.get("w");
+                }
+            }
+            Spec::PgView(v) => {
+                let ddl = format!("create view {} as {}", sh(&format!("v{i}")), v.query);
+                if !try_ddl(&mut tx, &ddl).await? {
+                    continue;
+                }
+                let def: String = sqlx::query_scalar("select pg_get_viewdef($1::regclass, true)")
+                    .bind(sh(&format!("v{i}")))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                v.query = super::inspect::normalize_query(&def);
+            }
+            _ => {}
+        }
+    }
+    tx.rollback().await?;
+    Ok(())
+}
+
+/// Runs DDL under a savepoint; `false` (and rolled back to the savepoint) when the server refuses it.
+async fn try_ddl(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ddl: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("savepoint falconer_normalize")
+        .execute(&mut **tx)
+        .await?;
+    // A prepared statement: the server refuses more than one command in it.
+    match sqlx::query(ddl).execute(&mut **tx).await {
+        Ok(_) => {
+            sqlx::query("release savepoint falconer_normalize")
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        }
+        Err(sqlx::Error::Database(e)) => {
+            tracing::debug!(error = %e.message(), "cannot normalize an object yet; it is compared as written");
+            sqlx::query("rollback to savepoint falconer_normalize")
+                .execute(&mut **tx)
+                .await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
