@@ -426,3 +426,75 @@ async fn hostile_sql_fields_are_refused_before_reaching_the_server() {
     assert_eq!(n, 1);
     db.drop().await;
 }
+
+/// Plans the desired PostgreSQL resources against the database, with the desired addresses as the managed
+/// set (what the state store will hold).
+async fn live_plan(db: &TestDb, m: &Manifest, base: &Path) -> (plan::Plan, Vec<Item>, Vec<Item>) {
+    use falconer::domains::postgres::provider;
+    let key = FingerprintKey::new("pg-apply");
+    let specs: Vec<Spec> = m.resources.iter().map(|r| r.spec.clone()).collect();
+    let mut w = Vec::new();
+    let desired = provider::desired_items(&db.pool, &specs, base, &key, &mut w)
+        .await
+        .expect("normalizes");
+    let live = provider::live_items(&db.pool, &m.tenant, &key)
+        .await
+        .expect("inspects");
+    let managed = desired.iter().map(|i| i.address.clone()).collect();
+    let opts = Options {
+        managed: Some(managed),
+        ..Options::default()
+    };
+    let p = plan::make(&m.tenant, &desired, &live, &opts).expect("plans");
+    (p, desired, live)
+}
+
+#[tokio::test]
+async fn the_example_applies_to_an_empty_database_and_then_plans_no_changes() {
+    use falconer::domains::postgres::{ddl, provider};
+    let db = TestDb::new("apply").await;
+    // Roles are cluster-wide: the example's are created beforehand (role creation is tested on its own).
+    db.exec(
+        "do $$ begin create role acme_app; exception when duplicate_object then null; end $$;
+         do $$ begin create role acme_readonly; exception when duplicate_object then null; end $$;
+         create table public.sentinel (id int);",
+    )
+    .await;
+    let loaded = falconer::manifest::load_path(Path::new("examples/acme"), LoadOptions::default());
+    let mut m = loaded.manifest.expect("example");
+    m.resources.retain(|r| {
+        r.spec.meta().domain == falconer::model::Domain::Postgres
+            && !matches!(r.spec, Spec::PgRole(_))
+    });
+    let base = Path::new("examples/acme");
+
+    let (p, desired, live) = live_plan(&db, &m, base).await;
+    assert!(
+        p.changes.iter().all(|c| c.action == plan::Action::Create),
+        "{}",
+        render::text(&p, Default::default())
+    );
+    let statements = provider::statements(&p, &desired, &live).expect("DDL");
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.starts_with("create table \"tenant_acme\".\"orders\"")),
+        "{statements:#?}"
+    );
+    ddl::execute(&db.pool, &statements)
+        .await
+        .unwrap_or_else(|(i, e)| panic!("statement {i} failed: {e}\n{}", statements[i]));
+
+    let (again, _, _) = live_plan(&db, &m, base).await;
+    assert!(
+        again.changes.is_empty(),
+        "{}",
+        render::text(&again, Default::default())
+    );
+    let n: i64 = sqlx::query_scalar("select count(*) from public.sentinel")
+        .fetch_one(&db.pool)
+        .await
+        .expect("sentinel");
+    assert_eq!(n, 0);
+    db.drop().await;
+}

@@ -8,6 +8,9 @@ use serde_json::Value;
 use crate::model::{KindMeta, flags};
 use crate::secrets::sealed;
 
+/// Fields that instruct falconer and are not part of the live object: never compared.
+pub const MANIFEST_ONLY: &[&str] = &["depends_on", "renamed_from"];
+
 /// One changed field.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct FieldChange {
@@ -118,6 +121,9 @@ fn walk(
             match (dv, lv) {
                 (Value::Object(dm), Value::Object(lm)) => {
                     for (k, x) in dm {
+                        if MANIFEST_ONLY.contains(&k.as_str()) {
+                            continue;
+                        }
                         let cmp = child_meta_path(meta, mp, k);
                         walk(
                             meta,
@@ -130,7 +136,7 @@ fn walk(
                         );
                     }
                     for (k, x) in lm {
-                        if !dm.contains_key(k) {
+                        if !dm.contains_key(k) && !MANIFEST_ONLY.contains(&k.as_str()) {
                             let cmp = child_meta_path(meta, mp, k);
                             walk(meta, &cmp, &join(shown, k), None, Some(x), immutable, out);
                         }

@@ -1,8 +1,10 @@
 //! PostgreSQL: extensions, schemas, roles, tables, indexes, views, row-level-security policies, grants.
 //! Never row data.
 
+pub mod ddl;
 pub mod inspect;
 pub mod normalize;
+pub mod provider;
 pub mod sql;
 
 /// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password

@@ -48,6 +48,55 @@ fn seq_literal(schema: &str, table: &str, column: &str) -> String {
     format!("nextval('{}'::regclass)", name.replace('\'', "''"))
 }
 
+/// The name PostgreSQL gives a constraint (`<table>_<columns>_<suffix>`), when it fits in 63 bytes.
+fn default_constraint_name(table: &str, columns: &[String], suffix: &str) -> Option<String> {
+    let name = format!("{table}_{}_{suffix}", columns.join("_"));
+    (name.len() <= super::MAX_IDENT).then_some(name)
+}
+
+/// Fills in what PostgreSQL fills in: constraint names, and the referenced primary key of a foreign key
+/// that names no columns.
+pub fn fill_constraint_defaults(specs: &mut [Spec]) {
+    let pks: std::collections::HashMap<(String, String), Vec<String>> = specs
+        .iter()
+        .filter_map(|s| match s {
+            Spec::PgTable(t) => t
+                .primary_key
+                .as_ref()
+                .map(|pk| ((t.schema.clone(), t.name.clone()), pk.columns.clone())),
+            _ => None,
+        })
+        .collect();
+    for s in specs.iter_mut() {
+        let Spec::PgTable(t) = s else { continue };
+        if let Some(pk) = &mut t.primary_key
+            && pk.name.is_none()
+        {
+            pk.name = Some(format!("{}_pkey", t.name));
+        }
+        for u in &mut t.unique {
+            if u.name.is_none() {
+                u.name = default_constraint_name(&t.name, &u.columns, "key");
+            }
+        }
+        for fk in &mut t.foreign_key {
+            if fk.references.columns.is_empty() {
+                let schema = fk
+                    .references
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| t.schema.clone());
+                if let Some(cols) = pks.get(&(schema, fk.references.table.clone())) {
+                    fk.references.columns = cols.clone();
+                }
+            }
+            if fk.name.is_none() {
+                fk.name = default_constraint_name(&t.name, &fk.columns, "fkey");
+            }
+        }
+    }
+}
+
 /// Serial columns become their integer type with the sequence default PostgreSQL gives them.
 pub fn expand_serials(t: &mut Table) {
     for c in &mut t.column {
@@ -79,6 +128,7 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
             expand_serials(t);
         }
     }
+    fill_constraint_defaults(specs);
     let mut tx = pool.begin().await?;
     let shadow = format!("falconer_shadow_{}", std::process::id());
     sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
