@@ -498,3 +498,165 @@ async fn the_example_applies_to_an_empty_database_and_then_plans_no_changes() {
     assert_eq!(n, 0);
     db.drop().await;
 }
+
+fn manifest_of(body: &str) -> Manifest {
+    let src = format!(
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n[[postgres.schema]]\nname = \"app\"\n{body}"
+    );
+    let loaded = load_str("scenario.toml", &src, Format::Toml, LoadOptions::default());
+    assert!(!loaded.has_errors(), "{}", loaded.messages());
+    loaded.manifest.expect("manifest")
+}
+
+/// Plans `body` against the database, checks the plan with `check`, applies it, and checks that a second
+/// plan is empty.
+async fn converge(db: &TestDb, body: &str, check: impl Fn(&plan::Plan)) {
+    use falconer::domains::postgres::{ddl, provider};
+    let m = manifest_of(body);
+    let (p, desired, live) = live_plan(db, &m, Path::new(".")).await;
+    check(&p);
+    let statements = provider::statements(&p, &desired, &live).expect("DDL");
+    ddl::execute(&db.pool, &statements)
+        .await
+        .unwrap_or_else(|(i, e)| panic!("statement {i} failed: {e}\n{statements:#?}"));
+    let (again, _, _) = live_plan(db, &m, Path::new(".")).await;
+    assert!(
+        again.changes.is_empty(),
+        "{body}\n{}",
+        render::text(&again, Default::default())
+    );
+}
+
+#[tokio::test]
+async fn update_scenarios_plan_the_minimal_change_and_converge() {
+    let db = TestDb::new("updates").await;
+    db.exec("do $$ begin create role falconer_test_reader; exception when duplicate_object then null; end $$;").await;
+    let table = |cols: &str, extra: &str| {
+        format!(
+            "[[postgres.table]]\nname = \"items\"\nschema = \"app\"\nprimary_key = {{ columns = [\"id\"] }}\ncolumn = [{cols}]\n{extra}"
+        )
+    };
+    let base_cols = "{ name = \"id\", type = \"bigint\" }, { name = \"label\", type = \"text\" }";
+    // Start.
+    converge(&db, &table(base_cols, ""), |p| {
+        assert!(p.changes.iter().all(|c| c.action == plan::Action::Create))
+    })
+    .await;
+    db.exec("insert into app.items values (1, 'one'), (2, 'two');")
+        .await;
+
+    // Add a column.
+    let cols = format!("{base_cols}, {{ name = \"qty\", type = \"int\", default = \"0\" }}");
+    converge(&db, &table(&cols, ""), |p| {
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].fields.len(), 1, "{:?}", p.changes[0].fields);
+        assert!(p.changes[0].fields[0].path.starts_with("column[qty]"));
+    })
+    .await;
+
+    // Alter it: type, default, NOT NULL.
+    let cols = format!(
+        "{base_cols}, {{ name = \"qty\", type = \"bigint\", default = \"1\", nullable = false }}"
+    );
+    converge(&db, &table(&cols, ""), |p| {
+        let paths: Vec<&str> = p.changes[0]
+            .fields
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert!(
+            paths.contains(&"column[qty].type") && paths.contains(&"column[qty].default"),
+            "{paths:?}"
+        );
+        assert!(
+            p.changes[0]
+                .hazards
+                .iter()
+                .any(|h| h.code == falconer::model::HazardCode::RewritesData)
+        );
+    })
+    .await;
+
+    // Rename a column explicitly: its data stays.
+    let renamed = "{ name = \"id\", type = \"bigint\" }, { name = \"title\", type = \"text\", renamed_from = \"label\" }, { name = \"qty\", type = \"bigint\", default = \"1\", nullable = false }";
+    converge(&db, &table(renamed, ""), |p| {
+        assert!(
+            !p.changes[0]
+                .hazards
+                .iter()
+                .any(|h| h.code == falconer::model::HazardCode::DeletesData),
+            "a rename loses nothing"
+        );
+    })
+    .await;
+    let title: String = sqlx::query_scalar("select title from app.items where id = 1")
+        .fetch_one(&db.pool)
+        .await
+        .expect("renamed");
+    assert_eq!(title, "one");
+
+    // Drop the column: the plan says what is lost.
+    let cols = "{ name = \"id\", type = \"bigint\" }, { name = \"title\", type = \"text\" }";
+    converge(&db, &table(cols, ""), |p| {
+        let h = &p.changes[0].hazards;
+        assert!(
+            h.iter()
+                .any(|h| h.code == falconer::model::HazardCode::DeletesData
+                    && h.message.contains("`qty`")),
+            "{h:?}"
+        );
+    })
+    .await;
+
+    // An index, then a changed index (a replace).
+    let index = |cols: &str| {
+        format!(
+            "[[postgres.index]]\nname = \"items_title_idx\"\nschema = \"app\"\ntable = \"items\"\ncolumns = [{cols}]\n"
+        )
+    };
+    converge(
+        &db,
+        &format!("{}{}", table(cols, ""), index("\"title\"")),
+        |p| assert_eq!(p.changes.len(), 1),
+    )
+    .await;
+    converge(
+        &db,
+        &format!(
+            "{}{}",
+            table(cols, ""),
+            index("{ expression = \"lower(title)\" }")
+        ),
+        |p| {
+            assert_eq!(p.changes[0].action, plan::Action::Replace);
+        },
+    )
+    .await;
+
+    // A policy with RLS, then a changed policy; a grant added.
+    let with_policy = |using: &str| {
+        format!(
+            "{}{}[[postgres.policy]]\nname = \"readers\"\nschema = \"app\"\ntable = \"items\"\ncommand = \"select\"\nroles = [\"falconer_test_reader\"]\nusing = \"{using}\"\n",
+            table(cols, "row_level_security = true\n"),
+            index("{ expression = \"lower(title)\" }")
+        )
+    };
+    converge(&db, &with_policy("id > 0"), |_| {}).await;
+    converge(&db, &with_policy("id > 1"), |p| {
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].address, "postgres.policy.app.items.readers");
+    })
+    .await;
+    let grant = "[[postgres.grant]]\ngrantee = \"falconer_test_reader\"\nschema = \"app\"\nobject = \"items\"\nprivileges = [\"SELECT\"]\n";
+    converge(&db, &format!("{}{grant}", with_policy("id > 1")), |p| {
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].action, plan::Action::Create);
+    })
+    .await;
+    let more = grant.replace("[\"SELECT\"]", "[\"SELECT\", \"UPDATE\"]");
+    converge(&db, &format!("{}{more}", with_policy("id > 1")), |p| {
+        assert_eq!(p.changes[0].fields.len(), 1, "{:?}", p.changes[0].fields);
+    })
+    .await;
+    db.drop().await;
+}
