@@ -13,3 +13,4 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod secrets;
+pub mod state;

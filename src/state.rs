@@ -1,0 +1,465 @@
+//! The state store: what falconer manages per tenant, the key of its secret fingerprints, locks and apply
+//! journals. Never a secret value.
+//!
+//! Two backends with the same schema and the same (portable) SQL: SQLite, the default
+//! (`sqlite:.falconer/state.db`), and PostgreSQL (`postgres://...`) for teams and CI fleets, where locks are
+//! shared between runners. Timestamps are Unix seconds. The schema is versioned: [`MIGRATIONS`] run in order
+//! on open, each once.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::model::Address;
+use crate::secrets::FingerprintKey;
+
+/// Schema migrations, in order. Each runs once; `falconer_meta.version` says how many ran.
+pub const MIGRATIONS: &[&str] = &[
+    "create table if not exists falconer_managed (
+        tenant text not null, address text not null, since bigint not null,
+        primary key (tenant, address))",
+    "create table if not exists falconer_keys (tenant text primary key, fingerprint_key text not null)",
+    "create table if not exists falconer_locks (
+        tenant text primary key, owner text not null, host text not null, pid bigint not null,
+        acquired_at bigint not null, heartbeat_at bigint not null, expires_at bigint not null)",
+    "create table if not exists falconer_runs (
+        id text primary key, tenant text not null, plan_digest text not null, status text not null,
+        started_at bigint not null, finished_at bigint)",
+    "create table if not exists falconer_journal (
+        run_id text not null, step bigint not null, address text not null, status text not null,
+        at bigint not null, primary key (run_id, step))",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("unsupported state URL {0:?}: use sqlite:PATH or postgres://...")]
+    Url(String),
+    #[error("state store: {0}")]
+    Db(String),
+    #[error("tenant `{tenant}` is locked by {holder}")]
+    Locked { tenant: String, holder: String },
+}
+
+fn db<E: std::fmt::Display>(e: E) -> StateError {
+    StateError::Db(e.to_string())
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A held lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lock {
+    pub tenant: String,
+    pub owner: String,
+    pub host: String,
+    pub pid: i64,
+    pub acquired_at: i64,
+    pub heartbeat_at: i64,
+    pub expires_at: i64,
+}
+
+impl Lock {
+    /// `owner@host (pid N) since T`, for messages.
+    pub fn holder(&self) -> String {
+        format!(
+            "{}@{} (pid {}), since {}",
+            self.owner,
+            self.host,
+            self.pid,
+            crate::state::rfc3339(self.acquired_at)
+        )
+    }
+    pub fn expired(&self, at: i64) -> bool {
+        self.expires_at <= at
+    }
+}
+
+/// Who takes a lock.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub name: String,
+    pub host: String,
+    pub pid: i64,
+}
+
+impl Owner {
+    /// This process: the user and host from the environment.
+    pub fn current() -> Owner {
+        let name = std::env::var("FALCONER_LOCK_OWNER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "falconer".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        Owner {
+            name,
+            host,
+            pid: i64::from(std::process::id()),
+        }
+    }
+}
+
+/// What happened when a lock was taken.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquired {
+    Fresh(Lock),
+    /// An expired lock of another run was taken over.
+    TakenOver {
+        lock: Lock,
+        previous: Lock,
+    },
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// The state store.
+#[derive(Clone)]
+pub struct State {
+    pool: Pool,
+}
+
+/// Runs the same SQL on either backend.
+macro_rules! on {
+    ($self:expr, |$p:ident| $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+type LockRow = (String, String, String, i64, i64, i64, i64);
+
+fn lock_of(r: LockRow) -> Lock {
+    Lock {
+        tenant: r.0,
+        owner: r.1,
+        host: r.2,
+        pid: r.3,
+        acquired_at: r.4,
+        heartbeat_at: r.5,
+        expires_at: r.6,
+    }
+}
+
+const LOCK_COLUMNS: &str = "tenant, owner, host, pid, acquired_at, heartbeat_at, expires_at";
+
+impl State {
+    /// Opens (creating if needed) the store at `url` and runs pending migrations.
+    pub async fn open(url: &str) -> Result<State, StateError> {
+        let pool = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(db)?;
+            }
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10));
+            Pool::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db)?,
+            )
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(
+                crate::domains::postgres::connect(url, 4)
+                    .await
+                    .map_err(StateError::Db)?,
+            )
+        } else {
+            return Err(StateError::Url(url.to_string()));
+        };
+        let state = State { pool };
+        state.migrate().await?;
+        Ok(state)
+    }
+
+    async fn migrate(&self) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query("create table if not exists falconer_meta (id integer primary key, version bigint not null)")
+                .execute(p)
+                .await
+                .map_err(db)?;
+            sqlx::query(
+                "insert into falconer_meta (id, version) values (1, 0) on conflict (id) do nothing",
+            )
+            .execute(p)
+            .await
+            .map_err(db)?;
+            let version: i64 = sqlx::query_scalar("select version from falconer_meta where id = 1")
+                .fetch_one(p)
+                .await
+                .map_err(db)?;
+            for (i, m) in MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(version).unwrap_or(0))
+            {
+                sqlx::query(m).execute(p).await.map_err(db)?;
+                sqlx::query("update falconer_meta set version = $1 where id = 1")
+                    .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+                    .execute(p)
+                    .await
+                    .map_err(db)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The schema version (number of migrations run).
+    pub async fn version(&self) -> Result<i64, StateError> {
+        on!(self, |p| sqlx::query_scalar(
+            "select version from falconer_meta where id = 1"
+        )
+        .fetch_one(p)
+        .await
+        .map_err(db))
+    }
+
+    // ---------------------------------------------------------------------------------- managed set
+
+    /// The resources falconer manages for a tenant.
+    pub async fn managed(&self, tenant: &str) -> Result<HashSet<Address>, StateError> {
+        let rows: Vec<String> = on!(self, |p| sqlx::query_scalar(
+            "select address from falconer_managed where tenant = $1"
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await
+        .map_err(db))?;
+        Ok(rows.iter().filter_map(|a| Address::parse(a).ok()).collect())
+    }
+
+    /// Records resources as managed (created or adopted) and forgets deleted ones.
+    pub async fn update_managed(
+        &self,
+        tenant: &str,
+        added: &[Address],
+        removed: &[Address],
+    ) -> Result<(), StateError> {
+        let t = now();
+        on!(self, |p| {
+            let mut tx = p.begin().await.map_err(db)?;
+            for a in added {
+                sqlx::query("insert into falconer_managed (tenant, address, since) values ($1, $2, $3) on conflict (tenant, address) do nothing")
+                    .bind(tenant)
+                    .bind(a.to_string())
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            for a in removed {
+                sqlx::query("delete from falconer_managed where tenant = $1 and address = $2")
+                    .bind(tenant)
+                    .bind(a.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    // ------------------------------------------------------------------------------ fingerprint key
+
+    /// The tenant's fingerprint key, created (random) on first use.
+    pub async fn fingerprint_key(&self, tenant: &str) -> Result<FingerprintKey, StateError> {
+        let mut fresh = [0u8; 32];
+        getrandom_fill(&mut fresh);
+        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let key: String = on!(self, |p| {
+            sqlx::query("insert into falconer_keys (tenant, fingerprint_key) values ($1, $2) on conflict (tenant) do nothing")
+                .bind(tenant)
+                .bind(&hex)
+                .execute(p)
+                .await
+                .map_err(db)?;
+            sqlx::query_scalar("select fingerprint_key from falconer_keys where tenant = $1")
+                .bind(tenant)
+                .fetch_one(p)
+                .await
+                .map_err(db)
+        })?;
+        Ok(FingerprintKey::new(key.into_bytes()))
+    }
+
+    // ---------------------------------------------------------------------------------------- locks
+
+    /// Takes the tenant's lock for `ttl`, or fails with who holds it. An expired lock is taken over.
+    pub async fn lock(
+        &self,
+        tenant: &str,
+        owner: &Owner,
+        ttl: Duration,
+    ) -> Result<Acquired, StateError> {
+        let t = now();
+        let expires = t + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let previous = self.lock_of(tenant).await?;
+        // One statement: insert, or replace a lock that has expired; nothing when a live lock is held.
+        let taken: Option<LockRow> = on!(self, |p| {
+            sqlx::query_as(&format!(
+            "insert into falconer_locks ({LOCK_COLUMNS}) values ($1, $2, $3, $4, $5, $5, $6)
+             on conflict (tenant) do update set owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+                 acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at
+             where falconer_locks.expires_at <= $5
+             returning {LOCK_COLUMNS}"
+        ))
+        .bind(tenant)
+        .bind(&owner.name)
+        .bind(&owner.host)
+        .bind(owner.pid)
+        .bind(t)
+        .bind(expires)
+        .fetch_optional(p)
+        .await
+        .map_err(db)
+        })?;
+        match taken.map(lock_of) {
+            Some(lock) => Ok(match previous.filter(|p| p.expired(t)) {
+                Some(previous) => Acquired::TakenOver { lock, previous },
+                None => Acquired::Fresh(lock),
+            }),
+            None => {
+                let holder = self
+                    .lock_of(tenant)
+                    .await?
+                    .map(|l| l.holder())
+                    .unwrap_or_else(|| "another run".into());
+                Err(StateError::Locked {
+                    tenant: tenant.to_string(),
+                    holder,
+                })
+            }
+        }
+    }
+
+    /// Extends a held lock (the apply calls this while it works).
+    pub async fn heartbeat(&self, lock: &Lock, ttl: Duration) -> Result<bool, StateError> {
+        let t = now();
+        let expires = t + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let n = on!(self, |p| {
+            sqlx::query(
+            "update falconer_locks set heartbeat_at = $1, expires_at = $2 where tenant = $3 and owner = $4 and pid = $5 and acquired_at = $6"
+        )
+        .bind(t)
+        .bind(expires)
+        .bind(&lock.tenant)
+        .bind(&lock.owner)
+        .bind(lock.pid)
+        .bind(lock.acquired_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Releases a lock this run holds.
+    pub async fn unlock(&self, lock: &Lock) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query("delete from falconer_locks where tenant = $1 and owner = $2 and pid = $3 and acquired_at = $4")
+            .bind(&lock.tenant)
+            .bind(&lock.owner)
+            .bind(lock.pid)
+            .bind(lock.acquired_at)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db)
+        })
+    }
+
+    /// The lock of a tenant, if any (held or expired).
+    pub async fn lock_of(&self, tenant: &str) -> Result<Option<Lock>, StateError> {
+        let row: Option<LockRow> = on!(self, |p| sqlx::query_as(&format!(
+            "select {LOCK_COLUMNS} from falconer_locks where tenant = $1"
+        ))
+        .bind(tenant)
+        .fetch_optional(p)
+        .await
+        .map_err(db))?;
+        Ok(row.map(lock_of))
+    }
+
+    /// Every lock.
+    pub async fn locks(&self) -> Result<Vec<Lock>, StateError> {
+        let rows: Vec<LockRow> = on!(self, |p| sqlx::query_as(&format!(
+            "select {LOCK_COLUMNS} from falconer_locks order by tenant"
+        ))
+        .fetch_all(p)
+        .await
+        .map_err(db))?;
+        Ok(rows.into_iter().map(lock_of).collect())
+    }
+
+    /// Breaks a tenant's lock, whoever holds it; returns the lock that was broken.
+    pub async fn break_lock(&self, tenant: &str) -> Result<Option<Lock>, StateError> {
+        let lock = self.lock_of(tenant).await?;
+        on!(self, |p| sqlx::query(
+            "delete from falconer_locks where tenant = $1"
+        )
+        .bind(tenant)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))?;
+        Ok(lock)
+    }
+}
+
+/// Random bytes from the operating system.
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom")
+        && f.read_exact(buf).is_ok()
+    {
+        return;
+    }
+    // No /dev/urandom: derive from time and process id (still unique per tenant and store).
+    let seed = format!("{:?}{}", SystemTime::now(), std::process::id());
+    let h = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
+    for (b, x) in buf.iter_mut().zip(h.iter().cycle()) {
+        *b = *x;
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}

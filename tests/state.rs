@@ -1,0 +1,161 @@
+//! The state store on both backends (SQLite and PostgreSQL): migrations, managed set, fingerprint keys,
+//! locks (holder named, heartbeat, expiry take-over, break, a race with one winner).
+
+mod support;
+
+use std::time::Duration;
+
+use falconer::model::Address;
+use falconer::state::{Acquired, MIGRATIONS, Owner, State, StateError};
+
+fn owner(name: &str) -> Owner {
+    Owner {
+        name: name.into(),
+        host: "ci-runner".into(),
+        pid: 4242,
+    }
+}
+
+async fn exercise(url: &str) {
+    let state = State::open(url).await.expect("opens");
+    assert_eq!(
+        state.version().await.expect("version"),
+        MIGRATIONS.len() as i64
+    );
+    // Opening again runs nothing new.
+    let state = State::open(url).await.expect("reopens");
+    assert_eq!(
+        state.version().await.expect("version"),
+        MIGRATIONS.len() as i64
+    );
+
+    // Managed set.
+    let a = Address::parse("postgres.table.app.orders").expect("a");
+    let b = Address::parse("kafka.topic.acme.events").expect("b");
+    state
+        .update_managed("acme", &[a.clone(), b.clone()], &[])
+        .await
+        .expect("adds");
+    state
+        .update_managed("acme", std::slice::from_ref(&a), &[])
+        .await
+        .expect("adds again");
+    assert_eq!(state.managed("acme").await.expect("managed").len(), 2);
+    state
+        .update_managed("acme", &[], std::slice::from_ref(&b))
+        .await
+        .expect("removes");
+    let m = state.managed("acme").await.expect("managed");
+    assert!(m.contains(&a) && !m.contains(&b));
+    assert!(state.managed("other").await.expect("managed").is_empty());
+
+    // Fingerprint keys: stable per tenant, different between tenants, never shown.
+    let k1 = state.fingerprint_key("acme").await.expect("key");
+    let k2 = State::open(url)
+        .await
+        .expect("reopens")
+        .fingerprint_key("acme")
+        .await
+        .expect("key");
+    let k3 = state.fingerprint_key("globex").await.expect("key");
+    assert_eq!(k1.fingerprint(b"x"), k2.fingerprint(b"x"));
+    assert_ne!(k1.fingerprint(b"x"), k3.fingerprint(b"x"));
+    assert!(format!("{k1:?}").contains("hidden"));
+
+    // Locks.
+    let ttl = Duration::from_secs(300);
+    let Acquired::Fresh(lock) = state
+        .lock("acme", &owner("alice"), ttl)
+        .await
+        .expect("locks")
+    else {
+        panic!("a fresh lock")
+    };
+    match state.lock("acme", &owner("bob"), ttl).await {
+        Err(StateError::Locked { tenant, holder }) => {
+            assert_eq!(tenant, "acme");
+            assert!(
+                holder.contains("alice@ci-runner") && holder.contains("pid 4242"),
+                "{holder}"
+            );
+        }
+        other => panic!("expected a held lock, got {other:?}"),
+    }
+    assert!(state.heartbeat(&lock, ttl).await.expect("heartbeat"));
+    assert_eq!(state.locks().await.expect("list").len(), 1);
+    state.unlock(&lock).await.expect("unlocks");
+    assert!(state.lock_of("acme").await.expect("lock").is_none());
+
+    // An expired lock is taken over, and says whose it was.
+    let Acquired::Fresh(stale) = state
+        .lock("acme", &owner("crashed"), Duration::ZERO)
+        .await
+        .expect("locks")
+    else {
+        panic!("fresh")
+    };
+    match state
+        .lock("acme", &owner("bob"), ttl)
+        .await
+        .expect("takes over")
+    {
+        Acquired::TakenOver { lock, previous } => {
+            assert_eq!(lock.owner, "bob");
+            assert_eq!(previous.owner, "crashed");
+        }
+        other => panic!("expected a take-over, got {other:?}"),
+    }
+    assert!(
+        !state.heartbeat(&stale, ttl).await.expect("heartbeat"),
+        "the old holder lost the lock"
+    );
+    let broken = state
+        .break_lock("acme")
+        .await
+        .expect("breaks")
+        .expect("a lock");
+    assert_eq!(broken.owner, "bob");
+
+    // A race: exactly one of many concurrent claimants wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = state.clone();
+        tasks.push(tokio::spawn(async move {
+            s.lock("race", &owner(&format!("runner{i}")), ttl).await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.expect("joins") {
+            Ok(_) => winners += 1,
+            Err(StateError::Locked { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_state() {
+    let dir = std::env::temp_dir().join(format!("falconer-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("sqlite:{}/nested/state.db", dir.display());
+    exercise(&url).await;
+    assert!(dir.join("nested/state.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_state() {
+    let db = support::TestDb::new("state").await;
+    exercise(&db.url).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused() {
+    assert!(matches!(
+        State::open("mysql://x").await,
+        Err(StateError::Url(_))
+    ));
+}
