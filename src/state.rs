@@ -284,7 +284,7 @@ impl State {
     /// The tenant's fingerprint key, created (random) on first use.
     pub async fn fingerprint_key(&self, tenant: &str) -> Result<FingerprintKey, StateError> {
         let mut fresh = [0u8; 32];
-        getrandom_fill(&mut fresh);
+        crate::secrets::random_fill(&mut fresh);
         let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
         let key: String = on!(self, |p| {
             sqlx::query("insert into falconer_keys (tenant, fingerprint_key) values ($1, $2) on conflict (tenant) do nothing")
@@ -427,19 +427,96 @@ impl State {
     }
 }
 
-/// Random bytes from the operating system.
-fn getrandom_fill(buf: &mut [u8]) {
-    use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom")
-        && f.read_exact(buf).is_ok()
-    {
-        return;
+impl State {
+    // -------------------------------------------------------------------------------------- journal
+
+    /// Starts a journaled run; returns its id.
+    pub async fn start_run(&self, tenant: &str, plan_digest: &str) -> Result<String, StateError> {
+        let mut id = [0u8; 8];
+        crate::secrets::random_fill(&mut id);
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        on!(self, |p| {
+            sqlx::query(
+            "insert into falconer_runs (id, tenant, plan_digest, status, started_at) values ($1, $2, $3, 'running', $4)"
+        )
+        .bind(&id)
+        .bind(tenant)
+        .bind(plan_digest)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db)
+        })?;
+        Ok(id)
     }
-    // No /dev/urandom: derive from time and process id (still unique per tenant and store).
-    let seed = format!("{:?}{}", SystemTime::now(), std::process::id());
-    let h = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
-    for (b, x) in buf.iter_mut().zip(h.iter().cycle()) {
-        *b = *x;
+
+    /// Records a step of a run.
+    pub async fn journal(
+        &self,
+        run: &str,
+        step: i64,
+        address: &str,
+        status: &str,
+    ) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query(
+            "insert into falconer_journal (run_id, step, address, status, at) values ($1, $2, $3, $4, $5)
+             on conflict (run_id, step) do update set status = excluded.status, at = excluded.at"
+        )
+        .bind(run)
+        .bind(step)
+        .bind(address)
+        .bind(status)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db)
+        })
+    }
+
+    /// Ends a run with its final status (`applied`, `failed`).
+    pub async fn finish_run(&self, run: &str, status: &str) -> Result<(), StateError> {
+        on!(self, |p| sqlx::query(
+            "update falconer_runs set status = $1, finished_at = $2 where id = $3"
+        )
+        .bind(status)
+        .bind(now())
+        .bind(run)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+    }
+
+    /// Runs of a tenant that started and never finished (the process died): (id, started_at).
+    pub async fn unfinished_runs(&self, tenant: &str) -> Result<Vec<(String, i64)>, StateError> {
+        on!(self, |p| {
+            sqlx::query_as(
+            "select id, started_at from falconer_runs where tenant = $1 and status = 'running' order by started_at"
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })
+    }
+
+    /// Marks unfinished runs as resumed by a later run.
+    pub async fn resume_runs(&self, tenant: &str, by: &str) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query(
+            "update falconer_runs set status = 'interrupted', finished_at = $1 where tenant = $2 and status = 'running' and id <> $3"
+        )
+        .bind(now())
+        .bind(tenant)
+        .bind(by)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db)
+        })
     }
 }
 

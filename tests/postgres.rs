@@ -432,12 +432,16 @@ async fn hostile_sql_fields_are_refused_before_reaching_the_server() {
 async fn live_plan(db: &TestDb, m: &Manifest, base: &Path) -> (plan::Plan, Vec<Item>, Vec<Item>) {
     use falconer::domains::postgres::provider;
     let key = FingerprintKey::new("pg-apply");
-    let specs: Vec<Spec> = m.resources.iter().map(|r| r.spec.clone()).collect();
+    let specs: Vec<(Spec, std::path::PathBuf)> = m
+        .resources
+        .iter()
+        .map(|r| (r.spec.clone(), base.to_path_buf()))
+        .collect();
     let mut w = Vec::new();
-    let desired = provider::desired_items(&db.pool, &specs, base, &key, &mut w)
+    let desired = provider::desired_items(&db.pool, &specs, &key, &mut w)
         .await
         .expect("normalizes");
-    let live = provider::live_items(&db.pool, &m.tenant, &key)
+    let live = provider::live_items(&db.pool, &m.tenant, &[], &key)
         .await
         .expect("inspects");
     let managed = desired.iter().map(|i| i.address.clone()).collect();
@@ -474,11 +478,11 @@ async fn the_example_applies_to_an_empty_database_and_then_plans_no_changes() {
         "{}",
         render::text(&p, Default::default())
     );
-    let statements = provider::statements(&p, &desired, &live).expect("DDL");
+    let statements = provider::statements(&p, &desired, &live, &Default::default()).expect("DDL");
     assert!(
         statements
             .iter()
-            .any(|s| s.starts_with("create table \"tenant_acme\".\"orders\"")),
+            .any(|s| s.sql.starts_with("create table \"tenant_acme\".\"orders\"")),
         "{statements:#?}"
     );
     ddl::execute(&db.pool, &statements)
@@ -515,7 +519,7 @@ async fn converge(db: &TestDb, body: &str, check: impl Fn(&plan::Plan)) {
     let m = manifest_of(body);
     let (p, desired, live) = live_plan(db, &m, Path::new(".")).await;
     check(&p);
-    let statements = provider::statements(&p, &desired, &live).expect("DDL");
+    let statements = provider::statements(&p, &desired, &live, &Default::default()).expect("DDL");
     ddl::execute(&db.pool, &statements)
         .await
         .unwrap_or_else(|(i, e)| panic!("statement {i} failed: {e}\n{statements:#?}"));

@@ -1,9 +1,12 @@
 //! The command line: one file per command. `main.rs` only calls [`main`].
 
+mod admin;
+mod apply;
 mod convert;
 mod export;
 mod graph;
 mod input;
+mod live;
 mod migrate;
 mod plan;
 mod validate;
@@ -75,8 +78,18 @@ pub enum Command {
     Graph(graph::Args),
     /// Read a tenant's live configuration into a manifest (PostgreSQL so far).
     Export(export::Args),
-    /// Plan the desired state against a live state (offline: an exported artifact or a manifest).
+    /// Plan the desired state against the live systems (or, offline, against a file with `--against`).
     Plan(plan::Args),
+    /// Plan, preflight, then apply the changes (a manifest, or a plan saved with `plan -o`).
+    Apply(apply::Args),
+    /// Report drift between the manifest and the live systems (exit 2 when they differ).
+    Drift(admin::DriftArgs),
+    /// Show or break tenant locks.
+    #[command(subcommand)]
+    Lock(admin::LockCommand),
+    /// Show what the state store records.
+    #[command(subcommand)]
+    State(admin::StateCommand),
     /// Compare two manifests or artifacts, offline (exit 2 when they differ).
     Diff(plan::DiffArgs),
 }
@@ -119,7 +132,11 @@ pub fn main() -> i32 {
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),
         Command::Export(a) => export::run(a, &out),
-        Command::Plan(a) => plan::run(a, &out, cli.no_color),
+        Command::Plan(a) => plan::run(a, &out, cli.no_color, &cli.state),
+        Command::Apply(a) => apply::run(a, &out, &cli.state),
+        Command::Drift(a) => admin::drift(a, &out, &cli.state),
+        Command::Lock(c) => admin::lock(c, &out, &cli.state),
+        Command::State(c) => admin::state(c, &out, &cli.state),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
     }
 }
@@ -234,26 +251,5 @@ pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()
 
 /// The current time as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    crate::state::rfc3339(crate::state::now())
 }

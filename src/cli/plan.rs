@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::input::{self, Input};
+use super::live;
 use super::{Output, exit, write_atomic};
 use crate::manifest::LoadOptions;
 use std::collections::HashSet;
@@ -24,9 +25,10 @@ pub enum PlanFormat {
 pub struct Args {
     /// The desired state: a manifest file or directory (or a Falcone artifact).
     pub path: PathBuf,
-    /// The live state to plan against: an exported artifact, another manifest, or a snapshot.
+    /// Plan against this file instead of the live systems: an exported artifact, another manifest, or
+    /// a snapshot.
     #[arg(long, value_name = "FILE")]
-    pub against: PathBuf,
+    pub against: Option<PathBuf>,
     /// Only these resources (glob patterns on addresses), with what they depend on.
     #[arg(long, value_name = "ADDR")]
     pub target: Vec<String>,
@@ -212,9 +214,12 @@ fn print(plan: &Plan, format: PlanFormat) {
     }
 }
 
-pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
+pub fn run(args: &Args, out: &Output, no_color: bool, state_url: &str) -> i32 {
+    let Some(against) = &args.against else {
+        return run_live(args, out, no_color, state_url);
+    };
     let key = FingerprintKey::from_env();
-    let (desired, live, warnings) = load_both(&args.path, &args.against, &key, out);
+    let (desired, live, warnings) = load_both(&args.path, against, &key, out);
     let (Some(desired), Some(live)) = (desired, live) else {
         return exit::ERROR;
     };
@@ -225,9 +230,56 @@ pub fn run(args: &Args, out: &Output, no_color: bool) -> i32 {
         // every live resource in the tenant's scope counts as managed.
         managed: live.managed.clone(),
     };
-    let Some(plan) = plan_sides(desired, live, &opts, warnings, out) else {
+    let Some(mut plan) = plan_sides(desired, live, &opts, warnings, out) else {
         return exit::ERROR;
     };
+    plan.inputs = Some(inputs(args));
+    finish(args, out, no_color, plan)
+}
+
+/// What the plan was made from, recorded in it for `apply PLANFILE`.
+fn inputs(args: &Args) -> plan::Inputs {
+    plan::Inputs {
+        manifest: args.path.display().to_string(),
+        against: args.against.as_ref().map(|p| p.display().to_string()),
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+    }
+}
+
+/// Plans against the live systems.
+fn run_live(args: &Args, out: &Output, no_color: bool, state_url: &str) -> i32 {
+    let desired = match live::load(&args.path, out) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let rt = match live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let opts = Options {
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+        managed: None,
+    };
+    let planned = rt.block_on(async {
+        let cx = live::Context::open(state_url, &desired.manifest.tenant.id).await?;
+        cx.plan(&desired, opts).await
+    });
+    match planned {
+        Ok((mut plan, _, _)) => {
+            plan.inputs = Some(inputs(args));
+            finish(args, out, no_color, plan)
+        }
+        Err(e) => {
+            out.error(e);
+            exit::ERROR
+        }
+    }
+}
+
+/// Prints the plan, saves it when asked, and returns the exit code.
+fn finish(args: &Args, out: &Output, no_color: bool, plan: Plan) -> i32 {
     if no_color {
         // SAFETY of output: the text renderer reads NO_COLOR too.
         print_plain(&plan, args.format);

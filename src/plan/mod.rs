@@ -190,6 +190,25 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub digests: Digests,
+    /// What the plan was made from, so that `apply PLANFILE` can make it again and refuse it if stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+}
+
+/// The inputs of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Inputs {
+    /// The manifest (file or directory), as given.
+    pub manifest: String,
+    /// The live state file, as given; absent when the plan was made against the live systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
+    /// `--target` patterns the plan was made with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// `--exclude` patterns the plan was made with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
 }
 
 impl Plan {
@@ -497,6 +516,7 @@ pub fn make(
             desired: digest(desired),
             live: digest(live),
         },
+        inputs: None,
     })
 }
 

@@ -8,6 +8,45 @@ use super::*;
 use crate::domains::Spec;
 use crate::plan::Action;
 
+/// One statement to run, and how it may be shown: the same text, or with a secret left out.
+#[derive(Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    shown: Option<String>,
+}
+
+impl Statement {
+    /// A statement with nothing secret in it.
+    pub fn plain(sql: String) -> Statement {
+        Statement { sql, shown: None }
+    }
+
+    /// A statement that carries a secret: `shown` is what logs and errors print instead.
+    pub fn secret(sql: String, shown: String) -> Statement {
+        Statement {
+            sql,
+            shown: Some(shown),
+        }
+    }
+
+    /// The text that may be printed.
+    pub fn shown(&self) -> &str {
+        self.shown.as_deref().unwrap_or(&self.sql)
+    }
+}
+
+impl std::fmt::Debug for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl std::fmt::Display for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
 /// Why DDL could not be built for a change.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DdlError {
@@ -728,13 +767,13 @@ pub fn statements(
 /// Runs statements in one transaction: all of them, or none.
 pub async fn execute(
     pool: &sqlx::PgPool,
-    statements: &[String],
+    statements: &[Statement],
 ) -> Result<(), (usize, sqlx::Error)> {
     let mut tx = pool.begin().await.map_err(|e| (0, e))?;
     for (i, s) in statements.iter().enumerate() {
-        tracing::debug!(statement = %s, "executing");
+        tracing::debug!(statement = %s.shown(), "executing");
         // One prepared statement each: the server refuses a second command hidden in one.
-        if let Err(e) = sqlx::query(s).execute(&mut *tx).await {
+        if let Err(e) = sqlx::query(&s.sql).execute(&mut *tx).await {
             let _ = tx.rollback().await;
             return Err((i, e));
         }

@@ -137,6 +137,16 @@ struct RoleRow {
 
 /// Inspects the tenant's schemas.
 pub async fn inspect(pool: &PgPool, tenant: &Tenant) -> Result<Inspected, sqlx::Error> {
+    inspect_with_roles(pool, tenant, &[]).await
+}
+
+/// Like [`inspect`], and also reads `roles` (those the manifest declares or falconer manages) whether or
+/// not anything in the tenant's schemas refers to them.
+pub async fn inspect_with_roles(
+    pool: &PgPool,
+    tenant: &Tenant,
+    roles: &[String],
+) -> Result<Inspected, sqlx::Error> {
     let schemas = tenant.postgres_schemas();
     let mut out = Inspected::default();
     macro_rules! q {
@@ -228,6 +238,7 @@ pub async fn inspect(pool: &PgPool, tenant: &Tenant) -> Result<Inspected, sqlx::
     role_names.extend(schema_acl.iter().map(|r| r.grantee.clone()));
     role_names.extend(grant_rows.iter().map(|r| r.grantee.clone()));
     role_names.extend(policy_rows.iter().flat_map(|r| r.roles.iter().cloned()));
+    role_names.extend(roles.iter().cloned());
     role_names.remove("public");
     let role_names: Vec<String> = role_names.into_iter().collect();
     out.queries += 1;

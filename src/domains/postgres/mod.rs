@@ -4,6 +4,7 @@
 pub mod ddl;
 pub mod inspect;
 pub mod normalize;
+pub mod password;
 pub mod provider;
 pub mod sql;
 

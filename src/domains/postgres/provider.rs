@@ -2,44 +2,48 @@
 //! inspected, and the plan's changes turned into statements in plan order.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 
-use super::{ddl, inspect, normalize};
+use super::ddl::Statement;
+use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
 use crate::model::{Domain, Tenant};
-use crate::plan::{Item, Plan};
-use crate::secrets::FingerprintKey;
+use crate::plan::{Action, Item, Plan};
+use crate::secrets::{self, FingerprintKey};
 
-/// The desired PostgreSQL resources, normalized by the server and sealed.
+/// The desired PostgreSQL resources (each with the directory its secret files are relative to),
+/// normalized by the server and sealed.
 pub async fn desired_items(
     pool: &PgPool,
-    specs: &[Spec],
-    base: &Path,
+    specs: &[(Spec, std::path::PathBuf)],
     key: &FingerprintKey,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Item>, sqlx::Error> {
-    let mut pg: Vec<Spec> = specs
+    let (mut pg, bases): (Vec<Spec>, Vec<&Path>) = specs
         .iter()
-        .filter(|s| s.meta().domain == Domain::Postgres)
-        .cloned()
-        .collect();
+        .filter(|(s, _)| s.meta().domain == Domain::Postgres)
+        .map(|(s, b)| (s.clone(), b.as_path()))
+        .unzip();
     normalize::normalize(pool, &mut pg).await?;
     Ok(pg
         .into_iter()
-        .map(|s| Item::new(s, base, key, warnings))
+        .zip(bases)
+        .map(|(s, b)| Item::new(s, b, key, warnings))
         .collect())
 }
 
-/// The live PostgreSQL resources of the tenant, sealed.
+/// The live PostgreSQL resources of the tenant, sealed; `roles` are read even when nothing in the
+/// tenant's schemas refers to them (roles are cluster-wide).
 pub async fn live_items(
     pool: &PgPool,
     tenant: &Tenant,
+    roles: &[String],
     key: &FingerprintKey,
 ) -> Result<Vec<Item>, sqlx::Error> {
     let mut warnings = Vec::new();
-    Ok(inspect::inspect(pool, tenant)
+    Ok(inspect::inspect_with_roles(pool, tenant, roles)
         .await?
         .resources
         .into_iter()
@@ -47,12 +51,15 @@ pub async fn live_items(
         .collect())
 }
 
-/// The statements that carry out a plan's PostgreSQL changes, in plan order.
+/// The statements that carry out a plan's PostgreSQL changes, in plan order. A created role gets its
+/// password as a SCRAM verifier; `bases` gives the directory a resource's secret files are relative to
+/// (by address).
 pub fn statements(
     plan: &Plan,
     desired: &[Item],
     live: &[Item],
-) -> Result<Vec<String>, ddl::DdlError> {
+    bases: &HashMap<String, PathBuf>,
+) -> Result<Vec<Statement>, ddl::DdlError> {
     let d: HashMap<String, &Spec> = desired
         .iter()
         .map(|i| (i.address.to_string(), &i.spec))
@@ -67,11 +74,39 @@ pub fn statements(
         .iter()
         .filter(|c| c.kind.starts_with("postgres."))
     {
-        out.extend(ddl::statements(
-            c.action,
-            d.get(&c.address).copied(),
-            l.get(&c.address).copied(),
-        )?);
+        let desired = d.get(&c.address).copied();
+        out.extend(
+            ddl::statements(c.action, desired, l.get(&c.address).copied())?
+                .into_iter()
+                .map(Statement::plain),
+        );
+        if c.action == Action::Create
+            && let Some(Spec::PgRole(r)) = desired
+            && let Some(secret) = &r.password
+        {
+            let base = bases
+                .get(&c.address)
+                .map(PathBuf::as_path)
+                .unwrap_or(Path::new(""));
+            let password = secrets::resolve(secret, base).map_err(|why| {
+                ddl::DdlError::Unsupported(format!(
+                    "{}: the password ({}) cannot be read: {}",
+                    c.address,
+                    secret.describe(),
+                    why.0
+                ))
+            })?;
+            if let Some(p) = password {
+                let role = sql::quote_ident(&r.name);
+                out.push(Statement::secret(
+                    format!(
+                        "alter role {role} password {}",
+                        sql::quote_literal(&password::verifier(&p))
+                    ),
+                    format!("alter role {role} password <redacted>"),
+                ));
+            }
+        }
     }
     Ok(out)
 }

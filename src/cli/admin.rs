@@ -1,0 +1,140 @@
+//! `falconer drift`, `falconer lock list|break` and `falconer state list`: reading and tending the state
+//! store and the live systems without changing them (breaking a lock aside).
+
+use std::path::PathBuf;
+
+use super::live::{self, Context};
+use super::plan::PlanFormat;
+use super::{Output, exit};
+use crate::plan::Options;
+use crate::plan::render::{self, Style};
+use crate::state::{State, rfc3339};
+
+#[derive(clap::Args, Debug)]
+pub struct DriftArgs {
+    /// The manifest (file or directory) the live systems should match.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LockCommand {
+    /// Every lock: tenant, holder, since, expiry.
+    List,
+    /// Breaks a tenant's lock (when its run is known to be dead).
+    Break { tenant: String },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StateCommand {
+    /// The resources falconer manages for a tenant.
+    List { tenant: String },
+}
+
+/// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
+pub fn drift(args: &DriftArgs, out: &Output, state_url: &str) -> i32 {
+    let desired = match live::load(&args.path, out) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let rt = match live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let planned = rt.block_on(async {
+        let cx = Context::open(state_url, &desired.manifest.tenant.id).await?;
+        cx.plan(&desired, Options::default()).await
+    });
+    let plan = match planned {
+        Ok((p, _, _)) => p,
+        Err(e) => {
+            out.error(e);
+            return exit::ERROR;
+        }
+    };
+    match args.format {
+        PlanFormat::Text => {
+            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render::text(&plan, Style { color }));
+        }
+        PlanFormat::Markdown => print!("{}", render::markdown(&plan)),
+        PlanFormat::Json => print!("{}", render::json(&plan)),
+    }
+    if plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    }
+}
+
+/// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
+fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
+where
+    F: AsyncFnOnce(State) -> Result<i32, String>,
+{
+    let rt = match live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(async {
+        let state = State::open(state_url).await.map_err(|e| e.to_string())?;
+        f(state).await
+    });
+    result.unwrap_or_else(|e| {
+        out.error(e);
+        exit::ERROR
+    })
+}
+
+pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
+    with_state(out, state_url, async |state: State| match cmd {
+        LockCommand::List => {
+            let now = crate::state::now();
+            for l in state.locks().await.map_err(|e| e.to_string())? {
+                let status = if l.expired(now) { "expired" } else { "held" };
+                println!(
+                    "{}\t{}\t{}\tsince {}\texpires {}",
+                    l.tenant,
+                    status,
+                    l.holder(),
+                    rfc3339(l.acquired_at),
+                    rfc3339(l.expires_at)
+                );
+            }
+            Ok(exit::OK)
+        }
+        LockCommand::Break { tenant } => {
+            match state.break_lock(tenant).await.map_err(|e| e.to_string())? {
+                Some(l) => {
+                    eprintln!("broke the lock of tenant `{tenant}` held by {}", l.holder());
+                    Ok(exit::OK)
+                }
+                None => {
+                    eprintln!("tenant `{tenant}` was not locked");
+                    Ok(exit::OK)
+                }
+            }
+        }
+    })
+}
+
+pub fn state(cmd: &StateCommand, out: &Output, state_url: &str) -> i32 {
+    with_state(out, state_url, async |state: State| match cmd {
+        StateCommand::List { tenant } => {
+            let mut managed: Vec<String> = state
+                .managed(tenant)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            managed.sort();
+            for a in managed {
+                println!("{a}");
+            }
+            Ok(exit::OK)
+        }
+    })
+}

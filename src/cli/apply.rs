@@ -1,0 +1,367 @@
+//! `falconer apply PATH|PLANFILE [--auto-approve] [--allow HAZARD]...`
+//!
+//! Refuses a suspended tenant (exit 4), takes the tenant's lock (exit 3 when another run holds it),
+//! plans against the live systems, refuses hazards not allowed and stale saved plans (exit 4), asks for
+//! confirmation on a terminal, then runs each domain's statements in one transaction, journaled, and
+//! records what falconer now manages.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::live::{self, Context};
+use super::{Output, exit};
+use crate::domains::postgres::{ddl, provider};
+use crate::model::{Address, HazardCode, TenantStatus};
+use crate::plan::render::{self, Style};
+use crate::plan::{Action, Options, Plan};
+use crate::state::{Acquired, Owner, StateError};
+
+/// How long a lock lasts without a heartbeat.
+pub const LOCK_TTL: Duration = Duration::from_secs(300);
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A manifest (file or directory), or a plan saved with `plan -o`.
+    pub path: PathBuf,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Allow changes with this hazard code (repeat for several).
+    #[arg(long, value_enum, value_name = "HAZARD")]
+    pub allow: Vec<HazardCode>,
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
+}
+
+/// A saved plan, if the path is one.
+fn saved_plan(path: &Path) -> Option<Plan> {
+    if !path.is_file() || path.extension().is_none_or(|e| e != "json") {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("digests")?;
+    serde_json::from_value(v).ok()
+}
+
+pub fn run(args: &Args, out: &Output, state_url: &str) -> i32 {
+    let saved = saved_plan(&args.path);
+    let manifest_path = match &saved {
+        Some(p) => match &p.inputs {
+            Some(i) if i.against.is_none() => PathBuf::from(&i.manifest),
+            Some(i) => {
+                out.error(format!(
+                    "{} was planned against {}, not the live systems: plan against them (`falconer plan {} -o FILE`) to apply",
+                    args.path.display(),
+                    i.against.as_deref().unwrap_or_default(),
+                    i.manifest
+                ));
+                return exit::REFUSED;
+            }
+            None => {
+                out.error(format!(
+                    "{} does not say which manifest it was made from",
+                    args.path.display()
+                ));
+                return exit::ERROR;
+            }
+        },
+        None => args.path.clone(),
+    };
+    let desired = match live::load(&manifest_path, out) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let tenant = desired.manifest.tenant.clone();
+    if tenant.status == TenantStatus::Suspended {
+        out.error(format!(
+            "tenant `{}` is suspended: nothing is applied to a suspended tenant",
+            tenant.id
+        ));
+        return exit::REFUSED;
+    }
+    let rt = match live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let cx = match Context::open(state_url, &tenant.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.error(e);
+                return exit::ERROR;
+            }
+        };
+        let lock = match take_lock(&cx, &tenant.id).await {
+            Ok(Acquired::Fresh(l)) => l,
+            Ok(Acquired::TakenOver { lock, previous }) => {
+                eprintln!("warning: took over the expired lock of {}", previous.holder());
+                lock
+            }
+            Err(StateError::Locked { tenant, holder }) => {
+                out.error(format!(
+                    "tenant `{tenant}` is locked by {holder}; wait for that run, or break a stale lock with `falconer lock break {tenant}`"
+                ));
+                return exit::LOCKED;
+            }
+            Err(e) => {
+                out.error(e.to_string());
+                return exit::ERROR;
+            }
+        };
+        // Keep the lock alive while this run works.
+        let beat = {
+            let (state, lock) = (cx.state.clone(), lock.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LOCK_TTL / 5).await;
+                    let _ = state.heartbeat(&lock, LOCK_TTL).await;
+                }
+            })
+        };
+        let code = apply_locked(args, out, &cx, &desired, saved.as_ref(), &manifest_path).await;
+        beat.abort();
+        if let Err(e) = cx.state.unlock(&lock).await {
+            out.error(format!("could not release the lock: {e}"));
+        }
+        code
+    })
+}
+
+/// Takes the tenant's lock. A lock left by a process of this host that no longer runs (killed, crashed)
+/// is broken first, with a warning: its run cannot be going on.
+async fn take_lock(cx: &Context, tenant: &str) -> Result<Acquired, StateError> {
+    let me = Owner::current();
+    match cx.state.lock(tenant, &me, LOCK_TTL).await {
+        Err(StateError::Locked { .. }) => {
+            let Some(held) = cx.state.lock_of(tenant).await? else {
+                return cx.state.lock(tenant, &me, LOCK_TTL).await;
+            };
+            if held.host == me.host && !process_runs(held.pid) {
+                eprintln!(
+                    "warning: broke the lock of {}: that process no longer runs on this host",
+                    held.holder()
+                );
+                cx.state.break_lock(tenant).await?;
+                return cx.state.lock(tenant, &me, LOCK_TTL).await;
+            }
+            cx.state.lock(tenant, &me, LOCK_TTL).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a process of this host runs (on systems without `/proc`, it is assumed to).
+fn process_runs(pid: i64) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn apply_locked(
+    args: &Args,
+    out: &Output,
+    cx: &Context,
+    desired: &live::Desired,
+    saved: Option<&Plan>,
+    manifest_path: &Path,
+) -> i32 {
+    let tenant = &desired.manifest.tenant;
+    match cx.state.unfinished_runs(&tenant.id).await {
+        Ok(runs) if !runs.is_empty() => {
+            eprintln!(
+                "note: {} earlier run(s) of tenant `{}` did not finish; this run plans from the live state and completes their work",
+                runs.len(),
+                tenant.id
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    }
+    // A saved plan is made again with the options it was made with.
+    let (targets, excludes) = match saved.and_then(|s| s.inputs.as_ref()) {
+        Some(i) => (i.targets.clone(), i.excludes.clone()),
+        None => (args.target.clone(), args.exclude.clone()),
+    };
+    let opts = Options {
+        targets: targets.clone(),
+        excludes: excludes.clone(),
+        managed: None,
+    };
+    let (mut plan, desired_items, live_items) = match cx.plan(desired, opts).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.error(e);
+            return exit::ERROR;
+        }
+    };
+    plan.inputs = Some(crate::plan::Inputs {
+        manifest: manifest_path.display().to_string(),
+        against: None,
+        targets,
+        excludes,
+    });
+    if let Some(s) = saved
+        && (s.digests != plan.digests || s.changes != plan.changes)
+    {
+        out.error(format!(
+            "{} is stale: the manifest or the live state changed since it was planned; plan again",
+            args.path.display()
+        ));
+        return exit::REFUSED;
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", render::text(&plan, Style { color }));
+    if !plan.has_changes() {
+        return finish_noop(cx, &tenant.id, &desired_items, &live_items).await;
+    }
+    if plan.summary.hazards.contains_key(&HazardCode::Impossible) {
+        out.error("refused: the plan has changes that cannot be made (IMPOSSIBLE); change the manifest (see the plan above)");
+        return exit::REFUSED;
+    }
+    let refused: Vec<HazardCode> = plan
+        .summary
+        .hazards
+        .keys()
+        .filter(|h| !args.allow.contains(h))
+        .copied()
+        .collect();
+    if !refused.is_empty() {
+        let list: Vec<String> = refused.iter().map(|h| h.to_string()).collect();
+        out.error(format!(
+            "refused: the plan has hazards that are not allowed: {}; re-run with {} after reading what each would do",
+            list.join(", "),
+            list.iter().map(|h| format!("--allow {h}")).collect::<Vec<_>>().join(" ")
+        ));
+        return exit::REFUSED;
+    }
+    if !args.auto_approve && saved.is_none() {
+        if !std::io::stdin().is_terminal() {
+            out.error(
+                "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
+            );
+            return exit::ERROR;
+        }
+        print!(
+            "Apply these changes to tenant `{}`? Type yes to go on: ",
+            tenant.id
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            eprintln!("Nothing applied.");
+            return exit::OK;
+        }
+    }
+    let bases = desired
+        .specs
+        .iter()
+        .map(|(s, b)| (s.address().to_string(), b.clone()))
+        .collect();
+    let statements = match provider::statements(&plan, &desired_items, &live_items, &bases) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    let run = match cx.state.start_run(&tenant.id, &plan.digests.desired).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    let _ = cx.state.resume_runs(&tenant.id, &run).await;
+    let postgres: Vec<&crate::plan::Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind.starts_with("postgres."))
+        .collect();
+    let _ = cx
+        .state
+        .journal(
+            &run,
+            0,
+            "postgres",
+            &format!("executing {} statements", statements.len()),
+        )
+        .await;
+    tracing::info!(
+        statements = statements.len(),
+        "applying PostgreSQL changes in one transaction"
+    );
+    if let Err((i, e)) = ddl::execute(&cx.pool, &statements).await {
+        let _ = cx.state.journal(&run, 0, "postgres", "rolled back").await;
+        let _ = cx.state.finish_run(&run, "failed").await;
+        let what = statements
+            .get(i)
+            .map(|s| first_line(s.shown()))
+            .unwrap_or_default();
+        out.error(format!(
+            "PostgreSQL refused a change, nothing was applied (the transaction was rolled back): {}\n  statement: {what}",
+            crate::domains::postgres::connection_error(&e)
+        ));
+        return exit::ERROR;
+    }
+    let _ = cx.state.journal(&run, 0, "postgres", "committed").await;
+    let added: Vec<Address> = desired_items.iter().map(|i| i.address.clone()).collect();
+    let removed: Vec<Address> = postgres
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .filter_map(|c| Address::parse(&c.address).ok())
+        .collect();
+    if let Err(e) = cx.state.update_managed(&tenant.id, &added, &removed).await {
+        out.error(format!(
+            "applied, but the state store could not record it: {e}; the next apply records it"
+        ));
+        return exit::ERROR;
+    }
+    let _ = cx.state.finish_run(&run, "applied").await;
+    println!(
+        "Applied: {} change(s) to tenant `{}`.",
+        postgres.len(),
+        tenant.id
+    );
+    exit::OK
+}
+
+/// Nothing to change: still record that falconer manages what the manifest declares and exists.
+async fn finish_noop(
+    cx: &Context,
+    tenant: &str,
+    desired: &[crate::plan::Item],
+    live: &[crate::plan::Item],
+) -> i32 {
+    let present: Vec<Address> = desired
+        .iter()
+        .filter(|d| live.iter().any(|l| l.address == d.address))
+        .map(|d| d.address.clone())
+        .collect();
+    let _ = cx.state.update_managed(tenant, &present, &[]).await;
+    exit::OK
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    if line.len() > 200 {
+        format!(
+            "{}…",
+            &line[..line
+                .char_indices()
+                .nth(200)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())]
+        )
+    } else {
+        line.to_string()
+    }
+}

@@ -1,0 +1,388 @@
+//! `falconer plan`, `apply`, `drift`, `lock` and `state` against a real PostgreSQL database: convergence,
+//! the preflight's exit codes (3 locked, 4 refused), saved plans, role passwords that work and never show,
+//! concurrent runs, and runs killed at twenty points.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::TestDb;
+
+/// One test's world: a database, a state store and a manifest directory.
+struct World {
+    db: TestDb,
+    dir: PathBuf,
+    role: String,
+}
+
+impl World {
+    async fn new(tag: &str) -> World {
+        let db = TestDb::new(tag).await;
+        let dir = std::env::temp_dir().join(format!("falconer-apply-{}", db.name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        // Roles are cluster-wide: one per test.
+        let role = format!("r_{}", db.name);
+        World { db, dir, role }
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.dir.join("manifest")
+    }
+
+    fn state_url(&self) -> String {
+        format!("sqlite:{}", self.dir.join("state.db").display())
+    }
+
+    /// Writes the manifest: schema `app` with `tables` tables, and the test's role.
+    fn write(&self, tables: usize, status: &str) {
+        let mut m = format!(
+            "[tenant]\nid = \"acme\"\nstatus = \"{status}\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n\n\
+             [[postgres.role]]\nname = \"{r}\"\nlogin = true\npassword = {{ env = \"APPLY_TEST_PASSWORD\" }}\n\n\
+             [[postgres.schema]]\nname = \"app\"\ngrant = [{{ role = \"{r}\", privileges = [\"USAGE\"] }}]\n",
+            r = self.role
+        );
+        for i in 0..tables {
+            m.push_str(&format!(
+                "\n[[postgres.table]]\nname = \"t{i}\"\nschema = \"app\"\nprimary_key = {{ columns = [\"id\"] }}\n\
+                 column = [\n  {{ name = \"id\", type = \"bigint\", nullable = false }},\n  {{ name = \"note\", type = \"text\" }},\n]\n\n\
+                 [[postgres.index]]\nname = \"t{i}_note\"\nschema = \"app\"\ntable = \"t{i}\"\ncolumns = [\"note\"]\n"
+            ));
+        }
+        std::fs::write(self.manifest().join("db.toml"), m).expect("write manifest");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
+        c.args(args)
+            .env("NO_COLOR", "1")
+            .env("FALCONER_STATE", self.state_url())
+            .env("FALCONER_POSTGRES_URL", &self.db.url)
+            .env("APPLY_TEST_PASSWORD", PASSWORD)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("runs")
+    }
+
+    async fn tables(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'app'")
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count")
+    }
+
+    async fn finish(self) {
+        let _ = sqlx::raw_sql(&format!(
+            "drop owned by \"{r}\"; drop role if exists \"{r}\"",
+            r = self.role
+        ))
+        .execute(&self.db.pool)
+        .await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        self.db.drop().await;
+    }
+}
+
+const PASSWORD: &str = "s3cret-Pa55-for-apply-tests";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn both(o: &Output) -> String {
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}
+
+fn m(w: &World) -> String {
+    w.manifest().display().to_string()
+}
+
+#[tokio::test]
+async fn apply_converges_and_the_role_can_log_in() {
+    let w = World::new("apply_converges").await;
+    w.write(3, "active");
+    let plan = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    assert!(
+        text(&plan.stdout).contains("+ postgres.table.app.t2"),
+        "{}",
+        both(&plan)
+    );
+
+    let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    assert!(text(&apply.stdout).contains("Applied:"), "{}", both(&apply));
+    assert_eq!(w.tables().await, 3);
+
+    // Converged: plan and drift see nothing to do.
+    let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    let drift = w.run(&["drift", &m(&w)]);
+    assert_eq!(drift.status.code(), Some(0), "{}", both(&drift));
+
+    // The state store records what falconer manages.
+    let listed = w.run(&["state", "list", "acme"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", both(&listed));
+    let listed = text(&listed.stdout);
+    assert!(listed.contains("postgres.table.app.t0\n"), "{listed}");
+    assert!(
+        listed.contains(&format!("postgres.role.{}\n", w.role)),
+        "{listed}"
+    );
+
+    // The role's password works (sent as a SCRAM verifier)...
+    let url = w.db.url.replacen(
+        "postgres://postgres",
+        &format!("postgres://{}:{PASSWORD}", w.role),
+        1,
+    );
+    let as_role = sqlx::PgPool::connect(&url).await;
+    assert!(
+        as_role.is_ok(),
+        "the role cannot log in with its password: {as_role:?}"
+    );
+    as_role.expect("pool").close().await;
+    // ...and it shows nowhere: not in output, not in the state store.
+    for o in [&plan, &apply, &again, &drift] {
+        assert!(!both(o).contains(PASSWORD));
+    }
+    let store = std::fs::read(w.dir.join("state.db")).expect("state store");
+    assert!(!String::from_utf8_lossy(&store).contains(PASSWORD));
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_hazards_need_allow() {
+    let w = World::new("apply_hazard").await;
+    w.write(1, "active");
+    let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+
+    // A column added out of band is drift; removing it deletes data.
+    w.db.exec("alter table app.t0 add column extra integer")
+        .await;
+    let drift = w.run(&["drift", &m(&w), "--format", "json"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", both(&drift));
+    let json: serde_json::Value = serde_json::from_slice(&drift.stdout).expect("JSON plan");
+    assert_eq!(json["changes"][0]["address"], "postgres.table.app.t0");
+
+    let refused = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", both(&refused));
+    assert!(
+        text(&refused.stderr).contains("--allow DELETES_DATA"),
+        "{}",
+        both(&refused)
+    );
+    let kept: i64 = sqlx::query_scalar(
+        "select count(*) from information_schema.columns where table_schema = 'app' and column_name = 'extra'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(kept, 1, "a refused apply changed the database");
+
+    let allowed = w.run(&["apply", &m(&w), "--auto-approve", "--allow", "DELETES_DATA"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", both(&allowed));
+    let drift = w.run(&["drift", &m(&w)]);
+    assert_eq!(drift.status.code(), Some(0), "{}", both(&drift));
+
+    // Without --auto-approve and off a terminal, nothing is applied.
+    w.write(2, "active");
+    let asked = w.run(&["apply", &m(&w)]);
+    assert_eq!(asked.status.code(), Some(1), "{}", both(&asked));
+    assert!(
+        text(&asked.stderr).contains("--auto-approve"),
+        "{}",
+        both(&asked)
+    );
+    assert_eq!(w.tables().await, 1);
+
+    // A suspended tenant is refused before anything is read.
+    w.write(2, "suspended");
+    let suspended = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(suspended.status.code(), Some(4), "{}", both(&suspended));
+    assert!(text(&suspended.stderr).contains("suspended"));
+    assert_eq!(w.tables().await, 1);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn saved_plans_apply_only_while_fresh() {
+    let w = World::new("apply_saved").await;
+    w.write(2, "active");
+    let file = w.dir.join("plan.json");
+    let f = file.display().to_string();
+    let plan = w.run(&["plan", &m(&w), "-o", &f]);
+    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+
+    // The live state changes after the plan was made: the saved plan is stale.
+    w.db.exec("create schema app; create table app.t0 (id bigint primary key)")
+        .await;
+    let stale = w.run(&["apply", &f]);
+    assert_eq!(stale.status.code(), Some(4), "{}", both(&stale));
+    assert!(text(&stale.stderr).contains("stale"), "{}", both(&stale));
+    assert_eq!(w.tables().await, 1);
+
+    // Planned again, it applies without a question (the plan file was the review).
+    let plan = w.run(&["plan", &m(&w), "-o", &f]);
+    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+    // The hazard gate still holds for a saved plan: the index on the existing table needs an allow.
+    let gated = w.run(&["apply", &f]);
+    assert_eq!(gated.status.code(), Some(4), "{}", both(&gated));
+    let apply = w.run(&["apply", &f, "--allow", "LOCKS_TABLE"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    assert_eq!(w.tables().await, 2);
+
+    // A plan made against a file is not applied to live systems.
+    let offline = w.dir.join("offline.json");
+    let o = w.run(&[
+        "plan",
+        &m(&w),
+        "--against",
+        &m(&w),
+        "-o",
+        &offline.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let refused = w.run(&["apply", &offline.display().to_string()]);
+    assert_eq!(refused.status.code(), Some(4), "{}", both(&refused));
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn a_held_lock_exits_3_naming_its_holder() {
+    use falconer::state::{Owner, State};
+    let w = World::new("apply_lock").await;
+    w.write(1, "active");
+    let state = State::open(&w.state_url()).await.expect("state");
+    let other = Owner {
+        name: "ci-job-17".into(),
+        host: "runner-elsewhere".into(),
+        pid: 99,
+    };
+    state
+        .lock("acme", &other, Duration::from_secs(600))
+        .await
+        .expect("locks");
+
+    let locked = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(locked.status.code(), Some(3), "{}", both(&locked));
+    let err = text(&locked.stderr);
+    assert!(
+        err.contains("ci-job-17") && err.contains("runner-elsewhere"),
+        "{err}"
+    );
+    assert_eq!(w.tables().await, 0);
+
+    let list = w.run(&["lock", "list"]);
+    assert!(
+        text(&list.stdout).starts_with("acme\theld\t"),
+        "{}",
+        both(&list)
+    );
+    let broken = w.run(&["lock", "break", "acme"]);
+    assert_eq!(broken.status.code(), Some(0), "{}", both(&broken));
+    let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    // The run released its lock.
+    assert!(state.lock_of("acme").await.expect("reads").is_none());
+    w.finish().await;
+}
+
+/// Two applies of one tenant at once: while the first holds the lock, the second exits 3 naming it, and
+/// touches nothing; the first converges.
+#[tokio::test]
+async fn a_second_concurrent_apply_exits_3() {
+    use falconer::state::State;
+    let w = World::new("apply_concurrent").await;
+    w.write(40, "active");
+    let first = w
+        .command(&["apply", &m(&w), "--auto-approve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = first.id();
+    let state = State::open(&w.state_url()).await.expect("state");
+    let mut held = None;
+    for _ in 0..2000 {
+        if let Some(l) = state.lock_of("acme").await.expect("reads") {
+            held = Some(l);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let held = held.expect("the first apply takes the lock");
+    assert_eq!(held.pid, i64::from(pid));
+    let second = w.run(&["apply", &m(&w), "--auto-approve"]);
+    let first = first.wait_with_output().expect("waits");
+    assert_eq!(first.status.code(), Some(0), "{}", both(&first));
+    assert_eq!(second.status.code(), Some(3), "{}", both(&second));
+    let err = text(&second.stderr);
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(
+        !text(&second.stdout).contains("Applied:"),
+        "{}",
+        both(&second)
+    );
+    assert_eq!(w.tables().await, 40);
+    let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    w.finish().await;
+}
+
+/// Kills `apply` with SIGKILL at twenty points of its run. After each kill the database holds all or
+/// nothing of the change (one transaction), and the next apply completes the work.
+#[tokio::test]
+async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
+    let w = World::new("apply_crash").await;
+    w.write(12, "active");
+    // How long a whole apply takes here, to spread the kill points over it.
+    let probe = World::new("apply_crash_probe").await;
+    probe.write(12, "active");
+    let start = std::time::Instant::now();
+    let full = probe.run(&["apply", &m(&probe), "--auto-approve"]);
+    let took = start.elapsed();
+    assert_eq!(full.status.code(), Some(0), "{}", both(&full));
+    probe.finish().await;
+
+    let mut outcomes = Vec::new();
+    for i in 0..20u32 {
+        let mut child = w
+            .command(&["apply", &m(&w), "--auto-approve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
+        tokio::time::sleep(took * i / 19).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = w.tables().await;
+        assert!(
+            n == 0 || n == 12,
+            "kill point {i}: {n} of 12 tables: a half-applied change"
+        );
+        outcomes.push(n);
+        if n == 12 {
+            // Applied before the kill: start over from nothing for the next point.
+            w.db.exec("drop schema app cascade").await;
+        }
+    }
+    // The last run finishes; no lock of a killed run stands in its way.
+    let last = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(last.status.code(), Some(0), "{outcomes:?}\n{}", both(&last));
+    assert_eq!(w.tables().await, 12);
+    // The journal shows no run still running: the killed ones were marked interrupted.
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("state");
+    assert_eq!(state.unfinished_runs("acme").await.expect("runs"), vec![]);
+    let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    w.finish().await;
+}
