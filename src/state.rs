@@ -6,7 +6,7 @@
 //! shared between runners. Timestamps are Unix seconds. The schema is versioned: [`MIGRATIONS`] run in order
 //! on open, each once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model::Address;
@@ -27,6 +27,9 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_journal (
         run_id text not null, step bigint not null, address text not null, status text not null,
         at bigint not null, primary key (run_id, step))",
+    "create table if not exists falconer_secrets (
+        tenant text not null, address text not null, field text not null, fingerprint text not null,
+        primary key (tenant, address, field))",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +277,49 @@ impl State {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    // ------------------------------------------------------------------------- applied secrets
+
+    /// Fingerprints of the secrets falconer last set, by address and field: what a server cannot give back
+    /// (a role's password), so that a changed secret is still planned.
+    pub async fn secret_fingerprints(
+        &self,
+        tenant: &str,
+    ) -> Result<HashMap<(String, String), String>, StateError> {
+        let rows: Vec<(String, String, String)> = on!(self, |p| sqlx::query_as(
+            "select address, field, fingerprint from falconer_secrets where tenant = $1"
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await
+        .map_err(db))?;
+        Ok(rows.into_iter().map(|(a, f, fp)| ((a, f), fp)).collect())
+    }
+
+    /// Records the fingerprints of secrets just set: (address, field, fingerprint).
+    pub async fn record_secrets(
+        &self,
+        tenant: &str,
+        set: &[(String, String, String)],
+    ) -> Result<(), StateError> {
+        on!(self, |p| {
+            let mut tx = p.begin().await.map_err(db)?;
+            for (address, field, fp) in set {
+                sqlx::query(
+                    "insert into falconer_secrets (tenant, address, field, fingerprint) values ($1, $2, $3, $4)
+                     on conflict (tenant, address, field) do update set fingerprint = excluded.fingerprint",
+                )
+                .bind(tenant)
+                .bind(address)
+                .bind(field)
+                .bind(fp)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             }
             tx.commit().await.map_err(db)
         })

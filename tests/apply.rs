@@ -90,6 +90,30 @@ impl World {
 
 const PASSWORD: &str = "s3cret-Pa55-for-apply-tests";
 
+/// Whether the role's stored password is `password`: its SCRAM verifier is recomputed with the stored salt
+/// and iterations. (The test servers may trust local connections, so a login would prove nothing.)
+async fn password_is(w: &World, password: &str) -> bool {
+    use base64::Engine;
+    let stored: Option<String> =
+        sqlx::query_scalar("select rolpassword from pg_authid where rolname = $1")
+            .bind(&w.role)
+            .fetch_one(&w.db.pool)
+            .await
+            .expect("reads pg_authid");
+    let stored = stored.expect("the role has a password");
+    assert!(stored.starts_with("SCRAM-SHA-256$"), "not a SCRAM verifier");
+    let (iterations, salt) = stored["SCRAM-SHA-256$".len()..]
+        .split('$')
+        .next()
+        .and_then(|s| s.split_once(':'))
+        .expect("iterations:salt");
+    let salt = base64::engine::general_purpose::STANDARD
+        .decode(salt)
+        .expect("salt");
+    let iterations: u32 = iterations.parse().expect("iterations");
+    falconer::domains::postgres::password::verifier_with_salt(password, &salt, iterations) == stored
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -135,18 +159,12 @@ async fn apply_converges_and_the_role_can_log_in() {
         "{listed}"
     );
 
-    // The role's password works (sent as a SCRAM verifier)...
-    let url = w.db.url.replacen(
-        "postgres://postgres",
-        &format!("postgres://{}:{PASSWORD}", w.role),
-        1,
-    );
-    let as_role = sqlx::PgPool::connect(&url).await;
+    // The role's password is set (sent as a SCRAM verifier)...
     assert!(
-        as_role.is_ok(),
-        "the role cannot log in with its password: {as_role:?}"
+        password_is(&w, PASSWORD).await,
+        "the role's password is not the manifest's"
     );
-    as_role.expect("pool").close().await;
+    assert!(!password_is(&w, "something else").await);
     // ...and it shows nowhere: not in output, not in the state store.
     for o in [&plan, &apply, &again, &drift] {
         assert!(!both(o).contains(PASSWORD));
@@ -291,6 +309,118 @@ async fn a_held_lock_exits_3_naming_its_holder() {
     assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
     // The run released its lock.
     assert!(state.lock_of("acme").await.expect("reads").is_none());
+    w.finish().await;
+}
+
+/// A role's password cannot be read back from the server; falconer records the fingerprint of what it set,
+/// so a rotated password plans as a change and is applied. Role attributes update in place.
+#[tokio::test]
+async fn rotated_passwords_and_role_attributes_are_applied() {
+    let w = World::new("apply_rotate").await;
+    w.write(1, "active");
+    let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    const ROTATED: &str = "rotated-Pa55-for-apply-tests";
+    let plan = w
+        .command(&["plan", &m(&w), "--detailed-exitcode"])
+        .env("APPLY_TEST_PASSWORD", ROTATED)
+        .output()
+        .expect("runs");
+    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    assert!(text(&plan.stdout).contains("password"), "{}", both(&plan));
+    let rotate = w
+        .command(&["apply", &m(&w), "--auto-approve"])
+        .env("APPLY_TEST_PASSWORD", ROTATED)
+        .output()
+        .expect("runs");
+    assert_eq!(rotate.status.code(), Some(0), "{}", both(&rotate));
+    for o in [&plan, &rotate] {
+        assert!(!both(o).contains(ROTATED) && !both(o).contains(PASSWORD));
+    }
+    assert!(
+        password_is(&w, ROTATED).await,
+        "the password was not rotated"
+    );
+    assert!(
+        !password_is(&w, PASSWORD).await,
+        "the old password is still set"
+    );
+    let again = w
+        .command(&["plan", &m(&w), "--detailed-exitcode"])
+        .env("APPLY_TEST_PASSWORD", ROTATED)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+
+    // Attributes and comment in place.
+    let path = w.manifest().join("db.toml");
+    let body = std::fs::read_to_string(&path).expect("manifest").replacen(
+        "login = true\n",
+        "login = true\nconnection_limit = 7\ncomment = \"the app's role\"\n",
+        1,
+    );
+    std::fs::write(&path, body).expect("manifest");
+    let update = w
+        .command(&["apply", &m(&w), "--auto-approve"])
+        .env("APPLY_TEST_PASSWORD", ROTATED)
+        .output()
+        .expect("runs");
+    assert_eq!(update.status.code(), Some(0), "{}", both(&update));
+    let limit: i32 = sqlx::query_scalar("select rolconnlimit from pg_roles where rolname = $1")
+        .bind(&w.role)
+        .fetch_one(&w.db.pool)
+        .await
+        .expect("role");
+    assert_eq!(limit, 7);
+    let again = w
+        .command(&["plan", &m(&w), "--detailed-exitcode"])
+        .env("APPLY_TEST_PASSWORD", ROTATED)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    // Without the password at hand, nothing is planned for it (unknown is not a change).
+    let unset = w
+        .command(&["plan", &m(&w), "--detailed-exitcode"])
+        .env_remove("APPLY_TEST_PASSWORD")
+        .output()
+        .expect("runs");
+    assert_eq!(unset.status.code(), Some(0), "{}", both(&unset));
+    w.finish().await;
+}
+
+/// A change the server refuses at apply time (a unique index over duplicate rows) rolls back the whole
+/// domain: the other changes of the run are not applied either, the error names the statement, and the
+/// journal records the failure.
+#[tokio::test]
+async fn a_refused_change_applies_nothing() {
+    let w = World::new("apply_refused").await;
+    w.write(1, "active");
+    let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    w.db.exec("insert into app.t0 (id, note) values (1, 'same'), (2, 'same')")
+        .await;
+
+    w.write(2, "active");
+    let path = w.manifest().join("db.toml");
+    let mut body = std::fs::read_to_string(&path).expect("manifest");
+    body.push_str(
+        "\n[[postgres.index]]\nname = \"t0_note_unique\"\nschema = \"app\"\ntable = \"t0\"\nunique = true\ncolumns = [\"note\"]\n",
+    );
+    std::fs::write(&path, body).expect("manifest");
+    let refused = w.run(&["apply", &m(&w), "--auto-approve", "--allow", "LOCKS_TABLE"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
+    let err = text(&refused.stderr);
+    assert!(err.contains("nothing was applied"), "{err}");
+    assert!(err.contains("create unique index"), "{err}");
+    // t1 was planned in the same run and is not there.
+    assert_eq!(w.tables().await, 1);
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("state");
+    assert!(
+        state.lock_of("acme").await.expect("reads").is_none(),
+        "the lock was not released"
+    );
     w.finish().await;
 }
 

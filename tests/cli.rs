@@ -298,3 +298,70 @@ fn plan_against_a_snapshot_deletes_only_what_falconer_manages() {
     assert!(text(&out.stderr).contains("unknown snapshot version"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-o` to something that is not a regular file writes into it and leaves it what it was: a pipe stays a
+/// pipe (as `/dev/null` stays a device), and a symbolic link stays a link to the file that now holds the
+/// output.
+#[cfg(unix)]
+#[test]
+fn output_to_a_pipe_or_a_link_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("special-output");
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // Read in a thread; a replaced pipe would never be written, so the wait is bounded.
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read_to_string(fifo).expect("reads the pipe"));
+        });
+    }
+    let out = falconer(&[
+        "convert",
+        "examples/acme",
+        "--to",
+        "json",
+        "-o",
+        fifo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let received = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("nothing was written into the pipe");
+    assert!(received.contains("\"tenant\""), "{received}");
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+
+    let target = dir.join("real.toml");
+    std::fs::write(&target, "old").expect("target");
+    let link = dir.join("link.toml");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = falconer(&[
+        "convert",
+        "examples/acme",
+        "--to",
+        "toml",
+        "-o",
+        link.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .expect("target")
+            .contains("[tenant]")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

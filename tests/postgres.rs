@@ -77,6 +77,18 @@ async fn export_then_plan_shows_no_changes() {
     db.exec(SCHEMA).await;
     let t = tenant();
     let live = inspect(&db.pool, &t).await.expect("inspects");
+    // On one connection (no parallel lanes) the inspection reads the same.
+    let single = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("connects");
+    let alone = inspect(&single, &t)
+        .await
+        .expect("inspects on one connection");
+    single.close().await;
+    assert_eq!(alone.resources, live.resources);
+    assert_eq!(alone.queries, live.queries);
     let addrs: Vec<String> = live
         .resources
         .iter()

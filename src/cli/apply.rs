@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::live::{self, Context};
 use super::{Output, exit};
-use crate::domains::postgres::{ddl, provider};
+use crate::domains::provider::Provider;
 use crate::model::{Address, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, Options, Plan};
@@ -266,13 +266,6 @@ async fn apply_locked(
         .iter()
         .map(|(s, b)| (s.address().to_string(), b.clone()))
         .collect();
-    let statements = match provider::statements(&plan, &desired_items, &live_items, &bases) {
-        Ok(s) => s,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
     let run = match cx.state.start_run(&tenant.id, &plan.digests.desired).await {
         Ok(r) => r,
         Err(e) => {
@@ -281,40 +274,31 @@ async fn apply_locked(
         }
     };
     let _ = cx.state.resume_runs(&tenant.id, &run).await;
-    let postgres: Vec<&crate::plan::Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.kind.starts_with("postgres."))
-        .collect();
-    let _ = cx
-        .state
-        .journal(
-            &run,
-            0,
-            "postgres",
-            &format!("executing {} statements", statements.len()),
-        )
-        .await;
-    tracing::info!(
-        statements = statements.len(),
-        "applying PostgreSQL changes in one transaction"
-    );
-    if let Err((i, e)) = ddl::execute(&cx.pool, &statements).await {
-        let _ = cx.state.journal(&run, 0, "postgres", "rolled back").await;
-        let _ = cx.state.finish_run(&run, "failed").await;
-        let what = statements
-            .get(i)
-            .map(|s| first_line(s.shown()))
-            .unwrap_or_default();
-        out.error(format!(
-            "PostgreSQL refused a change, nothing was applied (the transaction was rolled back): {}\n  statement: {what}",
-            crate::domains::postgres::connection_error(&e)
-        ));
-        return exit::ERROR;
+    // Each live domain in turn, in the order of the plan's waves (PostgreSQL so far); one journal step each.
+    let mut applied = 0;
+    for (step, provider) in [&cx.postgres].into_iter().enumerate() {
+        let domain = provider.domain().as_str();
+        let step = step as i64;
+        let _ = cx.state.journal(&run, step, domain, "applying").await;
+        match provider
+            .apply(&plan, &desired_items, &live_items, &bases)
+            .await
+        {
+            Ok(n) => {
+                applied += n;
+                let _ = cx.state.journal(&run, step, domain, "committed").await;
+            }
+            Err(e) => {
+                let _ = cx.state.journal(&run, step, domain, "failed").await;
+                let _ = cx.state.finish_run(&run, "failed").await;
+                out.error(e.to_string());
+                return exit::ERROR;
+            }
+        }
     }
-    let _ = cx.state.journal(&run, 0, "postgres", "committed").await;
     let added: Vec<Address> = desired_items.iter().map(|i| i.address.clone()).collect();
-    let removed: Vec<Address> = postgres
+    let removed: Vec<Address> = plan
+        .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
         .filter_map(|c| Address::parse(&c.address).ok())
@@ -325,12 +309,18 @@ async fn apply_locked(
         ));
         return exit::ERROR;
     }
+    if let Err(e) = cx
+        .state
+        .record_secrets(&tenant.id, &live::secrets_set(&plan, &desired_items))
+        .await
+    {
+        out.error(format!(
+            "applied, but the state store could not record the secrets set: {e}; a later change of them may go unnoticed"
+        ));
+        return exit::ERROR;
+    }
     let _ = cx.state.finish_run(&run, "applied").await;
-    println!(
-        "Applied: {} change(s) to tenant `{}`.",
-        postgres.len(),
-        tenant.id
-    );
+    println!("Applied: {applied} change(s) to tenant `{}`.", tenant.id);
     exit::OK
 }
 
@@ -341,27 +331,12 @@ async fn finish_noop(
     desired: &[crate::plan::Item],
     live: &[crate::plan::Item],
 ) -> i32 {
+    let live: std::collections::HashSet<&Address> = live.iter().map(|l| &l.address).collect();
     let present: Vec<Address> = desired
         .iter()
-        .filter(|d| live.iter().any(|l| l.address == d.address))
+        .filter(|d| live.contains(&d.address))
         .map(|d| d.address.clone())
         .collect();
     let _ = cx.state.update_managed(tenant, &present, &[]).await;
     exit::OK
-}
-
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default();
-    if line.len() > 200 {
-        format!(
-            "{}…",
-            &line[..line
-                .char_indices()
-                .nth(200)
-                .map(|(i, _)| i)
-                .unwrap_or(line.len())]
-        )
-    } else {
-        line.to_string()
-    }
 }

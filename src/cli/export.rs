@@ -80,7 +80,7 @@ pub fn run(args: &Args, out: &Output) -> i32 {
         }
     };
     let inspected = runtime.block_on(async {
-        let pool = crate::domains::postgres::connect(&url, 1).await?;
+        let pool = crate::domains::postgres::connect(&url, 4).await?;
         let r = inspect::inspect(&pool, &tenant)
             .await
             .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));

@@ -3,16 +3,18 @@
 //! Today the live systems are PostgreSQL (`FALCONER_POSTGRES_URL`); resources of the other domains are left
 //! out of a live plan, and a warning says so.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::Output;
 use super::exit;
 use crate::domains::Spec;
-use crate::domains::postgres::provider;
+use crate::domains::postgres::provider::Postgres;
+use crate::domains::provider::Provider;
 use crate::manifest::{self, LoadOptions, Manifest};
-use crate::model::Domain;
-use crate::plan::{self, Item, Options, Plan};
-use crate::secrets::FingerprintKey;
+use crate::model::{Address, Domain};
+use crate::plan::{self, Action, Item, Options, Plan};
+use crate::secrets::{self, FingerprintKey};
 use crate::state::State;
 
 /// The domains falconer can plan and apply against live systems so far.
@@ -47,11 +49,11 @@ pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
     Ok(Desired { manifest: m, specs })
 }
 
-/// What a live plan needs: the state store, the tenant's fingerprint key and the database.
+/// What a live plan needs: the state store, the tenant's fingerprint key and the live systems.
 pub struct Context {
     pub state: State,
     pub key: FingerprintKey,
-    pub pool: sqlx::PgPool,
+    pub postgres: Postgres,
 }
 
 impl Context {
@@ -61,10 +63,16 @@ impl Context {
             .fingerprint_key(tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let url = std::env::var("FALCONER_POSTGRES_URL")
-            .map_err(|_| "no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database)".to_string())?;
+        let url = std::env::var("FALCONER_POSTGRES_URL").map_err(|_| {
+            "no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database)"
+                .to_string()
+        })?;
         let pool = crate::domains::postgres::connect(&url, 4).await?;
-        Ok(Context { state, key, pool })
+        Ok(Context {
+            state,
+            key,
+            postgres: Postgres { pool },
+        })
     }
 
     /// Plans the desired state against the live one, deleting only what the state store says falconer
@@ -88,32 +96,30 @@ impl Context {
             ));
         }
         let tenant = &d.manifest.tenant;
-        let desired = provider::desired_items(&self.pool, &d.specs, &self.key, &mut warnings)
-            .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
         let managed = self
             .state
             .managed(&tenant.id)
             .await
             .map_err(|e| e.to_string())?;
-        // Roles are cluster-wide: those declared or managed are read even when nothing refers to them.
-        let mut roles: Vec<String> = d
-            .specs
-            .iter()
-            .filter_map(|(s, _)| match s {
-                Spec::PgRole(r) => Some(r.name.clone()),
-                _ => None,
-            })
-            .collect();
-        roles.extend(
-            managed
-                .iter()
-                .filter(|a| a.domain == Domain::Postgres && a.kind == "role")
-                .filter_map(|a| a.segments.first().cloned()),
-        );
-        let live = provider::live_items(&self.pool, tenant, &roles, &self.key)
+        // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
+        let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
+        also.extend(managed.iter().cloned());
+        let desired = self
+            .postgres
+            .desired(&d.specs, &self.key, &mut warnings)
             .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
+            .map_err(|e| e.to_string())?;
+        let mut live = self
+            .postgres
+            .live(tenant, &also, &self.key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let recorded = self
+            .state
+            .secret_fingerprints(&tenant.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        with_recorded_secrets(&mut live, &recorded);
         let opts = Options {
             managed: Some(managed),
             ..opts
@@ -123,6 +129,57 @@ impl Context {
         p.warnings = warnings;
         Ok((p, desired, live))
     }
+}
+
+/// Fills in the secrets a server cannot give back (sealed as unknown) with the fingerprints of what falconer
+/// last set, so that a changed secret plans as a change.
+fn with_recorded_secrets(live: &mut [Item], recorded: &HashMap<(String, String), String>) {
+    if recorded.is_empty() {
+        return;
+    }
+    for item in live {
+        let address = item.address.to_string();
+        let Some(fields) = item.value.as_object_mut() else {
+            continue;
+        };
+        for (field, v) in fields.iter_mut() {
+            if secrets::sealed(v) == Some(None)
+                && let Some(fp) = recorded.get(&(address.clone(), field.clone()))
+            {
+                *v = serde_json::json!({ secrets::SENSITIVE: fp });
+            }
+        }
+    }
+}
+
+/// The fingerprints of the secrets a successful apply set: every known top-level secret of a created or
+/// replaced resource, and of an updated one the secrets its change names.
+pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String)> {
+    let by_address: HashMap<String, &Item> =
+        desired.iter().map(|i| (i.address.to_string(), i)).collect();
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        let Some(item) = by_address.get(&c.address) else {
+            continue;
+        };
+        let Some(fields) = item.value.as_object() else {
+            continue;
+        };
+        for (field, v) in fields {
+            let Some(Some(fp)) = secrets::sealed(v) else {
+                continue;
+            };
+            let set = match c.action {
+                Action::Create | Action::Replace => true,
+                Action::Update => c.fields.iter().any(|f| f.path == *field),
+                Action::Delete => false,
+            };
+            if set {
+                out.push((c.address.clone(), field.clone(), fp.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// A current-thread async runtime for one command.

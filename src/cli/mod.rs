@@ -233,7 +233,17 @@ pub fn issue_json(i: &Issue, sources: &Sources) -> serde_json::Value {
 }
 
 /// Writes a file atomically: a temporary file beside it, then a rename. Nothing is half-written.
+///
+/// What is not a regular file (`/dev/null`, `/dev/stdout`, a pipe) is written to directly, never replaced;
+/// through a symbolic link, the file it points to is replaced and the link stays.
 pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        return std::fs::write(path, content);
+    }
+    let resolved = std::fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -10,6 +10,7 @@ pub mod iam;
 pub mod kafka;
 pub mod mongo;
 pub mod postgres;
+pub mod provider;
 pub mod storage;
 
 use std::fmt::Debug;

@@ -61,10 +61,48 @@ pub fn write(m: &Manifest, format: Format) -> Result<String, WriteError> {
             if let Some(path) = find_null(&doc, String::new()) {
                 return Err(WriteError::Toml(format!("null value at {path}")));
             }
-            toml::to_string_pretty(&doc).map_err(|e| WriteError::Toml(e.to_string()))
+            to_toml(doc)
         }
         Format::Kdl => Ok(to_kdl(&doc)),
     }
+}
+
+/// TOML, one resource at a time: the header keys and `[tenant]`, then each resource as its own
+/// `[[<domain>.<kind>]]` section (the same text as the whole document at once, whose serializer slows
+/// down with the number of array elements).
+fn to_toml(doc: Value) -> Result<String, WriteError> {
+    let err = |e: toml::ser::Error| WriteError::Toml(e.to_string());
+    let Value::Object(doc) = doc else {
+        return toml::to_string_pretty(&doc).map_err(err);
+    };
+    let mut head = Map::new();
+    let mut sections = Vec::new();
+    for (k, v) in doc {
+        match v {
+            Value::Object(kinds) if Domain::ALL.iter().any(|d| d.as_str() == k) => {
+                sections.push((k, kinds))
+            }
+            other => {
+                head.insert(k, other);
+            }
+        }
+    }
+    let mut out = toml::to_string_pretty(&Value::Object(head)).map_err(err)?;
+    for (domain, kinds) in sections {
+        for (kind, items) in kinds {
+            let Value::Array(items) = items else {
+                continue;
+            };
+            for item in items {
+                let one = serde_json::json!({ domain.as_str(): { kind.as_str(): [item] } });
+                if !out.is_empty() && !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+                out.push_str(&toml::to_string_pretty(&one).map_err(err)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn find_null(v: &Value, path: String) -> Option<String> {

@@ -524,6 +524,29 @@ fn grantee(g: &str) -> String {
     }
 }
 
+/// A role's attributes as `create role`/`alter role` options: all that are set, or (against `live`) those
+/// that differ.
+fn role_attributes(r: &Role, live: Option<&Role>) -> String {
+    let mut s = String::new();
+    let changed =
+        |f: fn(&Role) -> Option<bool>| f(r).filter(|v| live.is_none_or(|l| f(l) != Some(*v)));
+    for (value, yes, no) in [
+        (changed(|r| r.login), " login", " nologin"),
+        (changed(|r| r.inherit), " inherit", " noinherit"),
+        (changed(|r| r.bypass_rls), " bypassrls", " nobypassrls"),
+    ] {
+        if let Some(v) = value {
+            s.push_str(if v { yes } else { no });
+        }
+    }
+    if let Some(n) = r.connection_limit
+        && live.is_none_or(|l| l.connection_limit != Some(n))
+    {
+        s.push_str(&format!(" connection limit {n}"));
+    }
+    s
+}
+
 /// The statements of one change (`desired` for creates and updates, `live` for updates and deletes).
 pub fn statements(
     action: Action,
@@ -614,25 +637,47 @@ pub fn statements(
             out
         }
         (Action::Create, Some(PgRole(r)), _) => {
-            let mut s = format!("create role {}", quote_ident(&r.name));
-            if let Some(l) = r.login {
-                s.push_str(if l { " login" } else { " nologin" });
-            }
-            if let Some(i) = r.inherit {
-                s.push_str(if i { " inherit" } else { " noinherit" });
-            }
-            if let Some(b) = r.bypass_rls {
-                s.push_str(if b { " bypassrls" } else { " nobypassrls" });
-            }
-            if let Some(n) = r.connection_limit {
-                s.push_str(&format!(" connection limit {n}"));
-            }
-            let mut out = vec![s];
+            let mut out = vec![format!(
+                "create role {}{}",
+                quote_ident(&r.name),
+                role_attributes(r, None)
+            )];
             for m in &r.member_of {
                 out.push(format!(
                     "grant {} to {}",
                     quote_ident(m),
                     quote_ident(&r.name)
+                ));
+            }
+            if let Some(c) = &r.comment {
+                out.push(format!(
+                    "comment on role {} is {}",
+                    quote_ident(&r.name),
+                    quote_literal(c)
+                ));
+            }
+            out
+        }
+        (Action::Update, Some(PgRole(d)), Some(PgRole(l))) => {
+            let role = quote_ident(&d.name);
+            let mut out = Vec::new();
+            let attributes = role_attributes(d, Some(l));
+            if !attributes.is_empty() {
+                out.push(format!("alter role {role}{attributes}"));
+            }
+            for m in d.member_of.iter().filter(|m| !l.member_of.contains(m)) {
+                out.push(format!("grant {} to {role}", quote_ident(m)));
+            }
+            for m in l.member_of.iter().filter(|m| !d.member_of.contains(m)) {
+                out.push(format!("revoke {} from {role}", quote_ident(m)));
+            }
+            if d.comment != l.comment {
+                out.push(format!(
+                    "comment on role {role} is {}",
+                    d.comment
+                        .as_deref()
+                        .map(quote_literal)
+                        .unwrap_or_else(|| "null".into())
                 ));
             }
             out

@@ -6,10 +6,11 @@
 //! changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::PgPool;
 
-use super::sql::{split_ident, unquote};
+use super::sql::{quote_literal, split_ident, unquote};
 use super::*;
 use crate::domains::Spec;
 use crate::model::{SecretValue, Tenant};
@@ -135,6 +136,115 @@ struct RoleRow {
     comment: Option<String>,
 }
 
+/// Up to `n` read-only transactions that all read one snapshot (as `pg_dump --jobs` does), so that queries
+/// running at once see one consistent catalog. Where a snapshot cannot be exported (a connection pooler,
+/// a pool of one), a single transaction.
+async fn snapshot(
+    pool: &PgPool,
+    n: usize,
+) -> Result<Vec<sqlx::Transaction<'static, sqlx::Postgres>>, sqlx::Error> {
+    const READ: &str = "set transaction isolation level repeatable read, read only";
+    let mut first = pool.begin().await?;
+    sqlx::query(READ).execute(&mut *first).await?;
+    let mut txs = Vec::with_capacity(n);
+    let exported: Result<String, _> = sqlx::query_scalar("select pg_export_snapshot()")
+        .fetch_one(&mut *first)
+        .await;
+    txs.push(first);
+    let Ok(id) = exported else {
+        return Ok(txs);
+    };
+    let n = n.min(pool.options().get_max_connections() as usize);
+    for _ in 1..n {
+        let Ok(Ok(mut tx)) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), pool.begin()).await
+        else {
+            break;
+        };
+        sqlx::query(READ).execute(&mut *tx).await?;
+        sqlx::query(&format!("set transaction snapshot {}", quote_literal(&id)))
+            .execute(&mut *tx)
+            .await?;
+        txs.push(tx);
+    }
+    Ok(txs)
+}
+
+// The catalog queries; `$1` is the tenant's schemas.
+const SCHEMA_SQL: &str =
+    "select n.nspname::text as name, pg_get_userbyid(n.nspowner)::text as owner,
+                obj_description(n.oid, 'pg_namespace') as comment
+         from pg_namespace n where n.nspname = any($1) order by 1";
+const SCHEMA_ACL_SQL: &str = "select n.nspname::text as schema, n.nspname::text as object, 'n' as kind,
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+         from pg_namespace n cross join lateral aclexplode(n.nspacl) a
+         left join pg_roles r on r.oid = a.grantee
+         where n.nspname = any($1) and a.grantee <> n.nspowner order by 1, 4, 5";
+const EXT_SQL: &str =
+    "select e.extname::text as name, n.nspname::text as schema, e.extversion as version
+         from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+         where e.extname <> 'plpgsql' and ($1::text[] is not null) order by 1";
+const TABLE_SQL: &str = "select c.oid::int8 as oid, n.nspname::text as schema, c.relname::text as name,
+                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) and c.relkind in ('r', 'p') order by 2, 3";
+const VIEW_SQL: &str = "select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
+                pg_get_viewdef(c.oid, true) as definition, obj_description(c.oid, 'pg_class') as comment,
+                coalesce(c.reloptions, '{}')::text[] as options
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) and c.relkind in ('v', 'm') order by 1, 2";
+const POLICY_SQL: &str = "select n.nspname::text as schema, c.relname::text as table, p.polname::text as name,
+                p.polcmd::text as command, p.polpermissive as permissive,
+                coalesce((select array_agg(case when r = 0 then 'public' else pg_get_userbyid(r)::text end order by 1)
+                          from unnest(p.polroles) r), '{}') as roles,
+                pg_get_expr(p.polqual, p.polrelid, true) as using,
+                pg_get_expr(p.polwithcheck, p.polrelid, true) as with_check
+         from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = any($1) order by 1, 2, 3";
+const GRANT_SQL: &str = "select n.nspname::text as schema, c.relname::text as object, c.relkind::text as kind,
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         cross join lateral aclexplode(c.relacl) a left join pg_roles r on r.oid = a.grantee
+         where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'S') and a.grantee <> c.relowner
+         order by 1, 2, 4, 5";
+const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text as name,
+                format_type(a.atttypid, a.atttypmod) as ty, a.attnotnull as not_null,
+                pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
+                a.attgenerated::text as generated,
+                case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
+                col_description(a.attrelid, a.attnum) as comment
+         from pg_attribute a
+         join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+         join pg_type t on t.oid = a.atttypid
+         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+         left join pg_collation co on co.oid = a.attcollation
+         where n.nspname = any($1) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+         order by a.attrelid, a.attnum";
+const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
+                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.conkey) with ordinality k(attnum, ord)
+                          join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum), '{}') as columns,
+                fn.nspname::text as ref_schema, fc.relname::text as ref_table,
+                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.confkey) with ordinality k(attnum, ord)
+                          join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum), '{}') as ref_columns,
+                c.confdeltype::text as on_delete, c.confupdtype::text as on_update, c.condeferrable as deferrable,
+                pg_get_expr(c.conbin, c.conrelid, true) as expression,
+                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct
+         from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
+         left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
+         where n.nspname = any($1) and c.contype in ('p', 'u', 'c', 'f')
+         order by c.conrelid, c.contype, c.conname";
+const INDEX_SQL: &str = "select n.nspname::text as schema, ic.relname::text as name, t.relname::text as table,
+                i.indisunique as is_unique, am.amname::text as method,
+                pg_get_expr(i.indpred, i.indrelid, true) as predicate, i.indnkeyatts as key_count,
+                array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnatts) k) as keys,
+                array(select o from unnest(i.indoption::int2[]) o) as options,
+                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment
+         from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
+         join pg_namespace n on n.oid = t.relnamespace join pg_am am on am.oid = ic.relam
+         where n.nspname = any($1)
+           and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
+         order by 1, 2";
+
 /// Inspects the tenant's schemas.
 pub async fn inspect(pool: &PgPool, tenant: &Tenant) -> Result<Inspected, sqlx::Error> {
     inspect_with_roles(pool, tenant, &[]).await
@@ -147,91 +257,77 @@ pub async fn inspect_with_roles(
     tenant: &Tenant,
     roles: &[String],
 ) -> Result<Inspected, sqlx::Error> {
-    let schemas = tenant.postgres_schemas();
+    let schemas = &tenant.postgres_schemas();
     let mut out = Inspected::default();
+    let queries = &AtomicUsize::new(0);
+    let mut txs = snapshot(pool, 4).await?;
     macro_rules! q {
-        ($sql:expr) => {{
-            out.queries += 1;
-            sqlx::query_as($sql).bind(&schemas).fetch_all(pool).await?
+        ($tx:expr, $sql:expr) => {{
+            let n = queries.fetch_add(1, Ordering::Relaxed) + 1;
+            let started = std::time::Instant::now();
+            let rows = sqlx::query_as($sql).bind(schemas).fetch_all(&mut **$tx).await?;
+            tracing::debug!(query = n, rows = rows.len(), elapsed = ?started.elapsed(), "catalog query");
+            rows
         }};
     }
 
-    let schema_rows: Vec<SchemaRow> = q!(
-        "select n.nspname::text as name, pg_get_userbyid(n.nspowner)::text as owner,
-                obj_description(n.oid, 'pg_namespace') as comment
-         from pg_namespace n where n.nspname = any($1) order by 1"
-    );
-    let schema_acl: Vec<AclRow> = q!("select n.nspname::text as schema, n.nspname::text as object, 'n' as kind,
-                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
-         from pg_namespace n cross join lateral aclexplode(n.nspacl) a
-         left join pg_roles r on r.oid = a.grantee
-         where n.nspname = any($1) and a.grantee <> n.nspowner order by 1, 4, 5");
-    // Extensions are database-wide; plpgsql is always there.
-    let ext_rows: Vec<ExtensionRow> = q!(
-        "select e.extname::text as name, n.nspname::text as schema, e.extversion as version
-         from pg_extension e join pg_namespace n on n.oid = e.extnamespace
-         where e.extname <> 'plpgsql' and ($1::text[] is not null) order by 1"
-    );
-    let table_rows: Vec<TableRow> = q!("select c.oid::int8 as oid, n.nspname::text as schema, c.relname::text as name,
-                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = any($1) and c.relkind in ('r', 'p') order by 2, 3");
-    let column_rows: Vec<ColumnRow> = q!("select a.attrelid::int8 as table_oid, a.attname::text as name,
-                format_type(a.atttypid, a.atttypmod) as ty, a.attnotnull as not_null,
-                pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
-                a.attgenerated::text as generated,
-                case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
-                col_description(a.attrelid, a.attnum) as comment
-         from pg_attribute a
-         join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-         join pg_type t on t.oid = a.atttypid
-         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-         left join pg_collation co on co.oid = a.attcollation
-         where n.nspname = any($1) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
-         order by a.attrelid, a.attnum");
-    let constraint_rows: Vec<ConstraintRow> = q!("select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
-                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.conkey) with ordinality k(attnum, ord)
-                          join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum), '{}') as columns,
-                fn.nspname::text as ref_schema, fc.relname::text as ref_table,
-                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.confkey) with ordinality k(attnum, ord)
-                          join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum), '{}') as ref_columns,
-                c.confdeltype::text as on_delete, c.confupdtype::text as on_update, c.condeferrable as deferrable,
-                pg_get_expr(c.conbin, c.conrelid, true) as expression,
-                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct
-         from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
-         left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
-         where n.nspname = any($1) and c.contype in ('p', 'u', 'c', 'f')
-         order by c.conrelid, c.contype, c.conname");
-    let index_rows: Vec<IndexRow> = q!("select n.nspname::text as schema, ic.relname::text as name, t.relname::text as table,
-                i.indisunique as is_unique, am.amname::text as method,
-                pg_get_expr(i.indpred, i.indrelid, true) as predicate, i.indnkeyatts as key_count,
-                array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnatts) k) as keys,
-                array(select o from unnest(i.indoption::int2[]) o) as options,
-                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment
-         from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
-         join pg_namespace n on n.oid = t.relnamespace join pg_am am on am.oid = ic.relam
-         where n.nspname = any($1)
-           and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
-         order by 1, 2");
-    let view_rows: Vec<ViewRow> = q!("select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
-                pg_get_viewdef(c.oid, true) as definition, obj_description(c.oid, 'pg_class') as comment,
-                coalesce(c.reloptions, '{}')::text[] as options
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = any($1) and c.relkind in ('v', 'm') order by 1, 2");
-    let policy_rows: Vec<PolicyRow> = q!("select n.nspname::text as schema, c.relname::text as table, p.polname::text as name,
-                p.polcmd::text as command, p.polpermissive as permissive,
-                coalesce((select array_agg(case when r = 0 then 'public' else pg_get_userbyid(r)::text end order by 1)
-                          from unnest(p.polroles) r), '{}') as roles,
-                pg_get_expr(p.polqual, p.polrelid, true) as using,
-                pg_get_expr(p.polwithcheck, p.polrelid, true) as with_check
-         from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = any($1) order by 1, 2, 3");
-    let grant_rows: Vec<AclRow> = q!("select n.nspname::text as schema, c.relname::text as object, c.relkind::text as kind,
-                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         cross join lateral aclexplode(c.relacl) a left join pg_roles r on r.oid = a.grantee
-         where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'S') and a.grantee <> c.relowner
-         order by 1, 2, 4, 5");
+    // The catalog queries run at once on up to four connections that read one snapshot.
+    let (first, rest) = txs.split_first_mut().ok_or(sqlx::Error::PoolClosed)?;
+    let mut rest = rest.iter_mut();
+    let mut lanes = [rest.next(), rest.next(), rest.next()];
+    let small = async {
+        let schema_rows: Vec<SchemaRow> = q!(first, SCHEMA_SQL);
+        let schema_acl: Vec<AclRow> = q!(first, SCHEMA_ACL_SQL);
+        let ext_rows: Vec<ExtensionRow> = q!(first, EXT_SQL);
+        let table_rows: Vec<TableRow> = q!(first, TABLE_SQL);
+        let view_rows: Vec<ViewRow> = q!(first, VIEW_SQL);
+        let policy_rows: Vec<PolicyRow> = q!(first, POLICY_SQL);
+        let grant_rows: Vec<AclRow> = q!(first, GRANT_SQL);
+        Ok::<_, sqlx::Error>((
+            schema_rows,
+            schema_acl,
+            ext_rows,
+            table_rows,
+            view_rows,
+            policy_rows,
+            grant_rows,
+        ))
+    };
+    // The big queries each on a connection of their own; without one, on the first after the others.
+    macro_rules! lane {
+        ($i:expr, $sql:expr) => {{
+            let lane = lanes[$i].take();
+            async move {
+                match lane {
+                    Some(tx) => Ok::<_, sqlx::Error>(Some(q!(tx, $sql))),
+                    None => Ok(None),
+                }
+            }
+        }};
+    }
+    let (
+        (schema_rows, schema_acl, ext_rows, table_rows, view_rows, policy_rows, grant_rows),
+        column_rows,
+        constraint_rows,
+        index_rows,
+    ) = tokio::try_join!(
+        small,
+        lane!(0, COLUMN_SQL),
+        lane!(1, CONSTRAINT_SQL),
+        lane!(2, INDEX_SQL)
+    )?;
+    let column_rows: Vec<ColumnRow> = match column_rows {
+        Some(rows) => rows,
+        None => q!(first, COLUMN_SQL),
+    };
+    let constraint_rows: Vec<ConstraintRow> = match constraint_rows {
+        Some(rows) => rows,
+        None => q!(first, CONSTRAINT_SQL),
+    };
+    let index_rows: Vec<IndexRow> = match index_rows {
+        Some(rows) => rows,
+        None => q!(first, INDEX_SQL),
+    };
 
     // Roles referenced by the privileges and policies above (roles are cluster-wide: only these).
     let mut role_names: BTreeSet<String> = BTreeSet::new();
@@ -251,8 +347,12 @@ pub async fn inspect_with_roles(
          from pg_roles r where r.rolname = any($1) order by 1",
     )
     .bind(&role_names)
-    .fetch_all(pool)
+    .fetch_all(&mut **first)
     .await?;
+    for tx in txs {
+        tx.rollback().await?;
+    }
+    out.queries += queries.load(Ordering::Relaxed);
 
     // ----------------------------------------------------------------------------------- assembly
     for r in role_rows {

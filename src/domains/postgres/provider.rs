@@ -9,7 +9,8 @@ use sqlx::PgPool;
 use super::ddl::Statement;
 use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
-use crate::model::{Domain, Tenant};
+use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
+use crate::model::{Address, Domain, Tenant};
 use crate::plan::{Action, Item, Plan};
 use crate::secrets::{self, FingerprintKey};
 
@@ -51,8 +52,8 @@ pub async fn live_items(
         .collect())
 }
 
-/// The statements that carry out a plan's PostgreSQL changes, in plan order. A created role gets its
-/// password as a SCRAM verifier; `bases` gives the directory a resource's secret files are relative to
+/// The statements that carry out a plan's PostgreSQL changes, in plan order. A created role, or one whose
+/// password changed, gets its password as a SCRAM verifier; `bases` gives the directory a resource's secret files are relative to
 /// (by address).
 pub fn statements(
     plan: &Plan,
@@ -80,7 +81,12 @@ pub fn statements(
                 .into_iter()
                 .map(Statement::plain),
         );
-        if c.action == Action::Create
+        let password_changed = match c.action {
+            Action::Create | Action::Replace => true,
+            Action::Update => c.fields.iter().any(|f| f.path == "password"),
+            Action::Delete => false,
+        };
+        if password_changed
             && let Some(Spec::PgRole(r)) = desired
             && let Some(secret) = &r.password
         {
@@ -109,4 +115,88 @@ pub fn statements(
         }
     }
     Ok(out)
+}
+
+/// PostgreSQL as a [`Provider`]: one database, the tenant's schemas in it.
+pub struct Postgres {
+    pub pool: PgPool,
+}
+
+fn backend(e: sqlx::Error) -> ProviderError {
+    ProviderError::Backend {
+        domain: Domain::Postgres,
+        message: super::connection_error(&e),
+    }
+}
+
+impl Provider for Postgres {
+    fn domain(&self) -> Domain {
+        Domain::Postgres
+    }
+
+    async fn desired(
+        &self,
+        specs: &DesiredSpecs,
+        key: &FingerprintKey,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Item>, ProviderError> {
+        desired_items(&self.pool, specs, key, warnings)
+            .await
+            .map_err(backend)
+    }
+
+    async fn live(
+        &self,
+        tenant: &Tenant,
+        also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        // Roles are cluster-wide: those named are read even when nothing in the schemas refers to them.
+        let roles: Vec<String> = also
+            .iter()
+            .filter(|a| a.domain == Domain::Postgres && a.kind == "role")
+            .filter_map(|a| a.segments.first().cloned())
+            .collect();
+        live_items(&self.pool, tenant, &roles, key)
+            .await
+            .map_err(backend)
+    }
+
+    async fn apply(
+        &self,
+        plan: &Plan,
+        desired: &[Item],
+        live: &[Item],
+        bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError> {
+        let statements =
+            statements(plan, desired, live, bases).map_err(|e| ProviderError::Change {
+                domain: Domain::Postgres,
+                message: e.to_string(),
+            })?;
+        ddl::execute(&self.pool, &statements)
+            .await
+            .map_err(|(i, e)| ProviderError::Refused {
+                domain: Domain::Postgres,
+                message: super::connection_error(&e),
+                statement: statements
+                    .get(i)
+                    .map(|s| first_line(s.shown()))
+                    .unwrap_or_default(),
+            })?;
+        Ok(plan
+            .changes
+            .iter()
+            .filter(|c| c.kind.starts_with("postgres."))
+            .count())
+    }
+}
+
+/// The first line of a statement, at most 200 characters.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
 }

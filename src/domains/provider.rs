@@ -1,0 +1,70 @@
+//! The provider trait: what a domain's live system offers falconer. PostgreSQL is the first implementation
+//! (`postgres::provider::Postgres`); each further domain adds one.
+//!
+//! A provider reads the tenant's scope in batches (a fixed number of round trips, not one per object),
+//! prepares the desired resources the way the server would store them (its plan-time checks), and carries
+//! out a plan's changes of its domain, all or nothing where the backend allows.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::domains::Spec;
+use crate::model::{Address, Domain, Tenant};
+use crate::plan::{Item, Plan};
+use crate::secrets::FingerprintKey;
+
+/// Why a provider could not do its part. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The backend could not be read or refused a plan-time check.
+    #[error("{domain}: {message}")]
+    Backend { domain: Domain, message: String },
+    /// A change could not be built (e.g. a secret that cannot be read).
+    #[error("{domain}: {message}")]
+    Change { domain: Domain, message: String },
+    /// The backend refused a change; nothing of the domain was applied.
+    #[error(
+        "{domain} refused a change, nothing was applied (the transaction was rolled back): {message}\n  statement: {statement}"
+    )]
+    Refused {
+        domain: Domain,
+        message: String,
+        /// The statement as it may be shown (secrets left out).
+        statement: String,
+    },
+}
+
+/// The desired resources of a plan, each with the directory its secret files are relative to.
+pub type DesiredSpecs = [(Spec, PathBuf)];
+
+#[allow(async_fn_in_trait)]
+pub trait Provider {
+    fn domain(&self) -> Domain;
+
+    /// The desired resources of this domain, prepared as the server would store them, and sealed.
+    async fn desired(
+        &self,
+        specs: &DesiredSpecs,
+        key: &FingerprintKey,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Item>, ProviderError>;
+
+    /// The live resources of the tenant's scope, sealed. `also` names resources outside the scope to read
+    /// as well (declared or managed ones, such as cluster-wide roles).
+    async fn live(
+        &self,
+        tenant: &Tenant,
+        also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError>;
+
+    /// Carries out the plan's changes of this domain in plan order; returns how many there were.
+    /// `bases` gives, by address, the directory a desired resource's secret files are relative to.
+    async fn apply(
+        &self,
+        plan: &Plan,
+        desired: &[Item],
+        live: &[Item],
+        bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError>;
+}
