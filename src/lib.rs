@@ -12,5 +12,6 @@ pub mod falcone;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod profile;
 pub mod secrets;
 pub mod state;

@@ -183,7 +183,7 @@ impl State {
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(
-                crate::domains::postgres::connect(url, 4)
+                crate::domains::postgres::connect(url, None, 4)
                     .await
                     .map_err(StateError::Db)?,
             )

@@ -388,6 +388,88 @@ async fn rotated_passwords_and_role_attributes_are_applied() {
     w.finish().await;
 }
 
+/// Connections come from a profile file (never from the manifest): `[postgres] url` and a password from a
+/// secret reference. Problems in the profile name the file, line and column.
+#[tokio::test]
+async fn connections_come_from_a_profile() {
+    let w = World::new("apply_profile").await;
+    w.write(1, "active");
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(w.dir.join("pg-password"), "from-a-file\n").expect("password file");
+    std::fs::write(
+        &profile,
+        format!(
+            "[postgres]\nurl = \"{}\"\npassword = {{ file = \"pg-password\" }}\n",
+            w.db.url
+        ),
+    )
+    .expect("profile");
+    let p = profile.display().to_string();
+    let plan = w
+        .command(&["plan", &m(&w), "--profile", &p, "--detailed-exitcode"])
+        .env_remove("FALCONER_POSTGRES_URL")
+        .output()
+        .expect("runs");
+    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    assert!(
+        text(&plan.stdout).contains("+ postgres.table.app.t0"),
+        "{}",
+        both(&plan)
+    );
+
+    // Neither a profile nor the variable: the error says what to set.
+    let none = w
+        .command(&["plan", &m(&w)])
+        .env_remove("FALCONER_POSTGRES_URL")
+        .output()
+        .expect("runs");
+    assert_eq!(none.status.code(), Some(1), "{}", both(&none));
+    assert!(
+        text(&none.stderr).contains("FALCONER_POSTGRES_URL"),
+        "{}",
+        both(&none)
+    );
+
+    // A typo in the profile is located.
+    std::fs::write(
+        &profile,
+        "[postgres]\nurl = \"postgres://x@127.0.0.1/db\"\npasword = \"x\"\n",
+    )
+    .expect("profile");
+    let typo = w
+        .command(&["plan", &m(&w), "--profile", &p])
+        .output()
+        .expect("runs");
+    assert_eq!(typo.status.code(), Some(1), "{}", both(&typo));
+    let err = text(&typo.stderr);
+    assert!(
+        err.contains(&format!("{p}:3:1")) && err.contains("pasword"),
+        "{err}"
+    );
+
+    // An unreadable password file is named, and nothing is tried.
+    std::fs::write(
+        &profile,
+        format!(
+            "[postgres]\nurl = \"{}\"\npassword = {{ file = \"missing\" }}\n",
+            w.db.url
+        ),
+    )
+    .expect("profile");
+    let missing = w
+        .command(&["apply", &m(&w), "--profile", &p, "--auto-approve"])
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(1), "{}", both(&missing));
+    assert!(
+        text(&missing.stderr).contains("file:missing"),
+        "{}",
+        both(&missing)
+    );
+    assert_eq!(w.tables().await, 0);
+    w.finish().await;
+}
+
 /// A change the server refuses at apply time (a unique index over duplicate rows) rolls back the whole
 /// domain: the other changes of the run are not applied either, the error names the statement, and the
 /// journal records the failure.

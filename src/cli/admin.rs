@@ -33,7 +33,7 @@ pub enum StateCommand {
 }
 
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
-pub fn drift(args: &DriftArgs, out: &Output, state_url: &str) -> i32 {
+pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
     let desired = match live::load(&args.path, out) {
         Ok(d) => d,
         Err(code) => return code,
@@ -43,7 +43,7 @@ pub fn drift(args: &DriftArgs, out: &Output, state_url: &str) -> i32 {
         Err(code) => return code,
     };
     let planned = rt.block_on(async {
-        let cx = Context::open(state_url, &desired.manifest.tenant.id).await?;
+        let cx = Context::open(settings, &desired.manifest.tenant.id).await?;
         cx.plan(&desired, Options::default()).await
     });
     let plan = match planned {

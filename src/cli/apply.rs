@@ -47,7 +47,7 @@ fn saved_plan(path: &Path) -> Option<Plan> {
     serde_json::from_value(v).ok()
 }
 
-pub fn run(args: &Args, out: &Output, state_url: &str) -> i32 {
+pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let saved = saved_plan(&args.path);
     let manifest_path = match &saved {
         Some(p) => match &p.inputs {
@@ -88,7 +88,7 @@ pub fn run(args: &Args, out: &Output, state_url: &str) -> i32 {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let cx = match Context::open(state_url, &tenant.id).await {
+        let cx = match Context::open(settings, &tenant.id).await {
             Ok(c) => c,
             Err(e) => {
                 out.error(e);

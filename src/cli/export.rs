@@ -28,7 +28,7 @@ pub struct Args {
 /// The domains export can read today.
 const SUPPORTED: &[Domain] = &[Domain::Postgres];
 
-pub fn run(args: &Args, out: &Output) -> i32 {
+pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
     let mut tenant = Tenant::new(args.tenant.clone());
     if let Some(p) = &args.manifest {
         let loaded = manifest::load_path(p, LoadOptions::default());
@@ -65,22 +65,12 @@ pub fn run(args: &Args, out: &Output) -> i32 {
         ));
         return exit::ERROR;
     }
-    let Ok(url) = std::env::var("FALCONER_POSTGRES_URL") else {
-        out.error("no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database)");
-        return exit::ERROR;
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::live::runtime(out) {
         Ok(r) => r,
-        Err(e) => {
-            out.error(format!("cannot start the async runtime: {e}"));
-            return exit::ERROR;
-        }
+        Err(code) => return code,
     };
     let inspected = runtime.block_on(async {
-        let pool = crate::domains::postgres::connect(&url, 4).await?;
+        let pool = settings.postgres(4).await?;
         let r = inspect::inspect(&pool, &tenant)
             .await
             .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));

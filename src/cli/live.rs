@@ -1,6 +1,6 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL (`FALCONER_POSTGRES_URL`); resources of the other domains are left
+//! Today the live systems are PostgreSQL (the `--profile` file or `FALCONER_POSTGRES_URL`); resources of the other domains are left
 //! out of a live plan, and a warning says so.
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use crate::domains::provider::Provider;
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
 use crate::plan::{self, Action, Item, Options, Plan};
+use crate::profile::Profile;
 use crate::secrets::{self, FingerprintKey};
 use crate::state::State;
 
@@ -49,6 +50,24 @@ pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
     Ok(Desired { manifest: m, specs })
 }
 
+/// Where the state store and the live systems are (`--state`, `--profile`).
+pub struct Settings {
+    pub state: String,
+    pub profile: Option<PathBuf>,
+}
+
+impl Settings {
+    /// A pool of `max` connections to PostgreSQL, from the profile or `FALCONER_POSTGRES_URL`.
+    pub async fn postgres(&self, max: u32) -> Result<sqlx::PgPool, String> {
+        let profile = match &self.profile {
+            Some(p) => Some(Profile::load(p)?),
+            None => None,
+        };
+        let c = Profile::postgres(profile.as_ref())?;
+        crate::domains::postgres::connect(&c.url, c.password.as_deref(), max).await
+    }
+}
+
 /// What a live plan needs: the state store, the tenant's fingerprint key and the live systems.
 pub struct Context {
     pub state: State,
@@ -57,17 +76,15 @@ pub struct Context {
 }
 
 impl Context {
-    pub async fn open(state_url: &str, tenant: &str) -> Result<Context, String> {
-        let state = State::open(state_url).await.map_err(|e| e.to_string())?;
+    pub async fn open(settings: &Settings, tenant: &str) -> Result<Context, String> {
+        let state = State::open(&settings.state)
+            .await
+            .map_err(|e| e.to_string())?;
         let key = state
             .fingerprint_key(tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let url = std::env::var("FALCONER_POSTGRES_URL").map_err(|_| {
-            "no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database)"
-                .to_string()
-        })?;
-        let pool = crate::domains::postgres::connect(&url, 4).await?;
+        let pool = settings.postgres(4).await?;
         Ok(Context {
             state,
             key,

@@ -43,7 +43,8 @@ pub struct Cli {
         default_value = "sqlite:.falconer/state.db"
     )]
     pub state: String,
-    /// Connection profile file (endpoints and credentials of the six systems).
+    /// Connection profile: a TOML file saying where the live systems are and how to sign in
+    /// (`[postgres] url`, `password = { env | file }`); without one, `FALCONER_POSTGRES_URL`.
     #[arg(long, global = true, env = "FALCONER_PROFILE")]
     pub profile: Option<PathBuf>,
     /// More output (-v, -vv).
@@ -126,15 +127,19 @@ pub fn main() -> i32 {
     let out = Output {
         format: cli.message_format,
     };
+    let settings = live::Settings {
+        state: cli.state.clone(),
+        profile: cli.profile.clone(),
+    };
     match &cli.command {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),
-        Command::Export(a) => export::run(a, &out),
-        Command::Plan(a) => plan::run(a, &out, cli.no_color, &cli.state),
-        Command::Apply(a) => apply::run(a, &out, &cli.state),
-        Command::Drift(a) => admin::drift(a, &out, &cli.state),
+        Command::Export(a) => export::run(a, &out, &settings),
+        Command::Plan(a) => plan::run(a, &out, cli.no_color, &settings),
+        Command::Apply(a) => apply::run(a, &out, &settings),
+        Command::Drift(a) => admin::drift(a, &out, &settings),
         Command::Lock(c) => admin::lock(c, &out, &cli.state),
         Command::State(c) => admin::state(c, &out, &cli.state),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),

@@ -214,9 +214,9 @@ fn print(plan: &Plan, format: PlanFormat) {
     }
 }
 
-pub fn run(args: &Args, out: &Output, no_color: bool, state_url: &str) -> i32 {
+pub fn run(args: &Args, out: &Output, no_color: bool, settings: &live::Settings) -> i32 {
     let Some(against) = &args.against else {
-        return run_live(args, out, no_color, state_url);
+        return run_live(args, out, no_color, settings);
     };
     let key = FingerprintKey::from_env();
     let (desired, live, warnings) = load_both(&args.path, against, &key, out);
@@ -248,7 +248,7 @@ fn inputs(args: &Args) -> plan::Inputs {
 }
 
 /// Plans against the live systems.
-fn run_live(args: &Args, out: &Output, no_color: bool, state_url: &str) -> i32 {
+fn run_live(args: &Args, out: &Output, no_color: bool, settings: &live::Settings) -> i32 {
     let desired = match live::load(&args.path, out) {
         Ok(d) => d,
         Err(code) => return code,
@@ -263,7 +263,7 @@ fn run_live(args: &Args, out: &Output, no_color: bool, state_url: &str) -> i32 {
         managed: None,
     };
     let planned = rt.block_on(async {
-        let cx = live::Context::open(state_url, &desired.manifest.tenant.id).await?;
+        let cx = live::Context::open(settings, &desired.manifest.tenant.id).await?;
         cx.plan(&desired, opts).await
     });
     match planned {

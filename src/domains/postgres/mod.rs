@@ -10,13 +10,16 @@ pub mod sql;
 
 /// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
 /// is reported as such; the error names host, port and database, never the URL (it may hold a password).
-pub async fn connect(url: &str, max: u32) -> Result<sqlx::PgPool, String> {
+pub async fn connect(url: &str, password: Option<&str>, max: u32) -> Result<sqlx::PgPool, String> {
     use sqlx::ConnectOptions;
     use std::str::FromStr;
-    let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
+    let mut opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
         "the PostgreSQL connection URL is not valid (postgres://user@host:port/database)"
             .to_string()
     })?;
+    if let Some(p) = password {
+        opts = opts.password(p);
+    }
     let target = format!(
         "{}:{} (database {})",
         opts.get_host(),
