@@ -676,3 +676,25 @@ async fn update_scenarios_plan_the_minimal_change_and_converge() {
     .await;
     db.drop().await;
 }
+
+/// Normalization runs in batches (a transaction each) on several connections: a tenant larger than one
+/// batch, written with the spellings people use (`int`, `varchar(20)`, uncast literals), applies and then
+/// plans no changes, and nothing falls back to "compared as written".
+#[tokio::test]
+async fn many_tables_normalize_across_batches() {
+    let db = TestDb::new("batches").await;
+    let mut body = String::new();
+    for i in 0..260 {
+        body.push_str(&format!(
+            "[[postgres.table]]\nname = \"t{i}\"\nschema = \"app\"\nprimary_key = {{ columns = [\"id\"] }}\n\
+             column = [{{ name = \"id\", type = \"int\" }}, {{ name = \"code\", type = \"varchar(20)\", default = \"'x'\" }}]\n\
+             check = [{{ name = \"t{i}_code\", expression = \"code IN ('x', 'y')\" }}]\n\
+             [[postgres.index]]\nname = \"t{i}_code\"\nschema = \"app\"\ntable = \"t{i}\"\ncolumns = [{{ expression = \"lower(code)\" }}]\n"
+        ));
+    }
+    converge(&db, &body, |p| {
+        assert_eq!(p.changes.len(), 521, "schema, 260 tables, 260 indexes");
+    })
+    .await;
+    db.drop().await;
+}

@@ -2,10 +2,13 @@
 //! mere spelling: `int` is `integer`, `varchar(20)` is `character varying(20)`, `status IN ('a', 'b')` is
 //! `status = ANY (ARRAY['a'::text, 'b'::text])`.
 //!
-//! In one transaction that is always rolled back, shadow copies of the desired tables (columns, defaults,
-//! checks), indexes, policies and views are created in a throwaway schema, and read back the way inspection
-//! reads live objects. Each object has its own savepoint: one that cannot be created yet (it uses a type or
+//! In transactions that are always rolled back (batches of tables with their indexes and policies, and of
+//! views, on up to four connections), shadow copies of the desired tables (columns, defaults, checks),
+//! indexes, policies and views are created in a throwaway schema, and read back the way inspection reads
+//! live objects. Each object has its own savepoint: one that cannot be created yet (it uses a type or
 //! a table that does not exist) keeps the text as written.
+
+use std::collections::HashMap;
 
 use sqlx::{PgPool, Row};
 
@@ -129,20 +132,140 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
         }
     }
     fill_constraint_defaults(specs);
+    let before = specs.to_vec();
+    run_pass(pool, specs, &valid, &valid).await?;
+    // What apply sends is the normalized text, and the server may print that differently again (an IN
+    // list over varchar gains casts on the second round). A second pass over what changed reaches what
+    // the server will store, so an applied object plans as unchanged.
+    let changed: Vec<bool> = specs
+        .iter()
+        .zip(&before)
+        .zip(&valid)
+        .map(|((now, was), ok)| *ok && now != was)
+        .collect();
+    if changed.iter().any(|c| *c) {
+        run_pass(pool, specs, &changed, &valid).await?;
+    }
+    Ok(())
+}
+
+/// One normalization pass over the selected specs (a valid table is included when it or anything on it
+/// is selected). Only specs whose SQL fields passed their checks (`valid`) reach the server.
+async fn run_pass(
+    pool: &PgPool,
+    specs: &mut [Spec],
+    selected: &[bool],
+    valid: &[bool],
+) -> Result<(), sqlx::Error> {
+    // Batches of tables with their indexes and policies (shadow tables have no foreign keys, so batches
+    // are independent), and batches of views: each batch is one short transaction, so the lock table is
+    // never exhausted however large the tenant, and the batches run on up to LANES connections at once.
+    let mut on_table: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, s) in specs.iter().enumerate() {
+        match s {
+            Spec::PgIndex(ix) => on_table
+                .entry((ix.schema.clone(), ix.table.clone()))
+                .or_default()
+                .push(i),
+            Spec::PgPolicy(p) => on_table
+                .entry((p.schema.clone(), p.table.clone()))
+                .or_default()
+                .push(i),
+            _ => {}
+        }
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut tables_in_batch = 0;
+    for (i, s) in specs.iter().enumerate() {
+        if let Spec::PgTable(t) = s {
+            let deps: Vec<usize> = on_table
+                .get(&(t.schema.clone(), t.name.clone()))
+                .map(|d| d.iter().copied().filter(|&d| selected[d]).collect())
+                .unwrap_or_default();
+            if !valid[i] || (!selected[i] && deps.is_empty()) {
+                continue;
+            }
+            // The table is needed by its selected indexes and policies even when it is not selected.
+            current.push(i);
+            current.extend(deps);
+            tables_in_batch += 1;
+            if tables_in_batch == TABLES_PER_BATCH {
+                batches.push(std::mem::take(&mut current));
+                tables_in_batch = 0;
+            }
+        }
+    }
+    for (i, s) in specs.iter().enumerate() {
+        if matches!(s, Spec::PgView(_)) && selected[i] {
+            current.push(i);
+            if current.len() >= TABLES_PER_BATCH * 2 {
+                batches.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    // Each spec goes to exactly one batch: hand out disjoint mutable borrows.
+    let mut slots: Vec<Option<&mut Spec>> = specs.iter_mut().map(Some).collect();
+    let mut lanes: Vec<Vec<Vec<(usize, &mut Spec)>>> = (0..LANES).map(|_| Vec::new()).collect();
+    for (b, batch) in batches.into_iter().enumerate() {
+        let items: Vec<(usize, &mut Spec)> = batch
+            .into_iter()
+            .filter_map(|i| slots[i].take().map(|s| (i, s)))
+            .collect();
+        lanes[b % LANES].push(items);
+    }
+    let mut lanes = lanes.into_iter();
+    let mut next = || lanes.next().unwrap_or_default();
+    tokio::try_join!(
+        run_lane(pool, 0, next()),
+        run_lane(pool, 1, next()),
+        run_lane(pool, 2, next()),
+        run_lane(pool, 3, next())
+    )?;
+    Ok(())
+}
+
+/// One lane's batches, one after another.
+async fn run_lane(
+    pool: &PgPool,
+    lane: usize,
+    batches: Vec<Vec<(usize, &mut Spec)>>,
+) -> Result<(), sqlx::Error> {
+    for items in batches {
+        normalize_batch(pool, lane, items).await?;
+    }
+    Ok(())
+}
+
+/// Tables per normalization batch (with their indexes and policies).
+const TABLES_PER_BATCH: usize = 100;
+/// Connections normalization uses at once (at most; the pool may have fewer).
+const LANES: usize = 4;
+
+/// Normalizes one batch in a transaction that is rolled back, in a shadow schema of its own.
+async fn normalize_batch(
+    pool: &PgPool,
+    lane: usize,
+    mut items: Vec<(usize, &mut Spec)>,
+) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
     let mut tx = pool.begin().await?;
-    let shadow = format!("falconer_shadow_{}", std::process::id());
+    let shadow = format!("falconer_shadow_{}_{lane}", std::process::id());
     sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
         .execute(&mut *tx)
         .await?;
     let sh = |name: &str| format!("{}.{}", quote_ident(&shadow), quote_ident(name));
 
     // Tables: columns with types, defaults and generated expressions, and check constraints.
-    let mut shadow_of: std::collections::HashMap<(String, String), String> = Default::default();
-    for (i, s) in specs.iter_mut().enumerate() {
-        let Spec::PgTable(t) = s else { continue };
-        if !valid[i] {
-            continue;
-        }
+    let mut shadow_of: HashMap<(String, String), String> = Default::default();
+    for (i, s) in items.iter_mut() {
+        let i = *i;
+        let Spec::PgTable(t) = &mut **s else { continue };
         let name = format!("t{i}");
         let mut cols: Vec<String> = Vec::new();
         for c in &t.column {
@@ -206,11 +329,9 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
     }
 
     // Indexes and policies on the shadow tables; views as written (they read the real tables).
-    for (i, s) in specs.iter_mut().enumerate() {
-        if !valid[i] {
-            continue;
-        }
-        match s {
+    for (i, s) in items.iter_mut() {
+        let i = *i;
+        match &mut **s {
             Spec::PgIndex(ix) => {
                 let Some(table) = shadow_of.get(&(ix.schema.clone(), ix.table.clone())) else {
                     continue;
