@@ -698,3 +698,36 @@ async fn many_tables_normalize_across_batches() {
     .await;
     db.drop().await;
 }
+
+/// An object the server cannot build yet (its type does not exist) is compared as written, and the rest
+/// of its batch is still normalized (the batch is redone with a savepoint per object).
+#[tokio::test]
+async fn one_unbuildable_object_does_not_spoil_its_batch() {
+    let db = TestDb::new("careful").await;
+    let m = manifest_of(
+        "[[postgres.table]]\nname = \"good\"\nschema = \"app\"\ncolumn = [{ name = \"n\", type = \"int\" }]\n\
+         [[postgres.table]]\nname = \"bad\"\nschema = \"app\"\ncolumn = [{ name = \"n\", type = \"no_such_type\" }]\n\
+         [[postgres.index]]\nname = \"good_n\"\nschema = \"app\"\ntable = \"good\"\ncolumns = [{ expression = \"(n + 1)\" }]\n",
+    );
+    let (_, desired, _) = live_plan(&db, &m, Path::new(".")).await;
+    let ty = |name: &str| {
+        desired
+            .iter()
+            .find_map(|i| match &i.spec {
+                Spec::PgTable(t) if t.name == name => Some(t.column[0].ty.clone()),
+                _ => None,
+            })
+            .expect("table")
+    };
+    assert_eq!(ty("good"), "integer");
+    assert_eq!(ty("bad"), "no_such_type");
+    let index = desired
+        .iter()
+        .find_map(|i| match &i.spec {
+            Spec::PgIndex(x) => Some(x.columns[0].expression.clone()),
+            _ => None,
+        })
+        .expect("index");
+    assert_eq!(index.as_deref(), Some("(n + 1)"));
+    db.drop().await;
+}

@@ -133,7 +133,9 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
     }
     fill_constraint_defaults(specs);
     let before = specs.to_vec();
+    let started = std::time::Instant::now();
     run_pass(pool, specs, &valid, &valid).await?;
+    tracing::debug!(objects = specs.len(), elapsed = ?started.elapsed(), "normalized (first pass)");
     // What apply sends is the normalized text, and the server may print that differently again (an IN
     // list over varchar gains casts on the second round). A second pass over what changed reaches what
     // the server will store, so an applied object plans as unchanged.
@@ -143,8 +145,11 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
         .zip(&valid)
         .map(|((now, was), ok)| *ok && now != was)
         .collect();
-    if changed.iter().any(|c| *c) {
+    let n = changed.iter().filter(|c| **c).count();
+    if n > 0 {
+        let started = std::time::Instant::now();
         run_pass(pool, specs, &changed, &valid).await?;
+        tracing::debug!(objects = n, elapsed = ?started.elapsed(), "normalized (second pass)");
     }
     Ok(())
 }
@@ -245,7 +250,9 @@ const TABLES_PER_BATCH: usize = 100;
 /// Connections normalization uses at once (at most; the pool may have fewer).
 const LANES: usize = 4;
 
-/// Normalizes one batch in a transaction that is rolled back, in a shadow schema of its own.
+/// Normalizes one batch in a transaction that is rolled back, in a shadow schema of its own. All of the
+/// batch's DDL is sent without savepoints first; when the server refuses an object, the batch is done
+/// again with a savepoint per object, and what cannot be built is compared as written.
 async fn normalize_batch(
     pool: &PgPool,
     lane: usize,
@@ -254,6 +261,102 @@ async fn normalize_batch(
     if items.is_empty() {
         return Ok(());
     }
+    if !shadow_batch(pool, lane, &mut items, false).await? {
+        shadow_batch(pool, lane, &mut items, true).await?;
+    }
+    Ok(())
+}
+
+/// The shadow DDL of one object, if it has any; `table_of` names the shadow table of a real one.
+fn shadow_ddl(
+    i: usize,
+    spec: &Spec,
+    sh: &dyn Fn(&str) -> String,
+    table_of: &HashMap<(String, String), String>,
+) -> Option<String> {
+    match spec {
+        Spec::PgTable(t) => {
+            let mut cols: Vec<String> = Vec::new();
+            for c in &t.column {
+                let mut d = format!("{} {}", quote_ident(&c.name), c.ty);
+                if let Some(g) = &c.generated {
+                    d.push_str(&format!(" generated always as ({g}) stored"));
+                } else if let Some(def) = &c.default {
+                    d.push_str(&format!(" default {def}"));
+                }
+                if let Some(coll) = &c.collation {
+                    d.push_str(&format!(" collate {}", quote_ident(coll)));
+                }
+                cols.push(d);
+            }
+            for (k, ch) in t.check.iter().enumerate() {
+                cols.push(format!(
+                    "constraint {} check ({})",
+                    quote_ident(&format!("c{k}")),
+                    ch.expression
+                ));
+            }
+            Some(format!(
+                "create table {} ({})",
+                sh(&format!("t{i}")),
+                cols.join(", ")
+            ))
+        }
+        Spec::PgIndex(ix) => {
+            let table = table_of.get(&(ix.schema.clone(), ix.table.clone()))?;
+            let keys: Vec<String> = ix
+                .columns
+                .iter()
+                .map(|k| match (&k.column, &k.expression) {
+                    (Some(c), _) => quote_ident(c),
+                    (None, Some(e)) => format!("({e})"),
+                    _ => String::new(),
+                })
+                .collect();
+            let mut ddl = format!(
+                "create index {} on {} ({})",
+                quote_ident(&format!("i{i}")),
+                sh(table),
+                keys.join(", ")
+            );
+            if let Some(p) = &ix.predicate {
+                ddl.push_str(&format!(" where {p}"));
+            }
+            Some(ddl)
+        }
+        Spec::PgPolicy(p) => {
+            let table = table_of.get(&(p.schema.clone(), p.table.clone()))?;
+            let mut ddl = format!(
+                "create policy {} on {}",
+                quote_ident(&format!("p{i}")),
+                sh(table)
+            );
+            if let Some(u) = &p.using {
+                ddl.push_str(&format!(" using ({u})"));
+            }
+            // No FOR clause: the shadow policy is FOR ALL, which takes both expressions.
+            if let Some(w) = &p.with_check {
+                ddl.push_str(&format!(" with check ({w})"));
+            }
+            Some(ddl)
+        }
+        Spec::PgView(v) => Some(format!(
+            "create view {} as {}",
+            sh(&format!("v{i}")),
+            v.query
+        )),
+        _ => None,
+    }
+}
+
+/// Shadow objects of the batch, then one read-back query per kind. `careful`: a savepoint per object,
+/// and objects the server refuses are skipped; otherwise the first refusal rolls back and returns false.
+async fn shadow_batch(
+    pool: &PgPool,
+    lane: usize,
+    items: &mut [(usize, &mut Spec)],
+    careful: bool,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let shadow = format!("falconer_shadow_{}_{lane}", std::process::id());
     sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
@@ -261,176 +364,163 @@ async fn normalize_batch(
         .await?;
     let sh = |name: &str| format!("{}.{}", quote_ident(&shadow), quote_ident(name));
 
-    // Tables: columns with types, defaults and generated expressions, and check constraints.
-    let mut shadow_of: HashMap<(String, String), String> = Default::default();
-    for (i, s) in items.iter_mut() {
-        let i = *i;
-        let Spec::PgTable(t) = &mut **s else { continue };
-        let name = format!("t{i}");
-        let mut cols: Vec<String> = Vec::new();
-        for c in &t.column {
-            let mut d = format!("{} {}", quote_ident(&c.name), c.ty);
-            if let Some(g) = &c.generated {
-                d.push_str(&format!(" generated always as ({g}) stored"));
-            } else if let Some(def) = &c.default {
-                d.push_str(&format!(" default {def}"));
+    // Tables first (indexes and policies are built on their shadows), then the rest.
+    let mut table_of: HashMap<(String, String), String> = HashMap::new();
+    for tables_pass in [true, false] {
+        for (i, s) in items.iter() {
+            if matches!(**s, Spec::PgTable(_)) != tables_pass {
+                continue;
             }
-            if let Some(coll) = &c.collation {
-                d.push_str(&format!(" collate {}", quote_ident(coll)));
-            }
-            cols.push(d);
-        }
-        for (k, ch) in t.check.iter().enumerate() {
-            cols.push(format!(
-                "constraint {} check ({})",
-                quote_ident(&format!("c{k}")),
-                ch.expression
-            ));
-        }
-        let ddl = format!("create table {} ({})", sh(&name), cols.join(", "));
-        if !try_ddl(&mut tx, &ddl).await? {
-            continue;
-        }
-        shadow_of.insert((t.schema.clone(), t.name.clone()), name.clone());
-        let rows = sqlx::query(
-            "select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as ty,
-                    pg_get_expr(d.adbin, d.adrelid, true) as def, a.attgenerated::text as generated
-             from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
-        )
-        .bind(sh(&name))
-        .fetch_all(&mut *tx)
-        .await?;
-        for (c, r) in t.column.iter_mut().zip(rows) {
-            c.ty = r.get("ty");
-            let def: Option<String> = r.get("def");
-            let generated: String = r.get("generated");
-            if generated == "s" {
-                c.generated = def;
-            } else if c.default.is_some() {
-                c.default = def;
-            }
-        }
-        let checks = sqlx::query(
-            "select conname::text as name, pg_get_expr(conbin, conrelid, true) as expr from pg_constraint
-             where conrelid = $1::regclass and contype = 'c'",
-        )
-        .bind(sh(&name))
-        .fetch_all(&mut *tx)
-        .await?;
-        for r in checks {
-            let n: String = r.get("name");
-            if let Some(k) = n.strip_prefix('c').and_then(|k| k.parse::<usize>().ok())
-                && let Some(ch) = t.check.get_mut(k)
-            {
-                ch.expression = r.get::<Option<String>, _>("expr").unwrap_or_default();
+            let Some(ddl) = shadow_ddl(*i, s, &sh, &table_of) else {
+                continue;
+            };
+            let built = if careful {
+                try_ddl(&mut tx, &ddl).await?
+            } else {
+                match sqlx::query(&ddl).execute(&mut *tx).await {
+                    Ok(_) => true,
+                    Err(sqlx::Error::Database(_)) => {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            if built && let Spec::PgTable(t) = &**s {
+                table_of.insert((t.schema.clone(), t.name.clone()), format!("t{i}"));
             }
         }
     }
 
-    // Indexes and policies on the shadow tables; views as written (they read the real tables).
+    // Read back, one query per kind over the whole shadow schema.
+    let ns = shadow.as_str();
+    let mut columns: HashMap<String, Vec<sqlx::postgres::PgRow>> = HashMap::new();
+    for r in sqlx::query(
+        "select c.relname::text as rel, format_type(a.atttypid, a.atttypmod) as ty,
+                pg_get_expr(d.adbin, d.adrelid, true) as def, a.attgenerated::text as generated
+         from pg_attribute a join pg_class c on c.oid = a.attrelid
+         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+         where c.relnamespace = $1::regnamespace and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+         order by c.relname, a.attnum",
+    )
+    .bind(ns)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        columns.entry(r.get("rel")).or_default().push(r);
+    }
+    let mut checks: HashMap<(String, String), Option<String>> = HashMap::new();
+    for r in sqlx::query(
+        "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
+         from pg_constraint con join pg_class c on c.oid = con.conrelid
+         where c.relnamespace = $1::regnamespace and con.contype = 'c'",
+    )
+    .bind(ns)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        checks.insert((r.get("rel"), r.get("name")), r.get("expr"));
+    }
+    let mut indexes: HashMap<String, (Vec<String>, Option<String>)> = HashMap::new();
+    for r in sqlx::query(
+        "select ic.relname::text as rel,
+                array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
+                pg_get_expr(i.indpred, i.indrelid, true) as pred
+         from pg_index i join pg_class ic on ic.oid = i.indexrelid where ic.relnamespace = $1::regnamespace",
+    )
+    .bind(ns)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        indexes.insert(r.get("rel"), (r.get("keys"), r.get("pred")));
+    }
+    let mut policies: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    for r in sqlx::query(
+        "select p.polname::text as name, pg_get_expr(p.polqual, p.polrelid, true) as q,
+                pg_get_expr(p.polwithcheck, p.polrelid, true) as w
+         from pg_policy p join pg_class c on c.oid = p.polrelid where c.relnamespace = $1::regnamespace",
+    )
+    .bind(ns)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        policies.insert(r.get("name"), (r.get("q"), r.get("w")));
+    }
+    let mut views: HashMap<String, String> = HashMap::new();
+    for r in sqlx::query(
+        "select c.relname::text as rel, pg_get_viewdef(c.oid, true) as def
+         from pg_class c where c.relnamespace = $1::regnamespace and c.relkind = 'v'",
+    )
+    .bind(ns)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        views.insert(r.get("rel"), r.get("def"));
+    }
+    tx.rollback().await?;
+
     for (i, s) in items.iter_mut() {
-        let i = *i;
         match &mut **s {
-            Spec::PgIndex(ix) => {
-                let Some(table) = shadow_of.get(&(ix.schema.clone(), ix.table.clone())) else {
+            Spec::PgTable(t) => {
+                let rel = format!("t{i}");
+                let Some(rows) = columns.get(&rel) else {
                     continue;
                 };
-                let keys: Vec<String> = ix
-                    .columns
-                    .iter()
-                    .map(|k| match (&k.column, &k.expression) {
-                        (Some(c), _) => quote_ident(c),
-                        (None, Some(e)) => format!("({e})"),
-                        _ => String::new(),
-                    })
-                    .collect();
-                let mut ddl = format!(
-                    "create index {} on {} ({})",
-                    quote_ident(&format!("i{i}")),
-                    sh(table),
-                    keys.join(", ")
-                );
-                if let Some(p) = &ix.predicate {
-                    ddl.push_str(&format!(" where {p}"));
+                for (c, r) in t.column.iter_mut().zip(rows) {
+                    c.ty = r.get("ty");
+                    let def: Option<String> = r.get("def");
+                    let generated: String = r.get("generated");
+                    if generated == "s" {
+                        c.generated = def;
+                    } else if c.default.is_some() {
+                        c.default = def;
+                    }
                 }
-                if !try_ddl(&mut tx, &ddl).await? {
+                for (k, ch) in t.check.iter_mut().enumerate() {
+                    if let Some(expr) = checks.get(&(rel.clone(), format!("c{k}"))) {
+                        ch.expression = expr.clone().unwrap_or_default();
+                    }
+                }
+            }
+            Spec::PgIndex(ix) => {
+                let Some((keys, pred)) = indexes.get(&format!("i{i}")) else {
                     continue;
-                }
-                let r = sqlx::query(
-                    "select array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
-                            pg_get_expr(i.indpred, i.indrelid, true) as pred
-                     from pg_index i where i.indexrelid = $1::regclass",
-                )
-                .bind(sh(&format!("i{i}")))
-                .fetch_one(&mut *tx)
-                .await?;
-                let keys: Vec<String> = r.get("keys");
+                };
                 for (k, text) in ix.columns.iter_mut().zip(keys) {
                     if k.expression.is_some() {
-                        match split_ident(&text) {
+                        match split_ident(text) {
                             Some((id, rest)) if rest.trim().is_empty() => {
                                 k.expression = None;
                                 k.column = Some(id);
                             }
-                            _ => k.expression = Some(text),
+                            _ => k.expression = Some(text.clone()),
                         }
                     }
                 }
                 if ix.predicate.is_some() {
-                    ix.predicate = r.get("pred");
+                    ix.predicate = pred.clone();
                 }
             }
             Spec::PgPolicy(p) => {
-                let Some(table) = shadow_of.get(&(p.schema.clone(), p.table.clone())) else {
+                let Some((q, w)) = policies.get(&format!("p{i}")) else {
                     continue;
                 };
-                let mut ddl = format!(
-                    "create policy {} on {}",
-                    quote_ident(&format!("p{i}")),
-                    sh(table)
-                );
-                if let Some(u) = &p.using {
-                    ddl.push_str(&format!(" using ({u})"));
-                }
-                // No FOR clause: the shadow policy is FOR ALL, which takes both expressions.
-                if let Some(w) = &p.with_check {
-                    ddl.push_str(&format!(" with check ({w})"));
-                }
-                if !try_ddl(&mut tx, &ddl).await? {
-                    continue;
-                }
-                let r = sqlx::query(
-                    "select pg_get_expr(polqual, polrelid, true) as q, pg_get_expr(polwithcheck, polrelid, true) as w
-                     from pg_policy where polname = $1 and polrelid = $2::regclass",
-                )
-                .bind(format!("p{i}"))
-                .bind(sh(table))
-                .fetch_one(&mut *tx)
-                .await?;
                 if p.using.is_some() {
-                    p.using = r.get("q");
+                    p.using = q.clone();
                 }
                 if p.with_check.is_some() {
-                    p.with_check = r.get("w");
+                    p.with_check = w.clone();
                 }
             }
             Spec::PgView(v) => {
-                let ddl = format!("create view {} as {}", sh(&format!("v{i}")), v.query);
-                if !try_ddl(&mut tx, &ddl).await? {
-                    continue;
+                if let Some(def) = views.get(&format!("v{i}")) {
+                    v.query = super::inspect::normalize_query(def);
                 }
-                let def: String = sqlx::query_scalar("select pg_get_viewdef($1::regclass, true)")
-                    .bind(sh(&format!("v{i}")))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                v.query = super::inspect::normalize_query(&def);
             }
             _ => {}
         }
     }
-    tx.rollback().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Runs DDL under a savepoint; `false` (and rolled back to the savepoint) when the server refuses it.
