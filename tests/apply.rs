@@ -69,6 +69,14 @@ impl World {
         self.command(args).output().expect("runs")
     }
 
+    /// Runs with another role password in the environment.
+    fn run_with(&self, args: &[&str], password: &str) -> Output {
+        self.command(args)
+            .env("APPLY_TEST_PASSWORD", password)
+            .output()
+            .expect("runs")
+    }
+
     async fn tables(&self) -> i64 {
         sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'app'")
             .fetch_one(&self.db.pool)
@@ -114,6 +122,11 @@ async fn password_is(w: &World, password: &str) -> bool {
     falconer::domains::postgres::password::verifier_with_salt(password, &salt, iterations) == stored
 }
 
+/// Asserts an exit code, showing the output when it is another.
+fn code(o: &Output, want: i32) {
+    assert_eq!(o.status.code(), Some(want), "{}", both(o));
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -131,7 +144,7 @@ async fn apply_converges_and_the_role_can_log_in() {
     let w = World::new("apply_converges").await;
     w.write(3, "active");
     let plan = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    code(&plan, 2);
     assert!(
         text(&plan.stdout).contains("+ postgres.table.app.t2"),
         "{}",
@@ -139,19 +152,19 @@ async fn apply_converges_and_the_role_can_log_in() {
     );
 
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
     assert!(text(&apply.stdout).contains("Applied:"), "{}", both(&apply));
     assert_eq!(w.tables().await, 3);
 
     // Converged: plan and drift see nothing to do.
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
-    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    code(&again, 0);
     let drift = w.run(&["drift", &m(&w)]);
-    assert_eq!(drift.status.code(), Some(0), "{}", both(&drift));
+    code(&drift, 0);
 
     // The state store records what falconer manages.
     let listed = w.run(&["state", "list", "acme"]);
-    assert_eq!(listed.status.code(), Some(0), "{}", both(&listed));
+    code(&listed, 0);
     let listed = text(&listed.stdout);
     assert!(listed.contains("postgres.table.app.t0\n"), "{listed}");
     assert!(
@@ -179,18 +192,18 @@ async fn drift_is_reported_and_hazards_need_allow() {
     let w = World::new("apply_hazard").await;
     w.write(1, "active");
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
 
     // A column added out of band is drift; removing it deletes data.
     w.db.exec("alter table app.t0 add column extra integer")
         .await;
     let drift = w.run(&["drift", &m(&w), "--format", "json"]);
-    assert_eq!(drift.status.code(), Some(2), "{}", both(&drift));
+    code(&drift, 2);
     let json: serde_json::Value = serde_json::from_slice(&drift.stdout).expect("JSON plan");
     assert_eq!(json["changes"][0]["address"], "postgres.table.app.t0");
 
     let refused = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(refused.status.code(), Some(4), "{}", both(&refused));
+    code(&refused, 4);
     assert!(
         text(&refused.stderr).contains("--allow DELETES_DATA"),
         "{}",
@@ -205,14 +218,14 @@ async fn drift_is_reported_and_hazards_need_allow() {
     assert_eq!(kept, 1, "a refused apply changed the database");
 
     let allowed = w.run(&["apply", &m(&w), "--auto-approve", "--allow", "DELETES_DATA"]);
-    assert_eq!(allowed.status.code(), Some(0), "{}", both(&allowed));
+    code(&allowed, 0);
     let drift = w.run(&["drift", &m(&w)]);
-    assert_eq!(drift.status.code(), Some(0), "{}", both(&drift));
+    code(&drift, 0);
 
     // Without --auto-approve and off a terminal, nothing is applied.
     w.write(2, "active");
     let asked = w.run(&["apply", &m(&w)]);
-    assert_eq!(asked.status.code(), Some(1), "{}", both(&asked));
+    code(&asked, 1);
     assert!(
         text(&asked.stderr).contains("--auto-approve"),
         "{}",
@@ -223,7 +236,7 @@ async fn drift_is_reported_and_hazards_need_allow() {
     // A suspended tenant is refused before anything is read.
     w.write(2, "suspended");
     let suspended = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(suspended.status.code(), Some(4), "{}", both(&suspended));
+    code(&suspended, 4);
     assert!(text(&suspended.stderr).contains("suspended"));
     assert_eq!(w.tables().await, 1);
     w.finish().await;
@@ -236,24 +249,24 @@ async fn saved_plans_apply_only_while_fresh() {
     let file = w.dir.join("plan.json");
     let f = file.display().to_string();
     let plan = w.run(&["plan", &m(&w), "-o", &f]);
-    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+    code(&plan, 0);
 
     // The live state changes after the plan was made: the saved plan is stale.
     w.db.exec("create schema app; create table app.t0 (id bigint primary key)")
         .await;
     let stale = w.run(&["apply", &f]);
-    assert_eq!(stale.status.code(), Some(4), "{}", both(&stale));
+    code(&stale, 4);
     assert!(text(&stale.stderr).contains("stale"), "{}", both(&stale));
     assert_eq!(w.tables().await, 1);
 
     // Planned again, it applies without a question (the plan file was the review).
     let plan = w.run(&["plan", &m(&w), "-o", &f]);
-    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+    code(&plan, 0);
     // The hazard gate still holds for a saved plan: the index on the existing table needs an allow.
     let gated = w.run(&["apply", &f]);
-    assert_eq!(gated.status.code(), Some(4), "{}", both(&gated));
+    code(&gated, 4);
     let apply = w.run(&["apply", &f, "--allow", "LOCKS_TABLE"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
     assert_eq!(w.tables().await, 2);
 
     // A plan made against a file is not applied to live systems.
@@ -266,9 +279,9 @@ async fn saved_plans_apply_only_while_fresh() {
         "-o",
         &offline.display().to_string(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    code(&o, 0);
     let refused = w.run(&["apply", &offline.display().to_string()]);
-    assert_eq!(refused.status.code(), Some(4), "{}", both(&refused));
+    code(&refused, 4);
     w.finish().await;
 }
 
@@ -289,7 +302,7 @@ async fn a_held_lock_exits_3_naming_its_holder() {
         .expect("locks");
 
     let locked = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(locked.status.code(), Some(3), "{}", both(&locked));
+    code(&locked, 3);
     let err = text(&locked.stderr);
     assert!(
         err.contains("ci-job-17") && err.contains("runner-elsewhere"),
@@ -304,9 +317,9 @@ async fn a_held_lock_exits_3_naming_its_holder() {
         both(&list)
     );
     let broken = w.run(&["lock", "break", "acme"]);
-    assert_eq!(broken.status.code(), Some(0), "{}", both(&broken));
+    code(&broken, 0);
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
     // The run released its lock.
     assert!(state.lock_of("acme").await.expect("reads").is_none());
     w.finish().await;
@@ -319,21 +332,13 @@ async fn rotated_passwords_and_role_attributes_are_applied() {
     let w = World::new("apply_rotate").await;
     w.write(1, "active");
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
     const ROTATED: &str = "rotated-Pa55-for-apply-tests";
-    let plan = w
-        .command(&["plan", &m(&w), "--detailed-exitcode"])
-        .env("APPLY_TEST_PASSWORD", ROTATED)
-        .output()
-        .expect("runs");
-    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    let plan = w.run_with(&["plan", &m(&w), "--detailed-exitcode"], ROTATED);
+    code(&plan, 2);
     assert!(text(&plan.stdout).contains("password"), "{}", both(&plan));
-    let rotate = w
-        .command(&["apply", &m(&w), "--auto-approve"])
-        .env("APPLY_TEST_PASSWORD", ROTATED)
-        .output()
-        .expect("runs");
-    assert_eq!(rotate.status.code(), Some(0), "{}", both(&rotate));
+    let rotate = w.run_with(&["apply", &m(&w), "--auto-approve"], ROTATED);
+    code(&rotate, 0);
     for o in [&plan, &rotate] {
         assert!(!both(o).contains(ROTATED) && !both(o).contains(PASSWORD));
     }
@@ -345,12 +350,8 @@ async fn rotated_passwords_and_role_attributes_are_applied() {
         !password_is(&w, PASSWORD).await,
         "the old password is still set"
     );
-    let again = w
-        .command(&["plan", &m(&w), "--detailed-exitcode"])
-        .env("APPLY_TEST_PASSWORD", ROTATED)
-        .output()
-        .expect("runs");
-    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    let again = w.run_with(&["plan", &m(&w), "--detailed-exitcode"], ROTATED);
+    code(&again, 0);
 
     // Attributes and comment in place.
     let path = w.manifest().join("db.toml");
@@ -360,31 +361,23 @@ async fn rotated_passwords_and_role_attributes_are_applied() {
         1,
     );
     std::fs::write(&path, body).expect("manifest");
-    let update = w
-        .command(&["apply", &m(&w), "--auto-approve"])
-        .env("APPLY_TEST_PASSWORD", ROTATED)
-        .output()
-        .expect("runs");
-    assert_eq!(update.status.code(), Some(0), "{}", both(&update));
+    let update = w.run_with(&["apply", &m(&w), "--auto-approve"], ROTATED);
+    code(&update, 0);
     let limit: i32 = sqlx::query_scalar("select rolconnlimit from pg_roles where rolname = $1")
         .bind(&w.role)
         .fetch_one(&w.db.pool)
         .await
         .expect("role");
     assert_eq!(limit, 7);
-    let again = w
-        .command(&["plan", &m(&w), "--detailed-exitcode"])
-        .env("APPLY_TEST_PASSWORD", ROTATED)
-        .output()
-        .expect("runs");
-    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    let again = w.run_with(&["plan", &m(&w), "--detailed-exitcode"], ROTATED);
+    code(&again, 0);
     // Without the password at hand, nothing is planned for it (unknown is not a change).
     let unset = w
         .command(&["plan", &m(&w), "--detailed-exitcode"])
         .env_remove("APPLY_TEST_PASSWORD")
         .output()
         .expect("runs");
-    assert_eq!(unset.status.code(), Some(0), "{}", both(&unset));
+    code(&unset, 0);
     w.finish().await;
 }
 
@@ -410,7 +403,7 @@ async fn connections_come_from_a_profile() {
         .env_remove("FALCONER_POSTGRES_URL")
         .output()
         .expect("runs");
-    assert_eq!(plan.status.code(), Some(2), "{}", both(&plan));
+    code(&plan, 2);
     assert!(
         text(&plan.stdout).contains("+ postgres.table.app.t0"),
         "{}",
@@ -423,7 +416,7 @@ async fn connections_come_from_a_profile() {
         .env_remove("FALCONER_POSTGRES_URL")
         .output()
         .expect("runs");
-    assert_eq!(none.status.code(), Some(1), "{}", both(&none));
+    code(&none, 1);
     assert!(
         text(&none.stderr).contains("FALCONER_POSTGRES_URL"),
         "{}",
@@ -440,7 +433,7 @@ async fn connections_come_from_a_profile() {
         .command(&["plan", &m(&w), "--profile", &p])
         .output()
         .expect("runs");
-    assert_eq!(typo.status.code(), Some(1), "{}", both(&typo));
+    code(&typo, 1);
     let err = text(&typo.stderr);
     assert!(
         err.contains(&format!("{p}:3:1")) && err.contains("pasword"),
@@ -460,7 +453,7 @@ async fn connections_come_from_a_profile() {
         .command(&["apply", &m(&w), "--profile", &p, "--auto-approve"])
         .output()
         .expect("runs");
-    assert_eq!(missing.status.code(), Some(1), "{}", both(&missing));
+    code(&missing, 1);
     assert!(
         text(&missing.stderr).contains("file:missing"),
         "{}",
@@ -478,7 +471,7 @@ async fn a_refused_change_applies_nothing() {
     let w = World::new("apply_refused").await;
     w.write(1, "active");
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", both(&apply));
+    code(&apply, 0);
     w.db.exec("insert into app.t0 (id, note) values (1, 'same'), (2, 'same')")
         .await;
 
@@ -490,7 +483,7 @@ async fn a_refused_change_applies_nothing() {
     );
     std::fs::write(&path, body).expect("manifest");
     let refused = w.run(&["apply", &m(&w), "--auto-approve", "--allow", "LOCKS_TABLE"]);
-    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
+    code(&refused, 1);
     let err = text(&refused.stderr);
     assert!(err.contains("nothing was applied"), "{err}");
     assert!(err.contains("create unique index"), "{err}");
@@ -533,8 +526,8 @@ async fn a_second_concurrent_apply_exits_3() {
     assert_eq!(held.pid, i64::from(pid));
     let second = w.run(&["apply", &m(&w), "--auto-approve"]);
     let first = first.wait_with_output().expect("waits");
-    assert_eq!(first.status.code(), Some(0), "{}", both(&first));
-    assert_eq!(second.status.code(), Some(3), "{}", both(&second));
+    code(&first, 0);
+    code(&second, 3);
     let err = text(&second.stderr);
     assert!(err.contains(&format!("pid {pid}")), "{err}");
     assert!(
@@ -544,7 +537,7 @@ async fn a_second_concurrent_apply_exits_3() {
     );
     assert_eq!(w.tables().await, 40);
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
-    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    code(&again, 0);
     w.finish().await;
 }
 
@@ -560,7 +553,7 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
     let start = std::time::Instant::now();
     let full = probe.run(&["apply", &m(&probe), "--auto-approve"]);
     let took = start.elapsed();
-    assert_eq!(full.status.code(), Some(0), "{}", both(&full));
+    code(&full, 0);
     probe.finish().await;
 
     let mut outcomes = Vec::new();
@@ -595,6 +588,6 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
         .expect("state");
     assert_eq!(state.unfinished_runs("acme").await.expect("runs"), vec![]);
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
-    assert_eq!(again.status.code(), Some(0), "{}", both(&again));
+    code(&again, 0);
     w.finish().await;
 }

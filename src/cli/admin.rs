@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::live::{self, Context};
+use super::live;
 use super::plan::PlanFormat;
 use super::{Output, exit};
 use crate::plan::Options;
-use crate::plan::render::{self, Style};
 use crate::state::{State, rfc3339};
 
 #[derive(clap::Args, Debug)]
@@ -34,34 +33,11 @@ pub enum StateCommand {
 
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
 pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
-    let desired = match live::load(&args.path, out) {
-        Ok(d) => d,
+    let plan = match live::plan_path(&args.path, Options::default(), out, settings) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let rt = match live::runtime(out) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let planned = rt.block_on(async {
-        let cx = Context::open(settings, &desired.manifest.tenant.id).await?;
-        cx.plan(&desired, Options::default()).await
-    });
-    let plan = match planned {
-        Ok((p, _, _)) => p,
-        Err(e) => {
-            out.error(e);
-            return exit::ERROR;
-        }
-    };
-    match args.format {
-        PlanFormat::Text => {
-            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", render::text(&plan, Style { color }));
-        }
-        PlanFormat::Markdown => print!("{}", render::markdown(&plan)),
-        PlanFormat::Json => print!("{}", render::json(&plan)),
-    }
+    super::plan::print(&plan, args.format);
     if plan.has_changes() {
         exit::CHANGES
     } else {

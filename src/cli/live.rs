@@ -199,6 +199,27 @@ pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String
     out
 }
 
+/// Loads a manifest and plans it against the live systems; problems are printed, and `Err` is the exit
+/// code.
+pub fn plan_path(
+    path: &Path,
+    opts: Options,
+    out: &Output,
+    settings: &Settings,
+) -> Result<Plan, i32> {
+    let desired = load(path, out)?;
+    let rt = runtime(out)?;
+    rt.block_on(async {
+        let cx = Context::open(settings, &desired.manifest.tenant.id).await?;
+        cx.plan(&desired, opts).await
+    })
+    .map(|(p, _, _)| p)
+    .map_err(|e| {
+        out.error(e);
+        exit::ERROR
+    })
+}
+
 /// A current-thread async runtime for one command.
 pub fn runtime(out: &Output) -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_current_thread()

@@ -202,7 +202,7 @@ fn plan_sides(
     }
 }
 
-fn print(plan: &Plan, format: PlanFormat) {
+pub(super) fn print(plan: &Plan, format: PlanFormat) {
     match format {
         PlanFormat::Text => {
             let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
@@ -249,32 +249,17 @@ fn inputs(args: &Args) -> plan::Inputs {
 
 /// Plans against the live systems.
 fn run_live(args: &Args, out: &Output, no_color: bool, settings: &live::Settings) -> i32 {
-    let desired = match live::load(&args.path, out) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let rt = match live::runtime(out) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
     let opts = Options {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
         managed: None,
     };
-    let planned = rt.block_on(async {
-        let cx = live::Context::open(settings, &desired.manifest.tenant.id).await?;
-        cx.plan(&desired, opts).await
-    });
-    match planned {
-        Ok((mut plan, _, _)) => {
+    match live::plan_path(&args.path, opts, out, settings) {
+        Ok(mut plan) => {
             plan.inputs = Some(inputs(args));
             finish(args, out, no_color, plan)
         }
-        Err(e) => {
-            out.error(e);
-            exit::ERROR
-        }
+        Err(code) => code,
     }
 }
 

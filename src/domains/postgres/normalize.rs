@@ -409,54 +409,38 @@ async fn shadow_batch(
     {
         columns.entry(r.get("rel")).or_default().push(r);
     }
-    let mut checks: HashMap<(String, String), Option<String>> = HashMap::new();
-    for r in sqlx::query(
-        "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
+    let checks: HashMap<(String, String), Option<String>> = shadow_rows(&mut tx, ns, "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
          from pg_constraint con join pg_class c on c.oid = con.conrelid
-         where c.relnamespace = $1::regnamespace and con.contype = 'c'",
-    )
-    .bind(ns)
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        checks.insert((r.get("rel"), r.get("name")), r.get("expr"));
-    }
-    let mut indexes: HashMap<String, (Vec<String>, Option<String>)> = HashMap::new();
-    for r in sqlx::query(
-        "select ic.relname::text as rel,
+         where c.relnamespace = $1::regnamespace and con.contype = 'c'")
+        .await?
+        .into_iter()
+        .map(|r| ((r.get("rel"), r.get("name")), r.get("expr")))
+        .collect();
+    let indexes: HashMap<String, (Vec<String>, Option<String>)> = shadow_rows(&mut tx, ns, "select ic.relname::text as rel,
                 array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
                 pg_get_expr(i.indpred, i.indrelid, true) as pred
-         from pg_index i join pg_class ic on ic.oid = i.indexrelid where ic.relnamespace = $1::regnamespace",
-    )
-    .bind(ns)
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        indexes.insert(r.get("rel"), (r.get("keys"), r.get("pred")));
-    }
-    let mut policies: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-    for r in sqlx::query(
-        "select p.polname::text as name, pg_get_expr(p.polqual, p.polrelid, true) as q,
+         from pg_index i join pg_class ic on ic.oid = i.indexrelid where ic.relnamespace = $1::regnamespace")
+        .await?
+        .into_iter()
+        .map(|r| (r.get("rel"), (r.get("keys"), r.get("pred"))))
+        .collect();
+    let policies: HashMap<String, (Option<String>, Option<String>)> = shadow_rows(&mut tx, ns, "select p.polname::text as name, pg_get_expr(p.polqual, p.polrelid, true) as q,
                 pg_get_expr(p.polwithcheck, p.polrelid, true) as w
-         from pg_policy p join pg_class c on c.oid = p.polrelid where c.relnamespace = $1::regnamespace",
-    )
-    .bind(ns)
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        policies.insert(r.get("name"), (r.get("q"), r.get("w")));
-    }
-    let mut views: HashMap<String, String> = HashMap::new();
-    for r in sqlx::query(
+         from pg_policy p join pg_class c on c.oid = p.polrelid where c.relnamespace = $1::regnamespace")
+        .await?
+        .into_iter()
+        .map(|r| (r.get("name"), (r.get("q"), r.get("w"))))
+        .collect();
+    let views: HashMap<String, String> = shadow_rows(
+        &mut tx,
+        ns,
         "select c.relname::text as rel, pg_get_viewdef(c.oid, true) as def
          from pg_class c where c.relnamespace = $1::regnamespace and c.relkind = 'v'",
     )
-    .bind(ns)
-    .fetch_all(&mut *tx)
     .await?
-    {
-        views.insert(r.get("rel"), r.get("def"));
-    }
+    .into_iter()
+    .map(|r| (r.get("rel"), r.get("def")))
+    .collect();
     tx.rollback().await?;
 
     for (i, s) in items.iter_mut() {
@@ -521,6 +505,15 @@ async fn shadow_batch(
         }
     }
     Ok(true)
+}
+
+/// Rows of a read-back query over the shadow schema `ns` (bound as `$1`).
+async fn shadow_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ns: &str,
+    sql: &str,
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    sqlx::query(sql).bind(ns).fetch_all(&mut **tx).await
 }
 
 /// Runs DDL under a savepoint; `false` (and rolled back to the savepoint) when the server refuses it.
