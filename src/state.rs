@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_secrets (
         tenant text not null, address text not null, field text not null, fingerprint text not null,
         primary key (tenant, address, field))",
+    "alter table falconer_locks add column scope text not null default ''",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,8 @@ pub struct Lock {
     pub acquired_at: i64,
     pub heartbeat_at: i64,
     pub expires_at: i64,
+    /// Where the pid means something: the holder's boot and pid namespace (empty when unknown).
+    pub scope: String,
 }
 
 impl Lock {
@@ -87,6 +90,9 @@ pub struct Owner {
     pub name: String,
     pub host: String,
     pub pid: i64,
+    /// The boot and pid namespace the pid belongs to: containers may share a host name while their pids
+    /// mean different processes. Empty when unknown.
+    pub scope: String,
 }
 
 impl Owner {
@@ -105,7 +111,23 @@ impl Owner {
             name,
             host,
             pid: i64::from(std::process::id()),
+            scope: pid_scope(),
         }
+    }
+}
+
+/// This process's boot id and pid namespace (Linux), or empty.
+fn pid_scope() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    if boot.is_empty() || ns.is_empty() {
+        String::new()
+    } else {
+        format!("{boot}/{ns}")
     }
 }
 
@@ -142,7 +164,7 @@ macro_rules! on {
     };
 }
 
-type LockRow = (String, String, String, i64, i64, i64, i64);
+type LockRow = (String, String, String, i64, i64, i64, i64, String);
 
 fn lock_of(r: LockRow) -> Lock {
     Lock {
@@ -153,10 +175,11 @@ fn lock_of(r: LockRow) -> Lock {
         acquired_at: r.4,
         heartbeat_at: r.5,
         expires_at: r.6,
+        scope: r.7,
     }
 }
 
-const LOCK_COLUMNS: &str = "tenant, owner, host, pid, acquired_at, heartbeat_at, expires_at";
+const LOCK_COLUMNS: &str = "tenant, owner, host, pid, acquired_at, heartbeat_at, expires_at, scope";
 
 impl State {
     /// Opens (creating if needed) the store at `url` and runs pending migrations.
@@ -196,19 +219,34 @@ impl State {
     }
 
     async fn migrate(&self) -> Result<(), StateError> {
+        const META: &str = "create table if not exists falconer_meta (id integer primary key, version bigint not null)";
+        const META_ROW: &str =
+            "insert into falconer_meta (id, version) values (1, 0) on conflict (id) do nothing";
+        // PostgreSQL's `create table if not exists` is not safe against itself: runs opening the store
+        // at once take an advisory lock first (released with the transaction).
+        let postgres = matches!(self.pool, Pool::Postgres(_));
         on!(self, |p| {
-            sqlx::query("create table if not exists falconer_meta (id integer primary key, version bigint not null)")
-                .execute(p)
+            if !postgres {
+                sqlx::query(META).execute(p).await.map_err(db)?;
+                sqlx::query(META_ROW).execute(p).await.map_err(db)?;
+            }
+            let mut tx = p.begin().await.map_err(db)?;
+            if postgres {
+                sqlx::query("select pg_advisory_xact_lock(7146955125630836565)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                sqlx::query(META).execute(&mut *tx).await.map_err(db)?;
+                sqlx::query(META_ROW).execute(&mut *tx).await.map_err(db)?;
+            }
+            // The transaction first writes the version row (SQLite takes its write lock there): runs that
+            // open the store at once migrate one after another, and each migration runs once.
+            sqlx::query("update falconer_meta set version = version where id = 1")
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            sqlx::query(
-                "insert into falconer_meta (id, version) values (1, 0) on conflict (id) do nothing",
-            )
-            .execute(p)
-            .await
-            .map_err(db)?;
             let version: i64 = sqlx::query_scalar("select version from falconer_meta where id = 1")
-                .fetch_one(p)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?;
             for (i, m) in MIGRATIONS
@@ -216,14 +254,14 @@ impl State {
                 .enumerate()
                 .skip(usize::try_from(version).unwrap_or(0))
             {
-                sqlx::query(m).execute(p).await.map_err(db)?;
+                sqlx::query(m).execute(&mut *tx).await.map_err(db)?;
                 sqlx::query("update falconer_meta set version = $1 where id = 1")
                     .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
-                    .execute(p)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db)?;
             }
-            Ok(())
+            tx.commit().await.map_err(db)
         })
     }
 
@@ -363,8 +401,8 @@ impl State {
         // One statement: insert, or replace a lock that has expired; nothing when a live lock is held.
         let taken: Option<LockRow> = on!(self, |p| {
             sqlx::query_as(&format!(
-            "insert into falconer_locks ({LOCK_COLUMNS}) values ($1, $2, $3, $4, $5, $5, $6)
-             on conflict (tenant) do update set owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+            "insert into falconer_locks ({LOCK_COLUMNS}) values ($1, $2, $3, $4, $5, $5, $6, $7)
+             on conflict (tenant) do update set owner = excluded.owner, host = excluded.host, pid = excluded.pid, scope = excluded.scope,
                  acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at
              where falconer_locks.expires_at <= $5
              returning {LOCK_COLUMNS}"
@@ -375,6 +413,7 @@ impl State {
         .bind(owner.pid)
         .bind(t)
         .bind(expires)
+        .bind(&owner.scope)
         .fetch_optional(p)
         .await
         .map_err(db)

@@ -295,6 +295,7 @@ async fn a_held_lock_exits_3_naming_its_holder() {
         name: "ci-job-17".into(),
         host: "runner-elsewhere".into(),
         pid: 99,
+        scope: String::new(),
     };
     state
         .lock("acme", &other, Duration::from_secs(600))
@@ -496,6 +497,51 @@ async fn a_refused_change_applies_nothing() {
         state.lock_of("acme").await.expect("reads").is_none(),
         "the lock was not released"
     );
+    w.finish().await;
+}
+
+/// A lock whose process is gone is broken only where its pid means the same process: same host name,
+/// boot and pid namespace. Another container with the same host name keeps its lock.
+#[tokio::test]
+async fn a_dead_holder_is_recognized_only_in_its_own_pid_namespace() {
+    use falconer::state::{Owner, State};
+    let w = World::new("apply_dead").await;
+    w.write(1, "active");
+    let state = State::open(&w.state_url()).await.expect("state");
+    let mut gone = Command::new("true").spawn().expect("spawns");
+    let dead_pid = i64::from(gone.id());
+    gone.wait().expect("exits");
+    let me = Owner::current();
+    let elsewhere = Owner {
+        pid: dead_pid,
+        scope: "another-boot/pid:[1]".into(),
+        ..me.clone()
+    };
+    state
+        .lock("acme", &elsewhere, Duration::from_secs(600))
+        .await
+        .expect("locks");
+    let kept = w.run(&["apply", &m(&w), "--auto-approve"]);
+    code(&kept, 3);
+    assert_eq!(w.tables().await, 0);
+
+    state.break_lock("acme").await.expect("breaks");
+    let here = Owner {
+        pid: dead_pid,
+        ..me
+    };
+    state
+        .lock("acme", &here, Duration::from_secs(600))
+        .await
+        .expect("locks");
+    let taken = w.run(&["apply", &m(&w), "--auto-approve"]);
+    code(&taken, 0);
+    assert!(
+        text(&taken.stderr).contains("no longer runs"),
+        "{}",
+        both(&taken)
+    );
+    assert_eq!(w.tables().await, 1);
     w.finish().await;
 }
 

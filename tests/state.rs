@@ -13,6 +13,7 @@ fn owner(name: &str) -> Owner {
         name: name.into(),
         host: "ci-runner".into(),
         pid: 4242,
+        scope: String::new(),
     }
 }
 
@@ -158,4 +159,34 @@ async fn bad_urls_are_refused() {
         State::open("mysql://x").await,
         Err(StateError::Url(_))
     ));
+}
+
+/// Runs opening a fresh store at once migrate one after another: every open succeeds and each migration
+/// runs once (one that is not idempotent, like adding a column, would fail when run twice).
+async fn concurrent_opens(url: &str) {
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move { State::open(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await.expect("joins").expect("opens while others open");
+    }
+    let state = State::open(url).await.expect("opens");
+    assert_eq!(
+        state.version().await.expect("version"),
+        MIGRATIONS.len() as i64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_migrate_once() {
+    let dir = std::env::temp_dir().join(format!("falconer-state-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    concurrent_opens(&format!("sqlite:{}/state.db", dir.display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = support::TestDb::new("state_race").await;
+    concurrent_opens(&db.url).await;
+    db.drop().await;
 }

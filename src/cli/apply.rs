@@ -140,7 +140,12 @@ async fn take_lock(cx: &Context, tenant: &str) -> Result<Acquired, StateError> {
             let Some(held) = cx.state.lock_of(tenant).await? else {
                 return cx.state.lock(tenant, &me, LOCK_TTL).await;
             };
-            if held.host == me.host && !process_runs(held.pid) {
+            // Only where the pid means the same process: same host name, boot and pid namespace.
+            if held.host == me.host
+                && !me.scope.is_empty()
+                && held.scope == me.scope
+                && !process_runs(held.pid)
+            {
                 eprintln!(
                     "warning: broke the lock of {}: that process no longer runs on this host",
                     held.holder()
