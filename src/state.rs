@@ -43,6 +43,9 @@ pub enum StateError {
     Locked { tenant: String, holder: String },
 }
 
+/// Rows per multi-row statement (well under SQLite's and PostgreSQL's limits on bound parameters).
+const ROWS_PER_STATEMENT: usize = 200;
+
 fn db<E: std::fmt::Display>(e: E) -> StateError {
     StateError::Db(e.to_string())
 }
@@ -297,24 +300,30 @@ impl State {
         removed: &[Address],
     ) -> Result<(), StateError> {
         let t = now();
+        let added: Vec<String> = added.iter().map(Address::to_string).collect();
+        let removed: Vec<String> = removed.iter().map(Address::to_string).collect();
         on!(self, |p| {
             let mut tx = p.begin().await.map_err(db)?;
-            for a in added {
-                sqlx::query("insert into falconer_managed (tenant, address, since) values ($1, $2, $3) on conflict (tenant, address) do nothing")
-                    .bind(tenant)
-                    .bind(a.to_string())
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+            // A few statements of many rows each, not one round trip per resource.
+            for chunk in added.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "insert into falconer_managed (tenant, address, since) ",
+                );
+                q.push_values(chunk, |mut row, a| {
+                    row.push_bind(tenant).push_bind(a).push_bind(t);
+                });
+                q.push(" on conflict (tenant, address) do nothing");
+                q.build().execute(&mut *tx).await.map_err(db)?;
             }
-            for a in removed {
-                sqlx::query("delete from falconer_managed where tenant = $1 and address = $2")
-                    .bind(tenant)
-                    .bind(a.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+            for chunk in removed.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new("delete from falconer_managed where tenant = ");
+                q.push_bind(tenant).push(" and address in (");
+                let mut list = q.separated(", ");
+                for a in chunk {
+                    list.push_bind(a);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await.map_err(db)?;
             }
             tx.commit().await.map_err(db)
         })
@@ -346,18 +355,20 @@ impl State {
     ) -> Result<(), StateError> {
         on!(self, |p| {
             let mut tx = p.begin().await.map_err(db)?;
-            for (address, field, fp) in set {
-                sqlx::query(
-                    "insert into falconer_secrets (tenant, address, field, fingerprint) values ($1, $2, $3, $4)
-                     on conflict (tenant, address, field) do update set fingerprint = excluded.fingerprint",
-                )
-                .bind(tenant)
-                .bind(address)
-                .bind(field)
-                .bind(fp)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            for chunk in set.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "insert into falconer_secrets (tenant, address, field, fingerprint) ",
+                );
+                q.push_values(chunk, |mut row, (address, field, fp)| {
+                    row.push_bind(tenant)
+                        .push_bind(address)
+                        .push_bind(field)
+                        .push_bind(fp);
+                });
+                q.push(
+                    " on conflict (tenant, address, field) do update set fingerprint = excluded.fingerprint",
+                );
+                q.build().execute(&mut *tx).await.map_err(db)?;
             }
             tx.commit().await.map_err(db)
         })

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::input;
-use super::{Output, exit, write_atomic};
-use crate::manifest::{Format, LoadOptions, write};
+use super::{Output, emit_manifest, exit};
+use crate::manifest::{Format, LoadOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -35,26 +35,5 @@ pub fn run(args: &Args, out: &Output) -> i32 {
             return exit::ERROR;
         }
     };
-    let text = match write::write(manifest, format) {
-        Ok(t) => t,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
-    match &args.output {
-        Some(p) => {
-            if let Err(e) = write_atomic(p, &text) {
-                out.error(format!("cannot write {}: {e}", p.display()));
-                return exit::ERROR;
-            }
-            eprintln!(
-                "wrote {} ({} resources)",
-                p.display(),
-                manifest.resources.len()
-            );
-        }
-        None => print!("{text}"),
-    }
-    exit::OK
+    emit_manifest(manifest, format, args.output.as_deref(), out)
 }

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{Output, exit, write_atomic};
+use super::{Output, emit_manifest, exit};
 use crate::domains::postgres::inspect;
-use crate::manifest::{self, Format, LoadOptions, Manifest, Resource, write};
+use crate::manifest::{self, Format, LoadOptions, Manifest, Resource};
 use crate::model::{Domain, Tenant};
 
 #[derive(clap::Args, Debug)]
@@ -95,22 +95,5 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         .into_iter()
         .map(|spec| Resource { spec, span: None })
         .collect();
-    let text = match write::write(&m, args.to) {
-        Ok(t) => t,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
-    match &args.output {
-        Some(p) => {
-            if let Err(e) = write_atomic(p, &text) {
-                out.error(format!("cannot write {}: {e}", p.display()));
-                return exit::ERROR;
-            }
-            eprintln!("wrote {} ({} resources)", p.display(), m.resources.len());
-        }
-        None => print!("{text}"),
-    }
-    exit::OK
+    emit_manifest(&m, args.to, args.output.as_deref(), out)
 }

@@ -237,6 +237,33 @@ pub fn issue_json(i: &Issue, sources: &Sources) -> serde_json::Value {
     serde_json::Value::Object(o)
 }
 
+/// Writes a manifest in `format` to `output` (atomically) or to standard output; returns the exit code.
+pub fn emit_manifest(
+    m: &crate::manifest::Manifest,
+    format: crate::manifest::Format,
+    output: Option<&std::path::Path>,
+    out: &Output,
+) -> i32 {
+    let text = match crate::manifest::write::write(m, format) {
+        Ok(t) => t,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    match output {
+        Some(p) => {
+            if let Err(e) = write_atomic(p, &text) {
+                out.error(format!("cannot write {}: {e}", p.display()));
+                return exit::ERROR;
+            }
+            eprintln!("wrote {} ({} resources)", p.display(), m.resources.len());
+        }
+        None => print!("{text}"),
+    }
+    exit::OK
+}
+
 /// Writes a file atomically: a temporary file beside it, then a rename. Nothing is half-written.
 ///
 /// What is not a regular file (`/dev/null`, `/dev/stdout`, a pipe) is written to directly, never replaced;
