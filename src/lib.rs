@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod diag;
 pub mod domains;
+pub mod engine;
 pub mod falcone;
 pub mod manifest;
 pub mod model;

@@ -5,20 +5,27 @@
 //! [postgres]
 //! url = "postgres://falconer@db.internal:5432/platform"
 //! password = { env = "FALCONER_PG_PASSWORD" }   # or { file = "pg-password" }, relative to the profile
+//!
+//!
+//! [mongo]
+//! url = "mongodb://falconer@mongo.internal:27017/?authSource=admin"
+//! password = { env = "FALCONER_MONGO_PASSWORD" }
 //! ```
 //!
-//! Without a profile (or without its `[postgres]` table), PostgreSQL is reached at `FALCONER_POSTGRES_URL`.
+//! Without a profile (or without a system's table), a system is reached at its environment variable:
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::model::SecretValue;
+use crate::model::{Domain, SecretValue};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    pub postgres: Option<PostgresProfile>,
+    pub postgres: Option<ConnectionProfile>,
+    pub mongo: Option<ConnectionProfile>,
     /// Where the file was read from (secret files are relative to its directory).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -26,16 +33,29 @@ pub struct Profile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostgresProfile {
-    /// `postgres://user@host:port/database`; a password in it works but belongs in `password`.
+pub struct ConnectionProfile {
+    /// The system's URL (`postgres://user@host:port/database`, `mongodb://user@host:port/`); a password in it
+    /// works but belongs in `password`.
     pub url: String,
     pub password: Option<SecretValue>,
 }
 
-/// A PostgreSQL connection: the URL and, apart from it, the password.
-pub struct PostgresConnection {
+/// A connection: the URL and, apart from it, the password.
+pub struct Connection {
     pub url: String,
     pub password: Option<String>,
+}
+
+/// The environment variable that gives a system's URL without a profile, and what the URL looks like.
+pub fn env_var(domain: Domain) -> Option<(&'static str, &'static str)> {
+    match domain {
+        Domain::Postgres => Some((
+            "FALCONER_POSTGRES_URL",
+            "postgres://user@host:port/database",
+        )),
+        Domain::Mongo => Some(("FALCONER_MONGO_URL", "mongodb://user@host:port/")),
+        _ => None,
+    }
 }
 
 impl Profile {
@@ -57,33 +77,53 @@ impl Profile {
         Ok(p)
     }
 
-    /// Where PostgreSQL is: the profile's `[postgres]`, else `FALCONER_POSTGRES_URL`.
-    pub fn postgres(profile: Option<&Profile>) -> Result<PostgresConnection, String> {
+    fn table(&self, domain: Domain) -> Option<&ConnectionProfile> {
+        match domain {
+            Domain::Postgres => self.postgres.as_ref(),
+            Domain::Mongo => self.mongo.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether a system's connection is given (by the profile or the environment).
+    pub fn configured(profile: Option<&Profile>, domain: Domain) -> bool {
+        profile.and_then(|p| p.table(domain)).is_some()
+            || env_var(domain).is_some_and(|(var, _)| std::env::var_os(var).is_some())
+    }
+
+    /// Where a system is: the profile's table for it, else its environment variable.
+    pub fn connection(profile: Option<&Profile>, domain: Domain) -> Result<Connection, String> {
+        let system = domain.system();
         if let Some(p) = profile
-            && let Some(pg) = &p.postgres
+            && let Some(t) = p.table(domain)
         {
-            let password = match &pg.password {
+            let password = match &t.password {
                 Some(s) => crate::secrets::resolve(s, &p.dir).map_err(|why| {
                     format!(
-                        "the profile's PostgreSQL password ({}) cannot be read: {}",
+                        "the profile's {system} password ({}) cannot be read: {}",
                         s.describe(),
                         why.0
                     )
                 })?,
                 None => None,
             };
-            return Ok(PostgresConnection {
-                url: pg.url.clone(),
+            return Ok(Connection {
+                url: t.url.clone(),
                 password,
             });
         }
-        std::env::var("FALCONER_POSTGRES_URL")
-            .map(|url| PostgresConnection {
+        let Some((var, shape)) = env_var(domain) else {
+            return Err(format!("falconer cannot reach {system} yet"));
+        };
+        std::env::var(var)
+            .map(|url| Connection {
                 url,
                 password: None,
             })
             .map_err(|_| {
-                "no PostgreSQL connection: set FALCONER_POSTGRES_URL (postgres://user@host:port/database), or give a profile with a [postgres] table (--profile FILE)".to_string()
+                format!(
+                    "no {system} connection: set {var} ({shape}), or give a profile with a [{domain}] table (--profile FILE)"
+                )
             })
     }
 }

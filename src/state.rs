@@ -186,7 +186,24 @@ const LOCK_COLUMNS: &str = "tenant, owner, host, pid, acquired_at, heartbeat_at,
 
 impl State {
     /// Opens (creating if needed) the store at `url` and runs pending migrations.
+    ///
+    /// SQLite answers "database is locked" at once, without waiting for the busy timeout, in a few cases
+    /// while several processes open a new store together (switching it to WAL, recovering a WAL):
+    /// opening is then tried again, for up to ten seconds.
     pub async fn open(url: &str) -> Result<State, StateError> {
+        let mut tries = 0;
+        loop {
+            match Self::open_once(url).await {
+                Err(StateError::Db(e)) if e.contains("database is locked") && tries < 200 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str) -> Result<State, StateError> {
         let pool = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
             if let Some(dir) = std::path::Path::new(path)
@@ -228,20 +245,19 @@ impl State {
         // PostgreSQL's `create table if not exists` is not safe against itself: runs opening the store
         // at once take an advisory lock first (released with the transaction).
         let postgres = matches!(self.pool, Pool::Postgres(_));
+        // On SQLite the transaction takes the write lock at its start (waiting up to the busy timeout):
+        // a deferred one that read first could not upgrade once another run had committed.
+        let begin = if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" };
         on!(self, |p| {
-            if !postgres {
-                sqlx::query(META).execute(p).await.map_err(db)?;
-                sqlx::query(META_ROW).execute(p).await.map_err(db)?;
-            }
-            let mut tx = p.begin().await.map_err(db)?;
+            let mut tx = p.begin_with(begin).await.map_err(db)?;
             if postgres {
                 sqlx::query("select pg_advisory_xact_lock(7146955125630836565)")
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
-                sqlx::query(META).execute(&mut *tx).await.map_err(db)?;
-                sqlx::query(META_ROW).execute(&mut *tx).await.map_err(db)?;
             }
+            sqlx::query(META).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query(META_ROW).execute(&mut *tx).await.map_err(db)?;
             // The transaction first writes the version row (SQLite takes its write lock there): runs that
             // open the store at once migrate one after another, and each migration runs once.
             sqlx::query("update falconer_meta set version = version where id = 1")

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::TestDb;
+use support::{TestDb, both, code, text};
 
 /// One test's world: a database, a state store and a manifest directory.
 struct World {
@@ -123,18 +123,6 @@ async fn password_is(w: &World, password: &str) -> bool {
 }
 
 /// Asserts an exit code, showing the output when it is another.
-fn code(o: &Output, want: i32) {
-    assert_eq!(o.status.code(), Some(want), "{}", both(o));
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
-}
-
 fn m(w: &World) -> String {
     w.manifest().display().to_string()
 }
@@ -604,15 +592,11 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
 
     let mut outcomes = Vec::new();
     for i in 0..20u32 {
-        let mut child = w
-            .command(&["apply", &m(&w), "--auto-approve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawns");
-        tokio::time::sleep(took * i / 19).await;
-        let _ = child.kill();
-        let _ = child.wait();
+        support::kill_after(
+            w.command(&["apply", &m(&w), "--auto-approve"]),
+            took * i / 19,
+        )
+        .await;
         let n = w.tables().await;
         assert!(
             n == 0 || n == 12,

@@ -21,7 +21,7 @@ fn tenant() -> Tenant {
 /// A realistic schema written by hand, with the tricky objects the issue lists.
 const SCHEMA: &str = r#"
 create extension if not exists pgcrypto;
-do $$ begin create role acme_app_pg_test_reader; exception when duplicate_object then null; end $$;
+do $$ begin create role acme_app_pg_test_reader; exception when duplicate_object or unique_violation then null; end $$;
 create schema tenant_acme;
 create schema "tenant acme ""odd""";
 create type tenant_acme.status as enum ('pending', 'paid');
@@ -471,8 +471,8 @@ async fn the_example_applies_to_an_empty_database_and_then_plans_no_changes() {
     let db = TestDb::new("apply").await;
     // Roles are cluster-wide: the example's are created beforehand (role creation is tested on its own).
     db.exec(
-        "do $$ begin create role acme_app; exception when duplicate_object then null; end $$;
-         do $$ begin create role acme_readonly; exception when duplicate_object then null; end $$;
+        "do $$ begin create role acme_app; exception when duplicate_object or unique_violation then null; end $$;
+         do $$ begin create role acme_readonly; exception when duplicate_object or unique_violation then null; end $$;
          create table public.sentinel (id int);",
     )
     .await;
@@ -490,7 +490,8 @@ async fn the_example_applies_to_an_empty_database_and_then_plans_no_changes() {
         "{}",
         render::text(&p, Default::default())
     );
-    let statements = provider::statements(&p, &desired, &live, &Default::default()).expect("DDL");
+    let statements =
+        provider::statements(&p.changes, &desired, &live, &Default::default()).expect("DDL");
     assert!(
         statements
             .iter()
@@ -531,7 +532,8 @@ async fn converge(db: &TestDb, body: &str, check: impl Fn(&plan::Plan)) {
     let m = manifest_of(body);
     let (p, desired, live) = live_plan(db, &m, Path::new(".")).await;
     check(&p);
-    let statements = provider::statements(&p, &desired, &live, &Default::default()).expect("DDL");
+    let statements =
+        provider::statements(&p.changes, &desired, &live, &Default::default()).expect("DDL");
     ddl::execute(&db.pool, &statements)
         .await
         .unwrap_or_else(|(i, e)| panic!("statement {i} failed: {e}\n{statements:#?}"));
@@ -546,7 +548,7 @@ async fn converge(db: &TestDb, body: &str, check: impl Fn(&plan::Plan)) {
 #[tokio::test]
 async fn update_scenarios_plan_the_minimal_change_and_converge() {
     let db = TestDb::new("updates").await;
-    db.exec("do $$ begin create role falconer_test_reader; exception when duplicate_object then null; end $$;").await;
+    db.exec("do $$ begin create role falconer_test_reader; exception when duplicate_object or unique_violation then null; end $$;").await;
     let table = |cols: &str, extra: &str| {
         format!(
             "[[postgres.table]]\nname = \"items\"\nschema = \"app\"\nprimary_key = {{ columns = [\"id\"] }}\ncolumn = [{cols}]\n{extra}"

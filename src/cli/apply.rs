@@ -2,8 +2,8 @@
 //!
 //! Refuses a suspended tenant (exit 4), takes the tenant's lock (exit 3 when another run holds it),
 //! plans against the live systems, refuses hazards not allowed and stale saved plans (exit 4), asks for
-//! confirmation on a terminal, then runs each domain's statements in one transaction, journaled, and
-//! records what falconer now manages.
+//! confirmation on a terminal, then runs the plan's steps through the engine (`crate::engine`), journaled,
+//! and records what falconer now manages.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::live::{self, Context};
 use super::{Output, exit};
-use crate::domains::provider::Provider;
+use crate::engine;
 use crate::model::{Address, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, Options, Plan};
@@ -86,7 +86,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let cx = match Context::open(settings, &tenant.id).await {
+        let cx = match Context::open(settings, &desired).await {
             Ok(c) => c,
             Err(e) => {
                 out.error(e);
@@ -277,28 +277,34 @@ async fn apply_locked(
         }
     };
     let _ = cx.state.resume_runs(&tenant.id, &run).await;
-    // Each live domain in turn, in the order of the plan's waves (PostgreSQL so far); one journal step each.
-    let mut applied = 0;
-    for (step, provider) in [&cx.postgres].into_iter().enumerate() {
-        let domain = provider.domain().as_str();
-        let step = step as i64;
-        let _ = cx.state.journal(&run, step, domain, "applying").await;
-        match provider
-            .apply(&plan, &desired_items, &live_items, &bases)
-            .await
-        {
-            Ok(n) => {
-                applied += n;
-                let _ = cx.state.journal(&run, step, domain, "committed").await;
-            }
-            Err(e) => {
-                let _ = cx.state.journal(&run, step, domain, "failed").await;
-                let _ = cx.state.finish_run(&run, "failed").await;
-                out.error(e.to_string());
-                return exit::ERROR;
-            }
+    let steps = engine::steps(&plan, tenant, &desired_items, &live_items);
+    let journal = engine::Journal {
+        state: &cx.state,
+        run: &run,
+    };
+    let outcome = engine::run(
+        &steps,
+        &cx.live,
+        &desired_items,
+        &live_items,
+        &bases,
+        &journal,
+    )
+    .await;
+    if !outcome.errors.is_empty() {
+        let _ = cx.state.finish_run(&run, "failed").await;
+        for e in &outcome.errors {
+            out.error(e.to_string());
         }
+        if !outcome.done.is_empty() {
+            eprintln!(
+                "note: the changes of {} were applied; the next apply completes the rest",
+                outcome.done.join(", ")
+            );
+        }
+        return exit::ERROR;
     }
+    let applied = outcome.applied;
     let added: Vec<Address> = desired_items.iter().map(|i| i.address.clone()).collect();
     let removed: Vec<Address> = plan
         .changes

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Output, emit_manifest, exit};
+use crate::domains::Spec;
 use crate::domains::postgres::inspect;
 use crate::manifest::{self, Format, LoadOptions, Manifest, Resource};
 use crate::model::{Domain, Tenant};
@@ -15,7 +16,7 @@ pub struct Args {
     /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block.
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
-    /// Only these domains (default: every domain falconer can read so far).
+    /// Only these domains (default: every domain falconer can read whose connection is given).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<Domain>,
     #[arg(long, value_enum, default_value_t = Format::Toml)]
@@ -26,7 +27,7 @@ pub struct Args {
 }
 
 /// The domains export can read today.
-const SUPPORTED: &[Domain] = &[Domain::Postgres];
+const SUPPORTED: &[Domain] = super::live::LIVE_DOMAINS;
 
 pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
     let mut tenant = Tenant::new(args.tenant.clone());
@@ -48,7 +49,24 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
     }
     let domains: Vec<Domain> = if args.domain.is_empty() {
-        SUPPORTED.to_vec()
+        let mut given = Vec::new();
+        for d in SUPPORTED {
+            match settings.configured(*d) {
+                Ok(true) => given.push(*d),
+                Ok(false) => {}
+                Err(e) => {
+                    out.error(e);
+                    return exit::ERROR;
+                }
+            }
+        }
+        if given.is_empty() {
+            out.error(
+                "no live system to export from: set FALCONER_POSTGRES_URL or FALCONER_MONGO_URL, or give a profile (--profile FILE)",
+            );
+            return exit::ERROR;
+        }
+        given
     } else {
         args.domain.clone()
     };
@@ -70,30 +88,61 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         Err(code) => return code,
     };
     let inspected = runtime.block_on(async {
-        let pool = settings.postgres(4).await?;
-        let r = inspect::inspect(&pool, &tenant)
-            .await
-            .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));
-        pool.close().await;
-        r
+        let mut specs = Vec::new();
+        for d in &domains {
+            specs.extend(read(settings, &tenant, *d).await?);
+        }
+        Ok::<_, String>(specs)
     });
-    let inspected = match inspected {
+    let specs = match inspected {
         Ok(i) => i,
         Err(e) => {
             out.error(e);
             return exit::ERROR;
         }
     };
-    tracing::info!(
-        resources = inspected.resources.len(),
-        queries = inspected.queries,
-        "inspected PostgreSQL"
-    );
     let mut m = Manifest::new(tenant);
-    m.resources = inspected
-        .resources
+    m.resources = specs
         .into_iter()
         .map(|spec| Resource { spec, span: None })
         .collect();
     emit_manifest(&m, args.to, args.output.as_deref(), out)
+}
+
+/// One domain's resources of the tenant, as its live system has them.
+async fn read(
+    settings: &super::live::Settings,
+    tenant: &Tenant,
+    domain: Domain,
+) -> Result<Vec<Spec>, String> {
+    match domain {
+        Domain::Postgres => {
+            let pool = settings.postgres(4).await?;
+            let r = inspect::inspect(&pool, tenant)
+                .await
+                .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));
+            pool.close().await;
+            let r = r?;
+            tracing::info!(
+                resources = r.resources.len(),
+                queries = r.queries,
+                "inspected PostgreSQL"
+            );
+            Ok(r.resources)
+        }
+        Domain::Mongo => {
+            let client = settings.mongo().await?;
+            let r = crate::domains::mongo::inspect::inspect(&client, tenant, &[])
+                .await
+                .map_err(|e| {
+                    format!(
+                        "inspecting MongoDB failed: {}",
+                        crate::domains::mongo::apply::error_message(&e)
+                    )
+                });
+            client.shutdown().await;
+            r
+        }
+        other => Err(format!("export cannot read the {other} domain yet")),
+    }
 }

@@ -1,25 +1,82 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL (the `--profile` file or `FALCONER_POSTGRES_URL`); resources of the other domains are left
-//! out of a live plan, and a warning says so.
+//! Today the live systems are PostgreSQL and MongoDB (the `--profile` file, or `FALCONER_POSTGRES_URL` and
+//! `FALCONER_MONGO_URL`); resources of the other domains are left out of a live plan, and a warning says so.
+//! A system is connected only when the manifest or the managed set has resources of its domain.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::Output;
 use super::exit;
+use futures_util::future::{join_all, try_join_all};
+
 use crate::domains::Spec;
+use crate::domains::mongo::provider::Mongo;
 use crate::domains::postgres::provider::Postgres;
-use crate::domains::provider::Provider;
+use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
-use crate::plan::{self, Action, Item, Options, Plan};
+use crate::plan::{self, Action, Change, Item, Options, Plan};
 use crate::profile::Profile;
-use crate::secrets::{self, FingerprintKey};
+use crate::secrets;
+use crate::secrets::FingerprintKey;
 use crate::state::State;
 
 /// The domains falconer can plan and apply against live systems so far.
-pub const LIVE_DOMAINS: &[Domain] = &[Domain::Postgres];
+pub const LIVE_DOMAINS: &[Domain] = &[Domain::Postgres, Domain::Mongo];
+
+/// A live system falconer is connected to.
+pub enum Live {
+    Postgres(Postgres),
+    Mongo(Mongo),
+}
+
+impl Provider for Live {
+    fn domain(&self) -> Domain {
+        match self {
+            Live::Postgres(p) => p.domain(),
+            Live::Mongo(m) => m.domain(),
+        }
+    }
+
+    async fn desired(
+        &self,
+        specs: &DesiredSpecs,
+        key: &FingerprintKey,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Item>, ProviderError> {
+        match self {
+            Live::Postgres(p) => p.desired(specs, key, warnings).await,
+            Live::Mongo(m) => m.desired(specs, key, warnings).await,
+        }
+    }
+
+    async fn live(
+        &self,
+        tenant: &crate::model::Tenant,
+        also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        match self {
+            Live::Postgres(p) => p.live(tenant, also, key).await,
+            Live::Mongo(m) => m.live(tenant, also, key).await,
+        }
+    }
+
+    async fn apply(
+        &self,
+        changes: &[Change],
+        desired: &[Item],
+        live: &[Item],
+        bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError> {
+        match self {
+            Live::Postgres(p) => p.apply(changes, desired, live, bases).await,
+            Live::Mongo(m) => m.apply(changes, desired, live, bases).await,
+        }
+    }
+}
 
 /// A loaded manifest, with the directory of each resource's file.
 pub struct Desired {
@@ -57,14 +114,42 @@ pub struct Settings {
 }
 
 impl Settings {
+    fn profile(&self) -> Result<Option<Profile>, String> {
+        self.profile.as_deref().map(Profile::load).transpose()
+    }
+
+    /// Whether a system's connection is given (profile or environment).
+    pub fn configured(&self, domain: Domain) -> Result<bool, String> {
+        Ok(Profile::configured(self.profile()?.as_ref(), domain))
+    }
+
     /// A pool of `max` connections to PostgreSQL, from the profile or `FALCONER_POSTGRES_URL`.
     pub async fn postgres(&self, max: u32) -> Result<sqlx::PgPool, String> {
-        let profile = match &self.profile {
-            Some(p) => Some(Profile::load(p)?),
-            None => None,
-        };
-        let c = Profile::postgres(profile.as_ref())?;
+        let c = Profile::connection(self.profile()?.as_ref(), Domain::Postgres)?;
         crate::domains::postgres::connect(&c.url, c.password.as_deref(), max).await
+    }
+
+    /// A client of MongoDB, from the profile or `FALCONER_MONGO_URL`.
+    pub async fn mongo(&self) -> Result<mongodb::Client, String> {
+        let c = Profile::connection(self.profile()?.as_ref(), Domain::Mongo)?;
+        crate::domains::mongo::provider::connect(&c.url, c.password.as_deref()).await
+    }
+
+    /// Connects to a live system.
+    pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
+        match domain {
+            Domain::Postgres => Ok(Live::Postgres(Postgres {
+                pool: self.postgres(4).await?,
+            })),
+            Domain::Mongo => Ok(Live::Mongo(Mongo {
+                client: self.mongo().await?,
+            })),
+            other => Err(format!(
+                "falconer cannot reach {} ({}) yet",
+                other.system(),
+                other
+            )),
+        }
     }
 }
 
@@ -72,11 +157,15 @@ impl Settings {
 pub struct Context {
     pub state: State,
     pub key: FingerprintKey,
-    pub postgres: Postgres,
+    /// The systems of the domains the tenant has resources in (declared or managed).
+    pub live: Vec<Live>,
 }
 
 impl Context {
-    pub async fn open(settings: &Settings, tenant: &str) -> Result<Context, String> {
+    /// Opens the state store and connects to the live systems of the domains `desired` declares or the
+    /// state store says falconer manages for the tenant.
+    pub async fn open(settings: &Settings, desired: &Desired) -> Result<Context, String> {
+        let tenant = &desired.manifest.tenant.id;
         let state = State::open(&settings.state)
             .await
             .map_err(|e| e.to_string())?;
@@ -84,12 +173,17 @@ impl Context {
             .fingerprint_key(tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let pool = settings.postgres(4).await?;
-        Ok(Context {
-            state,
-            key,
-            postgres: Postgres { pool },
-        })
+        let managed = state.managed(tenant).await.map_err(|e| e.to_string())?;
+        let domains: Vec<Domain> = LIVE_DOMAINS
+            .iter()
+            .copied()
+            .filter(|d| {
+                desired.specs.iter().any(|(s, _)| s.meta().domain == *d)
+                    || managed.iter().any(|a| a.domain == *d)
+            })
+            .collect();
+        let live = try_join_all(domains.into_iter().map(|d| settings.connect(d))).await?;
+        Ok(Context { state, key, live })
     }
 
     /// Plans the desired state against the live one, deleting only what the state store says falconer
@@ -121,16 +215,29 @@ impl Context {
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
         also.extend(managed.iter().cloned());
-        let desired = self
-            .postgres
-            .desired(&d.specs, &self.key, &mut warnings)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut live = self
-            .postgres
-            .live(tenant, &also, &self.key)
-            .await
-            .map_err(|e| e.to_string())?;
+        let desired: Vec<Item> = join_all(self.live.iter().map(|p| async {
+            let mut w = Vec::new();
+            let r = p.desired(&d.specs, &self.key, &mut w).await;
+            (r, w)
+        }))
+        .await
+        .into_iter()
+        .map(|(r, mut w)| {
+            warnings.append(&mut w);
+            r
+        })
+        .collect::<Result<Vec<Vec<Item>>, ProviderError>>()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut live: Vec<Item> =
+            try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key)))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .flatten()
+                .collect();
         let recorded = self
             .state
             .secret_fingerprints(&tenant.id)
@@ -210,7 +317,7 @@ pub fn plan_path(
     let desired = load(path, out)?;
     let rt = runtime(out)?;
     rt.block_on(async {
-        let cx = Context::open(settings, &desired.manifest.tenant.id).await?;
+        let cx = Context::open(settings, &desired).await?;
         cx.plan(&desired, opts).await
     })
     .map(|(p, _, _)| p)

@@ -44,7 +44,8 @@ pub struct Cli {
     )]
     pub state: String,
     /// Connection profile: a TOML file saying where the live systems are and how to sign in
-    /// (`[postgres] url`, `password = { env | file }`); without one, `FALCONER_POSTGRES_URL`.
+    /// (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`); without one,
+    /// `FALCONER_POSTGRES_URL` and `FALCONER_MONGO_URL`.
     #[arg(long, global = true, env = "FALCONER_PROFILE")]
     pub profile: Option<PathBuf>,
     /// More output (-v, -vv).

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::domains::Spec;
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Item, Plan};
+use crate::plan::{Change, Item};
 use crate::secrets::FingerprintKey;
 
 /// Why a provider could not do its part. Never holds a secret.
@@ -31,6 +31,17 @@ pub enum ProviderError {
         message: String,
         /// The statement as it may be shown (secrets left out).
         statement: String,
+    },
+    /// The backend refused a command of a domain without transactions: the commands before it stay
+    /// applied, and the next apply completes the work.
+    #[error(
+        "{domain} refused a command after {done} command(s) of this run had been applied: {message}\n  command: {command}\n  the next apply plans from the live state and completes the rest"
+    )]
+    Failed {
+        domain: Domain,
+        message: String,
+        command: String,
+        done: usize,
     },
 }
 
@@ -58,11 +69,12 @@ pub trait Provider {
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError>;
 
-    /// Carries out the plan's changes of this domain in plan order; returns how many there were.
-    /// `bases` gives, by address, the directory a desired resource's secret files are relative to.
+    /// Carries out changes of this domain (given in plan order, waves ascending), with bounded parallelism
+    /// where the backend allows it; returns how many there were. `bases` gives, by address, the directory a
+    /// desired resource's secret files are relative to.
     async fn apply(
         &self,
-        plan: &Plan,
+        changes: &[Change],
         desired: &[Item],
         live: &[Item],
         bases: &HashMap<String, PathBuf>,

@@ -75,3 +75,88 @@ impl TestDb {
             .await;
     }
 }
+
+/// A MongoDB-wire server of its own for one test (SecantusDB, in memory), stopped by its PID when dropped.
+/// `scripts/test` installs it and sets `FALCONER_TEST_SECANTUS` to its `secantusd-py`.
+pub struct MongoServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl MongoServer {
+    pub async fn start() -> MongoServer {
+        let bin = std::env::var("FALCONER_TEST_SECANTUS").unwrap_or_else(|_| {
+            format!(
+                "{}/tests/.servers/secantus/bin/secantusd-py",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--storage-path", ":memory:", "--standalone"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}): run scripts/test, which installs SecantusDB")
+            });
+        let server = MongoServer {
+            child,
+            url: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        };
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("SecantusDB did not open 127.0.0.1:{port} within 15 s");
+    }
+
+    pub async fn client(&self) -> mongodb::Client {
+        mongodb::Client::with_uri_str(&self.url)
+            .await
+            .expect("a client")
+    }
+}
+
+impl Drop for MongoServer {
+    fn drop(&mut self) {
+        // Stopped by its own PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts a command's exit code, showing its output when it differs.
+pub fn code(o: &std::process::Output, want: i32) {
+    assert_eq!(o.status.code(), Some(want), "{}", both(o));
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A command's standard output and error.
+pub fn both(o: &std::process::Output) -> String {
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}
+
+/// Runs a command and kills it with SIGKILL after `after` (or lets it be, when it finished by then).
+pub async fn kill_after(mut command: std::process::Command, after: std::time::Duration) {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    tokio::time::sleep(after).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

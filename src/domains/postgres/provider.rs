@@ -11,7 +11,7 @@ use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
 use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Action, Item, Plan};
+use crate::plan::{Action, Change, Item};
 use crate::secrets::{self, FingerprintKey};
 
 /// The desired PostgreSQL resources (each with the directory its secret files are relative to),
@@ -52,11 +52,11 @@ pub async fn live_items(
         .collect())
 }
 
-/// The statements that carry out a plan's PostgreSQL changes, in plan order. A created role, or one whose
+/// The statements that carry out PostgreSQL changes (in plan order). A created role, or one whose
 /// password changed, gets its password as a SCRAM verifier; `bases` gives the directory a resource's secret files are relative to
 /// (by address).
 pub fn statements(
-    plan: &Plan,
+    changes: &[Change],
     desired: &[Item],
     live: &[Item],
     bases: &HashMap<String, PathBuf>,
@@ -70,11 +70,7 @@ pub fn statements(
         .map(|i| (i.address.to_string(), &i.spec))
         .collect();
     let mut out = Vec::new();
-    for c in plan
-        .changes
-        .iter()
-        .filter(|c| c.kind.starts_with("postgres."))
-    {
+    for c in changes.iter().filter(|c| c.kind.starts_with("postgres.")) {
         let desired = d.get(&c.address).copied();
         out.extend(
             ddl::statements(c.action, desired, l.get(&c.address).copied())?
@@ -164,13 +160,13 @@ impl Provider for Postgres {
 
     async fn apply(
         &self,
-        plan: &Plan,
+        changes: &[Change],
         desired: &[Item],
         live: &[Item],
         bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let statements =
-            statements(plan, desired, live, bases).map_err(|e| ProviderError::Change {
+            statements(changes, desired, live, bases).map_err(|e| ProviderError::Change {
                 domain: Domain::Postgres,
                 message: e.to_string(),
             })?;
@@ -184,8 +180,7 @@ impl Provider for Postgres {
                     .map(|s| first_line(s.shown()))
                     .unwrap_or_default(),
             })?;
-        Ok(plan
-            .changes
+        Ok(changes
             .iter()
             .filter(|c| c.kind.starts_with("postgres."))
             .count())

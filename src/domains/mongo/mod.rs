@@ -1,5 +1,13 @@
 //! MongoDB: databases, collections (validators, validation level/action, capped, collation, views) and
 //! indexes (unique, compound, partial, TTL, sparse). Never documents.
+//!
+//! The live side (inspection, apply) is in `inspect.rs`, `apply.rs` and `provider.rs`; `bson.rs` converts
+//! between the model's JSON and BSON.
+
+pub mod apply;
+pub mod bson;
+pub mod inspect;
+pub mod provider;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -188,6 +196,55 @@ model! {
     }
 }
 
+/// Numbers compare by value, as MongoDB compares them: an integral double (`1.0`) becomes an integer, so
+/// that `1`, `1.0` and an `Int64` 1 are the same value.
+pub fn numbers_by_value(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(x) = n.as_f64()
+                && x.fract() == 0.0
+                && x.abs() < 9_007_199_254_740_992.0
+            {
+                *v = Value::from(x as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(numbers_by_value),
+        Value::Object(m) => m.values_mut().for_each(numbers_by_value),
+        _ => {}
+    }
+}
+
+/// The collation options every locale has by default (and `version`, which the server adds): a collation
+/// is compared without them, so `{ locale = "en" }` equals the fully spelled-out form a server returns.
+fn collation_default(k: &str, v: &Value) -> bool {
+    match k {
+        "version" => true,
+        "caseLevel" | "numericOrdering" | "normalization" | "backwards" => v == &Value::Bool(false),
+        "caseFirst" => v == "off",
+        "strength" => v.as_f64() == Some(3.0),
+        "alternate" => v == "non-ignorable",
+        "maxVariable" => v == "punct",
+        _ => false,
+    }
+}
+
+/// A collation without its default options, numbers by value.
+pub fn normalize_collation(c: &mut Option<Value>) {
+    if let Some(Value::Object(m)) = c {
+        m.retain(|k, v| !collation_default(k, v));
+    }
+    if let Some(v) = c {
+        numbers_by_value(v);
+    }
+}
+
+/// `Some(false)` of an option that is off by default is no option at all.
+fn off_is_none(b: &mut Option<bool>) {
+    if *b == Some(false) {
+        *b = None;
+    }
+}
+
 impl Index {
     /// The name MongoDB gives an index with these keys.
     pub fn default_name(keys: &[IndexField]) -> String {
@@ -195,6 +252,17 @@ impl Index {
             .map(|k| format!("{}_{}", k.field, k.order.name_part()))
             .collect::<Vec<_>>()
             .join("_")
+    }
+
+    /// Whether going from `live` to this index is a `collMod` (only the TTL or `hidden` differ, and a TTL
+    /// is not taken off), not a rebuild.
+    pub fn changes_in_place(&self, live: &Index) -> bool {
+        self.key == live.key
+            && self.unique == live.unique
+            && self.sparse == live.sparse
+            && self.partial_filter_expression == live.partial_filter_expression
+            && self.collation == live.collation
+            && !(self.expire_after_seconds.is_none() && live.expire_after_seconds.is_some())
     }
 
     pub fn effective_name(&self) -> String {
@@ -299,6 +367,18 @@ static COLLECTION: KindMeta = KindMeta {
 };
 
 resource_kind! { Collection, COLLECTION, |self| { vec![self.database.clone(), self.name.clone()] }
+    fn normalize(&mut self) {
+        if let Some(v) = &mut self.validator {
+            numbers_by_value(v);
+        }
+        self.pipeline.iter_mut().for_each(numbers_by_value);
+        normalize_collation(&mut self.collation);
+        if let Some(c) = &mut self.capped
+            && c.max == Some(0)
+        {
+            c.max = None;
+        }
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft(
             "database",
@@ -402,7 +482,11 @@ resource_kind! { Index, INDEX, |self| { vec![
             self.collection.clone(),
             self.effective_name(),
         ] }
-    fn hazards(&self, _live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
+    fn hazards(&self, live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
+        if live.is_some_and(|l| self.changes_in_place(l)) {
+            // A TTL or hidden change is a collMod: nothing is built.
+            return Vec::new();
+        }
         let coll = Address::new(Domain::Mongo, "collection", vec![self.database.clone(), self.collection.clone()]);
         if (cx.live)(&coll) {
             vec![Hazard::new(
@@ -427,6 +511,13 @@ resource_kind! { Index, INDEX, |self| { vec![
         if self.name.is_none() && !self.key.is_empty() {
             self.name = Some(Index::default_name(&self.key));
         }
+        off_is_none(&mut self.unique);
+        off_is_none(&mut self.sparse);
+        off_is_none(&mut self.hidden);
+        if let Some(v) = &mut self.partial_filter_expression {
+            numbers_by_value(v);
+        }
+        normalize_collation(&mut self.collation);
     }
     fn check(&self, cx: &mut Checker<'_>) {
         db_scope(cx, &self.database);

@@ -1,0 +1,154 @@
+//! MongoDB as a [`Provider`]: the connection, desired and live resources, and apply.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mongodb::Client;
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+
+use super::{apply, inspect};
+use crate::domains::Spec;
+use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
+use crate::model::{Address, Domain, Tenant};
+use crate::plan::{Change, Item};
+use crate::secrets::FingerprintKey;
+
+/// A MongoDB deployment reached through one client (it pools its own connections).
+pub struct Mongo {
+    pub client: Client,
+}
+
+/// Connects to MongoDB and checks that it answers. `password`, when given, completes the URL's user.
+/// Errors never show the URL (it may hold a password), only its hosts.
+pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, String> {
+    let mut opts = ClientOptions::parse(url).await.map_err(|e| {
+        format!(
+            "the MongoDB URL is not valid ({}); it looks like mongodb://user@host:port/?options",
+            apply::error_message(&e).replace(url, "<url>")
+        )
+    })?;
+    let hosts = opts
+        .hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if let Some(p) = password {
+        let mut credential = opts.credential.clone().unwrap_or_default();
+        credential.password = Some(p.to_string());
+        opts.credential = Some(credential);
+    }
+    opts.app_name = Some("falconer".into());
+    if opts.server_selection_timeout.is_none() {
+        opts.server_selection_timeout = Some(Duration::from_secs(10));
+    }
+    let client = Client::with_options(opts).map_err(|e| {
+        format!(
+            "cannot connect to MongoDB at {hosts}: {}",
+            apply::error_message(&e)
+        )
+    })?;
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to MongoDB at {hosts}: {}",
+                apply::error_message(&e)
+            )
+        })?;
+    Ok(client)
+}
+
+fn backend(e: mongodb::error::Error) -> ProviderError {
+    ProviderError::Backend {
+        domain: Domain::Mongo,
+        message: apply::error_message(&e),
+    }
+}
+
+fn by_address(items: &[Item]) -> HashMap<String, &Spec> {
+    items
+        .iter()
+        .filter(|i| i.spec.meta().domain == Domain::Mongo)
+        .map(|i| (i.address.to_string(), &i.spec))
+        .collect()
+}
+
+impl Provider for Mongo {
+    fn domain(&self) -> Domain {
+        Domain::Mongo
+    }
+
+    /// MongoDB stores what it is given (numbers by value and default index names are settled when a
+    /// manifest is read), so the desired resources need no round trip.
+    async fn desired(
+        &self,
+        specs: &DesiredSpecs,
+        key: &FingerprintKey,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Item>, ProviderError> {
+        let mine: Vec<&(Spec, PathBuf)> = specs
+            .iter()
+            .filter(|(s, _)| s.meta().domain == Domain::Mongo)
+            .collect();
+        for (s, _) in &mine {
+            if let Spec::MongoDatabase(db) = s
+                && !mine
+                    .iter()
+                    .any(|(c, _)| matches!(c, Spec::MongoCollection(c) if c.database == db.name))
+            {
+                warnings.push(format!(
+                    "MongoDB database `{}` has no collection: MongoDB creates a database with its first collection, so it plans as a create until one is declared",
+                    db.name
+                ));
+            }
+        }
+        Ok(mine
+            .into_iter()
+            .map(|(s, b)| Item::new(s.clone(), b, key, warnings))
+            .collect())
+    }
+
+    async fn live(
+        &self,
+        tenant: &Tenant,
+        also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        let mut warnings = Vec::new();
+        Ok(inspect::inspect(&self.client, tenant, also)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|s| Item::new(s, std::path::Path::new(""), key, &mut warnings))
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        changes: &[Change],
+        desired: &[Item],
+        live: &[Item],
+        _bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError> {
+        let mine: Vec<Change> = changes
+            .iter()
+            .filter(|c| c.kind.starts_with("mongo."))
+            .cloned()
+            .collect();
+        let waves = apply::ops(&mine, &by_address(desired), &by_address(live));
+        apply::execute(&self.client, &waves)
+            .await
+            .map_err(|(done, command, e)| ProviderError::Failed {
+                domain: Domain::Mongo,
+                message: apply::error_message(&e),
+                command,
+                done,
+            })?;
+        Ok(mine.len())
+    }
+}

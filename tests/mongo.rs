@@ -1,0 +1,587 @@
+//! The MongoDB domain against a real MongoDB-wire server (SecantusDB, one per test): the acme example
+//! applies and its validators are live, export then plan shows no changes for what another client made,
+//! each kind of change plans minimally and applies, runs killed at many points converge, and the lock holds.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mongodb::bson::{Bson, Document, doc};
+use serde_json::Value;
+use support::{MongoServer, both, code, text};
+
+struct World {
+    mongo: MongoServer,
+    client: mongodb::Client,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(tag: &str) -> World {
+        let mongo = MongoServer::start().await;
+        let client = mongo.client().await;
+        let dir = std::env::temp_dir().join(format!("falconer-mongo-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        World { mongo, client, dir }
+    }
+
+    fn manifest(&self) -> String {
+        self.dir.join("manifest").display().to_string()
+    }
+
+    fn write(&self, file: &str, body: &str) {
+        std::fs::write(self.dir.join("manifest").join(file), body).expect("writes");
+    }
+
+    /// Puts the acme example's tenant and MongoDB part in the manifest directory.
+    fn acme(&self) {
+        let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+        for f in ["tenant.toml", "mongo.toml"] {
+            std::fs::copy(ex.join(f), self.dir.join("manifest").join(f)).expect("copies");
+        }
+    }
+
+    fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.dir.join("manifest").join(file);
+        let body = std::fs::read_to_string(&path).expect("reads");
+        assert!(body.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, body.replacen(from, to, 1)).expect("writes");
+    }
+
+    fn state_url(&self) -> String {
+        format!("sqlite:{}", self.dir.join("state.db").display())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
+        c.args(args)
+            .env("NO_COLOR", "1")
+            .env("FALCONER_STATE", self.state_url())
+            .env("FALCONER_MONGO_URL", &self.mongo.url)
+            .env_remove("FALCONER_POSTGRES_URL")
+            .env_remove("FALCONER_PROFILE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("runs")
+    }
+
+    /// `apply --auto-approve`, allowing these hazard codes.
+    fn apply_args(&self, allow: &[&str]) -> Vec<String> {
+        let mut a = vec![
+            "apply".to_string(),
+            self.manifest(),
+            "--auto-approve".into(),
+        ];
+        for h in allow {
+            a.extend(["--allow".to_string(), h.to_string()]);
+        }
+        a
+    }
+
+    fn apply(&self, allow: &[&str]) -> Output {
+        let args = self.apply_args(allow);
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The plan's changes as (address, action).
+    fn changes(&self) -> Vec<(String, String)> {
+        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
+        code(&o, 0);
+        let plan: Value = serde_json::from_slice(&o.stdout).expect("a JSON plan");
+        plan["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| {
+                (
+                    c["address"].as_str().unwrap_or_default().to_string(),
+                    c["action"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn converged(&self) {
+        let o = self.run(&["plan", &self.manifest(), "--detailed-exitcode"]);
+        code(&o, 0);
+    }
+
+    async fn options(&self, db: &str, coll: &str) -> Option<Document> {
+        let out = self
+            .client
+            .database(db)
+            .run_command(doc! { "listCollections": 1, "filter": { "name": coll } })
+            .await
+            .expect("listCollections");
+        let batch = out
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .expect("a cursor");
+        batch
+            .first()
+            .and_then(Bson::as_document)
+            .map(|d| d.get_document("options").cloned().unwrap_or_default())
+    }
+
+    async fn indexes(&self, db: &str, coll: &str) -> Vec<Document> {
+        use futures_util::TryStreamExt;
+        self.client
+            .database(db)
+            .run_cursor_command(doc! { "listIndexes": coll })
+            .await
+            .expect("listIndexes")
+            .try_collect()
+            .await
+            .expect("indexes")
+    }
+
+    async fn index_names(&self, db: &str, coll: &str) -> Vec<String> {
+        let mut n: Vec<String> = self
+            .indexes(db, coll)
+            .await
+            .iter()
+            .filter_map(|d| d.get_str("name").ok().map(str::to_string))
+            .collect();
+        n.sort();
+        n
+    }
+
+    async fn collections(&self, db: &str) -> Vec<String> {
+        let mut n = self
+            .client
+            .database(db)
+            .list_collection_names()
+            .await
+            .expect("lists");
+        n.sort();
+        n
+    }
+
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn number(b: Option<&Bson>) -> Option<i64> {
+    match b? {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(d) => Some(*d as i64),
+        _ => None,
+    }
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[tokio::test]
+async fn acme_applies_to_an_empty_server_and_its_validators_are_live() {
+    let w = World::new("acme").await;
+    w.acme();
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("Applied: 8 change(s)"),
+        "{}",
+        both(&o)
+    );
+    w.converged();
+    assert_eq!(
+        w.collections("acme").await,
+        ["audit_log", "events", "sessions"]
+    );
+    assert_eq!(
+        w.index_names("acme", "sessions").await,
+        ["_id_", "sessions_token_unique", "user_id_1"]
+    );
+    assert_eq!(
+        w.index_names("acme", "events").await,
+        ["_id_", "events_ttl", "type_1_at_-1"]
+    );
+    let events = w.client.database("acme").collection::<Document>("events");
+    let refused = events
+        .insert_one(
+            doc! { "type": "order.lost", "at": mongodb::bson::DateTime::now(), "payload": {} },
+        )
+        .await
+        .expect_err("the validator refuses a type outside its enum");
+    assert!(
+        matches!(&*refused.kind, mongodb::error::ErrorKind::Write(_)),
+        "{refused}"
+    );
+    events
+        .insert_one(
+            doc! { "type": "order.paid", "at": mongodb::bson::DateTime::now(), "payload": {} },
+        )
+        .await
+        .expect("a valid event is accepted");
+    // `sessions` only warns.
+    w.client
+        .database("acme")
+        .collection::<Document>("sessions")
+        .insert_one(doc! { "user_id": 7 })
+        .await
+        .expect("validation_action = warn accepts");
+    let capped = w.options("acme", "audit_log").await.expect("audit_log");
+    assert_eq!(capped.get_bool("capped").ok(), Some(true));
+    w.finish();
+}
+
+#[tokio::test]
+async fn export_then_plan_shows_no_changes_for_what_another_client_made() {
+    let w = World::new("export").await;
+    let db = w.client.database("beta");
+    let run = |cmd: Document| {
+        let db = db.clone();
+        async move { db.run_command(cmd).await.expect("the server takes it") }
+    };
+    run(doc! { "create": "orders", "validator": { "$jsonSchema": {
+    "bsonType": "object", "required": ["customer", "total"],
+    "properties": { "total": { "bsonType": "double", "minimum": 0.0, "maximum": 1.5e6 },
+                    "customer": { "bsonType": "long", "minimum": Bson::Int64(1) } } } },
+    "validationLevel": "moderate", "validationAction": "warn" })
+    .await;
+    run(doc! { "create": "people", "validator": { "$or": [
+    { "age": { "$gte": 18 } }, { "guardian": { "$exists": true } } ] } })
+    .await;
+    run(doc! { "create": "log", "capped": true, "size": 65536, "max": 500 }).await;
+    run(doc! { "create": "names", "collation": { "locale": "fr", "strength": 2 } }).await;
+    run(doc! { "create": "adults", "viewOn": "people", "pipeline": [
+    { "$match": { "age": { "$gte": 18 } } }, { "$project": { "name": 1 } } ] })
+    .await;
+    run(doc! { "createIndexes": "orders", "indexes": [
+        { "key": { "customer": Bson::Int64(1), "created": Bson::Double(-1.0) }, "name": "customer_1_created_-1", "unique": true },
+        { "key": { "status": 1 }, "name": "open_orders", "partialFilterExpression": { "status": { "$exists": true } } },
+        { "key": { "created_at": 1 }, "name": "created_at_1", "expireAfterSeconds": 3600 },
+        { "key": { "coupon": 1 }, "name": "coupon_1", "sparse": true },
+    ] })
+    .await;
+    run(doc! { "createIndexes": "names", "indexes": [
+        { "key": { "name": 1 }, "name": "name_1", "collation": { "locale": "fr", "strength": 1 } },
+    ] })
+    .await;
+    let out = w.dir.join("manifest").join("beta.toml");
+    let o = w.run(&[
+        "export",
+        "--tenant",
+        "beta",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("exported");
+    for expected in [
+        "view_on = \"people\"",
+        "expire_after_seconds = 3600",
+        "validation_level = \"moderate\"",
+        "name = \"customer_1_created_-1\"",
+        "locale = \"fr\"",
+        "sparse = true",
+        "max = 500",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "no {expected:?} in\n{exported}"
+        );
+    }
+    // The view is not read as a collection with indexes; `_id_` never appears.
+    assert!(!exported.contains("_id_"), "{exported}");
+    w.converged();
+    // And once falconer manages them, still nothing to do.
+    code(&w.apply(&[]), 0);
+    w.converged();
+    w.finish();
+}
+
+#[tokio::test]
+async fn each_change_plans_minimally_and_applies() {
+    let w = World::new("changes").await;
+    w.acme();
+    code(&w.apply(&[]), 0);
+
+    // Validator change: one collMod.
+    w.edit(
+        "mongo.toml",
+        "required = [\"type\", \"at\", \"payload\"]",
+        "required = [\"type\", \"at\", \"payload\", \"source\"]",
+    );
+    assert_eq!(
+        w.changes(),
+        [pair("mongo.collection.acme.events", "update")]
+    );
+    code(&w.apply(&[]), 0);
+    let opts = w.options("acme", "events").await.expect("events");
+    let required = opts
+        .get_document("validator")
+        .and_then(|v| v.get_document("$jsonSchema"))
+        .and_then(|s| s.get_array("required"))
+        .expect("required")
+        .clone();
+    assert!(
+        required.contains(&Bson::String("source".into())),
+        "{required:?}"
+    );
+    w.converged();
+
+    // TTL change: in place.
+    w.edit(
+        "mongo.toml",
+        "expire_after_seconds = 2592000",
+        "expire_after_seconds = 86400",
+    );
+    assert_eq!(
+        w.changes(),
+        [pair("mongo.index.acme.events.events_ttl", "update")]
+    );
+    code(&w.apply(&[]), 0);
+    let ttl = w.indexes("acme", "events").await;
+    let ttl = ttl
+        .iter()
+        .find(|i| i.get_str("name") == Ok("events_ttl"))
+        .expect("events_ttl");
+    assert_eq!(number(ttl.get("expireAfterSeconds")), Some(86400));
+    w.converged();
+
+    // Index add and index change: each needs LOCKS_TABLE (the collections exist).
+    let mut body = std::fs::read_to_string(w.dir.join("manifest/mongo.toml")).expect("reads");
+    body.push_str("\n[[mongo.index]]\ndatabase = \"acme\"\ncollection = \"events\"\nkey = [{ field = \"payload.kind\", order = 1 }]\n");
+    w.write("mongo.toml", &body);
+    w.edit(
+        "mongo.toml",
+        "partial_filter_expression = { token = { \"$exists\" = true } }",
+        "partial_filter_expression = { token = { \"$type\" = \"string\" } }",
+    );
+    assert_eq!(
+        sorted(w.changes()),
+        [
+            pair("mongo.index.acme.events.payload.kind_1", "create"),
+            pair("mongo.index.acme.sessions.sessions_token_unique", "replace"),
+        ]
+    );
+    code(&w.apply(&[]), 4);
+    code(&w.apply(&["LOCKS_TABLE"]), 0);
+    assert!(
+        w.index_names("acme", "events")
+            .await
+            .contains(&"payload.kind_1".to_string())
+    );
+    let token = w.indexes("acme", "sessions").await;
+    let token = token
+        .iter()
+        .find(|i| i.get_str("name") == Ok("sessions_token_unique"))
+        .expect("rebuilt");
+    assert_eq!(
+        token
+            .get_document("partialFilterExpression")
+            .expect("partial")
+            .get_document("token")
+            .expect("token")
+            .get_str("$type"),
+        Ok("string")
+    );
+    w.converged();
+
+    // Index drop: the index only.
+    w.edit(
+        "mongo.toml",
+        "[[mongo.index]]\nname = \"events_ttl\"",
+        "[[mongo.index]]\nname = \"events_at\"",
+    );
+    w.edit("mongo.toml", "expire_after_seconds = 86400\n", "");
+    assert_eq!(
+        sorted(w.changes()),
+        [
+            pair("mongo.index.acme.events.events_at", "create"),
+            pair("mongo.index.acme.events.events_ttl", "delete"),
+        ]
+    );
+    code(&w.apply(&["LOCKS_TABLE"]), 0);
+    assert_eq!(
+        w.index_names("acme", "events").await,
+        ["_id_", "events_at", "payload.kind_1", "type_1_at_-1"]
+    );
+    w.converged();
+
+    // Collection drop: refused without permission, its hazard says what goes; then applied.
+    w.edit("mongo.toml", "[[mongo.collection]]\nname = \"audit_log\"\ndatabase = \"acme\"\ncapped = { size = 10485760, max = 100000 }\n", "");
+    assert_eq!(
+        w.changes(),
+        [pair("mongo.collection.acme.audit_log", "delete")]
+    );
+    let refused = w.apply(&[]);
+    code(&refused, 4);
+    assert!(
+        text(&refused.stdout).contains("DELETES_DATA"),
+        "{}",
+        both(&refused)
+    );
+    assert!(
+        w.collections("acme")
+            .await
+            .contains(&"audit_log".to_string())
+    );
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    assert_eq!(w.collections("acme").await, ["events", "sessions"]);
+    w.converged();
+
+    // A capped size cannot change in place: a replace that deletes data, indexes built again.
+    w.edit(
+        "mongo.toml",
+        "name = \"sessions\"\ndatabase = \"acme\"\n",
+        "name = \"sessions\"\ndatabase = \"acme\"\ncapped = { size = 1048576 }\n",
+    );
+    assert_eq!(
+        w.changes(),
+        [pair("mongo.collection.acme.sessions", "replace")]
+    );
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    assert_eq!(
+        w.index_names("acme", "sessions").await,
+        ["_id_", "sessions_token_unique", "user_id_1"]
+    );
+    w.converged();
+    w.finish();
+}
+
+/// Kills `apply` with SIGKILL at twenty points over a run of 90 commands; each next run picks up from the
+/// live state, and the last converges with nothing duplicated and nothing lost.
+#[tokio::test]
+async fn killed_applies_converge_without_duplicates_or_losses() {
+    let w = World::new("crash").await;
+    let mut m = String::from("[tenant]\nid = \"acme\"\n\n[[mongo.database]]\nname = \"acme\"\n");
+    for i in 0..30 {
+        m.push_str(&format!(
+            "\n[[mongo.collection]]\nname = \"c{i}\"\ndatabase = \"acme\"\nvalidator = {{ n = {{ \"$type\" = \"int\" }} }}\n\n\
+             [[mongo.index]]\ndatabase = \"acme\"\ncollection = \"c{i}\"\nkey = [{{ field = \"a\", order = 1 }}]\n\n\
+             [[mongo.index]]\ndatabase = \"acme\"\ncollection = \"c{i}\"\nkey = [{{ field = \"b\", order = -1 }}, {{ field = \"c\", order = 1 }}]\nunique = true\n"
+        ));
+    }
+    w.write("db.toml", &m);
+    let start = std::time::Instant::now();
+    code(&w.apply(&[]), 0);
+    let took = start.elapsed();
+    w.client.database("acme").drop().await.expect("drops");
+
+    let mut seen = Vec::new();
+    for i in 0..20u32 {
+        let args = w.apply_args(&["LOCKS_TABLE"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::kill_after(w.command(&args), took * i / 19).await;
+        let colls = w.collections("acme").await;
+        seen.push(colls.len());
+        if colls.len() == 30 && w.changes().is_empty() {
+            // Finished before the kill: start over so the next kill lands mid-run.
+            w.client.database("acme").drop().await.expect("drops");
+        }
+    }
+    eprintln!("collections after each kill: {seen:?} (a whole run: {took:?})");
+    let last = w.apply(&["LOCKS_TABLE"]);
+    code(&last, 0);
+    assert_eq!(w.collections("acme").await.len(), 30, "{seen:?}");
+    for i in 0..30 {
+        assert_eq!(
+            w.index_names("acme", &format!("c{i}")).await,
+            ["_id_", "a_1", "b_-1_c_1"],
+            "collection c{i}"
+        );
+    }
+    w.converged();
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("state");
+    assert_eq!(state.unfinished_runs("acme").await.expect("runs"), vec![]);
+    w.finish();
+}
+
+/// While a running process holds the tenant's lock, apply exits 3 naming it and touches nothing; once
+/// that process is gone, its lock is broken and the apply goes on.
+#[tokio::test]
+async fn the_lock_holds_for_this_domain() {
+    use falconer::state::{Owner, State};
+    let w = World::new("lock").await;
+    w.acme();
+    let state = State::open(&w.state_url()).await.expect("state");
+    let mut holder = Command::new("sleep").arg("60").spawn().expect("spawns");
+    let owner = Owner {
+        pid: i64::from(holder.id()),
+        ..Owner::current()
+    };
+    state
+        .lock("acme", &owner, Duration::from_secs(600))
+        .await
+        .expect("locks");
+    let locked = w.apply(&[]);
+    code(&locked, 3);
+    assert!(
+        text(&locked.stderr).contains(&format!("pid {}", holder.id())),
+        "{}",
+        both(&locked)
+    );
+    let dbs = w.client.list_database_names().await.expect("lists");
+    assert!(!dbs.contains(&"acme".to_string()), "{dbs:?}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(text(&o.stderr).contains("no longer runs"), "{}", both(&o));
+    w.converged();
+    w.finish();
+}
+
+/// Connection problems name the hosts and what went wrong, never the URL (it may hold a password).
+#[tokio::test]
+async fn connection_errors_name_the_host_and_never_the_password() {
+    let w = World::new("conn").await;
+    w.acme();
+    let port = w
+        .mongo
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('/').next())
+        .expect("port");
+    let wrong = format!(
+        "mongodb://falconer:not-the-Pa55word@127.0.0.1:{port}/?authSource=admin&directConnection=true"
+    );
+    let o = w
+        .command(&["plan", &w.manifest()])
+        .env("FALCONER_MONGO_URL", &wrong)
+        .output()
+        .expect("runs");
+    code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("cannot connect to MongoDB at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!both(&o).contains("not-the-Pa55word"), "{}", both(&o));
+    let o = w
+        .command(&["plan", &w.manifest()])
+        .env(
+            "FALCONER_MONGO_URL",
+            "mongo://falconer:not-the-Pa55word@nowhere",
+        )
+        .output()
+        .expect("runs");
+    code(&o, 1);
+    assert!(
+        text(&o.stderr).contains("the MongoDB URL is not valid"),
+        "{}",
+        both(&o)
+    );
+    assert!(!both(&o).contains("not-the-Pa55word"), "{}", both(&o));
+    w.finish();
+}
