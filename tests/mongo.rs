@@ -585,3 +585,45 @@ async fn connection_errors_name_the_host_and_never_the_password() {
     assert!(!both(&o).contains("not-the-Pa55word"), "{}", both(&o));
     w.finish();
 }
+
+/// New indexes of one collection go in one `createIndexes`; a wave's commands are grouped by collection.
+#[test]
+fn new_indexes_of_a_collection_are_one_request() {
+    use falconer::domains::mongo::apply::{Op, ops};
+    use std::collections::HashMap;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    let loaded = falconer::manifest::load_path(&dir, Default::default());
+    let m = loaded.manifest.expect("the example loads");
+    let key = falconer::secrets::FingerprintKey::new(b"k".to_vec());
+    let mut warnings = Vec::new();
+    let desired: Vec<falconer::plan::Item> = m
+        .resources
+        .iter()
+        .filter(|r| r.spec.meta().domain == falconer::model::Domain::Mongo)
+        .map(|r| falconer::plan::Item::new(r.spec.clone(), Path::new(""), &key, &mut warnings))
+        .collect();
+    let plan = falconer::plan::make(&m.tenant, &desired, &[], &Default::default()).expect("plans");
+    let by: HashMap<String, &falconer::domains::Spec> = desired
+        .iter()
+        .map(|i| (i.address.to_string(), &i.spec))
+        .collect();
+    let waves = ops(&plan.changes, &by, &HashMap::new());
+    let shown: Vec<Vec<String>> = waves
+        .iter()
+        .map(|w| w.values().flatten().map(Op::shown).collect())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            vec![
+                "create acme.audit_log".to_string(),
+                "create acme.events".into(),
+                "create acme.sessions".into(),
+            ],
+            vec![
+                "createIndexes acme.events [events_ttl, type_1_at_-1]".into(),
+                "createIndexes acme.sessions [sessions_token_unique, user_id_1]".into(),
+            ],
+        ]
+    );
+}

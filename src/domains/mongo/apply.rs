@@ -303,14 +303,6 @@ pub fn ops(
     // Indexes the plan creates or rebuilds itself.
     let planned: HashSet<&str> = changes.iter().map(|c| c.address.as_str()).collect();
     for c in changes {
-        let slot = match wave_of.iter().position(|&w| w == c.wave) {
-            Some(i) => i,
-            None => {
-                wave_of.push(c.wave);
-                waves.push(IndexMap::new());
-                waves.len() - 1
-            }
-        };
         let d = desired.get(&c.address).copied();
         let l = live.get(&c.address).copied();
         let mut out: Vec<Op> = Vec::new();
@@ -392,6 +384,17 @@ pub fn ops(
             // A database is created with its first collection; its only other field is `depends_on`.
             _ => {}
         }
+        if out.is_empty() {
+            continue;
+        }
+        let slot = match wave_of.iter().position(|&w| w == c.wave) {
+            Some(i) => i,
+            None => {
+                wave_of.push(c.wave);
+                waves.push(IndexMap::new());
+                waves.len() - 1
+            }
+        };
         for op in out {
             let lane = waves[slot]
                 .entry((op.database().to_string(), op.collection().to_string()))

@@ -593,3 +593,51 @@ resource_kind! { Index, INDEX, |self| { vec![
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domains::ResourceKind;
+    use serde_json::json;
+
+    fn index(keys: &[(&str, i64)]) -> Index {
+        serde_json::from_value(json!({
+            "database": "acme", "collection": "events",
+            "key": keys.iter().map(|(f, o)| json!({"field": f, "order": o})).collect::<Vec<_>>(),
+            "unique": false, "collation": {"locale": "fr", "strength": 2.0, "caseLevel": false, "version": "57.1"},
+            "partial_filter_expression": {"n": {"$gt": 1.0}},
+        }))
+        .expect("an index")
+    }
+
+    #[test]
+    fn indexes_normalize_as_the_server_stores_them() {
+        let mut a = index(&[("a", 1), ("b", -1)]);
+        a.normalize();
+        assert_eq!(a.name.as_deref(), Some("a_1_b_-1"));
+        assert_eq!(a.unique, None);
+        assert_eq!(a.collation, Some(json!({"locale": "fr", "strength": 2})));
+        assert_eq!(a.partial_filter_expression, Some(json!({"n": {"$gt": 1}})));
+        // Key order is part of the index: the reverse is another index.
+        let mut b = index(&[("b", -1), ("a", 1)]);
+        b.normalize();
+        assert_ne!(a.identity(), b.identity());
+        assert_ne!(a.key, b.key);
+    }
+
+    #[test]
+    fn collections_compare_validators_by_value() {
+        let mut c: Collection = serde_json::from_value(json!({
+            "name": "c", "database": "acme",
+            "validator": {"$jsonSchema": {"properties": {"n": {"minimum": 1.0, "maximum": 2.5}}}},
+            "capped": {"size": 4096, "max": 0},
+        }))
+        .expect("a collection");
+        c.normalize();
+        assert_eq!(
+            c.validator,
+            Some(json!({"$jsonSchema": {"properties": {"n": {"minimum": 1, "maximum": 2.5}}}}))
+        );
+        assert_eq!(c.capped.as_ref().and_then(|c| c.max), None);
+    }
+}
