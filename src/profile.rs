@@ -10,10 +10,18 @@
 //! [mongo]
 //! url = "mongodb://falconer@mongo.internal:27017/?authSource=admin"
 //! password = { env = "FALCONER_MONGO_PASSWORD" }
+//!
+//! [storage]
+//! endpoint = "https://s3.eu-west-1.amazonaws.com"
+//! region = "eu-west-1"                      # default us-east-1
+//! access_key_id = "AKIA..."
+//! secret_access_key = { env = "FALCONER_S3_SECRET" }
+//! addressing = "path"                        # or "virtual" (bucket.host)
 //! ```
 //!
-//! Without a profile (or without a system's table), a system is reached at its environment variable:
-//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`.
+//! Without a profile (or without a system's table), a system is reached at its environment variables:
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +34,7 @@ use crate::model::{Domain, SecretValue};
 pub struct Profile {
     pub postgres: Option<ConnectionProfile>,
     pub mongo: Option<ConnectionProfile>,
+    pub storage: Option<StorageProfile>,
     /// Where the file was read from (secret files are relative to its directory).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -38,6 +47,25 @@ pub struct ConnectionProfile {
     /// works but belongs in `password`.
     pub url: String,
     pub password: Option<SecretValue>,
+}
+
+/// An S3 endpoint and its credentials.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageProfile {
+    pub endpoint: String,
+    pub region: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: SecretValue,
+    /// `path` (default) or `virtual`.
+    pub addressing: Option<Addressing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Addressing {
+    Path,
+    Virtual,
 }
 
 /// A connection: the URL and, apart from it, the password.
@@ -87,8 +115,59 @@ impl Profile {
 
     /// Whether a system's connection is given (by the profile or the environment).
     pub fn configured(profile: Option<&Profile>, domain: Domain) -> bool {
+        if domain == Domain::Storage {
+            return profile.is_some_and(|p| p.storage.is_some())
+                || std::env::var_os("FALCONER_S3_ENDPOINT").is_some();
+        }
         profile.and_then(|p| p.table(domain)).is_some()
             || env_var(domain).is_some_and(|(var, _)| std::env::var_os(var).is_some())
+    }
+
+    /// Where S3 is and how to sign in: the profile's `[storage]`, else the environment.
+    pub fn storage(
+        profile: Option<&Profile>,
+    ) -> Result<crate::domains::storage::client::Config, String> {
+        use crate::domains::storage::client::Config;
+        if let Some(p) = profile
+            && let Some(t) = &p.storage
+        {
+            let secret = crate::secrets::resolve(&t.secret_access_key, &p.dir)
+                .map_err(|why| {
+                    format!(
+                        "the profile's S3 secret key ({}) cannot be read: {}",
+                        t.secret_access_key.describe(),
+                        why.0
+                    )
+                })?
+                .ok_or("the profile's S3 secret key is empty")?;
+            return Ok(Config {
+                endpoint: t.endpoint.clone(),
+                region: t.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                access_key: t.access_key_id.clone(),
+                secret_key: secret,
+                virtual_host: t.addressing == Some(Addressing::Virtual),
+            });
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let endpoint = var("FALCONER_S3_ENDPOINT").ok_or(
+            "no S3 connection: set FALCONER_S3_ENDPOINT (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table (--profile FILE)",
+        )?;
+        let (Some(access_key), Some(secret_key)) =
+            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(format!(
+                "no S3 credentials for {endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table"
+            ));
+        };
+        Ok(Config {
+            endpoint,
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key,
+            secret_key,
+            virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
+        })
     }
 
     /// Where a system is: the profile's table for it, else its environment variable.

@@ -101,6 +101,7 @@ fn toml_refuses_null_with_a_clear_message() {
             tags: BTreeMap::new(),
             encryption: None,
             depends_on: vec![],
+            objects: None,
         }),
         span: None,
     });

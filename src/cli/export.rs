@@ -62,7 +62,7 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
         if given.is_empty() {
             out.error(
-                "no live system to export from: set FALCONER_POSTGRES_URL or FALCONER_MONGO_URL, or give a profile (--profile FILE)",
+                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL or FALCONER_S3_ENDPOINT, or give a profile (--profile FILE)",
             );
             return exit::ERROR;
         }
@@ -142,6 +142,13 @@ async fn read(
                 });
             client.shutdown().await;
             r
+        }
+        Domain::Storage => {
+            let client = settings.storage()?;
+            let buckets = crate::domains::storage::provider::inspect(&client, tenant, &[])
+                .await
+                .map_err(|e| format!("inspecting S3 failed: {e}"))?;
+            Ok(buckets.into_iter().map(Spec::StorageBucket).collect())
         }
         other => Err(format!("export cannot read the {other} domain yet")),
     }

@@ -1,7 +1,7 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL and MongoDB (the `--profile` file, or `FALCONER_POSTGRES_URL` and
-//! `FALCONER_MONGO_URL`); resources of the other domains are left out of a live plan, and a warning says so.
+//! Today the live systems are PostgreSQL, MongoDB and S3 (the `--profile` file, or `FALCONER_POSTGRES_URL`,
+//! `FALCONER_MONGO_URL` and `FALCONER_S3_ENDPOINT`); resources of the other domains are left out of a live plan, and a warning says so.
 //! A system is connected only when the manifest or the managed set has resources of its domain.
 
 use std::collections::HashMap;
@@ -15,6 +15,7 @@ use crate::domains::Spec;
 use crate::domains::mongo::provider::Mongo;
 use crate::domains::postgres::provider::Postgres;
 use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
+use crate::domains::storage::provider::Storage;
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
 use crate::plan::{self, Action, Change, Item, Options, Plan};
@@ -24,12 +25,13 @@ use crate::secrets::FingerprintKey;
 use crate::state::State;
 
 /// The domains falconer can plan and apply against live systems so far.
-pub const LIVE_DOMAINS: &[Domain] = &[Domain::Postgres, Domain::Mongo];
+pub const LIVE_DOMAINS: &[Domain] = &[Domain::Postgres, Domain::Mongo, Domain::Storage];
 
 /// A live system falconer is connected to.
 pub enum Live {
     Postgres(Postgres),
     Mongo(Mongo),
+    Storage(Storage),
 }
 
 impl Provider for Live {
@@ -37,6 +39,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.domain(),
             Live::Mongo(m) => m.domain(),
+            Live::Storage(s) => s.domain(),
         }
     }
 
@@ -49,6 +52,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.desired(specs, key, warnings).await,
             Live::Mongo(m) => m.desired(specs, key, warnings).await,
+            Live::Storage(s) => s.desired(specs, key, warnings).await,
         }
     }
 
@@ -61,6 +65,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.live(tenant, also, key).await,
             Live::Mongo(m) => m.live(tenant, also, key).await,
+            Live::Storage(s) => s.live(tenant, also, key).await,
         }
     }
 
@@ -74,6 +79,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.apply(changes, desired, live, bases).await,
             Live::Mongo(m) => m.apply(changes, desired, live, bases).await,
+            Live::Storage(s) => s.apply(changes, desired, live, bases).await,
         }
     }
 }
@@ -135,6 +141,11 @@ impl Settings {
         crate::domains::mongo::provider::connect(&c.url, c.password.as_deref()).await
     }
 
+    /// A client of S3, from the profile or the environment.
+    pub fn storage(&self) -> Result<crate::domains::storage::client::Client, String> {
+        crate::domains::storage::client::Client::new(Profile::storage(self.profile()?.as_ref())?)
+    }
+
     /// Connects to a live system.
     pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
         match domain {
@@ -143,6 +154,9 @@ impl Settings {
             })),
             Domain::Mongo => Ok(Live::Mongo(Mongo {
                 client: self.mongo().await?,
+            })),
+            Domain::Storage => Ok(Live::Storage(Storage {
+                client: self.storage()?,
             })),
             other => Err(format!(
                 "falconer cannot reach {} ({}) yet",

@@ -80,3 +80,26 @@ pub trait Provider {
         bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError>;
 }
+
+/// The desired resources of one domain, sealed (each with its secret files' directory).
+pub fn desired_of(
+    specs: &DesiredSpecs,
+    domain: Domain,
+    key: &FingerprintKey,
+    warnings: &mut Vec<String>,
+) -> Vec<Item> {
+    specs
+        .iter()
+        .filter(|(s, _)| s.meta().domain == domain)
+        .map(|(s, b)| Item::new(s.clone(), b, key, warnings))
+        .collect()
+}
+
+/// Live resources, sealed (a server gives back no secret value to seal).
+pub fn sealed(specs: impl IntoIterator<Item = Spec>, key: &FingerprintKey) -> Vec<Item> {
+    let mut warnings = Vec::new();
+    specs
+        .into_iter()
+        .map(|s| Item::new(s, std::path::Path::new(""), key, &mut warnings))
+        .collect()
+}

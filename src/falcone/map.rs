@@ -1421,6 +1421,7 @@ impl Mapper {
                     tags,
                     encryption: None,
                     depends_on: Vec::new(),
+                    objects: None,
                 }),
                 p,
             );

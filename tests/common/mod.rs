@@ -423,6 +423,7 @@ pub fn bucket(nulls: bool) -> impl Strategy<Value = Spec> {
                     bucket_key_enabled: None,
                 }),
                 depends_on: vec![],
+                objects: None,
             })
         })
 }

@@ -160,3 +160,34 @@ pub async fn kill_after(mut command: std::process::Command, after: std::time::Du
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The S3 server of the test run (SeaweedFS, started by `scripts/test`): its endpoint, once it answers a
+/// signed ListBuckets.
+pub async fn s3_endpoint() -> String {
+    let endpoint = std::env::var("FALCONER_TEST_S3_ENDPOINT").expect(
+        "no S3 server: run scripts/test, or set FALCONER_TEST_S3_ENDPOINT (credentials AK/SK)",
+    );
+    let client = s3_client(&endpoint, S3_SECRET);
+    for _ in 0..300 {
+        let call = falconer::domains::storage::client::Call::new(reqwest::Method::GET, None, "");
+        if client.send(call).await.is_ok() {
+            return endpoint;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("S3 at {endpoint} does not answer a signed ListBuckets");
+}
+
+/// The test server's secret key (see scripts/test).
+pub const S3_SECRET: &str = "SK";
+
+pub fn s3_client(endpoint: &str, secret: &str) -> falconer::domains::storage::client::Client {
+    falconer::domains::storage::client::Client::new(falconer::domains::storage::client::Config {
+        endpoint: endpoint.to_string(),
+        region: "us-east-1".into(),
+        access_key: "AK".into(),
+        secret_key: secret.into(),
+        virtual_host: false,
+    })
+    .expect("a client")
+}

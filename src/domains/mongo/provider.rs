@@ -10,7 +10,7 @@ use mongodb::options::ClientOptions;
 
 use super::{apply, inspect};
 use crate::domains::Spec;
-use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
 use crate::plan::{Change, Item};
 use crate::secrets::FingerprintKey;
@@ -107,10 +107,7 @@ impl Provider for Mongo {
                 ));
             }
         }
-        Ok(mine
-            .into_iter()
-            .map(|(s, b)| Item::new(s.clone(), b, key, warnings))
-            .collect())
+        Ok(provider::desired_of(specs, Domain::Mongo, key, warnings))
     }
 
     async fn live(
@@ -119,13 +116,10 @@ impl Provider for Mongo {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let mut warnings = Vec::new();
-        Ok(inspect::inspect(&self.client, tenant, also)
+        let specs = inspect::inspect(&self.client, tenant, also)
             .await
-            .map_err(backend)?
-            .into_iter()
-            .map(|s| Item::new(s, std::path::Path::new(""), key, &mut warnings))
-            .collect())
+            .map_err(backend)?;
+        Ok(provider::sealed(specs, key))
     }
 
     async fn apply(

@@ -43,13 +43,8 @@ pub async fn live_items(
     roles: &[String],
     key: &FingerprintKey,
 ) -> Result<Vec<Item>, sqlx::Error> {
-    let mut warnings = Vec::new();
-    Ok(inspect::inspect_with_roles(pool, tenant, roles)
-        .await?
-        .resources
-        .into_iter()
-        .map(|s| Item::new(s, Path::new(""), key, &mut warnings))
-        .collect())
+    let inspected = inspect::inspect_with_roles(pool, tenant, roles).await?;
+    Ok(crate::domains::provider::sealed(inspected.resources, key))
 }
 
 /// The statements that carry out PostgreSQL changes (in plan order). A created role, or one whose

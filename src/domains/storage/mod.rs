@@ -1,5 +1,13 @@
 //! S3 / MinIO: buckets with versioning, lifecycle rules, CORS, policy, tags and default encryption.
 //! Never objects.
+//!
+//! The live side: `sigv4.rs` (request signing), `client.rs` (the S3 REST client), `xml.rs` (the
+//! configurations as S3's XML), `provider.rs` (inspection and apply).
+
+pub mod client;
+pub mod provider;
+pub mod sigv4;
+pub mod xml;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -51,6 +59,11 @@ model! {
         pub encryption: Option<Encryption>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
+        /// How many objects (all versions) the live bucket holds, as inspected, counted up to 1000; never
+        /// in a manifest.
+        #[serde(skip)]
+        #[schemars(skip)]
+        pub objects: Option<ObjectCount>,
     }
 
     pub struct LifecycleRule {
@@ -115,6 +128,81 @@ model! {
         pub algorithm: SseAlgorithm,
         pub kms_key_id: Option<String>,
         pub bucket_key_enabled: Option<bool>,
+    }
+}
+
+/// The objects of a live bucket: how many were counted, and whether there are more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectCount {
+    pub counted: u64,
+    pub more: bool,
+}
+
+impl std::fmt::Display for ObjectCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.more {
+            write!(f, "more than {} objects", self.counted)
+        } else if self.counted == 1 {
+            f.write_str("1 object")
+        } else {
+            write!(f, "{} objects", self.counted)
+        }
+    }
+}
+
+/// A bucket policy in one form, so that equal policies compare equal: `Statement` always a list, sorted;
+/// one-element lists of actions, resources, principals and condition values as the value itself (as
+/// S3 servers return them), longer ones sorted.
+pub fn normalize_policy(p: &mut Value) {
+    fn collapse(v: &mut Value) {
+        if let Value::Array(a) = v {
+            if a.len() == 1 {
+                *v = a.remove(0);
+            } else {
+                a.sort_by_key(|x| x.to_string());
+            }
+        }
+    }
+    let Some(obj) = p.as_object_mut() else {
+        return;
+    };
+    if let Some(s @ Value::Object(_)) = obj.get_mut("Statement") {
+        *s = Value::Array(vec![s.take()]);
+    }
+    if let Some(Value::Array(statements)) = obj.get_mut("Statement") {
+        for st in statements.iter_mut() {
+            let Some(st) = st.as_object_mut() else {
+                continue;
+            };
+            for key in ["Action", "NotAction", "Resource", "NotResource"] {
+                if let Some(v) = st.get_mut(key) {
+                    collapse(v);
+                }
+            }
+            for key in ["Principal", "NotPrincipal"] {
+                if let Some(Value::Object(m)) = st.get_mut(key) {
+                    m.values_mut().for_each(collapse);
+                }
+            }
+            if let Some(Value::Object(ops)) = st.get_mut("Condition") {
+                for cond in ops.values_mut() {
+                    if let Value::Object(m) = cond {
+                        m.values_mut().for_each(collapse);
+                    }
+                }
+            }
+        }
+        statements.sort_by_key(|x| x.to_string());
+    }
+}
+
+/// `2026-01-01T00:00:00Z` (how S3 returns a date) as `2026-01-01` (how people write it).
+fn date_only(d: &mut Option<String>) {
+    if let Some(s) = d
+        && let Some((day, time)) = s.split_once('T')
+        && time.trim_end_matches('Z').trim_end_matches(".000") == "00:00:00"
+    {
+        *s = day.to_string();
     }
 }
 
@@ -188,6 +276,50 @@ static BUCKET: KindMeta = KindMeta {
 };
 
 resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
+    fn normalize(&mut self) {
+        for r in &mut self.lifecycle_rule {
+            if r.status == Some(RuleStatus::Enabled) {
+                r.status = None;
+            }
+            if let Some(f) = &mut r.filter
+                && f.prefix.as_deref() == Some("")
+            {
+                f.prefix = None;
+            }
+            if r.filter.as_ref().is_some_and(|f| *f == LifecycleFilter::default()) {
+                r.filter = None;
+            }
+            if let Some(e) = &mut r.expiration {
+                date_only(&mut e.date);
+            }
+            for t in &mut r.transition {
+                date_only(&mut t.date);
+            }
+        }
+        for c in &mut self.cors_rule {
+            // Servers add `MaxAgeSeconds: 0` to a rule without one.
+            if c.max_age_seconds == Some(0) {
+                c.max_age_seconds = None;
+            }
+        }
+        if let Some(p) = &mut self.policy {
+            normalize_policy(p);
+        }
+        if let Some(e) = &mut self.encryption
+            && e.bucket_key_enabled == Some(false)
+        {
+            e.bucket_key_enabled = None;
+        }
+    }
+    fn delete_hazards(&self) -> Vec<Hazard> {
+        match self.objects {
+            Some(n) if n.counted > 0 => vec![Hazard::new(
+                HazardCode::DeletesData,
+                format!("bucket {} holds {n} (every version); deleting the bucket deletes them first", self.name),
+            )],
+            _ => Vec::new(),
+        }
+    }
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         let mut out = Vec::new();
         let public = |p: Option<&Value>| p.is_some_and(policy_is_public);
@@ -198,12 +330,12 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
             ));
         }
         if let Some(l) = live
-            && l.versioning == Some(Versioning::Enabled)
+            && matches!(l.versioning, Some(Versioning::Enabled | Versioning::Suspended))
             && self.versioning == Some(Versioning::Disabled)
         {
             out.push(Hazard::new(
                 HazardCode::Impossible,
-                format!("bucket {} has versioning enabled; S3 can only suspend it, never disable it (write `versioning = \"suspended\"`)", self.name),
+                format!("bucket {} has had versioning; S3 can only suspend it, never disable it (write `versioning = \"suspended\"`)", self.name),
             ));
         }
         out

@@ -1,0 +1,297 @@
+//! A small S3 REST client: SigV4-signed requests (`sigv4.rs`) over `reqwest`, path-style (default) or
+//! virtual-host addressing, errors read from S3's XML error body and said in words.
+
+use base64::Engine;
+use md5::{Digest, Md5};
+use reqwest::{Method, Url};
+
+use super::sigv4::{self, Credentials};
+
+/// Where an S3 endpoint is and how to sign in (from the profile or the environment, never a manifest).
+#[derive(Clone)]
+pub struct Config {
+    /// `http://127.0.0.1:8333` or `https://s3.eu-west-1.amazonaws.com`.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// `bucket.host` instead of `host/bucket`.
+    pub virtual_host: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("virtual_host", &self.virtual_host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An answer from S3.
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why a request failed. Never holds a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum S3Error {
+    #[error("cannot reach S3 at {endpoint}: {message}")]
+    Unreachable { endpoint: String, message: String },
+    #[error(
+        "S3 at {endpoint} refused the credentials ({code}): check the access key and secret key of the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+    )]
+    Auth { endpoint: String, code: String },
+    #[error("S3 refused `{operation}` ({code}, HTTP {status}): {message}")]
+    Refused {
+        operation: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl S3Error {
+    /// The S3 error code (`NoSuchBucket`, `NoSuchLifecycleConfiguration`, ...), if the server gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            S3Error::Refused { code, .. } | S3Error::Auth { code, .. } => Some(code),
+            S3Error::Unreachable { .. } => None,
+        }
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    pub config: Config,
+    endpoint: Url,
+}
+
+/// A request: the bucket (or none, for the service), the query (a bare sub-resource has an empty value)
+/// and the body.
+pub struct Call<'a> {
+    pub method: Method,
+    pub bucket: Option<&'a str>,
+    /// An object key in the bucket.
+    pub key: Option<&'a str>,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, bucket: Option<&'a str>, sub: &str) -> Call<'a> {
+        let query = if sub.is_empty() {
+            Vec::new()
+        } else {
+            vec![(sub.to_string(), String::new())]
+        };
+        Call {
+            method,
+            bucket,
+            key: None,
+            query,
+            body: Vec::new(),
+        }
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub fn key(mut self, key: &'a str) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    pub fn param(mut self, k: &str, v: &str) -> Self {
+        self.query.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// `GET bucket?lifecycle`, for messages.
+    pub fn describe(&self) -> String {
+        let q: Vec<&str> = self.query.iter().map(|(k, _)| k.as_str()).collect();
+        format!(
+            "{} {}{}{}",
+            self.method,
+            self.bucket.unwrap_or("/"),
+            if q.is_empty() { "" } else { "?" },
+            q.join("&")
+        )
+    }
+}
+
+impl Client {
+    pub fn new(config: Config) -> Result<Client, String> {
+        let endpoint = Url::parse(&config.endpoint)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                format!(
+                    "the S3 endpoint {:?} is not an http(s) URL like https://s3.eu-west-1.amazonaws.com",
+                    config.endpoint
+                )
+            })?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            config,
+            endpoint,
+        })
+    }
+
+    fn url(&self, bucket: Option<&str>, key: Option<&str>) -> Url {
+        let mut url = self.endpoint.clone();
+        let key = key
+            .map(|k| format!("/{}", sigv4::uri_encode(k, true)))
+            .unwrap_or_default();
+        match bucket {
+            Some(b) if self.config.virtual_host => {
+                let host = format!("{b}.{}", self.endpoint.host_str().unwrap_or_default());
+                let _ = url.set_host(Some(&host));
+                url.set_path(if key.is_empty() { "/" } else { &key });
+            }
+            Some(b) => url.set_path(&format!("/{}{key}", sigv4::uri_encode(b, false))),
+            None => url.set_path("/"),
+        }
+        url
+    }
+
+    /// Sends a signed request; a 2xx answer is `Ok`, anything else an [`S3Error`].
+    pub async fn send(&self, call: Call<'_>) -> Result<Response, S3Error> {
+        let url = self.url(call.bucket, call.key);
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let amz_date = amz_date(std::time::SystemTime::now());
+        let payload_hash = sigv4::sha256_hex(&call.body);
+        let mut headers = vec![
+            ("host".to_string(), host),
+            ("x-amz-content-sha256".to_string(), payload_hash.clone()),
+            ("x-amz-date".to_string(), amz_date.clone()),
+        ];
+        if !call.body.is_empty() {
+            let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&call.body));
+            headers.push(("content-md5".to_string(), md5));
+        }
+        let auth = sigv4::authorization(
+            &Credentials {
+                access_key: &self.config.access_key,
+                secret_key: &self.config.secret_key,
+                region: &self.config.region,
+            },
+            &sigv4::Request {
+                method: call.method.as_str(),
+                path: url.path(),
+                query: &call.query,
+                headers: &headers,
+                payload_hash: &payload_hash,
+            },
+            &amz_date,
+        );
+        let mut full = url.clone();
+        let q = sigv4::canonical_query(&call.query);
+        full.set_query(if q.is_empty() { None } else { Some(&q) });
+        let mut req = self
+            .http
+            .request(call.method.clone(), full)
+            .header("authorization", auth);
+        for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .body(call.body.clone())
+            .send()
+            .await
+            .map_err(|e| S3Error::Unreachable {
+                endpoint: self.config.endpoint.clone(),
+                message: reqwest_reason(&e),
+            })?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| S3Error::Unreachable {
+                endpoint: self.config.endpoint.clone(),
+                message: reqwest_reason(&e),
+            })?
+            .to_vec();
+        if (200..300).contains(&status) {
+            return Ok(Response { status, body });
+        }
+        let (code, message) = error_body(&body);
+        let code = code.unwrap_or_else(|| format!("HTTP {status}"));
+        if status == 403
+            && matches!(
+                code.as_str(),
+                "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "AccessDenied" | "HTTP 403"
+            )
+            && call.bucket.is_none()
+        {
+            return Err(S3Error::Auth {
+                endpoint: self.config.endpoint.clone(),
+                code,
+            });
+        }
+        if matches!(
+            code.as_str(),
+            "SignatureDoesNotMatch" | "InvalidAccessKeyId"
+        ) {
+            return Err(S3Error::Auth {
+                endpoint: self.config.endpoint.clone(),
+                code,
+            });
+        }
+        Err(S3Error::Refused {
+            operation: call.describe(),
+            status,
+            code,
+            message: message.unwrap_or_default(),
+        })
+    }
+}
+
+/// The reason of a transport error, without the URL.
+fn reqwest_reason(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection refused or unreachable".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    if let Some(src) = std::error::Error::source(e) {
+        s.push_str(&format!(" ({src})"));
+    }
+    s
+}
+
+/// `Code` and `Message` of S3's XML error body.
+fn error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct E {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match quick_xml::de::from_reader::<_, E>(body) {
+        Ok(e) => (e.code, e.message),
+        Err(_) => (None, None),
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn amz_date(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    crate::state::rfc3339(secs).replace(['-', ':'], "")
+}

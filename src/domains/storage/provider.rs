@@ -1,0 +1,374 @@
+//! S3 as a [`Provider`]: buckets inspected with their configurations, and changes applied as the
+//! configuration calls S3 has (one PUT or DELETE per changed configuration).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use reqwest::Method;
+
+use super::client::{Call, Client, S3Error};
+use super::{Bucket, ObjectCount, Versioning, xml};
+use crate::domains::Spec;
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
+use crate::model::{Address, Domain, Tenant};
+use crate::plan::{Action, Change, Item};
+use crate::secrets::FingerprintKey;
+
+/// Requests in flight at once (buckets inspected or changed concurrently).
+pub const PARALLEL: usize = 4;
+
+pub struct Storage {
+    pub client: Client,
+}
+
+fn backend(e: S3Error) -> ProviderError {
+    ProviderError::Backend {
+        domain: Domain::Storage,
+        message: e.to_string(),
+    }
+}
+
+fn unreadable(bucket: &str, why: String) -> S3Error {
+    S3Error::Refused {
+        operation: format!("read {bucket}"),
+        status: 200,
+        code: "MalformedXML".into(),
+        message: why,
+    }
+}
+
+/// A configuration sub-resource, or `None` when the bucket has none (S3 answers 404 with a
+/// `NoSuch...`/`...NotFound...` code; a server that does not implement it answers 501).
+async fn sub(client: &Client, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, S3Error> {
+    match client
+        .send(Call::new(Method::GET, Some(bucket), name))
+        .await
+    {
+        Ok(r) => {
+            tracing::debug!(bucket, name, body = %String::from_utf8_lossy(&r.body), "read");
+            Ok(Some(r.body))
+        }
+        Err(S3Error::Refused {
+            status: 404 | 501,
+            code,
+            ..
+        }) if code != "NoSuchBucket" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One bucket as the server has it.
+pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
+    let (location, versioning, lifecycle, cors, policy, tagging, encryption, versions) = tokio::try_join!(
+        sub(client, name, "location"),
+        sub(client, name, "versioning"),
+        sub(client, name, "lifecycle"),
+        sub(client, name, "cors"),
+        sub(client, name, "policy"),
+        sub(client, name, "tagging"),
+        sub(client, name, "encryption"),
+        client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000")),
+    )?;
+    let bad = |why: String| unreadable(name, why);
+    let policy = match policy {
+        Some(body) if !body.iter().all(u8::is_ascii_whitespace) => Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| bad(format!("the policy is not JSON: {e}")))?,
+        ),
+        _ => None,
+    };
+    let listed = xml::read_versions(&versions.body).map_err(bad)?;
+    let mut b = Bucket {
+        name: name.to_string(),
+        region: location
+            .map(|l| xml::read_location(&l))
+            .transpose()
+            .map_err(bad)?,
+        versioning: versioning
+            .map(|v| xml::read_versioning(&v))
+            .transpose()
+            .map_err(bad)?,
+        lifecycle_rule: lifecycle
+            .map(|l| xml::read_lifecycle(&l))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default(),
+        cors_rule: cors
+            .map(|c| xml::read_cors(&c))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default(),
+        policy,
+        tags: tagging
+            .map(|t| xml::read_tagging(&t))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default(),
+        encryption: encryption
+            .map(|e| xml::read_encryption(&e))
+            .transpose()
+            .map_err(bad)?
+            .flatten(),
+        depends_on: Vec::new(),
+        objects: Some(ObjectCount {
+            counted: listed.entries.len() as u64,
+            more: listed.next.is_some(),
+        }),
+    };
+    crate::domains::ResourceKind::normalize(&mut b);
+    Ok(b)
+}
+
+/// The tenant's buckets (its prefix) and those named by `also`.
+pub async fn inspect(
+    client: &Client,
+    tenant: &Tenant,
+    also: &[Address],
+) -> Result<Vec<Bucket>, S3Error> {
+    let listed = client.send(Call::new(Method::GET, None, "")).await?;
+    let names = xml::read_bucket_names(&listed.body).map_err(|why| unreadable("/", why))?;
+    let prefix = tenant.bucket_prefix();
+    let named: Vec<&str> = also
+        .iter()
+        .filter(|a| a.domain == Domain::Storage)
+        .filter_map(|a| a.segments.first().map(String::as_str))
+        .collect();
+    let mine: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix) || named.contains(&n.as_str()))
+        .collect();
+    stream::iter(mine.iter())
+        .map(|n| read(client, n))
+        .buffered(PARALLEL)
+        .try_collect()
+        .await
+}
+
+async fn put(client: &Client, bucket: &str, name: &str, body: Vec<u8>) -> Result<(), S3Error> {
+    client
+        .send(Call::new(Method::PUT, Some(bucket), name).body(body))
+        .await
+        .map(|_| ())
+}
+
+/// Deletes a configuration; one that is already gone counts as deleted.
+async fn delete(client: &Client, bucket: &str, name: &str) -> Result<(), S3Error> {
+    match client
+        .send(Call::new(Method::DELETE, Some(bucket), name))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(S3Error::Refused {
+            status: 404, code, ..
+        }) if code != "NoSuchBucket" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets one configuration (`field` is the manifest's name for it) as desired, or deletes it.
+async fn configure(client: &Client, b: &Bucket, field: &str) -> Result<(), S3Error> {
+    let name = b.name.as_str();
+    match field {
+        "versioning" => match b.versioning {
+            Some(v) => put(client, name, "versioning", xml::versioning(v)).await,
+            None => Ok(()),
+        },
+        "lifecycle_rule" if b.lifecycle_rule.is_empty() => delete(client, name, "lifecycle").await,
+        "lifecycle_rule" => put(client, name, "lifecycle", xml::lifecycle(&b.lifecycle_rule)).await,
+        "cors_rule" if b.cors_rule.is_empty() => delete(client, name, "cors").await,
+        "cors_rule" => put(client, name, "cors", xml::cors(&b.cors_rule)).await,
+        "policy" => match &b.policy {
+            Some(p) => put(client, name, "policy", p.to_string().into_bytes()).await,
+            None => delete(client, name, "policy").await,
+        },
+        "tags" if b.tags.is_empty() => delete(client, name, "tagging").await,
+        "tags" => put(client, name, "tagging", xml::tagging(&b.tags)).await,
+        "encryption" => match &b.encryption {
+            Some(e) => put(client, name, "encryption", xml::encryption(e)).await,
+            None => delete(client, name, "encryption").await,
+        },
+        _ => Ok(()),
+    }
+}
+
+/// The configurations a new bucket needs, in the order they are set.
+const CONFIGURATIONS: &[&str] = &[
+    "versioning",
+    "encryption",
+    "tags",
+    "lifecycle_rule",
+    "cors_rule",
+    "policy",
+];
+
+async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
+    let region = b.region.as_deref().unwrap_or(&client.config.region);
+    client
+        .send(Call::new(Method::PUT, Some(&b.name), "").body(xml::create_bucket(region)))
+        .await?;
+    for field in CONFIGURATIONS {
+        let set = match *field {
+            "versioning" => b.versioning.is_some_and(|v| v != Versioning::Disabled),
+            "encryption" => b.encryption.is_some(),
+            "tags" => !b.tags.is_empty(),
+            "lifecycle_rule" => !b.lifecycle_rule.is_empty(),
+            "cors_rule" => !b.cors_rule.is_empty(),
+            _ => b.policy.is_some(),
+        };
+        if set {
+            configure(client, b, field).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every object version and delete marker, then the bucket.
+async fn remove(client: &Client, name: &str) -> Result<(), S3Error> {
+    loop {
+        let page = client
+            .send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000"))
+            .await;
+        let page = match page {
+            Err(S3Error::Refused { code, .. }) if code == "NoSuchBucket" => return Ok(()),
+            other => other?,
+        };
+        let listed = xml::read_versions(&page.body).map_err(|why| unreadable(name, why))?;
+        if listed.entries.is_empty() {
+            break;
+        }
+        client
+            .send(
+                Call::new(Method::POST, Some(name), "delete")
+                    .body(xml::delete_objects(&listed.entries)),
+            )
+            .await?;
+    }
+    match client.send(Call::new(Method::DELETE, Some(name), "")).await {
+        Err(S3Error::Refused { code, .. }) if code == "NoSuchBucket" => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// The top-level fields a change touches (`lifecycle_rule[2].expiration.days` → `lifecycle_rule`).
+fn touched(c: &Change) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| {
+            f.path
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+async fn apply_one(
+    client: &Client,
+    c: &Change,
+    desired: Option<&Bucket>,
+    live: Option<&Bucket>,
+) -> Result<(), S3Error> {
+    match (c.action, desired, live) {
+        (Action::Create, Some(d), _) => create(client, d).await,
+        (Action::Update, Some(d), _) => {
+            for field in touched(c) {
+                configure(client, d, &field).await?;
+            }
+            Ok(())
+        }
+        (Action::Replace, Some(d), _) => {
+            remove(client, &d.name).await?;
+            create(client, d).await
+        }
+        (Action::Delete, _, Some(l)) => remove(client, &l.name).await,
+        _ => Ok(()),
+    }
+}
+
+fn buckets(items: &[Item]) -> HashMap<String, &Bucket> {
+    items
+        .iter()
+        .filter_map(|i| match &i.spec {
+            Spec::StorageBucket(b) => Some((i.address.to_string(), b)),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Provider for Storage {
+    fn domain(&self) -> Domain {
+        Domain::Storage
+    }
+
+    async fn desired(
+        &self,
+        specs: &DesiredSpecs,
+        key: &FingerprintKey,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Item>, ProviderError> {
+        Ok(provider::desired_of(specs, Domain::Storage, key, warnings))
+    }
+
+    async fn live(
+        &self,
+        tenant: &Tenant,
+        also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        let buckets = inspect(&self.client, tenant, also).await.map_err(backend)?;
+        Ok(provider::sealed(
+            buckets.into_iter().map(Spec::StorageBucket),
+            key,
+        ))
+    }
+
+    /// Buckets do not depend on each other: changes of one wave run concurrently, [`PARALLEL`] at a time.
+    async fn apply(
+        &self,
+        changes: &[Change],
+        desired: &[Item],
+        live: &[Item],
+        _bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError> {
+        let (d, l) = (buckets(desired), buckets(live));
+        let mine: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.kind == "storage.bucket")
+            .collect();
+        let mut waves: BTreeMap<usize, Vec<&Change>> = BTreeMap::new();
+        for c in &mine {
+            waves.entry(c.wave).or_default().push(c);
+        }
+        let mut done = 0;
+        for wave in waves.values() {
+            let results: Vec<usize> = stream::iter(wave.iter())
+                .map(|c| async {
+                    apply_one(
+                        &self.client,
+                        c,
+                        d.get(&c.address).copied(),
+                        l.get(&c.address).copied(),
+                    )
+                    .await
+                    .map(|_| 1)
+                    .map_err(|e| (c.address.clone(), e))
+                })
+                .buffer_unordered(PARALLEL)
+                .try_collect()
+                .await
+                .map_err(|(address, e)| ProviderError::Failed {
+                    domain: Domain::Storage,
+                    message: e.to_string(),
+                    command: address,
+                    done,
+                })?;
+            done += results.len();
+        }
+        Ok(mine.len())
+    }
+}

@@ -1,0 +1,471 @@
+//! The storage domain against a real S3 server that checks signatures (SeaweedFS, started by
+//! `scripts/test`): the acme example applies, export then plan shows no changes for buckets another client
+//! configured, each configuration's add / change / remove plans minimally and applies, a non-empty bucket's
+//! delete names its objects, and a wrong secret gives a clear error.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use falconer::domains::storage::client::{Call, Client};
+use reqwest::Method;
+use serde_json::Value;
+use support::{both, code, text};
+
+struct World {
+    endpoint: String,
+    client: Client,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(tag: &str) -> World {
+        let endpoint = support::s3_endpoint().await;
+        let client = support::s3_client(&endpoint, support::S3_SECRET);
+        let dir = std::env::temp_dir().join(format!("falconer-s3-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        World {
+            endpoint,
+            client,
+            dir,
+        }
+    }
+
+    fn manifest(&self) -> String {
+        self.dir.join("manifest").display().to_string()
+    }
+
+    fn write(&self, body: &str) {
+        std::fs::write(self.dir.join("manifest/m.toml"), body).expect("writes");
+    }
+
+    fn command(&self, args: &[&str], secret: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
+        c.args(args)
+            .env("NO_COLOR", "1")
+            .env(
+                "FALCONER_STATE",
+                format!("sqlite:{}", self.dir.join("state.db").display()),
+            )
+            .env("FALCONER_S3_ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AK")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env_remove("AWS_REGION")
+            .env_remove("FALCONER_PROFILE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args, support::S3_SECRET)
+            .output()
+            .expect("runs")
+    }
+
+    fn apply(&self, allow: &[&str]) -> Output {
+        let m = self.manifest();
+        let mut args = vec!["apply", m.as_str(), "--auto-approve"];
+        for a in allow {
+            args.extend(["--allow", a]);
+        }
+        self.run(&args)
+    }
+
+    /// The plan as JSON.
+    fn plan(&self) -> Value {
+        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
+        code(&o, 0);
+        serde_json::from_slice(&o.stdout).expect("a JSON plan")
+    }
+
+    /// The plan's one change: its action and the top-level fields it touches.
+    fn one_change(&self) -> (String, Vec<String>) {
+        let plan = self.plan();
+        let changes = plan["changes"].as_array().expect("changes");
+        assert_eq!(changes.len(), 1, "{plan:#}");
+        let c = &changes[0];
+        let mut fields: Vec<String> = c["fields"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .map(|x| {
+                        x["path"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split(['.', '['])
+                            .next()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        fields.dedup();
+        (c["action"].as_str().unwrap_or_default().to_string(), fields)
+    }
+
+    /// Writes `base` with these additions (top-level keys before tables), checks that the plan is one
+    /// update of `field` alone, and applies it.
+    fn update_only(&self, base: &str, additions: &[&str], field: &str, context: &str) {
+        let (plain, tables): (Vec<&str>, Vec<&str>) =
+            additions.iter().partition(|a| !a.starts_with('['));
+        self.write(&format!("{base}{}{}", plain.concat(), tables.concat()));
+        let (action, fields) = self.one_change();
+        assert_eq!(
+            (action.as_str(), fields),
+            ("update", vec![field.to_string()]),
+            "{context}"
+        );
+        code(&self.apply(&[]), 0);
+    }
+
+    fn converged(&self) {
+        code(
+            &self.run(&["plan", &self.manifest(), "--detailed-exitcode"]),
+            0,
+        );
+    }
+
+    /// A sub-resource of a bucket as the server returns it (`None`: there is none).
+    async fn get(&self, bucket: &str, sub: &str) -> Option<String> {
+        self.client
+            .send(Call::new(Method::GET, Some(bucket), sub))
+            .await
+            .ok()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+    }
+
+    async fn put(&self, bucket: &str, sub: &str, body: &str) {
+        self.client
+            .send(Call::new(Method::PUT, Some(bucket), sub).body(body.as_bytes().to_vec()))
+            .await
+            .unwrap_or_else(|e| panic!("PUT {bucket}?{sub}: {e}"));
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str) {
+        self.client
+            .send(
+                Call::new(Method::PUT, Some(bucket), "")
+                    .key(key)
+                    .body(b"data".to_vec()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("PUT {bucket}/{key}: {e}"));
+    }
+
+    async fn exists(&self, bucket: &str) -> bool {
+        self.client
+            .send(Call::new(Method::HEAD, Some(bucket), ""))
+            .await
+            .is_ok()
+    }
+
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const NS: &str = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+
+#[tokio::test]
+async fn acme_applies_to_an_empty_server_and_then_plans_nothing() {
+    let w = World::new("acme").await;
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for f in ["tenant.toml", "storage.toml"] {
+        std::fs::copy(ex.join(f), w.dir.join("manifest").join(f)).expect("copies");
+    }
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("Applied: 2 change(s)"),
+        "{}",
+        both(&o)
+    );
+    w.converged();
+    let versioning = w
+        .get("acme-uploads", "versioning")
+        .await
+        .expect("versioning");
+    assert!(
+        versioning.contains("<Status>Enabled</Status>"),
+        "{versioning}"
+    );
+    let cors = w.get("acme-uploads", "cors").await.expect("cors");
+    assert!(cors.contains("https://app.acme.example"), "{cors}");
+    let tags = w.get("acme-uploads", "tagging").await.expect("tags");
+    assert!(tags.contains("<Key>purpose</Key>"), "{tags}");
+    let policy = w.get("acme-exports", "policy").await.expect("policy");
+    assert!(policy.contains("acme-analytics"), "{policy}");
+    let lifecycle = w.get("acme-exports", "lifecycle").await.expect("lifecycle");
+    assert!(lifecycle.contains("expire-temporary"), "{lifecycle}");
+    w.finish();
+}
+
+#[tokio::test]
+async fn export_then_plan_shows_no_changes_for_what_another_client_configured() {
+    let w = World::new("export").await;
+    let b = "exp-data";
+    w.put(b, "", "").await;
+    w.put(
+        b,
+        "versioning",
+        &format!(
+            "<VersioningConfiguration {NS}><Status>Suspended</Status></VersioningConfiguration>"
+        ),
+    )
+    .await;
+    w.put(b, "lifecycle", &format!(
+        "<LifecycleConfiguration {NS}>\
+           <Rule><ID>logs</ID><Filter><And><Prefix>logs/</Prefix><Tag><Key>kind</Key><Value>log</Value></Tag><ObjectSizeGreaterThan>1024</ObjectSizeGreaterThan></And></Filter>\
+             <Status>Enabled</Status><Expiration><Days>14</Days></Expiration></Rule>\
+           <Rule><ID>old</ID><Filter><Prefix>old/</Prefix></Filter><Status>Disabled</Status>\
+             <NoncurrentVersionExpiration><NoncurrentDays>7</NoncurrentDays></NoncurrentVersionExpiration>\
+             <AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>\
+           <Rule><ID>tagged</ID><Filter><Tag><Key>tmp</Key><Value>yes</Value></Tag></Filter><Status>Enabled</Status>\
+             <Expiration><Days>1</Days></Expiration></Rule>\
+         </LifecycleConfiguration>"
+    )).await;
+    w.put(b, "cors", &format!(
+        "<CORSConfiguration {NS}><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin><AllowedOrigin>https://b.example</AllowedOrigin>\
+         <AllowedMethod>GET</AllowedMethod><AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader></CORSRule>\
+         <CORSRule><ID>uploads</ID><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds></CORSRule>\
+         </CORSConfiguration>"
+    )).await;
+    // Statement as an object, one-element arrays, and whitespace: all normalized away.
+    w.put(
+        b,
+        "policy",
+        r#"{
+        "Version": "2012-10-17",
+        "Statement": {"Sid": "R", "Effect": "Allow",
+                      "Principal": {"AWS": ["arn:aws:iam::000000000000:user/reader"]},
+                      "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::exp-data/*"]}
+    }"#,
+    )
+    .await;
+    w.put(b, "tagging", &format!("<Tagging {NS}><TagSet><Tag><Key>team</Key><Value>data</Value></Tag><Tag><Key>cost</Key><Value>42</Value></Tag></TagSet></Tagging>")).await;
+    w.put(b, "encryption", &format!(
+        "<ServerSideEncryptionConfiguration {NS}><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"
+    )).await;
+
+    let out = w.dir.join("manifest/exp.toml");
+    let tenant = w.dir.join("tenant.toml");
+    std::fs::write(&tenant, "[tenant]\nid = \"exp\"\n").expect("writes");
+    let o = w.run(&[
+        "export",
+        "--tenant",
+        "exp",
+        "--manifest",
+        &tenant.display().to_string(),
+        "--domain",
+        "storage",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("exported");
+    for expected in [
+        "versioning = \"suspended\"",
+        "object_size_greater_than = 1024",
+        "status = \"disabled\"",
+        "noncurrent_days = 7",
+        "abort_incomplete_multipart_upload_days = 2",
+        "max_age_seconds = 600",
+        "team = \"data\"",
+        "algorithm = \"AES256\"",
+        "AWS = \"arn:aws:iam::000000000000:user/reader\"",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "no {expected:?} in\n{exported}"
+        );
+    }
+    w.converged();
+    w.finish();
+}
+
+#[tokio::test]
+async fn each_configuration_plans_minimally_and_applies() {
+    let w = World::new("changes").await;
+    let base = "[tenant]\nid = \"chg\"\n\n[[storage.bucket]]\nname = \"chg-b\"\n";
+    w.write(base);
+    code(&w.apply(&[]), 0);
+    w.converged();
+    // (manifest addition, field, what the server then has)
+    let steps: &[(&str, &str, &str)] = &[
+        (
+            "versioning = \"enabled\"\n",
+            "versioning",
+            "<Status>Enabled</Status>",
+        ),
+        (
+            "versioning = \"suspended\"\n",
+            "versioning",
+            "<Status>Suspended</Status>",
+        ),
+        ("tags = { a = \"1\" }\n", "tags", "<Key>a</Key>"),
+        (
+            "tags = { a = \"2\", b = \"3\" }\n",
+            "tags",
+            "<Value>2</Value>",
+        ),
+        (
+            "encryption = { algorithm = \"AES256\" }\n",
+            "encryption",
+            "AES256",
+        ),
+        (
+            "[[storage.bucket.lifecycle_rule]]\nid = \"r\"\nexpiration = { days = 3 }\n",
+            "lifecycle_rule",
+            "<Days>3</Days>",
+        ),
+        (
+            "[[storage.bucket.lifecycle_rule]]\nid = \"r\"\nexpiration = { days = 9 }\n",
+            "lifecycle_rule",
+            "<Days>9</Days>",
+        ),
+        (
+            "[[storage.bucket.cors_rule]]\nallowed_origins = [\"https://x.example\"]\nallowed_methods = [\"GET\"]\n",
+            "cors_rule",
+            "https://x.example",
+        ),
+        (
+            "[[storage.bucket.cors_rule]]\nallowed_origins = [\"https://y.example\"]\nallowed_methods = [\"GET\", \"PUT\"]\n",
+            "cors_rule",
+            "https://y.example",
+        ),
+        (
+            "[storage.bucket.policy]\nVersion = \"2012-10-17\"\nStatement = [{ Effect = \"Deny\", Principal = { AWS = \"arn:aws:iam::000000000000:user/x\" }, Action = \"s3:DeleteObject\", Resource = \"arn:aws:s3:::chg-b/*\" }]\n",
+            "policy",
+            "s3:DeleteObject",
+        ),
+    ];
+    let sub = |field: &str| {
+        match field {
+            "tags" => "tagging",
+            "lifecycle_rule" => "lifecycle",
+            "cors_rule" => "cors",
+            other => other,
+        }
+        .to_string()
+    };
+    // Each configuration is set, then changed; the earlier ones stay (they are kept in the manifest).
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, (addition, field, expect)) in steps.iter().enumerate() {
+        // A later step of the same field replaces the earlier one.
+        if i > 0 && steps[i - 1].1 == *field {
+            kept.pop();
+        }
+        kept.push(addition);
+        w.update_only(base, &kept, field, &format!("step {i}"));
+        let got = w.get("chg-b", &sub(field)).await.unwrap_or_default();
+        assert!(got.contains(expect), "step {i}: {got}");
+        w.converged();
+    }
+    // Removing each configuration removes it on the server (versioning cannot be removed: it stays suspended).
+    for field in [
+        "policy",
+        "cors_rule",
+        "lifecycle_rule",
+        "encryption",
+        "tags",
+    ] {
+        kept.retain(|a| !a.starts_with(field) && !a.contains(&format!("storage.bucket.{field}")));
+        w.update_only(base, &kept, field, &format!("removing {field}"));
+        let left = w.get("chg-b", &sub(field)).await;
+        assert!(
+            left.as_deref().is_none_or(|x| !x.contains("<Key>")
+                && !x.contains("Rule")
+                && !x.contains("Statement")),
+            "{field} is still there: {left:?}"
+        );
+        w.converged();
+    }
+    // Versioning never goes back to disabled.
+    w.write(&format!("{base}versioning = \"disabled\"\n"));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(
+        text(&o.stdout).contains("S3 can only suspend it"),
+        "{}",
+        both(&o)
+    );
+    w.finish();
+}
+
+#[tokio::test]
+async fn a_public_policy_widens_access_and_a_full_bucket_names_its_objects() {
+    let w = World::new("hazards").await;
+    let base = "[tenant]\nid = \"hz\"\n\n[[storage.bucket]]\nname = \"hz-b\"\n";
+    w.write(&format!(
+        "{base}[storage.bucket.policy]\nVersion = \"2012-10-17\"\nStatement = [{{ Effect = \"Allow\", Principal = \"*\", Action = \"s3:GetObject\", Resource = \"arn:aws:s3:::hz-b/*\" }}]\n"
+    ));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(text(&o.stdout).contains("WIDENS_ACCESS"), "{}", both(&o));
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    for key in ["a.txt", "b/c.txt", "d.txt"] {
+        w.put_object("hz-b", key).await;
+    }
+    w.write("[tenant]\nid = \"hz\"\n");
+    let plan = w.plan();
+    let hazards = plan["changes"][0]["hazards"].to_string();
+    assert!(hazards.contains("holds 3 objects"), "{hazards}");
+    code(&w.apply(&[]), 4);
+    assert!(w.exists("hz-b").await);
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    assert!(!w.exists("hz-b").await);
+    w.converged();
+    w.finish();
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_clear_error_naming_the_endpoint() {
+    let w = World::new("auth").await;
+    w.write("[tenant]\nid = \"au\"\n\n[[storage.bucket]]\nname = \"au-b\"\n");
+    let o = w
+        .command(&["plan", &w.manifest()], "not-the-secret-key")
+        .output()
+        .expect("runs");
+    code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("S3 at {} refused the credentials", w.endpoint)),
+        "{err}"
+    );
+    assert!(!err.contains('<'), "XML in the message: {err}");
+    assert!(!both(&o).contains("not-the-secret-key"), "{}", both(&o));
+
+    // The profile's `[storage]` table wins over the environment; its secret comes from a file beside it.
+    std::fs::write(w.dir.join("s3-secret"), format!("{}\n", support::S3_SECRET)).expect("writes");
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[storage]\nendpoint = \"{}\"\naccess_key_id = \"AK\"\nsecret_access_key = {{ file = \"s3-secret\" }}\naddressing = \"path\"\n",
+            w.endpoint
+        ),
+    )
+    .expect("writes");
+    let o = w
+        .command(
+            &[
+                "plan",
+                &w.manifest(),
+                "--profile",
+                &profile.display().to_string(),
+            ],
+            "not-the-secret-key",
+        )
+        .output()
+        .expect("runs");
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("+ storage.bucket.au-b"),
+        "{}",
+        both(&o)
+    );
+    w.finish();
+}
