@@ -295,3 +295,60 @@ pub fn amz_date(t: std::time::SystemTime) -> String {
         .unwrap_or(0);
     crate::state::rfc3339(secs).replace(['-', ':'], "")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(endpoint: &str, virtual_host: bool) -> Client {
+        Client::new(Config {
+            endpoint: endpoint.into(),
+            region: "us-east-1".into(),
+            access_key: "AK".into(),
+            secret_key: "SK".into(),
+            virtual_host,
+        })
+        .expect("a client")
+    }
+
+    #[test]
+    fn path_style_and_virtual_host_addresses() {
+        let path = client("http://127.0.0.1:8333", false);
+        assert_eq!(
+            path.url(Some("acme-logs"), Some("a b/c.txt")).as_str(),
+            "http://127.0.0.1:8333/acme-logs/a%20b/c.txt"
+        );
+        let virt = client("https://s3.eu-west-1.amazonaws.com", true);
+        assert_eq!(
+            virt.url(Some("acme-logs"), None).as_str(),
+            "https://acme-logs.s3.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            virt.url(None, None).as_str(),
+            "https://s3.eu-west-1.amazonaws.com/"
+        );
+    }
+
+    #[test]
+    fn endpoints_that_are_not_http_urls_are_refused() {
+        for bad in ["s3.amazonaws.com", "ftp://x", ""] {
+            let e = Client::new(Config {
+                endpoint: bad.into(),
+                region: "us-east-1".into(),
+                access_key: "AK".into(),
+                secret_key: "SK".into(),
+                virtual_host: false,
+            })
+            .err()
+            .expect("refused");
+            assert!(e.contains("is not an http(s) URL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_debug_form_never_shows_the_keys() {
+        let c = client("http://127.0.0.1:1", false);
+        let shown = format!("{:?}", c.config);
+        assert!(!shown.contains("SK") && !shown.contains("AK"), "{shown}");
+    }
+}

@@ -401,6 +401,15 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
                 }
             }
             if let Some(fl) = &r.filter
+                && fl.tags.keys().any(String::is_empty)
+            {
+                cx.error(
+                    &format!("{f}.filter.tags"),
+                    "invalid-value",
+                    "a tag filter needs a key; S3 refuses an empty one",
+                );
+            }
+            if let Some(fl) = &r.filter
                 && let (Some(gt), Some(lt)) =
                     (fl.object_size_greater_than, fl.object_size_less_than)
                 && gt >= lt
