@@ -19,8 +19,11 @@
 //! addressing = "path"                        # or "virtual" (bucket.host)
 //! ```
 //!
+//! [kafka]
+//! url = "broker1:9092,broker2:9092"          # the bootstrap servers
+//!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
-//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ use crate::model::{Domain, SecretValue};
 pub struct Profile {
     pub postgres: Option<ConnectionProfile>,
     pub mongo: Option<ConnectionProfile>,
+    /// `url` is the bootstrap list, `host:port[,host:port]`.
+    pub kafka: Option<ConnectionProfile>,
     pub storage: Option<StorageProfile>,
     /// Where the file was read from (secret files are relative to its directory).
     #[serde(skip)]
@@ -82,6 +87,7 @@ pub fn env_var(domain: Domain) -> Option<(&'static str, &'static str)> {
             "postgres://user@host:port/database",
         )),
         Domain::Mongo => Some(("FALCONER_MONGO_URL", "mongodb://user@host:port/")),
+        Domain::Kafka => Some(("FALCONER_KAFKA_BOOTSTRAP", "host:port[,host:port]")),
         _ => None,
     }
 }
@@ -109,6 +115,7 @@ impl Profile {
         match domain {
             Domain::Postgres => self.postgres.as_ref(),
             Domain::Mongo => self.mongo.as_ref(),
+            Domain::Kafka => self.kafka.as_ref(),
             _ => None,
         }
     }

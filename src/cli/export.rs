@@ -62,7 +62,7 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
         if given.is_empty() {
             out.error(
-                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL or FALCONER_S3_ENDPOINT, or give a profile (--profile FILE)",
+                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP or FALCONER_S3_ENDPOINT, or give a profile (--profile FILE)",
             );
             return exit::ERROR;
         }
@@ -142,6 +142,13 @@ async fn read(
                 });
             client.shutdown().await;
             r
+        }
+        Domain::Kafka => {
+            let admin = settings.kafka().await?;
+            let prefix = tenant.kafka_topic_prefix();
+            let topics =
+                crate::domains::kafka::admin::topics(&admin, |n| n.starts_with(&prefix)).await?;
+            Ok(topics.into_iter().map(Spec::KafkaTopic).collect())
         }
         Domain::Storage => {
             let client = settings.storage()?;

@@ -1,7 +1,7 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL, MongoDB and S3 (the `--profile` file, or `FALCONER_POSTGRES_URL`,
-//! `FALCONER_MONGO_URL` and `FALCONER_S3_ENDPOINT`); resources of the other domains are left out of a live plan, and a warning says so.
+//! Today the live systems are PostgreSQL, MongoDB, Kafka (topics) and S3 (the `--profile` file, or
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP` and `FALCONER_S3_ENDPOINT`); resources of the other domains are left out of a live plan, and a warning says so.
 //! A system is connected only when the manifest or the managed set has resources of its domain.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use super::exit;
 use futures_util::future::{join_all, try_join_all};
 
 use crate::domains::Spec;
+use crate::domains::kafka::provider::Kafka;
 use crate::domains::mongo::provider::Mongo;
 use crate::domains::postgres::provider::Postgres;
 use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
@@ -25,12 +26,18 @@ use crate::secrets::FingerprintKey;
 use crate::state::State;
 
 /// The domains falconer can plan and apply against live systems so far.
-pub const LIVE_DOMAINS: &[Domain] = &[Domain::Postgres, Domain::Mongo, Domain::Storage];
+pub const LIVE_DOMAINS: &[Domain] = &[
+    Domain::Postgres,
+    Domain::Mongo,
+    Domain::Kafka,
+    Domain::Storage,
+];
 
 /// A live system falconer is connected to.
 pub enum Live {
     Postgres(Postgres),
     Mongo(Mongo),
+    Kafka(Kafka),
     Storage(Storage),
 }
 
@@ -39,6 +46,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.domain(),
             Live::Mongo(m) => m.domain(),
+            Live::Kafka(k) => k.domain(),
             Live::Storage(s) => s.domain(),
         }
     }
@@ -52,6 +60,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.desired(specs, key, warnings).await,
             Live::Mongo(m) => m.desired(specs, key, warnings).await,
+            Live::Kafka(k) => k.desired(specs, key, warnings).await,
             Live::Storage(s) => s.desired(specs, key, warnings).await,
         }
     }
@@ -65,6 +74,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.live(tenant, also, key).await,
             Live::Mongo(m) => m.live(tenant, also, key).await,
+            Live::Kafka(k) => k.live(tenant, also, key).await,
             Live::Storage(s) => s.live(tenant, also, key).await,
         }
     }
@@ -79,6 +89,7 @@ impl Provider for Live {
         match self {
             Live::Postgres(p) => p.apply(changes, desired, live, bases).await,
             Live::Mongo(m) => m.apply(changes, desired, live, bases).await,
+            Live::Kafka(k) => k.apply(changes, desired, live, bases).await,
             Live::Storage(s) => s.apply(changes, desired, live, bases).await,
         }
     }
@@ -141,6 +152,15 @@ impl Settings {
         crate::domains::mongo::provider::connect(&c.url, c.password.as_deref()).await
     }
 
+    /// An admin client of Kafka, from the profile or `FALCONER_KAFKA_BOOTSTRAP`.
+    pub async fn kafka(&self) -> Result<crate::domains::kafka::admin::Admin, String> {
+        let c = Profile::connection(self.profile()?.as_ref(), Domain::Kafka)?;
+        if c.password.is_some() {
+            return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
+        }
+        crate::domains::kafka::admin::connect(&c.url).await
+    }
+
     /// A client of S3, from the profile or the environment.
     pub fn storage(&self) -> Result<crate::domains::storage::client::Client, String> {
         crate::domains::storage::client::Client::new(Profile::storage(self.profile()?.as_ref())?)
@@ -154,6 +174,9 @@ impl Settings {
             })),
             Domain::Mongo => Ok(Live::Mongo(Mongo {
                 client: self.mongo().await?,
+            })),
+            Domain::Kafka => Ok(Live::Kafka(Kafka {
+                admin: self.kafka().await?,
             })),
             Domain::Storage => Ok(Live::Storage(Storage {
                 client: self.storage()?,

@@ -44,9 +44,10 @@ pub struct Cli {
     )]
     pub state: String,
     /// Connection profile: a TOML file saying where the live systems are and how to sign in
-    /// (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`; `[storage]`: `endpoint`, `region`,
-    /// `access_key_id`, `secret_access_key`); without one, `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`,
-    /// `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    /// (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`; `[kafka]`: `url` (bootstrap servers);
+    /// `[storage]`: `endpoint`, `region`, `access_key_id`, `secret_access_key`); without one,
+    /// `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT` with
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     #[arg(long, global = true, env = "FALCONER_PROFILE")]
     pub profile: Option<PathBuf>,
     /// More output (-v, -vv).

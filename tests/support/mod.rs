@@ -191,3 +191,67 @@ pub fn s3_client(endpoint: &str, secret: &str) -> falconer::domains::storage::cl
     })
     .expect("a client")
 }
+
+/// A Kafka broker of its own for one test (noida-db, a fresh data directory), stopped by its PID when
+/// dropped. `scripts/test` installs it and sets `FALCONER_TEST_NOIDA` to the broker binary.
+pub struct KafkaServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    pub bootstrap: String,
+}
+
+impl KafkaServer {
+    pub async fn start() -> KafkaServer {
+        let bin = std::env::var("FALCONER_TEST_NOIDA")
+            .expect("no Kafka broker: run scripts/test, which installs noida-db and sets FALCONER_TEST_NOIDA");
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "falconer-kafka-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args(["start", "--data-dir"])
+            .arg(&dir)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--only",
+                "kafka",
+                "--kafka-port",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let server = KafkaServer {
+            child,
+            dir,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("noida-db did not open 127.0.0.1:{port}");
+    }
+}
+
+impl Drop for KafkaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,4 +1,10 @@
 //! Kafka: topics (partitions, replication factor, configs) and ACLs. Never messages.
+//!
+//! The live side is in `admin.rs` (the broker through librdkafka's admin API, with
+//! IncrementalAlterConfigs through `rdkafka-sys`) and `provider.rs`.
+
+pub mod admin;
+pub mod provider;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

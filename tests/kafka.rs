@@ -1,0 +1,316 @@
+//! Kafka topics against a real broker (noida-db, one per test): the acme example's topics apply, export
+//! then plan shows no changes for topics another client created, and config set / change / unset,
+//! partition increase, partition decrease (refused) and topic delete each plan the minimal change.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use serde_json::Value;
+use support::{KafkaServer, both, code, text};
+
+struct World {
+    kafka: KafkaServer,
+    admin: AdminClient<DefaultClientContext>,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(tag: &str) -> World {
+        let kafka = KafkaServer::start().await;
+        let admin = ClientConfig::new()
+            .set("bootstrap.servers", &kafka.bootstrap)
+            .set("log_level", "3")
+            .create()
+            .expect("an admin client");
+        let dir = std::env::temp_dir().join(format!("falconer-kafka-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        World { kafka, admin, dir }
+    }
+
+    fn manifest(&self) -> String {
+        self.dir.join("manifest").display().to_string()
+    }
+
+    fn write(&self, body: &str) {
+        std::fs::write(self.dir.join("manifest/m.toml"), body).expect("writes");
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_falconer"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env(
+                "FALCONER_STATE",
+                format!("sqlite:{}", self.dir.join("state.db").display()),
+            )
+            .env("FALCONER_KAFKA_BOOTSTRAP", &self.kafka.bootstrap)
+            .env_remove("FALCONER_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    }
+
+    fn apply(&self, allow: &[&str]) -> Output {
+        let m = self.manifest();
+        let mut args = vec!["apply", m.as_str(), "--auto-approve"];
+        for a in allow {
+            args.extend(["--allow", a]);
+        }
+        self.run(&args)
+    }
+
+    fn plan(&self) -> Value {
+        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
+        code(&o, 0);
+        serde_json::from_slice(&o.stdout).expect("a JSON plan")
+    }
+
+    fn converged(&self) {
+        code(
+            &self.run(&["plan", &self.manifest(), "--detailed-exitcode"]),
+            0,
+        );
+    }
+
+    /// The configs set on a topic (source: the topic itself).
+    async fn configs(&self, topic: &str) -> BTreeMap<String, String> {
+        let r = self
+            .admin
+            .describe_configs(
+                [ResourceSpecifier::Topic(topic)].iter(),
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("describes");
+        let r = r.into_iter().next().expect("one").expect("the topic");
+        r.entries
+            .iter()
+            .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+            .collect()
+    }
+
+    fn partitions(&self, topic: &str) -> Option<usize> {
+        let md = self
+            .admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .expect("metadata");
+        md.topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map(|t| t.partitions().len())
+    }
+
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn changes(plan: &Value) -> Vec<(String, String, Vec<String>)> {
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap_or_default().to_string(),
+                c["action"].as_str().unwrap_or_default().to_string(),
+                c["fields"]
+                    .as_array()
+                    .map(|f| {
+                        f.iter()
+                            .map(|x| x["path"].as_str().unwrap_or_default().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn one(address: &str, action: &str, fields: &[&str]) -> Vec<(String, String, Vec<String>)> {
+    vec![(
+        address.to_string(),
+        action.to_string(),
+        fields.iter().map(|f| f.to_string()).collect(),
+    )]
+}
+
+#[tokio::test]
+async fn acme_topics_apply_to_an_empty_broker_and_then_plan_nothing() {
+    let w = World::new("acme").await;
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for f in ["tenant.toml", "kafka.toml"] {
+        std::fs::copy(ex.join(f), w.dir.join("manifest").join(f)).expect("copies");
+    }
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("Applied: 3 change(s)"),
+        "{}",
+        both(&o)
+    );
+    assert!(
+        both(&o).contains("3 Kafka ACL(s) left out of this live plan"),
+        "{}",
+        both(&o)
+    );
+    w.converged();
+    assert_eq!(w.partitions("acme.orders"), Some(6));
+    let orders = w.configs("acme.orders").await;
+    assert_eq!(
+        orders.get("retention.ms").map(String::as_str),
+        Some("604800000")
+    );
+    assert_eq!(
+        orders.get("cleanup.policy").map(String::as_str),
+        Some("delete")
+    );
+    assert_eq!(
+        w.configs("acme.customers")
+            .await
+            .get("cleanup.policy")
+            .map(String::as_str),
+        Some("compact")
+    );
+    w.finish();
+}
+
+#[tokio::test]
+async fn export_then_plan_shows_no_changes_for_topics_another_client_made() {
+    let w = World::new("export").await;
+    let topics = [
+        NewTopic::new("beta.events", 4, TopicReplication::Fixed(1))
+            .set("retention.ms", "86400000")
+            .set("cleanup.policy", "compact")
+            .set("max.message.bytes", "2097152"),
+        NewTopic::new("beta.plain", 1, TopicReplication::Fixed(1)),
+        NewTopic::new("beta.segments", 2, TopicReplication::Fixed(1))
+            .set("segment.bytes", "104857600")
+            .set("min.insync.replicas", "1"),
+        NewTopic::new("other.topic", 1, TopicReplication::Fixed(1)),
+    ];
+    for r in w
+        .admin
+        .create_topics(topics.iter(), &AdminOptions::new())
+        .await
+        .expect("creates")
+    {
+        r.expect("created");
+    }
+    let out = w.dir.join("manifest/beta.toml");
+    let o = w.run(&[
+        "export",
+        "--tenant",
+        "beta",
+        "--domain",
+        "kafka",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("exported");
+    for expected in [
+        "name = \"beta.events\"",
+        "partitions = 4",
+        "\"retention.ms\" = \"86400000\"",
+        "\"segment.bytes\" = \"104857600\"",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "no {expected:?} in\n{exported}"
+        );
+    }
+    // Outside the tenant's prefix; and broker defaults are never exported.
+    assert!(!exported.contains("other.topic"), "{exported}");
+    assert!(!exported.contains("\"segment.ms\""), "{exported}");
+    w.converged();
+    w.finish();
+}
+
+#[tokio::test]
+async fn each_change_plans_minimally_and_applies() {
+    let w = World::new("changes").await;
+    let topic = |partitions: u32, config: &str| {
+        format!(
+            "[tenant]\nid = \"gamma\"\n\n[[kafka.topic]]\nname = \"gamma.t\"\npartitions = {partitions}\nreplication_factor = 1\nconfig = {{ {config} }}\n"
+        )
+    };
+    w.write(&topic(2, "\"retention.ms\" = \"1000\""));
+    code(&w.apply(&[]), 0);
+    w.converged();
+
+    // Set one more config, change one: one update, applied through IncrementalAlterConfigs.
+    w.write(&topic(
+        2,
+        "\"retention.ms\" = \"2000\", \"cleanup.policy\" = \"compact\"",
+    ));
+    assert_eq!(
+        changes(&w.plan()),
+        one(
+            "kafka.topic.gamma.t",
+            "update",
+            &["config.cleanup.policy", "config.retention.ms"]
+        )
+    );
+    code(&w.apply(&[]), 0);
+    let c = w.configs("gamma.t").await;
+    assert_eq!(c.get("retention.ms").map(String::as_str), Some("2000"));
+    assert_eq!(c.get("cleanup.policy").map(String::as_str), Some("compact"));
+    w.converged();
+
+    // Unset one: back to the broker's default, no longer set on the topic.
+    w.write(&topic(2, "\"cleanup.policy\" = \"compact\""));
+    assert_eq!(
+        changes(&w.plan()),
+        one("kafka.topic.gamma.t", "update", &["config.retention.ms"])
+    );
+    code(&w.apply(&[]), 0);
+    assert!(!w.configs("gamma.t").await.contains_key("retention.ms"));
+    w.converged();
+
+    // More partitions.
+    w.write(&topic(5, "\"cleanup.policy\" = \"compact\""));
+    assert_eq!(
+        changes(&w.plan()),
+        one("kafka.topic.gamma.t", "update", &["partitions"])
+    );
+    code(&w.apply(&[]), 0);
+    assert_eq!(w.partitions("gamma.t"), Some(5));
+    w.converged();
+
+    // Fewer partitions: impossible, refused at plan time, nothing touched.
+    w.write(&topic(3, "\"cleanup.policy\" = \"compact\""));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(
+        text(&o.stdout).contains("Kafka cannot remove partitions"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(w.partitions("gamma.t"), Some(5));
+
+    // Delete: DELETES_DATA, refused without permission.
+    w.write("[tenant]\nid = \"gamma\"\n");
+    assert_eq!(
+        changes(&w.plan()),
+        one("kafka.topic.gamma.t", "delete", &[])
+    );
+    code(&w.apply(&[]), 4);
+    assert_eq!(w.partitions("gamma.t"), Some(5));
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    assert_eq!(w.partitions("gamma.t"), None);
+    w.converged();
+    w.finish();
+}
