@@ -148,7 +148,24 @@ async fn read(
             let prefix = tenant.kafka_topic_prefix();
             let topics =
                 crate::domains::kafka::admin::topics(&admin, |n| n.starts_with(&prefix)).await?;
-            Ok(topics.into_iter().map(Spec::KafkaTopic).collect())
+            use crate::domains::kafka::acl::{self, AclError};
+            let acls = match acl::describe(&admin).await {
+                Ok(a) => a,
+                Err(AclError::NoAuthorizer) => {
+                    eprintln!("note: {}; no ACLs exported", acl::NO_AUTHORIZER);
+                    Vec::new()
+                }
+                Err(AclError::Other(m)) => return Err(format!("Kafka DescribeAcls: {m}")),
+            };
+            Ok(topics
+                .into_iter()
+                .map(Spec::KafkaTopic)
+                .chain(
+                    acls.into_iter()
+                        .filter(|a| a.resource_name.starts_with(&prefix))
+                        .map(Spec::KafkaAcl),
+                )
+                .collect())
         }
         Domain::Storage => {
             let client = settings.storage()?;

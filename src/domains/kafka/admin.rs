@@ -218,7 +218,6 @@ fn c_string(s: &str) -> Result<CString, String> {
 /// Every object librdkafka hands out is destroyed exactly once, on every path: the resources (the request
 /// copies them), the options, the queue and the event. Strings passed in live until the call returns.
 fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), String> {
-    let rk = admin.inner().native_ptr();
     let mut resources: Vec<*mut sys::rd_kafka_ConfigResource_t> = Vec::new();
     let result = (|| {
         for (topic, configs) in changes {
@@ -258,36 +257,22 @@ fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), Strin
                 }
             }
         }
-        // SAFETY: rk is the admin client's live handle; options and queue are destroyed below.
-        unsafe {
-            let opts = sys::rd_kafka_AdminOptions_new(
-                rk,
-                sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
-            );
-            let mut errbuf = [0 as std::ffi::c_char; 256];
-            sys::rd_kafka_AdminOptions_set_request_timeout(
-                opts,
-                TIMEOUT.as_millis() as i32,
-                errbuf.as_mut_ptr(),
-                errbuf.len(),
-            );
-            let queue = sys::rd_kafka_queue_new(rk);
-            sys::rd_kafka_IncrementalAlterConfigs(
-                rk,
-                resources.as_mut_ptr(),
-                resources.len(),
-                opts,
-                queue,
-            );
-            let ev = sys::rd_kafka_queue_poll(queue, (TIMEOUT.as_millis() + 5_000) as i32);
-            let outcome = read_result(ev);
-            if !ev.is_null() {
-                sys::rd_kafka_event_destroy(ev);
-            }
-            sys::rd_kafka_queue_destroy(queue);
-            sys::rd_kafka_AdminOptions_destroy(opts);
-            outcome
-        }
+        let ev = request(
+            admin,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            // SAFETY: the resources are valid; librdkafka copies them.
+            |rk, opts, queue| unsafe {
+                sys::rd_kafka_IncrementalAlterConfigs(
+                    rk,
+                    resources.as_mut_ptr(),
+                    resources.len(),
+                    opts,
+                    queue,
+                )
+            },
+        )?;
+        // SAFETY: the event of this request.
+        unsafe { read_result(ev.0) }
     })();
     for r in resources {
         // SAFETY: created above, destroyed once.
@@ -296,19 +281,63 @@ fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), Strin
     result
 }
 
-/// # Safety
-/// `ev` is null or an event of an IncrementalAlterConfigs request.
-unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
-    if ev.is_null() {
-        return Err("Kafka IncrementalAlterConfigs: no answer within the timeout".into());
+/// The answer to an admin request, destroyed when dropped.
+pub struct Event(pub *mut sys::rd_kafka_event_t);
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: a non-null event from rd_kafka_queue_poll, destroyed once.
+        unsafe { sys::rd_kafka_event_destroy(self.0) }
     }
+}
+
+/// Sends one admin request (`send` gets the client handle, the options and the reply queue) and waits for its
+/// answer; a request-level error (such as SECURITY_DISABLED) is returned with its code name.
+pub fn request(
+    admin: &Admin,
+    op: sys::rd_kafka_admin_op_t,
+    send: impl FnOnce(
+        *mut sys::rd_kafka_t,
+        *const sys::rd_kafka_AdminOptions_t,
+        *mut sys::rd_kafka_queue_t,
+    ),
+) -> Result<Event, String> {
+    let rk = admin.inner().native_ptr();
+    // SAFETY: rk is the admin client's live handle; options and queue are destroyed before returning.
     unsafe {
-        if sys::rd_kafka_event_error(ev) != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        let opts = sys::rd_kafka_AdminOptions_new(rk, op);
+        let mut errbuf = [0 as std::ffi::c_char; 256];
+        sys::rd_kafka_AdminOptions_set_request_timeout(
+            opts,
+            TIMEOUT.as_millis() as i32,
+            errbuf.as_mut_ptr(),
+            errbuf.len(),
+        );
+        let queue = sys::rd_kafka_queue_new(rk);
+        send(rk, opts, queue);
+        let ev = sys::rd_kafka_queue_poll(queue, (TIMEOUT.as_millis() + 5_000) as i32);
+        sys::rd_kafka_queue_destroy(queue);
+        sys::rd_kafka_AdminOptions_destroy(opts);
+        if ev.is_null() {
+            return Err("no answer from Kafka within the timeout".into());
+        }
+        let ev = Event(ev);
+        let code = sys::rd_kafka_event_error(ev.0);
+        if code != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             return Err(format!(
-                "Kafka IncrementalAlterConfigs: {}",
-                owned(sys::rd_kafka_event_error_string(ev))
+                "{} ({})",
+                owned(sys::rd_kafka_event_error_string(ev.0)),
+                owned(sys::rd_kafka_err2name(code))
             ));
         }
+        Ok(ev)
+    }
+}
+
+/// # Safety
+/// `ev` is the event of an IncrementalAlterConfigs request.
+unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
+    unsafe {
         let res = sys::rd_kafka_event_IncrementalAlterConfigs_result(ev);
         if res.is_null() {
             return Err("Kafka IncrementalAlterConfigs: an unexpected answer".into());
@@ -335,7 +364,10 @@ unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
 }
 
 /// A C string librdkafka owns, copied (empty when null).
-unsafe fn owned(p: *const std::ffi::c_char) -> String {
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string that lives for the call.
+pub unsafe fn owned(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         return String::new();
     }

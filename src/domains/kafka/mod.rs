@@ -3,6 +3,7 @@
 //! The live side is in `admin.rs` (the broker through librdkafka's admin API, with
 //! IncrementalAlterConfigs through `rdkafka-sys`) and `provider.rs`.
 
+pub mod acl;
 pub mod admin;
 pub mod provider;
 

@@ -1,13 +1,14 @@
 //! Kafka as a [`Provider`]: topics read from the broker and changed in batches, one request per kind of
 //! change and wave (all new topics of a wave in one CreateTopics, all config changes in one
-//! IncrementalAlterConfigs, ...). ACLs are not planned against a live broker yet: they are left out with a
-//! warning.
+//! IncrementalAlterConfigs, ...), then its ACLs (one CreateAcls, one DeleteAcls). A broker without an
+//! authorizer cannot take ACLs: the rest of the apply goes on, and the run ends with that said in words.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use super::Topic;
+use super::acl::{self, AclError};
 use super::admin::{self, Admin, ConfigChanges};
+use super::{Acl, Topic};
 use crate::domains::Spec;
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
@@ -16,6 +17,16 @@ use crate::secrets::FingerprintKey;
 
 pub struct Kafka {
     pub admin: Admin,
+}
+
+fn acls(items: &[Item]) -> HashMap<String, &Acl> {
+    items
+        .iter()
+        .filter_map(|i| match &i.spec {
+            Spec::KafkaAcl(a) => Some((i.address.to_string(), a)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn topics(items: &[Item]) -> HashMap<String, &Topic> {
@@ -57,18 +68,7 @@ impl Provider for Kafka {
         key: &FingerprintKey,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Item>, ProviderError> {
-        let acls = specs
-            .iter()
-            .filter(|(s, _)| matches!(s, Spec::KafkaAcl(_)))
-            .count();
-        if acls > 0 {
-            warnings.push(format!(
-                "{acls} Kafka ACL(s) left out of this live plan: ACLs are not yet planned against a live broker"
-            ));
-        }
-        let mut items = provider::desired_of(specs, Domain::Kafka, key, warnings);
-        items.retain(|i| matches!(i.spec, Spec::KafkaTopic(_)));
-        Ok(items)
+        Ok(provider::desired_of(specs, Domain::Kafka, key, warnings))
     }
 
     async fn live(
@@ -83,16 +83,30 @@ impl Provider for Kafka {
             .filter(|a| a.domain == Domain::Kafka && a.kind == "topic")
             .filter_map(|a| a.segments.first().cloned())
             .collect();
+        let backend = |message: String| ProviderError::Backend {
+            domain: Domain::Kafka,
+            message,
+        };
         let found = admin::topics(&self.admin, |n| {
             n.starts_with(&prefix) || named.iter().any(|x| x == n)
         })
         .await
-        .map_err(|message| ProviderError::Backend {
-            domain: Domain::Kafka,
-            message,
-        })?;
+        .map_err(backend)?;
+        let managed: Vec<String> = also.iter().map(ToString::to_string).collect();
+        // Without an authorizer there are no ACLs to read; creating them says so at apply.
+        let acls = match acl::describe(&self.admin).await {
+            Ok(a) => a,
+            Err(AclError::NoAuthorizer) => Vec::new(),
+            Err(AclError::Other(m)) => return Err(backend(format!("Kafka DescribeAcls: {m}"))),
+        };
+        let acls = acls.into_iter().map(Spec::KafkaAcl).filter(|s| match s {
+            Spec::KafkaAcl(a) => {
+                a.resource_name.starts_with(&prefix) || managed.contains(&s.address().to_string())
+            }
+            _ => false,
+        });
         Ok(provider::sealed(
-            found.into_iter().map(Spec::KafkaTopic),
+            found.into_iter().map(Spec::KafkaTopic).chain(acls),
             key,
         ))
     }
@@ -105,7 +119,13 @@ impl Provider for Kafka {
         _bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let (d, l) = (topics(desired), topics(live));
-        let mine: Vec<&Change> = changes.iter().filter(|c| c.kind == "kafka.topic").collect();
+        let (da, la) = (acls(desired), acls(live));
+        let mine: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.kind.starts_with("kafka."))
+            .collect();
+        // ACL errors do not stop the topics' work: the first is reported at the end.
+        let mut acl_error: Option<AclError> = None;
         let mut waves: BTreeMap<usize, Vec<&Change>> = BTreeMap::new();
         for c in &mine {
             waves.entry(c.wave).or_default().push(c);
@@ -122,7 +142,17 @@ impl Provider for Kafka {
             let mut grow: Vec<(&str, u32)> = Vec::new();
             let mut configs: ConfigChanges = Vec::new();
             let mut delete: Vec<&str> = Vec::new();
+            let mut acl_create: Vec<Acl> = Vec::new();
+            let mut acl_delete: Vec<Acl> = Vec::new();
             for c in wave {
+                if c.kind == "kafka.acl" {
+                    match (c.action, da.get(&c.address), la.get(&c.address)) {
+                        (Action::Create, Some(a), _) => acl_create.push((*a).clone()),
+                        (Action::Delete, _, Some(a)) => acl_delete.push((*a).clone()),
+                        _ => {}
+                    }
+                    continue;
+                }
                 let (dt, lt) = (d.get(&c.address).copied(), l.get(&c.address).copied());
                 match (c.action, dt, lt) {
                     (Action::Create, Some(t), _) => create.push(t),
@@ -152,7 +182,27 @@ impl Provider for Kafka {
             admin::delete_topics(&self.admin, &delete)
                 .await
                 .map_err(|e| failed(e, "DeleteTopics", done))?;
+            if acl_error.is_none() {
+                let r = match acl::create(&self.admin, acl_create).await {
+                    Ok(()) => acl::delete(&self.admin, acl_delete).await,
+                    Err(e) => Err(e),
+                };
+                acl_error = r.err();
+            }
             done += wave.len();
+        }
+        match acl_error {
+            None => {}
+            Some(AclError::NoAuthorizer) => {
+                return Err(ProviderError::Change {
+                    domain: Domain::Kafka,
+                    message: format!(
+                        "the topics were applied, the ACLs were not: {}; remove the kafka.acl resources from the manifest, or configure an authorizer on the brokers",
+                        AclError::NoAuthorizer
+                    ),
+                });
+            }
+            Some(e) => return Err(failed(e.to_string(), "CreateAcls/DeleteAcls", done)),
         }
         Ok(mine.len())
     }
