@@ -319,3 +319,208 @@ async fn each_change_plans_minimally_and_applies() {
     w.converged();
     w.finish();
 }
+
+#[path = "support/kafka_double.rs"]
+mod kafka_double;
+
+/// Runs falconer against the protocol double (not a noida broker).
+fn run_against(double: &kafka_double::KafkaDouble, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_falconer"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env(
+            "FALCONER_STATE",
+            format!("sqlite:{}", dir.join("state.db").display()),
+        )
+        .env("FALCONER_KAFKA_BOOTSTRAP", &double.bootstrap)
+        .env_remove("FALCONER_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("falconer-kafka-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+    dir
+}
+
+/// ACLs against a broker that has an authorizer (the protocol double): planned, created in one request,
+/// read back as planned (no changes), and one removed with one DeleteAcls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_plan_apply_and_replan_against_an_authorizing_broker() {
+    let double = kafka_double::KafkaDouble::start().await;
+    let dir = temp("acls");
+    let m = dir.join("manifest").display().to_string();
+    let acl = |name: &str, rt: &str, extra: &str, principal: &str, op: &str| {
+        format!(
+            "\n[[kafka.acl]]\nresource_name = \"{name}\"\nresource_type = \"{rt}\"\n{extra}principal = \"{principal}\"\noperation = \"{op}\"\npermission = \"allow\"\n"
+        )
+    };
+    // (A literal topic ACL would need its topic declared; topics are tested against the real broker.)
+    let a1 = acl(
+        "acme.orders-tx",
+        "transactional_id",
+        "",
+        "User:orders-api",
+        "write",
+    );
+    let a2 = acl(
+        "acme.",
+        "topic",
+        "pattern_type = \"prefixed\"\n",
+        "User:analytics",
+        "read",
+    );
+    let a3 = acl(
+        "acme.workers",
+        "group",
+        "host = \"10.0.0.1\"\n",
+        "User:analytics",
+        "read",
+    );
+    let write = |body: String| std::fs::write(dir.join("manifest/m.toml"), body).expect("writes");
+    write(format!("[tenant]\nid = \"acme\"\n{a1}{a2}{a3}"));
+    let o = run_against(&double, &dir, &["apply", &m, "--auto-approve"]);
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("Applied: 3 change(s)"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(double.count("CreateAcls"), 1);
+    {
+        let st = double.state.lock().expect("state");
+        assert_eq!(st.acls.len(), 3, "{:?}", st.acls);
+        let prefixed = st
+            .acls
+            .iter()
+            .find(|b| b.name == "acme.")
+            .expect("the prefixed ACL");
+        // Topic = 2, PREFIXED = 4, READ = 3, ALLOW = 3 in the protocol.
+        assert_eq!(
+            (
+                prefixed.resource_type,
+                prefixed.pattern,
+                prefixed.operation,
+                prefixed.permission
+            ),
+            (2, 4, 3, 3)
+        );
+        let group = st
+            .acls
+            .iter()
+            .find(|b| b.name == "acme.workers")
+            .expect("the group ACL");
+        assert_eq!((group.resource_type, group.host.as_str()), (3, "10.0.0.1"));
+    }
+    code(
+        &run_against(&double, &dir, &["plan", &m, "--detailed-exitcode"]),
+        0,
+    );
+
+    write(format!("[tenant]\nid = \"acme\"\n{a1}{a3}"));
+    let o = run_against(&double, &dir, &["apply", &m, "--auto-approve"]);
+    code(&o, 0);
+    assert_eq!(double.count("DeleteAcls"), 1);
+    assert_eq!(double.state.lock().expect("state").acls.len(), 2);
+    code(
+        &run_against(&double, &dir, &["plan", &m, "--detailed-exitcode"]),
+        0,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A thousand new topics are one CreateTopics request, not a thousand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_topics_are_one_create_topics_request() {
+    let double = kafka_double::KafkaDouble::start().await;
+    let dir = temp("thousand");
+    let mut body = String::from("[tenant]\nid = \"acme\"\n");
+    for i in 0..1000 {
+        body.push_str(&format!(
+            "\n[[kafka.topic]]\nname = \"acme.t{i}\"\npartitions = 2\nreplication_factor = 1\n"
+        ));
+    }
+    std::fs::write(dir.join("manifest/m.toml"), body).expect("writes");
+    let m = dir.join("manifest").display().to_string();
+    let o = run_against(&double, &dir, &["apply", &m, "--auto-approve"]);
+    code(&o, 0);
+    assert_eq!(double.count("CreateTopics"), 1);
+    assert_eq!(double.state.lock().expect("state").topics.len(), 1000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A manifest (or an artifact's `config_overrides`) that repeats the broker's defaults plans no change
+/// against a topic that has none set; the broker's own refusals name the topic.
+#[tokio::test]
+async fn broker_defaults_plan_no_change_and_broker_errors_name_the_topic() {
+    let w = World::new("defaults").await;
+    let t = [NewTopic::new("delta.t", 1, TopicReplication::Fixed(1))];
+    for r in w
+        .admin
+        .create_topics(t.iter(), &AdminOptions::new())
+        .await
+        .expect("creates")
+    {
+        r.expect("created");
+    }
+    // The broker's effective retention of a topic with nothing set.
+    let r = w
+        .admin
+        .describe_configs(
+            [ResourceSpecifier::Topic("delta.t")].iter(),
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("describes");
+    let r = r.into_iter().next().expect("one").expect("the topic");
+    let retention = r
+        .get("retention.ms")
+        .and_then(|e| e.value.clone())
+        .expect("a default retention");
+    w.write(&format!(
+        "[tenant]\nid = \"delta\"\n\n[[kafka.topic]]\nname = \"delta.t\"\npartitions = 1\nreplication_factor = 1\nconfig = {{ \"retention.ms\" = \"{retention}\" }}\n"
+    ));
+    w.converged();
+    assert!(w.configs("delta.t").await.is_empty());
+
+    // A replication factor the single broker cannot have: the broker's refusal, with the topic named.
+    w.write(&format!(
+        "[tenant]\nid = \"delta\"\n\n[[kafka.topic]]\nname = \"delta.t\"\npartitions = 1\nreplication_factor = 1\nconfig = {{ \"retention.ms\" = \"{retention}\" }}\n\n\
+         [[kafka.topic]]\nname = \"delta.wide\"\npartitions = 1\nreplication_factor = 3\n"
+    ));
+    let o = w.apply(&[]);
+    code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("delta.wide"), "{err}");
+    assert!(err.contains("InvalidReplicationFactor"), "{err}");
+    w.finish();
+}
+
+/// The acme example's whole Kafka part (topics with configs, and ACLs) against a broker with an authorizer
+/// (the double): it applies, and a second plan shows no changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_applies_whole_against_an_authorizing_broker() {
+    let double = kafka_double::KafkaDouble::start().await;
+    let dir = temp("acme-double");
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for f in ["tenant.toml", "kafka.toml"] {
+        std::fs::copy(ex.join(f), dir.join("manifest").join(f)).expect("copies");
+    }
+    let m = dir.join("manifest").display().to_string();
+    let o = run_against(&double, &dir, &["apply", &m, "--auto-approve"]);
+    code(&o, 0);
+    assert!(
+        text(&o.stdout).contains("Applied: 6 change(s)"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(double.state.lock().expect("state").acls.len(), 3);
+    code(
+        &run_against(&double, &dir, &["plan", &m, "--detailed-exitcode"]),
+        0,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

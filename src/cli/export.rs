@@ -146,8 +146,12 @@ async fn read(
         Domain::Kafka => {
             let admin = settings.kafka().await?;
             let prefix = tenant.kafka_topic_prefix();
-            let topics =
-                crate::domains::kafka::admin::topics(&admin, |n| n.starts_with(&prefix)).await?;
+            let topics = crate::domains::kafka::admin::topics(
+                &admin,
+                |n| n.starts_with(&prefix),
+                &Default::default(),
+            )
+            .await?;
             use crate::domains::kafka::acl::{self, AclError};
             let acls = match acl::describe(&admin).await {
                 Ok(a) => a,

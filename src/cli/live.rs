@@ -175,9 +175,7 @@ impl Settings {
             Domain::Mongo => Ok(Live::Mongo(Mongo {
                 client: self.mongo().await?,
             })),
-            Domain::Kafka => Ok(Live::Kafka(Kafka {
-                admin: self.kafka().await?,
-            })),
+            Domain::Kafka => Ok(Live::Kafka(Kafka::new(self.kafka().await?))),
             Domain::Storage => Ok(Live::Storage(Storage {
                 client: self.storage()?,
             })),

@@ -2,7 +2,7 @@
 //! CreateTopics, CreatePartitions and DeleteTopics in one request each for a whole batch, and
 //! IncrementalAlterConfigs, which the `rdkafka` crate lacks, through `rdkafka-sys`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,12 +70,15 @@ pub async fn metadata(admin: &Admin) -> Result<Vec<(String, u32, i16)>, String> 
         .collect())
 }
 
-/// The configs set on each topic (DescribeConfigs, one request): only entries whose source is the topic
-/// itself, so broker defaults never appear.
-pub async fn topic_configs(
-    admin: &Admin,
-    names: &[String],
-) -> Result<Vec<BTreeMap<String, ConfigValue>>, String> {
+/// A topic's configs from DescribeConfigs: those set on the topic itself, and every effective value.
+#[derive(Debug, Default, Clone)]
+pub struct TopicConfigs {
+    pub set: BTreeMap<String, ConfigValue>,
+    pub effective: BTreeMap<String, ConfigValue>,
+}
+
+/// The configs of each topic (DescribeConfigs, one request for all).
+pub async fn topic_configs(admin: &Admin, names: &[String]) -> Result<Vec<TopicConfigs>, String> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -90,17 +93,27 @@ pub async fn topic_configs(
         .zip(names)
         .map(|(r, name)| {
             let r = r.map_err(|e| format!("Kafka DescribeConfigs of topic {name}: {e:?}"))?;
-            Ok(r.entries
-                .iter()
-                .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
-                .filter_map(|e| Some((e.name.clone(), ConfigValue(e.value.clone()?))))
-                .collect())
+            let mut out = TopicConfigs::default();
+            for e in &r.entries {
+                let Some(v) = e.value.clone() else { continue };
+                if matches!(e.source, ConfigSource::DynamicTopic) {
+                    out.set.insert(e.name.clone(), ConfigValue(v.clone()));
+                }
+                out.effective.insert(e.name.clone(), ConfigValue(v));
+            }
+            Ok(out)
         })
         .collect()
 }
 
-/// The tenant's topics as the broker has them.
-pub async fn topics(admin: &Admin, wanted: impl Fn(&str) -> bool) -> Result<Vec<Topic>, String> {
+/// The tenant's topics as the broker has them: the configs set on each topic, plus, for the configs `declared`
+/// names for a topic, their effective value (so a manifest or artifact that repeats a broker default shows
+/// no change); broker defaults are otherwise never listed.
+pub async fn topics(
+    admin: &Admin,
+    wanted: impl Fn(&str) -> bool,
+    declared: &HashMap<String, Vec<String>>,
+) -> Result<Vec<Topic>, String> {
     let mine: Vec<(String, u32, i16)> = metadata(admin)
         .await?
         .into_iter()
@@ -111,12 +124,22 @@ pub async fn topics(admin: &Admin, wanted: impl Fn(&str) -> bool) -> Result<Vec<
     Ok(mine
         .into_iter()
         .zip(configs)
-        .map(|((name, partitions, rf), config)| Topic {
-            name,
-            partitions,
-            replication_factor: Some(rf),
-            config,
-            depends_on: Vec::new(),
+        .map(|((name, partitions, rf), c)| {
+            let mut config = c.set;
+            for key in declared.get(&name).into_iter().flatten() {
+                if !config.contains_key(key)
+                    && let Some(v) = c.effective.get(key)
+                {
+                    config.insert(key.clone(), v.clone());
+                }
+            }
+            Topic {
+                name,
+                partitions,
+                replication_factor: Some(rf),
+                config,
+                depends_on: Vec::new(),
+            }
         })
         .collect())
 }

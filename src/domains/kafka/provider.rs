@@ -17,6 +17,17 @@ use crate::secrets::FingerprintKey;
 
 pub struct Kafka {
     pub admin: Admin,
+    /// The config keys the desired topics declare (set by `desired`, read by `live`).
+    pub declared: std::sync::Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl Kafka {
+    pub fn new(admin: Admin) -> Kafka {
+        Kafka {
+            admin,
+            declared: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 fn acls(items: &[Item]) -> HashMap<String, &Acl> {
@@ -68,6 +79,16 @@ impl Provider for Kafka {
         key: &FingerprintKey,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Item>, ProviderError> {
+        let declared = specs
+            .iter()
+            .filter_map(|(s, _)| match s {
+                Spec::KafkaTopic(t) => Some((t.name.clone(), t.config.keys().cloned().collect())),
+                _ => None,
+            })
+            .collect();
+        if let Ok(mut d) = self.declared.lock() {
+            *d = declared;
+        }
         Ok(provider::desired_of(specs, Domain::Kafka, key, warnings))
     }
 
@@ -87,9 +108,12 @@ impl Provider for Kafka {
             domain: Domain::Kafka,
             message,
         };
-        let found = admin::topics(&self.admin, |n| {
-            n.starts_with(&prefix) || named.iter().any(|x| x == n)
-        })
+        let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
+        let found = admin::topics(
+            &self.admin,
+            |n| n.starts_with(&prefix) || named.iter().any(|x| x == n),
+            &declared,
+        )
         .await
         .map_err(backend)?;
         let managed: Vec<String> = also.iter().map(ToString::to_string).collect();
