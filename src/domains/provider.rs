@@ -103,3 +103,13 @@ pub fn sealed(specs: impl IntoIterator<Item = Spec>, key: &FingerprintKey) -> Ve
         .map(|s| Item::new(s, std::path::Path::new(""), key, &mut warnings))
         .collect()
 }
+
+/// The changes of one domain's kinds (those whose kind starts with `prefix`, such as `"kafka."`), grouped by
+/// wave, waves ascending, plan order kept within each.
+pub fn by_wave<'a>(changes: &'a [Change], prefix: &str) -> Vec<Vec<&'a Change>> {
+    let mut waves: std::collections::BTreeMap<usize, Vec<&Change>> = Default::default();
+    for c in changes.iter().filter(|c| c.kind.starts_with(prefix)) {
+        waves.entry(c.wave).or_default().push(c);
+    }
+    waves.into_values().collect()
+}

@@ -144,16 +144,9 @@ impl Provider for Kafka {
     ) -> Result<usize, ProviderError> {
         let (d, l) = (topics(desired), topics(live));
         let (da, la) = (acls(desired), acls(live));
-        let mine: Vec<&Change> = changes
-            .iter()
-            .filter(|c| c.kind.starts_with("kafka."))
-            .collect();
+        let waves = provider::by_wave(changes, "kafka.");
         // ACL errors do not stop the topics' work: the first is reported at the end.
         let mut acl_error: Option<AclError> = None;
-        let mut waves: BTreeMap<usize, Vec<&Change>> = BTreeMap::new();
-        for c in &mine {
-            waves.entry(c.wave).or_default().push(c);
-        }
         let mut done = 0;
         let failed = |message: String, command: &str, done: usize| ProviderError::Failed {
             domain: Domain::Kafka,
@@ -161,7 +154,7 @@ impl Provider for Kafka {
             command: command.to_string(),
             done,
         };
-        for wave in waves.values() {
+        for wave in &waves {
             let mut create: Vec<&Topic> = Vec::new();
             let mut grow: Vec<(&str, u32)> = Vec::new();
             let mut configs: ConfigChanges = Vec::new();
@@ -228,6 +221,6 @@ impl Provider for Kafka {
             }
             Some(e) => return Err(failed(e.to_string(), "CreateAcls/DeleteAcls", done)),
         }
-        Ok(mine.len())
+        Ok(waves.iter().map(Vec::len).sum())
     }
 }

@@ -1,7 +1,7 @@
 //! S3 as a [`Provider`]: buckets inspected with their configurations, and changes applied as the
 //! configuration calls S3 has (one PUT or DELETE per changed configuration).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -336,16 +336,9 @@ impl Provider for Storage {
         _bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let (d, l) = (buckets(desired), buckets(live));
-        let mine: Vec<&Change> = changes
-            .iter()
-            .filter(|c| c.kind == "storage.bucket")
-            .collect();
-        let mut waves: BTreeMap<usize, Vec<&Change>> = BTreeMap::new();
-        for c in &mine {
-            waves.entry(c.wave).or_default().push(c);
-        }
+        let waves = provider::by_wave(changes, "storage.bucket");
         let mut done = 0;
-        for wave in waves.values() {
+        for wave in &waves {
             let results: Vec<usize> = stream::iter(wave.iter())
                 .map(|c| async {
                     apply_one(
@@ -369,6 +362,6 @@ impl Provider for Storage {
                 })?;
             done += results.len();
         }
-        Ok(mine.len())
+        Ok(waves.iter().map(Vec::len).sum())
     }
 }
