@@ -22,9 +22,18 @@
 //! [kafka]
 //! url = "broker1:9092,broker2:9092"          # the bootstrap servers
 //!
+//! [iam]
+//! url = "https://keycloak.internal"          # Keycloak's base URL (`.../auth` for very old releases)
+//! username = "falconer"                      # password grant through admin-cli ...
+//! password = { env = "FALCONER_KC_PASSWORD" }
+//! # client_id = "falconer" and client_secret = { env = "..." }: client credentials instead
+//! # auth_realm = "master"                    # the realm to sign in to
+//!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
 //! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`; Keycloak at `FALCONER_KEYCLOAK_URL` with
+//! `FALCONER_KEYCLOAK_USER` and `FALCONER_KEYCLOAK_PASSWORD` (or `FALCONER_KEYCLOAK_CLIENT_ID` and
+//! `FALCONER_KEYCLOAK_CLIENT_SECRET`).
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +49,8 @@ pub struct Profile {
     /// `url` is the bootstrap list, `host:port[,host:port]`.
     pub kafka: Option<ConnectionProfile>,
     pub storage: Option<StorageProfile>,
+    /// Keycloak.
+    pub iam: Option<KeycloakProfile>,
     /// Where the file was read from (secret files are relative to its directory).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -64,6 +75,20 @@ pub struct StorageProfile {
     pub secret_access_key: SecretValue,
     /// `path` (default) or `virtual`.
     pub addressing: Option<Addressing>,
+}
+
+/// Keycloak's address and how to sign in: a user (password grant through `admin-cli`) or a service client
+/// (client credentials).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeycloakProfile {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<SecretValue>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretValue>,
+    /// The realm to sign in to (default `master`).
+    pub auth_realm: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -122,6 +147,10 @@ impl Profile {
 
     /// Whether a system's connection is given (by the profile or the environment).
     pub fn configured(profile: Option<&Profile>, domain: Domain) -> bool {
+        if domain == Domain::Iam {
+            return profile.is_some_and(|p| p.iam.is_some())
+                || std::env::var_os("FALCONER_KEYCLOAK_URL").is_some();
+        }
         if domain == Domain::Storage {
             return profile.is_some_and(|p| p.storage.is_some())
                 || std::env::var_os("FALCONER_S3_ENDPOINT").is_some();
@@ -174,6 +203,48 @@ impl Profile {
             access_key,
             secret_key,
             virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
+        })
+    }
+
+    /// Where Keycloak is and how to sign in: the profile's `[iam]`, else the environment.
+    pub fn keycloak(
+        profile: Option<&Profile>,
+    ) -> Result<crate::domains::iam::client::Config, String> {
+        use crate::domains::iam::client::{Auth, Config};
+        let Some((p, t)) = profile.and_then(|p| p.iam.as_ref().map(|t| (p, t))) else {
+            return crate::domains::iam::provider::config_from_env();
+        };
+        let read = |s: &SecretValue, what: &str| -> Result<String, String> {
+            crate::secrets::resolve(s, &p.dir)
+                .map_err(|why| {
+                    format!(
+                        "the profile's Keycloak {what} ({}) cannot be read: {}",
+                        s.describe(),
+                        why.0
+                    )
+                })?
+                .ok_or_else(|| format!("the profile's Keycloak {what} is unknown (a marker)"))
+        };
+        let auth = match (&t.client_id, &t.client_secret, &t.username, &t.password) {
+            (Some(id), Some(secret), None, None) => Auth::Client {
+                id: id.clone(),
+                secret: read(secret, "client secret")?,
+            },
+            (None, None, Some(user), Some(password)) => Auth::Password {
+                username: user.clone(),
+                password: read(password, "password")?,
+            },
+            _ => {
+                return Err(format!(
+                    "{}: the [iam] table needs `username` and `password`, or `client_id` and `client_secret`",
+                    p.dir.display()
+                ));
+            }
+        };
+        Ok(Config {
+            url: t.url.clone(),
+            auth,
+            auth_realm: t.auth_realm.clone().unwrap_or_else(|| "master".into()),
         })
     }
 

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "support/keycloak_double.rs"]
+mod keycloak_double;
+
 /// A canary per secret field; the desired side and the live side differ, so every secret "changes".
 const FIELDS: &[&str] = &[
     "SMTP", "CLIENT", "IDP", "PGROLE", "PKG", "ACTION", "TRIGGER",
@@ -95,6 +98,27 @@ fn falconer(args: &[&str], envs: &[(String, String)]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Plans in every output format (`args` up to the format), saving the plan; every secret changed, and
+/// neither the output nor the saved plan shows one.
+fn plan_in_every_format(args: &[&str], envs: &[(String, String)], planfile: &Path) {
+    let pf = planfile.to_str().expect("utf-8");
+    for format in ["text", "markdown", "json"] {
+        let mut all = args.to_vec();
+        all.extend(["--format", format, "-o", pf, "--detailed-exitcode"]);
+        let (code, out) = falconer(&all, envs);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("sensitive"),
+            "every secret changed, and the plan says so without a value:\n{out}"
+        );
+        assert_clean(&format!("plan --format {format}"), &out);
+        assert_clean(
+            "the saved plan",
+            &std::fs::read_to_string(planfile).expect("plan file"),
+        );
+    }
+}
+
 fn assert_clean(what: &str, text: &str) {
     for side in ["NEW", "OLD"] {
         for f in FIELDS {
@@ -122,36 +146,11 @@ fn no_secret_appears_in_any_output() {
         }
     }
     let (n, o) = (new.to_str().expect("utf-8"), old.to_str().expect("utf-8"));
-    let planfile = root.join("plan.json");
-    let pf = planfile.to_str().expect("utf-8");
-
-    for format in ["text", "markdown", "json"] {
-        let (code, out) = falconer(
-            &[
-                "-vvv",
-                "plan",
-                n,
-                "--against",
-                o,
-                "--format",
-                format,
-                "-o",
-                pf,
-                "--detailed-exitcode",
-            ],
-            &envs,
-        );
-        assert_eq!(code, 2, "{out}");
-        assert!(
-            out.contains("sensitive"),
-            "every secret changed, and the plan says so without a value:\n{out}"
-        );
-        assert_clean(&format!("plan --format {format}"), &out);
-        assert_clean(
-            "the saved plan",
-            &std::fs::read_to_string(&planfile).expect("plan file"),
-        );
-    }
+    plan_in_every_format(
+        &["-vvv", "plan", n, "--against", o],
+        &envs,
+        &root.join("plan.json"),
+    );
     // Same secrets on both sides: no change, and still nothing shown.
     let (code, out) = falconer(
         &["-vvv", "plan", n, "--against", n, "--detailed-exitcode"],
@@ -177,6 +176,91 @@ fn no_secret_appears_in_any_output() {
         args.extend(cmd.iter());
         let (_, out) = falconer(&args, &envs);
         assert_clean(cmd[0], &out);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The IAM domain's three secrets (SMTP password, client secret, IdP secret) against the Keycloak double:
+/// applied, rotated, planned in every format, applied again and exported, at the most verbose level; no
+/// canary shows in any output, the saved plan or the state store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_against_live_keycloak() {
+    let kc = keycloak_double::KeycloakDouble::start(0, keycloak_double::Options::default())
+        .await
+        .expect("the double starts");
+    let o = keycloak_double::Options::default();
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("falconer-canary-iam-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("dir");
+    let state = root.join("state.db");
+    let mut envs = vec![
+        ("FALCONER_KEYCLOAK_URL".to_string(), kc.url.clone()),
+        ("FALCONER_KEYCLOAK_USER".to_string(), o.username),
+        ("FALCONER_KEYCLOAK_PASSWORD".to_string(), o.password),
+        (
+            "FALCONER_STATE".to_string(),
+            format!("sqlite:{}", state.display()),
+        ),
+    ];
+    for side in ["NEW", "OLD"] {
+        for f in ["SMTP", "CLIENT", "IDP"] {
+            envs.push((format!("CANARY_{side}_{f}"), canary(side, f)));
+        }
+    }
+    let write = |side: &str| {
+        std::fs::write(root.join("IDP.secret"), canary(side, "IDP") + "\n").expect("file");
+        let text = format!(
+            r#"
+[tenant]
+id = "acme"
+
+[[iam.realm]]
+name = "acme"
+smtp = {{ host = "smtp", from = "a@b", user = "u", password = {{ env = "CANARY_{side}_SMTP" }} }}
+
+[[iam.client]]
+client_id = "svc"
+public_client = false
+secret = {{ env = "CANARY_{side}_CLIENT" }}
+
+[[iam.identity_provider]]
+alias = "google"
+provider_id = "google"
+client_secret = {{ file = "IDP.secret" }}
+"#
+        );
+        std::fs::write(root.join("manifest.toml"), text).expect("manifest");
+    };
+    let m = root.join("manifest.toml");
+    let m = m.to_str().expect("utf-8");
+    write("OLD");
+    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("apply", &out);
+    write("NEW");
+    plan_in_every_format(&["-vvv", "plan", m], &envs, &root.join("plan.json"));
+    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("apply of rotated secrets", &out);
+    assert_eq!(
+        kc.world().idp_secret("acme", "google"),
+        Some(canary("NEW", "IDP")),
+        "the rotated secret was applied"
+    );
+    let (code, out) = falconer(&["-vvv", "plan", m, "--detailed-exitcode"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("converged plan", &out);
+    let (code, out) = falconer(
+        &["-vvv", "export", "--tenant", "acme", "--domain", "iam"],
+        &envs,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean("export", &out);
+    for file in ["state.db", "state.db-wal"] {
+        if let Ok(stored) = std::fs::read(root.join(file)) {
+            assert_clean(file, &String::from_utf8_lossy(&stored));
+        }
     }
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -62,7 +62,7 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
         if given.is_empty() {
             out.error(
-                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP or FALCONER_S3_ENDPOINT, or give a profile (--profile FILE)",
+                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP, FALCONER_S3_ENDPOINT or FALCONER_KEYCLOAK_URL, or give a profile (--profile FILE)",
             );
             return exit::ERROR;
         }
@@ -177,6 +177,15 @@ async fn read(
                 .await
                 .map_err(|e| format!("inspecting S3 failed: {e}"))?;
             Ok(buckets.into_iter().map(Spec::StorageBucket).collect())
+        }
+        Domain::Iam => {
+            let kc = settings.keycloak().await?;
+            let r = crate::domains::iam::inspect::inspect(&kc, &tenant.realm())
+                .await
+                .map_err(|e| format!("inspecting Keycloak failed: {e}"))?;
+            // Client secrets Keycloak gave in clear are dropped here: the specs hold `***REDACTED***`.
+            drop(r.client_secrets);
+            Ok(r.specs)
         }
         other => Err(format!("export cannot read the {other} domain yet")),
     }

@@ -1,7 +1,8 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL, MongoDB, Kafka (topics) and S3 (the `--profile` file, or
-//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP` and `FALCONER_S3_ENDPOINT`); resources of the other domains are left out of a live plan, and a warning says so.
+//! Today the live systems are PostgreSQL, MongoDB, Kafka, S3 and Keycloak (the `--profile` file, or
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT` and
+//! `FALCONER_KEYCLOAK_URL`); resources of the other domains are left out of a live plan, and a warning says so.
 //! A system is connected only when the manifest or the managed set has resources of its domain.
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use super::exit;
 use futures_util::future::{join_all, try_join_all};
 
 use crate::domains::Spec;
+use crate::domains::iam::provider::Iam;
 use crate::domains::kafka::provider::Kafka;
 use crate::domains::mongo::provider::Mongo;
 use crate::domains::postgres::provider::Postgres;
@@ -31,6 +33,7 @@ pub const LIVE_DOMAINS: &[Domain] = &[
     Domain::Mongo,
     Domain::Kafka,
     Domain::Storage,
+    Domain::Iam,
 ];
 
 /// A live system falconer is connected to.
@@ -39,6 +42,7 @@ pub enum Live {
     Mongo(Mongo),
     Kafka(Kafka),
     Storage(Storage),
+    Iam(Iam),
 }
 
 impl Provider for Live {
@@ -48,6 +52,7 @@ impl Provider for Live {
             Live::Mongo(m) => m.domain(),
             Live::Kafka(k) => k.domain(),
             Live::Storage(s) => s.domain(),
+            Live::Iam(i) => i.domain(),
         }
     }
 
@@ -62,6 +67,7 @@ impl Provider for Live {
             Live::Mongo(m) => m.desired(specs, key, warnings).await,
             Live::Kafka(k) => k.desired(specs, key, warnings).await,
             Live::Storage(s) => s.desired(specs, key, warnings).await,
+            Live::Iam(i) => i.desired(specs, key, warnings).await,
         }
     }
 
@@ -76,6 +82,7 @@ impl Provider for Live {
             Live::Mongo(m) => m.live(tenant, also, key).await,
             Live::Kafka(k) => k.live(tenant, also, key).await,
             Live::Storage(s) => s.live(tenant, also, key).await,
+            Live::Iam(i) => i.live(tenant, also, key).await,
         }
     }
 
@@ -91,6 +98,7 @@ impl Provider for Live {
             Live::Mongo(m) => m.apply(changes, desired, live, bases).await,
             Live::Kafka(k) => k.apply(changes, desired, live, bases).await,
             Live::Storage(s) => s.apply(changes, desired, live, bases).await,
+            Live::Iam(i) => i.apply(changes, desired, live, bases).await,
         }
     }
 }
@@ -180,6 +188,11 @@ impl Settings {
         crate::domains::storage::client::Client::new(Profile::storage(self.profile()?)?)
     }
 
+    /// A signed-in client of Keycloak, from the profile or the environment.
+    pub async fn keycloak(&self) -> Result<crate::domains::iam::client::Keycloak, String> {
+        crate::domains::iam::provider::connect(Profile::keycloak(self.profile()?)?).await
+    }
+
     /// Connects to a live system.
     pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
         match domain {
@@ -193,6 +206,7 @@ impl Settings {
             Domain::Storage => Ok(Live::Storage(Storage {
                 client: self.storage()?,
             })),
+            Domain::Iam => Ok(Live::Iam(Iam::new(self.keycloak().await?))),
             other => Err(format!(
                 "falconer cannot reach {} ({}) yet",
                 other.system(),

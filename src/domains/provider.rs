@@ -52,13 +52,16 @@ pub type DesiredSpecs = [(Spec, PathBuf)];
 pub trait Provider {
     fn domain(&self) -> Domain;
 
-    /// The desired resources of this domain, prepared as the server would store them, and sealed.
+    /// The desired resources of this domain, prepared as the server would store them, and sealed. By
+    /// default, as the manifest gives them.
     async fn desired(
         &self,
         specs: &DesiredSpecs,
         key: &FingerprintKey,
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<Item>, ProviderError>;
+    ) -> Result<Vec<Item>, ProviderError> {
+        Ok(desired_of(specs, self.domain(), key, warnings))
+    }
 
     /// The live resources of the tenant's scope, sealed. `also` names resources outside the scope to read
     /// as well (declared or managed ones, such as cluster-wide roles).
@@ -112,4 +115,72 @@ pub fn by_wave<'a>(changes: &'a [Change], prefix: &str) -> Vec<Vec<&'a Change>> 
         waves.entry(c.wave).or_default().push(c);
     }
     waves.into_values().collect()
+}
+
+/// The top-level fields a change touches (`lifecycle_rule[2].expiration.days` → `lifecycle_rule`), in plan
+/// order, each once.
+pub fn touched(c: &Change) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &c.fields {
+        let top = f.path.split(['.', '[']).next().unwrap_or_default();
+        if !out.iter().any(|o| o == top) {
+            out.push(top.to_string());
+        }
+    }
+    out
+}
+
+/// Carries out the changes of one domain's kinds (`prefix`) wave by wave, `parallel` at a time within a
+/// wave, for backends without transactions: the first failure stops the run, and the error says how many
+/// changes were done before it. Returns how many there were.
+pub async fn in_waves<'c, F, Fut, E>(
+    changes: &'c [Change],
+    prefix: &str,
+    domain: Domain,
+    parallel: usize,
+    apply: F,
+) -> Result<usize, ProviderError>
+where
+    F: Fn(&'c Change) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    use futures_util::{StreamExt, TryStreamExt, stream};
+    let waves = by_wave(changes, prefix);
+    let mut done = 0;
+    for wave in &waves {
+        let finished: Vec<()> = stream::iter(wave.iter().copied())
+            .map(|c| {
+                let run = apply(c);
+                async move { run.await.map_err(|e| (c.address.clone(), e.to_string())) }
+            })
+            .buffer_unordered(parallel)
+            .try_collect()
+            .await
+            .map_err(|(address, message)| ProviderError::Failed {
+                domain,
+                message,
+                command: address,
+                done,
+            })?;
+        done += finished.len();
+    }
+    Ok(done)
+}
+
+/// Why an HTTP request failed, in words: the error and its causes, without the URL (which the caller names).
+pub fn http_why(e: reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        causes.push(s.to_string());
+        src = s.source();
+    }
+    let mut why = e.without_url().to_string();
+    for c in causes {
+        if !why.contains(&c) {
+            why = format!("{why}: {c}");
+        }
+    }
+    why
 }

@@ -255,3 +255,128 @@ impl Drop for KafkaServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A manifest directory and a state store of one test, and the falconer command run on them with a
+/// given environment (the live systems' addresses, secret sources).
+pub struct Workdir {
+    pub dir: std::path::PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Workdir {
+    pub fn new(domain: &str, tag: &str, env: Vec<(String, String)>) -> Workdir {
+        let dir =
+            std::env::temp_dir().join(format!("falconer-{domain}-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        Workdir { dir, env }
+    }
+
+    pub fn manifest(&self) -> String {
+        self.dir.join("manifest").display().to_string()
+    }
+
+    pub fn write(&self, file: &str, body: &str) {
+        std::fs::write(self.dir.join("manifest").join(file), body).expect("writes");
+    }
+
+    /// Copies files of `examples/acme` into the manifest directory.
+    pub fn acme(&self, files: &[&str]) {
+        let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+        for f in files {
+            std::fs::copy(ex.join(f), self.dir.join("manifest").join(f)).expect("copies");
+        }
+    }
+
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.dir.join("manifest").join(file);
+        let body = std::fs::read_to_string(&path).expect("reads");
+        assert!(body.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, body.replacen(from, to, 1)).expect("writes");
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"));
+        c.args(args)
+            .env("NO_COLOR", "1")
+            .env(
+                "FALCONER_STATE",
+                format!("sqlite:{}", self.dir.join("state.db").display()),
+            )
+            .env_remove("FALCONER_POSTGRES_URL")
+            .env_remove("FALCONER_PROFILE")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().expect("runs")
+    }
+
+    /// `apply --auto-approve` of the manifest, allowing these hazard codes.
+    pub fn apply(&self, allow: &[&str]) -> std::process::Output {
+        let m = self.manifest();
+        let mut args = vec!["apply", m.as_str(), "--auto-approve"];
+        for h in allow {
+            args.extend(["--allow", h]);
+        }
+        self.run(&args)
+    }
+
+    /// The JSON plan of the manifest.
+    pub fn plan(&self) -> serde_json::Value {
+        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
+        code(&o, 0);
+        serde_json::from_slice(&o.stdout).expect("a JSON plan")
+    }
+
+    /// The plan's changes as (address, action, changed field paths).
+    pub fn changes(&self) -> Vec<(String, String, Vec<String>)> {
+        self.plan()["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| {
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                (
+                    s(&c["address"]),
+                    s(&c["action"]),
+                    c["fields"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|f| s(&f["path"]))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts a plan shows no changes.
+    pub fn converged(&self) {
+        let o = self.run(&["plan", &self.manifest(), "--detailed-exitcode"]);
+        code(&o, 0);
+    }
+}
+
+/// A client of a Keycloak admin API (the test double's), signing in by password.
+pub fn keycloak_client(
+    url: &str,
+    username: &str,
+    password: &str,
+) -> falconer::domains::iam::client::Keycloak {
+    use falconer::domains::iam::client::{Auth, Config, Keycloak};
+    Keycloak::new(Config {
+        url: url.to_string(),
+        auth: Auth::Password {
+            username: username.to_string(),
+            password: password.to_string(),
+        },
+        auth_realm: "master".into(),
+    })
+    .expect("a Keycloak client")
+}

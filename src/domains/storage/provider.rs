@@ -10,7 +10,7 @@ use reqwest::Method;
 use super::client::{Call, Client, S3Error};
 use super::{Bucket, ObjectCount, Versioning, xml};
 use crate::domains::Spec;
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
 use crate::plan::{Action, Change, Item};
 use crate::secrets::FingerprintKey;
@@ -250,23 +250,6 @@ async fn remove(client: &Client, name: &str) -> Result<(), S3Error> {
     }
 }
 
-/// The top-level fields a change touches (`lifecycle_rule[2].expiration.days` → `lifecycle_rule`).
-fn touched(c: &Change) -> Vec<String> {
-    let mut out: Vec<String> = c
-        .fields
-        .iter()
-        .map(|f| {
-            f.path
-                .split(['.', '['])
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    out.dedup();
-    out
-}
-
 async fn apply_one(
     client: &Client,
     c: &Change,
@@ -276,7 +259,7 @@ async fn apply_one(
     match (c.action, desired, live) {
         (Action::Create, Some(d), _) => create(client, d).await,
         (Action::Update, Some(d), _) => {
-            for field in touched(c) {
+            for field in provider::touched(c) {
                 configure(client, d, &field).await?;
             }
             Ok(())
@@ -305,15 +288,6 @@ impl Provider for Storage {
         Domain::Storage
     }
 
-    async fn desired(
-        &self,
-        specs: &DesiredSpecs,
-        key: &FingerprintKey,
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<Item>, ProviderError> {
-        Ok(provider::desired_of(specs, Domain::Storage, key, warnings))
-    }
-
     async fn live(
         &self,
         tenant: &Tenant,
@@ -336,32 +310,14 @@ impl Provider for Storage {
         _bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let (d, l) = (buckets(desired), buckets(live));
-        let waves = provider::by_wave(changes, "storage.bucket");
-        let mut done = 0;
-        for wave in &waves {
-            let results: Vec<usize> = stream::iter(wave.iter())
-                .map(|c| async {
-                    apply_one(
-                        &self.client,
-                        c,
-                        d.get(&c.address).copied(),
-                        l.get(&c.address).copied(),
-                    )
-                    .await
-                    .map(|_| 1)
-                    .map_err(|e| (c.address.clone(), e))
-                })
-                .buffer_unordered(PARALLEL)
-                .try_collect()
-                .await
-                .map_err(|(address, e)| ProviderError::Failed {
-                    domain: Domain::Storage,
-                    message: e.to_string(),
-                    command: address,
-                    done,
-                })?;
-            done += results.len();
-        }
-        Ok(waves.iter().map(Vec::len).sum())
+        provider::in_waves(changes, "storage.bucket", Domain::Storage, PARALLEL, |c| {
+            apply_one(
+                &self.client,
+                c,
+                d.get(&c.address).copied(),
+                l.get(&c.address).copied(),
+            )
+        })
+        .await
     }
 }

@@ -3,6 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+pub mod apply;
+pub mod client;
+pub mod inspect;
+pub mod provider;
+pub mod rep;
+
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
@@ -36,7 +42,7 @@ pub const BUILTIN_CLIENTS: &[&str] = &[
     "security-admin-console",
 ];
 
-fn builtin_realm_role(name: &str, realm: &str) -> bool {
+pub fn builtin_realm_role(name: &str, realm: &str) -> bool {
     name == "offline_access"
         || name == "uma_authorization"
         || name == format!("default-roles-{realm}")
@@ -337,8 +343,34 @@ static REALM: KindMeta = KindMeta {
     identity: &["name"],
     holds_data: true,
     fields: &[
-        FieldMeta::new("supported_locales", SET),
+        FieldMeta::new("display_name", SERVER_DEFAULT),
+        FieldMeta::new("enabled", SERVER_DEFAULT),
+        FieldMeta::new("ssl_required", SERVER_DEFAULT),
+        FieldMeta::new("registration_allowed", SERVER_DEFAULT),
+        FieldMeta::new("registration_email_as_username", SERVER_DEFAULT),
+        FieldMeta::new("remember_me", SERVER_DEFAULT),
+        FieldMeta::new("verify_email", SERVER_DEFAULT),
+        FieldMeta::new("login_with_email_allowed", SERVER_DEFAULT),
+        FieldMeta::new("duplicate_emails_allowed", SERVER_DEFAULT),
+        FieldMeta::new("reset_password_allowed", SERVER_DEFAULT),
+        FieldMeta::new("edit_username_allowed", SERVER_DEFAULT),
+        FieldMeta::new("brute_force_protected", SERVER_DEFAULT),
+        FieldMeta::new("login_theme", SERVER_DEFAULT),
+        FieldMeta::new("account_theme", SERVER_DEFAULT),
+        FieldMeta::new("admin_theme", SERVER_DEFAULT),
+        FieldMeta::new("email_theme", SERVER_DEFAULT),
+        FieldMeta::new("internationalization_enabled", SERVER_DEFAULT),
+        FieldMeta::new("supported_locales", SET | SERVER_DEFAULT),
+        FieldMeta::new("default_locale", SERVER_DEFAULT),
+        FieldMeta::new("access_token_lifespan", SERVER_DEFAULT),
+        FieldMeta::new("access_code_lifespan", SERVER_DEFAULT),
+        FieldMeta::new("sso_session_idle_timeout", SERVER_DEFAULT),
+        FieldMeta::new("sso_session_max_lifespan", SERVER_DEFAULT),
+        FieldMeta::new("offline_session_idle_timeout", SERVER_DEFAULT),
+        FieldMeta::new("password_policy", SERVER_DEFAULT),
         FieldMeta::new("smtp.password", SECRET),
+        FieldMeta::new("attributes", SERVER_DEFAULT),
+        FieldMeta::new("attributes.*", SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -411,6 +443,8 @@ static CLIENT: KindMeta = KindMeta {
         FieldMeta::new("consent_required", SERVER_DEFAULT),
         FieldMeta::new("full_scope_allowed", SERVER_DEFAULT),
         FieldMeta::new("frontchannel_logout", SERVER_DEFAULT),
+        FieldMeta::new("attributes", SERVER_DEFAULT),
+        FieldMeta::new("attributes.*", SERVER_DEFAULT),
         FieldMeta::new("default_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::new("optional_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::keyed("protocol_mapper", "name", 0),
@@ -424,7 +458,20 @@ static CLIENT: KindMeta = KindMeta {
     ],
 };
 
+/// A mapper whose protocol is its owner's says so by leaving it out.
+fn default_mapper_protocol(owner: Option<Protocol>, mappers: &mut [ProtocolMapper]) {
+    let owner = owner.unwrap_or(Protocol::OpenidConnect);
+    for m in mappers {
+        if m.protocol == Some(owner) {
+            m.protocol = None;
+        }
+    }
+}
+
 resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
+    fn normalize(&mut self) {
+        default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
+    }
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         let mut out = Vec::new();
         let was_public = live.is_some_and(|l| l.public_client == Some(true));
@@ -544,12 +591,17 @@ static CLIENT_SCOPE: KindMeta = KindMeta {
     holds_data: false,
     fields: &[
         FieldMeta::new("protocol", SERVER_DEFAULT | IMMUTABLE),
+        FieldMeta::new("attributes", SERVER_DEFAULT),
+        FieldMeta::new("attributes.*", SERVER_DEFAULT),
         FieldMeta::keyed("protocol_mapper", "name", 0),
         FieldMeta::new("depends_on", SET),
     ],
 };
 
 resource_kind! { ClientScope, CLIENT_SCOPE, |self| { vec![self.name.clone()] }
+    fn normalize(&mut self) {
+        default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         vec![realm_ref(tenant)]
     }
@@ -579,7 +631,15 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
     holds_data: true,
     fields: &[
         FieldMeta::new("provider_id", IMMUTABLE),
+        FieldMeta::new("display_name", SERVER_DEFAULT),
         FieldMeta::new("enabled", SERVER_DEFAULT),
+        FieldMeta::new("trust_email", SERVER_DEFAULT),
+        FieldMeta::new("store_token", SERVER_DEFAULT),
+        FieldMeta::new("link_only", SERVER_DEFAULT),
+        FieldMeta::new("first_broker_login_flow_alias", SERVER_DEFAULT),
+        FieldMeta::new("post_broker_login_flow_alias", SERVER_DEFAULT),
+        FieldMeta::new("config", SERVER_DEFAULT),
+        FieldMeta::new("config.*", SERVER_DEFAULT),
         FieldMeta::new("client_secret", SECRET),
         FieldMeta::keyed("mapper", "name", 0),
         FieldMeta::new("depends_on", SET),

@@ -1,0 +1,306 @@
+//! Reads the tenant's realm: settings, realm roles with their composites, clients (scopes, mappers, roles,
+//! service-account roles), client scopes, identity providers with their mappers, and groups with their
+//! role mappings. Built-in clients, scopes and roles are left out. Lists are read once each; what hangs
+//! off one object is read eight requests at a time.
+
+use std::collections::HashMap;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde_json::Value;
+
+use super::client::{KcError, Keycloak};
+use super::{BUILTIN_CLIENTS, BUILTIN_SCOPES, RoleSet, builtin_realm_role, rep};
+use crate::domains::{ResourceKind, Spec};
+
+/// Requests in flight at once.
+pub const PARALLEL: usize = 8;
+
+/// The realm as read: its resources, and the secrets of confidential clients where Keycloak gives them
+/// (up to 26.6 it does), by client id, to be fingerprinted and dropped.
+#[derive(Default)]
+pub struct Inspected {
+    pub specs: Vec<Spec>,
+    pub client_secrets: HashMap<String, String>,
+}
+
+fn unreadable(why: String) -> KcError {
+    KcError::Refused {
+        method: "GET".into(),
+        path: String::new(),
+        status: 200,
+        message: format!("cannot read the answer: {why}"),
+    }
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Roles as a set by realm and client id (`clients` maps client uuids to client ids).
+fn role_set(roles: &[Value], clients: &HashMap<String, String>) -> RoleSet {
+    let mut set = RoleSet::default();
+    for r in roles {
+        let name = str_of(r, "name").to_string();
+        if r["clientRole"].as_bool().unwrap_or(false) {
+            let client = clients
+                .get(str_of(r, "containerId"))
+                .cloned()
+                .unwrap_or_else(|| str_of(r, "containerId").to_string());
+            set.client.entry(client).or_default().push(name);
+        } else {
+            set.realm.push(name);
+        }
+    }
+    set.realm.sort();
+    for v in set.client.values_mut() {
+        v.sort();
+    }
+    set
+}
+
+/// A `MappingsRepresentation` as a set.
+pub(super) fn mappings(m: &Value, realm: &str) -> RoleSet {
+    let mut set = RoleSet::default();
+    for r in m["realmMappings"].as_array().into_iter().flatten() {
+        let name = str_of(r, "name");
+        if name != format!("default-roles-{realm}") {
+            set.realm.push(name.to_string());
+        }
+    }
+    for (client, c) in m["clientMappings"].as_object().into_iter().flatten() {
+        let mut names: Vec<String> = c["mappings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| str_of(r, "name").to_string())
+            .collect();
+        names.sort();
+        if !names.is_empty() {
+            set.client.insert(client.clone(), names);
+        }
+    }
+    set.realm.sort();
+    set
+}
+
+fn non_empty(s: RoleSet) -> Option<RoleSet> {
+    (!s.realm.is_empty() || !s.client.is_empty()).then_some(s)
+}
+
+/// The composites of a role (`path` is the role's own path).
+async fn composites(
+    kc: &Keycloak,
+    path: &[&str],
+    clients: &HashMap<String, String>,
+) -> Result<Option<RoleSet>, KcError> {
+    let mut p = path.to_vec();
+    p.push("composites");
+    let roles = kc.all(&p).await?;
+    Ok(non_empty(role_set(&roles, clients)))
+}
+
+/// The realm's resources, or nothing when the realm does not exist.
+pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
+    let Some(settings) = kc.get(&[realm], &[]).await? else {
+        return Ok(Inspected::default());
+    };
+    let mut out = Inspected::default();
+    out.specs
+        .push(Spec::IamRealm(rep::realm(&settings).map_err(unreadable)?));
+    let full = [("briefRepresentation", "false".to_string())];
+    let paths: [&[&str]; 5] = [
+        &[realm, "roles"],
+        &[realm, "clients"],
+        &[realm, "client-scopes"],
+        &[realm, "identity-provider", "instances"],
+        &[realm, "groups"],
+    ];
+    let (roles, clients, scopes, idps, groups) = tokio::try_join!(
+        kc.list(paths[0], &full),
+        kc.list(paths[1], &[]),
+        kc.all(paths[2]),
+        kc.list(paths[3], &full),
+        kc.list(paths[4], &full),
+    )?;
+    let client_ids: HashMap<String, String> = clients
+        .iter()
+        .map(|c| {
+            (
+                str_of(c, "id").to_string(),
+                str_of(c, "clientId").to_string(),
+            )
+        })
+        .collect();
+    let ids = &client_ids;
+
+    // Realm roles.
+    let mine: Vec<&Value> = roles
+        .iter()
+        .filter(|r| !builtin_realm_role(str_of(r, "name"), realm))
+        .collect();
+    let read: Vec<Spec> = stream::iter(mine)
+        .map(|r| async move {
+            let mut role = rep::role(r).map_err(unreadable)?;
+            if r["composite"].as_bool().unwrap_or(false) {
+                role.composites = composites(kc, &[realm, "roles", &role.name], ids).await?;
+            }
+            Ok::<_, KcError>(Spec::IamRole(role))
+        })
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    out.specs.extend(read);
+
+    // Client scopes.
+    for s in &scopes {
+        if !BUILTIN_SCOPES.contains(&str_of(s, "name")) {
+            let mut scope = rep::client_scope(s).map_err(unreadable)?;
+            scope.normalize();
+            out.specs.push(Spec::IamClientScope(scope));
+        }
+    }
+
+    // Clients.
+    let mine: Vec<&Value> = clients
+        .iter()
+        .filter(|c| !BUILTIN_CLIENTS.contains(&str_of(c, "clientId")))
+        .collect();
+    let read: Vec<(Spec, Option<(String, String)>)> = stream::iter(mine)
+        .map(|c| read_client(kc, realm, c, ids))
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    for (spec, secret) in read {
+        out.specs.push(spec);
+        out.client_secrets.extend(secret);
+    }
+
+    // Identity providers.
+    let read: Vec<Spec> = stream::iter(idps.iter())
+        .map(|i| async move {
+            let mut idp = rep::identity_provider(i).map_err(unreadable)?;
+            let mappers = kc
+                .all(&[
+                    realm,
+                    "identity-provider",
+                    "instances",
+                    &idp.alias,
+                    "mappers",
+                ])
+                .await?;
+            idp.mapper = mappers
+                .iter()
+                .map(rep::idp_mapper)
+                .collect::<Result<_, _>>()
+                .map_err(unreadable)?;
+            Ok::<_, KcError>(Spec::IamIdentityProvider(idp))
+        })
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    out.specs.extend(read);
+
+    // Groups, level by level.
+    let mut level: Vec<(Value, Option<String>)> = groups.into_iter().map(|g| (g, None)).collect();
+    let mut all = Vec::new();
+    while !level.is_empty() {
+        let children: Vec<Vec<(Value, Option<String>)>> = stream::iter(level.iter())
+            .map(|(g, parent)| async move {
+                let path = match parent {
+                    Some(p) => format!("{p}/{}", str_of(g, "name")),
+                    None => str_of(g, "name").to_string(),
+                };
+                let has = g["subGroupCount"].as_u64().unwrap_or(0) > 0
+                    || g["subGroups"].as_array().is_some_and(|a| !a.is_empty());
+                if !has {
+                    return Ok::<_, KcError>(Vec::new());
+                }
+                let kids = kc
+                    .list(
+                        &[realm, "groups", str_of(g, "id"), "children"],
+                        &[("briefRepresentation", "false".to_string())],
+                    )
+                    .await?;
+                Ok(kids.into_iter().map(|k| (k, Some(path.clone()))).collect())
+            })
+            .buffered(PARALLEL)
+            .try_collect()
+            .await?;
+        all.append(&mut level);
+        level = children.into_iter().flatten().collect();
+    }
+    let read: Vec<Spec> = stream::iter(all.iter())
+        .map(|(g, parent)| async move {
+            let mut group = rep::group(g, parent.as_deref()).map_err(unreadable)?;
+            let m = kc
+                .get(&[realm, "groups", str_of(g, "id"), "role-mappings"], &[])
+                .await?
+                .unwrap_or_default();
+            let set = mappings(&m, realm);
+            group.realm_roles = set.realm;
+            group.client_roles = set.client;
+            Ok::<_, KcError>(Spec::IamGroup(group))
+        })
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    out.specs.extend(read);
+    Ok(out)
+}
+
+/// One client with what hangs off it, and its secret when Keycloak gives it.
+async fn read_client(
+    kc: &Keycloak,
+    realm: &str,
+    c: &Value,
+    ids: &HashMap<String, String>,
+) -> Result<(Spec, Option<(String, String)>), KcError> {
+    let uuid = str_of(c, "id");
+    let mut client = rep::client(c).map_err(unreadable)?;
+    let full = [("briefRepresentation", "false".to_string())];
+    let paths: [&[&str]; 3] = [
+        &[realm, "clients", uuid, "default-client-scopes"],
+        &[realm, "clients", uuid, "optional-client-scopes"],
+        &[realm, "clients", uuid, "roles"],
+    ];
+    let (default, optional, roles) =
+        tokio::try_join!(kc.all(paths[0]), kc.all(paths[1]), kc.list(paths[2], &full),)?;
+    let names = |l: &[Value]| -> Vec<String> {
+        let mut v: Vec<String> = l.iter().map(|s| str_of(s, "name").to_string()).collect();
+        v.sort();
+        v
+    };
+    client.default_client_scopes = Some(names(&default));
+    client.optional_client_scopes = Some(names(&optional));
+    client.role = stream::iter(roles.iter())
+        .map(|r| async move {
+            let mut role = rep::client_role(r).map_err(unreadable)?;
+            if r["composite"].as_bool().unwrap_or(false) {
+                role.composites =
+                    composites(kc, &[realm, "clients", uuid, "roles", &role.name], ids).await?;
+            }
+            Ok::<_, KcError>(role)
+        })
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    if c["serviceAccountsEnabled"].as_bool().unwrap_or(false)
+        && let Some(user) = kc
+            .get(&[realm, "clients", uuid, "service-account-user"], &[])
+            .await?
+    {
+        let m = kc
+            .get(&[realm, "users", str_of(&user, "id"), "role-mappings"], &[])
+            .await?
+            .unwrap_or_default();
+        client.service_account_roles = non_empty(mappings(&m, realm));
+    }
+    client.normalize();
+    let secret = c
+        .get("secret")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && !crate::model::secret::is_marker(s))
+        .filter(|_| client.secret.is_some())
+        .map(|s| (client.client_id.clone(), s.to_string()));
+    Ok((Spec::IamClient(client), secret))
+}

@@ -1,0 +1,142 @@
+//! Keycloak as a [`Provider`]: the tenant's realm read through the admin API, and changes applied wave by
+//! wave, four objects at a time. A confidential client's secret, when Keycloak gives it, is fingerprinted
+//! on the spot and never kept; masked secrets (identity providers, SMTP) are unknown, and the plan falls
+//! back on the fingerprints of what falconer last set.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::apply::{Session, apply_one};
+use super::client::{Auth, Config, KcError, Keycloak};
+use super::inspect::inspect;
+use crate::domains::provider::{self, Provider, ProviderError};
+use crate::model::{Address, Domain, Tenant};
+use crate::plan::{Change, Item};
+use crate::secrets::{FingerprintKey, SENSITIVE};
+
+/// Changes applied at once within a wave.
+pub const PARALLEL: usize = 4;
+
+pub struct Iam {
+    pub kc: Keycloak,
+    /// The tenant's realm (set by `live`, which every plan calls before an apply).
+    realm: std::sync::Mutex<Option<String>>,
+}
+
+fn backend(e: KcError) -> ProviderError {
+    ProviderError::Backend {
+        domain: Domain::Iam,
+        message: e.to_string(),
+    }
+}
+
+/// Signs in to Keycloak (checking the address and the credentials).
+pub async fn connect(config: Config) -> Result<Keycloak, String> {
+    let kc = Keycloak::new(config).map_err(|e| e.to_string())?;
+    kc.sign_in().await.map_err(|e| e.to_string())?;
+    Ok(kc)
+}
+
+/// A configuration from the environment: `FALCONER_KEYCLOAK_URL` with `FALCONER_KEYCLOAK_USER` and
+/// `FALCONER_KEYCLOAK_PASSWORD`, or `FALCONER_KEYCLOAK_CLIENT_ID` and `FALCONER_KEYCLOAK_CLIENT_SECRET`;
+/// `FALCONER_KEYCLOAK_AUTH_REALM` (default `master`).
+pub fn config_from_env() -> Result<Config, String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = var("FALCONER_KEYCLOAK_URL").ok_or(
+        "no Keycloak connection: set FALCONER_KEYCLOAK_URL with FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD, or give a profile with an [iam] table (--profile FILE)",
+    )?;
+    let auth = match (
+        var("FALCONER_KEYCLOAK_CLIENT_ID"),
+        var("FALCONER_KEYCLOAK_CLIENT_SECRET"),
+        var("FALCONER_KEYCLOAK_USER"),
+        var("FALCONER_KEYCLOAK_PASSWORD"),
+    ) {
+        (Some(id), Some(secret), _, _) => Auth::Client { id, secret },
+        (_, _, Some(username), Some(password)) => Auth::Password { username, password },
+        _ => {
+            return Err(format!(
+                "no Keycloak credentials for {url}: set FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD (or FALCONER_KEYCLOAK_CLIENT_ID and FALCONER_KEYCLOAK_CLIENT_SECRET)"
+            ));
+        }
+    };
+    Ok(Config {
+        url,
+        auth,
+        auth_realm: var("FALCONER_KEYCLOAK_AUTH_REALM").unwrap_or_else(|| "master".into()),
+    })
+}
+
+impl Iam {
+    pub fn new(kc: Keycloak) -> Iam {
+        Iam {
+            kc,
+            realm: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+fn specs(items: &[Item]) -> HashMap<String, &crate::domains::Spec> {
+    items
+        .iter()
+        .filter(|i| i.address.domain == Domain::Iam)
+        .map(|i| (i.address.to_string(), &i.spec))
+        .collect()
+}
+
+impl Provider for Iam {
+    fn domain(&self) -> Domain {
+        Domain::Iam
+    }
+
+    async fn live(
+        &self,
+        tenant: &Tenant,
+        _also: &[Address],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        let realm = tenant.realm();
+        if let Ok(mut r) = self.realm.lock() {
+            *r = Some(realm.clone());
+        }
+        let found = inspect(&self.kc, &realm).await.map_err(backend)?;
+        let mut items = provider::sealed(found.specs, key);
+        for item in &mut items {
+            if let crate::domains::Spec::IamClient(c) = &item.spec
+                && let Some(secret) = found.client_secrets.get(&c.client_id)
+            {
+                item.value["secret"] =
+                    serde_json::json!({ SENSITIVE: key.fingerprint(secret.as_bytes()) });
+            }
+        }
+        Ok(items)
+    }
+
+    async fn apply(
+        &self,
+        changes: &[Change],
+        desired: &[Item],
+        live: &[Item],
+        bases: &HashMap<String, PathBuf>,
+    ) -> Result<usize, ProviderError> {
+        let realm = self
+            .realm
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .ok_or_else(|| ProviderError::Change {
+                domain: Domain::Iam,
+                message: "the realm was not read before the apply".into(),
+            })?;
+        let session = Session::new(&self.kc, &realm);
+        let (d, l) = (specs(desired), specs(live));
+        provider::in_waves(changes, "iam.", Domain::Iam, PARALLEL, |c| {
+            let base = bases
+                .get(&c.address)
+                .map(PathBuf::as_path)
+                .unwrap_or(Path::new(""));
+            let (d, l) = (d.get(&c.address).copied(), l.get(&c.address).copied());
+            apply_one(&session, c, d, l, base)
+        })
+        .await
+    }
+}

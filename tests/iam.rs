@@ -1,0 +1,558 @@
+//! The IAM domain against the Keycloak test double (`tests/support/keycloak_double.rs`, built from Keycloak's
+//! published OpenAPI and behaviour notes; no Keycloak server runs here): the acme example applies and
+//! converges, export then plan shows no changes for a realm another client populated, each kind of change
+//! plans minimally and applies, a rotated secret is a sensitive change that never shows, hazards are asked
+//! for, and the client signs in again when its token has expired.
+
+mod support;
+
+#[path = "support/keycloak_double.rs"]
+mod keycloak_double;
+
+use falconer::domains::iam::client::Keycloak;
+use keycloak_double::{KeycloakDouble, Options};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Workdir, both, code, text};
+
+const SECRETS: &[(&str, &str)] = &[
+    ("ACME_SMTP_PASSWORD", "smtp-secret-4c1d"),
+    ("ACME_ORDERS_API_SECRET", "orders-secret-9e2b"),
+    ("ACME_GOOGLE_CLIENT_SECRET", "google-secret-77aa"),
+];
+
+async fn double() -> KeycloakDouble {
+    KeycloakDouble::start(0, Options::default())
+        .await
+        .expect("the double starts")
+}
+
+fn workdir(tag: &str, kc: &KeycloakDouble) -> Workdir {
+    let o = Options::default();
+    let mut env = vec![
+        ("FALCONER_KEYCLOAK_URL".to_string(), kc.url.clone()),
+        ("FALCONER_KEYCLOAK_USER".to_string(), o.username),
+        ("FALCONER_KEYCLOAK_PASSWORD".to_string(), o.password),
+    ];
+    env.extend(SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Workdir::new("iam", tag, env)
+}
+
+/// A client of the double's admin API: "another client" that populates and reads a realm.
+fn admin(kc: &KeycloakDouble) -> Keycloak {
+    let o = Options::default();
+    support::keycloak_client(&kc.url, &o.username, &o.password)
+}
+
+async fn get(k: &Keycloak, path: &[&str]) -> Value {
+    k.get(path, &[]).await.expect("GET").expect("found")
+}
+
+async fn uuid(k: &Keycloak, client_id: &str) -> String {
+    let l = k
+        .send(
+            Method::GET,
+            &["acme", "clients"],
+            &[("clientId", client_id.to_string())],
+            None,
+        )
+        .await
+        .expect("clients")
+        .body;
+    l[0]["id"].as_str().expect("a client").to_string()
+}
+
+/// Creates an object through the admin API; its id from `Location`.
+async fn post(k: &Keycloak, path: &[&str], body: Value) -> String {
+    k.send(Method::POST, path, &[], Some(&body))
+        .await
+        .expect("created")
+        .created_id()
+        .unwrap_or_default()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    let mut n: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+fn assert_no_secret(what: &str, out: &str) {
+    for (_, v) in SECRETS {
+        assert!(!out.contains(v), "{what} shows a secret:\n{out}");
+    }
+}
+
+/// The acme example's IAM part applies to an empty Keycloak, every object is there as declared, and a
+/// second plan shows no changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_applies_to_an_empty_realm_and_converges() {
+    let kc = double().await;
+    let w = workdir("acme", &kc);
+    w.acme(&["tenant.toml", "iam.toml"]);
+    let changes = w.changes();
+    assert_eq!(changes.len(), 10, "{changes:?}");
+    // A public client is a hazard that must be allowed.
+    code(&w.apply(&[]), 4);
+    let o = w.apply(&["WIDENS_ACCESS"]);
+    code(&o, 0);
+    assert_no_secret("apply", &both(&o));
+    w.converged();
+
+    let k = admin(&kc);
+    let realm = get(&k, &["acme"]).await;
+    assert_eq!(realm["displayName"], "ACME Corporation");
+    assert_eq!(realm["passwordPolicy"], "length(12) and notUsername");
+    assert_eq!(realm["smtpServer"]["password"], "**********");
+    let admin_role = get(&k, &["acme", "roles", "admin", "composites"]).await;
+    assert_eq!(names(&admin_role), ["editor", "orders:write"]);
+    let orders = uuid(&k, "orders-api").await;
+    let secret = get(&k, &["acme", "clients", &orders, "client-secret"]).await;
+    assert_eq!(secret["value"], "orders-secret-9e2b");
+    let write = get(
+        &k,
+        &[
+            "acme",
+            "clients",
+            &orders,
+            "roles",
+            "orders:write",
+            "composites",
+        ],
+    )
+    .await;
+    assert_eq!(names(&write), ["orders:read"]);
+    let sa = get(&k, &["acme", "clients", &orders, "service-account-user"]).await;
+    let sa_roles = get(
+        &k,
+        &["acme", "users", sa["id"].as_str().unwrap(), "role-mappings"],
+    )
+    .await;
+    assert_eq!(
+        names(&sa_roles["realmMappings"]),
+        ["default-roles-acme", "viewer"]
+    );
+    let web = uuid(&k, "web-app").await;
+    let default = get(&k, &["acme", "clients", &web, "default-client-scopes"]).await;
+    assert_eq!(names(&default), ["acme-api", "email", "profile", "roles"]);
+    let optional = get(&k, &["acme", "clients", &web, "optional-client-scopes"]).await;
+    assert_eq!(names(&optional), ["offline_access"]);
+    let google = get(&k, &["acme", "identity-provider", "instances", "google"]).await;
+    assert_eq!(google["config"]["clientSecret"], "**********");
+    assert_eq!(google["config"]["defaultScope"], "openid email profile");
+    let admins = get(&k, &["acme", "group-by-path", "staff", "admins"]).await;
+    let m = get(
+        &k,
+        &[
+            "acme",
+            "groups",
+            admins["id"].as_str().unwrap(),
+            "role-mappings",
+        ],
+    )
+    .await;
+    assert_eq!(names(&m["realmMappings"]), ["admin"]);
+    assert_eq!(
+        names(&m["clientMappings"]["orders-api"]["mappings"]),
+        ["orders:write"]
+    );
+}
+
+/// A realm populated through the admin API by another client: export writes it with secrets redacted,
+/// and planning the export against it shows no changes (before and after falconer manages it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_plan_shows_no_changes() {
+    let kc = double().await;
+    let k = admin(&kc);
+    post(&k, &[], json!({"realm": "acme", "enabled": true, "displayName": "Acme", "registrationAllowed": true,
+        "smtpServer": {"host": "mail", "from": "a@acme.example", "port": "25", "auth": "true", "user": "u", "password": "smtp-secret-4c1d"}})).await;
+    post(
+        &k,
+        &["acme", "roles"],
+        json!({"name": "reader", "description": "Reads", "attributes": {"tier": ["1", "2"]}}),
+    )
+    .await;
+    post(&k, &["acme", "roles"], json!({"name": "writer"})).await;
+    let scope = post(&k, &["acme", "client-scopes"], json!({"name": "api", "protocol": "openid-connect",
+        "attributes": {"include.in.token.scope": "true"},
+        "protocolMappers": [{"name": "aud", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
+            "config": {"included.client.audience": "svc"}}]})).await;
+    assert!(!scope.is_empty());
+    let svc = post(&k, &["acme", "clients"], json!({"clientId": "svc", "secret": "orders-secret-9e2b",
+        "serviceAccountsEnabled": true, "redirectUris": ["https://b/*", "https://a/cb"],
+        "attributes": {"pkce.code.challenge.method": "S256"},
+        "defaultClientScopes": ["api", "profile"], "optionalClientScopes": ["phone"],
+        "protocolMappers": [{"name": "tenant", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
+            "config": {"claim.name": "tenant", "claim.value": "acme"}}]})).await;
+    let svc_roles = ["acme", "clients", svc.as_str(), "roles"];
+    post(
+        &k,
+        &svc_roles,
+        json!({"name": "use", "description": "Uses svc"}),
+    )
+    .await;
+    post(&k, &svc_roles, json!({"name": "admin"})).await;
+    let reader = get(&k, &["acme", "roles", "reader"]).await;
+    let svc_use = get(&k, &["acme", "clients", &svc, "roles", "use"]).await;
+    k.send(
+        Method::POST,
+        &["acme", "roles", "writer", "composites"],
+        &[],
+        Some(&json!([reader, svc_use])),
+    )
+    .await
+    .expect("composites");
+    k.send(
+        Method::POST,
+        &["acme", "clients", &svc, "roles", "admin", "composites"],
+        &[],
+        Some(&json!([svc_use])),
+    )
+    .await
+    .expect("client composites");
+    let sa = get(&k, &["acme", "clients", &svc, "service-account-user"]).await;
+    k.send(
+        Method::POST,
+        &[
+            "acme",
+            "users",
+            sa["id"].as_str().unwrap(),
+            "role-mappings",
+            "realm",
+        ],
+        &[],
+        Some(&json!([reader])),
+    )
+    .await
+    .expect("sa roles");
+    post(&k, &["acme", "identity-provider", "instances"], json!({"alias": "corp", "providerId": "oidc", "enabled": true,
+        "config": {"clientId": "falcon", "clientSecret": "google-secret-77aa", "authorizationUrl": "https://idp/auth"}})).await;
+    post(
+        &k,
+        &["acme", "identity-provider", "instances", "corp", "mappers"],
+        json!({"name": "role", "identityProviderAlias": "corp",
+        "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "reader"}}),
+    )
+    .await;
+    let top = post(
+        &k,
+        &["acme", "groups"],
+        json!({"name": "org", "attributes": {"site": ["x"]}}),
+    )
+    .await;
+    let child = post(
+        &k,
+        &["acme", "groups", top.as_str(), "children"],
+        json!({"name": "team"}),
+    )
+    .await;
+    k.send(
+        Method::POST,
+        &["acme", "groups", &child, "role-mappings", "realm"],
+        &[],
+        Some(&json!([reader])),
+    )
+    .await
+    .expect("group roles");
+    k.send(
+        Method::POST,
+        &["acme", "groups", &child, "role-mappings", "clients", &svc],
+        &[],
+        Some(&json!([svc_use])),
+    )
+    .await
+    .expect("group client roles");
+
+    let w = workdir("export", &kc);
+    let out = w.dir.join("manifest").join("iam.toml");
+    let o = w.run(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--domain",
+        "iam",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    assert_no_secret("export", &exported);
+    assert_no_secret("export's output", &both(&o));
+    assert_eq!(exported.matches("***REDACTED***").count(), 3, "{exported}");
+    for expected in [
+        "client_id = \"svc\"",
+        "name = \"team\"",
+        "parent = \"org\"",
+        "alias = \"corp\"",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "{expected} is missing:\n{exported}"
+        );
+    }
+    assert!(!exported.contains("realm_client"), "{exported}");
+    assert!(
+        !exported.contains("admin-cli"),
+        "built-in clients are left out:\n{exported}"
+    );
+    // The export is the tenant's whole manifest here.
+    w.converged();
+    // Managed by falconer (an apply with no changes records it), it still shows no changes.
+    code(&w.apply(&[]), 0);
+    w.converged();
+}
+
+/// Each kind of change plans exactly one update with the fields that changed, and applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_plans_the_minimal_change_and_applies() {
+    let kc = double().await;
+    let w = workdir("changes", &kc);
+    w.acme(&["tenant.toml", "iam.toml"]);
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    let k = admin(&kc);
+    let step = |address: &str, fields: &[&str]| {
+        let changes = w.changes();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (a, action, f) = &changes[0];
+        assert_eq!(
+            (a.as_str(), action.as_str()),
+            (address, "update"),
+            "{changes:?}"
+        );
+        for want in fields {
+            assert!(f.iter().any(|x| x == want), "{want} not among {f:?}");
+        }
+        assert_eq!(f.len(), fields.len(), "{f:?}");
+        code(&w.apply(&[]), 0);
+        w.converged();
+    };
+
+    // A role's composites.
+    w.edit(
+        "iam.toml",
+        "composites = { realm = [\"editor\"], client = { orders-api = [\"orders:write\"] } }",
+        "composites = { realm = [\"editor\"], client = { orders-api = [\"orders:read\"] } }",
+    );
+    step("iam.role.admin", &["composites.client.orders-api"]);
+    assert_eq!(
+        names(&get(&k, &["acme", "roles", "admin", "composites"]).await),
+        ["editor", "orders:read"]
+    );
+
+    // A client's redirect URIs (a set: order does not matter, a new one does).
+    w.edit("iam.toml", "redirect_uris = [\"https://app.acme.example/callback\", \"https://app.acme.example/silent-renew\"]", "redirect_uris = [\"https://app.acme.example/silent-renew\", \"https://app.acme.example/callback\", \"https://app.acme.example/logout\"]");
+    step("iam.client.web-app", &["redirect_uris"]);
+    let web = uuid(&k, "web-app").await;
+    let c = get(&k, &["acme", "clients", &web]).await;
+    assert_eq!(c["redirectUris"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        c["rootUrl"], "https://app.acme.example",
+        "a partial update keeps the rest"
+    );
+
+    // Scope assignments: one moves from optional to default, one is dropped.
+    w.edit(
+        "iam.toml",
+        "default_client_scopes = [\"profile\", \"email\", \"roles\", \"acme-api\"]",
+        "default_client_scopes = [\"profile\", \"roles\", \"acme-api\", \"offline_access\"]",
+    );
+    w.edit(
+        "iam.toml",
+        "optional_client_scopes = [\"offline_access\"]",
+        "optional_client_scopes = [\"email\"]",
+    );
+    step(
+        "iam.client.web-app",
+        &["default_client_scopes", "optional_client_scopes"],
+    );
+    assert_eq!(
+        names(&get(&k, &["acme", "clients", &web, "default-client-scopes"]).await),
+        ["acme-api", "offline_access", "profile", "roles"]
+    );
+    assert_eq!(
+        names(&get(&k, &["acme", "clients", &web, "optional-client-scopes"]).await),
+        ["email"]
+    );
+
+    // An identity provider's config: the secret Keycloak masks is kept.
+    w.edit(
+        "iam.toml",
+        "defaultScope = \"openid email profile\"",
+        "defaultScope = \"openid email\"",
+    );
+    step("iam.identity_provider.google", &["config.defaultScope"]);
+    let g = get(&k, &["acme", "identity-provider", "instances", "google"]).await;
+    assert_eq!(g["config"]["defaultScope"], "openid email");
+    assert_eq!(
+        kc.world().idp_secret("acme", "google").as_deref(),
+        Some("google-secret-77aa")
+    );
+
+    // A group's role mappings.
+    w.edit(
+        "iam.toml",
+        "realm_roles = [\"viewer\"]",
+        "realm_roles = [\"viewer\", \"editor\"]",
+    );
+    step("iam.group.staff", &["realm_roles"]);
+    let staff = get(&k, &["acme", "group-by-path", "staff"]).await;
+    let m = get(
+        &k,
+        &[
+            "acme",
+            "groups",
+            staff["id"].as_str().unwrap(),
+            "role-mappings",
+        ],
+    )
+    .await;
+    assert_eq!(names(&m["realmMappings"]), ["editor", "viewer"]);
+
+    // A protocol mapper's config.
+    w.edit(
+        "iam.toml",
+        "\"claim.value\" = \"acme\"",
+        "\"claim.value\" = \"acme-corp\"",
+    );
+    step(
+        "iam.client.orders-api",
+        &["protocol_mapper[tenant].config.claim.value"],
+    );
+    let orders = uuid(&k, "orders-api").await;
+    let mappers = get(
+        &k,
+        &["acme", "clients", &orders, "protocol-mappers", "models"],
+    )
+    .await;
+    assert_eq!(mappers[0]["config"]["claim.value"], "acme-corp");
+    assert_eq!(mappers.as_array().map(Vec::len), Some(1));
+}
+
+/// A rotated client secret plans as a sensitive change, applies, and shows nowhere; a wildcard redirect URI
+/// and deleting the realm are hazards that need permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_secrets_and_hazards() {
+    let kc = double().await;
+    let mut w = workdir("secrets", &kc);
+    w.acme(&["tenant.toml", "iam.toml"]);
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    w.set_env("ACME_ORDERS_API_SECRET", "orders-secret-rotated-51f0");
+    w.set_env("ACME_GOOGLE_CLIENT_SECRET", "google-secret-rotated-0a0a");
+    let o = w.run(&["plan", &w.manifest()]);
+    code(&o, 0);
+    let out = text(&o.stdout);
+    assert_eq!(out.matches("(sensitive value changed)").count(), 2, "{out}");
+    assert!(!out.contains("rotated"), "{out}");
+    let changes = w.changes();
+    let mut addresses: Vec<&str> = changes.iter().map(|c| c.0.as_str()).collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        ["iam.client.orders-api", "iam.identity_provider.google"]
+    );
+    let o = w.run(&["-vvv", "apply", &w.manifest(), "--auto-approve"]);
+    code(&o, 0);
+    assert!(!both(&o).contains("rotated"), "{}", both(&o));
+    let k = admin(&kc);
+    let orders = uuid(&k, "orders-api").await;
+    let secret = get(&k, &["acme", "clients", &orders, "client-secret"]).await;
+    assert_eq!(secret["value"], "orders-secret-rotated-51f0");
+    assert_eq!(
+        kc.world().idp_secret("acme", "google").as_deref(),
+        Some("google-secret-rotated-0a0a")
+    );
+    w.converged();
+    let state = std::fs::read(w.dir.join("state.db")).expect("the state store");
+    assert!(!String::from_utf8_lossy(&state).contains("rotated"));
+
+    // A wildcard redirect URI widens access.
+    w.edit(
+        "iam.toml",
+        "\"https://app.acme.example/silent-renew\"]",
+        "\"https://app.acme.example/silent-renew\", \"https://app.acme.example/*\"]",
+    );
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(both(&o).contains("WIDENS_ACCESS"), "{}", both(&o));
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+
+    // Deleting the realm deletes its users and sessions.
+    std::fs::remove_file(w.dir.join("manifest").join("iam.toml")).expect("removes");
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(both(&o).contains("DELETES_DATA"), "{}", both(&o));
+    assert!(k.get(&["acme"], &[]).await.expect("GET").is_some());
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    assert!(k.get(&["acme"], &[]).await.expect("GET").is_none());
+    w.converged();
+}
+
+/// The client renews an expired token on a 401 and goes on; a wrong password is said in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_are_renewed_and_bad_credentials_are_explained() {
+    let kc = KeycloakDouble::start(
+        0,
+        Options {
+            token_life: 1,
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let k = admin(&kc);
+    k.send(Method::POST, &[], &[], Some(&json!({"realm": "r"})))
+        .await
+        .expect("created");
+    kc.expire_tokens();
+    assert!(k.get(&["r"], &[]).await.expect("after a 401").is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(k.get(&["r"], &[]).await.expect("after expiry").is_some());
+    assert_eq!(kc.world().token_grants, 3);
+    let statuses: Vec<u16> = kc.log().iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&401), "{statuses:?}");
+
+    let mut w = workdir("badpw", &kc);
+    w.set_env("FALCONER_KEYCLOAK_PASSWORD", "wrong-password-5d5d");
+    w.acme(&["tenant.toml", "iam.toml"]);
+    let o = w.run(&["plan", &w.manifest()]);
+    code(&o, 1);
+    let out = both(&o);
+    assert!(
+        out.contains("refused the sign-in (401): Invalid user credentials"),
+        "{out}"
+    );
+    assert!(!out.contains("wrong-password-5d5d"), "{out}");
+}
+
+/// Lists are read page by page: 230 roles come back whole, in three pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_paged() {
+    let kc = double().await;
+    let k = admin(&kc);
+    k.send(Method::POST, &[], &[], Some(&json!({"realm": "acme"})))
+        .await
+        .expect("created");
+    for i in 0..230 {
+        k.send(
+            Method::POST,
+            &["acme", "roles"],
+            &[],
+            Some(&json!({"name": format!("r{i:03}")})),
+        )
+        .await
+        .expect("role");
+    }
+    let all = k.list(&["acme", "roles"], &[]).await.expect("listed");
+    assert_eq!(all.len(), 233, "230 and the realm's 3 built-in roles");
+    let pages = kc
+        .log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.route == "/{realm}/roles")
+        .count();
+    assert_eq!(pages, 3);
+}

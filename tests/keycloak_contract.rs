@@ -1,0 +1,456 @@
+//! The Keycloak test double against Keycloak's published OpenAPI document (`openapi-26.6.2.json` in the
+//! shared reference): every route it serves exists there with the same method; a scenario (falconer's
+//! apply, export and changes, and direct calls for the rest) reaches every route; every answer has a
+//! documented status, and every body validates against the document's schema for it, with no property
+//! the schema does not name.
+
+mod support;
+
+#[path = "support/keycloak_double.rs"]
+mod keycloak_double;
+
+use std::collections::BTreeSet;
+
+use falconer::domains::iam::client::Keycloak;
+use keycloak_double::{KeycloakDouble, Options, ROUTES, Recorded};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Workdir, code};
+
+fn document() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference/keycloak/openapi-26.6.2.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("the OpenAPI document is JSON")
+}
+
+/// Makes every object schema that lists its properties refuse others, so that a body with a property
+/// Keycloak does not document fails.
+fn strict(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("properties") && !m.contains_key("additionalProperties") {
+                m.insert("additionalProperties".into(), json!(false));
+            }
+            for x in m.values_mut() {
+                strict(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strict),
+        _ => {}
+    }
+}
+
+/// A validator of `schema`, resolving `#/components/...` in the document.
+fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
+    let mut root = schema.clone();
+    let mut components = doc["components"].clone();
+    strict(&mut components);
+    strict(&mut root);
+    root["components"] = components;
+    jsonschema::validator_for(&root).expect("a valid schema")
+}
+
+fn operation<'a>(doc: &'a Value, method: &str, route: &str) -> Option<&'a Value> {
+    doc["paths"]
+        .get(format!("/admin/realms{route}"))?
+        .get(method.to_lowercase())
+}
+
+async fn admin(kc: &KeycloakDouble) -> Keycloak {
+    let o = Options::default();
+    support::keycloak_client(&kc.url, &o.username, &o.password)
+}
+
+#[test]
+fn every_route_of_the_double_is_in_the_document() {
+    let doc = document();
+    let mut missing = Vec::new();
+    for (method, route) in ROUTES {
+        if operation(&doc, method, route).is_none() {
+            missing.push(format!("{method} /admin/realms{route}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in the OpenAPI document: {missing:?}"
+    );
+    let unique: BTreeSet<_> = ROUTES.iter().collect();
+    assert_eq!(unique.len(), ROUTES.len(), "a route is listed twice");
+}
+
+/// Drives every route: falconer's own calls, then direct calls for what falconer does not use in this
+/// scenario (and duplicates, to see 409 bodies).
+async fn scenario(kc: &KeycloakDouble) {
+    let o = Options::default();
+    let mut w = Workdir::new(
+        "iam",
+        "contract",
+        vec![
+            ("FALCONER_KEYCLOAK_URL".into(), kc.url.clone()),
+            ("FALCONER_KEYCLOAK_USER".into(), o.username.clone()),
+            ("FALCONER_KEYCLOAK_PASSWORD".into(), o.password.clone()),
+            ("ACME_SMTP_PASSWORD".into(), "s1".into()),
+            ("ACME_ORDERS_API_SECRET".into(), "s2".into()),
+            ("ACME_GOOGLE_CLIENT_SECRET".into(), "s3".into()),
+        ],
+    );
+    w.acme(&["tenant.toml", "iam.toml"]);
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    let out = w.dir.join("export.toml").display().to_string();
+    code(
+        &w.run(&["export", "--tenant", "acme", "--domain", "iam", "-o", &out]),
+        0,
+    );
+    // Updates of every kind, then deletes of every kind.
+    w.edit(
+        "iam.toml",
+        "description = \"Reads orders and customers\"",
+        "description = \"Reads\"",
+    );
+    w.edit(
+        "iam.toml",
+        "description = \"Read orders\"",
+        "description = \"Reads orders\"",
+    );
+    w.edit(
+        "iam.toml",
+        "\"claim.value\" = \"acme\"",
+        "\"claim.value\" = \"acme-2\"",
+    );
+    w.edit(
+        "iam.toml",
+        "\"included.client.audience\" = \"orders-api\"",
+        "\"included.client.audience\" = \"orders\"",
+    );
+    w.edit(
+        "iam.toml",
+        "description = \"Audience and claims for the ACME APIs\"",
+        "description = \"APIs\"",
+    );
+    w.edit(
+        "iam.toml",
+        "config = { role = \"viewer\", syncMode = \"INHERIT\" }",
+        "config = { role = \"editor\", syncMode = \"INHERIT\" }",
+    );
+    w.edit(
+        "iam.toml",
+        "display_name = \"Sign in with Google\"",
+        "display_name = \"Google\"",
+    );
+    w.edit(
+        "iam.toml",
+        "attributes = { department = [\"operations\"] }",
+        "attributes = { department = [\"ops\"] }",
+    );
+    w.edit(
+        "iam.toml",
+        "realm_roles = [\"admin\"]",
+        "realm_roles = [\"editor\"]",
+    );
+    w.edit(
+        "iam.toml",
+        "client_roles = { orders-api = [\"orders:write\"] }",
+        "client_roles = { orders-api = [\"orders:read\"] }",
+    );
+    w.edit("iam.toml", "service_account_roles = { realm = [\"viewer\"] }", "service_account_roles = { realm = [\"editor\"], client = { orders-api = [\"orders:read\"] } }");
+    w.edit(
+        "iam.toml",
+        "composites = { realm = [\"editor\"], client",
+        "composites = { client",
+    );
+    w.edit(
+        "iam.toml",
+        "optional_client_scopes = [\"offline_access\"]",
+        "optional_client_scopes = [\"phone\"]",
+    );
+    w.edit(
+        "iam.toml",
+        "default_client_scopes = [\"profile\", \"email\", \"roles\", \"acme-api\"]",
+        "default_client_scopes = [\"profile\", \"roles\", \"acme-api\"]",
+    );
+    w.edit(
+        "iam.toml",
+        "display_name = \"ACME Corporation\"",
+        "display_name = \"ACME\"",
+    );
+    code(&w.apply(&[]), 0);
+    w.converged();
+    // What is left: everything else is deleted (roles, a client, a client role, a scope, mappers, a
+    // group, composites and role mappings).
+    w.write(
+        "iam.toml",
+        r#"format_version = "1"
+[[iam.realm]]
+name = "acme"
+[[iam.role]]
+name = "viewer"
+[[iam.client]]
+client_id = "orders-api"
+public_client = false
+secret = { env = "ACME_ORDERS_API_SECRET" }
+service_accounts_enabled = true
+[[iam.client.role]]
+name = "orders:read"
+[[iam.client.role]]
+name = "orders:reader"
+[[iam.client.role]]
+name = "orders:write"
+[[iam.identity_provider]]
+alias = "google"
+provider_id = "google"
+client_secret = { env = "ACME_GOOGLE_CLIENT_SECRET" }
+[[iam.group]]
+name = "staff"
+"#,
+    );
+    w.set_env("ACME_ORDERS_API_SECRET", "s2-rotated");
+    code(&w.apply(&["DELETES_DATA", "WIDENS_ACCESS"]), 0);
+    w.converged();
+
+    // Direct calls: what falconer did not need above, and conflicts.
+    let k = admin(kc).await;
+    let call = |m: Method, p: Vec<String>, b: Option<Value>| {
+        let k = &k;
+        async move {
+            let refs: Vec<&str> = p.iter().map(String::as_str).collect();
+            k.send(m, &refs, &[], b.as_ref()).await
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let list = call(Method::GET, s(&["acme", "clients"]), None)
+        .await
+        .expect("clients")
+        .body;
+    let orders = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["clientId"] == "orders-api")
+        .and_then(|c| c["id"].as_str())
+        .expect("orders-api")
+        .to_string();
+    let scopes = call(Method::GET, s(&["acme", "client-scopes"]), None)
+        .await
+        .expect("scopes")
+        .body;
+    let scope = scopes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "profile")
+        .and_then(|c| c["id"].as_str())
+        .expect("profile")
+        .to_string();
+    call(Method::GET, s(&[]), None).await.expect("realms");
+    call(Method::GET, s(&["acme", "clients", &orders]), None)
+        .await
+        .expect("client");
+    call(
+        Method::GET,
+        s(&["acme", "clients", &orders, "client-secret"]),
+        None,
+    )
+    .await
+    .expect("secret");
+    call(Method::GET, s(&["acme", "client-scopes", &scope]), None)
+        .await
+        .expect("scope");
+    call(
+        Method::GET,
+        s(&["acme", "identity-provider", "instances", "google"]),
+        None,
+    )
+    .await
+    .expect("idp");
+    let m = call(Method::POST, s(&["acme", "client-scopes", &scope, "protocol-mappers", "models"]),
+        Some(json!({"name": "x", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper", "config": {}}))).await.expect("mapper");
+    let mid = m.created_id().expect("an id");
+    call(Method::PUT, s(&["acme", "client-scopes", &scope, "protocol-mappers", "models", &mid]),
+        Some(json!({"id": mid, "name": "x", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper", "config": {"a": "b"}}))).await.expect("mapper update");
+    call(
+        Method::DELETE,
+        s(&[
+            "acme",
+            "client-scopes",
+            &scope,
+            "protocol-mappers",
+            "models",
+            &mid,
+        ]),
+        None,
+    )
+    .await
+    .expect("mapper delete");
+    let g = call(
+        Method::POST,
+        s(&["acme", "groups"]),
+        Some(json!({"name": "g"})),
+    )
+    .await
+    .expect("group");
+    let gid = g.created_id().expect("an id");
+    call(Method::GET, s(&["acme", "groups", &gid]), None)
+        .await
+        .expect("group");
+    call(Method::GET, s(&["acme", "groups", &gid, "children"]), None)
+        .await
+        .expect("children");
+    call(
+        Method::POST,
+        s(&["acme", "groups", &gid, "children"]),
+        Some(json!({"name": "c"})),
+    )
+    .await
+    .expect("child");
+    for (method, path, body) in [
+        (Method::POST, s(&[]), json!({"realm": "acme"})),
+        (
+            Method::POST,
+            s(&["acme", "roles"]),
+            json!({"name": "viewer"}),
+        ),
+        (
+            Method::POST,
+            s(&["acme", "clients"]),
+            json!({"clientId": "orders-api"}),
+        ),
+        (
+            Method::POST,
+            s(&["acme", "client-scopes"]),
+            json!({"name": "profile"}),
+        ),
+        (
+            Method::POST,
+            s(&["acme", "identity-provider", "instances"]),
+            json!({"alias": "google", "providerId": "google"}),
+        ),
+        (Method::POST, s(&["acme", "groups"]), json!({"name": "g"})),
+        (
+            Method::POST,
+            s(&["acme", "clients", &orders, "roles"]),
+            json!({"name": "orders:write"}),
+        ),
+    ] {
+        let e = call(method, path, Some(body))
+            .await
+            .err()
+            .expect("a conflict");
+        assert_eq!(e.status(), Some(409), "{e}");
+    }
+    call(Method::DELETE, s(&["acme", "groups", &gid]), None)
+        .await
+        .expect("group delete");
+    call(
+        Method::DELETE,
+        s(&["acme", "clients", &orders, "roles", "orders:reader"]),
+        None,
+    )
+    .await
+    .expect("client role delete");
+    call(
+        Method::DELETE,
+        s(&["acme", "identity-provider", "instances", "google"]),
+        None,
+    )
+    .await
+    .expect("idp delete");
+    call(Method::DELETE, s(&["acme", "client-scopes", &scope]), None)
+        .await
+        .ok();
+    call(Method::DELETE, s(&["acme", "clients", &orders]), None)
+        .await
+        .expect("client delete");
+    call(Method::DELETE, s(&["acme"]), None)
+        .await
+        .expect("realm delete");
+}
+
+/// Statuses a route answers that its operation documents (201 and 204 stand for a documented 200 that has
+/// no body: Keycloak's own resources answer those, the document says 200).
+fn documented(op: &Value, status: u16) -> bool {
+    let r = &op["responses"];
+    if r.get(status.to_string()).is_some() {
+        return true;
+    }
+    matches!(status, 201 | 204) && r.get("200").is_some_and(|ok| ok.get("content").is_none())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_reached_and_every_body_validates() {
+    let doc = document();
+    let kc = KeycloakDouble::start(0, Options::default())
+        .await
+        .expect("starts");
+    scenario(&kc).await;
+    let log: Vec<Recorded> = kc.log();
+    let reached: BTreeSet<(String, String)> = log
+        .iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .map(|r| (r.method.clone(), r.route.clone()))
+        .collect();
+    let unreached: Vec<_> = ROUTES
+        .iter()
+        .filter(|(m, r)| !reached.contains(&(m.to_string(), r.to_string())))
+        .collect();
+    assert!(
+        unreached.is_empty(),
+        "routes the scenario did not reach: {unreached:?}"
+    );
+
+    let error = validator(
+        &doc,
+        &json!({"$ref": "#/components/schemas/ErrorRepresentation"}),
+    );
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for r in log
+        .iter()
+        .filter(|r| r.route.starts_with('/') || r.route.is_empty())
+    {
+        if r.route == keycloak_double::TOKEN_ROUTE {
+            continue;
+        }
+        let Some(op) = operation(&doc, &r.method, &r.route) else {
+            problems.push(format!("{} {}: not documented", r.method, r.route));
+            continue;
+        };
+        if r.status == 409 {
+            if let Err(e) = error.validate(&r.body) {
+                problems.push(format!("{} {} 409: {e}", r.method, r.route));
+            }
+            checked += 1;
+            continue;
+        }
+        if !(200..300).contains(&r.status) {
+            continue;
+        }
+        if !documented(op, r.status) {
+            problems.push(format!(
+                "{} {}: status {} is not documented",
+                r.method, r.route, r.status
+            ));
+        }
+        let schema =
+            op["responses"][r.status.to_string()]["content"]["application/json"]["schema"].clone();
+        if schema.is_null() {
+            if !r.body.is_null() {
+                problems.push(format!(
+                    "{} {} {}: a body where none is documented",
+                    r.method, r.route, r.status
+                ));
+            }
+            continue;
+        }
+        match validator(&doc, &schema).validate(&r.body) {
+            Ok(()) => checked += 1,
+            Err(e) => problems.push(format!(
+                "{} {} {}: {e} (body {})",
+                r.method, r.route, r.status, r.body
+            )),
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(checked > 100, "only {checked} bodies were checked");
+}

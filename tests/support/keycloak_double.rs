@@ -1,0 +1,1921 @@
+//! A Keycloak test double: the admin REST API endpoints falconer uses, with Keycloak 26.6's semantics as
+//! its published OpenAPI document (`openapi-26.6.2.json`) and the behaviour notes in the shared reference
+//! describe them:
+//!
+//! - tokens from `/realms/{realm}/protocol/openid-connect/token` (password grant through `admin-cli`),
+//!   expiring after `token_life` seconds; admin calls without a valid token get 401;
+//! - creates answer 201 with a `Location` whose last segment is the new id (a role's name), no body;
+//!   duplicates answer 409 with Keycloak's `{errorMessage}` body;
+//! - client `PUT` is a partial update (only the fields sent change);
+//! - role lists are brief unless `briefRepresentation=false`; a role's composites are read and written only
+//!   through `/composites` (by role id);
+//! - an identity provider's `clientSecret` and the SMTP password are masked as `**********` on read, and a
+//!   masked value sent back keeps the stored one; a confidential client's secret is returned in clear
+//!   (26.6), or masked when `mask_client_secrets` is set (26.8's behaviour);
+//! - groups and identity providers are paged with `first`/`max` (default 100), other lists are not
+//!   paged unless asked;
+//! - a new realm comes with Keycloak's built-in clients, client scopes and roles, and a new client gets the
+//!   realm's default client scopes.
+//!
+//! Every request is recorded (method, route template, status, body) so that a contract test can check the
+//! routes and bodies against the OpenAPI document. Serves 127.0.0.1 only.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// The admin routes the double serves (method, path template under `/admin/realms`).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", ""),
+    ("POST", ""),
+    ("GET", "/{realm}"),
+    ("PUT", "/{realm}"),
+    ("DELETE", "/{realm}"),
+    ("GET", "/{realm}/roles"),
+    ("POST", "/{realm}/roles"),
+    ("GET", "/{realm}/roles/{role-name}"),
+    ("PUT", "/{realm}/roles/{role-name}"),
+    ("DELETE", "/{realm}/roles/{role-name}"),
+    ("GET", "/{realm}/roles/{role-name}/composites"),
+    ("POST", "/{realm}/roles/{role-name}/composites"),
+    ("DELETE", "/{realm}/roles/{role-name}/composites"),
+    ("GET", "/{realm}/clients"),
+    ("POST", "/{realm}/clients"),
+    ("GET", "/{realm}/clients/{client-uuid}"),
+    ("PUT", "/{realm}/clients/{client-uuid}"),
+    ("DELETE", "/{realm}/clients/{client-uuid}"),
+    ("GET", "/{realm}/clients/{client-uuid}/client-secret"),
+    (
+        "GET",
+        "/{realm}/clients/{client-uuid}/default-client-scopes",
+    ),
+    (
+        "PUT",
+        "/{realm}/clients/{client-uuid}/default-client-scopes/{clientScopeId}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/clients/{client-uuid}/default-client-scopes/{clientScopeId}",
+    ),
+    (
+        "GET",
+        "/{realm}/clients/{client-uuid}/optional-client-scopes",
+    ),
+    (
+        "PUT",
+        "/{realm}/clients/{client-uuid}/optional-client-scopes/{clientScopeId}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/clients/{client-uuid}/optional-client-scopes/{clientScopeId}",
+    ),
+    ("GET", "/{realm}/clients/{client-uuid}/roles"),
+    ("POST", "/{realm}/clients/{client-uuid}/roles"),
+    ("GET", "/{realm}/clients/{client-uuid}/roles/{role-name}"),
+    ("PUT", "/{realm}/clients/{client-uuid}/roles/{role-name}"),
+    ("DELETE", "/{realm}/clients/{client-uuid}/roles/{role-name}"),
+    (
+        "GET",
+        "/{realm}/clients/{client-uuid}/roles/{role-name}/composites",
+    ),
+    (
+        "POST",
+        "/{realm}/clients/{client-uuid}/roles/{role-name}/composites",
+    ),
+    (
+        "DELETE",
+        "/{realm}/clients/{client-uuid}/roles/{role-name}/composites",
+    ),
+    (
+        "GET",
+        "/{realm}/clients/{client-uuid}/protocol-mappers/models",
+    ),
+    (
+        "POST",
+        "/{realm}/clients/{client-uuid}/protocol-mappers/models",
+    ),
+    (
+        "PUT",
+        "/{realm}/clients/{client-uuid}/protocol-mappers/models/{id}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/clients/{client-uuid}/protocol-mappers/models/{id}",
+    ),
+    ("GET", "/{realm}/clients/{client-uuid}/service-account-user"),
+    ("GET", "/{realm}/users/{user-id}/role-mappings"),
+    ("POST", "/{realm}/users/{user-id}/role-mappings/realm"),
+    ("DELETE", "/{realm}/users/{user-id}/role-mappings/realm"),
+    (
+        "POST",
+        "/{realm}/users/{user-id}/role-mappings/clients/{client-id}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/users/{user-id}/role-mappings/clients/{client-id}",
+    ),
+    ("GET", "/{realm}/client-scopes"),
+    ("POST", "/{realm}/client-scopes"),
+    ("GET", "/{realm}/client-scopes/{client-scope-id}"),
+    ("PUT", "/{realm}/client-scopes/{client-scope-id}"),
+    ("DELETE", "/{realm}/client-scopes/{client-scope-id}"),
+    (
+        "GET",
+        "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models",
+    ),
+    (
+        "POST",
+        "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models",
+    ),
+    (
+        "PUT",
+        "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models/{id}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models/{id}",
+    ),
+    ("GET", "/{realm}/identity-provider/instances"),
+    ("POST", "/{realm}/identity-provider/instances"),
+    ("GET", "/{realm}/identity-provider/instances/{alias}"),
+    ("PUT", "/{realm}/identity-provider/instances/{alias}"),
+    ("DELETE", "/{realm}/identity-provider/instances/{alias}"),
+    (
+        "GET",
+        "/{realm}/identity-provider/instances/{alias}/mappers",
+    ),
+    (
+        "POST",
+        "/{realm}/identity-provider/instances/{alias}/mappers",
+    ),
+    (
+        "PUT",
+        "/{realm}/identity-provider/instances/{alias}/mappers/{id}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/identity-provider/instances/{alias}/mappers/{id}",
+    ),
+    ("GET", "/{realm}/groups"),
+    ("POST", "/{realm}/groups"),
+    ("GET", "/{realm}/groups/{group-id}"),
+    ("PUT", "/{realm}/groups/{group-id}"),
+    ("DELETE", "/{realm}/groups/{group-id}"),
+    ("GET", "/{realm}/groups/{group-id}/children"),
+    ("POST", "/{realm}/groups/{group-id}/children"),
+    ("GET", "/{realm}/group-by-path/{path}"),
+    ("GET", "/{realm}/groups/{group-id}/role-mappings"),
+    ("POST", "/{realm}/groups/{group-id}/role-mappings/realm"),
+    ("DELETE", "/{realm}/groups/{group-id}/role-mappings/realm"),
+    (
+        "POST",
+        "/{realm}/groups/{group-id}/role-mappings/clients/{client-id}",
+    ),
+    (
+        "DELETE",
+        "/{realm}/groups/{group-id}/role-mappings/clients/{client-id}",
+    ),
+];
+
+/// The token endpoint (OpenID Connect, not part of the admin API document).
+pub const TOKEN_ROUTE: &str = "/realms/{realm}/protocol/openid-connect/token";
+
+const MASK: &str = "**********";
+
+/// How the double behaves.
+#[derive(Clone)]
+pub struct Options {
+    pub username: String,
+    pub password: String,
+    /// Seconds a token lives (Keycloak's default is 60).
+    pub token_life: u64,
+    /// Mask confidential clients' secrets on read (Keycloak 26.8 for callers without manage-clients).
+    pub mask_client_secrets: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            username: "admin".into(),
+            password: "admin-password".into(),
+            token_life: 60,
+            mask_client_secrets: false,
+        }
+    }
+}
+
+/// One request as answered.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// The route template (`/{realm}/clients/{client-uuid}`), or the token route.
+    pub route: String,
+    pub status: u16,
+    pub body: Value,
+    pub query: String,
+}
+
+#[derive(Clone, Debug)]
+struct RoleS {
+    id: String,
+    name: String,
+    description: Option<String>,
+    attributes: Value,
+    composites: Vec<String>,
+    /// The client's uuid (client roles).
+    client: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct ClientS {
+    id: String,
+    rep: Map<String, Value>,
+    secret: Option<String>,
+    mappers: Vec<Value>,
+    default_scopes: Vec<String>,
+    optional_scopes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct ScopeS {
+    id: String,
+    rep: Map<String, Value>,
+    mappers: Vec<Value>,
+}
+
+#[derive(Clone, Debug)]
+struct IdpS {
+    internal_id: String,
+    rep: Map<String, Value>,
+    mappers: Vec<Value>,
+}
+
+#[derive(Clone, Debug)]
+struct GroupS {
+    id: String,
+    name: String,
+    parent: Option<String>,
+    attributes: Value,
+    roles: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct UserS {
+    id: String,
+    username: String,
+    /// The client whose service account this is.
+    client: String,
+    roles: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct RealmS {
+    id: String,
+    rep: Map<String, Value>,
+    roles: Vec<RoleS>,
+    clients: Vec<ClientS>,
+    scopes: Vec<ScopeS>,
+    default_default: Vec<String>,
+    default_optional: Vec<String>,
+    idps: Vec<IdpS>,
+    groups: Vec<GroupS>,
+    users: Vec<UserS>,
+}
+
+/// Everything the double holds.
+#[derive(Default)]
+pub struct World {
+    realms: BTreeMap<String, RealmS>,
+    tokens: HashMap<String, Instant>,
+    next: u64,
+    pub log: Vec<Recorded>,
+    pub token_grants: usize,
+}
+
+impl World {
+    /// An identity provider's stored client secret (the API only ever shows it masked).
+    pub fn idp_secret(&self, realm: &str, alias: &str) -> Option<String> {
+        let r = self.realms.get(realm)?;
+        let p = r.idps.iter().find(|p| p.rep["alias"] == alias)?;
+        p.rep
+            .get("config")?
+            .get("clientSecret")?
+            .as_str()
+            .map(str::to_string)
+    }
+}
+
+type Shared = Arc<(Mutex<World>, Options)>;
+
+pub struct KeycloakDouble {
+    pub url: String,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KeycloakDouble {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl KeycloakDouble {
+    /// Starts the double on 127.0.0.1 (`port` 0: a free one).
+    pub async fn start(port: u16, options: Options) -> std::io::Result<KeycloakDouble> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shared: Shared = Arc::new((Mutex::new(World::default()), options));
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(KeycloakDouble { url, shared, task })
+    }
+
+    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.shared.0.lock().expect("double state")
+    }
+
+    /// Every recorded request.
+    pub fn log(&self) -> Vec<Recorded> {
+        self.world().log.clone()
+    }
+
+    /// Forgets every token (as if they had all expired).
+    pub fn expire_tokens(&self) {
+        self.world().tokens.clear();
+    }
+}
+
+fn error(status: u16, message: &str) -> (u16, Value) {
+    (status, json!({ "errorMessage": message }))
+}
+
+fn not_found(what: &str) -> (u16, Value) {
+    (404, json!({ "error": format!("Could not find {what}") }))
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let decode = |s: &str| decode_segment(&s.replace('+', " "));
+    text.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// Matches a path under `/admin/realms` against the route templates.
+fn route(method: &str, rest: &[String]) -> Option<(&'static str, HashMap<String, String>)> {
+    for (m, template) in ROUTES {
+        if *m != method {
+            continue;
+        }
+        let parts: Vec<&str> = template.split('/').filter(|p| !p.is_empty()).collect();
+        let mut params = HashMap::new();
+        let mut ok = true;
+        let mut i = 0;
+        for (j, p) in parts.iter().enumerate() {
+            if *p == "{path}" && j == parts.len() - 1 {
+                if i >= rest.len() {
+                    ok = false;
+                    break;
+                }
+                params.insert("path".to_string(), rest[i..].join("/"));
+                i = rest.len();
+                break;
+            }
+            let Some(seg) = rest.get(i) else {
+                ok = false;
+                break;
+            };
+            if p.starts_with('{') {
+                params.insert(p.trim_matches(['{', '}']).to_string(), seg.clone());
+            } else if p != seg {
+                ok = false;
+                break;
+            }
+            i += 1;
+        }
+        if ok && i == rest.len() {
+            return Some((template, params));
+        }
+    }
+    None
+}
+
+fn decode_segment(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(x) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn serve(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (world, options) = (&shared.0, &shared.1);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let query: HashMap<String, String> = form(uri.query().unwrap_or_default().as_bytes());
+    let segments: Vec<String> = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    let mut w = world.lock().expect("double state");
+    let (route_name, status, location, out) = if segments.len() == 5
+        && segments[0] == "realms"
+        && segments[2..] == ["protocol", "openid-connect", "token"]
+        && method == Method::POST
+    {
+        let f = form(&body);
+        let ok = f.get("grant_type").map(String::as_str) == Some("password")
+            && f.get("client_id").map(String::as_str) == Some("admin-cli")
+            && f.get("username") == Some(&options.username)
+            && f.get("password") == Some(&options.password)
+            && segments[1] == "master";
+        if ok {
+            w.next += 1;
+            w.token_grants += 1;
+            let token = format!("token-{}-{}", w.next, std::process::id());
+            w.tokens.insert(
+                token.clone(),
+                Instant::now() + Duration::from_secs(options.token_life),
+            );
+            (
+                TOKEN_ROUTE.to_string(),
+                200,
+                None,
+                json!({"access_token": token, "expires_in": options.token_life, "token_type": "Bearer",
+                       "refresh_expires_in": 1800, "not-before-policy": 0, "scope": "profile email"}),
+            )
+        } else {
+            (
+                TOKEN_ROUTE.to_string(),
+                401,
+                None,
+                json!({"error": "invalid_grant", "error_description": "Invalid user credentials"}),
+            )
+        }
+    } else if segments.len() >= 2 && segments[0] == "admin" && segments[1] == "realms" {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let valid = w.tokens.get(token).is_some_and(|t| Instant::now() < *t);
+        match route(method.as_str(), &segments[2..]) {
+            _ if !valid => (
+                "(unauthorized)".to_string(),
+                401,
+                None,
+                json!({"error": "HTTP 401 Unauthorized"}),
+            ),
+            None => (
+                "(unknown)".to_string(),
+                404,
+                None,
+                json!({"error": "Unable to find matching target resource method"}),
+            ),
+            Some((template, params)) => {
+                let input: Value = if body.is_empty() {
+                    Value::Null
+                } else {
+                    match serde_json::from_slice(&body) {
+                        Ok(v) => v,
+                        Err(_) => {
+                            let (s, b) = error(400, "unable to read the request body");
+                            drop(w);
+                            return answer(s, None, b);
+                        }
+                    }
+                };
+                let base = format!("http://{host}/admin/realms");
+                let mut cx = Cx {
+                    w: &mut w,
+                    options,
+                    params: &params,
+                    query: &query,
+                    base,
+                    location: None,
+                };
+                let (status, out) = cx.handle(method.as_str(), template, input);
+                let location = cx.location.take();
+                (template.to_string(), status, location, out)
+            }
+        }
+    } else {
+        (
+            "(unknown)".to_string(),
+            404,
+            None,
+            json!({"error": "Unable to find matching target resource method"}),
+        )
+    };
+    w.log.push(Recorded {
+        method: method.to_string(),
+        route: route_name,
+        status,
+        body: out.clone(),
+        query: uri.query().unwrap_or_default().to_string(),
+    });
+    drop(w);
+    answer(status, location, out)
+}
+
+fn answer(status: u16, location: Option<String>, body: Value) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = if body.is_null() {
+        code.into_response()
+    } else {
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    if let Some(l) = location
+        && let Ok(v) = l.parse()
+    {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+struct Cx<'a> {
+    w: &'a mut World,
+    options: &'a Options,
+    params: &'a HashMap<String, String>,
+    query: &'a HashMap<String, String>,
+    base: String,
+    location: Option<String>,
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn obj(v: &Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn str_of<'v>(v: &'v Value, k: &str) -> &'v str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Keycloak's realm defaults (a subset of what it returns).
+fn realm_defaults(name: &str, id: &str) -> Map<String, Value> {
+    obj(&json!({
+        "id": id, "realm": name, "enabled": false, "sslRequired": "external",
+        "registrationAllowed": false, "registrationEmailAsUsername": false, "rememberMe": false,
+        "verifyEmail": false, "loginWithEmailAllowed": true, "duplicateEmailsAllowed": false,
+        "resetPasswordAllowed": false, "editUsernameAllowed": false, "bruteForceProtected": false,
+        "accessTokenLifespan": 300, "accessCodeLifespan": 60, "ssoSessionIdleTimeout": 1800,
+        "ssoSessionMaxLifespan": 36000, "offlineSessionIdleTimeout": 2592000,
+        "internationalizationEnabled": false, "supportedLocales": [], "notBefore": 0,
+        "smtpServer": {}, "loginTheme": null,
+        "attributes": {"cibaBackchannelTokenDeliveryMode": "poll", "cibaExpiresIn": "120",
+                       "parRequestUriLifespan": "60", "frontendUrl": ""}
+    }))
+}
+
+const BUILTIN_CLIENTS: &[&str] = &[
+    "account",
+    "account-console",
+    "admin-cli",
+    "broker",
+    "realm-management",
+    "security-admin-console",
+];
+const DEFAULT_SCOPES: &[&str] = &["profile", "email", "roles", "web-origins", "acr", "basic"];
+const OPTIONAL_SCOPES: &[&str] = &[
+    "address",
+    "phone",
+    "offline_access",
+    "microprofile-jwt",
+    "organization",
+];
+
+impl Cx<'_> {
+    fn id(&mut self) -> String {
+        self.w.next += 1;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
+            std::process::id(),
+            self.w.next & 0xffff,
+            self.w.next & 0xfff,
+            self.w.next
+        )
+    }
+
+    fn p(&self, k: &str) -> String {
+        self.params.get(k).cloned().unwrap_or_default()
+    }
+
+    fn realm(&mut self) -> Result<&mut RealmS, (u16, Value)> {
+        let name = self.p("realm");
+        self.w
+            .realms
+            .get_mut(&name)
+            .ok_or_else(|| (404, json!({"error": "Realm not found."})))
+    }
+
+    fn created(&mut self, path: &str) -> (u16, Value) {
+        self.location = Some(format!("{}/{}", self.base, path));
+        (201, Value::Null)
+    }
+
+    /// `first`/`max` paging (`default_max` when `max` is not given).
+    fn page(&self, items: Vec<Value>, default_max: Option<usize>) -> Vec<Value> {
+        let first: usize = self
+            .query
+            .get("first")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let max: Option<usize> = self
+            .query
+            .get("max")
+            .and_then(|v| v.parse().ok())
+            .or(default_max);
+        items
+            .into_iter()
+            .skip(first)
+            .take(max.unwrap_or(usize::MAX))
+            .collect()
+    }
+
+    fn brief(&self, default: bool) -> bool {
+        self.query
+            .get("briefRepresentation")
+            .map(|v| v == "true")
+            .unwrap_or(default)
+    }
+
+    fn handle(&mut self, method: &str, template: &str, input: Value) -> (u16, Value) {
+        match self.route(method, template, input) {
+            Ok(r) => r,
+            Err(e) => e,
+        }
+    }
+
+    fn route(
+        &mut self,
+        method: &str,
+        template: &str,
+        input: Value,
+    ) -> Result<(u16, Value), (u16, Value)> {
+        let t = template;
+        match (method, t) {
+            ("GET", "") => {
+                let all: Vec<Value> = self.w.realms.values().map(realm_rep).collect();
+                Ok((200, Value::Array(all)))
+            }
+            ("POST", "") => self.create_realm(input),
+            ("GET", "/{realm}") => Ok((200, realm_rep(self.realm()?))),
+            ("PUT", "/{realm}") => {
+                let r = self.realm()?;
+                for (k, v) in obj(&input) {
+                    match k.as_str() {
+                        "id" | "realm" => {}
+                        "smtpServer" => {
+                            let mut new = obj(&v);
+                            if new.get("password").and_then(Value::as_str) == Some(MASK) {
+                                match r.rep.get("smtpServer").and_then(|s| s.get("password")) {
+                                    Some(old) => {
+                                        new.insert("password".into(), old.clone());
+                                    }
+                                    None => {
+                                        new.remove("password");
+                                    }
+                                }
+                            }
+                            r.rep.insert(k, Value::Object(new));
+                        }
+                        "attributes" => {
+                            let mut a = obj(r.rep.get("attributes").unwrap_or(&Value::Null));
+                            a.extend(obj(&v));
+                            r.rep.insert(k, Value::Object(a));
+                        }
+                        _ if !v.is_null() => {
+                            r.rep.insert(k, v);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok((204, Value::Null))
+            }
+            ("DELETE", "/{realm}") => {
+                let name = self.p("realm");
+                self.realm()?;
+                self.w.realms.remove(&name);
+                Ok((204, Value::Null))
+            }
+
+            // ------------------------------------------------------------------------------ roles
+            ("GET", "/{realm}/roles") => {
+                let brief = self.brief(true);
+                let r = self.realm()?;
+                let list: Vec<Value> = r
+                    .roles
+                    .iter()
+                    .filter(|x| x.client.is_none())
+                    .map(|x| role_rep(r, x, brief))
+                    .collect();
+                Ok((200, Value::Array(self.page(list, None))))
+            }
+            ("POST", "/{realm}/roles") => self.create_role(None, input),
+            (
+                "GET",
+                "/{realm}/roles/{role-name}" | "/{realm}/clients/{client-uuid}/roles/{role-name}",
+            ) => {
+                let (r, i) = self.find_role()?;
+                Ok((200, role_rep(r, &r.roles[i], false)))
+            }
+            (
+                "PUT",
+                "/{realm}/roles/{role-name}" | "/{realm}/clients/{client-uuid}/roles/{role-name}",
+            ) => {
+                let (_, i) = self.find_role()?;
+                let r = self.realm()?;
+                let role = &mut r.roles[i];
+                if let Some(d) = input.get("description").and_then(Value::as_str) {
+                    role.description = Some(d.to_string());
+                }
+                if let Some(a) = input.get("attributes").filter(|a| a.is_object()) {
+                    role.attributes = a.clone();
+                }
+                Ok((204, Value::Null))
+            }
+            (
+                "DELETE",
+                "/{realm}/roles/{role-name}" | "/{realm}/clients/{client-uuid}/roles/{role-name}",
+            ) => {
+                let (_, i) = self.find_role()?;
+                let r = self.realm()?;
+                let id = r.roles.remove(i).id;
+                forget_roles(r, &[id]);
+                Ok((204, Value::Null))
+            }
+            (
+                "GET",
+                "/{realm}/roles/{role-name}/composites"
+                | "/{realm}/clients/{client-uuid}/roles/{role-name}/composites",
+            ) => {
+                let (r, i) = self.find_role()?;
+                let list: Vec<Value> = r.roles[i]
+                    .composites
+                    .iter()
+                    .filter_map(|id| r.roles.iter().find(|x| &x.id == id))
+                    .map(|x| role_rep(r, x, false))
+                    .collect();
+                Ok((200, Value::Array(list)))
+            }
+            (
+                "POST" | "DELETE",
+                "/{realm}/roles/{role-name}/composites"
+                | "/{realm}/clients/{client-uuid}/roles/{role-name}/composites",
+            ) => {
+                let (_, i) = self.find_role()?;
+                let ids = role_ids(self.realm()?, &input)?;
+                let role = &mut self.realm()?.roles[i];
+                if method == "POST" {
+                    for id in ids {
+                        if !role.composites.contains(&id) {
+                            role.composites.push(id);
+                        }
+                    }
+                } else {
+                    role.composites.retain(|c| !ids.contains(c));
+                }
+                Ok((204, Value::Null))
+            }
+
+            // ---------------------------------------------------------------------------- clients
+            ("GET", "/{realm}/clients") => {
+                let mask = self.options.mask_client_secrets;
+                let wanted = self.query.get("clientId").cloned();
+                let r = self.realm()?;
+                let list: Vec<Value> = r
+                    .clients
+                    .iter()
+                    .filter(|c| {
+                        wanted
+                            .as_ref()
+                            .is_none_or(|w| c.rep["clientId"] == w.as_str())
+                    })
+                    .map(|c| client_rep(r, c, mask))
+                    .collect();
+                Ok((200, Value::Array(self.page(list, None))))
+            }
+            ("POST", "/{realm}/clients") => self.create_client(input),
+            ("GET", "/{realm}/clients/{client-uuid}") => {
+                let mask = self.options.mask_client_secrets;
+                let i = self.client_index()?;
+                let r = self.realm()?;
+                Ok((200, client_rep(r, &r.clients[i], mask)))
+            }
+            ("PUT", "/{realm}/clients/{client-uuid}") => {
+                let i = self.client_index()?;
+                if let Some(new_id) = input.get("clientId").and_then(Value::as_str) {
+                    let r = self.realm()?;
+                    if r.clients
+                        .iter()
+                        .enumerate()
+                        .any(|(j, c)| j != i && c.rep["clientId"] == new_id)
+                    {
+                        return Err(error(409, &format!("Client {new_id} already exists")));
+                    }
+                }
+                let sa = input.get("serviceAccountsEnabled").and_then(Value::as_bool) == Some(true);
+                let r = self.realm()?;
+                let c = &mut r.clients[i];
+                for (k, v) in obj(&input) {
+                    match k.as_str() {
+                        "id"
+                        | "protocolMappers"
+                        | "defaultClientScopes"
+                        | "optionalClientScopes"
+                        | "access" => {}
+                        "secret" => {
+                            if let Some(s) = v.as_str().filter(|s| *s != MASK) {
+                                c.secret = Some(s.to_string());
+                            }
+                        }
+                        _ if !v.is_null() => {
+                            c.rep.insert(k, v);
+                        }
+                        _ => {}
+                    }
+                }
+                if confidential(&c.rep) && c.secret.is_none() {
+                    c.secret = Some(format!("generated-{}", c.id));
+                }
+                if sa {
+                    self.service_account(i);
+                }
+                Ok((204, Value::Null))
+            }
+            ("DELETE", "/{realm}/clients/{client-uuid}") => {
+                let i = self.client_index()?;
+                let r = self.realm()?;
+                let c = r.clients.remove(i);
+                let gone: Vec<String> = r
+                    .roles
+                    .iter()
+                    .filter(|x| x.client.as_deref() == Some(c.id.as_str()))
+                    .map(|x| x.id.clone())
+                    .collect();
+                r.roles
+                    .retain(|x| x.client.as_deref() != Some(c.id.as_str()));
+                r.users.retain(|u| u.client != c.id);
+                forget_roles(r, &gone);
+                Ok((204, Value::Null))
+            }
+            ("GET", "/{realm}/clients/{client-uuid}/client-secret") => {
+                let i = self.client_index()?;
+                let c = &self.realm()?.clients[i];
+                Ok((200, json!({"type": "secret", "value": c.secret})))
+            }
+            (
+                "GET",
+                "/{realm}/clients/{client-uuid}/default-client-scopes"
+                | "/{realm}/clients/{client-uuid}/optional-client-scopes",
+            ) => {
+                let i = self.client_index()?;
+                let r = self.realm()?;
+                let c = &r.clients[i];
+                let ids = if t.ends_with("default-client-scopes") {
+                    &c.default_scopes
+                } else {
+                    &c.optional_scopes
+                };
+                let list: Vec<Value> = ids
+                    .iter()
+                    .filter_map(|id| r.scopes.iter().find(|s| &s.id == id))
+                    .map(|s| json!({"id": s.id, "name": s.rep["name"]}))
+                    .collect();
+                Ok((200, Value::Array(list)))
+            }
+            (
+                "PUT" | "DELETE",
+                "/{realm}/clients/{client-uuid}/default-client-scopes/{clientScopeId}"
+                | "/{realm}/clients/{client-uuid}/optional-client-scopes/{clientScopeId}",
+            ) => {
+                let i = self.client_index()?;
+                let scope = self.p("clientScopeId");
+                let r = self.realm()?;
+                if !r.scopes.iter().any(|s| s.id == scope) {
+                    return Err(not_found("client scope"));
+                }
+                let c = &mut r.clients[i];
+                let default = t.contains("default-client-scopes");
+                if method == "PUT" {
+                    let (mine, other) = if default {
+                        (&c.default_scopes, &c.optional_scopes)
+                    } else {
+                        (&c.optional_scopes, &c.default_scopes)
+                    };
+                    if other.contains(&scope) {
+                        return Err(error(409, "Client scope is already linked to the client"));
+                    }
+                    if !mine.contains(&scope) {
+                        if default {
+                            c.default_scopes.push(scope)
+                        } else {
+                            c.optional_scopes.push(scope)
+                        }
+                    }
+                } else if default {
+                    c.default_scopes.retain(|s| *s != scope);
+                } else {
+                    c.optional_scopes.retain(|s| *s != scope);
+                }
+                Ok((204, Value::Null))
+            }
+            ("GET", "/{realm}/clients/{client-uuid}/roles") => {
+                let i = self.client_index()?;
+                let brief = self.brief(true);
+                let r = self.realm()?;
+                let cid = r.clients[i].id.clone();
+                let list: Vec<Value> = r
+                    .roles
+                    .iter()
+                    .filter(|x| x.client.as_deref() == Some(cid.as_str()))
+                    .map(|x| role_rep(r, x, brief))
+                    .collect();
+                Ok((200, Value::Array(self.page(list, None))))
+            }
+            ("POST", "/{realm}/clients/{client-uuid}/roles") => {
+                let i = self.client_index()?;
+                let cid = self.realm()?.clients[i].id.clone();
+                self.create_role(Some(cid), input)
+            }
+            (
+                "GET",
+                "/{realm}/clients/{client-uuid}/protocol-mappers/models"
+                | "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models",
+            ) => Ok((200, Value::Array(self.mappers()?.clone()))),
+            (
+                "POST",
+                "/{realm}/clients/{client-uuid}/protocol-mappers/models"
+                | "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models",
+            ) => {
+                let id = self.id();
+                let list = self.mappers()?;
+                if list.iter().any(|m| m["name"] == input["name"]) {
+                    return Err(error(409, "Protocol mapper exists with same name"));
+                }
+                let mut m = mapper(&input);
+                m.insert("id".into(), json!(id));
+                list.push(Value::Object(m));
+                let owner = if t.contains("/clients/") {
+                    format!("clients/{}", self.p("client-uuid"))
+                } else {
+                    format!("client-scopes/{}", self.p("client-scope-id"))
+                };
+                let path = format!(
+                    "{}/{owner}/protocol-mappers/models/{id}",
+                    enc(&self.p("realm"))
+                );
+                Ok(self.created(&path))
+            }
+            (
+                "PUT" | "DELETE",
+                "/{realm}/clients/{client-uuid}/protocol-mappers/models/{id}"
+                | "/{realm}/client-scopes/{client-scope-id}/protocol-mappers/models/{id}",
+            ) => {
+                let id = self.p("id");
+                let list = self.mappers()?;
+                let Some(i) = list.iter().position(|m| m["id"] == id.as_str()) else {
+                    return Err(not_found("protocol mapper"));
+                };
+                if method == "DELETE" {
+                    list.remove(i);
+                } else {
+                    let mut m = mapper(&input);
+                    m.insert("id".into(), json!(id));
+                    list[i] = Value::Object(m);
+                }
+                Ok((204, Value::Null))
+            }
+            ("GET", "/{realm}/clients/{client-uuid}/service-account-user") => {
+                let i = self.client_index()?;
+                let r = self.realm()?;
+                let c = &r.clients[i];
+                if c.rep.get("serviceAccountsEnabled").and_then(Value::as_bool) != Some(true) {
+                    return Err(error(400, "Service account not enabled for the client"));
+                }
+                let u = r
+                    .users
+                    .iter()
+                    .find(|u| u.client == c.id)
+                    .ok_or_else(|| not_found("user"))?;
+                Ok((
+                    200,
+                    json!({"id": u.id, "username": u.username, "enabled": true, "emailVerified": false,
+                                "serviceAccountClientId": c.id, "createdTimestamp": 0}),
+                ))
+            }
+            (
+                "GET",
+                "/{realm}/users/{user-id}/role-mappings"
+                | "/{realm}/groups/{group-id}/role-mappings",
+            ) => {
+                let roles = self.holder_roles()?.clone();
+                Ok((200, mappings(self.realm()?, &roles)))
+            }
+            (
+                "POST" | "DELETE",
+                "/{realm}/users/{user-id}/role-mappings/realm"
+                | "/{realm}/groups/{group-id}/role-mappings/realm"
+                | "/{realm}/users/{user-id}/role-mappings/clients/{client-id}"
+                | "/{realm}/groups/{group-id}/role-mappings/clients/{client-id}",
+            ) => {
+                if t.ends_with("{client-id}") {
+                    let c = self.p("client-id");
+                    if !self.realm()?.clients.iter().any(|x| x.id == c) {
+                        return Err(not_found("client"));
+                    }
+                }
+                let ids = role_ids(self.realm()?, &input)?;
+                let roles = self.holder_roles()?;
+                if method == "POST" {
+                    for id in ids {
+                        if !roles.contains(&id) {
+                            roles.push(id);
+                        }
+                    }
+                } else {
+                    roles.retain(|r| !ids.contains(r));
+                }
+                Ok((204, Value::Null))
+            }
+
+            // ---------------------------------------------------------------------- client scopes
+            ("GET", "/{realm}/client-scopes") => {
+                let r = self.realm()?;
+                Ok((200, Value::Array(r.scopes.iter().map(scope_rep).collect())))
+            }
+            ("POST", "/{realm}/client-scopes") => {
+                let name = str_of(&input, "name").to_string();
+                let id = self.id();
+                let r = self.realm()?;
+                if r.scopes.iter().any(|s| s.rep["name"] == name.as_str()) {
+                    return Err(error(409, &format!("Client Scope {name} already exists")));
+                }
+                let mut rep = obj(&input);
+                rep.remove("id");
+                let mappers = rep
+                    .remove("protocolMappers")
+                    .and_then(|m| m.as_array().cloned())
+                    .unwrap_or_default();
+                rep.entry("protocol").or_insert(json!("openid-connect"));
+                let mut s = ScopeS {
+                    id: id.clone(),
+                    rep,
+                    mappers: Vec::new(),
+                };
+                for m in mappers {
+                    let mut m = mapper(&m);
+                    m.insert("id".into(), json!(format!("{id}-m{}", s.mappers.len())));
+                    s.mappers.push(Value::Object(m));
+                }
+                r.scopes.push(s);
+                let path = format!("{}/client-scopes/{id}", enc(&self.p("realm")));
+                Ok(self.created(&path))
+            }
+            ("GET", "/{realm}/client-scopes/{client-scope-id}") => {
+                let i = self.scope_index()?;
+                Ok((200, scope_rep(&self.realm()?.scopes[i])))
+            }
+            ("PUT", "/{realm}/client-scopes/{client-scope-id}") => {
+                let i = self.scope_index()?;
+                let s = &mut self.realm()?.scopes[i];
+                for (k, v) in obj(&input) {
+                    match k.as_str() {
+                        "id" | "protocolMappers" => {}
+                        _ if !v.is_null() => {
+                            s.rep.insert(k, v);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok((204, Value::Null))
+            }
+            ("DELETE", "/{realm}/client-scopes/{client-scope-id}") => {
+                let i = self.scope_index()?;
+                let r = self.realm()?;
+                let id = r.scopes.remove(i).id;
+                for c in &mut r.clients {
+                    c.default_scopes.retain(|s| *s != id);
+                    c.optional_scopes.retain(|s| *s != id);
+                }
+                r.default_default.retain(|s| *s != id);
+                r.default_optional.retain(|s| *s != id);
+                Ok((204, Value::Null))
+            }
+
+            // ----------------------------------------------------------------- identity providers
+            ("GET", "/{realm}/identity-provider/instances") => {
+                let r = self.realm()?;
+                let list: Vec<Value> = r.idps.iter().map(idp_rep).collect();
+                Ok((200, Value::Array(self.page(list, Some(100)))))
+            }
+            ("POST", "/{realm}/identity-provider/instances") => {
+                let alias = str_of(&input, "alias").to_string();
+                if alias.is_empty() {
+                    return Err(error(400, "Invalid identity provider alias"));
+                }
+                let id = self.id();
+                let r = self.realm()?;
+                if r.idps.iter().any(|p| p.rep["alias"] == alias.as_str()) {
+                    return Err(error(
+                        409,
+                        &format!("Identity Provider {alias} already exists"),
+                    ));
+                }
+                let mut rep = obj(
+                    &json!({"enabled": false, "trustEmail": false, "storeToken": false,
+                    "linkOnly": false, "hideOnLogin": false, "addReadTokenRoleOnCreate": false,
+                    "authenticateByDefault": false, "updateProfileFirstLoginMode": "on",
+                    "firstBrokerLoginFlowAlias": "first broker login", "config": {}}),
+                );
+                rep.extend(
+                    obj(&input)
+                        .into_iter()
+                        .filter(|(k, v)| !v.is_null() && k != "internalId"),
+                );
+                r.idps.push(IdpS {
+                    internal_id: id,
+                    rep,
+                    mappers: Vec::new(),
+                });
+                let path = format!(
+                    "{}/identity-provider/instances/{}",
+                    enc(&self.p("realm")),
+                    enc(&alias)
+                );
+                Ok(self.created(&path))
+            }
+            ("GET", "/{realm}/identity-provider/instances/{alias}") => {
+                let i = self.idp_index()?;
+                Ok((200, idp_rep(&self.realm()?.idps[i])))
+            }
+            ("PUT", "/{realm}/identity-provider/instances/{alias}") => {
+                let i = self.idp_index()?;
+                let p = &mut self.realm()?.idps[i];
+                let old_secret = p
+                    .rep
+                    .get("config")
+                    .and_then(|c| c.get("clientSecret"))
+                    .cloned();
+                for (k, v) in obj(&input) {
+                    match k.as_str() {
+                        "internalId" | "alias" => {}
+                        "config" => {
+                            let mut c = obj(&v);
+                            if c.get("clientSecret").and_then(Value::as_str) == Some(MASK) {
+                                match &old_secret {
+                                    Some(s) => {
+                                        c.insert("clientSecret".into(), s.clone());
+                                    }
+                                    None => {
+                                        c.remove("clientSecret");
+                                    }
+                                }
+                            }
+                            p.rep.insert(k, Value::Object(c));
+                        }
+                        _ if !v.is_null() => {
+                            p.rep.insert(k, v);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok((204, Value::Null))
+            }
+            ("DELETE", "/{realm}/identity-provider/instances/{alias}") => {
+                let i = self.idp_index()?;
+                self.realm()?.idps.remove(i);
+                Ok((204, Value::Null))
+            }
+            ("GET", "/{realm}/identity-provider/instances/{alias}/mappers") => {
+                let i = self.idp_index()?;
+                Ok((200, Value::Array(self.realm()?.idps[i].mappers.clone())))
+            }
+            ("POST", "/{realm}/identity-provider/instances/{alias}/mappers") => {
+                let i = self.idp_index()?;
+                let id = self.id();
+                let alias = self.p("alias");
+                let p = &mut self.realm()?.idps[i];
+                if p.mappers.iter().any(|m| m["name"] == input["name"]) {
+                    return Err(error(
+                        409,
+                        "Identity provider mapper with the same name already exists",
+                    ));
+                }
+                let mut m = obj(
+                    &json!({"name": input["name"], "identityProviderAlias": alias,
+                    "identityProviderMapper": input["identityProviderMapper"], "config": input.get("config").cloned().unwrap_or(json!({}))}),
+                );
+                m.insert("id".into(), json!(id));
+                p.mappers.push(Value::Object(m));
+                let path = format!(
+                    "{}/identity-provider/instances/{}/mappers/{id}",
+                    enc(&self.p("realm")),
+                    enc(&alias)
+                );
+                Ok(self.created(&path))
+            }
+            ("PUT" | "DELETE", "/{realm}/identity-provider/instances/{alias}/mappers/{id}") => {
+                let i = self.idp_index()?;
+                let id = self.p("id");
+                let alias = self.p("alias");
+                let p = &mut self.realm()?.idps[i];
+                let Some(j) = p.mappers.iter().position(|m| m["id"] == id.as_str()) else {
+                    return Err(not_found("mapper"));
+                };
+                if method == "DELETE" {
+                    p.mappers.remove(j);
+                } else {
+                    p.mappers[j] = json!({"id": id, "name": input["name"], "identityProviderAlias": alias,
+                        "identityProviderMapper": input["identityProviderMapper"], "config": input.get("config").cloned().unwrap_or(json!({}))});
+                }
+                Ok((204, Value::Null))
+            }
+
+            // ----------------------------------------------------------------------------- groups
+            ("GET", "/{realm}/groups") => {
+                let brief = self.brief(true);
+                let r = self.realm()?;
+                let list: Vec<Value> = r
+                    .groups
+                    .iter()
+                    .filter(|g| g.parent.is_none())
+                    .map(|g| group_rep(r, g, brief))
+                    .collect();
+                Ok((200, Value::Array(self.page(list, Some(100)))))
+            }
+            ("GET", "/{realm}/groups/{group-id}/children") => {
+                let brief = self.brief(true);
+                let id = self.group_index()?;
+                let r = self.realm()?;
+                let pid = r.groups[id].id.clone();
+                let list: Vec<Value> = r
+                    .groups
+                    .iter()
+                    .filter(|g| g.parent.as_deref() == Some(pid.as_str()))
+                    .map(|g| group_rep(r, g, brief))
+                    .collect();
+                Ok((200, Value::Array(self.page(list, Some(100)))))
+            }
+            ("POST", "/{realm}/groups" | "/{realm}/groups/{group-id}/children") => {
+                let parent = if t.ends_with("children") {
+                    let i = self.group_index()?;
+                    Some(self.realm()?.groups[i].id.clone())
+                } else {
+                    None
+                };
+                let name = str_of(&input, "name").to_string();
+                if name.is_empty() {
+                    return Err(error(400, "Group name is missing"));
+                }
+                let id = self.id();
+                let r = self.realm()?;
+                if r.groups
+                    .iter()
+                    .any(|g| g.parent == parent && g.name == name)
+                {
+                    return Err(error(
+                        409,
+                        &match parent {
+                            None => format!("Top level group named '{name}' already exists."),
+                            Some(_) => format!("Sibling group named '{name}' already exists."),
+                        },
+                    ));
+                }
+                r.groups.push(GroupS {
+                    id: id.clone(),
+                    name,
+                    parent,
+                    attributes: input
+                        .get("attributes")
+                        .cloned()
+                        .filter(Value::is_object)
+                        .unwrap_or(json!({})),
+                    roles: Vec::new(),
+                });
+                let path = format!("{}/groups/{id}", enc(&self.p("realm")));
+                Ok(self.created(&path))
+            }
+            ("GET", "/{realm}/groups/{group-id}") => {
+                let i = self.group_index()?;
+                let r = self.realm()?;
+                Ok((200, group_rep(r, &r.groups[i], false)))
+            }
+            ("GET", "/{realm}/group-by-path/{path}") => {
+                let path = self.p("path");
+                let r = self.realm()?;
+                let g = r
+                    .groups
+                    .iter()
+                    .find(|g| group_path(r, g) == format!("/{}", path.trim_matches('/')))
+                    .ok_or_else(|| not_found("group"))?;
+                Ok((200, group_rep(r, g, false)))
+            }
+            ("PUT", "/{realm}/groups/{group-id}") => {
+                let i = self.group_index()?;
+                let g = &mut self.realm()?.groups[i];
+                if let Some(n) = input.get("name").and_then(Value::as_str) {
+                    g.name = n.to_string();
+                }
+                if let Some(a) = input.get("attributes").filter(|a| a.is_object()) {
+                    g.attributes = a.clone();
+                }
+                Ok((204, Value::Null))
+            }
+            ("DELETE", "/{realm}/groups/{group-id}") => {
+                let i = self.group_index()?;
+                let r = self.realm()?;
+                let mut gone = vec![r.groups[i].id.clone()];
+                loop {
+                    let more: Vec<String> = r
+                        .groups
+                        .iter()
+                        .filter(|g| {
+                            g.parent.as_ref().is_some_and(|p| gone.contains(p))
+                                && !gone.contains(&g.id)
+                        })
+                        .map(|g| g.id.clone())
+                        .collect();
+                    if more.is_empty() {
+                        break;
+                    }
+                    gone.extend(more);
+                }
+                r.groups.retain(|g| !gone.contains(&g.id));
+                Ok((204, Value::Null))
+            }
+            _ => Err((405, json!({"error": "HTTP 405 Method Not Allowed"}))),
+        }
+    }
+
+    fn create_realm(&mut self, input: Value) -> Result<(u16, Value), (u16, Value)> {
+        let name = str_of(&input, "realm").to_string();
+        if name.is_empty() {
+            return Err(error(400, "Realm name cannot be empty"));
+        }
+        if self.w.realms.contains_key(&name) {
+            return Err(error(409, "Conflict detected. See logs for details"));
+        }
+        let id = self.id();
+        let mut rep = realm_defaults(&name, &id);
+        for (k, v) in obj(&input) {
+            if !v.is_null() && k != "id" {
+                rep.insert(k, v);
+            }
+        }
+        let mut r = RealmS {
+            id: id.clone(),
+            rep,
+            ..Default::default()
+        };
+        // Built-in roles.
+        for n in ["offline_access", "uma_authorization"] {
+            let rid = self.id();
+            r.roles.push(RoleS {
+                id: rid,
+                name: n.into(),
+                description: Some(format!("${{role_{n}}}")),
+                attributes: json!({}),
+                composites: vec![],
+                client: None,
+            });
+        }
+        let did = self.id();
+        let composites = r.roles.iter().map(|x| x.id.clone()).collect();
+        r.roles.push(RoleS {
+            id: did,
+            name: format!("default-roles-{name}"),
+            description: Some("${role_default-roles}".into()),
+            attributes: json!({}),
+            composites,
+            client: None,
+        });
+        // Built-in client scopes.
+        for n in DEFAULT_SCOPES.iter().chain(OPTIONAL_SCOPES).chain(&[
+            "role_list",
+            "saml_organization",
+            "service_account",
+        ]) {
+            let sid = self.id();
+            let protocol = if *n == "role_list" || *n == "saml_organization" {
+                "saml"
+            } else {
+                "openid-connect"
+            };
+            r.scopes.push(ScopeS { id: sid.clone(), rep: obj(&json!({"name": n, "protocol": protocol, "attributes": {"include.in.token.scope": "true"}})), mappers: vec![] });
+            if DEFAULT_SCOPES.contains(n) {
+                r.default_default.push(sid);
+            } else if OPTIONAL_SCOPES.contains(n) {
+                r.default_optional.push(sid);
+            }
+        }
+        // Built-in clients (realm-management with a few of its roles).
+        for n in BUILTIN_CLIENTS {
+            let cid = self.id();
+            r.clients.push(ClientS { id: cid.clone(), rep: obj(&json!({"clientId": n, "enabled": true, "publicClient": *n != "realm-management" && *n != "broker", "bearerOnly": *n == "realm-management" || *n == "broker", "protocol": "openid-connect"})), secret: None, mappers: vec![], default_scopes: vec![], optional_scopes: vec![] });
+            if *n == "realm-management" {
+                for role in ["manage-clients", "view-users", "realm-admin"] {
+                    let rid = self.id();
+                    r.roles.push(RoleS {
+                        id: rid,
+                        name: role.into(),
+                        description: None,
+                        attributes: json!({}),
+                        composites: vec![],
+                        client: Some(cid.clone()),
+                    });
+                }
+            }
+        }
+        self.w.realms.insert(name.clone(), r);
+        Ok(self.created(&enc(&name)))
+    }
+
+    fn create_role(
+        &mut self,
+        client: Option<String>,
+        input: Value,
+    ) -> Result<(u16, Value), (u16, Value)> {
+        let name = str_of(&input, "name").to_string();
+        if name.is_empty() {
+            return Err(error(400, "Role name is missing"));
+        }
+        let id = self.id();
+        let realm = self.p("realm");
+        let r = self.realm()?;
+        if r.roles.iter().any(|x| x.client == client && x.name == name) {
+            return Err(error(409, &format!("Role with name {name} already exists")));
+        }
+        r.roles.push(RoleS {
+            id,
+            name: name.clone(),
+            description: input
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            attributes: input
+                .get("attributes")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or(json!({})),
+            composites: Vec::new(),
+            client: client.clone(),
+        });
+        let path = match client {
+            Some(c) => format!("{}/clients/{c}/roles/{}", enc(&realm), enc(&name)),
+            None => format!("{}/roles/{}", enc(&realm), enc(&name)),
+        };
+        Ok(self.created(&path))
+    }
+
+    fn create_client(&mut self, input: Value) -> Result<(u16, Value), (u16, Value)> {
+        let client_id = str_of(&input, "clientId").to_string();
+        if client_id.is_empty() {
+            return Err(error(400, "Client id is missing"));
+        }
+        let id = self.id();
+        let mut mapper_ids = Vec::new();
+        for _ in input["protocolMappers"].as_array().into_iter().flatten() {
+            mapper_ids.push(self.id());
+        }
+        let realm = self.p("realm");
+        let r = self.realm()?;
+        if r.clients
+            .iter()
+            .any(|c| c.rep["clientId"] == client_id.as_str())
+        {
+            return Err(error(409, &format!("Client {client_id} already exists")));
+        }
+        let mut rep = obj(
+            &json!({"enabled": true, "publicClient": false, "bearerOnly": false,
+            "standardFlowEnabled": true, "implicitFlowEnabled": false, "directAccessGrantsEnabled": false,
+            "serviceAccountsEnabled": false, "consentRequired": false, "fullScopeAllowed": true,
+            "frontchannelLogout": true, "protocol": "openid-connect", "redirectUris": [], "webOrigins": [],
+            "attributes": {}, "surrogateAuthRequired": false, "alwaysDisplayInConsole": false,
+            "clientAuthenticatorType": "client-secret", "notBefore": 0, "nodeReRegistrationTimeout": -1}),
+        );
+        let mut secret = None;
+        for (k, v) in obj(&input) {
+            match k.as_str() {
+                "id" | "protocolMappers" | "defaultClientScopes" | "optionalClientScopes" => {}
+                "secret" => secret = v.as_str().map(str::to_string),
+                _ if !v.is_null() => {
+                    rep.insert(k, v);
+                }
+                _ => {}
+            }
+        }
+        if confidential(&rep) && secret.is_none() {
+            secret = Some(format!("generated-{id}"));
+        }
+        if !confidential(&rep) {
+            secret = None;
+        }
+        let protocol = rep["protocol"]
+            .as_str()
+            .unwrap_or("openid-connect")
+            .to_string();
+        // Unknown scope names are skipped (Keycloak logs a warning only).
+        let by_name = |names: &Value, fallback: &[String]| -> Vec<String> {
+            match names.as_array() {
+                Some(a) => a
+                    .iter()
+                    .filter_map(|n| r.scopes.iter().find(|s| s.rep["name"] == *n))
+                    .map(|s| s.id.clone())
+                    .collect(),
+                None => fallback
+                    .iter()
+                    .filter(|id| {
+                        r.scopes
+                            .iter()
+                            .any(|s| &s.id == *id && s.rep["protocol"] == protocol.as_str())
+                    })
+                    .cloned()
+                    .collect(),
+            }
+        };
+        let default_scopes = by_name(&input["defaultClientScopes"], &r.default_default);
+        let optional_scopes = by_name(&input["optionalClientScopes"], &r.default_optional);
+        let mappers = input["protocolMappers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(mapper_ids)
+            .map(|(m, mid)| {
+                let mut m = mapper(m);
+                m.insert("id".into(), json!(mid));
+                Value::Object(m)
+            })
+            .collect();
+        r.clients.push(ClientS {
+            id: id.clone(),
+            rep,
+            secret,
+            mappers,
+            default_scopes,
+            optional_scopes,
+        });
+        let i = r.clients.len() - 1;
+        if r.clients[i]
+            .rep
+            .get("serviceAccountsEnabled")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            self.service_account(i);
+        }
+        Ok(self.created(&format!("{}/clients/{id}", enc(&realm))))
+    }
+
+    /// Gives a client its service-account user (with the realm's default roles), once.
+    fn service_account(&mut self, i: usize) {
+        let uid = self.id();
+        let name = self.p("realm");
+        let Ok(r) = self.realm() else { return };
+        let c = &r.clients[i];
+        if r.users.iter().any(|u| u.client == c.id) {
+            return;
+        }
+        let default = r
+            .roles
+            .iter()
+            .find(|x| x.client.is_none() && x.name == format!("default-roles-{name}"))
+            .map(|x| x.id.clone());
+        r.users.push(UserS {
+            id: uid,
+            username: format!(
+                "service-account-{}",
+                str_of(&Value::Object(c.rep.clone()), "clientId")
+            ),
+            client: c.id.clone(),
+            roles: default.into_iter().collect(),
+        });
+    }
+
+    fn find_role(&mut self) -> Result<(&RealmS, usize), (u16, Value)> {
+        let name = self.p("role-name");
+        let client = self.params.get("client-uuid").cloned();
+        let r = self.realm()?;
+        if let Some(c) = &client
+            && !r.clients.iter().any(|x| &x.id == c)
+        {
+            return Err(not_found("client"));
+        }
+        let i = r
+            .roles
+            .iter()
+            .position(|x| x.client == client && x.name == name)
+            .ok_or_else(|| not_found("role"))?;
+        Ok((r, i))
+    }
+
+    fn client_index(&mut self) -> Result<usize, (u16, Value)> {
+        let id = self.p("client-uuid");
+        self.realm()?
+            .clients
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| not_found("client"))
+    }
+
+    fn scope_index(&mut self) -> Result<usize, (u16, Value)> {
+        let id = self.p("client-scope-id");
+        self.realm()?
+            .scopes
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| not_found("client scope"))
+    }
+
+    fn idp_index(&mut self) -> Result<usize, (u16, Value)> {
+        let alias = self.p("alias");
+        self.realm()?
+            .idps
+            .iter()
+            .position(|c| c.rep["alias"] == alias.as_str())
+            .ok_or_else(|| not_found("identity provider"))
+    }
+
+    fn group_index(&mut self) -> Result<usize, (u16, Value)> {
+        let id = self.p("group-id");
+        self.realm()?
+            .groups
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| not_found("group"))
+    }
+
+    fn mappers(&mut self) -> Result<&mut Vec<Value>, (u16, Value)> {
+        if self.params.contains_key("client-uuid") {
+            let i = self.client_index()?;
+            Ok(&mut self.realm()?.clients[i].mappers)
+        } else {
+            let i = self.scope_index()?;
+            Ok(&mut self.realm()?.scopes[i].mappers)
+        }
+    }
+
+    fn holder_roles(&mut self) -> Result<&mut Vec<String>, (u16, Value)> {
+        if let Some(u) = self.params.get("user-id").cloned() {
+            let r = self.realm()?;
+            let i = r
+                .users
+                .iter()
+                .position(|x| x.id == u)
+                .ok_or_else(|| not_found("user"))?;
+            Ok(&mut r.users[i].roles)
+        } else {
+            let i = self.group_index()?;
+            Ok(&mut self.realm()?.groups[i].roles)
+        }
+    }
+}
+
+fn confidential(rep: &Map<String, Value>) -> bool {
+    rep.get("publicClient").and_then(Value::as_bool) != Some(true)
+        && rep.get("bearerOnly").and_then(Value::as_bool) != Some(true)
+}
+
+/// Role ids from a body of role representations (by `id`, as Keycloak reads them).
+fn role_ids(r: &RealmS, input: &Value) -> Result<Vec<String>, (u16, Value)> {
+    let mut out = Vec::new();
+    for x in input.as_array().into_iter().flatten() {
+        let id = str_of(x, "id");
+        if !r.roles.iter().any(|role| role.id == id) {
+            return Err(not_found("role"));
+        }
+        out.push(id.to_string());
+    }
+    Ok(out)
+}
+
+fn forget_roles(r: &mut RealmS, ids: &[String]) {
+    for x in &mut r.roles {
+        x.composites.retain(|c| !ids.contains(c));
+    }
+    for g in &mut r.groups {
+        g.roles.retain(|c| !ids.contains(c));
+    }
+    for u in &mut r.users {
+        u.roles.retain(|c| !ids.contains(c));
+    }
+}
+
+fn mapper(input: &Value) -> Map<String, Value> {
+    obj(&json!({
+        "name": input["name"],
+        "protocol": input.get("protocol").cloned().unwrap_or(json!("openid-connect")),
+        "protocolMapper": input["protocolMapper"],
+        "consentRequired": false,
+        "config": input.get("config").cloned().unwrap_or(json!({})),
+    }))
+}
+
+fn realm_rep(r: &RealmS) -> Value {
+    let mut rep = r.rep.clone();
+    rep.retain(|_, v| !v.is_null());
+    if let Some(Value::Object(s)) = rep.get_mut("smtpServer")
+        && s.contains_key("password")
+    {
+        s.insert("password".into(), json!(MASK));
+    }
+    Value::Object(rep)
+}
+
+fn role_rep(r: &RealmS, x: &RoleS, brief: bool) -> Value {
+    let mut v = json!({
+        "id": x.id, "name": x.name, "composite": !x.composites.is_empty(),
+        "clientRole": x.client.is_some(), "containerId": x.client.clone().unwrap_or_else(|| r.id.clone()),
+    });
+    if let Some(d) = &x.description {
+        v["description"] = json!(d);
+    }
+    if !brief {
+        v["attributes"] = x.attributes.clone();
+    }
+    v
+}
+
+fn client_rep(r: &RealmS, c: &ClientS, mask: bool) -> Value {
+    let mut rep = c.rep.clone();
+    rep.insert("id".into(), json!(c.id));
+    let mut attributes = obj(rep.get("attributes").unwrap_or(&Value::Null));
+    attributes.insert(
+        "realm_client".into(),
+        json!(
+            BUILTIN_CLIENTS
+                .contains(&str_of(&Value::Object(c.rep.clone()), "clientId"))
+                .to_string()
+        ),
+    );
+    rep.insert("attributes".into(), Value::Object(attributes));
+    if let Some(s) = &c.secret {
+        rep.insert("secret".into(), json!(if mask { MASK } else { s.as_str() }));
+    }
+    if !c.mappers.is_empty() {
+        rep.insert("protocolMappers".into(), Value::Array(c.mappers.clone()));
+    }
+    let names = |ids: &[String]| -> Vec<Value> {
+        ids.iter()
+            .filter_map(|id| r.scopes.iter().find(|s| &s.id == id))
+            .map(|s| s.rep["name"].clone())
+            .collect()
+    };
+    rep.insert(
+        "defaultClientScopes".into(),
+        Value::Array(names(&c.default_scopes)),
+    );
+    rep.insert(
+        "optionalClientScopes".into(),
+        Value::Array(names(&c.optional_scopes)),
+    );
+    rep.insert(
+        "access".into(),
+        json!({"view": true, "configure": true, "manage": true}),
+    );
+    Value::Object(rep)
+}
+
+fn scope_rep(s: &ScopeS) -> Value {
+    let mut rep = s.rep.clone();
+    rep.insert("id".into(), json!(s.id));
+    if !s.mappers.is_empty() {
+        rep.insert("protocolMappers".into(), Value::Array(s.mappers.clone()));
+    }
+    Value::Object(rep)
+}
+
+fn idp_rep(p: &IdpS) -> Value {
+    let mut rep = p.rep.clone();
+    rep.insert("internalId".into(), json!(p.internal_id));
+    if let Some(Value::Object(c)) = rep.get_mut("config")
+        && c.get("clientSecret")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.starts_with("${vault."))
+    {
+        c.insert("clientSecret".into(), json!(MASK));
+    }
+    Value::Object(rep)
+}
+
+fn group_path(r: &RealmS, g: &GroupS) -> String {
+    let mut parts = vec![g.name.clone()];
+    let mut at = g.parent.clone();
+    while let Some(p) = at {
+        match r.groups.iter().find(|x| x.id == p) {
+            Some(x) => {
+                parts.push(x.name.clone());
+                at = x.parent.clone();
+            }
+            None => break,
+        }
+    }
+    parts.reverse();
+    format!("/{}", parts.join("/"))
+}
+
+fn group_rep(r: &RealmS, g: &GroupS, brief: bool) -> Value {
+    let subs = r
+        .groups
+        .iter()
+        .filter(|x| x.parent.as_deref() == Some(g.id.as_str()))
+        .count();
+    let mut v = json!({
+        "id": g.id, "name": g.name, "path": group_path(r, g), "subGroupCount": subs, "subGroups": [],
+        "access": {"view": true, "viewMembers": true, "manageMembers": true, "manage": true, "manageMembership": true},
+    });
+    if let Some(p) = &g.parent {
+        v["parentId"] = json!(p);
+    }
+    if !brief {
+        v["attributes"] = g.attributes.clone();
+    }
+    v
+}
+
+/// A `MappingsRepresentation` of role ids (empty parts left out, as Keycloak does).
+fn mappings(r: &RealmS, ids: &[String]) -> Value {
+    let roles: Vec<&RoleS> = ids
+        .iter()
+        .filter_map(|id| r.roles.iter().find(|x| &x.id == id))
+        .collect();
+    let realm: Vec<Value> = roles
+        .iter()
+        .filter(|x| x.client.is_none())
+        .map(|x| role_rep(r, x, true))
+        .collect();
+    let mut clients = Map::new();
+    for c in &r.clients {
+        let mine: Vec<Value> = roles
+            .iter()
+            .filter(|x| x.client.as_deref() == Some(c.id.as_str()))
+            .map(|x| role_rep(r, x, true))
+            .collect();
+        if !mine.is_empty() {
+            let cid = str_of(&Value::Object(c.rep.clone()), "clientId").to_string();
+            clients.insert(
+                cid.clone(),
+                json!({"id": c.id, "client": cid, "mappings": mine}),
+            );
+        }
+    }
+    let mut out = Map::new();
+    if !realm.is_empty() {
+        out.insert("realmMappings".into(), Value::Array(realm));
+    }
+    if !clients.is_empty() {
+        out.insert("clientMappings".into(), Value::Object(clients));
+    }
+    Value::Object(out)
+}
