@@ -29,11 +29,15 @@
 //! # client_id = "falconer" and client_secret = { env = "..." }: client credentials instead
 //! # auth_realm = "master"                    # the realm to sign in to
 //!
+//! [functions]
+//! url = "https://openwhisk.internal"         # the API host (`/api/v1` is added)
+//! auth = { env = "FALCONER_OW_AUTH" }         # the namespace's `uuid:key`
+//!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
 //! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`; Keycloak at `FALCONER_KEYCLOAK_URL` with
 //! `FALCONER_KEYCLOAK_USER` and `FALCONER_KEYCLOAK_PASSWORD` (or `FALCONER_KEYCLOAK_CLIENT_ID` and
-//! `FALCONER_KEYCLOAK_CLIENT_SECRET`).
+//! `FALCONER_KEYCLOAK_CLIENT_SECRET`); OpenWhisk at `FALCONER_OPENWHISK_URL` with `FALCONER_OPENWHISK_AUTH`.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +55,8 @@ pub struct Profile {
     pub storage: Option<StorageProfile>,
     /// Keycloak.
     pub iam: Option<KeycloakProfile>,
+    /// OpenWhisk.
+    pub functions: Option<OpenWhiskProfile>,
     /// Where the file was read from (secret files are relative to its directory).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -89,6 +95,15 @@ pub struct KeycloakProfile {
     pub client_secret: Option<SecretValue>,
     /// The realm to sign in to (default `master`).
     pub auth_realm: Option<String>,
+}
+
+/// OpenWhisk's API host and the namespace's key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenWhiskProfile {
+    pub url: String,
+    /// `uuid:key`.
+    pub auth: SecretValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +165,10 @@ impl Profile {
         if domain == Domain::Iam {
             return profile.is_some_and(|p| p.iam.is_some())
                 || std::env::var_os("FALCONER_KEYCLOAK_URL").is_some();
+        }
+        if domain == Domain::Functions {
+            return profile.is_some_and(|p| p.functions.is_some())
+                || std::env::var_os("FALCONER_OPENWHISK_URL").is_some();
         }
         if domain == Domain::Storage {
             return profile.is_some_and(|p| p.storage.is_some())
@@ -245,6 +264,28 @@ impl Profile {
             url: t.url.clone(),
             auth,
             auth_realm: t.auth_realm.clone().unwrap_or_else(|| "master".into()),
+        })
+    }
+
+    /// Where OpenWhisk is and its key: the profile's `[functions]`, else the environment.
+    pub fn openwhisk(
+        profile: Option<&Profile>,
+    ) -> Result<crate::domains::functions::client::Config, String> {
+        let Some((p, t)) = profile.and_then(|p| p.functions.as_ref().map(|t| (p, t))) else {
+            return crate::domains::functions::provider::config_from_env();
+        };
+        let auth = crate::secrets::resolve(&t.auth, &p.dir)
+            .map_err(|why| {
+                format!(
+                    "the profile's OpenWhisk key ({}) cannot be read: {}",
+                    t.auth.describe(),
+                    why.0
+                )
+            })?
+            .ok_or("the profile's OpenWhisk key is unknown (a marker)")?;
+        Ok(crate::domains::functions::client::Config {
+            url: t.url.clone(),
+            auth,
         })
     }
 

@@ -7,6 +7,10 @@ use std::process::Command;
 
 #[path = "support/keycloak_double.rs"]
 mod keycloak_double;
+// Each double carries its own copy of the shared HTTP helpers (they also run alone, as examples).
+#[allow(clippy::duplicate_mod)]
+#[path = "support/openwhisk_double.rs"]
+mod openwhisk_double;
 
 /// A canary per secret field; the desired side and the live side differ, so every secret "changes".
 const FIELDS: &[&str] = &[
@@ -180,34 +184,75 @@ fn no_secret_appears_in_any_output() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// The IAM domain's three secrets (SMTP password, client secret, IdP secret) against the Keycloak double:
-/// applied, rotated, planned in every format, applied again and exported, at the most verbose level; no
-/// canary shows in any output, the saved plan or the state store.
+/// Applies a manifest with the OLD canaries, rotates them to the NEW ones, plans in every format, applies,
+/// plans again and exports, all at the most verbose level: no canary shows in any output, the saved plan or
+/// the state store. `write(side)` writes `manifest.toml` (and secret files) under `root`; `applied()` checks
+/// that the NEW secrets reached the server.
+fn live_canaries(
+    root: &Path,
+    mut envs: Vec<(String, String)>,
+    fields: &[&str],
+    domain: &str,
+    write: impl Fn(&str),
+    applied: impl Fn(),
+) {
+    envs.push((
+        "FALCONER_STATE".to_string(),
+        format!("sqlite:{}", root.join("state.db").display()),
+    ));
+    for side in ["NEW", "OLD"] {
+        for f in fields {
+            envs.push((format!("CANARY_{side}_{f}"), canary(side, f)));
+        }
+    }
+    let m = root.join("manifest.toml");
+    let m = m.to_str().expect("utf-8");
+    write("OLD");
+    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("apply", &out);
+    write("NEW");
+    plan_in_every_format(&["-vvv", "plan", m], &envs, &root.join("plan.json"));
+    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("apply of rotated secrets", &out);
+    applied();
+    let (code, out) = falconer(&["-vvv", "plan", m, "--detailed-exitcode"], &envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("converged plan", &out);
+    let (code, out) = falconer(
+        &["-vvv", "export", "--tenant", "acme", "--domain", domain],
+        &envs,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean("export", &out);
+    for file in ["state.db", "state.db-wal"] {
+        if let Ok(stored) = std::fs::read(root.join(file)) {
+            assert_clean(file, &String::from_utf8_lossy(&stored));
+        }
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("falconer-canary-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("dir");
+    root
+}
+
+/// The IAM domain's three secrets (SMTP password, client secret, IdP secret) against the Keycloak double.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_against_live_keycloak() {
     let kc = keycloak_double::KeycloakDouble::start(0, keycloak_double::Options::default())
         .await
         .expect("the double starts");
     let o = keycloak_double::Options::default();
-    let root: PathBuf =
-        std::env::temp_dir().join(format!("falconer-canary-iam-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).expect("dir");
-    let state = root.join("state.db");
-    let mut envs = vec![
+    let root = scratch("iam");
+    let envs = vec![
         ("FALCONER_KEYCLOAK_URL".to_string(), kc.url.clone()),
         ("FALCONER_KEYCLOAK_USER".to_string(), o.username),
         ("FALCONER_KEYCLOAK_PASSWORD".to_string(), o.password),
-        (
-            "FALCONER_STATE".to_string(),
-            format!("sqlite:{}", state.display()),
-        ),
     ];
-    for side in ["NEW", "OLD"] {
-        for f in ["SMTP", "CLIENT", "IDP"] {
-            envs.push((format!("CANARY_{side}_{f}"), canary(side, f)));
-        }
-    }
     let write = |side: &str| {
         std::fs::write(root.join("IDP.secret"), canary(side, "IDP") + "\n").expect("file");
         let text = format!(
@@ -232,35 +277,79 @@ client_secret = {{ file = "IDP.secret" }}
         );
         std::fs::write(root.join("manifest.toml"), text).expect("manifest");
     };
-    let m = root.join("manifest.toml");
-    let m = m.to_str().expect("utf-8");
-    write("OLD");
-    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
-    assert_eq!(code, 0, "{out}");
-    assert_clean("apply", &out);
-    write("NEW");
-    plan_in_every_format(&["-vvv", "plan", m], &envs, &root.join("plan.json"));
-    let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
-    assert_eq!(code, 0, "{out}");
-    assert_clean("apply of rotated secrets", &out);
-    assert_eq!(
-        kc.world().idp_secret("acme", "google"),
-        Some(canary("NEW", "IDP")),
-        "the rotated secret was applied"
+    let applied = || {
+        assert_eq!(
+            kc.world().idp_secret("acme", "google"),
+            Some(canary("NEW", "IDP")),
+            "the rotated secret was applied"
+        );
+    };
+    live_canaries(
+        &root,
+        envs,
+        &["SMTP", "CLIENT", "IDP"],
+        "iam",
+        write,
+        applied,
     );
-    let (code, out) = falconer(&["-vvv", "plan", m, "--detailed-exitcode"], &envs);
-    assert_eq!(code, 0, "{out}");
-    assert_clean("converged plan", &out);
-    let (code, out) = falconer(
-        &["-vvv", "export", "--tenant", "acme", "--domain", "iam"],
-        &envs,
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The functions domain's secret parameters (package, action, trigger) against the OpenWhisk double, which
+/// masks nothing: falconer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_against_live_openwhisk() {
+    let ow = openwhisk_double::OpenWhiskDouble::start(0, openwhisk_double::Options::default())
+        .await
+        .expect("the double starts");
+    let root = scratch("functions");
+    let envs = vec![
+        ("FALCONER_OPENWHISK_URL".to_string(), ow.url.clone()),
+        (
+            "FALCONER_OPENWHISK_AUTH".to_string(),
+            openwhisk_double::Options::default().auth,
+        ),
+    ];
+    let write = |side: &str| {
+        std::fs::write(root.join("TRIGGER.secret"), canary(side, "TRIGGER") + "\n").expect("file");
+        let text = format!(
+            r#"
+[tenant]
+id = "acme"
+
+[[functions.package]]
+name = "pkg"
+parameter = [{{ key = "TOKEN", secret = {{ env = "CANARY_{side}_PKG" }} }}]
+
+[[functions.action]]
+name = "act"
+package = "pkg"
+kind = "nodejs:20"
+code = "function main() {{ return {{}}; }}"
+parameter = [{{ key = "TOKEN", secret = {{ env = "CANARY_{side}_ACTION" }} }}]
+
+[[functions.trigger]]
+name = "trig"
+parameter = [{{ key = "TOKEN", secret = {{ file = "TRIGGER.secret" }} }}]
+"#
+        );
+        std::fs::write(root.join("manifest.toml"), text).expect("manifest");
+    };
+    let applied = || {
+        let w = ow.world();
+        let token =
+            |e: &serde_json::Map<String, serde_json::Value>| e["parameters"][0]["value"].clone();
+        assert_eq!(token(&w.packages["pkg"]), canary("NEW", "PKG"));
+        assert_eq!(token(&w.actions["pkg/act"]), canary("NEW", "ACTION"));
+        assert_eq!(token(&w.triggers["trig"]), canary("NEW", "TRIGGER"));
+    };
+    live_canaries(
+        &root,
+        envs,
+        &["PKG", "ACTION", "TRIGGER"],
+        "functions",
+        write,
+        applied,
     );
-    assert_eq!(code, 0, "{out}");
-    assert_clean("export", &out);
-    for file in ["state.db", "state.db-wal"] {
-        if let Ok(stored) = std::fs::read(root.join(file)) {
-            assert_clean(file, &String::from_utf8_lossy(&stored));
-        }
-    }
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -15,41 +15,14 @@ use falconer::domains::iam::client::Keycloak;
 use keycloak_double::{KeycloakDouble, Options, ROUTES, Recorded};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Workdir, code};
+use support::{Workdir, code, contract};
 
 fn document() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/keycloak/openapi-26.6.2.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("the OpenAPI document is JSON")
+    contract::document("keycloak/openapi-26.6.2.json")
 }
 
-/// Makes every object schema that lists its properties refuse others, so that a body with a property
-/// Keycloak does not document fails.
-fn strict(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if m.contains_key("properties") && !m.contains_key("additionalProperties") {
-                m.insert("additionalProperties".into(), json!(false));
-            }
-            for x in m.values_mut() {
-                strict(x);
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(strict),
-        _ => {}
-    }
-}
-
-/// A validator of `schema`, resolving `#/components/...` in the document.
 fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
-    let mut root = schema.clone();
-    let mut components = doc["components"].clone();
-    strict(&mut components);
-    strict(&mut root);
-    root["components"] = components;
-    jsonschema::validator_for(&root).expect("a valid schema")
+    contract::validator(doc, "components", schema)
 }
 
 fn operation<'a>(doc: &'a Value, method: &str, route: &str) -> Option<&'a Value> {
@@ -385,15 +358,11 @@ async fn every_route_is_reached_and_every_body_validates() {
         .expect("starts");
     scenario(&kc).await;
     let log: Vec<Recorded> = kc.log();
-    let reached: BTreeSet<(String, String)> = log
-        .iter()
-        .filter(|r| (200..300).contains(&r.status))
-        .map(|r| (r.method.clone(), r.route.clone()))
-        .collect();
-    let unreached: Vec<_> = ROUTES
-        .iter()
-        .filter(|(m, r)| !reached.contains(&(m.to_string(), r.to_string())))
-        .collect();
+    let unreached = contract::unreached(
+        ROUTES,
+        log.iter()
+            .map(|r| (r.method.clone(), r.route.clone(), r.status)),
+    );
     assert!(
         unreached.is_empty(),
         "routes the scenario did not reach: {unreached:?}"

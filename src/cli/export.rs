@@ -62,7 +62,7 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
         if given.is_empty() {
             out.error(
-                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP, FALCONER_S3_ENDPOINT or FALCONER_KEYCLOAK_URL, or give a profile (--profile FILE)",
+                "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP, FALCONER_S3_ENDPOINT, FALCONER_KEYCLOAK_URL or FALCONER_OPENWHISK_URL, or give a profile (--profile FILE)",
             );
             return exit::ERROR;
         }
@@ -94,19 +94,65 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
         Ok::<_, String>(specs)
     });
-    let specs = match inspected {
+    let mut specs = match inspected {
         Ok(i) => i,
         Err(e) => {
             out.error(e);
             return exit::ERROR;
         }
     };
+    if let Some(path) = &args.output
+        && let Err(e) = code_files(&mut specs, path)
+    {
+        out.error(e);
+        return exit::ERROR;
+    }
     let mut m = Manifest::new(tenant);
     m.resources = specs
         .into_iter()
         .map(|spec| Resource { spec, span: None })
         .collect();
     emit_manifest(&m, args.to, args.output.as_deref(), out)
+}
+
+/// The file extension of an action's code, by its runtime.
+fn extension(kind: &str) -> &'static str {
+    match kind.split(':').next().unwrap_or_default() {
+        "nodejs" => "js",
+        "python" => "py",
+        "go" => "go",
+        "php" => "php",
+        "ruby" => "rb",
+        "swift" => "swift",
+        "rust" => "rs",
+        "java" => "java",
+        _ => "txt",
+    }
+}
+
+/// Writes each action's code to a file beside the manifest (`code/<package>/<name>.<ext>`, binary code as
+/// base64 in `.b64`), and makes the action name it.
+fn code_files(specs: &mut [Spec], manifest: &std::path::Path) -> Result<(), String> {
+    use crate::domains::functions::Code;
+    let dir = manifest.parent().unwrap_or(std::path::Path::new(""));
+    for s in specs {
+        let Spec::FnAction(a) = s else { continue };
+        let (text, ext) = match &a.code {
+            Some(Code::Inline(t)) => (t.clone(), extension(&a.kind)),
+            Some(Code::Base64(b)) => (b.clone() + "\n", "b64"),
+            _ => continue,
+        };
+        let rel = format!("code/{}.{ext}", a.path());
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {}", parent.display(), e.kind()))?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
+        a.code = Some(Code::File(rel));
+    }
+    Ok(())
 }
 
 /// One domain's resources of the tenant, as its live system has them.
@@ -187,6 +233,18 @@ async fn read(
             drop(r.client_secrets);
             Ok(r.specs)
         }
-        other => Err(format!("export cannot read the {other} domain yet")),
+        Domain::Functions => {
+            let w = settings.openwhisk().await?;
+            let r = crate::domains::functions::inspect::inspect(
+                &w,
+                &tenant.functions_namespace(),
+                &Default::default(),
+            )
+            .await
+            .map_err(|e| format!("inspecting OpenWhisk failed: {e}"))?;
+            // The values of secret parameters are dropped here: the specs hold `***REDACTED***`.
+            drop(r.secrets);
+            Ok(r.specs)
+        }
     }
 }

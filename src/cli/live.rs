@@ -1,8 +1,8 @@
 //! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
 //!
-//! Today the live systems are PostgreSQL, MongoDB, Kafka, S3 and Keycloak (the `--profile` file, or
-//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT` and
-//! `FALCONER_KEYCLOAK_URL`); resources of the other domains are left out of a live plan, and a warning says so.
+//! The live systems are PostgreSQL, MongoDB, Kafka, S3, Keycloak and OpenWhisk (the `--profile` file, or
+//! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT`,
+//! `FALCONER_KEYCLOAK_URL` and `FALCONER_OPENWHISK_URL`).
 //! A system is connected only when the manifest or the managed set has resources of its domain.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use super::exit;
 use futures_util::future::{join_all, try_join_all};
 
 use crate::domains::Spec;
+use crate::domains::functions::provider::Functions;
 use crate::domains::iam::provider::Iam;
 use crate::domains::kafka::provider::Kafka;
 use crate::domains::mongo::provider::Mongo;
@@ -27,13 +28,14 @@ use crate::secrets;
 use crate::secrets::FingerprintKey;
 use crate::state::State;
 
-/// The domains falconer can plan and apply against live systems so far.
+/// The domains falconer plans and applies against live systems: all six.
 pub const LIVE_DOMAINS: &[Domain] = &[
     Domain::Postgres,
     Domain::Mongo,
     Domain::Kafka,
     Domain::Storage,
     Domain::Iam,
+    Domain::Functions,
 ];
 
 /// A live system falconer is connected to.
@@ -43,6 +45,7 @@ pub enum Live {
     Kafka(Kafka),
     Storage(Storage),
     Iam(Iam),
+    Functions(Functions),
 }
 
 impl Provider for Live {
@@ -53,6 +56,7 @@ impl Provider for Live {
             Live::Kafka(k) => k.domain(),
             Live::Storage(s) => s.domain(),
             Live::Iam(i) => i.domain(),
+            Live::Functions(f) => f.domain(),
         }
     }
 
@@ -68,6 +72,7 @@ impl Provider for Live {
             Live::Kafka(k) => k.desired(specs, key, warnings).await,
             Live::Storage(s) => s.desired(specs, key, warnings).await,
             Live::Iam(i) => i.desired(specs, key, warnings).await,
+            Live::Functions(f) => f.desired(specs, key, warnings).await,
         }
     }
 
@@ -83,6 +88,7 @@ impl Provider for Live {
             Live::Kafka(k) => k.live(tenant, also, key).await,
             Live::Storage(s) => s.live(tenant, also, key).await,
             Live::Iam(i) => i.live(tenant, also, key).await,
+            Live::Functions(f) => f.live(tenant, also, key).await,
         }
     }
 
@@ -99,6 +105,7 @@ impl Provider for Live {
             Live::Kafka(k) => k.apply(changes, desired, live, bases).await,
             Live::Storage(s) => s.apply(changes, desired, live, bases).await,
             Live::Iam(i) => i.apply(changes, desired, live, bases).await,
+            Live::Functions(f) => f.apply(changes, desired, live, bases).await,
         }
     }
 }
@@ -193,6 +200,11 @@ impl Settings {
         crate::domains::iam::provider::connect(Profile::keycloak(self.profile()?)?).await
     }
 
+    /// A checked client of OpenWhisk, from the profile or the environment.
+    pub async fn openwhisk(&self) -> Result<crate::domains::functions::client::Whisk, String> {
+        crate::domains::functions::provider::connect(Profile::openwhisk(self.profile()?)?).await
+    }
+
     /// Connects to a live system.
     pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
         match domain {
@@ -207,11 +219,7 @@ impl Settings {
                 client: self.storage()?,
             })),
             Domain::Iam => Ok(Live::Iam(Iam::new(self.keycloak().await?))),
-            other => Err(format!(
-                "falconer cannot reach {} ({}) yet",
-                other.system(),
-                other
-            )),
+            Domain::Functions => Ok(Live::Functions(Functions::new(self.openwhisk().await?))),
         }
     }
 }
@@ -257,18 +265,6 @@ impl Context {
         opts: Options,
     ) -> Result<(Plan, Vec<Item>, Vec<Item>), String> {
         let mut warnings = Vec::new();
-        let skipped: Vec<String> = Domain::ALL
-            .iter()
-            .filter(|dom| !LIVE_DOMAINS.contains(dom))
-            .filter(|dom| d.specs.iter().any(|(s, _)| s.meta().domain == **dom))
-            .map(|dom| dom.as_str().to_string())
-            .collect();
-        if !skipped.is_empty() {
-            warnings.push(format!(
-                "left out of this live plan (not yet supported against live systems): {}",
-                skipped.join(", ")
-            ));
-        }
         let tenant = &d.manifest.tenant;
         let managed = self
             .state

@@ -184,3 +184,70 @@ pub fn http_why(e: reqwest::Error) -> String {
     }
     why
 }
+
+/// An HTTP API's base address, checked: http(s), a host, no credentials in it (they belong in the profile),
+/// no query.
+pub fn http_base(url: &str) -> Result<reqwest::Url, String> {
+    let mut base = reqwest::Url::parse(url.trim_end_matches('/')).map_err(|e| e.to_string())?;
+    if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+        return Err(format!("{} is not an http(s) address", base.as_str()));
+    }
+    if !base.username().is_empty() || base.password().is_some() {
+        return Err("the URL holds credentials: give them in the profile instead".into());
+    }
+    base.set_query(None);
+    Ok(base)
+}
+
+/// An HTTP client with falconer's timeouts (10 s to connect, 60 s a request).
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// `base` with `segments` appended, each percent-encoded.
+pub fn http_join(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
+    let mut u = base.clone();
+    if let Ok(mut p) = u.path_segments_mut() {
+        p.pop_if_empty();
+        p.extend(segments);
+    }
+    u
+}
+
+/// A value a provider learns while planning (the tenant's realm or namespace) and needs when applying.
+#[derive(Default)]
+pub struct Remembered(std::sync::Mutex<Option<String>>);
+
+impl Remembered {
+    pub fn set(&self, v: String) {
+        if let Ok(mut x) = self.0.lock() {
+            *x = Some(v);
+        }
+    }
+
+    /// The value, or an error naming what was not learned.
+    pub fn get(&self, domain: Domain, what: &str) -> Result<String, ProviderError> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|x| x.clone())
+            .ok_or_else(|| ProviderError::Change {
+                domain,
+                message: format!("the {what} was not read before the apply"),
+            })
+    }
+}
+
+impl ProviderError {
+    /// The backend could not be read.
+    pub fn backend(domain: Domain, e: impl std::fmt::Display) -> ProviderError {
+        ProviderError::Backend {
+            domain,
+            message: e.to_string(),
+        }
+    }
+}

@@ -27,9 +27,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
+
+#[path = "http_double.rs"]
+mod http;
 
 /// The admin routes the double serves (method, path template under `/admin/realms`).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -211,16 +214,7 @@ impl Default for Options {
     }
 }
 
-/// One request as answered.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    /// The route template (`/{realm}/clients/{client-uuid}`), or the token route.
-    pub route: String,
-    pub status: u16,
-    pub body: Value,
-    pub query: String,
-}
+pub use http::Recorded;
 
 #[derive(Clone, Debug)]
 struct RoleS {
@@ -317,28 +311,22 @@ type Shared = Arc<(Mutex<World>, Options)>;
 pub struct KeycloakDouble {
     pub url: String,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for KeycloakDouble {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _running: http::Running,
 }
 
 impl KeycloakDouble {
     /// Starts the double on 127.0.0.1 (`port` 0: a free one).
     pub async fn start(port: u16, options: Options) -> std::io::Result<KeycloakDouble> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let url = format!("http://{}", listener.local_addr()?);
         let shared: Shared = Arc::new((Mutex::new(World::default()), options));
         let app = axum::Router::new()
             .fallback(serve)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(KeycloakDouble { url, shared, task })
+        let running = http::serve(port, app).await?;
+        Ok(KeycloakDouble {
+            url: running.url.clone(),
+            shared,
+            _running: running,
+        })
     }
 
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -364,74 +352,6 @@ fn not_found(what: &str) -> (u16, Value) {
     (404, json!({ "error": format!("Could not find {what}") }))
 }
 
-fn form(body: &[u8]) -> HashMap<String, String> {
-    let text = String::from_utf8_lossy(body);
-    let decode = |s: &str| decode_segment(&s.replace('+', " "));
-    text.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-/// Matches a path under `/admin/realms` against the route templates.
-fn route(method: &str, rest: &[String]) -> Option<(&'static str, HashMap<String, String>)> {
-    for (m, template) in ROUTES {
-        if *m != method {
-            continue;
-        }
-        let parts: Vec<&str> = template.split('/').filter(|p| !p.is_empty()).collect();
-        let mut params = HashMap::new();
-        let mut ok = true;
-        let mut i = 0;
-        for (j, p) in parts.iter().enumerate() {
-            if *p == "{path}" && j == parts.len() - 1 {
-                if i >= rest.len() {
-                    ok = false;
-                    break;
-                }
-                params.insert("path".to_string(), rest[i..].join("/"));
-                i = rest.len();
-                break;
-            }
-            let Some(seg) = rest.get(i) else {
-                ok = false;
-                break;
-            };
-            if p.starts_with('{') {
-                params.insert(p.trim_matches(['{', '}']).to_string(), seg.clone());
-            } else if p != seg {
-                ok = false;
-                break;
-            }
-            i += 1;
-        }
-        if ok && i == rest.len() {
-            return Some((template, params));
-        }
-    }
-    None
-}
-
-fn decode_segment(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(x) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(x);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn serve(
     State(shared): State<Shared>,
     method: Method,
@@ -445,20 +365,15 @@ async fn serve(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
-    let query: HashMap<String, String> = form(uri.query().unwrap_or_default().as_bytes());
-    let segments: Vec<String> = uri
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
+    let query: HashMap<String, String> = http::form(uri.query().unwrap_or_default().as_bytes());
+    let segments = http::segments(uri.path());
     let mut w = world.lock().expect("double state");
     let (route_name, status, location, out) = if segments.len() == 5
         && segments[0] == "realms"
         && segments[2..] == ["protocol", "openid-connect", "token"]
         && method == Method::POST
     {
-        let f = form(&body);
+        let f = http::form(&body);
         let ok = f.get("grant_type").map(String::as_str) == Some("password")
             && f.get("client_id").map(String::as_str) == Some("admin-cli")
             && f.get("username") == Some(&options.username)
@@ -494,7 +409,7 @@ async fn serve(
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or_default();
         let valid = w.tokens.get(token).is_some_and(|t| Instant::now() < *t);
-        match route(method.as_str(), &segments[2..]) {
+        match http::route(method.as_str(), &segments[2..], ROUTES) {
             _ if !valid => (
                 "(unauthorized)".to_string(),
                 401,
@@ -516,7 +431,7 @@ async fn serve(
                         Err(_) => {
                             let (s, b) = error(400, "unable to read the request body");
                             drop(w);
-                            return answer(s, None, b);
+                            return http::answer(s, &[], &b);
                         }
                     }
                 };
@@ -550,27 +465,11 @@ async fn serve(
         query: uri.query().unwrap_or_default().to_string(),
     });
     drop(w);
-    answer(status, location, out)
-}
-
-fn answer(status: u16, location: Option<String>, body: Value) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = if body.is_null() {
-        code.into_response()
-    } else {
-        (
-            code,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
-    };
-    if let Some(l) = location
-        && let Ok(v) = l.parse()
-    {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
+    let headers: Vec<_> = location
+        .map(|l| (header::LOCATION, l))
+        .into_iter()
+        .collect();
+    http::answer(status, &headers, &out)
 }
 
 struct Cx<'a> {
@@ -580,18 +479,6 @@ struct Cx<'a> {
     query: &'a HashMap<String, String>,
     base: String,
     location: Option<String>,
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn obj(v: &Value) -> Map<String, Value> {
@@ -1014,7 +901,7 @@ impl Cx<'_> {
                 };
                 let path = format!(
                     "{}/{owner}/protocol-mappers/models/{id}",
-                    enc(&self.p("realm"))
+                    http::encode(&self.p("realm"))
                 );
                 Ok(self.created(&path))
             }
@@ -1120,7 +1007,7 @@ impl Cx<'_> {
                     s.mappers.push(Value::Object(m));
                 }
                 r.scopes.push(s);
-                let path = format!("{}/client-scopes/{id}", enc(&self.p("realm")));
+                let path = format!("{}/client-scopes/{id}", http::encode(&self.p("realm")));
                 Ok(self.created(&path))
             }
             ("GET", "/{realm}/client-scopes/{client-scope-id}") => {
@@ -1191,8 +1078,8 @@ impl Cx<'_> {
                 });
                 let path = format!(
                     "{}/identity-provider/instances/{}",
-                    enc(&self.p("realm")),
-                    enc(&alias)
+                    http::encode(&self.p("realm")),
+                    http::encode(&alias)
                 );
                 Ok(self.created(&path))
             }
@@ -1261,8 +1148,8 @@ impl Cx<'_> {
                 p.mappers.push(Value::Object(m));
                 let path = format!(
                     "{}/identity-provider/instances/{}/mappers/{id}",
-                    enc(&self.p("realm")),
-                    enc(&alias)
+                    http::encode(&self.p("realm")),
+                    http::encode(&alias)
                 );
                 Ok(self.created(&path))
             }
@@ -1344,7 +1231,7 @@ impl Cx<'_> {
                         .unwrap_or(json!({})),
                     roles: Vec::new(),
                 });
-                let path = format!("{}/groups/{id}", enc(&self.p("realm")));
+                let path = format!("{}/groups/{id}", http::encode(&self.p("realm")));
                 Ok(self.created(&path))
             }
             ("GET", "/{realm}/groups/{group-id}") => {
@@ -1479,7 +1366,7 @@ impl Cx<'_> {
             }
         }
         self.w.realms.insert(name.clone(), r);
-        Ok(self.created(&enc(&name)))
+        Ok(self.created(&http::encode(&name)))
     }
 
     fn create_role(
@@ -1513,8 +1400,12 @@ impl Cx<'_> {
             client: client.clone(),
         });
         let path = match client {
-            Some(c) => format!("{}/clients/{c}/roles/{}", enc(&realm), enc(&name)),
-            None => format!("{}/roles/{}", enc(&realm), enc(&name)),
+            Some(c) => format!(
+                "{}/clients/{c}/roles/{}",
+                http::encode(&realm),
+                http::encode(&name)
+            ),
+            None => format!("{}/roles/{}", http::encode(&realm), http::encode(&name)),
         };
         Ok(self.created(&path))
     }
@@ -1615,7 +1506,7 @@ impl Cx<'_> {
         {
             self.service_account(i);
         }
-        Ok(self.created(&format!("{}/clients/{id}", enc(&realm))))
+        Ok(self.created(&format!("{}/clients/{id}", http::encode(&realm))))
     }
 
     /// Gives a client its service-account user (with the realm's default roles), once.

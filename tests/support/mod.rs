@@ -280,11 +280,20 @@ impl Workdir {
         std::fs::write(self.dir.join("manifest").join(file), body).expect("writes");
     }
 
-    /// Copies files of `examples/acme` into the manifest directory.
+    /// Copies files (or directories of files) of `examples/acme` into the manifest directory.
     pub fn acme(&self, files: &[&str]) {
         let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
         for f in files {
-            std::fs::copy(ex.join(f), self.dir.join("manifest").join(f)).expect("copies");
+            let (from, to) = (ex.join(f), self.dir.join("manifest").join(f));
+            if from.is_dir() {
+                std::fs::create_dir_all(&to).expect("a directory");
+                for e in std::fs::read_dir(&from).expect("lists") {
+                    let e = e.expect("an entry");
+                    std::fs::copy(e.path(), to.join(e.file_name())).expect("copies");
+                }
+            } else {
+                std::fs::copy(from, to).expect("copies");
+            }
         }
     }
 
@@ -356,6 +365,26 @@ impl Workdir {
             .collect()
     }
 
+    /// Asserts the plan is exactly one update of `address` changing exactly `fields`, applies it (no hazard
+    /// allowed) and asserts the next plan shows no changes.
+    pub fn step(&self, address: &str, fields: &[&str]) {
+        let changes = self.changes();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (a, action, f) = &changes[0];
+        assert_eq!(
+            (a.as_str(), action.as_str()),
+            (address, "update"),
+            "{changes:?}"
+        );
+        let mut f = f.clone();
+        f.sort();
+        let mut want: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(f, want, "the changed fields of {address}");
+        code(&self.apply(&[]), 0);
+        self.converged();
+    }
+
     /// Asserts a plan shows no changes.
     pub fn converged(&self) {
         let o = self.run(&["plan", &self.manifest(), "--detailed-exitcode"]);
@@ -379,4 +408,63 @@ pub fn keycloak_client(
         auth_realm: "master".into(),
     })
     .expect("a Keycloak client")
+}
+
+/// Checking test doubles against published API documents (OpenAPI 3, Swagger 2).
+pub mod contract {
+    use serde_json::{Value, json};
+
+    /// A document of the shared reference.
+    pub fn document(path: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/reference")
+            .join(path);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("the API document is JSON")
+    }
+
+    /// Makes every object schema that lists its properties refuse others, so that a body with a property
+    /// the document does not name fails.
+    pub fn strict(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("properties") && !m.contains_key("additionalProperties") {
+                    m.insert("additionalProperties".into(), json!(false));
+                }
+                for x in m.values_mut() {
+                    strict(x);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(strict),
+            _ => {}
+        }
+    }
+
+    /// The routes (method, template) of `routes` that no successful answer in `answered` (method, route,
+    /// status) came from.
+    pub fn unreached<'a>(
+        routes: &'a [(&'a str, &'a str)],
+        answered: impl Iterator<Item = (String, String, u16)>,
+    ) -> Vec<&'a (&'a str, &'a str)> {
+        let reached: std::collections::BTreeSet<(String, String)> = answered
+            .filter(|(_, _, status)| (200..300).contains(status))
+            .map(|(m, r, _)| (m, r))
+            .collect();
+        routes
+            .iter()
+            .filter(|(m, r)| !reached.contains(&(m.to_string(), r.to_string())))
+            .collect()
+    }
+
+    /// A strict validator of `schema`, resolving `#/<defs>/...` (`components` or `definitions`) in the
+    /// document.
+    pub fn validator(doc: &Value, defs: &str, schema: &Value) -> jsonschema::Validator {
+        let mut root = schema.clone();
+        let mut shared = doc[defs].clone();
+        strict(&mut shared);
+        strict(&mut root);
+        root[defs] = shared;
+        jsonschema::validator_for(&root).expect("a valid schema")
+    }
 }

@@ -1,5 +1,10 @@
 //! OpenWhisk: packages (parameters, bindings), actions (runtime, code, limits, parameters), triggers, rules.
 
+pub mod apply;
+pub mod client;
+pub mod inspect;
+pub mod provider;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -344,6 +349,7 @@ static ACTION: KindMeta = KindMeta {
     holds_data: false,
     fields: &[
         FieldMeta::new("package", IMMUTABLE),
+        FieldMeta::new("limits", SERVER_DEFAULT),
         FieldMeta::new("limits.timeout", SERVER_DEFAULT),
         FieldMeta::new("limits.memory", SERVER_DEFAULT),
         FieldMeta::new("limits.logs", SERVER_DEFAULT),

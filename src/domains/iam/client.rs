@@ -136,26 +136,8 @@ fn message(body: &[u8]) -> String {
 
 impl Keycloak {
     pub fn new(config: Config) -> Result<Keycloak, KcError> {
-        let mut base = Url::parse(config.url.trim_end_matches('/'))
-            .map_err(|e| KcError::Url(e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(KcError::Url(format!(
-                "{} is not an http(s) address",
-                base.as_str()
-            )));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(KcError::Url(
-                "the URL holds credentials: give them as the profile's username and password"
-                    .into(),
-            ));
-        }
-        base.set_query(None);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| KcError::Url(e.to_string()))?;
+        let base = crate::domains::provider::http_base(&config.url).map_err(KcError::Url)?;
+        let http = crate::domains::provider::http_client().map_err(KcError::Url)?;
         Ok(Keycloak {
             http,
             base,
@@ -176,12 +158,7 @@ impl Keycloak {
     }
 
     fn url_of(&self, segments: &[&str]) -> Url {
-        let mut u = self.base.clone();
-        if let Ok(mut p) = u.path_segments_mut() {
-            p.pop_if_empty();
-            p.extend(segments);
-        }
-        u
+        crate::domains::provider::http_join(&self.base, segments)
     }
 
     fn unreachable(&self, e: reqwest::Error) -> KcError {

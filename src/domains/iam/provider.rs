@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::apply::{Session, apply_one};
-use super::client::{Auth, Config, KcError, Keycloak};
+use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
 use crate::domains::provider::{self, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
@@ -20,14 +20,7 @@ pub const PARALLEL: usize = 4;
 pub struct Iam {
     pub kc: Keycloak,
     /// The tenant's realm (set by `live`, which every plan calls before an apply).
-    realm: std::sync::Mutex<Option<String>>,
-}
-
-fn backend(e: KcError) -> ProviderError {
-    ProviderError::Backend {
-        domain: Domain::Iam,
-        message: e.to_string(),
-    }
+    realm: provider::Remembered,
 }
 
 /// Signs in to Keycloak (checking the address and the credentials).
@@ -70,7 +63,7 @@ impl Iam {
     pub fn new(kc: Keycloak) -> Iam {
         Iam {
             kc,
-            realm: std::sync::Mutex::new(None),
+            realm: provider::Remembered::default(),
         }
     }
 }
@@ -95,10 +88,10 @@ impl Provider for Iam {
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
         let realm = tenant.realm();
-        if let Ok(mut r) = self.realm.lock() {
-            *r = Some(realm.clone());
-        }
-        let found = inspect(&self.kc, &realm).await.map_err(backend)?;
+        self.realm.set(realm.clone());
+        let found = inspect(&self.kc, &realm)
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Iam, e))?;
         let mut items = provider::sealed(found.specs, key);
         for item in &mut items {
             if let crate::domains::Spec::IamClient(c) = &item.spec
@@ -118,15 +111,7 @@ impl Provider for Iam {
         live: &[Item],
         bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
-        let realm = self
-            .realm
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .ok_or_else(|| ProviderError::Change {
-                domain: Domain::Iam,
-                message: "the realm was not read before the apply".into(),
-            })?;
+        let realm = self.realm.get(Domain::Iam, "realm")?;
         let session = Session::new(&self.kc, &realm);
         let (d, l) = (specs(desired), specs(live));
         provider::in_waves(changes, "iam.", Domain::Iam, PARALLEL, |c| {

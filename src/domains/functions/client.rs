@@ -1,0 +1,258 @@
+//! A client of OpenWhisk's REST API (`/api/v1`): HTTP Basic auth with the namespace's `uuid:key`, every path
+//! segment percent-encoded, lists paged with `limit`/`skip`, and OpenWhisk's `{error, code}` bodies turned
+//! into sentences that carry the transaction id.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+/// The largest page OpenWhisk gives.
+pub const PAGE: usize = 200;
+
+/// Where OpenWhisk is and the key to use.
+pub struct Config {
+    /// The API host (`https://openwhisk.internal`); `/api/v1` is added.
+    pub url: String,
+    /// `uuid:key`.
+    pub auth: String,
+}
+
+/// Why a request failed. Never holds the key.
+#[derive(Debug, thiserror::Error)]
+pub enum OwError {
+    #[error("the OpenWhisk URL is not valid: {0}")]
+    Url(String),
+    #[error("the OpenWhisk key is not valid: it is `uuid:key`, with a colon")]
+    Auth,
+    #[error("cannot reach OpenWhisk at {url}: {why}")]
+    Unreachable { url: String, why: String },
+    #[error(
+        "OpenWhisk at {url} refused the key ({status}): {message}; check the profile's [functions] auth (or FALCONER_OPENWHISK_AUTH)"
+    )]
+    Credentials {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "OpenWhisk answered {status} to {method} {path}: {message}{}",
+        transaction(code)
+    )]
+    Refused {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+        /// The transaction id OpenWhisk gives with an error (for its logs).
+        code: Option<String>,
+    },
+    /// A change that cannot be made as asked (a file or secret that cannot be read).
+    #[error("{0}")]
+    Other(String),
+}
+
+fn transaction(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|c| format!(" (transaction {c})"))
+        .unwrap_or_default()
+}
+
+impl OwError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            OwError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub struct Whisk {
+    http: reqwest::Client,
+    base: Url,
+    user: String,
+    key: String,
+    requests: AtomicUsize,
+}
+
+impl Whisk {
+    pub fn new(config: Config) -> Result<Whisk, OwError> {
+        let mut base = crate::domains::provider::http_base(&config.url).map_err(OwError::Url)?;
+        if let Ok(mut p) = base.path_segments_mut() {
+            p.pop_if_empty();
+            if !config.url.trim_end_matches('/').ends_with("/api/v1") {
+                p.extend(["api", "v1"]);
+            }
+        }
+        let (user, key) = config.auth.split_once(':').ok_or(OwError::Auth)?;
+        let http = crate::domains::provider::http_client().map_err(OwError::Url)?;
+        Ok(Whisk {
+            http,
+            base,
+            user: user.to_string(),
+            key: key.to_string(),
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    /// Where the server is, as it may be shown.
+    pub fn url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn url_of(&self, segments: &[&str]) -> Url {
+        crate::domains::provider::http_join(&self.base, segments)
+    }
+
+    /// One request under `/api/v1`.
+    pub async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, OwError> {
+        let shown = format!("/{}", segments.join("/"));
+        let mut req = self
+            .http
+            .request(method.clone(), self.url_of(segments))
+            .basic_auth(&self.user, Some(&self.key))
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let unreachable = |e| OwError::Unreachable {
+            url: self.url().to_string(),
+            why: crate::domains::provider::http_why(e),
+        };
+        let r = req.send().await.map_err(unreachable)?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.map_err(unreachable)?;
+        tracing::debug!(%method, path = %shown, status, "openwhisk");
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let t = String::from_utf8_lossy(&bytes);
+                if t.trim().is_empty() {
+                    "no details given".into()
+                } else {
+                    t.trim().chars().take(300).collect()
+                }
+            });
+        if status == 401 {
+            return Err(OwError::Credentials {
+                url: self.url().to_string(),
+                status,
+                message,
+            });
+        }
+        Err(OwError::Refused {
+            method: method.to_string(),
+            path: shown,
+            status,
+            message,
+            code: body
+                .get("code")
+                .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_string)),
+        })
+    }
+
+    /// A GET's body; `None` on 404.
+    pub async fn get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Option<Value>, OwError> {
+        match self.send(Method::GET, segments, query, None).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item of a list, page by page (`limit`/`skip`).
+    pub async fn list(&self, segments: &[&str]) -> Result<Vec<Value>, OwError> {
+        let mut out = Vec::new();
+        loop {
+            let q = [("limit", PAGE.to_string()), ("skip", out.len().to_string())];
+            let page = self
+                .send(Method::GET, segments, &q, None)
+                .await?
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let n = page.len();
+            out.extend(page);
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Checks the address and the key (`GET /namespaces`).
+    pub async fn check(&self) -> Result<(), OwError> {
+        self.send(Method::GET, &["namespaces"], &[], None)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whisk(url: &str, auth: &str) -> Result<Whisk, OwError> {
+        Whisk::new(Config {
+            url: url.into(),
+            auth: auth.into(),
+        })
+    }
+
+    #[test]
+    fn segments_are_encoded_under_api_v1() {
+        let w = whisk("http://127.0.0.1:3233/", "u:k").unwrap();
+        let u = w.url_of(&["namespaces", "acme", "actions", "orders", "a b?c"]);
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:3233/api/v1/namespaces/acme/actions/orders/a%20b%3Fc"
+        );
+        let w = whisk("http://h/api/v1", "u:k").unwrap();
+        assert_eq!(
+            w.url_of(&["namespaces"]).as_str(),
+            "http://h/api/v1/namespaces"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_without_the_key() {
+        assert!(matches!(whisk("http://h", "no-colon"), Err(OwError::Auth)));
+        let e = whisk("http://u:secret-key@h", "u:k")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!e.contains("secret-key"), "{e}");
+        let e = OwError::Refused {
+            method: "PUT".into(),
+            path: "/namespaces/acme/actions/a".into(),
+            status: 409,
+            message: "resource already exists".into(),
+            code: Some("abc123".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "OpenWhisk answered 409 to PUT /namespaces/acme/actions/a: resource already exists (transaction abc123)"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The functions domain against the OpenWhisk test double (`tests/support/openwhisk_double.rs`, built from
+//! OpenWhisk's published API definition and docs; no OpenWhisk server runs here): the acme example applies
+//! and converges, export then plan shows no changes for a namespace another client populated, each kind of
+//! change plans minimally and applies with OpenWhisk's merge semantics, and refusals are said in words.
+
+mod support;
+
+#[path = "support/openwhisk_double.rs"]
+mod openwhisk_double;
+
+use falconer::domains::functions::client::{Config, Whisk};
+use openwhisk_double::{OpenWhiskDouble, Options};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Workdir, both, code, text};
+
+const TOKEN: &str = "functions-token-3b7c";
+
+async fn double() -> OpenWhiskDouble {
+    OpenWhiskDouble::start(0, Options::default())
+        .await
+        .expect("the double starts")
+}
+
+fn workdir(tag: &str, ow: &OpenWhiskDouble) -> Workdir {
+    Workdir::new(
+        "functions",
+        tag,
+        vec![
+            ("FALCONER_OPENWHISK_URL".into(), ow.url.clone()),
+            ("FALCONER_OPENWHISK_AUTH".into(), Options::default().auth),
+            ("ACME_FUNCTIONS_API_TOKEN".into(), TOKEN.into()),
+        ],
+    )
+}
+
+/// A client of the double's API: "another client" that populates and reads the namespace.
+fn whisk(ow: &OpenWhiskDouble) -> Whisk {
+    Whisk::new(Config {
+        url: ow.url.clone(),
+        auth: Options::default().auth,
+    })
+    .expect("a client")
+}
+
+async fn put(w: &Whisk, path: &[&str], body: Value) {
+    let mut segs = vec!["namespaces", "_"];
+    segs.extend_from_slice(path);
+    w.send(Method::PUT, &segs, &[], Some(&body))
+        .await
+        .unwrap_or_else(|e| panic!("PUT {path:?}: {e}"));
+}
+
+async fn get(w: &Whisk, path: &[&str]) -> Value {
+    let mut segs = vec!["namespaces", "acme"];
+    segs.extend_from_slice(path);
+    w.get(&segs, &[]).await.expect("GET").expect("found")
+}
+
+fn kv(v: &Value, key: &str) -> Option<Value> {
+    v.as_array()?
+        .iter()
+        .find(|x| x["key"] == key)
+        .map(|x| x["value"].clone())
+}
+
+fn acme(tag: &str, ow: &OpenWhiskDouble) -> Workdir {
+    let w = workdir(tag, ow);
+    w.acme(&["tenant.toml", "functions.toml", "code"]);
+    w
+}
+
+/// The acme example's functions part applies to an empty namespace as declared, and a second plan shows no
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_applies_to_an_empty_namespace_and_converges() {
+    let ow = double().await;
+    let w = acme("acme", &ow);
+    assert_eq!(w.changes().len(), 6);
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(!both(&o).contains(TOKEN), "{}", both(&o));
+    w.converged();
+
+    let c = whisk(&ow);
+    let pkg = get(&c, &["packages", "orders"]).await;
+    assert_eq!(kv(&pkg["parameters"], "API_TOKEN"), Some(json!(TOKEN)));
+    assert_eq!(
+        kv(&pkg["annotations"], "description"),
+        Some(json!("Order processing"))
+    );
+    let notify = get(&c, &["actions", "orders", "notify"]).await;
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme/code/notify.js"),
+    )
+    .expect("notify.js");
+    assert_eq!(notify["exec"]["code"], source.as_str());
+    assert_eq!(notify["limits"]["timeout"], 30000);
+    assert_eq!(
+        notify["limits"]["logs"], 10,
+        "limits not declared keep the server's"
+    );
+    assert_eq!(kv(&notify["annotations"], "exec"), Some(json!("nodejs")));
+    // The package's parameters show in its actions (merged by OpenWhisk), yet the plan was clean.
+    assert_eq!(
+        kv(&notify["parameters"], "ORDERS_TOPIC"),
+        Some(json!("acme.orders"))
+    );
+    let pipeline = get(&c, &["actions", "orders", "pipeline"]).await;
+    assert_eq!(
+        pipeline["exec"]["components"],
+        json!(["/acme/orders/enrich", "/acme/orders/notify"])
+    );
+    let rule = get(&c, &["rules", "on-order-created"]).await;
+    assert_eq!(rule["status"], "active");
+    assert_eq!(
+        rule["action"],
+        json!({"path": "acme/orders", "name": "pipeline"})
+    );
+    let trigger = get(&c, &["triggers", "order-created"]).await;
+    assert_eq!(
+        trigger["rules"]["acme/on-order-created"]["status"],
+        "active"
+    );
+}
+
+/// A namespace populated through the API by another client: export writes code files and redacts the
+/// secret-looking parameter, and planning the export shows no changes, before and after falconer manages it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_plan_shows_no_changes() {
+    let ow = double().await;
+    let c = whisk(&ow);
+    put(
+        &c,
+        &["packages", "shop"],
+        json!({"parameters": [{"key": "REGION", "value": "eu"},
+        {"key": "DB_PASSWORD", "value": "hunter2-db-9d9d"}, {"key": "retries", "value": 3}],
+        "annotations": [{"key": "owner", "value": {"team": "shop"}}]}),
+    )
+    .await;
+    put(
+        &c,
+        &["packages", "alarms"],
+        json!({"binding": {"namespace": "whisk.system", "name": "alarms"}}),
+    )
+    .await;
+    put(
+        &c,
+        &["actions", "shop", "checkout"],
+        json!({"exec": {"kind": "nodejs:20", "code": "function main(a) {\n  return a;\n}\n"},
+        "parameters": [{"key": "REGION", "value": "us"}, {"key": "mode", "value": "fast"}],
+        "limits": {"timeout": 5000}, "annotations": [{"key": "web-export", "value": true}]}),
+    )
+    .await;
+    put(
+        &c,
+        &["actions", "shop", "zip"],
+        json!({"exec": {"kind": "python:3.11", "code": "UEsDBBQAAAAIAA==", "main": "handler"}}),
+    )
+    .await;
+    put(
+        &c,
+        &["actions", "image"],
+        json!({"exec": {"kind": "blackbox", "image": "acme/worker:1"}}),
+    )
+    .await;
+    put(
+        &c,
+        &["actions", "flow"],
+        json!({"exec": {"kind": "sequence", "components": ["/acme/shop/checkout", "/_/image"]}}),
+    )
+    .await;
+    put(
+        &c,
+        &["triggers", "tick"],
+        json!({"parameters": [{"key": "cron", "value": "*/5 * * * *"}],
+        "annotations": [{"key": "feed", "value": "/whisk.system/alarms/alarm"}]}),
+    )
+    .await;
+    put(
+        &c,
+        &["rules", "on-tick"],
+        json!({"trigger": "/_/tick", "action": "/_/flow"}),
+    )
+    .await;
+    put(
+        &c,
+        &["rules", "off-tick"],
+        json!({"trigger": "/_/tick", "action": "/_/shop/checkout"}),
+    )
+    .await;
+    c.send(
+        Method::POST,
+        &["namespaces", "_", "rules", "off-tick"],
+        &[],
+        Some(&json!({"status": "inactive"})),
+    )
+    .await
+    .expect("disabled");
+
+    let w = workdir("export", &ow);
+    let out = w.dir.join("manifest").join("functions.toml");
+    let o = w.run(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--domain",
+        "functions",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    assert!(
+        !exported.contains("hunter2-db-9d9d") && !both(&o).contains("hunter2-db-9d9d"),
+        "{exported}"
+    );
+    assert_eq!(exported.matches("***REDACTED***").count(), 1, "{exported}");
+    let checkout =
+        std::fs::read_to_string(w.dir.join("manifest/code/shop/checkout.js")).expect("a code file");
+    assert_eq!(checkout, "function main(a) {\n  return a;\n}\n");
+    let zip =
+        std::fs::read_to_string(w.dir.join("manifest/code/shop/zip.b64")).expect("a base64 file");
+    assert_eq!(zip.trim(), "UEsDBBQAAAAIAA==");
+    for expected in [
+        "feed = \"/whisk.system/alarms/alarm\"",
+        "status = \"inactive\"",
+        "image = \"acme/worker:1\"",
+        "main = \"handler\"",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "{expected} is missing:\n{exported}"
+        );
+    }
+    assert!(
+        !exported.contains("\"exec\""),
+        "server annotations are left out:\n{exported}"
+    );
+    w.converged();
+    code(&w.apply(&[]), 0);
+    w.converged();
+}
+
+/// Each kind of change plans one update naming exactly the changed fields, and applies with OpenWhisk's
+/// merge semantics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_plans_the_minimal_change_and_applies() {
+    let ow = double().await;
+    let mut w = acme("changes", &ow);
+    code(&w.apply(&[]), 0);
+    let c = whisk(&ow);
+
+    // Code: the text plan shows a unified diff.
+    w.edit(
+        "functions.toml",
+        "order[\"enriched\"] = True",
+        "order[\"enriched\"] = \"yes\"",
+    );
+    let o = w.run(&["plan", &w.manifest()]);
+    let plan = text(&o.stdout);
+    assert!(
+        plan.contains("-    order[\"enriched\"] = True")
+            && plan.contains("+    order[\"enriched\"] = \"yes\""),
+        "{plan}"
+    );
+    w.step("functions.action.orders/enrich", &["code"]);
+    let enrich = get(&c, &["actions", "orders", "enrich"]).await;
+    assert!(
+        enrich["exec"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"yes\"")
+    );
+    assert_eq!(enrich["version"], "0.0.2");
+
+    // Limits: merged by OpenWhisk, the others kept.
+    w.edit(
+        "functions.toml",
+        "limits = { timeout = 10000, memory = 128 }",
+        "limits = { timeout = 20000, memory = 128 }",
+    );
+    w.step("functions.action.orders/enrich", &["limits.timeout"]);
+    let enrich = get(&c, &["actions", "orders", "enrich"]).await;
+    assert_eq!(
+        (
+            enrich["limits"]["timeout"].as_u64(),
+            enrich["limits"]["memory"].as_u64()
+        ),
+        (Some(20000), Some(128))
+    );
+    assert!(
+        enrich["exec"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"yes\""),
+        "the code is kept"
+    );
+
+    // Parameters: a value and a secret (rotated), replaced whole.
+    w.edit(
+        "functions.toml",
+        "value = \"acme-exports\"",
+        "value = \"acme-exports-2\"",
+    );
+    w.set_env("ACME_FUNCTIONS_API_TOKEN", "functions-token-rotated-1e1e");
+    let o = w.run(&["plan", &w.manifest()]);
+    let plan = both(&o);
+    assert!(
+        plan.contains("(sensitive value changed)") && !plan.contains("rotated-1e1e"),
+        "{plan}"
+    );
+    w.step(
+        "functions.package.orders",
+        &[
+            "parameter[API_TOKEN].secret",
+            "parameter[EXPORT_BUCKET].value",
+        ],
+    );
+    let pkg = get(&c, &["packages", "orders"]).await;
+    assert_eq!(
+        kv(&pkg["parameters"], "API_TOKEN"),
+        Some(json!("functions-token-rotated-1e1e"))
+    );
+    assert_eq!(
+        kv(&pkg["parameters"], "EXPORT_BUCKET"),
+        Some(json!("acme-exports-2"))
+    );
+    assert_eq!(
+        kv(&pkg["parameters"], "ORDERS_TOPIC"),
+        Some(json!("acme.orders"))
+    );
+
+    // An annotation removed: through delAnnotations (OpenWhisk merges annotations).
+    w.edit(
+        "functions.toml",
+        "annotations = { \"web-export\" = false }\n",
+        "",
+    );
+    w.step("functions.action.orders/notify", &["annotations"]);
+    let notify = get(&c, &["actions", "orders", "notify"]).await;
+    assert_eq!(kv(&notify["annotations"], "web-export"), None);
+    assert_eq!(kv(&notify["annotations"], "exec"), Some(json!("nodejs")));
+
+    // A rule disabled, then enabled again.
+    w.edit(
+        "functions.toml",
+        "status = \"active\"",
+        "status = \"inactive\"",
+    );
+    w.step("functions.rule.on-order-created", &["status"]);
+    assert_eq!(
+        get(&c, &["rules", "on-order-created"]).await["status"],
+        "inactive"
+    );
+    w.edit(
+        "functions.toml",
+        "status = \"inactive\"",
+        "status = \"active\"",
+    );
+    w.step("functions.rule.on-order-created", &["status"]);
+    assert_eq!(
+        get(&c, &["rules", "on-order-created"]).await["status"],
+        "active"
+    );
+
+    // A rule retargeted: its status is kept.
+    w.edit(
+        "functions.toml",
+        "action = \"orders/pipeline\"",
+        "action = \"orders/notify\"",
+    );
+    w.step("functions.rule.on-order-created", &["action"]);
+    let rule = get(&c, &["rules", "on-order-created"]).await;
+    assert_eq!(
+        rule["action"],
+        json!({"path": "acme/orders", "name": "notify"})
+    );
+    assert_eq!(rule["status"], "active");
+}
+
+/// What OpenWhisk refuses is said in words with its transaction id; a wrong key names no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_explained() {
+    let ow = double().await;
+    let mut w = acme("refusals", &ow);
+    code(&w.apply(&[]), 0);
+    // Another client put an action in the package: deleting the package is refused, not forced.
+    put(
+        &whisk(&ow),
+        &["actions", "orders", "extra"],
+        json!({"exec": {"kind": "nodejs:20", "code": "x"}}),
+    )
+    .await;
+    w.write("functions.toml", "format_version = \"1\"\n");
+    let o = w.apply(&[]);
+    code(&o, 1);
+    let out = both(&o);
+    assert!(
+        out.contains("Package not empty (contains 1 entity)") && out.contains("(transaction "),
+        "{out}"
+    );
+    assert!(ow.world().actions.contains_key("orders/extra"));
+    // A runtime the server does not have.
+    let w2 = acme("kind", &ow);
+    w2.edit(
+        "functions.toml",
+        "kind = \"python:3.11\"",
+        "kind = \"python:2.7\"",
+    );
+    let o = w2.apply(&[]);
+    assert!(
+        both(&o).contains("kind 'python:2.7' not in Set("),
+        "{}",
+        both(&o)
+    );
+    // A wrong key.
+    w.set_env(
+        "FALCONER_OPENWHISK_AUTH",
+        "00000000-0000-4000-8000-00000000ac3e:wrong-key-4242",
+    );
+    let o = w.run(&["plan", &w.manifest()]);
+    code(&o, 1);
+    let out = both(&o);
+    assert!(
+        out.contains("refused the key (401): The supplied authentication is invalid"),
+        "{out}"
+    );
+    assert!(!out.contains("wrong-key-4242"), "{out}");
+}
+
+/// Lists are read page by page: 450 actions come back whole, in three pages of at most 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_paged() {
+    let ow = double().await;
+    let c = whisk(&ow);
+    for i in 0..450 {
+        put(
+            &c,
+            &["actions", &format!("a{i:03}")],
+            json!({"exec": {"kind": "nodejs:20", "code": "x"}}),
+        )
+        .await;
+    }
+    let all = c
+        .list(&["namespaces", "acme", "actions"])
+        .await
+        .expect("listed");
+    assert_eq!(all.len(), 450);
+    let pages: Vec<String> = ow
+        .log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.route == "/namespaces/{namespace}/actions")
+        .map(|r| r.query.clone())
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "limit=200&skip=0",
+            "limit=200&skip=200",
+            "limit=200&skip=400"
+        ]
+    );
+}

@@ -1,0 +1,172 @@
+//! What the HTTP test doubles share: route templates matched against a path, percent-decoding, form
+//! bodies, JSON answers, the request log, and serving on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// One request as answered.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// The route template that answered, or `(unknown)` / `(unauthorized)`.
+    pub route: String,
+    pub status: u16,
+    pub body: Value,
+    pub query: String,
+}
+
+/// Percent-decodes a path segment or form field.
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(x) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes a path segment.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An `application/x-www-form-urlencoded` body (or a query string).
+pub fn form(body: &[u8]) -> HashMap<String, String> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(&k.replace('+', " ")), decode(&v.replace('+', " "))))
+        .collect()
+}
+
+/// The decoded segments of a path.
+pub fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode)
+        .collect()
+}
+
+/// Matches path segments against route templates (`{name}` takes one segment; a last `{path}` takes the
+/// rest); the template and its parameters.
+pub fn route(
+    method: &str,
+    rest: &[String],
+    routes: &'static [(&'static str, &'static str)],
+) -> Option<(&'static str, HashMap<String, String>)> {
+    'templates: for (m, template) in routes {
+        if *m != method {
+            continue;
+        }
+        let parts: Vec<&str> = template.split('/').filter(|p| !p.is_empty()).collect();
+        let mut params = HashMap::new();
+        for (j, p) in parts.iter().enumerate() {
+            if *p == "{path}" && j == parts.len() - 1 && j < rest.len() {
+                params.insert("path".to_string(), rest[j..].join("/"));
+                return Some((template, params));
+            }
+            let Some(seg) = rest.get(j) else {
+                continue 'templates;
+            };
+            if p.starts_with('{') {
+                params.insert(p.trim_matches(['{', '}']).to_string(), seg.clone());
+            } else if p != seg {
+                continue 'templates;
+            }
+        }
+        if parts.len() == rest.len() {
+            return Some((template, params));
+        }
+    }
+    None
+}
+
+/// A JSON answer (no body when `body` is null), with extra headers.
+pub fn answer(status: u16, headers: &[(HeaderName, String)], body: &Value) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = if body.is_null() {
+        code.into_response()
+    } else {
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    for (name, value) in headers {
+        if let Ok(v) = value.parse() {
+            r.headers_mut().insert(name.clone(), v);
+        }
+    }
+    r
+}
+
+/// A double being served; dropping it stops it.
+pub struct Running {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `app` on 127.0.0.1 (`port` 0: a free one).
+pub async fn serve(port: u16, app: axum::Router) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Running { url, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &[(&str, &str)] = &[("GET", "/a/{x}"), ("GET", "/a/{x}/b"), ("GET", "/p/{path}")];
+
+    #[test]
+    fn templates_match_by_segments() {
+        let s = |p: &str| segments(p);
+        assert_eq!(
+            route("GET", &s("/a/1"), ROUTES).map(|r| r.0),
+            Some("/a/{x}")
+        );
+        assert_eq!(
+            route("GET", &s("/a/1/b"), ROUTES).map(|r| r.0),
+            Some("/a/{x}/b")
+        );
+        assert_eq!(route("GET", &s("/a/1/c"), ROUTES), None);
+        let (_, p) = route("GET", &s("/p/x/y%2Fz"), ROUTES).unwrap();
+        assert_eq!(p["path"], "x/y/z");
+        assert_eq!(form(b"a=b+c&d=%41")["a"], "b c");
+    }
+}
