@@ -137,3 +137,17 @@ start_seaweedfs() {
   exit 1
 }
 
+# The wall-clock time of a command: the best of N runs, in seconds (for the benchmark scripts).
+timed() {
+  python3 -c '
+import subprocess, sys, time
+runs = int(sys.argv[1])
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times.append(time.perf_counter() - t)
+print(f"{min(times):.3f}")
+' "$@"
+}
+

@@ -462,3 +462,40 @@ async fn lists_are_paged() {
         ]
     );
 }
+
+/// A profile's `[functions]` table gives the API host and the key (from the environment variable it names).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_reaches_openwhisk() {
+    let ow = double().await;
+    let mut w = acme("profile", &ow);
+    w.set_env("FALCONER_OPENWHISK_URL", "http://127.0.0.1:9");
+    w.set_env("OW_KEY_FOR_TEST", &Options::default().auth);
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[functions]\nurl = \"{}/api/v1/\"\nauth = {{ env = \"OW_KEY_FOR_TEST\" }}\n",
+            ow.url
+        ),
+    )
+    .expect("profile");
+    let p = profile.display().to_string();
+    let o = w.run(&["--profile", &p, "apply", &w.manifest(), "--auto-approve"]);
+    code(&o, 0);
+    assert_eq!(ow.world().actions.len(), 3);
+    std::fs::write(
+        &profile,
+        format!(
+            "[functions]\nurl = \"{}\"\nauth = {{ env = \"OW_KEY_NOT_SET_ANYWHERE\" }}\n",
+            ow.url
+        ),
+    )
+    .expect("profile");
+    let o = w.run(&["--profile", &p, "plan", &w.manifest()]);
+    code(&o, 1);
+    assert!(
+        both(&o).contains("OpenWhisk key (env:OW_KEY_NOT_SET_ANYWHERE) cannot be read"),
+        "{}",
+        both(&o)
+    );
+}

@@ -540,3 +540,80 @@ async fn lists_are_paged() {
         .count();
     assert_eq!(pages, 3);
 }
+
+/// A profile's `[iam]` table signs in by client credentials (the secret from a file beside it), and wins
+/// over the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_signs_in_with_client_credentials() {
+    let kc = double().await;
+    let mut w = workdir("profile", &kc);
+    w.set_env("FALCONER_KEYCLOAK_URL", "http://127.0.0.1:9");
+    w.acme(&["tenant.toml", "iam.toml"]);
+    let (id, secret) = Options::default().service_client;
+    std::fs::write(w.dir.join("kc-secret"), format!("{secret}\n")).expect("secret file");
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[iam]\nurl = \"{}\"\nclient_id = \"{id}\"\nclient_secret = {{ file = \"kc-secret\" }}\n",
+            kc.url
+        ),
+    )
+    .expect("profile");
+    let p = profile.display().to_string();
+    let o = w.run(&[
+        "--profile",
+        &p,
+        "plan",
+        &w.manifest(),
+        "--detailed-exitcode",
+    ]);
+    code(&o, 2);
+    assert!(text(&o.stdout).contains("10 to create"), "{}", both(&o));
+    assert!(!both(&o).contains(&secret));
+    let grants = kc
+        .log()
+        .iter()
+        .filter(|r| r.route == keycloak_double::TOKEN_ROUTE && r.status == 200)
+        .count();
+    assert_eq!(grants, 1);
+    // A table with neither a user nor a client is refused in words.
+    std::fs::write(&profile, format!("[iam]\nurl = \"{}\"\n", kc.url)).expect("profile");
+    let o = w.run(&["--profile", &p, "plan", &w.manifest()]);
+    code(&o, 1);
+    assert!(
+        both(&o).contains("needs `username` and `password`, or `client_id` and `client_secret`"),
+        "{}",
+        both(&o)
+    );
+}
+
+/// A confidential client without a declared secret gets one from Keycloak, and an identity provider's
+/// secret set by someone else stays: secrets a manifest does not declare are left to the server, and the
+/// next plan shows no changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeclared_secrets_are_left_to_the_server() {
+    let kc = double().await;
+    let w = workdir("undeclared", &kc);
+    w.write(
+        "tenant.toml",
+        "[tenant]\nid = \"acme\"\n\n[[iam.realm]]\nname = \"acme\"\n\n[[iam.client]]\nclient_id = \"svc\"\npublic_client = false\n\n[[iam.identity_provider]]\nalias = \"corp\"\nprovider_id = \"oidc\"\nconfig = { clientId = \"x\" }\n",
+    );
+    code(&w.apply(&[]), 0);
+    kc.world()
+        .set_idp_secret("acme", "corp", "set-by-another-client");
+    w.edit("tenant.toml", "clientId = \"x\"", "clientId = \"y\"");
+    w.step("iam.identity_provider.corp", &["config.clientId"]);
+    assert_eq!(
+        kc.world().idp_secret("acme", "corp").as_deref(),
+        Some("set-by-another-client")
+    );
+    let k = admin(&kc);
+    let svc = uuid(&k, "svc").await;
+    let secret = get(&k, &["acme", "clients", &svc, "client-secret"]).await;
+    assert!(
+        secret["value"].as_str().is_some_and(|s| !s.is_empty()),
+        "{secret}"
+    );
+    w.converged();
+}

@@ -201,6 +201,8 @@ pub struct Options {
     pub token_life: u64,
     /// Mask confidential clients' secrets on read (Keycloak 26.8 for callers without manage-clients).
     pub mask_client_secrets: bool,
+    /// A service client of the master realm that may sign in by client credentials (id, secret).
+    pub service_client: (String, String),
 }
 
 impl Default for Options {
@@ -210,6 +212,7 @@ impl Default for Options {
             password: "admin-password".into(),
             token_life: 60,
             mask_client_secrets: false,
+            service_client: ("falconer-ci".into(), "service-client-secret".into()),
         }
     }
 }
@@ -294,6 +297,18 @@ pub struct World {
 }
 
 impl World {
+    /// Sets an identity provider's client secret directly (as another client would).
+    pub fn set_idp_secret(&mut self, realm: &str, alias: &str, secret: &str) {
+        if let Some(p) = self
+            .realms
+            .get_mut(realm)
+            .and_then(|r| r.idps.iter_mut().find(|p| p.rep["alias"] == alias))
+            && let Some(Value::Object(c)) = p.rep.get_mut("config")
+        {
+            c.insert("clientSecret".into(), json!(secret));
+        }
+    }
+
     /// An identity provider's stored client secret (the API only ever shows it masked).
     pub fn idp_secret(&self, realm: &str, alias: &str) -> Option<String> {
         let r = self.realms.get(realm)?;
@@ -374,11 +389,20 @@ async fn serve(
         && method == Method::POST
     {
         let f = http::form(&body);
-        let ok = f.get("grant_type").map(String::as_str) == Some("password")
-            && f.get("client_id").map(String::as_str) == Some("admin-cli")
-            && f.get("username") == Some(&options.username)
-            && f.get("password") == Some(&options.password)
-            && segments[1] == "master";
+        let field = |k: &str| f.get(k).map(String::as_str);
+        let ok = segments[1] == "master"
+            && match field("grant_type") {
+                Some("password") => {
+                    field("client_id") == Some("admin-cli")
+                        && field("username") == Some(options.username.as_str())
+                        && field("password") == Some(options.password.as_str())
+                }
+                Some("client_credentials") => {
+                    field("client_id") == Some(options.service_client.0.as_str())
+                        && field("client_secret") == Some(options.service_client.1.as_str())
+                }
+                _ => false,
+            };
         if ok {
             w.next += 1;
             w.token_grants += 1;

@@ -446,7 +446,7 @@ pub fn identity_provider(rep: &Value) -> Result<IdentityProvider, String> {
 
 /// An identity provider representation laid over `base` (what is live: config keys falconer does not
 /// manage are kept). `secret` is the client secret to set; without it the live one is sent back as it
-/// came (masked), which Keycloak reads as "keep".
+/// came (masked), which Keycloak reads as "keep", whether or not the manifest declares one.
 pub fn identity_provider_rep(
     p: &IdentityProvider,
     base: Option<&Value>,
@@ -459,14 +459,9 @@ pub fn identity_provider_rep(
     put(&model, IDP_FIELDS, None, &mut out);
     let mut config = string_map(base.and_then(|b| b.get("config")), &[]);
     config.extend(p.config.iter().map(|(k, v)| (k.clone(), json!(v))));
-    match secret {
-        Some(s) => {
-            config.insert("clientSecret".into(), json!(s));
-        }
-        None if p.client_secret.is_none() => {
-            config.remove("clientSecret");
-        }
-        None => {}
+    // Without a new secret, the live one goes back as it came (masked): Keycloak keeps it.
+    if let Some(s) = secret {
+        config.insert("clientSecret".into(), json!(s));
     }
     out.insert("config".into(), Value::Object(config));
     Value::Object(out)
