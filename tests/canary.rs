@@ -246,13 +246,8 @@ async fn no_secret_appears_against_live_keycloak() {
     let kc = keycloak_double::KeycloakDouble::start(0, keycloak_double::Options::default())
         .await
         .expect("the double starts");
-    let o = keycloak_double::Options::default();
     let root = scratch("iam");
-    let envs = vec![
-        ("FALCONER_KEYCLOAK_URL".to_string(), kc.url.clone()),
-        ("FALCONER_KEYCLOAK_USER".to_string(), o.username),
-        ("FALCONER_KEYCLOAK_PASSWORD".to_string(), o.password),
-    ];
+    let envs = kc.env();
     let write = |side: &str| {
         std::fs::write(root.join("IDP.secret"), canary(side, "IDP") + "\n").expect("file");
         let text = format!(
@@ -303,13 +298,7 @@ async fn no_secret_appears_against_live_openwhisk() {
         .await
         .expect("the double starts");
     let root = scratch("functions");
-    let envs = vec![
-        ("FALCONER_OPENWHISK_URL".to_string(), ow.url.clone()),
-        (
-            "FALCONER_OPENWHISK_AUTH".to_string(),
-            openwhisk_double::Options::default().auth,
-        ),
-    ];
+    let envs = ow.env();
     let write = |side: &str| {
         std::fs::write(root.join("TRIGGER.secret"), canary(side, "TRIGGER") + "\n").expect("file");
         let text = format!(

@@ -23,15 +23,9 @@ async fn double() -> OpenWhiskDouble {
 }
 
 fn workdir(tag: &str, ow: &OpenWhiskDouble) -> Workdir {
-    Workdir::new(
-        "functions",
-        tag,
-        vec![
-            ("FALCONER_OPENWHISK_URL".into(), ow.url.clone()),
-            ("FALCONER_OPENWHISK_AUTH".into(), Options::default().auth),
-            ("ACME_FUNCTIONS_API_TOKEN".into(), TOKEN.into()),
-        ],
-    )
+    let mut env = ow.env();
+    env.push(("ACME_FUNCTIONS_API_TOKEN".into(), TOKEN.into()));
+    Workdir::new("functions", tag, env)
 }
 
 /// A client of the double's API: "another client" that populates and reads the namespace.

@@ -28,12 +28,7 @@ async fn double() -> KeycloakDouble {
 }
 
 fn workdir(tag: &str, kc: &KeycloakDouble) -> Workdir {
-    let o = Options::default();
-    let mut env = vec![
-        ("FALCONER_KEYCLOAK_URL".to_string(), kc.url.clone()),
-        ("FALCONER_KEYCLOAK_USER".to_string(), o.username),
-        ("FALCONER_KEYCLOAK_PASSWORD".to_string(), o.password),
-    ];
+    let mut env = kc.env();
     env.extend(SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Workdir::new("iam", tag, env)
 }

@@ -56,19 +56,15 @@ fn every_route_of_the_double_is_in_the_document() {
 /// Drives every route: falconer's own calls, then direct calls for what falconer does not use in this
 /// scenario (and duplicates, to see 409 bodies).
 async fn scenario(kc: &KeycloakDouble) {
-    let o = Options::default();
-    let mut w = Workdir::new(
-        "iam",
-        "contract",
-        vec![
-            ("FALCONER_KEYCLOAK_URL".into(), kc.url.clone()),
-            ("FALCONER_KEYCLOAK_USER".into(), o.username.clone()),
-            ("FALCONER_KEYCLOAK_PASSWORD".into(), o.password.clone()),
-            ("ACME_SMTP_PASSWORD".into(), "s1".into()),
-            ("ACME_ORDERS_API_SECRET".into(), "s2".into()),
-            ("ACME_GOOGLE_CLIENT_SECRET".into(), "s3".into()),
-        ],
-    );
+    let mut env = kc.env();
+    for (k, v) in [
+        ("ACME_SMTP_PASSWORD", "s1"),
+        ("ACME_ORDERS_API_SECRET", "s2"),
+        ("ACME_GOOGLE_CLIENT_SECRET", "s3"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let mut w = Workdir::new("iam", "contract", env);
     w.acme(&["tenant.toml", "iam.toml"]);
     code(&w.apply(&["WIDENS_ACCESS"]), 0);
     let out = w.dir.join("export.toml").display().to_string();

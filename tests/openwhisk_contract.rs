@@ -48,15 +48,9 @@ fn every_route_of_the_double_is_in_the_definition() {
 }
 
 async fn scenario(ow: &OpenWhiskDouble) {
-    let mut w = Workdir::new(
-        "functions",
-        "contract",
-        vec![
-            ("FALCONER_OPENWHISK_URL".into(), ow.url.clone()),
-            ("FALCONER_OPENWHISK_AUTH".into(), Options::default().auth),
-            ("ACME_FUNCTIONS_API_TOKEN".into(), "t1".into()),
-        ],
-    );
+    let mut env = ow.env();
+    env.push(("ACME_FUNCTIONS_API_TOKEN".into(), "t1".into()));
+    let mut w = Workdir::new("functions", "contract", env);
     w.acme(&["tenant.toml", "functions.toml", "code"]);
     code(&w.apply(&[]), 0);
     let out = w.dir.join("export.toml").display().to_string();

@@ -137,6 +137,48 @@ impl Drop for Running {
     }
 }
 
+/// A test double: its state `W` and options `O`, shared with the handler that serves it.
+pub struct Double<W, O> {
+    pub url: String,
+    shared: std::sync::Arc<(std::sync::Mutex<W>, O)>,
+    _running: Running,
+}
+
+/// What a double's handler gets: the state and the options.
+pub type Shared<W, O> = std::sync::Arc<(std::sync::Mutex<W>, O)>;
+
+impl<W, O> Double<W, O>
+where
+    W: Default + Send + 'static,
+    O: Send + Sync + 'static,
+{
+    /// Serves `handler` on 127.0.0.1 (`port` 0: a free one) with a fresh state.
+    pub async fn serve_with<H, T>(port: u16, options: O, handler: H) -> std::io::Result<Self>
+    where
+        H: axum::handler::Handler<T, Shared<W, O>>,
+        T: 'static,
+    {
+        let shared = std::sync::Arc::new((std::sync::Mutex::new(W::default()), options));
+        let app = axum::Router::new()
+            .fallback(handler)
+            .with_state(shared.clone());
+        let running = serve(port, app).await?;
+        Ok(Double {
+            url: running.url.clone(),
+            shared,
+            _running: running,
+        })
+    }
+
+    pub fn world(&self) -> std::sync::MutexGuard<'_, W> {
+        self.shared.0.lock().expect("double state")
+    }
+
+    pub fn options(&self) -> &O {
+        &self.shared.1
+    }
+}
+
 /// Serves `app` on 127.0.0.1 (`port` 0: a free one).
 pub async fn serve(port: u16, app: axum::Router) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

@@ -22,7 +22,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -321,31 +320,27 @@ impl World {
     }
 }
 
-type Shared = Arc<(Mutex<World>, Options)>;
+type Shared = http::Shared<World, Options>;
 
-pub struct KeycloakDouble {
-    pub url: String,
-    shared: Shared,
-    _running: http::Running,
-}
+/// The double, served.
+pub type KeycloakDouble = http::Double<World, Options>;
 
 impl KeycloakDouble {
     /// Starts the double on 127.0.0.1 (`port` 0: a free one).
     pub async fn start(port: u16, options: Options) -> std::io::Result<KeycloakDouble> {
-        let shared: Shared = Arc::new((Mutex::new(World::default()), options));
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(shared.clone());
-        let running = http::serve(port, app).await?;
-        Ok(KeycloakDouble {
-            url: running.url.clone(),
-            shared,
-            _running: running,
-        })
+        http::Double::serve_with(port, options, serve).await
     }
 
-    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.shared.0.lock().expect("double state")
+    /// The environment that points falconer at the double (address and sign-in).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let o = self.options();
+        [
+            ("FALCONER_KEYCLOAK_URL", self.url.as_str()),
+            ("FALCONER_KEYCLOAK_USER", o.username.as_str()),
+            ("FALCONER_KEYCLOAK_PASSWORD", o.password.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
     }
 
     /// Every recorded request.

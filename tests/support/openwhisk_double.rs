@@ -21,7 +21,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -116,31 +115,26 @@ pub struct World {
     next: u64,
 }
 
-type Shared = Arc<(Mutex<World>, Options)>;
+type Shared = http::Shared<World, Options>;
 
-pub struct OpenWhiskDouble {
-    pub url: String,
-    shared: Shared,
-    _running: http::Running,
-}
+/// The double, served.
+pub type OpenWhiskDouble = http::Double<World, Options>;
 
 impl OpenWhiskDouble {
     /// Starts the double on 127.0.0.1 (`port` 0: a free one).
     pub async fn start(port: u16, options: Options) -> std::io::Result<OpenWhiskDouble> {
-        let shared: Shared = Arc::new((Mutex::new(World::default()), options));
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(shared.clone());
-        let running = http::serve(port, app).await?;
-        Ok(OpenWhiskDouble {
-            url: running.url.clone(),
-            shared,
-            _running: running,
-        })
+        http::Double::serve_with(port, options, serve).await
     }
 
-    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.shared.0.lock().expect("double state")
+    /// The environment that points falconer at the double (address and key).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("FALCONER_OPENWHISK_URL".to_string(), self.url.clone()),
+            (
+                "FALCONER_OPENWHISK_AUTH".to_string(),
+                self.options().auth.clone(),
+            ),
+        ]
     }
 
     pub fn log(&self) -> Vec<Recorded> {
@@ -298,6 +292,24 @@ impl Cx<'_> {
         Ok(items.into_iter().skip(skip).take(limit).collect())
     }
 
+    /// A list as OpenWhisk gives it: brief entities (`drop` left out), paged.
+    fn listed(
+        &mut self,
+        all: &BTreeMap<String, Map<String, Value>>,
+        drop: &[&str],
+    ) -> Result<Answer, Answer> {
+        let ns = self.ns();
+        let list: Vec<Value> = all
+            .values()
+            .map(|e| {
+                let mut m = e.clone();
+                m.retain(|k, _| !drop.contains(&k.as_str()));
+                self.shown(&m, ns.clone())
+            })
+            .collect();
+        Ok((200, Value::Array(self.page(list)?)))
+    }
+
     fn handle(&mut self, method: &str, template: &str, input: Value) -> Answer {
         let ns = self.p("namespace");
         if template != "/namespaces" && ns != "_" && ns != self.options.namespace {
@@ -437,17 +449,8 @@ impl Cx<'_> {
 
             // --------------------------------------------------------------------------- packages
             ("GET", "/namespaces/{namespace}/packages") => {
-                let list: Vec<Value> = self
-                    .w
-                    .packages
-                    .values()
-                    .map(|p| {
-                        let mut m = p.clone();
-                        m.remove("parameters");
-                        self.shown(&m, ns.clone())
-                    })
-                    .collect();
-                Ok((200, Value::Array(self.page(list)?)))
+                let all = self.w.packages.clone();
+                self.listed(&all, &["parameters"])
             }
             ("GET", "/namespaces/{namespace}/packages/{packageName}") => {
                 let name = self.p("packageName");
@@ -538,19 +541,8 @@ impl Cx<'_> {
 
             // --------------------------------------------------------------------------- triggers
             ("GET", "/namespaces/{namespace}/triggers") => {
-                let list: Vec<Value> = self
-                    .w
-                    .triggers
-                    .values()
-                    .map(|t| {
-                        let mut m = Map::new();
-                        for k in ["name", "version", "publish", "annotations", "updated"] {
-                            m.insert(k.into(), t[k].clone());
-                        }
-                        self.shown(&m, ns.clone())
-                    })
-                    .collect();
-                Ok((200, Value::Array(self.page(list)?)))
+                let all = self.w.triggers.clone();
+                self.listed(&all, &["parameters", "limits", "rules"])
             }
             ("GET", "/namespaces/{namespace}/triggers/{triggerName}") => {
                 let name = self.p("triggerName");
@@ -600,17 +592,8 @@ impl Cx<'_> {
 
             // ------------------------------------------------------------------------------ rules
             ("GET", "/namespaces/{namespace}/rules") => {
-                let list: Vec<Value> = self
-                    .w
-                    .rules
-                    .values()
-                    .map(|r| {
-                        let mut m = r.clone();
-                        m.remove("status");
-                        self.shown(&m, ns.clone())
-                    })
-                    .collect();
-                Ok((200, Value::Array(self.page(list)?)))
+                let all = self.w.rules.clone();
+                self.listed(&all, &["status"])
             }
             ("GET", "/namespaces/{namespace}/rules/{ruleName}") => {
                 let name = self.p("ruleName");
