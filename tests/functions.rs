@@ -493,3 +493,48 @@ async fn a_profile_reaches_openwhisk() {
         both(&o)
     );
 }
+
+/// Apply killed with SIGKILL at six points of a 105-entity run (after a given number of requests): each run
+/// resumes what the one before left (a `PUT` that finds its entity gets 409 and is retried as an update), and
+/// the last converges with every entity once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_applies_resume_and_converge() {
+    let ow = double().await;
+    let w = workdir("killed", &ow);
+    let mut m = String::from("[tenant]\nid = \"acme\"\n");
+    for p in 0..5 {
+        m.push_str(&format!("\n[[functions.package]]\nname = \"p{p}\"\nparameter = [{{ key = \"n\", value = {p} }}]\n"));
+    }
+    for i in 0..80 {
+        m.push_str(&format!(
+            "\n[[functions.action]]\nname = \"a{i}\"\npackage = \"p{}\"\nkind = \"nodejs:20\"\ncode = \"function main() {{ return {{ n: {i} }}; }}\"\n",
+            i % 5
+        ));
+    }
+    for i in 0..10 {
+        m.push_str(&format!(
+            "\n[[functions.trigger]]\nname = \"t{i}\"\n\n[[functions.rule]]\nname = \"r{i}\"\ntrigger = \"t{i}\"\naction = \"p{}/a{i}\"\nstatus = \"inactive\"\n",
+            i % 5
+        ));
+    }
+    w.write("tenant.toml", &m);
+    // Killed after the double has answered this many requests of the run (the run makes about 110).
+    let kills = w
+        .killed_applies(&[5, 20, 40, 60, 80, 95], || ow.log().len())
+        .await;
+    // Each run resumes the one before, so later runs have less to do; most kill points land mid-run.
+    assert!(kills >= 4, "only {kills} runs were killed mid-way");
+    code(&w.apply(&[]), 0);
+    w.converged();
+    let world = ow.world();
+    assert_eq!(
+        (
+            world.packages.len(),
+            world.actions.len(),
+            world.triggers.len(),
+            world.rules.len()
+        ),
+        (5, 80, 10, 10)
+    );
+    assert!(world.rules.values().all(|r| r["status"] == "inactive"));
+}

@@ -612,3 +612,53 @@ async fn undeclared_secrets_are_left_to_the_server() {
     );
     w.converged();
 }
+
+/// Apply killed with SIGKILL at seven points of a 100-object run (after a given number of requests): each
+/// run resumes what the one before left (a create that finds its object answers 409 and becomes an update),
+/// and the last converges with every object there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_applies_resume_and_converge() {
+    let kc = double().await;
+    let w = workdir("killed", &kc);
+    let mut m = String::from("[tenant]\nid = \"acme\"\n\n[[iam.realm]]\nname = \"acme\"\n");
+    for i in 0..40 {
+        let comp = if i > 0 {
+            format!("composites = {{ realm = [\"r{}\"] }}\n", i - 1)
+        } else {
+            String::new()
+        };
+        m.push_str(&format!("\n[[iam.role]]\nname = \"r{i}\"\n{comp}"));
+    }
+    for i in 0..30 {
+        m.push_str(&format!(
+            "\n[[iam.client]]\nclient_id = \"c{i}\"\npublic_client = false\nredirect_uris = [\"https://c{i}/cb\"]\n\n[[iam.client.role]]\nname = \"use\"\n"
+        ));
+        m.push_str(&format!(
+            "\n[[iam.group]]\nname = \"g{i}\"\nrealm_roles = [\"r{i}\"]\n"
+        ));
+    }
+    w.write("tenant.toml", &m);
+    // Killed after the double has answered this many requests of the run (the run makes about 400).
+    let kills = w
+        .killed_applies(&[20, 60, 100, 150, 200, 260, 320], || kc.log().len())
+        .await;
+    // Each run resumes the one before, so later runs have less to do; most kill points land mid-run.
+    assert!(kills >= 4, "only {kills} runs were killed mid-way");
+    code(&w.apply(&[]), 0);
+    w.converged();
+    let k = admin(&kc);
+    let roles = k.list(&["acme", "roles"], &[]).await.expect("roles");
+    assert_eq!(roles.len(), 43, "40 and the 3 built-in roles, each once");
+    let clients = k.list(&["acme", "clients"], &[]).await.expect("clients");
+    assert_eq!(
+        clients.len(),
+        36,
+        "30 and the 6 built-in clients, each once"
+    );
+    let groups = k.list(&["acme", "groups"], &[]).await.expect("groups");
+    assert_eq!(groups.len(), 30);
+    assert_eq!(
+        names(&get(&k, &["acme", "roles", "r39", "composites"]).await),
+        ["r38"]
+    );
+}

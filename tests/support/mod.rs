@@ -161,6 +161,27 @@ pub async fn kill_after(mut command: std::process::Command, after: std::time::Du
     let _ = child.wait();
 }
 
+/// Runs a command and kills it with SIGKILL as soon as `now()` says so (polled every millisecond); whether
+/// it was killed (rather than finishing first).
+pub async fn kill_when(mut command: std::process::Command, now: impl Fn() -> bool) -> bool {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if now() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// The S3 server of the test run (SeaweedFS, started by `scripts/test`): its endpoint, once it answers a
 /// signed ListBuckets.
 pub async fn s3_endpoint() -> String {
@@ -310,6 +331,11 @@ impl Workdir {
     }
 
     pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("runs")
+    }
+
+    /// The falconer command with this directory's state store and environment.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"));
         c.args(args)
             .env("NO_COLOR", "1")
@@ -323,7 +349,7 @@ impl Workdir {
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        c.output().expect("runs")
+        c
     }
 
     /// `apply --auto-approve` of the manifest, allowing these hazard codes.
@@ -383,6 +409,23 @@ impl Workdir {
         assert_eq!(f, want, "the changed fields of {address}");
         code(&self.apply(&[]), 0);
         self.converged();
+    }
+
+    /// Applies the manifest again and again, each run killed with SIGKILL once `answered()` (a count of the
+    /// server's answers) has grown by the next of `points` since the run began; stops at the first run that
+    /// finishes first. Returns how many runs were killed mid-way.
+    pub async fn killed_applies(&self, points: &[usize], answered: impl Fn() -> usize) -> usize {
+        let m = self.manifest();
+        let mut kills = 0;
+        for n in points {
+            let start = answered();
+            let command = self.command(&["apply", &m, "--auto-approve"]);
+            if !kill_when(command, || answered() >= start + n).await {
+                break;
+            }
+            kills += 1;
+        }
+        kills
     }
 
     /// Asserts a plan shows no changes.
