@@ -446,6 +446,14 @@ async fn rotated_secrets_and_hazards() {
         Some("google-secret-rotated-0a0a")
     );
     w.converged();
+    // The SMTP password is nested in the realm and masked by Keycloak: its rotation is seen through the
+    // fingerprint falconer recorded when it set it.
+    w.set_env("ACME_SMTP_PASSWORD", "smtp-secret-rotated-7c7c");
+    w.step("iam.realm.acme", &["smtp.password"]);
+    assert_eq!(
+        kc.world().smtp_password("acme").as_deref(),
+        Some("smtp-secret-rotated-7c7c")
+    );
     let state = std::fs::read(w.dir.join("state.db")).expect("the state store");
     assert!(!String::from_utf8_lossy(&state).contains("rotated"));
 

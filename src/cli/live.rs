@@ -320,14 +320,19 @@ fn with_recorded_secrets(live: &mut [Item], recorded: &HashMap<(String, String),
     if recorded.is_empty() {
         return;
     }
+    let mut by_address: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for ((address, field), fp) in recorded {
+        by_address.entry(address).or_default().push((field, fp));
+    }
     for item in live {
-        let address = item.address.to_string();
-        let Some(fields) = item.value.as_object_mut() else {
+        let Some(fields) = by_address.get(item.address.to_string().as_str()) else {
             continue;
         };
-        for (field, v) in fields.iter_mut() {
-            if secrets::sealed(v) == Some(None)
-                && let Some(fp) = recorded.get(&(address.clone(), field.clone()))
+        for (field, fp) in fields {
+            // `smtp.password` is the value at /smtp/password.
+            let pointer = format!("/{}", field.replace('.', "/"));
+            if let Some(v) = item.value.pointer_mut(&pointer)
+                && secrets::sealed(v) == Some(None)
             {
                 *v = serde_json::json!({ secrets::SENSITIVE: fp });
             }
@@ -335,8 +340,24 @@ fn with_recorded_secrets(live: &mut [Item], recorded: &HashMap<(String, String),
     }
 }
 
-/// The fingerprints of the secrets a successful apply set: every known top-level secret of a created or
-/// replaced resource, and of an updated one the secrets its change names.
+/// The known secrets of a sealed value, by dotted path (`secret`, `smtp.password`).
+fn known_secrets(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+    if let Some(Some(fp)) = secrets::sealed(v) {
+        out.push((path.to_string(), fp.to_string()));
+    } else if let Some(fields) = v.as_object() {
+        for (k, x) in fields {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            known_secrets(x, &p, out);
+        }
+    }
+}
+
+/// The fingerprints of the secrets a successful apply set: every known secret (top level or nested in
+/// objects) of a created or replaced resource, and of an updated one the secrets its change names.
 pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String)> {
     let by_address: HashMap<String, &Item> =
         desired.iter().map(|i| (i.address.to_string(), i)).collect();
@@ -345,20 +366,19 @@ pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String
         let Some(item) = by_address.get(&c.address) else {
             continue;
         };
-        let Some(fields) = item.value.as_object() else {
-            continue;
-        };
-        for (field, v) in fields {
-            let Some(Some(fp)) = secrets::sealed(v) else {
-                continue;
-            };
+        let mut known = Vec::new();
+        known_secrets(&item.value, "", &mut known);
+        for (field, fp) in known {
             let set = match c.action {
                 Action::Create | Action::Replace => true,
-                Action::Update => c.fields.iter().any(|f| f.path == *field),
+                Action::Update => c
+                    .fields
+                    .iter()
+                    .any(|f| f.path == field || field.starts_with(&format!("{}.", f.path))),
                 Action::Delete => false,
             };
             if set {
-                out.push((c.address.clone(), field.clone(), fp.to_string()));
+                out.push((c.address.clone(), field, fp));
             }
         }
     }

@@ -296,6 +296,16 @@ pub struct World {
 }
 
 impl World {
+    /// A realm's stored SMTP password (the API only ever shows it masked).
+    pub fn smtp_password(&self, realm: &str) -> Option<String> {
+        let r = self.realms.get(realm)?;
+        r.rep
+            .get("smtpServer")?
+            .get("password")?
+            .as_str()
+            .map(str::to_string)
+    }
+
     /// Sets an identity provider's client secret directly (as another client would).
     pub fn set_idp_secret(&mut self, realm: &str, alias: &str, secret: &str) {
         if let Some(p) = self
