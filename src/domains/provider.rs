@@ -98,6 +98,15 @@ pub fn desired_of(
         .collect()
 }
 
+/// The resources of one domain among `items`, by address.
+pub fn by_address(items: &[Item], domain: Domain) -> HashMap<String, &Spec> {
+    items
+        .iter()
+        .filter(|i| i.address.domain == domain)
+        .map(|i| (i.address.to_string(), &i.spec))
+        .collect()
+}
+
 /// Live resources, sealed (a server gives back no secret value to seal).
 pub fn sealed(specs: impl IntoIterator<Item = Spec>, key: &FingerprintKey) -> Vec<Item> {
     let mut warnings = Vec::new();
@@ -249,5 +258,21 @@ impl ProviderError {
             domain,
             message: e.to_string(),
         }
+    }
+}
+
+/// The words of an HTTP error body: the first of `keys` the JSON body has as a string, else the body's own
+/// text (at most 300 characters).
+pub fn http_message(body: &[u8], keys: &[&str]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(m) = keys.iter().find_map(|k| v.get(*k).and_then(|m| m.as_str())) {
+        return m.to_string();
+    }
+    let t = String::from_utf8_lossy(body);
+    let t = t.trim();
+    if t.is_empty() {
+        "no details given".into()
+    } else {
+        t.chars().take(300).collect()
     }
 }

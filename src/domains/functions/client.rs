@@ -139,18 +139,7 @@ impl Whisk {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let message = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                let t = String::from_utf8_lossy(&bytes);
-                if t.trim().is_empty() {
-                    "no details given".into()
-                } else {
-                    t.trim().chars().take(300).collect()
-                }
-            });
+        let message = crate::domains::provider::http_message(&bytes, &["error"]);
         if status == 401 {
             return Err(OwError::Credentials {
                 url: self.url().to_string(),

@@ -138,14 +138,6 @@ fn declared_of(spec: &Spec) -> Option<Declared> {
     Some(d)
 }
 
-fn specs(items: &[Item]) -> HashMap<String, &Spec> {
-    items
-        .iter()
-        .filter(|i| i.address.domain == Domain::Functions)
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect()
-}
-
 impl Provider for Functions {
     fn domain(&self) -> Domain {
         Domain::Functions
@@ -217,7 +209,10 @@ impl Provider for Functions {
         bases: &HashMap<String, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let ns = self.namespace.get(Domain::Functions, "namespace")?;
-        let (d, l) = (specs(desired), specs(live));
+        let (d, l) = (
+            provider::by_address(desired, Domain::Functions),
+            provider::by_address(live, Domain::Functions),
+        );
         provider::in_waves(changes, "functions.", Domain::Functions, PARALLEL, |c| {
             let base = bases
                 .get(&c.address)

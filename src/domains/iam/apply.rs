@@ -23,6 +23,8 @@ pub struct Session<'a> {
     pub realm: &'a str,
     clients: Mutex<HashMap<String, String>>,
     scopes: Mutex<HashMap<String, String>>,
+    /// Roles as composites and mappings name them, by (client id, name): each is read once a run.
+    roles: Mutex<HashMap<(Option<String>, String), Value>>,
 }
 
 fn missing(what: &str, name: &str) -> KcError {
@@ -63,6 +65,7 @@ impl<'a> Session<'a> {
             realm,
             clients: Mutex::new(HashMap::new()),
             scopes: Mutex::new(HashMap::new()),
+            roles: Mutex::new(HashMap::new()),
         }
     }
 
@@ -136,6 +139,10 @@ impl<'a> Session<'a> {
 
     /// A role as composites and mappings name it (`id`, `name`, `clientRole`, `containerId`).
     async fn role(&self, client: Option<&str>, name: &str) -> Result<Option<Value>, KcError> {
+        let key = (client.map(str::to_string), name.to_string());
+        if let Some(r) = self.roles.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(Some(r));
+        }
         let path = match client {
             Some(c) => {
                 let Some(uuid) = self.client_uuid(c).await? else {
@@ -149,12 +156,23 @@ impl<'a> Session<'a> {
             Err(e) if is(&e, 404) => return Ok(None),
             r => r?.body,
         };
-        Ok(Some(json!({
+        let role = json!({
             "id": found["id"],
             "name": found["name"],
             "clientRole": found["clientRole"],
             "containerId": found["containerId"],
-        })))
+        });
+        if let Ok(mut m) = self.roles.lock() {
+            m.insert(key, role.clone());
+        }
+        Ok(Some(role))
+    }
+
+    /// Forgets roles deleted in this run: of a client (`name` `None`: all of them), or a realm role.
+    fn forget_roles(&self, client: Option<&str>, name: Option<&str>) {
+        if let Ok(mut m) = self.roles.lock() {
+            m.retain(|(c, n), _| !(c.as_deref() == client && name.is_none_or(|x| x == n)));
+        }
     }
 
     async fn scope_id(&self, name: &str) -> Result<Option<String>, KcError> {
@@ -349,7 +367,7 @@ async fn role(s: &Session<'_>, c: &Change, d: &Role, l: Option<&Role>) -> Result
 /// A client's roles: created or updated first, their composites after (they may name each other).
 async fn client_roles(
     s: &Session<'_>,
-    uuid: &str,
+    (client_id, uuid): (&str, &str),
     desired: &[ClientRole],
     live: &[ClientRole],
 ) -> Result<(), KcError> {
@@ -359,6 +377,7 @@ async fn client_roles(
             let mut p = base.clone();
             p.push(l.name.clone());
             s.delete(&p).await?;
+            s.forget_roles(Some(client_id), Some(&l.name));
         }
     }
     for d in desired {
@@ -503,7 +522,13 @@ async fn client(
     }
     let live = l.filter(|_| only.is_some());
     if wants(&only, "role") {
-        client_roles(s, &uuid, &d.role, live.map_or(&[][..], |l| &l.role)).await?;
+        client_roles(
+            s,
+            (&d.client_id, &uuid),
+            &d.role,
+            live.map_or(&[][..], |l| &l.role),
+        )
+        .await?;
     }
     if wants(&only, "protocol_mapper") {
         let reps = rep::protocol_mapper_reps(&d.protocol_mapper, d.protocol);
@@ -656,12 +681,16 @@ async fn group(s: &Session<'_>, c: &Change, d: &Group, l: Option<&Group>) -> Res
 async fn delete(s: &Session<'_>, l: &Spec) -> Result<(), KcError> {
     match l {
         Spec::IamRealm(r) => s.delete(std::slice::from_ref(&r.name)).await,
-        Spec::IamRole(r) => s.delete(&s.path(&["roles", &r.name])).await,
+        Spec::IamRole(r) => {
+            s.forget_roles(None, Some(&r.name));
+            s.delete(&s.path(&["roles", &r.name])).await
+        }
         Spec::IamClient(c) => {
             let Some(uuid) = s.client_uuid(&c.client_id).await? else {
                 return Ok(());
             };
             s.forget_client(&c.client_id);
+            s.forget_roles(Some(&c.client_id), None);
             s.delete(&s.path(&["clients", &uuid])).await
         }
         Spec::IamClientScope(sc) => match s.scope_id(&sc.name).await? {

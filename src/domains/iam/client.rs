@@ -119,19 +119,7 @@ pub struct Keycloak {
 /// The words of an error body: `errorMessage` (admin API), `error_description` or `error` (token
 /// endpoint), else the text itself.
 fn message(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    for k in ["errorMessage", "error_description", "error"] {
-        if let Some(m) = v.get(k).and_then(Value::as_str) {
-            return m.to_string();
-        }
-    }
-    let t = String::from_utf8_lossy(body);
-    let t = t.trim();
-    if t.is_empty() {
-        "no details given".into()
-    } else {
-        t.chars().take(300).collect()
-    }
+    crate::domains::provider::http_message(body, &["errorMessage", "error_description", "error"])
 }
 
 impl Keycloak {

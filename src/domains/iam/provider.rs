@@ -68,14 +68,6 @@ impl Iam {
     }
 }
 
-fn specs(items: &[Item]) -> HashMap<String, &crate::domains::Spec> {
-    items
-        .iter()
-        .filter(|i| i.address.domain == Domain::Iam)
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect()
-}
-
 impl Provider for Iam {
     fn domain(&self) -> Domain {
         Domain::Iam
@@ -113,7 +105,10 @@ impl Provider for Iam {
     ) -> Result<usize, ProviderError> {
         let realm = self.realm.get(Domain::Iam, "realm")?;
         let session = Session::new(&self.kc, &realm);
-        let (d, l) = (specs(desired), specs(live));
+        let (d, l) = (
+            provider::by_address(desired, Domain::Iam),
+            provider::by_address(live, Domain::Iam),
+        );
         provider::in_waves(changes, "iam.", Domain::Iam, PARALLEL, |c| {
             let base = bases
                 .get(&c.address)

@@ -104,10 +104,7 @@ impl Provider for Kafka {
             .filter(|a| a.domain == Domain::Kafka && a.kind == "topic")
             .filter_map(|a| a.segments.first().cloned())
             .collect();
-        let backend = |message: String| ProviderError::Backend {
-            domain: Domain::Kafka,
-            message,
-        };
+        let backend = |message: String| ProviderError::backend(Domain::Kafka, message);
         let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
         let found = admin::topics(
             &self.admin,

@@ -70,14 +70,6 @@ fn backend(e: mongodb::error::Error) -> ProviderError {
     }
 }
 
-fn by_address(items: &[Item]) -> HashMap<String, &Spec> {
-    items
-        .iter()
-        .filter(|i| i.spec.meta().domain == Domain::Mongo)
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect()
-}
-
 impl Provider for Mongo {
     fn domain(&self) -> Domain {
         Domain::Mongo
@@ -134,7 +126,11 @@ impl Provider for Mongo {
             .filter(|c| c.kind.starts_with("mongo."))
             .cloned()
             .collect();
-        let waves = apply::ops(&mine, &by_address(desired), &by_address(live));
+        let waves = apply::ops(
+            &mine,
+            &provider::by_address(desired, Domain::Mongo),
+            &provider::by_address(live, Domain::Mongo),
+        );
         apply::execute(&self.client, &waves)
             .await
             .map_err(|(done, command, e)| ProviderError::Failed {

@@ -22,13 +22,6 @@ pub struct Storage {
     pub client: Client,
 }
 
-fn backend(e: S3Error) -> ProviderError {
-    ProviderError::Backend {
-        domain: Domain::Storage,
-        message: e.to_string(),
-    }
-}
-
 fn unreadable(bucket: &str, why: String) -> S3Error {
     S3Error::Refused {
         operation: format!("read {bucket}"),
@@ -294,7 +287,9 @@ impl Provider for Storage {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let buckets = inspect(&self.client, tenant, also).await.map_err(backend)?;
+        let buckets = inspect(&self.client, tenant, also)
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Storage, e))?;
         Ok(provider::sealed(
             buckets.into_iter().map(Spec::StorageBucket),
             key,
