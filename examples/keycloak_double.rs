@@ -8,7 +8,7 @@
 //!
 //! It serves 127.0.0.1 only and keeps everything in memory. See `tests/support/keycloak_double.rs`.
 
-#[path = "../tests/support/keycloak_double.rs"]
+#[path = "../tests/suite/support/keycloak_double.rs"]
 mod keycloak_double;
 
 use keycloak_double::{KeycloakDouble, Options};

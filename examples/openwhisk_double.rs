@@ -7,7 +7,7 @@
 //!
 //! It serves 127.0.0.1 only and keeps everything in memory. See `tests/support/openwhisk_double.rs`.
 
-#[path = "../tests/support/openwhisk_double.rs"]
+#[path = "../tests/suite/support/openwhisk_double.rs"]
 mod openwhisk_double;
 
 use openwhisk_double::{OpenWhiskDouble, Options};

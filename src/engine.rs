@@ -13,120 +13,105 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::domains::Spec;
 use crate::domains::provider::{Provider, ProviderError};
-use crate::model::{Domain, Tenant};
-use crate::plan::graph::Graph;
-use crate::plan::{Action, Change, Item, Plan, domain_order};
-use crate::state::State;
+use crate::model::{Address, Domain};
+use crate::plan::{Change, Item, Plan, domain_rank};
+use crate::state::{Lock, State, StateError};
 
 /// The changes of one domain that run together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub level: usize,
-    pub domain: String,
+    pub domain: Domain,
     /// In plan order.
     pub changes: Vec<Change>,
 }
 
-/// The plan's changes as steps, in run order (level, then domain order).
-pub fn steps(plan: &Plan, tenant: &Tenant, desired: &[Item], live: &[Item]) -> Vec<Step> {
-    let dspecs: Vec<&Spec> = desired.iter().map(|i| &i.spec).collect();
-    let lspecs: Vec<&Spec> = live.iter().map(|i| &i.spec).collect();
-    let dgraph = Graph::build(tenant, &dspecs);
-    let lgraph = Graph::build(tenant, &lspecs);
-    let dindex: HashMap<String, usize> = desired
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (x.address.to_string(), i))
-        .collect();
-    let lindex: HashMap<String, usize> = live
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (x.address.to_string(), i))
-        .collect();
-    let at: HashMap<&str, usize> = plan
-        .changes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.address.as_str(), i))
-        .collect();
-    let domain = |c: &Change| c.kind.split('.').next().unwrap_or_default().to_string();
+/// The plan's changes as steps, in run order (level, then domain order). Uses the predecessors the planner
+/// recorded (`Plan::after`).
+pub fn steps(plan: &Plan) -> Vec<Step> {
     let mut level = vec![0usize; plan.changes.len()];
-    // Plan order puts what a change waits for before it (creates by wave, deletes in reverse dependency order).
+    // Plan order puts what a change waits for before it.
     for (k, c) in plan.changes.iter().enumerate() {
-        let before: Vec<String> = if c.action == Action::Delete {
-            // A deleted resource goes after the deletes of what depends on it.
-            lindex
-                .get(&c.address)
-                .map(|&i| {
-                    lgraph
-                        .descendants(i)
-                        .into_iter()
-                        .map(|j| live[j].address.to_string())
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            dindex
-                .get(&c.address)
-                .map(|&i| {
-                    dgraph
-                        .ancestors(i)
-                        .into_iter()
-                        .map(|j| desired[j].address.to_string())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mine = domain(c);
-        level[k] = before
+        level[k] = plan
+            .after
+            .of(k)
             .iter()
-            .filter_map(|a| at.get(a.as_str()).copied())
-            .filter(|&j| {
-                j < k && (plan.changes[j].action == Action::Delete) == (c.action == Action::Delete)
-            })
-            .map(|j| level[j] + usize::from(domain(&plan.changes[j]) != mine))
+            .filter(|&&j| j < k)
+            .map(|&j| level[j] + usize::from(plan.changes[j].kind.domain != c.kind.domain))
             .max()
             .unwrap_or(0);
     }
+    let mut at: HashMap<(usize, Domain), usize> = HashMap::new();
     let mut steps: Vec<Step> = Vec::new();
     for (k, c) in plan.changes.iter().enumerate() {
-        let d = domain(c);
-        match steps
-            .iter_mut()
-            .find(|s| s.level == level[k] && s.domain == d)
-        {
-            Some(s) => s.changes.push(c.clone()),
-            None => steps.push(Step {
-                level: level[k],
-                domain: d,
-                changes: vec![c.clone()],
-            }),
+        let key = (level[k], c.kind.domain);
+        match at.get(&key) {
+            Some(&s) => steps[s].changes.push(c.clone()),
+            None => {
+                at.insert(key, steps.len());
+                steps.push(Step {
+                    level: level[k],
+                    domain: c.kind.domain,
+                    changes: vec![c.clone()],
+                });
+            }
         }
     }
-    steps.sort_by_key(|s| (s.level, domain_order(&s.domain)));
+    steps.sort_by_key(|s| (s.level, domain_rank(s.domain)));
     steps
 }
 
-/// What the engine needs of the run: the state store and the run's journal.
+/// What the engine needs of the run: the state store, the run's journal and the lock the run holds.
 pub struct Journal<'a> {
     pub state: &'a State,
     pub run: &'a str,
+    /// The tenant's lock, renewed before each level; `None` runs unlocked (tests of the engine alone).
+    pub lock: Option<(&'a Lock, Duration)>,
+}
+
+/// Why a run stopped before its next level, though no step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    /// The lock is no longer this run's: broken (`falconer lock break`) or taken over.
+    #[error(
+        "the lock of tenant `{0}` is no longer held by this run (broken or taken over); it stopped before its next step"
+    )]
+    LockLost(String),
+    /// The state store could not renew the lock.
+    #[error("the state store could not renew the lock of tenant `{tenant}`: {error}")]
+    State { tenant: String, error: StateError },
 }
 
 impl Journal<'_> {
-    async fn record(&self, step: usize, domain: &str, status: &str) {
-        // The journal helps people and later runs; it never stops an apply that is under way.
+    async fn record(&self, step: usize, domain: Domain, status: &str) {
+        // The journal helps people and later runs; a failure to write it is reported, and the apply goes on
+        // (the next apply plans from the live state, not from the journal).
         if let Err(e) = self
             .state
-            .journal(self.run, step as i64, domain, status)
+            .journal(self.run, step as i64, domain.as_str(), status)
             .await
         {
-            tracing::warn!("could not journal step {step} ({domain}): {e}");
+            eprintln!("warning: could not journal step {step} ({domain}): {e}");
+        }
+    }
+
+    /// Renews the lock; an error when it is no longer this run's.
+    async fn hold(&self) -> Result<(), Stopped> {
+        let Some((lock, ttl)) = self.lock else {
+            return Ok(());
+        };
+        match self.state.heartbeat(lock, ttl).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stopped::LockLost(lock.tenant.clone())),
+            Err(error) => Err(Stopped::State {
+                tenant: lock.tenant.clone(),
+                error,
+            }),
         }
     }
 }
@@ -138,43 +123,51 @@ pub struct Outcome {
     pub applied: usize,
     /// The errors of the failed steps (the run stopped after their level).
     pub errors: Vec<ProviderError>,
+    /// Why the run stopped before a level, when no step failed.
+    pub stopped: Option<Stopped>,
     /// Domains whose steps all succeeded.
-    pub done: Vec<String>,
+    pub done: Vec<Domain>,
 }
 
-/// Runs the steps: each level's steps concurrently, levels in order.
+/// Runs the steps: each level's steps concurrently, levels in order. Before each level the lock is renewed;
+/// a lost lock stops the run there.
 pub async fn run<P: Provider>(
     steps: &[Step],
     providers: &[P],
     desired: &[Item],
     live: &[Item],
-    bases: &HashMap<String, PathBuf>,
+    bases: &HashMap<Address, PathBuf>,
     journal: &Journal<'_>,
 ) -> Outcome {
     let mut outcome = Outcome {
         applied: 0,
         errors: Vec::new(),
+        stopped: None,
         done: Vec::new(),
     };
     let mut ok = vec![false; steps.len()];
     let levels = steps.iter().map(|s| s.level).max().map_or(0, |m| m + 1);
     for level in 0..levels {
+        if let Err(e) = journal.hold().await {
+            outcome.stopped = Some(e);
+            break;
+        }
         let work = steps
             .iter()
             .enumerate()
             .filter(|(_, s)| s.level == level)
             .map(|(n, s)| async move {
-                let Some(p) = providers.iter().find(|p| p.domain().as_str() == s.domain) else {
+                let Some(p) = providers.iter().find(|p| p.domain() == s.domain) else {
                     let e = ProviderError::Change {
-                        domain: s.domain.parse().unwrap_or(Domain::Postgres),
+                        domain: s.domain,
                         message: "no connection to this system was opened".into(),
                     };
                     return (n, Err(e));
                 };
-                journal.record(n, &s.domain, "applying").await;
+                journal.record(n, s.domain, "applying").await;
                 let r = p.apply(&s.changes, desired, live, bases).await;
                 let status = if r.is_ok() { "committed" } else { "failed" };
-                journal.record(n, &s.domain, status).await;
+                journal.record(n, s.domain, status).await;
                 (n, r)
             });
         for (n, r) in join_all(work).await {
@@ -197,7 +190,7 @@ pub async fn run<P: Provider>(
             .filter(|(t, _)| t.domain == s.domain)
             .all(|(_, &k)| k);
         if all && !outcome.done.contains(&s.domain) {
-            outcome.done.push(s.domain.clone());
+            outcome.done.push(s.domain);
         }
     }
     outcome

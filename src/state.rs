@@ -39,6 +39,9 @@ pub enum StateError {
     Url(String),
     #[error("state store: {0}")]
     Db(String),
+    /// SQLite said the database is busy or locked by another connection (SQLITE_BUSY, SQLITE_LOCKED).
+    #[error("state store: {0}")]
+    Busy(String),
     #[error("tenant `{tenant}` is locked by {holder}")]
     Locked { tenant: String, holder: String },
 }
@@ -46,9 +49,24 @@ pub enum StateError {
 /// Rows per multi-row statement (well under SQLite's and PostgreSQL's limits on bound parameters).
 const ROWS_PER_STATEMENT: usize = 200;
 
-fn db<E: std::fmt::Display>(e: E) -> StateError {
-    StateError::Db(e.to_string())
+fn db<E: std::error::Error + 'static>(e: E) -> StateError {
+    let busy = (&e as &dyn std::error::Error)
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        // The primary result code is the low byte of SQLite's extended code.
+        .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED));
+    if busy {
+        StateError::Busy(e.to_string())
+    } else {
+        StateError::Db(e.to_string())
+    }
 }
+
+/// SQLite's primary result codes for a database another connection holds.
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -194,7 +212,7 @@ impl State {
         let mut tries = 0;
         loop {
             match Self::open_once(url).await {
-                Err(StateError::Db(e)) if e.contains("database is locked") && tries < 200 => {
+                Err(StateError::Busy(_)) if tries < 200 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

@@ -15,6 +15,12 @@ pub struct DriftArgs {
     pub path: PathBuf,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Only these resources (glob patterns on addresses), with what they depend on.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Not these resources (glob patterns on addresses), nor what depends on them.
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -33,7 +39,12 @@ pub enum StateCommand {
 
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
 pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
-    let plan = match live::plan_path(&args.path, Options::default(), out, settings) {
+    let opts = Options {
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+        managed: None,
+    };
+    let plan = match live::plan_path(&args.path, opts, out, settings) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -15,7 +15,7 @@ use crate::engine;
 use crate::model::{Address, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, Options, Plan};
-use crate::state::{Acquired, Owner, StateError};
+use crate::state::{Acquired, Lock, Owner, StateError};
 
 /// How long a lock lasts without a heartbeat.
 pub const LOCK_TTL: Duration = Duration::from_secs(300);
@@ -86,7 +86,13 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let cx = match Context::open(settings, &desired).await {
+        let (targets, excludes) = selection(args, saved.as_ref());
+        let reach = Options {
+            targets,
+            excludes,
+            managed: None,
+        };
+        let cx = match Context::open(settings, &desired, &reach).await {
             Ok(c) => c,
             Err(e) => {
                 out.error(e);
@@ -110,23 +116,37 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
                 return exit::ERROR;
             }
         };
-        // Keep the lock alive while this run works.
+        // Keep the lock alive while a long step runs (the engine also renews it before each level, and stops
+        // when it is gone).
         let beat = {
             let (state, lock) = (cx.state.clone(), lock.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LOCK_TTL / 5).await;
-                    let _ = state.heartbeat(&lock, LOCK_TTL).await;
+                    match state.heartbeat(&lock, LOCK_TTL).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => eprintln!("warning: could not renew the lock: {e}"),
+                    }
                 }
             })
         };
-        let code = apply_locked(args, out, &cx, &desired, saved.as_ref(), &manifest_path).await;
+        let code =
+            apply_locked(args, out, &cx, &desired, saved.as_ref(), &manifest_path, &lock).await;
         beat.abort();
         if let Err(e) = cx.state.unlock(&lock).await {
             out.error(format!("could not release the lock: {e}"));
         }
         code
     })
+}
+
+/// The `--target` and `--exclude` patterns: a saved plan is made again with those it was made with.
+fn selection(args: &Args, saved: Option<&Plan>) -> (Vec<String>, Vec<String>) {
+    match saved.and_then(|s| s.inputs.as_ref()) {
+        Some(i) => (i.targets.clone(), i.excludes.clone()),
+        None => (args.target.clone(), args.exclude.clone()),
+    }
 }
 
 /// Takes the tenant's lock. A lock left by a process of this host that no longer runs (killed, crashed)
@@ -172,6 +192,7 @@ async fn apply_locked(
     desired: &live::Desired,
     saved: Option<&Plan>,
     manifest_path: &Path,
+    lock: &Lock,
 ) -> i32 {
     let tenant = &desired.manifest.tenant;
     match cx.state.unfinished_runs(&tenant.id).await {
@@ -188,11 +209,7 @@ async fn apply_locked(
             return exit::ERROR;
         }
     }
-    // A saved plan is made again with the options it was made with.
-    let (targets, excludes) = match saved.and_then(|s| s.inputs.as_ref()) {
-        Some(i) => (i.targets.clone(), i.excludes.clone()),
-        None => (args.target.clone(), args.exclude.clone()),
-    };
+    let (targets, excludes) = selection(args, saved);
     let opts = Options {
         targets: targets.clone(),
         excludes: excludes.clone(),
@@ -223,7 +240,7 @@ async fn apply_locked(
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     print!("{}", render::text(&plan, Style { color }));
     if !plan.has_changes() {
-        return finish_noop(cx, &tenant.id, &desired_items, &live_items).await;
+        return finish_noop(out, cx, &tenant.id, &desired_items, &live_items).await;
     }
     if plan.summary.hazards.contains_key(&HazardCode::Impossible) {
         out.error("refused: the plan has changes that cannot be made (IMPOSSIBLE); change the manifest (see the plan above)");
@@ -267,7 +284,7 @@ async fn apply_locked(
     let bases = desired
         .specs
         .iter()
-        .map(|(s, b)| (s.address().to_string(), b.clone()))
+        .map(|(s, b)| (s.address(), b.clone()))
         .collect();
     let run = match cx.state.start_run(&tenant.id, &plan.digests.desired).await {
         Ok(r) => r,
@@ -276,11 +293,14 @@ async fn apply_locked(
             return exit::ERROR;
         }
     };
-    let _ = cx.state.resume_runs(&tenant.id, &run).await;
-    let steps = engine::steps(&plan, tenant, &desired_items, &live_items);
+    if let Err(e) = cx.state.resume_runs(&tenant.id, &run).await {
+        eprintln!("warning: could not mark the earlier unfinished runs as resumed: {e}");
+    }
+    let steps = engine::steps(&plan);
     let journal = engine::Journal {
         state: &cx.state,
         run: &run,
+        lock: Some((lock, LOCK_TTL)),
     };
     let outcome = engine::run(
         &steps,
@@ -291,18 +311,8 @@ async fn apply_locked(
         &journal,
     )
     .await;
-    if !outcome.errors.is_empty() {
-        let _ = cx.state.finish_run(&run, "failed").await;
-        for e in &outcome.errors {
-            out.error(e.to_string());
-        }
-        if !outcome.done.is_empty() {
-            eprintln!(
-                "note: the changes of {} were applied; the next apply completes the rest",
-                outcome.done.join(", ")
-            );
-        }
-        return exit::ERROR;
+    if !outcome.errors.is_empty() || outcome.stopped.is_some() {
+        return stopped(out, cx, &run, &outcome).await;
     }
     let applied = outcome.applied;
     let added: Vec<Address> = desired_items.iter().map(|i| i.address.clone()).collect();
@@ -310,7 +320,7 @@ async fn apply_locked(
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
-        .filter_map(|c| Address::parse(&c.address).ok())
+        .map(|c| c.address.clone())
         .collect();
     if let Err(e) = cx.state.update_managed(&tenant.id, &added, &removed).await {
         out.error(format!(
@@ -328,13 +338,14 @@ async fn apply_locked(
         ));
         return exit::ERROR;
     }
-    let _ = cx.state.finish_run(&run, "applied").await;
+    finish_run(cx, &run, "applied").await;
     println!("Applied: {applied} change(s) to tenant `{}`.", tenant.id);
     exit::OK
 }
 
 /// Nothing to change: still record that falconer manages what the manifest declares and exists.
 async fn finish_noop(
+    out: &Output,
     cx: &Context,
     tenant: &str,
     desired: &[crate::plan::Item],
@@ -346,6 +357,43 @@ async fn finish_noop(
         .filter(|d| live.contains(&d.address))
         .map(|d| d.address.clone())
         .collect();
-    let _ = cx.state.update_managed(tenant, &present, &[]).await;
+    if let Err(e) = cx.state.update_managed(tenant, &present, &[]).await {
+        out.error(format!(
+            "nothing to change, but the state store could not record what falconer manages: {e}"
+        ));
+        return exit::ERROR;
+    }
     exit::OK
+}
+
+/// Records how a run ended; a failure to do so is reported (the run stays listed as unfinished, and the next
+/// apply of the tenant completes it).
+async fn finish_run(cx: &Context, run: &str, status: &str) {
+    if let Err(e) = cx.state.finish_run(run, status).await {
+        eprintln!("warning: could not record that run {run} {status}: {e}");
+    }
+}
+
+/// A run that failed or stopped before its end: why, and what was done. A lost lock is exit 3.
+async fn stopped(out: &Output, cx: &Context, run: &str, outcome: &engine::Outcome) -> i32 {
+    finish_run(cx, run, "failed").await;
+    for e in &outcome.errors {
+        out.error(e.to_string());
+    }
+    if let Some(s) = &outcome.stopped {
+        out.error(format!(
+            "{s}; the journal keeps what was done, and the next apply completes the rest"
+        ));
+    }
+    if !outcome.done.is_empty() {
+        let done: Vec<&str> = outcome.done.iter().map(|d| d.as_str()).collect();
+        eprintln!(
+            "note: the changes of {} were applied; the next apply completes the rest",
+            done.join(", ")
+        );
+    }
+    match &outcome.stopped {
+        Some(engine::Stopped::LockLost(_)) if outcome.errors.is_empty() => exit::LOCKED,
+        _ => exit::ERROR,
+    }
 }

@@ -97,7 +97,7 @@ impl Provider for Live {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        bases: &HashMap<String, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         match self {
             Live::Postgres(p) => p.apply(changes, desired, live, bases).await,
@@ -234,8 +234,13 @@ pub struct Context {
 
 impl Context {
     /// Opens the state store and connects to the live systems of the domains `desired` declares or the
-    /// state store says falconer manages for the tenant.
-    pub async fn open(settings: &Settings, desired: &Desired) -> Result<Context, String> {
+    /// state store says falconer manages for the tenant. Only the systems a plan with these options can change are connected: a targeted plan needs the
+    /// systems of its targets and of what they depend on, no others.
+    pub async fn open(
+        settings: &Settings,
+        desired: &Desired,
+        opts: &Options,
+    ) -> Result<Context, String> {
         let tenant = &desired.manifest.tenant.id;
         let state = State::open(&settings.state)
             .await
@@ -245,9 +250,13 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?;
         let managed = state.managed(tenant).await.map_err(|e| e.to_string())?;
+        let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+        let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
+            .map_err(|e| e.to_string())?;
         let domains: Vec<Domain> = LIVE_DOMAINS
             .iter()
             .copied()
+            .filter(|d| reach.as_ref().is_none_or(|r| r.contains(d)))
             .filter(|d| {
                 desired.specs.iter().any(|(s, _)| s.meta().domain == *d)
                     || managed.iter().any(|a| a.domain == *d)
@@ -359,8 +368,7 @@ fn known_secrets(v: &serde_json::Value, path: &str, out: &mut Vec<(String, Strin
 /// The fingerprints of the secrets a successful apply set: every known secret (top level or nested in
 /// objects) of a created or replaced resource, and of an updated one the secrets its change names.
 pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String)> {
-    let by_address: HashMap<String, &Item> =
-        desired.iter().map(|i| (i.address.to_string(), i)).collect();
+    let by_address: HashMap<&Address, &Item> = desired.iter().map(|i| (&i.address, i)).collect();
     let mut out = Vec::new();
     for c in &plan.changes {
         let Some(item) = by_address.get(&c.address) else {
@@ -378,7 +386,7 @@ pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String
                 Action::Delete => false,
             };
             if set {
-                out.push((c.address.clone(), field, fp));
+                out.push((c.address.to_string(), field, fp));
             }
         }
     }
@@ -396,7 +404,7 @@ pub fn plan_path(
     let desired = load(path, out)?;
     let rt = runtime(out)?;
     rt.block_on(async {
-        let cx = Context::open(settings, &desired).await?;
+        let cx = Context::open(settings, &desired, &opts).await?;
         cx.plan(&desired, opts).await
     })
     .map(|(p, _, _)| p)

@@ -80,7 +80,7 @@ pub trait Provider {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        bases: &HashMap<String, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError>;
 }
 
@@ -99,11 +99,11 @@ pub fn desired_of(
 }
 
 /// The resources of one domain among `items`, by address.
-pub fn by_address(items: &[Item], domain: Domain) -> HashMap<String, &Spec> {
+pub fn by_address(items: &[Item], domain: Domain) -> HashMap<&Address, &Spec> {
     items
         .iter()
         .filter(|i| i.address.domain == domain)
-        .map(|i| (i.address.to_string(), &i.spec))
+        .map(|i| (&i.address, &i.spec))
         .collect()
 }
 
@@ -116,11 +116,10 @@ pub fn sealed(specs: impl IntoIterator<Item = Spec>, key: &FingerprintKey) -> Ve
         .collect()
 }
 
-/// The changes of one domain's kinds (those whose kind starts with `prefix`, such as `"kafka."`), grouped by
-/// wave, waves ascending, plan order kept within each.
-pub fn by_wave<'a>(changes: &'a [Change], prefix: &str) -> Vec<Vec<&'a Change>> {
+/// The changes of one domain, grouped by wave, waves ascending, plan order kept within each.
+pub fn by_wave(changes: &[Change], domain: Domain) -> Vec<Vec<&Change>> {
     let mut waves: std::collections::BTreeMap<usize, Vec<&Change>> = Default::default();
-    for c in changes.iter().filter(|c| c.kind.starts_with(prefix)) {
+    for c in changes.iter().filter(|c| c.kind.domain == domain) {
         waves.entry(c.wave).or_default().push(c);
     }
     waves.into_values().collect()
@@ -139,12 +138,10 @@ pub fn touched(c: &Change) -> Vec<String> {
     out
 }
 
-/// Carries out the changes of one domain's kinds (`prefix`) wave by wave, `parallel` at a time within a
-/// wave, for backends without transactions: the first failure stops the run, and the error says how many
+/// Carries out the changes of one domain wave by wave, `parallel` at a time within a wave, for backends without transactions: the first failure stops the run, and the error says how many
 /// changes were done before it. Returns how many there were.
 pub async fn in_waves<'c, F, Fut, E>(
     changes: &'c [Change],
-    prefix: &str,
     domain: Domain,
     parallel: usize,
     apply: F,
@@ -155,13 +152,16 @@ where
     E: std::fmt::Display,
 {
     use futures_util::{StreamExt, TryStreamExt, stream};
-    let waves = by_wave(changes, prefix);
+    let waves = by_wave(changes, domain);
     let mut done = 0;
     for wave in &waves {
         let finished: Vec<()> = stream::iter(wave.iter().copied())
             .map(|c| {
                 let run = apply(c);
-                async move { run.await.map_err(|e| (c.address.clone(), e.to_string())) }
+                async move {
+                    run.await
+                        .map_err(|e| (c.address.to_string(), e.to_string()))
+                }
             })
             .buffer_unordered(parallel)
             .try_collect()

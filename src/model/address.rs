@@ -224,6 +224,13 @@ fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, String> {
     Ok(segs)
 }
 
+/// An address equals its text (`postgres.table.app.orders`).
+impl PartialEq<&str> for Address {
+    fn eq(&self, other: &&str) -> bool {
+        Address::parse(other).is_ok_and(|a| a == *self)
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.domain, self.kind)?;
@@ -239,6 +246,76 @@ impl fmt::Display for Address {
         Ok(())
     }
 }
+
+/// A resource kind: its domain and its name (`postgres.table`), written `<domain>.<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Kind {
+    pub domain: Domain,
+    pub name: &'static str,
+}
+
+impl Kind {
+    /// Parses `<domain>.<kind>`; the kind must be known.
+    pub fn parse(s: &str) -> Result<Kind, String> {
+        let (d, k) = s
+            .split_once('.')
+            .ok_or_else(|| format!("`{s}` is not `<domain>.<kind>`"))?;
+        let domain: Domain = d.parse()?;
+        let meta = crate::domains::kind(domain, k)
+            .ok_or_else(|| format!("unknown kind `{k}` in domain `{domain}`"))?;
+        Ok(Kind {
+            domain,
+            name: meta.kind,
+        })
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.domain, self.name)
+    }
+}
+
+impl Address {
+    /// The kind of the addressed resource.
+    pub fn kind_of(&self) -> Kind {
+        Kind {
+            domain: self.domain,
+            name: self.kind,
+        }
+    }
+}
+
+/// Both are written as their text (`postgres.table.tenant_acme.orders`, `postgres.table`) and read back
+/// through `parse`, so a saved plan names only kinds this falconer knows.
+macro_rules! as_text {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$t>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                "String".into()
+            }
+            fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                String::json_schema(g)
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+        }
+    };
+}
+as_text!(Address);
+as_text!(Kind);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ pub mod hazard;
 pub mod secret;
 pub mod tenant;
 
-pub use address::{Address, Domain};
+pub use address::{Address, Domain, Kind};
 pub use hazard::{Hazard, HazardCode};
 pub use secret::SecretValue;
 pub use tenant::{Naming, Tenant, TenantStatus};

@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha2::Digest;
 
 use crate::domains::{Checker, HazardCx, Origin, Spec};
-use crate::model::{Address, Domain, Hazard, HazardCode, Tenant, canonicalize};
+use crate::model::{Address, Domain, Hazard, HazardCode, Kind, Tenant, canonicalize};
 use crate::secrets::{self, FingerprintKey};
 use diff::FieldChange;
 use graph::{Cycle, Graph};
@@ -83,9 +83,9 @@ impl Action {
 /// One planned change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
-    pub address: String,
+    pub address: Address,
     /// The resource kind, `<domain>.<kind>`.
-    pub kind: String,
+    pub kind: Kind,
     pub action: Action,
     /// Changes of one wave have no dependencies on each other; waves run in order.
     pub wave: usize,
@@ -193,6 +193,30 @@ pub struct Plan {
     /// What the plan was made from, so that `apply PLANFILE` can make it again and refuse it if stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Inputs>,
+    /// For each change, the changes (by position) that must run before it: what it depends on (creates,
+    /// updates, replaces) or what depends on it (deletes), directly or not. Recorded once by the planner;
+    /// not written (a saved plan is made again before it is applied).
+    #[serde(skip)]
+    pub after: Order,
+}
+
+/// For each change of a plan, the changes (by position) that must run before it. Derived from the changes
+/// and the dependency graph by the planner, so it is no part of what makes two plans equal (a plan read back
+/// from JSON has none, and is made again before it is applied).
+#[derive(Debug, Clone, Default)]
+pub struct Order(pub Vec<Vec<usize>>);
+
+impl PartialEq for Order {
+    fn eq(&self, _: &Order) -> bool {
+        true
+    }
+}
+
+impl Order {
+    /// What change `k` waits for.
+    pub fn of(&self, k: usize) -> &[usize] {
+        self.0.get(k).map(Vec::as_slice).unwrap_or_default()
+    }
 }
 
 /// The inputs of a plan.
@@ -289,6 +313,52 @@ fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, PlanError> {
         .map_err(|e| PlanError::Pattern(patterns.join(" "), e.to_string()))
 }
 
+/// The domains a plan with these options can change, from what is declared and what falconer manages:
+/// `None` when it is not narrowed (no `--target`). With targets: the domains of the targeted declared
+/// resources that are not excluded and of what they depend on, and of the targeted managed ones; when a targeted resource is managed
+/// but no longer declared (a delete, whose dependents go with it), the domains of every such resource too.
+pub fn reach(
+    tenant: &Tenant,
+    declared: &[&Spec],
+    managed: &HashSet<Address>,
+    opts: &Options,
+) -> Result<Option<HashSet<Domain>>, PlanError> {
+    let Some(targets) = globs(&opts.targets)? else {
+        return Ok(None);
+    };
+    let graph = Graph::build(tenant, declared);
+    let mut out = HashSet::new();
+    let addresses: Vec<Address> = declared.iter().map(|s| s.address()).collect();
+    // Excluded: what matches `--exclude`, and what depends on it.
+    let mut excluded = HashSet::new();
+    if let Some(ex) = globs(&opts.excludes)? {
+        for (i, a) in addresses.iter().enumerate() {
+            if ex.is_match(a.to_string()) {
+                excluded.insert(i);
+                excluded.extend(graph.descendants(i));
+            }
+        }
+    }
+    for (i, a) in addresses.iter().enumerate() {
+        if targets.is_match(a.to_string()) && !excluded.contains(&i) {
+            out.insert(a.domain);
+            out.extend(graph.ancestors(i).into_iter().map(|j| addresses[j].domain));
+        }
+    }
+    let declared: HashSet<&Address> = addresses.iter().collect();
+    let gone: Vec<&Address> = managed.iter().filter(|a| !declared.contains(a)).collect();
+    out.extend(
+        managed
+            .iter()
+            .filter(|a| targets.is_match(a.to_string()))
+            .map(|a| a.domain),
+    );
+    if gone.iter().any(|a| targets.is_match(a.to_string())) {
+        out.extend(gone.iter().map(|a| a.domain));
+    }
+    Ok(Some(out))
+}
+
 /// Plans `desired` against `live`.
 pub fn make(
     tenant: &Tenant,
@@ -320,12 +390,12 @@ pub fn make(
     let mut owners: Vec<(bool, usize)> = Vec::new();
     for (i, d) in desired.iter().enumerate() {
         let meta = d.spec.meta();
-        let kind = format!("{}.{}", meta.domain, meta.kind);
+        let kind = d.address.kind_of();
         match live_index.get(&d.address).map(|&j| &live[j]) {
             None => {
                 let hazards = d.spec.hazards(None, &cx);
                 changes.push(Change {
-                    address: d.address.to_string(),
+                    address: d.address.clone(),
                     kind,
                     action: Action::Create,
                     wave: dwaves[i],
@@ -364,7 +434,7 @@ pub fn make(
                     );
                 }
                 changes.push(Change {
-                    address: d.address.to_string(),
+                    address: d.address.clone(),
                     kind,
                     action: if replace {
                         Action::Replace
@@ -410,8 +480,8 @@ pub fn make(
         }
         hazards.extend(l.spec.delete_hazards());
         changes.push(Change {
-            address: l.address.to_string(),
-            kind: format!("{}.{}", meta.domain, meta.kind),
+            address: l.address.clone(),
+            kind: l.address.kind_of(),
             action: Action::Delete,
             // Dependents are deleted before what they depend on.
             wave: top + depth - lwaves[j],
@@ -462,26 +532,42 @@ pub fn make(
                 tin.as_ref().is_none_or(|t| t.contains(&i)) && !ex.contains(&i)
             })
             .collect();
-        let mut k = keep.into_iter();
-        changes.retain(|_| k.next().unwrap_or(false));
+        let mut k = keep.iter();
+        changes.retain(|_| k.next().copied().unwrap_or(false));
+        let mut k = keep.iter();
+        owners.retain(|_| k.next().copied().unwrap_or(false));
     }
 
-    changes.sort_by(|a, b| {
-        let da = domain_order(a.kind.split('.').next().unwrap_or_default());
-        let db = domain_order(b.kind.split('.').next().unwrap_or_default());
+    // Plan order: by wave, then domain, then address text.
+    let names: Vec<String> = changes.iter().map(|c| c.address.to_string()).collect();
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by(|&x, &y| {
+        let (a, b) = (&changes[x], &changes[y]);
         a.wave
             .cmp(&b.wave)
-            .then(da.cmp(&db))
-            .then_with(|| a.address.cmp(&b.address))
+            .then(domain_rank(a.kind.domain).cmp(&domain_rank(b.kind.domain)))
+            .then_with(|| names[x].cmp(&names[y]))
     });
+    let owners: Vec<(bool, usize)> = order.iter().map(|&i| owners[i]).collect();
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    let changes: Vec<Change> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    let after = Order(predecessors(
+        &changes,
+        &owners,
+        (desired, &dgraph),
+        (live, &lgraph),
+    ));
     let mut summary = Summary {
         unchanged,
         ..Summary::default()
     };
     for c in &changes {
         summary.counts.add(c.action);
-        let domain = c.kind.split('.').next().unwrap_or_default().to_string();
-        summary.by_domain.entry(domain).or_default().add(c.action);
+        summary
+            .by_domain
+            .entry(c.kind.domain.to_string())
+            .or_default()
+            .add(c.action);
         let mut codes: Vec<HazardCode> = c.hazards.iter().map(|h| h.code).collect();
         codes.dedup();
         for code in codes {
@@ -517,7 +603,44 @@ pub fn make(
             live: digest(live),
         },
         inputs: None,
+        after,
     })
+}
+
+/// For each change (in plan order), the earlier changes it waits for: a create, update or replace waits for
+/// the non-delete changes of what it depends on; a delete for the deletes of what depends on it.
+fn predecessors(
+    changes: &[Change],
+    owners: &[(bool, usize)],
+    desired: (&[Item], &Graph),
+    live: (&[Item], &Graph),
+) -> Vec<Vec<usize>> {
+    let at: HashMap<&Address, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.address, i))
+        .collect();
+    changes
+        .iter()
+        .zip(owners)
+        .enumerate()
+        .map(|(k, (c, &(is_desired, i)))| {
+            let (items, related) = if is_desired {
+                (desired.0, desired.1.ancestors(i))
+            } else {
+                (live.0, live.1.descendants(i))
+            };
+            let deleting = c.action == Action::Delete;
+            let mut before: Vec<usize> = related
+                .into_iter()
+                .filter_map(|j| at.get(&items[j].address).copied())
+                .filter(|&j| j < k && (changes[j].action == Action::Delete) == deleting)
+                .collect();
+            before.sort_unstable();
+            before.dedup();
+            before
+        })
+        .collect()
 }
 
 /// The JSON Schema of a plan (checked in as `schemas/plan.schema.json`).
@@ -536,8 +659,13 @@ pub fn schema() -> Value {
 
 /// The domains in plan order, for renderers.
 pub fn domain_order(d: &str) -> usize {
+    d.parse().map_or(usize::MAX, domain_rank)
+}
+
+/// A domain's place in plan order.
+pub fn domain_rank(d: Domain) -> usize {
     Domain::ALL
         .iter()
-        .position(|x| x.as_str() == d)
+        .position(|x| *x == d)
         .unwrap_or(usize::MAX)
 }

@@ -356,7 +356,7 @@ pub fn markdown(plan: &Plan) -> String {
     ranked.sort_by(|a, b| {
         rank(a)
             .cmp(&rank(b))
-            .then_with(|| a.address.cmp(&b.address))
+            .then_with(|| a.address.to_string().cmp(&b.address.to_string()))
     });
 
     if !ranked.is_empty() {
@@ -366,7 +366,7 @@ pub fn markdown(plan: &Plan) -> String {
             format!(
                 "| `{}` | `{}` | {} |\n",
                 c.action.symbol(),
-                md_escape(&c.address),
+                md_escape(&c.address.to_string()),
                 hazards.join(" ")
             )
         });

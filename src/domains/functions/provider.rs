@@ -206,14 +206,14 @@ impl Provider for Functions {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        bases: &HashMap<String, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let ns = self.namespace.get(Domain::Functions, "namespace")?;
         let (d, l) = (
             provider::by_address(desired, Domain::Functions),
             provider::by_address(live, Domain::Functions),
         );
-        provider::in_waves(changes, "functions.", Domain::Functions, PARALLEL, |c| {
+        provider::in_waves(changes, Domain::Functions, PARALLEL, |c| {
             let base = bases
                 .get(&c.address)
                 .map(PathBuf::as_path)

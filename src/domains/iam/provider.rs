@@ -101,7 +101,7 @@ impl Provider for Iam {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        bases: &HashMap<String, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let realm = self.realm.get(Domain::Iam, "realm")?;
         let session = Session::new(&self.kc, &realm);
@@ -109,7 +109,7 @@ impl Provider for Iam {
             provider::by_address(desired, Domain::Iam),
             provider::by_address(live, Domain::Iam),
         );
-        provider::in_waves(changes, "iam.", Domain::Iam, PARALLEL, |c| {
+        provider::in_waves(changes, Domain::Iam, PARALLEL, |c| {
             let base = bases
                 .get(&c.address)
                 .map(PathBuf::as_path)

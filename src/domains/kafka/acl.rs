@@ -21,11 +21,15 @@ pub enum AclError {
     Other(String),
 }
 
-fn classify(message: String) -> AclError {
-    if message.contains("SECURITY_DISABLED") || message.contains("No Authorizer") {
+const SECURITY_DISABLED: sys::rd_kafka_resp_err_t =
+    sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_SECURITY_DISABLED;
+
+/// A request's error, by its code.
+fn classify(e: admin::RequestError) -> AclError {
+    if e.code == Some(SECURITY_DISABLED) {
         AclError::NoAuthorizer
     } else {
-        AclError::Other(message)
+        AclError::Other(e.message)
     }
 }
 
@@ -309,7 +313,8 @@ fn change_blocking(admin: &Admin, acls: &[Acl], deleting: bool) -> Result<(), Ac
         };
         for (e, acl) in errors.into_iter().zip(acls) {
             if !e.is_null() {
-                let code = owned(sys::rd_kafka_err2name(sys::rd_kafka_error_code(e)));
+                let err = sys::rd_kafka_error_code(e);
+                let code = owned(sys::rd_kafka_err2name(err));
                 let message = format!(
                     "Kafka refused the ACL {} {:?} on {:?} {} ({code}): {}",
                     acl.principal,
@@ -318,7 +323,10 @@ fn change_blocking(admin: &Admin, acls: &[Acl], deleting: bool) -> Result<(), Ac
                     acl.resource_name,
                     owned(sys::rd_kafka_error_string(e))
                 );
-                return Err(classify(message));
+                return Err(classify(admin::RequestError {
+                    code: Some(err),
+                    message,
+                }));
             }
         }
     }

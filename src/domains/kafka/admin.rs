@@ -314,8 +314,22 @@ impl Drop for Event {
     }
 }
 
+/// A request-level error of an admin request: its code (`None` when no answer came in time) and words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    pub code: Option<sys::rd_kafka_resp_err_t>,
+    pub message: String,
+}
+
+impl From<RequestError> for String {
+    fn from(e: RequestError) -> String {
+        e.message
+    }
+}
+
 /// Sends one admin request (`send` gets the client handle, the options and the reply queue) and waits for its
-/// answer; a request-level error (such as SECURITY_DISABLED) is returned with its code name.
+/// answer; a request-level error (such as SECURITY_DISABLED) is returned with its code.
 pub fn request(
     admin: &Admin,
     op: sys::rd_kafka_admin_op_t,
@@ -324,7 +338,7 @@ pub fn request(
         *const sys::rd_kafka_AdminOptions_t,
         *mut sys::rd_kafka_queue_t,
     ),
-) -> Result<Event, String> {
+) -> Result<Event, RequestError> {
     let rk = admin.inner().native_ptr();
     // SAFETY: rk is the admin client's live handle; options and queue are destroyed before returning.
     unsafe {
@@ -342,16 +356,22 @@ pub fn request(
         sys::rd_kafka_queue_destroy(queue);
         sys::rd_kafka_AdminOptions_destroy(opts);
         if ev.is_null() {
-            return Err("no answer from Kafka within the timeout".into());
+            return Err(RequestError {
+                code: None,
+                message: "no answer from Kafka within the timeout".into(),
+            });
         }
         let ev = Event(ev);
         let code = sys::rd_kafka_event_error(ev.0);
         if code != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(format!(
-                "{} ({})",
-                owned(sys::rd_kafka_event_error_string(ev.0)),
-                owned(sys::rd_kafka_err2name(code))
-            ));
+            return Err(RequestError {
+                code: Some(code),
+                message: format!(
+                    "{} ({})",
+                    owned(sys::rd_kafka_event_error_string(ev.0)),
+                    owned(sys::rd_kafka_err2name(code))
+                ),
+            });
         }
         Ok(ev)
     }

@@ -30,21 +30,21 @@ impl Kafka {
     }
 }
 
-fn acls(items: &[Item]) -> HashMap<String, &Acl> {
+fn acls(items: &[Item]) -> HashMap<&Address, &Acl> {
     items
         .iter()
         .filter_map(|i| match &i.spec {
-            Spec::KafkaAcl(a) => Some((i.address.to_string(), a)),
+            Spec::KafkaAcl(a) => Some((&i.address, a)),
             _ => None,
         })
         .collect()
 }
 
-fn topics(items: &[Item]) -> HashMap<String, &Topic> {
+fn topics(items: &[Item]) -> HashMap<&Address, &Topic> {
     items
         .iter()
         .filter_map(|i| match &i.spec {
-            Spec::KafkaTopic(t) => Some((i.address.to_string(), t)),
+            Spec::KafkaTopic(t) => Some((&i.address, t)),
             _ => None,
         })
         .collect()
@@ -137,11 +137,11 @@ impl Provider for Kafka {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        _bases: &HashMap<String, PathBuf>,
+        _bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let (d, l) = (topics(desired), topics(live));
         let (da, la) = (acls(desired), acls(live));
-        let waves = provider::by_wave(changes, "kafka.");
+        let waves = provider::by_wave(changes, Domain::Kafka);
         // ACL errors do not stop the topics' work: the first is reported at the end.
         let mut acl_error: Option<AclError> = None;
         let mut done = 0;
@@ -159,7 +159,7 @@ impl Provider for Kafka {
             let mut acl_create: Vec<Acl> = Vec::new();
             let mut acl_delete: Vec<Acl> = Vec::new();
             for c in wave {
-                if c.kind == "kafka.acl" {
+                if c.kind.name == "acl" {
                     match (c.action, da.get(&c.address), la.get(&c.address)) {
                         (Action::Create, Some(a), _) => acl_create.push((*a).clone()),
                         (Action::Delete, _, Some(a)) => acl_delete.push((*a).clone()),

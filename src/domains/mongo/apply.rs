@@ -18,6 +18,7 @@ use super::bson::to_bson;
 use super::inspect::PARALLEL;
 use super::{Collection, Index};
 use crate::domains::Spec;
+use crate::model::Address;
 use crate::plan::{Action, Change};
 
 /// Server error codes a drop may meet when its target is already gone.
@@ -281,8 +282,8 @@ pub type Waves = Vec<IndexMap<(String, String), Vec<Op>>>;
 /// Turns changes (in plan order) into commands. `desired` and `live` are the MongoDB resources by address.
 pub fn ops(
     changes: &[Change],
-    desired: &HashMap<String, &Spec>,
-    live: &HashMap<String, &Spec>,
+    desired: &HashMap<&Address, &Spec>,
+    live: &HashMap<&Address, &Spec>,
 ) -> Waves {
     let mut waves: Waves = Vec::new();
     let mut wave_of: Vec<usize> = Vec::new();
@@ -301,7 +302,7 @@ pub fn ops(
         }
     }
     // Indexes the plan creates or rebuilds itself.
-    let planned: HashSet<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+    let planned: HashSet<&Address> = changes.iter().map(|c| &c.address).collect();
     for c in changes {
         let d = desired.get(&c.address).copied();
         let l = live.get(&c.address).copied();
@@ -336,7 +337,7 @@ pub fn ops(
                 // Its indexes went with it: those the plan does not create itself are built again.
                 let again: Vec<Index> = desired
                     .iter()
-                    .filter(|(a, _)| !planned.contains(a.as_str()))
+                    .filter(|(a, _)| !planned.contains(**a))
                     .filter_map(|(_, s)| match s {
                         Spec::MongoIndex(i)
                             if i.database == x.database && i.collection == x.name =>

@@ -119,11 +119,11 @@ impl Provider for Mongo {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        _bases: &HashMap<String, PathBuf>,
+        _bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let mine: Vec<Change> = changes
             .iter()
-            .filter(|c| c.kind.starts_with("mongo."))
+            .filter(|c| c.kind.domain == Domain::Mongo)
             .cloned()
             .collect();
         let waves = apply::ops(

@@ -54,18 +54,12 @@ pub fn statements(
     changes: &[Change],
     desired: &[Item],
     live: &[Item],
-    bases: &HashMap<String, PathBuf>,
+    bases: &HashMap<Address, PathBuf>,
 ) -> Result<Vec<Statement>, ddl::DdlError> {
-    let d: HashMap<String, &Spec> = desired
-        .iter()
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect();
-    let l: HashMap<String, &Spec> = live
-        .iter()
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect();
+    let d: HashMap<&Address, &Spec> = desired.iter().map(|i| (&i.address, &i.spec)).collect();
+    let l: HashMap<&Address, &Spec> = live.iter().map(|i| (&i.address, &i.spec)).collect();
     let mut out = Vec::new();
-    for c in changes.iter().filter(|c| c.kind.starts_with("postgres.")) {
+    for c in changes.iter().filter(|c| c.kind.domain == Domain::Postgres) {
         let desired = d.get(&c.address).copied();
         out.extend(
             ddl::statements(c.action, desired, l.get(&c.address).copied())?
@@ -158,7 +152,7 @@ impl Provider for Postgres {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        bases: &HashMap<String, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let statements =
             statements(changes, desired, live, bases).map_err(|e| ProviderError::Change {
@@ -177,7 +171,7 @@ impl Provider for Postgres {
             })?;
         Ok(changes
             .iter()
-            .filter(|c| c.kind.starts_with("postgres."))
+            .filter(|c| c.kind.domain == Domain::Postgres)
             .count())
     }
 }

@@ -266,11 +266,11 @@ async fn apply_one(
     }
 }
 
-fn buckets(items: &[Item]) -> HashMap<String, &Bucket> {
+fn buckets(items: &[Item]) -> HashMap<&Address, &Bucket> {
     items
         .iter()
         .filter_map(|i| match &i.spec {
-            Spec::StorageBucket(b) => Some((i.address.to_string(), b)),
+            Spec::StorageBucket(b) => Some((&i.address, b)),
             _ => None,
         })
         .collect()
@@ -302,10 +302,10 @@ impl Provider for Storage {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        _bases: &HashMap<String, PathBuf>,
+        _bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let (d, l) = (buckets(desired), buckets(live));
-        provider::in_waves(changes, "storage.bucket", Domain::Storage, PARALLEL, |c| {
+        provider::in_waves(changes, Domain::Storage, PARALLEL, |c| {
             apply_one(
                 &self.client,
                 c,

@@ -1,16 +1,14 @@
 //! PostgreSQL against a real server: inspection, export then plan.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::TestDb;
 use falconer::domains::Spec;
 use falconer::domains::postgres::inspect::inspect;
 use falconer::manifest::{Format, LoadOptions, Manifest, Resource, load_str, write};
 use falconer::model::Tenant;
 use falconer::plan::{self, Item, Options, render};
 use falconer::secrets::FingerprintKey;
-use support::TestDb;
 
 fn tenant() -> Tenant {
     let mut t = Tenant::new("acme");

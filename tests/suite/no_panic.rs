@@ -24,10 +24,7 @@ fn examples() -> Vec<(String, Format)> {
         }
     }
     out.push((
-        std::fs::read_to_string(
-            "../shared/reference/falcone/fixtures/falcone-export-v1.0.0-full.json",
-        )
-        .expect("fixture"),
+        std::fs::read_to_string("tests/fixtures/falcone/globex-v1.0.0.json").expect("fixture"),
         Format::Json,
     ));
     out

@@ -191,6 +191,9 @@ pub const TOKEN_ROUTE: &str = "/realms/{realm}/protocol/openid-connect/token";
 
 const MASK: &str = "**********";
 
+/// What runs before a request is answered: its method and path.
+pub type Hook = std::sync::Arc<dyn Fn(&Method, &str) + Send + Sync>;
+
 /// How the double behaves.
 #[derive(Clone)]
 pub struct Options {
@@ -202,6 +205,9 @@ pub struct Options {
     pub mask_client_secrets: bool,
     /// A service client of the master realm that may sign in by client credentials (id, secret).
     pub service_client: (String, String),
+    /// Called with the method and path of each request before it is answered (tests act on counted
+    /// events with it: the answer waits until it returns).
+    pub before_answer: Option<Hook>,
 }
 
 impl Default for Options {
@@ -212,6 +218,7 @@ impl Default for Options {
             token_life: 60,
             mask_client_secrets: false,
             service_client: ("falconer-ci".into(), "service-client-secret".into()),
+            before_answer: None,
         }
     }
 }
@@ -380,6 +387,9 @@ async fn serve(
     body: Bytes,
 ) -> Response {
     let (world, options) = (&shared.0, &shared.1);
+    if let Some(hook) = &options.before_answer {
+        hook(&method, uri.path());
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

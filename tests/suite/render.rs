@@ -124,7 +124,7 @@ fn the_plan() -> Plan {
         .resources
         .iter()
         .map(|r| r.address())
-        .filter(|a| a.to_string() != "kafka.topic.acme.foreign")
+        .filter(|a| *a != "kafka.topic.acme.foreign")
         .collect();
     plan::make(
         &d.tenant,

@@ -4,18 +4,13 @@
 //! documented status, and every body validates against the document's schema for it, with no property
 //! the schema does not name.
 
-mod support;
-
-#[path = "support/keycloak_double.rs"]
-mod keycloak_double;
-
 use std::collections::BTreeSet;
 
+use crate::keycloak_double::{KeycloakDouble, Options, ROUTES, Recorded};
+use crate::support::{Workdir, code, contract};
 use falconer::domains::iam::client::Keycloak;
-use keycloak_double::{KeycloakDouble, Options, ROUTES, Recorded};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Workdir, code, contract};
 
 fn document() -> Value {
     contract::document("keycloak/openapi-26.6.2.json")
@@ -33,7 +28,7 @@ fn operation<'a>(doc: &'a Value, method: &str, route: &str) -> Option<&'a Value>
 
 async fn admin(kc: &KeycloakDouble) -> Keycloak {
     let o = Options::default();
-    support::keycloak_client(&kc.url, &o.username, &o.password)
+    crate::support::keycloak_client(&kc.url, &o.username, &o.password)
 }
 
 #[test]
@@ -374,7 +369,7 @@ async fn every_route_is_reached_and_every_body_validates() {
         .iter()
         .filter(|r| r.route.starts_with('/') || r.route.is_empty())
     {
-        if r.route == keycloak_double::TOKEN_ROUTE {
+        if r.route == crate::keycloak_double::TOKEN_ROUTE {
             continue;
         }
         let Some(op) = operation(&doc, &r.method, &r.route) else {

@@ -3,16 +3,11 @@
 //! and converges, export then plan shows no changes for a namespace another client populated, each kind of
 //! change plans minimally and applies with OpenWhisk's merge semantics, and refusals are said in words.
 
-mod support;
-
-#[path = "support/openwhisk_double.rs"]
-mod openwhisk_double;
-
+use crate::openwhisk_double::{OpenWhiskDouble, Options};
+use crate::support::{Workdir, both, code, text};
 use falconer::domains::functions::client::{Config, Whisk};
-use openwhisk_double::{OpenWhiskDouble, Options};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Workdir, both, code, text};
 
 const TOKEN: &str = "functions-token-3b7c";
 

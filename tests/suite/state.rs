@@ -1,8 +1,6 @@
 //! The state store on both backends (SQLite and PostgreSQL): migrations, managed set, fingerprint keys,
 //! locks (holder named, heartbeat, expiry take-over, break, a race with one winner).
 
-mod support;
-
 use std::time::Duration;
 
 use falconer::model::Address;
@@ -148,7 +146,7 @@ async fn sqlite_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_state() {
-    let db = support::TestDb::new("state").await;
+    let db = crate::support::TestDb::new("state").await;
     exercise(&db.url).await;
     db.drop().await;
 }
@@ -186,7 +184,7 @@ async fn concurrent_opens_migrate_once() {
     let _ = std::fs::remove_dir_all(&dir);
     concurrent_opens(&format!("sqlite:{}/state.db", dir.display())).await;
     let _ = std::fs::remove_dir_all(&dir);
-    let db = support::TestDb::new("state_race").await;
+    let db = crate::support::TestDb::new("state_race").await;
     concurrent_opens(&db.url).await;
     db.drop().await;
 }

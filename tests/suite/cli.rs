@@ -74,7 +74,7 @@ fn convert_artifact_to_every_format() {
         let out_path = dir.join(format!("acme.{ext}"));
         let out = falconer(&[
             "convert",
-            "../shared/reference/falcone/fixtures/falcone-export-v1.0.0-full.json",
+            "tests/fixtures/falcone/globex-v1.0.0.json",
             "--to",
             fmt,
             "-o",
@@ -116,10 +116,7 @@ fn convert_writes_nothing_when_the_input_has_errors() {
 
 #[test]
 fn migrate_artifacts_and_manifests() {
-    let out = falconer(&[
-        "migrate",
-        "../shared/reference/falcone/fixtures/falcone-export-v1.0-legacy.json",
-    ]);
+    let out = falconer(&["migrate", "tests/fixtures/falcone/globex-v1.0-legacy.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["format_version"], "1.0.0");
@@ -159,7 +156,7 @@ fn migrate_artifacts_and_manifests() {
 
 #[test]
 fn an_artifact_inside_a_manifest_directory_is_explained() {
-    let out = falconer(&["validate", "../shared/reference/falcone/fixtures"]);
+    let out = falconer(&["validate", "tests/fixtures/falcone"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is a Falcone export artifact, not a manifest file"));
 }

@@ -3,20 +3,18 @@
 //! then plan shows no changes for topics another client created, and config set / change / unset,
 //! partition increase, partition decrease (refused) and topic delete each plan the minimal change.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::{KafkaServer, both, code, text};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use serde_json::Value;
-use support::{KafkaServer, both, code, text};
 
 struct World {
     kafka: KafkaServer,
@@ -320,11 +318,8 @@ async fn each_change_plans_minimally_and_applies() {
     w.finish();
 }
 
-#[path = "support/kafka_double.rs"]
-mod kafka_double;
-
 /// Runs falconer against the protocol double (not a noida broker).
-fn run_against(double: &kafka_double::KafkaDouble, dir: &Path, args: &[&str]) -> Output {
+fn run_against(double: &crate::kafka_double::KafkaDouble, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_falconer"))
         .args(args)
         .env("NO_COLOR", "1")
@@ -350,7 +345,7 @@ fn temp(tag: &str) -> PathBuf {
 /// read back as planned (no changes), and one removed with one DeleteAcls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acls_plan_apply_and_replan_against_an_authorizing_broker() {
-    let double = kafka_double::KafkaDouble::start().await;
+    let double = crate::kafka_double::KafkaDouble::start().await;
     let dir = temp("acls");
     let m = dir.join("manifest").display().to_string();
     let acl = |name: &str, rt: &str, extra: &str, principal: &str, op: &str| {
@@ -435,7 +430,7 @@ async fn acls_plan_apply_and_replan_against_an_authorizing_broker() {
 /// A thousand new topics are one CreateTopics request, not a thousand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_topics_are_one_create_topics_request() {
-    let double = kafka_double::KafkaDouble::start().await;
+    let double = crate::kafka_double::KafkaDouble::start().await;
     let dir = temp("thousand");
     let mut body = String::from("[tenant]\nid = \"acme\"\n");
     for i in 0..1000 {
@@ -503,7 +498,7 @@ async fn broker_defaults_plan_no_change_and_broker_errors_name_the_topic() {
 /// (the double): it applies, and a second plan shows no changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acme_applies_whole_against_an_authorizing_broker() {
-    let double = kafka_double::KafkaDouble::start().await;
+    let double = crate::kafka_double::KafkaDouble::start().await;
     let dir = temp("acme-double");
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
     for f in ["tenant.toml", "kafka.toml"] {
@@ -523,4 +518,63 @@ async fn acme_applies_whole_against_an_authorizing_broker() {
         0,
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A targeted plan, apply and drift reach only the systems of their targets (and of what those depend on):
+/// the whole acme example with only Kafka configured plans, applies and drifts its topics; untargeted, it
+/// needs every system and says which connection is missing.
+#[tokio::test]
+async fn targeted_runs_reach_only_the_systems_they_need() {
+    let w = World::new("reach").await;
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for e in std::fs::read_dir(&ex).expect("lists") {
+        let e = e.expect("an entry");
+        let to = w.dir.join("manifest").join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&to).expect("a directory");
+            for f in std::fs::read_dir(e.path()).expect("lists") {
+                let f = f.expect("an entry");
+                std::fs::copy(f.path(), to.join(f.file_name())).expect("copies");
+            }
+        } else {
+            std::fs::copy(e.path(), to).expect("copies");
+        }
+    }
+    let m = w.manifest();
+    let whole = w.run(&["plan", &m]);
+    code(&whole, 1);
+    assert!(
+        text(&whole.stderr).contains("PostgreSQL"),
+        "{}",
+        both(&whole)
+    );
+
+    let target = ["--target", "kafka.topic.*"];
+    let o = w.run(&[&["plan", m.as_str(), "--format", "json"][..], &target[..]].concat());
+    code(&o, 0);
+    let planned = changes(&serde_json::from_slice(&o.stdout).expect("a JSON plan"));
+    assert!(!planned.is_empty());
+    assert!(
+        planned
+            .iter()
+            .all(|(a, action, _)| a.starts_with("kafka.topic.") && action == "create"),
+        "{planned:?}"
+    );
+    let drift = w.run(&[&["drift", m.as_str()][..], &target[..]].concat());
+    code(&drift, 2);
+    let applied = w.run(&[&["apply", m.as_str(), "--auto-approve"][..], &target[..]].concat());
+    code(&applied, 0);
+    assert_eq!(w.partitions("acme.orders"), Some(6));
+    let drift = w.run(&[&["drift", m.as_str()][..], &target[..]].concat());
+    code(&drift, 0);
+    // --exclude narrows drift the same way plan does.
+    let drift = w.run(&[
+        "drift",
+        m.as_str(),
+        "--target",
+        "kafka.*",
+        "--exclude",
+        "kafka.acl.*",
+    ]);
+    code(&drift, 0);
 }

@@ -4,18 +4,13 @@
 //! documented status, and every body validates against the definition's schema for it (errors against
 //! `ErrorMessage`), with no property the schema does not name.
 
-mod support;
-
-#[path = "support/openwhisk_double.rs"]
-mod openwhisk_double;
-
 use std::collections::BTreeSet;
 
+use crate::openwhisk_double::{OpenWhiskDouble, Options, ROUTES};
+use crate::support::{Workdir, code, contract};
 use falconer::domains::functions::client::{Config, Whisk};
-use openwhisk_double::{OpenWhiskDouble, Options, ROUTES};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Workdir, code, contract};
 
 fn document() -> Value {
     contract::document("openwhisk/apiv1swagger.json")

@@ -3,15 +3,13 @@
 //! configured, each configuration's add / change / remove plans minimally and applies, a non-empty bucket's
 //! delete names its objects, and a wrong secret gives a clear error.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::{both, code, text};
 use falconer::domains::storage::client::{Call, Client};
 use reqwest::Method;
 use serde_json::Value;
-use support::{both, code, text};
 
 struct World {
     endpoint: String,
@@ -21,8 +19,8 @@ struct World {
 
 impl World {
     async fn new(tag: &str) -> World {
-        let endpoint = support::s3_endpoint().await;
-        let client = support::s3_client(&endpoint, support::S3_SECRET);
+        let endpoint = crate::support::s3_endpoint().await;
+        let client = crate::support::s3_client(&endpoint, crate::support::S3_SECRET);
         let dir = std::env::temp_dir().join(format!("falconer-s3-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
@@ -59,7 +57,7 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args, support::S3_SECRET)
+        self.command(args, crate::support::S3_SECRET)
             .output()
             .expect("runs")
     }
@@ -439,7 +437,11 @@ async fn a_wrong_secret_is_a_clear_error_naming_the_endpoint() {
     assert!(!both(&o).contains("not-the-secret-key"), "{}", both(&o));
 
     // The profile's `[storage]` table wins over the environment; its secret comes from a file beside it.
-    std::fs::write(w.dir.join("s3-secret"), format!("{}\n", support::S3_SECRET)).expect("writes");
+    std::fs::write(
+        w.dir.join("s3-secret"),
+        format!("{}\n", crate::support::S3_SECRET),
+    )
+    .expect("writes");
     let profile = w.dir.join("profile.toml");
     std::fs::write(
         &profile,

@@ -2,17 +2,15 @@
 //! and MongoDB (real servers) in dependency order, journaled, with a failure in one backend leaving the
 //! other's independent work applied and the next run converging.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::{MongoServer, TestDb, both, code, text};
 use falconer::engine::{self, Step};
 use falconer::manifest::{self, Format, LoadOptions};
 use falconer::plan::{self, Item, Options};
 use falconer::secrets::FingerprintKey;
 use sqlx::Row;
-use support::{MongoServer, TestDb, both, code, text};
 
 const TENANT: &str = "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n";
 
@@ -49,7 +47,7 @@ fn items(text: &str) -> (falconer::model::Tenant, Vec<Item>) {
 fn shape(steps: &[Step]) -> Vec<(usize, String, usize)> {
     steps
         .iter()
-        .map(|s| (s.level, s.domain.clone(), s.changes.len()))
+        .map(|s| (s.level, s.domain.to_string(), s.changes.len()))
         .collect()
 }
 
@@ -62,14 +60,14 @@ fn each_domain_is_one_step_unless_it_waits_for_another() {
     let (tenant, desired) = items(&pg_and_mongo(false));
     let p = plan::make(&tenant, &desired, &[], &Options::default()).expect("plans");
     assert_eq!(
-        shape(&engine::steps(&p, &tenant, &desired, &[])),
+        shape(&engine::steps(&p)),
         [s(0, "postgres", 2), s(0, "mongo", 3)]
     );
 
     // The collection waits for the table: MongoDB's changes go in two steps around PostgreSQL's.
     let (tenant, desired) = items(&pg_and_mongo(true));
     let p = plan::make(&tenant, &desired, &[], &Options::default()).expect("plans");
-    let steps = engine::steps(&p, &tenant, &desired, &[]);
+    let steps = engine::steps(&p);
     assert_eq!(
         shape(&steps),
         [s(0, "postgres", 2), s(0, "mongo", 1), s(1, "mongo", 2)]
@@ -91,7 +89,7 @@ fn each_domain_is_one_step_unless_it_waits_for_another() {
         },
     )
     .expect("plans");
-    let steps = engine::steps(&p, &tenant, &[], &desired);
+    let steps = engine::steps(&p);
     let table = steps
         .iter()
         .find(|s| {

@@ -2,13 +2,11 @@
 //! the preflight's exit codes (3 locked, 4 refused), saved plans, role passwords that work and never show,
 //! concurrent runs, and runs killed at twenty points.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{TestDb, both, code, text};
+use crate::support::{TestDb, both, code, text};
 
 /// One test's world: a database, a state store and a manifest directory.
 struct World {
@@ -592,7 +590,7 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
 
     let mut outcomes = Vec::new();
     for i in 0..20u32 {
-        support::kill_after(
+        crate::support::kill_after(
             w.command(&["apply", &m(&w), "--auto-approve"]),
             took * i / 19,
         )

@@ -1,11 +1,9 @@
 //! Property tests: model → TOML → model, model → KDL → model and model → JSON → model are identities on
 //! generated manifests that use every shape of value the model has.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::manifest;
+use crate::common::manifest;
 use falconer::domains::{Spec, mongo, storage};
 use falconer::manifest::{self, Format, Manifest, Resource, tree, write};
 use falconer::model::Tenant;

@@ -1,4 +1,5 @@
-//! Falcone artifacts: every managed value of the reference fixtures arrives in the model, field by field;
+//! Falcone artifacts: every managed value of the project's fixtures (tests/fixtures/falcone, written in the
+//! platform's format) arrives in the model, field by field;
 //! the applier dialect, domain statuses, versions and migration behave as specified.
 
 use falconer::domains::{Spec, functions as fnd, iam, kafka, mongo, postgres as pg, storage};
@@ -6,8 +7,8 @@ use falconer::falcone::{self, Dialect, DomainStatus, Imported};
 use falconer::model::{Domain, SecretValue};
 use serde_json::json;
 
-const FULL: &str = "../shared/reference/falcone/fixtures/falcone-export-v1.0.0-full.json";
-const LEGACY: &str = "../shared/reference/falcone/fixtures/falcone-export-v1.0-legacy.json";
+const FULL: &str = "tests/fixtures/falcone/globex-v1.0.0.json";
+const LEGACY: &str = "tests/fixtures/falcone/globex-v1.0-legacy.json";
 
 fn import_file(path: &str) -> Imported {
     let text = std::fs::read_to_string(path).expect("fixture");
@@ -19,7 +20,7 @@ fn find<'a>(imp: &'a Imported, addr: &str) -> &'a Spec {
     imp.manifest
         .resources
         .iter()
-        .find(|r| r.address().to_string() == addr)
+        .find(|r| r.address() == addr)
         .map(|r| &r.spec)
         .unwrap_or_else(|| {
             let all: Vec<String> = imp
@@ -59,7 +60,7 @@ fn full_fixture_imports_every_managed_value() {
         .map(|i| format!("{} {:?}", i.message, i.path))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    assert_eq!(imp.tenant_id, "acme");
+    assert_eq!(imp.tenant_id, "globex");
     assert_eq!(imp.format_version, "1.0.0");
     for d in Domain::ALL {
         let s = imp
@@ -70,13 +71,13 @@ fn full_fixture_imports_every_managed_value() {
     }
 
     // iam: realm settings (the platform's importer drops them), roles, groups, clients, scopes, IdPs.
-    let realm = get!(&imp, "iam.realm.acme", Spec::IamRealm);
-    assert_eq!(realm.display_name.as_deref(), Some("acme"));
-    assert_eq!(realm.ssl_required, Some(iam::SslRequired::External));
-    assert_eq!(realm.login_theme.as_deref(), Some("base"));
-    assert_eq!(realm.email_theme.as_deref(), Some("base"));
-    assert_eq!(realm.sso_session_idle_timeout, Some(1800));
-    assert_eq!(realm.sso_session_max_lifespan, Some(36000));
+    let realm = get!(&imp, "iam.realm.globex", Spec::IamRealm);
+    assert_eq!(realm.display_name.as_deref(), Some("Globex"));
+    assert_eq!(realm.ssl_required, Some(iam::SslRequired::All));
+    assert_eq!(realm.login_theme.as_deref(), Some("keycloak"));
+    assert_eq!(realm.email_theme.as_deref(), Some("keycloak"));
+    assert_eq!(realm.sso_session_idle_timeout, Some(900));
+    assert_eq!(realm.sso_session_max_lifespan, Some(28800));
     assert_eq!(
         realm.access_token_lifespan, None,
         "over-redacted: unknown, not applied"
@@ -85,40 +86,43 @@ fn full_fixture_imports_every_managed_value() {
         warning_paths(&imp)
             .contains(&"/domains/0/data/realm_settings/accessTokenLifespan".to_string())
     );
-    for role in ["admin", "user"] {
+    for role in ["operator", "viewer"] {
         let r = get!(&imp, &format!("iam.role.{role}"), Spec::IamRole);
         assert_eq!(r.description, None);
     }
-    let r = get!(&imp, "iam.role.test-role", Spec::IamRole);
-    assert_eq!(
-        r.description.as_deref(),
-        Some("Test role for integration tests")
-    );
-    get!(&imp, "iam.group.staff", Spec::IamGroup);
-    get!(&imp, "iam.group.test-group", Spec::IamGroup);
-    let c = get!(&imp, "iam.client.app-client", Spec::IamClient);
+    let r = get!(&imp, "iam.role.auditor", Spec::IamRole);
+    assert_eq!(r.description.as_deref(), Some("Reads the audit trail"));
+    get!(&imp, "iam.group.finance", Spec::IamGroup);
+    get!(&imp, "iam.group.night-shift", Spec::IamGroup);
+    let c = get!(&imp, "iam.client.portal", Spec::IamClient);
     assert!(matches!(c.secret, Some(SecretValue::Redacted(_))));
-    let c = get!(&imp, "iam.client.test-client", Spec::IamClient);
+    let c = get!(&imp, "iam.client.billing-api", Spec::IamClient);
     assert_eq!(c.enabled, Some(true));
     assert_eq!(c.protocol, Some(iam::Protocol::OpenidConnect));
     assert_eq!(c.public_client, Some(false));
     assert!(matches!(c.secret, Some(SecretValue::Redacted(_))));
-    assert_eq!(c.redirect_uris, vec!["http://localhost:3000/*"]);
-    get!(&imp, "iam.client_scope.openid", Spec::IamClientScope);
+    assert_eq!(
+        c.redirect_uris,
+        vec!["https://billing.globex.test/callback"]
+    );
+    get!(&imp, "iam.client_scope.invoices-read", Spec::IamClientScope);
     let idp = get!(
         &imp,
-        "iam.identity_provider.google",
+        "iam.identity_provider.github",
         Spec::IamIdentityProvider
     );
-    assert_eq!(idp.provider_id, "google");
-    assert_eq!(idp.config.get("clientId").map(String::as_str), Some("abc"));
-    assert_eq!(imp.manifest.tenant.realm(), "acme");
+    assert_eq!(idp.provider_id, "github");
+    assert_eq!(
+        idp.config.get("clientId").map(String::as_str),
+        Some("gbx-oauth-7")
+    );
+    assert_eq!(imp.manifest.tenant.realm(), "globex");
 
     // postgres: the nested `schemas[].tables[]` keeps its tables (the platform's importer loses them).
-    assert_eq!(imp.manifest.tenant.postgres_schemas(), vec!["acme"]);
-    let s = get!(&imp, "postgres.schema.acme", Spec::PgSchema);
+    assert_eq!(imp.manifest.tenant.postgres_schemas(), vec!["globex"]);
+    let s = get!(&imp, "postgres.schema.globex", Spec::PgSchema);
     assert_eq!(s.owner.as_deref(), Some("postgres"));
-    let t = get!(&imp, "postgres.table.acme.users", Spec::PgTable);
+    let t = get!(&imp, "postgres.table.globex.invoices", Spec::PgTable);
     let cols: Vec<(&str, &str, Option<bool>, Option<&str>)> = t
         .column
         .iter()
@@ -135,10 +139,10 @@ fn full_fixture_imports_every_managed_value() {
         cols,
         vec![
             ("id", "uuid", Some(false), Some("gen_random_uuid()")),
-            ("email", "text", Some(false), None),
-            ("display_name", "text", Some(true), None),
+            ("number", "text", Some(false), None),
+            ("note", "text", Some(true), None),
             (
-                "created_at",
+                "issued_at",
                 "timestamp with time zone",
                 Some(false),
                 Some("now()")
@@ -148,13 +152,13 @@ fn full_fixture_imports_every_managed_value() {
     assert_eq!(
         t.primary_key,
         Some(pg::PrimaryKey {
-            name: Some("users_pkey".into()),
+            name: Some("invoices_pkey".into()),
             columns: vec!["id".into()]
         })
     );
     assert_eq!(t.unique.len(), 1);
-    assert_eq!(t.unique[0].name.as_deref(), Some("users_email_key"));
-    assert_eq!(t.unique[0].columns, vec!["email"]);
+    assert_eq!(t.unique[0].name.as_deref(), Some("invoices_number_key"));
+    assert_eq!(t.unique[0].columns, vec!["number"]);
     // Both exported indexes back the constraints above: no separate index resources.
     assert!(
         !imp.manifest
@@ -162,27 +166,31 @@ fn full_fixture_imports_every_managed_value() {
             .iter()
             .any(|r| matches!(r.spec, Spec::PgIndex(_)))
     );
-    let v = get!(&imp, "postgres.view.acme.active_users", Spec::PgView);
-    assert!(v.query.starts_with("SELECT users.id,"), "{}", v.query);
-    assert!(v.query.ends_with("'90 days'::interval));"));
-    let e = get!(&imp, "postgres.extension.uuid-ossp", Spec::PgExtension);
-    assert_eq!(e.version.as_deref(), Some("1.1"));
-    let g = get!(&imp, "postgres.grant.acme.users.postgres", Spec::PgGrant);
+    let v = get!(&imp, "postgres.view.globex.recent_invoices", Spec::PgView);
+    assert!(v.query.starts_with("SELECT invoices.id,"), "{}", v.query);
+    assert!(v.query.ends_with("'30 days'::interval));"));
+    let e = get!(&imp, "postgres.extension.pgcrypto", Spec::PgExtension);
+    assert_eq!(e.version.as_deref(), Some("1.3"));
+    let g = get!(
+        &imp,
+        "postgres.grant.globex.invoices.postgres",
+        Spec::PgGrant
+    );
     assert_eq!(g.privileges, vec![pg::Privilege::Select]);
 
     // kafka: partitions and config_overrides keep their values.
-    let t = get!(&imp, "kafka.topic.acme.orders", Spec::KafkaTopic);
-    assert_eq!((t.partitions, t.replication_factor), (1, Some(2)));
+    let t = get!(&imp, "kafka.topic.globex.invoices", Spec::KafkaTopic);
+    assert_eq!((t.partitions, t.replication_factor), (2, Some(3)));
     assert!(t.config.is_empty());
-    let t = get!(&imp, "kafka.topic.acme.events", Spec::KafkaTopic);
-    assert_eq!((t.partitions, t.replication_factor), (3, Some(1)));
+    let t = get!(&imp, "kafka.topic.globex.audit", Spec::KafkaTopic);
+    assert_eq!((t.partitions, t.replication_factor), (6, Some(1)));
     assert_eq!(
         t.config.get("retention.ms").map(|v| v.0.as_str()),
-        Some("604800000")
+        Some("86400000")
     );
     assert_eq!(
         t.config.get("cleanup.policy").map(|v| v.0.as_str()),
-        Some("delete")
+        Some("compact")
     );
     let acl = imp
         .manifest
@@ -193,20 +201,20 @@ fn full_fixture_imports_every_managed_value() {
             _ => None,
         })
         .expect("an ACL");
-    assert_eq!(acl.resource_name, "acme.events");
+    assert_eq!(acl.resource_name, "globex.audit");
     assert_eq!(acl.resource_type, kafka::AclResource::Topic);
     assert_eq!(acl.pattern(), kafka::PatternType::Literal);
-    assert_eq!(acl.principal, "User:app");
+    assert_eq!(acl.principal, "User:auditor");
     assert_eq!(acl.operation, kafka::AclOperation::Read);
     assert_eq!(acl.permission, kafka::AclPermission::Allow);
     assert_eq!(acl.host(), "*");
 
     // storage: versioning, lifecycle, policy, CORS.
-    for name in ["acme-uploads", "acme-logs"] {
+    for name in ["globex-invoices", "globex-exports"] {
         let b = get!(&imp, &format!("storage.bucket.{name}"), Spec::StorageBucket);
         assert_eq!(b.versioning, Some(storage::Versioning::Enabled));
         assert_eq!(b.lifecycle_rule.len(), 1);
-        assert_eq!(b.lifecycle_rule[0].id, "cleanup");
+        assert_eq!(b.lifecycle_rule[0].id, "expire-old");
         // "Enabled" in the artifact; enabled is the default, which normalization leaves out.
         assert_eq!(b.lifecycle_rule[0].status, None);
         assert_eq!(
@@ -214,16 +222,23 @@ fn full_fixture_imports_every_managed_value() {
             Some(json!({"Version": "2012-10-17", "Statement": []}))
         );
         assert_eq!(b.cors_rule.len(), 1);
-        assert_eq!(b.cors_rule[0].allowed_origins, vec!["*"]);
+        assert_eq!(
+            b.cors_rule[0].allowed_origins,
+            vec!["https://portal.globex.test"]
+        );
     }
 
     // mongo: database, collection with its validator; the implicit _id_ index is not managed.
-    assert_eq!(imp.manifest.tenant.mongo_databases(), vec!["acme"]);
-    get!(&imp, "mongo.database.acme", Spec::MongoDatabase);
-    let c = get!(&imp, "mongo.collection.acme.orders", Spec::MongoCollection);
+    assert_eq!(imp.manifest.tenant.mongo_databases(), vec!["globex"]);
+    get!(&imp, "mongo.database.globex", Spec::MongoDatabase);
+    let c = get!(
+        &imp,
+        "mongo.collection.globex.ledger",
+        Spec::MongoCollection
+    );
     assert_eq!(
         c.validator,
-        Some(json!({"$jsonSchema": {"required": ["id"]}}))
+        Some(json!({"$jsonSchema": {"required": ["invoice_id"]}}))
     );
     assert!(
         !imp.manifest
@@ -234,25 +249,29 @@ fn full_fixture_imports_every_managed_value() {
     assert!(warning_paths(&imp).contains(&"/domains/4/data/databases/0/sharding".to_string()));
 
     // functions: code_base64 becomes code; secret parameters stay redacted; missing code is a warning.
-    let a = get!(&imp, "functions.action.myFunc", Spec::FnAction);
-    assert_eq!(a.kind, "nodejs:18");
+    let a = get!(&imp, "functions.action.sendInvoice", Spec::FnAction);
+    assert_eq!(a.kind, "nodejs:20");
     assert_eq!(
         a.code,
-        Some(fnd::Code::Inline("console.log(\"hello\")".into()))
+        Some(fnd::Code::Inline(
+            "function main(p) { return { sent: p.id }; }".into()
+        ))
     );
-    assert_eq!(a.parameter[0].key, "API_KEY");
+    assert_eq!(a.parameter[0].key, "SMTP_TOKEN");
     assert!(matches!(
         a.parameter[0].secret,
         Some(SecretValue::Redacted(_))
     ));
-    assert_eq!(a.parameter[1].key, "REGION");
-    assert_eq!(a.parameter[1].value, Some(json!("us-east-1")));
-    let a = get!(&imp, "functions.action.fn1", Spec::FnAction);
+    assert_eq!(a.parameter[1].key, "SENDER");
+    assert_eq!(a.parameter[1].value, Some(json!("billing@globex.test")));
+    let a = get!(&imp, "functions.action.ping", Spec::FnAction);
     assert_eq!(
         a.code,
-        Some(fnd::Code::Inline("function main() { return {}; }".into()))
+        Some(fnd::Code::Inline(
+            "function main() { return { ok: true }; }".into()
+        ))
     );
-    let a = get!(&imp, "functions.action.zipFn", Spec::FnAction);
+    let a = get!(&imp, "functions.action.archive", Spec::FnAction);
     assert_eq!(a.code, None);
     assert!(warning_paths(&imp).contains(&"/domains/5/data/actions/2/code_available".to_string()));
 

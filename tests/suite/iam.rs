@@ -4,16 +4,11 @@
 //! plans minimally and applies, a rotated secret is a sensitive change that never shows, hazards are asked
 //! for, and the client signs in again when its token has expired.
 
-mod support;
-
-#[path = "support/keycloak_double.rs"]
-mod keycloak_double;
-
+use crate::keycloak_double::{KeycloakDouble, Options};
+use crate::support::{Workdir, both, code, text};
 use falconer::domains::iam::client::Keycloak;
-use keycloak_double::{KeycloakDouble, Options};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Workdir, both, code, text};
 
 const SECRETS: &[(&str, &str)] = &[
     ("ACME_SMTP_PASSWORD", "smtp-secret-4c1d"),
@@ -36,7 +31,7 @@ fn workdir(tag: &str, kc: &KeycloakDouble) -> Workdir {
 /// A client of the double's admin API: "another client" that populates and reads a realm.
 fn admin(kc: &KeycloakDouble) -> Keycloak {
     let o = Options::default();
-    support::keycloak_client(&kc.url, &o.username, &o.password)
+    crate::support::keycloak_client(&kc.url, &o.username, &o.password)
 }
 
 async fn get(k: &Keycloak, path: &[&str]) -> Value {
@@ -577,7 +572,7 @@ async fn a_profile_signs_in_with_client_credentials() {
     let grants = kc
         .log()
         .iter()
-        .filter(|r| r.route == keycloak_double::TOKEN_ROUTE && r.status == 200)
+        .filter(|r| r.route == crate::keycloak_double::TOKEN_ROUTE && r.status == 200)
         .count();
     assert_eq!(grants, 1);
     // A table with neither a user nor a client is refused in words.
@@ -669,4 +664,80 @@ async fn killed_applies_resume_and_converge() {
         names(&get(&k, &["acme", "roles", "r39", "composites"]).await),
         ["r38"]
     );
+}
+
+/// A lock broken with `falconer lock break` while an apply runs stops that apply before its next step: the
+/// IAM step under way finishes, the functions step that waits for it never starts (OpenWhisk sees no write),
+/// the apply exits 3, and the next apply completes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_lock_stops_the_apply_at_its_next_step() {
+    use crate::openwhisk_double::{OpenWhiskDouble, Options as WhiskOptions};
+    let state = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let broken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hook = {
+        let (state, broken) = (state.clone(), broken.clone());
+        move |method: &axum::http::Method, path: &str| {
+            // The first role created: the apply is inside its IAM step.
+            if method == axum::http::Method::POST
+                && path.ends_with("/roles")
+                && broken.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+            {
+                let o = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"))
+                    .args(["lock", "break", "acme"])
+                    .env("FALCONER_STATE", state.get().expect("the state store"))
+                    .output()
+                    .expect("runs");
+                assert!(o.status.success(), "{}", both(&o));
+            }
+        }
+    };
+    let kc = KeycloakDouble::start(
+        0,
+        Options {
+            before_answer: Some(std::sync::Arc::new(hook)),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("the double starts");
+    let ow = OpenWhiskDouble::start(0, WhiskOptions::default())
+        .await
+        .expect("the double starts");
+    let mut w = workdir("lock-break", &kc);
+    for (k, v) in ow.env() {
+        w.set_env(&k, &v);
+    }
+    state
+        .set(format!("sqlite:{}", w.dir.join("state.db").display()))
+        .expect("set once");
+    let mut m = String::from("[tenant]\nid = \"acme\"\n\n[[iam.realm]]\nname = \"acme\"\n");
+    for i in 0..5 {
+        m.push_str(&format!("\n[[iam.role]]\nname = \"r{i}\"\n"));
+    }
+    m.push_str("\n[[functions.package]]\nname = \"p\"\ndepends_on = [\"iam.role.r4\"]\n");
+    w.write("tenant.toml", &m);
+
+    let o = w.apply(&[]);
+    code(&o, 3);
+    assert!(
+        both(&o).contains("no longer held by this run"),
+        "{}",
+        both(&o)
+    );
+    assert!(broken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let writes = ow.log().iter().filter(|r| r.method != "GET").count();
+    assert_eq!(writes, 0, "the functions step must not start");
+    let k = admin(&kc);
+    let roles = names(&serde_json::Value::Array(
+        k.list(&["acme", "roles"], &[]).await.expect("roles"),
+    ));
+    assert!(
+        roles.contains(&"r4".to_string()),
+        "the IAM step finished: {roles:?}"
+    );
+
+    // The next apply takes a fresh lock and completes the run.
+    code(&w.apply(&[]), 0);
+    assert!(ow.log().iter().any(|r| r.method == "PUT"));
+    w.converged();
 }

@@ -134,7 +134,7 @@ fn set_like_fields_compare_without_order() {
     let client = m
         .resources
         .iter()
-        .find(|r| r.address().to_string() == "iam.client.web-app")
+        .find(|r| r.address() == "iam.client.web-app")
         .expect("web-app");
     let mut v = client.spec.to_json();
     let uris = v["redirect_uris"].as_array_mut().expect("uris");

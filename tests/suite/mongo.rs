@@ -2,15 +2,13 @@
 //! applies and its validators are live, export then plan shows no changes for what another client made,
 //! each kind of change plans minimally and applies, runs killed at many points converge, and the lock holds.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::{MongoServer, both, code, text};
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
-use support::{MongoServer, both, code, text};
 
 struct World {
     mongo: MongoServer,
@@ -478,7 +476,7 @@ async fn killed_applies_converge_without_duplicates_or_losses() {
     for i in 0..20u32 {
         let args = w.apply_args(&["LOCKS_TABLE"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        support::kill_after(w.command(&args), took * i / 19).await;
+        crate::support::kill_after(w.command(&args), took * i / 19).await;
         let colls = w.collections("acme").await;
         seen.push(colls.len());
         if colls.len() == 30 && w.changes().is_empty() {
@@ -603,10 +601,8 @@ fn new_indexes_of_a_collection_are_one_request() {
         .map(|r| falconer::plan::Item::new(r.spec.clone(), Path::new(""), &key, &mut warnings))
         .collect();
     let plan = falconer::plan::make(&m.tenant, &desired, &[], &Default::default()).expect("plans");
-    let by: HashMap<String, &falconer::domains::Spec> = desired
-        .iter()
-        .map(|i| (i.address.to_string(), &i.spec))
-        .collect();
+    let by: HashMap<&falconer::model::Address, &falconer::domains::Spec> =
+        desired.iter().map(|i| (&i.address, &i.spec)).collect();
     let waves = ops(&plan.changes, &by, &HashMap::new());
     let shown: Vec<Vec<String>> = waves
         .iter()

@@ -5,13 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "support/keycloak_double.rs"]
-mod keycloak_double;
 // Each double carries its own copy of the shared HTTP helpers (they also run alone, as examples).
-#[allow(clippy::duplicate_mod)]
-#[path = "support/openwhisk_double.rs"]
-mod openwhisk_double;
-
 /// A canary per secret field; the desired side and the live side differ, so every secret "changes".
 const FIELDS: &[&str] = &[
     "SMTP", "CLIENT", "IDP", "PGROLE", "PKG", "ACTION", "TRIGGER",
@@ -243,9 +237,12 @@ fn scratch(tag: &str) -> PathBuf {
 /// The IAM domain's three secrets (SMTP password, client secret, IdP secret) against the Keycloak double.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_against_live_keycloak() {
-    let kc = keycloak_double::KeycloakDouble::start(0, keycloak_double::Options::default())
-        .await
-        .expect("the double starts");
+    let kc = crate::keycloak_double::KeycloakDouble::start(
+        0,
+        crate::keycloak_double::Options::default(),
+    )
+    .await
+    .expect("the double starts");
     let root = scratch("iam");
     let envs = kc.env();
     let write = |side: &str| {
@@ -294,9 +291,12 @@ client_secret = {{ file = "IDP.secret" }}
 /// masks nothing: falconer does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_against_live_openwhisk() {
-    let ow = openwhisk_double::OpenWhiskDouble::start(0, openwhisk_double::Options::default())
-        .await
-        .expect("the double starts");
+    let ow = crate::openwhisk_double::OpenWhiskDouble::start(
+        0,
+        crate::openwhisk_double::Options::default(),
+    )
+    .await
+    .expect("the double starts");
     let root = scratch("functions");
     let envs = ow.env();
     let write = |side: &str| {

@@ -1,0 +1,42 @@
+//! falconer's integration tests, as one binary (one link of sqlx, mongodb and librdkafka instead of one a
+//! file). Each module is one area; `cargo test --test suite <module>::` runs one of them.
+//!
+//! The offline modules (cli, examples, falcone, graph, malformed, no_panic, plan, plan_props, readme,
+//! render, roundtrip, schema) need no server. The others use the servers `scripts/test` starts (see
+//! `support`) or the test doubles of Keycloak, OpenWhisk and Kafka.
+
+mod common;
+mod support;
+
+#[path = "support/kafka_double.rs"]
+mod kafka_double;
+#[path = "support/keycloak_double.rs"]
+mod keycloak_double;
+#[allow(clippy::duplicate_mod)]
+#[path = "support/openwhisk_double.rs"]
+mod openwhisk_double;
+
+mod apply;
+mod canary;
+mod cli;
+mod engine;
+mod examples;
+mod falcone;
+mod functions;
+mod graph;
+mod iam;
+mod kafka;
+mod keycloak_contract;
+mod malformed;
+mod mongo;
+mod no_panic;
+mod openwhisk_contract;
+mod plan;
+mod plan_props;
+mod postgres;
+mod readme;
+mod render;
+mod roundtrip;
+mod schema;
+mod state;
+mod storage;
