@@ -10,9 +10,15 @@ pub mod diag;
 pub mod domains;
 pub mod engine;
 pub mod falcone;
+pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod profile;
 pub mod secrets;
 pub mod state;
+pub mod syntax;
+pub mod util;
+
+#[cfg(test)]
+mod layering;

@@ -225,22 +225,6 @@ pub fn redact(v: &Value) -> Value {
     }
 }
 
-/// Random bytes from the operating system.
-pub fn random_fill(buf: &mut [u8]) {
-    use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom")
-        && f.read_exact(buf).is_ok()
-    {
-        return;
-    }
-    // No /dev/urandom: derive from time and process id (still unique per tenant and store).
-    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    let h = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
-    for (b, x) in buf.iter_mut().zip(h.iter().cycle()) {
-        *b = *x;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

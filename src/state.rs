@@ -7,7 +7,9 @@
 //! on open, each once.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+pub use crate::util::{now, rfc3339};
 
 use crate::model::Address;
 use crate::secrets::FingerprintKey;
@@ -67,13 +69,6 @@ fn db<E: std::error::Error + 'static>(e: E) -> StateError {
 /// SQLite's primary result codes for a database another connection holds.
 const SQLITE_BUSY: i32 = 5;
 const SQLITE_LOCKED: i32 = 6;
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// A held lock.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,7 +239,7 @@ impl State {
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(
-                crate::domains::postgres::connect(url, None, 4)
+                crate::util::pg_pool(url, None, 4)
                     .await
                     .map_err(StateError::Db)?,
             )
@@ -412,9 +407,7 @@ impl State {
 
     /// The tenant's fingerprint key, created (random) on first use.
     pub async fn fingerprint_key(&self, tenant: &str) -> Result<FingerprintKey, StateError> {
-        let mut fresh = [0u8; 32];
-        crate::secrets::random_fill(&mut fresh);
-        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::util::hex(&crate::util::random::<32>().map_err(db)?);
         let key: String = on!(self, |p| {
             sqlx::query("insert into falconer_keys (tenant, fingerprint_key) values ($1, $2) on conflict (tenant) do nothing")
                 .bind(tenant)
@@ -562,9 +555,7 @@ impl State {
 
     /// Starts a journaled run; returns its id.
     pub async fn start_run(&self, tenant: &str, plan_digest: &str) -> Result<String, StateError> {
-        let mut id = [0u8; 8];
-        crate::secrets::random_fill(&mut id);
-        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::util::hex(&crate::util::random::<8>().map_err(db)?);
         on!(self, |p| {
             sqlx::query(
             "insert into falconer_runs (id, tenant, plan_digest, status, started_at) values ($1, $2, $3, 'running', $4)"
@@ -648,25 +639,4 @@ impl State {
         .map_err(db)
         })
     }
-}
-
-/// Unix seconds as RFC 3339 (UTC).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }

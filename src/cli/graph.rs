@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use super::input;
 use super::{Output, exit};
+use crate::graph::Graph;
 use crate::manifest::LoadOptions;
-use crate::plan::graph::Graph;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {

@@ -88,9 +88,9 @@ fn migrate_manifest(path: &Path, text: &str) -> Result<(String, String), Box<Iss
         ))
     })?;
     let version = match &tree.val {
-        manifest::tree::Val::Obj(o) => o.get("format_version").map(|n| match &n.val {
-            manifest::tree::Val::Str(s) => s.clone(),
-            manifest::tree::Val::Int(i) => i.to_string(),
+        crate::syntax::tree::Val::Obj(o) => o.get("format_version").map(|n| match &n.val {
+            crate::syntax::tree::Val::Str(s) => s.clone(),
+            crate::syntax::tree::Val::Int(i) => i.to_string(),
             _ => String::from("?"),
         }),
         _ => None,

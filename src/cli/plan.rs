@@ -8,9 +8,9 @@ use super::{Output, exit, write_atomic};
 use crate::manifest::LoadOptions;
 use std::collections::HashSet;
 
+use crate::manifest::snapshot;
 use crate::model::{Address, Tenant};
 use crate::plan::render::{self, Style};
-use crate::plan::snapshot;
 use crate::plan::{self, Item, Options, Plan};
 use crate::secrets::FingerprintKey;
 

@@ -5,8 +5,10 @@
 //! combinations, tenant scope). The [`kinds!`] list below is the only place that enumerates them: adding a
 //! kind means writing its struct in its domain file and adding one line here.
 
+pub mod address;
 pub mod functions;
 pub mod iam;
+pub mod item;
 pub mod kafka;
 pub mod mongo;
 pub mod postgres;
@@ -21,9 +23,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diag::{Issue, Span};
-use crate::manifest::de::{Ctx, DeError, from_node};
-use crate::manifest::tree::{Node, Val};
 use crate::model::{Address, Domain, Hazard, KindMeta, SecretValue, Tenant};
+use crate::syntax::de::{Ctx, DeError, from_node};
+use crate::syntax::tree::{Node, Val};
 
 /// A reference from one resource to another.
 #[derive(Debug, Clone, PartialEq)]

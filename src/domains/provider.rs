@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::item::{Change, Item};
 use crate::domains::Spec;
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Change, Item};
 use crate::secrets::FingerprintKey;
 
 /// Why a provider could not do its part. Never holds a secret.

@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 
 use crate::diag::{Issue, Span};
 use crate::domains::{Origin, Spec};
-use crate::manifest::de::{Ctx, from_node};
-use crate::manifest::tree::{Key, Node, Obj, Val};
 use crate::manifest::{self, LoadOptions, Manifest, Resource};
 use crate::model::{Domain, Naming, Tenant};
+use crate::syntax::de::{Ctx, from_node};
+use crate::syntax::tree::{Key, Node, Obj, Val};
 
 /// The current Falcone artifact format.
 pub const CURRENT_VERSION: &str = "1.0.0";
@@ -100,11 +100,7 @@ impl Imported {
     }
 }
 
-/// Whether a JSON document looks like a Falcone artifact (rather than a manifest).
-pub fn is_artifact(v: &Value) -> bool {
-    v.get("domains").is_some_and(Value::is_array)
-        && (v.get("format_version").is_some() || v.get("tenant_id").is_some())
-}
+pub use crate::syntax::is_artifact;
 
 /// The artifact in a text, if the text is one (a cheap check first: manifests are not parsed twice).
 pub fn detect(text: &str) -> Option<Value> {

@@ -4,10 +4,11 @@
 //! A manifest file has a `format_version`, at most one `tenant` block (exactly one across all files), and
 //! one section per domain holding lists of resources by kind: `[[postgres.table]]`, `kafka { topic ... }`.
 
-pub mod de;
 pub mod schema;
-pub mod tree;
+pub mod snapshot;
 pub mod write;
+
+pub use crate::syntax::{de, tree};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
         tracing::debug!(file = %name, bytes = text.len(), "reading manifest file");
         if format == Format::Json
             && serde_json::from_str::<serde_json::Value>(&text)
-                .is_ok_and(|v| crate::falcone::is_artifact(&v))
+                .is_ok_and(|v| crate::syntax::is_artifact(&v))
         {
             loaded.issues.push(
                 Issue::error("artifact-in-manifest", format!("{name} is a Falcone export artifact, not a manifest file"))
@@ -638,7 +639,7 @@ pub fn validate(
         }
     }
     let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
-    if let Err(cycle) = crate::plan::graph::Graph::build(tenant, &specs).order()
+    if let Err(cycle) = crate::graph::Graph::build(tenant, &specs).order()
         && let Some(first) = cycle.0.first()
         && let Some((_, origin)) = resources.iter().find(|(s, _)| s.address() == *first)
     {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use falconer::graph::Graph;
 use falconer::manifest::{Format, LoadOptions, load_path, load_str};
-use falconer::plan::graph::Graph;
 
 #[test]
 fn order_and_waves_respect_every_edge_of_the_example() {

@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use falconer::graph::Graph;
 use falconer::manifest::{Format, LoadOptions, Manifest, load_path, load_str};
 use falconer::model::{Address, HazardCode};
-use falconer::plan::graph::Graph;
 use falconer::plan::{self, Action, Item, Options, Plan, render};
 use falconer::secrets::FingerprintKey;
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use super::client::{OwError, Whisk};
 use super::{Action, Code, Package, Parameter, Rule, RuleStatus, Trigger};
 use crate::domains::Spec;
+use crate::domains::item::{Action as Act, Change};
 use crate::domains::provider::touched;
-use crate::plan::{Action as Act, Change};
 
 /// A name as OpenWhisk takes it in a reference: `/ns/pkg/name` (one already absolute is kept).
 pub fn qualified(path: &str, ns: &str) -> String {

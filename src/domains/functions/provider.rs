@@ -18,9 +18,9 @@ use super::client::{Config, Whisk};
 use super::inspect::{Declared, inspect};
 use super::{Action, Code};
 use crate::domains::Spec;
+use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Change, Item};
 use crate::secrets::{FingerprintKey, SENSITIVE};
 
 /// Changes applied at once within a wave.

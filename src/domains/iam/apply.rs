@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::client::{KcError, Keycloak};
 use super::{Client, ClientRole, ClientScope, Group, IdentityProvider, Realm, Role, RoleSet, rep};
 use crate::domains::Spec;
+use crate::domains::item::{Action, Change};
 use crate::domains::provider::touched;
 use crate::model::SecretValue;
-use crate::plan::{Action, Change};
 
 /// One run's connection to a realm, with the ids it has looked up.
 pub struct Session<'a> {

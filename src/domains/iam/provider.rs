@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use super::apply::{Session, apply_one};
 use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
+use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Change, Item};
 use crate::secrets::{FingerprintKey, SENSITIVE};
 
 /// Changes applied at once within a wave.

@@ -10,9 +10,9 @@ use super::acl::{self, AclError};
 use super::admin::{self, Admin, ConfigChanges};
 use super::{Acl, Topic};
 use crate::domains::Spec;
+use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Action, Change, Item};
 use crate::secrets::FingerprintKey;
 
 pub struct Kafka {

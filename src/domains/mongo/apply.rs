@@ -18,8 +18,8 @@ use super::bson::to_bson;
 use super::inspect::PARALLEL;
 use super::{Collection, Index};
 use crate::domains::Spec;
+use crate::domains::item::{Action, Change};
 use crate::model::Address;
-use crate::plan::{Action, Change};
 
 /// Server error codes a drop may meet when its target is already gone.
 const NAMESPACE_NOT_FOUND: i32 = 26;

@@ -10,9 +10,9 @@ use mongodb::options::ClientOptions;
 
 use super::{apply, inspect};
 use crate::domains::Spec;
+use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Change, Item};
 use crate::secrets::FingerprintKey;
 
 /// A MongoDB deployment reached through one client (it pools its own connections).

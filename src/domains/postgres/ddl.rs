@@ -6,7 +6,7 @@
 use super::sql::{qualified, quote_ident, quote_literal};
 use super::*;
 use crate::domains::Spec;
-use crate::plan::Action;
+use crate::domains::item::Action;
 
 /// One statement to run, and how it may be shown: the same text, or with a secret left out.
 #[derive(Clone, PartialEq)]

@@ -8,54 +8,7 @@ pub mod password;
 pub mod provider;
 pub mod sql;
 
-/// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
-/// is reported as such; the error names host, port and database, never the URL (it may hold a password).
-pub async fn connect(url: &str, password: Option<&str>, max: u32) -> Result<sqlx::PgPool, String> {
-    use sqlx::ConnectOptions;
-    use std::str::FromStr;
-    let mut opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
-        "the PostgreSQL connection URL is not valid (postgres://user@host:port/database)"
-            .to_string()
-    })?;
-    if let Some(p) = password {
-        opts = opts.password(p);
-    }
-    let target = format!(
-        "{}:{} (database {})",
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap_or("default")
-    );
-    let first = opts.connect().await.map_err(|e| {
-        format!(
-            "cannot connect to PostgreSQL at {target}: {}",
-            connection_error(&e)
-        )
-    })?;
-    drop(first);
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(max)
-        .connect_with(opts)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to PostgreSQL at {target}: {}",
-                connection_error(&e)
-            )
-        })
-}
-
-/// A connection error for people: the server's message, never the connection string (it may hold a
-/// password).
-pub fn connection_error(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(d) => d.message().to_string(),
-        sqlx::Error::Io(io) => format!("{io}"),
-        sqlx::Error::Tls(t) => format!("TLS: {t}"),
-        sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
-        other => other.to_string(),
-    }
-}
+pub use crate::util::{pg_error as connection_error, pg_pool as connect};
 
 use std::collections::HashSet;
 use std::fmt;

@@ -54,11 +54,11 @@ pub fn verifier_with_salt(password: &str, salt: &[u8], iterations: u32) -> Strin
     )
 }
 
-/// The SCRAM-SHA-256 verifier of a password, with a fresh random salt.
-pub fn verifier(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    crate::secrets::random_fill(&mut salt);
-    verifier_with_salt(password, &salt, ITERATIONS)
+/// The SCRAM-SHA-256 verifier of a password, with a fresh random salt (an error when the system has no
+/// random generator).
+pub fn verifier(password: &str) -> Result<String, getrandom::Error> {
+    let salt = crate::util::random::<16>()?;
+    Ok(verifier_with_salt(password, &salt, ITERATIONS))
 }
 
 #[cfg(test)]
@@ -103,6 +103,9 @@ mod tests {
 
     #[test]
     fn fresh_salts_differ() {
-        assert_ne!(verifier("x"), verifier("x"));
+        assert_ne!(
+            verifier("x").expect("salted"),
+            verifier("x").expect("salted")
+        );
     }
 }

@@ -9,9 +9,9 @@ use sqlx::PgPool;
 use super::ddl::Statement;
 use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
+use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Action, Change, Item};
 use crate::secrets::{self, FingerprintKey};
 
 /// The desired PostgreSQL resources (each with the directory its secret files are relative to),
@@ -89,10 +89,16 @@ pub fn statements(
             })?;
             if let Some(p) = password {
                 let role = sql::quote_ident(&r.name);
+                let verifier = password::verifier(&p).map_err(|e| {
+                    ddl::DdlError::Unsupported(format!(
+                        "{}: no random salt for the password's verifier: {e}",
+                        c.address
+                    ))
+                })?;
                 out.push(Statement::secret(
                     format!(
                         "alter role {role} password {}",
-                        sql::quote_literal(&password::verifier(&p))
+                        sql::quote_literal(&verifier)
                     ),
                     format!("alter role {role} password <redacted>"),
                 ));

@@ -293,7 +293,7 @@ pub fn amz_date(t: std::time::SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    crate::state::rfc3339(secs).replace(['-', ':'], "")
+    crate::util::rfc3339(secs).replace(['-', ':'], "")
 }
 
 #[cfg(test)]

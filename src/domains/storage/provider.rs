@@ -10,9 +10,9 @@ use reqwest::Method;
 use super::client::{Call, Client, S3Error};
 use super::{Bucket, ObjectCount, Versioning, xml};
 use crate::domains::Spec;
+use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError};
 use crate::model::{Address, Domain, Tenant};
-use crate::plan::{Action, Change, Item};
 use crate::secrets::FingerprintKey;
 
 /// Requests in flight at once (buckets inspected or changed concurrently).

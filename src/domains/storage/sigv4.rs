@@ -27,11 +27,7 @@ pub struct Request<'a> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::hex(&Sha256::digest(data))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -101,7 +97,7 @@ pub fn authorization(c: &Credentials<'_>, r: &Request<'_>, amz_date: &str) -> St
     let k_region = hmac(&k_date, c.region.as_bytes());
     let k_service = hmac(&k_region, b"s3");
     let k_signing = hmac(&k_service, b"aws4_request");
-    let signature = hex(&hmac(&k_signing, to_sign.as_bytes()));
+    let signature = crate::util::hex(&hmac(&k_signing, to_sign.as_bytes()));
     format!(
         "AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed},Signature={signature}",
         c.access_key

@@ -419,7 +419,7 @@ pub fn humanize(type_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tree::{read_kdl, read_toml};
+    use crate::syntax::tree::{read_kdl, read_toml};
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug, PartialEq)]

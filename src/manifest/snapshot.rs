@@ -25,10 +25,7 @@ pub struct Snapshot {
     pub managed: HashSet<Address>,
 }
 
-/// Whether a JSON document is a snapshot.
-pub fn is_snapshot(v: &Value) -> bool {
-    v.get("falconer_snapshot").is_some()
-}
+pub use crate::syntax::is_snapshot;
 
 /// Reads a snapshot; every problem is an issue naming its JSON path.
 pub fn read(v: &Value, name: &str) -> Result<Snapshot, Vec<Issue>> {

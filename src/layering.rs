@@ -1,0 +1,200 @@
+//! The layering of the top-level modules, read from the source: no module reaches back into one that uses
+//! it (no cycle), each stays in its layer, and no core module names a domain.
+//!
+//! The layers, bottom up (a module may use only those below it):
+//!
+//! ```text
+//! util, diag
+//! model                       (types only: Address, Domain, Kind, KindMeta, Tenant, Hazard, SecretValue)
+//! secrets, syntax             (sealing and fingerprints; the spanned tree, its Deserializer, sniffing)
+//! domains                     (the kind registry, Item/Change, the Provider trait, the six domain folders)
+//! graph                       (the dependency graph)
+//! manifest, plan, state       (loading and validating; planning; the state store)
+//! falcone, engine, profile    (artifacts; the apply engine; where the live systems are)
+//! cli                         (the commands)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Each module and the layer it is in.
+const LAYERS: &[(&str, usize)] = &[
+    ("util", 0),
+    ("diag", 0),
+    ("model", 1),
+    ("secrets", 2),
+    ("syntax", 2),
+    ("domains", 3),
+    ("graph", 4),
+    ("manifest", 5),
+    ("plan", 5),
+    ("state", 5),
+    ("falcone", 6),
+    ("engine", 6),
+    ("profile", 6),
+    ("cli", 7),
+];
+
+/// The domain folders: only `domains` (and, until the domain registry reaches them, the places listed in
+/// [`NAMING_A_DOMAIN`]) may name one.
+const DOMAINS: &[&str] = &["postgres", "mongo", "kafka", "storage", "iam", "functions"];
+
+/// Files outside `domains/` that still name a domain's module, each with why. The list only shrinks: the
+/// test fails when a file not listed names a domain, and when a listed file no longer does.
+const NAMING_A_DOMAIN: &[(&str, &str)] = &[
+    (
+        "cli/live.rs",
+        "connects each domain's provider (the Live enum)",
+    ),
+    ("cli/export.rs", "reads each domain's live system"),
+    ("profile.rs", "reads each domain's profile table"),
+    ("manifest/mod.rs", "checks action code files"),
+    (
+        "falcone/map.rs",
+        "maps each domain's section of an artifact",
+    ),
+];
+
+/// A source file's text without its comments (`//` to the end of the line).
+fn code(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a file's code names (`crate::x`, `crate::{x, y::z}`).
+fn named(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Items are split at the group's own commas, not those of nested groups.
+            let (mut depth, mut start) = (0usize, 0usize);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.insert(head(&group[start..i]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(head(&group[start..i]));
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let head: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(head);
+        }
+    }
+    out
+}
+
+fn head(item: &str) -> String {
+    item.trim()
+        .split("::")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every `.rs` file under `dir`, with its path relative to `src/`.
+fn files(src: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    for e in std::fs::read_dir(dir).expect("src is readable") {
+        let p = e.expect("an entry").path();
+        if p.is_dir() {
+            files(src, &p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            let rel = p
+                .strip_prefix(src)
+                .expect("under src")
+                .display()
+                .to_string();
+            out.push((rel, std::fs::read_to_string(&p).expect("readable")));
+        }
+    }
+}
+
+fn sources() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    files(&src, &src, &mut out);
+    out
+}
+
+fn top(rel: &str) -> &str {
+    let first = rel.split('/').next().unwrap_or_default();
+    first.strip_suffix(".rs").unwrap_or(first)
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let layer: BTreeMap<&str, usize> = LAYERS.iter().copied().collect();
+    let mut wrong = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (rel, text) in sources() {
+        let from = top(&rel);
+        if matches!(from, "lib" | "main" | "layering") {
+            continue;
+        }
+        seen.insert(from.to_string());
+        let Some(&own) = layer.get(from) else {
+            wrong.push(format!("{rel}: module `{from}` has no layer in LAYERS"));
+            continue;
+        };
+        for to in named(&code(&text)) {
+            match layer.get(to.as_str()) {
+                Some(&l) if to != from && l >= own => wrong.push(format!(
+                    "{rel}: `{from}` (layer {own}) uses `{to}` (layer {l})"
+                )),
+                _ => {}
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let listed: BTreeSet<String> = LAYERS.iter().map(|(m, _)| m.to_string()).collect();
+    assert_eq!(seen, listed, "LAYERS names exactly the modules there are");
+}
+
+#[test]
+fn no_core_module_names_a_domain() {
+    let mut found = BTreeSet::new();
+    for (rel, text) in sources() {
+        if top(&rel) == "domains" || rel == "layering.rs" {
+            continue;
+        }
+        let code = code(&text);
+        if DOMAINS
+            .iter()
+            .any(|d| code.contains(&format!("domains::{d}")))
+        {
+            found.insert(rel);
+        }
+    }
+    let allowed: BTreeSet<String> = NAMING_A_DOMAIN.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(
+        found, allowed,
+        "files outside domains/ that name a domain (NAMING_A_DOMAIN lists those still to move)"
+    );
+}
+
+#[test]
+fn the_reader_finds_grouped_and_plain_paths() {
+    let n = named("use crate::{model::{Address, Domain}, secrets};\nlet x = crate::util::now();");
+    assert_eq!(
+        n,
+        ["model", "secrets", "util"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    assert!(named(&code("// crate::cli is only mentioned")).is_empty());
+}

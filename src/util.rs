@@ -1,0 +1,115 @@
+//! Small helpers the whole crate shares: times, hex, randomness, a PostgreSQL pool (the state store's and
+//! the postgres domain's). No falconer types.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Random bytes from the operating system's generator (`getrandom`); an error when it has none, never a
+/// weaker stand-in (the bytes key fingerprints and salt password verifiers).
+pub fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf)?;
+    Ok(buf)
+}
+
+/// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
+/// is reported as such; the error names host, port and database, never the URL (it may hold a password).
+pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx::PgPool, String> {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let mut opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
+        "the PostgreSQL connection URL is not valid (postgres://user@host:port/database)"
+            .to_string()
+    })?;
+    if let Some(p) = password {
+        opts = opts.password(p);
+    }
+    let target = format!(
+        "{}:{} (database {})",
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap_or("default")
+    );
+    let first = opts
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))?;
+    drop(first);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max)
+        .connect_with(opts)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))
+}
+
+/// A connection error for people: the server's message, never the connection string (it may hold a
+/// password).
+pub fn pg_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Io(io) => format!("{io}"),
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn hex_and_random() {
+        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
+        let (a, b) = (
+            random::<16>().expect("random"),
+            random::<16>().expect("random"),
+        );
+        assert_ne!(a, b, "two draws of 128 bits differ");
+    }
+}
