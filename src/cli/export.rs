@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{Output, emit_manifest, exit};
 use crate::domains::Spec;
-use crate::domains::postgres::inspect;
+use crate::domains::provider::Provider;
 use crate::manifest::{self, Format, LoadOptions, Manifest, Resource};
 use crate::model::{Domain, Tenant};
 
@@ -102,7 +102,7 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         }
     };
     if let Some(path) = &args.output
-        && let Err(e) = code_files(&mut specs, path)
+        && let Err(e) = externalize(&mut specs, path)
     {
         out.error(e);
         return exit::ERROR;
@@ -116,135 +116,40 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
 }
 
 /// The file extension of an action's code, by its runtime.
-fn extension(kind: &str) -> &'static str {
-    match kind.split(':').next().unwrap_or_default() {
-        "nodejs" => "js",
-        "python" => "py",
-        "go" => "go",
-        "php" => "php",
-        "ruby" => "rb",
-        "swift" => "swift",
-        "rust" => "rs",
-        "java" => "java",
-        _ => "txt",
-    }
-}
-
-/// Writes each action's code to a file beside the manifest (`code/<package>/<name>.<ext>`, binary code as
-/// base64 in `.b64`), and makes the action name it.
-fn code_files(specs: &mut [Spec], manifest: &std::path::Path) -> Result<(), String> {
-    use crate::domains::functions::Code;
+/// Writes what the resources keep in files beside the manifest (action code), relative to `manifest`'s
+/// directory; the resources then name the files.
+fn externalize(specs: &mut [Spec], manifest: &std::path::Path) -> Result<(), String> {
     let dir = manifest.parent().unwrap_or(std::path::Path::new(""));
     for s in specs {
-        let Spec::FnAction(a) = s else { continue };
-        let (text, ext) = match &a.code {
-            Some(Code::Inline(t)) => (t.clone(), extension(&a.kind)),
-            Some(Code::Base64(b)) => (b.clone() + "\n", "b64"),
-            _ => continue,
-        };
-        let rel = format!("code/{}.{ext}", a.path());
-        let path = dir.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {}", parent.display(), e.kind()))?;
+        for (rel, text) in s.externalize() {
+            let path = dir.join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {}", parent.display(), e.kind()))?;
+            }
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
         }
-        std::fs::write(&path, text)
-            .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
-        a.code = Some(Code::File(rel));
     }
     Ok(())
 }
 
-/// One domain's resources of the tenant, as its live system has them.
+/// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted).
 async fn read(
     settings: &super::live::Settings,
     tenant: &Tenant,
     domain: Domain,
 ) -> Result<Vec<Spec>, String> {
-    match domain {
-        Domain::Postgres => {
-            let pool = settings.postgres(4).await?;
-            let r = inspect::inspect(&pool, tenant)
-                .await
-                .map_err(|e| format!("inspecting PostgreSQL failed: {e}"));
-            pool.close().await;
-            let r = r?;
-            tracing::info!(
-                resources = r.resources.len(),
-                queries = r.queries,
-                "inspected PostgreSQL"
-            );
-            Ok(r.resources)
-        }
-        Domain::Mongo => {
-            let client = settings.mongo().await?;
-            let r = crate::domains::mongo::inspect::inspect(&client, tenant, &[])
-                .await
-                .map_err(|e| {
-                    format!(
-                        "inspecting MongoDB failed: {}",
-                        crate::domains::mongo::apply::error_message(&e)
-                    )
-                });
-            client.shutdown().await;
-            r
-        }
-        Domain::Kafka => {
-            let admin = settings.kafka().await?;
-            let prefix = tenant.kafka_topic_prefix();
-            let topics = crate::domains::kafka::admin::topics(
-                &admin,
-                |n| n.starts_with(&prefix),
-                &Default::default(),
-            )
-            .await?;
-            use crate::domains::kafka::acl::{self, AclError};
-            let acls = match acl::describe(&admin).await {
-                Ok(a) => a,
-                Err(AclError::NoAuthorizer) => {
-                    eprintln!("note: {}; no ACLs exported", acl::NO_AUTHORIZER);
-                    Vec::new()
-                }
-                Err(AclError::Other(m)) => return Err(format!("Kafka DescribeAcls: {m}")),
-            };
-            Ok(topics
-                .into_iter()
-                .map(Spec::KafkaTopic)
-                .chain(
-                    acls.into_iter()
-                        .filter(|a| a.resource_name.starts_with(&prefix))
-                        .map(Spec::KafkaAcl),
-                )
-                .collect())
-        }
-        Domain::Storage => {
-            let client = settings.storage()?;
-            let buckets = crate::domains::storage::provider::inspect(&client, tenant, &[])
-                .await
-                .map_err(|e| format!("inspecting S3 failed: {e}"))?;
-            Ok(buckets.into_iter().map(Spec::StorageBucket).collect())
-        }
-        Domain::Iam => {
-            let kc = settings.keycloak().await?;
-            let r = crate::domains::iam::inspect::inspect(&kc, &tenant.realm())
-                .await
-                .map_err(|e| format!("inspecting Keycloak failed: {e}"))?;
-            // Client secrets Keycloak gave in clear are dropped here: the specs hold `***REDACTED***`.
-            drop(r.client_secrets);
-            Ok(r.specs)
-        }
-        Domain::Functions => {
-            let w = settings.openwhisk().await?;
-            let r = crate::domains::functions::inspect::inspect(
-                &w,
-                &tenant.functions_namespace(),
-                &Default::default(),
-            )
-            .await
-            .map_err(|e| format!("inspecting OpenWhisk failed: {e}"))?;
-            // The values of secret parameters are dropped here: the specs hold `***REDACTED***`.
-            drop(r.secrets);
-            Ok(r.specs)
-        }
+    let system = settings.connect(domain).await?;
+    // Fingerprints are not exported: a throwaway key.
+    let key = crate::secrets::FingerprintKey::new(b"export".to_vec());
+    let items = system
+        .live(tenant, &[], &key)
+        .await
+        .map_err(|e| format!("inspecting {} failed: {e}", domain.system()))?;
+    tracing::info!(resources = items.len(), "inspected {}", domain.system());
+    for note in system.notes() {
+        eprintln!("note: {note}");
     }
+    Ok(items.into_iter().map(|i| i.spec).collect())
 }

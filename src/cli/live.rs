@@ -13,102 +13,16 @@ use super::exit;
 use futures_util::future::{join_all, try_join_all};
 
 use crate::domains::Spec;
-use crate::domains::functions::provider::Functions;
-use crate::domains::iam::provider::Iam;
-use crate::domains::kafka::provider::Kafka;
-use crate::domains::mongo::provider::Mongo;
-use crate::domains::postgres::provider::Postgres;
-use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
-use crate::domains::storage::provider::Storage;
+use crate::domains::provider::{Provider, ProviderError};
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
-use crate::plan::{self, Action, Change, Item, Options, Plan};
+use crate::plan::{self, Action, Item, Options, Plan};
 use crate::profile::Profile;
 use crate::secrets;
 use crate::secrets::FingerprintKey;
 use crate::state::State;
 
-/// The domains falconer plans and applies against live systems: all six.
-pub const LIVE_DOMAINS: &[Domain] = &[
-    Domain::Postgres,
-    Domain::Mongo,
-    Domain::Kafka,
-    Domain::Storage,
-    Domain::Iam,
-    Domain::Functions,
-];
-
-/// A live system falconer is connected to.
-pub enum Live {
-    Postgres(Postgres),
-    Mongo(Mongo),
-    Kafka(Kafka),
-    Storage(Storage),
-    Iam(Iam),
-    Functions(Functions),
-}
-
-impl Provider for Live {
-    fn domain(&self) -> Domain {
-        match self {
-            Live::Postgres(p) => p.domain(),
-            Live::Mongo(m) => m.domain(),
-            Live::Kafka(k) => k.domain(),
-            Live::Storage(s) => s.domain(),
-            Live::Iam(i) => i.domain(),
-            Live::Functions(f) => f.domain(),
-        }
-    }
-
-    async fn desired(
-        &self,
-        specs: &DesiredSpecs,
-        key: &FingerprintKey,
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<Item>, ProviderError> {
-        match self {
-            Live::Postgres(p) => p.desired(specs, key, warnings).await,
-            Live::Mongo(m) => m.desired(specs, key, warnings).await,
-            Live::Kafka(k) => k.desired(specs, key, warnings).await,
-            Live::Storage(s) => s.desired(specs, key, warnings).await,
-            Live::Iam(i) => i.desired(specs, key, warnings).await,
-            Live::Functions(f) => f.desired(specs, key, warnings).await,
-        }
-    }
-
-    async fn live(
-        &self,
-        tenant: &crate::model::Tenant,
-        also: &[Address],
-        key: &FingerprintKey,
-    ) -> Result<Vec<Item>, ProviderError> {
-        match self {
-            Live::Postgres(p) => p.live(tenant, also, key).await,
-            Live::Mongo(m) => m.live(tenant, also, key).await,
-            Live::Kafka(k) => k.live(tenant, also, key).await,
-            Live::Storage(s) => s.live(tenant, also, key).await,
-            Live::Iam(i) => i.live(tenant, also, key).await,
-            Live::Functions(f) => f.live(tenant, also, key).await,
-        }
-    }
-
-    async fn apply(
-        &self,
-        changes: &[Change],
-        desired: &[Item],
-        live: &[Item],
-        bases: &HashMap<Address, PathBuf>,
-    ) -> Result<usize, ProviderError> {
-        match self {
-            Live::Postgres(p) => p.apply(changes, desired, live, bases).await,
-            Live::Mongo(m) => m.apply(changes, desired, live, bases).await,
-            Live::Kafka(k) => k.apply(changes, desired, live, bases).await,
-            Live::Storage(s) => s.apply(changes, desired, live, bases).await,
-            Live::Iam(i) => i.apply(changes, desired, live, bases).await,
-            Live::Functions(f) => f.apply(changes, desired, live, bases).await,
-        }
-    }
-}
+pub use crate::domains::systems::{LIVE_DOMAINS, Live};
 
 /// A loaded manifest, with the directory of each resource's file.
 pub struct Desired {
@@ -143,8 +57,8 @@ pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
 pub struct Settings {
     pub state: String,
     pub profile: Option<PathBuf>,
-    /// The profile file, read once on first use.
-    loaded: std::sync::OnceLock<Result<Option<Profile>, String>>,
+    /// The profile file, read once on first use (an empty profile without a file).
+    loaded: std::sync::OnceLock<Result<Profile, String>>,
 }
 
 impl Settings {
@@ -156,71 +70,24 @@ impl Settings {
         }
     }
 
-    fn profile(&self) -> Result<Option<&Profile>, String> {
+    fn profile(&self) -> Result<&Profile, String> {
         self.loaded
-            .get_or_init(|| self.profile.as_deref().map(Profile::load).transpose())
+            .get_or_init(|| match self.profile.as_deref() {
+                Some(p) => Profile::load(p),
+                None => Ok(Profile::default()),
+            })
             .as_ref()
-            .map(Option::as_ref)
             .map_err(Clone::clone)
     }
 
     /// Whether a system's connection is given (profile or environment).
     pub fn configured(&self, domain: Domain) -> Result<bool, String> {
-        Ok(Profile::configured(self.profile()?, domain))
-    }
-
-    /// A pool of `max` connections to PostgreSQL, from the profile or `FALCONER_POSTGRES_URL`.
-    pub async fn postgres(&self, max: u32) -> Result<sqlx::PgPool, String> {
-        let c = Profile::connection(self.profile()?, Domain::Postgres)?;
-        crate::domains::postgres::connect(&c.url, c.password.as_deref(), max).await
-    }
-
-    /// A client of MongoDB, from the profile or `FALCONER_MONGO_URL`.
-    pub async fn mongo(&self) -> Result<mongodb::Client, String> {
-        let c = Profile::connection(self.profile()?, Domain::Mongo)?;
-        crate::domains::mongo::provider::connect(&c.url, c.password.as_deref()).await
-    }
-
-    /// An admin client of Kafka, from the profile or `FALCONER_KAFKA_BOOTSTRAP`.
-    pub async fn kafka(&self) -> Result<crate::domains::kafka::admin::Admin, String> {
-        let c = Profile::connection(self.profile()?, Domain::Kafka)?;
-        if c.password.is_some() {
-            return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
-        }
-        crate::domains::kafka::admin::connect(&c.url).await
-    }
-
-    /// A client of S3, from the profile or the environment.
-    pub fn storage(&self) -> Result<crate::domains::storage::client::Client, String> {
-        crate::domains::storage::client::Client::new(Profile::storage(self.profile()?)?)
-    }
-
-    /// A signed-in client of Keycloak, from the profile or the environment.
-    pub async fn keycloak(&self) -> Result<crate::domains::iam::client::Keycloak, String> {
-        crate::domains::iam::provider::connect(Profile::keycloak(self.profile()?)?).await
-    }
-
-    /// A checked client of OpenWhisk, from the profile or the environment.
-    pub async fn openwhisk(&self) -> Result<crate::domains::functions::client::Whisk, String> {
-        crate::domains::functions::provider::connect(Profile::openwhisk(self.profile()?)?).await
+        Ok(self.profile()?.configured(domain))
     }
 
     /// Connects to a live system.
     pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
-        match domain {
-            Domain::Postgres => Ok(Live::Postgres(Postgres {
-                pool: self.postgres(4).await?,
-            })),
-            Domain::Mongo => Ok(Live::Mongo(Mongo {
-                client: self.mongo().await?,
-            })),
-            Domain::Kafka => Ok(Live::Kafka(Kafka::new(self.kafka().await?))),
-            Domain::Storage => Ok(Live::Storage(Storage {
-                client: self.storage()?,
-            })),
-            Domain::Iam => Ok(Live::Iam(Iam::new(self.keycloak().await?))),
-            Domain::Functions => Ok(Live::Functions(Functions::new(self.openwhisk().await?))),
-        }
+        self.profile()?.connect(domain).await
     }
 }
 

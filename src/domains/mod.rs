@@ -14,6 +14,7 @@ pub mod mongo;
 pub mod postgres;
 pub mod provider;
 pub mod storage;
+pub mod systems;
 
 use std::fmt::Debug;
 
@@ -262,6 +263,11 @@ pub trait ResourceKind:
     }
     /// The kind's own checks.
     fn check(&self, _cx: &mut Checker<'_>) {}
+    /// Whether the resource is inside the tenant's scope (its schema, database, prefix or realm): what the
+    /// checks call `out-of-scope`, answered without running them. Live resources outside it are ignored.
+    fn in_scope(&self, _tenant: &Tenant) -> bool {
+        true
+    }
     /// Fills in values the system derives (for example a MongoDB index's default name).
     fn normalize(&mut self) {}
     /// Hazards of creating this resource (`live` is `None`) or of changing `live` into it, beyond the
@@ -271,6 +277,16 @@ pub trait ResourceKind:
     }
     /// Hazards of deleting this (live) resource, beyond losing its data.
     fn delete_hazards(&self) -> Vec<Hazard> {
+        Vec::new()
+    }
+    /// The files the resource names, relative to the manifest file that declares it: what each is (for
+    /// messages) and its path.
+    fn files(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    /// Moves what belongs in files beside a manifest (an action's code) out of the resource, which then
+    /// names the files; returns each file's path (relative to the manifest) and content.
+    fn externalize(&mut self) -> Vec<(String, String)> {
         Vec::new()
     }
 }
@@ -312,6 +328,9 @@ macro_rules! kinds {
             pub fn check(&self, cx: &mut Checker<'_>) {
                 match self { $( Spec::$variant(r) => r.check(cx) ),* }
             }
+            pub fn in_scope(&self, tenant: &Tenant) -> bool {
+                match self { $( Spec::$variant(r) => r.in_scope(tenant) ),* }
+            }
             pub fn normalize(&mut self) {
                 match self { $( Spec::$variant(r) => r.normalize() ),* }
             }
@@ -322,6 +341,12 @@ macro_rules! kinds {
                     $( (Spec::$variant(d), None) => d.hazards(None, cx), )*
                     _ => Vec::new(),
                 }
+            }
+            pub fn files(&self) -> Vec<(&'static str, String)> {
+                match self { $( Spec::$variant(r) => r.files() ),* }
+            }
+            pub fn externalize(&mut self) -> Vec<(String, String)> {
+                match self { $( Spec::$variant(r) => r.externalize() ),* }
             }
             pub fn delete_hazards(&self) -> Vec<Hazard> {
                 match self { $( Spec::$variant(r) => r.delete_hazards() ),* }
@@ -371,6 +396,12 @@ kinds! {
     FnRule => functions::Rule,
     StorageBucket => storage::Bucket,
 }
+
+/// A rule about a whole manifest that belongs to one domain (in that domain's folder).
+pub type ManifestRule = fn(&[(&Spec, Origin<'_>)]) -> Vec<Issue>;
+
+/// The domains' rules about a whole manifest: one realm per tenant, topic names that do not collide.
+pub const MANIFEST_RULES: &[ManifestRule] = &[iam::one_realm, kafka::distinct_topics];
 
 impl Spec {
     pub fn address(&self) -> Address {

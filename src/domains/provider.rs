@@ -6,11 +6,11 @@
 //! out a plan's changes of its domain, all or nothing where the backend allows.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::item::{Change, Item};
 use crate::domains::Spec;
-use crate::model::{Address, Domain, Tenant};
+use crate::model::{Address, Domain, SecretValue, Tenant};
 use crate::secrets::FingerprintKey;
 
 /// Why a provider could not do its part. Never holds a secret.
@@ -82,6 +82,93 @@ pub trait Provider {
         live: &[Item],
         bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError>;
+
+    /// What the system said while it was read that a person should know (a Kafka cluster without an
+    /// authorizer has no ACLs to read); `export` prints these.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A domain's live system as the registry (`systems!` in `domains/mod.rs`) knows it: its provider, its table
+/// in the connection profile, and how to reach it from that table or, without one, from the environment.
+#[allow(async_fn_in_trait)]
+pub trait System: Provider + Sized {
+    /// The profile's table for this system (`[postgres]`, `[iam]`, ...).
+    type Table: serde::de::DeserializeOwned + std::fmt::Debug;
+    /// Whether the environment says where the system is (consulted when the profile has no table).
+    fn in_env() -> bool;
+    /// Connects (and checks that the system answers), from the profile's table (secret files relative to
+    /// `dir`) or the environment.
+    async fn connect(table: Option<&Self::Table>, dir: &Path) -> Result<Self, String>;
+}
+
+/// The profile table of a system reached by one URL: `url`, and the password apart from it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlTable {
+    /// The system's URL (`postgres://user@host:port/database`, `mongodb://user@host:port/`, the Kafka
+    /// bootstrap list); a password in it works but belongs in `password`.
+    pub url: String,
+    pub password: Option<SecretValue>,
+}
+
+/// A connection: the URL and, apart from it, the password.
+pub struct Connection {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+/// Reads a secret of the profile (files relative to `dir`); errors say which one, never its value.
+pub fn profile_secret(secret: &SecretValue, dir: &Path, what: &str) -> Result<String, String> {
+    crate::secrets::resolve(secret, dir)
+        .map_err(|why| {
+            format!(
+                "the profile's {what} ({}) cannot be read: {}",
+                secret.describe(),
+                why.0
+            )
+        })?
+        .ok_or_else(|| format!("the profile's {what} is unknown (a redaction marker)"))
+}
+
+/// Where a system reached by URL is: its profile table, else the environment variable `var` (whose value
+/// looks like `shape`).
+pub fn connection(
+    table: Option<&UrlTable>,
+    dir: &Path,
+    domain: Domain,
+    (var, shape): (&str, &str),
+) -> Result<Connection, String> {
+    let system = domain.system();
+    if let Some(t) = table {
+        let password = t
+            .password
+            .as_ref()
+            .map(|s| profile_secret(s, dir, &format!("{system} password")))
+            .transpose()?;
+        return Ok(Connection {
+            url: t.url.clone(),
+            password,
+        });
+    }
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|url| Connection {
+            url,
+            password: None,
+        })
+        .ok_or_else(|| {
+            format!(
+                "no {system} connection: set {var} ({shape}), or give a profile with a [{domain}] table (--profile FILE)"
+            )
+        })
+}
+
+/// Whether an environment variable is set (and not empty).
+pub fn env_set(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty())
 }
 
 /// The desired resources of one domain, sealed (each with its secret files' directory).

@@ -231,7 +231,7 @@ pub fn load_path(path: &Path, opts: LoadOptions) -> Loaded {
         issues.retain(|i| i.code != "no-tenant");
     }
     loaded.issues.extend(issues);
-    check_code_files(manifest.as_ref(), &loaded.files, &mut loaded.issues);
+    check_files(manifest.as_ref(), &loaded.files, &mut loaded.issues);
     sort_issues(&mut loaded.issues);
     if !loaded.has_errors() {
         loaded.manifest = manifest;
@@ -622,22 +622,6 @@ pub fn validate(
         }
     }
 
-    let realms: Vec<&(&Spec, Origin<'_>)> = resources
-        .iter()
-        .filter(|(s, _)| matches!(s, Spec::IamRealm(_)))
-        .collect();
-    if realms.len() > 1 {
-        for (_, o) in &realms[1..] {
-            issues.push(place(
-                Issue::error(
-                    "duplicate",
-                    "more than one realm: a tenant has exactly one realm",
-                ),
-                o,
-                "",
-            ));
-        }
-    }
     let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
     if let Err(cycle) = crate::graph::Graph::build(tenant, &specs).order()
         && let Some(first) = cycle.0.first()
@@ -648,49 +632,33 @@ pub fn validate(
                 .help("break the cycle: remove a `depends_on` or a reference on it"),
         );
     }
-    let mut topics: HashMap<String, (&str, &Origin<'_>)> = HashMap::new();
-    for (spec, origin) in resources {
-        if let Spec::KafkaTopic(t) = spec {
-            let key = domains::kafka::collision_key(&t.name);
-            match topics.get(&key) {
-                Some((other, _)) if *other != t.name => issues.push(place(
-                    Issue::error(
-                        "topic-collision",
-                        format!("topics `{}` and `{other}` collide: Kafka treats `.` and `_` alike in metric names", t.name),
-                    ),
-                    origin,
-                    "name",
-                )),
-                Some(_) => {}
-                None => {
-                    topics.insert(key, (&t.name, origin));
-                }
-            }
-        }
+    for rule in domains::MANIFEST_RULES {
+        issues.extend(rule(resources));
     }
     issues
 }
 
-/// Checks that action code files named in the manifest exist (relative to the file that names them).
-fn check_code_files(m: Option<&Manifest>, files: &[PathBuf], issues: &mut Vec<Issue>) {
+/// Checks that the files resources name (an action's code) exist, relative to the file that names them.
+fn check_files(m: Option<&Manifest>, files: &[PathBuf], issues: &mut Vec<Issue>) {
     let Some(m) = m else { return };
     for r in &m.resources {
-        let Spec::FnAction(a) = &r.spec else { continue };
-        let Some(domains::functions::Code::File(rel)) = &a.code else {
-            continue;
-        };
-        let base = r
-            .span
-            .and_then(|s| files.get(s.file as usize))
-            .and_then(|p| p.parent())
-            .unwrap_or(Path::new("."));
-        let p = base.join(rel);
-        if !p.is_file() {
-            issues.push(
-                Issue::error("missing-file", format!("code file {} of action `{}` does not exist", p.display(), a.path()))
+        for (what, rel) in r.spec.files() {
+            let base = r
+                .span
+                .and_then(|s| files.get(s.file as usize))
+                .and_then(|p| p.parent())
+                .unwrap_or(Path::new("."));
+            let p = base.join(&rel);
+            if !p.is_file() {
+                issues.push(
+                    Issue::error(
+                        "missing-file",
+                        format!("{what} {} of {} does not exist", p.display(), r.spec.address()),
+                    )
                     .at_opt(r.span)
-                    .help("paths in `code = { file = ... }` are relative to the manifest file that names them"),
-            );
+                    .help("file paths in a manifest are relative to the manifest file that names them"),
+                );
+            }
         }
     }
 }

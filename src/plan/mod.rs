@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::domains::{Checker, HazardCx, Origin, Spec};
+use crate::domains::{HazardCx, Spec};
 use crate::graph::{Cycle, Graph};
 use crate::model::{Address, Domain, Hazard, HazardCode, Tenant};
 use crate::secrets;
@@ -195,12 +195,6 @@ fn digest(items: &[Item]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn in_scope(tenant: &Tenant, spec: &Spec) -> bool {
-    let mut cx = Checker::new(tenant, false, Origin::None);
-    spec.check(&mut cx);
-    !cx.issues.iter().any(|i| i.code == "out-of-scope")
-}
-
 fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, PlanError> {
     if patterns.is_empty() {
         return Ok(None);
@@ -364,7 +358,7 @@ pub fn make(
         if desired_index.contains(&l.address) {
             continue;
         }
-        if !in_scope(tenant, &l.spec) {
+        if !l.spec.in_scope(tenant) {
             outside += 1;
             continue;
         }

@@ -92,6 +92,15 @@ proptest! {
         }
     }
 
+    /// The kinds' own answer to "is it in the tenant's scope" (what planning asks of every live resource)
+    /// agrees with their checks' `out-of-scope` issues.
+    #[test]
+    fn in_scope_agrees_with_the_checks(m in crate::common::manifest(true)) {
+        for r in &m.resources {
+            prop_assert_eq!(r.spec.in_scope(&m.tenant), in_scope(&m.tenant, &r.spec), "{}", r.spec.address());
+        }
+    }
+
     #[test]
     fn applying_a_plan_converges((d, l) in scenario()) {
         let (di, li) = (items(&d), items(&l));

@@ -215,6 +215,21 @@ impl Action {
     }
 }
 
+/// The file extension of an action's code, by its runtime kind (`nodejs:20` → `js`).
+fn code_extension(kind: &str) -> &'static str {
+    match kind.split(':').next().unwrap_or_default() {
+        "nodejs" => "js",
+        "python" => "py",
+        "go" => "go",
+        "php" => "php",
+        "ruby" => "rb",
+        "swift" => "swift",
+        "rust" => "rs",
+        "java" => "java",
+        _ => "txt",
+    }
+}
+
 /// OpenWhisk's entity name rule: word characters, then word characters, `@`, space, `.` and `-`; at most
 /// 256 characters; no trailing space.
 pub fn entity_name_rule(name: &str) -> Result<(), String> {
@@ -363,6 +378,22 @@ static ACTION: KindMeta = KindMeta {
 };
 
 resource_kind! { Action, ACTION, |self| { vec![self.path()] }
+    fn files(&self) -> Vec<(&'static str, String)> {
+        match &self.code {
+            Some(Code::File(rel)) => vec![("code file", rel.clone())],
+            _ => Vec::new(),
+        }
+    }
+    fn externalize(&mut self) -> Vec<(String, String)> {
+        let (text, ext) = match &self.code {
+            Some(Code::Inline(t)) => (t.clone(), code_extension(&self.kind)),
+            Some(Code::Base64(b)) => (b.clone() + "\n", "b64"),
+            _ => return Vec::new(),
+        };
+        let rel = format!("code/{}.{ext}", self.path());
+        self.code = Some(Code::File(rel.clone()));
+        vec![(rel, text)]
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = parameter_refs(&self.parameter);
         if let Some(p) = &self.package {

@@ -19,7 +19,8 @@ use super::inspect::{Declared, inspect};
 use super::{Action, Code};
 use crate::domains::Spec;
 use crate::domains::item::{Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System};
+use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{FingerprintKey, SENSITIVE};
 
@@ -136,6 +137,36 @@ fn declared_of(spec: &Spec) -> Option<Declared> {
         }
     }
     Some(d)
+}
+
+/// The profile's `[functions]` table: OpenWhisk's API host and the namespace's key.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenWhiskTable {
+    pub url: String,
+    /// `uuid:key`.
+    pub auth: SecretValue,
+}
+
+/// Where OpenWhisk is and its key: the profile's table, else the environment.
+pub fn config(table: Option<&OpenWhiskTable>, dir: &Path) -> Result<Config, String> {
+    let Some(t) = table else {
+        return config_from_env();
+    };
+    Ok(Config {
+        url: t.url.clone(),
+        auth: provider::profile_secret(&t.auth, dir, "OpenWhisk key")?,
+    })
+}
+
+impl System for Functions {
+    type Table = OpenWhiskTable;
+    fn in_env() -> bool {
+        provider::env_set("FALCONER_OPENWHISK_URL")
+    }
+    async fn connect(table: Option<&OpenWhiskTable>, dir: &Path) -> Result<Self, String> {
+        Ok(Functions::new(connect(config(table, dir)?).await?))
+    }
 }
 
 impl Provider for Functions {

@@ -376,6 +376,9 @@ static REALM: KindMeta = KindMeta {
 };
 
 resource_kind! { Realm, REALM, |self| { vec![self.name.clone()] }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        self.name == tenant.realm()
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "realm name");
         let realm = cx.tenant.realm();
@@ -715,4 +718,23 @@ resource_kind! { Group, GROUP, |self| { vec![self.path()] }
                 .help = Some("nest groups with `parent = \"path/of/parent\"`".into());
         }
     }
+}
+
+/// A manifest rule of the IAM domain: a tenant has exactly one realm.
+pub fn one_realm(resources: &[(&super::Spec, super::Origin<'_>)]) -> Vec<crate::diag::Issue> {
+    resources
+        .iter()
+        .filter(|(s, _)| matches!(s, super::Spec::IamRealm(_)))
+        .skip(1)
+        .map(|(_, o)| {
+            super::place(
+                crate::diag::Issue::error(
+                    "duplicate",
+                    "more than one realm: a tenant has exactly one realm",
+                ),
+                o,
+                "",
+            )
+        })
+        .collect()
 }

@@ -10,7 +10,8 @@ use super::apply::{Session, apply_one};
 use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
 use crate::domains::item::{Change, Item};
-use crate::domains::provider::{self, Provider, ProviderError};
+use crate::domains::provider::{self, Provider, ProviderError, System};
+use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{FingerprintKey, SENSITIVE};
 
@@ -65,6 +66,60 @@ impl Iam {
             kc,
             realm: provider::Remembered::default(),
         }
+    }
+}
+
+/// The profile's `[iam]` table: Keycloak's address and how to sign in, as a user (password grant through
+/// `admin-cli`) or a service client (client credentials).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeycloakTable {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<SecretValue>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretValue>,
+    /// The realm to sign in to (default `master`).
+    pub auth_realm: Option<String>,
+}
+
+/// Where Keycloak is and how to sign in: the profile's table, else the environment.
+pub fn config(table: Option<&KeycloakTable>, dir: &Path) -> Result<Config, String> {
+    let Some(t) = table else {
+        return config_from_env();
+    };
+    let read =
+        |s: &SecretValue, what: &str| provider::profile_secret(s, dir, &format!("Keycloak {what}"));
+    let auth = match (&t.client_id, &t.client_secret, &t.username, &t.password) {
+        (Some(id), Some(secret), None, None) => Auth::Client {
+            id: id.clone(),
+            secret: read(secret, "client secret")?,
+        },
+        (None, None, Some(user), Some(password)) => Auth::Password {
+            username: user.clone(),
+            password: read(password, "password")?,
+        },
+        _ => {
+            return Err(format!(
+                "{}: the [iam] table needs `username` and `password`, or `client_id` and `client_secret`",
+                dir.display()
+            ));
+        }
+    };
+    Ok(Config {
+        url: t.url.clone(),
+        auth,
+        auth_realm: t.auth_realm.clone().unwrap_or_else(|| "master".into()),
+    })
+}
+
+impl System for Iam {
+    type Table = KeycloakTable;
+    fn in_env() -> bool {
+        provider::env_set("FALCONER_KEYCLOAK_URL")
+    }
+    async fn connect(table: Option<&KeycloakTable>, dir: &Path) -> Result<Self, String> {
+        Ok(Iam::new(connect(config(table, dir)?).await?))
     }
 }
 

@@ -213,6 +213,9 @@ static TOPIC: KindMeta = KindMeta {
 };
 
 resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        self.name.starts_with(&tenant.kafka_topic_prefix())
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, topic_name_rule);
         let prefix = cx.tenant.kafka_topic_prefix();
@@ -379,6 +382,11 @@ resource_kind! { Acl, ACL, |self| { vec![
         }
         out
     }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        self.resource_type != AclResource::Cluster
+            && self.resource_name != "*"
+            && self.resource_name.starts_with(&tenant.kafka_topic_prefix())
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         match self.principal.split_once(':') {
             Some((t, n)) if !t.is_empty() && !n.is_empty() => {}
@@ -444,4 +452,33 @@ resource_kind! { Acl, ACL, |self| { vec![
             ));
         }
     }
+}
+
+/// A manifest rule of the Kafka domain: no two topics whose names collide in Kafka's metric names.
+pub fn distinct_topics(resources: &[(&super::Spec, super::Origin<'_>)]) -> Vec<crate::diag::Issue> {
+    let mut issues = Vec::new();
+    let mut topics: std::collections::HashMap<String, &str> = Default::default();
+    for (spec, origin) in resources {
+        let super::Spec::KafkaTopic(t) = spec else {
+            continue;
+        };
+        match topics.get(&collision_key(&t.name)) {
+            Some(other) if *other != t.name => issues.push(super::place(
+                crate::diag::Issue::error(
+                    "topic-collision",
+                    format!(
+                        "topics `{}` and `{other}` collide: Kafka treats `.` and `_` alike in metric names",
+                        t.name
+                    ),
+                ),
+                origin,
+                "name",
+            )),
+            Some(_) => {}
+            None => {
+                topics.insert(collision_key(&t.name), &t.name);
+            }
+        }
+    }
+    issues
 }

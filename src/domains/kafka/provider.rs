@@ -4,14 +4,14 @@
 //! authorizer cannot take ACLs: the rest of the apply goes on, and the run ends with that said in words.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::acl::{self, AclError};
 use super::admin::{self, Admin, ConfigChanges};
 use super::{Acl, Topic};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
@@ -19,6 +19,8 @@ pub struct Kafka {
     pub admin: Admin,
     /// The config keys the desired topics declare (set by `desired`, read by `live`).
     pub declared: std::sync::Mutex<HashMap<String, Vec<String>>>,
+    /// What reading the cluster found worth saying (no authorizer).
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Kafka {
@@ -26,6 +28,7 @@ impl Kafka {
         Kafka {
             admin,
             declared: std::sync::Mutex::new(HashMap::new()),
+            notes: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -66,6 +69,24 @@ pub fn config_changes(desired: &Topic, live: Option<&Topic>) -> Vec<(String, Opt
             .map(|k| (k.clone(), None)),
     );
     out
+}
+
+/// Where Kafka is without a profile: the bootstrap list.
+const URL_VAR: (&str, &str) = ("FALCONER_KAFKA_BOOTSTRAP", "host:port[,host:port]");
+
+impl System for Kafka {
+    /// `url` is the bootstrap list, `host:port[,host:port]`.
+    type Table = UrlTable;
+    fn in_env() -> bool {
+        provider::env_set(URL_VAR.0)
+    }
+    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
+        let c = provider::connection(table, dir, Domain::Kafka, URL_VAR)?;
+        if c.password.is_some() {
+            return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
+        }
+        Ok(Kafka::new(admin::connect(&c.url).await?))
+    }
 }
 
 impl Provider for Kafka {
@@ -117,7 +138,12 @@ impl Provider for Kafka {
         // Without an authorizer there are no ACLs to read; creating them says so at apply.
         let acls = match acl::describe(&self.admin).await {
             Ok(a) => a,
-            Err(AclError::NoAuthorizer) => Vec::new(),
+            Err(AclError::NoAuthorizer) => {
+                if let Ok(mut n) = self.notes.lock() {
+                    n.push(format!("{}; no ACLs were read", acl::NO_AUTHORIZER));
+                }
+                Vec::new()
+            }
             Err(AclError::Other(m)) => return Err(backend(format!("Kafka DescribeAcls: {m}"))),
         };
         let acls = acls.into_iter().map(Spec::KafkaAcl).filter(|s| match s {
@@ -130,6 +156,10 @@ impl Provider for Kafka {
             found.into_iter().map(Spec::KafkaTopic).chain(acls),
             key,
         ))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     async fn apply(

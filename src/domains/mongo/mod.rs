@@ -339,7 +339,15 @@ static DATABASE: KindMeta = KindMeta {
     fields: &[FieldMeta::new("depends_on", SET)],
 };
 
+/// Whether a database is one of the tenant's.
+fn db_in_scope(db: &str, tenant: &Tenant) -> bool {
+    tenant.mongo_databases().iter().any(|d| d == db)
+}
+
 resource_kind! { Database, DATABASE, |self| { vec![self.name.clone()] }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        db_in_scope(&self.name, tenant)
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, database_name_rule);
         let dbs = cx.tenant.mongo_databases();
@@ -395,6 +403,9 @@ resource_kind! { Collection, COLLECTION, |self| { vec![self.database.clone(), se
             ));
         }
         r
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        db_in_scope(&self.database, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, collection_name_rule);
@@ -518,6 +529,9 @@ resource_kind! { Index, INDEX, |self| { vec![
             numbers_by_value(v);
         }
         normalize_collation(&mut self.collation);
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        db_in_scope(&self.database, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         db_scope(cx, &self.database);

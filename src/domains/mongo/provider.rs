@@ -1,7 +1,7 @@
 //! MongoDB as a [`Provider`]: the connection, desired and live resources, and apply.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mongodb::Client;
@@ -11,7 +11,7 @@ use mongodb::options::ClientOptions;
 use super::{apply, inspect};
 use crate::domains::Spec;
 use crate::domains::item::{Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
@@ -67,6 +67,21 @@ fn backend(e: mongodb::error::Error) -> ProviderError {
     ProviderError::Backend {
         domain: Domain::Mongo,
         message: apply::error_message(&e),
+    }
+}
+
+/// Where MongoDB is without a profile.
+const URL_VAR: (&str, &str) = ("FALCONER_MONGO_URL", "mongodb://user@host:port/");
+
+impl System for Mongo {
+    type Table = UrlTable;
+    fn in_env() -> bool {
+        provider::env_set(URL_VAR.0)
+    }
+    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
+        let c = provider::connection(table, dir, Domain::Mongo, URL_VAR)?;
+        let client = connect(&c.url, c.password.as_deref()).await?;
+        Ok(Mongo { client })
     }
 }
 

@@ -379,6 +379,11 @@ static SCHEMA: KindMeta = KindMeta {
     ],
 };
 
+/// Whether a schema is one of the tenant's.
+fn schema_in_scope(schema: &str, tenant: &Tenant) -> bool {
+    tenant.postgres_schemas().iter().any(|s| s == schema)
+}
+
 resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r: Vec<Reference> = self
@@ -391,6 +396,9 @@ resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
             r.push(Reference::soft("owner", addr("role", &[o])));
         }
         r
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.name, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
@@ -542,6 +550,9 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
             out.push(Hazard::new(HazardCode::WidensAccess, format!("stops forcing row-level security on {t}: its owner bypasses the policies")));
         }
         out
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.schema, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
@@ -767,6 +778,9 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
             Vec::new()
         }
     }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.schema, tenant)
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
@@ -836,6 +850,9 @@ resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone(
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![Reference::soft("schema", addr("schema", &[&self.schema]))]
     }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.schema, tenant)
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
@@ -901,6 +918,9 @@ resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.c
             }
         }
         r
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.schema, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
@@ -998,6 +1018,9 @@ resource_kind! { Grant, GRANT, |self| { vec![
             r.push(Reference::soft("grantee", addr("role", &[&self.grantee])));
         }
         r
+    }
+    fn in_scope(&self, tenant: &Tenant) -> bool {
+        schema_in_scope(&self.schema, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("grantee", &self.grantee, cx);

@@ -10,7 +10,7 @@ use super::ddl::Statement;
 use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
-use crate::domains::provider::{DesiredSpecs, Provider, ProviderError};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{self, FingerprintKey};
 
@@ -117,6 +117,24 @@ fn backend(e: sqlx::Error) -> ProviderError {
     ProviderError::Backend {
         domain: Domain::Postgres,
         message: super::connection_error(&e),
+    }
+}
+
+/// Where PostgreSQL is without a profile.
+const URL_VAR: (&str, &str) = (
+    "FALCONER_POSTGRES_URL",
+    "postgres://user@host:port/database",
+);
+
+impl System for Postgres {
+    type Table = UrlTable;
+    fn in_env() -> bool {
+        provider::env_set(URL_VAR.0)
+    }
+    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
+        let c = provider::connection(table, dir, Domain::Postgres, URL_VAR)?;
+        let pool = super::connect(&c.url, c.password.as_deref(), 4).await?;
+        Ok(Postgres { pool })
     }
 }
 

@@ -340,6 +340,9 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         }
         out
     }
+    fn in_scope(&self, tenant: &crate::model::Tenant) -> bool {
+        self.name.starts_with(&tenant.bucket_prefix())
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, bucket_name_rule);
         let prefix = cx.tenant.bucket_prefix();

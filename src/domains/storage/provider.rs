@@ -2,16 +2,17 @@
 //! configuration calls S3 has (one PUT or DELETE per changed configuration).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
 
-use super::client::{Call, Client, S3Error};
+use super::client::{Call, Client, Config, S3Error};
 use super::{Bucket, ObjectCount, Versioning, xml};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
-use crate::domains::provider::{self, Provider, ProviderError};
+use crate::domains::provider::{self, Provider, ProviderError, System};
+use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
@@ -274,6 +275,72 @@ fn buckets(items: &[Item]) -> HashMap<&Address, &Bucket> {
             _ => None,
         })
         .collect()
+}
+
+/// The profile's `[storage]` table: an S3 endpoint and its credentials.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageTable {
+    pub endpoint: String,
+    pub region: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: SecretValue,
+    /// `path` (default) or `virtual`.
+    pub addressing: Option<Addressing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Addressing {
+    Path,
+    Virtual,
+}
+
+/// Where S3 is and how to sign in: the profile's table, else `FALCONER_S3_ENDPOINT` with
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
+pub fn config(table: Option<&StorageTable>, dir: &Path) -> Result<Config, String> {
+    if let Some(t) = table {
+        let secret = provider::profile_secret(&t.secret_access_key, dir, "S3 secret key")?;
+        return Ok(Config {
+            endpoint: t.endpoint.clone(),
+            region: t.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            access_key: t.access_key_id.clone(),
+            secret_key: secret,
+            virtual_host: t.addressing == Some(Addressing::Virtual),
+        });
+    }
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let endpoint = var("FALCONER_S3_ENDPOINT").ok_or(
+        "no S3 connection: set FALCONER_S3_ENDPOINT (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table (--profile FILE)",
+    )?;
+    let (Some(access_key), Some(secret_key)) =
+        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+    else {
+        return Err(format!(
+            "no S3 credentials for {endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table"
+        ));
+    };
+    Ok(Config {
+        endpoint,
+        region: var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into()),
+        access_key,
+        secret_key,
+        virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
+    })
+}
+
+impl System for Storage {
+    type Table = StorageTable;
+    fn in_env() -> bool {
+        provider::env_set("FALCONER_S3_ENDPOINT")
+    }
+    async fn connect(table: Option<&StorageTable>, dir: &Path) -> Result<Self, String> {
+        Ok(Storage {
+            client: Client::new(config(table, dir)?)?,
+        })
+    }
 }
 
 impl Provider for Storage {

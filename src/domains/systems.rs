@@ -1,0 +1,97 @@
+//! The registry of live systems: one line per domain names its profile table and its provider, and from it
+//! come the profile's tables ([`Tables`]), the connected systems as one provider ([`Live`]), and connecting
+//! to one ([`Tables::connect`]). Nothing outside this line names a domain's provider.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::item::{Change, Item};
+use super::provider::{DesiredSpecs, Provider, ProviderError, System};
+use super::{functions, iam, kafka, mongo, postgres, storage};
+use crate::model::{Address, Domain, Tenant};
+use crate::secrets::FingerprintKey;
+
+macro_rules! systems {
+    ($( $variant:ident, $table:ident => $ty:ty ),* $(,)?) => {
+        /// The connection profile's tables, one per system (`[postgres]`, `[iam]`, ...); any other table is
+        /// refused.
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Tables {
+            $( pub $table: Option<<$ty as System>::Table>, )*
+        }
+
+        /// The domains with a live system, in plan order.
+        pub const LIVE_DOMAINS: &[Domain] = &[$( Domain::$variant ),*];
+
+        /// A connected live system.
+        pub enum Live {
+            $( $variant($ty), )*
+        }
+
+        impl Tables {
+            /// Whether a system's connection is given (by its table here, or the environment).
+            pub fn configured(&self, domain: Domain) -> bool {
+                match domain {
+                    $( Domain::$variant => self.$table.is_some() || <$ty as System>::in_env(), )*
+                }
+            }
+
+            /// Connects to a system (secret files of the tables relative to `dir`).
+            pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, String> {
+                match domain {
+                    $( Domain::$variant => Ok(Live::$variant(
+                        <$ty as System>::connect(self.$table.as_ref(), dir).await?,
+                    )), )*
+                }
+            }
+        }
+
+        impl Provider for Live {
+            fn domain(&self) -> Domain {
+                match self { $( Live::$variant(p) => p.domain(), )* }
+            }
+
+            fn notes(&self) -> Vec<String> {
+                match self { $( Live::$variant(p) => p.notes(), )* }
+            }
+
+            async fn desired(
+                &self,
+                specs: &DesiredSpecs,
+                key: &FingerprintKey,
+                warnings: &mut Vec<String>,
+            ) -> Result<Vec<Item>, ProviderError> {
+                match self { $( Live::$variant(p) => p.desired(specs, key, warnings).await, )* }
+            }
+
+            async fn live(
+                &self,
+                tenant: &Tenant,
+                also: &[Address],
+                key: &FingerprintKey,
+            ) -> Result<Vec<Item>, ProviderError> {
+                match self { $( Live::$variant(p) => p.live(tenant, also, key).await, )* }
+            }
+
+            async fn apply(
+                &self,
+                changes: &[Change],
+                desired: &[Item],
+                live: &[Item],
+                bases: &HashMap<Address, PathBuf>,
+            ) -> Result<usize, ProviderError> {
+                match self { $( Live::$variant(p) => p.apply(changes, desired, live, bases).await, )* }
+            }
+        }
+    };
+}
+
+systems! {
+    Postgres, postgres => postgres::provider::Postgres,
+    Mongo, mongo => mongo::provider::Mongo,
+    Kafka, kafka => kafka::provider::Kafka,
+    Storage, storage => storage::provider::Storage,
+    Iam, iam => iam::provider::Iam,
+    Functions, functions => functions::provider::Functions,
+}
