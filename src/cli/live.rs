@@ -179,6 +179,7 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?;
         with_recorded_secrets(&mut live, &recorded);
+        mark_unrecorded_secrets(&mut live, &desired);
         let opts = Options {
             managed: Some(managed),
             ..opts
@@ -211,6 +212,38 @@ fn with_recorded_secrets(live: &mut [Item], recorded: &HashMap<(String, String),
                 && secrets::sealed(v) == Some(None)
             {
                 *v = serde_json::json!({ secrets::SENSITIVE: fp });
+            }
+        }
+    }
+}
+
+/// What stands for a live secret the server cannot show and falconer never set: it equals no fingerprint.
+const UNRECORDED: &str = "unrecorded";
+
+/// A secret the manifest declares, on a resource whose server cannot show it and for which falconer has
+/// recorded nothing (it was set some other way, or never): the plan cannot know whether they are the same, so
+/// it sets it once (and records it). Without this, a password added to an existing role would never be set.
+fn mark_unrecorded_secrets(live: &mut [Item], desired: &[Item]) {
+    let by_address: HashMap<&Address, &Item> = desired.iter().map(|i| (&i.address, i)).collect();
+    for item in live {
+        if let Some(d) = by_address.get(&item.address) {
+            mark_unrecorded(&mut item.value, &d.value);
+        }
+    }
+}
+
+/// Walks objects only (a keyed list's items are not matched by position).
+fn mark_unrecorded(live: &mut serde_json::Value, desired: &serde_json::Value) {
+    if secrets::sealed(live) == Some(None) {
+        if matches!(secrets::sealed(desired), Some(Some(_))) {
+            *live = serde_json::json!({ secrets::SENSITIVE: UNRECORDED });
+        }
+        return;
+    }
+    if let (Some(l), Some(d)) = (live.as_object_mut(), desired.as_object()) {
+        for (k, v) in l.iter_mut() {
+            if let Some(dv) = d.get(k) {
+                mark_unrecorded(v, dv);
             }
         }
     }

@@ -22,6 +22,18 @@ pub enum ProviderError {
     /// A change could not be built (e.g. a secret that cannot be read).
     #[error("{domain}: {message}")]
     Change { domain: Domain, message: String },
+    /// The plan changes fields that falconer has no operation for: applying would change nothing, and the
+    /// next plan would show the same change again. Nothing of the domain was applied.
+    #[error(
+        "{domain}: cannot apply {} of {address}: falconer has no operation that changes {}; nothing was applied (change the manifest, or change it on the server by hand)",
+        quoted(fields),
+        if fields.len() == 1 { "it" } else { "them" }
+    )]
+    CannotApply {
+        domain: Domain,
+        address: Address,
+        fields: Vec<String>,
+    },
     /// The backend refused a change; nothing of the domain was applied.
     #[error(
         "{domain} refused a change, nothing was applied (the transaction was rolled back): {message}\n  statement: {statement}"
@@ -43,6 +55,60 @@ pub enum ProviderError {
         command: String,
         done: usize,
     },
+}
+
+fn quoted(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The fields of an update that no operation carries out. Each top-level field the change names is tried
+/// alone: `work` gets the change narrowed to that field and the live resource with only that field as desired,
+/// and says how many operations it would run. Fields with none are returned; plan and apply agree when there
+/// are none. (A field `work` cannot even build, such as an unreadable secret, counts as having work: the real
+/// run reports that error itself.)
+pub fn idle_fields<E>(
+    c: &Change,
+    desired: &Spec,
+    live: &Spec,
+    work: impl Fn(&Change, &Spec) -> Result<usize, E>,
+) -> Vec<String> {
+    if c.action != crate::domains::item::Action::Update {
+        return Vec::new();
+    }
+    let meta = live.meta();
+    let Some(entry) = super::entry(meta.domain, meta.kind) else {
+        return Vec::new();
+    };
+    let (d, l) = (desired.to_json(), live.to_json());
+    touched(c)
+        .into_iter()
+        .filter(|field| {
+            let mut one = l.clone();
+            if let Some(o) = one.as_object_mut() {
+                match d.get(field) {
+                    Some(v) => o.insert(field.clone(), v.clone()),
+                    None => o.remove(field),
+                };
+            }
+            let Ok(alone) = (entry.from_json)(one) else {
+                return false;
+            };
+            let narrowed = Change {
+                fields: c
+                    .fields
+                    .iter()
+                    .filter(|f| f.path.split(['.', '[']).next() == Some(field.as_str()))
+                    .cloned()
+                    .collect(),
+                ..c.clone()
+            };
+            matches!(work(&narrowed, &alone), Ok(0))
+        })
+        .collect()
 }
 
 /// The desired resources of a plan, each with the directory its secret files are relative to.

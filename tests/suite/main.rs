@@ -22,6 +22,7 @@ mod cli;
 mod engine;
 mod examples;
 mod falcone;
+mod fields;
 mod functions;
 mod graph;
 mod iam;

@@ -438,3 +438,51 @@ fn markdown_stays_under_the_comment_limit() {
     assert!(md.contains("3000 to create"));
     assert!(md.contains("left out to stay under GitHub's comment limit"));
 }
+
+/// Plan and apply agree by construction: a field of an update that no operation carries out is named, and
+/// the provider refuses the change before it runs anything (here with a stand-in that has statements for
+/// columns only).
+#[test]
+fn an_update_field_without_work_is_named() {
+    use falconer::domains::provider::{ProviderError, idle_fields};
+    let live = with(
+        "[[postgres.table]]\nname = \"t\"\nschema = \"s\"\ncomment = \"one\"\ncolumn = [{ name = \"id\", type = \"bigint\" }]\n",
+    );
+    let desired = with(
+        "[[postgres.table]]\nname = \"t\"\nschema = \"s\"\ncomment = \"two\"\ncolumn = [{ name = \"id\", type = \"bigint\" }, { name = \"x\", type = \"text\" }]\n",
+    );
+    let p = plan_of(&desired, &live, &Options::default());
+    assert_eq!(p.changes.len(), 1);
+    let (d, l) = (manifest(&desired), manifest(&live));
+    let columns_only = |one: &falconer::plan::Change, _: &falconer::domains::Spec| {
+        Ok::<usize, ()>(usize::from(
+            one.fields.iter().any(|f| f.path.starts_with("column")),
+        ))
+    };
+    let idle = idle_fields(
+        &p.changes[0],
+        &d.resources[0].spec,
+        &l.resources[0].spec,
+        columns_only,
+    );
+    assert_eq!(idle, ["comment"]);
+    let e = ProviderError::CannotApply {
+        domain: falconer::model::Domain::Postgres,
+        address: p.changes[0].address.clone(),
+        fields: idle,
+    };
+    assert!(
+        e.to_string()
+            .contains("cannot apply `comment` of postgres.table.s.t"),
+        "{e}"
+    );
+    // The real statements have work for both fields.
+    let real = falconer::domains::postgres::provider::statements(
+        &p.changes,
+        &items(&d, Path::new(".")),
+        &items(&l, Path::new(".")),
+        &Default::default(),
+    )
+    .expect("statements");
+    assert!(real.len() >= 2, "{}", real.len());
+}

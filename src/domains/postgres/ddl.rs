@@ -586,17 +586,7 @@ pub fn statements(
                 out.push(comment_on("schema", &quote_ident(&s.name), &s.comment));
             }
             for g in &s.grant {
-                out.push(format!(
-                    "grant {} on schema {} to {}{}",
-                    privileges(&g.privileges),
-                    quote_ident(&s.name),
-                    grantee(&g.role),
-                    if g.with_grant_option == Some(true) {
-                        " with grant option"
-                    } else {
-                        ""
-                    }
-                ));
+                out.push(schema_grant(&s.name, g));
             }
             out
         }
@@ -626,12 +616,7 @@ pub fn statements(
             }
             for g in &d.grant {
                 if !l.grant.contains(g) {
-                    out.push(format!(
-                        "grant {} on schema {} to {}",
-                        privileges(&g.privileges),
-                        quote_ident(&d.name),
-                        grantee(&g.role)
-                    ));
+                    out.push(schema_grant(&d.name, g));
                 }
             }
             out
@@ -684,31 +669,46 @@ pub fn statements(
         }
         (Action::Create, Some(PgTable(t)), _) => create_table(t),
         (Action::Update, Some(PgTable(d)), Some(PgTable(l))) => alter_table(d, l),
-        (Action::Create, Some(PgIndex(i)), _) => vec![create_index(i)],
-        (Action::Replace, Some(PgIndex(i)), Some(PgIndex(l))) => {
+        (Action::Create, Some(PgIndex(i)), _) => with_comment(
+            vec![create_index(i)],
+            "index",
+            &qualified(&i.schema, &i.name),
+            &i.comment,
+        ),
+        (Action::Update, Some(PgIndex(i)), Some(PgIndex(l))) if i.comment != l.comment => {
+            vec![comment_on(
+                "index",
+                &qualified(&i.schema, &i.name),
+                &i.comment,
+            )]
+        }
+        (Action::Replace, Some(PgIndex(i)), Some(PgIndex(l))) => with_comment(
             vec![
                 format!("drop index {}", qualified(&l.schema, &l.name)),
                 create_index(i),
-            ]
+            ],
+            "index",
+            &qualified(&i.schema, &i.name),
+            &i.comment,
+        ),
+        (Action::Create, Some(PgView(v)), _) => with_comment(
+            vec![create_view(v, false)],
+            view_word(v),
+            &qualified(&v.schema, &v.name),
+            &v.comment,
+        ),
+        (Action::Update, Some(PgView(v)), Some(PgView(l))) if v.materialized != Some(true) => {
+            update_view(v, l)
         }
-        (Action::Create, Some(PgView(v)), _) => vec![create_view(v, false)],
-        (Action::Update, Some(PgView(v)), Some(PgView(l)))
-            if v.materialized != Some(true) && l.query != v.query =>
-        {
-            vec![create_view(v, true)]
-        }
-        (Action::Update | Action::Replace, Some(PgView(v)), Some(PgView(l))) => vec![
-            format!(
-                "drop {}view {}",
-                if l.materialized == Some(true) {
-                    "materialized "
-                } else {
-                    ""
-                },
-                qualified(&l.schema, &l.name)
-            ),
-            create_view(v, false),
-        ],
+        (Action::Update | Action::Replace, Some(PgView(v)), Some(PgView(l))) => with_comment(
+            vec![
+                format!("drop {} {}", view_word(l), qualified(&l.schema, &l.name)),
+                create_view(v, false),
+            ],
+            view_word(v),
+            &qualified(&v.schema, &v.name),
+            &v.comment,
+        ),
         (Action::Create, Some(PgPolicy(p)), _) => vec![create_policy(p)],
         (Action::Update | Action::Replace, Some(PgPolicy(p)), Some(PgPolicy(l))) => vec![
             format!(
@@ -723,44 +723,9 @@ pub fn statements(
             privileges(&g.privileges),
             grant_target(g),
             grantee(&g.grantee),
-            if g.with_grant_option == Some(true) {
-                " with grant option"
-            } else {
-                ""
-            }
+            grant_option(g.with_grant_option)
         )],
-        (Action::Update, Some(PgGrant(d)), Some(PgGrant(l))) => {
-            let removed: Vec<Privilege> = l
-                .privileges
-                .iter()
-                .filter(|p| !d.privileges.contains(p))
-                .copied()
-                .collect();
-            let added: Vec<Privilege> = d
-                .privileges
-                .iter()
-                .filter(|p| !l.privileges.contains(p))
-                .copied()
-                .collect();
-            let mut out = Vec::new();
-            if !removed.is_empty() {
-                out.push(format!(
-                    "revoke {} on {} from {}",
-                    privileges(&removed),
-                    grant_target(l),
-                    grantee(&l.grantee)
-                ));
-            }
-            if !added.is_empty() {
-                out.push(format!(
-                    "grant {} on {} to {}",
-                    privileges(&added),
-                    grant_target(d),
-                    grantee(&d.grantee)
-                ));
-            }
-            out
-        }
+        (Action::Update, Some(PgGrant(d)), Some(PgGrant(l))) => update_grant(d, l),
         (Action::Delete, _, Some(live)) => vec![match live {
             PgExtension(e) => format!("drop extension {}", quote_ident(&e.name)),
             PgSchema(s) => format!("drop schema {}", quote_ident(&s.name)),
@@ -807,6 +772,142 @@ pub fn statements(
         }
     };
     Ok(out)
+}
+
+/// The statements, then a comment on what they made when it has one.
+fn with_comment(
+    mut out: Vec<String>,
+    what: &str,
+    target: &str,
+    comment: &Option<String>,
+) -> Vec<String> {
+    if comment.is_some() {
+        out.push(comment_on(what, target, comment));
+    }
+    out
+}
+
+fn view_word(v: &View) -> &'static str {
+    if v.materialized == Some(true) {
+        "materialized view"
+    } else {
+        "view"
+    }
+}
+
+/// Turns a live (plain) view into the desired one: a new query by `create or replace`, each option that
+/// differs set or reset, and the comment.
+fn update_view(v: &View, l: &View) -> Vec<String> {
+    let name = qualified(&v.schema, &v.name);
+    let mut out = Vec::new();
+    if v.query != l.query {
+        out.push(create_view(v, true));
+    }
+    let flag = |b: Option<bool>| b == Some(true);
+    let options = [
+        (
+            "security_barrier",
+            flag(v.security_barrier),
+            flag(l.security_barrier),
+            "true",
+        ),
+        (
+            "security_invoker",
+            flag(v.security_invoker),
+            flag(l.security_invoker),
+            "true",
+        ),
+    ];
+    for (option, want, had, value) in options {
+        if want != had {
+            out.push(if want {
+                format!("alter view {name} set ({option} = {value})")
+            } else {
+                format!("alter view {name} reset ({option})")
+            });
+        }
+    }
+    if v.check_option != l.check_option {
+        out.push(match v.check_option {
+            Some(CheckOption::Local) => format!("alter view {name} set (check_option = local)"),
+            Some(_) => format!("alter view {name} set (check_option = cascaded)"),
+            None => format!("alter view {name} reset (check_option)"),
+        });
+    }
+    if v.comment != l.comment {
+        out.push(comment_on("view", &name, &v.comment));
+    }
+    out
+}
+
+/// `grant ... on schema ...`, with the grant option when the grant has it.
+fn schema_grant(schema: &str, g: &super::SchemaGrant) -> String {
+    format!(
+        "grant {} on schema {} to {}{}",
+        privileges(&g.privileges),
+        quote_ident(schema),
+        grantee(&g.role),
+        grant_option(g.with_grant_option)
+    )
+}
+
+fn grant_option(with: Option<bool>) -> &'static str {
+    if with == Some(true) {
+        " with grant option"
+    } else {
+        ""
+    }
+}
+
+/// Turns a live grant into the desired one: privileges revoked and granted as set differences, and the grant
+/// option given or taken back on the privileges both keep.
+fn update_grant(d: &super::Grant, l: &super::Grant) -> Vec<String> {
+    let only = |a: &[Privilege], b: &[Privilege]| -> Vec<Privilege> {
+        a.iter().filter(|p| !b.contains(p)).copied().collect()
+    };
+    let (removed, added) = (
+        only(&l.privileges, &d.privileges),
+        only(&d.privileges, &l.privileges),
+    );
+    let kept: Vec<Privilege> = d
+        .privileges
+        .iter()
+        .filter(|p| l.privileges.contains(p))
+        .copied()
+        .collect();
+    let (on, to) = (grant_target(d), grantee(&d.grantee));
+    let (want, had) = (
+        d.with_grant_option == Some(true),
+        l.with_grant_option == Some(true),
+    );
+    let mut out = Vec::new();
+    if !removed.is_empty() {
+        out.push(format!(
+            "revoke {} on {} from {to}",
+            privileges(&removed),
+            grant_target(l)
+        ));
+    }
+    if !added.is_empty() {
+        out.push(format!(
+            "grant {} on {on} to {to}{}",
+            privileges(&added),
+            grant_option(d.with_grant_option)
+        ));
+    }
+    if !kept.is_empty() && want && !had {
+        out.push(format!(
+            "grant {} on {on} to {to} with grant option",
+            privileges(&kept)
+        ));
+    }
+    if !kept.is_empty() && had && !want {
+        out.push(format!(
+            "revoke grant option for {} on {on} from {to}",
+            privileges(&kept)
+        ));
+    }
+    out
 }
 
 /// Runs statements in one transaction: all of them, or none.

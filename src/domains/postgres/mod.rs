@@ -400,6 +400,13 @@ resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         schema_in_scope(&self.name, tenant)
     }
+    fn normalize(&mut self) {
+        for g in &mut self.grant {
+            if g.with_grant_option == Some(false) {
+                g.with_grant_option = None;
+            }
+        }
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         let schemas = cx.tenant.postgres_schemas();
@@ -768,8 +775,15 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
                 .or(addr("view", &[&self.schema, &self.table])),
         ]
     }
-    fn hazards(&self, _live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
-        if (cx.live)(&addr("table", &[&self.schema, &self.table])) {
+    fn hazards(&self, live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
+        // A change of the comment alone builds nothing.
+        let rebuilt = live.is_none_or(|l| {
+            Index {
+                comment: l.comment.clone(),
+                ..self.clone()
+            } != *l
+        });
+        if rebuilt && (cx.live)(&addr("table", &[&self.schema, &self.table])) {
             vec![Hazard::new(
                 HazardCode::LocksTable,
                 format!("building index `{}` blocks writes to {}.{} while it runs", self.name, self.schema, self.table),
@@ -1021,6 +1035,12 @@ resource_kind! { Grant, GRANT, |self| { vec![
     }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         schema_in_scope(&self.schema, tenant)
+    }
+    fn normalize(&mut self) {
+        // Without the grant option is how the server shows a grant without it.
+        if self.with_grant_option == Some(false) {
+            self.with_grant_option = None;
+        }
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("grantee", &self.grantee, cx);

@@ -48,62 +48,99 @@ pub async fn live_items(
 }
 
 /// The statements that carry out PostgreSQL changes (in plan order). A created role, or one whose
-/// password changed, gets its password as a SCRAM verifier; `bases` gives the directory a resource's secret files are relative to
-/// (by address).
+/// password changed, gets its password as a SCRAM verifier; `bases` gives the directory a resource's secret
+/// files are relative to (by address). An update with a field no statement changes is refused
+/// ([`ProviderError::CannotApply`]) before anything runs.
 pub fn statements(
     changes: &[Change],
     desired: &[Item],
     live: &[Item],
     bases: &HashMap<Address, PathBuf>,
-) -> Result<Vec<Statement>, ddl::DdlError> {
+) -> Result<Vec<Statement>, ProviderError> {
     let d: HashMap<&Address, &Spec> = desired.iter().map(|i| (&i.address, &i.spec)).collect();
     let l: HashMap<&Address, &Spec> = live.iter().map(|i| (&i.address, &i.spec)).collect();
     let mut out = Vec::new();
     for c in changes.iter().filter(|c| c.kind.domain == Domain::Postgres) {
-        let desired = d.get(&c.address).copied();
-        out.extend(
-            ddl::statements(c.action, desired, l.get(&c.address).copied())?
-                .into_iter()
-                .map(Statement::plain),
-        );
-        let password_changed = match c.action {
-            Action::Create | Action::Replace => true,
-            Action::Update => c.fields.iter().any(|f| f.path == "password"),
-            Action::Delete => false,
-        };
-        if password_changed
-            && let Some(Spec::PgRole(r)) = desired
-            && let Some(secret) = &r.password
-        {
-            let base = bases
-                .get(&c.address)
-                .map(PathBuf::as_path)
-                .unwrap_or(Path::new(""));
-            let password = secrets::resolve(secret, base).map_err(|why| {
-                ddl::DdlError::Unsupported(format!(
-                    "{}: the password ({}) cannot be read: {}",
-                    c.address,
-                    secret.describe(),
-                    why.0
-                ))
-            })?;
-            if let Some(p) = password {
-                let role = sql::quote_ident(&r.name);
-                let verifier = password::verifier(&p).map_err(|e| {
-                    ddl::DdlError::Unsupported(format!(
-                        "{}: no random salt for the password's verifier: {e}",
-                        c.address
-                    ))
-                })?;
-                out.push(Statement::secret(
-                    format!(
-                        "alter role {role} password {}",
-                        sql::quote_literal(&verifier)
-                    ),
-                    format!("alter role {role} password <redacted>"),
-                ));
+        let (desired, live) = (d.get(&c.address).copied(), l.get(&c.address).copied());
+        let base = bases
+            .get(&c.address)
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new(""));
+        if let (Some(ds), Some(ls)) = (desired, live) {
+            let idle = provider::idle_fields(c, ds, ls, |one, alone| {
+                change_statements(one, Some(alone), Some(ls), base).map(|s| s.len())
+            });
+            if !idle.is_empty() {
+                return Err(ProviderError::CannotApply {
+                    domain: Domain::Postgres,
+                    address: c.address.clone(),
+                    fields: idle,
+                });
             }
         }
+        out.extend(change_statements(c, desired, live, base).map_err(|e| {
+            ProviderError::Change {
+                domain: Domain::Postgres,
+                message: e.to_string(),
+            }
+        })?);
+    }
+    Ok(out)
+}
+
+/// The statements of one change.
+fn change_statements(
+    c: &Change,
+    desired: Option<&Spec>,
+    live: Option<&Spec>,
+    base: &Path,
+) -> Result<Vec<Statement>, ddl::DdlError> {
+    let mut out: Vec<Statement> = ddl::statements(c.action, desired, live)?
+        .into_iter()
+        .map(Statement::plain)
+        .collect();
+    let password_changed = match c.action {
+        Action::Create | Action::Replace => true,
+        Action::Update => c.fields.iter().any(|f| f.path == "password"),
+        Action::Delete => false,
+    };
+    if password_changed
+        && let Some(Spec::PgRole(r)) = desired
+        && r.password.is_none()
+        && c.action == Action::Update
+    {
+        // The manifest no longer sets one: the role has none.
+        out.push(Statement::plain(format!(
+            "alter role {} password null",
+            sql::quote_ident(&r.name)
+        )));
+    }
+    if password_changed
+        && let Some(Spec::PgRole(r)) = desired
+        && let Some(secret) = &r.password
+        && let Some(p) = secrets::resolve(secret, base).map_err(|why| {
+            ddl::DdlError::Unsupported(format!(
+                "{}: the password ({}) cannot be read: {}",
+                c.address,
+                secret.describe(),
+                why.0
+            ))
+        })?
+    {
+        let role = sql::quote_ident(&r.name);
+        let verifier = password::verifier(&p).map_err(|e| {
+            ddl::DdlError::Unsupported(format!(
+                "{}: no random salt for the password's verifier: {e}",
+                c.address
+            ))
+        })?;
+        out.push(Statement::secret(
+            format!(
+                "alter role {role} password {}",
+                sql::quote_literal(&verifier)
+            ),
+            format!("alter role {role} password <redacted>"),
+        ));
     }
     Ok(out)
 }
@@ -178,11 +215,7 @@ impl Provider for Postgres {
         live: &[Item],
         bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
-        let statements =
-            statements(changes, desired, live, bases).map_err(|e| ProviderError::Change {
-                domain: Domain::Postgres,
-                message: e.to_string(),
-            })?;
+        let statements = statements(changes, desired, live, bases)?;
         ddl::execute(&self.pool, &statements)
             .await
             .map_err(|(i, e)| ProviderError::Refused {

@@ -394,6 +394,11 @@ impl Workdir {
     /// Asserts the plan is exactly one update of `address` changing exactly `fields`, applies it (no hazard
     /// allowed) and asserts the next plan shows no changes.
     pub fn step(&self, address: &str, fields: &[&str]) {
+        self.step_with(address, fields, &[]);
+    }
+
+    /// [`Workdir::step`], allowing these hazard codes.
+    pub fn step_with(&self, address: &str, fields: &[&str], allow: &[&str]) {
         let changes = self.changes();
         assert_eq!(changes.len(), 1, "{changes:?}");
         let (a, action, f) = &changes[0];
@@ -407,7 +412,7 @@ impl Workdir {
         let mut want: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
         want.sort();
         assert_eq!(f, want, "the changed fields of {address}");
-        code(&self.apply(&[]), 0);
+        code(&self.apply(allow), 0);
         self.converged();
     }
 
