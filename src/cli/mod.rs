@@ -43,11 +43,14 @@ pub struct Cli {
         default_value = "sqlite:.falconer/state.db"
     )]
     pub state: String,
-    /// Connection profile: a TOML file saying where the live systems are and how to sign in
-    /// (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`; `[kafka]`: `url` (bootstrap servers);
-    /// `[storage]`: `endpoint`, `region`, `access_key_id`, `secret_access_key`); without one,
-    /// `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT` with
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    /// Connection profile: a TOML file saying where the live systems are and how to sign in, one table per
+    /// system (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`; `[kafka]`: `url` (bootstrap
+    /// servers); `[storage]`: `endpoint`, `region`, `access_key_id`, `secret_access_key`; `[iam]`: `url`,
+    /// `username` and `password`, or `client_id` and `client_secret`; `[functions]`: `url`, `auth`); without
+    /// one, `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT`
+    /// (with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`), `FALCONER_KEYCLOAK_URL` (with
+    /// `FALCONER_KEYCLOAK_USER` / `FALCONER_KEYCLOAK_PASSWORD`) and `FALCONER_OPENWHISK_URL` (with
+    /// `FALCONER_OPENWHISK_AUTH`).
     #[arg(long, global = true, env = "FALCONER_PROFILE")]
     pub profile: Option<PathBuf>,
     /// More output (-v, -vv).
@@ -80,7 +83,7 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Print the dependency graph (text or DOT).
     Graph(graph::Args),
-    /// Read a tenant's live configuration into a manifest (PostgreSQL so far).
+    /// Read a tenant's live configuration into a manifest (every system whose connection is given).
     Export(export::Args),
     /// Plan the desired state against the live systems (or, offline, against a file with `--against`).
     Plan(plan::Args),

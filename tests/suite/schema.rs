@@ -13,7 +13,7 @@ fn assert_current(path: &str, schema: &serde_json::Value) {
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         on_disk == generated,
-        "{path} is stale: regenerate it with `FALCONER_BLESS=1 cargo test --test schema` and commit it"
+        "{path} is stale: regenerate it with `FALCONER_BLESS=1 cargo test --test suite schema::` and commit it"
     );
 }
 
