@@ -82,6 +82,38 @@ impl World {
             .expect("count")
     }
 
+    /// Opens a transaction that creates `app.<table>` and keeps it open: an apply that creates that table
+    /// waits for it (PostgreSQL makes the second creator of a name wait for the first to end).
+    async fn block(&self, table: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.db.pool.begin().await.expect("begins");
+        sqlx::query(&format!("create table app.\"{table}\" (x int)"))
+            .execute(&mut *tx)
+            .await
+            .expect("creates");
+        tx
+    }
+
+    /// Waits until a session of this database waits on a lock (the apply reached the blocked statement);
+    /// false when `child` ended first.
+    async fn until_waiting(&self, child: &mut std::process::Child) -> bool {
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'",
+            )
+            .bind(&self.db.name)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("reads pg_stat_activity");
+            if waiting > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     async fn finish(self) {
         let _ = sqlx::raw_sql(&format!(
             "drop owned by \"{r}\"; drop role if exists \"{r}\"",
@@ -531,34 +563,27 @@ async fn a_dead_holder_is_recognized_only_in_its_own_pid_namespace() {
     w.finish().await;
 }
 
-/// Two applies of one tenant at once: while the first holds the lock, the second exits 3 naming it, and
-/// touches nothing; the first converges.
+/// Two applies of one tenant at once: the first is held inside its transaction (the test creates a table
+/// it creates, and keeps that open), so it holds the lock for certain while the second runs; the second exits 3
+/// naming it and touches nothing; released, the first converges.
 #[tokio::test]
 async fn a_second_concurrent_apply_exits_3() {
-    use falconer::state::State;
     let w = World::new("apply_concurrent").await;
     w.write(40, "active");
-    let first = w
+    w.db.exec("create schema app").await;
+    let blocker = w.block("t0").await;
+    let mut first = w
         .command(&["apply", &m(&w), "--auto-approve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawns");
+    assert!(
+        w.until_waiting(&mut first).await,
+        "the first apply waits inside its transaction"
+    );
     let pid = first.id();
-    let state = State::open(&w.state_url()).await.expect("state");
-    let mut held = None;
-    for _ in 0..2000 {
-        if let Some(l) = state.lock_of("acme").await.expect("reads") {
-            held = Some(l);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let held = held.expect("the first apply takes the lock");
-    assert_eq!(held.pid, i64::from(pid));
     let second = w.run(&["apply", &m(&w), "--auto-approve"]);
-    let first = first.wait_with_output().expect("waits");
-    code(&first, 0);
     code(&second, 3);
     let err = text(&second.stderr);
     assert!(err.contains(&format!("pid {pid}")), "{err}");
@@ -567,50 +592,48 @@ async fn a_second_concurrent_apply_exits_3() {
         "{}",
         both(&second)
     );
+    blocker.rollback().await.expect("rolls back");
+    let first = first.wait_with_output().expect("waits");
+    code(&first, 0);
     assert_eq!(w.tables().await, 40);
-    let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
-    code(&again, 0);
     w.finish().await;
 }
 
-/// Kills `apply` with SIGKILL at twenty points of its run. After each kill the database holds all or
-/// nothing of the change (one transaction), and the next apply completes the work.
+/// Kills `apply` with SIGKILL inside its transaction, at twelve statements: each time the test holds the
+/// creation of one table (`block`), waits until the apply waits on it, kills the apply, and lets go. The
+/// database then holds nothing of the change (one transaction), no lock of the killed run stands in the way,
+/// and the next apply completes the work.
 #[tokio::test]
 async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
     let w = World::new("apply_crash").await;
     w.write(12, "active");
-    // How long a whole apply takes here, to spread the kill points over it.
-    let probe = World::new("apply_crash_probe").await;
-    probe.write(12, "active");
-    let start = std::time::Instant::now();
-    let full = probe.run(&["apply", &m(&probe), "--auto-approve"]);
-    let took = start.elapsed();
-    code(&full, 0);
-    probe.finish().await;
-
-    let mut outcomes = Vec::new();
-    for i in 0..20u32 {
-        crate::support::kill_after(
-            w.command(&["apply", &m(&w), "--auto-approve"]),
-            took * i / 19,
-        )
-        .await;
-        let n = w.tables().await;
+    w.db.exec("create schema app").await;
+    for i in 0..12 {
+        let blocker = w.block(&format!("t{i}")).await;
+        let mut child = w
+            .command(&["apply", &m(&w), "--auto-approve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
         assert!(
-            n == 0 || n == 12,
-            "kill point {i}: {n} of 12 tables: a half-applied change"
+            w.until_waiting(&mut child).await,
+            "kill point {i}: the apply reaches the blocked table"
         );
-        outcomes.push(n);
-        if n == 12 {
-            // Applied before the kill: start over from nothing for the next point.
-            w.db.exec("drop schema app cascade").await;
-        }
+        child.kill().expect("kills");
+        child.wait().expect("reaped");
+        blocker.rollback().await.expect("rolls back");
+        assert_eq!(w.tables().await, 0, "kill point {i}: a half-applied change");
     }
-    // The last run finishes; no lock of a killed run stands in its way.
     let last = w.run(&["apply", &m(&w), "--auto-approve"]);
-    assert_eq!(last.status.code(), Some(0), "{outcomes:?}\n{}", both(&last));
+    code(&last, 0);
+    assert!(
+        text(&last.stderr).contains("did not finish"),
+        "the killed runs are noted: {}",
+        both(&last)
+    );
     assert_eq!(w.tables().await, 12);
-    // The journal shows no run still running: the killed ones were marked interrupted.
+    // The journal shows no run still running: the killed ones were marked as resumed.
     let state = falconer::state::State::open(&w.state_url())
         .await
         .expect("state");

@@ -453,8 +453,9 @@ async fn each_change_plans_minimally_and_applies() {
     w.finish();
 }
 
-/// Kills `apply` with SIGKILL at twenty points over a run of 90 commands; each next run picks up from the
-/// live state, and the last converges with nothing duplicated and nothing lost.
+/// Kills `apply` with SIGKILL at counted points of a run of 90 commands: each time as soon as the server
+/// holds the next number of collections. Each next run picks up from the live state, and the last converges
+/// with nothing duplicated and nothing lost.
 #[tokio::test]
 async fn killed_applies_converge_without_duplicates_or_losses() {
     let w = World::new("crash").await;
@@ -467,24 +468,37 @@ async fn killed_applies_converge_without_duplicates_or_losses() {
         ));
     }
     w.write("db.toml", &m);
-    let start = std::time::Instant::now();
-    code(&w.apply(&[]), 0);
-    let took = start.elapsed();
-    w.client.database("acme").drop().await.expect("drops");
-
     let mut seen = Vec::new();
-    for i in 0..20u32 {
+    let mut kills = 0;
+    for n in [1, 4, 8, 12, 16, 20, 24, 28] {
         let args = w.apply_args(&["LOCKS_TABLE"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::support::kill_after(w.command(&args), took * i / 19).await;
-        let colls = w.collections("acme").await;
-        seen.push(colls.len());
-        if colls.len() == 30 && w.changes().is_empty() {
-            // Finished before the kill: start over so the next kill lands mid-run.
-            w.client.database("acme").drop().await.expect("drops");
+        let mut child = w
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if w.collections("acme").await.len() >= n {
+                child.kill().expect("kills");
+                child.wait().expect("reaped");
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        seen.push(w.collections("acme").await.len());
     }
-    eprintln!("collections after each kill: {seen:?} (a whole run: {took:?})");
+    // Collections are created a wave at a time, four at once: most points land mid-run.
+    assert!(
+        kills >= 4,
+        "only {kills} runs were killed mid-way: {seen:?}"
+    );
+    eprintln!("collections after each kill: {seen:?}");
     let last = w.apply(&["LOCKS_TABLE"]);
     code(&last, 0);
     assert_eq!(w.collections("acme").await.len(), 30, "{seen:?}");

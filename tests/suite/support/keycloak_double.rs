@@ -201,6 +201,9 @@ pub struct Options {
     pub password: String,
     /// Seconds a token lives (Keycloak's default is 60).
     pub token_life: u64,
+    /// The life the double tells the client (`expires_in`) when it is not the real one: a client told 0
+    /// must renew before every request, which a test can count without waiting for a clock.
+    pub told_token_life: Option<u64>,
     /// Mask confidential clients' secrets on read (Keycloak 26.8 for callers without manage-clients).
     pub mask_client_secrets: bool,
     /// A service client of the master realm that may sign in by client credentials (id, secret).
@@ -216,6 +219,7 @@ impl Default for Options {
             username: "admin".into(),
             password: "admin-password".into(),
             token_life: 60,
+            told_token_life: None,
             mask_client_secrets: false,
             service_client: ("falconer-ci".into(), "service-client-secret".into()),
             before_answer: None,
@@ -430,7 +434,7 @@ async fn serve(
                 TOKEN_ROUTE.to_string(),
                 200,
                 None,
-                json!({"access_token": token, "expires_in": options.token_life, "token_type": "Bearer",
+                json!({"access_token": token, "expires_in": options.told_token_life.unwrap_or(options.token_life), "token_type": "Bearer",
                        "refresh_expires_in": 1800, "not-before-policy": 0, "scope": "profile email"}),
             )
         } else {

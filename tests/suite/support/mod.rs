@@ -149,18 +149,6 @@ pub fn both(o: &std::process::Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
 
-/// Runs a command and kills it with SIGKILL after `after` (or lets it be, when it finished by then).
-pub async fn kill_after(mut command: std::process::Command, after: std::time::Duration) {
-    let mut child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawns");
-    tokio::time::sleep(after).await;
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// Runs a command and kills it with SIGKILL as soon as `now()` says so (polled every millisecond); whether
 /// it was killed (rather than finishing first).
 pub async fn kill_when(mut command: std::process::Command, now: impl Fn() -> bool) -> bool {
