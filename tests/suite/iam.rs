@@ -760,3 +760,20 @@ async fn a_broken_lock_stops_the_apply_at_its_next_step() {
     assert!(ow.log().iter().any(|r| r.method == "PUT"));
     w.converged();
 }
+
+/// Keycloak keeps no secret for a bearer-only client: declaring one is refused where it is written, rather
+/// than planned again after every apply.
+#[test]
+fn a_bearer_only_client_with_a_secret_is_refused() {
+    use falconer::manifest::{Format, LoadOptions, load_str};
+    let src = "[tenant]\nid = \"acme\"\n\n[[iam.client]]\nclient_id = \"b\"\nbearer_only = true\nsecret = { env = \"X\" }\n";
+    let loaded = load_str("iam.toml", src, Format::Toml, LoadOptions::default());
+    assert!(loaded.has_errors());
+    assert!(
+        loaded
+            .messages()
+            .contains("a bearer-only client has no secret"),
+        "{}",
+        loaded.messages()
+    );
+}

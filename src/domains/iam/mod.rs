@@ -554,6 +554,12 @@ resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
                 "service account roles need `service_accounts_enabled = true`",
             );
         }
+        if self.bearer_only == Some(true) && !public && self.secret.is_some() {
+            // Keycloak keeps no secret for a bearer-only client (its `secret` reads null): one declared
+            // here could never be applied, and every plan would show it again.
+            cx.error("secret", "conflict", "a bearer-only client has no secret")
+                .help = Some("remove `secret`, or `bearer_only`".into());
+        }
         if public && self.bearer_only == Some(true) {
             cx.error(
                 "bearer_only",
