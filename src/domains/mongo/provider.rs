@@ -70,6 +70,35 @@ fn backend(e: mongodb::error::Error) -> ProviderError {
     }
 }
 
+/// Refuses, before anything runs, an update with a field no command carries out (plan and apply agree).
+fn refuse_idle(
+    changes: &[Change],
+    desired: &HashMap<&Address, &Spec>,
+    live: &HashMap<&Address, &Spec>,
+) -> Result<(), ProviderError> {
+    for c in changes {
+        let (Some(d), Some(l)) = (desired.get(&c.address), live.get(&c.address)) else {
+            continue;
+        };
+        let idle = provider::idle_fields(c, d, l, |one, alone| {
+            let mut only = desired.clone();
+            only.insert(&c.address, alone);
+            let waves = apply::ops(std::slice::from_ref(one), &only, live);
+            Ok::<usize, std::convert::Infallible>(
+                waves.iter().flat_map(|w| w.values()).map(Vec::len).sum(),
+            )
+        });
+        if !idle.is_empty() {
+            return Err(ProviderError::CannotApply {
+                domain: Domain::Mongo,
+                address: c.address.clone(),
+                fields: idle,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Where MongoDB is without a profile.
 const URL_VAR: (&str, &str) = ("FALCONER_MONGO_URL", "mongodb://user@host:port/");
 
@@ -141,11 +170,12 @@ impl Provider for Mongo {
             .filter(|c| c.kind.domain == Domain::Mongo)
             .cloned()
             .collect();
-        let waves = apply::ops(
-            &mine,
-            &provider::by_address(desired, Domain::Mongo),
-            &provider::by_address(live, Domain::Mongo),
+        let (d, l) = (
+            provider::by_address(desired, Domain::Mongo),
+            provider::by_address(live, Domain::Mongo),
         );
+        refuse_idle(&mine, &d, &l)?;
+        let waves = apply::ops(&mine, &d, &l);
         apply::execute(&self.client, &waves)
             .await
             .map_err(|(done, command, e)| ProviderError::Failed {
