@@ -1,0 +1,141 @@
+//! The iam section of an artifact.
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::domains::{Spec, iam};
+
+impl Mapper {
+    pub(super) fn iam(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
+        let dialect = if data.contains_key("realm_settings") || data.contains_key("clients") {
+            Dialect::Collector
+        } else {
+            Dialect::Applier
+        };
+        let realm = s(data.get("realm")).unwrap_or_else(|| self.tenant.clone());
+        self.realm = Some(realm.clone());
+        self.leftover(
+            data,
+            path,
+            &[
+                "realm",
+                "realm_settings",
+                "roles",
+                "groups",
+                "clients",
+                "client_scopes",
+                "identity_providers",
+            ],
+        );
+        let kc = |k: &str| match k {
+            "protocolMappers" => "protocol_mapper".to_string(),
+            "smtpServer" => "smtp".to_string(),
+            "realmRoles" => "realm_roles".to_string(),
+            other => snake_case(other),
+        };
+        if let Some(rs) = obj(data.get("realm_settings")) {
+            let p = format!("{path}/realm_settings");
+            let mut v = self.clean(&Value::Object(rs.clone()), &p, &["id", "realm"]);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("name".into(), Value::String(realm.clone()));
+                if let Some(Value::Object(smtp)) = o.get_mut("smtpServer") {
+                    for (k, x) in smtp.iter_mut() {
+                        if let Value::String(t) = x {
+                            if k == "port" {
+                                if let Ok(n) = t.parse::<u64>() {
+                                    *x = Value::from(n);
+                                }
+                            } else if matches!(k.as_str(), "ssl" | "starttls") {
+                                *x = Value::Bool(t == "true");
+                            }
+                        }
+                    }
+                    smtp.remove("auth");
+                }
+            }
+            if let Some(r) = decode::<iam::Realm>(&v, &p, &kc, &mut self.issues) {
+                self.push(Spec::IamRealm(r), p);
+            }
+        }
+        for (i, r) in arr(data.get("roles")).iter().enumerate() {
+            let p = format!("{path}/roles/{i}");
+            let v = self.clean(r, &p, KC_SERVER_KEYS);
+            if let Some(r) = decode::<iam::Role>(&v, &p, &kc, &mut self.issues) {
+                self.push(Spec::IamRole(r), p);
+            }
+        }
+        for (i, sc) in arr(data.get("client_scopes")).iter().enumerate() {
+            let p = format!("{path}/client_scopes/{i}");
+            let v = self.clean(sc, &p, KC_SERVER_KEYS);
+            if let Some(sc) = decode::<iam::ClientScope>(&v, &p, &kc, &mut self.issues) {
+                if iam::BUILTIN_SCOPES.contains(&sc.name.as_str()) && is_bare(&v, "name") {
+                    // A bare built-in scope name (`{"name":"openid"}`) says nothing to manage.
+                    continue;
+                }
+                self.push(Spec::IamClientScope(sc), p);
+            }
+        }
+        for (i, c) in arr(data.get("clients")).iter().enumerate() {
+            let p = format!("{path}/clients/{i}");
+            let v = self.clean(c, &p, KC_SERVER_KEYS);
+            if let Some(c) = decode::<iam::Client>(&v, &p, &kc, &mut self.issues) {
+                if iam::BUILTIN_CLIENTS.contains(&c.client_id.as_str()) {
+                    self.warn(
+                        p,
+                        "builtin",
+                        format!("built-in client `{}` is not managed", c.client_id),
+                    );
+                    continue;
+                }
+                self.push(Spec::IamClient(c), p);
+            }
+        }
+        for (i, idp) in arr(data.get("identity_providers")).iter().enumerate() {
+            let p = format!("{path}/identity_providers/{i}");
+            let mut v = self.clean(idp, &p, KC_SERVER_KEYS);
+            if let Some(cfg) = v.get_mut("config").and_then(Value::as_object_mut)
+                && let Some(secret) = cfg.remove("clientSecret")
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("clientSecret".into(), secret);
+            }
+            if let Some(x) = decode::<iam::IdentityProvider>(&v, &p, &kc, &mut self.issues) {
+                self.push(Spec::IamIdentityProvider(x), p);
+            }
+        }
+        for (i, g) in arr(data.get("groups")).iter().enumerate() {
+            self.group(g, &format!("{path}/groups/{i}"), None, &kc);
+        }
+        dialect
+    }
+
+    pub(super) fn group(
+        &mut self,
+        g: &Value,
+        p: &str,
+        parent: Option<String>,
+        kc: &dyn Fn(&str) -> String,
+    ) {
+        let mut v = self.clean(g, p, KC_SERVER_KEYS);
+        let subs = v.as_object_mut().and_then(|o| o.remove("subGroups"));
+        let kc_path = v.as_object_mut().and_then(|o| o.remove("path"));
+        let parent = parent.or_else(|| {
+            let full = kc_path
+                .as_ref()
+                .and_then(Value::as_str)?
+                .trim_matches('/')
+                .to_string();
+            full.rsplit_once('/').map(|(p, _)| p.to_string())
+        });
+        if let (Some(parent), Some(o)) = (&parent, v.as_object_mut()) {
+            o.insert("parent".into(), Value::String(parent.clone()));
+        }
+        if let Some(g) = decode::<iam::Group>(&v, p, kc, &mut self.issues) {
+            let path = g.path();
+            self.push(Spec::IamGroup(g), p.to_string());
+            for (i, sg) in arr(subs.as_ref()).iter().enumerate() {
+                self.group(sg, &format!("{p}/subGroups/{i}"), Some(path.clone()), kc);
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The kafka section of an artifact.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::domains::{Spec, kafka};
+
+impl Mapper {
+    pub(super) fn kafka(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
+        self.leftover(data, path, &["topics", "acls", "consumer_groups"]);
+        let collector = arr(data.get("topics"))
+            .iter()
+            .any(|t| t.get("partitions").is_some() || t.get("config_overrides").is_some())
+            || arr(data.get("acls"))
+                .iter()
+                .any(|a| a.get("resource").is_some());
+        for (i, t) in arr(data.get("topics")).iter().enumerate() {
+            let p = format!("{path}/topics/{i}");
+            let Some(o) = t.as_object() else { continue };
+            self.leftover(
+                o,
+                &p,
+                &[
+                    "name",
+                    "partitions",
+                    "replication_factor",
+                    "config_overrides",
+                    "numPartitions",
+                    "replicationFactor",
+                    "configEntries",
+                    "config",
+                ],
+            );
+            let name = s(o.get("name")).unwrap_or_default();
+            let partitions = o
+                .get("partitions")
+                .or_else(|| o.get("numPartitions"))
+                .and_then(Value::as_u64);
+            let partitions = match partitions {
+                Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+                None => {
+                    self.warn(
+                        p.clone(),
+                        "gap",
+                        format!("topic `{name}` has no partition count; 1 is assumed"),
+                    );
+                    1
+                }
+            };
+            let rf = o
+                .get("replication_factor")
+                .or_else(|| o.get("replicationFactor"))
+                .and_then(Value::as_i64)
+                .and_then(|x| i16::try_from(x).ok());
+            let mut config = BTreeMap::new();
+            let cfg = o
+                .get("config_overrides")
+                .or_else(|| o.get("configEntries"))
+                .or_else(|| o.get("config"));
+            match cfg {
+                Some(Value::Object(m)) => {
+                    for (k, v) in m {
+                        config.insert(k.clone(), kafka::ConfigValue(js_string(v)));
+                    }
+                }
+                Some(Value::Array(entries)) => {
+                    for e in entries {
+                        if let (Some(k), Some(v)) = (s(e.get("name")), e.get("value")) {
+                            config.insert(k, kafka::ConfigValue(js_string(v)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.push(
+                Spec::KafkaTopic(kafka::Topic {
+                    name,
+                    partitions,
+                    replication_factor: rf,
+                    config,
+                    depends_on: Vec::new(),
+                }),
+                p,
+            );
+        }
+        for (i, a) in arr(data.get("acls")).iter().enumerate() {
+            let p = format!("{path}/acls/{i}");
+            let Some(o) = a.as_object() else { continue };
+            self.leftover(
+                o,
+                &p,
+                &[
+                    "resource",
+                    "resourceName",
+                    "resourceType",
+                    "resourcePatternType",
+                    "patternType",
+                    "principal",
+                    "host",
+                    "operation",
+                    "permissionType",
+                ],
+            );
+            let name = s(o.get("resource"))
+                .or_else(|| s(o.get("resourceName")))
+                .unwrap_or_default();
+            let rt = enum_of(
+                o.get("resourceType"),
+                &[
+                    (2, "topic"),
+                    (3, "group"),
+                    (4, "cluster"),
+                    (5, "transactional_id"),
+                ],
+            )
+            .unwrap_or_else(|| "topic".into());
+            let pt = enum_of(
+                o.get("resourcePatternType")
+                    .or_else(|| o.get("patternType")),
+                &[(3, "literal"), (4, "prefixed")],
+            );
+            let op = enum_of(
+                o.get("operation"),
+                &[
+                    (2, "all"),
+                    (3, "read"),
+                    (4, "write"),
+                    (5, "create"),
+                    (6, "delete"),
+                    (7, "alter"),
+                    (8, "describe"),
+                    (9, "cluster_action"),
+                    (10, "describe_configs"),
+                    (11, "alter_configs"),
+                    (12, "idempotent_write"),
+                ],
+            );
+            let perm = enum_of(o.get("permissionType"), &[(2, "deny"), (3, "allow")]);
+            let v = serde_json::json!({
+                "resource_name": name,
+                "resource_type": rt,
+                "pattern_type": pt,
+                "principal": s(o.get("principal")).unwrap_or_default(),
+                "host": s(o.get("host")),
+                "operation": op,
+                "permission": perm,
+            });
+            let v = strip_nulls(v);
+            if let Some(acl) =
+                decode::<kafka::Acl>(&v, &p, &|k: &str| k.to_string(), &mut self.issues)
+            {
+                self.push(Spec::KafkaAcl(acl), p);
+            }
+        }
+        let groups = arr(data.get("consumer_groups"));
+        if !groups.is_empty() {
+            self.warn(
+                format!("{path}/consumer_groups"),
+                "not-applied",
+                format!("{} consumer group(s) are runtime state, created by their consumers; they are not managed", groups.len()),
+            );
+        }
+        if collector {
+            Dialect::Collector
+        } else {
+            Dialect::Applier
+        }
+    }
+}
