@@ -258,186 +258,275 @@ pub fn reach(
     Ok(Some(out))
 }
 
-/// Plans `desired` against `live`.
+/// One side of a plan: its items, their dependency graph and waves.
+struct Side<'a> {
+    items: &'a [Item],
+    graph: Graph,
+    waves: Vec<usize>,
+}
+
+impl<'a> Side<'a> {
+    fn new(tenant: &Tenant, items: &'a [Item]) -> Result<Side<'a>, PlanError> {
+        let specs: Vec<&Spec> = items.iter().map(|x| &x.spec).collect();
+        let graph = Graph::build(tenant, &specs);
+        let waves = graph.waves().map_err(PlanError::Cycle)?;
+        Ok(Side {
+            items,
+            graph,
+            waves,
+        })
+    }
+}
+
+/// The changes found so far, with the side and index of the resource each belongs to (`true`: desired).
+#[derive(Default)]
+struct Found {
+    changes: Vec<Change>,
+    owners: Vec<(bool, usize)>,
+    unchanged: usize,
+    unmanaged: Vec<String>,
+    outside: usize,
+}
+
+impl Found {
+    fn push(&mut self, change: Change, owner: (bool, usize)) {
+        self.changes.push(change);
+        self.owners.push(owner);
+    }
+}
+
+/// Plans `desired` against `live`: creates, updates and replaces of what is declared, deletes of what
+/// falconer manages and no longer declares, narrowed by `--target`/`--exclude`, in plan order.
 pub fn make(
     tenant: &Tenant,
     desired: &[Item],
     live: &[Item],
     opts: &Options,
 ) -> Result<Plan, PlanError> {
+    let (d, l) = (Side::new(tenant, desired)?, Side::new(tenant, live)?);
     let live_index: HashMap<&Address, usize> = live
         .iter()
         .enumerate()
         .map(|(i, x)| (&x.address, i))
         .collect();
-    let desired_index: HashSet<&Address> = desired.iter().map(|x| &x.address).collect();
-    let dspecs: Vec<&Spec> = desired.iter().map(|x| &x.spec).collect();
-    let dgraph = Graph::build(tenant, &dspecs);
-    let dwaves = dgraph.waves().map_err(PlanError::Cycle)?;
-    let lspecs: Vec<&Spec> = live.iter().map(|x| &x.spec).collect();
-    let lgraph = Graph::build(tenant, &lspecs);
-    let lwaves = lgraph.waves().map_err(PlanError::Cycle)?;
+    let mut found = Found::default();
+    declared_changes(tenant, &d, &l, &live_index, &mut found);
+    delete_changes(tenant, &d, &l, opts, &mut found);
+    narrow(&d, &l, opts, &mut found)?;
+    let (changes, after) = in_plan_order(found.changes, &found.owners, &d, &l);
+    let summary = summarize(&changes, found.unchanged);
+    tracing::info!(
+        create = summary.counts.create,
+        update = summary.counts.update,
+        replace = summary.counts.replace,
+        delete = summary.counts.delete,
+        unchanged = summary.unchanged,
+        "planned tenant {}",
+        tenant.id
+    );
+    let mut warnings = Vec::new();
+    if found.outside > 0 {
+        warnings.push(format!(
+            "{} live resource(s) outside tenant `{}`'s scope are ignored",
+            found.outside, tenant.id
+        ));
+    }
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION.to_string(),
+        tenant: tenant.id.clone(),
+        changes,
+        unmanaged: found.unmanaged,
+        summary,
+        warnings,
+        digests: Digests {
+            desired: digest(desired),
+            live: digest(live),
+        },
+        inputs: None,
+        after,
+    })
+}
+
+/// Creates, updates and replaces: each declared resource against its live one.
+fn declared_changes(
+    tenant: &Tenant,
+    d: &Side<'_>,
+    l: &Side<'_>,
+    live_index: &HashMap<&Address, usize>,
+    found: &mut Found,
+) {
     let exists = |a: &Address| live_index.contains_key(a);
     let cx = HazardCx {
         tenant,
         live: &exists,
     };
-
-    let mut changes = Vec::new();
-    let mut unchanged = 0;
-    // Which resources each change belongs to, for --target/--exclude.
-    let mut owners: Vec<(bool, usize)> = Vec::new();
-    for (i, d) in desired.iter().enumerate() {
-        let meta = d.spec.meta();
-        let kind = d.address.kind_of();
-        match live_index.get(&d.address).map(|&j| &live[j]) {
-            None => {
-                let hazards = d.spec.hazards(None, &cx);
-                changes.push(Change {
-                    address: d.address.clone(),
-                    kind,
-                    action: Action::Create,
-                    wave: dwaves[i],
-                    fields: Vec::new(),
-                    hazards,
-                    value: Some(secrets::redact(&d.value)),
-                });
-                owners.push((true, i));
-            }
-            Some(l) => {
-                let fields = diff::diff(meta, &d.value, &l.value);
-                tracing::debug!(address = %d.address, changed = ?fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), "diffed");
-                if fields.is_empty() {
-                    unchanged += 1;
-                    continue;
-                }
-                let replace = fields.iter().any(|f| f.forces_replace);
-                let mut hazards = d.spec.hazards(Some(&l.spec), &cx);
-                if replace && meta.holds_data {
-                    let why: Vec<&str> = fields
-                        .iter()
-                        .filter(|f| f.forces_replace)
-                        .map(|f| f.path.as_str())
-                        .collect();
-                    hazards.insert(
-                        0,
-                        Hazard::new(
-                            HazardCode::DeletesData,
-                            format!(
-                                "replacing {} {} drops it with all its data ({} cannot change in place)",
-                                meta.title,
-                                d.address,
-                                why.join(", ")
-                            ),
-                        ),
-                    );
-                }
-                changes.push(Change {
-                    address: d.address.clone(),
-                    kind,
-                    action: if replace {
-                        Action::Replace
-                    } else {
-                        Action::Update
-                    },
-                    wave: dwaves[i],
-                    fields: fields.into_iter().map(PlannedField::from).collect(),
-                    hazards,
-                    value: None,
-                });
-                owners.push((true, i));
-            }
+    for (i, item) in d.items.iter().enumerate() {
+        let change = match live_index.get(&item.address).map(|&j| &l.items[j]) {
+            None => Some(Change {
+                address: item.address.clone(),
+                kind: item.address.kind_of(),
+                action: Action::Create,
+                wave: d.waves[i],
+                fields: Vec::new(),
+                hazards: item.spec.hazards(None, &cx),
+                value: Some(secrets::redact(&item.value)),
+            }),
+            Some(live) => update(item, live, d.waves[i], &cx),
+        };
+        match change {
+            Some(c) => found.push(c, (true, i)),
+            None => found.unchanged += 1,
         }
     }
+}
 
-    let top = dwaves.iter().copied().max().map(|w| w + 1).unwrap_or(0);
-    let depth = lwaves.iter().copied().max().unwrap_or(0);
-    let mut unmanaged = Vec::new();
-    let mut outside = 0;
-    for (j, l) in live.iter().enumerate() {
-        if desired_index.contains(&l.address) {
+/// The update or replace that turns `live` into `item`, if they differ.
+fn update(item: &Item, live: &Item, wave: usize, cx: &HazardCx<'_>) -> Option<Change> {
+    let meta = item.spec.meta();
+    let fields = diff::diff(meta, &item.value, &live.value);
+    tracing::debug!(address = %item.address, changed = ?fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), "diffed");
+    if fields.is_empty() {
+        return None;
+    }
+    let replace = fields.iter().any(|f| f.forces_replace);
+    let mut hazards = item.spec.hazards(Some(&live.spec), cx);
+    if replace && meta.holds_data {
+        let why: Vec<&str> = fields
+            .iter()
+            .filter(|f| f.forces_replace)
+            .map(|f| f.path.as_str())
+            .collect();
+        hazards.insert(
+            0,
+            Hazard::new(
+                HazardCode::DeletesData,
+                format!(
+                    "replacing {} {} drops it with all its data ({} cannot change in place)",
+                    meta.title,
+                    item.address,
+                    why.join(", ")
+                ),
+            ),
+        );
+    }
+    Some(Change {
+        address: item.address.clone(),
+        kind: item.address.kind_of(),
+        action: if replace {
+            Action::Replace
+        } else {
+            Action::Update
+        },
+        wave,
+        fields: fields.into_iter().map(PlannedField::from).collect(),
+        hazards,
+        value: None,
+    })
+}
+
+/// Deletes: live resources in the tenant's scope that falconer manages and no manifest declares, after the
+/// creates and updates, dependents first. Unmanaged ones are reported; those out of scope, counted.
+fn delete_changes(tenant: &Tenant, d: &Side<'_>, l: &Side<'_>, opts: &Options, found: &mut Found) {
+    let declared: HashSet<&Address> = d.items.iter().map(|x| &x.address).collect();
+    let top = d.waves.iter().copied().max().map(|w| w + 1).unwrap_or(0);
+    let depth = l.waves.iter().copied().max().unwrap_or(0);
+    for (j, item) in l.items.iter().enumerate() {
+        if declared.contains(&item.address) {
             continue;
         }
-        if !l.spec.in_scope(tenant) {
-            outside += 1;
+        if !item.spec.in_scope(tenant) {
+            found.outside += 1;
             continue;
         }
-        if !opts.managed.as_ref().is_none_or(|m| m.contains(&l.address)) {
-            unmanaged.push(l.address.to_string());
+        if !opts
+            .managed
+            .as_ref()
+            .is_none_or(|m| m.contains(&item.address))
+        {
+            found.unmanaged.push(item.address.to_string());
             continue;
         }
-        let meta = l.spec.meta();
+        let meta = item.spec.meta();
         let mut hazards = Vec::new();
         if meta.holds_data {
             hazards.push(Hazard::new(
                 HazardCode::DeletesData,
                 format!(
                     "deletes {} {} and all the data it holds",
-                    meta.title, l.address
+                    meta.title, item.address
                 ),
             ));
         }
-        hazards.extend(l.spec.delete_hazards());
-        changes.push(Change {
-            address: l.address.clone(),
-            kind: l.address.kind_of(),
+        hazards.extend(item.spec.delete_hazards());
+        let change = Change {
+            address: item.address.clone(),
+            kind: item.address.kind_of(),
             action: Action::Delete,
             // Dependents are deleted before what they depend on.
-            wave: top + depth - lwaves[j],
+            wave: top + depth - l.waves[j],
             fields: Vec::new(),
             hazards,
-            value: Some(secrets::redact(&l.value)),
-        });
-        owners.push((false, j));
+            value: Some(secrets::redact(&item.value)),
+        };
+        found.push(change, (false, j));
     }
+}
 
-    // --target / --exclude, keeping dependencies consistent.
+/// `--target` / `--exclude`, keeping dependencies consistent: a target brings what it depends on (and a
+/// deleted target what depends on it); an exclusion takes away what depends on it.
+fn narrow(d: &Side<'_>, l: &Side<'_>, opts: &Options, found: &mut Found) -> Result<(), PlanError> {
     let targets = globs(&opts.targets)?;
     let excludes = globs(&opts.excludes)?;
-    if targets.is_some() || excludes.is_some() {
-        let select =
-            |set: &globset::GlobSet, items: &[Item], g: &Graph, up: bool| -> HashSet<usize> {
-                let mut out = HashSet::new();
-                for (i, x) in items.iter().enumerate() {
-                    if set.is_match(x.address.to_string()) {
-                        out.insert(i);
-                        out.extend(if up { g.ancestors(i) } else { g.descendants(i) });
-                    }
-                }
-                out
-            };
-        let (tin_d, tin_l) = match &targets {
-            Some(t) => (
-                Some(select(t, desired, &dgraph, true)),
-                Some(select(t, live, &lgraph, false)),
-            ),
-            None => (None, None),
-        };
-        let (ex_d, ex_l) = match &excludes {
-            Some(e) => (
-                select(e, desired, &dgraph, false),
-                select(e, live, &lgraph, true),
-            ),
-            None => (HashSet::new(), HashSet::new()),
-        };
-        let keep: Vec<bool> = owners
-            .iter()
-            .map(|&(is_desired, i)| {
-                let (tin, ex) = if is_desired {
-                    (&tin_d, &ex_d)
-                } else {
-                    (&tin_l, &ex_l)
-                };
-                tin.as_ref().is_none_or(|t| t.contains(&i)) && !ex.contains(&i)
-            })
-            .collect();
-        let mut k = keep.iter();
-        changes.retain(|_| k.next().copied().unwrap_or(false));
-        let mut k = keep.iter();
-        owners.retain(|_| k.next().copied().unwrap_or(false));
+    if targets.is_none() && excludes.is_none() {
+        return Ok(());
     }
+    let select = |set: &globset::GlobSet, side: &Side<'_>, up: bool| -> HashSet<usize> {
+        let mut out = HashSet::new();
+        for (i, x) in side.items.iter().enumerate() {
+            if set.is_match(x.address.to_string()) {
+                out.insert(i);
+                out.extend(if up {
+                    side.graph.ancestors(i)
+                } else {
+                    side.graph.descendants(i)
+                });
+            }
+        }
+        out
+    };
+    let tin = targets
+        .as_ref()
+        .map(|t| (select(t, d, true), select(t, l, false)));
+    let ex = excludes
+        .as_ref()
+        .map(|e| (select(e, d, false), select(e, l, true)))
+        .unwrap_or_default();
+    let keep: Vec<bool> = found
+        .owners
+        .iter()
+        .map(|&(is_desired, i)| {
+            let (t, x) = if is_desired {
+                (tin.as_ref().map(|t| &t.0), &ex.0)
+            } else {
+                (tin.as_ref().map(|t| &t.1), &ex.1)
+            };
+            t.is_none_or(|t| t.contains(&i)) && !x.contains(&i)
+        })
+        .collect();
+    let mut k = keep.iter();
+    found.changes.retain(|_| k.next().copied().unwrap_or(false));
+    let mut k = keep.iter();
+    found.owners.retain(|_| k.next().copied().unwrap_or(false));
+    Ok(())
+}
 
-    // Plan order: by wave, then domain, then address text.
+/// The changes in plan order (by wave, then domain, then address text) and what each waits for.
+fn in_plan_order(
+    changes: Vec<Change>,
+    owners: &[(bool, usize)],
+    d: &Side<'_>,
+    l: &Side<'_>,
+) -> (Vec<Change>, Order) {
     let names: Vec<String> = changes.iter().map(|c| c.address.to_string()).collect();
     let mut order: Vec<usize> = (0..changes.len()).collect();
     order.sort_by(|&x, &y| {
@@ -453,14 +542,19 @@ pub fn make(
     let after = Order(predecessors(
         &changes,
         &owners,
-        (desired, &dgraph),
-        (live, &lgraph),
+        (d.items, &d.graph),
+        (l.items, &l.graph),
     ));
+    (changes, after)
+}
+
+/// Counts by action, domain and hazard.
+fn summarize(changes: &[Change], unchanged: usize) -> Summary {
     let mut summary = Summary {
         unchanged,
         ..Summary::default()
     };
-    for c in &changes {
+    for c in changes {
         summary.counts.add(c.action);
         summary
             .by_domain
@@ -474,36 +568,7 @@ pub fn make(
         }
     }
     summary.highest_hazard = summary.hazards.keys().min().copied();
-    tracing::info!(
-        create = summary.counts.create,
-        update = summary.counts.update,
-        replace = summary.counts.replace,
-        delete = summary.counts.delete,
-        unchanged = summary.unchanged,
-        "planned tenant {}",
-        tenant.id
-    );
-    let mut warnings = Vec::new();
-    if outside > 0 {
-        warnings.push(format!(
-            "{outside} live resource(s) outside tenant `{}`'s scope are ignored",
-            tenant.id
-        ));
-    }
-    Ok(Plan {
-        format_version: PLAN_FORMAT_VERSION.to_string(),
-        tenant: tenant.id.clone(),
-        changes,
-        unmanaged,
-        summary,
-        warnings,
-        digests: Digests {
-            desired: digest(desired),
-            live: digest(live),
-        },
-        inputs: None,
-        after,
-    })
+    summary
 }
 
 /// For each change (in plan order), the earlier changes it waits for: a create, update or replace waits for
