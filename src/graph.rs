@@ -136,15 +136,16 @@ impl Graph {
         self.walk(i, petgraph::Direction::Outgoing)
     }
 
+    /// What `i` reaches in `dir`. Costs what it visits (not the graph's size), so a walk per resource of a
+    /// large, shallow tenant stays linear overall.
     fn walk(&self, i: usize, dir: petgraph::Direction) -> Vec<usize> {
-        let mut seen = vec![false; self.addresses.len()];
+        let mut seen = std::collections::HashSet::new();
         let mut stack = vec![NodeIndex::new(i)];
         let mut out = Vec::new();
         while let Some(n) = stack.pop() {
             for m in self.graph.neighbors_directed(n, dir) {
                 let j = self.graph[m];
-                if !seen[j] {
-                    seen[j] = true;
+                if seen.insert(j) {
                     out.push(j);
                     stack.push(m);
                 }

@@ -257,8 +257,47 @@ pub async fn inspect_with_roles(
     tenant: &Tenant,
     roles: &[String],
 ) -> Result<Inspected, sqlx::Error> {
+    let rows = catalog(pool, tenant, roles).await?;
+    let mut out = Inspected {
+        queries: rows.queries,
+        ..Inspected::default()
+    };
+    let r = &mut out.resources;
+    r.extend(roles_of(rows.role_rows));
+    r.extend(extensions_of(rows.ext_rows));
+    r.extend(schemas_of(rows.schema_rows, rows.schema_acl));
+    r.extend(tables_of(
+        rows.table_rows,
+        rows.column_rows,
+        rows.constraint_rows,
+    ));
+    r.extend(indexes_of(rows.index_rows));
+    r.extend(views_of(rows.view_rows));
+    r.extend(policies_of(rows.policy_rows));
+    r.extend(grants_of(rows.grant_rows));
+    Ok(out)
+}
+
+/// Everything the catalog says of the tenant's schemas, and of the roles they use.
+struct Rows {
+    schema_rows: Vec<SchemaRow>,
+    schema_acl: Vec<AclRow>,
+    ext_rows: Vec<ExtensionRow>,
+    table_rows: Vec<TableRow>,
+    view_rows: Vec<ViewRow>,
+    policy_rows: Vec<PolicyRow>,
+    grant_rows: Vec<AclRow>,
+    column_rows: Vec<ColumnRow>,
+    constraint_rows: Vec<ConstraintRow>,
+    index_rows: Vec<IndexRow>,
+    role_rows: Vec<RoleRow>,
+    queries: usize,
+}
+
+/// Runs the catalog queries (eleven; at once on up to four connections that read one snapshot). One
+/// function for the snapshot's life: the queries, the connections' lanes and their rollback belong together.
+async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Rows, sqlx::Error> {
     let schemas = &tenant.postgres_schemas();
-    let mut out = Inspected::default();
     let queries = &AtomicUsize::new(0);
     let mut txs = snapshot(pool, 4).await?;
     macro_rules! q {
@@ -337,7 +376,6 @@ pub async fn inspect_with_roles(
     role_names.extend(roles.iter().cloned());
     role_names.remove("public");
     let role_names: Vec<String> = role_names.into_iter().collect();
-    out.queries += 1;
     let role_rows: Vec<RoleRow> = sqlx::query_as(
         "select r.rolname::text as name, r.rolcanlogin as login, r.rolinherit as inherit,
                 r.rolbypassrls as bypass_rls, r.rolconnlimit as connection_limit,
@@ -352,11 +390,27 @@ pub async fn inspect_with_roles(
     for tx in txs {
         tx.rollback().await?;
     }
-    out.queries += queries.load(Ordering::Relaxed);
 
-    // ----------------------------------------------------------------------------------- assembly
-    for r in role_rows {
-        out.resources.push(Spec::PgRole(Role {
+    Ok(Rows {
+        schema_rows,
+        schema_acl,
+        ext_rows,
+        table_rows,
+        view_rows,
+        policy_rows,
+        grant_rows,
+        column_rows,
+        constraint_rows,
+        index_rows,
+        role_rows,
+        queries: queries.load(Ordering::Relaxed) + 1,
+    })
+}
+
+fn roles_of(rows: Vec<RoleRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(Spec::PgRole(Role {
             name: r.name,
             login: Some(r.login),
             inherit: Some(r.inherit),
@@ -369,14 +423,25 @@ pub async fn inspect_with_roles(
             depends_on: Vec::new(),
         }));
     }
-    for e in ext_rows {
-        out.resources.push(Spec::PgExtension(Extension {
+    out
+}
+
+fn extensions_of(rows: Vec<ExtensionRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for e in rows {
+        out.push(Spec::PgExtension(Extension {
             name: e.name,
             schema: Some(e.schema),
             version: Some(e.version),
             depends_on: Vec::new(),
         }));
     }
+    out
+}
+
+/// Schemas, with their grants gathered per role.
+fn schemas_of(schema_rows: Vec<SchemaRow>, schema_acl: Vec<AclRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
     let mut schema_grants: BTreeMap<(String, String), (Vec<SchemaPrivilege>, bool)> =
         BTreeMap::new();
     for a in schema_acl {
@@ -396,7 +461,7 @@ pub async fn inspect_with_roles(
                 with_grant_option: grantable.then_some(true),
             })
             .collect();
-        out.resources.push(Spec::PgSchema(Schema {
+        out.push(Spec::PgSchema(Schema {
             name: s.name,
             owner: Some(s.owner),
             comment: s.comment,
@@ -405,6 +470,15 @@ pub async fn inspect_with_roles(
         }));
     }
 
+    out
+}
+
+/// Tables, with their columns and constraints.
+fn tables_of(
+    table_rows: Vec<TableRow>,
+    column_rows: Vec<ColumnRow>,
+    constraint_rows: Vec<ConstraintRow>,
+) -> Vec<Spec> {
     let mut tables: Vec<(i64, Table)> = table_rows
         .into_iter()
         .map(|t| {
@@ -493,10 +567,12 @@ pub async fn inspect_with_roles(
             _ => {}
         }
     }
-    out.resources
-        .extend(tables.into_iter().map(|(_, t)| Spec::PgTable(t)));
+    tables.into_iter().map(|(_, t)| Spec::PgTable(t)).collect()
+}
 
-    for ix in index_rows {
+fn indexes_of(rows: Vec<IndexRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for ix in rows {
         let nkey = usize::try_from(ix.key_count).unwrap_or(0);
         let columns = ix
             .keys
@@ -527,7 +603,7 @@ pub async fn inspect_with_roles(
                 key
             })
             .collect();
-        out.resources.push(Spec::PgIndex(Index {
+        out.push(Spec::PgIndex(Index {
             name: ix.name,
             schema: ix.schema,
             table: ix.table,
@@ -541,14 +617,19 @@ pub async fn inspect_with_roles(
             depends_on: Vec::new(),
         }));
     }
-    for v in view_rows {
+    out
+}
+
+fn views_of(rows: Vec<ViewRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for v in rows {
         let opt = |k: &str| v.options.iter().any(|o| o == &format!("{k}=true"));
         let check_option = v.options.iter().find_map(|o| match o.as_str() {
             "check_option=local" => Some(CheckOption::Local),
             "check_option=cascaded" => Some(CheckOption::Cascaded),
             _ => None,
         });
-        out.resources.push(Spec::PgView(View {
+        out.push(Spec::PgView(View {
             query: normalize_query(&v.definition),
             materialized: (v.kind == "m").then_some(true),
             check_option,
@@ -560,8 +641,13 @@ pub async fn inspect_with_roles(
             schema: v.schema,
         }));
     }
-    for p in policy_rows {
-        out.resources.push(Spec::PgPolicy(Policy {
+    out
+}
+
+fn policies_of(rows: Vec<PolicyRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for p in rows {
+        out.push(Spec::PgPolicy(Policy {
             command: Some(match p.command.as_str() {
                 "r" => PolicyCommand::Select,
                 "a" => PolicyCommand::Insert,
@@ -588,10 +674,16 @@ pub async fn inspect_with_roles(
             depends_on: Vec::new(),
         }));
     }
+    out
+}
+
+/// Table, view and sequence grants, gathered per (schema, object, grantee).
+fn grants_of(rows: Vec<AclRow>) -> Vec<Spec> {
+    let mut out = Vec::new();
     // (schema, object, grantee) → (relkind, privileges, grantable)
     type GrantKey = (String, String, String);
     let mut grants: BTreeMap<GrantKey, (String, Vec<Privilege>, bool)> = BTreeMap::new();
-    for a in grant_rows {
+    for a in rows {
         let e = grants
             .entry((a.schema, a.object, a.grantee))
             .or_insert_with(|| (a.kind, Vec::new(), false));
@@ -601,7 +693,7 @@ pub async fn inspect_with_roles(
         e.2 |= a.grantable;
     }
     for ((schema, object, grantee), (kind, privileges, grantable)) in grants {
-        out.resources.push(Spec::PgGrant(Grant {
+        out.push(Spec::PgGrant(Grant {
             grantee,
             schema,
             object,
@@ -615,7 +707,7 @@ pub async fn inspect_with_roles(
             depends_on: Vec::new(),
         }));
     }
-    Ok(out)
+    out
 }
 
 /// A view's query as stored: without the surrounding white space and the final semicolon.
