@@ -555,16 +555,7 @@ pub fn statements(
 ) -> Result<Vec<String>, DdlError> {
     use Spec::*;
     let out = match (action, desired, live) {
-        (Action::Create, Some(PgExtension(e)), _) => {
-            let mut s = format!("create extension if not exists {}", quote_ident(&e.name));
-            if let Some(sc) = &e.schema {
-                s.push_str(&format!(" with schema {}", quote_ident(sc)));
-            }
-            if let Some(v) = &e.version {
-                s.push_str(&format!(" version {}", quote_literal(v)));
-            }
-            vec![s]
-        }
+        (Action::Create, Some(PgExtension(e)), _) => create_extension(e),
         (Action::Update, Some(PgExtension(e)), _) => match &e.version {
             Some(v) => vec![format!(
                 "alter extension {} update to {}",
@@ -573,100 +564,10 @@ pub fn statements(
             )],
             None => vec![],
         },
-        (Action::Create, Some(PgSchema(s)), _) => {
-            let mut out = vec![match &s.owner {
-                Some(o) => format!(
-                    "create schema {} authorization {}",
-                    quote_ident(&s.name),
-                    quote_ident(o)
-                ),
-                None => format!("create schema {}", quote_ident(&s.name)),
-            }];
-            if s.comment.is_some() {
-                out.push(comment_on("schema", &quote_ident(&s.name), &s.comment));
-            }
-            for g in &s.grant {
-                out.push(schema_grant(&s.name, g));
-            }
-            out
-        }
-        (Action::Update, Some(PgSchema(d)), Some(PgSchema(l))) => {
-            let mut out = Vec::new();
-            if let Some(o) = &d.owner
-                && Some(o) != l.owner.as_ref()
-            {
-                out.push(format!(
-                    "alter schema {} owner to {}",
-                    quote_ident(&d.name),
-                    quote_ident(o)
-                ));
-            }
-            if d.comment != l.comment {
-                out.push(comment_on("schema", &quote_ident(&d.name), &d.comment));
-            }
-            for g in &l.grant {
-                if !d.grant.contains(g) {
-                    out.push(format!(
-                        "revoke {} on schema {} from {}",
-                        privileges(&g.privileges),
-                        quote_ident(&d.name),
-                        grantee(&g.role)
-                    ));
-                }
-            }
-            for g in &d.grant {
-                if !l.grant.contains(g) {
-                    out.push(schema_grant(&d.name, g));
-                }
-            }
-            out
-        }
-        (Action::Create, Some(PgRole(r)), _) => {
-            let mut out = vec![format!(
-                "create role {}{}",
-                quote_ident(&r.name),
-                role_attributes(r, None)
-            )];
-            for m in &r.member_of {
-                out.push(format!(
-                    "grant {} to {}",
-                    quote_ident(m),
-                    quote_ident(&r.name)
-                ));
-            }
-            if let Some(c) = &r.comment {
-                out.push(format!(
-                    "comment on role {} is {}",
-                    quote_ident(&r.name),
-                    quote_literal(c)
-                ));
-            }
-            out
-        }
-        (Action::Update, Some(PgRole(d)), Some(PgRole(l))) => {
-            let role = quote_ident(&d.name);
-            let mut out = Vec::new();
-            let attributes = role_attributes(d, Some(l));
-            if !attributes.is_empty() {
-                out.push(format!("alter role {role}{attributes}"));
-            }
-            for m in d.member_of.iter().filter(|m| !l.member_of.contains(m)) {
-                out.push(format!("grant {} to {role}", quote_ident(m)));
-            }
-            for m in l.member_of.iter().filter(|m| !d.member_of.contains(m)) {
-                out.push(format!("revoke {} from {role}", quote_ident(m)));
-            }
-            if d.comment != l.comment {
-                out.push(format!(
-                    "comment on role {role} is {}",
-                    d.comment
-                        .as_deref()
-                        .map(quote_literal)
-                        .unwrap_or_else(|| "null".into())
-                ));
-            }
-            out
-        }
+        (Action::Create, Some(PgSchema(s)), _) => create_schema(s),
+        (Action::Update, Some(PgSchema(d)), Some(PgSchema(l))) => update_schema(d, l),
+        (Action::Create, Some(PgRole(r)), _) => create_role(r),
+        (Action::Update, Some(PgRole(d)), Some(PgRole(l))) => update_role(d, l),
         (Action::Create, Some(PgTable(t)), _) => create_table(t),
         (Action::Update, Some(PgTable(d)), Some(PgTable(l))) => alter_table(d, l),
         (Action::Create, Some(PgIndex(i)), _) => with_comment(
@@ -718,47 +619,9 @@ pub fn statements(
             ),
             create_policy(p),
         ],
-        (Action::Create, Some(PgGrant(g)), _) => vec![format!(
-            "grant {} on {} to {}{}",
-            privileges(&g.privileges),
-            grant_target(g),
-            grantee(&g.grantee),
-            grant_option(g.with_grant_option)
-        )],
+        (Action::Create, Some(PgGrant(g)), _) => create_grant(g),
         (Action::Update, Some(PgGrant(d)), Some(PgGrant(l))) => update_grant(d, l),
-        (Action::Delete, _, Some(live)) => vec![match live {
-            PgExtension(e) => format!("drop extension {}", quote_ident(&e.name)),
-            PgSchema(s) => format!("drop schema {}", quote_ident(&s.name)),
-            PgRole(r) => format!("drop role {}", quote_ident(&r.name)),
-            PgTable(t) => format!("drop table {}", qualified(&t.schema, &t.name)),
-            PgIndex(i) => format!("drop index {}", qualified(&i.schema, &i.name)),
-            PgView(v) => format!(
-                "drop {}view {}",
-                if v.materialized == Some(true) {
-                    "materialized "
-                } else {
-                    ""
-                },
-                qualified(&v.schema, &v.name)
-            ),
-            PgPolicy(p) => format!(
-                "drop policy {} on {}",
-                quote_ident(&p.name),
-                qualified(&p.schema, &p.table)
-            ),
-            PgGrant(g) => format!(
-                "revoke {} on {} from {}",
-                privileges(&g.privileges),
-                grant_target(g),
-                grantee(&g.grantee)
-            ),
-            other => {
-                return Err(DdlError::Unsupported(format!(
-                    "{} is not a PostgreSQL resource",
-                    other.address()
-                )));
-            }
-        }],
+        (Action::Delete, _, Some(live)) => vec![drop_statement(live)?],
         (Action::Replace, Some(d), Some(l)) => {
             let mut out = statements(Action::Delete, None, Some(l))?;
             out.extend(statements(Action::Create, Some(d), None)?);
@@ -772,6 +635,162 @@ pub fn statements(
         }
     };
     Ok(out)
+}
+
+fn create_extension(e: &super::Extension) -> Vec<String> {
+    let mut s = format!("create extension if not exists {}", quote_ident(&e.name));
+    if let Some(sc) = &e.schema {
+        s.push_str(&format!(" with schema {}", quote_ident(sc)));
+    }
+    if let Some(v) = &e.version {
+        s.push_str(&format!(" version {}", quote_literal(v)));
+    }
+    vec![s]
+}
+
+fn create_schema(s: &super::Schema) -> Vec<String> {
+    let mut out = vec![match &s.owner {
+        Some(o) => format!(
+            "create schema {} authorization {}",
+            quote_ident(&s.name),
+            quote_ident(o)
+        ),
+        None => format!("create schema {}", quote_ident(&s.name)),
+    }];
+    if s.comment.is_some() {
+        out.push(comment_on("schema", &quote_ident(&s.name), &s.comment));
+    }
+    for g in &s.grant {
+        out.push(schema_grant(&s.name, g));
+    }
+    out
+}
+
+fn update_schema(d: &super::Schema, l: &super::Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(o) = &d.owner
+        && Some(o) != l.owner.as_ref()
+    {
+        out.push(format!(
+            "alter schema {} owner to {}",
+            quote_ident(&d.name),
+            quote_ident(o)
+        ));
+    }
+    if d.comment != l.comment {
+        out.push(comment_on("schema", &quote_ident(&d.name), &d.comment));
+    }
+    for g in &l.grant {
+        if !d.grant.contains(g) {
+            out.push(format!(
+                "revoke {} on schema {} from {}",
+                privileges(&g.privileges),
+                quote_ident(&d.name),
+                grantee(&g.role)
+            ));
+        }
+    }
+    for g in &d.grant {
+        if !l.grant.contains(g) {
+            out.push(schema_grant(&d.name, g));
+        }
+    }
+    out
+}
+
+fn create_role(r: &super::Role) -> Vec<String> {
+    let mut out = vec![format!(
+        "create role {}{}",
+        quote_ident(&r.name),
+        role_attributes(r, None)
+    )];
+    for m in &r.member_of {
+        out.push(format!(
+            "grant {} to {}",
+            quote_ident(m),
+            quote_ident(&r.name)
+        ));
+    }
+    if let Some(c) = &r.comment {
+        out.push(format!(
+            "comment on role {} is {}",
+            quote_ident(&r.name),
+            quote_literal(c)
+        ));
+    }
+    out
+}
+
+fn update_role(d: &super::Role, l: &super::Role) -> Vec<String> {
+    let role = quote_ident(&d.name);
+    let mut out = Vec::new();
+    let attributes = role_attributes(d, Some(l));
+    if !attributes.is_empty() {
+        out.push(format!("alter role {role}{attributes}"));
+    }
+    for m in d.member_of.iter().filter(|m| !l.member_of.contains(m)) {
+        out.push(format!("grant {} to {role}", quote_ident(m)));
+    }
+    for m in l.member_of.iter().filter(|m| !d.member_of.contains(m)) {
+        out.push(format!("revoke {} from {role}", quote_ident(m)));
+    }
+    if d.comment != l.comment {
+        out.push(format!(
+            "comment on role {role} is {}",
+            d.comment
+                .as_deref()
+                .map(quote_literal)
+                .unwrap_or_else(|| "null".into())
+        ));
+    }
+    out
+}
+
+fn create_grant(g: &super::Grant) -> Vec<String> {
+    vec![format!(
+        "grant {} on {} to {}{}",
+        privileges(&g.privileges),
+        grant_target(g),
+        grantee(&g.grantee),
+        grant_option(g.with_grant_option)
+    )]
+}
+
+fn drop_statement(live: &Spec) -> Result<String, DdlError> {
+    use Spec::*;
+    Ok(match live {
+        PgExtension(e) => format!("drop extension {}", quote_ident(&e.name)),
+        PgSchema(s) => format!("drop schema {}", quote_ident(&s.name)),
+        PgRole(r) => format!("drop role {}", quote_ident(&r.name)),
+        PgTable(t) => format!("drop table {}", qualified(&t.schema, &t.name)),
+        PgIndex(i) => format!("drop index {}", qualified(&i.schema, &i.name)),
+        PgView(v) => format!(
+            "drop {}view {}",
+            if v.materialized == Some(true) {
+                "materialized "
+            } else {
+                ""
+            },
+            qualified(&v.schema, &v.name)
+        ),
+        PgPolicy(p) => format!(
+            "drop policy {} on {}",
+            quote_ident(&p.name),
+            qualified(&p.schema, &p.table)
+        ),
+        PgGrant(g) => format!(
+            "revoke {} on {} from {}",
+            privileges(&g.privileges),
+            grant_target(g),
+            grantee(&g.grantee)
+        ),
+        other => {
+            return Err(DdlError::Unsupported(format!(
+                "{} is not a PostgreSQL resource",
+                other.address()
+            )));
+        }
+    })
 }
 
 /// The statements, then a comment on what they made when it has one.
