@@ -1,0 +1,106 @@
+//! Validating resources of a tenant: each kind's checks, duplicates, references, `depends_on`, cycles and
+//! the domains' rules about a whole manifest.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::diag::{Issue, did_you_mean};
+use crate::domains::{self, Checker, Origin, Spec, place};
+use crate::model::{Address, Domain, Tenant};
+
+/// Validates resources of a tenant: each kind's checks, duplicates, references, `depends_on`, and the
+/// rules that span resources. Works for manifests (with spans) and imported artifacts (with JSON paths).
+pub fn validate(
+    tenant: &Tenant,
+    resources: &[(&Spec, Origin<'_>)],
+    opts: LoadOptions,
+) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut by_addr: HashMap<Address, usize> = HashMap::with_capacity(resources.len());
+    for (i, (spec, origin)) in resources.iter().enumerate() {
+        let mut cx = Checker::new(tenant, opts.strict, *origin);
+        spec.check(&mut cx);
+        issues.extend(cx.issues);
+        let a = spec.address();
+        if let Some(&first) = by_addr.get(&a) {
+            let mut issue = Issue::error("duplicate", format!("{a} is declared twice"));
+            issue = place(issue, origin, "");
+            if let Origin::Node(n) = resources[first].1 {
+                issue = issue.related(n.span, "first declared here");
+            }
+            issues
+                .push(issue.help("each resource is declared once across all files of a manifest"));
+        } else {
+            by_addr.insert(a, i);
+        }
+    }
+
+    let mut by_kind: HashMap<(Domain, &str), Vec<&Address>> = HashMap::new();
+    for a in by_addr.keys() {
+        by_kind.entry((a.domain, a.kind)).or_default().push(a);
+    }
+    for (spec, origin) in resources {
+        for r in spec.references(tenant) {
+            if !r.required || r.targets.iter().any(|t| by_addr.contains_key(t)) {
+                continue;
+            }
+            let t = &r.targets[0];
+            let mut issue = place(
+                Issue::error(
+                    "dangling-reference",
+                    format!(
+                        "`{}` refers to {t}, which is not declared in this manifest",
+                        r.field
+                    ),
+                ),
+                origin,
+                &r.field,
+            );
+            let candidates: Vec<String> = by_kind
+                .get(&(t.domain, t.kind))
+                .map(|v| v.iter().map(|a| a.to_string()).collect())
+                .unwrap_or_default();
+            if let Some(s) = did_you_mean(&t.to_string(), candidates.iter().map(String::as_str)) {
+                issue = issue.help(format!("did you mean {s}?"));
+            } else {
+                issue = issue.help(format!(
+                    "declare the {} or fix the name",
+                    domains::kind(t.domain, t.kind)
+                        .map(|m| m.title)
+                        .unwrap_or("resource")
+                ));
+            }
+            issues.push(issue);
+        }
+        for (i, dep) in spec.depends_on().iter().enumerate() {
+            let field = format!("depends_on[{i}]");
+            match Address::parse(dep) {
+                Ok(a) if by_addr.contains_key(&a) => {}
+                Ok(a) => issues.push(place(
+                    Issue::error(
+                        "dangling-reference",
+                        format!("`depends_on` names {a}, which is not declared"),
+                    ),
+                    origin,
+                    &field,
+                )),
+                Err(e) => issues.push(place(Issue::error("invalid-address", e), origin, &field)),
+            }
+        }
+    }
+
+    let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
+    if let Err(cycle) = crate::graph::Graph::build(tenant, &specs).order()
+        && let Some(first) = cycle.0.first()
+        && let Some((_, origin)) = resources.iter().find(|(s, _)| s.address() == *first)
+    {
+        issues.push(
+            place(Issue::error("cycle", cycle.to_string()), origin, "")
+                .help("break the cycle: remove a `depends_on` or a reference on it"),
+        );
+    }
+    for rule in domains::MANIFEST_RULES {
+        issues.extend(rule(resources));
+    }
+    issues
+}
