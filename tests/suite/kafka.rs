@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{KafkaServer, both, code, text};
+use crate::support::{KafkaServer, Workdir, both, code, text};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
@@ -16,10 +16,19 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use serde_json::Value;
 
+/// A broker of its own, an admin client of it, and a Workdir whose falconer reaches it.
 struct World {
-    kafka: KafkaServer,
+    /// Kept for its life: the broker stops when it is dropped.
+    _kafka: KafkaServer,
     admin: AdminClient<DefaultClientContext>,
-    dir: PathBuf,
+    w: Workdir,
+}
+
+impl std::ops::Deref for World {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
 }
 
 impl World {
@@ -30,55 +39,20 @@ impl World {
             .set("log_level", "3")
             .create()
             .expect("an admin client");
-        let dir = std::env::temp_dir().join(format!("falconer-kafka-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
-        World { kafka, admin, dir }
-    }
-
-    fn manifest(&self) -> String {
-        self.dir.join("manifest").display().to_string()
+        let env = vec![(
+            "FALCONER_KAFKA_BOOTSTRAP".to_string(),
+            kafka.bootstrap.clone(),
+        )];
+        let w = Workdir::new("kafka", tag, env);
+        World {
+            _kafka: kafka,
+            admin,
+            w,
+        }
     }
 
     fn write(&self, body: &str) {
-        std::fs::write(self.dir.join("manifest/m.toml"), body).expect("writes");
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_falconer"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env(
-                "FALCONER_STATE",
-                format!("sqlite:{}", self.dir.join("state.db").display()),
-            )
-            .env("FALCONER_KAFKA_BOOTSTRAP", &self.kafka.bootstrap)
-            .env_remove("FALCONER_PROFILE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("runs")
-    }
-
-    fn apply(&self, allow: &[&str]) -> Output {
-        let m = self.manifest();
-        let mut args = vec!["apply", m.as_str(), "--auto-approve"];
-        for a in allow {
-            args.extend(["--allow", a]);
-        }
-        self.run(&args)
-    }
-
-    fn plan(&self) -> Value {
-        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
-        code(&o, 0);
-        serde_json::from_slice(&o.stdout).expect("a JSON plan")
-    }
-
-    fn converged(&self) {
-        code(
-            &self.run(&["plan", &self.manifest(), "--detailed-exitcode"]),
-            0,
-        );
+        self.w.write("m.toml", body);
     }
 
     /// The configs set on a topic (source: the topic itself).

@@ -3,79 +3,56 @@
 //! configured, each configuration's add / change / remove plans minimally and applies, a non-empty bucket's
 //! delete names its objects, and a wrong secret gives a clear error.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use crate::support::{both, code, text};
+use crate::support::{Workdir, both, code, text};
 use falconer::domains::storage::client::{Call, Client};
 use reqwest::Method;
-use serde_json::Value;
 
+/// The run's S3 server, a client of it, and a Workdir whose falconer reaches it.
 struct World {
     endpoint: String,
     client: Client,
-    dir: PathBuf,
+    w: Workdir,
+}
+
+impl std::ops::Deref for World {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
 }
 
 impl World {
     async fn new(tag: &str) -> World {
         let endpoint = crate::support::s3_endpoint().await;
         let client = crate::support::s3_client(&endpoint, crate::support::S3_SECRET);
-        let dir = std::env::temp_dir().join(format!("falconer-s3-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        let env = [
+            ("FALCONER_S3_ENDPOINT", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let w = Workdir::new("s3", tag, env);
         World {
             endpoint,
             client,
-            dir,
+            w,
         }
-    }
-
-    fn manifest(&self) -> String {
-        self.dir.join("manifest").display().to_string()
     }
 
     fn write(&self, body: &str) {
-        std::fs::write(self.dir.join("manifest/m.toml"), body).expect("writes");
+        self.w.write("m.toml", body);
     }
 
+    /// The falconer command, signing with `secret`.
     fn command(&self, args: &[&str], secret: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
-        c.args(args)
-            .env("NO_COLOR", "1")
-            .env(
-                "FALCONER_STATE",
-                format!("sqlite:{}", self.dir.join("state.db").display()),
-            )
-            .env("FALCONER_S3_ENDPOINT", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "AK")
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env_remove("AWS_REGION")
-            .env_remove("FALCONER_PROFILE")
-            .stdin(Stdio::null());
+        let mut c = self.w.command(args);
+        c.env("AWS_SECRET_ACCESS_KEY", secret);
         c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args, crate::support::S3_SECRET)
-            .output()
-            .expect("runs")
-    }
-
-    fn apply(&self, allow: &[&str]) -> Output {
-        let m = self.manifest();
-        let mut args = vec!["apply", m.as_str(), "--auto-approve"];
-        for a in allow {
-            args.extend(["--allow", a]);
-        }
-        self.run(&args)
-    }
-
-    /// The plan as JSON.
-    fn plan(&self) -> Value {
-        let o = self.run(&["plan", &self.manifest(), "--format", "json"]);
-        code(&o, 0);
-        serde_json::from_slice(&o.stdout).expect("a JSON plan")
     }
 
     /// The plan's one change: its action and the top-level fields it touches.
@@ -117,13 +94,6 @@ impl World {
             "{context}"
         );
         code(&self.apply(&[]), 0);
-    }
-
-    fn converged(&self) {
-        code(
-            &self.run(&["plan", &self.manifest(), "--detailed-exitcode"]),
-            0,
-        );
     }
 
     /// A sub-resource of a bucket as the server returns it (`None`: there is none).
