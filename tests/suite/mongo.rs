@@ -2,71 +2,41 @@
 //! applies and its validators are live, export then plan shows no changes for what another client made,
 //! each kind of change plans minimally and applies, runs killed at many points converge, and the lock holds.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{MongoServer, both, code, text};
+use crate::support::{MongoServer, Workdir, both, code, text};
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
 
+/// A server of its own, a client of it, and a Workdir whose falconer reaches it.
 struct World {
+    /// The server (it stops when dropped).
     mongo: MongoServer,
     client: mongodb::Client,
-    dir: PathBuf,
+    w: Workdir,
+}
+
+impl std::ops::Deref for World {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
 }
 
 impl World {
     async fn new(tag: &str) -> World {
         let mongo = MongoServer::start().await;
         let client = mongo.client().await;
-        let dir = std::env::temp_dir().join(format!("falconer-mongo-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
-        World { mongo, client, dir }
-    }
-
-    fn manifest(&self) -> String {
-        self.dir.join("manifest").display().to_string()
-    }
-
-    fn write(&self, file: &str, body: &str) {
-        std::fs::write(self.dir.join("manifest").join(file), body).expect("writes");
+        let env = vec![("FALCONER_MONGO_URL".to_string(), mongo.url.clone())];
+        let w = Workdir::new("mongo", tag, env);
+        World { mongo, client, w }
     }
 
     /// Puts the acme example's tenant and MongoDB part in the manifest directory.
     fn acme(&self) {
-        let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
-        for f in ["tenant.toml", "mongo.toml"] {
-            std::fs::copy(ex.join(f), self.dir.join("manifest").join(f)).expect("copies");
-        }
-    }
-
-    fn edit(&self, file: &str, from: &str, to: &str) {
-        let path = self.dir.join("manifest").join(file);
-        let body = std::fs::read_to_string(&path).expect("reads");
-        assert!(body.contains(from), "{file} has no {from:?}");
-        std::fs::write(&path, body.replacen(from, to, 1)).expect("writes");
-    }
-
-    fn state_url(&self) -> String {
-        format!("sqlite:{}", self.dir.join("state.db").display())
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
-        c.args(args)
-            .env("NO_COLOR", "1")
-            .env("FALCONER_STATE", self.state_url())
-            .env("FALCONER_MONGO_URL", &self.mongo.url)
-            .env_remove("FALCONER_POSTGRES_URL")
-            .env_remove("FALCONER_PROFILE")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("runs")
+        self.w.acme(&["tenant.toml", "mongo.toml"]);
     }
 
     /// `apply --auto-approve`, allowing these hazard codes.
@@ -80,11 +50,6 @@ impl World {
             a.extend(["--allow".to_string(), h.to_string()]);
         }
         a
-    }
-
-    fn apply(&self, allow: &[&str]) -> Output {
-        let args = self.apply_args(allow);
-        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// The plan's changes as (address, action).
@@ -103,11 +68,6 @@ impl World {
                 )
             })
             .collect()
-    }
-
-    fn converged(&self) {
-        let o = self.run(&["plan", &self.manifest(), "--detailed-exitcode"]);
-        code(&o, 0);
     }
 
     async fn options(&self, db: &str, coll: &str) -> Option<Document> {

@@ -285,6 +285,11 @@ impl Workdir {
         self.dir.join("manifest").display().to_string()
     }
 
+    /// The state store's URL.
+    pub fn state_url(&self) -> String {
+        format!("sqlite:{}", self.dir.join("state.db").display())
+    }
+
     pub fn write(&self, file: &str, body: &str) {
         std::fs::write(self.dir.join("manifest").join(file), body).expect("writes");
     }
@@ -327,10 +332,7 @@ impl Workdir {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"));
         c.args(args)
             .env("NO_COLOR", "1")
-            .env(
-                "FALCONER_STATE",
-                format!("sqlite:{}", self.dir.join("state.db").display()),
-            )
+            .env("FALCONER_STATE", self.state_url())
             .env_remove("FALCONER_POSTGRES_URL")
             .env_remove("FALCONER_PROFILE")
             .stdin(std::process::Stdio::null());
