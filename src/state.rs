@@ -403,6 +403,29 @@ impl State {
         })
     }
 
+    /// Forgets recorded secrets: one field of a resource, or (`None`) all of a resource's.
+    pub async fn forget_secrets(
+        &self,
+        tenant: &str,
+        gone: &[(String, Option<String>)],
+    ) -> Result<(), StateError> {
+        on!(self, |p| {
+            let mut tx = p.begin().await.map_err(db)?;
+            for (address, field) in gone {
+                sqlx::query(
+                    "delete from falconer_secrets where tenant = $1 and address = $2 and ($3 is null or field = $3)",
+                )
+                .bind(tenant)
+                .bind(address)
+                .bind(field)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+
     // ------------------------------------------------------------------------------ fingerprint key
 
     /// The tenant's fingerprint key, created (random) on first use.

@@ -338,6 +338,16 @@ async fn apply_locked(
         ));
         return exit::ERROR;
     }
+    if let Err(e) = cx
+        .state
+        .forget_secrets(&tenant.id, &live::secrets_gone(&plan, &desired_items))
+        .await
+    {
+        out.error(format!(
+            "applied, but the state store could not forget the secrets removed: {e}; the next plan may show them again"
+        ));
+        return exit::ERROR;
+    }
     finish_run(cx, &run, "applied").await;
     println!("Applied: {applied} change(s) to tenant `{}`.", tenant.id);
     exit::OK

@@ -293,6 +293,31 @@ pub fn secrets_set(plan: &Plan, desired: &[Item]) -> Vec<(String, String, String
     out
 }
 
+/// The recorded secrets an applied plan made obsolete: those of deleted resources, and secret fields an
+/// update removed (the manifest no longer declares them).
+pub fn secrets_gone(plan: &Plan, desired: &[Item]) -> Vec<(String, Option<String>)> {
+    let by_address: HashMap<&Address, &Item> = desired.iter().map(|i| (&i.address, i)).collect();
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        match c.action {
+            Action::Delete => out.push((c.address.to_string(), None)),
+            Action::Update => {
+                let Some(item) = by_address.get(&c.address) else {
+                    continue;
+                };
+                for f in c.fields.iter().filter(|f| f.sensitive) {
+                    let pointer = format!("/{}", f.path.replace('.', "/"));
+                    if item.value.pointer(&pointer).is_none() {
+                        out.push((c.address.to_string(), Some(f.path.clone())));
+                    }
+                }
+            }
+            Action::Create | Action::Replace => {}
+        }
+    }
+    out
+}
+
 /// Loads a manifest and plans it against the live systems; problems are printed, and `Err` is the exit
 /// code.
 pub fn plan_path(

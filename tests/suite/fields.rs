@@ -313,6 +313,13 @@ const PG: &[Case] = &[
         "member_of = [",
         "password = { env = \"FIELDS_PASSWORD\" }\nmember_of = [",
     ),
+    // Removed again: the role has no password, and the recorded fingerprint is forgotten.
+    case(
+        "postgres.role.R",
+        "password",
+        "password = { env = \"FIELDS_PASSWORD\" }\n",
+        "",
+    ),
     case(
         "postgres.schema.app",
         "comment",
