@@ -79,7 +79,7 @@ pub struct Journal<'a> {
 pub enum Stopped {
     /// The lock is no longer this run's: broken (`falconer lock break`) or taken over.
     #[error(
-        "the lock of tenant `{0}` is no longer held by this run (broken or taken over); it stopped before its next step"
+        "the lock of tenant `{0}` is no longer held by this run (broken or taken over); it stopped there, before its next step or before recording what it did"
     )]
     LockLost(String),
     /// The state store could not renew the lock.
@@ -129,8 +129,8 @@ pub struct Outcome {
     pub done: Vec<Domain>,
 }
 
-/// Runs the steps: each level's steps concurrently, levels in order. Before each level the lock is renewed;
-/// a lost lock stops the run there.
+/// Runs the steps: each level's steps concurrently, levels in order. Before each level, and after the last,
+/// the lock is renewed; a lost lock stops the run there (after the last: before the run records anything).
 pub async fn run<P: Provider>(
     steps: &[Step],
     providers: &[P],
@@ -182,6 +182,14 @@ pub async fn run<P: Provider>(
         if !outcome.errors.is_empty() {
             break;
         }
+    }
+    // After the last level too: a run that lost its lock must not record what it did as its own.
+    if levels > 0
+        && outcome.errors.is_empty()
+        && outcome.stopped.is_none()
+        && let Err(e) = journal.hold().await
+    {
+        outcome.stopped = Some(e);
     }
     for s in steps {
         let all = steps
