@@ -690,6 +690,17 @@ async fn killed_applies_resume_and_converge() {
 /// the apply exits 3, and the next apply completes the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_lock_stops_the_apply_at_its_next_step() {
+    broken_lock(true).await;
+}
+
+/// With one step only, a run whose lock was broken during it records nothing as its own (the managed set
+/// stays empty) and exits 3; the next apply records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_lock_keeps_the_run_from_recording_its_work() {
+    broken_lock(false).await;
+}
+
+async fn broken_lock(with_functions: bool) {
     use crate::openwhisk_double::{OpenWhiskDouble, Options as WhiskOptions};
     let state = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let broken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -722,7 +733,14 @@ async fn a_broken_lock_stops_the_apply_at_its_next_step() {
     let ow = OpenWhiskDouble::start(0, WhiskOptions::default())
         .await
         .expect("the double starts");
-    let mut w = workdir("lock-break", &kc);
+    let mut w = workdir(
+        if with_functions {
+            "lock-break"
+        } else {
+            "lock-break-one-step"
+        },
+        &kc,
+    );
     for (k, v) in ow.env() {
         w.set_env(&k, &v);
     }
@@ -733,7 +751,9 @@ async fn a_broken_lock_stops_the_apply_at_its_next_step() {
     for i in 0..5 {
         m.push_str(&format!("\n[[iam.role]]\nname = \"r{i}\"\n"));
     }
-    m.push_str("\n[[functions.package]]\nname = \"p\"\ndepends_on = [\"iam.role.r4\"]\n");
+    if with_functions {
+        m.push_str("\n[[functions.package]]\nname = \"p\"\ndepends_on = [\"iam.role.r4\"]\n");
+    }
     w.write("tenant.toml", &m);
 
     let o = w.apply(&[]);
@@ -755,9 +775,22 @@ async fn a_broken_lock_stops_the_apply_at_its_next_step() {
         "the IAM step finished: {roles:?}"
     );
 
+    let managed = w.run(&["state", "list", "acme"]);
+    code(&managed, 0);
+    assert!(
+        !text(&managed.stdout).contains("iam.role.r4"),
+        "recorded by a run without its lock: {}",
+        both(&managed)
+    );
     // The next apply takes a fresh lock and completes the run.
     code(&w.apply(&[]), 0);
-    assert!(ow.log().iter().any(|r| r.method == "PUT"));
+    assert_eq!(ow.log().iter().any(|r| r.method == "PUT"), with_functions);
+    let managed = w.run(&["state", "list", "acme"]);
+    assert!(
+        text(&managed.stdout).contains("iam.role.r4"),
+        "{}",
+        both(&managed)
+    );
     w.converged();
 }
 
