@@ -453,12 +453,12 @@ pub mod contract {
     use serde_json::{Value, json};
 
     /// An official API document, from the folder `FALCONER_REFERENCE` names (`scripts/test` sets it when the
-    /// documents are there, and skips the contract tests when they are not).
+    /// documents are there, and skips the contract tests when they are not: the project does not carry them).
     pub fn document(path: &str) -> Value {
         let root = std::env::var_os("FALCONER_REFERENCE")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference")
+                panic!("FALCONER_REFERENCE is not set: run scripts/test, or set it to the folder of the official API documents")
             });
         let path = root.join(path);
         let text = std::fs::read_to_string(&path)
