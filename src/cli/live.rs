@@ -207,7 +207,7 @@ fn with_recorded_secrets(live: &mut [Item], recorded: &HashMap<(String, String),
         };
         for (field, fp) in fields {
             // `smtp.password` is the value at /smtp/password.
-            let pointer = format!("/{}", field.replace('.', "/"));
+            let pointer = pointer(field);
             if let Some(v) = item.value.pointer_mut(&pointer)
                 && secrets::sealed(v) == Some(None)
             {
@@ -247,6 +247,11 @@ fn mark_unrecorded(live: &mut serde_json::Value, desired: &serde_json::Value) {
             }
         }
     }
+}
+
+/// The JSON pointer of a dotted field path (`smtp.password` → `/smtp/password`).
+fn pointer(path: &str) -> String {
+    format!("/{}", path.replace('.', "/"))
 }
 
 /// The known secrets of a sealed value, by dotted path (`secret`, `smtp.password`).
@@ -306,7 +311,7 @@ pub fn secrets_gone(plan: &Plan, desired: &[Item]) -> Vec<(String, Option<String
                     continue;
                 };
                 for f in c.fields.iter().filter(|f| f.sensitive) {
-                    let pointer = format!("/{}", f.path.replace('.', "/"));
+                    let pointer = pointer(&f.path);
                     if item.value.pointer(&pointer).is_none() {
                         out.push((c.address.to_string(), Some(f.path.clone())));
                     }

@@ -111,6 +111,26 @@ pub fn idle_fields<E>(
         .collect()
 }
 
+/// Refuses an update with fields no operation carries out ([`idle_fields`]), naming them, before anything
+/// of the domain runs.
+pub fn refuse_idle<E>(
+    domain: Domain,
+    c: &Change,
+    desired: &Spec,
+    live: &Spec,
+    work: impl Fn(&Change, &Spec) -> Result<usize, E>,
+) -> Result<(), ProviderError> {
+    let fields = idle_fields(c, desired, live, work);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::CannotApply {
+        domain,
+        address: c.address.clone(),
+        fields,
+    })
+}
+
 /// The desired resources of a plan, each with the directory its secret files are relative to.
 pub type DesiredSpecs = [(Spec, PathBuf)];
 

@@ -466,30 +466,6 @@ const PG: &[Case] = &[
     ),
 ];
 
-/// Asserts the plan is exactly an update of `address` whose changed paths all lie under `field`, applies it
-/// (allowing `allow`) and asserts the next plan is empty.
-fn one_field(w: &crate::support::Workdir, address: &str, field: &str, allow: &[&str]) {
-    let changes = w.changes();
-    assert_eq!(changes.len(), 1, "{changes:?}");
-    let (a, action, paths) = &changes[0];
-    assert_eq!(
-        (a.as_str(), action.as_str()),
-        (address, "update"),
-        "{changes:?}"
-    );
-    let tops: BTreeSet<&str> = paths
-        .iter()
-        .map(|p| p.split(['.', '[']).next().unwrap_or_default())
-        .collect();
-    assert_eq!(
-        tops,
-        BTreeSet::from([field]),
-        "the changed fields of {address}: {paths:?}"
-    );
-    crate::support::code(&w.apply(allow), 0);
-    w.converged();
-}
-
 /// Every PostgreSQL case in turn against one database: each edit plans exactly its one field, applies, and
 /// the next plan is empty.
 #[tokio::test]
@@ -512,7 +488,7 @@ async fn postgres_fields_apply_one_by_one() {
         w.edit("db.toml", &with_role(c.from), &with_role(c.to));
         let address = c.address.replace(".R", &format!(".{r}"));
         println!("case: {} {} ({} → {})", c.address, c.field, c.from, c.to);
-        one_field(&w, &address, c.field, c.allow);
+        w.step_field(&address, c.field, c.allow);
     }
     db.drop().await;
 }
@@ -582,7 +558,7 @@ async fn mongo_fields_apply_one_by_one() {
     for c in MONGO {
         println!("case: {} {} ({} → {})", c.address, c.field, c.from, c.to);
         w.edit("db.toml", c.from, c.to);
-        one_field(&w, c.address, c.field, c.allow);
+        w.step_field(c.address, c.field, c.allow);
     }
 }
 
@@ -755,7 +731,7 @@ async fn functions_fields_apply_one_by_one() {
     for c in FUNCTIONS {
         println!("case: {} {} ({} → {})", c.address, c.field, c.from, c.to);
         w.edit("fns.toml", c.from, c.to);
-        one_field(&w, c.address, c.field, c.allow);
+        w.step_field(c.address, c.field, c.allow);
     }
 }
 
@@ -1099,6 +1075,6 @@ async fn iam_fields_apply_one_by_one() {
     for (address, field, from, to) in iam_cases() {
         println!("case: {address} {field} ({from} → {to})");
         w.edit("iam.toml", &from, &to);
-        one_field(&w, &address, &field, &["WIDENS_ACCESS"]);
+        w.step_field(&address, &field, &["WIDENS_ACCESS"]);
     }
 }

@@ -80,21 +80,14 @@ fn refuse_idle(
         let (Some(d), Some(l)) = (desired.get(&c.address), live.get(&c.address)) else {
             continue;
         };
-        let idle = provider::idle_fields(c, d, l, |one, alone| {
-            let mut only = desired.clone();
-            only.insert(&c.address, alone);
+        provider::refuse_idle(Domain::Mongo, c, d, l, |one, alone| {
+            // An update's commands read only its own resource (a replace's would read its indexes too).
+            let only = HashMap::from([(&c.address, alone)]);
             let waves = apply::ops(std::slice::from_ref(one), &only, live);
             Ok::<usize, std::convert::Infallible>(
                 waves.iter().flat_map(|w| w.values()).map(Vec::len).sum(),
             )
-        });
-        if !idle.is_empty() {
-            return Err(ProviderError::CannotApply {
-                domain: Domain::Mongo,
-                address: c.address.clone(),
-                fields: idle,
-            });
-        }
+        })?;
     }
     Ok(())
 }

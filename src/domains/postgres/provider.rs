@@ -67,16 +67,9 @@ pub fn statements(
             .map(PathBuf::as_path)
             .unwrap_or(Path::new(""));
         if let (Some(ds), Some(ls)) = (desired, live) {
-            let idle = provider::idle_fields(c, ds, ls, |one, alone| {
+            provider::refuse_idle(Domain::Postgres, c, ds, ls, |one, alone| {
                 change_statements(one, Some(alone), Some(ls), base).map(|s| s.len())
-            });
-            if !idle.is_empty() {
-                return Err(ProviderError::CannotApply {
-                    domain: Domain::Postgres,
-                    address: c.address.clone(),
-                    fields: idle,
-                });
-            }
+            })?;
         }
         out.extend(change_statements(c, desired, live, base).map_err(|e| {
             ProviderError::Change {

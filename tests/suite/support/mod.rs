@@ -389,21 +389,44 @@ impl Workdir {
 
     /// [`Workdir::step`], allowing these hazard codes.
     pub fn step_with(&self, address: &str, fields: &[&str], allow: &[&str]) {
-        let changes = self.changes();
-        assert_eq!(changes.len(), 1, "{changes:?}");
-        let (a, action, f) = &changes[0];
-        assert_eq!(
-            (a.as_str(), action.as_str()),
-            (address, "update"),
-            "{changes:?}"
-        );
-        let mut f = f.clone();
+        let mut f = self.one_update(address);
         f.sort();
         let mut want: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
         want.sort();
         assert_eq!(f, want, "the changed fields of {address}");
         code(&self.apply(allow), 0);
         self.converged();
+    }
+
+    /// Asserts the plan is exactly one update of `address` whose changed paths all lie under the top-level
+    /// `field` (`grant[r].privileges` lies under `grant`), applies it (allowing `allow`) and asserts the next
+    /// plan shows no changes.
+    pub fn step_field(&self, address: &str, field: &str, allow: &[&str]) {
+        let paths = self.one_update(address);
+        let tops: std::collections::BTreeSet<&str> = paths
+            .iter()
+            .map(|p| p.split(['.', '[']).next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            tops,
+            std::collections::BTreeSet::from([field]),
+            "the changed fields of {address}: {paths:?}"
+        );
+        code(&self.apply(allow), 0);
+        self.converged();
+    }
+
+    /// The changed field paths of the plan, which must be exactly one update of `address`.
+    fn one_update(&self, address: &str) -> Vec<String> {
+        let changes = self.changes();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (a, action, paths) = &changes[0];
+        assert_eq!(
+            (a.as_str(), action.as_str()),
+            (address, "update"),
+            "{changes:?}"
+        );
+        paths.clone()
     }
 
     /// Applies the manifest again and again, each run killed with SIGKILL once `answered()` (a count of the
