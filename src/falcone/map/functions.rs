@@ -11,6 +11,57 @@ use crate::domains::{Spec, functions as fnd};
 use crate::model::SecretValue;
 use crate::model::secret::is_marker;
 
+const PACKAGE_KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "binding",
+    "parameters",
+    "annotations",
+    "publish",
+    "version",
+    "updated",
+    "actions",
+    "feeds",
+];
+const ACTION_KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "kind",
+    "runtime",
+    "exec",
+    "code",
+    "code_base64",
+    "code_available",
+    "limits",
+    "parameters",
+    "annotations",
+    "version",
+    "updated",
+    "publish",
+];
+const TRIGGER_KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "parameters",
+    "annotations",
+    "feed",
+    "version",
+    "updated",
+    "publish",
+    "limits",
+    "rules",
+];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "trigger",
+    "action",
+    "status",
+    "version",
+    "updated",
+    "publish",
+];
+
 impl Mapper {
     pub(super) fn functions(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
         self.leftover(
@@ -23,240 +74,189 @@ impl Mapper {
         let collector = arr(data.get("actions"))
             .iter()
             .any(|a| a.get("code_base64").is_some() || a.get("code_available").is_some());
-        for (i, pk) in arr(data.get("packages")).iter().enumerate() {
-            let p = format!("{path}/packages/{i}");
-            let Some(o) = pk.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "namespace",
-                    "binding",
-                    "parameters",
-                    "annotations",
-                    "publish",
-                    "version",
-                    "updated",
-                    "actions",
-                    "feeds",
-                ],
-            );
-            let binding = obj(o.get("binding"))
-                .filter(|b| !b.is_empty())
-                .map(|b| fnd::Binding {
-                    namespace: s(b.get("namespace")).unwrap_or_default(),
-                    name: s(b.get("name")).unwrap_or_default(),
-                });
-            let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
-            let annotations = self.ow_annotations(o.get("annotations"));
-            self.push(
-                Spec::FnPackage(fnd::Package {
-                    name: s(o.get("name")).unwrap_or_default(),
-                    binding,
-                    parameter,
-                    annotations,
-                    publish: o.get("publish").and_then(Value::as_bool),
-                    depends_on: Vec::new(),
-                }),
-                p,
-            );
+        for (o, p) in self.entries(data, path, "packages", PACKAGE_KEYS) {
+            self.package(o, p);
         }
-        for (i, a) in arr(data.get("actions")).iter().enumerate() {
-            let p = format!("{path}/actions/{i}");
-            let Some(o) = a.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "namespace",
-                    "kind",
-                    "runtime",
-                    "exec",
-                    "code",
-                    "code_base64",
-                    "code_available",
-                    "limits",
-                    "parameters",
-                    "annotations",
-                    "version",
-                    "updated",
-                    "publish",
-                ],
-            );
-            let name = s(o.get("name")).unwrap_or_default();
-            // An action inside a package is listed with namespace `ns/package`.
-            let package = s(o.get("namespace"))
-                .and_then(|n| n.split_once('/').map(|(_, pk)| pk.to_string()))
-                .filter(|pk| !pk.is_empty());
-            let exec = obj(o.get("exec"));
-            let kind = exec
-                .and_then(|e| s(e.get("kind")))
-                .or_else(|| s(o.get("kind")))
-                .or_else(|| s(o.get("runtime")))
-                .unwrap_or_default();
-            let mut code = None;
-            let mut binary = exec
-                .and_then(|e| e.get("binary"))
-                .and_then(Value::as_bool)
-                .filter(|b| *b);
-            if let Some(b64) = o.get("code_base64").and_then(Value::as_str) {
-                match base64::engine::general_purpose::STANDARD.decode(b64) {
-                    Ok(bytes) => match String::from_utf8(bytes) {
-                        Ok(text) if binary != Some(true) => code = Some(fnd::Code::Inline(text)),
-                        _ => {
-                            code = Some(fnd::Code::Base64(b64.to_string()));
-                            binary = Some(true);
-                        }
-                    },
-                    Err(e) => self.issues.push(
-                        Issue::error("invalid-value", format!("`code_base64` is not base64: {e}"))
-                            .path(format!("{p}/code_base64")),
-                    ),
-                }
-            } else if let Some(c) = exec
-                .and_then(|e| s(e.get("code")))
-                .or_else(|| s(o.get("code")))
-            {
-                code = Some(if binary == Some(true) {
-                    fnd::Code::Base64(c)
-                } else {
-                    fnd::Code::Inline(c)
-                });
-            }
-            if code.is_none() && !matches!(kind.as_str(), "sequence" | "blackbox") {
-                self.warn(
-                    format!("{p}/code_available"),
-                    "gap",
-                    format!("the code of action `{name}` was not exported (binary or unreadable); the live code is kept, and the action cannot be created from this artifact"),
-                );
-            }
-            let components = exec
-                .map(|e| {
-                    arr(e.get("components"))
-                        .iter()
-                        .filter_map(|c| c.as_str())
-                        .map(|c| local_path(c, &ns))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let limits = obj(o.get("limits"))
-                .filter(|l| !l.is_empty())
-                .map(|l| fnd::Limits {
-                    timeout: l.get("timeout").and_then(Value::as_u64),
-                    memory: l.get("memory").and_then(Value::as_u64),
-                    logs: l.get("logs").and_then(Value::as_u64),
-                    concurrency: l.get("concurrency").and_then(Value::as_u64),
-                });
-            let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
-            let annotations = self.ow_annotations(o.get("annotations"));
-            self.push(
-                Spec::FnAction(fnd::Action {
-                    name,
-                    package,
-                    kind,
-                    code,
-                    main: exec.and_then(|e| s(e.get("main"))),
-                    image: exec.and_then(|e| s(e.get("image"))),
-                    binary,
-                    components,
-                    limits,
-                    parameter,
-                    annotations,
-                    depends_on: Vec::new(),
-                }),
-                p,
-            );
+        for (o, p) in self.entries(data, path, "actions", ACTION_KEYS) {
+            self.action(o, p, &ns);
         }
-        for (i, t) in arr(data.get("triggers")).iter().enumerate() {
-            let p = format!("{path}/triggers/{i}");
-            let Some(o) = t.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "namespace",
-                    "parameters",
-                    "annotations",
-                    "feed",
-                    "version",
-                    "updated",
-                    "publish",
-                    "limits",
-                    "rules",
-                ],
-            );
-            let mut annotations = self.ow_annotations(o.get("annotations"));
-            let feed = s(o.get("feed")).or_else(|| {
-                annotations
-                    .remove("feed")
-                    .and_then(|v| v.as_str().map(String::from))
-            });
-            let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
-            self.push(
-                Spec::FnTrigger(fnd::Trigger {
-                    name: s(o.get("name")).unwrap_or_default(),
-                    feed,
-                    parameter,
-                    annotations,
-                    depends_on: Vec::new(),
-                }),
-                p,
-            );
+        for (o, p) in self.entries(data, path, "triggers", TRIGGER_KEYS) {
+            self.trigger(o, p);
         }
-        for (i, r) in arr(data.get("rules")).iter().enumerate() {
-            let p = format!("{path}/rules/{i}");
-            let Some(o) = r.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "namespace",
-                    "trigger",
-                    "action",
-                    "status",
-                    "version",
-                    "updated",
-                    "publish",
-                ],
-            );
-            let entity = |v: Option<&Value>| -> String {
-                match v {
-                    Some(Value::String(x)) => local_path(x, &ns),
-                    Some(Value::Object(e)) => {
-                        let name = s(e.get("name")).unwrap_or_default();
-                        match s(e.get("path")) {
-                            Some(path) => local_path(&format!("/{path}/{name}"), &ns),
-                            None => name,
-                        }
-                    }
-                    _ => String::new(),
-                }
-            };
-            let status = match s(o.get("status")).as_deref() {
-                Some("inactive") => Some(fnd::RuleStatus::Inactive),
-                Some("active") => Some(fnd::RuleStatus::Active),
-                _ => None,
-            };
-            self.push(
-                Spec::FnRule(fnd::Rule {
-                    name: s(o.get("name")).unwrap_or_default(),
-                    trigger: entity(o.get("trigger")),
-                    action: entity(o.get("action")),
-                    status,
-                    depends_on: Vec::new(),
-                }),
-                p,
-            );
+        for (o, p) in self.entries(data, path, "rules", RULE_KEYS) {
+            self.rule(o, p, &ns);
         }
         if collector {
             Dialect::Collector
         } else {
             Dialect::Applier
         }
+    }
+
+    fn package(&mut self, o: &Map<String, Value>, p: String) {
+        let binding = obj(o.get("binding"))
+            .filter(|b| !b.is_empty())
+            .map(|b| fnd::Binding {
+                namespace: s(b.get("namespace")).unwrap_or_default(),
+                name: s(b.get("name")).unwrap_or_default(),
+            });
+        let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
+        let annotations = self.ow_annotations(o.get("annotations"));
+        self.push(
+            Spec::FnPackage(fnd::Package {
+                name: s(o.get("name")).unwrap_or_default(),
+                binding,
+                parameter,
+                annotations,
+                publish: o.get("publish").and_then(Value::as_bool),
+                depends_on: Vec::new(),
+            }),
+            p,
+        );
+    }
+
+    fn action(&mut self, o: &Map<String, Value>, p: String, ns: &str) {
+        let name = s(o.get("name")).unwrap_or_default();
+        // An action inside a package is listed with namespace `ns/package`.
+        let package = s(o.get("namespace"))
+            .and_then(|n| n.split_once('/').map(|(_, pk)| pk.to_string()))
+            .filter(|pk| !pk.is_empty());
+        let exec = obj(o.get("exec"));
+        let kind = exec
+            .and_then(|e| s(e.get("kind")))
+            .or_else(|| s(o.get("kind")))
+            .or_else(|| s(o.get("runtime")))
+            .unwrap_or_default();
+        let (code, binary) = self.action_code(o, &p);
+        if code.is_none() && !matches!(kind.as_str(), "sequence" | "blackbox") {
+            self.warn(
+                format!("{p}/code_available"),
+                "gap",
+                format!("the code of action `{name}` was not exported (binary or unreadable); the live code is kept, and the action cannot be created from this artifact"),
+            );
+        }
+        let components = exec
+            .map(|e| {
+                arr(e.get("components"))
+                    .iter()
+                    .filter_map(|c| c.as_str())
+                    .map(|c| local_path(c, ns))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limits = obj(o.get("limits"))
+            .filter(|l| !l.is_empty())
+            .map(|l| fnd::Limits {
+                timeout: l.get("timeout").and_then(Value::as_u64),
+                memory: l.get("memory").and_then(Value::as_u64),
+                logs: l.get("logs").and_then(Value::as_u64),
+                concurrency: l.get("concurrency").and_then(Value::as_u64),
+            });
+        let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
+        let annotations = self.ow_annotations(o.get("annotations"));
+        self.push(
+            Spec::FnAction(fnd::Action {
+                name,
+                package,
+                kind,
+                code,
+                main: exec.and_then(|e| s(e.get("main"))),
+                image: exec.and_then(|e| s(e.get("image"))),
+                binary,
+                components,
+                limits,
+                parameter,
+                annotations,
+                depends_on: Vec::new(),
+            }),
+            p,
+        );
+    }
+
+    /// An action's code (base64 of the collector, or `exec.code`) and whether it is binary.
+    fn action_code(&mut self, o: &Map<String, Value>, p: &str) -> (Option<fnd::Code>, Option<bool>) {
+        let exec = obj(o.get("exec"));
+        let binary = exec
+            .and_then(|e| e.get("binary"))
+            .and_then(Value::as_bool)
+            .filter(|b| *b);
+        if let Some(b64) = o.get("code_base64").and_then(Value::as_str) {
+            return match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) if binary != Some(true) => (Some(fnd::Code::Inline(text)), binary),
+                    _ => (Some(fnd::Code::Base64(b64.to_string())), Some(true)),
+                },
+                Err(e) => {
+                    self.issues.push(
+                        Issue::error("invalid-value", format!("`code_base64` is not base64: {e}"))
+                            .path(format!("{p}/code_base64")),
+                    );
+                    (None, binary)
+                }
+            };
+        }
+        let code = exec
+            .and_then(|e| s(e.get("code")))
+            .or_else(|| s(o.get("code")))
+            .map(|c| {
+                if binary == Some(true) {
+                    fnd::Code::Base64(c)
+                } else {
+                    fnd::Code::Inline(c)
+                }
+            });
+        (code, binary)
+    }
+
+    fn trigger(&mut self, o: &Map<String, Value>, p: String) {
+        let mut annotations = self.ow_annotations(o.get("annotations"));
+        let feed = s(o.get("feed")).or_else(|| {
+            annotations
+                .remove("feed")
+                .and_then(|v| v.as_str().map(String::from))
+        });
+        let parameter = self.ow_params(o.get("parameters"), &format!("{p}/parameters"));
+        self.push(
+            Spec::FnTrigger(fnd::Trigger {
+                name: s(o.get("name")).unwrap_or_default(),
+                feed,
+                parameter,
+                annotations,
+                depends_on: Vec::new(),
+            }),
+            p,
+        );
+    }
+
+    fn rule(&mut self, o: &Map<String, Value>, p: String, ns: &str) {
+        let entity = |v: Option<&Value>| -> String {
+            match v {
+                Some(Value::String(x)) => local_path(x, ns),
+                Some(Value::Object(e)) => {
+                    let name = s(e.get("name")).unwrap_or_default();
+                    match s(e.get("path")) {
+                        Some(path) => local_path(&format!("/{path}/{name}"), ns),
+                        None => name,
+                    }
+                }
+                _ => String::new(),
+            }
+        };
+        let status = match s(o.get("status")).as_deref() {
+            Some("inactive") => Some(fnd::RuleStatus::Inactive),
+            Some("active") => Some(fnd::RuleStatus::Active),
+            _ => None,
+        };
+        self.push(
+            Spec::FnRule(fnd::Rule {
+                name: s(o.get("name")).unwrap_or_default(),
+                trigger: entity(o.get("trigger")),
+                action: entity(o.get("action")),
+                status,
+                depends_on: Vec::new(),
+            }),
+            p,
+        );
     }
 
     pub(super) fn ow_params(&mut self, v: Option<&Value>, p: &str) -> Vec<fnd::Parameter> {

@@ -27,35 +27,9 @@ impl Mapper {
                 "identity_providers",
             ],
         );
-        let kc = |k: &str| match k {
-            "protocolMappers" => "protocol_mapper".to_string(),
-            "smtpServer" => "smtp".to_string(),
-            "realmRoles" => "realm_roles".to_string(),
-            other => snake_case(other),
-        };
+        let kc = kc_name;
         if let Some(rs) = obj(data.get("realm_settings")) {
-            let p = format!("{path}/realm_settings");
-            let mut v = self.clean(&Value::Object(rs.clone()), &p, &["id", "realm"]);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("name".into(), Value::String(realm.clone()));
-                if let Some(Value::Object(smtp)) = o.get_mut("smtpServer") {
-                    for (k, x) in smtp.iter_mut() {
-                        if let Value::String(t) = x {
-                            if k == "port" {
-                                if let Ok(n) = t.parse::<u64>() {
-                                    *x = Value::from(n);
-                                }
-                            } else if matches!(k.as_str(), "ssl" | "starttls") {
-                                *x = Value::Bool(t == "true");
-                            }
-                        }
-                    }
-                    smtp.remove("auth");
-                }
-            }
-            if let Some(r) = decode::<iam::Realm>(&v, &p, &kc, &mut self.issues) {
-                self.push(Spec::IamRealm(r), p);
-            }
+            self.realm_settings(rs, format!("{path}/realm_settings"), &realm);
         }
         for (i, r) in arr(data.get("roles")).iter().enumerate() {
             let p = format!("{path}/roles/{i}");
@@ -76,37 +50,56 @@ impl Mapper {
             }
         }
         for (i, c) in arr(data.get("clients")).iter().enumerate() {
-            let p = format!("{path}/clients/{i}");
-            let v = self.clean(c, &p, KC_SERVER_KEYS);
-            if let Some(c) = decode::<iam::Client>(&v, &p, &kc, &mut self.issues) {
-                if iam::BUILTIN_CLIENTS.contains(&c.client_id.as_str()) {
-                    self.warn(
-                        p,
-                        "builtin",
-                        format!("built-in client `{}` is not managed", c.client_id),
-                    );
-                    continue;
-                }
-                self.push(Spec::IamClient(c), p);
-            }
+            self.client(c, format!("{path}/clients/{i}"));
         }
         for (i, idp) in arr(data.get("identity_providers")).iter().enumerate() {
-            let p = format!("{path}/identity_providers/{i}");
-            let mut v = self.clean(idp, &p, KC_SERVER_KEYS);
-            if let Some(cfg) = v.get_mut("config").and_then(Value::as_object_mut)
-                && let Some(secret) = cfg.remove("clientSecret")
-                && let Some(o) = v.as_object_mut()
-            {
-                o.insert("clientSecret".into(), secret);
-            }
-            if let Some(x) = decode::<iam::IdentityProvider>(&v, &p, &kc, &mut self.issues) {
-                self.push(Spec::IamIdentityProvider(x), p);
-            }
+            self.identity_provider(idp, format!("{path}/identity_providers/{i}"));
         }
         for (i, g) in arr(data.get("groups")).iter().enumerate() {
             self.group(g, &format!("{path}/groups/{i}"), None, &kc);
         }
         dialect
+    }
+
+    fn realm_settings(&mut self, rs: &Map<String, Value>, p: String, realm: &str) {
+        let mut v = self.clean(&Value::Object(rs.clone()), &p, &["id", "realm"]);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("name".into(), Value::String(realm.to_string()));
+            if let Some(Value::Object(smtp)) = o.get_mut("smtpServer") {
+                smtp_types(smtp);
+            }
+        }
+        if let Some(r) = decode::<iam::Realm>(&v, &p, &kc_name, &mut self.issues) {
+            self.push(Spec::IamRealm(r), p);
+        }
+    }
+
+    fn client(&mut self, c: &Value, p: String) {
+        let v = self.clean(c, &p, KC_SERVER_KEYS);
+        if let Some(c) = decode::<iam::Client>(&v, &p, &kc_name, &mut self.issues) {
+            if iam::BUILTIN_CLIENTS.contains(&c.client_id.as_str()) {
+                self.warn(
+                    p,
+                    "builtin",
+                    format!("built-in client `{}` is not managed", c.client_id),
+                );
+                return;
+            }
+            self.push(Spec::IamClient(c), p);
+        }
+    }
+
+    fn identity_provider(&mut self, idp: &Value, p: String) {
+        let mut v = self.clean(idp, &p, KC_SERVER_KEYS);
+        if let Some(cfg) = v.get_mut("config").and_then(Value::as_object_mut)
+            && let Some(secret) = cfg.remove("clientSecret")
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("clientSecret".into(), secret);
+        }
+        if let Some(x) = decode::<iam::IdentityProvider>(&v, &p, &kc_name, &mut self.issues) {
+            self.push(Spec::IamIdentityProvider(x), p);
+        }
     }
 
     pub(super) fn group(
@@ -138,4 +131,30 @@ impl Mapper {
             }
         }
     }
+}
+
+/// A Keycloak key's name in the model.
+fn kc_name(k: &str) -> String {
+    match k {
+        "protocolMappers" => "protocol_mapper".to_string(),
+        "smtpServer" => "smtp".to_string(),
+        "realmRoles" => "realm_roles".to_string(),
+        other => snake_case(other),
+    }
+}
+
+/// The SMTP settings as typed values (Keycloak exports them all as strings), without `auth`.
+fn smtp_types(smtp: &mut Map<String, Value>) {
+    for (k, x) in smtp.iter_mut() {
+        if let Value::String(t) = x {
+            if k == "port" {
+                if let Ok(n) = t.parse::<u64>() {
+                    *x = Value::from(n);
+                }
+            } else if matches!(k.as_str(), "ssl" | "starttls") {
+                *x = Value::Bool(t == "true");
+            }
+        }
+    }
+    smtp.remove("auth");
 }

@@ -7,6 +7,49 @@ use serde_json::{Map, Value};
 use super::*;
 use crate::domains::{Spec, kafka};
 
+const TOPIC_KEYS: &[&str] = &[
+    "name",
+    "partitions",
+    "replication_factor",
+    "config_overrides",
+    "numPartitions",
+    "replicationFactor",
+    "configEntries",
+    "config",
+];
+const ACL_KEYS: &[&str] = &[
+    "resource",
+    "resourceName",
+    "resourceType",
+    "resourcePatternType",
+    "patternType",
+    "principal",
+    "host",
+    "operation",
+    "permissionType",
+];
+const RESOURCE_TYPES: &[(i64, &str)] = &[
+    (2, "topic"),
+    (3, "group"),
+    (4, "cluster"),
+    (5, "transactional_id"),
+];
+const PATTERN_TYPES: &[(i64, &str)] = &[(3, "literal"), (4, "prefixed")];
+const OPERATIONS: &[(i64, &str)] = &[
+    (2, "all"),
+    (3, "read"),
+    (4, "write"),
+    (5, "create"),
+    (6, "delete"),
+    (7, "alter"),
+    (8, "describe"),
+    (9, "cluster_action"),
+    (10, "describe_configs"),
+    (11, "alter_configs"),
+    (12, "idempotent_write"),
+];
+const PERMISSIONS: &[(i64, &str)] = &[(2, "deny"), (3, "allow")];
+
 impl Mapper {
     pub(super) fn kafka(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
         self.leftover(data, path, &["topics", "acls", "consumer_groups"]);
@@ -16,143 +59,11 @@ impl Mapper {
             || arr(data.get("acls"))
                 .iter()
                 .any(|a| a.get("resource").is_some());
-        for (i, t) in arr(data.get("topics")).iter().enumerate() {
-            let p = format!("{path}/topics/{i}");
-            let Some(o) = t.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "partitions",
-                    "replication_factor",
-                    "config_overrides",
-                    "numPartitions",
-                    "replicationFactor",
-                    "configEntries",
-                    "config",
-                ],
-            );
-            let name = s(o.get("name")).unwrap_or_default();
-            let partitions = o
-                .get("partitions")
-                .or_else(|| o.get("numPartitions"))
-                .and_then(Value::as_u64);
-            let partitions = match partitions {
-                Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-                None => {
-                    self.warn(
-                        p.clone(),
-                        "gap",
-                        format!("topic `{name}` has no partition count; 1 is assumed"),
-                    );
-                    1
-                }
-            };
-            let rf = o
-                .get("replication_factor")
-                .or_else(|| o.get("replicationFactor"))
-                .and_then(Value::as_i64)
-                .and_then(|x| i16::try_from(x).ok());
-            let mut config = BTreeMap::new();
-            let cfg = o
-                .get("config_overrides")
-                .or_else(|| o.get("configEntries"))
-                .or_else(|| o.get("config"));
-            match cfg {
-                Some(Value::Object(m)) => {
-                    for (k, v) in m {
-                        config.insert(k.clone(), kafka::ConfigValue(js_string(v)));
-                    }
-                }
-                Some(Value::Array(entries)) => {
-                    for e in entries {
-                        if let (Some(k), Some(v)) = (s(e.get("name")), e.get("value")) {
-                            config.insert(k, kafka::ConfigValue(js_string(v)));
-                        }
-                    }
-                }
-                _ => {}
-            }
-            self.push(
-                Spec::KafkaTopic(kafka::Topic {
-                    name,
-                    partitions,
-                    replication_factor: rf,
-                    config,
-                    depends_on: Vec::new(),
-                }),
-                p,
-            );
+        for (o, p) in self.entries(data, path, "topics", TOPIC_KEYS) {
+            self.topic(o, p);
         }
-        for (i, a) in arr(data.get("acls")).iter().enumerate() {
-            let p = format!("{path}/acls/{i}");
-            let Some(o) = a.as_object() else { continue };
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "resource",
-                    "resourceName",
-                    "resourceType",
-                    "resourcePatternType",
-                    "patternType",
-                    "principal",
-                    "host",
-                    "operation",
-                    "permissionType",
-                ],
-            );
-            let name = s(o.get("resource"))
-                .or_else(|| s(o.get("resourceName")))
-                .unwrap_or_default();
-            let rt = enum_of(
-                o.get("resourceType"),
-                &[
-                    (2, "topic"),
-                    (3, "group"),
-                    (4, "cluster"),
-                    (5, "transactional_id"),
-                ],
-            )
-            .unwrap_or_else(|| "topic".into());
-            let pt = enum_of(
-                o.get("resourcePatternType")
-                    .or_else(|| o.get("patternType")),
-                &[(3, "literal"), (4, "prefixed")],
-            );
-            let op = enum_of(
-                o.get("operation"),
-                &[
-                    (2, "all"),
-                    (3, "read"),
-                    (4, "write"),
-                    (5, "create"),
-                    (6, "delete"),
-                    (7, "alter"),
-                    (8, "describe"),
-                    (9, "cluster_action"),
-                    (10, "describe_configs"),
-                    (11, "alter_configs"),
-                    (12, "idempotent_write"),
-                ],
-            );
-            let perm = enum_of(o.get("permissionType"), &[(2, "deny"), (3, "allow")]);
-            let v = serde_json::json!({
-                "resource_name": name,
-                "resource_type": rt,
-                "pattern_type": pt,
-                "principal": s(o.get("principal")).unwrap_or_default(),
-                "host": s(o.get("host")),
-                "operation": op,
-                "permission": perm,
-            });
-            let v = strip_nulls(v);
-            if let Some(acl) =
-                decode::<kafka::Acl>(&v, &p, &|k: &str| k.to_string(), &mut self.issues)
-            {
-                self.push(Spec::KafkaAcl(acl), p);
-            }
+        for (o, p) in self.entries(data, path, "acls", ACL_KEYS) {
+            self.acl(o, p);
         }
         let groups = arr(data.get("consumer_groups"));
         if !groups.is_empty() {
@@ -168,4 +79,86 @@ impl Mapper {
             Dialect::Applier
         }
     }
+
+    fn topic(&mut self, o: &Map<String, Value>, p: String) {
+        let name = s(o.get("name")).unwrap_or_default();
+        let partitions = o
+            .get("partitions")
+            .or_else(|| o.get("numPartitions"))
+            .and_then(Value::as_u64);
+        let partitions = match partitions {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => {
+                self.warn(
+                    p.clone(),
+                    "gap",
+                    format!("topic `{name}` has no partition count; 1 is assumed"),
+                );
+                1
+            }
+        };
+        let rf = o
+            .get("replication_factor")
+            .or_else(|| o.get("replicationFactor"))
+            .and_then(Value::as_i64)
+            .and_then(|x| i16::try_from(x).ok());
+        self.push(
+            Spec::KafkaTopic(kafka::Topic {
+                name,
+                partitions,
+                replication_factor: rf,
+                config: topic_config(o),
+                depends_on: Vec::new(),
+            }),
+            p,
+        );
+    }
+
+    fn acl(&mut self, o: &Map<String, Value>, p: String) {
+        let name = s(o.get("resource"))
+            .or_else(|| s(o.get("resourceName")))
+            .unwrap_or_default();
+        let pattern = o
+            .get("resourcePatternType")
+            .or_else(|| o.get("patternType"));
+        let v = serde_json::json!({
+            "resource_name": name,
+            "resource_type": enum_of(o.get("resourceType"), RESOURCE_TYPES).unwrap_or_else(|| "topic".into()),
+            "pattern_type": enum_of(pattern, PATTERN_TYPES),
+            "principal": s(o.get("principal")).unwrap_or_default(),
+            "host": s(o.get("host")),
+            "operation": enum_of(o.get("operation"), OPERATIONS),
+            "permission": enum_of(o.get("permissionType"), PERMISSIONS),
+        });
+        let v = strip_nulls(v);
+        if let Some(acl) = decode::<kafka::Acl>(&v, &p, &|k: &str| k.to_string(), &mut self.issues)
+        {
+            self.push(Spec::KafkaAcl(acl), p);
+        }
+    }
+}
+
+/// A topic's configuration, given as an object or as a list of `{name, value}`.
+fn topic_config(o: &Map<String, Value>) -> BTreeMap<String, kafka::ConfigValue> {
+    let mut config = BTreeMap::new();
+    let cfg = o
+        .get("config_overrides")
+        .or_else(|| o.get("configEntries"))
+        .or_else(|| o.get("config"));
+    match cfg {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                config.insert(k.clone(), kafka::ConfigValue(js_string(v)));
+            }
+        }
+        Some(Value::Array(entries)) => {
+            for e in entries {
+                if let (Some(k), Some(v)) = (s(e.get("name")), e.get("value")) {
+                    config.insert(k, kafka::ConfigValue(js_string(v)));
+                }
+            }
+        }
+        _ => {}
+    }
+    config
 }

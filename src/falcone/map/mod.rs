@@ -91,6 +91,26 @@ impl Mapper {
     }
 
     /// Warns about every key of `o` not in `known` (keys starting with `_` are the platform's own).
+    /// The objects listed under `data[key]`, each with its pointer, after warning about keys not in
+    /// `known`.
+    fn entries<'v>(
+        &mut self,
+        data: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        known: &[&str],
+    ) -> Vec<(&'v Map<String, Value>, String)> {
+        let mut out = Vec::new();
+        for (i, v) in arr(data.get(key)).iter().enumerate() {
+            let p = format!("{path}/{key}/{i}");
+            if let Some(o) = v.as_object() {
+                self.leftover(o, &p, known);
+                out.push((o, p));
+            }
+        }
+        out
+    }
+
     fn leftover(&mut self, o: &Map<String, Value>, path: &str, known: &[&str]) {
         for k in o.keys() {
             if !known.contains(&k.as_str()) && !k.starts_with('_') {

@@ -8,149 +8,101 @@ use super::*;
 use crate::diag::Issue;
 use crate::domains::{Spec, storage};
 
+const BUCKET_KEYS: &[&str] = &[
+    "name",
+    "region",
+    "versioning",
+    "lifecycle_rules",
+    "bucket_policy",
+    "cors_rules",
+    "lifecycle",
+    "policy",
+    "cors",
+    "tags",
+    "tagging",
+    "encryption",
+];
+const CORS_KEYS: &[&str] = &[
+    "ID",
+    "AllowedOrigins",
+    "AllowedMethods",
+    "AllowedHeaders",
+    "ExposeHeaders",
+    "MaxAgeSeconds",
+];
+
 impl Mapper {
     pub(super) fn storage(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
         self.leftover(data, path, &["buckets"]);
         let mut collector = false;
-        for (i, b) in arr(data.get("buckets")).iter().enumerate() {
-            let p = format!("{path}/buckets/{i}");
-            let Some(o) = b.as_object() else { continue };
+        for (o, p) in self.entries(data, path, "buckets", BUCKET_KEYS) {
             collector |= o.contains_key("lifecycle_rules")
                 || o.contains_key("bucket_policy")
                 || o.contains_key("cors_rules")
                 || o.get("versioning").is_some_and(Value::is_string);
-            self.leftover(
-                o,
-                &p,
-                &[
-                    "name",
-                    "region",
-                    "versioning",
-                    "lifecycle_rules",
-                    "bucket_policy",
-                    "cors_rules",
-                    "lifecycle",
-                    "policy",
-                    "cors",
-                    "tags",
-                    "tagging",
-                    "encryption",
-                ],
-            );
-            let name = s(o.get("name")).unwrap_or_default();
-            let versioning_s = match o.get("versioning") {
-                Some(Value::String(v)) => Some(v.clone()),
-                Some(Value::Object(v)) => s(v.get("Status")),
-                _ => None,
-            };
-            let versioning = versioning_s
-                .and_then(|v| serde_json::from_value(Value::String(v.to_lowercase())).ok());
-            let rules_v = o.get("lifecycle_rules").cloned().or_else(|| {
-                o.get("lifecycle").and_then(|l| {
-                    l.get("Rules")
-                        .cloned()
-                        .or_else(|| l.is_array().then(|| l.clone()))
-                })
-            });
-            let mut lifecycle_rule = Vec::new();
-            for (j, r) in arr(rules_v.as_ref()).iter().enumerate() {
-                let rp = format!("{p}/lifecycle_rules/{j}");
-                if let Some(rule) = self.lifecycle(r, &rp) {
-                    lifecycle_rule.push(rule);
-                }
-            }
-            let cors_v = o.get("cors_rules").cloned().or_else(|| {
-                o.get("cors").and_then(|c| {
-                    c.get("CORSRules")
-                        .cloned()
-                        .or_else(|| c.is_array().then(|| c.clone()))
-                })
-            });
-            let mut cors_rule = Vec::new();
-            for (j, c) in arr(cors_v.as_ref()).iter().enumerate() {
-                let cp = format!("{p}/cors_rules/{j}");
-                let Some(co) = c.as_object() else { continue };
-                self.leftover(
-                    co,
-                    &cp,
-                    &[
-                        "ID",
-                        "AllowedOrigins",
-                        "AllowedMethods",
-                        "AllowedHeaders",
-                        "ExposeHeaders",
-                        "MaxAgeSeconds",
-                    ],
-                );
-                let strings = |k: &str| -> Vec<String> {
-                    arr(co.get(k))
-                        .iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                };
-                let methods: Vec<storage::HttpMethod> = strings("AllowedMethods")
-                    .into_iter()
-                    .filter_map(|m| serde_json::from_value(Value::String(m.to_uppercase())).ok())
-                    .collect();
-                cors_rule.push(storage::CorsRule {
-                    id: s(co.get("ID")),
-                    allowed_origins: strings("AllowedOrigins"),
-                    allowed_methods: methods,
-                    allowed_headers: strings("AllowedHeaders"),
-                    expose_headers: strings("ExposeHeaders"),
-                    max_age_seconds: co
-                        .get("MaxAgeSeconds")
-                        .and_then(Value::as_u64)
-                        .and_then(|x| u32::try_from(x).ok()),
-                });
-            }
-            let policy = match o.get("bucket_policy").or_else(|| o.get("policy")) {
-                Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        self.issues.push(
-                            Issue::error(
-                                "invalid-value",
-                                format!("the bucket policy is not JSON: {e}"),
-                            )
-                            .path(format!("{p}/bucket_policy")),
-                        );
-                        None
-                    }
-                },
-                Some(Value::Null) | None => None,
-                Some(v) => Some(v.clone()),
-            };
-            let tags = match o.get("tags").or_else(|| o.get("tagging")) {
-                Some(Value::Object(m)) => {
-                    m.iter().map(|(k, v)| (k.clone(), js_string(v))).collect()
-                }
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|t| Some((s(t.get("Key"))?, s(t.get("Value")).unwrap_or_default())))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
-            self.push(
-                Spec::StorageBucket(storage::Bucket {
-                    name,
-                    region: s(o.get("region")),
-                    versioning,
-                    lifecycle_rule,
-                    cors_rule,
-                    policy,
-                    tags,
-                    encryption: None,
-                    depends_on: Vec::new(),
-                    objects: None,
-                }),
-                p,
-            );
+            self.bucket(o, p);
         }
         if collector {
             Dialect::Collector
         } else {
             Dialect::Applier
+        }
+    }
+
+    fn bucket(&mut self, o: &Map<String, Value>, p: String) {
+        let versioning = match o.get("versioning") {
+            Some(Value::String(v)) => Some(v.clone()),
+            Some(Value::Object(v)) => s(v.get("Status")),
+            _ => None,
+        }
+        .and_then(|v| serde_json::from_value(Value::String(v.to_lowercase())).ok());
+        let rules_v = listed(o, "lifecycle_rules", "lifecycle", "Rules");
+        let mut lifecycle_rule = Vec::new();
+        for (j, r) in arr(rules_v.as_ref()).iter().enumerate() {
+            if let Some(rule) = self.lifecycle(r, &format!("{p}/lifecycle_rules/{j}")) {
+                lifecycle_rule.push(rule);
+            }
+        }
+        let cors_v = listed(o, "cors_rules", "cors", "CORSRules");
+        let mut cors_rule = Vec::new();
+        for (j, c) in arr(cors_v.as_ref()).iter().enumerate() {
+            let Some(co) = c.as_object() else { continue };
+            self.leftover(co, &format!("{p}/cors_rules/{j}"), CORS_KEYS);
+            cors_rule.push(cors(co));
+        }
+        let policy = self.policy(o, &p);
+        self.push(
+            Spec::StorageBucket(storage::Bucket {
+                name: s(o.get("name")).unwrap_or_default(),
+                region: s(o.get("region")),
+                versioning,
+                lifecycle_rule,
+                cors_rule,
+                policy,
+                tags: tags(o),
+                encryption: None,
+                depends_on: Vec::new(),
+                objects: None,
+            }),
+            p,
+        );
+    }
+
+    /// The bucket policy: a JSON document, or its text.
+    fn policy(&mut self, o: &Map<String, Value>, p: &str) -> Option<Value> {
+        match o.get("bucket_policy").or_else(|| o.get("policy")) {
+            Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.issues.push(
+                        Issue::error("invalid-value", format!("the bucket policy is not JSON: {e}"))
+                            .path(format!("{p}/bucket_policy")),
+                    );
+                    None
+                }
+            },
+            Some(Value::Null) | None => None,
+            Some(v) => Some(v.clone()),
         }
     }
 
@@ -176,25 +128,7 @@ impl Mapper {
             v.and_then(Value::as_u64)
                 .and_then(|x| u32::try_from(x).ok())
         };
-        let mut filter = storage::LifecycleFilter::default();
-        if let Some(pre) = s(o.get("Prefix")) {
-            filter.prefix = Some(pre);
-        }
-        if let Some(f) = obj(o.get("Filter")) {
-            let and = obj(f.get("And"));
-            let src = and.unwrap_or(f);
-            if let Some(pre) = s(src.get("Prefix")) {
-                filter.prefix = Some(pre);
-            }
-            for t in arr(src.get("Tags")).iter().chain(src.get("Tag")) {
-                if let Some(k) = s(t.get("Key")) {
-                    filter.tags.insert(k, s(t.get("Value")).unwrap_or_default());
-                }
-            }
-            filter.object_size_greater_than =
-                src.get("ObjectSizeGreaterThan").and_then(Value::as_u64);
-            filter.object_size_less_than = src.get("ObjectSizeLessThan").and_then(Value::as_u64);
-        }
+        let filter = lifecycle_filter(o);
         let expiration = obj(o.get("Expiration")).map(|e| storage::Expiration {
             days: u32_of(e.get("Days")),
             date: s(e.get("Date")),
@@ -245,4 +179,75 @@ impl Mapper {
             noncurrent_version_transition: nvt,
         })
     }
+}
+
+/// A list given under `key` (collector) or as `alt` (applier: S3's own document, whose list is under
+/// `inner`, or the list itself).
+fn listed(o: &Map<String, Value>, key: &str, alt: &str, inner: &str) -> Option<Value> {
+    o.get(key).cloned().or_else(|| {
+        o.get(alt).and_then(|l| {
+            l.get(inner)
+                .cloned()
+                .or_else(|| l.is_array().then(|| l.clone()))
+        })
+    })
+}
+
+fn cors(co: &Map<String, Value>) -> storage::CorsRule {
+    let strings = |k: &str| -> Vec<String> {
+        arr(co.get(k))
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
+    let methods: Vec<storage::HttpMethod> = strings("AllowedMethods")
+        .into_iter()
+        .filter_map(|m| serde_json::from_value(Value::String(m.to_uppercase())).ok())
+        .collect();
+    storage::CorsRule {
+        id: s(co.get("ID")),
+        allowed_origins: strings("AllowedOrigins"),
+        allowed_methods: methods,
+        allowed_headers: strings("AllowedHeaders"),
+        expose_headers: strings("ExposeHeaders"),
+        max_age_seconds: co
+            .get("MaxAgeSeconds")
+            .and_then(Value::as_u64)
+            .and_then(|x| u32::try_from(x).ok()),
+    }
+}
+
+/// Tags given as an object or as S3's `[{Key, Value}]`.
+fn tags(o: &Map<String, Value>) -> BTreeMap<String, String> {
+    match o.get("tags").or_else(|| o.get("tagging")) {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), js_string(v))).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|t| Some((s(t.get("Key"))?, s(t.get("Value")).unwrap_or_default())))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// A lifecycle rule's filter: a prefix, tags and object sizes, directly or under `And`.
+fn lifecycle_filter(o: &Map<String, Value>) -> storage::LifecycleFilter {
+    let mut filter = storage::LifecycleFilter::default();
+    if let Some(pre) = s(o.get("Prefix")) {
+        filter.prefix = Some(pre);
+    }
+    if let Some(f) = obj(o.get("Filter")) {
+        let and = obj(f.get("And"));
+        let src = and.unwrap_or(f);
+        if let Some(pre) = s(src.get("Prefix")) {
+            filter.prefix = Some(pre);
+        }
+        for t in arr(src.get("Tags")).iter().chain(src.get("Tag")) {
+            if let Some(k) = s(t.get("Key")) {
+                filter.tags.insert(k, s(t.get("Value")).unwrap_or_default());
+            }
+        }
+        filter.object_size_greater_than = src.get("ObjectSizeGreaterThan").and_then(Value::as_u64);
+        filter.object_size_less_than = src.get("ObjectSizeLessThan").and_then(Value::as_u64);
+    }
+    filter
 }
