@@ -212,8 +212,43 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             ]);
         }
     };
+    let mut issues = envelope_issues(env, &version);
+    let mut m = map::Mapper::new(&tenant_id);
+    let domains = env
+        .get("domains")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if env.get("domains").is_none_or(|d| !d.is_array()) {
+        issues.push(Issue::error("missing", "the artifact has no `domains` list").path("/domains"));
+    }
+    let mut sections: Vec<DomainSection> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let path = format!("/domains/{i}");
+        let Some(obj) = d.as_object() else {
+            issues.push(Issue::error("invalid-value", "a domain section is an object").path(path));
+            continue;
+        };
+        if let Some(section) = read_section(obj, &path, &sections, &mut m, &mut issues) {
+            sections.push(section);
+        }
+    }
+    let (tenant, resources, map_issues) = m.finish();
+    issues.extend(map_issues);
+    let manifest = checked_manifest(tenant, resources, &mut issues);
+    Ok(Imported {
+        tenant_id,
+        format_version: version,
+        domains: sections,
+        manifest,
+        issues,
+    })
+}
+
+/// Warnings about the envelope: unknown fields, and a 1.0.0 checksum that is not the schema's.
+fn envelope_issues(env: &Map<String, Value>, version: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
-    let known_env: &[&str] = match version.as_str() {
+    let known_env: &[&str] = match version {
         "1.0" => &[
             "export_timestamp",
             "tenant_id",
@@ -260,147 +295,154 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             .help("it identifies the schema, not the content; the artifact is read as 1.0.0"),
         );
     }
+    issues
+}
 
-    let mut m = map::Mapper::new(&tenant_id);
-    let mut sections = Vec::new();
-    let domains = env
-        .get("domains")
-        .and_then(Value::as_array)
-        .cloned()
+const SECTION_KEYS: &[&str] = &[
+    "domain_key",
+    "status",
+    "exported_at",
+    "items_count",
+    "data",
+    "error",
+    "reason",
+];
+
+/// One domain section: its status and (when it has data) its mapped resources. `None` for a section
+/// that is skipped (an unknown status, or a domain seen before).
+fn read_section(
+    obj: &Map<String, Value>,
+    path: &str,
+    earlier: &[DomainSection],
+    m: &mut map::Mapper,
+    issues: &mut Vec<Issue>,
+) -> Option<DomainSection> {
+    let key = obj
+        .get("domain_key")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let domain = Domain::ALL.into_iter().find(|x| x.falcone_key() == key);
+    let status_s = obj
+        .get("status")
+        .and_then(Value::as_str)
         .unwrap_or_default();
-    if env.get("domains").is_none_or(|d| !d.is_array()) {
-        issues.push(Issue::error("missing", "the artifact has no `domains` list").path("/domains"));
+    let Some(status) = DomainStatus::parse(status_s) else {
+        issues.push(
+            Issue::error(
+                "invalid-value",
+                format!("domain `{key}` has an unknown status {status_s:?}"),
+            )
+            .path(format!("{path}/status"))
+            .help("statuses are ok, empty, error, not_available, not_requested"),
+        );
+        return None;
+    };
+    let mut section = DomainSection {
+        domain_key: key.clone(),
+        domain,
+        status,
+        items_count: obj.get("items_count").and_then(Value::as_u64),
+        error: obj.get("error").and_then(Value::as_str).map(String::from),
+        reason: obj.get("reason").and_then(Value::as_str).map(String::from),
+        dialect: None,
+    };
+    let Some(domain) = domain else {
+        issues.push(
+            Issue::warning(
+                "unknown-domain",
+                format!("unknown domain `{key}` is ignored"),
+            )
+            .path(format!("{path}/domain_key")),
+        );
+        return Some(section);
+    };
+    if earlier.iter().any(|s| s.domain.is_some() && s.domain_key == key) {
+        issues.push(
+            Issue::warning(
+                "duplicate",
+                format!("domain `{key}` appears twice; the first section is used"),
+            )
+            .path(path.to_string()),
+        );
+        return None;
     }
-    let mut seen: Vec<String> = Vec::new();
-    for (i, d) in domains.iter().enumerate() {
-        let path = format!("/domains/{i}");
-        let Some(obj) = d.as_object() else {
-            issues.push(Issue::error("invalid-value", "a domain section is an object").path(path));
-            continue;
-        };
-        let key = obj
-            .get("domain_key")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let domain = Domain::ALL.into_iter().find(|x| x.falcone_key() == key);
-        let status_s = obj
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(status) = DomainStatus::parse(status_s) else {
+    for k in obj.keys() {
+        if !SECTION_KEYS.contains(&k.as_str()) && !k.starts_with('_') {
             issues.push(
-                Issue::error(
-                    "invalid-value",
-                    format!("domain `{key}` has an unknown status {status_s:?}"),
-                )
-                .path(format!("{path}/status"))
-                .help("statuses are ok, empty, error, not_available, not_requested"),
+                Issue::warning("unknown-field", format!("unknown field `{k}` is ignored"))
+                    .path(format!("{path}/{k}")),
             );
-            continue;
-        };
-        let mut section = DomainSection {
-            domain_key: key.clone(),
-            domain,
-            status,
-            items_count: obj.get("items_count").and_then(Value::as_u64),
-            error: obj.get("error").and_then(Value::as_str).map(String::from),
-            reason: obj.get("reason").and_then(Value::as_str).map(String::from),
-            dialect: None,
-        };
-        if domain.is_none() {
-            issues.push(
-                Issue::warning(
-                    "unknown-domain",
-                    format!("unknown domain `{key}` is ignored"),
-                )
-                .path(format!("{path}/domain_key")),
-            );
-            sections.push(section);
-            continue;
         }
-        if seen.contains(&key) {
-            issues.push(
-                Issue::warning(
-                    "duplicate",
-                    format!("domain `{key}` appears twice; the first section is used"),
-                )
-                .path(path.clone()),
-            );
-            continue;
-        }
-        seen.push(key.clone());
-        for k in obj.keys() {
-            if ![
-                "domain_key",
-                "status",
-                "exported_at",
-                "items_count",
-                "data",
-                "error",
-                "reason",
-            ]
-            .contains(&k.as_str())
-                && !k.starts_with('_')
-            {
-                issues.push(
-                    Issue::warning("unknown-field", format!("unknown field `{k}` is ignored"))
-                        .path(format!("{path}/{k}")),
-                );
-            }
-        }
-        match status {
-            DomainStatus::Error => issues.push(
-                Issue::warning(
-                    "domain-not-exported",
-                    format!(
-                        "domain `{key}` failed to export: {}",
-                        section.error.as_deref().unwrap_or("no message")
-                    ),
-                )
-                .path(path.clone())
-                .help("its resources are unknown; plans leave this domain untouched"),
-            ),
-            DomainStatus::NotAvailable => issues.push(
-                Issue::warning(
-                    "domain-not-exported",
-                    format!(
-                        "domain `{key}` was not available: {}",
-                        section.reason.as_deref().unwrap_or("no reason given")
-                    ),
-                )
-                .path(path.clone()),
-            ),
-            DomainStatus::NotRequested => {}
-            DomainStatus::Ok | DomainStatus::Empty => match obj.get("data") {
-                Some(Value::Object(data)) => {
-                    section.dialect = Some(m.domain(
-                        domain.unwrap_or(Domain::Iam),
-                        data,
-                        &format!("{path}/data"),
-                    ));
-                }
-                Some(Value::Null) | None => issues.push(
-                    Issue::warning(
-                        "missing",
-                        format!("domain `{key}` has status {status_s} but no data"),
-                    )
-                    .path(format!("{path}/data")),
-                ),
-                Some(_) => issues.push(
-                    Issue::error("invalid-value", "a domain's `data` is an object")
-                        .path(format!("{path}/data")),
-                ),
-            },
-        }
-        sections.push(section);
     }
+    section.dialect = section_data(&section, obj, domain, path, m, issues);
+    Some(section)
+}
 
-    let (tenant, resources, map_issues) = m.finish();
-    issues.extend(map_issues);
-    let origins: Vec<(Spec, String)> = resources;
+/// Maps a section's data by its status; the dialect it was written in, when it had data.
+fn section_data(
+    section: &DomainSection,
+    obj: &Map<String, Value>,
+    domain: Domain,
+    path: &str,
+    m: &mut map::Mapper,
+    issues: &mut Vec<Issue>,
+) -> Option<Dialect> {
+    let key = &section.domain_key;
+    match section.status {
+        DomainStatus::Error => issues.push(
+            Issue::warning(
+                "domain-not-exported",
+                format!(
+                    "domain `{key}` failed to export: {}",
+                    section.error.as_deref().unwrap_or("no message")
+                ),
+            )
+            .path(path.to_string())
+            .help("its resources are unknown; plans leave this domain untouched"),
+        ),
+        DomainStatus::NotAvailable => issues.push(
+            Issue::warning(
+                "domain-not-exported",
+                format!(
+                    "domain `{key}` was not available: {}",
+                    section.reason.as_deref().unwrap_or("no reason given")
+                ),
+            )
+            .path(path.to_string()),
+        ),
+        DomainStatus::NotRequested => {}
+        DomainStatus::Ok | DomainStatus::Empty => match obj.get("data") {
+            Some(Value::Object(data)) => {
+                return Some(m.domain(domain, data, &format!("{path}/data")));
+            }
+            Some(Value::Null) | None => issues.push(
+                Issue::warning(
+                    "missing",
+                    format!(
+                        "domain `{key}` has status {} but no data",
+                        obj.get("status").and_then(Value::as_str).unwrap_or_default()
+                    ),
+                )
+                .path(format!("{path}/data")),
+            ),
+            Some(_) => issues.push(
+                Issue::error("invalid-value", "a domain's `data` is an object")
+                    .path(format!("{path}/data")),
+            ),
+        },
+    }
+    None
+}
+
+/// The manifest the mapped resources make, after the manifest's own checks and the tenant id's.
+fn checked_manifest(
+    tenant: crate::model::Tenant,
+    resources: Vec<(Spec, String)>,
+    issues: &mut Vec<Issue>,
+) -> Manifest {
     let with_origin: Vec<(&Spec, Origin<'_>)> =
-        origins.iter().map(|(s, p)| (s, Origin::Path(p))).collect();
+        resources.iter().map(|(s, p)| (s, Origin::Path(p))).collect();
     issues.extend(manifest::validate(
         &tenant,
         &with_origin,
@@ -415,21 +457,14 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             .path("/tenant_id"),
         );
     }
-    let manifest = Manifest {
+    Manifest {
         format_version: manifest::FORMAT_VERSION.to_string(),
         tenant,
-        resources: origins
+        resources: resources
             .into_iter()
             .map(|(spec, _)| Resource { spec, span: None })
             .collect(),
-    };
-    Ok(Imported {
-        tenant_id,
-        format_version: version,
-        domains: sections,
-        manifest,
-        issues,
-    })
+    }
 }
 
 /// The naming block an artifact implies (only what differs from falconer's defaults is set).
