@@ -47,27 +47,9 @@ fn saved_plan(path: &Path) -> Option<Plan> {
 
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let saved = saved_plan(&args.path);
-    let manifest_path = match &saved {
-        Some(p) => match &p.inputs {
-            Some(i) if i.against.is_none() => PathBuf::from(&i.manifest),
-            Some(i) => {
-                out.error(format!(
-                    "{} was planned against {}, not the live systems: plan against them (`falconer plan {} -o FILE`) to apply",
-                    args.path.display(),
-                    i.against.as_deref().unwrap_or_default(),
-                    i.manifest
-                ));
-                return exit::REFUSED;
-            }
-            None => {
-                out.error(format!(
-                    "{} does not say which manifest it was made from",
-                    args.path.display()
-                ));
-                return exit::ERROR;
-            }
-        },
-        None => args.path.clone(),
+    let manifest_path = match manifest_of(args, saved.as_ref(), out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let desired = match live::load(&manifest_path, out) {
         Ok(d) => d,
@@ -99,46 +81,137 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
                 return exit::ERROR;
             }
         };
-        let lock = match take_lock(&cx, &tenant.id).await {
-            Ok(Acquired::Fresh(l)) => l,
-            Ok(Acquired::TakenOver { lock, previous }) => {
-                eprintln!("warning: took over the expired lock of {}", previous.holder());
-                lock
-            }
-            Err(StateError::Locked { tenant, holder }) => {
-                out.error(format!(
-                    "tenant `{tenant}` is locked by {holder}; wait for that run, or break a stale lock with `falconer lock break {tenant}`"
-                ));
-                return exit::LOCKED;
-            }
-            Err(e) => {
-                out.error(e.to_string());
-                return exit::ERROR;
-            }
+        let lock = match lock_tenant(&cx, &tenant.id, out).await {
+            Ok(l) => l,
+            Err(code) => return code,
         };
-        // Keep the lock alive while a long step runs (the engine also renews it before each level, and stops
-        // when it is gone).
-        let beat = {
-            let (state, lock) = (cx.state.clone(), lock.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(LOCK_TTL / 5).await;
-                    match state.heartbeat(&lock, LOCK_TTL).await {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => eprintln!("warning: could not renew the lock: {e}"),
-                    }
-                }
-            })
-        };
-        let code =
-            apply_locked(args, out, &cx, &desired, saved.as_ref(), &manifest_path, &lock).await;
+        let beat = keep_alive(&cx, &lock);
+        let code = apply_locked(
+            args,
+            out,
+            &cx,
+            &desired,
+            saved.as_ref(),
+            &manifest_path,
+            &lock,
+        )
+        .await;
         beat.abort();
         if let Err(e) = cx.state.unlock(&lock).await {
             out.error(format!("could not release the lock: {e}"));
         }
         code
     })
+}
+
+/// The manifest to apply: the argument, or the one a saved plan was made from (refused when the plan was
+/// made against an export rather than the live systems).
+fn manifest_of(args: &Args, saved: Option<&Plan>, out: &Output) -> Result<PathBuf, i32> {
+    let Some(p) = saved else {
+        return Ok(args.path.clone());
+    };
+    match &p.inputs {
+        Some(i) if i.against.is_none() => Ok(PathBuf::from(&i.manifest)),
+        Some(i) => {
+            out.error(format!(
+                "{} was planned against {}, not the live systems: plan against them (`falconer plan {} -o FILE`) to apply",
+                args.path.display(),
+                i.against.as_deref().unwrap_or_default(),
+                i.manifest
+            ));
+            Err(exit::REFUSED)
+        }
+        None => {
+            out.error(format!(
+                "{} does not say which manifest it was made from",
+                args.path.display()
+            ));
+            Err(exit::ERROR)
+        }
+    }
+}
+
+/// Takes the tenant's lock (an expired one is taken over, with a warning).
+async fn lock_tenant(cx: &Context, tenant: &str, out: &Output) -> Result<Lock, i32> {
+    match take_lock(cx, tenant).await {
+        Ok(Acquired::Fresh(l)) => Ok(l),
+        Ok(Acquired::TakenOver { lock, previous }) => {
+            eprintln!(
+                "warning: took over the expired lock of {}",
+                previous.holder()
+            );
+            Ok(lock)
+        }
+        Err(StateError::Locked { tenant, holder }) => {
+            out.error(format!(
+                "tenant `{tenant}` is locked by {holder}; wait for that run, or break a stale lock with `falconer lock break {tenant}`"
+            ));
+            Err(exit::LOCKED)
+        }
+        Err(e) => {
+            out.error(e.to_string());
+            Err(exit::ERROR)
+        }
+    }
+}
+
+/// Keeps the lock alive while a long step runs (the engine also renews it before each level, and stops
+/// when it is gone); abort the task when done.
+fn keep_alive(cx: &Context, lock: &Lock) -> tokio::task::JoinHandle<()> {
+    let (state, lock) = (cx.state.clone(), lock.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LOCK_TTL / 5).await;
+            match state.heartbeat(&lock, LOCK_TTL).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => eprintln!("warning: could not renew the lock: {e}"),
+            }
+        }
+    })
+}
+
+/// Starts a run in the journal and applies the plan's steps; `None` (reported) when the run cannot start.
+async fn execute(
+    out: &Output,
+    cx: &Context,
+    desired: &live::Desired,
+    plan: &Plan,
+    (desired_items, live_items): (&[crate::plan::Item], &[crate::plan::Item]),
+    lock: &Lock,
+) -> Option<(String, engine::Outcome)> {
+    let tenant = &desired.manifest.tenant.id;
+    let bases = desired
+        .specs
+        .iter()
+        .map(|(s, b)| (s.address(), b.clone()))
+        .collect();
+    let run = match cx.state.start_run(tenant, &plan.digests.desired).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(e.to_string());
+            return None;
+        }
+    };
+    if let Err(e) = cx.state.resume_runs(tenant, &run).await {
+        eprintln!("warning: could not mark the earlier unfinished runs as resumed: {e}");
+    }
+    let steps = engine::steps(plan);
+    let journal = engine::Journal {
+        state: &cx.state,
+        run: &run,
+        lock: Some((lock, LOCK_TTL)),
+    };
+    let outcome = engine::run(
+        &steps,
+        &cx.live,
+        desired_items,
+        live_items,
+        &bases,
+        &journal,
+    )
+    .await;
+    Some((run, outcome))
 }
 
 /// The `--target` and `--exclude` patterns: a saved plan is made again with those it was made with.
@@ -195,19 +268,8 @@ async fn apply_locked(
     lock: &Lock,
 ) -> i32 {
     let tenant = &desired.manifest.tenant;
-    match cx.state.unfinished_runs(&tenant.id).await {
-        Ok(runs) if !runs.is_empty() => {
-            eprintln!(
-                "note: {} earlier run(s) of tenant `{}` did not finish; this run plans from the live state and completes their work",
-                runs.len(),
-                tenant.id
-            );
-        }
-        Ok(_) => {}
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
+    if let Err(code) = note_unfinished(out, cx, &tenant.id).await {
+        return code;
     }
     let (targets, excludes) = selection(args, saved);
     let opts = Options {
@@ -242,9 +304,52 @@ async fn apply_locked(
     if !plan.has_changes() {
         return finish_noop(out, cx, &tenant.id, &desired_items, &live_items).await;
     }
+    if let Err(code) = gate(args, out, &plan, saved.is_some(), &tenant.id) {
+        return code;
+    }
+    let Some((run, outcome)) =
+        execute(out, cx, desired, &plan, (&desired_items, &live_items), lock).await
+    else {
+        return exit::ERROR;
+    };
+    if !outcome.errors.is_empty() || outcome.stopped.is_some() {
+        return stopped(out, cx, &run, &outcome).await;
+    }
+    if let Err(code) = record_applied(out, cx, &tenant.id, &plan, &desired_items).await {
+        return code;
+    }
+    finish_run(cx, &run, "applied").await;
+    println!(
+        "Applied: {} change(s) to tenant `{}`.",
+        outcome.applied, tenant.id
+    );
+    exit::OK
+}
+
+/// Says so when earlier runs of the tenant did not finish (this run completes their work).
+async fn note_unfinished(out: &Output, cx: &Context, tenant: &str) -> Result<(), i32> {
+    match cx.state.unfinished_runs(tenant).await {
+        Ok(runs) if !runs.is_empty() => {
+            eprintln!(
+                "note: {} earlier run(s) of tenant `{tenant}` did not finish; this run plans from the live state and completes their work",
+                runs.len(),
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            out.error(e.to_string());
+            Err(exit::ERROR)
+        }
+    }
+}
+
+/// Refuses a plan with impossible changes or hazards not allowed, and asks a person to confirm unless
+/// `--auto-approve` or a saved plan says so; the exit code when the apply does not go on.
+fn gate(args: &Args, out: &Output, plan: &Plan, saved: bool, tenant: &str) -> Result<(), i32> {
     if plan.summary.hazards.contains_key(&HazardCode::Impossible) {
         out.error("refused: the plan has changes that cannot be made (IMPOSSIBLE); change the manifest (see the plan above)");
-        return exit::REFUSED;
+        return Err(exit::REFUSED);
     }
     let refused: Vec<HazardCode> = plan
         .summary
@@ -260,61 +365,37 @@ async fn apply_locked(
             list.join(", "),
             list.iter().map(|h| format!("--allow {h}")).collect::<Vec<_>>().join(" ")
         ));
-        return exit::REFUSED;
+        return Err(exit::REFUSED);
     }
-    if !args.auto_approve && saved.is_none() {
-        if !std::io::stdin().is_terminal() {
-            out.error(
-                "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
-            );
-            return exit::ERROR;
-        }
-        print!(
-            "Apply these changes to tenant `{}`? Type yes to go on: ",
-            tenant.id
+    if args.auto_approve || saved {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        out.error(
+            "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
         );
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if answer.trim() != "yes" {
-            eprintln!("Nothing applied.");
-            return exit::OK;
-        }
+        return Err(exit::ERROR);
     }
-    let bases = desired
-        .specs
-        .iter()
-        .map(|(s, b)| (s.address(), b.clone()))
-        .collect();
-    let run = match cx.state.start_run(&tenant.id, &plan.digests.desired).await {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
-    if let Err(e) = cx.state.resume_runs(&tenant.id, &run).await {
-        eprintln!("warning: could not mark the earlier unfinished runs as resumed: {e}");
+    print!("Apply these changes to tenant `{tenant}`? Type yes to go on: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() != "yes" {
+        eprintln!("Nothing applied.");
+        return Err(exit::OK);
     }
-    let steps = engine::steps(&plan);
-    let journal = engine::Journal {
-        state: &cx.state,
-        run: &run,
-        lock: Some((lock, LOCK_TTL)),
-    };
-    let outcome = engine::run(
-        &steps,
-        &cx.live,
-        &desired_items,
-        &live_items,
-        &bases,
-        &journal,
-    )
-    .await;
-    if !outcome.errors.is_empty() || outcome.stopped.is_some() {
-        return stopped(out, cx, &run, &outcome).await;
-    }
-    let applied = outcome.applied;
+    Ok(())
+}
+
+/// Records in the state store what the apply made managed, removed, and the secrets it set or removed;
+/// each failure is reported.
+async fn record_applied(
+    out: &Output,
+    cx: &Context,
+    tenant: &str,
+    plan: &Plan,
+    desired_items: &[crate::plan::Item],
+) -> Result<(), i32> {
     let added: Vec<Address> = desired_items.iter().map(|i| i.address.clone()).collect();
     let removed: Vec<Address> = plan
         .changes
@@ -322,35 +403,29 @@ async fn apply_locked(
         .filter(|c| c.action == Action::Delete)
         .map(|c| c.address.clone())
         .collect();
-    if let Err(e) = cx.state.update_managed(&tenant.id, &added, &removed).await {
-        out.error(format!(
-            "applied, but the state store could not record it: {e}; the next apply records it"
-        ));
-        return exit::ERROR;
-    }
-    if let Err(e) = cx
+    let failed = if let Err(e) = cx.state.update_managed(tenant, &added, &removed).await {
+        format!("the state store could not record it: {e}; the next apply records it")
+    } else if let Err(e) = cx
         .state
-        .record_secrets(&tenant.id, &live::secrets_set(&plan, &desired_items))
+        .record_secrets(tenant, &live::secrets_set(plan, desired_items))
         .await
     {
-        out.error(format!(
-            "applied, but the state store could not record the secrets set: {e}; a later change of them may go unnoticed"
-        ));
-        return exit::ERROR;
-    }
-    if let Err(e) = cx
+        format!(
+            "the state store could not record the secrets set: {e}; a later change of them may go unnoticed"
+        )
+    } else if let Err(e) = cx
         .state
-        .forget_secrets(&tenant.id, &live::secrets_gone(&plan, &desired_items))
+        .forget_secrets(tenant, &live::secrets_gone(plan, desired_items))
         .await
     {
-        out.error(format!(
-            "applied, but the state store could not forget the secrets removed: {e}; the next plan may show them again"
-        ));
-        return exit::ERROR;
-    }
-    finish_run(cx, &run, "applied").await;
-    println!("Applied: {applied} change(s) to tenant `{}`.", tenant.id);
-    exit::OK
+        format!(
+            "the state store could not forget the secrets removed: {e}; the next plan may show them again"
+        )
+    } else {
+        return Ok(());
+    };
+    out.error(format!("applied, but {failed}"));
+    Err(exit::ERROR)
 }
 
 /// Nothing to change: still record that falconer manages what the manifest declares and exists.

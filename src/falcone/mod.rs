@@ -357,7 +357,10 @@ fn read_section(
         );
         return Some(section);
     };
-    if earlier.iter().any(|s| s.domain.is_some() && s.domain_key == key) {
+    if earlier
+        .iter()
+        .any(|s| s.domain.is_some() && s.domain_key == key)
+    {
         issues.push(
             Issue::warning(
                 "duplicate",
@@ -421,7 +424,9 @@ fn section_data(
                     "missing",
                     format!(
                         "domain `{key}` has status {} but no data",
-                        obj.get("status").and_then(Value::as_str).unwrap_or_default()
+                        obj.get("status")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
                     ),
                 )
                 .path(format!("{path}/data")),
@@ -441,8 +446,10 @@ fn checked_manifest(
     resources: Vec<(Spec, String)>,
     issues: &mut Vec<Issue>,
 ) -> Manifest {
-    let with_origin: Vec<(&Spec, Origin<'_>)> =
-        resources.iter().map(|(s, p)| (s, Origin::Path(p))).collect();
+    let with_origin: Vec<(&Spec, Origin<'_>)> = resources
+        .iter()
+        .map(|(s, p)| (s, Origin::Path(p)))
+        .collect();
     issues.extend(manifest::validate(
         &tenant,
         &with_origin,

@@ -203,112 +203,52 @@ fn alter_table(d: &Table, l: &Table) -> Vec<String> {
             quote_ident(&d.name)
         ));
     }
-    fn renamed(c: &Column) -> Option<&str> {
-        c.renamed_from.as_deref()
-    }
     // Constraints that change are dropped first and added again last.
     let pk_changed =
         d.primary_key.as_ref().map(|p| &p.columns) != l.primary_key.as_ref().map(|p| &p.columns);
+    drop_constraints(&name, d, l, pk_changed, &mut out);
+    alter_columns(&name, d, l, &mut out);
+    add_constraints(&name, d, l, pk_changed, &mut out);
+    row_security(&name, d, l, &mut out);
+    if d.comment.is_some() && d.comment != l.comment {
+        out.push(comment_on("table", &name, &d.comment));
+    }
+    out
+}
+
+/// Drops the live constraints that change (the primary key when its columns do).
+fn drop_constraints(name: &str, d: &Table, l: &Table, pk_changed: bool, out: &mut Vec<String>) {
+    let drop = |n: &str| format!("alter table {name} drop constraint {}", quote_ident(n));
     if pk_changed && let Some(pk) = &l.primary_key {
         let n = pk
             .name
             .clone()
             .unwrap_or_else(|| format!("{}_pkey", l.name));
-        out.push(format!(
-            "alter table {name} drop constraint {}",
-            quote_ident(&n)
-        ));
+        out.push(drop(&n));
     }
     for u in &l.unique {
         if !d.unique.contains(u)
             && let Some(n) = &u.name
         {
-            out.push(format!(
-                "alter table {name} drop constraint {}",
-                quote_ident(n)
-            ));
+            out.push(drop(n));
         }
     }
     for c in &l.check {
         if !d.check.contains(c) {
-            out.push(format!(
-                "alter table {name} drop constraint {}",
-                quote_ident(&c.name)
-            ));
+            out.push(drop(&c.name));
         }
     }
     for fk in &l.foreign_key {
         if !d.foreign_key.contains(fk)
             && let Some(n) = &fk.name
         {
-            out.push(format!(
-                "alter table {name} drop constraint {}",
-                quote_ident(n)
-            ));
+            out.push(drop(n));
         }
     }
-    for c in &d.column {
-        let from = renamed(c).filter(|r| {
-            l.column.iter().any(|x| x.name == *r) && !l.column.iter().any(|x| x.name == c.name)
-        });
-        if let Some(r) = from {
-            out.push(format!(
-                "alter table {name} rename column {} to {}",
-                quote_ident(r),
-                quote_ident(&c.name)
-            ));
-        }
-        let live = l
-            .column
-            .iter()
-            .find(|x| x.name == c.name || Some(x.name.as_str()) == from);
-        let Some(lc) = live else {
-            out.push(format!("alter table {name} add column {}", column_def(c)));
-            continue;
-        };
-        let col = format!("{name} alter column {}", quote_ident(&c.name));
-        if c.ty != lc.ty {
-            out.push(format!(
-                "alter table {col} type {} using {}::{}",
-                c.ty,
-                quote_ident(&c.name),
-                c.ty
-            ));
-        }
-        if c.default != lc.default && c.identity.is_none() && c.generated.is_none() {
-            out.push(match &c.default {
-                Some(def) => format!("alter table {col} set default {def}"),
-                None => format!("alter table {col} drop default"),
-            });
-        }
-        if let Some(n) = c.nullable
-            && Some(n) != lc.nullable
-        {
-            out.push(format!(
-                "alter table {col} {} not null",
-                if n { "drop" } else { "set" }
-            ));
-        }
-        if c.comment.is_some() && c.comment != lc.comment {
-            out.push(comment_on(
-                "column",
-                &format!("{name}.{}", quote_ident(&c.name)),
-                &c.comment,
-            ));
-        }
-    }
-    for lc in &l.column {
-        let kept = d
-            .column
-            .iter()
-            .any(|c| c.name == lc.name || renamed(c) == Some(lc.name.as_str()));
-        if !kept {
-            out.push(format!(
-                "alter table {name} drop column {}",
-                quote_ident(&lc.name)
-            ));
-        }
-    }
+}
+
+/// Adds the desired constraints the live table lacks.
+fn add_constraints(name: &str, d: &Table, l: &Table, pk_changed: bool, out: &mut Vec<String>) {
     if pk_changed && let Some(pk) = &d.primary_key {
         let n = pk
             .name
@@ -339,34 +279,93 @@ fn alter_table(d: &Table, l: &Table) -> Vec<String> {
             out.push(format!("alter table {name} add {}", fk_def(d, fk)));
         }
     }
-    for (flag, live, word) in [
-        (
-            d.row_level_security,
-            l.row_level_security,
-            "row level security",
-        ),
-        (
-            d.force_row_level_security,
-            l.force_row_level_security,
-            "force row level security",
-        ),
-    ] {
-        if let Some(f) = flag
-            && Some(f) != live
-        {
-            let verb = match (word, f) {
-                ("row level security", true) => "enable",
-                ("row level security", false) => "disable",
-                (_, true) => "force",
-                (_, false) => "no force",
-            };
-            out.push(format!("alter table {name} {verb} row level security"));
+}
+
+/// Renames, adds, changes and drops columns.
+fn alter_columns(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
+    let renamed = |c: &Column| c.renamed_from.clone();
+    for c in &d.column {
+        let from = renamed(c).filter(|r| {
+            l.column.iter().any(|x| x.name == *r) && !l.column.iter().any(|x| x.name == c.name)
+        });
+        if let Some(r) = &from {
+            out.push(format!(
+                "alter table {name} rename column {} to {}",
+                quote_ident(r),
+                quote_ident(&c.name)
+            ));
+        }
+        let live = l
+            .column
+            .iter()
+            .find(|x| x.name == c.name || Some(&x.name) == from.as_ref());
+        match live {
+            Some(lc) => alter_column(name, c, lc, out),
+            None => out.push(format!("alter table {name} add column {}", column_def(c))),
         }
     }
-    if d.comment.is_some() && d.comment != l.comment {
-        out.push(comment_on("table", &name, &d.comment));
+    for lc in &l.column {
+        let kept = d
+            .column
+            .iter()
+            .any(|c| c.name == lc.name || c.renamed_from.as_deref() == Some(lc.name.as_str()));
+        if !kept {
+            out.push(format!(
+                "alter table {name} drop column {}",
+                quote_ident(&lc.name)
+            ));
+        }
     }
-    out
+}
+
+/// Changes one column's type, default, nullability and comment.
+fn alter_column(name: &str, c: &Column, lc: &Column, out: &mut Vec<String>) {
+    let col = format!("{name} alter column {}", quote_ident(&c.name));
+    if c.ty != lc.ty {
+        out.push(format!(
+            "alter table {col} type {} using {}::{}",
+            c.ty,
+            quote_ident(&c.name),
+            c.ty
+        ));
+    }
+    if c.default != lc.default && c.identity.is_none() && c.generated.is_none() {
+        out.push(match &c.default {
+            Some(def) => format!("alter table {col} set default {def}"),
+            None => format!("alter table {col} drop default"),
+        });
+    }
+    if let Some(n) = c.nullable
+        && Some(n) != lc.nullable
+    {
+        out.push(format!(
+            "alter table {col} {} not null",
+            if n { "drop" } else { "set" }
+        ));
+    }
+    if c.comment.is_some() && c.comment != lc.comment {
+        out.push(comment_on(
+            "column",
+            &format!("{name}.{}", quote_ident(&c.name)),
+            &c.comment,
+        ));
+    }
+}
+
+/// Enables, disables, forces or unforces row level security.
+fn row_security(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
+    if let Some(f) = d.row_level_security
+        && Some(f) != l.row_level_security
+    {
+        let verb = if f { "enable" } else { "disable" };
+        out.push(format!("alter table {name} {verb} row level security"));
+    }
+    if let Some(f) = d.force_row_level_security
+        && Some(f) != l.force_row_level_security
+    {
+        let verb = if f { "force" } else { "no force" };
+        out.push(format!("alter table {name} {verb} row level security"));
+    }
 }
 
 fn create_index(i: &Index) -> String {

@@ -583,120 +583,9 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                     format!("column `{}` is declared twice", c.name),
                 );
             }
-            if let Err(e) = sql::check_type(&c.ty) {
-                cx.error(&format!("{f}.type"), "invalid-sql", e);
-            }
-            for (field, expr) in [("default", &c.default), ("generated", &c.generated)] {
-                if let Some(e) = expr
-                    && let Err(msg) = sql::check_expr(e)
-                {
-                    cx.error(&format!("{f}.{field}"), "invalid-sql", format!("`{field}` must be one SQL expression: {msg}"));
-                }
-            }
-            if c.identity.is_some() {
-                if c.default.is_some() {
-                    cx.error(
-                        &format!("{f}.default"),
-                        "conflict",
-                        format!("column `{}` has both a default and an identity", c.name),
-                    )
-                    .help = Some(
-                        "an identity column generates its own values; remove `default`".into(),
-                    );
-                }
-                if !INTEGER_TYPES.contains(&c.ty.trim().to_ascii_lowercase().as_str()) {
-                    cx.error(
-                        &format!("{f}.identity"),
-                        "conflict",
-                        format!("identity column `{}` has type `{}`", c.name, c.ty),
-                    )
-                    .help = Some("identity columns are smallint, integer or bigint".into());
-                }
-                if c.nullable == Some(true) {
-                    cx.error(
-                        &format!("{f}.nullable"),
-                        "conflict",
-                        "an identity column is always NOT NULL",
-                    );
-                }
-            }
-            if c.generated.is_some() && (c.default.is_some() || c.identity.is_some()) {
-                cx.error(
-                    &format!("{f}.generated"),
-                    "conflict",
-                    format!(
-                        "generated column `{}` cannot also have a default or an identity",
-                        c.name
-                    ),
-                );
-            }
+            check_column(cx, &f, c);
         }
-        let has = |c: &str| self.column.iter().any(|x| x.name == c);
-        let check_cols = |cx: &mut Checker<'_>, field: String, cols: &[String]| {
-            if cols.is_empty() {
-                cx.error(&field, "empty", "at least one column is needed");
-            }
-            for c in cols {
-                if !has(c) {
-                    let cand = did_you_mean_col(c, &self.column);
-                    let e = cx.error(
-                        &field,
-                        "unknown-column",
-                        format!("table `{}` has no column `{c}`", self.name),
-                    );
-                    if let Some(s) = cand {
-                        e.help = Some(format!("did you mean `{s}`?"));
-                    }
-                }
-            }
-        };
-        if let Some(pk) = &self.primary_key {
-            check_cols(cx, "primary_key.columns".into(), &pk.columns);
-            for c in &pk.columns {
-                if let Some(col) = self.column.iter().find(|x| &x.name == c)
-                    && col.nullable == Some(true)
-                {
-                    cx.error(
-                        "primary_key",
-                        "conflict",
-                        format!("primary key column `{c}` is declared nullable"),
-                    );
-                }
-            }
-        }
-        for (i, u) in self.unique.iter().enumerate() {
-            check_cols(cx, format!("unique[{i}].columns"), &u.columns);
-        }
-        for (i, fk) in self.foreign_key.iter().enumerate() {
-            check_cols(cx, format!("foreign_key[{i}].columns"), &fk.columns);
-            if !fk.references.columns.is_empty() && fk.references.columns.len() != fk.columns.len()
-            {
-                cx.error(
-                    &format!("foreign_key[{i}].references"),
-                    "conflict",
-                    format!(
-                        "the foreign key has {} column(s) but references {}",
-                        fk.columns.len(),
-                        fk.references.columns.len()
-                    ),
-                );
-            }
-            if matches!(fk.on_delete, Some(FkAction::SetNull)) {
-                for c in &fk.columns {
-                    if self
-                        .column
-                        .iter()
-                        .any(|x| &x.name == c && x.nullable == Some(false))
-                    {
-                        cx.error(
-                            &format!("foreign_key[{i}].on_delete"),
-                            "conflict",
-                            format!("ON DELETE SET NULL on NOT NULL column `{c}`"),
-                        );
-                    }
-                }
-            }
-        }
+        self.check_keys(cx);
         let mut names = HashSet::new();
         for (i, c) in self.check.iter().enumerate() {
             ident(&format!("check[{i}].name"), &c.name, cx);
@@ -717,6 +606,135 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                 "no-effect",
                 "FORCE ROW LEVEL SECURITY has no effect unless `row_level_security = true`",
             );
+        }
+    }
+}
+
+/// One column: its type and expressions parse, and identity, default and generated do not conflict.
+fn check_column(cx: &mut Checker<'_>, f: &str, c: &Column) {
+    if let Err(e) = sql::check_type(&c.ty) {
+        cx.error(&format!("{f}.type"), "invalid-sql", e);
+    }
+    for (field, expr) in [("default", &c.default), ("generated", &c.generated)] {
+        if let Some(e) = expr
+            && let Err(msg) = sql::check_expr(e)
+        {
+            cx.error(
+                &format!("{f}.{field}"),
+                "invalid-sql",
+                format!("`{field}` must be one SQL expression: {msg}"),
+            );
+        }
+    }
+    if c.identity.is_some() {
+        if c.default.is_some() {
+            cx.error(
+                &format!("{f}.default"),
+                "conflict",
+                format!("column `{}` has both a default and an identity", c.name),
+            )
+            .help = Some("an identity column generates its own values; remove `default`".into());
+        }
+        if !INTEGER_TYPES.contains(&c.ty.trim().to_ascii_lowercase().as_str()) {
+            cx.error(
+                &format!("{f}.identity"),
+                "conflict",
+                format!("identity column `{}` has type `{}`", c.name, c.ty),
+            )
+            .help = Some("identity columns are smallint, integer or bigint".into());
+        }
+        if c.nullable == Some(true) {
+            cx.error(
+                &format!("{f}.nullable"),
+                "conflict",
+                "an identity column is always NOT NULL",
+            );
+        }
+    }
+    if c.generated.is_some() && (c.default.is_some() || c.identity.is_some()) {
+        cx.error(
+            &format!("{f}.generated"),
+            "conflict",
+            format!(
+                "generated column `{}` cannot also have a default or an identity",
+                c.name
+            ),
+        );
+    }
+}
+
+impl Table {
+    /// Columns named by a key exist; the primary key's are not nullable.
+    fn check_cols(&self, cx: &mut Checker<'_>, field: String, cols: &[String]) {
+        if cols.is_empty() {
+            cx.error(&field, "empty", "at least one column is needed");
+        }
+        for c in cols {
+            if !self.column.iter().any(|x| &x.name == c) {
+                let cand = did_you_mean_col(c, &self.column);
+                let e = cx.error(
+                    &field,
+                    "unknown-column",
+                    format!("table `{}` has no column `{c}`", self.name),
+                );
+                if let Some(s) = cand {
+                    e.help = Some(format!("did you mean `{s}`?"));
+                }
+            }
+        }
+    }
+
+    /// The primary key, unique keys and foreign keys name columns that exist, in matching numbers.
+    fn check_keys(&self, cx: &mut Checker<'_>) {
+        if let Some(pk) = &self.primary_key {
+            self.check_cols(cx, "primary_key.columns".into(), &pk.columns);
+            for c in &pk.columns {
+                if let Some(col) = self.column.iter().find(|x| &x.name == c)
+                    && col.nullable == Some(true)
+                {
+                    cx.error(
+                        "primary_key",
+                        "conflict",
+                        format!("primary key column `{c}` is declared nullable"),
+                    );
+                }
+            }
+        }
+        for (i, u) in self.unique.iter().enumerate() {
+            self.check_cols(cx, format!("unique[{i}].columns"), &u.columns);
+        }
+        for (i, fk) in self.foreign_key.iter().enumerate() {
+            self.check_cols(cx, format!("foreign_key[{i}].columns"), &fk.columns);
+            self.check_foreign_key(cx, i, fk);
+        }
+    }
+
+    fn check_foreign_key(&self, cx: &mut Checker<'_>, i: usize, fk: &ForeignKey) {
+        if !fk.references.columns.is_empty() && fk.references.columns.len() != fk.columns.len() {
+            cx.error(
+                &format!("foreign_key[{i}].references"),
+                "conflict",
+                format!(
+                    "the foreign key has {} column(s) but references {}",
+                    fk.columns.len(),
+                    fk.references.columns.len()
+                ),
+            );
+        }
+        if matches!(fk.on_delete, Some(FkAction::SetNull)) {
+            for c in &fk.columns {
+                if self
+                    .column
+                    .iter()
+                    .any(|x| &x.name == c && x.nullable == Some(false))
+                {
+                    cx.error(
+                        &format!("foreign_key[{i}].on_delete"),
+                        "conflict",
+                        format!("ON DELETE SET NULL on NOT NULL column `{c}`"),
+                    );
+                }
+            }
         }
     }
 }

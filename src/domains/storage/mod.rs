@@ -347,7 +347,6 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         cx.name("name", &self.name, bucket_name_rule);
         let prefix = cx.tenant.bucket_prefix();
         cx.scope("name", "bucket", &self.name, &[prefix], true);
-        let mut ids = HashSet::new();
         if self.lifecycle_rule.len() > 1000 {
             cx.error(
                 "lifecycle_rule",
@@ -355,111 +354,13 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
                 "S3 allows at most 1000 lifecycle rules",
             );
         }
+        let mut ids = HashSet::new();
         for (i, r) in self.lifecycle_rule.iter().enumerate() {
             let f = format!("lifecycle_rule[{i}]");
-            if r.id.is_empty() || r.id.len() > 255 {
-                cx.error(
-                    &format!("{f}.id"),
-                    "invalid-value",
-                    "a lifecycle rule id has 1 to 255 characters",
-                );
-            } else if !ids.insert(r.id.as_str()) {
-                cx.error(
-                    &format!("{f}.id"),
-                    "duplicate",
-                    format!("lifecycle rule `{}` is declared twice", r.id),
-                );
-            }
-            if !r.has_action() {
-                cx.warn(&f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses such a rule", r.id))
-                    .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or `abort_incomplete_multipart_upload_days`".into());
-            }
-            if let Some(e) = &r.expiration {
-                let n = [
-                    e.days.is_some(),
-                    e.date.is_some(),
-                    e.expired_object_delete_marker.is_some(),
-                ]
-                .iter()
-                .filter(|b| **b)
-                .count();
-                if n != 1 {
-                    cx.error(&format!("{f}.expiration"), "conflict", "an expiration has exactly one of `days`, `date`, `expired_object_delete_marker`");
-                }
-                if e.days == Some(0) {
-                    cx.error(
-                        &format!("{f}.expiration.days"),
-                        "invalid-value",
-                        "expiration days must be at least 1",
-                    );
-                }
-                if e.expired_object_delete_marker.is_some()
-                    && r.filter.as_ref().is_some_and(|fl| !fl.tags.is_empty())
-                {
-                    cx.error(
-                        &format!("{f}.expiration"),
-                        "conflict",
-                        "`expired_object_delete_marker` cannot be used with a tag filter",
-                    );
-                }
-            }
-            if let Some(fl) = &r.filter
-                && fl.tags.keys().any(String::is_empty)
-            {
-                cx.error(
-                    &format!("{f}.filter.tags"),
-                    "invalid-value",
-                    "a tag filter needs a key; S3 refuses an empty one",
-                );
-            }
-            if let Some(fl) = &r.filter
-                && let (Some(gt), Some(lt)) =
-                    (fl.object_size_greater_than, fl.object_size_less_than)
-                && gt >= lt
-            {
-                cx.error(
-                    &format!("{f}.filter"),
-                    "conflict",
-                    "`object_size_greater_than` must be less than `object_size_less_than`",
-                );
-            }
-            for (j, t) in r.transition.iter().enumerate() {
-                if t.days.is_some() == t.date.is_some() {
-                    cx.error(
-                        &format!("{f}.transition[{j}]"),
-                        "conflict",
-                        "a transition has exactly one of `days` or `date`",
-                    );
-                }
-            }
+            check_lifecycle_rule(cx, &f, r, &mut ids);
         }
         for (i, c) in self.cors_rule.iter().enumerate() {
-            let f = format!("cors_rule[{i}]");
-            if c.allowed_origins.is_empty() {
-                cx.warn(
-                    &format!("{f}.allowed_origins"),
-                    "empty",
-                    "a CORS rule without allowed origins; S3 refuses such a rule",
-                );
-            }
-            if c.allowed_methods.is_empty() {
-                cx.warn(
-                    &format!("{f}.allowed_methods"),
-                    "empty",
-                    "a CORS rule without allowed methods; S3 refuses such a rule",
-                )
-                .help =
-                    Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
-            }
-            for o in &c.allowed_origins {
-                if o.matches('*').count() > 1 {
-                    cx.error(
-                        &format!("{f}.allowed_origins"),
-                        "invalid-value",
-                        format!("origin {o:?} has more than one `*`"),
-                    );
-                }
-            }
+            check_cors_rule(cx, &format!("cors_rule[{i}]"), c);
         }
         if self.cors_rule.len() > 100 {
             cx.error(
@@ -471,36 +372,7 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         if let Some(p) = &self.policy {
             check_policy(cx, p);
         }
-        if self.tags.len() > 50 {
-            cx.error(
-                "tags",
-                "invalid-value",
-                "S3 allows at most 50 tags on a bucket",
-            );
-        }
-        for (k, v) in &self.tags {
-            if k.is_empty() || k.chars().count() > 128 {
-                cx.error(
-                    &format!("tags.{k}"),
-                    "invalid-value",
-                    "a tag key has 1 to 128 characters",
-                );
-            }
-            if k.starts_with("aws:") {
-                cx.error(
-                    &format!("tags.{k}"),
-                    "invalid-value",
-                    "the `aws:` tag prefix is reserved",
-                );
-            }
-            if v.chars().count() > 256 {
-                cx.error(
-                    &format!("tags.{k}"),
-                    "invalid-value",
-                    "a tag value has at most 256 characters",
-                );
-            }
-        }
+        check_tags(cx, &self.tags);
         if let Some(e) = &self.encryption
             && e.algorithm == SseAlgorithm::Aes256
             && e.kms_key_id.is_some()
@@ -509,6 +381,158 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
                 "encryption.kms_key_id",
                 "conflict",
                 "a KMS key needs `algorithm = \"aws:kms\"`",
+            );
+        }
+    }
+}
+
+/// One lifecycle rule: its id, an action, one kind of expiration, and a filter S3 accepts.
+fn check_lifecycle_rule<'r>(
+    cx: &mut Checker<'_>,
+    f: &str,
+    r: &'r LifecycleRule,
+    ids: &mut HashSet<&'r str>,
+) {
+    if r.id.is_empty() || r.id.len() > 255 {
+        cx.error(
+            &format!("{f}.id"),
+            "invalid-value",
+            "a lifecycle rule id has 1 to 255 characters",
+        );
+    } else if !ids.insert(r.id.as_str()) {
+        cx.error(
+            &format!("{f}.id"),
+            "duplicate",
+            format!("lifecycle rule `{}` is declared twice", r.id),
+        );
+    }
+    if !r.has_action() {
+        cx.warn(f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses such a rule", r.id))
+            .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or `abort_incomplete_multipart_upload_days`".into());
+    }
+    if let Some(e) = &r.expiration {
+        let n = [
+            e.days.is_some(),
+            e.date.is_some(),
+            e.expired_object_delete_marker.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if n != 1 {
+            cx.error(
+                &format!("{f}.expiration"),
+                "conflict",
+                "an expiration has exactly one of `days`, `date`, `expired_object_delete_marker`",
+            );
+        }
+        if e.days == Some(0) {
+            cx.error(
+                &format!("{f}.expiration.days"),
+                "invalid-value",
+                "expiration days must be at least 1",
+            );
+        }
+        if e.expired_object_delete_marker.is_some()
+            && r.filter.as_ref().is_some_and(|fl| !fl.tags.is_empty())
+        {
+            cx.error(
+                &format!("{f}.expiration"),
+                "conflict",
+                "`expired_object_delete_marker` cannot be used with a tag filter",
+            );
+        }
+    }
+    if let Some(fl) = &r.filter {
+        check_lifecycle_filter(cx, f, fl);
+    }
+    for (j, t) in r.transition.iter().enumerate() {
+        if t.days.is_some() == t.date.is_some() {
+            cx.error(
+                &format!("{f}.transition[{j}]"),
+                "conflict",
+                "a transition has exactly one of `days` or `date`",
+            );
+        }
+    }
+}
+
+fn check_lifecycle_filter(cx: &mut Checker<'_>, f: &str, fl: &LifecycleFilter) {
+    if fl.tags.keys().any(String::is_empty) {
+        cx.error(
+            &format!("{f}.filter.tags"),
+            "invalid-value",
+            "a tag filter needs a key; S3 refuses an empty one",
+        );
+    }
+    if let (Some(gt), Some(lt)) = (fl.object_size_greater_than, fl.object_size_less_than)
+        && gt >= lt
+    {
+        cx.error(
+            &format!("{f}.filter"),
+            "conflict",
+            "`object_size_greater_than` must be less than `object_size_less_than`",
+        );
+    }
+}
+
+/// One CORS rule: origins and methods present, at most one `*` per origin.
+fn check_cors_rule(cx: &mut Checker<'_>, f: &str, c: &CorsRule) {
+    if c.allowed_origins.is_empty() {
+        cx.warn(
+            &format!("{f}.allowed_origins"),
+            "empty",
+            "a CORS rule without allowed origins; S3 refuses such a rule",
+        );
+    }
+    if c.allowed_methods.is_empty() {
+        cx.warn(
+            &format!("{f}.allowed_methods"),
+            "empty",
+            "a CORS rule without allowed methods; S3 refuses such a rule",
+        )
+        .help = Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
+    }
+    for o in &c.allowed_origins {
+        if o.matches('*').count() > 1 {
+            cx.error(
+                &format!("{f}.allowed_origins"),
+                "invalid-value",
+                format!("origin {o:?} has more than one `*`"),
+            );
+        }
+    }
+}
+
+/// A bucket's tags: at most 50, keys of 1 to 128 characters outside `aws:`, values of at most 256.
+fn check_tags(cx: &mut Checker<'_>, tags: &BTreeMap<String, String>) {
+    if tags.len() > 50 {
+        cx.error(
+            "tags",
+            "invalid-value",
+            "S3 allows at most 50 tags on a bucket",
+        );
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            cx.error(
+                &format!("tags.{k}"),
+                "invalid-value",
+                "a tag key has 1 to 128 characters",
+            );
+        }
+        if k.starts_with("aws:") {
+            cx.error(
+                &format!("tags.{k}"),
+                "invalid-value",
+                "the `aws:` tag prefix is reserved",
+            );
+        }
+        if v.chars().count() > 256 {
+            cx.error(
+                &format!("tags.{k}"),
+                "invalid-value",
+                "a tag value has at most 256 characters",
             );
         }
     }

@@ -174,7 +174,11 @@ impl Mapper {
     }
 
     /// An action's code (base64 of the collector, or `exec.code`) and whether it is binary.
-    fn action_code(&mut self, o: &Map<String, Value>, p: &str) -> (Option<fnd::Code>, Option<bool>) {
+    fn action_code(
+        &mut self,
+        o: &Map<String, Value>,
+        p: &str,
+    ) -> (Option<fnd::Code>, Option<bool>) {
         let exec = obj(o.get("exec"));
         let binary = exec
             .and_then(|e| e.get("binary"))

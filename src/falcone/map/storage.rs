@@ -95,8 +95,11 @@ impl Mapper {
                 Ok(v) => Some(v),
                 Err(e) => {
                     self.issues.push(
-                        Issue::error("invalid-value", format!("the bucket policy is not JSON: {e}"))
-                            .path(format!("{p}/bucket_policy")),
+                        Issue::error(
+                            "invalid-value",
+                            format!("the bucket policy is not JSON: {e}"),
+                        )
+                        .path(format!("{p}/bucket_policy")),
                     );
                     None
                 }
