@@ -219,99 +219,20 @@ pub async fn inspect(
     let rules = each(w, ns, "rules", &rules, |r| str_of(r, "name").to_string()).await?;
 
     let mut out = Inspected::default();
-    let none = Declared::default();
     // A package's parameters as OpenWhisk shows them (a binding's merged with the bound package's).
     let mut package_params: HashMap<String, Map<String, Value>> = HashMap::new();
     for p in &packages {
-        let name = str_of(p, "name").to_string();
-        let address = format!("functions.package.{name}");
         let shown = key_values(&p["parameters"]);
-        package_params.insert(name.clone(), shown.iter().cloned().collect());
-        let binding = p
-            .get("binding")
-            .filter(|b| !str_of(b, "name").is_empty())
-            .map(|b| Binding {
-                namespace: str_of(b, "namespace").to_string(),
-                name: str_of(b, "name").to_string(),
-            });
-        let mut shown = shown;
-        if let Some(b) = &binding {
-            // What the bound package holds is not the binding's own.
-            let bound = w
-                .get(&["namespaces", &b.namespace, "packages", &b.name], &[])
-                .await
-                .ok()
-                .flatten()
-                .map(|v| key_values(&v["parameters"]))
-                .unwrap_or_default();
-            let own = declared.get(&address).unwrap_or(&none);
-            shown.retain(|(k, v)| {
-                own.secret.contains(k)
-                    || own.value.contains(k)
-                    || !bound.iter().any(|(bk, bv)| bk == k && bv == v)
-            });
-        }
-        out.specs.push(Spec::FnPackage(Package {
-            parameter: parameters(shown, &address, declared.get(&address), &mut out.secrets),
-            annotations: annotations(p),
-            publish: p.get("publish").and_then(Value::as_bool).filter(|p| *p),
-            binding,
-            depends_on: Vec::new(),
-            name,
-        }));
+        package_params.insert(
+            str_of(p, "name").to_string(),
+            shown.iter().cloned().collect(),
+        );
+        let package = read_package(w, p, shown, declared, &mut out.secrets).await;
+        out.specs.push(Spec::FnPackage(package));
     }
     for a in &actions {
-        let package = {
-            let l = local(str_of(a, "namespace"), ns);
-            (!l.is_empty()).then_some(l)
-        };
-        let name = str_of(a, "name").to_string();
-        let path = match &package {
-            Some(p) => format!("{p}/{name}"),
-            None => name.clone(),
-        };
-        let address = format!("functions.action.{path}");
-        let own = declared.get(&address);
-        let mut shown = key_values(&a["parameters"]);
-        if let Some(pp) = package.as_ref().and_then(|p| package_params.get(p)) {
-            // OpenWhisk shows the package's parameters merged into its actions.
-            let keep =
-                |k: &String| own.is_some_and(|d| d.secret.contains(k) || d.value.contains(k));
-            shown.retain(|(k, v)| keep(k) || pp.get(k) != Some(v));
-        }
-        let exec = &a["exec"];
-        let kind = str_of(exec, "kind").to_string();
-        let code = exec.get("code").and_then(Value::as_str).map(|c| {
-            if exec["binary"].as_bool().unwrap_or(false) {
-                Code::Base64(c.to_string())
-            } else {
-                Code::Inline(c.to_string())
-            }
-        });
-        let components = exec["components"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|c| local(c, ns))
-            .collect();
-        out.specs.push(Spec::FnAction(Action {
-            code: if kind == "sequence" { None } else { code },
-            main: exec.get("main").and_then(Value::as_str).map(str::to_string),
-            image: exec
-                .get("image")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            binary: None,
-            components,
-            limits: limits(a),
-            parameter: parameters(shown, &address, own, &mut out.secrets),
-            annotations: annotations(a),
-            depends_on: Vec::new(),
-            kind,
-            package,
-            name,
-        }));
+        let action = read_action(a, ns, declared, &package_params, &mut out.secrets);
+        out.specs.push(Spec::FnAction(action));
     }
     for t in &triggers {
         let name = str_of(t, "name").to_string();
@@ -346,6 +267,109 @@ pub async fn inspect(
         }));
     }
     Ok(out)
+}
+
+/// A package as read; a binding's parameters without those the bound package holds (unless the
+/// manifest declares them).
+async fn read_package(
+    w: &Whisk,
+    p: &Value,
+    mut shown: Vec<(String, Value)>,
+    declared: &HashMap<String, Declared>,
+    secrets: &mut HashMap<(String, String), String>,
+) -> Package {
+    let name = str_of(p, "name").to_string();
+    let address = format!("functions.package.{name}");
+    let binding = p
+        .get("binding")
+        .filter(|b| !str_of(b, "name").is_empty())
+        .map(|b| Binding {
+            namespace: str_of(b, "namespace").to_string(),
+            name: str_of(b, "name").to_string(),
+        });
+    if let Some(b) = &binding {
+        // What the bound package holds is not the binding's own.
+        let bound = w
+            .get(&["namespaces", &b.namespace, "packages", &b.name], &[])
+            .await
+            .ok()
+            .flatten()
+            .map(|v| key_values(&v["parameters"]))
+            .unwrap_or_default();
+        let none = Declared::default();
+        let own = declared.get(&address).unwrap_or(&none);
+        shown.retain(|(k, v)| {
+            own.secret.contains(k)
+                || own.value.contains(k)
+                || !bound.iter().any(|(bk, bv)| bk == k && bv == v)
+        });
+    }
+    Package {
+        parameter: parameters(shown, &address, declared.get(&address), secrets),
+        annotations: annotations(p),
+        publish: p.get("publish").and_then(Value::as_bool).filter(|p| *p),
+        binding,
+        depends_on: Vec::new(),
+        name,
+    }
+}
+
+/// An action as read; its parameters without those its package shows merged into it (unless the
+/// manifest declares them).
+fn read_action(
+    a: &Value,
+    ns: &str,
+    declared: &HashMap<String, Declared>,
+    package_params: &HashMap<String, Map<String, Value>>,
+    secrets: &mut HashMap<(String, String), String>,
+) -> Action {
+    let package = {
+        let l = local(str_of(a, "namespace"), ns);
+        (!l.is_empty()).then_some(l)
+    };
+    let name = str_of(a, "name").to_string();
+    let path = match &package {
+        Some(p) => format!("{p}/{name}"),
+        None => name.clone(),
+    };
+    let address = format!("functions.action.{path}");
+    let own = declared.get(&address);
+    let mut shown = key_values(&a["parameters"]);
+    if let Some(pp) = package.as_ref().and_then(|p| package_params.get(p)) {
+        let keep = |k: &String| own.is_some_and(|d| d.secret.contains(k) || d.value.contains(k));
+        shown.retain(|(k, v)| keep(k) || pp.get(k) != Some(v));
+    }
+    let exec = &a["exec"];
+    let kind = str_of(exec, "kind").to_string();
+    let code = exec.get("code").and_then(Value::as_str).map(|c| {
+        if exec["binary"].as_bool().unwrap_or(false) {
+            Code::Base64(c.to_string())
+        } else {
+            Code::Inline(c.to_string())
+        }
+    });
+    let components = exec["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|c| local(c, ns))
+        .collect();
+    let text = |k: &str| exec.get(k).and_then(Value::as_str).map(str::to_string);
+    Action {
+        code: if kind == "sequence" { None } else { code },
+        main: text("main"),
+        image: text("image"),
+        binary: None,
+        components,
+        limits: limits(a),
+        parameter: parameters(shown, &address, own, secrets),
+        annotations: annotations(a),
+        depends_on: Vec::new(),
+        kind,
+        package,
+        name,
+    }
 }
 
 #[cfg(test)]

@@ -133,24 +133,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         .collect();
     let ids = &client_ids;
 
-    // Realm roles.
-    let mine: Vec<&Value> = roles
-        .iter()
-        .filter(|r| !builtin_realm_role(str_of(r, "name"), realm))
-        .collect();
-    let read: Vec<Spec> = stream::iter(mine)
-        .map(|r| async move {
-            let mut role = rep::role(r).map_err(unreadable)?;
-            if r["composite"].as_bool().unwrap_or(false) {
-                role.composites = composites(kc, &[realm, "roles", &role.name], ids).await?;
-            }
-            Ok::<_, KcError>(Spec::IamRole(role))
-        })
-        .buffered(PARALLEL)
-        .try_collect()
-        .await?;
-    out.specs.extend(read);
-
+    out.specs.extend(read_roles(kc, realm, &roles, ids).await?);
     // Client scopes.
     for s in &scopes {
         if !BUILTIN_SCOPES.contains(&str_of(s, "name")) {
@@ -159,7 +142,6 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
             out.specs.push(Spec::IamClientScope(scope));
         }
     }
-
     // Clients.
     let mine: Vec<&Value> = clients
         .iter()
@@ -174,9 +156,39 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         out.specs.push(spec);
         out.client_secrets.extend(secret);
     }
+    out.specs.extend(read_idps(kc, realm, &idps).await?);
+    let all = group_tree(kc, realm, groups).await?;
+    out.specs.extend(read_groups(kc, realm, &all).await?);
+    Ok(out)
+}
 
-    // Identity providers.
-    let read: Vec<Spec> = stream::iter(idps.iter())
+/// The realm's own roles (not the built-in ones), with their composites.
+async fn read_roles(
+    kc: &Keycloak,
+    realm: &str,
+    roles: &[Value],
+    ids: &HashMap<String, String>,
+) -> Result<Vec<Spec>, KcError> {
+    let mine: Vec<&Value> = roles
+        .iter()
+        .filter(|r| !builtin_realm_role(str_of(r, "name"), realm))
+        .collect();
+    stream::iter(mine)
+        .map(|r| async move {
+            let mut role = rep::role(r).map_err(unreadable)?;
+            if r["composite"].as_bool().unwrap_or(false) {
+                role.composites = composites(kc, &[realm, "roles", &role.name], ids).await?;
+            }
+            Ok::<_, KcError>(Spec::IamRole(role))
+        })
+        .buffered(PARALLEL)
+        .try_collect()
+        .await
+}
+
+/// The identity providers with their mappers.
+async fn read_idps(kc: &Keycloak, realm: &str, idps: &[Value]) -> Result<Vec<Spec>, KcError> {
+    stream::iter(idps.iter())
         .map(|i| async move {
             let mut idp = rep::identity_provider(i).map_err(unreadable)?;
             let mappers = kc
@@ -197,11 +209,16 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         })
         .buffered(PARALLEL)
         .try_collect()
-        .await?;
-    out.specs.extend(read);
+        .await
+}
 
-    // Groups, level by level.
-    let mut level: Vec<(Value, Option<String>)> = groups.into_iter().map(|g| (g, None)).collect();
+/// Every group with its parent's path, read level by level (a level's children concurrently).
+async fn group_tree(
+    kc: &Keycloak,
+    realm: &str,
+    top: Vec<Value>,
+) -> Result<Vec<(Value, Option<String>)>, KcError> {
+    let mut level: Vec<(Value, Option<String>)> = top.into_iter().map(|g| (g, None)).collect();
     let mut all = Vec::new();
     while !level.is_empty() {
         let children: Vec<Vec<(Value, Option<String>)>> = stream::iter(level.iter())
@@ -229,7 +246,16 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         all.append(&mut level);
         level = children.into_iter().flatten().collect();
     }
-    let read: Vec<Spec> = stream::iter(all.iter())
+    Ok(all)
+}
+
+/// The groups with their role mappings.
+async fn read_groups(
+    kc: &Keycloak,
+    realm: &str,
+    all: &[(Value, Option<String>)],
+) -> Result<Vec<Spec>, KcError> {
+    stream::iter(all.iter())
         .map(|(g, parent)| async move {
             let mut group = rep::group(g, parent.as_deref()).map_err(unreadable)?;
             let m = kc
@@ -243,9 +269,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         })
         .buffered(PARALLEL)
         .try_collect()
-        .await?;
-    out.specs.extend(read);
-    Ok(out)
+        .await
 }
 
 /// One client with what hangs off it, and its secret when Keycloak gives it.

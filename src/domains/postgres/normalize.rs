@@ -362,9 +362,27 @@ async fn shadow_batch(
     sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
         .execute(&mut *tx)
         .await?;
-    let sh = |name: &str| format!("{}.{}", quote_ident(&shadow), quote_ident(name));
+    if !build_shadows(&mut tx, &shadow, items, careful).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let back = ReadBack::read(&mut tx, &shadow).await?;
+    tx.rollback().await?;
+    for (i, s) in items.iter_mut() {
+        back.apply(*i, s);
+    }
+    Ok(true)
+}
 
-    // Tables first (indexes and policies are built on their shadows), then the rest.
+/// Creates the shadow of each object in `shadow`: tables first (indexes and policies are built on their
+/// shadows), then the rest. `false` when not careful and the server refused one.
+async fn build_shadows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    shadow: &str,
+    items: &[(usize, &mut Spec)],
+    careful: bool,
+) -> Result<bool, sqlx::Error> {
+    let sh = |name: &str| format!("{}.{}", quote_ident(shadow), quote_ident(name));
     let mut table_of: HashMap<(String, String), String> = HashMap::new();
     for tables_pass in [true, false] {
         for (i, s) in items.iter() {
@@ -375,14 +393,11 @@ async fn shadow_batch(
                 continue;
             };
             let built = if careful {
-                try_ddl(&mut tx, &ddl).await?
+                try_ddl(tx, &ddl).await?
             } else {
-                match sqlx::query(&ddl).execute(&mut *tx).await {
+                match sqlx::query(&ddl).execute(&mut **tx).await {
                     Ok(_) => true,
-                    Err(sqlx::Error::Database(_)) => {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
+                    Err(sqlx::Error::Database(_)) => return Ok(false),
                     Err(e) => return Err(e),
                 }
             };
@@ -391,84 +406,84 @@ async fn shadow_batch(
             }
         }
     }
+    Ok(true)
+}
 
-    // Read back, one query per kind over the whole shadow schema.
-    let ns = shadow.as_str();
-    let mut columns: HashMap<String, Vec<sqlx::postgres::PgRow>> = HashMap::new();
-    for r in sqlx::query(
-        "select c.relname::text as rel, format_type(a.atttypid, a.atttypmod) as ty,
-                pg_get_expr(d.adbin, d.adrelid, true) as def, a.attgenerated::text as generated
-         from pg_attribute a join pg_class c on c.oid = a.attrelid
-         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-         where c.relnamespace = $1::regnamespace and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
-         order by c.relname, a.attnum",
-    )
-    .bind(ns)
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        columns.entry(r.get("rel")).or_default().push(r);
+/// What the server printed for the shadow objects, one query per kind over the whole shadow schema.
+struct ReadBack {
+    columns: HashMap<String, Vec<sqlx::postgres::PgRow>>,
+    checks: HashMap<(String, String), Option<String>>,
+    indexes: HashMap<String, (Vec<String>, Option<String>)>,
+    policies: HashMap<String, (Option<String>, Option<String>)>,
+    views: HashMap<String, String>,
+}
+
+impl ReadBack {
+    async fn read(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        ns: &str,
+    ) -> Result<ReadBack, sqlx::Error> {
+        let mut columns: HashMap<String, Vec<sqlx::postgres::PgRow>> = HashMap::new();
+        for r in shadow_rows(tx, ns,
+            "select c.relname::text as rel, format_type(a.atttypid, a.atttypmod) as ty,
+                    pg_get_expr(d.adbin, d.adrelid, true) as def, a.attgenerated::text as generated
+             from pg_attribute a join pg_class c on c.oid = a.attrelid
+             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+             where c.relnamespace = $1::regnamespace and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+             order by c.relname, a.attnum",
+        )
+        .await?
+        {
+            columns.entry(r.get("rel")).or_default().push(r);
+        }
+        let checks = shadow_rows(tx, ns, "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
+             from pg_constraint con join pg_class c on c.oid = con.conrelid
+             where c.relnamespace = $1::regnamespace and con.contype = 'c'")
+            .await?
+            .into_iter()
+            .map(|r| ((r.get("rel"), r.get("name")), r.get("expr")))
+            .collect();
+        let indexes = shadow_rows(tx, ns, "select ic.relname::text as rel,
+                    array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
+                    pg_get_expr(i.indpred, i.indrelid, true) as pred
+             from pg_index i join pg_class ic on ic.oid = i.indexrelid where ic.relnamespace = $1::regnamespace")
+            .await?
+            .into_iter()
+            .map(|r| (r.get("rel"), (r.get("keys"), r.get("pred"))))
+            .collect();
+        let policies = shadow_rows(tx, ns, "select p.polname::text as name, pg_get_expr(p.polqual, p.polrelid, true) as q,
+                    pg_get_expr(p.polwithcheck, p.polrelid, true) as w
+             from pg_policy p join pg_class c on c.oid = p.polrelid where c.relnamespace = $1::regnamespace")
+            .await?
+            .into_iter()
+            .map(|r| (r.get("name"), (r.get("q"), r.get("w"))))
+            .collect();
+        let views = shadow_rows(
+            tx,
+            ns,
+            "select c.relname::text as rel, pg_get_viewdef(c.oid, true) as def
+             from pg_class c where c.relnamespace = $1::regnamespace and c.relkind = 'v'",
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.get("rel"), r.get("def")))
+        .collect();
+        Ok(ReadBack {
+            columns,
+            checks,
+            indexes,
+            policies,
+            views,
+        })
     }
-    let checks: HashMap<(String, String), Option<String>> = shadow_rows(&mut tx, ns, "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
-         from pg_constraint con join pg_class c on c.oid = con.conrelid
-         where c.relnamespace = $1::regnamespace and con.contype = 'c'")
-        .await?
-        .into_iter()
-        .map(|r| ((r.get("rel"), r.get("name")), r.get("expr")))
-        .collect();
-    let indexes: HashMap<String, (Vec<String>, Option<String>)> = shadow_rows(&mut tx, ns, "select ic.relname::text as rel,
-                array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnkeyatts) k) as keys,
-                pg_get_expr(i.indpred, i.indrelid, true) as pred
-         from pg_index i join pg_class ic on ic.oid = i.indexrelid where ic.relnamespace = $1::regnamespace")
-        .await?
-        .into_iter()
-        .map(|r| (r.get("rel"), (r.get("keys"), r.get("pred"))))
-        .collect();
-    let policies: HashMap<String, (Option<String>, Option<String>)> = shadow_rows(&mut tx, ns, "select p.polname::text as name, pg_get_expr(p.polqual, p.polrelid, true) as q,
-                pg_get_expr(p.polwithcheck, p.polrelid, true) as w
-         from pg_policy p join pg_class c on c.oid = p.polrelid where c.relnamespace = $1::regnamespace")
-        .await?
-        .into_iter()
-        .map(|r| (r.get("name"), (r.get("q"), r.get("w"))))
-        .collect();
-    let views: HashMap<String, String> = shadow_rows(
-        &mut tx,
-        ns,
-        "select c.relname::text as rel, pg_get_viewdef(c.oid, true) as def
-         from pg_class c where c.relnamespace = $1::regnamespace and c.relkind = 'v'",
-    )
-    .await?
-    .into_iter()
-    .map(|r| (r.get("rel"), r.get("def")))
-    .collect();
-    tx.rollback().await?;
 
-    for (i, s) in items.iter_mut() {
-        match &mut **s {
-            Spec::PgTable(t) => {
-                let rel = format!("t{i}");
-                let Some(rows) = columns.get(&rel) else {
-                    continue;
-                };
-                for (c, r) in t.column.iter_mut().zip(rows) {
-                    c.ty = r.get("ty");
-                    let def: Option<String> = r.get("def");
-                    let generated: String = r.get("generated");
-                    if generated == "s" {
-                        c.generated = def;
-                    } else if c.default.is_some() {
-                        c.default = def;
-                    }
-                }
-                for (k, ch) in t.check.iter_mut().enumerate() {
-                    if let Some(expr) = checks.get(&(rel.clone(), format!("c{k}"))) {
-                        ch.expression = expr.clone().unwrap_or_default();
-                    }
-                }
-            }
+    /// Puts the server's forms into object `i`'s fields that were given.
+    fn apply(&self, i: usize, s: &mut Spec) {
+        match s {
+            Spec::PgTable(t) => self.table(i, t),
             Spec::PgIndex(ix) => {
-                let Some((keys, pred)) = indexes.get(&format!("i{i}")) else {
-                    continue;
+                let Some((keys, pred)) = self.indexes.get(&format!("i{i}")) else {
+                    return;
                 };
                 for (k, text) in ix.columns.iter_mut().zip(keys) {
                     if k.expression.is_some() {
@@ -486,8 +501,8 @@ async fn shadow_batch(
                 }
             }
             Spec::PgPolicy(p) => {
-                let Some((q, w)) = policies.get(&format!("p{i}")) else {
-                    continue;
+                let Some((q, w)) = self.policies.get(&format!("p{i}")) else {
+                    return;
                 };
                 if p.using.is_some() {
                     p.using = q.clone();
@@ -497,14 +512,35 @@ async fn shadow_batch(
                 }
             }
             Spec::PgView(v) => {
-                if let Some(def) = views.get(&format!("v{i}")) {
+                if let Some(def) = self.views.get(&format!("v{i}")) {
                     v.query = super::inspect::normalize_query(def);
                 }
             }
             _ => {}
         }
     }
-    Ok(true)
+
+    fn table(&self, i: usize, t: &mut Table) {
+        let rel = format!("t{i}");
+        let Some(rows) = self.columns.get(&rel) else {
+            return;
+        };
+        for (c, r) in t.column.iter_mut().zip(rows) {
+            c.ty = r.get("ty");
+            let def: Option<String> = r.get("def");
+            let generated: String = r.get("generated");
+            if generated == "s" {
+                c.generated = def;
+            } else if c.default.is_some() {
+                c.default = def;
+            }
+        }
+        for (k, ch) in t.check.iter_mut().enumerate() {
+            if let Some(expr) = self.checks.get(&(rel.clone(), format!("c{k}"))) {
+                ch.expression = expr.clone().unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// Rows of a read-back query over the shadow schema `ns` (bound as `$1`).
