@@ -285,106 +285,21 @@ pub fn ops(
     desired: &HashMap<&Address, &Spec>,
     live: &HashMap<&Address, &Spec>,
 ) -> Waves {
-    let mut waves: Waves = Vec::new();
-    let mut wave_of: Vec<usize> = Vec::new();
-    // Namespaces this plan drops (or rebuilds): what is in them goes with them.
-    let mut dropped_dbs: HashSet<String> = HashSet::new();
-    let mut rebuilt: HashSet<(String, String)> = HashSet::new();
-    for c in changes {
-        match (c.action, live.get(&c.address).copied()) {
-            (Action::Delete, Some(Spec::MongoDatabase(d))) => {
-                dropped_dbs.insert(d.name.clone());
-            }
-            (Action::Delete | Action::Replace, Some(Spec::MongoCollection(x))) => {
-                rebuilt.insert((x.database.clone(), x.name.clone()));
-            }
-            _ => {}
-        }
-    }
+    let gone = Gone::of(changes, live);
     // Indexes the plan creates or rebuilds itself.
     let planned: HashSet<&Address> = changes.iter().map(|c| &c.address).collect();
+    let mut waves: Waves = Vec::new();
+    let mut wave_of: Vec<usize> = Vec::new();
     for c in changes {
         let d = desired.get(&c.address).copied();
         let l = live.get(&c.address).copied();
-        let mut out: Vec<Op> = Vec::new();
-        match (c.action, d, l) {
-            (Action::Delete, _, Some(Spec::MongoDatabase(x))) => {
-                out.push(Op::DropDatabase(x.name.clone()));
-            }
-            (Action::Delete, _, Some(Spec::MongoCollection(x)))
-                if !dropped_dbs.contains(&x.database) =>
-            {
-                out.push(Op::Drop {
-                    db: x.database.clone(),
-                    coll: x.name.clone(),
-                });
-            }
-            (Action::Delete, _, Some(Spec::MongoIndex(x)))
-                if !dropped_dbs.contains(&x.database)
-                    && !rebuilt.contains(&(x.database.clone(), x.collection.clone())) =>
-            {
-                out.push(drop_index(x));
-            }
-            (Action::Create, Some(Spec::MongoCollection(x)), _) => {
-                out.push(Op::Create(x.clone()));
-            }
-            (Action::Replace, Some(Spec::MongoCollection(x)), _) => {
-                out.push(Op::Drop {
-                    db: x.database.clone(),
-                    coll: x.name.clone(),
-                });
-                out.push(Op::Create(x.clone()));
-                // Its indexes went with it: those the plan does not create itself are built again.
-                let again: Vec<Index> = desired
-                    .iter()
-                    .filter(|(a, _)| !planned.contains(**a))
-                    .filter_map(|(_, s)| match s {
-                        Spec::MongoIndex(i)
-                            if i.database == x.database && i.collection == x.name =>
-                        {
-                            Some(i.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if !again.is_empty() {
-                    out.push(create_indexes(again));
-                }
-            }
-            (Action::Update, Some(Spec::MongoCollection(x)), _) => {
-                if let Some(command) = collmod_collection(x, c) {
-                    out.push(Op::CollMod {
-                        db: x.database.clone(),
-                        command,
-                    });
-                }
-            }
-            (Action::Create, Some(Spec::MongoIndex(x)), _) => {
-                out.push(create_indexes(vec![x.clone()]));
-            }
-            (Action::Replace | Action::Update, Some(Spec::MongoIndex(x)), live) => {
-                let live = match live {
-                    Some(Spec::MongoIndex(l)) => Some(l),
-                    _ => None,
-                };
-                let in_place = (c.action == Action::Update)
-                    .then(|| collmod_index(x, live))
-                    .flatten();
-                if let Some(command) = in_place {
-                    out.push(Op::CollMod {
-                        db: x.database.clone(),
-                        command,
-                    });
-                } else {
-                    if !rebuilt.contains(&(x.database.clone(), x.collection.clone())) {
-                        out.push(drop_index(x));
-                    }
-                    out.push(create_indexes(vec![x.clone()]));
-                }
-            }
+        let out = match (c.action, d) {
+            (Action::Delete, _) => gone.deletes(l),
+            (_, Some(Spec::MongoCollection(x))) => collection_ops(c, x, desired, &planned),
+            (_, Some(Spec::MongoIndex(x))) => index_ops(c, x, l, &gone),
             // A database is created with its first collection; its only other field is `depends_on`.
-            _ => {}
-        }
+            _ => Vec::new(),
+        };
         if out.is_empty() {
             continue;
         }
@@ -396,21 +311,147 @@ pub fn ops(
                 waves.len() - 1
             }
         };
-        for op in out {
-            let lane = waves[slot]
-                .entry((op.database().to_string(), op.collection().to_string()))
-                .or_default();
-            // New indexes of one collection in one wave go in one request.
-            if let Op::CreateIndexes { indexes, .. } = &op
-                && let Some(Op::CreateIndexes { indexes: prev, .. }) = lane.last_mut()
-            {
-                prev.extend(indexes.iter().cloned());
-                continue;
-            }
-            lane.push(op);
-        }
+        place(&mut waves[slot], out);
     }
     waves
+}
+
+/// Puts a change's commands in its wave, by collection; new indexes of one collection in one wave go in
+/// one request.
+fn place(wave: &mut IndexMap<(String, String), Vec<Op>>, ops: Vec<Op>) {
+    for op in ops {
+        let lane = wave
+            .entry((op.database().to_string(), op.collection().to_string()))
+            .or_default();
+        if let Op::CreateIndexes { indexes, .. } = &op
+            && let Some(Op::CreateIndexes { indexes: prev, .. }) = lane.last_mut()
+        {
+            prev.extend(indexes.iter().cloned());
+            continue;
+        }
+        lane.push(op);
+    }
+}
+
+/// Namespaces the plan drops (or rebuilds): what is in them goes with them.
+struct Gone {
+    dbs: HashSet<String>,
+    rebuilt: HashSet<(String, String)>,
+}
+
+impl Gone {
+    fn of(changes: &[Change], live: &HashMap<&Address, &Spec>) -> Gone {
+        let mut gone = Gone {
+            dbs: HashSet::new(),
+            rebuilt: HashSet::new(),
+        };
+        for c in changes {
+            match (c.action, live.get(&c.address).copied()) {
+                (Action::Delete, Some(Spec::MongoDatabase(d))) => {
+                    gone.dbs.insert(d.name.clone());
+                }
+                (Action::Delete | Action::Replace, Some(Spec::MongoCollection(x))) => {
+                    gone.rebuilt.insert((x.database.clone(), x.name.clone()));
+                }
+                _ => {}
+            }
+        }
+        gone
+    }
+
+    fn rebuilt(&self, db: &str, coll: &str) -> bool {
+        self.rebuilt.contains(&(db.to_string(), coll.to_string()))
+    }
+
+    /// Deleting a live resource, unless a dropped database or collection takes it along.
+    fn deletes(&self, live: Option<&Spec>) -> Vec<Op> {
+        match live {
+            Some(Spec::MongoDatabase(x)) => vec![Op::DropDatabase(x.name.clone())],
+            Some(Spec::MongoCollection(x)) if !self.dbs.contains(&x.database) => vec![Op::Drop {
+                db: x.database.clone(),
+                coll: x.name.clone(),
+            }],
+            Some(Spec::MongoIndex(x))
+                if !self.dbs.contains(&x.database) && !self.rebuilt(&x.database, &x.collection) =>
+            {
+                vec![drop_index(x)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Creating, rebuilding (with the indexes the plan does not create itself) or changing a collection.
+fn collection_ops(
+    c: &Change,
+    x: &Collection,
+    desired: &HashMap<&Address, &Spec>,
+    planned: &HashSet<&Address>,
+) -> Vec<Op> {
+    match c.action {
+        Action::Create => vec![Op::Create(x.clone())],
+        Action::Replace => {
+            let mut out = vec![
+                Op::Drop {
+                    db: x.database.clone(),
+                    coll: x.name.clone(),
+                },
+                Op::Create(x.clone()),
+            ];
+            // Its indexes went with it: those the plan does not create itself are built again.
+            let again: Vec<Index> = desired
+                .iter()
+                .filter(|(a, _)| !planned.contains(**a))
+                .filter_map(|(_, s)| match s {
+                    Spec::MongoIndex(i) if i.database == x.database && i.collection == x.name => {
+                        Some(i.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !again.is_empty() {
+                out.push(create_indexes(again));
+            }
+            out
+        }
+        Action::Update => collmod_collection(x, c)
+            .map(|command| Op::CollMod {
+                db: x.database.clone(),
+                command,
+            })
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Creating an index, changing it in place where `collMod` can, or dropping and building it again.
+fn index_ops(c: &Change, x: &Index, live: Option<&Spec>, gone: &Gone) -> Vec<Op> {
+    if c.action == Action::Create {
+        return vec![create_indexes(vec![x.clone()])];
+    }
+    if !matches!(c.action, Action::Replace | Action::Update) {
+        return Vec::new();
+    }
+    let live = match live {
+        Some(Spec::MongoIndex(l)) => Some(l),
+        _ => None,
+    };
+    let in_place = (c.action == Action::Update)
+        .then(|| collmod_index(x, live))
+        .flatten();
+    if let Some(command) = in_place {
+        return vec![Op::CollMod {
+            db: x.database.clone(),
+            command,
+        }];
+    }
+    let mut out = Vec::new();
+    if !gone.rebuilt(&x.database, &x.collection) {
+        out.push(drop_index(x));
+    }
+    out.push(create_indexes(vec![x.clone()]));
+    out
 }
 
 fn drop_index(x: &Index) -> Op {
