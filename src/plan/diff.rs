@@ -89,17 +89,7 @@ fn walk(
         || d.is_some_and(|v| sealed(v).is_some())
         || l.is_some_and(|v| sealed(v).is_some());
     if secret {
-        let fd = d.and_then(sealed);
-        let fl = l.and_then(sealed);
-        let differs = match (d.is_some(), l.is_some()) {
-            (false, false) => false,
-            (true, true) => matches!((fd, fl), (Some(Some(a)), Some(Some(b))) if a != b),
-            // A secret the manifest does not declare, which the server keeps unreadable, is left alone.
-            (false, true) if fl == Some(None) => false,
-            // Added or removed: a change, whatever the value.
-            _ => true,
-        };
-        if differs {
+        if secret_differs(d, l) {
             out.push(FieldChange {
                 path: shown.to_string(),
                 old: None,
@@ -110,84 +100,131 @@ fn walk(
         }
         return;
     }
-    match (d, l) {
-        (None, None) => {}
-        (None, Some(_)) | (Some(_), None) => change(out, shown, l, d, immutable),
-        (Some(dv), Some(lv)) => {
-            if f & flags::FREEFORM != 0 {
-                if !json_eq(dv, lv) {
-                    change(out, shown, l, d, immutable);
-                }
+    let (dv, lv) = match (d, l) {
+        (None, None) => return,
+        (Some(dv), Some(lv)) => (dv, lv),
+        _ => return change(out, shown, l, d, immutable),
+    };
+    let at = At {
+        meta,
+        mp,
+        shown,
+        immutable,
+    };
+    match (dv, lv) {
+        _ if f & flags::FREEFORM != 0 => {}
+        (Value::Object(dm), Value::Object(lm)) => return walk_objects(&at, dm, lm, out),
+        (Value::Array(da), Value::Array(la)) => {
+            if walk_keyed(&at, f, da, la, out) {
                 return;
             }
-            match (dv, lv) {
-                (Value::Object(dm), Value::Object(lm)) => {
-                    for (k, x) in dm {
-                        if MANIFEST_ONLY.contains(&k.as_str()) {
-                            continue;
-                        }
-                        let cmp = child_meta_path(meta, mp, k);
-                        walk(
-                            meta,
-                            &cmp,
-                            &join(shown, k),
-                            Some(x),
-                            lm.get(k),
-                            immutable,
-                            out,
-                        );
-                    }
-                    for (k, x) in lm {
-                        if !dm.contains_key(k) && !MANIFEST_ONLY.contains(&k.as_str()) {
-                            let cmp = child_meta_path(meta, mp, k);
-                            walk(meta, &cmp, &join(shown, k), None, Some(x), immutable, out);
-                        }
-                    }
-                }
-                (Value::Array(da), Value::Array(la)) => {
-                    // Matching by key needs unique keys; otherwise the lists compare whole.
-                    let unique = |items: &[Value], key: &str| {
-                        let mut seen = std::collections::HashSet::new();
-                        items.iter().all(|v| seen.insert(v.get(key).map(key_text)))
-                    };
-                    let key = meta
-                        .field(mp)
-                        .and_then(|m| m.key)
-                        .filter(|k| f & flags::KEYED != 0 && unique(da, k) && unique(la, k));
-                    if let Some(key) = key {
-                        let item_mp = format!("{mp}[]");
-                        let id = |v: &Value| v.get(key).map(key_text).unwrap_or_default();
-                        for x in da {
-                            let k = id(x);
-                            let live_item = la.iter().find(|y| id(y) == k);
-                            walk(
-                                meta,
-                                &item_mp,
-                                &format!("{shown}[{k}]"),
-                                Some(x),
-                                live_item,
-                                immutable,
-                                out,
-                            );
-                        }
-                        for y in la {
-                            let k = id(y);
-                            if !da.iter().any(|x| id(x) == k) {
-                                change(out, &format!("{shown}[{k}]"), Some(y), None, immutable);
-                            }
-                        }
-                    } else if !json_eq(dv, lv) {
-                        change(out, shown, l, d, immutable);
-                    }
-                }
-                _ => {
-                    if !json_eq(dv, lv) {
-                        change(out, shown, l, d, immutable);
-                    }
-                }
-            }
+        }
+        _ => {}
+    }
+    if !json_eq(dv, lv) {
+        change(out, shown, l, d, immutable);
+    }
+}
+
+/// Where a walk is: the kind's metadata, the field's metadata path and shown path, and whether a parent
+/// is immutable.
+struct At<'a> {
+    meta: &'a KindMeta,
+    mp: &'a str,
+    shown: &'a str,
+    immutable: bool,
+}
+
+/// Whether a secret field differs (by fingerprint); a secret the manifest does not declare, which the
+/// server keeps unreadable, is left alone.
+fn secret_differs(d: Option<&Value>, l: Option<&Value>) -> bool {
+    let fd = d.and_then(sealed);
+    let fl = l.and_then(sealed);
+    match (d.is_some(), l.is_some()) {
+        (false, false) => false,
+        (true, true) => matches!((fd, fl), (Some(Some(a)), Some(Some(b))) if a != b),
+        (false, true) if fl == Some(None) => false,
+        // Added or removed: a change, whatever the value.
+        _ => true,
+    }
+}
+
+/// Both sides objects: each key of either side, except those only the manifest has.
+fn walk_objects(
+    at: &At<'_>,
+    dm: &serde_json::Map<String, Value>,
+    lm: &serde_json::Map<String, Value>,
+    out: &mut Vec<FieldChange>,
+) {
+    let (meta, mp) = (at.meta, at.mp);
+    for (k, x) in dm {
+        if MANIFEST_ONLY.contains(&k.as_str()) {
+            continue;
+        }
+        let cmp = child_meta_path(meta, mp, k);
+        let shown = join(at.shown, k);
+        walk(meta, &cmp, &shown, Some(x), lm.get(k), at.immutable, out);
+    }
+    for (k, x) in lm {
+        if !dm.contains_key(k) && !MANIFEST_ONLY.contains(&k.as_str()) {
+            let cmp = child_meta_path(meta, mp, k);
+            walk(
+                meta,
+                &cmp,
+                &join(at.shown, k),
+                None,
+                Some(x),
+                at.immutable,
+                out,
+            );
         }
     }
+}
+
+/// Both sides lists of a keyed field: items matched by key. `false` when the field is not keyed or a
+/// key repeats (the lists then compare whole).
+fn walk_keyed(at: &At<'_>, f: u8, da: &[Value], la: &[Value], out: &mut Vec<FieldChange>) -> bool {
+    let unique = |items: &[Value], key: &str| {
+        let mut seen = std::collections::HashSet::new();
+        items.iter().all(|v| seen.insert(v.get(key).map(key_text)))
+    };
+    let key = at
+        .meta
+        .field(at.mp)
+        .and_then(|m| m.key)
+        .filter(|k| f & flags::KEYED != 0 && unique(da, k) && unique(la, k));
+    let Some(key) = key else {
+        return false;
+    };
+    let item_mp = format!("{}[]", at.mp);
+    let id = |v: &Value| v.get(key).map(key_text).unwrap_or_default();
+    for x in da {
+        let k = id(x);
+        let live_item = la.iter().find(|y| id(y) == k);
+        let shown = format!("{}[{k}]", at.shown);
+        walk(
+            at.meta,
+            &item_mp,
+            &shown,
+            Some(x),
+            live_item,
+            at.immutable,
+            out,
+        );
+    }
+    for y in la {
+        let k = id(y);
+        if !da.iter().any(|x| id(x) == k) {
+            change(
+                out,
+                &format!("{}[{k}]", at.shown),
+                Some(y),
+                None,
+                at.immutable,
+            );
+        }
+    }
+    true
 }
 
 fn key_text(v: &Value) -> String {
