@@ -41,54 +41,12 @@ pub fn validate(
     }
     for (spec, origin) in resources {
         for r in spec.references(tenant) {
-            if !r.required || r.targets.iter().any(|t| by_addr.contains_key(t)) {
-                continue;
-            }
-            let t = &r.targets[0];
-            let mut issue = place(
-                Issue::error(
-                    "dangling-reference",
-                    format!(
-                        "`{}` refers to {t}, which is not declared in this manifest",
-                        r.field
-                    ),
-                ),
-                origin,
-                &r.field,
-            );
-            let candidates: Vec<String> = by_kind
-                .get(&(t.domain, t.kind))
-                .map(|v| v.iter().map(|a| a.to_string()).collect())
-                .unwrap_or_default();
-            if let Some(s) = did_you_mean(&t.to_string(), candidates.iter().map(String::as_str)) {
-                issue = issue.help(format!("did you mean {s}?"));
-            } else {
-                issue = issue.help(format!(
-                    "declare the {} or fix the name",
-                    domains::kind(t.domain, t.kind)
-                        .map(|m| m.title)
-                        .unwrap_or("resource")
-                ));
-            }
-            issues.push(issue);
-        }
-        for (i, dep) in spec.depends_on().iter().enumerate() {
-            let field = format!("depends_on[{i}]");
-            match Address::parse(dep) {
-                Ok(a) if by_addr.contains_key(&a) => {}
-                Ok(a) => issues.push(place(
-                    Issue::error(
-                        "dangling-reference",
-                        format!("`depends_on` names {a}, which is not declared"),
-                    ),
-                    origin,
-                    &field,
-                )),
-                Err(e) => issues.push(place(Issue::error("invalid-address", e), origin, &field)),
+            if r.required && !r.targets.iter().any(|t| by_addr.contains_key(t)) {
+                issues.push(dangling(&r, origin, &by_kind));
             }
         }
+        check_depends_on(spec, origin, &by_addr, &mut issues);
     }
-
     let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
     if let Err(cycle) = crate::graph::Graph::build(tenant, &specs).order()
         && let Some(first) = cycle.0.first()
@@ -103,4 +61,62 @@ pub fn validate(
         issues.extend(rule(resources));
     }
     issues
+}
+
+/// A required reference to nothing declared, with the nearest name of its kind.
+fn dangling(
+    r: &crate::domains::Reference,
+    origin: &Origin<'_>,
+    by_kind: &HashMap<(Domain, &str), Vec<&Address>>,
+) -> Issue {
+    let t = &r.targets[0];
+    let issue = place(
+        Issue::error(
+            "dangling-reference",
+            format!(
+                "`{}` refers to {t}, which is not declared in this manifest",
+                r.field
+            ),
+        ),
+        origin,
+        &r.field,
+    );
+    let candidates: Vec<String> = by_kind
+        .get(&(t.domain, t.kind))
+        .map(|v| v.iter().map(|a| a.to_string()).collect())
+        .unwrap_or_default();
+    if let Some(s) = did_you_mean(&t.to_string(), candidates.iter().map(String::as_str)) {
+        issue.help(format!("did you mean {s}?"))
+    } else {
+        issue.help(format!(
+            "declare the {} or fix the name",
+            domains::kind(t.domain, t.kind)
+                .map(|m| m.title)
+                .unwrap_or("resource")
+        ))
+    }
+}
+
+/// Each `depends_on` entry is an address of something declared.
+fn check_depends_on(
+    spec: &Spec,
+    origin: &Origin<'_>,
+    by_addr: &HashMap<Address, usize>,
+    issues: &mut Vec<Issue>,
+) {
+    for (i, dep) in spec.depends_on().iter().enumerate() {
+        let field = format!("depends_on[{i}]");
+        match Address::parse(dep) {
+            Ok(a) if by_addr.contains_key(&a) => {}
+            Ok(a) => issues.push(place(
+                Issue::error(
+                    "dangling-reference",
+                    format!("`depends_on` names {a}, which is not declared"),
+                ),
+                origin,
+                &field,
+            )),
+            Err(e) => issues.push(place(Issue::error("invalid-address", e), origin, &field)),
+        }
+    }
 }

@@ -114,11 +114,7 @@ fn walk(
     match (dv, lv) {
         _ if f & flags::FREEFORM != 0 => {}
         (Value::Object(dm), Value::Object(lm)) => return walk_objects(&at, dm, lm, out),
-        (Value::Array(da), Value::Array(la)) => {
-            if walk_keyed(&at, f, da, la, out) {
-                return;
-            }
-        }
+        (Value::Array(da), Value::Array(la)) if walk_keyed(&at, f, da, la, out) => return,
         _ => {}
     }
     if !json_eq(dv, lv) {

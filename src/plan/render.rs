@@ -317,6 +317,27 @@ fn details(c: &Change) -> String {
     block.replace("```diff\n```", "```diff\n(no details)\n```")
 }
 
+/// The changes, riskiest first: by worst hazard, then deletes and replaces before updates and creates.
+fn riskiest_first(plan: &Plan) -> Vec<&Change> {
+    let rank = |c: &Change| -> (usize, usize) {
+        let h = c.worst().map(|h| h as usize).unwrap_or(9);
+        let a = match c.action {
+            Action::Delete => 0,
+            Action::Replace => 1,
+            Action::Update => 2,
+            Action::Create => 3,
+        };
+        (h, a)
+    };
+    let mut ranked: Vec<&Change> = plan.changes.iter().collect();
+    ranked.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.address.to_string().cmp(&b.address.to_string()))
+    });
+    ranked
+}
+
 /// The Markdown rendering for a pull-request comment, always under [`MARKDOWN_LIMIT`] characters.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = format!("### falconer plan — tenant `{}`\n\n", plan.tenant);
@@ -341,24 +362,7 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
     }
-    // Riskiest first: by worst hazard, then deletes and replaces before updates and creates.
-    let rank = |c: &Change| -> (usize, usize) {
-        let h = c.worst().map(|h| h as usize).unwrap_or(9);
-        let a = match c.action {
-            Action::Delete => 0,
-            Action::Replace => 1,
-            Action::Update => 2,
-            Action::Create => 3,
-        };
-        (h, a)
-    };
-    let mut ranked: Vec<&Change> = plan.changes.iter().collect();
-    ranked.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.address.to_string().cmp(&b.address.to_string()))
-    });
-
+    let ranked = riskiest_first(plan);
     if !ranked.is_empty() {
         out.push_str("| | Resource | Hazards |\n|---|---|---|\n");
         let rows = ranked.iter().map(|c| {

@@ -486,29 +486,6 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
     let props: Vec<&kdl::KdlEntry> = n.entries().iter().filter(|e| e.name().is_some()).collect();
     let children: &[kdl::KdlNode] = n.children().map(|d| d.nodes()).unwrap_or(&[]);
     let ty = n.ty().map(|t| t.value().to_string());
-
-    let list_items = |issues: &mut Vec<Issue>| -> Vec<Node> {
-        let mut items: Vec<Node> = args.iter().map(|e| kdl_scalar(file, e, issues)).collect();
-        for c in children {
-            if c.name().value() != "-" {
-                issues.push(
-                    Issue::error(
-                        "kdl-shape",
-                        format!(
-                            "list items are written as `-` nodes, found `{}`",
-                            c.name().value()
-                        ),
-                    )
-                    .at(span_of(file, c.name().span()))
-                    .help("write each item of a list as `- value` or `- { ... }`"),
-                );
-                continue;
-            }
-            items.push(kdl_node_value(file, c, issues));
-        }
-        items
-    };
-
     match ty.as_deref() {
         Some("array") => {
             if !props.is_empty() {
@@ -517,7 +494,7 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
                         .at(span_of(file, props[0].span())),
                 );
             }
-            let items = list_items(issues);
+            let items = kdl_list_items(file, &args, children, issues);
             return Node::new(name_span, Val::Arr(items));
         }
         Some("object") | None => {}
@@ -530,7 +507,6 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
         }
     }
     let force_object = ty.as_deref() == Some("object");
-
     if !force_object && props.is_empty() && children.is_empty() {
         return match args.len() {
             0 => Node::new(name_span, Val::Empty),
@@ -547,12 +523,69 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
         && args.is_empty()
         && children.iter().all(|c| c.name().value() == "-")
     {
-        let items = list_items(issues);
+        let items = kdl_list_items(file, &args, children, issues);
         return Node::new(name_span, Val::Arr(items));
     }
+    let mut obj = kdl_fields(file, &props, children, issues);
+    match args.len() {
+        0 => {}
+        1 if !force_object => obj.positional = Some(Box::new(kdl_scalar(file, args[0], issues))),
+        _ => issues.push(
+            Issue::error(
+                "kdl-shape",
+                format!(
+                    "node `{}` has fields and more than one argument",
+                    n.name().value()
+                ),
+            )
+            .at(span_of(file, args[args.len() - 1].span()))
+            .help("a node with properties or children takes at most one argument: its name"),
+        ),
+    }
+    Node {
+        span: name_span,
+        val: Val::Obj(obj),
+        flags: LENIENT_SEQ,
+    }
+}
 
+/// A list: the node's arguments, then its `-` children.
+fn kdl_list_items(
+    file: u32,
+    args: &[&kdl::KdlEntry],
+    children: &[kdl::KdlNode],
+    issues: &mut Vec<Issue>,
+) -> Vec<Node> {
+    let mut items: Vec<Node> = args.iter().map(|e| kdl_scalar(file, e, issues)).collect();
+    for c in children {
+        if c.name().value() != "-" {
+            issues.push(
+                Issue::error(
+                    "kdl-shape",
+                    format!(
+                        "list items are written as `-` nodes, found `{}`",
+                        c.name().value()
+                    ),
+                )
+                .at(span_of(file, c.name().span()))
+                .help("write each item of a list as `- value` or `- { ... }`"),
+            );
+            continue;
+        }
+        items.push(kdl_node_value(file, c, issues));
+    }
+    items
+}
+
+/// An object: the node's properties, then its children (a key given both ways is an error).
+fn kdl_fields(
+    file: u32,
+    props: &[&kdl::KdlEntry],
+    children: &[kdl::KdlNode],
+    issues: &mut Vec<Issue>,
+) -> Obj {
     let mut obj = Obj::default();
-    for p in &props {
+    for p in props {
         let Some(name) = p.name() else { continue };
         let key = Key {
             name: name.value().to_string(),
@@ -588,26 +621,7 @@ fn kdl_node_value(file: u32, n: &kdl::KdlNode, issues: &mut Vec<Issue>) -> Node 
         }
         obj.entries.push((k, v));
     }
-    match args.len() {
-        0 => {}
-        1 if !force_object => obj.positional = Some(Box::new(kdl_scalar(file, args[0], issues))),
-        _ => issues.push(
-            Issue::error(
-                "kdl-shape",
-                format!(
-                    "node `{}` has fields and more than one argument",
-                    n.name().value()
-                ),
-            )
-            .at(span_of(file, args[args.len() - 1].span()))
-            .help("a node with properties or children takes at most one argument: its name"),
-        ),
-    }
-    Node {
-        span: name_span,
-        val: Val::Obj(obj),
-        flags: LENIENT_SEQ,
-    }
+    obj
 }
 
 #[cfg(test)]

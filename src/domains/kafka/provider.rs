@@ -182,38 +182,14 @@ impl Provider for Kafka {
             done,
         };
         for wave in &waves {
-            let mut create: Vec<&Topic> = Vec::new();
-            let mut grow: Vec<(&str, u32)> = Vec::new();
-            let mut configs: ConfigChanges = Vec::new();
-            let mut delete: Vec<&str> = Vec::new();
-            let mut acl_create: Vec<Acl> = Vec::new();
-            let mut acl_delete: Vec<Acl> = Vec::new();
-            for c in wave {
-                if c.kind.name == "acl" {
-                    match (c.action, da.get(&c.address), la.get(&c.address)) {
-                        (Action::Create, Some(a), _) => acl_create.push((*a).clone()),
-                        (Action::Delete, _, Some(a)) => acl_delete.push((*a).clone()),
-                        _ => {}
-                    }
-                    continue;
-                }
-                let (dt, lt) = (d.get(&c.address).copied(), l.get(&c.address).copied());
-                match (c.action, dt, lt) {
-                    (Action::Create, Some(t), _) => create.push(t),
-                    (Action::Update, Some(t), Some(old)) => {
-                        if t.partitions > old.partitions {
-                            grow.push((&t.name, t.partitions));
-                        }
-                        let cc = config_changes(t, Some(old));
-                        if !cc.is_empty() {
-                            configs.push((t.name.clone(), cc));
-                        }
-                    }
-                    (Action::Delete, _, Some(old)) => delete.push(&old.name),
-                    // A replace only comes from a replication-factor change, which the plan refuses.
-                    _ => {}
-                }
-            }
+            let Batch {
+                create,
+                grow,
+                configs,
+                delete,
+                acl_create,
+                acl_delete,
+            } = Batch::of(wave, (&d, &l), (&da, &la));
             admin::create_topics(&self.admin, &create)
                 .await
                 .map_err(|e| failed(e, "CreateTopics", done))?;
@@ -249,5 +225,58 @@ impl Provider for Kafka {
             Some(e) => return Err(failed(e.to_string(), "CreateAcls/DeleteAcls", done)),
         }
         Ok(waves.iter().map(Vec::len).sum())
+    }
+}
+
+/// One wave's work, in the requests that carry it.
+#[derive(Default)]
+struct Batch<'a> {
+    create: Vec<&'a Topic>,
+    grow: Vec<(&'a str, u32)>,
+    configs: ConfigChanges,
+    delete: Vec<&'a str>,
+    acl_create: Vec<Acl>,
+    acl_delete: Vec<Acl>,
+}
+
+type ByAddress<'a, T> = HashMap<&'a Address, &'a T>;
+
+impl<'a> Batch<'a> {
+    fn of(
+        wave: &[&Change],
+        (d, l): (&ByAddress<'a, Topic>, &ByAddress<'a, Topic>),
+        (da, la): (&ByAddress<'a, Acl>, &ByAddress<'a, Acl>),
+    ) -> Batch<'a> {
+        let mut b = Batch::default();
+        for c in wave {
+            if c.kind.name == "acl" {
+                match (c.action, da.get(&c.address), la.get(&c.address)) {
+                    (Action::Create, Some(a), _) => b.acl_create.push((*a).clone()),
+                    (Action::Delete, _, Some(a)) => b.acl_delete.push((*a).clone()),
+                    _ => {}
+                }
+                continue;
+            }
+            match (
+                c.action,
+                d.get(&c.address).copied(),
+                l.get(&c.address).copied(),
+            ) {
+                (Action::Create, Some(t), _) => b.create.push(t),
+                (Action::Update, Some(t), Some(old)) => {
+                    if t.partitions > old.partitions {
+                        b.grow.push((&t.name, t.partitions));
+                    }
+                    let cc = config_changes(t, Some(old));
+                    if !cc.is_empty() {
+                        b.configs.push((t.name.clone(), cc));
+                    }
+                }
+                (Action::Delete, _, Some(old)) => b.delete.push(&old.name),
+                // A replace only comes from a replication-factor change, which the plan refuses.
+                _ => {}
+            }
+        }
+        b
     }
 }

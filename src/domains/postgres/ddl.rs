@@ -547,6 +547,7 @@ fn role_attributes(r: &Role, live: Option<&Role>) -> String {
 }
 
 /// The statements of one change (`desired` for creates and updates, `live` for updates and deletes).
+// Long: one match arm per (action, kind), the table of what each change does; each arm is one call.
 pub fn statements(
     action: Action,
     desired: Option<&Spec>,

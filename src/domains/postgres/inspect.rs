@@ -296,6 +296,8 @@ struct Rows {
 
 /// Runs the catalog queries (eleven; at once on up to four connections that read one snapshot). One
 /// function for the snapshot's life: the queries, the connections' lanes and their rollback belong together.
+// Long: one line per catalog query, spread over four connections that read one snapshot; the lanes are
+// kept together so that which queries share a connection stays visible.
 async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Rows, sqlx::Error> {
     let schemas = &tenant.postgres_schemas();
     let queries = &AtomicUsize::new(0);
@@ -535,39 +537,43 @@ fn tables_of(
         let Some(&i) = index_of.get(&c.table_oid) else {
             continue;
         };
-        let t = &mut tables[i].1;
-        match c.kind.as_str() {
-            "p" => {
-                t.primary_key = Some(PrimaryKey {
-                    name: Some(c.name),
-                    columns: c.columns,
-                })
-            }
-            "u" => t.unique.push(Unique {
-                name: Some(c.name),
-                columns: c.columns,
-                nulls_not_distinct: c.nulls_not_distinct.then_some(true),
-            }),
-            "c" => t.check.push(Check {
-                name: c.name,
-                expression: c.expression.unwrap_or_default(),
-            }),
-            "f" => t.foreign_key.push(ForeignKey {
-                name: Some(c.name),
-                columns: c.columns,
-                references: FkTarget {
-                    table: c.ref_table.unwrap_or_default(),
-                    schema: c.ref_schema.filter(|s| *s != t.schema),
-                    columns: c.ref_columns,
-                },
-                on_delete: fk_action(&c.on_delete),
-                on_update: fk_action(&c.on_update),
-                deferrable: c.deferrable.then_some(true),
-            }),
-            _ => {}
-        }
+        add_constraint(&mut tables[i].1, c);
     }
     tables.into_iter().map(|(_, t)| Spec::PgTable(t)).collect()
+}
+
+/// Puts a constraint row in its table (primary key, unique, check or foreign key).
+fn add_constraint(t: &mut Table, c: ConstraintRow) {
+    match c.kind.as_str() {
+        "p" => {
+            t.primary_key = Some(PrimaryKey {
+                name: Some(c.name),
+                columns: c.columns,
+            })
+        }
+        "u" => t.unique.push(Unique {
+            name: Some(c.name),
+            columns: c.columns,
+            nulls_not_distinct: c.nulls_not_distinct.then_some(true),
+        }),
+        "c" => t.check.push(Check {
+            name: c.name,
+            expression: c.expression.unwrap_or_default(),
+        }),
+        "f" => t.foreign_key.push(ForeignKey {
+            name: Some(c.name),
+            columns: c.columns,
+            references: FkTarget {
+                table: c.ref_table.unwrap_or_default(),
+                schema: c.ref_schema.filter(|s| *s != t.schema),
+                columns: c.ref_columns,
+            },
+            on_delete: fk_action(&c.on_delete),
+            on_update: fk_action(&c.on_update),
+            deferrable: c.deferrable.then_some(true),
+        }),
+        _ => {}
+    }
 }
 
 fn indexes_of(rows: Vec<IndexRow>) -> Vec<Spec> {

@@ -165,6 +165,21 @@ impl Client {
 
     /// Sends a signed request; a 2xx answer is `Ok`, anything else an [`S3Error`].
     pub async fn send(&self, call: Call<'_>) -> Result<Response, S3Error> {
+        let unreachable = |e: reqwest::Error| S3Error::Unreachable {
+            endpoint: self.config.endpoint.clone(),
+            message: reqwest_reason(&e),
+        };
+        let resp = self.signed(&call).send().await.map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(unreachable)?.to_vec();
+        if (200..300).contains(&status) {
+            return Ok(Response { status, body });
+        }
+        Err(self.refusal(&call, status, &body))
+    }
+
+    /// The request, signed with AWS Signature Version 4.
+    fn signed(&self, call: &Call<'_>) -> reqwest::RequestBuilder {
         let url = self.url(call.bucket, call.key);
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
@@ -206,55 +221,31 @@ impl Client {
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req
-            .body(call.body.clone())
-            .send()
-            .await
-            .map_err(|e| S3Error::Unreachable {
-                endpoint: self.config.endpoint.clone(),
-                message: reqwest_reason(&e),
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| S3Error::Unreachable {
-                endpoint: self.config.endpoint.clone(),
-                message: reqwest_reason(&e),
-            })?
-            .to_vec();
-        if (200..300).contains(&status) {
-            return Ok(Response { status, body });
-        }
-        let (code, message) = error_body(&body);
+        req.body(call.body.clone())
+    }
+
+    /// What a non-2xx answer means: bad credentials, or a refusal of the operation.
+    fn refusal(&self, call: &Call<'_>, status: u16, body: &[u8]) -> S3Error {
+        let (code, message) = error_body(body);
         let code = code.unwrap_or_else(|| format!("HTTP {status}"));
-        if status == 403
-            && matches!(
-                code.as_str(),
-                "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "AccessDenied" | "HTTP 403"
-            )
-            && call.bucket.is_none()
-        {
-            return Err(S3Error::Auth {
-                endpoint: self.config.endpoint.clone(),
-                code,
-            });
-        }
-        if matches!(
+        let auth = matches!(
             code.as_str(),
             "SignatureDoesNotMatch" | "InvalidAccessKeyId"
-        ) {
-            return Err(S3Error::Auth {
+        ) || (status == 403
+            && matches!(code.as_str(), "AccessDenied" | "HTTP 403")
+            && call.bucket.is_none());
+        if auth {
+            return S3Error::Auth {
                 endpoint: self.config.endpoint.clone(),
                 code,
-            });
+            };
         }
-        Err(S3Error::Refused {
+        S3Error::Refused {
             operation: call.describe(),
             status,
             code,
             message: message.unwrap_or_default(),
-        })
+        }
     }
 }
 

@@ -7,6 +7,8 @@ use crate::diag::Issue;
 use crate::domains::postgres::sql::{paren_group, split_ident, split_top, unquote};
 use crate::domains::{Spec, postgres as pg};
 
+const TABLE_KEYS: &[&str] = &["table_name", "columns", "constraints", "indexes"];
+
 impl Mapper {
     pub(super) fn postgres(&mut self, data: &Map<String, Value>, path: &str) -> Dialect {
         let collector = arr(data.get("schemas"))
@@ -119,46 +121,8 @@ impl Mapper {
             }),
             p.to_string(),
         );
-        for (i, t) in arr(o.get("tables")).iter().enumerate() {
-            let tp = format!("{p}/tables/{i}");
-            let Some(to) = t.as_object() else { continue };
-            self.leftover(
-                to,
-                &tp,
-                &["table_name", "columns", "constraints", "indexes"],
-            );
-            let Some(name) = s(to.get("table_name")) else {
-                self.issues
-                    .push(Issue::error("missing", "a table without `table_name`").path(tp));
-                continue;
-            };
-            let columns = self.pg_columns(arr(to.get("columns")), &format!("{tp}/columns"));
-            let mut table = new_table(name.clone(), schema.clone(), columns);
-            let constraint_names = self.pg_constraints(
-                &mut table,
-                arr(to.get("constraints")),
-                &format!("{tp}/constraints"),
-            );
-            for (j, ix) in arr(to.get("indexes")).iter().enumerate() {
-                let ip = format!("{tp}/indexes/{j}");
-                let iname = s(ix.get("indexname")).unwrap_or_default();
-                if constraint_names.contains(&iname) {
-                    continue; // the index of a primary key or unique constraint
-                }
-                let def = s(ix.get("indexdef")).unwrap_or_default();
-                match parse_indexdef(&def) {
-                    Some(mut idx) => {
-                        idx.schema = schema.clone();
-                        self.push(Spec::PgIndex(idx), ip);
-                    }
-                    None => self.warn(
-                        ip,
-                        "unmapped-field",
-                        format!("index `{iname}`: cannot read its definition {def:?}"),
-                    ),
-                }
-            }
-            self.push(Spec::PgTable(table), tp);
+        for (to, tp) in self.entries(o, p, "tables", TABLE_KEYS) {
+            self.pg_table_collector(to, tp, &schema);
         }
         for (i, v) in arr(o.get("views")).iter().enumerate() {
             let vp = format!("{p}/views/{i}");
@@ -182,6 +146,42 @@ impl Mapper {
             "extversion",
         );
         self.pg_grants(arr(o.get("grants")), &format!("{p}/grants"), &schema);
+    }
+
+    /// A collector table with its constraints and its indexes (those of constraints left out).
+    fn pg_table_collector(&mut self, to: &Map<String, Value>, tp: String, schema: &str) {
+        let Some(name) = s(to.get("table_name")) else {
+            self.issues
+                .push(Issue::error("missing", "a table without `table_name`").path(tp));
+            return;
+        };
+        let columns = self.pg_columns(arr(to.get("columns")), &format!("{tp}/columns"));
+        let mut table = new_table(name, schema.to_string(), columns);
+        let constraint_names = self.pg_constraints(
+            &mut table,
+            arr(to.get("constraints")),
+            &format!("{tp}/constraints"),
+        );
+        for (j, ix) in arr(to.get("indexes")).iter().enumerate() {
+            let ip = format!("{tp}/indexes/{j}");
+            let iname = s(ix.get("indexname")).unwrap_or_default();
+            if constraint_names.contains(&iname) {
+                continue; // the index of a primary key or unique constraint
+            }
+            let def = s(ix.get("indexdef")).unwrap_or_default();
+            match parse_indexdef(&def) {
+                Some(mut idx) => {
+                    idx.schema = schema.to_string();
+                    self.push(Spec::PgIndex(idx), ip);
+                }
+                None => self.warn(
+                    ip,
+                    "unmapped-field",
+                    format!("index `{iname}`: cannot read its definition {def:?}"),
+                ),
+            }
+        }
+        self.push(Spec::PgTable(table), tp);
     }
 
     pub(super) fn pg_columns(&mut self, cols: &[Value], p: &str) -> Vec<pg::Column> {
