@@ -29,6 +29,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("manifest", 5),
     ("plan", 5),
     ("state", 5),
+    ("backup", 5),
     ("falcone", 6),
     ("engine", 6),
     ("profile", 6),

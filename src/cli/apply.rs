@@ -15,7 +15,7 @@ use crate::engine;
 use crate::model::{Address, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, Options, Plan};
-use crate::state::{Acquired, Lock, Owner, StateError};
+use crate::state::{Acquired, Lock, Owner, State, StateError};
 
 /// How long a lock lasts without a heartbeat.
 pub const LOCK_TTL: Duration = Duration::from_secs(300);
@@ -81,11 +81,11 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
                 return exit::ERROR;
             }
         };
-        let lock = match lock_tenant(&cx, &tenant.id, out).await {
+        let lock = match lock_tenant(&cx.state, &tenant.id, out).await {
             Ok(l) => l,
             Err(code) => return code,
         };
-        let beat = keep_alive(&cx, &lock);
+        let beat = keep_alive(&cx.state, &lock);
         let code = apply_locked(
             args,
             out,
@@ -132,8 +132,8 @@ fn manifest_of(args: &Args, saved: Option<&Plan>, out: &Output) -> Result<PathBu
 }
 
 /// Takes the tenant's lock (an expired one is taken over, with a warning).
-async fn lock_tenant(cx: &Context, tenant: &str, out: &Output) -> Result<Lock, i32> {
-    match take_lock(cx, tenant).await {
+pub(super) async fn lock_tenant(state: &State, tenant: &str, out: &Output) -> Result<Lock, i32> {
+    match take_lock(state, tenant).await {
         Ok(Acquired::Fresh(l)) => Ok(l),
         Ok(Acquired::TakenOver { lock, previous }) => {
             eprintln!(
@@ -157,8 +157,8 @@ async fn lock_tenant(cx: &Context, tenant: &str, out: &Output) -> Result<Lock, i
 
 /// Keeps the lock alive while a long step runs (the engine also renews it before each level, and stops
 /// when it is gone); abort the task when done.
-fn keep_alive(cx: &Context, lock: &Lock) -> tokio::task::JoinHandle<()> {
-    let (state, lock) = (cx.state.clone(), lock.clone());
+pub(super) fn keep_alive(state: &State, lock: &Lock) -> tokio::task::JoinHandle<()> {
+    let (state, lock) = (state.clone(), lock.clone());
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(LOCK_TTL / 5).await;
@@ -224,12 +224,12 @@ fn selection(args: &Args, saved: Option<&Plan>) -> (Vec<String>, Vec<String>) {
 
 /// Takes the tenant's lock. A lock left by a process of this host that no longer runs (killed, crashed)
 /// is broken first, with a warning: its run cannot be going on.
-async fn take_lock(cx: &Context, tenant: &str) -> Result<Acquired, StateError> {
+async fn take_lock(state: &State, tenant: &str) -> Result<Acquired, StateError> {
     let me = Owner::current();
-    match cx.state.lock(tenant, &me, LOCK_TTL).await {
+    match state.lock(tenant, &me, LOCK_TTL).await {
         Err(StateError::Locked { .. }) => {
-            let Some(held) = cx.state.lock_of(tenant).await? else {
-                return cx.state.lock(tenant, &me, LOCK_TTL).await;
+            let Some(held) = state.lock_of(tenant).await? else {
+                return state.lock(tenant, &me, LOCK_TTL).await;
             };
             // Only where the pid means the same process: same host name, boot and pid namespace.
             if held.host == me.host
@@ -241,10 +241,10 @@ async fn take_lock(cx: &Context, tenant: &str) -> Result<Acquired, StateError> {
                     "warning: broke the lock of {}: that process no longer runs on this host",
                     held.holder()
                 );
-                cx.state.break_lock(tenant).await?;
-                return cx.state.lock(tenant, &me, LOCK_TTL).await;
+                state.break_lock(tenant).await?;
+                return state.lock(tenant, &me, LOCK_TTL).await;
             }
-            cx.state.lock(tenant, &me, LOCK_TTL).await
+            state.lock(tenant, &me, LOCK_TTL).await
         }
         other => other,
     }

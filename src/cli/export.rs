@@ -29,25 +29,36 @@ pub struct Args {
 /// The domains export can read today.
 const SUPPORTED: &[Domain] = super::live::LIVE_DOMAINS;
 
-pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
-    let mut tenant = Tenant::new(args.tenant.clone());
-    if let Some(p) = &args.manifest {
-        let loaded = manifest::load_path(p, LoadOptions::default());
-        out.issues(&loaded.issues, &loaded.sources);
-        match loaded.manifest {
-            Some(m) if m.tenant.id == args.tenant => tenant = m.tenant,
-            Some(m) => {
-                out.error(format!(
-                    "{} describes tenant `{}`, not `{}`",
-                    p.display(),
-                    m.tenant.id,
-                    args.tenant
-                ));
-                return exit::ERROR;
-            }
-            None => return exit::ERROR,
+/// The tenant to read: its naming from `manifest`'s tenant block when given, else the defaults.
+pub(super) fn tenant_of(
+    id: &str,
+    manifest: Option<&std::path::Path>,
+    out: &Output,
+) -> Result<Tenant, i32> {
+    let Some(p) = manifest else {
+        return Ok(Tenant::new(id.to_string()));
+    };
+    let loaded = manifest::load_path(p, LoadOptions::default());
+    out.issues(&loaded.issues, &loaded.sources);
+    match loaded.manifest {
+        Some(m) if m.tenant.id == id => Ok(m.tenant),
+        Some(m) => {
+            out.error(format!(
+                "{} describes tenant `{}`, not `{id}`",
+                p.display(),
+                m.tenant.id,
+            ));
+            Err(exit::ERROR)
         }
+        None => Err(exit::ERROR),
     }
+}
+
+pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
+    let tenant = match tenant_of(&args.tenant, args.manifest.as_deref(), out) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let domains: Vec<Domain> = if args.domain.is_empty() {
         let mut given = Vec::new();
         for d in SUPPORTED {
@@ -135,7 +146,7 @@ fn externalize(specs: &mut [Spec], manifest: &std::path::Path) -> Result<(), Str
 }
 
 /// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted).
-async fn read(
+pub(super) async fn read(
     settings: &super::live::Settings,
     tenant: &Tenant,
     domain: Domain,

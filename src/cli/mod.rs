@@ -2,6 +2,7 @@
 
 mod admin;
 mod apply;
+mod backup;
 mod convert;
 mod export;
 mod graph;
@@ -30,6 +31,8 @@ pub mod exit {
     pub const LOCKED: i32 = 3;
     /// Refused by preflight (hazard not allowed, suspended tenant, stale plan).
     pub const REFUSED: i32 = 4;
+    /// Partly done: a backup with some domains in error (the others are kept).
+    pub const PARTIAL: i32 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -99,6 +102,9 @@ pub enum Command {
     State(admin::StateCommand),
     /// Compare two manifests or artifacts, offline (exit 2 when they differ).
     Diff(plan::DiffArgs),
+    /// Back up tenants into a repository; list, show, verify and delete backups.
+    #[command(subcommand)]
+    Backup(backup::Command),
 }
 
 /// Runs the command line; returns the exit code.
@@ -146,6 +152,7 @@ pub fn main() -> i32 {
         Command::Lock(c) => admin::lock(c, &out, &cli.state),
         Command::State(c) => admin::state(c, &out, &cli.state),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
+        Command::Backup(c) => backup::run(c, &out, &settings),
     }
 }
 

@@ -195,7 +195,8 @@ fn digest(items: &[Item]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, PlanError> {
+/// The address patterns (`--target`, `--exclude`, `--include`) as one glob set; `None` when there are none.
+pub fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, PlanError> {
     if patterns.is_empty() {
         return Ok(None);
     }

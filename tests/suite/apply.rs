@@ -2,36 +2,36 @@
 //! the preflight's exit codes (3 locked, 4 refused), saved plans, role passwords that work and never show,
 //! concurrent runs, and runs killed at twenty points.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{TestDb, both, code, text};
+use crate::support::{TestDb, Workdir, both, code, text};
 
-/// One test's world: a database, a state store and a manifest directory.
+/// One test's world: a database, and a state store and manifest directory (a [`Workdir`]).
 struct World {
     db: TestDb,
-    dir: PathBuf,
+    w: Workdir,
     role: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
 }
 
 impl World {
     async fn new(tag: &str) -> World {
         let db = TestDb::new(tag).await;
-        let dir = std::env::temp_dir().join(format!("falconer-apply-{}", db.name));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
+        let env = vec![
+            ("FALCONER_POSTGRES_URL".to_string(), db.url.clone()),
+            ("APPLY_TEST_PASSWORD".to_string(), PASSWORD.to_string()),
+        ];
+        let w = Workdir::new("apply", &db.name, env);
         // Roles are cluster-wide: one per test.
         let role = format!("r_{}", db.name);
-        World { db, dir, role }
-    }
-
-    fn manifest(&self) -> PathBuf {
-        self.dir.join("manifest")
-    }
-
-    fn state_url(&self) -> String {
-        format!("sqlite:{}", self.dir.join("state.db").display())
+        World { db, w, role }
     }
 
     /// Writes the manifest: schema `app` with `tables` tables, and the test's role.
@@ -49,27 +49,13 @@ impl World {
                  [[postgres.index]]\nname = \"t{i}_note\"\nschema = \"app\"\ntable = \"t{i}\"\ncolumns = [\"note\"]\n"
             ));
         }
-        std::fs::write(self.manifest().join("db.toml"), m).expect("write manifest");
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_falconer"));
-        c.args(args)
-            .env("NO_COLOR", "1")
-            .env("FALCONER_STATE", self.state_url())
-            .env("FALCONER_POSTGRES_URL", &self.db.url)
-            .env("APPLY_TEST_PASSWORD", PASSWORD)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("runs")
+        std::fs::write(self.dir.join("manifest/db.toml"), m).expect("write manifest");
     }
 
     /// Runs with another role password in the environment.
     fn run_with(&self, args: &[&str], password: &str) -> Output {
-        self.command(args)
+        self.w
+            .command(args)
             .env("APPLY_TEST_PASSWORD", password)
             .output()
             .expect("runs")
@@ -154,7 +140,7 @@ async fn password_is(w: &World, password: &str) -> bool {
 
 /// Asserts an exit code, showing the output when it is another.
 fn m(w: &World) -> String {
-    w.manifest().display().to_string()
+    w.manifest()
 }
 
 #[tokio::test]
@@ -373,7 +359,7 @@ async fn rotated_passwords_and_role_attributes_are_applied() {
     code(&again, 0);
 
     // Attributes and comment in place.
-    let path = w.manifest().join("db.toml");
+    let path = w.dir.join("manifest/db.toml");
     let body = std::fs::read_to_string(&path).expect("manifest").replacen(
         "login = true\n",
         "login = true\nconnection_limit = 7\ncomment = \"the app's role\"\n",
@@ -495,7 +481,7 @@ async fn a_refused_change_applies_nothing() {
         .await;
 
     w.write(2, "active");
-    let path = w.manifest().join("db.toml");
+    let path = w.dir.join("manifest/db.toml");
     let mut body = std::fs::read_to_string(&path).expect("manifest");
     body.push_str(
         "\n[[postgres.index]]\nname = \"t0_note_unique\"\nschema = \"app\"\ntable = \"t0\"\nunique = true\ncolumns = [\"note\"]\n",

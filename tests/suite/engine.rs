@@ -2,10 +2,10 @@
 //! and MongoDB (real servers) in dependency order, journaled, with a failure in one backend leaving the
 //! other's independent work applied and the next run converging.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
-use crate::support::{MongoServer, TestDb, both, code, text};
+use crate::support::{MongoServer, TestDb, Workdir, both, code, text};
 use falconer::engine::{self, Step};
 use falconer::manifest::{self, Format, LoadOptions};
 use falconer::plan::{self, Item, Options};
@@ -112,43 +112,37 @@ fn each_domain_is_one_step_unless_it_waits_for_another() {
 struct World {
     db: TestDb,
     mongo: MongoServer,
-    dir: PathBuf,
+    w: Workdir,
 }
 
 impl World {
     async fn new(tag: &str) -> World {
         let db = TestDb::new(tag).await;
         let mongo = MongoServer::start().await;
-        let dir = std::env::temp_dir().join(format!("falconer-engine-{}", db.name));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
-        World { db, mongo, dir }
+        let env = vec![
+            ("FALCONER_POSTGRES_URL".to_string(), db.url.clone()),
+            ("FALCONER_MONGO_URL".to_string(), mongo.url.clone()),
+        ];
+        let w = Workdir::new("engine", &db.name, env);
+        World { db, mongo, w }
     }
 
     fn write(&self, body: &str) {
-        std::fs::write(self.dir.join("manifest/m.toml"), body).expect("writes");
+        self.w.write("m.toml", body);
     }
 
+    /// Runs falconer; `M` stands for the manifest directory.
     fn run(&self, args: &[&str]) -> Output {
-        let manifest = self.dir.join("manifest").display().to_string();
+        let manifest = self.w.manifest();
         let args: Vec<&str> = args
             .iter()
             .map(|a| if *a == "M" { manifest.as_str() } else { a })
             .collect();
-        Command::new(env!("CARGO_BIN_EXE_falconer"))
-            .args(&args)
-            .env("NO_COLOR", "1")
-            .env("FALCONER_STATE", self.state_url())
-            .env("FALCONER_POSTGRES_URL", &self.db.url)
-            .env("FALCONER_MONGO_URL", &self.mongo.url)
-            .env_remove("FALCONER_PROFILE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("runs")
+        self.w.run(&args)
     }
 
     fn state_url(&self) -> String {
-        format!("sqlite:{}", self.dir.join("state.db").display())
+        self.w.state_url()
     }
 
     /// The journal of the last run: (step, domain, status).
@@ -190,7 +184,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.w.dir);
         self.db.drop().await;
     }
 }

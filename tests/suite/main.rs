@@ -17,6 +17,7 @@ mod keycloak_double;
 mod openwhisk_double;
 
 mod apply;
+mod backup;
 mod canary;
 mod cli;
 mod engine;

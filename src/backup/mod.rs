@@ -1,0 +1,226 @@
+//! Backups of tenants: what a backup records, and the repository that keeps them.
+//!
+//! A backup is one record (`backups/<tenant>/<id>.json`) naming one document per domain by the SHA-256 of
+//! its content. Documents are blobs (`blobs/<2 hex>/<sha256>`), compressed, written once and shared by every
+//! backup whose domain read the same: an unchanged domain costs nothing in a new backup. The record is
+//! written last, by rename: a backup killed at any point leaves either no record (and perhaps blobs no record
+//! names, which `delete` and `prune` collect) or a complete backup.
+//!
+//! This module never names a domain: a domain is its name (`Domain`) and its document is a JSON manifest
+//! holding the tenant block and that domain's resources, secrets redacted as `export` redacts them.
+
+pub mod repo;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Domain;
+
+/// The record format this falconer writes.
+pub const FORMAT: &str = "falconer-backup";
+/// The record format version this falconer writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How a domain's read went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainStatus {
+    /// Read; the tenant has resources there.
+    Ok,
+    /// Read; the tenant has nothing there.
+    Empty,
+    /// The system answered with an error (see `message`).
+    Error,
+    /// No connection to the system is configured (see `message`).
+    NotAvailable,
+}
+
+impl DomainStatus {
+    /// Whether the domain's document is in the backup.
+    pub fn stored(self) -> bool {
+        matches!(self, DomainStatus::Ok | DomainStatus::Empty)
+    }
+}
+
+/// A backup's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    /// Every domain that was reachable was read (unconfigured ones are `not_available`).
+    Ok,
+    /// Some domains failed: the others are kept.
+    Partial,
+    /// No domain could be read.
+    Failed,
+}
+
+impl std::fmt::Display for BackupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackupStatus::Ok => "ok",
+            BackupStatus::Partial => "partial",
+            BackupStatus::Failed => "failed",
+        })
+    }
+}
+
+/// A secret field that exists in the live system and is not in the backup.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub address: String,
+    /// JSON pointer of the field within the resource.
+    pub field: String,
+}
+
+/// One domain of a backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    pub domain: Domain,
+    pub status: DomainStatus,
+    /// Resources read.
+    #[serde(default)]
+    pub resources: usize,
+    /// SHA-256 of the document (hex), when stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The document's size in bytes, uncompressed.
+    #[serde(default)]
+    pub size: u64,
+    /// When the domain was read (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
+    /// The system's error, or why the domain was not available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Secret fields that exist and were not stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<LeftOut>,
+}
+
+/// A backup's record: what it holds and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub format: String,
+    pub format_version: u32,
+    pub id: String,
+    pub tenant: String,
+    pub status: BackupStatus,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The falconer version that wrote it.
+    pub falconer: String,
+    /// The manifest format of the domain documents.
+    pub manifest_format: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Where it was taken (host name).
+    #[serde(default)]
+    pub source: String,
+    pub domains: Vec<DomainEntry>,
+    /// The `--include` / `--exclude` patterns that narrowed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Resources left out by those patterns.
+    #[serde(default)]
+    pub left_out: usize,
+}
+
+impl Record {
+    /// The outcome the domains make: failed when none was read and some failed, partial when some failed.
+    pub fn outcome(domains: &[DomainEntry]) -> BackupStatus {
+        let failed = domains
+            .iter()
+            .filter(|d| d.status == DomainStatus::Error)
+            .count();
+        let read = domains.iter().filter(|d| d.status.stored()).count();
+        match (failed, read) {
+            (0, 0) => BackupStatus::Failed,
+            (0, _) => BackupStatus::Ok,
+            (_, 0) => BackupStatus::Failed,
+            _ => BackupStatus::Partial,
+        }
+    }
+
+    /// The digests of the blobs the backup uses.
+    pub fn blobs(&self) -> impl Iterator<Item = &str> {
+        self.domains.iter().filter_map(|d| d.digest.as_deref())
+    }
+
+    /// The stored size of the documents, uncompressed.
+    pub fn size(&self) -> u64 {
+        self.domains.iter().map(|d| d.size).sum()
+    }
+}
+
+/// A new backup id: its UTC time (sortable) and a random suffix.
+pub fn new_id(at: i64) -> String {
+    let t = crate::util::rfc3339(at).replace(['-', ':'], "");
+    let suffix = crate::util::random::<3>()
+        .map(|b| crate::util::hex(&b))
+        .unwrap_or_else(|_| format!("{:06x}", std::process::id() & 0xff_ffff));
+    format!("{t}-{suffix}")
+}
+
+/// The secret fields of a document: every string equal to the redaction marker, by resource address.
+pub fn left_out_secrets(address: &str, value: &serde_json::Value, path: &str) -> Vec<LeftOut> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if crate::model::secret::is_marker(s) => vec![LeftOut {
+            address: address.to_string(),
+            field: path.to_string(),
+        }],
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| left_out_secrets(address, v, &format!("{path}/{}", pointer(k))))
+            .collect(),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| left_out_secrets(address, v, &format!("{path}/{i}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: DomainStatus) -> DomainEntry {
+        DomainEntry {
+            domain: Domain::Postgres,
+            status,
+            resources: 0,
+            digest: None,
+            size: 0,
+            read_at: None,
+            message: None,
+            secrets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn outcome_follows_the_domains() {
+        use DomainStatus::*;
+        let o =
+            |s: &[DomainStatus]| Record::outcome(&s.iter().map(|x| entry(*x)).collect::<Vec<_>>());
+        assert_eq!(o(&[Ok, Empty, NotAvailable]), BackupStatus::Ok);
+        assert_eq!(o(&[Ok, Error]), BackupStatus::Partial);
+        assert_eq!(o(&[Error, NotAvailable]), BackupStatus::Failed);
+        assert_eq!(o(&[NotAvailable]), BackupStatus::Failed);
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let (a, b) = (new_id(1_700_000_000), new_id(1_700_000_060));
+        assert!(a < b, "{a} {b}");
+        assert!(a.starts_with("20231114T221320Z-"), "{a}");
+    }
+}

@@ -1,0 +1,531 @@
+//! `falconer backup create|list|show|verify|delete`: per-tenant backups in a repository.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::live::{LIVE_DOMAINS, Settings};
+use super::{Output, exit};
+use crate::backup::repo::{Repo, RepoError};
+use crate::backup::{
+    self, BackupStatus, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record,
+};
+use crate::domains::Spec;
+use crate::manifest::{self, Format, Manifest, Resource};
+use crate::model::{Domain, Tenant};
+
+/// Where backups are kept unless `--repo`, `FALCONER_REPO` or the profile say otherwise.
+pub const DEFAULT_REPO: &str = "file:.falconer/backups";
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Read a tenant's live configuration in every configured domain and store it as one backup.
+    Create(CreateArgs),
+    /// List backups, newest first.
+    List(ListArgs),
+    /// Show one backup: every domain's status, counts, digest and message, and the secrets left out.
+    Show(ShowArgs),
+    /// Re-read every blob of a backup (or of all) and check its digest; exit 1 when one is damaged.
+    Verify(VerifyArgs),
+    /// Remove a backup, and the blobs no other backup uses.
+    Delete(DeleteArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RepoArg {
+    /// The repository: `file:PATH` (default `file:.falconer/backups`).
+    #[arg(long, env = "FALCONER_REPO", default_value = DEFAULT_REPO)]
+    pub repo: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// The tenant to back up.
+    #[arg(long)]
+    pub tenant: String,
+    /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Only these domains (default: all six; those without a connection are recorded as not available).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<Domain>,
+    /// A label for the backup (`KEY=VALUE`), repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = tag)]
+    pub tag: Vec<(String, String)>,
+    /// Only resources whose address matches one of these globs.
+    #[arg(long, value_name = "ADDR")]
+    pub include: Vec<String>,
+    /// Leave out resources whose address matches one of these globs.
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
+    /// Print the record as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+fn tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only backups with this status (ok, partial, failed).
+    #[arg(long, value_parser = ["ok", "partial", "failed"])]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// A backup id, or `latest` (the newest backup that is not failed; with `--tenant`, of that tenant).
+    pub id: String,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// A backup id, or `latest`.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Every backup in the repository.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// The backup id.
+    pub id: String,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
+    let repo_url = match c {
+        Command::Create(a) => &a.repo.repo,
+        Command::List(a) => &a.repo.repo,
+        Command::Show(a) => &a.repo.repo,
+        Command::Verify(a) => &a.repo.repo,
+        Command::Delete(a) => &a.repo.repo,
+    };
+    let repo = match Repo::open(repo_url) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    let done = match c {
+        Command::Create(a) => return create(a, out, settings, &repo),
+        Command::List(a) => list(a, &repo),
+        Command::Show(a) => show(a, &repo),
+        Command::Verify(a) => verify(a, &repo),
+        Command::Delete(a) => delete(a, &repo),
+    };
+    done.unwrap_or_else(|e| {
+        out.error(e.to_string());
+        exit::ERROR
+    })
+}
+
+/// The exit code of a backup's outcome.
+fn code_of(status: BackupStatus) -> i32 {
+    match status {
+        BackupStatus::Ok => exit::OK,
+        BackupStatus::Partial => exit::PARTIAL,
+        BackupStatus::Failed => exit::ERROR,
+    }
+}
+
+fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32 {
+    let tenant = match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), out) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let (include, exclude) = match (
+        crate::plan::globs(&a.include),
+        crate::plan::globs(&a.exclude),
+    ) {
+        (Ok(i), Ok(e)) => (i, e),
+        (Err(e), _) | (_, Err(e)) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    let domains: Vec<Domain> = if a.domain.is_empty() {
+        LIVE_DOMAINS.to_vec()
+    } else {
+        a.domain.clone()
+    };
+    let rt = match super::live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let state = match crate::state::State::open(&settings.state).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.error(e.to_string());
+                return exit::ERROR;
+            }
+        };
+        // A backup reads; holding the tenant's lock keeps an apply from changing it half-way through.
+        let lock = match super::apply::lock_tenant(&state, &tenant.id, out).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let beat = super::apply::keep_alive(&state, &lock);
+        let filter = Filter { include, exclude };
+        let code = store(a, &tenant, &domains, settings, &filter, repo, out).await;
+        beat.abort();
+        if let Err(e) = state.unlock(&lock).await {
+            out.error(format!("could not release the lock: {e}"));
+        }
+        code
+    })
+}
+
+/// The `--include` / `--exclude` patterns.
+struct Filter {
+    include: Option<globset::GlobSet>,
+    exclude: Option<globset::GlobSet>,
+}
+
+impl Filter {
+    fn keeps(&self, address: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(address))
+            && self.exclude.as_ref().is_none_or(|g| !g.is_match(address))
+    }
+}
+
+/// Reads every domain at once, stores their documents, then the record.
+async fn store(
+    a: &CreateArgs,
+    tenant: &Tenant,
+    domains: &[Domain],
+    settings: &Settings,
+    filter: &Filter,
+    repo: &Repo,
+    out: &Output,
+) -> i32 {
+    let started = crate::util::now();
+    let reads = futures_util::future::join_all(domains.iter().map(|d| read(settings, tenant, *d)));
+    let mut entries = Vec::new();
+    let mut left_out = 0;
+    for (domain, read) in domains.iter().zip(reads.await) {
+        let entry = match read {
+            Read::Specs(specs, at) => {
+                let before = specs.len();
+                let kept: Vec<Spec> = specs
+                    .into_iter()
+                    .filter(|s| filter.keeps(&s.address().to_string()))
+                    .collect();
+                left_out += before - kept.len();
+                match stored(repo, tenant, *domain, kept, at) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        out.error(format!("cannot store the backup: {e}"));
+                        return exit::ERROR;
+                    }
+                }
+            }
+            Read::Failed(status, message) => failed(*domain, status, message),
+        };
+        entries.push(entry);
+    }
+    let record = Record {
+        format: FORMAT.to_string(),
+        format_version: FORMAT_VERSION,
+        id: backup::new_id(started),
+        tenant: tenant.id.clone(),
+        status: Record::outcome(&entries),
+        started_at: crate::util::rfc3339(started),
+        finished_at: crate::util::rfc3339(crate::util::now()),
+        falconer: env!("CARGO_PKG_VERSION").to_string(),
+        manifest_format: manifest::FORMAT_VERSION.to_string(),
+        tags: a.tag.iter().cloned().collect::<BTreeMap<_, _>>(),
+        source: crate::state::Owner::current().host,
+        domains: entries,
+        include: a.include.clone(),
+        exclude: a.exclude.clone(),
+        left_out,
+    };
+    if let Err(e) = repo.put_record(&record) {
+        out.error(format!("cannot store the backup's record: {e}"));
+        return exit::ERROR;
+    }
+    report_created(&record, a.json);
+    code_of(record.status)
+}
+
+enum Read {
+    Specs(Vec<Spec>, i64),
+    Failed(DomainStatus, String),
+}
+
+/// One domain's live resources, as `export` reads them (secrets redacted).
+async fn read(settings: &Settings, tenant: &Tenant, domain: Domain) -> Read {
+    match settings.configured(domain) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Read::Failed(
+                DomainStatus::NotAvailable,
+                format!(
+                    "no {} connection is configured (profile or environment)",
+                    domain.system()
+                ),
+            );
+        }
+        Err(e) => return Read::Failed(DomainStatus::Error, e),
+    }
+    match super::export::read(settings, tenant, domain).await {
+        Ok(specs) => Read::Specs(specs, crate::util::now()),
+        Err(e) => Read::Failed(DomainStatus::Error, e),
+    }
+}
+
+fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry {
+    DomainEntry {
+        domain,
+        status,
+        resources: 0,
+        digest: None,
+        size: 0,
+        read_at: None,
+        message: Some(message),
+        secrets: Vec::new(),
+    }
+}
+
+/// Stores a domain's document: a JSON manifest of the tenant block and the domain's resources, in address
+/// order (the same live state gives the same bytes, and so the same blob).
+fn stored(
+    repo: &Repo,
+    tenant: &Tenant,
+    domain: Domain,
+    mut specs: Vec<Spec>,
+    at: i64,
+) -> Result<DomainEntry, RepoError> {
+    specs.sort_by_cached_key(|s| s.address().to_string());
+    let secrets: Vec<LeftOut> = specs
+        .iter()
+        .flat_map(|s| {
+            let v = s.to_json();
+            backup::left_out_secrets(&s.address().to_string(), &v, "")
+        })
+        .collect();
+    let resources = specs.len();
+    let mut m = Manifest::new(tenant.clone());
+    m.resources = specs
+        .into_iter()
+        .map(|spec| Resource { spec, span: None })
+        .collect();
+    let text = manifest::write::write(&m, Format::Json).map_err(|e| RepoError::BadRecord {
+        path: domain.to_string(),
+        reason: e.to_string(),
+    })?;
+    let (digest, _) = repo.put_blob(text.as_bytes())?;
+    Ok(DomainEntry {
+        domain,
+        status: if resources == 0 {
+            DomainStatus::Empty
+        } else {
+            DomainStatus::Ok
+        },
+        resources,
+        digest: Some(digest),
+        size: text.len() as u64,
+        read_at: Some(crate::util::rfc3339(at)),
+        message: None,
+        secrets,
+    })
+}
+
+fn report_created(r: &Record, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    println!(
+        "Backup {} of tenant `{}`: {} ({} resources, {} bytes).",
+        r.id,
+        r.tenant,
+        r.status,
+        r.domains.iter().map(|d| d.resources).sum::<usize>(),
+        r.size()
+    );
+    for d in &r.domains {
+        println!("{}", domain_line(d));
+    }
+    if r.status == BackupStatus::Partial {
+        eprintln!("warning: the backup is partial: the domains in error are not in it");
+    }
+}
+
+fn domain_line(d: &DomainEntry) -> String {
+    let status = serde_json::to_value(d.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mut line = format!(
+        "  {:<10} {:<14} {:>5} resources",
+        d.domain, status, d.resources
+    );
+    if let Some(m) = &d.message {
+        line.push_str(&format!("  {m}"));
+    }
+    line
+}
+
+fn list(a: &ListArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let mut records = Vec::new();
+    let mut damaged = 0;
+    for r in repo.records(a.tenant.as_deref())? {
+        match r {
+            Ok(r)
+                if a.status
+                    .as_deref()
+                    .is_none_or(|s| r.status.to_string() == s) =>
+            {
+                records.push(r)
+            }
+            Ok(_) => {}
+            Err(e) => {
+                damaged += 1;
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+    if a.json {
+        let rows: Vec<serde_json::Value> = records.iter().map(summary).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        for r in &records {
+            let domains: Vec<String> = r
+                .domains
+                .iter()
+                .filter(|d| d.status.stored())
+                .map(|d| d.domain.to_string())
+                .collect();
+            println!(
+                "{}  {:<16} {:<8} {:>9} B  {}",
+                r.id,
+                r.tenant,
+                r.status,
+                r.size(),
+                domains.join(",")
+            );
+        }
+    }
+    Ok(if damaged > 0 { exit::ERROR } else { exit::OK })
+}
+
+/// One line of `backup list --json`.
+fn summary(r: &Record) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "tenant": r.tenant,
+        "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "size": r.size(),
+        "domains": r.domains.iter().filter(|d| d.status.stored()).map(|d| d.domain).collect::<Vec<_>>(),
+        "tags": r.tags,
+    })
+}
+
+fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let r = repo.record(&a.id, a.tenant.as_deref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(exit::OK);
+    }
+    println!("Backup {} of tenant `{}`: {}", r.id, r.tenant, r.status);
+    println!(
+        "  taken {} .. {} on {} by falconer {}",
+        r.started_at, r.finished_at, r.source, r.falconer
+    );
+    for (k, v) in &r.tags {
+        println!("  tag {k}={v}");
+    }
+    for d in &r.domains {
+        println!("{}", domain_line(d));
+        if let Some(digest) = &d.digest {
+            println!("  {:<10} sha256:{digest} ({} bytes)", "", d.size);
+        }
+    }
+    let secrets: Vec<&LeftOut> = r.domains.iter().flat_map(|d| &d.secrets).collect();
+    if !secrets.is_empty() {
+        println!("Secrets not in the backup (set them again after a restore):");
+        for s in secrets {
+            println!("  {} {}", s.address, s.field);
+        }
+    }
+    if r.left_out > 0 {
+        println!(
+            "{} resources left out by --include/--exclude ({} / {})",
+            r.left_out,
+            r.include.join(" "),
+            r.exclude.join(" ")
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let records: Vec<Result<Record, RepoError>> = match &a.id {
+        Some(id) => vec![repo.record(id, None)],
+        None => repo.records(None)?,
+    };
+    let mut bad = 0;
+    for r in &records {
+        let problems = match r {
+            Ok(r) => repo.verify(r),
+            Err(e) => {
+                bad += 1;
+                println!("damaged: {e}");
+                continue;
+            }
+        };
+        let Ok(r) = r else { continue };
+        if problems.is_empty() {
+            println!("ok: {} ({} blobs)", r.id, r.blobs().count());
+        } else {
+            bad += 1;
+            for p in problems {
+                println!("damaged: {}: {p}", r.id);
+            }
+        }
+    }
+    println!("{} backups checked, {bad} damaged", records.len());
+    Ok(if bad > 0 { exit::ERROR } else { exit::OK })
+}
+
+fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let r = repo.record(&a.id, None)?;
+    let removed = repo.delete(&r)?;
+    println!(
+        "Deleted backup {} of tenant `{}` ({removed} blobs no other backup used).",
+        r.id, r.tenant
+    );
+    Ok(exit::OK)
+}
