@@ -285,3 +285,60 @@ async fn a_backup_waits_for_no_one_and_is_refused_while_the_tenant_is_locked() {
     assert_eq!(rc, 0);
     w.finish().await;
 }
+
+/// Killed at 24 points (counted events: the Keycloak double's answers while the domains are read, then the
+/// files the repository gains), `backup create` leaves either no backup or a complete one: every record
+/// there reads and verifies, and the next backup completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_backup_leaves_nothing_or_a_complete_backup() {
+    use crate::keycloak_double::{KeycloakDouble, Options};
+    let kc = KeycloakDouble::start(0, Options::default())
+        .await
+        .expect("the double starts");
+    let mut w = World::new("backup_killed").await;
+    for (k, v) in kc.env() {
+        w.w.set_env(&k, &v);
+    }
+    let mut realm = String::from("[[iam.realm]]\nname = \"acme\"\n");
+    for i in 0..20 {
+        realm.push_str(&format!(
+            "\n[[iam.role]]\nname = \"r{i}\"\n\n[[iam.client]]\nclient_id = \"c{i}\"\npublic_client = true\nredirect_uris = [\"https://c{i}/cb\"]\n"
+        ));
+    }
+    w.write("iam.toml", &realm);
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+
+    let repo_files = || files(&w.repo()).len();
+    let events = || kc.log().len() + repo_files();
+    // One whole backup first: how many events one makes.
+    let before = events();
+    assert_eq!(w.create(&[]).1, 0);
+    let whole = events() - before;
+    let mut kills = 0;
+    for point in (1..=24).map(|i| i * whole / 25) {
+        let start = events();
+        let command = w.w.command(&[
+            "backup",
+            "create",
+            "--tenant",
+            "acme",
+            "--manifest",
+            &w.manifest(),
+            "--repo",
+            &format!("file:{}", w.repo().display()),
+        ]);
+        if crate::support::kill_when(command, || events() >= start + point).await {
+            kills += 1;
+        }
+        // Whatever is there reads and verifies.
+        code(&w.backup(&["verify", "--all"]), 0);
+    }
+    assert!(kills >= 20, "only {kills} backups were killed mid-way");
+    let (r, rc) = w.create(&[]);
+    assert_eq!(rc, 0, "{r}");
+    assert_eq!(status_of(&r, "iam")["resources"], 41, "{r}");
+    assert!(whole >= 25, "a backup makes {whole} events");
+    let o = w.backup(&["verify", "--all"]);
+    code(&o, 0);
+    w.finish().await;
+}
