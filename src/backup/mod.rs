@@ -10,9 +10,11 @@
 //! holding the tenant block and that domain's resources, secrets redacted as `export` redacts them.
 
 pub mod repo;
+pub mod retention;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Domain;
@@ -23,7 +25,7 @@ pub const FORMAT: &str = "falconer-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// How a domain's read went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainStatus {
     /// Read; the tenant has resources there.
@@ -44,7 +46,9 @@ impl DomainStatus {
 }
 
 /// A backup's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupStatus {
     /// Every domain that was reachable was read (unconfigured ones are `not_available`).
@@ -66,7 +70,7 @@ impl std::fmt::Display for BackupStatus {
 }
 
 /// A secret field that exists in the live system and is not in the backup.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct LeftOut {
     pub address: String,
     /// JSON pointer of the field within the resource.
@@ -74,7 +78,7 @@ pub struct LeftOut {
 }
 
 /// One domain of a backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DomainEntry {
     pub domain: Domain,
     pub status: DomainStatus,
@@ -99,7 +103,7 @@ pub struct DomainEntry {
 }
 
 /// A backup's record: what it holds and how it went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
     pub format: String,
     pub format_version: u32,
@@ -153,6 +157,20 @@ impl Record {
     pub fn size(&self) -> u64 {
         self.domains.iter().map(|d| d.size).sum()
     }
+}
+
+/// The JSON Schema of backup records (`schemas/backup-record.schema.json`).
+pub fn schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<Record>().to_value();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert(
+            "$id".into(),
+            "https://falconer.dev/schemas/backup-record.schema.json".into(),
+        );
+        o.insert("title".into(), "falconer backup record".into());
+    }
+    schema
 }
 
 /// A new backup id: its UTC time (sortable) and a random suffix.

@@ -33,6 +33,14 @@ pub enum RepoError {
     #[error("{path} is not a backup record: {reason}")]
     BadRecord { path: String, reason: String },
     #[error(
+        "the repository is locked by {holder} until {until}; wait for it, or remove {path} if that process is gone"
+    )]
+    Locked {
+        holder: String,
+        until: String,
+        path: String,
+    },
+    #[error(
         "backup {id} was written by falconer {by} in backup format {version}; this falconer reads format {FORMAT_VERSION}: use falconer {by} or later"
     )]
     TooNew {
@@ -180,9 +188,14 @@ impl Repo {
 
     /// Removes a backup's record, then the blobs no other record names; the number of blobs removed.
     pub fn delete(&self, r: &Record) -> Result<usize, RepoError> {
-        let path = self.record_path(&r.tenant, &r.id);
-        std::fs::remove_file(&path).map_err(io(&path))?;
+        self.remove_record(r)?;
         self.collect()
+    }
+
+    /// Removes a backup's record (its blobs stay until [`Repo::collect`]).
+    pub fn remove_record(&self, r: &Record) -> Result<(), RepoError> {
+        let path = self.record_path(&r.tenant, &r.id);
+        std::fs::remove_file(&path).map_err(io(&path))
     }
 
     /// Removes the blobs no record names (left by deleted backups, or by a backup killed before its
@@ -213,6 +226,88 @@ impl Repo {
     pub fn verify(&self, r: &Record) -> Vec<RepoError> {
         r.blobs().filter_map(|d| self.get_blob(d).err()).collect()
     }
+}
+
+/// The repository's lock, held while backups are removed (`delete`, `prune`); released on drop.
+#[derive(Debug)]
+pub struct RepoLock {
+    path: PathBuf,
+    token: String,
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        let mine = std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["token"] == self.token.as_str());
+        if mine {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Repo {
+    /// Takes the repository's lock for `ttl` seconds; an expired lock is taken over (its holder is
+    /// returned, to be reported). Two takers of one expired lock: one wins, the other is refused.
+    pub fn lock(&self, holder: &str, ttl: i64) -> Result<(RepoLock, Option<String>), RepoError> {
+        let dir = self.root.join("locks");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join("exclusive.json");
+        let token = crate::util::hex(&crate::util::random::<16>().unwrap_or_default());
+        let now = crate::util::now();
+        let body = serde_json::json!({"holder": holder, "token": token, "expires": now + ttl});
+        let mut previous = None;
+        for _ in 0..2 {
+            match create_new(&path, body.to_string().as_bytes()) {
+                Ok(()) => {
+                    let lock = RepoLock { path, token };
+                    return Ok((lock, previous));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+            let held: serde_json::Value = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let expires = held["expires"].as_i64().unwrap_or(0);
+            let by = held["holder"]
+                .as_str()
+                .unwrap_or("an unknown holder")
+                .to_string();
+            if expires > now {
+                return Err(RepoError::Locked {
+                    holder: by,
+                    until: crate::util::rfc3339(expires),
+                    path: path.display().to_string(),
+                });
+            }
+            // Expired: move it aside (only one taker succeeds), then try again.
+            let aside = dir.join(format!(".expired-{token}"));
+            if std::fs::rename(&path, &aside).is_ok() {
+                let _ = std::fs::remove_file(&aside);
+                previous = Some(by);
+            }
+        }
+        Err(RepoError::Locked {
+            holder: "another process".into(),
+            until: "now".into(),
+            path: path.display().to_string(),
+        })
+    }
+}
+
+/// Creates a file that must not exist yet, whole: written and synced under another name, then linked to
+/// its name (which fails when the name exists), so no reader ever sees it half-written.
+fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let linked = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 /// A record file, checked: its format, its version.
@@ -278,4 +373,159 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
         return Err(io(path)(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::retention::{self, Candidate, Policy};
+    use crate::backup::{BackupStatus, DomainEntry, DomainStatus};
+    use crate::model::Domain;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A backup of tenant `t` whose domains hold documents `docs` (indices into a small pool).
+        Create {
+            t: usize,
+            docs: Vec<usize>,
+        },
+        Delete(usize),
+        Prune {
+            last: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..2usize, proptest::collection::vec(0..5usize, 1..4))
+                .prop_map(|(t, docs)| Op::Create { t, docs }),
+            1 => (0..8usize).prop_map(Op::Delete),
+            1 => (1..3usize).prop_map(|last| Op::Prune { last }),
+        ]
+    }
+
+    fn record(repo: &Repo, n: usize, t: usize, docs: &[usize]) -> Record {
+        let domains = docs
+            .iter()
+            .zip(Domain::ALL)
+            .map(|(d, domain)| {
+                let (digest, _) = repo
+                    .put_blob(format!("document {d}").as_bytes())
+                    .expect("stores");
+                DomainEntry {
+                    domain,
+                    status: DomainStatus::Ok,
+                    resources: 1,
+                    digest: Some(digest),
+                    size: 10,
+                    read_at: None,
+                    message: None,
+                    secrets: Vec::new(),
+                }
+            })
+            .collect();
+        let at = 1_700_000_000 + i64::try_from(n).unwrap_or(0) * 3600;
+        Record {
+            format: crate::backup::FORMAT.into(),
+            format_version: crate::backup::FORMAT_VERSION,
+            id: format!("{}-{n:04}", crate::util::rfc3339(at)),
+            tenant: format!("t{t}"),
+            status: BackupStatus::Ok,
+            started_at: crate::util::rfc3339(at),
+            finished_at: crate::util::rfc3339(at),
+            falconer: "test".into(),
+            manifest_format: "1".into(),
+            tags: Default::default(),
+            source: String::new(),
+            domains,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            left_out: 0,
+        }
+    }
+
+    fn prune(repo: &Repo, last: usize) {
+        let records: Vec<Record> = repo
+            .records(None)
+            .expect("lists")
+            .into_iter()
+            .flatten()
+            .collect();
+        for t in ["t0", "t1"] {
+            let mine: Vec<&Record> = records.iter().filter(|r| r.tenant == t).collect();
+            let candidates: Vec<Candidate> = mine
+                .iter()
+                .map(|r| Candidate {
+                    id: r.id.clone(),
+                    at: retention::parse_time(&r.started_at).unwrap_or(0),
+                    failed: false,
+                })
+                .collect();
+            let policy = Policy {
+                last: Some(last),
+                ..Policy::default()
+            };
+            let keep = retention::keep(&candidates, &policy);
+            for r in mine.iter().filter(|r| !keep.contains_key(&r.id)) {
+                repo.remove_record(r).expect("removes");
+            }
+        }
+        repo.collect().expect("collects");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Whatever the sequence of creates, deletes and prunes, every remaining backup verifies: no blob
+        /// another backup uses is ever removed, and unused blobs are.
+        #[test]
+        fn removing_backups_never_takes_a_blob_another_uses(ops in proptest::collection::vec(op(), 1..24)) {
+            static CASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("falconer-repo-prop-{}-{case}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let repo = Repo::open(&format!("file:{}", dir.display())).expect("opens");
+            for (n, op) in ops.iter().enumerate() {
+                match op {
+                    Op::Create { t, docs } => repo.put_record(&record(&repo, n, *t, docs)).expect("stores"),
+                    Op::Delete(i) => {
+                        let all: Vec<Record> = repo.records(None).expect("lists").into_iter().flatten().collect();
+                        if let Some(r) = all.get(i % all.len().max(1)) {
+                            repo.delete(r).expect("deletes");
+                        }
+                    }
+                    Op::Prune { last } => prune(&repo, *last),
+                }
+                let all: Vec<Record> = repo.records(None).expect("lists").into_iter().flatten().collect();
+                for r in &all {
+                    prop_assert!(repo.verify(r).is_empty(), "backup {} lost a blob after {:?}", r.id, op);
+                }
+                if !matches!(op, Op::Create { .. }) {
+                    let used: std::collections::HashSet<&str> = all.iter().flat_map(Record::blobs).collect();
+                    let stored = list_dir(&dir.join("blobs")).expect("lists").iter()
+                        .map(|s| list_dir(s).expect("lists").len()).sum::<usize>();
+                    prop_assert_eq!(stored, used.len(), "unused blobs are removed");
+                }
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn the_lock_refuses_a_second_holder_and_takes_over_an_expired_one() {
+        let dir = std::env::temp_dir().join(format!("falconer-repo-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
+        let (held, previous) = repo.lock("first", 600).expect("locks");
+        assert!(previous.is_none());
+        assert!(
+            matches!(repo.lock("second", 600), Err(RepoError::Locked { holder, .. }) if holder == "first")
+        );
+        drop(held);
+        let (expired, _) = repo.lock("stale", -1).expect("locks");
+        std::mem::forget(expired);
+        let (_, previous) = repo.lock("third", 600).expect("takes over");
+        assert_eq!(previous.as_deref(), Some("stale"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::live::{LIVE_DOMAINS, Settings};
 use super::{Output, exit};
 use crate::backup::repo::{Repo, RepoError};
+use crate::backup::retention::{self, Candidate, Policy};
 use crate::backup::{
     self, BackupStatus, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record,
 };
@@ -28,6 +29,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove a backup, and the blobs no other backup uses.
     Delete(DeleteArgs),
+    /// Remove the backups a retention policy does not keep (restic's rules, per tenant; see docs/backup.md).
+    Prune(PruneArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +119,44 @@ pub struct DeleteArgs {
     pub repo: RepoArg,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// For the N newest hours with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// For the N newest days with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// For the N newest ISO weeks with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// For the N newest months with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// For the N newest years with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<usize>,
+    /// Keep every backup newer than this before the newest one (`30d`, `2w`, `1y6m`, `12h`).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Only this tenant's backups.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+/// How long a repository lock lasts (prune and delete are short; an expired lock is taken over).
+const REPO_LOCK_TTL: i64 = 600;
+
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     let repo_url = match c {
         Command::Create(a) => &a.repo.repo,
@@ -123,6 +164,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Show(a) => &a.repo.repo,
         Command::Verify(a) => &a.repo.repo,
         Command::Delete(a) => &a.repo.repo,
+        Command::Prune(a) => &a.repo.repo,
     };
     let repo = match Repo::open(repo_url) {
         Ok(r) => r,
@@ -137,6 +179,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Show(a) => show(a, &repo),
         Command::Verify(a) => verify(a, &repo),
         Command::Delete(a) => delete(a, &repo),
+        Command::Prune(a) => prune(a, &repo, out),
     };
     done.unwrap_or_else(|e| {
         out.error(e.to_string());
@@ -520,7 +563,19 @@ fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
     Ok(if bad > 0 { exit::ERROR } else { exit::OK })
 }
 
+/// Takes the repository's lock, saying so when an expired one is taken over.
+fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
+    let me = crate::state::Owner::current();
+    let holder = format!("{}@{} (pid {})", me.name, me.host, me.pid);
+    let (lock, previous) = repo.lock(&holder, REPO_LOCK_TTL)?;
+    if let Some(p) = previous {
+        eprintln!("warning: took over the expired repository lock of {p}");
+    }
+    Ok(lock)
+}
+
 fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let _lock = lock(repo)?;
     let r = repo.record(&a.id, None)?;
     let removed = repo.delete(&r)?;
     println!(
@@ -528,4 +583,106 @@ fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
         r.id, r.tenant
     );
     Ok(exit::OK)
+}
+
+fn policy(a: &PruneArgs) -> Result<Policy, String> {
+    let within = a
+        .keep_within
+        .as_deref()
+        .map(retention::parse_duration)
+        .transpose()?;
+    Ok(Policy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        within,
+    })
+}
+
+fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
+    let policy = match policy(a) {
+        Ok(p) if p.is_empty() => {
+            out.error("refused: an empty policy would remove every backup but the newest of each tenant; give at least one --keep-* rule");
+            return Ok(exit::REFUSED);
+        }
+        Ok(p) => p,
+        Err(e) => {
+            out.error(e);
+            return Ok(exit::ERROR);
+        }
+    };
+    let _lock = if a.dry_run { None } else { Some(lock(repo)?) };
+    let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    for r in repo.records(a.tenant.as_deref())? {
+        match r {
+            Ok(r) => by_tenant.entry(r.tenant.clone()).or_default().push(r),
+            Err(e) => eprintln!("warning: kept, cannot be read: {e}"),
+        }
+    }
+    let mut kept = Vec::new();
+    let mut removed = Vec::new();
+    for records in by_tenant.values() {
+        let candidates: Vec<Candidate> = records
+            .iter()
+            .map(|r| Candidate {
+                id: r.id.clone(),
+                at: retention::parse_time(&r.started_at).unwrap_or(0),
+                failed: r.status == BackupStatus::Failed,
+            })
+            .collect();
+        let why = retention::keep(&candidates, &policy);
+        for r in records {
+            match why.get(&r.id) {
+                Some(reasons) => kept.push((r, reasons.clone())),
+                None => removed.push(r),
+            }
+        }
+    }
+    let mut blobs = 0;
+    if !a.dry_run {
+        for r in &removed {
+            repo.remove_record(r)?;
+        }
+        blobs = repo.collect()?;
+    }
+    report_prune(a, &kept, &removed, blobs);
+    Ok(exit::OK)
+}
+
+fn report_prune(a: &PruneArgs, kept: &[(&Record, Vec<String>)], removed: &[&Record], blobs: usize) {
+    if a.json {
+        let v = serde_json::json!({
+            "dry_run": a.dry_run,
+            "kept": kept.iter().map(|(r, why)| serde_json::json!({"id": r.id, "tenant": r.tenant, "reasons": why})).collect::<Vec<_>>(),
+            "removed": removed.iter().map(|r| serde_json::json!({"id": r.id, "tenant": r.tenant})).collect::<Vec<_>>(),
+            "blobs_removed": blobs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    for (r, why) in kept {
+        println!("keep    {}  {:<16} {}", r.id, r.tenant, why.join(", "));
+    }
+    let verb = if a.dry_run { "would remove" } else { "remove" };
+    for r in removed {
+        println!("{verb:<7} {}  {}", r.id, r.tenant);
+    }
+    println!(
+        "{} kept, {} {}{}",
+        kept.len(),
+        removed.len(),
+        if a.dry_run {
+            "would be removed"
+        } else {
+            "removed"
+        },
+        if a.dry_run {
+            String::new()
+        } else {
+            format!(" ({blobs} blobs no backup used)")
+        }
+    );
 }

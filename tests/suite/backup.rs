@@ -113,6 +113,11 @@ async fn backups_record_each_domain_and_share_unchanged_documents() {
     let (first, rc) = w.create(&[]);
     assert_eq!(rc, 0, "{first}");
     assert_eq!(first["status"], "ok");
+    let schema = jsonschema::validator_for(&falconer::backup::schema()).expect("a schema");
+    assert!(
+        schema.is_valid(&first),
+        "the record follows its schema: {first}"
+    );
     let pg = status_of(&first, "postgres");
     assert_eq!(pg["status"], "ok");
     assert_eq!(pg["resources"], 3, "{pg}");
@@ -227,6 +232,21 @@ async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs() {
         b["id"].as_str().unwrap_or_default().to_string(),
     );
     code(&w.backup(&["verify", "--all"]), 0);
+    let o = w.backup(&["prune"]);
+    code(&o, 4);
+    assert!(both(&o).contains("empty policy"), "{}", both(&o));
+    let o = w.backup(&["prune", "--keep-last", "1", "--dry-run"]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains(&format!("would remove {a}")),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        files(&w.repo().join("backups/acme")).len(),
+        2,
+        "a dry run removes nothing"
+    );
 
     // Deleting one backup keeps the blob the other uses.
     let o = w.backup(&["delete", &a]);

@@ -21,6 +21,10 @@ fn assert_current(path: &str, schema: &serde_json::Value) {
 fn checked_in_schemas_are_current() {
     assert_current("schemas/manifest.schema.json", &manifest_schema());
     assert_current("schemas/plan.schema.json", &falconer::plan::schema());
+    assert_current(
+        "schemas/backup-record.schema.json",
+        &falconer::backup::schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {
