@@ -21,6 +21,7 @@ use std::path::Path;
 const LAYERS: &[(&str, usize)] = &[
     ("util", 0),
     ("diag", 0),
+    ("s3", 1),
     ("model", 1),
     ("secrets", 2),
     ("syntax", 2),

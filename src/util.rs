@@ -11,6 +11,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);

@@ -11,6 +11,7 @@
 
 pub mod repo;
 pub mod retention;
+pub mod store;
 
 use std::collections::BTreeMap;
 
@@ -173,9 +174,11 @@ pub fn schema() -> serde_json::Value {
     schema
 }
 
-/// A new backup id: its UTC time (sortable) and a random suffix.
-pub fn new_id(at: i64) -> String {
-    let t = crate::util::rfc3339(at).replace(['-', ':'], "");
+/// A new backup id: its UTC time to the millisecond (ids sort as the backups were started) and a random
+/// suffix.
+pub fn new_id(at_ms: i64) -> String {
+    let t = crate::util::rfc3339(at_ms.div_euclid(1000)).replace(['-', ':', 'Z'], "");
+    let t = format!("{t}{:03}Z", at_ms.rem_euclid(1000));
     let suffix = crate::util::random::<3>()
         .map(|b| crate::util::hex(&b))
         .unwrap_or_else(|_| format!("{:06x}", std::process::id() & 0xff_ffff));
@@ -237,8 +240,8 @@ mod tests {
 
     #[test]
     fn ids_sort_by_time() {
-        let (a, b) = (new_id(1_700_000_000), new_id(1_700_000_060));
+        let (a, b) = (new_id(1_700_000_000_001), new_id(1_700_000_000_002));
         assert!(a < b, "{a} {b}");
-        assert!(a.starts_with("20231114T221320Z-"), "{a}");
+        assert!(a.starts_with("20231114T221320001Z-"), "{a}");
     }
 }

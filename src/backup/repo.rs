@@ -1,21 +1,22 @@
-//! The backup repository on a local directory (`file:PATH`).
+//! The backup repository: `file:PATH` (a local directory) or `s3://bucket/prefix`.
 //!
 //! ```text
-//! PATH/blobs/ab/ab12…       a document, compressed; named by the SHA-256 of its content
-//! PATH/backups/T/ID.json    a backup's record, written last
+//! blobs/ab/ab12…       a document, compressed; named by the SHA-256 of its content
+//! backups/T/ID.json    a backup's record, written last
+//! locks/exclusive.json the repository's lock while backups are removed
 //! ```
-//! Every file is written to a temporary name, synced and renamed: a reader never sees half a file.
-
-use std::path::{Path, PathBuf};
+//! Every file is written whole (see `store.rs`): a reader never sees half a file.
 
 use sha2::{Digest, Sha256};
 
+use super::store::Store;
 use super::{FORMAT, FORMAT_VERSION, Record};
 
 /// What a blob file starts with: the layout of what follows (here: deflate-compressed content).
 const BLOB_MAGIC: &[u8; 4] = b"FBZ1";
 /// The largest document a blob may inflate to (a bound against damaged or hostile blobs).
 const MAX_DOCUMENT: usize = 1 << 30;
+const LOCK: &str = "locks/exclusive.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -24,7 +25,11 @@ pub enum RepoError {
         path: String,
         source: std::io::Error,
     },
-    #[error("repository {0:?} is not supported yet: give a local directory (file:PATH)")]
+    #[error("the repository on S3: {0}")]
+    S3(String),
+    #[error(
+        "repository {0:?} is not supported: give a local directory (file:PATH) or s3://bucket/prefix"
+    )]
     Unsupported(String),
     #[error("no backup {0} in the repository")]
     NotFound(String),
@@ -50,68 +55,63 @@ pub enum RepoError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
-    move |source| RepoError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+/// A repository of backups.
+pub struct Repo {
+    store: Store,
 }
 
-/// A repository of backups.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    root: PathBuf,
+/// The repository's lock, held while backups are removed (`delete`, `prune`); give it back with
+/// [`Repo::unlock`] (an expired lock is taken over by the next taker).
+#[derive(Debug)]
+pub struct RepoLock {
+    token: String,
+}
+
+fn blob_key(digest: &str) -> String {
+    format!("blobs/{}/{digest}", digest.get(..2).unwrap_or("00"))
+}
+
+fn record_key(tenant: &str, id: &str) -> String {
+    format!("backups/{tenant}/{id}.json")
 }
 
 impl Repo {
-    /// Opens `file:PATH` (or a plain path); the directory is created on first write.
+    /// Opens `file:PATH` (or a plain path) or `s3://bucket/prefix`; nothing is written until needed.
     pub fn open(url: &str) -> Result<Repo, RepoError> {
-        if url.contains("://") {
-            return Err(RepoError::Unsupported(url.to_string()));
-        }
-        let path = url.strip_prefix("file:").unwrap_or(url);
         Ok(Repo {
-            root: PathBuf::from(path),
+            store: Store::open(url)?,
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        let shard = digest.get(..2).unwrap_or("00");
-        self.root.join("blobs").join(shard).join(digest)
-    }
-
-    fn record_path(&self, tenant: &str, id: &str) -> PathBuf {
-        self.root
-            .join("backups")
-            .join(tenant)
-            .join(format!("{id}.json"))
+    /// Where the repository is, for messages.
+    pub fn describe(&self) -> String {
+        self.store.describe()
     }
 
     /// Stores a document once; its digest, and whether it was new.
-    pub fn put_blob(&self, content: &[u8]) -> Result<(String, bool), RepoError> {
+    pub async fn put_blob(&self, content: &[u8]) -> Result<(String, bool), RepoError> {
         let digest = crate::util::hex(&Sha256::digest(content));
-        let path = self.blob_path(&digest);
-        if path.is_file() {
+        let key = blob_key(&digest);
+        if self.store.exists(&key).await? {
             return Ok((digest, false));
         }
         let mut bytes = BLOB_MAGIC.to_vec();
         bytes.extend(miniz_oxide::deflate::compress_to_vec(content, 6));
-        write_atomic(&path, &bytes)?;
+        self.store.write(&key, &bytes).await?;
         Ok((digest, true))
     }
 
     /// A document, checked against its digest.
-    pub fn get_blob(&self, digest: &str) -> Result<Vec<u8>, RepoError> {
-        let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+    pub async fn get_blob(&self, digest: &str) -> Result<Vec<u8>, RepoError> {
         let damaged = |reason: String| RepoError::Damaged {
             digest: digest.to_string(),
             reason,
         };
+        let bytes = self
+            .store
+            .read(&blob_key(digest))
+            .await?
+            .ok_or_else(|| damaged("it is missing".into()))?;
         let body = bytes
             .strip_prefix(BLOB_MAGIC)
             .ok_or_else(|| damaged("unknown blob layout".into()))?;
@@ -125,39 +125,31 @@ impl Repo {
     }
 
     /// Writes a backup's record (last: the backup exists from then on).
-    pub fn put_record(&self, r: &Record) -> Result<(), RepoError> {
+    pub async fn put_record(&self, r: &Record) -> Result<(), RepoError> {
         let body = serde_json::to_vec_pretty(r).unwrap_or_default();
-        write_atomic(&self.record_path(&r.tenant, &r.id), &body)
+        self.store.write(&record_key(&r.tenant, &r.id), &body).await
     }
 
-    /// Every record file, by tenant (or of one tenant).
-    fn record_files(&self, tenant: Option<&str>) -> Result<Vec<PathBuf>, RepoError> {
-        let base = self.root.join("backups");
-        let tenants: Vec<PathBuf> = match tenant {
-            Some(t) => vec![base.join(t)],
-            None => list_dir(&base)?,
+    /// Every record's key, of every tenant or of one.
+    async fn record_keys(&self, tenant: Option<&str>) -> Result<Vec<String>, RepoError> {
+        let dir = match tenant {
+            Some(t) => format!("backups/{t}/"),
+            None => "backups/".to_string(),
         };
-        let mut files = Vec::new();
-        for dir in tenants {
-            files.extend(
-                list_dir(&dir)?
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "json")),
-            );
-        }
-        Ok(files)
+        let mut keys = self.store.list(&dir).await?;
+        keys.retain(|k| k.ends_with(".json") && k.matches('/').count() == 2);
+        Ok(keys)
     }
 
-    /// Every backup, newest first; records that cannot be read are returned as errors, by path.
-    pub fn records(
+    /// Every backup, newest first; records that cannot be read are returned as errors, by key.
+    pub async fn records(
         &self,
         tenant: Option<&str>,
     ) -> Result<Vec<Result<Record, RepoError>>, RepoError> {
-        let mut out: Vec<Result<Record, RepoError>> = self
-            .record_files(tenant)?
-            .iter()
-            .map(|p| read_record(p))
-            .collect();
+        let mut out = Vec::new();
+        for key in self.record_keys(tenant).await? {
+            out.push(self.read_record(&key).await);
+        }
         out.sort_by(|a, b| match (a, b) {
             (Ok(a), Ok(b)) => b.id.cmp(&a.id),
             (Ok(_), Err(_)) => std::cmp::Ordering::Less,
@@ -167,108 +159,98 @@ impl Repo {
         Ok(out)
     }
 
-    /// One backup by id, or the newest of a tenant (`latest`, with `tenant`).
-    pub fn record(&self, id: &str, tenant: Option<&str>) -> Result<Record, RepoError> {
+    /// One backup by id, or the newest that is not failed (`latest`; of `tenant` when given).
+    pub async fn record(&self, id: &str, tenant: Option<&str>) -> Result<Record, RepoError> {
         if id == "latest" {
             return self
-                .records(tenant)?
+                .records(tenant)
+                .await?
                 .into_iter()
                 .flatten()
                 .find(|r| r.status != super::BackupStatus::Failed)
                 .ok_or_else(|| RepoError::NotFound("latest".into()));
         }
-        let file = format!("{id}.json");
-        let path = self
-            .record_files(tenant)?
+        let file = format!("/{id}.json");
+        let key = self
+            .record_keys(tenant)
+            .await?
             .into_iter()
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file))
+            .find(|k| k.ends_with(&file))
             .ok_or_else(|| RepoError::NotFound(id.to_string()))?;
-        read_record(&path)
+        self.read_record(&key).await
     }
 
     /// Removes a backup's record, then the blobs no other record names; the number of blobs removed.
-    pub fn delete(&self, r: &Record) -> Result<usize, RepoError> {
-        self.remove_record(r)?;
-        self.collect()
+    pub async fn delete(&self, r: &Record) -> Result<usize, RepoError> {
+        self.remove_record(r).await?;
+        self.collect().await
     }
 
     /// Removes a backup's record (its blobs stay until [`Repo::collect`]).
-    pub fn remove_record(&self, r: &Record) -> Result<(), RepoError> {
-        let path = self.record_path(&r.tenant, &r.id);
-        std::fs::remove_file(&path).map_err(io(&path))
+    pub async fn remove_record(&self, r: &Record) -> Result<(), RepoError> {
+        self.store.remove(&record_key(&r.tenant, &r.id)).await
     }
 
     /// Removes the blobs no record names (left by deleted backups, or by a backup killed before its
-    /// record); the number removed. A record that cannot be read keeps every blob (nothing it might name is
-    /// removed).
-    pub fn collect(&self) -> Result<usize, RepoError> {
+    /// record); the number removed. While a record cannot be read, nothing is removed (it might name any).
+    pub async fn collect(&self) -> Result<usize, RepoError> {
         let mut used = std::collections::HashSet::new();
-        for r in self.records(None)? {
+        for r in self.records(None).await? {
             match r {
                 Ok(r) => used.extend(r.blobs().map(str::to_string)),
                 Err(_) => return Ok(0),
             }
         }
         let mut removed = 0;
-        for shard in list_dir(&self.root.join("blobs"))? {
-            for blob in list_dir(&shard)? {
-                let name = blob.file_name().map(|n| n.to_string_lossy().into_owned());
-                if name.is_some_and(|n| !n.starts_with('.') && !used.contains(&n)) {
-                    std::fs::remove_file(&blob).map_err(io(&blob))?;
-                    removed += 1;
-                }
+        for key in self.store.list("blobs/").await? {
+            let digest = key.rsplit('/').next().unwrap_or_default();
+            if !used.contains(digest) {
+                self.store.remove(&key).await?;
+                removed += 1;
             }
         }
         Ok(removed)
     }
 
+    /// The number of blobs stored (used or not).
+    pub async fn blob_count(&self) -> Result<usize, RepoError> {
+        Ok(self.store.list("blobs/").await?.len())
+    }
+
     /// Re-reads every blob a backup names and checks its digest; the problems found.
-    pub fn verify(&self, r: &Record) -> Vec<RepoError> {
-        r.blobs().filter_map(|d| self.get_blob(d).err()).collect()
-    }
-}
-
-/// The repository's lock, held while backups are removed (`delete`, `prune`); released on drop.
-#[derive(Debug)]
-pub struct RepoLock {
-    path: PathBuf,
-    token: String,
-}
-
-impl Drop for RepoLock {
-    fn drop(&mut self) {
-        let mine = std::fs::read(&self.path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["token"] == self.token.as_str());
-        if mine {
-            let _ = std::fs::remove_file(&self.path);
+    pub async fn verify(&self, r: &Record) -> Vec<RepoError> {
+        let mut problems = Vec::new();
+        for d in r.blobs() {
+            if let Err(e) = self.get_blob(d).await {
+                problems.push(e);
+            }
         }
+        problems
     }
-}
 
-impl Repo {
     /// Takes the repository's lock for `ttl` seconds; an expired lock is taken over (its holder is
     /// returned, to be reported). Two takers of one expired lock: one wins, the other is refused.
-    pub fn lock(&self, holder: &str, ttl: i64) -> Result<(RepoLock, Option<String>), RepoError> {
-        let dir = self.root.join("locks");
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = dir.join("exclusive.json");
+    pub async fn lock(
+        &self,
+        holder: &str,
+        ttl: i64,
+    ) -> Result<(RepoLock, Option<String>), RepoError> {
         let token = crate::util::hex(&crate::util::random::<16>().unwrap_or_default());
         let now = crate::util::now();
         let body = serde_json::json!({"holder": holder, "token": token, "expires": now + ttl});
         let mut previous = None;
         for _ in 0..2 {
-            match create_new(&path, body.to_string().as_bytes()) {
-                Ok(()) => {
-                    let lock = RepoLock { path, token };
-                    return Ok((lock, previous));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io(&path)(e)),
+            if self
+                .store
+                .create_new(LOCK, body.to_string().as_bytes())
+                .await?
+            {
+                return Ok((RepoLock { token }, previous));
             }
-            let held: serde_json::Value = std::fs::read(&path)
-                .ok()
+            let held: serde_json::Value = self
+                .store
+                .read(LOCK)
+                .await?
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
             let expires = held["expires"].as_i64().unwrap_or(0);
@@ -277,102 +259,67 @@ impl Repo {
                 .unwrap_or("an unknown holder")
                 .to_string();
             if expires > now {
-                return Err(RepoError::Locked {
-                    holder: by,
-                    until: crate::util::rfc3339(expires),
-                    path: path.display().to_string(),
-                });
+                return Err(self.locked(by, expires));
             }
-            // Expired: move it aside (only one taker succeeds), then try again.
-            let aside = dir.join(format!(".expired-{token}"));
-            if std::fs::rename(&path, &aside).is_ok() {
-                let _ = std::fs::remove_file(&aside);
-                previous = Some(by);
-            }
+            // Expired: removed, then taken again (only one of two takers creates it).
+            self.store.remove(LOCK).await?;
+            previous = Some(by);
         }
-        Err(RepoError::Locked {
-            holder: "another process".into(),
-            until: "now".into(),
-            path: path.display().to_string(),
-        })
+        Err(self.locked("another process".into(), now))
     }
-}
 
-/// Creates a file that must not exist yet, whole: written and synced under another name, then linked to
-/// its name (which fails when the name exists), so no reader ever sees it half-written.
-fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let linked = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    linked
-}
-
-/// A record file, checked: its format, its version.
-fn read_record(path: &Path) -> Result<Record, RepoError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let bad = |reason: String| RepoError::BadRecord {
-        path: path.display().to_string(),
-        reason,
-    };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(bad(format!("its `format` is not {FORMAT:?}")));
+    fn locked(&self, holder: String, until: i64) -> RepoError {
+        RepoError::Locked {
+            holder,
+            until: crate::util::rfc3339(until),
+            path: format!("{}/{LOCK}", self.describe()),
+        }
     }
-    let version = v
-        .get("format_version")
-        .and_then(|f| f.as_u64())
-        .unwrap_or(0);
-    if version > u64::from(FORMAT_VERSION) {
-        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
-        return Err(RepoError::TooNew {
-            id: text("id"),
-            by: text("falconer"),
-            version: u32::try_from(version).unwrap_or(u32::MAX),
-        });
-    }
-    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
-}
 
-/// The entries of a directory (none when it does not exist), sorted.
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(dir)(e)),
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Writes a file whole: a temporary name in the same directory, synced, then renamed.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(path)(e));
+    /// Gives the lock back (when it is still this one's).
+    pub async fn unlock(&self, lock: RepoLock) -> Result<(), RepoError> {
+        let held: serde_json::Value = self
+            .store
+            .read(LOCK)
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if held["token"] == lock.token.as_str() {
+            self.store.remove(LOCK).await?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// A record, checked: its format, its version.
+    async fn read_record(&self, key: &str) -> Result<Record, RepoError> {
+        let bad = |reason: String| RepoError::BadRecord {
+            path: key.to_string(),
+            reason,
+        };
+        let bytes = self
+            .store
+            .read(key)
+            .await?
+            .ok_or_else(|| bad("it is gone".into()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(bad(format!("its `format` is not {FORMAT:?}")));
+        }
+        let version = v
+            .get("format_version")
+            .and_then(|f| f.as_u64())
+            .unwrap_or(0);
+        if version > u64::from(FORMAT_VERSION) {
+            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+            return Err(RepoError::TooNew {
+                id: text("id"),
+                by: text("falconer"),
+                version: u32::try_from(version).unwrap_or(u32::MAX),
+            });
+        }
+        serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -405,14 +352,21 @@ mod tests {
         ]
     }
 
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
     fn record(repo: &Repo, n: usize, t: usize, docs: &[usize]) -> Record {
         let domains = docs
             .iter()
             .zip(Domain::ALL)
             .map(|(d, domain)| {
-                let (digest, _) = repo
-                    .put_blob(format!("document {d}").as_bytes())
-                    .expect("stores");
+                let (digest, _) =
+                    block(repo.put_blob(format!("document {d}").as_bytes())).expect("stores");
                 DomainEntry {
                     domain,
                     status: DomainStatus::Ok,
@@ -446,12 +400,7 @@ mod tests {
     }
 
     fn prune(repo: &Repo, last: usize) {
-        let records: Vec<Record> = repo
-            .records(None)
-            .expect("lists")
-            .into_iter()
-            .flatten()
-            .collect();
+        let records = all(repo);
         for t in ["t0", "t1"] {
             let mine: Vec<&Record> = records.iter().filter(|r| r.tenant == t).collect();
             let candidates: Vec<Candidate> = mine
@@ -468,10 +417,18 @@ mod tests {
             };
             let keep = retention::keep(&candidates, &policy);
             for r in mine.iter().filter(|r| !keep.contains_key(&r.id)) {
-                repo.remove_record(r).expect("removes");
+                block(repo.remove_record(r)).expect("removes");
             }
         }
-        repo.collect().expect("collects");
+        block(repo.collect()).expect("collects");
+    }
+
+    fn all(repo: &Repo) -> Vec<Record> {
+        block(repo.records(None))
+            .expect("lists")
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     proptest! {
@@ -487,23 +444,22 @@ mod tests {
             let repo = Repo::open(&format!("file:{}", dir.display())).expect("opens");
             for (n, op) in ops.iter().enumerate() {
                 match op {
-                    Op::Create { t, docs } => repo.put_record(&record(&repo, n, *t, docs)).expect("stores"),
+                    Op::Create { t, docs } => block(repo.put_record(&record(&repo, n, *t, docs))).expect("stores"),
                     Op::Delete(i) => {
-                        let all: Vec<Record> = repo.records(None).expect("lists").into_iter().flatten().collect();
+                        let all = all(&repo);
                         if let Some(r) = all.get(i % all.len().max(1)) {
-                            repo.delete(r).expect("deletes");
+                            block(repo.delete(r)).expect("deletes");
                         }
                     }
                     Op::Prune { last } => prune(&repo, *last),
                 }
-                let all: Vec<Record> = repo.records(None).expect("lists").into_iter().flatten().collect();
+                let all = all(&repo);
                 for r in &all {
-                    prop_assert!(repo.verify(r).is_empty(), "backup {} lost a blob after {:?}", r.id, op);
+                    prop_assert!(block(repo.verify(r)).is_empty(), "backup {} lost a blob after {:?}", r.id, op);
                 }
                 if !matches!(op, Op::Create { .. }) {
                     let used: std::collections::HashSet<&str> = all.iter().flat_map(Record::blobs).collect();
-                    let stored = list_dir(&dir.join("blobs")).expect("lists").iter()
-                        .map(|s| list_dir(s).expect("lists").len()).sum::<usize>();
+                    let stored = block(repo.blob_count()).expect("counts");
                     prop_assert_eq!(stored, used.len(), "unused blobs are removed");
                 }
             }
@@ -516,15 +472,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("falconer-repo-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
-        let (held, previous) = repo.lock("first", 600).expect("locks");
+        let (held, previous) = block(repo.lock("first", 600)).expect("locks");
         assert!(previous.is_none());
         assert!(
-            matches!(repo.lock("second", 600), Err(RepoError::Locked { holder, .. }) if holder == "first")
+            matches!(block(repo.lock("second", 600)), Err(RepoError::Locked { holder, .. }) if holder == "first")
         );
-        drop(held);
-        let (expired, _) = repo.lock("stale", -1).expect("locks");
-        std::mem::forget(expired);
-        let (_, previous) = repo.lock("third", 600).expect("takes over");
+        block(repo.unlock(held)).expect("unlocks");
+        let (_expired, _) = block(repo.lock("stale", -1)).expect("locks");
+        let (_, previous) = block(repo.lock("third", 600)).expect("takes over");
         assert_eq!(previous.as_deref(), Some("stale"));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -173,14 +173,20 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
             return exit::ERROR;
         }
     };
-    let done = match c {
-        Command::Create(a) => return create(a, out, settings, &repo),
-        Command::List(a) => list(a, &repo),
-        Command::Show(a) => show(a, &repo),
-        Command::Verify(a) => verify(a, &repo),
-        Command::Delete(a) => delete(a, &repo),
-        Command::Prune(a) => prune(a, &repo, out),
+    let rt = match super::live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let done = rt.block_on(async {
+        match c {
+            Command::Create(a) => Ok(create(a, out, settings, &repo).await),
+            Command::List(a) => list(a, &repo).await,
+            Command::Show(a) => show(a, &repo).await,
+            Command::Verify(a) => verify(a, &repo).await,
+            Command::Delete(a) => delete(a, &repo).await,
+            Command::Prune(a) => prune(a, &repo, out).await,
+        }
+    });
     done.unwrap_or_else(|e| {
         out.error(e.to_string());
         exit::ERROR
@@ -196,7 +202,7 @@ fn code_of(status: BackupStatus) -> i32 {
     }
 }
 
-fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32 {
+async fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32 {
     let tenant = match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), out) {
         Ok(t) => t,
         Err(code) => return code,
@@ -216,11 +222,7 @@ fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32
     } else {
         a.domain.clone()
     };
-    let rt = match super::live::runtime(out) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
+    {
         let state = match crate::state::State::open(&settings.state).await {
             Ok(s) => s,
             Err(e) => {
@@ -241,7 +243,7 @@ fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32
             out.error(format!("could not release the lock: {e}"));
         }
         code
-    })
+    }
 }
 
 /// The `--include` / `--exclude` patterns.
@@ -267,7 +269,8 @@ async fn store(
     repo: &Repo,
     out: &Output,
 ) -> i32 {
-    let started = crate::util::now();
+    let started_ms = crate::util::now_millis();
+    let started = started_ms.div_euclid(1000);
     let reads = futures_util::future::join_all(domains.iter().map(|d| read(settings, tenant, *d)));
     let mut entries = Vec::new();
     let mut left_out = 0;
@@ -280,7 +283,7 @@ async fn store(
                     .filter(|s| filter.keeps(&s.address().to_string()))
                     .collect();
                 left_out += before - kept.len();
-                match stored(repo, tenant, *domain, kept, at) {
+                match stored(repo, tenant, *domain, kept, at).await {
                     Ok(e) => e,
                     Err(e) => {
                         out.error(format!("cannot store the backup: {e}"));
@@ -295,7 +298,7 @@ async fn store(
     let record = Record {
         format: FORMAT.to_string(),
         format_version: FORMAT_VERSION,
-        id: backup::new_id(started),
+        id: backup::new_id(started_ms),
         tenant: tenant.id.clone(),
         status: Record::outcome(&entries),
         started_at: crate::util::rfc3339(started),
@@ -309,7 +312,7 @@ async fn store(
         exclude: a.exclude.clone(),
         left_out,
     };
-    if let Err(e) = repo.put_record(&record) {
+    if let Err(e) = repo.put_record(&record).await {
         out.error(format!("cannot store the backup's record: {e}"));
         return exit::ERROR;
     }
@@ -358,7 +361,7 @@ fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry 
 
 /// Stores a domain's document: a JSON manifest of the tenant block and the domain's resources, in address
 /// order (the same live state gives the same bytes, and so the same blob).
-fn stored(
+async fn stored(
     repo: &Repo,
     tenant: &Tenant,
     domain: Domain,
@@ -383,7 +386,7 @@ fn stored(
         path: domain.to_string(),
         reason: e.to_string(),
     })?;
-    let (digest, _) = repo.put_blob(text.as_bytes())?;
+    let (digest, _) = repo.put_blob(text.as_bytes()).await?;
     Ok(DomainEntry {
         domain,
         status: if resources == 0 {
@@ -436,10 +439,10 @@ fn domain_line(d: &DomainEntry) -> String {
     line
 }
 
-fn list(a: &ListArgs, repo: &Repo) -> Result<i32, RepoError> {
+async fn list(a: &ListArgs, repo: &Repo) -> Result<i32, RepoError> {
     let mut records = Vec::new();
     let mut damaged = 0;
-    for r in repo.records(a.tenant.as_deref())? {
+    for r in repo.records(a.tenant.as_deref()).await? {
         match r {
             Ok(r)
                 if a.status
@@ -496,8 +499,8 @@ fn summary(r: &Record) -> serde_json::Value {
     })
 }
 
-fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
-    let r = repo.record(&a.id, a.tenant.as_deref())?;
+async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let r = repo.record(&a.id, a.tenant.as_deref()).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         return Ok(exit::OK);
@@ -534,15 +537,15 @@ fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
     Ok(exit::OK)
 }
 
-fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
+async fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
     let records: Vec<Result<Record, RepoError>> = match &a.id {
-        Some(id) => vec![repo.record(id, None)],
-        None => repo.records(None)?,
+        Some(id) => vec![repo.record(id, None).await],
+        None => repo.records(None).await?,
     };
     let mut bad = 0;
     for r in &records {
         let problems = match r {
-            Ok(r) => repo.verify(r),
+            Ok(r) => repo.verify(r).await,
             Err(e) => {
                 bad += 1;
                 println!("damaged: {e}");
@@ -564,20 +567,22 @@ fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
 }
 
 /// Takes the repository's lock, saying so when an expired one is taken over.
-fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
+async fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
     let me = crate::state::Owner::current();
     let holder = format!("{}@{} (pid {})", me.name, me.host, me.pid);
-    let (lock, previous) = repo.lock(&holder, REPO_LOCK_TTL)?;
+    let (lock, previous) = repo.lock(&holder, REPO_LOCK_TTL).await?;
     if let Some(p) = previous {
         eprintln!("warning: took over the expired repository lock of {p}");
     }
     Ok(lock)
 }
 
-fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
-    let _lock = lock(repo)?;
-    let r = repo.record(&a.id, None)?;
-    let removed = repo.delete(&r)?;
+async fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let lock = lock(repo).await?;
+    let r = repo.record(&a.id, None).await?;
+    let removed = repo.delete(&r).await;
+    repo.unlock(lock).await?;
+    let removed = removed?;
     println!(
         "Deleted backup {} of tenant `{}` ({removed} blobs no other backup used).",
         r.id, r.tenant
@@ -602,7 +607,7 @@ fn policy(a: &PruneArgs) -> Result<Policy, String> {
     })
 }
 
-fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
+async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
     let policy = match policy(a) {
         Ok(p) if p.is_empty() => {
             out.error("refused: an empty policy would remove every backup but the newest of each tenant; give at least one --keep-* rule");
@@ -614,9 +619,19 @@ fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
             return Ok(exit::ERROR);
         }
     };
-    let _lock = if a.dry_run { None } else { Some(lock(repo)?) };
+    if a.dry_run {
+        return prune_under(a, &policy, repo).await;
+    }
+    let lock = lock(repo).await?;
+    let done = prune_under(a, &policy, repo).await;
+    repo.unlock(lock).await?;
+    done
+}
+
+/// Prunes (or, dry, says what it would prune) with the repository's lock held.
+async fn prune_under(a: &PruneArgs, policy: &Policy, repo: &Repo) -> Result<i32, RepoError> {
     let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for r in repo.records(a.tenant.as_deref())? {
+    for r in repo.records(a.tenant.as_deref()).await? {
         match r {
             Ok(r) => by_tenant.entry(r.tenant.clone()).or_default().push(r),
             Err(e) => eprintln!("warning: kept, cannot be read: {e}"),
@@ -633,7 +648,7 @@ fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
                 failed: r.status == BackupStatus::Failed,
             })
             .collect();
-        let why = retention::keep(&candidates, &policy);
+        let why = retention::keep(&candidates, policy);
         for r in records {
             match why.get(&r.id) {
                 Some(reasons) => kept.push((r, reasons.clone())),
@@ -644,9 +659,9 @@ fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
     let mut blobs = 0;
     if !a.dry_run {
         for r in &removed {
-            repo.remove_record(r)?;
+            repo.remove_record(r).await?;
         }
-        blobs = repo.collect()?;
+        blobs = repo.collect().await?;
     }
     report_prune(a, &kept, &removed, blobs);
     Ok(exit::OK)

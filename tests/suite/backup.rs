@@ -3,7 +3,9 @@
 //! damaged blobs and records by id, `delete` keeping what other backups use, and no secret in the
 //! repository.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use falconer::backup::store::Store;
 
 use serde_json::Value;
 
@@ -11,9 +13,18 @@ use crate::support::{TestDb, Workdir, both, code};
 
 const PASSWORD: &str = "bk-CANARY-pw-51e0d2";
 
+/// Where the test's repository is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum On {
+    Dir,
+    S3,
+}
+
 struct World {
     db: TestDb,
     w: Workdir,
+    repo_url: String,
+    store: Store,
 }
 
 impl std::ops::Deref for World {
@@ -24,13 +35,44 @@ impl std::ops::Deref for World {
 }
 
 impl World {
-    async fn new(tag: &str) -> World {
-        let db = TestDb::new(tag).await;
-        let env = vec![
+    async fn new(tag: &str, on: On) -> World {
+        let db = TestDb::new(&format!("{tag}_{}", on as u8)).await;
+        let mut env = vec![
             ("FALCONER_POSTGRES_URL".to_string(), db.url.clone()),
             ("BACKUP_TEST_PASSWORD".to_string(), PASSWORD.to_string()),
         ];
-        let w = Workdir::new("backup", &db.name, env);
+        let w_dir_name = db.name.clone();
+        let (repo_url, store) = match on {
+            On::Dir => {
+                let dir = std::env::temp_dir()
+                    .join(format!(
+                        "falconer-backup-{w_dir_name}-{}",
+                        std::process::id()
+                    ))
+                    .join("repo");
+                let url = format!("file:{}", dir.display());
+                let store = Store::open(&url).expect("a store");
+                (url, store)
+            }
+            On::S3 => {
+                let endpoint = crate::support::s3_endpoint().await;
+                let bucket = format!("bk-{}-{}", db.name.replace('_', "-"), std::process::id());
+                let client = crate::support::s3_client(&endpoint, crate::support::S3_SECRET);
+                let call = falconer::s3::client::Call::new(reqwest::Method::PUT, Some(&bucket), "");
+                client.send(call).await.expect("creates the bucket");
+                env.extend([
+                    ("FALCONER_REPO_S3_ENDPOINT".to_string(), endpoint.clone()),
+                    ("AWS_ACCESS_KEY_ID".to_string(), "AK".to_string()),
+                    (
+                        "AWS_SECRET_ACCESS_KEY".to_string(),
+                        crate::support::S3_SECRET.to_string(),
+                    ),
+                ]);
+                let store = Store::on_s3(client.config.clone(), &bucket, "repo").expect("a store");
+                (format!("s3://{bucket}/repo"), store)
+            }
+        };
+        let w = Workdir::new("backup", &w_dir_name, env);
         let role = format!("r_{}", db.name);
         w.write(
             "m.toml",
@@ -42,17 +84,30 @@ impl World {
                  column = [{{ name = \"id\", type = \"bigint\", nullable = false }}, {{ name = \"note\", type = \"text\" }}]\n"
             ),
         );
-        World { db, w }
+        World {
+            db,
+            w,
+            repo_url,
+            store,
+        }
     }
 
-    fn repo(&self) -> PathBuf {
-        self.dir.join("repo")
+    /// The repository's keys under `dir` (`blobs/`, `backups/acme/`, or `` for all).
+    async fn keys(&self, dir: &str) -> Vec<String> {
+        self.store.list(dir).await.expect("lists the repository")
+    }
+
+    async fn read(&self, key: &str) -> Vec<u8> {
+        self.store.read(key).await.expect("reads").expect("exists")
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) {
+        self.store.write(key, bytes).await.expect("writes");
     }
 
     fn backup(&self, args: &[&str]) -> std::process::Output {
-        let repo = format!("file:{}", self.repo().display());
         let m = self.manifest();
-        let mut all = vec!["backup", args[0], "--repo", repo.as_str()];
+        let mut all = vec!["backup", args[0], "--repo", self.repo_url.as_str()];
         if args[0] == "create" {
             all.extend(["--tenant", "acme", "--manifest", m.as_str(), "--json"]);
         }
@@ -78,23 +133,36 @@ impl World {
         .execute(&self.db.pool)
         .await;
         let _ = std::fs::remove_dir_all(&self.w.dir);
+        if let Store::Dir(d) = &self.store {
+            let _ = std::fs::remove_dir_all(d.parent().unwrap_or(d));
+        }
         self.db.drop().await;
     }
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
+/// Each test runs on a local directory and on S3.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_directory() {
+                super::$name(super::On::Dir).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_s3() {
+                super::$name(super::On::S3).await;
+            }
         }
-    }
-    out.sort();
-    out
+    )* };
 }
+
+on_both!(
+    backups_record_each_domain_and_share_unchanged_documents,
+    a_failing_domain_makes_a_partial_backup_that_keeps_the_others,
+    verify_names_damaged_backups_and_delete_keeps_shared_blobs,
+    a_backup_is_refused_while_the_tenant_is_locked,
+    a_killed_backup_leaves_nothing_or_a_complete_backup,
+);
 
 fn status_of<'a>(record: &'a Value, domain: &str) -> &'a Value {
     record["domains"]
@@ -105,9 +173,18 @@ fn status_of<'a>(record: &'a Value, domain: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {domain} in {record}"))
 }
 
-#[tokio::test]
-async fn backups_record_each_domain_and_share_unchanged_documents() {
-    let w = World::new("backup_statuses").await;
+fn id(record: &Value) -> String {
+    record["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// A blob's document (the repository's layout: a 4-byte tag, then deflate).
+fn inflate(body: &[u8]) -> Vec<u8> {
+    assert_eq!(&body[..4], b"FBZ1");
+    miniz_oxide::inflate::decompress_to_vec(&body[4..]).expect("inflates")
+}
+
+async fn backups_record_each_domain_and_share_unchanged_documents(on: On) {
+    let w = World::new("bk_statuses", on).await;
     code(&w.apply(&[]), 0);
 
     let (first, rc) = w.create(&[]);
@@ -131,26 +208,24 @@ async fn backups_record_each_domain_and_share_unchanged_documents() {
             .contains("MongoDB"),
         "{mongo}"
     );
-    let blobs_after_one = files(&w.repo().join("blobs")).len();
-    assert_eq!(blobs_after_one, 1);
+    assert_eq!(w.keys("blobs/").await.len(), 1);
 
     // Nine more backups of the unchanged tenant: one record each, no new blob.
-    let bytes = |w: &World| -> u64 {
-        files(&w.repo().join("blobs"))
-            .iter()
-            .map(|p| std::fs::metadata(p).expect("meta").len())
-            .sum()
-    };
-    let blob_bytes = bytes(&w);
-    let mut ids = vec![first["id"].as_str().unwrap_or_default().to_string()];
+    let mut blob_bytes = 0;
+    for k in w.keys("blobs/").await {
+        blob_bytes += w.read(&k).await.len();
+    }
+    let mut ids = vec![id(&first)];
     for _ in 0..9 {
         let (r, rc) = w.create(&[]);
         assert_eq!(rc, 0, "{r}");
         assert_eq!(status_of(&r, "postgres")["digest"], pg["digest"]);
-        ids.push(r["id"].as_str().unwrap_or_default().to_string());
+        ids.push(id(&r));
     }
-    assert_eq!(bytes(&w), blob_bytes, "unchanged backups add no blob bytes");
-    assert_eq!(files(&w.repo().join("backups/acme")).len(), 10);
+    let blobs = w.keys("blobs/").await;
+    assert_eq!(blobs.len(), 1, "unchanged backups add no blob");
+    assert_eq!(w.read(&blobs[0]).await.len(), blob_bytes);
+    assert_eq!(w.keys("backups/acme/").await.len(), 10);
 
     // The listing shows all ten, newest first.
     let o = w.backup(&["list", "--json"]);
@@ -168,36 +243,28 @@ async fn backups_record_each_domain_and_share_unchanged_documents() {
     assert_eq!(listed, newest_first);
 
     // No secret anywhere in the repository.
-    for f in files(&w.repo()) {
-        let body = std::fs::read(&f).expect("reads");
-        let body = if f.starts_with(w.repo().join("blobs")) {
-            miniz_inflate(&body)
+    for k in w.keys("").await {
+        let body = w.read(&k).await;
+        let body = if k.starts_with("blobs/") {
+            inflate(&body)
         } else {
             body
         };
         assert!(
             !String::from_utf8_lossy(&body).contains(PASSWORD),
-            "{} holds the secret",
-            f.display()
+            "{k} holds the secret"
         );
     }
     w.finish().await;
 }
 
-/// A blob's document (the repository's layout: a 4-byte tag, then deflate).
-fn miniz_inflate(body: &[u8]) -> Vec<u8> {
-    assert_eq!(&body[..4], b"FBZ1");
-    miniz_oxide::inflate::decompress_to_vec(&body[4..]).expect("inflates")
-}
-
-#[tokio::test]
-async fn a_failing_domain_makes_a_partial_backup_that_keeps_the_others() {
-    let mut w = World::new("backup_partial").await;
+async fn a_failing_domain_makes_a_partial_backup_that_keeps_the_others(on: On) {
+    let mut w = World::new("bk_partial", on).await;
     code(&w.apply(&[]), 0);
     // An S3 endpoint where nothing listens: the storage domain fails, the others are kept.
     w.w.set_env("FALCONER_S3_ENDPOINT", "http://127.0.0.1:9");
-    w.w.set_env("AWS_ACCESS_KEY_ID", "k");
-    w.w.set_env("AWS_SECRET_ACCESS_KEY", "s");
+    w.w.set_env("AWS_ACCESS_KEY_ID", "AK");
+    w.w.set_env("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET);
     let (r, rc) = w.create(&[]);
     assert_eq!(rc, 5, "partial: {r}");
     assert_eq!(r["status"], "partial");
@@ -221,16 +288,10 @@ async fn a_failing_domain_makes_a_partial_backup_that_keeps_the_others() {
     w.finish().await;
 }
 
-#[tokio::test]
-async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs() {
-    let w = World::new("backup_verify").await;
+async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs(on: On) {
+    let w = World::new("bk_verify", on).await;
     code(&w.apply(&[]), 0);
-    let (a, _) = w.create(&[]);
-    let (b, _) = w.create(&[]);
-    let (a, b) = (
-        a["id"].as_str().unwrap_or_default().to_string(),
-        b["id"].as_str().unwrap_or_default().to_string(),
-    );
+    let (a, b) = (id(&w.create(&[]).0), id(&w.create(&[]).0));
     code(&w.backup(&["verify", "--all"]), 0);
     let o = w.backup(&["prune"]);
     code(&o, 4);
@@ -243,7 +304,7 @@ async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs() {
         both(&o)
     );
     assert_eq!(
-        files(&w.repo().join("backups/acme")).len(),
+        w.keys("backups/acme/").await.len(),
         2,
         "a dry run removes nothing"
     );
@@ -258,19 +319,19 @@ async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs() {
     assert!(both(&o).contains(&b), "{}", both(&o));
 
     // A flipped byte in the blob: verify names the backup and fails.
-    let blob = files(&w.repo().join("blobs")).pop().expect("a blob");
-    let mut bytes = std::fs::read(&blob).expect("reads");
+    let blob = w.keys("blobs/").await.pop().expect("a blob");
+    let mut bytes = w.read(&blob).await;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
-    std::fs::write(&blob, bytes).expect("writes");
+    w.put(&blob, &bytes).await;
     let o = w.backup(&["verify", "--all"]);
     code(&o, 1);
     assert!(both(&o).contains(&format!("damaged: {b}")), "{}", both(&o));
 
-    // A truncated record is reported by its file, and the listing says so.
-    let record = w.repo().join(format!("backups/acme/{b}.json"));
-    let body = std::fs::read(&record).expect("reads");
-    std::fs::write(&record, &body[..body.len() / 2]).expect("truncates");
+    // A truncated record is reported by its key, and the listing says so.
+    let record = format!("backups/acme/{b}.json");
+    let body = w.read(&record).await;
+    w.put(&record, &body[..body.len() / 2]).await;
     let o = w.backup(&["verify", "--all"]);
     code(&o, 1);
     assert!(both(&o).contains(&format!("{b}.json")), "{}", both(&o));
@@ -278,9 +339,8 @@ async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs() {
     w.finish().await;
 }
 
-#[tokio::test]
-async fn a_backup_waits_for_no_one_and_is_refused_while_the_tenant_is_locked() {
-    let w = World::new("backup_locked").await;
+async fn a_backup_is_refused_while_the_tenant_is_locked(on: On) {
+    let w = World::new("bk_locked", on).await;
     code(&w.apply(&[]), 0);
     let state = falconer::state::State::open(&w.state_url())
         .await
@@ -299,23 +359,22 @@ async fn a_backup_waits_for_no_one_and_is_refused_while_the_tenant_is_locked() {
     let o = w.backup(&["create"]);
     code(&o, 3);
     assert!(both(&o).contains("locked by"), "{}", both(&o));
-    assert!(files(&w.repo()).is_empty(), "nothing written");
+    assert!(w.keys("").await.is_empty(), "nothing written");
     state.unlock(&held).await.expect("unlocks");
     let (_, rc) = w.create(&[]);
     assert_eq!(rc, 0);
     w.finish().await;
 }
 
-/// Killed at 24 points (counted events: the Keycloak double's answers while the domains are read, then the
-/// files the repository gains), `backup create` leaves either no backup or a complete one: every record
-/// there reads and verifies, and the next backup completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_backup_leaves_nothing_or_a_complete_backup() {
+/// Killed at 24 points (counted events: the Keycloak double's answers while the domains are read, and on a
+/// directory the files the repository gains), `backup create` leaves either no backup or a complete one:
+/// every record there reads and verifies, and the next backup completes.
+async fn a_killed_backup_leaves_nothing_or_a_complete_backup(on: On) {
     use crate::keycloak_double::{KeycloakDouble, Options};
     let kc = KeycloakDouble::start(0, Options::default())
         .await
         .expect("the double starts");
-    let mut w = World::new("backup_killed").await;
+    let mut w = World::new("bk_killed", on).await;
     for (k, v) in kc.env() {
         w.w.set_env(&k, &v);
     }
@@ -328,7 +387,11 @@ async fn a_killed_backup_leaves_nothing_or_a_complete_backup() {
     w.write("iam.toml", &realm);
     code(&w.apply(&["WIDENS_ACCESS"]), 0);
 
-    let repo_files = || files(&w.repo()).len();
+    let repo_dir = match &w.store {
+        Store::Dir(d) => Some(d.clone()),
+        Store::S3(_) => None,
+    };
+    let repo_files = || repo_dir.as_deref().map(count_files).unwrap_or(0);
     let events = || kc.log().len() + repo_files();
     // One whole backup first: how many events one makes.
     let before = events();
@@ -345,7 +408,7 @@ async fn a_killed_backup_leaves_nothing_or_a_complete_backup() {
             "--manifest",
             &w.manifest(),
             "--repo",
-            &format!("file:{}", w.repo().display()),
+            &w.repo_url,
         ]);
         if crate::support::kill_when(command, || events() >= start + point).await {
             kills += 1;
@@ -361,4 +424,17 @@ async fn a_killed_backup_leaves_nothing_or_a_complete_backup() {
     let o = w.backup(&["verify", "--all"]);
     code(&o, 0);
     w.finish().await;
+}
+
+/// Files under a directory, at any depth (temporary ones included: they are events too).
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { count_files(&p) } else { 1 }
+        })
+        .sum()
 }

@@ -1,12 +1,11 @@
 //! S3 / MinIO: buckets with versioning, lifecycle rules, CORS, policy, tags and default encryption.
 //! Never objects.
 //!
-//! The live side: `sigv4.rs` (request signing), `client.rs` (the S3 REST client), `xml.rs` (the
-//! configurations as S3's XML), `provider.rs` (inspection and apply).
+//! The live side: the project's S3 client (`crate::s3`), `xml.rs` (the configurations as S3's XML),
+//! `provider.rs` (inspection and apply).
 
-pub mod client;
+pub use crate::s3::{client, sigv4};
 pub mod provider;
-pub mod sigv4;
 pub mod xml;
 
 use std::collections::{BTreeMap, HashSet};

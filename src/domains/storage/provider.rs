@@ -309,26 +309,7 @@ pub fn config(table: Option<&StorageTable>, dir: &Path) -> Result<Config, String
             virtual_host: t.addressing == Some(Addressing::Virtual),
         });
     }
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let endpoint = var("FALCONER_S3_ENDPOINT").ok_or(
-        "no S3 connection: set FALCONER_S3_ENDPOINT (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table (--profile FILE)",
-    )?;
-    let (Some(access_key), Some(secret_key)) =
-        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
-    else {
-        return Err(format!(
-            "no S3 credentials for {endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table"
-        ));
-    };
-    Ok(Config {
-        endpoint,
-        region: var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".into()),
-        access_key,
-        secret_key,
-        virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
-    })
+    Config::from_env(&["FALCONER_S3_ENDPOINT"])
 }
 
 impl System for Storage {

@@ -124,6 +124,34 @@ impl<'a> Call<'a> {
     }
 }
 
+impl Config {
+    /// From the environment: the endpoint from the first of `endpoints` that is set, with
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
+    pub fn from_env(endpoints: &[&str]) -> Result<Config, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let endpoint = endpoints.iter().find_map(|k| var(k)).ok_or_else(|| format!(
+            "no S3 connection: set {} (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table (--profile FILE)",
+            endpoints.join(" or ")
+        ))?;
+        let (Some(access_key), Some(secret_key)) =
+            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(format!(
+                "no S3 credentials for {endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table"
+            ));
+        };
+        Ok(Config {
+            endpoint,
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key,
+            secret_key,
+            virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
+        })
+    }
+}
+
 impl Client {
     pub fn new(config: Config) -> Result<Client, String> {
         let endpoint = Url::parse(&config.endpoint)

@@ -1,0 +1,277 @@
+//! Where a repository's files live: a local directory, or a bucket and prefix on S3. Keys are relative
+//! paths (`blobs/ab/ab12…`, `backups/T/ID.json`); every write is whole (a directory's file is written under
+//! a temporary name, synced and renamed; an S3 object is whole by nature).
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+
+use super::repo::RepoError;
+use crate::s3::client::{Call, Client, Config, S3Error};
+
+pub enum Store {
+    Dir(PathBuf),
+    S3(Box<Bucket>),
+}
+
+/// A bucket and a prefix on S3.
+pub struct Bucket {
+    client: Client,
+    bucket: String,
+    /// Empty, or ending in `/`.
+    prefix: String,
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
+    move |source| RepoError::Io {
+        path: what.to_string(),
+        source,
+    }
+}
+
+fn s3(e: S3Error) -> RepoError {
+    RepoError::S3(e.to_string())
+}
+
+impl Store {
+    /// `file:PATH` (or a path), or `s3://bucket/prefix` (the endpoint and credentials from
+    /// `FALCONER_REPO_S3_ENDPOINT` or `FALCONER_S3_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    pub fn open(url: &str) -> Result<Store, RepoError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(RepoError::Unsupported(url.to_string()));
+            }
+            let config = Config::from_env(&["FALCONER_REPO_S3_ENDPOINT", "FALCONER_S3_ENDPOINT"])
+                .map_err(RepoError::S3)?;
+            return Store::on_s3(config, bucket, prefix);
+        }
+        if url.contains("://") {
+            return Err(RepoError::Unsupported(url.to_string()));
+        }
+        Ok(Store::Dir(PathBuf::from(
+            url.strip_prefix("file:").unwrap_or(url),
+        )))
+    }
+
+    /// `s3://bucket/prefix` with a given connection (not the environment's).
+    pub fn on_s3(config: Config, bucket: &str, prefix: &str) -> Result<Store, RepoError> {
+        let prefix = prefix.trim_matches('/');
+        Ok(Store::S3(Box::new(Bucket {
+            client: Client::new(config).map_err(RepoError::S3)?,
+            bucket: bucket.to_string(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        })))
+    }
+
+    /// Where the repository is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Dir(p) => format!("file:{}", p.display()),
+            Store::S3(b) => format!("s3://{}/{}", b.bucket, b.prefix),
+        }
+    }
+
+    /// A file's content; `None` when it does not exist.
+    pub async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        match self {
+            Store::Dir(root) => match std::fs::read(root.join(key)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io(key)(e)),
+            },
+            Store::S3(b) => match b.call(Method::GET, key, Vec::new()).await {
+                Ok(r) => Ok(Some(r)),
+                Err(e) if e.code() == Some("NoSuchKey") => Ok(None),
+                Err(e) => Err(s3(e)),
+            },
+        }
+    }
+
+    /// Whether a file exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, RepoError> {
+        match self {
+            Store::Dir(root) => Ok(root.join(key).is_file()),
+            Store::S3(b) => match b.call(Method::HEAD, key, Vec::new()).await {
+                Ok(_) => Ok(true),
+                Err(S3Error::Refused { status: 404, .. }) => Ok(false),
+                Err(e) => Err(s3(e)),
+            },
+        }
+    }
+
+    /// Writes a file whole.
+    pub async fn write(&self, key: &str, bytes: &[u8]) -> Result<(), RepoError> {
+        match self {
+            Store::Dir(root) => write_atomic(&root.join(key), bytes).map_err(io(key)),
+            Store::S3(b) => b
+                .call(Method::PUT, key, bytes.to_vec())
+                .await
+                .map(|_| ())
+                .map_err(s3),
+        }
+    }
+
+    /// Removes a file (one that is gone already is no error).
+    pub async fn remove(&self, key: &str) -> Result<(), RepoError> {
+        match self {
+            Store::Dir(root) => match std::fs::remove_file(root.join(key)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(key)(e)),
+                _ => Ok(()),
+            },
+            Store::S3(b) => b
+                .call(Method::DELETE, key, Vec::new())
+                .await
+                .map(|_| ())
+                .map_err(s3),
+        }
+    }
+
+    /// The keys under `dir` (`backups/`), at any depth, sorted; names starting with `.` are left out.
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>, RepoError> {
+        let mut keys = match self {
+            Store::Dir(root) => list_tree(root, dir)?,
+            Store::S3(b) => b.list(dir).await?,
+        };
+        keys.retain(|k| !k.split('/').any(|part| part.starts_with('.')));
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Creates a file that must not exist yet; false when it exists. On a directory the file is written
+    /// under another name and linked to its own (the link fails when the name exists), so no reader sees it
+    /// half-written. On S3 (no conditional write on every server) it is written when absent and read back:
+    /// two writers at once may both write, and only the one whose content is there afterwards wins.
+    pub async fn create_new(&self, key: &str, bytes: &[u8]) -> Result<bool, RepoError> {
+        match self {
+            Store::Dir(root) => match link_new(&root.join(key), bytes) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io(key)(e)),
+            },
+            Store::S3(_) => {
+                if self.exists(key).await? {
+                    return Ok(false);
+                }
+                self.write(key, bytes).await?;
+                Ok(self.read(key).await?.as_deref() == Some(bytes))
+            }
+        }
+    }
+}
+
+impl Bucket {
+    async fn call(&self, method: Method, key: &str, body: Vec<u8>) -> Result<Vec<u8>, S3Error> {
+        let full = format!("{}{key}", self.prefix);
+        let call = Call::new(method, Some(&self.bucket), "")
+            .key(&full)
+            .body(body);
+        self.client.send(call).await.map(|r| r.body)
+    }
+
+    /// ListObjectsV2, a thousand keys a page.
+    async fn list(&self, dir: &str) -> Result<Vec<String>, RepoError> {
+        let full = format!("{}{dir}", self.prefix);
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut call = Call::new(Method::GET, Some(&self.bucket), "")
+                .param("list-type", "2")
+                .param("prefix", &full);
+            if let Some(t) = &token {
+                call = call.param("continuation-token", t);
+            }
+            let body = self.client.send(call).await.map_err(s3)?.body;
+            let page: ListPage = quick_xml::de::from_reader(body.as_slice()).map_err(|e| {
+                RepoError::S3(format!(
+                    "cannot read the object list of {}: {e}",
+                    self.bucket
+                ))
+            })?;
+            keys.extend(
+                page.contents
+                    .into_iter()
+                    .filter_map(|c| c.key.strip_prefix(self.prefix.as_str()).map(String::from)),
+            );
+            match page.next_continuation_token {
+                Some(t) if page.is_truncated => token = Some(t),
+                _ => return Ok(keys),
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPage {
+    #[serde(default)]
+    contents: Vec<Entry>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_continuation_token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry {
+    key: String,
+}
+
+/// The files under `root/dir`, as keys relative to `root`.
+fn list_tree(root: &Path, dir: &str) -> Result<Vec<String>, RepoError> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.join(dir)];
+    while let Some(d) = todo.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&d.display().to_string())(e)),
+        };
+        for e in entries.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a file whole: a temporary name in the same directory, synced, then renamed.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Creates `path` with `bytes` unless it exists: written and synced under another name, then linked.
+fn link_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let linked = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
