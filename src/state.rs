@@ -33,7 +33,29 @@ pub const MIGRATIONS: &[&str] = &[
         tenant text not null, address text not null, field text not null, fingerprint text not null,
         primary key (tenant, address, field))",
     "alter table falconer_locks add column scope text not null default ''",
+    "create table if not exists falconer_schedules (
+        name text primary key, cron text not null, tenants text not null, repo text not null,
+        keep text not null, paused bigint not null default 0, created_at bigint not null)",
+    "create table if not exists falconer_slots (
+        schedule text not null, slot bigint not null, started_at bigint not null, status text not null,
+        detail text not null default '', primary key (schedule, slot))",
 ];
+
+/// A backup schedule as the state store keeps it (see `backup schedule`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub cron: String,
+    /// Tenants, each `ID` or `ID=MANIFEST`.
+    pub tenants: Vec<String>,
+    pub repo: String,
+    /// The retention policy, as JSON.
+    pub keep: String,
+    pub paused: bool,
+    pub created_at: i64,
+}
+
+type ScheduleTuple = (String, String, String, String, String, i64, i64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -556,6 +578,137 @@ impl State {
         .await
         .map_err(db))?;
         Ok(rows.into_iter().map(lock_of).collect())
+    }
+
+    // ------------------------------------------------------------------------------ schedules
+
+    /// Adds a schedule; false when one of that name exists.
+    pub async fn add_schedule(&self, s: &ScheduleRow) -> Result<bool, StateError> {
+        let tenants = serde_json::to_string(&s.tenants).unwrap_or_default();
+        let n = on!(self, |p| {
+            sqlx::query(
+            "insert into falconer_schedules (name, cron, tenants, repo, keep, paused, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict (name) do nothing"
+        )
+        .bind(&s.name)
+        .bind(&s.cron)
+        .bind(&tenants)
+        .bind(&s.repo)
+        .bind(&s.keep)
+        .bind(i64::from(s.paused))
+        .bind(s.created_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Every schedule, by name.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StateError> {
+        let rows: Vec<ScheduleTuple> = on!(self, |p| {
+            sqlx::query_as(
+            "select name, cron, tenants, repo, keep, paused, created_at from falconer_schedules order by name"
+        )
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ScheduleRow {
+                name: r.0,
+                cron: r.1,
+                tenants: serde_json::from_str(&r.2).unwrap_or_default(),
+                repo: r.3,
+                keep: r.4,
+                paused: r.5 != 0,
+                created_at: r.6,
+            })
+            .collect())
+    }
+
+    /// Removes a schedule (and its slots); false when there is none of that name.
+    pub async fn remove_schedule(&self, name: &str) -> Result<bool, StateError> {
+        let n = on!(self, |p| {
+            sqlx::query("delete from falconer_slots where schedule = $1")
+                .bind(name)
+                .execute(p)
+                .await
+                .map_err(db)?;
+            sqlx::query("delete from falconer_schedules where name = $1")
+                .bind(name)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Pauses or resumes a schedule; false when there is none of that name.
+    pub async fn pause_schedule(&self, name: &str, paused: bool) -> Result<bool, StateError> {
+        let n = on!(self, |p| sqlx::query(
+            "update falconer_schedules set paused = $1 where name = $2"
+        )
+        .bind(i64::from(paused))
+        .bind(name)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db))?;
+        Ok(n == 1)
+    }
+
+    /// Claims a schedule's slot for this runner: true for exactly one of any number of runners.
+    pub async fn claim_slot(&self, schedule: &str, slot: i64) -> Result<bool, StateError> {
+        let n = on!(self, |p| {
+            sqlx::query(
+            "insert into falconer_slots (schedule, slot, started_at, status) values ($1, $2, $3, 'running')
+             on conflict (schedule, slot) do nothing"
+        )
+        .bind(schedule)
+        .bind(slot)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Records how a slot's run ended.
+    pub async fn finish_slot(
+        &self,
+        schedule: &str,
+        slot: i64,
+        status: &str,
+        detail: &str,
+    ) -> Result<(), StateError> {
+        on!(self, |p| sqlx::query(
+            "update falconer_slots set status = $1, detail = $2 where schedule = $3 and slot = $4"
+        )
+        .bind(status)
+        .bind(detail)
+        .bind(schedule)
+        .bind(slot)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+    }
+
+    /// The newest slot claimed of a schedule, and its status.
+    pub async fn last_slot(&self, schedule: &str) -> Result<Option<(i64, String)>, StateError> {
+        on!(self, |p| sqlx::query_as(
+            "select slot, status from falconer_slots where schedule = $1 order by slot desc limit 1"
+        )
+        .bind(schedule)
+        .fetch_optional(p)
+        .await
+        .map_err(db))
     }
 
     /// Breaks a tenant's lock, whoever holds it; returns the lock that was broken.

@@ -11,6 +11,7 @@
 
 pub mod repo;
 pub mod retention;
+pub mod schedule;
 pub mod store;
 
 use std::collections::BTreeMap;

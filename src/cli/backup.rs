@@ -31,6 +31,11 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Remove the backups a retention policy does not keep (restic's rules, per tenant; see docs/backup.md).
     Prune(PruneArgs),
+    /// Add, list, remove, pause or resume backup schedules (kept in the state store).
+    #[command(subcommand)]
+    Schedule(super::schedule::Command),
+    /// Run every schedule that is due (from cron, a systemd timer, a CronJob or a CI schedule).
+    RunDue(super::schedule::RunDueArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -119,8 +124,9 @@ pub struct DeleteArgs {
     pub repo: RepoArg,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct PruneArgs {
+/// A retention policy's rules (restic's; see docs/backup.md).
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct KeepArgs {
     /// Keep the N newest backups.
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
@@ -142,6 +148,12 @@ pub struct PruneArgs {
     /// Keep every backup newer than this before the newest one (`30d`, `2w`, `1y6m`, `12h`).
     #[arg(long, value_name = "DURATION")]
     pub keep_within: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub keep: KeepArgs,
     /// Only this tenant's backups.
     #[arg(long)]
     pub tenant: Option<String>,
@@ -158,6 +170,11 @@ pub struct PruneArgs {
 const REPO_LOCK_TTL: i64 = 600;
 
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
+    match c {
+        Command::Schedule(s) => return super::schedule::run(s, out, settings),
+        Command::RunDue(a) => return super::schedule::run_due(a, out, settings),
+        _ => {}
+    }
     let repo_url = match c {
         Command::Create(a) => &a.repo.repo,
         Command::List(a) => &a.repo.repo,
@@ -165,6 +182,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Verify(a) => &a.repo.repo,
         Command::Delete(a) => &a.repo.repo,
         Command::Prune(a) => &a.repo.repo,
+        Command::Schedule(_) | Command::RunDue(_) => return exit::ERROR,
     };
     let repo = match Repo::open(repo_url) {
         Ok(r) => r,
@@ -179,12 +197,13 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     };
     let done = rt.block_on(async {
         match c {
-            Command::Create(a) => Ok(create(a, out, settings, &repo).await),
+            Command::Create(a) => Ok(create(a, out, settings, &repo, None).await),
             Command::List(a) => list(a, &repo).await,
             Command::Show(a) => show(a, &repo).await,
             Command::Verify(a) => verify(a, &repo).await,
             Command::Delete(a) => delete(a, &repo).await,
             Command::Prune(a) => prune(a, &repo, out).await,
+            Command::Schedule(_) | Command::RunDue(_) => Ok(exit::ERROR),
         }
     });
     done.unwrap_or_else(|e| {
@@ -202,7 +221,14 @@ fn code_of(status: BackupStatus) -> i32 {
     }
 }
 
-async fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32 {
+/// Takes one backup; `at_ms` gives its time (a schedule's simulated clock), else now.
+pub(super) async fn create(
+    a: &CreateArgs,
+    out: &Output,
+    settings: &Settings,
+    repo: &Repo,
+    at_ms: Option<i64>,
+) -> i32 {
     let tenant = match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), out) {
         Ok(t) => t,
         Err(code) => return code,
@@ -237,7 +263,15 @@ async fn create(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) 
         };
         let beat = super::apply::keep_alive(&state, &lock);
         let filter = Filter { include, exclude };
-        let code = store(a, &tenant, &domains, settings, &filter, repo, out).await;
+        let started_ms = at_ms.unwrap_or_else(crate::util::now_millis);
+        let job = Job {
+            a,
+            tenant: &tenant,
+            domains: &domains,
+            filter: &filter,
+            started_ms,
+        };
+        let code = store(job, settings, repo, out).await;
         beat.abort();
         if let Err(e) = state.unlock(&lock).await {
             out.error(format!("could not release the lock: {e}"));
@@ -260,17 +294,25 @@ impl Filter {
 }
 
 /// Reads every domain at once, stores their documents, then the record.
-async fn store(
-    a: &CreateArgs,
-    tenant: &Tenant,
-    domains: &[Domain],
-    settings: &Settings,
-    filter: &Filter,
-    repo: &Repo,
-    out: &Output,
-) -> i32 {
-    let started_ms = crate::util::now_millis();
+/// One backup to take: what was asked, of which tenant and domains, narrowed how, started when.
+struct Job<'a> {
+    a: &'a CreateArgs,
+    tenant: &'a Tenant,
+    domains: &'a [Domain],
+    filter: &'a Filter,
+    started_ms: i64,
+}
+
+async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> i32 {
+    let Job {
+        a,
+        tenant,
+        domains,
+        filter,
+        started_ms,
+    } = job;
     let started = started_ms.div_euclid(1000);
+    let clock = crate::util::now();
     let reads = futures_util::future::join_all(domains.iter().map(|d| read(settings, tenant, *d)));
     let mut entries = Vec::new();
     let mut left_out = 0;
@@ -302,7 +344,7 @@ async fn store(
         tenant: tenant.id.clone(),
         status: Record::outcome(&entries),
         started_at: crate::util::rfc3339(started),
-        finished_at: crate::util::rfc3339(crate::util::now()),
+        finished_at: crate::util::rfc3339(started + (crate::util::now() - clock)),
         falconer: env!("CARGO_PKG_VERSION").to_string(),
         manifest_format: manifest::FORMAT_VERSION.to_string(),
         tags: a.tag.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -567,7 +609,7 @@ async fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
 }
 
 /// Takes the repository's lock, saying so when an expired one is taken over.
-async fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
+pub(super) async fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
     let me = crate::state::Owner::current();
     let holder = format!("{}@{} (pid {})", me.name, me.host, me.pid);
     let (lock, previous) = repo.lock(&holder, REPO_LOCK_TTL).await?;
@@ -590,7 +632,7 @@ async fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
     Ok(exit::OK)
 }
 
-fn policy(a: &PruneArgs) -> Result<Policy, String> {
+pub(super) fn policy(a: &KeepArgs) -> Result<Policy, String> {
     let within = a
         .keep_within
         .as_deref()
@@ -608,7 +650,7 @@ fn policy(a: &PruneArgs) -> Result<Policy, String> {
 }
 
 async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
-    let policy = match policy(a) {
+    let policy = match policy(&a.keep) {
         Ok(p) if p.is_empty() => {
             out.error("refused: an empty policy would remove every backup but the newest of each tenant; give at least one --keep-* rule");
             return Ok(exit::REFUSED);
@@ -629,7 +671,11 @@ async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoErro
 }
 
 /// Prunes (or, dry, says what it would prune) with the repository's lock held.
-async fn prune_under(a: &PruneArgs, policy: &Policy, repo: &Repo) -> Result<i32, RepoError> {
+pub(super) async fn prune_under(
+    a: &PruneArgs,
+    policy: &Policy,
+    repo: &Repo,
+) -> Result<i32, RepoError> {
     let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for r in repo.records(a.tenant.as_deref()).await? {
         match r {

@@ -10,6 +10,7 @@ mod input;
 mod live;
 mod migrate;
 mod plan;
+mod schedule;
 mod validate;
 
 use std::io::IsTerminal;

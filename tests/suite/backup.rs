@@ -438,3 +438,84 @@ fn count_files(dir: &Path) -> usize {
         })
         .sum()
 }
+
+/// A daily schedule over ten simulated days (`run-due --now`): three days no runner calls, one day the runner
+/// comes late and catches the slot up once; retention (`--keep-daily 5`) runs after each backup; two
+/// runners at once run a slot once.
+#[tokio::test]
+async fn a_daily_schedule_runs_each_slot_once_and_keeps_five_days() {
+    let w = World::new("bk_schedule", On::Dir).await;
+    code(&w.apply(&[]), 0);
+    let m = format!("acme={}", w.manifest());
+    let o = w.run(&[
+        "backup",
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 0 * * *",
+        "--tenant",
+        &m,
+        "--repo",
+        &w.repo_url,
+        "--keep-daily",
+        "5",
+    ]);
+    code(&o, 0);
+    let first_midnight = (falconer::util::now() / 86_400 + 1) * 86_400;
+    let at_minute = |day: i64, minute: i64| {
+        falconer::util::rfc3339(first_midnight + day * 86_400 + minute * 60)
+    };
+    let at = |day: i64, hour: i64| at_minute(day, hour * 60);
+    let run_due = |now: &str| w.run(&["backup", "run-due", "--now", now]);
+    for day in 0..10 {
+        match day {
+            2 | 5 | 7 => continue,
+            8 => {
+                // The runner comes at noon: the day's slot runs late, once.
+                let o = run_due(&at(day, 12));
+                code(&o, 0);
+                assert!(both(&o).contains("running slot"), "{}", both(&o));
+                let o = run_due(&at(day, 13));
+                code(&o, 0);
+                assert!(both(&o).contains("already run"), "{}", both(&o));
+            }
+            _ => code(&run_due(&at_minute(day, 5)), 0),
+        }
+    }
+    let slots = |w: &World| -> Vec<String> {
+        let o = w.backup(&["list", "--json"]);
+        code(&o, 0);
+        let rows: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let mut s: Vec<String> = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["tags"]["slot"].as_str().unwrap_or_default().to_string())
+            .collect();
+        s.sort();
+        s
+    };
+    // Seven slots ran (days 0, 1, 3, 4, 6, 8, 9); the five newest days are kept.
+    assert_eq!(slots(&w), [3, 4, 6, 8, 9].map(|d| at(d, 0)));
+
+    // Two runners at once: the slot of day 10 runs once.
+    let spawn = || {
+        w.w.command(&["backup", "run-due", "--now", &at(10, 1)])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawns")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("runs"),
+        b.wait_with_output().expect("runs"),
+    );
+    let ran = [&a, &b]
+        .iter()
+        .filter(|o| both(o).contains("running slot"))
+        .count();
+    assert_eq!(ran, 1, "{}\n{}", both(&a), both(&b));
+    assert_eq!(slots(&w), [4, 6, 8, 9, 10].map(|d| at(d, 0)));
+    w.finish().await;
+}
