@@ -220,11 +220,50 @@ fn live_canaries(
     );
     assert_eq!(code, 0, "{out}");
     assert_clean("export", &out);
+    backup_canaries(root, &envs, domain);
     for file in ["state.db", "state.db-wal"] {
         if let Ok(stored) = std::fs::read(root.join(file)) {
             assert_clean(file, &String::from_utf8_lossy(&stored));
         }
     }
+}
+
+/// A backup of the domain, its listing and record: no canary in any output or repository file (blobs
+/// inflated).
+fn backup_canaries(root: &Path, envs: &[(String, String)], domain: &str) {
+    let repo = format!("file:{}", root.join("repo").display());
+    let (code, out) = falconer(
+        &[
+            "-vvv", "backup", "create", "--tenant", "acme", "--domain", domain, "--repo", &repo,
+        ],
+        envs,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean("backup create", &out);
+    for args in [["list", "--json"], ["show", "latest"]] {
+        let (code, out) = falconer(&["-vvv", "backup", args[0], args[1], "--repo", &repo], envs);
+        assert_eq!(code, 0, "{out}");
+        assert_clean(&format!("backup {}", args[0]), &out);
+    }
+    let mut todo = vec![root.join("repo")];
+    let mut seen = 0;
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("lists").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+                continue;
+            }
+            let body = std::fs::read(&p).expect("reads");
+            let body = match body.strip_prefix(b"FBZ1") {
+                Some(z) => miniz_oxide::inflate::decompress_to_vec(z).expect("inflates"),
+                None => body,
+            };
+            assert_clean(&p.display().to_string(), &String::from_utf8_lossy(&body));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "a blob and a record");
 }
 
 fn scratch(tag: &str) -> PathBuf {
