@@ -484,3 +484,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod versions {
+    use super::*;
+
+    #[test]
+    fn a_record_from_a_newer_falconer_is_refused_naming_its_version() {
+        let dir = std::env::temp_dir().join(format!("falconer-repo-newer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
+        let body = serde_json::json!({"format": FORMAT, "format_version": FORMAT_VERSION + 1,
+            "id": "x1", "falconer": "9.9.9", "tenant": "acme"});
+        std::fs::create_dir_all(dir.join("backups/acme")).expect("dir");
+        std::fs::write(dir.join("backups/acme/x1.json"), body.to_string()).expect("writes");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let e = rt.block_on(repo.record("x1", None)).expect_err("refused");
+        assert!(matches!(e, RepoError::TooNew { ref by, .. } if by == "9.9.9"), "{e}");
+        assert!(e.to_string().contains("use falconer 9.9.9 or later"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
