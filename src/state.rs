@@ -39,7 +39,23 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_slots (
         schedule text not null, slot bigint not null, started_at bigint not null, status text not null,
         detail text not null default '', primary key (schedule, slot))",
+    "create table if not exists falconer_backup_progress (
+        id text not null, tenant text not null, domain text not null, status text not null,
+        started_at bigint not null, at bigint not null, holder text not null, primary key (id, domain))",
 ];
+
+/// One domain of a running backup, as `backup status` shows it from any process sharing the state store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressRow {
+    pub id: String,
+    pub tenant: String,
+    pub domain: String,
+    /// `pending`, or the domain's status once read.
+    pub status: String,
+    pub started_at: i64,
+    pub at: i64,
+    pub holder: String,
+}
 
 /// A backup schedule as the state store keeps it (see `backup schedule`).
 #[derive(Debug, Clone, PartialEq)]
@@ -578,6 +594,96 @@ impl State {
         .await
         .map_err(db))?;
         Ok(rows.into_iter().map(lock_of).collect())
+    }
+
+    // ------------------------------------------------------------------------ backups running
+
+    /// Records a backup as started, each of its domains pending. The caller holds the tenant's lock, so
+    /// rows left by an earlier backup of the tenant (killed) are removed.
+    pub async fn backup_started(
+        &self,
+        id: &str,
+        tenant: &str,
+        domains: &[String],
+        holder: &str,
+    ) -> Result<(), StateError> {
+        let t = now();
+        on!(self, |p| {
+            sqlx::query("delete from falconer_backup_progress where tenant = $1")
+                .bind(tenant)
+                .execute(p)
+                .await
+                .map_err(db)?;
+            let mut q = sqlx::QueryBuilder::new(
+                "insert into falconer_backup_progress (id, tenant, domain, status, started_at, at, holder) ",
+            );
+            q.push_values(domains, |mut row, d| {
+                row.push_bind(id)
+                    .push_bind(tenant)
+                    .push_bind(d)
+                    .push_bind("pending")
+                    .push_bind(t)
+                    .push_bind(t)
+                    .push_bind(holder);
+            });
+            q.build().execute(p).await.map(|_| ()).map_err(db)
+        })
+    }
+
+    /// Records a running backup's domain as read (`ok`, `empty`, `error`, `not_available`).
+    pub async fn backup_progress(
+        &self,
+        id: &str,
+        domain: &str,
+        status: &str,
+    ) -> Result<(), StateError> {
+        on!(self, |p| sqlx::query(
+            "update falconer_backup_progress set status = $1, at = $2 where id = $3 and domain = $4"
+        )
+        .bind(status)
+        .bind(now())
+        .bind(id)
+        .bind(domain)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+    }
+
+    /// Forgets a backup that ended (its outcome is in the repository).
+    pub async fn backup_ended(&self, id: &str) -> Result<(), StateError> {
+        on!(self, |p| sqlx::query(
+            "delete from falconer_backup_progress where id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+    }
+
+    /// The domains of the backups running (or left by a killed one), by backup and domain.
+    pub async fn backups_running(&self) -> Result<Vec<ProgressRow>, StateError> {
+        let rows: Vec<(String, String, String, String, i64, i64, String)> = on!(self, |p| {
+            sqlx::query_as(
+            "select id, tenant, domain, status, started_at, at, holder from falconer_backup_progress order by id, domain"
+        )
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ProgressRow {
+                id: r.0,
+                tenant: r.1,
+                domain: r.2,
+                status: r.3,
+                started_at: r.4,
+                at: r.5,
+                holder: r.6,
+            })
+            .collect())
     }
 
     // ------------------------------------------------------------------------------ schedules

@@ -27,6 +27,8 @@ pub enum RepoError {
     },
     #[error("the repository on S3: {0}")]
     S3(String),
+    #[error("the state store: {0}")]
+    State(String),
     #[error(
         "repository {0:?} is not supported: give a local directory (file:PATH) or s3://bucket/prefix"
     )]
@@ -503,7 +505,10 @@ mod versions {
             .build()
             .expect("a runtime");
         let e = rt.block_on(repo.record("x1", None)).expect_err("refused");
-        assert!(matches!(e, RepoError::TooNew { ref by, .. } if by == "9.9.9"), "{e}");
+        assert!(
+            matches!(e, RepoError::TooNew { ref by, .. } if by == "9.9.9"),
+            "{e}"
+        );
         assert!(e.to_string().contains("use falconer 9.9.9 or later"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

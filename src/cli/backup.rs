@@ -25,6 +25,9 @@ pub enum Command {
     List(ListArgs),
     /// Show one backup: every domain's status, counts, digest and message, and the secrets left out.
     Show(ShowArgs),
+    /// The running backups (pending and completed domains, from any process sharing the state store), or,
+    /// with none running, the latest backup's outcome.
+    Status(StatusArgs),
     /// Re-read every blob of a backup (or of all) and check its digest; exit 1 when one is damaged.
     Verify(VerifyArgs),
     /// Remove a backup, and the blobs no other backup uses.
@@ -96,6 +99,16 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// A backup id, or `latest` (the newest backup that is not failed; with `--tenant`, of that tenant).
     pub id: String,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
     #[arg(long)]
     pub tenant: Option<String>,
     #[arg(long)]
@@ -179,6 +192,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Create(a) => &a.repo.repo,
         Command::List(a) => &a.repo.repo,
         Command::Show(a) => &a.repo.repo,
+        Command::Status(a) => &a.repo.repo,
         Command::Verify(a) => &a.repo.repo,
         Command::Delete(a) => &a.repo.repo,
         Command::Prune(a) => &a.repo.repo,
@@ -200,6 +214,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
             Command::Create(a) => Ok(create(a, out, settings, &repo, None).await),
             Command::List(a) => list(a, &repo).await,
             Command::Show(a) => show(a, &repo).await,
+            Command::Status(a) => status(a, &repo, settings).await,
             Command::Verify(a) => verify(a, &repo).await,
             Command::Delete(a) => delete(a, &repo).await,
             Command::Prune(a) => prune(a, &repo, out).await,
@@ -264,14 +279,25 @@ pub(super) async fn create(
         let beat = super::apply::keep_alive(&state, &lock);
         let filter = Filter { include, exclude };
         let started_ms = at_ms.unwrap_or_else(crate::util::now_millis);
+        let id = backup::new_id(started_ms);
+        let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        let holder = lock.holder();
+        if let Err(e) = state.backup_started(&id, &tenant.id, &names, &holder).await {
+            eprintln!("warning: `backup status` will not show this backup: {e}");
+        }
         let job = Job {
             a,
+            id: &id,
             tenant: &tenant,
             domains: &domains,
             filter: &filter,
             started_ms,
+            state: &state,
         };
         let code = store(job, settings, repo, out).await;
+        if let Err(e) = state.backup_ended(&id).await {
+            eprintln!("warning: could not record that backup {id} ended: {e}");
+        }
         beat.abort();
         if let Err(e) = state.unlock(&lock).await {
             out.error(format!("could not release the lock: {e}"));
@@ -297,23 +323,39 @@ impl Filter {
 /// One backup to take: what was asked, of which tenant and domains, narrowed how, started when.
 struct Job<'a> {
     a: &'a CreateArgs,
+    id: &'a str,
     tenant: &'a Tenant,
     domains: &'a [Domain],
     filter: &'a Filter,
     started_ms: i64,
+    /// Where each domain's progress is recorded for `backup status`.
+    state: &'a crate::state::State,
 }
 
 async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> i32 {
     let Job {
         a,
+        id,
         tenant,
         domains,
         filter,
         started_ms,
+        state,
     } = job;
     let started = started_ms.div_euclid(1000);
     let clock = crate::util::now();
-    let reads = futures_util::future::join_all(domains.iter().map(|d| read(settings, tenant, *d)));
+    let reads = futures_util::future::join_all(domains.iter().map(|d| async move {
+        let r = read(settings, tenant, *d).await;
+        let status = match &r {
+            Read::Specs(..) => "read",
+            Read::Failed(DomainStatus::NotAvailable, _) => "not_available",
+            Read::Failed(..) => "error",
+        };
+        if let Err(e) = state.backup_progress(id, d.as_str(), status).await {
+            tracing::warn!("cannot record the progress of backup {id}: {e}");
+        }
+        r
+    }));
     let mut entries = Vec::new();
     let mut left_out = 0;
     for (domain, read) in domains.iter().zip(reads.await) {
@@ -340,7 +382,7 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
     let record = Record {
         format: FORMAT.to_string(),
         format_version: FORMAT_VERSION,
-        id: backup::new_id(started_ms),
+        id: id.to_string(),
         tenant: tenant.id.clone(),
         status: Record::outcome(&entries),
         started_at: crate::util::rfc3339(started),
@@ -746,4 +788,102 @@ fn report_prune(a: &PruneArgs, kept: &[(&Record, Vec<String>)], removed: &[&Reco
             format!(" ({blobs} blobs no backup used)")
         }
     );
+}
+
+async fn status(a: &StatusArgs, repo: &Repo, settings: &Settings) -> Result<i32, RepoError> {
+    let state = crate::state::State::open(&settings.state)
+        .await
+        .map_err(|e| RepoError::State(e.to_string()))?;
+    let rows: Vec<crate::state::ProgressRow> = state
+        .backups_running()
+        .await
+        .map_err(|e| RepoError::State(e.to_string()))?
+        .into_iter()
+        .filter(|r| a.tenant.as_ref().is_none_or(|t| *t == r.tenant))
+        .collect();
+    if !rows.is_empty() {
+        print_running(&rows, a.json);
+        return Ok(exit::OK);
+    }
+    let latest = repo
+        .records(a.tenant.as_deref())
+        .await?
+        .into_iter()
+        .flatten()
+        .next();
+    if a.json {
+        let backup = latest.as_ref().map(|r| {
+            serde_json::json!({
+                "id": r.id, "tenant": r.tenant, "succeeded": r.status == BackupStatus::Ok,
+                "status": r.status, "statusMessage": status_message(r),
+                "startDate": r.started_at, "endDate": r.finished_at,
+            })
+        });
+        let v = serde_json::json!({"running": false, "backup": backup});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(exit::OK);
+    }
+    match latest {
+        Some(r) => println!(
+            "No backup running. Latest: {} of tenant `{}`, {} ({})",
+            r.id,
+            r.tenant,
+            r.status,
+            status_message(&r)
+        ),
+        None => println!("No backup running, and none in {}.", repo.describe()),
+    }
+    Ok(exit::OK)
+}
+
+/// What a backup's outcome says in words: the domains in error, with their messages.
+fn status_message(r: &Record) -> String {
+    let failed: Vec<String> = r
+        .domains
+        .iter()
+        .filter(|d| d.status == DomainStatus::Error)
+        .map(|d| format!("{}: {}", d.domain, d.message.as_deref().unwrap_or("error")))
+        .collect();
+    if failed.is_empty() {
+        format!(
+            "{} domains read",
+            r.domains.iter().filter(|d| d.status.stored()).count()
+        )
+    } else {
+        failed.join("; ")
+    }
+}
+
+fn print_running(rows: &[crate::state::ProgressRow], json: bool) {
+    let mut by_id: BTreeMap<&str, Vec<&crate::state::ProgressRow>> = BTreeMap::new();
+    for r in rows {
+        by_id.entry(r.id.as_str()).or_default().push(r);
+    }
+    if json {
+        let running: Vec<serde_json::Value> = by_id
+            .values()
+            .map(|rs| {
+                let pending: Vec<&str> = rs.iter().filter(|r| r.status == "pending").map(|r| r.domain.as_str()).collect();
+                let done: Vec<serde_json::Value> = rs.iter().filter(|r| r.status != "pending")
+                    .map(|r| serde_json::json!({"domain": r.domain, "status": r.status})).collect();
+                serde_json::json!({"id": rs[0].id, "tenant": rs[0].tenant, "holder": rs[0].holder,
+                    "startDate": crate::util::rfc3339(rs[0].started_at), "pending": pending, "completed": done})
+            })
+            .collect();
+        let v = serde_json::json!({"running": true, "backups": running});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    for rs in by_id.values() {
+        println!(
+            "Backup {} of tenant `{}` running since {} ({})",
+            rs[0].id,
+            rs[0].tenant,
+            crate::util::rfc3339(rs[0].started_at),
+            rs[0].holder
+        );
+        for r in rs {
+            println!("  {:<10} {}", r.domain, r.status);
+        }
+    }
 }

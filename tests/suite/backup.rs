@@ -519,3 +519,81 @@ async fn a_daily_schedule_runs_each_slot_once_and_keeps_five_days() {
     assert_eq!(slots(&w), [4, 6, 8, 9, 10].map(|d| at(d, 0)));
     w.finish().await;
 }
+
+/// While a backup runs, `backup status` from another process shows its pending and completed domains (here
+/// Keycloak accepts connections and never answers, so the realm read stays pending); the backup is killed,
+/// and the next backup of the tenant replaces its progress; then the latest outcome is shown.
+#[tokio::test]
+async fn status_shows_a_running_backup_then_the_latest_outcome() {
+    let mut w = World::new("bk_status", On::Dir).await;
+    code(&w.apply(&[]), 0);
+    // A listener that never accepts: connections wait in its backlog, requests are never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!("http://{}", silent.local_addr().expect("an address"));
+    w.w.set_env("FALCONER_KEYCLOAK_URL", &url);
+    w.w.set_env("FALCONER_KEYCLOAK_USER", "admin");
+    w.w.set_env("FALCONER_KEYCLOAK_PASSWORD", "admin");
+    let mut child =
+        w.w.command(&[
+            "backup",
+            "create",
+            "--tenant",
+            "acme",
+            "--manifest",
+            &w.manifest(),
+            "--repo",
+            &w.repo_url,
+            "--domain",
+            "postgres",
+            "--domain",
+            "iam",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let status = |w: &World| -> Value {
+        let o = w.backup(&["status", "--json"]);
+        code(&o, 0);
+        serde_json::from_slice(&o.stdout).expect("JSON")
+    };
+    // Until PostgreSQL is read (a counted event: its row in the state store).
+    let mut seen = Value::Null;
+    for _ in 0..1200 {
+        seen = status(&w);
+        let done = &seen["backups"][0]["completed"];
+        if done
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x["domain"] == "postgres"))
+        {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("polls").is_none(),
+            "the backup ended early"
+        );
+    }
+    assert_eq!(seen["running"], true, "{seen}");
+    assert_eq!(
+        seen["backups"][0]["pending"],
+        serde_json::json!(["iam"]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["backups"][0]["completed"][0]["status"], "read",
+        "{seen}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(silent);
+
+    // The next backup (no Keycloak configured) takes the dead run's lock and replaces its progress.
+    w.w.set_env("FALCONER_KEYCLOAK_URL", "");
+    let (r, rc) = w.create(&[]);
+    assert_eq!(rc, 0, "{r}");
+    let done = status(&w);
+    assert_eq!(done["running"], false, "{done}");
+    assert_eq!(done["backup"]["id"], r["id"], "{done}");
+    assert_eq!(done["backup"]["succeeded"], true, "{done}");
+    w.finish().await;
+}
