@@ -32,6 +32,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove a backup, and the blobs no other backup uses.
     Delete(DeleteArgs),
+    /// Write a backup as one self-contained file (its record and documents).
+    Export(super::backup_io::ExportArgs),
+    /// Put a backup file, or an artifact of the platform ("1.0" / "1.0.0"), into the repository.
+    Import(super::backup_io::ImportArgs),
     /// Remove the backups a retention policy does not keep (restic's rules, per tenant; see docs/backup.md).
     Prune(PruneArgs),
     /// Add, list, remove, pause or resume backup schedules (kept in the state store).
@@ -195,6 +199,8 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Status(a) => &a.repo.repo,
         Command::Verify(a) => &a.repo.repo,
         Command::Delete(a) => &a.repo.repo,
+        Command::Export(a) => &a.repo.repo,
+        Command::Import(a) => &a.repo.repo,
         Command::Prune(a) => &a.repo.repo,
         Command::Schedule(_) | Command::RunDue(_) => return exit::ERROR,
     };
@@ -217,6 +223,8 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
             Command::Status(a) => status(a, &repo, settings).await,
             Command::Verify(a) => verify(a, &repo).await,
             Command::Delete(a) => delete(a, &repo).await,
+            Command::Export(a) => super::backup_io::export(a, &repo, out).await,
+            Command::Import(a) => super::backup_io::import(a, &repo, out).await,
             Command::Prune(a) => prune(a, &repo, out).await,
             Command::Schedule(_) | Command::RunDue(_) => Ok(exit::ERROR),
         }
@@ -508,7 +516,7 @@ fn report_created(r: &Record, json: bool) {
     }
 }
 
-fn domain_line(d: &DomainEntry) -> String {
+pub(super) fn domain_line(d: &DomainEntry) -> String {
     let status = serde_json::to_value(d.status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

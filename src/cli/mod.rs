@@ -3,6 +3,7 @@
 mod admin;
 mod apply;
 mod backup;
+mod backup_io;
 mod convert;
 mod export;
 mod graph;

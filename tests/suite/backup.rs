@@ -162,6 +162,7 @@ on_both!(
     verify_names_damaged_backups_and_delete_keeps_shared_blobs,
     a_backup_is_refused_while_the_tenant_is_locked,
     a_killed_backup_leaves_nothing_or_a_complete_backup,
+    backups_travel_as_files_and_artifacts_import_as_backups,
 );
 
 fn status_of<'a>(record: &'a Value, domain: &str) -> &'a Value {
@@ -595,5 +596,54 @@ async fn status_shows_a_running_backup_then_the_latest_outcome() {
     assert_eq!(done["running"], false, "{done}");
     assert_eq!(done["backup"]["id"], r["id"], "{done}");
     assert_eq!(done["backup"]["succeeded"], true, "{done}");
+    w.finish().await;
+}
+
+async fn backups_travel_as_files_and_artifacts_import_as_backups(on: On) {
+    let w = World::new("bk_files", on).await;
+    code(&w.apply(&[]), 0);
+    let (r, _) = w.create(&[]);
+    let file = w.dir.join("backup.json");
+    let file_s = file.display().to_string();
+    code(&w.backup(&["export", "latest", "-o", &file_s]), 0);
+
+    // Into another repository (a directory): the same backup, verified.
+    let other = format!("file:{}", w.dir.join("other").display());
+    let run = |args: &[&str]| {
+        let mut all = vec!["backup", args[0], "--repo", other.as_str()];
+        all.extend(&args[1..]);
+        w.run(&all)
+    };
+    code(&run(&["import", &file_s]), 0);
+    code(&run(&["verify", "--all"]), 0);
+    let o = run(&["show", &id(&r), "--json"]);
+    code(&o, 0);
+    let shown: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(shown, r, "the record travels unchanged");
+    code(&run(&["import", &file_s]), 4);
+
+    // A damaged document is refused by its digest.
+    let text = std::fs::read_to_string(&file).expect("reads");
+    std::fs::write(&file, text.replacen("orders", "orderz", 1)).expect("writes");
+    let o = run(&["import", &file_s]);
+    code(&o, 1);
+    assert!(both(&o).contains("is damaged"), "{}", both(&o));
+
+    // An artifact of the platform becomes a backup, each section's status kept.
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let o = w.backup(&["import", artifact.to_str().unwrap_or_default()]);
+    code(&o, 0);
+    let o = w.backup(&["show", "latest", "--tenant", "globex", "--json"]);
+    code(&o, 0);
+    let g: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(g["tenant"], "globex");
+    assert!(
+        g["domains"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x["status"] == "ok")),
+        "{g}"
+    );
+    code(&w.backup(&["verify", "--all"]), 0);
     w.finish().await;
 }

@@ -1,0 +1,279 @@
+//! `falconer backup export` and `backup import`: a backup as one self-contained file, and files (falconer's,
+//! or the platform's artifacts "1.0" / "1.0.0") into the repository.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::backup::{RepoArg, domain_line};
+use super::{Output, exit};
+use crate::backup::repo::{Repo, RepoError};
+use crate::backup::{self, DomainEntry, DomainStatus, FORMAT_VERSION, Record};
+use crate::falcone::{self, DomainStatus as ArtifactStatus, Imported};
+use crate::manifest::{self, Format, Manifest};
+use crate::model::Domain;
+
+/// The format of a backup file.
+pub const FILE_FORMAT: &str = "falconer-backup-file";
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// A backup id, or `latest` (with `--tenant`, of that tenant).
+    pub id: String,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// A backup file (`backup export`), or an artifact of the platform ("1.0" or "1.0.0", either dialect).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+/// A backup as one file: its record and every document, by digest.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BackupFile {
+    format: String,
+    format_version: u32,
+    record: Record,
+    documents: BTreeMap<String, String>,
+}
+
+pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
+    let record = repo.record(&a.id, a.tenant.as_deref()).await?;
+    let mut documents = BTreeMap::new();
+    for digest in record.blobs() {
+        let text = String::from_utf8_lossy(&repo.get_blob(digest).await?).into_owned();
+        documents.insert(digest.to_string(), text);
+    }
+    let file = BackupFile {
+        format: FILE_FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        record,
+        documents,
+    };
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
+    if let Err(e) = super::write_atomic(&a.output, &text) {
+        out.error(format!("cannot write {}: {e}", a.output.display()));
+        return Ok(exit::ERROR);
+    }
+    println!(
+        "Wrote backup {} of tenant `{}` to {} ({} documents).",
+        file.record.id,
+        file.record.tenant,
+        a.output.display(),
+        file.documents.len()
+    );
+    Ok(exit::OK)
+}
+
+pub async fn import(a: &ImportArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
+    let text = match std::fs::read_to_string(&a.file) {
+        Ok(t) => t,
+        Err(e) => {
+            out.error(format!("cannot read {}: {e}", a.file.display()));
+            return Ok(exit::ERROR);
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            out.error(format!("{} is not JSON: {e}", a.file.display()));
+            return Ok(exit::ERROR);
+        }
+    };
+    let record = if value.get("format").and_then(|f| f.as_str()) == Some(FILE_FORMAT) {
+        match from_backup_file(value, repo).await? {
+            Ok(r) => r,
+            Err(message) => {
+                out.error(format!("{}: {message}", a.file.display()));
+                return Ok(exit::ERROR);
+            }
+        }
+    } else {
+        match from_artifact(&text, &a.file, repo, out).await? {
+            Some(r) => r,
+            None => return Ok(exit::ERROR),
+        }
+    };
+    if repo.record(&record.id, Some(&record.tenant)).await.is_ok() {
+        out.error(format!("backup {} is in the repository already", record.id));
+        return Ok(exit::REFUSED);
+    }
+    repo.put_record(&record).await?;
+    println!(
+        "Imported backup {} of tenant `{}` ({}).",
+        record.id, record.tenant, record.status
+    );
+    for d in &record.domains {
+        println!("{}", domain_line(d));
+    }
+    Ok(exit::OK)
+}
+
+/// A backup file's documents into the repository (each checked against its digest); its record, or what is
+/// wrong with the file.
+async fn from_backup_file(
+    value: serde_json::Value,
+    repo: &Repo,
+) -> Result<Result<Record, String>, RepoError> {
+    let version = value["format_version"].as_u64().unwrap_or(0);
+    if version > u64::from(FORMAT_VERSION) {
+        let by = value["record"]["falconer"].as_str().unwrap_or("?");
+        return Ok(Err(format!(
+            "written by falconer {by} in backup format {version}; this falconer reads format {FORMAT_VERSION}: use falconer {by} or later"
+        )));
+    }
+    let file: BackupFile = match serde_json::from_value(value) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(format!("not a backup file: {e}"))),
+    };
+    for digest in file.record.blobs() {
+        let Some(text) = file.documents.get(digest) else {
+            return Ok(Err(format!("the document {digest} is missing")));
+        };
+        let actual = crate::util::hex(&Sha256::digest(text.as_bytes()));
+        if actual != digest {
+            return Ok(Err(format!(
+                "the document {digest} is damaged (its digest is {actual})"
+            )));
+        }
+        repo.put_blob(text.as_bytes()).await?;
+    }
+    Ok(Ok(file.record))
+}
+
+/// An artifact of the platform as a backup: one document per domain section it exported, each section's
+/// status kept. `None` (reported) when the artifact has errors.
+async fn from_artifact(
+    text: &str,
+    path: &Path,
+    repo: &Repo,
+    out: &Output,
+) -> Result<Option<Record>, RepoError> {
+    let Some(v) = falcone::detect(text) else {
+        out.error(format!(
+            "{} is neither a backup file (`backup export`) nor an artifact of the platform",
+            path.display()
+        ));
+        return Ok(None);
+    };
+    let imported = match falcone::import(&v) {
+        Ok(i) if !i.issues.iter().any(crate::diag::Issue::is_error) => i,
+        Ok(i) => {
+            out.issues(&i.issues, &Default::default());
+            return Ok(None);
+        }
+        Err(issues) => {
+            out.issues(&issues, &Default::default());
+            return Ok(None);
+        }
+    };
+    let now = crate::util::now_millis();
+    let mut domains = Vec::new();
+    for section in &imported.domains {
+        if let Some(d) = section.domain
+            && let Some(entry) = section_entry(repo, &imported, section, d).await?
+        {
+            domains.push(entry);
+        }
+    }
+    let at = crate::util::rfc3339(now.div_euclid(1000));
+    Ok(Some(Record {
+        format: backup::FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        id: backup::new_id(now),
+        tenant: imported.tenant_id.clone(),
+        status: Record::outcome(&domains),
+        started_at: at.clone(),
+        finished_at: at,
+        falconer: env!("CARGO_PKG_VERSION").into(),
+        manifest_format: manifest::FORMAT_VERSION.into(),
+        tags: BTreeMap::from([(
+            "imported".into(),
+            format!("artifact {}", imported.format_version),
+        )]),
+        source: format!("import of {}", path.display()),
+        domains,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        left_out: 0,
+    }))
+}
+
+/// One section of an artifact as a backup's domain (`None` for a section not requested).
+async fn section_entry(
+    repo: &Repo,
+    imported: &Imported,
+    section: &falcone::DomainSection,
+    domain: Domain,
+) -> Result<Option<DomainEntry>, RepoError> {
+    let failed = |status, message: Option<&String>| DomainEntry {
+        domain,
+        status,
+        resources: 0,
+        digest: None,
+        size: 0,
+        read_at: None,
+        message: message.cloned(),
+        secrets: Vec::new(),
+    };
+    match section.status {
+        ArtifactStatus::NotRequested => return Ok(None),
+        ArtifactStatus::Error => {
+            return Ok(Some(failed(DomainStatus::Error, section.error.as_ref())));
+        }
+        ArtifactStatus::NotAvailable => {
+            return Ok(Some(failed(
+                DomainStatus::NotAvailable,
+                section.reason.as_ref(),
+            )));
+        }
+        ArtifactStatus::Ok | ArtifactStatus::Empty => {}
+    }
+    let mut m = Manifest::new(imported.manifest.tenant.clone());
+    m.resources = imported
+        .manifest
+        .resources
+        .iter()
+        .filter(|r| r.spec.meta().domain == domain)
+        .cloned()
+        .collect();
+    m.resources
+        .sort_by_cached_key(|r| r.spec.address().to_string());
+    let text = manifest::write::write(&m, Format::Json).map_err(|e| RepoError::BadRecord {
+        path: domain.to_string(),
+        reason: e.to_string(),
+    })?;
+    let secrets = m
+        .resources
+        .iter()
+        .flat_map(|r| {
+            backup::left_out_secrets(&r.spec.address().to_string(), &r.spec.to_json(), "")
+        })
+        .collect();
+    let (digest, _) = repo.put_blob(text.as_bytes()).await?;
+    let resources = m.resources.len();
+    Ok(Some(DomainEntry {
+        domain,
+        status: if resources == 0 {
+            DomainStatus::Empty
+        } else {
+            DomainStatus::Ok
+        },
+        resources,
+        digest: Some(digest),
+        size: text.len() as u64,
+        read_at: None,
+        message: None,
+        secrets,
+    }))
+}
