@@ -232,11 +232,7 @@ async fn take_lock(state: &State, tenant: &str) -> Result<Acquired, StateError> 
                 return state.lock(tenant, &me, LOCK_TTL).await;
             };
             // Only where the pid means the same process: same host name, boot and pid namespace.
-            if held.host == me.host
-                && !me.scope.is_empty()
-                && held.scope == me.scope
-                && !process_runs(held.pid)
-            {
+            if holder_is_gone(&held, &me) {
                 eprintln!(
                     "warning: broke the lock of {}: that process no longer runs on this host",
                     held.holder()
@@ -248,6 +244,15 @@ async fn take_lock(state: &State, tenant: &str) -> Result<Acquired, StateError> 
         }
         other => other,
     }
+}
+
+/// Whether a lock's holder is a process of this host (same host name, boot and pid namespace) that no
+/// longer runs: only then does the pid mean what it says.
+pub(super) fn holder_is_gone(held: &Lock, me: &Owner) -> bool {
+    held.host == me.host
+        && !me.scope.is_empty()
+        && held.scope == me.scope
+        && !process_runs(held.pid)
 }
 
 /// Whether a process of this host runs (on systems without `/proc`, it is assumed to).

@@ -75,8 +75,26 @@ pub struct CreateArgs {
     /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
+    /// While another run holds the tenant's lock, wait up to this long (`30s`, `5m`, `1h`) instead of
+    /// stopping with exit 3.
+    #[arg(long, value_name = "DURATION", value_parser = wait_for)]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub repo: RepoArg,
+}
+
+/// `--wait`: seconds, minutes or hours (`30s`, `5m`, `1h`).
+fn wait_for(s: &str) -> Result<u64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
+    match unit {
+        "s" | "" => Ok(n),
+        "m" => Ok(n * 60),
+        "h" => Ok(n * 3600),
+        _ => Err(format!("{s:?} is not a duration like 30s, 5m or 1h")),
+    }
 }
 
 fn tag(s: &str) -> Result<(String, String), String> {
@@ -280,7 +298,7 @@ pub(super) async fn create(
             }
         };
         // A backup reads; holding the tenant's lock keeps an apply from changing it half-way through.
-        let lock = match super::apply::lock_tenant(&state, &tenant.id, out).await {
+        let lock = match lock_waiting(&state, &tenant.id, a.wait, out).await {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -312,6 +330,50 @@ pub(super) async fn create(
         }
         code
     }
+}
+
+/// Takes the tenant's lock; with `--wait`, tries again (every second) until the lock is free or the time is
+/// up, then stops as without it (exit 3, naming the holder).
+async fn lock_waiting(
+    state: &crate::state::State,
+    tenant: &str,
+    wait: Option<u64>,
+    out: &Output,
+) -> Result<crate::state::Lock, i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait.unwrap_or(0));
+    loop {
+        let last = std::time::Instant::now() >= deadline;
+        match held_or_taken(state, tenant, out, last).await {
+            Ok(l) => return Ok(l),
+            Err(Some(code)) => return Err(code),
+            Err(None) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// One try: the lock, or `Some(code)` to stop, or `None` to try again (held by another, time left).
+async fn held_or_taken(
+    state: &crate::state::State,
+    tenant: &str,
+    out: &Output,
+    last: bool,
+) -> Result<crate::state::Lock, Option<i32>> {
+    if !last
+        && let Ok(Some(held)) = state.lock_of(tenant).await
+        && !held.expired(crate::util::now())
+        && !super::apply::holder_is_gone(&held, &crate::state::Owner::current())
+    {
+        return Err(None);
+    }
+    super::apply::lock_tenant(state, tenant, out)
+        .await
+        .map_err(|code| {
+            if code == exit::LOCKED && !last {
+                None
+            } else {
+                Some(code)
+            }
+        })
 }
 
 /// The `--include` / `--exclude` patterns.
@@ -375,7 +437,7 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
                     .filter(|s| filter.keeps(&s.address().to_string()))
                     .collect();
                 left_out += before - kept.len();
-                match stored(repo, tenant, *domain, kept, at).await {
+                match stored(repo, tenant, *domain, kept, Some(at)).await {
                     Ok(e) => e,
                     Err(e) => {
                         out.error(format!("cannot store the backup: {e}"));
@@ -438,7 +500,8 @@ async fn read(settings: &Settings, tenant: &Tenant, domain: Domain) -> Read {
     }
 }
 
-fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry {
+/// A domain that was not read, with why.
+pub(super) fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry {
     DomainEntry {
         domain,
         status,
@@ -453,12 +516,12 @@ fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry 
 
 /// Stores a domain's document: a JSON manifest of the tenant block and the domain's resources, in address
 /// order (the same live state gives the same bytes, and so the same blob).
-async fn stored(
+pub(super) async fn stored(
     repo: &Repo,
     tenant: &Tenant,
     domain: Domain,
     mut specs: Vec<Spec>,
-    at: i64,
+    at: Option<i64>,
 ) -> Result<DomainEntry, RepoError> {
     specs.sort_by_cached_key(|s| s.address().to_string());
     let secrets: Vec<LeftOut> = specs
@@ -489,7 +552,7 @@ async fn stored(
         resources,
         digest: Some(digest),
         size: text.len() as u64,
-        read_at: Some(crate::util::rfc3339(at)),
+        read_at: at.map(crate::util::rfc3339),
         message: None,
         secrets,
     })
@@ -602,6 +665,18 @@ async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
         "  taken {} .. {} on {} by falconer {}",
         r.started_at, r.finished_at, r.source, r.falconer
     );
+    let read: Vec<i64> = r
+        .domains
+        .iter()
+        .filter_map(|d| {
+            d.read_at
+                .as_deref()
+                .and_then(crate::backup::retention::parse_time)
+        })
+        .collect();
+    if let (Some(first), Some(last)) = (read.iter().min(), read.iter().max()) {
+        println!("  domains read within {} s of each other", last - first);
+    }
     for (k, v) in &r.tags {
         println!("  tag {k}={v}");
     }

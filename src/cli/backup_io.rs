@@ -11,7 +11,7 @@ use super::{Output, exit};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{self, DomainEntry, DomainStatus, FORMAT_VERSION, Record};
 use crate::falcone::{self, DomainStatus as ArtifactStatus, Imported};
-use crate::manifest::{self, Format, Manifest};
+use crate::manifest;
 use crate::model::Domain;
 
 /// The format of a backup file.
@@ -216,15 +216,13 @@ async fn section_entry(
     section: &falcone::DomainSection,
     domain: Domain,
 ) -> Result<Option<DomainEntry>, RepoError> {
-    let failed = |status, message: Option<&String>| DomainEntry {
-        domain,
-        status,
-        resources: 0,
-        digest: None,
-        size: 0,
-        read_at: None,
-        message: message.cloned(),
-        secrets: Vec::new(),
+    let failed = |status, message: Option<&String>| {
+        let message = message.cloned();
+        super::backup::failed(
+            domain,
+            status,
+            message.unwrap_or_else(|| "(the artifact gives no message)".into()),
+        )
     };
     match section.status {
         ArtifactStatus::NotRequested => return Ok(None),
@@ -239,41 +237,15 @@ async fn section_entry(
         }
         ArtifactStatus::Ok | ArtifactStatus::Empty => {}
     }
-    let mut m = Manifest::new(imported.manifest.tenant.clone());
-    m.resources = imported
+    let specs = imported
         .manifest
         .resources
         .iter()
         .filter(|r| r.spec.meta().domain == domain)
-        .cloned()
+        .map(|r| r.spec.clone())
         .collect();
-    m.resources
-        .sort_by_cached_key(|r| r.spec.address().to_string());
-    let text = manifest::write::write(&m, Format::Json).map_err(|e| RepoError::BadRecord {
-        path: domain.to_string(),
-        reason: e.to_string(),
-    })?;
-    let secrets = m
-        .resources
-        .iter()
-        .flat_map(|r| {
-            backup::left_out_secrets(&r.spec.address().to_string(), &r.spec.to_json(), "")
-        })
-        .collect();
-    let (digest, _) = repo.put_blob(text.as_bytes()).await?;
-    let resources = m.resources.len();
-    Ok(Some(DomainEntry {
-        domain,
-        status: if resources == 0 {
-            DomainStatus::Empty
-        } else {
-            DomainStatus::Ok
-        },
-        resources,
-        digest: Some(digest),
-        size: text.len() as u64,
-        read_at: None,
-        message: None,
-        secrets,
-    }))
+    let tenant = &imported.manifest.tenant;
+    super::backup::stored(repo, tenant, domain, specs, None)
+        .await
+        .map(Some)
 }

@@ -361,9 +361,31 @@ async fn a_backup_is_refused_while_the_tenant_is_locked(on: On) {
     code(&o, 3);
     assert!(both(&o).contains("locked by"), "{}", both(&o));
     assert!(w.keys("").await.is_empty(), "nothing written");
+    // A bounded wait: still held when the time is up, refused the same way.
+    let o = w.backup(&["create", "--wait", "1s"]);
+    code(&o, 3);
+    assert!(both(&o).contains("locked by"), "{}", both(&o));
+    // Waiting while it is held, then going on once it is given back.
+    let child =
+        w.w.command(&[
+            "backup",
+            "create",
+            "--tenant",
+            "acme",
+            "--manifest",
+            &w.manifest(),
+            "--repo",
+            &w.repo_url,
+            "--wait",
+            "5m",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
     state.unlock(&held).await.expect("unlocks");
-    let (_, rc) = w.create(&[]);
-    assert_eq!(rc, 0);
+    let done = child.wait_with_output().expect("runs");
+    assert!(done.status.success(), "{}", both(&done));
+    assert_eq!(w.keys("backups/acme/").await.len(), 1);
     w.finish().await;
 }
 
