@@ -249,12 +249,7 @@ impl Repo {
             {
                 return Ok((RepoLock { token }, previous));
             }
-            let held: serde_json::Value = self
-                .store
-                .read(LOCK)
-                .await?
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
+            let held = self.held().await?;
             let expires = held["expires"].as_i64().unwrap_or(0);
             let by = held["holder"]
                 .as_str()
@@ -278,14 +273,19 @@ impl Repo {
         }
     }
 
-    /// Gives the lock back (when it is still this one's).
-    pub async fn unlock(&self, lock: RepoLock) -> Result<(), RepoError> {
-        let held: serde_json::Value = self
+    /// The lock file's content (null when there is none or it cannot be read).
+    async fn held(&self) -> Result<serde_json::Value, RepoError> {
+        Ok(self
             .store
             .read(LOCK)
             .await?
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// Gives the lock back (when it is still this one's).
+    pub async fn unlock(&self, lock: RepoLock) -> Result<(), RepoError> {
+        let held = self.held().await?;
         if held["token"] == lock.token.as_str() {
             self.store.remove(LOCK).await?;
         }

@@ -115,6 +115,28 @@ impl World {
         self.run(&all)
     }
 
+    /// `backup create` of the tenant as a child process, with `extra` arguments, output discarded.
+    fn spawn_create(&self, extra: &[&str]) -> std::process::Child {
+        let m = self.manifest();
+        let mut args = vec![
+            "backup",
+            "create",
+            "--tenant",
+            "acme",
+            "--manifest",
+            m.as_str(),
+            "--repo",
+            self.repo_url.as_str(),
+        ];
+        args.extend(extra);
+        self.w
+            .command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawns")
+    }
+
     /// Creates a backup; its record (from `--json`) and the exit code.
     fn create(&self, extra: &[&str]) -> (Value, i32) {
         let mut args = vec!["create"];
@@ -366,25 +388,9 @@ async fn a_backup_is_refused_while_the_tenant_is_locked(on: On) {
     code(&o, 3);
     assert!(both(&o).contains("locked by"), "{}", both(&o));
     // Waiting while it is held, then going on once it is given back.
-    let child =
-        w.w.command(&[
-            "backup",
-            "create",
-            "--tenant",
-            "acme",
-            "--manifest",
-            &w.manifest(),
-            "--repo",
-            &w.repo_url,
-            "--wait",
-            "5m",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawns");
+    let mut child = w.spawn_create(&["--wait", "5m"]);
     state.unlock(&held).await.expect("unlocks");
-    let done = child.wait_with_output().expect("runs");
-    assert!(done.status.success(), "{}", both(&done));
+    assert!(child.wait().expect("runs").success());
     assert_eq!(w.keys("backups/acme/").await.len(), 1);
     w.finish().await;
 }
@@ -556,25 +562,7 @@ async fn status_shows_a_running_backup_then_the_latest_outcome() {
     w.w.set_env("FALCONER_KEYCLOAK_URL", &url);
     w.w.set_env("FALCONER_KEYCLOAK_USER", "admin");
     w.w.set_env("FALCONER_KEYCLOAK_PASSWORD", "admin");
-    let mut child =
-        w.w.command(&[
-            "backup",
-            "create",
-            "--tenant",
-            "acme",
-            "--manifest",
-            &w.manifest(),
-            "--repo",
-            &w.repo_url,
-            "--domain",
-            "postgres",
-            "--domain",
-            "iam",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawns");
+    let mut child = w.spawn_create(&["--domain", "postgres", "--domain", "iam"]);
     let status = |w: &World| -> Value {
         let o = w.backup(&["status", "--json"]);
         code(&o, 0);
