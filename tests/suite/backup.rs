@@ -265,6 +265,26 @@ async fn backups_record_each_domain_and_share_unchanged_documents(on: On) {
     newest_first.reverse();
     assert_eq!(listed, newest_first);
 
+    // Another machine: an empty state store lists, shows and verifies them from the repository alone.
+    let elsewhere = format!("sqlite:{}", w.dir.join("elsewhere.db").display());
+    let fresh = |args: &[&str]| {
+        let mut all = vec![
+            "--state",
+            elsewhere.as_str(),
+            "backup",
+            args[0],
+            "--repo",
+            &w.repo_url,
+        ];
+        all.extend(&args[1..]);
+        w.run(&all)
+    };
+    let o = fresh(&["list"]);
+    code(&o, 0);
+    assert_eq!(both(&o).lines().count(), 10, "{}", both(&o));
+    code(&fresh(&["show", &ids[0]]), 0);
+    code(&fresh(&["verify", "--all"]), 0);
+
     // No secret anywhere in the repository.
     for k in w.keys("").await {
         let body = w.read(&k).await;
