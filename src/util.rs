@@ -1,5 +1,5 @@
-//! Small helpers the whole crate shares: times, hex, randomness, a PostgreSQL pool (the state store's and
-//! the postgres domain's). No falconer types.
+//! Small helpers the whole crate shares: times, hex, randomness, atomic file writes, a PostgreSQL pool (the
+//! state store's and the postgres domain's). No falconer types.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -98,6 +98,38 @@ pub fn pg_error(e: &sqlx::Error) -> String {
         sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
         other => other.to_string(),
     }
+}
+
+/// Writes a file whole: a temporary file beside it, written and synced, then renamed over it. Nothing is
+/// half-written.
+///
+/// What is not a regular file (`/dev/null`, `/dev/stdout`, a pipe) is written to directly, never replaced;
+/// through a symbolic link, the file it points to is replaced and the link stays.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        return std::fs::write(path, bytes);
+    }
+    let resolved = std::fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

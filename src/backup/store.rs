@@ -107,7 +107,13 @@ impl Store {
     /// Writes a file whole.
     pub async fn write(&self, key: &str, bytes: &[u8]) -> Result<(), RepoError> {
         match self {
-            Store::Dir(root) => write_atomic(&root.join(key), bytes).map_err(io(key)),
+            Store::Dir(root) => {
+                let path = root.join(key);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io(key))?;
+                }
+                crate::util::write_atomic(&path, bytes).map_err(io(key))
+            }
             Store::S3(b) => b
                 .call(Method::PUT, key, bytes.to_vec())
                 .await
@@ -241,25 +247,6 @@ fn list_tree(root: &Path, dir: &str) -> Result<Vec<String>, RepoError> {
         }
     }
     Ok(out)
-}
-
-/// Writes a file whole: a temporary name in the same directory, synced, then renamed.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 /// Creates `path` with `bytes` unless it exists: written and synced under another name, then linked.

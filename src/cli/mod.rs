@@ -276,31 +276,9 @@ pub fn emit_manifest(
     exit::OK
 }
 
-/// Writes a file atomically: a temporary file beside it, then a rename. Nothing is half-written.
-///
-/// What is not a regular file (`/dev/null`, `/dev/stdout`, a pipe) is written to directly, never replaced;
-/// through a symbolic link, the file it points to is replaced and the link stays.
+/// Writes a text file atomically (see [`crate::util::write_atomic`]).
 pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()> {
-    if let Ok(m) = std::fs::metadata(path)
-        && !m.is_file()
-    {
-        return std::fs::write(path, content);
-    }
-    let resolved = std::fs::canonicalize(path).ok();
-    let path = resolved.as_deref().unwrap_or(path);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::util::write_atomic(path, content.as_bytes())
 }
 
 /// The current time as RFC 3339 (UTC, seconds).
