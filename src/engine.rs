@@ -4,7 +4,9 @@
 //! PostgreSQL: one transaction) unless a change depends on a change of another domain: then it goes into a
 //! later step, after the step it depends on. Formally, a change's level is the highest level of the changes
 //! it depends on, plus one where that dependency is in another domain; a step is (level, domain). Steps of
-//! one level run concurrently (different backends); levels run in order, and a failed level stops the run.
+//! one level run concurrently (different backends); levels run in order. A failed step stops the steps that
+//! wait on it (directly or through others); the steps that do not wait on it still run, so one system's
+//! failure does not hold up the others.
 //! Within a step the provider keeps plan order (waves) with its own bounded parallelism.
 //!
 //! Every step is journaled (`applying`, then `committed` or `failed`). A run killed at any point is
@@ -29,13 +31,60 @@ pub struct Step {
     pub domain: Domain,
     /// In plan order.
     pub changes: Vec<Change>,
+    /// The steps (indices in run order) this one waits on.
+    pub after: Vec<usize>,
 }
 
 /// The plan's changes as steps, in run order (level, then domain order). Uses the predecessors the planner
 /// recorded (`Plan::after`).
 pub fn steps(plan: &Plan) -> Vec<Step> {
+    let level = levels(plan);
+    let mut at: HashMap<(usize, Domain), usize> = HashMap::new();
+    let mut of_change = vec![0usize; plan.changes.len()];
+    let mut steps: Vec<Step> = Vec::new();
+    for (k, c) in plan.changes.iter().enumerate() {
+        let key = (level[k], c.kind.domain);
+        let s = *at.entry(key).or_insert_with(|| {
+            steps.push(Step {
+                level: level[k],
+                domain: c.kind.domain,
+                changes: Vec::new(),
+                after: Vec::new(),
+            });
+            steps.len() - 1
+        });
+        steps[s].changes.push(c.clone());
+        of_change[k] = s;
+    }
+    let mut order: Vec<usize> = (0..steps.len()).collect();
+    order.sort_by_key(|&s| (steps[s].level, domain_rank(steps[s].domain)));
+    let mut rank = vec![0usize; steps.len()];
+    for (r, &s) in order.iter().enumerate() {
+        rank[s] = r;
+    }
+    for (k, &s) in of_change.iter().enumerate() {
+        for &j in plan.after.of(k).iter().filter(|&&j| j < k) {
+            let t = of_change[j];
+            if t != s && !steps[s].after.contains(&rank[t]) {
+                steps[s].after.push(rank[t]);
+            }
+        }
+    }
+    let mut sorted: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&s| sorted[s].take())
+        .map(|mut st| {
+            st.after.sort_unstable();
+            st
+        })
+        .collect()
+}
+
+/// Each change's level: the highest level of the changes it waits for, plus one where that change is of
+/// another domain (plan order puts what a change waits for before it).
+fn levels(plan: &Plan) -> Vec<usize> {
     let mut level = vec![0usize; plan.changes.len()];
-    // Plan order puts what a change waits for before it.
     for (k, c) in plan.changes.iter().enumerate() {
         level[k] = plan
             .after
@@ -46,24 +95,7 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             .max()
             .unwrap_or(0);
     }
-    let mut at: HashMap<(usize, Domain), usize> = HashMap::new();
-    let mut steps: Vec<Step> = Vec::new();
-    for (k, c) in plan.changes.iter().enumerate() {
-        let key = (level[k], c.kind.domain);
-        match at.get(&key) {
-            Some(&s) => steps[s].changes.push(c.clone()),
-            None => {
-                at.insert(key, steps.len());
-                steps.push(Step {
-                    level: level[k],
-                    domain: c.kind.domain,
-                    changes: vec![c.clone()],
-                });
-            }
-        }
-    }
-    steps.sort_by_key(|s| (s.level, domain_rank(s.domain)));
-    steps
+    level
 }
 
 /// What the engine needs of the run: the state store, the run's journal and the lock the run holds.
@@ -116,17 +148,41 @@ impl Journal<'_> {
     }
 }
 
+/// Runs one step through its domain's provider, journaled.
+async fn run_step<P: Provider>(
+    n: usize,
+    s: &Step,
+    providers: &[P],
+    (desired, live, bases): (&[Item], &[Item], &HashMap<Address, PathBuf>),
+    journal: &Journal<'_>,
+) -> (usize, Result<usize, ProviderError>) {
+    let Some(p) = providers.iter().find(|p| p.domain() == s.domain) else {
+        let e = ProviderError::Change {
+            domain: s.domain,
+            message: "no connection to this system was opened".into(),
+        };
+        return (n, Err(e));
+    };
+    journal.record(n, s.domain, "applying").await;
+    let r = p.apply(&s.changes, desired, live, bases).await;
+    let status = if r.is_ok() { "committed" } else { "failed" };
+    journal.record(n, s.domain, status).await;
+    (n, r)
+}
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct Outcome {
     /// Changes applied.
     pub applied: usize,
-    /// The errors of the failed steps (the run stopped after their level).
+    /// The errors of the failed steps (the steps waiting on them did not run).
     pub errors: Vec<ProviderError>,
     /// Why the run stopped before a level, when no step failed.
     pub stopped: Option<Stopped>,
     /// Domains whose steps all succeeded.
     pub done: Vec<Domain>,
+    /// Steps not run because they wait on a failed one: their domains.
+    pub blocked: Vec<Domain>,
 }
 
 /// Runs the steps: each level's steps concurrently, levels in order. Before each level, and after the last,
@@ -144,43 +200,35 @@ pub async fn run<P: Provider>(
         errors: Vec::new(),
         stopped: None,
         done: Vec::new(),
+        blocked: Vec::new(),
     };
-    let mut ok = vec![false; steps.len()];
+    // None: not run (yet); Some(true): committed; Some(false): failed or blocked.
+    let mut ran: Vec<Option<bool>> = vec![None; steps.len()];
     let levels = steps.iter().map(|s| s.level).max().map_or(0, |m| m + 1);
     for level in 0..levels {
         if let Err(e) = journal.hold().await {
             outcome.stopped = Some(e);
             break;
         }
+        for (n, s) in steps.iter().enumerate().filter(|(_, s)| s.level == level) {
+            if s.after.iter().any(|&t| ran[t] == Some(false)) {
+                ran[n] = Some(false);
+                if !outcome.blocked.contains(&s.domain) {
+                    outcome.blocked.push(s.domain);
+                }
+            }
+        }
         let work = steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.level == level)
-            .map(|(n, s)| async move {
-                let Some(p) = providers.iter().find(|p| p.domain() == s.domain) else {
-                    let e = ProviderError::Change {
-                        domain: s.domain,
-                        message: "no connection to this system was opened".into(),
-                    };
-                    return (n, Err(e));
-                };
-                journal.record(n, s.domain, "applying").await;
-                let r = p.apply(&s.changes, desired, live, bases).await;
-                let status = if r.is_ok() { "committed" } else { "failed" };
-                journal.record(n, s.domain, status).await;
-                (n, r)
-            });
+            .filter(|&(n, s)| s.level == level && ran[n].is_none())
+            .map(|(n, s)| run_step(n, s, providers, (desired, live, bases), journal));
         for (n, r) in join_all(work).await {
+            ran[n] = Some(r.is_ok());
             match r {
-                Ok(count) => {
-                    outcome.applied += count;
-                    ok[n] = true;
-                }
+                Ok(count) => outcome.applied += count,
                 Err(e) => outcome.errors.push(e),
             }
-        }
-        if !outcome.errors.is_empty() {
-            break;
         }
     }
     // After the last level too: a run that lost its lock must not record what it did as its own.
@@ -194,9 +242,9 @@ pub async fn run<P: Provider>(
     for s in steps {
         let all = steps
             .iter()
-            .zip(&ok)
+            .zip(&ran)
             .filter(|(t, _)| t.domain == s.domain)
-            .all(|(_, &k)| k);
+            .all(|(_, &k)| k == Some(true));
         if all && !outcome.done.contains(&s.domain) {
             outcome.done.push(s.domain);
         }

@@ -33,6 +33,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("backup", 5),
     ("falcone", 6),
     ("engine", 6),
+    ("restore", 6),
     ("profile", 6),
     ("cli", 7),
 ];

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod profile;
+pub mod restore;
 pub mod s3;
 pub mod secrets;
 pub mod state;

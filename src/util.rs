@@ -132,6 +132,20 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     written
 }
 
+/// The JSON Schema (draft 2020-12) of a type, with its `$id` (`https://falconer.dev/schemas/<file>`) and title.
+pub fn json_schema<T: schemars::JsonSchema>(file: &str, title: &str) -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert(
+            "$id".into(),
+            format!("https://falconer.dev/schemas/{file}").into(),
+        );
+        o.insert("title".into(), title.into());
+    }
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,16 +163,7 @@ impl Record {
 
 /// The JSON Schema of backup records (`schemas/backup-record.schema.json`).
 pub fn schema() -> serde_json::Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    let mut schema = generator.into_root_schema_for::<Record>().to_value();
-    if let Some(o) = schema.as_object_mut() {
-        o.insert(
-            "$id".into(),
-            "https://falconer.dev/schemas/backup-record.schema.json".into(),
-        );
-        o.insert("title".into(), "falconer backup record".into());
-    }
-    schema
+    crate::util::json_schema::<Record>("backup-record.schema.json", "falconer backup record")
 }
 
 /// A new backup id: its UTC time to the millisecond (ids sort as the backups were started) and a random

@@ -172,7 +172,7 @@ pub(super) fn keep_alive(state: &State, lock: &Lock) -> tokio::task::JoinHandle<
 }
 
 /// Starts a run in the journal and applies the plan's steps; `None` (reported) when the run cannot start.
-async fn execute(
+pub(super) async fn execute(
     out: &Output,
     cx: &Context,
     desired: &live::Desired,
@@ -309,7 +309,13 @@ async fn apply_locked(
     if !plan.has_changes() {
         return finish_noop(out, cx, &tenant.id, &desired_items, &live_items).await;
     }
-    if let Err(code) = gate(args, out, &plan, saved.is_some(), &tenant.id) {
+    let approval = Approval {
+        allow: &args.allow,
+        auto_approve: args.auto_approve || saved.is_some(),
+        question: format!("Apply these changes to tenant `{}`?", tenant.id),
+        off_terminal: "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
+    };
+    if let Err(code) = gate(approval, out, &plan) {
         return code;
     }
     let Some((run, outcome)) =
@@ -332,7 +338,7 @@ async fn apply_locked(
 }
 
 /// Says so when earlier runs of the tenant did not finish (this run completes their work).
-async fn note_unfinished(out: &Output, cx: &Context, tenant: &str) -> Result<(), i32> {
+pub(super) async fn note_unfinished(out: &Output, cx: &Context, tenant: &str) -> Result<(), i32> {
     match cx.state.unfinished_runs(tenant).await {
         Ok(runs) if !runs.is_empty() => {
             eprintln!(
@@ -349,9 +355,19 @@ async fn note_unfinished(out: &Output, cx: &Context, tenant: &str) -> Result<(),
     }
 }
 
+/// What lets a plan go on: the hazards allowed, and whether it is approved already (else a person is asked).
+pub(super) struct Approval<'a> {
+    pub allow: &'a [HazardCode],
+    pub auto_approve: bool,
+    /// The question asked on a terminal.
+    pub question: String,
+    /// The error off a terminal, when not approved.
+    pub off_terminal: &'static str,
+}
+
 /// Refuses a plan with impossible changes or hazards not allowed, and asks a person to confirm unless
 /// `--auto-approve` or a saved plan says so; the exit code when the apply does not go on.
-fn gate(args: &Args, out: &Output, plan: &Plan, saved: bool, tenant: &str) -> Result<(), i32> {
+pub(super) fn gate(approval: Approval<'_>, out: &Output, plan: &Plan) -> Result<(), i32> {
     if plan.summary.hazards.contains_key(&HazardCode::Impossible) {
         out.error("refused: the plan has changes that cannot be made (IMPOSSIBLE); change the manifest (see the plan above)");
         return Err(exit::REFUSED);
@@ -360,7 +376,7 @@ fn gate(args: &Args, out: &Output, plan: &Plan, saved: bool, tenant: &str) -> Re
         .summary
         .hazards
         .keys()
-        .filter(|h| !args.allow.contains(h))
+        .filter(|h| !approval.allow.contains(h))
         .copied()
         .collect();
     if !refused.is_empty() {
@@ -372,16 +388,14 @@ fn gate(args: &Args, out: &Output, plan: &Plan, saved: bool, tenant: &str) -> Re
         ));
         return Err(exit::REFUSED);
     }
-    if args.auto_approve || saved {
+    if approval.auto_approve {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        out.error(
-            "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
-        );
+        out.error(approval.off_terminal);
         return Err(exit::ERROR);
     }
-    print!("Apply these changes to tenant `{tenant}`? Type yes to go on: ");
+    print!("{} Type yes to go on: ", approval.question);
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -394,7 +408,7 @@ fn gate(args: &Args, out: &Output, plan: &Plan, saved: bool, tenant: &str) -> Re
 
 /// Records in the state store what the apply made managed, removed, and the secrets it set or removed;
 /// each failure is reported.
-async fn record_applied(
+pub(super) async fn record_applied(
     out: &Output,
     cx: &Context,
     tenant: &str,
@@ -458,7 +472,7 @@ async fn finish_noop(
 
 /// Records how a run ended; a failure to do so is reported (the run stays listed as unfinished, and the next
 /// apply of the tenant completes it).
-async fn finish_run(cx: &Context, run: &str, status: &str) {
+pub(super) async fn finish_run(cx: &Context, run: &str, status: &str) {
     if let Err(e) = cx.state.finish_run(run, status).await {
         eprintln!("warning: could not record that run {run} {status}: {e}");
     }

@@ -40,11 +40,11 @@ pub struct ImportArgs {
 
 /// A backup as one file: its record and every document, by digest.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct BackupFile {
-    format: String,
-    format_version: u32,
-    record: Record,
-    documents: BTreeMap<String, String>,
+pub(super) struct BackupFile {
+    pub format: String,
+    pub format_version: u32,
+    pub record: Record,
+    pub documents: BTreeMap<String, String>,
 }
 
 pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
@@ -125,30 +125,42 @@ async fn from_backup_file(
     value: serde_json::Value,
     repo: &Repo,
 ) -> Result<Result<Record, String>, RepoError> {
+    let file = match read_backup_file(value) {
+        Ok(f) => f,
+        Err(message) => return Ok(Err(message)),
+    };
+    for digest in file.record.blobs() {
+        if let Some(text) = file.documents.get(digest) {
+            repo.put_blob(text.as_bytes()).await?;
+        }
+    }
+    Ok(Ok(file.record))
+}
+
+/// A backup file, checked: a format this falconer reads (a newer one is refused naming the falconer that
+/// wrote it), every document the record names present and matching its digest.
+pub(super) fn read_backup_file(value: serde_json::Value) -> Result<BackupFile, String> {
     let version = value["format_version"].as_u64().unwrap_or(0);
     if version > u64::from(FORMAT_VERSION) {
         let by = value["record"]["falconer"].as_str().unwrap_or("?");
-        return Ok(Err(format!(
+        return Err(format!(
             "written by falconer {by} in backup format {version}; this falconer reads format {FORMAT_VERSION}: use falconer {by} or later"
-        )));
+        ));
     }
-    let file: BackupFile = match serde_json::from_value(value) {
-        Ok(f) => f,
-        Err(e) => return Ok(Err(format!("not a backup file: {e}"))),
-    };
+    let file: BackupFile =
+        serde_json::from_value(value).map_err(|e| format!("not a backup file: {e}"))?;
     for digest in file.record.blobs() {
         let Some(text) = file.documents.get(digest) else {
-            return Ok(Err(format!("the document {digest} is missing")));
+            return Err(format!("the document {digest} is missing"));
         };
         let actual = crate::util::hex(&Sha256::digest(text.as_bytes()));
         if actual != digest {
-            return Ok(Err(format!(
+            return Err(format!(
                 "the document {digest} is damaged (its digest is {actual})"
-            )));
+            ));
         }
-        repo.put_blob(text.as_bytes()).await?;
     }
-    Ok(Ok(file.record))
+    Ok(file)
 }
 
 /// An artifact of the platform as a backup: one document per domain section it exported, each section's

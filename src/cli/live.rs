@@ -101,7 +101,7 @@ pub struct Context {
 
 impl Context {
     /// Opens the state store and connects to the live systems of the domains `desired` declares or the
-    /// state store says falconer manages for the tenant. Only the systems a plan with these options can change are connected: a targeted plan needs the
+    /// state store says falconer manages for the tenant (`opts.managed`, when given, stands for the latter). Only the systems a plan with these options can change are connected: a targeted plan needs the
     /// systems of its targets and of what they depend on, no others.
     pub async fn open(
         settings: &Settings,
@@ -116,7 +116,10 @@ impl Context {
             .fingerprint_key(tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let managed = state.managed(tenant).await.map_err(|e| e.to_string())?;
+        let managed = match &opts.managed {
+            Some(m) => m.clone(),
+            None => state.managed(tenant).await.map_err(|e| e.to_string())?,
+        };
         let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
         let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
             .map_err(|e| e.to_string())?;
@@ -134,7 +137,7 @@ impl Context {
     }
 
     /// Plans the desired state against the live one, deleting only what the state store says falconer
-    /// manages.
+    /// manages (or, when `opts.managed` is given, only those).
     pub async fn plan(
         &self,
         d: &Desired,
@@ -142,11 +145,14 @@ impl Context {
     ) -> Result<(Plan, Vec<Item>, Vec<Item>), String> {
         let mut warnings = Vec::new();
         let tenant = &d.manifest.tenant;
-        let managed = self
-            .state
-            .managed(&tenant.id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let managed = match opts.managed.clone() {
+            Some(m) => m,
+            None => self
+                .state
+                .managed(&tenant.id)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
         also.extend(managed.iter().cloned());

@@ -11,6 +11,8 @@ mod input;
 mod live;
 mod migrate;
 mod plan;
+mod restore;
+mod restore_source;
 mod schedule;
 mod validate;
 
@@ -107,6 +109,8 @@ pub enum Command {
     /// Back up tenants into a repository; list, show, verify and delete backups.
     #[command(subcommand)]
     Backup(backup::Command),
+    /// Restore a backup (or an artifact) into the live systems: preflight, conflicts, then apply.
+    Restore(restore::Args),
 }
 
 /// Runs the command line; returns the exit code.
@@ -155,6 +159,7 @@ pub fn main() -> i32 {
         Command::State(c) => admin::state(c, &out, &cli.state),
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
         Command::Backup(c) => backup::run(c, &out, &settings),
+        Command::Restore(a) => restore::run(a, &out, &settings),
     }
 }
 

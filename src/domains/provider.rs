@@ -425,6 +425,17 @@ impl Remembered {
 }
 
 impl ProviderError {
+    /// The domain whose system failed.
+    pub fn domain(&self) -> Domain {
+        match self {
+            ProviderError::Backend { domain, .. }
+            | ProviderError::Change { domain, .. }
+            | ProviderError::CannotApply { domain, .. }
+            | ProviderError::Refused { domain, .. }
+            | ProviderError::Failed { domain, .. } => *domain,
+        }
+    }
+
     /// The backend could not be read.
     pub fn backend(domain: Domain, e: impl std::fmt::Display) -> ProviderError {
         ProviderError::Backend {

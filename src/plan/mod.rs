@@ -610,16 +610,7 @@ fn predecessors(
 
 /// The JSON Schema of a plan (checked in as `schemas/plan.schema.json`).
 pub fn schema() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    let mut schema = generator.into_root_schema_for::<Plan>().to_value();
-    if let Some(o) = schema.as_object_mut() {
-        o.insert(
-            "$id".into(),
-            Value::from("https://falconer.dev/schemas/plan.schema.json"),
-        );
-        o.insert("title".into(), Value::from("falconer plan"));
-    }
-    schema
+    crate::util::json_schema::<Plan>("plan.schema.json", "falconer plan")
 }
 
 /// The domains in plan order, for renderers.

@@ -38,6 +38,7 @@ mod plan_props;
 mod postgres;
 mod readme;
 mod render;
+mod restore;
 mod roundtrip;
 mod schema;
 mod state;

@@ -25,6 +25,10 @@ fn checked_in_schemas_are_current() {
         "schemas/backup-record.schema.json",
         &falconer::backup::schema(),
     );
+    assert_current(
+        "schemas/restore-report.schema.json",
+        &falconer::restore::report::schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {

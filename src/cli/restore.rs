@@ -1,0 +1,662 @@
+//! `falconer restore SOURCE --tenant T`: a backup (or an artifact) back into the live systems, as a plan
+//! the user reads first.
+//!
+//! Preflight, always, before anything is written: the source is read and checked whole; the tenant must be
+//! the source's and not suspended; each domain is restored, skipped (the backup could not read it: it is
+//! never emptied) or not requested (`--domain`); the restored domains are planned against the live systems,
+//! deleting nothing unless `--prune` (and then only what falconer manages); objects that exist and differ
+//! from the backup are conflicts, refused (`--on-conflict fail`, exit 4), kept or overwritten. `--dry-run`
+//! stops there. Then the apply engine runs the plan under the tenant's lock, journaled: one system's failure
+//! leaves the others' changes done (exit 5, partial), and running the restore again completes the rest.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::apply::{self, Approval};
+use super::backup::RepoArg;
+use super::live::{self, Context, Desired};
+use super::plan::PlanFormat;
+use super::{Output, exit};
+use crate::manifest::{Manifest, Resource};
+use crate::model::{Address, Domain, HazardCode, TenantStatus};
+use crate::plan::render::{self, Style};
+use crate::plan::{Action, Item, Options, Plan};
+use crate::restore::report::{
+    self, Conflict, Counts, DomainOutcome, DomainReport, Outcome, Report, SourceReport,
+};
+use crate::restore::{Disposition, Source, dispositions};
+use crate::state::{Lock, State};
+
+/// What to do with objects that exist in the target and differ from the backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnConflict {
+    /// Refuse the restore (exit 4), listing them.
+    Fail,
+    /// Restore only what is missing; leave them as they are.
+    Keep,
+    /// Change them back to the backup.
+    Overwrite,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A backup id, `latest` (the tenant's newest backup that did not fail), or a file: a backup file
+    /// (`backup export`) or an artifact of the platform ("1.0" or "1.0.0").
+    pub source: Option<String>,
+    /// Instead of SOURCE: the tenant's newest successful backup taken at or before this time (UTC,
+    /// `2026-11-30T21:00:00Z`).
+    #[arg(long, value_name = "TIME", conflicts_with = "source")]
+    pub at: Option<String>,
+    /// The tenant to restore into (the backup's own tenant).
+    #[arg(long)]
+    pub tenant: String,
+    /// Only these domains (default: every domain the backup holds).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<Domain>,
+    #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
+    pub on_conflict: OnConflict,
+    /// Also delete what falconer manages in the restored domains and the backup does not hold.
+    #[arg(long)]
+    pub prune: bool,
+    /// Preflight only: show what the restore would do, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How the preflight is shown.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Write the restore's report (JSON) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Allow changes with this hazard code (repeat for several).
+    #[arg(long, value_enum, value_name = "HAZARD")]
+    pub allow: Vec<HazardCode>,
+    /// Restore without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// After the restore, read the target again and compare it with the backup (exit 2 when they differ).
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
+    let rt = match live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let started = Instant::now();
+        let source = match super::restore_source::resolve(
+            args.source.as_deref(),
+            args.at.as_deref(),
+            &args.tenant,
+            &args.repo.repo,
+            out,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let mut report = new_report(args, &source);
+        let code = restore(args, out, settings, &source, &mut report).await;
+        report.finished_at = crate::util::rfc3339(crate::util::now_millis().div_euclid(1000));
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report.total();
+        finish(args, out, &report, code)
+    })
+}
+
+/// Prints the outcome, writes the report; the exit code.
+fn finish(args: &Args, out: &Output, report: &Report, code: i32) -> i32 {
+    if args.format == PlanFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    } else {
+        print_outcome(report);
+    }
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+        if let Err(e) = super::write_atomic(path, &text) {
+            out.error(format!("cannot write the report {}: {e}", path.display()));
+            return code.max(exit::ERROR);
+        }
+    }
+    code
+}
+
+fn new_report(args: &Args, source: &Source) -> Report {
+    Report {
+        format: report::FORMAT.into(),
+        format_version: report::FORMAT_VERSION,
+        tenant: args.tenant.clone(),
+        source: SourceReport {
+            origin: source.origin.clone(),
+            backup_id: source.backup_id.clone(),
+            tenant: source.tenant.id.clone(),
+            digest: source.digest.clone(),
+            migrated_from: source.migrated_from.clone(),
+        },
+        outcome: Outcome::Refused,
+        message: None,
+        on_conflict: format!("{:?}", args.on_conflict).to_lowercase(),
+        prune: args.prune,
+        map: Default::default(),
+        domains: Vec::new(),
+        counts: Counts::default(),
+        applied: 0,
+        started_at: crate::util::rfc3339(crate::util::now_millis().div_euclid(1000)),
+        finished_at: String::new(),
+        duration_ms: 0,
+        verified: None,
+    }
+}
+
+/// Refuses the restore as a whole: the reason goes to the report and to stderr.
+fn refuse(out: &Output, report: &mut Report, message: String) -> i32 {
+    out.error(&message);
+    report.outcome = Outcome::Refused;
+    report.message = Some(message);
+    exit::REFUSED
+}
+
+async fn restore(
+    args: &Args,
+    out: &Output,
+    settings: &live::Settings,
+    source: &Source,
+    report: &mut Report,
+) -> i32 {
+    if source.tenant.id != args.tenant {
+        return refuse(
+            out,
+            report,
+            format!(
+                "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map, which this falconer does not support yet; nothing was written",
+                source.tenant.id, args.tenant
+            ),
+        );
+    }
+    if source.tenant.status == TenantStatus::Suspended {
+        return refuse(
+            out,
+            report,
+            format!(
+                "tenant `{}` is suspended: nothing is restored into a suspended tenant",
+                args.tenant
+            ),
+        );
+    }
+    let (desired, restored) = desired_of(source, &args.domain, report);
+    if restored.is_empty() {
+        report.outcome = Outcome::Failed;
+        report.message = Some("no requested domain can be restored from this backup".into());
+        out.error("nothing to restore: no requested domain can be restored from this backup (see each domain's reason)");
+        return exit::ERROR;
+    }
+    let state = match State::open(&settings.state).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    if args.dry_run {
+        return preflight(args, out, settings, &state, &desired, &restored, report).await;
+    }
+    let lock = match apply::lock_tenant(&state, &args.tenant, out).await {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let beat = apply::keep_alive(&state, &lock);
+    let code = locked(
+        args,
+        out,
+        settings,
+        &state,
+        (&desired, &restored),
+        &lock,
+        report,
+    )
+    .await;
+    beat.abort();
+    if let Err(e) = state.unlock(&lock).await {
+        out.error(format!("could not release the lock: {e}"));
+    }
+    code
+}
+
+/// The desired state of the restored domains (the source's tenant block and their resources), and which
+/// domains those are; every domain's disposition goes into the report.
+fn desired_of(
+    source: &Source,
+    requested: &[Domain],
+    report: &mut Report,
+) -> (Desired, Vec<Domain>) {
+    let mut manifest = Manifest::new(source.tenant.clone());
+    let mut specs = Vec::new();
+    let mut restored = Vec::new();
+    for (domain, d) in dispositions(source, requested) {
+        let (outcome, reason) = match &d {
+            Disposition::Restore => (DomainOutcome::Planned, None),
+            Disposition::NotRequested => (DomainOutcome::NotRequested, None),
+            Disposition::Skipped(why) => (DomainOutcome::Skipped, Some(why.clone())),
+        };
+        let mut secrets_to_set = Vec::new();
+        if let (Disposition::Restore, Some(section)) = (&d, source.section(domain)) {
+            restored.push(domain);
+            for spec in &section.resources {
+                manifest.resources.push(Resource {
+                    spec: spec.clone(),
+                    span: None,
+                });
+                specs.push((spec.clone(), PathBuf::new()));
+            }
+            secrets_to_set = section
+                .left_out()
+                .into_iter()
+                .map(|l| format!("{} {}", l.address, l.field))
+                .collect();
+        }
+        report.domains.push(DomainReport {
+            domain,
+            outcome,
+            reason,
+            counts: Counts::default(),
+            conflicts: Vec::new(),
+            secrets_to_set,
+        });
+    }
+    (Desired { manifest, specs }, restored)
+}
+
+/// What the plan may delete: nothing, or with `--prune` what falconer manages in the restored domains.
+async fn managed(
+    args: &Args,
+    state: &State,
+    restored: &[Domain],
+) -> Result<std::collections::HashSet<Address>, String> {
+    if !args.prune {
+        return Ok(Default::default());
+    }
+    let all = state
+        .managed(&args.tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(all
+        .into_iter()
+        .filter(|a| restored.contains(&a.domain))
+        .collect())
+}
+
+/// The plan of the restore and the conflicts it settles; `Err` is the exit code (reported).
+struct Planned {
+    cx: Context,
+    plan: Plan,
+    desired_items: Vec<Item>,
+    live_items: Vec<Item>,
+    opts: Options,
+}
+
+/// Connects, plans, settles conflicts, and shows the preflight.
+async fn plan_restore(
+    args: &Args,
+    out: &Output,
+    settings: &live::Settings,
+    state: &State,
+    (desired, restored): (&Desired, &[Domain]),
+    report: &mut Report,
+) -> Result<Planned, i32> {
+    let error = |e: String| {
+        out.error(e);
+        exit::ERROR
+    };
+    let mut opts = Options {
+        managed: Some(managed(args, state, restored).await.map_err(error)?),
+        ..Options::default()
+    };
+    let cx = Context::open(settings, desired, &opts)
+        .await
+        .map_err(error)?;
+    let (mut plan, mut desired_items, mut live_items) =
+        cx.plan(desired, opts.clone()).await.map_err(error)?;
+    let conflicts = conflicts_of(&plan);
+    let resolution = match args.on_conflict {
+        OnConflict::Fail => "refused",
+        OnConflict::Keep => "kept",
+        OnConflict::Overwrite => "overwritten",
+    };
+    for (domain, c) in &conflicts {
+        if let Some(d) = report.domain_mut(*domain) {
+            d.conflicts.push(Conflict {
+                resolution: resolution.into(),
+                ..c.clone()
+            });
+        }
+    }
+    if args.on_conflict == OnConflict::Keep && !conflicts.is_empty() {
+        opts.excludes = conflicts
+            .iter()
+            .map(|(_, c)| globset::escape(&c.address))
+            .collect();
+        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await.map_err(error)?;
+    }
+    count_changes(&plan, report);
+    show_preflight(args, &plan, report);
+    if args.on_conflict == OnConflict::Fail && !conflicts.is_empty() {
+        for (domain, _) in &conflicts {
+            if let Some(d) = report.domain_mut(*domain) {
+                d.outcome = DomainOutcome::Conflict;
+            }
+        }
+        let list: Vec<&str> = conflicts.iter().map(|(_, c)| c.address.as_str()).collect();
+        return Err(refuse(
+            out,
+            report,
+            format!(
+                "refused: {} object(s) exist and differ from the backup: {}; re-run with --on-conflict keep (leave them) or --on-conflict overwrite (restore them)",
+                list.len(),
+                list.join(", ")
+            ),
+        ));
+    }
+    Ok(Planned {
+        cx,
+        plan,
+        desired_items,
+        live_items,
+        opts,
+    })
+}
+
+/// Updates and replaces: objects that exist and differ from the backup.
+fn conflicts_of(plan: &Plan) -> Vec<(Domain, Conflict)> {
+    plan.changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Update | Action::Replace))
+        .map(|c| {
+            let conflict = Conflict {
+                address: c.address.to_string(),
+                fields: c.fields.iter().map(|f| f.path.clone()).collect(),
+                resolution: String::new(),
+            };
+            (c.kind.domain, conflict)
+        })
+        .collect()
+}
+
+fn count_changes(plan: &Plan, report: &mut Report) {
+    for d in &mut report.domains {
+        let key = d.domain.to_string();
+        if let Some(c) = plan.summary.by_domain.get(&key) {
+            d.counts = Counts {
+                create: c.create,
+                update: c.update,
+                replace: c.replace,
+                delete: c.delete,
+                unchanged: 0,
+            };
+        }
+    }
+}
+
+/// The preflight: where from, each domain's disposition, conflicts and secrets, then the plan.
+fn show_preflight(args: &Args, plan: &Plan, report: &Report) {
+    match args.format {
+        PlanFormat::Json => {}
+        PlanFormat::Markdown => {
+            println!("{}", preamble(report));
+            print!("{}", render::markdown(plan));
+        }
+        PlanFormat::Text => {
+            println!("{}", preamble(report));
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render::text(plan, Style { color }));
+        }
+    }
+}
+
+/// The restore's own lines before the plan.
+fn preamble(report: &Report) -> String {
+    let mut s = format!(
+        "Restore of tenant `{}` from {}",
+        report.tenant, report.source.origin
+    );
+    if let Some(v) = &report.source.migrated_from {
+        s += &format!(" (format {v}, migrated in memory)");
+    }
+    s += "\n";
+    for d in &report.domains {
+        s += &format!("  {:<10} {}", d.domain.to_string(), domain_words(d));
+        s += "\n";
+        for c in &d.conflicts {
+            s += &format!(
+                "    conflict: {} differs in {} ({})\n",
+                c.address,
+                c.fields.join(", "),
+                c.resolution
+            );
+        }
+        if !d.secrets_to_set.is_empty() {
+            s += &format!(
+                "    secrets the backup could not carry (set these before or after): {}\n",
+                d.secrets_to_set.join(", ")
+            );
+        }
+    }
+    s
+}
+
+fn domain_words(d: &DomainReport) -> String {
+    let what = match d.outcome {
+        DomainOutcome::Applied => "applied",
+        DomainOutcome::Unchanged => "unchanged",
+        DomainOutcome::Planned => "restored",
+        DomainOutcome::Skipped => "skipped",
+        DomainOutcome::NotRequested => "not requested",
+        DomainOutcome::Conflict => "conflicts",
+        DomainOutcome::Error => "error",
+    };
+    match &d.reason {
+        Some(r) => format!("{what}: {r}"),
+        None => what.to_string(),
+    }
+}
+
+fn print_outcome(report: &Report) {
+    if report.outcome == Outcome::DryRun || report.outcome == Outcome::Refused {
+        return;
+    }
+    println!(
+        "Restore of tenant `{}`: {} ({} change(s) applied).",
+        report.tenant, report.outcome, report.applied
+    );
+    for d in &report.domains {
+        println!("  {:<10} {}", d.domain.to_string(), domain_words(d));
+    }
+}
+
+/// `--dry-run`: the preflight only (no lock: nothing is written).
+async fn preflight(
+    args: &Args,
+    out: &Output,
+    settings: &live::Settings,
+    state: &State,
+    desired: &Desired,
+    restored: &[Domain],
+    report: &mut Report,
+) -> i32 {
+    match plan_restore(args, out, settings, state, (desired, restored), report).await {
+        Ok(_) => {
+            report.outcome = Outcome::DryRun;
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+/// Under the tenant's lock: plan, gate, apply, record.
+async fn locked(
+    args: &Args,
+    out: &Output,
+    settings: &live::Settings,
+    state: &State,
+    (desired, restored): (&Desired, &[Domain]),
+    lock: &Lock,
+    report: &mut Report,
+) -> i32 {
+    let p = match plan_restore(args, out, settings, state, (desired, restored), report).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if !p.plan.has_changes() {
+        mark(report, restored, DomainOutcome::Unchanged);
+        report.outcome = Outcome::Success;
+        return verify(args, out, &p, desired, report).await;
+    }
+    let approval = Approval {
+        allow: &args.allow,
+        auto_approve: args.auto_approve,
+        question: format!("Restore these changes into tenant `{}`?", args.tenant),
+        off_terminal: "not on a terminal: pass --auto-approve to restore",
+    };
+    if let Err(code) = apply::gate(approval, out, &p.plan) {
+        report.message = Some("not approved".into());
+        return code;
+    }
+    let items = (p.desired_items.as_slice(), p.live_items.as_slice());
+    let Some((run, outcome)) = apply::execute(out, &p.cx, desired, &p.plan, items, lock).await
+    else {
+        report.outcome = Outcome::Failed;
+        return exit::ERROR;
+    };
+    report.applied = outcome.applied;
+    settle(report, restored, &outcome);
+    let done_items: Vec<Item> = p
+        .desired_items
+        .iter()
+        .filter(|i| outcome.done.contains(&i.address.domain))
+        .cloned()
+        .collect();
+    let recorded = apply::record_applied(out, &p.cx, &args.tenant, &p.plan, &done_items).await;
+    let status = if outcome.errors.is_empty() && outcome.stopped.is_none() {
+        "applied"
+    } else {
+        "failed"
+    };
+    apply::finish_run(&p.cx, &run, status).await;
+    report_errors(out, &outcome);
+    match (report.outcome, recorded) {
+        (Outcome::Success, Ok(())) => verify(args, out, &p, desired, report).await,
+        (Outcome::Success, Err(code)) => code,
+        (Outcome::Partial, _) => exit::PARTIAL,
+        _ if matches!(outcome.stopped, Some(crate::engine::Stopped::LockLost(_))) => exit::LOCKED,
+        _ => exit::ERROR,
+    }
+}
+
+fn mark(report: &mut Report, domains: &[Domain], outcome: DomainOutcome) {
+    for d in domains {
+        if let Some(r) = report.domain_mut(*d) {
+            r.outcome = outcome;
+        }
+    }
+}
+
+/// Each restored domain's outcome from the engine's, and the restore's.
+fn settle(report: &mut Report, restored: &[Domain], outcome: &crate::engine::Outcome) {
+    for d in restored {
+        let Some(r) = report.domain_mut(*d) else {
+            continue;
+        };
+        if let Some(e) = outcome.errors.iter().find(|e| e.domain() == *d) {
+            r.outcome = DomainOutcome::Error;
+            r.reason = Some(e.to_string());
+        } else if outcome.blocked.contains(d) {
+            r.outcome = DomainOutcome::Error;
+            r.reason = Some("not applied: its changes wait on a domain that failed".into());
+        } else if outcome.done.contains(d) {
+            r.outcome = DomainOutcome::Applied;
+        } else if outcome.stopped.is_some() {
+            r.outcome = DomainOutcome::Error;
+            r.reason = outcome.stopped.as_ref().map(|s| s.to_string());
+        } else {
+            r.outcome = DomainOutcome::Unchanged;
+        }
+    }
+    let failed = restored
+        .iter()
+        .filter(|d| {
+            report
+                .domains
+                .iter()
+                .any(|r| r.domain == **d && r.outcome == DomainOutcome::Error)
+        })
+        .count();
+    report.outcome = match failed {
+        0 => Outcome::Success,
+        n if n == restored.len() => Outcome::Failed,
+        _ => Outcome::Partial,
+    };
+}
+
+fn report_errors(out: &Output, outcome: &crate::engine::Outcome) {
+    for e in &outcome.errors {
+        out.error(e.to_string());
+    }
+    if let Some(s) = &outcome.stopped {
+        out.error(s.to_string());
+    }
+    if !outcome.errors.is_empty() || outcome.stopped.is_some() {
+        eprintln!(
+            "note: the journal keeps what was done; run the same restore again to complete the rest"
+        );
+    }
+}
+
+/// `--verify`: plans the restored domains again; any change left is a difference (exit 2).
+async fn verify(
+    args: &Args,
+    out: &Output,
+    p: &Planned,
+    desired: &Desired,
+    report: &mut Report,
+) -> i32 {
+    if !args.verify {
+        return exit::OK;
+    }
+    let again = match p.cx.plan(desired, p.opts.clone()).await {
+        Ok((plan, _, _)) => plan,
+        Err(e) => {
+            out.error(format!(
+                "restored, but could not read the target again to verify: {e}"
+            ));
+            return exit::ERROR;
+        }
+    };
+    report.verified = Some(!again.has_changes());
+    if !again.has_changes() {
+        println!("Verified: the target is equivalent to the backup.");
+        return exit::OK;
+    }
+    let list: Vec<String> = again
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({})",
+                c.address,
+                format!("{:?}", c.action).to_lowercase()
+            )
+        })
+        .collect();
+    out.error(format!(
+        "verify: the target differs from the backup after the restore: {}",
+        list.join(", ")
+    ));
+    exit::CHANGES
+}

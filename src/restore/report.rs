@@ -1,0 +1,166 @@
+//! The report of a restore (`restore --report FILE`, `--format json`): per domain what happened, counts,
+//! timings, the source and the outcome. Its JSON Schema is `schemas/restore-report.schema.json`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Domain;
+
+/// The report format this falconer writes.
+pub const FORMAT: &str = "falconer-restore-report";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How a restore ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every requested domain that could be restored was.
+    Success,
+    /// Some domains were restored, some failed (see each domain).
+    Partial,
+    /// Nothing could be restored.
+    Failed,
+    /// The preflight refused: nothing was written.
+    Refused,
+    /// `--dry-run`: the preflight only; nothing was written.
+    DryRun,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Success => "success",
+            Outcome::Partial => "partial",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::DryRun => "dry run",
+        })
+    }
+}
+
+/// What happened to one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainOutcome {
+    /// Its changes were applied.
+    Applied,
+    /// Already as in the backup: nothing to do.
+    Unchanged,
+    /// Planned, not applied (dry run, or the restore was refused).
+    Planned,
+    /// Not restored: the backup has nothing to restore it from (see `reason`).
+    Skipped,
+    /// Not asked for.
+    NotRequested,
+    /// Objects differ from the backup and `--on-conflict fail` refused (see `conflicts`).
+    Conflict,
+    /// The system failed (see `reason`), or a change it waited for did.
+    Error,
+}
+
+/// An object that exists in the target and differs from the backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Conflict {
+    pub address: String,
+    /// The fields that differ (secrets are named, never shown).
+    pub fields: Vec<String>,
+    /// What was done with it: `refused`, `kept` or `overwritten`.
+    pub resolution: String,
+}
+
+/// Change counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Counts {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+/// One domain of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DomainReport {
+    pub domain: Domain,
+    pub outcome: DomainOutcome,
+    /// Why it was skipped, or the system's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub counts: Counts,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+    /// Secret fields the backup could not carry: set them before or after (`ADDRESS FIELD`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_to_set: Vec<String>,
+}
+
+/// Where the restore read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceReport {
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// The tenant the source was taken from.
+    pub tenant: String,
+    /// SHA-256 of the record or file read.
+    pub digest: String,
+    /// The format version the source was migrated from in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_from: Option<String>,
+}
+
+/// The report of one restore.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    pub format: String,
+    pub format_version: u32,
+    pub tenant: String,
+    pub source: SourceReport,
+    pub outcome: Outcome,
+    /// Why the restore was refused or failed as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `fail`, `keep` or `overwrite`.
+    pub on_conflict: String,
+    pub prune: bool,
+    /// Identifier map used (from → to); empty for a restore into the same tenant.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    pub domains: Vec<DomainReport>,
+    /// Totals over the domains.
+    pub counts: Counts,
+    /// Changes applied.
+    pub applied: usize,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// `--verify`: whether the target was read back equal to the backup (absent when not verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+impl Report {
+    pub fn domain_mut(&mut self, d: Domain) -> Option<&mut DomainReport> {
+        self.domains.iter_mut().find(|r| r.domain == d)
+    }
+
+    /// Adds up the domains' counts.
+    pub fn total(&mut self) {
+        let mut c = Counts::default();
+        for d in &self.domains {
+            c.create += d.counts.create;
+            c.update += d.counts.update;
+            c.replace += d.counts.replace;
+            c.delete += d.counts.delete;
+            c.unchanged += d.counts.unchanged;
+        }
+        self.counts = c;
+    }
+}
+
+/// The JSON Schema of restore reports (`schemas/restore-report.schema.json`).
+pub fn schema() -> serde_json::Value {
+    crate::util::json_schema::<Report>("restore-report.schema.json", "falconer restore report")
+}

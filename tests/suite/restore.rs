@@ -1,0 +1,622 @@
+//! `falconer restore` against the real servers (PostgreSQL, MongoDB-wire, Kafka, S3) and the Keycloak and
+//! OpenWhisk doubles: a tenant of all six domains backed up, lost, and restored whole (E1) or in part
+//! (E2); conflicts refused, kept or overwritten (E3); degraded backups (E4); a system that refuses mid-way
+//! (partial, then the re-run completes); a restore while the tenant is locked (EC3); a suspended tenant and
+//! another tenant refused; hostile documents refused before anything is written; the report's schema.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::keycloak_double::KeycloakDouble;
+use crate::openwhisk_double::OpenWhiskDouble;
+use crate::support::{KafkaServer, MongoServer, TestDb, Workdir, both, code};
+
+struct World {
+    db: TestDb,
+    _mongo: MongoServer,
+    _kafka: KafkaServer,
+    _kc: KeycloakDouble,
+    _ow: OpenWhiskDouble,
+    w: Workdir,
+    /// The tenant (unique per test: buckets share one S3 server).
+    t: String,
+    repo: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
+}
+
+/// The tenant's manifest: two or more objects in each of the six domains.
+fn manifest(t: &str) -> String {
+    format!(
+        r#"[tenant]
+id = "{t}"
+[tenant.naming]
+realm = "{t}"
+postgres_schemas = ["{t}_app"]
+mongo_databases = ["{t}"]
+kafka_topic_prefix = "{t}."
+functions_namespace = "{t}"
+bucket_prefix = "{t}-"
+
+[[iam.realm]]
+name = "{t}"
+display_name = "Tenant {t}"
+
+[[iam.role]]
+name = "viewer"
+description = "Reads"
+
+[[iam.role]]
+name = "editor"
+description = "Changes"
+
+[[postgres.schema]]
+name = "{t}_app"
+
+[[postgres.table]]
+name = "orders"
+schema = "{t}_app"
+primary_key = {{ columns = ["id"] }}
+column = [{{ name = "id", type = "bigint", nullable = false }}, {{ name = "note", type = "text" }}]
+
+[[postgres.table]]
+name = "customers"
+schema = "{t}_app"
+column = [{{ name = "id", type = "bigint", nullable = false }}]
+
+[[mongo.database]]
+name = "{t}"
+
+[[mongo.collection]]
+name = "events"
+database = "{t}"
+
+[[kafka.topic]]
+name = "{t}.orders"
+partitions = 2
+replication_factor = 1
+
+[[kafka.topic]]
+name = "{t}.audit"
+partitions = 1
+replication_factor = 1
+config = {{ "retention.ms" = "86400000" }}
+
+[[storage.bucket]]
+name = "{t}-files"
+
+[[storage.bucket]]
+name = "{t}-exports"
+versioning = "enabled"
+
+[[functions.package]]
+name = "orders"
+
+[[functions.action]]
+name = "notify"
+package = "orders"
+kind = "nodejs:20"
+code = "function main() {{ return {{}}; }}"
+"#
+    )
+}
+
+impl World {
+    async fn new(t: &str) -> World {
+        let db = TestDb::new(&format!("rs_{t}")).await;
+        let mongo = MongoServer::start().await;
+        let kafka = KafkaServer::start().await;
+        let kc = KeycloakDouble::start(0, Default::default())
+            .await
+            .expect("the Keycloak double starts");
+        let options = crate::openwhisk_double::Options {
+            namespace: t.to_string(),
+            ..Default::default()
+        };
+        let ow = OpenWhiskDouble::start(0, options)
+            .await
+            .expect("the OpenWhisk double starts");
+        let endpoint = crate::support::s3_endpoint().await;
+        let mut env = vec![
+            ("FALCONER_POSTGRES_URL".to_string(), db.url.clone()),
+            ("FALCONER_MONGO_URL".to_string(), mongo.url.clone()),
+            (
+                "FALCONER_KAFKA_BOOTSTRAP".to_string(),
+                kafka.bootstrap.clone(),
+            ),
+            ("FALCONER_S3_ENDPOINT".to_string(), endpoint),
+            ("AWS_ACCESS_KEY_ID".to_string(), "AK".to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                crate::support::S3_SECRET.to_string(),
+            ),
+            ("AWS_REGION".to_string(), "us-east-1".to_string()),
+        ];
+        env.extend(kc.env());
+        env.extend(ow.env());
+        let w = Workdir::new("restore", t, env);
+        let repo = format!("file:{}", w.dir.join("repo").display());
+        w.write("m.toml", &manifest(t));
+        World {
+            db,
+            _mongo: mongo,
+            _kafka: kafka,
+            _kc: kc,
+            _ow: ow,
+            w,
+            t: t.to_string(),
+            repo,
+        }
+    }
+
+    /// Applies the manifest and backs the tenant up; the backup's id.
+    fn applied_and_backed_up(&self) -> String {
+        code(&self.apply(&["WIDENS_ACCESS", "LOCKS_TABLE"]), 0);
+        let o = self.run(&[
+            "backup",
+            "create",
+            "--tenant",
+            &self.t,
+            "--manifest",
+            &self.manifest(),
+            "--repo",
+            &self.repo,
+            "--json",
+        ]);
+        code(&o, 0);
+        let r: Value = serde_json::from_slice(&o.stdout).expect("a record");
+        assert!(
+            r["domains"]
+                .as_array()
+                .expect("domains")
+                .iter()
+                .all(|d| d["status"] == "ok"),
+            "{r}"
+        );
+        assert_eq!(r["domains"].as_array().map(Vec::len), Some(6), "{r}");
+        r["id"].as_str().expect("an id").to_string()
+    }
+
+    /// `restore SOURCE --tenant T` with `extra`; the output and the report it wrote.
+    fn restore(&self, source: &str, extra: &[&str]) -> (std::process::Output, Value) {
+        let report = self.dir.join("report.json");
+        let _ = std::fs::remove_file(&report);
+        let r = report.display().to_string();
+        let mut args = vec![
+            "restore", source, "--tenant", &self.t, "--repo", &self.repo, "--report", &r,
+        ];
+        args.extend(extra);
+        let o = self.run(&args);
+        let report = std::fs::read_to_string(&report)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        (o, report)
+    }
+
+    /// Each domain's outcome in a report.
+    fn outcomes(report: &Value) -> BTreeMap<String, String> {
+        report["domains"]
+            .as_array()
+            .map(|ds| {
+                ds.iter()
+                    .map(|d| {
+                        (
+                            d["domain"].as_str().unwrap_or_default().to_string(),
+                            d["outcome"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Loses the whole tenant by mistake: an apply of the tenant block alone deletes everything falconer
+    /// manages in the six domains. The manifest is then put back (for `in_sync`).
+    fn lose_everything(&self) {
+        let full = manifest(&self.t);
+        let block = full
+            .split("\n[[")
+            .next()
+            .expect("the tenant block")
+            .to_string();
+        self.write("m.toml", &block);
+        let o = self.apply(&["DELETES_DATA", "WIDENS_ACCESS", "LOCKS_TABLE"]);
+        code(&o, 0);
+        assert!(self.plan()["changes"].as_array().is_some_and(Vec::is_empty));
+        self.write("m.toml", &full);
+    }
+
+    /// The live plan of the manifest has no changes.
+    fn in_sync(&self) {
+        let o = self.run(&["plan", &self.manifest(), "--detailed-exitcode"]);
+        assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    }
+
+    async fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.w.dir);
+        self.db.drop().await;
+    }
+}
+
+const ALL: &[&str] = &["iam", "postgres", "mongo", "kafka", "storage", "functions"];
+
+/// E1: the whole tenant, lost by mistake, comes back from its backup; `--verify` reads it back equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e1_a_full_backup_restores_into_the_emptied_tenant_and_verifies() {
+    let w = World::new("rse1").await;
+    let id = w.applied_and_backed_up();
+    w.lose_everything();
+
+    // The dry run shows what it would create and writes nothing.
+    let (o, report) = w.restore(&id, &["--dry-run"]);
+    code(&o, 0);
+    assert_eq!(report["outcome"], "dry_run", "{report}");
+    assert!(report["counts"]["create"].as_u64() >= Some(12), "{report}");
+    let out = both(&o);
+    assert!(out.contains("to create"), "{out}");
+    assert!(
+        w.plan()["changes"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 12)
+    );
+
+    let (o, report) = w.restore(&id, &["--auto-approve", "--verify"]);
+    code(&o, 0);
+    assert_eq!(report["outcome"], "success", "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    let outcomes = World::outcomes(&report);
+    for d in ALL {
+        assert_eq!(
+            outcomes.get(*d).map(String::as_str),
+            Some("applied"),
+            "{report}"
+        );
+    }
+    w.in_sync();
+    // Restoring again finds nothing to do.
+    let (o, report) = w.restore("latest", &["--auto-approve"]);
+    code(&o, 0);
+    assert!(
+        World::outcomes(&report).values().all(|o| o == "unchanged"),
+        "{report}"
+    );
+    w.finish().await;
+}
+
+/// E2: `--domain` restores exactly those domains; the others are reported as not requested and left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2_a_subset_of_domains_restores_exactly_those() {
+    let w = World::new("rse2").await;
+    let id = w.applied_and_backed_up();
+    for subset in [["iam", "postgres"], ["kafka", "storage"]] {
+        w.lose_everything();
+        let mut args = vec!["--auto-approve"];
+        for d in subset {
+            args.extend(["--domain", d]);
+        }
+        let (o, report) = w.restore(&id, &args);
+        code(&o, 0);
+        let outcomes = World::outcomes(&report);
+        for d in ALL {
+            let want = if subset.contains(d) {
+                "applied"
+            } else {
+                "not_requested"
+            };
+            assert_eq!(
+                outcomes.get(*d).map(String::as_str),
+                Some(want),
+                "{d}: {report}"
+            );
+        }
+        // What is still missing is exactly the other domains' objects.
+        let plan = w.plan();
+        let missing: Vec<String> = plan["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| c["address"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(!missing.is_empty());
+        for a in &missing {
+            let domain = a.split('.').next().unwrap_or_default();
+            assert!(
+                !subset.contains(&domain),
+                "{a} was not restored: {missing:?}"
+            );
+        }
+        // Put the rest back for the next subset.
+        code(&w.apply(&["WIDENS_ACCESS", "LOCKS_TABLE"]), 0);
+    }
+    w.finish().await;
+}
+
+/// E3: a role and a table changed in the target are conflicts: `fail` refuses listing both, `keep` leaves
+/// both, `overwrite` restores both; nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e3_conflicts_are_refused_kept_or_overwritten() {
+    let w = World::new("rse3").await;
+    let id = w.applied_and_backed_up();
+    w.edit(
+        "m.toml",
+        "description = \"Reads\"",
+        "description = \"Reads everything\"",
+    );
+    w.edit(
+        "m.toml",
+        "column = [{ name = \"id\", type = \"bigint\", nullable = false }]",
+        "column = [{ name = \"id\", type = \"bigint\", nullable = false }, { name = \"extra\", type = \"text\" }]",
+    );
+    code(&w.apply(&["LOCKS_TABLE"]), 0);
+    let changed = w.manifest();
+    let role = "iam.role.viewer";
+    let table = format!("postgres.table.{}_app.customers", w.t);
+
+    let (o, report) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 4);
+    assert_eq!(report["outcome"], "refused", "{report}");
+    let err = both(&o);
+    assert!(err.contains(role) && err.contains(&table), "{err}");
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["iam"], "conflict");
+    assert_eq!(outcomes["postgres"], "conflict");
+    let conflicts: Vec<&Value> = report["domains"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .flat_map(|d| d["conflicts"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(conflicts.len(), 2, "{report}");
+    code(&w.run(&["plan", &changed, "--detailed-exitcode"]), 0);
+
+    let (o, report) = w.restore(&id, &["--auto-approve", "--on-conflict", "keep"]);
+    code(&o, 0);
+    assert_eq!(report["counts"]["update"], 0, "{report}");
+    code(&w.run(&["plan", &changed, "--detailed-exitcode"]), 0);
+
+    let (o, report) = w.restore(
+        &id,
+        &[
+            "--auto-approve",
+            "--on-conflict",
+            "overwrite",
+            "--allow",
+            "DELETES_DATA",
+        ],
+    );
+    code(&o, 0);
+    assert_eq!(report["counts"]["update"], 2, "{report}");
+    w.edit(
+        "m.toml",
+        "description = \"Reads everything\"",
+        "description = \"Reads\"",
+    );
+    w.edit("m.toml", ", { name = \"extra\", type = \"text\" }]", "]");
+    w.in_sync();
+    w.finish().await;
+}
+
+/// Writes a backup file with the given record changes and documents; its path.
+fn backup_file(w: &World, id: &str, edit: impl Fn(&mut Value)) -> String {
+    let path = w.dir.join(format!("{id}.backup.json"));
+    let p = path.display().to_string();
+    let o = w.run(&["backup", "export", id, "-o", &p, "--repo", &w.repo]);
+    code(&o, 0);
+    let mut file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reads")).expect("JSON");
+    edit(&mut file);
+    std::fs::write(&path, serde_json::to_string(&file).expect("JSON")).expect("writes");
+    p
+}
+
+/// Replaces one domain's document in a backup file (and its digest in the record).
+fn replace_document(file: &mut Value, domain: &str, edit: impl Fn(&mut Value)) {
+    let old = file["record"]["domains"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .and_then(|d| d["digest"].as_str())
+        .expect("the domain's digest")
+        .to_string();
+    let old_text = file["documents"][&old]
+        .as_str()
+        .expect("a document")
+        .to_string();
+    let mut doc: Value = serde_json::from_str(&old_text).expect("a JSON document");
+    edit(&mut doc);
+    let text = serde_json::to_string_pretty(&doc).expect("JSON");
+    let new = falconer::util::hex(&Sha256::digest(text.as_bytes()));
+    for d in file["record"]["domains"].as_array_mut().expect("domains") {
+        if d["domain"] == domain {
+            d["digest"] = Value::from(new.clone());
+        }
+    }
+    file["documents"][&new] = Value::from(text);
+}
+
+/// E4: a backup with MongoDB not available and Kafka in error restores the other four and says why two were
+/// skipped; the live MongoDB and Kafka objects are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e4_degraded_domains_are_skipped_never_emptied() {
+    let w = World::new("rse4").await;
+    let id = w.applied_and_backed_up();
+    let file = backup_file(&w, &id, |f| {
+        for d in f["record"]["domains"].as_array_mut().expect("domains") {
+            let (status, message) = match d["domain"].as_str() {
+                Some("mongo") => ("not_available", "no MongoDB connection configured"),
+                Some("kafka") => ("error", "broker 127.0.0.1:1 unreachable"),
+                _ => continue,
+            };
+            d["status"] = Value::from(status);
+            d["message"] = Value::from(message);
+            d.as_object_mut().expect("an entry").remove("digest");
+        }
+    });
+    w.lose_everything();
+    // The live Kafka and MongoDB objects are back before the restore, changed: the restore must not touch them.
+    code(&w.apply(&["WIDENS_ACCESS", "LOCKS_TABLE"]), 0);
+    w.edit(
+        "m.toml",
+        "retention.ms\" = \"86400000\"",
+        "retention.ms\" = \"3600000\"",
+    );
+    code(&w.apply(&[]), 0);
+    let changed = w.manifest();
+    let (o, report) = w.restore(
+        &file,
+        &["--auto-approve", "--prune", "--on-conflict", "overwrite"],
+    );
+    code(&o, 0);
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["mongo"], "skipped", "{report}");
+    assert_eq!(outcomes["kafka"], "skipped", "{report}");
+    let out = both(&o);
+    assert!(out.contains("no MongoDB connection configured"), "{out}");
+    assert!(out.contains("broker 127.0.0.1:1 unreachable"), "{out}");
+    // Kafka kept the changed retention; everything else is as in the manifest that was changed.
+    code(&w.run(&["plan", &changed, "--detailed-exitcode"]), 0);
+    w.finish().await;
+}
+
+/// A system that refuses mid-restore: the other domains complete, the failing one is reported with the
+/// system's error, exit 5; the same restore without the refused object completes and converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_that_fails_mid_restore_leaves_the_others_done_and_the_rerun_completes() {
+    let w = World::new("rsec1").await;
+    let id = w.applied_and_backed_up();
+    // This server cannot build hashed indexes: MongoDB refuses the restore's index.
+    let hashed = |f: &mut Value| {
+        replace_document(f, "mongo", |doc| {
+            let t = doc["tenant"]["id"].as_str().unwrap_or_default().to_string();
+            doc["mongo"]["index"] = serde_json::json!([{
+                "database": t, "collection": "events", "key": [{ "field": "customer", "order": "hashed" }]
+            }]);
+        })
+    };
+    let file = backup_file(&w, &id, hashed);
+    w.lose_everything();
+    let (o, report) = w.restore(&file, &["--auto-approve", "--allow", "LOCKS_TABLE"]);
+    code(&o, 5);
+    assert_eq!(report["outcome"], "partial", "{report}");
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["mongo"], "error", "{report}");
+    for d in ["iam", "postgres", "kafka", "storage", "functions"] {
+        assert_eq!(outcomes[d], "applied", "{d}: {report}");
+    }
+    assert!(both(&o).contains("mongo refused a command"), "{}", both(&o));
+    // The re-run (from the real backup) completes only what is missing: MongoDB's commands before the
+    // refused one stay applied (it has no transactions), so nothing may be left to do there either.
+    let (o, report) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    let outcomes = World::outcomes(&report);
+    assert!(
+        ["applied", "unchanged"].contains(&outcomes["mongo"].as_str()),
+        "{report}"
+    );
+    for d in ["iam", "postgres", "kafka", "storage", "functions"] {
+        assert_eq!(outcomes[d], "unchanged", "{d}: {report}");
+    }
+    w.in_sync();
+    w.finish().await;
+}
+
+/// EC3: while another run holds the tenant's lock, a restore exits 3 naming the holder and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec3_a_restore_while_the_tenant_is_locked_exits_3_naming_the_holder() {
+    let w = World::new("rsec3").await;
+    let id = w.applied_and_backed_up();
+    w.lose_everything();
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("the state store");
+    let holder = falconer::state::Owner {
+        name: "restore-test".into(),
+        host: "other-host".into(),
+        pid: 4242,
+        scope: String::new(),
+    };
+    let falconer::state::Acquired::Fresh(held) = state
+        .lock(&w.t, &holder, std::time::Duration::from_secs(300))
+        .await
+        .expect("locks")
+    else {
+        panic!("the lock was free");
+    };
+    let (o, _) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 3);
+    assert!(both(&o).contains("other-host"), "{}", both(&o));
+    assert!(
+        w.plan()["changes"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 12)
+    );
+    state.unlock(&held).await.expect("unlocks");
+    let (o, _) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    w.in_sync();
+    w.finish().await;
+}
+
+/// A backup of another tenant, and a suspended tenant, are refused (exit 4) before anything is written;
+/// a document carrying SQL in a type name is refused naming the field, and a sentinel survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_come_before_anything_is_written() {
+    let w = World::new("rsref").await;
+    let id = w.applied_and_backed_up();
+    w.db.exec("create table public.sentinel (id int)").await;
+    w.lose_everything();
+
+    let o = w.run(&[
+        "restore",
+        &id,
+        "--tenant",
+        "globex",
+        "--repo",
+        &w.repo,
+        "--auto-approve",
+    ]);
+    code(&o, 4);
+    assert!(both(&o).contains("identifier map"), "{}", both(&o));
+
+    let suspended = backup_file(&w, &id, |f| {
+        for d in ALL {
+            replace_document(f, d, |doc| {
+                doc["tenant"]["status"] = Value::from("suspended")
+            });
+        }
+    });
+    let (o, report) = w.restore(&suspended, &["--auto-approve"]);
+    code(&o, 4);
+    assert!(both(&o).contains("suspended"), "{}", both(&o));
+    assert_eq!(report["outcome"], "refused");
+
+    let hostile = backup_file(&w, &id, |f| {
+        replace_document(f, "postgres", |doc| {
+            let tables = doc["postgres"]["table"].as_array_mut().expect("tables");
+            tables[0]["column"][0]["type"] = Value::from("int); drop table public.sentinel; --");
+        });
+    });
+    let (o, _) = w.restore(&hostile, &["--auto-approve"]);
+    code(&o, 4);
+    assert!(both(&o).contains("type"), "{}", both(&o));
+    assert!(
+        w.plan()["changes"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 12)
+    );
+    let n: i64 = sqlx::query_scalar("select count(*) from public.sentinel")
+        .fetch_one(&w.db.pool)
+        .await
+        .expect("the sentinel is there");
+    assert_eq!(n, 0);
+    w.finish().await;
+}
