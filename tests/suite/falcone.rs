@@ -171,12 +171,18 @@ fn full_fixture_imports_every_managed_value() {
     assert!(v.query.ends_with("'30 days'::interval));"));
     let e = get!(&imp, "postgres.extension.pgcrypto", Spec::PgExtension);
     assert_eq!(e.version.as_deref(), Some("1.3"));
-    let g = get!(
-        &imp,
-        "postgres.grant.globex.invoices.postgres",
-        Spec::PgGrant
+    // The collector lists the schema owner's own privileges: implicit, not a grant (PostgreSQL keeps none,
+    // so it could never be planned in sync); left out with a note.
+    assert!(
+        !imp.manifest
+            .resources
+            .iter()
+            .any(|r| r.address().to_string() == "postgres.grant.globex.invoices.postgres"),
+        "the owner's implicit privileges are no grant"
     );
-    assert_eq!(g.privileges, vec![pg::Privilege::Select]);
+    assert!(imp.issues.iter().any(
+        |i| i.code == "implicit" && i.path.as_deref().is_some_and(|p| p.ends_with("/grants/0"))
+    ));
 
     // kafka: partitions and config_overrides keep their values.
     let t = get!(&imp, "kafka.topic.globex.invoices", Spec::KafkaTopic);
@@ -275,7 +281,7 @@ fn full_fixture_imports_every_managed_value() {
     assert_eq!(a.code, None);
     assert!(warning_paths(&imp).contains(&"/domains/5/data/actions/2/code_available".to_string()));
 
-    assert_eq!(imp.manifest.resources.len(), 25);
+    assert_eq!(imp.manifest.resources.len(), 24);
 }
 
 #[test]

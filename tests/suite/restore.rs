@@ -620,3 +620,45 @@ async fn refusals_come_before_anything_is_written() {
     assert_eq!(n, 0);
     w.finish().await;
 }
+
+/// E5: the platform's "1.0" artifact (a real one, with the gaps real exports have) restores after
+/// migration: the report says from which version; the domains it can carry are applied, and a second
+/// restore finds nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e5_the_platforms_1_0_artifact_restores_after_migration() {
+    let w = World::new("globex").await;
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0-legacy.json")
+        .display()
+        .to_string();
+    let domains = [
+        "--domain", "iam", "--domain", "postgres", "--domain", "mongo",
+    ];
+    let mut args = vec!["--auto-approve"];
+    args.extend(domains);
+    let (o, report) = w.restore(&artifact, &args);
+    code(&o, 0);
+    assert_eq!(report["source"]["migrated_from"], "1.0", "{report}");
+    assert!(
+        both(&o).contains("format 1.0, migrated in memory"),
+        "{}",
+        both(&o)
+    );
+    let outcomes = World::outcomes(&report);
+    for d in ["iam", "postgres", "mongo"] {
+        assert_eq!(outcomes[d], "applied", "{d}: {}", both(&o));
+    }
+    for d in ["kafka", "storage", "functions"] {
+        assert_eq!(outcomes[d], "not_requested", "{d}: {report}");
+    }
+    let (o, report) = w.restore(&artifact, &args);
+    code(&o, 0);
+    assert!(
+        World::outcomes(&report)
+            .values()
+            .all(|o| o == "unchanged" || o == "not_requested"),
+        "{}",
+        both(&o)
+    );
+    w.finish().await;
+}

@@ -86,7 +86,12 @@ impl Mapper {
             "name",
             "version",
         );
-        self.pg_grants(arr(data.get("grants")), &format!("{path}/grants"), &schema);
+        self.pg_grants(
+            arr(data.get("grants")),
+            &format!("{path}/grants"),
+            &schema,
+            None,
+        );
         Dialect::Applier
     }
 
@@ -145,7 +150,13 @@ impl Mapper {
             "extname",
             "extversion",
         );
-        self.pg_grants(arr(o.get("grants")), &format!("{p}/grants"), &schema);
+        let owner = s(o.get("owner"));
+        self.pg_grants(
+            arr(o.get("grants")),
+            &format!("{p}/grants"),
+            &schema,
+            owner.as_deref(),
+        );
     }
 
     /// A collector table with its constraints and its indexes (those of constraints left out).
@@ -298,13 +309,20 @@ impl Mapper {
         }
     }
 
-    pub(super) fn pg_grants(&mut self, rows: &[Value], p: &str, schema: &str) {
+    /// Grants, merged per grantee and object. Rows naming the schema's owner are left out with a note:
+    /// the collector reads `information_schema`, which lists an owner's own (implicit) privileges, and a
+    /// grant to the owner is nothing PostgreSQL keeps.
+    pub(super) fn pg_grants(&mut self, rows: &[Value], p: &str, schema: &str, owner: Option<&str>) {
         let mut grants: Vec<(pg::Grant, String)> = Vec::new();
         for (i, g) in rows.iter().enumerate() {
             let gp = format!("{p}/{i}");
             let grantee = s(g.get("grantee"))
                 .or_else(|| s(g.get("name")))
                 .unwrap_or_default();
+            if owner == Some(grantee.as_str()) {
+                self.warn(gp, "implicit", format!("`{grantee}` owns schema `{schema}`: its privileges there are implicit, not a grant; left out"));
+                continue;
+            }
             let object = s(g.get("table_name"))
                 .or_else(|| s(g.get("object")))
                 .unwrap_or_default();
