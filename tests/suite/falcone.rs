@@ -177,7 +177,7 @@ fn full_fixture_imports_every_managed_value() {
         !imp.manifest
             .resources
             .iter()
-            .any(|r| r.address().to_string() == "postgres.grant.globex.invoices.postgres"),
+            .any(|r| r.address() == "postgres.grant.globex.invoices.postgres"),
         "the owner's implicit privileges are no grant"
     );
     assert!(imp.issues.iter().any(
