@@ -32,7 +32,15 @@
 //! auth = { env = "FALCONER_OW_AUTH" }         # the namespace's `uuid:key`
 //! ```
 //!
-//! The tables are declared by the registry of live systems (`domains::systems`), each by its domain.
+//! The tables are declared by the registry of live systems (`domains::systems`), each by its domain; one more
+//! table guards production restores:
+//!
+//! ```toml
+//! [restore]
+//! operational_hours = "09:00-18:00"          # restores of production tenants only then (default)
+//! timezone = "local"                         # or "UTC", or a fixed offset like "+01:00"
+//! totp_secret = { env = "FALCONER_RESTORE_TOTP" }  # base32; then a one-time code is needed too
+//! ```
 //!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
 //! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`; S3 at `FALCONER_S3_ENDPOINT` with `AWS_ACCESS_KEY_ID`,
@@ -45,10 +53,23 @@ use std::path::{Path, PathBuf};
 use crate::domains::systems::{Live, Tables};
 use crate::model::Domain;
 
+/// The `[restore]` table: when production restores may run, and their second factor.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreTable {
+    /// `HH:MM-HH:MM` (default 09:00-18:00); a range past midnight (`22:00-06:00`) wraps.
+    pub operational_hours: Option<String>,
+    /// `local` (default), `UTC`, or a fixed offset `+HH:MM` / `-HH:MM`.
+    pub timezone: Option<String>,
+    /// A base32 TOTP secret (RFC 6238): production restores then need a current one-time code.
+    pub totp_secret: Option<crate::model::secret::SecretValue>,
+}
+
 /// A connection profile: its tables, and where it was read from.
 #[derive(Debug, Default)]
 pub struct Profile {
     pub tables: Tables,
+    pub restore: RestoreTable,
     /// Where the file was read from (secret files are relative to its directory); empty without a file.
     pub dir: PathBuf,
 }
@@ -58,7 +79,7 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the profile {}: {}", path.display(), e.kind()))?;
-        let tables: Tables = toml::from_str(&text).map_err(|e| {
+        let located = |e: toml::de::Error| {
             let at = e
                 .span()
                 .map(|s| {
@@ -67,9 +88,25 @@ impl Profile {
                 })
                 .unwrap_or_default();
             format!("{}{at}: {}", path.display(), e.message().trim_end())
-        })?;
+        };
+        let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
+        let (tables, restore) = match all.remove("restore") {
+            // Without `[restore]`, the tables are read from the text: errors keep their line and column.
+            None => (
+                toml::from_str(&text).map_err(located)?,
+                RestoreTable::default(),
+            ),
+            Some(r) => {
+                let r: RestoreTable = r.try_into().map_err(|e: toml::de::Error| {
+                    format!("{}: [restore]: {}", path.display(), e.message().trim_end())
+                })?;
+                let t: Tables = toml::Value::Table(all).try_into().map_err(located)?;
+                (t, r)
+            }
+        };
         Ok(Profile {
             tables,
+            restore,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         })
     }

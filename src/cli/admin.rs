@@ -57,7 +57,7 @@ pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
 }
 
 /// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
-fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
+pub(super) fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
 where
     F: AsyncFnOnce(State) -> Result<i32, String>,
 {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::live::{self, Context};
+use super::tenant::Audit;
 use super::{Output, exit};
 use crate::engine;
 use crate::model::{Address, HazardCode, TenantStatus};
@@ -74,6 +75,10 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
             excludes,
             managed: None,
         };
+        let started_at = crate::util::now();
+        if let Err(code) = registry_allows(settings, &tenant.id, out).await {
+            return code;
+        }
         let cx = match Context::open(settings, &desired, &reach).await {
             Ok(c) => c,
             Err(e) => {
@@ -100,8 +105,58 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         if let Err(e) = cx.state.unlock(&lock).await {
             out.error(format!("could not release the lock: {e}"));
         }
+        let audit = Audit {
+            kind: "apply",
+            tenant: tenant.id.clone(),
+            started_at,
+            source: manifest_path.display().to_string(),
+            digest: digest_of(&desired),
+            map: String::new(),
+            domains: domains_of(&desired),
+            outcome: outcome_of(code).into(),
+            reason: String::new(),
+        };
+        let named = (code == exit::OK).then_some(&tenant);
+        super::tenant::record(&cx.state, audit, named).await;
         code
     })
+}
+
+/// Refuses a tenant the registry says is suspended (before any system is reached).
+async fn registry_allows(settings: &live::Settings, tenant: &str, out: &Output) -> Result<(), i32> {
+    let state = State::open(&settings.state).await.map_err(|e| {
+        out.error(e.to_string());
+        exit::ERROR
+    })?;
+    super::tenant::refuse_suspended(&state, tenant, out).await
+}
+
+/// The history's word for an exit code.
+pub(super) fn outcome_of(code: i32) -> &'static str {
+    match code {
+        exit::OK => "success",
+        exit::REFUSED | exit::LOCKED => "refused",
+        exit::PARTIAL => "partial",
+        _ => "failed",
+    }
+}
+
+/// SHA-256 of the desired state as a JSON document.
+fn digest_of(desired: &live::Desired) -> String {
+    use sha2::Digest;
+    let doc = crate::manifest::write::to_document(&desired.manifest);
+    crate::util::hex(&sha2::Sha256::digest(doc.to_string().as_bytes()))
+}
+
+fn domains_of(desired: &live::Desired) -> Vec<String> {
+    let mut d: Vec<String> = desired
+        .specs
+        .iter()
+        .map(|(s, _)| s.meta().domain.to_string())
+        .collect();
+    d.sort();
+    d.dedup();
+    d
 }
 
 /// The manifest to apply: the argument, or the one a saved plan was made from (refused when the plan was
@@ -313,6 +368,7 @@ async fn apply_locked(
         allow: &args.allow,
         auto_approve: args.auto_approve || saved.is_some(),
         question: format!("Apply these changes to tenant `{}`?", tenant.id),
+        expected: "yes".into(),
         off_terminal: "not on a terminal: pass --auto-approve, or apply a plan saved with `plan -o FILE`",
     };
     if let Err(code) = gate(approval, out, &plan) {
@@ -359,8 +415,9 @@ pub(super) async fn note_unfinished(out: &Output, cx: &Context, tenant: &str) ->
 pub(super) struct Approval<'a> {
     pub allow: &'a [HazardCode],
     pub auto_approve: bool,
-    /// The question asked on a terminal.
+    /// The question asked on a terminal, and the answer that goes on.
     pub question: String,
+    pub expected: String,
     /// The error off a terminal, when not approved.
     pub off_terminal: &'static str,
 }
@@ -395,11 +452,14 @@ pub(super) fn gate(approval: Approval<'_>, out: &Output, plan: &Plan) -> Result<
         out.error(approval.off_terminal);
         return Err(exit::ERROR);
     }
-    print!("{} Type yes to go on: ", approval.question);
+    print!(
+        "{} Type {} to go on: ",
+        approval.question, approval.expected
+    );
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
-    if answer.trim() != "yes" {
+    if answer.trim() != approval.expected {
         eprintln!("Nothing applied.");
         return Err(exit::OK);
     }

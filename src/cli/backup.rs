@@ -13,6 +13,7 @@ use crate::backup::{
 use crate::domains::Spec;
 use crate::manifest::{self, Format, Manifest, Resource};
 use crate::model::{Domain, Tenant};
+use crate::state::Work;
 
 /// Where backups are kept unless `--repo`, `FALCONER_REPO` or the profile say otherwise.
 pub const DEFAULT_REPO: &str = "file:.falconer/backups";
@@ -308,7 +309,10 @@ pub(super) async fn create(
         let id = backup::new_id(started_ms);
         let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
         let holder = lock.holder();
-        if let Err(e) = state.backup_started(&id, &tenant.id, &names, &holder).await {
+        if let Err(e) = state
+            .work_started(Work::Backup, &id, &tenant.id, &names, &holder)
+            .await
+        {
             eprintln!("warning: `backup status` will not show this backup: {e}");
         }
         let job = Job {
@@ -321,7 +325,7 @@ pub(super) async fn create(
             state: &state,
         };
         let code = store(job, settings, repo, out).await;
-        if let Err(e) = state.backup_ended(&id).await {
+        if let Err(e) = state.work_ended(Work::Backup, &id).await {
             eprintln!("warning: could not record that backup {id} ended: {e}");
         }
         beat.abort();
@@ -421,7 +425,10 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
             Read::Failed(DomainStatus::NotAvailable, _) => "not_available",
             Read::Failed(..) => "error",
         };
-        if let Err(e) = state.backup_progress(id, d.as_str(), status).await {
+        if let Err(e) = state
+            .work_progress(Work::Backup, id, d.as_str(), status)
+            .await
+        {
             tracing::warn!("cannot record the progress of backup {id}: {e}");
         }
         r
@@ -878,7 +885,7 @@ async fn status(a: &StatusArgs, repo: &Repo, settings: &Settings) -> Result<i32,
         .await
         .map_err(|e| RepoError::State(e.to_string()))?;
     let rows: Vec<crate::state::ProgressRow> = state
-        .backups_running()
+        .work_running(Work::Backup)
         .await
         .map_err(|e| RepoError::State(e.to_string()))?
         .into_iter()

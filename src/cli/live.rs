@@ -80,6 +80,12 @@ impl Settings {
             .map_err(Clone::clone)
     }
 
+    /// The profile's `[restore]` table, and the directory its secret files are relative to.
+    pub fn restore(&self) -> Result<(crate::profile::RestoreTable, PathBuf), String> {
+        let p = self.profile()?;
+        Ok((p.restore.clone(), p.dir.clone()))
+    }
+
     /// Whether a system's connection is given (profile or environment).
     pub fn configured(&self, domain: Domain) -> Result<bool, String> {
         Ok(self.profile()?.configured(domain))

@@ -12,8 +12,11 @@ mod live;
 mod migrate;
 mod plan;
 mod restore;
+mod restore_guard;
 mod restore_source;
+mod restore_status;
 mod schedule;
+mod tenant;
 mod validate;
 
 use std::io::IsTerminal;
@@ -111,6 +114,12 @@ pub enum Command {
     Backup(backup::Command),
     /// Restore a backup (or an artifact) into the live systems: preflight, conflicts, then apply.
     Restore(restore::Args),
+    /// The tenant registry: each tenant's status (a suspended tenant is never written to), environment and
+    /// naming.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Every apply and restore: who, where, when, from what, with what outcome.
+    History(tenant::HistoryArgs),
 }
 
 /// Runs the command line; returns the exit code.
@@ -160,6 +169,8 @@ pub fn main() -> i32 {
         Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
         Command::Backup(c) => backup::run(c, &out, &settings),
         Command::Restore(a) => restore::run(a, &out, &settings),
+        Command::Tenant(c) => tenant::tenant(c, &out, &cli.state),
+        Command::History(a) => tenant::history(a, &out, &cli.state),
     }
 }
 

@@ -17,7 +17,7 @@ use super::apply::{self, Approval};
 use super::backup::RepoArg;
 use super::live::{self, Context, Desired};
 use super::plan::PlanFormat;
-use super::{Output, exit};
+use super::{Output, exit, restore_guard};
 use crate::manifest::{Manifest, Resource};
 use crate::model::{Address, Domain, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
@@ -26,7 +26,7 @@ use crate::restore::report::{
     self, Conflict, Counts, DomainOutcome, DomainReport, Outcome, Report, SourceReport,
 };
 use crate::restore::{Disposition, Source, dispositions};
-use crate::state::{Lock, State};
+use crate::state::{Lock, State, Work};
 
 /// What to do with objects that exist in the target and differ from the backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,7 +40,10 @@ pub enum OnConflict {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
     /// A backup id, `latest` (the tenant's newest backup that did not fail), or a file: a backup file
     /// (`backup export`) or an artifact of the platform ("1.0" or "1.0.0").
     pub source: Option<String>,
@@ -77,17 +80,45 @@ pub struct Args {
     /// After the restore, read the target again and compare it with the backup (exit 2 when they differ).
     #[arg(long)]
     pub verify: bool,
+    /// Restore a production tenant outside its operational hours, for this reason (kept in the history).
+    #[arg(long, value_name = "REASON")]
+    pub break_glass: Option<String>,
+    /// The current one-time code, where the profile's `[restore] totp_secret` asks for one.
+    #[arg(long, value_name = "CODE")]
+    pub mfa_code: Option<String>,
+    /// The time to judge operational hours and codes by (tests' fake clock, RFC 3339 UTC).
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
+    /// The running restore (its domains, pending or done), else the last one's outcome; from the state
+    /// store, so another machine sharing it sees the same.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
+    if let Some(Sub::Status(a)) = &args.command {
+        return super::restore_status::status(a, out, &settings.state);
+    }
     let rt = match live::runtime(out) {
         Ok(r) => r,
         Err(code) => return code,
     };
     rt.block_on(async {
         let started = Instant::now();
+        let started_at = crate::util::now();
         let source = match super::restore_source::resolve(
             args.source.as_deref(),
             args.at.as_deref(),
@@ -100,13 +131,70 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
             Ok(s) => s,
             Err(code) => return code,
         };
+        let state = match State::open(&settings.state).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.error(e.to_string());
+                return exit::ERROR;
+            }
+        };
         let mut report = new_report(args, &source);
-        let code = restore(args, out, settings, &source, &mut report).await;
+        let mut glass = None;
+        let code = restore(
+            args,
+            out,
+            settings,
+            (&state, &source),
+            &mut report,
+            &mut glass,
+        )
+        .await;
         report.finished_at = crate::util::rfc3339(crate::util::now_millis().div_euclid(1000));
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         report.total();
-        finish(args, out, &report, code)
+        let code = finish(args, out, &report, code);
+        if !args.dry_run {
+            audit(&state, &report, started_at, glass, &source).await;
+        }
+        code
     })
+}
+
+/// Leaves the restore in the history (and, after a success, the tenant's naming in the registry).
+async fn audit(
+    state: &State,
+    report: &Report,
+    started_at: i64,
+    glass: Option<String>,
+    source: &Source,
+) {
+    let domains = report
+        .domains
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.outcome,
+                DomainOutcome::NotRequested | DomainOutcome::Skipped
+            )
+        })
+        .map(|d| d.domain.to_string())
+        .collect();
+    let a = super::tenant::Audit {
+        kind: "restore",
+        tenant: report.tenant.clone(),
+        started_at,
+        source: report.source.origin.clone(),
+        digest: report.source.digest.clone(),
+        map: serde_json::to_string(&report.map).unwrap_or_default(),
+        domains,
+        outcome: report.outcome.to_string(),
+        reason: glass
+            .map(|g| format!("break glass: {g}"))
+            .or_else(|| report.message.clone())
+            .unwrap_or_default(),
+    };
+    let named = (report.outcome == Outcome::Success).then_some(&source.tenant);
+    super::tenant::record(state, a, named).await;
 }
 
 /// Prints the outcome, writes the report; the exit code.
@@ -168,29 +256,24 @@ async fn restore(
     args: &Args,
     out: &Output,
     settings: &live::Settings,
-    source: &Source,
+    (state, source): (&State, &Source),
     report: &mut Report,
+    glass: &mut Option<String>,
 ) -> i32 {
-    if source.tenant.id != args.tenant {
-        return refuse(
-            out,
-            report,
-            format!(
-                "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map, which this falconer does not support yet; nothing was written",
-                source.tenant.id, args.tenant
-            ),
-        );
+    if let Err(message) = same_tenant(args, source) {
+        return refuse(out, report, message);
     }
-    if source.tenant.status == TenantStatus::Suspended {
-        return refuse(
-            out,
-            report,
-            format!(
-                "tenant `{}` is suspended: nothing is restored into a suspended tenant",
-                args.tenant
-            ),
-        );
+    if let Err(code) = super::tenant::refuse_suspended(state, &args.tenant, out).await {
+        report.message = Some("the tenant is suspended in the tenant registry".into());
+        return code;
     }
+    let production = match guard(args, settings, state, out, report).await {
+        Ok((g, production)) => {
+            *glass = g;
+            production
+        }
+        Err(code) => return code,
+    };
     let (desired, restored) = desired_of(source, &args.domain, report);
     if restored.is_empty() {
         report.outcome = Outcome::Failed;
@@ -198,36 +281,131 @@ async fn restore(
         out.error("nothing to restore: no requested domain can be restored from this backup (see each domain's reason)");
         return exit::ERROR;
     }
-    let state = match State::open(&settings.state).await {
-        Ok(s) => s,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
     if args.dry_run {
-        return preflight(args, out, settings, &state, &desired, &restored, report).await;
+        return preflight(args, out, settings, state, &desired, &restored, report).await;
     }
-    let lock = match apply::lock_tenant(&state, &args.tenant, out).await {
+    let lock = match apply::lock_tenant(state, &args.tenant, out).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let beat = apply::keep_alive(&state, &lock);
-    let code = locked(
-        args,
-        out,
-        settings,
-        &state,
-        (&desired, &restored),
-        &lock,
-        report,
-    )
-    .await;
+    let beat = apply::keep_alive(state, &lock);
+    let run = Run {
+        state,
+        lock: &lock,
+        production,
+        id: crate::backup::new_id(crate::util::now_millis()),
+    };
+    progress_started(&run, &args.tenant, &restored).await;
+    let code = locked(args, out, settings, &run, (&desired, &restored), report).await;
+    if let Err(e) = state.work_ended(Work::Restore, &run.id).await {
+        eprintln!("warning: could not record that the restore ended: {e}");
+    }
     beat.abort();
     if let Err(e) = state.unlock(&lock).await {
         out.error(format!("could not release the lock: {e}"));
     }
     code
+}
+
+/// The source's tenant must be the target (a map would be needed otherwise), and not suspended.
+fn same_tenant(args: &Args, source: &Source) -> Result<(), String> {
+    if source.tenant.id != args.tenant {
+        return Err(format!(
+            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map, which this falconer does not support yet; nothing was written",
+            source.tenant.id, args.tenant
+        ));
+    }
+    if source.tenant.status == TenantStatus::Suspended {
+        return Err(format!(
+            "tenant `{}` is suspended (the backup's tenant block says so): nothing is restored into a suspended tenant",
+            args.tenant
+        ));
+    }
+    Ok(())
+}
+
+/// The production guard; whether the tenant is a production one, and the break-glass reason used.
+async fn guard(
+    args: &Args,
+    settings: &live::Settings,
+    state: &State,
+    out: &Output,
+    report: &mut Report,
+) -> Result<(Option<String>, bool), i32> {
+    let environment = super::tenant::environment(state, &args.tenant)
+        .await
+        .map_err(|e| {
+            out.error(e);
+            exit::ERROR
+        })?;
+    let now = match args.now.as_deref() {
+        Some(t) => crate::backup::retention::parse_time(t).ok_or_else(|| {
+            out.error(format!(
+                "--now {t:?} is not a time like 2026-11-30T21:36:22Z"
+            ));
+            exit::ERROR
+        })?,
+        None => crate::util::now(),
+    };
+    let asked = restore_guard::Asked {
+        tenant: &args.tenant,
+        break_glass: args.break_glass.as_deref(),
+        mfa_code: args.mfa_code.as_deref(),
+        now,
+    };
+    match restore_guard::check(&asked, &environment, settings, state, out).await {
+        Ok(glass) => Ok((glass, environment == restore_guard::PRODUCTION)),
+        Err((code, refused)) => {
+            if let Some(restore_guard::Refused(why)) = refused {
+                report.outcome = Outcome::Refused;
+                report.message = Some(why);
+            }
+            Err(code)
+        }
+    }
+}
+
+/// What a locked restore runs with.
+struct Run<'a> {
+    state: &'a State,
+    lock: &'a Lock,
+    production: bool,
+    /// The restore's id in the state store's progress (`restore status`).
+    id: String,
+}
+
+/// Records the restore as running, each restored domain pending (a failure to do so is a warning).
+async fn progress_started(run: &Run<'_>, tenant: &str, restored: &[Domain]) {
+    let names: Vec<String> = restored.iter().map(|d| d.to_string()).collect();
+    let holder = run.lock.holder();
+    if let Err(e) = run
+        .state
+        .work_started(Work::Restore, &run.id, tenant, &names, &holder)
+        .await
+    {
+        eprintln!("warning: could not record the restore's progress: {e}");
+    }
+}
+
+/// Records each restored domain's outcome in the progress rows.
+async fn progress_done(run: &Run<'_>, report: &Report, restored: &[Domain]) {
+    for d in report
+        .domains
+        .iter()
+        .filter(|d| restored.contains(&d.domain))
+    {
+        let status = serde_json::to_value(d.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        if let Err(e) = run
+            .state
+            .work_progress(Work::Restore, &run.id, d.domain.as_str(), &status)
+            .await
+        {
+            eprintln!("warning: could not record the restore's progress: {e}");
+        }
+    }
 }
 
 /// The desired state of the restored domains (the source's tenant block and their resources), and which
@@ -504,12 +682,11 @@ async fn locked(
     args: &Args,
     out: &Output,
     settings: &live::Settings,
-    state: &State,
+    run: &Run<'_>,
     (desired, restored): (&Desired, &[Domain]),
-    lock: &Lock,
     report: &mut Report,
 ) -> i32 {
-    let p = match plan_restore(args, out, settings, state, (desired, restored), report).await {
+    let p = match plan_restore(args, out, settings, run.state, (desired, restored), report).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -522,6 +699,11 @@ async fn locked(
         allow: &args.allow,
         auto_approve: args.auto_approve,
         question: format!("Restore these changes into tenant `{}`?", args.tenant),
+        expected: if run.production {
+            args.tenant.clone()
+        } else {
+            "yes".into()
+        },
         off_terminal: "not on a terminal: pass --auto-approve to restore",
     };
     if let Err(code) = apply::gate(approval, out, &p.plan) {
@@ -529,13 +711,15 @@ async fn locked(
         return code;
     }
     let items = (p.desired_items.as_slice(), p.live_items.as_slice());
-    let Some((run, outcome)) = apply::execute(out, &p.cx, desired, &p.plan, items, lock).await
+    let Some((run_id, outcome)) =
+        apply::execute(out, &p.cx, desired, &p.plan, items, run.lock).await
     else {
         report.outcome = Outcome::Failed;
         return exit::ERROR;
     };
     report.applied = outcome.applied;
     settle(report, restored, &outcome);
+    progress_done(run, report, restored).await;
     let done_items: Vec<Item> = p
         .desired_items
         .iter()
@@ -548,7 +732,7 @@ async fn locked(
     } else {
         "failed"
     };
-    apply::finish_run(&p.cx, &run, status).await;
+    apply::finish_run(&p.cx, &run_id, status).await;
     report_errors(out, &outcome);
     match (report.outcome, recorded) {
         (Outcome::Success, Ok(())) => verify(args, out, &p, desired, report).await,

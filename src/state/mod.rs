@@ -42,9 +42,39 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_backup_progress (
         id text not null, tenant text not null, domain text not null, status text not null,
         started_at bigint not null, at bigint not null, holder text not null, primary key (id, domain))",
+    "create table if not exists falconer_restore_progress (
+        id text not null, tenant text not null, domain text not null, status text not null,
+        started_at bigint not null, at bigint not null, holder text not null, primary key (id, domain))",
+    "create table if not exists falconer_tenants (
+        tenant text primary key, status text not null, environment text not null,
+        naming text not null default '', updated_at bigint not null)",
+    "create table if not exists falconer_history (
+        id text primary key, tenant text not null, kind text not null, who text not null, host text not null,
+        started_at bigint not null, finished_at bigint not null, source text not null default '',
+        digest text not null default '', map text not null default '', domains text not null default '',
+        outcome text not null, reason text not null default '')",
+    "create table if not exists falconer_otp_used (
+        tenant text not null, step bigint not null, at bigint not null, primary key (tenant, step))",
 ];
 
-/// One domain of a running backup, as `backup status` shows it from any process sharing the state store.
+/// Long work whose progress other processes sharing the state store can see, each in its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Backup,
+    Restore,
+}
+
+impl Work {
+    fn table(self) -> &'static str {
+        match self {
+            Work::Backup => "falconer_backup_progress",
+            Work::Restore => "falconer_restore_progress",
+        }
+    }
+}
+
+/// One domain of a running backup or restore, as `backup status` and `restore status` show it from any
+/// process sharing the state store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgressRow {
     pub id: String,
@@ -598,25 +628,27 @@ impl State {
 
     // ------------------------------------------------------------------------ backups running
 
-    /// Records a backup as started, each of its domains pending. The caller holds the tenant's lock, so
-    /// rows left by an earlier backup of the tenant (killed) are removed.
-    pub async fn backup_started(
+    /// Records a backup or restore as started, each of its domains pending. The caller holds the tenant's
+    /// lock, so rows left by an earlier one of the tenant (killed) are removed.
+    pub async fn work_started(
         &self,
+        work: Work,
         id: &str,
         tenant: &str,
         domains: &[String],
         holder: &str,
     ) -> Result<(), StateError> {
         let t = now();
+        let table = work.table();
         on!(self, |p| {
-            sqlx::query("delete from falconer_backup_progress where tenant = $1")
+            sqlx::query(&format!("delete from {table} where tenant = $1"))
                 .bind(tenant)
                 .execute(p)
                 .await
                 .map_err(db)?;
-            let mut q = sqlx::QueryBuilder::new(
-                "insert into falconer_backup_progress (id, tenant, domain, status, started_at, at, holder) ",
-            );
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "insert into {table} (id, tenant, domain, status, started_at, at, holder) "
+            ));
             q.push_values(domains, |mut row, d| {
                 row.push_bind(id)
                     .push_bind(tenant)
@@ -630,48 +662,51 @@ impl State {
         })
     }
 
-    /// Records a running backup's domain as read (`ok`, `empty`, `error`, `not_available`).
-    pub async fn backup_progress(
+    /// Records a domain of a running backup or restore as done, with its status.
+    pub async fn work_progress(
         &self,
+        work: Work,
         id: &str,
         domain: &str,
         status: &str,
     ) -> Result<(), StateError> {
-        on!(self, |p| sqlx::query(
-            "update falconer_backup_progress set status = $1, at = $2 where id = $3 and domain = $4"
-        )
-        .bind(status)
-        .bind(now())
-        .bind(id)
-        .bind(domain)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(db))
+        let sql = format!(
+            "update {} set status = $1, at = $2 where id = $3 and domain = $4",
+            work.table()
+        );
+        on!(self, |p| sqlx::query(&sql)
+            .bind(status)
+            .bind(now())
+            .bind(id)
+            .bind(domain)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db))
     }
 
-    /// Forgets a backup that ended (its outcome is in the repository).
-    pub async fn backup_ended(&self, id: &str) -> Result<(), StateError> {
-        on!(self, |p| sqlx::query(
-            "delete from falconer_backup_progress where id = $1"
-        )
-        .bind(id)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(db))
+    /// Forgets a backup or restore that ended (its outcome is in the repository, or the history).
+    pub async fn work_ended(&self, work: Work, id: &str) -> Result<(), StateError> {
+        let sql = format!("delete from {} where id = $1", work.table());
+        on!(self, |p| sqlx::query(&sql)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db))
     }
 
-    /// The domains of the backups running (or left by a killed one), by backup and domain.
-    pub async fn backups_running(&self) -> Result<Vec<ProgressRow>, StateError> {
-        let rows: Vec<(String, String, String, String, i64, i64, String)> = on!(self, |p| {
-            sqlx::query_as(
-            "select id, tenant, domain, status, started_at, at, holder from falconer_backup_progress order by id, domain"
-        )
-        .fetch_all(p)
-        .await
-        .map_err(db)
-        })?;
+    /// The domains of the backups or restores running (or left by a killed one), by id and domain.
+    pub async fn work_running(&self, work: Work) -> Result<Vec<ProgressRow>, StateError> {
+        let sql = format!(
+            "select id, tenant, domain, status, started_at, at, holder from {} order by id, domain",
+            work.table()
+        );
+        let rows: Vec<(String, String, String, String, i64, i64, String)> =
+            on!(self, |p| sqlx::query_as(&sql)
+                .fetch_all(p)
+                .await
+                .map_err(db))?;
         Ok(rows
             .into_iter()
             .map(|r| ProgressRow {
@@ -922,3 +957,6 @@ impl State {
         })
     }
 }
+
+mod registry;
+pub use registry::{HistoryRow, TenantRow};

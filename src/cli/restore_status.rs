@@ -1,0 +1,72 @@
+//! `falconer restore status [--tenant T] [--json]`: the running restore's domains (pending or done), from
+//! the state store (another machine sharing it sees the same), else the last restore's outcome from the
+//! history.
+
+use super::admin::with_state;
+use super::restore::StatusArgs;
+use super::{Output, exit};
+use crate::state::{State, Work, rfc3339};
+
+pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
+    with_state(out, state_url, async |state: State| {
+        let rows: Vec<_> = state
+            .work_running(Work::Restore)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| a.tenant.as_ref().is_none_or(|t| *t == r.tenant))
+            .collect();
+        if let Some(first) = rows.first() {
+            let domains: Vec<serde_json::Value> = rows
+                .iter()
+                .filter(|r| r.id == first.id)
+                .map(|r| serde_json::json!({ "domain": r.domain, "status": r.status }))
+                .collect();
+            if a.json {
+                let v = serde_json::json!({
+                    "running": true, "id": first.id, "tenant": first.tenant, "holder": first.holder,
+                    "started_at": rfc3339(first.started_at), "domains": domains,
+                });
+                println!("{v}");
+            } else {
+                println!(
+                    "Restore {} of tenant `{}` running, by {}, since {}:",
+                    first.id,
+                    first.tenant,
+                    first.holder,
+                    rfc3339(first.started_at)
+                );
+                for d in &domains {
+                    println!(
+                        "  {:<10} {}",
+                        d["domain"].as_str().unwrap_or_default(),
+                        d["status"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            return Ok(exit::OK);
+        }
+        let last = state
+            .history(a.tenant.as_deref(), Some("restore"))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next();
+        match (last, a.json) {
+            (Some(h), true) => println!("{}", serde_json::json!({ "running": false, "last": h })),
+            (None, true) => println!("{}", serde_json::json!({ "running": false, "last": null })),
+            (Some(h), false) => println!(
+                "No restore running. The last: tenant `{}`, {} at {} by {}@{} from {} [{}]",
+                h.tenant,
+                h.outcome,
+                rfc3339(h.finished_at),
+                h.who,
+                h.host,
+                h.source,
+                h.domains
+            ),
+            (None, false) => println!("No restore running, and none recorded."),
+        }
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,211 @@
+//! `falconer tenant set|list` (the registry: each tenant's status, environment and naming) and
+//! `falconer history` (every apply and restore: who, where, when, from what, with what outcome); and the
+//! checks and records apply and restore share.
+
+use super::admin::with_state;
+use super::{Output, exit};
+use crate::model::Tenant;
+use crate::state::{HistoryRow, Owner, State, rfc3339};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Sets a tenant's status and environment (a new tenant: `active`, no environment, unless given).
+    Set(SetArgs),
+    /// The registry: tenant, status, environment, whether its naming is known, last change.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    pub tenant: String,
+    #[arg(long, value_parser = ["active", "suspended"])]
+    pub status: Option<String>,
+    /// `production`, `staging`, ... (a production tenant's restores are guarded: see `docs/restore.md`).
+    #[arg(long)]
+    pub environment: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only `apply` or only `restore`.
+    #[arg(long, value_parser = ["apply", "restore"])]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
+    with_state(out, state_url, async |state: State| match cmd {
+        TenantCommand::Set(a) => {
+            let known = state
+                .tenants(Some(&a.tenant))
+                .await
+                .map_err(|e| e.to_string())?;
+            let (status, environment) = match known.first() {
+                Some(r) => (r.status.clone(), r.environment.clone()),
+                None => ("active".to_string(), String::new()),
+            };
+            let status = a.status.clone().unwrap_or(status);
+            let environment = a.environment.clone().unwrap_or(environment);
+            state
+                .set_tenant(&a.tenant, &status, &environment)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "tenant `{}`: {status}, environment {}",
+                a.tenant,
+                shown(&environment)
+            );
+            Ok(exit::OK)
+        }
+        TenantCommand::List { json } => {
+            let rows = state.tenants(None).await.map_err(|e| e.to_string())?;
+            for r in rows {
+                if *json {
+                    let v = serde_json::json!({
+                        "tenant": r.tenant, "status": r.status, "environment": r.environment,
+                        "naming": serde_json::from_str::<serde_json::Value>(&r.naming).ok(),
+                        "updated_at": rfc3339(r.updated_at),
+                    });
+                    println!("{v}");
+                } else {
+                    let naming = if r.naming.is_empty() {
+                        "naming unknown"
+                    } else {
+                        "naming known"
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{naming}\t{}",
+                        r.tenant,
+                        r.status,
+                        shown(&r.environment),
+                        rfc3339(r.updated_at)
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+    })
+}
+
+fn shown(environment: &str) -> &str {
+    if environment.is_empty() {
+        "(none)"
+    } else {
+        environment
+    }
+}
+
+pub fn history(a: &HistoryArgs, out: &Output, state_url: &str) -> i32 {
+    with_state(out, state_url, async |state: State| {
+        let rows = state
+            .history(a.tenant.as_deref(), a.kind.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        for r in rows {
+            if a.json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                continue;
+            }
+            let reason = if r.reason.is_empty() {
+                String::new()
+            } else {
+                format!("\treason: {}", r.reason)
+            };
+            println!(
+                "{}\t{}\t{}\t{}\t{}@{}\t{}\t[{}]{reason}",
+                rfc3339(r.started_at),
+                r.tenant,
+                r.kind,
+                r.outcome,
+                r.who,
+                r.host,
+                r.source,
+                r.domains
+            );
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// Refuses (exit 4) a tenant the registry says is suspended; `Err` is the exit code (reported).
+pub(super) async fn refuse_suspended(state: &State, tenant: &str, out: &Output) -> Result<(), i32> {
+    match state.tenants(Some(tenant)).await {
+        Ok(rows) if rows.first().is_some_and(|r| r.status == "suspended") => {
+            out.error(format!(
+                "tenant `{tenant}` is suspended in the tenant registry: nothing is written to a suspended tenant (`falconer tenant set {tenant} --status active` to lift it)"
+            ));
+            Err(exit::REFUSED)
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            out.error(e.to_string());
+            Err(exit::ERROR)
+        }
+    }
+}
+
+/// The environment the registry gives a tenant (empty when unknown).
+pub(super) async fn environment(state: &State, tenant: &str) -> Result<String, String> {
+    Ok(state
+        .tenants(Some(tenant))
+        .await
+        .map_err(|e| e.to_string())?
+        .first()
+        .map(|r| r.environment.clone())
+        .unwrap_or_default())
+}
+
+/// What one apply or restore leaves in the history.
+pub(super) struct Audit {
+    pub kind: &'static str,
+    pub tenant: String,
+    pub started_at: i64,
+    pub source: String,
+    pub digest: String,
+    pub map: String,
+    pub domains: Vec<String>,
+    pub outcome: String,
+    pub reason: String,
+}
+
+/// Records an apply or restore in the history, and after a success the tenant's naming; a failure to do
+/// so is a warning (the work itself is done).
+pub(super) async fn record(state: &State, a: Audit, naming_of: Option<&Tenant>) {
+    let me = Owner::current();
+    let row = HistoryRow {
+        id: crate::backup::new_id(crate::util::now_millis()),
+        tenant: a.tenant.clone(),
+        kind: a.kind.into(),
+        who: me.name,
+        host: me.host,
+        started_at: a.started_at,
+        finished_at: crate::util::now(),
+        source: a.source,
+        digest: a.digest,
+        map: a.map,
+        domains: a.domains.join(","),
+        outcome: a.outcome,
+        reason: a.reason,
+    };
+    if let Err(e) = state.record_history(&row).await {
+        eprintln!(
+            "warning: could not record this {} in the history: {e}",
+            a.kind
+        );
+    }
+    if let Some(t) = naming_of {
+        let naming = serde_json::to_string(&t.naming).unwrap_or_default();
+        if let Err(e) = state.remember_naming(&t.id, &naming).await {
+            eprintln!(
+                "warning: could not remember the naming of tenant `{}`: {e}",
+                t.id
+            );
+        }
+    }
+}
