@@ -76,7 +76,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
             managed: None,
         };
         let started_at = crate::util::now();
-        if let Err(code) = registry_allows(settings, &tenant.id, out).await {
+        if let Err(code) = registry_allows(settings, &tenant, &manifest_path, out).await {
             return code;
         }
         let cx = match Context::open(settings, &desired, &reach).await {
@@ -122,13 +122,33 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     })
 }
 
-/// Refuses a tenant the registry says is suspended (before any system is reached).
-async fn registry_allows(settings: &live::Settings, tenant: &str, out: &Output) -> Result<(), i32> {
+/// Refuses a tenant the registry says is suspended (before any system is reached), and records the refusal.
+async fn registry_allows(
+    settings: &live::Settings,
+    tenant: &crate::model::Tenant,
+    manifest_path: &Path,
+    out: &Output,
+) -> Result<(), i32> {
     let state = State::open(&settings.state).await.map_err(|e| {
         out.error(e.to_string());
         exit::ERROR
     })?;
-    super::tenant::refuse_suspended(&state, tenant, out).await
+    let Err(code) = super::tenant::refuse_suspended(&state, &tenant.id, out).await else {
+        return Ok(());
+    };
+    let audit = Audit {
+        kind: "apply",
+        tenant: tenant.id.clone(),
+        started_at: crate::util::now(),
+        source: manifest_path.display().to_string(),
+        digest: String::new(),
+        map: String::new(),
+        domains: Vec::new(),
+        outcome: outcome_of(code).into(),
+        reason: "the tenant is suspended in the tenant registry".into(),
+    };
+    super::tenant::record(&state, audit, None).await;
+    Err(code)
 }
 
 /// The history's word for an exit code.

@@ -113,6 +113,7 @@ pub enum Command {
     #[command(subcommand)]
     Backup(backup::Command),
     /// Restore a backup (or an artifact) into the live systems: preflight, conflicts, then apply.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Restore(restore::Args),
     /// The tenant registry: each tenant's status (a suspended tenant is never written to), environment and
     /// naming.

@@ -40,7 +40,6 @@ pub enum OnConflict {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
@@ -51,9 +50,9 @@ pub struct Args {
     /// `2026-11-30T21:00:00Z`).
     #[arg(long, value_name = "TIME", conflicts_with = "source")]
     pub at: Option<String>,
-    /// The tenant to restore into (the backup's own tenant).
-    #[arg(long)]
-    pub tenant: String,
+    /// The tenant to restore into (the backup's own tenant). Required (optional only for `restore status`).
+    #[arg(long, required = true)]
+    pub tenant: Option<String>,
     /// Only these domains (default: every domain the backup holds).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<Domain>,
@@ -108,6 +107,12 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+impl Args {
+    fn tenant(&self) -> &str {
+        self.tenant.as_deref().unwrap_or_default()
+    }
+}
+
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     if let Some(Sub::Status(a)) = &args.command {
         return super::restore_status::status(a, out, &settings.state);
@@ -122,7 +127,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         let source = match super::restore_source::resolve(
             args.source.as_deref(),
             args.at.as_deref(),
-            &args.tenant,
+            args.tenant(),
             &args.repo.repo,
             out,
         )
@@ -221,7 +226,7 @@ fn new_report(args: &Args, source: &Source) -> Report {
     Report {
         format: report::FORMAT.into(),
         format_version: report::FORMAT_VERSION,
-        tenant: args.tenant.clone(),
+        tenant: args.tenant().to_string(),
         source: SourceReport {
             origin: source.origin.clone(),
             backup_id: source.backup_id.clone(),
@@ -263,7 +268,7 @@ async fn restore(
     if let Err(message) = same_tenant(args, source) {
         return refuse(out, report, message);
     }
-    if let Err(code) = super::tenant::refuse_suspended(state, &args.tenant, out).await {
+    if let Err(code) = super::tenant::refuse_suspended(state, args.tenant(), out).await {
         report.message = Some("the tenant is suspended in the tenant registry".into());
         return code;
     }
@@ -284,7 +289,7 @@ async fn restore(
     if args.dry_run {
         return preflight(args, out, settings, state, &desired, &restored, report).await;
     }
-    let lock = match apply::lock_tenant(state, &args.tenant, out).await {
+    let lock = match apply::lock_tenant(state, args.tenant(), out).await {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -295,7 +300,7 @@ async fn restore(
         production,
         id: crate::backup::new_id(crate::util::now_millis()),
     };
-    progress_started(&run, &args.tenant, &restored).await;
+    progress_started(&run, args.tenant(), &restored).await;
     let code = locked(args, out, settings, &run, (&desired, &restored), report).await;
     if let Err(e) = state.work_ended(Work::Restore, &run.id).await {
         eprintln!("warning: could not record that the restore ended: {e}");
@@ -309,16 +314,17 @@ async fn restore(
 
 /// The source's tenant must be the target (a map would be needed otherwise), and not suspended.
 fn same_tenant(args: &Args, source: &Source) -> Result<(), String> {
-    if source.tenant.id != args.tenant {
+    if source.tenant.id != args.tenant() {
         return Err(format!(
             "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map, which this falconer does not support yet; nothing was written",
-            source.tenant.id, args.tenant
+            source.tenant.id,
+            args.tenant()
         ));
     }
     if source.tenant.status == TenantStatus::Suspended {
         return Err(format!(
             "tenant `{}` is suspended (the backup's tenant block says so): nothing is restored into a suspended tenant",
-            args.tenant
+            args.tenant()
         ));
     }
     Ok(())
@@ -332,7 +338,7 @@ async fn guard(
     out: &Output,
     report: &mut Report,
 ) -> Result<(Option<String>, bool), i32> {
-    let environment = super::tenant::environment(state, &args.tenant)
+    let environment = super::tenant::environment(state, args.tenant())
         .await
         .map_err(|e| {
             out.error(e);
@@ -348,7 +354,7 @@ async fn guard(
         None => crate::util::now(),
     };
     let asked = restore_guard::Asked {
-        tenant: &args.tenant,
+        tenant: args.tenant(),
         break_glass: args.break_glass.as_deref(),
         mfa_code: args.mfa_code.as_deref(),
         now,
@@ -462,7 +468,7 @@ async fn managed(
         return Ok(Default::default());
     }
     let all = state
-        .managed(&args.tenant)
+        .managed(args.tenant())
         .await
         .map_err(|e| e.to_string())?;
     Ok(all
@@ -698,9 +704,9 @@ async fn locked(
     let approval = Approval {
         allow: &args.allow,
         auto_approve: args.auto_approve,
-        question: format!("Restore these changes into tenant `{}`?", args.tenant),
+        question: format!("Restore these changes into tenant `{}`?", args.tenant()),
         expected: if run.production {
-            args.tenant.clone()
+            args.tenant().to_string()
         } else {
             "yes".into()
         },
@@ -726,7 +732,7 @@ async fn locked(
         .filter(|i| outcome.done.contains(&i.address.domain))
         .cloned()
         .collect();
-    let recorded = apply::record_applied(out, &p.cx, &args.tenant, &p.plan, &done_items).await;
+    let recorded = apply::record_applied(out, &p.cx, args.tenant(), &p.plan, &done_items).await;
     let status = if outcome.errors.is_empty() && outcome.stopped.is_none() {
         "applied"
     } else {

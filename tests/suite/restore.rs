@@ -662,3 +662,174 @@ async fn e5_the_platforms_1_0_artifact_restores_after_migration() {
     );
     w.finish().await;
 }
+
+/// EC5: a tenant the registry suspends is refused (exit 4) by restore and apply, and no system is asked
+/// anything; `tenant list` shows it, and lifting it lets the restore through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec5_a_suspended_tenant_is_refused_and_nothing_is_read() {
+    let w = World::new("rsec5").await;
+    let id = w.applied_and_backed_up();
+    w.lose_everything();
+    code(
+        &w.run(&[
+            "tenant",
+            "set",
+            &w.t,
+            "--status",
+            "suspended",
+            "--environment",
+            "staging",
+        ]),
+        0,
+    );
+    let listed = both(&w.run(&["tenant", "list"]));
+    assert!(
+        listed.contains("suspended") && listed.contains("staging"),
+        "{listed}"
+    );
+    let asked = w._kc.log().len() + w._ow.log().len();
+    let (o, report) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 4);
+    assert!(both(&o).contains("suspended"), "{}", both(&o));
+    assert_eq!(report["outcome"], "refused", "{report}");
+    code(&w.apply(&[]), 4);
+    assert_eq!(
+        w._kc.log().len() + w._ow.log().len(),
+        asked,
+        "a system was asked"
+    );
+    code(&w.run(&["tenant", "set", &w.t, "--status", "active"]), 0);
+    let (o, _) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    // The history has both refusals and the restore that went through.
+    let history = both(&w.run(&["history", "--tenant", &w.t]));
+    assert_eq!(history.matches("refused").count(), 2, "{history}");
+    assert!(history.contains("restore\tsuccess"), "{history}");
+    w.finish().await;
+}
+
+/// A one-time code for a base32 secret at a time.
+fn code_at(secret: &str, at: u64) -> String {
+    let s = totp_rs::Secret::try_from_base32(secret).expect("base32");
+    totp_rs::Builder::new()
+        .with_secret(s)
+        .build()
+        .expect("a TOTP")
+        .generate(at)
+        .to_string()
+}
+
+/// The production guard: outside the operational hours a restore is refused without `--break-glass` and
+/// goes through with it (the reason in the history); with a TOTP secret, a missing, wrong or reused code is
+/// refused and a right one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_production_guard_wants_hours_or_break_glass_and_a_one_time_code() {
+    let mut w = World::new("rsprod").await;
+    let id = w.applied_and_backed_up();
+    code(
+        &w.run(&["tenant", "set", &w.t, "--environment", "production"]),
+        0,
+    );
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        "[restore]\noperational_hours = \"09:00-18:00\"\ntimezone = \"+01:00\"\ntotp_secret = { env = \"RESTORE_TOTP\" }\n",
+    )
+    .expect("a profile");
+    w.w.set_env("FALCONER_PROFILE", &profile.display().to_string());
+    w.w.set_env("RESTORE_TOTP", secret);
+    // 20:30 UTC is 21:30 at +01:00: outside.
+    let night = "2026-11-30T20:30:00Z";
+    let night_s = falconer::backup::retention::parse_time(night).expect("a time") as u64;
+    let (o, report) = w.restore(&id, &["--auto-approve", "--now", night]);
+    code(&o, 4);
+    assert!(
+        both(&o).contains("outside the operational hours 09:00-18:00"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(report["outcome"], "refused");
+    // Break glass, but no code, then a wrong one.
+    let glass = [
+        "--auto-approve",
+        "--now",
+        night,
+        "--break-glass",
+        "INC-4711 tenant lost its schema",
+    ];
+    let (o, _) = w.restore(&id, &glass);
+    code(&o, 4);
+    assert!(both(&o).contains("--mfa-code"), "{}", both(&o));
+    let wrong = code_at(secret, night_s + 3600);
+    let (o, _) = w.restore(&id, &[&glass[..], &["--mfa-code", &wrong]].concat());
+    code(&o, 4);
+    assert!(both(&o).contains("wrong"), "{}", both(&o));
+    let right = code_at(secret, night_s);
+    let (o, report) = w.restore(&id, &[&glass[..], &["--mfa-code", &right]].concat());
+    code(&o, 0);
+    assert_eq!(report["outcome"], "success", "{report}");
+    // The same code again is a replay.
+    let (o, _) = w.restore(&id, &[&glass[..], &["--mfa-code", &right]].concat());
+    code(&o, 4);
+    assert!(both(&o).contains("used before"), "{}", both(&o));
+    // Within hours (10:00 at +01:00), a fresh code is enough.
+    let day = "2026-12-01T09:00:00Z";
+    let day_s = falconer::backup::retention::parse_time(day).expect("a time") as u64;
+    let fresh = code_at(secret, day_s);
+    let (o, _) = w.restore(&id, &["--auto-approve", "--now", day, "--mfa-code", &fresh]);
+    code(&o, 0);
+    let history = both(&w.run(&["history", "--tenant", &w.t, "--kind", "restore", "--json"]));
+    assert!(
+        history.contains("break glass: INC-4711 tenant lost its schema"),
+        "{history}"
+    );
+    assert_eq!(history.lines().count(), 6, "{history}");
+    w.finish().await;
+}
+
+/// `restore status`: a running restore's domains from the state store (as another machine sees them),
+/// else the last outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_status_shows_the_running_restore_else_the_last_outcome() {
+    let w = World::new("rsstat").await;
+    let o = w.run(&["restore", "status", "--json"]);
+    code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["running"], false);
+    assert!(v["last"].is_null());
+    let id = w.applied_and_backed_up();
+    let (o, _) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    let o = w.run(&["restore", "status", "--tenant", &w.t, "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["last"]["outcome"], "success", "{v}");
+    // Another process's restore, as the state store records it while it runs.
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("the state store");
+    let domains = ["postgres".to_string(), "kafka".to_string()];
+    state
+        .work_started(
+            falconer::state::Work::Restore,
+            "r-1",
+            &w.t,
+            &domains,
+            "ops@elsewhere (pid 7)",
+        )
+        .await
+        .expect("records");
+    state
+        .work_progress(falconer::state::Work::Restore, "r-1", "postgres", "applied")
+        .await
+        .expect("records");
+    let o = w.run(&["restore", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["running"], true, "{v}");
+    assert_eq!(v["holder"], "ops@elsewhere (pid 7)");
+    assert_eq!(
+        v["domains"],
+        serde_json::json!([{ "domain": "kafka", "status": "pending" }, { "domain": "postgres", "status": "applied" }])
+    );
+    w.finish().await;
+}
