@@ -271,6 +271,11 @@ pub(super) async fn execute(
     if let Err(e) = cx.state.resume_runs(tenant, &run).await {
         eprintln!("warning: could not mark the earlier unfinished runs as resumed: {e}");
     }
+    let changing: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
+    if let Err(e) = cx.state.record_run_changes(&run, &changing).await {
+        out.error(format!("cannot record what the run changes: {e}"));
+        return None;
+    }
     let steps = engine::steps(plan);
     let journal = engine::Journal {
         state: &cx.state,

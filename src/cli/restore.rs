@@ -508,7 +508,24 @@ async fn plan_restore(
         .map_err(error)?;
     let (mut plan, mut desired_items, mut live_items) =
         cx.plan(desired, opts.clone()).await.map_err(error)?;
-    let conflicts = conflicts_of(&plan);
+    let unfinished = state
+        .unfinished_changes(args.tenant())
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    let (resumed, conflicts): (Vec<_>, Vec<_>) = conflicts_of(&plan)
+        .into_iter()
+        .partition(|(_, c)| unfinished.contains(&c.address));
+    if !resumed.is_empty() {
+        eprintln!(
+            "note: {} object(s) an earlier restore or apply of the tenant left unfinished are completed, not conflicts: {}",
+            resumed.len(),
+            resumed
+                .iter()
+                .map(|(_, c)| c.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let resolution = match args.on_conflict {
         OnConflict::Fail => "refused",
         OnConflict::Keep => "kept",

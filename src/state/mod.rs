@@ -55,6 +55,8 @@ pub const MIGRATIONS: &[&str] = &[
         outcome text not null, reason text not null default '')",
     "create table if not exists falconer_otp_used (
         tenant text not null, step bigint not null, at bigint not null, primary key (tenant, step))",
+    "create table if not exists falconer_run_changes (
+        run_id text not null, address text not null, primary key (run_id, address))",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -939,6 +941,44 @@ impl State {
         .await
         .map_err(db)
         })
+    }
+
+    /// Records the addresses a run is about to change (so that a later run can tell what an unfinished one
+    /// left half-done from what someone changed).
+    pub async fn record_run_changes(
+        &self,
+        run: &str,
+        addresses: &[String],
+    ) -> Result<(), StateError> {
+        if addresses.is_empty() {
+            return Ok(());
+        }
+        on!(self, |p| {
+            let mut q =
+                sqlx::QueryBuilder::new("insert into falconer_run_changes (run_id, address) ");
+            q.push_values(addresses, |mut row, a| {
+                row.push_bind(run).push_bind(a);
+            });
+            q.push(" on conflict (run_id, address) do nothing");
+            q.build().execute(p).await.map(|_| ()).map_err(db)
+        })
+    }
+
+    /// The addresses runs of a tenant set out to change and did not see through (killed, failed or
+    /// interrupted) since its last run that applied everything.
+    pub async fn unfinished_changes(&self, tenant: &str) -> Result<HashSet<String>, StateError> {
+        let rows: Vec<(String,)> = on!(self, |p| {
+            sqlx::query_as(
+            "select distinct c.address from falconer_run_changes c join falconer_runs r on r.id = c.run_id
+             where r.tenant = $1 and r.status <> 'applied' and r.started_at >= coalesce(
+                 (select max(started_at) from falconer_runs where tenant = $1 and status = 'applied'), 0)"
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Marks unfinished runs as resumed by a later run.

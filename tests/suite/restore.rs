@@ -833,3 +833,44 @@ async fn restore_status_shows_the_running_restore_else_the_last_outcome() {
     );
     w.finish().await;
 }
+
+/// A restore killed at 20 points (counted events: the Keycloak and OpenWhisk doubles' answers) leaves the
+/// tenant so that the same restore run again completes it, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_restore_converges_when_run_again() {
+    let w = World::new("rskill").await;
+    let id = w.applied_and_backed_up();
+    let events = || w._kc.log().len() + w._ow.log().len();
+    w.lose_everything();
+    let before = events();
+    let (o, _) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    let whole = events() - before;
+    assert!(whole >= 10, "only {whole} events in a restore");
+    let mut kills = 0;
+    for point in 1..=20 {
+        w.lose_everything();
+        let start = events();
+        let command = w.w.command(&[
+            "restore",
+            &id,
+            "--tenant",
+            &w.t,
+            "--repo",
+            &w.repo,
+            "--auto-approve",
+        ]);
+        if crate::support::kill_when(command, || events() >= start + point * whole / 21).await {
+            kills += 1;
+        }
+        let (o, report) = w.restore(&id, &["--auto-approve"]);
+        code(&o, 0);
+        assert_eq!(
+            report["outcome"], "success",
+            "after a kill at event {point}: {report}"
+        );
+        w.in_sync();
+    }
+    assert!(kills >= 15, "only {kills} restores were killed mid-way");
+    w.finish().await;
+}
