@@ -61,51 +61,59 @@ pub enum SourceError {
     /// A document the record names is missing or damaged.
     #[error("the document of domain {domain} ({digest}) is missing from the backup")]
     Missing { domain: Domain, digest: String },
-    /// A document does not load as a manifest (the problems, one per line).
+    /// A document is not JSON.
     #[error("the {domain} document of the backup has problems; nothing was restored:\n{messages}")]
     Invalid { domain: Domain, messages: String },
+    /// The documents do not pass the manifest's checks (the problems, one per line).
+    #[error("the backup's documents have problems; nothing was restored:\n{messages}")]
+    Checks { messages: String },
+    /// The documents' tenant is not the record's.
+    #[error(
+        "the backup's documents are of tenant `{found}`, its record of `{record}`; nothing was restored"
+    )]
+    Tenant { found: String, record: String },
     /// A document holds resources of another domain than its own, or of another tenant.
     #[error("the {domain} document of the backup {what}; nothing was restored")]
     Foreign { domain: Domain, what: String },
 }
 
 /// The sections of a backup record, reading each stored domain's document from `documents` (by digest).
+/// The documents are checked together, as one manifest (a reference from one domain to another resolves),
+/// each holding only its own domain and all the same tenant block.
 pub fn from_record(
     record: &Record,
     documents: &BTreeMap<String, Vec<u8>>,
     origin: String,
     digest: String,
 ) -> Result<Source, SourceError> {
-    let mut tenant: Option<Tenant> = None;
-    let mut sections = Vec::new();
-    for entry in &record.domains {
-        let mut section = Section {
+    let mut combined = serde_json::Map::new();
+    for entry in record.domains.iter().filter(|e| e.status.stored()) {
+        let Some(d) = &entry.digest else { continue };
+        let Some(bytes) = documents.get(d) else {
+            return Err(SourceError::Missing {
+                domain: entry.domain,
+                digest: d.clone(),
+            });
+        };
+        merge(&mut combined, entry.domain, bytes)?;
+    }
+    let (tenant, mut specs) = if combined.is_empty() {
+        (Tenant::new(record.tenant.clone()), Vec::new())
+    } else {
+        load(record, combined)?
+    };
+    let sections = record
+        .domains
+        .iter()
+        .map(|entry| Section {
             domain: entry.domain,
             status: entry.status,
             message: entry.message.clone(),
-            resources: Vec::new(),
-        };
-        if let (true, Some(d)) = (entry.status.stored(), &entry.digest) {
-            let Some(bytes) = documents.get(d) else {
-                return Err(SourceError::Missing {
-                    domain: entry.domain,
-                    digest: d.clone(),
-                });
-            };
-            let (t, resources) = document(record, entry.domain, bytes)?;
-            if tenant.as_ref().is_some_and(|first| *first != t) {
-                return Err(SourceError::Foreign {
-                    domain: entry.domain,
-                    what: "has another tenant block than the backup's other documents".into(),
-                });
-            }
-            tenant = Some(t);
-            section.resources = resources;
-        }
-        sections.push(section);
-    }
+            resources: take_domain(&mut specs, entry.domain),
+        })
+        .collect();
     Ok(Source {
-        tenant: tenant.unwrap_or_else(|| Tenant::new(record.tenant.clone())),
+        tenant,
         origin,
         backup_id: Some(record.id.clone()),
         digest,
@@ -114,31 +122,68 @@ pub fn from_record(
     })
 }
 
-/// One domain's document: its tenant block and resources, checked as any manifest is.
-fn document(
-    record: &Record,
+fn take_domain(specs: &mut Vec<Spec>, domain: Domain) -> Vec<Spec> {
+    let (mine, rest): (Vec<Spec>, Vec<Spec>) =
+        specs.drain(..).partition(|s| s.meta().domain == domain);
+    *specs = rest;
+    mine
+}
+
+/// Adds one domain's document to the combined manifest: only its own domain's key, and the same tenant
+/// block as the others.
+fn merge(
+    combined: &mut serde_json::Map<String, serde_json::Value>,
     domain: Domain,
     bytes: &[u8],
+) -> Result<(), SourceError> {
+    let foreign = |what: String| SourceError::Foreign { domain, what };
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| SourceError::Invalid {
+            domain,
+            messages: format!("not JSON: {e}"),
+        })?;
+    let Some(doc) = doc.as_object() else {
+        return Err(foreign("is not a JSON object".into()));
+    };
+    for (k, v) in doc {
+        match k.as_str() {
+            "tenant" | "format_version" => match combined.get(k) {
+                Some(first) if first != v => {
+                    return Err(foreign(format!(
+                        "has another `{k}` than the backup's other documents"
+                    )));
+                }
+                _ => {
+                    combined.insert(k.clone(), v.clone());
+                }
+            },
+            key if key == domain.as_str() => {
+                combined.insert(k.clone(), v.clone());
+            }
+            other => return Err(foreign(format!("holds `{other}`, not only {domain}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Loads the combined documents as one manifest, with every check `validate` makes.
+fn load(
+    record: &Record,
+    combined: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Tenant, Vec<Spec>), SourceError> {
-    let name = format!("backup {} ({domain})", record.id);
-    let text = String::from_utf8_lossy(bytes);
+    let name = format!("backup {}", record.id);
+    let text =
+        serde_json::to_string_pretty(&serde_json::Value::Object(combined)).unwrap_or_default();
     let loaded = manifest::load_str(&name, &text, Format::Json, LoadOptions::default());
     let Some(m) = loaded.manifest.as_ref() else {
-        return Err(SourceError::Invalid {
-            domain,
+        return Err(SourceError::Checks {
             messages: loaded.messages(),
         });
     };
     if m.tenant.id != record.tenant {
-        return Err(SourceError::Foreign {
-            domain,
-            what: format!("is of tenant `{}`, not `{}`", m.tenant.id, record.tenant),
-        });
-    }
-    if let Some(r) = m.resources.iter().find(|r| r.spec.meta().domain != domain) {
-        return Err(SourceError::Foreign {
-            domain,
-            what: format!("holds {}, of another domain", r.address()),
+        return Err(SourceError::Tenant {
+            found: m.tenant.id.clone(),
+            record: record.tenant.clone(),
         });
     }
     let specs = m.resources.iter().map(|r| r.spec.clone()).collect();

@@ -21,6 +21,8 @@ pub struct Kafka {
     pub declared: std::sync::Mutex<HashMap<String, Vec<String>>>,
     /// What reading the cluster found worth saying (no authorizer).
     notes: std::sync::Mutex<Vec<String>>,
+    /// The bootstrap servers, named in errors (empty when unknown).
+    pub bootstrap: String,
 }
 
 impl Kafka {
@@ -29,6 +31,7 @@ impl Kafka {
             admin,
             declared: std::sync::Mutex::new(HashMap::new()),
             notes: std::sync::Mutex::new(Vec::new()),
+            bootstrap: String::new(),
         }
     }
 }
@@ -85,7 +88,10 @@ impl System for Kafka {
         if c.password.is_some() {
             return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
         }
-        Ok(Kafka::new(admin::connect(&c.url).await?))
+        Ok(Kafka {
+            bootstrap: c.url.clone(),
+            ..Kafka::new(admin::connect(&c.url).await?)
+        })
     }
 }
 
@@ -177,7 +183,11 @@ impl Provider for Kafka {
         let mut done = 0;
         let failed = |message: String, command: &str, done: usize| ProviderError::Failed {
             domain: Domain::Kafka,
-            message,
+            message: if self.bootstrap.is_empty() {
+                message
+            } else {
+                format!("{message} (brokers at {})", self.bootstrap)
+            },
             command: command.to_string(),
             done,
         };

@@ -202,17 +202,18 @@ pub fn s3_client(endpoint: &str, secret: &str) -> falconer::domains::storage::cl
 }
 
 /// A Kafka broker of its own for one test (noida-db, a fresh data directory), stopped by its PID when
-/// dropped. `scripts/test` installs it and sets `FALCONER_TEST_NOIDA` to the broker binary.
+/// dropped. `scripts/test` installs it and sets `FALCONER_TEST_NOIDA` to the broker binary. `stopper` kills
+/// it from anywhere (a double's hook, on a counted event); `start_again` brings it back on the same port and
+/// data directory.
 pub struct KafkaServer {
-    child: std::process::Child,
+    child: std::sync::Arc<std::sync::Mutex<Option<std::process::Child>>>,
     dir: std::path::PathBuf,
+    port: u16,
     pub bootstrap: String,
 }
 
 impl KafkaServer {
     pub async fn start() -> KafkaServer {
-        let bin = std::env::var("FALCONER_TEST_NOIDA")
-            .expect("no Kafka broker: run scripts/test, which installs noida-db and sets FALCONER_TEST_NOIDA");
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "falconer-kafka-{}-{}",
@@ -224,43 +225,63 @@ impl KafkaServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let server = KafkaServer {
+            child: Default::default(),
+            dir,
+            port,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
+        server.start_again().await;
+        server
+    }
+
+    /// Starts the broker (again), on its port and data directory, once it accepts connections.
+    pub async fn start_again(&self) {
+        let bin = std::env::var("FALCONER_TEST_NOIDA")
+            .expect("no Kafka broker: run scripts/test, which installs noida-db and sets FALCONER_TEST_NOIDA");
         let child = std::process::Command::new(&bin)
             .args(["start", "--data-dir"])
-            .arg(&dir)
+            .arg(&self.dir)
             .args([
                 "--host",
                 "127.0.0.1",
                 "--only",
                 "kafka",
                 "--kafka-port",
-                &port.to_string(),
+                &self.port.to_string(),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let server = KafkaServer {
-            child,
-            dir,
-            bootstrap: format!("127.0.0.1:{port}"),
-        };
+        *self.child.lock().expect("the broker") = Some(child);
         for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
             {
-                return server;
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        panic!("noida-db did not open 127.0.0.1:{port}");
+        panic!("noida-db did not open 127.0.0.1:{}", self.port);
+    }
+
+    /// Something that stops the broker (by its PID) when called, from any thread.
+    pub fn stopper(&self) -> impl Fn() + Send + Sync + 'static {
+        let child = self.child.clone();
+        move || {
+            if let Some(mut c) = child.lock().expect("the broker").take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
     }
 }
 
 impl Drop for KafkaServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        (self.stopper())();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
