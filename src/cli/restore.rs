@@ -79,6 +79,10 @@ pub struct Args {
     /// After the restore, read the target again and compare it with the backup (exit 2 when they differ).
     #[arg(long)]
     pub verify: bool,
+    /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
+    /// references (`{ env }`, `{ file }`) fill the secrets the backup could not carry.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
     /// Restore a production tenant outside its operational hours, for this reason (kept in the history).
     #[arg(long, value_name = "REASON")]
     pub break_glass: Option<String>,
@@ -124,7 +128,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     rt.block_on(async {
         let started = Instant::now();
         let started_at = crate::util::now();
-        let source = match super::restore_source::resolve(
+        let mut source = match super::restore_source::resolve(
             args.source.as_deref(),
             args.at.as_deref(),
             args.tenant(),
@@ -143,13 +147,17 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
                 return exit::ERROR;
             }
         };
+        let bases = match overlay(args, &mut source, out) {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
         let mut report = new_report(args, &source);
         let mut glass = None;
         let code = restore(
             args,
             out,
             settings,
-            (&state, &source),
+            (&state, &source, &bases),
             &mut report,
             &mut glass,
         )
@@ -164,6 +172,47 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         code
     })
 }
+
+/// With `--manifest`: its tenant block replaces the source's, and its secret references fill the secrets
+/// the source could not carry; the directory each filled resource's files are relative to.
+fn overlay(args: &Args, source: &mut Source, out: &Output) -> Result<Bases, i32> {
+    let Some(path) = &args.manifest else {
+        return Ok(Bases::new());
+    };
+    let m = live::load(path, out)?;
+    if m.manifest.tenant.id != source.tenant.id {
+        out.error(format!(
+            "{} is the manifest of tenant `{}`, the backup is of `{}`",
+            path.display(),
+            m.manifest.tenant.id,
+            source.tenant.id
+        ));
+        return Err(exit::REFUSED);
+    }
+    source.tenant = m.manifest.tenant.clone();
+    let by_address: std::collections::HashMap<String, &crate::domains::Spec> = m
+        .specs
+        .iter()
+        .map(|(s, _)| (s.address().to_string(), s))
+        .collect();
+    let mut bases = Bases::new();
+    for section in &mut source.sections {
+        for filled in section.fill_secrets(&by_address) {
+            let address = filled.split(' ').next().unwrap_or_default().to_string();
+            if let Some((_, base)) = m
+                .specs
+                .iter()
+                .find(|(s, _)| s.address().to_string() == address)
+            {
+                bases.insert(address, base.clone());
+            }
+        }
+    }
+    Ok(bases)
+}
+
+/// The directory a resource's secret files are relative to, by address (resources filled from a manifest).
+type Bases = std::collections::HashMap<String, PathBuf>;
 
 /// Leaves the restore in the history (and, after a success, the tenant's naming in the registry).
 async fn audit(
@@ -261,7 +310,7 @@ async fn restore(
     args: &Args,
     out: &Output,
     settings: &live::Settings,
-    (state, source): (&State, &Source),
+    (state, source, bases): (&State, &Source, &Bases),
     report: &mut Report,
     glass: &mut Option<String>,
 ) -> i32 {
@@ -279,7 +328,7 @@ async fn restore(
         }
         Err(code) => return code,
     };
-    let (desired, restored) = desired_of(source, &args.domain, report);
+    let (desired, restored) = desired_of(source, &args.domain, bases, report);
     if restored.is_empty() {
         report.outcome = Outcome::Failed;
         report.message = Some("no requested domain can be restored from this backup".into());
@@ -419,6 +468,7 @@ async fn progress_done(run: &Run<'_>, report: &Report, restored: &[Domain]) {
 fn desired_of(
     source: &Source,
     requested: &[Domain],
+    bases: &Bases,
     report: &mut Report,
 ) -> (Desired, Vec<Domain>) {
     let mut manifest = Manifest::new(source.tenant.clone());
@@ -438,7 +488,8 @@ fn desired_of(
                     spec: spec.clone(),
                     span: None,
                 });
-                specs.push((spec.clone(), PathBuf::new()));
+                let base = bases.get(&spec.address().to_string()).cloned();
+                specs.push((spec.clone(), base.unwrap_or_default()));
             }
             secrets_to_set = section
                 .left_out()

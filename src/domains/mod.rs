@@ -408,6 +408,16 @@ impl Spec {
         let m = self.meta();
         Address::new(m.domain, m.kind, self.identity())
     }
+
+    /// A resource of the same kind from its JSON form (as `to_json` writes it).
+    pub fn same_kind_from_json(&self, v: Value) -> Result<Spec, serde_json::Error> {
+        let meta = self.meta();
+        KINDS
+            .iter()
+            .find(|k| std::ptr::eq((k.meta)(), meta))
+            .map(|k| (k.from_json)(v))
+            .unwrap_or_else(|| Err(serde::de::Error::custom("a kind missing from the registry")))
+    }
 }
 
 /// The registry entry of a kind.

@@ -4,7 +4,7 @@
 
 pub mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::backup::{DomainStatus, LeftOut, Record};
 use crate::domains::Spec;
@@ -23,6 +23,41 @@ pub struct Section {
 }
 
 impl Section {
+    /// Fills the secrets the source could not carry from resources of the same address (a manifest's: its
+    /// `{ env }` / `{ file }` references replace the redaction markers); the fields filled, `ADDRESS FIELD`.
+    pub fn fill_secrets(&mut self, from: &HashMap<String, &Spec>) -> Vec<String> {
+        let mut filled = Vec::new();
+        for spec in &mut self.resources {
+            let address = spec.address().to_string();
+            let Some(source) = from.get(&address) else {
+                continue;
+            };
+            let mut value = spec.to_json();
+            let given = source.to_json();
+            let mut changed = Vec::new();
+            for l in crate::backup::left_out_secrets(&address, &value.clone(), "") {
+                let Some(v) = given.pointer(&l.field) else {
+                    continue;
+                };
+                if v.as_str().is_some_and(crate::model::secret::is_marker) {
+                    continue;
+                }
+                if let Some(slot) = value.pointer_mut(&l.field) {
+                    *slot = v.clone();
+                    changed.push(format!("{address} {}", l.field));
+                }
+            }
+            if changed.is_empty() {
+                continue;
+            }
+            if let Ok(s) = spec.same_kind_from_json(value) {
+                *spec = s;
+                filled.extend(changed);
+            }
+        }
+        filled
+    }
+
     /// Secret fields the source could not carry (redacted), by resource.
     pub fn left_out(&self) -> Vec<LeftOut> {
         self.resources

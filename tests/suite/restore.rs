@@ -1010,3 +1010,50 @@ async fn backups_of_six_domains_with_the_broker_stopped_or_mongo_unconfigured() 
     assert_eq!(status(&r, "kafka").0, "ok", "{r}");
     w.finish().await;
 }
+
+/// Secrets: the preflight lists what the backup could not carry; with `--manifest`, the manifest's
+/// references fill them, the live system gets the value, and a plan afterwards is in sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_the_backup_could_not_carry_come_from_the_manifest() {
+    let mut w = World::new("rssec").await;
+    let smtp = "rs-CANARY-smtp-7f3a9c";
+    w.w.set_env("RESTORE_SMTP_PASSWORD", smtp);
+    let with_smtp = |w: &World| {
+        w.edit(
+            "m.toml",
+            "display_name = \"Tenant rssec\"",
+            "display_name = \"Tenant rssec\"\nsmtp = { host = \"smtp.example.net\", from = \"ops@example.net\", user = \"ops\", password = { env = \"RESTORE_SMTP_PASSWORD\" } }",
+        )
+    };
+    with_smtp(&w);
+    let id = w.applied_and_backed_up();
+    w.lose_everything();
+    with_smtp(&w);
+    let (o, report) = w.restore(&id, &["--dry-run"]);
+    code(&o, 0);
+    let iam = report["domains"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["domain"] == "iam"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        iam["secrets_to_set"],
+        serde_json::json!(["iam.realm.rssec /smtp/password"]),
+        "{report}"
+    );
+    assert!(
+        both(&o).contains("set these before or after"),
+        "{}",
+        both(&o)
+    );
+    assert!(!both(&o).contains(smtp));
+
+    let m = w.manifest();
+    let (o, report) = w.restore(&id, &["--auto-approve", "--manifest", &m]);
+    code(&o, 0);
+    assert!(!both(&o).contains(smtp));
+    assert!(!report.to_string().contains(smtp));
+    assert_eq!(w._kc.world().smtp_password("rssec").as_deref(), Some(smtp));
+    w.in_sync();
+    w.finish().await;
+}
