@@ -271,10 +271,11 @@ pub(super) async fn create(
     repo: &Repo,
     at_ms: Option<i64>,
 ) -> i32 {
-    let tenant = match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), out) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let tenant =
+        match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), settings, out).await {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
     let (include, exclude) = match (
         crate::plan::globs(&a.include),
         crate::plan::globs(&a.exclude),

@@ -29,14 +29,16 @@ pub struct Args {
 /// The domains export can read today.
 const SUPPORTED: &[Domain] = super::live::LIVE_DOMAINS;
 
-/// The tenant to read: its naming from `manifest`'s tenant block when given, else the defaults.
-pub(super) fn tenant_of(
+/// The tenant to read: its naming from `manifest`'s tenant block when given, else the naming the tenant
+/// registry remembers from its last apply or restore, else the defaults.
+pub(super) async fn tenant_of(
     id: &str,
     manifest: Option<&std::path::Path>,
+    settings: &super::live::Settings,
     out: &Output,
 ) -> Result<Tenant, i32> {
     let Some(p) = manifest else {
-        return Ok(Tenant::new(id.to_string()));
+        return Ok(remembered(id, settings).await);
     };
     let loaded = manifest::load_path(p, LoadOptions::default());
     out.issues(&loaded.issues, &loaded.sources);
@@ -54,8 +56,41 @@ pub(super) fn tenant_of(
     }
 }
 
+/// The tenant with the naming the registry remembers (the defaults when it knows none, or cannot be read:
+/// said on stderr).
+async fn remembered(id: &str, settings: &super::live::Settings) -> Tenant {
+    let mut t = Tenant::new(id.to_string());
+    let rows = match crate::state::State::open(&settings.state).await {
+        Ok(state) => state.tenants(Some(id)).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match rows {
+        Ok(rows) => {
+            if let Some(naming) = rows
+                .first()
+                .and_then(|r| serde_json::from_str(&r.naming).ok())
+            {
+                t.naming = naming;
+            }
+        }
+        Err(e) => eprintln!(
+            "warning: the tenant registry cannot be read ({e}); reading tenant `{id}` with the default naming"
+        ),
+    }
+    t
+}
+
 pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
-    let tenant = match tenant_of(&args.tenant, args.manifest.as_deref(), out) {
+    let runtime = match super::live::runtime(out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let tenant = match runtime.block_on(tenant_of(
+        &args.tenant,
+        args.manifest.as_deref(),
+        settings,
+        out,
+    )) {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -94,10 +129,6 @@ pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {
         ));
         return exit::ERROR;
     }
-    let runtime = match super::live::runtime(out) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
     let inspected = runtime.block_on(async {
         let mut specs = Vec::new();
         for d in &domains {
