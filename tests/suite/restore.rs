@@ -1063,17 +1063,26 @@ async fn secrets_the_backup_could_not_carry_come_from_the_manifest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_remembers_the_naming_for_export_and_backup() {
     let w = World::new("rsname").await;
-    let before = w.run(&["export", "--tenant", &w.t, "--domain", "postgres", "--to", "json"]);
+    let before = w.run(&[
+        "export", "--tenant", &w.t, "--domain", "postgres", "--to", "json",
+    ]);
     code(&before, 0);
     assert!(!text_of(&before).contains("orders"), "nothing applied yet");
     code(&w.apply(&["WIDENS_ACCESS", "LOCKS_TABLE"]), 0);
     let listed = both(&w.run(&["tenant", "list", "--json"]));
     assert!(listed.contains("rsname_app"), "{listed}");
-    let o = w.run(&["export", "--tenant", &w.t, "--domain", "postgres", "--to", "json"]);
+    let o = w.run(&[
+        "export", "--tenant", &w.t, "--domain", "postgres", "--to", "json",
+    ]);
     code(&o, 0);
     let out = text_of(&o);
-    assert!(out.contains("\"rsname_app\"") && out.contains("\"orders\""), "{out}");
-    let o = w.run(&["backup", "create", "--tenant", &w.t, "--repo", &w.repo, "--json"]);
+    assert!(
+        out.contains("\"rsname_app\"") && out.contains("\"orders\""),
+        "{out}"
+    );
+    let o = w.run(&[
+        "backup", "create", "--tenant", &w.t, "--repo", &w.repo, "--json",
+    ]);
     code(&o, 0);
     let r: Value = serde_json::from_slice(&o.stdout).expect("a record");
     let pg = r["domains"]
