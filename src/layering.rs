@@ -33,9 +33,9 @@ const LAYERS: &[(&str, usize)] = &[
     ("backup", 5),
     ("falcone", 6),
     ("engine", 6),
-    ("restore", 6),
+    ("restore", 7),
     ("profile", 6),
-    ("cli", 7),
+    ("cli", 8),
 ];
 
 /// The domain folders: only `domains` (and the places listed in [`NAMING_A_DOMAIN`], with why) may name one.
