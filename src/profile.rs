@@ -40,6 +40,9 @@
 //! operational_hours = "09:00-18:00"          # restores of production tenants only then (default)
 //! timezone = "local"                         # or "UTC", or a fixed offset like "+01:00"
 //! totp_secret = { env = "FALCONER_RESTORE_TOTP" }  # base32; then a one-time code is needed too
+//!
+//! [backup]
+//! repo = "s3://backups/falconer"             # when neither --repo nor FALCONER_REPO is given
 //! ```
 //!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
@@ -65,11 +68,40 @@ pub struct RestoreTable {
     pub totp_secret: Option<crate::model::secret::SecretValue>,
 }
 
+impl RestoreTable {
+    fn is_default(&self) -> bool {
+        self.operational_hours.is_none() && self.timezone.is_none() && self.totp_secret.is_none()
+    }
+}
+
+/// The `[backup]` table: the repository used when `--repo` and `FALCONER_REPO` are not given.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupTable {
+    /// `file:PATH` or `s3://bucket/prefix`.
+    pub repo: Option<String>,
+}
+
+/// Takes one of falconer's own tables (`[restore]`, `[backup]`) out of the profile; absent, its defaults.
+fn own_table<T: serde::de::DeserializeOwned + Default>(
+    all: &mut toml::Table,
+    name: &str,
+    path: &Path,
+) -> Result<T, String> {
+    match all.remove(name) {
+        None => Ok(T::default()),
+        Some(v) => v.try_into().map_err(|e: toml::de::Error| {
+            format!("{}: [{name}]: {}", path.display(), e.message().trim_end())
+        }),
+    }
+}
+
 /// A connection profile: its tables, and where it was read from.
 #[derive(Debug, Default)]
 pub struct Profile {
     pub tables: Tables,
     pub restore: RestoreTable,
+    pub backup: BackupTable,
     /// Where the file was read from (secret files are relative to its directory); empty without a file.
     pub dir: PathBuf,
 }
@@ -90,23 +122,18 @@ impl Profile {
             format!("{}{at}: {}", path.display(), e.message().trim_end())
         };
         let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
-        let (tables, restore) = match all.remove("restore") {
-            // Without `[restore]`, the tables are read from the text: errors keep their line and column.
-            None => (
-                toml::from_str(&text).map_err(located)?,
-                RestoreTable::default(),
-            ),
-            Some(r) => {
-                let r: RestoreTable = r.try_into().map_err(|e: toml::de::Error| {
-                    format!("{}: [restore]: {}", path.display(), e.message().trim_end())
-                })?;
-                let t: Tables = toml::Value::Table(all).try_into().map_err(located)?;
-                (t, r)
-            }
+        let restore: RestoreTable = own_table(&mut all, "restore", path)?;
+        let backup: BackupTable = own_table(&mut all, "backup", path)?;
+        let tables: Tables = if restore.is_default() && backup.repo.is_none() {
+            // Without falconer's own tables, the tables are read from the text: errors keep their place.
+            toml::from_str(&text).map_err(located)?
+        } else {
+            toml::Value::Table(all).try_into().map_err(located)?
         };
         Ok(Profile {
             tables,
             restore,
+            backup,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         })
     }

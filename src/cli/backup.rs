@@ -49,8 +49,20 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct RepoArg {
     /// The repository: `file:PATH` (default `file:.falconer/backups`).
-    #[arg(long, env = "FALCONER_REPO", default_value = DEFAULT_REPO)]
-    pub repo: String,
+    #[arg(long, env = "FALCONER_REPO")]
+    pub repo: Option<String>,
+}
+
+impl RepoArg {
+    /// The repository: `--repo`, else `FALCONER_REPO`, else the profile's `[backup] repo`, else the default.
+    pub fn url(&self, settings: &Settings) -> Result<String, String> {
+        match &self.repo {
+            Some(r) => Ok(r.clone()),
+            None => Ok(settings
+                .backup_repo()?
+                .unwrap_or_else(|| DEFAULT_REPO.to_string())),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -212,21 +224,24 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         _ => {}
     }
     let repo_url = match c {
-        Command::Create(a) => &a.repo.repo,
-        Command::List(a) => &a.repo.repo,
-        Command::Show(a) => &a.repo.repo,
-        Command::Status(a) => &a.repo.repo,
-        Command::Verify(a) => &a.repo.repo,
-        Command::Delete(a) => &a.repo.repo,
-        Command::Export(a) => &a.repo.repo,
-        Command::Import(a) => &a.repo.repo,
-        Command::Prune(a) => &a.repo.repo,
+        Command::Create(a) => &a.repo,
+        Command::List(a) => &a.repo,
+        Command::Show(a) => &a.repo,
+        Command::Status(a) => &a.repo,
+        Command::Verify(a) => &a.repo,
+        Command::Delete(a) => &a.repo,
+        Command::Export(a) => &a.repo,
+        Command::Import(a) => &a.repo,
+        Command::Prune(a) => &a.repo,
         Command::Schedule(_) | Command::RunDue(_) => return exit::ERROR,
     };
-    let repo = match Repo::open(repo_url) {
+    let repo = match repo_url
+        .url(settings)
+        .and_then(|u| Repo::open(&u).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => {
-            out.error(e.to_string());
+            out.error(e);
             return exit::ERROR;
         }
     };

@@ -86,6 +86,11 @@ impl Settings {
         Ok((p.restore.clone(), p.dir.clone()))
     }
 
+    /// The profile's `[backup] repo`, if any.
+    pub fn backup_repo(&self) -> Result<Option<String>, String> {
+        Ok(self.profile()?.backup.repo.clone())
+    }
+
     /// Whether a system's connection is given (profile or environment).
     pub fn configured(&self, domain: Domain) -> Result<bool, String> {
         Ok(self.profile()?.configured(domain))

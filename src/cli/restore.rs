@@ -132,7 +132,8 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
             args.source.as_deref(),
             args.at.as_deref(),
             args.tenant(),
-            &args.repo.repo,
+            &args.repo,
+            settings,
             out,
         )
         .await

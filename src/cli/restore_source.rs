@@ -21,7 +21,8 @@ pub async fn resolve(
     source: Option<&str>,
     at: Option<&str>,
     tenant: &str,
-    repo_url: &str,
+    repo: &super::backup::RepoArg,
+    settings: &super::live::Settings,
     out: &Output,
 ) -> Result<Source, i32> {
     if let Some(s) = source
@@ -29,10 +30,13 @@ pub async fn resolve(
     {
         return from_file(Path::new(s), out);
     }
-    let repo = Repo::open(repo_url).map_err(|e| {
-        out.error(e.to_string());
-        exit::ERROR
-    })?;
+    let repo = repo
+        .url(settings)
+        .and_then(|u| Repo::open(&u).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            out.error(e);
+            exit::ERROR
+        })?;
     let record = match (source, at) {
         (_, Some(at)) => newest_at(&repo, tenant, at, out).await?,
         (Some("latest"), None) => repo.record("latest", Some(tenant)).await,

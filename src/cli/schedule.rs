@@ -1,6 +1,6 @@
 //! `falconer backup schedule add|list|remove|pause|resume` and `falconer backup run-due`.
 
-use super::backup::{CreateArgs, DEFAULT_REPO, KeepArgs, PruneArgs, RepoArg};
+use super::backup::{CreateArgs, KeepArgs, PruneArgs, RepoArg};
 use super::live::Settings;
 use super::{Output, exit};
 use crate::backup::BackupStatus;
@@ -35,9 +35,8 @@ pub struct AddArgs {
     /// A tenant to back up, as `ID` or `ID=MANIFEST` (its naming from that manifest); repeatable.
     #[arg(long, required = true, value_name = "TENANT")]
     pub tenant: Vec<String>,
-    /// The repository (default: FALCONER_REPO, else file:.falconer/backups).
-    #[arg(long, env = "FALCONER_REPO", default_value = DEFAULT_REPO)]
-    pub repo: String,
+    #[command(flatten)]
+    pub repo: RepoArg,
     #[command(flatten)]
     pub keep: KeepArgs,
 }
@@ -69,7 +68,7 @@ fn runtime_and_state<T>(
 
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     let done = runtime_and_state(out, settings, async |state| match c {
-        Command::Add(a) => add(a, &state).await,
+        Command::Add(a) => add(a, &state, settings).await,
         Command::List { json } => list(&state, *json).await,
         Command::Remove { name } => found(name, state.remove_schedule(name).await, "removed"),
         Command::Pause { name } => found(name, state.pause_schedule(name, true).await, "paused"),
@@ -90,16 +89,17 @@ fn found(name: &str, r: Result<bool, crate::state::StateError>, done: &str) -> R
     }
 }
 
-async fn add(a: &AddArgs, state: &State) -> Result<i32, String> {
+async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, String> {
     let schedule = Schedule::parse(&a.cron)?;
     super::backup::policy(&a.keep)?;
-    Repo::open(&a.repo).map_err(|e| e.to_string())?;
+    let repo = a.repo.url(settings)?;
+    Repo::open(&repo).map_err(|e| e.to_string())?;
     let now = crate::util::now();
     let row = ScheduleRow {
         name: a.name.clone(),
         cron: a.cron.clone(),
         tenants: a.tenant.clone(),
-        repo: a.repo.clone(),
+        repo,
         keep: serde_json::to_string(&a.keep).unwrap_or_default(),
         paused: false,
         created_at: now,
@@ -249,7 +249,7 @@ fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
         // A runner that finds the tenant locked waits a little: an apply may be finishing.
         wait: Some(300),
         repo: RepoArg {
-            repo: s.repo.clone(),
+            repo: Some(s.repo.clone()),
         },
     }
 }
@@ -270,7 +270,7 @@ async fn retain(s: &ScheduleRow, repo: &Repo) -> Result<i32, String> {
             dry_run: false,
             json: false,
             repo: RepoArg {
-                repo: s.repo.clone(),
+                repo: Some(s.repo.clone()),
             },
         };
         let lock = super::backup::lock(repo).await.map_err(|e| e.to_string())?;

@@ -1097,3 +1097,33 @@ async fn the_registry_remembers_the_naming_for_export_and_backup() {
 fn text_of(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The profile's `[backup] repo` is the repository when neither `--repo` nor `FALCONER_REPO` is given,
+/// for `backup` and `restore` alike; the rest of the profile still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_names_the_repository() {
+    let mut w = World::new("rsprof").await;
+    code(&w.apply(&["WIDENS_ACCESS", "LOCKS_TABLE"]), 0);
+    let profile = w.dir.join("profile.toml");
+    let repo_dir = w.dir.join("profile-repo");
+    std::fs::write(
+        &profile,
+        format!("[backup]\nrepo = \"file:{}\"\n", repo_dir.display()),
+    )
+    .expect("a profile");
+    w.w.set_env("FALCONER_PROFILE", &profile.display().to_string());
+    let o = w.run(&["backup", "create", "--tenant", &w.t, "--json"]);
+    code(&o, 0);
+    assert!(
+        repo_dir.join("backups").join(&w.t).is_dir(),
+        "the profile's repository was used"
+    );
+    let o = w.run(&["restore", "latest", "--tenant", &w.t, "--dry-run"]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains(&format!("in file:{}", repo_dir.display())),
+        "{}",
+        both(&o)
+    );
+    w.finish().await;
+}
