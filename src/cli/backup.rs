@@ -31,6 +31,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Re-read every blob of a backup (or of all) and check its digest; exit 1 when one is damaged.
     Verify(VerifyArgs),
+    /// Compare a tenant's live configuration with a backup: exit 0 when equivalent, 2 when it differs.
+    VerifyRestore(super::restore::VerifyArgs),
     /// Remove a backup, and the blobs no other backup uses.
     Delete(DeleteArgs),
     /// Write a backup as one self-contained file (its record and documents).
@@ -46,7 +48,7 @@ pub enum Command {
     RunDue(super::schedule::RunDueArgs),
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct RepoArg {
     /// The repository: `file:PATH` (default `file:.falconer/backups`).
     #[arg(long, env = "FALCONER_REPO")]
@@ -220,6 +222,7 @@ const REPO_LOCK_TTL: i64 = 600;
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     match c {
         Command::Schedule(s) => return super::schedule::run(s, out, settings),
+        Command::VerifyRestore(a) => return super::restore::verify_only(a, out, settings),
         Command::RunDue(a) => return super::schedule::run_due(a, out, settings),
         _ => {}
     }
@@ -233,7 +236,9 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Export(a) => &a.repo,
         Command::Import(a) => &a.repo,
         Command::Prune(a) => &a.repo,
-        Command::Schedule(_) | Command::RunDue(_) => return exit::ERROR,
+        Command::Schedule(_) | Command::RunDue(_) | Command::VerifyRestore(_) => {
+            return exit::ERROR;
+        }
     };
     let repo = match repo_url
         .url(settings)
@@ -260,7 +265,9 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
             Command::Export(a) => super::backup_io::export(a, &repo, out).await,
             Command::Import(a) => super::backup_io::import(a, &repo, out).await,
             Command::Prune(a) => prune(a, &repo, out).await,
-            Command::Schedule(_) | Command::RunDue(_) => Ok(exit::ERROR),
+            Command::Schedule(_) | Command::RunDue(_) | Command::VerifyRestore(_) => {
+                Ok(exit::ERROR)
+            }
         }
     });
     done.unwrap_or_else(|e| {

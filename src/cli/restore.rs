@@ -121,9 +121,74 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     if let Some(Sub::Status(a)) = &args.command {
         return super::restore_status::status(a, out, &settings.state);
     }
+    run_report(args, out, settings).0
+}
+
+/// `backup verify-restore ID --tenant T`: whether the live tenant is equivalent to the backup (exit 0) or
+/// differs (exit 2, the differences listed): a restore's preflight that would overwrite every conflict.
+pub fn verify_only(a: &VerifyArgs, out: &Output, settings: &live::Settings) -> i32 {
+    let args = Args {
+        command: None,
+        source: Some(a.id.clone()),
+        at: None,
+        tenant: Some(a.tenant.clone()),
+        domain: a.domain.clone(),
+        on_conflict: OnConflict::Overwrite,
+        prune: false,
+        dry_run: true,
+        format: a.format,
+        report: None,
+        allow: Vec::new(),
+        auto_approve: false,
+        verify: false,
+        manifest: a.manifest.clone(),
+        break_glass: None,
+        mfa_code: None,
+        now: None,
+        repo: a.repo.clone(),
+    };
+    let (code, report) = run_report(&args, out, settings);
+    let Some(report) = report.filter(|_| code == exit::OK) else {
+        return code;
+    };
+    let c = &report.counts;
+    if c.create + c.update + c.replace == 0 {
+        println!(
+            "Equivalent: tenant `{}` is as backup {} has it.",
+            a.tenant, a.id
+        );
+        return exit::OK;
+    }
+    out.error(format!(
+        "tenant `{}` differs from the backup: {} object(s) missing, {} changed (the plan above)",
+        a.tenant,
+        c.create,
+        c.update + c.replace
+    ));
+    exit::CHANGES
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// A backup id, `latest`, or a file (as for `restore`).
+    pub id: String,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<Domain>,
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+/// Runs a restore; the exit code, and the report when the source could be read.
+fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Option<Report>) {
     let rt = match live::runtime(out) {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(code) => return (code, None),
     };
     rt.block_on(async {
         let started = Instant::now();
@@ -139,18 +204,18 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         .await
         {
             Ok(s) => s,
-            Err(code) => return code,
+            Err(code) => return (code, None),
         };
         let state = match State::open(&settings.state).await {
             Ok(s) => s,
             Err(e) => {
                 out.error(e.to_string());
-                return exit::ERROR;
+                return (exit::ERROR, None);
             }
         };
         let bases = match overlay(args, &mut source, out) {
             Ok(b) => b,
-            Err(code) => return code,
+            Err(code) => return (code, None),
         };
         let mut report = new_report(args, &source);
         let mut glass = None;
@@ -170,7 +235,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         if !args.dry_run {
             audit(&state, &report, started_at, glass, &source).await;
         }
-        code
+        (code, Some(report))
     })
 }
 
@@ -322,12 +387,16 @@ async fn restore(
         report.message = Some("the tenant is suspended in the tenant registry".into());
         return code;
     }
-    let production = match guard(args, settings, state, out, report).await {
-        Ok((g, production)) => {
-            *glass = g;
-            production
-        }
-        Err(code) => return code,
+    // A dry run writes nothing: the production guard is for what writes.
+    let production = match args.dry_run {
+        true => false,
+        false => match guard(args, settings, state, out, report).await {
+            Ok((g, production)) => {
+                *glass = g;
+                production
+            }
+            Err(code) => return code,
+        },
     };
     let (desired, restored) = desired_of(source, &args.domain, bases, report);
     if restored.is_empty() {

@@ -1127,3 +1127,37 @@ async fn the_profile_names_the_repository() {
     );
     w.finish().await;
 }
+
+/// `backup verify-restore`: the live tenant against a backup, equivalent (exit 0) or not (exit 2), writing
+/// nothing either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_restore_tells_equivalent_from_different() {
+    let w = World::new("rsver").await;
+    let id = w.applied_and_backed_up();
+    let verify = || {
+        w.run(&[
+            "backup",
+            "verify-restore",
+            &id,
+            "--tenant",
+            &w.t,
+            "--repo",
+            &w.repo,
+        ])
+    };
+    let o = verify();
+    code(&o, 0);
+    assert!(both(&o).contains("Equivalent"), "{}", both(&o));
+    w.edit(
+        "m.toml",
+        "description = \"Reads\"",
+        "description = \"Reads all\"",
+    );
+    code(&w.apply(&[]), 0);
+    let o = verify();
+    code(&o, 2);
+    assert!(both(&o).contains("iam.role.viewer"), "{}", both(&o));
+    // Nothing was written: the changed description is still live.
+    code(&w.run(&["plan", &w.manifest(), "--detailed-exitcode"]), 0);
+    w.finish().await;
+}
