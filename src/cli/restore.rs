@@ -629,6 +629,7 @@ async fn plan_restore(
         .map_err(error)?;
     let (mut plan, mut desired_items, mut live_items) =
         cx.plan(desired, opts.clone()).await.map_err(error)?;
+    refuse_unresolved(out, report, desired, (&desired_items, &live_items))?;
     let unfinished = state
         .unfinished_changes(args.tenant())
         .await
@@ -693,6 +694,37 @@ async fn plan_restore(
         live_items,
         opts,
     })
+}
+
+/// Refuses (exit 4) a restore whose resources refer to objects that are neither restored nor live.
+fn refuse_unresolved(
+    out: &Output,
+    report: &mut Report,
+    desired: &Desired,
+    (desired_items, live_items): (&[Item], &[Item]),
+) -> Result<(), i32> {
+    let present: std::collections::HashSet<Address> = desired_items
+        .iter()
+        .chain(live_items)
+        .map(|i| i.address.clone())
+        .collect();
+    let specs: Vec<&crate::domains::Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+    let missing = crate::restore::unresolved(&desired.manifest.tenant, &specs, &present);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|u| format!("{} (`{}`) refers to {}", u.address, u.field, u.target))
+        .collect();
+    Err(refuse(
+        out,
+        report,
+        format!(
+            "refused: objects the backup does not hold and that do not exist live are referred to: {}; create them first, or restore the domains that hold them",
+            list.join("; ")
+        ),
+    ))
 }
 
 /// Updates and replaces: objects that exist and differ from the backup.

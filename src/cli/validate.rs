@@ -24,6 +24,7 @@ pub fn run(args: &Args, out: &Output) -> i32 {
             path,
             LoadOptions {
                 strict: args.strict,
+                ..LoadOptions::default()
             },
         );
         out.issues(input.issues(), &input.sources());

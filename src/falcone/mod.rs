@@ -453,7 +453,10 @@ fn checked_manifest(
     issues.extend(manifest::validate(
         &tenant,
         &with_origin,
-        LoadOptions::default(),
+        LoadOptions {
+            external_refs: true,
+            ..LoadOptions::default()
+        },
     ));
     if let Err(e) = crate::model::tenant::check_tenant_id(&tenant.id) {
         issues.push(

@@ -89,6 +89,10 @@ impl Manifest {
 pub struct LoadOptions {
     /// Treat warnings that hide risks (plain-text secrets) as errors.
     pub strict: bool,
+    /// References to objects not declared are warnings, not errors: the objects may exist live (artifacts
+    /// and backups, which do not always carry what they refer to; a restore checks them against the live
+    /// systems).
+    pub external_refs: bool,
 }
 
 /// The result of loading: the manifest (when there were no errors), every issue, and the files read.

@@ -42,10 +42,10 @@ pub fn validate(
     for (spec, origin) in resources {
         for r in spec.references(tenant) {
             if r.required && !r.targets.iter().any(|t| by_addr.contains_key(t)) {
-                issues.push(dangling(&r, origin, &by_kind));
+                issues.push(dangling(&r, origin, &by_kind, opts));
             }
         }
-        check_depends_on(spec, origin, &by_addr, &mut issues);
+        check_depends_on(spec, origin, &by_addr, opts, &mut issues);
     }
     let specs: Vec<&Spec> = resources.iter().map(|(s, _)| *s).collect();
     if let Err(cycle) = crate::graph::Graph::build(tenant, &specs).order()
@@ -63,20 +63,34 @@ pub fn validate(
     issues
 }
 
+/// A reference to nothing declared: an error, or where references may be to live objects
+/// (`external_refs`), a warning saying it must exist live.
+fn unresolved(message: String, opts: LoadOptions) -> Issue {
+    if opts.external_refs {
+        Issue::warning(
+            "dangling-reference",
+            format!("{message}: it must exist live"),
+        )
+    } else {
+        Issue::error("dangling-reference", message)
+    }
+}
+
 /// A required reference to nothing declared, with the nearest name of its kind.
 fn dangling(
     r: &crate::domains::Reference,
     origin: &Origin<'_>,
     by_kind: &HashMap<(Domain, &str), Vec<&Address>>,
+    opts: LoadOptions,
 ) -> Issue {
     let t = &r.targets[0];
     let issue = place(
-        Issue::error(
-            "dangling-reference",
+        unresolved(
             format!(
                 "`{}` refers to {t}, which is not declared in this manifest",
                 r.field
             ),
+            opts,
         ),
         origin,
         &r.field,
@@ -102,6 +116,7 @@ fn check_depends_on(
     spec: &Spec,
     origin: &Origin<'_>,
     by_addr: &HashMap<Address, usize>,
+    opts: LoadOptions,
     issues: &mut Vec<Issue>,
 ) {
     for (i, dep) in spec.depends_on().iter().enumerate() {
@@ -109,9 +124,9 @@ fn check_depends_on(
         match Address::parse(dep) {
             Ok(a) if by_addr.contains_key(&a) => {}
             Ok(a) => issues.push(place(
-                Issue::error(
-                    "dangling-reference",
+                unresolved(
                     format!("`depends_on` names {a}, which is not declared"),
+                    opts,
                 ),
                 origin,
                 &field,

@@ -209,7 +209,11 @@ fn load(
     let name = format!("backup {}", record.id);
     let text =
         serde_json::to_string_pretty(&serde_json::Value::Object(combined)).unwrap_or_default();
-    let loaded = manifest::load_str(&name, &text, Format::Json, LoadOptions::default());
+    let opts = LoadOptions {
+        external_refs: true,
+        ..LoadOptions::default()
+    };
+    let loaded = manifest::load_str(&name, &text, Format::Json, opts);
     let Some(m) = loaded.manifest.as_ref() else {
         return Err(SourceError::Checks {
             messages: loaded.messages(),
@@ -316,4 +320,49 @@ fn label(s: DomainStatus) -> &'static str {
         DomainStatus::Error => "in error",
         DomainStatus::NotAvailable => "not available",
     }
+}
+
+/// A reference of a restored resource to an object that is neither restored nor live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unresolved {
+    pub address: String,
+    pub field: String,
+    pub target: String,
+}
+
+/// The required references (and `depends_on` entries) of `specs` whose targets are not in `present` (what
+/// is restored and what exists live): a source may refer to objects it does not carry, as long as they
+/// exist.
+pub fn unresolved(
+    tenant: &Tenant,
+    specs: &[&Spec],
+    present: &std::collections::HashSet<crate::model::Address>,
+) -> Vec<Unresolved> {
+    let mut out = Vec::new();
+    for s in specs {
+        let address = s.address().to_string();
+        for r in s.references(tenant).into_iter().filter(|r| r.required) {
+            if !r.targets.iter().any(|t| present.contains(t))
+                && let Some(t) = r.targets.first()
+            {
+                out.push(Unresolved {
+                    address: address.clone(),
+                    field: r.field.clone(),
+                    target: t.to_string(),
+                });
+            }
+        }
+        for (i, d) in s.depends_on().iter().enumerate() {
+            if let Ok(a) = crate::model::Address::parse(d)
+                && !present.contains(&a)
+            {
+                out.push(Unresolved {
+                    address: address.clone(),
+                    field: format!("depends_on[{i}]"),
+                    target: a.to_string(),
+                });
+            }
+        }
+    }
+    out
 }

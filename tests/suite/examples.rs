@@ -8,7 +8,13 @@ use falconer::manifest::{Format, LoadOptions, Manifest, load_path, load_str, wri
 use falconer::model::canonicalize;
 
 fn load(dir: &str) -> Manifest {
-    let loaded = load_path(Path::new(dir), LoadOptions { strict: true });
+    let loaded = load_path(
+        Path::new(dir),
+        LoadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    );
     assert!(
         loaded.issues.is_empty(),
         "{dir} has issues:\n{}",

@@ -80,7 +80,13 @@ fn regex_like_location() -> impl Fn(&str) -> bool {
 #[test]
 fn strict_mode_makes_plain_secrets_errors_and_never_shows_them() {
     let p = Path::new("tests/malformed/warn_plain_secret.toml");
-    let (loaded, text) = short(p, LoadOptions { strict: true });
+    let (loaded, text) = short(
+        p,
+        LoadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    );
     assert!(loaded.has_errors(), "{text}");
     assert!(text.contains("plain-secret"));
     assert!(

@@ -33,7 +33,15 @@ fn examples() -> Vec<(String, Format)> {
 /// Runs every reader on a text; none may panic.
 fn feed(text: &str) {
     for fmt in [Format::Toml, Format::Kdl, Format::Json] {
-        let loaded = load_str("fuzz", text, fmt, LoadOptions { strict: true });
+        let loaded = load_str(
+            "fuzz",
+            text,
+            fmt,
+            LoadOptions {
+                strict: true,
+                ..Default::default()
+            },
+        );
         // Every issue renders without panicking too.
         for i in &loaded.issues {
             let _ = i.short(&loaded.sources);

@@ -17,7 +17,10 @@ fn readme_snippets_are_valid_and_equal() {
             &format!("README.{lang}"),
             &block(&readme, lang),
             format,
-            LoadOptions { strict: true },
+            LoadOptions {
+                strict: true,
+                ..Default::default()
+            },
         );
         assert!(loaded.issues.is_empty(), "{lang}: {}", loaded.messages());
         let m = loaded.manifest.expect("manifest");

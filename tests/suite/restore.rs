@@ -1161,3 +1161,35 @@ async fn verify_restore_tells_equivalent_from_different() {
     code(&w.run(&["plan", &w.manifest(), "--detailed-exitcode"]), 0);
     w.finish().await;
 }
+
+/// A backup may refer to objects it does not carry: the restore goes on when they exist live, and is
+/// refused (exit 4) naming them when they exist nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_to_objects_the_backup_lacks_must_exist_live() {
+    let w = World::new("rsref2").await;
+    let id = w.applied_and_backed_up();
+    let file = backup_file(&w, &id, |f| {
+        replace_document(f, "iam", |doc| {
+            for r in doc["iam"]["role"].as_array_mut().expect("roles") {
+                if r["name"] == "editor" {
+                    r["composites"] = serde_json::json!({ "realm": ["ops-lead"] });
+                }
+            }
+        });
+    });
+    let (o, report) = w.restore(&file, &["--auto-approve", "--on-conflict", "overwrite"]);
+    code(&o, 4);
+    assert!(both(&o).contains("iam.role.ops-lead"), "{}", both(&o));
+    assert_eq!(report["outcome"], "refused", "{report}");
+    // Once it exists live, the same restore goes through.
+    w.edit(
+        "m.toml",
+        "[[iam.role]]\nname = \"editor\"",
+        "[[iam.role]]\nname = \"ops-lead\"\n\n[[iam.role]]\nname = \"editor\"",
+    );
+    code(&w.apply(&[]), 0);
+    let (o, report) = w.restore(&file, &["--auto-approve", "--on-conflict", "overwrite"]);
+    code(&o, 0);
+    assert_eq!(report["counts"]["update"], 1, "{report}");
+    w.finish().await;
+}
