@@ -87,6 +87,9 @@ pub struct CreateArgs {
     /// Leave out resources whose address matches one of these globs.
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
+    /// No progress lines on a terminal (off a terminal there are none anyway).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -441,13 +444,17 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
     } = job;
     let started = started_ms.div_euclid(1000);
     let clock = crate::util::now();
+    let progress = super::progress::Progress::new(a.quiet || a.json);
+    let progress = &progress;
     let reads = futures_util::future::join_all(domains.iter().map(|d| async move {
+        let line = progress.task(d.as_str(), "reading");
         let r = read(settings, tenant, *d).await;
         let status = match &r {
             Read::Specs(..) => "read",
             Read::Failed(DomainStatus::NotAvailable, _) => "not_available",
             Read::Failed(..) => "error",
         };
+        line.done(status);
         if let Err(e) = state
             .work_progress(Work::Backup, id, d.as_str(), status)
             .await
@@ -456,9 +463,11 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
         }
         r
     }));
+    let reads = reads.await;
+    progress.clear();
     let mut entries = Vec::new();
     let mut left_out = 0;
-    for (domain, read) in domains.iter().zip(reads.await) {
+    for (domain, read) in domains.iter().zip(reads) {
         let entry = match read {
             Read::Specs(specs, at) => {
                 let before = specs.len();
@@ -616,7 +625,9 @@ pub(super) fn domain_line(d: &DomainEntry) -> String {
         .unwrap_or_default();
     let mut line = format!(
         "  {:<10} {:<14} {:>5} resources",
-        d.domain, status, d.resources
+        d.domain.as_str(),
+        status,
+        d.resources
     );
     if let Some(m) = &d.message {
         line.push_str(&format!("  {m}"));

@@ -11,6 +11,7 @@ mod input;
 mod live;
 mod migrate;
 mod plan;
+mod progress;
 mod restore;
 mod restore_guard;
 mod restore_source;

@@ -246,6 +246,7 @@ fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
         include: Vec::new(),
         exclude: Vec::new(),
         json: false,
+        quiet: true,
         // A runner that finds the tenant locked waits a little: an apply may be finishing.
         wait: Some(300),
         repo: RepoArg {
