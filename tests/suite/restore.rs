@@ -668,6 +668,23 @@ async fn e5_the_platforms_1_0_artifact_restores_after_migration() {
         "{}",
         both(&o)
     );
+    // EC4: the same artifact padded to 9 MiB (the platform's own limit is 10 MiB) reads and restores the
+    // same: nothing to change.
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("reads")).expect("JSON");
+    v["domains"][0]["data"]["_padding"] = Value::from("x".repeat(9 << 20));
+    let padded = w.dir.join("padded.json");
+    std::fs::write(&padded, serde_json::to_string(&v).expect("JSON")).expect("writes");
+    assert!(std::fs::metadata(&padded).expect("a file").len() >= 9 << 20);
+    let (o, report) = w.restore(&padded.display().to_string(), &args);
+    code(&o, 0);
+    assert!(
+        World::outcomes(&report)
+            .values()
+            .all(|o| o == "unchanged" || o == "not_requested"),
+        "{}",
+        both(&o)
+    );
     w.finish().await;
 }
 
