@@ -352,6 +352,8 @@ fn new_report(args: &Args, source: &Source) -> Report {
         outcome: Outcome::Refused,
         message: None,
         on_conflict: format!("{:?}", args.on_conflict).to_lowercase(),
+        risk: None,
+        risk_reason: None,
         prune: args.prune,
         map: Default::default(),
         domains: Vec::new(),
@@ -669,6 +671,9 @@ async fn plan_restore(
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await.map_err(error)?;
     }
     count_changes(&plan, report);
+    let (risk, why) = crate::restore::report::Risk::of(&plan);
+    report.risk = Some(risk);
+    report.risk_reason = Some(why);
     show_preflight(args, &plan, report);
     if args.on_conflict == OnConflict::Fail && !conflicts.is_empty() {
         for (domain, _) in &conflicts {
@@ -784,6 +789,9 @@ fn preamble(report: &Report) -> String {
         s += &format!(" (format {v}, migrated in memory)");
     }
     s += "\n";
+    if let (Some(risk), Some(why)) = (report.risk, &report.risk_reason) {
+        s += &format!("  Risk: {} ({why})\n", format!("{risk:?}").to_lowercase());
+    }
     for d in &report.domains {
         s += &format!("  {:<10} {}", d.domain.to_string(), domain_words(d));
         s += "\n";

@@ -40,6 +40,66 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// How much a restore can break: `low` only creates, `medium` changes what exists (or widens access, locks
+/// tables), `high` deletes or rewrites data.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl Risk {
+    /// The risk of a plan: its changes' actions and hazards.
+    pub fn of(plan: &crate::plan::Plan) -> (Risk, String) {
+        use crate::model::HazardCode;
+        use crate::plan::Action;
+        let c = &plan.summary.counts;
+        let hazards = &plan.summary.hazards;
+        let data = [
+            HazardCode::DeletesData,
+            HazardCode::RewritesData,
+            HazardCode::Impossible,
+        ];
+        if c.delete > 0 || data.iter().any(|h| hazards.contains_key(h)) {
+            return (
+                Risk::High,
+                format!("{} deleted, hazards: {}", c.delete, hazard_list(plan)),
+            );
+        }
+        let changed = plan
+            .changes
+            .iter()
+            .filter(|x| matches!(x.action, Action::Update | Action::Replace))
+            .count();
+        if changed > 0 || !hazards.is_empty() {
+            return (
+                Risk::Medium,
+                format!(
+                    "{changed} existing object(s) changed, hazards: {}",
+                    hazard_list(plan)
+                ),
+            );
+        }
+        (
+            Risk::Low,
+            format!("{} object(s) created, nothing existing changed", c.create),
+        )
+    }
+}
+
+fn hazard_list(plan: &crate::plan::Plan) -> String {
+    let list: Vec<String> = plan.summary.hazards.keys().map(|h| h.to_string()).collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 /// What happened to one domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -124,6 +184,11 @@ pub struct Report {
     pub message: Option<String>,
     /// `fail`, `keep` or `overwrite`.
     pub on_conflict: String,
+    /// The plan's risk, and why (absent when nothing was planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_reason: Option<String>,
     pub prune: bool,
     /// Identifier map used (from → to); empty for a restore into the same tenant.
     #[serde(default)]

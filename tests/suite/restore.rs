@@ -267,6 +267,7 @@ async fn e1_a_full_backup_restores_into_the_emptied_tenant_and_verifies() {
     let (o, report) = w.restore(&id, &["--dry-run"]);
     code(&o, 0);
     assert_eq!(report["outcome"], "dry_run", "{report}");
+    assert_eq!(report["risk"], "low", "only creates: {report}");
     assert!(report["counts"]["create"].as_u64() >= Some(12), "{report}");
     let out = both(&o);
     assert!(out.contains("to create"), "{out}");
@@ -371,6 +372,8 @@ async fn e3_conflicts_are_refused_kept_or_overwritten() {
     let (o, report) = w.restore(&id, &["--auto-approve"]);
     code(&o, 4);
     assert_eq!(report["outcome"], "refused", "{report}");
+    assert_eq!(report["risk"], "high", "overwriting drops a column: {report}");
+    assert!(both(&o).contains("Risk: high"), "{}", both(&o));
     let err = both(&o);
     assert!(err.contains(role) && err.contains(&table), "{err}");
     let outcomes = World::outcomes(&report);
