@@ -356,6 +356,7 @@ fn new_report(args: &Args, source: &Source) -> Report {
         risk_reason: None,
         prune: args.prune,
         map: Default::default(),
+        proposed_map: Vec::new(),
         domains: Vec::new(),
         counts: Counts::default(),
         applied: 0,
@@ -382,6 +383,9 @@ async fn restore(
     report: &mut Report,
     glass: &mut Option<String>,
 ) -> i32 {
+    if source.tenant.id != args.tenant() {
+        return another_tenant(args, out, state, source, report).await;
+    }
     if let Err(message) = same_tenant(args, source) {
         return refuse(out, report, message);
     }
@@ -433,15 +437,49 @@ async fn restore(
     code
 }
 
-/// The source's tenant must be the target (a map would be needed otherwise), and not suspended.
-fn same_tenant(args: &Args, source: &Source) -> Result<(), String> {
-    if source.tenant.id != args.tenant() {
-        return Err(format!(
-            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map, which this falconer does not support yet; nothing was written",
+/// A backup of another tenant: nothing is written without an identifier map. The proposal (typed by scope,
+/// from the target's remembered naming or its defaults) is shown and reported; restoring with a map is not
+/// supported yet, so this is a refusal (exit 4).
+async fn another_tenant(
+    args: &Args,
+    out: &Output,
+    state: &State,
+    source: &Source,
+    report: &mut Report,
+) -> i32 {
+    let mut target = crate::model::Tenant::new(args.tenant());
+    if let Ok(rows) = state.tenants(Some(args.tenant())).await
+        && let Some(naming) = rows
+            .first()
+            .and_then(|r| serde_json::from_str(&r.naming).ok())
+    {
+        target.naming = naming;
+    }
+    let proposal = crate::restore::map::propose(&source.tenant, &target);
+    let lines: Vec<String> = proposal
+        .iter()
+        .map(|e| format!("  {:<40} {} -> {}", e.scope, e.from, e.to))
+        .collect();
+    println!(
+        "Proposed identifier map, from tenant `{}` to `{}`:\n{}",
+        source.tenant.id,
+        args.tenant(),
+        lines.join("\n")
+    );
+    report.proposed_map = proposal;
+    refuse(
+        out,
+        report,
+        format!(
+            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map (proposed above); applying one is not supported yet; nothing was written",
             source.tenant.id,
             args.tenant()
-        ));
-    }
+        ),
+    )
+}
+
+/// The source's tenant block must not say it is suspended.
+fn same_tenant(args: &Args, source: &Source) -> Result<(), String> {
     if source.tenant.status == TenantStatus::Suspended {
         return Err(format!(
             "tenant `{}` is suspended (the backup's tenant block says so): nothing is restored into a suspended tenant",

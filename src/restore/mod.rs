@@ -2,6 +2,7 @@
 //! reports. The command (`cli/restore.rs`) plans the sections it restores against the live systems and
 //! applies them with the apply engine; this module decides nothing about a domain by its name.
 
+pub mod map;
 pub mod report;
 
 use std::collections::{BTreeMap, HashMap};

@@ -193,6 +193,9 @@ pub struct Report {
     /// Identifier map used (from → to); empty for a restore into the same tenant.
     #[serde(default)]
     pub map: BTreeMap<String, String>,
+    /// For a backup of another tenant: the identifier map proposed, by scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposed_map: Vec<super::map::MapEntry>,
     pub domains: Vec<DomainReport>,
     /// Totals over the domains.
     pub counts: Counts,

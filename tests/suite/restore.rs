@@ -372,7 +372,10 @@ async fn e3_conflicts_are_refused_kept_or_overwritten() {
     let (o, report) = w.restore(&id, &["--auto-approve"]);
     code(&o, 4);
     assert_eq!(report["outcome"], "refused", "{report}");
-    assert_eq!(report["risk"], "high", "overwriting drops a column: {report}");
+    assert_eq!(
+        report["risk"], "high",
+        "overwriting drops a column: {report}"
+    );
     assert!(both(&o).contains("Risk: high"), "{}", both(&o));
     let err = both(&o);
     assert!(err.contains(role) && err.contains(&table), "{err}");
@@ -596,7 +599,19 @@ async fn refusals_come_before_anything_is_written() {
         "--auto-approve",
     ]);
     code(&o, 4);
-    assert!(both(&o).contains("identifier map"), "{}", both(&o));
+    // EC2 (the proposal only): a backup of another tenant is refused with a proposed map, typed by scope,
+    // with no cut names and no duplicate `from`.
+    let out = both(&o);
+    assert!(out.contains("identifier map"), "{out}");
+    for line in [
+        "rsref -> globex",
+        "rsref_app -> globex_app",
+        "rsref. -> globex.",
+        "rsref- -> globex-",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert_eq!(out.matches(" rsref -> ").count(), 1, "{out}");
 
     let suspended = backup_file(&w, &id, |f| {
         for d in ALL {
