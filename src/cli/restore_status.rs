@@ -1,6 +1,6 @@
-//! `falconer restore status [--tenant T] [--json]`: the running restore's domains (pending or done), from
-//! the state store (another machine sharing it sees the same), else the last restore's outcome from the
-//! history.
+//! `falconer restore status [--tenant T] [--json]`: the running restore's domains (pending, applying,
+//! committed or failed as its steps are journaled, then each domain's outcome), from the state store
+//! (another machine sharing it sees the same), else the last restore's outcome from the history.
 
 use super::admin::with_state;
 use super::restore::StatusArgs;
@@ -17,10 +17,22 @@ pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
             .filter(|r| a.tenant.as_ref().is_none_or(|t| *t == r.tenant))
             .collect();
         if let Some(first) = rows.first() {
+            // A domain still pending shows how far its steps got (the journal of the running run).
+            let steps = state
+                .running_steps(&first.tenant)
+                .await
+                .map_err(|e| e.to_string())?;
             let domains: Vec<serde_json::Value> = rows
                 .iter()
                 .filter(|r| r.id == first.id)
-                .map(|r| serde_json::json!({ "domain": r.domain, "status": r.status }))
+                .map(|r| {
+                    let step = steps.iter().rev().find(|(d, _)| *d == r.domain);
+                    let status = match (r.status.as_str(), step) {
+                        ("pending", Some((_, s))) => s.clone(),
+                        (s, _) => s.to_string(),
+                    };
+                    serde_json::json!({ "domain": r.domain, "status": status })
+                })
                 .collect();
             if a.json {
                 let v = serde_json::json!({

@@ -981,6 +981,20 @@ impl State {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// The steps journaled by a tenant's runs that have not finished, in order: (domain, status).
+    pub async fn running_steps(&self, tenant: &str) -> Result<Vec<(String, String)>, StateError> {
+        on!(self, |p| {
+            sqlx::query_as(
+            "select j.address, j.status from falconer_journal j join falconer_runs r on r.id = j.run_id
+             where r.tenant = $1 and r.status = 'running' order by r.started_at, j.step"
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })
+    }
+
     /// Marks unfinished runs as resumed by a later run.
     pub async fn resume_runs(&self, tenant: &str, by: &str) -> Result<(), StateError> {
         on!(self, |p| {

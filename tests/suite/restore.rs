@@ -866,13 +866,19 @@ async fn restore_status_shows_the_running_restore_else_the_last_outcome() {
         .work_progress(falconer::state::Work::Restore, "r-1", "postgres", "applied")
         .await
         .expect("records");
+    // Its run has journaled Kafka's step as applying.
+    let run = state.start_run(&w.t, "digest").await.expect("a run");
+    state
+        .journal(&run, 0, "kafka", "applying")
+        .await
+        .expect("journals");
     let o = w.run(&["restore", "status", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["running"], true, "{v}");
     assert_eq!(v["holder"], "ops@elsewhere (pid 7)");
     assert_eq!(
         v["domains"],
-        serde_json::json!([{ "domain": "kafka", "status": "pending" }, { "domain": "postgres", "status": "applied" }])
+        serde_json::json!([{ "domain": "kafka", "status": "applying" }, { "domain": "postgres", "status": "applied" }])
     );
     w.finish().await;
 }
