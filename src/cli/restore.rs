@@ -708,7 +708,7 @@ async fn plan_restore(
             .collect();
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await.map_err(error)?;
     }
-    count_changes(&plan, report);
+    count_changes(&plan, &desired_items, report);
     let (risk, why) = crate::restore::report::Risk::of(&plan);
     report.risk = Some(risk);
     report.risk_reason = Some(why);
@@ -786,18 +786,30 @@ fn conflicts_of(plan: &Plan) -> Vec<(Domain, Conflict)> {
         .collect()
 }
 
-fn count_changes(plan: &Plan, report: &mut Report) {
+/// Each restored domain's changes, and how many of its objects are left alone (already as in the backup,
+/// or conflicts kept).
+fn count_changes(plan: &Plan, desired: &[Item], report: &mut Report) {
     for d in &mut report.domains {
-        let key = d.domain.to_string();
-        if let Some(c) = plan.summary.by_domain.get(&key) {
-            d.counts = Counts {
-                create: c.create,
-                update: c.update,
-                replace: c.replace,
-                delete: c.delete,
-                unchanged: 0,
-            };
+        if d.outcome != DomainOutcome::Planned {
+            continue;
         }
+        let c = plan
+            .summary
+            .by_domain
+            .get(&d.domain.to_string())
+            .cloned()
+            .unwrap_or_default();
+        let objects = desired
+            .iter()
+            .filter(|i| i.address.domain == d.domain)
+            .count();
+        d.counts = Counts {
+            create: c.create,
+            update: c.update,
+            replace: c.replace,
+            delete: c.delete,
+            unchanged: objects.saturating_sub(c.create + c.update + c.replace),
+        };
     }
 }
 
@@ -861,9 +873,26 @@ fn domain_words(d: &DomainReport) -> String {
         DomainOutcome::Conflict => "conflicts",
         DomainOutcome::Error => "error",
     };
+    let c = &d.counts;
+    let counts = if d.outcome == DomainOutcome::Planned {
+        format!(
+            ": {} to create, {} to change, {} to delete, {} left alone (as in the backup{})",
+            c.create,
+            c.update + c.replace,
+            c.delete,
+            c.unchanged,
+            if d.conflicts.is_empty() {
+                ""
+            } else {
+                ", or kept"
+            }
+        )
+    } else {
+        String::new()
+    };
     match &d.reason {
         Some(r) => format!("{what}: {r}"),
-        None => what.to_string(),
+        None => format!("{what}{counts}"),
     }
 }
 
