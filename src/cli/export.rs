@@ -59,25 +59,16 @@ pub(super) async fn tenant_of(
 /// The tenant with the naming the registry remembers (the defaults when it knows none, or cannot be read:
 /// said on stderr).
 async fn remembered(id: &str, settings: &super::live::Settings) -> Tenant {
-    let mut t = Tenant::new(id.to_string());
-    let rows = match crate::state::State::open(&settings.state).await {
-        Ok(state) => state.tenants(Some(id)).await.map_err(|e| e.to_string()),
+    let registered = match crate::state::State::open(&settings.state).await {
+        Ok(state) => state.registered(id).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    match rows {
-        Ok(rows) => {
-            if let Some(naming) = rows
-                .first()
-                .and_then(|r| serde_json::from_str(&r.naming).ok())
-            {
-                t.naming = naming;
-            }
-        }
-        Err(e) => eprintln!(
+    registered.unwrap_or_else(|e| {
+        eprintln!(
             "warning: the tenant registry cannot be read ({e}); reading tenant `{id}` with the default naming"
-        ),
-    }
-    t
+        );
+        Tenant::new(id.to_string())
+    })
 }
 
 pub fn run(args: &Args, out: &Output, settings: &super::live::Settings) -> i32 {

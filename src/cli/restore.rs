@@ -256,20 +256,20 @@ fn overlay(args: &Args, source: &mut Source, out: &Output) -> Result<Bases, i32>
         return Err(exit::REFUSED);
     }
     source.tenant = m.manifest.tenant.clone();
-    let by_address: std::collections::HashMap<String, &crate::domains::Spec> = m
+    let by_address: std::collections::HashMap<String, &(crate::domains::Spec, PathBuf)> = m
         .specs
         .iter()
-        .map(|(s, _)| (s.address().to_string(), s))
+        .map(|e| (e.0.address().to_string(), e))
+        .collect();
+    let specs = by_address
+        .iter()
+        .map(|(a, (s, _))| (a.clone(), s))
         .collect();
     let mut bases = Bases::new();
     for section in &mut source.sections {
-        for filled in section.fill_secrets(&by_address) {
+        for filled in section.fill_secrets(&specs) {
             let address = filled.split(' ').next().unwrap_or_default().to_string();
-            if let Some((_, base)) = m
-                .specs
-                .iter()
-                .find(|(s, _)| s.address().to_string() == address)
-            {
+            if let Some((_, base)) = by_address.get(&address) {
                 bases.insert(address, base.clone());
             }
         }
@@ -447,14 +447,10 @@ async fn another_tenant(
     source: &Source,
     report: &mut Report,
 ) -> i32 {
-    let mut target = crate::model::Tenant::new(args.tenant());
-    if let Ok(rows) = state.tenants(Some(args.tenant())).await
-        && let Some(naming) = rows
-            .first()
-            .and_then(|r| serde_json::from_str(&r.naming).ok())
-    {
-        target.naming = naming;
-    }
+    let target = state
+        .registered(args.tenant())
+        .await
+        .unwrap_or_else(|_| crate::model::Tenant::new(args.tenant()));
     let proposal = crate::restore::map::propose(&source.tenant, &target);
     let lines: Vec<String> = proposal
         .iter()

@@ -124,6 +124,20 @@ impl State {
             .collect())
     }
 
+    /// The tenant with the naming the registry remembers (the defaults when it knows none).
+    pub async fn registered(&self, tenant: &str) -> Result<crate::model::Tenant, StateError> {
+        let mut t = crate::model::Tenant::new(tenant);
+        if let Some(naming) = self
+            .tenants(Some(tenant))
+            .await?
+            .first()
+            .and_then(|r| serde_json::from_str(&r.naming).ok())
+        {
+            t.naming = naming;
+        }
+        Ok(t)
+    }
+
     /// Records an apply or restore in the history.
     pub async fn record_history(&self, h: &HistoryRow) -> Result<(), StateError> {
         on!(self, |p| sqlx::query(&format!(
