@@ -143,7 +143,20 @@ impl Context {
                     || managed.iter().any(|a| a.domain == *d)
             })
             .collect();
-        let live = try_join_all(domains.into_iter().map(|d| settings.connect(d))).await?;
+        // Every system is tried, so a missing connection is not hidden behind another.
+        let (live, failed): (Vec<_>, Vec<_>) =
+            join_all(domains.into_iter().map(|d| settings.connect(d)))
+                .await
+                .into_iter()
+                .partition(Result::is_ok);
+        if !failed.is_empty() {
+            return Err(failed
+                .into_iter()
+                .filter_map(Result::err)
+                .collect::<Vec<_>>()
+                .join("\n"));
+        }
+        let live = live.into_iter().filter_map(Result::ok).collect();
         Ok(Context { state, key, live })
     }
 

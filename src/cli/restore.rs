@@ -666,37 +666,9 @@ async fn plan_restore(
     let (mut plan, mut desired_items, mut live_items) =
         cx.plan(desired, opts.clone()).await.map_err(error)?;
     refuse_unresolved(out, report, desired, (&desired_items, &live_items))?;
-    let unfinished = state
-        .unfinished_changes(args.tenant())
+    let conflicts = settle_conflicts(args, state, &plan, report)
         .await
-        .map_err(|e| error(e.to_string()))?;
-    let (resumed, conflicts): (Vec<_>, Vec<_>) = conflicts_of(&plan)
-        .into_iter()
-        .partition(|(_, c)| unfinished.contains(&c.address));
-    if !resumed.is_empty() {
-        eprintln!(
-            "note: {} object(s) an earlier restore or apply of the tenant left unfinished are completed, not conflicts: {}",
-            resumed.len(),
-            resumed
-                .iter()
-                .map(|(_, c)| c.address.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let resolution = match args.on_conflict {
-        OnConflict::Fail => "refused",
-        OnConflict::Keep => "kept",
-        OnConflict::Overwrite => "overwritten",
-    };
-    for (domain, c) in &conflicts {
-        if let Some(d) = report.domain_mut(*domain) {
-            d.conflicts.push(Conflict {
-                resolution: resolution.into(),
-                ..c.clone()
-            });
-        }
-    }
+        .map_err(error)?;
     if args.on_conflict == OnConflict::Keep && !conflicts.is_empty() {
         opts.excludes = conflicts
             .iter()
@@ -733,6 +705,48 @@ async fn plan_restore(
         live_items,
         opts,
     })
+}
+
+/// The plan's conflicts, recorded in the report with how they are settled. What an earlier run of the tenant
+/// left unfinished is completed, not a conflict (said on stderr).
+async fn settle_conflicts(
+    args: &Args,
+    state: &State,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<Vec<(Domain, Conflict)>, String> {
+    let unfinished = state
+        .unfinished_changes(args.tenant())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (resumed, conflicts): (Vec<_>, Vec<_>) = conflicts_of(plan)
+        .into_iter()
+        .partition(|(_, c)| unfinished.contains(&c.address));
+    if !resumed.is_empty() {
+        eprintln!(
+            "note: {} object(s) an earlier restore or apply of the tenant left unfinished are completed, not conflicts: {}",
+            resumed.len(),
+            resumed
+                .iter()
+                .map(|(_, c)| c.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let resolution = match args.on_conflict {
+        OnConflict::Fail => "refused",
+        OnConflict::Keep => "kept",
+        OnConflict::Overwrite => "overwritten",
+    };
+    for (domain, c) in &conflicts {
+        if let Some(d) = report.domain_mut(*domain) {
+            d.conflicts.push(Conflict {
+                resolution: resolution.into(),
+                ..c.clone()
+            });
+        }
+    }
+    Ok(conflicts)
 }
 
 /// Refuses (exit 4) a restore whose resources refer to objects that are neither restored nor live.

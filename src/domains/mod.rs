@@ -6,15 +6,17 @@
 //! kind means writing its struct in its domain file and adding one line here.
 
 pub mod address;
-pub mod functions;
-pub mod iam;
 pub mod item;
-pub mod kafka;
-pub mod mongo;
-pub mod postgres;
 pub mod provider;
-pub mod storage;
 pub mod systems;
+
+/// The domains' folders, from the domain table.
+macro_rules! domain_modules {
+    ($( $variant:ident $module:ident $system:literal $falcone:expr ),* $(,)?) => {
+        $( pub mod $module; )*
+    };
+}
+crate::for_each_domain!(domain_modules);
 
 use std::fmt::Debug;
 

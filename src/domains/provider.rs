@@ -131,6 +131,33 @@ pub fn refuse_idle<E>(
     })
 }
 
+/// Refuses the updates that touch a field no operation of the domain carries out for the kind, naming
+/// them, before anything of the domain runs. For providers that call their servers as they go (the REST
+/// ones): `carries(kind, field)` is the domain's own list of the top-level fields its apply sends.
+pub fn refuse_uncarried(
+    domain: Domain,
+    changes: &[Change],
+    carries: impl Fn(&str, &str) -> bool,
+) -> Result<(), ProviderError> {
+    for c in changes
+        .iter()
+        .filter(|c| c.action == super::item::Action::Update)
+    {
+        let fields: Vec<String> = touched(c)
+            .into_iter()
+            .filter(|f| !carries(c.address.kind, f))
+            .collect();
+        if !fields.is_empty() {
+            return Err(ProviderError::CannotApply {
+                domain,
+                address: c.address.clone(),
+                fields,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The desired resources of a plan, each with the directory its secret files are relative to.
 pub type DesiredSpecs = [(Spec, PathBuf)];
 

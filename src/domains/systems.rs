@@ -1,24 +1,24 @@
-//! The registry of live systems: one line per domain names its profile table and its provider, and from it
-//! come the profile's tables ([`Tables`]), the connected systems as one provider ([`Live`]), and connecting
-//! to one ([`Tables::connect`]). Nothing outside this line names a domain's provider.
+//! The registry of live systems, made from the domain table ([`crate::for_each_domain`]): each domain's
+//! module exports its `Provider`, whose profile table is named as the module. From the table come the
+//! profile's tables ([`Tables`]), the connected systems as one provider ([`Live`]), and connecting to one
+//! ([`Tables::connect`]). Nothing else names a domain's provider.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::item::{Change, Item};
 use super::provider::{DesiredSpecs, Provider, ProviderError, System};
-use super::{functions, iam, kafka, mongo, postgres, storage};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
 macro_rules! systems {
-    ($( $variant:ident, $table:ident => $ty:ty ),* $(,)?) => {
+    ($( $variant:ident $table:ident $system:literal $falcone:expr ),* $(,)?) => {
         /// The connection profile's tables, one per system (`[postgres]`, `[iam]`, ...); any other table is
         /// refused.
         #[derive(Debug, Default, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct Tables {
-            $( pub $table: Option<<$ty as System>::Table>, )*
+            $( pub $table: Option<<super::$table::Provider as System>::Table>, )*
         }
 
         /// The domains with a live system, in plan order.
@@ -26,14 +26,14 @@ macro_rules! systems {
 
         /// A connected live system.
         pub enum Live {
-            $( $variant($ty), )*
+            $( $variant(super::$table::Provider), )*
         }
 
         impl Tables {
             /// Whether a system's connection is given (by its table here, or the environment).
             pub fn configured(&self, domain: Domain) -> bool {
                 match domain {
-                    $( Domain::$variant => self.$table.is_some() || <$ty as System>::in_env(), )*
+                    $( Domain::$variant => self.$table.is_some() || <super::$table::Provider as System>::in_env(), )*
                 }
             }
 
@@ -41,7 +41,7 @@ macro_rules! systems {
             pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, String> {
                 match domain {
                     $( Domain::$variant => Ok(Live::$variant(
-                        <$ty as System>::connect(self.$table.as_ref(), dir).await?,
+                        <super::$table::Provider as System>::connect(self.$table.as_ref(), dir).await?,
                     )), )*
                 }
             }
@@ -87,11 +87,4 @@ macro_rules! systems {
     };
 }
 
-systems! {
-    Postgres, postgres => postgres::provider::Postgres,
-    Mongo, mongo => mongo::provider::Mongo,
-    Kafka, kafka => kafka::provider::Kafka,
-    Storage, storage => storage::provider::Storage,
-    Iam, iam => iam::provider::Iam,
-    Functions, functions => functions::provider::Functions,
-}
+crate::for_each_domain!(systems);

@@ -322,7 +322,9 @@ fn read_section(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let domain = Domain::ALL.into_iter().find(|x| x.falcone_key() == key);
+    let domain = Domain::ALL
+        .into_iter()
+        .find(|x| x.falcone_key() == Some(key.as_str()));
     let status_s = obj
         .get("status")
         .and_then(Value::as_str)

@@ -10,74 +10,67 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Domain {
-    Iam,
-    Postgres,
-    Mongo,
-    Kafka,
-    Functions,
-    Storage,
+/// The domain table: the one line outside its folder that a new domain adds. Each line gives the
+/// `Domain` variant, the domain's module (and manifest key, profile table and address prefix), the system
+/// behind it (for messages) and its section key in the platform's artifacts (`None` when the platform does
+/// not export it). The callback macro receives the lines; `model` declares [`Domain`] from them and
+/// `domains` its modules and its live systems (each module's `Provider`), so the order here is the plan's.
+#[macro_export]
+macro_rules! for_each_domain {
+    ($callback:ident) => {
+        $callback! {
+            Iam iam "Keycloak" Some("iam"),
+            Postgres postgres "PostgreSQL" Some("postgres_metadata"),
+            Mongo mongo "MongoDB" Some("mongo_metadata"),
+            Kafka kafka "Kafka" Some("kafka"),
+            Functions functions "OpenWhisk" Some("functions"),
+            Storage storage "S3" Some("storage"),
+        }
+    };
 }
 
-impl Domain {
-    pub const ALL: [Domain; 6] = [
-        Domain::Iam,
-        Domain::Postgres,
-        Domain::Mongo,
-        Domain::Kafka,
-        Domain::Functions,
-        Domain::Storage,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Iam => "iam",
-            Domain::Postgres => "postgres",
-            Domain::Mongo => "mongo",
-            Domain::Kafka => "kafka",
-            Domain::Functions => "functions",
-            Domain::Storage => "storage",
+macro_rules! declare_domain {
+    ($( $variant:ident $module:ident $system:literal $falcone:expr ),* $(,)?) => {
+        // A domain: one system and its kinds.
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            schemars::JsonSchema,
+        )]
+        #[serde(rename_all = "lowercase")]
+        pub enum Domain {
+            $( $variant, )*
         }
-    }
 
-    /// The system behind the domain, for messages.
-    pub fn system(self) -> &'static str {
-        match self {
-            Domain::Iam => "Keycloak",
-            Domain::Postgres => "PostgreSQL",
-            Domain::Mongo => "MongoDB",
-            Domain::Kafka => "Kafka",
-            Domain::Functions => "OpenWhisk",
-            Domain::Storage => "S3",
-        }
-    }
+        impl Domain {
+            pub const ALL: [Domain; [$( stringify!($variant) ),*].len()] = [$( Domain::$variant ),*];
 
-    /// The Falcone artifact's `domain_key` for this domain.
-    pub fn falcone_key(self) -> &'static str {
-        match self {
-            Domain::Iam => "iam",
-            Domain::Postgres => "postgres_metadata",
-            Domain::Mongo => "mongo_metadata",
-            Domain::Kafka => "kafka",
-            Domain::Functions => "functions",
-            Domain::Storage => "storage",
+            pub fn as_str(self) -> &'static str {
+                match self { $( Domain::$variant => stringify!($module), )* }
+            }
+
+            /// The system behind the domain, for messages.
+            pub fn system(self) -> &'static str {
+                match self { $( Domain::$variant => $system, )* }
+            }
+
+            /// The platform artifact's `domain_key` for this domain, if the platform exports it.
+            pub fn falcone_key(self) -> Option<&'static str> {
+                match self { $( Domain::$variant => $falcone, )* }
+            }
         }
-    }
+    };
 }
+
+for_each_domain!(declare_domain);
 
 impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

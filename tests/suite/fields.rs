@@ -179,6 +179,54 @@ fn every_mutable_field_is_covered() {
     );
 }
 
+/// The REST providers call their servers as they go and keep a list of the fields each kind's update sends
+/// (refusing any other by name at run time): every mutable field that can change alone must be on it, and a
+/// field that is not is refused, never applied as nothing.
+#[test]
+fn the_rest_providers_carry_every_mutable_field_and_refuse_others() {
+    use falconer::domains::provider::{ProviderError, refuse_uncarried};
+    use falconer::domains::{functions, iam, storage};
+    use falconer::model::Domain;
+    let carries = |domain: &str, kind: &str, field: &str| match domain {
+        "iam" => Some(iam::apply::carries(kind, field)),
+        "functions" => Some(functions::apply::carries(kind, field)),
+        "storage" => Some(storage::provider::carries(kind, field)),
+        _ => None,
+    };
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    let excused = |kind: &str, field: &str| {
+        NOT_CHANGED_ALONE
+            .iter()
+            .any(|(k, f, _)| *k == kind && *f == field)
+    };
+    for (kind, field) in mutable_fields() {
+        if excused(&kind, &field) {
+            continue;
+        }
+        let (domain, name) = kind.split_once('.').expect("domain.kind");
+        match carries(domain, name, &field) {
+            Some(true) => checked += 1,
+            Some(false) => missing.push(format!("{kind}.{field}")),
+            None => {}
+        }
+    }
+    assert!(missing.is_empty(), "not carried: {missing:?}");
+    assert!(checked > 40, "only {checked} fields checked");
+    let change: falconer::plan::Change = serde_json::from_value(serde_json::json!({
+        "address": "storage.bucket.acme-files",
+        "kind": "storage.bucket",
+        "action": "update",
+        "wave": 0,
+        "fields": [{"path": "tags.team", "old": "a", "new": "b"}, {"path": "no_such_field", "new": 1}],
+    }))
+    .expect("a change");
+    match refuse_uncarried(Domain::Storage, &[change], storage::provider::carries) {
+        Err(ProviderError::CannotApply { fields, .. }) => assert_eq!(fields, ["no_such_field"]),
+        other => panic!("expected a refusal naming the field, got {other:?}"),
+    }
+}
+
 /// One case: in the manifest, `from` becomes `to`, and the plan is exactly an update of `field` of `address`.
 struct Case {
     address: &'static str,

@@ -81,6 +81,21 @@ async fn put(w: &Whisk, segs: &[&str], create: bool, body: &Value) -> Result<(),
     }
 }
 
+/// The fields of an action's `exec`.
+const CODE_FIELDS: &[&str] = &["kind", "code", "main", "image", "binary", "components"];
+
+/// The top-level fields of each kind that an update carries out (packages and triggers are sent whole).
+pub fn carries(kind: &str, field: &str) -> bool {
+    let fields: &[&str] = match kind {
+        "package" => &["parameter", "annotations", "publish", "binding"],
+        "trigger" => &["parameter", "annotations", "feed"],
+        "action" => &["parameter", "limits", "annotations"],
+        "rule" => &["trigger", "action", "status"],
+        _ => &[],
+    };
+    fields.contains(&field) || (kind == "action" && CODE_FIELDS.contains(&field))
+}
+
 fn wants(only: &Option<Vec<String>>, fields: &[&str]) -> bool {
     only.as_ref()
         .is_none_or(|o| o.iter().any(|f| fields.contains(&f.as_str())))
@@ -154,10 +169,9 @@ async fn action(
     let create = c.action != Act::Update;
     let only = (!create).then(|| touched(c));
     let mut body = json!({});
-    let code_fields = ["kind", "code", "main", "image", "binary", "components"];
     // An update without code in the manifest keeps the live code; a create needs it (`exec` says so).
     let has_code = d.code.is_some() || matches!(d.kind.as_str(), "sequence" | "blackbox");
-    if create || (wants(&only, &code_fields) && has_code) {
+    if create || (wants(&only, CODE_FIELDS) && has_code) {
         body["exec"] = exec(d, ns)?;
     }
     if wants(&only, &["parameter"]) {

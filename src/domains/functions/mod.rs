@@ -5,6 +5,10 @@ pub mod client;
 pub mod inspect;
 pub mod provider;
 
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Functions;
+
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -239,6 +239,7 @@ impl Provider for Functions {
         live: &[Item],
         bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
+        provider::refuse_uncarried(Domain::Functions, changes, super::apply::carries)?;
         let ns = self.namespace.get(Domain::Functions, "namespace")?;
         let (d, l) = (
             provider::by_address(desired, Domain::Functions),

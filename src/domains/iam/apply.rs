@@ -315,6 +315,31 @@ async fn set_mappers(s: &Session<'_>, path: &[String], desired: &[Value]) -> Res
 }
 
 /// What a change asks for: everything (a create) or the top-level fields it touches.
+/// The top-level fields of each kind that an update carries out: the representation's own fields, sent
+/// whole or filtered (`rep`), and the sub-resources each kind's function below sets (`wants`).
+pub fn carries(kind: &str, field: &str) -> bool {
+    let (own, more): (&[&str], &[&str]) = match kind {
+        "realm" => (rep::REALM_FIELDS, &["smtp"]),
+        "client" => (
+            rep::CLIENT_FIELDS,
+            &[
+                "secret",
+                "role",
+                "protocol_mapper",
+                "default_client_scopes",
+                "optional_client_scopes",
+                "service_account_roles",
+            ],
+        ),
+        "client_scope" => (rep::SCOPE_FIELDS, &["protocol_mapper"]),
+        "identity_provider" => (rep::IDP_FIELDS, &["config", "client_secret", "mapper"]),
+        "role" => (&[], &["description", "attributes", "composites"]),
+        "group" => (&[], &["attributes", "realm_roles", "client_roles"]),
+        _ => (&[], &[]),
+    };
+    own.contains(&field) || more.contains(&field)
+}
+
 fn wanted(c: &Change) -> Option<Vec<String>> {
     (c.action == Action::Update).then(|| touched(c))
 }

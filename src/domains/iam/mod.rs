@@ -7,6 +7,10 @@ pub mod apply;
 pub mod client;
 pub mod inspect;
 pub mod provider;
+
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Iam;
+
 pub mod rep;
 
 use super::{Checker, Reference};

@@ -158,6 +158,7 @@ impl Provider for Iam {
         live: &[Item],
         bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
+        provider::refuse_uncarried(Domain::Iam, changes, super::apply::carries)?;
         let realm = self.realm.get(Domain::Iam, "realm")?;
         let session = Session::new(&self.kc, &realm);
         let (d, l) = (

@@ -7,6 +7,10 @@ pub mod acl;
 pub mod admin;
 pub mod provider;
 
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Kafka;
+
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;

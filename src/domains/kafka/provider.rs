@@ -175,6 +175,7 @@ impl Provider for Kafka {
         live: &[Item],
         _bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
+        refuse_idle(changes, desired, live)?;
         let (d, l) = (topics(desired), topics(live));
         let (da, la) = (acls(desired), acls(live));
         let waves = provider::by_wave(changes, Domain::Kafka);
@@ -247,6 +248,32 @@ struct Batch<'a> {
     delete: Vec<&'a str>,
     acl_create: Vec<Acl>,
     acl_delete: Vec<Acl>,
+}
+
+/// Refuses topic updates with a field no Kafka operation carries out, naming it, before anything runs: each
+/// field is tried alone through the same [`Batch`] the apply runs.
+fn refuse_idle(changes: &[Change], desired: &[Item], live: &[Item]) -> Result<(), ProviderError> {
+    let (d, l) = (
+        provider::by_address(desired, Domain::Kafka),
+        provider::by_address(live, Domain::Kafka),
+    );
+    for c in changes {
+        let (Some(ds), Some(ls)) = (d.get(&c.address), l.get(&c.address)) else {
+            continue;
+        };
+        provider::refuse_idle(Domain::Kafka, c, ds, ls, |one, alone| {
+            let (Spec::KafkaTopic(want), Spec::KafkaTopic(have)) = (alone, *ls) else {
+                return Ok::<usize, ()>(1);
+            };
+            let (dm, lm) = (
+                HashMap::from([(&one.address, want)]),
+                HashMap::from([(&one.address, have)]),
+            );
+            let b = Batch::of(&[one], (&dm, &lm), (&HashMap::new(), &HashMap::new()));
+            Ok(b.create.len() + b.grow.len() + b.configs.len() + b.delete.len())
+        })?;
+    }
+    Ok(())
 }
 
 type ByAddress<'a, T> = HashMap<&'a Address, &'a T>;

@@ -9,6 +9,10 @@ pub mod bson;
 pub mod inspect;
 pub mod provider;
 
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Mongo;
+
+
 use std::borrow::Cow;
 use std::fmt;
 

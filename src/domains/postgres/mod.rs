@@ -6,6 +6,10 @@ pub mod inspect;
 pub mod normalize;
 pub mod password;
 pub mod provider;
+
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Postgres;
+
 pub mod sql;
 
 pub use crate::util::{pg_error as connection_error, pg_pool as connect};

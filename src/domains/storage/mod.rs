@@ -6,6 +6,10 @@
 
 pub use crate::s3::{client, sigv4};
 pub mod provider;
+
+/// The domain's live system, for the registry ([`crate::for_each_domain`]).
+pub type Provider = provider::Storage;
+
 pub mod xml;
 
 use std::collections::{BTreeMap, HashSet};

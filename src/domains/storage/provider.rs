@@ -196,6 +196,11 @@ const CONFIGURATIONS: &[&str] = &[
     "policy",
 ];
 
+/// The top-level fields of a bucket that an update carries out: its configurations.
+pub fn carries(kind: &str, field: &str) -> bool {
+    kind == "bucket" && CONFIGURATIONS.contains(&field)
+}
+
 async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
     let region = b.region.as_deref().unwrap_or(&client.config.region);
     client
@@ -352,6 +357,7 @@ impl Provider for Storage {
         live: &[Item],
         _bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
+        provider::refuse_uncarried(Domain::Storage, changes, carries)?;
         let (d, l) = (buckets(desired), buckets(live));
         provider::in_waves(changes, Domain::Storage, PARALLEL, |c| {
             apply_one(

@@ -61,25 +61,7 @@ impl Mapper {
                 );
             }
         }
-        for (i, t) in arr(data.get("tables")).iter().enumerate() {
-            let p = format!("{path}/tables/{i}");
-            let name = s(t.get("name")).or_else(|| s(t.get("table_name")));
-            let Some(name) = name else {
-                self.issues
-                    .push(Issue::error("missing", "a table without a name").path(p));
-                continue;
-            };
-            let columns = self.pg_columns(arr(t.get("columns")), &format!("{p}/columns"));
-            self.push(Spec::PgTable(new_table(name, schema.clone(), columns)), p);
-        }
-        for (i, v) in arr(data.get("views")).iter().enumerate() {
-            let p = format!("{path}/views/{i}");
-            let name = s(v.get("name")).unwrap_or_default();
-            match s(v.get("definition")).or_else(|| s(v.get("view_definition"))) {
-                Some(q) => self.push(Spec::PgView(new_view(name, schema.clone(), q)), p),
-                None => self.warn(p, "gap", format!("view `{name}` has no definition in the artifact; it cannot be recreated and is left out")),
-            }
-        }
+        self.pg_applier_relations(data, path, &schema);
         self.pg_extensions(
             arr(data.get("extensions")),
             &format!("{path}/extensions"),
@@ -93,6 +75,32 @@ impl Mapper {
             None,
         );
         Dialect::Applier
+    }
+
+    /// The applier dialect's tables and views, in the tenant's schema.
+    fn pg_applier_relations(&mut self, data: &Map<String, Value>, path: &str, schema: &str) {
+        for (i, t) in arr(data.get("tables")).iter().enumerate() {
+            let p = format!("{path}/tables/{i}");
+            let name = s(t.get("name")).or_else(|| s(t.get("table_name")));
+            let Some(name) = name else {
+                self.issues
+                    .push(Issue::error("missing", "a table without a name").path(p));
+                continue;
+            };
+            let columns = self.pg_columns(arr(t.get("columns")), &format!("{p}/columns"));
+            self.push(
+                Spec::PgTable(new_table(name, schema.to_string(), columns)),
+                p,
+            );
+        }
+        for (i, v) in arr(data.get("views")).iter().enumerate() {
+            let p = format!("{path}/views/{i}");
+            let name = s(v.get("name")).unwrap_or_default();
+            match s(v.get("definition")).or_else(|| s(v.get("view_definition"))) {
+                Some(q) => self.push(Spec::PgView(new_view(name, schema.to_string(), q)), p),
+                None => self.warn(p, "gap", format!("view `{name}` has no definition in the artifact; it cannot be recreated and is left out")),
+            }
+        }
     }
 
     pub(super) fn pg_schema_collector(&mut self, sc: &Value, p: &str) {
