@@ -22,6 +22,7 @@ use crate::manifest::{Manifest, Resource};
 use crate::model::{Address, Domain, HazardCode, TenantStatus};
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, Item, Options, Plan};
+use crate::restore::map::MapEntry;
 use crate::restore::report::{
     self, Conflict, Counts, DomainOutcome, DomainReport, Outcome, Report, SourceReport,
 };
@@ -79,6 +80,8 @@ pub struct Args {
     /// After the restore, read the target again and compare it with the backup (exit 2 when they differ).
     #[arg(long)]
     pub verify: bool,
+    #[command(flatten)]
+    pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
     /// references (`{ env }`, `{ file }`) fill the secrets the backup could not carry.
     #[arg(long, value_name = "PATH")]
@@ -94,6 +97,23 @@ pub struct Args {
     pub now: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
+}
+
+/// An identifier map, for restoring another tenant's backup.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MapArgs {
+    /// Restoring another tenant's backup: map a name of the source to the target's (`acme_app=globex_app`,
+    /// `acme.=globex.` for a prefix); repeat for several. Replaces the proposal's entry for the same name.
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// A file of map entries: JSON (the report's `proposed_map`, or `{"FROM": "TO"}`) or TOML (`"FROM" =
+    /// "TO"` lines); `--map` entries go on top.
+    #[arg(long, value_name = "FILE")]
+    pub map_file: Option<PathBuf>,
+    /// Restoring another tenant's backup: use the identifier map the preflight proposes (`--map` and
+    /// `--map-file` entries go on top).
+    #[arg(long)]
+    pub accept_proposed_map: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -142,6 +162,7 @@ pub fn verify_only(a: &VerifyArgs, out: &Output, settings: &live::Settings) -> i
         auto_approve: false,
         verify: false,
         manifest: a.manifest.clone(),
+        mapping: a.mapping.clone(),
         break_glass: None,
         mfa_code: None,
         now: None,
@@ -181,6 +202,8 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     #[command(flatten)]
+    pub mapping: MapArgs,
+    #[command(flatten)]
     pub repo: RepoArg,
 }
 
@@ -213,11 +236,20 @@ fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Opt
                 return (exit::ERROR, None);
             }
         };
+        let mapping = match map_source(args, &state, &mut source, out).await {
+            Ok(m) => m,
+            Err(code) => return (code, None),
+        };
         let bases = match overlay(args, &mut source, out) {
             Ok(b) => b,
             Err(code) => return (code, None),
         };
         let mut report = new_report(args, &source);
+        if let Some(m) = mapping {
+            report.source.tenant = m.from_tenant;
+            report.map = m.entries.into_iter().map(|e| (e.from, e.to)).collect();
+            report.proposed_map = m.proposal;
+        }
         let mut glass = None;
         let code = restore(
             args,
@@ -236,6 +268,151 @@ fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Opt
             audit(&state, &report, started_at, glass, &source).await;
         }
         (code, Some(report))
+    })
+}
+
+/// The identifier map a restore of another tenant's backup used.
+struct Mapping {
+    entries: Vec<MapEntry>,
+    proposal: Vec<MapEntry>,
+    /// The tenant the backup was taken from.
+    from_tenant: String,
+}
+
+/// Another tenant's backup with a map (`--accept-proposed-map`, `--map-file`, `--map`): the source is
+/// renamed into the target tenant and checked there. Without a map the source is left as it is, and the
+/// restore refuses, proposing one.
+async fn map_source(
+    args: &Args,
+    state: &State,
+    source: &mut Source,
+    out: &Output,
+) -> Result<Option<Mapping>, i32> {
+    let given = args.mapping.accept_proposed_map
+        || !args.mapping.map.is_empty()
+        || args.mapping.map_file.is_some();
+    if source.tenant.id == args.tenant() {
+        if given {
+            out.error(format!(
+                "--map, --map-file and --accept-proposed-map are for restoring another tenant's backup; this one is of `{}` itself",
+                args.tenant()
+            ));
+            return Err(exit::ERROR);
+        }
+        return Ok(None);
+    }
+    if !given {
+        return Ok(None);
+    }
+    let target = state
+        .registered(args.tenant())
+        .await
+        .unwrap_or_else(|_| crate::model::Tenant::new(args.tenant()));
+    let proposal = crate::restore::map::propose(&source.tenant, &target);
+    let entries = match map_entries(args, &proposal) {
+        Ok(e) => e,
+        Err(e) => {
+            out.error(e);
+            return Err(exit::ERROR);
+        }
+    };
+    let mapped = match source.mapped(&entries, args.tenant()) {
+        Ok(m) => m,
+        Err(e @ crate::restore::MappedError::Map(_)) => {
+            out.error(e.to_string());
+            return Err(exit::ERROR);
+        }
+        Err(e) => {
+            out.error(e.to_string());
+            return Err(exit::REFUSED);
+        }
+    };
+    println!(
+        "Identifier map, from tenant `{}` to `{}`:\n{}",
+        source.tenant.id,
+        args.tenant(),
+        map_lines(&entries)
+    );
+    let specs: Vec<&crate::domains::Spec> =
+        mapped.sections.iter().flat_map(|s| &s.resources).collect();
+    let kept = crate::restore::map::mentions(&specs, &source.tenant.id);
+    if !kept.is_empty() {
+        eprintln!(
+            "note: {} value(s) name `{}` and are kept as written: they are not identifiers (an apply of the target's manifest after the restore changes them):\n  {}",
+            kept.len(),
+            source.tenant.id,
+            kept.iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        );
+    }
+    let from_tenant = std::mem::replace(source, mapped).tenant.id;
+    Ok(Some(Mapping {
+        entries,
+        proposal,
+        from_tenant,
+    }))
+}
+
+fn map_lines(entries: &[MapEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| format!("  {:<40} {} -> {}", e.scope, e.from, e.to))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The map's entries: the proposal when accepted, the map file's over it, the `--map` entries over both.
+fn map_entries(args: &Args, proposal: &[MapEntry]) -> Result<Vec<MapEntry>, String> {
+    use crate::restore::map::{overridden, parse_pair};
+    let base = match args.mapping.accept_proposed_map {
+        true => proposal.to_vec(),
+        false => Vec::new(),
+    };
+    let from_file = match &args.mapping.map_file {
+        Some(f) => read_map_file(f)?,
+        None => Vec::new(),
+    };
+    let base = overridden(base, from_file, proposal).map_err(|e| e.to_string())?;
+    let flags = args
+        .mapping
+        .map
+        .iter()
+        .map(|m| parse_pair(m).map(|(f, t)| (None, f, t)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    overridden(base, flags, proposal).map_err(|e| e.to_string())
+}
+
+/// A map file's entries: JSON (a list of `{scope, from, to}`, or an object of `"from": "to"`) or TOML
+/// (`"from" = "to"`).
+fn read_map_file(path: &std::path::Path) -> Result<Vec<(Option<String>, String, String)>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum File {
+        Entries(Vec<Entry>),
+        Pairs(std::collections::BTreeMap<String, String>),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        scope: Option<String>,
+        from: String,
+        to: String,
+    }
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the map file {shown}: {e}"))?;
+    let file: File = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
+    } else {
+        toml::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
+    };
+    Ok(match file {
+        File::Entries(v) => v.into_iter().map(|e| (e.scope, e.from, e.to)).collect(),
+        File::Pairs(m) => m.into_iter().map(|(f, t)| (None, f, t)).collect(),
     })
 }
 
@@ -437,9 +614,8 @@ async fn restore(
     code
 }
 
-/// A backup of another tenant: nothing is written without an identifier map. The proposal (typed by scope,
-/// from the target's remembered naming or its defaults) is shown and reported; restoring with a map is not
-/// supported yet, so this is a refusal (exit 4).
+/// A backup of another tenant and no map: nothing is written. The proposal (typed by scope, from the
+/// target's remembered naming or its defaults) is shown and reported, and the restore refused (exit 4).
 async fn another_tenant(
     args: &Args,
     out: &Output,
@@ -452,22 +628,18 @@ async fn another_tenant(
         .await
         .unwrap_or_else(|_| crate::model::Tenant::new(args.tenant()));
     let proposal = crate::restore::map::propose(&source.tenant, &target);
-    let lines: Vec<String> = proposal
-        .iter()
-        .map(|e| format!("  {:<40} {} -> {}", e.scope, e.from, e.to))
-        .collect();
     println!(
         "Proposed identifier map, from tenant `{}` to `{}`:\n{}",
         source.tenant.id,
         args.tenant(),
-        lines.join("\n")
+        map_lines(&proposal)
     );
     report.proposed_map = proposal;
     refuse(
         out,
         report,
         format!(
-            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map (proposed above); applying one is not supported yet; nothing was written",
+            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map; nothing was written. Re-run with --accept-proposed-map to use the one proposed above, or give --map FROM=TO / --map-file FILE",
             source.tenant.id,
             args.tenant()
         ),

@@ -8,6 +8,7 @@
 pub mod address;
 pub mod item;
 pub mod provider;
+pub mod rename;
 pub mod systems;
 
 /// The domains' folders, from the domain table.
@@ -291,6 +292,11 @@ pub trait ResourceKind:
     fn externalize(&mut self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Renames the tenant's identifiers in the resource (its names, its references to other resources, the
+    /// names inside its SQL or policies) for a restore into another tenant; never free text, map keys or
+    /// secrets. No default: each kind says what of it names the tenant (explicit dependencies are renamed
+    /// by [`Spec::rename`]).
+    fn rename(&mut self, r: &rename::Renamer);
 }
 
 /// What hazard rules may know about the live system.
@@ -352,6 +358,24 @@ macro_rules! kinds {
             }
             pub fn delete_hazards(&self) -> Vec<Hazard> {
                 match self { $( Spec::$variant(r) => r.delete_hazards() ),* }
+            }
+            /// Renames the tenant's identifiers ([`ResourceKind::rename`]) and the explicit dependencies.
+            pub fn rename(&mut self, renamer: &rename::Renamer) {
+                match self { $( Spec::$variant(r) => r.rename(renamer) ),* }
+                if self.depends_on().is_empty() {
+                    return;
+                }
+                let mut v = self.to_json();
+                if let Some(Value::Array(deps)) = v.get_mut("depends_on") {
+                    for d in deps.iter_mut() {
+                        if let Value::String(s) = d {
+                            renamer.address(s);
+                        }
+                    }
+                }
+                if let Ok(s) = self.same_kind_from_json(v) {
+                    *self = s;
+                }
             }
             /// The resource as written in a manifest (JSON form).
             pub fn to_json(&self) -> Value {

@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Tenant;
+use crate::domains::rename::{Rename, Renamer, Scope};
+use crate::model::{Naming, Tenant};
 
 /// One entry of an identifier map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -19,36 +20,7 @@ pub struct MapEntry {
     pub to: String,
 }
 
-/// Whether `c` ends a word in a name.
-fn delimiter(c: char) -> bool {
-    matches!(c, '.' | '-' | '_' | '/' | ':')
-}
-
-/// `name` with every whole-word occurrence of `from` replaced by `to` (words end at `.`, `-`, `_`, `/`,
-/// `:` or the name's ends); `None` when `from` is not a word of it.
-pub fn replace_word(name: &str, from: &str, to: &str) -> Option<String> {
-    if from.is_empty() {
-        return None;
-    }
-    let mut out = String::new();
-    let mut rest = name;
-    let mut found = false;
-    while let Some(i) = rest.find(from) {
-        // What precedes the match: in `rest`, else what was already written.
-        let before = rest[..i].chars().last().or_else(|| out.chars().last());
-        let after = &rest[i + from.len()..];
-        if before.is_none_or(delimiter) && after.chars().next().is_none_or(delimiter) {
-            out.push_str(&rest[..i]);
-            out.push_str(to);
-            found = true;
-        } else {
-            out.push_str(&rest[..i + from.len()]);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    found.then_some(out)
-}
+pub use crate::domains::rename::replace_word;
 
 /// The name a source name takes in the target: the target's own when it declares one (`declared`), else the
 /// source name with the source tenant's id replaced by the target's as a whole word, else the target's
@@ -160,6 +132,152 @@ fn merge(raw: Vec<(&str, String, String)>) -> Vec<MapEntry> {
                 to,
             }),
         }
+    }
+    out
+}
+
+/// Why a map cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("map entry `{from}`: unknown scope `{scope}` (expected one of: {})", Scope::ALL.map(Scope::as_str).join(", "))]
+    Scope { from: String, scope: String },
+    #[error("map entry `{0}`: an empty name")]
+    Empty(String),
+    #[error("`{0}` is mapped twice; give each name one target")]
+    Twice(String),
+    #[error("`{0}` is not FROM=TO")]
+    Form(String),
+}
+
+/// Entries given by the user (`--map FROM=TO`, a map file) on top of `base` (the accepted proposal, or
+/// nothing): an entry replaces the one with the same `from`; a new one takes the scope of the proposal's
+/// entry for that name, else `tenant` (a word inside names).
+pub fn overridden(
+    base: Vec<MapEntry>,
+    given: Vec<(Option<String>, String, String)>,
+    proposal: &[MapEntry],
+) -> Result<Vec<MapEntry>, MapError> {
+    let mut out = base;
+    let mut seen = std::collections::BTreeSet::new();
+    for (scope, from, to) in given {
+        if from.is_empty() || to.is_empty() {
+            return Err(MapError::Empty(from));
+        }
+        if !seen.insert(from.clone()) {
+            return Err(MapError::Twice(from));
+        }
+        let scope = scope
+            .or_else(|| {
+                proposal
+                    .iter()
+                    .find(|e| e.from == from)
+                    .map(|e| e.scope.clone())
+            })
+            .unwrap_or_else(|| Scope::Tenant.as_str().to_string());
+        out.retain(|e| e.from != from);
+        out.push(MapEntry { scope, from, to });
+    }
+    Ok(out)
+}
+
+/// Parses `FROM=TO`.
+pub fn parse_pair(s: &str) -> Result<(String, String), MapError> {
+    match s.split_once('=') {
+        Some((f, t)) => Ok((f.trim().to_string(), t.trim().to_string())),
+        None => Err(MapError::Form(s.to_string())),
+    }
+}
+
+/// The renamer of a map.
+pub fn renamer(entries: &[MapEntry]) -> Result<Renamer, MapError> {
+    let mut renames = Vec::new();
+    for e in entries {
+        let scopes = e
+            .scope
+            .split(',')
+            .map(|s| {
+                Scope::parse(s.trim()).ok_or_else(|| MapError::Scope {
+                    from: e.from.clone(),
+                    scope: s.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        renames.push(Rename {
+            scopes,
+            from: e.from.clone(),
+            to: e.to.clone(),
+        });
+    }
+    Ok(Renamer::new(renames))
+}
+
+/// The target's tenant block: its id, and the source's naming renamed by the map (every scope declared,
+/// so the target's scope is exactly where the renamed objects are).
+pub fn target_tenant(source: &Tenant, target_id: &str, r: &Renamer) -> Tenant {
+    let list = |scope, names: Vec<String>| names.iter().map(|n| r.renamed(scope, n)).collect();
+    Tenant {
+        id: target_id.to_string(),
+        status: source.status,
+        naming: Naming {
+            realm: Some(r.renamed(Scope::Realm, &source.realm())),
+            postgres_schemas: Some(list(Scope::PostgresSchema, source.postgres_schemas())),
+            mongo_databases: Some(list(Scope::MongoDatabase, source.mongo_databases())),
+            kafka_topic_prefix: Some(
+                r.renamed(Scope::KafkaTopicPrefix, &source.kafka_topic_prefix()),
+            ),
+            functions_namespace: Some(
+                r.renamed(Scope::FunctionsNamespace, &source.functions_namespace()),
+            ),
+            bucket_prefix: Some(r.renamed(Scope::BucketPrefix, &source.bucket_prefix())),
+        },
+    }
+}
+
+/// Whether `id` is a word of a free text (bounded by anything but letters and digits).
+fn names_word(text: &str, id: &str) -> bool {
+    text.match_indices(id).any(|(i, _)| {
+        let before = text[..i].chars().last();
+        let after = text[i + id.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// The values of mapped resources that still name the source tenant as a word: free text and settings a
+/// map does not rewrite (descriptions, URLs, parameter values, tags), as `ADDRESS POINTER: value`.
+pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String> {
+    fn walk(v: &serde_json::Value, at: String, id: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::String(s) if names_word(s, id) => {
+                out.push((at, s.clone()));
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{at}/{i}"), id, out);
+                }
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    walk(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        id,
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for spec in specs {
+        let mut found = Vec::new();
+        walk(&spec.to_json(), String::new(), source_id, &mut found);
+        let address = spec.address();
+        out.extend(
+            found
+                .into_iter()
+                .map(|(p, v)| format!("{address} {p}: {v:?}")),
+        );
     }
     out
 }

@@ -230,6 +230,62 @@ fn load(
     Ok((m.tenant.clone(), specs))
 }
 
+impl Source {
+    /// The source with its identifiers renamed by a map into `target_id`'s scope, checked again as a whole
+    /// (every `validate` check, in the target tenant): a renamed name the systems would refuse, or one left
+    /// outside the target's scope, is refused here, before anything is read or written.
+    pub fn mapped(
+        &self,
+        entries: &[map::MapEntry],
+        target_id: &str,
+    ) -> Result<Source, MappedError> {
+        let r = map::renamer(entries)?;
+        let tenant = map::target_tenant(&self.tenant, target_id, &r);
+        let mut m = manifest::Manifest::new(tenant.clone());
+        for section in &self.sections {
+            for spec in &section.resources {
+                let mut spec = spec.clone();
+                spec.rename(&r);
+                m.resources.push(manifest::Resource { spec, span: None });
+            }
+        }
+        let text =
+            serde_json::to_string_pretty(&manifest::write::to_document(&m)).unwrap_or_default();
+        let opts = LoadOptions {
+            external_refs: true,
+            ..LoadOptions::default()
+        };
+        let loaded = manifest::load_str("the mapped backup", &text, Format::Json, opts);
+        let Some(checked) = loaded.manifest.as_ref() else {
+            return Err(MappedError::Checks(loaded.messages()));
+        };
+        let mut specs: Vec<Spec> = checked.resources.iter().map(|r| r.spec.clone()).collect();
+        let sections = self
+            .sections
+            .iter()
+            .map(|s| Section {
+                resources: take_domain(&mut specs, s.domain),
+                ..s.clone()
+            })
+            .collect();
+        Ok(Source {
+            tenant,
+            sections,
+            ..self.clone()
+        })
+    }
+}
+
+/// Why a map cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum MappedError {
+    #[error(transparent)]
+    Map(#[from] map::MapError),
+    /// The renamed resources do not pass the checks (the problems, one per line).
+    #[error("the backup, mapped into the target tenant, has problems; nothing was restored:\n{0}")]
+    Checks(String),
+}
+
 /// The sections of an artifact of the platform (already read and checked).
 pub fn from_artifact(imported: &Imported, origin: String, digest: String) -> Source {
     let sections = imported
@@ -366,4 +422,87 @@ pub fn unresolved(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The acme example (every kind with a name, a reference, SQL or a policy naming the tenant), mapped by
+    /// the proposal into `globex`: identifiers follow, free text stays, and the result passes every check
+    /// in globex's scope.
+    #[test]
+    fn the_proposal_renames_the_identifiers_of_the_acme_example() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+        let loaded = manifest::load_path(&dir, LoadOptions::default());
+        let m = loaded.manifest.expect("the example loads");
+        let sections = Domain::ALL
+            .iter()
+            .map(|d| Section {
+                domain: *d,
+                status: DomainStatus::Ok,
+                message: None,
+                resources: m
+                    .resources
+                    .iter()
+                    .filter(|r| r.spec.meta().domain == *d)
+                    .map(|r| r.spec.clone())
+                    .collect(),
+            })
+            .collect();
+        let source = Source {
+            tenant: m.tenant.clone(),
+            origin: "example".into(),
+            backup_id: None,
+            digest: String::new(),
+            migrated_from: None,
+            sections,
+        };
+        let proposal = map::propose(&m.tenant, &Tenant::new("globex"));
+        let mapped = source.mapped(&proposal, "globex").expect("maps");
+        assert_eq!(mapped.tenant.id, "globex");
+        let all: Vec<&Spec> = mapped.sections.iter().flat_map(|s| &s.resources).collect();
+        assert_eq!(all.len(), m.resources.len());
+        assert!(all.iter().all(|s| s.in_scope(&mapped.tenant)));
+        let doc = serde_json::to_string(
+            &all.iter()
+                .map(|s| (s.address().to_string(), s.to_json()))
+                .collect::<Vec<_>>(),
+        )
+        .expect("JSON");
+        for renamed in [
+            "postgres.schema.tenant_globex",
+            "FROM tenant_globex.orders o",
+            "JOIN tenant_globex.customers c",
+            "postgres.table.tenant_globex.orders\"",
+            "\"grantee\":\"globex_app\"",
+            "\"roles\":[\"globex_app\"]",
+            "mongo.collection.globex.",
+            "kafka.topic.globex.orders.dlq",
+            "\"principal\":\"User:globex-analytics\"",
+            "\"resource_name\":\"globex.orders-workers\"",
+            "storage.bucket.globex-exports",
+            "arn:aws:s3:::globex-exports/*",
+            "iam.realm.globex",
+        ] {
+            assert!(doc.contains(renamed), "{renamed} missing from {doc}");
+        }
+        // Free text and values are not identifiers: they keep the source's words.
+        for kept in [
+            "https://app.acme.example",
+            "\"value\":\"acme.orders\"",
+            "\"tenant\":\"acme\"",
+            "arn:aws:iam::000000000000:user/acme-analytics",
+        ] {
+            assert!(doc.contains(kept), "{kept} missing from {doc}");
+        }
+        for gone in [
+            "tenant_acme",
+            "User:acme-",
+            "arn:aws:s3:::acme-",
+            "kafka.topic.acme",
+        ] {
+            assert!(!doc.contains(gone), "{gone} left in {doc}");
+        }
+    }
 }

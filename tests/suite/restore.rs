@@ -1234,3 +1234,132 @@ async fn references_to_objects_the_backup_lacks_must_exist_live() {
     assert_eq!(report["counts"]["update"], 1, "{report}");
     w.finish().await;
 }
+
+/// EC2: a tenant's backup restored into another tenant with the accepted proposal: every object lands in
+/// the target's scope (the target's own manifest plans no change), the source tenant is exactly as before,
+/// the proposal has no cut names and no `from` twice, and verify finds the target equivalent to the mapped
+/// backup. A map that would give a name the system refuses is refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_another_tenants_backup_restores_with_the_accepted_map() {
+    let w = World::new("rsec2").await;
+    let id = w.applied_and_backed_up();
+    let target = "rsec2g";
+    // The target's OpenWhisk namespace has its own key, as in a real deployment.
+    let ow = OpenWhiskDouble::start(
+        0,
+        crate::openwhisk_double::Options {
+            namespace: target.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the OpenWhisk double starts");
+    let run = |args: &[&str]| w.command(args).envs(ow.env()).output().expect("runs");
+    let export = || {
+        let o = w.run(&["export", "--tenant", &w.t, "--manifest", &w.manifest()]);
+        code(&o, 0);
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let before = export();
+    let report_file = w.dir.join("ec2.json");
+    let rf = report_file.display().to_string();
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", &id, "--tenant", target, "--repo", &w.repo];
+        args.extend(extra);
+        run(&args)
+    };
+
+    // Malformed maps and a map for the backup's own tenant are usage errors; a map giving an invalid name
+    // is refused naming it, and nothing is written.
+    code(&restore(&["--map", "rsec2_app"]), 1);
+    let own = w.run(&[
+        "restore",
+        &id,
+        "--tenant",
+        &w.t,
+        "--repo",
+        &w.repo,
+        "--accept-proposed-map",
+    ]);
+    code(&own, 1);
+    let bad = restore(&[
+        "--accept-proposed-map",
+        "--map",
+        "rsec2-=Bad_",
+        "--auto-approve",
+    ]);
+    code(&bad, 4);
+    assert!(both(&bad).contains("Bad_files"), "{}", both(&bad));
+
+    let o = restore(&[
+        "--accept-proposed-map",
+        "--auto-approve",
+        "--verify",
+        "--report",
+        &rf,
+    ]);
+    code(&o, 0);
+    // Free text that names the source tenant is kept, and said so.
+    let said = both(&o);
+    assert!(
+        said.contains("iam.realm.rsec2g /display_name: \"Tenant rsec2\""),
+        "{said}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("a report"))
+            .expect("JSON");
+    assert_eq!(report["outcome"], "success", "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["source"]["tenant"], "rsec2", "{report}");
+    for (from, to) in [
+        ("rsec2", "rsec2g"),
+        ("rsec2_app", "rsec2g_app"),
+        ("rsec2.", "rsec2g."),
+        ("rsec2-", "rsec2g-"),
+    ] {
+        assert_eq!(report["map"][from], to, "{report}");
+    }
+    let proposal = report["proposed_map"].as_array().expect("a proposal");
+    let froms: Vec<&str> = proposal
+        .iter()
+        .map(|e| e["from"].as_str().expect("from"))
+        .collect();
+    let distinct: std::collections::BTreeSet<&&str> = froms.iter().collect();
+    assert_eq!(distinct.len(), froms.len(), "a `from` twice: {froms:?}");
+    for e in proposal {
+        let (from, to) = (
+            e["from"].as_str().unwrap_or(""),
+            e["to"].as_str().unwrap_or(""),
+        );
+        // Whole names or delimited prefixes only: the target never keeps a cut piece of the source name.
+        assert!(
+            to.starts_with(target) && (from == "rsec2" || from.starts_with("rsec2")),
+            "{e}"
+        );
+        assert_eq!(from.replacen("rsec2", target, 1), to, "{e}");
+    }
+
+    // Every object is in the target's scope: the target's own manifest plans no change (free text, such as
+    // the realm's display name, is not an identifier and keeps the source's words).
+    let dir = w.dir.join("target");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let own = manifest(target).replace("Tenant rsec2g", "Tenant rsec2");
+    std::fs::write(dir.join("m.toml"), own).expect("writes");
+    let d = dir.display().to_string();
+    let plan = run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+    // The source tenant is exactly as it was.
+    assert_eq!(export(), before);
+    w.in_sync();
+    // The same restore again finds nothing to do.
+    let again = restore(&["--accept-proposed-map", "--auto-approve", "--report", &rf]);
+    code(&again, 0);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("a report"))
+            .expect("JSON");
+    assert!(
+        World::outcomes(&report).values().all(|o| o == "unchanged"),
+        "{report}"
+    );
+    w.finish().await;
+}

@@ -358,6 +358,12 @@ resource_kind! { Package, PACKAGE, |self| { vec![self.name.clone()] }
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        if let Some(b) = &mut self.binding {
+            r.name(Scope::FunctionsNamespace, &mut b.namespace);
+        }
+    }
 }
 
 static ACTION: KindMeta = KindMeta {
@@ -474,6 +480,11 @@ resource_kind! { Action, ACTION, |self| { vec![self.path()] }
         }
         check_parameters(cx, &self.parameter);
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        for c in &mut self.components {
+            r.qualified(c);
+        }
+    }
 }
 
 static TRIGGER: KindMeta = KindMeta {
@@ -499,6 +510,11 @@ resource_kind! { Trigger, TRIGGER, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, entity_name_rule);
         check_parameters(cx, &self.parameter);
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        if let Some(f) = &mut self.feed {
+            r.qualified(f);
+        }
     }
 }
 
@@ -535,5 +551,9 @@ resource_kind! { Rule, RULE, |self| { vec![self.name.clone()] }
         if self.action.is_empty() {
             cx.error("action", "missing", "a rule needs an action");
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        r.qualified(&mut self.trigger);
+        r.qualified(&mut self.action);
     }
 }

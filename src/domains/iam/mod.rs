@@ -391,6 +391,10 @@ resource_kind! { Realm, REALM, |self| { vec![self.name.clone()] }
             cx.secret("smtp.password", s.password.as_ref());
         }
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::Realm, &mut self.name);
+    }
 }
 
 static ROLE: KindMeta = KindMeta {
@@ -427,6 +431,8 @@ resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
             );
         }
     }
+    // Inside the realm: its names are the realm's own, the same in any tenant.
+    fn rename(&mut self, _: &crate::domains::rename::Renamer) {}
 }
 
 static CLIENT: KindMeta = KindMeta {
@@ -594,6 +600,8 @@ resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
             }
         }
     }
+    // Inside the realm: its names are the realm's own, the same in any tenant.
+    fn rename(&mut self, _: &crate::domains::rename::Renamer) {}
 }
 
 static CLIENT_SCOPE: KindMeta = KindMeta {
@@ -634,6 +642,8 @@ resource_kind! { ClientScope, CLIENT_SCOPE, |self| { vec![self.name.clone()] }
             self.protocol_mapper.iter().map(|m| m.name.as_str()),
         );
     }
+    // Inside the realm: its names are the realm's own, the same in any tenant.
+    fn rename(&mut self, _: &crate::domains::rename::Renamer) {}
 }
 
 static IDENTITY_PROVIDER: KindMeta = KindMeta {
@@ -682,6 +692,8 @@ resource_kind! { IdentityProvider, IDENTITY_PROVIDER, |self| { vec![self.alias.c
             self.mapper.iter().map(|m| m.name.as_str()),
         );
     }
+    // Inside the realm: its names are the realm's own, the same in any tenant.
+    fn rename(&mut self, _: &crate::domains::rename::Renamer) {}
 }
 
 static GROUP: KindMeta = KindMeta {
@@ -728,6 +740,8 @@ resource_kind! { Group, GROUP, |self| { vec![self.path()] }
                 .help = Some("nest groups with `parent = \"path/of/parent\"`".into());
         }
     }
+    // Inside the realm: its names are the realm's own, the same in any tenant.
+    fn rename(&mut self, _: &crate::domains::rename::Renamer) {}
 }
 
 /// A manifest rule of the IAM domain: a tenant has exactly one realm.

@@ -290,6 +290,10 @@ resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
         }
         out
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::KafkaTopicPrefix, &mut self.name);
+    }
 }
 
 fn check_config_value(key: &str, v: &str) -> Result<(), String> {
@@ -455,6 +459,13 @@ resource_kind! { Acl, ACL, |self| { vec![
                 allowed.iter().map(snake).collect::<Vec<_>>().join(", ")
             ));
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        if self.resource_type != AclResource::Cluster {
+            r.name(Scope::KafkaTopicPrefix, &mut self.resource_name);
+        }
+        r.tenant_word(&mut self.principal);
     }
 }
 

@@ -357,6 +357,10 @@ resource_kind! { Database, DATABASE, |self| { vec![self.name.clone()] }
         let dbs = cx.tenant.mongo_databases();
         cx.scope("name", "database", &self.name, &dbs, false);
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::MongoDatabase, &mut self.name);
+    }
 }
 
 static COLLECTION: KindMeta = KindMeta {
@@ -473,6 +477,10 @@ resource_kind! { Collection, COLLECTION, |self| { vec![self.database.clone(), se
         } else if !self.pipeline.is_empty() {
             cx.error("pipeline", "conflict", "a pipeline needs `view_on`");
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::MongoDatabase, &mut self.database);
     }
 }
 
@@ -609,6 +617,10 @@ resource_kind! { Index, INDEX, |self| { vec![
         if self.unique == Some(true) && self.key.iter().any(|k| k.order == IndexDirection::Hashed) {
             cx.error("unique", "conflict", "hashed indexes cannot be unique");
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::MongoDatabase, &mut self.database);
     }
 }
 

@@ -367,6 +367,12 @@ resource_kind! { Extension, EXTENSION, |self| { vec![self.name.clone()] }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        if let Some(s) = &mut self.schema {
+            r.name(Scope::PostgresSchema, s);
+        }
+    }
 }
 
 static SCHEMA: KindMeta = KindMeta {
@@ -425,6 +431,16 @@ resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
             }
         }
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.name);
+        if let Some(o) = &mut self.owner {
+            r.tenant_word(o);
+        }
+        for g in &mut self.grant {
+            r.tenant_word(&mut g.role);
+        }
+    }
 }
 
 static ROLE: KindMeta = KindMeta {
@@ -475,6 +491,12 @@ resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
                 "useless-password",
                 "a password on a role that cannot log in is never used",
             );
+        }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        r.tenant_word(&mut self.name);
+        for m in &mut self.member_of {
+            r.tenant_word(m);
         }
     }
 }
@@ -610,6 +632,23 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                 "no-effect",
                 "FORCE ROW LEVEL SECURITY has no effect unless `row_level_security = true`",
             );
+        }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.schema);
+        for c in &mut self.column {
+            for sql in [&mut c.default, &mut c.generated].into_iter().flatten() {
+                r.sql(sql);
+            }
+        }
+        for c in &mut self.check {
+            r.sql(&mut c.expression);
+        }
+        for fk in &mut self.foreign_key {
+            if let Some(s) = &mut fk.references.schema {
+                r.name(Scope::PostgresSchema, s);
+            }
         }
     }
 }
@@ -868,6 +907,18 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
             cx.error("unique", "conflict", "only btree indexes can be unique");
         }
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.schema);
+        for k in &mut self.columns {
+            if let Some(e) = &mut k.expression {
+                r.sql(e);
+            }
+        }
+        if let Some(p) = &mut self.predicate {
+            r.sql(p);
+        }
+    }
 }
 
 static VIEW: KindMeta = KindMeta {
@@ -902,6 +953,11 @@ resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone(
                 "a materialized view has no check option",
             );
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.sql(&mut self.query);
     }
 }
 
@@ -990,6 +1046,16 @@ resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.c
                 "conflict",
                 "SELECT and DELETE policies take only `using`",
             );
+        }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.schema);
+        for role in &mut self.roles {
+            r.tenant_word(role);
+        }
+        for sql in [&mut self.using, &mut self.with_check].into_iter().flatten() {
+            r.sql(sql);
         }
     }
 }
@@ -1091,5 +1157,10 @@ resource_kind! { Grant, GRANT, |self| { vec![
                 );
             }
         }
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.tenant_word(&mut self.grantee);
     }
 }

@@ -387,6 +387,13 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
             );
         }
     }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        use crate::domains::rename::Scope;
+        r.name(Scope::BucketPrefix, &mut self.name);
+        if let Some(p) = &mut self.policy {
+            r.bucket_arns(p);
+        }
+    }
 }
 
 /// One lifecycle rule: its id, an action, one kind of expiration, and a filter S3 accepts.
