@@ -244,6 +244,14 @@ fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Opt
             Ok(b) => b,
             Err(code) => return (code, None),
         };
+        if mapping.is_none() && args.manifest.is_none() && source.tenant.id == args.tenant() {
+            // The tenant's naming as the registry declares it (`tenant set`, or its last apply or restore)
+            // is the target's scope; the source's fills what the registry does not say.
+            if let Ok(mut known) = state.registered(args.tenant()).await {
+                known.naming.fill_from(&source.tenant.naming);
+                source.tenant.naming = known.naming;
+            }
+        }
         let mut report = new_report(args, &source);
         if let Some(m) = mapping {
             report.source.tenant = m.from_tenant;
@@ -759,9 +767,14 @@ fn desired_of(
             Disposition::Skipped(why) => (DomainOutcome::Skipped, Some(why.clone())),
         };
         let mut secrets_to_set = Vec::new();
+        let mut out_of_scope = Vec::new();
         if let (Disposition::Restore, Some(section)) = (&d, source.section(domain)) {
             restored.push(domain);
             for spec in &section.resources {
+                if !spec.in_scope(&source.tenant) {
+                    out_of_scope.push(spec.address().to_string());
+                    continue;
+                }
                 manifest.resources.push(Resource {
                     spec: spec.clone(),
                     span: None,
@@ -782,6 +795,7 @@ fn desired_of(
             counts: Counts::default(),
             conflicts: Vec::new(),
             secrets_to_set,
+            out_of_scope,
         });
     }
     (Desired { manifest, specs }, restored)
@@ -1039,6 +1053,13 @@ fn preamble(report: &Report) -> String {
             s += &format!(
                 "    secrets the backup could not carry (set these before or after): {}\n",
                 d.secrets_to_set.join(", ")
+            );
+        }
+        if !d.out_of_scope.is_empty() {
+            s += &format!(
+                "    left out, outside tenant `{0}`'s scope: {1}\n    (if that is the tenant's real naming, declare it with `falconer tenant set {0} --kafka-topic-prefix ... --bucket-prefix ...` or a manifest's `tenant` block given with --manifest, and they restore)\n",
+                report.tenant,
+                d.out_of_scope.join(", ")
             );
         }
     }

@@ -10,7 +10,7 @@ use crate::state::{HistoryRow, Owner, State, rfc3339};
 #[derive(clap::Subcommand, Debug)]
 pub enum TenantCommand {
     /// Sets a tenant's status and environment (a new tenant: `active`, no environment, unless given).
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// The registry: tenant, status, environment, whether its naming is known, last change.
     List {
         #[arg(long)]
@@ -26,6 +26,58 @@ pub struct SetArgs {
     /// `production`, `staging`, ... (a production tenant's restores are guarded: see `docs/restore.md`).
     #[arg(long)]
     pub environment: Option<String>,
+    #[command(flatten)]
+    pub naming: NamingArgs,
+}
+
+/// Declares the tenant's real naming (its scope), field by field; what is not given stays as remembered.
+/// Artifacts of the platform do not always follow the defaults (topics and buckets without the tenant
+/// prefix are common): once declared, their objects are in the tenant's scope.
+#[derive(clap::Args, Debug, Default)]
+pub struct NamingArgs {
+    #[arg(long)]
+    pub realm: Option<String>,
+    /// A PostgreSQL schema of the tenant (repeat for several; replaces the remembered list).
+    #[arg(long = "postgres-schema", value_name = "SCHEMA")]
+    pub postgres_schemas: Vec<String>,
+    /// A MongoDB database of the tenant (repeat for several; replaces the remembered list).
+    #[arg(long = "mongo-database", value_name = "DATABASE")]
+    pub mongo_databases: Vec<String>,
+    /// The prefix of the tenant's topics, consumer groups and transactional ids (may be empty).
+    #[arg(long, value_name = "PREFIX")]
+    pub kafka_topic_prefix: Option<String>,
+    #[arg(long, value_name = "NAMESPACE")]
+    pub functions_namespace: Option<String>,
+    /// The prefix of the tenant's buckets (may be empty).
+    #[arg(long, value_name = "PREFIX")]
+    pub bucket_prefix: Option<String>,
+}
+
+impl NamingArgs {
+    /// `naming` with the given fields replaced; whether any was given.
+    fn apply(&self, naming: &mut crate::model::Naming) -> bool {
+        let mut given = false;
+        let mut set = |slot: &mut Option<String>, v: &Option<String>| {
+            if let Some(v) = v {
+                *slot = Some(v.clone());
+                given = true;
+            }
+        };
+        set(&mut naming.realm, &self.realm);
+        set(&mut naming.kafka_topic_prefix, &self.kafka_topic_prefix);
+        set(&mut naming.functions_namespace, &self.functions_namespace);
+        set(&mut naming.bucket_prefix, &self.bucket_prefix);
+        for (slot, v) in [
+            (&mut naming.postgres_schemas, &self.postgres_schemas),
+            (&mut naming.mongo_databases, &self.mongo_databases),
+        ] {
+            if !v.is_empty() {
+                *slot = Some(v.clone());
+                given = true;
+            }
+        }
+        given
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +108,18 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
                 .set_tenant(&a.tenant, &status, &environment)
                 .await
                 .map_err(|e| e.to_string())?;
+            let mut t = state
+                .registered(&a.tenant)
+                .await
+                .map_err(|e| e.to_string())?;
+            if a.naming.apply(&mut t.naming) {
+                let naming = serde_json::to_string(&t.naming).map_err(|e| e.to_string())?;
+                state
+                    .remember_naming(&a.tenant, &naming)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("tenant `{}`: naming {naming}", a.tenant);
+            }
             println!(
                 "tenant `{}`: {status}, environment {}",
                 a.tenant,

@@ -20,7 +20,11 @@ pub fn validate(
     for (i, (spec, origin)) in resources.iter().enumerate() {
         let mut cx = Checker::new(tenant, opts.strict, *origin);
         spec.check(&mut cx);
-        issues.extend(cx.issues);
+        issues.extend(
+            cx.issues
+                .into_iter()
+                .map(|i| foreign_scope(i, tenant, opts)),
+        );
         let a = spec.address();
         if let Some(&first) = by_addr.get(&a) {
             let mut issue = Issue::error("duplicate", format!("{a} is declared twice"));
@@ -61,6 +65,21 @@ pub fn validate(
         issues.extend(rule(resources));
     }
     issues
+}
+
+/// An object outside the tenant's scope in an artifact or a backup (`external_refs`): the platform does not
+/// always follow falconer's default naming, so it is a warning saying how to declare the tenant's real naming
+/// (a restore leaves such objects out until then). In a manifest it stays an error.
+fn foreign_scope(mut issue: Issue, tenant: &Tenant, opts: LoadOptions) -> Issue {
+    if !opts.external_refs || issue.code != "out-of-scope" || !issue.is_error() {
+        return issue;
+    }
+    issue.severity = crate::diag::Severity::Warning;
+    issue.help = Some(format!(
+        "if this is tenant `{0}`'s real naming, declare it: `falconer tenant set {0} --kafka-topic-prefix ... --bucket-prefix ...` (see `tenant set --help`), or a manifest's `tenant` block given with --manifest; until then a restore leaves the object out",
+        tenant.id
+    ));
+    issue
 }
 
 /// A reference to nothing declared: an error, or where references may be to live objects

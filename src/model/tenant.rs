@@ -53,6 +53,21 @@ impl Naming {
     pub fn is_empty(&self) -> bool {
         *self == Naming::default()
     }
+
+    /// Takes `other`'s fields where this one has none.
+    pub fn fill_from(&mut self, other: &Naming) {
+        fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
+            if slot.is_none() {
+                slot.clone_from(from);
+            }
+        }
+        fill(&mut self.realm, &other.realm);
+        fill(&mut self.postgres_schemas, &other.postgres_schemas);
+        fill(&mut self.mongo_databases, &other.mongo_databases);
+        fill(&mut self.kafka_topic_prefix, &other.kafka_topic_prefix);
+        fill(&mut self.functions_namespace, &other.functions_namespace);
+        fill(&mut self.bucket_prefix, &other.bucket_prefix);
+    }
 }
 
 impl Tenant {

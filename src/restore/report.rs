@@ -154,6 +154,9 @@ pub struct DomainReport {
     /// Secret fields the backup could not carry: set them before or after (`ADDRESS FIELD`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets_to_set: Vec<String>,
+    /// Objects of the source outside the tenant's scope (its naming), left out: `ADDRESS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out_of_scope: Vec<String>,
 }
 
 /// Where the restore read from.

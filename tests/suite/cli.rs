@@ -362,3 +362,30 @@ fn output_to_a_pipe_or_a_link_keeps_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An artifact whose topics do not follow the tenant's default naming (common in real exports) validates,
+/// with warnings that say how to declare the tenant's real naming, not as a hard stop.
+#[test]
+fn an_artifact_outside_the_default_naming_validates_with_warnings() {
+    let dir = temp_dir("scope");
+    let text = std::fs::read_to_string("tests/fixtures/falcone/globex-v1.0.0.json").expect("reads");
+    assert!(text.contains("\"globex.invoices\""));
+    let path = dir.join("artifact.json");
+    std::fs::write(&path, text.replace("\"globex.invoices\"", "\"invoices\"")).expect("writes");
+    let out = falconer(&["validate", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let said = text_of(&out);
+    assert!(
+        said.contains("topic \"invoices\" is outside tenant `globex`'s scope"),
+        "{said}"
+    );
+    assert!(
+        said.contains("falconer tenant set globex --kafka-topic-prefix"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn text_of(o: &std::process::Output) -> String {
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}

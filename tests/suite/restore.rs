@@ -1363,3 +1363,61 @@ async fn ec2_another_tenants_backup_restores_with_the_accepted_map() {
     );
     w.finish().await;
 }
+
+/// Real-world naming: a source with a topic outside the tenant's prefix. The restore leaves it out, listing
+/// it with how to declare the tenant's real naming; once the registry declares it, the same restore creates
+/// it (and only it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_outside_the_scope_are_left_out_until_the_naming_is_declared() {
+    let w = World::new("rsscope").await;
+    let id = w.applied_and_backed_up();
+    let file = backup_file(&w, &id, |f| {
+        replace_document(f, "kafka", |doc| {
+            doc["kafka"]["topic"]
+                .as_array_mut()
+                .expect("topics")
+                .push(serde_json::json!({
+                    "name": "rsscope-legacy", "partitions": 1, "replication_factor": 1
+                }));
+        });
+    });
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 0);
+    let out = both(&o);
+    assert!(
+        out.contains("left out, outside tenant `rsscope`'s scope: kafka.topic.rsscope-legacy"),
+        "{out}"
+    );
+    assert!(out.contains("falconer tenant set rsscope"), "{out}");
+    let kafka = report["domains"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["domain"] == "kafka"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        kafka["out_of_scope"],
+        serde_json::json!(["kafka.topic.rsscope-legacy"]),
+        "{report}"
+    );
+    assert_eq!(report["counts"]["create"], 0, "{report}");
+
+    let set = w.run(&[
+        "tenant",
+        "set",
+        "rsscope",
+        "--kafka-topic-prefix",
+        "rsscope",
+    ]);
+    code(&set, 0);
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 0);
+    assert_eq!(report["counts"]["create"], 1, "{report}");
+    assert!(!both(&o).contains("left out"), "{}", both(&o));
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 0);
+    assert!(
+        World::outcomes(&report).values().all(|o| o == "unchanged"),
+        "{report}"
+    );
+    w.finish().await;
+}
