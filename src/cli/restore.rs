@@ -227,7 +227,7 @@ fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Opt
         .await
         {
             Ok(s) => s,
-            Err(code) => return (code, None),
+            Err(code) => return unread(args, out, code),
         };
         let state = match State::open(&settings.state).await {
             Ok(s) => s,
@@ -520,6 +520,33 @@ fn finish(args: &Args, out: &Output, report: &Report, code: i32) -> i32 {
         }
     }
     code
+}
+
+/// A source that could not be read, or failed its checks (said above): the report says so too.
+fn unread(args: &Args, out: &Output, code: i32) -> (i32, Option<Report>) {
+    let source = Source {
+        tenant: crate::model::Tenant::new(""),
+        origin: args
+            .source
+            .clone()
+            .or_else(|| args.at.as_ref().map(|t| format!("--at {t}")))
+            .unwrap_or_default(),
+        backup_id: None,
+        digest: String::new(),
+        migrated_from: None,
+        sections: Vec::new(),
+    };
+    let mut report = new_report(args, &source);
+    report.outcome = match code {
+        exit::REFUSED => Outcome::Refused,
+        _ => Outcome::Failed,
+    };
+    report.message = Some(
+        "the source could not be read, or failed its checks (see the errors); nothing was restored"
+            .into(),
+    );
+    report.finished_at = report.started_at.clone();
+    (finish(args, out, &report, code), Some(report))
 }
 
 fn new_report(args: &Args, source: &Source) -> Report {

@@ -77,6 +77,10 @@ pub enum Origin<'a> {
 pub struct Checker<'a> {
     pub tenant: &'a Tenant,
     pub strict: bool,
+    /// Checking data from outside (an artifact, a backup): names with a double quote or a control character
+    /// are refused. Quoting would make them harmless, but they are the mark of an injection and no tenant
+    /// needs them; a manifest may still declare them.
+    pub foreign: bool,
     origin: Origin<'a>,
     pub issues: Vec<Issue>,
 }
@@ -86,6 +90,7 @@ impl<'a> Checker<'a> {
         Checker {
             tenant,
             strict,
+            foreign: false,
             origin,
             issues: Vec::new(),
         }
@@ -110,6 +115,17 @@ impl<'a> Checker<'a> {
 
     /// Applies a name rule: `rule` returns the problem, if any.
     pub fn name(&mut self, field: &str, value: &str, rule: impl Fn(&str) -> Result<(), String>) {
+        if self.foreign && value.chars().any(|c| c == '"' || c.is_control()) {
+            self.error(
+                field,
+                "suspicious-name",
+                format!("name {value:?} holds a double quote or a control character; refused in data from outside"),
+            )
+            .help = Some(
+                "names with quotes or control characters are the mark of an injection: declare the object in a manifest if it is real".into(),
+            );
+            return;
+        }
         if let Err(e) = rule(value) {
             self.error(
                 field,

@@ -19,6 +19,7 @@ pub fn validate(
     let mut by_addr: HashMap<Address, usize> = HashMap::with_capacity(resources.len());
     for (i, (spec, origin)) in resources.iter().enumerate() {
         let mut cx = Checker::new(tenant, opts.strict, *origin);
+        cx.foreign = opts.external_refs;
         spec.check(&mut cx);
         issues.extend(
             cx.issues

@@ -217,7 +217,7 @@ fn load(
     let loaded = manifest::load_str(&name, &text, Format::Json, opts);
     let Some(m) = loaded.manifest.as_ref() else {
         return Err(SourceError::Checks {
-            messages: loaded.messages(),
+            messages: by_pointer(loaded, &text),
         });
     };
     if m.tenant.id != record.tenant {
@@ -257,7 +257,7 @@ impl Source {
         };
         let loaded = manifest::load_str("the mapped backup", &text, Format::Json, opts);
         let Some(checked) = loaded.manifest.as_ref() else {
-            return Err(MappedError::Checks(loaded.messages()));
+            return Err(MappedError::Checks(by_pointer(loaded, &text)));
         };
         let mut specs: Vec<Spec> = checked.resources.iter().map(|r| r.spec.clone()).collect();
         let sections = self
@@ -284,6 +284,20 @@ pub enum MappedError {
     /// The renamed resources do not pass the checks (the problems, one per line).
     #[error("the backup, mapped into the target tenant, has problems; nothing was restored:\n{0}")]
     Checks(String),
+}
+
+/// The issues of documents checked together, each named by its JSON pointer in the backup's documents
+/// (`/postgres/table/0/column/0/type`) rather than by a line of the combined text, which no file holds.
+fn by_pointer(mut loaded: manifest::Loaded, text: &str) -> String {
+    if let Ok(tree) = crate::syntax::tree::read_json(0, text) {
+        for i in &mut loaded.issues {
+            if let Some(span) = i.span.take() {
+                i.path = Some(tree.pointer_at(span.start));
+                i.related.clear();
+            }
+        }
+    }
+    loaded.messages()
 }
 
 /// The sections of an artifact of the platform (already read and checked).

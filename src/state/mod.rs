@@ -954,13 +954,18 @@ impl State {
             return Ok(());
         }
         on!(self, |p| {
-            let mut q =
-                sqlx::QueryBuilder::new("insert into falconer_run_changes (run_id, address) ");
-            q.push_values(addresses, |mut row, a| {
-                row.push_bind(run).push_bind(a);
-            });
-            q.push(" on conflict (run_id, address) do nothing");
-            q.build().execute(p).await.map(|_| ()).map_err(db)
+            let mut tx = p.begin().await.map_err(db)?;
+            // A few statements of many rows each, within the servers' limits on bound values.
+            for chunk in addresses.chunks(ROWS_PER_STATEMENT) {
+                let mut q =
+                    sqlx::QueryBuilder::new("insert into falconer_run_changes (run_id, address) ");
+                q.push_values(chunk, |mut row, a| {
+                    row.push_bind(run).push_bind(a);
+                });
+                q.push(" on conflict (run_id, address) do nothing");
+                q.build().execute(&mut *tx).await.map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
         })
     }
 

@@ -73,6 +73,36 @@ impl Node {
         }
     }
 
+    /// The JSON pointer of the innermost value whose span holds `offset` (for data read without a file a
+    /// person can open: an issue is better named by its path than by a line of generated text).
+    pub fn pointer_at(&self, offset: u32) -> String {
+        let holds = |n: &Node| n.span.start <= offset && offset < n.span.end.max(n.span.start + 1);
+        let mut out = String::new();
+        let mut cur = self;
+        loop {
+            let next = match &cur.val {
+                Val::Obj(o) => o.entries.iter().find_map(|(k, v)| {
+                    let on_key = k.span.start <= offset && offset < k.span.end;
+                    (holds(v) || on_key).then(|| (k.name.replace('~', "~0").replace('/', "~1"), v))
+                }),
+                Val::Arr(items) => items
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| holds(v))
+                    .map(|(i, v)| (i.to_string(), v)),
+                _ => None,
+            };
+            match next {
+                Some((seg, v)) => {
+                    out.push('/');
+                    out.push_str(&seg);
+                    cur = v;
+                }
+                None => return out,
+            }
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match &self.val {
             Val::Null => "null",

@@ -580,6 +580,9 @@ async fn ec3_a_restore_while_the_tenant_is_locked_exits_3_naming_the_holder() {
     w.finish().await;
 }
 
+/// An edit of a backup's document.
+type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+
 /// A backup of another tenant, and a suspended tenant, are refused (exit 4) before anything is written;
 /// a document carrying SQL in a type name is refused naming the field, and a sentinel survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -625,15 +628,72 @@ async fn refusals_come_before_anything_is_written() {
     assert!(both(&o).contains("suspended"), "{}", both(&o));
     assert_eq!(report["outcome"], "refused");
 
-    let hostile = backup_file(&w, &id, |f| {
-        replace_document(f, "postgres", |doc| {
-            let tables = doc["postgres"]["table"].as_array_mut().expect("tables");
-            tables[0]["column"][0]["type"] = Value::from("int); drop table public.sentinel; --");
-        });
-    });
-    let (o, _) = w.restore(&hostile, &["--auto-approve"]);
-    code(&o, 4);
-    assert!(both(&o).contains("type"), "{}", both(&o));
+    // Hostile documents: SQL in a type, a default, privileges and a view body; quotes and `..` in names.
+    let sql = "int); drop table public.sentinel; --";
+    let schema = format!("{}_app", w.t);
+    let cases: Vec<(&str, &str, Edit)> = vec![
+        (
+            "postgres",
+            "type",
+            Box::new(|doc: &mut Value| {
+                doc["postgres"]["table"][0]["column"][0]["type"] = Value::from(sql);
+            }),
+        ),
+        (
+            "postgres",
+            "default",
+            Box::new(|doc: &mut Value| {
+                doc["postgres"]["table"][0]["column"][0]["default"] =
+                    Value::from("'x'); drop table public.sentinel; --");
+            }),
+        ),
+        (
+            "postgres",
+            "privileges",
+            Box::new(|doc: &mut Value| {
+                doc["postgres"]["grant"] = serde_json::json!([{
+                    "grantee": "PUBLIC", "schema": schema, "object": "orders",
+                    "privileges": ["SELECT; DROP TABLE public.sentinel"]
+                }]);
+            }),
+        ),
+        (
+            "postgres",
+            "query",
+            Box::new(|doc: &mut Value| {
+                doc["postgres"]["view"] = serde_json::json!([{
+                    "name": "v", "schema": schema,
+                    "query": "select 1; drop table public.sentinel"
+                }]);
+            }),
+        ),
+        (
+            "postgres",
+            "name",
+            Box::new(|doc: &mut Value| {
+                doc["postgres"]["table"][1]["name"] =
+                    Value::from("customers\"; drop table public.sentinel; --");
+            }),
+        ),
+        (
+            "storage",
+            "name",
+            Box::new(|doc: &mut Value| {
+                doc["storage"]["bucket"][0]["name"] = Value::from("rsref-..files");
+            }),
+        ),
+    ];
+    for (domain, field, edit) in &cases {
+        let hostile = backup_file(&w, &id, |f| replace_document(f, domain, |doc| edit(doc)));
+        let (o, report) = w.restore(&hostile, &["--auto-approve"]);
+        assert_eq!(o.status.code(), Some(4), "{domain} {field}: {}", both(&o));
+        assert_eq!(report["outcome"], "refused", "{field}: {report}");
+        assert!(
+            both(&o).contains(&format!("/{field})")) || both(&o).contains(&format!("/{field}/")),
+            "{domain} {field}: {}",
+            both(&o)
+        );
+    }
     assert!(
         w.plan()["changes"]
             .as_array()

@@ -48,6 +48,27 @@ async fn exercise(url: &str) {
     assert!(m.contains(&a) && !m.contains(&b));
     assert!(state.managed("other").await.expect("managed").is_empty());
 
+    // A run's changes, many more than one statement may bind (SQLite allows 32,766 values): all recorded,
+    // and unfinished until the run is applied.
+    let run = state.start_run("big", "digest").await.expect("a run");
+    let many: Vec<String> = (0..20_000).map(|i| format!("iam.role.r{i}")).collect();
+    state
+        .record_run_changes(&run, &many)
+        .await
+        .expect("records 20,000 changes");
+    assert_eq!(
+        state.unfinished_changes("big").await.expect("reads").len(),
+        20_000
+    );
+    state.finish_run(&run, "applied").await.expect("finishes");
+    assert!(
+        state
+            .unfinished_changes("big")
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+
     // Fingerprint keys: stable per tenant, different between tenants, never shown.
     let k1 = state.fingerprint_key("acme").await.expect("key");
     let k2 = State::open(url)
