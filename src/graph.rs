@@ -65,8 +65,12 @@ impl Graph {
             graph.add_node(i);
         }
         for (i, spec) in specs.iter().enumerate() {
+            // Edges into `i` are added only here, so duplicates are found among its own few dependencies
+            // (`contains_edge` would walk all of a dependency's edges: quadratic for a realm of 100,000 roles).
+            let mut seen: Vec<usize> = Vec::new();
             let mut add = |dep: usize, edge: Edge| {
-                if dep != i && !graph.contains_edge(NodeIndex::new(dep), NodeIndex::new(i)) {
+                if dep != i && !seen.contains(&dep) {
+                    seen.push(dep);
                     graph.add_edge(NodeIndex::new(dep), NodeIndex::new(i), edge);
                 }
             };
