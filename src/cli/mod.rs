@@ -14,6 +14,8 @@ mod plan;
 mod progress;
 mod restore;
 mod restore_guard;
+mod restore_map;
+mod restore_show;
 mod restore_source;
 mod restore_status;
 mod schedule;

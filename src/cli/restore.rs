@@ -9,7 +9,6 @@
 //! stops there. Then the apply engine runs the plan under the tenant's lock, journaled: one system's failure
 //! leaves the others' changes done (exit 5, partial), and running the restore again completes the rest.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,12 +16,12 @@ use super::apply::{self, Approval};
 use super::backup::RepoArg;
 use super::live::{self, Context, Desired};
 use super::plan::PlanFormat;
+use super::restore_map::{another_tenant, map_source};
+use super::restore_show::{count_changes, print_outcome, show_preflight};
 use super::{Output, exit, restore_guard};
 use crate::manifest::{Manifest, Resource};
 use crate::model::{Address, Domain, HazardCode, TenantStatus};
-use crate::plan::render::{self, Style};
 use crate::plan::{Action, Item, Options, Plan};
-use crate::restore::map::MapEntry;
 use crate::restore::report::{
     self, Conflict, Counts, DomainOutcome, DomainReport, Outcome, Report, SourceReport,
 };
@@ -132,7 +131,7 @@ pub struct StatusArgs {
 }
 
 impl Args {
-    fn tenant(&self) -> &str {
+    pub(super) fn tenant(&self) -> &str {
         self.tenant.as_deref().unwrap_or_default()
     }
 }
@@ -276,151 +275,6 @@ fn run_report(args: &Args, out: &Output, settings: &live::Settings) -> (i32, Opt
             audit(&state, &report, started_at, glass, &source).await;
         }
         (code, Some(report))
-    })
-}
-
-/// The identifier map a restore of another tenant's backup used.
-struct Mapping {
-    entries: Vec<MapEntry>,
-    proposal: Vec<MapEntry>,
-    /// The tenant the backup was taken from.
-    from_tenant: String,
-}
-
-/// Another tenant's backup with a map (`--accept-proposed-map`, `--map-file`, `--map`): the source is
-/// renamed into the target tenant and checked there. Without a map the source is left as it is, and the
-/// restore refuses, proposing one.
-async fn map_source(
-    args: &Args,
-    state: &State,
-    source: &mut Source,
-    out: &Output,
-) -> Result<Option<Mapping>, i32> {
-    let given = args.mapping.accept_proposed_map
-        || !args.mapping.map.is_empty()
-        || args.mapping.map_file.is_some();
-    if source.tenant.id == args.tenant() {
-        if given {
-            out.error(format!(
-                "--map, --map-file and --accept-proposed-map are for restoring another tenant's backup; this one is of `{}` itself",
-                args.tenant()
-            ));
-            return Err(exit::ERROR);
-        }
-        return Ok(None);
-    }
-    if !given {
-        return Ok(None);
-    }
-    let target = state
-        .registered(args.tenant())
-        .await
-        .unwrap_or_else(|_| crate::model::Tenant::new(args.tenant()));
-    let proposal = crate::restore::map::propose(&source.tenant, &target);
-    let entries = match map_entries(args, &proposal) {
-        Ok(e) => e,
-        Err(e) => {
-            out.error(e);
-            return Err(exit::ERROR);
-        }
-    };
-    let mapped = match source.mapped(&entries, args.tenant()) {
-        Ok(m) => m,
-        Err(e @ crate::restore::MappedError::Map(_)) => {
-            out.error(e.to_string());
-            return Err(exit::ERROR);
-        }
-        Err(e) => {
-            out.error(e.to_string());
-            return Err(exit::REFUSED);
-        }
-    };
-    println!(
-        "Identifier map, from tenant `{}` to `{}`:\n{}",
-        source.tenant.id,
-        args.tenant(),
-        map_lines(&entries)
-    );
-    let specs: Vec<&crate::domains::Spec> =
-        mapped.sections.iter().flat_map(|s| &s.resources).collect();
-    let kept = crate::restore::map::mentions(&specs, &source.tenant.id);
-    if !kept.is_empty() {
-        eprintln!(
-            "note: {} value(s) name `{}` and are kept as written: they are not identifiers (an apply of the target's manifest after the restore changes them):\n  {}",
-            kept.len(),
-            source.tenant.id,
-            kept.iter()
-                .take(20)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        );
-    }
-    let from_tenant = std::mem::replace(source, mapped).tenant.id;
-    Ok(Some(Mapping {
-        entries,
-        proposal,
-        from_tenant,
-    }))
-}
-
-fn map_lines(entries: &[MapEntry]) -> String {
-    entries
-        .iter()
-        .map(|e| format!("  {:<40} {} -> {}", e.scope, e.from, e.to))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The map's entries: the proposal when accepted, the map file's over it, the `--map` entries over both.
-fn map_entries(args: &Args, proposal: &[MapEntry]) -> Result<Vec<MapEntry>, String> {
-    use crate::restore::map::{overridden, parse_pair};
-    let base = match args.mapping.accept_proposed_map {
-        true => proposal.to_vec(),
-        false => Vec::new(),
-    };
-    let from_file = match &args.mapping.map_file {
-        Some(f) => read_map_file(f)?,
-        None => Vec::new(),
-    };
-    let base = overridden(base, from_file, proposal).map_err(|e| e.to_string())?;
-    let flags = args
-        .mapping
-        .map
-        .iter()
-        .map(|m| parse_pair(m).map(|(f, t)| (None, f, t)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    overridden(base, flags, proposal).map_err(|e| e.to_string())
-}
-
-/// A map file's entries: JSON (a list of `{scope, from, to}`, or an object of `"from": "to"`) or TOML
-/// (`"from" = "to"`).
-fn read_map_file(path: &std::path::Path) -> Result<Vec<(Option<String>, String, String)>, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum File {
-        Entries(Vec<Entry>),
-        Pairs(std::collections::BTreeMap<String, String>),
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Entry {
-        scope: Option<String>,
-        from: String,
-        to: String,
-    }
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the map file {shown}: {e}"))?;
-    let file: File = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
-    } else {
-        toml::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
-    };
-    Ok(match file {
-        File::Entries(v) => v.into_iter().map(|e| (e.scope, e.from, e.to)).collect(),
-        File::Pairs(m) => m.into_iter().map(|(f, t)| (None, f, t)).collect(),
     })
 }
 
@@ -580,7 +434,7 @@ fn new_report(args: &Args, source: &Source) -> Report {
 }
 
 /// Refuses the restore as a whole: the reason goes to the report and to stderr.
-fn refuse(out: &Output, report: &mut Report, message: String) -> i32 {
+pub(super) fn refuse(out: &Output, report: &mut Report, message: String) -> i32 {
     out.error(&message);
     report.outcome = Outcome::Refused;
     report.message = Some(message);
@@ -647,38 +501,6 @@ async fn restore(
         out.error(format!("could not release the lock: {e}"));
     }
     code
-}
-
-/// A backup of another tenant and no map: nothing is written. The proposal (typed by scope, from the
-/// target's remembered naming or its defaults) is shown and reported, and the restore refused (exit 4).
-async fn another_tenant(
-    args: &Args,
-    out: &Output,
-    state: &State,
-    source: &Source,
-    report: &mut Report,
-) -> i32 {
-    let target = state
-        .registered(args.tenant())
-        .await
-        .unwrap_or_else(|_| crate::model::Tenant::new(args.tenant()));
-    let proposal = crate::restore::map::propose(&source.tenant, &target);
-    println!(
-        "Proposed identifier map, from tenant `{}` to `{}`:\n{}",
-        source.tenant.id,
-        args.tenant(),
-        map_lines(&proposal)
-    );
-    report.proposed_map = proposal;
-    refuse(
-        out,
-        report,
-        format!(
-            "the backup is of tenant `{}`, not `{}`: restoring into another tenant needs an identifier map; nothing was written. Re-run with --accept-proposed-map to use the one proposed above, or give --map FROM=TO / --map-file FILE",
-            source.tenant.id,
-            args.tenant()
-        ),
-    )
 }
 
 /// The source's tenant block must not say it is suspended.
@@ -1007,136 +829,6 @@ fn conflicts_of(plan: &Plan) -> Vec<(Domain, Conflict)> {
             (c.kind.domain, conflict)
         })
         .collect()
-}
-
-/// Each restored domain's changes, and how many of its objects are left alone (already as in the backup,
-/// or conflicts kept).
-fn count_changes(plan: &Plan, desired: &[Item], report: &mut Report) {
-    for d in &mut report.domains {
-        if d.outcome != DomainOutcome::Planned {
-            continue;
-        }
-        let c = plan
-            .summary
-            .by_domain
-            .get(&d.domain.to_string())
-            .cloned()
-            .unwrap_or_default();
-        let objects = desired
-            .iter()
-            .filter(|i| i.address.domain == d.domain)
-            .count();
-        d.counts = Counts {
-            create: c.create,
-            update: c.update,
-            replace: c.replace,
-            delete: c.delete,
-            unchanged: objects.saturating_sub(c.create + c.update + c.replace),
-        };
-    }
-}
-
-/// The preflight: where from, each domain's disposition, conflicts and secrets, then the plan.
-fn show_preflight(args: &Args, plan: &Plan, report: &Report) {
-    match args.format {
-        PlanFormat::Json => {}
-        PlanFormat::Markdown => {
-            println!("{}", preamble(report));
-            print!("{}", render::markdown(plan));
-        }
-        PlanFormat::Text => {
-            println!("{}", preamble(report));
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", render::text(plan, Style { color }));
-        }
-    }
-}
-
-/// The restore's own lines before the plan.
-fn preamble(report: &Report) -> String {
-    let mut s = format!(
-        "Restore of tenant `{}` from {}",
-        report.tenant, report.source.origin
-    );
-    if let Some(v) = &report.source.migrated_from {
-        s += &format!(" (format {v}, migrated in memory)");
-    }
-    s += "\n";
-    if let (Some(risk), Some(why)) = (report.risk, &report.risk_reason) {
-        s += &format!("  Risk: {} ({why})\n", format!("{risk:?}").to_lowercase());
-    }
-    for d in &report.domains {
-        s += &format!("  {:<10} {}", d.domain.to_string(), domain_words(d));
-        s += "\n";
-        for c in &d.conflicts {
-            s += &format!(
-                "    conflict: {} differs in {} ({})\n",
-                c.address,
-                c.fields.join(", "),
-                c.resolution
-            );
-        }
-        if !d.secrets_to_set.is_empty() {
-            s += &format!(
-                "    secrets the backup could not carry (set these before or after): {}\n",
-                d.secrets_to_set.join(", ")
-            );
-        }
-        if !d.out_of_scope.is_empty() {
-            s += &format!(
-                "    left out, outside tenant `{0}`'s scope: {1}\n    (if that is the tenant's real naming, declare it with `falconer tenant set {0} --kafka-topic-prefix ... --bucket-prefix ...` or a manifest's `tenant` block given with --manifest, and they restore)\n",
-                report.tenant,
-                d.out_of_scope.join(", ")
-            );
-        }
-    }
-    s
-}
-
-fn domain_words(d: &DomainReport) -> String {
-    let what = match d.outcome {
-        DomainOutcome::Applied => "applied",
-        DomainOutcome::Unchanged => "unchanged",
-        DomainOutcome::Planned => "restored",
-        DomainOutcome::Skipped => "skipped",
-        DomainOutcome::NotRequested => "not requested",
-        DomainOutcome::Conflict => "conflicts",
-        DomainOutcome::Error => "error",
-    };
-    let c = &d.counts;
-    let counts = if d.outcome == DomainOutcome::Planned {
-        format!(
-            ": {} to create, {} to change, {} to delete, {} left alone (as in the backup{})",
-            c.create,
-            c.update + c.replace,
-            c.delete,
-            c.unchanged,
-            if d.conflicts.is_empty() {
-                ""
-            } else {
-                ", or kept"
-            }
-        )
-    } else {
-        String::new()
-    };
-    match &d.reason {
-        Some(r) => format!("{what}: {r}"),
-        None => format!("{what}{counts}"),
-    }
-}
-
-fn print_outcome(report: &Report) {
-    if report.outcome == Outcome::DryRun || report.outcome == Outcome::Refused {
-        return;
-    }
-    println!(
-        "Restore of tenant `{}`: {} ({} change(s) applied).",
-        report.tenant, report.outcome, report.applied
-    );
-    for d in &report.domains {
-        println!("  {:<10} {}", d.domain.to_string(), domain_words(d));
-    }
 }
 
 /// `--dry-run`: the preflight only (no lock: nothing is written).
