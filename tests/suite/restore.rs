@@ -226,6 +226,14 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// Every domain of a report came out unchanged.
+    fn nothing_done(report: &Value) {
+        assert!(
+            World::outcomes(report).values().all(|o| o == "unchanged"),
+            "{report}"
+        );
+    }
+
     /// Loses the whole tenant by mistake: an apply of the tenant block alone deletes everything falconer
     /// manages in the six domains. The manifest is then put back (for `in_sync`).
     fn lose_everything(&self) {
@@ -293,10 +301,7 @@ async fn e1_a_full_backup_restores_into_the_emptied_tenant_and_verifies() {
     // Restoring again finds nothing to do.
     let (o, report) = w.restore("latest", &["--auto-approve"]);
     code(&o, 0);
-    assert!(
-        World::outcomes(&report).values().all(|o| o == "unchanged"),
-        "{report}"
-    );
+    World::nothing_done(&report);
     w.finish().await;
 }
 
@@ -578,6 +583,11 @@ async fn ec3_a_restore_while_the_tenant_is_locked_exits_3_naming_the_holder() {
     code(&o, 0);
     w.in_sync();
     w.finish().await;
+}
+
+/// A restore's JSON report.
+fn read_report(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("a report")).expect("JSON")
 }
 
 /// An edit of a backup's document.
@@ -1365,9 +1375,7 @@ async fn ec2_another_tenants_backup_restores_with_the_accepted_map() {
         said.contains("iam.realm.rsec2g /display_name: \"Tenant rsec2\""),
         "{said}"
     );
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("a report"))
-            .expect("JSON");
+    let report = read_report(&report_file);
     assert_eq!(report["outcome"], "success", "{report}");
     assert_eq!(report["verified"], true, "{report}");
     assert_eq!(report["source"]["tenant"], "rsec2", "{report}");
@@ -1414,13 +1422,8 @@ async fn ec2_another_tenants_backup_restores_with_the_accepted_map() {
     // The same restore again finds nothing to do.
     let again = restore(&["--accept-proposed-map", "--auto-approve", "--report", &rf]);
     code(&again, 0);
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("a report"))
-            .expect("JSON");
-    assert!(
-        World::outcomes(&report).values().all(|o| o == "unchanged"),
-        "{report}"
-    );
+    let report = read_report(&report_file);
+    World::nothing_done(&report);
     w.finish().await;
 }
 
@@ -1475,9 +1478,6 @@ async fn objects_outside_the_scope_are_left_out_until_the_naming_is_declared() {
     assert!(!both(&o).contains("left out"), "{}", both(&o));
     let (o, report) = w.restore(&file, &["--auto-approve"]);
     code(&o, 0);
-    assert!(
-        World::outcomes(&report).values().all(|o| o == "unchanged"),
-        "{report}"
-    );
+    World::nothing_done(&report);
     w.finish().await;
 }
