@@ -43,22 +43,22 @@ pub fn propose(source: &Tenant, target: &Tenant) -> Vec<MapEntry> {
     let ids = (source.id.as_str(), target.id.as_str());
     let declared = &target.naming;
     let mut raw: Vec<(&str, String, String)> =
-        vec![("tenant", source.id.clone(), target.id.clone())];
+        vec![(Scope::Tenant.as_str(), source.id.clone(), target.id.clone())];
     let realm = source.realm();
     raw.push((
-        "realm",
+        Scope::Realm.as_str(),
         realm.clone(),
         target_name(&realm, ids, declared.realm.as_deref(), &target.realm()),
     ));
     let lists = [
         (
-            "postgres_schema",
+            Scope::PostgresSchema.as_str(),
             source.postgres_schemas(),
             declared.postgres_schemas.clone(),
             target.postgres_schemas(),
         ),
         (
-            "mongo_database",
+            Scope::MongoDatabase.as_str(),
             source.mongo_databases(),
             declared.mongo_databases.clone(),
             target.mongo_databases(),
@@ -84,19 +84,19 @@ pub fn propose(source: &Tenant, target: &Tenant) -> Vec<MapEntry> {
     }
     let singles = [
         (
-            "kafka_topic_prefix",
+            Scope::KafkaTopicPrefix.as_str(),
             source.kafka_topic_prefix(),
             declared.kafka_topic_prefix.clone(),
             target.kafka_topic_prefix(),
         ),
         (
-            "functions_namespace",
+            Scope::FunctionsNamespace.as_str(),
             source.functions_namespace(),
             declared.functions_namespace.clone(),
             target.functions_namespace(),
         ),
         (
-            "bucket_prefix",
+            Scope::BucketPrefix.as_str(),
             source.bucket_prefix(),
             declared.bucket_prefix.clone(),
             target.bucket_prefix(),
