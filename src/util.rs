@@ -40,6 +40,11 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Escapes a key for a JSON pointer (RFC 6901).
+pub fn escape_pointer(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -187,7 +187,13 @@ pub fn left_out_secrets(address: &str, value: &serde_json::Value, path: &str) ->
         }],
         Value::Object(m) => m
             .iter()
-            .flat_map(|(k, v)| left_out_secrets(address, v, &format!("{path}/{}", pointer(k))))
+            .flat_map(|(k, v)| {
+                left_out_secrets(
+                    address,
+                    v,
+                    &format!("{path}/{}", crate::util::escape_pointer(k)),
+                )
+            })
             .collect(),
         Value::Array(a) => a
             .iter()
@@ -196,10 +202,6 @@ pub fn left_out_secrets(address: &str, value: &serde_json::Value, path: &str) ->
             .collect(),
         _ => Vec::new(),
     }
-}
-
-fn pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

@@ -601,10 +601,7 @@ fn path_span(id: usize) -> Span {
     }
 }
 
-/// Escapes a key for a JSON pointer (RFC 6901).
-pub fn escape_pointer(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
-}
+pub use crate::util::escape_pointer;
 
 /// `accessTokenLifespan` → `access_token_lifespan`.
 pub fn snake_case(k: &str) -> String {

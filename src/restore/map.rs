@@ -259,7 +259,7 @@ pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String>
                 for (k, x) in o {
                     walk(
                         x,
-                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        format!("{at}/{}", crate::util::escape_pointer(k)),
                         id,
                         out,
                     );

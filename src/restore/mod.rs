@@ -208,18 +208,8 @@ fn load(
     combined: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Tenant, Vec<Spec>), SourceError> {
     let name = format!("backup {}", record.id);
-    let text =
-        serde_json::to_string_pretty(&serde_json::Value::Object(combined)).unwrap_or_default();
-    let opts = LoadOptions {
-        external_refs: true,
-        ..LoadOptions::default()
-    };
-    let loaded = manifest::load_str(&name, &text, Format::Json, opts);
-    let Some(m) = loaded.manifest.as_ref() else {
-        return Err(SourceError::Checks {
-            messages: by_pointer(loaded, &text),
-        });
-    };
+    let m = checked(&name, &serde_json::Value::Object(combined))
+        .map_err(|messages| SourceError::Checks { messages })?;
     if m.tenant.id != record.tenant {
         return Err(SourceError::Tenant {
             found: m.tenant.id.clone(),
@@ -249,17 +239,9 @@ impl Source {
                 m.resources.push(manifest::Resource { spec, span: None });
             }
         }
-        let text =
-            serde_json::to_string_pretty(&manifest::write::to_document(&m)).unwrap_or_default();
-        let opts = LoadOptions {
-            external_refs: true,
-            ..LoadOptions::default()
-        };
-        let loaded = manifest::load_str("the mapped backup", &text, Format::Json, opts);
-        let Some(checked) = loaded.manifest.as_ref() else {
-            return Err(MappedError::Checks(by_pointer(loaded, &text)));
-        };
-        let mut specs: Vec<Spec> = checked.resources.iter().map(|r| r.spec.clone()).collect();
+        let checked = checked("the mapped backup", &manifest::write::to_document(&m))
+            .map_err(MappedError::Checks)?;
+        let mut specs: Vec<Spec> = checked.resources.into_iter().map(|r| r.spec).collect();
         let sections = self
             .sections
             .iter()
@@ -286,10 +268,20 @@ pub enum MappedError {
     Checks(String),
 }
 
-/// The issues of documents checked together, each named by its JSON pointer in the backup's documents
-/// (`/postgres/table/0/column/0/type`) rather than by a line of the combined text, which no file holds.
-fn by_pointer(mut loaded: manifest::Loaded, text: &str) -> String {
-    if let Ok(tree) = crate::syntax::tree::read_json(0, text) {
+/// A JSON document of resources loaded as one manifest, with every check `validate` makes (references may
+/// be to live objects). Its problems, one per line, each named by its JSON pointer in the document
+/// (`/postgres/table/0/column/0/type`) rather than by a line of a generated text no file holds.
+fn checked(name: &str, doc: &serde_json::Value) -> Result<manifest::Manifest, String> {
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let opts = LoadOptions {
+        external_refs: true,
+        ..LoadOptions::default()
+    };
+    let mut loaded = manifest::load_str(name, &text, Format::Json, opts);
+    if let Some(m) = loaded.manifest.take() {
+        return Ok(m);
+    }
+    if let Ok(tree) = crate::syntax::tree::read_json(0, &text) {
         for i in &mut loaded.issues {
             if let Some(span) = i.span.take() {
                 i.path = Some(tree.pointer_at(span.start));
@@ -297,7 +289,7 @@ fn by_pointer(mut loaded: manifest::Loaded, text: &str) -> String {
             }
         }
     }
-    loaded.messages()
+    Err(loaded.messages())
 }
 
 /// The sections of an artifact of the platform (already read and checked).

@@ -83,7 +83,7 @@ impl Node {
             let next = match &cur.val {
                 Val::Obj(o) => o.entries.iter().find_map(|(k, v)| {
                     let on_key = k.span.start <= offset && offset < k.span.end;
-                    (holds(v) || on_key).then(|| (k.name.replace('~', "~0").replace('/', "~1"), v))
+                    (holds(v) || on_key).then(|| (crate::util::escape_pointer(&k.name), v))
                 }),
                 Val::Arr(items) => items
                     .iter()
