@@ -26,8 +26,20 @@ pub struct ExportArgs {
     /// The file to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// `falconer`: the backup as it is (record and documents); `falcone`: an artifact of the platform,
+    /// format "1.0.0" in its export's (collector) dialect, with falconer's own copy of each domain under
+    /// `_falconer` for what the dialect cannot hold.
+    #[arg(long, value_enum, default_value = "falconer")]
+    pub format: FileFormat,
     #[command(flatten)]
     pub repo: RepoArg,
+}
+
+/// The kinds of file `backup export` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Falconer,
+    Falcone,
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,25 +66,88 @@ pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, Re
         let text = String::from_utf8_lossy(&repo.get_blob(digest).await?).into_owned();
         documents.insert(digest.to_string(), text);
     }
-    let file = BackupFile {
-        format: FILE_FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        record,
-        documents,
+    let (text, what) = match a.format {
+        FileFormat::Falconer => {
+            let what = format!("{} documents", documents.len());
+            let file = BackupFile {
+                format: FILE_FORMAT.into(),
+                format_version: FORMAT_VERSION,
+                record: record.clone(),
+                documents,
+            };
+            (
+                serde_json::to_string_pretty(&file).unwrap_or_default(),
+                what,
+            )
+        }
+        FileFormat::Falcone => match artifact(&record, &documents) {
+            Ok(v) => (
+                serde_json::to_string_pretty(&v).unwrap_or_default(),
+                format!("an artifact of format {}", falcone::CURRENT_VERSION),
+            ),
+            Err(e) => {
+                out.error(format!("backup {}: {e}", record.id));
+                return Ok(exit::ERROR);
+            }
+        },
     };
-    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
-    if let Err(e) = super::write_atomic(&a.output, &text) {
+    if let Err(e) = super::write_atomic(&a.output, &(text + "\n")) {
         out.error(format!("cannot write {}: {e}", a.output.display()));
         return Ok(exit::ERROR);
     }
     println!(
-        "Wrote backup {} of tenant `{}` to {} ({} documents).",
-        file.record.id,
-        file.record.tenant,
+        "Wrote backup {} of tenant `{}` to {} ({what}).",
+        record.id,
+        record.tenant,
         a.output.display(),
-        file.documents.len()
     );
     Ok(exit::OK)
+}
+
+/// A backup as an artifact of the platform (see [`falcone::write`]).
+fn artifact(
+    record: &Record,
+    documents: &BTreeMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    let mut tenant = None;
+    let mut sections = Vec::new();
+    for d in &record.domains {
+        let (status, message) = match d.status {
+            DomainStatus::Ok => (ArtifactStatus::Ok, None),
+            DomainStatus::Empty => (ArtifactStatus::Empty, None),
+            DomainStatus::Error => (ArtifactStatus::Error, d.message.clone()),
+            DomainStatus::NotAvailable => (ArtifactStatus::NotAvailable, d.message.clone()),
+        };
+        let mut section = falcone::write::Section {
+            domain: d.domain,
+            status,
+            exported_at: d
+                .read_at
+                .clone()
+                .unwrap_or_else(|| record.started_at.clone()),
+            message,
+            resources: Vec::new(),
+            document: None,
+        };
+        if let Some(text) = d.digest.as_ref().and_then(|x| documents.get(x)) {
+            let doc: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| format!("the {} document is not JSON: {e}", d.domain))?;
+            let (t, specs) = falcone::write::read_document(&doc)
+                .map_err(|e| format!("the {} document: {e}", d.domain))?;
+            tenant.get_or_insert(t);
+            section.resources = specs;
+            section.document = Some(doc);
+        }
+        sections.push(section);
+    }
+    let tenant = tenant.unwrap_or_else(|| crate::model::Tenant::new(record.tenant.clone()));
+    let correlation = format!("falconer-{}", record.id);
+    Ok(falcone::write::artifact(
+        &tenant,
+        &record.started_at,
+        &correlation,
+        &sections,
+    ))
 }
 
 pub async fn import(a: &ImportArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {

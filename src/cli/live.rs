@@ -30,9 +30,46 @@ pub struct Desired {
     pub specs: Vec<(Spec, PathBuf)>,
 }
 
+/// Loads a manifest or an artifact of the platform for a live plan; problems are printed. With an
+/// artifact, the address patterns of the domains it holds no data for (an error, not available, no
+/// section): a plan leaves them alone rather than deleting what they hold.
+pub fn load_any(path: &Path, out: &Output) -> Result<(Desired, Vec<String>), i32> {
+    use super::input::Input;
+    let (imported, issues) = match super::input::read(path, LoadOptions::default()) {
+        Input::Manifest(loaded) => return desired(loaded, out).map(|d| (d, Vec::new())),
+        Input::Artifact { imported, issues } => (imported, issues),
+    };
+    out.issues(&issues, &Default::default());
+    let Some(imported) = imported.filter(|_| !issues.iter().any(crate::diag::Issue::is_error))
+    else {
+        return Err(exit::ERROR);
+    };
+    let without: Vec<String> = Domain::ALL
+        .into_iter()
+        .filter(|d| !imported.section(*d).is_some_and(|s| s.status.has_data()))
+        .map(|d| format!("{d}.*"))
+        .collect();
+    let specs = imported
+        .manifest
+        .resources
+        .iter()
+        .map(|r| (r.spec.clone(), PathBuf::new()))
+        .collect();
+    Ok((
+        Desired {
+            manifest: imported.manifest,
+            specs,
+        },
+        without,
+    ))
+}
+
 /// Loads a manifest for a live plan; problems are printed.
 pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
-    let loaded = manifest::load_path(path, LoadOptions::default());
+    desired(manifest::load_path(path, LoadOptions::default()), out)
+}
+
+fn desired(loaded: manifest::Loaded, out: &Output) -> Result<Desired, i32> {
     out.issues(&loaded.issues, &loaded.sources);
     let Some(m) = loaded.manifest.clone() else {
         return Err(exit::ERROR);
@@ -361,7 +398,9 @@ pub fn plan_path(
     out: &Output,
     settings: &Settings,
 ) -> Result<Plan, i32> {
-    let desired = load(path, out)?;
+    let (desired, without) = load_any(path, out)?;
+    let mut opts = opts;
+    opts.excludes.extend(without);
     let rt = runtime(out)?;
     rt.block_on(async {
         let cx = Context::open(settings, &desired, &opts).await?;

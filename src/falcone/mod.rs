@@ -6,6 +6,7 @@
 //! every over-redacted value and every gap is a warning naming its JSON path.
 
 mod map;
+pub mod write;
 
 use serde_json::{Map, Value};
 
@@ -409,7 +410,21 @@ fn section_data(
         DomainStatus::NotRequested => {}
         DomainStatus::Ok | DomainStatus::Empty => match obj.get("data") {
             Some(Value::Object(data)) => {
-                return Some(m.domain(domain, data, &format!("{path}/data")));
+                let mark = m.mark();
+                let dialect = m.domain(domain, data, &format!("{path}/data"));
+                if let Some(copy) = obj.get(write::OVERLAY) {
+                    match overlay(copy, domain, data, m.tenant()) {
+                        Ok(specs) => m.replace_since(mark, specs, &format!("{path}/{}", write::OVERLAY)),
+                        Err(why) => issues.push(
+                            Issue::warning(
+                                "overlay",
+                                format!("falconer's copy of domain `{key}` is not used: {why}; the section's `data` is read instead"),
+                            )
+                            .path(format!("{path}/{}", write::OVERLAY)),
+                        ),
+                    }
+                }
+                return Some(dialect);
             }
             Some(Value::Null) | None => issues.push(
                 Issue::warning(
@@ -430,6 +445,27 @@ fn section_data(
         },
     }
     None
+}
+
+/// The resources of falconer's own copy of a domain (`_falconer`, written by [`write`]): read only while it
+/// is a document of this tenant and domain and the section's `data` is still what falconer writes from it.
+fn overlay(
+    copy: &Value,
+    domain: Domain,
+    data: &Map<String, Value>,
+    tenant_id: &str,
+) -> Result<Vec<Spec>, String> {
+    let (tenant, specs) = write::read_document(copy)?;
+    if tenant.id != tenant_id {
+        return Err(format!("it belongs to tenant `{}`", tenant.id));
+    }
+    if let Some(other) = specs.iter().find(|s| s.meta().domain != domain) {
+        return Err(format!("it holds {}, not only {domain}", other.address()));
+    }
+    if write::data(&tenant, domain, &specs).0 != Value::Object(data.clone()) {
+        return Err("the section's `data` was changed after falconer wrote it".into());
+    }
+    Ok(specs)
 }
 
 /// The manifest the mapped resources make, after the manifest's own checks and the tenant id's.

@@ -1122,6 +1122,83 @@ async fn backups_of_six_domains_with_the_broker_stopped_or_mongo_unconfigured() 
     w.finish().await;
 }
 
+/// A backup of the six-domain tenant exported as an artifact of the platform (format 1.0.0, the export's
+/// dialect): `validate` reads it, and a plan of it against the live tenant has no changes. Its collector
+/// `data` alone (falconer's copies removed) carries every resource the dialect has a place for; a section
+/// whose `data` was edited is read from the data, with a warning, not from falconer's copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_exported_for_the_platform_validates_and_plans_in_sync() {
+    let w = World::new("rsfal").await;
+    let id = w.applied_and_backed_up();
+    let art = w.dir.join("artifact.json").display().to_string();
+    let o = w.run(&[
+        "backup", "export", &id, "-o", &art, "--format", "falcone", "--repo", &w.repo,
+    ]);
+    code(&o, 0);
+    let text = std::fs::read_to_string(&art).expect("the artifact");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["format_version"], "1.0.0");
+    assert_eq!(v["domains"].as_array().map(Vec::len), Some(6), "{v}");
+    let pg = &v["domains"].as_array().expect("domains")[1];
+    assert_eq!(pg["domain_key"], "postgres_metadata", "{v}");
+    assert_eq!(pg["items_count"], 2, "two tables: {pg}");
+    assert_eq!(
+        pg["data"]["schemas"][0]["tables"][0]["columns"][0]["is_nullable"], "NO",
+        "{pg}"
+    );
+    let o = w.run(&["validate", &art]);
+    code(&o, 0);
+    let plan = |path: &str| w.run(&["plan", path, "--detailed-exitcode"]);
+    let o = plan(&art);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+
+    // The collector data alone.
+    let mut bare = v.clone();
+    for d in bare["domains"].as_array_mut().expect("domains") {
+        d.as_object_mut().map(|o| o.remove("_falconer"));
+    }
+    let bare_path = w.dir.join("bare.json").display().to_string();
+    std::fs::write(&bare_path, bare.to_string()).expect("writes");
+    let o = plan(&bare_path);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+
+    // An edited section: its data is read, and the plan shows the edit.
+    let mut edited = v.clone();
+    let kafka = edited["domains"]
+        .as_array_mut()
+        .and_then(|ds| ds.iter_mut().find(|d| d["domain_key"] == "kafka"))
+        .expect("the kafka section");
+    for topic in kafka["data"]["topics"].as_array_mut().expect("topics") {
+        if topic["partitions"] == 2 {
+            topic["partitions"] = 4.into();
+        }
+    }
+    let edited_path = w.dir.join("edited.json").display().to_string();
+    std::fs::write(&edited_path, edited.to_string()).expect("writes");
+    let o = plan(&edited_path);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    let out = both(&o);
+    assert!(
+        out.contains("falconer's copy of domain `kafka` is not used"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{}.orders", w.t)), "{out}");
+
+    // A section without data (the export failed there) leaves its domain alone: nothing is deleted.
+    let mut failed = v.clone();
+    let kafka = failed["domains"]
+        .as_array_mut()
+        .and_then(|ds| ds.iter_mut().find(|d| d["domain_key"] == "kafka"))
+        .expect("the kafka section");
+    *kafka = serde_json::json!({"domain_key": "kafka", "status": "error",
+        "exported_at": kafka["exported_at"], "data": null, "error": "broker down"});
+    let failed_path = w.dir.join("failed.json").display().to_string();
+    std::fs::write(&failed_path, failed.to_string()).expect("writes");
+    let o = plan(&failed_path);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    w.finish().await;
+}
+
 /// Secrets: the preflight lists what the backup could not carry; with `--manifest`, the manifest's
 /// references fill them, the live system gets the value, and a plan afterwards is in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

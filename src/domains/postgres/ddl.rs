@@ -369,27 +369,43 @@ fn row_security(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
 }
 
 fn create_index(i: &Index) -> String {
+    index_sql(i, false)
+}
+
+/// An index's definition as PostgreSQL's `pg_indexes.indexdef` writes it (keywords in capitals).
+pub fn indexdef(i: &Index) -> String {
+    index_sql(i, true)
+}
+
+fn index_sql(i: &Index, upper: bool) -> String {
+    let k = |w: &str| {
+        if upper {
+            w.to_uppercase()
+        } else {
+            w.to_string()
+        }
+    };
     let keys: Vec<String> = i
         .columns
         .iter()
-        .map(|k| {
-            let mut s = match (&k.column, &k.expression) {
+        .map(|key| {
+            let mut s = match (&key.column, &key.expression) {
                 (Some(c), _) => quote_ident(c),
                 (None, Some(e)) => format!("({e})"),
                 _ => String::new(),
             };
-            if let Some(c) = &k.collation {
-                s.push_str(&format!(" collate {}", quote_ident(c)));
+            if let Some(c) = &key.collation {
+                s.push_str(&format!(" {} {}", k("collate"), quote_ident(c)));
             }
-            if let Some(op) = &k.opclass {
+            if let Some(op) = &key.opclass {
                 s.push_str(&format!(" {}", quote_ident(op)));
             }
-            if k.order == Some(SortOrder::Desc) {
-                s.push_str(" desc");
+            if key.order == Some(SortOrder::Desc) {
+                s.push_str(&k(" desc"));
             }
-            match k.nulls {
-                Some(NullsOrder::First) => s.push_str(" nulls first"),
-                Some(NullsOrder::Last) => s.push_str(" nulls last"),
+            match key.nulls {
+                Some(NullsOrder::First) => s.push_str(&k(" nulls first")),
+                Some(NullsOrder::Last) => s.push_str(&k(" nulls last")),
                 None => {}
             }
             s
@@ -399,25 +415,24 @@ fn create_index(i: &Index) -> String {
         .method
         .map(|m| format!("{m:?}").to_lowercase())
         .unwrap_or_else(|| "btree".into());
+    let unique = if i.unique == Some(true) { "unique " } else { "" };
     let mut s = format!(
-        "create {}index {} on {} using {method} ({})",
-        if i.unique == Some(true) {
-            "unique "
-        } else {
-            ""
-        },
+        "{} {} {} {} {} {method} ({})",
+        k(&format!("create {unique}index")),
         quote_ident(&i.name),
+        k("on"),
         qualified(&i.schema, &i.table),
+        k("using"),
         keys.join(", ")
     );
     if !i.include.is_empty() {
-        s.push_str(&format!(" include ({})", list(&i.include)));
+        s.push_str(&format!(" {} ({})", k("include"), list(&i.include)));
     }
     if i.nulls_not_distinct == Some(true) {
-        s.push_str(" nulls not distinct");
+        s.push_str(&k(" nulls not distinct"));
     }
     if let Some(p) = &i.predicate {
-        s.push_str(&format!(" where {p}"));
+        s.push_str(&format!(" {} {p}", k("where")));
     }
     s
 }

@@ -81,6 +81,25 @@ impl Mapper {
         (t, self.resources, self.issues)
     }
 
+    /// The tenant id the artifact names.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// How many resources and issues are mapped so far (for [`Mapper::replace_since`]).
+    pub fn mark(&self) -> (usize, usize) {
+        (self.resources.len(), self.issues.len())
+    }
+
+    /// Replaces what was mapped since `mark` (resources and issues) with `specs`, each at `path`.
+    pub fn replace_since(&mut self, mark: (usize, usize), specs: Vec<Spec>, path: &str) {
+        self.resources.truncate(mark.0);
+        self.issues.truncate(mark.1);
+        for spec in specs {
+            self.push(spec, path.to_string());
+        }
+    }
+
     fn warn(&mut self, path: impl Into<String>, code: &'static str, msg: impl Into<String>) {
         self.issues.push(Issue::warning(code, msg).path(path));
     }
