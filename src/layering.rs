@@ -54,7 +54,7 @@ const NAMING_A_DOMAIN: &[(&str, &str)] = &[
 
 /// Why the artifact importer names domains: the platform's artifact has one section per domain, each in its
 /// own dialect, mapped by one file per domain (the importer's core, `falcone/map/mod.rs`, names none).
-const MAPS_ITS_SECTION: &str = "maps its domain's section of a Falcone artifact";
+const MAPS_ITS_SECTION: &str = "maps its domain's section of a Falcone artifact, both ways (reading it, and writing it for `backup export`)";
 
 /// A source file's text without its comments (`//` to the end of the line).
 fn code(text: &str) -> String {

@@ -3,9 +3,16 @@
 //! ```text
 //! blobs/ab/ab12…       a document, compressed; named by the SHA-256 of its content
 //! backups/T/ID.json    a backup's record, written last
+//! index/records        every record's content by its key, compressed (a cache, see below)
 //! locks/exclusive.json the repository's lock while backups are removed
 //! ```
 //! Every file is written whole (see `store.rs`): a reader never sees half a file.
+//!
+//! Records are written once and never change, so the index can hold their content: listing the backups is
+//! then one listing of `backups/` (a request per 1,000 keys on S3) and one read of the index, rather than a
+//! read per record. The listing decides which backups exist; a record the index lacks (a writer that died
+//! between its record and the index, or two writers that raced on the index) is read and added; an entry
+//! whose record is gone is dropped. So a stale index costs requests, never a wrong answer.
 
 use sha2::{Digest, Sha256};
 
@@ -17,6 +24,9 @@ const BLOB_MAGIC: &[u8; 4] = b"FBZ1";
 /// The largest document a blob may inflate to (a bound against damaged or hostile blobs).
 const MAX_DOCUMENT: usize = 1 << 30;
 const LOCK: &str = "locks/exclusive.json";
+const INDEX: &str = "index/records";
+/// The index's format; an index of another format is rebuilt from the records.
+const INDEX_FORMAT: &str = "falconer-backup-index-1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -69,8 +79,39 @@ pub struct RepoLock {
     token: String,
 }
 
+/// Compressed bytes, as blobs and the index are stored.
+fn pack(content: &[u8]) -> Vec<u8> {
+    let mut bytes = BLOB_MAGIC.to_vec();
+    bytes.extend(miniz_oxide::deflate::compress_to_vec(content, 6));
+    bytes
+}
+
+/// The content of packed bytes.
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let body = bytes
+        .strip_prefix(BLOB_MAGIC)
+        .ok_or_else(|| "unknown blob layout".to_string())?;
+    miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_DOCUMENT)
+        .map_err(|e| format!("cannot be decompressed ({:?})", e.status))
+}
+
+/// The index: each record's JSON by its key.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Index {
+    format: String,
+    records: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
 fn blob_key(digest: &str) -> String {
     format!("blobs/{}/{digest}", digest.get(..2).unwrap_or("00"))
+}
+
+/// Where the records of a tenant (or of all) are.
+fn records_dir(tenant: Option<&str>) -> String {
+    match tenant {
+        Some(t) => format!("backups/{t}/"),
+        None => "backups/".to_string(),
+    }
 }
 
 fn record_key(tenant: &str, id: &str) -> String {
@@ -85,9 +126,19 @@ impl Repo {
         })
     }
 
+    /// The repository in a given store.
+    pub fn in_store(store: Store) -> Repo {
+        Repo { store }
+    }
+
     /// Where the repository is, for messages.
     pub fn describe(&self) -> String {
         self.store.describe()
+    }
+
+    /// The requests sent to the store so far (S3; 0 on a directory).
+    pub fn requests(&self) -> usize {
+        self.store.requests()
     }
 
     /// Stores a document once; its digest, and whether it was new.
@@ -97,9 +148,7 @@ impl Repo {
         if self.store.exists(&key).await? {
             return Ok((digest, false));
         }
-        let mut bytes = BLOB_MAGIC.to_vec();
-        bytes.extend(miniz_oxide::deflate::compress_to_vec(content, 6));
-        self.store.write(&key, &bytes).await?;
+        self.store.write(&key, &pack(content)).await?;
         Ok((digest, true))
     }
 
@@ -114,11 +163,7 @@ impl Repo {
             .read(&blob_key(digest))
             .await?
             .ok_or_else(|| damaged("it is missing".into()))?;
-        let body = bytes
-            .strip_prefix(BLOB_MAGIC)
-            .ok_or_else(|| damaged("unknown blob layout".into()))?;
-        let content = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_DOCUMENT)
-            .map_err(|e| damaged(format!("cannot be decompressed ({:?})", e.status)))?;
+        let content = unpack(&bytes).map_err(damaged)?;
         let actual = crate::util::hex(&Sha256::digest(&content));
         if actual != digest {
             return Err(damaged(format!("its content has digest {actual}")));
@@ -126,25 +171,88 @@ impl Repo {
         Ok(content)
     }
 
-    /// Writes a backup's record (last: the backup exists from then on).
+    /// Writes a backup's record (last: the backup exists from then on), then adds it to the index (a failure
+    /// there only costs a later listing a request).
     pub async fn put_record(&self, r: &Record) -> Result<(), RepoError> {
         let body = serde_json::to_vec_pretty(r).unwrap_or_default();
-        self.store.write(&record_key(&r.tenant, &r.id), &body).await
+        let key = record_key(&r.tenant, &r.id);
+        self.store.write(&key, &body).await?;
+        let mut index = self.index().await;
+        index
+            .records
+            .insert(key, serde_json::to_value(r).unwrap_or_default());
+        self.put_index(&index).await;
+        Ok(())
+    }
+
+    /// The index (empty when it is missing, damaged or of another format: it is rebuilt as records are
+    /// read).
+    async fn index(&self) -> Index {
+        let bytes = self.store.read(INDEX).await.ok().flatten();
+        bytes
+            .and_then(|b| unpack(&b).ok())
+            .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+            .filter(|i| i.format == INDEX_FORMAT)
+            .unwrap_or_default()
+    }
+
+    async fn put_index(&self, index: &Index) {
+        let body = serde_json::json!({"format": INDEX_FORMAT, "records": index.records});
+        let bytes = pack(body.to_string().as_bytes());
+        if let Err(e) = self.store.write(INDEX, &bytes).await {
+            tracing::warn!(
+                "the backup index was not updated ({e}); listings read the records instead"
+            );
+        }
     }
 
     /// Every record's key, of every tenant or of one.
     async fn record_keys(&self, tenant: Option<&str>) -> Result<Vec<String>, RepoError> {
-        let dir = match tenant {
-            Some(t) => format!("backups/{t}/"),
-            None => "backups/".to_string(),
-        };
-        let mut keys = self.store.list(&dir).await?;
+        let mut keys = self.store.list(&records_dir(tenant)).await?;
         keys.retain(|k| k.ends_with(".json") && k.matches('/').count() == 2);
         Ok(keys)
     }
 
-    /// Every backup, newest first; records that cannot be read are returned as errors, by key.
+    /// Every backup, newest first, from the listing and the index (records the index lacks are read and
+    /// added); records that cannot be read are returned as errors, by key.
     pub async fn records(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Result<Record, RepoError>>, RepoError> {
+        let keys = self.record_keys(tenant).await?;
+        let mut index = self.index().await;
+        let mut changed = false;
+        let mut out = Vec::new();
+        for key in &keys {
+            let r = match index.records.get(key) {
+                Some(v) => check_record(key, v.clone()),
+                None => {
+                    let r = self.read_record(key).await;
+                    if let Ok(r) = &r {
+                        let v = serde_json::to_value(r).unwrap_or_default();
+                        index.records.insert(key.clone(), v);
+                        changed = true;
+                    }
+                    r
+                }
+            };
+            out.push(r);
+        }
+        let scope = records_dir(tenant);
+        let listed: std::collections::HashSet<&String> = keys.iter().collect();
+        let before = index.records.len();
+        index
+            .records
+            .retain(|k, _| !k.starts_with(&scope) || listed.contains(k));
+        if changed || index.records.len() != before {
+            self.put_index(&index).await;
+        }
+        sort_newest_first(&mut out);
+        Ok(out)
+    }
+
+    /// Every backup, newest first, each record read from its own file (what `verify` checks).
+    pub async fn records_read(
         &self,
         tenant: Option<&str>,
     ) -> Result<Vec<Result<Record, RepoError>>, RepoError> {
@@ -152,12 +260,7 @@ impl Repo {
         for key in self.record_keys(tenant).await? {
             out.push(self.read_record(&key).await);
         }
-        out.sort_by(|a, b| match (a, b) {
-            (Ok(a), Ok(b)) => b.id.cmp(&a.id),
-            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-            (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
-        });
+        sort_newest_first(&mut out);
         Ok(out)
     }
 
@@ -292,36 +395,54 @@ impl Repo {
         Ok(())
     }
 
-    /// A record, checked: its format, its version.
+    /// A record read from its file, checked: its format, its version.
     async fn read_record(&self, key: &str) -> Result<Record, RepoError> {
-        let bad = |reason: String| RepoError::BadRecord {
-            path: key.to_string(),
-            reason,
-        };
         let bytes = self
             .store
             .read(key)
             .await?
-            .ok_or_else(|| bad("it is gone".into()))?;
+            .ok_or_else(|| bad_record(key, "it is gone".into()))?;
         let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(bad(format!("its `format` is not {FORMAT:?}")));
-        }
-        let version = v
-            .get("format_version")
-            .and_then(|f| f.as_u64())
-            .unwrap_or(0);
-        if version > u64::from(FORMAT_VERSION) {
-            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
-            return Err(RepoError::TooNew {
-                id: text("id"),
-                by: text("falconer"),
-                version: u32::try_from(version).unwrap_or(u32::MAX),
-            });
-        }
-        serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+            serde_json::from_slice(&bytes).map_err(|e| bad_record(key, e.to_string()))?;
+        check_record(key, v)
     }
+}
+
+fn bad_record(key: &str, reason: String) -> RepoError {
+    RepoError::BadRecord {
+        path: key.to_string(),
+        reason,
+    }
+}
+
+/// A record's JSON, checked: its format, its version (a newer one is refused naming the falconer that
+/// wrote it).
+fn check_record(key: &str, v: serde_json::Value) -> Result<Record, RepoError> {
+    if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(bad_record(key, format!("its `format` is not {FORMAT:?}")));
+    }
+    let version = v
+        .get("format_version")
+        .and_then(|f| f.as_u64())
+        .unwrap_or(0);
+    if version > u64::from(FORMAT_VERSION) {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+        return Err(RepoError::TooNew {
+            id: text("id"),
+            by: text("falconer"),
+            version: u32::try_from(version).unwrap_or(u32::MAX),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| bad_record(key, e.to_string()))
+}
+
+fn sort_newest_first(out: &mut [Result<Record, RepoError>]) {
+    out.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => b.id.cmp(&a.id),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
+    });
 }
 
 #[cfg(test)]

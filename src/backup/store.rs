@@ -17,6 +17,8 @@ pub enum Store {
 /// A bucket and a prefix on S3.
 pub struct Bucket {
     client: Client,
+    /// Requests sent so far (each page of a listing is one).
+    requests: std::sync::atomic::AtomicUsize,
     bucket: String,
     /// Empty, or ending in `/`.
     prefix: String,
@@ -59,6 +61,7 @@ impl Store {
         let prefix = prefix.trim_matches('/');
         Ok(Store::S3(Box::new(Bucket {
             client: Client::new(config).map_err(RepoError::S3)?,
+            requests: Default::default(),
             bucket: bucket.to_string(),
             prefix: if prefix.is_empty() {
                 String::new()
@@ -66,6 +69,14 @@ impl Store {
                 format!("{prefix}/")
             },
         })))
+    }
+
+    /// The requests sent to S3 so far (0 on a directory).
+    pub fn requests(&self) -> usize {
+        match self {
+            Store::Dir(_) => 0,
+            Store::S3(b) => b.requests.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Where the repository is, for messages.
@@ -150,8 +161,9 @@ impl Store {
 
     /// Creates a file that must not exist yet; false when it exists. On a directory the file is written
     /// under another name and linked to its own (the link fails when the name exists), so no reader sees it
-    /// half-written. On S3 (no conditional write on every server) it is written when absent and read back:
-    /// two writers at once may both write, and only the one whose content is there afterwards wins.
+    /// half-written. On S3 the write is conditional (`If-None-Match: *`: the server refuses it with 412 when
+    /// the key exists, so of two writers at once one wins); the content is read back as well, for servers
+    /// that ignore the condition.
     pub async fn create_new(&self, key: &str, bytes: &[u8]) -> Result<bool, RepoError> {
         match self {
             Store::Dir(root) => match link_new(&root.join(key), bytes) {
@@ -159,11 +171,19 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(io(key)(e)),
             },
-            Store::S3(_) => {
-                if self.exists(key).await? {
-                    return Ok(false);
+            Store::S3(b) => {
+                let full = format!("{}{key}", b.prefix);
+                let call = Call::new(Method::PUT, Some(&b.bucket), "")
+                    .key(&full)
+                    .header("if-none-match", "*")
+                    .body(bytes.to_vec());
+                match b.send(call).await {
+                    Ok(_) => {}
+                    Err(S3Error::Refused {
+                        status: 412 | 409, ..
+                    }) => return Ok(false),
+                    Err(e) => return Err(s3(e)),
                 }
-                self.write(key, bytes).await?;
                 Ok(self.read(key).await?.as_deref() == Some(bytes))
             }
         }
@@ -171,12 +191,18 @@ impl Store {
 }
 
 impl Bucket {
+    async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, S3Error> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.client.send(call).await.map(|r| r.body)
+    }
+
     async fn call(&self, method: Method, key: &str, body: Vec<u8>) -> Result<Vec<u8>, S3Error> {
         let full = format!("{}{key}", self.prefix);
         let call = Call::new(method, Some(&self.bucket), "")
             .key(&full)
             .body(body);
-        self.client.send(call).await.map(|r| r.body)
+        self.send(call).await
     }
 
     /// ListObjectsV2, a thousand keys a page.
@@ -191,7 +217,7 @@ impl Bucket {
             if let Some(t) = &token {
                 call = call.param("continuation-token", t);
             }
-            let body = self.client.send(call).await.map_err(s3)?.body;
+            let body = self.send(call).await.map_err(s3)?;
             let page: ListPage = quick_xml::de::from_reader(body.as_slice()).map_err(|e| {
                 RepoError::S3(format!(
                     "cannot read the object list of {}: {e}",

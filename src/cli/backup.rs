@@ -748,7 +748,7 @@ async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
 async fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
     let records: Vec<Result<Record, RepoError>> = match &a.id {
         Some(id) => vec![repo.record(id, None).await],
-        None => repo.records(None).await?,
+        None => repo.records_read(None).await?,
     };
     let mut bad = 0;
     for r in &records {

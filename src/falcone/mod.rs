@@ -531,7 +531,7 @@ const ARTIFACT_FILE: u32 = u32::MAX;
 
 /// Map-valued fields: their keys are data (Keycloak `config`, `attributes`, client-role maps) and are
 /// never renamed.
-const RAW_MAPS: &[&str] = &[
+pub(crate) const RAW_MAPS: &[&str] = &[
     "config",
     "attributes",
     "client",

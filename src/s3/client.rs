@@ -77,6 +77,8 @@ pub struct Call<'a> {
     /// An object key in the bucket.
     pub key: Option<&'a str>,
     pub query: Vec<(String, String)>,
+    /// Headers beyond the signing ones (signed too), such as `if-none-match`.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -92,8 +94,15 @@ impl<'a> Call<'a> {
             bucket,
             key: None,
             query,
+            headers: Vec::new(),
             body: Vec::new(),
         }
+    }
+
+    /// A header to send (and sign).
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_ascii_lowercase(), v.to_string()));
+        self
     }
 
     pub fn body(mut self, body: Vec<u8>) -> Self {
@@ -220,6 +229,7 @@ impl Client {
             ("x-amz-content-sha256".to_string(), payload_hash.clone()),
             ("x-amz-date".to_string(), amz_date.clone()),
         ];
+        headers.extend(call.headers.iter().cloned());
         if !call.body.is_empty() {
             let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&call.body));
             headers.push(("content-md5".to_string(), md5));

@@ -25,6 +25,8 @@ struct World {
     w: Workdir,
     repo_url: String,
     store: Store,
+    /// Another handle on the same store (for counting a fresh reader's requests).
+    again: Box<dyn Fn() -> Store + Send + Sync>,
 }
 
 impl std::ops::Deref for World {
@@ -42,7 +44,7 @@ impl World {
             ("BACKUP_TEST_PASSWORD".to_string(), PASSWORD.to_string()),
         ];
         let w_dir_name = db.name.clone();
-        let (repo_url, store) = match on {
+        let (repo_url, store, again): (_, _, Box<dyn Fn() -> Store + Send + Sync>) = match on {
             On::Dir => {
                 let dir = std::env::temp_dir()
                     .join(format!(
@@ -52,7 +54,12 @@ impl World {
                     .join("repo");
                 let url = format!("file:{}", dir.display());
                 let store = Store::open(&url).expect("a store");
-                (url, store)
+                let u = url.clone();
+                (
+                    url,
+                    store,
+                    Box::new(move || Store::open(&u).expect("a store")),
+                )
             }
             On::S3 => {
                 let endpoint = crate::support::s3_endpoint().await;
@@ -69,7 +76,9 @@ impl World {
                     ),
                 ]);
                 let store = Store::on_s3(client.config.clone(), &bucket, "repo").expect("a store");
-                (format!("s3://{bucket}/repo"), store)
+                let (config, b) = (client.config.clone(), bucket.clone());
+                let again = move || Store::on_s3(config.clone(), &b, "repo").expect("a store");
+                (format!("s3://{bucket}/repo"), store, Box::new(again))
             }
         };
         let w = Workdir::new("backup", &w_dir_name, env);
@@ -89,6 +98,7 @@ impl World {
             w,
             repo_url,
             store,
+            again,
         }
     }
 
@@ -282,13 +292,37 @@ async fn backups_record_each_domain_and_share_unchanged_documents(on: On) {
     let o = fresh(&["list"]);
     code(&o, 0);
     assert_eq!(both(&o).lines().count(), 10, "{}", both(&o));
+    // A reader lists the ten from one listing and the index: on S3, two requests, not one per record.
+    let reader = falconer::backup::repo::Repo::in_store((w.again)());
+    let listed = reader.records(None).await.expect("lists");
+    assert_eq!(listed.iter().filter(|r| r.is_ok()).count(), 10);
+    if on == On::S3 {
+        assert_eq!(reader.requests(), 2, "one page of keys and the index");
+    }
+    // A record the index lacks (its writer died before the index) is read and added: then two again.
+    w.store
+        .remove("index/records")
+        .await
+        .expect("removes the index");
+    let reader = falconer::backup::repo::Repo::in_store((w.again)());
+    assert_eq!(reader.records(None).await.expect("lists").len(), 10);
+    if on == On::S3 {
+        assert_eq!(
+            reader.requests(),
+            2 + 10 + 1,
+            "the records read once, the index written"
+        );
+        let reader = falconer::backup::repo::Repo::in_store((w.again)());
+        assert_eq!(reader.records(None).await.expect("lists").len(), 10);
+        assert_eq!(reader.requests(), 2);
+    }
     code(&fresh(&["show", &ids[0]]), 0);
     code(&fresh(&["verify", "--all"]), 0);
 
     // No secret anywhere in the repository.
     for k in w.keys("").await {
         let body = w.read(&k).await;
-        let body = if k.starts_with("blobs/") {
+        let body = if k.starts_with("blobs/") || k.starts_with("index/") {
             inflate(&body)
         } else {
             body
@@ -371,14 +405,15 @@ async fn verify_names_damaged_backups_and_delete_keeps_shared_blobs(on: On) {
     code(&o, 1);
     assert!(both(&o).contains(&format!("damaged: {b}")), "{}", both(&o));
 
-    // A truncated record is reported by its key, and the listing says so.
+    // A truncated record is reported by its key.
     let record = format!("backups/acme/{b}.json");
     let body = w.read(&record).await;
     w.put(&record, &body[..body.len() / 2]).await;
     let o = w.backup(&["verify", "--all"]);
     code(&o, 1);
     assert!(both(&o).contains(&format!("{b}.json")), "{}", both(&o));
-    code(&w.backup(&["list"]), 1);
+    // `show` and `restore` read the record itself and refuse it (`list` answers from the index).
+    code(&w.backup(&["show", &b]), 1);
     w.finish().await;
 }
 
@@ -676,4 +711,41 @@ async fn backups_travel_as_files_and_artifacts_import_as_backups(on: On) {
     );
     code(&w.backup(&["verify", "--all"]), 0);
     w.finish().await;
+}
+
+/// On S3 the repository's lock is created with a conditional write (`If-None-Match: *`): the server refuses
+/// a second creation of the key with 412, so of eight takers at once exactly one holds the lock.
+#[tokio::test]
+async fn on_s3_the_repository_lock_is_created_once() {
+    use falconer::s3::client::{Call, S3Error};
+    let endpoint = crate::support::s3_endpoint().await;
+    let bucket = format!("bk-lock-{}", std::process::id());
+    let client = crate::support::s3_client(&endpoint, crate::support::S3_SECRET);
+    client
+        .send(Call::new(reqwest::Method::PUT, Some(&bucket), ""))
+        .await
+        .expect("creates the bucket");
+    let store = Store::on_s3(client.config.clone(), &bucket, "repo").expect("a store");
+    let takers = (0..8).map(|i| {
+        let body = format!("taker {i}");
+        let store = &store;
+        async move {
+            store
+                .create_new("locks/exclusive.json", body.as_bytes())
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(takers).await;
+    let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(won, 1, "{results:?}");
+    let late = Call::new(reqwest::Method::PUT, Some(&bucket), "")
+        .key("repo/locks/exclusive.json")
+        .header("if-none-match", "*")
+        .body(b"late".to_vec());
+    let refused = client.send(late).await;
+    assert!(
+        matches!(refused, Err(S3Error::Refused { status: 412, .. })),
+        "{:?}",
+        refused.err()
+    );
 }

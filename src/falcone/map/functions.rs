@@ -314,3 +314,115 @@ impl Mapper {
         out
     }
 }
+
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use std::collections::BTreeMap;
+
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    use crate::domains::{Spec, functions as fnd};
+    use crate::model::Tenant;
+    use crate::model::secret::REDACTED as MARKER;
+
+    pub(crate) fn data(tenant: &Tenant, specs: &[Spec]) -> Value {
+        let ns = tenant.functions_namespace();
+        let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for s in specs {
+            let (key, v) = match s {
+                Spec::FnAction(a) => ("actions", ow_action(a, &ns)),
+                Spec::FnPackage(p) => {
+                    let binding = p
+                        .binding
+                        .as_ref()
+                        .map(|b| json!({"namespace": b.namespace, "name": b.name}))
+                        .unwrap_or_else(|| json!({}));
+                    let mut v = ow_entity(&p.name, &ns, &p.parameter, &p.annotations);
+                    v["binding"] = binding;
+                    if let Some(publish) = p.publish {
+                        v["publish"] = Value::Bool(publish);
+                    }
+                    ("packages", v)
+                }
+                Spec::FnTrigger(t) => {
+                    let mut annotations = t.annotations.clone();
+                    if let Some(feed) = &t.feed {
+                        annotations.insert("feed".into(), Value::from(feed.clone()));
+                    }
+                    (
+                        "triggers",
+                        ow_entity(&t.name, &ns, &t.parameter, &annotations),
+                    )
+                }
+                Spec::FnRule(r) => {
+                    let entity = |path: &str| {
+                        let (dir, name) = path
+                            .rsplit_once('/')
+                            .map_or((ns.clone(), path), |(d, n)| (format!("{ns}/{d}"), n));
+                        json!({"path": dir, "name": name})
+                    };
+                    let mut v = json!({"name": r.name, "namespace": ns, "trigger": entity(&r.trigger),
+                        "action": entity(&r.action)});
+                    if let Some(st) = r.status {
+                        v["status"] = serde_json::to_value(st).unwrap_or_default();
+                    }
+                    ("rules", v)
+                }
+                _ => continue,
+            };
+            lists.entry(key).or_default().push(v);
+        }
+        let mut out = json!({"namespace": ns});
+        for key in ["actions", "packages", "triggers", "rules"] {
+            out[key] = Value::Array(lists.remove(key).unwrap_or_default());
+        }
+        out
+    }
+
+    /// The fields every OpenWhisk entity has: name, namespace, parameters (secrets redacted), annotations.
+    fn ow_entity(
+        name: &str,
+        ns: &str,
+        params: &[fnd::Parameter],
+        annotations: &BTreeMap<String, Value>,
+    ) -> Value {
+        let parameters: Vec<Value> = params
+            .iter()
+            .map(|p| match &p.secret {
+                Some(_) => json!({"key": p.key, "value": MARKER, "encrypt": true}),
+                None => json!({"key": p.key, "value": p.value.clone().unwrap_or_default()}),
+            })
+            .collect();
+        let annotations: Vec<Value> = annotations
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        json!({"name": name, "namespace": ns, "parameters": parameters, "annotations": annotations})
+    }
+
+    fn ow_action(a: &fnd::Action, ns: &str) -> Value {
+        let namespace = match &a.package {
+            Some(p) => format!("{ns}/{p}"),
+            None => ns.to_string(),
+        };
+        let mut v = ow_entity(&a.name, &namespace, &a.parameter, &a.annotations);
+        v["kind"] = Value::from(a.kind.clone());
+        let limits = a
+            .limits
+            .as_ref()
+            .and_then(|l| serde_json::to_value(l).ok())
+            .unwrap_or_else(|| json!({}));
+        v["limits"] = limits;
+        let code = match &a.code {
+            Some(fnd::Code::Inline(text)) => {
+                Some(base64::engine::general_purpose::STANDARD.encode(text))
+            }
+            Some(fnd::Code::Base64(b64)) => Some(b64.clone()),
+            Some(fnd::Code::File(_)) | None => None,
+        };
+        v["code_available"] = Value::Bool(code.is_some());
+        v["code_base64"] = code.map(Value::from).unwrap_or_default();
+        v
+    }
+}

@@ -158,3 +158,87 @@ fn smtp_types(smtp: &mut Map<String, Value>) {
     }
     smtp.remove("auth");
 }
+
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Map, Value};
+
+    use crate::domains::{Spec, iam};
+    use crate::model::Tenant;
+
+    /// A model value as Keycloak represents it: camelCase keys (map-valued fields keep their keys), no
+    /// `depends_on`.
+    fn kc(v: Value) -> Value {
+        match v {
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .filter(|(k, _)| k != "depends_on")
+                    .map(|(k, x)| {
+                        let raw = crate::falcone::RAW_MAPS.contains(&k.as_str());
+                        let key = match k.as_str() {
+                            "protocol_mapper" => "protocolMappers".to_string(),
+                            "smtp" => "smtpServer".to_string(),
+                            "realm_roles" => "realmRoles".to_string(),
+                            other => iam::rep::camel(other),
+                        };
+                        (key, if raw { x } else { kc(x) })
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(kc).collect()),
+            other => other,
+        }
+    }
+
+    pub(crate) fn data(tenant: &Tenant, specs: &[Spec]) -> Value {
+        let mut d = Map::new();
+        let mut realm = tenant.realm();
+        let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for s in specs {
+            let key = match s {
+                Spec::IamRealm(r) => {
+                    realm = r.name.clone();
+                    let mut v = kc(s.to_json());
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("name");
+                    }
+                    d.insert("realm_settings".into(), v);
+                    continue;
+                }
+                Spec::IamRole(_) => "roles",
+                Spec::IamGroup(g) => {
+                    let mut v = kc(s.to_json());
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("parent");
+                        o.insert("path".into(), Value::from(format!("/{}", g.path())));
+                    }
+                    lists.entry("groups").or_default().push(v);
+                    continue;
+                }
+                Spec::IamClient(_) => "clients",
+                Spec::IamClientScope(_) => "client_scopes",
+                Spec::IamIdentityProvider(_) => "identity_providers",
+                _ => continue,
+            };
+            lists.entry(key).or_default().push(kc(s.to_json()));
+        }
+        let mut out = Map::new();
+        out.insert("realm".into(), Value::from(realm));
+        out.extend(d);
+        for key in [
+            "roles",
+            "groups",
+            "clients",
+            "client_scopes",
+            "identity_providers",
+        ] {
+            out.insert(
+                key.into(),
+                Value::Array(lists.remove(key).unwrap_or_default()),
+            );
+        }
+        Value::Object(out)
+    }
+}

@@ -162,3 +162,62 @@ fn topic_config(o: &Map<String, Value>) -> BTreeMap<String, kafka::ConfigValue> 
     }
     config
 }
+
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use serde_json::{Map, Value, json};
+
+    use crate::domains::{Spec, kafka};
+
+    /// A model enum as kafkajs names it (`DESCRIBE_CONFIGS`).
+    fn kafkajs<T: serde::Serialize>(v: &T) -> Value {
+        serde_json::to_value(v)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_uppercase))
+            .map(Value::from)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn data(specs: &[Spec]) -> Value {
+        let mut topics = Vec::new();
+        let mut acls = Vec::new();
+        for s in specs {
+            match s {
+                Spec::KafkaTopic(t) => {
+                    let mut v = json!({"name": t.name, "partitions": t.partitions});
+                    if let Some(rf) = t.replication_factor {
+                        v["replication_factor"] = Value::from(rf);
+                    }
+                    let config: Map<String, Value> = t
+                        .config
+                        .iter()
+                        .map(|(k, c)| (k.clone(), Value::from(c.0.clone())))
+                        .collect();
+                    v["config_overrides"] = Value::Object(config);
+                    topics.push(v);
+                }
+                Spec::KafkaAcl(a) => acls.push(kafka_acl(a)),
+                _ => {}
+            }
+        }
+        json!({"topics": topics, "acls": acls, "consumer_groups": []})
+    }
+
+    fn kafka_acl(a: &kafka::Acl) -> Value {
+        let mut v = json!({
+            "resource": a.resource_name,
+            "resourceType": kafkajs(&a.resource_type),
+            "principal": a.principal,
+            "host": a.host.clone().unwrap_or_else(|| "*".into()),
+            "operation": kafkajs(&a.operation),
+            "permissionType": kafkajs(&a.permission),
+        });
+        if let Some(p) = a.pattern_type {
+            v["resourcePatternType"] = kafkajs(&p);
+        }
+        if a.host.is_none() {
+            v.as_object_mut().map(|o| o.remove("host"));
+        }
+        v
+    }
+}

@@ -200,6 +200,21 @@ impl Mapper {
     }
 }
 
+/// A domain's `data` in the export's (collector) dialect, written from falconer's resources.
+pub(crate) fn write_data(d: Domain, tenant: &Tenant, specs: &[Spec]) -> Value {
+    match d {
+        Domain::Iam => iam::write::data(tenant, specs),
+        Domain::Postgres => postgres::write::data(specs),
+        Domain::Mongo => mongo::write::data(specs),
+        Domain::Kafka => kafka::write::data(specs),
+        Domain::Functions => functions::write::data(tenant, specs),
+        Domain::Storage => storage::write::data(specs),
+        // A domain the platform does not export has no section to write.
+        #[allow(unreachable_patterns)]
+        _ => Value::Object(Map::new()),
+    }
+}
+
 /// Whether an object has only the given key.
 fn is_bare(v: &Value, key: &str) -> bool {
     v.as_object()

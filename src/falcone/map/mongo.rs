@@ -217,3 +217,114 @@ impl Mapper {
         );
     }
 }
+
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Map, Value, json};
+
+    use crate::domains::{Spec, mongo};
+
+    pub(crate) fn data(specs: &[Spec]) -> Value {
+        let mut dbs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for s in specs {
+            match s {
+                Spec::MongoDatabase(d) => {
+                    dbs.entry(d.name.clone()).or_default();
+                }
+                Spec::MongoCollection(c) => {
+                    let indexes: Vec<Value> = specs
+                        .iter()
+                        .filter_map(|s| match s {
+                            Spec::MongoIndex(i)
+                                if i.database == c.database && i.collection == c.name =>
+                            {
+                                Some(mongo_index(i))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let mut implicit = vec![json!({"v": 2, "key": {"_id": 1}, "name": "_id_"})];
+                    if c.view_on.is_some() {
+                        implicit.clear();
+                    }
+                    implicit.extend(indexes);
+                    let options = collection_options(c);
+                    dbs.entry(c.database.clone()).or_default().push(json!({
+                        "collection_name": c.name,
+                        "options": options,
+                        "validator": c.validator,
+                        "indexes": implicit,
+                    }));
+                }
+                _ => {}
+            }
+        }
+        let list: Vec<Value> = dbs
+            .into_iter()
+            .map(|(name, collections)| json!({"db_name": name, "collections": collections, "sharding": null}))
+            .collect();
+        json!({ "databases": list })
+    }
+
+    fn collection_options(c: &mongo::Collection) -> Value {
+        let mut o = Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                o.insert(k.into(), v);
+            }
+        };
+        put("validator", c.validator.clone().unwrap_or_default());
+        put(
+            "validationLevel",
+            serde_json::to_value(c.validation_level).unwrap_or_default(),
+        );
+        put(
+            "validationAction",
+            serde_json::to_value(c.validation_action).unwrap_or_default(),
+        );
+        if let Some(cap) = &c.capped {
+            put("capped", Value::Bool(true));
+            put("size", Value::from(cap.size));
+            put("max", cap.max.map(Value::from).unwrap_or_default());
+        }
+        put("collation", c.collation.clone().unwrap_or_default());
+        put(
+            "viewOn",
+            c.view_on.clone().map(Value::from).unwrap_or_default(),
+        );
+        if !c.pipeline.is_empty() {
+            put("pipeline", Value::Array(c.pipeline.clone()));
+        }
+        Value::Object(o)
+    }
+
+    fn mongo_index(i: &mongo::Index) -> Value {
+        let key: Map<String, Value> = i
+            .key
+            .iter()
+            .map(|k| (k.field.clone(), k.order.to_json()))
+            .collect();
+        let mut v = json!({"v": 2, "key": key});
+        let mut put = |k: &str, x: Option<Value>| {
+            if let Some(x) = x {
+                v[k] = x;
+            }
+        };
+        put("name", i.name.clone().map(Value::from));
+        put("unique", i.unique.map(Value::from));
+        put("sparse", i.sparse.map(Value::from));
+        put(
+            "partialFilterExpression",
+            i.partial_filter_expression.clone(),
+        );
+        put(
+            "expireAfterSeconds",
+            i.expire_after_seconds.map(Value::from),
+        );
+        put("collation", i.collation.clone());
+        put("hidden", i.hidden.map(Value::from));
+        v
+    }
+}

@@ -490,6 +490,114 @@ pub(super) fn index_key(k: &str) -> pg::IndexKey {
     key
 }
 
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Value, json};
+
+    use crate::domains::{Spec, postgres as pg};
+
+    /// One schema's entry of the collector's `schemas` list.
+    #[derive(Default)]
+    struct PgSchema {
+        owner: Option<String>,
+        tables: Vec<Value>,
+        views: Vec<Value>,
+        grants: Vec<Value>,
+    }
+
+    pub(crate) fn data(specs: &[Spec]) -> Value {
+        let mut schemas: BTreeMap<String, PgSchema> = BTreeMap::new();
+        let mut extensions = Vec::new();
+        let indexes = |schema: &str, table: &str| -> Vec<Value> {
+            specs
+                .iter()
+                .filter_map(|s| match s {
+                    Spec::PgIndex(i) if i.schema == schema && i.table == table => {
+                        Some(json!({"indexname": i.name, "indexdef": pg::ddl::indexdef(i)}))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        for s in specs {
+            match s {
+                Spec::PgSchema(x) => schemas.entry(x.name.clone()).or_default().owner = x.owner.clone(),
+                Spec::PgTable(t) => {
+                    let mut v = pg_table(t);
+                    v["indexes"] = Value::Array(indexes(&t.schema, &t.name));
+                    schemas.entry(t.schema.clone()).or_default().tables.push(v);
+                }
+                Spec::PgView(v) => schemas.entry(v.schema.clone()).or_default().views.push(
+                    json!({"table_name": v.name, "view_definition": v.query}),
+                ),
+                Spec::PgGrant(g) => schemas.entry(g.schema.clone()).or_default().grants.extend(
+                    g.privileges.iter().map(|p| {
+                        json!({"grantee": g.grantee, "table_name": g.object, "privilege_type": privilege(p)})
+                    }),
+                ),
+                Spec::PgExtension(e) => extensions.push(json!({"extname": e.name, "extversion": e.version})),
+                _ => {}
+            }
+        }
+        let list: Vec<Value> = schemas
+            .into_iter()
+            .map(|(name, s)| {
+                json!({"schema_name": name, "owner": s.owner, "tables": s.tables, "views": s.views,
+                    "extensions": extensions, "grants": s.grants})
+            })
+            .collect();
+        json!({ "schemas": list })
+    }
+
+    /// A privilege as `information_schema` writes it (`SELECT`, `TRUNCATE`, ...).
+    fn privilege<T: serde::Serialize>(p: &T) -> String {
+        serde_json::to_value(p)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ").to_uppercase()))
+            .unwrap_or_default()
+    }
+
+    fn pg_table(t: &pg::Table) -> Value {
+        let columns: Vec<Value> = t
+            .column
+            .iter()
+            .map(|c| {
+                let nullable = if c.nullable == Some(false) {
+                    "NO"
+                } else {
+                    "YES"
+                };
+                json!({"column_name": c.name, "data_type": c.ty, "is_nullable": nullable,
+                    "column_default": c.default})
+            })
+            .collect();
+        let mut constraints = Vec::new();
+        if let Some(pk) = &t.primary_key {
+            let name = pk
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}_pkey", t.name));
+            for c in &pk.columns {
+                constraints.push(json!({"constraint_name": name, "constraint_type": "PRIMARY KEY", "column_name": c}));
+            }
+        }
+        for u in &t.unique {
+            let name = u
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}_{}_key", t.name, u.columns.join("_")));
+            for c in &u.columns {
+                constraints.push(
+                    json!({"constraint_name": name, "constraint_type": "UNIQUE", "column_name": c}),
+                );
+            }
+        }
+        json!({"table_name": t.name, "columns": columns, "constraints": constraints})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

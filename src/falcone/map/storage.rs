@@ -254,3 +254,89 @@ fn lifecycle_filter(o: &Map<String, Value>) -> storage::LifecycleFilter {
     }
     filter
 }
+
+/// Writing this domain's section in the export's (collector) dialect, from falconer's resources.
+pub(crate) mod write {
+    use serde_json::{Value, json};
+
+    use crate::domains::{Spec, storage};
+
+    /// A model value in the AWS API's shape: PascalCase keys (`ID` for `id`).
+    fn aws(v: Value) -> Value {
+        match v {
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, x)| {
+                        let key = match k.as_str() {
+                            "id" => "ID".to_string(),
+                            "transition" => "Transitions".to_string(),
+                            "noncurrent_version_transition" => {
+                                "NoncurrentVersionTransitions".to_string()
+                            }
+                            other => pascal(other),
+                        };
+                        (key, aws(x))
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(aws).collect()),
+            other => other,
+        }
+    }
+
+    fn pascal(s: &str) -> String {
+        s.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// An enum value as AWS writes it (`Enabled`).
+    fn aws_word<T: serde::Serialize>(v: &T) -> Value {
+        serde_json::to_value(v)
+            .ok()
+            .and_then(|v| v.as_str().map(pascal))
+            .map(Value::from)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn data(specs: &[Spec]) -> Value {
+        let buckets: Vec<Value> = specs
+            .iter()
+            .filter_map(|s| match s {
+                Spec::StorageBucket(b) => Some(bucket(b)),
+                _ => None,
+            })
+            .collect();
+        json!({ "buckets": buckets })
+    }
+
+    fn bucket(b: &storage::Bucket) -> Value {
+        let versioning = b
+            .versioning
+            .map(|v| aws_word(&v))
+            .unwrap_or_else(|| Value::from("Disabled"));
+        let rules: Vec<Value> = b
+            .lifecycle_rule
+            .iter()
+            .map(|r| {
+                let mut v = aws(serde_json::to_value(r).unwrap_or_default());
+                if let Some(st) = r.status {
+                    v["Status"] = aws_word(&st);
+                }
+                v
+            })
+            .collect();
+        let cors: Vec<Value> = b
+            .cors_rule
+            .iter()
+            .map(|r| aws(serde_json::to_value(r).unwrap_or_default()))
+            .collect();
+        json!({"name": b.name, "region": null, "versioning": versioning, "lifecycle_rules": rules,
+            "bucket_policy": b.policy, "cors_rules": cors})
+    }
+}
