@@ -6,7 +6,7 @@ use super::{Output, exit};
 use crate::backup::BackupStatus;
 use crate::backup::repo::Repo;
 use crate::backup::schedule::Schedule;
-use crate::state::{ScheduleRow, State};
+use crate::state::{ScheduleRow, SlotClaim, State};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -184,7 +184,12 @@ fn worse(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-/// Runs one schedule if it is due and no runner has claimed its slot.
+/// How long a runner's claim of a slot lasts unrenewed: a slot whose runner stopped is run again after it.
+const SLOT_LEASE: i64 = 600;
+/// How often a runner renews its claim while the slot runs.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs one schedule if it is due and no runner has claimed its slot (or the one that did stopped).
 async fn run_one(
     s: &ScheduleRow,
     now: i64,
@@ -198,26 +203,42 @@ async fn run_one(
     };
     let at = crate::util::rfc3339(slot);
     let last = state.last_slot(&s.name).await.map_err(|e| e.to_string())?;
-    if last.is_some_and(|(l, _)| l >= slot)
-        || !state
-            .claim_slot(&s.name, slot)
-            .await
-            .map_err(|e| e.to_string())?
-    {
+    if last.is_some_and(|(l, status)| l > slot || (l == slot && status != "running")) {
         println!("schedule `{}`: slot {at} already run", s.name);
         return Ok(exit::OK);
     }
-    println!("schedule `{}`: running slot {at}", s.name);
-    let repo = Repo::open(&s.repo).map_err(|e| e.to_string())?;
-    let mut code = exit::OK;
-    for t in &s.tenants {
-        let args = create_args(s, t, &at);
-        let c = super::backup::create(&args, out, settings, &repo, Some(now * 1000)).await;
-        code = worse(code, c);
+    let claim = state.claim_slot(&s.name, slot, now, SLOT_LEASE).await;
+    match claim.map_err(|e| e.to_string())? {
+        SlotClaim::Held => {
+            println!("schedule `{}`: slot {at} already run (or running)", s.name);
+            return Ok(exit::OK);
+        }
+        SlotClaim::TakenOver => println!(
+            "schedule `{}`: running slot {at} again: the runner that claimed it stopped",
+            s.name
+        ),
+        SlotClaim::Claimed => println!("schedule `{}`: running slot {at}", s.name),
     }
-    if code != exit::ERROR {
-        code = worse(code, retain(s, &repo).await?);
-    }
+    let started = std::time::Instant::now();
+    let work = run_slot(s, now, out, settings, &at);
+    tokio::pin!(work);
+    let renew = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+            if state
+                .renew_slot(&s.name, slot, now + elapsed)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    let code = tokio::select! {
+        c = &mut work => c?,
+        () = renew => work.await?,
+    };
     let status = match code {
         exit::OK => BackupStatus::Ok,
         exit::PARTIAL => BackupStatus::Partial,
@@ -227,6 +248,27 @@ async fn run_one(
         .finish_slot(&s.name, slot, &status.to_string(), "")
         .await
         .map_err(|e| e.to_string())?;
+    Ok(code)
+}
+
+/// A slot's backups of every tenant of the schedule, then its retention; the worst exit code.
+async fn run_slot(
+    s: &ScheduleRow,
+    now: i64,
+    out: &Output,
+    settings: &Settings,
+    at: &str,
+) -> Result<i32, String> {
+    let repo = Repo::open(&s.repo).map_err(|e| e.to_string())?;
+    let mut code = exit::OK;
+    for t in &s.tenants {
+        let args = create_args(s, t, at);
+        let c = super::backup::create(&args, out, settings, &repo, Some(now * 1000)).await;
+        code = worse(code, c);
+    }
+    if code != exit::ERROR {
+        code = worse(code, retain(s, &repo).await?);
+    }
     Ok(code)
 }
 

@@ -217,6 +217,17 @@ fn pid_scope() -> String {
     }
 }
 
+/// How a runner's claim of a schedule's slot went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// This runner runs the slot.
+    Claimed,
+    /// The slot's runner stopped without finishing it; this runner runs it again.
+    TakenOver,
+    /// Another runner runs it, or ran it.
+    Held,
+}
+
 /// What happened when a lock was taken.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Acquired {
@@ -804,8 +815,16 @@ impl State {
         Ok(n == 1)
     }
 
-    /// Claims a schedule's slot for this runner: true for exactly one of any number of runners.
-    pub async fn claim_slot(&self, schedule: &str, slot: i64) -> Result<bool, StateError> {
+    /// Claims a schedule's slot for this runner at `now`: exactly one of any number of runners gets it. A slot
+    /// claimed by a runner that stopped (still `running`, its claim not renewed for `lease` seconds) is
+    /// taken over, again by exactly one runner.
+    pub async fn claim_slot(
+        &self,
+        schedule: &str,
+        slot: i64,
+        now: i64,
+        lease: i64,
+    ) -> Result<SlotClaim, StateError> {
         let n = on!(self, |p| {
             sqlx::query(
             "insert into falconer_slots (schedule, slot, started_at, status) values ($1, $2, $3, 'running')
@@ -813,13 +832,50 @@ impl State {
         )
         .bind(schedule)
         .bind(slot)
-        .bind(now())
+        .bind(now)
         .execute(p)
         .await
         .map(|r| r.rows_affected())
         .map_err(db)
         })?;
-        Ok(n == 1)
+        if n == 1 {
+            return Ok(SlotClaim::Claimed);
+        }
+        let n = on!(self, |p| {
+            sqlx::query(
+                "update falconer_slots set started_at = $1, detail = 'taken over from a runner that stopped'
+                 where schedule = $2 and slot = $3 and status = 'running' and started_at < $4",
+            )
+            .bind(now)
+            .bind(schedule)
+            .bind(slot)
+            .bind(now - lease)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db)
+        })?;
+        Ok(if n == 1 {
+            SlotClaim::TakenOver
+        } else {
+            SlotClaim::Held
+        })
+    }
+
+    /// Renews this runner's claim of a running slot (its lease runs from `at`).
+    pub async fn renew_slot(&self, schedule: &str, slot: i64, at: i64) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query(
+            "update falconer_slots set started_at = $1 where schedule = $2 and slot = $3 and status = 'running'"
+        )
+        .bind(at)
+        .bind(schedule)
+        .bind(slot)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db)
+        })
     }
 
     /// Records how a slot's run ended.

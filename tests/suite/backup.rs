@@ -604,6 +604,77 @@ async fn a_daily_schedule_runs_each_slot_once_and_keeps_five_days() {
     w.finish().await;
 }
 
+/// A runner killed while it runs a slot (its backup hangs on a Keycloak that never answers): the slot stays
+/// claimed while the claim's lease (ten minutes) runs, so another runner leaves it alone; after the lease a
+/// runner takes it over and runs it, once.
+#[tokio::test]
+async fn a_slot_whose_runner_was_killed_runs_again_after_its_lease() {
+    let mut w = World::new("bk_slot_retry", On::Dir).await;
+    code(&w.apply(&[]), 0);
+    let m = format!("acme={}", w.manifest());
+    let add = [
+        "backup",
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 0 * * *",
+    ];
+    let mut args = add.to_vec();
+    args.extend(["--tenant", &m, "--repo", &w.repo_url]);
+    code(&w.run(&args), 0);
+    let midnight = (falconer::util::now() / 86_400 + 1) * 86_400;
+    let at = |minute: i64| falconer::util::rfc3339(midnight + minute * 60);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!("http://{}", silent.local_addr().expect("an address"));
+    w.w.set_env("FALCONER_KEYCLOAK_URL", &url);
+    w.w.set_env("FALCONER_KEYCLOAK_USER", "admin");
+    w.w.set_env("FALCONER_KEYCLOAK_PASSWORD", "admin");
+    let mut runner =
+        w.w.command(&["backup", "run-due", "--now", &at(5)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawns");
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("state");
+    let mut claimed = false;
+    for _ in 0..3000 {
+        if state.last_slot("nightly").await.expect("reads").is_some() {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(claimed, "the runner claims the slot");
+    runner.kill().expect("kills the runner");
+    let _ = runner.wait();
+    w.w.set_env("FALCONER_KEYCLOAK_URL", "");
+    let run_due = |now: &str| w.run(&["backup", "run-due", "--now", now]);
+    let o = run_due(&at(10));
+    code(&o, 0);
+    assert!(
+        both(&o).contains("already run (or running)"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(w.keys("backups/").await.len(), 0, "nothing ran");
+    let o = run_due(&at(16));
+    code(&o, 0);
+    assert!(
+        both(&o).contains("again: the runner that claimed it stopped"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(w.keys("backups/acme/").await.len(), 1);
+    let o = run_due(&at(17));
+    code(&o, 0);
+    assert!(both(&o).contains("already run"), "{}", both(&o));
+    assert_eq!(w.keys("backups/acme/").await.len(), 1);
+    w.finish().await;
+}
+
 /// While a backup runs, `backup status` from another process shows its pending and completed domains (here
 /// Keycloak accepts connections and never answers, so the realm read stays pending); the backup is killed,
 /// and the next backup of the tenant replaces its progress; then the latest outcome is shown.
