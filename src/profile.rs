@@ -80,6 +80,8 @@ impl RestoreTable {
 pub struct BackupTable {
     /// `file:PATH` or `s3://bucket/prefix`.
     pub repo: Option<String>,
+    /// The repository's encryption key: `{ env = "NAME" }` or `{ file = "PATH" }`.
+    pub key: Option<crate::model::SecretValue>,
 }
 
 /// Takes one of falconer's own tables (`[restore]`, `[backup]`) out of the profile; absent, its defaults.
@@ -124,12 +126,13 @@ impl Profile {
         let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
         let backup: BackupTable = own_table(&mut all, "backup", path)?;
-        let tables: Tables = if restore.is_default() && backup.repo.is_none() {
-            // Without falconer's own tables, the tables are read from the text: errors keep their place.
-            toml::from_str(&text).map_err(located)?
-        } else {
-            toml::Value::Table(all).try_into().map_err(located)?
-        };
+        let tables: Tables =
+            if restore.is_default() && backup.repo.is_none() && backup.key.is_none() {
+                // Without falconer's own tables, the tables are read from the text: errors keep their place.
+                toml::from_str(&text).map_err(located)?
+            } else {
+                toml::Value::Table(all).try_into().map_err(located)?
+            };
         Ok(Profile {
             tables,
             restore,

@@ -9,6 +9,7 @@
 //! This module never names a domain: a domain is its name (`Domain`) and its document is a JSON manifest
 //! holding the tenant block and that domain's resources, secrets redacted as `export` redacts them.
 
+pub mod crypt;
 pub mod repo;
 pub mod retention;
 pub mod schedule;
@@ -23,8 +24,12 @@ use crate::model::Domain;
 
 /// The record format this falconer writes.
 pub const FORMAT: &str = "falconer-backup";
-/// The record format version this falconer writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The record format version this falconer writes; it reads this one and migrates older ones (see
+/// [`OLDEST_FORMAT`]). Version 2 added each action's code as a blob of its own (`parts`) and encryption at
+/// rest (`encryption`).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest record format this falconer reads (and `backup migrate` upgrades).
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// How a domain's read went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -102,6 +107,17 @@ pub struct DomainEntry {
     /// Secret fields that exist and were not stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<LeftOut>,
+    /// Files the document names (each action's code), stored as blobs of their own: path → SHA-256.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parts: BTreeMap<String, String>,
+}
+
+/// How a backup's blobs are encrypted (the key itself is never in the repository).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Encryption {
+    pub algorithm: String,
+    /// The key's id: which key opens the blobs.
+    pub key_id: String,
 }
 
 /// A backup's record: what it holds and how it went.
@@ -132,6 +148,9 @@ pub struct Record {
     /// Resources left out by those patterns.
     #[serde(default)]
     pub left_out: usize,
+    /// Set when the blobs are encrypted at rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
 }
 
 impl Record {
@@ -150,9 +169,14 @@ impl Record {
         }
     }
 
-    /// The digests of the blobs the backup uses.
+    /// The digests of the blobs the backup uses (documents and their parts).
     pub fn blobs(&self) -> impl Iterator<Item = &str> {
-        self.domains.iter().filter_map(|d| d.digest.as_deref())
+        self.domains.iter().flat_map(|d| {
+            d.digest
+                .as_deref()
+                .into_iter()
+                .chain(d.parts.values().map(String::as_str))
+        })
     }
 
     /// The stored size of the documents, uncompressed.
@@ -218,6 +242,7 @@ mod tests {
             read_at: None,
             message: None,
             secrets: Vec::new(),
+            parts: Default::default(),
         }
     }
 

@@ -16,8 +16,9 @@
 
 use sha2::{Digest, Sha256};
 
+use super::crypt::{self, Key, Sealed};
 use super::store::Store;
-use super::{FORMAT, FORMAT_VERSION, Record};
+use super::{Encryption, FORMAT, FORMAT_VERSION, OLDEST_FORMAT, Record};
 
 /// What a blob file starts with: the layout of what follows (here: deflate-compressed content).
 const BLOB_MAGIC: &[u8; 4] = b"FBZ1";
@@ -25,6 +26,8 @@ const BLOB_MAGIC: &[u8; 4] = b"FBZ1";
 const MAX_DOCUMENT: usize = 1 << 30;
 const LOCK: &str = "locks/exclusive.json";
 const INDEX: &str = "index/records";
+/// The repository's configuration: whether its blobs are encrypted, and with which key.
+const CONFIG: &str = "config.json";
 /// The index's format; an index of another format is rebuilt from the records.
 const INDEX_FORMAT: &str = "falconer-backup-index-1";
 
@@ -65,11 +68,34 @@ pub enum RepoError {
         by: String,
         version: u32,
     },
+    #[error(
+        "backup {id} is in backup format {version}, older than any falconer reads (the oldest is {OLDEST_FORMAT}, which `falconer backup migrate` upgrades); no release of falconer can restore it"
+    )]
+    TooOld { id: String, version: u32 },
+    #[error(
+        "the repository {repo} is encrypted (key id {key_id}): give its key with --key-file or the profile's [backup] key"
+    )]
+    KeyNeeded { repo: String, key_id: String },
+    #[error(
+        "the repository {repo} is encrypted with the key of id {needed}; the key given has id {given}"
+    )]
+    WrongKey {
+        repo: String,
+        needed: String,
+        given: String,
+    },
+    #[error(
+        "the repository {0} holds unencrypted backups: encrypted backups go to a new, empty repository"
+    )]
+    NotEncrypted(String),
 }
 
 /// A repository of backups.
 pub struct Repo {
     store: Store,
+    key: Option<Key>,
+    /// Set once the repository's configuration is known to suit this key (or its absence) for writing.
+    writable: std::sync::OnceLock<()>,
 }
 
 /// The repository's lock, held while backups are removed (`delete`, `prune`); give it back with
@@ -121,14 +147,87 @@ fn record_key(tenant: &str, id: &str) -> String {
 impl Repo {
     /// Opens `file:PATH` (or a plain path) or `s3://bucket/prefix`; nothing is written until needed.
     pub fn open(url: &str) -> Result<Repo, RepoError> {
-        Ok(Repo {
-            store: Store::open(url)?,
-        })
+        Ok(Repo::in_store(Store::open(url)?))
     }
 
     /// The repository in a given store.
     pub fn in_store(store: Store) -> Repo {
-        Repo { store }
+        Repo {
+            store,
+            key: None,
+            writable: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The repository with a key: new blobs are encrypted with it, encrypted ones opened.
+    pub fn with_key(mut self, key: Option<Key>) -> Repo {
+        self.key = key;
+        self
+    }
+
+    /// How new backups' blobs are encrypted (none without a key).
+    pub fn encryption(&self) -> Option<Encryption> {
+        self.key.as_ref().map(|k| Encryption {
+            algorithm: crypt::ALGORITHM.into(),
+            key_id: k.id(),
+        })
+    }
+
+    /// Checks, before the first write, that the repository suits the key (or its absence): an encrypted
+    /// repository takes only its own key; an unencrypted one with backups takes none; an empty one given a
+    /// key becomes encrypted (its configuration written once, whoever comes first).
+    async fn ready_to_write(&self) -> Result<(), RepoError> {
+        if self.writable.get().is_some() {
+            return Ok(());
+        }
+        for _ in 0..2 {
+            let config = self.store.read(CONFIG).await?;
+            let encrypted = config
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| serde_json::from_value::<Encryption>(v["encryption"].clone()).ok());
+            match (encrypted, &self.key) {
+                (Some(e), Some(k)) if e.key_id == k.id() => break,
+                (Some(e), Some(k)) => return Err(self.wrong_key(e.key_id, k.id())),
+                (Some(e), None) => return Err(self.key_needed(e.key_id)),
+                (None, None) => break,
+                (None, Some(_)) if config.is_some() || self.holds_anything().await? => {
+                    return Err(RepoError::NotEncrypted(self.describe()));
+                }
+                (None, Some(_)) => {
+                    let body = serde_json::json!({"format": "falconer-repository", "encryption": self.encryption()});
+                    if self
+                        .store
+                        .create_new(CONFIG, body.to_string().as_bytes())
+                        .await?
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = self.writable.set(());
+        Ok(())
+    }
+
+    async fn holds_anything(&self) -> Result<bool, RepoError> {
+        Ok(!self.store.list("backups/").await?.is_empty()
+            || !self.store.list("blobs/").await?.is_empty())
+    }
+
+    fn wrong_key(&self, needed: String, given: String) -> RepoError {
+        RepoError::WrongKey {
+            repo: self.describe(),
+            needed,
+            given,
+        }
+    }
+
+    fn key_needed(&self, key_id: String) -> RepoError {
+        RepoError::KeyNeeded {
+            repo: self.describe(),
+            key_id,
+        }
     }
 
     /// Where the repository is, for messages.
@@ -144,11 +243,21 @@ impl Repo {
     /// Stores a document once; its digest, and whether it was new.
     pub async fn put_blob(&self, content: &[u8]) -> Result<(String, bool), RepoError> {
         let digest = crate::util::hex(&Sha256::digest(content));
+        self.ready_to_write().await?;
         let key = blob_key(&digest);
         if self.store.exists(&key).await? {
             return Ok((digest, false));
         }
-        self.store.write(&key, &pack(content)).await?;
+        let bytes = match &self.key {
+            Some(k) => k
+                .seal(&digest, pack(content))
+                .map_err(|reason| RepoError::Damaged {
+                    digest: digest.clone(),
+                    reason,
+                })?,
+            None => pack(content),
+        };
+        self.store.write(&key, &bytes).await?;
         Ok((digest, true))
     }
 
@@ -163,7 +272,19 @@ impl Repo {
             .read(&blob_key(digest))
             .await?
             .ok_or_else(|| damaged("it is missing".into()))?;
-        let content = unpack(&bytes).map_err(damaged)?;
+        let packed = match crypt::key_id_of(&bytes) {
+            None => bytes,
+            Some(id) => {
+                let Some(k) = &self.key else {
+                    return Err(self.key_needed(id));
+                };
+                k.open(digest, &bytes).map_err(|e| match e {
+                    Sealed::OtherKey(id) => self.wrong_key(id, k.id()),
+                    Sealed::Damaged => damaged("it does not open with its key (damaged)".into()),
+                })?
+            }
+        };
+        let content = unpack(&packed).map_err(damaged)?;
         let actual = crate::util::hex(&Sha256::digest(&content));
         if actual != digest {
             return Err(damaged(format!("its content has digest {actual}")));
@@ -425,8 +546,14 @@ fn check_record(key: &str, v: serde_json::Value) -> Result<Record, RepoError> {
         .get("format_version")
         .and_then(|f| f.as_u64())
         .unwrap_or(0);
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+    if version < u64::from(OLDEST_FORMAT) {
+        return Err(RepoError::TooOld {
+            id: text("id"),
+            version: u32::try_from(version).unwrap_or(0),
+        });
+    }
     if version > u64::from(FORMAT_VERSION) {
-        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
         return Err(RepoError::TooNew {
             id: text("id"),
             by: text("falconer"),
@@ -499,6 +626,7 @@ mod tests {
                     read_at: None,
                     message: None,
                     secrets: Vec::new(),
+                    parts: Default::default(),
                 }
             })
             .collect();
@@ -519,6 +647,7 @@ mod tests {
             include: Vec::new(),
             exclude: Vec::new(),
             left_out: 0,
+            encryption: None,
         }
     }
 

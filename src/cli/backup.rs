@@ -41,6 +41,8 @@ pub enum Command {
     Import(super::backup_io::ImportArgs),
     /// Remove the backups a retention policy does not keep (restic's rules, per tenant; see docs/backup.md).
     Prune(PruneArgs),
+    /// Upgrade backups written in an older record format to the current one.
+    Migrate(super::backup_migrate::MigrateArgs),
     /// Add, list, remove, pause or resume backup schedules (kept in the state store).
     #[command(subcommand)]
     Schedule(super::schedule::Command),
@@ -53,6 +55,10 @@ pub struct RepoArg {
     /// The repository: `file:PATH` (default `file:.falconer/backups`).
     #[arg(long, env = "FALCONER_REPO")]
     pub repo: Option<String>,
+    /// A file holding the repository's encryption key (32 bytes, hex or base64); else the profile's
+    /// `[backup] key`. With a key, new blobs are encrypted; an encrypted repository needs its key.
+    #[arg(long, env = "FALCONER_BACKUP_KEY_FILE", value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl RepoArg {
@@ -64,6 +70,24 @@ impl RepoArg {
                 .backup_repo()?
                 .unwrap_or_else(|| DEFAULT_REPO.to_string())),
         }
+    }
+
+    /// The repository, with its key when one is given (`--key-file`, else the profile's `[backup] key`).
+    pub fn open(&self, settings: &Settings) -> Result<Repo, String> {
+        let repo = Repo::open(&self.url(settings)?).map_err(|e| e.to_string())?;
+        let key = match &self.key_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the backup key file {}: {e}", path.display())
+                })?;
+                Some(
+                    crate::backup::crypt::Key::parse(&text)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
+            None => settings.backup_key()?,
+        };
+        Ok(repo.with_key(key))
     }
 }
 
@@ -239,14 +263,12 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Command::Export(a) => &a.repo,
         Command::Import(a) => &a.repo,
         Command::Prune(a) => &a.repo,
+        Command::Migrate(a) => &a.repo,
         Command::Schedule(_) | Command::RunDue(_) | Command::VerifyRestore(_) => {
             return exit::ERROR;
         }
     };
-    let repo = match repo_url
-        .url(settings)
-        .and_then(|u| Repo::open(&u).map_err(|e| e.to_string()))
-    {
+    let repo = match repo_url.open(settings) {
         Ok(r) => r,
         Err(e) => {
             out.error(e);
@@ -268,6 +290,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
             Command::Export(a) => super::backup_io::export(a, &repo, out).await,
             Command::Import(a) => super::backup_io::import(a, &repo, out).await,
             Command::Prune(a) => prune(a, &repo, out).await,
+            Command::Migrate(a) => super::backup_migrate::migrate(a, &repo, out).await,
             Command::Schedule(_) | Command::RunDue(_) | Command::VerifyRestore(_) => {
                 Ok(exit::ERROR)
             }
@@ -504,6 +527,7 @@ async fn store(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> 
         include: a.include.clone(),
         exclude: a.exclude.clone(),
         left_out,
+        encryption: repo.encryption(),
     };
     if let Err(e) = repo.put_record(&record).await {
         out.error(format!("cannot store the backup's record: {e}"));
@@ -550,6 +574,7 @@ pub(super) fn failed(domain: Domain, status: DomainStatus, message: String) -> D
         read_at: None,
         message: Some(message),
         secrets: Vec::new(),
+        parts: BTreeMap::new(),
     }
 }
 
@@ -571,6 +596,14 @@ pub(super) async fn stored(
         })
         .collect();
     let resources = specs.len();
+    // What belongs in files (each action's code) is stored apart: a changed action adds its code alone.
+    let mut parts = BTreeMap::new();
+    for spec in &mut specs {
+        for (path, content) in spec.externalize() {
+            let (digest, _) = repo.put_blob(content.as_bytes()).await?;
+            parts.insert(path, digest);
+        }
+    }
     let mut m = Manifest::new(tenant.clone());
     m.resources = specs
         .into_iter()
@@ -594,6 +627,7 @@ pub(super) async fn stored(
         read_at: at.map(crate::util::rfc3339),
         message: None,
         secrets,
+        parts,
     })
 }
 
@@ -721,10 +755,16 @@ async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
     for (k, v) in &r.tags {
         println!("  tag {k}={v}");
     }
+    if let Some(e) = &r.encryption {
+        println!("  encrypted ({}, key id {})", e.algorithm, e.key_id);
+    }
     for d in &r.domains {
         println!("{}", domain_line(d));
         if let Some(digest) = &d.digest {
             println!("  {:<10} sha256:{digest} ({} bytes)", "", d.size);
+        }
+        for (path, digest) in &d.parts {
+            println!("  {:<10} {path}: sha256:{digest}", "");
         }
     }
     let secrets: Vec<&LeftOut> = r.domains.iter().flat_map(|d| &d.secrets).collect();

@@ -132,11 +132,27 @@ fn artifact(
         if let Some(text) = d.digest.as_ref().and_then(|x| documents.get(x)) {
             let doc: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| format!("the {} document is not JSON: {e}", d.domain))?;
-            let (t, specs) = falcone::write::read_document(&doc)
+            let (t, mut specs) = falcone::write::read_document(&doc)
                 .map_err(|e| format!("the {} document: {e}", d.domain))?;
+            let file = |rel: &str| {
+                let digest = d.parts.get(rel)?;
+                documents.get(digest).cloned()
+            };
+            for s in &mut specs {
+                s.internalize(&file);
+            }
+            // falconer's copy holds the code itself, as the section's data does.
+            let mut m = manifest::Manifest::new(t.clone());
+            m.resources = specs
+                .iter()
+                .map(|spec| manifest::Resource {
+                    spec: spec.clone(),
+                    span: None,
+                })
+                .collect();
             tenant.get_or_insert(t);
             section.resources = specs;
-            section.document = Some(doc);
+            section.document = Some(manifest::write::to_document(&m));
         }
         sections.push(section);
     }
@@ -209,13 +225,21 @@ async fn from_backup_file(
             repo.put_blob(text.as_bytes()).await?;
         }
     }
-    Ok(Ok(file.record))
+    let mut record = file.record;
+    record.encryption = repo.encryption();
+    Ok(Ok(record))
 }
 
 /// A backup file, checked: a format this falconer reads (a newer one is refused naming the falconer that
 /// wrote it), every document the record names present and matching its digest.
 pub(super) fn read_backup_file(value: serde_json::Value) -> Result<BackupFile, String> {
     let version = value["format_version"].as_u64().unwrap_or(0);
+    if version < u64::from(crate::backup::OLDEST_FORMAT) {
+        return Err(format!(
+            "in backup format {version}, older than any falconer reads (the oldest is {})",
+            crate::backup::OLDEST_FORMAT
+        ));
+    }
     if version > u64::from(FORMAT_VERSION) {
         let by = value["record"]["falconer"].as_str().unwrap_or("?");
         return Err(format!(
@@ -293,6 +317,7 @@ async fn from_artifact(
         include: Vec::new(),
         exclude: Vec::new(),
         left_out: 0,
+        encryption: repo.encryption(),
     }))
 }
 

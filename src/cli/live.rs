@@ -128,6 +128,29 @@ impl Settings {
         Ok(self.profile()?.backup.repo.clone())
     }
 
+    /// The profile's `[backup] key` (`{ env = "NAME" }` or `{ file = "PATH" }`, relative to the profile).
+    pub fn backup_key(&self) -> Result<Option<crate::backup::crypt::Key>, String> {
+        let Some(secret) = &self.profile()?.backup.key else {
+            return Ok(None);
+        };
+        let base = self
+            .profile
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        let text = match secret {
+            crate::model::SecretValue::Plain(_) => {
+                return Err("the profile's [backup] key is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into());
+            }
+            s => crate::secrets::resolve(s, base)
+                .map_err(|e| format!("the profile's [backup] key: {}", e.0))?,
+        };
+        let text = text.ok_or("the profile's [backup] key is redacted")?;
+        crate::backup::crypt::Key::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("the profile's [backup] key: {e}"))
+    }
+
     /// Whether a system's connection is given (profile or environment).
     pub fn configured(&self, domain: Domain) -> Result<bool, String> {
         Ok(self.profile()?.configured(domain))

@@ -4,6 +4,7 @@ mod admin;
 mod apply;
 mod backup;
 mod backup_io;
+mod backup_migrate;
 mod convert;
 mod export;
 mod graph;

@@ -30,13 +30,10 @@ pub async fn resolve(
     {
         return from_file(Path::new(s), out);
     }
-    let repo = repo
-        .url(settings)
-        .and_then(|u| Repo::open(&u).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            out.error(e);
-            exit::ERROR
-        })?;
+    let repo = repo.open(settings).map_err(|e| {
+        out.error(e);
+        exit::ERROR
+    })?;
     let record = match (source, at) {
         (_, Some(at)) => newest_at(&repo, tenant, at, out).await?,
         (Some("latest"), None) => repo.record("latest", Some(tenant)).await,

@@ -12,7 +12,7 @@ use crate::state::{ScheduleRow, SlotClaim, State};
 pub enum Command {
     /// Add a schedule: a cron expression (5 fields, or 6 with seconds; `@daily`), tenants, a repository
     /// and the retention applied after each successful run.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the schedules, with their next slot and last run.
     List {
         #[arg(long)]
@@ -259,7 +259,7 @@ async fn run_slot(
     settings: &Settings,
     at: &str,
 ) -> Result<i32, String> {
-    let repo = Repo::open(&s.repo).map_err(|e| e.to_string())?;
+    let repo = schedule_repo(s).open(settings)?;
     let mut code = exit::OK;
     for t in &s.tenants {
         let args = create_args(s, t, at);
@@ -270,6 +270,14 @@ async fn run_slot(
         code = worse(code, retain(s, &repo).await?);
     }
     Ok(code)
+}
+
+/// A schedule's repository, with the runner's key (`FALCONER_BACKUP_KEY_FILE`, else its profile's).
+fn schedule_repo(s: &ScheduleRow) -> RepoArg {
+    RepoArg {
+        repo: Some(s.repo.clone()),
+        key_file: std::env::var_os("FALCONER_BACKUP_KEY_FILE").map(Into::into),
+    }
 }
 
 fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
@@ -291,9 +299,7 @@ fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
         quiet: true,
         // A runner that finds the tenant locked waits a little: an apply may be finishing.
         wait: Some(300),
-        repo: RepoArg {
-            repo: Some(s.repo.clone()),
-        },
+        repo: schedule_repo(s),
     }
 }
 
@@ -312,9 +318,7 @@ async fn retain(s: &ScheduleRow, repo: &Repo) -> Result<i32, String> {
             tenant: Some(id.to_string()),
             dry_run: false,
             json: false,
-            repo: RepoArg {
-                repo: Some(s.repo.clone()),
-            },
+            repo: schedule_repo(s),
         };
         let lock = super::backup::lock(repo).await.map_err(|e| e.to_string())?;
         let done = super::backup::prune_under(&args, &policy, repo).await;

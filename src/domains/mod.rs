@@ -308,6 +308,9 @@ pub trait ResourceKind:
     fn externalize(&mut self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Puts back what [`ResourceKind::externalize`] moved out: `file` gives a named file's content (`None`:
+    /// the resource keeps naming the file).
+    fn internalize(&mut self, _file: &dyn Fn(&str) -> Option<String>) {}
     /// Renames the tenant's identifiers in the resource (its names, its references to other resources, the
     /// names inside its SQL or policies) for a restore into another tenant; never free text, map keys or
     /// secrets. No default: each kind says what of it names the tenant (explicit dependencies are renamed
@@ -371,6 +374,9 @@ macro_rules! kinds {
             }
             pub fn externalize(&mut self) -> Vec<(String, String)> {
                 match self { $( Spec::$variant(r) => r.externalize() ),* }
+            }
+            pub fn internalize(&mut self, file: &dyn Fn(&str) -> Option<String>) {
+                match self { $( Spec::$variant(r) => r.internalize(file) ),* }
             }
             pub fn delete_hazards(&self) -> Vec<Hazard> {
                 match self { $( Spec::$variant(r) => r.delete_hazards() ),* }

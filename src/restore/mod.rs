@@ -138,6 +138,7 @@ pub fn from_record(
     } else {
         load(record, combined)?
     };
+    put_parts_back(record, documents, &mut specs)?;
     let sections = record
         .domains
         .iter()
@@ -156,6 +157,32 @@ pub fn from_record(
         migrated_from: None,
         sections,
     })
+}
+
+/// Puts each domain's parts (each action's code, stored as blobs of their own) back into its resources.
+fn put_parts_back(
+    record: &Record,
+    documents: &BTreeMap<String, Vec<u8>>,
+    specs: &mut [Spec],
+) -> Result<(), SourceError> {
+    for entry in record.domains.iter().filter(|e| !e.parts.is_empty()) {
+        if let Some(d) = entry.parts.values().find(|d| !documents.contains_key(*d)) {
+            return Err(SourceError::Missing {
+                domain: entry.domain,
+                digest: d.clone(),
+            });
+        }
+        let file = |rel: &str| {
+            let digest = entry.parts.get(rel)?;
+            documents
+                .get(digest)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        for s in specs.iter_mut().filter(|s| s.meta().domain == entry.domain) {
+            s.internalize(&file);
+        }
+    }
+    Ok(())
 }
 
 fn take_domain(specs: &mut Vec<Spec>, domain: Domain) -> Vec<Spec> {

@@ -195,6 +195,7 @@ on_both!(
     a_backup_is_refused_while_the_tenant_is_locked,
     a_killed_backup_leaves_nothing_or_a_complete_backup,
     backups_travel_as_files_and_artifacts_import_as_backups,
+    an_encrypted_repository_opens_only_with_its_key,
 );
 
 fn status_of<'a>(record: &'a Value, domain: &str) -> &'a Value {
@@ -507,6 +508,202 @@ async fn a_killed_backup_leaves_nothing_or_a_complete_backup(on: On) {
     assert!(whole >= 25, "a backup makes {whole} events");
     let o = w.backup(&["verify", "--all"]);
     code(&o, 0);
+    w.finish().await;
+}
+
+/// A repository given a key is encrypted: its blobs are sealed (no blob inflates, no secret or name shows),
+/// `verify` and `export` need the key (the profile's `[backup] key` or `--key-file`), another key is refused
+/// naming both key ids, a backup without the key is refused, and an unencrypted repository with backups
+/// refuses a key.
+async fn an_encrypted_repository_opens_only_with_its_key(on: On) {
+    let w = World::new("bk_crypt", on).await;
+    code(&w.apply(&[]), 0);
+    let key = w.dir.join("backup.key");
+    std::fs::write(&key, format!("{}\n", "3f".repeat(32))).expect("writes the key");
+    let other = w.dir.join("other.key");
+    std::fs::write(&other, "a1".repeat(32)).expect("writes the key");
+    let (key, other) = (key.display().to_string(), other.display().to_string());
+    let (r, rc) = w.create(&["--key-file", &key]);
+    assert_eq!(rc, 0, "{r}");
+    let key_id = r["encryption"]["key_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(key_id.len(), 16, "{r}");
+    let blobs = w.keys("blobs/").await;
+    assert!(!blobs.is_empty());
+    for b in &blobs {
+        let body = w.read(b).await;
+        assert_eq!(&body[..4], b"FBE1", "{b} is sealed");
+        // Past the header (key id, nonce) is ciphertext: it does not inflate to the document.
+        let inflated = miniz_oxide::inflate::decompress_to_vec(&body[24..]).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&inflated).contains("orders"),
+            "{b}"
+        );
+        assert!(!String::from_utf8_lossy(&body).contains("orders"), "{b}");
+    }
+    let id = id(&r);
+    code(&w.backup(&["verify", "--all", "--key-file", &key]), 0);
+    let o = w.backup(&["verify", "--all"]);
+    code(&o, 1);
+    assert!(
+        both(&o).contains(&format!("is encrypted (key id {key_id})")),
+        "{}",
+        both(&o)
+    );
+    let o = w.backup(&["verify", "--all", "--key-file", &other]);
+    code(&o, 1);
+    assert!(
+        both(&o).contains(&format!("encrypted with the key of id {key_id}")),
+        "{}",
+        both(&o)
+    );
+    let o = w.backup(&["create"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("is encrypted"), "{}", both(&o));
+    // The profile's key opens it too; the exported file holds the documents, readable.
+    std::fs::write(
+        w.dir.join("profile.toml"),
+        "[backup]\nkey = { file = \"backup.key\" }\n",
+    )
+    .expect("writes the profile");
+    let profile = w.dir.join("profile.toml").display().to_string();
+    let file = w.dir.join("b.json").display().to_string();
+    let mut args = vec![
+        "--profile",
+        profile.as_str(),
+        "backup",
+        "export",
+        id.as_str(),
+        "-o",
+        file.as_str(),
+    ];
+    args.extend(["--repo", w.repo_url.as_str()]);
+    code(&w.run(&args), 0);
+    let exported = std::fs::read_to_string(&file).expect("the file");
+    assert!(
+        exported.contains("orders"),
+        "the export holds the documents"
+    );
+    assert!(!exported.contains(PASSWORD));
+
+    // An unencrypted repository that holds backups refuses a key.
+    let plain = format!("file:{}", w.dir.join("plain").display());
+    let m = w.manifest();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "create",
+            "--tenant",
+            "acme",
+            "--manifest",
+            m.as_str(),
+            "--repo",
+            plain.as_str(),
+        ];
+        args.extend(extra);
+        w.run(&args)
+    };
+    code(&create(&[]), 0);
+    let o = create(&["--key-file", &key]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        both(&o).contains("holds unencrypted backups"),
+        "{}",
+        both(&o)
+    );
+    w.finish().await;
+}
+
+/// A backup file in record format 1, as falconer wrote it before format 2: the action's code inside the
+/// functions document, no `parts`.
+fn format_1_file() -> (String, Value) {
+    use sha2::Digest;
+    let doc = serde_json::json!({"format_version": "1", "tenant": {"id": "acme"},
+        "functions": {"action": [{"name": "hello", "kind": "nodejs:20", "code": "function main() { return {}; }"}]}});
+    let text = serde_json::to_string_pretty(&doc).expect("JSON");
+    let digest = falconer::util::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let id = "20260101T000000000Z-00aa11";
+    let record = serde_json::json!({"format": "falconer-backup", "format_version": 1, "id": id,
+        "tenant": "acme", "status": "ok", "started_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:00:01Z", "falconer": "0.1.0", "manifest_format": "1",
+        "source": "host", "domains": [{"domain": "functions", "status": "ok", "resources": 1,
+        "digest": digest, "size": text.len(), "read_at": "2026-01-01T00:00:00Z"}], "left_out": 0});
+    let file = serde_json::json!({"format": "falconer-backup-file", "format_version": 1,
+        "record": record, "documents": {digest: text}});
+    (id.to_string(), file)
+}
+
+/// `backup migrate` upgrades a format-1 backup in place: the action's code becomes a blob of its own, the
+/// backup verifies and still gives the code; a dry run changes nothing; a record older than any format
+/// falconer reads is refused naming that.
+#[tokio::test]
+async fn migrate_upgrades_a_format_1_backup_and_old_formats_are_refused() {
+    let w = World::new("bk_migrate", On::Dir).await;
+    let (id, file) = format_1_file();
+    let path = w.dir.join("v1.json");
+    std::fs::write(&path, file.to_string()).expect("writes");
+    code(&w.backup(&["import", &path.display().to_string()]), 0);
+    let show = |w: &World| -> Value {
+        let o = w.backup(&["show", &id, "--json"]);
+        code(&o, 0);
+        serde_json::from_slice(&o.stdout).expect("JSON")
+    };
+    assert_eq!(show(&w)["format_version"], 1);
+    let o = w.backup(&["migrate", "--dry-run"]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains(&format!("would migrate backup {id}")),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(show(&w)["format_version"], 1, "a dry run changes nothing");
+    let o = w.backup(&["migrate"]);
+    code(&o, 0);
+    assert!(both(&o).contains("(1 parts stored apart)"), "{}", both(&o));
+    let r = show(&w);
+    assert_eq!(r["format_version"], 2, "{r}");
+    let parts = &r["domains"][0]["parts"];
+    assert!(parts.get("code/hello.js").is_some(), "{r}");
+    code(&w.backup(&["verify", "--all"]), 0);
+    let art = w.dir.join("art.json").display().to_string();
+    code(
+        &w.backup(&["export", &id, "-o", &art, "--format", "falcone"]),
+        0,
+    );
+    let art: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.dir.join("art.json")).expect("reads"))
+            .expect("JSON");
+    use base64::Engine;
+    let code_b64 =
+        base64::engine::general_purpose::STANDARD.encode("function main() { return {}; }");
+    assert_eq!(
+        art["domains"][0]["data"]["actions"][0]["code_base64"], code_b64,
+        "{art}"
+    );
+    assert!(both(&w.backup(&["migrate"])).contains("Nothing to migrate"));
+
+    // A record in a format older than any falconer reads.
+    let dir = match &w.store {
+        Store::Dir(d) => d.clone(),
+        Store::S3(_) => unreachable!("a directory world"),
+    };
+    let mut old = file["record"].clone();
+    old["format_version"] = 0.into();
+    old["id"] = "20250101T000000000Z-00bb22".into();
+    std::fs::write(
+        dir.join("backups/acme/20250101T000000000Z-00bb22.json"),
+        old.to_string(),
+    )
+    .expect("writes");
+    let o = w.backup(&["show", "20250101T000000000Z-00bb22"]);
+    code(&o, 1);
+    assert!(
+        both(&o).contains("older than any falconer reads"),
+        "{}",
+        both(&o)
+    );
     w.finish().await;
 }
 

@@ -1199,6 +1199,50 @@ async fn a_backup_exported_for_the_platform_validates_and_plans_in_sync() {
     w.finish().await;
 }
 
+/// Each action's code is a blob of its own: a backup after a change of code alone adds that code's blob and
+/// nothing else (the functions document names the code by path, and is unchanged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actions_code_is_stored_apart_so_a_code_change_adds_only_it() {
+    let w = World::new("rscode").await;
+    w.applied_and_backed_up();
+    let blobs = |w: &World| {
+        let mut n = 0;
+        for d in std::fs::read_dir(w.dir.join("repo/blobs"))
+            .expect("blobs")
+            .flatten()
+        {
+            n += std::fs::read_dir(d.path())
+                .expect("a fan-out directory")
+                .count();
+        }
+        n
+    };
+    let before = blobs(&w);
+    w.edit("m.toml", "return {};", "return { changed: true };");
+    let id = w.applied_and_backed_up();
+    assert_eq!(blobs(&w), before + 1, "only the new code is stored");
+    let o = w.run(&["backup", "show", &id, "--repo", &w.repo, "--json"]);
+    code(&o, 0);
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let functions = r["domains"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["domain"] == "functions"))
+        .expect("the functions domain");
+    assert_eq!(
+        functions["parts"].as_object().map(|p| p.len()),
+        Some(1),
+        "{functions}"
+    );
+    // The restore puts the code back: the emptied tenant comes back with the changed code, in sync.
+    w.lose_everything();
+    w.edit("m.toml", "return {};", "return { changed: true };");
+    let (o, report) = w.restore(&id, &["--auto-approve"]);
+    code(&o, 0);
+    assert_eq!(report["outcome"], "success", "{report}");
+    w.in_sync();
+    w.finish().await;
+}
+
 /// Secrets: the preflight lists what the backup could not carry; with `--manifest`, the manifest's
 /// references fill them, the live system gets the value, and a plan afterwards is in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -404,6 +404,17 @@ resource_kind! { Action, ACTION, |self| { vec![self.path()] }
         self.code = Some(Code::File(rel.clone()));
         vec![(rel, text)]
     }
+    fn internalize(&mut self, file: &dyn Fn(&str) -> Option<String>) {
+        let Some(Code::File(rel)) = &self.code else {
+            return;
+        };
+        let Some(text) = file(rel) else { return };
+        self.code = Some(if rel.ends_with(".b64") {
+            Code::Base64(text.trim_end().to_string())
+        } else {
+            Code::Inline(text)
+        });
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = parameter_refs(&self.parameter);
         if let Some(p) = &self.package {
