@@ -245,6 +245,19 @@ fn backup_canaries(root: &Path, envs: &[(String, String)], domain: &str) {
         assert_eq!(code, 0, "{out}");
         assert_clean(&format!("backup {}", args[0]), &out);
     }
+    for format in ["falconer", "falcone"] {
+        let file = root.join(format!("export-{format}.json"));
+        let f = file.display().to_string();
+        let args = [
+            "-vvv", "backup", "export", "latest", "-o", &f, "--format", format,
+        ];
+        let (code, out) = falconer(&[&args[..], &["--repo", &repo]].concat(), envs);
+        assert_eq!(code, 0, "{out}");
+        assert_clean("backup export", &out);
+        let text = std::fs::read_to_string(&file).expect("the exported file");
+        assert_clean(&f, &text);
+        std::fs::remove_file(&file).expect("removes");
+    }
     let mut todo = vec![root.join("repo")];
     let mut seen = 0;
     while let Some(d) = todo.pop() {
