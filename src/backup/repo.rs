@@ -28,8 +28,9 @@ const LOCK: &str = "locks/exclusive.json";
 const INDEX: &str = "index/records";
 /// The repository's configuration: whether its blobs are encrypted, and with which key.
 const CONFIG: &str = "config.json";
-/// The index's format; an index of another format is rebuilt from the records.
-const INDEX_FORMAT: &str = "falconer-backup-index-1";
+/// The index's format; an index of another format is rebuilt from the records. It holds records of this
+/// falconer's record format or older only (a newer falconer writes another index format).
+const INDEX_FORMAT: &str = "falconer-backup-index-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -121,11 +122,11 @@ fn unpack(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot be decompressed ({:?})", e.status))
 }
 
-/// The index: each record's JSON by its key.
+/// The index: each record by its key.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Index {
     format: String,
-    records: std::collections::BTreeMap<String, serde_json::Value>,
+    records: std::collections::BTreeMap<String, Record>,
 }
 
 fn blob_key(digest: &str) -> String {
@@ -299,10 +300,8 @@ impl Repo {
         let key = record_key(&r.tenant, &r.id);
         self.store.write(&key, &body).await?;
         let mut index = self.index().await;
-        index
-            .records
-            .insert(key, serde_json::to_value(r).unwrap_or_default());
-        self.put_index(&index).await;
+        index.records.insert(key, r.clone());
+        self.put_index(&mut index).await;
         Ok(())
     }
 
@@ -317,9 +316,9 @@ impl Repo {
             .unwrap_or_default()
     }
 
-    async fn put_index(&self, index: &Index) {
-        let body = serde_json::json!({"format": INDEX_FORMAT, "records": index.records});
-        let bytes = pack(body.to_string().as_bytes());
+    async fn put_index(&self, index: &mut Index) {
+        index.format = INDEX_FORMAT.to_string();
+        let bytes = pack(&serde_json::to_vec(&index).unwrap_or_default());
         if let Err(e) = self.store.write(INDEX, &bytes).await {
             tracing::warn!(
                 "the backup index was not updated ({e}); listings read the records instead"
@@ -346,12 +345,11 @@ impl Repo {
         let mut out = Vec::new();
         for key in &keys {
             let r = match index.records.get(key) {
-                Some(v) => check_record(key, v.clone()),
+                Some(r) => Ok(r.clone()),
                 None => {
                     let r = self.read_record(key).await;
                     if let Ok(r) = &r {
-                        let v = serde_json::to_value(r).unwrap_or_default();
-                        index.records.insert(key.clone(), v);
+                        index.records.insert(key.clone(), r.clone());
                         changed = true;
                     }
                     r
@@ -366,7 +364,7 @@ impl Repo {
             .records
             .retain(|k, _| !k.starts_with(&scope) || listed.contains(k));
         if changed || index.records.len() != before {
-            self.put_index(&index).await;
+            self.put_index(&mut index).await;
         }
         sort_newest_first(&mut out);
         Ok(out)

@@ -139,6 +139,7 @@ const NS: &str = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
 
 #[tokio::test]
 async fn acme_applies_to_an_empty_server_and_then_plans_nothing() {
+    let _turn = crate::support::ACME_BUCKETS.lock().await;
     let w = World::new("acme").await;
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
     for f in ["tenant.toml", "storage.toml"] {

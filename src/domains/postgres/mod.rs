@@ -935,7 +935,16 @@ static VIEW: KindMeta = KindMeta {
 
 resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone()] }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
-        vec![Reference::soft("schema", addr("schema", &[&self.schema]))]
+        // The relations its query reads: created before it, and dropped after it.
+        let mut out = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
+        for (schema, name) in sql::relations(&self.query, &self.schema) {
+            if schema == self.schema && name == self.name {
+                continue;
+            }
+            let table = addr("table", &[&schema, &name]);
+            out.push(Reference::soft("query", table).or(addr("view", &[&schema, &name])));
+        }
+        out
     }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         schema_in_scope(&self.schema, tenant)

@@ -226,3 +226,112 @@ mod checks {
         assert!(check_type("text default 'x'").is_err());
     }
 }
+
+/// The relations a query reads, as (schema, name): each name after `FROM` or `JOIN`, and after each comma of
+/// a `FROM` list, qualified or in `schema`. Read from the SQL tokenizer, not guessed from text: quoted names
+/// keep their case, comments and literals are skipped. A query the tokenizer cannot read names none.
+pub fn relations(query: &str, schema: &str) -> Vec<(String, String)> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, query).tokenize() else {
+        return Vec::new();
+    };
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let keyword = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => w.keyword,
+        _ => Keyword::NoKeyword,
+    };
+    let mut out = Vec::new();
+    // The parenthesis depths at which a FROM list is open.
+    let (mut depth, mut lists) = (0usize, Vec::<usize>::new());
+    for (i, t) in tokens.iter().enumerate() {
+        let starts = match (t, keyword(t)) {
+            (_, Keyword::FROM) => {
+                lists.push(depth);
+                true
+            }
+            (_, Keyword::JOIN) => true,
+            (Token::Comma, _) => lists.last() == Some(&depth),
+            (Token::LParen, _) => {
+                depth += 1;
+                false
+            }
+            (Token::RParen, _) => {
+                depth = depth.saturating_sub(1);
+                lists.retain(|d| *d <= depth);
+                false
+            }
+            (_, k) if ENDS_FROM.contains(&k) => {
+                lists.retain(|d| *d < depth);
+                false
+            }
+            _ => false,
+        };
+        if starts && let Some(r) = relation_at(&tokens[i + 1..], schema) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Keywords that end a `FROM` list.
+const ENDS_FROM: &[sqlparser::keywords::Keyword] = {
+    use sqlparser::keywords::Keyword::*;
+    &[
+        WHERE, GROUP, HAVING, ORDER, LIMIT, OFFSET, UNION, EXCEPT, INTERSECT, WINDOW, FETCH, FOR,
+        RETURNING,
+    ]
+};
+
+/// The relation named at the start of `tokens` (`[ONLY] name` or `[ONLY] schema.name`), if one is.
+fn relation_at(tokens: &[sqlparser::tokenizer::Token], schema: &str) -> Option<(String, String)> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::Token;
+    let name = |t: Option<&Token>| match t {
+        Some(Token::Word(w))
+            if w.quote_style.is_some()
+                || !matches!(w.keyword, Keyword::SELECT | Keyword::LATERAL | Keyword::ONLY) =>
+        {
+            Some(w.value.clone())
+        }
+        _ => None,
+    };
+    let skip = usize::from(
+        matches!(tokens.first(), Some(Token::Word(w)) if w.quote_style.is_none() && w.keyword == Keyword::ONLY),
+    );
+    let first = name(tokens.get(skip))?;
+    if tokens.get(skip + 1) == Some(&Token::Period) {
+        return Some((first, name(tokens.get(skip + 2))?));
+    }
+    Some((schema.to_string(), first))
+}
+
+#[cfg(test)]
+mod relation_tests {
+    use super::relations;
+
+    #[test]
+    fn a_query_names_the_relations_it_reads() {
+        let r = relations(
+            "select o.id, c.name from orders o join \"Sales\".customers as c on c.id = o.customer_id, \
+             items i -- from commented\nwhere o.note <> 'from quoted' and exists (select 1 from app.flags)",
+            "app",
+        );
+        let want = [
+            ("app", "orders"),
+            ("Sales", "customers"),
+            ("app", "items"),
+            ("app", "flags"),
+        ];
+        assert_eq!(
+            r,
+            want.map(|(s, n)| (s.to_string(), n.to_string())).to_vec()
+        );
+        assert!(relations("select 1", "app").is_empty());
+        assert!(relations("select from", "app").is_empty());
+    }
+}
