@@ -151,6 +151,14 @@ pub fn json_schema<T: schemars::JsonSchema>(file: &str, title: &str) -> serde_js
     schema
 }
 
+/// Whether a process of this host runs (on systems without `/proc`, it is assumed to).
+pub fn process_runs(pid: i64) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! backups/T/ID.json    a backup's record, written last
 //! index/records        every record's content by its key, compressed (a cache, see below)
 //! locks/exclusive.json the repository's lock while backups are removed
+//! locks/shared-T.json  one running backup's lock (blobs it wrote are not yet named by a record)
 //! ```
 //! Every file is written whole (see `store.rs`): a reader never sees half a file.
 //!
@@ -25,6 +26,8 @@ const BLOB_MAGIC: &[u8; 4] = b"FBZ1";
 /// The largest document a blob may inflate to (a bound against damaged or hostile blobs).
 const MAX_DOCUMENT: usize = 1 << 30;
 const LOCK: &str = "locks/exclusive.json";
+/// Where running backups' shared locks are (`locks/shared-TOKEN.json`).
+const SHARED: &str = "locks/shared-";
 const INDEX: &str = "index/records";
 /// The repository's configuration: whether its blobs are encrypted, and with which key.
 const CONFIG: &str = "config.json";
@@ -99,11 +102,42 @@ pub struct Repo {
     writable: std::sync::OnceLock<()>,
 }
 
+/// Who takes a repository lock: for messages, and to tell a holder of this host that no longer runs.
+#[derive(Debug, Clone, Default)]
+pub struct LockOwner {
+    /// `user@host (pid N)`.
+    pub text: String,
+    pub host: String,
+    /// The holder's boot and pid namespace (empty when unknown: its pid is then never trusted).
+    pub scope: String,
+    pub pid: i64,
+}
+
+impl LockOwner {
+    fn body(&self, token: &str, expires: i64) -> serde_json::Value {
+        serde_json::json!({"holder": self.text, "token": token, "expires": expires,
+            "host": self.host, "scope": self.scope, "pid": self.pid})
+    }
+
+    /// Whether the holder of a lock's content is a process of this host (same host, boot and pid namespace)
+    /// that no longer runs.
+    fn sees_gone(&self, held: &serde_json::Value) -> bool {
+        !self.scope.is_empty()
+            && held["host"] == self.host.as_str()
+            && held["scope"] == self.scope.as_str()
+            && held["pid"]
+                .as_i64()
+                .is_some_and(|pid| !crate::util::process_runs(pid))
+    }
+}
+
 /// The repository's lock, held while backups are removed (`delete`, `prune`); give it back with
 /// [`Repo::unlock`] (an expired lock is taken over by the next taker).
 #[derive(Debug)]
 pub struct RepoLock {
     token: String,
+    /// The lock's file: the exclusive lock, or one backup's shared lock.
+    key: String,
 }
 
 /// Compressed bytes, as blobs and the index are stored.
@@ -452,16 +486,18 @@ impl Repo {
         problems
     }
 
-    /// Takes the repository's lock for `ttl` seconds; an expired lock is taken over (its holder is
-    /// returned, to be reported). Two takers of one expired lock: one wins, the other is refused.
+    /// Takes the repository's exclusive lock for `ttl` seconds (renew it with [`Repo::renew`]); an expired
+    /// lock is taken over (its holder is returned, to be reported). Two takers of one expired lock: one wins,
+    /// the other is refused. Refused too while a backup runs (a live shared lock): the blobs it has written
+    /// are named by no record yet, and removing what no record names would take them.
     pub async fn lock(
         &self,
-        holder: &str,
+        me: &LockOwner,
         ttl: i64,
     ) -> Result<(RepoLock, Option<String>), RepoError> {
         let token = crate::util::hex(&crate::util::random::<16>().unwrap_or_default());
         let now = crate::util::now();
-        let body = serde_json::json!({"holder": holder, "token": token, "expires": now + ttl});
+        let body = me.body(&token, now + ttl);
         let mut previous = None;
         for _ in 0..2 {
             if self
@@ -469,47 +505,106 @@ impl Repo {
                 .create_new(LOCK, body.to_string().as_bytes())
                 .await?
             {
-                return Ok((RepoLock { token }, previous));
+                if let Some((by, until)) = self.live_shared(me, now).await? {
+                    self.store.remove(LOCK).await?;
+                    return Err(self.locked(format!("a backup by {by}"), until, LOCK));
+                }
+                let key = LOCK.to_string();
+                return Ok((RepoLock { token, key }, previous));
             }
-            let held = self.held().await?;
+            let held = self.held(LOCK).await?;
             let expires = held["expires"].as_i64().unwrap_or(0);
             let by = held["holder"]
                 .as_str()
                 .unwrap_or("an unknown holder")
                 .to_string();
-            if expires > now {
-                return Err(self.locked(by, expires));
+            if expires > now && !me.sees_gone(&held) {
+                return Err(self.locked(by, expires, LOCK));
             }
-            // Expired: removed, then taken again (only one of two takers creates it).
+            // Expired, or its holder is gone: removed, then taken again (only one of two takers creates it).
             self.store.remove(LOCK).await?;
             previous = Some(by);
         }
-        Err(self.locked("another process".into(), now))
+        Err(self.locked("another process".into(), now, LOCK))
     }
 
-    fn locked(&self, holder: String, until: i64) -> RepoError {
+    /// Takes a shared lock for a backup, for `ttl` seconds: any number of backups hold one at once; refused
+    /// while the exclusive lock is held (a removal runs).
+    pub async fn lock_shared(&self, me: &LockOwner, ttl: i64) -> Result<RepoLock, RepoError> {
+        let token = crate::util::hex(&crate::util::random::<16>().unwrap_or_default());
+        let now = crate::util::now();
+        let key = format!("{SHARED}{token}.json");
+        let body = me.body(&token, now + ttl);
+        self.store.write(&key, body.to_string().as_bytes()).await?;
+        let held = self.held(LOCK).await?;
+        let expires = held["expires"].as_i64().unwrap_or(0);
+        if expires > now && !me.sees_gone(&held) {
+            self.store.remove(&key).await?;
+            let by = held["holder"].as_str().unwrap_or("an unknown holder");
+            return Err(self.locked(by.to_string(), expires, LOCK));
+        }
+        Ok(RepoLock { token, key })
+    }
+
+    /// The holder and expiry of a live shared lock, if there is one (expired ones, and those of holders of
+    /// this host that no longer run, are removed).
+    async fn live_shared(
+        &self,
+        me: &LockOwner,
+        now: i64,
+    ) -> Result<Option<(String, i64)>, RepoError> {
+        for key in self.store.list("locks/").await? {
+            if !key.starts_with(SHARED) {
+                continue;
+            }
+            let held = self.held(&key).await?;
+            let expires = held["expires"].as_i64().unwrap_or(0);
+            if expires > now && !me.sees_gone(&held) {
+                let by = held["holder"].as_str().unwrap_or("an unknown holder");
+                return Ok(Some((by.to_string(), expires)));
+            }
+            self.store.remove(&key).await?;
+        }
+        Ok(None)
+    }
+
+    fn locked(&self, holder: String, until: i64, key: &str) -> RepoError {
         RepoError::Locked {
             holder,
             until: crate::util::rfc3339(until),
-            path: format!("{}/{LOCK}", self.describe()),
+            path: format!("{}/{key}", self.describe()),
         }
     }
 
-    /// The lock file's content (null when there is none or it cannot be read).
-    async fn held(&self) -> Result<serde_json::Value, RepoError> {
+    /// A lock file's content (null when there is none or it cannot be read).
+    async fn held(&self, key: &str) -> Result<serde_json::Value, RepoError> {
         Ok(self
             .store
-            .read(LOCK)
+            .read(key)
             .await?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default())
     }
 
-    /// Gives the lock back (when it is still this one's).
+    /// Renews a lock for `ttl` seconds from now; false when it is no longer this one's (it expired and was
+    /// taken over).
+    pub async fn renew(&self, lock: &RepoLock, ttl: i64) -> Result<bool, RepoError> {
+        let mut held = self.held(&lock.key).await?;
+        if held["token"] != lock.token.as_str() {
+            return Ok(false);
+        }
+        held["expires"] = (crate::util::now() + ttl).into();
+        self.store
+            .write(&lock.key, held.to_string().as_bytes())
+            .await?;
+        Ok(true)
+    }
+
+    /// Gives a lock back (when it is still this one's).
     pub async fn unlock(&self, lock: RepoLock) -> Result<(), RepoError> {
-        let held = self.held().await?;
+        let held = self.held(&lock.key).await?;
         if held["token"] == lock.token.as_str() {
-            self.store.remove(LOCK).await?;
+            self.store.remove(&lock.key).await?;
         }
         Ok(())
     }
@@ -717,20 +812,42 @@ mod tests {
         }
     }
 
+    fn who(text: &str) -> LockOwner {
+        LockOwner {
+            text: text.into(),
+            ..LockOwner::default()
+        }
+    }
+
     #[test]
     fn the_lock_refuses_a_second_holder_and_takes_over_an_expired_one() {
         let dir = std::env::temp_dir().join(format!("falconer-repo-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
-        let (held, previous) = block(repo.lock("first", 600)).expect("locks");
+        let (held, previous) = block(repo.lock(&who("first"), 600)).expect("locks");
         assert!(previous.is_none());
         assert!(
-            matches!(block(repo.lock("second", 600)), Err(RepoError::Locked { holder, .. }) if holder == "first")
+            matches!(block(repo.lock(&who("second"), 600)), Err(RepoError::Locked { holder, .. }) if holder == "first")
         );
         block(repo.unlock(held)).expect("unlocks");
-        let (_expired, _) = block(repo.lock("stale", -1)).expect("locks");
-        let (_, previous) = block(repo.lock("third", 600)).expect("takes over");
+        let (_expired, _) = block(repo.lock(&who("stale"), -1)).expect("locks");
+        let (third, previous) = block(repo.lock(&who("third"), 600)).expect("takes over");
         assert_eq!(previous.as_deref(), Some("stale"));
+        // A backup is refused while a removal holds the lock; a removal while a backup runs.
+        assert!(
+            matches!(block(repo.lock_shared(&who("backup"), 600)), Err(RepoError::Locked { holder, .. }) if holder == "third")
+        );
+        block(repo.unlock(third)).expect("unlocks");
+        let backup = block(repo.lock_shared(&who("backup"), 600)).expect("a shared lock");
+        let _other = block(repo.lock_shared(&who("another backup"), 600)).expect("shared");
+        assert!(
+            matches!(block(repo.lock(&who("remover"), 600)), Err(RepoError::Locked { holder, .. }) if holder.contains("backup"))
+        );
+        assert!(block(repo.renew(&backup, 600)).expect("renews"));
+        block(repo.unlock(backup)).expect("unlocks");
+        block(repo.unlock(_other)).expect("unlocks");
+        let (removal, _) = block(repo.lock(&who("remover"), 600)).expect("free again");
+        assert!(block(repo.renew(&removal, 600)).expect("renews"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -332,15 +332,7 @@ pub(super) fn holder_is_gone(held: &Lock, me: &Owner) -> bool {
     held.host == me.host
         && !me.scope.is_empty()
         && held.scope == me.scope
-        && !process_runs(held.pid)
-}
-
-/// Whether a process of this host runs (on systems without `/proc`, it is assumed to).
-fn process_runs(pid: i64) -> bool {
-    if !Path::new("/proc/self").exists() {
-        return true;
-    }
-    Path::new(&format!("/proc/{pid}")).exists()
+        && !crate::util::process_runs(held.pid)
 }
 
 async fn apply_locked(

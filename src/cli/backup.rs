@@ -298,7 +298,10 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     });
     done.unwrap_or_else(|e| {
         out.error(e.to_string());
-        exit::ERROR
+        match e {
+            RepoError::Locked { .. } => exit::LOCKED,
+            _ => exit::ERROR,
+        }
     })
 }
 
@@ -373,7 +376,25 @@ pub(super) async fn create(
             started_ms,
             state: &state,
         };
-        let code = store(job, settings, repo, out).await;
+        // The blobs a backup writes are named by no record until its end: its shared lock keeps a removal
+        // (which takes what no record names) from running meanwhile.
+        let shared = match repo.lock_shared(&lock_owner(), REPO_LOCK_TTL).await {
+            Ok(l) => l,
+            Err(e) => {
+                out.error(format!("the backup was not started: {e}"));
+                let _ = state.work_ended(Work::Backup, &id).await;
+                beat.abort();
+                let _ = state.unlock(&lock).await;
+                return match e {
+                    RepoError::Locked { .. } => exit::LOCKED,
+                    _ => exit::ERROR,
+                };
+            }
+        };
+        let code = renewing(repo, &shared, store(job, settings, repo, out)).await;
+        if let Err(e) = repo.unlock(shared).await {
+            eprintln!("warning: the backup's repository lock stays until it expires: {e}");
+        }
         if let Err(e) = state.work_ended(Work::Backup, &id).await {
             eprintln!("warning: could not record that backup {id} ended: {e}");
         }
@@ -814,11 +835,49 @@ async fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
     Ok(if bad > 0 { exit::ERROR } else { exit::OK })
 }
 
+/// How often a held repository lock is renewed.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `work` holding `lock`, renewed every minute (a lock that expired and was taken over is said once).
+pub(super) async fn renewing<T>(
+    repo: &Repo,
+    lock: &crate::backup::repo::RepoLock,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let renew = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match repo.renew(lock, REPO_LOCK_TTL).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("warning: the repository lock expired and was taken over");
+                    return;
+                }
+                Err(e) => eprintln!("warning: could not renew the repository lock: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        t = &mut work => t,
+        () = renew => work.await,
+    }
+}
+
+/// This process, as a repository lock names its holder.
+fn lock_owner() -> crate::backup::repo::LockOwner {
+    let me = crate::state::Owner::current();
+    crate::backup::repo::LockOwner {
+        text: format!("{}@{} (pid {})", me.name, me.host, me.pid),
+        host: me.host,
+        scope: me.scope,
+        pid: me.pid,
+    }
+}
+
 /// Takes the repository's lock, saying so when an expired one is taken over.
 pub(super) async fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, RepoError> {
-    let me = crate::state::Owner::current();
-    let holder = format!("{}@{} (pid {})", me.name, me.host, me.pid);
-    let (lock, previous) = repo.lock(&holder, REPO_LOCK_TTL).await?;
+    let (lock, previous) = repo.lock(&lock_owner(), REPO_LOCK_TTL).await?;
     if let Some(p) = previous {
         eprintln!("warning: took over the expired repository lock of {p}");
     }
@@ -827,8 +886,14 @@ pub(super) async fn lock(repo: &Repo) -> Result<crate::backup::repo::RepoLock, R
 
 async fn delete(a: &DeleteArgs, repo: &Repo) -> Result<i32, RepoError> {
     let lock = lock(repo).await?;
-    let r = repo.record(&a.id, None).await?;
-    let removed = repo.delete(&r).await;
+    let r = match repo.record(&a.id, None).await {
+        Ok(r) => r,
+        Err(e) => {
+            repo.unlock(lock).await?;
+            return Err(e);
+        }
+    };
+    let removed = renewing(repo, &lock, repo.delete(&r)).await;
     repo.unlock(lock).await?;
     let removed = removed?;
     println!(
@@ -871,7 +936,7 @@ async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoErro
         return prune_under(a, &policy, repo).await;
     }
     let lock = lock(repo).await?;
-    let done = prune_under(a, &policy, repo).await;
+    let done = renewing(repo, &lock, prune_under(a, &policy, repo)).await;
     repo.unlock(lock).await?;
     done
 }

@@ -2,7 +2,7 @@
 //! place (each record is rewritten whole, after the blobs it names; the blobs only the old records used are
 //! removed at the end). Format 1 → 2: each action's code moves out of its document into a blob of its own.
 
-use super::backup::{RepoArg, lock, stored};
+use super::backup::{RepoArg, lock, renewing, stored};
 use super::{Output, exit};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{FORMAT_VERSION, Record};
@@ -48,8 +48,21 @@ pub async fn migrate(a: &MigrateArgs, repo: &Repo, out: &Output) -> Result<i32, 
         return Ok(exit::OK);
     }
     let held = lock(repo).await?;
+    let done = renewing(repo, &held, migrate_all(repo, &old, out)).await;
+    let removed = match done {
+        Ok(code) => repo.collect().await.map(|n| (code, n)),
+        Err(e) => Err(e),
+    };
+    repo.unlock(held).await?;
+    let (code, removed) = removed?;
+    println!("{removed} blobs no backup uses any more were removed.");
+    Ok(code)
+}
+
+/// Migrates each record; the exit code (1 when one could not be).
+async fn migrate_all(repo: &Repo, old: &[Record], out: &Output) -> Result<i32, RepoError> {
     let mut code = exit::OK;
-    for r in &old {
+    for r in old {
         match upgraded(repo, r).await {
             Ok(new) => {
                 repo.put_record(&new).await?;
@@ -65,9 +78,6 @@ pub async fn migrate(a: &MigrateArgs, repo: &Repo, out: &Output) -> Result<i32, 
             }
         }
     }
-    let removed = repo.collect().await;
-    repo.unlock(held).await?;
-    println!("{} blobs no backup uses any more were removed.", removed?);
     Ok(code)
 }
 

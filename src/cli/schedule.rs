@@ -321,7 +321,12 @@ async fn retain(s: &ScheduleRow, repo: &Repo) -> Result<i32, String> {
             repo: schedule_repo(s),
         };
         let lock = super::backup::lock(repo).await.map_err(|e| e.to_string())?;
-        let done = super::backup::prune_under(&args, &policy, repo).await;
+        let done = super::backup::renewing(
+            repo,
+            &lock,
+            super::backup::prune_under(&args, &policy, repo),
+        )
+        .await;
         repo.unlock(lock).await.map_err(|e| e.to_string())?;
         code = worse(code, done.map_err(|e| e.to_string())?);
     }

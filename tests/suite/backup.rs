@@ -917,9 +917,27 @@ async fn status_shows_a_running_backup_then_the_latest_outcome() {
         seen["backups"][0]["completed"][0]["status"], "read",
         "{seen}"
     );
+    // While it runs, a removal is refused: the blobs it wrote are named by no record yet.
+    let o = w.backup(&["prune", "--keep-last", "1"]);
+    code(&o, 3);
+    assert!(both(&o).contains("locked by a backup by"), "{}", both(&o));
     let _ = child.kill();
     let _ = child.wait();
     drop(silent);
+    // Its holder is gone (a process of this host that no longer runs): a removal goes on.
+    code(&w.backup(&["prune", "--keep-last", "1"]), 0);
+
+    // While a removal holds the repository, a backup is refused naming it.
+    let remover = falconer::backup::repo::LockOwner {
+        text: "ops@elsewhere (pid 1)".into(),
+        ..Default::default()
+    };
+    let repo = falconer::backup::repo::Repo::open(&w.repo_url).expect("opens");
+    let (held, _) = repo.lock(&remover, 600).await.expect("locks");
+    let o = w.backup(&["create"]);
+    code(&o, 3);
+    assert!(both(&o).contains("ops@elsewhere"), "{}", both(&o));
+    repo.unlock(held).await.expect("unlocks");
 
     // The next backup (no Keycloak configured) takes the dead run's lock and replaces its progress.
     w.w.set_env("FALCONER_KEYCLOAK_URL", "");
