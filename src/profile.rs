@@ -43,6 +43,13 @@
 //!
 //! [backup]
 //! repo = "s3://backups/falconer"             # when neither --repo nor FALCONER_REPO is given
+//! key = { env = "FALCONER_BACKUP_KEY" }       # encrypts the repository's blobs (docs/backup.md)
+//!
+//! [timeouts]                                  # seconds (docs/reliability.md); defaults 10 and 30
+//! connect = 10
+//! request = 30
+//! [timeouts.postgres]                         # one system's own
+//! connect = 5
 //! ```
 //!
 //! Without a profile (or without a system's table), a system is reached at its environment variables:
@@ -82,6 +89,64 @@ pub struct BackupTable {
     pub repo: Option<String>,
     /// The repository's encryption key: `{ env = "NAME" }` or `{ file = "PATH" }`.
     pub key: Option<crate::model::SecretValue>,
+}
+
+/// The `[timeouts]` table: seconds to reach a system and sign in (`connect`) and for one request (`request`),
+/// for every system, and per system in a table of its own (`[timeouts.postgres]`).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct TimeoutsTable {
+    pub connect: Option<u64>,
+    pub request: Option<u64>,
+    #[serde(flatten)]
+    pub systems: std::collections::BTreeMap<String, SystemTimeouts>,
+}
+
+/// One system's timeouts, in seconds.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemTimeouts {
+    pub connect: Option<u64>,
+    pub request: Option<u64>,
+}
+
+impl TimeoutsTable {
+    /// Sets each system's timeouts (a system's own, else the table's, else the environment's or the
+    /// defaults); refuses a table for a system that does not exist, and zero.
+    fn apply(&self, path: &Path) -> Result<(), String> {
+        if let Some(k) = self
+            .systems
+            .keys()
+            .find(|k| !Domain::ALL.iter().any(|d| d.as_str() == k.as_str()))
+        {
+            return Err(format!(
+                "{}: [timeouts.{k}]: no such system (the systems are {})",
+                path.display(),
+                Domain::ALL.map(|d| d.as_str()).join(", ")
+            ));
+        }
+        for d in Domain::ALL {
+            let own = self.systems.get(d.as_str()).cloned().unwrap_or_default();
+            let base = crate::util::timeouts(d.system());
+            let pick = |own: Option<u64>, all: Option<u64>, default: std::time::Duration| match own
+                .or(all)
+            {
+                Some(0) => Err(format!(
+                    "{}: [timeouts]: a timeout of 0 s would never wait",
+                    path.display()
+                )),
+                Some(n) => Ok(std::time::Duration::from_secs(n)),
+                None => Ok(default),
+            };
+            crate::util::set_timeouts(
+                d.system(),
+                crate::util::Timeouts {
+                    connect: pick(own.connect, self.connect, base.connect)?,
+                    request: pick(own.request, self.request, base.request)?,
+                },
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Takes one of falconer's own tables (`[restore]`, `[backup]`) out of the profile; absent, its defaults.
@@ -126,13 +191,23 @@ impl Profile {
         let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
         let backup: BackupTable = own_table(&mut all, "backup", path)?;
-        let tables: Tables =
-            if restore.is_default() && backup.repo.is_none() && backup.key.is_none() {
-                // Without falconer's own tables, the tables are read from the text: errors keep their place.
-                toml::from_str(&text).map_err(located)?
-            } else {
-                toml::Value::Table(all).try_into().map_err(located)?
-            };
+        let timeouts: Option<TimeoutsTable> = all
+            .contains_key("timeouts")
+            .then(|| own_table(&mut all, "timeouts", path))
+            .transpose()?;
+        if let Some(t) = &timeouts {
+            t.apply(path)?;
+        }
+        let tables: Tables = if restore.is_default()
+            && backup.repo.is_none()
+            && backup.key.is_none()
+            && timeouts.is_none()
+        {
+            // Without falconer's own tables, the tables are read from the text: errors keep their place.
+            toml::from_str(&text).map_err(located)?
+        } else {
+            toml::Value::Table(all).try_into().map_err(located)?
+        };
         Ok(Profile {
             tables,
             restore,

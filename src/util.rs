@@ -1,6 +1,7 @@
 //! Small helpers the whole crate shares: times, hex, randomness, atomic file writes, a PostgreSQL pool (the
 //! state store's and the postgres domain's). No falconer types.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix seconds now.
@@ -81,15 +82,25 @@ pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx
         opts.get_port(),
         opts.get_database().unwrap_or("default")
     );
-    let first = opts
-        .connect()
+    let limit = timeouts("PostgreSQL").connect;
+    let silent = || {
+        format!(
+            "PostgreSQL at {target} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
+            limit.as_secs()
+        )
+    };
+    let first = tokio::time::timeout(limit, opts.connect())
         .await
+        .map_err(|_| silent())?
         .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))?;
     drop(first);
-    sqlx::postgres::PgPoolOptions::new()
+    let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(max)
-        .connect_with(opts)
+        .acquire_timeout(limit)
+        .connect_with(opts);
+    tokio::time::timeout(limit, pool)
         .await
+        .map_err(|_| silent())?
         .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))
 }
 
@@ -157,6 +168,52 @@ pub fn process_runs(pid: i64) -> bool {
         return true;
     }
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// How long falconer waits for a live system: to reach it and sign in (`connect`), and for one request's
+/// answer (`request`, where the system's client can bound a request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    pub request: std::time::Duration,
+}
+
+/// The defaults: 10 s to connect, 30 s a request.
+pub const DEFAULT_TIMEOUTS: (u64, u64) = (10, 30);
+
+static TIMEOUTS: std::sync::Mutex<BTreeMap<&'static str, Timeouts>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Sets a system's timeouts (from the profile's `[timeouts]` table).
+pub fn set_timeouts(system: &'static str, t: Timeouts) {
+    if let Ok(mut m) = TIMEOUTS.lock() {
+        m.insert(system, t);
+    }
+}
+
+/// A system's timeouts: as the profile set them, else `FALCONER_CONNECT_TIMEOUT` and
+/// `FALCONER_REQUEST_TIMEOUT` (seconds), else the defaults.
+pub fn timeouts(system: &str) -> Timeouts {
+    if let Some(t) = TIMEOUTS.lock().ok().and_then(|m| m.get(system).copied()) {
+        return t;
+    }
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(d)
+    };
+    Timeouts {
+        connect: std::time::Duration::from_secs(env(
+            "FALCONER_CONNECT_TIMEOUT",
+            DEFAULT_TIMEOUTS.0,
+        )),
+        request: std::time::Duration::from_secs(env(
+            "FALCONER_REQUEST_TIMEOUT",
+            DEFAULT_TIMEOUTS.1,
+        )),
+    }
 }
 
 #[cfg(test)]

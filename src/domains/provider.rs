@@ -408,11 +408,12 @@ pub fn http_base(url: &str) -> Result<reqwest::Url, String> {
     Ok(base)
 }
 
-/// An HTTP client with falconer's timeouts (10 s to connect, 60 s a request).
-pub fn http_client() -> Result<reqwest::Client, String> {
+/// An HTTP client with a system's timeouts (`crate::util::timeouts`: to connect, and each request).
+pub fn http_client(system: &str) -> Result<reqwest::Client, String> {
+    let t = crate::util::timeouts(system);
     reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(t.request)
+        .connect_timeout(t.connect)
         .build()
         .map_err(|e| e.to_string())
 }

@@ -38,12 +38,24 @@ macro_rules! systems {
             }
 
             /// Connects to a system (secret files of the tables relative to `dir`).
+            /// Connects to a system (secret files of the tables relative to `dir`), within its connect
+            /// timeout: a system that accepts and never answers fails, naming itself, rather than hang.
             pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, String> {
-                match domain {
-                    $( Domain::$variant => Ok(Live::$variant(
-                        <super::$table::Provider as System>::connect(self.$table.as_ref(), dir).await?,
-                    )), )*
-                }
+                let limit = crate::util::timeouts(domain.system()).connect;
+                let connecting = async {
+                    match domain {
+                        $( Domain::$variant => Ok(Live::$variant(
+                            <super::$table::Provider as System>::connect(self.$table.as_ref(), dir).await?,
+                        )), )*
+                    }
+                };
+                tokio::time::timeout(limit, connecting).await.map_err(|_| {
+                    format!(
+                        "{} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
+                        domain.system(),
+                        limit.as_secs()
+                    )
+                })?
             }
         }
 

@@ -172,8 +172,10 @@ impl Client {
                     config.endpoint
                 )
             })?;
+        let t = crate::util::timeouts("S3");
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
+            .timeout(t.request)
+            .connect_timeout(t.connect)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Client {

@@ -37,6 +37,7 @@ mod plan;
 mod plan_props;
 mod postgres;
 mod readme;
+mod reliability;
 mod render;
 mod restore;
 mod roundtrip;

@@ -19,11 +19,13 @@ use super::{ConfigValue, Topic};
 
 pub type Admin = Arc<AdminClient<DefaultClientContext>>;
 
-/// How long one admin request may take.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one admin request may take: the request timeout of Kafka (`crate::util::timeouts`).
+pub fn timeout() -> Duration {
+    crate::util::timeouts(crate::model::Domain::Kafka.system()).request
+}
 
 fn options() -> AdminOptions {
-    AdminOptions::new().request_timeout(Some(TIMEOUT))
+    AdminOptions::new().request_timeout(Some(timeout()))
 }
 
 /// Connects to the brokers at `bootstrap` (`host:port[,host:port]`) and checks that they answer.
@@ -39,7 +41,7 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
     let admin = Arc::new(admin);
     let probe = admin.clone();
     tokio::task::spawn_blocking(move || {
-        probe.inner().fetch_metadata(None, Duration::from_secs(10))
+        probe.inner().fetch_metadata(None, crate::util::timeouts(crate::model::Domain::Kafka.system()).connect)
     })
     .await
     .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?
@@ -51,7 +53,7 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
 /// Metadata request: asking for one missing topic could create it on some brokers).
 pub async fn metadata(admin: &Admin) -> Result<Vec<(String, u32, i16)>, String> {
     let a = admin.clone();
-    let md = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, TIMEOUT))
+    let md = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, timeout()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("Kafka metadata: {e}"))?;
@@ -346,13 +348,13 @@ pub fn request(
         let mut errbuf = [0 as std::ffi::c_char; 256];
         sys::rd_kafka_AdminOptions_set_request_timeout(
             opts,
-            TIMEOUT.as_millis() as i32,
+            timeout().as_millis() as i32,
             errbuf.as_mut_ptr(),
             errbuf.len(),
         );
         let queue = sys::rd_kafka_queue_new(rk);
         send(rk, opts, queue);
-        let ev = sys::rd_kafka_queue_poll(queue, (TIMEOUT.as_millis() + 5_000) as i32);
+        let ev = sys::rd_kafka_queue_poll(queue, (timeout().as_millis() + 5_000) as i32);
         sys::rd_kafka_queue_destroy(queue);
         sys::rd_kafka_AdminOptions_destroy(opts);
         if ev.is_null() {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mongodb::Client;
 use mongodb::bson::doc;
@@ -41,8 +40,12 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, String
         opts.credential = Some(credential);
     }
     opts.app_name = Some("falconer".into());
+    let limit = crate::util::timeouts(Domain::Mongo.system()).connect;
+    if opts.connect_timeout.is_none() {
+        opts.connect_timeout = Some(limit);
+    }
     if opts.server_selection_timeout.is_none() {
-        opts.server_selection_timeout = Some(Duration::from_secs(10));
+        opts.server_selection_timeout = Some(limit);
     }
     let client = Client::with_options(opts).map_err(|e| {
         format!(

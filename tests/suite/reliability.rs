@@ -1,0 +1,146 @@
+//! Reliability: what falconer does when a live system misbehaves (docs/reliability.md). Here: a system that
+//! accepts connections and never answers (a listener that never accepts: the kernel completes the handshake,
+//! nothing reads or replies). Every system's command fails within its connect timeout, naming the system,
+//! rather than hang; the timeouts come from the environment or the profile's `[timeouts]` table.
+
+use std::net::TcpListener;
+
+use crate::support::{Workdir, both};
+
+/// A listener that accepts connections into its backlog and never answers.
+fn silent() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = l.local_addr().expect("an address").to_string();
+    (l, addr)
+}
+
+/// A system's name, its manifest part and its environment.
+type System = (&'static str, String, Vec<(String, String)>);
+
+/// Each system: its name, its manifest part and its environment (pointing at the silent listener).
+fn systems(addr: &str) -> Vec<System> {
+    let http = format!("http://{addr}");
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    vec![
+        (
+            "PostgreSQL",
+            "[[postgres.schema]]\nname = \"acme\"\n".into(),
+            env(&[("FALCONER_POSTGRES_URL", &format!("postgres://u@{addr}/db"))]),
+        ),
+        (
+            "MongoDB",
+            "[[mongo.database]]\nname = \"acme\"\n".into(),
+            env(&[("FALCONER_MONGO_URL", &format!("mongodb://{addr}/"))]),
+        ),
+        (
+            "Kafka",
+            "[[kafka.topic]]\nname = \"acme.t\"\npartitions = 1\n".into(),
+            env(&[("FALCONER_KAFKA_BOOTSTRAP", addr)]),
+        ),
+        (
+            "Keycloak",
+            "[[iam.realm]]\nname = \"acme\"\n".into(),
+            env(&[
+                ("FALCONER_KEYCLOAK_URL", &http),
+                ("FALCONER_KEYCLOAK_USER", "admin"),
+                ("FALCONER_KEYCLOAK_PASSWORD", "admin"),
+            ]),
+        ),
+        (
+            "OpenWhisk",
+            "[[functions.package]]\nname = \"p\"\n".into(),
+            env(&[
+                ("FALCONER_OPENWHISK_URL", &http),
+                ("FALCONER_OPENWHISK_AUTH", "u:k"),
+            ]),
+        ),
+        (
+            "S3",
+            "[[storage.bucket]]\nname = \"acme-b\"\n".into(),
+            env(&[
+                ("FALCONER_S3_ENDPOINT", &http),
+                ("AWS_ACCESS_KEY_ID", "AK"),
+                ("AWS_SECRET_ACCESS_KEY", "SK"),
+            ]),
+        ),
+    ]
+}
+
+/// Runs a command to its end, which must come (polled up to a generous bound: a hang fails the test).
+fn bounded(mut c: std::process::Command) -> std::process::Output {
+    let child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("waits"));
+    for _ in 0..600 {
+        if waiter.is_finished() {
+            return waiter.join().expect("the output");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    panic!(
+        "the command hung past a minute: {:?}",
+        waiter.join().ok().map(|o| both(&o))
+    );
+}
+
+/// A hung system, each of the six: `plan` fails within the connect timeout (1 s here, from the
+/// environment), naming the system, with exit 1.
+#[test]
+fn a_system_that_never_answers_fails_the_command_naming_it() {
+    let (_listener, addr) = silent();
+    for (system, part, mut env) in systems(&addr) {
+        env.push(("FALCONER_CONNECT_TIMEOUT".into(), "1".into()));
+        env.push(("FALCONER_REQUEST_TIMEOUT".into(), "2".into()));
+        let w = Workdir::new("reliability", &system.to_lowercase(), env);
+        w.write("m.toml", &format!("[tenant]\nid = \"acme\"\n\n{part}"));
+        let o = bounded(w.command(&["plan", &w.manifest()]));
+        let out = both(&o);
+        assert_eq!(o.status.code(), Some(1), "{system}: {out}");
+        assert!(out.contains(system), "{system} is named: {out}");
+        let _ = std::fs::remove_dir_all(&w.dir);
+    }
+}
+
+/// The profile's `[timeouts]` table sets a system's timeouts (here PostgreSQL's, to 1 s); a table for a
+/// system that does not exist, or a timeout of 0, is refused naming the file.
+#[test]
+fn the_profile_sets_timeouts_per_system() {
+    let (_listener, addr) = silent();
+    let (_, part, env) = systems(&addr).remove(0);
+    let w = Workdir::new("reliability", "profile", env);
+    w.write("m.toml", &format!("[tenant]\nid = \"acme\"\n\n{part}"));
+    let profile = w.dir.join("profile.toml");
+    let p = profile.display().to_string();
+    std::fs::write(
+        &profile,
+        "[timeouts]\nrequest = 5\n[timeouts.postgres]\nconnect = 1\n",
+    )
+    .expect("writes");
+    let o = bounded(w.command(&["--profile", &p, "plan", &w.manifest()]));
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("PostgreSQL"), "{}", both(&o));
+    assert!(both(&o).contains("within 1 s"), "{}", both(&o));
+    for (bad, says) in [
+        ("[timeouts.nosuch]\nconnect = 1\n", "no such system"),
+        ("[timeouts]\nconnect = 0\n", "would never wait"),
+    ] {
+        std::fs::write(&profile, bad).expect("writes");
+        let o = bounded(w.command(&["--profile", &p, "plan", &w.manifest()]));
+        assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+        assert!(both(&o).contains(says), "{}", both(&o));
+        assert!(both(&o).contains("profile.toml"), "{}", both(&o));
+    }
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
