@@ -144,3 +144,104 @@ fn the_profile_sets_timeouts_per_system() {
     }
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// What a fault does to a Keycloak read, counted by the double.
+struct Faulty {
+    kc: crate::keycloak_double::KeycloakDouble,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A Keycloak double that answers `fault` to the first `times` requests of `method` to the realm
+/// (`/admin/realms/acme`; a POST: to `/admin/realms`, which creates it).
+async fn faulty(
+    method: &'static str,
+    times: usize,
+    fault: (u16, &'static str, &'static str),
+) -> Faulty {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let target = if method == "POST" {
+        "/admin/realms"
+    } else {
+        "/admin/realms/acme"
+    };
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let (status, retry_after, body) = fault;
+    let options = crate::keycloak_double::Options {
+        fault: Some(std::sync::Arc::new(move |m, path| {
+            if m.as_str() != method || path != target {
+                return None;
+            }
+            if count.fetch_add(1, Ordering::SeqCst) >= times {
+                return None;
+            }
+            let headers = if retry_after.is_empty() {
+                Vec::new()
+            } else {
+                vec![("Retry-After".to_string(), retry_after.to_string())]
+            };
+            Some((status, headers, body.to_string()))
+        })),
+        ..Default::default()
+    };
+    let kc = crate::keycloak_double::KeycloakDouble::start(0, options)
+        .await
+        .expect("the double starts");
+    Faulty { kc, served }
+}
+
+impl Faulty {
+    /// `plan --detailed-exitcode` (or `apply`) of a realm against the double.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let w = Workdir::new("reliability", "kc-fault", self.kc.env());
+        w.write(
+            "m.toml",
+            "[tenant]\nid = \"acme\"\n\n[[iam.realm]]\nname = \"acme\"\n",
+        );
+        let m = w.manifest();
+        let mut all = args.to_vec();
+        all.insert(1, &m);
+        let o = bounded(w.command(&all));
+        let _ = std::fs::remove_dir_all(&w.dir);
+        o
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Bad answers from Keycloak: a read answered 503 (with `Retry-After`) or 429 is tried again and the plan
+/// goes on; one that keeps answering 429 fails after four tries, naming Keycloak and the status; malformed
+/// JSON and a 500 fail at once with a clear error (never a panic); a write answered 503 is not repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_answers_from_keycloak_are_retried_or_reported() {
+    let busy = faulty("GET", 2, (503, "1", "{\"error\":\"busy\"}")).await;
+    let o = busy.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "the plan goes on: {}", both(&o));
+    assert!(busy.served() >= 3, "two faults, then the real answer");
+
+    let limited = faulty("GET", usize::MAX, (429, "0", "{\"error\":\"slow down\"}")).await;
+    let o = limited.run(&["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("Keycloak answered 429"), "{}", both(&o));
+    assert_eq!(limited.served(), 4, "one try and three more");
+
+    for (status, body, says) in [
+        (200, "{\"realm\": \"acme\", ", "not JSON"),
+        (500, "{\"error\":\"boom\"}", "Keycloak answered 500"),
+    ] {
+        let broken = faulty("GET", usize::MAX, (status, "", body)).await;
+        let o = broken.run(&["plan"]);
+        assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+        assert!(both(&o).contains(says), "{}", both(&o));
+        assert!(!both(&o).contains("panicked"), "{}", both(&o));
+        assert_eq!(broken.served(), 1, "not tried again");
+    }
+
+    let busy_realm = faulty("POST", usize::MAX, (503, "0", "{\"error\":\"busy\"}")).await;
+    let o = busy_realm.run(&["apply", "--auto-approve"]);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(both(&o).contains("Keycloak answered 503"), "{}", both(&o));
+    assert_eq!(busy_realm.served(), 1, "a write is not repeated");
+}

@@ -35,7 +35,12 @@ pub enum KcError {
     #[error("the Keycloak URL is not valid: {0}")]
     Url(String),
     #[error("cannot reach Keycloak at {url}: {why}")]
-    Unreachable { url: String, why: String },
+    Unreachable {
+        url: String,
+        why: String,
+        /// No answer within the request timeout (not tried again: a hung server would only multiply it).
+        timed_out: bool,
+    },
     #[error(
         "Keycloak at {url} refused the sign-in ({status}): {message}; check the profile's [iam] credentials (or FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD)"
     )]
@@ -61,6 +66,16 @@ impl KcError {
         match self {
             KcError::Refused { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether a read that failed so may be tried again: Keycloak unreachable (not a timeout), or an answer
+    /// that says "later" (429, 502, 503, 504).
+    fn try_again(&self) -> bool {
+        match self {
+            KcError::Unreachable { timed_out, .. } => !timed_out,
+            KcError::Refused { status, .. } => crate::domains::provider::try_again_later(*status),
+            _ => false,
         }
     }
 }
@@ -114,6 +129,8 @@ pub struct Keycloak {
     config: Config,
     token: Mutex<Option<Token>>,
     requests: AtomicUsize,
+    /// The `Retry-After` of the last answer that had one (for the next try of a read).
+    retry_after: std::sync::Mutex<Option<Duration>>,
 }
 
 /// The words of an error body: `errorMessage` (admin API), `error_description` or `error` (token
@@ -132,6 +149,7 @@ impl Keycloak {
             config,
             token: Mutex::new(None),
             requests: AtomicUsize::new(0),
+            retry_after: std::sync::Mutex::new(None),
         })
     }
 
@@ -152,6 +170,7 @@ impl Keycloak {
     fn unreachable(&self, e: reqwest::Error) -> KcError {
         KcError::Unreachable {
             url: self.url().to_string(),
+            timed_out: e.is_timeout(),
             why: crate::domains::provider::http_why(e),
         }
     }
@@ -225,8 +244,37 @@ impl Keycloak {
         self.token(false).await.map(|_| ())
     }
 
-    /// One request under `/admin/realms`; a 401 renews the token and tries once more.
+    /// One request under `/admin/realms`; a 401 renews the token and tries once more. A read (GET) that finds
+    /// Keycloak unreachable or busy is tried again with backoff ([`provider::backoff`]); a write never is.
     pub async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Response, KcError> {
+        use backon::Retryable;
+        if method != Method::GET {
+            return self.send_once(method, segments, query, body).await;
+        }
+        (|| self.send_once(method.clone(), segments, query, body))
+            .retry(crate::domains::provider::backoff())
+            .when(KcError::try_again)
+            // The answer's Retry-After replaces the backoff's wait, never its count of tries.
+            .adjust(|_, wait| {
+                let asked = self.asked_wait();
+                wait.map(|w| asked.unwrap_or(w))
+            })
+            .notify(|e, wait| tracing::warn!("Keycloak: {e}; trying again in {wait:?}"))
+            .await
+    }
+
+    /// The wait the last answer asked for (`Retry-After`), once.
+    fn asked_wait(&self) -> Option<Duration> {
+        self.retry_after.lock().ok().and_then(|mut w| w.take())
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         segments: &[&str],
@@ -253,6 +301,9 @@ impl Keycloak {
             if status == 401 && attempt == 0 {
                 tracing::debug!(path = %shown, "401: signing in again");
                 continue;
+            }
+            if let Ok(mut w) = self.retry_after.lock() {
+                *w = crate::domains::provider::retry_after(r.headers());
             }
             let location = r
                 .headers()

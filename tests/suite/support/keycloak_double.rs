@@ -216,6 +216,12 @@ const MASK: &str = "**********";
 /// What runs before a request is answered: its method and path.
 pub type Hook = std::sync::Arc<dyn Fn(&Method, &str) + Send + Sync>;
 
+/// A fault to answer instead of the real answer: the status, headers and raw body (any bytes: malformed
+/// JSON, a truncated body), or `None` to answer normally. Given each request's method and path.
+pub type Fault = std::sync::Arc<
+    dyn Fn(&Method, &str) -> Option<(u16, Vec<(String, String)>, String)> + Send + Sync,
+>;
+
 /// How the double behaves.
 #[derive(Clone)]
 pub struct Options {
@@ -233,6 +239,8 @@ pub struct Options {
     /// Called with the method and path of each request before it is answered (tests act on counted
     /// events with it: the answer waits until it returns).
     pub before_answer: Option<Hook>,
+    /// Answers a fault instead of the real answer when it says so (see [`Fault`]).
+    pub fault: Option<Fault>,
 }
 
 impl Default for Options {
@@ -245,6 +253,7 @@ impl Default for Options {
             mask_client_secrets: false,
             service_client: ("falconer-ci".into(), "service-client-secret".into()),
             before_answer: None,
+            fault: None,
         }
     }
 }
@@ -415,6 +424,22 @@ async fn serve(
     let (world, options) = (&shared.0, &shared.1);
     if let Some(hook) = &options.before_answer {
         hook(&method, uri.path());
+    }
+    if let Some((status, headers, body)) =
+        options.fault.as_ref().and_then(|f| f(&method, uri.path()))
+    {
+        let mut r = Response::new(axum::body::Body::from(body));
+        *r.status_mut() = axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                axum::http::HeaderValue::from_str(&v),
+            ) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        return r;
     }
     let host = headers
         .get(header::HOST)
