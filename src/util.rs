@@ -216,6 +216,57 @@ pub fn timeouts(system: &str) -> Timeouts {
     }
 }
 
+/// How requests that are safe to repeat (reads) are retried: three more tries, from 0.2 s doubling to at
+/// most 5 s, with jitter; an answer's `Retry-After` replaces the wait (at most 30 s).
+pub fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(200))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_max_times(3)
+        .with_jitter()
+}
+
+/// Whether an HTTP status says "try again later": 429 (too many requests), 502, 503, 504.
+pub fn try_again_later(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// The wait an answer asks for (`Retry-After` in seconds; an HTTP date is not honoured), at most 30 s.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(secs.min(30)))
+}
+
+/// Runs a read that is safe to repeat, trying it again with [`backoff`] while `again` says its error may
+/// pass; `asked` gives the wait the last answer asked for (`Retry-After`), which replaces the backoff's wait,
+/// never its count of tries. Each retry is logged, naming `system`.
+pub async fn retry_read<T, E, Fut>(
+    system: &str,
+    op: impl FnMut() -> Fut,
+    again: impl FnMut(&E) -> bool,
+    asked: impl Fn() -> Option<std::time::Duration>,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    use backon::Retryable;
+    op.retry(backoff())
+        .when(again)
+        .adjust(|_, wait| {
+            let a = asked();
+            wait.map(|w| a.unwrap_or(w))
+        })
+        .notify(|e, wait| tracing::warn!("{system}: {e}; trying again in {wait:?}"))
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

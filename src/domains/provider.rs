@@ -418,33 +418,6 @@ pub fn http_client(system: &str) -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
-/// How requests that are safe to repeat (reads) are retried: three more tries, from 0.2 s doubling to at
-/// most 5 s, with jitter; an answer's `Retry-After` replaces the wait (at most 30 s).
-pub fn backoff() -> backon::ExponentialBuilder {
-    backon::ExponentialBuilder::default()
-        .with_min_delay(std::time::Duration::from_millis(200))
-        .with_max_delay(std::time::Duration::from_secs(5))
-        .with_max_times(3)
-        .with_jitter()
-}
-
-/// Whether an HTTP status says "try again later": 429 (too many requests), 502, 503, 504.
-pub fn try_again_later(status: u16) -> bool {
-    matches!(status, 429 | 502 | 503 | 504)
-}
-
-/// The wait an answer asks for (`Retry-After` in seconds; an HTTP date is not honoured), at most 30 s.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let secs: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(std::time::Duration::from_secs(secs.min(30)))
-}
-
 /// `base` with `segments` appended, each percent-encoded.
 pub fn http_join(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
     let mut u = base.clone();

@@ -39,7 +39,12 @@ pub struct Response {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum S3Error {
     #[error("cannot reach S3 at {endpoint}: {message}")]
-    Unreachable { endpoint: String, message: String },
+    Unreachable {
+        endpoint: String,
+        message: String,
+        /// No answer within the request timeout (not tried again: a hung server would only multiply it).
+        timed_out: bool,
+    },
     #[error(
         "S3 at {endpoint} refused the credentials ({code}): check the access key and secret key of the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
     )]
@@ -54,6 +59,16 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// Whether a read that failed so may be tried again: S3 unreachable (not a timeout), or an answer that
+    /// says "later" (429, 502, 503 such as SlowDown, 504).
+    fn try_again(&self) -> bool {
+        match self {
+            S3Error::Unreachable { timed_out, .. } => !timed_out,
+            S3Error::Refused { status, .. } => crate::util::try_again_later(*status),
+            S3Error::Auth { .. } => false,
+        }
+    }
+
     /// The S3 error code (`NoSuchBucket`, `NoSuchLifecycleConfiguration`, ...), if the server gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -67,6 +82,8 @@ pub struct Client {
     http: reqwest::Client,
     pub config: Config,
     endpoint: Url,
+    /// The `Retry-After` of the last answer that had one (for the next try of a read).
+    retry_after: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 /// A request: the bucket (or none, for the service), the query (a bare sub-resource has an empty value)
@@ -182,6 +199,7 @@ impl Client {
             http,
             config,
             endpoint,
+            retry_after: std::sync::Mutex::new(None),
         })
     }
 
@@ -202,19 +220,33 @@ impl Client {
         url
     }
 
-    /// Sends a signed request; a 2xx answer is `Ok`, anything else an [`S3Error`].
+    /// Sends a signed request; a 2xx answer is `Ok`, anything else an [`S3Error`]. A read (GET, HEAD) that
+    /// finds S3 unreachable or busy is tried again with backoff ([`crate::util::retry_read`]); a write
+    /// never is.
     pub async fn send(&self, call: Call<'_>) -> Result<Response, S3Error> {
+        if !matches!(call.method, Method::GET | Method::HEAD) {
+            return self.send_once(&call).await;
+        }
+        let asked = || self.retry_after.lock().ok().and_then(|mut w| w.take());
+        crate::util::retry_read("S3", || self.send_once(&call), S3Error::try_again, asked).await
+    }
+
+    async fn send_once(&self, call: &Call<'_>) -> Result<Response, S3Error> {
         let unreachable = |e: reqwest::Error| S3Error::Unreachable {
             endpoint: self.config.endpoint.clone(),
             message: reqwest_reason(&e),
+            timed_out: e.is_timeout(),
         };
-        let resp = self.signed(&call).send().await.map_err(unreachable)?;
+        let resp = self.signed(call).send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
+        if let Ok(mut w) = self.retry_after.lock() {
+            *w = crate::util::retry_after(resp.headers());
+        }
         let body = resp.bytes().await.map_err(unreachable)?.to_vec();
         if (200..300).contains(&status) {
             return Ok(Response { status, body });
         }
-        Err(self.refusal(&call, status, &body))
+        Err(self.refusal(call, status, &body))
     }
 
     /// The request, signed with AWS Signature Version 4.

@@ -245,3 +245,57 @@ async fn bad_answers_from_keycloak_are_retried_or_reported() {
     assert!(both(&o).contains("Keycloak answered 503"), "{}", both(&o));
     assert_eq!(busy_realm.served(), 1, "a write is not repeated");
 }
+
+/// An OpenWhisk double whose package list answers `fault` the first `times` times; the faults served.
+async fn faulty_openwhisk(
+    times: usize,
+    fault: (u16, &'static str, &'static str),
+) -> (
+    crate::openwhisk_double::OpenWhiskDouble,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let (status, retry_after, body) = fault;
+    let options = crate::openwhisk_double::Options {
+        fault: Some(std::sync::Arc::new(move |m, path| {
+            let list = m.as_str() == "GET" && path.ends_with("/packages");
+            if !list || count.fetch_add(1, Ordering::SeqCst) >= times {
+                return None;
+            }
+            let headers = vec![("Retry-After".to_string(), retry_after.to_string())];
+            Some((status, headers, body.to_string()))
+        })),
+        ..Default::default()
+    };
+    let ow = crate::openwhisk_double::OpenWhiskDouble::start(0, options)
+        .await
+        .expect("the double starts");
+    (ow, served)
+}
+
+/// Bad answers from OpenWhisk: a package list answered 503 twice is read on the third try; one answered 200
+/// with a truncated body is an error (it used to be read as an empty answer), not tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_answers_from_openwhisk_are_retried_or_reported() {
+    let plan = |ow: &crate::openwhisk_double::OpenWhiskDouble| {
+        let w = Workdir::new("reliability", "ow-fault", ow.env());
+        w.write(
+            "m.toml",
+            "[tenant]\nid = \"acme\"\n\n[[functions.package]]\nname = \"p\"\n",
+        );
+        let o = bounded(w.command(&["plan", &w.manifest(), "--detailed-exitcode"]));
+        let _ = std::fs::remove_dir_all(&w.dir);
+        o
+    };
+    let (busy, served) = faulty_openwhisk(2, (503, "0", "{\"error\":\"busy\"}")).await;
+    let o = plan(&busy);
+    assert_eq!(o.status.code(), Some(2), "the plan goes on: {}", both(&o));
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+    let (truncated, served) = faulty_openwhisk(usize::MAX, (200, "", "[{\"name\": \"p\", ")).await;
+    let o = plan(&truncated);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("not JSON"), "{}", both(&o));
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -26,7 +26,12 @@ pub enum OwError {
     #[error("the OpenWhisk key is not valid: it is `uuid:key`, with a colon")]
     Auth,
     #[error("cannot reach OpenWhisk at {url}: {why}")]
-    Unreachable { url: String, why: String },
+    Unreachable {
+        url: String,
+        why: String,
+        /// No answer within the request timeout (not tried again: a hung server would only multiply it).
+        timed_out: bool,
+    },
     #[error(
         "OpenWhisk at {url} refused the key ({status}): {message}; check the profile's [functions] auth (or FALCONER_OPENWHISK_AUTH)"
     )]
@@ -59,6 +64,16 @@ fn transaction(code: &Option<String>) -> String {
 }
 
 impl OwError {
+    /// Whether a read that failed so may be tried again: OpenWhisk unreachable (not a timeout), or an
+    /// answer that says "later" (429, 502, 503, 504).
+    fn try_again(&self) -> bool {
+        match self {
+            OwError::Unreachable { timed_out, .. } => !timed_out,
+            OwError::Refused { status, .. } => crate::util::try_again_later(*status),
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             OwError::Refused { status, .. } => Some(*status),
@@ -73,6 +88,8 @@ pub struct Whisk {
     user: String,
     key: String,
     requests: AtomicUsize,
+    /// The `Retry-After` of the last answer that had one (for the next try of a read).
+    retry_after: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 impl Whisk {
@@ -92,6 +109,7 @@ impl Whisk {
             user: user.to_string(),
             key: key.to_string(),
             requests: AtomicUsize::new(0),
+            retry_after: std::sync::Mutex::new(None),
         })
     }
 
@@ -109,8 +127,29 @@ impl Whisk {
         crate::domains::provider::http_join(&self.base, segments)
     }
 
-    /// One request under `/api/v1`.
+    /// One request under `/api/v1`. A read (GET) that finds OpenWhisk unreachable or busy is tried again
+    /// with backoff ([`crate::util::retry_read`]); a write never is.
     pub async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, OwError> {
+        if method != Method::GET {
+            return self.send_once(method, segments, query, body).await;
+        }
+        let asked = || self.retry_after.lock().ok().and_then(|mut w| w.take());
+        crate::util::retry_read(
+            "OpenWhisk",
+            || self.send_once(method.clone(), segments, query, body),
+            OwError::try_again,
+            asked,
+        )
+        .await
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         segments: &[&str],
@@ -127,18 +166,34 @@ impl Whisk {
             req = req.json(b);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let unreachable = |e| OwError::Unreachable {
+        let unreachable = |e: reqwest::Error| OwError::Unreachable {
             url: self.url().to_string(),
+            timed_out: e.is_timeout(),
             why: crate::domains::provider::http_why(e),
         };
         let r = req.send().await.map_err(unreachable)?;
         let status = r.status().as_u16();
+        if let Ok(mut w) = self.retry_after.lock() {
+            *w = crate::util::retry_after(r.headers());
+        }
         let bytes = r.bytes().await.map_err(unreachable)?;
         tracing::debug!(%method, path = %shown, status, "openwhisk");
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(Value::Null)
+        } else {
+            serde_json::from_slice::<Value>(&bytes)
+        };
         if (200..300).contains(&status) {
-            return Ok(body);
+            // A success whose body is not JSON is a bad answer, never taken for an empty one.
+            return parsed.map_err(|e| OwError::Refused {
+                method: method.to_string(),
+                path: shown.clone(),
+                status,
+                message: format!("the answer is not JSON: {e}"),
+                code: None,
+            });
         }
+        let body = parsed.unwrap_or(Value::Null);
         let message = crate::domains::provider::http_message(&bytes, &["error"]);
         if status == 401 {
             return Err(OwError::Credentials {

@@ -74,7 +74,7 @@ impl KcError {
     fn try_again(&self) -> bool {
         match self {
             KcError::Unreachable { timed_out, .. } => !timed_out,
-            KcError::Refused { status, .. } => crate::domains::provider::try_again_later(*status),
+            KcError::Refused { status, .. } => crate::util::try_again_later(*status),
             _ => false,
         }
     }
@@ -245,7 +245,7 @@ impl Keycloak {
     }
 
     /// One request under `/admin/realms`; a 401 renews the token and tries once more. A read (GET) that finds
-    /// Keycloak unreachable or busy is tried again with backoff ([`provider::backoff`]); a write never is.
+    /// Keycloak unreachable or busy is tried again with backoff ([`crate::util::retry_read`]); a write never is.
     pub async fn send(
         &self,
         method: Method,
@@ -253,20 +253,16 @@ impl Keycloak {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Response, KcError> {
-        use backon::Retryable;
         if method != Method::GET {
             return self.send_once(method, segments, query, body).await;
         }
-        (|| self.send_once(method.clone(), segments, query, body))
-            .retry(crate::domains::provider::backoff())
-            .when(KcError::try_again)
-            // The answer's Retry-After replaces the backoff's wait, never its count of tries.
-            .adjust(|_, wait| {
-                let asked = self.asked_wait();
-                wait.map(|w| asked.unwrap_or(w))
-            })
-            .notify(|e, wait| tracing::warn!("Keycloak: {e}; trying again in {wait:?}"))
-            .await
+        crate::util::retry_read(
+            "Keycloak",
+            || self.send_once(method.clone(), segments, query, body),
+            KcError::try_again,
+            || self.asked_wait(),
+        )
+        .await
     }
 
     /// The wait the last answer asked for (`Retry-After`), once.
@@ -303,7 +299,7 @@ impl Keycloak {
                 continue;
             }
             if let Ok(mut w) = self.retry_after.lock() {
-                *w = crate::domains::provider::retry_after(r.headers());
+                *w = crate::util::retry_after(r.headers());
             }
             let location = r
                 .headers()

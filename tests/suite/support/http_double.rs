@@ -189,6 +189,32 @@ pub async fn serve(port: u16, app: axum::Router) -> std::io::Result<Running> {
     Ok(Running { url, task })
 }
 
+/// A fault to answer instead of the real answer: the status, headers and raw body (any bytes: malformed
+/// JSON, a truncated body), or `None` to answer normally. Given each request's method and path.
+pub type Fault = std::sync::Arc<
+    dyn Fn(&axum::http::Method, &str) -> Option<(u16, Vec<(String, String)>, String)> + Send + Sync,
+>;
+
+/// The fault's answer to a request, if it has one.
+pub fn fault_answer(
+    fault: Option<&Fault>,
+    method: &axum::http::Method,
+    path: &str,
+) -> Option<Response> {
+    let (status, headers, body) = fault?(method, path)?;
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    Some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,11 +216,7 @@ const MASK: &str = "**********";
 /// What runs before a request is answered: its method and path.
 pub type Hook = std::sync::Arc<dyn Fn(&Method, &str) + Send + Sync>;
 
-/// A fault to answer instead of the real answer: the status, headers and raw body (any bytes: malformed
-/// JSON, a truncated body), or `None` to answer normally. Given each request's method and path.
-pub type Fault = std::sync::Arc<
-    dyn Fn(&Method, &str) -> Option<(u16, Vec<(String, String)>, String)> + Send + Sync,
->;
+pub use http::Fault;
 
 /// How the double behaves.
 #[derive(Clone)]
@@ -425,20 +421,7 @@ async fn serve(
     if let Some(hook) = &options.before_answer {
         hook(&method, uri.path());
     }
-    if let Some((status, headers, body)) =
-        options.fault.as_ref().and_then(|f| f(&method, uri.path()))
-    {
-        let mut r = Response::new(axum::body::Body::from(body));
-        *r.status_mut() = axum::http::StatusCode::from_u16(status)
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        for (k, v) in headers {
-            if let (Ok(k), Ok(v)) = (
-                axum::http::HeaderName::from_bytes(k.as_bytes()),
-                axum::http::HeaderValue::from_str(&v),
-            ) {
-                r.headers_mut().insert(k, v);
-            }
-        }
+    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path()) {
         return r;
     }
     let host = headers

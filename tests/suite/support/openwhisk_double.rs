@@ -92,6 +92,8 @@ pub struct Options {
     pub namespace: String,
     /// `uuid:key`.
     pub auth: String,
+    /// Answers a fault instead of the real answer when it says so.
+    pub fault: Option<http::Fault>,
 }
 
 impl Default for Options {
@@ -99,6 +101,7 @@ impl Default for Options {
         Options {
             namespace: "acme".into(),
             auth: "00000000-0000-4000-8000-00000000ac3e:test-key-of-the-openwhisk-double".into(),
+            fault: None,
         }
     }
 }
@@ -199,6 +202,9 @@ async fn serve(
     body: Bytes,
 ) -> Response {
     let (world, options) = (&shared.0, &shared.1);
+    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path()) {
+        return r;
+    }
     let query = http::form(uri.query().unwrap_or_default().as_bytes());
     let segments = http::segments(uri.path());
     let authorized = headers
