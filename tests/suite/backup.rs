@@ -125,19 +125,24 @@ impl World {
         self.run(&all)
     }
 
-    /// `backup create` of the tenant as a child process, with `extra` arguments, output discarded.
-    fn spawn_create(&self, extra: &[&str]) -> std::process::Child {
-        let m = self.manifest();
-        let mut args = vec![
+    /// `backup create --tenant acme --manifest M --repo R`.
+    fn create_args<'a>(m: &'a str, repo: &'a str) -> Vec<&'a str> {
+        vec![
             "backup",
             "create",
             "--tenant",
             "acme",
             "--manifest",
-            m.as_str(),
+            m,
             "--repo",
-            self.repo_url.as_str(),
-        ];
+            repo,
+        ]
+    }
+
+    /// `backup create` of the tenant as a child process, with `extra` arguments, output discarded.
+    fn spawn_create(&self, extra: &[&str]) -> std::process::Child {
+        let m = self.manifest();
+        let mut args = World::create_args(&m, &self.repo_url);
         args.extend(extra);
         self.w
             .command(&args)
@@ -592,16 +597,7 @@ async fn an_encrypted_repository_opens_only_with_its_key(on: On) {
     let plain = format!("file:{}", w.dir.join("plain").display());
     let m = w.manifest();
     let create = |extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "create",
-            "--tenant",
-            "acme",
-            "--manifest",
-            m.as_str(),
-            "--repo",
-            plain.as_str(),
-        ];
+        let mut args = World::create_args(&m, &plain);
         args.extend(extra);
         w.run(&args)
     };
