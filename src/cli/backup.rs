@@ -376,25 +376,7 @@ pub(super) async fn create(
             started_ms,
             state: &state,
         };
-        // The blobs a backup writes are named by no record until its end: its shared lock keeps a removal
-        // (which takes what no record names) from running meanwhile.
-        let shared = match repo.lock_shared(&lock_owner(), REPO_LOCK_TTL).await {
-            Ok(l) => l,
-            Err(e) => {
-                out.error(format!("the backup was not started: {e}"));
-                let _ = state.work_ended(Work::Backup, &id).await;
-                beat.abort();
-                let _ = state.unlock(&lock).await;
-                return match e {
-                    RepoError::Locked { .. } => exit::LOCKED,
-                    _ => exit::ERROR,
-                };
-            }
-        };
-        let code = renewing(repo, &shared, store(job, settings, repo, out)).await;
-        if let Err(e) = repo.unlock(shared).await {
-            eprintln!("warning: the backup's repository lock stays until it expires: {e}");
-        }
+        let code = store_shared(job, settings, repo, out).await;
         if let Err(e) = state.work_ended(Work::Backup, &id).await {
             eprintln!("warning: could not record that backup {id} ended: {e}");
         }
@@ -404,6 +386,27 @@ pub(super) async fn create(
         }
         code
     }
+}
+
+/// Stores the backup holding a shared lock of the repository: the blobs a backup writes are named by no
+/// record until its end, and the lock keeps a removal (which takes what no record names) from running
+/// meanwhile. Refused (exit 3) while a removal holds the repository.
+async fn store_shared(job: Job<'_>, settings: &Settings, repo: &Repo, out: &Output) -> i32 {
+    let shared = match repo.lock_shared(&lock_owner(), REPO_LOCK_TTL).await {
+        Ok(l) => l,
+        Err(e) => {
+            out.error(format!("the backup was not started: {e}"));
+            return match e {
+                RepoError::Locked { .. } => exit::LOCKED,
+                _ => exit::ERROR,
+            };
+        }
+    };
+    let code = renewing(repo, &shared, store(job, settings, repo, out)).await;
+    if let Err(e) = repo.unlock(shared).await {
+        eprintln!("warning: the backup's repository lock stays until it expires: {e}");
+    }
+    code
 }
 
 /// Takes the tenant's lock; with `--wait`, tries again (every second) until the lock is free or the time is
