@@ -376,7 +376,7 @@ async fn apply_locked(
         ));
         return exit::REFUSED;
     }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = super::stdout_color();
     print!("{}", render::text(&plan, Style { color }));
     if !plan.has_changes() {
         return finish_noop(out, cx, &tenant.id, &desired_items, &live_items).await;

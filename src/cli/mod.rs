@@ -70,7 +70,11 @@ pub struct Cli {
     /// More output (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// No colours (also when NO_COLOR is set or output is not a terminal).
+    /// Colours: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces them), `always`,
+    /// `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// No colours (the same as `--color never`).
     #[arg(long, global = true)]
     pub no_color: bool,
     /// How problems are reported: `human` (with source snippets), `short` (one line each), `json`.
@@ -78,6 +82,36 @@ pub struct Cli {
     pub message_format: MessageFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether output to a stream (a terminal or not) is coloured: `--color`, then NO_COLOR (set and not
+    /// empty: never), then CLICOLOR_FORCE (set and not `0`: always), then whether the stream is a terminal.
+    fn colors(self, terminal: bool) -> bool {
+        let set = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto if set("NO_COLOR").is_some() => false,
+            ColorWhen::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
+            ColorWhen::Auto => terminal,
+        }
+    }
+}
+
+/// Whether what goes to standard output is coloured (decided once, from the command line).
+static STDOUT_COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether to colour standard output.
+pub(super) fn stdout_color() -> bool {
+    *STDOUT_COLOR.get_or_init(|| ColorWhen::Auto.colors(std::io::stdout().is_terminal()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,6 +159,40 @@ pub enum Command {
     Tenant(tenant::TenantCommand),
     /// Every apply and restore: who, where, when, from what, with what outcome.
     History(tenant::HistoryArgs),
+    /// Print a completion script for a shell (`source <(falconer completions bash)`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print falconer's manual page (roff: `falconer man > falconer.1; man ./falconer.1`), generated from
+    /// the command line's definition.
+    Man,
+}
+
+/// `falconer completions SHELL` and `falconer man`: generated from the command line's definition (into
+/// memory first: a reader that stops early, `| head`, is no error).
+fn generated(command: &Command) -> i32 {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut text = Vec::new();
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "falconer", &mut text);
+        }
+        _ => {
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                eprintln!("error: cannot render the manual page: {e}");
+                return exit::ERROR;
+            }
+        }
+    }
+    match std::io::stdout().write_all(&text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to standard output: {e}");
+            exit::ERROR
+        }
+        _ => exit::OK,
+    }
 }
 
 /// Runs the command line; returns the exit code.
@@ -143,7 +211,13 @@ pub fn main() -> i32 {
         }
     };
     let terminal = std::io::stderr().is_terminal();
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && terminal;
+    let when = if cli.no_color {
+        ColorWhen::Never
+    } else {
+        cli.color
+    };
+    let color = when.colors(terminal);
+    let _ = STDOUT_COLOR.set(when.colors(std::io::stdout().is_terminal()));
     let _ = miette::set_hook(Box::new(move |_| {
         // Off a terminal (CI logs), lines are never wrapped: paths and names stay whole for grep.
         Box::new(
@@ -166,16 +240,17 @@ pub fn main() -> i32 {
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),
         Command::Export(a) => export::run(a, &out, &settings),
-        Command::Plan(a) => plan::run(a, &out, cli.no_color, &settings),
+        Command::Plan(a) => plan::run(a, &out, &settings),
         Command::Apply(a) => apply::run(a, &out, &settings),
         Command::Drift(a) => admin::drift(a, &out, &settings),
         Command::Lock(c) => admin::lock(c, &out, &cli.state),
         Command::State(c) => admin::state(c, &out, &cli.state),
-        Command::Diff(a) => plan::run_diff(a, &out, cli.no_color),
+        Command::Diff(a) => plan::run_diff(a, &out),
         Command::Backup(c) => backup::run(c, &out, &settings),
         Command::Restore(a) => restore::run(a, &out, &settings),
         Command::Tenant(c) => tenant::tenant(c, &out, &cli.state),
         Command::History(a) => tenant::history(a, &out, &cli.state),
+        Command::Completions { .. } | Command::Man => generated(&cli.command),
     }
 }
 

@@ -205,8 +205,7 @@ fn plan_sides(
 pub(super) fn print(plan: &Plan, format: PlanFormat) {
     match format {
         PlanFormat::Text => {
-            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
+            let color = super::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
         PlanFormat::Markdown => print!("{}", render::markdown(plan)),
@@ -214,9 +213,9 @@ pub(super) fn print(plan: &Plan, format: PlanFormat) {
     }
 }
 
-pub fn run(args: &Args, out: &Output, no_color: bool, settings: &live::Settings) -> i32 {
+pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let Some(against) = &args.against else {
-        return run_live(args, out, no_color, settings);
+        return run_live(args, out, settings);
     };
     let key = FingerprintKey::from_env();
     let (desired, live, warnings) = load_both(&args.path, against, &key, out);
@@ -234,7 +233,7 @@ pub fn run(args: &Args, out: &Output, no_color: bool, settings: &live::Settings)
         return exit::ERROR;
     };
     plan.inputs = Some(inputs(args));
-    finish(args, out, no_color, plan)
+    finish(args, out, plan)
 }
 
 /// What the plan was made from, recorded in it for `apply PLANFILE`.
@@ -248,7 +247,7 @@ fn inputs(args: &Args) -> plan::Inputs {
 }
 
 /// Plans against the live systems.
-fn run_live(args: &Args, out: &Output, no_color: bool, settings: &live::Settings) -> i32 {
+fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let opts = Options {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
@@ -257,20 +256,15 @@ fn run_live(args: &Args, out: &Output, no_color: bool, settings: &live::Settings
     match live::plan_path(&args.path, opts, out, settings) {
         Ok(mut plan) => {
             plan.inputs = Some(inputs(args));
-            finish(args, out, no_color, plan)
+            finish(args, out, plan)
         }
         Err(code) => code,
     }
 }
 
 /// Prints the plan, saves it when asked, and returns the exit code.
-fn finish(args: &Args, out: &Output, no_color: bool, plan: Plan) -> i32 {
-    if no_color {
-        // SAFETY of output: the text renderer reads NO_COLOR too.
-        print_plain(&plan, args.format);
-    } else {
-        print(&plan, args.format);
-    }
+fn finish(args: &Args, out: &Output, plan: Plan) -> i32 {
+    print(&plan, args.format);
     if let Some(p) = &args.output
         && let Err(e) = write_atomic(p, &render::json(&plan))
     {
@@ -287,14 +281,7 @@ fn finish(args: &Args, out: &Output, no_color: bool, plan: Plan) -> i32 {
     code
 }
 
-fn print_plain(plan: &Plan, format: PlanFormat) {
-    match format {
-        PlanFormat::Text => print!("{}", render::text(plan, Style { color: false })),
-        other => print(plan, other),
-    }
-}
-
-pub fn run_diff(args: &DiffArgs, out: &Output, no_color: bool) -> i32 {
+pub fn run_diff(args: &DiffArgs, out: &Output) -> i32 {
     let key = FingerprintKey::from_env();
     let (old, new, warnings) = load_both(&args.a, &args.b, &key, out);
     let (Some(old), Some(new)) = (old, new) else {
@@ -303,11 +290,7 @@ pub fn run_diff(args: &DiffArgs, out: &Output, no_color: bool) -> i32 {
     let Some(plan) = plan_sides(new, old, &Options::default(), warnings, out) else {
         return exit::ERROR;
     };
-    if no_color {
-        print_plain(&plan, args.format);
-    } else {
-        print(&plan, args.format);
-    }
+    print(&plan, args.format);
     if plan.has_changes() {
         exit::CHANGES
     } else {

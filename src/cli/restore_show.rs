@@ -2,7 +2,6 @@
 //! secrets to set, objects outside the scope) and the outcome.
 
 use super::restore::Args;
-use std::io::IsTerminal;
 
 use super::plan::PlanFormat;
 use crate::plan::render::{self, Style};
@@ -46,7 +45,7 @@ pub(super) fn show_preflight(args: &Args, plan: &Plan, report: &Report) {
         }
         PlanFormat::Text => {
             println!("{}", preamble(report));
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let color = super::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
     }

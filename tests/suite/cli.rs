@@ -389,3 +389,57 @@ fn an_artifact_outside_the_default_naming_validates_with_warnings() {
 fn text_of(o: &std::process::Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
+
+/// Shell completions and the manual page come from the command line's definition; a reader that stops
+/// early is no error.
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = falconer(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = text(&o.stdout);
+        assert!(script.contains("falconer"), "{shell}");
+        assert!(
+            script.contains("backup"),
+            "{shell}: the subcommands are in it"
+        );
+    }
+    assert_ne!(falconer(&["completions", "tcsh"]).status.code(), Some(0));
+    let o = falconer(&["man"]);
+    assert_eq!(o.status.code(), Some(0));
+    let page = text(&o.stdout);
+    assert!(page.contains(".TH falconer 1"), "{page}");
+    assert!(page.contains("restore"), "{page}");
+}
+
+/// Colours: `--color always|never`, NO_COLOR (never) over CLICOLOR_FORCE (always); off a terminal `auto`
+/// gives none.
+#[test]
+fn colours_follow_the_flag_then_no_color_then_clicolor_force() {
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let (acme, empty) = (format!("{ex}/acme"), format!("{ex}/acme-empty"));
+    let plan = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"));
+        c.args(["plan", &acme, "--against", &empty])
+            .args(extra)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        text(&o.stdout).contains('\u{1b}')
+    };
+    assert!(!plan(&[], &[]), "auto, off a terminal: none");
+    assert!(plan(&["--color", "always"], &[]));
+    assert!(!plan(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!plan(&["--no-color", "--color", "always"], &[]));
+    assert!(plan(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!plan(&[], &[("CLICOLOR_FORCE", "0")]));
+    assert!(!plan(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+    assert!(
+        plan(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "the flag first"
+    );
+}
