@@ -3,6 +3,11 @@
 //! themselves (every resource diffed, no change). Reports wall time and peak memory (the best of three
 //! runs). Run with `cargo bench --bench plan` (or `-- 10000` for one size); figures go in
 //! docs/performance.md.
+//!
+//! `cargo bench --bench plan -- engine [SIZES]` measures the apply engine alone instead: the plan of a
+//! generated tenant against an empty one (every resource a create) split into steps and run through a
+//! provider that records instead of applying (journal in a SQLite state store), at each size, so that its
+//! cost per change can be compared across sizes.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -120,17 +125,111 @@ fn measure(args: &[&str], runs: usize) -> (f64, Option<f64>) {
     best
 }
 
+/// A provider that records the changes it is given instead of applying them.
+struct Recorder(falconer::model::Domain, std::sync::atomic::AtomicUsize);
+
+impl falconer::domains::provider::Provider for Recorder {
+    fn domain(&self) -> falconer::model::Domain {
+        self.0
+    }
+    async fn live(
+        &self,
+        _: &falconer::model::Tenant,
+        _: &[falconer::model::Address],
+        _: &falconer::secrets::FingerprintKey,
+    ) -> Result<Vec<falconer::plan::Item>, falconer::domains::provider::ProviderError> {
+        Ok(Vec::new())
+    }
+    async fn apply(
+        &self,
+        changes: &[falconer::plan::Change],
+        _: &[falconer::plan::Item],
+        _: &[falconer::plan::Item],
+        _: &std::collections::HashMap<falconer::model::Address, PathBuf>,
+    ) -> Result<usize, falconer::domains::provider::ProviderError> {
+        self.1
+            .fetch_add(changes.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(changes.len())
+    }
+}
+
+/// The engine alone at each size: seconds to split the plan into steps and to run them, per change.
+fn engine(sizes: &[usize], root: &Path) {
+    use falconer::model::Domain;
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    println!("| changes | steps | split (s) | run (s) | run per change (µs) |");
+    println!("|---|---|---|---|---|");
+    for &n in sizes {
+        let dir = root.join(format!("tenant-{n}"));
+        generate(n, &dir);
+        let loaded = falconer::manifest::load_path(&dir, Default::default());
+        let m = loaded.manifest.expect("the generated tenant loads");
+        let key = falconer::secrets::FingerprintKey::from_env();
+        let mut warnings = Vec::new();
+        let desired: Vec<falconer::plan::Item> = m
+            .resources
+            .iter()
+            .map(|r| falconer::plan::Item::new(r.spec.clone(), &dir, &key, &mut warnings))
+            .collect();
+        let plan =
+            falconer::plan::make(&m.tenant, &desired, &[], &Default::default()).expect("plans");
+        let t = Instant::now();
+        let steps = falconer::engine::steps(&plan);
+        let split = t.elapsed().as_secs_f64();
+        let providers: Vec<Recorder> = Domain::ALL
+            .iter()
+            .map(|d| Recorder(*d, Default::default()))
+            .collect();
+        let state_url = format!("sqlite:{}", root.join(format!("engine-{n}.db")).display());
+        let _ = std::fs::remove_file(root.join(format!("engine-{n}.db")));
+        let (run, applied) = rt.block_on(async {
+            let state = falconer::state::State::open(&state_url)
+                .await
+                .expect("state");
+            let journal = falconer::engine::Journal {
+                state: &state,
+                run: "bench",
+                lock: None,
+            };
+            let t = Instant::now();
+            let out = falconer::engine::run(
+                &steps,
+                &providers,
+                &desired,
+                &[],
+                &Default::default(),
+                &journal,
+            )
+            .await;
+            (t.elapsed().as_secs_f64(), out.applied)
+        });
+        assert_eq!(
+            applied,
+            plan.changes.len(),
+            "every change reached its provider"
+        );
+        let per = run / applied.max(1) as f64 * 1e6;
+        println!(
+            "| {applied} | {} | {split:.3} | {run:.3} | {per:.2} |",
+            steps.len()
+        );
+    }
+}
+
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let engine_mode = args.iter().any(|a| a == "engine");
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![10_000, 100_000]
     } else {
         sizes
     };
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plan-bench");
+    if engine_mode {
+        std::fs::create_dir_all(&root).expect("dir");
+        return engine(&sizes, &root);
+    }
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).expect("dir");
     std::fs::write(empty.join("tenant.toml"), "[tenant]\nid = \"big\"\n").expect("write");
