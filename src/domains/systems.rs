@@ -49,7 +49,10 @@ macro_rules! systems {
                         )), )*
                     }
                 };
-                tokio::time::timeout(limit, connecting).await.map_err(|_| {
+                // A backstop a little past the limit: a system's own bounded connect (which names where it
+                // tried) reports first.
+                let backstop = limit + std::time::Duration::from_secs(2);
+                tokio::time::timeout(backstop, connecting).await.map_err(|_| {
                     format!(
                         "{} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
                         domain.system(),
