@@ -243,6 +243,24 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Du
     Some(std::time::Duration::from_secs(secs.min(30)))
 }
 
+/// The wait the last answer of a system asked for (`Retry-After`), kept for the next try of a read.
+#[derive(Debug, Default)]
+pub struct AskedWait(std::sync::Mutex<Option<std::time::Duration>>);
+
+impl AskedWait {
+    /// Remembers what an answer asks (nothing when it asks nothing).
+    pub fn note(&self, headers: &reqwest::header::HeaderMap) {
+        if let Ok(mut w) = self.0.lock() {
+            *w = retry_after(headers);
+        }
+    }
+
+    /// The wait asked, once.
+    pub fn take(&self) -> Option<std::time::Duration> {
+        self.0.lock().ok().and_then(|mut w| w.take())
+    }
+}
+
 /// Runs a read that is safe to repeat, trying it again with [`backoff`] while `again` says its error may
 /// pass; `asked` gives the wait the last answer asked for (`Retry-After`), which replaces the backoff's wait,
 /// never its count of tries. Each retry is logged, naming `system`.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{CURRENT_VERSION, DomainStatus, SCHEMA_CHECKSUM_1_0_0};
 use crate::domains::Spec;
-use crate::manifest::{self, Format, LoadOptions};
+use crate::manifest;
 use crate::model::{Domain, Tenant};
 
 /// The section key of falconer's own copy of a domain.
@@ -33,18 +33,8 @@ pub struct Section {
 /// The tenant and resources of a falconer document (a JSON manifest), with every check `validate` makes
 /// (references may be to live objects).
 pub fn read_document(doc: &Value) -> Result<(Tenant, Vec<Spec>), String> {
-    let text = serde_json::to_string(doc).unwrap_or_default();
-    let opts = LoadOptions {
-        external_refs: true,
-        ..LoadOptions::default()
-    };
-    let mut loaded = manifest::load_str(OVERLAY, &text, Format::Json, opts);
-    let Some(m) = loaded.manifest.take() else {
-        return Err(format!(
-            "it does not load ({})",
-            loaded.messages().trim().replace('\n', "; ")
-        ));
-    };
+    let m = manifest::load_document(OVERLAY, doc)
+        .map_err(|e| format!("it does not load ({})", e.trim().replace('\n', "; ")))?;
     Ok((m.tenant, m.resources.into_iter().map(|r| r.spec).collect()))
 }
 

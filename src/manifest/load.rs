@@ -179,3 +179,28 @@ fn check_files(m: Option<&Manifest>, files: &[PathBuf], issues: &mut Vec<Issue>)
         }
     }
 }
+
+/// A JSON document of resources (a backup's domain document, falconer's copy in an artifact) loaded as one
+/// manifest, with every check `validate` makes (references may be to live objects). Its problems, one per
+/// line, each named by its JSON pointer in the document (`/postgres/table/0/column/0/type`) rather than by
+/// a line of a generated text no file holds.
+pub fn load_document(name: &str, doc: &serde_json::Value) -> Result<Manifest, String> {
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let opts = LoadOptions {
+        external_refs: true,
+        ..LoadOptions::default()
+    };
+    let mut loaded = load_str(name, &text, Format::Json, opts);
+    if let Some(m) = loaded.manifest.take() {
+        return Ok(m);
+    }
+    if let Ok(tree) = crate::syntax::tree::read_json(0, &text) {
+        for i in &mut loaded.issues {
+            if let Some(span) = i.span.take() {
+                i.path = Some(tree.pointer_at(span.start));
+                i.related.clear();
+            }
+        }
+    }
+    Err(loaded.messages())
+}

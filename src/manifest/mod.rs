@@ -12,7 +12,7 @@ mod validate;
 pub mod write;
 
 pub use decode::{Decoded, check_format_version, decode, from_trees};
-pub use load::{load_path, load_str, manifest_files, read_tree};
+pub use load::{load_document, load_path, load_str, manifest_files, read_tree};
 pub use validate::validate;
 
 pub use crate::syntax::{de, tree};

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::backup::{DomainStatus, LeftOut, Record};
 use crate::domains::Spec;
 use crate::falcone::{DomainStatus as ArtifactStatus, Imported};
-use crate::manifest::{self, Format, LoadOptions};
+use crate::manifest;
 use crate::model::{Domain, Tenant};
 
 /// One domain of what is restored from.
@@ -235,7 +235,7 @@ fn load(
     combined: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Tenant, Vec<Spec>), SourceError> {
     let name = format!("backup {}", record.id);
-    let m = checked(&name, &serde_json::Value::Object(combined))
+    let m = manifest::load_document(&name, &serde_json::Value::Object(combined))
         .map_err(|messages| SourceError::Checks { messages })?;
     if m.tenant.id != record.tenant {
         return Err(SourceError::Tenant {
@@ -266,8 +266,9 @@ impl Source {
                 m.resources.push(manifest::Resource { spec, span: None });
             }
         }
-        let checked = checked("the mapped backup", &manifest::write::to_document(&m))
-            .map_err(MappedError::Checks)?;
+        let checked =
+            manifest::load_document("the mapped backup", &manifest::write::to_document(&m))
+                .map_err(MappedError::Checks)?;
         let mut specs: Vec<Spec> = checked.resources.into_iter().map(|r| r.spec).collect();
         let sections = self
             .sections
@@ -293,30 +294,6 @@ pub enum MappedError {
     /// The renamed resources do not pass the checks (the problems, one per line).
     #[error("the backup, mapped into the target tenant, has problems; nothing was restored:\n{0}")]
     Checks(String),
-}
-
-/// A JSON document of resources loaded as one manifest, with every check `validate` makes (references may
-/// be to live objects). Its problems, one per line, each named by its JSON pointer in the document
-/// (`/postgres/table/0/column/0/type`) rather than by a line of a generated text no file holds.
-fn checked(name: &str, doc: &serde_json::Value) -> Result<manifest::Manifest, String> {
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-    let opts = LoadOptions {
-        external_refs: true,
-        ..LoadOptions::default()
-    };
-    let mut loaded = manifest::load_str(name, &text, Format::Json, opts);
-    if let Some(m) = loaded.manifest.take() {
-        return Ok(m);
-    }
-    if let Ok(tree) = crate::syntax::tree::read_json(0, &text) {
-        for i in &mut loaded.issues {
-            if let Some(span) = i.span.take() {
-                i.path = Some(tree.pointer_at(span.start));
-                i.related.clear();
-            }
-        }
-    }
-    Err(loaded.messages())
 }
 
 /// The sections of an artifact of the platform (already read and checked).
@@ -467,7 +444,7 @@ mod tests {
     #[test]
     fn the_proposal_renames_the_identifiers_of_the_acme_example() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
-        let loaded = manifest::load_path(&dir, LoadOptions::default());
+        let loaded = manifest::load_path(&dir, manifest::LoadOptions::default());
         let m = loaded.manifest.expect("the example loads");
         let sections = Domain::ALL
             .iter()

@@ -82,8 +82,8 @@ pub struct Client {
     http: reqwest::Client,
     pub config: Config,
     endpoint: Url,
-    /// The `Retry-After` of the last answer that had one (for the next try of a read).
-    retry_after: std::sync::Mutex<Option<std::time::Duration>>,
+    /// What the last answer asked to wait (for the next try of a read).
+    asked: crate::util::AskedWait,
 }
 
 /// A request: the bucket (or none, for the service), the query (a bare sub-resource has an empty value)
@@ -199,7 +199,7 @@ impl Client {
             http,
             config,
             endpoint,
-            retry_after: std::sync::Mutex::new(None),
+            asked: Default::default(),
         })
     }
 
@@ -227,7 +227,7 @@ impl Client {
         if !matches!(call.method, Method::GET | Method::HEAD) {
             return self.send_once(&call).await;
         }
-        let asked = || self.retry_after.lock().ok().and_then(|mut w| w.take());
+        let asked = || self.asked.take();
         crate::util::retry_read("S3", || self.send_once(&call), S3Error::try_again, asked).await
     }
 
@@ -239,9 +239,7 @@ impl Client {
         };
         let resp = self.signed(call).send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
-        if let Ok(mut w) = self.retry_after.lock() {
-            *w = crate::util::retry_after(resp.headers());
-        }
+        self.asked.note(resp.headers());
         let body = resp.bytes().await.map_err(unreachable)?.to_vec();
         if (200..300).contains(&status) {
             return Ok(Response { status, body });

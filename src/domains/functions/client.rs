@@ -88,8 +88,8 @@ pub struct Whisk {
     user: String,
     key: String,
     requests: AtomicUsize,
-    /// The `Retry-After` of the last answer that had one (for the next try of a read).
-    retry_after: std::sync::Mutex<Option<std::time::Duration>>,
+    /// What the last answer asked to wait (for the next try of a read).
+    asked: crate::util::AskedWait,
 }
 
 impl Whisk {
@@ -109,7 +109,7 @@ impl Whisk {
             user: user.to_string(),
             key: key.to_string(),
             requests: AtomicUsize::new(0),
-            retry_after: std::sync::Mutex::new(None),
+            asked: Default::default(),
         })
     }
 
@@ -139,12 +139,11 @@ impl Whisk {
         if method != Method::GET {
             return self.send_once(method, segments, query, body).await;
         }
-        let asked = || self.retry_after.lock().ok().and_then(|mut w| w.take());
         crate::util::retry_read(
             "OpenWhisk",
             || self.send_once(method.clone(), segments, query, body),
             OwError::try_again,
-            asked,
+            || self.asked.take(),
         )
         .await
     }
@@ -173,9 +172,7 @@ impl Whisk {
         };
         let r = req.send().await.map_err(unreachable)?;
         let status = r.status().as_u16();
-        if let Ok(mut w) = self.retry_after.lock() {
-            *w = crate::util::retry_after(r.headers());
-        }
+        self.asked.note(r.headers());
         let bytes = r.bytes().await.map_err(unreachable)?;
         tracing::debug!(%method, path = %shown, status, "openwhisk");
         let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {

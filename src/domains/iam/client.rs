@@ -129,8 +129,8 @@ pub struct Keycloak {
     config: Config,
     token: Mutex<Option<Token>>,
     requests: AtomicUsize,
-    /// The `Retry-After` of the last answer that had one (for the next try of a read).
-    retry_after: std::sync::Mutex<Option<Duration>>,
+    /// What the last answer asked to wait (for the next try of a read).
+    asked: crate::util::AskedWait,
 }
 
 /// The words of an error body: `errorMessage` (admin API), `error_description` or `error` (token
@@ -149,7 +149,7 @@ impl Keycloak {
             config,
             token: Mutex::new(None),
             requests: AtomicUsize::new(0),
-            retry_after: std::sync::Mutex::new(None),
+            asked: Default::default(),
         })
     }
 
@@ -260,14 +260,9 @@ impl Keycloak {
             "Keycloak",
             || self.send_once(method.clone(), segments, query, body),
             KcError::try_again,
-            || self.asked_wait(),
+            || self.asked.take(),
         )
         .await
-    }
-
-    /// The wait the last answer asked for (`Retry-After`), once.
-    fn asked_wait(&self) -> Option<Duration> {
-        self.retry_after.lock().ok().and_then(|mut w| w.take())
     }
 
     async fn send_once(
@@ -298,9 +293,7 @@ impl Keycloak {
                 tracing::debug!(path = %shown, "401: signing in again");
                 continue;
             }
-            if let Ok(mut w) = self.retry_after.lock() {
-                *w = crate::util::retry_after(r.headers());
-            }
+            self.asked.note(r.headers());
             let location = r
                 .headers()
                 .get(reqwest::header::LOCATION)
