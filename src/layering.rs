@@ -10,7 +10,8 @@
 //! domains                     (the kind registry, Item/Change, the Provider trait, the six domain folders)
 //! graph                       (the dependency graph)
 //! manifest, plan, state       (loading and validating; planning; the state store)
-//! falcone, engine, profile    (artifacts; the apply engine; where the live systems are)
+//! falcone, engine, profile,  (artifacts; the apply engine; where the live systems are;
+//! fleet                       many tenants in one run)
 //! cli                         (the commands)
 //! ```
 
@@ -33,6 +34,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("backup", 5),
     ("falcone", 6),
     ("engine", 6),
+    ("fleet", 6),
     ("restore", 7),
     ("profile", 6),
     ("cli", 8),

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod domains;
 pub mod engine;
 pub mod falcone;
+pub mod fleet;
 pub mod graph;
 pub mod manifest;
 pub mod model;

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use super::live;
 use super::plan::PlanFormat;
 use super::{Output, exit};
+use crate::fleet::report::FailOn;
 use crate::plan::Options;
 use crate::state::{State, rfc3339};
 
 #[derive(clap::Args, Debug)]
 pub struct DriftArgs {
-    /// The manifest (file or directory) the live systems should match.
-    pub path: PathBuf,
+    /// The manifest (file or directory) the live systems should match; for a fleet, several, a directory of
+    /// tenants, globs or a fleet file (docs/fleets.md).
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Only these resources (glob patterns on addresses), with what they depend on.
@@ -21,6 +24,12 @@ pub struct DriftArgs {
     /// Not these resources (glob patterns on addresses), nor what depends on them.
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
+    /// Fleets: which drift fails the run (exit 2): `any`, or only `new` drift (not seen by the last check,
+    /// which the state store keeps per tenant).
+    #[arg(long, value_enum, default_value_t = FailOn::Any)]
+    pub fail_on: FailOn,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -39,12 +48,25 @@ pub enum StateCommand {
 
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
 pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
+    let job = super::fleet::Job {
+        verb: super::fleet::Verb::Drift {
+            fail_on: args.fail_on,
+        },
+        fleet: &args.fleet,
+        format: args.format,
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+        save: None,
+    };
+    if let Some(code) = super::fleet::maybe(&job, &args.paths, out, settings) {
+        return code;
+    }
     let opts = Options {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
         managed: None,
     };
-    let plan = match live::plan_path(&args.path, opts, out, settings) {
+    let plan = match live::plan_path(&args.paths[0], opts, out, settings) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -21,10 +21,12 @@ use crate::state::{Acquired, Lock, Owner, State, StateError};
 /// How long a lock lasts without a heartbeat.
 pub const LOCK_TTL: Duration = Duration::from_secs(300);
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// A manifest (file or directory), or a plan saved with `plan -o`.
-    pub path: PathBuf,
+    /// A manifest (file or directory), or a plan saved with `plan -o`; for a fleet, several, a directory of
+    /// tenants or of saved plans, globs or a fleet file (docs/fleets.md), applied one tenant after another.
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Apply without asking.
     #[arg(long)]
     pub auto_approve: bool,
@@ -37,8 +39,15 @@ pub struct Args {
     pub exclude: Vec<String>,
 }
 
+impl Args {
+    /// The one manifest or saved plan of a single-tenant apply.
+    fn path(&self) -> &Path {
+        &self.paths[0]
+    }
+}
+
 /// A saved plan, if the path is one.
-fn saved_plan(path: &Path) -> Option<Plan> {
+pub(super) fn saved_plan(path: &Path) -> Option<Plan> {
     if !path.is_file() || path.extension().is_none_or(|e| e != "json") {
         return None;
     }
@@ -47,7 +56,15 @@ fn saved_plan(path: &Path) -> Option<Plan> {
 }
 
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
-    let saved = saved_plan(&args.path);
+    if let Some(code) = super::fleet_apply::maybe(args, out, settings) {
+        return code;
+    }
+    one(args, out, settings)
+}
+
+/// Applies one tenant: `args.paths[0]`.
+pub(super) fn one(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
+    let saved = saved_plan(args.path());
     let manifest_path = match manifest_of(args, saved.as_ref(), out) {
         Ok(p) => p,
         Err(code) => return code,
@@ -183,14 +200,14 @@ fn domains_of(desired: &live::Desired) -> Vec<String> {
 /// made against an export rather than the live systems).
 fn manifest_of(args: &Args, saved: Option<&Plan>, out: &Output) -> Result<PathBuf, i32> {
     let Some(p) = saved else {
-        return Ok(args.path.clone());
+        return Ok(args.path().to_path_buf());
     };
     match &p.inputs {
         Some(i) if i.against.is_none() => Ok(PathBuf::from(&i.manifest)),
         Some(i) => {
             out.error(format!(
                 "{} was planned against {}, not the live systems: plan against them (`falconer plan {} -o FILE`) to apply",
-                args.path.display(),
+                args.path().display(),
                 i.against.as_deref().unwrap_or_default(),
                 i.manifest
             ));
@@ -199,7 +216,7 @@ fn manifest_of(args: &Args, saved: Option<&Plan>, out: &Output) -> Result<PathBu
         None => {
             out.error(format!(
                 "{} does not say which manifest it was made from",
-                args.path.display()
+                args.path().display()
             ));
             Err(exit::ERROR)
         }
@@ -372,7 +389,7 @@ async fn apply_locked(
     {
         out.error(format!(
             "{} is stale: the manifest or the live state changed since it was planned; plan again",
-            args.path.display()
+            args.path().display()
         ));
         return exit::REFUSED;
     }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Output;
 use super::exit;
@@ -71,9 +72,12 @@ pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
 
 fn desired(loaded: manifest::Loaded, out: &Output) -> Result<Desired, i32> {
     out.issues(&loaded.issues, &loaded.sources);
-    let Some(m) = loaded.manifest.clone() else {
-        return Err(exit::ERROR);
-    };
+    desired_of(&loaded).ok_or(exit::ERROR)
+}
+
+/// A loaded manifest as a live plan's desired state (`None` when it has errors).
+pub fn desired_of(loaded: &manifest::Loaded) -> Option<Desired> {
+    let m = loaded.manifest.clone()?;
     let specs = m
         .resources
         .iter()
@@ -87,7 +91,7 @@ fn desired(loaded: manifest::Loaded, out: &Output) -> Result<Desired, i32> {
             (r.spec.clone(), base)
         })
         .collect();
-    Ok(Desired { manifest: m, specs })
+    Some(Desired { manifest: m, specs })
 }
 
 /// Where the state store and the live systems are (`--state`, `--profile`).
@@ -166,8 +170,40 @@ impl Settings {
 pub struct Context {
     pub state: State,
     pub key: FingerprintKey,
-    /// The systems of the domains the tenant has resources in (declared or managed).
-    pub live: Vec<Live>,
+    /// The systems of the domains the tenant has resources in (declared or managed); shared with the other
+    /// tenants of a fleet run.
+    pub live: Vec<Arc<Live>>,
+}
+
+/// Why a live plan failed: `domain` names the system when one failed.
+#[derive(Debug)]
+pub struct LiveError {
+    pub domain: Option<Domain>,
+    pub message: String,
+}
+
+impl LiveError {
+    fn other(e: impl std::fmt::Display) -> LiveError {
+        LiveError {
+            domain: None,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<ProviderError> for LiveError {
+    fn from(e: ProviderError) -> LiveError {
+        LiveError {
+            domain: Some(e.domain()),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<LiveError> for String {
+    fn from(e: LiveError) -> String {
+        e.message
+    }
 }
 
 impl Context {
@@ -187,22 +223,7 @@ impl Context {
             .fingerprint_key(tenant)
             .await
             .map_err(|e| e.to_string())?;
-        let managed = match &opts.managed {
-            Some(m) => m.clone(),
-            None => state.managed(tenant).await.map_err(|e| e.to_string())?,
-        };
-        let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
-        let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
-            .map_err(|e| e.to_string())?;
-        let domains: Vec<Domain> = LIVE_DOMAINS
-            .iter()
-            .copied()
-            .filter(|d| reach.as_ref().is_none_or(|r| r.contains(d)))
-            .filter(|d| {
-                desired.specs.iter().any(|(s, _)| s.meta().domain == *d)
-                    || managed.iter().any(|a| a.domain == *d)
-            })
-            .collect();
+        let domains = Self::domains(&state, desired, opts).await?;
         // Every system is tried, so a missing connection is not hidden behind another.
         let (live, failed): (Vec<_>, Vec<_>) =
             join_all(domains.into_iter().map(|d| settings.connect(d)))
@@ -216,8 +237,41 @@ impl Context {
                 .collect::<Vec<_>>()
                 .join("\n"));
         }
-        let live = live.into_iter().filter_map(Result::ok).collect();
+        let live = live
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(Arc::new)
+            .collect();
         Ok(Context { state, key, live })
+    }
+
+    /// The domains whose systems a plan of `desired` with these options needs: those it declares or the
+    /// state store says falconer manages for the tenant (`opts.managed`, when given, stands for the latter),
+    /// and with targets only those of the targets and of what they depend on.
+    pub async fn domains(
+        state: &State,
+        desired: &Desired,
+        opts: &Options,
+    ) -> Result<Vec<Domain>, String> {
+        let managed = match &opts.managed {
+            Some(m) => m.clone(),
+            None => state
+                .managed(&desired.manifest.tenant.id)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+        let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
+            .map_err(|e| e.to_string())?;
+        Ok(LIVE_DOMAINS
+            .iter()
+            .copied()
+            .filter(|d| reach.as_ref().is_none_or(|r| r.contains(d)))
+            .filter(|d| {
+                desired.specs.iter().any(|(s, _)| s.meta().domain == *d)
+                    || managed.iter().any(|a| a.domain == *d)
+            })
+            .collect())
     }
 
     /// Plans the desired state against the live one, deleting only what the state store says falconer
@@ -227,6 +281,15 @@ impl Context {
         d: &Desired,
         opts: Options,
     ) -> Result<(Plan, Vec<Item>, Vec<Item>), String> {
+        self.plan_checked(d, opts).await.map_err(String::from)
+    }
+
+    /// [`Context::plan`], its error naming the system that failed.
+    pub async fn plan_checked(
+        &self,
+        d: &Desired,
+        opts: Options,
+    ) -> Result<(Plan, Vec<Item>, Vec<Item>), LiveError> {
         let mut warnings = Vec::new();
         let tenant = &d.manifest.tenant;
         let managed = match opts.managed.clone() {
@@ -235,7 +298,7 @@ impl Context {
                 .state
                 .managed(&tenant.id)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(LiveError::other)?,
         };
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
@@ -251,15 +314,13 @@ impl Context {
             warnings.append(&mut w);
             r
         })
-        .collect::<Result<Vec<Vec<Item>>, ProviderError>>()
-        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<Vec<Item>>, ProviderError>>()?
         .into_iter()
         .flatten()
         .collect();
         let mut live: Vec<Item> =
             try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key)))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .flatten()
                 .collect();
@@ -267,14 +328,14 @@ impl Context {
             .state
             .secret_fingerprints(&tenant.id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(LiveError::other)?;
         with_recorded_secrets(&mut live, &recorded);
         mark_unrecorded_secrets(&mut live, &desired);
         let opts = Options {
             managed: Some(managed),
             ..opts
         };
-        let mut p = plan::make(tenant, &desired, &live, &opts).map_err(|e| e.to_string())?;
+        let mut p = plan::make(tenant, &desired, &live, &opts).map_err(LiveError::other)?;
         warnings.append(&mut p.warnings);
         p.warnings = warnings;
         Ok((p, desired, live))

@@ -7,6 +7,8 @@ mod backup_io;
 mod backup_migrate;
 mod convert;
 mod export;
+mod fleet;
+mod fleet_apply;
 mod graph;
 mod input;
 mod live;

@@ -23,8 +23,10 @@ pub enum PlanFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The desired state: a manifest file or directory (or a Falcone artifact).
-    pub path: PathBuf,
+    /// The desired state: a manifest file or directory (or a Falcone artifact); for a fleet, several, a
+    /// directory of tenants, globs or a fleet file (docs/fleets.md).
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Plan against this file instead of the live systems: an exported artifact, another manifest, or
     /// a snapshot.
     #[arg(long, value_name = "FILE")]
@@ -37,12 +39,22 @@ pub struct Args {
     pub exclude: Vec<String>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Save the plan (JSON, with digests of both inputs) for `apply PLANFILE`.
+    /// Save the plan (JSON, with digests of both inputs) for `apply PLANFILE`. For a fleet, a directory:
+    /// each tenant's plan with changes is saved in it as TENANT.plan.json.
     #[arg(short, long, value_name = "PLANFILE")]
     pub output: Option<PathBuf>,
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
+}
+
+impl Args {
+    /// The one manifest of a single-tenant plan.
+    fn path(&self) -> &Path {
+        &self.paths[0]
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,8 +229,12 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let Some(against) = &args.against else {
         return run_live(args, out, settings);
     };
+    if args.paths.len() > 1 || args.fleet.asked() {
+        out.error("`--against` plans one tenant offline: give one manifest, without fleet options");
+        return exit::ERROR;
+    }
     let key = FingerprintKey::from_env();
-    let (desired, live, warnings) = load_both(&args.path, against, &key, out);
+    let (desired, live, warnings) = load_both(args.path(), against, &key, out);
     let (Some(desired), Some(live)) = (desired, live) else {
         return exit::ERROR;
     };
@@ -239,7 +255,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
 /// What the plan was made from, recorded in it for `apply PLANFILE`.
 fn inputs(args: &Args) -> plan::Inputs {
     plan::Inputs {
-        manifest: args.path.display().to_string(),
+        manifest: args.path().display().to_string(),
         against: args.against.as_ref().map(|p| p.display().to_string()),
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
@@ -248,12 +264,25 @@ fn inputs(args: &Args) -> plan::Inputs {
 
 /// Plans against the live systems.
 fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
+    let job = super::fleet::Job {
+        verb: super::fleet::Verb::Plan {
+            changes_fail: args.detailed_exitcode,
+        },
+        fleet: &args.fleet,
+        format: args.format,
+        targets: args.target.clone(),
+        excludes: args.exclude.clone(),
+        save: args.output.clone(),
+    };
+    if let Some(code) = super::fleet::maybe(&job, &args.paths, out, settings) {
+        return code;
+    }
     let opts = Options {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
         managed: None,
     };
-    match live::plan_path(&args.path, opts, out, settings) {
+    match live::plan_path(args.path(), opts, out, settings) {
         Ok(mut plan) => {
             plan.inputs = Some(inputs(args));
             finish(args, out, plan)

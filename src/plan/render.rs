@@ -268,14 +268,18 @@ pub fn text(plan: &Plan, style: Style) -> String {
     out
 }
 
-fn md_escape(s: &str) -> String {
+pub fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 /// Appends pieces while the text stays within `limit` characters; returns how many fit.
-fn append_within(out: &mut String, pieces: impl Iterator<Item = String>, limit: usize) -> usize {
+pub fn append_within(
+    out: &mut String,
+    pieces: impl Iterator<Item = String>,
+    limit: usize,
+) -> usize {
     let mut n = 0;
     for p in pieces {
         if out.len() + p.len() > limit {

@@ -57,6 +57,8 @@ pub const MIGRATIONS: &[&str] = &[
         tenant text not null, step bigint not null, at bigint not null, primary key (tenant, step))",
     "create table if not exists falconer_run_changes (
         run_id text not null, address text not null, primary key (run_id, address))",
+    "create table if not exists falconer_drift (
+        tenant text primary key, drifted bigint not null, digest text not null, checked_at bigint not null)",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -908,6 +910,45 @@ impl State {
         .fetch_optional(p)
         .await
         .map_err(db))
+    }
+
+    // ---------------------------------------------------------------------------------- drift history
+
+    /// A tenant's last drift result: whether it drifted, and the digest of that drift.
+    pub async fn last_drift(&self, tenant: &str) -> Result<Option<(bool, String)>, StateError> {
+        let row: Option<(i64, String)> = on!(self, |p| sqlx::query_as(
+            "select drifted, digest from falconer_drift where tenant = $1"
+        )
+        .bind(tenant)
+        .fetch_optional(p)
+        .await
+        .map_err(db))?;
+        Ok(row.map(|(d, digest)| (d != 0, digest)))
+    }
+
+    /// Records a tenant's drift result (replacing the last).
+    pub async fn record_drift(
+        &self,
+        tenant: &str,
+        drifted: bool,
+        digest: &str,
+        at: i64,
+    ) -> Result<(), StateError> {
+        on!(self, |p| {
+            sqlx::query(
+            "insert into falconer_drift (tenant, drifted, digest, checked_at) values ($1, $2, $3, $4)
+             on conflict (tenant) do update set drifted = excluded.drifted, digest = excluded.digest,
+             checked_at = excluded.checked_at"
+        )
+        .bind(tenant)
+        .bind(i64::from(drifted))
+        .bind(digest)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db)
+        })
     }
 
     /// Breaks a tenant's lock, whoever holds it; returns the lock that was broken.

@@ -24,6 +24,7 @@ mod engine;
 mod examples;
 mod falcone;
 mod fields;
+mod fleet;
 mod functions;
 mod graph;
 mod iam;

@@ -29,6 +29,14 @@ fn checked_in_schemas_are_current() {
         "schemas/restore-report.schema.json",
         &falconer::restore::report::schema(),
     );
+    assert_current(
+        "schemas/fleet-report.schema.json",
+        &falconer::fleet::report::report_schema(),
+    );
+    assert_current(
+        "schemas/fleet-event.schema.json",
+        &falconer::fleet::report::event_schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {

@@ -154,10 +154,16 @@ async fn snapshot(
     let Ok(id) = exported else {
         return Ok(txs);
     };
-    let n = n.min(pool.options().get_max_connections() as usize);
+    let max = pool.options().get_max_connections();
+    let n = n.min(max as usize);
     for _ in 1..n {
+        // Only a connection that is free or can be opened now: waiting for one while holding another
+        // would starve the other readers sharing the pool (a fleet's tenants).
+        if pool.num_idle() == 0 && pool.size() >= max {
+            break;
+        }
         let Ok(Ok(mut tx)) =
-            tokio::time::timeout(std::time::Duration::from_secs(5), pool.begin()).await
+            tokio::time::timeout(std::time::Duration::from_secs(1), pool.begin()).await
         else {
             break;
         };

@@ -1,0 +1,509 @@
+//! Fleets (docs/fleets.md): `examples/fleet` applied to the suite's servers and doubles, then drifted as one
+//! run: two tenants changed behind falconer's back and one whose Kafka is unreachable are reported as such in
+//! text, JSON Lines, the report, JUnit and Markdown, with exit 5; a second run says `still drifted`. Shards
+//! over a shared PostgreSQL state store cover every tenant once.
+
+use serde_json::Value;
+
+use crate::keycloak_double::KeycloakDouble;
+use crate::openwhisk_double::OpenWhiskDouble;
+use crate::support::{KafkaServer, MongoServer, TestDb, Workdir, code, text};
+
+/// The example fleet's directory.
+fn example_fleet() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet")
+}
+
+/// The example fleet's tenant ids.
+fn fleet_ids() -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(example_fleet())
+        .expect("examples/fleet")
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Copies the state store (SQLite with its write-ahead log) while no process uses it.
+fn copy_state(w: &Workdir, to: &std::path::Path) -> String {
+    for suffix in ["", "-wal", "-shm"] {
+        let from = w.dir.join(format!("state.db{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, to.join(format!("state.db{suffix}"))).expect("copies");
+        }
+    }
+    format!("sqlite:{}", to.join("state.db").display())
+}
+
+/// The events of a JSON Lines output, checked line by line.
+fn events(stdout: &[u8]) -> Vec<Value> {
+    text(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Checks a document against a checked-in schema.
+fn conforms(schema: &str, doc: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).expect(schema)).expect("JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{doc}: {errors:?}");
+}
+
+/// Each tenant's status in a run's events.
+fn statuses(events: &[Value]) -> std::collections::BTreeMap<String, String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "tenant_result")
+        .map(|e| {
+            (
+                e["tenant"].as_str().unwrap_or_default().to_string(),
+                e["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Bucket names are global on the suite's one S3 server: the tests that apply the example fleet take turns.
+static FLEET_BUCKETS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The suite's servers and the two doubles for one test, and the environment that points falconer at them.
+struct Servers {
+    db: TestDb,
+    _mongo: MongoServer,
+    _kafka: KafkaServer,
+    _kc: KeycloakDouble,
+    _ow: OpenWhiskDouble,
+    env: Vec<(String, String)>,
+}
+
+async fn servers(tag: &str) -> Servers {
+    let db = TestDb::new(tag).await;
+    let mongo = MongoServer::start().await;
+    let kafka = KafkaServer::start().await;
+    let kc = KeycloakDouble::start(0, Default::default())
+        .await
+        .expect("the Keycloak double starts");
+    let options = crate::openwhisk_double::Options {
+        namespace: "fleet-01".into(),
+        ..Default::default()
+    };
+    let ow = OpenWhiskDouble::start(0, options)
+        .await
+        .expect("the OpenWhisk double starts");
+    let mut env: Vec<(String, String)> = [
+        ("FALCONER_POSTGRES_URL", db.url.clone()),
+        ("FALCONER_MONGO_URL", mongo.url.clone()),
+        ("FALCONER_KAFKA_BOOTSTRAP", kafka.bootstrap.clone()),
+        ("FALCONER_S3_ENDPOINT", crate::support::s3_endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "AK".into()),
+        ("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET.into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("FALCONER_CONNECT_TIMEOUT", "3".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    env.extend(kc.env());
+    env.extend(ow.env());
+    Servers {
+        db,
+        _mongo: mongo,
+        _kafka: kafka,
+        _kc: kc,
+        _ow: ow,
+        env,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_drifts_in_every_format_with_history() {
+    let _buckets = FLEET_BUCKETS.lock().await;
+    let s = servers("fleet").await;
+    let db = &s.db;
+    let w = Workdir::new("fleet", "drift", s.env.clone());
+    let ids = fleet_ids();
+    assert!(ids.len() >= 20, "a few dozen tenants: {ids:?}");
+    let fleet = example_fleet().display().to_string();
+    // The whole fleet applied in one run (each tenant's clients are public: an access hazard allowed).
+    let o = w.run(&[
+        "apply",
+        &fleet,
+        "--auto-approve",
+        "--allow",
+        "WIDENS_ACCESS",
+    ]);
+    code(&o, 0);
+    let out = text(&o.stdout);
+    let rollup = format!(
+        "falconer apply: {n} tenants: {n} applied · 0 not applied",
+        n = ids.len()
+    );
+    assert!(out.contains(&rollup), "{out}");
+    // Every tenant is in sync, and the first check records it.
+    let o = w.run(&["drift", &fleet, "--json"]);
+    code(&o, 0);
+    let first = statuses(&events(&o.stdout));
+    assert_eq!(first.len(), ids.len());
+    assert!(first.values().all(|s| s == "in_sync"), "{first:?}");
+
+    // Two tenants are changed behind falconer's back; a third's Kafka is unreachable (its group's profile).
+    let pg = sqlx::PgPool::connect(&db.url).await.expect("PostgreSQL");
+    for sql in [
+        "alter table fleet_02.items_1 add column note text",
+        "drop index fleet_03.items_1_name_idx",
+    ] {
+        sqlx::query(sql).execute(&pg).await.expect(sql);
+    }
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let dead_port = dead.local_addr().expect("an address").port();
+    drop(dead);
+    std::fs::write(
+        w.dir.join("far.toml"),
+        format!("[kafka]\nurl = \"127.0.0.1:{dead_port}\"\n"),
+    )
+    .expect("writes the profile");
+    let others: Vec<String> = ids
+        .iter()
+        .filter(|i| *i != "fleet-04")
+        .map(|i| format!("\"{fleet}/{i}.toml\""))
+        .collect();
+    std::fs::write(
+        w.dir.join("fleet.toml"),
+        format!(
+            "[[group]]\nname = \"main\"\ntenants = [{}]\n\n[[group]]\nname = \"far\"\nprofile = \"far.toml\"\ntenants = [\"{fleet}/fleet-04.toml\"]\n",
+            others.join(", ")
+        ),
+    )
+    .expect("writes the fleet file");
+    let fleet_file = w.dir.join("fleet.toml").display().to_string();
+
+    // The same run, from the same history, once in text (with the report, JUnit and Markdown files) and
+    // once as JSON Lines.
+    let copy = w.dir.join("copy");
+    std::fs::create_dir_all(&copy).expect("a directory");
+    let copied = copy_state(&w, &copy);
+    let (report, junit, md) = (
+        w.dir.join("report.json"),
+        w.dir.join("junit.xml"),
+        w.dir.join("summary.md"),
+    );
+    let o = w.run(&[
+        "drift",
+        &fleet_file,
+        "--report",
+        &report.display().to_string(),
+        "--junit",
+        &junit.display().to_string(),
+        "--markdown",
+        &md.display().to_string(),
+    ]);
+    code(&o, 5);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("1 could not check · 2 new drift · 21 in sync"),
+        "the roll-up counts: {out}"
+    );
+    assert!(
+        out.contains("  new drift: fleet-02 (1), fleet-03 (1)\n"),
+        "{out}"
+    );
+    assert!(out.contains("  could not check: fleet-04\n"), "{out}");
+    assert!(
+        out.contains("── fleet-04 · ") && out.contains("error: kafka:"),
+        "{out}"
+    );
+    let mut j = w.command(&["drift", &fleet_file, "--json"]);
+    j.env("FALCONER_STATE", &copied);
+    let o = j.output().expect("runs");
+    code(&o, 5);
+    let ev = events(&o.stdout);
+    assert_eq!(ev[0]["event"], "start");
+    assert_eq!(ev[0]["format_version"], 1);
+    assert_eq!(ev.last().expect("events")["event"], "summary");
+    assert_eq!(ev.last().expect("events")["exit_code"], 5);
+    for e in &ev {
+        conforms("schemas/fleet-event.schema.json", e);
+    }
+    let st = statuses(&ev);
+    assert_eq!(st.len(), ids.len());
+    assert_eq!(st["fleet-02"], "new_drift");
+    assert_eq!(st["fleet-03"], "new_drift");
+    assert_eq!(st["fleet-04"], "could_not_check");
+    let rest = st
+        .iter()
+        .filter(|(t, _)| !["fleet-02", "fleet-03", "fleet-04"].contains(&t.as_str()));
+    assert!(rest.clone().all(|(_, s)| s == "in_sync"), "{st:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "error" && e["tenant"] == "fleet-04" && e["domain"] == "kafka")
+    );
+    assert!(ev.iter().any(|e| e["event"] == "change"
+        && e["tenant"] == "fleet-03"
+        && e["address"] == "postgres.index.fleet_03.items_1_name_idx"
+        && e["action"] == "create"));
+
+    // The report says the same.
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the report")).expect("JSON");
+    conforms("schemas/fleet-report.schema.json", &r);
+    assert_eq!(r["summary"]["by_status"]["new_drift"], 2);
+    assert_eq!(r["summary"]["by_status"]["could_not_check"], 1);
+    assert_eq!(r["summary"]["exit_code"], 5);
+    let t = |id: &str| {
+        r["tenants"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["tenant"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in the report"))
+    };
+    assert_eq!(t("fleet-02")["status"], "new_drift");
+    assert_eq!(t("fleet-02")["previous"], "in_sync");
+    assert_eq!(t("fleet-04")["group"], "far");
+
+    // JUnit: a failure for each drifted domain, an error for the unreachable system.
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+    assert_eq!(parsed.test_suites.len(), ids.len());
+    let case = |suite: &str, case: &str| {
+        let s = parsed
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == suite)
+            .unwrap_or_else(|| panic!("suite {suite}"));
+        s.test_cases
+            .iter()
+            .find(|c| c.name.as_str() == case)
+            .unwrap_or_else(|| panic!("{suite}: case {case}"))
+            .status
+            .clone()
+    };
+    use quick_junit::{NonSuccessKind, TestCaseStatus};
+    let kind = |s: TestCaseStatus| match s {
+        TestCaseStatus::NonSuccess { kind, .. } => Some(kind),
+        _ => None,
+    };
+    assert_eq!(
+        kind(case("fleet-02", "postgres")),
+        Some(NonSuccessKind::Failure)
+    );
+    assert_eq!(kind(case("fleet-02", "mongo")), None);
+    assert_eq!(kind(case("fleet-04", "kafka")), Some(NonSuccessKind::Error));
+    assert_eq!(kind(case("fleet-05", "postgres")), None);
+
+    // Markdown: the marker, the counts, only the tenants that need attention.
+    let md = std::fs::read_to_string(&md).expect("the Markdown");
+    assert!(md.starts_with("<!-- falconer:drift -->\n"), "{md}");
+    assert!(
+        md.contains("1 could not check · 2 new drift · 21 in sync"),
+        "{md}"
+    );
+    for id in ["fleet-02", "fleet-03", "fleet-04"] {
+        assert!(md.contains(&format!("<code>{id}</code>")), "{id}: {md}");
+    }
+    assert!(!md.contains("<code>fleet-05</code>"), "{md}");
+
+    // The next check: still drifted; `--fail-on new` does not fail on old drift (Kafka reachable again).
+    let o = w.run(&["drift", &fleet, "--json", "--fail-on", "new"]);
+    code(&o, 0);
+    let st = statuses(&events(&o.stdout));
+    assert_eq!(st["fleet-02"], "still_drifted");
+    assert_eq!(st["fleet-03"], "still_drifted");
+    assert_eq!(st["fleet-04"], "in_sync");
+    let o = w.run(&["drift", &fleet]);
+    code(&o, 2);
+    assert!(text(&o.stdout).contains("  still drifted: fleet-02 (1), fleet-03 (1)\n"));
+
+    // Fixed: resolved, once.
+    let m = example_fleet().join("fleet-03.toml").display().to_string();
+    code(
+        &w.run(&["apply", &m, "--auto-approve", "--allow", "LOCKS_TABLE"]),
+        0,
+    );
+    let st = statuses(&events(&w.run(&["drift", &fleet, "--json"]).stdout));
+    assert_eq!(st["fleet-03"], "resolved");
+    let st = statuses(&events(&w.run(&["drift", &fleet, "--json"]).stdout));
+    assert_eq!(st["fleet-03"], "in_sync");
+
+    shards_cover_the_fleet_once(&w, &fleet, &ids).await;
+}
+
+/// Four jobs, `--shard 1/4` … `4/4`, at once on one PostgreSQL state store: every tenant is checked by
+/// exactly one of them, and the store's drift history has each tenant once.
+async fn shards_cover_the_fleet_once(w: &Workdir, fleet: &str, ids: &[String]) {
+    let store = TestDb::new("fleet_state").await;
+    let jobs: Vec<_> = (1..=4)
+        .map(|k| {
+            let report = w.dir.join(format!("shard-{k}.json"));
+            let mut c = w.command(&[
+                "drift",
+                fleet,
+                "--shard",
+                &format!("{k}/4"),
+                "--report",
+                &report.display().to_string(),
+            ]);
+            c.env("FALCONER_STATE", &store.url);
+            c.stdout(std::process::Stdio::piped());
+            c.stderr(std::process::Stdio::piped());
+            (report, c.spawn().expect("starts"))
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (report, child) in jobs {
+        let o = child.wait_with_output().expect("runs");
+        // fleet-02 is still drifted: the job that has it exits 2, the others 0.
+        assert!(
+            matches!(o.status.code(), Some(0 | 2)),
+            "{}",
+            crate::support::both(&o)
+        );
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(&report).expect("the report")).expect("JSON");
+        let tenants = r["tenants"].as_array().expect("tenants");
+        assert!(!tenants.is_empty(), "each share has tenants of 24");
+        seen.extend(
+            tenants
+                .iter()
+                .map(|t| t["tenant"].as_str().unwrap_or_default().to_string()),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ids, "every tenant exactly once");
+    let recorded: i64 = sqlx::query_scalar("select count(distinct tenant) from falconer_drift")
+        .fetch_one(&store.pool)
+        .await
+        .expect("the drift history");
+    assert_eq!(recorded, 24);
+}
+
+/// The falconer command lines of a CI file, in order: every line that runs `falconer plan|apply|drift`
+/// (YAML keys other than `run:`, and comments, are not commands).
+fn ci_commands(file: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).expect(file);
+    let runs = |l: &str| {
+        ["falconer plan ", "falconer apply ", "falconer drift "]
+            .iter()
+            .any(|c| l.contains(c))
+    };
+    text.lines()
+        .map(|l| {
+            l.trim()
+                .trim_start_matches("- ")
+                .trim_start_matches("run: ")
+        })
+        .filter(|l| !l.starts_with('#') && runs(l))
+        .filter(|l| {
+            let key = l.split_once(": ").map(|(k, _)| k);
+            key.is_none_or(|k| k.contains(' ') || k.contains('['))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the CI file's command lines in a shell, as the CI system would: each must succeed. `shards` are
+/// the values a matrix (or parallel job) gives a line that names `shard`.
+fn run_ci_file(
+    w: &Workdir,
+    file: &str,
+    shard_line: impl Fn(&str, usize) -> (String, Vec<(String, String)>),
+) {
+    let lines = ci_commands(file);
+    for verb in ["plan", "apply", "drift"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("falconer {verb} "))),
+            "{file} runs `falconer {verb}`: {lines:?}"
+        );
+    }
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_falconer"))
+        .parent()
+        .expect("the binary's directory")
+        .display()
+        .to_string();
+    let base = w.command(&[]);
+    for line in &lines {
+        let runs: Vec<(String, Vec<(String, String)>)> = if line.contains("shard") {
+            (1..=4).map(|k| shard_line(line, k)).collect()
+        } else {
+            vec![(line.clone(), Vec::new())]
+        };
+        for (cmd, extra) in runs {
+            let mut sh = std::process::Command::new("sh");
+            sh.args(["-c", &cmd]).current_dir(&w.dir);
+            for (k, v) in base.get_envs() {
+                if let Some(v) = v {
+                    sh.env(k, v);
+                }
+            }
+            let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+            sh.env("PATH", path).envs(extra);
+            let o = sh.output().expect("runs a shell");
+            code(&o, 0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ci_examples_run_against_the_example_fleet() {
+    let _buckets = FLEET_BUCKETS.lock().await;
+    let ids = fleet_ids();
+    for file in [
+        "examples/ci/github-actions.yml",
+        "examples/ci/gitlab-ci.yml",
+    ] {
+        let s = servers("fleet_ci").await;
+        let w = Workdir::new("fleet-ci", "ci", s.env.clone());
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+            w.dir.join("examples"),
+        )
+        .expect("links the examples");
+        let github = file.contains("github");
+        run_ci_file(&w, file, |line, k| {
+            if github {
+                (
+                    line.replace("${{ matrix.shard }}", &k.to_string()),
+                    Vec::new(),
+                )
+            } else {
+                let env = vec![
+                    ("CI_NODE_INDEX".to_string(), k.to_string()),
+                    ("CI_NODE_TOTAL".to_string(), "4".to_string()),
+                ];
+                (line.replace("drift.", &format!("drift-{k}.")), env)
+            }
+        });
+        // The plan saved a plan per tenant, the apply applied them, and the four drift shards covered the
+        // fleet once, every tenant in sync.
+        let saved = std::fs::read_dir(w.dir.join("plans"))
+            .expect("the saved plans")
+            .count();
+        assert_eq!(saved, ids.len(), "{file}");
+        let md = std::fs::read_to_string(w.dir.join("plan.md")).expect("the plan's Markdown");
+        assert!(md.starts_with("<!-- falconer:plan -->\n"), "{md}");
+        let mut seen = Vec::new();
+        for k in 1..=4 {
+            let r: Value = serde_json::from_slice(
+                &std::fs::read(w.dir.join(format!("drift-{k}.json"))).expect("a shard's report"),
+            )
+            .expect("JSON");
+            for t in r["tenants"].as_array().expect("tenants") {
+                assert_eq!(t["status"], "in_sync", "{file}: {t}");
+                seen.push(t["tenant"].as_str().unwrap_or_default().to_string());
+            }
+            assert!(w.dir.join(format!("drift-{k}.xml")).exists());
+        }
+        seen.sort();
+        assert_eq!(seen, ids, "{file}");
+    }
+}
