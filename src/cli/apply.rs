@@ -56,7 +56,7 @@ pub(super) fn saved_plan(path: &Path) -> Option<Plan> {
 }
 
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
-    if let Some(code) = super::fleet_apply::maybe(args, out, settings) {
+    if let Some(code) = super::fleet_each::apply(args, out, settings) {
         return code;
     }
     one(args, out, settings)

@@ -91,12 +91,14 @@ impl RepoArg {
     }
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct CreateArgs {
     /// The tenant to back up.
-    #[arg(long)]
-    pub tenant: String,
-    /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block.
+    #[arg(long, required_unless_present = "manifest")]
+    pub tenant: Option<String>,
+    /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block. Without
+    /// `--tenant`, the tenant is the manifest's; a fleet (a directory of tenants, a glob, a fleet file: see
+    /// docs/fleets.md) backs up each of its tenants in turn.
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Only these domains (default: all six; those without a connection are recorded as not available).
@@ -247,6 +249,13 @@ pub struct PruneArgs {
 const REPO_LOCK_TTL: i64 = 600;
 
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
+    if let Command::Create(a) = c
+        && let Some(code) = super::fleet_each::backup(a, out, settings, |one, s| {
+            run(&Command::Create(one.clone()), out, s)
+        })
+    {
+        return code;
+    }
     match c {
         Command::Schedule(s) => return super::schedule::run(s, out, settings),
         Command::VerifyRestore(a) => return super::restore::verify_only(a, out, settings),
@@ -314,6 +323,23 @@ fn code_of(status: BackupStatus) -> i32 {
     }
 }
 
+/// The tenant to back up: `--tenant`, else the one `--manifest` declares.
+fn tenant_id(a: &CreateArgs, out: &Output) -> Option<String> {
+    if let Some(t) = &a.tenant {
+        return Some(t.clone());
+    }
+    let path = a.manifest.as_deref()?;
+    let loaded = crate::manifest::load_path(path, crate::manifest::LoadOptions::default());
+    let id = loaded.manifest.map(|m| m.tenant.id);
+    if id.is_none() {
+        out.error(format!(
+            "{0}: no tenant to back up: the manifest cannot be read (see `falconer validate {0}`), or give --tenant",
+            path.display()
+        ));
+    }
+    id
+}
+
 /// Takes one backup; `at_ms` gives its time (a schedule's simulated clock), else now.
 pub(super) async fn create(
     a: &CreateArgs,
@@ -322,11 +348,13 @@ pub(super) async fn create(
     repo: &Repo,
     at_ms: Option<i64>,
 ) -> i32 {
-    let tenant =
-        match super::export::tenant_of(&a.tenant, a.manifest.as_deref(), settings, out).await {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
+    let Some(id) = tenant_id(a, out) else {
+        return exit::ERROR;
+    };
+    let tenant = match super::export::tenant_of(&id, a.manifest.as_deref(), settings, out).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let (include, exclude) = match (
         crate::plan::globs(&a.include),
         crate::plan::globs(&a.exclude),

@@ -46,6 +46,9 @@ pub struct FleetArgs {
     /// Fleets: write JUnit XML, a test suite per tenant and a test case per domain.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Fleets: no progress bar on a terminal (off a terminal, and with --json, there is none anyway).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Fleets: write the Markdown summary (what `--format markdown` prints) to a file as well (for a
     /// pull-request comment, or to append to `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
@@ -206,17 +209,23 @@ async fn run_all(
             check(job, t, state, systems).await
         })
         .buffer_unordered(job.fleet.parallelism.max(1));
+    let bar =
+        super::progress::Counter::new(job.fleet.quiet || job.fleet.json, tenants.len(), "tenants");
     let mut results = Vec::new();
     while let Some(d) = done.next().await {
-        if job.fleet.json {
-            for e in Event::of_tenant(&d.result) {
-                emit(job, &e);
+        bar.print(|| {
+            if job.fleet.json {
+                for e in Event::of_tenant(&d.result) {
+                    emit(job, &e);
+                }
+            } else if job.format == PlanFormat::Text {
+                say(&block(&d));
             }
-        } else if job.format == PlanFormat::Text {
-            say(&block(&d));
-        }
+        });
+        bar.step();
         results.push(d.result);
     }
+    bar.clear();
     results
 }
 

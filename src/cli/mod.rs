@@ -8,7 +8,7 @@ mod backup_migrate;
 mod convert;
 mod export;
 mod fleet;
-mod fleet_apply;
+mod fleet_each;
 mod graph;
 mod input;
 mod live;

@@ -56,3 +56,53 @@ impl Task {
         }
     }
 }
+
+/// A bar counting units of work (a fleet's tenants) on a terminal; what the command prints meanwhile goes
+/// above it, never through it.
+pub struct Counter {
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    /// Shown only on a terminal (stderr), and not when `quiet`.
+    pub fn new(quiet: bool, total: usize, what: &str) -> Counter {
+        let shown = !quiet && std::io::stderr().is_terminal();
+        let bar = shown.then(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(u64::try_from(total).unwrap_or(u64::MAX)),
+                ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {elapsed} (eta {eta})")
+            {
+                bar.set_style(style);
+            }
+            bar.set_message(what.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Counter { bar }
+    }
+
+    /// Prints `text` (to standard output) above the bar.
+    pub fn print(&self, text: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(text),
+            None => text(),
+        }
+    }
+
+    /// One more unit done.
+    pub fn step(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+
+    /// Removes the bar (the command then prints its summary).
+    pub fn clear(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -286,7 +286,7 @@ fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
         None => (tenant.to_string(), None),
     };
     CreateArgs {
-        tenant: id,
+        tenant: Some(id),
         manifest,
         domain: Vec::new(),
         tag: vec![

@@ -146,6 +146,32 @@ async fn a_fleet_drifts_in_every_format_with_history() {
         n = ids.len()
     );
     assert!(out.contains(&rollup), "{out}");
+    // Each tenant backed up in one run, the tenant taken from each manifest (the OpenWhisk double's key
+    // serves fleet-01's namespace only: functions are left out).
+    let repo = format!("file:{}", w.dir.join("backups").display());
+    let mut args = vec!["backup", "create", "--manifest", &fleet, "--repo", &repo];
+    for d in ["iam", "postgres", "mongo", "kafka", "storage"] {
+        args.extend(["--domain", d]);
+    }
+    let o = w.run(&args);
+    code(&o, 0);
+    let rollup = format!(
+        "falconer backup create: {n} tenants: {n} backed up · 0 not backed up",
+        n = ids.len()
+    );
+    assert!(text(&o.stdout).contains(&rollup), "{}", text(&o.stdout));
+    let o = w.run(&["backup", "list", "--json", "--repo", &repo]);
+    code(&o, 0);
+    let listed: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let mut backed: Vec<String> = listed
+        .as_array()
+        .expect("backups")
+        .iter()
+        .map(|b| b["tenant"].as_str().unwrap_or_default().to_string())
+        .collect();
+    backed.sort();
+    assert_eq!(backed, ids);
+
     // Every tenant is in sync, and the first check records it.
     let o = w.run(&["drift", &fleet, "--json"]);
     code(&o, 0);

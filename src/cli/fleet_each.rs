@@ -1,41 +1,95 @@
-//! `apply` over a fleet (docs/fleets.md): the tenants the paths name (a directory of saved plans, as
-//! `plan -o DIR` writes them, or what names a fleet for `plan`), applied one after another, each under its
-//! own lock and with its own preflight, its output printed whole under a heading, then a roll-up. One
-//! tenant's failure never stops the others.
+//! `apply` and `backup create` over a fleet (docs/fleets.md): the tenants the paths name (for `apply`, also
+//! a directory of saved plans, as `plan -o DIR` writes them), one after another, each as the single-tenant
+//! command runs it (its own preflight and lock), its output printed whole under a heading, then a roll-up.
+//! One tenant's failure never stops the others.
 
 use std::path::{Path, PathBuf};
 
 use super::apply::{self, Args};
+use super::backup::CreateArgs;
 use super::live::Settings;
 use super::{Output, exit};
 use crate::fleet::Member;
 
 /// Runs the apply when the paths name a fleet: `Some(exit code)`; `None` for one tenant.
-pub fn maybe(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
+pub fn apply(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
     let members = match members(&args.paths) {
-        Ok(Some(m)) => m,
-        Ok(None) => return None,
-        Err(e) => {
-            out.error(e);
-            return Some(exit::ERROR);
-        }
+        Ok(m) => m?,
+        Err(e) => return Some(failed(&e, out)),
     };
-    let mut outcomes = Vec::new();
-    for m in &members {
-        println!("── {}", m.path.display());
+    Some(each("apply", "applied", &members, settings, |m, s| {
         let one = Args {
             paths: vec![m.path.clone()],
             ..args.clone()
         };
+        apply::one(&one, out, s)
+    }))
+}
+
+/// Runs `backup create` for each tenant of the fleet `--manifest` names (without `--tenant`):
+/// `Some(exit code)`; `None` when it names one tenant.
+pub fn backup(
+    args: &CreateArgs,
+    out: &Output,
+    settings: &Settings,
+    run: impl Fn(&CreateArgs, &Settings) -> i32,
+) -> Option<i32> {
+    let path = args.manifest.as_ref().filter(|_| args.tenant.is_none())?;
+    let members = match crate::fleet::resolve(std::slice::from_ref(path)) {
+        Ok(m) => m?,
+        Err(e) => return Some(failed(&e.to_string(), out)),
+    };
+    Some(each(
+        "backup create",
+        "backed up",
+        &members,
+        settings,
+        |m, s| {
+            let loaded =
+                crate::manifest::load_path(&m.path, crate::manifest::LoadOptions::default());
+            let Some(manifest) = loaded.manifest else {
+                out.error(format!(
+                    "{0}: the manifest cannot be read (see `falconer validate {0}`)",
+                    m.path.display()
+                ));
+                return exit::ERROR;
+            };
+            let one = CreateArgs {
+                tenant: Some(manifest.tenant.id.clone()),
+                manifest: Some(m.path.clone()),
+                ..args.clone()
+            };
+            run(&one, s)
+        },
+    ))
+}
+
+/// The fleet could not be listed: exit 1.
+fn failed(e: &str, out: &Output) -> i32 {
+    out.error(e);
+    exit::ERROR
+}
+
+/// Runs `one` for each member (with its group's profile), under a heading; the roll-up; the exit code.
+fn each(
+    verb: &str,
+    done: &str,
+    members: &[Member],
+    settings: &Settings,
+    mut one: impl FnMut(&Member, &Settings) -> i32,
+) -> i32 {
+    let mut outcomes = Vec::new();
+    for m in members {
+        println!("── {}", m.path.display());
         let group = m
             .profile
             .as_ref()
             .map(|p| Settings::new(settings.state.clone(), Some(p.clone())));
-        let code = apply::one(&one, out, group.as_ref().unwrap_or(settings));
+        let code = one(m, group.as_ref().unwrap_or(settings));
         outcomes.push((m.path.display().to_string(), code));
     }
-    println!("{}", rollup(&outcomes));
-    Some(exit_code(&outcomes))
+    println!("{}", rollup(verb, done, &outcomes));
+    exit_code(&outcomes)
 }
 
 /// The tenants: the saved plans of a directory of them, else the fleet the paths name.
@@ -72,21 +126,21 @@ fn saved_plans(dir: &Path) -> Option<Vec<Member>> {
     })
 }
 
-/// The roll-up: how many tenants were applied, and which were not, with their exit codes.
-fn rollup(outcomes: &[(String, i32)]) -> String {
+/// The roll-up: how many tenants were done, and which were not, with their exit codes.
+fn rollup(verb: &str, done: &str, outcomes: &[(String, i32)]) -> String {
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|(_, c)| *c != exit::OK)
         .map(|(p, c)| format!("{p} (exit {c})"))
         .collect();
     let mut s = format!(
-        "\nfalconer apply: {} tenants: {} applied · {} not applied\n",
+        "\nfalconer {verb}: {} tenants: {} {done} · {} not {done}\n",
         outcomes.len(),
         outcomes.len() - failed.len(),
         failed.len()
     );
     if !failed.is_empty() {
-        s.push_str(&format!("  not applied: {}\n", failed.join(", ")));
+        s.push_str(&format!("  not {done}: {}\n", failed.join(", ")));
     }
     s
 }
@@ -123,7 +177,10 @@ mod tests {
             exit_code(&run(&[exit::REFUSED, exit::ERROR])),
             exit::PARTIAL
         );
-        assert!(rollup(&run(&[0, exit::LOCKED])).contains("1 applied · 1 not applied"));
+        assert!(
+            rollup("apply", "applied", &run(&[0, exit::LOCKED]))
+                .contains("1 applied · 1 not applied")
+        );
     }
 
     #[test]
