@@ -207,6 +207,7 @@ fn live_canaries(
     assert_clean("apply", &out);
     write("NEW");
     plan_in_every_format(&["-vvv", "plan", m], &envs, &root.join("plan.json"));
+    fleet_canaries(root, &envs, m);
     let (code, out) = falconer(&["-vvv", "apply", m, "--auto-approve"], &envs);
     assert_eq!(code, 0, "{out}");
     assert_clean("apply of rotated secrets", &out);
@@ -221,11 +222,80 @@ fn live_canaries(
     assert_eq!(code, 0, "{out}");
     assert_clean("export", &out);
     backup_canaries(root, &envs, domain);
+    restore_canaries(root, &envs, domain);
     for file in ["state.db", "state.db-wal"] {
         if let Ok(stored) = std::fs::read(root.join(file)) {
             assert_clean(file, &String::from_utf8_lossy(&stored));
         }
     }
+}
+
+/// The fleet outputs of a tenant whose secrets all changed: JSON Lines events, the report, JUnit, Markdown
+/// and the plans saved per tenant.
+fn fleet_canaries(root: &Path, envs: &[(String, String)], m: &str) {
+    let file = |name: &str| root.join(name).display().to_string();
+    let (report, junit, md, plans) = (
+        file("fleet.json"),
+        file("fleet.xml"),
+        file("fleet.md"),
+        file("plans"),
+    );
+    let args = [
+        "-vvv",
+        "drift",
+        m,
+        "--json",
+        "--report",
+        &report,
+        "--junit",
+        &junit,
+        "--markdown",
+        &md,
+    ];
+    let (code, out) = falconer(&args, envs);
+    assert_eq!(code, 2, "the secrets drifted: {out}");
+    assert!(out.contains("\"event\":\"change\""), "{out}");
+    assert_clean("drift --json", &out);
+    let (code, out) = falconer(&["-vvv", "plan", m, "--json", "-o", &plans], envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("plan --json -o DIR", &out);
+    let saved = std::fs::read_dir(&plans).expect("the saved plans").count();
+    assert_eq!(saved, 1);
+    for f in [report, junit, md, format!("{plans}/acme.plan.json")] {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(text.contains("acme"), "{f} names the tenant");
+        assert_clean(&f, &text);
+    }
+    std::fs::remove_dir_all(&plans).expect("removes");
+}
+
+/// A restore's preflight of the latest backup, with its report, and the history: no canary.
+fn restore_canaries(root: &Path, envs: &[(String, String)], domain: &str) {
+    let repo = format!("file:{}", root.join("repo").display());
+    let report = root.join("restore.json").display().to_string();
+    let args = [
+        "-vvv",
+        "restore",
+        "latest",
+        "--tenant",
+        "acme",
+        "--domain",
+        domain,
+        "--repo",
+        &repo,
+        "--dry-run",
+        "--report",
+        &report,
+    ];
+    let (code, out) = falconer(&args, envs);
+    assert_eq!(code, 0, "{out}");
+    assert_clean("restore --dry-run", &out);
+    let text = std::fs::read_to_string(&report).expect("the restore report");
+    assert_clean("the restore report", &text);
+    let (code, out) = falconer(&["-vvv", "history", "--json"], envs);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("apply"), "{out}");
+    assert_clean("history", &out);
 }
 
 /// A backup of the domain, its listing and record: no canary in any output or repository file (blobs
