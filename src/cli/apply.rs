@@ -334,7 +334,8 @@ async fn take_lock(state: &State, tenant: &str) -> Result<Acquired, StateError> 
                     "warning: broke the lock of {}: that process no longer runs on this host",
                     held.holder()
                 );
-                state.break_lock(tenant).await?;
+                // Only that lock: another run may have broken it and taken the tenant meanwhile.
+                state.unlock(&held).await?;
                 return state.lock(tenant, &me, LOCK_TTL).await;
             }
             state.lock(tenant, &me, LOCK_TTL).await

@@ -562,6 +562,9 @@ impl State {
         .await
         .map_err(db)
         })?;
+        if let Some(l) = &taken {
+            lock_log("acquire", tenant, l.3);
+        }
         match taken.map(lock_of) {
             Some(lock) => Ok(match previous.filter(|p| p.expired(t)) {
                 Some(previous) => Acquired::TakenOver { lock, previous },
@@ -603,8 +606,10 @@ impl State {
         Ok(n == 1)
     }
 
-    /// Releases a lock this run holds.
+    /// Releases a lock this run holds (or, breaking a dead run's lock, exactly that lock: never one another
+    /// run took meanwhile).
     pub async fn unlock(&self, lock: &Lock) -> Result<(), StateError> {
+        lock_log("release", &lock.tenant, lock.pid);
         on!(self, |p| {
             sqlx::query("delete from falconer_locks where tenant = $1 and owner = $2 and pid = $3 and acquired_at = $4")
             .bind(&lock.tenant)
@@ -1116,3 +1121,25 @@ impl State {
 
 mod registry;
 pub use registry::{HistoryRow, TenantRow};
+
+/// `FALCONER_LOCK_LOG`: a file every lock taken and released is appended to, one line each (`acquire TENANT
+/// PID` once the lock is held, `release TENANT PID` before it is let go), for checking many processes'
+/// locking from outside (scripts/locks-under-load). A line is one append, whole.
+fn lock_log(event: &str, tenant: &str, pid: i64) {
+    let Some(path) = std::env::var_os("FALCONER_LOCK_LOG") else {
+        return;
+    };
+    use std::io::Write;
+    let line = format!("{event} {tenant} {pid} {}\n", std::process::id());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(
+            "cannot append to the lock log {}: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
