@@ -17,6 +17,7 @@ use futures_util::stream::{self, StreamExt};
 use super::live::{self, Context, Desired, Live, Settings};
 use super::plan::PlanFormat;
 use super::{MessageFormat, Output, exit};
+use crate::domains::provider::Provider;
 use crate::fleet::report::{
     self, Event, FailOn, LastDrift, Report, Status, Summary, SystemLine, TenantResult,
 };
@@ -395,9 +396,13 @@ impl<'a> Systems<'a> {
                 .clone()
         });
         let settings = settings.as_deref().unwrap_or(self.settings);
-        cell.get_or_init(|| async { settings.connect(domain).await.map(Arc::new) })
-            .await
-            .clone()
+        let connect = || async {
+            let live = settings.connect(domain).await?;
+            // The run only reads: a listing of the whole system is read once for all its tenants.
+            live.share_reads();
+            Ok(Arc::new(live))
+        };
+        cell.get_or_init(connect).await.clone()
     }
 }
 

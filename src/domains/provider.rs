@@ -201,6 +201,10 @@ pub trait Provider {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// From now on the provider only reads, for many tenants (a fleet's `plan` or `drift`): a listing of the
+    /// whole system may be read once and shared by every tenant's read. By default, nothing changes.
+    fn share_reads(&self) {}
 }
 
 /// A provider shared by several runs (the tenants of a fleet run share one connection to each system).
@@ -239,6 +243,10 @@ impl<P: Provider> Provider for std::sync::Arc<P> {
 
     fn notes(&self) -> Vec<String> {
         (**self).notes()
+    }
+
+    fn share_reads(&self) {
+        (**self).share_reads();
     }
 }
 

@@ -71,6 +71,10 @@ macro_rules! systems {
                 match self { $( Live::$variant(p) => p.notes(), )* }
             }
 
+            fn share_reads(&self) {
+                match self { $( Live::$variant(p) => p.share_reads(), )* }
+            }
+
             async fn desired(
                 &self,
                 specs: &DesiredSpecs,

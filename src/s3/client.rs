@@ -84,7 +84,13 @@ pub struct Client {
     endpoint: Url,
     /// What the last answer asked to wait (for the next try of a read).
     asked: crate::util::AskedWait,
+    /// Requests in flight at once, at most [`IN_FLIGHT`]: the connections S3 sees from this client are
+    /// bounded, however many buckets (or a fleet's tenants) are read at once.
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Requests one client has in flight at once.
+pub const IN_FLIGHT: usize = 16;
 
 /// A request: the bucket (or none, for the service), the query (a bare sub-resource has an empty value)
 /// and the body.
@@ -193,6 +199,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(t.request)
             .connect_timeout(t.connect)
+            .pool_max_idle_per_host(IN_FLIGHT)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Client {
@@ -200,6 +207,7 @@ impl Client {
             config,
             endpoint,
             asked: Default::default(),
+            in_flight: tokio::sync::Semaphore::new(IN_FLIGHT),
         })
     }
 
@@ -237,6 +245,8 @@ impl Client {
             message: reqwest_reason(&e),
             timed_out: e.is_timeout(),
         };
+        // The semaphore is never closed: a permit always comes.
+        let _permit = self.in_flight.acquire().await.ok();
         let resp = self.signed(call).send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         self.asked.note(resp.headers());

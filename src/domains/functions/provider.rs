@@ -200,8 +200,9 @@ impl Provider for Functions {
             compare_code(&mut item);
             out.push(item);
         }
+        // Merged, not replaced: tenants of a fleet may share this provider.
         if let Ok(mut d) = self.declared.lock() {
-            *d = declared;
+            d.extend(declared);
         }
         Ok(out)
     }

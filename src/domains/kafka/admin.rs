@@ -49,9 +49,12 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
     Ok(admin)
 }
 
+/// A topic's name, partition count and replication factor.
+pub type TopicShape = (String, u32, i16);
+
 /// Every topic of the cluster with its partition count and replication factor (one full-cluster
 /// Metadata request: asking for one missing topic could create it on some brokers).
-pub async fn metadata(admin: &Admin) -> Result<Vec<(String, u32, i16)>, String> {
+pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, String> {
     let a = admin.clone();
     let md = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, timeout()))
         .await
@@ -108,16 +111,16 @@ pub async fn topic_configs(admin: &Admin, names: &[String]) -> Result<Vec<TopicC
         .collect()
 }
 
-/// The tenant's topics as the broker has them: the configs set on each topic, plus, for the configs `declared`
+/// The tenant's topics (of `all`, the cluster's) as the broker has them: the configs set on each topic, plus, for the configs `declared`
 /// names for a topic, their effective value (so a manifest or artifact that repeats a broker default shows
 /// no change); broker defaults are otherwise never listed.
 pub async fn topics(
     admin: &Admin,
+    all: Vec<TopicShape>,
     wanted: impl Fn(&str) -> bool,
     declared: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<Topic>, String> {
-    let mine: Vec<(String, u32, i16)> = metadata(admin)
-        .await?
+    let mine: Vec<TopicShape> = all
         .into_iter()
         .filter(|(n, _, _)| wanted(n))
         .collect();

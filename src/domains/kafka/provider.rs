@@ -23,6 +23,9 @@ pub struct Kafka {
     notes: std::sync::Mutex<Vec<String>>,
     /// The bootstrap servers, named in errors (empty when unknown).
     pub bootstrap: String,
+    /// Set by [`Provider::share_reads`]: the cluster's topic list, read once for every tenant of the run.
+    shared: std::sync::atomic::AtomicBool,
+    cluster: tokio::sync::OnceCell<Result<Vec<admin::TopicShape>, String>>,
 }
 
 impl Kafka {
@@ -32,7 +35,20 @@ impl Kafka {
             declared: std::sync::Mutex::new(HashMap::new()),
             notes: std::sync::Mutex::new(Vec::new()),
             bootstrap: String::new(),
+            shared: std::sync::atomic::AtomicBool::new(false),
+            cluster: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Every topic of the cluster: one Metadata request, or (reads shared by a fleet) the run's one.
+    async fn cluster_topics(&self) -> Result<Vec<admin::TopicShape>, String> {
+        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
+            return admin::metadata(&self.admin).await;
+        }
+        self.cluster
+            .get_or_init(|| admin::metadata(&self.admin))
+            .await
+            .clone()
     }
 }
 
@@ -106,15 +122,16 @@ impl Provider for Kafka {
         key: &FingerprintKey,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Item>, ProviderError> {
-        let declared = specs
+        let declared: HashMap<String, Vec<String>> = specs
             .iter()
             .filter_map(|(s, _)| match s {
                 Spec::KafkaTopic(t) => Some((t.name.clone(), t.config.keys().cloned().collect())),
                 _ => None,
             })
             .collect();
+        // Merged, not replaced: tenants of a fleet share this provider, and topic names are the cluster's.
         if let Ok(mut d) = self.declared.lock() {
-            *d = declared;
+            d.extend(declared);
         }
         Ok(provider::desired_of(specs, Domain::Kafka, key, warnings))
     }
@@ -133,8 +150,10 @@ impl Provider for Kafka {
             .collect();
         let backend = |message: String| ProviderError::backend(Domain::Kafka, message);
         let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
+        let all = self.cluster_topics().await.map_err(backend)?;
         let found = admin::topics(
             &self.admin,
+            all,
             |n| n.starts_with(&prefix) || named.iter().any(|x| x == n),
             &declared,
         )
@@ -166,6 +185,10 @@ impl Provider for Kafka {
 
     fn notes(&self) -> Vec<String> {
         self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    fn share_reads(&self) {
+        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn apply(
