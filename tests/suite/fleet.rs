@@ -87,29 +87,9 @@ async fn servers(tag: &str) -> Servers {
     let db = TestDb::new(tag).await;
     let mongo = MongoServer::start().await;
     let kafka = KafkaServer::start().await;
-    let kc = KeycloakDouble::start(0, Default::default())
-        .await
-        .expect("the Keycloak double starts");
-    let options = crate::openwhisk_double::Options {
-        namespace: "fleet-01".into(),
-        ..Default::default()
-    };
-    let ow = OpenWhiskDouble::start(0, options)
-        .await
-        .expect("the OpenWhisk double starts");
-    let mut env: Vec<(String, String)> = [
-        ("FALCONER_POSTGRES_URL", db.url.clone()),
-        ("FALCONER_MONGO_URL", mongo.url.clone()),
-        ("FALCONER_KAFKA_BOOTSTRAP", kafka.bootstrap.clone()),
-        ("FALCONER_S3_ENDPOINT", crate::support::s3_endpoint().await),
-        ("AWS_ACCESS_KEY_ID", "AK".into()),
-        ("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET.into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("FALCONER_CONNECT_TIMEOUT", "3".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let (kc, ow) = crate::support::doubles("fleet-01").await;
+    let mut env = crate::support::systems_env(&db.url, &mongo.url, &kafka.bootstrap).await;
+    env.push(("FALCONER_CONNECT_TIMEOUT".into(), "3".into()));
     env.extend(kc.env());
     env.extend(ow.env());
     Servers {

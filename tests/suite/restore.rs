@@ -1208,33 +1208,18 @@ async fn acme_backed_up_and_exported_for_the_platform_plans_in_sync() {
     let db = TestDb::new("rs_acme").await;
     let _mongo = MongoServer::start().await;
     let kafka = crate::kafka_double::KafkaDouble::start().await;
-    let kc = KeycloakDouble::start(0, Default::default())
-        .await
-        .expect("the Keycloak double starts");
-    let options = crate::openwhisk_double::Options {
-        namespace: "acme".into(),
-        ..Default::default()
-    };
-    let ow = OpenWhiskDouble::start(0, options)
-        .await
-        .expect("the OpenWhisk double starts");
-    let mut env: Vec<(String, String)> = [
-        ("FALCONER_POSTGRES_URL", db.url.clone()),
-        ("FALCONER_MONGO_URL", _mongo.url.clone()),
-        ("FALCONER_KAFKA_BOOTSTRAP", kafka.bootstrap.clone()),
-        ("FALCONER_S3_ENDPOINT", crate::support::s3_endpoint().await),
-        ("AWS_ACCESS_KEY_ID", "AK".into()),
-        ("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET.into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("ACME_FUNCTIONS_API_TOKEN", "acme-token-1".into()),
-        ("ACME_SMTP_PASSWORD", "acme-smtp-1".into()),
-        ("ACME_ORDERS_API_SECRET", "acme-orders-1".into()),
-        ("ACME_GOOGLE_CLIENT_SECRET", "acme-google-1".into()),
-        ("ACME_DB_APP_PASSWORD", "acme-db-1".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let (kc, ow) = crate::support::doubles("acme").await;
+    let mut env = crate::support::systems_env(&db.url, &_mongo.url, &kafka.bootstrap).await;
+    env.extend(
+        [
+            ("ACME_FUNCTIONS_API_TOKEN", "acme-token-1"),
+            ("ACME_SMTP_PASSWORD", "acme-smtp-1"),
+            ("ACME_ORDERS_API_SECRET", "acme-orders-1"),
+            ("ACME_GOOGLE_CLIENT_SECRET", "acme-google-1"),
+            ("ACME_DB_APP_PASSWORD", "acme-db-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     env.extend(kc.env());
     env.extend(ow.env());
     let w = Workdir::new("restore", "acme", env);

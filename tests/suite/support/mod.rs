@@ -558,3 +558,40 @@ pub mod contract {
         jsonschema::validator_for(&root).expect("a valid schema")
     }
 }
+
+/// The environment that points falconer at a PostgreSQL database, a MongoDB server, Kafka brokers and the
+/// suite's S3.
+pub async fn systems_env(postgres: &str, mongo: &str, kafka: &str) -> Vec<(String, String)> {
+    [
+        ("FALCONER_POSTGRES_URL", postgres.to_string()),
+        ("FALCONER_MONGO_URL", mongo.to_string()),
+        ("FALCONER_KAFKA_BOOTSTRAP", kafka.to_string()),
+        ("FALCONER_S3_ENDPOINT", s3_endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "AK".into()),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET.into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The Keycloak double, and the OpenWhisk double serving `namespace`.
+pub async fn doubles(
+    namespace: &str,
+) -> (
+    crate::keycloak_double::KeycloakDouble,
+    crate::openwhisk_double::OpenWhiskDouble,
+) {
+    let kc = crate::keycloak_double::KeycloakDouble::start(0, Default::default())
+        .await
+        .expect("the Keycloak double starts");
+    let options = crate::openwhisk_double::Options {
+        namespace: namespace.into(),
+        ..Default::default()
+    };
+    let ow = crate::openwhisk_double::OpenWhiskDouble::start(0, options)
+        .await
+        .expect("the OpenWhisk double starts");
+    (kc, ow)
+}
