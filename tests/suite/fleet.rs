@@ -325,6 +325,15 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     let o = w.run(&["drift", &fleet]);
     code(&o, 2);
     assert!(text(&o.stdout).contains("  still drifted: fleet-02 (1), fleet-03 (1)\n"));
+    // The same as a comment on standard output: the marker, the counts, the drifted tenants.
+    let o = w.run(&["drift", &fleet, "--format", "markdown"]);
+    code(&o, 2);
+    let md = text(&o.stdout);
+    assert!(md.starts_with("<!-- falconer:drift -->\n"), "{md}");
+    assert!(
+        md.contains("2 still drifted") && md.contains("<code>fleet-02</code>"),
+        "{md}"
+    );
 
     // Fixed: resolved, once.
     let m = example_fleet().join("fleet-03.toml").display().to_string();
