@@ -192,6 +192,7 @@ fn engine(sizes: &[usize], root: &Path) {
                 lock: None,
             };
             let t = Instant::now();
+            let providers: Vec<_> = providers.iter().collect();
             let out = falconer::engine::run(
                 &steps,
                 &providers,

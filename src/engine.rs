@@ -152,7 +152,7 @@ impl Journal<'_> {
 async fn run_step<P: Provider>(
     n: usize,
     s: &Step,
-    providers: &[P],
+    providers: &[&P],
     (desired, live, bases): (&[Item], &[Item], &HashMap<Address, PathBuf>),
     journal: &Journal<'_>,
 ) -> (usize, Result<usize, ProviderError>) {
@@ -189,7 +189,7 @@ pub struct Outcome {
 /// the lock is renewed; a lost lock stops the run there (after the last: before the run records anything).
 pub async fn run<P: Provider>(
     steps: &[Step],
-    providers: &[P],
+    providers: &[&P],
     desired: &[Item],
     live: &[Item],
     bases: &HashMap<Address, PathBuf>,

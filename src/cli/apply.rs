@@ -299,9 +299,10 @@ pub(super) async fn execute(
         run: &run,
         lock: Some((lock, LOCK_TTL)),
     };
+    let providers: Vec<&live::Live> = cx.live.iter().map(AsRef::as_ref).collect();
     let outcome = engine::run(
         &steps,
-        &cx.live,
+        &providers,
         desired_items,
         live_items,
         &bases,

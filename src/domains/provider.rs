@@ -207,49 +207,6 @@ pub trait Provider {
     fn share_reads(&self) {}
 }
 
-/// A provider shared by several runs (the tenants of a fleet run share one connection to each system).
-impl<P: Provider> Provider for std::sync::Arc<P> {
-    fn domain(&self) -> Domain {
-        (**self).domain()
-    }
-
-    async fn desired(
-        &self,
-        specs: &DesiredSpecs,
-        key: &FingerprintKey,
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<Item>, ProviderError> {
-        (**self).desired(specs, key, warnings).await
-    }
-
-    async fn live(
-        &self,
-        tenant: &Tenant,
-        also: &[Address],
-        key: &FingerprintKey,
-    ) -> Result<Vec<Item>, ProviderError> {
-        (**self).live(tenant, also, key).await
-    }
-
-    async fn apply(
-        &self,
-        changes: &[Change],
-        desired: &[Item],
-        live: &[Item],
-        bases: &HashMap<Address, PathBuf>,
-    ) -> Result<usize, ProviderError> {
-        (**self).apply(changes, desired, live, bases).await
-    }
-
-    fn notes(&self) -> Vec<String> {
-        (**self).notes()
-    }
-
-    fn share_reads(&self) {
-        (**self).share_reads();
-    }
-}
-
 /// A domain's live system as the registry (`systems!` in `domains/mod.rs`) knows it: its provider, its table
 /// in the connection profile, and how to reach it from that table or, without one, from the environment.
 #[allow(async_fn_in_trait)]
