@@ -137,6 +137,35 @@ start_seaweedfs() {
   exit 1
 }
 
+# wait_port PORT NAME: until 127.0.0.1:PORT accepts connections (30 s at most); else stops, naming NAME.
+wait_port() {
+  for _ in $(seq 1 300); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $1)))" 2>/dev/null; then
+      return
+    fi
+    sleep 0.1
+  done
+  echo "$0: $2 did not open 127.0.0.1:$1 within 30 s" >&2
+  exit 1
+}
+
+# psql_bin: the psql client (on the PATH, or the installed server's); empty when there is none.
+psql_bin() {
+  command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -1 || true
+}
+
+# fresh_database NAME: an empty database NAME on the test PostgreSQL (an older one dropped); prints its URL.
+fresh_database() {
+  drop_database "$1"
+  "$(psql_bin)" "$FALCONER_TEST_POSTGRES_URL" -qc "create database $1" >/dev/null
+  echo "${FALCONER_TEST_POSTGRES_URL%/*}/$1"
+}
+
+# drop_database NAME: drops it from the test PostgreSQL, if it is there.
+drop_database() {
+  "$(psql_bin)" "$FALCONER_TEST_POSTGRES_URL" -qc "drop database if exists $1 with (force)" >/dev/null 2>&1
+}
+
 # The wall-clock time of a command: the best of N runs, in seconds (for the benchmark scripts).
 timed() {
   python3 -c '

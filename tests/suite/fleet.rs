@@ -347,6 +347,8 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     assert_eq!(st["fleet-03"], "in_sync");
 
     shards_cover_the_fleet_once(&w, &fleet, &ids).await;
+    pg.close().await;
+    s.db.drop().await;
 }
 
 /// Four jobs, `--shard 1/4` … `4/4`, at once on one PostgreSQL state store: every tenant is checked by
@@ -396,6 +398,7 @@ async fn shards_cover_the_fleet_once(w: &Workdir, fleet: &str, ids: &[String]) {
         .await
         .expect("the drift history");
     assert_eq!(recorded, 24);
+    store.drop().await;
 }
 
 /// The falconer command lines of a CI file, in order: every line that runs `falconer plan|apply|drift`
@@ -520,5 +523,6 @@ async fn the_ci_examples_run_against_the_example_fleet() {
         }
         seen.sort();
         assert_eq!(seen, ids, "{file}");
+        s.db.drop().await;
     }
 }
