@@ -303,7 +303,7 @@ impl Context {
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
         also.extend(managed.iter().cloned());
-        let desired: Vec<Item> = join_all(self.live.iter().map(|p| async {
+        let desired = join_all(self.live.iter().map(|p| async {
             let mut w = Vec::new();
             let r = p.desired(&d.specs, &self.key, &mut w).await;
             (r, w)
@@ -314,16 +314,22 @@ impl Context {
             warnings.append(&mut w);
             r
         })
-        .collect::<Result<Vec<Vec<Item>>, ProviderError>>()?
+        .collect::<Result<Vec<Vec<Item>>, ProviderError>>()?;
+        let live: Vec<Vec<Item>> =
+            try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key))).await?;
+        // Each system settles its desired resources knowing what is live (the same order as `self.live`).
+        let desired: Vec<Item> = try_join_all(
+            self.live
+                .iter()
+                .zip(desired)
+                .zip(&live)
+                .map(|((p, desired), live)| p.settle(&d.specs, desired, live, &self.key)),
+        )
+        .await?
         .into_iter()
         .flatten()
         .collect();
-        let mut live: Vec<Item> =
-            try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key)))
-                .await?
-                .into_iter()
-                .flatten()
-                .collect();
+        let mut live: Vec<Item> = live.into_iter().flatten().collect();
         let recorded = self
             .state
             .secret_fingerprints(&tenant.id)

@@ -176,6 +176,20 @@ pub trait Provider {
         Ok(desired_of(specs, self.domain(), key, warnings))
     }
 
+    /// Brings the desired resources of this domain to the form the server would store them in, once the
+    /// live ones are read (called after [`Provider::desired`] and [`Provider::live`]): a provider can spare
+    /// the work for a resource that already equals its live self. By default, they are left as they are.
+    async fn settle(
+        &self,
+        specs: &DesiredSpecs,
+        desired: Vec<Item>,
+        live: &[Item],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        let _ = (specs, live, key);
+        Ok(desired)
+    }
+
     /// The live resources of the tenant's scope, sealed. `also` names resources outside the scope to read
     /// as well (declared or managed ones, such as cluster-wide roles).
     async fn live(

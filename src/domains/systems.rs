@@ -84,6 +84,16 @@ macro_rules! systems {
                 match self { $( Live::$variant(p) => p.desired(specs, key, warnings).await, )* }
             }
 
+            async fn settle(
+                &self,
+                specs: &DesiredSpecs,
+                desired: Vec<Item>,
+                live: &[Item],
+                key: &FingerprintKey,
+            ) -> Result<Vec<Item>, ProviderError> {
+                match self { $( Live::$variant(p) => p.settle(specs, desired, live, key).await, )* }
+            }
+
             async fn live(
                 &self,
                 tenant: &Tenant,

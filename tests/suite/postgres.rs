@@ -448,12 +448,12 @@ async fn live_plan(db: &TestDb, m: &Manifest, base: &Path) -> (plan::Plan, Vec<I
         .map(|r| (r.spec.clone(), base.to_path_buf()))
         .collect();
     let mut w = Vec::new();
-    let desired = provider::desired_items(&db.pool, &specs, &key, &mut w)
-        .await
-        .expect("normalizes");
     let live = provider::live_items(&db.pool, &m.tenant, &[], &key)
         .await
         .expect("inspects");
+    let desired = provider::desired_items(&db.pool, &specs, &live, &key, &mut w)
+        .await
+        .expect("normalizes");
     let managed = desired.iter().map(|i| i.address.clone()).collect();
     let opts = Options {
         managed: Some(managed),

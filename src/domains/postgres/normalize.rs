@@ -113,9 +113,32 @@ pub fn expand_serials(t: &mut Table) {
     }
 }
 
+/// What needs no server: serial columns become their integer type and sequence default, and constraints
+/// get the names PostgreSQL gives them.
+pub fn local_forms(specs: &mut [Spec]) {
+    for s in specs.iter_mut() {
+        if let Spec::PgTable(t) = s {
+            expand_serials(t);
+        }
+    }
+    fill_constraint_defaults(specs);
+}
+
 /// Normalizes the desired PostgreSQL resources in place. Errors of the connection are returned; objects
 /// the server cannot build yet are left as written.
 pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Error> {
+    local_forms(specs);
+    let wanted = vec![true; specs.len()];
+    normalize_wanted(pool, specs, &wanted).await
+}
+
+/// Normalizes the specs marked in `wanted` (the others only serve as the tables of wanted indexes and
+/// policies), whose local forms ([`local_forms`]) are already settled.
+pub async fn normalize_wanted(
+    pool: &PgPool,
+    specs: &mut [Spec],
+    wanted: &[bool],
+) -> Result<(), sqlx::Error> {
     // Only resources whose SQL fields pass their checks are ever sent to the server.
     let tenant = crate::model::Tenant::new("normalize");
     let valid: Vec<bool> = specs
@@ -126,23 +149,21 @@ pub async fn normalize(pool: &PgPool, specs: &mut [Spec]) -> Result<(), sqlx::Er
             !cx.issues.iter().any(|i| i.code == "invalid-sql")
         })
         .collect();
-    for s in specs.iter_mut() {
-        if let Spec::PgTable(t) = s {
-            expand_serials(t);
-        }
+    let first: Vec<bool> = valid.iter().zip(wanted).map(|(v, w)| *v && *w).collect();
+    if !first.iter().any(|w| *w) {
+        return Ok(());
     }
-    fill_constraint_defaults(specs);
     let before = specs.to_vec();
     let started = std::time::Instant::now();
-    run_pass(pool, specs, &valid, &valid).await?;
-    tracing::debug!(objects = specs.len(), elapsed = ?started.elapsed(), "normalized (first pass)");
+    run_pass(pool, specs, &first, &valid).await?;
+    tracing::debug!(objects = first.iter().filter(|w| **w).count(), elapsed = ?started.elapsed(), "normalized (first pass)");
     // What apply sends is the normalized text, and the server may print that differently again (an IN
     // list over varchar gains casts on the second round). A second pass over what changed reaches what
     // the server will store, so an applied object plans as unchanged.
     let changed: Vec<bool> = specs
         .iter()
         .zip(&before)
-        .zip(&valid)
+        .zip(&first)
         .map(|((now, was), ok)| *ok && now != was)
         .collect();
     let n = changed.iter().filter(|c| **c).count();

@@ -14,25 +14,74 @@ use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, Syst
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{self, FingerprintKey};
 
-/// The desired PostgreSQL resources (each with the directory its secret files are relative to),
-/// normalized by the server and sealed.
-pub async fn desired_items(
-    pool: &PgPool,
+/// The desired PostgreSQL resources (each with the directory its secret files are relative to), with their
+/// local forms settled (serial columns, constraint names) and sealed: what [`settle`] starts from.
+pub fn local_items(
     specs: &[(Spec, std::path::PathBuf)],
     key: &FingerprintKey,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Item>, sqlx::Error> {
+) -> Vec<Item> {
     let (mut pg, bases): (Vec<Spec>, Vec<&Path>) = specs
         .iter()
         .filter(|(s, _)| s.meta().domain == Domain::Postgres)
         .map(|(s, b)| (s.clone(), b.as_path()))
         .unzip();
-    normalize::normalize(pool, &mut pg).await?;
-    Ok(pg
-        .into_iter()
+    normalize::local_forms(&mut pg);
+    pg.into_iter()
         .zip(bases)
         .map(|(s, b)| Item::new(s, b, key, warnings))
+        .collect()
+}
+
+/// The desired items normalized by the server, except those that already equal their live selves
+/// (the server printed that very text: normalizing it cannot find a difference to show). `specs` gives
+/// each resource's directory for secret files, in the order of `desired`.
+pub async fn settle(
+    pool: &PgPool,
+    specs: &[(Spec, std::path::PathBuf)],
+    desired: Vec<Item>,
+    live: &[Item],
+    key: &FingerprintKey,
+) -> Result<Vec<Item>, sqlx::Error> {
+    let live: HashMap<&Address, &serde_json::Value> =
+        live.iter().map(|i| (&i.address, &i.value)).collect();
+    let wanted: Vec<bool> = desired
+        .iter()
+        .map(|i| live.get(&i.address) != Some(&&i.value))
+        .collect();
+    if !wanted.iter().any(|w| *w) {
+        return Ok(desired);
+    }
+    let mut pg: Vec<Spec> = desired.iter().map(|i| i.spec.clone()).collect();
+    normalize::normalize_wanted(pool, &mut pg, &wanted).await?;
+    let bases = specs
+        .iter()
+        .filter(|(s, _)| s.meta().domain == Domain::Postgres)
+        .map(|(_, b)| b.as_path());
+    // The normalized kinds hold no secrets: sealing them again has nothing to warn about.
+    let mut quiet = Vec::new();
+    Ok(desired
+        .into_iter()
+        .zip(pg)
+        .zip(wanted)
+        .zip(bases)
+        .map(|(((item, spec), wanted), base)| match wanted && spec != item.spec {
+            true => Item::new(spec, base, key, &mut quiet),
+            false => item,
+        })
         .collect())
+}
+
+/// The desired PostgreSQL resources as [`local_items`] and then [`settle`] against `live` make them.
+pub async fn desired_items(
+    pool: &PgPool,
+    specs: &[(Spec, std::path::PathBuf)],
+    live: &[Item],
+    key: &FingerprintKey,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Item>, sqlx::Error> {
+    let local = local_items(specs, key, warnings);
+    settle(pool, specs, local, live, key).await
 }
 
 /// The live PostgreSQL resources of the tenant, sealed; `roles` are read even when nothing in the
@@ -179,7 +228,17 @@ impl Provider for Postgres {
         key: &FingerprintKey,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Item>, ProviderError> {
-        desired_items(&self.pool, specs, key, warnings)
+        Ok(local_items(specs, key, warnings))
+    }
+
+    async fn settle(
+        &self,
+        specs: &DesiredSpecs,
+        desired: Vec<Item>,
+        live: &[Item],
+        key: &FingerprintKey,
+    ) -> Result<Vec<Item>, ProviderError> {
+        settle(&self.pool, specs, desired, live, key)
             .await
             .map_err(backend)
     }
