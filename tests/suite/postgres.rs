@@ -731,3 +731,213 @@ async fn one_unbuildable_object_does_not_spoil_its_batch() {
     assert_eq!(index.as_deref(), Some("(n + 1)"));
     db.drop().await;
 }
+
+/// A generated column: its type family, how the live database and the manifest spell the type and the
+/// default (spelling 0 is how the server prints it), whether it has a default, and whether the manifest
+/// changes it for real (another family's type, no default).
+#[derive(Debug, Clone)]
+struct GenColumn {
+    family: usize,
+    live: usize,
+    desired: usize,
+    default: bool,
+    changed: bool,
+}
+
+/// Type families: the spellings of the type (the server's first), of a default, a check and an index key
+/// on a column `{c}`.
+const FAMILIES: &[(&[&str], &[&str], &str, &str)] = &[
+    (&["integer", "int", "int4"], &["0", "(0)"], "{c} > 0", "{c}"),
+    (
+        &["character varying(20)", "varchar(20)"],
+        &["'x'::character varying", "'x'"],
+        "{c} in ('a', 'b')",
+        "lower({c})",
+    ),
+    (
+        &["numeric(10,2)", "decimal(10,2)"],
+        &["1.5", "1.50"],
+        "{c} >= 0",
+        "({c} * 2)",
+    ),
+    (
+        &["timestamp with time zone", "timestamptz"],
+        &["now()", "CURRENT_TIMESTAMP"],
+        "{c} is not null",
+        "{c}",
+    ),
+    (
+        &["boolean", "bool"],
+        &["true", "'t'"],
+        "{c} or not {c}",
+        "{c}",
+    ),
+];
+
+/// The SQL type and default of a column on one side (`live` or the manifest's).
+fn column_forms(c: &GenColumn, live: bool) -> (String, Option<String>) {
+    let (family, spelling) = match (live, c.changed) {
+        (false, true) => ((c.family + 1) % FAMILIES.len(), 0),
+        (true, _) => (c.family, c.live),
+        (false, false) => (c.family, c.desired),
+    };
+    let (types, defaults, _, _) = FAMILIES[family];
+    let ty = types[spelling % types.len()].to_string();
+    let default = (c.default && !(c.changed && !live))
+        .then(|| defaults[spelling % defaults.len()].to_string());
+    (ty, default)
+}
+
+/// The live SQL and the manifest's TOML of generated tables; table `t{i}` exists live unless `only_desired`.
+fn generated_schema(tables: &[(Vec<GenColumn>, bool, bool, bool)]) -> (String, String) {
+    let (mut sql, mut toml) = (String::from("create schema app;\n"), String::new());
+    for (i, (cols, check, index, only_desired)) in tables.iter().enumerate() {
+        let first = &cols[0];
+        let (_, _, check_text, key) = FAMILIES[first.family];
+        let (live_check, live_key) = (check_text.replace("{c}", "c0"), key.replace("{c}", "c0"));
+        let mut live_cols = Vec::new();
+        let mut toml_cols = Vec::new();
+        for (k, c) in cols.iter().enumerate() {
+            let (ty, default) = column_forms(c, true);
+            live_cols.push(format!(
+                "c{k} {ty}{}",
+                default.map(|d| format!(" default {d}")).unwrap_or_default()
+            ));
+            let (ty, default) = column_forms(c, false);
+            let default = default
+                .map(|d| format!(", default = {d:?}"))
+                .unwrap_or_default();
+            toml_cols.push(format!("{{ name = \"c{k}\", type = {ty:?}{default} }}"));
+        }
+        // The manifest's check and index follow its first column (a changed one drops them).
+        let keep = !first.changed;
+        if *check {
+            live_cols.push(format!("constraint t{i}_check check ({live_check})"));
+        }
+        if !only_desired {
+            sql.push_str(&format!(
+                "create table app.t{i} ({});\n",
+                live_cols.join(", ")
+            ));
+            if *index {
+                sql.push_str(&format!(
+                    "create index t{i}_idx on app.t{i} (({live_key}));\n"
+                ));
+            }
+        }
+        toml.push_str(&format!(
+            "[[postgres.table]]\nname = \"t{i}\"\nschema = \"app\"\ncolumn = [{}]\n",
+            toml_cols.join(", ")
+        ));
+        if *check && keep {
+            toml.push_str(&format!(
+                "check = [{{ name = \"t{i}_check\", expression = {live_check:?} }}]\n"
+            ));
+        }
+        if *index && keep {
+            toml.push_str(&format!("[[postgres.index]]\nname = \"t{i}_idx\"\nschema = \"app\"\ntable = \"t{i}\"\ncolumns = [{{ expression = {live_key:?} }}]\n"));
+        }
+    }
+    (sql, toml)
+}
+
+fn gen_tables() -> impl proptest::strategy::Strategy<Value = Vec<(Vec<GenColumn>, bool, bool, bool)>>
+{
+    use proptest::prelude::*;
+    let column = (
+        0..FAMILIES.len(),
+        0..3usize,
+        0..3usize,
+        any::<bool>(),
+        proptest::bool::weighted(0.15),
+    )
+        .prop_map(|(family, live, desired, default, changed)| GenColumn {
+            family,
+            live,
+            desired,
+            default,
+            changed,
+        });
+    let table = (
+        proptest::collection::vec(column, 1..4),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::bool::weighted(0.1),
+    );
+    proptest::collection::vec(table, 1..6)
+}
+
+/// Plans made with the shortcut (objects equal to their live selves are not normalized) and without it
+/// (every object normalized by the server) are the same, on generated schemas whose live and desired
+/// spellings differ, agree, or differ for real.
+#[test]
+fn plans_with_and_without_the_normalization_shortcut_are_the_same() {
+    use falconer::domains::postgres::{normalize, provider};
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(TestDb::new("shortcut"));
+    let key = FingerprintKey::new("shortcut");
+    let (skipped, changed) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&gen_tables(), |tables| {
+        let (sql, toml) = generated_schema(&tables);
+        let m = manifest_of(&toml);
+        let specs: Vec<(Spec, std::path::PathBuf)> = m
+            .resources
+            .iter()
+            .map(|r| (r.spec.clone(), ".".into()))
+            .collect();
+        let (short, full, live) = rt.block_on(async {
+            db.exec("drop schema if exists app cascade").await;
+            db.exec(&sql).await;
+            let live = provider::live_items(&db.pool, &m.tenant, &[], &key)
+                .await
+                .expect("inspects");
+            let mut w = Vec::new();
+            let short = provider::desired_items(&db.pool, &specs, &live, &key, &mut w)
+                .await
+                .expect("settles");
+            let mut all: Vec<Spec> = specs.iter().map(|(s, _)| s.clone()).collect();
+            normalize::normalize(&db.pool, &mut all)
+                .await
+                .expect("normalizes");
+            (short, items(&all), live)
+        });
+        let key_of = |i: &Item| (i.address.to_string(), i.value.clone());
+        skipped.set(
+            skipped.get()
+                + short
+                    .iter()
+                    .filter(|i| live.iter().any(|l| key_of(l) == key_of(i)))
+                    .count(),
+        );
+        let managed = short.iter().map(|i| i.address.clone()).collect();
+        let opts = Options {
+            managed: Some(managed),
+            ..Options::default()
+        };
+        let a = plan::make(&m.tenant, &short, &live, &opts).expect("plans");
+        let b = plan::make(&m.tenant, &full, &live, &opts).expect("plans");
+        changed.set(changed.get() + a.changes.len());
+        let (a, b) = (
+            render::text(&a, Default::default()),
+            render::text(&b, Default::default()),
+        );
+        proptest::prop_assert_eq!(a, b, "{}\n{}", sql, toml);
+        Ok(())
+    });
+    rt.block_on(db.drop());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // Both sides of the shortcut were exercised: objects skipped, and real changes found.
+    let (skipped, changed) = (skipped.get(), changed.get());
+    assert!(
+        skipped > 0 && changed > 0,
+        "skipped {skipped}, changes {changed}"
+    );
+}
