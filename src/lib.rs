@@ -12,6 +12,7 @@ pub mod domains;
 pub mod engine;
 pub mod falcone;
 pub mod fleet;
+pub mod fuzz;
 pub mod graph;
 pub mod manifest;
 pub mod model;

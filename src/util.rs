@@ -112,6 +112,9 @@ pub fn pg_error(e: &sqlx::Error) -> String {
         sqlx::Error::Io(io) => format!("{io}"),
         sqlx::Error::Tls(t) => format!("TLS: {t}"),
         sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
+        sqlx::Error::PoolTimedOut => {
+            "cannot reach PostgreSQL: no connection could be opened within the connect timeout (is the server running?)".into()
+        }
         other => other.to_string(),
     }
 }

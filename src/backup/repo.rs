@@ -158,7 +158,7 @@ fn unpack(bytes: &[u8]) -> Result<Vec<u8>, String> {
 
 /// The index: each record by its key.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-struct Index {
+pub(crate) struct Index {
     format: String,
     records: std::collections::BTreeMap<String, Record>,
 }
@@ -343,11 +343,7 @@ impl Repo {
     /// read).
     async fn index(&self) -> Index {
         let bytes = self.store.read(INDEX).await.ok().flatten();
-        bytes
-            .and_then(|b| unpack(&b).ok())
-            .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
-            .filter(|i| i.format == INDEX_FORMAT)
-            .unwrap_or_default()
+        bytes.and_then(|b| index_of(&b)).unwrap_or_default()
     }
 
     async fn put_index(&self, index: &mut Index) {
@@ -616,10 +612,32 @@ impl Repo {
             .read(key)
             .await?
             .ok_or_else(|| bad_record(key, "it is gone".into()))?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| bad_record(key, e.to_string()))?;
-        check_record(key, v)
+        record_of(key, &bytes)
     }
+}
+
+/// A record from the bytes of its file (at `key`), checked.
+pub(crate) fn record_of(key: &str, bytes: &[u8]) -> Result<Record, RepoError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad_record(key, e.to_string()))?;
+    check_record(key, v)
+}
+
+/// Packed bytes read as a repository reads them: unpacked, then as the index and as a document (for the
+/// fuzz target of stored blobs).
+pub(crate) fn read_packed(bytes: &[u8]) {
+    let _ = index_of(bytes);
+    if let Ok(plain) = unpack(bytes) {
+        let _ = serde_json::from_slice::<serde_json::Value>(&plain);
+    }
+}
+
+/// The index of records in packed bytes, if they hold one of this format.
+pub(crate) fn index_of(bytes: &[u8]) -> Option<Index> {
+    unpack(bytes)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+        .filter(|i| i.format == INDEX_FORMAT)
 }
 
 fn bad_record(key: &str, reason: String) -> RepoError {

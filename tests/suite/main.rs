@@ -20,6 +20,7 @@ mod apply;
 mod backup;
 mod canary;
 mod cli;
+mod deaths;
 mod engine;
 mod examples;
 mod falcone;

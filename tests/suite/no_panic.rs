@@ -186,3 +186,24 @@ fn deeply_nested_input_is_refused_not_crashed() {
     let deep_toml = format!("a = {}1{}", "[".repeat(5_000), "]".repeat(5_000));
     feed(&deep_toml);
 }
+
+/// What the fuzz targets found (and their seeds) is replayed through the same readers: each target has a
+/// folder in tests/fixtures/fuzz, and no input in it may panic (a crash `scripts/fuzz` finds is copied there).
+#[test]
+fn fuzz_inputs_are_replayed_without_panicking() {
+    let root = std::path::Path::new("tests/fixtures/fuzz");
+    let mut replayed = 0;
+    for (target, read) in falconer::fuzz::TARGETS {
+        let dir = root.join(target);
+        let inputs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|f| f.expect("entry").path())
+            .collect();
+        assert!(!inputs.is_empty(), "{} has no input", dir.display());
+        for input in inputs {
+            read(&std::fs::read(&input).expect("input"));
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= falconer::fuzz::TARGETS.len());
+}

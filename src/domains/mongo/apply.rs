@@ -146,7 +146,7 @@ pub fn error_message(e: &Error) -> String {
         ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
         ErrorKind::InvalidArgument { message, .. } => message.clone(),
         ErrorKind::ServerSelection { .. } => {
-            "no server answered (is it running, and is the URL right?)".to_string()
+            "cannot reach MongoDB: no server answered (is it running, and is the URL right?)".to_string()
         }
         _ => e.to_string(),
     }

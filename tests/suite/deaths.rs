@@ -1,0 +1,613 @@
+//! A system dies in the middle of an apply (issue 18, item 1). On a counted event (the Keycloak double's
+//! answer to the first role created; the dying system's resources wait on that role), the test kills the
+//! server: PostgreSQL (a cluster of the test's own), MongoDB-wire (SecantusDB on disk), Kafka (noida-db) and
+//! S3 (SeaweedFS) by SIGKILL of their process group, as a crash would; Keycloak and OpenWhisk by closing the
+//! port in front of their double and every connection through it. falconer must report the failure naming
+//! the system, exit 1, keep the journal (the run `failed`, the dying system's step `failed`), never report
+//! success, and complete the steps of the other system that were not waiting on it. Started again (with its
+//! data), the next apply completes: the plan after it is empty (nothing lost) and every name is there once.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::keycloak_double::KeycloakDouble;
+use crate::openwhisk_double::OpenWhiskDouble;
+use crate::support::{TestDb, Workdir, both, code, text};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits (bounded) until 127.0.0.1:`port` accepts connections.
+fn wait_port(port: u16, what: &str) {
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not open 127.0.0.1:{port} within 30 s");
+}
+
+/// A server process of the test's own, in a process group of its own: killed whole by its PID (SIGKILL to
+/// the group, as a crash would), started again with the same command (same port, same data).
+#[derive(Clone)]
+struct Proc {
+    argv: Arc<Vec<String>>,
+    port: u16,
+    what: &'static str,
+    child: Arc<Mutex<Option<Child>>>,
+}
+
+impl Proc {
+    fn start(what: &'static str, argv: Vec<String>, port: u16) -> Proc {
+        let p = Proc {
+            argv: Arc::new(argv),
+            port,
+            what,
+            child: Default::default(),
+        };
+        p.start_again();
+        p
+    }
+
+    fn start_again(&self) {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(&self.argv[0])
+            .args(&self.argv[1..])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.argv[0]));
+        *self.child.lock().expect("the child") = Some(child);
+        wait_port(self.port, self.what);
+    }
+
+    /// Kills the process group (from any thread); waits for the leader.
+    fn kill(&self) {
+        if let Some(mut c) = self.child.lock().expect("the child").take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.child) == 1 {
+            self.kill();
+        }
+    }
+}
+
+/// A PostgreSQL cluster of the test's own (initdb in a temporary directory; as the `postgres` user when
+/// the test runs as root).
+fn postgres_cluster(dir: &std::path::Path) -> (Proc, String) {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).max())
+        .expect("PostgreSQL's server binaries (scripts/test installs them)");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| text(&o.stdout).trim() == "0");
+    let as_pg = |program: std::path::PathBuf| -> Vec<String> {
+        let mut argv = Vec::new();
+        if root {
+            argv.extend(
+                [
+                    "setpriv",
+                    "--reuid=postgres",
+                    "--regid=postgres",
+                    "--init-groups",
+                    "--",
+                ]
+                .map(String::from),
+            );
+        }
+        argv.push(program.display().to_string());
+        argv
+    };
+    std::fs::create_dir_all(dir).expect("a directory");
+    if root {
+        let _ = Command::new("chown").arg("postgres").arg(dir).status();
+    }
+    let data = dir.join("data");
+    let mut initdb = as_pg(bin.join("initdb"));
+    initdb.extend([
+        "-D".into(),
+        data.display().to_string(),
+        "-A".into(),
+        "trust".into(),
+    ]);
+    initdb.extend(["-U".into(), "postgres".into()]);
+    let o = Command::new(&initdb[0])
+        .args(&initdb[1..])
+        .output()
+        .expect("initdb");
+    assert!(o.status.success(), "initdb: {}", both(&o));
+    let port = free_port();
+    let mut argv = as_pg(bin.join("postgres"));
+    for a in ["-D", &data.display().to_string(), "-p", &port.to_string()] {
+        argv.push(a.to_string());
+    }
+    for a in [
+        "-k",
+        &dir.display().to_string(),
+        "-c",
+        "listen_addresses=127.0.0.1",
+    ] {
+        argv.push(a.to_string());
+    }
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    (Proc::start("PostgreSQL", argv, port), url)
+}
+
+/// SecantusDB keeping its data in `dir`.
+fn mongo_on_disk(dir: &std::path::Path) -> (Proc, String) {
+    let bin = std::env::var("FALCONER_TEST_SECANTUS").unwrap_or_else(|_| {
+        format!(
+            "{}/tests/.servers/secantus/bin/secantusd-py",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    std::fs::create_dir_all(dir).expect("a directory");
+    let port = free_port();
+    let argv = [
+        bin.as_str(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--storage-path",
+        &dir.join("data").display().to_string(),
+        "--standalone",
+    ]
+    .map(String::from)
+    .to_vec();
+    let url = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    (Proc::start("SecantusDB", argv, port), url)
+}
+
+/// A noida-db broker keeping its data in `dir`.
+fn kafka_on_disk(dir: &std::path::Path) -> (Proc, String) {
+    let bin = std::env::var("FALCONER_TEST_NOIDA")
+        .expect("no Kafka broker: run scripts/test, which installs noida-db");
+    let port = free_port();
+    let argv = [
+        bin.as_str(),
+        "start",
+        "--data-dir",
+        &dir.display().to_string(),
+        "--host",
+        "127.0.0.1",
+        "--only",
+        "kafka",
+        "--kafka-port",
+        &port.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    (
+        Proc::start("noida-db", argv, port),
+        format!("127.0.0.1:{port}"),
+    )
+}
+
+/// A SeaweedFS of the test's own (`weed mini`, data in `dir`), credentials AK/SK.
+fn s3_on_disk(dir: &std::path::Path) -> (Proc, String) {
+    let weed = format!(
+        "{}/tests/.servers/seaweedfs/bin/weed",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::create_dir_all(dir.join("data")).expect("a directory");
+    std::fs::create_dir_all(dir.join("logs")).expect("a directory");
+    let config = dir.join("s3.json");
+    std::fs::write(&config, r#"{"identities":[{"name":"ci","credentials":[{"accessKey":"AK","secretKey":"SK"}],"actions":["Admin","Read","List","Tagging","Write"]}]}"#).expect("writes");
+    let s3 = free_port();
+    let p = |name: &str| format!("-{name}={}", free_port());
+    let argv = vec![
+        weed,
+        format!("-logdir={}", dir.join("logs").display()),
+        "mini".into(),
+        format!("-dir={}", dir.join("data").display()),
+        "-ip=127.0.0.1".into(),
+        "-ip.bind=127.0.0.1".into(),
+        format!("-s3.port={s3}"),
+        p("s3.port.grpc"),
+        p("master.port"),
+        p("master.port.grpc"),
+        p("filer.port"),
+        p("filer.port.grpc"),
+        p("volume.port"),
+        p("volume.port.grpc"),
+        p("admin.port"),
+        p("admin.port.grpc"),
+        "-master.telemetry=false".into(),
+        format!("-s3.config={}", config.display()),
+        "-webdav=false".into(),
+        "-admin.ui=false".into(),
+        "-s3.port.iceberg=0".into(),
+        "-s3.port.lance=0".into(),
+    ];
+    (
+        Proc::start("SeaweedFS", argv, s3),
+        format!("http://127.0.0.1:{s3}"),
+    )
+}
+
+/// A TCP port in front of a double: `cut` closes it and every connection through it (the double is
+/// stopped); `mend` opens it again, and the double answers with what it held (a server restarted with its
+/// data).
+struct Gate {
+    port: u16,
+    target: u16,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Gate {
+    async fn open(target_url: &str) -> Arc<Gate> {
+        let target = target_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        let gate = Arc::new(Gate {
+            port: free_port(),
+            target,
+            tasks: Default::default(),
+        });
+        gate.mend().await;
+        gate
+    }
+
+    async fn mend(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the gate's port");
+        let (target, tasks) = (self.target, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                tasks.lock().expect("tasks").push(conn);
+            }
+        });
+        self.tasks.lock().expect("tasks").push(accept);
+    }
+
+    /// Closes the port and every connection (from any thread).
+    fn cut(&self) {
+        for t in self.tasks.lock().expect("tasks").drain(..) {
+            t.abort();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The system that dies.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Victim {
+    Postgres,
+    Mongo,
+    Kafka,
+    Storage,
+    Keycloak,
+    OpenWhisk,
+}
+
+impl Victim {
+    /// The manifest's resources of the victim (each waits on the role `viewer`), and how falconer names the
+    /// system.
+    fn resources(self, t: &str) -> (String, &'static str, &'static str) {
+        let wait = "depends_on = [\"iam.role.viewer\"]";
+        match self {
+            Victim::Postgres => (
+                format!(
+                    "[[postgres.schema]]\nname = \"{t}_app\"\n{wait}\n\n[[postgres.table]]\nname = \"orders\"\nschema = \"{t}_app\"\ncolumn = [{{ name = \"id\", type = \"bigint\" }}]\n{wait}\n"
+                ),
+                "postgres",
+                "PostgreSQL",
+            ),
+            Victim::Mongo => (
+                format!(
+                    "[[mongo.database]]\nname = \"{t}\"\n{wait}\n\n[[mongo.collection]]\nname = \"events\"\ndatabase = \"{t}\"\n{wait}\n\n[[mongo.collection]]\nname = \"audit\"\ndatabase = \"{t}\"\n{wait}\n"
+                ),
+                "mongo",
+                "MongoDB",
+            ),
+            Victim::Kafka => (
+                format!(
+                    "[[kafka.topic]]\nname = \"{t}.orders\"\npartitions = 2\nreplication_factor = 1\n{wait}\n\n[[kafka.topic]]\nname = \"{t}.audit\"\npartitions = 1\nreplication_factor = 1\n{wait}\n"
+                ),
+                "kafka",
+                "Kafka",
+            ),
+            Victim::Storage => (
+                format!(
+                    "[[storage.bucket]]\nname = \"{t}-files\"\n{wait}\n\n[[storage.bucket]]\nname = \"{t}-exports\"\nversioning = \"enabled\"\n{wait}\n"
+                ),
+                "storage",
+                "S3",
+            ),
+            Victim::Keycloak => (String::new(), "iam", "Keycloak"),
+            Victim::OpenWhisk => (
+                format!(
+                    "[[functions.package]]\nname = \"orders\"\n{wait}\n\n[[functions.action]]\nname = \"notify\"\npackage = \"orders\"\nkind = \"nodejs:20\"\ncode = \"function main() {{ return {{}}; }}\"\n{wait}\n"
+                ),
+                "functions",
+                "OpenWhisk",
+            ),
+        }
+    }
+}
+
+/// One death: the tenant applied with the victim killed on the first role created, then the victim back and
+/// the apply run again.
+async fn dies_mid_apply(victim: Victim) {
+    let t = format!("death{}", victim as usize);
+    let dir = std::env::temp_dir().join(format!("falconer-servers-{t}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // The other system, whose step waits on nothing: OpenWhisk's package, or (when OpenWhisk dies) a
+    // PostgreSQL table on the suite's server.
+    let shared_db = TestDb::new(&format!("deaths_{t}")).await;
+    let (server, env): (Option<Proc>, Vec<(String, String)>) = match victim {
+        Victim::Postgres => {
+            let (p, url) = postgres_cluster(&dir.join("pg"));
+            (Some(p), vec![("FALCONER_POSTGRES_URL".into(), url)])
+        }
+        Victim::Mongo => {
+            let (p, url) = mongo_on_disk(&dir.join("mongo"));
+            (Some(p), vec![("FALCONER_MONGO_URL".into(), url)])
+        }
+        Victim::Kafka => {
+            let (p, url) = kafka_on_disk(&dir.join("kafka"));
+            (Some(p), vec![("FALCONER_KAFKA_BOOTSTRAP".into(), url)])
+        }
+        Victim::Storage => {
+            let (p, url) = s3_on_disk(&dir.join("s3"));
+            let env = [
+                ("FALCONER_S3_ENDPOINT", url.as_str()),
+                ("AWS_ACCESS_KEY_ID", "AK"),
+                ("AWS_SECRET_ACCESS_KEY", "SK"),
+                ("AWS_REGION", "us-east-1"),
+            ];
+            (
+                Some(p),
+                env.map(|(k, v)| (k.to_string(), v.to_string())).to_vec(),
+            )
+        }
+        Victim::Keycloak | Victim::OpenWhisk => (None, Vec::new()),
+    };
+    if let Some(s) = &server {
+        wait_port(s.port, s.what);
+    }
+
+    // The counted event: the first role created. What it does is set once the gates exist.
+    let armed = Arc::new(AtomicBool::new(false));
+    let kill: Arc<OnceLock<Box<dyn Fn() + Send + Sync>>> = Arc::new(OnceLock::new());
+    let (trigger, killer) = (armed.clone(), kill.clone());
+    let hook = move |m: &axum::http::Method, path: &str| {
+        if m == axum::http::Method::POST
+            && path.ends_with("/roles")
+            && trigger.swap(false, Ordering::SeqCst)
+            && let Some(k) = killer.get()
+        {
+            k();
+        }
+    };
+    let kc = KeycloakDouble::start(
+        0,
+        crate::keycloak_double::Options {
+            before_answer: Some(Arc::new(hook)),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the Keycloak double starts");
+    let ow = OpenWhiskDouble::start(
+        0,
+        crate::openwhisk_double::Options {
+            namespace: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the OpenWhisk double starts");
+    let (kc_gate, ow_gate) = (Gate::open(&kc.url).await, Gate::open(&ow.url).await);
+    let _ = kill.set(match (victim, &server) {
+        (Victim::Keycloak, _) => {
+            let g = kc_gate.clone();
+            Box::new(move || g.cut())
+        }
+        (Victim::OpenWhisk, _) => {
+            let g = ow_gate.clone();
+            Box::new(move || g.cut())
+        }
+        (_, Some(s)) => {
+            let s = s.clone();
+            Box::new(move || s.kill())
+        }
+        (_, None) => unreachable!("a server dies"),
+    });
+
+    let mut all_env: Vec<(String, String)> = kc
+        .env()
+        .into_iter()
+        .chain(ow.env())
+        .map(|(k, v)| match k.as_str() {
+            "FALCONER_KEYCLOAK_URL" => (k, kc_gate.url()),
+            "FALCONER_OPENWHISK_URL" => (k, ow_gate.url()),
+            _ => (k, v),
+        })
+        .collect();
+    all_env.extend(env);
+    let (other, other_domain) = if victim == Victim::OpenWhisk {
+        all_env.push(("FALCONER_POSTGRES_URL".into(), shared_db.url.clone()));
+        (
+            format!(
+                "[[postgres.schema]]\nname = \"{t}_other\"\n\n[[postgres.table]]\nname = \"kept\"\nschema = \"{t}_other\"\ncolumn = [{{ name = \"id\", type = \"bigint\" }}]\n"
+            ),
+            "postgres",
+        )
+    } else {
+        (
+            "[[functions.package]]\nname = \"kept\"\n".to_string(),
+            "functions",
+        )
+    };
+    let (resources, domain, name) = victim.resources(&t);
+    let w = Workdir::new("deaths", &t, all_env);
+    w.write(
+        "m.toml",
+        &format!(
+            "[tenant]\nid = \"{t}\"\n[tenant.naming]\nrealm = \"{t}\"\npostgres_schemas = [\"{t}_app\", \"{t}_other\"]\nmongo_databases = [\"{t}\"]\nkafka_topic_prefix = \"{t}.\"\nfunctions_namespace = \"{t}\"\nbucket_prefix = \"{t}-\"\n\n[[iam.realm]]\nname = \"{t}\"\n\n[[iam.role]]\nname = \"viewer\"\n\n[[iam.role]]\nname = \"editor\"\ndepends_on = [\"iam.role.viewer\"]\n\n{resources}\n{other}"
+        ),
+    );
+
+    // The apply during which the victim dies.
+    armed.store(true, Ordering::SeqCst);
+    let o = w.apply(&[]);
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "{victim:?}: the event came: {}",
+        both(&o)
+    );
+    code(&o, 1);
+    let out = both(&o);
+    assert!(
+        out.contains(&format!("x {domain} ")) && out.contains(name),
+        "{victim:?}: the failure names {name}: {out}"
+    );
+    assert!(
+        out.contains("command: ") || out.contains("statement: "),
+        "{victim:?}: the failure names the step: {out}"
+    );
+    assert!(
+        !text(&o.stdout).contains("Applied:"),
+        "{victim:?}: no success: {out}"
+    );
+    let steps = journal(&w).await;
+    assert!(
+        steps.iter().any(|(d, s)| d == domain && s == "failed"),
+        "{victim:?}: the journal keeps the failed step: {steps:?}\n{out}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|(d, s)| d == other_domain && s == "committed"),
+        "{victim:?}: the other system's step completed: {steps:?}\n{out}"
+    );
+
+    // Back (with its data), the next apply completes; then nothing is left to do.
+    match (victim, &server) {
+        (Victim::Keycloak, _) => kc_gate.mend().await,
+        (Victim::OpenWhisk, _) => ow_gate.mend().await,
+        (_, Some(s)) => s.start_again(),
+        (_, None) => unreachable!(),
+    }
+    if let (Victim::Postgres, Some((_, url))) = (
+        victim,
+        w.env.iter().find(|(k, _)| k == "FALCONER_POSTGRES_URL"),
+    ) {
+        postgres_ready(url).await;
+    }
+    let again = w.apply(&[]);
+    code(&again, 0);
+    w.converged();
+    // Every name once in the doubles (the real servers key their objects by name).
+    match victim {
+        Victim::Keycloak => {
+            // Each role created once: a second creation of a name would have been answered 409.
+            let created = kc
+                .log()
+                .iter()
+                .filter(|r| r.method == "POST" && r.route.ends_with("/roles") && r.status == 201)
+                .count();
+            assert_eq!(created, 2, "two roles, each created once");
+        }
+        Victim::OpenWhisk => {
+            assert_eq!(ow.world().packages.len(), 1);
+            assert_eq!(ow.world().actions.len(), 1);
+        }
+        _ => {}
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&w.dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    shared_db.drop().await;
+}
+
+/// Waits (bounded) until PostgreSQL accepts a session: after a crash it opens its port before its recovery
+/// ends ("the database system is starting up").
+async fn postgres_ready(url: &str) {
+    use sqlx::Connection;
+    for _ in 0..600 {
+        if sqlx::PgConnection::connect(url).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("PostgreSQL at {url} did not accept a session within 30 s of its restart");
+}
+
+/// The run's journal in the state store: (domain, status) of each step.
+async fn journal(w: &Workdir) -> Vec<(String, String)> {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect(&w.state_url())
+        .await
+        .expect("the state store");
+    let runs: Vec<(String,)> = sqlx::query_as("select status from falconer_runs")
+        .fetch_all(&mut c)
+        .await
+        .expect("runs");
+    assert_eq!(runs, vec![("failed".to_string(),)], "one run, failed");
+    sqlx::query_as("select address, status from falconer_journal order by step")
+        .fetch_all(&mut c)
+        .await
+        .expect("journal")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dies_mid_apply() {
+    dies_mid_apply(Victim::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_dies_mid_apply() {
+    dies_mid_apply(Victim::Mongo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_dies_mid_apply() {
+    dies_mid_apply(Victim::Kafka).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_dies_mid_apply() {
+    dies_mid_apply(Victim::Storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keycloak_dies_mid_apply() {
+    dies_mid_apply(Victim::Keycloak).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openwhisk_dies_mid_apply() {
+    dies_mid_apply(Victim::OpenWhisk).await;
+}
