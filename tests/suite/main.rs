@@ -29,6 +29,7 @@ mod fleet;
 mod functions;
 mod graph;
 mod iam;
+mod injection;
 mod kafka;
 mod keycloak_contract;
 mod malformed;

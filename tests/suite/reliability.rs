@@ -158,12 +158,22 @@ async fn faulty(
     times: usize,
     fault: (u16, &'static str, &'static str),
 ) -> Faulty {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let target = if method == "POST" {
         "/admin/realms"
     } else {
         "/admin/realms/acme"
     };
+    faulty_at(method, target, times, fault).await
+}
+
+/// A Keycloak double that answers `fault` to the first `times` requests of `method` to `target`.
+async fn faulty_at(
+    method: &'static str,
+    target: &'static str,
+    times: usize,
+    fault: (u16, &'static str, &'static str),
+) -> Faulty {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let served = std::sync::Arc::new(AtomicUsize::new(0));
     let count = served.clone();
     let (status, retry_after, body) = fault;
@@ -193,6 +203,11 @@ async fn faulty(
 impl Faulty {
     /// `plan --detailed-exitcode` (or `apply`) of a realm against the double.
     fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_and_managed(args).0
+    }
+
+    /// Like `run`, and what the state store then says falconer manages for the tenant.
+    fn run_and_managed(&self, args: &[&str]) -> (std::process::Output, String) {
         let w = Workdir::new("reliability", "kc-fault", self.kc.env());
         w.write(
             "m.toml",
@@ -202,8 +217,9 @@ impl Faulty {
         let mut all = args.to_vec();
         all.insert(1, &m);
         let o = bounded(w.command(&all));
+        let managed = w.run(&["state", "list", "acme"]);
         let _ = std::fs::remove_dir_all(&w.dir);
-        o
+        (o, String::from_utf8_lossy(&managed.stdout).to_string())
     }
 
     fn served(&self) -> usize {
@@ -230,6 +246,12 @@ async fn bad_answers_from_keycloak_are_retried_or_reported() {
     for (status, body, says) in [
         (200, "{\"realm\": \"acme\", ", "not JSON"),
         (500, "{\"error\":\"boom\"}", "Keycloak answered 500"),
+        (
+            200,
+            "{\"realm\": 42, \"enabled\": \"yes\", \"attributes\": []}",
+            "Keycloak",
+        ),
+        (200, "[1, 2, 3]", "Keycloak"),
     ] {
         let broken = faulty("GET", usize::MAX, (status, "", body)).await;
         let o = broken.run(&["plan"]);
@@ -239,11 +261,33 @@ async fn bad_answers_from_keycloak_are_retried_or_reported() {
         assert_eq!(broken.served(), 1, "not tried again");
     }
 
+    // An object where a list belongs is an error, never an empty list.
+    let object = faulty_at(
+        "GET",
+        "/admin/realms/acme/roles",
+        usize::MAX,
+        (200, "", "{\"roles\": []}"),
+    )
+    .await;
+    // The realm exists first (a realm that does not exist has no lists to read).
+    let _ = object.run(&["apply", "--auto-approve"]);
+    let o = object.run(&["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("not a list"), "{}", both(&o));
+
     let busy_realm = faulty("POST", usize::MAX, (503, "0", "{\"error\":\"busy\"}")).await;
-    let o = busy_realm.run(&["apply", "--auto-approve"]);
+    let (o, managed) = busy_realm.run_and_managed(&["apply", "--auto-approve"]);
     assert_ne!(o.status.code(), Some(0), "{}", both(&o));
     assert!(both(&o).contains("Keycloak answered 503"), "{}", both(&o));
     assert_eq!(busy_realm.served(), 1, "a write is not repeated");
+    // What the system refused is not recorded as applied (falconer does not come to manage it).
+    assert!(!managed.contains("iam.realm.acme"), "{managed}");
+
+    // The same apply against a double that answers: the realm is then recorded, so the check above can fail.
+    let fine = faulty("POST", 0, (503, "0", "")).await;
+    let (o, managed) = fine.run_and_managed(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(managed.contains("iam.realm.acme"), "{managed}");
 }
 
 /// An OpenWhisk double whose package list answers `fault` the first `times` times; the faults served.
@@ -298,4 +342,19 @@ async fn bad_answers_from_openwhisk_are_retried_or_reported() {
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     assert!(both(&o).contains("not JSON"), "{}", both(&o));
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // An object where a list belongs is an error, never an empty list (which would plan to create what exists).
+    let (object, _) = faulty_openwhisk(usize::MAX, (200, "", "{\"packages\": []}")).await;
+    let o = plan(&object);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("not a list"), "{}", both(&o));
+    // Wrong types inside the list: an error or a plan, never a panic.
+    for body in ["[1, 2]", "[{\"name\": 5, \"namespace\": []}]"] {
+        let (wrong, _) = faulty_openwhisk(usize::MAX, (200, "", body)).await;
+        let o = plan(&wrong);
+        assert!(
+            matches!(o.status.code(), Some(1 | 2)) && !both(&o).contains("panicked"),
+            "{body}: {}",
+            both(&o)
+        );
+    }
 }

@@ -57,6 +57,18 @@ pub enum OwError {
     Other(String),
 }
 
+/// What a JSON value is, in words (for errors about answers of the wrong shape).
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 fn transaction(code: &Option<String>) -> String {
     code.as_ref()
         .map(|c| format!(" (transaction {c})"))
@@ -228,12 +240,19 @@ impl Whisk {
         let mut out = Vec::new();
         loop {
             let q = [("limit", PAGE.to_string()), ("skip", out.len().to_string())];
-            let page = self
-                .send(Method::GET, segments, &q, None)
-                .await?
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let page = match self.send(Method::GET, segments, &q, None).await? {
+                Value::Array(page) => page,
+                // Anything else is a bad answer, never taken for an empty list.
+                other => {
+                    return Err(OwError::Refused {
+                        method: "GET".into(),
+                        path: format!("/{}", segments.join("/")),
+                        status: 200,
+                        message: format!("the answer is not a list: {}", kind_of(&other)),
+                        code: None,
+                    });
+                }
+            };
             let n = page.len();
             out.extend(page);
             if n < PAGE {

@@ -352,13 +352,7 @@ impl Keycloak {
             let mut q = query.to_vec();
             q.push(("first", out.len().to_string()));
             q.push(("max", PAGE.to_string()));
-            let page = self
-                .send(Method::GET, segments, &q, None)
-                .await?
-                .body
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let page = list_of(self.send(Method::GET, segments, &q, None).await?.body, segments)?;
             let n = page.len();
             out.extend(page);
             if n < PAGE {
@@ -369,13 +363,28 @@ impl Keycloak {
 
     /// A list the API does not page.
     pub async fn all(&self, segments: &[&str]) -> Result<Vec<Value>, KcError> {
-        Ok(self
-            .send(Method::GET, segments, &[], None)
-            .await?
-            .body
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
+        list_of(self.send(Method::GET, segments, &[], None).await?.body, segments)
+    }
+}
+
+/// The items of a list answer; anything else is a bad answer, never taken for an empty list (which would plan
+/// to create what exists).
+fn list_of(body: Value, segments: &[&str]) -> Result<Vec<Value>, KcError> {
+    match body {
+        Value::Array(items) => Ok(items),
+        other => Err(KcError::Refused {
+            method: "GET".into(),
+            path: format!("/admin/realms/{}", segments.join("/")),
+            status: 200,
+            message: format!(
+                "the answer is not a list (it is {})",
+                match other {
+                    Value::Object(_) => "an object",
+                    Value::Null => "empty",
+                    _ => "a single value",
+                }
+            ),
+        }),
     }
 }
 

@@ -373,7 +373,7 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
             );
         }
         if let Some(p) = &self.policy {
-            check_policy(cx, p);
+            check_policy(cx, p, &self.name);
         }
         check_tags(cx, &self.tags);
         if let Some(e) = &self.encryption
@@ -570,7 +570,7 @@ pub fn policy_is_public(p: &Value) -> bool {
     })
 }
 
-fn check_policy(cx: &mut Checker<'_>, p: &Value) {
+fn check_policy(cx: &mut Checker<'_>, p: &Value, bucket: &str) {
     let Some(obj) = p.as_object() else {
         cx.error(
             "policy",
@@ -616,6 +616,32 @@ fn check_policy(cx: &mut Checker<'_>, p: &Value) {
                 "invalid-value",
                 "a bucket policy statement needs a `Principal`",
             );
+        }
+        check_resources(cx, &f, s, bucket);
+    }
+}
+
+/// A bucket policy speaks of its own bucket only (as S3 requires): every `Resource` and `NotResource` is the
+/// bucket's ARN or one of its objects', never another bucket (another tenant's) nor `*`.
+fn check_resources(cx: &mut Checker<'_>, field: &str, statement: &Value, bucket: &str) {
+    let own = format!("arn:aws:s3:::{bucket}");
+    let inside = |r: &str| r == own || r.strip_prefix(&own).is_some_and(|rest| rest.starts_with('/'));
+    for key in ["Resource", "NotResource"] {
+        let resources: Vec<&Value> = match statement.get(key) {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v) => vec![v],
+            None => continue,
+        };
+        for r in resources {
+            if !r.as_str().is_some_and(inside) {
+                cx.error(
+                    &format!("{field}.{key}"),
+                    "invalid-value",
+                    &format!(
+                        "a policy of bucket `{bucket}` may only name `{own}` and `{own}/...`, not {r}"
+                    ),
+                );
+            }
         }
     }
 }
