@@ -5,8 +5,11 @@
 
 use crate::manifest::{Format, LoadOptions, load_str};
 
+/// A reader of untrusted bytes.
+pub type Reader = fn(&[u8]);
+
 /// The readers, by the name of their fuzz target and of their folder of inputs.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Reader)] = &[
     ("manifest_toml", |b| manifest(b, Format::Toml)),
     ("manifest_kdl", |b| manifest(b, Format::Kdl)),
     ("manifest_json", |b| manifest(b, Format::Json)),

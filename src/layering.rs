@@ -12,6 +12,7 @@
 //! manifest, plan, state       (loading and validating; planning; the state store)
 //! falcone, engine, profile,  (artifacts; the apply engine; where the live systems are;
 //! fleet                       many tenants in one run)
+//! restore, fuzz               (restores; the readers of untrusted input the fuzz targets call)
 //! cli                         (the commands)
 //! ```
 
@@ -36,6 +37,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("engine", 6),
     ("fleet", 6),
     ("restore", 7),
+    ("fuzz", 7),
     ("profile", 6),
     ("cli", 8),
 ];

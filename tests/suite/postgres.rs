@@ -783,7 +783,7 @@ fn column_forms(c: &GenColumn, live: bool) -> (String, Option<String>) {
     };
     let (types, defaults, _, _) = FAMILIES[family];
     let ty = types[spelling % types.len()].to_string();
-    let default = (c.default && !(c.changed && !live))
+    let default = (c.default && (live || !c.changed))
         .then(|| defaults[spelling % defaults.len()].to_string());
     (ty, default)
 }

@@ -637,7 +637,7 @@ fn check_resources(cx: &mut Checker<'_>, field: &str, statement: &Value, bucket:
                 cx.error(
                     &format!("{field}.{key}"),
                     "invalid-value",
-                    &format!(
+                    format!(
                         "a policy of bucket `{bucket}` may only name `{own}` and `{own}/...`, not {r}"
                     ),
                 );
