@@ -626,17 +626,21 @@ pub(crate) fn record_of(key: &str, bytes: &[u8]) -> Result<Record, RepoError> {
 /// Packed bytes read as a repository reads them: unpacked, then as the index and as a document (for the
 /// fuzz target of stored blobs).
 pub(crate) fn read_packed(bytes: &[u8]) {
-    let _ = index_of(bytes);
     if let Ok(plain) = unpack(bytes) {
+        let _ = index_in(&plain);
         let _ = serde_json::from_slice::<serde_json::Value>(&plain);
     }
 }
 
 /// The index of records in packed bytes, if they hold one of this format.
 pub(crate) fn index_of(bytes: &[u8]) -> Option<Index> {
-    unpack(bytes)
+    index_in(&unpack(bytes).ok()?)
+}
+
+/// The index of records in unpacked bytes, if they hold one of this format.
+fn index_in(plain: &[u8]) -> Option<Index> {
+    serde_json::from_slice::<Index>(plain)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
         .filter(|i| i.format == INDEX_FORMAT)
 }
 

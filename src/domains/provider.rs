@@ -491,6 +491,20 @@ impl ProviderError {
     }
 }
 
+/// What a JSON value is, in words, for errors about answers of the wrong shape ("the answer is not a list:
+/// it is an object").
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The words of an HTTP error body: the first of `keys` the JSON body has as a string, else the body's own
 /// text (at most 300 characters).
 pub fn http_message(body: &[u8], keys: &[&str]) -> String {

@@ -57,18 +57,6 @@ pub enum OwError {
     Other(String),
 }
 
-/// What a JSON value is, in words (for errors about answers of the wrong shape).
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn transaction(code: &Option<String>) -> String {
     code.as_ref()
         .map(|c| format!(" (transaction {c})"))
@@ -248,7 +236,10 @@ impl Whisk {
                         method: "GET".into(),
                         path: format!("/{}", segments.join("/")),
                         status: 200,
-                        message: format!("the answer is not a list: {}", kind_of(&other)),
+                        message: format!(
+                            "the answer is not a list: it is {}",
+                            crate::domains::provider::json_kind(&other)
+                        ),
                         code: None,
                     });
                 }

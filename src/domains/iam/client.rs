@@ -377,12 +377,8 @@ fn list_of(body: Value, segments: &[&str]) -> Result<Vec<Value>, KcError> {
             path: format!("/admin/realms/{}", segments.join("/")),
             status: 200,
             message: format!(
-                "the answer is not a list (it is {})",
-                match other {
-                    Value::Object(_) => "an object",
-                    Value::Null => "empty",
-                    _ => "a single value",
-                }
+                "the answer is not a list: it is {}",
+                crate::domains::provider::json_kind(&other)
             ),
         }),
     }

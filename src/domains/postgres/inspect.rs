@@ -176,8 +176,8 @@ async fn snapshot(
     Ok(txs)
 }
 
-// The catalog queries; `$1` is the tenant's schemas, or (where the query says `::oid[]`) the oids of its
-// relations (RELATION_SQL). The catalog has no index on a relation's namespace, so only RELATION_SQL reads
+// The catalog queries; `$1` is the tenant's schemas, or (`::oid[]`) the oids of its relations
+// (RELATION_SQL). The catalog has no index on a relation's namespace, so only RELATION_SQL reads
 // all of `pg_class`; the rest go by oid (indexed), and a fleet of tenants in one database stays linear.
 const RELATION_SQL: &str = "select c.oid::int8 from pg_class c
          where c.relnamespace = any(array(select n.oid from pg_namespace n where n.nspname = any($1)))
@@ -318,15 +318,12 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
         .bind(schemas)
         .fetch_all(&mut **first)
         .await?;
+    // Each query is bound to what it selects by: the schema names, or the relation oids.
     macro_rules! q {
-        ($tx:expr, $sql:expr) => {{
+        ($tx:expr, $sql:expr, $by:expr) => {{
             let n = queries.fetch_add(1, Ordering::Relaxed) + 1;
             let started = std::time::Instant::now();
-            let query = sqlx::query_as($sql);
-            let query = match $sql.contains("::oid[]") {
-                true => query.bind(relations),
-                false => query.bind(schemas),
-            };
+            let query = sqlx::query_as($sql).bind($by);
             let rows = query.fetch_all(&mut **$tx).await?;
             tracing::debug!(query = n, rows = rows.len(), elapsed = ?started.elapsed(), "catalog query");
             rows
@@ -337,13 +334,13 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
     let mut rest = rest.iter_mut();
     let mut lanes = [rest.next(), rest.next(), rest.next()];
     let small = async {
-        let schema_rows: Vec<SchemaRow> = q!(first, SCHEMA_SQL);
-        let schema_acl: Vec<AclRow> = q!(first, SCHEMA_ACL_SQL);
-        let ext_rows: Vec<ExtensionRow> = q!(first, EXT_SQL);
-        let table_rows: Vec<TableRow> = q!(first, TABLE_SQL);
-        let view_rows: Vec<ViewRow> = q!(first, VIEW_SQL);
-        let policy_rows: Vec<PolicyRow> = q!(first, POLICY_SQL);
-        let grant_rows: Vec<AclRow> = q!(first, GRANT_SQL);
+        let schema_rows: Vec<SchemaRow> = q!(first, SCHEMA_SQL, schemas);
+        let schema_acl: Vec<AclRow> = q!(first, SCHEMA_ACL_SQL, schemas);
+        let ext_rows: Vec<ExtensionRow> = q!(first, EXT_SQL, schemas);
+        let table_rows: Vec<TableRow> = q!(first, TABLE_SQL, relations);
+        let view_rows: Vec<ViewRow> = q!(first, VIEW_SQL, relations);
+        let policy_rows: Vec<PolicyRow> = q!(first, POLICY_SQL, relations);
+        let grant_rows: Vec<AclRow> = q!(first, GRANT_SQL, relations);
         Ok::<_, sqlx::Error>((
             schema_rows,
             schema_acl,
@@ -360,7 +357,7 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
             let lane = lanes[$i].take();
             async move {
                 match lane {
-                    Some(tx) => Ok::<_, sqlx::Error>(Some(q!(tx, $sql))),
+                    Some(tx) => Ok::<_, sqlx::Error>(Some(q!(tx, $sql, relations))),
                     None => Ok(None),
                 }
             }
@@ -379,15 +376,15 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
     )?;
     let column_rows: Vec<ColumnRow> = match column_rows {
         Some(rows) => rows,
-        None => q!(first, COLUMN_SQL),
+        None => q!(first, COLUMN_SQL, relations),
     };
     let constraint_rows: Vec<ConstraintRow> = match constraint_rows {
         Some(rows) => rows,
-        None => q!(first, CONSTRAINT_SQL),
+        None => q!(first, CONSTRAINT_SQL, relations),
     };
     let index_rows: Vec<IndexRow> = match index_rows {
         Some(rows) => rows,
-        None => q!(first, INDEX_SQL),
+        None => q!(first, INDEX_SQL, relations),
     };
 
     // Roles referenced by the privileges and policies above (roles are cluster-wide: only these).
