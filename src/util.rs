@@ -112,9 +112,10 @@ pub fn pg_error(e: &sqlx::Error) -> String {
         sqlx::Error::Io(io) => format!("{io}"),
         sqlx::Error::Tls(t) => format!("TLS: {t}"),
         sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
-        sqlx::Error::PoolTimedOut => {
-            "cannot reach PostgreSQL: no connection could be opened within the connect timeout (is the server running?)".into()
-        }
+        sqlx::Error::PoolTimedOut => format!(
+            "cannot reach PostgreSQL: no connection could be opened or checked within {} s (the connect timeout: is the server running, and answering?)",
+            timeouts("PostgreSQL").connect.as_secs()
+        ),
         other => other.to_string(),
     }
 }
@@ -217,6 +218,36 @@ pub fn timeouts(system: &str) -> Timeouts {
             DEFAULT_TIMEOUTS.1,
         )),
     }
+}
+
+/// A request to a system, waited for at most the system's request timeout: past it, the request fails
+/// with an I/O error of kind `TimedOut` that names the system and the timeout (a server that stopped
+/// answering in the middle of a run, whose driver would wait for ever).
+pub trait Within<T, E: From<std::io::Error>>:
+    std::future::Future<Output = Result<T, E>> + Sized
+{
+    fn within(self, system: &'static str) -> impl std::future::Future<Output = Result<T, E>> {
+        let limit = timeouts(system).request;
+        async move {
+            match tokio::time::timeout(limit, self).await {
+                Ok(answer) => answer,
+                Err(_) => Err(E::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{system} did not answer within {} s (request timeout: the profile's [timeouts], or FALCONER_REQUEST_TIMEOUT)",
+                        limit.as_secs()
+                    ),
+                ))),
+            }
+        }
+    }
+}
+
+impl<F, T, E> Within<T, E> for F
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<std::io::Error>,
+{
 }
 
 /// How requests that are safe to repeat (reads) are retried: three more tries, from 0.2 s doubling to at

@@ -23,7 +23,7 @@ use crate::fleet::report::{
 };
 use crate::fleet::{Member, Shard, junit, markdown};
 use crate::manifest::{self, LoadOptions};
-use crate::model::Domain;
+use crate::model::{Domain, Tenant};
 use crate::plan::render::{self, Style};
 use crate::plan::{Options, Plan};
 use crate::state::State;
@@ -164,7 +164,7 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
                 return exit::ERROR;
             }
         };
-        let systems = Systems::new(settings);
+        let systems = Systems::new(settings, &tenants);
         let started_at = super::now_rfc3339();
         emit(
             job,
@@ -359,6 +359,8 @@ struct Systems<'a> {
     /// The settings of the fleet file's group profiles.
     groups: RefCell<HashMap<PathBuf, Rc<Settings>>>,
     cells: RefCell<HashMap<SystemKey, Rc<Connection>>>,
+    /// The run's tenants, by connection profile (`None`: the command's).
+    tenants: HashMap<Option<PathBuf>, Vec<Tenant>>,
 }
 
 /// A system of a connection profile (`None`: the command's).
@@ -367,11 +369,19 @@ type SystemKey = (Option<PathBuf>, Domain);
 type Connection = tokio::sync::OnceCell<Result<Arc<Live>, String>>;
 
 impl<'a> Systems<'a> {
-    fn new(settings: &'a Settings) -> Systems<'a> {
+    fn new(settings: &'a Settings, loaded: &[Loaded]) -> Systems<'a> {
+        let mut tenants: HashMap<Option<PathBuf>, Vec<Tenant>> = HashMap::new();
+        for t in loaded {
+            if let Ok(d) = &t.desired {
+                let group = tenants.entry(t.member.profile.clone()).or_default();
+                group.push(d.manifest.tenant.clone());
+            }
+        }
         Systems {
             settings,
             groups: RefCell::new(HashMap::new()),
             cells: RefCell::new(HashMap::new()),
+            tenants,
         }
     }
 
@@ -396,10 +406,12 @@ impl<'a> Systems<'a> {
                 .clone()
         });
         let settings = settings.as_deref().unwrap_or(self.settings);
+        let tenants = self.tenants.get(&profile.map(Path::to_path_buf));
         let connect = || async {
             let live = settings.connect(domain).await?;
-            // The run only reads: a listing of the whole system is read once for all its tenants.
-            live.share_reads();
+            // The run only reads: a listing of the whole system, or of all the tenants' scopes, is read
+            // once for all of them.
+            live.share_reads(tenants.map(Vec::as_slice).unwrap_or_default());
             Ok(Arc::new(live))
         };
         cell.get_or_init(connect).await.clone()

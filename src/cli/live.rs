@@ -317,18 +317,21 @@ impl Context {
         .collect::<Result<Vec<Vec<Item>>, ProviderError>>()?;
         let live: Vec<Vec<Item>> =
             try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key))).await?;
-        // Each system settles its desired resources knowing what is live (the same order as `self.live`).
-        let desired: Vec<Item> = try_join_all(
-            self.live
-                .iter()
-                .zip(desired)
-                .zip(&live)
-                .map(|((p, desired), live)| p.settle(&d.specs, desired, live, &self.key)),
-        )
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+        // Each system settles its desired resources knowing which already plan as unchanged against their
+        // live selves (the same order as `self.live`).
+        let unchanged: Vec<Vec<bool>> = desired
+            .iter()
+            .zip(&live)
+            .map(|(desired, live)| plan::unchanged(desired, live))
+            .collect();
+        let desired: Vec<Item> =
+            try_join_all(self.live.iter().zip(desired).zip(&unchanged).map(
+                |((p, desired), unchanged)| p.settle(&d.specs, desired, unchanged, &self.key),
+            ))
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let mut live: Vec<Item> = live.into_iter().flatten().collect();
         let recorded = self
             .state

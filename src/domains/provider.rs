@@ -177,16 +177,17 @@ pub trait Provider {
     }
 
     /// Brings the desired resources of this domain to the form the server would store them in, once the
-    /// live ones are read (called after [`Provider::desired`] and [`Provider::live`]): a provider can spare
-    /// the work for a resource that already equals its live self. By default, they are left as they are.
+    /// live ones are read (called after [`Provider::desired`] and [`Provider::live`]): `unchanged` says,
+    /// in the order of `desired`, which ones the plan already finds unchanged against their live selves,
+    /// for which a provider can spare the work. By default, they are left as they are.
     async fn settle(
         &self,
         specs: &DesiredSpecs,
         desired: Vec<Item>,
-        live: &[Item],
+        unchanged: &[bool],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let _ = (specs, live, key);
+        let _ = (specs, unchanged, key);
         Ok(desired)
     }
 
@@ -216,9 +217,12 @@ pub trait Provider {
         Vec::new()
     }
 
-    /// From now on the provider only reads, for many tenants (a fleet's `plan` or `drift`): a listing of the
-    /// whole system may be read once and shared by every tenant's read. By default, nothing changes.
-    fn share_reads(&self) {}
+    /// From now on the provider only reads, for `tenants` (a fleet's `plan` or `drift`): a listing of the
+    /// whole system, or of all these tenants' scopes, may be read once and shared by every tenant's read.
+    /// By default, nothing changes.
+    fn share_reads(&self, tenants: &[Tenant]) {
+        let _ = tenants;
+    }
 }
 
 /// A domain's live system as the registry (`systems!` in `domains/mod.rs`) knows it: its provider, its table

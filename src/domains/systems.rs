@@ -71,8 +71,8 @@ macro_rules! systems {
                 match self { $( Live::$variant(p) => p.notes(), )* }
             }
 
-            fn share_reads(&self) {
-                match self { $( Live::$variant(p) => p.share_reads(), )* }
+            fn share_reads(&self, tenants: &[Tenant]) {
+                match self { $( Live::$variant(p) => p.share_reads(tenants), )* }
             }
 
             async fn desired(
@@ -88,10 +88,10 @@ macro_rules! systems {
                 &self,
                 specs: &DesiredSpecs,
                 desired: Vec<Item>,
-                live: &[Item],
+                unchanged: &[bool],
                 key: &FingerprintKey,
             ) -> Result<Vec<Item>, ProviderError> {
-                match self { $( Live::$variant(p) => p.settle(specs, desired, live, key).await, )* }
+                match self { $( Live::$variant(p) => p.settle(specs, desired, unchanged, key).await, )* }
             }
 
             async fn live(

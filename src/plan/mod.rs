@@ -381,6 +381,19 @@ fn declared_changes(
     }
 }
 
+/// For each desired item, whether the plan finds it unchanged against the live item at its address (no
+/// field differs).
+pub fn unchanged(desired: &[Item], live: &[Item]) -> Vec<bool> {
+    let live: HashMap<&Address, &Item> = live.iter().map(|i| (&i.address, i)).collect();
+    desired
+        .iter()
+        .map(|d| {
+            live.get(&d.address)
+                .is_some_and(|l| diff::diff(d.spec.meta(), &d.value, &l.value).is_empty())
+        })
+        .collect()
+}
+
 /// The update or replace that turns `live` into `item`, if they differ.
 fn update(item: &Item, live: &Item, wave: usize, cx: &HazardCx<'_>) -> Option<Change> {
     let meta = item.spec.meta();

@@ -1,11 +1,15 @@
 //! A system dies in the middle of an apply (issue 18, item 1). On a counted event (the Keycloak double's
 //! answer to the first role created; the dying system's resources wait on that role), the test kills the
 //! server: PostgreSQL (a cluster of the test's own), MongoDB-wire (SecantusDB on disk), Kafka (noida-db) and
-//! S3 (SeaweedFS) by SIGKILL of their process group, as a crash would; Keycloak and OpenWhisk by closing the
+//! S3 (SeaweedFS) by SIGKILL of their process group and the leader's children, as a crash would; Keycloak and OpenWhisk by closing the
 //! port in front of their double and every connection through it. falconer must report the failure naming
 //! the system, exit 1, keep the journal (the run `failed`, the dying system's step `failed`), never report
 //! success, and complete the steps of the other system that were not waiting on it. Started again (with its
 //! data), the next apply completes: the plan after it is empty (nothing lost) and every name is there once.
+//!
+//! The four real servers also stop answering (SIGSTOP of their process group: connections stay open, no
+//! answer comes) on the same event: the apply fails within the request timeout (3 s here), naming the
+//! system, with the same journal; let go on (SIGCONT), the next apply completes.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::keycloak_double::KeycloakDouble;
 use crate::openwhisk_double::OpenWhiskDouble;
-use crate::support::{TestDb, Workdir, both, code, text};
+use crate::support::{TestDb, Workdir, both, bounded, code, text};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -68,12 +72,31 @@ impl Proc {
         wait_port(self.port, self.what);
     }
 
-    /// Kills the process group (from any thread); waits for the leader.
-    fn kill(&self) {
-        if let Some(mut c) = self.child.lock().expect("the child").take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", c.id())])
+    /// Signals the process group and the leader's children (PostgreSQL's backends are groups of their own:
+    /// each calls setsid): SIGSTOP (the server keeps its connections and answers nothing), SIGCONT, SIGKILL.
+    /// Whether the signal was sent.
+    fn signal(&self, signal: &str) -> bool {
+        if let Some(c) = self.child.lock().expect("the child").as_ref() {
+            let children = Command::new("ps")
+                .args(["-o", "pid=", "--ppid", &c.id().to_string()])
+                .output()
+                .expect("ps");
+            let mut targets = vec![format!("-{}", c.id())];
+            targets.extend(text(&children.stdout).split_whitespace().map(String::from));
+            let status = Command::new("kill")
+                .arg(signal)
+                .arg("--")
+                .args(&targets)
                 .status();
+            return status.is_ok_and(|s| s.success());
+        }
+        false
+    }
+
+    /// Kills the process group and the leader's children (from any thread); waits for the leader.
+    fn kill(&self) {
+        self.signal("-KILL");
+        if let Some(mut c) = self.child.lock().expect("the child").take() {
             let _ = c.wait();
         }
     }
@@ -356,10 +379,27 @@ impl Victim {
     }
 }
 
+/// What happens to the victim.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Fault {
+    /// It dies (SIGKILL; a double's port closed), and is started again with its data.
+    Dies,
+    /// It stops answering (SIGSTOP: its connections stay open, its answers never come), then goes on.
+    Stops,
+}
+
 /// One death: the tenant applied with the victim killed on the first role created, then the victim back and
 /// the apply run again.
 async fn dies_mid_apply(victim: Victim) {
-    let t = format!("death{}", victim as usize);
+    fault_mid_apply(victim, Fault::Dies).await;
+}
+
+/// One fault of the victim on the first role created, then the victim back and the apply run again.
+async fn fault_mid_apply(victim: Victim, fault: Fault) {
+    let t = match fault {
+        Fault::Dies => format!("death{}", victim as usize),
+        Fault::Stops => format!("stop{}", victim as usize),
+    };
     let dir = std::env::temp_dir().join(format!("falconer-servers-{t}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // The other system, whose step waits on nothing: OpenWhisk's package, or (when OpenWhisk dies) a
@@ -440,7 +480,10 @@ async fn dies_mid_apply(victim: Victim) {
         }
         (_, Some(s)) => {
             let s = s.clone();
-            Box::new(move || s.kill())
+            match fault {
+                Fault::Dies => Box::new(move || s.kill()),
+                Fault::Stops => Box::new(move || assert!(s.signal("-STOP"), "SIGSTOP sent")),
+            }
         }
         (_, None) => unreachable!("a server dies"),
     });
@@ -456,6 +499,11 @@ async fn dies_mid_apply(victim: Victim) {
         })
         .collect();
     all_env.extend(env);
+    if fault == Fault::Stops {
+        // A stopped server is found out by the request timeout (and a new connection by the connect one).
+        all_env.push(("FALCONER_REQUEST_TIMEOUT".into(), "3".into()));
+        all_env.push(("FALCONER_CONNECT_TIMEOUT".into(), "3".into()));
+    }
     let (other, other_domain) = if victim == Victim::OpenWhisk {
         all_env.push(("FALCONER_POSTGRES_URL".into(), shared_db.url.clone()));
         (
@@ -481,7 +529,7 @@ async fn dies_mid_apply(victim: Victim) {
 
     // The apply during which the victim dies.
     armed.store(true, Ordering::SeqCst);
-    let o = w.apply(&[]);
+    let o = bounded(w.command(&["apply", &w.manifest(), "--auto-approve"]));
     assert!(
         !armed.load(Ordering::SeqCst),
         "{victim:?}: the event came: {}",
@@ -497,6 +545,12 @@ async fn dies_mid_apply(victim: Victim) {
         out.contains("command: ") || out.contains("statement: "),
         "{victim:?}: the failure names the step: {out}"
     );
+    if fault == Fault::Stops {
+        assert!(
+            out.contains("within 3 s") || out.to_lowercase().contains("timed out"),
+            "{victim:?}: the failure says the system did not answer in time: {out}"
+        );
+    }
     assert!(
         !text(&o.stdout).contains("Applied:"),
         "{victim:?}: no success: {out}"
@@ -517,11 +571,13 @@ async fn dies_mid_apply(victim: Victim) {
     match (victim, &server) {
         (Victim::Keycloak, _) => kc_gate.mend().await,
         (Victim::OpenWhisk, _) => ow_gate.mend().await,
+        (_, Some(s)) if fault == Fault::Stops => assert!(s.signal("-CONT"), "SIGCONT sent"),
         (_, Some(s)) => s.start_again(),
         (_, None) => unreachable!(),
     }
-    if let (Victim::Postgres, Some((_, url))) = (
+    if let (Victim::Postgres, Fault::Dies, Some((_, url))) = (
         victim,
+        fault,
         w.env.iter().find(|(k, _)| k == "FALCONER_POSTGRES_URL"),
     ) {
         postgres_ready(url).await;
@@ -610,4 +666,24 @@ async fn keycloak_dies_mid_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openwhisk_dies_mid_apply() {
     dies_mid_apply(Victim::OpenWhisk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::Postgres, Fault::Stops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::Mongo, Fault::Stops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::Kafka, Fault::Stops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::Storage, Fault::Stops).await;
 }

@@ -16,6 +16,7 @@ mod keycloak_double;
 #[path = "support/openwhisk_double.rs"]
 mod openwhisk_double;
 
+mod answers;
 mod apply;
 mod backup;
 mod canary;

@@ -437,6 +437,21 @@ async fn hostile_sql_fields_are_refused_before_reaching_the_server() {
     db.drop().await;
 }
 
+/// The desired PostgreSQL resources as a live plan settles them: local forms, then normalized by the server
+/// except those the plan already finds unchanged against `live`.
+async fn desired_items(
+    pool: &sqlx::PgPool,
+    specs: &[(Spec, std::path::PathBuf)],
+    live: &[Item],
+    key: &FingerprintKey,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Item>, sqlx::Error> {
+    use falconer::domains::postgres::provider;
+    let local = provider::local_items(specs, key, warnings);
+    let unchanged = plan::unchanged(&local, live);
+    provider::settle(pool, specs, local, &unchanged, key).await
+}
+
 /// Plans the desired PostgreSQL resources against the database, with the desired addresses as the managed
 /// set (what the state store will hold).
 async fn live_plan(db: &TestDb, m: &Manifest, base: &Path) -> (plan::Plan, Vec<Item>, Vec<Item>) {
@@ -451,7 +466,7 @@ async fn live_plan(db: &TestDb, m: &Manifest, base: &Path) -> (plan::Plan, Vec<I
     let live = provider::live_items(&db.pool, &m.tenant, &[], &key)
         .await
         .expect("inspects");
-    let desired = provider::desired_items(&db.pool, &specs, &live, &key, &mut w)
+    let desired = desired_items(&db.pool, &specs, &live, &key, &mut w)
         .await
         .expect("normalizes");
     let managed = desired.iter().map(|i| i.address.clone()).collect();
@@ -898,7 +913,7 @@ fn plans_with_and_without_the_normalization_shortcut_are_the_same() {
                 .await
                 .expect("inspects");
             let mut w = Vec::new();
-            let short = provider::desired_items(&db.pool, &specs, &live, &key, &mut w)
+            let short = desired_items(&db.pool, &specs, &live, &key, &mut w)
                 .await
                 .expect("settles");
             let mut all: Vec<Spec> = specs.iter().map(|(s, _)| s.clone()).collect();
@@ -940,4 +955,63 @@ fn plans_with_and_without_the_normalization_shortcut_are_the_same() {
         skipped > 0 && changed > 0,
         "skipped {skipped}, changes {changed}"
     );
+}
+
+/// A fleet's shared read of the catalog (every tenant's schemas at once, shared out by schema) gives each
+/// tenant exactly what its own inspection gives: tables with columns and constraints (a foreign key into
+/// another tenant's schema too), indexes, views, policies, grants and the roles they name, for tenants of
+/// one schema and of two; a tenant the fleet does not cover is inspected alone.
+#[tokio::test]
+async fn a_fleet_read_of_the_catalog_equals_each_tenants_own() {
+    use falconer::domains::postgres::inspect::{Fleet, inspect_in_fleet, inspect_with_roles};
+    let db = TestDb::new("fleet_catalog").await;
+    let role = format!("{}_reader", db.name);
+    db.exec(&format!(
+        "do $$ begin if not exists (select 1 from pg_roles where rolname = '{role}') then create role {role}; end if; end $$;
+         create schema fa; create schema fb; create schema fb_audit; create schema fc;
+         create table fa.orders (id bigint generated always as identity primary key, total numeric(10,2) not null default 0 check (total >= 0), note text);
+         create index orders_note on fa.orders (lower(note)) where note is not null;
+         create table fb.customers (id int primary key, email varchar(80) unique, ref_order bigint references fa.orders (id) on delete cascade);
+         alter table fb.customers enable row level security;
+         create policy own on fb.customers for select to {role} using (email is not null);
+         grant select on fb.customers to {role};
+         grant usage on schema fb to {role};
+         create view fb.emails as select email from fb.customers;
+         create table fb_audit.events (at timestamptz default now(), what text collate \"C\");
+         create table fc.other (x int);"
+    ))
+    .await;
+    let tenant = |id: &str, schemas: &[&str]| {
+        let mut t = Tenant::new(id);
+        t.naming.postgres_schemas = Some(schemas.iter().map(|s| s.to_string()).collect());
+        t
+    };
+    let tenants = [
+        tenant("fa", &["fa"]),
+        tenant("fb", &["fb", "fb_audit"]),
+        tenant("empty", &["f_none"]),
+    ];
+    let fleet = Fleet::new(&tenants);
+    let roles = [role.clone()];
+    for t in &tenants {
+        assert!(fleet.covers(t));
+        let alone = inspect_with_roles(&db.pool, t, &roles)
+            .await
+            .expect("inspects");
+        let shared = inspect_in_fleet(&db.pool, &fleet, t, &roles)
+            .await
+            .expect("inspects in the fleet");
+        assert_eq!(alone.resources, shared.resources, "tenant {}", t.id);
+        assert!(!alone.resources.is_empty());
+    }
+    let fb = inspect_in_fleet(&db.pool, &fleet, &tenants[1], &[])
+        .await
+        .expect("inspects");
+    let kinds: Vec<&str> = fb.resources.iter().map(|s| s.meta().kind).collect();
+    for kind in ["schema", "table", "view", "policy", "grant", "role"] {
+        assert!(kinds.contains(&kind), "fb has a {kind}: {kinds:?}");
+    }
+    // The schemas of another tenant are not the fleet's.
+    assert!(!fleet.covers(&tenant("fc", &["fc"])));
+    db.drop().await;
 }

@@ -5,7 +5,7 @@
 
 use std::net::TcpListener;
 
-use crate::support::{Workdir, both};
+use crate::support::{Workdir, both, bounded, code, text};
 
 /// A listener that accepts connections into its backlog and never answers.
 fn silent() -> (TcpListener, String) {
@@ -69,30 +69,6 @@ fn systems(addr: &str) -> Vec<System> {
             ]),
         ),
     ]
-}
-
-/// Runs a command to its end, which must come (polled up to a generous bound: a hang fails the test).
-fn bounded(mut c: std::process::Command) -> std::process::Output {
-    let child = c
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("waits"));
-    for _ in 0..600 {
-        if waiter.is_finished() {
-            return waiter.join().expect("the output");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
-    panic!(
-        "the command hung past a minute: {:?}",
-        waiter.join().ok().map(|o| both(&o))
-    );
 }
 
 /// A hung system, each of the six: `plan` fails within the connect timeout (1 s here, from the
@@ -357,4 +333,194 @@ async fn bad_answers_from_openwhisk_are_retried_or_reported() {
             both(&o)
         );
     }
+}
+
+/// A TCP port in front of the suite's S3 server that answers `answer` (a raw HTTP answer, connection
+/// closed after it) to the first `times` requests of `method`; every other request passes through (the
+/// signed headers stay as the client wrote them; `Connection: close` is added, which no signature covers,
+/// so that each request comes on a connection of its own and is seen here). Counts the requests of
+/// `method`.
+struct S3Faults {
+    port: u16,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl S3Faults {
+    async fn start(upstream: &str, method: &'static str, times: usize, answer: String) -> S3Faults {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream: u16 = upstream
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .expect("the S3 endpoint's port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("the address").port();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let (count, answer) = (seen.clone(), std::sync::Arc::new(answer));
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (count, answer) = (count.clone(), answer.clone());
+                tokio::spawn(async move {
+                    // The first request's head (a GET or PUT of falconer's: a few hundred bytes).
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                        match inbound.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if head.starts_with(format!("{method} ").as_bytes())
+                        && count.fetch_add(1, Ordering::SeqCst) < times
+                    {
+                        let _ = inbound.write_all(answer.as_bytes()).await;
+                        let _ = inbound.shutdown().await;
+                        return;
+                    }
+                    let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    // One request per connection: the next one comes on a new connection.
+                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.splice(end + 2..end + 2, b"Connection: close\r\n".iter().copied());
+                    }
+                    if out.write_all(&head).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        });
+        S3Faults { port, seen, accept }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3Faults {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A raw HTTP answer with an S3 error body (`Retry-After` when given).
+fn s3_answer(status: &str, code: &str, retry_after: Option<&str>) -> String {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected</Message></Error>"
+    );
+    let retry = retry_after
+        .map(|s| format!("Retry-After: {s}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Bad answers from S3 (a port in front of the suite's SeaweedFS): a read answered 503 SlowDown (with
+/// `Retry-After`) or cut short (a body shorter than its length) is tried again and the plan goes on; one
+/// that keeps answering 503 fails after four tries naming S3; a 500 and malformed XML fail at once with a
+/// clear error; a write answered 503 is not repeated, and what S3 refused is not recorded as applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_answers_from_s3_are_retried_or_reported() {
+    let direct = crate::support::s3_endpoint().await;
+    let env = |endpoint: &str| {
+        [
+            ("FALCONER_S3_ENDPOINT", endpoint),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
+    };
+    let manifest = "[tenant]\nid = \"s3fault\"\n[tenant.naming]\nbucket_prefix = \"s3fault-\"\n\n[[storage.bucket]]\nname = \"s3fault-kept\"\nversioning = \"enabled\"\n";
+    // The bucket exists (applied straight to S3); the one the last part creates does not.
+    let client = crate::support::s3_client(&direct, crate::support::S3_SECRET);
+    let gone = falconer::domains::storage::client::Call::new(
+        reqwest::Method::DELETE,
+        Some("s3fault-new"),
+        "",
+    );
+    let _ = client.send(gone).await;
+    let w = Workdir::new("reliability", "s3-fault", env(&direct));
+    w.write("m.toml", manifest);
+    code(&w.apply(&[]), 0);
+
+    let run = |faults: &S3Faults, args: &[&str], body: &str| {
+        let mut w = Workdir::new("reliability", "s3-fault", env(&faults.endpoint()));
+        w.set_env("FALCONER_REQUEST_TIMEOUT", "5");
+        w.write("m.toml", body);
+        let m = w.manifest();
+        let mut all = args.to_vec();
+        all.insert(1, &m);
+        let o = bounded(w.command(&all));
+        let managed = text(&w.run(&["state", "list", "s3fault"]).stdout);
+        let _ = std::fs::remove_dir_all(&w.dir);
+        (o, managed)
+    };
+    let plan = ["plan", "--detailed-exitcode"];
+
+    let slow = s3_answer("503 Service Unavailable", "SlowDown", Some("0"));
+    let busy = S3Faults::start(&direct, "GET", 2, slow.clone()).await;
+    let (o, _) = run(&busy, &plan, manifest);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "in sync after two faults: {}",
+        both(&o)
+    );
+    assert!(busy.seen() >= 3, "two faults, then the real answer");
+
+    let cut = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 400\r\n\r\n<?xml version=\"1.0\"?><ListAllMyBucketsResult>".to_string();
+    let short = S3Faults::start(&direct, "GET", 2, cut).await;
+    let (o, _) = run(&short, &plan, manifest);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a cut answer is read again: {}",
+        both(&o)
+    );
+    assert!(short.seen() >= 3);
+
+    let always = S3Faults::start(&direct, "GET", usize::MAX, slow.clone()).await;
+    let (o, _) = run(&always, &plan, manifest);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        both(&o).contains("S3") && both(&o).contains("503"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(always.seen(), 4, "one try and three more");
+
+    let boom = s3_answer("500 Internal Server Error", "InternalError", None);
+    let malformed = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 45\r\nConnection: close\r\n\r\n<ListAllMyBucketsResult><Buckets><Bucket><Nam".to_string();
+    for (answer, says) in [(boom, "InternalError"), (malformed, "MalformedXML")] {
+        let broken = S3Faults::start(&direct, "GET", usize::MAX, answer).await;
+        let (o, _) = run(&broken, &plan, manifest);
+        assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+        assert!(both(&o).contains(says), "{}", both(&o));
+        assert!(!both(&o).contains("panicked"), "{}", both(&o));
+        assert_eq!(broken.seen(), 1, "not tried again: {}", both(&o));
+    }
+
+    // A new bucket whose creation is answered 503: not repeated, not recorded.
+    let more = format!("{manifest}\n[[storage.bucket]]\nname = \"s3fault-new\"\n");
+    let refused = S3Faults::start(&direct, "PUT", usize::MAX, slow).await;
+    let (o, managed) = run(&refused, &["apply", "--auto-approve"], &more);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("503"), "{}", both(&o));
+    assert_eq!(refused.seen(), 1, "a write is not repeated: {}", both(&o));
+    assert!(!managed.contains("s3fault-new"), "{managed}");
+    let _ = std::fs::remove_dir_all(&w.dir);
 }

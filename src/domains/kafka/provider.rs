@@ -187,7 +187,7 @@ impl Provider for Kafka {
         self.notes.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
-    fn share_reads(&self) {
+    fn share_reads(&self, _tenants: &[Tenant]) {
         self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 

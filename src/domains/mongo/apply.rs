@@ -6,6 +6,9 @@
 //! concurrently, at most [`PARALLEL`] at a time. New indexes of a collection go in one `createIndexes`.
 //! Drops are idempotent: a namespace or index that is already gone counts as dropped.
 
+use std::future::IntoFuture;
+
+use crate::util::Within;
 use std::collections::{HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -118,6 +121,8 @@ impl Op {
         let result = client
             .database(self.database())
             .run_command(self.command())
+            .into_future()
+            .within("MongoDB")
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -148,6 +153,7 @@ pub fn error_message(e: &Error) -> String {
         ErrorKind::ServerSelection { .. } => {
             "cannot reach MongoDB: no server answered (is it running, and is the URL right?)".to_string()
         }
+        ErrorKind::Io(io) => io.to_string(),
         _ => e.to_string(),
     }
 }

@@ -2,6 +2,7 @@
 //! `listIndexes` per collection, run concurrently (at most [`PARALLEL`] at a time). Collections and indexes
 //! are read with their options as the server stores them, then normalized like desired ones.
 
+use crate::util::Within;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
@@ -33,14 +34,15 @@ pub fn wanted(tenant: &Tenant, also: &[Address]) -> Vec<String> {
     dbs
 }
 
-/// The tenant's MongoDB resources as the server has them.
+/// The tenant's MongoDB resources as the server has them, of the server's databases `names`
+/// (`listDatabases`).
 pub async fn inspect(
     client: &Client,
+    names: Vec<String>,
     tenant: &Tenant,
     also: &[Address],
 ) -> Result<Vec<Spec>, mongodb::error::Error> {
     let wanted = wanted(tenant, also);
-    let names = client.list_database_names().await?;
     let dbs: Vec<String> = names.into_iter().filter(|n| wanted.contains(n)).collect();
     let collections: Vec<Vec<Document>> = stream::iter(dbs.iter())
         .map(|db| list(client, db, doc! { "listCollections": 1 }))
@@ -88,12 +90,11 @@ async fn list(
     db: &str,
     command: Document,
 ) -> Result<Vec<Document>, mongodb::error::Error> {
-    client
-        .database(db)
-        .run_cursor_command(command)
-        .await?
-        .try_collect()
-        .await
+    let listing = async {
+        let cursor = client.database(db).run_cursor_command(command).await?;
+        cursor.try_collect().await
+    };
+    listing.within("MongoDB").await
 }
 
 fn int(v: Option<&Bson>) -> Option<i64> {

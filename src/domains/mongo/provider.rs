@@ -1,5 +1,8 @@
 //! MongoDB as a [`Provider`]: the connection, desired and live resources, and apply.
 
+use std::future::IntoFuture;
+
+use crate::util::Within;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,30 @@ use crate::secrets::FingerprintKey;
 /// A MongoDB deployment reached through one client (it pools its own connections).
 pub struct Mongo {
     pub client: Client,
+    /// Set by [`Provider::share_reads`]: the server's database list, read once for every tenant of the run.
+    shared: std::sync::atomic::AtomicBool,
+    databases: tokio::sync::OnceCell<Result<Vec<String>, mongodb::error::Error>>,
+}
+
+impl Mongo {
+    pub fn new(client: Client) -> Mongo {
+        Mongo {
+            client,
+            shared: std::sync::atomic::AtomicBool::new(false),
+            databases: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The server's databases: one `listDatabases`, or (reads shared by a fleet) the run's one.
+    async fn database_names(&self) -> Result<Vec<String>, mongodb::error::Error> {
+        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.client.list_database_names().into_future().within("MongoDB").await;
+        }
+        self.databases
+            .get_or_init(|| self.client.list_database_names().into_future().within("MongoDB"))
+            .await
+            .clone()
+    }
 }
 
 /// Connects to MongoDB and checks that it answers. `password`, when given, completes the URL's user.
@@ -106,7 +133,7 @@ impl System for Mongo {
     async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
         let c = provider::connection(table, dir, Domain::Mongo, URL_VAR)?;
         let client = connect(&c.url, c.password.as_deref()).await?;
-        Ok(Mongo { client })
+        Ok(Mongo::new(client))
     }
 }
 
@@ -148,10 +175,15 @@ impl Provider for Mongo {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let specs = inspect::inspect(&self.client, tenant, also)
+        let names = self.database_names().await.map_err(backend)?;
+        let specs = inspect::inspect(&self.client, names, tenant, also)
             .await
             .map_err(backend)?;
         Ok(provider::sealed(specs, key))
+    }
+
+    fn share_reads(&self, _tenants: &[Tenant]) {
+        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn apply(

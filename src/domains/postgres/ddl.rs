@@ -3,6 +3,7 @@
 //! Statements of a change come in the order they must run; a domain's statements run in one transaction
 //! ([`execute`]), so a failure leaves the database untouched.
 
+use crate::util::Within;
 use super::sql::{qualified, quote_ident, quote_literal};
 use super::*;
 use crate::domains::Spec;
@@ -949,14 +950,14 @@ pub async fn execute(
     pool: &sqlx::PgPool,
     statements: &[Statement],
 ) -> Result<(), (usize, sqlx::Error)> {
-    let mut tx = pool.begin().await.map_err(|e| (0, e))?;
+    let mut tx = pool.begin().within("PostgreSQL").await.map_err(|e| (0, e))?;
     for (i, s) in statements.iter().enumerate() {
         tracing::debug!(statement = %s.shown(), "executing");
         // One prepared statement each: the server refuses a second command hidden in one.
-        if let Err(e) = sqlx::query(&s.sql).execute(&mut *tx).await {
-            let _ = tx.rollback().await;
+        if let Err(e) = sqlx::query(&s.sql).execute(&mut *tx).within("PostgreSQL").await {
+            let _ = tx.rollback().within("PostgreSQL").await;
             return Err((i, e));
         }
     }
-    tx.commit().await.map_err(|e| (statements.len(), e))
+    tx.commit().within("PostgreSQL").await.map_err(|e| (statements.len(), e))
 }

@@ -5,6 +5,7 @@
 //! `pg_get_viewdef`), which is also how exported manifests write them, so that export then plan shows no
 //! changes.
 
+use crate::util::Within;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,14 +26,14 @@ pub struct Inspected {
 
 // Catalog rows, decoded by column name.
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct SchemaRow {
     name: String,
     owner: String,
     comment: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct AclRow {
     schema: String,
     object: String,
@@ -42,14 +43,14 @@ struct AclRow {
     grantable: bool,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct ExtensionRow {
     name: String,
     schema: String,
     version: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct TableRow {
     oid: i64,
     schema: String,
@@ -59,7 +60,7 @@ struct TableRow {
     comment: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct ColumnRow {
     table_oid: i64,
     name: String,
@@ -72,7 +73,7 @@ struct ColumnRow {
     comment: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct ConstraintRow {
     table_oid: i64,
     name: String,
@@ -88,7 +89,7 @@ struct ConstraintRow {
     nulls_not_distinct: bool,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct IndexRow {
     schema: String,
     name: String,
@@ -103,7 +104,7 @@ struct IndexRow {
     comment: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct ViewRow {
     schema: String,
     name: String,
@@ -113,7 +114,7 @@ struct ViewRow {
     options: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct PolicyRow {
     schema: String,
     table: String,
@@ -125,7 +126,7 @@ struct PolicyRow {
     with_check: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct RoleRow {
     name: String,
     login: bool,
@@ -144,11 +145,12 @@ async fn snapshot(
     n: usize,
 ) -> Result<Vec<sqlx::Transaction<'static, sqlx::Postgres>>, sqlx::Error> {
     const READ: &str = "set transaction isolation level repeatable read, read only";
-    let mut first = pool.begin().await?;
-    sqlx::query(READ).execute(&mut *first).await?;
+    let mut first = pool.begin().within("PostgreSQL").await?;
+    sqlx::query(READ).execute(&mut *first).within("PostgreSQL").await?;
     let mut txs = Vec::with_capacity(n);
     let exported: Result<String, _> = sqlx::query_scalar("select pg_export_snapshot()")
         .fetch_one(&mut *first)
+        .within("PostgreSQL")
         .await;
     txs.push(first);
     let Ok(id) = exported else {
@@ -167,9 +169,10 @@ async fn snapshot(
         else {
             break;
         };
-        sqlx::query(READ).execute(&mut *tx).await?;
+        sqlx::query(READ).execute(&mut *tx).within("PostgreSQL").await?;
         sqlx::query(&format!("set transaction snapshot {}", quote_literal(&id)))
             .execute(&mut *tx)
+            .within("PostgreSQL")
             .await?;
         txs.push(tx);
     }
@@ -268,7 +271,79 @@ pub async fn inspect_with_roles(
     tenant: &Tenant,
     roles: &[String],
 ) -> Result<Inspected, sqlx::Error> {
-    let rows = catalog(pool, tenant, roles).await?;
+    let mut txs = snapshot(pool, 4).await?;
+    let mut rows = catalog(&mut txs, &tenant.postgres_schemas()).await?;
+    let first = txs.first_mut().ok_or(sqlx::Error::PoolClosed)?;
+    rows.role_rows = read_roles(&mut **first, &rows.role_names(roles)).await?;
+    rows.queries += 1;
+    for tx in txs {
+        tx.rollback().within("PostgreSQL").await?;
+    }
+    Ok(resources_of(rows))
+}
+
+/// The catalog rows of every schema of a fleet's tenants, read once with the queries one tenant's
+/// inspection makes (a fleet's run that only reads: [`crate::domains::provider::Provider::share_reads`]);
+/// each tenant then takes its schemas' share, and reads only the roles it names.
+pub struct Fleet {
+    schemas: Vec<String>,
+    rows: tokio::sync::OnceCell<Result<HashMap<String, Rows>, std::sync::Arc<sqlx::Error>>>,
+}
+
+impl Fleet {
+    pub fn new(tenants: &[Tenant]) -> Fleet {
+        let schemas: BTreeSet<String> = tenants.iter().flat_map(Tenant::postgres_schemas).collect();
+        Fleet {
+            schemas: schemas.into_iter().collect(),
+            rows: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Whether the fleet's read holds every schema of `tenant`.
+    pub fn covers(&self, tenant: &Tenant) -> bool {
+        let schemas = tenant.postgres_schemas();
+        schemas
+            .iter()
+            .all(|s| self.schemas.binary_search(s).is_ok())
+    }
+}
+
+/// Like [`inspect_with_roles`], for a tenant the fleet covers ([`Fleet::covers`]): the fleet's catalog is
+/// read by the first tenant that asks, on one snapshot; the tenant's roles are read on their own.
+pub async fn inspect_in_fleet(
+    pool: &PgPool,
+    fleet: &Fleet,
+    tenant: &Tenant,
+    roles: &[String],
+) -> Result<Inspected, std::sync::Arc<sqlx::Error>> {
+    let read = async {
+        let mut txs = snapshot(pool, 4).await?;
+        let rows = catalog(&mut txs, &fleet.schemas).await?;
+        for tx in txs {
+            tx.rollback().within("PostgreSQL").await?;
+        }
+        Ok(rows.by_schema())
+    };
+    let parts = fleet
+        .rows
+        .get_or_init(|| async { read.await.map_err(std::sync::Arc::new) })
+        .await
+        .as_ref()
+        .map_err(std::sync::Arc::clone)?;
+    let mut rows = Rows::default();
+    for schema in tenant.postgres_schemas() {
+        if let Some(part) = parts.get(&schema) {
+            rows.extend(part.clone());
+        }
+    }
+    rows.queries = 0;
+    rows.role_rows = read_roles(pool, &rows.role_names(roles)).await?;
+    rows.queries += 1;
+    Ok(resources_of(rows))
+}
+
+/// The resources the catalog rows describe.
+fn resources_of(rows: Rows) -> Inspected {
     let mut out = Inspected {
         queries: rows.queries,
         ..Inspected::default()
@@ -286,10 +361,11 @@ pub async fn inspect_with_roles(
     r.extend(views_of(rows.view_rows));
     r.extend(policies_of(rows.policy_rows));
     r.extend(grants_of(rows.grant_rows));
-    Ok(out)
+    out
 }
 
-/// Everything the catalog says of the tenant's schemas, and of the roles they use.
+/// Everything the catalog says of some schemas, and of the roles they use.
+#[derive(Clone, Default)]
 struct Rows {
     schema_rows: Vec<SchemaRow>,
     schema_acl: Vec<AclRow>,
@@ -305,18 +381,125 @@ struct Rows {
     queries: usize,
 }
 
-/// Runs the catalog queries (twelve: the relations first, then the rest at once on up to four connections that read one snapshot). One
-/// function for the snapshot's life: the queries, the connections' lanes and their rollback belong together.
+impl Rows {
+    /// The roles to read: those the privileges and policies name, and `also` (roles are cluster-wide:
+    /// only these).
+    fn role_names(&self, also: &[String]) -> Vec<String> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        names.extend(self.schema_acl.iter().map(|r| r.grantee.clone()));
+        names.extend(self.grant_rows.iter().map(|r| r.grantee.clone()));
+        names.extend(self.policy_rows.iter().flat_map(|r| r.roles.iter().cloned()));
+        names.extend(also.iter().cloned());
+        names.remove("public");
+        names.into_iter().collect()
+    }
+
+    /// The rows of each schema (the extensions, which belong to the database, with every schema; the
+    /// columns and constraints with their table's schema), each kind in the order it was read.
+    fn by_schema(self) -> HashMap<String, Rows> {
+        let mut parts: HashMap<String, Rows> = HashMap::new();
+        let schema_of: HashMap<i64, String> = self
+            .table_rows
+            .iter()
+            .map(|t| (t.oid, t.schema.clone()))
+            .collect();
+        for r in &self.schema_rows {
+            parts.insert(
+                r.name.clone(),
+                Rows {
+                    ext_rows: self.ext_rows.clone(),
+                    ..Rows::default()
+                },
+            );
+        }
+        fn part<'p>(parts: &'p mut HashMap<String, Rows>, schema: &str) -> &'p mut Rows {
+            parts.entry(schema.to_string()).or_default()
+        }
+        let p = &mut parts;
+        for r in self.schema_rows {
+            part(p, &r.name.clone()).schema_rows.push(r);
+        }
+        for r in self.schema_acl {
+            part(p, &r.schema.clone()).schema_acl.push(r);
+        }
+        for r in self.table_rows {
+            part(p, &r.schema.clone()).table_rows.push(r);
+        }
+        for r in self.view_rows {
+            part(p, &r.schema.clone()).view_rows.push(r);
+        }
+        for r in self.policy_rows {
+            part(p, &r.schema.clone()).policy_rows.push(r);
+        }
+        for r in self.grant_rows {
+            part(p, &r.schema.clone()).grant_rows.push(r);
+        }
+        for r in self.index_rows {
+            part(p, &r.schema.clone()).index_rows.push(r);
+        }
+        for r in self.column_rows {
+            if let Some(s) = schema_of.get(&r.table_oid) {
+                part(p, s).column_rows.push(r);
+            }
+        }
+        for r in self.constraint_rows {
+            if let Some(s) = schema_of.get(&r.table_oid) {
+                part(p, s).constraint_rows.push(r);
+            }
+        }
+        parts
+    }
+
+    /// Adds another schema's rows (the extensions are the database's: kept once).
+    fn extend(&mut self, other: Rows) {
+        if self.ext_rows.is_empty() {
+            self.ext_rows = other.ext_rows;
+        }
+        self.schema_rows.extend(other.schema_rows);
+        self.schema_acl.extend(other.schema_acl);
+        self.table_rows.extend(other.table_rows);
+        self.view_rows.extend(other.view_rows);
+        self.policy_rows.extend(other.policy_rows);
+        self.grant_rows.extend(other.grant_rows);
+        self.column_rows.extend(other.column_rows);
+        self.constraint_rows.extend(other.constraint_rows);
+        self.index_rows.extend(other.index_rows);
+    }
+}
+
+/// The roles named, with their attributes and memberships.
+async fn read_roles<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    names: &[String],
+) -> Result<Vec<RoleRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.rolname::text as name, r.rolcanlogin as login, r.rolinherit as inherit,
+                r.rolbypassrls as bypass_rls, r.rolconnlimit as connection_limit,
+                coalesce((select array_agg(b.rolname::text order by 1) from pg_auth_members m
+                          join pg_roles b on b.oid = m.roleid where m.member = r.oid), '{}') as member_of,
+                shobj_description(r.oid, 'pg_authid') as comment
+         from pg_roles r where r.rolname = any($1) order by 1",
+    )
+    .bind(names)
+    .fetch_all(executor)
+    .within("PostgreSQL")
+    .await
+}
+
+/// A read-only transaction of a snapshot.
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Runs the catalog queries of `schemas` (eleven: the relations first, then the rest at once on the
+/// snapshot's connections, `txs`), all but the roles'.
 // Long: one line per catalog query, spread over four connections that read one snapshot; the lanes are
 // kept together so that which queries share a connection stays visible.
-async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Rows, sqlx::Error> {
-    let schemas = &tenant.postgres_schemas();
+async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error> {
     let queries = &AtomicUsize::new(0);
-    let mut txs = snapshot(pool, 4).await?;
     let (first, rest) = txs.split_first_mut().ok_or(sqlx::Error::PoolClosed)?;
     let relations: &Vec<i64> = &sqlx::query_scalar(RELATION_SQL)
         .bind(schemas)
         .fetch_all(&mut **first)
+        .within("PostgreSQL")
         .await?;
     // Each query is bound to what it selects by: the schema names, or the relation oids.
     macro_rules! q {
@@ -324,7 +507,7 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
             let n = queries.fetch_add(1, Ordering::Relaxed) + 1;
             let started = std::time::Instant::now();
             let query = sqlx::query_as($sql).bind($by);
-            let rows = query.fetch_all(&mut **$tx).await?;
+            let rows = query.fetch_all(&mut **$tx).within("PostgreSQL").await?;
             tracing::debug!(query = n, rows = rows.len(), elapsed = ?started.elapsed(), "catalog query");
             rows
         }};
@@ -387,29 +570,6 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
         None => q!(first, INDEX_SQL, relations),
     };
 
-    // Roles referenced by the privileges and policies above (roles are cluster-wide: only these).
-    let mut role_names: BTreeSet<String> = BTreeSet::new();
-    role_names.extend(schema_acl.iter().map(|r| r.grantee.clone()));
-    role_names.extend(grant_rows.iter().map(|r| r.grantee.clone()));
-    role_names.extend(policy_rows.iter().flat_map(|r| r.roles.iter().cloned()));
-    role_names.extend(roles.iter().cloned());
-    role_names.remove("public");
-    let role_names: Vec<String> = role_names.into_iter().collect();
-    let role_rows: Vec<RoleRow> = sqlx::query_as(
-        "select r.rolname::text as name, r.rolcanlogin as login, r.rolinherit as inherit,
-                r.rolbypassrls as bypass_rls, r.rolconnlimit as connection_limit,
-                coalesce((select array_agg(b.rolname::text order by 1) from pg_auth_members m
-                          join pg_roles b on b.oid = m.roleid where m.member = r.oid), '{}') as member_of,
-                shobj_description(r.oid, 'pg_authid') as comment
-         from pg_roles r where r.rolname = any($1) order by 1",
-    )
-    .bind(&role_names)
-    .fetch_all(&mut **first)
-    .await?;
-    for tx in txs {
-        tx.rollback().await?;
-    }
-
     Ok(Rows {
         schema_rows,
         schema_acl,
@@ -421,8 +581,8 @@ async fn catalog(pool: &PgPool, tenant: &Tenant, roles: &[String]) -> Result<Row
         column_rows,
         constraint_rows,
         index_rows,
-        role_rows,
-        queries: queries.load(Ordering::Relaxed) + 2,
+        role_rows: Vec::new(),
+        queries: queries.load(Ordering::Relaxed) + 1,
     })
 }
 

@@ -8,6 +8,7 @@
 //! live objects. Each object has its own savepoint: one that cannot be created yet (it uses a type or
 //! a table that does not exist) keeps the text as written.
 
+use crate::util::Within;
 use std::collections::HashMap;
 
 use sqlx::{PgPool, Row};
@@ -378,17 +379,18 @@ async fn shadow_batch(
     items: &mut [(usize, &mut Spec)],
     careful: bool,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin().within("PostgreSQL").await?;
     let shadow = format!("falconer_shadow_{}_{lane}", std::process::id());
     sqlx::query(&format!("create schema {}", quote_ident(&shadow)))
         .execute(&mut *tx)
+        .within("PostgreSQL")
         .await?;
     if !build_shadows(&mut tx, &shadow, items, careful).await? {
-        tx.rollback().await?;
+        tx.rollback().within("PostgreSQL").await?;
         return Ok(false);
     }
     let back = ReadBack::read(&mut tx, &shadow).await?;
-    tx.rollback().await?;
+    tx.rollback().within("PostgreSQL").await?;
     for (i, s) in items.iter_mut() {
         back.apply(*i, s);
     }
@@ -416,7 +418,7 @@ async fn build_shadows(
             let built = if careful {
                 try_ddl(tx, &ddl).await?
             } else {
-                match sqlx::query(&ddl).execute(&mut **tx).await {
+                match sqlx::query(&ddl).execute(&mut **tx).within("PostgreSQL").await {
                     Ok(_) => true,
                     Err(sqlx::Error::Database(_)) => return Ok(false),
                     Err(e) => return Err(e),
@@ -570,7 +572,7 @@ async fn shadow_rows(
     ns: &str,
     sql: &str,
 ) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
-    sqlx::query(sql).bind(ns).fetch_all(&mut **tx).await
+    sqlx::query(sql).bind(ns).fetch_all(&mut **tx).within("PostgreSQL").await
 }
 
 /// Runs DDL under a savepoint; `false` (and rolled back to the savepoint) when the server refuses it.
@@ -580,12 +582,14 @@ async fn try_ddl(
 ) -> Result<bool, sqlx::Error> {
     sqlx::query("savepoint falconer_normalize")
         .execute(&mut **tx)
+        .within("PostgreSQL")
         .await?;
     // A prepared statement: the server refuses more than one command in it.
-    match sqlx::query(ddl).execute(&mut **tx).await {
+    match sqlx::query(ddl).execute(&mut **tx).within("PostgreSQL").await {
         Ok(_) => {
             sqlx::query("release savepoint falconer_normalize")
                 .execute(&mut **tx)
+                .within("PostgreSQL")
                 .await?;
             Ok(true)
         }
@@ -593,6 +597,7 @@ async fn try_ddl(
             tracing::debug!(error = %e.message(), "cannot normalize an object yet; it is compared as written");
             sqlx::query("rollback to savepoint falconer_normalize")
                 .execute(&mut **tx)
+                .within("PostgreSQL")
                 .await?;
             Ok(false)
         }

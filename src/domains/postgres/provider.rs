@@ -33,21 +33,19 @@ pub fn local_items(
         .collect()
 }
 
-/// The desired items normalized by the server, except those that already equal their live selves
-/// (the server printed that very text: normalizing it cannot find a difference to show). `specs` gives
-/// each resource's directory for secret files, in the order of `desired`.
+/// The desired items normalized by the server, except those the plan already finds unchanged against
+/// their live selves (`unchanged`, in the order of `desired`: every field the manifest sets is the text
+/// the server printed, and normalizing that text cannot find a difference to show). `specs` gives each
+/// resource's directory for secret files, in the order of `desired`.
 pub async fn settle(
     pool: &PgPool,
     specs: &[(Spec, std::path::PathBuf)],
     desired: Vec<Item>,
-    live: &[Item],
+    unchanged: &[bool],
     key: &FingerprintKey,
 ) -> Result<Vec<Item>, sqlx::Error> {
-    let live: HashMap<&Address, &serde_json::Value> =
-        live.iter().map(|i| (&i.address, &i.value)).collect();
-    let wanted: Vec<bool> = desired
-        .iter()
-        .map(|i| live.get(&i.address) != Some(&&i.value))
+    let wanted: Vec<bool> = (0..desired.len())
+        .map(|i| !unchanged.get(i).copied().unwrap_or(false))
         .collect();
     if !wanted.iter().any(|w| *w) {
         return Ok(desired);
@@ -70,18 +68,6 @@ pub async fn settle(
             false => item,
         })
         .collect())
-}
-
-/// The desired PostgreSQL resources as [`local_items`] and then [`settle`] against `live` make them.
-pub async fn desired_items(
-    pool: &PgPool,
-    specs: &[(Spec, std::path::PathBuf)],
-    live: &[Item],
-    key: &FingerprintKey,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<Item>, sqlx::Error> {
-    let local = local_items(specs, key, warnings);
-    settle(pool, specs, local, live, key).await
 }
 
 /// The live PostgreSQL resources of the tenant, sealed; `roles` are read even when nothing in the
@@ -190,12 +176,27 @@ fn change_statements(
 /// PostgreSQL as a [`Provider`]: one database, the tenant's schemas in it.
 pub struct Postgres {
     pub pool: PgPool,
+    /// Set by [`Provider::share_reads`]: the fleet's tenants, whose catalog is read once for all.
+    fleet: std::sync::OnceLock<inspect::Fleet>,
+}
+
+impl Postgres {
+    pub fn new(pool: PgPool) -> Postgres {
+        Postgres {
+            pool,
+            fleet: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 fn backend(e: sqlx::Error) -> ProviderError {
+    backend_ref(&e)
+}
+
+fn backend_ref(e: &sqlx::Error) -> ProviderError {
     ProviderError::Backend {
         domain: Domain::Postgres,
-        message: super::connection_error(&e),
+        message: super::connection_error(e),
     }
 }
 
@@ -213,7 +214,7 @@ impl System for Postgres {
     async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
         let c = provider::connection(table, dir, Domain::Postgres, URL_VAR)?;
         let pool = super::connect(&c.url, c.password.as_deref(), 4).await?;
-        Ok(Postgres { pool })
+        Ok(Postgres::new(pool))
     }
 }
 
@@ -235,10 +236,10 @@ impl Provider for Postgres {
         &self,
         specs: &DesiredSpecs,
         desired: Vec<Item>,
-        live: &[Item],
+        unchanged: &[bool],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        settle(&self.pool, specs, desired, live, key)
+        settle(&self.pool, specs, desired, unchanged, key)
             .await
             .map_err(backend)
     }
@@ -255,9 +256,19 @@ impl Provider for Postgres {
             .filter(|a| a.domain == Domain::Postgres && a.kind == "role")
             .filter_map(|a| a.segments.first().cloned())
             .collect();
+        if let Some(fleet) = self.fleet.get().filter(|f| f.covers(tenant)) {
+            let inspected = inspect::inspect_in_fleet(&self.pool, fleet, tenant, &roles)
+                .await
+                .map_err(|e| backend_ref(&e))?;
+            return Ok(provider::sealed(inspected.resources, key));
+        }
         live_items(&self.pool, tenant, &roles, key)
             .await
             .map_err(backend)
+    }
+
+    fn share_reads(&self, tenants: &[Tenant]) {
+        let _ = self.fleet.set(inspect::Fleet::new(tenants));
     }
 
     async fn apply(

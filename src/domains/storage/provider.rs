@@ -21,6 +21,36 @@ pub const PARALLEL: usize = 4;
 
 pub struct Storage {
     pub client: Client,
+    /// Set by [`Provider::share_reads`]: the bucket list, read once for every tenant of the run.
+    shared: std::sync::atomic::AtomicBool,
+    buckets: tokio::sync::OnceCell<Result<Vec<String>, S3Error>>,
+}
+
+impl Storage {
+    pub fn new(client: Client) -> Storage {
+        Storage {
+            client,
+            shared: std::sync::atomic::AtomicBool::new(false),
+            buckets: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Every bucket: one ListBuckets, or (reads shared by a fleet) the run's one.
+    async fn bucket_names(&self) -> Result<Vec<String>, S3Error> {
+        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
+            return bucket_names(&self.client).await;
+        }
+        self.buckets
+            .get_or_init(|| bucket_names(&self.client))
+            .await
+            .clone()
+    }
+}
+
+/// Every bucket of the account (ListBuckets).
+pub async fn bucket_names(client: &Client) -> Result<Vec<String>, S3Error> {
+    let listed = client.send(Call::new(Method::GET, None, "")).await?;
+    xml::read_bucket_names(&listed.body).map_err(|why| unreadable("/", why))
 }
 
 fn unreadable(bucket: &str, why: String) -> S3Error {
@@ -114,14 +144,13 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
     Ok(b)
 }
 
-/// The tenant's buckets (its prefix) and those named by `also`.
+/// The tenant's buckets (its prefix) and those named by `also`, of the account's buckets `names`.
 pub async fn inspect(
     client: &Client,
+    names: Vec<String>,
     tenant: &Tenant,
     also: &[Address],
 ) -> Result<Vec<Bucket>, S3Error> {
-    let listed = client.send(Call::new(Method::GET, None, "")).await?;
-    let names = xml::read_bucket_names(&listed.body).map_err(|why| unreadable("/", why))?;
     let prefix = tenant.bucket_prefix();
     let named: Vec<&str> = also
         .iter()
@@ -323,9 +352,7 @@ impl System for Storage {
         provider::env_set("FALCONER_S3_ENDPOINT")
     }
     async fn connect(table: Option<&StorageTable>, dir: &Path) -> Result<Self, String> {
-        Ok(Storage {
-            client: Client::new(config(table, dir)?)?,
-        })
+        Ok(Storage::new(Client::new(config(table, dir)?)?))
     }
 }
 
@@ -340,13 +367,19 @@ impl Provider for Storage {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let buckets = inspect(&self.client, tenant, also)
+        let names = self.bucket_names().await;
+        let names = names.map_err(|e| ProviderError::backend(Domain::Storage, e))?;
+        let buckets = inspect(&self.client, names, tenant, also)
             .await
             .map_err(|e| ProviderError::backend(Domain::Storage, e))?;
         Ok(provider::sealed(
             buckets.into_iter().map(Spec::StorageBucket),
             key,
         ))
+    }
+
+    fn share_reads(&self, _tenants: &[Tenant]) {
+        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Buckets do not depend on each other: changes of one wave run concurrently, [`PARALLEL`] at a time.

@@ -595,3 +595,27 @@ pub async fn doubles(
         .expect("the OpenWhisk double starts");
     (kc, ow)
 }
+
+/// Runs a command to its end, which must come (polled up to a generous bound: a hang fails the test).
+pub fn bounded(mut c: std::process::Command) -> std::process::Output {
+    let child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("waits"));
+    for _ in 0..600 {
+        if waiter.is_finished() {
+            return waiter.join().expect("the output");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    panic!(
+        "the command hung past a minute: {:?}",
+        waiter.join().ok().map(|o| both(&o))
+    );
+}
