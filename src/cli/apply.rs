@@ -24,7 +24,7 @@ pub const LOCK_TTL: Duration = Duration::from_secs(300);
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// A manifest (file or directory), or a plan saved with `plan -o`; for a fleet, several, a directory of
-    /// tenants or of saved plans, globs or a fleet file (docs/fleets.md), applied one tenant after another.
+    /// tenants or of saved plans, globs or a fleet file (docs/fleets.md).
     #[arg(required = true, num_args = 1.., value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Apply without asking.
@@ -37,6 +37,10 @@ pub struct Args {
     pub target: Vec<String>,
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
+    /// Fleets: tenants applied at once, each by a falconer process of its own, its output printed whole
+    /// when it ends (with --auto-approve; without it, one after another, asking for each).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallelism: usize,
 }
 
 impl Args {

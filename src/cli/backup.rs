@@ -98,7 +98,7 @@ pub struct CreateArgs {
     pub tenant: Option<String>,
     /// Take the tenant's naming conventions (its scope) from this manifest's `tenant` block. Without
     /// `--tenant`, the tenant is the manifest's; a fleet (a directory of tenants, a glob, a fleet file: see
-    /// docs/fleets.md) backs up each of its tenants in turn.
+    /// docs/fleets.md) backs up each of its tenants, `--parallelism` at once.
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Only these domains (default: all six; those without a connection are recorded as not available).
@@ -123,6 +123,10 @@ pub struct CreateArgs {
     /// stopping with exit 3.
     #[arg(long, value_name = "DURATION", value_parser = wait_for)]
     pub wait: Option<u64>,
+    /// Fleets: tenants backed up at once, each by a falconer process of its own, its output printed whole
+    /// when it ends.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallelism: usize,
     #[command(flatten)]
     pub repo: RepoArg,
 }

@@ -1,9 +1,18 @@
 //! `apply` and `backup create` over a fleet (docs/fleets.md): the tenants the paths name (for `apply`, also
-//! a directory of saved plans, as `plan -o DIR` writes them), one after another, each as the single-tenant
-//! command runs it (its own preflight and lock), its output printed whole under a heading, then a roll-up.
-//! One tenant's failure never stops the others.
+//! a directory of saved plans, as `plan -o DIR` writes them), each as the single-tenant command runs it (its
+//! own preflight and lock), its output printed whole under a heading, then a roll-up. One tenant's failure
+//! never stops the others.
+//!
+//! `--parallelism N` tenants at once, each by a falconer process of its own (this binary, the command line
+//! given with the fleet replaced by the tenant): its output is captured and printed whole when it ends,
+//! and the connections to each system are bounded by N processes' pools, whatever the fleet's size. An
+//! apply that asks for confirmation (no `--auto-approve`) runs one tenant after another in this process.
 
+use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::apply::{self, Args};
 use super::backup::CreateArgs;
@@ -17,6 +26,12 @@ pub fn apply(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
         Ok(m) => m?,
         Err(e) => return Some(failed(&e, out)),
     };
+    if args.auto_approve && args.parallelism > 1 {
+        let fleet: Vec<OsString> = args.paths.iter().map(|p| p.clone().into()).collect();
+        let argv = |m: &Member| Ok(command_line(&fleet, &[], &[m.path.clone().into()]));
+        let outcomes = in_processes(&members, args.parallelism, settings, argv);
+        return Some(finish("apply", "applied", &outcomes));
+    }
     Some(each("apply", "applied", &members, settings, |m, s| {
         let one = Args {
             paths: vec![m.path.clone()],
@@ -39,6 +54,20 @@ pub fn backup(
         Ok(m) => m?,
         Err(e) => return Some(failed(&e.to_string(), out)),
     };
+    if args.parallelism > 1 {
+        let argv = |m: &Member| {
+            let id = tenant_of(&m.path)?;
+            let given: [OsString; 4] = [
+                "--manifest".into(),
+                m.path.clone().into(),
+                "--tenant".into(),
+                id.into(),
+            ];
+            Ok(command_line(&[], &["--manifest"], &given))
+        };
+        let outcomes = in_processes(&members, args.parallelism, settings, argv);
+        return Some(finish("backup create", "backed up", &outcomes));
+    }
     Some(each(
         "backup create",
         "backed up",
@@ -70,6 +99,125 @@ fn failed(e: &str, out: &Output) -> i32 {
     exit::ERROR
 }
 
+/// The tenant id a manifest declares, or why it cannot be read.
+fn tenant_of(path: &Path) -> Result<String, String> {
+    let loaded = crate::manifest::load_path(path, crate::manifest::LoadOptions::default());
+    loaded.manifest.map(|m| m.tenant.id).ok_or_else(|| {
+        format!(
+            "{0}: the manifest cannot be read (see `falconer validate {0}`)",
+            path.display()
+        )
+    })
+}
+
+/// This process's command line for one tenant: without the arguments equal to `fleet` (the paths that
+/// named the fleet), `--parallelism`, `--profile` (each member gets its own) and the options of `options`
+/// (with their values), then `given`.
+fn command_line(fleet: &[OsString], options: &[&str], given: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let s = a.to_string_lossy();
+        let name = s.split('=').next().unwrap_or_default();
+        let dropped = ["--parallelism", "--profile"].contains(&name) || options.contains(&name);
+        if dropped {
+            if !s.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        if !fleet.contains(&a) {
+            out.push(a);
+        }
+    }
+    out.extend(given.iter().cloned());
+    out
+}
+
+/// Runs each member by a falconer process of its own, at most `parallelism` at once (`argv` gives its
+/// command line, or why there is none); each one's output is printed whole, under its heading, when it
+/// ends. The members' outcomes, in their order.
+fn in_processes(
+    members: &[Member],
+    parallelism: usize,
+    settings: &Settings,
+    argv: impl Fn(&Member) -> Result<Vec<OsString>, String> + Sync,
+) -> Vec<(String, i32)> {
+    let next = AtomicUsize::new(0);
+    let codes: Mutex<Vec<i32>> = Mutex::new(vec![exit::ERROR; members.len()]);
+    let printing = Mutex::new(());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(m) = members.get(i) else {
+            break;
+        };
+        let (code, stdout, stderr) = match argv(m) {
+            Ok(a) => run_process(&a, m, settings),
+            Err(e) => (
+                exit::ERROR,
+                Vec::new(),
+                format!("error: {e}\n").into_bytes(),
+            ),
+        };
+        // One block at a time, whole.
+        let _printing = printing.lock();
+        println!("── {}", m.path.display());
+        let _ = std::io::stdout().write_all(&stdout);
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(&stderr);
+        if let Ok(mut codes) = codes.lock() {
+            codes[i] = code;
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..parallelism.clamp(1, members.len().max(1)) {
+            s.spawn(work);
+        }
+    });
+    let codes = codes.into_inner().unwrap_or_default();
+    members
+        .iter()
+        .zip(codes)
+        .map(|(m, c)| (m.path.display().to_string(), c))
+        .collect()
+}
+
+/// One member's process: its exit code (a process that did not exit, killed: 1) and output.
+fn run_process(argv: &[OsString], m: &Member, settings: &Settings) -> (i32, Vec<u8>, Vec<u8>) {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            return (
+                exit::ERROR,
+                Vec::new(),
+                format!("error: {e}\n").into_bytes(),
+            );
+        }
+    };
+    let mut c = std::process::Command::new(exe);
+    c.args(argv)
+        .env("FALCONER_STATE", &settings.state)
+        .stdin(std::process::Stdio::null());
+    match m.profile.as_ref().or(settings.profile.as_ref()) {
+        Some(p) => c.env("FALCONER_PROFILE", p),
+        None => c.env_remove("FALCONER_PROFILE"),
+    };
+    match c.output() {
+        Ok(o) => (o.status.code().unwrap_or(exit::ERROR), o.stdout, o.stderr),
+        Err(e) => (
+            exit::ERROR,
+            Vec::new(),
+            format!("error: cannot start falconer: {e}\n").into_bytes(),
+        ),
+    }
+}
+
+/// Prints the roll-up; the exit code.
+fn finish(verb: &str, done: &str, outcomes: &[(String, i32)]) -> i32 {
+    println!("{}", rollup(verb, done, outcomes));
+    exit_code(outcomes)
+}
+
 /// Runs `one` for each member (with its group's profile), under a heading; the roll-up; the exit code.
 fn each(
     verb: &str,
@@ -88,8 +236,7 @@ fn each(
         let code = one(m, group.as_ref().unwrap_or(settings));
         outcomes.push((m.path.display().to_string(), code));
     }
-    println!("{}", rollup(verb, done, &outcomes));
-    exit_code(&outcomes)
+    finish(verb, done, &outcomes)
 }
 
 /// The tenants: the saved plans of a directory of them, else the fleet the paths name.

@@ -299,6 +299,7 @@ fn create_args(s: &ScheduleRow, tenant: &str, slot: &str) -> CreateArgs {
         quiet: true,
         // A runner that finds the tenant locked waits a little: an apply may be finishing.
         wait: Some(300),
+        parallelism: 1,
         repo: schedule_repo(s),
     }
 }

@@ -28,6 +28,31 @@ fn fleet_ids() -> Vec<String> {
     ids
 }
 
+/// Each tenant's block of a fleet's apply or backup (from its `── PATH` heading to the next) is there once,
+/// holds `done` (when given) and names no other tenant: grouped, never interleaved.
+fn blocks_are_whole(out: &str, ids: &[String], done: &str) {
+    let blocks: Vec<&str> = out.split("── ").skip(1).collect();
+    assert_eq!(blocks.len(), ids.len(), "a block per tenant: {out}");
+    let mut seen = Vec::new();
+    for b in blocks {
+        let head = b.lines().next().unwrap_or_default();
+        let id = ids
+            .iter()
+            .find(|id| head.ends_with(&format!("/{id}.toml")))
+            .unwrap_or_else(|| panic!("a tenant's heading: {head}"));
+        seen.push(id.clone());
+        assert!(b.contains(done), "{id}: {b}");
+        for other in ids.iter().filter(|o| *o != id) {
+            assert!(
+                !b.contains(&format!("`{other}`")),
+                "{id}'s block names {other}: {b}"
+            );
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ids, "every tenant once");
+}
+
 /// Copies the state store (SQLite with its write-ahead log) while no process uses it.
 fn copy_state(w: &Workdir, to: &std::path::Path) -> String {
     for suffix in ["", "-wal", "-shm"] {
@@ -112,6 +137,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     assert!(ids.len() >= 20, "a few dozen tenants: {ids:?}");
     let fleet = example_fleet().display().to_string();
     // The whole fleet applied in one run (each tenant's clients are public: an access hazard allowed).
+    // Four tenants at once (the default), each by a process of its own, its output printed whole.
     let o = w.run(&[
         "apply",
         &fleet,
@@ -126,6 +152,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
         n = ids.len()
     );
     assert!(out.contains(&rollup), "{out}");
+    blocks_are_whole(&out, &ids, "Applied: ");
     // Each tenant backed up in one run, the tenant taken from each manifest (the OpenWhisk double's key
     // serves fleet-01's namespace only: functions are left out).
     let repo = format!("file:{}", w.dir.join("backups").display());
@@ -133,6 +160,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     for d in ["iam", "postgres", "mongo", "kafka", "storage"] {
         args.extend(["--domain", d]);
     }
+    args.extend(["--parallelism", "3"]);
     let o = w.run(&args);
     code(&o, 0);
     let rollup = format!(
@@ -140,6 +168,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
         n = ids.len()
     );
     assert!(text(&o.stdout).contains(&rollup), "{}", text(&o.stdout));
+    blocks_are_whole(&text(&o.stdout), &ids, "");
     let o = w.run(&["backup", "list", "--json", "--repo", &repo]);
     code(&o, 0);
     let listed: Value = serde_json::from_slice(&o.stdout).expect("JSON");
@@ -525,4 +554,39 @@ async fn the_ci_examples_run_against_the_example_fleet() {
         assert_eq!(seen, ids, "{file}");
         s.db.drop().await;
     }
+}
+
+/// `apply` over a fleet, three tenants at once: a tenant the server refuses fails alone (exit 1, named in
+/// the roll-up), the others are applied, each block whole, and the run ends partly done (exit 5).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parallel_fleet_apply_goes_on_past_a_failed_tenant() {
+    let db = TestDb::new("fleet_parallel").await;
+    let env = vec![("FALCONER_POSTGRES_URL".to_string(), db.url.clone())];
+    let w = Workdir::new("fleet", "parallel", env);
+    let ids: Vec<String> = (1..=5).map(|i| format!("par-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let ty = if i == 2 { "no_such_type" } else { "bigint" };
+        let schema = id.replace('-', "_");
+        w.write(
+            &format!("{id}.toml"),
+            &format!(
+                "[tenant]\nid = \"{id}\"\n\n[[postgres.schema]]\nname = \"{schema}\"\n\n[[postgres.table]]\nname = \"t\"\nschema = \"{schema}\"\ncolumn = [{{ name = \"id\", type = \"{ty}\" }}]\n"
+            ),
+        );
+    }
+    let fleet = w.dir.join("manifest").display().to_string();
+    let o = w.run(&["apply", &fleet, "--auto-approve", "--parallelism", "3"]);
+    code(&o, 5);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("5 tenants: 4 applied · 1 not applied") && out.contains("par-3.toml (exit 1)"),
+        "{out}"
+    );
+    blocks_are_whole(&out, &ids, "");
+    for id in ids.iter().filter(|id| *id != "par-3") {
+        let m = w.dir.join("manifest").join(format!("{id}.toml"));
+        let plan = w.run(&["plan", &m.display().to_string(), "--detailed-exitcode"]);
+        code(&plan, 0);
+    }
+    db.drop().await;
 }
