@@ -120,6 +120,19 @@ pub fn pg_error(e: &sqlx::Error) -> String {
     }
 }
 
+/// Whether a failed PostgreSQL read may pass if read again: the connection was lost (not a timeout: a hung
+/// server would only multiply the wait), or the server said "not now" (shutting down, starting up, a
+/// connection exception, a serialization failure or deadlock).
+pub fn pg_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io.kind() != std::io::ErrorKind::TimedOut,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || ["57P01", "57P02", "57P03", "40001", "40P01"].contains(&&*c)
+        }),
+        _ => false,
+    }
+}
+
 /// Writes a file whole: a temporary file beside it, written and synced, then renamed over it. Nothing is
 /// half-written.
 ///

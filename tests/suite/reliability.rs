@@ -524,3 +524,138 @@ async fn bad_answers_from_s3_are_retried_or_reported() {
     assert!(!managed.contains("s3fault-new"), "{managed}");
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// A TCP port in front of `upstream` (127.0.0.1) that cuts a connection (both ways, at once) the first
+/// `times` times the client sends `marker` on it (a query's text, a command's name: both travel as plain
+/// bytes); every other byte passes through. Counts the cuts.
+async fn cutter(
+    upstream: u16,
+    marker: &'static str,
+    times: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("the address").port();
+    let cuts = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = cuts.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_server, mut to_server) = out.into_split();
+                let back = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                });
+                let mut buf = vec![0u8; 65536];
+                let mut tail: Vec<u8> = Vec::new();
+                loop {
+                    let n = match from_client.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    // The marker may straddle two reads: look at the last bytes too.
+                    tail.extend_from_slice(&buf[..n]);
+                    let seen = tail.windows(marker.len()).any(|w| w == marker.as_bytes());
+                    tail.drain(..tail.len().saturating_sub(marker.len()));
+                    if seen && count.fetch_add(1, Ordering::SeqCst) < times {
+                        break;
+                    }
+                    if to_server.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                back.abort();
+            });
+        }
+    });
+    (port, cuts)
+}
+
+/// A read cut off mid-way (the connection lost) is read again: PostgreSQL's catalog (the connection cut
+/// when the inspection opens its snapshot) and MongoDB's collections (cut at `listCollections`). Once: the
+/// plan finds the tenant in sync. Every time: four tries, then the plan fails naming the system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_cut_off_is_read_again() {
+    use std::sync::atomic::Ordering;
+    let db = crate::support::TestDb::new("cut_read").await;
+    db.exec("create schema cut; create table cut.t (id bigint)")
+        .await;
+    let pg_port: u16 = db
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the port");
+    let mongo = crate::support::MongoServer::start().await;
+    let mongo_port: u16 = mongo
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.trim_end_matches('/').split(['/', '?']).next())
+        .and_then(|p| p.parse().ok())
+        .expect("the port");
+    let cases = [
+        (
+            "PostgreSQL",
+            pg_port,
+            "pg_export_snapshot",
+            "[tenant]\nid = \"cut\"\n\n[[postgres.schema]]\nname = \"cut\"\n\n[[postgres.table]]\nname = \"t\"\nschema = \"cut\"\ncolumn = [{ name = \"id\", type = \"bigint\" }]\n",
+        ),
+        (
+            "MongoDB",
+            mongo_port,
+            "listCollections",
+            "[tenant]\nid = \"cut\"\n\n[[mongo.database]]\nname = \"cut\"\n\n[[mongo.collection]]\nname = \"events\"\ndatabase = \"cut\"\n",
+        ),
+    ];
+    for (system, upstream, marker, manifest) in cases {
+        let url = |port: u16| match system {
+            "PostgreSQL" => (
+                "FALCONER_POSTGRES_URL".to_string(),
+                db.url
+                    .replace(&format!(":{pg_port}/"), &format!(":{port}/")),
+            ),
+            _ => (
+                "FALCONER_MONGO_URL".to_string(),
+                format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+            ),
+        };
+        let run = |port: u16, args: &[&str]| {
+            let w = Workdir::new("reliability", "cut", vec![url(port)]);
+            w.write("m.toml", manifest);
+            let m = w.manifest();
+            let mut all = vec![args[0], m.as_str()];
+            all.extend(&args[1..]);
+            let o = bounded(w.command(&all));
+            let _ = std::fs::remove_dir_all(&w.dir);
+            o
+        };
+        // The tenant exists (applied straight).
+        code(&run(upstream, &["apply", "--auto-approve"]), 0);
+        let (once, cuts) = cutter(upstream, marker, 1).await;
+        let o = run(once, &["plan", "--detailed-exitcode"]);
+        assert_eq!(o.status.code(), Some(0), "{system}: in sync: {}", both(&o));
+        assert_eq!(
+            cuts.load(Ordering::SeqCst),
+            2,
+            "{system}: cut once, then passed"
+        );
+        let (always, cuts) = cutter(upstream, marker, usize::MAX).await;
+        let o = run(always, &["plan"]);
+        assert_eq!(o.status.code(), Some(1), "{system}: {}", both(&o));
+        assert!(both(&o).contains(system), "{system} is named: {}", both(&o));
+        assert_eq!(
+            cuts.load(Ordering::SeqCst),
+            4,
+            "{system}: one try and three more"
+        );
+    }
+    drop(mongo);
+    db.drop().await;
+}

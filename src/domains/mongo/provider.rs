@@ -3,6 +3,7 @@
 use std::future::IntoFuture;
 
 use crate::util::Within;
+use mongodb::error::ErrorKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,7 @@ pub struct Mongo {
     pub client: Client,
     /// Set by [`Provider::share_reads`]: the server's database list, read once for every tenant of the run.
     shared: std::sync::atomic::AtomicBool,
-    databases: tokio::sync::OnceCell<Result<Vec<String>, mongodb::error::Error>>,
+    databases: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl Mongo {
@@ -39,10 +40,8 @@ impl Mongo {
         if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
             return self.client.list_database_names().into_future().within("MongoDB").await;
         }
-        self.databases
-            .get_or_init(|| self.client.list_database_names().into_future().within("MongoDB"))
-            .await
-            .clone()
+        let list = || self.client.list_database_names().into_future().within("MongoDB");
+        self.databases.get_or_try_init(list).await.cloned()
     }
 }
 
@@ -175,8 +174,17 @@ impl Provider for Mongo {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let names = self.database_names().await.map_err(backend)?;
-        let specs = inspect::inspect(&self.client, names, tenant, also)
+        // A read is safe to repeat: a lost connection is read again (not a timeout: a hung server would
+        // only multiply the wait).
+        let read = || async {
+            let names = self.database_names().await?;
+            inspect::inspect(&self.client, names, tenant, also).await
+        };
+        let again = |e: &mongodb::error::Error| {
+            matches!(&*e.kind, ErrorKind::Io(io) if io.kind() != std::io::ErrorKind::TimedOut)
+                || matches!(&*e.kind, ErrorKind::ConnectionPoolCleared { .. })
+        };
+        let specs = crate::util::retry_read("MongoDB", read, again, || None)
             .await
             .map_err(backend)?;
         Ok(provider::sealed(specs, key))

@@ -287,7 +287,8 @@ pub async fn inspect_with_roles(
 /// each tenant then takes its schemas' share, and reads only the roles it names.
 pub struct Fleet {
     schemas: Vec<String>,
-    rows: tokio::sync::OnceCell<Result<HashMap<String, Rows>, std::sync::Arc<sqlx::Error>>>,
+    /// Set once read (a failed read is not kept: the next tenant, or the retry, reads again).
+    rows: tokio::sync::OnceCell<HashMap<String, Rows>>,
 }
 
 impl Fleet {
@@ -326,10 +327,8 @@ pub async fn inspect_in_fleet(
     };
     let parts = fleet
         .rows
-        .get_or_init(|| async { read.await.map_err(std::sync::Arc::new) })
-        .await
-        .as_ref()
-        .map_err(std::sync::Arc::clone)?;
+        .get_or_try_init(|| async { read.await.map_err(std::sync::Arc::new) })
+        .await?;
     let mut rows = Rows::default();
     for schema in tenant.postgres_schemas() {
         if let Some(part) = parts.get(&schema) {

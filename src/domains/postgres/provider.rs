@@ -256,15 +256,22 @@ impl Provider for Postgres {
             .filter(|a| a.domain == Domain::Postgres && a.kind == "role")
             .filter_map(|a| a.segments.first().cloned())
             .collect();
+        // A read is safe to repeat: a lost connection or a server that says "not now" is read again.
+        let again = |e: &std::sync::Arc<sqlx::Error>| crate::util::pg_transient(e);
         if let Some(fleet) = self.fleet.get().filter(|f| f.covers(tenant)) {
-            let inspected = inspect::inspect_in_fleet(&self.pool, fleet, tenant, &roles)
+            let read = || inspect::inspect_in_fleet(&self.pool, fleet, tenant, &roles);
+            let inspected = crate::util::retry_read("PostgreSQL", read, again, || None)
                 .await
                 .map_err(|e| backend_ref(&e))?;
             return Ok(provider::sealed(inspected.resources, key));
         }
-        live_items(&self.pool, tenant, &roles, key)
+        let read = || async {
+            let found = live_items(&self.pool, tenant, &roles, key).await;
+            found.map_err(std::sync::Arc::new)
+        };
+        crate::util::retry_read("PostgreSQL", read, again, || None)
             .await
-            .map_err(backend)
+            .map_err(|e| backend_ref(&e))
     }
 
     fn share_reads(&self, tenants: &[Tenant]) {

@@ -23,7 +23,7 @@ pub struct Storage {
     pub client: Client,
     /// Set by [`Provider::share_reads`]: the bucket list, read once for every tenant of the run.
     shared: std::sync::atomic::AtomicBool,
-    buckets: tokio::sync::OnceCell<Result<Vec<String>, S3Error>>,
+    buckets: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl Storage {
@@ -40,10 +40,8 @@ impl Storage {
         if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
             return bucket_names(&self.client).await;
         }
-        self.buckets
-            .get_or_init(|| bucket_names(&self.client))
-            .await
-            .clone()
+        let list = || bucket_names(&self.client);
+        self.buckets.get_or_try_init(list).await.cloned()
     }
 }
 
