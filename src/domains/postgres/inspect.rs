@@ -411,41 +411,24 @@ impl Rows {
                 },
             );
         }
-        fn part<'p>(parts: &'p mut HashMap<String, Rows>, schema: &str) -> &'p mut Rows {
-            parts.entry(schema.to_string()).or_default()
+        // Each kind's rows to its schema's part: by their table's schema, or by the schema they name.
+        macro_rules! share {
+            (by table: $($kind:ident),*) => {$(
+                for r in self.$kind {
+                    if let Some(s) = schema_of.get(&r.table_oid) {
+                        parts.entry(s.clone()).or_default().$kind.push(r);
+                    }
+                }
+            )*};
+            ($($kind:ident by $schema:ident),*) => {$(
+                for r in self.$kind {
+                    parts.entry(r.$schema.clone()).or_default().$kind.push(r);
+                }
+            )*};
         }
-        let p = &mut parts;
-        for r in self.schema_rows {
-            part(p, &r.name.clone()).schema_rows.push(r);
-        }
-        for r in self.schema_acl {
-            part(p, &r.schema.clone()).schema_acl.push(r);
-        }
-        for r in self.table_rows {
-            part(p, &r.schema.clone()).table_rows.push(r);
-        }
-        for r in self.view_rows {
-            part(p, &r.schema.clone()).view_rows.push(r);
-        }
-        for r in self.policy_rows {
-            part(p, &r.schema.clone()).policy_rows.push(r);
-        }
-        for r in self.grant_rows {
-            part(p, &r.schema.clone()).grant_rows.push(r);
-        }
-        for r in self.index_rows {
-            part(p, &r.schema.clone()).index_rows.push(r);
-        }
-        for r in self.column_rows {
-            if let Some(s) = schema_of.get(&r.table_oid) {
-                part(p, s).column_rows.push(r);
-            }
-        }
-        for r in self.constraint_rows {
-            if let Some(s) = schema_of.get(&r.table_oid) {
-                part(p, s).constraint_rows.push(r);
-            }
-        }
+        share!(by table: column_rows, constraint_rows);
+        share!(schema_rows by name, schema_acl by schema, table_rows by schema, view_rows by schema,
+            policy_rows by schema, grant_rows by schema, index_rows by schema);
         parts
     }
 
