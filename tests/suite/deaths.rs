@@ -7,9 +7,10 @@
 //! success, and complete the steps of the other system that were not waiting on it. Started again (with its
 //! data), the next apply completes: the plan after it is empty (nothing lost) and every name is there once.
 //!
-//! The four real servers also stop answering (SIGSTOP of their process group: connections stay open, no
-//! answer comes) on the same event: the apply fails within the request timeout (3 s here), naming the
-//! system, with the same journal; let go on (SIGCONT), the next apply completes.
+//! Each system also stops answering on the same event (the four real servers by SIGSTOP of their processes,
+//! the doubles by the port in front of them holding every byte; connections stay open, no answer comes):
+//! the apply fails within the timeouts (3 s here), naming the system, with the same journal; let go on
+//! (SIGCONT, the port thawed), the next apply completes.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -268,11 +269,13 @@ fn s3_on_disk(dir: &std::path::Path) -> (Proc, String) {
 
 /// A TCP port in front of a double: `cut` closes it and every connection through it (the double is
 /// stopped); `mend` opens it again, and the double answers with what it held (a server restarted with its
-/// data).
+/// data). `freeze` holds every byte that comes through, connections open (a server that stops answering);
+/// `thaw` lets them go on.
 struct Gate {
     port: u16,
     target: u16,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Gate {
@@ -286,6 +289,7 @@ impl Gate {
             port: free_port(),
             target,
             tasks: Default::default(),
+            frozen: tokio::sync::watch::Sender::new(false),
         });
         gate.mend().await;
         gate
@@ -295,16 +299,17 @@ impl Gate {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("the gate's port");
-        let (target, tasks) = (self.target, self.tasks.clone());
+        let (target, tasks, frozen) = (self.target, self.tasks.clone(), self.frozen.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                tasks.lock().expect("tasks").push(conn);
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    continue;
+                };
+                let (from_client, to_client) = inbound.into_split();
+                let (from_server, to_server) = out.into_split();
+                let up = tokio::spawn(pass(from_client, to_server, frozen.subscribe()));
+                let down = tokio::spawn(pass(from_server, to_client, frozen.subscribe()));
+                tasks.lock().expect("tasks").extend([up, down]);
             }
         });
         self.tasks.lock().expect("tasks").push(accept);
@@ -317,9 +322,34 @@ impl Gate {
         }
     }
 
+    /// Holds every byte from now on, or (`false`) lets them go on (from any thread).
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// Copies one way, holding each chunk while the gate is frozen.
+async fn pass(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// The system that dies.
@@ -470,13 +500,15 @@ async fn fault_mid_apply(victim: Victim, fault: Fault) {
     .expect("the OpenWhisk double starts");
     let (kc_gate, ow_gate) = (Gate::open(&kc.url).await, Gate::open(&ow.url).await);
     let _ = kill.set(match (victim, &server) {
-        (Victim::Keycloak, _) => {
-            let g = kc_gate.clone();
-            Box::new(move || g.cut())
-        }
-        (Victim::OpenWhisk, _) => {
-            let g = ow_gate.clone();
-            Box::new(move || g.cut())
+        (Victim::Keycloak | Victim::OpenWhisk, _) => {
+            let g = match victim {
+                Victim::Keycloak => kc_gate.clone(),
+                _ => ow_gate.clone(),
+            };
+            match fault {
+                Fault::Dies => Box::new(move || g.cut()),
+                Fault::Stops => Box::new(move || g.freeze(true)),
+            }
         }
         (_, Some(s)) => {
             let s = s.clone();
@@ -569,6 +601,8 @@ async fn fault_mid_apply(victim: Victim, fault: Fault) {
 
     // Back (with its data), the next apply completes; then nothing is left to do.
     match (victim, &server) {
+        (Victim::Keycloak, _) if fault == Fault::Stops => kc_gate.freeze(false),
+        (Victim::OpenWhisk, _) if fault == Fault::Stops => ow_gate.freeze(false),
         (Victim::Keycloak, _) => kc_gate.mend().await,
         (Victim::OpenWhisk, _) => ow_gate.mend().await,
         (_, Some(s)) if fault == Fault::Stops => assert!(s.signal("-CONT"), "SIGCONT sent"),
@@ -686,4 +720,14 @@ async fn kafka_stops_answering_mid_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_stops_answering_mid_apply() {
     fault_mid_apply(Victim::Storage, Fault::Stops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keycloak_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::Keycloak, Fault::Stops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openwhisk_stops_answering_mid_apply() {
+    fault_mid_apply(Victim::OpenWhisk, Fault::Stops).await;
 }
