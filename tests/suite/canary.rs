@@ -266,6 +266,14 @@ fn fleet_canaries(root: &Path, envs: &[(String, String)], m: &str) {
         assert!(text.contains("acme"), "{f} names the tenant");
         assert_clean(&f, &text);
     }
+    // The saved plans applied as a fleet: each tenant by a process of its own, its output (at -vvv) printed
+    // by the parent.
+    let (code, out) = falconer(&["-vvv", "apply", &plans, "--auto-approve"], envs);
+    assert!(
+        out.contains("── ") && out.contains("falconer apply: 1 tenants"),
+        "{code}: {out}"
+    );
+    assert_clean("apply DIR (a fleet of saved plans)", &out);
     std::fs::remove_dir_all(&plans).expect("removes");
 }
 
