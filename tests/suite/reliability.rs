@@ -659,3 +659,43 @@ async fn a_read_cut_off_is_read_again() {
     drop(mongo);
     db.drop().await;
 }
+
+/// A Kafka read whose connection is lost (the protocol double closes it instead of answering the tenant's
+/// DescribeConfigs) is sent again (librdkafka does not send an admin request again by itself), and the
+/// plan finds the tenant in sync; lost every time: four tries, then the plan fails naming Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_read_cut_off_is_sent_again() {
+    let kafka = crate::kafka_double::KafkaDouble::start().await;
+    let env = vec![(
+        "FALCONER_KAFKA_BOOTSTRAP".to_string(),
+        kafka.bootstrap.clone(),
+    )];
+    let mut w = Workdir::new("reliability", "cut-kafka", env);
+    w.set_env("FALCONER_REQUEST_TIMEOUT", "5");
+    w.write(
+        "m.toml",
+        "[tenant]\nid = \"cutk\"\n\n[[kafka.topic]]\nname = \"cutk.orders\"\npartitions = 1\nreplication_factor = 1\n",
+    );
+    code(&w.apply(&[]), 0);
+    let cut = |times: usize| {
+        let mut s = kafka.state.lock().expect("state");
+        s.cut.insert("DescribeConfigs".into(), times);
+    };
+    let before = kafka.count("DescribeConfigs");
+    cut(1);
+    let o = bounded(w.command(&["plan", &w.manifest(), "--detailed-exitcode"]));
+    assert_eq!(o.status.code(), Some(0), "in sync: {}", both(&o));
+    assert_eq!(
+        kafka.count("DescribeConfigs") - before,
+        2,
+        "lost once, then answered"
+    );
+    cut(usize::MAX);
+    let before = kafka.count("DescribeConfigs");
+    let o = bounded(w.command(&["plan", &w.manifest()]));
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("Kafka"), "names Kafka: {}", both(&o));
+    let sent = kafka.count("DescribeConfigs") - before;
+    assert_eq!(sent, 4, "one try and three more");
+    let _ = std::fs::remove_dir_all(&w.dir);
+}

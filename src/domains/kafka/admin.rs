@@ -28,6 +28,21 @@ fn options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(timeout()))
 }
 
+/// Whether a failed read may pass if sent again: the connection to the broker was lost (librdkafka does
+/// not send an admin request again by itself). Not a timeout: a hung broker would only multiply the wait.
+fn lost(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let code = match e {
+        KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    };
+    matches!(
+        code,
+        Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::NetworkException)
+    )
+}
+
 /// Connects to the brokers at `bootstrap` (`host:port[,host:port]`) and checks that they answer.
 pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -55,10 +70,16 @@ pub type TopicShape = (String, u32, i16);
 /// Every topic of the cluster with its partition count and replication factor (one full-cluster
 /// Metadata request: asking for one missing topic could create it on some brokers).
 pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, String> {
-    let a = admin.clone();
-    let md = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, timeout()))
+    let fetch = || {
+        let a = admin.clone();
+        async move {
+            let fetched = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, timeout()));
+            // The blocking task cannot be joined only if it panicked: no metadata.
+            fetched.await.unwrap_or(Err(rdkafka::error::KafkaError::Canceled))
+        }
+    };
+    let md = crate::util::retry_read("Kafka", fetch, lost, || None)
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| format!("Kafka metadata: {e}"))?;
     Ok(md
         .topics()
@@ -89,8 +110,9 @@ pub async fn topic_configs(admin: &Admin, names: &[String]) -> Result<Vec<TopicC
     }
     let specs: Vec<ResourceSpecifier<'_>> =
         names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
-    let results = admin
-        .describe_configs(specs.iter(), &options())
+    let opts = options();
+    let describe = || admin.describe_configs(specs.iter(), &opts);
+    let results = crate::util::retry_read("Kafka", describe, lost, || None)
         .await
         .map_err(|e| format!("Kafka DescribeConfigs: {e}"))?;
     results

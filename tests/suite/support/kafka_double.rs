@@ -50,6 +50,8 @@ pub struct State {
     pub topics: BTreeMap<String, (i32, BTreeMap<String, String>)>,
     /// Requests by API name.
     pub requests: BTreeMap<String, usize>,
+    /// Requests (by API name) to answer by closing the connection instead, and how many more times.
+    pub cut: BTreeMap<String, usize>,
 }
 
 pub struct KafkaDouble {
@@ -119,12 +121,15 @@ async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>, port: u16) -> anyh
         let api =
             ApiKey::try_from(header.request_api_key).map_err(|_| anyhow_like::msg("api key"))?;
         let version = header.request_api_version;
-        *state
-            .lock()
-            .expect("state")
-            .requests
-            .entry(format!("{api:?}"))
-            .or_default() += 1;
+        {
+            let mut s = state.lock().expect("state");
+            *s.requests.entry(format!("{api:?}")).or_default() += 1;
+            if let Some(n) = s.cut.get_mut(&format!("{api:?}")).filter(|n| **n > 0) {
+                // The connection lost in the middle of a request: no answer.
+                *n -= 1;
+                return Ok(());
+            }
+        }
         let (response, version) = if api == ApiKey::ApiVersions
             && !(api.valid_versions().min..=api.valid_versions().max).contains(&version)
         {
