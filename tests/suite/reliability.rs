@@ -661,8 +661,9 @@ async fn a_read_cut_off_is_read_again() {
 }
 
 /// A Kafka read whose connection is lost (the protocol double closes it instead of answering the tenant's
-/// DescribeConfigs) is sent again (librdkafka does not send an admin request again by itself), and the
-/// plan finds the tenant in sync; lost every time: four tries, then the plan fails naming Kafka.
+/// DescribeConfigs, or its DescribeAcls) is sent again (librdkafka does not send an admin request again by
+/// itself), and the plan finds the tenant in sync; lost every time: four tries, then the plan fails naming
+/// Kafka.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_read_cut_off_is_sent_again() {
     let kafka = crate::kafka_double::KafkaDouble::start().await;
@@ -687,6 +688,21 @@ async fn a_kafka_read_cut_off_is_sent_again() {
     assert_eq!(o.status.code(), Some(0), "in sync: {}", both(&o));
     assert_eq!(
         kafka.count("DescribeConfigs") - before,
+        2,
+        "lost once, then answered"
+    );
+    // DescribeAcls too (the double has no authorizer: it answers SECURITY_DISABLED, read as "no ACLs").
+    let acls = kafka.count("DescribeAcls");
+    kafka
+        .state
+        .lock()
+        .expect("state")
+        .cut
+        .insert("DescribeAcls".into(), 1);
+    let o = bounded(w.command(&["plan", &w.manifest(), "--detailed-exitcode"]));
+    assert_eq!(o.status.code(), Some(0), "in sync: {}", both(&o));
+    assert_eq!(
+        kafka.count("DescribeAcls") - acls,
         2,
         "lost once, then answered"
     );

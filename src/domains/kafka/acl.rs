@@ -19,6 +19,9 @@ pub enum AclError {
     NoAuthorizer,
     #[error("{0}")]
     Other(String),
+    /// The connection to the broker was lost (a read may be sent again).
+    #[error("{0}")]
+    Lost(String),
 }
 
 const SECURITY_DISABLED: sys::rd_kafka_resp_err_t =
@@ -26,10 +29,15 @@ const SECURITY_DISABLED: sys::rd_kafka_resp_err_t =
 
 /// A request's error, by its code.
 fn classify(e: admin::RequestError) -> AclError {
-    if e.code == Some(SECURITY_DISABLED) {
-        AclError::NoAuthorizer
-    } else {
-        AclError::Other(e.message)
+    use sys::rd_kafka_resp_err_t as E;
+    match e.code {
+        Some(SECURITY_DISABLED) => AclError::NoAuthorizer,
+        Some(
+            E::RD_KAFKA_RESP_ERR__TRANSPORT
+            | E::RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
+            | E::RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION,
+        ) => AclError::Lost(e.message),
+        _ => AclError::Other(e.message),
     }
 }
 
@@ -139,11 +147,18 @@ fn binding(a: &Acl, filter: bool) -> Result<*mut sys::rd_kafka_AclBinding_t, Acl
 }
 
 /// Every ACL of the cluster (one DescribeAcls with a filter that matches all).
+/// Sent again when the connection to the broker was lost (librdkafka does not by itself).
 pub async fn describe(admin: &Admin) -> Result<Vec<Acl>, AclError> {
-    let admin = admin.clone();
-    tokio::task::spawn_blocking(move || describe_blocking(&admin))
-        .await
-        .map_err(|e| AclError::Other(e.to_string()))?
+    let once = || {
+        let admin = admin.clone();
+        async move {
+            tokio::task::spawn_blocking(move || describe_blocking(&admin))
+                .await
+                .map_err(|e| AclError::Other(e.to_string()))?
+        }
+    };
+    let lost = |e: &AclError| matches!(e, AclError::Lost(_));
+    crate::util::retry_read("Kafka", once, lost, || None).await
 }
 
 fn describe_blocking(admin: &Admin) -> Result<Vec<Acl>, AclError> {

@@ -25,7 +25,7 @@ pub struct Kafka {
     pub bootstrap: String,
     /// Set by [`Provider::share_reads`]: the cluster's topic list, read once for every tenant of the run.
     shared: std::sync::atomic::AtomicBool,
-    cluster: tokio::sync::OnceCell<Result<Vec<admin::TopicShape>, String>>,
+    cluster: tokio::sync::OnceCell<Vec<admin::TopicShape>>,
 }
 
 impl Kafka {
@@ -45,10 +45,9 @@ impl Kafka {
         if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
             return admin::metadata(&self.admin).await;
         }
-        self.cluster
-            .get_or_init(|| admin::metadata(&self.admin))
-            .await
-            .clone()
+        // A failed read is not kept: the next tenant reads again.
+        let read = || admin::metadata(&self.admin);
+        self.cluster.get_or_try_init(read).await.cloned()
     }
 }
 
@@ -169,7 +168,9 @@ impl Provider for Kafka {
                 }
                 Vec::new()
             }
-            Err(AclError::Other(m)) => return Err(backend(format!("Kafka DescribeAcls: {m}"))),
+            Err(AclError::Other(m) | AclError::Lost(m)) => {
+                return Err(backend(format!("Kafka DescribeAcls: {m}")));
+            }
         };
         let acls = acls.into_iter().map(Spec::KafkaAcl).filter(|s| match s {
             Spec::KafkaAcl(a) => {
