@@ -225,6 +225,41 @@ pub trait Provider {
     }
 }
 
+/// A listing of a whole system (Kafka's topics, MongoDB's databases, S3's buckets): read for each tenant,
+/// or, once [`SharedListing::share`] is called ([`Provider::share_reads`]: a fleet's run that only reads),
+/// read once for every tenant of the run. A failed read is not kept: the next tenant reads again.
+pub struct SharedListing<T> {
+    shared: std::sync::atomic::AtomicBool,
+    cell: tokio::sync::OnceCell<T>,
+}
+
+impl<T> Default for SharedListing<T> {
+    fn default() -> Self {
+        SharedListing {
+            shared: std::sync::atomic::AtomicBool::new(false),
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+impl<T: Clone> SharedListing<T> {
+    /// From now on, the listing is read once.
+    pub fn share(&self) {
+        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The listing: `read` now, or the run's one.
+    pub async fn get<E, Fut>(&self, read: impl FnOnce() -> Fut) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
+            return read().await;
+        }
+        self.cell.get_or_try_init(read).await.cloned()
+    }
+}
+
 /// A domain's live system as the registry (`systems!` in `domains/mod.rs`) knows it: its provider, its table
 /// in the connection profile, and how to reach it from that table or, without one, from the environment.
 #[allow(async_fn_in_trait)]

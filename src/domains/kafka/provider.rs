@@ -23,9 +23,8 @@ pub struct Kafka {
     notes: std::sync::Mutex<Vec<String>>,
     /// The bootstrap servers, named in errors (empty when unknown).
     pub bootstrap: String,
-    /// Set by [`Provider::share_reads`]: the cluster's topic list, read once for every tenant of the run.
-    shared: std::sync::atomic::AtomicBool,
-    cluster: tokio::sync::OnceCell<Vec<admin::TopicShape>>,
+    /// The cluster's topic list (one Metadata request), shared by a fleet's tenants.
+    cluster: provider::SharedListing<Vec<admin::TopicShape>>,
 }
 
 impl Kafka {
@@ -35,19 +34,13 @@ impl Kafka {
             declared: std::sync::Mutex::new(HashMap::new()),
             notes: std::sync::Mutex::new(Vec::new()),
             bootstrap: String::new(),
-            shared: std::sync::atomic::AtomicBool::new(false),
-            cluster: tokio::sync::OnceCell::new(),
+            cluster: Default::default(),
         }
     }
 
     /// Every topic of the cluster: one Metadata request, or (reads shared by a fleet) the run's one.
     async fn cluster_topics(&self) -> Result<Vec<admin::TopicShape>, String> {
-        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
-            return admin::metadata(&self.admin).await;
-        }
-        // A failed read is not kept: the next tenant reads again.
-        let read = || admin::metadata(&self.admin);
-        self.cluster.get_or_try_init(read).await.cloned()
+        self.cluster.get(|| admin::metadata(&self.admin)).await
     }
 }
 
@@ -189,7 +182,7 @@ impl Provider for Kafka {
     }
 
     fn share_reads(&self, _tenants: &[Tenant]) {
-        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cluster.share();
     }
 
     async fn apply(

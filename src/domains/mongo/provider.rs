@@ -21,27 +21,22 @@ use crate::secrets::FingerprintKey;
 /// A MongoDB deployment reached through one client (it pools its own connections).
 pub struct Mongo {
     pub client: Client,
-    /// Set by [`Provider::share_reads`]: the server's database list, read once for every tenant of the run.
-    shared: std::sync::atomic::AtomicBool,
-    databases: tokio::sync::OnceCell<Vec<String>>,
+    /// The server's database list (`listDatabases`), shared by a fleet's tenants.
+    databases: provider::SharedListing<Vec<String>>,
 }
 
 impl Mongo {
     pub fn new(client: Client) -> Mongo {
         Mongo {
             client,
-            shared: std::sync::atomic::AtomicBool::new(false),
-            databases: tokio::sync::OnceCell::new(),
+            databases: Default::default(),
         }
     }
 
     /// The server's databases: one `listDatabases`, or (reads shared by a fleet) the run's one.
     async fn database_names(&self) -> Result<Vec<String>, mongodb::error::Error> {
-        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
-            return self.client.list_database_names().into_future().within("MongoDB").await;
-        }
         let list = || self.client.list_database_names().into_future().within("MongoDB");
-        self.databases.get_or_try_init(list).await.cloned()
+        self.databases.get(list).await
     }
 }
 
@@ -191,7 +186,7 @@ impl Provider for Mongo {
     }
 
     fn share_reads(&self, _tenants: &[Tenant]) {
-        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.databases.share();
     }
 
     async fn apply(

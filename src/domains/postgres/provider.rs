@@ -189,11 +189,7 @@ impl Postgres {
     }
 }
 
-fn backend(e: sqlx::Error) -> ProviderError {
-    backend_ref(&e)
-}
-
-fn backend_ref(e: &sqlx::Error) -> ProviderError {
+fn backend(e: &sqlx::Error) -> ProviderError {
     ProviderError::Backend {
         domain: Domain::Postgres,
         message: super::connection_error(e),
@@ -241,7 +237,7 @@ impl Provider for Postgres {
     ) -> Result<Vec<Item>, ProviderError> {
         settle(&self.pool, specs, desired, unchanged, key)
             .await
-            .map_err(backend)
+            .map_err(|e| backend(&e))
     }
 
     async fn live(
@@ -262,7 +258,7 @@ impl Provider for Postgres {
             let read = || inspect::inspect_in_fleet(&self.pool, fleet, tenant, &roles);
             let inspected = crate::util::retry_read("PostgreSQL", read, again, || None)
                 .await
-                .map_err(|e| backend_ref(&e))?;
+                .map_err(|e| backend(&e))?;
             return Ok(provider::sealed(inspected.resources, key));
         }
         let read = || async {
@@ -271,7 +267,7 @@ impl Provider for Postgres {
         };
         crate::util::retry_read("PostgreSQL", read, again, || None)
             .await
-            .map_err(|e| backend_ref(&e))
+            .map_err(|e| backend(&e))
     }
 
     fn share_reads(&self, tenants: &[Tenant]) {

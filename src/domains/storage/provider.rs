@@ -21,27 +21,21 @@ pub const PARALLEL: usize = 4;
 
 pub struct Storage {
     pub client: Client,
-    /// Set by [`Provider::share_reads`]: the bucket list, read once for every tenant of the run.
-    shared: std::sync::atomic::AtomicBool,
-    buckets: tokio::sync::OnceCell<Vec<String>>,
+    /// The bucket list (ListBuckets), shared by a fleet's tenants.
+    buckets: provider::SharedListing<Vec<String>>,
 }
 
 impl Storage {
     pub fn new(client: Client) -> Storage {
         Storage {
             client,
-            shared: std::sync::atomic::AtomicBool::new(false),
-            buckets: tokio::sync::OnceCell::new(),
+            buckets: Default::default(),
         }
     }
 
     /// Every bucket: one ListBuckets, or (reads shared by a fleet) the run's one.
     async fn bucket_names(&self) -> Result<Vec<String>, S3Error> {
-        if !self.shared.load(std::sync::atomic::Ordering::SeqCst) {
-            return bucket_names(&self.client).await;
-        }
-        let list = || bucket_names(&self.client);
-        self.buckets.get_or_try_init(list).await.cloned()
+        self.buckets.get(|| bucket_names(&self.client)).await
     }
 }
 
@@ -377,7 +371,7 @@ impl Provider for Storage {
     }
 
     fn share_reads(&self, _tenants: &[Tenant]) {
-        self.shared.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.buckets.share();
     }
 
     /// Buckets do not depend on each other: changes of one wave run concurrently, [`PARALLEL`] at a time.
