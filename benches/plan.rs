@@ -213,6 +213,7 @@ fn engine(sizes: &[usize], root: &Path) {
                 state: &state,
                 run: "bench",
                 lock: None,
+                cancel: None,
             };
             let t = Instant::now();
             let providers: Vec<_> = providers.iter().collect();

@@ -104,6 +104,8 @@ pub struct Journal<'a> {
     pub run: &'a str,
     /// The tenant's lock, renewed before each level; `None` runs unlocked (tests of the engine alone).
     pub lock: Option<(&'a Lock, Duration)>,
+    /// Stops the run before its next level once cancelled (an agent shutting down).
+    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
 }
 
 /// Why a run stopped before its next level, though no step failed.
@@ -114,6 +116,11 @@ pub enum Stopped {
         "the lock of tenant `{0}` is no longer held by this run (broken or taken over); it stopped there, before its next step or before recording what it did"
     )]
     LockLost(String),
+    /// The run was cancelled (its caller is shutting down).
+    #[error(
+        "the run was cancelled; it stopped before its next step, and the next apply completes the rest"
+    )]
+    Cancelled,
     /// The state store could not renew the lock.
     #[error("the state store could not renew the lock of tenant `{tenant}`: {error}")]
     State { tenant: String, error: StateError },
@@ -134,6 +141,9 @@ impl Journal<'_> {
 
     /// Renews the lock; an error when it is no longer this run's.
     async fn hold(&self) -> Result<(), Stopped> {
+        if self.cancel.is_some_and(|c| c.is_cancelled()) {
+            return Err(Stopped::Cancelled);
+        }
         let Some((lock, ttl)) = self.lock else {
             return Ok(());
         };
@@ -218,11 +228,14 @@ pub async fn run<P: Provider>(
                 }
             }
         }
-        let work = steps
-            .iter()
-            .enumerate()
-            .filter(|&(n, s)| s.level == level && ran[n].is_none())
-            .map(|(n, s)| run_step(n, s, providers, (desired, live, bases), journal));
+        // By index, not by reference: a closure over `&Step` would keep the run's future from being `Send`
+        // (the compiler cannot see that its lifetime is one).
+        let now: Vec<usize> = (0..steps.len())
+            .filter(|&n| steps[n].level == level && ran[n].is_none())
+            .collect();
+        let work = now
+            .into_iter()
+            .map(|n| run_step(n, &steps[n], providers, (desired, live, bases), journal));
         for (n, r) in join_all(work).await {
             ran[n] = Some(r.is_ok());
             match r {

@@ -13,7 +13,8 @@
 //! falcone, engine, profile,  (artifacts; the apply engine; where the live systems are;
 //! fleet                       many tenants in one run)
 //! restore, fuzz               (restores; the readers of untrusted input the fuzz targets call)
-//! cli                         (the commands)
+//! ops                         (the operations: typed requests and outcomes, events through a trait)
+//! cli                         (the commands: arguments into requests, outcomes rendered, exit codes)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,7 +40,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("restore", 7),
     ("fuzz", 7),
     ("profile", 6),
-    ("cli", 8),
+    ("ops", 8),
+    ("cli", 9),
 ];
 
 /// The domain folders: only `domains` (and the places listed in [`NAMING_A_DOMAIN`], with why) may name one.

@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod graph;
 pub mod manifest;
 pub mod model;
+pub mod ops;
 pub mod plan;
 pub mod profile;
 pub mod restore;

@@ -222,7 +222,10 @@ impl Profile {
     }
 
     /// Connects to a system: its table here, else the environment.
-    pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
+    pub async fn connect(
+        &self,
+        domain: Domain,
+    ) -> Result<Live, crate::domains::systems::ConnectError> {
         self.tables.connect(domain, &self.dir).await
     }
 }

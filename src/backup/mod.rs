@@ -10,6 +10,8 @@
 //! holding the tenant block and that domain's resources, secrets redacted as `export` redacts them.
 
 pub mod crypt;
+mod error;
+pub mod file;
 pub mod repo;
 pub mod retention;
 pub mod schedule;

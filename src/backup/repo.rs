@@ -33,66 +33,9 @@ const INDEX: &str = "index/records";
 const CONFIG: &str = "config.json";
 /// The index's format; an index of another format is rebuilt from the records. It holds records of this
 /// falconer's record format or older only (a newer falconer writes another index format).
-const INDEX_FORMAT: &str = "falconer-backup-index-2";
+pub use super::error::RepoError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("the repository on S3: {0}")]
-    S3(String),
-    #[error("the state store: {0}")]
-    State(String),
-    #[error(
-        "repository {0:?} is not supported: give a local directory (file:PATH) or s3://bucket/prefix"
-    )]
-    Unsupported(String),
-    #[error("no backup {0} in the repository")]
-    NotFound(String),
-    #[error("blob {digest} is damaged: {reason}")]
-    Damaged { digest: String, reason: String },
-    #[error("{path} is not a backup record: {reason}")]
-    BadRecord { path: String, reason: String },
-    #[error(
-        "the repository is locked by {holder} until {until}; wait for it, or remove {path} if that process is gone"
-    )]
-    Locked {
-        holder: String,
-        until: String,
-        path: String,
-    },
-    #[error(
-        "backup {id} was written by falconer {by} in backup format {version}; this falconer reads format {FORMAT_VERSION}: use falconer {by} or later"
-    )]
-    TooNew {
-        id: String,
-        by: String,
-        version: u32,
-    },
-    #[error(
-        "backup {id} is in backup format {version}, older than any falconer reads (the oldest is {OLDEST_FORMAT}, which `falconer backup migrate` upgrades); no release of falconer can restore it"
-    )]
-    TooOld { id: String, version: u32 },
-    #[error(
-        "the repository {repo} is encrypted (key id {key_id}): give its key with --key-file or the profile's [backup] key"
-    )]
-    KeyNeeded { repo: String, key_id: String },
-    #[error(
-        "the repository {repo} is encrypted with the key of id {needed}; the key given has id {given}"
-    )]
-    WrongKey {
-        repo: String,
-        needed: String,
-        given: String,
-    },
-    #[error(
-        "the repository {0} holds unencrypted backups: encrypted backups go to a new, empty repository"
-    )]
-    NotEncrypted(String),
-}
+const INDEX_FORMAT: &str = "falconer-backup-index-2";
 
 /// A repository of backups.
 pub struct Repo {

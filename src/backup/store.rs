@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 
-use super::repo::RepoError;
+use super::error::RepoError;
 use crate::s3::client::{Call, Client, Config, S3Error};
 
 pub enum Store {

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::live;
-use super::plan::PlanFormat;
-use super::{Output, exit};
+use super::args::{FleetArgs, PlanFormat};
+use super::{Output, exit, with_state};
 use crate::fleet::report::FailOn;
+use crate::ops::live;
 use crate::plan::Options;
 use crate::state::{State, rfc3339};
 
@@ -29,7 +29,7 @@ pub struct DriftArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Any)]
     pub fail_on: FailOn,
     #[command(flatten)]
-    pub fleet: super::fleet::FleetArgs,
+    pub fleet: FleetArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -49,7 +49,7 @@ pub enum StateCommand {
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
 pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
     let job = super::fleet::Job {
-        verb: super::fleet::Verb::Drift {
+        verb: crate::ops::fleet::Verb::Drift {
             fail_on: args.fail_on,
         },
         fleet: &args.fleet,
@@ -66,35 +66,15 @@ pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
         excludes: args.exclude.clone(),
         managed: None,
     };
-    let plan = match live::plan_path(&args.paths[0], opts, out, settings) {
-        Ok(p) => p,
-        Err(code) => return code,
+    let Some(plan) = super::live_plan(&args.paths[0], opts, out, settings) else {
+        return exit::ERROR;
     };
-    super::plan::print(&plan, args.format);
+    super::show::print(&plan, args.format);
     if plan.has_changes() {
         exit::CHANGES
     } else {
         exit::OK
     }
-}
-
-/// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
-pub(super) fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
-where
-    F: AsyncFnOnce(State) -> Result<i32, String>,
-{
-    let rt = match live::runtime(out) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let result = rt.block_on(async {
-        let state = State::open(state_url).await.map_err(|e| e.to_string())?;
-        f(state).await
-    });
-    result.unwrap_or_else(|e| {
-        out.error(e);
-        exit::ERROR
-    })
 }
 
 pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::input;
 use super::{Output, emit_manifest, exit};
 use crate::manifest::{Format, LoadOptions};
+use crate::ops::input;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -1,7 +1,7 @@
-//! `apply` and `backup create` over a fleet (docs/fleets.md): the tenants the paths name (for `apply`, also
-//! a directory of saved plans, as `plan -o DIR` writes them), each as the single-tenant command runs it (its
-//! own preflight and lock), its output printed whole under a heading, then a roll-up. One tenant's failure
-//! never stops the others.
+//! What `apply` and `backup create` over a fleet share (docs/fleets.md): the tenants the paths name (for
+//! `apply`, also a directory of saved plans, as `plan -o DIR` writes them), each as the single-tenant
+//! command runs it (its own preflight and lock), its output printed whole under a heading, then a roll-up.
+//! One tenant's failure never stops the others.
 //!
 //! `--parallelism N` tenants at once, each by a falconer process of its own (this binary, the command line
 //! given with the fleet replaced by the tenant): its output is captured and printed whole when it ends,
@@ -14,93 +14,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::apply::{self, Args};
-use super::backup::CreateArgs;
-use super::live::Settings;
 use super::{Output, exit};
 use crate::fleet::Member;
-
-/// Runs the apply when the paths name a fleet: `Some(exit code)`; `None` for one tenant.
-pub fn apply(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
-    let members = match members(&args.paths) {
-        Ok(m) => m?,
-        Err(e) => return Some(failed(&e, out)),
-    };
-    if args.auto_approve && args.parallelism > 1 {
-        let fleet: Vec<OsString> = args.paths.iter().map(|p| p.clone().into()).collect();
-        let argv = |m: &Member| Ok(command_line(&fleet, &[], &[m.path.clone().into()]));
-        let outcomes = in_processes(&members, args.parallelism, settings, argv);
-        return Some(finish("apply", "applied", &outcomes));
-    }
-    Some(each("apply", "applied", &members, settings, |m, s| {
-        let one = Args {
-            paths: vec![m.path.clone()],
-            ..args.clone()
-        };
-        apply::one(&one, out, s)
-    }))
-}
-
-/// Runs `backup create` for each tenant of the fleet `--manifest` names (without `--tenant`):
-/// `Some(exit code)`; `None` when it names one tenant.
-pub fn backup(
-    args: &CreateArgs,
-    out: &Output,
-    settings: &Settings,
-    run: impl Fn(&CreateArgs, &Settings) -> i32,
-) -> Option<i32> {
-    let path = args.manifest.as_ref().filter(|_| args.tenant.is_none())?;
-    let members = match crate::fleet::resolve(std::slice::from_ref(path)) {
-        Ok(m) => m?,
-        Err(e) => return Some(failed(&e.to_string(), out)),
-    };
-    if args.parallelism > 1 {
-        let argv = |m: &Member| {
-            let id = tenant_of(&m.path)?;
-            let given: [OsString; 4] = [
-                "--manifest".into(),
-                m.path.clone().into(),
-                "--tenant".into(),
-                id.into(),
-            ];
-            Ok(command_line(&[], &["--manifest"], &given))
-        };
-        let outcomes = in_processes(&members, args.parallelism, settings, argv);
-        return Some(finish("backup create", "backed up", &outcomes));
-    }
-    Some(each(
-        "backup create",
-        "backed up",
-        &members,
-        settings,
-        |m, s| {
-            let loaded =
-                crate::manifest::load_path(&m.path, crate::manifest::LoadOptions::default());
-            let Some(manifest) = loaded.manifest else {
-                out.error(format!(
-                    "{0}: the manifest cannot be read (see `falconer validate {0}`)",
-                    m.path.display()
-                ));
-                return exit::ERROR;
-            };
-            let one = CreateArgs {
-                tenant: Some(manifest.tenant.id.clone()),
-                manifest: Some(m.path.clone()),
-                ..args.clone()
-            };
-            run(&one, s)
-        },
-    ))
-}
+use crate::ops::live::Settings;
 
 /// The fleet could not be listed: exit 1.
-fn failed(e: &str, out: &Output) -> i32 {
+pub fn failed(e: &str, out: &Output) -> i32 {
     out.error(e);
     exit::ERROR
 }
 
 /// The tenant id a manifest declares, or why it cannot be read.
-fn tenant_of(path: &Path) -> Result<String, String> {
+pub fn tenant_of(path: &Path) -> Result<String, String> {
     let loaded = crate::manifest::load_path(path, crate::manifest::LoadOptions::default());
     loaded.manifest.map(|m| m.tenant.id).ok_or_else(|| {
         format!(
@@ -113,7 +38,7 @@ fn tenant_of(path: &Path) -> Result<String, String> {
 /// This process's command line for one tenant: without the arguments equal to `fleet` (the paths that
 /// named the fleet), `--parallelism`, `--profile` (each member gets its own) and the options of `options`
 /// (with their values), then `given`.
-fn command_line(fleet: &[OsString], options: &[&str], given: &[OsString]) -> Vec<OsString> {
+pub fn command_line(fleet: &[OsString], options: &[&str], given: &[OsString]) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut args = std::env::args_os().skip(1);
     while let Some(a) = args.next() {
@@ -137,7 +62,7 @@ fn command_line(fleet: &[OsString], options: &[&str], given: &[OsString]) -> Vec
 /// Runs each member by a falconer process of its own, at most `parallelism` at once (`argv` gives its
 /// command line, or why there is none); each one's output is printed whole, under its heading, when it
 /// ends. The members' outcomes, in their order.
-fn in_processes(
+pub fn in_processes(
     members: &[Member],
     parallelism: usize,
     settings: &Settings,
@@ -213,13 +138,13 @@ fn run_process(argv: &[OsString], m: &Member, settings: &Settings) -> (i32, Vec<
 }
 
 /// Prints the roll-up; the exit code.
-fn finish(verb: &str, done: &str, outcomes: &[(String, i32)]) -> i32 {
+pub fn finish(verb: &str, done: &str, outcomes: &[(String, i32)]) -> i32 {
     println!("{}", rollup(verb, done, outcomes));
     exit_code(outcomes)
 }
 
 /// Runs `one` for each member (with its group's profile), under a heading; the roll-up; the exit code.
-fn each(
+pub fn each(
     verb: &str,
     done: &str,
     members: &[Member],
@@ -240,7 +165,7 @@ fn each(
 }
 
 /// The tenants: the saved plans of a directory of them, else the fleet the paths name.
-fn members(paths: &[PathBuf]) -> Result<Option<Vec<Member>>, String> {
+pub fn members(paths: &[PathBuf]) -> Result<Option<Vec<Member>>, String> {
     if let [dir] = paths
         && let Some(plans) = saved_plans(dir)
     {

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::input;
 use super::{Output, exit};
 use crate::graph::Graph;
 use crate::manifest::LoadOptions;
+use crate::ops::input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {

@@ -2,27 +2,22 @@
 
 mod admin;
 mod apply;
+mod args;
 mod backup;
-mod backup_io;
-mod backup_migrate;
 mod convert;
+mod exit;
 mod export;
 mod fleet;
 mod fleet_each;
 mod graph;
-mod input;
-mod live;
 mod migrate;
 mod plan;
 mod progress;
 mod restore;
-mod restore_guard;
-mod restore_map;
-mod restore_show;
-mod restore_source;
 mod restore_status;
-mod schedule;
+mod show;
 mod tenant;
+mod terminal;
 mod validate;
 
 use std::io::IsTerminal;
@@ -31,22 +26,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag::{Issue, Severity, Sources};
-
-/// Exit codes (documented in the README).
-pub mod exit {
-    /// Success; no changes.
-    pub const OK: i32 = 0;
-    /// An error: invalid input, an unreachable system, a failed step.
-    pub const ERROR: i32 = 1;
-    /// Changes present (`plan --detailed-exitcode`, `drift`).
-    pub const CHANGES: i32 = 2;
-    /// The tenant's lock is held by another run.
-    pub const LOCKED: i32 = 3;
-    /// Refused by preflight (hazard not allowed, suspended tenant, stale plan).
-    pub const REFUSED: i32 = 4;
-    /// Partly done: a backup with some domains in error (the others are kept).
-    pub const PARTIAL: i32 = 5;
-}
 
 #[derive(Parser, Debug)]
 #[command(name = "falconer", version, about = "Declarative reconciler for multi-tenant platform configuration", long_about = None)]
@@ -235,7 +214,7 @@ pub fn main() -> i32 {
     let out = Output {
         format: cli.message_format,
     };
-    let settings = live::Settings::new(cli.state.clone(), cli.profile.clone());
+    let settings = crate::ops::live::Settings::new(cli.state.clone(), cli.profile.clone());
     match &cli.command {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),
@@ -243,7 +222,9 @@ pub fn main() -> i32 {
         Command::Graph(a) => graph::run(a, &out),
         Command::Export(a) => export::run(a, &out, &settings),
         Command::Plan(a) => plan::run(a, &out, &settings),
-        Command::Apply(a) => apply::run(a, &out, &settings),
+        Command::Apply(a) => {
+            apply::fleet(a, &out, &settings).unwrap_or_else(|| apply::one(a, &out, &settings))
+        }
         Command::Drift(a) => admin::drift(a, &out, &settings),
         Command::Lock(c) => admin::lock(c, &out, &cli.state),
         Command::State(c) => admin::state(c, &out, &cli.state),
@@ -372,6 +353,66 @@ pub fn emit_manifest(
         None => print!("{text}"),
     }
     exit::OK
+}
+
+/// Runs a command's async work on a current-thread runtime; its exit code (1 when the runtime cannot
+/// start, said on standard error).
+pub fn block_on(out: &Output, work: impl std::future::Future<Output = i32>) -> i32 {
+    run_async(out, work).unwrap_or(exit::ERROR)
+}
+
+/// Runs async work on a current-thread runtime; `None` (said on standard error) when it cannot start.
+pub fn run_async<T>(out: &Output, work: impl std::future::Future<Output = T>) -> Option<T> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt.block_on(work)),
+        Err(e) => {
+            out.error(format!("cannot start the async runtime: {e}"));
+            None
+        }
+    }
+}
+
+/// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
+pub fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
+where
+    F: AsyncFnOnce(crate::state::State) -> Result<i32, String>,
+{
+    let result = run_async(out, async {
+        let state = crate::state::State::open(state_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        f(state).await
+    });
+    match result {
+        Some(Ok(code)) => code,
+        Some(Err(e)) => {
+            out.error(e);
+            exit::ERROR
+        }
+        None => exit::ERROR,
+    }
+}
+
+/// Loads a manifest (or an artifact) and plans it against the live systems; `None` when it could not
+/// (said on standard error).
+pub fn live_plan(
+    path: &std::path::Path,
+    opts: crate::plan::Options,
+    out: &Output,
+    settings: &crate::ops::live::Settings,
+) -> Option<crate::plan::Plan> {
+    let events = terminal::Terminal::new(out);
+    let planned = crate::ops::live::plan_path(path, opts, settings, &events);
+    match run_async(out, planned)? {
+        Ok(plan) => Some(plan),
+        Err(e) => {
+            exit::fail(out, &e);
+            None
+        }
+    }
 }
 
 /// Writes a text file atomically (see [`crate::util::write_atomic`]).

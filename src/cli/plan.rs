@@ -2,24 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use super::input::{self, Input};
-use super::live;
+use super::args::{FleetArgs, PlanFormat};
+use super::show::print;
 use super::{Output, exit, write_atomic};
 use crate::manifest::LoadOptions;
+use crate::ops::input::{self, Input};
+use crate::ops::live;
 use std::collections::HashSet;
 
 use crate::manifest::snapshot;
 use crate::model::{Address, Tenant};
-use crate::plan::render::{self, Style};
+use crate::plan::render;
 use crate::plan::{self, Item, Options, Plan};
 use crate::secrets::FingerprintKey;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanFormat {
-    Text,
-    Markdown,
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     pub detailed_exitcode: bool,
     #[command(flatten)]
-    pub fleet: super::fleet::FleetArgs,
+    pub fleet: FleetArgs,
 }
 
 impl Args {
@@ -214,17 +209,6 @@ fn plan_sides(
     }
 }
 
-pub(super) fn print(plan: &Plan, format: PlanFormat) {
-    match format {
-        PlanFormat::Text => {
-            let color = super::stdout_color();
-            print!("{}", render::text(plan, Style { color }));
-        }
-        PlanFormat::Markdown => print!("{}", render::markdown(plan)),
-        PlanFormat::Json => print!("{}", render::json(plan)),
-    }
-}
-
 pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let Some(against) = &args.against else {
         return run_live(args, out, settings);
@@ -265,7 +249,7 @@ fn inputs(args: &Args) -> plan::Inputs {
 /// Plans against the live systems.
 fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
     let job = super::fleet::Job {
-        verb: super::fleet::Verb::Plan {
+        verb: crate::ops::fleet::Verb::Plan {
             changes_fail: args.detailed_exitcode,
         },
         fleet: &args.fleet,
@@ -282,12 +266,12 @@ fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         excludes: args.exclude.clone(),
         managed: None,
     };
-    match live::plan_path(args.path(), opts, out, settings) {
-        Ok(mut plan) => {
+    match super::live_plan(args.path(), opts, out, settings) {
+        Some(mut plan) => {
             plan.inputs = Some(inputs(args));
             finish(args, out, plan)
         }
-        Err(code) => code,
+        None => exit::ERROR,
     }
 }
 

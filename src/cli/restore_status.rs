@@ -2,10 +2,17 @@
 //! committed or failed as its steps are journaled, then each domain's outcome), from the state store
 //! (another machine sharing it sees the same), else the last restore's outcome from the history.
 
-use super::admin::with_state;
-use super::restore::StatusArgs;
+use super::with_state;
 use super::{Output, exit};
 use crate::state::{State, Work, rfc3339};
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| {

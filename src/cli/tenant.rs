@@ -1,11 +1,8 @@
 //! `falconer tenant set|list` (the registry: each tenant's status, environment and naming) and
-//! `falconer history` (every apply and restore: who, where, when, from what, with what outcome); and the
-//! checks and records apply and restore share.
+//! `falconer history` (every apply and restore: who, where, when, from what, with what outcome).
 
-use super::admin::with_state;
-use super::{Output, exit};
-use crate::model::Tenant;
-use crate::state::{HistoryRow, Owner, State, rfc3339};
+use super::{Output, exit, with_state};
+use crate::state::{State, rfc3339};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TenantCommand {
@@ -195,81 +192,4 @@ pub fn history(a: &HistoryArgs, out: &Output, state_url: &str) -> i32 {
         }
         Ok(exit::OK)
     })
-}
-
-/// Refuses (exit 4) a tenant the registry says is suspended; `Err` is the exit code (reported).
-pub(super) async fn refuse_suspended(state: &State, tenant: &str, out: &Output) -> Result<(), i32> {
-    match state.tenants(Some(tenant)).await {
-        Ok(rows) if rows.first().is_some_and(|r| r.status == "suspended") => {
-            out.error(format!(
-                "tenant `{tenant}` is suspended in the tenant registry: nothing is written to a suspended tenant (`falconer tenant set {tenant} --status active` to lift it)"
-            ));
-            Err(exit::REFUSED)
-        }
-        Ok(_) => Ok(()),
-        Err(e) => {
-            out.error(e.to_string());
-            Err(exit::ERROR)
-        }
-    }
-}
-
-/// The environment the registry gives a tenant (empty when unknown).
-pub(super) async fn environment(state: &State, tenant: &str) -> Result<String, String> {
-    Ok(state
-        .tenants(Some(tenant))
-        .await
-        .map_err(|e| e.to_string())?
-        .first()
-        .map(|r| r.environment.clone())
-        .unwrap_or_default())
-}
-
-/// What one apply or restore leaves in the history.
-pub(super) struct Audit {
-    pub kind: &'static str,
-    pub tenant: String,
-    pub started_at: i64,
-    pub source: String,
-    pub digest: String,
-    pub map: String,
-    pub domains: Vec<String>,
-    pub outcome: String,
-    pub reason: String,
-}
-
-/// Records an apply or restore in the history, and after a success the tenant's naming; a failure to do
-/// so is a warning (the work itself is done).
-pub(super) async fn record(state: &State, a: Audit, naming_of: Option<&Tenant>) {
-    let me = Owner::current();
-    let row = HistoryRow {
-        id: crate::backup::new_id(crate::util::now_millis()),
-        tenant: a.tenant.clone(),
-        kind: a.kind.into(),
-        who: me.name,
-        host: me.host,
-        started_at: a.started_at,
-        finished_at: crate::util::now(),
-        source: a.source,
-        digest: a.digest,
-        map: a.map,
-        domains: a.domains.join(","),
-        outcome: a.outcome,
-        reason: a.reason,
-    };
-    if let Err(e) = state.record_history(&row).await {
-        eprintln!(
-            "warning: could not record this {} in the history: {e}",
-            a.kind
-        );
-    }
-    if let Some(t) = naming_of {
-        let naming = serde_json::to_string(&t.naming).unwrap_or_default();
-        if let Err(e) = state.remember_naming(&t.id, &naming).await {
-            eprintln!(
-                "warning: could not remember the naming of tenant `{}`: {e}",
-                t.id
-            );
-        }
-    }
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::input::{self, Input};
 use super::{Output, exit};
 use crate::manifest::LoadOptions;
+use crate::ops::input::{self, Input};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -408,27 +408,25 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    use futures_util::{StreamExt, TryStreamExt, stream};
+    use futures_util::TryStreamExt;
     let waves = by_wave(changes, domain);
     let mut done = 0;
     for wave in &waves {
-        let finished: Vec<()> = stream::iter(wave.iter().copied())
-            .map(|c| {
-                let run = apply(c);
-                async move {
-                    run.await
-                        .map_err(|e| (c.address.to_string(), e.to_string()))
-                }
-            })
-            .buffer_unordered(parallel)
-            .try_collect()
-            .await
-            .map_err(|(address, message)| ProviderError::Failed {
-                domain,
-                message,
-                command: address,
-                done,
-            })?;
+        let finished: Vec<()> = crate::util::unordered(wave, parallel, |c| {
+            let run = apply(c);
+            async move {
+                run.await
+                    .map_err(|e| (c.address.to_string(), e.to_string()))
+            }
+        })
+        .try_collect()
+        .await
+        .map_err(|(address, message)| ProviderError::Failed {
+            domain,
+            message,
+            command: address,
+            done,
+        })?;
         done += finished.len();
     }
     Ok(done)

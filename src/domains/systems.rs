@@ -11,6 +11,14 @@ use super::provider::{DesiredSpecs, Provider, ProviderError, System};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
+/// A system that could not be connected to: which, and why (the system's own words, naming where it tried).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    pub domain: Domain,
+    pub message: String,
+}
+
 macro_rules! systems {
     ($( $variant:ident $table:ident $system:literal $falcone:expr ),* $(,)?) => {
         /// The connection profile's tables, one per system (`[postgres]`, `[iam]`, ...); any other table is
@@ -37,10 +45,9 @@ macro_rules! systems {
                 }
             }
 
-            /// Connects to a system (secret files of the tables relative to `dir`).
             /// Connects to a system (secret files of the tables relative to `dir`), within its connect
             /// timeout: a system that accepts and never answers fails, naming itself, rather than hang.
-            pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, String> {
+            pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, ConnectError> {
                 let limit = crate::util::timeouts(domain.system()).connect;
                 let connecting = async {
                     match domain {
@@ -52,13 +59,14 @@ macro_rules! systems {
                 // A backstop a little past the limit: a system's own bounded connect (which names where it
                 // tried) reports first.
                 let backstop = limit + std::time::Duration::from_secs(2);
-                tokio::time::timeout(backstop, connecting).await.map_err(|_| {
+                let connected = tokio::time::timeout(backstop, connecting).await.map_err(|_| {
                     format!(
                         "{} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
                         domain.system(),
                         limit.as_secs()
                     )
-                })?
+                });
+                connected.and_then(|c: Result<Live, String>| c).map_err(|message| ConnectError { domain, message })
             }
         }
 

@@ -37,6 +37,7 @@ mod malformed;
 mod mongo;
 mod no_panic;
 mod openwhisk_contract;
+mod ops;
 mod plan;
 mod plan_props;
 mod postgres;

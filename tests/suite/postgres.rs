@@ -1015,3 +1015,61 @@ async fn a_fleet_read_of_the_catalog_equals_each_tenants_own() {
     assert!(!fleet.covers(&tenant("fc", &["fc"])));
     db.drop().await;
 }
+
+/// A column type change is `REWRITES_DATA` exactly when PostgreSQL rewrites the table: each rule of
+/// `postgres::hazards` checked against the server by the table's `relfilenode` (a rewrite gives the table a
+/// new file), with a row in the table so that a rewrite has something to copy.
+#[tokio::test]
+async fn type_changes_are_rewrites_exactly_when_the_server_rewrites() {
+    let db = TestDb::new("rewrites").await;
+    let cases = [
+        ("varchar(20)", "varchar(40)", false),
+        ("varchar(20)", "text", false),
+        ("varchar", "text", false),
+        ("numeric(10,2)", "numeric", false),
+        ("numeric(10,2)", "numeric(12,2)", false),
+        ("timestamp(3)", "timestamp(6)", false),
+        ("char(5)", "char(10)", true),
+        ("int", "bigint", true),
+        ("numeric(10,2)", "numeric(10,4)", true),
+        ("varchar(40)", "varchar(20)", true),
+    ];
+    for (i, (from, to, rewrites)) in cases.into_iter().enumerate() {
+        let table = |ty: &str| {
+            format!(
+                "[[postgres.table]]\nname = \"t{i}\"\nschema = \"app\"\ncolumn = [{{ name = \"c\", type = \"{ty}\" }}]\n"
+            )
+        };
+        converge(&db, &table(from), |_| {}).await;
+        db.exec(&format!("insert into app.t{i} values (null)"))
+            .await;
+        let file = || {
+            let pool = db.pool.clone();
+            async move {
+                let n: i64 =
+                    sqlx::query_scalar(&format!("select pg_relation_filenode('app.t{i}')::bigint"))
+                        .fetch_one(&pool)
+                        .await
+                        .expect("a filenode");
+                n
+            }
+        };
+        let before = file().await;
+        converge(&db, &table(to), |p| {
+            let hazard = p
+                .changes
+                .iter()
+                .flat_map(|c| &c.hazards)
+                .any(|h| h.code == falconer::model::HazardCode::RewritesData);
+            assert_eq!(hazard, rewrites, "{from} -> {to}: REWRITES_DATA");
+        })
+        .await;
+        let rewritten = file().await != before;
+        assert_eq!(
+            rewritten, rewrites,
+            "{from} -> {to}: the server rewrote the table"
+        );
+        db.exec(&format!("drop table app.t{i}")).await;
+    }
+    db.drop().await;
+}

@@ -11,7 +11,7 @@ use std::future::IntoFuture;
 use crate::util::Within;
 use std::collections::{HashMap, HashSet};
 
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::TryStreamExt;
 use indexmap::IndexMap;
 use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
@@ -482,15 +482,14 @@ fn create_indexes(indexes: Vec<Index>) -> Op {
 pub async fn execute(client: &Client, waves: &Waves) -> Result<usize, (usize, String, Error)> {
     let mut done = 0;
     for wave in waves {
-        let counts: Vec<usize> = stream::iter(wave.values())
-            .map(|lane| async move {
-                for op in lane {
-                    op.run(client).await?;
-                }
-                Ok::<usize, (String, Error)>(lane.len())
-            })
-            .buffer_unordered(PARALLEL)
-            .try_collect()
+        let lanes: Vec<&Vec<Op>> = wave.values().collect();
+        let counts: Vec<usize> = crate::util::unordered(&lanes, PARALLEL, |lane| async move {
+            for op in lane.iter() {
+                op.run(client).await?;
+            }
+            Ok::<usize, (String, Error)>(lane.len())
+        })
+        .try_collect()
             .await
             .map_err(|(shown, e)| (done, shown, e))?;
         done += counts.iter().sum::<usize>();

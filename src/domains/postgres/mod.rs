@@ -2,6 +2,7 @@
 //! Never row data.
 
 pub mod ddl;
+mod hazards;
 pub mod inspect;
 pub mod normalize;
 pub mod password;
@@ -560,7 +561,7 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                     HazardCode::DeletesData,
                     format!("drops column `{}` of table {t}: every value in it is lost", lc.name),
                 )),
-                Some(c) if c.ty.trim() != lc.ty.trim() => out.push(Hazard::new(
+                Some(c) if hazards::rewrites(&lc.ty, &c.ty) => out.push(Hazard::new(
                     HazardCode::RewritesData,
                     format!("changes column `{}` of {t} from `{}` to `{}`: the table is rewritten under an exclusive lock", c.name, lc.ty, c.ty),
                 )),

@@ -4,18 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::backup::{RepoArg, domain_line};
-use super::{Output, exit};
+use super::super::args::RepoArg;
+use super::super::show::domain_line;
+use super::super::{Output, exit};
+use crate::backup::file::{BackupFile, FILE_FORMAT, read_backup_file};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{self, DomainEntry, DomainStatus, FORMAT_VERSION, Record};
 use crate::falcone::{self, DomainStatus as ArtifactStatus, Imported};
 use crate::manifest;
 use crate::model::Domain;
-
-/// The format of a backup file.
-pub const FILE_FORMAT: &str = "falconer-backup-file";
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
@@ -50,15 +47,6 @@ pub struct ImportArgs {
     pub repo: RepoArg,
 }
 
-/// A backup as one file: its record and every document, by digest.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(super) struct BackupFile {
-    pub format: String,
-    pub format_version: u32,
-    pub record: Record,
-    pub documents: BTreeMap<String, String>,
-}
-
 pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
     let record = repo.record(&a.id, a.tenant.as_deref()).await?;
     let mut documents = BTreeMap::new();
@@ -91,7 +79,7 @@ pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, Re
             }
         },
     };
-    if let Err(e) = super::write_atomic(&a.output, &(text + "\n")) {
+    if let Err(e) = super::super::write_atomic(&a.output, &(text + "\n")) {
         out.error(format!("cannot write {}: {e}", a.output.display()));
         return Ok(exit::ERROR);
     }
@@ -230,38 +218,6 @@ async fn from_backup_file(
     Ok(Ok(record))
 }
 
-/// A backup file, checked: a format this falconer reads (a newer one is refused naming the falconer that
-/// wrote it), every document the record names present and matching its digest.
-pub(super) fn read_backup_file(value: serde_json::Value) -> Result<BackupFile, String> {
-    let version = value["format_version"].as_u64().unwrap_or(0);
-    if version < u64::from(crate::backup::OLDEST_FORMAT) {
-        return Err(format!(
-            "in backup format {version}, older than any falconer reads (the oldest is {})",
-            crate::backup::OLDEST_FORMAT
-        ));
-    }
-    if version > u64::from(FORMAT_VERSION) {
-        let by = value["record"]["falconer"].as_str().unwrap_or("?");
-        return Err(format!(
-            "written by falconer {by} in backup format {version}; this falconer reads format {FORMAT_VERSION}: use falconer {by} or later"
-        ));
-    }
-    let file: BackupFile =
-        serde_json::from_value(value).map_err(|e| format!("not a backup file: {e}"))?;
-    for digest in file.record.blobs() {
-        let Some(text) = file.documents.get(digest) else {
-            return Err(format!("the document {digest} is missing"));
-        };
-        let actual = crate::util::hex(&Sha256::digest(text.as_bytes()));
-        if actual != digest {
-            return Err(format!(
-                "the document {digest} is damaged (its digest is {actual})"
-            ));
-        }
-    }
-    Ok(file)
-}
-
 /// An artifact of the platform as a backup: one document per domain section it exported, each section's
 /// status kept. `None` (reported) when the artifact has errors.
 async fn from_artifact(
@@ -330,7 +286,7 @@ async fn section_entry(
 ) -> Result<Option<DomainEntry>, RepoError> {
     let failed = |status, message: Option<&String>| {
         let message = message.cloned();
-        super::backup::failed(
+        crate::ops::backup::failed(
             domain,
             status,
             message.unwrap_or_else(|| "(the artifact gives no message)".into()),
@@ -357,7 +313,7 @@ async fn section_entry(
         .map(|r| r.spec.clone())
         .collect();
     let tenant = &imported.manifest.tenant;
-    super::backup::stored(repo, tenant, domain, specs, None)
+    crate::ops::backup::stored(repo, tenant, domain, specs, None)
         .await
         .map(Some)
 }

@@ -1,6 +1,7 @@
-//! Planning against the live systems: what `plan` (without `--against`), `drift` and `apply` share.
+//! Planning against the live systems: what `plan` (without `--against`), `drift`, `apply` and `restore`
+//! share.
 //!
-//! The live systems are PostgreSQL, MongoDB, Kafka, S3, Keycloak and OpenWhisk (the `--profile` file, or
+//! The live systems are PostgreSQL, MongoDB, Kafka, S3, Keycloak and OpenWhisk (the profile, or
 //! `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT`,
 //! `FALCONER_KEYCLOAK_URL` and `FALCONER_OPENWHISK_URL`).
 //! A system is connected only when the manifest or the managed set has resources of its domain.
@@ -9,12 +10,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Output;
-use super::exit;
 use futures_util::future::{join_all, try_join_all};
 
+use super::{Error, Events};
 use crate::domains::Spec;
 use crate::domains::provider::{Provider, ProviderError};
+use crate::domains::systems::ConnectError;
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
 use crate::plan::{self, Action, Item, Options, Plan};
@@ -31,19 +32,26 @@ pub struct Desired {
     pub specs: Vec<(Spec, PathBuf)>,
 }
 
-/// Loads a manifest or an artifact of the platform for a live plan; problems are printed. With an
+/// Loads a manifest or an artifact of the platform for a live plan; its problems go to `events`. With an
 /// artifact, the address patterns of the domains it holds no data for (an error, not available, no
 /// section): a plan leaves them alone rather than deleting what they hold.
-pub fn load_any(path: &Path, out: &Output) -> Result<(Desired, Vec<String>), i32> {
+pub fn load_any(path: &Path, events: &dyn Events) -> Result<(Desired, Vec<String>), Error> {
     use super::input::Input;
     let (imported, issues) = match super::input::read(path, LoadOptions::default()) {
-        Input::Manifest(loaded) => return desired(loaded, out).map(|d| (d, Vec::new())),
+        Input::Manifest(loaded) => return desired(loaded, events).map(|d| (d, Vec::new())),
         Input::Artifact { imported, issues } => (imported, issues),
     };
-    out.issues(&issues, &Default::default());
-    let Some(imported) = imported.filter(|_| !issues.iter().any(crate::diag::Issue::is_error))
-    else {
-        return Err(exit::ERROR);
+    let imported = match imported.filter(|_| !issues.iter().any(crate::diag::Issue::is_error)) {
+        Some(i) => {
+            events.issues(&issues, &Default::default());
+            i
+        }
+        None => {
+            return Err(Error::Invalid {
+                issues,
+                sources: Default::default(),
+            });
+        }
     };
     let without: Vec<String> = Domain::ALL
         .into_iter()
@@ -65,14 +73,23 @@ pub fn load_any(path: &Path, out: &Output) -> Result<(Desired, Vec<String>), i32
     ))
 }
 
-/// Loads a manifest for a live plan; problems are printed.
-pub fn load(path: &Path, out: &Output) -> Result<Desired, i32> {
-    desired(manifest::load_path(path, LoadOptions::default()), out)
+/// Loads a manifest for a live plan; its warnings go to `events`.
+pub fn load(path: &Path, events: &dyn Events) -> Result<Desired, Error> {
+    desired(manifest::load_path(path, LoadOptions::default()), events)
 }
 
-fn desired(loaded: manifest::Loaded, out: &Output) -> Result<Desired, i32> {
-    out.issues(&loaded.issues, &loaded.sources);
-    desired_of(&loaded).ok_or(exit::ERROR)
+/// A loaded manifest's desired state; its errors are the error, its warnings go to `events`.
+fn desired(loaded: manifest::Loaded, events: &dyn Events) -> Result<Desired, Error> {
+    match desired_of(&loaded) {
+        Some(d) if !loaded.issues.iter().any(crate::diag::Issue::is_error) => {
+            events.issues(&loaded.issues, &loaded.sources);
+            Ok(d)
+        }
+        _ => Err(Error::Invalid {
+            issues: loaded.issues,
+            sources: loaded.sources,
+        }),
+    }
 }
 
 /// A loaded manifest as a live plan's desired state (`None` when it has errors).
@@ -111,29 +128,29 @@ impl Settings {
         }
     }
 
-    fn profile(&self) -> Result<&Profile, String> {
+    fn profile(&self) -> Result<&Profile, Error> {
         self.loaded
             .get_or_init(|| match self.profile.as_deref() {
                 Some(p) => Profile::load(p),
                 None => Ok(Profile::default()),
             })
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|e| Error::Profile(e.clone()))
     }
 
     /// The profile's `[restore]` table, and the directory its secret files are relative to.
-    pub fn restore(&self) -> Result<(crate::profile::RestoreTable, PathBuf), String> {
+    pub fn restore(&self) -> Result<(crate::profile::RestoreTable, PathBuf), Error> {
         let p = self.profile()?;
         Ok((p.restore.clone(), p.dir.clone()))
     }
 
     /// The profile's `[backup] repo`, if any.
-    pub fn backup_repo(&self) -> Result<Option<String>, String> {
+    pub fn backup_repo(&self) -> Result<Option<String>, Error> {
         Ok(self.profile()?.backup.repo.clone())
     }
 
     /// The profile's `[backup] key` (`{ env = "NAME" }` or `{ file = "PATH" }`, relative to the profile).
-    pub fn backup_key(&self) -> Result<Option<crate::backup::crypt::Key>, String> {
+    pub fn backup_key(&self) -> Result<Option<crate::backup::crypt::Key>, Error> {
         let Some(secret) = &self.profile()?.backup.key else {
             return Ok(None);
         };
@@ -142,27 +159,30 @@ impl Settings {
             .as_deref()
             .and_then(Path::parent)
             .unwrap_or(Path::new("."));
+        let wrong = |e: String| Error::Profile(format!("the profile's [backup] key: {e}"));
         let text = match secret {
             crate::model::SecretValue::Plain(_) => {
-                return Err("the profile's [backup] key is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into());
+                return Err(wrong("it is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into()));
             }
-            s => crate::secrets::resolve(s, base)
-                .map_err(|e| format!("the profile's [backup] key: {}", e.0))?,
+            s => crate::secrets::resolve(s, base).map_err(|e| wrong(e.0))?,
         };
-        let text = text.ok_or("the profile's [backup] key is redacted")?;
+        let text = text.ok_or_else(|| wrong("it is redacted".into()))?;
         crate::backup::crypt::Key::parse(&text)
             .map(Some)
-            .map_err(|e| format!("the profile's [backup] key: {e}"))
+            .map_err(|e| wrong(e.to_string()))
     }
 
     /// Whether a system's connection is given (profile or environment).
-    pub fn configured(&self, domain: Domain) -> Result<bool, String> {
+    pub fn configured(&self, domain: Domain) -> Result<bool, Error> {
         Ok(self.profile()?.configured(domain))
     }
 
     /// Connects to a live system.
-    pub async fn connect(&self, domain: Domain) -> Result<Live, String> {
-        self.profile()?.connect(domain).await
+    pub async fn connect(&self, domain: Domain) -> Result<Live, Error> {
+        self.profile()?
+            .connect(domain)
+            .await
+            .map_err(|e| Error::Connect(vec![e]))
     }
 }
 
@@ -175,67 +195,30 @@ pub struct Context {
     pub live: Vec<Arc<Live>>,
 }
 
-/// Why a live plan failed: `domain` names the system when one failed.
-#[derive(Debug)]
-pub struct LiveError {
-    pub domain: Option<Domain>,
-    pub message: String,
-}
-
-impl LiveError {
-    fn other(e: impl std::fmt::Display) -> LiveError {
-        LiveError {
-            domain: None,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<ProviderError> for LiveError {
-    fn from(e: ProviderError) -> LiveError {
-        LiveError {
-            domain: Some(e.domain()),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<LiveError> for String {
-    fn from(e: LiveError) -> String {
-        e.message
-    }
-}
-
 impl Context {
     /// Opens the state store and connects to the live systems of the domains `desired` declares or the
-    /// state store says falconer manages for the tenant (`opts.managed`, when given, stands for the latter). Only the systems a plan with these options can change are connected: a targeted plan needs the
+    /// state store says falconer manages for the tenant (`opts.managed`, when given, stands for the latter).
+    /// Only the systems a plan with these options can change are connected: a targeted plan needs the
     /// systems of its targets and of what they depend on, no others.
     pub async fn open(
         settings: &Settings,
         desired: &Desired,
         opts: &Options,
-    ) -> Result<Context, String> {
+    ) -> Result<Context, Error> {
         let tenant = &desired.manifest.tenant.id;
-        let state = State::open(&settings.state)
-            .await
-            .map_err(|e| e.to_string())?;
-        let key = state
-            .fingerprint_key(tenant)
-            .await
-            .map_err(|e| e.to_string())?;
+        let state = State::open(&settings.state).await?;
+        let key = state.fingerprint_key(tenant).await?;
         let domains = Self::domains(&state, desired, opts).await?;
+        let profile = settings.profile()?;
         // Every system is tried, so a missing connection is not hidden behind another.
         let (live, failed): (Vec<_>, Vec<_>) =
-            join_all(domains.into_iter().map(|d| settings.connect(d)))
+            join_all(domains.into_iter().map(|d| profile.connect(d)))
                 .await
                 .into_iter()
                 .partition(Result::is_ok);
         if !failed.is_empty() {
-            return Err(failed
-                .into_iter()
-                .filter_map(Result::err)
-                .collect::<Vec<_>>()
-                .join("\n"));
+            let failed: Vec<ConnectError> = failed.into_iter().filter_map(Result::err).collect();
+            return Err(Error::Connect(failed));
         }
         let live = live
             .into_iter()
@@ -252,17 +235,14 @@ impl Context {
         state: &State,
         desired: &Desired,
         opts: &Options,
-    ) -> Result<Vec<Domain>, String> {
+    ) -> Result<Vec<Domain>, Error> {
         let managed = match &opts.managed {
             Some(m) => m.clone(),
-            None => state
-                .managed(&desired.manifest.tenant.id)
-                .await
-                .map_err(|e| e.to_string())?,
+            None => state.managed(&desired.manifest.tenant.id).await?,
         };
         let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
         let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Other(e.to_string()))?;
         Ok(LIVE_DOMAINS
             .iter()
             .copied()
@@ -275,37 +255,27 @@ impl Context {
     }
 
     /// Plans the desired state against the live one, deleting only what the state store says falconer
-    /// manages (or, when `opts.managed` is given, only those).
+    /// manages (or, when `opts.managed` is given, only those); a failing system is named by the error.
     pub async fn plan(
         &self,
         d: &Desired,
         opts: Options,
-    ) -> Result<(Plan, Vec<Item>, Vec<Item>), String> {
-        self.plan_checked(d, opts).await.map_err(String::from)
-    }
-
-    /// [`Context::plan`], its error naming the system that failed.
-    pub async fn plan_checked(
-        &self,
-        d: &Desired,
-        opts: Options,
-    ) -> Result<(Plan, Vec<Item>, Vec<Item>), LiveError> {
+    ) -> Result<(Plan, Vec<Item>, Vec<Item>), Error> {
         let mut warnings = Vec::new();
         let tenant = &d.manifest.tenant;
         let managed = match opts.managed.clone() {
             Some(m) => m,
-            None => self
-                .state
-                .managed(&tenant.id)
-                .await
-                .map_err(LiveError::other)?,
+            None => self.state.managed(&tenant.id).await?,
         };
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
         also.extend(managed.iter().cloned());
-        let desired = join_all(self.live.iter().map(|p| async {
+        // Each system by index, not by reference: a closure over `&Arc<Live>` would keep the plan's future
+        // from being `Send` (the compiler cannot see that its lifetime is one).
+        let systems = 0..self.live.len();
+        let desired = join_all(systems.clone().map(|i| async move {
             let mut w = Vec::new();
-            let r = p.desired(&d.specs, &self.key, &mut w).await;
+            let r = self.live[i].desired(&d.specs, &self.key, &mut w).await;
             (r, w)
         }))
         .await
@@ -315,8 +285,12 @@ impl Context {
             r
         })
         .collect::<Result<Vec<Vec<Item>>, ProviderError>>()?;
-        let live: Vec<Vec<Item>> =
-            try_join_all(self.live.iter().map(|p| p.live(tenant, &also, &self.key))).await?;
+        let live: Vec<Vec<Item>> = try_join_all(
+            systems
+                .clone()
+                .map(|i| self.live[i].live(tenant, &also, &self.key)),
+        )
+        .await?;
         // Each system settles its desired resources knowing which already plan as unchanged against their
         // live selves (the same order as `self.live`).
         let unchanged: Vec<Vec<bool>> = desired
@@ -324,27 +298,20 @@ impl Context {
             .zip(&live)
             .map(|(desired, live)| plan::unchanged(desired, live))
             .collect();
-        let desired: Vec<Item> =
-            try_join_all(self.live.iter().zip(desired).zip(&unchanged).map(
-                |((p, desired), unchanged)| p.settle(&d.specs, desired, unchanged, &self.key),
-            ))
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+        let settled = systems
+            .zip(desired)
+            .map(|(i, desired)| self.live[i].settle(&d.specs, desired, &unchanged[i], &self.key));
+        let desired: Vec<Item> = try_join_all(settled).await?.into_iter().flatten().collect();
         let mut live: Vec<Item> = live.into_iter().flatten().collect();
-        let recorded = self
-            .state
-            .secret_fingerprints(&tenant.id)
-            .await
-            .map_err(LiveError::other)?;
+        let recorded = self.state.secret_fingerprints(&tenant.id).await?;
         with_recorded_secrets(&mut live, &recorded);
         mark_unrecorded_secrets(&mut live, &desired);
         let opts = Options {
             managed: Some(managed),
             ..opts
         };
-        let mut p = plan::make(tenant, &desired, &live, &opts).map_err(LiveError::other)?;
+        let mut p =
+            plan::make(tenant, &desired, &live, &opts).map_err(|e| Error::Other(e.to_string()))?;
         warnings.append(&mut p.warnings);
         p.warnings = warnings;
         Ok((p, desired, live))
@@ -483,36 +450,16 @@ pub fn secrets_gone(plan: &Plan, desired: &[Item]) -> Vec<(String, Option<String
     out
 }
 
-/// Loads a manifest and plans it against the live systems; problems are printed, and `Err` is the exit
-/// code.
-pub fn plan_path(
+/// Loads a manifest (or an artifact) and plans it against the live systems.
+pub async fn plan_path(
     path: &Path,
     opts: Options,
-    out: &Output,
     settings: &Settings,
-) -> Result<Plan, i32> {
-    let (desired, without) = load_any(path, out)?;
+    events: &dyn Events,
+) -> Result<Plan, Error> {
+    let (desired, without) = load_any(path, events)?;
     let mut opts = opts;
     opts.excludes.extend(without);
-    let rt = runtime(out)?;
-    rt.block_on(async {
-        let cx = Context::open(settings, &desired, &opts).await?;
-        cx.plan(&desired, opts).await
-    })
-    .map(|(p, _, _)| p)
-    .map_err(|e| {
-        out.error(e);
-        exit::ERROR
-    })
-}
-
-/// A current-thread async runtime for one command.
-pub fn runtime(out: &Output) -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            out.error(format!("cannot start the async runtime: {e}"));
-            exit::ERROR
-        })
+    let cx = Context::open(settings, &desired, &opts).await?;
+    cx.plan(&desired, opts).await.map(|(p, _, _)| p)
 }

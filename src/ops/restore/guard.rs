@@ -2,12 +2,12 @@
 //! within the profile's operational hours (`[restore] operational_hours`, default 09:00-18:00, in
 //! `timezone`, default the local clock's), unless `--break-glass REASON` says why not; where the profile
 //! gives a TOTP secret, a current one-time code (`--mfa-code`, RFC 6238, each code once) is needed too.
-//! Refusals are exit 4; the reason of a break-glass restore goes to the history.
+//! Refusals are [`Refusal::Production`]; the reason of a break-glass restore goes to the history.
 
 use chrono::{Offset, TimeZone};
 
-use super::live::Settings;
-use super::{Output, exit};
+use crate::ops::live::Settings;
+use crate::ops::{Error, Events, Refusal};
 use crate::state::State;
 
 /// The environment whose tenants are guarded.
@@ -23,26 +23,23 @@ pub struct Asked<'a> {
     pub now: i64,
 }
 
-/// Why the guard refused (exit 4), for the history and the report.
-pub struct Refused(pub String);
-
-/// Checks a production restore; `Ok(Some(reason))` when it goes on by break glass. Configuration errors
-/// are exit 1 (reported), refusals exit 4 with their reason.
+/// Checks a production restore; `Ok(Some(reason))` when it goes on by break glass. A wrong profile is
+/// [`Error::Profile`], a refusal [`Refusal::Production`] with its reason.
 pub async fn check(
     asked: &Asked<'_>,
     environment: &str,
     settings: &Settings,
     state: &State,
-    out: &Output,
-) -> Result<Option<String>, (i32, Option<Refused>)> {
+    events: &dyn Events,
+) -> Result<Option<String>, Error> {
     if environment != PRODUCTION {
         return Ok(None);
     }
-    let (table, dir) = settings.restore().map_err(|e| config(out, e))?;
+    let (table, dir) = settings.restore()?;
     let hours = table.operational_hours.as_deref().unwrap_or(DEFAULT_HOURS);
-    let (from, to) = parse_hours(hours).map_err(|e| config(out, e))?;
+    let (from, to) = parse_hours(hours).map_err(Error::Profile)?;
     let zone = table.timezone.as_deref().unwrap_or("local");
-    let offset = offset_at(zone, asked.now).map_err(|e| config(out, e))?;
+    let offset = offset_at(zone, asked.now).map_err(Error::Profile)?;
     let minute = (asked.now + offset).rem_euclid(86_400) / 60;
     let inside = if from <= to {
         (from..to).contains(&minute)
@@ -52,89 +49,60 @@ pub async fn check(
     let glass = match (inside, asked.break_glass) {
         (true, _) => None,
         (false, Some(reason)) if !reason.trim().is_empty() => {
-            eprintln!(
-                "warning: restoring production tenant `{}` outside its operational hours ({hours} {zone}) by break glass: {reason}",
+            events.warning(&format!(
+                "restoring production tenant `{}` outside its operational hours ({hours} {zone}) by break glass: {reason}",
                 asked.tenant
-            );
+            ));
             Some(reason.to_string())
         }
         (false, _) => {
-            return Err(refuse(
-                out,
-                format!(
-                    "tenant `{}` is in production and it is {} ({zone}), outside the operational hours {hours}: restore within them, or pass --break-glass REASON (recorded in the history)",
-                    asked.tenant,
-                    clock(minute)
-                ),
-            ));
+            return Err(refuse(format!(
+                "tenant `{}` is in production and it is {} ({zone}), outside the operational hours {hours}: restore within them, or pass --break-glass REASON (recorded in the history)",
+                asked.tenant,
+                clock(minute)
+            )));
         }
     };
     if let Some(secret) = &table.totp_secret {
         let secret =
             crate::domains::provider::profile_secret(secret, &dir, "[restore] TOTP secret")
-                .map_err(|e| config(out, e))?;
-        one_time_code(asked, &secret, state, out).await?;
+                .map_err(Error::Profile)?;
+        one_time_code(asked, &secret, state).await?;
     }
     Ok(glass)
 }
 
-fn config(out: &Output, message: String) -> (i32, Option<Refused>) {
-    out.error(message);
-    (exit::ERROR, None)
-}
-
-fn refuse(out: &Output, message: String) -> (i32, Option<Refused>) {
-    out.error(&message);
-    (exit::REFUSED, Some(Refused(message)))
+fn refuse(message: String) -> Error {
+    Error::Refused(Refusal::Production(message))
 }
 
 /// Checks `--mfa-code` against the secret at the asked time; each code's time step is used once.
-async fn one_time_code(
-    asked: &Asked<'_>,
-    secret: &str,
-    state: &State,
-    out: &Output,
-) -> Result<(), (i32, Option<Refused>)> {
+async fn one_time_code(asked: &Asked<'_>, secret: &str, state: &State) -> Result<(), Error> {
     let Some(code) = asked.mfa_code else {
-        return Err(refuse(
-            out,
-            format!(
-                "tenant `{}` is in production and the profile asks for a one-time code: pass --mfa-code CODE",
-                asked.tenant
-            ),
-        ));
+        return Err(refuse(format!(
+            "tenant `{}` is in production and the profile asks for a one-time code: pass --mfa-code CODE",
+            asked.tenant
+        )));
     };
-    let secret = totp_rs::Secret::try_from_base32(secret.trim().to_uppercase()).map_err(|_| {
-        config(
-            out,
-            "the profile's [restore] TOTP secret is not base32".into(),
-        )
-    })?;
+    let secret = totp_rs::Secret::try_from_base32(secret.trim().to_uppercase())
+        .map_err(|_| Error::Profile("the profile's [restore] TOTP secret is not base32".into()))?;
     let totp = totp_rs::Builder::new()
         .with_secret(secret)
         .build()
         .map_err(|e| {
-            config(
-                out,
-                format!("the profile's [restore] TOTP secret cannot be used: {e}"),
-            )
+            Error::Profile(format!(
+                "the profile's [restore] TOTP secret cannot be used: {e}"
+            ))
         })?;
     let Some(step) = totp.check(code.trim(), u64::try_from(asked.now).unwrap_or(0)) else {
-        return Err(refuse(
-            out,
-            "the one-time code is wrong (or expired)".into(),
-        ));
+        return Err(refuse("the one-time code is wrong (or expired)".into()));
     };
-    match state
-        .use_code(asked.tenant, i64::try_from(step).unwrap_or(i64::MAX))
-        .await
-    {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(refuse(
-            out,
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    match state.use_code(asked.tenant, step).await? {
+        true => Ok(()),
+        false => Err(refuse(
             "the one-time code was used before: wait for the next one".into(),
         )),
-        Err(e) => Err(config(out, e.to_string())),
     }
 }
 

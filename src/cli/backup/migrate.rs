@@ -2,10 +2,12 @@
 //! place (each record is rewritten whole, after the blobs it names; the blobs only the old records used are
 //! removed at the end). Format 1 → 2: each action's code moves out of its document into a blob of its own.
 
-use super::backup::{RepoArg, lock, renewing, stored};
-use super::{Output, exit};
+use super::super::args::RepoArg;
+use super::super::terminal::Terminal;
+use super::super::{Output, exit};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{FORMAT_VERSION, Record};
+use crate::ops::backup::{lock_repo, renewing, stored};
 
 #[derive(clap::Args, Debug)]
 pub struct MigrateArgs {
@@ -47,8 +49,9 @@ pub async fn migrate(a: &MigrateArgs, repo: &Repo, out: &Output) -> Result<i32, 
         }
         return Ok(exit::OK);
     }
-    let held = lock(repo).await?;
-    let done = renewing(repo, &held, migrate_all(repo, &old, out)).await;
+    let events = Terminal::new(out);
+    let held = lock_repo(repo, &events).await?;
+    let done = renewing(repo, &held, &events, migrate_all(repo, &old, out)).await;
     let removed = match done {
         Ok(code) => repo.collect().await.map(|n| (code, n)),
         Err(e) => Err(e),

@@ -1,0 +1,43 @@
+//! `falconer backup prune`: the backups a retention policy does not keep, removed (restic's rules, per
+//! tenant; through [`crate::ops::backup::prune`]).
+
+use super::super::args::RepoArg;
+use super::super::terminal::Terminal;
+use super::super::{Output, exit};
+use crate::backup::repo::{Repo, RepoError};
+use crate::ops::backup::Keep;
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub keep: Keep,
+    /// Only this tenant's backups.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+pub async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, RepoError> {
+    let policy = match a.keep.policy() {
+        Ok(p) if p.is_empty() => {
+            out.error("refused: an empty policy would remove every backup but the newest of each tenant; give at least one --keep-* rule");
+            return Ok(exit::REFUSED);
+        }
+        Ok(p) => p,
+        Err(e) => {
+            out.error(e);
+            return Ok(exit::ERROR);
+        }
+    };
+    let events = Terminal::new(out);
+    let tenant = a.tenant.as_deref();
+    let pruned = crate::ops::backup::prune(repo, &policy, tenant, a.dry_run, &events).await?;
+    super::super::show::pruned(&pruned, a.dry_run, a.json);
+    Ok(exit::OK)
+}

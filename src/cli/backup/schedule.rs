@@ -1,0 +1,199 @@
+//! `falconer backup schedule add|list|remove|pause|resume` and `falconer backup run-due`.
+
+use super::super::args::RepoArg;
+use super::super::terminal::Terminal;
+use super::super::{Output, exit};
+use crate::backup::BackupStatus;
+use crate::backup::repo::Repo;
+use crate::backup::schedule::Schedule;
+use crate::ops::backup::Keep;
+use crate::ops::live::Settings;
+use crate::state::{ScheduleRow, State};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Add a schedule: a cron expression (5 fields, or 6 with seconds; `@daily`), tenants, a repository
+    /// and the retention applied after each successful run.
+    Add(Box<AddArgs>),
+    /// List the schedules, with their next slot and last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule.
+    Remove { name: String },
+    /// Pause a schedule (run-due skips it).
+    Pause { name: String },
+    /// Resume a paused schedule.
+    Resume { name: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    pub name: String,
+    /// When, in UTC: `0 2 * * *`, `0 0 0 * * *` (with seconds), `@daily`, `@hourly`...
+    #[arg(long)]
+    pub cron: String,
+    /// A tenant to back up, as `ID` or `ID=MANIFEST` (its naming from that manifest); repeatable.
+    #[arg(long, required = true, value_name = "TENANT")]
+    pub tenant: Vec<String>,
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub keep: Keep,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunDueArgs {
+    /// Act as if it were this time (RFC 3339, UTC): for tests and rehearsals.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+}
+
+pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
+    super::super::with_state(out, &settings.state, async |state| match c {
+        Command::Add(a) => add(a, &state, settings).await,
+        Command::List { json } => list(&state, *json).await,
+        Command::Remove { name } => found(name, state.remove_schedule(name).await, "removed"),
+        Command::Pause { name } => found(name, state.pause_schedule(name, true).await, "paused"),
+        Command::Resume { name } => found(name, state.pause_schedule(name, false).await, "resumed"),
+    })
+}
+
+fn found(name: &str, r: Result<bool, crate::state::StateError>, done: &str) -> Result<i32, String> {
+    match r.map_err(|e| e.to_string())? {
+        true => {
+            println!("Schedule `{name}` {done}.");
+            Ok(exit::OK)
+        }
+        false => Err(format!(
+            "no schedule `{name}` (see `falconer backup schedule list`)"
+        )),
+    }
+}
+
+async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, String> {
+    let schedule = Schedule::parse(&a.cron)?;
+    a.keep.policy()?;
+    let repo = a.repo.url(settings).map_err(|e| e.to_string())?;
+    Repo::open(&repo).map_err(|e| e.to_string())?;
+    let now = crate::util::now();
+    let row = ScheduleRow {
+        name: a.name.clone(),
+        cron: a.cron.clone(),
+        tenants: a.tenant.clone(),
+        repo,
+        keep: serde_json::to_string(&a.keep).unwrap_or_default(),
+        paused: false,
+        created_at: now,
+    };
+    if !state.add_schedule(&row).await.map_err(|e| e.to_string())? {
+        return Err(format!(
+            "a schedule `{}` exists: remove it first, or choose another name",
+            a.name
+        ));
+    }
+    let next = schedule.next(now).map(crate::util::rfc3339);
+    println!(
+        "Schedule `{}` added; first run at {}.",
+        a.name,
+        next.as_deref().unwrap_or("(never)")
+    );
+    Ok(exit::OK)
+}
+
+async fn list(state: &State, json: bool) -> Result<i32, String> {
+    let now = crate::util::now();
+    let mut rows = Vec::new();
+    for s in state.schedules().await.map_err(|e| e.to_string())? {
+        let next = Schedule::parse(&s.cron).ok().and_then(|c| c.next(now));
+        let last = state.last_slot(&s.name).await.map_err(|e| e.to_string())?;
+        rows.push(serde_json::json!({
+            "name": s.name, "cron": s.cron, "tenants": s.tenants, "repo": s.repo,
+            "keep": serde_json::from_str::<serde_json::Value>(&s.keep).unwrap_or_default(),
+            "paused": s.paused,
+            "next": next.map(crate::util::rfc3339),
+            "last": last.map(|(slot, status)| serde_json::json!({"slot": crate::util::rfc3339(slot), "status": status})),
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(exit::OK);
+    }
+    for r in &rows {
+        println!(
+            "{:<16} {:<14} {}{}  next {}  last {}",
+            r["name"].as_str().unwrap_or_default(),
+            r["cron"].as_str().unwrap_or_default(),
+            r["tenants"],
+            if r["paused"] == true { " (paused)" } else { "" },
+            r["next"].as_str().unwrap_or("-"),
+            r["last"]["slot"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn run_due(a: &RunDueArgs, out: &Output, settings: &Settings) -> i32 {
+    let now = match a.now.as_deref().map(crate::backup::retention::parse_time) {
+        None => crate::util::now(),
+        Some(Some(t)) => t,
+        Some(None) => {
+            out.error("--now is an RFC 3339 UTC time like 2026-12-01T00:05:00Z");
+            return exit::ERROR;
+        }
+    };
+    // The runner's key for the schedules' repositories (else each profile's).
+    let key_file = std::env::var_os("FALCONER_BACKUP_KEY_FILE").map(Into::into);
+    let events = Terminal::new(out);
+    let work = crate::ops::schedule::run_due(settings, now, key_file, &events);
+    match super::super::run_async(out, work) {
+        Some(Ok(due)) => due.iter().map(|d| shown(d, out)).fold(exit::OK, worse),
+        Some(Err(e)) => exit::fail(out, &e),
+        None => exit::ERROR,
+    }
+}
+
+/// One due schedule's slot as it ran: each backup, the retention; its exit code.
+fn shown(d: &crate::ops::schedule::Due, out: &Output) -> i32 {
+    let Some(run) = &d.ran else {
+        return exit::OK;
+    };
+    let mut code = exit::OK;
+    for (tenant, r) in &run.backups {
+        let c = match r {
+            Ok(record) => {
+                super::super::show::backup_created(record);
+                match record.status {
+                    BackupStatus::Ok => exit::OK,
+                    BackupStatus::Partial => exit::PARTIAL,
+                    BackupStatus::Failed => exit::ERROR,
+                }
+            }
+            Err(e) => {
+                out.error(format!("schedule `{}`, tenant `{tenant}`: {e}", d.schedule));
+                exit::ERROR
+            }
+        };
+        code = worse(code, c);
+    }
+    match &run.pruned {
+        Some(Ok(p)) => super::super::show::pruned(p, false, false),
+        Some(Err(e)) => code = worse(code, exit::fail(out, e)),
+        None => {}
+    }
+    code
+}
+
+/// The worse of two exit codes of runs: an error, then a partial backup, then success.
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::OK => 0,
+        exit::PARTIAL => 1,
+        _ => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}

@@ -1,0 +1,131 @@
+//! The operations' events on a terminal: problems and warnings on standard error, the plan on standard
+//! output, questions asked on the terminal (never off one).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
+
+use super::Output;
+use super::args::PlanFormat;
+use super::progress::{Progress, Task};
+use crate::diag::{Issue, Sources};
+use crate::model::Domain;
+use crate::ops::schedule::Slot;
+use crate::ops::{Answer, Events, Question};
+use crate::plan::Plan;
+use crate::plan::render::{self, Style};
+use crate::restore::map::MapEntry;
+use crate::restore::report::Report;
+
+/// Renders events for a person.
+pub struct Terminal<'a> {
+    pub out: &'a Output,
+    /// How a restore's preflight is shown.
+    pub format: PlanFormat,
+    /// A line per domain while it is worked on (only on a terminal, unless quiet).
+    pub progress: Option<Progress>,
+    tasks: Mutex<Vec<(Domain, Task)>>,
+}
+
+impl<'a> Terminal<'a> {
+    pub fn new(out: &'a Output) -> Terminal<'a> {
+        Terminal {
+            out,
+            format: PlanFormat::Text,
+            progress: None,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Showing a restore's preflight in `format`.
+    pub fn with_format(out: &'a Output, format: PlanFormat) -> Terminal<'a> {
+        Terminal {
+            format,
+            ..Terminal::new(out)
+        }
+    }
+
+    /// With a line per domain on a terminal (none when `quiet`).
+    pub fn with_progress(out: &'a Output, quiet: bool) -> Terminal<'a> {
+        Terminal {
+            progress: Some(Progress::new(quiet)),
+            ..Terminal::new(out)
+        }
+    }
+
+    /// Clears the progress lines (the command then prints its own summary).
+    pub fn clear_progress(&self) {
+        if let Some(p) = &self.progress {
+            p.clear();
+        }
+    }
+}
+
+impl Events for Terminal<'_> {
+    fn issues(&self, issues: &[Issue], sources: &Sources) {
+        self.out.issues(issues, sources);
+    }
+
+    fn warning(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+
+    fn note(&self, message: &str) {
+        eprintln!("note: {message}");
+    }
+
+    fn planned(&self, plan: &Plan) {
+        let color = super::stdout_color();
+        print!("{}", render::text(plan, Style { color }));
+    }
+
+    fn preflight(&self, plan: &Plan, report: &Report) {
+        super::show::preflight(self.format, plan, report);
+    }
+
+    fn mapped(&self, from: &str, to: &str, entries: &[MapEntry], proposed: bool) {
+        super::show::mapped(from, to, entries, proposed);
+    }
+
+    fn domain_started(&self, domain: Domain) {
+        if let (Some(p), Ok(mut tasks)) = (&self.progress, self.tasks.lock()) {
+            tasks.push((domain, p.task(domain.as_str(), "reading")));
+        }
+    }
+
+    fn domain_done(&self, domain: Domain, status: &str) {
+        if let Ok(tasks) = self.tasks.lock()
+            && let Some((_, t)) = tasks.iter().find(|(d, _)| *d == domain)
+        {
+            t.done(status);
+        }
+    }
+
+    fn slot(&self, schedule: &str, at: &str, news: Slot) {
+        let what = match news {
+            Slot::AlreadyRun => "already run",
+            Slot::Held => "already run (or running)",
+            Slot::Claimed => "",
+            Slot::TakenOver => " again: the runner that claimed it stopped",
+        };
+        match news {
+            Slot::Claimed | Slot::TakenOver => {
+                println!("schedule `{schedule}`: running slot {at}{what}")
+            }
+            _ => println!("schedule `{schedule}`: slot {at} {what}"),
+        }
+    }
+
+    fn confirm(&self, question: &Question) -> Answer {
+        if !std::io::stdin().is_terminal() {
+            return Answer::NobodyToAsk;
+        }
+        print!("{} Type {} to go on: ", question.text, question.expected);
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        match answer.trim() == question.expected {
+            true => Answer::Yes,
+            false => Answer::No,
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Backups: one tenant's live configuration, every domain at once, stored in a repository under the
+//! tenant's lock and a shared lock of the repository; retention (prune) under the repository's lock.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::live::Settings;
+use super::{Error, Events, export, lock};
+use crate::backup::repo::{LockOwner, Repo, RepoError, RepoLock};
+use crate::backup::retention::{self, Candidate, Policy};
+use crate::backup::{
+    self, BackupStatus, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record,
+};
+use crate::domains::Spec;
+use crate::manifest::{self, Format, Manifest, Resource};
+use crate::model::{Domain, Tenant};
+use crate::state::{Lock, State, Work};
+
+/// How long a repository lock lasts (prune and delete are short; an expired lock is taken over).
+pub const REPO_LOCK_TTL: i64 = 600;
+/// How often a held repository lock is renewed.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One backup to take.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub tenant: String,
+    /// The tenant's manifest: its naming (scope).
+    pub manifest: Option<PathBuf>,
+    /// Only these domains (empty: every live domain).
+    pub domains: Vec<Domain>,
+    pub tags: Vec<(String, String)>,
+    /// Address patterns kept, and left out.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Seconds to wait for the tenant's lock while an apply holds it.
+    pub wait: Option<u64>,
+    /// The backup's time (a schedule's slot), else now.
+    pub at_ms: Option<i64>,
+}
+
+/// Takes one backup of a tenant: every domain read at once, its documents stored, then its record. A
+/// domain that could not be read is in the record as such (the backup is then partial or failed); an
+/// error is what kept the backup from being stored at all.
+pub async fn create(
+    settings: &Settings,
+    repo: &Repo,
+    req: &CreateRequest,
+    events: &dyn Events,
+) -> Result<Record, Error> {
+    let tenant = export::tenant_of(&req.tenant, req.manifest.as_deref(), settings, events).await?;
+    let bad = |e: crate::plan::PlanError| Error::Other(e.to_string());
+    let filter = Filter {
+        include: crate::plan::globs(&req.include).map_err(bad)?,
+        exclude: crate::plan::globs(&req.exclude).map_err(bad)?,
+    };
+    let domains: Vec<Domain> = match req.domains.is_empty() {
+        true => super::live::LIVE_DOMAINS.to_vec(),
+        false => req.domains.clone(),
+    };
+    let state = State::open(&settings.state).await?;
+    // A backup reads; holding the tenant's lock keeps an apply from changing it half-way through.
+    let lock = lock_waiting(&state, &tenant.id, req.wait, events).await?;
+    let beat = lock::keep_alive(&state, &lock);
+    let started_ms = req.at_ms.unwrap_or_else(crate::util::now_millis);
+    let id = backup::new_id(started_ms);
+    let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    let started = state
+        .work_started(Work::Backup, &id, &tenant.id, &names, &lock.holder())
+        .await;
+    if let Err(e) = started {
+        events.warning(&format!("`backup status` will not show this backup: {e}"));
+    }
+    let job = Job {
+        req,
+        id: &id,
+        tenant: &tenant,
+        domains: &domains,
+        filter: &filter,
+        started_ms,
+        state: &state,
+        settings,
+        events,
+    };
+    let stored = store_shared(&job, repo).await;
+    if let Err(e) = state.work_ended(Work::Backup, &id).await {
+        events.warning(&format!("could not record that backup {id} ended: {e}"));
+    }
+    beat.abort();
+    lock::release(&state, &lock, events).await;
+    stored
+}
+
+/// Stores the backup holding a shared lock of the repository: the blobs a backup writes are named by no
+/// record until its end, and the lock keeps a removal (which takes what no record names) from running
+/// meanwhile. Refused while a removal holds the repository.
+async fn store_shared(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
+    let shared = repo.lock_shared(&lock_owner(), REPO_LOCK_TTL).await?;
+    let stored = renewing(repo, &shared, job.events, store(job, repo)).await;
+    if let Err(e) = repo.unlock(shared).await {
+        job.events.warning(&format!(
+            "the backup's repository lock stays until it expires: {e}"
+        ));
+    }
+    stored
+}
+
+/// Takes the tenant's lock; with `wait`, tries again (every second) until the lock is free or the time is
+/// up, then stops as without it (naming the holder).
+async fn lock_waiting(
+    state: &State,
+    tenant: &str,
+    wait: Option<u64>,
+    events: &dyn Events,
+) -> Result<Lock, Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait.unwrap_or(0));
+    loop {
+        let last = std::time::Instant::now() >= deadline;
+        match held_or_taken(state, tenant, events, last).await {
+            Ok(l) => return Ok(l),
+            Err(Some(e)) => return Err(e),
+            Err(None) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// One try: the lock, or `Some(error)` to stop, or `None` to try again (held by another, time left).
+async fn held_or_taken(
+    state: &State,
+    tenant: &str,
+    events: &dyn Events,
+    last: bool,
+) -> Result<Lock, Option<Error>> {
+    if !last
+        && let Ok(Some(held)) = state.lock_of(tenant).await
+        && !held.expired(crate::util::now())
+        && !lock::holder_is_gone(&held, &crate::state::Owner::current())
+    {
+        return Err(None);
+    }
+    lock::lock_tenant(state, tenant, events)
+        .await
+        .map_err(|e| match e {
+            Error::Locked { .. } if !last => None,
+            e => Some(e),
+        })
+}
+
+/// The include and exclude patterns.
+struct Filter {
+    include: Option<globset::GlobSet>,
+    exclude: Option<globset::GlobSet>,
+}
+
+impl Filter {
+    fn keeps(&self, address: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(address))
+            && self.exclude.as_ref().is_none_or(|g| !g.is_match(address))
+    }
+}
+
+/// One backup to take: what was asked, of which tenant and domains, narrowed how, started when.
+struct Job<'a> {
+    req: &'a CreateRequest,
+    id: &'a str,
+    tenant: &'a Tenant,
+    domains: &'a [Domain],
+    filter: &'a Filter,
+    started_ms: i64,
+    /// Where each domain's progress is recorded for `backup status`.
+    state: &'a State,
+    settings: &'a Settings,
+    events: &'a dyn Events,
+}
+
+/// Reads every domain at once, stores their documents, then the record.
+async fn store(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
+    let started = job.started_ms.div_euclid(1000);
+    let clock = crate::util::now();
+    let reads = futures_util::future::join_all(job.domains.iter().map(|d| job.read(*d))).await;
+    let mut entries = Vec::new();
+    let mut left_out = 0;
+    for (domain, read) in job.domains.iter().zip(reads) {
+        let entry = match read {
+            Read::Specs(specs, at) => {
+                let before = specs.len();
+                let kept: Vec<Spec> = specs
+                    .into_iter()
+                    .filter(|s| job.filter.keeps(&s.address().to_string()))
+                    .collect();
+                left_out += before - kept.len();
+                stored(repo, job.tenant, *domain, kept, Some(at))
+                    .await
+                    .map_err(|e| Error::Other(format!("cannot store the backup: {e}")))?
+            }
+            Read::Failed(status, message) => failed(*domain, status, message),
+        };
+        entries.push(entry);
+    }
+    let req = job.req;
+    let record = Record {
+        format: FORMAT.to_string(),
+        format_version: FORMAT_VERSION,
+        id: job.id.to_string(),
+        tenant: job.tenant.id.clone(),
+        status: Record::outcome(&entries),
+        started_at: crate::util::rfc3339(started),
+        finished_at: crate::util::rfc3339(started + (crate::util::now() - clock)),
+        falconer: env!("CARGO_PKG_VERSION").to_string(),
+        manifest_format: manifest::FORMAT_VERSION.to_string(),
+        tags: req.tags.iter().cloned().collect::<BTreeMap<_, _>>(),
+        source: crate::state::Owner::current().host,
+        domains: entries,
+        include: req.include.clone(),
+        exclude: req.exclude.clone(),
+        left_out,
+        encryption: repo.encryption(),
+    };
+    repo.put_record(&record)
+        .await
+        .map_err(|e| Error::Other(format!("cannot store the backup's record: {e}")))?;
+    Ok(record)
+}
+
+enum Read {
+    Specs(Vec<Spec>, i64),
+    Failed(DomainStatus, String),
+}
+
+impl Job<'_> {
+    /// One domain's live resources (its progress said and recorded).
+    async fn read(&self, domain: Domain) -> Read {
+        self.events.domain_started(domain);
+        let r = self.read_domain(domain).await;
+        let status = match &r {
+            Read::Specs(..) => "read",
+            Read::Failed(DomainStatus::NotAvailable, _) => "not_available",
+            Read::Failed(..) => "error",
+        };
+        self.events.domain_done(domain, status);
+        let recorded = self
+            .state
+            .work_progress(Work::Backup, self.id, domain.as_str(), status)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record the progress of backup {}: {e}", self.id);
+        }
+        r
+    }
+
+    /// One domain's live resources, as `export` reads them (secrets redacted).
+    async fn read_domain(&self, domain: Domain) -> Read {
+        match self.settings.configured(domain) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Read::Failed(
+                    DomainStatus::NotAvailable,
+                    format!(
+                        "no {} connection is configured (profile or environment)",
+                        domain.system()
+                    ),
+                );
+            }
+            Err(e) => return Read::Failed(DomainStatus::Error, e.to_string()),
+        }
+        match export::read(self.settings, self.tenant, domain, self.events).await {
+            Ok(specs) => Read::Specs(specs, crate::util::now()),
+            Err(e) => Read::Failed(DomainStatus::Error, e.to_string()),
+        }
+    }
+}
+
+/// A domain that was not read, with why.
+pub fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEntry {
+    DomainEntry {
+        domain,
+        status,
+        resources: 0,
+        digest: None,
+        size: 0,
+        read_at: None,
+        message: Some(message),
+        secrets: Vec::new(),
+        parts: BTreeMap::new(),
+    }
+}
+
+/// Stores a domain's document: a JSON manifest of the tenant block and the domain's resources, in address
+/// order (the same live state gives the same bytes, and so the same blob).
+pub async fn stored(
+    repo: &Repo,
+    tenant: &Tenant,
+    domain: Domain,
+    mut specs: Vec<Spec>,
+    at: Option<i64>,
+) -> Result<DomainEntry, RepoError> {
+    specs.sort_by_cached_key(|s| s.address().to_string());
+    let secrets: Vec<LeftOut> = specs
+        .iter()
+        .flat_map(|s| {
+            let v = s.to_json();
+            backup::left_out_secrets(&s.address().to_string(), &v, "")
+        })
+        .collect();
+    let resources = specs.len();
+    // What belongs in files (each action's code) is stored apart: a changed action adds its code alone.
+    let mut parts = BTreeMap::new();
+    for spec in &mut specs {
+        for (path, content) in spec.externalize() {
+            let (digest, _) = repo.put_blob(content.as_bytes()).await?;
+            parts.insert(path, digest);
+        }
+    }
+    let mut m = Manifest::new(tenant.clone());
+    m.resources = specs
+        .into_iter()
+        .map(|spec| Resource { spec, span: None })
+        .collect();
+    let text = manifest::write::write(&m, Format::Json).map_err(|e| RepoError::BadRecord {
+        path: domain.to_string(),
+        reason: e.to_string(),
+    })?;
+    let (digest, _) = repo.put_blob(text.as_bytes()).await?;
+    Ok(DomainEntry {
+        domain,
+        status: if resources == 0 {
+            DomainStatus::Empty
+        } else {
+            DomainStatus::Ok
+        },
+        resources,
+        digest: Some(digest),
+        size: text.len() as u64,
+        read_at: at.map(crate::util::rfc3339),
+        message: None,
+        secrets,
+        parts,
+    })
+}
+
+/// Runs `work` holding `lock`, renewed every minute (a lock that expired and was taken over is said once).
+pub async fn renewing<T>(
+    repo: &Repo,
+    lock: &RepoLock,
+    events: &dyn Events,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let renew = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match repo.renew(lock, REPO_LOCK_TTL).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    events.warning("the repository lock expired and was taken over");
+                    return;
+                }
+                Err(e) => events.warning(&format!("could not renew the repository lock: {e}")),
+            }
+        }
+    };
+    tokio::select! {
+        t = &mut work => t,
+        () = renew => work.await,
+    }
+}
+
+/// This process, as a repository lock names its holder.
+fn lock_owner() -> LockOwner {
+    let me = crate::state::Owner::current();
+    LockOwner {
+        text: format!("{}@{} (pid {})", me.name, me.host, me.pid),
+        host: me.host,
+        scope: me.scope,
+        pid: me.pid,
+    }
+}
+
+/// Takes the repository's lock, saying so when an expired one is taken over.
+pub async fn lock_repo(repo: &Repo, events: &dyn Events) -> Result<RepoLock, RepoError> {
+    let (lock, previous) = repo.lock(&lock_owner(), REPO_LOCK_TTL).await?;
+    if let Some(p) = previous {
+        events.warning(&format!("took over the expired repository lock of {p}"));
+    }
+    Ok(lock)
+}
+
+/// What a retention run kept (with the rules that keep each) and removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub kept: Vec<(Record, Vec<String>)>,
+    pub removed: Vec<Record>,
+    /// Blobs no backup used any more, removed with them.
+    pub blobs: usize,
+}
+
+/// Applies a retention policy to the backups (of one tenant, or all, each tenant on its own), under the
+/// repository's lock; `dry_run` only says what it would remove.
+pub async fn prune(
+    repo: &Repo,
+    policy: &Policy,
+    tenant: Option<&str>,
+    dry_run: bool,
+    events: &dyn Events,
+) -> Result<Pruned, RepoError> {
+    if dry_run {
+        return prune_under(repo, policy, tenant, dry_run, events).await;
+    }
+    let lock = lock_repo(repo, events).await?;
+    let work = prune_under(repo, policy, tenant, dry_run, events);
+    let done = renewing(repo, &lock, events, work).await;
+    repo.unlock(lock).await?;
+    done
+}
+
+/// Prunes (or, dry, says what it would prune) with the repository's lock held.
+async fn prune_under(
+    repo: &Repo,
+    policy: &Policy,
+    tenant: Option<&str>,
+    dry_run: bool,
+    events: &dyn Events,
+) -> Result<Pruned, RepoError> {
+    let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    for r in repo.records(tenant).await? {
+        match r {
+            Ok(r) => by_tenant.entry(r.tenant.clone()).or_default().push(r),
+            Err(e) => events.warning(&format!("kept, cannot be read: {e}")),
+        }
+    }
+    let mut pruned = Pruned::default();
+    for records in by_tenant.into_values() {
+        let candidates: Vec<Candidate> = records
+            .iter()
+            .map(|r| Candidate {
+                id: r.id.clone(),
+                at: retention::parse_time(&r.started_at).unwrap_or(0),
+                failed: r.status == BackupStatus::Failed,
+            })
+            .collect();
+        let why = retention::keep(&candidates, policy);
+        for r in records {
+            match why.get(&r.id) {
+                Some(reasons) => pruned.kept.push((r, reasons.clone())),
+                None => pruned.removed.push(r),
+            }
+        }
+    }
+    if !dry_run {
+        for r in &pruned.removed {
+            repo.remove_record(r).await?;
+        }
+        pruned.blobs = repo.collect().await?;
+    }
+    Ok(pruned)
+}
+
+/// A retention policy's rules (restic's; see docs/backup.md), as `prune` and a schedule give them (a
+/// schedule keeps them in the state store as JSON).
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Keep {
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// For the N newest hours with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// For the N newest days with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// For the N newest ISO weeks with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// For the N newest months with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// For the N newest years with backups, keep the newest of each.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<usize>,
+    /// Keep every backup newer than this before the newest one (`30d`, `2w`, `1y6m`, `12h`).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+}
+
+impl Keep {
+    /// The policy these rules make; the error names a duration that is not one.
+    pub fn policy(&self) -> Result<Policy, String> {
+        let within = self
+            .keep_within
+            .as_deref()
+            .map(retention::parse_duration)
+            .transpose()?;
+        Ok(Policy {
+            last: self.keep_last,
+            hourly: self.keep_hourly,
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+            yearly: self.keep_yearly,
+            within,
+        })
+    }
+}

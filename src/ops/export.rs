@@ -1,0 +1,121 @@
+//! Export: a tenant's live configuration read into resources, as `export` writes it and `backup create`
+//! stores it (secrets redacted).
+
+use std::path::Path;
+
+use super::live::Settings;
+use super::{Error, Events};
+use crate::domains::Spec;
+use crate::domains::provider::Provider;
+use crate::manifest::{self, LoadOptions};
+use crate::model::{Domain, Tenant};
+
+/// The domains export can read.
+pub const SUPPORTED: &[Domain] = super::live::LIVE_DOMAINS;
+
+/// The tenant to read: its naming from `manifest`'s tenant block when given, else the naming the tenant
+/// registry remembers from its last apply or restore, else the defaults.
+pub async fn tenant_of(
+    id: &str,
+    manifest: Option<&Path>,
+    settings: &Settings,
+    events: &dyn Events,
+) -> Result<Tenant, Error> {
+    let Some(p) = manifest else {
+        return Ok(remembered(id, settings, events).await);
+    };
+    let loaded = manifest::load_path(p, LoadOptions::default());
+    match loaded.manifest {
+        Some(m) if m.tenant.id == id => {
+            events.issues(&loaded.issues, &loaded.sources);
+            Ok(m.tenant)
+        }
+        Some(m) => {
+            events.issues(&loaded.issues, &loaded.sources);
+            Err(Error::Other(format!(
+                "{} describes tenant `{}`, not `{id}`",
+                p.display(),
+                m.tenant.id,
+            )))
+        }
+        None => Err(Error::Invalid {
+            issues: loaded.issues,
+            sources: loaded.sources,
+        }),
+    }
+}
+
+/// The tenant with the naming the registry remembers (the defaults when it knows none, or cannot be read:
+/// said as a warning).
+async fn remembered(id: &str, settings: &Settings, events: &dyn Events) -> Tenant {
+    let registered = match crate::state::State::open(&settings.state).await {
+        Ok(state) => state.registered(id).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    registered.unwrap_or_else(|e| {
+        events.warning(&format!(
+            "the tenant registry cannot be read ({e}); reading tenant `{id}` with the default naming"
+        ));
+        Tenant::new(id.to_string())
+    })
+}
+
+/// The domains to export: those asked for (each one export can read), else every one whose connection
+/// is given (at least one).
+pub fn domains(asked: &[Domain], settings: &Settings) -> Result<Vec<Domain>, Error> {
+    if let Some(d) = asked.iter().find(|d| !SUPPORTED.contains(d)) {
+        let names: Vec<&str> = SUPPORTED.iter().map(|d| d.as_str()).collect();
+        return Err(Error::Other(format!(
+            "export cannot read the {d} domain ({}) yet; it reads: {}",
+            d.system(),
+            names.join(", ")
+        )));
+    }
+    if !asked.is_empty() {
+        return Ok(asked.to_vec());
+    }
+    let mut given = Vec::new();
+    for d in SUPPORTED {
+        if settings.configured(*d)? {
+            given.push(*d);
+        }
+    }
+    if given.is_empty() {
+        return Err(Error::Other(
+            "no live system to export from: set FALCONER_POSTGRES_URL, FALCONER_MONGO_URL, FALCONER_KAFKA_BOOTSTRAP, FALCONER_S3_ENDPOINT, FALCONER_KEYCLOAK_URL or FALCONER_OPENWHISK_URL, or give a profile (--profile FILE)".into(),
+        ));
+    }
+    Ok(given)
+}
+
+/// The tenant's live resources of the domains, in the order given.
+pub async fn export(
+    settings: &Settings,
+    tenant: &Tenant,
+    domains: &[Domain],
+    events: &dyn Events,
+) -> Result<Vec<Spec>, Error> {
+    let mut specs = Vec::new();
+    for d in domains {
+        specs.extend(read(settings, tenant, *d, events).await?);
+    }
+    Ok(specs)
+}
+
+/// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted).
+pub async fn read(
+    settings: &Settings,
+    tenant: &Tenant,
+    domain: Domain,
+    events: &dyn Events,
+) -> Result<Vec<Spec>, Error> {
+    let system = settings.connect(domain).await?;
+    // Fingerprints are not exported: a throwaway key.
+    let key = crate::secrets::FingerprintKey::new(b"export".to_vec());
+    let items = system.live(tenant, &[], &key).await?;
+    tracing::info!(resources = items.len(), "inspected {}", domain.system());
+    for note in system.notes() {
+        events.note(&note);
+    }
+    Ok(items.into_iter().map(|i| i.spec).collect())
+}

@@ -1,0 +1,423 @@
+//! `plan` and `drift` over a fleet (docs/fleets.md): the tenants the paths name, this job's share of them
+//! (a shard), at most `parallelism` at once, all sharing one connection to each system (per connection
+//! profile) and one state store. Each tenant's result is reported through the events as it is done; the
+//! drift history (each tenant's last check) is read and replaced.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+
+use super::live::{Context, Desired, Live, Settings, desired_of};
+use super::{Error, Events};
+use crate::domains::provider::Provider;
+use crate::fleet::report::{self, FailOn, LastDrift, Status, SystemLine, TenantResult};
+use crate::fleet::{Member, Shard};
+use crate::manifest::{self, LoadOptions};
+use crate::model::{Domain, Tenant};
+use crate::plan::render;
+use crate::plan::{Options, Plan};
+use crate::state::State;
+
+/// What runs over the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `plan`: `changes_fail` is `--detailed-exitcode`.
+    Plan { changes_fail: bool },
+    /// `drift`, against each tenant's last result in the state store.
+    Drift { fail_on: FailOn },
+}
+
+impl Verb {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Plan { .. } => "plan",
+            Verb::Drift { .. } => "drift",
+        }
+    }
+
+    pub fn failed(self) -> Status {
+        match self {
+            Verb::Plan { .. } => Status::Error,
+            Verb::Drift { .. } => Status::CouldNotCheck,
+        }
+    }
+}
+
+/// A fleet run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub verb: Verb,
+    pub targets: Vec<String>,
+    pub excludes: Vec<String>,
+    /// `plan -o DIR`: where each tenant's plan with changes is saved, as TENANT.plan.json.
+    pub save: Option<PathBuf>,
+    /// Tenants checked at once.
+    pub parallelism: usize,
+    /// Only this job's share of the tenants (`K/N`).
+    pub shard: Option<String>,
+}
+
+/// What a fleet run did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Each tenant's result, by tenant id.
+    pub results: Vec<TenantResult>,
+    pub shard: Option<Shard>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// The tenants of this run (its shard's share), loaded.
+pub fn tenants(req: &Request, members: Vec<Member>) -> Result<(Vec<Loaded>, Option<Shard>), Error> {
+    let shard = req
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let tenants = load(members)
+        .into_iter()
+        .filter(|t| shard.is_none_or(|s| s.owns(&t.id)))
+        .collect();
+    Ok((tenants, shard))
+}
+
+/// Checks every tenant of the run; each result goes to `events` as it is done.
+pub async fn run(
+    settings: &Settings,
+    req: &Request,
+    (tenants, shard): (Vec<Loaded>, Option<Shard>),
+    events: &dyn Events,
+) -> Result<Outcome, Error> {
+    let state = State::open(&settings.state).await?;
+    let systems = Systems::new(settings, &tenants);
+    let started_at = crate::util::rfc3339(crate::util::now());
+    let mut results = run_all(req, &tenants, &state, &systems, events).await;
+    results.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(Outcome {
+        results,
+        shard,
+        started_at,
+        finished_at: crate::util::rfc3339(crate::util::now()),
+    })
+}
+
+/// A member once its manifest is read.
+pub struct Loaded {
+    pub member: Member,
+    /// The manifest's tenant id, else the path.
+    pub id: String,
+    desired: Result<Desired, String>,
+    /// Warnings of the manifest, as text.
+    notes: String,
+}
+
+/// What a tenant's check gave: its result, the plan (for the text output), and its manifest's warnings.
+pub struct Checked {
+    pub result: TenantResult,
+    pub plan: Option<Plan>,
+    pub notes: String,
+}
+
+/// Checks every tenant, at most `--parallelism` at once, printing each one's output when it is done.
+async fn run_all(
+    job: &Request,
+    tenants: &[Loaded],
+    state: &State,
+    systems: &Systems<'_>,
+    events: &dyn Events,
+) -> Vec<TenantResult> {
+    let mut done = crate::util::unordered(tenants, job.parallelism.max(1), |t| async move {
+        events.tenant_started(&t.id, &t.member.path.display().to_string());
+        check(job, t, state, systems).await
+    });
+    let mut results = Vec::new();
+    while let Some(d) = done.next().await {
+        events.tenant_checked(&d);
+        results.push(d.result);
+    }
+    results
+}
+
+/// Reads every member's manifest (problems kept as text); a tenant id declared twice is an error of the
+/// later member.
+fn load(members: Vec<Member>) -> Vec<Loaded> {
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    members
+        .into_iter()
+        .map(|member| {
+            let loaded = manifest::load_path(&member.path, LoadOptions::default());
+            let notes: String = loaded
+                .issues
+                .iter()
+                .map(|i| i.short(&loaded.sources) + "\n")
+                .collect();
+            let desired = desired_of(&loaded).ok_or_else(|| notes.trim_end().to_string());
+            let id = match &desired {
+                Ok(d) => d.manifest.tenant.id.clone(),
+                Err(_) => member.path.display().to_string(),
+            };
+            let desired = match seen.get(&id) {
+                Some(first) => Err(format!(
+                    "tenant `{id}` is also declared by {}: each tenant once in a fleet",
+                    first.display()
+                )),
+                None => desired,
+            };
+            seen.entry(id.clone())
+                .or_insert_with(|| member.path.clone());
+            let notes = if desired.is_ok() {
+                notes
+            } else {
+                String::new()
+            };
+            Loaded {
+                member,
+                id,
+                desired,
+                notes,
+            }
+        })
+        .collect()
+}
+
+/// One connection per system and connection profile, made when a tenant first needs it and shared by all.
+struct Systems<'a> {
+    settings: &'a Settings,
+    /// The settings of the fleet file's group profiles.
+    groups: Mutex<HashMap<PathBuf, Arc<Settings>>>,
+    cells: Mutex<HashMap<SystemKey, Arc<Connection>>>,
+    /// The run's tenants, by connection profile (`None`: the command's).
+    tenants: HashMap<Option<PathBuf>, Vec<Tenant>>,
+}
+
+/// A system of a connection profile (`None`: the command's).
+type SystemKey = (Option<PathBuf>, Domain);
+
+type Connection = tokio::sync::OnceCell<Result<Arc<Live>, String>>;
+
+impl<'a> Systems<'a> {
+    fn new(settings: &'a Settings, loaded: &[Loaded]) -> Systems<'a> {
+        let mut tenants: HashMap<Option<PathBuf>, Vec<Tenant>> = HashMap::new();
+        for t in loaded {
+            if let Ok(d) = &t.desired {
+                let group = tenants.entry(t.member.profile.clone()).or_default();
+                group.push(d.manifest.tenant.clone());
+            }
+        }
+        Systems {
+            settings,
+            groups: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::new()),
+            tenants,
+        }
+    }
+
+    /// The shared connection to a system, for a tenant of the group with `profile` (the command's without).
+    async fn get(&self, profile: Option<&Path>, domain: Domain) -> Result<Arc<Live>, String> {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((profile.map(Path::to_path_buf), domain))
+            .or_default()
+            .clone();
+        let settings = profile.map(|p| {
+            self.groups
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(p.to_path_buf())
+                .or_insert_with(|| {
+                    Arc::new(Settings::new(
+                        self.settings.state.clone(),
+                        Some(p.to_path_buf()),
+                    ))
+                })
+                .clone()
+        });
+        let settings = settings.as_deref().unwrap_or(self.settings);
+        let tenants = self.tenants.get(&profile.map(Path::to_path_buf));
+        let connect = || async {
+            let live = settings.connect(domain).await.map_err(|e| e.to_string())?;
+            // The run only reads: a listing of the whole system, or of all the tenants' scopes, is read
+            // once for all of them.
+            live.share_reads(tenants.map(Vec::as_slice).unwrap_or_default());
+            Ok(Arc::new(live))
+        };
+        cell.get_or_init(connect).await.clone()
+    }
+}
+
+/// Checks one tenant: its systems, its plan, and (`drift`) its status against the last check.
+async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) -> Checked {
+    let started = Instant::now();
+    let path = t.member.path.display().to_string();
+    let fail = |e: String| Checked {
+        result: TenantResult {
+            group: t.member.group.clone(),
+            duration_ms: elapsed(started),
+            ..TenantResult::failed(t.id.clone(), path.clone(), job.verb.failed(), e)
+        },
+        plan: None,
+        notes: t.notes.clone(),
+    };
+    let d = match &t.desired {
+        Ok(d) => d,
+        Err(e) => return fail(e.clone()),
+    };
+    let opts = Options {
+        targets: job.targets.clone(),
+        excludes: job.excludes.clone(),
+        managed: None,
+    };
+    let domains = match Context::domains(state, d, &opts).await {
+        Ok(x) => x,
+        Err(e) => return fail(e.to_string()),
+    };
+    let key = match state.fingerprint_key(&t.id).await {
+        Ok(k) => k,
+        Err(e) => return fail(e.to_string()),
+    };
+    let profile = t.member.profile.as_deref();
+    let connected = join_all(domains.iter().map(|&dm| systems.get(profile, dm))).await;
+    let mut result = fail(String::new()).result;
+    result.errors.clear();
+    result.systems = domains
+        .iter()
+        .zip(&connected)
+        .map(|(dm, c)| SystemLine {
+            domain: dm.as_str().into(),
+            changes: 0,
+            error: c.as_ref().err().cloned(),
+        })
+        .collect();
+    if connected.iter().any(Result::is_err) {
+        return Checked {
+            result,
+            plan: None,
+            notes: t.notes.clone(),
+        };
+    }
+    let cx = Context {
+        state: state.clone(),
+        key,
+        live: connected.into_iter().filter_map(Result::ok).collect(),
+    };
+    let plan = match cx.plan(d, opts).await {
+        Ok((plan, _, _)) => plan,
+        Err(e) => {
+            let failed = e.domain().map(Domain::as_str);
+            match result
+                .systems
+                .iter_mut()
+                .find(|s| Some(s.domain.as_str()) == failed)
+            {
+                Some(s) => s.error = Some(e.to_string()),
+                None => result.errors.push(e.to_string()),
+            }
+            result.duration_ms = elapsed(started);
+            return Checked {
+                result,
+                plan: None,
+                notes: t.notes.clone(),
+            };
+        }
+    };
+    let mut result = result.with_plan(&plan);
+    let mut notes = t.notes.clone();
+    let mut plan = plan;
+    if let Err(e) = save(job, t, &mut plan) {
+        result.status = Status::Error;
+        result.errors.push(e);
+        return Checked {
+            result,
+            plan: Some(plan),
+            notes,
+        };
+    }
+    result.status = match job.verb {
+        Verb::Plan { .. } if plan.has_changes() => Status::Changes,
+        Verb::Plan { .. } => Status::NoChanges,
+        Verb::Drift { .. } => match history(state, &t.id, &plan, &mut result).await {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push_str(&format!(
+                    "warning: the drift history could not be read or written: {e}\n"
+                ));
+                if plan.has_changes() {
+                    Status::NewDrift
+                } else {
+                    Status::InSync
+                }
+            }
+        },
+    };
+    result.duration_ms = elapsed(started);
+    Checked {
+        result,
+        plan: Some(plan),
+        notes,
+    }
+}
+
+/// `plan -o DIR`: saves a tenant's plan with changes as DIR/TENANT.plan.json, for `apply PLANFILE`.
+fn save(job: &Request, t: &Loaded, plan: &mut Plan) -> Result<(), String> {
+    let Some(dir) = job.save.as_ref().filter(|_| plan.has_changes()) else {
+        return Ok(());
+    };
+    plan.inputs = Some(crate::plan::Inputs {
+        manifest: t.member.path.display().to_string(),
+        against: None,
+        targets: job.targets.clone(),
+        excludes: job.excludes.clone(),
+    });
+    let name: String =
+        t.id.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+    let path = dir.join(format!("{name}.plan.json"));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| crate::util::write_atomic(&path, render::json(plan).as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A drift check's status against the tenant's last one, which it then replaces.
+async fn history(
+    state: &State,
+    tenant: &str,
+    plan: &Plan,
+    result: &mut TenantResult,
+) -> Result<Status, crate::state::StateError> {
+    let last = state
+        .last_drift(tenant)
+        .await?
+        .map(|(drifted, digest)| LastDrift { drifted, digest });
+    result.previous = last
+        .as_ref()
+        .map(|l| if l.drifted { "drifted" } else { "in_sync" }.to_string());
+    let digest = plan.has_changes().then(|| report::drift_digest(plan));
+    let status = report::classify(digest.as_deref(), last.as_ref());
+    state
+        .record_drift(
+            tenant,
+            digest.is_some(),
+            digest.as_deref().unwrap_or(""),
+            crate::state::now(),
+        )
+        .await?;
+    Ok(status)
+}
+
+fn elapsed(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

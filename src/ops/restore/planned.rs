@@ -1,0 +1,194 @@
+//! The restore's plan: the restored domains against the live systems, what may be deleted, the references
+//! nothing satisfies, and the conflicts (settled as asked).
+
+use std::collections::HashSet;
+
+use super::{OnConflict, Restoring, refuse};
+use crate::model::{Address, Domain};
+use crate::ops::live::{Context, Desired};
+use crate::ops::{Error, Refusal};
+use crate::plan::{Action, Item, Options, Plan};
+use crate::restore::report::{Conflict, Counts, DomainOutcome, Report};
+
+/// The plan of the restore and the conflicts it settled.
+pub struct Planned {
+    pub cx: Context,
+    pub plan: Plan,
+    pub desired_items: Vec<Item>,
+    pub live_items: Vec<Item>,
+    pub opts: Options,
+}
+
+/// Connects, plans, settles conflicts, and shows the preflight (through the events).
+pub async fn plan(
+    run: &Restoring<'_>,
+    (desired, restored): (&Desired, &[Domain]),
+    report: &mut Report,
+) -> Result<Planned, Error> {
+    let req = run.req;
+    let mut opts = Options {
+        managed: Some(managed(run, restored).await?),
+        ..Options::default()
+    };
+    let cx = Context::open(run.settings, desired, &opts).await?;
+    let (mut plan, mut desired_items, mut live_items) = cx.plan(desired, opts.clone()).await?;
+    refuse_unresolved(report, desired, (&desired_items, &live_items))?;
+    let conflicts = settle_conflicts(run, &plan, report).await?;
+    if req.on_conflict == OnConflict::Keep && !conflicts.is_empty() {
+        opts.excludes = conflicts
+            .iter()
+            .map(|(_, c)| globset::escape(&c.address))
+            .collect();
+        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
+    }
+    count_changes(&plan, &desired_items, report);
+    let (risk, why) = crate::restore::report::Risk::of(&plan);
+    report.risk = Some(risk);
+    report.risk_reason = Some(why);
+    run.events.preflight(&plan, report);
+    if req.on_conflict == OnConflict::Fail && !conflicts.is_empty() {
+        for (domain, _) in &conflicts {
+            if let Some(d) = report.domain_mut(*domain) {
+                d.outcome = DomainOutcome::Conflict;
+            }
+        }
+        let list: Vec<&str> = conflicts.iter().map(|(_, c)| c.address.as_str()).collect();
+        return Err(refuse(
+            report,
+            Refusal::Other(format!(
+                "refused: {} object(s) exist and differ from the backup: {}; re-run with --on-conflict keep (leave them) or --on-conflict overwrite (restore them)",
+                list.len(),
+                list.join(", ")
+            )),
+        ));
+    }
+    Ok(Planned {
+        cx,
+        plan,
+        desired_items,
+        live_items,
+        opts,
+    })
+}
+
+/// What the plan may delete: nothing, or with `prune` what falconer manages in the restored domains.
+async fn managed(run: &Restoring<'_>, restored: &[Domain]) -> Result<HashSet<Address>, Error> {
+    if !run.req.prune {
+        return Ok(Default::default());
+    }
+    let all = run.state.managed(&run.req.tenant).await?;
+    Ok(all
+        .into_iter()
+        .filter(|a| restored.contains(&a.domain))
+        .collect())
+}
+
+/// The plan's conflicts, recorded in the report with how they are settled. What an earlier run of the tenant
+/// left unfinished is completed, not a conflict (said as a note).
+async fn settle_conflicts(
+    run: &Restoring<'_>,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<Vec<(Domain, Conflict)>, Error> {
+    let unfinished = run.state.unfinished_changes(&run.req.tenant).await?;
+    let (resumed, conflicts): (Vec<_>, Vec<_>) = conflicts_of(plan)
+        .into_iter()
+        .partition(|(_, c)| unfinished.contains(&c.address));
+    if !resumed.is_empty() {
+        run.events.note(&format!(
+            "{} object(s) an earlier restore or apply of the tenant left unfinished are completed, not conflicts: {}",
+            resumed.len(),
+            resumed
+                .iter()
+                .map(|(_, c)| c.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let resolution = match run.req.on_conflict {
+        OnConflict::Fail => "refused",
+        OnConflict::Keep => "kept",
+        OnConflict::Overwrite => "overwritten",
+    };
+    for (domain, c) in &conflicts {
+        if let Some(d) = report.domain_mut(*domain) {
+            d.conflicts.push(Conflict {
+                resolution: resolution.into(),
+                ..c.clone()
+            });
+        }
+    }
+    Ok(conflicts)
+}
+
+/// Refuses a restore whose resources refer to objects that are neither restored nor live.
+fn refuse_unresolved(
+    report: &mut Report,
+    desired: &Desired,
+    (desired_items, live_items): (&[Item], &[Item]),
+) -> Result<(), Error> {
+    let present: HashSet<Address> = desired_items
+        .iter()
+        .chain(live_items)
+        .map(|i| i.address.clone())
+        .collect();
+    let specs: Vec<&crate::domains::Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+    let missing = crate::restore::unresolved(&desired.manifest.tenant, &specs, &present);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|u| format!("{} (`{}`) refers to {}", u.address, u.field, u.target))
+        .collect();
+    Err(refuse(
+        report,
+        Refusal::Other(format!(
+            "refused: objects the backup does not hold and that do not exist live are referred to: {}; create them first, or restore the domains that hold them",
+            list.join("; ")
+        )),
+    ))
+}
+
+/// Updates and replaces: objects that exist and differ from the backup.
+fn conflicts_of(plan: &Plan) -> Vec<(Domain, Conflict)> {
+    plan.changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Update | Action::Replace))
+        .map(|c| {
+            let conflict = Conflict {
+                address: c.address.to_string(),
+                fields: c.fields.iter().map(|f| f.path.clone()).collect(),
+                resolution: String::new(),
+            };
+            (c.kind.domain, conflict)
+        })
+        .collect()
+}
+
+/// Each restored domain's changes, and how many of its objects are left alone (already as in the backup,
+/// or conflicts kept).
+fn count_changes(plan: &Plan, desired: &[Item], report: &mut Report) {
+    for d in &mut report.domains {
+        if d.outcome != DomainOutcome::Planned {
+            continue;
+        }
+        let c = plan
+            .summary
+            .by_domain
+            .get(&d.domain.to_string())
+            .cloned()
+            .unwrap_or_default();
+        let objects = desired
+            .iter()
+            .filter(|i| i.address.domain == d.domain)
+            .count();
+        d.counts = Counts {
+            create: c.create,
+            update: c.update,
+            replace: c.replace,
+            delete: c.delete,
+            unchanged: objects.saturating_sub(c.create + c.update + c.replace),
+        };
+    }
+}

@@ -1,0 +1,137 @@
+//! What `falconer restore SOURCE` reads: a backup of the repository (by id, `latest`, or `--at TIME`), a
+//! backup file (`backup export`), or an artifact of the platform ("1.0" or "1.0.0", either dialect). Every
+//! source is read and checked whole before anything is planned; a format this falconer cannot read is
+//! refused naming the version that can.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::backup::file::{FILE_FORMAT, read_backup_file};
+use crate::backup::repo::Repo;
+use crate::backup::retention::parse_time;
+use crate::backup::{BackupStatus, Record};
+use crate::falcone;
+use crate::ops::repo::RepoSpec;
+use crate::ops::{Error, Events, Refusal};
+use crate::restore::{self, Source};
+
+/// Reads the source a restore names: a file, else a backup of the repository (`latest`, an id, or the
+/// newest at or before `at`, Unix seconds); its warnings go to `events`.
+pub async fn resolve(
+    source: Option<&str>,
+    at: Option<i64>,
+    tenant: &str,
+    repo: &RepoSpec,
+    settings: &crate::ops::live::Settings,
+    events: &dyn Events,
+) -> Result<Source, Error> {
+    if let Some(s) = source
+        && Path::new(s).is_file()
+    {
+        return from_file(Path::new(s), events);
+    }
+    let repo = repo.open(settings)?;
+    let record = match (source, at) {
+        (_, Some(at)) => newest_at(&repo, tenant, at).await,
+        (Some("latest"), None) => repo.record("latest", Some(tenant)).await,
+        (Some(id), None) => repo.record(id, None).await,
+        (None, None) => {
+            return Err(Error::Other(
+                "name what to restore: a backup id, `latest`, `--at TIME`, or a file".into(),
+            ));
+        }
+    }
+    .map_err(|e| Error::Other(format!("{e} (in {})", repo.describe())))?;
+    from_repo(&repo, &record).await
+}
+
+/// The newest successful backup of the tenant taken at or before `at`.
+async fn newest_at(
+    repo: &Repo,
+    tenant: &str,
+    limit: i64,
+) -> Result<Record, crate::backup::repo::RepoError> {
+    let records = repo.records(Some(tenant)).await?;
+    let at = crate::util::rfc3339(limit);
+    records
+        .into_iter()
+        .flatten()
+        .filter(|r| r.status == BackupStatus::Ok)
+        .find(|r| parse_time(&r.started_at).is_some_and(|t| t <= limit))
+        .ok_or_else(|| {
+            crate::backup::repo::RepoError::NotFound(format!(
+                "a successful backup of tenant `{tenant}` at or before {at}"
+            ))
+        })
+}
+
+/// A backup of the repository, every document read (and checked against its digest) first.
+async fn from_repo(repo: &Repo, record: &Record) -> Result<Source, Error> {
+    let mut documents = BTreeMap::new();
+    for digest in record.blobs() {
+        let blob = repo.get_blob(digest).await.map_err(|e| {
+            Error::Other(format!(
+                "backup {} cannot be read: {e}; nothing was restored",
+                record.id
+            ))
+        })?;
+        documents.insert(digest.to_string(), blob);
+    }
+    let origin = format!("backup {} in {}", record.id, repo.describe());
+    let digest = digest_of(&serde_json::to_vec(record).unwrap_or_default());
+    restore::from_record(record, &documents, origin, digest).map_err(unreadable)
+}
+
+/// A source that cannot be restored as it is: refused, naming why.
+fn unreadable(e: impl std::fmt::Display) -> Error {
+    Error::Refused(Refusal::Other(e.to_string()))
+}
+
+/// A backup file or an artifact of the platform.
+fn from_file(path: &Path, events: &dyn Events) -> Result<Source, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
+    let digest = digest_of(text.as_bytes());
+    let origin = format!("file {}", path.display());
+    let Some(value) = falcone::detect(&text).or_else(|| serde_json::from_str(&text).ok()) else {
+        return Err(Error::Other(format!(
+            "{} is neither a backup file (`backup export`) nor an artifact of the platform",
+            path.display()
+        )));
+    };
+    if value.get("format").and_then(|f| f.as_str()) == Some(FILE_FORMAT) {
+        let file = read_backup_file(value)
+            .map_err(|m| unreadable(format!("{}: {m}; nothing was restored", path.display())))?;
+        let documents = file
+            .documents
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        return restore::from_record(&file.record, &documents, origin, digest).map_err(unreadable);
+    }
+    let (imported, issues) = match falcone::import(&value) {
+        Ok(i) => {
+            let issues = i.issues.clone();
+            (Some(i), issues)
+        }
+        Err(issues) => (None, issues),
+    };
+    events.issues(&issues, &Default::default());
+    match imported {
+        Some(i) if !i.has_errors() => Ok(restore::from_artifact(&i, origin, digest)),
+        Some(_) => Err(unreadable(format!(
+            "{} has errors (above); nothing was restored",
+            path.display()
+        ))),
+        None => Err(unreadable(format!(
+            "{} cannot be restored; nothing was restored",
+            path.display()
+        ))),
+    }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    crate::util::hex(&Sha256::digest(bytes))
+}
