@@ -332,39 +332,17 @@ where
         .await
 }
 
-/// Runs `work` on each item, at most `n` at once, the results in the items' order. The stream goes over
-/// the items' indices, never over references: a stream mapped by a closure over a reference keeps the
-/// caller's future from being `Send` (the compiler asks that the closure work for every lifetime), and
-/// the operations run on a multi-threaded runtime.
-pub fn buffered<'a, T, F, Fut>(
-    items: &'a [T],
-    n: usize,
-    work: F,
-) -> impl futures_util::Stream<Item = Fut::Output> + 'a
+/// The futures of `work` on each item, as a stream to buffer (`.buffered(n)`, `.buffer_unordered(n)`).
+/// The stream goes over the items' indices, never over references: a stream mapped by a closure over a
+/// reference keeps the caller's future from being `Send` (the compiler asks that the closure work for
+/// every lifetime), and the operations run on a multi-threaded runtime.
+pub fn each_of<'a, T, F, Fut>(items: &'a [T], work: F) -> impl futures_util::Stream<Item = Fut> + 'a
 where
     F: Fn(&'a T) -> Fut + 'a,
-    Fut: std::future::Future + 'a,
+    Fut: 'a,
 {
     use futures_util::StreamExt;
-    futures_util::stream::iter(0..items.len())
-        .map(move |i| work(&items[i]))
-        .buffered(n)
-}
-
-/// [`buffered`], the results in the order they come.
-pub fn unordered<'a, T, F, Fut>(
-    items: &'a [T],
-    n: usize,
-    work: F,
-) -> impl futures_util::Stream<Item = Fut::Output> + 'a
-where
-    F: Fn(&'a T) -> Fut + 'a,
-    Fut: std::future::Future + 'a,
-{
-    use futures_util::StreamExt;
-    futures_util::stream::iter(0..items.len())
-        .map(move |i| work(&items[i]))
-        .buffer_unordered(n)
+    futures_util::stream::iter(0..items.len()).map(move |i| work(&items[i]))
 }
 
 #[cfg(test)]

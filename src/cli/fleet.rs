@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 
 use super::args::{FleetArgs, PlanFormat};
 use super::progress::Counter;
+use super::show::say;
+use super::terminal::{FleetView, Terminal};
 use super::{Output, exit};
-use crate::diag::{Issue, Sources};
 use crate::fleet::report::{self, Event, FailOn, Report, Status, Summary, TenantResult};
 use crate::fleet::{Member, junit, markdown};
-use crate::ops::Events;
-use crate::ops::fleet::{Checked, Request, Verb};
+use crate::ops::fleet::{Request, Verb};
 use crate::ops::live::Settings;
-use crate::plan::render::{self, Style};
 
 /// A fleet run.
 pub struct Job<'a> {
@@ -70,13 +69,14 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
             shard: loaded.1.map(|s| s.to_string()),
         },
     );
-    let shown = Shown {
-        job,
-        out,
+    let view = FleetView {
+        json: job.fleet.json,
+        blocks: job.format == PlanFormat::Text,
         bar: Counter::new(job.fleet.quiet || job.fleet.json, loaded.0.len(), "tenants"),
     };
+    let shown = Terminal::with_fleet(out, view);
     let done = super::run_async(out, crate::ops::fleet::run(settings, &req, loaded, &shown));
-    shown.bar.clear();
+    shown.clear_progress();
     let outcome = match done {
         Some(Ok(o)) => o,
         Some(Err(e)) => return exit::fail(out, &e),
@@ -95,61 +95,11 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
     finish(job, &report, out).unwrap_or(code)
 }
 
-/// A fleet run's events as the command line shows them: each tenant's block (or its JSON events) above the
-/// progress bar.
-struct Shown<'a> {
-    job: &'a Job<'a>,
-    out: &'a Output,
-    bar: Counter,
-}
-
-impl Events for Shown<'_> {
-    fn issues(&self, issues: &[Issue], sources: &Sources) {
-        self.out.issues(issues, sources);
-    }
-
-    fn warning(&self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-
-    fn note(&self, message: &str) {
-        eprintln!("note: {message}");
-    }
-
-    fn tenant_started(&self, tenant: &str, path: &str) {
-        let e = Event::TenantStart {
-            tenant: tenant.into(),
-            path: path.into(),
-        };
-        emit(self.job, &e);
-    }
-
-    fn tenant_checked(&self, d: &Checked) {
-        self.bar.print(|| {
-            if self.job.fleet.json {
-                for e in Event::of_tenant(&d.result) {
-                    emit(self.job, &e);
-                }
-            } else if self.job.format == PlanFormat::Text {
-                say(&block(d));
-            }
-        });
-        self.bar.step();
-    }
-}
-
 /// Prints an event, when `--json` asks for them.
 fn emit(job: &Job, e: &Event) {
     if job.fleet.json {
         say(&(e.line() + "\n"));
     }
-}
-
-/// Writes to standard output at once; a reader that stopped early (`| head`) is no error.
-fn say(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The end of a run: the roll-up (or the Markdown, or the report on standard output), the summary event,
@@ -218,32 +168,6 @@ pub fn exit_code(verb: Verb, results: &[TenantResult]) -> i32 {
     } else {
         exit::OK
     }
-}
-
-/// A tenant's output, printed whole: a heading with its status, its problems, and its plan when it has
-/// changes.
-fn block(d: &Checked) -> String {
-    let r = &d.result;
-    let mut s = format!("── {} · {} · {}", r.tenant, r.path, r.status.words());
-    if r.counts.total() > 0 {
-        s.push_str(&format!(" ({} changes)", r.counts.total()));
-    } else if !r.status.failed() {
-        s.push_str(&format!(" ({} resources)", r.unchanged));
-    }
-    s.push('\n');
-    s.push_str(&d.notes);
-    for p in r.problems() {
-        s.push_str(&format!("  error: {p}\n"));
-    }
-    if let Some(plan) = d.plan.as_ref().filter(|p| p.has_changes()) {
-        s.push_str(&render::text(
-            plan,
-            Style {
-                color: super::stdout_color(),
-            },
-        ));
-    }
-    s
 }
 
 /// The roll-up: counts by status, then the tenants of each status that needs attention.

@@ -226,3 +226,36 @@ pub fn backup_created(r: &crate::backup::Record) {
         eprintln!("warning: the backup is partial: the domains in error are not in it");
     }
 }
+
+/// Writes to standard output at once; a reader that stopped early (`| head`) is no error.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// A tenant's output, printed whole: a heading with its status, its problems, and its plan when it has
+/// changes.
+pub fn block(d: &crate::ops::fleet::Checked) -> String {
+    let r = &d.result;
+    let mut s = format!("── {} · {} · {}", r.tenant, r.path, r.status.words());
+    if r.counts.total() > 0 {
+        s.push_str(&format!(" ({} changes)", r.counts.total()));
+    } else if !r.status.failed() {
+        s.push_str(&format!(" ({} resources)", r.unchanged));
+    }
+    s.push('\n');
+    s.push_str(&d.notes);
+    for p in r.problems() {
+        s.push_str(&format!("  error: {p}\n"));
+    }
+    if let Some(plan) = d.plan.as_ref().filter(|p| p.has_changes()) {
+        s.push_str(&render::text(
+            plan,
+            Style {
+                color: super::stdout_color(),
+            },
+        ));
+    }
+    s
+}

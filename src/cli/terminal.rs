@@ -6,9 +6,11 @@ use std::sync::Mutex;
 
 use super::Output;
 use super::args::PlanFormat;
-use super::progress::{Progress, Task};
+use super::progress::{Counter, Progress, Task};
 use crate::diag::{Issue, Sources};
+use crate::fleet::report::Event;
 use crate::model::Domain;
+use crate::ops::fleet::Checked;
 use crate::ops::schedule::Slot;
 use crate::ops::{Answer, Events, Question};
 use crate::plan::Plan;
@@ -24,6 +26,16 @@ pub struct Terminal<'a> {
     /// A line per domain while it is worked on (only on a terminal, unless quiet).
     pub progress: Option<Progress>,
     tasks: Mutex<Vec<(Domain, Task)>>,
+    /// A fleet run: how each tenant's result is shown.
+    pub fleet: Option<FleetView>,
+}
+
+/// How a fleet run's tenants are shown: JSON Lines events, or each tenant's block, above a progress bar.
+pub struct FleetView {
+    pub json: bool,
+    /// Each tenant's block in text (not with `--format markdown` or `json`).
+    pub blocks: bool,
+    pub bar: Counter,
 }
 
 impl<'a> Terminal<'a> {
@@ -33,6 +45,7 @@ impl<'a> Terminal<'a> {
             format: PlanFormat::Text,
             progress: None,
             tasks: Mutex::new(Vec::new()),
+            fleet: None,
         }
     }
 
@@ -40,6 +53,14 @@ impl<'a> Terminal<'a> {
     pub fn with_format(out: &'a Output, format: PlanFormat) -> Terminal<'a> {
         Terminal {
             format,
+            ..Terminal::new(out)
+        }
+    }
+
+    /// Showing a fleet's tenants as they are checked.
+    pub fn with_fleet(out: &'a Output, view: FleetView) -> Terminal<'a> {
+        Terminal {
+            fleet: Some(view),
             ..Terminal::new(out)
         }
     }
@@ -52,10 +73,13 @@ impl<'a> Terminal<'a> {
         }
     }
 
-    /// Clears the progress lines (the command then prints its own summary).
+    /// Clears the progress lines or bar (the command then prints its own summary).
     pub fn clear_progress(&self) {
         if let Some(p) = &self.progress {
             p.clear();
+        }
+        if let Some(f) = &self.fleet {
+            f.bar.clear();
         }
     }
 }
@@ -98,6 +122,32 @@ impl Events for Terminal<'_> {
         {
             t.done(status);
         }
+    }
+
+    fn tenant_started(&self, tenant: &str, path: &str) {
+        if self.fleet.as_ref().is_some_and(|f| f.json) {
+            let e = Event::TenantStart {
+                tenant: tenant.into(),
+                path: path.into(),
+            };
+            super::show::say(&(e.line() + "\n"));
+        }
+    }
+
+    fn tenant_checked(&self, d: &Checked) {
+        let Some(f) = &self.fleet else {
+            return;
+        };
+        f.bar.print(|| {
+            if f.json {
+                for e in Event::of_tenant(&d.result) {
+                    super::show::say(&(e.line() + "\n"));
+                }
+            } else if f.blocks {
+                super::show::say(&super::show::block(d));
+            }
+        });
+        f.bar.step();
     }
 
     fn slot(&self, schedule: &str, at: &str, news: Slot) {

@@ -1,5 +1,5 @@
-//! The provider trait: what a domain's live system offers falconer. PostgreSQL is the first implementation
-//! (`postgres::provider::Postgres`); each further domain adds one.
+//! The provider trait: what a domain's live system offers falconer; each domain's `provider.rs` implements
+//! it (`postgres::provider::Postgres`, ...).
 //!
 //! A provider reads the tenant's scope in batches (a fixed number of round trips, not one per object),
 //! prepares the desired resources the way the server would store them (its plan-time checks), and carries
@@ -408,17 +408,18 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    use futures_util::TryStreamExt;
+    use futures_util::{StreamExt, TryStreamExt};
     let waves = by_wave(changes, domain);
     let mut done = 0;
     for wave in &waves {
-        let finished: Vec<()> = crate::util::unordered(wave, parallel, |c| {
+        let finished: Vec<()> = crate::util::each_of(wave, |c| {
             let run = apply(c);
             async move {
                 run.await
                     .map_err(|e| (c.address.to_string(), e.to_string()))
             }
         })
+        .buffer_unordered(parallel)
         .try_collect()
         .await
         .map_err(|(address, message)| ProviderError::Failed {

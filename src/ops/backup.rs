@@ -394,20 +394,25 @@ pub struct Pruned {
     pub blobs: usize,
 }
 
-/// Applies a retention policy to the backups (of one tenant, or all, each tenant on its own), under the
-/// repository's lock; `dry_run` only says what it would remove.
+/// A retention run: the policy, the backups it applies to (one tenant's, or all, each tenant on its own),
+/// and whether it only says what it would remove.
+pub struct Pruning<'a> {
+    pub policy: &'a Policy,
+    pub tenant: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+/// Applies a retention policy under the repository's lock (a dry run takes none).
 pub async fn prune(
     repo: &Repo,
-    policy: &Policy,
-    tenant: Option<&str>,
-    dry_run: bool,
+    pruning: &Pruning<'_>,
     events: &dyn Events,
 ) -> Result<Pruned, RepoError> {
-    if dry_run {
-        return prune_under(repo, policy, tenant, dry_run, events).await;
+    if pruning.dry_run {
+        return prune_under(repo, pruning, events).await;
     }
     let lock = lock_repo(repo, events).await?;
-    let work = prune_under(repo, policy, tenant, dry_run, events);
+    let work = prune_under(repo, pruning, events);
     let done = renewing(repo, &lock, events, work).await;
     repo.unlock(lock).await?;
     done
@@ -416,13 +421,11 @@ pub async fn prune(
 /// Prunes (or, dry, says what it would prune) with the repository's lock held.
 async fn prune_under(
     repo: &Repo,
-    policy: &Policy,
-    tenant: Option<&str>,
-    dry_run: bool,
+    pruning: &Pruning<'_>,
     events: &dyn Events,
 ) -> Result<Pruned, RepoError> {
     let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for r in repo.records(tenant).await? {
+    for r in repo.records(pruning.tenant).await? {
         match r {
             Ok(r) => by_tenant.entry(r.tenant.clone()).or_default().push(r),
             Err(e) => events.warning(&format!("kept, cannot be read: {e}")),
@@ -438,7 +441,7 @@ async fn prune_under(
                 failed: r.status == BackupStatus::Failed,
             })
             .collect();
-        let why = retention::keep(&candidates, policy);
+        let why = retention::keep(&candidates, pruning.policy);
         for r in records {
             match why.get(&r.id) {
                 Some(reasons) => pruned.kept.push((r, reasons.clone())),
@@ -446,7 +449,7 @@ async fn prune_under(
             }
         }
     }
-    if !dry_run {
+    if !pruning.dry_run {
         for r in &pruned.removed {
             repo.remove_record(r).await?;
         }

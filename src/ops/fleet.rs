@@ -131,10 +131,11 @@ async fn run_all(
     systems: &Systems<'_>,
     events: &dyn Events,
 ) -> Vec<TenantResult> {
-    let mut done = crate::util::unordered(tenants, job.parallelism.max(1), |t| async move {
+    let mut done = crate::util::each_of(tenants, |t| async move {
         events.tenant_started(&t.id, &t.member.path.display().to_string());
         check(job, t, state, systems).await
-    });
+    })
+    .buffer_unordered(job.parallelism.max(1));
     let mut results = Vec::new();
     while let Some(d) = done.next().await {
         events.tenant_checked(&d);

@@ -206,7 +206,12 @@ impl Runner<'_> {
         let mut all = Pruned::default();
         for t in &s.tenants {
             let id = t.split_once('=').map_or(t.as_str(), |(id, _)| id);
-            let p = backup::prune(repo, &policy, Some(id), false, self.events).await?;
+            let pruning = backup::Pruning {
+                policy: &policy,
+                tenant: Some(id),
+                dry_run: false,
+            };
+            let p = backup::prune(repo, &pruning, self.events).await?;
             all.kept.extend(p.kept);
             all.removed.extend(p.removed);
             all.blobs += p.blobs;

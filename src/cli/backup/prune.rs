@@ -36,8 +36,12 @@ pub async fn prune(a: &PruneArgs, repo: &Repo, out: &Output) -> Result<i32, Repo
         }
     };
     let events = Terminal::new(out);
-    let tenant = a.tenant.as_deref();
-    let pruned = crate::ops::backup::prune(repo, &policy, tenant, a.dry_run, &events).await?;
+    let pruning = crate::ops::backup::Pruning {
+        policy: &policy,
+        tenant: a.tenant.as_deref(),
+        dry_run: a.dry_run,
+    };
+    let pruned = crate::ops::backup::prune(repo, &pruning, &events).await?;
     super::super::show::pruned(&pruned, a.dry_run, a.json);
     Ok(exit::OK)
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use super::client::{KcError, Keycloak};
@@ -148,7 +148,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         .filter(|c| !BUILTIN_CLIENTS.contains(&str_of(c, "clientId")))
         .collect();
     let read: Vec<(Spec, Option<(String, String)>)> =
-        crate::util::buffered(&mine, PARALLEL, |c| read_client(kc, realm, c, ids))
+        crate::util::each_of(&mine, |c| read_client(kc, realm, c, ids)).buffered(PARALLEL)
             .try_collect()
         .await?;
     for (spec, secret) in read {
@@ -172,20 +172,20 @@ async fn read_roles(
         .iter()
         .filter(|r| !builtin_realm_role(str_of(r, "name"), realm))
         .collect();
-    crate::util::buffered(&mine, PARALLEL, |r| async move {
+    crate::util::each_of(&mine, |r| async move {
             let mut role = rep::role(r).map_err(unreadable)?;
             if r["composite"].as_bool().unwrap_or(false) {
                 role.composites = composites(kc, &[realm, "roles", &role.name], ids).await?;
             }
             Ok::<_, KcError>(Spec::IamRole(role))
-        })
+        }).buffered(PARALLEL)
         .try_collect()
         .await
 }
 
 /// The identity providers with their mappers.
 async fn read_idps(kc: &Keycloak, realm: &str, idps: &[Value]) -> Result<Vec<Spec>, KcError> {
-    crate::util::buffered(idps, PARALLEL, |i| async move {
+    crate::util::each_of(idps, |i| async move {
             let mut idp = rep::identity_provider(i).map_err(unreadable)?;
             let mappers = kc
                 .all(&[
@@ -202,7 +202,7 @@ async fn read_idps(kc: &Keycloak, realm: &str, idps: &[Value]) -> Result<Vec<Spe
                 .collect::<Result<_, _>>()
                 .map_err(unreadable)?;
             Ok::<_, KcError>(Spec::IamIdentityProvider(idp))
-        })
+        }).buffered(PARALLEL)
         .try_collect()
         .await
 }
@@ -216,7 +216,7 @@ async fn group_tree(
     let mut level: Vec<(Value, Option<String>)> = top.into_iter().map(|g| (g, None)).collect();
     let mut all = Vec::new();
     while !level.is_empty() {
-        let children: Vec<Vec<(Value, Option<String>)>> = crate::util::buffered(&level, PARALLEL, |(g, parent)| async move {
+        let children: Vec<Vec<(Value, Option<String>)>> = crate::util::each_of(&level, |(g, parent)| async move {
                 let path = match parent {
                     Some(p) => format!("{p}/{}", str_of(g, "name")),
                     None => str_of(g, "name").to_string(),
@@ -233,7 +233,7 @@ async fn group_tree(
                     )
                     .await?;
                 Ok(kids.into_iter().map(|k| (k, Some(path.clone()))).collect())
-            })
+            }).buffered(PARALLEL)
             .try_collect()
             .await?;
         all.append(&mut level);
@@ -248,7 +248,7 @@ async fn read_groups(
     realm: &str,
     all: &[(Value, Option<String>)],
 ) -> Result<Vec<Spec>, KcError> {
-    crate::util::buffered(all, PARALLEL, |(g, parent)| async move {
+    crate::util::each_of(all, |(g, parent)| async move {
             let mut group = rep::group(g, parent.as_deref()).map_err(unreadable)?;
             let m = kc
                 .get(&[realm, "groups", str_of(g, "id"), "role-mappings"], &[])
@@ -258,7 +258,7 @@ async fn read_groups(
             group.realm_roles = set.realm;
             group.client_roles = set.client;
             Ok::<_, KcError>(Spec::IamGroup(group))
-        })
+        }).buffered(PARALLEL)
         .try_collect()
         .await
 }
@@ -287,14 +287,14 @@ async fn read_client(
     };
     client.default_client_scopes = Some(names(&default));
     client.optional_client_scopes = Some(names(&optional));
-    client.role = crate::util::buffered(&roles, PARALLEL, |r| async move {
+    client.role = crate::util::each_of(&roles, |r| async move {
             let mut role = rep::client_role(r).map_err(unreadable)?;
             if r["composite"].as_bool().unwrap_or(false) {
                 role.composites =
                     composites(kc, &[realm, "clients", uuid, "roles", &role.name], ids).await?;
             }
             Ok::<_, KcError>(role)
-        })
+        }).buffered(PARALLEL)
         .try_collect()
         .await?;
     if c["serviceAccountsEnabled"].as_bool().unwrap_or(false)

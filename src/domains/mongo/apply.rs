@@ -11,7 +11,7 @@ use std::future::IntoFuture;
 use crate::util::Within;
 use std::collections::{HashMap, HashSet};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use indexmap::IndexMap;
 use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
@@ -483,12 +483,12 @@ pub async fn execute(client: &Client, waves: &Waves) -> Result<usize, (usize, St
     let mut done = 0;
     for wave in waves {
         let lanes: Vec<&Vec<Op>> = wave.values().collect();
-        let counts: Vec<usize> = crate::util::unordered(&lanes, PARALLEL, |lane| async move {
+        let counts: Vec<usize> = crate::util::each_of(&lanes, |lane| async move {
             for op in lane.iter() {
                 op.run(client).await?;
             }
             Ok::<usize, (String, Error)>(lane.len())
-        })
+        }).buffer_unordered(PARALLEL)
         .try_collect()
             .await
             .map_err(|(shown, e)| (done, shown, e))?;

@@ -3,7 +3,7 @@
 //! are read with their options as the server stores them, then normalized like desired ones.
 
 use crate::util::Within;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
@@ -44,9 +44,9 @@ pub async fn inspect(
 ) -> Result<Vec<Spec>, mongodb::error::Error> {
     let wanted = wanted(tenant, also);
     let dbs: Vec<String> = names.into_iter().filter(|n| wanted.contains(n)).collect();
-    let collections: Vec<Vec<Document>> = crate::util::buffered(&dbs, PARALLEL, |db| {
+    let collections: Vec<Vec<Document>> = crate::util::each_of(&dbs, |db| {
         list(client, db, doc! { "listCollections": 1 })
-    })
+    }).buffered(PARALLEL)
         .try_collect()
         .await?;
     let mut out: Vec<Spec> = Vec::new();
@@ -66,9 +66,9 @@ pub async fn inspect(
             out.push(Spec::MongoCollection(coll));
         }
     }
-    let indexes: Vec<Vec<Document>> = crate::util::buffered(&tables, PARALLEL, |(db, coll)| {
+    let indexes: Vec<Vec<Document>> = crate::util::each_of(&tables, |(db, coll)| {
         list(client, db, doc! { "listIndexes": coll.as_str() })
-    })
+    }).buffered(PARALLEL)
         .try_collect()
         .await?;
     for ((db, coll), list) in tables.iter().zip(&indexes) {

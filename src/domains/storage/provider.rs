@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
 use super::client::{Call, Client, Config, S3Error};
@@ -153,7 +153,7 @@ pub async fn inspect(
         .into_iter()
         .filter(|n| n.starts_with(&prefix) || named.contains(&n.as_str()))
         .collect();
-    crate::util::buffered(&mine, PARALLEL, |n| read(client, n))
+    crate::util::each_of(&mine, |n| read(client, n)).buffered(PARALLEL)
         .try_collect()
         .await
 }
