@@ -517,23 +517,6 @@ macro_rules! choice {
     };
 }
 
-/// Implements what every kind has in common (`meta`, `identity`, `depends_on`); the rest of the impl follows.
-#[macro_export]
-macro_rules! resource_kind {
-    ($ty:ty, $meta:ident, |$s:ident| $identity:block $($rest:tt)*) => {
-        impl $crate::domains::ResourceKind for $ty {
-            fn meta() -> &'static $crate::model::KindMeta {
-                &$meta
-            }
-            fn identity(&$s) -> Vec<String> $identity
-            fn depends_on(&self) -> &[String] {
-                &self.depends_on
-            }
-            $($rest)*
-        }
-    };
-}
-
 /// Shared name rules.
 pub mod names {
     /// A name that must not be empty and has a byte limit.

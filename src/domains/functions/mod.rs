@@ -9,6 +9,7 @@ pub mod provider;
 pub type Provider = provider::Functions;
 
 
+use super::ResourceKind;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 /// Action code: inline text, a file beside the manifest, or base64 (binary/zip actions).
 #[derive(Clone, PartialEq, Eq)]
@@ -101,7 +102,8 @@ impl JsonSchema for Code {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Inline code, { file = \"path\" } (relative to the manifest file) or { base64 = \"...\" }",
+            "description": "Inline code, { file = \"path\" } (relative to the manifest file) or { \
+                            base64 = \"...\" }",
             "oneOf": [
                 { "type": "string" },
                 { "type": "object", "properties": { "file": { "type": "string" } }, "required": ["file"], "additionalProperties": false },
@@ -350,7 +352,16 @@ static PACKAGE: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Package, PACKAGE, |self| { vec![self.name.clone()] }
+impl ResourceKind for Package {
+    fn meta() -> &'static crate::model::KindMeta {
+        &PACKAGE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }
@@ -387,7 +398,16 @@ static ACTION: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Action, ACTION, |self| { vec![self.path()] }
+impl ResourceKind for Action {
+    fn meta() -> &'static crate::model::KindMeta {
+        &ACTION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.path()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn files(&self) -> Vec<(&'static str, String)> {
         match &self.code {
             Some(Code::File(rel)) => vec![("code file", rel.clone())],
@@ -458,7 +478,8 @@ resource_kind! { Action, ACTION, |self| { vec![self.path()] }
             }
             _ => {
                 if self.code.is_none() {
-                    cx.warn("code", "no-code", format!("action `{}` has no code: the live code is kept, but the action cannot be created", self.path()))
+                    cx.warn("code", "no-code", format!("action `{}` has no code: the live code is \
+                                                        kept, but the action cannot be created", self.path()))
                         .help = Some("add `code = { file = \"path\" }` (or inline text)".into());
                 }
                 if !self.components.is_empty() {
@@ -514,7 +535,16 @@ static TRIGGER: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Trigger, TRIGGER, |self| { vec![self.name.clone()] }
+impl ResourceKind for Trigger {
+    fn meta() -> &'static crate::model::KindMeta {
+        &TRIGGER
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }
@@ -541,7 +571,16 @@ static RULE: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Rule, RULE, |self| { vec![self.name.clone()] }
+impl ResourceKind for Rule {
+    fn meta() -> &'static crate::model::KindMeta {
+        &RULE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let ns = tenant.functions_namespace();
         let mut out = vec![Reference::to(

@@ -1,6 +1,7 @@
 //! Keycloak: realm settings, realm roles, clients (with client roles, scopes and protocol mappers), client
 //! scopes, identity providers and groups. Never users or sessions.
 
+use super::ResourceKind;
 use std::collections::{BTreeMap, HashSet};
 
 pub mod apply;
@@ -16,7 +17,7 @@ pub mod rep;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 /// Client scopes every Keycloak realm has.
 pub const BUILTIN_SCOPES: &[&str] = &[
@@ -379,7 +380,16 @@ static REALM: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Realm, REALM, |self| { vec![self.name.clone()] }
+impl ResourceKind for Realm {
+    fn meta() -> &'static crate::model::KindMeta {
+        &REALM
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name == tenant.realm()
     }
@@ -411,7 +421,16 @@ static ROLE: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
+impl ResourceKind for Role {
+    fn meta() -> &'static crate::model::KindMeta {
+        &ROLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(c) = &self.composites {
@@ -481,7 +500,16 @@ fn default_mapper_protocol(owner: Option<Protocol>, mappers: &mut [ProtocolMappe
     }
 }
 
-resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
+impl ResourceKind for Client {
+    fn meta() -> &'static crate::model::KindMeta {
+        &CLIENT
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.client_id.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn normalize(&mut self) {
         default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
     }
@@ -491,7 +519,8 @@ resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
         if self.public_client == Some(true) && !was_public {
             out.push(Hazard::new(
                 HazardCode::WidensAccess,
-                format!("client {} becomes public: anyone can start a login with it, no secret needed", self.client_id),
+                format!("client {} becomes public: anyone can start a login with it, no \
+                         secret needed", self.client_id),
             ));
         }
         for u in &self.redirect_uris {
@@ -499,7 +528,8 @@ resource_kind! { Client, CLIENT, |self| { vec![self.client_id.clone()] }
             if new && (u == "*" || u.ends_with("/*") || u.contains("*")) {
                 out.push(Hazard::new(
                     HazardCode::WidensAccess,
-                    format!("client {} accepts the wildcard redirect URI {u:?}: tokens can be sent to any matching address", self.client_id),
+                    format!("client {} accepts the wildcard redirect URI {u:?}: tokens can be \
+                             sent to any matching address", self.client_id),
                 ));
             }
         }
@@ -619,7 +649,16 @@ static CLIENT_SCOPE: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { ClientScope, CLIENT_SCOPE, |self| { vec![self.name.clone()] }
+impl ResourceKind for ClientScope {
+    fn meta() -> &'static crate::model::KindMeta {
+        &CLIENT_SCOPE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn normalize(&mut self) {
         default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
     }
@@ -669,7 +708,16 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { IdentityProvider, IDENTITY_PROVIDER, |self| { vec![self.alias.clone()] }
+impl ResourceKind for IdentityProvider {
+    fn meta() -> &'static crate::model::KindMeta {
+        &IDENTITY_PROVIDER
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.alias.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         vec![realm_ref(tenant)]
     }
@@ -711,7 +759,16 @@ static GROUP: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Group, GROUP, |self| { vec![self.path()] }
+impl ResourceKind for Group {
+    fn meta() -> &'static crate::model::KindMeta {
+        &GROUP
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.path()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(p) = &self.parent {

@@ -11,6 +11,7 @@ pub mod provider;
 pub type Provider = provider::Kafka;
 
 
+use super::ResourceKind;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 /// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
 pub const TOPIC_CONFIGS: &[&str] = &[
@@ -216,7 +217,16 @@ static TOPIC: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
+impl ResourceKind for Topic {
+    fn meta() -> &'static crate::model::KindMeta {
+        &TOPIC
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name.starts_with(&tenant.kafka_topic_prefix())
     }
@@ -272,7 +282,8 @@ resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
             out.push(Hazard::new(
                 HazardCode::Impossible,
                 format!(
-                    "topic {} has {} partitions; Kafka cannot remove partitions (the manifest asks for {}). Keep {} or more, or create a new topic and migrate",
+                    "topic {} has {} partitions; Kafka cannot remove partitions (the manifest \
+                     asks for {}). Keep {} or more, or create a new topic and migrate",
                     self.name, live.partitions, self.partitions, live.partitions
                 ),
             ));
@@ -283,7 +294,8 @@ resource_kind! { Topic, TOPIC, |self| { vec![self.name.clone()] }
             out.push(Hazard::new(
                 HazardCode::Impossible,
                 format!(
-                    "topic {} has replication factor {l}; changing it to {d} needs a partition reassignment, which falconer does not do",
+                    "topic {} has replication factor {l}; changing it to {d} needs a partition \
+                     reassignment, which falconer does not do",
                     self.name
                 ),
             ));
@@ -351,7 +363,12 @@ static ACL: KindMeta = KindMeta {
     fields: &[FieldMeta::new("depends_on", SET)],
 };
 
-resource_kind! { Acl, ACL, |self| { vec![
+impl ResourceKind for Acl {
+    fn meta() -> &'static crate::model::KindMeta {
+        &ACL
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![
             snake(&self.resource_type),
             snake(&self.pattern()),
             self.principal.clone(),
@@ -359,7 +376,11 @@ resource_kind! { Acl, ACL, |self| { vec![
             snake(&self.operation),
             snake(&self.permission),
             self.resource_name.clone(),
-        ] }
+        ]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         let wildcard = self.principal == "User:*" || self.principal.ends_with(":*");
         if live.is_none() && wildcard && self.permission == AclPermission::Allow {
@@ -482,7 +503,8 @@ pub fn distinct_topics(resources: &[(&super::Spec, super::Origin<'_>)]) -> Vec<c
                 crate::diag::Issue::error(
                     "topic-collision",
                     format!(
-                        "topics `{}` and `{other}` collide: Kafka treats `.` and `_` alike in metric names",
+                        "topics `{}` and `{other}` collide: Kafka treats `.` and `_` alike in \
+                         metric names",
                         t.name
                     ),
                 ),

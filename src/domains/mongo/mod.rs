@@ -13,6 +13,7 @@ pub mod provider;
 pub type Provider = provider::Mongo;
 
 
+use super::ResourceKind;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -24,7 +25,7 @@ use serde_json::Value;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 choice! { "lowercase";
     pub enum ValidationLevel { Off, Strict, Moderate }
@@ -348,7 +349,16 @@ fn db_in_scope(db: &str, tenant: &Tenant) -> bool {
     tenant.mongo_databases().iter().any(|d| d == db)
 }
 
-resource_kind! { Database, DATABASE, |self| { vec![self.name.clone()] }
+impl ResourceKind for Database {
+    fn meta() -> &'static crate::model::KindMeta {
+        &DATABASE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         db_in_scope(&self.name, tenant)
     }
@@ -382,7 +392,16 @@ static COLLECTION: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Collection, COLLECTION, |self| { vec![self.database.clone(), self.name.clone()] }
+impl ResourceKind for Collection {
+    fn meta() -> &'static crate::model::KindMeta {
+        &COLLECTION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.database.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn normalize(&mut self) {
         if let Some(v) = &mut self.validator {
             numbers_by_value(v);
@@ -500,11 +519,20 @@ static INDEX: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Index, INDEX, |self| { vec![
+impl ResourceKind for Index {
+    fn meta() -> &'static crate::model::KindMeta {
+        &INDEX
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![
             self.database.clone(),
             self.collection.clone(),
             self.effective_name(),
-        ] }
+        ]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn hazards(&self, live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
         if live.is_some_and(|l| self.changes_in_place(l)) {
             // A TTL or hidden change is a collMod: nothing is built.
@@ -514,7 +542,8 @@ resource_kind! { Index, INDEX, |self| { vec![
         if (cx.live)(&coll) {
             vec![Hazard::new(
                 HazardCode::LocksTable,
-                format!("builds index `{}` on collection {}.{}, which holds an exclusive lock at its start and end", self.effective_name(), self.database, self.collection),
+                format!("builds index `{}` on collection {}.{}, which holds an exclusive lock at \
+                         its start and end", self.effective_name(), self.database, self.collection),
             )]
         } else {
             Vec::new()

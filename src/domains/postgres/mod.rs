@@ -15,6 +15,7 @@ pub mod sql;
 
 pub use crate::util::{pg_error as connection_error, pg_pool as connect};
 
+use super::ResourceKind;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -25,7 +26,7 @@ use serde::{Deserialize, Deserializer};
 use super::{Checker, Reference, names};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -364,7 +365,16 @@ static EXTENSION: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Extension, EXTENSION, |self| { vec![self.name.clone()] }
+impl ResourceKind for Extension {
+    fn meta() -> &'static crate::model::KindMeta {
+        &EXTENSION
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
     }
@@ -395,7 +405,16 @@ fn schema_in_scope(schema: &str, tenant: &Tenant) -> bool {
     tenant.postgres_schemas().iter().any(|s| s == schema)
 }
 
-resource_kind! { Schema, SCHEMA, |self| { vec![self.name.clone()] }
+impl ResourceKind for Schema {
+    fn meta() -> &'static crate::model::KindMeta {
+        &SCHEMA
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r: Vec<Reference> = self
             .grant
@@ -461,7 +480,16 @@ static ROLE: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Role, ROLE, |self| { vec![self.name.clone()] }
+impl ResourceKind for Role {
+    fn meta() -> &'static crate::model::KindMeta {
+        &ROLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         self.member_of
             .iter()
@@ -526,7 +554,16 @@ const INTEGER_TYPES: &[&str] = &[
     "smallint", "integer", "bigint", "int", "int2", "int4", "int8",
 ];
 
-resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clone()] }
+impl ResourceKind for Table {
+    fn meta() -> &'static crate::model::KindMeta {
+        &TABLE
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
         for (i, c) in self.column.iter().enumerate() {
@@ -563,11 +600,13 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                 )),
                 Some(c) if hazards::rewrites(&lc.ty, &c.ty) => out.push(Hazard::new(
                     HazardCode::RewritesData,
-                    format!("changes column `{}` of {t} from `{}` to `{}`: the table is rewritten under an exclusive lock", c.name, lc.ty, c.ty),
+                    format!("changes column `{}` of {t} from `{}` to `{}`: the table is rewritten \
+                             under an exclusive lock", c.name, lc.ty, c.ty),
                 )),
                 Some(c) if c.nullable == Some(false) && lc.nullable != Some(false) => out.push(Hazard::new(
                     HazardCode::LocksTable,
-                    format!("SET NOT NULL on `{}` scans {t} under an exclusive lock (and fails on existing NULLs)", c.name),
+                    format!("SET NOT NULL on `{}` scans {t} under an exclusive lock (and fails on \
+                             existing NULLs)", c.name),
                 )),
                 _ => {}
             }
@@ -577,11 +616,13 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
         if on(live.row_level_security) && self.row_level_security == Some(false) {
             out.push(Hazard::new(
                 HazardCode::WidensAccess,
-                format!("disables row-level security on {t}: every role with privileges on it sees every row"),
+                format!("disables row-level security on {t}: every role with privileges on it \
+                         sees every row"),
             ));
         }
         if on(live.force_row_level_security) && self.force_row_level_security == Some(false) {
-            out.push(Hazard::new(HazardCode::WidensAccess, format!("stops forcing row-level security on {t}: its owner bypasses the policies")));
+            out.push(Hazard::new(HazardCode::WidensAccess, format!("stops forcing row-level \
+                security on {t}: its owner bypasses the policies")));
         }
         out
     }
@@ -624,7 +665,8 @@ resource_kind! { Table, TABLE, |self| { vec![self.schema.clone(), self.name.clon
                 );
             }
             if let Err(msg) = sql::check_expr(&c.expression) {
-                cx.error(&format!("check[{i}].expression"), "invalid-sql", format!("a check must be one SQL expression: {msg}"));
+                cx.error(&format!("check[{i}].expression"), "invalid-sql", format!("a check must be one \
+                    SQL expression: {msg}"));
             }
         }
         if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
@@ -830,7 +872,16 @@ static INDEX: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clone()] }
+impl ResourceKind for Index {
+    fn meta() -> &'static crate::model::KindMeta {
+        &INDEX
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![
             Reference::to("table", addr("table", &[&self.schema, &self.table]))
@@ -848,7 +899,8 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
         if rebuilt && (cx.live)(&addr("table", &[&self.schema, &self.table])) {
             vec![Hazard::new(
                 HazardCode::LocksTable,
-                format!("building index `{}` blocks writes to {}.{} while it runs", self.name, self.schema, self.table),
+                format!("building index `{}` blocks writes to {}.{} \
+                         while it runs", self.name, self.schema, self.table),
             )]
         } else {
             Vec::new()
@@ -876,7 +928,8 @@ resource_kind! { Index, INDEX, |self| { vec![self.schema.clone(), self.name.clon
             if let Some(e) = &k.expression
                 && let Err(msg) = sql::check_expr(e)
             {
-                cx.error(&format!("columns[{i}]"), "invalid-sql", format!("an index expression must be one SQL expression: {msg}"));
+                cx.error(&format!("columns[{i}]"), "invalid-sql", format!("an index expression \
+                    must be one SQL expression: {msg}"));
             }
             match (&k.column, &k.expression) {
                 (Some(_), Some(_)) => {
@@ -934,7 +987,16 @@ static VIEW: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { View, VIEW, |self| { vec![self.schema.clone(), self.name.clone()] }
+impl ResourceKind for View {
+    fn meta() -> &'static crate::model::KindMeta {
+        &VIEW
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         // The relations its query reads: created before it, and dropped after it.
         let mut out = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
@@ -986,12 +1048,22 @@ static POLICY: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.clone(), self.name.clone()] }
+impl ResourceKind for Policy {
+    fn meta() -> &'static crate::model::KindMeta {
+        &POLICY
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.schema.clone(), self.table.clone(), self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn delete_hazards(&self) -> Vec<Hazard> {
         if self.mode == Some(PolicyMode::Restrictive) {
             vec![Hazard::new(
                 HazardCode::WidensAccess,
-                format!("dropping restrictive policy `{}` on {}.{} makes the rows it hid visible", self.name, self.schema, self.table),
+                format!("dropping restrictive policy `{}` on {}.{} makes the rows it \
+                         hid visible", self.name, self.schema, self.table),
             )]
         } else {
             Vec::new()
@@ -1001,7 +1073,8 @@ resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.c
         match live {
             Some(l) if l.mode == Some(PolicyMode::Restrictive) && self.mode != Some(PolicyMode::Restrictive) => vec![Hazard::new(
                 HazardCode::WidensAccess,
-                format!("policy `{}` on {}.{} stops being restrictive: rows it hid become visible", self.name, self.schema, self.table),
+                format!("policy `{}` on {}.{} stops being restrictive: rows it hid \
+                         become visible", self.name, self.schema, self.table),
             )],
             _ => Vec::new(),
         }
@@ -1031,7 +1104,8 @@ resource_kind! { Policy, POLICY, |self| { vec![self.schema.clone(), self.table.c
             if let Some(e) = expr
                 && let Err(msg) = sql::check_expr(e)
             {
-                cx.error(field, "invalid-sql", format!("`{field}` must be one SQL expression: {msg}"));
+                cx.error(field, "invalid-sql", format!("`{field}` must be one SQL \
+                                                        expression: {msg}"));
             }
         }
         let cmd = self.command.unwrap_or(PolicyCommand::All);
@@ -1090,11 +1164,20 @@ static GRANT: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Grant, GRANT, |self| { vec![
+impl ResourceKind for Grant {
+    fn meta() -> &'static crate::model::KindMeta {
+        &GRANT
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![
             self.schema.clone(),
             self.object.clone(),
             self.grantee.clone(),
-        ] }
+        ]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         if !self.grantee.eq_ignore_ascii_case("public") {
             return Vec::new();
@@ -1110,7 +1193,8 @@ resource_kind! { Grant, GRANT, |self| { vec![
         }
         vec![Hazard::new(
             HazardCode::WidensAccess,
-            format!("grants {} on {}.{} to PUBLIC: every role gets it", added.join(", "), self.schema, self.object),
+            format!("grants {} on {}.{} to PUBLIC: every \
+                     role gets it", added.join(", "), self.schema, self.object),
         )]
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {

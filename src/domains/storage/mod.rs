@@ -12,6 +12,7 @@ pub type Provider = provider::Storage;
 
 pub mod xml;
 
+use super::ResourceKind;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
@@ -19,7 +20,7 @@ use serde_json::Value;
 use super::Checker;
 use crate::model::flags::*;
 use crate::model::{Domain, FieldMeta, Hazard, HazardCode, KindMeta};
-use crate::{choice, model, resource_kind};
+use crate::{choice, model};
 
 choice! { "lowercase";
     /// `disabled` is only possible on a bucket that never had versioning: S3 can only suspend it.
@@ -278,7 +279,16 @@ static BUCKET: KindMeta = KindMeta {
     ],
 };
 
-resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
+impl ResourceKind for Bucket {
+    fn meta() -> &'static crate::model::KindMeta {
+        &BUCKET
+    }
+    fn identity(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
     fn normalize(&mut self) {
         for r in &mut self.lifecycle_rule {
             if r.status == Some(RuleStatus::Enabled) {
@@ -318,7 +328,8 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         match self.objects {
             Some(n) if n.counted > 0 => vec![Hazard::new(
                 HazardCode::DeletesData,
-                format!("bucket {} holds {n} (every version); deleting the bucket deletes them first", self.name),
+                format!("bucket {} holds {n} (every version); deleting the bucket deletes \
+                         them first", self.name),
             )],
             _ => Vec::new(),
         }
@@ -329,7 +340,8 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         if public(self.policy.as_ref()) && live.is_none_or(|l| l.policy != self.policy) {
             out.push(Hazard::new(
                 HazardCode::WidensAccess,
-                format!("the policy of bucket {} allows access to everyone (`Principal: \"*\"`)", self.name),
+                format!("the policy of bucket {} allows access to everyone \
+                         (`Principal: \"*\"`)", self.name),
             ));
         }
         if let Some(l) = live
@@ -338,7 +350,8 @@ resource_kind! { Bucket, BUCKET, |self| { vec![self.name.clone()] }
         {
             out.push(Hazard::new(
                 HazardCode::Impossible,
-                format!("bucket {} has had versioning; S3 can only suspend it, never disable it (write `versioning = \"suspended\"`)", self.name),
+                format!("bucket {} has had versioning; S3 can only suspend it, never disable it \
+                         (write `versioning = \"suspended\"`)", self.name),
             ));
         }
         out
@@ -417,8 +430,10 @@ fn check_lifecycle_rule<'r>(
         );
     }
     if !r.has_action() {
-        cx.warn(f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses such a rule", r.id))
-            .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or `abort_incomplete_multipart_upload_days`".into());
+        cx.warn(f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses \
+                                         such a rule", r.id))
+            .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or \
+                          `abort_incomplete_multipart_upload_days`".into());
     }
     if let Some(e) = &r.expiration {
         let n = [
@@ -638,7 +653,8 @@ fn check_resources(cx: &mut Checker<'_>, field: &str, statement: &Value, bucket:
                     &format!("{field}.{key}"),
                     "invalid-value",
                     format!(
-                        "a policy of bucket `{bucket}` may only name `{own}` and `{own}/...`, not {r}"
+                        "a policy of bucket `{bucket}` may only name `{own}` and \
+                         `{own}/...`, not {r}"
                     ),
                 );
             }
