@@ -210,7 +210,8 @@ fn engine(sizes: &[usize], root: &Path) {
                 .await
                 .expect("state");
             let journal = falconer::engine::Journal {
-                state: &state,
+                runs: state.runs(),
+                locks: state.locks(),
                 run: "bench",
                 lock: None,
                 cancel: None,

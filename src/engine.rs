@@ -22,7 +22,7 @@ use futures_util::future::join_all;
 use crate::domains::provider::{Provider, ProviderError};
 use crate::model::{Address, Domain};
 use crate::plan::{Change, Item, Plan, domain_rank};
-use crate::state::{Lock, State, StateError};
+use crate::state::{Lock, Locks, Runs, StateError};
 
 /// The changes of one domain that run together.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +100,10 @@ fn levels(plan: &Plan) -> Vec<usize> {
 
 /// What the engine needs of the run: the state store, the run's journal and the lock the run holds.
 pub struct Journal<'a> {
-    pub state: &'a State,
+    /// Where each step is journaled.
+    pub runs: Runs<'a>,
+    /// Where the lock is renewed.
+    pub locks: Locks<'a>,
     pub run: &'a str,
     /// The tenant's lock, renewed before each level; `None` runs unlocked (tests of the engine alone).
     pub lock: Option<(&'a Lock, Duration)>,
@@ -131,7 +134,7 @@ impl Journal<'_> {
         // The journal helps people and later runs; a failure to write it is reported, and the apply goes on
         // (the next apply plans from the live state, not from the journal).
         if let Err(e) = self
-            .state
+            .runs
             .journal(self.run, step as i64, domain.as_str(), status)
             .await
         {
@@ -147,7 +150,7 @@ impl Journal<'_> {
         let Some((lock, ttl)) = self.lock else {
             return Ok(());
         };
-        match self.state.heartbeat(lock, ttl).await {
+        match self.locks.heartbeat(lock, ttl).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Stopped::LockLost(lock.tenant.clone())),
             Err(error) => Err(Stopped::State {

@@ -81,7 +81,7 @@ pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         LockCommand::List => {
             let now = crate::state::now();
-            for l in state.locks().await.map_err(|e| e.to_string())? {
+            for l in state.locks().all().await.map_err(|e| e.to_string())? {
                 let status = if l.expired(now) { "expired" } else { "held" };
                 println!(
                     "{}\t{}\t{}\tsince {}\texpires {}",
@@ -95,7 +95,12 @@ pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
             Ok(exit::OK)
         }
         LockCommand::Break { tenant } => {
-            match state.break_lock(tenant).await.map_err(|e| e.to_string())? {
+            match state
+                .locks()
+                .break_lock(tenant)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Some(l) => {
                     eprintln!("broke the lock of tenant `{tenant}` held by {}", l.holder());
                     Ok(exit::OK)
@@ -113,6 +118,7 @@ pub fn state(cmd: &StateCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         StateCommand::List { tenant } => {
             let mut managed: Vec<String> = state
+                .managed()
                 .managed(tenant)
                 .await
                 .map_err(|e| e.to_string())?

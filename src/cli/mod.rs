@@ -11,6 +11,7 @@ mod fleet;
 mod fleet_each;
 mod graph;
 mod migrate;
+mod output;
 mod plan;
 mod progress;
 mod restore;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::diag::{Issue, Severity, Sources};
+pub use output::{Output, issue_json};
 
 #[derive(Parser, Debug)]
 #[command(name = "falconer", version, about = "Declarative reconciler for multi-tenant platform configuration", long_about = None)]
@@ -253,79 +254,6 @@ fn init_logging(verbose: u8, color: bool) {
         .with_ansi(color)
         .with_target(false)
         .try_init();
-}
-
-/// Where problems are reported.
-pub struct Output {
-    pub format: MessageFormat,
-}
-
-impl Output {
-    /// Prints issues to stderr in the chosen format.
-    pub fn issues(&self, issues: &[Issue], sources: &Sources) {
-        eprint!("{}", self.render(issues, sources));
-    }
-
-    /// Issues as text in the chosen format (for output that is printed later, in order).
-    pub fn render(&self, issues: &[Issue], sources: &Sources) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        match self.format {
-            MessageFormat::Human => {
-                for i in issues {
-                    let _ = writeln!(out, "{:?}", miette::Report::new(i.report(sources)));
-                }
-            }
-            MessageFormat::Short => {
-                for i in issues {
-                    let _ = writeln!(out, "{}", i.short(sources));
-                }
-            }
-            MessageFormat::Json => {
-                if !issues.is_empty() {
-                    let items: Vec<serde_json::Value> =
-                        issues.iter().map(|i| issue_json(i, sources)).collect();
-                    let _ = writeln!(out, "{}", serde_json::Value::Array(items));
-                }
-            }
-        }
-        out
-    }
-
-    /// A one-line error that is not about a file.
-    pub fn error(&self, message: impl Into<String>) {
-        self.issues(&[Issue::error("error", message)], &Sources::default());
-    }
-}
-
-/// An issue as JSON: severity, code, message, file/line/column or JSON path, help.
-pub fn issue_json(i: &Issue, sources: &Sources) -> serde_json::Value {
-    let mut o = serde_json::Map::new();
-    o.insert(
-        "severity".into(),
-        match i.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-        .into(),
-    );
-    o.insert("code".into(), i.code.into());
-    o.insert("message".into(), i.message.clone().into());
-    if let Some(span) = i.span
-        && let Some(f) = sources.get(span.file)
-    {
-        let (line, col) = crate::diag::line_col(&f.text, span.start as usize);
-        o.insert("file".into(), f.name.clone().into());
-        o.insert("line".into(), line.into());
-        o.insert("column".into(), col.into());
-    }
-    if let Some(p) = &i.path {
-        o.insert("path".into(), p.clone().into());
-    }
-    if let Some(h) = &i.help {
-        o.insert("help".into(), h.clone().into());
-    }
-    serde_json::Value::Object(o)
 }
 
 /// Writes a manifest in `format` to `output` (atomically) or to standard output; returns the exit code.

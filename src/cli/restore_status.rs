@@ -17,6 +17,7 @@ pub struct StatusArgs {
 pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| {
         let rows: Vec<_> = state
+            .progress()
             .work_running(Work::Restore)
             .await
             .map_err(|e| e.to_string())?
@@ -26,6 +27,7 @@ pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
         if let Some(first) = rows.first() {
             // A domain still pending shows how far its steps got (the journal of the running run).
             let steps = state
+                .runs()
                 .running_steps(&first.tenant)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -66,6 +68,7 @@ pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
             return Ok(exit::OK);
         }
         let last = state
+            .registry()
             .history(a.tenant.as_deref(), Some("restore"))
             .await
             .map_err(|e| e.to_string())?

@@ -92,6 +92,7 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         TenantCommand::Set(a) => {
             let known = state
+                .registry()
                 .tenants(Some(&a.tenant))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -102,16 +103,19 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
             let status = a.status.clone().unwrap_or(status);
             let environment = a.environment.clone().unwrap_or(environment);
             state
+                .registry()
                 .set_tenant(&a.tenant, &status, &environment)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut t = state
+                .registry()
                 .registered(&a.tenant)
                 .await
                 .map_err(|e| e.to_string())?;
             if a.naming.apply(&mut t.naming) {
                 let naming = serde_json::to_string(&t.naming).map_err(|e| e.to_string())?;
                 state
+                    .registry()
                     .remember_naming(&a.tenant, &naming)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -125,7 +129,11 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
             Ok(exit::OK)
         }
         TenantCommand::List { json } => {
-            let rows = state.tenants(None).await.map_err(|e| e.to_string())?;
+            let rows = state
+                .registry()
+                .tenants(None)
+                .await
+                .map_err(|e| e.to_string())?;
             for r in rows {
                 if *json {
                     let v = serde_json::json!({
@@ -165,6 +173,7 @@ fn shown(environment: &str) -> &str {
 pub fn history(a: &HistoryArgs, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| {
         let rows = state
+            .registry()
             .history(a.tenant.as_deref(), a.kind.as_deref())
             .await
             .map_err(|e| e.to_string())?;

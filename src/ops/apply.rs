@@ -252,20 +252,26 @@ impl Locked<'_> {
             .iter()
             .map(|(s, b)| (s.address(), b.clone()))
             .collect();
-        let run = cx.state.start_run(tenant, &plan.digests.desired).await?;
-        if let Err(e) = cx.state.resume_runs(tenant, &run).await {
+        let run = cx
+            .state
+            .runs()
+            .start_run(tenant, &plan.digests.desired)
+            .await?;
+        if let Err(e) = cx.state.runs().resume_runs(tenant, &run).await {
             self.events.warning(&format!(
                 "could not mark the earlier unfinished runs as resumed: {e}"
             ));
         }
         let changing: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
         cx.state
+            .runs()
             .record_run_changes(&run, &changing)
             .await
             .map_err(|e| Error::Other(format!("cannot record what the run changes: {e}")))?;
         let steps = engine::steps(plan);
         let journal = engine::Journal {
-            state: &cx.state,
+            runs: cx.state.runs(),
+            locks: cx.state.locks(),
             run: &run,
             lock: Some((self.lock, LOCK_TTL)),
             cancel: Some(self.cancel),
@@ -295,7 +301,7 @@ pub fn failure(outcome: engine::Outcome) -> Error {
 
 /// Says so when earlier runs of the tenant did not finish (this run completes their work).
 pub async fn note_unfinished(cx: &Context, tenant: &str, events: &dyn Events) -> Result<(), Error> {
-    let runs = cx.state.unfinished_runs(tenant).await?;
+    let runs = cx.state.runs().unfinished_runs(tenant).await?;
     if !runs.is_empty() {
         events.note(&format!(
             "{} earlier run(s) of tenant `{tenant}` did not finish; this run plans from the live state and completes their work",
@@ -352,10 +358,16 @@ pub async fn record_applied(
         .filter(|c| c.action == Action::Delete)
         .map(|c| c.address.clone())
         .collect();
-    let failed = if let Err(e) = cx.state.update_managed(tenant, &added, &removed).await {
+    let failed = if let Err(e) = cx
+        .state
+        .managed()
+        .update_managed(tenant, &added, &removed)
+        .await
+    {
         format!("the state store could not record it: {e}; the next apply records it")
     } else if let Err(e) = cx
         .state
+        .managed()
         .record_secrets(tenant, &live::secrets_set(plan, desired_items))
         .await
     {
@@ -364,6 +376,7 @@ pub async fn record_applied(
         )
     } else if let Err(e) = cx
         .state
+        .managed()
         .forget_secrets(tenant, &live::secrets_gone(plan, desired_items))
         .await
     {
@@ -390,6 +403,7 @@ async fn finish_noop(
         .map(|d| d.address.clone())
         .collect();
     cx.state
+        .managed()
         .update_managed(tenant, &present, &[])
         .await
         .map_err(|e| {
@@ -402,7 +416,7 @@ async fn finish_noop(
 /// Records how a run ended; a failure to do so is a warning (the run stays listed as unfinished, and the
 /// next apply of the tenant completes it).
 pub async fn finish_run(cx: &Context, run: &str, status: &str, events: &dyn Events) {
-    if let Err(e) = cx.state.finish_run(run, status).await {
+    if let Err(e) = cx.state.runs().finish_run(run, status).await {
         events.warning(&format!("could not record that run {run} {status}: {e}"));
     }
 }

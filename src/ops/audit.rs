@@ -7,7 +7,7 @@ use crate::state::{HistoryRow, Owner, State};
 
 /// Refuses a tenant the registry says is suspended.
 pub async fn refuse_suspended(state: &State, tenant: &str) -> Result<(), Error> {
-    let rows = state.tenants(Some(tenant)).await?;
+    let rows = state.registry().tenants(Some(tenant)).await?;
     if rows.first().is_some_and(|r| r.status == "suspended") {
         return Err(Error::Refused(Refusal::SuspendedInRegistry(tenant.into())));
     }
@@ -17,6 +17,7 @@ pub async fn refuse_suspended(state: &State, tenant: &str) -> Result<(), Error> 
 /// The environment the registry gives a tenant (empty when unknown).
 pub async fn environment(state: &State, tenant: &str) -> Result<String, Error> {
     Ok(state
+        .registry()
         .tenants(Some(tenant))
         .await?
         .first()
@@ -65,7 +66,7 @@ pub async fn record(state: &State, a: Audit, naming_of: Option<&Tenant>, events:
         outcome: a.outcome,
         reason: a.reason,
     };
-    if let Err(e) = state.record_history(&row).await {
+    if let Err(e) = state.registry().record_history(&row).await {
         events.warning(&format!(
             "could not record this {} in the history: {e}",
             a.kind
@@ -73,7 +74,7 @@ pub async fn record(state: &State, a: Audit, naming_of: Option<&Tenant>, events:
     }
     if let Some(t) = naming_of {
         let naming = serde_json::to_string(&t.naming).unwrap_or_default();
-        if let Err(e) = state.remember_naming(&t.id, &naming).await {
+        if let Err(e) = state.registry().remember_naming(&t.id, &naming).await {
             events.warning(&format!(
                 "could not remember the naming of tenant `{}`: {e}",
                 t.id

@@ -66,6 +66,7 @@ pub async fn create(
     let id = backup::new_id(started_ms);
     let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
     let started = state
+        .progress()
         .work_started(Work::Backup, &id, &tenant.id, &names, &lock.holder())
         .await;
     if let Err(e) = started {
@@ -83,7 +84,7 @@ pub async fn create(
         events,
     };
     let stored = store_shared(&job, repo).await;
-    if let Err(e) = state.work_ended(Work::Backup, &id).await {
+    if let Err(e) = state.progress().work_ended(Work::Backup, &id).await {
         events.warning(&format!("could not record that backup {id} ended: {e}"));
     }
     beat.abort();
@@ -132,7 +133,7 @@ async fn held_or_taken(
     last: bool,
 ) -> Result<Lock, Option<Error>> {
     if !last
-        && let Ok(Some(held)) = state.lock_of(tenant).await
+        && let Ok(Some(held)) = state.locks().lock_of(tenant).await
         && !held.expired(crate::util::now())
         && !lock::holder_is_gone(&held, &crate::state::Owner::current())
     {
@@ -240,6 +241,7 @@ impl Job<'_> {
         self.events.domain_done(domain, status);
         let recorded = self
             .state
+            .progress()
             .work_progress(Work::Backup, self.id, domain.as_str(), status)
             .await;
         if let Err(e) = recorded {

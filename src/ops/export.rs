@@ -49,7 +49,11 @@ pub async fn tenant_of(
 /// said as a warning).
 async fn remembered(id: &str, settings: &Settings, events: &dyn Events) -> Tenant {
     let registered = match crate::state::State::open(&settings.state).await {
-        Ok(state) => state.registered(id).await.map_err(|e| e.to_string()),
+        Ok(state) => state
+            .registry()
+            .registered(id)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     registered.unwrap_or_else(|e| {

@@ -256,19 +256,44 @@ impl<'a> Systems<'a> {
 /// Checks one tenant: its systems, its plan, and (`drift`) its status against the last check.
 async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) -> Checked {
     let started = Instant::now();
-    let path = t.member.path.display().to_string();
-    let fail = |e: String| Checked {
-        result: TenantResult {
-            group: t.member.group.clone(),
-            duration_ms: elapsed(started),
-            ..TenantResult::failed(t.id.clone(), path.clone(), job.verb.failed(), e)
+    let mut checked = match &t.desired {
+        Ok(d) => planned(job, t, d, state, systems).await,
+        Err(e) => Checked {
+            result: failed(job, t, e.clone()),
+            plan: None,
+            notes: t.notes.clone(),
         },
+    };
+    if let Some(mut plan) = checked.plan.take() {
+        checked.result.status = status(job, t, state, &mut plan, &mut checked).await;
+        checked.plan = Some(plan);
+    }
+    checked.result.duration_ms = elapsed(started);
+    checked
+}
+
+/// A tenant that could not be checked, and why.
+fn failed(job: &Request, t: &Loaded, error: String) -> TenantResult {
+    let path = t.member.path.display().to_string();
+    TenantResult {
+        group: t.member.group.clone(),
+        ..TenantResult::failed(t.id.clone(), path, job.verb.failed(), error)
+    }
+}
+
+/// The tenant's systems (shared with the run's other tenants) and its plan; each system that failed says
+/// so in the result, and then there is no plan.
+async fn planned(
+    job: &Request,
+    t: &Loaded,
+    d: &Desired,
+    state: &State,
+    systems: &Systems<'_>,
+) -> Checked {
+    let unchecked = |e: String| Checked {
+        result: failed(job, t, e),
         plan: None,
         notes: t.notes.clone(),
-    };
-    let d = match &t.desired {
-        Ok(d) => d,
-        Err(e) => return fail(e.clone()),
     };
     let opts = Options {
         targets: job.targets.clone(),
@@ -277,17 +302,17 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
     };
     let domains = match Context::domains(state, d, &opts).await {
         Ok(x) => x,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return unchecked(e.to_string()),
     };
-    let key = match state.fingerprint_key(&t.id).await {
+    let key = match state.managed().fingerprint_key(&t.id).await {
         Ok(k) => k,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return unchecked(e.to_string()),
     };
     let profile = t.member.profile.as_deref();
     let connected = join_all(domains.iter().map(|&dm| systems.get(profile, dm))).await;
-    let mut result = fail(String::new()).result;
-    result.errors.clear();
-    result.systems = domains
+    let mut checked = unchecked(String::new());
+    checked.result.errors.clear();
+    checked.result.systems = domains
         .iter()
         .zip(&connected)
         .map(|(dm, c)| SystemLine {
@@ -297,56 +322,53 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
         })
         .collect();
     if connected.iter().any(Result::is_err) {
-        return Checked {
-            result,
-            plan: None,
-            notes: t.notes.clone(),
-        };
+        return checked;
     }
     let cx = Context {
         state: state.clone(),
         key,
         live: connected.into_iter().filter_map(Result::ok).collect(),
     };
-    let plan = match cx.plan(d, opts).await {
-        Ok((plan, _, _)) => plan,
+    match cx.plan(d, opts).await {
+        Ok((plan, _, _)) => {
+            checked.result = checked.result.with_plan(&plan);
+            checked.plan = Some(plan);
+        }
         Err(e) => {
             let failed = e.domain().map(Domain::as_str);
-            match result
-                .systems
-                .iter_mut()
+            let system = checked.result.systems.iter_mut();
+            match system
+                .into_iter()
                 .find(|s| Some(s.domain.as_str()) == failed)
             {
                 Some(s) => s.error = Some(e.to_string()),
-                None => result.errors.push(e.to_string()),
+                None => checked.result.errors.push(e.to_string()),
             }
-            result.duration_ms = elapsed(started);
-            return Checked {
-                result,
-                plan: None,
-                notes: t.notes.clone(),
-            };
         }
-    };
-    let mut result = result.with_plan(&plan);
-    let mut notes = t.notes.clone();
-    let mut plan = plan;
-    if let Err(e) = save(job, t, &mut plan) {
-        result.status = Status::Error;
-        result.errors.push(e);
-        return Checked {
-            result,
-            plan: Some(plan),
-            notes,
-        };
     }
-    result.status = match job.verb {
+    checked
+}
+
+/// A planned tenant's status: its plan saved when asked (`plan -o DIR`), then changes or not (`plan`), or
+/// its drift against the last check (`drift`, which the history then keeps).
+async fn status(
+    job: &Request,
+    t: &Loaded,
+    state: &State,
+    plan: &mut Plan,
+    checked: &mut Checked,
+) -> Status {
+    if let Err(e) = save(job, t, plan) {
+        checked.result.errors.push(e);
+        return Status::Error;
+    }
+    match job.verb {
         Verb::Plan { .. } if plan.has_changes() => Status::Changes,
         Verb::Plan { .. } => Status::NoChanges,
-        Verb::Drift { .. } => match history(state, &t.id, &plan, &mut result).await {
+        Verb::Drift { .. } => match history(state, &t.id, plan, &mut checked.result).await {
             Ok(s) => s,
             Err(e) => {
-                notes.push_str(&format!(
+                checked.notes.push_str(&format!(
                     "warning: the drift history could not be read or written: {e}\n"
                 ));
                 if plan.has_changes() {
@@ -356,12 +378,6 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
                 }
             }
         },
-    };
-    result.duration_ms = elapsed(started);
-    Checked {
-        result,
-        plan: Some(plan),
-        notes,
     }
 }
 
@@ -400,6 +416,7 @@ async fn history(
     result: &mut TenantResult,
 ) -> Result<Status, crate::state::StateError> {
     let last = state
+        .drift()
         .last_drift(tenant)
         .await?
         .map(|(drifted, digest)| LastDrift { drifted, digest });
@@ -409,6 +426,7 @@ async fn history(
     let digest = plan.has_changes().then(|| report::drift_digest(plan));
     let status = report::classify(digest.as_deref(), last.as_ref());
     state
+        .drift()
         .record_drift(
             tenant,
             digest.is_some(),

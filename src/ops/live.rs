@@ -207,7 +207,7 @@ impl Context {
     ) -> Result<Context, Error> {
         let tenant = &desired.manifest.tenant.id;
         let state = State::open(&settings.state).await?;
-        let key = state.fingerprint_key(tenant).await?;
+        let key = state.managed().fingerprint_key(tenant).await?;
         let domains = Self::domains(&state, desired, opts).await?;
         let profile = settings.profile()?;
         // Every system is tried, so a missing connection is not hidden behind another.
@@ -238,7 +238,7 @@ impl Context {
     ) -> Result<Vec<Domain>, Error> {
         let managed = match &opts.managed {
             Some(m) => m.clone(),
-            None => state.managed(&desired.manifest.tenant.id).await?,
+            None => state.managed().managed(&desired.manifest.tenant.id).await?,
         };
         let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
         let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
@@ -265,7 +265,7 @@ impl Context {
         let tenant = &d.manifest.tenant;
         let managed = match opts.managed.clone() {
             Some(m) => m,
-            None => self.state.managed(&tenant.id).await?,
+            None => self.state.managed().managed(&tenant.id).await?,
         };
         // Declared and managed resources are read even outside the tenant's scope (cluster-wide roles).
         let mut also: Vec<Address> = d.specs.iter().map(|(s, _)| s.address()).collect();
@@ -303,7 +303,7 @@ impl Context {
             .map(|(i, desired)| self.live[i].settle(&d.specs, desired, &unchanged[i], &self.key));
         let desired: Vec<Item> = try_join_all(settled).await?.into_iter().flatten().collect();
         let mut live: Vec<Item> = live.into_iter().flatten().collect();
-        let recorded = self.state.secret_fingerprints(&tenant.id).await?;
+        let recorded = self.state.managed().secret_fingerprints(&tenant.id).await?;
         with_recorded_secrets(&mut live, &recorded);
         mark_unrecorded_secrets(&mut live, &desired);
         let opts = Options {

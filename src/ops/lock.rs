@@ -31,7 +31,7 @@ pub fn keep_alive(state: &State, lock: &Lock) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(LOCK_TTL / 5).await;
-            match state.heartbeat(&lock, LOCK_TTL).await {
+            match state.locks().heartbeat(&lock, LOCK_TTL).await {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => tracing::warn!("could not renew the lock: {e}"),
@@ -48,10 +48,10 @@ async fn take_lock(
     events: &dyn Events,
 ) -> Result<Acquired, StateError> {
     let me = Owner::current();
-    match state.lock(tenant, &me, LOCK_TTL).await {
+    match state.locks().lock(tenant, &me, LOCK_TTL).await {
         Err(StateError::Locked { .. }) => {
-            let Some(held) = state.lock_of(tenant).await? else {
-                return state.lock(tenant, &me, LOCK_TTL).await;
+            let Some(held) = state.locks().lock_of(tenant).await? else {
+                return state.locks().lock(tenant, &me, LOCK_TTL).await;
             };
             // Only where the pid means the same process: same host name, boot and pid namespace.
             if holder_is_gone(&held, &me) {
@@ -60,10 +60,10 @@ async fn take_lock(
                     held.holder()
                 ));
                 // Only that lock: another run may have broken it and taken the tenant meanwhile.
-                state.unlock(&held).await?;
-                return state.lock(tenant, &me, LOCK_TTL).await;
+                state.locks().unlock(&held).await?;
+                return state.locks().lock(tenant, &me, LOCK_TTL).await;
             }
-            state.lock(tenant, &me, LOCK_TTL).await
+            state.locks().lock(tenant, &me, LOCK_TTL).await
         }
         other => other,
     }
@@ -80,7 +80,7 @@ pub fn holder_is_gone(held: &Lock, me: &Owner) -> bool {
 
 /// Releases the lock; a failure is a warning (the lock expires by itself).
 pub async fn release(state: &State, lock: &Lock, events: &dyn Events) {
-    if let Err(e) = state.unlock(lock).await {
+    if let Err(e) = state.locks().unlock(lock).await {
         events.warning(&format!("could not release the lock: {e}"));
     }
 }

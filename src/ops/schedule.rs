@@ -85,7 +85,7 @@ pub async fn run_due(
         events,
     };
     let mut done = Vec::new();
-    for s in state.schedules().await? {
+    for s in state.schedules().all().await? {
         done.extend(runner.run_one(&s).await?);
     }
     Ok(done)
@@ -112,13 +112,14 @@ impl Runner<'_> {
             slot: at.clone(),
             ran,
         };
-        let last = self.state.last_slot(&s.name).await?;
+        let last = self.state.schedules().last_slot(&s.name).await?;
         if last.is_some_and(|(l, status)| l > slot || (l == slot && status != "running")) {
             self.events.slot(&s.name, &at, Slot::AlreadyRun);
             return Ok(Some(due(None)));
         }
         let claim = self
             .state
+            .schedules()
             .claim_slot(&s.name, slot, self.now, SLOT_LEASE)
             .await?;
         let news = match claim {
@@ -132,7 +133,10 @@ impl Runner<'_> {
         }
         let run = self.renewing_claim(s, slot, self.run_slot(s, &at)).await;
         let status = run.status().to_string();
-        self.state.finish_slot(&s.name, slot, &status, "").await?;
+        self.state
+            .schedules()
+            .finish_slot(&s.name, slot, &status, "")
+            .await?;
         Ok(Some(due(Some(run))))
     }
 
@@ -149,7 +153,10 @@ impl Runner<'_> {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
                 let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-                let renewed = self.state.renew_slot(&s.name, slot, self.now + elapsed);
+                let renewed = self
+                    .state
+                    .schedules()
+                    .renew_slot(&s.name, slot, self.now + elapsed);
                 if renewed.await.is_err() {
                     return;
                 }

@@ -59,15 +59,37 @@ type HistoryTuple = (
 
 const HISTORY_COLUMNS: &str = "id, tenant, kind, who, host, started_at, finished_at, source, digest, map, domains, outcome, reason";
 
-impl State {
+fn history_row(r: HistoryTuple) -> HistoryRow {
+    HistoryRow {
+        id: r.0,
+        tenant: r.1,
+        kind: r.2,
+        who: r.3,
+        host: r.4,
+        started_at: r.5,
+        finished_at: r.6,
+        source: r.7,
+        digest: r.8,
+        map: r.9,
+        domains: r.10,
+        outcome: r.11,
+        reason: r.12,
+    }
+}
+
+/// The tenant registry and the history of applies and restores.
+#[derive(Clone, Copy)]
+pub struct Registry<'a>(pub(super) &'a State);
+
+impl Registry<'_> {
     /// Sets a tenant's status and environment (its naming is kept).
     pub async fn set_tenant(
-        &self,
+        self,
         tenant: &str,
         status: &str,
         environment: &str,
     ) -> Result<(), StateError> {
-        on!(self, |p| sqlx::query(
+        on!(self.0, |p| sqlx::query(
             "insert into falconer_tenants (tenant, status, environment, naming, updated_at)
              values ($1, $2, $3, '', $4)
              on conflict (tenant) do update set status = excluded.status,
@@ -82,11 +104,10 @@ impl State {
         .map(|_| ())
         .map_err(db))
     }
-
     /// Remembers a tenant's naming (JSON) after an apply or restore; a tenant not in the registry is added,
     /// `active`, with no environment.
-    pub async fn remember_naming(&self, tenant: &str, naming: &str) -> Result<(), StateError> {
-        on!(self, |p| {
+    pub async fn remember_naming(self, tenant: &str, naming: &str) -> Result<(), StateError> {
+        on!(self.0, |p| {
             sqlx::query(
             "insert into falconer_tenants (tenant, status, environment, naming, updated_at)
              values ($1, 'active', '', $2, $3)
@@ -101,10 +122,9 @@ impl State {
         .map_err(db)
         })
     }
-
     /// The registry, by tenant; one tenant when `tenant` is given.
-    pub async fn tenants(&self, tenant: Option<&str>) -> Result<Vec<TenantRow>, StateError> {
-        let rows: Vec<(String, String, String, String, i64)> = on!(self, |p| sqlx::query_as(
+    pub async fn tenants(self, tenant: Option<&str>) -> Result<Vec<TenantRow>, StateError> {
+        let rows: Vec<(String, String, String, String, i64)> = on!(self.0, |p| sqlx::query_as(
             "select tenant, status, environment, naming, updated_at from falconer_tenants
              where $1 is null or tenant = $1 order by tenant"
         )
@@ -123,9 +143,8 @@ impl State {
             })
             .collect())
     }
-
     /// The tenant with the naming the registry remembers (the defaults when it knows none).
-    pub async fn registered(&self, tenant: &str) -> Result<crate::model::Tenant, StateError> {
+    pub async fn registered(self, tenant: &str) -> Result<crate::model::Tenant, StateError> {
         let mut t = crate::model::Tenant::new(tenant);
         if let Some(naming) = self
             .tenants(Some(tenant))
@@ -137,10 +156,9 @@ impl State {
         }
         Ok(t)
     }
-
     /// Records an apply or restore in the history.
-    pub async fn record_history(&self, h: &HistoryRow) -> Result<(), StateError> {
-        on!(self, |p| sqlx::query(&format!(
+    pub async fn record_history(self, h: &HistoryRow) -> Result<(), StateError> {
+        on!(self.0, |p| sqlx::query(&format!(
             "insert into falconer_history ({HISTORY_COLUMNS})
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
@@ -162,14 +180,13 @@ impl State {
         .map(|_| ())
         .map_err(db))
     }
-
     /// The history, newest first; of one tenant and one kind when given.
     pub async fn history(
-        &self,
+        self,
         tenant: Option<&str>,
         kind: Option<&str>,
     ) -> Result<Vec<HistoryRow>, StateError> {
-        let rows: Vec<HistoryTuple> = on!(self, |p| sqlx::query_as(&format!(
+        let rows: Vec<HistoryTuple> = on!(self.0, |p| sqlx::query_as(&format!(
             "select {HISTORY_COLUMNS} from falconer_history
              where ($1 is null or tenant = $1) and ($2 is null or kind = $2)
              order by started_at desc, id desc"
@@ -180,39 +197,5 @@ impl State {
         .await
         .map_err(db))?;
         Ok(rows.into_iter().map(history_row).collect())
-    }
-
-    /// Records a one-time code's time step as used for a tenant; false when it was used before (a replay).
-    pub async fn use_code(&self, tenant: &str, step: i64) -> Result<bool, StateError> {
-        let n = on!(self, |p| sqlx::query(
-            "insert into falconer_otp_used (tenant, step, at) values ($1, $2, $3)
-             on conflict (tenant, step) do nothing"
-        )
-        .bind(tenant)
-        .bind(step)
-        .bind(now())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(db))?;
-        Ok(n == 1)
-    }
-}
-
-fn history_row(r: HistoryTuple) -> HistoryRow {
-    HistoryRow {
-        id: r.0,
-        tenant: r.1,
-        kind: r.2,
-        who: r.3,
-        host: r.4,
-        started_at: r.5,
-        finished_at: r.6,
-        source: r.7,
-        digest: r.8,
-        map: r.9,
-        domains: r.10,
-        outcome: r.11,
-        reason: r.12,
     }
 }

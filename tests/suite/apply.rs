@@ -302,6 +302,7 @@ async fn a_held_lock_exits_3_naming_its_holder() {
         scope: String::new(),
     };
     state
+        .locks()
         .lock("acme", &other, Duration::from_secs(600))
         .await
         .expect("locks");
@@ -326,7 +327,14 @@ async fn a_held_lock_exits_3_naming_its_holder() {
     let apply = w.run(&["apply", &m(&w), "--auto-approve"]);
     code(&apply, 0);
     // The run released its lock.
-    assert!(state.lock_of("acme").await.expect("reads").is_none());
+    assert!(
+        state
+            .locks()
+            .lock_of("acme")
+            .await
+            .expect("reads")
+            .is_none()
+    );
     w.finish().await;
 }
 
@@ -498,7 +506,12 @@ async fn a_refused_change_applies_nothing() {
         .await
         .expect("state");
     assert!(
-        state.lock_of("acme").await.expect("reads").is_none(),
+        state
+            .locks()
+            .lock_of("acme")
+            .await
+            .expect("reads")
+            .is_none(),
         "the lock was not released"
     );
     w.finish().await;
@@ -522,6 +535,7 @@ async fn a_dead_holder_is_recognized_only_in_its_own_pid_namespace() {
         ..me.clone()
     };
     state
+        .locks()
         .lock("acme", &elsewhere, Duration::from_secs(600))
         .await
         .expect("locks");
@@ -529,12 +543,13 @@ async fn a_dead_holder_is_recognized_only_in_its_own_pid_namespace() {
     code(&kept, 3);
     assert_eq!(w.tables().await, 0);
 
-    state.break_lock("acme").await.expect("breaks");
+    state.locks().break_lock("acme").await.expect("breaks");
     let here = Owner {
         pid: dead_pid,
         ..me
     };
     state
+        .locks()
         .lock("acme", &here, Duration::from_secs(600))
         .await
         .expect("locks");
@@ -623,7 +638,10 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
     let state = falconer::state::State::open(&w.state_url())
         .await
         .expect("state");
-    assert_eq!(state.unfinished_runs("acme").await.expect("runs"), vec![]);
+    assert_eq!(
+        state.runs().unfinished_runs("acme").await.expect("runs"),
+        vec![]
+    );
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
     code(&again, 0);
     w.finish().await;

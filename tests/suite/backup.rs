@@ -430,6 +430,7 @@ async fn a_backup_is_refused_while_the_tenant_is_locked(on: On) {
         .await
         .expect("state");
     let falconer::state::Acquired::Fresh(held) = state
+        .locks()
         .lock(
             "acme",
             &falconer::state::Owner::current(),
@@ -450,7 +451,7 @@ async fn a_backup_is_refused_while_the_tenant_is_locked(on: On) {
     assert!(both(&o).contains("locked by"), "{}", both(&o));
     // Waiting while it is held, then going on once it is given back.
     let mut child = w.spawn_create(&["--wait", "5m"]);
-    state.unlock(&held).await.expect("unlocks");
+    state.locks().unlock(&held).await.expect("unlocks");
     assert!(child.wait().expect("runs").success());
     assert_eq!(w.keys("backups/acme/").await.len(), 1);
     w.finish().await;
@@ -834,7 +835,13 @@ async fn a_slot_whose_runner_was_killed_runs_again_after_its_lease() {
         .expect("state");
     let mut claimed = false;
     for _ in 0..3000 {
-        if state.last_slot("nightly").await.expect("reads").is_some() {
+        if state
+            .schedules()
+            .last_slot("nightly")
+            .await
+            .expect("reads")
+            .is_some()
+        {
             claimed = true;
             break;
         }

@@ -473,7 +473,10 @@ async fn killed_applies_converge_without_duplicates_or_losses() {
     let state = falconer::state::State::open(&w.state_url())
         .await
         .expect("state");
-    assert_eq!(state.unfinished_runs("acme").await.expect("runs"), vec![]);
+    assert_eq!(
+        state.runs().unfinished_runs("acme").await.expect("runs"),
+        vec![]
+    );
     w.finish();
 }
 
@@ -491,6 +494,7 @@ async fn the_lock_holds_for_this_domain() {
         ..Owner::current()
     };
     state
+        .locks()
         .lock("acme", &owner, Duration::from_secs(600))
         .await
         .expect("locks");

@@ -159,6 +159,7 @@ async fn apply_plans_refuses_asks_and_stops_by_type() {
         .await
         .expect("state");
     state
+        .registry()
         .set_tenant("opsa", "suspended", "")
         .await
         .expect("registers");
@@ -269,6 +270,7 @@ async fn backup_and_restore_decide_by_type() {
         .await
         .expect("state");
     state
+        .registry()
         .set_tenant("opsr", "active", "production")
         .await
         .expect("registers");

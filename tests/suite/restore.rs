@@ -564,6 +564,7 @@ async fn ec3_a_restore_while_the_tenant_is_locked_exits_3_naming_the_holder() {
         scope: String::new(),
     };
     let falconer::state::Acquired::Fresh(held) = state
+        .locks()
         .lock(&w.t, &holder, std::time::Duration::from_secs(300))
         .await
         .expect("locks")
@@ -578,7 +579,7 @@ async fn ec3_a_restore_while_the_tenant_is_locked_exits_3_naming_the_holder() {
             .as_array()
             .is_some_and(|c| c.len() >= 12)
     );
-    state.unlock(&held).await.expect("unlocks");
+    state.locks().unlock(&held).await.expect("unlocks");
     let (o, _) = w.restore(&id, &["--auto-approve"]);
     code(&o, 0);
     w.in_sync();
@@ -923,6 +924,7 @@ async fn restore_status_shows_the_running_restore_else_the_last_outcome() {
         .expect("the state store");
     let domains = ["postgres".to_string(), "kafka".to_string()];
     state
+        .progress()
         .work_started(
             falconer::state::Work::Restore,
             "r-1",
@@ -933,12 +935,14 @@ async fn restore_status_shows_the_running_restore_else_the_last_outcome() {
         .await
         .expect("records");
     state
+        .progress()
         .work_progress(falconer::state::Work::Restore, "r-1", "postgres", "applied")
         .await
         .expect("records");
     // Its run has journaled Kafka's step as applying.
-    let run = state.start_run(&w.t, "digest").await.expect("a run");
+    let run = state.runs().start_run(&w.t, "digest").await.expect("a run");
     state
+        .runs()
         .journal(&run, 0, "kafka", "applying")
         .await
         .expect("journals");

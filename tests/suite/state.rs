@@ -32,37 +32,70 @@ async fn exercise(url: &str) {
     let a = Address::parse("postgres.table.app.orders").expect("a");
     let b = Address::parse("kafka.topic.acme.events").expect("b");
     state
+        .managed()
         .update_managed("acme", &[a.clone(), b.clone()], &[])
         .await
         .expect("adds");
     state
+        .managed()
         .update_managed("acme", std::slice::from_ref(&a), &[])
         .await
         .expect("adds again");
-    assert_eq!(state.managed("acme").await.expect("managed").len(), 2);
+    assert_eq!(
+        state
+            .managed()
+            .managed("acme")
+            .await
+            .expect("managed")
+            .len(),
+        2
+    );
     state
+        .managed()
         .update_managed("acme", &[], std::slice::from_ref(&b))
         .await
         .expect("removes");
-    let m = state.managed("acme").await.expect("managed");
+    let m = state.managed().managed("acme").await.expect("managed");
     assert!(m.contains(&a) && !m.contains(&b));
-    assert!(state.managed("other").await.expect("managed").is_empty());
+    assert!(
+        state
+            .managed()
+            .managed("other")
+            .await
+            .expect("managed")
+            .is_empty()
+    );
 
     // A run's changes, many more than one statement may bind (SQLite allows 32,766 values): all recorded,
     // and unfinished until the run is applied.
-    let run = state.start_run("big", "digest").await.expect("a run");
+    let run = state
+        .runs()
+        .start_run("big", "digest")
+        .await
+        .expect("a run");
     let many: Vec<String> = (0..20_000).map(|i| format!("iam.role.r{i}")).collect();
     state
+        .runs()
         .record_run_changes(&run, &many)
         .await
         .expect("records 20,000 changes");
     assert_eq!(
-        state.unfinished_changes("big").await.expect("reads").len(),
+        state
+            .runs()
+            .unfinished_changes("big")
+            .await
+            .expect("reads")
+            .len(),
         20_000
     );
-    state.finish_run(&run, "applied").await.expect("finishes");
+    state
+        .runs()
+        .finish_run(&run, "applied")
+        .await
+        .expect("finishes");
     assert!(
         state
+            .runs()
             .unfinished_changes("big")
             .await
             .expect("reads")
@@ -70,14 +103,19 @@ async fn exercise(url: &str) {
     );
 
     // Fingerprint keys: stable per tenant, different between tenants, never shown.
-    let k1 = state.fingerprint_key("acme").await.expect("key");
+    let k1 = state.managed().fingerprint_key("acme").await.expect("key");
     let k2 = State::open(url)
         .await
         .expect("reopens")
+        .managed()
         .fingerprint_key("acme")
         .await
         .expect("key");
-    let k3 = state.fingerprint_key("globex").await.expect("key");
+    let k3 = state
+        .managed()
+        .fingerprint_key("globex")
+        .await
+        .expect("key");
     assert_eq!(k1.fingerprint(b"x"), k2.fingerprint(b"x"));
     assert_ne!(k1.fingerprint(b"x"), k3.fingerprint(b"x"));
     assert!(format!("{k1:?}").contains("hidden"));
@@ -85,13 +123,14 @@ async fn exercise(url: &str) {
     // Locks.
     let ttl = Duration::from_secs(300);
     let Acquired::Fresh(lock) = state
+        .locks()
         .lock("acme", &owner("alice"), ttl)
         .await
         .expect("locks")
     else {
         panic!("a fresh lock")
     };
-    match state.lock("acme", &owner("bob"), ttl).await {
+    match state.locks().lock("acme", &owner("bob"), ttl).await {
         Err(StateError::Locked { tenant, holder }) => {
             assert_eq!(tenant, "acme");
             assert!(
@@ -101,13 +140,20 @@ async fn exercise(url: &str) {
         }
         other => panic!("expected a held lock, got {other:?}"),
     }
-    assert!(state.heartbeat(&lock, ttl).await.expect("heartbeat"));
-    assert_eq!(state.locks().await.expect("list").len(), 1);
-    state.unlock(&lock).await.expect("unlocks");
-    assert!(state.lock_of("acme").await.expect("lock").is_none());
+    assert!(
+        state
+            .locks()
+            .heartbeat(&lock, ttl)
+            .await
+            .expect("heartbeat")
+    );
+    assert_eq!(state.locks().all().await.expect("list").len(), 1);
+    state.locks().unlock(&lock).await.expect("unlocks");
+    assert!(state.locks().lock_of("acme").await.expect("lock").is_none());
 
     // An expired lock is taken over, and says whose it was.
     let Acquired::Fresh(stale) = state
+        .locks()
         .lock("acme", &owner("crashed"), Duration::ZERO)
         .await
         .expect("locks")
@@ -115,6 +161,7 @@ async fn exercise(url: &str) {
         panic!("fresh")
     };
     match state
+        .locks()
         .lock("acme", &owner("bob"), ttl)
         .await
         .expect("takes over")
@@ -126,10 +173,15 @@ async fn exercise(url: &str) {
         other => panic!("expected a take-over, got {other:?}"),
     }
     assert!(
-        !state.heartbeat(&stale, ttl).await.expect("heartbeat"),
+        !state
+            .locks()
+            .heartbeat(&stale, ttl)
+            .await
+            .expect("heartbeat"),
         "the old holder lost the lock"
     );
     let broken = state
+        .locks()
         .break_lock("acme")
         .await
         .expect("breaks")
@@ -141,7 +193,9 @@ async fn exercise(url: &str) {
     for i in 0..8 {
         let s = state.clone();
         tasks.push(tokio::spawn(async move {
-            s.lock("race", &owner(&format!("runner{i}")), ttl).await
+            s.locks()
+                .lock("race", &owner(&format!("runner{i}")), ttl)
+                .await
         }));
     }
     let mut winners = 0;

@@ -236,6 +236,7 @@ pub async fn status(a: &StatusArgs, repo: &Repo, settings: &Settings) -> Result<
         .await
         .map_err(|e| RepoError::State(e.to_string()))?;
     let rows: Vec<crate::state::ProgressRow> = state
+        .progress()
         .work_running(Work::Backup)
         .await
         .map_err(|e| RepoError::State(e.to_string()))?

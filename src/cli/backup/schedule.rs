@@ -54,9 +54,21 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     super::super::with_state(out, &settings.state, async |state| match c {
         Command::Add(a) => add(a, &state, settings).await,
         Command::List { json } => list(&state, *json).await,
-        Command::Remove { name } => found(name, state.remove_schedule(name).await, "removed"),
-        Command::Pause { name } => found(name, state.pause_schedule(name, true).await, "paused"),
-        Command::Resume { name } => found(name, state.pause_schedule(name, false).await, "resumed"),
+        Command::Remove { name } => found(
+            name,
+            state.schedules().remove_schedule(name).await,
+            "removed",
+        ),
+        Command::Pause { name } => found(
+            name,
+            state.schedules().pause_schedule(name, true).await,
+            "paused",
+        ),
+        Command::Resume { name } => found(
+            name,
+            state.schedules().pause_schedule(name, false).await,
+            "resumed",
+        ),
     })
 }
 
@@ -87,7 +99,12 @@ async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Str
         paused: false,
         created_at: now,
     };
-    if !state.add_schedule(&row).await.map_err(|e| e.to_string())? {
+    if !state
+        .schedules()
+        .add_schedule(&row)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         return Err(format!(
             "a schedule `{}` exists: remove it first, or choose another name",
             a.name
@@ -105,9 +122,13 @@ async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Str
 async fn list(state: &State, json: bool) -> Result<i32, String> {
     let now = crate::util::now();
     let mut rows = Vec::new();
-    for s in state.schedules().await.map_err(|e| e.to_string())? {
+    for s in state.schedules().all().await.map_err(|e| e.to_string())? {
         let next = Schedule::parse(&s.cron).ok().and_then(|c| c.next(now));
-        let last = state.last_slot(&s.name).await.map_err(|e| e.to_string())?;
+        let last = state
+            .schedules()
+            .last_slot(&s.name)
+            .await
+            .map_err(|e| e.to_string())?;
         rows.push(serde_json::json!({
             "name": s.name, "cron": s.cron, "tenants": s.tenants, "repo": s.repo,
             "keep": serde_json::from_str::<serde_json::Value>(&s.keep).unwrap_or_default(),

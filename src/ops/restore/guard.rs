@@ -98,7 +98,7 @@ async fn one_time_code(asked: &Asked<'_>, secret: &str, state: &State) -> Result
         return Err(refuse("the one-time code is wrong (or expired)".into()));
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
-    match state.use_code(asked.tenant, step).await? {
+    match state.codes().use_code(asked.tenant, step).await? {
         true => Ok(()),
         false => Err(refuse(
             "the one-time code was used before: wait for the next one".into(),

@@ -87,6 +87,7 @@ pub async fn map_source(
 /// The map proposed from the source's tenant to `tenant` (its registered naming, else its defaults).
 pub async fn propose(state: &State, source: &Source, tenant: &str) -> Vec<MapEntry> {
     let target = state
+        .registry()
         .registered(tenant)
         .await
         .unwrap_or_else(|_| crate::model::Tenant::new(tenant));

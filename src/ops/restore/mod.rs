@@ -145,7 +145,7 @@ async fn prepare(
     if mapping.is_none() && req.manifest.is_none() && source.tenant.id == req.tenant {
         // The tenant's naming as the registry declares it (`tenant set`, or its last apply or restore) is
         // the target's scope; the source's fills what the registry does not say.
-        if let Ok(mut known) = state.registered(&req.tenant).await {
+        if let Ok(mut known) = state.registry().registered(&req.tenant).await {
             known.naming.fill_from(&source.tenant.naming);
             source.tenant.naming = known.naming;
         }
@@ -345,7 +345,7 @@ impl Restoring<'_> {
         let result = self
             .locked((&lock, &id), production, (&desired, &restored), report)
             .await;
-        if let Err(e) = self.state.work_ended(Work::Restore, &id).await {
+        if let Err(e) = self.state.progress().work_ended(Work::Restore, &id).await {
             self.events
                 .warning(&format!("could not record that the restore ended: {e}"));
         }
@@ -393,6 +393,7 @@ impl Restoring<'_> {
         let names: Vec<String> = restored.iter().map(|d| d.to_string()).collect();
         let started = self
             .state
+            .progress()
             .work_started(Work::Restore, id, &self.req.tenant, &names, &lock.holder())
             .await;
         if let Err(e) = started {
@@ -414,6 +415,7 @@ impl Restoring<'_> {
                 .unwrap_or_default();
             let recorded = self
                 .state
+                .progress()
                 .work_progress(Work::Restore, id, d.domain.as_str(), &status)
                 .await;
             if let Err(e) = recorded {

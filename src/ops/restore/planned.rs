@@ -76,7 +76,7 @@ async fn managed(run: &Restoring<'_>, restored: &[Domain]) -> Result<HashSet<Add
     if !run.req.prune {
         return Ok(Default::default());
     }
-    let all = run.state.managed(&run.req.tenant).await?;
+    let all = run.state.managed().managed(&run.req.tenant).await?;
     Ok(all
         .into_iter()
         .filter(|a| restored.contains(&a.domain))
@@ -90,7 +90,7 @@ async fn settle_conflicts(
     plan: &Plan,
     report: &mut Report,
 ) -> Result<Vec<(Domain, Conflict)>, Error> {
-    let unfinished = run.state.unfinished_changes(&run.req.tenant).await?;
+    let unfinished = run.state.runs().unfinished_changes(&run.req.tenant).await?;
     let (resumed, conflicts): (Vec<_>, Vec<_>) = conflicts_of(plan)
         .into_iter()
         .partition(|(_, c)| unfinished.contains(&c.address));
