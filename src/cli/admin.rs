@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::args::{FleetArgs, PlanFormat};
-use super::{Output, exit, with_state};
+use super::{common::with_state, exit, output::Output};
 use crate::fleet::report::FailOn;
 use crate::ops::live;
 use crate::plan::Options;
@@ -66,7 +66,7 @@ pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
         excludes: args.exclude.clone(),
         managed: None,
     };
-    let Some(plan) = super::live_plan(&args.paths[0], opts, out, settings) else {
+    let Some(plan) = super::common::live_plan(&args.paths[0], opts, out, settings) else {
         return exit::ERROR;
     };
     super::show::print(&plan, args.format);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::fleet_each;
 use super::terminal::Terminal;
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::fleet::Member;
 use crate::model::HazardCode;
 use crate::ops::apply::Request;
@@ -84,7 +84,7 @@ pub fn one(args: &Args, out: &Output, settings: &Settings) -> i32 {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
     };
-    super::block_on(out, async {
+    super::common::block_on(out, async {
         let events = Terminal::new(out);
         match ops::apply::apply(settings, &req, &events, &Cancel::new()).await {
             Ok(a) if a.plan.has_changes() => {

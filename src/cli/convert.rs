@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Output, emit_manifest, exit};
+use super::{common::emit_manifest, exit, output::Output};
 use crate::manifest::{Format, LoadOptions};
 use crate::ops::input;
 

@@ -1,6 +1,6 @@
 //! Exit codes (documented in the README), and the one mapping of the operations' errors to them.
 
-use super::Output;
+use super::output::Output;
 use crate::backup::repo::RepoError;
 use crate::ops::Error;
 

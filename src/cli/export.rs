@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::terminal::Terminal;
-use super::{Output, emit_manifest, exit};
+use super::{common::emit_manifest, exit, output::Output};
 use crate::domains::Spec;
 use crate::manifest::{Format, Manifest, Resource};
 use crate::model::Domain;
@@ -37,7 +37,7 @@ pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
         let specs = ops::export::export(settings, &tenant, &domains, &events).await?;
         Ok::<_, ops::Error>((tenant, specs))
     };
-    let (tenant, mut specs) = match super::run_async(out, read) {
+    let (tenant, mut specs) = match super::common::run_async(out, read) {
         Some(Ok(r)) => r,
         Some(Err(e)) => return exit::fail(out, &e),
         None => return exit::ERROR,

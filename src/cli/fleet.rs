@@ -10,7 +10,7 @@ use super::args::{FleetArgs, PlanFormat};
 use super::progress::Counter;
 use super::show::say;
 use super::terminal::{FleetView, Terminal};
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::fleet::report::{self, Event, FailOn, Report, Status, Summary, TenantResult};
 use crate::fleet::{Member, junit, markdown};
 use crate::ops::fleet::{Request, Verb};
@@ -75,7 +75,8 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
         bar: Counter::new(job.fleet.quiet || job.fleet.json, loaded.0.len(), "tenants"),
     };
     let shown = Terminal::with_fleet(out, view);
-    let done = super::run_async(out, crate::ops::fleet::run(settings, &req, loaded, &shown));
+    let done =
+        super::common::run_async(out, crate::ops::fleet::run(settings, &req, loaded, &shown));
     shown.clear_progress();
     let outcome = match done {
         Some(Ok(o)) => o,
@@ -142,7 +143,7 @@ fn markdown_of(job: &Job, report: &Report) -> String {
 
 /// Writes an output file atomically (a reader never sees half of it).
 fn write(path: &Path, text: &str, out: &Output) -> Option<i32> {
-    match super::write_atomic(path, text) {
+    match super::common::write_atomic(path, text) {
         Ok(()) => None,
         Err(e) => {
             out.error(format!("cannot write {}: {e}", path.display()));

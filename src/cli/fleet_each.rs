@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::fleet::Member;
 use crate::ops::live::Settings;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::graph::Graph;
 use crate::manifest::LoadOptions;
 use crate::ops::input;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Output, exit, now_rfc3339, write_atomic};
+use super::{common::now_rfc3339, common::write_atomic, exit, output::Output};
 use crate::diag::{Issue, Sources};
 use crate::falcone;
 use crate::manifest::{self, FORMAT_VERSION, Format};

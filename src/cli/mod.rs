@@ -4,6 +4,7 @@ mod admin;
 mod apply;
 mod args;
 mod backup;
+mod common;
 mod convert;
 mod exit;
 mod export;
@@ -24,8 +25,9 @@ mod validate;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use output::{ColorWhen, MessageFormat, STDOUT_COLOR};
 pub use output::{Output, issue_json};
 
 #[derive(Parser, Debug)]
@@ -64,43 +66,6 @@ pub struct Cli {
     pub message_format: MessageFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorWhen {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorWhen {
-    /// Whether output to a stream (a terminal or not) is coloured: `--color`, then NO_COLOR (set and not
-    /// empty: never), then CLICOLOR_FORCE (set and not `0`: always), then whether the stream is a terminal.
-    fn colors(self, terminal: bool) -> bool {
-        let set = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        match self {
-            ColorWhen::Always => true,
-            ColorWhen::Never => false,
-            ColorWhen::Auto if set("NO_COLOR").is_some() => false,
-            ColorWhen::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
-            ColorWhen::Auto => terminal,
-        }
-    }
-}
-
-/// Whether what goes to standard output is coloured (decided once, from the command line).
-static STDOUT_COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-
-/// Whether to colour standard output.
-pub(super) fn stdout_color() -> bool {
-    *STDOUT_COLOR.get_or_init(|| ColorWhen::Auto.colors(std::io::stdout().is_terminal()))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    Human,
-    Short,
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,101 +219,4 @@ fn init_logging(verbose: u8, color: bool) {
         .with_ansi(color)
         .with_target(false)
         .try_init();
-}
-
-/// Writes a manifest in `format` to `output` (atomically) or to standard output; returns the exit code.
-pub fn emit_manifest(
-    m: &crate::manifest::Manifest,
-    format: crate::manifest::Format,
-    output: Option<&std::path::Path>,
-    out: &Output,
-) -> i32 {
-    let text = match crate::manifest::write::write(m, format) {
-        Ok(t) => t,
-        Err(e) => {
-            out.error(e.to_string());
-            return exit::ERROR;
-        }
-    };
-    match output {
-        Some(p) => {
-            if let Err(e) = write_atomic(p, &text) {
-                out.error(format!("cannot write {}: {e}", p.display()));
-                return exit::ERROR;
-            }
-            eprintln!("wrote {} ({} resources)", p.display(), m.resources.len());
-        }
-        None => print!("{text}"),
-    }
-    exit::OK
-}
-
-/// Runs a command's async work on a current-thread runtime; its exit code (1 when the runtime cannot
-/// start, said on standard error).
-pub fn block_on(out: &Output, work: impl std::future::Future<Output = i32>) -> i32 {
-    run_async(out, work).unwrap_or(exit::ERROR)
-}
-
-/// Runs async work on a current-thread runtime; `None` (said on standard error) when it cannot start.
-pub fn run_async<T>(out: &Output, work: impl std::future::Future<Output = T>) -> Option<T> {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt.block_on(work)),
-        Err(e) => {
-            out.error(format!("cannot start the async runtime: {e}"));
-            None
-        }
-    }
-}
-
-/// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
-pub fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
-where
-    F: AsyncFnOnce(crate::state::State) -> Result<i32, String>,
-{
-    let result = run_async(out, async {
-        let state = crate::state::State::open(state_url)
-            .await
-            .map_err(|e| e.to_string())?;
-        f(state).await
-    });
-    match result {
-        Some(Ok(code)) => code,
-        Some(Err(e)) => {
-            out.error(e);
-            exit::ERROR
-        }
-        None => exit::ERROR,
-    }
-}
-
-/// Loads a manifest (or an artifact) and plans it against the live systems; `None` when it could not
-/// (said on standard error).
-pub fn live_plan(
-    path: &std::path::Path,
-    opts: crate::plan::Options,
-    out: &Output,
-    settings: &crate::ops::live::Settings,
-) -> Option<crate::plan::Plan> {
-    let events = terminal::Terminal::new(out);
-    let planned = crate::ops::live::plan_path(path, opts, settings, &events);
-    match run_async(out, planned)? {
-        Ok(plan) => Some(plan),
-        Err(e) => {
-            exit::fail(out, &e);
-            None
-        }
-    }
-}
-
-/// Writes a text file atomically (see [`crate::util::write_atomic`]).
-pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()> {
-    crate::util::write_atomic(path, content.as_bytes())
-}
-
-/// The current time as RFC 3339 (UTC, seconds).
-pub fn now_rfc3339() -> String {
-    crate::state::rfc3339(crate::state::now())
 }

@@ -1,7 +1,47 @@
 //! How problems are printed: with source snippets (miette), one line each, or JSON.
 
-use super::MessageFormat;
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+
 use crate::diag::{Issue, Severity, Sources};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether output to a stream (a terminal or not) is coloured: `--color`, then NO_COLOR (set and not
+    /// empty: never), then CLICOLOR_FORCE (set and not `0`: always), then whether the stream is a terminal.
+    pub(super) fn colors(self, terminal: bool) -> bool {
+        let set = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto if set("NO_COLOR").is_some() => false,
+            ColorWhen::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
+            ColorWhen::Auto => terminal,
+        }
+    }
+}
+
+/// Whether what goes to standard output is coloured (decided once, from the command line).
+pub(super) static STDOUT_COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether to colour standard output.
+pub fn stdout_color() -> bool {
+    *STDOUT_COLOR.get_or_init(|| ColorWhen::Auto.colors(std::io::stdout().is_terminal()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Short,
+    Json,
+}
 
 /// Where problems are reported.
 pub struct Output {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::args::{FleetArgs, PlanFormat};
 use super::show::print;
-use super::{Output, exit, write_atomic};
+use super::{common::write_atomic, exit, output::Output};
 use crate::manifest::LoadOptions;
 use crate::ops::input::{self, Input};
 use crate::ops::live;
@@ -266,7 +266,7 @@ fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         excludes: args.exclude.clone(),
         managed: None,
     };
-    match super::live_plan(args.path(), opts, out, settings) {
+    match super::common::live_plan(args.path(), opts, out, settings) {
         Some(mut plan) => {
             plan.inputs = Some(inputs(args));
             finish(args, out, plan)

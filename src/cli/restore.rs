@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::args::{MapArgs, PlanFormat, RepoArg};
 use super::terminal::Terminal;
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::model::{Domain, HazardCode};
 use crate::ops::live::Settings;
 use crate::ops::restore::{OnConflict, Request};
@@ -156,7 +156,7 @@ pub fn restore(
     let events = Terminal::with_format(out, format);
     let cancel = Cancel::new();
     let work = crate::ops::restore::restore(settings, req, &events, &cancel);
-    super::run_async(out, work).unwrap_or_else(|| {
+    super::common::run_async(out, work).unwrap_or_else(|| {
         let e = Error::Other("the restore did not start".into());
         (None, Err(e))
     })
@@ -192,7 +192,7 @@ pub fn finish(
     super::show::restore_outcome(format, report);
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
-        if let Err(e) = super::write_atomic(path, &text) {
+        if let Err(e) = super::common::write_atomic(path, &text) {
             out.error(format!("cannot write the report {}: {e}", path.display()));
             return code.max(exit::ERROR);
         }

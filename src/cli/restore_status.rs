@@ -2,8 +2,8 @@
 //! committed or failed as its steps are journaled, then each domain's outcome), from the state store
 //! (another machine sharing it sees the same), else the last restore's outcome from the history.
 
-use super::with_state;
-use super::{Output, exit};
+use super::common::with_state;
+use super::{exit, output::Output};
 use crate::state::{State, Work, rfc3339};
 
 #[derive(clap::Args, Debug)]

@@ -11,7 +11,7 @@ use crate::restore::report::{DomainOutcome, DomainReport, Outcome, Report};
 pub fn print(plan: &Plan, format: PlanFormat) {
     match format {
         PlanFormat::Text => {
-            let color = super::stdout_color();
+            let color = super::output::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
         PlanFormat::Markdown => print!("{}", render::markdown(plan)),
@@ -29,7 +29,7 @@ pub fn preflight(format: PlanFormat, plan: &Plan, report: &Report) {
         }
         PlanFormat::Text => {
             println!("{}", preamble(report));
-            let color = super::stdout_color();
+            let color = super::output::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
     }
@@ -253,7 +253,7 @@ pub fn block(d: &crate::ops::fleet::Checked) -> String {
         s.push_str(&render::text(
             plan,
             Style {
-                color: super::stdout_color(),
+                color: super::output::stdout_color(),
             },
         ));
     }

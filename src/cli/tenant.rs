@@ -1,7 +1,7 @@
 //! `falconer tenant set|list` (the registry: each tenant's status, environment and naming) and
 //! `falconer history` (every apply and restore: who, where, when, from what, with what outcome).
 
-use super::{Output, exit, with_state};
+use super::{common::with_state, exit, output::Output};
 use crate::state::{State, rfc3339};
 
 #[derive(clap::Subcommand, Debug)]

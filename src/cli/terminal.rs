@@ -4,8 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
 
-use super::Output;
 use super::args::PlanFormat;
+use super::output::Output;
 use super::progress::{Counter, Progress, Task};
 use crate::diag::{Issue, Sources};
 use crate::fleet::report::Event;
@@ -98,7 +98,7 @@ impl Events for Terminal<'_> {
     }
 
     fn planned(&self, plan: &Plan) {
-        let color = super::stdout_color();
+        let color = super::output::stdout_color();
         print!("{}", render::text(plan, Style { color }));
     }
 

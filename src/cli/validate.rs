@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::manifest::LoadOptions;
 use crate::ops::input::{self, Input};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::super::args::RepoArg;
 use super::super::show::domain_line;
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{BackupStatus, DomainStatus, LeftOut, Record};
 use crate::ops::live::Settings;

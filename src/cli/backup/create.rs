@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::super::args::RepoArg;
 use super::super::fleet_each;
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::repo::Repo;
 use crate::backup::{BackupStatus, Record};
 use crate::fleet::Member;
@@ -113,7 +113,7 @@ pub fn run(a: &CreateArgs, out: &Output, settings: &Settings) -> i32 {
         Ok(r) => r,
         Err(e) => return exit::fail(out, &e),
     };
-    super::super::block_on(out, one(a, out, settings, &repo))
+    super::super::common::block_on(out, one(a, out, settings, &repo))
 }
 
 /// Takes one backup; its exit code.
@@ -200,7 +200,7 @@ fn fleet(args: &CreateArgs, out: &Output, settings: &Settings) -> Option<i32> {
                 Ok(r) => r,
                 Err(e) => return exit::fail(out, &e),
             };
-            super::super::block_on(out, self::one(&one, out, s, &repo))
+            super::super::common::block_on(out, self::one(&one, out, s, &repo))
         },
     ))
 }

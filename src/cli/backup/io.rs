@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::args::RepoArg;
 use super::super::show::domain_line;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::file::{BackupFile, FILE_FORMAT, read_backup_file};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{self, DomainEntry, DomainStatus, FORMAT_VERSION, Record};
@@ -79,7 +79,7 @@ pub async fn export(a: &ExportArgs, repo: &Repo, out: &Output) -> Result<i32, Re
             }
         },
     };
-    if let Err(e) = super::super::write_atomic(&a.output, &(text + "\n")) {
+    if let Err(e) = super::super::common::write_atomic(&a.output, &(text + "\n")) {
         out.error(format!("cannot write {}: {e}", a.output.display()));
         return Ok(exit::ERROR);
     }

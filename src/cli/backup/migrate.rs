@@ -4,7 +4,7 @@
 
 use super::super::args::RepoArg;
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::repo::{Repo, RepoError};
 use crate::backup::{FORMAT_VERSION, Record};
 use crate::ops::backup::{lock_repo, renewing, stored};

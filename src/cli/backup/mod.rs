@@ -8,7 +8,7 @@ mod prune;
 mod schedule;
 mod verify_restore;
 
-use super::{Output, exit};
+use super::{exit, output::Output};
 use crate::ops::live::Settings;
 
 #[derive(clap::Subcommand, Debug)]
@@ -63,7 +63,7 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Ok(r) => r,
         Err(e) => return exit::fail(out, &e),
     };
-    let done = super::run_async(out, async {
+    let done = super::common::run_async(out, async {
         match c {
             Command::List(a) => catalog::list(a, &repo).await,
             Command::Show(a) => catalog::show(a, &repo).await,

@@ -3,7 +3,7 @@
 
 use super::super::args::RepoArg;
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::repo::{Repo, RepoError};
 use crate::ops::backup::Keep;
 

@@ -2,7 +2,7 @@
 
 use super::super::args::RepoArg;
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::backup::BackupStatus;
 use crate::backup::repo::Repo;
 use crate::backup::schedule::Schedule;
@@ -51,7 +51,7 @@ pub struct RunDueArgs {
 }
 
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
-    super::super::with_state(out, &settings.state, async |state| match c {
+    super::super::common::with_state(out, &settings.state, async |state| match c {
         Command::Add(a) => add(a, &state, settings).await,
         Command::List { json } => list(&state, *json).await,
         Command::Remove { name } => found(
@@ -171,7 +171,7 @@ pub fn run_due(a: &RunDueArgs, out: &Output, settings: &Settings) -> i32 {
     let key_file = std::env::var_os("FALCONER_BACKUP_KEY_FILE").map(Into::into);
     let events = Terminal::new(out);
     let work = crate::ops::schedule::run_due(settings, now, key_file, &events);
-    match super::super::run_async(out, work) {
+    match super::super::common::run_async(out, work) {
         Some(Ok(due)) => due.iter().map(|d| shown(d, out)).fold(exit::OK, worse),
         Some(Err(e)) => exit::fail(out, &e),
         None => exit::ERROR,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::super::args::{MapArgs, PlanFormat, RepoArg};
 use super::super::terminal::Terminal;
-use super::super::{Output, exit};
+use super::super::{exit, output::Output};
 use crate::model::Domain;
 use crate::ops::live::Settings;
 use crate::ops::restore::{OnConflict, Request};
@@ -46,7 +46,7 @@ pub fn run(a: &VerifyArgs, out: &Output, settings: &Settings) -> i32 {
     let events = Terminal::with_format(out, a.format);
     let cancel = Cancel::new();
     let work = crate::ops::restore::restore(settings, &req, &events, &cancel);
-    let Some((report, result)) = super::super::run_async(out, work) else {
+    let Some((report, result)) = super::super::common::run_async(out, work) else {
         return exit::ERROR;
     };
     let code = match &result {
