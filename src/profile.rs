@@ -62,6 +62,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domains::systems::{Live, Tables};
 use crate::model::Domain;
+use crate::util::Timeouts;
 
 /// The `[restore]` table: when production restores may run, and their second factor.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -110,9 +111,8 @@ pub struct SystemTimeouts {
 }
 
 impl TimeoutsTable {
-    /// Sets each system's timeouts (a system's own, else the table's, else the environment's or the
-    /// defaults); refuses a table for a system that does not exist, and zero.
-    fn apply(&self, path: &Path) -> Result<(), String> {
+    /// Refuses a table for a system that does not exist, and zero.
+    fn check(&self, path: &Path) -> Result<(), String> {
         if let Some(k) = self
             .systems
             .keys()
@@ -124,28 +124,33 @@ impl TimeoutsTable {
                 Domain::ALL.map(|d| d.as_str()).join(", ")
             ));
         }
-        for d in Domain::ALL {
-            let own = self.systems.get(d.as_str()).cloned().unwrap_or_default();
-            let base = crate::util::timeouts(d.system());
-            let pick = |own: Option<u64>, all: Option<u64>, default: std::time::Duration| match own
-                .or(all)
-            {
-                Some(0) => Err(format!(
-                    "{}: [timeouts]: a timeout of 0 s would never wait",
-                    path.display()
-                )),
-                Some(n) => Ok(std::time::Duration::from_secs(n)),
-                None => Ok(default),
-            };
-            crate::util::set_timeouts(
-                d.system(),
-                crate::util::Timeouts {
-                    connect: pick(own.connect, self.connect, base.connect)?,
-                    request: pick(own.request, self.request, base.request)?,
-                },
-            );
+        let all = self.systems.values().flat_map(|s| [s.connect, s.request]);
+        if all
+            .chain([self.connect, self.request])
+            .any(|t| t == Some(0))
+        {
+            return Err(format!(
+                "{}: [timeouts]: a timeout of 0 s would never wait",
+                path.display()
+            ));
         }
         Ok(())
+    }
+
+    /// A system's timeouts: its own, else the table's, else `base`.
+    fn of(&self, domain: Domain, base: Timeouts) -> Timeouts {
+        let own = self
+            .systems
+            .get(domain.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let pick = |own: Option<u64>, all: Option<u64>, base: std::time::Duration| {
+            own.or(all).map_or(base, std::time::Duration::from_secs)
+        };
+        Timeouts {
+            connect: pick(own.connect, self.connect, base.connect),
+            request: pick(own.request, self.request, base.request),
+        }
     }
 }
 
@@ -171,6 +176,8 @@ pub struct Profile {
     pub backup: BackupTable,
     /// Where the file was read from (secret files are relative to its directory); empty without a file.
     pub dir: PathBuf,
+    /// The `[timeouts]` table, when given.
+    pub timeouts: TimeoutsTable,
 }
 
 impl Profile {
@@ -196,7 +203,7 @@ impl Profile {
             .then(|| own_table(&mut all, "timeouts", path))
             .transpose()?;
         if let Some(t) = &timeouts {
-            t.apply(path)?;
+            t.check(path)?;
         }
         let tables: Tables = if restore.is_default()
             && backup.repo.is_none()
@@ -213,6 +220,7 @@ impl Profile {
             restore,
             backup,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            timeouts: timeouts.unwrap_or_default(),
         })
     }
 
@@ -221,11 +229,30 @@ impl Profile {
         self.tables.configured(domain)
     }
 
-    /// Connects to a system: its table here, else the environment.
+    /// The timeouts of what is not one of the systems (the backup repository on S3): the profile's
+    /// `[timeouts]` for all systems, else `base`.
+    pub fn general_timeouts(&self, base: Timeouts) -> Timeouts {
+        let t = &self.timeouts;
+        let pick = |own: Option<u64>, base| own.map_or(base, std::time::Duration::from_secs);
+        Timeouts {
+            connect: pick(t.connect, base.connect),
+            request: pick(t.request, base.request),
+        }
+    }
+
+    /// A system's timeouts: the profile's `[timeouts]`, else `base`.
+    pub fn timeouts(&self, domain: Domain, base: Timeouts) -> Timeouts {
+        self.timeouts.of(domain, base)
+    }
+
+    /// Connects to a system (its table here, else the environment), bounded by its timeouts (`base` where
+    /// the profile gives none).
     pub async fn connect(
         &self,
         domain: Domain,
+        base: Timeouts,
     ) -> Result<Live, crate::domains::systems::ConnectError> {
-        self.tables.connect(domain, &self.dir).await
+        let t = self.timeouts(domain, base);
+        self.tables.connect(domain, &self.dir, t).await
     }
 }

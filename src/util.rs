@@ -1,7 +1,6 @@
 //! Small helpers the whole crate shares: times, hex, randomness, atomic file writes, a PostgreSQL pool (the
 //! state store's and the postgres domain's). No falconer types.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix seconds now.
@@ -82,7 +81,7 @@ pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx
         opts.get_port(),
         opts.get_database().unwrap_or("default")
     );
-    let limit = timeouts("PostgreSQL").connect;
+    let limit = timeouts().connect;
     let silent = || {
         format!(
             "PostgreSQL at {target} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
@@ -114,7 +113,7 @@ pub fn pg_error(e: &sqlx::Error) -> String {
         sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
         sqlx::Error::PoolTimedOut => format!(
             "cannot reach PostgreSQL: no connection could be opened or checked within {} s (the connect timeout: is the server running, and answering?)",
-            timeouts("PostgreSQL").connect.as_secs()
+            timeouts().connect.as_secs()
         ),
         other => other.to_string(),
     }
@@ -198,39 +197,35 @@ pub struct Timeouts {
 /// The defaults: 10 s to connect, 30 s a request.
 pub const DEFAULT_TIMEOUTS: (u64, u64) = (10, 30);
 
-static TIMEOUTS: std::sync::Mutex<BTreeMap<&'static str, Timeouts>> =
-    std::sync::Mutex::new(BTreeMap::new());
-
-/// Sets a system's timeouts (from the profile's `[timeouts]` table).
-pub fn set_timeouts(system: &'static str, t: Timeouts) {
-    if let Ok(mut m) = TIMEOUTS.lock() {
-        m.insert(system, t);
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: std::time::Duration::from_secs(DEFAULT_TIMEOUTS.0),
+            request: std::time::Duration::from_secs(DEFAULT_TIMEOUTS.1),
+        }
     }
 }
 
-/// A system's timeouts: as the profile set them, else `FALCONER_CONNECT_TIMEOUT` and
-/// `FALCONER_REQUEST_TIMEOUT` (seconds), else the defaults.
-pub fn timeouts(system: &str) -> Timeouts {
-    if let Some(t) = TIMEOUTS.lock().ok().and_then(|m| m.get(system).copied()) {
-        return t;
-    }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(d)
-    };
-    Timeouts {
-        connect: std::time::Duration::from_secs(env(
-            "FALCONER_CONNECT_TIMEOUT",
-            DEFAULT_TIMEOUTS.0,
-        )),
-        request: std::time::Duration::from_secs(env(
-            "FALCONER_REQUEST_TIMEOUT",
-            DEFAULT_TIMEOUTS.1,
-        )),
-    }
+tokio::task_local! {
+    /// The timeouts of the system whose work is running: each connected system holds its own (from its
+    /// profile) and sets them around each of its calls, so two operations with different profiles never
+    /// share them.
+    static TIMEOUTS: Timeouts;
+}
+
+/// Runs `work` bounded by a system's timeouts (what [`timeouts`] gives inside it).
+pub async fn with_timeouts<F: std::future::Future>(t: Timeouts, work: F) -> F::Output {
+    TIMEOUTS.scope(t, work).await
+}
+
+/// Runs `work` (not async: opening a client) bounded by these timeouts.
+pub fn with_timeouts_now<T>(t: Timeouts, work: impl FnOnce() -> T) -> T {
+    TIMEOUTS.sync_scope(t, work)
+}
+
+/// The timeouts of the system whose work is running ([`with_timeouts`]); the defaults outside any.
+pub fn timeouts() -> Timeouts {
+    TIMEOUTS.try_with(|t| *t).unwrap_or_default()
 }
 
 /// A request to a system, waited for at most the system's request timeout: past it, the request fails
@@ -240,7 +235,7 @@ pub trait Within<T, E: From<std::io::Error>>:
     std::future::Future<Output = Result<T, E>> + Sized
 {
     fn within(self, system: &'static str) -> impl std::future::Future<Output = Result<T, E>> {
-        let limit = timeouts(system).request;
+        let limit = timeouts().request;
         async move {
             match tokio::time::timeout(limit, self).await {
                 Ok(answer) => answer,

@@ -99,3 +99,20 @@ pub fn write_atomic(path: &std::path::Path, content: &str) -> std::io::Result<()
 pub fn now_rfc3339() -> String {
     crate::state::rfc3339(crate::state::now())
 }
+
+/// The systems' timeouts where the profile gives none: `FALCONER_CONNECT_TIMEOUT` and
+/// `FALCONER_REQUEST_TIMEOUT` (seconds, more than 0), else the defaults. The environment is read here, once.
+pub fn timeouts_from_env() -> crate::util::Timeouts {
+    let base = crate::util::Timeouts::default();
+    let env = |k: &str, d: std::time::Duration| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .map_or(d, std::time::Duration::from_secs)
+    };
+    crate::util::Timeouts {
+        connect: env("FALCONER_CONNECT_TIMEOUT", base.connect),
+        request: env("FALCONER_REQUEST_TIMEOUT", base.request),
+    }
+}

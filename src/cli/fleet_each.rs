@@ -154,10 +154,7 @@ pub fn each(
     let mut outcomes = Vec::new();
     for m in members {
         println!("── {}", m.path.display());
-        let group = m
-            .profile
-            .as_ref()
-            .map(|p| Settings::new(settings.state.clone(), Some(p.clone())));
+        let group = m.profile.as_ref().map(|p| settings.for_profile(p.clone()));
         let code = one(m, group.as_ref().unwrap_or(settings));
         outcomes.push((m.path.display().to_string(), code));
     }

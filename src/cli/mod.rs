@@ -180,7 +180,8 @@ pub fn main() -> i32 {
     let out = Output {
         format: cli.message_format,
     };
-    let settings = crate::ops::live::Settings::new(cli.state.clone(), cli.profile.clone());
+    let settings = crate::ops::live::Settings::new(cli.state.clone(), cli.profile.clone())
+        .with_timeouts(common::timeouts_from_env());
     match &cli.command {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),

@@ -464,9 +464,10 @@ pub fn http_base(url: &str) -> Result<reqwest::Url, String> {
     Ok(base)
 }
 
-/// An HTTP client with a system's timeouts (`crate::util::timeouts`: to connect, and each request).
-pub fn http_client(system: &str) -> Result<reqwest::Client, String> {
-    let t = crate::util::timeouts(system);
+/// An HTTP client with the timeouts of the system being connected (`crate::util::timeouts`: to connect,
+/// and each request).
+pub fn http_client() -> Result<reqwest::Client, String> {
+    let t = crate::util::timeouts();
     reqwest::Client::builder()
         .timeout(t.request)
         .connect_timeout(t.connect)

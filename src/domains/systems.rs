@@ -32,8 +32,13 @@ macro_rules! systems {
         /// The domains with a live system, in plan order.
         pub const LIVE_DOMAINS: &[Domain] = &[$( Domain::$variant ),*];
 
-        /// A connected live system.
-        pub enum Live {
+        /// A connected live system, with the timeouts every call to it is bounded by.
+        pub struct Live {
+            system: Connected,
+            timeouts: crate::util::Timeouts,
+        }
+
+        enum Connected {
             $( $variant(super::$table::Provider), )*
         }
 
@@ -47,15 +52,20 @@ macro_rules! systems {
 
             /// Connects to a system (secret files of the tables relative to `dir`), within its connect
             /// timeout: a system that accepts and never answers fails, naming itself, rather than hang.
-            pub async fn connect(&self, domain: Domain, dir: &Path) -> Result<Live, ConnectError> {
-                let limit = crate::util::timeouts(domain.system()).connect;
-                let connecting = async {
+            pub async fn connect(
+                &self,
+                domain: Domain,
+                dir: &Path,
+                timeouts: crate::util::Timeouts,
+            ) -> Result<Live, ConnectError> {
+                let limit = timeouts.connect;
+                let connecting = crate::util::with_timeouts(timeouts, async {
                     match domain {
-                        $( Domain::$variant => Ok(Live::$variant(
+                        $( Domain::$variant => Ok(Live { system: Connected::$variant(
                             <super::$table::Provider as System>::connect(self.$table.as_ref(), dir).await?,
-                        )), )*
+                        ), timeouts }), )*
                     }
-                };
+                });
                 // A backstop a little past the limit: a system's own bounded connect (which names where it
                 // tried) reports first.
                 let backstop = limit + std::time::Duration::from_secs(2);
@@ -72,15 +82,15 @@ macro_rules! systems {
 
         impl Provider for Live {
             fn domain(&self) -> Domain {
-                match self { $( Live::$variant(p) => p.domain(), )* }
+                match &self.system { $( Connected::$variant(p) => p.domain(), )* }
             }
 
             fn notes(&self) -> Vec<String> {
-                match self { $( Live::$variant(p) => p.notes(), )* }
+                match &self.system { $( Connected::$variant(p) => p.notes(), )* }
             }
 
             fn share_reads(&self, tenants: &[Tenant]) {
-                match self { $( Live::$variant(p) => p.share_reads(tenants), )* }
+                match &self.system { $( Connected::$variant(p) => p.share_reads(tenants), )* }
             }
 
             async fn desired(
@@ -89,7 +99,8 @@ macro_rules! systems {
                 key: &FingerprintKey,
                 warnings: &mut Vec<String>,
             ) -> Result<Vec<Item>, ProviderError> {
-                match self { $( Live::$variant(p) => p.desired(specs, key, warnings).await, )* }
+                let work = async { match &self.system { $( Connected::$variant(p) => p.desired(specs, key, warnings).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
             }
 
             async fn settle(
@@ -99,7 +110,8 @@ macro_rules! systems {
                 unchanged: &[bool],
                 key: &FingerprintKey,
             ) -> Result<Vec<Item>, ProviderError> {
-                match self { $( Live::$variant(p) => p.settle(specs, desired, unchanged, key).await, )* }
+                let work = async { match &self.system { $( Connected::$variant(p) => p.settle(specs, desired, unchanged, key).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
             }
 
             async fn live(
@@ -108,7 +120,8 @@ macro_rules! systems {
                 also: &[Address],
                 key: &FingerprintKey,
             ) -> Result<Vec<Item>, ProviderError> {
-                match self { $( Live::$variant(p) => p.live(tenant, also, key).await, )* }
+                let work = async { match &self.system { $( Connected::$variant(p) => p.live(tenant, also, key).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
             }
 
             async fn apply(
@@ -118,7 +131,8 @@ macro_rules! systems {
                 live: &[Item],
                 bases: &HashMap<Address, PathBuf>,
             ) -> Result<usize, ProviderError> {
-                match self { $( Live::$variant(p) => p.apply(changes, desired, live, bases).await, )* }
+                let work = async { match &self.system { $( Connected::$variant(p) => p.apply(changes, desired, live, bases).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
             }
         }
     };

@@ -232,12 +232,7 @@ impl<'a> Systems<'a> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .entry(p.to_path_buf())
-                .or_insert_with(|| {
-                    Arc::new(Settings::new(
-                        self.settings.state.clone(),
-                        Some(p.to_path_buf()),
-                    ))
-                })
+                .or_insert_with(|| Arc::new(self.settings.for_profile(p.to_path_buf())))
                 .clone()
         });
         let settings = settings.as_deref().unwrap_or(self.settings);

@@ -23,6 +23,7 @@ use crate::profile::Profile;
 use crate::secrets;
 use crate::secrets::FingerprintKey;
 use crate::state::State;
+use crate::util::Timeouts;
 
 pub use crate::domains::systems::{LIVE_DOMAINS, Live};
 
@@ -115,17 +116,31 @@ pub fn desired_of(loaded: &manifest::Loaded) -> Option<Desired> {
 pub struct Settings {
     pub state: String,
     pub profile: Option<PathBuf>,
+    /// The timeouts of every system the profile gives none for.
+    pub timeouts: Timeouts,
     /// The profile file, read once on first use (an empty profile without a file).
     loaded: std::sync::OnceLock<Result<Profile, String>>,
 }
 
 impl Settings {
+    /// The state store and the profile, with the default timeouts.
     pub fn new(state: String, profile: Option<PathBuf>) -> Settings {
         Settings {
             state,
             profile,
+            timeouts: Timeouts::default(),
             loaded: std::sync::OnceLock::new(),
         }
+    }
+
+    /// These settings with other timeouts for the systems the profile gives none for.
+    pub fn with_timeouts(self, timeouts: Timeouts) -> Settings {
+        Settings { timeouts, ..self }
+    }
+
+    /// The same state store and timeouts with another profile (a fleet group's).
+    pub fn for_profile(&self, profile: PathBuf) -> Settings {
+        Settings::new(self.state.clone(), Some(profile)).with_timeouts(self.timeouts)
     }
 
     fn profile(&self) -> Result<&Profile, Error> {
@@ -136,6 +151,11 @@ impl Settings {
             })
             .as_ref()
             .map_err(|e| Error::Profile(e.clone()))
+    }
+
+    /// The timeouts of what is not one of the systems (the backup repository on S3).
+    pub fn general_timeouts(&self) -> Result<Timeouts, Error> {
+        Ok(self.profile()?.general_timeouts(self.timeouts))
     }
 
     /// The profile's `[restore]` table, and the directory its secret files are relative to.
@@ -180,7 +200,7 @@ impl Settings {
     /// Connects to a live system.
     pub async fn connect(&self, domain: Domain) -> Result<Live, Error> {
         self.profile()?
-            .connect(domain)
+            .connect(domain, self.timeouts)
             .await
             .map_err(|e| Error::Connect(vec![e]))
     }
@@ -211,11 +231,14 @@ impl Context {
         let domains = Self::domains(&state, desired, opts).await?;
         let profile = settings.profile()?;
         // Every system is tried, so a missing connection is not hidden behind another.
-        let (live, failed): (Vec<_>, Vec<_>) =
-            join_all(domains.into_iter().map(|d| profile.connect(d)))
-                .await
+        let (live, failed): (Vec<_>, Vec<_>) = join_all(
+            domains
                 .into_iter()
-                .partition(Result::is_ok);
+                .map(|d| profile.connect(d, settings.timeouts)),
+        )
+        .await
+        .into_iter()
+        .partition(Result::is_ok);
         if !failed.is_empty() {
             let failed: Vec<ConnectError> = failed.into_iter().filter_map(Result::err).collect();
             return Err(Error::Connect(failed));

@@ -31,7 +31,10 @@ impl RepoSpec {
 
     /// The repository, with its key when one is given (the key file, else the profile's `[backup] key`).
     pub fn open(&self, settings: &Settings) -> Result<Repo, Error> {
-        let repo = Repo::open(&self.url(settings)?).map_err(|e| Error::Other(e.to_string()))?;
+        let url = self.url(settings)?;
+        let timeouts = settings.general_timeouts()?;
+        let repo = crate::util::with_timeouts_now(timeouts, || Repo::open(&url))
+            .map_err(|e| Error::Other(e.to_string()))?;
         let key = match &self.key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {

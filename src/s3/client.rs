@@ -195,7 +195,7 @@ impl Client {
                     config.endpoint
                 )
             })?;
-        let t = crate::util::timeouts("S3");
+        let t = crate::util::timeouts();
         let http = reqwest::Client::builder()
             .timeout(t.request)
             .connect_timeout(t.connect)

@@ -399,3 +399,46 @@ async fn two_operations_with_different_profiles_run_at_once() {
     a.db.drop().await;
     b.db.drop().await;
 }
+
+/// Each operation is bounded by its own profile's timeouts, even when two run at once: a PostgreSQL that
+/// accepts and never answers fails each plan within the connect timeout its profile gives (1 s and 2 s),
+/// the error naming that timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_keeps_its_own_profiles_timeouts() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!(
+        "postgres://nobody@{}/none",
+        silent.local_addr().expect("an address")
+    );
+    let (a, b) = (
+        Place::new("ops_limits_a").await,
+        Place::new("ops_limits_b").await,
+    );
+    for (p, seconds) in [(&a, 1), (&b, 2)] {
+        p.write("opsl", &[("id", "bigint")]);
+        let profile =
+            format!("[postgres]\nurl = \"{url}\"\n[timeouts.postgres]\nconnect = {seconds}\n");
+        std::fs::write(p.dir.join("profile.toml"), profile).expect("writes");
+    }
+    let run = |p: &Place| {
+        let (settings, path) = (p.settings(), p.manifest());
+        tokio::spawn(async move {
+            let events = Recorded::default();
+            ops::live::plan_path(&path, Options::default(), &settings, &events).await
+        })
+    };
+    let (ra, rb) = tokio::join!(run(&a), run(&b));
+    for (r, seconds) in [(ra.expect("joins"), 1), (rb.expect("joins"), 2)] {
+        match r {
+            Err(Error::Connect(failed)) => {
+                assert_eq!(failed[0].domain, Domain::Postgres);
+                let within = format!("within {seconds} s");
+                assert!(failed[0].message.contains(&within), "{}", failed[0].message);
+            }
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
+    drop(silent);
+    a.db.drop().await;
+    b.db.drop().await;
+}

@@ -102,7 +102,7 @@ impl Whisk {
             }
         }
         let (user, key) = config.auth.split_once(':').ok_or(OwError::Auth)?;
-        let http = crate::domains::provider::http_client(crate::model::Domain::Functions.system()).map_err(OwError::Url)?;
+        let http = crate::domains::provider::http_client().map_err(OwError::Url)?;
         Ok(Whisk {
             http,
             base,

@@ -142,7 +142,7 @@ fn message(body: &[u8]) -> String {
 impl Keycloak {
     pub fn new(config: Config) -> Result<Keycloak, KcError> {
         let base = crate::domains::provider::http_base(&config.url).map_err(KcError::Url)?;
-        let http = crate::domains::provider::http_client(crate::model::Domain::Iam.system()).map_err(KcError::Url)?;
+        let http = crate::domains::provider::http_client().map_err(KcError::Url)?;
         Ok(Keycloak {
             http,
             base,

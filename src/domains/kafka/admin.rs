@@ -21,7 +21,7 @@ pub type Admin = Arc<AdminClient<DefaultClientContext>>;
 
 /// How long one admin request may take: the request timeout of Kafka (`crate::util::timeouts`).
 pub fn timeout() -> Duration {
-    crate::util::timeouts(crate::model::Domain::Kafka.system()).request
+    crate::util::timeouts().request
 }
 
 fn options() -> AdminOptions {
@@ -56,7 +56,7 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
     let admin = Arc::new(admin);
     let probe = admin.clone();
     tokio::task::spawn_blocking(move || {
-        probe.inner().fetch_metadata(None, crate::util::timeouts(crate::model::Domain::Kafka.system()).connect)
+        probe.inner().fetch_metadata(None, crate::util::timeouts().connect)
     })
     .await
     .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?

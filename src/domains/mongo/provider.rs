@@ -61,7 +61,7 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, String
         opts.credential = Some(credential);
     }
     opts.app_name = Some("falconer".into());
-    let limit = crate::util::timeouts(Domain::Mongo.system()).connect;
+    let limit = crate::util::timeouts().connect;
     if opts.connect_timeout.is_none() {
         opts.connect_timeout = Some(limit);
     }
