@@ -505,6 +505,21 @@ macro_rules! model {
     };
 }
 
+/// What every kind's `impl ResourceKind` starts with: its metadata, its identity (the segments of its
+/// address) and its `depends_on` field. The rest of the impl is written out after it.
+#[macro_export]
+macro_rules! kind_basics {
+    ($meta:ident, |$s:ident| $identity:block) => {
+        fn meta() -> &'static $crate::model::KindMeta {
+            &$meta
+        }
+        fn identity(&$s) -> Vec<String> $identity
+        fn depends_on(&self) -> &[String] {
+            &self.depends_on
+        }
+    };
+}
+
 /// Derives the boilerplate of a closed set of names (an enum of unit variants).
 #[macro_export]
 macro_rules! choice {

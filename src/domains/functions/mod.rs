@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 /// Action code: inline text, a file beside the manifest, or base64 (binary/zip actions).
 #[derive(Clone, PartialEq, Eq)]
@@ -353,15 +353,7 @@ static PACKAGE: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Package {
-    fn meta() -> &'static crate::model::KindMeta {
-        &PACKAGE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(PACKAGE, |self| { vec![self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }
@@ -399,15 +391,7 @@ static ACTION: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Action {
-    fn meta() -> &'static crate::model::KindMeta {
-        &ACTION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.path()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(ACTION, |self| { vec![self.path()] });
     fn files(&self) -> Vec<(&'static str, String)> {
         match &self.code {
             Some(Code::File(rel)) => vec![("code file", rel.clone())],
@@ -536,15 +520,7 @@ static TRIGGER: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Trigger {
-    fn meta() -> &'static crate::model::KindMeta {
-        &TRIGGER
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(TRIGGER, |self| { vec![self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }
@@ -572,15 +548,7 @@ static RULE: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Rule {
-    fn meta() -> &'static crate::model::KindMeta {
-        &RULE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(RULE, |self| { vec![self.name.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let ns = tenant.functions_namespace();
         let mut out = vec![Reference::to(

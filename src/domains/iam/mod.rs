@@ -17,7 +17,7 @@ pub mod rep;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 /// Client scopes every Keycloak realm has.
 pub const BUILTIN_SCOPES: &[&str] = &[
@@ -381,15 +381,7 @@ static REALM: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Realm {
-    fn meta() -> &'static crate::model::KindMeta {
-        &REALM
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(REALM, |self| { vec![self.name.clone()] });
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name == tenant.realm()
     }
@@ -422,15 +414,7 @@ static ROLE: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Role {
-    fn meta() -> &'static crate::model::KindMeta {
-        &ROLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(ROLE, |self| { vec![self.name.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(c) = &self.composites {
@@ -501,15 +485,7 @@ fn default_mapper_protocol(owner: Option<Protocol>, mappers: &mut [ProtocolMappe
 }
 
 impl ResourceKind for Client {
-    fn meta() -> &'static crate::model::KindMeta {
-        &CLIENT
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.client_id.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(CLIENT, |self| { vec![self.client_id.clone()] });
     fn normalize(&mut self) {
         default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
     }
@@ -650,15 +626,7 @@ static CLIENT_SCOPE: KindMeta = KindMeta {
 };
 
 impl ResourceKind for ClientScope {
-    fn meta() -> &'static crate::model::KindMeta {
-        &CLIENT_SCOPE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(CLIENT_SCOPE, |self| { vec![self.name.clone()] });
     fn normalize(&mut self) {
         default_mapper_protocol(self.protocol, &mut self.protocol_mapper);
     }
@@ -709,15 +677,7 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
 };
 
 impl ResourceKind for IdentityProvider {
-    fn meta() -> &'static crate::model::KindMeta {
-        &IDENTITY_PROVIDER
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.alias.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(IDENTITY_PROVIDER, |self| { vec![self.alias.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         vec![realm_ref(tenant)]
     }
@@ -760,15 +720,7 @@ static GROUP: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Group {
-    fn meta() -> &'static crate::model::KindMeta {
-        &GROUP
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.path()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(GROUP, |self| { vec![self.path()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(p) = &self.parent {

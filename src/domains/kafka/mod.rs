@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 /// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
 pub const TOPIC_CONFIGS: &[&str] = &[
@@ -218,15 +218,7 @@ static TOPIC: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Topic {
-    fn meta() -> &'static crate::model::KindMeta {
-        &TOPIC
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(TOPIC, |self| { vec![self.name.clone()] });
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name.starts_with(&tenant.kafka_topic_prefix())
     }
@@ -364,11 +356,7 @@ static ACL: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Acl {
-    fn meta() -> &'static crate::model::KindMeta {
-        &ACL
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+    kind_basics!(ACL, |self| { vec![
             snake(&self.resource_type),
             snake(&self.pattern()),
             self.principal.clone(),
@@ -376,11 +364,7 @@ impl ResourceKind for Acl {
             snake(&self.operation),
             snake(&self.permission),
             self.resource_name.clone(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] });
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         let wildcard = self.principal == "User:*" || self.principal.ends_with(":*");
         if live.is_none() && wildcard && self.permission == AclPermission::Allow {

@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 choice! { "lowercase";
     pub enum ValidationLevel { Off, Strict, Moderate }
@@ -350,15 +350,7 @@ fn db_in_scope(db: &str, tenant: &Tenant) -> bool {
 }
 
 impl ResourceKind for Database {
-    fn meta() -> &'static crate::model::KindMeta {
-        &DATABASE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(DATABASE, |self| { vec![self.name.clone()] });
     fn in_scope(&self, tenant: &Tenant) -> bool {
         db_in_scope(&self.name, tenant)
     }
@@ -393,15 +385,7 @@ static COLLECTION: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Collection {
-    fn meta() -> &'static crate::model::KindMeta {
-        &COLLECTION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.database.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(COLLECTION, |self| { vec![self.database.clone(), self.name.clone()] });
     fn normalize(&mut self) {
         if let Some(v) = &mut self.validator {
             numbers_by_value(v);
@@ -520,19 +504,11 @@ static INDEX: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Index {
-    fn meta() -> &'static crate::model::KindMeta {
-        &INDEX
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+    kind_basics!(INDEX, |self| { vec![
             self.database.clone(),
             self.collection.clone(),
             self.effective_name(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] });
     fn hazards(&self, live: Option<&Self>, cx: &super::HazardCx<'_>) -> Vec<Hazard> {
         if live.is_some_and(|l| self.changes_in_place(l)) {
             // A TTL or hidden change is a collMod: nothing is built.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer};
 use super::{Checker, Reference, names};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -366,15 +366,7 @@ static EXTENSION: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Extension {
-    fn meta() -> &'static crate::model::KindMeta {
-        &EXTENSION
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(EXTENSION, |self| { vec![self.name.clone()] });
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
     }
@@ -406,15 +398,7 @@ fn schema_in_scope(schema: &str, tenant: &Tenant) -> bool {
 }
 
 impl ResourceKind for Schema {
-    fn meta() -> &'static crate::model::KindMeta {
-        &SCHEMA
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(SCHEMA, |self| { vec![self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r: Vec<Reference> = self
             .grant
@@ -481,15 +465,7 @@ static ROLE: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Role {
-    fn meta() -> &'static crate::model::KindMeta {
-        &ROLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(ROLE, |self| { vec![self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         self.member_of
             .iter()
@@ -555,15 +531,7 @@ const INTEGER_TYPES: &[&str] = &[
 ];
 
 impl ResourceKind for Table {
-    fn meta() -> &'static crate::model::KindMeta {
-        &TABLE
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(TABLE, |self| { vec![self.schema.clone(), self.name.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
         for (i, c) in self.column.iter().enumerate() {
@@ -873,15 +841,7 @@ static INDEX: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Index {
-    fn meta() -> &'static crate::model::KindMeta {
-        &INDEX
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(INDEX, |self| { vec![self.schema.clone(), self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         vec![
             Reference::to("table", addr("table", &[&self.schema, &self.table]))
@@ -988,15 +948,7 @@ static VIEW: KindMeta = KindMeta {
 };
 
 impl ResourceKind for View {
-    fn meta() -> &'static crate::model::KindMeta {
-        &VIEW
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(VIEW, |self| { vec![self.schema.clone(), self.name.clone()] });
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         // The relations its query reads: created before it, and dropped after it.
         let mut out = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
@@ -1049,15 +1001,7 @@ static POLICY: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Policy {
-    fn meta() -> &'static crate::model::KindMeta {
-        &POLICY
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.schema.clone(), self.table.clone(), self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(POLICY, |self| { vec![self.schema.clone(), self.table.clone(), self.name.clone()] });
     fn delete_hazards(&self) -> Vec<Hazard> {
         if self.mode == Some(PolicyMode::Restrictive) {
             vec![Hazard::new(
@@ -1165,19 +1109,11 @@ static GRANT: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Grant {
-    fn meta() -> &'static crate::model::KindMeta {
-        &GRANT
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![
+    kind_basics!(GRANT, |self| { vec![
             self.schema.clone(),
             self.object.clone(),
             self.grantee.clone(),
-        ]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+        ] });
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         if !self.grantee.eq_ignore_ascii_case("public") {
             return Vec::new();

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::Checker;
 use crate::model::flags::*;
 use crate::model::{Domain, FieldMeta, Hazard, HazardCode, KindMeta};
-use crate::{choice, model};
+use crate::{choice, kind_basics, model};
 
 choice! { "lowercase";
     /// `disabled` is only possible on a bucket that never had versioning: S3 can only suspend it.
@@ -280,15 +280,7 @@ static BUCKET: KindMeta = KindMeta {
 };
 
 impl ResourceKind for Bucket {
-    fn meta() -> &'static crate::model::KindMeta {
-        &BUCKET
-    }
-    fn identity(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-    fn depends_on(&self) -> &[String] {
-        &self.depends_on
-    }
+    kind_basics!(BUCKET, |self| { vec![self.name.clone()] });
     fn normalize(&mut self) {
         for r in &mut self.lifecycle_rule {
             if r.status == Some(RuleStatus::Enabled) {
