@@ -56,6 +56,54 @@ impl Scope {
     }
 }
 
+/// A tenant's names in one scope: those it has (declared, else its defaults), and those its naming declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeNames {
+    pub scope: Scope,
+    pub names: Vec<String>,
+    pub declared: Option<Vec<String>>,
+}
+
+/// A tenant's names in each scope but the tenant id itself, in the order of [`Scope::ALL`] (the wider
+/// scope first): what the domains' naming gives, so that no caller lists the domains.
+pub fn scopes_of(tenant: &crate::model::Tenant) -> Vec<ScopeNames> {
+    let n = &tenant.naming;
+    let one = |v: &Option<String>| v.clone().map(|v| vec![v]);
+    let of = |scope, names, declared| ScopeNames {
+        scope,
+        names,
+        declared,
+    };
+    vec![
+        of(Scope::Realm, vec![tenant.realm()], one(&n.realm)),
+        of(
+            Scope::PostgresSchema,
+            tenant.postgres_schemas(),
+            n.postgres_schemas.clone(),
+        ),
+        of(
+            Scope::MongoDatabase,
+            tenant.mongo_databases(),
+            n.mongo_databases.clone(),
+        ),
+        of(
+            Scope::KafkaTopicPrefix,
+            vec![tenant.kafka_topic_prefix()],
+            one(&n.kafka_topic_prefix),
+        ),
+        of(
+            Scope::FunctionsNamespace,
+            vec![tenant.functions_namespace()],
+            one(&n.functions_namespace),
+        ),
+        of(
+            Scope::BucketPrefix,
+            vec![tenant.bucket_prefix()],
+            one(&n.bucket_prefix),
+        ),
+    ]
+}
+
 /// One rename: names of these scopes equal to (or, for prefixes, starting with) `from` take `to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rename {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domains::rename::{Rename, Renamer, Scope};
+use crate::domains::rename::{Rename, Renamer, Scope, scopes_of};
 use crate::model::{Naming, Tenant};
 
 /// One entry of an identifier map.
@@ -38,76 +38,32 @@ fn target_name(
 }
 
 /// The proposal for restoring `source`'s objects into `target` (whose naming may be declared, in the
-/// registry or a manifest, or defaulted), one entry per name that changes.
+/// registry or a manifest, or defaulted), one entry per name that changes; the scopes and their names are
+/// the domains' ([`scopes_of`]).
 pub fn propose(source: &Tenant, target: &Tenant) -> Vec<MapEntry> {
     let ids = (source.id.as_str(), target.id.as_str());
-    let declared = &target.naming;
     let mut raw: Vec<(&str, String, String)> =
         vec![(Scope::Tenant.as_str(), source.id.clone(), target.id.clone())];
-    let realm = source.realm();
-    raw.push((
-        Scope::Realm.as_str(),
-        realm.clone(),
-        target_name(&realm, ids, declared.realm.as_deref(), &target.realm()),
-    ));
-    let lists = [
-        (
-            Scope::PostgresSchema.as_str(),
-            source.postgres_schemas(),
-            declared.postgres_schemas.clone(),
-            target.postgres_schemas(),
-        ),
-        (
-            Scope::MongoDatabase.as_str(),
-            source.mongo_databases(),
-            declared.mongo_databases.clone(),
-            target.mongo_databases(),
-        ),
-    ];
-    for (scope, names, declared_list, defaults) in lists {
-        for (i, n) in names.iter().enumerate() {
-            let declared_one = declared_list
+    let targets = scopes_of(target);
+    for from in scopes_of(source) {
+        let Some(to) = targets.iter().find(|t| t.scope == from.scope) else {
+            continue;
+        };
+        for (i, name) in from.names.iter().enumerate() {
+            let declared = to
+                .declared
                 .as_ref()
                 .and_then(|l| l.get(i))
                 .map(String::as_str);
-            let default = defaults
+            let default = to
+                .names
                 .get(i)
-                .or(defaults.first())
+                .or(to.names.first())
                 .cloned()
                 .unwrap_or_default();
-            raw.push((
-                scope,
-                n.clone(),
-                target_name(n, ids, declared_one, &default),
-            ));
+            let renamed = target_name(name, ids, declared, &default);
+            raw.push((from.scope.as_str(), name.clone(), renamed));
         }
-    }
-    let singles = [
-        (
-            Scope::KafkaTopicPrefix.as_str(),
-            source.kafka_topic_prefix(),
-            declared.kafka_topic_prefix.clone(),
-            target.kafka_topic_prefix(),
-        ),
-        (
-            Scope::FunctionsNamespace.as_str(),
-            source.functions_namespace(),
-            declared.functions_namespace.clone(),
-            target.functions_namespace(),
-        ),
-        (
-            Scope::BucketPrefix.as_str(),
-            source.bucket_prefix(),
-            declared.bucket_prefix.clone(),
-            target.bucket_prefix(),
-        ),
-    ];
-    for (scope, name, declared_one, default) in singles {
-        raw.push((
-            scope,
-            name.clone(),
-            target_name(&name, ids, declared_one.as_deref(), &default),
-        ));
     }
     merge(raw)
 }
