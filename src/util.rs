@@ -223,6 +223,15 @@ pub fn with_timeouts_now<T>(t: Timeouts, work: impl FnOnce() -> T) -> T {
     TIMEOUTS.sync_scope(t, work)
 }
 
+/// Runs blocking work on tokio's blocking threads, within the timeouts of the system whose work is
+/// running (a blocking thread is outside the caller's scope: they are carried over).
+pub fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let t = timeouts();
+    tokio::task::spawn_blocking(move || with_timeouts_now(t, work))
+}
+
 /// The timeouts of the system whose work is running ([`with_timeouts`]); the defaults outside any.
 pub fn timeouts() -> Timeouts {
     TIMEOUTS.try_with(|t| *t).unwrap_or_default()
@@ -343,6 +352,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A system's timeouts reach its requests, on its task and on the blocking threads it uses, and stay
+    /// its own: outside its scope (another operation's work) they are the defaults.
+    #[tokio::test]
+    async fn timeouts_are_scoped_to_the_systems_work() {
+        let mine = Timeouts {
+            connect: std::time::Duration::from_secs(2),
+            request: std::time::Duration::from_secs(7),
+        };
+        let (inside, blocked) = with_timeouts(mine, async {
+            let blocked = blocking(timeouts).await.expect("runs");
+            (timeouts(), blocked)
+        })
+        .await;
+        assert_eq!((inside, blocked), (mine, mine));
+        assert_eq!(timeouts(), Timeouts::default());
+        assert_eq!(blocking(timeouts).await.expect("runs"), Timeouts::default());
+    }
 
     #[test]
     fn rfc3339_of_known_instants() {

@@ -23,7 +23,7 @@ pub struct Inspected {
     pub client_secrets: HashMap<String, String>,
 }
 
-fn unreadable(why: String) -> KcError {
+fn unreadable(why: rep::Undecodable) -> KcError {
     KcError::Refused {
         method: "GET".into(),
         path: String::new(),

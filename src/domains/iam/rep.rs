@@ -144,8 +144,20 @@ fn put(model: &Value, fields: &[&str], only: Option<&[String]>, out: &mut Map<St
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, m: Map<String, Value>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(m)).map_err(|e| format!("{what}: {e}"))
+/// A representation Keycloak gave that does not decode into falconer's kind: which object, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct Undecodable {
+    pub what: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, m: Map<String, Value>) -> Result<T, Undecodable> {
+    serde_json::from_value(Value::Object(m)).map_err(|source| Undecodable {
+        what: what.to_string(),
+        source,
+    })
 }
 
 fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -165,7 +177,7 @@ fn string_map(v: Option<&Value>, skip: &[&str]) -> Map<String, Value> {
 
 // ------------------------------------------------------------------------------------------- realm
 
-pub fn realm(rep: &Value) -> Result<Realm, String> {
+pub fn realm(rep: &Value) -> Result<Realm, Undecodable> {
     let name = str_of(rep, "realm").to_string();
     let mut m = take(rep, REALM_FIELDS);
     m.insert("name".into(), json!(name));
@@ -265,13 +277,13 @@ pub fn realm_rep(r: &Realm, only: Option<&[String]>, smtp_password: Option<&str>
 // ------------------------------------------------------------------------------- roles and mappers
 
 /// A realm or client role's own fields (composites are read through their endpoint).
-pub fn role(rep: &Value) -> Result<Role, String> {
+pub fn role(rep: &Value) -> Result<Role, Undecodable> {
     let mut m = take(rep, &["description", "attributes"]);
     m.insert("name".into(), json!(str_of(rep, "name")));
     decode(&format!("role {}", str_of(rep, "name")), m)
 }
 
-pub fn client_role(rep: &Value) -> Result<ClientRole, String> {
+pub fn client_role(rep: &Value) -> Result<ClientRole, Undecodable> {
     let mut m = take(rep, &["description", "attributes"]);
     m.insert("name".into(), json!(str_of(rep, "name")));
     decode(&format!("client role {}", str_of(rep, "name")), m)
@@ -286,7 +298,7 @@ pub fn role_rep(name: &str, description: Option<&str>, attributes: &Value) -> Va
     })
 }
 
-pub fn protocol_mapper(rep: &Value, owner: Protocol) -> Result<ProtocolMapper, String> {
+pub fn protocol_mapper(rep: &Value, owner: Protocol) -> Result<ProtocolMapper, Undecodable> {
     let mut m = Map::new();
     m.insert("name".into(), json!(str_of(rep, "name")));
     let p = str_of(rep, "protocol");
@@ -313,7 +325,7 @@ pub fn protocol_mapper_rep(p: &ProtocolMapper, owner: Protocol) -> Value {
     })
 }
 
-pub fn idp_mapper(rep: &Value) -> Result<IdpMapper, String> {
+pub fn idp_mapper(rep: &Value) -> Result<IdpMapper, Undecodable> {
     let mut m = Map::new();
     m.insert("name".into(), json!(str_of(rep, "name")));
     m.insert(
@@ -340,7 +352,7 @@ pub fn idp_mapper_rep(alias: &str, p: &IdpMapper) -> Value {
 
 /// A client's own fields; roles, scopes and service-account roles are read through their endpoints.
 /// The secret (Keycloak returns it in clear up to 26.6) is never put in the model: it is `***REDACTED***`.
-pub fn client(rep: &Value) -> Result<Client, String> {
+pub fn client(rep: &Value) -> Result<Client, Undecodable> {
     let id = str_of(rep, "clientId").to_string();
     let mut m = take(rep, CLIENT_FIELDS);
     m.insert("client_id".into(), json!(id));
@@ -361,7 +373,7 @@ pub fn client(rep: &Value) -> Result<Client, String> {
 }
 
 /// The protocol mappers a client or client scope representation carries.
-fn protocol_mappers(rep: &Value) -> Result<Vec<ProtocolMapper>, String> {
+fn protocol_mappers(rep: &Value) -> Result<Vec<ProtocolMapper>, Undecodable> {
     let owner = protocol_of(rep);
     rep.get("protocolMappers")
         .and_then(Value::as_array)
@@ -399,7 +411,7 @@ pub fn client_rep(c: &Client, only: Option<&[String]>, secret: Option<&str>) -> 
 
 // ----------------------------------------------------------------------------------- client scopes
 
-pub fn client_scope(rep: &Value) -> Result<ClientScope, String> {
+pub fn client_scope(rep: &Value) -> Result<ClientScope, Undecodable> {
     let name = str_of(rep, "name").to_string();
     let mut m = take(rep, SCOPE_FIELDS);
     m.insert("name".into(), json!(name));
@@ -423,7 +435,7 @@ pub fn client_scope_rep(s: &ClientScope, base: Option<&Value>) -> Value {
 
 // ------------------------------------------------------------------------------ identity providers
 
-pub fn identity_provider(rep: &Value) -> Result<IdentityProvider, String> {
+pub fn identity_provider(rep: &Value) -> Result<IdentityProvider, Undecodable> {
     let alias = str_of(rep, "alias").to_string();
     let mut m = take(rep, IDP_FIELDS);
     m.insert("alias".into(), json!(alias));
@@ -469,7 +481,7 @@ pub fn identity_provider_rep(
 
 // ------------------------------------------------------------------------------------------ groups
 
-pub fn group(rep: &Value, parent: Option<&str>) -> Result<Group, String> {
+pub fn group(rep: &Value, parent: Option<&str>) -> Result<Group, Undecodable> {
     let name = str_of(rep, "name").to_string();
     let mut m = take(rep, &["attributes"]);
     m.insert("name".into(), json!(name));

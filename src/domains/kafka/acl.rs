@@ -152,7 +152,7 @@ pub async fn describe(admin: &Admin) -> Result<Vec<Acl>, AclError> {
     let once = || {
         let admin = admin.clone();
         async move {
-            tokio::task::spawn_blocking(move || describe_blocking(&admin))
+            crate::util::blocking(move || describe_blocking(&admin))
                 .await
                 .map_err(|e| AclError::Other(e.to_string()))?
         }
@@ -260,7 +260,7 @@ pub async fn create(admin: &Admin, acls: Vec<Acl>) -> Result<(), AclError> {
         return Ok(());
     }
     let admin = admin.clone();
-    tokio::task::spawn_blocking(move || change_blocking(&admin, &acls, false))
+    crate::util::blocking(move || change_blocking(&admin, &acls, false))
         .await
         .map_err(|e| AclError::Other(e.to_string()))?
 }
@@ -271,7 +271,7 @@ pub async fn delete(admin: &Admin, acls: Vec<Acl>) -> Result<(), AclError> {
         return Ok(());
     }
     let admin = admin.clone();
-    tokio::task::spawn_blocking(move || change_blocking(&admin, &acls, true))
+    crate::util::blocking(move || change_blocking(&admin, &acls, true))
         .await
         .map_err(|e| AclError::Other(e.to_string()))?
 }

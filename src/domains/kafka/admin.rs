@@ -55,7 +55,7 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
         .map_err(|e| format!("cannot set up a Kafka client for {bootstrap}: {e}"))?;
     let admin = Arc::new(admin);
     let probe = admin.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::util::blocking(move || {
         probe.inner().fetch_metadata(None, crate::util::timeouts().connect)
     })
     .await
@@ -73,7 +73,7 @@ pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, String> {
     let fetch = || {
         let a = admin.clone();
         async move {
-            let fetched = tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, timeout()));
+            let fetched = crate::util::blocking(move || a.inner().fetch_metadata(None, timeout()));
             // The blocking task cannot be joined only if it panicked: no metadata.
             fetched.await.unwrap_or(Err(rdkafka::error::KafkaError::Canceled))
         }
@@ -255,7 +255,7 @@ pub async fn alter_configs(admin: &Admin, changes: ConfigChanges) -> Result<(), 
         return Ok(());
     }
     let admin = admin.clone();
-    tokio::task::spawn_blocking(move || incremental_alter(&admin, &changes))
+    crate::util::blocking(move || incremental_alter(&admin, &changes))
         .await
         .map_err(|e| e.to_string())?
 }

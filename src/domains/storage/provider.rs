@@ -45,12 +45,12 @@ pub async fn bucket_names(client: &Client) -> Result<Vec<String>, S3Error> {
     xml::read_bucket_names(&listed.body).map_err(|why| unreadable("/", why))
 }
 
-fn unreadable(bucket: &str, why: String) -> S3Error {
+fn unreadable(bucket: &str, why: impl std::fmt::Display) -> S3Error {
     S3Error::Refused {
         operation: format!("read {bucket}"),
         status: 200,
         code: "MalformedXML".into(),
-        message: why,
+        message: why.to_string(),
     }
 }
 
@@ -86,11 +86,11 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
         sub(client, name, "encryption"),
         client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000")),
     )?;
-    let bad = |why: String| unreadable(name, why);
+    let bad = |why: xml::Unreadable| unreadable(name, why);
     let policy = match policy {
         Some(body) if !body.iter().all(u8::is_ascii_whitespace) => Some(
             serde_json::from_slice(&body)
-                .map_err(|e| bad(format!("the policy is not JSON: {e}")))?,
+                .map_err(|e| unreadable(name, format!("the policy is not JSON: {e}")))?,
         ),
         _ => None,
     };

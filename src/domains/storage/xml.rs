@@ -28,10 +28,25 @@ fn opt(out: &mut String, name: &str, value: Option<impl std::fmt::Display>) {
     }
 }
 
-fn parse<'de, T: Deserialize<'de>>(body: &'de [u8], what: &str) -> Result<T, String> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| format!("the {what} document is not UTF-8"))?;
-    quick_xml::de::from_str(text).map_err(|e| format!("cannot read the {what} document: {e}"))
+/// A configuration document S3 gave that falconer cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the {0} document is not UTF-8")]
+    NotText(&'static str),
+    #[error("cannot read the {what} document: {source}")]
+    Xml {
+        what: &'static str,
+        #[source]
+        source: quick_xml::DeError,
+    },
+    /// A value S3 stores that falconer has no word for (a CORS method, an encryption algorithm).
+    #[error("unknown {what} {value:?}")]
+    Unknown { what: &'static str, value: String },
+}
+
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8], what: &'static str) -> Result<T, Unreadable> {
+    let text = std::str::from_utf8(body).map_err(|_| Unreadable::NotText(what))?;
+    quick_xml::de::from_str(text).map_err(|source| Unreadable::Xml { what, source })
 }
 
 // ---- versioning
@@ -46,7 +61,7 @@ pub fn versioning(v: Versioning) -> Vec<u8> {
         .into_bytes()
 }
 
-pub fn read_versioning(body: &[u8]) -> Result<Versioning, String> {
+pub fn read_versioning(body: &[u8]) -> Result<Versioning, Unreadable> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct V {
@@ -259,7 +274,7 @@ fn conditions(c: Conditions) -> LifecycleFilter {
     }
 }
 
-pub fn read_lifecycle(body: &[u8]) -> Result<Vec<LifecycleRule>, String> {
+pub fn read_lifecycle(body: &[u8]) -> Result<Vec<LifecycleRule>, Unreadable> {
     #[derive(Deserialize)]
     struct L {
         #[serde(rename = "Rule", default)]
@@ -362,7 +377,7 @@ pub fn cors(rules: &[CorsRule]) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub fn read_cors(body: &[u8]) -> Result<Vec<CorsRule>, String> {
+pub fn read_cors(body: &[u8]) -> Result<Vec<CorsRule>, Unreadable> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct R {
@@ -392,9 +407,12 @@ pub fn read_cors(body: &[u8]) -> Result<Vec<CorsRule>, String> {
                 .iter()
                 .map(|m| {
                     serde_json::from_value(serde_json::Value::String(m.clone()))
-                        .map_err(|_| format!("unknown CORS method {m:?}"))
+                        .map_err(|_| Unreadable::Unknown {
+                            what: "CORS method",
+                            value: m.clone(),
+                        })
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, Unreadable>>()?;
             Ok(CorsRule {
                 id: r.id,
                 allowed_origins: r.allowed_origin,
@@ -416,7 +434,7 @@ pub fn tagging(t: &BTreeMap<String, String>) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub fn read_tagging(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+pub fn read_tagging(body: &[u8]) -> Result<BTreeMap<String, String>, Unreadable> {
     #[derive(Deserialize, Default)]
     struct Set {
         #[serde(rename = "Tag", default)]
@@ -453,7 +471,7 @@ pub fn encryption(e: &Encryption) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub fn read_encryption(body: &[u8]) -> Result<Option<Encryption>, String> {
+pub fn read_encryption(body: &[u8]) -> Result<Option<Encryption>, Unreadable> {
     #[derive(Deserialize)]
     struct Default_ {
         #[serde(rename = "SSEAlgorithm")]
@@ -480,7 +498,10 @@ pub fn read_encryption(body: &[u8]) -> Result<Option<Encryption>, String> {
         return Ok(None);
     };
     let algorithm = serde_json::from_value(serde_json::Value::String(d.algorithm.clone()))
-        .map_err(|_| format!("unknown encryption algorithm {:?}", d.algorithm))?;
+        .map_err(|_| Unreadable::Unknown {
+            what: "encryption algorithm",
+            value: d.algorithm.clone(),
+        })?;
     Ok(Some(Encryption {
         algorithm,
         kms_key_id: d.kms,
@@ -500,7 +521,7 @@ pub fn create_bucket(region: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub fn read_location(body: &[u8]) -> Result<String, String> {
+pub fn read_location(body: &[u8]) -> Result<String, Unreadable> {
     #[derive(Deserialize)]
     struct L {
         #[serde(rename = "$text", default)]
@@ -514,7 +535,7 @@ pub fn read_location(body: &[u8]) -> Result<String, String> {
     })
 }
 
-pub fn read_bucket_names(body: &[u8]) -> Result<Vec<String>, String> {
+pub fn read_bucket_names(body: &[u8]) -> Result<Vec<String>, Unreadable> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct B {
@@ -542,7 +563,7 @@ pub struct Versions {
     pub next: Option<(String, String)>,
 }
 
-pub fn read_versions(body: &[u8]) -> Result<Versions, String> {
+pub fn read_versions(body: &[u8]) -> Result<Versions, Unreadable> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct V {
