@@ -44,7 +44,7 @@ fn lost(e: &rdkafka::error::KafkaError) -> bool {
 }
 
 /// Connects to the brokers at `bootstrap` (`host:port[,host:port]`) and checks that they answer.
-pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
+pub async fn connect(bootstrap: &str) -> Result<Admin, AdminError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("client.id", "falconer")
@@ -52,15 +52,18 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, String> {
         .set("allow.auto.create.topics", "false")
         .set("log_level", "3")
         .create()
-        .map_err(|e| format!("cannot set up a Kafka client for {bootstrap}: {e}"))?;
+        .map_err(|e| AdminError::Setup {
+            bootstrap: bootstrap.to_string(),
+            message: e.to_string(),
+        })?;
     let admin = Arc::new(admin);
     let probe = admin.clone();
     crate::util::blocking(move || {
         probe.inner().fetch_metadata(None, crate::util::timeouts().connect)
     })
     .await
-    .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?
-    .map_err(|e| format!("cannot reach Kafka at {bootstrap}: {e}"))?;
+    .map_err(|e| unreachable(bootstrap, e))?
+    .map_err(|e| unreachable(bootstrap, e))?;
     Ok(admin)
 }
 
@@ -69,7 +72,7 @@ pub type TopicShape = (String, u32, i16);
 
 /// Every topic of the cluster with its partition count and replication factor (one full-cluster
 /// Metadata request: asking for one missing topic could create it on some brokers).
-pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, String> {
+pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, AdminError> {
     let fetch = || {
         let a = admin.clone();
         async move {
@@ -80,7 +83,7 @@ pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, String> {
     };
     let md = crate::util::retry_read("Kafka", fetch, lost, || None)
         .await
-        .map_err(|e| format!("Kafka metadata: {e}"))?;
+        .map_err(|e| failed("metadata", e))?;
     Ok(md
         .topics()
         .iter()
@@ -104,7 +107,10 @@ pub struct TopicConfigs {
 }
 
 /// The configs of each topic (DescribeConfigs, one request for all).
-pub async fn topic_configs(admin: &Admin, names: &[String]) -> Result<Vec<TopicConfigs>, String> {
+pub async fn topic_configs(
+    admin: &Admin,
+    names: &[String],
+) -> Result<Vec<TopicConfigs>, AdminError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -114,12 +120,12 @@ pub async fn topic_configs(admin: &Admin, names: &[String]) -> Result<Vec<TopicC
     let describe = || admin.describe_configs(specs.iter(), &opts);
     let results = crate::util::retry_read("Kafka", describe, lost, || None)
         .await
-        .map_err(|e| format!("Kafka DescribeConfigs: {e}"))?;
+        .map_err(|e| failed("DescribeConfigs", e))?;
     results
         .into_iter()
         .zip(names)
         .map(|(r, name)| {
-            let r = r.map_err(|e| format!("Kafka DescribeConfigs of topic {name}: {e:?}"))?;
+            let r = r.map_err(|e| refused("describe the configs of", name, e))?;
             let mut out = TopicConfigs::default();
             for e in &r.entries {
                 let Some(v) = e.value.clone() else { continue };
@@ -141,7 +147,7 @@ pub async fn topics(
     all: Vec<TopicShape>,
     wanted: impl Fn(&str) -> bool,
     declared: &HashMap<String, Vec<String>>,
-) -> Result<Vec<Topic>, String> {
+) -> Result<Vec<Topic>, AdminError> {
     let mine: Vec<TopicShape> = all
         .into_iter()
         .filter(|(n, _, _)| wanted(n))
@@ -171,13 +177,68 @@ pub async fn topics(
         .collect())
 }
 
-/// A refusal of the broker, with the topic (and config) named.
-fn refused(what: &str, topic: &str, e: impl std::fmt::Debug) -> String {
-    format!("Kafka refused to {what} topic {topic}: {e:?}")
+/// Why a request to Kafka's brokers failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdminError {
+    #[error("cannot set up a Kafka client for {bootstrap}: {message}")]
+    Setup { bootstrap: String, message: String },
+    #[error("cannot reach Kafka at {bootstrap}: {message}")]
+    Unreachable { bootstrap: String, message: String },
+    /// A request failed as a whole (the client's words).
+    #[error("Kafka {request}: {message}")]
+    Failed {
+        request: &'static str,
+        message: String,
+    },
+    /// The broker refused one topic's part of a request.
+    #[error("Kafka refused to {what} topic {topic}: {code}")]
+    Refused {
+        what: &'static str,
+        topic: String,
+        code: String,
+    },
+    /// A config librdkafka would not take.
+    #[error("topic {topic}, config `{key}`: {message}")]
+    BadConfig {
+        topic: String,
+        key: String,
+        message: String,
+    },
+    #[error("{0:?} contains a NUL byte")]
+    Nul(String),
+    #[error("cannot describe topic {0} to librdkafka")]
+    Resource(String),
+    #[error("Kafka IncrementalAlterConfigs: an unexpected answer")]
+    Unexpected,
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+fn unreachable(bootstrap: &str, e: impl std::fmt::Display) -> AdminError {
+    AdminError::Unreachable {
+        bootstrap: bootstrap.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn failed(request: &'static str, e: impl std::fmt::Display) -> AdminError {
+    AdminError::Failed {
+        request,
+        message: e.to_string(),
+    }
+}
+
+/// A refusal of the broker, with the topic named.
+fn refused(what: &'static str, topic: &str, e: impl std::fmt::Debug) -> AdminError {
+    AdminError::Refused {
+        what,
+        topic: topic.to_string(),
+        code: format!("{e:?}"),
+    }
 }
 
 /// Creates topics in one CreateTopics request (with their configs).
-pub async fn create_topics(admin: &Admin, topics: &[&Topic]) -> Result<(), String> {
+pub async fn create_topics(admin: &Admin, topics: &[&Topic]) -> Result<(), AdminError> {
     if topics.is_empty() {
         return Ok(());
     }
@@ -194,7 +255,7 @@ pub async fn create_topics(admin: &Admin, topics: &[&Topic]) -> Result<(), Strin
     let results = admin
         .create_topics(news.iter(), &options())
         .await
-        .map_err(|e| format!("Kafka CreateTopics: {e}"))?;
+        .map_err(|e| failed("CreateTopics", e))?;
     for r in results {
         if let Err((topic, code)) = r {
             // Created by an earlier run that was stopped: the next plan sees it.
@@ -207,7 +268,7 @@ pub async fn create_topics(admin: &Admin, topics: &[&Topic]) -> Result<(), Strin
 }
 
 /// Raises partition counts in one CreatePartitions request.
-pub async fn add_partitions(admin: &Admin, topics: &[(&str, u32)]) -> Result<(), String> {
+pub async fn add_partitions(admin: &Admin, topics: &[(&str, u32)]) -> Result<(), AdminError> {
     if topics.is_empty() {
         return Ok(());
     }
@@ -218,7 +279,7 @@ pub async fn add_partitions(admin: &Admin, topics: &[(&str, u32)]) -> Result<(),
     for r in admin
         .create_partitions(parts.iter(), &options())
         .await
-        .map_err(|e| format!("Kafka CreatePartitions: {e}"))?
+        .map_err(|e| failed("CreatePartitions", e))?
     {
         r.map_err(|(topic, code)| refused("add partitions to", &topic, code))?;
     }
@@ -226,14 +287,14 @@ pub async fn add_partitions(admin: &Admin, topics: &[(&str, u32)]) -> Result<(),
 }
 
 /// Deletes topics in one DeleteTopics request; a topic already gone counts as deleted.
-pub async fn delete_topics(admin: &Admin, names: &[&str]) -> Result<(), String> {
+pub async fn delete_topics(admin: &Admin, names: &[&str]) -> Result<(), AdminError> {
     if names.is_empty() {
         return Ok(());
     }
     for r in admin
         .delete_topics(names, &options())
         .await
-        .map_err(|e| format!("Kafka DeleteTopics: {e}"))?
+        .map_err(|e| failed("DeleteTopics", e))?
     {
         if let Err((topic, code)) = r
             && code != rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition
@@ -250,24 +311,24 @@ pub type ConfigChanges = Vec<(String, Vec<(String, Option<String>)>)>;
 /// Applies config changes of many topics in one IncrementalAlterConfigs request (librdkafka's
 /// `rd_kafka_IncrementalAlterConfigs`; the `rdkafka` crate only has the old AlterConfigs, which replaces
 /// every config of a topic).
-pub async fn alter_configs(admin: &Admin, changes: ConfigChanges) -> Result<(), String> {
+pub async fn alter_configs(admin: &Admin, changes: ConfigChanges) -> Result<(), AdminError> {
     if changes.is_empty() {
         return Ok(());
     }
     let admin = admin.clone();
     crate::util::blocking(move || incremental_alter(&admin, &changes))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| failed("IncrementalAlterConfigs", e))?
 }
 
-fn c_string(s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+fn c_string(s: &str) -> Result<CString, AdminError> {
+    CString::new(s).map_err(|_| AdminError::Nul(s.to_string()))
 }
 
 /// # Safety of the FFI below
 /// Every object librdkafka hands out is destroyed exactly once, on every path: the resources (the request
 /// copies them), the options, the queue and the event. Strings passed in live until the call returns.
-fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), String> {
+fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), AdminError> {
     let mut resources: Vec<*mut sys::rd_kafka_ConfigResource_t> = Vec::new();
     let result = (|| {
         for (topic, configs) in changes {
@@ -280,7 +341,7 @@ fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), Strin
                 )
             };
             if res.is_null() {
-                return Err(format!("cannot describe topic {topic} to librdkafka"));
+                return Err(AdminError::Resource(topic.clone()));
             }
             resources.push(res);
             for (key, value) in configs {
@@ -303,7 +364,11 @@ fn incremental_alter(admin: &Admin, changes: &ConfigChanges) -> Result<(), Strin
                     // SAFETY: a valid error object, destroyed once.
                     let msg = unsafe { owned(sys::rd_kafka_error_string(err)) };
                     unsafe { sys::rd_kafka_error_destroy(err) };
-                    return Err(format!("topic {topic}, config `{key}`: {msg}"));
+                    return Err(AdminError::BadConfig {
+                        topic: topic.clone(),
+                        key: key.clone(),
+                        message: msg,
+                    });
                 }
             }
         }
@@ -406,11 +471,11 @@ pub fn request(
 
 /// # Safety
 /// `ev` is the event of an IncrementalAlterConfigs request.
-unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
+unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), AdminError> {
     unsafe {
         let res = sys::rd_kafka_event_IncrementalAlterConfigs_result(ev);
         if res.is_null() {
-            return Err("Kafka IncrementalAlterConfigs: an unexpected answer".into());
+            return Err(AdminError::Unexpected);
         }
         let mut n = 0usize;
         let list = sys::rd_kafka_IncrementalAlterConfigs_result_resources(res, &mut n);
@@ -422,11 +487,14 @@ unsafe fn read_result(ev: *mut sys::rd_kafka_event_t) -> Result<(), String> {
                 let code = owned(sys::rd_kafka_err2name(sys::rd_kafka_ConfigResource_error(
                     r,
                 )));
-                return Err(format!(
-                    "Kafka refused the configs of topic {} ({code}): {}",
-                    owned(sys::rd_kafka_ConfigResource_name(r)),
-                    owned(sys::rd_kafka_ConfigResource_error_string(r))
-                ));
+                return Err(AdminError::Refused {
+                    what: "change the configs of",
+                    topic: owned(sys::rd_kafka_ConfigResource_name(r)),
+                    code: format!(
+                        "{code}: {}",
+                        owned(sys::rd_kafka_ConfigResource_error_string(r))
+                    ),
+                });
             }
         }
     }

@@ -39,7 +39,7 @@ impl Kafka {
     }
 
     /// Every topic of the cluster: one Metadata request, or (reads shared by a fleet) the run's one.
-    async fn cluster_topics(&self) -> Result<Vec<admin::TopicShape>, String> {
+    async fn cluster_topics(&self) -> Result<Vec<admin::TopicShape>, admin::AdminError> {
         self.cluster.get(|| admin::metadata(&self.admin)).await
     }
 }
@@ -98,7 +98,7 @@ impl System for Kafka {
         }
         Ok(Kafka {
             bootstrap: c.url.clone(),
-            ..Kafka::new(admin::connect(&c.url).await?)
+            ..Kafka::new(admin::connect(&c.url).await.map_err(|e| e.to_string())?)
         })
     }
 }
@@ -142,7 +142,7 @@ impl Provider for Kafka {
             .collect();
         let backend = |message: String| ProviderError::backend(Domain::Kafka, message);
         let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
-        let all = self.cluster_topics().await.map_err(backend)?;
+        let all = self.cluster_topics().await.map_err(|e| backend(e.to_string()))?;
         let found = admin::topics(
             &self.admin,
             all,
@@ -150,7 +150,7 @@ impl Provider for Kafka {
             &declared,
         )
         .await
-        .map_err(backend)?;
+        .map_err(|e| backend(e.to_string()))?;
         let managed: Vec<String> = also.iter().map(ToString::to_string).collect();
         // Without an authorizer there are no ACLs to read; creating them says so at apply.
         let acls = match acl::describe(&self.admin).await {
@@ -220,16 +220,16 @@ impl Provider for Kafka {
             } = Batch::of(wave, (&d, &l), (&da, &la));
             admin::create_topics(&self.admin, &create)
                 .await
-                .map_err(|e| failed(e, "CreateTopics", done))?;
+                .map_err(|e| failed(e.to_string(), "CreateTopics", done))?;
             admin::add_partitions(&self.admin, &grow)
                 .await
-                .map_err(|e| failed(e, "CreatePartitions", done))?;
+                .map_err(|e| failed(e.to_string(), "CreatePartitions", done))?;
             admin::alter_configs(&self.admin, configs)
                 .await
-                .map_err(|e| failed(e, "IncrementalAlterConfigs", done))?;
+                .map_err(|e| failed(e.to_string(), "IncrementalAlterConfigs", done))?;
             admin::delete_topics(&self.admin, &delete)
                 .await
-                .map_err(|e| failed(e, "DeleteTopics", done))?;
+                .map_err(|e| failed(e.to_string(), "DeleteTopics", done))?;
             if acl_error.is_none() {
                 let r = match acl::create(&self.admin, acl_create).await {
                     Ok(()) => acl::delete(&self.admin, acl_delete).await,
