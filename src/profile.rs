@@ -144,6 +144,11 @@ impl TimeoutsTable {
             .get(domain.as_str())
             .cloned()
             .unwrap_or_default();
+        self.over(&own, base)
+    }
+
+    /// `own`'s timeouts, else the table's, else `base`.
+    fn over(&self, own: &SystemTimeouts, base: Timeouts) -> Timeouts {
         let pick = |own: Option<u64>, all: Option<u64>, base: std::time::Duration| {
             own.or(all).map_or(base, std::time::Duration::from_secs)
         };
@@ -232,12 +237,7 @@ impl Profile {
     /// The timeouts of what is not one of the systems (the backup repository on S3): the profile's
     /// `[timeouts]` for all systems, else `base`.
     pub fn general_timeouts(&self, base: Timeouts) -> Timeouts {
-        let t = &self.timeouts;
-        let pick = |own: Option<u64>, base| own.map_or(base, std::time::Duration::from_secs);
-        Timeouts {
-            connect: pick(t.connect, base.connect),
-            request: pick(t.request, base.request),
-        }
+        self.timeouts.over(&SystemTimeouts::default(), base)
     }
 
     /// A system's timeouts: the profile's `[timeouts]`, else `base`.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::audit::{self, Audit};
 use super::live::{self, Context, Desired, Settings};
 use super::lock::{self, LOCK_TTL};
-use super::{Answer, Cancel, Error, Events, Question, Refusal, RunFailure};
+use super::{Answer, Cancel, Error, Events, Question, Refusal};
 use crate::engine;
 use crate::model::{Address, HazardCode, TenantStatus};
 use crate::plan::{Action, Item, Options, Plan};
@@ -84,7 +84,7 @@ pub async fn apply(
         audit::record(&state, audit, None, events).await;
         return Err(e);
     }
-    let cx = Context::open(settings, &desired, &reach).await?;
+    let cx = Context::open(settings, &state, &desired, &reach).await?;
     let lock = lock::lock_tenant(&cx.state, &tenant.id, events).await;
     let result = match lock {
         Ok(lock) => {
@@ -224,7 +224,7 @@ impl Locked<'_> {
             .await?;
         if !outcome.errors.is_empty() || outcome.stopped.is_some() {
             finish_run(self.cx, &run, "failed", self.events).await;
-            return Err(failure(outcome));
+            return Err(Error::Run(outcome.into()));
         }
         record_applied(self.cx, &tenant.id, &plan, &desired_items).await?;
         finish_run(self.cx, &run, "applied", self.events).await;
@@ -288,15 +288,6 @@ impl Locked<'_> {
         .await;
         Ok((run, outcome))
     }
-}
-
-/// A run that failed or stopped before its end, as an error.
-pub fn failure(outcome: engine::Outcome) -> Error {
-    Error::Run(RunFailure {
-        errors: outcome.errors,
-        stopped: outcome.stopped,
-        done: outcome.done,
-    })
 }
 
 /// Says so when earlier runs of the tenant did not finish (this run completes their work).

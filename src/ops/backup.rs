@@ -48,7 +48,19 @@ pub async fn create(
     req: &CreateRequest,
     events: &dyn Events,
 ) -> Result<Record, Error> {
-    let tenant = export::tenant_of(&req.tenant, req.manifest.as_deref(), settings, events).await?;
+    let state = State::open(&settings.state).await?;
+    create_in(settings, &state, repo, req, events).await
+}
+
+/// [`create`], with the state store already open (a schedule's runner backs up many tenants).
+pub async fn create_in(
+    settings: &Settings,
+    state: &State,
+    repo: &Repo,
+    req: &CreateRequest,
+    events: &dyn Events,
+) -> Result<Record, Error> {
+    let tenant = export::tenant_in(&req.tenant, req.manifest.as_deref(), state, events).await?;
     let bad = |e: crate::plan::PlanError| Error::Other(e.to_string());
     let filter = Filter {
         include: crate::plan::globs(&req.include).map_err(bad)?,
@@ -58,10 +70,9 @@ pub async fn create(
         true => super::live::LIVE_DOMAINS.to_vec(),
         false => req.domains.clone(),
     };
-    let state = State::open(&settings.state).await?;
     // A backup reads; holding the tenant's lock keeps an apply from changing it half-way through.
-    let lock = lock_waiting(&state, &tenant.id, req.wait, events).await?;
-    let beat = lock::keep_alive(&state, &lock);
+    let lock = lock_waiting(state, &tenant.id, req.wait, events).await?;
+    let beat = lock::keep_alive(state, &lock);
     let started_ms = req.at_ms.unwrap_or_else(crate::util::now_millis);
     let id = backup::new_id(started_ms);
     let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
@@ -79,7 +90,7 @@ pub async fn create(
         domains: &domains,
         filter: &filter,
         started_ms,
-        state: &state,
+        state,
         settings,
         events,
     };
@@ -88,7 +99,7 @@ pub async fn create(
         events.warning(&format!("could not record that backup {id} ended: {e}"));
     }
     beat.abort();
-    lock::release(&state, &lock, events).await;
+    lock::release(state, &lock, events).await;
     stored
 }
 

@@ -144,6 +144,16 @@ pub struct RunFailure {
     pub done: Vec<Domain>,
 }
 
+impl From<crate::engine::Outcome> for RunFailure {
+    fn from(o: crate::engine::Outcome) -> RunFailure {
+        RunFailure {
+            errors: o.errors,
+            stopped: o.stopped,
+            done: o.done,
+        }
+    }
+}
+
 impl RunFailure {
     /// Whether the only reason is a lost lock.
     pub fn lock_lost(&self) -> bool {

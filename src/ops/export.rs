@@ -9,6 +9,7 @@ use crate::domains::Spec;
 use crate::domains::provider::Provider;
 use crate::manifest::{self, LoadOptions};
 use crate::model::{Domain, Tenant};
+use crate::state::State;
 
 /// The domains export can read.
 pub const SUPPORTED: &[Domain] = super::live::LIVE_DOMAINS;
@@ -21,9 +22,27 @@ pub async fn tenant_of(
     settings: &Settings,
     events: &dyn Events,
 ) -> Result<Tenant, Error> {
-    let Some(p) = manifest else {
-        return Ok(remembered(id, settings, events).await);
-    };
+    match manifest {
+        Some(p) => from_manifest(id, p, events),
+        None => Ok(remembered(id, State::open(&settings.state).await.as_ref(), events).await),
+    }
+}
+
+/// [`tenant_of`], with the state store already open.
+pub async fn tenant_in(
+    id: &str,
+    manifest: Option<&Path>,
+    state: &State,
+    events: &dyn Events,
+) -> Result<Tenant, Error> {
+    match manifest {
+        Some(p) => from_manifest(id, p, events),
+        None => Ok(remembered(id, Ok(state), events).await),
+    }
+}
+
+/// The tenant block of a manifest, which must be `id`'s.
+fn from_manifest(id: &str, p: &Path, events: &dyn Events) -> Result<Tenant, Error> {
     let loaded = manifest::load_path(p, LoadOptions::default());
     match loaded.manifest {
         Some(m) if m.tenant.id == id => {
@@ -47,8 +66,12 @@ pub async fn tenant_of(
 
 /// The tenant with the naming the registry remembers (the defaults when it knows none, or cannot be read:
 /// said as a warning).
-async fn remembered(id: &str, settings: &Settings, events: &dyn Events) -> Tenant {
-    let registered = match crate::state::State::open(&settings.state).await {
+async fn remembered(
+    id: &str,
+    state: Result<&State, &crate::state::StateError>,
+    events: &dyn Events,
+) -> Tenant {
+    let registered = match state {
         Ok(state) => state
             .registry()
             .registered(id)

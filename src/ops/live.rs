@@ -216,17 +216,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the state store and connects to the live systems of the domains `desired` declares or the
-    /// state store says falconer manages for the tenant (`opts.managed`, when given, stands for the latter).
+    /// Connects to the live systems of the domains `desired` declares or the state store (opened by the
+    /// caller) says falconer manages for the tenant (`opts.managed`, when given, stands for the latter).
     /// Only the systems a plan with these options can change are connected: a targeted plan needs the
     /// systems of its targets and of what they depend on, no others.
     pub async fn open(
         settings: &Settings,
+        state: &State,
         desired: &Desired,
         opts: &Options,
     ) -> Result<Context, Error> {
         let tenant = &desired.manifest.tenant.id;
-        let state = State::open(&settings.state).await?;
+        let state = state.clone();
         let key = state.managed().fingerprint_key(tenant).await?;
         let domains = Self::domains(&state, desired, opts).await?;
         let profile = settings.profile()?;
@@ -483,6 +484,7 @@ pub async fn plan_path(
     let (desired, without) = load_any(path, events)?;
     let mut opts = opts;
     opts.excludes.extend(without);
-    let cx = Context::open(settings, &desired, &opts).await?;
+    let state = State::open(&settings.state).await?;
+    let cx = Context::open(settings, &state, &desired, &opts).await?;
     cx.plan(&desired, opts).await.map(|(p, _, _)| p)
 }

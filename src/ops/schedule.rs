@@ -180,7 +180,7 @@ impl Runner<'_> {
         };
         for t in &s.tenants {
             let req = create_request(s, t, at, self.now);
-            let r = backup::create(self.settings, &repo, &req, self.events).await;
+            let r = backup::create_in(self.settings, self.state, &repo, &req, self.events).await;
             run.backups.push((req.tenant, r));
         }
         let failed =

@@ -483,11 +483,7 @@ impl Restoring<'_> {
         let failed = !outcome.errors.is_empty() || outcome.stopped.is_some();
         let status = if failed { "failed" } else { "applied" };
         apply::finish_run(&p.cx, &run_id, status, self.events).await;
-        let failure = RunFailure {
-            errors: outcome.errors,
-            stopped: outcome.stopped,
-            done: outcome.done,
-        };
+        let failure = RunFailure::from(outcome);
         match (report.outcome, recorded) {
             (Outcome::Success, Ok(())) => self.verify(&p, desired, report).await,
             (Outcome::Success, Err(e)) => Err(e),

@@ -30,7 +30,7 @@ pub async fn plan(
         managed: Some(managed(run, restored).await?),
         ..Options::default()
     };
-    let cx = Context::open(run.settings, desired, &opts).await?;
+    let cx = Context::open(run.settings, run.state, desired, &opts).await?;
     let (mut plan, mut desired_items, mut live_items) = cx.plan(desired, opts.clone()).await?;
     refuse_unresolved(report, desired, (&desired_items, &live_items))?;
     let conflicts = settle_conflicts(run, &plan, report).await?;
