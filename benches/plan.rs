@@ -187,7 +187,7 @@ fn engine(sizes: &[usize], root: &Path) {
         generate(n, &dir);
         let loaded = falconer::manifest::load_path(&dir, Default::default());
         let m = loaded.manifest.expect("the generated tenant loads");
-        let key = falconer::secrets::FingerprintKey::from_env();
+        let key = falconer::secrets::FingerprintKey::from_env(&Default::default());
         let mut warnings = Vec::new();
         let desired: Vec<falconer::plan::Item> = m
             .resources

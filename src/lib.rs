@@ -22,6 +22,7 @@ pub mod profile;
 pub mod restore;
 pub mod s3;
 pub mod secrets;
+pub mod setup;
 pub mod state;
 pub mod syntax;
 pub mod util;

@@ -62,7 +62,55 @@ use std::path::{Path, PathBuf};
 
 use crate::domains::systems::{Live, Tables};
 use crate::model::Domain;
+use crate::setup::Env;
 use crate::util::Timeouts;
+
+/// Why a profile cannot be used: the file cannot be read, or a table in it is wrong (with its place).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read the profile {}: {kind}", path.display())]
+    Read {
+        path: PathBuf,
+        kind: std::io::ErrorKind,
+    },
+    /// `at` is where in the file (`:line:column`), when known.
+    #[error("{}{at}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        at: String,
+        message: String,
+    },
+    /// A setting of falconer's own tables cannot be used: which (`[restore] timezone`), and why.
+    #[error("the profile's {setting} {why}")]
+    Setting { setting: String, why: String },
+    /// A secret of the profile cannot be read.
+    #[error(transparent)]
+    Secret(Box<crate::setup::SetupError>),
+}
+
+impl From<crate::setup::SetupError> for ProfileError {
+    fn from(e: crate::setup::SetupError) -> Self {
+        ProfileError::Secret(Box::new(e))
+    }
+}
+
+impl ProfileError {
+    /// A setting of falconer's own tables that cannot be used.
+    pub fn setting(setting: impl Into<String>, why: impl Into<String>) -> ProfileError {
+        ProfileError::Setting {
+            setting: setting.into(),
+            why: why.into(),
+        }
+    }
+}
+
+fn invalid(path: &Path, message: String) -> ProfileError {
+    ProfileError::Invalid {
+        path: path.to_path_buf(),
+        at: String::new(),
+        message,
+    }
+}
 
 /// The `[restore]` table: when production restores may run, and their second factor.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -112,27 +160,23 @@ pub struct SystemTimeouts {
 
 impl TimeoutsTable {
     /// Refuses a table for a system that does not exist, and zero.
-    fn check(&self, path: &Path) -> Result<(), String> {
+    fn check(&self, path: &Path) -> Result<(), ProfileError> {
         if let Some(k) = self
             .systems
             .keys()
             .find(|k| !Domain::ALL.iter().any(|d| d.as_str() == k.as_str()))
         {
-            return Err(format!(
-                "{}: [timeouts.{k}]: no such system (the systems are {})",
-                path.display(),
-                Domain::ALL.map(|d| d.as_str()).join(", ")
-            ));
+            let all = Domain::ALL.map(|d| d.as_str()).join(", ");
+            let why = format!("[timeouts.{k}]: no such system (the systems are {all})");
+            return Err(invalid(path, why));
         }
         let all = self.systems.values().flat_map(|s| [s.connect, s.request]);
         if all
             .chain([self.connect, self.request])
             .any(|t| t == Some(0))
         {
-            return Err(format!(
-                "{}: [timeouts]: a timeout of 0 s would never wait",
-                path.display()
-            ));
+            let why = "[timeouts]: a timeout of 0 s would never wait";
+            return Err(invalid(path, why.into()));
         }
         Ok(())
     }
@@ -164,11 +208,11 @@ fn own_table<T: serde::de::DeserializeOwned + Default>(
     all: &mut toml::Table,
     name: &str,
     path: &Path,
-) -> Result<T, String> {
+) -> Result<T, ProfileError> {
     match all.remove(name) {
         None => Ok(T::default()),
         Some(v) => v.try_into().map_err(|e: toml::de::Error| {
-            format!("{}: [{name}]: {}", path.display(), e.message().trim_end())
+            invalid(path, format!("[{name}]: {}", e.message().trim_end()))
         }),
     }
 }
@@ -183,22 +227,35 @@ pub struct Profile {
     pub dir: PathBuf,
     /// The `[timeouts]` table, when given.
     pub timeouts: TimeoutsTable,
+    /// The environment, for the systems the profile has no table for.
+    pub env: Env,
 }
 
 impl Profile {
-    /// Reads a profile; errors name the file, line and column.
-    pub fn load(path: &Path) -> Result<Profile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the profile {}: {}", path.display(), e.kind()))?;
-        let located = |e: toml::de::Error| {
-            let at = e
+    /// No profile: every system from the environment.
+    pub fn from_env(env: Env) -> Profile {
+        Profile {
+            env,
+            ..Profile::default()
+        }
+    }
+
+    /// Reads a profile (the systems it has no table for from `env`); errors name the file, line and column.
+    pub fn load(path: &Path, env: Env) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+            path: path.to_path_buf(),
+            kind: e.kind(),
+        })?;
+        let located = |e: toml::de::Error| ProfileError::Invalid {
+            path: path.to_path_buf(),
+            at: e
                 .span()
                 .map(|s| {
                     let (line, col) = crate::diag::line_col(&text, s.start);
                     format!(":{line}:{col}")
                 })
-                .unwrap_or_default();
-            format!("{}{at}: {}", path.display(), e.message().trim_end())
+                .unwrap_or_default(),
+            message: e.message().trim_end().to_string(),
         };
         let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
@@ -226,12 +283,13 @@ impl Profile {
             backup,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             timeouts: timeouts.unwrap_or_default(),
+            env,
         })
     }
 
     /// Whether a system's connection is given (by the profile or the environment).
     pub fn configured(&self, domain: Domain) -> bool {
-        self.tables.configured(domain)
+        self.tables.configured(domain, &self.env)
     }
 
     /// The timeouts of what is not one of the systems (the backup repository on S3): the profile's
@@ -253,6 +311,6 @@ impl Profile {
         base: Timeouts,
     ) -> Result<Live, crate::domains::systems::ConnectError> {
         let t = self.timeouts(domain, base);
-        self.tables.connect(domain, &self.dir, t).await
+        self.tables.connect(domain, &self.dir, &self.env, t).await
     }
 }

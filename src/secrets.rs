@@ -37,10 +37,10 @@ impl FingerprintKey {
 
     /// From `FALCONER_FINGERPRINT_KEY`, else a fixed per-process key: fingerprints then only compare values
     /// resolved in the same run (enough for an offline plan), and are never stored.
-    pub fn from_env() -> Self {
-        match std::env::var("FALCONER_FINGERPRINT_KEY") {
-            Ok(k) if !k.is_empty() => FingerprintKey(k.into_bytes()),
-            _ => FingerprintKey(b"falconer-offline-fingerprints".to_vec()),
+    pub fn from_env(env: &crate::setup::Env) -> Self {
+        match env.get("FALCONER_FINGERPRINT_KEY") {
+            Some(k) => FingerprintKey(k.into_bytes()),
+            None => FingerprintKey(b"falconer-offline-fingerprints".to_vec()),
         }
     }
 

@@ -65,12 +65,19 @@ pub fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
 
 /// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
 /// is reported as such; the error names host, port and database, never the URL (it may hold a password).
-pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx::PgPool, String> {
+pub async fn pg_pool(
+    url: &str,
+    password: Option<&str>,
+    max: u32,
+) -> Result<sqlx::PgPool, crate::setup::SetupError> {
+    use crate::setup::SetupError;
     use sqlx::ConnectOptions;
     use std::str::FromStr;
     let mut opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
-        "the PostgreSQL connection URL is not valid (postgres://user@host:port/database)"
-            .to_string()
+        SetupError::setting(
+            "the PostgreSQL connection URL",
+            "is not valid (postgres://user@host:port/database)",
+        )
     })?;
     if let Some(p) = password {
         opts = opts.password(p);
@@ -82,16 +89,25 @@ pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx
         opts.get_database().unwrap_or("default")
     );
     let limit = timeouts().connect;
-    let silent = || {
-        format!(
-            "PostgreSQL at {target} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
-            limit.as_secs()
-        )
+    let silent = |_| SetupError::TimedOut {
+        system: "PostgreSQL",
+        target: Some(target.clone()),
+        secs: limit.as_secs(),
+    };
+    let refused = |e: sqlx::Error| {
+        let words = format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e));
+        match &e {
+            // invalid_authorization_specification, invalid_password
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("28")) => {
+                SetupError::SignIn(words)
+            }
+            _ => SetupError::Unreachable(words),
+        }
     };
     let first = tokio::time::timeout(limit, opts.connect())
         .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))?;
+        .map_err(silent)?
+        .map_err(refused)?;
     drop(first);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(max)
@@ -99,8 +115,8 @@ pub async fn pg_pool(url: &str, password: Option<&str>, max: u32) -> Result<sqlx
         .connect_with(opts);
     tokio::time::timeout(limit, pool)
         .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("cannot connect to PostgreSQL at {target}: {}", pg_error(&e)))
+        .map_err(silent)?
+        .map_err(refused)
 }
 
 /// A connection error for people: the server's message, never the connection string (it may hold a
@@ -386,5 +402,28 @@ mod tests {
             random::<16>().expect("random"),
         );
         assert_ne!(a, b, "two draws of 128 bits differ");
+    }
+}
+
+/// A file that could not be read, written or made: what was done, where, and the system's reason.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {doing} {}: {source}", path.display())]
+pub struct FileError {
+    /// `read`, `write`, `create`.
+    pub doing: &'static str,
+    pub path: std::path::PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The error of `doing` a file at `path`, for `map_err`.
+pub fn file_error(
+    doing: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> FileError {
+    let path = path.to_path_buf();
+    move |source| FileError {
+        doing,
+        path,
+        source,
     }
 }

@@ -11,6 +11,9 @@ pub enum RepoError {
     },
     #[error("the repository on S3: {0}")]
     S3(String),
+    /// The repository's S3 connection cannot be set up.
+    #[error("the repository on S3: {0}")]
+    Setup(Box<crate::setup::SetupError>),
     #[error("the state store: {0}")]
     State(String),
     #[error(
@@ -59,4 +62,10 @@ pub enum RepoError {
         "the repository {0} holds unencrypted backups: encrypted backups go to a new, empty repository"
     )]
     NotEncrypted(String),
+}
+
+impl From<crate::setup::SetupError> for RepoError {
+    fn from(e: crate::setup::SetupError) -> Self {
+        RepoError::Setup(Box::new(e))
+    }
 }

@@ -39,6 +39,9 @@ pub const OLDEST_FORMAT: u32 = 1;
 pub enum DomainStatus {
     /// Read; the tenant has resources there.
     Ok,
+    /// Read, and the domain's inventory found objects of the tenant's scope that no kind carries (see
+    /// `not_carried`): a restore cannot bring them back.
+    Incomplete,
     /// Read; the tenant has nothing there.
     Empty,
     /// The system answered with an error (see `message`).
@@ -50,7 +53,10 @@ pub enum DomainStatus {
 impl DomainStatus {
     /// Whether the domain's document is in the backup.
     pub fn stored(self) -> bool {
-        matches!(self, DomainStatus::Ok | DomainStatus::Empty)
+        matches!(
+            self,
+            DomainStatus::Ok | DomainStatus::Incomplete | DomainStatus::Empty
+        )
     }
 }
 
@@ -62,6 +68,8 @@ impl DomainStatus {
 pub enum BackupStatus {
     /// Every domain that was reachable was read (unconfigured ones are `not_available`).
     Ok,
+    /// Every domain was read, and some hold objects no kind carries (their domains are `incomplete`).
+    Incomplete,
     /// Some domains failed: the others are kept.
     Partial,
     /// No domain could be read.
@@ -72,6 +80,7 @@ impl std::fmt::Display for BackupStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BackupStatus::Ok => "ok",
+            BackupStatus::Incomplete => "incomplete",
             BackupStatus::Partial => "partial",
             BackupStatus::Failed => "failed",
         })
@@ -112,6 +121,9 @@ pub struct DomainEntry {
     /// Files the document names (each action's code), stored as blobs of their own: path → SHA-256.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parts: BTreeMap<String, String>,
+    /// Objects of the tenant's scope that no kind carries (the domain's inventory): not in the backup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_carried: Vec<crate::domains::provider::NotCarried>,
 }
 
 /// How a backup's blobs are encrypted (the key itself is never in the repository).
@@ -163,8 +175,10 @@ impl Record {
             .filter(|d| d.status == DomainStatus::Error)
             .count();
         let read = domains.iter().filter(|d| d.status.stored()).count();
+        let incomplete = domains.iter().any(|d| d.status == DomainStatus::Incomplete);
         match (failed, read) {
             (0, 0) => BackupStatus::Failed,
+            (0, _) if incomplete => BackupStatus::Incomplete,
             (0, _) => BackupStatus::Ok,
             (_, 0) => BackupStatus::Failed,
             _ => BackupStatus::Partial,
@@ -245,6 +259,7 @@ mod tests {
             message: None,
             secrets: Vec::new(),
             parts: Default::default(),
+            not_carried: Vec::new(),
         }
     }
 
@@ -257,6 +272,8 @@ mod tests {
         assert_eq!(o(&[Ok, Error]), BackupStatus::Partial);
         assert_eq!(o(&[Error, NotAvailable]), BackupStatus::Failed);
         assert_eq!(o(&[NotAvailable]), BackupStatus::Failed);
+        assert_eq!(o(&[Ok, Incomplete, Empty]), BackupStatus::Incomplete);
+        assert_eq!(o(&[Incomplete, Error]), BackupStatus::Partial);
     }
 
     #[test]

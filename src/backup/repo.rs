@@ -124,8 +124,8 @@ fn record_key(tenant: &str, id: &str) -> String {
 
 impl Repo {
     /// Opens `file:PATH` (or a plain path) or `s3://bucket/prefix`; nothing is written until needed.
-    pub fn open(url: &str) -> Result<Repo, RepoError> {
-        Ok(Repo::in_store(Store::open(url)?))
+    pub fn open(url: &str, env: &crate::setup::Env) -> Result<Repo, RepoError> {
+        Ok(Repo::in_store(Store::open(url, env)?))
     }
 
     /// The repository in a given store.
@@ -685,6 +685,7 @@ mod tests {
                     message: None,
                     secrets: Vec::new(),
                     parts: Default::default(),
+                    not_carried: Vec::new(),
                 }
             })
             .collect();
@@ -718,7 +719,7 @@ mod tests {
                 .map(|r| Candidate {
                     id: r.id.clone(),
                     at: retention::parse_time(&r.started_at).unwrap_or(0),
-                    failed: false,
+                    status: r.status,
                 })
                 .collect();
             let policy = Policy {
@@ -751,7 +752,7 @@ mod tests {
             let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let dir = std::env::temp_dir().join(format!("falconer-repo-prop-{}-{case}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let repo = Repo::open(&format!("file:{}", dir.display())).expect("opens");
+            let repo = Repo::open(&format!("file:{}", dir.display()), &Default::default()).expect("opens");
             for (n, op) in ops.iter().enumerate() {
                 match op {
                     Op::Create { t, docs } => block(repo.put_record(&record(&repo, n, *t, docs))).expect("stores"),
@@ -788,7 +789,8 @@ mod tests {
     fn the_lock_refuses_a_second_holder_and_takes_over_an_expired_one() {
         let dir = std::env::temp_dir().join(format!("falconer-repo-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
+        let repo =
+            Repo::open(dir.to_str().unwrap_or_default(), &Default::default()).expect("opens");
         let (held, previous) = block(repo.lock(&who("first"), 600)).expect("locks");
         assert!(previous.is_none());
         assert!(
@@ -825,7 +827,8 @@ mod versions {
     fn a_record_from_a_newer_falconer_is_refused_naming_its_version() {
         let dir = std::env::temp_dir().join(format!("falconer-repo-newer-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let repo = Repo::open(dir.to_str().unwrap_or_default()).expect("opens");
+        let repo =
+            Repo::open(dir.to_str().unwrap_or_default(), &Default::default()).expect("opens");
         let body = serde_json::json!({"format": FORMAT, "format_version": FORMAT_VERSION + 1,
             "id": "x1", "falconer": "9.9.9", "tenant": "acme"});
         std::fs::create_dir_all(dir.join("backups/acme")).expect("dir");

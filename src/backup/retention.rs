@@ -8,7 +8,8 @@
 //!   0.17's rule: a young repository keeps its first backup).
 //!
 //! A backup kept by any rule is kept; the reasons are all given. Failed backups hold nothing and fill no
-//! period: a policy removes them. The newest backup that is not failed is always kept.
+//! period: a policy removes them. The newest backup that is not failed is always kept, and so is the newest
+//! complete one (every domain read): newer partial backups never leave a tenant without one.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -38,17 +39,24 @@ pub struct Candidate {
     pub id: String,
     /// Seconds since the Unix epoch.
     pub at: i64,
-    pub failed: bool,
+    pub status: super::BackupStatus,
 }
 
 /// The kept backups with why each is kept (in the rules' words); those not listed are removed.
 pub fn keep(candidates: &[Candidate], policy: &Policy) -> BTreeMap<String, Vec<String>> {
-    let mut sorted: Vec<&Candidate> = candidates.iter().filter(|c| !c.failed).collect();
+    let mut sorted: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.status != super::BackupStatus::Failed)
+        .collect();
     sorted.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
     let mut why: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut say = |id: &str, reason: String| why.entry(id.to_string()).or_default().push(reason);
     if let Some(newest) = sorted.first() {
         say(&newest.id, "newest".into());
+    }
+    let complete = sorted.iter().find(|c| c.status == super::BackupStatus::Ok);
+    if let Some(c) = complete.filter(|c| sorted.first().is_some_and(|n| n.id != c.id)) {
+        say(&c.id, "newest complete (the newer ones are partial)".into());
     }
     if let Some(n) = policy.last {
         for (i, c) in sorted.iter().take(n).enumerate() {
@@ -171,12 +179,13 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::BackupStatus;
 
     fn c(id: &str, at: &str) -> Candidate {
         Candidate {
             id: id.into(),
             at: parse_time(at).expect("a time"),
-            failed: false,
+            status: BackupStatus::Ok,
         }
     }
 
@@ -221,6 +230,33 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_complete_backup_stays_behind_newer_partial_ones() {
+        let partial = |id: &str, at: &str| Candidate {
+            status: BackupStatus::Partial,
+            ..c(id, at)
+        };
+        let all = [
+            c("a", "2026-11-28T01:00:00Z"),
+            c("b", "2026-11-29T01:00:00Z"),
+            partial("c", "2026-11-30T01:00:00Z"),
+            partial("d", "2026-11-30T02:00:00Z"),
+        ];
+        let policy = Policy {
+            last: Some(1),
+            ..Policy::default()
+        };
+        let kept = keep(&all, &policy);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["b", "d"]);
+        assert_eq!(
+            kept["b"],
+            ["newest complete (the newer ones are partial)".to_string()]
+        );
+        // When the newest is complete, it is kept once, as the newest.
+        let kept = keep(&all[..2], &policy);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
     fn within_counts_from_the_newest_and_failed_ones_go() {
         let mut all = vec![
             c("a", "2026-11-01T00:00:00Z"),
@@ -230,7 +266,7 @@ mod tests {
         all.push(Candidate {
             id: "d".into(),
             at: parse_time("2026-11-30T01:00:00Z").expect("a time"),
-            failed: true,
+            status: BackupStatus::Failed,
         });
         let policy = Policy {
             within: Some(parse_duration("7d").expect("a duration")),

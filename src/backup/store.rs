@@ -38,14 +38,14 @@ fn s3(e: S3Error) -> RepoError {
 impl Store {
     /// `file:PATH` (or a path), or `s3://bucket/prefix` (the endpoint and credentials from
     /// `FALCONER_REPO_S3_ENDPOINT` or `FALCONER_S3_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
-    pub fn open(url: &str) -> Result<Store, RepoError> {
+    pub fn open(url: &str, env: &crate::setup::Env) -> Result<Store, RepoError> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(RepoError::Unsupported(url.to_string()));
             }
-            let config = Config::from_env(&["FALCONER_REPO_S3_ENDPOINT", "FALCONER_S3_ENDPOINT"])
-                .map_err(RepoError::S3)?;
+            let endpoints = ["FALCONER_REPO_S3_ENDPOINT", "FALCONER_S3_ENDPOINT"];
+            let config = Config::from_env(env, &endpoints)?;
             return Store::on_s3(config, bucket, prefix);
         }
         if url.contains("://") {
@@ -60,7 +60,7 @@ impl Store {
     pub fn on_s3(config: Config, bucket: &str, prefix: &str) -> Result<Store, RepoError> {
         let prefix = prefix.trim_matches('/');
         Ok(Store::S3(Box::new(Bucket {
-            client: Client::new(config).map_err(RepoError::S3)?,
+            client: Client::new(config)?,
             requests: Default::default(),
             bucket: bucket.to_string(),
             prefix: if prefix.is_empty() {

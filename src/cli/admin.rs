@@ -81,7 +81,7 @@ pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         LockCommand::List => {
             let now = crate::state::now();
-            for l in state.locks().all().await.map_err(|e| e.to_string())? {
+            for l in state.locks().all().await? {
                 let status = if l.expired(now) { "expired" } else { "held" };
                 println!(
                     "{}\t{}\t{}\tsince {}\texpires {}",
@@ -94,23 +94,16 @@ pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
             }
             Ok(exit::OK)
         }
-        LockCommand::Break { tenant } => {
-            match state
-                .locks()
-                .break_lock(tenant)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Some(l) => {
-                    eprintln!("broke the lock of tenant `{tenant}` held by {}", l.holder());
-                    Ok(exit::OK)
-                }
-                None => {
-                    eprintln!("tenant `{tenant}` was not locked");
-                    Ok(exit::OK)
-                }
+        LockCommand::Break { tenant } => match state.locks().break_lock(tenant).await? {
+            Some(l) => {
+                eprintln!("broke the lock of tenant `{tenant}` held by {}", l.holder());
+                Ok(exit::OK)
             }
-        }
+            None => {
+                eprintln!("tenant `{tenant}` was not locked");
+                Ok(exit::OK)
+            }
+        },
     })
 }
 
@@ -120,8 +113,7 @@ pub fn state(cmd: &StateCommand, out: &Output, state_url: &str) -> i32 {
             let mut managed: Vec<String> = state
                 .managed()
                 .managed(tenant)
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .iter()
                 .map(|a| a.to_string())
                 .collect();

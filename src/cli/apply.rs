@@ -46,7 +46,7 @@ impl Args {
 pub fn fleet(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
     let members = match fleet_each::members(&args.paths) {
         Ok(m) => m?,
-        Err(e) => return Some(fleet_each::failed(&e, out)),
+        Err(e) => return Some(fleet_each::failed(&e.to_string(), out)),
     };
     if args.auto_approve && args.parallelism > 1 {
         let fleet: Vec<OsString> = args.paths.iter().map(|p| p.clone().into()).collect();

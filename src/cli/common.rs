@@ -53,20 +53,15 @@ pub fn run_async<T>(out: &Output, work: impl std::future::Future<Output = T>) ->
 /// Runs `f` against the state store on a fresh runtime; errors are printed and exit 1.
 pub fn with_state<F>(out: &Output, state_url: &str, f: F) -> i32
 where
-    F: AsyncFnOnce(crate::state::State) -> Result<i32, String>,
+    F: AsyncFnOnce(crate::state::State) -> Result<i32, crate::ops::Error>,
 {
     let result = run_async(out, async {
-        let state = crate::state::State::open(state_url)
-            .await
-            .map_err(|e| e.to_string())?;
+        let state = crate::state::State::open(state_url).await?;
         f(state).await
     });
     match result {
         Some(Ok(code)) => code,
-        Some(Err(e)) => {
-            out.error(e);
-            exit::ERROR
-        }
+        Some(Err(e)) => exit::fail(out, &e),
         None => exit::ERROR,
     }
 }

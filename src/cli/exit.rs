@@ -36,6 +36,8 @@ pub fn of(e: &Error) -> i32 {
         | Error::Unrecorded(_)
         | Error::Cancelled
         | Error::Repo(_)
+        | Error::Map(_)
+        | Error::File(_)
         | Error::Other(_) => ERROR,
     }
 }

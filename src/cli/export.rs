@@ -25,6 +25,10 @@ pub struct Args {
     /// Output file (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Exit 5 when a domain holds objects no kind carries (they are named either way; the manifest is
+    /// written either way).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
@@ -37,7 +41,7 @@ pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
         let specs = ops::export::export(settings, &tenant, &domains, &events).await?;
         Ok::<_, ops::Error>((tenant, specs))
     };
-    let (tenant, mut specs) = match super::common::run_async(out, read) {
+    let (tenant, (mut specs, not_carried)) = match super::common::run_async(out, read) {
         Some(Ok(r)) => r,
         Some(Err(e)) => return exit::fail(out, &e),
         None => return exit::ERROR,
@@ -45,7 +49,7 @@ pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
     if let Some(path) = &args.output
         && let Err(e) = externalize(&mut specs, path)
     {
-        out.error(e);
+        out.error(e.to_string());
         return exit::ERROR;
     }
     let mut m = Manifest::new(tenant);
@@ -53,22 +57,33 @@ pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
         .into_iter()
         .map(|spec| Resource { spec, span: None })
         .collect();
-    emit_manifest(&m, args.to, args.output.as_deref(), out)
+    match emit_manifest(&m, args.to, args.output.as_deref(), out) {
+        exit::OK if args.strict && !not_carried.is_empty() => {
+            out.error(format!(
+                "--strict: {} not carried (named above)",
+                crate::domains::provider::counted(&not_carried)
+            ));
+            exit::PARTIAL
+        }
+        code => code,
+    }
 }
 
 /// Writes what the resources keep in files beside the manifest (action code), relative to `manifest`'s
 /// directory; the resources then name the files.
-fn externalize(specs: &mut [Spec], manifest: &std::path::Path) -> Result<(), String> {
+fn externalize(
+    specs: &mut [Spec],
+    manifest: &std::path::Path,
+) -> Result<(), crate::util::FileError> {
+    use crate::util::file_error;
     let dir = manifest.parent().unwrap_or(std::path::Path::new(""));
     for s in specs {
         for (rel, text) in s.externalize() {
             let path = dir.join(&rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {}", parent.display(), e.kind()))?;
+                std::fs::create_dir_all(parent).map_err(file_error("create", parent))?;
             }
-            std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
+            std::fs::write(&path, text).map_err(file_error("write", &path))?;
         }
     }
     Ok(())

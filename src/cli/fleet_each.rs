@@ -8,6 +8,7 @@
 //! and the connections to each system are bounded by N processes' pools, whatever the fleet's size. An
 //! apply that asks for confirmation (no `--auto-approve`) runs one tenant after another in this process.
 
+use crate::ops::Error;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,13 +26,13 @@ pub fn failed(e: &str, out: &Output) -> i32 {
 }
 
 /// The tenant id a manifest declares, or why it cannot be read.
-pub fn tenant_of(path: &Path) -> Result<String, String> {
+pub fn tenant_of(path: &Path) -> Result<String, Error> {
     let loaded = crate::manifest::load_path(path, crate::manifest::LoadOptions::default());
     loaded.manifest.map(|m| m.tenant.id).ok_or_else(|| {
-        format!(
+        Error::Other(format!(
             "{0}: the manifest cannot be read (see `falconer validate {0}`)",
             path.display()
-        )
+        ))
     })
 }
 
@@ -66,7 +67,7 @@ pub fn in_processes(
     members: &[Member],
     parallelism: usize,
     settings: &Settings,
-    argv: impl Fn(&Member) -> Result<Vec<OsString>, String> + Sync,
+    argv: impl Fn(&Member) -> Result<Vec<OsString>, Error> + Sync,
 ) -> Vec<(String, i32)> {
     let next = AtomicUsize::new(0);
     let codes: Mutex<Vec<i32>> = Mutex::new(vec![exit::ERROR; members.len()]);
@@ -162,13 +163,13 @@ pub fn each(
 }
 
 /// The tenants: the saved plans of a directory of them, else the fleet the paths name.
-pub fn members(paths: &[PathBuf]) -> Result<Option<Vec<Member>>, String> {
+pub fn members(paths: &[PathBuf]) -> Result<Option<Vec<Member>>, crate::fleet::FleetError> {
     if let [dir] = paths
         && let Some(plans) = saved_plans(dir)
     {
         return Ok(Some(plans));
     }
-    crate::fleet::resolve(paths).map_err(|e| e.to_string())
+    crate::fleet::resolve(paths)
 }
 
 /// The saved plans (`*.plan.json`) of a directory, sorted; `None` when it holds none.

@@ -181,7 +181,8 @@ pub fn main() -> i32 {
         format: cli.message_format,
     };
     let settings = crate::ops::live::Settings::new(cli.state.clone(), cli.profile.clone())
-        .with_timeouts(common::timeouts_from_env());
+        .with_timeouts(common::timeouts_from_env())
+        .with_env(crate::setup::Env::from_pairs(std::env::vars()));
     match &cli.command {
         Command::Validate(a) => validate::run(a, &out),
         Command::Convert(a) => convert::run(a, &out),

@@ -217,7 +217,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         out.error("`--against` plans one tenant offline: give one manifest, without fleet options");
         return exit::ERROR;
     }
-    let key = FingerprintKey::from_env();
+    let key = FingerprintKey::from_env(&crate::setup::Env::from_pairs(std::env::vars()));
     let (desired, live, warnings) = load_both(args.path(), against, &key, out);
     let (Some(desired), Some(live)) = (desired, live) else {
         return exit::ERROR;
@@ -295,7 +295,7 @@ fn finish(args: &Args, out: &Output, plan: Plan) -> i32 {
 }
 
 pub fn run_diff(args: &DiffArgs, out: &Output) -> i32 {
-    let key = FingerprintKey::from_env();
+    let key = FingerprintKey::from_env(&crate::setup::Env::from_pairs(std::env::vars()));
     let (old, new, warnings) = load_both(&args.a, &args.b, &key, out);
     let (Some(old), Some(new)) = (old, new) else {
         return exit::ERROR;

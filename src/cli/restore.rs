@@ -84,12 +84,13 @@ impl Args {
     }
 
     /// The restore asked for (`--at` and `--now` read as times).
-    fn request(&self) -> Result<Request, String> {
+    fn request(&self) -> Result<Request, crate::ops::Error> {
         let time = |flag: &str, t: &Option<String>| match t {
             Some(t) => crate::backup::retention::parse_time(t)
                 .map(Some)
                 .ok_or_else(|| {
-                    format!("{flag} {t:?} is not a time like 2026-11-30T21:36:22Z (UTC)")
+                    let why = format!("{flag} {t:?} is not a time like 2026-11-30T21:36:22Z (UTC)");
+                    crate::ops::Error::Other(why)
                 }),
             None => Ok(None),
         };
@@ -126,10 +127,7 @@ pub fn run(args: &Args, out: &Output, settings: &Settings) -> i32 {
     }
     let req = match args.request() {
         Ok(r) => r,
-        Err(e) => {
-            out.error(e);
-            return exit::ERROR;
-        }
+        Err(e) => return exit::fail(out, &e),
     };
     let (report, result) = restore(&req, args.format, out, settings);
     let code = match &result {

@@ -19,18 +19,13 @@ pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
         let rows: Vec<_> = state
             .progress()
             .work_running(Work::Restore)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|r| a.tenant.as_ref().is_none_or(|t| *t == r.tenant))
             .collect();
         if let Some(first) = rows.first() {
             // A domain still pending shows how far its steps got (the journal of the running run).
-            let steps = state
-                .runs()
-                .running_steps(&first.tenant)
-                .await
-                .map_err(|e| e.to_string())?;
+            let steps = state.runs().running_steps(&first.tenant).await?;
             let domains: Vec<serde_json::Value> = rows
                 .iter()
                 .filter(|r| r.id == first.id)
@@ -70,8 +65,7 @@ pub fn status(a: &StatusArgs, out: &Output, state_url: &str) -> i32 {
         let last = state
             .registry()
             .history(a.tenant.as_deref(), Some("restore"))
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .next();
         match (last, a.json) {

@@ -65,6 +65,13 @@ pub fn preamble(report: &Report) -> String {
                 d.secrets_to_set.join(", ")
             );
         }
+        if !d.not_carried.is_empty() {
+            let each: Vec<&str> = d.not_carried.iter().map(|n| n.name.as_str()).collect();
+            s += &format!(
+                "    this backup cannot bring these back (no kind carries them): {}\n",
+                each.join("; ")
+            );
+        }
         if !d.out_of_scope.is_empty() {
             s += &format!(
                 "    left out, outside tenant `{0}`'s scope: {1}\n    (if that is the tenant's real naming, declare it with `falconer tenant set {0} --kafka-topic-prefix ... --bucket-prefix ...` or a manifest's `tenant` block given with --manifest, and they restore)\n",
@@ -169,6 +176,10 @@ pub fn domain_line(d: &DomainEntry) -> String {
     );
     if let Some(m) = &d.message {
         line.push_str(&format!("  {m}"));
+    }
+    if !d.not_carried.is_empty() {
+        let counted = crate::domains::provider::counted(&d.not_carried);
+        line.push_str(&format!("  not carried: {counted}"));
     }
     line
 }

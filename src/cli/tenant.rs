@@ -2,6 +2,7 @@
 //! `falconer history` (every apply and restore: who, where, when, from what, with what outcome).
 
 use super::{common::with_state, exit, output::Output};
+use crate::model::Scope;
 use crate::state::{State, rfc3339};
 
 #[derive(clap::Subcommand, Debug)]
@@ -27,53 +28,65 @@ pub struct SetArgs {
     pub naming: NamingArgs,
 }
 
-/// Declares the tenant's real naming (its scope), field by field; what is not given stays as remembered.
+/// Declares the tenant's real naming (its scope), scope by scope; what is not given stays as remembered.
 /// Artifacts of the platform do not always follow the defaults (topics and buckets without the tenant
-/// prefix are common): once declared, their objects are in the tenant's scope.
-#[derive(clap::Args, Debug, Default)]
-pub struct NamingArgs {
-    #[arg(long)]
-    pub realm: Option<String>,
-    /// A PostgreSQL schema of the tenant (repeat for several; replaces the remembered list).
-    #[arg(long = "postgres-schema", value_name = "SCHEMA")]
-    pub postgres_schemas: Vec<String>,
-    /// A MongoDB database of the tenant (repeat for several; replaces the remembered list).
-    #[arg(long = "mongo-database", value_name = "DATABASE")]
-    pub mongo_databases: Vec<String>,
-    /// The prefix of the tenant's topics, consumer groups and transactional ids (may be empty).
-    #[arg(long, value_name = "PREFIX")]
-    pub kafka_topic_prefix: Option<String>,
-    #[arg(long, value_name = "NAMESPACE")]
-    pub functions_namespace: Option<String>,
-    /// The prefix of the tenant's buckets (may be empty).
-    #[arg(long, value_name = "PREFIX")]
-    pub bucket_prefix: Option<String>,
+/// prefix are common): once declared, their objects are in the tenant's scope. One flag per scope the
+/// domains declare (`--postgres-schema`, `--realm`, ...), named as the scope.
+#[derive(Debug, Default)]
+pub struct NamingArgs(Vec<(&'static Scope, Vec<String>)>);
+
+/// The scopes a tenant's naming declares (not the tenant id itself).
+fn naming_scopes() -> impl Iterator<Item = &'static Scope> {
+    crate::domains::scopes().filter(|s| !s.key.is_empty())
+}
+
+impl clap::FromArgMatches for NamingArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let given = naming_scopes()
+            .filter_map(|s| Some((s, m.get_many::<String>(s.name)?.cloned().collect())))
+            .collect();
+        Ok(NamingArgs(given))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for NamingArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        naming_scopes().fold(cmd, |cmd, s| {
+            let arg = clap::Arg::new(s.name).long(s.name.replace('_', "-"));
+            let arg = match (s.many, s.prefix) {
+                (true, _) => arg
+                    .value_name("NAME")
+                    .action(clap::ArgAction::Append)
+                    .help(format!(
+                        "{} Repeat for several; replaces the remembered list.",
+                        s.doc
+                    )),
+                (false, true) => arg
+                    .value_name("PREFIX")
+                    .help(format!("{} May be empty.", s.doc)),
+                (false, false) => arg.value_name("NAME").help(s.doc),
+            };
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 impl NamingArgs {
-    /// `naming` with the given fields replaced; whether any was given.
+    /// `naming` with the given scopes replaced; whether any was given.
     fn apply(&self, naming: &mut crate::model::Naming) -> bool {
-        let mut given = false;
-        let mut set = |slot: &mut Option<String>, v: &Option<String>| {
-            if let Some(v) = v {
-                *slot = Some(v.clone());
-                given = true;
-            }
-        };
-        set(&mut naming.realm, &self.realm);
-        set(&mut naming.kafka_topic_prefix, &self.kafka_topic_prefix);
-        set(&mut naming.functions_namespace, &self.functions_namespace);
-        set(&mut naming.bucket_prefix, &self.bucket_prefix);
-        for (slot, v) in [
-            (&mut naming.postgres_schemas, &self.postgres_schemas),
-            (&mut naming.mongo_databases, &self.mongo_databases),
-        ] {
-            if !v.is_empty() {
-                *slot = Some(v.clone());
-                given = true;
-            }
+        for (scope, names) in &self.0 {
+            naming.set(scope, names.clone());
         }
-        given
+        !self.0.is_empty()
     }
 }
 
@@ -91,11 +104,7 @@ pub struct HistoryArgs {
 pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         TenantCommand::Set(a) => {
-            let known = state
-                .registry()
-                .tenants(Some(&a.tenant))
-                .await
-                .map_err(|e| e.to_string())?;
+            let known = state.registry().tenants(Some(&a.tenant)).await?;
             let (status, environment) = match known.first() {
                 Some(r) => (r.status.clone(), r.environment.clone()),
                 None => ("active".to_string(), String::new()),
@@ -105,20 +114,11 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
             state
                 .registry()
                 .set_tenant(&a.tenant, &status, &environment)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut t = state
-                .registry()
-                .registered(&a.tenant)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
+            let mut t = state.registry().registered(&a.tenant).await?;
             if a.naming.apply(&mut t.naming) {
-                let naming = serde_json::to_string(&t.naming).map_err(|e| e.to_string())?;
-                state
-                    .registry()
-                    .remember_naming(&a.tenant, &naming)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let naming = serde_json::to_string(&t.naming).unwrap_or_default();
+                state.registry().remember_naming(&a.tenant, &naming).await?;
                 println!("tenant `{}`: naming {naming}", a.tenant);
             }
             println!(
@@ -129,11 +129,7 @@ pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
             Ok(exit::OK)
         }
         TenantCommand::List { json } => {
-            let rows = state
-                .registry()
-                .tenants(None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let rows = state.registry().tenants(None).await?;
             for r in rows {
                 if *json {
                     let v = serde_json::json!({
@@ -175,8 +171,7 @@ pub fn history(a: &HistoryArgs, out: &Output, state_url: &str) -> i32 {
         let rows = state
             .registry()
             .history(a.tenant.as_deref(), a.kind.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         for r in rows {
             if a.json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());

@@ -3,40 +3,34 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::address::AddressError;
 use crate::model::address::split_segments;
 use crate::model::{Address, Domain, Kind};
 
 impl Address {
     /// Parses an address; the kind must be known, and the number of segments must match its identity.
-    pub fn parse(s: &str) -> Result<Address, String> {
+    pub fn parse(s: &str) -> Result<Address, AddressError> {
         let mut parts = s.splitn(3, '.');
         let domain: Domain = parts.next().unwrap_or_default().parse()?;
-        let kind_s = parts.next().unwrap_or_default();
-        let meta = crate::domains::kind(domain, kind_s).ok_or_else(|| {
-            let kinds: Vec<&str> = crate::domains::kinds_of(domain).map(|m| m.kind).collect();
-            format!(
-                "unknown kind `{kind_s}` in domain `{domain}` (expected one of: {})",
-                kinds.join(", ")
-            )
-        })?;
-        let rest = parts.next().ok_or_else(|| {
-            format!(
-                "address `{s}` names no {}; expected `{domain}.{}.{}`",
-                meta.title,
-                meta.kind,
-                meta.identity.join(".")
-            )
+        let meta = known(domain, parts.next().unwrap_or_default())?;
+        let form = format!("{domain}.{}.{}", meta.kind, meta.identity.join("."));
+        let rest = parts.next().ok_or_else(|| AddressError::NoIdentity {
+            address: s.to_string(),
+            title: meta.title,
+            form: form.clone(),
         })?;
         let segments =
-            split_segments(rest, meta.identity.len()).map_err(|e| format!("address `{s}`: {e}"))?;
+            split_segments(rest, meta.identity.len()).map_err(|why| AddressError::Segments {
+                address: s.to_string(),
+                why,
+            })?;
         if segments.len() != meta.identity.len() {
-            return Err(format!(
-                "address `{s}` has {} identity part(s); a {} is addressed as `{domain}.{}.{}`",
-                segments.len(),
-                meta.title,
-                meta.kind,
-                meta.identity.join(".")
-            ));
+            return Err(AddressError::Arity {
+                address: s.to_string(),
+                given: segments.len(),
+                title: meta.title,
+                form,
+            });
         }
         Ok(Address {
             domain,
@@ -55,18 +49,29 @@ impl PartialEq<&str> for Address {
 
 impl Kind {
     /// Parses `<domain>.<kind>`; the kind must be known.
-    pub fn parse(s: &str) -> Result<Kind, String> {
+    pub fn parse(s: &str) -> Result<Kind, AddressError> {
         let (d, k) = s
             .split_once('.')
-            .ok_or_else(|| format!("`{s}` is not `<domain>.<kind>`"))?;
+            .ok_or_else(|| AddressError::NotKind(s.to_string()))?;
         let domain: Domain = d.parse()?;
-        let meta = crate::domains::kind(domain, k)
-            .ok_or_else(|| format!("unknown kind `{k}` in domain `{domain}`"))?;
+        let meta = known(domain, k)?;
         Ok(Kind {
             domain,
             name: meta.kind,
         })
     }
+}
+
+/// A kind of `domain` the registry knows.
+fn known(domain: Domain, kind: &str) -> Result<&'static crate::model::KindMeta, AddressError> {
+    crate::domains::kind(domain, kind).ok_or_else(|| AddressError::Kind {
+        domain,
+        kind: kind.to_string(),
+        expected: crate::domains::kinds_of(domain)
+            .map(|m| m.kind)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// Both are written as their text (`postgres.table.tenant_acme.orders`, `postgres.table`) and read back

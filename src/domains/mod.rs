@@ -15,9 +15,26 @@ pub mod systems;
 macro_rules! domain_modules {
     ($( $variant:ident $module:ident $system:literal $falcone:expr ),* $(,)?) => {
         $( pub mod $module; )*
+
+        /// Every scope the tenant's objects live in: the tenant id itself, then each domain's (its
+        /// `SCOPES`), in the domain table's order (the wider scope first).
+        pub fn scopes() -> impl Iterator<Item = &'static crate::model::Scope> {
+            std::iter::once(&crate::model::tenant::TENANT_ID)
+                .chain([$( $module::SCOPES ),*].into_iter().flatten().copied())
+        }
     };
 }
 crate::for_each_domain!(domain_modules);
+
+/// A scope by its name in maps and reports (`postgres_schema`).
+pub fn scope_named(name: &str) -> Option<&'static crate::model::Scope> {
+    scopes().find(|s| s.name == name)
+}
+
+/// A scope by its key in the tenant's `naming` block (`postgres_schemas`).
+pub fn scope_keyed(key: &str) -> Option<&'static crate::model::Scope> {
+    scopes().find(|s| !s.key.is_empty() && s.key == key)
+}
 
 use std::fmt::Debug;
 

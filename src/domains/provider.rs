@@ -12,6 +12,7 @@ use super::item::{Change, Item};
 use crate::domains::Spec;
 use crate::model::{Address, Domain, SecretValue, Tenant};
 use crate::secrets::FingerprintKey;
+use crate::setup::{Env, SetupError};
 
 /// Why a provider could not do its part. Never holds a secret.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +212,17 @@ pub trait Provider {
         bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError>;
 
+    /// The objects of the tenant's scope that no kind carries (its inventory), given what the kinds read
+    /// (`carried`, from [`Provider::live`]): `None` when the domain has no inventory yet.
+    async fn not_carried(
+        &self,
+        tenant: &Tenant,
+        carried: &[Spec],
+    ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
+        let _ = (tenant, carried);
+        Ok(None)
+    }
+
     /// What the system said while it was read that a person should know (a Kafka cluster without an
     /// authorizer has no ACLs to read); `export` prints these.
     fn notes(&self) -> Vec<String> {
@@ -223,6 +235,37 @@ pub trait Provider {
     fn share_reads(&self, tenants: &[Tenant]) {
         let _ = tenants;
     }
+}
+
+/// An object of the tenant's scope that no kind carries: its kind and name in the system's own words
+/// (`sequence`, `sequence app.orders_id_seq`).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+pub struct NotCarried {
+    pub kind: String,
+    pub name: String,
+}
+
+/// The objects not carried, counted by kind (`2 sequence, 1 function`), in kind order.
+pub fn counted(items: &[NotCarried]) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in items {
+        *counts.entry(i.kind.as_str()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A listing of a whole system (Kafka's topics, MongoDB's databases, S3's buckets): read for each tenant,
@@ -267,10 +310,14 @@ pub trait System: Provider + Sized {
     /// The profile's table for this system (`[postgres]`, `[iam]`, ...).
     type Table: serde::de::DeserializeOwned + std::fmt::Debug;
     /// Whether the environment says where the system is (consulted when the profile has no table).
-    fn in_env() -> bool;
+    fn in_env(env: &Env) -> bool;
     /// Connects (and checks that the system answers), from the profile's table (secret files relative to
     /// `dir`) or the environment.
-    async fn connect(table: Option<&Self::Table>, dir: &Path) -> Result<Self, String>;
+    async fn connect(
+        table: Option<&Self::Table>,
+        dir: &Path,
+        env: &Env,
+    ) -> Result<Self, SetupError>;
 }
 
 /// The profile table of a system reached by one URL: `url`, and the password apart from it.
@@ -290,16 +337,18 @@ pub struct Connection {
 }
 
 /// Reads a secret of the profile (files relative to `dir`); errors say which one, never its value.
-pub fn profile_secret(secret: &SecretValue, dir: &Path, what: &str) -> Result<String, String> {
+pub fn profile_secret(secret: &SecretValue, dir: &Path, what: &str) -> Result<String, SetupError> {
     crate::secrets::resolve(secret, dir)
-        .map_err(|why| {
-            format!(
-                "the profile's {what} ({}) cannot be read: {}",
-                secret.describe(),
-                why.0
-            )
+        .map_err(|why| SetupError::Secret {
+            what: what.to_string(),
+            from: secret.describe(),
+            why: why.0,
         })?
-        .ok_or_else(|| format!("the profile's {what} is unknown (a redaction marker)"))
+        .ok_or_else(|| SetupError::Secret {
+            what: what.to_string(),
+            from: secret.describe(),
+            why: "it is a redaction marker, not a value".into(),
+        })
 }
 
 /// Where a system reached by URL is: its profile table, else the environment variable `var` (whose value
@@ -307,9 +356,10 @@ pub fn profile_secret(secret: &SecretValue, dir: &Path, what: &str) -> Result<St
 pub fn connection(
     table: Option<&UrlTable>,
     dir: &Path,
+    env: &Env,
     domain: Domain,
-    (var, shape): (&str, &str),
-) -> Result<Connection, String> {
+    (var, shape): (&'static str, &str),
+) -> Result<Connection, SetupError> {
     let system = domain.system();
     if let Some(t) = table {
         let password = t
@@ -322,23 +372,17 @@ pub fn connection(
             password,
         });
     }
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
+    env.get(var)
         .map(|url| Connection {
             url,
             password: None,
         })
-        .ok_or_else(|| {
-            format!(
-                "no {system} connection: set {var} ({shape}), or give a profile with a [{domain}] table (--profile FILE)"
-            )
+        .ok_or_else(|| SetupError::NotConfigured {
+            system,
+            what: "connection",
+            vars: format!("{var} ({shape})"),
+            table: domain.as_str(),
         })
-}
-
-/// Whether an environment variable is set (and not empty).
-pub fn env_set(var: &str) -> bool {
-    std::env::var_os(var).is_some_and(|v| !v.is_empty())
 }
 
 /// The desired resources of one domain, sealed (each with its secret files' directory).
@@ -450,15 +494,19 @@ pub fn http_why(e: reqwest::Error) -> String {
     why
 }
 
-/// An HTTP API's base address, checked: http(s), a host, no credentials in it (they belong in the profile),
-/// no query.
-pub fn http_base(url: &str) -> Result<reqwest::Url, String> {
-    let mut base = reqwest::Url::parse(url.trim_end_matches('/')).map_err(|e| e.to_string())?;
+/// An HTTP API's base address (`system`'s), checked: http(s), a host, no credentials in it (they belong in
+/// the profile), no query.
+pub fn http_base(url: &str, system: &str) -> Result<reqwest::Url, SetupError> {
+    let setting = format!("the {system} URL");
+    let mut base = reqwest::Url::parse(url.trim_end_matches('/'))
+        .map_err(|e| SetupError::setting(&setting, format!("is not valid: {e}")))?;
     if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-        return Err(format!("{} is not an http(s) address", base.as_str()));
+        let why = format!("{} is not an http(s) address", base.as_str());
+        return Err(SetupError::setting(setting, why));
     }
     if !base.username().is_empty() || base.password().is_some() {
-        return Err("the URL holds credentials: give them in the profile instead".into());
+        let why = "holds credentials: give them in the profile instead";
+        return Err(SetupError::setting(setting, why));
     }
     base.set_query(None);
     Ok(base)
@@ -466,13 +514,16 @@ pub fn http_base(url: &str) -> Result<reqwest::Url, String> {
 
 /// An HTTP client with the timeouts of the system being connected (`crate::util::timeouts`: to connect,
 /// and each request).
-pub fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client(system: &str) -> Result<reqwest::Client, SetupError> {
     let t = crate::util::timeouts();
     reqwest::Client::builder()
         .timeout(t.request)
         .connect_timeout(t.connect)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let why = format!("cannot be set up: {}", http_why(e));
+            SetupError::setting(format!("the {system} HTTP client"), why)
+        })
 }
 
 /// `base` with `segments` appended, each percent-encoded.

@@ -7,54 +7,10 @@
 //! Anything else that names the tenant (a PostgreSQL role `acme_app`, a Kafka principal `User:acme-app`)
 //! has the tenant id replaced as a whole word, never inside one (`acmecorp` stays).
 
-use serde_json::Value;
+use crate::model::tenant::TENANT_ID;
 
-/// What a name is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The tenant id, as a word inside other names.
-    Tenant,
-    Realm,
-    PostgresSchema,
-    MongoDatabase,
-    KafkaTopicPrefix,
-    FunctionsNamespace,
-    BucketPrefix,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 7] = [
-        Scope::Tenant,
-        Scope::Realm,
-        Scope::PostgresSchema,
-        Scope::MongoDatabase,
-        Scope::KafkaTopicPrefix,
-        Scope::FunctionsNamespace,
-        Scope::BucketPrefix,
-    ];
-
-    /// Its name in maps and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Tenant => "tenant",
-            Scope::Realm => "realm",
-            Scope::PostgresSchema => "postgres_schema",
-            Scope::MongoDatabase => "mongo_database",
-            Scope::KafkaTopicPrefix => "kafka_topic_prefix",
-            Scope::FunctionsNamespace => "functions_namespace",
-            Scope::BucketPrefix => "bucket_prefix",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Whether names of this scope are matched by their beginning.
-    fn prefix(self) -> bool {
-        matches!(self, Scope::KafkaTopicPrefix | Scope::BucketPrefix)
-    }
-}
+/// What a name is: a scope a domain declares (`SCOPES` in its module), or the tenant id itself.
+pub type Scope = &'static crate::model::Scope;
 
 /// A tenant's names in one scope: those it has (declared, else its defaults), and those its naming declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,44 +20,17 @@ pub struct ScopeNames {
     pub declared: Option<Vec<String>>,
 }
 
-/// A tenant's names in each scope but the tenant id itself, in the order of [`Scope::ALL`] (the wider
-/// scope first): what the domains' naming gives, so that no caller lists the domains.
+/// A tenant's names in each scope but the tenant id itself, in the registry's order (the wider scope
+/// first): what the domains' scopes give, so that no caller lists the domains.
 pub fn scopes_of(tenant: &crate::model::Tenant) -> Vec<ScopeNames> {
-    let n = &tenant.naming;
-    let one = |v: &Option<String>| v.clone().map(|v| vec![v]);
-    let of = |scope, names, declared| ScopeNames {
-        scope,
-        names,
-        declared,
-    };
-    vec![
-        of(Scope::Realm, vec![tenant.realm()], one(&n.realm)),
-        of(
-            Scope::PostgresSchema,
-            tenant.postgres_schemas(),
-            n.postgres_schemas.clone(),
-        ),
-        of(
-            Scope::MongoDatabase,
-            tenant.mongo_databases(),
-            n.mongo_databases.clone(),
-        ),
-        of(
-            Scope::KafkaTopicPrefix,
-            vec![tenant.kafka_topic_prefix()],
-            one(&n.kafka_topic_prefix),
-        ),
-        of(
-            Scope::FunctionsNamespace,
-            vec![tenant.functions_namespace()],
-            one(&n.functions_namespace),
-        ),
-        of(
-            Scope::BucketPrefix,
-            vec![tenant.bucket_prefix()],
-            one(&n.bucket_prefix),
-        ),
-    ]
+    super::scopes()
+        .filter(|s| !s.key.is_empty())
+        .map(|scope| ScopeNames {
+            scope,
+            names: tenant.names(scope),
+            declared: tenant.naming.declared(scope),
+        })
+        .collect()
 }
 
 /// One rename: names of these scopes equal to (or, for prefixes, starting with) `from` take `to`.
@@ -149,24 +78,6 @@ pub fn replace_word(name: &str, from: &str, to: &str) -> Option<String> {
     found.then_some(out)
 }
 
-/// The byte offset of a tokenizer location (1-based line and column, columns counted in characters).
-fn offset(text: &str, at: sqlparser::tokenizer::Location) -> Option<usize> {
-    let line_start = if at.line <= 1 {
-        0
-    } else {
-        text.match_indices('\n')
-            .nth(usize::try_from(at.line).ok()? - 2)?
-            .0
-            + 1
-    };
-    let col = usize::try_from(at.column).ok()?.checked_sub(1)?;
-    let line = &text[line_start..];
-    match line.char_indices().nth(col) {
-        Some((i, _)) => Some(line_start + i),
-        None => (line.chars().count() == col).then_some(text.len()),
-    }
-}
-
 impl Renamer {
     pub fn new(renames: Vec<Rename>) -> Self {
         Renamer { renames }
@@ -177,7 +88,7 @@ impl Renamer {
     pub fn renamed(&self, scope: Scope, name: &str) -> String {
         let of_scope = self.renames.iter().filter(|r| r.scopes.contains(&scope));
         for r in of_scope {
-            if scope.prefix() {
+            if scope.prefix {
                 if let Some(rest) = name.strip_prefix(r.from.as_str()) {
                     return format!("{}{rest}", r.to);
                 }
@@ -192,7 +103,7 @@ impl Renamer {
     fn word(&self, name: &str) -> String {
         self.renames
             .iter()
-            .filter(|r| r.scopes.contains(&Scope::Tenant))
+            .filter(|r| r.scopes.contains(&&TENANT_ID))
             .find_map(|r| replace_word(name, &r.from, &r.to))
             .unwrap_or_else(|| name.to_string())
     }
@@ -214,76 +125,13 @@ impl Renamer {
         *name = self.word(name);
     }
 
-    /// Renames the schemas a PostgreSQL text names, through the SQL tokenizer: identifiers (quoted or not)
-    /// that are a renamed schema, and string literals naming a relation in one (`'acme.orders_id_seq'`, as
-    /// defaults write them for `regclass`). Comments, other literals and other identifiers are kept as they
-    /// are; a text the tokenizer cannot read is kept (the restore's checks then refuse it).
-    pub fn sql(&self, text: &mut String) {
-        use sqlparser::tokenizer::{Token, Tokenizer};
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize_with_location() else {
-            return;
-        };
-        let schema = |s: &str| {
-            self.renames
-                .iter()
-                .find(|r| r.scopes.contains(&Scope::PostgresSchema) && r.from == s)
-                .map(|r| r.to.clone())
-        };
-        // The renamed tokens as (start, end, new text), spliced into the text from the back.
-        let mut edits = Vec::new();
-        for t in tokens {
-            let new = match t.token {
-                Token::Word(mut w) => schema(&w.value).map(|to| {
-                    w.value = to;
-                    w.to_string()
-                }),
-                Token::SingleQuotedString(s) => s.split_once('.').and_then(|(first, rest)| {
-                    schema(first)
-                        .map(|to| Token::SingleQuotedString(format!("{to}.{rest}")).to_string())
-                }),
-                _ => None,
-            };
-            let (Some(new), Some(start), Some(end)) =
-                (new, offset(text, t.span.start), offset(text, t.span.end))
-            else {
-                continue;
-            };
-            edits.push((start, end, new));
-        }
-        for (start, end, new) in edits.into_iter().rev() {
-            text.replace_range(start..end, &new);
-        }
-    }
-
-    /// Renames an OpenWhisk name: a fully qualified one (`/namespace/package/action`) has its namespace
-    /// renamed; a relative one is kept.
-    pub fn qualified(&self, name: &mut String) {
-        let Some(rest) = name.strip_prefix('/') else {
-            return;
-        };
-        let (ns, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let ns = self.renamed(Scope::FunctionsNamespace, ns);
-        *name = match tail {
-            "" => format!("/{ns}"),
-            t => format!("/{ns}/{t}"),
-        };
-    }
-
-    /// Renames the buckets an S3 bucket policy names in its ARNs (`arn:aws:s3:::acme-files/*`).
-    pub fn bucket_arns(&self, policy: &mut Value) {
-        const ARN: &str = "arn:aws:s3:::";
-        match policy {
-            Value::String(s) => {
-                if let Some(rest) = s.strip_prefix(ARN) {
-                    let (bucket, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                    *s = format!("{ARN}{}{tail}", self.renamed(Scope::BucketPrefix, bucket));
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|v| self.bucket_arns(v)),
-            Value::Object(o) => o.values_mut().for_each(|v| self.bucket_arns(v)),
-            _ => {}
-        }
+    /// The new name of a whole name of `scope` that an entry names exactly, if one does (a dialect's own
+    /// renaming, like the schemas inside SQL text, asks this).
+    pub fn whole(&self, scope: Scope, name: &str) -> Option<&str> {
+        self.renames
+            .iter()
+            .find(|r| r.scopes.contains(&scope) && r.from == name)
+            .map(|r| r.to.as_str())
     }
 
     /// Renames the address of an explicit dependency (`postgres.table.acme_app.orders`): its first
@@ -300,10 +148,10 @@ impl Renamer {
         let whole = self
             .renames
             .iter()
-            .find(|r| r.from == first && r.scopes.iter().any(|s| !s.prefix()));
+            .find(|r| r.from == first && r.scopes.iter().any(|s| !s.prefix));
         let prefixed = || {
             self.renames.iter().find_map(|r| {
-                let p = r.scopes.iter().any(|s| s.prefix());
+                let p = r.scopes.iter().any(|s| s.prefix);
                 rest.strip_prefix(r.from.as_str())
                     .filter(|_| p)
                     .map(|t| format!("{}{t}", r.to))
@@ -320,26 +168,27 @@ impl Renamer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domains::{functions, iam, kafka, postgres, storage};
 
     fn acme() -> Renamer {
         Renamer::new(vec![
             Rename {
-                scopes: vec![Scope::Tenant, Scope::Realm, Scope::FunctionsNamespace],
+                scopes: vec![&TENANT_ID, &iam::REALM_SCOPE, &functions::NAMESPACE_SCOPE],
                 from: "acme".into(),
                 to: "globex".into(),
             },
             Rename {
-                scopes: vec![Scope::PostgresSchema],
+                scopes: vec![&postgres::SCHEMA_SCOPE],
                 from: "tenant_acme".into(),
                 to: "tenant_globex".into(),
             },
             Rename {
-                scopes: vec![Scope::KafkaTopicPrefix],
+                scopes: vec![&kafka::TOPIC_PREFIX_SCOPE],
                 from: "acme.".into(),
                 to: "globex.".into(),
             },
             Rename {
-                scopes: vec![Scope::BucketPrefix],
+                scopes: vec![&storage::BUCKET_PREFIX_SCOPE],
                 from: "acme-".into(),
                 to: "gx-".into(),
             },
@@ -350,20 +199,26 @@ mod tests {
     fn names_are_renamed_by_scope_and_never_inside_a_word() {
         let r = acme();
         assert_eq!(
-            r.renamed(Scope::KafkaTopicPrefix, "acme.orders"),
+            r.renamed(&kafka::TOPIC_PREFIX_SCOPE, "acme.orders"),
             "globex.orders"
         );
-        assert_eq!(r.renamed(Scope::KafkaTopicPrefix, "acme.ops"), "globex.ops");
-        assert_eq!(r.renamed(Scope::BucketPrefix, "acme-files"), "gx-files");
         assert_eq!(
-            r.renamed(Scope::PostgresSchema, "tenant_acme"),
+            r.renamed(&kafka::TOPIC_PREFIX_SCOPE, "acme.ops"),
+            "globex.ops"
+        );
+        assert_eq!(
+            r.renamed(&storage::BUCKET_PREFIX_SCOPE, "acme-files"),
+            "gx-files"
+        );
+        assert_eq!(
+            r.renamed(&postgres::SCHEMA_SCOPE, "tenant_acme"),
             "tenant_globex"
         );
-        assert_eq!(r.renamed(Scope::PostgresSchema, "public"), "public");
-        assert_eq!(r.renamed(Scope::Tenant, "acme_app"), "globex_app");
-        assert_eq!(r.renamed(Scope::Tenant, "User:acme-app"), "User:globex-app");
-        assert_eq!(r.renamed(Scope::Tenant, "acmecorp"), "acmecorp");
-        assert_eq!(r.renamed(Scope::Realm, "acme"), "globex");
+        assert_eq!(r.renamed(&postgres::SCHEMA_SCOPE, "public"), "public");
+        assert_eq!(r.renamed(&TENANT_ID, "acme_app"), "globex_app");
+        assert_eq!(r.renamed(&TENANT_ID, "User:acme-app"), "User:globex-app");
+        assert_eq!(r.renamed(&TENANT_ID, "acmecorp"), "acmecorp");
+        assert_eq!(r.renamed(&iam::REALM_SCOPE, "acme"), "globex");
     }
 
     #[test]
@@ -373,7 +228,7 @@ mod tests {
                      JOIN \"tenant_acme\".\"lines\" l ON l.order_id = o.id -- tenant_acme stays\n\
                      WHERE nextval('tenant_acme.seq') > 0"
             .to_string();
-        r.sql(&mut q);
+        postgres::sql::rename_schemas(&r, &mut q);
         assert_eq!(
             q,
             "SELECT o.id, 'tenant_acme is here' AS note FROM tenant_globex.orders o \
@@ -381,10 +236,10 @@ mod tests {
              WHERE nextval('tenant_globex.seq') > 0"
         );
         let mut wide = "SELECT 'é€' AS x,\n  \"ü\".a FROM tenant_acme.t".to_string();
-        r.sql(&mut wide);
+        postgres::sql::rename_schemas(&r, &mut wide);
         assert_eq!(wide, "SELECT 'é€' AS x,\n  \"ü\".a FROM tenant_globex.t");
         let mut untouched = "select 1".to_string();
-        r.sql(&mut untouched);
+        postgres::sql::rename_schemas(&r, &mut untouched);
         assert_eq!(untouched, "select 1");
     }
 
@@ -392,14 +247,14 @@ mod tests {
     fn qualified_names_arns_and_addresses() {
         let r = acme();
         let mut a = "/acme/orders/notify".to_string();
-        r.qualified(&mut a);
+        functions::rename_qualified(&r, &mut a);
         assert_eq!(a, "/globex/orders/notify");
         let mut rel = "orders/notify".to_string();
-        r.qualified(&mut rel);
+        functions::rename_qualified(&r, &mut rel);
         assert_eq!(rel, "orders/notify");
         let mut p = serde_json::json!({"Statement": [{"Resource": ["arn:aws:s3:::acme-files/*",
             "arn:aws:s3:::acme-files"], "Principal": "*"}]});
-        r.bucket_arns(&mut p);
+        storage::rename_bucket_arns(&r, &mut p);
         assert_eq!(
             p["Statement"][0]["Resource"],
             serde_json::json!(["arn:aws:s3:::gx-files/*", "arn:aws:s3:::gx-files"])

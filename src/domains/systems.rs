@@ -10,13 +10,14 @@ use super::item::{Change, Item};
 use super::provider::{DesiredSpecs, Provider, ProviderError, System};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
+use crate::setup::{Env, SetupError};
 
-/// A system that could not be connected to: which, and why (the system's own words, naming where it tried).
+/// A system that could not be connected to: which, and why (by kind; its words name where it tried).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+#[error("{error}")]
 pub struct ConnectError {
     pub domain: Domain,
-    pub message: String,
+    pub error: SetupError,
 }
 
 macro_rules! systems {
@@ -44,9 +45,9 @@ macro_rules! systems {
 
         impl Tables {
             /// Whether a system's connection is given (by its table here, or the environment).
-            pub fn configured(&self, domain: Domain) -> bool {
+            pub fn configured(&self, domain: Domain, env: &Env) -> bool {
                 match domain {
-                    $( Domain::$variant => self.$table.is_some() || <super::$table::Provider as System>::in_env(), )*
+                    $( Domain::$variant => self.$table.is_some() || <super::$table::Provider as System>::in_env(env), )*
                 }
             }
 
@@ -56,13 +57,14 @@ macro_rules! systems {
                 &self,
                 domain: Domain,
                 dir: &Path,
+                env: &Env,
                 timeouts: crate::util::Timeouts,
             ) -> Result<Live, ConnectError> {
                 let limit = timeouts.connect;
                 let connecting = crate::util::with_timeouts(timeouts, async {
                     match domain {
                         $( Domain::$variant => Ok(Live { system: Connected::$variant(
-                            <super::$table::Provider as System>::connect(self.$table.as_ref(), dir).await?,
+                            <super::$table::Provider as System>::connect(self.$table.as_ref(), dir, env).await?,
                         ), timeouts }), )*
                     }
                 });
@@ -70,13 +72,9 @@ macro_rules! systems {
                 // tried) reports first.
                 let backstop = limit + std::time::Duration::from_secs(2);
                 let connected = tokio::time::timeout(backstop, connecting).await.map_err(|_| {
-                    format!(
-                        "{} did not answer within {} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",
-                        domain.system(),
-                        limit.as_secs()
-                    )
+                    SetupError::TimedOut { system: domain.system(), target: None, secs: limit.as_secs() }
                 });
-                connected.and_then(|c: Result<Live, String>| c).map_err(|message| ConnectError { domain, message })
+                connected.and_then(|c: Result<Live, SetupError>| c).map_err(|error| ConnectError { domain, error })
             }
         }
 
@@ -87,6 +85,15 @@ macro_rules! systems {
 
             fn notes(&self) -> Vec<String> {
                 match &self.system { $( Connected::$variant(p) => p.notes(), )* }
+            }
+
+            async fn not_carried(
+                &self,
+                tenant: &Tenant,
+                carried: &[crate::domains::Spec],
+            ) -> Result<Option<Vec<super::provider::NotCarried>>, ProviderError> {
+                let work = async { match &self.system { $( Connected::$variant(p) => p.not_carried(tenant, carried).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
             }
 
             fn share_reads(&self, tenants: &[Tenant]) {

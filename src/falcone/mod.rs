@@ -505,23 +505,32 @@ fn checked_manifest(
     }
 }
 
-/// The naming block an artifact implies (only what differs from falconer's defaults is set).
+/// The naming block an artifact implies: for each scope it places the tenant in, the names found, where
+/// they differ from falconer's defaults.
 pub(crate) fn naming_for(
     tenant: &str,
-    realm: Option<String>,
-    schemas: Vec<String>,
-    dbs: Vec<String>,
-    ns: Option<String>,
+    scoped: &[(&'static crate::model::Scope, String)],
 ) -> Naming {
     let t = Tenant::new(tenant);
-    Naming {
-        realm: realm.filter(|r| *r != t.realm()),
-        postgres_schemas: Some(schemas).filter(|s| !s.is_empty() && *s != t.postgres_schemas()),
-        mongo_databases: Some(dbs).filter(|d| !d.is_empty() && *d != t.mongo_databases()),
-        kafka_topic_prefix: None,
-        functions_namespace: ns.filter(|n| *n != t.functions_namespace()),
-        bucket_prefix: None,
+    let mut naming = Naming::default();
+    let mut scopes: Vec<&crate::model::Scope> = Vec::new();
+    for (scope, _) in scoped {
+        if !scopes.contains(scope) {
+            scopes.push(scope);
+        }
     }
+    for scope in scopes {
+        let names: Vec<String> = scoped
+            .iter()
+            .filter(|(s, _)| *s == scope)
+            .map(|(_, n)| n.clone())
+            .take(if scope.many { usize::MAX } else { 1 })
+            .collect();
+        if names != t.names(scope) {
+            naming.set(scope, names);
+        }
+    }
+    naming
 }
 
 // ------------------------------------------------------------------------- typed decoding of raw JSON

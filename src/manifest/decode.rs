@@ -151,7 +151,8 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
             .at(tenant_span),
         );
     }
-    check_naming(&tenant, tenant_span, &mut issues);
+    let mut tenant = tenant;
+    check_naming(&mut tenant, tenant_span, &mut issues);
 
     let with_origin: Vec<(&Spec, Origin<'_>)> =
         decoded.iter().map(|(s, n)| (s, Origin::Node(n))).collect();
@@ -181,36 +182,52 @@ pub fn from_trees(trees: &[Node], opts: LoadOptions) -> (Option<Manifest>, Vec<I
     (Some(manifest), issues, secret_spans)
 }
 
-fn check_naming(t: &Tenant, span: Span, issues: &mut Vec<Issue>) {
-    let n = &t.naming;
-    for (field, v) in [
-        ("kafka_topic_prefix", &n.kafka_topic_prefix),
-        ("bucket_prefix", &n.bucket_prefix),
-        ("realm", &n.realm),
-        ("functions_namespace", &n.functions_namespace),
-    ] {
-        if v.as_deref().is_some_and(str::is_empty) {
-            issues.push(
-                Issue::error("invalid-value", format!("`naming.{field}` is empty"))
-                    .at(span)
-                    .help("an empty prefix would put every object of the system in this tenant's scope"),
-            );
-        }
+/// The naming block's keys are the domains' scopes (`domains::scopes`): an unknown key, a list where one
+/// name is taken, and an empty name are refused; one name where a list is taken is a list of one (as KDL
+/// writes it), and kept as a list.
+fn check_naming(t: &mut Tenant, span: Span, issues: &mut Vec<Issue>) {
+    use crate::model::Names;
+    let lists: Vec<(&'static crate::model::Scope, Vec<String>)> = t
+        .naming
+        .entries()
+        .filter_map(|(k, v)| Some((domains::scope_keyed(k)?, v)))
+        .filter(|(s, v)| s.many && matches!(v, Names::One(_)))
+        .map(|(s, v)| (s, v.to_vec()))
+        .collect();
+    for (scope, names) in lists {
+        t.naming.set(scope, names);
     }
-    for (field, v) in [
-        ("postgres_schemas", &n.postgres_schemas),
-        ("mongo_databases", &n.mongo_databases),
-    ] {
-        if v.as_ref()
-            .is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty))
-        {
-            issues.push(
-                Issue::error(
-                    "invalid-value",
-                    format!("`naming.{field}` needs at least one non-empty name"),
-                )
-                .at(span),
-            );
+    let keys: Vec<&str> = domains::scopes()
+        .map(|s| s.key)
+        .filter(|k| !k.is_empty())
+        .collect();
+    for (key, names) in t.naming.entries() {
+        let Some(scope) = domains::scope_keyed(key) else {
+            let issue =
+                Issue::error("unknown-field", format!("unknown field `{key}` in naming")).at(span);
+            issues.push(match crate::diag::did_you_mean(key, keys.iter().copied()) {
+                Some(s) => issue.help(format!("did you mean `{s}`?")),
+                None => issue.help(format!("naming takes: {}", keys.join(", "))),
+            });
+            continue;
+        };
+        let problem = match (scope.many, names) {
+            (false, Names::Many(_)) => Some("is one name, not a list"),
+            (false, Names::One(n)) if n.is_empty() => Some("is empty"),
+            (true, Names::Many(l)) if l.is_empty() || l.iter().any(String::is_empty) => {
+                Some("needs at least one non-empty name")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            let mut issue =
+                Issue::error("invalid-value", format!("`naming.{key}` {problem}")).at(span);
+            if scope.prefix {
+                issue = issue.help(
+                    "an empty prefix would put every object of the system in this tenant's scope",
+                );
+            }
+            issues.push(issue);
         }
     }
 }

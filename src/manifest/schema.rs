@@ -39,7 +39,8 @@ pub fn manifest_schema() -> Value {
             }),
         );
     }
-    let defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    let mut defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    defs.insert("Naming".into(), naming_schema());
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://falconer.dev/schemas/manifest.schema.json",
@@ -49,5 +50,25 @@ pub fn manifest_schema() -> Value {
         "properties": props,
         "additionalProperties": false,
         "$defs": defs
+    })
+}
+
+/// The naming block: one member per scope the domains declare (`domains::scopes`), and no other.
+fn naming_schema() -> Value {
+    let props: Map<String, Value> = crate::domains::scopes()
+        .filter(|s| !s.key.is_empty())
+        .map(|s| {
+            let member = match s.many {
+                true => json!({ "type": ["array", "null"], "items": { "type": "string" }, "description": s.doc }),
+                false => json!({ "type": ["string", "null"], "description": s.doc }),
+            };
+            (s.key.to_string(), member)
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": props,
+        "description": "Naming conventions: the tenant's scope. Nothing outside it is ever planned, changed or deleted."
     })
 }

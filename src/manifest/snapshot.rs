@@ -54,9 +54,8 @@ pub fn read(v: &Value, name: &str) -> Result<Snapshot, Vec<Issue>> {
             Some(Ok(addr)) => {
                 managed.insert(addr);
             }
-            Some(Err(e)) => {
-                issues.push(Issue::error("invalid-address", e).path(format!("/managed/{i}")))
-            }
+            Some(Err(e)) => issues
+                .push(Issue::error("invalid-address", e.to_string()).path(format!("/managed/{i}"))),
             None => issues.push(
                 Issue::error("invalid-value", "an address is a string")
                     .path(format!("/managed/{i}")),

@@ -151,7 +151,11 @@ fn check_depends_on(
                 origin,
                 &field,
             )),
-            Err(e) => issues.push(place(Issue::error("invalid-address", e), origin, &field)),
+            Err(e) => issues.push(place(
+                Issue::error("invalid-address", e.to_string()),
+                origin,
+                &field,
+            )),
         }
     }
 }

@@ -79,18 +79,57 @@ impl fmt::Display for Domain {
 }
 
 impl FromStr for Domain {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = AddressError;
+    fn from_str(s: &str) -> Result<Self, AddressError> {
         Domain::ALL
             .into_iter()
             .find(|d| d.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown domain `{s}` (expected one of: {})",
-                    Domain::ALL.map(|d| d.as_str()).join(", ")
-                )
+            .ok_or_else(|| AddressError::Domain {
+                given: s.to_string(),
             })
     }
+}
+
+/// Why a text is not an address or a kind (`<domain>.<kind>.<identity…>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("unknown domain `{given}` (expected one of: {})", Domain::ALL.map(|d| d.as_str()).join(", "))]
+    Domain { given: String },
+    #[error("unknown kind `{kind}` in domain `{domain}` (expected one of: {expected})")]
+    Kind {
+        domain: Domain,
+        kind: String,
+        expected: String,
+    },
+    #[error("`{0}` is not `<domain>.<kind>`")]
+    NotKind(String),
+    /// The kind is known and nothing names the resource; `form` is how one is addressed.
+    #[error("address `{address}` names no {title}; expected `{form}`")]
+    NoIdentity {
+        address: String,
+        title: &'static str,
+        form: String,
+    },
+    #[error("address `{address}` has {given} identity part(s); a {title} is addressed as `{form}`")]
+    Arity {
+        address: String,
+        given: usize,
+        title: &'static str,
+        form: String,
+    },
+    #[error("address `{address}`: {why}")]
+    Segments { address: String, why: SegmentError },
+}
+
+/// Why an address's identity parts cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentError {
+    #[error("unclosed quote")]
+    Unclosed,
+    #[error("a quoted part must be followed by `.`")]
+    AfterQuote,
+    #[error("text after a quoted last part")]
+    AfterLast,
 }
 
 /// A resource address.
@@ -134,7 +173,7 @@ fn quote(seg: &str) -> String {
 }
 
 /// Reads a quoted segment (after its opening quote); returns its text and what follows the closing quote.
-fn read_quoted(s: &str) -> Result<(String, &str), String> {
+fn read_quoted(s: &str) -> Result<(String, &str), SegmentError> {
     let mut out = String::new();
     let mut escaped = false;
     for (i, c) in s.char_indices() {
@@ -149,10 +188,10 @@ fn read_quoted(s: &str) -> Result<(String, &str), String> {
             out.push(c);
         }
     }
-    Err("unclosed quote".into())
+    Err(SegmentError::Unclosed)
 }
 
-pub(crate) fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, String> {
+pub(crate) fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, SegmentError> {
     let mut segs = Vec::new();
     let mut s = rest;
     while segs.len() + 1 < arity {
@@ -164,7 +203,7 @@ pub(crate) fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, St
             }
             s = remaining
                 .strip_prefix('.')
-                .ok_or("a quoted part must be followed by `.`")?;
+                .ok_or(SegmentError::AfterQuote)?;
         } else {
             match s.find('.') {
                 Some(i) => {
@@ -182,7 +221,7 @@ pub(crate) fn split_segments(rest: &str, arity: usize) -> Result<Vec<String>, St
         Some(after) => {
             let (seg, remaining) = read_quoted(after)?;
             if !remaining.is_empty() {
-                return Err("text after a quoted last part".into());
+                return Err(SegmentError::AfterLast);
             }
             segs.push(seg);
         }

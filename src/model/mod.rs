@@ -12,7 +12,7 @@ pub mod tenant;
 pub use address::{Address, Domain, Kind};
 pub use hazard::{Hazard, HazardCode};
 pub use secret::SecretValue;
-pub use tenant::{Naming, Tenant, TenantStatus};
+pub use tenant::{Names, Naming, Scope, Tenant, TenantStatus};
 
 use serde_json::Value;
 

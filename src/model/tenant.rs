@@ -25,48 +25,122 @@ pub struct Tenant {
     pub naming: Naming,
 }
 
-/// Naming conventions: the tenant's scope. Nothing outside it is ever planned, changed or deleted.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Naming {
-    /// Keycloak realm. Default: the tenant id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub realm: Option<String>,
-    /// PostgreSQL schemas. Default: the id with `-` turned into `_`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postgres_schemas: Option<Vec<String>>,
-    /// MongoDB databases. Default: the id with `-` turned into `_`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mongo_databases: Option<Vec<String>>,
-    /// Prefix of the tenant's Kafka topics, consumer groups and transactional ids. Default: `<id>.`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka_topic_prefix: Option<String>,
-    /// OpenWhisk namespace. Default: the tenant id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub functions_namespace: Option<String>,
-    /// Prefix of the tenant's bucket names. Default: `<id>-`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket_prefix: Option<String>,
+/// A scope a domain's objects live in (its schemas, its realm, its topic prefix), as the domain declares it
+/// (`SCOPES` in its module; the registry lists them all): the core knows scopes only as this data.
+#[derive(Debug)]
+pub struct Scope {
+    /// Its name in identifier maps and reports (`postgres_schema`).
+    pub name: &'static str,
+    /// Its key in the tenant's `naming` block (`postgres_schemas`); empty for the tenant id itself.
+    pub key: &'static str,
+    /// Whether the naming gives a list of names (schemas) or one (a realm).
+    pub many: bool,
+    /// Whether names of this scope are matched by their beginning (topic and bucket prefixes).
+    pub prefix: bool,
+    /// The name by default, from the tenant id.
+    pub default: fn(&str) -> String,
+    /// What it is and its default, in words (the JSON Schema's description).
+    pub doc: &'static str,
+}
+
+impl PartialEq for Scope {
+    fn eq(&self, other: &Scope) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Scope {}
+
+/// The tenant id itself, as a word inside other names (a role `acme_app`, a principal `User:acme-app`).
+pub static TENANT_ID: Scope = Scope {
+    name: "tenant",
+    key: "",
+    many: false,
+    prefix: false,
+    default: str::to_string,
+    doc: "the tenant id, as a word inside other names",
+};
+
+/// The `id` with `-` turned into `_` (the default of names that cannot hold a `-` unquoted).
+pub fn underscored(id: &str) -> String {
+    id.replace('-', "_")
+}
+
+/// One scope's declared names: one name, or a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Names {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Names::One(n) => vec![n.clone()],
+            Names::Many(l) => l.clone(),
+        }
+    }
+}
+
+/// Naming conventions: the tenant's scope in each system, keyed by the scopes' naming keys (which the
+/// domains declare; a manifest's unknown key is refused when it is read). Nothing outside the scope is ever
+/// planned, changed or deleted.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Naming(indexmap::IndexMap<String, Names>);
+
+impl JsonSchema for Naming {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Naming".into()
+    }
+
+    /// The keys are the domains' (the manifest's schema lists them: `manifest::schema`).
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": {
+                "type": ["string", "array"],
+                "items": { "type": "string" }
+            }
+        })
+    }
 }
 
 impl Naming {
     pub fn is_empty(&self) -> bool {
-        *self == Naming::default()
+        self.0.is_empty()
     }
 
-    /// Takes `other`'s fields where this one has none.
+    /// The names declared for a scope, if any.
+    pub fn declared(&self, scope: &Scope) -> Option<Vec<String>> {
+        self.0.get(scope.key).map(Names::to_vec)
+    }
+
+    /// Declares a scope's names (one, or a list, as the scope takes).
+    pub fn set(&mut self, scope: &Scope, names: Vec<String>) {
+        let value = match (scope.many, names.as_slice()) {
+            (false, [one, ..]) => Names::One(one.clone()),
+            _ => Names::Many(names),
+        };
+        self.0.insert(scope.key.to_string(), value);
+    }
+
+    /// Forgets a scope's names (its default applies again).
+    pub fn unset(&mut self, scope: &Scope) {
+        self.0.shift_remove(scope.key);
+    }
+
+    /// The keys and values as written.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Names)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Takes `other`'s entries where this one has none.
     pub fn fill_from(&mut self, other: &Naming) {
-        fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
-            if slot.is_none() {
-                slot.clone_from(from);
-            }
+        for (k, v) in &other.0 {
+            self.0.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        fill(&mut self.realm, &other.realm);
-        fill(&mut self.postgres_schemas, &other.postgres_schemas);
-        fill(&mut self.mongo_databases, &other.mongo_databases);
-        fill(&mut self.kafka_topic_prefix, &other.kafka_topic_prefix);
-        fill(&mut self.functions_namespace, &other.functions_namespace);
-        fill(&mut self.bucket_prefix, &other.bucket_prefix);
     }
 }
 
@@ -79,47 +153,19 @@ impl Tenant {
         }
     }
 
-    fn underscored(&self) -> String {
-        self.id.replace('-', "_")
-    }
-
-    pub fn realm(&self) -> String {
-        self.naming.realm.clone().unwrap_or_else(|| self.id.clone())
-    }
-
-    pub fn postgres_schemas(&self) -> Vec<String> {
+    /// The tenant's names in a scope: those its naming declares, else the scope's default.
+    pub fn names(&self, scope: &Scope) -> Vec<String> {
         self.naming
-            .postgres_schemas
-            .clone()
-            .unwrap_or_else(|| vec![self.underscored()])
+            .declared(scope)
+            .unwrap_or_else(|| vec![(scope.default)(&self.id)])
     }
 
-    pub fn mongo_databases(&self) -> Vec<String> {
-        self.naming
-            .mongo_databases
-            .clone()
-            .unwrap_or_else(|| vec![self.underscored()])
-    }
-
-    pub fn kafka_topic_prefix(&self) -> String {
-        self.naming
-            .kafka_topic_prefix
-            .clone()
-            .unwrap_or_else(|| format!("{}.", self.id))
-    }
-
-    pub fn functions_namespace(&self) -> String {
-        self.naming
-            .functions_namespace
-            .clone()
-            .unwrap_or_else(|| self.id.clone())
-    }
-
-    pub fn bucket_prefix(&self) -> String {
-        self.naming
-            .bucket_prefix
-            .clone()
-            .unwrap_or_else(|| format!("{}-", self.id))
+    /// The tenant's one name in a scope of one name (a realm, a prefix).
+    pub fn name(&self, scope: &Scope) -> String {
+        self.names(scope)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| (scope.default)(&self.id))
     }
 }
 

@@ -8,9 +8,7 @@ use super::live::Settings;
 use super::{Error, Events, export, lock};
 use crate::backup::repo::{LockOwner, Repo, RepoError, RepoLock};
 use crate::backup::retention::{self, Candidate, Policy};
-use crate::backup::{
-    self, BackupStatus, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record,
-};
+use crate::backup::{self, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record};
 use crate::domains::Spec;
 use crate::manifest::{self, Format, Manifest, Resource};
 use crate::model::{Domain, Tenant};
@@ -93,6 +91,7 @@ pub async fn create_in(
         state,
         settings,
         events,
+        held: held(req, repo, &tenant.id).await,
     };
     let stored = store_shared(&job, repo).await;
     if let Err(e) = state.progress().work_ended(Work::Backup, &id).await {
@@ -101,6 +100,36 @@ pub async fn create_in(
     beat.abort();
     lock::release(state, &lock, events).await;
     stored
+}
+
+/// The domains the tenant has objects in, as its manifest declares them and its newest backup holds them,
+/// each with where that is known from: a backup that cannot read one of them is partial, never complete.
+async fn held(req: &CreateRequest, repo: &Repo, tenant: &str) -> Vec<(Domain, String)> {
+    let mut out: Vec<(Domain, String)> = Vec::new();
+    if let Some(path) = &req.manifest {
+        let loaded = manifest::load_path(path, manifest::LoadOptions::default());
+        for r in loaded.manifest.iter().flat_map(|m| &m.resources) {
+            let d = r.spec.meta().domain;
+            if !out.iter().any(|(x, _)| *x == d) {
+                out.push((d, format!("its manifest {} declares some", path.display())));
+            }
+        }
+    }
+    // Newest first: each domain as the newest backup that read it found it.
+    let records = repo.records(Some(tenant)).await.unwrap_or_default();
+    let mut seen: Vec<Domain> = out.iter().map(|(d, _)| *d).collect();
+    for r in records.into_iter().flatten() {
+        for e in r.domains.iter().filter(|e| e.status.stored()) {
+            if seen.contains(&e.domain) {
+                continue;
+            }
+            seen.push(e.domain);
+            if e.resources > 0 {
+                out.push((e.domain, format!("its backup {} holds some", r.id)));
+            }
+        }
+    }
+    out
 }
 
 /// Stores the backup holding a shared lock of the repository: the blobs a backup writes are named by no
@@ -183,6 +212,8 @@ struct Job<'a> {
     state: &'a State,
     settings: &'a Settings,
     events: &'a dyn Events,
+    /// The domains the tenant is known to have objects in, with where that is known from.
+    held: Vec<(Domain, String)>,
 }
 
 /// Reads every domain at once, stores their documents, then the record.
@@ -194,16 +225,23 @@ async fn store(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
     let mut left_out = 0;
     for (domain, read) in job.domains.iter().zip(reads) {
         let entry = match read {
-            Read::Specs(specs, at) => {
-                let before = specs.len();
-                let kept: Vec<Spec> = specs
+            Read::Specs(read, at) => {
+                let before = read.specs.len();
+                let kept: Vec<Spec> = read
+                    .specs
                     .into_iter()
                     .filter(|s| job.filter.keeps(&s.address().to_string()))
                     .collect();
                 left_out += before - kept.len();
-                stored(repo, job.tenant, *domain, kept, Some(at))
+                let mut entry = stored(repo, job.tenant, *domain, kept, Some(at))
                     .await
-                    .map_err(|e| Error::Other(format!("cannot store the backup: {e}")))?
+                    .map_err(|e| Error::Other(format!("cannot store the backup: {e}")))?;
+                let not_carried = read.not_carried.unwrap_or_default();
+                if !not_carried.is_empty() {
+                    entry.status = DomainStatus::Incomplete;
+                    entry.not_carried = not_carried;
+                }
+                entry
             }
             Read::Failed(status, message) => failed(*domain, status, message),
         };
@@ -235,7 +273,7 @@ async fn store(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
 }
 
 enum Read {
-    Specs(Vec<Spec>, i64),
+    Specs(export::Read, i64),
     Failed(DomainStatus, String),
 }
 
@@ -261,23 +299,31 @@ impl Job<'_> {
         r
     }
 
+    /// A domain whose connection is not configured: an error when the tenant is known to have objects there
+    /// (the backup is then partial), else not available.
+    fn unconfigured(&self, domain: Domain) -> Read {
+        let system = domain.system();
+        let missing = format!("no {system} connection is configured (profile or environment)");
+        match self.held.iter().find(|(d, _)| *d == domain) {
+            Some((_, known)) => Read::Failed(
+                DomainStatus::Error,
+                format!(
+                    "{missing}, and the tenant has {system} objects ({known}): configure the connection, or leave the domain out with --domain"
+                ),
+            ),
+            None => Read::Failed(DomainStatus::NotAvailable, missing),
+        }
+    }
+
     /// One domain's live resources, as `export` reads them (secrets redacted).
     async fn read_domain(&self, domain: Domain) -> Read {
         match self.settings.configured(domain) {
             Ok(true) => {}
-            Ok(false) => {
-                return Read::Failed(
-                    DomainStatus::NotAvailable,
-                    format!(
-                        "no {} connection is configured (profile or environment)",
-                        domain.system()
-                    ),
-                );
-            }
+            Ok(false) => return self.unconfigured(domain),
             Err(e) => return Read::Failed(DomainStatus::Error, e.to_string()),
         }
         match export::read(self.settings, self.tenant, domain, self.events).await {
-            Ok(specs) => Read::Specs(specs, crate::util::now()),
+            Ok(read) => Read::Specs(read, crate::util::now()),
             Err(e) => Read::Failed(DomainStatus::Error, e.to_string()),
         }
     }
@@ -295,6 +341,7 @@ pub fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEn
         message: Some(message),
         secrets: Vec::new(),
         parts: BTreeMap::new(),
+        not_carried: Vec::new(),
     }
 }
 
@@ -348,6 +395,7 @@ pub async fn stored(
         message: None,
         secrets,
         parts,
+        not_carried: Vec::new(),
     })
 }
 
@@ -451,7 +499,7 @@ async fn prune_under(
             .map(|r| Candidate {
                 id: r.id.clone(),
                 at: retention::parse_time(&r.started_at).unwrap_or(0),
-                failed: r.status == BackupStatus::Failed,
+                status: r.status,
             })
             .collect();
         let why = retention::keep(&candidates, pruning.policy);

@@ -26,7 +26,7 @@ pub enum Error {
     System(#[from] ProviderError),
     /// The connection profile could not be read or is wrong.
     #[error("{0}")]
-    Profile(String),
+    Profile(#[from] crate::profile::ProfileError),
     /// The state store failed.
     #[error(transparent)]
     State(StateError),
@@ -62,6 +62,12 @@ pub enum Error {
     /// Cancelled before its next write.
     #[error("cancelled before the next write")]
     Cancelled,
+    /// The identifier map asked for cannot be used.
+    #[error(transparent)]
+    Map(#[from] crate::restore::map::MapError),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] crate::util::FileError),
     /// Anything else, as a message for a person (nothing decides on it).
     #[error("{0}")]
     Other(String),

@@ -1,6 +1,7 @@
 //! Export: a tenant's live configuration read into resources, as `export` writes it and `backup create`
 //! stores it (secrets redacted).
 
+use crate::domains::provider::{self, NotCarried};
 use std::path::Path;
 
 use super::live::Settings;
@@ -115,18 +116,42 @@ pub fn domains(asked: &[Domain], settings: &Settings) -> Result<Vec<Domain>, Err
     Ok(given)
 }
 
-/// The tenant's live resources of the domains, in the order given.
+/// The tenant's live resources of the domains, in the order given, and what each domain's inventory found
+/// that they do not carry (said as a warning per domain).
 pub async fn export(
     settings: &Settings,
     tenant: &Tenant,
     domains: &[Domain],
     events: &dyn Events,
-) -> Result<Vec<Spec>, Error> {
+) -> Result<(Vec<Spec>, Vec<NotCarried>), Error> {
     let mut specs = Vec::new();
+    let mut left = Vec::new();
     for d in domains {
-        specs.extend(read(settings, tenant, *d, events).await?);
+        let read = read(settings, tenant, *d, events).await?;
+        specs.extend(read.specs);
+        left.extend(read.not_carried.unwrap_or_default());
     }
-    Ok(specs)
+    Ok((specs, left))
+}
+
+/// A domain as read: its resources, and the objects of the tenant's scope they do not carry (`None`: the
+/// domain has no inventory yet).
+pub struct Read {
+    pub specs: Vec<Spec>,
+    pub not_carried: Option<Vec<NotCarried>>,
+}
+
+/// Says what a domain's inventory found that is not carried, by kind and count, and each one.
+fn say_not_carried(domain: Domain, items: &[NotCarried], events: &dyn Events) {
+    if items.is_empty() {
+        return;
+    }
+    let each: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+    events.warning(&format!(
+        "{domain}: not carried (a manifest, export or backup does not hold them): {}: {}",
+        provider::counted(items),
+        each.join("; ")
+    ));
 }
 
 /// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted).
@@ -135,7 +160,7 @@ pub async fn read(
     tenant: &Tenant,
     domain: Domain,
     events: &dyn Events,
-) -> Result<Vec<Spec>, Error> {
+) -> Result<Read, Error> {
     let system = settings.connect(domain).await?;
     // Fingerprints are not exported: a throwaway key.
     let key = crate::secrets::FingerprintKey::new(b"export".to_vec());
@@ -144,5 +169,10 @@ pub async fn read(
     for note in system.notes() {
         events.note(&note);
     }
-    Ok(items.into_iter().map(|i| i.spec).collect())
+    let specs: Vec<Spec> = items.into_iter().map(|i| i.spec).collect();
+    let not_carried = system.not_carried(tenant, &specs).await?;
+    if let Some(items) = &not_carried {
+        say_not_carried(domain, items, events);
+    }
+    Ok(Read { specs, not_carried })
 }

@@ -199,7 +199,7 @@ struct Systems<'a> {
 /// A system of a connection profile (`None`: the command's).
 type SystemKey = (Option<PathBuf>, Domain);
 
-type Connection = tokio::sync::OnceCell<Result<Arc<Live>, String>>;
+type Connection = tokio::sync::OnceCell<Result<Arc<Live>, Arc<Error>>>;
 
 impl<'a> Systems<'a> {
     fn new(settings: &'a Settings, loaded: &[Loaded]) -> Systems<'a> {
@@ -219,7 +219,7 @@ impl<'a> Systems<'a> {
     }
 
     /// The shared connection to a system, for a tenant of the group with `profile` (the command's without).
-    async fn get(&self, profile: Option<&Path>, domain: Domain) -> Result<Arc<Live>, String> {
+    async fn get(&self, profile: Option<&Path>, domain: Domain) -> Result<Arc<Live>, Arc<Error>> {
         let cell = self
             .cells
             .lock()
@@ -238,7 +238,7 @@ impl<'a> Systems<'a> {
         let settings = settings.as_deref().unwrap_or(self.settings);
         let tenants = self.tenants.get(&profile.map(Path::to_path_buf));
         let connect = || async {
-            let live = settings.connect(domain).await.map_err(|e| e.to_string())?;
+            let live = settings.connect(domain).await.map_err(Arc::new)?;
             // The run only reads: a listing of the whole system, or of all the tenants' scopes, is read
             // once for all of them.
             live.share_reads(tenants.map(Vec::as_slice).unwrap_or_default());
@@ -313,7 +313,7 @@ async fn planned(
         .map(|(dm, c)| SystemLine {
             domain: dm.as_str().into(),
             changes: 0,
-            error: c.as_ref().err().cloned(),
+            error: c.as_ref().err().map(ToString::to_string),
         })
         .collect();
     if connected.iter().any(Result::is_err) {
@@ -354,7 +354,7 @@ async fn status(
     checked: &mut Checked,
 ) -> Status {
     if let Err(e) = save(job, t, plan) {
-        checked.result.errors.push(e);
+        checked.result.errors.push(e.to_string());
         return Status::Error;
     }
     match job.verb {
@@ -377,7 +377,7 @@ async fn status(
 }
 
 /// `plan -o DIR`: saves a tenant's plan with changes as DIR/TENANT.plan.json, for `apply PLANFILE`.
-fn save(job: &Request, t: &Loaded, plan: &mut Plan) -> Result<(), String> {
+fn save(job: &Request, t: &Loaded, plan: &mut Plan) -> Result<(), crate::util::FileError> {
     let Some(dir) = job.save.as_ref().filter(|_| plan.has_changes()) else {
         return Ok(());
     };
@@ -400,7 +400,7 @@ fn save(job: &Request, t: &Loaded, plan: &mut Plan) -> Result<(), String> {
     let path = dir.join(format!("{name}.plan.json"));
     std::fs::create_dir_all(dir)
         .and_then(|()| crate::util::write_atomic(&path, render::json(plan).as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(crate::util::file_error("write", &path))
 }
 
 /// A drift check's status against the tenant's last one, which it then replaces.

@@ -19,9 +19,10 @@ use crate::domains::systems::ConnectError;
 use crate::manifest::{self, LoadOptions, Manifest};
 use crate::model::{Address, Domain};
 use crate::plan::{self, Action, Item, Options, Plan};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileError};
 use crate::secrets;
 use crate::secrets::FingerprintKey;
+use crate::setup::Env;
 use crate::state::State;
 use crate::util::Timeouts;
 
@@ -118,8 +119,10 @@ pub struct Settings {
     pub profile: Option<PathBuf>,
     /// The timeouts of every system the profile gives none for.
     pub timeouts: Timeouts,
+    /// The environment as the caller read it: where the systems the profile has no table for are.
+    pub env: Env,
     /// The profile file, read once on first use (an empty profile without a file).
-    loaded: std::sync::OnceLock<Result<Profile, String>>,
+    loaded: std::sync::OnceLock<Result<Profile, ProfileError>>,
 }
 
 impl Settings {
@@ -129,8 +132,15 @@ impl Settings {
             state,
             profile,
             timeouts: Timeouts::default(),
+            env: Env::default(),
             loaded: std::sync::OnceLock::new(),
         }
+    }
+
+    /// These settings with an environment (the command line's; without one, no system is reached
+    /// through environment variables).
+    pub fn with_env(self, env: Env) -> Settings {
+        Settings { env, ..self }
     }
 
     /// These settings with other timeouts for the systems the profile gives none for.
@@ -140,14 +150,16 @@ impl Settings {
 
     /// The same state store and timeouts with another profile (a fleet group's).
     pub fn for_profile(&self, profile: PathBuf) -> Settings {
-        Settings::new(self.state.clone(), Some(profile)).with_timeouts(self.timeouts)
+        Settings::new(self.state.clone(), Some(profile))
+            .with_timeouts(self.timeouts)
+            .with_env(self.env.clone())
     }
 
     fn profile(&self) -> Result<&Profile, Error> {
         self.loaded
             .get_or_init(|| match self.profile.as_deref() {
-                Some(p) => Profile::load(p),
-                None => Ok(Profile::default()),
+                Some(p) => Profile::load(p, self.env.clone()),
+                None => Ok(Profile::from_env(self.env.clone())),
             })
             .as_ref()
             .map_err(|e| Error::Profile(e.clone()))
@@ -179,17 +191,18 @@ impl Settings {
             .as_deref()
             .and_then(Path::parent)
             .unwrap_or(Path::new("."));
-        let wrong = |e: String| Error::Profile(format!("the profile's [backup] key: {e}"));
+        let wrong = |why: String| Error::Profile(ProfileError::setting("[backup] key", why));
         let text = match secret {
             crate::model::SecretValue::Plain(_) => {
-                return Err(wrong("it is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into()));
+                return Err(wrong("is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into()));
             }
-            s => crate::secrets::resolve(s, base).map_err(|e| wrong(e.0))?,
+            s => crate::secrets::resolve(s, base)
+                .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?,
         };
-        let text = text.ok_or_else(|| wrong("it is redacted".into()))?;
+        let text = text.ok_or_else(|| wrong("is redacted".into()))?;
         crate::backup::crypt::Key::parse(&text)
             .map(Some)
-            .map_err(|e| wrong(e.to_string()))
+            .map_err(|e| wrong(format!("cannot be used: {e}")))
     }
 
     /// Whether a system's connection is given (profile or environment).

@@ -52,7 +52,7 @@ mod send {
             events,
             cancel,
         ));
-        let repo = crate::backup::repo::Repo::open("file:r");
+        let repo = crate::backup::repo::Repo::open("file:r", &Default::default());
         if let Ok(repo) = repo {
             send(backup::create(settings, &repo, &Default::default(), events));
         }

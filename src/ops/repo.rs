@@ -33,8 +33,7 @@ impl RepoSpec {
     pub fn open(&self, settings: &Settings) -> Result<Repo, Error> {
         let url = self.url(settings)?;
         let timeouts = settings.general_timeouts()?;
-        let repo = crate::util::with_timeouts_now(timeouts, || Repo::open(&url))
-            .map_err(|e| Error::Other(e.to_string()))?;
+        let repo = crate::util::with_timeouts_now(timeouts, || Repo::open(&url, &settings.env))?;
         let key = match &self.key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {

@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domains::rename::{Rename, Renamer, Scope, scopes_of};
+use crate::domains::rename::{Rename, Renamer, scopes_of};
+use crate::model::tenant::TENANT_ID;
 use crate::model::{Naming, Tenant};
 
 /// One entry of an identifier map.
@@ -43,7 +44,7 @@ fn target_name(
 pub fn propose(source: &Tenant, target: &Tenant) -> Vec<MapEntry> {
     let ids = (source.id.as_str(), target.id.as_str());
     let mut raw: Vec<(&str, String, String)> =
-        vec![(Scope::Tenant.as_str(), source.id.clone(), target.id.clone())];
+        vec![(TENANT_ID.name, source.id.clone(), target.id.clone())];
     let targets = scopes_of(target);
     for from in scopes_of(source) {
         let Some(to) = targets.iter().find(|t| t.scope == from.scope) else {
@@ -62,7 +63,7 @@ pub fn propose(source: &Tenant, target: &Tenant) -> Vec<MapEntry> {
                 .cloned()
                 .unwrap_or_default();
             let renamed = target_name(name, ids, declared, &default);
-            raw.push((from.scope.as_str(), name.clone(), renamed));
+            raw.push((from.scope.name, name.clone(), renamed));
         }
     }
     merge(raw)
@@ -95,7 +96,7 @@ fn merge(raw: Vec<(&str, String, String)>) -> Vec<MapEntry> {
 /// Why a map cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
-    #[error("map entry `{from}`: unknown scope `{scope}` (expected one of: {})", Scope::ALL.map(Scope::as_str).join(", "))]
+    #[error("map entry `{from}`: unknown scope `{scope}` (expected one of: {})", crate::domains::scopes().map(|s| s.name).collect::<Vec<_>>().join(", "))]
     Scope { from: String, scope: String },
     #[error("map entry `{0}`: an empty name")]
     Empty(String),
@@ -103,6 +104,18 @@ pub enum MapError {
     Twice(String),
     #[error("`{0}` is not FROM=TO")]
     Form(String),
+    /// The map file cannot be read.
+    #[error("cannot read the map file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The map file is neither form (JSON or TOML, entries or pairs): the parser's words.
+    #[error("the map file {}: {why}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 /// Entries given by the user (`--map FROM=TO`, a map file) on top of `base` (the accepted proposal, or
@@ -129,7 +142,7 @@ pub fn overridden(
                     .find(|e| e.from == from)
                     .map(|e| e.scope.clone())
             })
-            .unwrap_or_else(|| Scope::Tenant.as_str().to_string());
+            .unwrap_or_else(|| TENANT_ID.name.to_string());
         out.retain(|e| e.from != from);
         out.push(MapEntry { scope, from, to });
     }
@@ -152,7 +165,7 @@ pub fn renamer(entries: &[MapEntry]) -> Result<Renamer, MapError> {
             .scope
             .split(',')
             .map(|s| {
-                Scope::parse(s.trim()).ok_or_else(|| MapError::Scope {
+                crate::domains::scope_named(s.trim()).ok_or_else(|| MapError::Scope {
                     from: e.from.clone(),
                     scope: s.to_string(),
                 })
@@ -170,22 +183,19 @@ pub fn renamer(entries: &[MapEntry]) -> Result<Renamer, MapError> {
 /// The target's tenant block: its id, and the source's naming renamed by the map (every scope declared,
 /// so the target's scope is exactly where the renamed objects are).
 pub fn target_tenant(source: &Tenant, target_id: &str, r: &Renamer) -> Tenant {
-    let list = |scope, names: Vec<String>| names.iter().map(|n| r.renamed(scope, n)).collect();
+    let mut naming = Naming::default();
+    for from in scopes_of(source) {
+        let names = from
+            .names
+            .iter()
+            .map(|n| r.renamed(from.scope, n))
+            .collect();
+        naming.set(from.scope, names);
+    }
     Tenant {
         id: target_id.to_string(),
         status: source.status,
-        naming: Naming {
-            realm: Some(r.renamed(Scope::Realm, &source.realm())),
-            postgres_schemas: Some(list(Scope::PostgresSchema, source.postgres_schemas())),
-            mongo_databases: Some(list(Scope::MongoDatabase, source.mongo_databases())),
-            kafka_topic_prefix: Some(
-                r.renamed(Scope::KafkaTopicPrefix, &source.kafka_topic_prefix()),
-            ),
-            functions_namespace: Some(
-                r.renamed(Scope::FunctionsNamespace, &source.functions_namespace()),
-            ),
-            bucket_prefix: Some(r.renamed(Scope::BucketPrefix, &source.bucket_prefix())),
-        },
+        naming,
     }
 }
 
@@ -262,43 +272,5 @@ mod tests {
             replace_word("acme-acme", "acme", "g").as_deref(),
             Some("g-g")
         );
-    }
-
-    #[test]
-    fn the_proposal_maps_every_scope_without_cut_names_or_duplicate_froms() {
-        let mut acme = Tenant::new("acme");
-        acme.naming.postgres_schemas = Some(vec!["tenant_acme".into(), "app".into()]);
-        let globex = Tenant::new("globex");
-        let p = propose(&acme, &globex);
-        let get = |from: &str| p.iter().find(|e| e.from == from).map(|e| e.to.clone());
-        assert_eq!(get("acme").as_deref(), Some("globex"));
-        assert_eq!(get("tenant_acme").as_deref(), Some("tenant_globex"));
-        assert_eq!(get("acme.").as_deref(), Some("globex."));
-        assert_eq!(get("acme-").as_deref(), Some("globex-"));
-        // `app` has no tenant word: it takes the target's default schema.
-        assert_eq!(get("app").as_deref(), Some("globex"));
-        let mut froms: Vec<&str> = p.iter().map(|e| e.from.as_str()).collect();
-        froms.sort_unstable();
-        let n = froms.len();
-        froms.dedup();
-        assert_eq!(froms.len(), n, "{p:?}");
-        // The tenant id, realm, database and namespace share one entry.
-        let shared = p.iter().find(|e| e.from == "acme").expect("an entry");
-        for scope in ["tenant", "realm", "mongo_database", "functions_namespace"] {
-            assert!(shared.scope.split(',').any(|s| s == scope), "{shared:?}");
-        }
-    }
-
-    #[test]
-    fn a_declared_target_naming_wins() {
-        let acme = Tenant::new("acme");
-        let mut globex = Tenant::new("globex");
-        globex.naming.kafka_topic_prefix = Some("gx.".into());
-        let p = propose(&acme, &globex);
-        assert!(p.contains(&MapEntry {
-            scope: "kafka_topic_prefix".into(),
-            from: "acme.".into(),
-            to: "gx.".into()
-        }));
     }
 }

@@ -21,6 +21,8 @@ pub struct Section {
     /// The system's error, or why the domain was not available.
     pub message: Option<String>,
     pub resources: Vec<Spec>,
+    /// What the backup found in the domain and could not carry.
+    pub not_carried: Vec<crate::domains::provider::NotCarried>,
 }
 
 impl Section {
@@ -147,6 +149,7 @@ pub fn from_record(
             status: entry.status,
             message: entry.message.clone(),
             resources: take_domain(&mut specs, entry.domain),
+            not_carried: entry.not_carried.clone(),
         })
         .collect();
     Ok(Source {
@@ -322,6 +325,7 @@ pub fn from_artifact(imported: &Imported, origin: String, digest: String) -> Sou
                 status,
                 message,
                 resources,
+                not_carried: Vec::new(),
             })
         })
         .collect();
@@ -354,7 +358,7 @@ pub fn dispositions(source: &Source, requested: &[Domain]) -> Vec<(Domain, Dispo
     for s in &source.sections {
         let d = if !requested.is_empty() && !requested.contains(&s.domain) {
             Disposition::NotRequested
-        } else if s.status == DomainStatus::Ok {
+        } else if matches!(s.status, DomainStatus::Ok | DomainStatus::Incomplete) {
             Disposition::Restore
         } else {
             let why = s
@@ -383,6 +387,7 @@ pub fn dispositions(source: &Source, requested: &[Domain]) -> Vec<(Domain, Dispo
 fn label(s: DomainStatus) -> &'static str {
     match s {
         DomainStatus::Ok => "ok",
+        DomainStatus::Incomplete => "incomplete",
         DomainStatus::Empty => "empty",
         DomainStatus::Error => "in error",
         DomainStatus::NotAvailable => "not available",
@@ -452,6 +457,7 @@ mod tests {
                 domain: *d,
                 status: DomainStatus::Ok,
                 message: None,
+                not_carried: Vec::new(),
                 resources: m
                     .resources
                     .iter()

@@ -157,6 +157,9 @@ pub struct DomainReport {
     /// Objects of the source outside the tenant's scope (its naming), left out: `ADDRESS`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub out_of_scope: Vec<String>,
+    /// Objects the backup found and no kind carries: this restore cannot bring them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_carried: Vec<crate::domains::provider::NotCarried>,
 }
 
 /// Where the restore read from.

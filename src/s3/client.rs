@@ -6,6 +6,7 @@ use md5::{Digest, Md5};
 use reqwest::{Method, Url};
 
 use super::sigv4::{self, Credentials};
+use crate::setup::{Env, SetupError};
 
 /// Where an S3 endpoint is and how to sign in (from the profile or the environment, never a manifest).
 #[derive(Clone)]
@@ -159,18 +160,26 @@ impl<'a> Call<'a> {
 impl Config {
     /// From the environment: the endpoint from the first of `endpoints` that is set, with
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
-    pub fn from_env(endpoints: &[&str]) -> Result<Config, String> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let endpoint = endpoints.iter().find_map(|k| var(k)).ok_or_else(|| format!(
-            "no S3 connection: set {} (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table (--profile FILE)",
-            endpoints.join(" or ")
-        ))?;
+    pub fn from_env(env: &Env, endpoints: &[&str]) -> Result<Config, SetupError> {
+        let var = |k: &str| env.get(k);
+        let missing = |what, vars| SetupError::NotConfigured {
+            system: "S3",
+            what,
+            vars,
+            table: "storage",
+        };
+        let endpoint = endpoints.iter().find_map(|k| var(k)).ok_or_else(|| {
+            let vars = format!(
+                "{} (https://host[:port]) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                endpoints.join(" or ")
+            );
+            missing("connection", vars)
+        })?;
         let (Some(access_key), Some(secret_key)) =
             (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
         else {
-            return Err(format!(
-                "no S3 credentials for {endpoint}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a profile with a [storage] table"
-            ));
+            let vars = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string();
+            return Err(missing("credentials", vars));
         };
         Ok(Config {
             endpoint,
@@ -185,15 +194,16 @@ impl Config {
 }
 
 impl Client {
-    pub fn new(config: Config) -> Result<Client, String> {
+    pub fn new(config: Config) -> Result<Client, SetupError> {
         let endpoint = Url::parse(&config.endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
             .ok_or_else(|| {
-                format!(
-                    "the S3 endpoint {:?} is not an http(s) URL like https://s3.eu-west-1.amazonaws.com",
+                let why = format!(
+                    "{:?} is not an http(s) URL like https://s3.eu-west-1.amazonaws.com",
                     config.endpoint
-                )
+                );
+                SetupError::setting("the S3 endpoint", why)
             })?;
         let t = crate::util::timeouts();
         let http = reqwest::Client::builder()
@@ -201,7 +211,9 @@ impl Client {
             .connect_timeout(t.connect)
             .pool_max_idle_per_host(IN_FLIGHT)
             .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            .map_err(|e| {
+                SetupError::setting("the S3 HTTP client", format!("cannot be set up: {e}"))
+            })?;
         Ok(Client {
             http,
             config,
@@ -412,7 +424,8 @@ mod tests {
             })
             .err()
             .expect("refused");
-            assert!(e.contains("is not an http(s) URL"), "{e}");
+            assert!(matches!(e, SetupError::Setting { .. }), "{e}");
+            assert!(e.to_string().contains("is not an http(s) URL"), "{e}");
         }
     }
 

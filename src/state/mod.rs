@@ -118,6 +118,15 @@ pub enum StateError {
     Busy(String),
     #[error("tenant `{tenant}` is locked by {holder}")]
     Locked { tenant: String, holder: String },
+    /// The PostgreSQL state store cannot be reached.
+    #[error("state store: {0}")]
+    Connect(Box<crate::setup::SetupError>),
+}
+
+impl From<crate::setup::SetupError> for StateError {
+    fn from(e: crate::setup::SetupError) -> Self {
+        StateError::Connect(Box::new(e))
+    }
 }
 
 /// Rows per multi-row statement (well under SQLite's and PostgreSQL's limits on bound parameters).
@@ -321,11 +330,7 @@ impl State {
                     .map_err(db)?,
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(
-                crate::util::pg_pool(url, None, 4)
-                    .await
-                    .map_err(StateError::Db)?,
-            )
+            Pool::Postgres(crate::util::pg_pool(url, None, 4).await?)
         } else {
             return Err(StateError::Url(url.to_string()));
         };

@@ -53,12 +53,12 @@ impl World {
                     ))
                     .join("repo");
                 let url = format!("file:{}", dir.display());
-                let store = Store::open(&url).expect("a store");
+                let store = Store::open(&url, &process_env()).expect("a store");
                 let u = url.clone();
                 (
                     url,
                     store,
-                    Box::new(move || Store::open(&u).expect("a store")),
+                    Box::new(move || Store::open(&u, &process_env()).expect("a store")),
                 )
             }
             On::S3 => {
@@ -368,6 +368,194 @@ async fn a_failing_domain_makes_a_partial_backup_that_keeps_the_others(on: On) {
     assert_eq!(status_of(&r, "postgres")["resources"], 1);
     assert_eq!(r["left_out"], 2);
     assert_eq!(r["domains"].as_array().map(Vec::len), Some(1));
+    w.finish().await;
+}
+
+/// A runner that lost a system's connection writes a partial backup (exit 5), never an `ok` one without the
+/// tenant's objects in it; and retention keeps the last complete backup behind newer partial ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_makes_a_partial_backup_and_prune_keeps_the_last_complete() {
+    let mut w = World::new("bk_lost", On::Dir).await;
+    code(&w.apply(&[]), 0);
+    let (complete, rc) = w.create(&[]);
+    assert_eq!(
+        (rc, complete["status"].as_str()),
+        (0, Some("ok")),
+        "{complete}"
+    );
+    // The runner's PostgreSQL connection is gone (S3 is there, with nothing of the tenant's); the manifest
+    // declares PostgreSQL objects.
+    w.w.set_env("FALCONER_POSTGRES_URL", "");
+    w.w.set_env("FALCONER_S3_ENDPOINT", &crate::support::s3_endpoint().await);
+    w.w.set_env("AWS_ACCESS_KEY_ID", "AK");
+    w.w.set_env("AWS_SECRET_ACCESS_KEY", crate::support::S3_SECRET);
+    let (r, rc) = w.create(&[]);
+    assert_eq!(rc, 5, "partial: {r}");
+    assert_eq!(r["status"], "partial");
+    let pg = status_of(&r, "postgres");
+    assert_eq!(pg["status"], "error", "{pg}");
+    let message = pg["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the tenant has PostgreSQL objects (its manifest"),
+        "{message}"
+    );
+    // Without the manifest, the previous backup says the tenant has them.
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--repo",
+        &w.repo_url,
+        "--json",
+    ]);
+    code(&o, 5);
+    let again: Value = serde_json::from_slice(&o.stdout).expect("a JSON record");
+    let message = status_of(&again, "postgres")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains(&format!("its backup {} holds some", id(&complete))),
+        "{message}"
+    );
+    // Keycloak is neither configured nor held: not available, as before.
+    assert_eq!(status_of(&again, "iam")["status"], "not_available");
+
+    // Keep one: the newest (partial) and the last complete one stay, each with its reason.
+    let o = w.backup(&["prune", "--keep-last", "1", "--json"]);
+    code(&o, 0);
+    let pruned: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let mut kept: Vec<(String, Value)> = pruned["kept"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            (
+                k["id"].as_str().unwrap_or_default().to_string(),
+                k["reasons"].clone(),
+            )
+        })
+        .collect();
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kept,
+        vec![
+            (
+                id(&complete),
+                serde_json::json!(["newest complete (the newer ones are partial)"])
+            ),
+            (id(&again), serde_json::json!(["newest", "last 1"])),
+        ],
+        "{pruned}"
+    );
+    let keys = w.keys("backups/acme/").await;
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with(&format!("{}.json", id(&complete)))),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with(&format!("{}.json", id(&again)))),
+        "{keys:?}"
+    );
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.ends_with(&format!("{}.json", id(&r)))),
+        "{keys:?}"
+    );
+    w.finish().await;
+}
+
+/// An ordinary application schema holds objects no kind carries yet (an enum type, a sequence a default
+/// calls, a `plpgsql` function and the trigger calling it, a text search configuration): export names each,
+/// the backup is `incomplete` (exit 0; 5 with `--strict`) and `backup show` lists them. What the kinds carry
+/// (the table, its key, a materialized view) is not named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_no_kind_carries_is_named_and_the_backup_is_incomplete() {
+    let w = World::new("bk_inv", On::Dir).await;
+    code(&w.apply(&[]), 0);
+    sqlx::raw_sql(
+        "CREATE TYPE app.status AS ENUM ('new', 'paid');
+         CREATE SEQUENCE app.invoice_no;
+         CREATE TABLE app.invoices (id bigint PRIMARY KEY DEFAULT nextval('app.invoice_no'),
+                                    status app.status NOT NULL DEFAULT 'new', touched timestamptz);
+         CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN NEW.touched := now(); RETURN NEW; END $$;
+         CREATE TRIGGER invoices_touch BEFORE UPDATE ON app.invoices
+           FOR EACH ROW EXECUTE FUNCTION app.touch();
+         CREATE MATERIALIZED VIEW app.paid AS SELECT id FROM app.invoices WHERE status = 'paid';
+         CREATE TEXT SEARCH CONFIGURATION app.english_simple (COPY = pg_catalog.simple);",
+    )
+    .execute(&w.db.pool)
+    .await
+    .expect("creates the schema's objects");
+    let m = w.manifest();
+    let export = [
+        "export",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "postgres",
+    ];
+    let o = w.run(&export);
+    code(&o, 0);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("postgres: not carried (a manifest, export or backup does not hold them): 1 enum type, 1 function, 1 sequence, 1 text search configuration, 1 trigger:"),
+        "{err}"
+    );
+    for name in [
+        "type app.status",
+        "sequence app.invoice_no",
+        "function app.touch()",
+        "trigger invoices_touch on table app.invoices",
+        "text search configuration app.english_simple",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    for carried in ["table app.invoices;", "materialized view", "invoices_pkey"] {
+        assert!(!err.contains(carried), "{carried} is carried: {err}");
+    }
+    let mut strict = export.to_vec();
+    strict.push("--strict");
+    code(&w.run(&strict), 5);
+
+    let (r, rc) = w.create(&["--domain", "postgres"]);
+    assert_eq!((rc, r["status"].as_str()), (0, Some("incomplete")), "{r}");
+    let pg = status_of(&r, "postgres");
+    assert_eq!(pg["status"], "incomplete", "{pg}");
+    let kinds: Vec<&str> = pg["not_carried"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "enum type",
+            "function",
+            "sequence",
+            "text search configuration",
+            "trigger"
+        ],
+        "{pg}"
+    );
+    let (_, rc) = w.create(&["--domain", "postgres", "--strict"]);
+    assert_eq!(rc, 5);
+    let o = w.backup(&["show", "latest", "--tenant", "acme"]);
+    code(&o, 0);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        shown.contains("not carried: function app.touch()"),
+        "{shown}"
+    );
+    assert!(shown.contains("incomplete"), "{shown}");
     w.finish().await;
 }
 
@@ -935,7 +1123,7 @@ async fn status_shows_a_running_backup_then_the_latest_outcome() {
         text: "ops@elsewhere (pid 1)".into(),
         ..Default::default()
     };
-    let repo = falconer::backup::repo::Repo::open(&w.repo_url).expect("opens");
+    let repo = falconer::backup::repo::Repo::open(&w.repo_url, &process_env()).expect("opens");
     let (held, _) = repo.lock(&remover, 600).await.expect("locks");
     let o = w.backup(&["create"]);
     code(&o, 3);
@@ -1037,4 +1225,9 @@ async fn on_s3_the_repository_lock_is_created_once() {
         "{:?}",
         refused.err()
     );
+}
+
+/// The test process's environment, as the command line would read it.
+fn process_env() -> falconer::setup::Env {
+    falconer::setup::Env::from_pairs(std::env::vars())
 }

@@ -116,10 +116,20 @@ fn full_fixture_imports_every_managed_value() {
         idp.config.get("clientId").map(String::as_str),
         Some("gbx-oauth-7")
     );
-    assert_eq!(imp.manifest.tenant.realm(), "globex");
+    assert_eq!(
+        imp.manifest
+            .tenant
+            .name(&falconer::domains::iam::REALM_SCOPE),
+        "globex"
+    );
 
     // postgres: the nested `schemas[].tables[]` keeps its tables (the platform's importer loses them).
-    assert_eq!(imp.manifest.tenant.postgres_schemas(), vec!["globex"]);
+    assert_eq!(
+        imp.manifest
+            .tenant
+            .names(&falconer::domains::postgres::SCHEMA_SCOPE),
+        vec!["globex"]
+    );
     let s = get!(&imp, "postgres.schema.globex", Spec::PgSchema);
     assert_eq!(s.owner.as_deref(), Some("postgres"));
     let t = get!(&imp, "postgres.table.globex.invoices", Spec::PgTable);
@@ -235,7 +245,12 @@ fn full_fixture_imports_every_managed_value() {
     }
 
     // mongo: database, collection with its validator; the implicit _id_ index is not managed.
-    assert_eq!(imp.manifest.tenant.mongo_databases(), vec!["globex"]);
+    assert_eq!(
+        imp.manifest
+            .tenant
+            .names(&falconer::domains::mongo::DATABASE_SCOPE),
+        vec!["globex"]
+    );
     get!(&imp, "mongo.database.globex", Spec::MongoDatabase);
     let c = get!(
         &imp,

@@ -18,6 +18,7 @@ use falconer::ops::restore::{OnConflict, Request as RestoreRequest};
 use falconer::ops::{self, Answer, Cancel, Error, Event, Recorded, Refusal};
 use falconer::plan::Options;
 use falconer::restore::report::{DomainOutcome, Outcome};
+use falconer::setup::SetupError;
 
 use crate::support::TestDb;
 
@@ -44,6 +45,7 @@ impl Place {
     fn settings(&self) -> Settings {
         let state = format!("sqlite:{}", self.dir.join("state.db").display());
         Settings::new(state, Some(self.dir.join("profile.toml")))
+            .with_env(falconer::setup::Env::from_pairs(std::env::vars()))
     }
 
     fn manifest(&self) -> PathBuf {
@@ -432,8 +434,14 @@ async fn each_operation_keeps_its_own_profiles_timeouts() {
         match r {
             Err(Error::Connect(failed)) => {
                 assert_eq!(failed[0].domain, Domain::Postgres);
+                match &failed[0].error {
+                    SetupError::TimedOut { system, secs, .. } => {
+                        assert_eq!((*system, *secs), ("PostgreSQL", seconds));
+                    }
+                    other => panic!("expected a timeout, got {other:?}"),
+                }
                 let within = format!("within {seconds} s");
-                assert!(failed[0].message.contains(&within), "{}", failed[0].message);
+                assert!(failed[0].to_string().contains(&within), "{}", failed[0]);
             }
             other => panic!("expected a connection error, got {other:?}"),
         }

@@ -12,7 +12,10 @@ use falconer::secrets::FingerprintKey;
 
 fn tenant() -> Tenant {
     let mut t = Tenant::new("acme");
-    t.naming.postgres_schemas = Some(vec!["tenant_acme".into(), "tenant acme \"odd\"".into()]);
+    t.naming.set(
+        &falconer::domains::postgres::SCHEMA_SCOPE,
+        vec!["tenant_acme".into(), "tenant acme \"odd\"".into()],
+    );
     t
 }
 
@@ -983,7 +986,9 @@ async fn a_fleet_read_of_the_catalog_equals_each_tenants_own() {
     .await;
     let tenant = |id: &str, schemas: &[&str]| {
         let mut t = Tenant::new(id);
-        t.naming.postgres_schemas = Some(schemas.iter().map(|s| s.to_string()).collect());
+        let schemas = schemas.iter().map(|s| s.to_string()).collect();
+        t.naming
+            .set(&falconer::domains::postgres::SCHEMA_SCOPE, schemas);
         t
     };
     let tenants = [

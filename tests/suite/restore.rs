@@ -1072,8 +1072,8 @@ async fn ec1_the_broker_stops_mid_restore_then_the_rerun_completes() {
 }
 
 /// Backups of the six-domain tenant: all six `ok`; with the Kafka broker stopped, `partial` (exit 5) with
-/// Kafka in `error` naming the broker and the other five `ok`; with no MongoDB connection configured, MongoDB
-/// is `not_available` and the backup is `ok`.
+/// Kafka in `error` naming the broker and the other five `ok`; with no MongoDB connection configured for a
+/// tenant whose manifest declares MongoDB objects, MongoDB is `error` and the backup `partial` (exit 5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_of_six_domains_with_the_broker_stopped_or_mongo_unconfigured() {
     let mut w = World::new("rsbk").await;
@@ -1117,11 +1117,15 @@ async fn backups_of_six_domains_with_the_broker_stopped_or_mongo_unconfigured() 
     // The broker comes back empty (noida-db keeps no topics over a restart): apply puts them back.
     w.kafka.start_again().await;
     code(&w.apply(&[]), 0);
+    // Without a MongoDB connection, the tenant's MongoDB objects (its manifest declares them) cannot be
+    // read: the backup is partial, never `ok` without them.
     w.w.set_env("FALCONER_MONGO_URL", "");
     let (o, r) = create(&w);
-    code(&o, 0);
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(status(&r, "mongo").0, "not_available", "{r}");
+    code(&o, 5);
+    assert_eq!(r["status"], "partial", "{r}");
+    let (mongo, why) = status(&r, "mongo");
+    assert_eq!(mongo, "error", "{r}");
+    assert!(why.contains("the tenant has MongoDB objects"), "{r}");
     assert_eq!(status(&r, "kafka").0, "ok", "{r}");
     w.finish().await;
 }
@@ -1681,4 +1685,50 @@ async fn objects_outside_the_scope_are_left_out_until_the_naming_is_declared() {
     code(&o, 0);
     World::nothing_done(&report);
     w.finish().await;
+}
+
+// The identifier map's proposal, from the domains' scopes.
+
+#[test]
+fn the_proposal_maps_every_scope_without_cut_names_or_duplicate_froms() {
+    let mut acme = falconer::model::Tenant::new("acme");
+    acme.naming.set(
+        &falconer::domains::postgres::SCHEMA_SCOPE,
+        vec!["tenant_acme".into(), "app".into()],
+    );
+    let globex = falconer::model::Tenant::new("globex");
+    let p = falconer::restore::map::propose(&acme, &globex);
+    let get = |from: &str| p.iter().find(|e| e.from == from).map(|e| e.to.clone());
+    assert_eq!(get("acme").as_deref(), Some("globex"));
+    assert_eq!(get("tenant_acme").as_deref(), Some("tenant_globex"));
+    assert_eq!(get("acme.").as_deref(), Some("globex."));
+    assert_eq!(get("acme-").as_deref(), Some("globex-"));
+    // `app` has no tenant word: it takes the target's default schema.
+    assert_eq!(get("app").as_deref(), Some("globex"));
+    let mut froms: Vec<&str> = p.iter().map(|e| e.from.as_str()).collect();
+    froms.sort_unstable();
+    let n = froms.len();
+    froms.dedup();
+    assert_eq!(froms.len(), n, "{p:?}");
+    // The tenant id, realm, database and namespace share one entry.
+    let shared = p.iter().find(|e| e.from == "acme").expect("an entry");
+    for scope in ["tenant", "realm", "mongo_database", "functions_namespace"] {
+        assert!(shared.scope.split(',').any(|s| s == scope), "{shared:?}");
+    }
+}
+
+#[test]
+fn a_declared_target_naming_wins() {
+    let acme = falconer::model::Tenant::new("acme");
+    let mut globex = falconer::model::Tenant::new("globex");
+    globex.naming.set(
+        &falconer::domains::kafka::TOPIC_PREFIX_SCOPE,
+        vec!["gx.".into()],
+    );
+    let p = falconer::restore::map::propose(&acme, &globex);
+    assert!(p.contains(&falconer::restore::map::MapEntry {
+        scope: "kafka_topic_prefix".into(),
+        from: "acme.".into(),
+        to: "gx.".into()
+    }));
 }

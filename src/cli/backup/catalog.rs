@@ -163,6 +163,9 @@ pub async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
         for (path, digest) in &d.parts {
             println!("  {:<10} {path}: sha256:{digest}", "");
         }
+        for n in &d.not_carried {
+            println!("  {:<10} not carried: {}", "", n.name);
+        }
     }
     let secrets: Vec<&LeftOut> = r.domains.iter().flat_map(|d| &d.secrets).collect();
     if !secrets.is_empty() {

@@ -51,6 +51,10 @@ pub struct CreateArgs {
     /// when it ends.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallelism: usize,
+    /// Exit 5 when the backup is `incomplete` (a domain holds objects no kind carries); it is stored either
+    /// way.
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub repo: RepoArg,
 }
@@ -78,18 +82,22 @@ fn tag(s: &str) -> Result<(String, String), String> {
 
 impl CreateArgs {
     /// The backup asked for: the tenant `--tenant` names, else the one `--manifest` declares.
-    fn request(&self) -> Result<CreateRequest, String> {
+    fn request(&self) -> Result<CreateRequest, crate::ops::Error> {
+        use crate::ops::Error;
         let tenant = match (&self.tenant, &self.manifest) {
             (Some(t), _) => t.clone(),
             (None, Some(path)) => {
                 let loaded =
                     crate::manifest::load_path(path, crate::manifest::LoadOptions::default());
-                loaded.manifest.map(|m| m.tenant.id).ok_or_else(|| format!(
+                loaded.manifest.map(|m| m.tenant.id).ok_or_else(|| Error::Other(format!(
                     "{0}: no tenant to back up: the manifest cannot be read (see `falconer validate {0}`), or give --tenant",
                     path.display()
-                ))?
+                )))?
             }
-            (None, None) => return Err("no tenant to back up: give --tenant or --manifest".into()),
+            (None, None) => {
+                let why = "no tenant to back up: give --tenant or --manifest";
+                return Err(Error::Other(why.into()));
+            }
         };
         Ok(CreateRequest {
             tenant,
@@ -120,10 +128,7 @@ pub fn run(a: &CreateArgs, out: &Output, settings: &Settings) -> i32 {
 async fn one(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> i32 {
     let req = match a.request() {
         Ok(r) => r,
-        Err(e) => {
-            out.error(e);
-            return exit::ERROR;
-        }
+        Err(e) => return exit::fail(out, &e),
     };
     let events = Terminal::with_progress(out, a.quiet || a.json);
     let created = crate::ops::backup::create(settings, repo, &req, &events).await;
@@ -131,7 +136,10 @@ async fn one(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> 
     match created {
         Ok(record) => {
             report_created(&record, a.json);
-            code_of(record.status)
+            match record.status {
+                BackupStatus::Incomplete if a.strict => exit::PARTIAL,
+                status => code_of(status),
+            }
         }
         Err(e) => exit::fail(out, &e),
     }
@@ -140,7 +148,7 @@ async fn one(a: &CreateArgs, out: &Output, settings: &Settings, repo: &Repo) -> 
 /// The exit code of a backup's outcome.
 fn code_of(status: BackupStatus) -> i32 {
     match status {
-        BackupStatus::Ok => exit::OK,
+        BackupStatus::Ok | BackupStatus::Incomplete => exit::OK,
         BackupStatus::Partial => exit::PARTIAL,
         BackupStatus::Failed => exit::ERROR,
     }

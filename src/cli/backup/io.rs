@@ -101,7 +101,8 @@ fn artifact(
     let mut sections = Vec::new();
     for d in &record.domains {
         let (status, message) = match d.status {
-            DomainStatus::Ok => (ArtifactStatus::Ok, None),
+            // The platform's statuses have no `incomplete`: the section is what was read.
+            DomainStatus::Ok | DomainStatus::Incomplete => (ArtifactStatus::Ok, None),
             DomainStatus::Empty => (ArtifactStatus::Empty, None),
             DomainStatus::Error => (ArtifactStatus::Error, d.message.clone()),
             DomainStatus::NotAvailable => (ArtifactStatus::NotAvailable, d.message.clone()),

@@ -86,20 +86,21 @@ async fn migrate_all(repo: &Repo, old: &[Record], out: &Output) -> Result<i32, R
 
 /// A record in the current format: each stored document read, its files (each action's code) stored apart
 /// and the document stored again without them; statuses, counts, times and secrets left out are kept.
-async fn upgraded(repo: &Repo, r: &Record) -> Result<Record, String> {
+async fn upgraded(repo: &Repo, r: &Record) -> Result<Record, RepoError> {
     let mut new = r.clone();
     for entry in new.domains.iter_mut().filter(|d| d.status.stored()) {
         let Some(digest) = &entry.digest else {
             continue;
         };
-        let bytes = repo.get_blob(digest).await.map_err(|e| e.to_string())?;
-        let doc: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("its {} document is not JSON: {e}", entry.domain))?;
-        let (tenant, specs) = crate::falcone::write::read_document(&doc)
-            .map_err(|e| format!("its {} document: {e}", entry.domain))?;
-        let again = stored(repo, &tenant, entry.domain, specs, None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let bytes = repo.get_blob(digest).await?;
+        let damaged = |reason: String| RepoError::Damaged {
+            digest: digest.clone(),
+            reason: format!("its {} document: {reason}", entry.domain),
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| damaged(format!("not JSON: {e}")))?;
+        let (tenant, specs) = crate::falcone::write::read_document(&doc).map_err(damaged)?;
+        let again = stored(repo, &tenant, entry.domain, specs, None).await?;
         entry.digest = again.digest;
         entry.size = again.size;
         entry.parts = again.parts;

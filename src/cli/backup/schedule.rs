@@ -6,6 +6,7 @@ use super::super::{exit, output::Output};
 use crate::backup::BackupStatus;
 use crate::backup::repo::Repo;
 use crate::backup::schedule::Schedule;
+use crate::ops::Error;
 use crate::ops::backup::Keep;
 use crate::ops::live::Settings;
 use crate::state::{ScheduleRow, State};
@@ -72,23 +73,23 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     })
 }
 
-fn found(name: &str, r: Result<bool, crate::state::StateError>, done: &str) -> Result<i32, String> {
-    match r.map_err(|e| e.to_string())? {
+fn found(name: &str, r: Result<bool, crate::state::StateError>, done: &str) -> Result<i32, Error> {
+    match r? {
         true => {
             println!("Schedule `{name}` {done}.");
             Ok(exit::OK)
         }
-        false => Err(format!(
+        false => Err(Error::Other(format!(
             "no schedule `{name}` (see `falconer backup schedule list`)"
-        )),
+        ))),
     }
 }
 
-async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, String> {
-    let schedule = Schedule::parse(&a.cron)?;
-    a.keep.policy()?;
-    let repo = a.repo.url(settings).map_err(|e| e.to_string())?;
-    Repo::open(&repo).map_err(|e| e.to_string())?;
+async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Error> {
+    let schedule = Schedule::parse(&a.cron).map_err(Error::Other)?;
+    a.keep.policy().map_err(Error::Other)?;
+    let repo = a.repo.url(settings)?;
+    Repo::open(&repo, &settings.env)?;
     let now = crate::util::now();
     let row = ScheduleRow {
         name: a.name.clone(),
@@ -99,16 +100,11 @@ async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Str
         paused: false,
         created_at: now,
     };
-    if !state
-        .schedules()
-        .add_schedule(&row)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Err(format!(
+    if !state.schedules().add_schedule(&row).await? {
+        return Err(Error::Other(format!(
             "a schedule `{}` exists: remove it first, or choose another name",
             a.name
-        ));
+        )));
     }
     let next = schedule.next(now).map(crate::util::rfc3339);
     println!(
@@ -119,16 +115,12 @@ async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Str
     Ok(exit::OK)
 }
 
-async fn list(state: &State, json: bool) -> Result<i32, String> {
+async fn list(state: &State, json: bool) -> Result<i32, Error> {
     let now = crate::util::now();
     let mut rows = Vec::new();
-    for s in state.schedules().all().await.map_err(|e| e.to_string())? {
+    for s in state.schedules().all().await? {
         let next = Schedule::parse(&s.cron).ok().and_then(|c| c.next(now));
-        let last = state
-            .schedules()
-            .last_slot(&s.name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let last = state.schedules().last_slot(&s.name).await?;
         rows.push(serde_json::json!({
             "name": s.name, "cron": s.cron, "tenants": s.tenants, "repo": s.repo,
             "keep": serde_json::from_str::<serde_json::Value>(&s.keep).unwrap_or_default(),
@@ -189,7 +181,7 @@ fn shown(d: &crate::ops::schedule::Due, out: &Output) -> i32 {
             Ok(record) => {
                 super::super::show::backup_created(record);
                 match record.status {
-                    BackupStatus::Ok => exit::OK,
+                    BackupStatus::Ok | BackupStatus::Incomplete => exit::OK,
                     BackupStatus::Partial => exit::PARTIAL,
                     BackupStatus::Failed => exit::ERROR,
                 }

@@ -21,8 +21,8 @@ pub struct Config {
 /// Why a request failed. Never holds the key.
 #[derive(Debug, thiserror::Error)]
 pub enum OwError {
-    #[error("the OpenWhisk URL is not valid: {0}")]
-    Url(String),
+    #[error(transparent)]
+    Setup(#[from] crate::setup::SetupError),
     #[error("the OpenWhisk key is not valid: it is `uuid:key`, with a colon")]
     Auth,
     #[error("cannot reach OpenWhisk at {url}: {why}")]
@@ -92,9 +92,23 @@ pub struct Whisk {
     asked: crate::util::AskedWait,
 }
 
+impl From<OwError> for crate::setup::SetupError {
+    fn from(e: OwError) -> Self {
+        use crate::setup::SetupError;
+        match e {
+            OwError::Setup(s) => s,
+            OwError::Auth => {
+                SetupError::setting("the OpenWhisk key", "is not valid: it is `uuid:key`, with a colon")
+            }
+            OwError::Credentials { .. } => SetupError::SignIn(e.to_string()),
+            e => SetupError::Unreachable(e.to_string()),
+        }
+    }
+}
+
 impl Whisk {
     pub fn new(config: Config) -> Result<Whisk, OwError> {
-        let mut base = crate::domains::provider::http_base(&config.url).map_err(OwError::Url)?;
+        let mut base = crate::domains::provider::http_base(&config.url, "OpenWhisk")?;
         if let Ok(mut p) = base.path_segments_mut() {
             p.pop_if_empty();
             if !config.url.trim_end_matches('/').ends_with("/api/v1") {
@@ -102,7 +116,7 @@ impl Whisk {
             }
         }
         let (user, key) = config.auth.split_once(':').ok_or(OwError::Auth)?;
-        let http = crate::domains::provider::http_client().map_err(OwError::Url)?;
+        let http = crate::domains::provider::http_client("OpenWhisk")?;
         Ok(Whisk {
             http,
             base,

@@ -24,6 +24,20 @@ use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The tenant's namespace.
+pub static NAMESPACE_SCOPE: Scope = Scope {
+    name: "functions_namespace",
+    key: "functions_namespace",
+    many: false,
+    prefix: false,
+    default: str::to_string,
+    doc: "OpenWhisk namespace. Default: the tenant id.",
+};
+
+/// The scopes of OpenWhisk's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&NAMESPACE_SCOPE];
 
 /// Action code: inline text, a file beside the manifest, or base64 (binary/zip actions).
 #[derive(Clone, PartialEq, Eq)]
@@ -362,9 +376,8 @@ impl ResourceKind for Package {
         check_parameters(cx, &self.parameter);
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
         if let Some(b) = &mut self.binding {
-            r.name(Scope::FunctionsNamespace, &mut b.namespace);
+            r.name(&NAMESPACE_SCOPE, &mut b.namespace);
         }
     }
 }
@@ -424,7 +437,7 @@ impl ResourceKind for Action {
         if let Some(p) = &self.package {
             out.push(Reference::to("package", addr("package", p)));
         }
-        let ns = tenant.functions_namespace();
+        let ns = tenant.name(&NAMESPACE_SCOPE);
         for (i, c) in self.components.iter().enumerate() {
             out.extend(action_ref(format!("components[{i}]"), c, &ns));
         }
@@ -498,7 +511,7 @@ impl ResourceKind for Action {
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         for c in &mut self.components {
-            r.qualified(c);
+            rename_qualified(r, c);
         }
     }
 }
@@ -530,7 +543,7 @@ impl ResourceKind for Trigger {
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         if let Some(f) = &mut self.feed {
-            r.qualified(f);
+            rename_qualified(r, f);
         }
     }
 }
@@ -550,7 +563,7 @@ static RULE: KindMeta = KindMeta {
 impl ResourceKind for Rule {
     kind_basics!(RULE, |self| { vec![self.name.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        let ns = tenant.functions_namespace();
+        let ns = tenant.name(&NAMESPACE_SCOPE);
         let mut out = vec![Reference::to(
             "trigger",
             addr(
@@ -571,7 +584,21 @@ impl ResourceKind for Rule {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        r.qualified(&mut self.trigger);
-        r.qualified(&mut self.action);
+        rename_qualified(r, &mut self.trigger);
+        rename_qualified(r, &mut self.action);
     }
+}
+
+/// Renames an OpenWhisk name: a fully qualified one (`/namespace/package/action`) has its namespace
+/// renamed; a relative one is kept.
+pub fn rename_qualified(r: &crate::domains::rename::Renamer, name: &mut String) {
+    let Some(rest) = name.strip_prefix('/') else {
+        return;
+    };
+    let (ns, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let ns = r.renamed(&NAMESPACE_SCOPE, ns);
+    *name = match tail {
+        "" => format!("/{ns}"),
+        t => format!("/{ns}/{t}"),
+    };
 }

@@ -20,6 +20,7 @@ use super::{Action, Code};
 use crate::domains::Spec;
 use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System};
+use crate::setup::{Env, SetupError};
 use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{FingerprintKey, SENSITIVE};
@@ -36,22 +37,30 @@ pub struct Functions {
 }
 
 /// Checks the address and the key.
-pub async fn connect(config: Config) -> Result<Whisk, String> {
-    let w = Whisk::new(config).map_err(|e| e.to_string())?;
-    w.check().await.map_err(|e| e.to_string())?;
+pub async fn connect(config: Config) -> Result<Whisk, SetupError> {
+    let w = Whisk::new(config)?;
+    w.check().await?;
     Ok(w)
 }
 
 /// A configuration from the environment: `FALCONER_OPENWHISK_URL` and `FALCONER_OPENWHISK_AUTH`
 /// (`uuid:key`).
-pub fn config_from_env() -> Result<Config, String> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let url = var("FALCONER_OPENWHISK_URL").ok_or(
-        "no OpenWhisk connection: set FALCONER_OPENWHISK_URL with FALCONER_OPENWHISK_AUTH (uuid:key), or give a profile with a [functions] table (--profile FILE)",
-    )?;
-    let auth = var("FALCONER_OPENWHISK_AUTH").ok_or_else(|| {
-        format!("no OpenWhisk key for {url}: set FALCONER_OPENWHISK_AUTH (uuid:key)")
+pub fn config_from_env(env: &Env) -> Result<Config, SetupError> {
+    let missing = |what, vars: &str| SetupError::NotConfigured {
+        system: "OpenWhisk",
+        what,
+        vars: vars.into(),
+        table: "functions",
+    };
+    let url = env.get("FALCONER_OPENWHISK_URL").ok_or_else(|| {
+        missing(
+            "connection",
+            "FALCONER_OPENWHISK_URL with FALCONER_OPENWHISK_AUTH (uuid:key)",
+        )
     })?;
+    let auth = env
+        .get("FALCONER_OPENWHISK_AUTH")
+        .ok_or_else(|| missing("key", "FALCONER_OPENWHISK_AUTH (uuid:key)"))?;
     Ok(Config { url, auth })
 }
 
@@ -149,9 +158,9 @@ pub struct OpenWhiskTable {
 }
 
 /// Where OpenWhisk is and its key: the profile's table, else the environment.
-pub fn config(table: Option<&OpenWhiskTable>, dir: &Path) -> Result<Config, String> {
+pub fn config(table: Option<&OpenWhiskTable>, dir: &Path, env: &Env) -> Result<Config, SetupError> {
     let Some(t) = table else {
-        return config_from_env();
+        return config_from_env(env);
     };
     Ok(Config {
         url: t.url.clone(),
@@ -161,11 +170,15 @@ pub fn config(table: Option<&OpenWhiskTable>, dir: &Path) -> Result<Config, Stri
 
 impl System for Functions {
     type Table = OpenWhiskTable;
-    fn in_env() -> bool {
-        provider::env_set("FALCONER_OPENWHISK_URL")
+    fn in_env(env: &Env) -> bool {
+        env.has("FALCONER_OPENWHISK_URL")
     }
-    async fn connect(table: Option<&OpenWhiskTable>, dir: &Path) -> Result<Self, String> {
-        Ok(Functions::new(connect(config(table, dir)?).await?))
+    async fn connect(
+        table: Option<&OpenWhiskTable>,
+        dir: &Path,
+        env: &Env,
+    ) -> Result<Self, SetupError> {
+        Ok(Functions::new(connect(config(table, dir, env)?).await?))
     }
 }
 
@@ -213,7 +226,7 @@ impl Provider for Functions {
         _also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let ns = tenant.functions_namespace();
+        let ns = tenant.name(&super::NAMESPACE_SCOPE);
         self.namespace.set(ns.clone());
         let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
         let found = inspect(&self.whisk, &ns, &declared)

@@ -32,8 +32,8 @@ pub struct Config {
 /// Why a request failed. Never holds a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum KcError {
-    #[error("the Keycloak URL is not valid: {0}")]
-    Url(String),
+    #[error(transparent)]
+    Setup(#[from] crate::setup::SetupError),
     #[error("cannot reach Keycloak at {url}: {why}")]
     Unreachable {
         url: String,
@@ -59,6 +59,17 @@ pub enum KcError {
         status: u16,
         message: String,
     },
+}
+
+impl From<KcError> for crate::setup::SetupError {
+    fn from(e: KcError) -> Self {
+        use crate::setup::SetupError;
+        match e {
+            KcError::Setup(s) => s,
+            KcError::SignIn { .. } => SetupError::SignIn(e.to_string()),
+            e => SetupError::Unreachable(e.to_string()),
+        }
+    }
 }
 
 impl KcError {
@@ -141,8 +152,8 @@ fn message(body: &[u8]) -> String {
 
 impl Keycloak {
     pub fn new(config: Config) -> Result<Keycloak, KcError> {
-        let base = crate::domains::provider::http_base(&config.url).map_err(KcError::Url)?;
-        let http = crate::domains::provider::http_client().map_err(KcError::Url)?;
+        let base = crate::domains::provider::http_base(&config.url, "Keycloak")?;
+        let http = crate::domains::provider::http_client("Keycloak")?;
         Ok(Keycloak {
             http,
             base,

@@ -18,6 +18,20 @@ use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The tenant's realm.
+pub static REALM_SCOPE: Scope = Scope {
+    name: "realm",
+    key: "realm",
+    many: false,
+    prefix: false,
+    default: str::to_string,
+    doc: "Keycloak realm. Default: the tenant id.",
+};
+
+/// The scopes of Keycloak's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&REALM_SCOPE];
 
 /// Client scopes every Keycloak realm has.
 pub const BUILTIN_SCOPES: &[&str] = &[
@@ -276,7 +290,7 @@ impl Group {
 
 /// Every IAM resource lives in the tenant's realm: a soft reference orders it after the realm's settings.
 fn realm_ref(tenant: &Tenant) -> Reference {
-    Reference::soft("realm", addr("realm", &tenant.realm()))
+    Reference::soft("realm", addr("realm", &tenant.name(&REALM_SCOPE)))
 }
 
 /// References from a set of roles to the resources that define them.
@@ -383,19 +397,18 @@ static REALM: KindMeta = KindMeta {
 impl ResourceKind for Realm {
     kind_basics!(REALM, |self| { vec![self.name.clone()] });
     fn in_scope(&self, tenant: &Tenant) -> bool {
-        self.name == tenant.realm()
+        self.name == tenant.name(&REALM_SCOPE)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "realm name");
-        let realm = cx.tenant.realm();
+        let realm = cx.tenant.name(&REALM_SCOPE);
         cx.scope("name", "realm", &self.name, &[realm], false);
         if let Some(s) = &self.smtp {
             cx.secret("smtp.password", s.password.as_ref());
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::Realm, &mut self.name);
+        r.name(&REALM_SCOPE, &mut self.name);
     }
 }
 
@@ -418,7 +431,7 @@ impl ResourceKind for Role {
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(c) = &self.composites {
-            role_refs("composites", c, &tenant.realm(), &mut out);
+            role_refs("composites", c, &tenant.name(&REALM_SCOPE), &mut out);
         }
         out
     }
@@ -526,7 +539,7 @@ impl ResourceKind for Client {
                 }
             }
         }
-        let realm = tenant.realm();
+        let realm = tenant.name(&REALM_SCOPE);
         for (i, r) in self.role.iter().enumerate() {
             if let Some(c) = &r.composites {
                 role_refs(&format!("role[{i}].composites"), c, &realm, &mut out);
@@ -733,7 +746,7 @@ impl ResourceKind for Group {
             realm: self.realm_roles.clone(),
             client: self.client_roles.clone(),
         };
-        role_refs("roles", &set, &tenant.realm(), &mut out);
+        role_refs("roles", &set, &tenant.name(&REALM_SCOPE), &mut out);
         for r in &mut out {
             r.field = r
                 .field

@@ -11,6 +11,7 @@ use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
 use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError, System};
+use crate::setup::{Env, SetupError};
 use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{FingerprintKey, SENSITIVE};
@@ -25,20 +26,29 @@ pub struct Iam {
 }
 
 /// Signs in to Keycloak (checking the address and the credentials).
-pub async fn connect(config: Config) -> Result<Keycloak, String> {
-    let kc = Keycloak::new(config).map_err(|e| e.to_string())?;
-    kc.sign_in().await.map_err(|e| e.to_string())?;
+pub async fn connect(config: Config) -> Result<Keycloak, SetupError> {
+    let kc = Keycloak::new(config)?;
+    kc.sign_in().await?;
     Ok(kc)
 }
 
 /// A configuration from the environment: `FALCONER_KEYCLOAK_URL` with `FALCONER_KEYCLOAK_USER` and
 /// `FALCONER_KEYCLOAK_PASSWORD`, or `FALCONER_KEYCLOAK_CLIENT_ID` and `FALCONER_KEYCLOAK_CLIENT_SECRET`;
 /// `FALCONER_KEYCLOAK_AUTH_REALM` (default `master`).
-pub fn config_from_env() -> Result<Config, String> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let url = var("FALCONER_KEYCLOAK_URL").ok_or(
-        "no Keycloak connection: set FALCONER_KEYCLOAK_URL with FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD, or give a profile with an [iam] table (--profile FILE)",
-    )?;
+pub fn config_from_env(env: &Env) -> Result<Config, SetupError> {
+    let var = |k: &str| env.get(k);
+    let missing = |what, vars: &str| SetupError::NotConfigured {
+        system: "Keycloak",
+        what,
+        vars: vars.into(),
+        table: "iam",
+    };
+    let url = var("FALCONER_KEYCLOAK_URL").ok_or_else(|| {
+        missing(
+            "connection",
+            "FALCONER_KEYCLOAK_URL with FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD",
+        )
+    })?;
     let auth = match (
         var("FALCONER_KEYCLOAK_CLIENT_ID"),
         var("FALCONER_KEYCLOAK_CLIENT_SECRET"),
@@ -48,8 +58,9 @@ pub fn config_from_env() -> Result<Config, String> {
         (Some(id), Some(secret), _, _) => Auth::Client { id, secret },
         (_, _, Some(username), Some(password)) => Auth::Password { username, password },
         _ => {
-            return Err(format!(
-                "no Keycloak credentials for {url}: set FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD (or FALCONER_KEYCLOAK_CLIENT_ID and FALCONER_KEYCLOAK_CLIENT_SECRET)"
+            return Err(missing(
+                "credentials",
+                "FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD (or FALCONER_KEYCLOAK_CLIENT_ID and FALCONER_KEYCLOAK_CLIENT_SECRET)",
             ));
         }
     };
@@ -84,9 +95,9 @@ pub struct KeycloakTable {
 }
 
 /// Where Keycloak is and how to sign in: the profile's table, else the environment.
-pub fn config(table: Option<&KeycloakTable>, dir: &Path) -> Result<Config, String> {
+pub fn config(table: Option<&KeycloakTable>, dir: &Path, env: &Env) -> Result<Config, SetupError> {
     let Some(t) = table else {
-        return config_from_env();
+        return config_from_env(env);
     };
     let read =
         |s: &SecretValue, what: &str| provider::profile_secret(s, dir, &format!("Keycloak {what}"));
@@ -100,10 +111,8 @@ pub fn config(table: Option<&KeycloakTable>, dir: &Path) -> Result<Config, Strin
             password: read(password, "password")?,
         },
         _ => {
-            return Err(format!(
-                "{}: the [iam] table needs `username` and `password`, or `client_id` and `client_secret`",
-                dir.display()
-            ));
+            let why = "needs `username` and `password`, or `client_id` and `client_secret`";
+            return Err(SetupError::setting("the profile's [iam] table", why));
         }
     };
     Ok(Config {
@@ -115,11 +124,11 @@ pub fn config(table: Option<&KeycloakTable>, dir: &Path) -> Result<Config, Strin
 
 impl System for Iam {
     type Table = KeycloakTable;
-    fn in_env() -> bool {
-        provider::env_set("FALCONER_KEYCLOAK_URL")
+    fn in_env(env: &Env) -> bool {
+        env.has("FALCONER_KEYCLOAK_URL")
     }
-    async fn connect(table: Option<&KeycloakTable>, dir: &Path) -> Result<Self, String> {
-        Ok(Iam::new(connect(config(table, dir)?).await?))
+    async fn connect(table: Option<&KeycloakTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
+        Ok(Iam::new(connect(config(table, dir, env)?).await?))
     }
 }
 
@@ -134,7 +143,7 @@ impl Provider for Iam {
         _also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let realm = tenant.realm();
+        let realm = tenant.name(&super::REALM_SCOPE);
         self.realm.set(realm.clone());
         let found = inspect(&self.kc, &realm)
             .await

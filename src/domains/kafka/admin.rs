@@ -214,6 +214,19 @@ pub enum AdminError {
     Request(#[from] RequestError),
 }
 
+impl From<AdminError> for crate::setup::SetupError {
+    fn from(e: AdminError) -> Self {
+        use crate::setup::SetupError;
+        match e {
+            AdminError::Setup { bootstrap, message } => SetupError::setting(
+                format!("the Kafka bootstrap list {bootstrap}"),
+                format!("cannot be used: {message}"),
+            ),
+            e => SetupError::Unreachable(e.to_string()),
+        }
+    }
+}
+
 fn unreachable(bootstrap: &str, e: impl std::fmt::Display) -> AdminError {
     AdminError::Unreachable {
         bootstrap: bootstrap.to_string(),

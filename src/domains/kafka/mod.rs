@@ -24,6 +24,20 @@ use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The prefix of the tenant's topics, consumer groups and transactional ids.
+pub static TOPIC_PREFIX_SCOPE: Scope = Scope {
+    name: "kafka_topic_prefix",
+    key: "kafka_topic_prefix",
+    many: false,
+    prefix: true,
+    default: |id| format!("{id}."),
+    doc: "Prefix of the tenant's Kafka topics, consumer groups and transactional ids. Default: `<id>.`.",
+};
+
+/// The scopes of Kafka's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&TOPIC_PREFIX_SCOPE];
 
 /// Topic-level configs a broker accepts (Apache Kafka 3.x/4.x).
 pub const TOPIC_CONFIGS: &[&str] = &[
@@ -220,11 +234,11 @@ static TOPIC: KindMeta = KindMeta {
 impl ResourceKind for Topic {
     kind_basics!(TOPIC, |self| { vec![self.name.clone()] });
     fn in_scope(&self, tenant: &Tenant) -> bool {
-        self.name.starts_with(&tenant.kafka_topic_prefix())
+        self.name.starts_with(&tenant.name(&TOPIC_PREFIX_SCOPE))
     }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, topic_name_rule);
-        let prefix = cx.tenant.kafka_topic_prefix();
+        let prefix = cx.tenant.name(&TOPIC_PREFIX_SCOPE);
         cx.scope("name", "topic", &self.name, &[prefix], true);
         if self.partitions == 0 {
             cx.error(
@@ -295,8 +309,7 @@ impl ResourceKind for Topic {
         out
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::KafkaTopicPrefix, &mut self.name);
+        r.name(&TOPIC_PREFIX_SCOPE, &mut self.name);
     }
 }
 
@@ -398,7 +411,7 @@ impl ResourceKind for Acl {
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.resource_type != AclResource::Cluster
             && self.resource_name != "*"
-            && self.resource_name.starts_with(&tenant.kafka_topic_prefix())
+            && self.resource_name.starts_with(&tenant.name(&TOPIC_PREFIX_SCOPE))
     }
     fn check(&self, cx: &mut Checker<'_>) {
         match self.principal.split_once(':') {
@@ -430,7 +443,7 @@ impl ResourceKind for Acl {
                 Some("use `pattern_type = \"prefixed\"` with the tenant's prefix instead".into());
             return;
         }
-        let prefix = cx.tenant.kafka_topic_prefix();
+        let prefix = cx.tenant.name(&TOPIC_PREFIX_SCOPE);
         let what = snake(&self.resource_type).replace('_', " ");
         cx.scope("resource_name", &what, &self.resource_name, &[prefix], true);
         use AclOperation::*;
@@ -466,9 +479,8 @@ impl ResourceKind for Acl {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
         if self.resource_type != AclResource::Cluster {
-            r.name(Scope::KafkaTopicPrefix, &mut self.resource_name);
+            r.name(&TOPIC_PREFIX_SCOPE, &mut self.resource_name);
         }
         r.tenant_word(&mut self.principal);
     }

@@ -12,6 +12,7 @@ use super::{Acl, Topic};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
+use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
@@ -88,17 +89,18 @@ const URL_VAR: (&str, &str) = ("FALCONER_KAFKA_BOOTSTRAP", "host:port[,host:port
 impl System for Kafka {
     /// `url` is the bootstrap list, `host:port[,host:port]`.
     type Table = UrlTable;
-    fn in_env() -> bool {
-        provider::env_set(URL_VAR.0)
+    fn in_env(env: &Env) -> bool {
+        env.has(URL_VAR.0)
     }
-    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
-        let c = provider::connection(table, dir, Domain::Kafka, URL_VAR)?;
+    async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
+        let c = provider::connection(table, dir, env, Domain::Kafka, URL_VAR)?;
         if c.password.is_some() {
-            return Err("the profile's [kafka] table has a password, but SASL is not supported yet: remove it, or reach the brokers without SASL".into());
+            let why = "cannot be used: SASL is not supported yet; remove it, or reach the brokers without SASL";
+            return Err(SetupError::setting("the profile's [kafka] password", why));
         }
         Ok(Kafka {
             bootstrap: c.url.clone(),
-            ..Kafka::new(admin::connect(&c.url).await.map_err(|e| e.to_string())?)
+            ..Kafka::new(admin::connect(&c.url).await?)
         })
     }
 }
@@ -134,7 +136,7 @@ impl Provider for Kafka {
         also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
-        let prefix = tenant.kafka_topic_prefix();
+        let prefix = tenant.name(&super::TOPIC_PREFIX_SCOPE);
         let named: Vec<String> = also
             .iter()
             .filter(|a| a.domain == Domain::Kafka && a.kind == "topic")

@@ -21,7 +21,7 @@ const SYSTEM_DATABASES: &[&str] = &["admin", "local", "config"];
 
 /// The databases to read: the tenant's (its naming convention) and those named by `also`.
 pub fn wanted(tenant: &Tenant, also: &[Address]) -> Vec<String> {
-    let mut dbs = tenant.mongo_databases();
+    let mut dbs = tenant.names(&super::DATABASE_SCOPE);
     for a in also.iter().filter(|a| a.domain == Domain::Mongo) {
         // Every MongoDB address starts with its database.
         if let Some(db) = a.segments.first()

@@ -26,6 +26,20 @@ use super::{Checker, Reference};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, Tenant};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The tenant's databases.
+pub static DATABASE_SCOPE: Scope = Scope {
+    name: "mongo_database",
+    key: "mongo_databases",
+    many: true,
+    prefix: false,
+    default: crate::model::tenant::underscored,
+    doc: "MongoDB databases. Default: the id with `-` turned into `_`.",
+};
+
+/// The scopes of MongoDB's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&DATABASE_SCOPE];
 
 choice! { "lowercase";
     pub enum ValidationLevel { Off, Strict, Moderate }
@@ -331,7 +345,7 @@ fn find_operator<'a>(v: &'a Value, ops: &[&str]) -> Option<&'a str> {
 
 fn db_scope(cx: &mut Checker<'_>, db: &str) {
     cx.name("database", db, database_name_rule);
-    let dbs = cx.tenant.mongo_databases();
+    let dbs = cx.tenant.names(&DATABASE_SCOPE);
     cx.scope("database", "database", db, &dbs, false);
 }
 
@@ -346,7 +360,7 @@ static DATABASE: KindMeta = KindMeta {
 
 /// Whether a database is one of the tenant's.
 fn db_in_scope(db: &str, tenant: &Tenant) -> bool {
-    tenant.mongo_databases().iter().any(|d| d == db)
+    tenant.names(&DATABASE_SCOPE).iter().any(|d| d == db)
 }
 
 impl ResourceKind for Database {
@@ -356,12 +370,11 @@ impl ResourceKind for Database {
     }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, database_name_rule);
-        let dbs = cx.tenant.mongo_databases();
+        let dbs = cx.tenant.names(&DATABASE_SCOPE);
         cx.scope("name", "database", &self.name, &dbs, false);
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::MongoDatabase, &mut self.name);
+        r.name(&DATABASE_SCOPE, &mut self.name);
     }
 }
 
@@ -482,8 +495,7 @@ impl ResourceKind for Collection {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::MongoDatabase, &mut self.database);
+        r.name(&DATABASE_SCOPE, &mut self.database);
     }
 }
 
@@ -624,8 +636,7 @@ impl ResourceKind for Index {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::MongoDatabase, &mut self.database);
+        r.name(&DATABASE_SCOPE, &mut self.database);
     }
 }
 

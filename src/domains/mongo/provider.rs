@@ -15,6 +15,7 @@ use super::{apply, inspect};
 use crate::domains::Spec;
 use crate::domains::item::{Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
+use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
@@ -42,12 +43,13 @@ impl Mongo {
 
 /// Connects to MongoDB and checks that it answers. `password`, when given, completes the URL's user.
 /// Errors never show the URL (it may hold a password), only its hosts.
-pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, String> {
+pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, SetupError> {
     let mut opts = ClientOptions::parse(url).await.map_err(|e| {
-        format!(
-            "the MongoDB URL is not valid ({}); it looks like mongodb://user@host:port/?options",
+        let why = format!(
+            "is not valid ({}); it looks like mongodb://user@host:port/?options",
             apply::error_message(&e).replace(url, "<url>")
-        )
+        );
+        SetupError::setting("the MongoDB URL", why)
     })?;
     let hosts = opts
         .hosts
@@ -68,22 +70,22 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, String
     if opts.server_selection_timeout.is_none() {
         opts.server_selection_timeout = Some(limit);
     }
-    let client = Client::with_options(opts).map_err(|e| {
-        format!(
+    let failed = |e: mongodb::error::Error| {
+        let words = format!(
             "cannot connect to MongoDB at {hosts}: {}",
             apply::error_message(&e)
-        )
-    })?;
+        );
+        match *e.kind {
+            ErrorKind::Authentication { .. } => SetupError::SignIn(words),
+            _ => SetupError::Unreachable(words),
+        }
+    };
+    let client = Client::with_options(opts).map_err(failed)?;
     client
         .database("admin")
         .run_command(doc! { "ping": 1 })
         .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to MongoDB at {hosts}: {}",
-                apply::error_message(&e)
-            )
-        })?;
+        .map_err(failed)?;
     Ok(client)
 }
 
@@ -121,11 +123,11 @@ const URL_VAR: (&str, &str) = ("FALCONER_MONGO_URL", "mongodb://user@host:port/"
 
 impl System for Mongo {
     type Table = UrlTable;
-    fn in_env() -> bool {
-        provider::env_set(URL_VAR.0)
+    fn in_env(env: &Env) -> bool {
+        env.has(URL_VAR.0)
     }
-    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
-        let c = provider::connection(table, dir, Domain::Mongo, URL_VAR)?;
+    async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
+        let c = provider::connection(table, dir, env, Domain::Mongo, URL_VAR)?;
         let client = connect(&c.url, c.password.as_deref()).await?;
         Ok(Mongo::new(client))
     }

@@ -272,7 +272,7 @@ pub async fn inspect_with_roles(
     roles: &[String],
 ) -> Result<Inspected, sqlx::Error> {
     let mut txs = snapshot(pool, 4).await?;
-    let mut rows = catalog(&mut txs, &tenant.postgres_schemas()).await?;
+    let mut rows = catalog(&mut txs, &tenant.names(&super::SCHEMA_SCOPE)).await?;
     let first = txs.first_mut().ok_or(sqlx::Error::PoolClosed)?;
     rows.role_rows = read_roles(&mut **first, &rows.role_names(roles)).await?;
     rows.queries += 1;
@@ -293,7 +293,7 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(tenants: &[Tenant]) -> Fleet {
-        let schemas: BTreeSet<String> = tenants.iter().flat_map(Tenant::postgres_schemas).collect();
+        let schemas: BTreeSet<String> = tenants.iter().flat_map(|t| t.names(&super::SCHEMA_SCOPE)).collect();
         Fleet {
             schemas: schemas.into_iter().collect(),
             rows: tokio::sync::OnceCell::new(),
@@ -302,7 +302,7 @@ impl Fleet {
 
     /// Whether the fleet's read holds every schema of `tenant`.
     pub fn covers(&self, tenant: &Tenant) -> bool {
-        let schemas = tenant.postgres_schemas();
+        let schemas = tenant.names(&super::SCHEMA_SCOPE);
         schemas
             .iter()
             .all(|s| self.schemas.binary_search(s).is_ok())
@@ -330,7 +330,7 @@ pub async fn inspect_in_fleet(
         .get_or_try_init(|| async { read.await.map_err(std::sync::Arc::new) })
         .await?;
     let mut rows = Rows::default();
-    for schema in tenant.postgres_schemas() {
+    for schema in tenant.names(&super::SCHEMA_SCOPE) {
         if let Some(part) = parts.get(&schema) {
             rows.extend(part.clone());
         }

@@ -4,6 +4,7 @@
 pub mod ddl;
 mod hazards;
 pub mod inspect;
+pub mod inventory;
 pub mod normalize;
 pub mod password;
 pub mod provider;
@@ -27,6 +28,20 @@ use super::{Checker, Reference, names};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The tenant's schemas.
+pub static SCHEMA_SCOPE: Scope = Scope {
+    name: "postgres_schema",
+    key: "postgres_schemas",
+    many: true,
+    prefix: false,
+    default: crate::model::tenant::underscored,
+    doc: "PostgreSQL schemas. Default: the id with `-` turned into `_`.",
+};
+
+/// The scopes of PostgreSQL's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&SCHEMA_SCOPE];
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -44,7 +59,7 @@ fn addr(kind: &'static str, segs: &[&str]) -> Address {
 }
 
 fn in_schema_scope(schema: &str, cx: &mut Checker<'_>) {
-    let schemas = cx.tenant.postgres_schemas();
+    let schemas = cx.tenant.names(&SCHEMA_SCOPE);
     cx.scope("schema", "schema", schema, &schemas, false);
 }
 
@@ -371,9 +386,8 @@ impl ResourceKind for Extension {
         ident("name", &self.name, cx);
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
         if let Some(s) = &mut self.schema {
-            r.name(Scope::PostgresSchema, s);
+            r.name(&SCHEMA_SCOPE, s);
         }
     }
 }
@@ -394,7 +408,7 @@ static SCHEMA: KindMeta = KindMeta {
 
 /// Whether a schema is one of the tenant's.
 fn schema_in_scope(schema: &str, tenant: &Tenant) -> bool {
-    tenant.postgres_schemas().iter().any(|s| s == schema)
+    tenant.names(&SCHEMA_SCOPE).iter().any(|s| s == schema)
 }
 
 impl ResourceKind for Schema {
@@ -423,7 +437,7 @@ impl ResourceKind for Schema {
     }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
-        let schemas = cx.tenant.postgres_schemas();
+        let schemas = cx.tenant.names(&SCHEMA_SCOPE);
         cx.scope("name", "schema", &self.name, &schemas, false);
         for (i, g) in self.grant.iter().enumerate() {
             if g.privileges.is_empty() {
@@ -436,8 +450,7 @@ impl ResourceKind for Schema {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.name);
+        r.name(&SCHEMA_SCOPE, &mut self.name);
         if let Some(o) = &mut self.owner {
             r.tenant_word(o);
         }
@@ -539,7 +552,7 @@ impl ResourceKind for Table {
                 r.push(Reference::soft(format!("column[{i}].type"), addr("extension", &[ext])));
             }
         }
-        let schemas = tenant.postgres_schemas();
+        let schemas = tenant.names(&SCHEMA_SCOPE);
         for (i, fk) in self.foreign_key.iter().enumerate() {
             let schema = fk.references.schema.as_deref().unwrap_or(&self.schema);
             if schema == self.schema && fk.references.table == self.name {
@@ -646,19 +659,18 @@ impl ResourceKind for Table {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.name(&SCHEMA_SCOPE, &mut self.schema);
         for c in &mut self.column {
             for sql in [&mut c.default, &mut c.generated].into_iter().flatten() {
-                r.sql(sql);
+                sql::rename_schemas(r, sql);
             }
         }
         for c in &mut self.check {
-            r.sql(&mut c.expression);
+            sql::rename_schemas(r, &mut c.expression);
         }
         for fk in &mut self.foreign_key {
             if let Some(s) = &mut fk.references.schema {
-                r.name(Scope::PostgresSchema, s);
+                r.name(&SCHEMA_SCOPE, s);
             }
         }
     }
@@ -667,7 +679,7 @@ impl ResourceKind for Table {
 /// One column: its type and expressions parse, and identity, default and generated do not conflict.
 fn check_column(cx: &mut Checker<'_>, f: &str, c: &Column) {
     if let Err(e) = sql::check_type(&c.ty) {
-        cx.error(&format!("{f}.type"), "invalid-sql", e);
+        cx.error(&format!("{f}.type"), "invalid-sql", e.to_string());
     }
     for (field, expr) in [("default", &c.default), ("generated", &c.generated)] {
         if let Some(e) = expr
@@ -922,15 +934,14 @@ impl ResourceKind for Index {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.name(&SCHEMA_SCOPE, &mut self.schema);
         for k in &mut self.columns {
             if let Some(e) = &mut k.expression {
-                r.sql(e);
+                sql::rename_schemas(r, e);
             }
         }
         if let Some(p) = &mut self.predicate {
-            r.sql(p);
+            sql::rename_schemas(r, p);
         }
     }
 }
@@ -979,9 +990,8 @@ impl ResourceKind for View {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.schema);
-        r.sql(&mut self.query);
+        r.name(&SCHEMA_SCOPE, &mut self.schema);
+        sql::rename_schemas(r, &mut self.query);
     }
 }
 
@@ -1077,13 +1087,12 @@ impl ResourceKind for Policy {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.name(&SCHEMA_SCOPE, &mut self.schema);
         for role in &mut self.roles {
             r.tenant_word(role);
         }
         for sql in [&mut self.using, &mut self.with_check].into_iter().flatten() {
-            r.sql(sql);
+            sql::rename_schemas(r, sql);
         }
     }
 }
@@ -1189,8 +1198,7 @@ impl ResourceKind for Grant {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::PostgresSchema, &mut self.schema);
+        r.name(&SCHEMA_SCOPE, &mut self.schema);
         r.tenant_word(&mut self.grantee);
     }
 }

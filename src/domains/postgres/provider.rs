@@ -10,7 +10,10 @@ use super::ddl::Statement;
 use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
+use crate::domains::provider::{
+    self, DesiredSpecs, NotCarried, Provider, ProviderError, System, UrlTable,
+};
+use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{self, FingerprintKey};
 
@@ -204,11 +207,11 @@ const URL_VAR: (&str, &str) = (
 
 impl System for Postgres {
     type Table = UrlTable;
-    fn in_env() -> bool {
-        provider::env_set(URL_VAR.0)
+    fn in_env(env: &Env) -> bool {
+        env.has(URL_VAR.0)
     }
-    async fn connect(table: Option<&UrlTable>, dir: &Path) -> Result<Self, String> {
-        let c = provider::connection(table, dir, Domain::Postgres, URL_VAR)?;
+    async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
+        let c = provider::connection(table, dir, env, Domain::Postgres, URL_VAR)?;
         let pool = super::connect(&c.url, c.password.as_deref(), 4).await?;
         Ok(Postgres::new(pool))
     }
@@ -237,6 +240,18 @@ impl Provider for Postgres {
     ) -> Result<Vec<Item>, ProviderError> {
         settle(&self.pool, specs, desired, unchanged, key)
             .await
+            .map_err(|e| backend(&e))
+    }
+
+    async fn not_carried(
+        &self,
+        tenant: &Tenant,
+        carried: &[Spec],
+    ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
+        let schemas = tenant.names(&super::SCHEMA_SCOPE);
+        super::inventory::not_carried(&self.pool, &schemas, carried)
+            .await
+            .map(Some)
             .map_err(|e| backend(&e))
     }
 

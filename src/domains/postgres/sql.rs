@@ -119,40 +119,57 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+/// Why SQL text of a manifest is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlRefused {
+    /// The parser's words.
+    #[error("{0}")]
+    Unparsable(String),
+    #[error("comments are not allowed in SQL fields")]
+    Comment,
+    #[error("unexpected `{0}` after the expression: exactly one expression is allowed")]
+    AfterExpression(String),
+    #[error("the query is empty")]
+    Empty,
+    #[error("a view is defined by one SELECT (or VALUES) query")]
+    NotAQuery,
+    #[error("{0} statements where one query is allowed")]
+    Statements(usize),
+    #[error("{0:?} is not a type name")]
+    NotAType(String),
+}
+
+fn unparsable(e: impl std::fmt::Display) -> SqlRefused {
+    SqlRefused::Unparsable(e.to_string())
+}
+
 /// Checks that SQL text is exactly one expression (a default, a check, an index expression or predicate,
 /// a policy's USING or WITH CHECK): a second statement, or a comment, is refused.
-pub fn check_expr(sql: &str) -> Result<(), String> {
+pub fn check_expr(sql: &str) -> Result<(), SqlRefused> {
     refuse_comments(sql)?;
     let dialect = PostgreSqlDialect {};
-    let mut p = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .map_err(|e| e.to_string())?;
-    p.parse_expr().map_err(|e| e.to_string())?;
+    let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(unparsable)?;
+    p.parse_expr().map_err(unparsable)?;
     match p.peek_token().token {
         Token::EOF => Ok(()),
-        t => Err(format!(
-            "unexpected `{t}` after the expression: exactly one expression is allowed"
-        )),
+        t => Err(SqlRefused::AfterExpression(t.to_string())),
     }
 }
 
 /// Checks that SQL text is exactly one query (a view's definition).
-pub fn check_query(sql: &str) -> Result<(), String> {
+pub fn check_query(sql: &str) -> Result<(), SqlRefused> {
     refuse_comments(sql)?;
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| e.to_string())?;
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(unparsable)?;
     match statements.as_slice() {
         [sqlparser::ast::Statement::Query(_)] => Ok(()),
-        [] => Err("the query is empty".into()),
-        [_] => Err("a view is defined by one SELECT (or VALUES) query".into()),
-        _ => Err(format!(
-            "{} statements where one query is allowed",
-            statements.len()
-        )),
+        [] => Err(SqlRefused::Empty),
+        [_] => Err(SqlRefused::NotAQuery),
+        _ => Err(SqlRefused::Statements(statements.len())),
     }
 }
 
 /// Checks a column type: a type name with optional modifiers and array brackets, nothing else.
-pub fn check_type(ty: &str) -> Result<(), String> {
+pub fn check_type(ty: &str) -> Result<(), SqlRefused> {
     let ok = !ty.trim().is_empty()
         && ty.chars().all(|c| {
             c.is_alphanumeric() || matches!(c, '_' | ' ' | '.' | '"' | '(' | ')' | ',' | '[' | ']')
@@ -162,16 +179,16 @@ pub fn check_type(ty: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{ty:?} is not a type name"))
+        Err(SqlRefused::NotAType(ty.to_string()))
     }
 }
 
 /// Comments can hide text from a reader of the manifest: SQL fields may not have them.
-fn refuse_comments(sql: &str) -> Result<(), String> {
+fn refuse_comments(sql: &str) -> Result<(), SqlRefused> {
     let dialect = PostgreSqlDialect {};
     let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize()
-        .map_err(|e| e.to_string())?;
+        .map_err(unparsable)?;
     let comment = tokens.iter().any(|t| {
         matches!(
             t,
@@ -182,7 +199,7 @@ fn refuse_comments(sql: &str) -> Result<(), String> {
         )
     });
     if comment {
-        Err("comments are not allowed in SQL fields".into())
+        Err(SqlRefused::Comment)
     } else {
         Ok(())
     }
@@ -333,5 +350,59 @@ mod relation_tests {
         );
         assert!(relations("select 1", "app").is_empty());
         assert!(relations("select from", "app").is_empty());
+    }
+}
+
+/// Renames the schemas a PostgreSQL text names, through the SQL tokenizer: identifiers (quoted or not)
+/// that are a renamed schema, and string literals naming a relation in one (`'acme.orders_id_seq'`, as
+/// defaults write them for `regclass`). Comments, other literals and other identifiers are kept as they
+/// are; a text the tokenizer cannot read is kept (the restore's checks then refuse it).
+pub fn rename_schemas(r: &crate::domains::rename::Renamer, text: &mut String) {
+    use sqlparser::tokenizer::Tokenizer;
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize_with_location() else {
+        return;
+    };
+    let schema = |s: &str| r.whole(&super::SCHEMA_SCOPE, s).map(str::to_string);
+    // The renamed tokens as (start, end, new text), spliced into the text from the back.
+    let mut edits = Vec::new();
+    for t in tokens {
+        let new = match t.token {
+            Token::Word(mut w) => schema(&w.value).map(|to| {
+                w.value = to;
+                w.to_string()
+            }),
+            Token::SingleQuotedString(s) => s.split_once('.').and_then(|(first, rest)| {
+                schema(first).map(|to| Token::SingleQuotedString(format!("{to}.{rest}")).to_string())
+            }),
+            _ => None,
+        };
+        let (Some(new), Some(start), Some(end)) =
+            (new, offset(text, t.span.start), offset(text, t.span.end))
+        else {
+            continue;
+        };
+        edits.push((start, end, new));
+    }
+    for (start, end, new) in edits.into_iter().rev() {
+        text.replace_range(start..end, &new);
+    }
+}
+
+/// The byte offset of a tokenizer location (1-based line and column, columns counted in characters).
+fn offset(text: &str, at: sqlparser::tokenizer::Location) -> Option<usize> {
+    let line_start = if at.line <= 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(usize::try_from(at.line).ok()? - 2)?
+            .0
+            + 1
+    };
+    let col = usize::try_from(at.column).ok()?.checked_sub(1)?;
+    let line = &text[line_start..];
+    match line.char_indices().nth(col) {
+        Some((i, _)) => Some(line_start + i),
+        None => (line.chars().count() == col).then_some(text.len()),
     }
 }

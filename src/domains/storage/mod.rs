@@ -21,6 +21,20 @@ use super::Checker;
 use crate::model::flags::*;
 use crate::model::{Domain, FieldMeta, Hazard, HazardCode, KindMeta};
 use crate::{choice, kind_basics, model};
+use crate::model::Scope;
+
+/// The prefix of the tenant's bucket names.
+pub static BUCKET_PREFIX_SCOPE: Scope = Scope {
+    name: "bucket_prefix",
+    key: "bucket_prefix",
+    many: false,
+    prefix: true,
+    default: |id| format!("{id}-"),
+    doc: "Prefix of the tenant's bucket names. Default: `<id>-`.",
+};
+
+/// The scopes of S3's objects (the registry's `domains::scopes`).
+pub static SCOPES: &[&Scope] = &[&BUCKET_PREFIX_SCOPE];
 
 choice! { "lowercase";
     /// `disabled` is only possible on a bucket that never had versioning: S3 can only suspend it.
@@ -349,11 +363,11 @@ impl ResourceKind for Bucket {
         out
     }
     fn in_scope(&self, tenant: &crate::model::Tenant) -> bool {
-        self.name.starts_with(&tenant.bucket_prefix())
+        self.name.starts_with(&tenant.name(&BUCKET_PREFIX_SCOPE))
     }
     fn check(&self, cx: &mut Checker<'_>) {
         cx.name("name", &self.name, bucket_name_rule);
-        let prefix = cx.tenant.bucket_prefix();
+        let prefix = cx.tenant.name(&BUCKET_PREFIX_SCOPE);
         cx.scope("name", "bucket", &self.name, &[prefix], true);
         if self.lifecycle_rule.len() > 1000 {
             cx.error(
@@ -393,10 +407,9 @@ impl ResourceKind for Bucket {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        use crate::domains::rename::Scope;
-        r.name(Scope::BucketPrefix, &mut self.name);
+        r.name(&BUCKET_PREFIX_SCOPE, &mut self.name);
         if let Some(p) = &mut self.policy {
-            r.bucket_arns(p);
+            rename_bucket_arns(r, p);
         }
     }
 }
@@ -651,5 +664,22 @@ fn check_resources(cx: &mut Checker<'_>, field: &str, statement: &Value, bucket:
                 );
             }
         }
+    }
+}
+
+/// Renames the buckets an S3 bucket policy names in its ARNs (`arn:aws:s3:::acme-files/*`).
+pub fn rename_bucket_arns(r: &crate::domains::rename::Renamer, policy: &mut serde_json::Value) {
+    use serde_json::Value;
+    const ARN: &str = "arn:aws:s3:::";
+    match policy {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix(ARN) {
+                let (bucket, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                *s = format!("{ARN}{}{tail}", r.renamed(&BUCKET_PREFIX_SCOPE, bucket));
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| rename_bucket_arns(r, v)),
+        Value::Object(o) => o.values_mut().for_each(|v| rename_bucket_arns(r, v)),
+        _ => {}
     }
 }

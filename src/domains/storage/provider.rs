@@ -12,6 +12,7 @@ use super::{Bucket, ObjectCount, Versioning, xml};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError, System};
+use crate::setup::{Env, SetupError};
 use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
@@ -143,7 +144,7 @@ pub async fn inspect(
     tenant: &Tenant,
     also: &[Address],
 ) -> Result<Vec<Bucket>, S3Error> {
-    let prefix = tenant.bucket_prefix();
+    let prefix = tenant.name(&super::BUCKET_PREFIX_SCOPE);
     let named: Vec<&str> = also
         .iter()
         .filter(|a| a.domain == Domain::Storage)
@@ -322,7 +323,7 @@ pub enum Addressing {
 
 /// Where S3 is and how to sign in: the profile's table, else `FALCONER_S3_ENDPOINT` with
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
-pub fn config(table: Option<&StorageTable>, dir: &Path) -> Result<Config, String> {
+pub fn config(table: Option<&StorageTable>, dir: &Path, env: &Env) -> Result<Config, SetupError> {
     if let Some(t) = table {
         let secret = provider::profile_secret(&t.secret_access_key, dir, "S3 secret key")?;
         return Ok(Config {
@@ -333,16 +334,16 @@ pub fn config(table: Option<&StorageTable>, dir: &Path) -> Result<Config, String
             virtual_host: t.addressing == Some(Addressing::Virtual),
         });
     }
-    Config::from_env(&["FALCONER_S3_ENDPOINT"])
+    Config::from_env(env, &["FALCONER_S3_ENDPOINT"])
 }
 
 impl System for Storage {
     type Table = StorageTable;
-    fn in_env() -> bool {
-        provider::env_set("FALCONER_S3_ENDPOINT")
+    fn in_env(env: &Env) -> bool {
+        env.has("FALCONER_S3_ENDPOINT")
     }
-    async fn connect(table: Option<&StorageTable>, dir: &Path) -> Result<Self, String> {
-        Ok(Storage::new(Client::new(config(table, dir)?)?))
+    async fn connect(table: Option<&StorageTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
+        Ok(Storage::new(Client::new(config(table, dir, env)?)?))
     }
 }
 

@@ -70,7 +70,7 @@ impl Mapper {
             &["namespace", "actions", "packages", "triggers", "rules"],
         );
         let ns = s(data.get("namespace")).unwrap_or_else(|| self.tenant.clone());
-        self.namespace = Some(ns.clone());
+        self.in_scope(&crate::domains::functions::NAMESPACE_SCOPE, &ns);
         let collector = arr(data.get("actions"))
             .iter()
             .any(|a| a.get("code_base64").is_some() || a.get("code_available").is_some());
@@ -327,7 +327,7 @@ pub(crate) mod write {
     use crate::model::secret::REDACTED as MARKER;
 
     pub(crate) fn data(tenant: &Tenant, specs: &[Spec]) -> Value {
-        let ns = tenant.functions_namespace();
+        let ns = tenant.name(&crate::domains::functions::NAMESPACE_SCOPE);
         let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for s in specs {
             let (key, v) = match s {

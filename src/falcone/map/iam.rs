@@ -13,7 +13,7 @@ impl Mapper {
             Dialect::Applier
         };
         let realm = s(data.get("realm")).unwrap_or_else(|| self.tenant.clone());
-        self.realm = Some(realm.clone());
+        self.in_scope(&crate::domains::iam::REALM_SCOPE, &realm);
         self.leftover(
             data,
             path,
@@ -194,7 +194,7 @@ pub(crate) mod write {
 
     pub(crate) fn data(tenant: &Tenant, specs: &[Spec]) -> Value {
         let mut d = Map::new();
-        let mut realm = tenant.realm();
+        let mut realm = tenant.name(&crate::domains::iam::REALM_SCOPE);
         let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for s in specs {
             let key = match s {

@@ -8,6 +8,7 @@ mod mongo;
 mod postgres;
 mod storage;
 
+use crate::model::Scope;
 use serde_json::{Map, Value};
 
 use super::{Dialect, decode, escape_pointer, naming_for, snake_case};
@@ -36,10 +37,8 @@ pub(crate) struct Mapper {
     tenant: String,
     pub resources: Vec<(Spec, String)>,
     pub issues: Vec<Issue>,
-    realm: Option<String>,
-    schemas: Vec<String>,
-    dbs: Vec<String>,
-    namespace: Option<String>,
+    /// The names the artifact places the tenant in, by scope, as found.
+    scoped: Vec<(&'static Scope, String)>,
 }
 
 fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
@@ -62,23 +61,21 @@ impl Mapper {
             tenant: tenant.to_string(),
             resources: Vec::new(),
             issues: Vec::new(),
-            realm: None,
-            schemas: Vec::new(),
-            dbs: Vec::new(),
-            namespace: None,
+            scoped: Vec::new(),
         }
     }
 
     pub fn finish(self) -> (Tenant, Vec<(Spec, String)>, Vec<Issue>) {
         let mut t = Tenant::new(self.tenant.clone());
-        t.naming = naming_for(
-            &self.tenant,
-            self.realm,
-            self.schemas,
-            self.dbs,
-            self.namespace,
-        );
+        t.naming = naming_for(&self.tenant, &self.scoped);
         (t, self.resources, self.issues)
+    }
+
+    /// Notes a name the artifact places the tenant in (its realm, a schema), once.
+    pub fn in_scope(&mut self, scope: &'static Scope, name: &str) {
+        if !self.scoped.iter().any(|(s, n)| *s == scope && n == name) {
+            self.scoped.push((scope, name.to_string()));
+        }
     }
 
     /// The tenant id the artifact names.

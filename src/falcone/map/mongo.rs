@@ -80,7 +80,7 @@ impl Mapper {
     }
 
     pub(super) fn mongo_db(&mut self, name: &str, p: &str) {
-        self.dbs.push(name.to_string());
+        self.in_scope(&crate::domains::mongo::DATABASE_SCOPE, name);
         self.push(
             Spec::MongoDatabase(mongo::Database {
                 name: name.to_string(),

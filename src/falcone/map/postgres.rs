@@ -34,7 +34,7 @@ impl Mapper {
             ],
         );
         let schema = s(data.get("schema")).unwrap_or_else(|| self.tenant.replace('-', "_"));
-        self.schemas.push(schema.clone());
+        self.in_scope(&crate::domains::postgres::SCHEMA_SCOPE, &schema);
         self.push(
             Spec::PgSchema(pg::Schema {
                 name: schema.clone(),
@@ -48,7 +48,7 @@ impl Mapper {
         for (i, sc) in arr(data.get("schemas")).iter().enumerate() {
             let p = format!("{path}/schemas/{i}");
             if let Some(name) = s(sc.get("name")).filter(|n| *n != schema) {
-                self.schemas.push(name.clone());
+                self.in_scope(&crate::domains::postgres::SCHEMA_SCOPE, &name);
                 self.push(
                     Spec::PgSchema(pg::Schema {
                         name,
@@ -123,7 +123,7 @@ impl Mapper {
                 .push(Issue::error("missing", "a schema without `schema_name`").path(p));
             return;
         };
-        self.schemas.push(schema.clone());
+        self.in_scope(&crate::domains::postgres::SCHEMA_SCOPE, &schema);
         self.push(
             Spec::PgSchema(pg::Schema {
                 name: schema.clone(),

@@ -4,6 +4,7 @@
 //! gives a TOTP secret, a current one-time code (`--mfa-code`, RFC 6238, each code once) is needed too.
 //! Refusals are [`Refusal::Production`]; the reason of a break-glass restore goes to the history.
 
+use crate::profile::ProfileError;
 use chrono::{Offset, TimeZone};
 
 use crate::ops::live::Settings;
@@ -37,9 +38,9 @@ pub async fn check(
     }
     let (table, dir) = settings.restore()?;
     let hours = table.operational_hours.as_deref().unwrap_or(DEFAULT_HOURS);
-    let (from, to) = parse_hours(hours).map_err(Error::Profile)?;
+    let (from, to) = parse_hours(hours)?;
     let zone = table.timezone.as_deref().unwrap_or("local");
-    let offset = offset_at(zone, asked.now).map_err(Error::Profile)?;
+    let offset = offset_at(zone, asked.now)?;
     let minute = (asked.now + offset).rem_euclid(86_400) / 60;
     let inside = if from <= to {
         (from..to).contains(&minute)
@@ -66,7 +67,7 @@ pub async fn check(
     if let Some(secret) = &table.totp_secret {
         let secret =
             crate::domains::provider::profile_secret(secret, &dir, "[restore] TOTP secret")
-                .map_err(Error::Profile)?;
+                .map_err(ProfileError::from)?;
         one_time_code(asked, &secret, state).await?;
     }
     Ok(glass)
@@ -85,14 +86,12 @@ async fn one_time_code(asked: &Asked<'_>, secret: &str, state: &State) -> Result
         )));
     };
     let secret = totp_rs::Secret::try_from_base32(secret.trim().to_uppercase())
-        .map_err(|_| Error::Profile("the profile's [restore] TOTP secret is not base32".into()))?;
+        .map_err(|_| ProfileError::setting("[restore] TOTP secret", "is not base32"))?;
     let totp = totp_rs::Builder::new()
         .with_secret(secret)
         .build()
         .map_err(|e| {
-            Error::Profile(format!(
-                "the profile's [restore] TOTP secret cannot be used: {e}"
-            ))
+            ProfileError::setting("[restore] TOTP secret", format!("cannot be used: {e}"))
         })?;
     let Some(step) = totp.check(code.trim(), u64::try_from(asked.now).unwrap_or(0)) else {
         return Err(refuse("the one-time code is wrong (or expired)".into()));
@@ -107,9 +106,11 @@ async fn one_time_code(asked: &Asked<'_>, secret: &str, state: &State) -> Result
 }
 
 /// `HH:MM-HH:MM` as minutes of the day.
-fn parse_hours(s: &str) -> Result<(i64, i64), String> {
-    let bad =
-        || format!("the profile's [restore] operational_hours {s:?} is not like \"09:00-18:00\"");
+fn parse_hours(s: &str) -> Result<(i64, i64), ProfileError> {
+    let bad = || {
+        let why = format!("{s:?} is not like \"09:00-18:00\"");
+        ProfileError::setting("[restore] operational_hours", why)
+    };
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let minutes = |t: &str| -> Option<i64> {
         let (h, m) = t.trim().split_once(':')?;
@@ -120,7 +121,7 @@ fn parse_hours(s: &str) -> Result<(i64, i64), String> {
 }
 
 /// The offset from UTC, in seconds, of a time zone at a time: `local` (the machine's), `UTC`, `+HH:MM`.
-fn offset_at(zone: &str, at: i64) -> Result<i64, String> {
+fn offset_at(zone: &str, at: i64) -> Result<i64, ProfileError> {
     match zone {
         "local" => Ok(i64::from(
             chrono::Local
@@ -132,9 +133,8 @@ fn offset_at(zone: &str, at: i64) -> Result<i64, String> {
         "UTC" | "utc" | "Z" => Ok(0),
         z => {
             let bad = || {
-                format!(
-                    "the profile's [restore] timezone {z:?} is not `local`, `UTC` or an offset like \"+01:00\""
-                )
+                let why = format!("{z:?} is not `local`, `UTC` or an offset like \"+01:00\"");
+                ProfileError::setting("[restore] timezone", why)
             };
             let (sign, rest) = match z.as_bytes().first() {
                 Some(b'+') => (1, &z[1..]),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::ops::{Error, Events, Refusal};
 use crate::restore::Source;
-use crate::restore::map::MapEntry;
+use crate::restore::map::{MapEntry, MapError};
 use crate::state::State;
 
 /// The identifier map asked for, for restoring another tenant's backup.
@@ -55,7 +55,7 @@ pub async fn map_source(
         return Ok(None);
     }
     let proposal = propose(state, source, tenant).await;
-    let entries = map_entries(asked, &proposal).map_err(Error::Other)?;
+    let entries = map_entries(asked, &proposal)?;
     let mapped = match source.mapped(&entries, tenant) {
         Ok(m) => m,
         Err(e @ crate::restore::MappedError::Map(_)) => return Err(Error::Other(e.to_string())),
@@ -95,7 +95,7 @@ pub async fn propose(state: &State, source: &Source, tenant: &str) -> Vec<MapEnt
 }
 
 /// The map's entries: the proposal when accepted, the map file's over it, the `--map` entries over both.
-fn map_entries(asked: &MapRequest, proposal: &[MapEntry]) -> Result<Vec<MapEntry>, String> {
+fn map_entries(asked: &MapRequest, proposal: &[MapEntry]) -> Result<Vec<MapEntry>, MapError> {
     use crate::restore::map::{overridden, parse_pair};
     let base = match asked.accept_proposed {
         true => proposal.to_vec(),
@@ -105,19 +105,20 @@ fn map_entries(asked: &MapRequest, proposal: &[MapEntry]) -> Result<Vec<MapEntry
         Some(f) => read_map_file(f)?,
         None => Vec::new(),
     };
-    let base = overridden(base, from_file, proposal).map_err(|e| e.to_string())?;
+    let base = overridden(base, from_file, proposal)?;
     let flags = asked
         .map
         .iter()
         .map(|m| parse_pair(m).map(|(f, t)| (None, f, t)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    overridden(base, flags, proposal).map_err(|e| e.to_string())
+        .collect::<Result<Vec<_>, _>>()?;
+    overridden(base, flags, proposal)
 }
 
 /// A map file's entries: JSON (a list of `{scope, from, to}`, or an object of `"from": "to"`) or TOML
 /// (`"from" = "to"`).
-fn read_map_file(path: &std::path::Path) -> Result<Vec<(Option<String>, String, String)>, String> {
+fn read_map_file(
+    path: &std::path::Path,
+) -> Result<Vec<(Option<String>, String, String)>, MapError> {
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
     enum File {
@@ -131,13 +132,19 @@ fn read_map_file(path: &std::path::Path) -> Result<Vec<(Option<String>, String, 
         from: String,
         to: String,
     }
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the map file {shown}: {e}"))?;
+    let path = path.to_path_buf();
+    let text = std::fs::read_to_string(&path).map_err(|source| MapError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let bad = |why: String| MapError::File {
+        path: path.clone(),
+        why,
+    };
     let file: File = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
     } else {
-        toml::from_str(&text).map_err(|e| format!("the map file {shown}: {e}"))?
+        toml::from_str(&text).map_err(|e| bad(e.to_string()))?
     };
     Ok(match file {
         File::Entries(v) => v.into_iter().map(|e| (e.scope, e.from, e.to)).collect(),

@@ -579,6 +579,10 @@ fn desired_of(
             conflicts: Vec::new(),
             secrets_to_set,
             out_of_scope,
+            not_carried: source
+                .section(domain)
+                .map(|s| s.not_carried.clone())
+                .unwrap_or_default(),
         });
     }
     (Desired { manifest, specs }, restored)

@@ -548,7 +548,10 @@ pub fn manifest(nulls: bool) -> impl Strategy<Value = Manifest> {
     )
         .prop_map(|(id, specs)| {
             let mut m = Manifest::new(Tenant::new(id));
-            m.tenant.naming.kafka_topic_prefix = Some("x.".into());
+            m.tenant.naming.set(
+                &falconer::domains::kafka::TOPIC_PREFIX_SCOPE,
+                vec!["x.".into()],
+            );
             m.resources = specs
                 .into_iter()
                 .map(|spec| Resource { spec, span: None })

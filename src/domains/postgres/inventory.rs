@@ -1,0 +1,196 @@
+//! What the tenant's schemas hold that no kind carries: every object of the catalogs with a namespace in
+//! the tenant's schemas (relations, functions, types, constraints, triggers, rules, policies, statistics,
+//! collations, operators, text search objects, conversions, extensions), less the members of extensions
+//! and the parts of other objects (`pg_depend` types `e` and `i`: a row type, an array type, an identity
+//! sequence, a constraint's index, a view's rule), less what the kinds read. Worked out as everything in
+//! scope minus what was carried, never from a list of what someone thought to leave out.
+
+use std::collections::HashSet;
+
+use sqlx::PgPool;
+
+use crate::domains::Spec;
+use crate::domains::provider::NotCarried;
+use crate::util::Within;
+
+/// Every object in the schemas, with its kind (in PostgreSQL's words), schema, name, the table or domain
+/// it belongs to, a code (`relkind`, `contype`) and its description (`pg_describe_object`).
+const INVENTORY_SQL: &str = r#"
+WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)),
+objs(classid, objid, kind, schema, name, parent, code) AS (
+  SELECT 'pg_class'::regclass, c.oid,
+         CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+              WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'
+              WHEN 'I' THEN 'index' WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
+              ELSE 'relation' END,
+         ns.nspname, c.relname::text, NULL::text, c.relkind::text
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+  UNION ALL
+  SELECT 'pg_proc'::regclass, p.oid,
+         CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+              WHEN 'w' THEN 'window function' ELSE 'function' END,
+         ns.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL, p.prokind::text
+    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+  UNION ALL
+  SELECT 'pg_type'::regclass, t.oid,
+         CASE t.typtype WHEN 'd' THEN 'domain' WHEN 'e' THEN 'enum type' WHEN 'r' THEN 'range type'
+              WHEN 'm' THEN 'multirange type' ELSE 'type' END,
+         ns.nspname, t.typname::text, NULL, t.typtype::text
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
+   WHERE t.typrelid = 0
+  UNION ALL
+  SELECT 'pg_constraint'::regclass, co.oid, 'constraint', ns.nspname, co.conname::text,
+         coalesce(rel.relname, ty.typname)::text, co.contype::text
+    FROM pg_constraint co JOIN ns ON ns.oid = co.connamespace
+    LEFT JOIN pg_class rel ON rel.oid = co.conrelid
+    LEFT JOIN pg_type ty ON ty.oid = co.contypid
+  UNION ALL
+  SELECT 'pg_trigger'::regclass, tg.oid, 'trigger', ns.nspname, tg.tgname::text, rel.relname::text, NULL
+    FROM pg_trigger tg JOIN pg_class rel ON rel.oid = tg.tgrelid JOIN ns ON ns.oid = rel.relnamespace
+   WHERE NOT tg.tgisinternal
+  UNION ALL
+  SELECT 'pg_rewrite'::regclass, rw.oid, 'rule', ns.nspname, rw.rulename::text, rel.relname::text, NULL
+    FROM pg_rewrite rw JOIN pg_class rel ON rel.oid = rw.ev_class JOIN ns ON ns.oid = rel.relnamespace
+  UNION ALL
+  SELECT 'pg_policy'::regclass, pol.oid, 'policy', ns.nspname, pol.polname::text, rel.relname::text, NULL
+    FROM pg_policy pol JOIN pg_class rel ON rel.oid = pol.polrelid JOIN ns ON ns.oid = rel.relnamespace
+  UNION ALL
+  SELECT 'pg_statistic_ext'::regclass, s.oid, 'statistics object', ns.nspname, s.stxname::text, NULL, NULL
+    FROM pg_statistic_ext s JOIN ns ON ns.oid = s.stxnamespace
+  UNION ALL
+  SELECT 'pg_collation'::regclass, x.oid, 'collation', ns.nspname, x.collname::text, NULL, NULL
+    FROM pg_collation x JOIN ns ON ns.oid = x.collnamespace
+  UNION ALL
+  SELECT 'pg_operator'::regclass, o.oid, 'operator', ns.nspname,
+         o.oprname || '(' || o.oprleft::regtype || ', ' || o.oprright::regtype || ')', NULL, NULL
+    FROM pg_operator o JOIN ns ON ns.oid = o.oprnamespace
+  UNION ALL
+  SELECT 'pg_opclass'::regclass, x.oid, 'operator class', ns.nspname, x.opcname::text, NULL, NULL
+    FROM pg_opclass x JOIN ns ON ns.oid = x.opcnamespace
+  UNION ALL
+  SELECT 'pg_opfamily'::regclass, x.oid, 'operator family', ns.nspname, x.opfname::text, NULL, NULL
+    FROM pg_opfamily x JOIN ns ON ns.oid = x.opfnamespace
+  UNION ALL
+  SELECT 'pg_ts_config'::regclass, x.oid, 'text search configuration', ns.nspname, x.cfgname::text, NULL, NULL
+    FROM pg_ts_config x JOIN ns ON ns.oid = x.cfgnamespace
+  UNION ALL
+  SELECT 'pg_ts_dict'::regclass, x.oid, 'text search dictionary', ns.nspname, x.dictname::text, NULL, NULL
+    FROM pg_ts_dict x JOIN ns ON ns.oid = x.dictnamespace
+  UNION ALL
+  SELECT 'pg_ts_parser'::regclass, x.oid, 'text search parser', ns.nspname, x.prsname::text, NULL, NULL
+    FROM pg_ts_parser x JOIN ns ON ns.oid = x.prsnamespace
+  UNION ALL
+  SELECT 'pg_ts_template'::regclass, x.oid, 'text search template', ns.nspname, x.tmplname::text, NULL, NULL
+    FROM pg_ts_template x JOIN ns ON ns.oid = x.tmplnamespace
+  UNION ALL
+  SELECT 'pg_conversion'::regclass, x.oid, 'conversion', ns.nspname, x.conname::text, NULL, NULL
+    FROM pg_conversion x JOIN ns ON ns.oid = x.connamespace
+  UNION ALL
+  SELECT 'pg_extension'::regclass, x.oid, 'extension', ns.nspname, x.extname::text, NULL, NULL
+    FROM pg_extension x JOIN ns ON ns.oid = x.extnamespace
+)
+SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid, o.objid, 0) AS description
+  FROM objs o
+ WHERE NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('e', 'i'))
+ ORDER BY 1, 2, 3, 4
+"#;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    kind: String,
+    schema: String,
+    name: String,
+    parent: Option<String>,
+    code: Option<String>,
+    description: Option<String>,
+}
+
+/// An object as the inventory and the kinds name it: kind, schema, name, and the table it belongs to.
+type Key = (&'static str, String, String, Option<String>);
+
+/// What the kinds read, as inventory keys.
+fn carried(specs: &[Spec]) -> HashSet<Key> {
+    let mut out = HashSet::new();
+    for s in specs {
+        match s {
+            Spec::PgTable(t) => {
+                out.insert(("table", t.schema.clone(), t.name.clone(), None));
+                let named = t
+                    .primary_key
+                    .iter()
+                    .filter_map(|k| k.name.clone())
+                    .chain(t.unique.iter().filter_map(|u| u.name.clone()))
+                    .chain(t.check.iter().map(|c| c.name.clone()))
+                    .chain(t.foreign_key.iter().filter_map(|f| f.name.clone()));
+                for name in named {
+                    let parent = Some(t.name.clone());
+                    out.insert(("constraint", t.schema.clone(), name, parent));
+                }
+            }
+            Spec::PgIndex(i) => {
+                out.insert(("index", i.schema.clone(), i.name.clone(), None));
+            }
+            Spec::PgView(v) => {
+                out.insert(("view", v.schema.clone(), v.name.clone(), None));
+            }
+            Spec::PgPolicy(p) => {
+                let parent = Some(p.table.clone());
+                out.insert(("policy", p.schema.clone(), p.name.clone(), parent));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the inventory's object is one the kinds carry.
+fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bool {
+    let key = |kind: &'static str, parent: Option<String>| {
+        carried.contains(&(kind, r.schema.clone(), r.name.clone(), parent))
+    };
+    match (r.kind.as_str(), r.code.as_deref()) {
+        ("table", _) => key("table", None),
+        ("index", _) => key("index", None),
+        // The view kind reads materialized views too (`materialized`).
+        ("view" | "materialized view", _) => key("view", None),
+        ("policy", _) => key("policy", r.parent.clone()),
+        // A column's NOT NULL (a constraint of its own since PostgreSQL 18) is the column's `nullable`.
+        ("constraint", Some("n")) => r
+            .parent
+            .as_ref()
+            .is_some_and(|t| carried.contains(&("table", r.schema.clone(), t.clone(), None))),
+        ("constraint", _) => key("constraint", r.parent.clone()),
+        ("extension", _) => extensions.contains(r.name.as_str()),
+        _ => false,
+    }
+}
+
+/// The objects of the tenant's schemas that `specs` (what the kinds read) do not carry.
+pub async fn not_carried(
+    pool: &PgPool,
+    schemas: &[String],
+    specs: &[Spec],
+) -> Result<Vec<NotCarried>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(INVENTORY_SQL)
+        .bind(schemas)
+        .fetch_all(pool)
+        .within("PostgreSQL")
+        .await?;
+    let carried = carried(specs);
+    let extensions: HashSet<&str> = specs
+        .iter()
+        .filter_map(|s| match s {
+            Spec::PgExtension(e) => Some(e.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| !is_carried(r, &carried, &extensions))
+        .map(|r| NotCarried {
+            name: r.description.unwrap_or_else(|| format!("{}.{}", r.schema, r.name)),
+            kind: r.kind,
+        })
+        .collect())
+}
