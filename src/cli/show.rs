@@ -260,6 +260,12 @@ pub fn block(d: &crate::ops::fleet::Checked) -> String {
     for p in r.problems() {
         s.push_str(&format!("  error: {p}\n"));
     }
+    // A plan with changes shows its warnings with them.
+    if d.plan.as_ref().is_none_or(|p| !p.has_changes()) {
+        for w in &r.warnings {
+            s.push_str(&format!("  warning: {w}\n"));
+        }
+    }
     if let Some(plan) = d.plan.as_ref().filter(|p| p.has_changes()) {
         s.push_str(&render::text(
             plan,

@@ -268,6 +268,15 @@ pub fn counted(items: &[NotCarried]) -> String {
         .join(", ")
 }
 
+/// What a plan says of a domain's inventory: the objects no kind carries, by kind and count.
+pub fn not_carried_line(domain: Domain, items: &[NotCarried]) -> String {
+    format!(
+        "{domain}: {} object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): {}",
+        items.len(),
+        counted(items)
+    )
+}
+
 /// A listing of a whole system (Kafka's topics, MongoDB's databases, S3's buckets): read for each tenant,
 /// or, once [`SharedListing::share`] is called ([`Provider::share_reads`]: a fleet's run that only reads),
 /// read once for every tenant of the run. A failed read is not kept: the next tenant reads again.

@@ -146,6 +146,9 @@ pub struct TenantResult {
     /// Problems not tied to one system (the manifest, the state store).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// What the plan warned of (objects of the tenant's scope that no kind carries, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// `drift`: the status the state store had from the last check (`in_sync`, `drifted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
@@ -166,6 +169,7 @@ impl TenantResult {
             changes: Vec::new(),
             systems: Vec::new(),
             errors: vec![error],
+            warnings: Vec::new(),
             previous: None,
             duration_ms: 0,
         }
@@ -174,6 +178,7 @@ impl TenantResult {
     /// Fills in what a plan says: counts, hazards, changes, and each system's count.
     pub fn with_plan(mut self, plan: &Plan) -> TenantResult {
         self.counts = plan.summary.counts.clone();
+        self.warnings = plan.warnings.clone();
         self.unchanged = plan.summary.unchanged;
         self.highest_hazard = plan.summary.highest_hazard;
         self.changes = plan

@@ -328,6 +328,26 @@ impl Context {
                 .map(|i| self.live[i].live(tenant, &also, &self.key)),
         )
         .await?;
+        // What each system's inventory finds in the tenant's scope that no kind carries: said by kind and
+        // count (a plan neither changes nor deletes it).
+        let read: Vec<Vec<Spec>> = live
+            .iter()
+            .map(|items| items.iter().map(|i| i.spec.clone()).collect())
+            .collect();
+        let inventories = try_join_all(
+            read.into_iter()
+                .enumerate()
+                .map(|(i, specs)| async move { self.live[i].not_carried(tenant, &specs).await }),
+        )
+        .await?;
+        for (i, items) in inventories.iter().enumerate() {
+            if let Some(items) = items.as_ref().filter(|x| !x.is_empty()) {
+                warnings.push(crate::domains::provider::not_carried_line(
+                    self.live[i].domain(),
+                    items,
+                ));
+            }
+        }
         // Each system settles its desired resources knowing which already plan as unchanged against their
         // live selves (the same order as `self.live`).
         let unchanged: Vec<Vec<bool>> = desired

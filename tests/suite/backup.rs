@@ -487,7 +487,8 @@ async fn what_no_kind_carries_is_named_and_the_backup_is_incomplete() {
          CREATE TRIGGER invoices_touch BEFORE UPDATE ON app.invoices
            FOR EACH ROW EXECUTE FUNCTION app.touch();
          CREATE MATERIALIZED VIEW app.paid AS SELECT id FROM app.invoices WHERE status = 'paid';
-         CREATE TEXT SEARCH CONFIGURATION app.english_simple (COPY = pg_catalog.simple);",
+         CREATE TEXT SEARCH CONFIGURATION app.english_simple (COPY = pg_catalog.simple);
+         CREATE EXTENSION pg_buffercache SCHEMA app;",
     )
     .execute(&w.db.pool)
     .await
@@ -521,9 +522,23 @@ async fn what_no_kind_carries_is_named_and_the_backup_is_incomplete() {
     for carried in ["table app.invoices;", "materialized view", "invoices_pkey"] {
         assert!(!err.contains(carried), "{carried} is carried: {err}");
     }
+    // An extension's members (pg_buffercache's view and functions) are the extension's: neither exported
+    // nor named; the extension itself is exported.
+    let manifest = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(!manifest.contains("pg_buffercache_pages"), "{manifest}");
+    assert!(manifest.contains("name = \"pg_buffercache\""), "{manifest}");
+    assert!(!err.contains("pg_buffercache"), "{err}");
     let mut strict = export.to_vec();
     strict.push("--strict");
     code(&w.run(&strict), 5);
+    // A plan (and so a drift check) says it by kind and count.
+    let o = w.run(&["plan", &m]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains("postgres: 5 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 enum type, 1 function, 1 sequence, 1 text search configuration, 1 trigger"),
+        "{}",
+        both(&o)
+    );
 
     let (r, rc) = w.create(&["--domain", "postgres"]);
     assert_eq!((rc, r["status"].as_str()), (0, Some("incomplete")), "{r}");
@@ -556,6 +571,42 @@ async fn what_no_kind_carries_is_named_and_the_backup_is_incomplete() {
         "{shown}"
     );
     assert!(shown.contains("incomplete"), "{shown}");
+    // A restore's preflight repeats what the backup cannot bring back (a dry run writes nothing).
+    let report = w.w.dir.join("report.json");
+    let r = report.display().to_string();
+    let o = w.run(&[
+        "restore",
+        "latest",
+        "--tenant",
+        "acme",
+        "--repo",
+        &w.repo_url,
+        "--domain",
+        "postgres",
+        "--dry-run",
+        "--report",
+        &r,
+    ]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains(
+            "this backup cannot bring these back (no kind carries them): type app.status;"
+        ),
+        "{}",
+        both(&o)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("a report")).expect("JSON");
+    let pg = report["domains"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["domain"] == "postgres"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        pg["not_carried"].as_array().map(Vec::len),
+        Some(5),
+        "{report}"
+    );
     w.finish().await;
 }
 

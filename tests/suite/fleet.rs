@@ -193,6 +193,8 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     for sql in [
         "alter table fleet_02.items_1 add column note text",
         "drop index fleet_03.items_1_name_idx",
+        // Not drift (no kind manages sequences yet): the check says it is not carried.
+        "create sequence fleet_05.orphan_seq",
     ] {
         sqlx::query(sql).execute(&pg).await.expect(sql);
     }
@@ -250,6 +252,12 @@ async fn a_fleet_drifts_in_every_format_with_history() {
         "{out}"
     );
     assert!(out.contains("  could not check: fleet-04\n"), "{out}");
+    let fleet_05 = out.split("── fleet-05 · ").nth(1).unwrap_or_default();
+    let fleet_05 = fleet_05.split("── ").next().unwrap_or_default();
+    assert!(
+        fleet_05.contains("postgres: 1 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 sequence"),
+        "{out}"
+    );
     assert!(
         out.contains("── fleet-04 · ") && out.contains("error: kafka:"),
         "{out}"

@@ -1732,3 +1732,55 @@ fn a_declared_target_naming_wins() {
         to: "gx.".into()
     }));
 }
+
+/// An artifact whose topics are not under the default prefix: without the tenant's real naming the restore
+/// leaves them out and says so once, in the report's words; with `--manifest` declaring the naming, they are
+/// restored and no warning says they are outside the scope (each warning is computed with the naming in
+/// force).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_warnings_follow_the_naming_in_force() {
+    let w = World::new("globex").await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let mut artifact: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    for d in artifact["domains"].as_array_mut().expect("domains") {
+        if d["domain_key"] == "kafka" {
+            d["data"] = serde_json::json!({
+                "topics": [{"name": "gbx.audit", "partitions": 1, "replication_factor": 1,
+                            "config_overrides": {}}],
+                "acls": [], "consumer_groups": []
+            });
+            d["items_count"] = serde_json::json!(1);
+        }
+    }
+    let file = w.dir.join("gbx-artifact.json");
+    std::fs::write(&file, artifact.to_string()).expect("writes");
+    let file = file.display().to_string();
+    let naming = w.dir.join("naming.toml");
+    std::fs::write(
+        &naming,
+        "[tenant]\nid = \"globex\"\n[tenant.naming]\nkafka_topic_prefix = \"gbx.\"\n",
+    )
+    .expect("writes");
+    let naming = naming.display().to_string();
+
+    let (o, _) = w.restore(&file, &["--auto-approve", "--domain", "kafka"]);
+    code(&o, 0);
+    let out = both(&o);
+    assert!(
+        out.contains("left out, outside tenant `globex`'s scope: kafka.topic.gbx.audit"),
+        "{out}"
+    );
+    assert_eq!(out.matches("gbx.audit").count(), 1, "said once: {out}");
+
+    let (o, report) = w.restore(
+        &file,
+        &["--auto-approve", "--domain", "kafka", "--manifest", &naming],
+    );
+    code(&o, 0);
+    let out = both(&o);
+    assert!(!out.contains("outside tenant"), "{out}");
+    assert_eq!(report["counts"]["create"], 1, "{report}");
+    w.finish().await;
+}

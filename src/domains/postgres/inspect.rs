@@ -180,11 +180,14 @@ async fn snapshot(
 }
 
 // The catalog queries; `$1` is the tenant's schemas, or (`::oid[]`) the oids of its relations
-// (RELATION_SQL). The catalog has no index on a relation's namespace, so only RELATION_SQL reads
+// (RELATION_SQL: an extension's members are the extension's, never read as the tenant's own). The
+// catalog has no index on a relation's namespace, so only RELATION_SQL reads
 // all of `pg_class`; the rest go by oid (indexed), and a fleet of tenants in one database stays linear.
 const RELATION_SQL: &str = "select c.oid::int8 from pg_class c
          where c.relnamespace = any(array(select n.oid from pg_namespace n where n.nspname = any($1)))
-           and c.relkind in ('r', 'p', 'v', 'm', 'S')";
+           and c.relkind in ('r', 'p', 'v', 'm', 'S')
+           and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                             and d.objid = c.oid and d.deptype = 'e')";
 const SCHEMA_SQL: &str =
     "select n.nspname::text as name, pg_get_userbyid(n.nspowner)::text as owner,
                 obj_description(n.oid, 'pg_namespace') as comment
@@ -289,6 +292,8 @@ pub struct Fleet {
     schemas: Vec<String>,
     /// Set once read (a failed read is not kept: the next tenant, or the retry, reads again).
     rows: tokio::sync::OnceCell<HashMap<String, Rows>>,
+    /// The inventory of every schema, read once the same way (`super::inventory`).
+    pub(super) inventory: tokio::sync::OnceCell<HashMap<String, Vec<super::inventory::Row>>>,
 }
 
 impl Fleet {
@@ -297,7 +302,13 @@ impl Fleet {
         Fleet {
             schemas: schemas.into_iter().collect(),
             rows: tokio::sync::OnceCell::new(),
+            inventory: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Every schema of the fleet's tenants, sorted.
+    pub fn schemas(&self) -> &[String] {
+        &self.schemas
     }
 
     /// Whether the fleet's read holds every schema of `tenant`.

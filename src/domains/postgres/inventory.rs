@@ -96,8 +96,8 @@ SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid,
  ORDER BY 1, 2, 3, 4
 "#;
 
-#[derive(sqlx::FromRow)]
-struct Row {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct Row {
     kind: String,
     schema: String,
     name: String,
@@ -166,17 +166,51 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
     }
 }
 
-/// The objects of the tenant's schemas that `specs` (what the kinds read) do not carry.
+async fn read(pool: &PgPool, schemas: &[String]) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(INVENTORY_SQL)
+        .bind(schemas)
+        .fetch_all(pool)
+        .within("PostgreSQL")
+        .await
+}
+
+/// The inventory rows of the tenant's schemas: read for it alone, or, in a fleet's run that covers it,
+/// from the fleet's inventory of every tenant's schemas (read once, by the first tenant that asks).
+async fn rows_of(
+    pool: &PgPool,
+    schemas: &[String],
+    fleet: Option<&super::inspect::Fleet>,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let Some(fleet) = fleet.filter(|f| schemas.iter().all(|s| f.schemas().contains(s))) else {
+        return read(pool, schemas).await;
+    };
+    let all = fleet
+        .inventory
+        .get_or_try_init(|| async {
+            let mut by_schema: std::collections::HashMap<String, Vec<Row>> = Default::default();
+            for r in read(pool, fleet.schemas()).await? {
+                by_schema.entry(r.schema.clone()).or_default().push(r);
+            }
+            Ok::<_, sqlx::Error>(by_schema)
+        })
+        .await?;
+    let mut rows: Vec<Row> = schemas
+        .iter()
+        .flat_map(|s| all.get(s).cloned().unwrap_or_default())
+        .collect();
+    rows.sort_by(|a, b| (&a.kind, &a.schema, &a.name).cmp(&(&b.kind, &b.schema, &b.name)));
+    Ok(rows)
+}
+
+/// The objects of the tenant's schemas that `specs` (what the kinds read) do not carry (`fleet`: a fleet's
+/// run that reads every tenant's inventory at once).
 pub async fn not_carried(
     pool: &PgPool,
     schemas: &[String],
     specs: &[Spec],
+    fleet: Option<&super::inspect::Fleet>,
 ) -> Result<Vec<NotCarried>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(INVENTORY_SQL)
-        .bind(schemas)
-        .fetch_all(pool)
-        .within("PostgreSQL")
-        .await?;
+    let rows = rows_of(pool, schemas, fleet).await?;
     let carried = carried(specs);
     let extensions: HashSet<&str> = specs
         .iter()

@@ -249,7 +249,7 @@ impl Provider for Postgres {
         carried: &[Spec],
     ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
         let schemas = tenant.names(&super::SCHEMA_SCOPE);
-        super::inventory::not_carried(&self.pool, &schemas, carried)
+        super::inventory::not_carried(&self.pool, &schemas, carried, self.fleet.get())
             .await
             .map(Some)
             .map_err(|e| backend(&e))

@@ -241,6 +241,10 @@ impl KafkaServer {
 
     /// Starts the broker (again), on its port and data directory, once it accepts connections.
     pub async fn start_again(&self) {
+        // The broker comes back empty, always: what noida-db had flushed before it was killed (a deletion
+        // may not have been) would otherwise decide what the tests find after the restart.
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir).expect("the broker's data directory");
         let bin = std::env::var("FALCONER_TEST_NOIDA")
             .expect("no Kafka broker: run scripts/test, which installs noida-db and sets FALCONER_TEST_NOIDA");
         let child = std::process::Command::new(&bin)
