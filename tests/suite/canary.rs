@@ -117,16 +117,65 @@ fn plan_in_every_format(args: &[&str], envs: &[(String, String)], planfile: &Pat
     }
 }
 
+/// A secret as it could leak encoded: hex (either case) and base64 (standard and URL-safe) at each of the
+/// three alignments it can have inside a longer encoded value (the characters that depend on its bytes
+/// only). A URL-encoded leak is the literal: a canary's characters are all unreserved.
+fn encodings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut out = vec![hex.to_uppercase(), hex];
+    for offset in 0..3 {
+        let mut bytes = vec![0u8; offset];
+        bytes.extend(secret.as_bytes());
+        let start = if offset == 0 { 0 } else { 4 };
+        let end = bytes.len() / 3 * 4;
+        for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+            out.push(engine.encode(&bytes)[start..end].to_string());
+        }
+    }
+    out
+}
+
 fn assert_clean(what: &str, text: &str) {
     for side in ["NEW", "OLD"] {
         for f in FIELDS {
+            let secret = canary(side, f);
             assert!(
-                !text.contains(&canary(side, f)),
+                !text.contains(&secret),
                 "{what} leaks the {side} {f} secret:\n{text}"
             );
+            for encoded in encodings(&secret) {
+                assert!(
+                    !text.contains(&encoded),
+                    "{what} leaks the {side} {f} secret, encoded ({encoded}):\n{text}"
+                );
+            }
         }
     }
     assert!(!text.contains("7f3a9c"), "{what} leaks a canary:\n{text}");
+}
+
+#[test]
+fn the_canary_check_sees_encoded_leaks() {
+    use base64::Engine;
+    let secret = canary("NEW", "SMTP");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for leak in [
+        format!("token={}", b64.encode(format!("user:{secret}"))),
+        format!("x{}y", b64.encode(format!("ab{secret}cd"))),
+        secret
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    ] {
+        let caught = std::panic::catch_unwind(|| assert_clean("a leak", &leak));
+        assert!(caught.is_err(), "not caught: {leak}");
+    }
+    assert_clean(
+        "clean text",
+        "nothing to see: sensitive (fingerprint 0123abcd)",
+    );
 }
 
 #[test]

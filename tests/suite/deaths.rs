@@ -114,9 +114,25 @@ impl Drop for Proc {
 /// A PostgreSQL cluster of the test's own (initdb in a temporary directory; as the `postgres` user when
 /// the test runs as root).
 fn postgres_cluster(dir: &std::path::Path) -> (Proc, String) {
+    // The newest major version by number (as scripts/servers.sh picks it, `sort -V`), never by text order
+    // ("9" would sort after "16").
     let bin = std::fs::read_dir("/usr/lib/postgresql")
         .ok()
-        .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).max())
+        .and_then(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name();
+                    let version: Vec<u32> = name
+                        .to_str()?
+                        .split('.')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .ok()?;
+                    Some((version, e.path().join("bin")))
+                })
+                .max()
+        })
+        .map(|(_, bin)| bin)
         .expect("PostgreSQL's server binaries (scripts/test installs them)");
     let root = std::process::Command::new("id")
         .arg("-u")
