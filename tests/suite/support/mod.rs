@@ -302,9 +302,15 @@ pub struct Workdir {
 }
 
 impl Workdir {
+    /// A directory of this test's own: two tests with the same tag, running at once, never share (or
+    /// delete) one.
     pub fn new(domain: &str, tag: &str, env: Vec<(String, String)>) -> Workdir {
-        let dir =
-            std::env::temp_dir().join(format!("falconer-{domain}-{tag}-{}", std::process::id()));
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "falconer-{domain}-{tag}-{}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("manifest")).expect("temp dir");
         Workdir { dir, env }
