@@ -14,8 +14,10 @@ use crate::domains::provider::NotCarried;
 use crate::util::Within;
 
 /// Every object in the schemas, with its kind (in PostgreSQL's words), schema, name, the table or domain
-/// it belongs to, a code (`relkind`, `contype`) and its description (`pg_describe_object`).
-const INVENTORY_SQL: &str = r#"
+/// it belongs to, a code (`relkind`, `contype`) and its description (`pg_describe_object`): the catalogs
+/// that need more than a name (relations, functions, types, constraints), then those of a table
+/// ([`OF_A_TABLE`]), then those named in a namespace ([`NAMED`]).
+const INVENTORY_HEAD: &str = r#"
 WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)),
 objs(classid, objid, kind, schema, name, parent, code) AS (
   SELECT 'pg_class'::regclass, c.oid,
@@ -45,49 +47,34 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
     LEFT JOIN pg_class rel ON rel.oid = co.conrelid
     LEFT JOIN pg_type ty ON ty.oid = co.contypid
   UNION ALL
-  SELECT 'pg_trigger'::regclass, tg.oid, 'trigger', ns.nspname, tg.tgname::text, rel.relname::text, NULL
-    FROM pg_trigger tg JOIN pg_class rel ON rel.oid = tg.tgrelid JOIN ns ON ns.oid = rel.relnamespace
-   WHERE NOT tg.tgisinternal
-  UNION ALL
-  SELECT 'pg_rewrite'::regclass, rw.oid, 'rule', ns.nspname, rw.rulename::text, rel.relname::text, NULL
-    FROM pg_rewrite rw JOIN pg_class rel ON rel.oid = rw.ev_class JOIN ns ON ns.oid = rel.relnamespace
-  UNION ALL
-  SELECT 'pg_policy'::regclass, pol.oid, 'policy', ns.nspname, pol.polname::text, rel.relname::text, NULL
-    FROM pg_policy pol JOIN pg_class rel ON rel.oid = pol.polrelid JOIN ns ON ns.oid = rel.relnamespace
-  UNION ALL
-  SELECT 'pg_statistic_ext'::regclass, s.oid, 'statistics object', ns.nspname, s.stxname::text, NULL, NULL
-    FROM pg_statistic_ext s JOIN ns ON ns.oid = s.stxnamespace
-  UNION ALL
-  SELECT 'pg_collation'::regclass, x.oid, 'collation', ns.nspname, x.collname::text, NULL, NULL
-    FROM pg_collation x JOIN ns ON ns.oid = x.collnamespace
-  UNION ALL
   SELECT 'pg_operator'::regclass, o.oid, 'operator', ns.nspname,
          o.oprname || '(' || o.oprleft::regtype || ', ' || o.oprright::regtype || ')', NULL, NULL
     FROM pg_operator o JOIN ns ON ns.oid = o.oprnamespace
-  UNION ALL
-  SELECT 'pg_opclass'::regclass, x.oid, 'operator class', ns.nspname, x.opcname::text, NULL, NULL
-    FROM pg_opclass x JOIN ns ON ns.oid = x.opcnamespace
-  UNION ALL
-  SELECT 'pg_opfamily'::regclass, x.oid, 'operator family', ns.nspname, x.opfname::text, NULL, NULL
-    FROM pg_opfamily x JOIN ns ON ns.oid = x.opfnamespace
-  UNION ALL
-  SELECT 'pg_ts_config'::regclass, x.oid, 'text search configuration', ns.nspname, x.cfgname::text, NULL, NULL
-    FROM pg_ts_config x JOIN ns ON ns.oid = x.cfgnamespace
-  UNION ALL
-  SELECT 'pg_ts_dict'::regclass, x.oid, 'text search dictionary', ns.nspname, x.dictname::text, NULL, NULL
-    FROM pg_ts_dict x JOIN ns ON ns.oid = x.dictnamespace
-  UNION ALL
-  SELECT 'pg_ts_parser'::regclass, x.oid, 'text search parser', ns.nspname, x.prsname::text, NULL, NULL
-    FROM pg_ts_parser x JOIN ns ON ns.oid = x.prsnamespace
-  UNION ALL
-  SELECT 'pg_ts_template'::regclass, x.oid, 'text search template', ns.nspname, x.tmplname::text, NULL, NULL
-    FROM pg_ts_template x JOIN ns ON ns.oid = x.tmplnamespace
-  UNION ALL
-  SELECT 'pg_conversion'::regclass, x.oid, 'conversion', ns.nspname, x.conname::text, NULL, NULL
-    FROM pg_conversion x JOIN ns ON ns.oid = x.connamespace
-  UNION ALL
-  SELECT 'pg_extension'::regclass, x.oid, 'extension', ns.nspname, x.extname::text, NULL, NULL
-    FROM pg_extension x JOIN ns ON ns.oid = x.extnamespace
+"#;
+
+/// The catalogs of objects that belong to a table: (catalog, kind, name column, table column, condition).
+const OF_A_TABLE: &[(&str, &str, &str, &str, &str)] = &[
+    ("pg_trigger", "trigger", "tgname", "tgrelid", "NOT x.tgisinternal"),
+    ("pg_rewrite", "rule", "rulename", "ev_class", "true"),
+    ("pg_policy", "policy", "polname", "polrelid", "true"),
+];
+
+/// The catalogs of objects named in a namespace: (catalog, kind, name column, namespace column).
+const NAMED: &[(&str, &str, &str, &str)] = &[
+    ("pg_statistic_ext", "statistics object", "stxname", "stxnamespace"),
+    ("pg_collation", "collation", "collname", "collnamespace"),
+    ("pg_opclass", "operator class", "opcname", "opcnamespace"),
+    ("pg_opfamily", "operator family", "opfname", "opfnamespace"),
+    ("pg_ts_config", "text search configuration", "cfgname", "cfgnamespace"),
+    ("pg_ts_dict", "text search dictionary", "dictname", "dictnamespace"),
+    ("pg_ts_parser", "text search parser", "prsname", "prsnamespace"),
+    ("pg_ts_template", "text search template", "tmplname", "tmplnamespace"),
+    ("pg_conversion", "conversion", "conname", "connamespace"),
+    ("pg_extension", "extension", "extname", "extnamespace"),
+];
+
+/// What is left once an object is known: not a member of an extension nor a part of another object.
+const INVENTORY_TAIL: &str = r#"
 )
 SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid, o.objid, 0) AS description
   FROM objs o
@@ -95,6 +82,22 @@ SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid,
                     WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('e', 'i'))
  ORDER BY 1, 2, 3, 4
 "#;
+
+/// The inventory query, put together once.
+static INVENTORY_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut sql = INVENTORY_HEAD.to_string();
+    for (catalog, kind, name, table, condition) in OF_A_TABLE {
+        sql += &format!(
+            "  UNION ALL\n  SELECT '{catalog}'::regclass, x.oid, '{kind}', ns.nspname, x.{name}::text, rel.relname::text, NULL\n    FROM {catalog} x JOIN pg_class rel ON rel.oid = x.{table} JOIN ns ON ns.oid = rel.relnamespace\n   WHERE {condition}\n"
+        );
+    }
+    for (catalog, kind, name, namespace) in NAMED {
+        sql += &format!(
+            "  UNION ALL\n  SELECT '{catalog}'::regclass, x.oid, '{kind}', ns.nspname, x.{name}::text, NULL, NULL\n    FROM {catalog} x JOIN ns ON ns.oid = x.{namespace}\n"
+        );
+    }
+    sql + INVENTORY_TAIL
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct Row {
@@ -167,7 +170,7 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
 }
 
 async fn read(pool: &PgPool, schemas: &[String]) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(INVENTORY_SQL)
+    sqlx::query_as(INVENTORY_SQL.as_str())
         .bind(schemas)
         .fetch_all(pool)
         .within("PostgreSQL")
