@@ -292,8 +292,6 @@ pub struct Fleet {
     schemas: Vec<String>,
     /// Set once read (a failed read is not kept: the next tenant, or the retry, reads again).
     rows: tokio::sync::OnceCell<HashMap<String, Rows>>,
-    /// The inventory of every schema, read once the same way (`super::inventory`).
-    pub(super) inventory: tokio::sync::OnceCell<HashMap<String, Vec<super::inventory::Row>>>,
 }
 
 impl Fleet {
@@ -302,7 +300,6 @@ impl Fleet {
         Fleet {
             schemas: schemas.into_iter().collect(),
             rows: tokio::sync::OnceCell::new(),
-            inventory: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -100,7 +100,7 @@ static INVENTORY_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct Row {
+struct Row {
     kind: String,
     schema: String,
     name: String,
@@ -177,21 +177,37 @@ async fn read(pool: &PgPool, schemas: &[String]) -> Result<Vec<Row>, sqlx::Error
         .await
 }
 
+/// The inventory of every schema of a fleet's tenants, read once (by the first tenant that asks) for a
+/// fleet's run that only reads ([`crate::domains::provider::Provider::share_reads`]).
+pub struct Shared {
+    schemas: Vec<String>,
+    rows: tokio::sync::OnceCell<std::collections::HashMap<String, Vec<Row>>>,
+}
+
+impl Shared {
+    pub fn new(schemas: Vec<String>) -> Shared {
+        Shared {
+            schemas,
+            rows: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
 /// The inventory rows of the tenant's schemas: read for it alone, or, in a fleet's run that covers it,
-/// from the fleet's inventory of every tenant's schemas (read once, by the first tenant that asks).
+/// from the fleet's inventory of every tenant's schemas.
 async fn rows_of(
     pool: &PgPool,
     schemas: &[String],
-    fleet: Option<&super::inspect::Fleet>,
+    fleet: Option<&Shared>,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    let Some(fleet) = fleet.filter(|f| schemas.iter().all(|s| f.schemas().contains(s))) else {
+    let Some(fleet) = fleet.filter(|f| schemas.iter().all(|s| f.schemas.contains(s))) else {
         return read(pool, schemas).await;
     };
     let all = fleet
-        .inventory
+        .rows
         .get_or_try_init(|| async {
             let mut by_schema: std::collections::HashMap<String, Vec<Row>> = Default::default();
-            for r in read(pool, fleet.schemas()).await? {
+            for r in read(pool, &fleet.schemas).await? {
                 by_schema.entry(r.schema.clone()).or_default().push(r);
             }
             Ok::<_, sqlx::Error>(by_schema)
@@ -211,7 +227,7 @@ pub async fn not_carried(
     pool: &PgPool,
     schemas: &[String],
     specs: &[Spec],
-    fleet: Option<&super::inspect::Fleet>,
+    fleet: Option<&Shared>,
 ) -> Result<Vec<NotCarried>, sqlx::Error> {
     let rows = rows_of(pool, schemas, fleet).await?;
     let carried = carried(specs);

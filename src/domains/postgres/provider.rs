@@ -181,6 +181,8 @@ pub struct Postgres {
     pub pool: PgPool,
     /// Set by [`Provider::share_reads`]: the fleet's tenants, whose catalog is read once for all.
     fleet: std::sync::OnceLock<inspect::Fleet>,
+    /// Set with `fleet`: the fleet's inventory, read once for all its tenants.
+    fleet_inventory: std::sync::OnceLock<super::inventory::Shared>,
 }
 
 impl Postgres {
@@ -188,6 +190,7 @@ impl Postgres {
         Postgres {
             pool,
             fleet: std::sync::OnceLock::new(),
+            fleet_inventory: std::sync::OnceLock::new(),
         }
     }
 }
@@ -249,7 +252,7 @@ impl Provider for Postgres {
         carried: &[Spec],
     ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
         let schemas = tenant.names(&super::SCHEMA_SCOPE);
-        super::inventory::not_carried(&self.pool, &schemas, carried, self.fleet.get())
+        super::inventory::not_carried(&self.pool, &schemas, carried, self.fleet_inventory.get())
             .await
             .map(Some)
             .map_err(|e| backend(&e))
@@ -286,7 +289,10 @@ impl Provider for Postgres {
     }
 
     fn share_reads(&self, tenants: &[Tenant]) {
-        let _ = self.fleet.set(inspect::Fleet::new(tenants));
+        let fleet = inspect::Fleet::new(tenants);
+        let shared = super::inventory::Shared::new(fleet.schemas().to_vec());
+        let _ = self.fleet_inventory.set(shared);
+        let _ = self.fleet.set(fleet);
     }
 
     async fn apply(
