@@ -196,7 +196,7 @@ pub fn main() -> i32 {
         Command::Drift(a) => admin::drift(a, &out, &settings),
         Command::Lock(c) => admin::lock(c, &out, &cli.state),
         Command::State(c) => admin::state(c, &out, &cli.state),
-        Command::Diff(a) => plan::run_diff(a, &out),
+        Command::Diff(a) => plan::run_diff(a, &out, &settings),
         Command::Backup(c) => backup::run(c, &out, &settings),
         Command::Restore(a) => restore::run(a, &out, &settings),
         Command::Tenant(c) => tenant::tenant(c, &out, &cli.state),

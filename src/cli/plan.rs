@@ -217,7 +217,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         out.error("`--against` plans one tenant offline: give one manifest, without fleet options");
         return exit::ERROR;
     }
-    let key = FingerprintKey::from_env(&crate::setup::Env::from_pairs(std::env::vars()));
+    let key = FingerprintKey::from_env(&settings.env);
     let (desired, live, warnings) = load_both(args.path(), against, &key, out);
     let (Some(desired), Some(live)) = (desired, live) else {
         return exit::ERROR;
@@ -294,8 +294,8 @@ fn finish(args: &Args, out: &Output, plan: Plan) -> i32 {
     code
 }
 
-pub fn run_diff(args: &DiffArgs, out: &Output) -> i32 {
-    let key = FingerprintKey::from_env(&crate::setup::Env::from_pairs(std::env::vars()));
+pub fn run_diff(args: &DiffArgs, out: &Output, settings: &live::Settings) -> i32 {
+    let key = FingerprintKey::from_env(&settings.env);
     let (old, new, warnings) = load_both(&args.a, &args.b, &key, out);
     let (Some(old), Some(new)) = (old, new) else {
         return exit::ERROR;

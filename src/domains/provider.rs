@@ -217,7 +217,7 @@ pub trait Provider {
     async fn not_carried(
         &self,
         tenant: &Tenant,
-        carried: &[Spec],
+        carried: &[&Spec],
     ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
         let _ = (tenant, carried);
         Ok(None)

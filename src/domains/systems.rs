@@ -90,7 +90,7 @@ macro_rules! systems {
             async fn not_carried(
                 &self,
                 tenant: &Tenant,
-                carried: &[crate::domains::Spec],
+                carried: &[&crate::domains::Spec],
             ) -> Result<Option<Vec<super::provider::NotCarried>>, ProviderError> {
                 let work = async { match &self.system { $( Connected::$variant(p) => p.not_carried(tenant, carried).await, )* } };
                 crate::util::with_timeouts(self.timeouts, work).await

@@ -58,7 +58,8 @@ pub async fn create_in(
     req: &CreateRequest,
     events: &dyn Events,
 ) -> Result<Record, Error> {
-    let tenant = export::tenant_in(&req.tenant, req.manifest.as_deref(), state, events).await?;
+    let (tenant, declared) =
+        export::tenant_in(&req.tenant, req.manifest.as_deref(), state, events).await?;
     let bad = |e: crate::plan::PlanError| Error::Other(e.to_string());
     let filter = Filter {
         include: crate::plan::globs(&req.include).map_err(bad)?,
@@ -91,7 +92,7 @@ pub async fn create_in(
         state,
         settings,
         events,
-        held: held(req, repo, &tenant.id).await,
+        held: held(req, &declared, repo, &tenant.id).await,
     };
     let stored = store_shared(&job, repo).await;
     if let Err(e) = state.progress().work_ended(Work::Backup, &id).await {
@@ -104,16 +105,16 @@ pub async fn create_in(
 
 /// The domains the tenant has objects in, as its manifest declares them and its newest backup holds them,
 /// each with where that is known from: a backup that cannot read one of them is partial, never complete.
-async fn held(req: &CreateRequest, repo: &Repo, tenant: &str) -> Vec<(Domain, String)> {
+async fn held(
+    req: &CreateRequest,
+    declared: &[Domain],
+    repo: &Repo,
+    tenant: &str,
+) -> Vec<(Domain, String)> {
     let mut out: Vec<(Domain, String)> = Vec::new();
     if let Some(path) = &req.manifest {
-        let loaded = manifest::load_path(path, manifest::LoadOptions::default());
-        for r in loaded.manifest.iter().flat_map(|m| &m.resources) {
-            let d = r.spec.meta().domain;
-            if !out.iter().any(|(x, _)| *x == d) {
-                out.push((d, format!("its manifest {} declares some", path.display())));
-            }
-        }
+        let why = format!("its manifest {} declares some", path.display());
+        out.extend(declared.iter().map(|d| (*d, why.clone())));
     }
     // Newest first: each domain as the newest backup that read it found it.
     let records = repo.records(Some(tenant)).await.unwrap_or_default();

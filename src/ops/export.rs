@@ -24,31 +24,39 @@ pub async fn tenant_of(
     events: &dyn Events,
 ) -> Result<Tenant, Error> {
     match manifest {
-        Some(p) => from_manifest(id, p, events),
+        Some(p) => from_manifest(id, p, events).map(|(t, _)| t),
         None => Ok(remembered(id, State::open(&settings.state).await.as_ref(), events).await),
     }
 }
 
-/// [`tenant_of`], with the state store already open.
+/// [`tenant_of`], with the state store already open; with the domains the manifest declares resources
+/// in (none without a manifest), read from the same load.
 pub async fn tenant_in(
     id: &str,
     manifest: Option<&Path>,
     state: &State,
     events: &dyn Events,
-) -> Result<Tenant, Error> {
+) -> Result<(Tenant, Vec<Domain>), Error> {
     match manifest {
         Some(p) => from_manifest(id, p, events),
-        None => Ok(remembered(id, Ok(state), events).await),
+        None => Ok((remembered(id, Ok(state), events).await, Vec::new())),
     }
 }
 
-/// The tenant block of a manifest, which must be `id`'s.
-fn from_manifest(id: &str, p: &Path, events: &dyn Events) -> Result<Tenant, Error> {
+/// The tenant block of a manifest, which must be `id`'s, and the domains it declares resources in.
+fn from_manifest(id: &str, p: &Path, events: &dyn Events) -> Result<(Tenant, Vec<Domain>), Error> {
     let loaded = manifest::load_path(p, LoadOptions::default());
     match loaded.manifest {
         Some(m) if m.tenant.id == id => {
             events.issues(&loaded.issues, &loaded.sources);
-            Ok(m.tenant)
+            let mut declared: Vec<Domain> = Vec::new();
+            for r in &m.resources {
+                let d = r.spec.meta().domain;
+                if !declared.contains(&d) {
+                    declared.push(d);
+                }
+            }
+            Ok((m.tenant, declared))
         }
         Some(m) => {
             events.issues(&loaded.issues, &loaded.sources);
@@ -170,7 +178,8 @@ pub async fn read(
         events.note(&note);
     }
     let specs: Vec<Spec> = items.into_iter().map(|i| i.spec).collect();
-    let not_carried = system.not_carried(tenant, &specs).await?;
+    let carried: Vec<&Spec> = specs.iter().collect();
+    let not_carried = system.not_carried(tenant, &carried).await?;
     if let Some(items) = &not_carried {
         say_not_carried(domain, items, events);
     }

@@ -330,14 +330,14 @@ impl Context {
         .await?;
         // What each system's inventory finds in the tenant's scope that no kind carries: said by kind and
         // count (a plan neither changes nor deletes it).
-        let read: Vec<Vec<Spec>> = live
+        let read: Vec<Vec<&Spec>> = live
             .iter()
-            .map(|items| items.iter().map(|i| i.spec.clone()).collect())
+            .map(|items| items.iter().map(|i| &i.spec).collect())
             .collect();
         let inventories = try_join_all(
-            read.into_iter()
+            read.iter()
                 .enumerate()
-                .map(|(i, specs)| async move { self.live[i].not_carried(tenant, &specs).await }),
+                .map(|(i, specs)| async move { self.live[i].not_carried(tenant, specs).await }),
         )
         .await?;
         for (i, items) in inventories.iter().enumerate() {

@@ -113,7 +113,7 @@ struct Row {
 type Key = (&'static str, String, String, Option<String>);
 
 /// What the kinds read, as inventory keys.
-fn carried(specs: &[Spec]) -> HashSet<Key> {
+fn carried(specs: &[&Spec]) -> HashSet<Key> {
     let mut out = HashSet::new();
     for s in specs {
         match s {
@@ -226,7 +226,7 @@ async fn rows_of(
 pub async fn not_carried(
     pool: &PgPool,
     schemas: &[String],
-    specs: &[Spec],
+    specs: &[&Spec],
     fleet: Option<&Shared>,
 ) -> Result<Vec<NotCarried>, sqlx::Error> {
     let rows = rows_of(pool, schemas, fleet).await?;

@@ -249,7 +249,7 @@ impl Provider for Postgres {
     async fn not_carried(
         &self,
         tenant: &Tenant,
-        carried: &[Spec],
+        carried: &[&Spec],
     ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
         let schemas = tenant.names(&super::SCHEMA_SCOPE);
         super::inventory::not_carried(&self.pool, &schemas, carried, self.fleet_inventory.get())
