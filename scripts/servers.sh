@@ -61,6 +61,8 @@ start_postgres() {
   STARTED_PIDS+=("$(head -1 "$PG_DIR/data/postmaster.pid")")
   "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"
   export FALCONER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  # The fidelity tests compare pg_dump's output: the server's own.
+  export FALCONER_TEST_PG_DUMP="$bin/pg_dump"
   echo "== PostgreSQL: a throwaway cluster on 127.0.0.1:$port"
 }
 

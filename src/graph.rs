@@ -11,6 +11,7 @@ use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::domains::Spec;
+use crate::model::address::OVERLOADS;
 use crate::model::{Address, Tenant};
 
 /// Why one resource depends on another.
@@ -39,6 +40,18 @@ pub struct Graph {
     pub graph: DiGraph<usize, Edge>,
 }
 
+/// An address's kind and segments with the last cut before `(` (what overloads share).
+type Family = (crate::model::Domain, &'static str, Vec<String>);
+
+/// The family of `a` when its last segment holds `mark` (`(` for a resource, [`OVERLOADS`] for a target).
+fn family_of(a: &Address, mark: &str) -> Option<Family> {
+    let (last, head) = a.segments.split_last()?;
+    let at = last.find(mark)?;
+    let mut segments = head.to_vec();
+    segments.push(last[..at].to_string());
+    Some((a.domain, a.kind, segments))
+}
+
 /// A dependency cycle, as the addresses on it (the first one repeated at the end).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cycle(pub Vec<Address>);
@@ -60,6 +73,12 @@ impl Graph {
             .enumerate()
             .map(|(i, a)| (a.clone(), i))
             .collect();
+        let mut families: HashMap<Family, Vec<usize>> = HashMap::new();
+        for (i, a) in addresses.iter().enumerate() {
+            if let Some(f) = family_of(a, "(") {
+                families.entry(f).or_default().push(i);
+            }
+        }
         let mut graph = DiGraph::with_capacity(specs.len(), specs.len() * 2);
         for i in 0..specs.len() {
             graph.add_node(i);
@@ -77,6 +96,14 @@ impl Graph {
             for r in spec.references(tenant) {
                 if let Some(&dep) = r.targets.iter().find_map(|t| index.get(t)) {
                     add(dep, Edge::Reference(r.field));
+                    continue;
+                }
+                let overloads = r
+                    .targets
+                    .iter()
+                    .find_map(|t| families.get(&family_of(t, OVERLOADS)?));
+                for &dep in overloads.into_iter().flatten() {
+                    add(dep, Edge::Reference(r.field.clone()));
                 }
             }
             for d in spec.depends_on() {

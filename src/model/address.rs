@@ -10,6 +10,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A reference target whose last segment ends in this means every resource of its kind whose last
+/// segment is the same name followed by `(`: an overloaded name (a function called by name, whatever its
+/// argument types). The dependency graph resolves it.
+pub const OVERLOADS: &str = "(*)";
+
 /// The domain table: the one line outside its folder that a new domain adds. Each line gives the
 /// `Domain` variant, the domain's module (and manifest key, profile table and address prefix), the system
 /// behind it (for messages) and its section key in the platform's artifacts (`None` when the platform does

@@ -320,6 +320,56 @@ grantee = "R"
 schema = "app"
 object = "t"
 privileges = ["SELECT"]
+
+[[postgres.type]]
+name = "level"
+schema = "app"
+kind = "enum"
+values = ["low", "high"]
+comment = "one"
+
+[[postgres.type]]
+name = "amount"
+schema = "app"
+kind = "domain"
+base = "bigint"
+check = [{ name = "amount_positive", expression = "VALUE > 0" }]
+
+[[postgres.type]]
+name = "pair"
+schema = "app"
+kind = "composite"
+attribute = [{ name = "a", type = "integer" }]
+
+[[postgres.sequence]]
+name = "s"
+schema = "app"
+comment = "one"
+
+[[postgres.function]]
+name = "f"
+schema = "app"
+returns = "SETOF integer"
+language = "sql"
+body = "select 1"
+comment = "one"
+
+[[postgres.function]]
+name = "tf"
+schema = "app"
+returns = "trigger"
+language = "plpgsql"
+body = "begin return new; end"
+
+[[postgres.trigger]]
+name = "trg"
+schema = "app"
+table = "t"
+timing = "before"
+events = ["insert"]
+for_each = "row"
+function = "tf"
+comment = "one"
 "#;
 
 const PG: &[Case] = &[
@@ -512,6 +562,207 @@ const PG: &[Case] = &[
         "]\nwith_grant_option = true",
         "]\nwith_grant_option = false",
     ),
+    case(
+        "postgres.type.app.level",
+        "values",
+        "values = [\"low\", \"high\"]",
+        "values = [\"low\", \"mid\", \"high\"]",
+    ),
+    case(
+        "postgres.type.app.level",
+        "comment",
+        "\"high\"]\ncomment = \"one\"",
+        "\"high\"]\ncomment = \"two\"",
+    ),
+    case(
+        "postgres.type.app.amount",
+        "default",
+        "base = \"bigint\"\n",
+        "base = \"bigint\"\ndefault = \"1\"\n",
+    ),
+    case(
+        "postgres.type.app.amount",
+        "nullable",
+        "default = \"1\"\n",
+        "default = \"1\"\nnullable = false\n",
+    ),
+    case(
+        "postgres.type.app.amount",
+        "check",
+        "expression = \"VALUE > 0\" }]",
+        "expression = \"VALUE > 0\" }, { name = \"amount_small\", expression = \"VALUE < 1000\" }]",
+    ),
+    case(
+        "postgres.type.app.pair",
+        "attribute",
+        "[{ name = \"a\", type = \"integer\" }]",
+        "[{ name = \"a\", type = \"integer\" }, { name = \"b\", type = \"text\" }]",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "comment",
+        "name = \"s\"\nschema = \"app\"\ncomment = \"one\"",
+        "name = \"s\"\nschema = \"app\"\ncomment = \"two\"",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "type",
+        "comment = \"two\"\n\n[[postgres.function]]",
+        "comment = \"two\"\ntype = \"integer\"\n\n[[postgres.function]]",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "increment",
+        "type = \"integer\"\n",
+        "type = \"integer\"\nincrement = 2\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "start",
+        "increment = 2\n",
+        "increment = 2\nstart = 20\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "min_value",
+        "start = 20\n",
+        "start = 20\nmin_value = -10\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "max_value",
+        "min_value = -10\n",
+        "min_value = -10\nmax_value = 1000\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "cache",
+        "max_value = 1000\n",
+        "max_value = 1000\ncache = 5\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "cycle",
+        "cache = 5\n",
+        "cache = 5\ncycle = true\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "body",
+        "body = \"select 1\"",
+        "body = \"select 2\"",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "comment",
+        "select 2\"\ncomment = \"one\"",
+        "select 2\"\ncomment = \"two\"",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "volatility",
+        "comment = \"two\"\n\n[[postgres.function]]",
+        "comment = \"two\"\nvolatility = \"stable\"\n\n[[postgres.function]]",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "strict",
+        "volatility = \"stable\"\n",
+        "volatility = \"stable\"\nstrict = true\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "parallel",
+        "strict = true\n",
+        "strict = true\nparallel = \"safe\"\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "leakproof",
+        "parallel = \"safe\"\n",
+        "parallel = \"safe\"\nleakproof = true\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "cost",
+        "leakproof = true\n",
+        "leakproof = true\ncost = 50.0\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "rows",
+        "cost = 50.0\n",
+        "cost = 50.0\nrows = 10.0\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "set",
+        "rows = 10.0\n",
+        "rows = 10.0\nset = { search_path = \"app, pg_temp\" }\n",
+    ),
+    case(
+        "postgres.function.app.f()",
+        "language",
+        "language = \"sql\"\nbody = \"select 2\"",
+        "language = \"plpgsql\"\nbody = \"select 2\"",
+    ),
+    Case {
+        allow: &["WIDENS_ACCESS"],
+        ..case(
+            "postgres.function.app.f()",
+            "security_definer",
+            "rows = 10.0\n",
+            "rows = 10.0\nsecurity_definer = true\n",
+        )
+    },
+    case(
+        "postgres.trigger.app.t.trg",
+        "comment",
+        "function = \"tf\"\ncomment = \"one\"",
+        "function = \"tf\"\ncomment = \"two\"",
+    ),
+    Case {
+        allow: &["WIDENS_ACCESS"],
+        ..case(
+            "postgres.trigger.app.t.trg",
+            "firing",
+            "function = \"tf\"\ncomment = \"two\"",
+            "function = \"tf\"\ncomment = \"two\"\nfiring = \"disabled\"",
+        )
+    },
+    case(
+        "postgres.table.app.t",
+        "owner",
+        "name = \"t\"\nschema = \"app\"\n",
+        "name = \"t\"\nschema = \"app\"\nowner = \"R_owner\"\n",
+    ),
+    case(
+        "postgres.view.app.v",
+        "owner",
+        "name = \"v\"\nschema = \"app\"\n",
+        "name = \"v\"\nschema = \"app\"\nowner = \"R_owner\"\n",
+    ),
+    case(
+        "postgres.type.app.level",
+        "owner",
+        "name = \"level\"\nschema = \"app\"\n",
+        "name = \"level\"\nschema = \"app\"\nowner = \"R_owner\"\n",
+    ),
+    case(
+        "postgres.sequence.app.s",
+        "owner",
+        "name = \"s\"\nschema = \"app\"\n",
+        "name = \"s\"\nschema = \"app\"\nowner = \"R_owner\"\n",
+    ),
+    Case {
+        allow: &["WIDENS_ACCESS"],
+        ..case(
+            "postgres.function.app.f()",
+            "owner",
+            "name = \"f\"\nschema = \"app\"\n",
+            "name = \"f\"\nschema = \"app\"\nowner = \"R_owner\"\n",
+        )
+    },
 ];
 
 /// Every PostgreSQL case in turn against one database: each edit plans exactly its one field, applies, and

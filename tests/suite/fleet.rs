@@ -193,8 +193,8 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     for sql in [
         "alter table fleet_02.items_1 add column note text",
         "drop index fleet_03.items_1_name_idx",
-        // Not drift (no kind manages sequences yet): the check says it is not carried.
-        "create sequence fleet_05.orphan_seq",
+        // Not drift (no kind manages text search configurations): the check says it is not carried.
+        "create text search configuration fleet_05.orphan_ts (copy = pg_catalog.simple)",
     ] {
         sqlx::query(sql).execute(&pg).await.expect(sql);
     }
@@ -255,7 +255,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     let fleet_05 = out.split("── fleet-05 · ").nth(1).unwrap_or_default();
     let fleet_05 = fleet_05.split("── ").next().unwrap_or_default();
     assert!(
-        fleet_05.contains("postgres: 1 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 sequence"),
+        fleet_05.contains("postgres: 1 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 text search configuration"),
         "{out}"
     );
     assert!(

@@ -38,6 +38,7 @@ mod mongo;
 mod no_panic;
 mod openwhisk_contract;
 mod ops;
+mod pg_kinds;
 mod plan;
 mod plan_props;
 mod postgres;

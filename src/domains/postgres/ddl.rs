@@ -14,12 +14,20 @@ use crate::domains::item::Action;
 pub struct Statement {
     pub sql: String,
     shown: Option<String>,
+    /// Runs, and commits, before the domain's transaction (an enum's new label, which nothing in the
+    /// transaction that adds it may use).
+    pub first: bool,
 }
 
 impl Statement {
     /// A statement with nothing secret in it.
     pub fn plain(sql: String) -> Statement {
-        Statement { sql, shown: None }
+        Statement { sql, shown: None, first: false }
+    }
+
+    /// A statement committed in a transaction of its own before the others ([`Statement::first`]).
+    pub fn first(sql: String) -> Statement {
+        Statement { first: true, ..Statement::plain(sql) }
     }
 
     /// A statement that carries a secret: `shown` is what logs and errors print instead.
@@ -27,6 +35,7 @@ impl Statement {
         Statement {
             sql,
             shown: Some(shown),
+            first: false,
         }
     }
 
@@ -138,6 +147,9 @@ fn fk_def(t: &Table, fk: &ForeignKey) -> String {
     }
     if fk.deferrable == Some(true) {
         d.push_str(" deferrable");
+        if fk.initially_deferred == Some(true) {
+            d.push_str(" initially deferred");
+        }
     }
     d
 }
@@ -161,15 +173,9 @@ fn create_table(t: &Table) -> Vec<String> {
         parts.push(format!("{n}primary key ({})", list(&pk.columns)));
     }
     parts.extend(t.unique.iter().map(unique_def));
-    parts.extend(t.check.iter().map(|c| {
-        format!(
-            "constraint {} check ({})",
-            quote_ident(&c.name),
-            c.expression
-        )
-    }));
+    parts.extend(t.check.iter().map(check_def));
     parts.extend(t.foreign_key.iter().map(|fk| fk_def(t, fk)));
-    let mut out = vec![format!("create table {name} ({})", parts.join(", "))];
+    let mut out = vec![super::partition::create_statement(t, &parts)];
     if t.row_level_security == Some(true) {
         out.push(format!("alter table {name} enable row level security"));
     }
@@ -180,6 +186,9 @@ fn create_table(t: &Table) -> Vec<String> {
         out.push(comment_on("table", &name, &t.comment));
     }
     for c in &t.column {
+        if c.owns_sequence == Some(true) {
+            out.extend(owned_by(t, c, true));
+        }
         if c.comment.is_some() {
             out.push(comment_on(
                 "column",
@@ -266,14 +275,8 @@ fn add_constraints(name: &str, d: &Table, l: &Table, pk_changed: bool, out: &mut
             out.push(format!("alter table {name} add {}", unique_def(u)));
         }
     }
-    for c in &d.check {
-        if !l.check.contains(c) {
-            out.push(format!(
-                "alter table {name} add constraint {} check ({})",
-                quote_ident(&c.name),
-                c.expression
-            ));
-        }
+    for c in d.check.iter().filter(|c| !l.check.contains(c)) {
+        out.push(format!("alter table {name} add {}", check_def(c)));
     }
     for fk in &d.foreign_key {
         if !l.foreign_key.contains(fk) {
@@ -301,8 +304,18 @@ fn alter_columns(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
             .iter()
             .find(|x| x.name == c.name || Some(&x.name) == from.as_ref());
         match live {
-            Some(lc) => alter_column(name, c, lc, out),
-            None => out.push(format!("alter table {name} add column {}", column_def(c))),
+            Some(lc) => {
+                alter_column(name, c, lc, out);
+                if c.owns_sequence.unwrap_or(false) != lc.owns_sequence.unwrap_or(false) {
+                    out.extend(owned_by(d, c, c.owns_sequence == Some(true)));
+                }
+            }
+            None => {
+                out.push(format!("alter table {name} add column {}", column_def(c)));
+                if c.owns_sequence == Some(true) {
+                    out.extend(owned_by(d, c, true));
+                }
+            }
         }
     }
     for lc in &l.column {
@@ -317,6 +330,22 @@ fn alter_columns(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// `CONSTRAINT "name" CHECK (expression)`, of a table or a domain.
+pub fn check_def(c: &super::Check) -> String {
+    format!("constraint {} check ({})", quote_ident(&c.name), c.expression)
+}
+
+/// `ALTER SEQUENCE ... OWNED BY` the column (`owns`) or `NONE`, for the sequence its default calls.
+fn owned_by(t: &Table, c: &Column, owns: bool) -> Option<String> {
+    let default = c.default.as_deref()?;
+    let (schema, seq) = sql::used(default, &t.schema).sequences.into_iter().next()?;
+    let owner = match owns {
+        true => format!("{}.{}", qualified(&t.schema, &t.name), quote_ident(&c.name)),
+        false => "none".to_string(),
+    };
+    Some(format!("alter sequence {} owned by {owner}", qualified(&schema, &seq)))
 }
 
 /// Changes one column's type, default, nullability and comment.
@@ -635,6 +664,14 @@ pub fn statements(
             ),
             create_policy(p),
         ],
+        (Action::Create, Some(PgType(t)), _) => types::create(t),
+        (Action::Update, Some(PgType(d)), Some(PgType(l))) => types::update(d, l),
+        (Action::Create, Some(PgSequence(q)), _) => sequence::create(q),
+        (Action::Update, Some(PgSequence(d)), Some(PgSequence(l))) => sequence::update(d, l),
+        (Action::Create, Some(PgFunction(f)), _) => function::create(f),
+        (Action::Update, Some(PgFunction(d)), Some(PgFunction(l))) => function::update(d, l),
+        (Action::Create, Some(PgTrigger(t)), _) => trigger::create(t),
+        (Action::Update, Some(PgTrigger(d)), Some(PgTrigger(l))) => trigger::update(d, l),
         (Action::Create, Some(PgGrant(g)), _) => create_grant(g),
         (Action::Update, Some(PgGrant(d)), Some(PgGrant(l))) => update_grant(d, l),
         (Action::Delete, _, Some(live)) => vec![drop_statement(live)?],
@@ -794,6 +831,10 @@ fn drop_statement(live: &Spec) -> Result<String, DdlError> {
             quote_ident(&p.name),
             qualified(&p.schema, &p.table)
         ),
+        PgType(t) => types::drop(t),
+        PgSequence(q) => sequence::drop(q),
+        PgFunction(f) => function::drop(f),
+        PgTrigger(t) => trigger::drop(t),
         PgGrant(g) => format!(
             "revoke {} on {} from {}",
             privileges(&g.privileges),
@@ -807,6 +848,32 @@ fn drop_statement(live: &Spec) -> Result<String, DdlError> {
             )));
         }
     })
+}
+
+/// What owns a resource that has an owner (a schema's owner is the schema's own DDL): the word `ALTER`
+/// takes, how it is named, and the owner the resource names.
+fn owned(s: &Spec) -> Option<(&'static str, String, Option<&String>)> {
+    use Spec::*;
+    Some(match s {
+        PgTable(t) => ("table", qualified(&t.schema, &t.name), t.owner.as_ref()),
+        PgView(v) => (view_word(v), qualified(&v.schema, &v.name), v.owner.as_ref()),
+        PgSequence(q) => ("sequence", qualified(&q.schema, &q.name), q.owner.as_ref()),
+        PgFunction(f) => (f.word(), f.target(), f.owner.as_ref()),
+        PgType(t) => (types::word(t), qualified(&t.schema, &t.name), t.owner.as_ref()),
+        _ => return None,
+    })
+}
+
+/// `ALTER ... OWNER TO` when the desired resource names an owner that the live one (an update's) does not
+/// have; a created resource is owned by the role that creates it until then.
+pub fn owner_change(action: Action, desired: Option<&Spec>, live: Option<&Spec>) -> Option<String> {
+    let (word, target, owner) = owned(desired?)?;
+    let owner = owner?;
+    let had = match action {
+        Action::Update => live.and_then(owned).and_then(|(_, _, o)| o),
+        _ => None,
+    };
+    (had != Some(owner)).then(|| format!("alter {word} {target} owner to {}", quote_ident(owner)))
 }
 
 /// The statements, then a comment on what they made when it has one.
@@ -945,13 +1012,31 @@ fn update_grant(d: &super::Grant, l: &super::Grant) -> Vec<String> {
     out
 }
 
-/// Runs statements in one transaction: all of them, or none.
+/// Runs statements in one transaction: all of them, or none; those that go [`Statement::first`] run and
+/// commit in a transaction of their own before it (an enum's added label stays if the rest fails: adding
+/// one changes no stored value, and the next apply finds it there).
 pub async fn execute(
     pool: &sqlx::PgPool,
     statements: &[Statement],
 ) -> Result<(), (usize, sqlx::Error)> {
+    for first in [true, false] {
+        let part: Vec<(usize, &Statement)> =
+            statements.iter().enumerate().filter(|(_, s)| s.first == first).collect();
+        if !part.is_empty() || !first {
+            run_in_transaction(pool, &part, statements.len()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs statements (with their places in the whole) in one transaction.
+async fn run_in_transaction(
+    pool: &sqlx::PgPool,
+    statements: &[(usize, &Statement)],
+    total: usize,
+) -> Result<(), (usize, sqlx::Error)> {
     let mut tx = pool.begin().within("PostgreSQL").await.map_err(|e| (0, e))?;
-    for (i, s) in statements.iter().enumerate() {
+    for &(i, s) in statements {
         tracing::debug!(statement = %s.shown(), "executing");
         // One prepared statement each: the server refuses a second command hidden in one.
         if let Err(e) = sqlx::query(&s.sql).execute(&mut *tx).within("PostgreSQL").await {
@@ -959,5 +1044,5 @@ pub async fn execute(
             return Err((i, e));
         }
     }
-    tx.commit().within("PostgreSQL").await.map_err(|e| (statements.len(), e))
+    tx.commit().within("PostgreSQL").await.map_err(|e| (total, e))
 }

@@ -1,4 +1,4 @@
-//! Inspection of a tenant's PostgreSQL objects with a fixed number of catalog queries (twelve), whatever the
+//! Inspection of a tenant's PostgreSQL objects with a fixed number of catalog queries (sixteen), whatever the
 //! number of objects: one query per kind of catalog row, for all the tenant's schemas at once.
 //!
 //! Values are read in the server's own spelling (`format_type`, `pg_get_expr`, `pg_get_indexdef`,
@@ -6,7 +6,7 @@
 //! changes.
 
 use crate::util::Within;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::PgPool;
@@ -55,9 +55,14 @@ struct TableRow {
     oid: i64,
     schema: String,
     name: String,
+    owner: String,
     rls: bool,
     force_rls: bool,
     comment: Option<String>,
+    partition_by: Option<String>,
+    parent_schema: Option<String>,
+    parent: Option<String>,
+    bound: Option<String>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -71,6 +76,12 @@ struct ColumnRow {
     generated: String,
     collation: Option<String>,
     comment: Option<String>,
+    /// Declared by the table itself (a partition's columns are its parent's).
+    is_local: bool,
+    /// The sequence the column owns (`OWNED BY`, as a serial's), and whether its options are a serial's.
+    seq_schema: Option<String>,
+    seq_name: Option<String>,
+    seq_plain: Option<bool>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -85,8 +96,11 @@ struct ConstraintRow {
     on_delete: String,
     on_update: String,
     deferrable: bool,
+    initially_deferred: bool,
     expression: Option<String>,
     nulls_not_distinct: bool,
+    /// Declared by the table itself (not a partition's copy of its parent's).
+    is_local: bool,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -102,12 +116,15 @@ struct IndexRow {
     options: Vec<i16>,
     nulls_not_distinct: bool,
     comment: Option<String>,
+    /// Each key's operator class when it is not its type's default (`varchar_pattern_ops`), else empty.
+    opclasses: Vec<String>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
 struct ViewRow {
     schema: String,
     name: String,
+    owner: String,
     kind: String,
     definition: String,
     comment: Option<String>,
@@ -202,10 +219,17 @@ const EXT_SQL: &str =
          from pg_extension e join pg_namespace n on n.oid = e.extnamespace
          where e.extname <> 'plpgsql' and ($1::text[] is not null) order by 1";
 const TABLE_SQL: &str = "select c.oid::int8 as oid, n.nspname::text as schema, c.relname::text as name,
-                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment
+                pg_get_userbyid(c.relowner)::text as owner,
+                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment,
+                case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_by,
+                pn.nspname::text as parent_schema, pc.relname::text as parent,
+                case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as bound
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         left join pg_inherits ih on ih.inhrelid = c.oid and c.relispartition
+         left join pg_class pc on pc.oid = ih.inhparent left join pg_namespace pn on pn.oid = pc.relnamespace
          where c.oid = any($1::oid[]) and c.relkind in ('r', 'p') order by 2, 3";
 const VIEW_SQL: &str = "select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
+                pg_get_userbyid(c.relowner)::text as owner,
                 pg_get_viewdef(c.oid, true) as definition, obj_description(c.oid, 'pg_class') as comment,
                 coalesce(c.reloptions, '{}')::text[] as options
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -229,12 +253,24 @@ const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text 
                 pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
                 a.attgenerated::text as generated,
                 case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
-                col_description(a.attrelid, a.attnum) as comment
+                col_description(a.attrelid, a.attnum) as comment, a.attislocal as is_local,
+                os.seq_schema, os.seq_name, os.seq_plain
          from pg_attribute a
          join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
          join pg_type t on t.oid = a.atttypid
          left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
          left join pg_collation co on co.oid = a.attcollation
+         left join lateral (
+           select sn.nspname::text as seq_schema, sc.relname::text as seq_name,
+                  (q.seqstart = 1 and q.seqincrement = 1 and q.seqmin = 1 and q.seqcache = 1 and not q.seqcycle
+                   and q.seqtypid = a.atttypid
+                   and q.seqmax = case a.atttypid when 'int2'::regtype then 32767 when 'int4'::regtype then 2147483647
+                                  else 9223372036854775807 end) as seq_plain
+             from pg_depend dep join pg_class sc on sc.oid = dep.objid
+             join pg_namespace sn on sn.oid = sc.relnamespace join pg_sequence q on q.seqrelid = sc.oid
+            where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
+              and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'a'
+            limit 1) os on true
          where a.attrelid = any($1::oid[]) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
          order by a.attrelid, a.attnum";
 const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
@@ -244,8 +280,10 @@ const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::t
                 coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.confkey) with ordinality k(attnum, ord)
                           join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum), '{}') as ref_columns,
                 c.confdeltype::text as on_delete, c.confupdtype::text as on_update, c.condeferrable as deferrable,
+                c.condeferred as initially_deferred,
                 pg_get_expr(c.conbin, c.conrelid, true) as expression,
-                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct
+                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct,
+                c.conislocal as is_local
          from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
          left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
          where c.conrelid = any($1::oid[]) and c.contype in ('p', 'u', 'c', 'f')
@@ -255,11 +293,18 @@ const INDEX_SQL: &str = "select n.nspname::text as schema, ic.relname::text as n
                 pg_get_expr(i.indpred, i.indrelid, true) as predicate, i.indnkeyatts as key_count,
                 array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnatts) k) as keys,
                 array(select o from unnest(i.indoption::int2[]) o) as options,
-                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment
+                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment,
+                array(select case when oc.opcdefault then ''
+                                  when ocn.nspname = 'pg_catalog' then oc.opcname::text
+                                  else ocn.nspname || '.' || oc.opcname end
+                        from unnest(i.indclass::oid[]) with ordinality u(c, o)
+                        join pg_opclass oc on oc.oid = u.c join pg_namespace ocn on ocn.oid = oc.opcnamespace
+                       order by u.o) as opclasses
          from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
          join pg_namespace n on n.oid = t.relnamespace join pg_am am on am.oid = ic.relam
          where i.indrelid = any($1::oid[])
            and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
+           and not exists (select 1 from pg_inherits ih where ih.inhrelid = i.indexrelid)
          order by 1, 2";
 
 /// Inspects the tenant's schemas.
@@ -359,15 +404,16 @@ fn resources_of(rows: Rows) -> Inspected {
     r.extend(roles_of(rows.role_rows));
     r.extend(extensions_of(rows.ext_rows));
     r.extend(schemas_of(rows.schema_rows, rows.schema_acl));
-    r.extend(tables_of(
-        rows.table_rows,
-        rows.column_rows,
-        rows.constraint_rows,
-    ));
+    r.extend(types::of_rows(rows.type_rows));
+    let (tables, serials) = tables_of(rows.table_rows, rows.column_rows, rows.constraint_rows);
+    r.extend(sequence::of_rows(rows.sequence_rows, &serials));
+    r.extend(function::of_rows(rows.function_rows));
+    r.extend(tables);
     r.extend(indexes_of(rows.index_rows));
     r.extend(views_of(rows.view_rows));
     r.extend(policies_of(rows.policy_rows));
     r.extend(grants_of(rows.grant_rows));
+    r.extend(trigger::of_rows(rows.trigger_rows));
     out
 }
 
@@ -384,6 +430,10 @@ struct Rows {
     column_rows: Vec<ColumnRow>,
     constraint_rows: Vec<ConstraintRow>,
     index_rows: Vec<IndexRow>,
+    type_rows: Vec<types::Row>,
+    sequence_rows: Vec<sequence::Row>,
+    function_rows: Vec<function::Row>,
+    trigger_rows: Vec<trigger::Row>,
     role_rows: Vec<RoleRow>,
     queries: usize,
 }
@@ -437,6 +487,14 @@ impl Rows {
         share!(by table: column_rows, constraint_rows);
         share!(schema_rows by name, schema_acl by schema, table_rows by schema, view_rows by schema,
             policy_rows by schema, grant_rows by schema, index_rows by schema);
+        macro_rules! share_by_schema {
+            ($($kind:ident),*) => {$(
+                for r in self.$kind {
+                    parts.entry(r.schema().to_string()).or_default().$kind.push(r);
+                }
+            )*};
+        }
+        share_by_schema!(type_rows, sequence_rows, function_rows, trigger_rows);
         parts
     }
 
@@ -454,6 +512,10 @@ impl Rows {
         self.column_rows.extend(other.column_rows);
         self.constraint_rows.extend(other.constraint_rows);
         self.index_rows.extend(other.index_rows);
+        self.type_rows.extend(other.type_rows);
+        self.sequence_rows.extend(other.sequence_rows);
+        self.function_rows.extend(other.function_rows);
+        self.trigger_rows.extend(other.trigger_rows);
     }
 }
 
@@ -479,7 +541,7 @@ async fn read_roles<'c>(
 /// A read-only transaction of a snapshot.
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-/// Runs the catalog queries of `schemas` (eleven: the relations first, then the rest at once on the
+/// Runs the catalog queries of `schemas` (fifteen: the relations first, then the rest at once on the
 /// snapshot's connections, `txs`), all but the roles'.
 // Long: one line per catalog query, spread over four connections that read one snapshot; the lanes are
 // kept together so that which queries share a connection stays visible.
@@ -514,14 +576,16 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
         let view_rows: Vec<ViewRow> = q!(first, VIEW_SQL, relations);
         let policy_rows: Vec<PolicyRow> = q!(first, POLICY_SQL, relations);
         let grant_rows: Vec<AclRow> = q!(first, GRANT_SQL, relations);
+        let more = Rows {
+            type_rows: q!(first, types::SQL, schemas),
+            sequence_rows: q!(first, sequence::SQL, relations),
+            function_rows: q!(first, function::SQL, schemas),
+            trigger_rows: q!(first, trigger::SQL, relations),
+            ..Rows::default()
+        };
         Ok::<_, sqlx::Error>((
-            schema_rows,
-            schema_acl,
-            ext_rows,
-            table_rows,
-            view_rows,
-            policy_rows,
-            grant_rows,
+            (schema_rows, schema_acl, ext_rows, table_rows),
+            (view_rows, policy_rows, grant_rows, more),
         ))
     };
     // The big queries each on a connection of their own; without one, on the first after the others.
@@ -537,7 +601,7 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
         }};
     }
     let (
-        (schema_rows, schema_acl, ext_rows, table_rows, view_rows, policy_rows, grant_rows),
+        ((schema_rows, schema_acl, ext_rows, table_rows), (view_rows, policy_rows, grant_rows, more)),
         column_rows,
         constraint_rows,
         index_rows,
@@ -573,6 +637,7 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
         index_rows,
         role_rows: Vec::new(),
         queries: queries.load(Ordering::Relaxed) + 1,
+        ..more
     })
 }
 
@@ -647,7 +712,7 @@ fn tables_of(
     table_rows: Vec<TableRow>,
     column_rows: Vec<ColumnRow>,
     constraint_rows: Vec<ConstraintRow>,
-) -> Vec<Spec> {
+) -> (Vec<Spec>, HashSet<(String, String)>) {
     let mut tables: Vec<(i64, Table)> = table_rows
         .into_iter()
         .map(|t| {
@@ -655,7 +720,8 @@ fn tables_of(
                 t.oid,
                 Table {
                     name: t.name,
-                    schema: t.schema,
+                    schema: t.schema.clone(),
+                    owner: Some(t.owner),
                     comment: t.comment,
                     column: Vec::new(),
                     primary_key: None,
@@ -664,6 +730,12 @@ fn tables_of(
                     foreign_key: Vec::new(),
                     row_level_security: Some(t.rls),
                     force_row_level_security: Some(t.force_rls),
+                    partition_by: t.partition_by,
+                    partition_of: t.parent.map(|p| {
+                        let parent_schema = t.parent_schema.as_deref().unwrap_or_default();
+                        super::partition::parent_text(&t.schema, parent_schema, &p)
+                    }),
+                    partition_bound: t.bound,
                     renamed_from: None,
                     depends_on: Vec::new(),
                 },
@@ -675,38 +747,71 @@ fn tables_of(
         .enumerate()
         .map(|(i, (oid, _))| (*oid, i))
         .collect();
+    let mut serials = HashSet::new();
     for c in column_rows {
         let Some(&i) = index_of.get(&c.table_oid) else {
             continue;
         };
-        let (default, generated) = if c.generated == "s" {
-            (None, c.default)
-        } else {
-            (c.default, None)
-        };
-        tables[i].1.column.push(Column {
-            name: c.name,
-            ty: c.ty,
-            nullable: Some(!c.not_null),
-            default,
-            identity: match c.identity.as_str() {
-                "a" => Some(IdentityKind::Always),
-                "d" => Some(IdentityKind::ByDefault),
-                _ => None,
-            },
-            generated,
-            collation: c.collation,
-            comment: c.comment,
-            renamed_from: None,
-        });
+        if !c.is_local && tables[i].1.partition_of.is_some() {
+            continue;
+        }
+        let column = column_of(&tables[i].1, c, &mut serials);
+        tables[i].1.column.push(column);
     }
     for c in constraint_rows {
         let Some(&i) = index_of.get(&c.table_oid) else {
             continue;
         };
+        if !c.is_local && tables[i].1.partition_of.is_some() {
+            continue;
+        }
         add_constraint(&mut tables[i].1, c);
     }
-    tables.into_iter().map(|(_, t)| Spec::PgTable(t)).collect()
+    let tables = tables.into_iter().map(|(_, t)| Spec::PgTable(t)).collect();
+    (tables, serials)
+}
+
+/// A column of table `t`. One that owns the sequence its default calls is written as the user wrote it:
+/// `serial` when the sequence is the one `serial` makes (its name, its options; added to `serials`), else
+/// with `owns_sequence` (the sequence is then a resource of its own).
+fn column_of(t: &Table, c: ColumnRow, serials: &mut HashSet<(String, String)>) -> Column {
+    let (mut default, generated) = if c.generated == "s" {
+        (None, c.default)
+    } else {
+        (c.default, None)
+    };
+    let (mut ty, mut owns_sequence) = (c.ty, None);
+    if let (Some(ss), Some(sn)) = (c.seq_schema, c.seq_name)
+        && default.as_deref() == Some(normalize::nextval_literal(&ss, &sn).as_str())
+    {
+        let serial = normalize::serial_of(&ty).filter(|_| {
+            c.seq_plain == Some(true) && c.not_null && ss == t.schema && sn == format!("{}_{}_seq", t.name, c.name)
+        });
+        match serial {
+            Some(serial) => {
+                ty = serial.to_string();
+                default = None;
+                serials.insert((ss, sn));
+            }
+            None => owns_sequence = Some(true),
+        }
+    }
+    Column {
+        name: c.name,
+        ty,
+        nullable: Some(!c.not_null),
+        default,
+        identity: match c.identity.as_str() {
+            "a" => Some(IdentityKind::Always),
+            "d" => Some(IdentityKind::ByDefault),
+            _ => None,
+        },
+        generated,
+        collation: c.collation,
+        comment: c.comment,
+        owns_sequence,
+        renamed_from: None,
+    }
 }
 
 /// Puts a constraint row in its table (primary key, unique, check or foreign key).
@@ -738,6 +843,7 @@ fn add_constraint(t: &mut Table, c: ConstraintRow) {
             on_delete: fk_action(&c.on_delete),
             on_update: fk_action(&c.on_update),
             deferrable: c.deferrable.then_some(true),
+            initially_deferred: c.initially_deferred.then_some(true),
         }),
         _ => {}
     }
@@ -767,6 +873,7 @@ fn indexes_of(rows: Vec<IndexRow>) -> Vec<Spec> {
                 if opt & 1 != 0 {
                     key.order = Some(SortOrder::Desc);
                 }
+                key.opclass = ix.opclasses.get(k).filter(|c| !c.is_empty()).cloned();
                 // NULLS FIRST is the default for DESC, NULLS LAST for ASC: only the other one is written.
                 match (opt & 1 != 0, opt & 2 != 0) {
                     (false, true) => key.nulls = Some(NullsOrder::First),
@@ -808,6 +915,7 @@ fn views_of(rows: Vec<ViewRow>) -> Vec<Spec> {
             check_option,
             security_barrier: opt("security_barrier").then_some(true),
             security_invoker: opt("security_invoker").then_some(true),
+            owner: Some(v.owner),
             comment: v.comment,
             depends_on: Vec::new(),
             name: v.name,

@@ -1,8 +1,9 @@
 //! What the tenant's schemas hold that no kind carries: every object of the catalogs with a namespace in
 //! the tenant's schemas (relations, functions, types, constraints, triggers, rules, policies, statistics,
 //! collations, operators, text search objects, conversions, extensions), less the members of extensions
-//! and the parts of other objects (`pg_depend` types `e` and `i`: a row type, an array type, an identity
-//! sequence, a constraint's index, a view's rule), less what the kinds read. Worked out as everything in
+//! and the parts of other objects (`pg_depend` types `e`, `i`, `P` and `S`: a row type, an array type, an
+//! identity sequence, a constraint's index, a view's rule, a partition's copy of its parent's index), less
+//! what the kinds read. Worked out as everything in
 //! scope minus what was carried, never from a list of what someone thought to leave out.
 
 use std::collections::HashSet;
@@ -31,7 +32,9 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
   SELECT 'pg_proc'::regclass, p.oid,
          CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
               WHEN 'w' THEN 'window function' ELSE 'function' END,
-         ns.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL, p.prokind::text
+         ns.nspname, p.proname || '(' || coalesce((SELECT string_agg(format_type(u.t, NULL), ', ' ORDER BY u.o)
+                                                    FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, o)), '') || ')',
+         NULL, p.prokind::text
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
   UNION ALL
   SELECT 'pg_type'::regclass, t.oid,
@@ -79,7 +82,7 @@ const INVENTORY_TAIL: &str = r#"
 SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid, o.objid, 0) AS description
   FROM objs o
  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d
-                    WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('e', 'i'))
+                    WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('e', 'i', 'P', 'S'))
  ORDER BY 1, 2, 3, 4
 "#;
 
@@ -130,6 +133,11 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
                     let parent = Some(t.name.clone());
                     out.insert(("constraint", t.schema.clone(), name, parent));
                 }
+                // A serial column carries the sequence it makes.
+                for c in t.column.iter().filter(|c| super::normalize::serial_type(&c.ty).is_some()) {
+                    let seq = format!("{}_{}_seq", t.name, c.name);
+                    out.insert(("sequence", t.schema.clone(), seq, None));
+                }
             }
             Spec::PgIndex(i) => {
                 out.insert(("index", i.schema.clone(), i.name.clone(), None));
@@ -140,6 +148,23 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
             Spec::PgPolicy(p) => {
                 let parent = Some(p.table.clone());
                 out.insert(("policy", p.schema.clone(), p.name.clone(), parent));
+            }
+            Spec::PgSequence(q) => {
+                out.insert(("sequence", q.schema.clone(), q.name.clone(), None));
+            }
+            Spec::PgType(t) => {
+                out.insert(("type", t.schema.clone(), t.name.clone(), None));
+                for c in &t.check {
+                    let parent = Some(t.name.clone());
+                    out.insert(("constraint", t.schema.clone(), c.name.clone(), parent));
+                }
+            }
+            Spec::PgFunction(f) => {
+                out.insert(("function", f.schema.clone(), f.signature(), None));
+            }
+            Spec::PgTrigger(t) => {
+                let parent = Some(t.table.clone());
+                out.insert(("trigger", t.schema.clone(), t.name.clone(), parent));
             }
             _ => {}
         }
@@ -158,11 +183,15 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         // The view kind reads materialized views too (`materialized`).
         ("view" | "materialized view", _) => key("view", None),
         ("policy", _) => key("policy", r.parent.clone()),
-        // A column's NOT NULL (a constraint of its own since PostgreSQL 18) is the column's `nullable`.
-        ("constraint", Some("n")) => r
-            .parent
-            .as_ref()
-            .is_some_and(|t| carried.contains(&("table", r.schema.clone(), t.clone(), None))),
+        ("trigger", _) => key("trigger", r.parent.clone()),
+        ("sequence", _) => key("sequence", None),
+        ("enum type" | "domain" | "composite type", _) => key("type", None),
+        ("function" | "procedure", _) => key("function", None),
+        // A NOT NULL (a constraint of its own since PostgreSQL 18) is its column's `nullable`, or its
+        // domain's.
+        ("constraint", Some("n")) => r.parent.as_ref().is_some_and(|t| {
+            ["table", "type"].iter().any(|k| carried.contains(&(*k, r.schema.clone(), t.clone(), None)))
+        }),
         ("constraint", _) => key("constraint", r.parent.clone()),
         ("extension", _) => extensions.contains(r.name.as_str()),
         _ => false,

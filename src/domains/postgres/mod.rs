@@ -2,12 +2,22 @@
 //! Never row data.
 
 pub mod ddl;
+pub mod function;
 mod hazards;
 pub mod inspect;
 pub mod inventory;
 pub mod normalize;
 pub mod password;
 pub mod provider;
+pub mod partition;
+pub mod sequence;
+pub mod trigger;
+pub mod types;
+
+pub use function::Function;
+pub use sequence::Sequence;
+pub use trigger::Trigger;
+pub use types::Type;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Postgres;
@@ -133,6 +143,8 @@ model! {
     pub struct Table {
         pub name: String,
         pub schema: String,
+        /// The role that owns it (server default: the role that creates it).
+        pub owner: Option<String>,
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub column: Vec<Column>,
@@ -147,6 +159,14 @@ model! {
         pub row_level_security: Option<bool>,
         /// FORCE ROW LEVEL SECURITY (applies policies to the owner too).
         pub force_row_level_security: Option<bool>,
+        /// PARTITION BY, as PostgreSQL writes it (`RANGE (created_at)`, `LIST (region)`, `HASH (id)`).
+        pub partition_by: Option<String>,
+        /// The partitioned table this table is a partition of (`name` in its schema, or `schema.name`): it
+        /// takes its columns from it.
+        pub partition_of: Option<String>,
+        /// A partition's bound: `FOR VALUES FROM (...) TO (...)`, `FOR VALUES IN (...)`, `FOR VALUES WITH
+        /// (MODULUS m, REMAINDER r)` or `DEFAULT`.
+        pub partition_bound: Option<String>,
         /// The table's previous name: the change is a rename, never a drop and a create.
         pub renamed_from: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -167,6 +187,9 @@ model! {
         pub generated: Option<String>,
         pub collation: Option<String>,
         pub comment: Option<String>,
+        /// The column owns the sequence its default calls (`OWNED BY`: dropped with the column), as a
+        /// `serial` column owns the one it makes.
+        pub owns_sequence: Option<bool>,
         pub renamed_from: Option<String>,
     }
 
@@ -195,6 +218,8 @@ model! {
         pub on_delete: Option<FkAction>,
         pub on_update: Option<FkAction>,
         pub deferrable: Option<bool>,
+        /// DEFERRABLE INITIALLY DEFERRED: checked at commit (as Django's migrations make them).
+        pub initially_deferred: Option<bool>,
     }
 
     pub struct FkTarget {
@@ -233,6 +258,8 @@ model! {
     pub struct View {
         pub name: String,
         pub schema: String,
+        /// The role that owns it (server default: the role that creates it).
+        pub owner: Option<String>,
         /// The view's query: exactly one SELECT.
         pub query: String,
         pub materialized: Option<bool>,
@@ -382,6 +409,13 @@ static EXTENSION: KindMeta = KindMeta {
 
 impl ResourceKind for Extension {
     kind_basics!(EXTENSION, |self| { vec![self.name.clone()] });
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        // Installed in a schema of the tenant: after it.
+        self.schema
+            .iter()
+            .map(|s| Reference::soft("schema", addr("schema", &[s])))
+            .collect()
+    }
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
     }
@@ -526,6 +560,7 @@ static TABLE: KindMeta = KindMeta {
     identity: &["schema", "name"],
     holds_data: true,
     fields: &[
+        FieldMeta::new("owner", SERVER_DEFAULT),
         FieldMeta::keyed("column", "name", 0),
         FieldMeta::new("column[].nullable", SERVER_DEFAULT),
         FieldMeta::new("column[].collation", SERVER_DEFAULT),
@@ -535,6 +570,9 @@ static TABLE: KindMeta = KindMeta {
         FieldMeta::new("foreign_key", SET),
         FieldMeta::new("row_level_security", SERVER_DEFAULT),
         FieldMeta::new("force_row_level_security", SERVER_DEFAULT),
+        FieldMeta::new("partition_by", IMMUTABLE),
+        FieldMeta::new("partition_of", IMMUTABLE),
+        FieldMeta::new("partition_bound", IMMUTABLE),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -551,7 +589,16 @@ impl ResourceKind for Table {
             if let Some(ext) = extension_of_type(&c.ty) {
                 r.push(Reference::soft(format!("column[{i}].type"), addr("extension", &[ext])));
             }
+            r.extend(types::type_reference(format!("column[{i}].type"), &c.ty, tenant));
+            for text in [&c.default, &c.generated].into_iter().flatten() {
+                r.extend(uses(&format!("column[{i}]"), text, &self.schema, tenant));
+            }
         }
+        for (i, ch) in self.check.iter().enumerate() {
+            r.extend(uses(&format!("check[{i}]"), &ch.expression, &self.schema, tenant));
+        }
+        r.extend(partition::parent_reference(self));
+        r.extend(owner_reference(&self.owner));
         let schemas = tenant.names(&SCHEMA_SCOPE);
         for (i, fk) in self.foreign_key.iter().enumerate() {
             let schema = fk.references.schema.as_deref().unwrap_or(&self.schema);
@@ -614,7 +661,7 @@ impl ResourceKind for Table {
         ident("name", &self.name, cx);
         ident("schema", &self.schema, cx);
         in_schema_scope(&self.schema, cx);
-        if self.column.is_empty() {
+        if self.column.is_empty() && self.partition_of.is_none() {
             cx.warn(
                 "",
                 "no-columns",
@@ -650,6 +697,7 @@ impl ResourceKind for Table {
                     SQL expression: {msg}"));
             }
         }
+        partition::check(self, cx);
         if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
             cx.warn(
                 "force_row_level_security",
@@ -660,13 +708,18 @@ impl ResourceKind for Table {
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&SCHEMA_SCOPE, &mut self.schema);
+        rename_owner(r, &mut self.owner);
         for c in &mut self.column {
+            sql::rename_schemas(r, &mut c.ty);
             for sql in [&mut c.default, &mut c.generated].into_iter().flatten() {
                 sql::rename_schemas(r, sql);
             }
         }
         for c in &mut self.check {
             sql::rename_schemas(r, &mut c.expression);
+        }
+        for text in [&mut self.partition_of, &mut self.partition_by].into_iter().flatten() {
+            sql::rename_schemas(r, text);
         }
         for fk in &mut self.foreign_key {
             if let Some(s) = &mut fk.references.schema {
@@ -802,6 +855,34 @@ impl Table {
                 }
             }
         }
+    }
+}
+
+/// Soft references to what an expression of `field` uses in the tenant's schemas: the sequences it calls
+/// `nextval` on, and the functions it calls (any overload of the name: [`crate::model::address::OVERLOADS`]).
+pub fn uses(field: &str, text: &str, schema: &str, tenant: &Tenant) -> Vec<Reference> {
+    let used = sql::used(text, schema);
+    let sequences = used.sequences.iter().map(|(s, n)| (s, addr("sequence", &[s, n])));
+    let calls = used
+        .calls
+        .iter()
+        .map(|(s, n)| (s, addr("function", &[s, &format!("{n}{}", crate::model::address::OVERLOADS)])));
+    sequences
+        .chain(calls)
+        .filter(|(s, _)| schema_in_scope(s, tenant))
+        .map(|(_, a)| Reference::soft(field, a))
+        .collect()
+}
+
+/// An owner is created before what it owns (when the manifest declares it: roles are cluster-wide).
+pub fn owner_reference(owner: &Option<String>) -> Option<Reference> {
+    owner.as_ref().map(|o| Reference::soft("owner", addr("role", &[o])))
+}
+
+/// Renames an owner that names the tenant (`acme_owner` becomes `globex_owner`).
+pub fn rename_owner(r: &crate::domains::rename::Renamer, owner: &mut Option<String>) {
+    if let Some(o) = owner {
+        r.tenant_word(o);
     }
 }
 
@@ -953,6 +1034,7 @@ static VIEW: KindMeta = KindMeta {
     identity: &["schema", "name"],
     holds_data: false,
     fields: &[
+        FieldMeta::new("owner", SERVER_DEFAULT),
         FieldMeta::new("materialized", IMMUTABLE),
         FieldMeta::new("depends_on", SET),
     ],
@@ -960,9 +1042,11 @@ static VIEW: KindMeta = KindMeta {
 
 impl ResourceKind for View {
     kind_basics!(VIEW, |self| { vec![self.schema.clone(), self.name.clone()] });
-    fn references(&self, _: &Tenant) -> Vec<Reference> {
+    fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         // The relations its query reads: created before it, and dropped after it.
         let mut out = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
+        out.extend(uses("query", &self.query, &self.schema, tenant));
+        out.extend(owner_reference(&self.owner));
         for (schema, name) in sql::relations(&self.query, &self.schema) {
             if schema == self.schema && name == self.name {
                 continue;
@@ -991,6 +1075,7 @@ impl ResourceKind for View {
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&SCHEMA_SCOPE, &mut self.schema);
+        rename_owner(r, &mut self.owner);
         sql::rename_schemas(r, &mut self.query);
     }
 }

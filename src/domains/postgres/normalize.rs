@@ -28,28 +28,29 @@ const SERIALS: &[(&str, &str)] = &[
 ];
 
 /// How PostgreSQL prints a sequence in `nextval(...)` when its schema is not on the search path.
-fn seq_literal(schema: &str, table: &str, column: &str) -> String {
-    let simple = |s: &str| {
-        s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
-    let q = |s: &str| {
-        if simple(s) {
-            s.to_string()
-        } else {
-            quote_ident(s)
-        }
-    };
-    let seq = format!("{table}_{column}_seq");
+pub fn nextval_literal(schema: &str, seq: &str) -> String {
     let name = if schema == "public" {
-        q(&seq)
+        sql::ident_text(seq)
     } else {
-        format!("{}.{}", q(schema), q(&seq))
+        format!("{}.{}", sql::ident_text(schema), sql::ident_text(seq))
     };
     format!("nextval('{}'::regclass)", name.replace('\'', "''"))
+}
+
+/// The serial type that stands for an integer type (`integer` is `serial`).
+pub fn serial_of(int: &str) -> Option<&'static str> {
+    match int {
+        "smallint" => Some("smallserial"),
+        "integer" => Some("serial"),
+        "bigint" => Some("bigserial"),
+        _ => None,
+    }
+}
+
+/// The canonical serial type a column type is (`serial4` is `serial`), if it is one.
+pub fn serial_type(ty: &str) -> Option<&'static str> {
+    let ty = ty.trim().to_ascii_lowercase();
+    SERIALS.iter().find(|(s, _)| *s == ty).and_then(|(_, int)| serial_of(int))
 }
 
 /// The name PostgreSQL gives a constraint (`<table>_<columns>_<suffix>`), when it fits in 63 bytes.
@@ -101,25 +102,43 @@ pub fn fill_constraint_defaults(specs: &mut [Spec]) {
     }
 }
 
-/// Serial columns become their integer type with the sequence default PostgreSQL gives them.
-pub fn expand_serials(t: &mut Table) {
+/// A column is written as the user wrote it: `serial` (canonical: `serial4` is `serial`) when it is an
+/// integer whose default calls the sequence `serial` makes and the manifest declares no sequence of that
+/// name (then the sequence is one of its own), as inspection reads it.
+pub fn collapse_serials(t: &mut Table, sequences: &std::collections::HashSet<(String, String)>) {
+    const INTS: &[(&str, &str)] = &[("int", "integer"), ("int4", "integer"), ("int8", "bigint"), ("int2", "smallint")];
     for c in &mut t.column {
-        let ty = c.ty.trim().to_ascii_lowercase();
-        if let Some((_, int)) = SERIALS.iter().find(|(s, _)| *s == ty) {
-            c.ty = (*int).to_string();
-            if c.default.is_none() {
-                c.default = Some(seq_literal(&t.schema, &t.name, &c.name));
-            }
+        if let Some(serial) = serial_type(&c.ty) {
+            c.ty = serial.to_string();
+            continue;
+        }
+        let lower = c.ty.trim().to_ascii_lowercase();
+        let int = INTS.iter().find(|(a, _)| *a == lower).map_or(lower.as_str(), |(_, i)| i);
+        let seq = format!("{}_{}_seq", t.name, c.name);
+        if let Some(serial) = serial_of(int)
+            && c.default.as_deref() == Some(nextval_literal(&t.schema, &seq).as_str())
+            && !sequences.contains(&(t.schema.clone(), seq))
+            && c.owns_sequence != Some(true)
+        {
+            c.ty = serial.to_string();
+            c.default = None;
         }
     }
 }
 
-/// What needs no server: serial columns become their integer type and sequence default, and constraints
+/// What needs no server: serial columns are written as `serial` ([`collapse_serials`]), and constraints
 /// get the names PostgreSQL gives them.
 pub fn local_forms(specs: &mut [Spec]) {
+    let sequences: std::collections::HashSet<(String, String)> = specs
+        .iter()
+        .filter_map(|s| match s {
+            Spec::PgSequence(q) => Some((q.schema.clone(), q.name.clone())),
+            _ => None,
+        })
+        .collect();
     for s in specs.iter_mut() {
         if let Spec::PgTable(t) = s {
-            expand_serials(t);
+            collapse_serials(t, &sequences);
         }
     }
     fill_constraint_defaults(specs);
@@ -300,7 +319,12 @@ fn shadow_ddl(
         Spec::PgTable(t) => {
             let mut cols: Vec<String> = Vec::new();
             for c in &t.column {
-                let mut d = format!("{} {}", quote_ident(&c.name), c.ty);
+                // A serial's shadow is its integer type: the shadow makes no sequence, and it stays `serial`.
+                let ty = match serial_type(&c.ty) {
+                    Some(_) => "bigint",
+                    None => c.ty.as_str(),
+                };
+                let mut d = format!("{} {ty}", quote_ident(&c.name));
                 if let Some(g) = &c.generated {
                     d.push_str(&format!(" generated always as ({g}) stored"));
                 } else if let Some(def) = &c.default {
@@ -416,7 +440,7 @@ async fn build_shadows(
                 continue;
             };
             let built = if careful {
-                try_ddl(tx, &ddl).await?
+                try_ddl(tx, &ddl).await? || piecewise(tx, *i, s, shadow).await?
             } else {
                 match sqlx::query(&ddl).execute(&mut **tx).within("PostgreSQL").await {
                     Ok(_) => true,
@@ -428,6 +452,47 @@ async fn build_shadows(
                 table_of.insert((t.schema.clone(), t.name.clone()), format!("t{i}"));
             }
         }
+    }
+    Ok(true)
+}
+
+/// A table whose shadow the server refused as a whole (a default names an enum label not added yet, a
+/// check a function not made yet), built in parts: its columns with their types, then each default and
+/// check on its own, so that what can be normalized is (what cannot is read back as absent, and keeps the
+/// text as written).
+async fn piecewise(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    i: usize,
+    spec: &Spec,
+    shadow: &str,
+) -> Result<bool, sqlx::Error> {
+    let Spec::PgTable(t) = spec else {
+        return Ok(false);
+    };
+    let mut bare = t.clone();
+    for c in &mut bare.column {
+        c.default = None;
+    }
+    bare.check.clear();
+    let (table, ddl) = {
+        let sh = |name: &str| format!("{}.{}", quote_ident(shadow), quote_ident(name));
+        (sh(&format!("t{i}")), shadow_ddl(i, &Spec::PgTable(bare), &sh, &HashMap::new()))
+    };
+    let Some(ddl) = ddl else {
+        return Ok(false);
+    };
+    if !try_ddl(tx, &ddl).await? {
+        return Ok(false);
+    }
+    for c in t.column.iter().filter(|c| c.generated.is_none()) {
+        if let Some(def) = &c.default {
+            let alter = format!("alter table {table} alter column {} set default {def}", quote_ident(&c.name));
+            try_ddl(tx, &alter).await?;
+        }
+    }
+    for (k, ch) in t.check.iter().enumerate() {
+        let add = format!("alter table {table} add constraint {} check ({})", quote_ident(&format!("c{k}")), ch.expression);
+        try_ddl(tx, &add).await?;
     }
     Ok(true)
 }
@@ -549,12 +614,16 @@ impl ReadBack {
             return;
         };
         for (c, r) in t.column.iter_mut().zip(rows) {
+            if serial_type(&c.ty).is_some() {
+                continue;
+            }
             c.ty = r.get("ty");
             let def: Option<String> = r.get("def");
             let generated: String = r.get("generated");
             if generated == "s" {
                 c.generated = def;
-            } else if c.default.is_some() {
+            } else if c.default.is_some() && def.is_some() {
+                // A default the shadow could not take yet reads back as none: kept as written.
                 c.default = def;
             }
         }

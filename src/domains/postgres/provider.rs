@@ -126,10 +126,14 @@ fn change_statements(
     live: Option<&Spec>,
     base: &Path,
 ) -> Result<Vec<Statement>, ddl::DdlError> {
-    let mut out: Vec<Statement> = ddl::statements(c.action, desired, live)?
-        .into_iter()
-        .map(Statement::plain)
-        .collect();
+    let mut out: Vec<Statement> = Vec::new();
+    if let (Action::Update, Some(Spec::PgType(d)), Some(Spec::PgType(l))) = (c.action, desired, live) {
+        out.extend(super::types::add_values(d, l).into_iter().map(Statement::first));
+    }
+    out.extend(ddl::statements(c.action, desired, live)?.into_iter().map(Statement::plain));
+    if c.action != Action::Delete {
+        out.extend(ddl::owner_change(c.action, desired, live).map(Statement::plain));
+    }
     let password_changed = match c.action {
         Action::Create | Action::Replace => true,
         Action::Update => c.fields.iter().any(|f| f.path == "password"),

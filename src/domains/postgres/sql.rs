@@ -10,6 +10,14 @@ pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
+/// An identifier as it may be written in a manifest's text: bare when that reads back the same (lower
+/// case letters, digits, `_`, `$`), else in double quotes.
+pub fn ident_text(s: &str) -> String {
+    let simple = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if simple { s.to_string() } else { quote_ident(s) }
+}
+
 /// Quotes a string literal for SQL (standard conforming strings: quotes doubled).
 pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -404,5 +412,74 @@ fn offset(text: &str, at: sqlparser::tokenizer::Location) -> Option<usize> {
     match line.char_indices().nth(col) {
         Some((i, _)) => Some(line_start + i),
         None => (line.chars().count() == col).then_some(text.len()),
+    }
+}
+
+/// What an expression uses by name: the functions it calls by a qualified name (`app.next_code(...)`), and
+/// the sequences it names in `nextval`, `currval` or `setval` (`'app.invoice_no'`, unqualified ones in
+/// `schema`). Read from the SQL tokenizer; a text it cannot read uses nothing.
+#[derive(Debug, Default, PartialEq)]
+pub struct Used {
+    pub calls: Vec<(String, String)>,
+    pub sequences: Vec<(String, String)>,
+}
+
+pub fn used(text: &str, schema: &str) -> Used {
+    use sqlparser::tokenizer::Tokenizer;
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize() else {
+        return Used::default();
+    };
+    let t: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match t.get(i) {
+        Some(Token::Word(w)) => Some(w.value.clone()),
+        _ => None,
+    };
+    let mut out = Used::default();
+    for i in 0..t.len() {
+        let (Some(first), Some(Token::Period), Some(name), Some(Token::LParen)) =
+            (word(i), t.get(i + 1), word(i + 2), t.get(i + 3))
+        else {
+            let sequence_fn = word(i).is_some_and(|w| {
+                ["nextval", "currval", "setval"].contains(&w.to_ascii_lowercase().as_str())
+            });
+            if sequence_fn
+                && t.get(i + 1) == Some(&Token::LParen)
+                && let Some(Token::SingleQuotedString(s)) = t.get(i + 2)
+                && let Some((a, rest)) = split_ident(s)
+            {
+                out.sequences.push(match rest.strip_prefix('.').and_then(split_ident) {
+                    Some((b, _)) => (a, b),
+                    None => (schema.to_string(), a),
+                });
+            }
+            continue;
+        };
+        out.calls.push((first, name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod used_tests {
+    use super::*;
+
+    #[test]
+    fn an_expression_names_the_functions_and_sequences_it_uses() {
+        let u = used(
+            "app.next_code(nextval('app.invoice_no'::regclass), \"Billing\".\"Fmt\"(x)) || lower(y) || nextval('seq')",
+            "app",
+        );
+        assert_eq!(
+            u.calls,
+            vec![("app".into(), "next_code".into()), ("Billing".into(), "Fmt".into())]
+        );
+        assert_eq!(
+            u.sequences,
+            vec![("app".into(), "invoice_no".into()), ("app".into(), "seq".into())]
+        );
     }
 }

@@ -241,6 +241,7 @@ impl Mapper {
                 generated: None,
                 collation: None,
                 comment: None,
+                owns_sequence: None,
                 renamed_from: None,
             });
         }
@@ -385,6 +386,10 @@ pub(super) fn new_table(name: String, schema: String, column: Vec<pg::Column>) -
         foreign_key: Vec::new(),
         row_level_security: None,
         force_row_level_security: None,
+        owner: None,
+        partition_by: None,
+        partition_of: None,
+        partition_bound: None,
         renamed_from: None,
         depends_on: Vec::new(),
     }
@@ -399,6 +404,7 @@ pub(super) fn new_view(name: String, schema: String, query: String) -> pg::View 
         check_option: None,
         security_barrier: None,
         security_invoker: None,
+        owner: None,
         comment: None,
         depends_on: Vec::new(),
     }

@@ -105,6 +105,7 @@ pub fn column() -> impl Strategy<Value = pg::Column> {
                 generated: None,
                 collation: None,
                 comment,
+                owns_sequence: None,
                 renamed_from: None,
             },
         )
@@ -155,9 +156,14 @@ pub fn table() -> impl Strategy<Value = Spec> {
                         on_delete: Some(pg::FkAction::SetNull),
                         on_update: None,
                         deferrable: None,
+                        initially_deferred: None,
                     }],
                     row_level_security: rls,
                     force_row_level_security: None,
+                    owner: None,
+                    partition_by: None,
+                    partition_of: None,
+                    partition_bound: None,
                     renamed_from: None,
                     depends_on: vec![],
                 })
