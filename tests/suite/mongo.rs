@@ -239,6 +239,12 @@ async fn export_then_plan_shows_no_changes_for_what_another_client_made() {
         &out.display().to_string(),
     ]);
     code(&o, 0);
+    // Everything made is carried: the inventory names nothing.
+    assert!(
+        !text(&o.stderr).contains("not carried"),
+        "{}",
+        text(&o.stderr)
+    );
     let exported = std::fs::read_to_string(&out).expect("exported");
     for expected in [
         "view_on = \"people\"",
@@ -600,4 +606,52 @@ fn new_indexes_of_a_collection_are_one_request() {
             ],
         ]
     );
+}
+
+/// What no kind carries is named: a time series collection, a collection option no field reads, a user of
+/// the database (where the server has users). `--strict` refuses the export.
+#[tokio::test]
+async fn what_no_kind_carries_is_named() {
+    let w = World::new("inventory").await;
+    let db = w.client.database("gamma");
+    db.run_command(doc! { "create": "plain" })
+        .await
+        .expect("creates a collection");
+    db.run_command(doc! { "create": "readings", "timeseries": { "timeField": "at" } })
+        .await
+        .expect("creates a time series collection");
+    db.run_command(
+        doc! { "create": "audited", "changeStreamPreAndPostImages": { "enabled": true } },
+    )
+    .await
+    .expect("creates a collection with pre- and post-images");
+    let export = [
+        "export",
+        "--tenant",
+        "gamma",
+        "--domain",
+        "mongo",
+        "-o",
+        "/dev/null",
+    ];
+    let o = w.run(&export);
+    code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("changeStreamPreAndPostImages of collection gamma.audited"),
+        "{err}"
+    );
+    // MongoDB lists a time series collection as one (`type: timeseries`); SecantusDB as a collection with
+    // a `timeseries` option: either way it is named.
+    assert!(
+        err.contains("time series collection gamma.readings")
+            || err.contains("timeseries of collection gamma.readings"),
+        "{err}"
+    );
+    assert!(!err.contains("gamma.plain"), "{err}");
+    assert!(!err.contains("system.buckets"), "{err}");
+    let mut strict = export.to_vec();
+    strict.push("--strict");
+    code(&w.run(&strict), 5);
+    w.finish();
 }

@@ -540,3 +540,44 @@ async fn each_kind_changes_in_place_and_converges() {
     );
     db.drop().await;
 }
+
+/// What no kind carries yet is named, never lost without a word: default privileges, privileges on a
+/// function (a `REVOKE EXECUTE ... FROM PUBLIC`) and on a column, an aggregate.
+#[tokio::test]
+async fn privileges_no_kind_carries_are_named() {
+    let db = TestDb::new("kinds_acl").await;
+    db.exec(
+        "do $$ begin create role falconer_acl_reader; exception when duplicate_object or unique_violation then null; end $$;
+         create schema app;
+         create table app.t (id int, secret text);
+         grant select (id) on app.t to falconer_acl_reader;
+         create function app.f() returns int language sql as 'select 1';
+         revoke execute on function app.f() from public;
+         alter default privileges in schema app grant select on tables to falconer_acl_reader;
+         create aggregate app.total(numeric) (sfunc = numeric_add, stype = numeric);",
+    )
+    .await;
+    let t = tenant("app");
+    let specs = inspected(&db, &t).await;
+    let refs: Vec<&Spec> = specs.iter().collect();
+    let left = inventory::not_carried(&db.pool, &["app".to_string()], &refs, None)
+        .await
+        .expect("inventory");
+    let named: Vec<(String, String)> = left.into_iter().map(|n| (n.kind, n.name)).collect();
+    for (kind, name) in [
+        ("aggregate", "function app.total(numeric)"),
+        (
+            "default privileges",
+            "default privileges on new relations belonging to role postgres in schema app",
+        ),
+        ("privileges on a column", "privileges on column app.t.id"),
+        ("privileges on a function", "privileges on function app.f()"),
+    ] {
+        assert!(
+            named.contains(&(kind.to_string(), name.to_string())),
+            "{kind}: {name} not in {named:#?}"
+        );
+    }
+    assert_eq!(named.len(), 4, "{named:#?}");
+    db.drop().await;
+}

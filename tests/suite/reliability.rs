@@ -641,9 +641,11 @@ async fn a_read_cut_off_is_read_again() {
         let (once, cuts) = cutter(upstream, marker, 1).await;
         let o = run(once, &["plan", "--detailed-exitcode"]);
         assert_eq!(o.status.code(), Some(0), "{system}: in sync: {}", both(&o));
+        // MongoDB's inventory lists the collections once more after the read (PostgreSQL's is its own query).
+        let passes = if system == "MongoDB" { 3 } else { 2 };
         assert_eq!(
             cuts.load(Ordering::SeqCst),
-            2,
+            passes,
             "{system}: cut once, then passed"
         );
         let (always, cuts) = cutter(upstream, marker, usize::MAX).await;

@@ -234,6 +234,12 @@ async fn export_then_plan_shows_no_changes_for_what_another_client_configured() 
         &out.display().to_string(),
     ]);
     code(&o, 0);
+    // Everything configured is carried: the inventory names nothing.
+    assert!(
+        !text(&o.stderr).contains("not carried"),
+        "{}",
+        text(&o.stderr)
+    );
     let exported = std::fs::read_to_string(&out).expect("exported");
     for expected in [
         "versioning = \"suspended\"",
@@ -440,5 +446,46 @@ async fn a_wrong_secret_is_a_clear_error_naming_the_endpoint() {
         "{}",
         both(&o)
     );
+    w.finish();
+}
+
+/// A bucket made with object lock (a sub-resource no field of the bucket kind carries): export names it,
+/// `--strict` refuses the export, and a backup's storage domain is `incomplete`.
+#[tokio::test]
+async fn a_configuration_no_field_carries_is_named() {
+    let w = World::new("inventory").await;
+    w.client
+        .send(
+            Call::new(Method::PUT, Some("inv-locked"), "")
+                .header("x-amz-bucket-object-lock-enabled", "true"),
+        )
+        .await
+        .expect("creates a bucket with object lock");
+    w.put("inv-plain", "", "").await;
+    let tenant = w.dir.join("tenant.toml");
+    std::fs::write(&tenant, "[tenant]\nid = \"inv\"\n").expect("writes");
+    let t = tenant.display().to_string();
+    let export = [
+        "export",
+        "--tenant",
+        "inv",
+        "--manifest",
+        &t,
+        "--domain",
+        "storage",
+        "-o",
+        "/dev/null",
+    ];
+    let o = w.run(&export);
+    code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("storage: not carried (a manifest, export or backup does not hold them): 1 object lock: object lock of bucket inv-locked"),
+        "{err}"
+    );
+    assert!(!err.contains("inv-plain"), "{err}");
+    let mut strict = export.to_vec();
+    strict.push("--strict");
+    code(&w.run(&strict), 5);
     w.finish();
 }

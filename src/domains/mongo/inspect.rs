@@ -85,7 +85,7 @@ pub async fn inspect(
 }
 
 /// All documents of a cursor-returning command.
-async fn list(
+pub(super) async fn list(
     client: &Client,
     db: &str,
     command: Document,

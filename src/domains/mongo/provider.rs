@@ -191,6 +191,16 @@ impl Provider for Mongo {
         self.databases.share();
     }
 
+    /// What the tenant's databases hold that no kind carries (`inventory.rs`).
+    async fn not_carried(
+        &self,
+        _tenant: &Tenant,
+        carried: &[&Spec],
+    ) -> Result<Option<Vec<provider::NotCarried>>, ProviderError> {
+        let read = super::inventory::not_carried(&self.client, carried);
+        read.within("MongoDB").await.map(Some).map_err(backend)
+    }
+
     async fn apply(
         &self,
         changes: &[Change],

@@ -50,6 +50,21 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
     LEFT JOIN pg_class rel ON rel.oid = co.conrelid
     LEFT JOIN pg_type ty ON ty.oid = co.contypid
   UNION ALL
+  SELECT 'pg_default_acl'::regclass, d.oid, 'default privileges', ns.nspname,
+         pg_get_userbyid(d.defaclrole)::text || ' ' || d.defaclobjtype::text, NULL, NULL
+    FROM pg_default_acl d JOIN ns ON ns.oid = d.defaclnamespace
+  UNION ALL
+  -- Privileges no kind carries yet, on objects that are carried: a function's, a type's, a column's.
+  SELECT 'pg_proc'::regclass, p.oid, 'privileges on a function', ns.nspname, p.proname::text, NULL, 'acl'
+    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.proacl IS NOT NULL
+  UNION ALL
+  SELECT 'pg_type'::regclass, t.oid, 'privileges on a type', ns.nspname, t.typname::text, NULL, 'acl'
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typacl IS NOT NULL
+  UNION ALL
+  SELECT 'pg_class'::regclass, c.oid, 'privileges on a column', ns.nspname, c.relname || '.' || a.attname, NULL, 'acl'
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
+   WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
   SELECT 'pg_operator'::regclass, o.oid, 'operator', ns.nspname,
          o.oprname || '(' || o.oprleft::regtype || ', ' || o.oprright::regtype || ')', NULL, NULL
     FROM pg_operator o JOIN ns ON ns.oid = o.oprnamespace
@@ -271,8 +286,18 @@ pub async fn not_carried(
         .into_iter()
         .filter(|r| !is_carried(r, &carried, &extensions))
         .map(|r| NotCarried {
-            name: r.description.unwrap_or_else(|| format!("{}.{}", r.schema, r.name)),
+            name: described(&r),
             kind: r.kind,
         })
         .collect())
+}
+
+/// How the inventory names an object: as `pg_describe_object` does, and privileges as what they are on.
+fn described(r: &Row) -> String {
+    let object = r.description.clone().unwrap_or_else(|| format!("{}.{}", r.schema, r.name));
+    match (r.code.as_deref(), r.kind.as_str()) {
+        (Some("acl"), "privileges on a column") => format!("privileges on column {}.{}", r.schema, r.name),
+        (Some("acl"), _) => format!("privileges on {object}"),
+        _ => object,
+    }
 }

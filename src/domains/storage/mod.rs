@@ -5,6 +5,7 @@
 //! `provider.rs` (inspection and apply).
 
 pub use crate::s3::{client, sigv4};
+pub mod inventory;
 pub mod provider;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).

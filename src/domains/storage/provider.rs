@@ -57,7 +57,7 @@ fn unreadable(bucket: &str, why: impl std::fmt::Display) -> S3Error {
 
 /// A configuration sub-resource, or `None` when the bucket has none (S3 answers 404 with a
 /// `NoSuch...`/`...NotFound...` code; a server that does not implement it answers 501).
-async fn sub(client: &Client, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, S3Error> {
+pub async fn sub(client: &Client, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, S3Error> {
     match client
         .send(Call::new(Method::GET, Some(bucket), name))
         .await
@@ -371,6 +371,25 @@ impl Provider for Storage {
 
     fn share_reads(&self, _tenants: &[Tenant]) {
         self.buckets.share();
+    }
+
+    /// Each tenant bucket's configuration sub-resources that no field carries (`inventory.rs`).
+    async fn not_carried(
+        &self,
+        _tenant: &Tenant,
+        carried: &[&Spec],
+    ) -> Result<Option<Vec<provider::NotCarried>>, ProviderError> {
+        let buckets: Vec<String> = carried
+            .iter()
+            .filter_map(|s| match s {
+                Spec::StorageBucket(b) => Some(b.name.clone()),
+                _ => None,
+            })
+            .collect();
+        super::inventory::not_carried(&self.client, &buckets)
+            .await
+            .map(Some)
+            .map_err(|e| ProviderError::backend(Domain::Storage, e))
     }
 
     /// Buckets do not depend on each other: changes of one wave run concurrently, [`PARALLEL`] at a time.
