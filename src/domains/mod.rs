@@ -454,6 +454,7 @@ kinds! {
     PgPolicy => postgres::Policy,
     PgTrigger => postgres::Trigger,
     PgGrant => postgres::Grant,
+    PgDefaultPrivileges => postgres::DefaultPrivileges,
     MongoDatabase => mongo::Database,
     MongoCollection => mongo::Collection,
     MongoIndex => mongo::Index,

@@ -361,6 +361,13 @@ returns = "trigger"
 language = "plpgsql"
 body = "begin return new; end"
 
+[[postgres.default_privileges]]
+schema = "app"
+role = "R_owner"
+on = "tables"
+grantee = "R"
+privileges = ["SELECT"]
+
 [[postgres.trigger]]
 name = "trg"
 schema = "app"
@@ -730,6 +737,27 @@ const PG: &[Case] = &[
             "function = \"tf\"\ncomment = \"two\"\nfiring = \"disabled\"",
         )
     },
+    Case {
+        allow: &["WIDENS_ACCESS"],
+        ..case(
+            "postgres.function.app.f()",
+            "execute",
+            "security_definer = true\n",
+            "security_definer = true\nexecute = [\"R\"]\n",
+        )
+    },
+    case(
+        "postgres.default_privileges.app.R_owner.tables.R",
+        "privileges",
+        "grantee = \"R\"\nprivileges = [\"SELECT\"]",
+        "grantee = \"R\"\nprivileges = [\"SELECT\", \"INSERT\"]",
+    ),
+    case(
+        "postgres.default_privileges.app.R_owner.tables.R",
+        "with_grant_option",
+        "grantee = \"R\"\nprivileges = [\"SELECT\", \"INSERT\"]\n",
+        "grantee = \"R\"\nprivileges = [\"SELECT\", \"INSERT\"]\nwith_grant_option = true\n",
+    ),
     case(
         "postgres.table.app.t",
         "owner",

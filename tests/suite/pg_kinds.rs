@@ -241,7 +241,8 @@ async fn an_orm_made_schema_round_trips_whole() {
 
 /// A multi-tenant SaaS schema: tenants and their events in a table partitioned by range (two quarters and
 /// a default partition, an index on the parent), row-level security forced on both, a policy per role,
-/// grants to the application's role, and a `SECURITY DEFINER` function the policies call.
+/// grants to the application's role, a `SECURITY DEFINER` function the policies call that only that role may
+/// call, and default privileges for what is created later.
 const SAAS: &str = r#"
 do $$ begin create role falconer_saas_app; exception when duplicate_object or unique_violation then null; end $$;
 create extension if not exists pgcrypto;
@@ -265,6 +266,10 @@ create policy tenant_self on saas.tenants for select to falconer_saas_app using 
 grant usage on schema saas to falconer_saas_app;
 grant select, insert on saas.events to falconer_saas_app;
 grant select on saas.tenants to falconer_saas_app;
+revoke execute on function saas.current_tenant() from public;
+grant execute on function saas.current_tenant() to falconer_saas_app;
+alter default privileges in schema saas grant select on tables to falconer_saas_app;
+alter default privileges in schema saas grant usage, select on sequences to falconer_saas_app;
 "#;
 
 #[tokio::test]
@@ -541,8 +546,9 @@ async fn each_kind_changes_in_place_and_converges() {
     db.drop().await;
 }
 
-/// What no kind carries yet is named, never lost without a word: default privileges, privileges on a
-/// function (a `REVOKE EXECUTE ... FROM PUBLIC`) and on a column, an aggregate.
+/// What no kind carries yet is named, never lost without a word: privileges on a column, an aggregate, and
+/// what no field of a carried table holds (UNLOGGED, storage parameters, an identity's options). A
+/// function's `REVOKE EXECUTE ... FROM PUBLIC` (`execute = []`) and default privileges are carried.
 #[tokio::test]
 async fn privileges_no_kind_carries_are_named() {
     let db = TestDb::new("kinds_acl").await;
@@ -554,7 +560,9 @@ async fn privileges_no_kind_carries_are_named() {
          create function app.f() returns int language sql as 'select 1';
          revoke execute on function app.f() from public;
          alter default privileges in schema app grant select on tables to falconer_acl_reader;
-         create aggregate app.total(numeric) (sfunc = numeric_add, stype = numeric);",
+         create aggregate app.total(numeric) (sfunc = numeric_add, stype = numeric);
+         create unlogged table app.scratch (id bigint generated always as identity (start with 100) primary key)
+             with (fillfactor = 70);",
     )
     .await;
     let t = tenant("app");
@@ -566,18 +574,33 @@ async fn privileges_no_kind_carries_are_named() {
     let named: Vec<(String, String)> = left.into_iter().map(|n| (n.kind, n.name)).collect();
     for (kind, name) in [
         ("aggregate", "function app.total(numeric)"),
-        (
-            "default privileges",
-            "default privileges on new relations belonging to role postgres in schema app",
-        ),
         ("privileges on a column", "privileges on column app.t.id"),
-        ("privileges on a function", "privileges on function app.f()"),
+        ("unlogged table", "table app.scratch is UNLOGGED"),
+        (
+            "storage parameters",
+            "storage parameters of table app.scratch",
+        ),
+        (
+            "identity options",
+            "identity options of column app.scratch.id",
+        ),
     ] {
         assert!(
             named.contains(&(kind.to_string(), name.to_string())),
             "{kind}: {name} not in {named:#?}"
         );
     }
-    assert_eq!(named.len(), 4, "{named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
+    assert!(
+        specs.iter().any(
+            |s| matches!(s, Spec::PgDefaultPrivileges(d) if d.grantee == "falconer_acl_reader")
+        ),
+        "{specs:#?}"
+    );
+    let execute = specs.iter().find_map(|s| match s {
+        Spec::PgFunction(f) if f.name == "f" => f.execute.clone(),
+        _ => None,
+    });
+    assert_eq!(execute, Some(vec![]));
     db.drop().await;
 }

@@ -672,6 +672,10 @@ pub fn statements(
         (Action::Update, Some(PgFunction(d)), Some(PgFunction(l))) => function::update(d, l),
         (Action::Create, Some(PgTrigger(t)), _) => trigger::create(t),
         (Action::Update, Some(PgTrigger(d)), Some(PgTrigger(l))) => trigger::update(d, l),
+        (Action::Create, Some(PgDefaultPrivileges(d)), _) => default_privileges::create(d),
+        (Action::Update, Some(PgDefaultPrivileges(d)), Some(PgDefaultPrivileges(l))) => {
+            default_privileges::update(d, l)
+        }
         (Action::Create, Some(PgGrant(g)), _) => create_grant(g),
         (Action::Update, Some(PgGrant(d)), Some(PgGrant(l))) => update_grant(d, l),
         (Action::Delete, _, Some(live)) => vec![drop_statement(live)?],
@@ -835,6 +839,7 @@ fn drop_statement(live: &Spec) -> Result<String, DdlError> {
         PgSequence(q) => sequence::drop(q),
         PgFunction(f) => function::drop(f),
         PgTrigger(t) => trigger::drop(t),
+        PgDefaultPrivileges(d) => default_privileges::drop(d),
         PgGrant(g) => format!(
             "revoke {} on {} from {}",
             privileges(&g.privileges),

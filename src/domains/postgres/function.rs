@@ -49,6 +49,9 @@ model! {
         /// Settings in force while it runs (`SET search_path = app, pg_temp`).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub set: BTreeMap<String, String>,
+        /// The roles that may call it besides its owner (`public`: every role, as a new function allows);
+        /// `[]` after `REVOKE EXECUTE ... FROM PUBLIC` with no grant. Default: as the server has it.
+        pub execute: Option<Vec<String>>,
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -85,6 +88,7 @@ pub(super) static FUNCTION: KindMeta = KindMeta {
         FieldMeta::new("leakproof", SERVER_DEFAULT),
         FieldMeta::new("parallel", SERVER_DEFAULT),
         FieldMeta::new("cost", SERVER_DEFAULT),
+        FieldMeta::new("execute", SET | SERVER_DEFAULT),
         FieldMeta::new("rows", SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),
     ],
@@ -167,6 +171,11 @@ impl ResourceKind for Function {
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
         r.extend(owner_reference(&self.owner));
+        for (i, role) in self.execute.iter().flatten().enumerate() {
+            if !is_builtin_role(role) {
+                r.push(Reference::soft(format!("execute[{i}]"), addr("role", &[role])));
+            }
+        }
         for (i, a) in self.argument.iter().enumerate() {
             r.extend(types::type_reference(format!("argument[{i}].type"), &a.ty, tenant));
         }
@@ -180,6 +189,15 @@ impl ResourceKind for Function {
         schema_in_scope(&self.schema, tenant)
     }
     fn normalize(&mut self) {
+        if let Some(roles) = &mut self.execute {
+            for r in roles.iter_mut() {
+                if r.eq_ignore_ascii_case("public") {
+                    *r = "public".into();
+                }
+            }
+            roles.sort();
+            roles.dedup();
+        }
         for a in &mut self.argument {
             a.ty = canonical_type(&a.ty);
             if a.mode == Some(ArgMode::In) {
@@ -238,6 +256,9 @@ impl ResourceKind for Function {
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&SCHEMA_SCOPE, &mut self.schema);
         rename_owner(r, &mut self.owner);
+        for role in self.execute.iter_mut().flatten() {
+            r.tenant_word(role);
+        }
         for a in &mut self.argument {
             sql::rename_schemas(r, &mut a.ty);
             if let Some(d) = &mut a.default {
@@ -371,8 +392,30 @@ fn attributes(f: &Function) -> String {
 }
 
 /// `CREATE OR REPLACE FUNCTION` (or `PROCEDURE`), after turning `check_function_bodies` off for the rest
-/// of the transaction; then the comment.
+/// of the transaction; then the comment and who may call it.
 pub fn create(f: &Function) -> Vec<String> {
+    let mut out = definition(f);
+    if f.comment.is_some() {
+        out.push(comment(f));
+    }
+    out.extend(execute_changes(f, None));
+    out
+}
+
+/// `GRANT` and `REVOKE EXECUTE` that make the roles allowed to call `f` its `execute` (`had`: the live
+/// function's; a new function lets PUBLIC call it).
+fn execute_changes(f: &Function, had: Option<&Vec<String>>) -> Vec<String> {
+    let Some(want) = &f.execute else { return Vec::new() };
+    let public = vec!["public".to_string()];
+    let had = had.unwrap_or(&public);
+    let who = |r: &String| if r == "public" { "public".to_string() } else { quote_ident(r) };
+    let revokes = had.iter().filter(|r| !want.contains(r)).map(|r| format!("revoke execute on {} {} from {}", f.word(), f.target(), who(r)));
+    let grants = want.iter().filter(|r| !had.contains(r)).map(|r| format!("grant execute on {} {} to {}", f.word(), f.target(), who(r)));
+    revokes.chain(grants).collect()
+}
+
+/// The function's definition (`CREATE OR REPLACE`), with `check_function_bodies` off.
+fn definition(f: &Function) -> Vec<String> {
     let args: Vec<String> = f.argument.iter().map(argument_def).collect();
     let mut s = format!("create or replace {} {}({})", f.word(), qualified(&f.schema, &f.name), args.join(", "));
     if let Some(r) = &f.returns {
@@ -390,11 +433,7 @@ pub fn create(f: &Function) -> Vec<String> {
     }
     let tag = dollar_tag(&f.body);
     s.push_str(&format!(" as {tag}{}{tag}", f.body));
-    let mut out = vec!["set local check_function_bodies = off".to_string(), s];
-    if f.comment.is_some() {
-        out.push(comment(f));
-    }
-    out
+    vec!["set local check_function_bodies = off".to_string(), s]
 }
 
 fn comment(f: &Function) -> String {
@@ -404,17 +443,15 @@ fn comment(f: &Function) -> String {
 
 /// The statements that change `l` into `d` (same signature, result and arguments: those are a replace).
 pub fn update(d: &Function, l: &Function) -> Vec<String> {
+    // What a definition does not hold changes on its own (the owner: `ddl::owner_change`).
     let mut same = d.clone();
-    same.comment = l.comment.clone();
-    let mut out = if same == *l {
-        Vec::new()
-    } else {
-        let mut c = create(d);
-        c.retain(|s| !s.starts_with("comment on"));
-        c
-    };
+    (same.comment, same.owner, same.execute) = (l.comment.clone(), l.owner.clone(), l.execute.clone());
+    let mut out = if same == *l { Vec::new() } else { definition(d) };
     if d.comment != l.comment {
         out.push(comment(d));
+    }
+    if d.execute.is_some() && d.execute != l.execute {
+        out.extend(execute_changes(d, l.execute.as_ref()));
     }
     out
 }
@@ -462,6 +499,7 @@ mod tests {
             cost: None,
             rows: None,
             set: BTreeMap::from([("search_path".into(), "app, pg_temp".into())]),
+            execute: None,
             comment: None,
             depends_on: vec![],
         }
@@ -523,6 +561,7 @@ pub struct Row {
     rows: f64,
     config: Vec<String>,
     comment: Option<String>,
+    execute: Option<Vec<String>>,
 }
 
 impl Row {
@@ -543,7 +582,11 @@ pub const SQL: &str = "select n.nspname::text as schema, p.proname::text as name
        l.lanname::text as language, p.prosrc as body, p.provolatile::text as volatility, p.proisstrict as strict,
        p.prosecdef as security_definer, p.proleakproof as leakproof, p.proparallel::text as parallel,
        p.procost::float8 as cost, p.prorows::float8 as rows, coalesce(p.proconfig, '{}') as config,
-       obj_description(p.oid, 'pg_proc') as comment
+       obj_description(p.oid, 'pg_proc') as comment,
+       case when p.proacl is not null then
+         array(select coalesce(r.rolname::text, 'public') from aclexplode(p.proacl) a
+               left join pg_roles r on r.oid = a.grantee
+               where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner order by 1) end as execute
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
  where n.nspname = any($1) and p.prokind in ('f', 'p') and l.lanname not in ('c', 'internal')
    and p.prosqlbody is null
@@ -617,6 +660,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 cost: (!procedure).then_some(r.cost),
                 rows: (!procedure).then_some(r.rows),
                 set: settings(&r.config),
+                execute: r.execute,
                 comment: r.comment,
                 name: r.name,
                 schema: r.schema,

@@ -414,6 +414,7 @@ fn resources_of(rows: Rows) -> Inspected {
     r.extend(policies_of(rows.policy_rows));
     r.extend(grants_of(rows.grant_rows));
     r.extend(trigger::of_rows(rows.trigger_rows));
+    r.extend(default_privileges::of_rows(rows.default_privilege_rows));
     out
 }
 
@@ -434,6 +435,7 @@ struct Rows {
     sequence_rows: Vec<sequence::Row>,
     function_rows: Vec<function::Row>,
     trigger_rows: Vec<trigger::Row>,
+    default_privilege_rows: Vec<default_privileges::Row>,
     role_rows: Vec<RoleRow>,
     queries: usize,
 }
@@ -446,6 +448,7 @@ impl Rows {
         names.extend(self.schema_acl.iter().map(|r| r.grantee.clone()));
         names.extend(self.grant_rows.iter().map(|r| r.grantee.clone()));
         names.extend(self.policy_rows.iter().flat_map(|r| r.roles.iter().cloned()));
+        names.extend(self.default_privilege_rows.iter().map(|r| r.grantee().to_string()));
         names.extend(also.iter().cloned());
         names.remove("public");
         names.into_iter().collect()
@@ -494,7 +497,7 @@ impl Rows {
                 }
             )*};
         }
-        share_by_schema!(type_rows, sequence_rows, function_rows, trigger_rows);
+        share_by_schema!(type_rows, sequence_rows, function_rows, trigger_rows, default_privilege_rows);
         parts
     }
 
@@ -516,6 +519,7 @@ impl Rows {
         self.sequence_rows.extend(other.sequence_rows);
         self.function_rows.extend(other.function_rows);
         self.trigger_rows.extend(other.trigger_rows);
+        self.default_privilege_rows.extend(other.default_privilege_rows);
     }
 }
 
@@ -581,6 +585,7 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
             sequence_rows: q!(first, sequence::SQL, relations),
             function_rows: q!(first, function::SQL, schemas),
             trigger_rows: q!(first, trigger::SQL, relations),
+            default_privilege_rows: q!(first, default_privileges::SQL, schemas),
             ..Rows::default()
         };
         Ok::<_, sqlx::Error>((

@@ -55,7 +55,10 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
     FROM pg_default_acl d JOIN ns ON ns.oid = d.defaclnamespace
   UNION ALL
   -- Privileges no kind carries yet, on objects that are carried: a function's, a type's, a column's.
-  SELECT 'pg_proc'::regclass, p.oid, 'privileges on a function', ns.nspname, p.proname::text, NULL, 'acl'
+  SELECT 'pg_proc'::regclass, p.oid, 'privileges on a function', ns.nspname,
+         p.proname || '(' || coalesce((SELECT string_agg(format_type(u.t, NULL), ', ' ORDER BY u.o)
+                                        FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, o)), '') || ')',
+         NULL, 'acl'
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.proacl IS NOT NULL
   UNION ALL
   SELECT 'pg_type'::regclass, t.oid, 'privileges on a type', ns.nspname, t.typname::text, NULL, 'acl'
@@ -64,6 +67,24 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
   SELECT 'pg_class'::regclass, c.oid, 'privileges on a column', ns.nspname, c.relname || '.' || a.attname, NULL, 'acl'
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
    WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  -- What no field carries of a carried table: UNLOGGED, storage parameters, an identity's sequence options.
+  SELECT 'pg_class'::regclass, c.oid, 'unlogged table', ns.nspname, c.relname::text, NULL, 'attr'
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p')
+  UNION ALL
+  SELECT 'pg_class'::regclass, c.oid, 'storage parameters', ns.nspname, c.relname::text, NULL, 'attr'
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+   WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'p', 'm')
+  UNION ALL
+  SELECT 'pg_class'::regclass, t.oid, 'identity options', ns.nspname, t.relname || '.' || a.attname, NULL, 'attr'
+    FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+    JOIN pg_sequence q ON q.seqrelid = s.oid
+    JOIN pg_class t ON t.oid = d.refobjid JOIN ns ON ns.oid = t.relnamespace
+    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
+     AND NOT (q.seqstart = 1 AND q.seqincrement = 1 AND q.seqmin = 1 AND q.seqcache = 1 AND NOT q.seqcycle
+              AND q.seqmax = CASE q.seqtypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
+                                  ELSE 9223372036854775807 END)
   UNION ALL
   SELECT 'pg_operator'::regclass, o.oid, 'operator', ns.nspname,
          o.oprname || '(' || o.oprleft::regtype || ', ' || o.oprright::regtype || ')', NULL, NULL
@@ -176,6 +197,13 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
             }
             Spec::PgFunction(f) => {
                 out.insert(("function", f.schema.clone(), f.signature(), None));
+                if f.execute.is_some() {
+                    out.insert(("privileges on a function", f.schema.clone(), f.signature(), None));
+                }
+            }
+            Spec::PgDefaultPrivileges(d) => {
+                let name = format!("{} {}", d.role, d.on.code());
+                out.insert(("default privileges", d.schema.clone(), name, None));
             }
             Spec::PgTrigger(t) => {
                 let parent = Some(t.table.clone());
@@ -202,6 +230,8 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("sequence", _) => key("sequence", None),
         ("enum type" | "domain" | "composite type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
+        ("privileges on a function", _) => key("privileges on a function", None),
+        ("default privileges", _) => key("default privileges", None),
         // A NOT NULL (a constraint of its own since PostgreSQL 18) is its column's `nullable`, or its
         // domain's.
         ("constraint", Some("n")) => r.parent.as_ref().is_some_and(|t| {
@@ -298,6 +328,9 @@ fn described(r: &Row) -> String {
     match (r.code.as_deref(), r.kind.as_str()) {
         (Some("acl"), "privileges on a column") => format!("privileges on column {}.{}", r.schema, r.name),
         (Some("acl"), _) => format!("privileges on {object}"),
+        (Some("attr"), "unlogged table") => format!("{object} is UNLOGGED"),
+        (Some("attr"), "identity options") => format!("identity options of column {}.{}", r.schema, r.name),
+        (Some("attr"), kind) => format!("{kind} of {object}"),
         _ => object,
     }
 }

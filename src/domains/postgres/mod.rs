@@ -2,6 +2,7 @@
 //! Never row data.
 
 pub mod ddl;
+pub mod default_privileges;
 pub mod function;
 mod hazards;
 pub mod inspect;
@@ -14,6 +15,7 @@ pub mod sequence;
 pub mod trigger;
 pub mod types;
 
+pub use default_privileges::DefaultPrivileges;
 pub use function::Function;
 pub use sequence::Sequence;
 pub use trigger::Trigger;

@@ -98,7 +98,16 @@ pub fn statements(
     let d: HashMap<&Address, &Spec> = desired.iter().map(|i| (&i.address, &i.spec)).collect();
     let l: HashMap<&Address, &Spec> = live.iter().map(|i| (&i.address, &i.spec)).collect();
     let mut out = Vec::new();
-    for c in changes.iter().filter(|c| c.kind.domain == Domain::Postgres) {
+    // Default privileges given or changed come last: they give privileges on what is created after them,
+    // and what this run creates has its own grants (as the schema it was read from had them). Those taken
+    // away keep their place, before the roles they name are dropped.
+    let (defaults, rest): (Vec<&Change>, Vec<&Change>) = changes
+        .iter()
+        .filter(|c| c.kind.domain == Domain::Postgres)
+        .partition(|c| {
+            c.kind.name == super::default_privileges::DEFAULT_PRIVILEGES.kind && c.action != Action::Delete
+        });
+    for c in rest.into_iter().chain(defaults) {
         let (desired, live) = (d.get(&c.address).copied(), l.get(&c.address).copied());
         let base = bases
             .get(&c.address)
