@@ -546,8 +546,9 @@ async fn each_kind_changes_in_place_and_converges() {
     db.drop().await;
 }
 
-/// What no kind carries yet is named, never lost without a word: privileges on a column, an aggregate, and
-/// what no field of a carried table holds (UNLOGGED, storage parameters, an identity's options). A
+/// What no kind carries yet is named, never lost without a word: privileges on a column, an aggregate, a
+/// role's settings, and what no field of a carried table holds (UNLOGGED, storage parameters, an identity's
+/// options). A
 /// function's `REVOKE EXECUTE ... FROM PUBLIC` (`execute = []`) and default privileges are carried.
 #[tokio::test]
 async fn privileges_no_kind_carries_are_named() {
@@ -557,6 +558,8 @@ async fn privileges_no_kind_carries_are_named() {
          create schema app;
          create table app.t (id int, secret text);
          grant select (id) on app.t to falconer_acl_reader;
+         do $$ begin execute format('alter role falconer_acl_reader in database %I set work_mem = %L',
+                                    current_database(), '8MB'); end $$;
          create function app.f() returns int language sql as 'select 1';
          revoke execute on function app.f() from public;
          alter default privileges in schema app grant select on tables to falconer_acl_reader;
@@ -584,13 +587,17 @@ async fn privileges_no_kind_carries_are_named() {
             "identity options",
             "identity options of column app.scratch.id",
         ),
+        (
+            "role settings",
+            "settings of role falconer_acl_reader in this database",
+        ),
     ] {
         assert!(
             named.contains(&(kind.to_string(), name.to_string())),
             "{kind}: {name} not in {named:#?}"
         );
     }
-    assert_eq!(named.len(), 5, "{named:#?}");
+    assert_eq!(named.len(), 6, "{named:#?}");
     assert!(
         specs.iter().any(
             |s| matches!(s, Spec::PgDefaultPrivileges(d) if d.grantee == "falconer_acl_reader")
