@@ -552,3 +552,63 @@ async fn targeted_runs_reach_only_the_systems_they_need() {
     ]);
     code(&drift, 0);
 }
+
+/// A consumer group of the tenant (its topic prefix) is named by export's inventory: its committed offsets
+/// are not carried. `--strict` refuses the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_group_is_named_as_not_carried() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let w = World::new("inventory").await;
+    let topic = NewTopic::new("inv.events", 1, TopicReplication::Fixed(1));
+    for r in w
+        .admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("creates")
+    {
+        r.expect("created");
+    }
+    let bootstrap =
+        w.w.env
+            .iter()
+            .find_map(|(k, v)| (k == "FALCONER_KAFKA_BOOTSTRAP").then(|| v.clone()))
+            .expect("the broker");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "inv.readers")
+        .set("log_level", "3")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&["inv.events"]).expect("subscribes");
+    // Joined once the group has given it the partition (a bounded number of polls).
+    for _ in 0..300 {
+        let _ = consumer.poll(Duration::from_millis(100));
+        if consumer.assignment().is_ok_and(|a| a.count() > 0) {
+            break;
+        }
+    }
+    assert!(
+        consumer.assignment().is_ok_and(|a| a.count() > 0),
+        "the consumer joined its group"
+    );
+    let export = [
+        "export",
+        "--tenant",
+        "inv",
+        "--domain",
+        "kafka",
+        "-o",
+        "/dev/null",
+    ];
+    let o = w.run(&export);
+    code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("kafka: not carried (a manifest, export or backup does not hold them): 1 consumer group: consumer group inv.readers (its committed offsets)"),
+        "{err}"
+    );
+    let mut strict = export.to_vec();
+    strict.push("--strict");
+    code(&w.run(&strict), 5);
+    w.finish();
+}

@@ -524,3 +524,27 @@ pub unsafe fn owned(p: *const std::ffi::c_char) -> String {
     }
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
+
+/// The consumer groups whose id starts with `prefix` (`ListGroups`): their committed offsets are state no
+/// kind carries. A broker that does not answer the listing has none to name.
+pub async fn groups(admin: &Admin, prefix: &str) -> Result<Vec<String>, AdminError> {
+    let (a, prefix) = (admin.clone(), prefix.to_string());
+    // The listing is read on the blocking thread: only the names cross back.
+    let listed = crate::util::blocking(move || {
+        a.inner().fetch_group_list(None, timeout()).map(|list| {
+            let mut names: Vec<String> = list
+                .groups()
+                .iter()
+                .map(|g| g.name().to_string())
+                .filter(|n| n.starts_with(&prefix))
+                .collect();
+            names.sort();
+            names
+        })
+    })
+    .await;
+    Ok(match listed {
+        Ok(Ok(names)) => names,
+        _ => Vec::new(),
+    })
+}

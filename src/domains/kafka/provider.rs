@@ -106,6 +106,27 @@ impl System for Kafka {
 }
 
 impl Provider for Kafka {
+    /// The tenant's consumer groups (its topic prefix): their committed offsets are not carried.
+    async fn not_carried(
+        &self,
+        tenant: &Tenant,
+        _carried: &[&Spec],
+    ) -> Result<Option<Vec<provider::NotCarried>>, ProviderError> {
+        let prefix = tenant.name(&super::TOPIC_PREFIX_SCOPE);
+        let groups = admin::groups(&self.admin, &prefix)
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Kafka, e.to_string()))?;
+        Ok(Some(
+            groups
+                .into_iter()
+                .map(|g| provider::NotCarried {
+                    kind: "consumer group".into(),
+                    name: format!("consumer group {g} (its committed offsets)"),
+                })
+                .collect(),
+        ))
+    }
+
     fn domain(&self) -> Domain {
         Domain::Kafka
     }
