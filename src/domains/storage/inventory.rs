@@ -6,7 +6,7 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::provider::sub;
+use super::subresource::{PARALLEL, sub};
 use crate::domains::provider::NotCarried;
 use super::client::{Client, S3Error};
 
@@ -69,7 +69,7 @@ pub async fn not_carried(client: &Client, buckets: &[String]) -> Result<Vec<NotC
         .flat_map(|b| SUBRESOURCES.iter().map(move |s| (b.clone(), s)))
         .collect();
     let found: Vec<Option<NotCarried>> = crate::util::each_of(&probes, |(bucket, s)| probe(client, bucket, s))
-        .buffered(super::provider::PARALLEL)
+        .buffered(PARALLEL)
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())

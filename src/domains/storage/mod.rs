@@ -7,6 +7,7 @@
 pub use crate::s3::{client, sigv4};
 pub mod inventory;
 pub mod provider;
+pub mod subresource;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Storage;
