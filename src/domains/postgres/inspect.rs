@@ -1,5 +1,6 @@
-//! Inspection of a tenant's PostgreSQL objects with a fixed number of catalog queries (sixteen), whatever the
-//! number of objects: one query per kind of catalog row, for all the tenant's schemas at once.
+//! Inspection of a tenant's PostgreSQL objects with a fixed number of catalog queries (seventeen with the
+//! roles'), whatever the number of objects: one query per kind of catalog row, for all the tenant's schemas
+//! at once.
 //!
 //! Values are read in the server's own spelling (`format_type`, `pg_get_expr`, `pg_get_indexdef`,
 //! `pg_get_viewdef`), which is also how exported manifests write them, so that export then plan shows no
@@ -545,7 +546,7 @@ async fn read_roles<'c>(
 /// A read-only transaction of a snapshot.
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-/// Runs the catalog queries of `schemas` (fifteen: the relations first, then the rest at once on the
+/// Runs the catalog queries of `schemas` (sixteen: the relations first, then the rest at once on the
 /// snapshot's connections, `txs`), all but the roles'.
 // Long: one line per catalog query, spread over four connections that read one snapshot; the lanes are
 // kept together so that which queries share a connection stays visible.
