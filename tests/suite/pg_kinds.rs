@@ -611,3 +611,69 @@ async fn privileges_no_kind_carries_are_named() {
     assert_eq!(execute, Some(vec![]));
     db.drop().await;
 }
+
+/// The invoicing schema through the commands a user runs: `backup create --strict` of the tenant (complete),
+/// then `restore` into an empty database (refused until its hazard is allowed, writing nothing); pg_dump of
+/// both holds the same statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_schema_is_backed_up_and_restored_whole() {
+    let (a, b) = (
+        TestDb::new("kinds_bk_a").await,
+        TestDb::new("kinds_bk_b").await,
+    );
+    a.exec(APP).await;
+    let env = vec![("FALCONER_POSTGRES_URL".to_string(), a.url.clone())];
+    let w = crate::support::Workdir::new("pg_kinds", "backup", env);
+    w.write(
+        "tenant.toml",
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n",
+    );
+    let repo = format!("file:{}", w.dir.join("repo").display());
+    let m = w.manifest();
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "postgres",
+        "--repo",
+        &repo,
+        // Nothing of the schema is left out: a complete backup, not `incomplete` (which exits 5 here).
+        "--strict",
+    ]);
+    crate::support::code(&o, 0);
+    let restore = [
+        "restore",
+        "latest",
+        "--tenant",
+        "acme",
+        "--repo",
+        &repo,
+        "--domain",
+        "postgres",
+        "--auto-approve",
+    ];
+    // The `SECURITY DEFINER` function is a hazard the restore asks permission for, before writing anything.
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = restore.iter().chain(extra).copied().collect();
+        w.command(&args)
+            .env("FALCONER_POSTGRES_URL", &b.url)
+            .output()
+            .expect("runs")
+    };
+    crate::support::code(&run(&[]), 4);
+    let schemas: i64 =
+        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'app'")
+            .fetch_one(&b.pool)
+            .await
+            .expect("reads");
+    assert_eq!(schemas, 0, "nothing was written");
+    crate::support::code(&run(&["--allow", "WIDENS_ACCESS"]), 0);
+    assert_eq!(dump(&a, "app"), dump(&b, "app"));
+    let _ = std::fs::remove_dir_all(&w.dir);
+    a.drop().await;
+    b.drop().await;
+}
