@@ -12,18 +12,7 @@ use mongodb::bson::{Document, doc};
 use crate::domains::Spec;
 use crate::domains::provider::NotCarried;
 
-/// The options of `listCollections` that the collection kind reads.
-const CARRIED_OPTIONS: &[&str] = &[
-    "validator",
-    "validationLevel",
-    "validationAction",
-    "capped",
-    "size",
-    "max",
-    "collation",
-    "viewOn",
-    "pipeline",
-];
+use super::COLLECTION_OPTIONS as CARRIED_OPTIONS;
 
 /// The server's own bookkeeping of what is carried: views' definitions, time series' buckets.
 fn bookkeeping(name: &str) -> bool {

@@ -155,6 +155,19 @@ impl JsonSchema for IndexDirection {
     }
 }
 
+/// The options of a collection (`listCollections`, an artifact's collection) that the collection kind reads.
+pub const COLLECTION_OPTIONS: &[&str] = &[
+    "validator",
+    "validationLevel",
+    "validationAction",
+    "capped",
+    "size",
+    "max",
+    "collation",
+    "viewOn",
+    "pipeline",
+];
+
 model! {
     /// A database of the tenant.
     pub struct Database {

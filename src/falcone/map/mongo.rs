@@ -107,22 +107,8 @@ impl Mapper {
         o: &Map<String, Value>,
         p: &str,
     ) -> mongo::Collection {
-        self.leftover(
-            o,
-            p,
-            &[
-                "validator",
-                "validationLevel",
-                "validationAction",
-                "capped",
-                "size",
-                "max",
-                "collation",
-                "viewOn",
-                "pipeline",
-                "uuid",
-            ],
-        );
+        // The collection's uuid is the server's, not configuration.
+        self.leftover(o, p, &[mongo::COLLECTION_OPTIONS, &["uuid"]].concat());
         let lower = |k: &str| -> Option<Value> {
             o.get(k)
                 .and_then(Value::as_str)

@@ -629,3 +629,16 @@ pub fn bounded(mut c: std::process::Command) -> std::process::Output {
         waiter.join().ok().map(|o| both(&o))
     );
 }
+
+/// Runs `export` (which must succeed) and checks that its warnings name `named` as not carried, then that
+/// the same export with `--strict` is refused (exit 5). Returns the warnings.
+pub fn named_and_strict(w: &Workdir, export: &[&str], named: &str) -> String {
+    let o = w.run(export);
+    code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(err.contains(named), "{named}: {err}");
+    let mut strict = export.to_vec();
+    strict.push("--strict");
+    code(&w.run(&strict), 5);
+    err
+}
