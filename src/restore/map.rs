@@ -208,17 +208,52 @@ fn names_word(text: &str, id: &str) -> bool {
     })
 }
 
-/// The values of mapped resources that still name the source tenant as a word: free text and settings a
-/// map does not rewrite (descriptions, URLs, parameter values, tags), as `ADDRESS POINTER: value`.
-pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String> {
-    fn walk(v: &serde_json::Value, at: String, id: &str, out: &mut Vec<(String, String)>) {
+/// The names a renamed backup must no longer hold: the source tenant's id and every name the map renamed
+/// (a prefix without its trailing separator), each once; not a name its new name holds as a word (`app`
+/// renamed `app_eu`), which every renamed value would then name.
+pub fn renamed_words<'a>(source_id: &'a str, entries: &'a [MapEntry]) -> Vec<&'a str> {
+    let mut words = vec![source_id];
+    for e in entries {
+        let w = e.from.trim_end_matches(|c: char| !c.is_alphanumeric());
+        if !w.is_empty() && !words.contains(&w) && !names_word(&e.to, w) {
+            words.push(w);
+        }
+    }
+    words
+}
+
+/// The line of a long or multi-line value that holds `word`, cut to a readable length; a short value whole.
+fn excerpt(value: &str, word: &str) -> String {
+    const WIDE: usize = 100;
+    if value.len() <= WIDE && !value.contains('\n') {
+        return format!("{value:?}");
+    }
+    let line = value
+        .lines()
+        .find(|l| names_word(l, word))
+        .unwrap_or(value)
+        .trim();
+    match line.char_indices().nth(WIDE) {
+        Some((cut, _)) => format!("{:?}…", &line[..cut]),
+        None => format!("{line:?}"),
+    }
+}
+
+/// The values of mapped resources that still name, as a word, the source tenant or a name the map renamed
+/// (`words`, from [`renamed_words`]): free text and settings a map does not rewrite (descriptions, URLs,
+/// parameter values, tags, SQL in a string that a function runs as dynamic SQL), as `ADDRESS POINTER:
+/// value` (the line that names it, for a long value).
+pub fn mentions(specs: &[&crate::domains::Spec], words: &[&str]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, at: String, words: &[&str], out: &mut Vec<String>) {
         match v {
-            serde_json::Value::String(s) if names_word(s, id) => {
-                out.push((at, s.clone()));
+            serde_json::Value::String(s) => {
+                if let Some(w) = words.iter().find(|w| names_word(s, w)) {
+                    out.push(format!("{at}: {}", excerpt(s, w)));
+                }
             }
             serde_json::Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
-                    walk(x, format!("{at}/{i}"), id, out);
+                    walk(x, format!("{at}/{i}"), words, out);
                 }
             }
             serde_json::Value::Object(o) => {
@@ -226,7 +261,7 @@ pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String>
                     walk(
                         x,
                         format!("{at}/{}", crate::util::escape_pointer(k)),
-                        id,
+                        words,
                         out,
                     );
                 }
@@ -237,13 +272,9 @@ pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String>
     let mut out = Vec::new();
     for spec in specs {
         let mut found = Vec::new();
-        walk(&spec.to_json(), String::new(), source_id, &mut found);
+        walk(&spec.to_json(), String::new(), words, &mut found);
         let address = spec.address();
-        out.extend(
-            found
-                .into_iter()
-                .map(|(p, v)| format!("{address} {p}: {v:?}")),
-        );
+        out.extend(found.into_iter().map(|f| format!("{address} {f}")));
     }
     out
 }
@@ -251,6 +282,34 @@ pub fn mentions(specs: &[&crate::domains::Spec], source_id: &str) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_value_is_shown_by_the_line_that_names_it() {
+        let body = "begin\n  perform 1;\n  execute 'truncate app.audit';\nend".to_string();
+        assert_eq!(excerpt(&body, "app"), "\"execute 'truncate app.audit';\"");
+        assert_eq!(excerpt("acme-web", "acme"), "\"acme-web\"");
+        let long = format!("{} acme", "x".repeat(200));
+        assert!(excerpt(&long, "acme").ends_with('…'));
+        let entries = [MapEntry {
+            scope: "postgres_schema".into(),
+            from: "acme.".into(),
+            to: "g.".into(),
+        }];
+        assert_eq!(renamed_words("acme", &entries), ["acme"]);
+        let entries = [
+            MapEntry {
+                scope: "postgres_schema".into(),
+                from: "app".into(),
+                to: "app_eu".into(),
+            },
+            MapEntry {
+                scope: "postgres_schema".into(),
+                from: "ledger".into(),
+                to: "books".into(),
+            },
+        ];
+        assert_eq!(renamed_words("acme", &entries), ["acme", "ledger"]);
+    }
 
     #[test]
     fn words_are_replaced_whole_never_inside() {

@@ -614,14 +614,26 @@ async fn privileges_no_kind_carries_are_named() {
 
 /// The invoicing schema through the commands a user runs: `backup create --strict` of the tenant (complete),
 /// then `restore` into an empty database (refused until its hazard is allowed, writing nothing); pg_dump of
-/// both holds the same statements.
+/// both holds the same statements. Then restored into another tenant through the identifier map: the renamed
+/// function runs there, and the schema name inside a dynamic SQL string, which the map cannot rewrite, is
+/// listed as kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_schema_is_backed_up_and_restored_whole() {
-    let (a, b) = (
+    let (a, b, c) = (
         TestDb::new("kinds_bk_a").await,
         TestDb::new("kinds_bk_b").await,
+        TestDb::new("kinds_bk_c").await,
     );
     a.exec(APP).await;
+    a.exec(
+        "create function app.purge_notes() returns void language plpgsql as $$
+         begin
+             delete from app.audit_log where note is null;
+             execute 'truncate app.audit_log';
+         end
+         $$;",
+    )
+    .await;
     let env = vec![("FALCONER_POSTGRES_URL".to_string(), a.url.clone())];
     let w = crate::support::Workdir::new("pg_kinds", "backup", env);
     w.write(
@@ -641,39 +653,75 @@ async fn an_application_schema_is_backed_up_and_restored_whole() {
         "postgres",
         "--repo",
         &repo,
+        "--json",
         // Nothing of the schema is left out: a complete backup, not `incomplete` (which exits 5 here).
         "--strict",
     ]);
     crate::support::code(&o, 0);
-    let restore = [
-        "restore",
-        "latest",
-        "--tenant",
-        "acme",
-        "--repo",
-        &repo,
-        "--domain",
-        "postgres",
-        "--auto-approve",
-    ];
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let id = record["id"].as_str().expect("an id").to_string();
     // The `SECURITY DEFINER` function is a hazard the restore asks permission for, before writing anything.
-    let run = |extra: &[&str]| {
-        let args: Vec<&str> = restore.iter().chain(extra).copied().collect();
+    let run = |tenant: &str, url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            &id,
+            "--tenant",
+            tenant,
+            "--repo",
+            &repo,
+            "--domain",
+            "postgres",
+            "--auto-approve",
+        ];
+        args.extend(extra);
         w.command(&args)
-            .env("FALCONER_POSTGRES_URL", &b.url)
+            .env("FALCONER_POSTGRES_URL", url)
             .output()
             .expect("runs")
     };
-    crate::support::code(&run(&[]), 4);
+    crate::support::code(&run("acme", &b.url, &[]), 4);
     let schemas: i64 =
         sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'app'")
             .fetch_one(&b.pool)
             .await
             .expect("reads");
     assert_eq!(schemas, 0, "nothing was written");
-    crate::support::code(&run(&["--allow", "WIDENS_ACCESS"]), 0);
+    crate::support::code(&run("acme", &b.url, &["--allow", "WIDENS_ACCESS"]), 0);
     assert_eq!(dump(&a, "app"), dump(&b, "app"));
+
+    // Into another tenant, the schema renamed by the map.
+    let o = run(
+        "globex",
+        &c.url,
+        &["--allow", "WIDENS_ACCESS", "--map", "app=billing"],
+    );
+    crate::support::code(&o, 0);
+    let said = crate::support::both(&o);
+    assert!(
+        said.contains(
+            "postgres.function.billing.purge_notes() /body: \"execute 'truncate app.audit_log';\""
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("delete from app."), "{said}");
+    c.exec(
+        "insert into billing.invoices (customer_id, total) select 1, 5 where false;
+         insert into billing.audit_log (note) values (null), ('kept');",
+    )
+    .await;
+    let total: i64 = sqlx::query_scalar("select billing.total_of(1)")
+        .fetch_one(&c.pool)
+        .await
+        .expect("the renamed function runs");
+    assert_eq!(total, 0);
+    sqlx::query("select billing.purge_notes()")
+        .execute(&c.pool)
+        .await
+        .expect_err("its dynamic SQL still names the source schema, as the restore said");
+    let renamed = dump(&c, "billing");
+    assert_eq!(renamed.len(), dump(&a, "app").len(), "{renamed:?}");
     let _ = std::fs::remove_dir_all(&w.dir);
-    a.drop().await;
-    b.drop().await;
+    for db in [a, b, c] {
+        db.drop().await;
+    }
 }

@@ -63,12 +63,13 @@ pub async fn map_source(
     };
     let specs: Vec<&crate::domains::Spec> =
         mapped.sections.iter().flat_map(|s| &s.resources).collect();
-    let kept = crate::restore::map::mentions(&specs, &source.tenant.id);
+    let words = crate::restore::map::renamed_words(&source.tenant.id, &entries);
+    let kept = crate::restore::map::mentions(&specs, &words);
     if !kept.is_empty() {
         events.note(&format!(
-            "{} value(s) name `{}` and are kept as written: they are not identifiers (an apply of the target's manifest after the restore changes them):\n  {}",
+            "{} value(s) name `{}` and are kept as written: they are not identifiers (dynamic SQL in a string included; an apply of the target's manifest after the restore changes them):\n  {}",
             kept.len(),
-            source.tenant.id,
+            words.join("`, `"),
             kept.iter()
                 .take(20)
                 .cloned()
