@@ -810,3 +810,135 @@ fn a_bearer_only_client_with_a_secret_is_refused() {
         loaded.messages()
     );
 }
+
+/// What a realm holds that no kind carries, as another client set it up: a login flow of its own bound as
+/// the realm's browser flow and a client's override, a required action asked of every new user, stored admin
+/// events with an e-mail listener, a default group and a default role, a client policy, an LDAP federation
+/// and German texts. A new realm has none of it (its export names nothing); each is named by `export`,
+/// which `--strict` refuses, and a backup's iam domain is `incomplete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_no_kind_carries_is_named() {
+    let kc = double().await;
+    let k = admin(&kc);
+    post(&k, &[], json!({"realm": "acme", "enabled": true})).await;
+    let w = workdir("inventory", &kc);
+    w.write("tenant.toml", "[tenant]\nid = \"acme\"\n");
+    let m = w.manifest();
+    let export = [
+        "export",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "iam",
+        "-o",
+        "/dev/null",
+    ];
+    let fresh = w.run(&export);
+    code(&fresh, 0);
+    assert!(
+        !text(&fresh.stderr).contains("not carried"),
+        "{}",
+        both(&fresh)
+    );
+
+    let flow = post(
+        &k,
+        &["acme", "authentication", "flows"],
+        json!({"alias": "browser-mfa", "providerId": "basic-flow", "topLevel": true}),
+    )
+    .await;
+    let send = |m: Method, path: &'static [&'static str], body: Value| {
+        let k = &k;
+        async move { k.send(m, path, &[], Some(&body)).await.expect("accepted") }
+    };
+    send(
+        Method::PUT,
+        &["acme"],
+        json!({"browserFlow": "browser-mfa"}),
+    )
+    .await;
+    post(
+        &k,
+        &["acme", "clients"],
+        json!({"clientId": "portal", "authenticationFlowBindingOverrides": {"browser": flow}}),
+    )
+    .await;
+    send(
+        Method::PUT,
+        &[
+            "acme",
+            "authentication",
+            "required-actions",
+            "CONFIGURE_TOTP",
+        ],
+        json!({"alias": "CONFIGURE_TOTP", "enabled": true, "defaultAction": true}),
+    )
+    .await;
+    send(
+        Method::PUT,
+        &["acme", "events", "config"],
+        json!({"adminEventsEnabled": true, "eventsListeners": ["jboss-logging", "email"]}),
+    )
+    .await;
+    send(Method::PUT, &["acme", "client-policies", "policies"], json!({"policies": [{"name": "fapi-clients", "enabled": true, "conditions": [], "profiles": ["fapi-1-baseline"]}]})).await;
+    let staff = post(&k, &["acme", "groups"], json!({"name": "staff"})).await;
+    k.send(Method::PUT, &["acme", "default-groups", &staff], &[], None)
+        .await
+        .expect("a default group");
+    post(&k, &["acme", "roles"], json!({"name": "reader"})).await;
+    let reader = get(&k, &["acme", "roles", "reader"]).await;
+    k.send(
+        Method::POST,
+        &["acme", "roles", "default-roles-acme", "composites"],
+        &[],
+        Some(&json!([reader])),
+    )
+    .await
+    .expect("a default role");
+    kc.add_component(
+        "acme",
+        json!({"id": "c-ldap", "name": "corp", "providerId": "ldap",
+        "providerType": "org.keycloak.storage.UserStorageProvider", "config": {"vendor": ["ad"]}}),
+    );
+    kc.set_text("acme", "de", "loginTitle", "Anmelden bei ACME");
+
+    let err = crate::support::named_and_strict(
+        &w,
+        &export,
+        "iam: not carried (a manifest, export or backup does not hold them): 1 authentication flow, 1 client policy, 1 default group, 1 default role, 1 event listener, 1 events settings, 2 flow binding, 1 localization texts, 1 required action, 1 user federation:",
+    );
+    for name in [
+        "browser-mfa",
+        "realm browserFlow = browser-mfa",
+        "client portal browser = browser-mfa",
+        "CONFIGURE_TOTP",
+        "admin events stored",
+        "email",
+        "fapi-clients",
+        "/staff",
+        "reader",
+        "corp (ldap)",
+        "de",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let repo = format!("file:{}", w.dir.join("repo").display());
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "iam",
+        "--repo",
+        &repo,
+        "--json",
+    ]);
+    code(&o, 0);
+    let record: Value = serde_json::from_slice(&o.stdout).expect("a record");
+    assert_eq!(record["status"], "incomplete", "{record}");
+}

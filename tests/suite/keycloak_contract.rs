@@ -303,6 +303,55 @@ name = "staff"
             .expect("a conflict");
         assert_eq!(e.status(), Some(409), "{e}");
     }
+    // The realm's configuration falconer's inventory reads (export above read each list).
+    for (method, path, body) in [
+        (
+            Method::POST,
+            s(&["acme", "authentication", "flows"]),
+            Some(
+                json!({"alias": "browser-mfa", "providerId": "basic-flow", "topLevel": true, "builtIn": false}),
+            ),
+        ),
+        (
+            Method::PUT,
+            s(&[
+                "acme",
+                "authentication",
+                "required-actions",
+                "CONFIGURE_TOTP",
+            ]),
+            Some(json!({"alias": "CONFIGURE_TOTP", "enabled": true, "defaultAction": true})),
+        ),
+        (
+            Method::PUT,
+            s(&["acme", "client-policies", "policies"]),
+            Some(
+                json!({"policies": [{"name": "p", "enabled": true, "conditions": [], "profiles": []}]}),
+            ),
+        ),
+        (
+            Method::PUT,
+            s(&["acme", "client-policies", "profiles"]),
+            Some(json!({"profiles": [{"name": "q", "executors": []}]})),
+        ),
+        (
+            Method::PUT,
+            s(&["acme", "events", "config"]),
+            Some(json!({"adminEventsEnabled": true})),
+        ),
+        (Method::PUT, s(&["acme", "default-groups", &gid]), None),
+    ] {
+        call(method, path, body).await.expect("accepted");
+    }
+    let e = call(
+        Method::POST,
+        s(&["acme", "authentication", "flows"]),
+        Some(json!({"alias": "browser-mfa"})),
+    )
+    .await
+    .err()
+    .expect("a conflict");
+    assert_eq!(e.status(), Some(409), "{e}");
     call(Method::DELETE, s(&["acme", "groups", &gid]), None)
         .await
         .expect("group delete");

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 pub mod apply;
 pub mod client;
 pub mod inspect;
+pub mod inventory;
 pub mod provider;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).

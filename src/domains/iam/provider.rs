@@ -10,7 +10,7 @@ use super::apply::{Session, apply_one};
 use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
 use crate::domains::item::{Change, Item};
-use crate::domains::provider::{self, Provider, ProviderError, System};
+use crate::domains::provider::{self, NotCarried, Provider, ProviderError, System};
 use crate::setup::{Env, SetupError};
 use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
@@ -158,6 +158,18 @@ impl Provider for Iam {
             }
         }
         Ok(items)
+    }
+
+    async fn not_carried(
+        &self,
+        tenant: &Tenant,
+        _carried: &[&crate::domains::Spec],
+    ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
+        let realm = tenant.name(&super::REALM_SCOPE);
+        super::inventory::not_carried(&self.kc, &realm)
+            .await
+            .map(Some)
+            .map_err(|e| ProviderError::backend(Domain::Iam, e))
     }
 
     async fn apply(

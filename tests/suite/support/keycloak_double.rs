@@ -35,6 +35,8 @@ mod http;
 
 #[path = "keycloak/clients.rs"]
 mod clients;
+#[path = "keycloak/config.rs"]
+mod config;
 #[path = "keycloak/groups.rs"]
 mod groups;
 #[path = "keycloak/idps.rs"]
@@ -206,6 +208,20 @@ pub const ROUTES: &[(&str, &str)] = &[
         "DELETE",
         "/{realm}/groups/{group-id}/role-mappings/clients/{client-id}",
     ),
+    ("GET", "/{realm}/authentication/flows"),
+    ("POST", "/{realm}/authentication/flows"),
+    ("GET", "/{realm}/authentication/required-actions"),
+    ("PUT", "/{realm}/authentication/required-actions/{alias}"),
+    ("GET", "/{realm}/components"),
+    ("GET", "/{realm}/client-policies/policies"),
+    ("PUT", "/{realm}/client-policies/policies"),
+    ("GET", "/{realm}/client-policies/profiles"),
+    ("PUT", "/{realm}/client-policies/profiles"),
+    ("GET", "/{realm}/events/config"),
+    ("PUT", "/{realm}/events/config"),
+    ("GET", "/{realm}/default-groups"),
+    ("PUT", "/{realm}/default-groups/{groupId}"),
+    ("GET", "/{realm}/localization"),
 ];
 
 /// The token endpoint (OpenID Connect, not part of the admin API document).
@@ -321,6 +337,7 @@ struct RealmS {
     idps: Vec<IdpS>,
     groups: Vec<GroupS>,
     users: Vec<UserS>,
+    config: config::ConfigS,
 }
 
 /// Everything the double holds.
@@ -658,7 +675,8 @@ impl Cx<'_> {
     }
 
     fn route(&mut self, method: &str, template: &str, input: Value) -> Routed {
-        let families: [Family<Self>; 6] = [
+        let families: [Family<Self>; 7] = [
+            Self::config,
             Self::realms,
             Self::roles,
             Self::clients,

@@ -69,9 +69,12 @@ impl Cx<'_> {
                 rep.insert(k, v);
             }
         }
+        let (config, bindings) = config::ConfigS::new(&id, || self.id());
+        rep.extend(bindings);
         let mut r = RealmS {
             id: id.clone(),
             rep,
+            config,
             ..Default::default()
         };
         // Built-in roles.

@@ -1,0 +1,263 @@
+//! What the tenant's realm holds that no kind carries: the realm's configuration sub-resources the admin
+//! API answers, each named where it differs from what a new realm has (Keycloak marks its own flows
+//! `builtIn`; a new realm has no client policy, default group or localization text, stores no events, asks no
+//! required action by default, and has only generated keys). A server that does not have a sub-resource
+//! (404) has nothing to name there. Users and sessions are data, like rows: never named.
+//!
+//! Read: authentication flows and the realm's and clients' flow bindings, required actions, components (user
+//! federation, imported keys, ...), client policies and profiles, events settings, default groups, the default
+//! roles beyond a new realm's, localization texts.
+
+use serde_json::Value;
+
+use super::client::{KcError, Keycloak};
+use crate::domains::provider::NotCarried;
+
+fn named(kind: &str, name: impl Into<String>) -> NotCarried {
+    NotCarried {
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn items(v: Option<Value>, member: Option<&str>) -> Vec<Value> {
+    let v = match (v, member) {
+        (Some(v), Some(m)) => v.get(m).cloned(),
+        (v, None) => v,
+        (None, _) => None,
+    };
+    match v {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}
+
+/// What the realm holds that no kind carries; nothing when the realm does not exist.
+pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, KcError> {
+    let Some(settings) = kc.get(&[realm], &[]).await? else {
+        return Ok(Vec::new());
+    };
+    // Flows, required actions, components, client policies and profiles, events, default groups, locales.
+    const SUBRESOURCES: [&[&str]; 8] = [
+        &["authentication", "flows"],
+        &["authentication", "required-actions"],
+        &["components"],
+        &["client-policies", "policies"],
+        &["client-policies", "profiles"],
+        &["events", "config"],
+        &["default-groups"],
+        &["localization"],
+    ];
+    let reads = SUBRESOURCES.iter().map(|sub| async move {
+        let path: Vec<&str> = std::iter::once(realm).chain(sub.iter().copied()).collect();
+        kc.get(&path, &[]).await
+    });
+    let clients_path = [realm, "clients"];
+    let (answers, clients) = tokio::try_join!(
+        futures_util::future::try_join_all(reads),
+        kc.list(&clients_path, &[]),
+    )?;
+    let [flows, actions, components, policies, profiles, events, groups, locales]: [Option<Value>; 8] =
+        answers.try_into().expect("one answer a sub-resource");
+    let default_role = format!("default-roles-{realm}");
+    let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
+    let mut out = flow_items(&settings, items(flows, None), clients);
+    out.extend(required_actions(items(actions, None)));
+    out.extend(component_items(&settings, items(components, None)));
+    for p in items(policies, Some("policies")) {
+        out.push(named("client policy", str_of(&p, "name")));
+    }
+    for p in items(profiles, Some("profiles")) {
+        out.push(named("client profile", str_of(&p, "name")));
+    }
+    out.extend(event_items(events.as_ref()));
+    for g in items(groups, None) {
+        out.push(named("default group", str_of(&g, "path")));
+    }
+    out.extend(default_roles(items(defaults, None)));
+    for l in items(locales, None) {
+        out.push(named("localization texts", l.as_str().unwrap_or_default()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The flows the tenant made (not `builtIn`), and the realm's and clients' bindings to them.
+fn flow_items(settings: &Value, flows: Vec<Value>, clients: Vec<Value>) -> Vec<NotCarried> {
+    let own: Vec<&str> = flows
+        .iter()
+        .filter(|f| f["builtIn"] != true)
+        .map(|f| str_of(f, "alias"))
+        .collect();
+    let mut out: Vec<NotCarried> = own
+        .iter()
+        .map(|a| named("authentication flow", *a))
+        .collect();
+    // The realm's bindings are the members naming a flow by its alias (`browserFlow`, ...).
+    for (member, v) in settings.as_object().into_iter().flatten() {
+        if member.ends_with("Flow")
+            && let Some(alias) = v.as_str()
+            && own.contains(&alias)
+        {
+            out.push(named("flow binding", format!("realm {member} = {alias}")));
+        }
+    }
+    // A client's overrides name flows by id.
+    for c in &clients {
+        for (binding, id) in c["authenticationFlowBindingOverrides"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let flow = flows
+                .iter()
+                .find(|f| f["id"] == *id)
+                .map(|f| str_of(f, "alias"))
+                .unwrap_or_else(|| id.as_str().unwrap_or_default());
+            let client = str_of(c, "clientId");
+            out.push(named("flow binding", format!("client {client} {binding} = {flow}")));
+        }
+    }
+    out
+}
+
+/// Required actions asked of every new user (`defaultAction`) or configured: a new realm has neither.
+fn required_actions(actions: Vec<Value>) -> Vec<NotCarried> {
+    actions
+        .iter()
+        .filter(|a| {
+            a["defaultAction"] == true
+                || a["config"].as_object().is_some_and(|c| !c.is_empty())
+        })
+        .map(|a| named("required action", str_of(a, "alias")))
+        .collect()
+}
+
+/// The realm's components but its generated keys and the client registration policies every realm has:
+/// user federation (LDAP, Kerberos), imported keys, and what else a tenant added.
+fn component_items(settings: &Value, components: Vec<Value>) -> Vec<NotCarried> {
+    const KEYS: &str = "org.keycloak.keys.KeyProvider";
+    const REGISTRATION: &str =
+        "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
+    let realm_id = str_of(settings, "id");
+    components
+        .iter()
+        .filter_map(|c| {
+            let (ty, provider) = (str_of(c, "providerType"), str_of(c, "providerId"));
+            let name = str_of(c, "name");
+            match ty {
+                REGISTRATION => None,
+                KEYS if provider.ends_with("-generated") => None,
+                KEYS => Some(named("key provider", format!("{name} ({provider})"))),
+                "org.keycloak.storage.UserStorageProvider" => {
+                    Some(named("user federation", format!("{name} ({provider})")))
+                }
+                // Mappers of a federation hang off it: the federation names them.
+                _ if str_of(c, "parentId") != realm_id => None,
+                _ => Some(named("component", format!("{name} ({ty})"))),
+            }
+        })
+        .collect()
+}
+
+/// Events the realm stores, and listeners beyond the log Keycloak writes to by default.
+fn event_items(events: Option<&Value>) -> Vec<NotCarried> {
+    let Some(e) = events else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if e["eventsEnabled"] == true {
+        out.push(named("events settings", "user events stored"));
+    }
+    if e["adminEventsEnabled"] == true {
+        out.push(named("events settings", "admin events stored"));
+    }
+    for l in e["eventsListeners"].as_array().into_iter().flatten() {
+        let l = l.as_str().unwrap_or_default();
+        if l != "jboss-logging" {
+            out.push(named("event listener", l));
+        }
+    }
+    out
+}
+
+/// Roles every new user gets beyond a new realm's (`offline_access`, `uma_authorization`, and the account
+/// console's `view-profile` and `manage-account`).
+fn default_roles(roles: Vec<Value>) -> Vec<NotCarried> {
+    const NEW_REALM: &[&str] = &[
+        "offline_access",
+        "uma_authorization",
+        "view-profile",
+        "manage-account",
+    ];
+    roles
+        .iter()
+        .map(|r| str_of(r, "name"))
+        .filter(|n| !NEW_REALM.contains(n))
+        .map(|n| named("default role", n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_what_a_new_realm_lacks_is_named() {
+        let settings = json!({"id": "r1", "browserFlow": "browser-mfa", "directGrantFlow": "direct grant"});
+        let flows = vec![
+            json!({"id": "f1", "alias": "browser", "builtIn": true}),
+            json!({"id": "f2", "alias": "direct grant", "builtIn": true}),
+            json!({"id": "f3", "alias": "browser-mfa", "builtIn": false}),
+        ];
+        let clients = vec![
+            json!({"clientId": "web", "authenticationFlowBindingOverrides": {"browser": "f3"}}),
+            json!({"clientId": "api", "authenticationFlowBindingOverrides": {}}),
+        ];
+        let names: Vec<String> = flow_items(&settings, flows, clients)
+            .into_iter()
+            .map(|n| format!("{}: {}", n.kind, n.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "authentication flow: browser-mfa",
+                "flow binding: realm browserFlow = browser-mfa",
+                "flow binding: client web browser = browser-mfa"
+            ]
+        );
+        let components = vec![
+            json!({"name": "rsa-generated", "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider", "parentId": "r1"}),
+            json!({"name": "Trusted Hosts", "providerId": "trusted-hosts", "providerType": "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy", "parentId": "r1"}),
+            json!({"name": "corp", "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider", "parentId": "r1"}),
+            json!({"name": "email", "providerId": "user-attribute-ldap-mapper", "providerType": "org.keycloak.storage.ldap.mappers.LDAPStorageMapper", "parentId": "c1"}),
+        ];
+        assert_eq!(
+            component_items(&settings, components),
+            [named("user federation", "corp (ldap)")]
+        );
+        let actions = vec![
+            json!({"alias": "VERIFY_EMAIL", "enabled": true, "defaultAction": false, "config": {}}),
+            json!({"alias": "CONFIGURE_TOTP", "enabled": true, "defaultAction": true}),
+        ];
+        assert_eq!(
+            required_actions(actions),
+            [named("required action", "CONFIGURE_TOTP")]
+        );
+        let events = json!({"eventsEnabled": false, "adminEventsEnabled": true, "eventsListeners": ["jboss-logging", "email"]});
+        assert_eq!(
+            event_items(Some(&events)),
+            [
+                named("events settings", "admin events stored"),
+                named("event listener", "email")
+            ]
+        );
+        let roles = vec![json!({"name": "offline_access"}), json!({"name": "reader"})];
+        assert_eq!(default_roles(roles), [named("default role", "reader")]);
+    }
+}
