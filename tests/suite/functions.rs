@@ -533,3 +533,68 @@ async fn killed_applies_resume_and_converge() {
     );
     assert!(world.rules.values().all(|r| r["status"] == "inactive"));
 }
+
+/// What the namespace holds that no field reads, as another client set it up: a shared (`publish`) action
+/// and trigger, and limits an operator set for the namespace. The acme example applied alone has none of
+/// it (its export names nothing); each is named by `export` (members by name, limits with their number),
+/// which `--strict` refuses, and a backup's functions domain is `incomplete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_no_field_carries_is_named() {
+    let ow = double().await;
+    let w = acme("inventory", &ow);
+    code(&w.apply(&[]), 0);
+    let m = w.manifest();
+    let export = [
+        "export",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "functions",
+        "-o",
+        "/dev/null",
+    ];
+    let plain = w.run(&export);
+    code(&plain, 0);
+    assert!(
+        !text(&plain.stderr).contains("not carried"),
+        "{}",
+        both(&plain)
+    );
+
+    let c = whisk(&ow);
+    put(
+        &c,
+        &["actions", "shared-hello"],
+        json!({"exec": {"kind": "nodejs:20", "code": "function main() { return {}; }"}, "publish": true}),
+    )
+    .await;
+    put(&c, &["triggers", "public-tick"], json!({"publish": true})).await;
+    ow.world().limits =
+        serde_json::from_value(json!({"invocationsPerMinute": 120, "storeActivations": false}))
+            .expect("limits");
+    let err = crate::support::named_and_strict(
+        &w,
+        &export,
+        "functions: not carried (a manifest, export or backup does not hold them): 1 action member, 2 namespace limit, 1 trigger member: shared-hello: publish; invocationsPerMinute = 120; storeActivations = false; public-tick: publish",
+    );
+    assert!(!err.contains("function main"), "{err}");
+    let repo = format!("file:{}", w.dir.join("repo").display());
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &m,
+        "--domain",
+        "functions",
+        "--repo",
+        &repo,
+        "--json",
+    ]);
+    code(&o, 0);
+    let record: Value = serde_json::from_slice(&o.stdout).expect("a record");
+    assert_eq!(record["status"], "incomplete", "{record}");
+}

@@ -12,6 +12,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value, json};
 
 use super::client::{OwError, Whisk};
+use super::inventory::members;
 use super::{Action, Binding, Code, Limits, Package, Parameter, Rule, RuleStatus, Trigger};
 use crate::domains::Spec;
 use crate::model::SecretValue;
@@ -66,6 +67,8 @@ pub fn looks_secret(key: &str) -> bool {
 pub struct Inspected {
     pub specs: Vec<Spec>,
     pub secrets: HashMap<(String, String), String>,
+    /// The members no field reads ([`super::inventory::members`]).
+    pub not_carried: Vec<crate::domains::provider::NotCarried>,
 }
 
 fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -228,14 +231,21 @@ pub async fn inspect(
             shown.iter().cloned().collect(),
         );
         let package = read_package(w, p, shown, declared, &mut out.secrets).await;
+        out.not_carried.extend(members("package", &package.name, p));
         out.specs.push(Spec::FnPackage(package));
     }
     for a in &actions {
         let action = read_action(a, ns, declared, &package_params, &mut out.secrets);
+        let path = match &action.package {
+            Some(p) => format!("{p}/{}", action.name),
+            None => action.name.clone(),
+        };
+        out.not_carried.extend(members("action", &path, a));
         out.specs.push(Spec::FnAction(action));
     }
     for t in &triggers {
         let name = str_of(t, "name").to_string();
+        out.not_carried.extend(members("trigger", &name, t));
         let address = format!("functions.trigger.{name}");
         let mut annotations = annotations(t);
         let feed = annotations
@@ -256,6 +266,7 @@ pub async fn inspect(
     }
     for r in &rules {
         let path_name = |v: &Value| join_local(str_of(v, "path"), str_of(v, "name"), ns);
+        out.not_carried.extend(members("rule", str_of(r, "name"), r));
         out.specs.push(Spec::FnRule(Rule {
             name: str_of(r, "name").to_string(),
             trigger: path_name(&r["trigger"]),

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod client;
 pub mod inspect;
+pub mod inventory;
 pub mod provider;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).

@@ -19,7 +19,7 @@ use super::inspect::{Declared, inspect};
 use super::{Action, Code};
 use crate::domains::Spec;
 use crate::domains::item::{Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System};
+use crate::domains::provider::{self, DesiredSpecs, NotCarried, Provider, ProviderError, System};
 use crate::setup::{Env, SetupError};
 use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
@@ -34,6 +34,8 @@ pub struct Functions {
     declared: Mutex<HashMap<String, Declared>>,
     /// The tenant's namespace (set by `live`, which every plan calls before an apply).
     namespace: provider::Remembered,
+    /// What `live` found that no field reads, by namespace, for [`Provider::not_carried`].
+    not_carried: Mutex<HashMap<String, Vec<NotCarried>>>,
 }
 
 /// Checks the address and the key.
@@ -70,6 +72,7 @@ impl Functions {
             whisk,
             declared: Mutex::new(HashMap::new()),
             namespace: provider::Remembered::default(),
+            not_carried: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -232,6 +235,9 @@ impl Provider for Functions {
         let found = inspect(&self.whisk, &ns, &declared)
             .await
             .map_err(|e| ProviderError::backend(Domain::Functions, e))?;
+        if let Ok(mut kept) = self.not_carried.lock() {
+            kept.insert(ns.clone(), found.not_carried);
+        }
         let mut items = provider::sealed(found.specs, key);
         for item in &mut items {
             compare_code(item);
@@ -244,6 +250,24 @@ impl Provider for Functions {
             }
         }
         Ok(items)
+    }
+
+    async fn not_carried(
+        &self,
+        tenant: &Tenant,
+        _carried: &[&Spec],
+    ) -> Result<Option<Vec<NotCarried>>, ProviderError> {
+        let ns = tenant.name(&super::NAMESPACE_SCOPE);
+        let backend = |e| ProviderError::backend(Domain::Functions, e);
+        let kept = self.not_carried.lock().ok().and_then(|mut k| k.remove(&ns));
+        let mut out = match kept {
+            Some(found) => found,
+            None => inspect(&self.whisk, &ns, &HashMap::new()).await.map_err(backend)?.not_carried,
+        };
+        let limits = self.whisk.get(&["namespaces", &ns, "limits"], &[]).await.map_err(backend)?;
+        out.extend(limits.map(|l| super::inventory::namespace_limits(&l)).unwrap_or_default());
+        out.sort();
+        Ok(Some(out))
     }
 
     async fn apply(

@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/namespaces/{namespace}/rules/{ruleName}"),
     ("DELETE", "/namespaces/{namespace}/rules/{ruleName}"),
     ("POST", "/namespaces/{namespace}/rules/{ruleName}"),
+    ("GET", "/namespaces/{namespace}/limits"),
 ];
 
 /// The runtimes the double knows (a subset of a default OpenWhisk deployment's).
@@ -114,6 +115,8 @@ pub struct World {
     pub actions: BTreeMap<String, Map<String, Value>>,
     pub triggers: BTreeMap<String, Map<String, Value>>,
     pub rules: BTreeMap<String, Map<String, Value>>,
+    /// The limits an operator set for the namespace (`UserLimits`: only those set are answered).
+    pub limits: Map<String, Value>,
     pub log: Vec<Recorded>,
     next: u64,
 }
@@ -395,6 +398,9 @@ impl Cx<'_> {
         let ns = self.ns();
         match (method, t) {
             ("GET", "/namespaces") => Ok((200, json!([ns]))),
+            ("GET", "/namespaces/{namespace}/limits") => {
+                Ok((200, Value::Object(self.w.limits.clone())))
+            }
 
             // ---------------------------------------------------------------------------- actions
             ("GET", "/namespaces/{namespace}/actions") => {
@@ -576,8 +582,9 @@ impl Cx<'_> {
                         Ok((200, self.shown(&t, ns)))
                     }
                     None => {
+                        let publish = input.get("publish").filter(|v| v.is_boolean());
                         let t = json!({
-                            "name": name, "version": "0.0.1", "publish": false,
+                            "name": name, "version": "0.0.1", "publish": publish.cloned().unwrap_or(json!(false)),
                             "parameters": key_values(input.get("parameters")),
                             "annotations": key_values(input.get("annotations")),
                             "limits": {}, "rules": {}, "updated": now,
@@ -705,6 +712,9 @@ impl Cx<'_> {
         }
         if let Some(p) = input.get("parameters").filter(|v| !v.is_null()) {
             a.insert("parameters".into(), p.clone());
+        }
+        if let Some(p) = input.get("publish").filter(|v| v.is_boolean()) {
+            a.insert("publish".into(), p.clone());
         }
         if let Some(Value::Object(l)) = input.get("limits") {
             let mut limits = a["limits"].as_object().cloned().unwrap_or_default();
