@@ -291,19 +291,19 @@ mod tests {
         let long = format!("{} acme", "x".repeat(200));
         assert!(excerpt(&long, "acme").ends_with('…'));
         let entries = [MapEntry {
-            scope: "postgres_schema".into(),
+            scope: "schema".into(),
             from: "acme.".into(),
             to: "g.".into(),
         }];
         assert_eq!(renamed_words("acme", &entries), ["acme"]);
         let entries = [
             MapEntry {
-                scope: "postgres_schema".into(),
+                scope: "schema".into(),
                 from: "app".into(),
                 to: "app_eu".into(),
             },
             MapEntry {
-                scope: "postgres_schema".into(),
+                scope: "schema".into(),
                 from: "ledger".into(),
                 to: "books".into(),
             },
