@@ -481,6 +481,12 @@ const PG: &[Case] = &[
     ),
     case(
         "postgres.table.app.t",
+        "exclude",
+        "expression = \"n > 0\" }]\nunique",
+        "expression = \"n > 0\" }]\nexclude = [{ name = \"n_apart\", definition = \"using btree (n with =)\" }]\nunique",
+    ),
+    case(
+        "postgres.table.app.t",
         "foreign_key",
         "comment = \"two\"\ncheck",
         "comment = \"two\"\nforeign_key = [{ columns = [\"p\"], references = { table = \"parent\" } }]\ncheck",

@@ -258,6 +258,9 @@ create table saas.events_2026_q1 partition of saas.events for values from ('2026
 create table saas.events_2026_q2 partition of saas.events for values from ('2026-04-01') to ('2026-07-01');
 create table saas.events_default partition of saas.events default;
 create index events_kind_idx on saas.events (tenant_id, kind);
+create table saas.reservations (id bigint generated always as identity primary key, room text not null,
+    during tstzrange not null,
+    constraint no_double_booking exclude using gist (during with &&) where (room <> 'overflow') deferrable);
 alter table saas.events enable row level security;
 alter table saas.events force row level security;
 create policy tenant_isolation on saas.events to falconer_saas_app using (tenant_id = saas.current_tenant());
@@ -283,6 +286,15 @@ async fn a_multi_tenant_saas_schema_round_trips_whole() {
     };
     let parent = table("events").expect("events");
     assert_eq!(parent.partition_by.as_deref(), Some("RANGE (occurred_at)"));
+    let reservations = table("reservations").expect("reservations");
+    assert_eq!(
+        reservations.exclude,
+        [falconer::domains::postgres::Exclusion {
+            name: "no_double_booking".into(),
+            definition: "USING gist (during WITH &&) WHERE (room <> 'overflow'::text) DEFERRABLE"
+                .into(),
+        }]
+    );
     let default = table("events_default").expect("the default partition");
     assert_eq!(
         (

@@ -174,6 +174,7 @@ fn create_table(t: &Table) -> Vec<String> {
     }
     parts.extend(t.unique.iter().map(unique_def));
     parts.extend(t.check.iter().map(check_def));
+    parts.extend(t.exclude.iter().map(exclusion_def));
     parts.extend(t.foreign_key.iter().map(|fk| fk_def(t, fk)));
     let mut out = vec![super::partition::create_statement(t, &parts)];
     if t.row_level_security == Some(true) {
@@ -248,6 +249,11 @@ fn drop_constraints(name: &str, d: &Table, l: &Table, pk_changed: bool, out: &mu
             out.push(drop(&c.name));
         }
     }
+    for x in &l.exclude {
+        if !d.exclude.contains(x) {
+            out.push(drop(&x.name));
+        }
+    }
     for fk in &l.foreign_key {
         if !d.foreign_key.contains(fk)
             && let Some(n) = &fk.name
@@ -277,6 +283,9 @@ fn add_constraints(name: &str, d: &Table, l: &Table, pk_changed: bool, out: &mut
     }
     for c in d.check.iter().filter(|c| !l.check.contains(c)) {
         out.push(format!("alter table {name} add {}", check_def(c)));
+    }
+    for x in d.exclude.iter().filter(|x| !l.exclude.contains(x)) {
+        out.push(format!("alter table {name} add {}", exclusion_def(x)));
     }
     for fk in &d.foreign_key {
         if !l.foreign_key.contains(fk) {
@@ -330,6 +339,11 @@ fn alter_columns(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// `CONSTRAINT "name" EXCLUDE definition`.
+pub fn exclusion_def(x: &super::Exclusion) -> String {
+    format!("constraint {} exclude {}", quote_ident(&x.name), x.definition)
 }
 
 /// `CONSTRAINT "name" CHECK (expression)`, of a table or a domain.

@@ -102,6 +102,8 @@ struct ConstraintRow {
     nulls_not_distinct: bool,
     /// Declared by the table itself (not a partition's copy of its parent's).
     is_local: bool,
+    /// An exclusion constraint's definition (`EXCLUDE USING ...`).
+    definition: Option<String>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -284,10 +286,11 @@ const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::t
                 c.condeferred as initially_deferred,
                 pg_get_expr(c.conbin, c.conrelid, true) as expression,
                 coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct,
-                c.conislocal as is_local
+                c.conislocal as is_local,
+                case when c.contype = 'x' then pg_get_constraintdef(c.oid, true) end as definition
          from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
          left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
-         where c.conrelid = any($1::oid[]) and c.contype in ('p', 'u', 'c', 'f')
+         where c.conrelid = any($1::oid[]) and c.contype in ('p', 'u', 'c', 'f', 'x')
          order by c.conrelid, c.contype, c.conname";
 const INDEX_SQL: &str = "select n.nspname::text as schema, ic.relname::text as name, t.relname::text as table,
                 i.indisunique as is_unique, am.amname::text as method,
@@ -733,6 +736,7 @@ fn tables_of(
                     primary_key: None,
                     unique: Vec::new(),
                     check: Vec::new(),
+                    exclude: Vec::new(),
                     foreign_key: Vec::new(),
                     row_level_security: Some(t.rls),
                     force_row_level_security: Some(t.force_rls),
@@ -838,6 +842,10 @@ fn add_constraint(t: &mut Table, c: ConstraintRow) {
             name: c.name,
             expression: c.expression.unwrap_or_default(),
         }),
+        "x" => t.exclude.push(Exclusion {
+            name: c.name,
+            definition: exclusion_definition(c.definition.as_deref().unwrap_or_default()),
+        }),
         "f" => t.foreign_key.push(ForeignKey {
             name: Some(c.name),
             columns: c.columns,
@@ -852,6 +860,15 @@ fn add_constraint(t: &mut Table, c: ConstraintRow) {
             initially_deferred: c.initially_deferred.then_some(true),
         }),
         _ => {}
+    }
+}
+
+/// What follows `EXCLUDE` in the constraint's definition as PostgreSQL prints it.
+pub fn exclusion_definition(printed: &str) -> String {
+    let t = printed.trim();
+    match t.get(..8) {
+        Some(head) if head.eq_ignore_ascii_case("exclude ") => t[8..].trim().to_string(),
+        _ => t.to_string(),
     }
 }
 

@@ -164,6 +164,7 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
                     .filter_map(|k| k.name.clone())
                     .chain(t.unique.iter().filter_map(|u| u.name.clone()))
                     .chain(t.check.iter().map(|c| c.name.clone()))
+                    .chain(t.exclude.iter().map(|x| x.name.clone()))
                     .chain(t.foreign_key.iter().filter_map(|f| f.name.clone()));
                 for name in named {
                     let parent = Some(t.name.clone());

@@ -156,6 +156,8 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub check: Vec<Check>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub exclude: Vec<Exclusion>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub foreign_key: Vec<ForeignKey>,
         /// ENABLE ROW LEVEL SECURITY.
         pub row_level_security: Option<bool>,
@@ -211,6 +213,14 @@ model! {
         pub name: String,
         /// A boolean SQL expression.
         pub expression: String,
+    }
+
+    /// An exclusion constraint: `definition` is what follows `EXCLUDE`, as PostgreSQL prints it: the index
+    /// method, the elements with their operators, and any `INCLUDE`, `WHERE` and `DEFERRABLE`
+    /// (`using gist (room with =, during with &&)`).
+    pub struct Exclusion {
+        pub name: String,
+        pub definition: String,
     }
 
     pub struct ForeignKey {
@@ -569,6 +579,7 @@ static TABLE: KindMeta = KindMeta {
         FieldMeta::new("primary_key.name", SERVER_DEFAULT),
         FieldMeta::new("unique", SET),
         FieldMeta::keyed("check", "name", 0),
+        FieldMeta::keyed("exclude", "name", 0),
         FieldMeta::new("foreign_key", SET),
         FieldMeta::new("row_level_security", SERVER_DEFAULT),
         FieldMeta::new("force_row_level_security", SERVER_DEFAULT),
@@ -595,6 +606,9 @@ impl ResourceKind for Table {
             for text in [&c.default, &c.generated].into_iter().flatten() {
                 r.extend(uses(&format!("column[{i}]"), text, &self.schema, tenant));
             }
+        }
+        for (i, x) in self.exclude.iter().enumerate() {
+            r.extend(uses(&format!("exclude[{i}]"), &x.definition, &self.schema, tenant));
         }
         for (i, ch) in self.check.iter().enumerate() {
             r.extend(uses(&format!("check[{i}]"), &ch.expression, &self.schema, tenant));
@@ -699,6 +713,20 @@ impl ResourceKind for Table {
                     SQL expression: {msg}"));
             }
         }
+        for (i, x) in self.exclude.iter().enumerate() {
+            ident(&format!("exclude[{i}].name"), &x.name, cx);
+            if !names.insert(x.name.as_str()) {
+                cx.error(
+                    &format!("exclude[{i}].name"),
+                    "duplicate",
+                    format!("constraint `{}` is declared twice", x.name),
+                );
+            }
+            if !x.definition.trim_start().to_lowercase().starts_with("using ") && !x.definition.trim_start().starts_with('(') {
+                cx.error(&format!("exclude[{i}].definition"), "invalid-sql", "an exclusion is what follows \
+                    EXCLUDE: `using gist (column with =, ...)` or `(column with =, ...)`");
+            }
+        }
         partition::check(self, cx);
         if self.force_row_level_security == Some(true) && self.row_level_security != Some(true) {
             cx.warn(
@@ -719,6 +747,9 @@ impl ResourceKind for Table {
         }
         for c in &mut self.check {
             sql::rename_schemas(r, &mut c.expression);
+        }
+        for x in &mut self.exclude {
+            sql::rename_schemas(r, &mut x.definition);
         }
         for text in [&mut self.partition_of, &mut self.partition_by].into_iter().flatten() {
             sql::rename_schemas(r, text);

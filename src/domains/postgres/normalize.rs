@@ -342,6 +342,9 @@ fn shadow_ddl(
                     ch.expression
                 ));
             }
+            for (k, x) in t.exclude.iter().enumerate() {
+                cols.push(format!("constraint {} exclude {}", quote_ident(&format!("x{k}")), x.definition));
+            }
             Some(format!(
                 "create table {} ({})",
                 sh(&format!("t{i}")),
@@ -474,6 +477,7 @@ async fn piecewise(
         c.default = None;
     }
     bare.check.clear();
+    bare.exclude.clear();
     let (table, ddl) = {
         let sh = |name: &str| format!("{}.{}", quote_ident(shadow), quote_ident(name));
         (sh(&format!("t{i}")), shadow_ddl(i, &Spec::PgTable(bare), &sh, &HashMap::new()))
@@ -492,6 +496,10 @@ async fn piecewise(
     }
     for (k, ch) in t.check.iter().enumerate() {
         let add = format!("alter table {table} add constraint {} check ({})", quote_ident(&format!("c{k}")), ch.expression);
+        try_ddl(tx, &add).await?;
+    }
+    for (k, x) in t.exclude.iter().enumerate() {
+        let add = format!("alter table {table} add constraint {} exclude {}", quote_ident(&format!("x{k}")), x.definition);
         try_ddl(tx, &add).await?;
     }
     Ok(true)
@@ -524,9 +532,12 @@ impl ReadBack {
         {
             columns.entry(r.get("rel")).or_default().push(r);
         }
-        let checks = shadow_rows(tx, ns, "select c.relname::text as rel, con.conname::text as name, pg_get_expr(con.conbin, con.conrelid, true) as expr
+        // Checks by their expression, exclusions by their definition.
+        let checks = shadow_rows(tx, ns, "select c.relname::text as rel, con.conname::text as name,
+                    case con.contype when 'x' then pg_get_constraintdef(con.oid, true)
+                         else pg_get_expr(con.conbin, con.conrelid, true) end as expr
              from pg_constraint con join pg_class c on c.oid = con.conrelid
-             where c.relnamespace = $1::regnamespace and con.contype = 'c'")
+             where c.relnamespace = $1::regnamespace and con.contype in ('c', 'x')")
             .await?
             .into_iter()
             .map(|r| ((r.get("rel"), r.get("name")), r.get("expr")))
@@ -630,6 +641,11 @@ impl ReadBack {
         for (k, ch) in t.check.iter_mut().enumerate() {
             if let Some(expr) = self.checks.get(&(rel.clone(), format!("c{k}"))) {
                 ch.expression = expr.clone().unwrap_or_default();
+            }
+        }
+        for (k, x) in t.exclude.iter_mut().enumerate() {
+            if let Some(Some(def)) = self.checks.get(&(rel.clone(), format!("x{k}"))) {
+                x.definition = super::inspect::exclusion_definition(def);
             }
         }
     }

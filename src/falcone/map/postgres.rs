@@ -383,6 +383,7 @@ pub(super) fn new_table(name: String, schema: String, column: Vec<pg::Column>) -
         primary_key: None,
         unique: Vec::new(),
         check: Vec::new(),
+        exclude: Vec::new(),
         foreign_key: Vec::new(),
         row_level_security: None,
         force_row_level_security: None,

@@ -141,6 +141,7 @@ pub fn table() -> impl Strategy<Value = Spec> {
                             nulls_not_distinct: None,
                         })
                         .collect(),
+                    exclude: Vec::new(),
                     check: checks
                         .into_iter()
                         .map(|(name, expression)| pg::Check { name, expression })
