@@ -124,6 +124,10 @@ pub struct DomainEntry {
     /// Objects of the tenant's scope that no kind carries (the domain's inventory): not in the backup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_carried: Vec<crate::domains::provider::NotCarried>,
+    /// Values of the domain's objects that are data (sequences' current values), set by a restore only
+    /// when asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<crate::domains::provider::DataValue>,
 }
 
 /// How a backup's blobs are encrypted (the key itself is never in the repository).
@@ -260,6 +264,7 @@ mod tests {
             secrets: Vec::new(),
             parts: Default::default(),
             not_carried: Vec::new(),
+            data: Vec::new(),
         }
     }
 

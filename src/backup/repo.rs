@@ -686,6 +686,7 @@ mod tests {
                     secrets: Vec::new(),
                     parts: Default::default(),
                     not_carried: Vec::new(),
+                    data: Vec::new(),
                 }
             })
             .collect();

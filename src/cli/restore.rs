@@ -52,6 +52,10 @@ pub struct Args {
     /// After the restore, read the target again and compare it with the backup (exit 2 when they differ).
     #[arg(long)]
     pub verify: bool,
+    /// Also set the sequences' current values the backup holds (they are data, not configuration: by
+    /// default a restored sequence starts where its definition says).
+    #[arg(long)]
+    pub sequence_values: bool,
     #[command(flatten)]
     pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
@@ -110,6 +114,7 @@ impl Args {
             allow: self.allow.clone(),
             auto_approve: self.auto_approve,
             verify: self.verify,
+            data_values: self.sequence_values,
             map: self.mapping.request(),
             manifest: self.manifest.clone(),
             break_glass: self.break_glass.clone(),

@@ -223,6 +223,24 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// Values of the tenant's objects that are data rather than configuration (a sequence's current value),
+    /// each by its object's address: a backup takes them, a restore sets them only when asked.
+    async fn data(
+        &self,
+        tenant: &Tenant,
+        carried: &[&Spec],
+    ) -> Result<Vec<DataValue>, ProviderError> {
+        let _ = (tenant, carried);
+        Ok(Vec::new())
+    }
+
+    /// Sets data values a backup took (their addresses already in the target's names); says of each one
+    /// that could not be set why (its object is not there).
+    async fn set_data(&self, values: &[DataValue]) -> Result<Vec<String>, ProviderError> {
+        let _ = values;
+        Ok(Vec::new())
+    }
+
     /// What the system said while it was read that a person should know (a Kafka cluster without an
     /// authorizer has no ACLs to read); `export` prints these.
     fn notes(&self) -> Vec<String> {
@@ -253,6 +271,14 @@ pub trait Provider {
 pub struct NotCarried {
     pub kind: String,
     pub name: String,
+}
+
+/// A value of an object that is data rather than configuration (a sequence's current value): the object's
+/// address and the value, as its domain writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DataValue {
+    pub address: String,
+    pub value: serde_json::Value,
 }
 
 /// The objects not carried, counted by kind (`2 sequence, 1 function`), in kind order.

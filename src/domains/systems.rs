@@ -96,6 +96,23 @@ macro_rules! systems {
                 crate::util::with_timeouts(self.timeouts, work).await
             }
 
+            async fn data(
+                &self,
+                tenant: &Tenant,
+                carried: &[&crate::domains::Spec],
+            ) -> Result<Vec<super::provider::DataValue>, ProviderError> {
+                let work = async { match &self.system { $( Connected::$variant(p) => p.data(tenant, carried).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
+            }
+
+            async fn set_data(
+                &self,
+                values: &[super::provider::DataValue],
+            ) -> Result<Vec<String>, ProviderError> {
+                let work = async { match &self.system { $( Connected::$variant(p) => p.set_data(values).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
+            }
+
             fn share_reads(&self, tenants: &[Tenant]) {
                 match &self.system { $( Connected::$variant(p) => p.share_reads(tenants), )* }
             }

@@ -237,6 +237,7 @@ async fn store(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
                 let mut entry = stored(repo, job.tenant, *domain, kept, Some(at))
                     .await
                     .map_err(|e| Error::Other(format!("cannot store the backup: {e}")))?;
+                entry.data = read.data;
                 let not_carried = read.not_carried.unwrap_or_default();
                 if !not_carried.is_empty() {
                     entry.status = DomainStatus::Incomplete;
@@ -343,6 +344,7 @@ pub fn failed(domain: Domain, status: DomainStatus, message: String) -> DomainEn
         secrets: Vec::new(),
         parts: BTreeMap::new(),
         not_carried: Vec::new(),
+        data: Vec::new(),
     }
 }
 
@@ -397,6 +399,7 @@ pub async fn stored(
         secrets,
         parts,
         not_carried: Vec::new(),
+        data: Vec::new(),
     })
 }
 

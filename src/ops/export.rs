@@ -147,6 +147,8 @@ pub async fn export(
 pub struct Read {
     pub specs: Vec<Spec>,
     pub not_carried: Option<Vec<NotCarried>>,
+    /// The values of its objects that are data (a backup keeps them; an export does not write them).
+    pub data: Vec<crate::domains::provider::DataValue>,
 }
 
 /// Says what a domain's inventory found that is not carried, by kind and count, and each one.
@@ -183,5 +185,10 @@ pub async fn read(
     if let Some(items) = &not_carried {
         say_not_carried(domain, items, events);
     }
-    Ok(Read { specs, not_carried })
+    let data = system.data(tenant, &carried).await?;
+    Ok(Read {
+        specs,
+        not_carried,
+        data,
+    })
 }

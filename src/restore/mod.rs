@@ -23,6 +23,8 @@ pub struct Section {
     pub resources: Vec<Spec>,
     /// What the backup found in the domain and could not carry.
     pub not_carried: Vec<crate::domains::provider::NotCarried>,
+    /// The values of its objects that are data (set only when asked).
+    pub data: Vec<crate::domains::provider::DataValue>,
 }
 
 impl Section {
@@ -150,6 +152,7 @@ pub fn from_record(
             message: entry.message.clone(),
             resources: take_domain(&mut specs, entry.domain),
             not_carried: entry.not_carried.clone(),
+            data: entry.data.clone(),
         })
         .collect();
     Ok(Source {
@@ -278,6 +281,18 @@ impl Source {
             .iter()
             .map(|s| Section {
                 resources: take_domain(&mut specs, s.domain),
+                data: s
+                    .data
+                    .iter()
+                    .map(|v| {
+                        let mut address = v.address.clone();
+                        r.address(&mut address);
+                        crate::domains::provider::DataValue {
+                            address,
+                            value: v.value.clone(),
+                        }
+                    })
+                    .collect(),
                 ..s.clone()
             })
             .collect();
@@ -326,6 +341,7 @@ pub fn from_artifact(imported: &Imported, origin: String, digest: String) -> Sou
                 message,
                 resources,
                 not_carried: Vec::new(),
+                data: Vec::new(),
             })
         })
         .collect();
@@ -458,6 +474,7 @@ mod tests {
                 status: DomainStatus::Ok,
                 message: None,
                 not_carried: Vec::new(),
+                data: Vec::new(),
                 resources: m
                     .resources
                     .iter()

@@ -207,6 +207,9 @@ pub struct Report {
     pub counts: Counts,
     /// Changes applied.
     pub applied: usize,
+    /// Data values set (`--sequence-values`: sequences' current values).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub data_values_set: usize,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
@@ -237,4 +240,8 @@ impl Report {
 /// The JSON Schema of restore reports (`schemas/restore-report.schema.json`).
 pub fn schema() -> serde_json::Value {
     crate::util::json_schema::<Report>("restore-report.schema.json", "falconer restore report")
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

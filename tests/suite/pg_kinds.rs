@@ -643,7 +643,9 @@ async fn an_application_schema_is_backed_up_and_restored_whole() {
              delete from app.audit_log where note is null;
              execute 'truncate app.audit_log';
          end
-         $$;",
+         $$;
+         insert into app.customers (email) values ('ann@example.com');
+         insert into app.invoices (customer_id, total) values (1, 5), (1, 6);",
     )
     .await;
     let env = vec![("FALCONER_POSTGRES_URL".to_string(), a.url.clone())];
@@ -698,16 +700,42 @@ async fn an_application_schema_is_backed_up_and_restored_whole() {
             .await
             .expect("reads");
     assert_eq!(schemas, 0, "nothing was written");
-    crate::support::code(&run("acme", &b.url, &["--allow", "WIDENS_ACCESS"]), 0);
+    let o = run("acme", &b.url, &["--allow", "WIDENS_ACCESS"]);
+    crate::support::code(&o, 0);
     assert_eq!(dump(&a, "app"), dump(&b, "app"));
+    // Sequences' current values are data: the backup holds them (three sequences were used), the restore
+    // says so and leaves the new sequences where their definitions start.
+    assert!(
+        crate::support::both(&o).contains("the backup holds 3 value(s) that are data"),
+        "{}",
+        crate::support::both(&o)
+    );
+    let next: i64 = sqlx::query_scalar("select nextval('app.invoice_no')")
+        .fetch_one(&b.pool)
+        .await
+        .expect("reads");
+    assert_eq!(next, 1000);
 
     // Into another tenant, the schema renamed by the map.
     let o = run(
         "globex",
         &c.url,
-        &["--allow", "WIDENS_ACCESS", "--map", "app=billing"],
+        &[
+            "--allow",
+            "WIDENS_ACCESS",
+            "--map",
+            "app=billing",
+            "--sequence-values",
+        ],
     );
     crate::support::code(&o, 0);
+    // Asked for, the values are set in the renamed sequences: numbering goes on from the source's.
+    let next: (i64, i64) =
+        sqlx::query_as("select nextval('billing.invoice_no'), nextval('billing.invoices_id_seq')")
+            .fetch_one(&c.pool)
+            .await
+            .expect("reads");
+    assert_eq!(next, (1002, 3));
     let said = crate::support::both(&o);
     assert!(
         said.contains(

@@ -1,6 +1,7 @@
 //! PostgreSQL: extensions, schemas, roles, tables, indexes, views, row-level-security policies, grants.
 //! Never row data.
 
+pub mod data;
 pub mod ddl;
 pub mod default_privileges;
 pub mod function;

@@ -11,7 +11,7 @@ use super::{ddl, inspect, normalize, password, sql};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{
-    self, DesiredSpecs, NotCarried, Provider, ProviderError, System, UrlTable,
+    self, DataValue, DesiredSpecs, NotCarried, Provider, ProviderError, System, UrlTable,
 };
 use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
@@ -257,6 +257,19 @@ impl Provider for Postgres {
         settle(&self.pool, specs, desired, unchanged, key)
             .await
             .map_err(|e| backend(&e))
+    }
+
+    async fn data(
+        &self,
+        tenant: &Tenant,
+        _carried: &[&Spec],
+    ) -> Result<Vec<DataValue>, ProviderError> {
+        let schemas = tenant.names(&super::SCHEMA_SCOPE);
+        super::data::values(&self.pool, &schemas).await.map_err(|e| backend(&e))
+    }
+
+    async fn set_data(&self, values: &[DataValue]) -> Result<Vec<String>, ProviderError> {
+        super::data::set(&self.pool, values).await.map_err(|e| backend(&e))
     }
 
     async fn not_carried(

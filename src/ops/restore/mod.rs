@@ -21,6 +21,7 @@ use super::apply::{self, Approval, Locked};
 use super::live::{self, Desired, Settings};
 use super::repo::RepoSpec;
 use super::{Cancel, Error, Events, Question, Refusal, RunFailure, audit, lock};
+use crate::domains::provider::Provider as _;
 use crate::manifest::{Manifest, Resource};
 use crate::model::{Domain, HazardCode, TenantStatus};
 use crate::plan::Item;
@@ -63,6 +64,8 @@ pub struct Request {
     pub auto_approve: bool,
     /// After the restore, read the target again and compare it with the backup.
     pub verify: bool,
+    /// Also set the values the backup holds that are data, not configuration (sequences' current values).
+    pub data_values: bool,
     pub map: MapRequest,
     /// The tenant's manifest: its tenant block stands for the source's, its secret references fill the
     /// secrets the source could not carry.
@@ -277,6 +280,7 @@ fn new_report(req: &Request, source: &Source) -> Report {
         domains: Vec::new(),
         counts: Counts::default(),
         applied: 0,
+        data_values_set: 0,
         started_at: crate::util::rfc3339(crate::util::now_millis().div_euclid(1000)),
         finished_at: String::new(),
         duration_ms: 0,
@@ -342,9 +346,13 @@ impl Restoring<'_> {
         let beat = lock::keep_alive(self.state, &lock);
         let id = crate::backup::new_id(crate::util::now_millis());
         self.progress_started(&lock, &id, &restored).await;
-        let result = self
+        let result = match self
             .locked((&lock, &id), production, (&desired, &restored), report)
-            .await;
+            .await
+        {
+            Ok(()) => self.data_values(source, &restored, report).await,
+            failed => failed,
+        };
         if let Err(e) = self.state.progress().work_ended(Work::Restore, &id).await {
             self.events
                 .warning(&format!("could not record that the restore ended: {e}"));
@@ -352,6 +360,37 @@ impl Restoring<'_> {
         beat.abort();
         lock::release(self.state, &lock, self.events).await;
         result
+    }
+
+    /// After a restore that succeeded: the values the backup holds that are data, set when asked
+    /// (`data_values`), else said to be left as they are.
+    async fn data_values(
+        &self,
+        source: &Source,
+        restored: &[Domain],
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let held = source
+            .sections
+            .iter()
+            .filter(|s| restored.contains(&s.domain) && !s.data.is_empty());
+        for s in held {
+            if !self.req.data_values {
+                self.events.note(&format!(
+                    "{}: the backup holds {} value(s) that are data, not configuration (sequences' current values); left as they are (--sequence-values sets them)",
+                    s.domain,
+                    s.data.len()
+                ));
+                continue;
+            }
+            let system = self.settings.connect(s.domain).await?;
+            let not_set = system.set_data(&s.data).await?;
+            report.data_values_set += s.data.len() - not_set.len();
+            for why in &not_set {
+                self.events.warning(&format!("{}: {why}", s.domain));
+            }
+        }
+        Ok(())
     }
 
     /// A backup of another tenant and no map: nothing is written. The proposal (typed by scope, from the
