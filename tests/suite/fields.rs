@@ -426,6 +426,24 @@ const PG: &[Case] = &[
         "",
     ),
     case(
+        "postgres.role.R",
+        "settings",
+        "bypass_rls = true",
+        "bypass_rls = true\nsettings = { statement_timeout = \"5s\", search_path = \"app, public\" }",
+    ),
+    case(
+        "postgres.role.R",
+        "settings",
+        "statement_timeout = \"5s\", search_path = \"app, public\"",
+        "statement_timeout = \"7s\"",
+    ),
+    case(
+        "postgres.role.R",
+        "database_settings",
+        "connection_limit = 6",
+        "connection_limit = 6\ndatabase_settings = { work_mem = \"8MB\" }",
+    ),
+    case(
         "postgres.schema.app",
         "comment",
         "comment = \"one\"\ngrant",

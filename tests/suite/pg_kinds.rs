@@ -558,10 +558,10 @@ async fn each_kind_changes_in_place_and_converges() {
     db.drop().await;
 }
 
-/// What no kind carries yet is named, never lost without a word: privileges on a column, an aggregate, a
-/// role's settings, and what no field of a carried table holds (UNLOGGED, storage parameters, an identity's
-/// options). A
-/// function's `REVOKE EXECUTE ... FROM PUBLIC` (`execute = []`) and default privileges are carried.
+/// What no kind carries yet is named, never lost without a word: privileges on a column, an aggregate, and
+/// what no field of a carried table holds (UNLOGGED, storage parameters, an identity's options). A
+/// function's `REVOKE EXECUTE ... FROM PUBLIC` (`execute = []`), default privileges and a role's settings in
+/// the tenant's database are carried.
 #[tokio::test]
 async fn privileges_no_kind_carries_are_named() {
     let db = TestDb::new("kinds_acl").await;
@@ -599,17 +599,23 @@ async fn privileges_no_kind_carries_are_named() {
             "identity options",
             "identity options of column app.scratch.id",
         ),
-        (
-            "role settings",
-            "settings of role falconer_acl_reader in this database",
-        ),
     ] {
         assert!(
             named.contains(&(kind.to_string(), name.to_string())),
             "{kind}: {name} not in {named:#?}"
         );
     }
-    assert_eq!(named.len(), 6, "{named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
+    let role = specs.iter().find_map(|s| match s {
+        Spec::PgRole(r) if r.name == "falconer_acl_reader" => Some(r.clone()),
+        _ => None,
+    });
+    let settings = role.map(|r| r.database_settings).unwrap_or_default();
+    assert_eq!(
+        settings.get("work_mem").map(String::as_str),
+        Some("8MB"),
+        "{specs:#?}"
+    );
     assert!(
         specs.iter().any(
             |s| matches!(s, Spec::PgDefaultPrivileges(d) if d.grantee == "falconer_acl_reader")

@@ -789,6 +789,34 @@ fn create_role(r: &super::Role) -> Vec<String> {
             quote_literal(c)
         ));
     }
+    out.extend(role_settings(r, &super::Role::default()));
+    out
+}
+
+/// `ALTER ROLE ... [IN DATABASE ...] SET` for each setting `d` has and `l` has not (or not so), `RESET` for
+/// each `l` has and `d` has not. The tenant's database is named by the server (`current_database()`), so
+/// the statement is built there.
+fn role_settings(d: &super::Role, l: &super::Role) -> Vec<String> {
+    let role = quote_ident(&d.name);
+    let mut out = Vec::new();
+    for (scope, (want, have)) in [("", (&d.settings, &l.settings)), (" in database %I", (&d.database_settings, &l.database_settings))] {
+        let mut changes = Vec::new();
+        for (k, v) in want.iter().filter(|(k, v)| have.get(*k) != Some(v)) {
+            changes.push(super::function::set_clause(k, v));
+        }
+        for k in have.keys().filter(|k| !want.contains_key(*k)) {
+            changes.push(format!(" reset {}", quote_ident(k)));
+        }
+        for change in changes {
+            out.push(match scope {
+                "" => format!("alter role {role}{change}"),
+                _ => format!(
+                    "do $settings$ begin execute format({}, current_database()); end $settings$",
+                    quote_literal(&format!("alter role {}{scope}{}", role.replace('%', "%%"), change.replace('%', "%%")))
+                ),
+            });
+        }
+    }
     out
 }
 
@@ -805,6 +833,7 @@ fn update_role(d: &super::Role, l: &super::Role) -> Vec<String> {
     for m in l.member_of.iter().filter(|m| !d.member_of.contains(m)) {
         out.push(format!("revoke {} from {role}", quote_ident(m)));
     }
+    out.extend(role_settings(d, l));
     if d.comment != l.comment {
         out.push(format!(
             "comment on role {role} is {}",

@@ -247,11 +247,7 @@ impl ResourceKind for Function {
         if !self.is_procedure() && self.returns.is_none() {
             cx.error("returns", "missing", "a function needs `returns` (`void` when it returns nothing)");
         }
-        for key in self.set.keys() {
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-                cx.error("set", "invalid-name", format!("`{key}` is not a setting's name"));
-            }
-        }
+        check_settings("set", &self.set, cx);
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&SCHEMA_SCOPE, &mut self.schema);
@@ -269,14 +265,7 @@ impl ResourceKind for Function {
             sql::rename_schemas(r, ret);
         }
         sql::rename_schemas(r, &mut self.body);
-        if let Some(path) = self.set.get_mut("search_path") {
-            let renamed: Vec<String> = list_setting(path)
-                .into_iter()
-                .map(|s| r.whole(&SCHEMA_SCOPE, &s).map_or(s.clone(), str::to_string))
-                .map(|s| sql::ident_text(&s))
-                .collect();
-            *path = renamed.join(", ");
-        }
+        rename_settings(r, &mut self.set);
     }
 }
 
@@ -333,7 +322,29 @@ fn list_setting(value: &str) -> Vec<String> {
 /// Settings whose value is a list of names.
 const LIST_SETTINGS: &[&str] = &["search_path", "temp_tablespaces"];
 
-fn set_clause(key: &str, value: &str) -> String {
+/// The schemas a `search_path` setting names, renamed by the map.
+pub(super) fn rename_settings(r: &crate::domains::rename::Renamer, set: &mut BTreeMap<String, String>) {
+    if let Some(path) = set.get_mut("search_path") {
+        let renamed: Vec<String> = list_setting(path)
+            .into_iter()
+            .map(|s| r.whole(&SCHEMA_SCOPE, &s).map_or(s.clone(), str::to_string))
+            .map(|s| sql::ident_text(&s))
+            .collect();
+        *path = renamed.join(", ");
+    }
+}
+
+/// Setting names are words (`statement_timeout`, `app.tenant`).
+pub(super) fn check_settings(field: &str, set: &BTreeMap<String, String>, cx: &mut Checker<'_>) {
+    for key in set.keys() {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            cx.error(field, "invalid-name", format!("`{key}` is not a setting's name"));
+        }
+    }
+}
+
+/// ` set KEY to VALUE`, a list setting's names quoted as identifiers, any other value as a literal.
+pub(super) fn set_clause(key: &str, value: &str) -> String {
     let value = if LIST_SETTINGS.contains(&key) {
         list_setting(value).iter().map(|s| quote_ident(s)).collect::<Vec<_>>().join(", ")
     } else {
@@ -624,7 +635,8 @@ fn arguments_of(r: &Row) -> Vec<Argument> {
 }
 
 /// `name=value` settings as the catalog keeps them.
-fn settings(config: &[String]) -> BTreeMap<String, String> {
+/// `KEY=VALUE` settings as PostgreSQL stores them (`proconfig`, `setconfig`), as a map.
+pub(super) fn settings(config: &[String]) -> BTreeMap<String, String> {
     config
         .iter()
         .filter_map(|c| c.split_once('='))

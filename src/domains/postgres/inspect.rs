@@ -155,6 +155,8 @@ struct RoleRow {
     connection_limit: i32,
     member_of: Vec<String>,
     comment: Option<String>,
+    settings: Vec<String>,
+    database_settings: Vec<String>,
 }
 
 /// Up to `n` read-only transactions that all read one snapshot (as `pg_dump --jobs` does), so that queries
@@ -537,7 +539,11 @@ async fn read_roles<'c>(
                 r.rolbypassrls as bypass_rls, r.rolconnlimit as connection_limit,
                 coalesce((select array_agg(b.rolname::text order by 1) from pg_auth_members m
                           join pg_roles b on b.oid = m.roleid where m.member = r.oid), '{}') as member_of,
-                shobj_description(r.oid, 'pg_authid') as comment
+                shobj_description(r.oid, 'pg_authid') as comment,
+                coalesce((select s.setconfig from pg_db_role_setting s
+                          where s.setrole = r.oid and s.setdatabase = 0), '{}') as settings,
+                coalesce((select s.setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
+                          where s.setrole = r.oid and d.datname = current_database()), '{}') as database_settings
          from pg_roles r where r.rolname = any($1) order by 1",
     )
     .bind(names)
@@ -663,6 +669,8 @@ fn roles_of(rows: Vec<RoleRow>) -> Vec<Spec> {
             password: r.login.then(SecretValue::redacted),
             member_of: r.member_of,
             comment: r.comment,
+            settings: super::function::settings(&r.settings),
+            database_settings: super::function::settings(&r.database_settings),
             depends_on: Vec::new(),
         }));
     }

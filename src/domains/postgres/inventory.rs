@@ -313,49 +313,12 @@ pub async fn not_carried(
             _ => None,
         })
         .collect();
-    let mut out: Vec<NotCarried> = rows
+    Ok(rows
         .into_iter()
         .filter(|r| !is_carried(r, &carried, &extensions))
         .map(|r| NotCarried {
             name: described(&r),
             kind: r.kind,
-        })
-        .collect();
-    out.extend(role_settings(pool, specs).await?);
-    Ok(out)
-}
-
-/// The settings (`ALTER ROLE ... [IN DATABASE ...] SET`) of the roles read, which the role kind does not
-/// carry: in every database, or in this one.
-async fn role_settings(pool: &PgPool, specs: &[&Spec]) -> Result<Vec<NotCarried>, sqlx::Error> {
-    let roles: Vec<&str> = specs
-        .iter()
-        .filter_map(|s| match s {
-            Spec::PgRole(r) => Some(r.name.as_str()),
-            _ => None,
-        })
-        .collect();
-    if roles.is_empty() {
-        return Ok(Vec::new());
-    }
-    let set: Vec<(String, bool)> = sqlx::query_as(
-        "select r.rolname::text, s.setdatabase = 0 from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
-          where r.rolname = any($1)
-            and (s.setdatabase = 0 or s.setdatabase = (select oid from pg_database where datname = current_database()))
-          order by 1, 2",
-    )
-    .bind(&roles)
-    .fetch_all(pool)
-    .within("PostgreSQL")
-    .await?;
-    Ok(set
-        .into_iter()
-        .map(|(role, everywhere)| NotCarried {
-            kind: "role settings".into(),
-            name: match everywhere {
-                true => format!("settings of role {role}"),
-                false => format!("settings of role {role} in this database"),
-            },
         })
         .collect())
 }

@@ -30,7 +30,7 @@ pub mod sql;
 pub use crate::util::{pg_error as connection_error, pg_pool as connect};
 
 use super::ResourceKind;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use schemars::JsonSchema;
@@ -127,6 +127,7 @@ model! {
     }
 
     /// A role used by the tenant's grants and policies.
+    #[derive(Default)]
     pub struct Role {
         pub name: String,
         pub login: Option<bool>,
@@ -138,6 +139,12 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub member_of: Vec<String>,
         pub comment: Option<String>,
+        /// Settings in force in every session of the role (`ALTER ROLE ... SET statement_timeout = '5s'`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub settings: BTreeMap<String, String>,
+        /// Settings in force in its sessions in the tenant's database (`ALTER ROLE ... IN DATABASE ... SET`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub database_settings: BTreeMap<String, String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
     }
@@ -549,6 +556,8 @@ impl ResourceKind for Role {
                 "`public` is not a role that can be created",
             );
         }
+        function::check_settings("settings", &self.settings, cx);
+        function::check_settings("database_settings", &self.database_settings, cx);
         cx.secret("password", self.password.as_ref());
         if self.password.is_some() && self.login == Some(false) {
             cx.warn(
@@ -563,6 +572,8 @@ impl ResourceKind for Role {
         for m in &mut self.member_of {
             r.tenant_word(m);
         }
+        function::rename_settings(r, &mut self.settings);
+        function::rename_settings(r, &mut self.database_settings);
     }
 }
 
