@@ -448,6 +448,7 @@ kinds! {
     PgType => postgres::Type,
     PgSequence => postgres::Sequence,
     PgFunction => postgres::Function,
+    PgAggregate => postgres::Aggregate,
     PgTable => postgres::Table,
     PgIndex => postgres::Index,
     PgView => postgres::View,

@@ -684,6 +684,8 @@ pub fn statements(
         (Action::Update, Some(PgSequence(d)), Some(PgSequence(l))) => sequence::update(d, l),
         (Action::Create, Some(PgFunction(f)), _) => function::create(f),
         (Action::Update, Some(PgFunction(d)), Some(PgFunction(l))) => function::update(d, l),
+        (Action::Create, Some(PgAggregate(a)), _) => aggregate::create(a),
+        (Action::Update, Some(PgAggregate(d)), Some(PgAggregate(l))) => aggregate::update(d, l),
         (Action::Create, Some(PgTrigger(t)), _) => trigger::create(t),
         (Action::Update, Some(PgTrigger(d)), Some(PgTrigger(l))) => trigger::update(d, l),
         (Action::Create, Some(PgDefaultPrivileges(d)), _) => default_privileges::create(d),
@@ -881,6 +883,7 @@ fn drop_statement(live: &Spec) -> Result<String, DdlError> {
         PgType(t) => types::drop(t),
         PgSequence(q) => sequence::drop(q),
         PgFunction(f) => function::drop(f),
+        PgAggregate(a) => aggregate::drop(a),
         PgTrigger(t) => trigger::drop(t),
         PgDefaultPrivileges(d) => default_privileges::drop(d),
         PgGrant(g) => format!(
@@ -907,6 +910,7 @@ fn owned(s: &Spec) -> Option<(&'static str, String, Option<&String>)> {
         PgView(v) => (view_word(v), qualified(&v.schema, &v.name), v.owner.as_ref()),
         PgSequence(q) => ("sequence", qualified(&q.schema, &q.name), q.owner.as_ref()),
         PgFunction(f) => (f.word(), f.target(), f.owner.as_ref()),
+        PgAggregate(a) => ("aggregate", a.target(), a.owner.as_ref()),
         PgType(t) => (types::word(t), qualified(&t.schema, &t.name), t.owner.as_ref()),
         _ => return None,
     })

@@ -634,7 +634,6 @@ fn arguments_of(r: &Row) -> Vec<Argument> {
     out
 }
 
-/// `name=value` settings as the catalog keeps them.
 /// `KEY=VALUE` settings as PostgreSQL stores them (`proconfig`, `setconfig`), as a map.
 pub(super) fn settings(config: &[String]) -> BTreeMap<String, String> {
     config

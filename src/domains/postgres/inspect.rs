@@ -414,6 +414,7 @@ fn resources_of(rows: Rows) -> Inspected {
     let (tables, serials) = tables_of(rows.table_rows, rows.column_rows, rows.constraint_rows);
     r.extend(sequence::of_rows(rows.sequence_rows, &serials));
     r.extend(function::of_rows(rows.function_rows));
+    r.extend(aggregate::of_rows(rows.aggregate_rows));
     r.extend(tables);
     r.extend(indexes_of(rows.index_rows));
     r.extend(views_of(rows.view_rows));
@@ -440,6 +441,7 @@ struct Rows {
     type_rows: Vec<types::Row>,
     sequence_rows: Vec<sequence::Row>,
     function_rows: Vec<function::Row>,
+    aggregate_rows: Vec<aggregate::Row>,
     trigger_rows: Vec<trigger::Row>,
     default_privilege_rows: Vec<default_privileges::Row>,
     role_rows: Vec<RoleRow>,
@@ -503,7 +505,7 @@ impl Rows {
                 }
             )*};
         }
-        share_by_schema!(type_rows, sequence_rows, function_rows, trigger_rows, default_privilege_rows);
+        share_by_schema!(type_rows, sequence_rows, function_rows, aggregate_rows, trigger_rows, default_privilege_rows);
         parts
     }
 
@@ -524,6 +526,7 @@ impl Rows {
         self.type_rows.extend(other.type_rows);
         self.sequence_rows.extend(other.sequence_rows);
         self.function_rows.extend(other.function_rows);
+        self.aggregate_rows.extend(other.aggregate_rows);
         self.trigger_rows.extend(other.trigger_rows);
         self.default_privilege_rows.extend(other.default_privilege_rows);
     }
@@ -594,6 +597,7 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
             type_rows: q!(first, types::SQL, schemas),
             sequence_rows: q!(first, sequence::SQL, relations),
             function_rows: q!(first, function::SQL, schemas),
+            aggregate_rows: q!(first, aggregate::SQL, schemas),
             trigger_rows: q!(first, trigger::SQL, relations),
             default_privilege_rows: q!(first, default_privileges::SQL, schemas),
             ..Rows::default()

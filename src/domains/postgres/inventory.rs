@@ -202,6 +202,11 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
                     out.insert(("privileges on a function", f.schema.clone(), f.signature(), None));
                 }
             }
+            Spec::PgAggregate(a) => {
+                let types: Vec<String> = a.argument.iter().map(|t| super::function::canonical_type(t)).collect();
+                let name = format!("{}({})", a.name, types.join(", "));
+                out.insert(("aggregate", a.schema.clone(), name, None));
+            }
             Spec::PgDefaultPrivileges(d) => {
                 let name = format!("{} {}", d.role, d.on.code());
                 out.insert(("default privileges", d.schema.clone(), name, None));
@@ -231,6 +236,7 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("sequence", _) => key("sequence", None),
         ("enum type" | "domain" | "composite type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
+        ("aggregate", _) => key("aggregate", None),
         ("privileges on a function", _) => key("privileges on a function", None),
         ("default privileges", _) => key("default privileges", None),
         // A NOT NULL (a constraint of its own since PostgreSQL 18) is its column's `nullable`, or its

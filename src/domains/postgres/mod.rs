@@ -1,6 +1,7 @@
 //! PostgreSQL: extensions, schemas, roles, tables, indexes, views, row-level-security policies, grants.
 //! Never row data.
 
+pub mod aggregate;
 pub mod data;
 pub mod ddl;
 pub mod default_privileges;
@@ -16,6 +17,7 @@ pub mod sequence;
 pub mod trigger;
 pub mod types;
 
+pub use aggregate::Aggregate;
 pub use default_privileges::DefaultPrivileges;
 pub use function::Function;
 pub use sequence::Sequence;
@@ -911,11 +913,18 @@ pub fn uses(field: &str, text: &str, schema: &str, tenant: &Tenant) -> Vec<Refer
     let calls = used
         .calls
         .iter()
-        .map(|(s, n)| (s, addr("function", &[s, &format!("{n}{}", crate::model::address::OVERLOADS)])));
+        .map(|(s, n)| {
+            let family = format!("{n}{}", crate::model::address::OVERLOADS);
+            (s, addr("function", &[s, &family]), Some(addr("aggregate", &[s, &family])))
+        });
     sequences
+        .map(|(s, a)| (s, a, None))
         .chain(calls)
-        .filter(|(s, _)| schema_in_scope(s, tenant))
-        .map(|(_, a)| Reference::soft(field, a))
+        .filter(|(s, _, _)| schema_in_scope(s, tenant))
+        .map(|(_, a, or)| match or {
+            Some(alt) => Reference::soft(field, a).or(alt),
+            None => Reference::soft(field, a),
+        })
         .collect()
 }
 
