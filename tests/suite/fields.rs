@@ -624,6 +624,18 @@ const PG: &[Case] = &[
         "]\nwith_grant_option = false",
     ),
     case(
+        "postgres.grant.app.t.R",
+        "columns",
+        "]\nwith_grant_option = false",
+        "]\ncolumns = { n = [\"UPDATE\"] }\nwith_grant_option = false",
+    ),
+    case(
+        "postgres.grant.app.t.R",
+        "columns",
+        "columns = { n = [\"UPDATE\"] }",
+        "columns = { n = [\"UPDATE\", \"SELECT\"], id = [\"UPDATE\"] }",
+    ),
+    case(
         "postgres.type.app.level",
         "values",
         "values = [\"low\", \"high\"]",

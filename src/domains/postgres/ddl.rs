@@ -849,13 +849,41 @@ fn update_role(d: &super::Role, l: &super::Role) -> Vec<String> {
 }
 
 fn create_grant(g: &super::Grant) -> Vec<String> {
-    vec![format!(
-        "grant {} on {} to {}{}",
-        privileges(&g.privileges),
-        grant_target(g),
-        grantee(&g.grantee),
-        grant_option(g.with_grant_option)
-    )]
+    let mut out = Vec::new();
+    if !g.privileges.is_empty() {
+        out.push(format!(
+            "grant {} on {} to {}{}",
+            privileges(&g.privileges),
+            grant_target(g),
+            grantee(&g.grantee),
+            grant_option(g.with_grant_option)
+        ));
+    }
+    out.extend(column_grants(g, &Default::default()));
+    out
+}
+
+/// `GRANT p (column)` for each column privilege `d` has and `had` has not, `REVOKE` for each it had and
+/// has not.
+fn column_grants(d: &super::Grant, had: &std::collections::BTreeMap<String, Vec<Privilege>>) -> Vec<String> {
+    let (on, to) = (grant_target(d), grantee(&d.grantee));
+    let mut out = Vec::new();
+    let none = Vec::new();
+    for (column, want) in &d.columns {
+        let have = had.get(column).unwrap_or(&none);
+        for p in want.iter().filter(|p| !have.contains(p)) {
+            let p = privileges(&[*p]);
+            out.push(format!("grant {p} ({}) on {on} to {to}{}", quote_ident(column), grant_option(d.with_grant_option)));
+        }
+    }
+    for (column, have) in had {
+        let want = d.columns.get(column).unwrap_or(&none);
+        for p in have.iter().filter(|p| !want.contains(p)) {
+            let p = privileges(&[*p]);
+            out.push(format!("revoke {p} ({}) on {on} from {to}", quote_ident(column)));
+        }
+    }
+    out
 }
 
 fn drop_statement(live: &Spec) -> Result<String, DdlError> {
@@ -886,9 +914,13 @@ fn drop_statement(live: &Spec) -> Result<String, DdlError> {
         PgAggregate(a) => aggregate::drop(a),
         PgTrigger(t) => trigger::drop(t),
         PgDefaultPrivileges(d) => default_privileges::drop(d),
+        // Revoking a privilege on a table revokes it on its columns too: all of them, for column grants.
         PgGrant(g) => format!(
             "revoke {} on {} from {}",
-            privileges(&g.privileges),
+            match g.privileges.is_empty() {
+                true => "all".to_string(),
+                false => privileges(&g.privileges),
+            },
             grant_target(g),
             grantee(&g.grantee)
         ),
@@ -1061,6 +1093,12 @@ fn update_grant(d: &super::Grant, l: &super::Grant) -> Vec<String> {
             privileges(&kept)
         ));
     }
+    // A privilege revoked on the table is revoked on its columns too: those are granted again.
+    let mut had_columns = l.columns.clone();
+    for privileges in had_columns.values_mut() {
+        privileges.retain(|p| !removed.contains(p));
+    }
+    out.extend(column_grants(d, &had_columns));
     out
 }
 

@@ -42,6 +42,8 @@ struct AclRow {
     grantee: String,
     privilege: String,
     grantable: bool,
+    /// A column's privilege (`GRANT SELECT (email)`); none for the object's own.
+    column: Option<String>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -215,7 +217,8 @@ const SCHEMA_SQL: &str =
                 obj_description(n.oid, 'pg_namespace') as comment
          from pg_namespace n where n.nspname = any($1) order by 1";
 const SCHEMA_ACL_SQL: &str = "select n.nspname::text as schema, n.nspname::text as object, 'n' as kind,
-                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable,
+                null::text as column
          from pg_namespace n cross join lateral aclexplode(n.nspacl) a
          left join pg_roles r on r.oid = a.grantee
          where n.nspname = any($1) and a.grantee <> n.nspowner order by 1, 4, 5";
@@ -248,11 +251,19 @@ const POLICY_SQL: &str = "select n.nspname::text as schema, c.relname::text as t
          from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
          where p.polrelid = any($1::oid[]) order by 1, 2, 3";
 const GRANT_SQL: &str = "select n.nspname::text as schema, c.relname::text as object, c.relkind::text as kind,
-                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable
+                coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable,
+                null::text as column
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
          cross join lateral aclexplode(c.relacl) a left join pg_roles r on r.oid = a.grantee
          where c.oid = any($1::oid[]) and a.grantee <> c.relowner
-         order by 1, 2, 4, 5";
+         union all
+         select n.nspname::text, c.relname::text, c.relkind::text, coalesce(r.rolname::text, 'public'),
+                a.privilege_type, a.is_grantable, t.attname::text
+         from pg_attribute t join pg_class c on c.oid = t.attrelid join pg_namespace n on n.oid = c.relnamespace
+         cross join lateral aclexplode(t.attacl) a left join pg_roles r on r.oid = a.grantee
+         where t.attrelid = any($1::oid[]) and t.attnum > 0 and not t.attisdropped and t.attacl is not null
+           and a.grantee <> c.relowner
+         order by 1, 2, 4, 5, 7";
 const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text as name,
                 format_type(a.atttypid, a.atttypmod) as ty, a.attnotnull as not_null,
                 pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
@@ -996,19 +1007,23 @@ fn policies_of(rows: Vec<PolicyRow>) -> Vec<Spec> {
 /// Table, view and sequence grants, gathered per (schema, object, grantee).
 fn grants_of(rows: Vec<AclRow>) -> Vec<Spec> {
     let mut out = Vec::new();
-    // (schema, object, grantee) → (relkind, privileges, grantable)
+    // (schema, object, grantee) → (relkind, privileges, grantable, column privileges)
     type GrantKey = (String, String, String);
-    let mut grants: BTreeMap<GrantKey, (String, Vec<Privilege>, bool)> = BTreeMap::new();
+    type Held = (String, Vec<Privilege>, bool, BTreeMap<String, Vec<Privilege>>);
+    let mut grants: BTreeMap<GrantKey, Held> = BTreeMap::new();
     for a in rows {
         let e = grants
             .entry((a.schema, a.object, a.grantee))
-            .or_insert_with(|| (a.kind, Vec::new(), false));
+            .or_insert_with(|| (a.kind, Vec::new(), false, BTreeMap::new()));
         if let Some(p) = parse_enum::<Privilege>(&a.privilege) {
-            e.1.push(p);
+            match a.column {
+                Some(c) => e.3.entry(c).or_default().push(p),
+                None => e.1.push(p),
+            }
         }
         e.2 |= a.grantable;
     }
-    for ((schema, object, grantee), (kind, privileges, grantable)) in grants {
+    for ((schema, object, grantee), (kind, privileges, grantable, columns)) in grants {
         out.push(Spec::PgGrant(Grant {
             grantee,
             schema,
@@ -1019,6 +1034,7 @@ fn grants_of(rows: Vec<AclRow>) -> Vec<Spec> {
                 _ => GrantObject::Table,
             }),
             privileges,
+            columns,
             with_grant_option: grantable.then_some(true),
             depends_on: Vec::new(),
         }));

@@ -202,6 +202,12 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
                     out.insert(("privileges on a function", f.schema.clone(), f.signature(), None));
                 }
             }
+            Spec::PgGrant(g) => {
+                for column in g.columns.keys() {
+                    let name = format!("{}.{column}", g.object);
+                    out.insert(("privileges on a column", g.schema.clone(), name, None));
+                }
+            }
             Spec::PgAggregate(a) => {
                 let types: Vec<String> = a.argument.iter().map(|t| super::function::canonical_type(t)).collect();
                 let name = format!("{}({})", a.name, types.join(", "));
@@ -237,6 +243,7 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("enum type" | "domain" | "composite type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
         ("aggregate", _) => key("aggregate", None),
+        ("privileges on a column", _) => key("privileges on a column", None),
         ("privileges on a function", _) => key("privileges on a function", None),
         ("default privileges", _) => key("default privileges", None),
         // A NOT NULL (a constraint of its own since PostgreSQL 18) is its column's `nullable`, or its

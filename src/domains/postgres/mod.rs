@@ -322,6 +322,10 @@ model! {
         /// Default: table (views are granted as tables).
         pub object_type: Option<GrantObject>,
         pub privileges: Vec<Privilege>,
+        /// Privileges on single columns (`{ email = ["SELECT"] }`: `GRANT SELECT (email)`); a grant may hold
+        /// these alone.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub columns: BTreeMap<String, Vec<Privilege>>,
         pub with_grant_option: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -1252,6 +1256,7 @@ static GRANT: KindMeta = KindMeta {
     fields: &[
         FieldMeta::new("object_type", SERVER_DEFAULT),
         FieldMeta::new("privileges", SET),
+        FieldMeta::new("columns", SET),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -1303,6 +1308,11 @@ impl ResourceKind for Grant {
         schema_in_scope(&self.schema, tenant)
     }
     fn normalize(&mut self) {
+        for privileges in self.columns.values_mut() {
+            privileges.sort();
+            privileges.dedup();
+        }
+        self.columns.retain(|_, p| !p.is_empty());
         // Without the grant option is how the server shows a grant without it.
         if self.with_grant_option == Some(false) {
             self.with_grant_option = None;
@@ -1311,12 +1321,23 @@ impl ResourceKind for Grant {
     fn check(&self, cx: &mut Checker<'_>) {
         ident("grantee", &self.grantee, cx);
         in_schema_scope(&self.schema, cx);
-        if self.privileges.is_empty() {
+        if self.privileges.is_empty() && self.columns.values().all(Vec::is_empty) {
             cx.error(
                 "privileges",
                 "empty",
-                "a grant needs at least one privilege",
+                "a grant needs at least one privilege (on the object, or on a column)",
             );
+        }
+        for (column, privileges) in &self.columns {
+            ident(&format!("columns.{column}"), column, cx);
+            let column_kind = |p: &Privilege| {
+                matches!(p, Privilege::Select | Privilege::Insert | Privilege::Update | Privilege::References)
+            };
+            if let Some(p) = privileges.iter().find(|p| !column_kind(p)) {
+                let p = format!("{p:?}").to_uppercase();
+                cx.error(&format!("columns.{column}"), "invalid-value", format!("{p} cannot be granted on a \
+                    column (SELECT, INSERT, UPDATE and REFERENCES can)"));
+            }
         }
         let seq = self.object_type == Some(GrantObject::Sequence);
         for p in &self.privileges {

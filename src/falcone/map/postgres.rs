@@ -361,6 +361,7 @@ impl Mapper {
                         object,
                         object_type: None,
                         privileges: vec![privilege],
+                        columns: Default::default(),
                         with_grant_option: None,
                         depends_on: Vec::new(),
                     },
