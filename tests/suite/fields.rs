@@ -363,6 +363,14 @@ schema = "app"
 kind = "composite"
 attribute = [{ name = "a", type = "integer" }]
 
+[[postgres.type]]
+name = "span"
+schema = "app"
+kind = "range"
+base = "double precision"
+subtype_diff = "float8mi"
+comment = "one"
+
 [[postgres.sequence]]
 name = "s"
 schema = "app"
@@ -622,6 +630,12 @@ const PG: &[Case] = &[
         "with_grant_option",
         "]\nwith_grant_option = true",
         "]\nwith_grant_option = false",
+    ),
+    case(
+        "postgres.type.app.span",
+        "comment",
+        "subtype_diff = \"float8mi\"\ncomment = \"one\"",
+        "subtype_diff = \"float8mi\"\ncomment = \"two\"",
     ),
     case(
         "postgres.grant.app.t.R",

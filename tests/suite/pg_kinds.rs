@@ -263,8 +263,10 @@ create table saas.events_2026_q1 partition of saas.events for values from ('2026
 create table saas.events_2026_q2 partition of saas.events for values from ('2026-04-01') to ('2026-07-01');
 create table saas.events_default partition of saas.events default;
 create index events_kind_idx on saas.events (tenant_id, kind);
+create type saas.price_band as range (subtype = numeric);
+comment on type saas.price_band is 'A band of prices';
 create table saas.reservations (id bigint generated always as identity primary key, room text not null,
-    during tstzrange not null,
+    during tstzrange not null, price saas.price_band,
     constraint no_double_booking exclude using gist (during with &&) where (room <> 'overflow') deferrable);
 alter table saas.events enable row level security;
 alter table saas.events force row level security;
@@ -291,6 +293,15 @@ async fn a_multi_tenant_saas_schema_round_trips_whole() {
     };
     let parent = table("events").expect("events");
     assert_eq!(parent.partition_by.as_deref(), Some("RANGE (occurred_at)"));
+    let band = m.resources.iter().find_map(|r| match &r.spec {
+        Spec::PgType(t) if t.name == "price_band" => Some(t.clone()),
+        _ => None,
+    });
+    let band = band.expect("the range type");
+    assert_eq!(
+        (band.base.as_deref(), band.multirange.as_deref()),
+        (Some("numeric"), Some("price_band_multirange"))
+    );
     let reservations = table("reservations").expect("reservations");
     assert_eq!(
         reservations.exclude,

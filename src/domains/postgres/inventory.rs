@@ -191,6 +191,10 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
             }
             Spec::PgType(t) => {
                 out.insert(("type", t.schema.clone(), t.name.clone(), None));
+                // A range carries the multirange type PostgreSQL makes with it.
+                if let Some(m) = &t.multirange {
+                    out.insert(("type", t.schema.clone(), m.clone(), None));
+                }
                 for c in &t.check {
                     let parent = Some(t.name.clone());
                     out.insert(("constraint", t.schema.clone(), c.name.clone(), parent));
@@ -240,7 +244,7 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("policy", _) => key("policy", r.parent.clone()),
         ("trigger", _) => key("trigger", r.parent.clone()),
         ("sequence", _) => key("sequence", None),
-        ("enum type" | "domain" | "composite type", _) => key("type", None),
+        ("enum type" | "domain" | "composite type" | "range type" | "multirange type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
         ("aggregate", _) => key("aggregate", None),
         ("privileges on a column", _) => key("privileges on a column", None),

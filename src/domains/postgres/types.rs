@@ -1,16 +1,16 @@
-//! The tenant's own types: enums, composite types and domains (`CREATE TYPE`, `CREATE DOMAIN`).
+//! The tenant's own types: enums, composite types, domains and ranges (`CREATE TYPE`, `CREATE DOMAIN`).
 
 use super::sql::{qualified, quote_ident, quote_literal};
 use super::*;
 
 choice! { "snake_case";
     /// What a type is.
-    pub enum TypeKind { Enum, Composite, Domain }
+    pub enum TypeKind { Enum, Composite, Domain, Range }
 }
 
 model! {
-    /// A type of the tenant: an enum (its labels in order), a composite type (its attributes) or a domain
-    /// (a base type with a default, `NOT NULL` and named checks).
+    /// A type of the tenant: an enum (its labels in order), a composite type (its attributes), a domain
+    /// (a base type with a default, `NOT NULL` and named checks) or a range (of a subtype, its `base`).
     pub struct Type {
         pub name: String,
         pub schema: String,
@@ -23,8 +23,16 @@ model! {
         /// A composite type's attributes, in their order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub attribute: Vec<Attribute>,
-        /// A domain's base type, as PostgreSQL writes it (`text`, `numeric(12,2)`).
+        /// A domain's base type, or a range's subtype, as PostgreSQL writes it (`text`, `numeric(12,2)`).
         pub base: Option<String>,
+        /// A range's subtype operator class (default: the subtype's default B-tree class).
+        pub subtype_opclass: Option<String>,
+        /// A range's canonical function.
+        pub canonical: Option<String>,
+        /// A range's subtype difference function (`float8mi`).
+        pub subtype_diff: Option<String>,
+        /// The name of a range's multirange type (default: PostgreSQL's).
+        pub multirange: Option<String>,
         /// A domain's default (SQL).
         pub default: Option<String>,
         /// A domain's NULL: default true.
@@ -50,7 +58,7 @@ model! {
 pub(super) static TYPE: KindMeta = KindMeta {
     domain: Domain::Postgres,
     kind: "type",
-    title: "PostgreSQL type (enum, composite, domain)",
+    title: "PostgreSQL type (enum, composite, domain, range)",
     identity: &["schema", "name"],
     holds_data: false,
     fields: &[
@@ -61,6 +69,10 @@ pub(super) static TYPE: KindMeta = KindMeta {
         FieldMeta::new("nullable", SERVER_DEFAULT),
         FieldMeta::keyed("check", "name", 0),
         FieldMeta::new("collation", IMMUTABLE),
+        FieldMeta::new("subtype_opclass", IMMUTABLE | SERVER_DEFAULT),
+        FieldMeta::new("canonical", IMMUTABLE),
+        FieldMeta::new("subtype_diff", IMMUTABLE),
+        FieldMeta::new("multirange", IMMUTABLE | SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -91,6 +103,9 @@ impl ResourceKind for Type {
         if let Some(b) = &self.base {
             r.extend(type_reference("base".into(), b, tenant));
         }
+        if let Some(f) = &self.subtype_diff {
+            r.extend(uses("subtype_diff", &format!("{f}(null)"), &self.schema, tenant));
+        }
         r
     }
     fn in_scope(&self, tenant: &Tenant) -> bool {
@@ -113,15 +128,21 @@ impl ResourceKind for Type {
     fn check(&self, cx: &mut Checker<'_>) {
         ident("name", &self.name, cx);
         in_schema_scope(&self.schema, cx);
-        let (enum_, composite, domain) = (
+        let (enum_, composite, domain, range) = (
             !self.values.is_empty(),
             !self.attribute.is_empty(),
             self.base.is_some() || self.default.is_some() || self.nullable.is_some() || !self.check.is_empty(),
+            self.subtype_opclass.is_some()
+                || self.canonical.is_some()
+                || self.subtype_diff.is_some()
+                || self.multirange.is_some(),
         );
+        let domain_only = self.default.is_some() || self.nullable.is_some() || !self.check.is_empty();
         let wrong = match self.kind {
-            TypeKind::Enum => [(composite, "attribute"), (domain, "base")],
-            TypeKind::Composite => [(enum_, "values"), (domain, "base")],
-            TypeKind::Domain => [(enum_, "values"), (composite, "attribute")],
+            TypeKind::Enum => [(composite, "attribute"), (domain, "base"), (range, "subtype_diff")],
+            TypeKind::Composite => [(enum_, "values"), (domain, "base"), (range, "subtype_diff")],
+            TypeKind::Domain => [(enum_, "values"), (composite, "attribute"), (range, "subtype_diff")],
+            TypeKind::Range => [(enum_, "values"), (composite, "attribute"), (domain_only, "default")],
         };
         for (set, field) in wrong {
             if set {
@@ -130,6 +151,9 @@ impl ResourceKind for Type {
         }
         if self.kind == TypeKind::Domain && self.base.is_none() {
             cx.error("base", "missing", "a domain needs its `base` type");
+        }
+        if self.kind == TypeKind::Range && self.base.is_none() {
+            cx.error("base", "missing", "a range needs its subtype as `base`");
         }
         let mut seen = HashSet::new();
         for (i, v) in self.values.iter().enumerate() {
@@ -145,7 +169,10 @@ impl ResourceKind for Type {
         for a in &mut self.attribute {
             sql::rename_schemas(r, &mut a.ty);
         }
-        for text in [&mut self.base, &mut self.default].into_iter().flatten() {
+        for text in [&mut self.base, &mut self.default, &mut self.subtype_diff, &mut self.canonical]
+            .into_iter()
+            .flatten()
+        {
             sql::rename_schemas(r, text);
         }
         for c in &mut self.check {
@@ -225,6 +252,7 @@ pub fn create(t: &Type) -> Vec<String> {
             format!("create type {name} as ({})", attrs.join(", "))
         }
         TypeKind::Domain => domain_def(t, &name),
+        TypeKind::Range => range_def(t, &name),
     }];
     if t.comment.is_some() {
         out.push(comment(t));
@@ -257,6 +285,27 @@ fn domain_def(t: &Type, name: &str) -> String {
     s
 }
 
+fn range_def(t: &Type, name: &str) -> String {
+    let mut opts = vec![format!("subtype = {}", t.base.as_deref().unwrap_or("text"))];
+    let named = [
+        ("subtype_opclass", &t.subtype_opclass),
+        ("canonical", &t.canonical),
+        ("subtype_diff", &t.subtype_diff),
+    ];
+    for (k, v) in named {
+        if let Some(v) = v {
+            opts.push(format!("{k} = {v}"));
+        }
+    }
+    if let Some(c) = &t.collation {
+        opts.push(format!("collation = {}", quote_ident(c)));
+    }
+    if let Some(m) = &t.multirange {
+        opts.push(format!("multirange_type_name = {}", qualified(&t.schema, m)));
+    }
+    format!("create type {name} as range ({})", opts.join(", "))
+}
+
 fn comment(t: &Type) -> String {
     let text = t.comment.as_deref().map_or("null".to_string(), quote_literal);
     format!("comment on {} {} is {text}", word(t), qualified(&t.schema, &t.name))
@@ -281,7 +330,7 @@ pub fn add_values(d: &Type, l: &Type) -> Vec<String> {
 pub fn update(d: &Type, l: &Type) -> Vec<String> {
     let name = qualified(&d.schema, &d.name);
     let mut out = match d.kind {
-        TypeKind::Enum => Vec::new(),
+        TypeKind::Enum | TypeKind::Range => Vec::new(),
         TypeKind::Composite => update_attributes(&name, d, l),
         TypeKind::Domain => update_domain(&name, d, l),
     };
@@ -389,6 +438,10 @@ pub struct Row {
     check_names: Vec<String>,
     check_defs: Vec<String>,
     comment: Option<String>,
+    subtype_opclass: Option<String>,
+    canonical: Option<String>,
+    subtype_diff: Option<String>,
+    multirange: Option<String>,
 }
 
 impl Row {
@@ -397,7 +450,7 @@ impl Row {
     }
 }
 
-/// The enums, composite types and domains of the schemas `$1` (not an extension's).
+/// The enums, composite types, domains and ranges of the schemas `$1` (not an extension's).
 pub const SQL: &str = "select n.nspname::text as schema, t.typname::text as name, t.typtype::text as kind,
        pg_get_userbyid(t.typowner)::text as owner,
        coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid), '{}') as labels,
@@ -409,19 +462,29 @@ pub const SQL: &str = "select n.nspname::text as schema, t.typname::text as name
                                                then co.collname::text end, '') order by a.attnum)
                   from pg_attribute a join pg_type at on at.oid = a.atttypid left join pg_collation co on co.oid = a.attcollation
                   where a.attrelid = t.typrelid and a.attnum > 0 and not a.attisdropped), '{}') as attr_collations,
-       case when t.typtype = 'd' then format_type(t.typbasetype, t.typtypmod) end as base,
+       case when t.typtype = 'd' then format_type(t.typbasetype, t.typtypmod)
+            when t.typtype = 'r' then format_type(rng.rngsubtype, null) end as base,
        t.typdefault as default, t.typnotnull as not_null,
-       case when t.typtype = 'd' and t.typcollation <> 0 and t.typcollation <> bt.typcollation then co.collname::text end as collation,
+       case when t.typtype = 'd' and t.typcollation <> 0 and t.typcollation <> bt.typcollation then co.collname::text
+            when t.typtype = 'r' and rng.rngcollation <> 0 and rng.rngcollation <> st.typcollation
+              then (select rc.collname::text from pg_collation rc where rc.oid = rng.rngcollation) end as collation,
        coalesce((select array_agg(c.conname::text order by c.conname) from pg_constraint c
                   where c.contypid = t.oid and c.contype = 'c'), '{}') as check_names,
        coalesce((select array_agg(pg_get_constraintdef(c.oid, true) order by c.conname) from pg_constraint c
                   where c.contypid = t.oid and c.contype = 'c'), '{}') as check_defs,
-       obj_description(t.oid, 'pg_type') as comment
+       obj_description(t.oid, 'pg_type') as comment,
+       (select case when oc.opcdefault then null when ocn.nspname = 'pg_catalog' then oc.opcname::text
+                    else ocn.nspname || '.' || oc.opcname end
+          from pg_opclass oc join pg_namespace ocn on ocn.oid = oc.opcnamespace where oc.oid = rng.rngsubopc) as subtype_opclass,
+       nullif(rng.rngcanonical, 0)::regproc::text as canonical, nullif(rng.rngsubdiff, 0)::regproc::text as subtype_diff,
+       (select mt.typname::text from pg_type mt where mt.oid = rng.rngmultitypid) as multirange
   from pg_type t join pg_namespace n on n.oid = t.typnamespace
+  left join pg_range rng on rng.rngtypid = t.oid
+  left join pg_type st on st.oid = rng.rngsubtype
   left join pg_type bt on bt.oid = t.typbasetype
   left join pg_collation co on co.oid = t.typcollation
   left join pg_class rc on rc.oid = t.typrelid
- where n.nspname = any($1) and (t.typtype in ('e', 'd') or (t.typtype = 'c' and rc.relkind = 'c'))
+ where n.nspname = any($1) and (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and rc.relkind = 'c'))
    and not exists (select 1 from pg_depend d where d.deptype = 'e'
                     and ((d.classid = 'pg_type'::regclass and d.objid = t.oid)
                       or (d.classid = 'pg_class'::regclass and d.objid = t.typrelid)))
@@ -443,6 +506,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
             let kind = match r.kind.as_str() {
                 "e" => TypeKind::Enum,
                 "c" => TypeKind::Composite,
+                "r" => TypeKind::Range,
                 _ => TypeKind::Domain,
             };
             let domain = kind == TypeKind::Domain;
@@ -467,6 +531,10 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 values: r.labels,
                 attribute,
                 base: r.base,
+                subtype_opclass: r.subtype_opclass,
+                canonical: r.canonical,
+                subtype_diff: r.subtype_diff,
+                multirange: r.multirange,
                 default: r.default,
                 nullable: domain.then_some(!r.not_null),
                 check,
