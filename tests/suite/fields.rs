@@ -560,6 +560,27 @@ const PG: &[Case] = &[
         "row_level_security = true\nforce_row_level_security = true",
     ),
     case(
+        "postgres.table.app.t",
+        "storage",
+        "force_row_level_security = true",
+        "force_row_level_security = true\nstorage = { fillfactor = \"70\" }",
+    ),
+    case(
+        "postgres.table.app.t",
+        "storage",
+        "storage = { fillfactor = \"70\" }",
+        "storage = { fillfactor = \"80\", autovacuum_enabled = \"false\" }",
+    ),
+    Case {
+        allow: &["LOCKS_TABLE"],
+        ..case(
+            "postgres.table.app.t",
+            "unlogged",
+            "storage = { fillfactor = \"80\"",
+            "unlogged = true\nstorage = { fillfactor = \"80\"",
+        )
+    },
+    case(
         "postgres.index.app.t_n",
         "comment",
         "columns = [\"n\"]\ncomment = \"one\"",

@@ -221,10 +221,44 @@ fn alter_table(d: &Table, l: &Table) -> Vec<String> {
     alter_columns(&name, d, l, &mut out);
     add_constraints(&name, d, l, pk_changed, &mut out);
     row_security(&name, d, l, &mut out);
+    persistence(&name, d, l, &mut out);
     if d.comment.is_some() && d.comment != l.comment {
         out.push(comment_on("table", &name, &d.comment));
     }
     out
+}
+
+/// ` with (k = 'v', ...)`: a table's storage parameters, or nothing.
+pub fn storage_clause(t: &Table) -> String {
+    if t.storage.is_empty() {
+        return String::new();
+    }
+    let params: Vec<String> = t.storage.iter().map(|(k, v)| format!("{} = {}", quote_ident(k), quote_literal(v))).collect();
+    format!(" with ({})", params.join(", "))
+}
+
+/// `SET LOGGED`/`SET UNLOGGED`, and storage parameters set and reset (when the manifest names any).
+fn persistence(name: &str, d: &Table, l: &Table, out: &mut Vec<String>) {
+    if d.unlogged.is_some() && d.unlogged.unwrap_or(false) != l.unlogged.unwrap_or(false) {
+        let to = if d.unlogged == Some(true) { "unlogged" } else { "logged" };
+        out.push(format!("alter table {name} set {to}"));
+    }
+    if d.storage.is_empty() {
+        return;
+    }
+    let set: Vec<String> = d
+        .storage
+        .iter()
+        .filter(|(k, v)| l.storage.get(*k) != Some(v))
+        .map(|(k, v)| format!("{} = {}", quote_ident(k), quote_literal(v)))
+        .collect();
+    if !set.is_empty() {
+        out.push(format!("alter table {name} set ({})", set.join(", ")));
+    }
+    let reset: Vec<String> = l.storage.keys().filter(|k| !d.storage.contains_key(*k)).map(|k| quote_ident(k)).collect();
+    if !reset.is_empty() {
+        out.push(format!("alter table {name} reset ({})", reset.join(", ")));
+    }
 }
 
 /// Drops the live constraints that change (the primary key when its columns do).

@@ -66,6 +66,8 @@ struct TableRow {
     parent_schema: Option<String>,
     parent: Option<String>,
     bound: Option<String>,
+    unlogged: bool,
+    storage: Vec<String>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -231,7 +233,8 @@ const TABLE_SQL: &str = "select c.oid::int8 as oid, n.nspname::text as schema, c
                 c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment,
                 case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_by,
                 pn.nspname::text as parent_schema, pc.relname::text as parent,
-                case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as bound
+                case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as bound,
+                c.relpersistence = 'u' as unlogged, coalesce(c.reloptions, '{}') as storage
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
          left join pg_inherits ih on ih.inhrelid = c.oid and c.relispartition
          left join pg_class pc on pc.oid = ih.inhparent left join pg_namespace pn on pn.oid = pc.relnamespace
@@ -761,6 +764,8 @@ fn tables_of(
                     check: Vec::new(),
                     exclude: Vec::new(),
                     foreign_key: Vec::new(),
+                    unlogged: Some(t.unlogged),
+                    storage: super::function::settings(&t.storage),
                     row_level_security: Some(t.rls),
                     force_row_level_security: Some(t.force_rls),
                     partition_by: t.partition_by,

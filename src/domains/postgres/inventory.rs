@@ -247,6 +247,8 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("enum type" | "domain" | "composite type" | "range type" | "multirange type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
         ("aggregate", _) => key("aggregate", None),
+        // A table's UNLOGGED and storage parameters are its fields (a materialized view's are not carried).
+        ("unlogged table" | "storage parameters", Some("attr")) => key("table", None),
         ("privileges on a column", _) => key("privileges on a column", None),
         ("privileges on a function", _) => key("privileges on a function", None),
         ("default privileges", _) => key("default privileges", None),

@@ -169,6 +169,12 @@ model! {
         pub exclude: Vec<Exclusion>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub foreign_key: Vec<ForeignKey>,
+        /// UNLOGGED: not written to the write-ahead log (emptied after a crash, not replicated). Default: false.
+        pub unlogged: Option<bool>,
+        /// Storage parameters as PostgreSQL keeps them (`fillfactor = "70"`, `autovacuum_enabled = "false"`).
+        /// Absent: whatever the table has.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub storage: BTreeMap<String, String>,
         /// ENABLE ROW LEVEL SECURITY.
         pub row_level_security: Option<bool>,
         /// FORCE ROW LEVEL SECURITY (applies policies to the owner too).
@@ -601,6 +607,8 @@ static TABLE: KindMeta = KindMeta {
         FieldMeta::new("foreign_key", SET),
         FieldMeta::new("row_level_security", SERVER_DEFAULT),
         FieldMeta::new("force_row_level_security", SERVER_DEFAULT),
+        FieldMeta::new("unlogged", SERVER_DEFAULT),
+        FieldMeta::new("storage", SERVER_DEFAULT),
         FieldMeta::new("partition_by", IMMUTABLE),
         FieldMeta::new("partition_of", IMMUTABLE),
         FieldMeta::new("partition_bound", IMMUTABLE),
@@ -672,6 +680,13 @@ impl ResourceKind for Table {
                 )),
                 _ => {}
             }
+        }
+        if self.unlogged.is_some() && self.unlogged.unwrap_or(false) != live.unlogged.unwrap_or(false) {
+            let to = if self.unlogged == Some(true) { "UNLOGGED" } else { "LOGGED" };
+            out.push(Hazard::new(
+                HazardCode::LocksTable,
+                format!("SET {to} rewrites {t} under an exclusive lock"),
+            ));
         }
         // Only an explicit `false` turns it off: an absent (server-defaulted) flag keeps what is live.
         let on = |v: Option<bool>| v == Some(true);

@@ -82,12 +82,15 @@ pub fn create_statement(t: &Table, parts: &[String]) -> String {
             true => String::new(),
             false => format!(" ({})", parts.join(", ")),
         };
-        return format!("create table {name} partition of {}{constraints} {bound}", qualified(&schema, &parent));
+        let with = super::ddl::storage_clause(t);
+        return format!("create table {name} partition of {}{constraints} {bound}{with}", qualified(&schema, &parent));
     }
-    let mut s = format!("create table {name} ({})", parts.join(", "));
+    let unlogged = if t.unlogged == Some(true) { "unlogged " } else { "" };
+    let mut s = format!("create {unlogged}table {name} ({})", parts.join(", "));
     if let Some(by) = &t.partition_by {
         s.push_str(&format!(" partition by {by}"));
     }
+    s.push_str(&super::ddl::storage_clause(t));
     s
 }
 

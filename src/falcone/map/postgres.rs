@@ -386,6 +386,8 @@ pub(super) fn new_table(name: String, schema: String, column: Vec<pg::Column>) -
         check: Vec::new(),
         exclude: Vec::new(),
         foreign_key: Vec::new(),
+        unlogged: None,
+        storage: Default::default(),
         row_level_security: None,
         force_row_level_security: None,
         owner: None,

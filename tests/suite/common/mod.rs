@@ -142,6 +142,8 @@ pub fn table() -> impl Strategy<Value = Spec> {
                         })
                         .collect(),
                     exclude: Vec::new(),
+                    unlogged: None,
+                    storage: Default::default(),
                     check: checks
                         .into_iter()
                         .map(|(name, expression)| pg::Check { name, expression })
