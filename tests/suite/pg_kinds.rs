@@ -602,16 +602,14 @@ async fn privileges_no_kind_carries_are_named() {
         .await
         .expect("inventory");
     let named: Vec<(String, String)> = left.into_iter().map(|n| (n.kind, n.name)).collect();
-    for (kind, name) in [(
-        "identity options",
-        "identity options of column app.scratch.id",
-    )] {
-        assert!(
-            named.contains(&(kind.to_string(), name.to_string())),
-            "{kind}: {name} not in {named:#?}"
-        );
-    }
-    assert_eq!(named.len(), 1, "{named:#?}");
+    assert_eq!(
+        named,
+        [(
+            "identity options".to_string(),
+            "identity options of column app.scratch.id".to_string()
+        )],
+        "{named:#?}"
+    );
     let scratch = specs.iter().find_map(|s| match s {
         Spec::PgTable(t) if t.name == "scratch" => Some((t.unlogged, t.storage.clone())),
         _ => None,
