@@ -305,7 +305,7 @@ grant = [{ role = "R", privileges = ["USAGE"] }]
 name = "parent"
 schema = "app"
 primary_key = { columns = ["id"] }
-column = [{ name = "id", type = "bigint", nullable = false }]
+column = [{ name = "id", type = "bigint", nullable = false, identity = "always" }]
 
 [[postgres.table]]
 name = "t"
@@ -558,6 +558,18 @@ const PG: &[Case] = &[
         "force_row_level_security",
         "row_level_security = true",
         "row_level_security = true\nforce_row_level_security = true",
+    ),
+    case(
+        "postgres.table.app.parent",
+        "column",
+        "identity = \"always\" }]",
+        "identity = \"always\", identity_options = { start = 100, increment = 5 } }]",
+    ),
+    case(
+        "postgres.table.app.parent",
+        "column",
+        "identity_options = { start = 100, increment = 5 }",
+        "identity_options = { start = 100, increment = 5, cache = 20, cycle = true, max_value = 100000 }",
     ),
     case(
         "postgres.table.app.t",

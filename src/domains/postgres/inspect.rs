@@ -87,6 +87,13 @@ struct ColumnRow {
     seq_schema: Option<String>,
     seq_name: Option<String>,
     seq_plain: Option<bool>,
+    /// An identity column's sequence options.
+    id_start: Option<i64>,
+    id_increment: Option<i64>,
+    id_min: Option<i64>,
+    id_max: Option<i64>,
+    id_cache: Option<i64>,
+    id_cycle: Option<bool>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -273,7 +280,9 @@ const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text 
                 a.attgenerated::text as generated,
                 case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
                 col_description(a.attrelid, a.attnum) as comment, a.attislocal as is_local,
-                os.seq_schema, os.seq_name, os.seq_plain
+                os.seq_schema, os.seq_name, os.seq_plain,
+                iq.seqstart as id_start, iq.seqincrement as id_increment, iq.seqmin as id_min, iq.seqmax as id_max,
+                iq.seqcache as id_cache, iq.seqcycle as id_cycle
          from pg_attribute a
          join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
          join pg_type t on t.oid = a.atttypid
@@ -290,6 +299,11 @@ const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text 
             where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
               and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'a'
             limit 1) os on true
+         left join lateral (
+           select q.* from pg_depend dep join pg_sequence q on q.seqrelid = dep.objid
+            where a.attidentity <> '' and dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
+              and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i'
+            limit 1) iq on true
          where a.attrelid = any($1::oid[]) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
          order by a.attrelid, a.attnum";
 const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
@@ -834,6 +848,15 @@ fn column_of(t: &Table, c: ColumnRow, serials: &mut HashSet<(String, String)>) -
             None => owns_sequence = Some(true),
         }
     }
+    let identity_options = c.id_start.map(|start| IdentityOptions {
+        start: Some(start),
+        increment: c.id_increment,
+        min_value: c.id_min,
+        max_value: c.id_max,
+        cache: c.id_cache,
+        cycle: c.id_cycle,
+    });
+    let identity_options = plain_identity(&ty, identity_options);
     Column {
         name: c.name,
         ty,
@@ -844,6 +867,7 @@ fn column_of(t: &Table, c: ColumnRow, serials: &mut HashSet<(String, String)>) -
             "d" => Some(IdentityKind::ByDefault),
             _ => None,
         },
+        identity_options,
         generated,
         collation: c.collation,
         comment: c.comment,

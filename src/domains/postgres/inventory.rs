@@ -249,6 +249,10 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("aggregate", _) => key("aggregate", None),
         // A table's UNLOGGED and storage parameters are its fields (a materialized view's are not carried).
         ("unlogged table" | "storage parameters", Some("attr")) => key("table", None),
+        // So are an identity column's sequence options (named `table.column`).
+        ("identity options", _) => r.name.split_once('.').is_some_and(|(t, _)| {
+            carried.contains(&("table", r.schema.clone(), t.to_string(), None))
+        }),
         ("privileges on a column", _) => key("privileges on a column", None),
         ("privileges on a function", _) => key("privileges on a function", None),
         ("default privileges", _) => key("default privileges", None),

@@ -203,6 +203,8 @@ model! {
         /// Default expression (SQL).
         pub default: Option<String>,
         pub identity: Option<IdentityKind>,
+        /// An identity column's sequence options (`start = 100`); absent ones are as the server has them.
+        pub identity_options: Option<IdentityOptions>,
         /// GENERATED ALWAYS AS (expression) STORED.
         pub generated: Option<String>,
         pub collation: Option<String>,
@@ -211,6 +213,17 @@ model! {
         /// `serial` column owns the one it makes.
         pub owns_sequence: Option<bool>,
         pub renamed_from: Option<String>,
+    }
+
+    /// The options of an identity column's sequence.
+    #[derive(Default)]
+    pub struct IdentityOptions {
+        pub start: Option<i64>,
+        pub increment: Option<i64>,
+        pub min_value: Option<i64>,
+        pub max_value: Option<i64>,
+        pub cache: Option<i64>,
+        pub cycle: Option<bool>,
     }
 
     pub struct PrimaryKey {
@@ -600,6 +613,13 @@ static TABLE: KindMeta = KindMeta {
         FieldMeta::keyed("column", "name", 0),
         FieldMeta::new("column[].nullable", SERVER_DEFAULT),
         FieldMeta::new("column[].collation", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.start", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.increment", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.min_value", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.max_value", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.cache", SERVER_DEFAULT),
+        FieldMeta::new("column[].identity_options.cycle", SERVER_DEFAULT),
         FieldMeta::new("primary_key.name", SERVER_DEFAULT),
         FieldMeta::new("unique", SET),
         FieldMeta::keyed("check", "name", 0),
@@ -620,8 +640,39 @@ const INTEGER_TYPES: &[&str] = &[
     "smallint", "integer", "bigint", "int", "int2", "int4", "int8",
 ];
 
+/// An identity's options without those that are the defaults for its column type `ty` (`None` when all
+/// are): how a manifest and the live table compare them.
+pub fn plain_identity(ty: &str, o: Option<IdentityOptions>) -> Option<IdentityOptions> {
+    let mut o = o?;
+    let inc = o.increment.unwrap_or(1);
+    let ty = function::canonical_type(ty);
+    let max = sequence::type_max(&ty);
+    let (min_default, max_default) = if inc > 0 { (1, max) } else { (-max - 1, -1) };
+    let min = o.min_value.unwrap_or(min_default);
+    let start_default = if inc > 0 { min } else { o.max_value.unwrap_or(max_default) };
+    let drop = |v: &mut Option<i64>, default: i64| {
+        if *v == Some(default) {
+            *v = None;
+        }
+    };
+    drop(&mut o.start, start_default);
+    drop(&mut o.increment, 1);
+    drop(&mut o.min_value, min_default);
+    drop(&mut o.max_value, max_default);
+    drop(&mut o.cache, 1);
+    if o.cycle == Some(false) {
+        o.cycle = None;
+    }
+    (o != IdentityOptions::default()).then_some(o)
+}
+
 impl ResourceKind for Table {
     kind_basics!(TABLE, |self| { vec![self.schema.clone(), self.name.clone()] });
+    fn normalize(&mut self) {
+        for c in &mut self.column {
+            c.identity_options = plain_identity(&c.ty, c.identity_options.take());
+        }
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft("schema", addr("schema", &[&self.schema]))];
         for (i, c) in self.column.iter().enumerate() {

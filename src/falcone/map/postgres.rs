@@ -238,6 +238,7 @@ impl Mapper {
                 },
                 default: s(co.get("column_default")),
                 identity: None,
+                identity_options: None,
                 generated: None,
                 collation: None,
                 comment: None,

@@ -102,6 +102,7 @@ pub fn column() -> impl Strategy<Value = pg::Column> {
                 nullable,
                 default,
                 identity,
+                identity_options: None,
                 generated: None,
                 collation: None,
                 comment,
