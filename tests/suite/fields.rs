@@ -695,6 +695,18 @@ const PG: &[Case] = &[
         "\"high\"]\ncomment = \"two\"",
     ),
     case(
+        "postgres.type.app.level",
+        "usage",
+        "\"high\"]\ncomment = \"two\"",
+        "\"high\"]\nusage = []\ncomment = \"two\"",
+    ),
+    case(
+        "postgres.type.app.level",
+        "usage",
+        "usage = []",
+        "usage = [\"R\"]",
+    ),
+    case(
         "postgres.type.app.amount",
         "default",
         "base = \"bigint\"\n",

@@ -576,8 +576,8 @@ async fn each_kind_changes_in_place_and_converges() {
 
 /// Objects and settings the inventory used to name are carried now, and it names nothing here: a
 /// function's `REVOKE EXECUTE ... FROM PUBLIC` (`execute = []`), default privileges, an aggregate, a role's
-/// settings in the tenant's database, privileges on a column, UNLOGGED, storage parameters and an
-/// identity's sequence options.
+/// settings in the tenant's database, privileges on a column and on a type, UNLOGGED, storage parameters
+/// and an identity's sequence options.
 #[tokio::test]
 async fn settings_and_privileges_the_inventory_named_are_carried() {
     let db = TestDb::new("kinds_acl").await;
@@ -590,6 +590,9 @@ async fn settings_and_privileges_the_inventory_named_are_carried() {
                                     current_database(), '8MB'); end $$;
          create function app.f() returns int language sql as 'select 1';
          revoke execute on function app.f() from public;
+         create type app.mood as enum ('calm', 'busy');
+         revoke usage on type app.mood from public;
+         grant usage on type app.mood to falconer_acl_reader;
          alter default privileges in schema app grant select on tables to falconer_acl_reader;
          create aggregate app.total(numeric) (sfunc = numeric_add, stype = numeric);
          create unlogged table app.scratch (id bigint generated always as identity (start with 100) primary key)
@@ -604,6 +607,11 @@ async fn settings_and_privileges_the_inventory_named_are_carried() {
         .expect("inventory");
     let named: Vec<(String, String)> = left.into_iter().map(|n| (n.kind, n.name)).collect();
     assert!(named.is_empty(), "{named:#?}");
+    let usage = specs.iter().find_map(|s| match s {
+        Spec::PgType(t) if t.name == "mood" => t.usage.clone(),
+        _ => None,
+    });
+    assert_eq!(usage, Some(vec!["falconer_acl_reader".to_string()]));
     let scratch = specs.iter().find_map(|s| match s {
         Spec::PgTable(t) if t.name == "scratch" => Some((t.unlogged, t.storage.clone())),
         _ => None,

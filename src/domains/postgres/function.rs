@@ -189,15 +189,7 @@ impl ResourceKind for Function {
         schema_in_scope(&self.schema, tenant)
     }
     fn normalize(&mut self) {
-        if let Some(roles) = &mut self.execute {
-            for r in roles.iter_mut() {
-                if r.eq_ignore_ascii_case("public") {
-                    *r = "public".into();
-                }
-            }
-            roles.sort();
-            roles.dedup();
-        }
+        normalize_holders(&mut self.execute);
         for a in &mut self.argument {
             a.ty = canonical_type(&a.ty);
             if a.mode == Some(ArgMode::In) {
@@ -416,13 +408,33 @@ pub fn create(f: &Function) -> Vec<String> {
 /// `GRANT` and `REVOKE EXECUTE` that make the roles allowed to call `f` its `execute` (`had`: the live
 /// function's; a new function lets PUBLIC call it).
 fn execute_changes(f: &Function, had: Option<&Vec<String>>) -> Vec<String> {
-    let Some(want) = &f.execute else { return Vec::new() };
+    let on = format!("{} {}", f.word(), f.target());
+    privilege_changes("execute", &on, f.execute.as_ref(), had)
+}
+
+/// `GRANT` and `REVOKE` of `privilege` on `on` (`function "app"."f"()`) that make the roles holding it
+/// `want` (`had`: the live object's; a new object gives it to PUBLIC). Nothing when `want` is absent.
+pub(super) fn privilege_changes(privilege: &str, on: &str, want: Option<&Vec<String>>, had: Option<&Vec<String>>) -> Vec<String> {
+    let Some(want) = want else { return Vec::new() };
     let public = vec!["public".to_string()];
     let had = had.unwrap_or(&public);
     let who = |r: &String| if r == "public" { "public".to_string() } else { quote_ident(r) };
-    let revokes = had.iter().filter(|r| !want.contains(r)).map(|r| format!("revoke execute on {} {} from {}", f.word(), f.target(), who(r)));
-    let grants = want.iter().filter(|r| !had.contains(r)).map(|r| format!("grant execute on {} {} to {}", f.word(), f.target(), who(r)));
+    let revokes = had.iter().filter(|r| !want.contains(r)).map(|r| format!("revoke {privilege} on {on} from {}", who(r)));
+    let grants = want.iter().filter(|r| !had.contains(r)).map(|r| format!("grant {privilege} on {on} to {}", who(r)));
     revokes.chain(grants).collect()
+}
+
+/// Roles as a privilege's holders are compared: `public` in lower case, sorted, once each.
+pub(super) fn normalize_holders(roles: &mut Option<Vec<String>>) {
+    if let Some(roles) = roles {
+        for r in roles.iter_mut() {
+            if r.eq_ignore_ascii_case("public") {
+                *r = "public".into();
+            }
+        }
+        roles.sort();
+        roles.dedup();
+    }
 }
 
 /// The function's definition (`CREATE OR REPLACE`), with `check_function_bodies` off.

@@ -191,6 +191,9 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
             }
             Spec::PgType(t) => {
                 out.insert(("type", t.schema.clone(), t.name.clone(), None));
+                if t.usage.is_some() {
+                    out.insert(("privileges on a type", t.schema.clone(), t.name.clone(), None));
+                }
                 // A range carries the multirange type PostgreSQL makes with it.
                 if let Some(m) = &t.multirange {
                     out.insert(("type", t.schema.clone(), m.clone(), None));
@@ -255,6 +258,7 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         }),
         ("privileges on a column", _) => key("privileges on a column", None),
         ("privileges on a function", _) => key("privileges on a function", None),
+        ("privileges on a type", _) => key("privileges on a type", None),
         ("default privileges", _) => key("default privileges", None),
         // A NOT NULL (a constraint of its own since PostgreSQL 18) is its column's `nullable`, or its
         // domain's.

@@ -41,6 +41,9 @@ model! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub check: Vec<Check>,
         pub collation: Option<String>,
+        /// The roles that may use it besides its owner (`public`: every role, as a new type allows); `[]`
+        /// after `REVOKE USAGE ... FROM PUBLIC` with no grant. Default: as the server has it.
+        pub usage: Option<Vec<String>>,
         pub comment: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
@@ -73,6 +76,7 @@ pub(super) static TYPE: KindMeta = KindMeta {
         FieldMeta::new("canonical", IMMUTABLE),
         FieldMeta::new("subtype_diff", IMMUTABLE),
         FieldMeta::new("multirange", IMMUTABLE | SERVER_DEFAULT),
+        FieldMeta::new("usage", SET | SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -106,7 +110,15 @@ impl ResourceKind for Type {
         if let Some(f) = &self.subtype_diff {
             r.extend(uses("subtype_diff", &format!("{f}(null)"), &self.schema, tenant));
         }
+        for (i, role) in self.usage.iter().flatten().enumerate() {
+            if !is_builtin_role(role) {
+                r.push(Reference::soft(format!("usage[{i}]"), addr("role", &[role])));
+            }
+        }
         r
+    }
+    fn normalize(&mut self) {
+        super::function::normalize_holders(&mut self.usage);
     }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         schema_in_scope(&self.schema, tenant)
@@ -166,6 +178,9 @@ impl ResourceKind for Type {
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&SCHEMA_SCOPE, &mut self.schema);
         rename_owner(r, &mut self.owner);
+        for role in self.usage.iter_mut().flatten() {
+            r.tenant_word(role);
+        }
         for a in &mut self.attribute {
             sql::rename_schemas(r, &mut a.ty);
         }
@@ -257,7 +272,14 @@ pub fn create(t: &Type) -> Vec<String> {
     if t.comment.is_some() {
         out.push(comment(t));
     }
+    out.extend(usage_changes(t, None));
     out
+}
+
+/// `GRANT` and `REVOKE USAGE` that make the roles allowed to use `t` its `usage`.
+fn usage_changes(t: &Type, had: Option<&Vec<String>>) -> Vec<String> {
+    let on = format!("{} {}", word(t), qualified(&t.schema, &t.name));
+    super::function::privilege_changes("usage", &on, t.usage.as_ref(), had)
 }
 
 fn attribute_def(a: &Attribute) -> String {
@@ -336,6 +358,9 @@ pub fn update(d: &Type, l: &Type) -> Vec<String> {
     };
     if d.comment != l.comment {
         out.push(comment(d));
+    }
+    if d.usage.is_some() && d.usage != l.usage {
+        out.extend(usage_changes(d, l.usage.as_ref()));
     }
     out
 }
@@ -442,6 +467,7 @@ pub struct Row {
     canonical: Option<String>,
     subtype_diff: Option<String>,
     multirange: Option<String>,
+    usage: Option<Vec<String>>,
 }
 
 impl Row {
@@ -477,7 +503,11 @@ pub const SQL: &str = "select n.nspname::text as schema, t.typname::text as name
                     else ocn.nspname || '.' || oc.opcname end
           from pg_opclass oc join pg_namespace ocn on ocn.oid = oc.opcnamespace where oc.oid = rng.rngsubopc) as subtype_opclass,
        nullif(rng.rngcanonical, 0)::regproc::text as canonical, nullif(rng.rngsubdiff, 0)::regproc::text as subtype_diff,
-       (select mt.typname::text from pg_type mt where mt.oid = rng.rngmultitypid) as multirange
+       (select mt.typname::text from pg_type mt where mt.oid = rng.rngmultitypid) as multirange,
+       case when t.typacl is not null then
+         array(select coalesce(r.rolname::text, 'public') from aclexplode(t.typacl) a
+               left join pg_roles r on r.oid = a.grantee
+               where a.privilege_type = 'USAGE' and a.grantee <> t.typowner order by 1) end as usage
   from pg_type t join pg_namespace n on n.oid = t.typnamespace
   left join pg_range rng on rng.rngtypid = t.oid
   left join pg_type st on st.oid = rng.rngsubtype
@@ -535,6 +565,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 canonical: r.canonical,
                 subtype_diff: r.subtype_diff,
                 multirange: r.multirange,
+                usage: r.usage,
                 default: r.default,
                 nullable: domain.then_some(!r.not_null),
                 check,
