@@ -544,24 +544,9 @@ async fn what_no_field_carries_is_named() {
     let w = acme("inventory", &ow);
     code(&w.apply(&[]), 0);
     let m = w.manifest();
-    let export = [
-        "export",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &m,
-        "--domain",
-        "functions",
-        "-o",
-        "/dev/null",
-    ];
-    let plain = w.run(&export);
-    code(&plain, 0);
-    assert!(
-        !text(&plain.stderr).contains("not carried"),
-        "{}",
-        both(&plain)
-    );
+    let export = crate::support::export_args("acme", &m, "functions");
+    let export: Vec<&str> = export.iter().map(String::as_str).collect();
+    crate::support::nothing_named(&w, &export);
 
     let c = whisk(&ow);
     put(
@@ -581,20 +566,6 @@ async fn what_no_field_carries_is_named() {
     );
     assert!(!err.contains("function main"), "{err}");
     let repo = format!("file:{}", w.dir.join("repo").display());
-    let o = w.run(&[
-        "backup",
-        "create",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &m,
-        "--domain",
-        "functions",
-        "--repo",
-        &repo,
-        "--json",
-    ]);
-    code(&o, 0);
-    let record: Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let record = crate::support::backup_record(&w, ("acme", &m, "functions"), &repo, &[], 0);
     assert_eq!(record["status"], "incomplete", "{record}");
 }

@@ -824,24 +824,9 @@ async fn what_no_kind_carries_is_named() {
     let w = workdir("inventory", &kc);
     w.write("tenant.toml", "[tenant]\nid = \"acme\"\n");
     let m = w.manifest();
-    let export = [
-        "export",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &m,
-        "--domain",
-        "iam",
-        "-o",
-        "/dev/null",
-    ];
-    let fresh = w.run(&export);
-    code(&fresh, 0);
-    assert!(
-        !text(&fresh.stderr).contains("not carried"),
-        "{}",
-        both(&fresh)
-    );
+    let export = crate::support::export_args("acme", &m, "iam");
+    let export: Vec<&str> = export.iter().map(String::as_str).collect();
+    crate::support::nothing_named(&w, &export);
 
     let flow = post(
         &k,
@@ -925,20 +910,6 @@ async fn what_no_kind_carries_is_named() {
         assert!(err.contains(name), "{name}: {err}");
     }
     let repo = format!("file:{}", w.dir.join("repo").display());
-    let o = w.run(&[
-        "backup",
-        "create",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &m,
-        "--domain",
-        "iam",
-        "--repo",
-        &repo,
-        "--json",
-    ]);
-    code(&o, 0);
-    let record: Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let record = crate::support::backup_record(&w, ("acme", &m, "iam"), &repo, &[], 0);
     assert_eq!(record["status"], "incomplete", "{record}");
 }

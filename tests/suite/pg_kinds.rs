@@ -701,23 +701,9 @@ async fn an_application_schema_is_backed_up_and_restored_whole() {
     );
     let repo = format!("file:{}", w.dir.join("repo").display());
     let m = w.manifest();
-    let o = w.run(&[
-        "backup",
-        "create",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &m,
-        "--domain",
-        "postgres",
-        "--repo",
-        &repo,
-        "--json",
-        // Nothing of the schema is left out: a complete backup, not `incomplete` (which exits 5 here).
-        "--strict",
-    ]);
-    crate::support::code(&o, 0);
-    let record: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a record");
+    // Nothing of the schema is left out: a complete backup, not `incomplete` (which exits 5 here).
+    let record =
+        crate::support::backup_record(&w, ("acme", &m, "postgres"), &repo, &["--strict"], 0);
     let id = record["id"].as_str().expect("an id").to_string();
     // The `SECURITY DEFINER` function is a hazard the restore asks permission for, before writing anything.
     let run = |tenant: &str, url: &str, extra: &[&str]| {

@@ -51,9 +51,10 @@ pub(super) static AGGREGATE: KindMeta = KindMeta {
     identity: &["schema", "signature"],
     holds_data: false,
     fields: &[
-        FieldMeta::new("owner", SERVER_DEFAULT),
-        FieldMeta::new("name", IMMUTABLE),
+        // Its name and argument types are its signature: others make another aggregate.
         FieldMeta::new("argument", IMMUTABLE),
+        FieldMeta::new("name", IMMUTABLE),
+        FieldMeta::new("owner", SERVER_DEFAULT),
         FieldMeta::new("final_extra", SERVER_DEFAULT),
         FieldMeta::new("parallel", SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),

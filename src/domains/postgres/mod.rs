@@ -215,15 +215,21 @@ model! {
         pub renamed_from: Option<String>,
     }
 
-    /// The options of an identity column's sequence.
+    /// The options of an identity column's sequence; each absent one is its default.
     #[derive(Default)]
     pub struct IdentityOptions {
+        /// START WITH (default: the minimum, or the maximum when it counts down).
         pub start: Option<i64>,
+        /// INCREMENT BY (default: 1).
         pub increment: Option<i64>,
-        pub min_value: Option<i64>,
-        pub max_value: Option<i64>,
-        pub cache: Option<i64>,
+        /// CYCLE (default: false).
         pub cycle: Option<bool>,
+        /// MINVALUE (default: 1, or the type's least when it counts down).
+        pub min_value: Option<i64>,
+        /// MAXVALUE (default: the type's greatest, or -1 when it counts down).
+        pub max_value: Option<i64>,
+        /// CACHE (default: 1).
+        pub cache: Option<i64>,
     }
 
     pub struct PrimaryKey {

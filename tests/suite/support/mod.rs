@@ -630,6 +630,49 @@ pub fn bounded(mut c: std::process::Command) -> std::process::Output {
     );
 }
 
+/// `--tenant T --manifest M --domain D`: one domain of a tenant.
+fn one_domain<'a>(tenant: &'a str, manifest: &'a str, domain: &'a str) -> [&'a str; 6] {
+    [
+        "--tenant",
+        tenant,
+        "--manifest",
+        manifest,
+        "--domain",
+        domain,
+    ]
+}
+
+/// `export` of one domain of `tenant` (its manifest `manifest`) to nothing: what it says is what counts.
+pub fn export_args(tenant: &str, manifest: &str, domain: &str) -> Vec<String> {
+    let args = std::iter::once("export").chain(one_domain(tenant, manifest, domain));
+    args.chain(["-o", "/dev/null"]).map(String::from).collect()
+}
+
+/// Runs `export` (which must succeed) and checks that it names nothing as not carried.
+pub fn nothing_named(w: &Workdir, export: &[&str]) {
+    let o = w.run(export);
+    code(&o, 0);
+    assert!(!text(&o.stderr).contains("not carried"), "{}", both(&o));
+}
+
+/// `backup create --json` of one domain of `tenant` into the file repository `repo` (`extra` arguments
+/// after), which must exit `exit`: its record.
+pub fn backup_record(
+    w: &Workdir,
+    (tenant, manifest, domain): (&str, &str, &str),
+    repo: &str,
+    extra: &[&str],
+    exit: i32,
+) -> serde_json::Value {
+    let mut args = vec!["backup", "create"];
+    args.extend(one_domain(tenant, manifest, domain));
+    args.extend(["--repo", repo, "--json"]);
+    args.extend(extra);
+    let o = w.run(&args);
+    code(&o, exit);
+    serde_json::from_slice(&o.stdout).expect("a record")
+}
+
 /// Runs `export` (which must succeed) and checks that its warnings name `named` as not carried, then that
 /// the same export with `--strict` is refused (exit 5). Returns the warnings.
 pub fn named_and_strict(w: &Workdir, export: &[&str], named: &str) -> String {
