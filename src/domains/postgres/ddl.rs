@@ -180,7 +180,7 @@ fn create_table(t: &Table) -> Vec<String> {
     parts.extend(t.check.iter().map(check_def));
     parts.extend(t.exclude.iter().map(exclusion_def));
     parts.extend(t.foreign_key.iter().map(|fk| fk_def(t, fk)));
-    let mut out = vec![super::partition::create_statement(t, &parts)];
+    let mut out = vec![super::partition::create_statement(t, &parts, &storage_clause(t))];
     if t.row_level_security == Some(true) {
         out.push(format!("alter table {name} enable row level security"));
     }

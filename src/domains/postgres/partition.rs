@@ -73,16 +73,16 @@ pub fn check(t: &Table, cx: &mut Checker<'_>) {
     }
 }
 
-/// The `CREATE TABLE` of a table: a partition (`PARTITION OF parent [(constraints)] bound`), or a table
-/// with its columns and constraints (`parts`), partitioned when it says so.
-pub fn create_statement(t: &Table, parts: &[String]) -> String {
+/// The `CREATE [UNLOGGED] TABLE` of a table: a partition (`PARTITION OF parent [(constraints)] bound`), or a
+/// table with its columns and constraints (`parts`), partitioned when it says so; `with` (its storage
+/// parameters' clause) at the end.
+pub fn create_statement(t: &Table, parts: &[String], with: &str) -> String {
     let name = qualified(&t.schema, &t.name);
     if let (Some((schema, parent)), Some(bound)) = (parent(t), &t.partition_bound) {
         let constraints = match parts.is_empty() {
             true => String::new(),
             false => format!(" ({})", parts.join(", ")),
         };
-        let with = super::ddl::storage_clause(t);
         return format!("create table {name} partition of {}{constraints} {bound}{with}", qualified(&schema, &parent));
     }
     let unlogged = if t.unlogged == Some(true) { "unlogged " } else { "" };
@@ -90,7 +90,7 @@ pub fn create_statement(t: &Table, parts: &[String]) -> String {
     if let Some(by) = &t.partition_by {
         s.push_str(&format!(" partition by {by}"));
     }
-    s.push_str(&super::ddl::storage_clause(t));
+    s.push_str(with);
     s
 }
 
