@@ -324,7 +324,7 @@ impl Job<'_> {
             Ok(false) => return self.unconfigured(domain),
             Err(e) => return Read::Failed(DomainStatus::Error, e.to_string()),
         }
-        match export::read(self.settings, self.tenant, domain, self.events).await {
+        match export::read(self.settings, self.tenant, (domain, true), self.events).await {
             Ok(read) => Read::Specs(read, crate::util::now()),
             Err(e) => Read::Failed(DomainStatus::Error, e.to_string()),
         }

@@ -135,7 +135,7 @@ pub async fn export(
     let mut specs = Vec::new();
     let mut left = Vec::new();
     for d in domains {
-        let read = read(settings, tenant, *d, events).await?;
+        let read = read(settings, tenant, (*d, false), events).await?;
         specs.extend(read.specs);
         left.extend(read.not_carried.unwrap_or_default());
     }
@@ -164,11 +164,12 @@ fn say_not_carried(domain: Domain, items: &[NotCarried], events: &dyn Events) {
     ));
 }
 
-/// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted).
+/// The tenant's live resources of one domain, as its provider reads them for a plan (secrets redacted), and
+/// when `data` is asked (a backup), the values of its objects that are data, read alongside the inventory.
 pub async fn read(
     settings: &Settings,
     tenant: &Tenant,
-    domain: Domain,
+    (domain, data): (Domain, bool),
     events: &dyn Events,
 ) -> Result<Read, Error> {
     let system = settings.connect(domain).await?;
@@ -181,11 +182,16 @@ pub async fn read(
     }
     let specs: Vec<Spec> = items.into_iter().map(|i| i.spec).collect();
     let carried: Vec<&Spec> = specs.iter().collect();
-    let not_carried = system.not_carried(tenant, &carried).await?;
+    let values = async {
+        match data {
+            true => system.data(tenant, &carried).await,
+            false => Ok(Vec::new()),
+        }
+    };
+    let (not_carried, data) = tokio::try_join!(system.not_carried(tenant, &carried), values)?;
     if let Some(items) = &not_carried {
         say_not_carried(domain, items, events);
     }
-    let data = system.data(tenant, &carried).await?;
     Ok(Read {
         specs,
         not_carried,
