@@ -74,6 +74,12 @@ impl Aggregate {
         }
     }
 
+    /// `name(type, type)` as the catalog lists it (`name()` for an aggregate over `*`).
+    pub fn catalog_name(&self) -> String {
+        let types: Vec<String> = self.argument.iter().map(|t| canonical_type(t)).collect();
+        format!("{}({})", self.name, types.join(", "))
+    }
+
     /// `"schema"."name"(type)`: how DROP, ALTER and COMMENT name it.
     pub fn target(&self) -> String {
         format!("{}({})", qualified(&self.schema, &self.name), self.types())
@@ -276,11 +282,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 deserial_function: r.deserialfunc,
                 initial_condition: r.initcond,
                 sort_operator: r.sortop,
-                parallel: Some(match r.parallel.as_str() {
-                    "s" => Parallel::Safe,
-                    "r" => Parallel::Restricted,
-                    _ => Parallel::Unsafe,
-                }),
+                parallel: Some(Parallel::of_code(&r.parallel)),
                 comment: r.comment,
                 name: r.name,
                 schema: r.schema,

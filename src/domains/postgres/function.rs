@@ -94,6 +94,17 @@ pub(super) static FUNCTION: KindMeta = KindMeta {
     ],
 };
 
+impl Parallel {
+    /// From `pg_proc.proparallel` (`s`, `r`, `u`).
+    pub fn of_code(code: &str) -> Parallel {
+        match code {
+            "s" => Parallel::Safe,
+            "r" => Parallel::Restricted,
+            _ => Parallel::Unsafe,
+        }
+    }
+}
+
 /// Type names as `format_type` prints them for a function's arguments (no type modifiers).
 const ALIASES: &[(&str, &str)] = &[
     ("int", "integer"),
@@ -675,11 +686,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 strict: (!procedure).then_some(r.strict),
                 security_definer: Some(r.security_definer),
                 leakproof: (!procedure).then_some(r.leakproof),
-                parallel: (!procedure).then_some(match r.parallel.as_str() {
-                    "s" => Parallel::Safe,
-                    "r" => Parallel::Restricted,
-                    _ => Parallel::Unsafe,
-                }),
+                parallel: (!procedure).then_some(Parallel::of_code(&r.parallel)),
                 cost: (!procedure).then_some(r.cost),
                 rows: (!procedure).then_some(r.rows),
                 set: settings(&r.config),

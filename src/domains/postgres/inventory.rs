@@ -216,9 +216,7 @@ fn carried(specs: &[&Spec]) -> HashSet<Key> {
                 }
             }
             Spec::PgAggregate(a) => {
-                let types: Vec<String> = a.argument.iter().map(|t| super::function::canonical_type(t)).collect();
-                let name = format!("{}({})", a.name, types.join(", "));
-                out.insert(("aggregate", a.schema.clone(), name, None));
+                out.insert(("aggregate", a.schema.clone(), a.catalog_name(), None));
             }
             Spec::PgDefaultPrivileges(d) => {
                 let name = format!("{} {}", d.role, d.on.code());
