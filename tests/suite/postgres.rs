@@ -1019,6 +1019,30 @@ async fn a_fleet_read_of_the_catalog_equals_each_tenants_own() {
     for kind in ["schema", "table", "view", "policy", "grant", "role"] {
         assert!(kinds.contains(&kind), "fb has a {kind}: {kinds:?}");
     }
+    // The foreign key into another tenant's schema names its columns both ways: read with the fleet's
+    // columns, and (inspected alone) read for the referenced table outside the tenant's schemas.
+    let alone = inspect_with_roles(&db.pool, &tenants[1], &[])
+        .await
+        .expect("inspects");
+    for inspected in [&fb, &alone] {
+        let fk = inspected
+            .resources
+            .iter()
+            .find_map(|s| match s {
+                Spec::PgTable(t) if t.name == "customers" => t.foreign_key.first().cloned(),
+                _ => None,
+            })
+            .expect("customers has a foreign key");
+        assert_eq!(fk.columns, ["ref_order"]);
+        assert_eq!(
+            (
+                fk.references.schema.as_deref(),
+                fk.references.table.as_str()
+            ),
+            (Some("fa"), "orders")
+        );
+        assert_eq!(fk.references.columns, ["id"]);
+    }
     // The schemas of another tenant are not the fleet's.
     assert!(!fleet.covers(&tenant("fc", &["fc"])));
     db.drop().await;

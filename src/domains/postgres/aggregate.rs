@@ -261,8 +261,9 @@ pub const SQL: &str = "select n.nspname::text as schema, p.proname::text as name
        nullif(a.aggdeserialfn, 0)::regproc::text as deserialfunc,
        a.agginitval as initcond,
        case when a.aggsortop <> 0 then (select o.oprname::text from pg_operator o where o.oid = a.aggsortop) end as sortop,
-       p.proparallel::text as parallel, obj_description(p.oid, 'pg_proc') as comment
+       p.proparallel::text as parallel, ds.description as comment
   from pg_aggregate a join pg_proc p on p.oid = a.aggfnoid join pg_namespace n on n.oid = p.pronamespace
+  left join pg_description ds on ds.objoid = p.oid and ds.classoid = 'pg_proc'::regclass and ds.objsubid = 0
  where n.nspname = any($1) and a.aggkind = 'n' and a.aggmtransfn = 0
    and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
  order by 1, 2";

@@ -616,12 +616,13 @@ pub const SQL: &str = "select n.nspname::text as schema, p.proname::text as name
        l.lanname::text as language, p.prosrc as body, p.provolatile::text as volatility, p.proisstrict as strict,
        p.prosecdef as security_definer, p.proleakproof as leakproof, p.proparallel::text as parallel,
        p.procost::float8 as cost, p.prorows::float8 as rows, coalesce(p.proconfig, '{}') as config,
-       obj_description(p.oid, 'pg_proc') as comment,
+       ds.description as comment,
        case when p.proacl is not null then
          array(select coalesce(r.rolname::text, 'public') from aclexplode(p.proacl) a
                left join pg_roles r on r.oid = a.grantee
                where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner order by 1) end as execute
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
+  left join pg_description ds on ds.objoid = p.oid and ds.classoid = 'pg_proc'::regclass and ds.objsubid = 0
  where n.nspname = any($1) and p.prokind in ('f', 'p') and l.lanname not in ('c', 'internal')
    and p.prosqlbody is null
    and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')

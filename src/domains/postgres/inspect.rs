@@ -73,6 +73,7 @@ struct TableRow {
 #[derive(Clone, sqlx::FromRow)]
 struct ColumnRow {
     table_oid: i64,
+    number: i32,
     name: String,
     ty: String,
     not_null: bool,
@@ -83,17 +84,9 @@ struct ColumnRow {
     comment: Option<String>,
     /// Declared by the table itself (a partition's columns are its parent's).
     is_local: bool,
-    /// The sequence the column owns (`OWNED BY`, as a serial's), and whether its options are a serial's.
-    seq_schema: Option<String>,
-    seq_name: Option<String>,
-    seq_plain: Option<bool>,
-    /// An identity column's sequence options.
-    id_start: Option<i64>,
-    id_increment: Option<i64>,
-    id_min: Option<i64>,
-    id_max: Option<i64>,
-    id_cache: Option<i64>,
-    id_cycle: Option<bool>,
+    /// The column's own privileges, when it has any, each as `PRIVILEGE grantable grantee` (the owner's
+    /// left out).
+    acl: Option<Vec<String>>,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -101,9 +94,16 @@ struct ConstraintRow {
     table_oid: i64,
     name: String,
     kind: String,
+    /// The constrained columns' numbers, and their names once [`name_constraint_columns`] has run.
+    keys: Vec<i16>,
+    #[sqlx(skip)]
     columns: Vec<String>,
+    /// A foreign key's referenced table and columns (numbers; names as [`Self::columns`]).
+    ref_oid: i64,
+    ref_keys: Vec<i16>,
     ref_schema: Option<String>,
     ref_table: Option<String>,
+    #[sqlx(skip)]
     ref_columns: Vec<String>,
     on_delete: String,
     on_update: String,
@@ -130,8 +130,16 @@ struct IndexRow {
     options: Vec<i16>,
     nulls_not_distinct: bool,
     comment: Option<String>,
-    /// Each key's operator class when it is not its type's default (`varchar_pattern_ops`), else empty.
-    opclasses: Vec<String>,
+    /// Each key's operator class (oid), named by [`OPCLASS_SQL`] when it is not its type's default.
+    opclasses: Vec<i64>,
+}
+
+/// An operator class that is not its type's default (`varchar_pattern_ops`), by oid, with its name as an
+/// index key writes it.
+#[derive(Clone, sqlx::FromRow)]
+struct OpclassRow {
+    oid: i64,
+    name: String,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -223,8 +231,10 @@ const RELATION_SQL: &str = "select c.oid::int8 from pg_class c
                              and d.objid = c.oid and d.deptype = 'e')";
 const SCHEMA_SQL: &str =
     "select n.nspname::text as name, pg_get_userbyid(n.nspowner)::text as owner,
-                obj_description(n.oid, 'pg_namespace') as comment
-         from pg_namespace n where n.nspname = any($1) order by 1";
+                ds.description as comment
+         from pg_namespace n
+         left join pg_description ds on ds.objoid = n.oid and ds.classoid = 'pg_namespace'::regclass and ds.objsubid = 0
+         where n.nspname = any($1) order by 1";
 const SCHEMA_ACL_SQL: &str = "select n.nspname::text as schema, n.nspname::text as object, 'n' as kind,
                 coalesce(r.rolname::text, 'public') as grantee, a.privilege_type as privilege, a.is_grantable as grantable,
                 null::text as column
@@ -237,7 +247,7 @@ const EXT_SQL: &str =
          where e.extname <> 'plpgsql' and ($1::text[] is not null) order by 1";
 const TABLE_SQL: &str = "select c.oid::int8 as oid, n.nspname::text as schema, c.relname::text as name,
                 pg_get_userbyid(c.relowner)::text as owner,
-                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, obj_description(c.oid, 'pg_class') as comment,
+                c.relrowsecurity as rls, c.relforcerowsecurity as force_rls, ds.description as comment,
                 case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_by,
                 pn.nspname::text as parent_schema, pc.relname::text as parent,
                 case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as bound,
@@ -245,12 +255,14 @@ const TABLE_SQL: &str = "select c.oid::int8 as oid, n.nspname::text as schema, c
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
          left join pg_inherits ih on ih.inhrelid = c.oid and c.relispartition
          left join pg_class pc on pc.oid = ih.inhparent left join pg_namespace pn on pn.oid = pc.relnamespace
+         left join pg_description ds on ds.objoid = c.oid and ds.classoid = 'pg_class'::regclass and ds.objsubid = 0
          where c.oid = any($1::oid[]) and c.relkind in ('r', 'p') order by 2, 3";
 const VIEW_SQL: &str = "select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
                 pg_get_userbyid(c.relowner)::text as owner,
-                pg_get_viewdef(c.oid, true) as definition, obj_description(c.oid, 'pg_class') as comment,
+                pg_get_viewdef(c.oid, true) as definition, ds.description as comment,
                 coalesce(c.reloptions, '{}')::text[] as options
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         left join pg_description ds on ds.objoid = c.oid and ds.classoid = 'pg_class'::regclass and ds.objsubid = 0
          where c.oid = any($1::oid[]) and c.relkind in ('v', 'm') order by 1, 2";
 const POLICY_SQL: &str = "select n.nspname::text as schema, c.relname::text as table, p.polname::text as name,
                 p.polcmd::text as command, p.polpermissive as permissive,
@@ -266,76 +278,60 @@ const GRANT_SQL: &str = "select n.nspname::text as schema, c.relname::text as ob
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
          cross join lateral aclexplode(c.relacl) a left join pg_roles r on r.oid = a.grantee
          where c.oid = any($1::oid[]) and a.grantee <> c.relowner
-         union all
-         select n.nspname::text, c.relname::text, c.relkind::text, coalesce(r.rolname::text, 'public'),
-                a.privilege_type, a.is_grantable, t.attname::text
-         from pg_attribute t join pg_class c on c.oid = t.attrelid join pg_namespace n on n.oid = c.relnamespace
-         cross join lateral aclexplode(t.attacl) a left join pg_roles r on r.oid = a.grantee
-         where t.attrelid = any($1::oid[]) and t.attnum > 0 and not t.attisdropped and t.attacl is not null
-           and a.grantee <> c.relowner
-         order by 1, 2, 4, 5, 7";
-const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attname::text as name,
+         order by 1, 2, 4, 5";
+const COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attnum::int4 as number, a.attname::text as name,
                 format_type(a.atttypid, a.atttypmod) as ty, a.attnotnull as not_null,
                 pg_get_expr(d.adbin, d.adrelid, true) as default, a.attidentity::text as identity,
                 a.attgenerated::text as generated,
                 case when a.attcollation <> 0 and a.attcollation <> t.typcollation then co.collname::text end as collation,
-                col_description(a.attrelid, a.attnum) as comment, a.attislocal as is_local,
-                os.seq_schema, os.seq_name, os.seq_plain,
-                iq.seqstart as id_start, iq.seqincrement as id_increment, iq.seqmin as id_min, iq.seqmax as id_max,
-                iq.seqcache as id_cache, iq.seqcycle as id_cycle
-         from pg_attribute a
-         join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+                ds.description as comment, a.attislocal as is_local,
+                case when a.attacl is not null then
+                  array(select x.privilege_type || ' ' || x.is_grantable::text || ' '
+                               || case when x.grantee = 0 then 'public' else pg_get_userbyid(x.grantee)::text end
+                          from aclexplode(a.attacl) x where x.grantee <> c.relowner order by x.privilege_type) end as acl
+         from pg_class c join pg_attribute a on a.attrelid = c.oid
          join pg_type t on t.oid = a.atttypid
          left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
          left join pg_collation co on co.oid = a.attcollation
-         left join lateral (
-           select sn.nspname::text as seq_schema, sc.relname::text as seq_name,
-                  (q.seqstart = 1 and q.seqincrement = 1 and q.seqmin = 1 and q.seqcache = 1 and not q.seqcycle
-                   and q.seqtypid = a.atttypid
-                   and q.seqmax = case a.atttypid when 'int2'::regtype then 32767 when 'int4'::regtype then 2147483647
-                                  else 9223372036854775807 end) as seq_plain
-             from pg_depend dep join pg_class sc on sc.oid = dep.objid
-             join pg_namespace sn on sn.oid = sc.relnamespace join pg_sequence q on q.seqrelid = sc.oid
-            where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
-              and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'a'
-            limit 1) os on true
-         left join lateral (
-           select q.* from pg_depend dep join pg_sequence q on q.seqrelid = dep.objid
-            where a.attidentity <> '' and dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
-              and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i'
-            limit 1) iq on true
-         where a.attrelid = any($1::oid[]) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+         left join pg_description ds on ds.objoid = a.attrelid and ds.classoid = 'pg_class'::regclass
+                                    and ds.objsubid = a.attnum
+         where c.oid = any($1::oid[]) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
          order by a.attrelid, a.attnum";
+/// The constraints of the tables `$1` (oids), their columns by number (named by
+/// [`name_constraint_columns`]).
 const CONSTRAINT_SQL: &str = "select c.conrelid::int8 as table_oid, c.conname::text as name, c.contype::text as kind,
-                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.conkey) with ordinality k(attnum, ord)
-                          join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum), '{}') as columns,
+                coalesce(c.conkey, '{}') as keys, c.confrelid::int8 as ref_oid, coalesce(c.confkey, '{}') as ref_keys,
                 fn.nspname::text as ref_schema, fc.relname::text as ref_table,
-                coalesce((select array_agg(a.attname::text order by k.ord) from unnest(c.confkey) with ordinality k(attnum, ord)
-                          join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum), '{}') as ref_columns,
                 c.confdeltype::text as on_delete, c.confupdtype::text as on_update, c.condeferrable as deferrable,
                 c.condeferred as initially_deferred,
                 pg_get_expr(c.conbin, c.conrelid, true) as expression,
-                coalesce((select i.indnullsnotdistinct from pg_index i where i.indexrelid = c.conindid), false) as nulls_not_distinct,
+                coalesce(ci.indnullsnotdistinct, false) as nulls_not_distinct,
                 c.conislocal as is_local,
                 case when c.contype = 'x' then pg_get_constraintdef(c.oid, true) end as definition
-         from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
+         from pg_constraint c
          left join pg_class fc on fc.oid = c.confrelid left join pg_namespace fn on fn.oid = fc.relnamespace
+         left join pg_index ci on ci.indexrelid = c.conindid and c.contype = 'u'
          where c.conrelid = any($1::oid[]) and c.contype in ('p', 'u', 'c', 'f', 'x')
          order by c.conrelid, c.contype, c.conname";
+/// The operator classes that are not their type's default (the database's: a few hundred at most).
+const OPCLASS_SQL: &str = "select oc.oid::int8 as oid,
+                case when ocn.nspname = 'pg_catalog' then oc.opcname::text else ocn.nspname || '.' || oc.opcname end as name
+         from pg_opclass oc join pg_namespace ocn on ocn.oid = oc.opcnamespace
+         where not oc.opcdefault and ($1::text[] is not null)";
+/// The columns of tables `$1` (oids) that the columns query did not read: those a foreign key references
+/// outside the tenant's schemas.
+const REFERENCED_COLUMN_SQL: &str = "select a.attrelid::int8 as table_oid, a.attnum::int4 as number, a.attname::text as name
+         from pg_attribute a where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped";
 const INDEX_SQL: &str = "select n.nspname::text as schema, ic.relname::text as name, t.relname::text as table,
                 i.indisunique as is_unique, am.amname::text as method,
                 pg_get_expr(i.indpred, i.indrelid, true) as predicate, i.indnkeyatts as key_count,
                 array(select pg_get_indexdef(i.indexrelid, k, true) from generate_series(1, i.indnatts) k) as keys,
-                array(select o from unnest(i.indoption::int2[]) o) as options,
-                i.indnullsnotdistinct as nulls_not_distinct, obj_description(ic.oid, 'pg_class') as comment,
-                array(select case when oc.opcdefault then ''
-                                  when ocn.nspname = 'pg_catalog' then oc.opcname::text
-                                  else ocn.nspname || '.' || oc.opcname end
-                        from unnest(i.indclass::oid[]) with ordinality u(c, o)
-                        join pg_opclass oc on oc.oid = u.c join pg_namespace ocn on ocn.oid = oc.opcnamespace
-                       order by u.o) as opclasses
+                string_to_array(i.indoption::text, ' ')::int2[] as options,
+                i.indnullsnotdistinct as nulls_not_distinct, ds.description as comment,
+                string_to_array(i.indclass::text, ' ')::int8[] as opclasses
          from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
          join pg_namespace n on n.oid = t.relnamespace join pg_am am on am.oid = ic.relam
+         left join pg_description ds on ds.objoid = ic.oid and ds.classoid = 'pg_class'::regclass and ds.objsubid = 0
          where i.indrelid = any($1::oid[])
            and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
            and not exists (select 1 from pg_inherits ih where ih.inhrelid = i.indexrelid)
@@ -439,12 +435,13 @@ fn resources_of(rows: Rows) -> Inspected {
     r.extend(extensions_of(rows.ext_rows));
     r.extend(schemas_of(rows.schema_rows, rows.schema_acl));
     r.extend(types::of_rows(rows.type_rows));
-    let (tables, serials) = tables_of(rows.table_rows, rows.column_rows, rows.constraint_rows);
+    let of_columns = sequence::of_columns(&rows.sequence_rows);
+    let (tables, serials) = tables_of(rows.table_rows, rows.column_rows, rows.constraint_rows, &of_columns);
     r.extend(sequence::of_rows(rows.sequence_rows, &serials));
     r.extend(function::of_rows(rows.function_rows));
     r.extend(aggregate::of_rows(rows.aggregate_rows));
     r.extend(tables);
-    r.extend(indexes_of(rows.index_rows));
+    r.extend(indexes_of(rows.index_rows, &rows.opclass_rows));
     r.extend(views_of(rows.view_rows));
     r.extend(policies_of(rows.policy_rows));
     r.extend(grants_of(rows.grant_rows));
@@ -472,6 +469,8 @@ struct Rows {
     aggregate_rows: Vec<aggregate::Row>,
     trigger_rows: Vec<trigger::Row>,
     default_privilege_rows: Vec<default_privileges::Row>,
+    /// The database's operator classes that are not their type's default.
+    opclass_rows: Vec<OpclassRow>,
     role_rows: Vec<RoleRow>,
     queries: usize,
 }
@@ -504,6 +503,7 @@ impl Rows {
                 r.name.clone(),
                 Rows {
                     ext_rows: self.ext_rows.clone(),
+                    opclass_rows: self.opclass_rows.clone(),
                     ..Rows::default()
                 },
             );
@@ -541,6 +541,9 @@ impl Rows {
     fn extend(&mut self, other: Rows) {
         if self.ext_rows.is_empty() {
             self.ext_rows = other.ext_rows;
+        }
+        if self.opclass_rows.is_empty() {
+            self.opclass_rows = other.opclass_rows;
         }
         self.schema_rows.extend(other.schema_rows);
         self.schema_acl.extend(other.schema_acl);
@@ -628,6 +631,7 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
             aggregate_rows: q!(first, aggregate::SQL, schemas),
             trigger_rows: q!(first, trigger::SQL, relations),
             default_privilege_rows: q!(first, default_privileges::SQL, schemas),
+            opclass_rows: q!(first, OPCLASS_SQL, schemas),
             ..Rows::default()
         };
         Ok::<_, sqlx::Error>((
@@ -662,10 +666,15 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
         Some(rows) => rows,
         None => q!(first, COLUMN_SQL, relations),
     };
-    let constraint_rows: Vec<ConstraintRow> = match constraint_rows {
+    let mut grant_rows = grant_rows;
+    grant_rows.extend(column_grants(&table_rows, &column_rows));
+    let mut constraint_rows: Vec<ConstraintRow> = match constraint_rows {
         Some(rows) => rows,
         None => q!(first, CONSTRAINT_SQL, relations),
     };
+    if name_constraint_columns(first, &mut constraint_rows, &column_rows).await? {
+        queries.fetch_add(1, Ordering::Relaxed);
+    }
     let index_rows: Vec<IndexRow> = match index_rows {
         Some(rows) => rows,
         None => q!(first, INDEX_SQL, relations),
@@ -686,6 +695,71 @@ async fn catalog(txs: &mut [Tx], schemas: &[String]) -> Result<Rows, sqlx::Error
         queries: queries.load(Ordering::Relaxed) + 1,
         ..more
     })
+}
+
+/// The columns' own privileges (`GRANT SELECT (email)`), as grant rows of their tables.
+fn column_grants(tables: &[TableRow], columns: &[ColumnRow]) -> Vec<AclRow> {
+    let table: HashMap<i64, &TableRow> = tables.iter().map(|t| (t.oid, t)).collect();
+    let mut out = Vec::new();
+    for c in columns {
+        let (Some(acl), Some(t)) = (&c.acl, table.get(&c.table_oid)) else {
+            continue;
+        };
+        for item in acl {
+            let mut parts = item.splitn(3, ' ');
+            let (Some(privilege), Some(grantable), Some(grantee)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            out.push(AclRow {
+                schema: t.schema.clone(),
+                object: t.name.clone(),
+                kind: "r".to_string(),
+                grantee: grantee.to_string(),
+                privilege: privilege.to_string(),
+                grantable: grantable == "true",
+                column: Some(c.name.clone()),
+            });
+        }
+    }
+    out
+}
+
+/// Names the constraints' columns (and a foreign key's referenced ones) from the columns read, reading
+/// those of referenced tables outside the schemas first. Whether it had to.
+async fn name_constraint_columns(
+    tx: &mut Tx,
+    constraints: &mut [ConstraintRow],
+    columns: &[ColumnRow],
+) -> Result<bool, sqlx::Error> {
+    let mut names: HashMap<(i64, i32), String> = columns
+        .iter()
+        .map(|c| ((c.table_oid, c.number), c.name.clone()))
+        .collect();
+    let read: HashSet<i64> = columns.iter().map(|c| c.table_oid).collect();
+    let outside: Vec<i64> = constraints
+        .iter()
+        .filter(|c| c.kind == "f" && !read.contains(&c.ref_oid))
+        .map(|c| c.ref_oid)
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    if !outside.is_empty() {
+        let rows: Vec<(i64, i32, String)> = sqlx::query_as(REFERENCED_COLUMN_SQL)
+            .bind(&outside)
+            .fetch_all(&mut **tx)
+            .within("PostgreSQL")
+            .await?;
+        names.extend(rows.into_iter().map(|(t, n, name)| ((t, n), name)));
+    }
+    let named = |table: i64, keys: &[i16]| -> Vec<String> {
+        let name = |k: &i16| names.get(&(table, i32::from(*k))).cloned();
+        keys.iter().filter_map(name).collect()
+    };
+    for c in constraints.iter_mut() {
+        c.columns = named(c.table_oid, &c.keys);
+        c.ref_columns = named(c.ref_oid, &c.ref_keys);
+    }
+    Ok(!outside.is_empty())
 }
 
 fn roles_of(rows: Vec<RoleRow>) -> Vec<Spec> {
@@ -761,6 +835,7 @@ fn tables_of(
     table_rows: Vec<TableRow>,
     column_rows: Vec<ColumnRow>,
     constraint_rows: Vec<ConstraintRow>,
+    sequences: &sequence::OfColumns,
 ) -> (Vec<Spec>, HashSet<(String, String)>) {
     let mut tables: Vec<(i64, Table)> = table_rows
         .into_iter()
@@ -807,7 +882,7 @@ fn tables_of(
         if !c.is_local && tables[i].1.partition_of.is_some() {
             continue;
         }
-        let column = column_of(&tables[i].1, c, &mut serials);
+        let column = column_of(&tables[i].1, c, sequences, &mut serials);
         tables[i].1.column.push(column);
     }
     for c in constraint_rows {
@@ -826,36 +901,38 @@ fn tables_of(
 /// A column of table `t`. One that owns the sequence its default calls is written as the user wrote it:
 /// `serial` when the sequence is the one `serial` makes (its name, its options; added to `serials`), else
 /// with `owns_sequence` (the sequence is then a resource of its own).
-fn column_of(t: &Table, c: ColumnRow, serials: &mut HashSet<(String, String)>) -> Column {
+fn column_of(
+    t: &Table,
+    c: ColumnRow,
+    sequences: &sequence::OfColumns,
+    serials: &mut HashSet<(String, String)>,
+) -> Column {
     let (mut default, generated) = if c.generated == "s" {
         (None, c.default)
     } else {
         (c.default, None)
     };
     let (mut ty, mut owns_sequence) = (c.ty, None);
-    if let (Some(ss), Some(sn)) = (c.seq_schema, c.seq_name)
-        && default.as_deref() == Some(normalize::nextval_literal(&ss, &sn).as_str())
+    let key = (c.table_oid, c.number);
+    if let Some(&seq) = sequences.owned.get(&key)
+        && default.as_deref() == Some(normalize::nextval_literal(seq.schema(), seq.name()).as_str())
     {
         let serial = normalize::serial_of(&ty).filter(|_| {
-            c.seq_plain == Some(true) && c.not_null && ss == t.schema && sn == format!("{}_{}_seq", t.name, c.name)
+            seq.is_plain_for(&ty)
+                && c.not_null
+                && seq.schema() == t.schema
+                && seq.name() == format!("{}_{}_seq", t.name, c.name)
         });
         match serial {
             Some(serial) => {
                 ty = serial.to_string();
                 default = None;
-                serials.insert((ss, sn));
+                serials.insert((seq.schema().to_string(), seq.name().to_string()));
             }
             None => owns_sequence = Some(true),
         }
     }
-    let identity_options = c.id_start.map(|start| IdentityOptions {
-        start: Some(start),
-        increment: c.id_increment,
-        min_value: c.id_min,
-        max_value: c.id_max,
-        cache: c.id_cache,
-        cycle: c.id_cycle,
-    });
+    let identity_options = sequences.identity.get(&key).map(|seq| seq.identity_options());
     let identity_options = plain_identity(&ty, identity_options);
     Column {
         name: c.name,
@@ -924,7 +1001,8 @@ pub fn exclusion_definition(printed: &str) -> String {
     }
 }
 
-fn indexes_of(rows: Vec<IndexRow>) -> Vec<Spec> {
+fn indexes_of(rows: Vec<IndexRow>, opclasses: &[OpclassRow]) -> Vec<Spec> {
+    let opclass: HashMap<i64, &str> = opclasses.iter().map(|o| (o.oid, o.name.as_str())).collect();
     let mut out = Vec::new();
     for ix in rows {
         let nkey = usize::try_from(ix.key_count).unwrap_or(0);
@@ -948,7 +1026,7 @@ fn indexes_of(rows: Vec<IndexRow>) -> Vec<Spec> {
                 if opt & 1 != 0 {
                     key.order = Some(SortOrder::Desc);
                 }
-                key.opclass = ix.opclasses.get(k).filter(|c| !c.is_empty()).cloned();
+                key.opclass = ix.opclasses.get(k).and_then(|oid| opclass.get(oid)).map(|n| n.to_string());
                 // NULLS FIRST is the default for DESC, NULLS LAST for ASC: only the other one is written.
                 match (opt & 1 != 0, opt & 2 != 0) {
                     (false, true) => key.nulls = Some(NullsOrder::First),

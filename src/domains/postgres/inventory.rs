@@ -15,7 +15,8 @@ use crate::domains::provider::NotCarried;
 use crate::util::Within;
 
 /// Every object in the schemas, with its kind (in PostgreSQL's words), schema, name, the table or domain
-/// it belongs to, a code (`relkind`, `contype`) and its description (`pg_describe_object`): the catalogs
+/// it belongs to, a code (`relkind`, `contype`) and its address (catalog, oid: described by
+/// [`DESCRIBE_SQL`] once known not to be carried): the catalogs
 /// that need more than a name (relations, functions, types, constraints), then those of a table
 /// ([`OF_A_TABLE`]), then those named in a namespace ([`NAMED`]).
 const INVENTORY_HEAD: &str = r#"
@@ -68,23 +69,13 @@ objs(classid, objid, kind, schema, name, parent, code) AS (
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
    WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
   UNION ALL
-  -- What no field carries of a carried table: UNLOGGED, storage parameters, an identity's sequence options.
-  SELECT 'pg_class'::regclass, c.oid, 'unlogged table', ns.nspname, c.relname::text, NULL, 'attr'
-    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p')
+  -- What no field carries of a carried relation: an unlogged sequence, a materialized view's storage
+  -- parameters (a table's UNLOGGED, storage parameters and identity options are its fields).
+  SELECT 'pg_class'::regclass, c.oid, 'unlogged sequence', ns.nspname, c.relname::text, NULL, 'attr'
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relpersistence = 'u' AND c.relkind = 'S'
   UNION ALL
   SELECT 'pg_class'::regclass, c.oid, 'storage parameters', ns.nspname, c.relname::text, NULL, 'attr'
-    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-   WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'p', 'm')
-  UNION ALL
-  SELECT 'pg_class'::regclass, t.oid, 'identity options', ns.nspname, t.relname || '.' || a.attname, NULL, 'attr'
-    FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-    JOIN pg_sequence q ON q.seqrelid = s.oid
-    JOIN pg_class t ON t.oid = d.refobjid JOIN ns ON ns.oid = t.relnamespace
-    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
-     AND NOT (q.seqstart = 1 AND q.seqincrement = 1 AND q.seqmin = 1 AND q.seqcache = 1 AND NOT q.seqcycle
-              AND q.seqmax = CASE q.seqtypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
-                                  ELSE 9223372036854775807 END)
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.reloptions IS NOT NULL AND c.relkind = 'm'
   UNION ALL
   SELECT 'pg_operator'::regclass, o.oid, 'operator', ns.nspname,
          o.oprname || '(' || o.oprleft::regtype || ', ' || o.oprright::regtype || ')', NULL, NULL
@@ -115,12 +106,15 @@ const NAMED: &[(&str, &str, &str, &str)] = &[
 /// What is left once an object is known: not a member of an extension nor a part of another object.
 const INVENTORY_TAIL: &str = r#"
 )
-SELECT o.kind, o.schema, o.name, o.parent, o.code, pg_describe_object(o.classid, o.objid, 0) AS description
+SELECT o.kind, o.schema, o.name, o.parent, o.code, o.classid::int8 AS catalog, o.objid::int8 AS oid
   FROM objs o
  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('e', 'i', 'P', 'S'))
- ORDER BY 1, 2, 3, 4
 "#;
+
+/// How PostgreSQL names the objects `$1` (catalogs) and `$2` (oids), in their order.
+const DESCRIBE_SQL: &str = "select pg_describe_object(u.c, u.o, 0) from unnest($1::oid[], $2::oid[]) with ordinality u(c, o, n)
+  order by u.n";
 
 /// The inventory query, put together once.
 static INVENTORY_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -145,7 +139,8 @@ struct Row {
     name: String,
     parent: Option<String>,
     code: Option<String>,
-    description: Option<String>,
+    catalog: i64,
+    oid: i64,
 }
 
 /// An object as the inventory and the kinds name it: kind, schema, name, and the table it belongs to.
@@ -248,12 +243,6 @@ fn is_carried(r: &Row, carried: &HashSet<Key>, extensions: &HashSet<&str>) -> bo
         ("enum type" | "domain" | "composite type" | "range type" | "multirange type", _) => key("type", None),
         ("function" | "procedure", _) => key("function", None),
         ("aggregate", _) => key("aggregate", None),
-        // A table's UNLOGGED and storage parameters are its fields (a materialized view's are not carried).
-        ("unlogged table" | "storage parameters", Some("attr")) => key("table", None),
-        // So are an identity column's sequence options (named `table.column`).
-        ("identity options", _) => r.name.split_once('.').is_some_and(|(t, _)| {
-            carried.contains(&("table", r.schema.clone(), t.to_string(), None))
-        }),
         ("privileges on a column", _) => key("privileges on a column", None),
         ("privileges on a function", _) => key("privileges on a function", None),
         ("privileges on a type", _) => key("privileges on a type", None),
@@ -313,12 +302,10 @@ async fn rows_of(
             Ok::<_, sqlx::Error>(by_schema)
         })
         .await?;
-    let mut rows: Vec<Row> = schemas
+    Ok(schemas
         .iter()
         .flat_map(|s| all.get(s).cloned().unwrap_or_default())
-        .collect();
-    rows.sort_by(|a, b| (&a.kind, &a.schema, &a.name).cmp(&(&b.kind, &b.schema, &b.name)));
-    Ok(rows)
+        .collect())
 }
 
 /// The objects of the tenant's schemas that `specs` (what the kinds read) do not carry (`fleet`: a fleet's
@@ -338,24 +325,45 @@ pub async fn not_carried(
             _ => None,
         })
         .collect();
-    Ok(rows
+    let mut left: Vec<Row> = rows
         .into_iter()
         .filter(|r| !is_carried(r, &carried, &extensions))
-        .map(|r| NotCarried {
-            name: described(&r),
+        .collect();
+    left.sort_by(|a, b| (&a.kind, &a.schema, &a.name, &a.parent).cmp(&(&b.kind, &b.schema, &b.name, &b.parent)));
+    let descriptions = describe(pool, &left).await?;
+    Ok(left
+        .into_iter()
+        .zip(descriptions)
+        .map(|(r, description)| NotCarried {
+            name: described(&r, description),
             kind: r.kind,
         })
         .collect())
 }
 
-/// How the inventory names an object: as `pg_describe_object` does, and privileges as what they are on.
-fn described(r: &Row) -> String {
-    let object = r.description.clone().unwrap_or_else(|| format!("{}.{}", r.schema, r.name));
+/// How PostgreSQL names each of `rows` (`pg_describe_object`), in their order.
+async fn describe(pool: &PgPool, rows: &[Row]) -> Result<Vec<Option<String>>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalogs: Vec<i64> = rows.iter().map(|r| r.catalog).collect();
+    let oids: Vec<i64> = rows.iter().map(|r| r.oid).collect();
+    sqlx::query_scalar(DESCRIBE_SQL)
+        .bind(catalogs)
+        .bind(oids)
+        .fetch_all(pool)
+        .within("PostgreSQL")
+        .await
+}
+
+/// How the inventory names an object: as `pg_describe_object` does (`description`), and privileges as
+/// what they are on.
+fn described(r: &Row, description: Option<String>) -> String {
+    let object = description.unwrap_or_else(|| format!("{}.{}", r.schema, r.name));
     match (r.code.as_deref(), r.kind.as_str()) {
         (Some("acl"), "privileges on a column") => format!("privileges on column {}.{}", r.schema, r.name),
         (Some("acl"), _) => format!("privileges on {object}"),
-        (Some("attr"), "unlogged table") => format!("{object} is UNLOGGED"),
-        (Some("attr"), "identity options") => format!("identity options of column {}.{}", r.schema, r.name),
+        (Some("attr"), "unlogged sequence") => format!("{object} is UNLOGGED"),
         (Some("attr"), kind) => format!("{kind} of {object}"),
         _ => object,
     }

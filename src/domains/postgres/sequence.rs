@@ -203,7 +203,7 @@ mod tests {
     }
 }
 
-/// A sequence as the catalog describes it.
+/// A sequence as the catalog describes it, with the column it belongs to, if any.
 #[derive(Clone, sqlx::FromRow)]
 pub struct Row {
     schema: String,
@@ -217,31 +217,103 @@ pub struct Row {
     cache: i64,
     cycle: bool,
     comment: Option<String>,
+    /// The column (table oid, column number) the sequence belongs to, and how (`pg_depend.deptype`):
+    /// `a`, owned by it (`OWNED BY`, as a serial's), or `i`, an identity column's own.
+    column_table: Option<i64>,
+    column_number: Option<i32>,
+    belongs: Option<String>,
 }
 
 impl Row {
     pub fn schema(&self) -> &str {
         &self.schema
     }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the sequence is the one `serial` makes for a column of type `column_type`: of that type,
+    /// with every option at its default.
+    pub fn is_plain_for(&self, column_type: &str) -> bool {
+        let max = match column_type {
+            "smallint" => i64::from(i16::MAX),
+            "integer" => i64::from(i32::MAX),
+            "bigint" => i64::MAX,
+            _ => return false,
+        };
+        self.ty == column_type
+            && (self.start, self.increment, self.min_value, self.cache) == (1, 1, 1, 1)
+            && self.max_value == max
+            && !self.cycle
+    }
+
+    /// An identity column's options, as its sequence holds them.
+    pub fn identity_options(&self) -> IdentityOptions {
+        IdentityOptions {
+            start: Some(self.start),
+            increment: Some(self.increment),
+            min_value: Some(self.min_value),
+            max_value: Some(self.max_value),
+            cache: Some(self.cache),
+            cycle: Some(self.cycle),
+        }
+    }
+
+    fn belongs_as(&self, how: &str) -> bool {
+        self.belongs.as_deref() == Some(how)
+    }
 }
 
-/// The sequences among the relations `$1` (oids), but an identity column's.
+/// The sequences that belong to columns, by (table oid, column number): those a column owns and those
+/// of identity columns.
+#[derive(Default)]
+pub struct OfColumns<'a> {
+    pub owned: std::collections::HashMap<(i64, i32), &'a Row>,
+    pub identity: std::collections::HashMap<(i64, i32), &'a Row>,
+}
+
+pub fn of_columns(rows: &[Row]) -> OfColumns<'_> {
+    let mut out = OfColumns::default();
+    for r in rows {
+        let (Some(table), Some(number)) = (r.column_table, r.column_number) else {
+            continue;
+        };
+        let to = if r.belongs_as("i") {
+            &mut out.identity
+        } else {
+            &mut out.owned
+        };
+        to.insert((table, number), r);
+    }
+    out
+}
+
+/// The sequences among the relations `$1` (oids), each with the column it belongs to (one: an identity
+/// column's before one it is merely owned by).
 pub const SQL: &str = "select n.nspname::text as schema, c.relname::text as name, format_type(s.seqtypid, null) as ty,
        pg_get_userbyid(c.relowner)::text as owner,
        s.seqstart as start, s.seqincrement as increment, s.seqmin as min_value, s.seqmax as max_value,
-       s.seqcache as cache, s.seqcycle as cycle, obj_description(c.oid, 'pg_class') as comment
+       s.seqcache as cache, s.seqcycle as cycle, ds.description as comment,
+       b.refobjid::int8 as column_table, b.refobjsubid::int4 as column_number, b.deptype::text as belongs
   from pg_sequence s join pg_class c on c.oid = s.seqrelid join pg_namespace n on n.oid = c.relnamespace
+  left join pg_description ds on ds.objoid = c.oid and ds.classoid = 'pg_class'::regclass and ds.objsubid = 0
+  left join lateral (
+    select d.refobjid, d.refobjsubid, d.deptype from pg_depend d
+     where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.objsubid = 0
+       and d.refclassid = 'pg_class'::regclass and d.refobjsubid > 0 and d.deptype in ('a', 'i')
+     order by d.deptype desc limit 1) b on true
  where s.seqrelid = any($1::oid[])
-   and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'i')
  order by 1, 2";
 
-/// The sequences the rows describe, but those a `serial` column stands for (`serials`: schema, name).
+/// The sequences the rows describe, but identity columns' and those a `serial` column stands for
+/// (`serials`: schema, name).
 pub fn of_rows(
     rows: Vec<Row>,
     serials: &std::collections::HashSet<(String, String)>,
 ) -> Vec<crate::domains::Spec> {
     rows.into_iter()
-        .filter(|r| !serials.contains(&(r.schema.clone(), r.name.clone())))
+        .filter(|r| !r.belongs_as("i") && !serials.contains(&(r.schema.clone(), r.name.clone())))
         .map(|r| {
             crate::domains::Spec::PgSequence(Sequence {
                 name: r.name,

@@ -344,7 +344,7 @@ pub struct Row {
     initially_deferred: bool,
     old_table: Option<String>,
     new_table: Option<String>,
-    definition: String,
+    definition: Option<String>,
     comment: Option<String>,
 }
 
@@ -363,9 +363,10 @@ pub const SQL: &str = "select n.nspname::text as schema, c.relname::text as tabl
        fn.nspname::text as function_schema, p.proname::text as function, t.tgargs as args, t.tgnargs::int4 as nargs,
        t.tgenabled::text as firing, t.tgconstraint <> 0 as is_constraint, t.tgdeferrable as deferrable,
        t.tginitdeferred as initially_deferred, t.tgoldtable::text as old_table, t.tgnewtable::text as new_table,
-       pg_get_triggerdef(t.oid, true) as definition, obj_description(t.oid, 'pg_trigger') as comment
+       case when t.tgqual is not null then pg_get_triggerdef(t.oid, true) end as definition, ds.description as comment
   from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
   join pg_proc p on p.oid = t.tgfoid join pg_namespace fn on fn.oid = p.pronamespace
+  left join pg_description ds on ds.objoid = t.oid and ds.classoid = 'pg_trigger'::regclass and ds.objsubid = 0
  where t.tgrelid = any($1::oid[]) and not t.tgisinternal and t.tgparentid = 0
  order by 1, 2, 3";
 
@@ -397,7 +398,7 @@ pub fn of_rows(rows: Vec<Row>) -> Vec<crate::domains::Spec> {
                 false => format!("{}.{}", sql::ident_text(&r.function_schema), sql::ident_text(&r.function)),
             };
             crate::domains::Spec::PgTrigger(Trigger {
-                when: when_of(&r.definition),
+                when: r.definition.as_deref().and_then(when_of),
                 timing,
                 events,
                 columns: r.columns,

@@ -498,7 +498,7 @@ pub const SQL: &str = "select n.nspname::text as schema, t.typname::text as name
                   where c.contypid = t.oid and c.contype = 'c'), '{}') as check_names,
        coalesce((select array_agg(pg_get_constraintdef(c.oid, true) order by c.conname) from pg_constraint c
                   where c.contypid = t.oid and c.contype = 'c'), '{}') as check_defs,
-       obj_description(t.oid, 'pg_type') as comment,
+       ds.description as comment,
        (select case when oc.opcdefault then null when ocn.nspname = 'pg_catalog' then oc.opcname::text
                     else ocn.nspname || '.' || oc.opcname end
           from pg_opclass oc join pg_namespace ocn on ocn.oid = oc.opcnamespace where oc.oid = rng.rngsubopc) as subtype_opclass,
@@ -514,6 +514,7 @@ pub const SQL: &str = "select n.nspname::text as schema, t.typname::text as name
   left join pg_type bt on bt.oid = t.typbasetype
   left join pg_collation co on co.oid = t.typcollation
   left join pg_class rc on rc.oid = t.typrelid
+  left join pg_description ds on ds.objoid = t.oid and ds.classoid = 'pg_type'::regclass and ds.objsubid = 0
  where n.nspname = any($1) and (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and rc.relkind = 'c'))
    and not exists (select 1 from pg_depend d where d.deptype = 'e'
                     and ((d.classid = 'pg_type'::regclass and d.objid = t.oid)
