@@ -888,11 +888,33 @@ async fn what_no_kind_carries_is_named() {
         "providerType": "org.keycloak.storage.UserStorageProvider", "config": {"vendor": ["ad"]}}),
     );
     kc.set_text("acme", "de", "loginTitle", "Anmelden bei ACME");
+    // Realm settings no kind reads (an OTP policy, a brute-force threshold), and a client scope every new
+    // client gets.
+    send(
+        Method::PUT,
+        &["acme"],
+        json!({"otpPolicyDigits": 8, "failureFactor": 5, "displayName": "ACME"}),
+    )
+    .await;
+    let audience = post(
+        &k,
+        &["acme", "client-scopes"],
+        json!({"name": "tenant-audience"}),
+    )
+    .await;
+    k.send(
+        Method::PUT,
+        &["acme", "default-default-client-scopes", &audience],
+        &[],
+        None,
+    )
+    .await
+    .expect("a realm default client scope");
 
     let err = crate::support::named_and_strict(
         &w,
         &export,
-        "iam: not carried (a manifest, export or backup does not hold them): 1 authentication flow, 1 client policy, 1 default group, 1 default role, 1 event listener, 1 events settings, 2 flow binding, 1 localization texts, 1 required action, 1 user federation:",
+        "iam: not carried (a manifest, export or backup does not hold them): 1 authentication flow, 1 client policy, 1 default group, 1 default role, 1 event listener, 1 events settings, 2 flow binding, 1 localization texts, 1 realm client scopes, 2 realm setting, 1 required action, 1 user federation:",
     );
     for name in [
         "browser-mfa",
@@ -906,6 +928,9 @@ async fn what_no_kind_carries_is_named() {
         "reader",
         "corp (ldap)",
         "de",
+        "realm otpPolicyDigits",
+        "realm failureFactor",
+        "realm default client scope tenant-audience",
     ] {
         assert!(err.contains(name), "{name}: {err}");
     }

@@ -340,6 +340,16 @@ name = "staff"
             Some(json!({"adminEventsEnabled": true})),
         ),
         (Method::PUT, s(&["acme", "default-groups", &gid]), None),
+        (
+            Method::PUT,
+            s(&["acme", "default-default-client-scopes", &scope]),
+            None,
+        ),
+        (
+            Method::PUT,
+            s(&["acme", "default-optional-client-scopes", &scope]),
+            None,
+        ),
     ] {
         call(method, path, body).await.expect("accepted");
     }

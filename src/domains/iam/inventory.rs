@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::baseline;
 use super::client::{KcError, Keycloak};
 use crate::domains::provider::NotCarried;
 
@@ -42,7 +43,7 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         return Ok(Vec::new());
     };
     // Flows, required actions, components, client policies and profiles, events, default groups, locales.
-    const SUBRESOURCES: [&[&str]; 8] = [
+    const SUBRESOURCES: [&[&str]; 10] = [
         &["authentication", "flows"],
         &["authentication", "required-actions"],
         &["components"],
@@ -51,6 +52,8 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         &["events", "config"],
         &["default-groups"],
         &["localization"],
+        &["default-default-client-scopes"],
+        &["default-optional-client-scopes"],
     ];
     let reads = SUBRESOURCES.iter().map(|sub| async move {
         let path: Vec<&str> = std::iter::once(realm).chain(sub.iter().copied()).collect();
@@ -61,11 +64,25 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         futures_util::future::try_join_all(reads),
         kc.list(&clients_path, &[]),
     )?;
-    let [flows, actions, components, policies, profiles, events, groups, locales]: [Option<Value>; 8] =
+    let [flows, actions, components, policies, profiles, events, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 10] =
         answers.try_into().expect("one answer a sub-resource");
     let default_role = format!("default-roles-{realm}");
     let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
-    let mut out = flow_items(&settings, items(flows, None), clients);
+    let flows = items(flows, None);
+    let own_flows: Vec<&str> = flows
+        .iter()
+        .filter(|f| f["builtIn"] != true)
+        .map(|f| str_of(f, "alias"))
+        .collect();
+    let carried: Vec<String> = super::rep::REALM_FIELDS
+        .iter()
+        .map(|f| super::rep::camel(f))
+        .chain(["smtpServer".to_string()])
+        .collect();
+    let mut out = baseline::realm_settings(&settings, &carried, &own_flows);
+    out.extend(baseline::default_scopes(&items(default_scopes, None), false));
+    out.extend(baseline::default_scopes(&items(optional_scopes, None), true));
+    out.extend(flow_items(&settings, flows.clone(), clients));
     out.extend(required_actions(items(actions, None)));
     out.extend(component_items(&settings, items(components, None)));
     for p in items(policies, Some("policies")) {

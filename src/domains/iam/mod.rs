@@ -5,6 +5,7 @@ use super::ResourceKind;
 use std::collections::{BTreeMap, HashSet};
 
 pub mod apply;
+pub mod baseline;
 pub mod client;
 pub mod inspect;
 pub mod inventory;

@@ -222,6 +222,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/{realm}/default-groups"),
     ("PUT", "/{realm}/default-groups/{groupId}"),
     ("GET", "/{realm}/localization"),
+    ("GET", "/{realm}/default-default-client-scopes"),
+    (
+        "PUT",
+        "/{realm}/default-default-client-scopes/{clientScopeId}",
+    ),
+    ("GET", "/{realm}/default-optional-client-scopes"),
+    (
+        "PUT",
+        "/{realm}/default-optional-client-scopes/{clientScopeId}",
+    ),
 ];
 
 /// The token endpoint (OpenID Connect, not part of the admin API document).

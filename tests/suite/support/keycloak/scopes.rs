@@ -67,6 +67,43 @@ impl Cx<'_> {
                 r.default_optional.retain(|s| *s != id);
                 Ok((204, Value::Null))
             }
+            // The realm's default client scopes, given to each new client: `{id, name}` each.
+            (
+                "GET",
+                "/{realm}/default-default-client-scopes"
+                | "/{realm}/default-optional-client-scopes",
+            ) => {
+                let r = self.realm()?;
+                let ids = if t.contains("default-default") {
+                    &r.default_default
+                } else {
+                    &r.default_optional
+                };
+                let named = ids
+                    .iter()
+                    .filter_map(|id| r.scopes.iter().find(|s| s.id == *id))
+                    .map(|s| json!({"id": s.id, "name": s.rep["name"]}))
+                    .collect();
+                Ok((200, Value::Array(named)))
+            }
+            (
+                "PUT",
+                "/{realm}/default-default-client-scopes/{clientScopeId}"
+                | "/{realm}/default-optional-client-scopes/{clientScopeId}",
+            ) => {
+                let id = self.p("clientScopeId");
+                let r = self.realm()?;
+                if !r.scopes.iter().any(|s| s.id == id) {
+                    return Err(not_found("client scope"));
+                }
+                r.default_default.retain(|s| *s != id);
+                r.default_optional.retain(|s| *s != id);
+                match t.contains("default-default") {
+                    true => r.default_default.push(id),
+                    false => r.default_optional.push(id),
+                }
+                Ok((204, Value::Null))
+            }
 
             _ => Err(UNROUTED),
         }
