@@ -30,6 +30,9 @@ pub mod flags {
     pub const FREEFORM: u8 = 16;
     /// A list of objects matched by their key field (see [`super::FieldMeta::key`]), order-insensitive.
     pub const KEYED: u8 = 32;
+    /// An empty value (`[]`, `{}`) is the same as none: the system stores the two alike (a role with no
+    /// composites), so neither side's empty differs from the other's absence.
+    pub const EMPTY_IS_ABSENT: u8 = 64;
 }
 
 /// What the core knows about one field of a kind.

@@ -81,7 +81,8 @@ fn walk(
 ) {
     let f = meta.flags_of(mp);
     let immutable = immutable || f & flags::IMMUTABLE != 0;
-    let (d, l) = (d.filter(|v| !v.is_null()), l.filter(|v| !v.is_null()));
+    let vacant = |v: &&Value| v.is_null() || (f & flags::EMPTY_IS_ABSENT != 0 && holds_nothing(v));
+    let (d, l) = (d.filter(|v| !vacant(v)), l.filter(|v| !vacant(v)));
     if d.is_none() && f & flags::SERVER_DEFAULT != 0 {
         return;
     }
@@ -119,6 +120,16 @@ fn walk(
     }
     if !json_eq(dv, lv) {
         change(out, shown, l, d, immutable);
+    }
+}
+
+/// Whether a value is empty all the way down (`[]`, `{}`, `{"realm": []}`).
+fn holds_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(holds_nothing),
+        _ => false,
     }
 }
 
@@ -249,5 +260,55 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Domain, FieldMeta};
+    use serde_json::json;
+
+    static META: KindMeta = KindMeta {
+        domain: Domain::Iam,
+        kind: "role",
+        title: "role",
+        identity: &["name"],
+        holds_data: false,
+        fields: &[
+            FieldMeta::new("composites", flags::EMPTY_IS_ABSENT),
+            FieldMeta::new("composites.realm", flags::SET),
+            FieldMeta::new("tags", flags::SET),
+        ],
+    };
+
+    fn paths(desired: Value, live: Value) -> Vec<String> {
+        diff(&META, &desired, &live)
+            .into_iter()
+            .map(|c| c.path)
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_value_is_none_only_where_the_system_stores_them_alike() {
+        let bare = json!({"name": "r"});
+        // Where the system stores them alike, empty and absent are one value, either way round.
+        for empty in [
+            json!({}),
+            json!({"realm": []}),
+            json!({"realm": [], "client": {}}),
+        ] {
+            let given = json!({"name": "r", "composites": empty});
+            assert!(paths(given.clone(), bare.clone()).is_empty(), "{given}");
+            assert!(paths(bare.clone(), given.clone()).is_empty(), "{given}");
+        }
+        // An explicit empty still removes what is there.
+        let held = json!({"name": "r", "composites": {"realm": ["reader"]}});
+        for empty in [json!({}), json!({"realm": []})] {
+            let given = json!({"name": "r", "composites": empty});
+            assert_eq!(paths(given, held.clone()), ["composites"]);
+        }
+        // Elsewhere an empty list is a value of its own.
+        assert_eq!(paths(json!({"name": "r", "tags": []}), bare), ["tags"]);
     }
 }

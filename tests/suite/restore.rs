@@ -1784,3 +1784,42 @@ async fn scope_warnings_follow_the_naming_in_force() {
     assert_eq!(report["counts"]["create"], 1, "{report}");
     w.finish().await;
 }
+
+/// A role the platform exports with `"composites": {"realm": []}` (or with every collection empty) is a
+/// role without composites, as Keycloak stores it: the first restore creates it, `--verify` finds nothing
+/// left, and restoring the same artifact again changes nothing and reports no conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_collections_restore_with_no_noise() {
+    let w = World::new("globex").await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let mut artifact: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    for d in artifact["domains"].as_array_mut().expect("domains") {
+        if d["domain_key"] == "iam" {
+            d["data"]["roles"] = serde_json::json!([
+                {"name": "operator", "composites": {"realm": []}},
+                {"name": "viewer", "composites": {"realm": [], "client": {}}, "attributes": {}},
+                {"name": "auditor", "description": "Reads the audit trail", "composites": {}}
+            ]);
+        }
+    }
+    let file = w.dir.join("gbx-empty-composites.json");
+    std::fs::write(&file, artifact.to_string()).expect("writes");
+    let file = file.display().to_string();
+    let args = ["--auto-approve", "--domain", "iam", "--verify"];
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 0);
+    assert_eq!(World::outcomes(&report)["iam"], "applied", "{}", both(&o));
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 0);
+    assert_eq!(World::outcomes(&report)["iam"], "unchanged", "{}", both(&o));
+    let conflicts: Vec<&Value> = report["domains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["conflicts"].as_array().into_iter().flatten())
+        .collect();
+    assert!(conflicts.is_empty(), "{report}");
+    w.finish().await;
+}

@@ -421,6 +421,8 @@ static ROLE: KindMeta = KindMeta {
     identity: &["name"],
     holds_data: false,
     fields: &[
+        // Keycloak stores a role given no composites and one given none alike.
+        FieldMeta::new("composites", EMPTY_IS_ABSENT),
         FieldMeta::new("composites.realm", SET),
         FieldMeta::new("composites.client.*", SET),
         FieldMeta::new("attributes.*", SET),
@@ -480,6 +482,7 @@ static CLIENT: KindMeta = KindMeta {
         FieldMeta::new("optional_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::keyed("protocol_mapper", "name", 0),
         FieldMeta::keyed("role", "name", 0),
+        FieldMeta::new("role[].composites", EMPTY_IS_ABSENT),
         FieldMeta::new("role[].composites.realm", SET),
         FieldMeta::new("role[].composites.client.*", SET),
         FieldMeta::new("role[].attributes.*", SET),
