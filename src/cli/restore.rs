@@ -56,6 +56,11 @@ pub struct Args {
     /// default a restored sequence starts where its definition says).
     #[arg(long)]
     pub sequence_values: bool,
+    /// Create the containers the tenant's objects live in that do not exist and can be created (a Keycloak
+    /// realm), with the system's defaults (the preflight lists the security settings that take them).
+    /// Without it, a missing container refuses the restore before anything is written.
+    #[arg(long)]
+    pub create_missing: bool,
     #[command(flatten)]
     pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
@@ -115,6 +120,7 @@ impl Args {
             auto_approve: self.auto_approve,
             verify: self.verify,
             data_values: self.sequence_values,
+            create_missing: self.create_missing,
             map: self.mapping.request(),
             manifest: self.manifest.clone(),
             break_glass: self.break_glass.clone(),

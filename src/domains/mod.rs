@@ -58,6 +58,9 @@ pub struct Reference {
     /// When none of the targets is declared: an error (true) or just no dependency (false, for objects
     /// that may exist outside the manifest, such as built-in roles).
     pub required: bool,
+    /// The target is the container the resource lives in (a Keycloak realm): it need not be declared, but
+    /// a restore writes nothing unless it exists, is restored, or is created (`--create-missing`).
+    pub container: bool,
 }
 
 impl Reference {
@@ -66,12 +69,20 @@ impl Reference {
             field: field.into(),
             targets: vec![target],
             required: true,
+            container: false,
         }
     }
     pub fn soft(field: impl Into<String>, target: Address) -> Self {
         Reference {
             required: false,
             ..Reference::to(field, target)
+        }
+    }
+    /// The container the resource lives in (see [`Reference::container`]).
+    pub fn container(field: impl Into<String>, target: Address) -> Self {
+        Reference {
+            container: true,
+            ..Reference::soft(field, target)
         }
     }
     pub fn or(mut self, alt: Address) -> Self {
@@ -306,6 +317,11 @@ pub trait ResourceKind:
     }
     /// Fills in values the system derives (for example a MongoDB index's default name).
     fn normalize(&mut self) {}
+    /// For a container created bare (`restore --create-missing`): the security settings that then take
+    /// the system's defaults, in words.
+    fn bare_defaults() -> Option<&'static str> {
+        None
+    }
     /// Hazards of creating this resource (`live` is `None`) or of changing `live` into it, beyond the
     /// generic ones (a replace or delete of a kind that holds data).
     fn hazards(&self, _live: Option<&Self>, _cx: &HazardCx<'_>) -> Vec<Hazard> {
@@ -377,6 +393,9 @@ macro_rules! kinds {
             }
             pub fn normalize(&mut self) {
                 match self { $( Spec::$variant(r) => r.normalize() ),* }
+            }
+            pub fn bare_defaults(&self) -> Option<&'static str> {
+                match self { $( Spec::$variant(_) => <$ty as ResourceKind>::bare_defaults() ),* }
             }
             /// Kind-specific hazards of creating `self` or changing `live` into it.
             pub fn hazards(&self, live: Option<&Spec>, cx: &HazardCx<'_>) -> Vec<Hazard> {

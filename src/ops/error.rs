@@ -134,6 +134,12 @@ pub enum Refusal {
     /// The production guard refused the restore (operational hours, one-time code).
     #[error("{0}")]
     Production(String),
+    /// The containers the tenant's objects live in do not exist (a Keycloak realm): nothing is written.
+    #[error(
+        "refused before writing: the containers the tenant's objects live in do not exist: {}; create them, or re-run with --create-missing to create those falconer can, with the system's defaults",
+        .0.join(", ")
+    )]
+    MissingContainers(Vec<String>),
     /// Any other refusal, in words.
     #[error("{0}")]
     Other(String),

@@ -270,14 +270,14 @@ mod tests {
     use serde_json::json;
 
     static META: KindMeta = KindMeta {
-        domain: Domain::Iam,
-        kind: "role",
-        title: "role",
+        domain: Domain::ALL[0],
+        kind: "thing",
+        title: "thing",
         identity: &["name"],
         holds_data: false,
         fields: &[
-            FieldMeta::new("composites", flags::EMPTY_IS_ABSENT),
-            FieldMeta::new("composites.realm", flags::SET),
+            FieldMeta::new("members", flags::EMPTY_IS_ABSENT),
+            FieldMeta::new("members.inner", flags::SET),
             FieldMeta::new("tags", flags::SET),
         ],
     };
@@ -291,24 +291,24 @@ mod tests {
 
     #[test]
     fn an_empty_value_is_none_only_where_the_system_stores_them_alike() {
-        let bare = json!({"name": "r"});
+        let bare = json!({"name": "x"});
         // Where the system stores them alike, empty and absent are one value, either way round.
         for empty in [
             json!({}),
-            json!({"realm": []}),
-            json!({"realm": [], "client": {}}),
+            json!({"inner": []}),
+            json!({"inner": [], "outer": {}}),
         ] {
-            let given = json!({"name": "r", "composites": empty});
+            let given = json!({"name": "x", "members": empty});
             assert!(paths(given.clone(), bare.clone()).is_empty(), "{given}");
             assert!(paths(bare.clone(), given.clone()).is_empty(), "{given}");
         }
         // An explicit empty still removes what is there.
-        let held = json!({"name": "r", "composites": {"realm": ["reader"]}});
-        for empty in [json!({}), json!({"realm": []})] {
-            let given = json!({"name": "r", "composites": empty});
-            assert_eq!(paths(given, held.clone()), ["composites"]);
+        let held = json!({"name": "x", "members": {"inner": ["one"]}});
+        for empty in [json!({}), json!({"inner": []})] {
+            let given = json!({"name": "x", "members": empty});
+            assert_eq!(paths(given, held.clone()), ["members"]);
         }
         // Elsewhere an empty list is a value of its own.
-        assert_eq!(paths(json!({"name": "r", "tags": []}), bare), ["tags"]);
+        assert_eq!(paths(json!({"name": "x", "tags": []}), bare), ["tags"]);
     }
 }

@@ -455,6 +455,46 @@ pub fn unresolved(
     out
 }
 
+/// The containers (a Keycloak realm) the resources of `specs` live in that are not in `present` (restored
+/// or live), each once.
+pub fn missing_containers(
+    tenant: &Tenant,
+    specs: &[&Spec],
+    present: &std::collections::HashSet<crate::model::Address>,
+) -> Vec<crate::model::Address> {
+    let mut out = std::collections::BTreeSet::new();
+    for s in specs {
+        for r in s.references(tenant).into_iter().filter(|r| r.container) {
+            if !r.targets.iter().any(|t| present.contains(t))
+                && let Some(t) = r.targets.first()
+            {
+                out.insert(t.clone());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A container created bare: the spec of `address` made of its identity alone, when its kind can be (a
+/// Keycloak realm by its name).
+pub fn bare(address: &crate::model::Address) -> Option<Spec> {
+    let entry = crate::domains::KINDS.iter().find(|k| {
+        let m = (k.meta)();
+        m.domain == address.domain && m.kind == address.kind
+    })?;
+    let meta = (entry.meta)();
+    if meta.identity.len() != address.segments.len() {
+        return None;
+    }
+    let identity: serde_json::Map<String, serde_json::Value> = meta
+        .identity
+        .iter()
+        .zip(&address.segments)
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(v.as_str())))
+        .collect();
+    (entry.from_json)(serde_json::Value::Object(identity)).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1823,3 +1823,60 @@ async fn empty_collections_restore_with_no_noise() {
     assert!(conflicts.is_empty(), "{report}");
     w.finish().await;
 }
+
+/// The platform's artifact names the tenant's realm but carries none of its settings: restored into a
+/// Keycloak without that realm, the preflight refuses before anything is written (exit 4, naming the
+/// realm), PostgreSQL included; `--create-missing` creates the realm with Keycloak's defaults, says which
+/// security settings take them, and the restore completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
+    let w = World::new("globex").await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let mut artifact: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    for d in artifact["domains"].as_array_mut().expect("domains") {
+        if d["domain_key"] == "iam" {
+            d["data"]
+                .as_object_mut()
+                .expect("iam data")
+                .remove("realm_settings");
+        }
+    }
+    let file = w.dir.join("gbx-no-realm.json");
+    std::fs::write(&file, artifact.to_string()).expect("writes");
+    let file = file.display().to_string();
+    let args = ["--auto-approve", "--domain", "postgres", "--domain", "iam"];
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 4);
+    assert_eq!(report["outcome"], "refused", "{report}");
+    assert!(
+        both(&o).contains("do not exist: iam.realm.globex (--create-missing creates it)"),
+        "{}",
+        both(&o)
+    );
+    let schemas: i64 =
+        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'globex'")
+            .fetch_one(&w.db.pool)
+            .await
+            .expect("counts");
+    assert_eq!(schemas, 0, "nothing is written before the refusal");
+
+    let mut create = args.to_vec();
+    create.extend(["--create-missing", "--verify"]);
+    let (o, report) = w.restore(&file, &create);
+    code(&o, 0);
+    assert!(
+        both(&o).contains("iam.realm.globex does not exist: it is created with the system's defaults (no password policy, brute-force protection off"),
+        "{}",
+        both(&o)
+    );
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["iam"], "applied", "{report}");
+    assert_eq!(outcomes["postgres"], "applied", "{report}");
+    // The realm exists now: the same restore needs no flag and changes nothing.
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 0);
+    assert_eq!(World::outcomes(&report)["iam"], "unchanged", "{}", both(&o));
+    w.finish().await;
+}

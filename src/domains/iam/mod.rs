@@ -290,9 +290,9 @@ impl Group {
     }
 }
 
-/// Every IAM resource lives in the tenant's realm: a soft reference orders it after the realm's settings.
+/// Every IAM resource lives in the tenant's realm: its container, ordered after the realm's settings.
 fn realm_ref(tenant: &Tenant) -> Reference {
-    Reference::soft("realm", addr("realm", &tenant.name(&REALM_SCOPE)))
+    Reference::container("realm", addr("realm", &tenant.name(&REALM_SCOPE)))
 }
 
 /// References from a set of roles to the resources that define them.
@@ -398,6 +398,12 @@ static REALM: KindMeta = KindMeta {
 
 impl ResourceKind for Realm {
     kind_basics!(REALM, |self| { vec![self.name.clone()] });
+    fn bare_defaults() -> Option<&'static str> {
+        Some(
+            "no password policy, brute-force protection off, SSL required for external requests only, \
+             Keycloak's token and session lifespans, no SMTP server",
+        )
+    }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name == tenant.name(&REALM_SCOPE)
     }

@@ -66,6 +66,8 @@ pub struct Request {
     pub verify: bool,
     /// Also set the values the backup holds that are data, not configuration (sequences' current values).
     pub data_values: bool,
+    /// Create the missing containers that can be created (`--create-missing`).
+    pub create_missing: bool,
     pub map: MapRequest,
     /// The tenant's manifest: its tenant block stands for the source's, its secret references fill the
     /// secrets the source could not carry.
@@ -331,14 +333,14 @@ impl Restoring<'_> {
                 production
             }
         };
-        let (desired, restored) = desired_of(source, &req.domains, bases, report);
+        let (mut desired, restored) = desired_of(source, &req.domains, bases, report);
         if restored.is_empty() {
             report.outcome = Outcome::Failed;
             report.message = Some("no requested domain can be restored from this backup".into());
             return Err(Error::Other("nothing to restore: no requested domain can be restored from this backup (see each domain's reason)".into()));
         }
         if req.dry_run {
-            planned::plan(self, (&desired, &restored), report).await?;
+            planned::plan(self, (&mut desired, &restored), report).await?;
             report.outcome = Outcome::DryRun;
             return Ok(());
         }
@@ -347,7 +349,7 @@ impl Restoring<'_> {
         let id = crate::backup::new_id(crate::util::now_millis());
         self.progress_started(&lock, &id, &restored).await;
         let result = match self
-            .locked((&lock, &id), production, (&desired, &restored), report)
+            .locked((&lock, &id), production, (&mut desired, &restored), report)
             .await
         {
             Ok(()) => self.data_values(source, &restored, report).await,
@@ -469,11 +471,12 @@ impl Restoring<'_> {
         &self,
         (lock, id): (&Lock, &str),
         production: bool,
-        (desired, restored): (&Desired, &[Domain]),
+        (desired, restored): (&mut Desired, &[Domain]),
         report: &mut Report,
     ) -> Result<(), Error> {
         let req = self.req;
-        let p = planned::plan(self, (desired, restored), report).await?;
+        let p = planned::plan(self, (&mut *desired, restored), report).await?;
+        let desired = &*desired;
         if !p.plan.has_changes() {
             mark(report, restored, DomainOutcome::Unchanged);
             report.outcome = Outcome::Success;

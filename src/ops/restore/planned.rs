@@ -22,7 +22,7 @@ pub struct Planned {
 /// Connects, plans, settles conflicts, and shows the preflight (through the events).
 pub async fn plan(
     run: &Restoring<'_>,
-    (desired, restored): (&Desired, &[Domain]),
+    (desired, restored): (&mut Desired, &[Domain]),
     report: &mut Report,
 ) -> Result<Planned, Error> {
     let req = run.req;
@@ -32,6 +32,10 @@ pub async fn plan(
     };
     let cx = Context::open(run.settings, run.state, desired, &opts).await?;
     let (mut plan, mut desired_items, mut live_items) = cx.plan(desired, opts.clone()).await?;
+    if containers(run, desired, (&desired_items, &live_items), report)? {
+        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
+    }
+    let desired = &*desired;
     refuse_unresolved(report, desired, (&desired_items, &live_items))?;
     let conflicts = settle_conflicts(run, &plan, report).await?;
     if req.on_conflict == OnConflict::Keep && !conflicts.is_empty() {
@@ -121,17 +125,67 @@ async fn settle_conflicts(
     Ok(conflicts)
 }
 
+/// What is restored or exists live.
+fn present((desired_items, live_items): (&[Item], &[Item])) -> HashSet<Address> {
+    desired_items
+        .iter()
+        .chain(live_items)
+        .map(|i| i.address.clone())
+        .collect()
+}
+
+/// The containers the restored objects live in that are neither restored nor live: refused, naming each
+/// (the default), or with `--create-missing` added to `desired` bare, with the settings that then take the
+/// system's defaults said. Whether it added any (the plan is then made again).
+fn containers(
+    run: &Restoring<'_>,
+    desired: &mut Desired,
+    items: (&[Item], &[Item]),
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let specs: Vec<&crate::domains::Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+    let missing =
+        crate::restore::missing_containers(&desired.manifest.tenant, &specs, &present(items));
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    let bare: Vec<Option<crate::domains::Spec>> =
+        missing.iter().map(crate::restore::bare).collect();
+    if !run.req.create_missing || bare.iter().any(Option::is_none) {
+        let list: Vec<String> = missing
+            .iter()
+            .zip(&bare)
+            .map(|(a, b)| match b {
+                Some(_) => format!("{a} (--create-missing creates it)"),
+                None => format!("{a} (cannot be created by falconer: create it first)"),
+            })
+            .collect();
+        return Err(refuse(report, Refusal::MissingContainers(list)));
+    }
+    let origin = desired
+        .specs
+        .first()
+        .map(|(_, p)| p.clone())
+        .unwrap_or_default();
+    for (address, spec) in missing.iter().zip(bare.into_iter().flatten()) {
+        let defaults = spec
+            .bare_defaults()
+            .unwrap_or("the system's defaults for every setting");
+        run.events.warning(&format!(
+            "{address} does not exist: it is created with the system's defaults ({defaults}); set them after the restore"
+        ));
+        desired.specs.push((spec, origin.clone()));
+    }
+    Ok(true)
+}
+
 /// Refuses a restore whose resources refer to objects that are neither restored nor live.
 fn refuse_unresolved(
     report: &mut Report,
     desired: &Desired,
-    (desired_items, live_items): (&[Item], &[Item]),
+    items: (&[Item], &[Item]),
 ) -> Result<(), Error> {
-    let present: HashSet<Address> = desired_items
-        .iter()
-        .chain(live_items)
-        .map(|i| i.address.clone())
-        .collect();
+    let present = present(items);
     let specs: Vec<&crate::domains::Spec> = desired.specs.iter().map(|(s, _)| s).collect();
     let missing = crate::restore::unresolved(&desired.manifest.tenant, &specs, &present);
     if missing.is_empty() {
