@@ -1733,6 +1733,24 @@ fn a_declared_target_naming_wins() {
     }));
 }
 
+/// The platform's globex artifact with `edit` applied to the domain `key`'s entry, written into the
+/// world's directory as `name`: its path.
+fn globex_artifact(w: &World, name: &str, key: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let mut artifact: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    let domains = artifact["domains"].as_array_mut().expect("domains");
+    let entry = domains
+        .iter_mut()
+        .find(|d| d["domain_key"] == key)
+        .expect("the domain's entry");
+    edit(entry);
+    let file = w.dir.join(name);
+    std::fs::write(&file, artifact.to_string()).expect("writes");
+    file.display().to_string()
+}
+
 /// An artifact whose topics are not under the default prefix: without the tenant's real naming the restore
 /// leaves them out and says so once, in the report's words; with `--manifest` declaring the naming, they are
 /// restored and no warning says they are outside the scope (each warning is computed with the naming in
@@ -1740,23 +1758,14 @@ fn a_declared_target_naming_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_warnings_follow_the_naming_in_force() {
     let w = World::new("globex").await;
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
-    let mut artifact: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
-    for d in artifact["domains"].as_array_mut().expect("domains") {
-        if d["domain_key"] == "kafka" {
-            d["data"] = serde_json::json!({
-                "topics": [{"name": "gbx.audit", "partitions": 1, "replication_factor": 1,
-                            "config_overrides": {}}],
-                "acls": [], "consumer_groups": []
-            });
-            d["items_count"] = serde_json::json!(1);
-        }
-    }
-    let file = w.dir.join("gbx-artifact.json");
-    std::fs::write(&file, artifact.to_string()).expect("writes");
-    let file = file.display().to_string();
+    let file = globex_artifact(&w, "gbx-artifact.json", "kafka", |d| {
+        d["data"] = serde_json::json!({
+            "topics": [{"name": "gbx.audit", "partitions": 1, "replication_factor": 1,
+                        "config_overrides": {}}],
+            "acls": [], "consumer_groups": []
+        });
+        d["items_count"] = serde_json::json!(1);
+    });
     let naming = w.dir.join("naming.toml");
     std::fs::write(
         &naming,
@@ -1791,22 +1800,13 @@ async fn scope_warnings_follow_the_naming_in_force() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_collections_restore_with_no_noise() {
     let w = World::new("globex").await;
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
-    let mut artifact: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
-    for d in artifact["domains"].as_array_mut().expect("domains") {
-        if d["domain_key"] == "iam" {
-            d["data"]["roles"] = serde_json::json!([
-                {"name": "operator", "composites": {"realm": []}},
-                {"name": "viewer", "composites": {"realm": [], "client": {}}, "attributes": {}},
-                {"name": "auditor", "description": "Reads the audit trail", "composites": {}}
-            ]);
-        }
-    }
-    let file = w.dir.join("gbx-empty-composites.json");
-    std::fs::write(&file, artifact.to_string()).expect("writes");
-    let file = file.display().to_string();
+    let file = globex_artifact(&w, "gbx-empty-composites.json", "iam", |d| {
+        d["data"]["roles"] = serde_json::json!([
+            {"name": "operator", "composites": {"realm": []}},
+            {"name": "viewer", "composites": {"realm": [], "client": {}}, "attributes": {}},
+            {"name": "auditor", "description": "Reads the audit trail", "composites": {}}
+        ]);
+    });
     let args = ["--auto-approve", "--domain", "iam", "--verify"];
     let (o, report) = w.restore(&file, &args);
     code(&o, 0);
@@ -1831,21 +1831,11 @@ async fn empty_collections_restore_with_no_noise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
     let w = World::new("globex").await;
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
-    let mut artifact: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
-    for d in artifact["domains"].as_array_mut().expect("domains") {
-        if d["domain_key"] == "iam" {
-            d["data"]
-                .as_object_mut()
-                .expect("iam data")
-                .remove("realm_settings");
+    let file = globex_artifact(&w, "gbx-no-realm.json", "iam", |d| {
+        if let Some(data) = d["data"].as_object_mut() {
+            data.remove("realm_settings");
         }
-    }
-    let file = w.dir.join("gbx-no-realm.json");
-    std::fs::write(&file, artifact.to_string()).expect("writes");
-    let file = file.display().to_string();
+    });
     let args = ["--auto-approve", "--domain", "postgres", "--domain", "iam"];
     let (o, report) = w.restore(&file, &args);
     code(&o, 4);
