@@ -61,6 +61,11 @@ pub struct Args {
     /// Without it, a missing container refuses the restore before anything is written.
     #[arg(long)]
     pub create_missing: bool,
+    /// Write the objects that need a secret the backup could not carry without it (an OpenWhisk
+    /// parameter); they are listed to be set after. Without it, such an object refuses the restore
+    /// before anything is written.
+    #[arg(long)]
+    pub create_without_secrets: bool,
     #[command(flatten)]
     pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
@@ -121,6 +126,7 @@ impl Args {
             verify: self.verify,
             data_values: self.sequence_values,
             create_missing: self.create_missing,
+            create_without_secrets: self.create_without_secrets,
             map: self.mapping.request(),
             manifest: self.manifest.clone(),
             break_glass: self.break_glass.clone(),

@@ -322,6 +322,15 @@ pub trait ResourceKind:
     fn bare_defaults() -> Option<&'static str> {
         None
     }
+    /// The secret fields whose value is unknown (a redaction marker) and without which the system
+    /// refuses to write the object (an OpenWhisk parameter: it is sent whole), as the report's secrets to
+    /// set name them (`/parameter/0/secret`). A secret the system can do without (a client secret
+    /// Keycloak generates) is not among them.
+    fn secrets_needed(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Drops what [`Self::secrets_needed`] names: the object is then written without it.
+    fn without_unknown_secrets(&mut self) {}
     /// Hazards of creating this resource (`live` is `None`) or of changing `live` into it, beyond the
     /// generic ones (a replace or delete of a kind that holds data).
     fn hazards(&self, _live: Option<&Self>, _cx: &HazardCx<'_>) -> Vec<Hazard> {
@@ -393,6 +402,12 @@ macro_rules! kinds {
             }
             pub fn normalize(&mut self) {
                 match self { $( Spec::$variant(r) => r.normalize() ),* }
+            }
+            pub fn secrets_needed(&self) -> Vec<String> {
+                match self { $( Spec::$variant(r) => r.secrets_needed() ),* }
+            }
+            pub fn without_unknown_secrets(&mut self) {
+                match self { $( Spec::$variant(r) => r.without_unknown_secrets() ),* }
             }
             pub fn bare_defaults(&self) -> Option<&'static str> {
                 match self { $( Spec::$variant(_) => <$ty as ResourceKind>::bare_defaults() ),* }

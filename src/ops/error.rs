@@ -140,6 +140,12 @@ pub enum Refusal {
         .0.join(", ")
     )]
     MissingContainers(Vec<String>),
+    /// Objects the restore would write need secrets the backup could not carry (`ADDRESS FIELD`).
+    #[error(
+        "refused before writing: these objects cannot be written without secrets the backup could not carry: {}; give each in a manifest (`--manifest`, the object declared with `{{ env = \"NAME\" }}` or `{{ file = \"path\" }}` in place of the value), or re-run with --create-without-secrets to write the objects without them (then set them)",
+        .0.join(", ")
+    )]
+    SecretsUnknown(Vec<String>),
     /// Any other refusal, in words.
     #[error("{0}")]
     Other(String),

@@ -1870,3 +1870,61 @@ async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
     assert_eq!(World::outcomes(&report)["iam"], "unchanged", "{}", both(&o));
     w.finish().await;
 }
+
+/// The platform redacts an OpenWhisk parameter it encrypts; OpenWhisk takes parameters whole, so the action
+/// cannot be written without it. The preflight refuses before anything is written (exit 4), naming the
+/// action, the parameter and how to give it; `--create-without-secrets` writes the action without it, and
+/// the report lists it among the secrets to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_needing_an_uncarried_secret_refuses_before_writing() {
+    let w = World::new("globex").await;
+    let file = globex_artifact(&w, "gbx-functions.json", "functions", |d| {
+        if let Some(actions) = d["data"]["actions"].as_array_mut() {
+            actions.retain(|a| a["code_available"] == true);
+        }
+    });
+    let args = [
+        "--auto-approve",
+        "--domain",
+        "functions",
+        "--domain",
+        "postgres",
+    ];
+    let (o, report) = w.restore(&file, &args);
+    let out = both(&o);
+    assert_eq!(report["outcome"], "refused", "{out}");
+    code(&o, 4);
+    assert!(
+        out.contains("cannot be written without secrets the backup could not carry: functions.action.sendInvoice /parameter/0/secret;"),
+        "{out}"
+    );
+    assert!(out.contains("--create-without-secrets"), "{out}");
+    let schemas: i64 =
+        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'globex'")
+            .fetch_one(&w.db.pool)
+            .await
+            .expect("counts");
+    assert_eq!(schemas, 0, "nothing is written before the refusal");
+
+    let mut without = args.to_vec();
+    without.push("--create-without-secrets");
+    let (o, report) = w.restore(&file, &without);
+    code(&o, 0);
+    let out = both(&o);
+    assert!(
+        out.contains("written without the secrets the backup could not carry (set them after the restore): functions.action.sendInvoice /parameter/0/secret"),
+        "{out}"
+    );
+    let functions = report["domains"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["domain"] == "functions"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(functions["outcome"], "applied", "{report}");
+    assert_eq!(
+        functions["secrets_to_set"],
+        serde_json::json!(["functions.action.sendInvoice /parameter/0/secret"]),
+        "{report}"
+    );
+    w.finish().await;
+}

@@ -367,8 +367,29 @@ static PACKAGE: KindMeta = KindMeta {
     ],
 };
 
+/// Parameters whose secret is unknown (a redaction marker), as the report's secrets to set name them
+/// (`/parameter/0/secret`): OpenWhisk takes parameters whole, so an entity cannot be written with one.
+fn unknown_secrets(params: &[Parameter]) -> Vec<String> {
+    params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p.secret, Some(SecretValue::Redacted(_))))
+        .map(|(i, _)| format!("/parameter/{i}/secret"))
+        .collect()
+}
+
+fn drop_unknown_secrets(params: &mut Vec<Parameter>) {
+    params.retain(|p| !matches!(p.secret, Some(SecretValue::Redacted(_))));
+}
+
 impl ResourceKind for Package {
     kind_basics!(PACKAGE, |self| { vec![self.name.clone()] });
+    fn secrets_needed(&self) -> Vec<String> {
+        unknown_secrets(&self.parameter)
+    }
+    fn without_unknown_secrets(&mut self) {
+        drop_unknown_secrets(&mut self.parameter)
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }
@@ -406,6 +427,12 @@ static ACTION: KindMeta = KindMeta {
 
 impl ResourceKind for Action {
     kind_basics!(ACTION, |self| { vec![self.path()] });
+    fn secrets_needed(&self) -> Vec<String> {
+        unknown_secrets(&self.parameter)
+    }
+    fn without_unknown_secrets(&mut self) {
+        drop_unknown_secrets(&mut self.parameter)
+    }
     fn files(&self) -> Vec<(&'static str, String)> {
         match &self.code {
             Some(Code::File(rel)) => vec![("code file", rel.clone())],
@@ -535,6 +562,12 @@ static TRIGGER: KindMeta = KindMeta {
 
 impl ResourceKind for Trigger {
     kind_basics!(TRIGGER, |self| { vec![self.name.clone()] });
+    fn secrets_needed(&self) -> Vec<String> {
+        unknown_secrets(&self.parameter)
+    }
+    fn without_unknown_secrets(&mut self) {
+        drop_unknown_secrets(&mut self.parameter)
+    }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         parameter_refs(&self.parameter)
     }

@@ -68,6 +68,8 @@ pub struct Request {
     pub data_values: bool,
     /// Create the missing containers that can be created (`--create-missing`).
     pub create_missing: bool,
+    /// Write objects without the secrets the backup could not carry (`--create-without-secrets`).
+    pub create_without_secrets: bool,
     pub map: MapRequest,
     /// The tenant's manifest: its tenant block stands for the source's, its secret references fill the
     /// secrets the source could not carry.

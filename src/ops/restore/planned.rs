@@ -35,6 +35,9 @@ pub async fn plan(
     if containers(run, desired, (&desired_items, &live_items), report)? {
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
     }
+    if unknown_secrets(run, desired, &plan, report)? {
+        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
+    }
     let desired = &*desired;
     refuse_unresolved(report, desired, (&desired_items, &live_items))?;
     let conflicts = settle_conflicts(run, &plan, report).await?;
@@ -175,6 +178,59 @@ fn containers(
             "{address} does not exist: it is created with the system's defaults ({defaults}); set them after the restore"
         ));
         desired.specs.push((spec, origin.clone()));
+    }
+    Ok(true)
+}
+
+/// The objects the plan writes that need a secret the backup could not carry: refused, naming each (the
+/// default), or with `--create-without-secrets` written without it (said; the report lists it to be set).
+/// Whether it changed `desired` (the plan is then made again).
+fn unknown_secrets(
+    run: &Restoring<'_>,
+    desired: &mut Desired,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let written: HashSet<String> = plan
+        .changes
+        .iter()
+        .filter(|c| match c.action {
+            Action::Create | Action::Replace => true,
+            Action::Update => c.fields.iter().any(|f| f.path.starts_with("parameter")),
+            _ => false,
+        })
+        .map(|c| c.address.to_string())
+        .collect();
+    let mut needed = Vec::new();
+    for (spec, _) in &desired.specs {
+        let address = spec.address().to_string();
+        if written.contains(&address) {
+            needed.extend(
+                spec.secrets_needed()
+                    .into_iter()
+                    .map(|f| format!("{address} {f}")),
+            );
+        }
+    }
+    if needed.is_empty() {
+        return Ok(false);
+    }
+    if !run.req.create_without_secrets {
+        return Err(refuse(report, Refusal::SecretsUnknown(needed)));
+    }
+    run.events.warning(&format!(
+        "written without the secrets the backup could not carry (set them after the restore): {}",
+        needed.join(", ")
+    ));
+    for (spec, _) in &mut desired.specs {
+        if written.contains(&spec.address().to_string()) {
+            spec.without_unknown_secrets();
+        }
+    }
+    for r in &mut desired.manifest.resources {
+        if written.contains(&r.spec.address().to_string()) {
+            r.spec.without_unknown_secrets();
+        }
     }
     Ok(true)
 }
