@@ -1751,6 +1751,16 @@ fn globex_artifact(w: &World, name: &str, key: &str, edit: impl FnOnce(&mut Valu
     file.display().to_string()
 }
 
+/// The globex artifact's PostgreSQL schema does not exist: a refused restore wrote nothing there.
+async fn globex_schema_absent(w: &World) {
+    let schemas: i64 =
+        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'globex'")
+            .fetch_one(&w.db.pool)
+            .await
+            .expect("counts");
+    assert_eq!(schemas, 0, "nothing is written before the refusal");
+}
+
 /// An artifact whose topics are not under the default prefix: without the tenant's real naming the restore
 /// leaves them out and says so once, in the report's words; with `--manifest` declaring the naming, they are
 /// restored and no warning says they are outside the scope (each warning is computed with the naming in
@@ -1845,12 +1855,7 @@ async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
         "{}",
         both(&o)
     );
-    let schemas: i64 =
-        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'globex'")
-            .fetch_one(&w.db.pool)
-            .await
-            .expect("counts");
-    assert_eq!(schemas, 0, "nothing is written before the refusal");
+    globex_schema_absent(&w).await;
 
     let mut create = args.to_vec();
     create.extend(["--create-missing", "--verify"]);
@@ -1899,12 +1904,7 @@ async fn an_action_needing_an_uncarried_secret_refuses_before_writing() {
         "{out}"
     );
     assert!(out.contains("--create-without-secrets"), "{out}");
-    let schemas: i64 =
-        sqlx::query_scalar("select count(*) from pg_namespace where nspname = 'globex'")
-            .fetch_one(&w.db.pool)
-            .await
-            .expect("counts");
-    assert_eq!(schemas, 0, "nothing is written before the refusal");
+    globex_schema_absent(&w).await;
 
     let mut without = args.to_vec();
     without.push("--create-without-secrets");
