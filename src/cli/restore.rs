@@ -66,6 +66,10 @@ pub struct Args {
     /// before anything is written.
     #[arg(long)]
     pub create_without_secrets: bool,
+    /// The secrets the backup could not carry, by reference: a TOML file with a table per object address
+    /// and its fields as the preflight names them, each `{ env = "NAME" }` or `{ file = "path" }`.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     #[command(flatten)]
     pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
@@ -127,6 +131,7 @@ impl Args {
             data_values: self.sequence_values,
             create_missing: self.create_missing,
             create_without_secrets: self.create_without_secrets,
+            secrets: self.secrets.clone(),
             map: self.mapping.request(),
             manifest: self.manifest.clone(),
             break_glass: self.break_glass.clone(),

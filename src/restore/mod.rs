@@ -63,6 +63,32 @@ impl Section {
         filled
     }
 
+    /// Fills one secret the source could not carry (`field`, a JSON pointer, of the object at `address`)
+    /// with `value`, a secret reference; whether it was one.
+    pub fn fill_secret(&mut self, address: &str, field: &str, value: &serde_json::Value) -> bool {
+        for spec in &mut self.resources {
+            if spec.address() != address {
+                continue;
+            }
+            let mut json = spec.to_json();
+            let left_out = crate::backup::left_out_secrets(address, &json, "");
+            if !left_out.iter().any(|l| l.field == field) {
+                return false;
+            }
+            if let Some(slot) = json.pointer_mut(field) {
+                *slot = value.clone();
+            }
+            return match spec.same_kind_from_json(json) {
+                Ok(s) => {
+                    *spec = s;
+                    true
+                }
+                Err(_) => false,
+            };
+        }
+        false
+    }
+
     /// Secret fields the source could not carry (redacted), by resource.
     pub fn left_out(&self) -> Vec<LeftOut> {
         self.resources

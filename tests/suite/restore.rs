@@ -1928,3 +1928,82 @@ async fn an_action_needing_an_uncarried_secret_refuses_before_writing() {
     );
     w.finish().await;
 }
+
+/// `--secrets FILE` gives the secrets the backup could not carry by reference, named as the preflight
+/// names them: the action is written with its parameter (read from the environment), and neither the
+/// output nor the report shows the value. A file naming a field the backup did carry is refused before
+/// anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_file_gives_what_the_backup_could_not_carry() {
+    let mut w = World::new("globex").await;
+    let token = "gbx-CANARY-smtp-51c0de";
+    w.w.set_env("GBX_SMTP_TOKEN", token);
+    let file = globex_artifact(&w, "gbx-secrets.json", "functions", |d| {
+        if let Some(actions) = d["data"]["actions"].as_array_mut() {
+            actions.retain(|a| a["code_available"] == true);
+        }
+    });
+    let wrong = w.dir.join("wrong-secrets.toml");
+    std::fs::write(
+        &wrong,
+        "[\"functions.action.sendInvoice\"]\n\"/parameter/1/secret\" = { env = \"GBX_SMTP_TOKEN\" }\n",
+    )
+    .expect("writes");
+    let wrong = wrong.display().to_string();
+    let (o, _) = w.restore(
+        &file,
+        &[
+            "--auto-approve",
+            "--domain",
+            "functions",
+            "--secrets",
+            &wrong,
+        ],
+    );
+    code(&o, 4);
+    assert!(
+        both(&o).contains("functions.action.sendInvoice /parameter/1/secret: not a secret this backup could not carry"),
+        "{}",
+        both(&o)
+    );
+    assert!(
+        !w._ow.log().iter().any(|r| r.method == "PUT"),
+        "nothing is written"
+    );
+
+    let secrets = w.dir.join("secrets.toml");
+    std::fs::write(
+        &secrets,
+        "[\"functions.action.sendInvoice\"]\n\"/parameter/0/secret\" = { env = \"GBX_SMTP_TOKEN\" }\n",
+    )
+    .expect("writes");
+    let secrets = secrets.display().to_string();
+    let (o, report) = w.restore(
+        &file,
+        &[
+            "--auto-approve",
+            "--domain",
+            "functions",
+            "--secrets",
+            &secrets,
+        ],
+    );
+    code(&o, 0);
+    assert!(both(&o).contains("1 secret(s) given by"), "{}", both(&o));
+    assert!(!both(&o).contains(token));
+    assert!(!report.to_string().contains(token));
+    let sent = w
+        ._ow
+        .log()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.body["name"] == "sendInvoice")
+        .map(|r| r.body["parameters"].clone())
+        .unwrap_or_default();
+    assert!(
+        sent.as_array().is_some_and(|p| p
+            .iter()
+            .any(|p| p["key"] == "SMTP_TOKEN" && p["value"] == token)),
+        "{sent}"
+    );
+    w.finish().await;
+}

@@ -12,6 +12,7 @@
 pub mod guard;
 pub mod map;
 mod planned;
+mod secrets;
 pub mod source;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub struct Request {
     pub create_missing: bool,
     /// Write objects without the secrets the backup could not carry (`--create-without-secrets`).
     pub create_without_secrets: bool,
+    /// The secrets the backup could not carry, by reference (`--secrets FILE`).
+    pub secrets: Option<PathBuf>,
     pub map: MapRequest,
     /// The tenant's manifest: its tenant block stands for the source's, its secret references fill the
     /// secrets the source could not carry.
@@ -148,7 +151,16 @@ async fn prepare(
     if let Some(m) = &mapping {
         events.mapped(&m.from_tenant, &req.tenant, &m.entries, false);
     }
-    let bases = overlay(req, source, events)?;
+    let mut bases = overlay(req, source, events)?;
+    if let Some(path) = &req.secrets {
+        let filled = secrets::fill(path, source, &mut bases)?;
+        events.note(&format!(
+            "{} secret(s) given by {}: {}",
+            filled.len(),
+            path.display(),
+            filled.join(", ")
+        ));
+    }
     if mapping.is_none() && req.manifest.is_none() && source.tenant.id == req.tenant {
         // The tenant's naming as the registry declares it (`tenant set`, or its last apply or restore) is
         // the target's scope; the source's fills what the registry does not say.
