@@ -1943,23 +1943,26 @@ async fn a_secrets_file_gives_what_the_backup_could_not_carry() {
             actions.retain(|a| a["code_available"] == true);
         }
     });
-    let wrong = w.dir.join("wrong-secrets.toml");
-    std::fs::write(
-        &wrong,
-        "[\"functions.action.sendInvoice\"]\n\"/parameter/1/secret\" = { env = \"GBX_SMTP_TOKEN\" }\n",
-    )
-    .expect("writes");
-    let wrong = wrong.display().to_string();
-    let (o, _) = w.restore(
-        &file,
-        &[
-            "--auto-approve",
-            "--domain",
-            "functions",
-            "--secrets",
-            &wrong,
-        ],
-    );
+    // A secrets file naming the action's field `/parameter/{index}/secret`, and the restore with it.
+    let with_secrets = |index: u32| {
+        let path = w.dir.join(format!("secrets-{index}.toml"));
+        let text = format!(
+            "[\"functions.action.sendInvoice\"]\n\"/parameter/{index}/secret\" = {{ env = \"GBX_SMTP_TOKEN\" }}\n"
+        );
+        std::fs::write(&path, text).expect("writes");
+        let path = path.display().to_string();
+        w.restore(
+            &file,
+            &[
+                "--auto-approve",
+                "--domain",
+                "functions",
+                "--secrets",
+                &path,
+            ],
+        )
+    };
+    let (o, _) = with_secrets(1);
     code(&o, 4);
     assert!(
         both(&o).contains("functions.action.sendInvoice /parameter/1/secret: not a secret this backup could not carry"),
@@ -1971,23 +1974,7 @@ async fn a_secrets_file_gives_what_the_backup_could_not_carry() {
         "nothing is written"
     );
 
-    let secrets = w.dir.join("secrets.toml");
-    std::fs::write(
-        &secrets,
-        "[\"functions.action.sendInvoice\"]\n\"/parameter/0/secret\" = { env = \"GBX_SMTP_TOKEN\" }\n",
-    )
-    .expect("writes");
-    let secrets = secrets.display().to_string();
-    let (o, report) = w.restore(
-        &file,
-        &[
-            "--auto-approve",
-            "--domain",
-            "functions",
-            "--secrets",
-            &secrets,
-        ],
-    );
+    let (o, report) = with_secrets(0);
     code(&o, 0);
     assert!(both(&o).contains("1 secret(s) given by"), "{}", both(&o));
     assert!(!both(&o).contains(token));
