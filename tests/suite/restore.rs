@@ -1994,3 +1994,32 @@ async fn a_secrets_file_gives_what_the_backup_could_not_carry() {
     );
     w.finish().await;
 }
+
+/// An artifact with an error in one domain (a bucket name S3 refuses): restoring that domain is refused
+/// before anything is written, naming it; restoring other domains goes on, the error left aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_refuses_only_the_restore_of_its_own_domain() {
+    let w = World::new("globex").await;
+    let file = globex_artifact(&w, "gbx-bad-bucket.json", "storage", |d| {
+        d["data"]["buckets"][0]["name"] = Value::from("globex_Invoices");
+    });
+    let (o, report) = w.restore(&file, &["--auto-approve", "--domain", "storage"]);
+    code(&o, 4);
+    assert_eq!(report["outcome"], "refused", "{report}");
+    assert!(both(&o).contains("globex_Invoices"), "{}", both(&o));
+
+    let (o, report) = w.restore(&file, &["--auto-approve", "--domain", "postgres"]);
+    code(&o, 0);
+    assert!(
+        both(&o).contains("the errors above are in domains this restore does not write"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(World::outcomes(&report)["postgres"], "applied", "{report}");
+    assert_eq!(
+        World::outcomes(&report)["storage"],
+        "not_requested",
+        "{report}"
+    );
+    w.finish().await;
+}

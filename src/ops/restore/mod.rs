@@ -95,11 +95,11 @@ pub async fn restore(
     let started = Instant::now();
     let started_at = crate::util::now();
     let source = source::resolve(
-        req.source.as_deref(),
-        req.at,
+        (req.source.as_deref(), req.at),
         &req.tenant,
         &req.repo,
         settings,
+        &req.domains,
         events,
     )
     .await;

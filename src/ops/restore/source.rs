@@ -13,24 +13,26 @@ use crate::backup::repo::Repo;
 use crate::backup::retention::parse_time;
 use crate::backup::{BackupStatus, Record};
 use crate::falcone;
+use crate::model::Domain;
 use crate::ops::repo::RepoSpec;
 use crate::ops::{Error, Events, Refusal};
 use crate::restore::{self, Source};
 
 /// Reads the source a restore names: a file, else a backup of the repository (`latest`, an id, or the
-/// newest at or before `at`, Unix seconds); its warnings go to `events`.
+/// newest at or before `at`, Unix seconds); its warnings go to `events`. `domains`: those restored (none:
+/// all), whose errors in a file refuse it.
 pub async fn resolve(
-    source: Option<&str>,
-    at: Option<i64>,
+    (source, at): (Option<&str>, Option<i64>),
     tenant: &str,
     repo: &RepoSpec,
     settings: &crate::ops::live::Settings,
+    domains: &[Domain],
     events: &dyn Events,
 ) -> Result<Source, Error> {
     if let Some(s) = source
         && Path::new(s).is_file()
     {
-        return from_file(Path::new(s), events);
+        return from_file(Path::new(s), domains, events);
     }
     let repo = repo.open(settings)?;
     let record = match (source, at) {
@@ -89,8 +91,9 @@ fn unreadable(e: impl std::fmt::Display) -> Error {
     Error::Refused(Refusal::Other(e.to_string()))
 }
 
-/// A backup file or an artifact of the platform.
-fn from_file(path: &Path, events: &dyn Events) -> Result<Source, Error> {
+/// A backup file or an artifact of the platform. An artifact's errors in a domain that is not restored
+/// (`domains`, none: all) do not refuse it: that domain is not written.
+fn from_file(path: &Path, domains: &[Domain], events: &dyn Events) -> Result<Source, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
     let digest = digest_of(text.as_bytes());
@@ -127,6 +130,10 @@ fn from_file(path: &Path, events: &dyn Events) -> Result<Source, Error> {
     events.issues(&said, &Default::default());
     match imported {
         Some(i) if !i.has_errors() => Ok(restore::from_artifact(&i, origin, digest)),
+        Some(i) if errors_outside(&i, &value, domains) => {
+            events.note("the errors above are in domains this restore does not write: left aside");
+            Ok(restore::from_artifact(&i, origin, digest))
+        }
         Some(_) => Err(unreadable(format!(
             "{} has errors (above); nothing was restored",
             path.display()
@@ -136,6 +143,36 @@ fn from_file(path: &Path, events: &dyn Events) -> Result<Source, Error> {
             path.display()
         ))),
     }
+}
+
+/// Whether every error of the artifact is in the section of a domain that is not restored (`domains`, none:
+/// all are): its path is under `/domains/N` and that entry's domain is not among `domains`.
+fn errors_outside(
+    imported: &falcone::Imported,
+    artifact: &serde_json::Value,
+    domains: &[Domain],
+) -> bool {
+    let domain_of = |path: &str| -> Option<Domain> {
+        let n: usize = path
+            .strip_prefix("/domains/")?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()?;
+        let key = artifact["domains"][n]["domain_key"].as_str()?;
+        imported
+            .domains
+            .iter()
+            .find(|d| d.domain_key == key)?
+            .domain
+    };
+    !domains.is_empty()
+        && imported.issues.iter().filter(|i| i.is_error()).all(|i| {
+            i.path
+                .as_deref()
+                .and_then(domain_of)
+                .is_some_and(|d| !domains.contains(&d))
+        })
 }
 
 fn digest_of(bytes: &[u8]) -> String {
