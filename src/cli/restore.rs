@@ -70,6 +70,11 @@ pub struct Args {
     /// and its fields as the preflight names them, each `{ env = "NAME" }` or `{ file = "path" }`.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
+    /// Leave out the objects that cannot be written as the source holds them (an action whose code was
+    /// not exported), listed in the preflight and the report. Without it, they refuse the restore before
+    /// anything is written.
+    #[arg(long)]
+    pub skip_invalid: bool,
     #[command(flatten)]
     pub mapping: MapArgs,
     /// The tenant's manifest: its `tenant` block (naming, status) stands for the backup's, and its secret
@@ -132,6 +137,7 @@ impl Args {
             create_missing: self.create_missing,
             create_without_secrets: self.create_without_secrets,
             secrets: self.secrets.clone(),
+            skip_invalid: self.skip_invalid,
             map: self.mapping.request(),
             manifest: self.manifest.clone(),
             break_glass: self.break_glass.clone(),

@@ -331,6 +331,11 @@ pub trait ResourceKind:
     }
     /// Drops what [`Self::secrets_needed`] names: the object is then written without it.
     fn without_unknown_secrets(&mut self) {}
+    /// What the object lacks to be created (an OpenWhisk action whose code the platform could not
+    /// export), in words; nothing when it can be. An object that exists is changed without it.
+    fn creation_gaps(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Hazards of creating this resource (`live` is `None`) or of changing `live` into it, beyond the
     /// generic ones (a replace or delete of a kind that holds data).
     fn hazards(&self, _live: Option<&Self>, _cx: &HazardCx<'_>) -> Vec<Hazard> {
@@ -408,6 +413,9 @@ macro_rules! kinds {
             }
             pub fn without_unknown_secrets(&mut self) {
                 match self { $( Spec::$variant(r) => r.without_unknown_secrets() ),* }
+            }
+            pub fn creation_gaps(&self) -> Vec<String> {
+                match self { $( Spec::$variant(r) => r.creation_gaps() ),* }
             }
             pub fn bare_defaults(&self) -> Option<&'static str> {
                 match self { $( Spec::$variant(_) => <$ty as ResourceKind>::bare_defaults() ),* }

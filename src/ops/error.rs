@@ -146,6 +146,12 @@ pub enum Refusal {
         .0.join(", ")
     )]
     SecretsUnknown(Vec<String>),
+    /// Objects the restore would create lack what their creation needs (`ADDRESS: what`).
+    #[error(
+        "refused before writing: these objects cannot be created from this source: {}; give them in a manifest (`--manifest`), restore without their domain (`--domain`), or re-run with --skip-invalid to leave them out (listed in the report)",
+        .0.join("; ")
+    )]
+    CannotCreate(Vec<String>),
     /// Any other refusal, in words.
     #[error("{0}")]
     Other(String),

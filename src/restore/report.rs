@@ -157,6 +157,10 @@ pub struct DomainReport {
     /// Objects of the source outside the tenant's scope (its naming), left out: `ADDRESS`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub out_of_scope: Vec<String>,
+    /// Objects left out because they cannot be written as the source holds them (`--skip-invalid`):
+    /// `ADDRESS: what it lacks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
     /// Objects the backup found and no kind carries: this restore cannot bring them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_carried: Vec<crate::domains::provider::NotCarried>,

@@ -210,6 +210,15 @@ impl World {
     }
 
     /// Each domain's outcome in a report.
+    /// One domain's part of a report (`null` when it has none).
+    fn domain(report: &Value, domain: &str) -> Value {
+        report["domains"]
+            .as_array()
+            .and_then(|ds| ds.iter().find(|d| d["domain"] == domain))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn outcomes(report: &Value) -> BTreeMap<String, String> {
         report["domains"]
             .as_array()
@@ -1347,11 +1356,7 @@ async fn secrets_the_backup_could_not_carry_come_from_the_manifest() {
     with_smtp(&w);
     let (o, report) = w.restore(&id, &["--dry-run"]);
     code(&o, 0);
-    let iam = report["domains"]
-        .as_array()
-        .and_then(|ds| ds.iter().find(|d| d["domain"] == "iam"))
-        .cloned()
-        .unwrap_or_default();
+    let iam = World::domain(&report, "iam");
     assert_eq!(
         iam["secrets_to_set"],
         serde_json::json!(["iam.realm.rssec /smtp/password"]),
@@ -1915,11 +1920,7 @@ async fn an_action_needing_an_uncarried_secret_refuses_before_writing() {
         out.contains("written without the secrets the backup could not carry (set them after the restore): functions.action.sendInvoice /parameter/0/secret"),
         "{out}"
     );
-    let functions = report["domains"]
-        .as_array()
-        .and_then(|ds| ds.iter().find(|d| d["domain"] == "functions"))
-        .cloned()
-        .unwrap_or_default();
+    let functions = World::domain(&report, "functions");
     assert_eq!(functions["outcome"], "applied", "{report}");
     assert_eq!(
         functions["secrets_to_set"],
@@ -2021,5 +2022,47 @@ async fn an_error_refuses_only_the_restore_of_its_own_domain() {
         "not_requested",
         "{report}"
     );
+    w.finish().await;
+}
+
+/// The platform could not export an action's code: the action cannot be created from the artifact. The
+/// preflight refuses before anything is written (exit 4), naming it and what it lacks; `--skip-invalid`
+/// leaves it out, says so, and the report lists it; the rest of the domain is restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_without_its_code_refuses_or_is_left_out() {
+    let w = World::new("globex").await;
+    let file = globex_artifact(&w, "gbx-no-code.json", "functions", |_| {});
+    let args = [
+        "--auto-approve",
+        "--domain",
+        "functions",
+        "--create-without-secrets",
+    ];
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 4);
+    assert_eq!(report["outcome"], "refused", "{report}");
+    assert!(
+        both(&o).contains(
+            "cannot be created from this source: functions.action.archive: its code (not exported);"
+        ),
+        "{}",
+        both(&o)
+    );
+    assert!(
+        !w._ow.log().iter().any(|r| r.method == "PUT"),
+        "nothing is written"
+    );
+
+    let mut skip = args.to_vec();
+    skip.push("--skip-invalid");
+    let (o, report) = w.restore(&file, &skip);
+    code(&o, 0);
+    let out = both(&o);
+    let left = "left out, they cannot be created from this source: functions.action.archive";
+    assert!(out.contains(left), "{out}");
+    let functions = World::domain(&report, "functions");
+    let lacking = serde_json::json!(["functions.action.archive: its code (not exported)"]);
+    let outcome = (&functions["outcome"], &functions["left_out"]);
+    assert_eq!(outcome, (&Value::from("applied"), &lacking), "{report}");
     w.finish().await;
 }

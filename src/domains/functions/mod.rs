@@ -427,6 +427,12 @@ static ACTION: KindMeta = KindMeta {
 
 impl ResourceKind for Action {
     kind_basics!(ACTION, |self| { vec![self.path()] });
+    fn creation_gaps(&self) -> Vec<String> {
+        match self.code {
+            Some(_) => Vec::new(),
+            None => vec!["its code (not exported)".into()],
+        }
+    }
     fn secrets_needed(&self) -> Vec<String> {
         unknown_secrets(&self.parameter)
     }

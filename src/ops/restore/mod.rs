@@ -73,6 +73,8 @@ pub struct Request {
     pub create_without_secrets: bool,
     /// The secrets the backup could not carry, by reference (`--secrets FILE`).
     pub secrets: Option<PathBuf>,
+    /// Leave out the objects that cannot be written as the source holds them (`--skip-invalid`).
+    pub skip_invalid: bool,
     pub map: MapRequest,
     /// The tenant's manifest: its tenant block stands for the source's, its secret references fill the
     /// secrets the source could not carry.
@@ -635,6 +637,7 @@ fn desired_of(
             conflicts: Vec::new(),
             secrets_to_set,
             out_of_scope,
+            left_out: Vec::new(),
             not_carried: source
                 .section(domain)
                 .map(|s| s.not_carried.clone())

@@ -38,6 +38,9 @@ pub async fn plan(
     if unknown_secrets(run, desired, &plan, report)? {
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
     }
+    if creation_gaps(run, (desired, &plan), report)? {
+        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
+    }
     let desired = &*desired;
     refuse_unresolved(report, desired, (&desired_items, &live_items))?;
     let conflicts = settle_conflicts(run, &plan, report).await?;
@@ -182,6 +185,15 @@ fn containers(
     Ok(true)
 }
 
+/// The addresses of the plan's changes that `keep` keeps.
+fn changed(plan: &Plan, keep: impl Fn(&crate::domains::item::Change) -> bool) -> HashSet<String> {
+    plan.changes
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| c.address.to_string())
+        .collect()
+}
+
 /// The objects the plan writes that need a secret the backup could not carry: refused, naming each (the
 /// default), or with `--create-without-secrets` written without it (said; the report lists it to be set).
 /// Whether it changed `desired` (the plan is then made again).
@@ -191,16 +203,11 @@ fn unknown_secrets(
     plan: &Plan,
     report: &mut Report,
 ) -> Result<bool, Error> {
-    let written: HashSet<String> = plan
-        .changes
-        .iter()
-        .filter(|c| match c.action {
-            Action::Create | Action::Replace => true,
-            Action::Update => c.fields.iter().any(|f| f.path.starts_with("parameter")),
-            _ => false,
-        })
-        .map(|c| c.address.to_string())
-        .collect();
+    let written = changed(plan, |c| match c.action {
+        Action::Create | Action::Replace => true,
+        Action::Update => c.fields.iter().any(|f| f.path.starts_with("parameter")),
+        _ => false,
+    });
     let mut needed = Vec::new();
     for (spec, _) in &desired.specs {
         let address = spec.address().to_string();
@@ -230,6 +237,55 @@ fn unknown_secrets(
     for r in &mut desired.manifest.resources {
         if written.contains(&r.spec.address().to_string()) {
             r.spec.without_unknown_secrets();
+        }
+    }
+    Ok(true)
+}
+
+/// The objects the plan creates that lack what their creation needs: refused, naming each and what it
+/// lacks (the default), or with `--skip-invalid` left out (said, and listed in the report). Whether it
+/// changed `desired` (the plan is then made again).
+fn creation_gaps(
+    run: &Restoring<'_>,
+    (desired, plan): (&mut Desired, &Plan),
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let created = changed(plan, |c| {
+        matches!(c.action, Action::Create | Action::Replace)
+    });
+    let mut lacking: Vec<(Domain, String, String)> = Vec::new();
+    for (spec, _) in &desired.specs {
+        let address = spec.address();
+        let gaps = spec.creation_gaps();
+        if created.contains(&address.to_string()) && !gaps.is_empty() {
+            lacking.push((address.domain, address.to_string(), gaps.join(", ")));
+        }
+    }
+    if lacking.is_empty() {
+        return Ok(false);
+    }
+    let lines: Vec<String> = lacking
+        .iter()
+        .map(|(_, a, why)| format!("{a}: {why}"))
+        .collect();
+    if !run.req.skip_invalid {
+        return Err(refuse(report, Refusal::CannotCreate(lines)));
+    }
+    run.events.warning(&format!(
+        "left out, they cannot be created from this source: {}",
+        lines.join("; ")
+    ));
+    let out: HashSet<&str> = lacking.iter().map(|(_, a, _)| a.as_str()).collect();
+    desired
+        .specs
+        .retain(|(s, _)| !out.contains(s.address().to_string().as_str()));
+    desired
+        .manifest
+        .resources
+        .retain(|r| !out.contains(r.spec.address().to_string().as_str()));
+    for ((domain, _, _), line) in lacking.iter().zip(lines) {
+        if let Some(d) = report.domain_mut(*domain) {
+            d.left_out.push(line);
         }
     }
     Ok(true)
