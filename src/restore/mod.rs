@@ -31,36 +31,25 @@ impl Section {
     /// Fills the secrets the source could not carry from resources of the same address (a manifest's: its
     /// `{ env }` / `{ file }` references replace the redaction markers); the fields filled, `ADDRESS FIELD`.
     pub fn fill_secrets(&mut self, from: &HashMap<String, &Spec>) -> Vec<String> {
-        let mut filled = Vec::new();
-        for spec in &mut self.resources {
+        let mut given = Vec::new();
+        for spec in &self.resources {
             let address = spec.address().to_string();
-            let Some(source) = from.get(&address) else {
+            let Some(source) = from.get(&address).map(|s| s.to_json()) else {
                 continue;
             };
-            let mut value = spec.to_json();
-            let given = source.to_json();
-            let mut changed = Vec::new();
-            for l in crate::backup::left_out_secrets(&address, &value.clone(), "") {
-                let Some(v) = given.pointer(&l.field) else {
-                    continue;
-                };
-                if v.as_str().is_some_and(crate::model::secret::is_marker) {
-                    continue;
+            for l in crate::backup::left_out_secrets(&address, &spec.to_json(), "") {
+                if let Some(v) = source.pointer(&l.field)
+                    && !v.as_str().is_some_and(crate::model::secret::is_marker)
+                {
+                    given.push((l.field, v.clone(), address.clone()));
                 }
-                if let Some(slot) = value.pointer_mut(&l.field) {
-                    *slot = v.clone();
-                    changed.push(format!("{address} {}", l.field));
-                }
-            }
-            if changed.is_empty() {
-                continue;
-            }
-            if let Ok(s) = spec.same_kind_from_json(value) {
-                *spec = s;
-                filled.extend(changed);
             }
         }
-        filled
+        given
+            .into_iter()
+            .filter(|(field, v, address)| self.fill_secret(address, field, v))
+            .map(|(field, _, address)| format!("{address} {field}"))
+            .collect()
     }
 
     /// Fills one secret the source could not carry (`field`, a JSON pointer, of the object at `address`)

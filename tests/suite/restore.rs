@@ -1756,6 +1756,15 @@ fn globex_artifact(w: &World, name: &str, key: &str, edit: impl FnOnce(&mut Valu
     file.display().to_string()
 }
 
+/// The globex artifact with only the actions whose code it holds.
+fn globex_functions_with_code(w: &World, name: &str) -> String {
+    globex_artifact(w, name, "functions", |d| {
+        if let Some(actions) = d["data"]["actions"].as_array_mut() {
+            actions.retain(|a| a["code_available"] == true);
+        }
+    })
+}
+
 /// The globex artifact's PostgreSQL schema does not exist: a refused restore wrote nothing there.
 async fn globex_schema_absent(w: &World) {
     let schemas: i64 =
@@ -1888,11 +1897,7 @@ async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_needing_an_uncarried_secret_refuses_before_writing() {
     let w = World::new("globex").await;
-    let file = globex_artifact(&w, "gbx-functions.json", "functions", |d| {
-        if let Some(actions) = d["data"]["actions"].as_array_mut() {
-            actions.retain(|a| a["code_available"] == true);
-        }
-    });
+    let file = globex_functions_with_code(&w, "gbx-functions.json");
     let args = [
         "--auto-approve",
         "--domain",
@@ -1939,11 +1944,7 @@ async fn a_secrets_file_gives_what_the_backup_could_not_carry() {
     let mut w = World::new("globex").await;
     let token = "gbx-CANARY-smtp-51c0de";
     w.w.set_env("GBX_SMTP_TOKEN", token);
-    let file = globex_artifact(&w, "gbx-secrets.json", "functions", |d| {
-        if let Some(actions) = d["data"]["actions"].as_array_mut() {
-            actions.retain(|a| a["code_available"] == true);
-        }
-    });
+    let file = globex_functions_with_code(&w, "gbx-secrets.json");
     // A secrets file naming the action's field `/parameter/{index}/secret`, and the restore with it.
     let with_secrets = |index: u32| {
         let path = w.dir.join(format!("secrets-{index}.toml"));

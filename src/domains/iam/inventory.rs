@@ -69,11 +69,7 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     let default_role = format!("default-roles-{realm}");
     let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
     let flows = items(flows, None);
-    let own_flows: Vec<&str> = flows
-        .iter()
-        .filter(|f| f["builtIn"] != true)
-        .map(|f| str_of(f, "alias"))
-        .collect();
+    let own_flows = own(&flows);
     let carried: Vec<String> = super::rep::REALM_FIELDS
         .iter()
         .map(|f| super::rep::camel(f))
@@ -82,7 +78,7 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     let mut out = baseline::realm_settings(&settings, &carried, &own_flows);
     out.extend(baseline::default_scopes(&items(default_scopes, None), false));
     out.extend(baseline::default_scopes(&items(optional_scopes, None), true));
-    out.extend(flow_items(&settings, flows.clone(), clients));
+    out.extend(flow_items(&settings, (&flows, &own_flows), clients));
     out.extend(required_actions(items(actions, None)));
     out.extend(component_items(&settings, items(components, None)));
     for p in items(policies, Some("policies")) {
@@ -103,13 +99,21 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     Ok(out)
 }
 
-/// The flows the tenant made (not `builtIn`), and the realm's and clients' bindings to them.
-fn flow_items(settings: &Value, flows: Vec<Value>, clients: Vec<Value>) -> Vec<NotCarried> {
-    let own: Vec<&str> = flows
+/// The aliases of the flows the tenant made (those Keycloak does not mark `builtIn`).
+fn own(flows: &[Value]) -> Vec<&str> {
+    flows
         .iter()
         .filter(|f| f["builtIn"] != true)
         .map(|f| str_of(f, "alias"))
-        .collect();
+        .collect()
+}
+
+/// The flows the tenant made (`own`), and the realm's and clients' bindings to them.
+fn flow_items(
+    settings: &Value,
+    (flows, own): (&[Value], &[&str]),
+    clients: Vec<Value>,
+) -> Vec<NotCarried> {
     let mut out: Vec<NotCarried> = own
         .iter()
         .map(|a| named("authentication flow", *a))
@@ -236,7 +240,7 @@ mod tests {
             json!({"clientId": "web", "authenticationFlowBindingOverrides": {"browser": "f3"}}),
             json!({"clientId": "api", "authenticationFlowBindingOverrides": {}}),
         ];
-        let names: Vec<String> = flow_items(&settings, flows, clients)
+        let names: Vec<String> = flow_items(&settings, (&flows, &own(&flows)), clients)
             .into_iter()
             .map(|n| format!("{}: {}", n.kind, n.name))
             .collect();

@@ -32,13 +32,12 @@ pub async fn plan(
     };
     let cx = Context::open(run.settings, run.state, desired, &opts).await?;
     let (mut plan, mut desired_items, mut live_items) = cx.plan(desired, opts.clone()).await?;
-    if containers(run, desired, (&desired_items, &live_items), report)? {
-        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
-    }
-    if unknown_secrets(run, desired, &plan, report)? {
-        (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
-    }
-    if creation_gaps(run, (desired, &plan), report)? {
+    // What the systems would refuse, settled on the first plan; the plan is made again once if any of it
+    // changed what is restored.
+    let added = containers(run, desired, (&desired_items, &live_items), report)?;
+    let without = unknown_secrets(run, desired, &plan, report)?;
+    let left_out = creation_gaps(run, (desired, &plan), report)?;
+    if added || without || left_out {
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
     }
     let desired = &*desired;
