@@ -121,6 +121,22 @@ pub enum Severity {
     Error,
 }
 
+/// A rule a system holds its configuration to: what breaks it the system refuses, so falconer refuses it
+/// before anything is written (`validate`, `plan` and a restore's preflight). Each domain lists its rules
+/// (`RULES` in its module) and its documentation has a table of them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable name, as the domain's documentation lists it: `s3-cors-methods`.
+    pub id: &'static str,
+    /// What the system requires, in words.
+    pub says: &'static str,
+    /// Where the rule is written (the system's API reference).
+    pub source: &'static str,
+    /// A manifest (TOML, after a `[tenant]` block of tenant `acme`) that breaks it: the test that every rule is
+    /// checked reads it.
+    pub breaks: &'static str,
+}
+
 /// A problem in user input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issue {
@@ -135,6 +151,11 @@ pub struct Issue {
     pub related: Vec<(Span, String)>,
     /// For inputs without spans (JSON artifacts read as data): a JSON pointer into the input.
     pub path: Option<String>,
+    /// The resource's field the issue is about (`cors_rule[0].allowed_methods`), when a resource's check
+    /// found it; empty for the whole resource.
+    pub field: Option<String>,
+    /// The system's rule it breaks, when it is one.
+    pub rule: Option<&'static Rule>,
 }
 
 impl Issue {
@@ -148,6 +169,8 @@ impl Issue {
             help: None,
             related: Vec::new(),
             path: None,
+            field: None,
+            rule: None,
         }
     }
 
@@ -216,6 +239,9 @@ impl Issue {
         if let Some(h) = &self.help {
             out.push_str(&format!("\n  help: {h}"));
         }
+        if let Some(r) = self.rule {
+            out.push_str(&format!("\n  {}", rule_line(r)));
+        }
         out
     }
 
@@ -228,7 +254,11 @@ impl Issue {
             },
             code: self.code,
             severity: self.severity,
-            help: self.help.clone(),
+            help: match (&self.help, self.rule) {
+                (Some(h), Some(r)) => Some(format!("{h}\n{}", rule_line(r))),
+                (None, Some(r)) => Some(rule_line(r)),
+                (h, None) => h.clone(),
+            },
             source: None,
             labels: Vec::new(),
             related: Vec::new(),
@@ -260,6 +290,11 @@ impl Issue {
         }
         rep
     }
+}
+
+/// How an issue names the rule it breaks.
+fn rule_line(r: &Rule) -> String {
+    format!("rule {}: {} ({})", r.id, r.says, r.source)
 }
 
 fn to_source_span(span: Span) -> SourceSpan {

@@ -22,6 +22,13 @@ macro_rules! domain_modules {
             std::iter::once(&crate::model::tenant::TENANT_ID)
                 .chain([$( $module::SCOPES ),*].into_iter().flatten().copied())
         }
+
+        /// The rules each domain's system holds its configuration to (its `RULES`), with the domain.
+        pub fn rules() -> impl Iterator<Item = (crate::model::Domain, &'static crate::diag::Rule)> {
+            [$( (crate::model::Domain::$variant, $module::RULES) ),*]
+                .into_iter()
+                .flat_map(|(d, rules)| rules.iter().map(move |r| (d, r)))
+        }
     };
 }
 crate::for_each_domain!(domain_modules);
@@ -43,7 +50,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::diag::{Issue, Span};
+use crate::diag::{Issue, Rule, Span};
 use crate::model::{Address, Domain, Hazard, KindMeta, SecretValue, Tenant};
 use crate::syntax::de::{Ctx, DeError, from_node};
 use crate::syntax::tree::{Node, Val};
@@ -125,7 +132,33 @@ impl<'a> Checker<'a> {
     }
 
     fn place(&self, field: &str, issue: Issue) -> Issue {
-        place(issue, &self.origin, field)
+        let mut issue = place(issue, &self.origin, field);
+        issue.field = Some(field.to_string());
+        issue
+    }
+
+    /// The errors `check` finds are breaches of the system's `rule`: each carries it (and its id as code).
+    pub fn under(&mut self, rule: &'static Rule, check: impl FnOnce(&mut Self)) {
+        let n = self.issues.len();
+        check(self);
+        // Whether a name is the tenant's and whether it looks like an injection are falconer's rules.
+        let own = |i: &Issue| matches!(i.code, "out-of-scope" | "suspicious-name");
+        for i in self.issues[n..]
+            .iter_mut()
+            .filter(|i| i.is_error() && !own(i))
+        {
+            if i.rule.is_none() {
+                i.code = rule.id;
+                i.rule = Some(rule);
+            }
+        }
+    }
+
+    /// An error about `field` that breaks the system's `rule`.
+    pub fn rule(&mut self, field: &str, rule: &'static Rule, msg: impl Into<String>) -> &mut Issue {
+        let i = self.error(field, rule.id, msg);
+        i.rule = Some(rule);
+        i
     }
 
     /// An error about `field` (a path such as `column[2].type`; empty for the whole resource).

@@ -223,6 +223,19 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// What the system would refuse of the desired resources by a rule that needs reading it (a Kafka
+    /// topic's replication factor above the cluster's brokers), given what the plan reads live (called
+    /// after [`Provider::live`]; the items of every domain, of which it reads its own): each object's
+    /// address and why. By default, nothing.
+    async fn refusals(
+        &self,
+        desired: &[Item],
+        live: &[Item],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        let _ = (desired, live);
+        Ok(Vec::new())
+    }
+
     /// Values of the tenant's objects that are data rather than configuration (a sequence's current value),
     /// each by its object's address: a backup takes them, a restore sets them only when asked.
     async fn data(

@@ -96,6 +96,15 @@ macro_rules! systems {
                 crate::util::with_timeouts(self.timeouts, work).await
             }
 
+            async fn refusals(
+                &self,
+                desired: &[Item],
+                live: &[Item],
+            ) -> Result<Vec<(crate::model::Address, String)>, ProviderError> {
+                let work = async { match &self.system { $( Connected::$variant(p) => p.refusals(desired, live).await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
+            }
+
             async fn data(
                 &self,
                 tenant: &Tenant,

@@ -84,8 +84,20 @@ pub struct Imported {
     pub format_version: String,
     pub domains: Vec<DomainSection>,
     pub manifest: Manifest,
+    /// The JSON pointer each resource of `manifest` was read from, in the same order.
+    pub origins: Vec<String>,
     /// Warnings (fields that could not be mapped, over-redacted values, gaps) and errors.
     pub issues: Vec<Issue>,
+}
+
+/// What leaving out settles an error of an artifact: the resource it is in (by index in the manifest), and
+/// the item of a [`crate::model::flags::PART`] list when the error is that item's alone.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub resource: usize,
+    pub part: Option<(String, usize)>,
+    /// `ADDRESS PART: why [rule]` for people.
+    pub line: String,
 }
 
 impl Imported {
@@ -97,6 +109,100 @@ impl Imported {
     pub fn section(&self, d: Domain) -> Option<&DomainSection> {
         self.domains.iter().find(|s| s.domain == Some(d))
     }
+
+    /// The errors in resources of `domains` (none: every domain), each as what leaving out would settle it;
+    /// `Err` with the errors that no resource holds (leaving nothing out settles those).
+    pub fn invalid(&self, domains: &[Domain]) -> Result<Vec<Invalid>, Vec<String>> {
+        let mut found = Vec::new();
+        let mut unsettled = Vec::new();
+        for issue in self.issues.iter().filter(|i| i.is_error()) {
+            let Some(r) = issue.path.as_deref().and_then(|p| self.resource_at(p)) else {
+                unsettled.push(issue.message.clone());
+                continue;
+            };
+            let spec = &self.manifest.resources[r].spec;
+            if !domains.is_empty() && !domains.contains(&spec.meta().domain) {
+                continue;
+            }
+            let part = issue.field.as_deref().and_then(|f| part_of(spec.meta(), f));
+            // An item's line names it once: its message's own `item`: prefix goes.
+            let (what, message) = match &part {
+                Some((list, i)) => {
+                    let item = format!("{list}[{i}]");
+                    let own = format!("`{item}`: ");
+                    let message = issue.message.strip_prefix(&own).unwrap_or(&issue.message);
+                    (format!(" {item}"), message)
+                }
+                None => (String::new(), issue.message.as_str()),
+            };
+            let line = format!("{}{what}: {message} [{}]", spec.address(), issue.code);
+            found.push(Invalid {
+                resource: r,
+                part,
+                line,
+            });
+        }
+        if unsettled.is_empty() {
+            Ok(found)
+        } else {
+            Err(unsettled)
+        }
+    }
+
+    /// The resource read at `path` or above it.
+    fn resource_at(&self, path: &str) -> Option<usize> {
+        let under = |o: &String| {
+            path == o
+                || path
+                    .strip_prefix(o.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        };
+        self.origins.iter().position(under)
+    }
+
+    /// Leaves out what `invalid` names: a resource with an error of its own whole, else the items of its
+    /// lists that have one.
+    pub fn leave_out(&mut self, invalid: &[Invalid]) {
+        let whole: std::collections::BTreeSet<usize> = invalid
+            .iter()
+            .filter(|i| i.part.is_none())
+            .map(|i| i.resource)
+            .collect();
+        let mut parts: Vec<(usize, &str, usize)> = invalid
+            .iter()
+            .filter(|i| !whole.contains(&i.resource))
+            .filter_map(|i| i.part.as_ref().map(|(l, n)| (i.resource, l.as_str(), *n)))
+            .collect();
+        parts.sort();
+        parts.dedup();
+        for (r, list, n) in parts.into_iter().rev() {
+            let spec = &mut self.manifest.resources[r].spec;
+            let mut v = spec.to_json();
+            if let Some(items) = v
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .filter(|a| n < a.len())
+            {
+                items.remove(n);
+            }
+            if let Ok(s) = spec.same_kind_from_json(v) {
+                *spec = s;
+            }
+        }
+        for r in whole.into_iter().rev() {
+            self.manifest.resources.remove(r);
+            self.origins.remove(r);
+        }
+    }
+}
+
+/// The item of a list with the PART flag that `field` (`cors_rule[0].allowed_methods`) lies in.
+fn part_of(meta: &crate::model::KindMeta, field: &str) -> Option<(String, usize)> {
+    let (list, rest) = field.split_once('[')?;
+    let n: usize = rest.split_once(']')?.0.parse().ok()?;
+    meta.field(list)
+        .filter(|f| f.has(crate::model::flags::PART))
+        .map(|_| (list.to_string(), n))
 }
 
 pub use crate::syntax::is_artifact;
@@ -226,12 +332,14 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
     }
     let (tenant, resources, map_issues) = m.finish();
     issues.extend(map_issues);
+    let origins = resources.iter().map(|(_, p)| p.clone()).collect();
     let manifest = checked_manifest(tenant, resources, &mut issues);
     Ok(Imported {
         tenant_id,
         format_version: version,
         domains: sections,
         manifest,
+        origins,
         issues,
     })
 }

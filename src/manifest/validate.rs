@@ -159,3 +159,37 @@ fn check_depends_on(
         }
     }
 }
+
+#[cfg(test)]
+mod rule_tests {
+    use crate::manifest::{Format, LoadOptions, load_str};
+
+    /// Every rule of every domain is checked: the manifest that breaks it is refused with the rule's id and
+    /// its source, at the place it names; and each domain's documentation lists it.
+    #[test]
+    fn every_rule_refuses_what_breaks_it_and_is_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for (domain, rule) in crate::domains::rules() {
+            assert!(seen.insert(rule.id), "{} is named twice", rule.id);
+            let text = format!("[tenant]\nid = \"acme\"\n\n{}", rule.breaks);
+            let loaded = load_str("rule.toml", &text, Format::Toml, LoadOptions::default());
+            let issue = loaded.issues.iter().find(|i| i.code == rule.id);
+            let issue = issue.unwrap_or_else(|| panic!("{}: {}", rule.id, loaded.messages()));
+            assert!(issue.is_error() && issue.rule == Some(rule), "{issue:?}");
+            assert!(issue.short(&loaded.sources).contains(rule.source));
+            let doc = std::fs::read_to_string(format!(
+                "{}/docs/{}.md",
+                env!("CARGO_MANIFEST_DIR"),
+                domain.as_str()
+            ))
+            .expect("the domain's documentation");
+            assert!(
+                doc.contains(&format!("`{}`", rule.id)),
+                "docs/{}.md: {}",
+                domain.as_str(),
+                rule.id
+            );
+        }
+        assert!(seen.len() >= 20, "{} rules", seen.len());
+    }
+}

@@ -33,6 +33,9 @@ pub mod flags {
     /// An empty value (`[]`, `{}`) is the same as none: the system stores the two alike (a role with no
     /// composites), so neither side's empty differs from the other's absence.
     pub const EMPTY_IS_ABSENT: u8 = 64;
+    /// Each item of this list stands on its own (a bucket's lifecycle or CORS rule): an item that breaks a
+    /// system's rule can be left out alone (`restore --skip-invalid`), the rest of the object kept.
+    pub const PART: u8 = 128;
 }
 
 /// What the core knows about one field of a kind.

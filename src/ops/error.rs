@@ -152,6 +152,12 @@ pub enum Refusal {
         .0.join("; ")
     )]
     CannotCreate(Vec<String>),
+    /// Objects of the source break rules the systems hold their configuration to (`ADDRESS PART: why`).
+    #[error(
+        "refused before writing: these objects break rules their systems would refuse them by: {}; correct the source, restore without their domain (`--domain`), or re-run with --skip-invalid to leave out what breaks a rule (a lifecycle or CORS rule alone, else the object; listed in the report)",
+        .0.join("; ")
+    )]
+    BreaksRules(Vec<String>),
     /// Any other refusal, in words.
     #[error("{0}")]
     Other(String),

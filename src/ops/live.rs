@@ -369,9 +369,27 @@ impl Context {
         };
         let mut p =
             plan::make(tenant, &desired, &live, &opts).map_err(|e| Error::Other(e.to_string()))?;
+        for (address, why) in self.refusals(&desired, &live).await? {
+            p.refuse(&address, why);
+        }
         warnings.append(&mut p.warnings);
         p.warnings = warnings;
         Ok((p, desired, live))
+    }
+
+    /// What each system would refuse of `desired` by a rule that needs reading it (`Provider::refusals`,
+    /// each given every domain's items and reading its own), given the live items the plan read: each
+    /// object's address and why.
+    pub async fn refusals(
+        &self,
+        desired: &[Item],
+        live: &[Item],
+    ) -> Result<Vec<(Address, String)>, Error> {
+        let mut out = Vec::new();
+        for system in &self.live {
+            out.extend(system.refusals(desired, live).await?);
+        }
+        Ok(out)
     }
 }
 

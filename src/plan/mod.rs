@@ -562,6 +562,18 @@ fn in_plan_order(
     (changes, after)
 }
 
+impl Plan {
+    /// Marks the change of `address` as one its system would refuse (`why`, read from the system): an
+    /// IMPOSSIBLE hazard, so that no apply starts with it.
+    pub fn refuse(&mut self, address: &Address, why: String) {
+        let Some(c) = self.changes.iter_mut().find(|c| &c.address == address) else {
+            return;
+        };
+        c.hazards.push(Hazard::new(HazardCode::Impossible, why));
+        self.summary = summarize(&self.changes, self.summary.unchanged);
+    }
+}
+
 /// Counts by action, domain and hazard.
 fn summarize(changes: &[Change], unchanged: usize) -> Summary {
     let mut summary = Summary {

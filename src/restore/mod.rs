@@ -25,6 +25,9 @@ pub struct Section {
     pub not_carried: Vec<crate::domains::provider::NotCarried>,
     /// The values of its objects that are data (set only when asked).
     pub data: Vec<crate::domains::provider::DataValue>,
+    /// What was left out of it because it breaks a rule of its system (`restore --skip-invalid`), for the
+    /// report: `ADDRESS PART: why [rule]`.
+    pub invalid: Vec<String>,
 }
 
 impl Section {
@@ -168,6 +171,7 @@ pub fn from_record(
             resources: take_domain(&mut specs, entry.domain),
             not_carried: entry.not_carried.clone(),
             data: entry.data.clone(),
+            invalid: Vec::new(),
         })
         .collect();
     Ok(Source {
@@ -357,6 +361,7 @@ pub fn from_artifact(imported: &Imported, origin: String, digest: String) -> Sou
                 resources,
                 not_carried: Vec::new(),
                 data: Vec::new(),
+                invalid: Vec::new(),
             })
         })
         .collect();
@@ -530,6 +535,7 @@ mod tests {
                 message: None,
                 not_carried: Vec::new(),
                 data: Vec::new(),
+                invalid: Vec::new(),
                 resources: m
                     .resources
                     .iter()

@@ -1231,8 +1231,8 @@ async fn backups_travel_as_files_and_artifacts_import_as_backups(on: On) {
     assert!(both(&o).contains("is damaged"), "{}", both(&o));
 
     // An artifact of the platform becomes a backup, each section's status kept.
-    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    let artifact = w.dir.join("globex.json");
+    std::fs::write(&artifact, crate::support::globex_mended()).expect("writes");
     let o = w.backup(&["import", artifact.to_str().unwrap_or_default()]);
     code(&o, 0);
     let o = w.backup(&["show", "latest", "--tenant", "globex", "--json"]);

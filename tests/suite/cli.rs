@@ -70,11 +70,13 @@ fn json_message_format_is_machine_readable() {
 #[test]
 fn convert_artifact_to_every_format() {
     let dir = temp_dir("convert");
+    let artifact = dir.join("globex.json");
+    std::fs::write(&artifact, crate::support::globex_mended()).expect("writes");
     for (fmt, ext) in [("toml", "toml"), ("kdl", "kdl"), ("json", "json")] {
         let out_path = dir.join(format!("acme.{ext}"));
         let out = falconer(&[
             "convert",
-            "tests/fixtures/falcone/globex-v1.0.0.json",
+            artifact.to_str().expect("utf-8"),
             "--to",
             fmt,
             "-o",
@@ -368,7 +370,7 @@ fn output_to_a_pipe_or_a_link_keeps_it() {
 #[test]
 fn an_artifact_outside_the_default_naming_validates_with_warnings() {
     let dir = temp_dir("scope");
-    let text = std::fs::read_to_string("tests/fixtures/falcone/globex-v1.0.0.json").expect("reads");
+    let text = crate::support::globex_mended();
     assert!(text.contains("\"globex.invoices\""));
     let path = dir.join("artifact.json");
     std::fs::write(&path, text.replace("\"globex.invoices\"", "\"invoices\"")).expect("writes");

@@ -455,16 +455,17 @@ async fn broker_defaults_plan_no_change_and_broker_errors_name_the_topic() {
     w.converged();
     assert!(w.configs("delta.t").await.is_empty());
 
-    // A replication factor the single broker cannot have: the broker's refusal, with the topic named.
+    // A replication factor the single broker cannot have: refused before writing, the topic named.
     w.write(&format!(
         "[tenant]\nid = \"delta\"\n\n[[kafka.topic]]\nname = \"delta.t\"\npartitions = 1\nreplication_factor = 1\nconfig = {{ \"retention.ms\" = \"{retention}\" }}\n\n\
          [[kafka.topic]]\nname = \"delta.wide\"\npartitions = 1\nreplication_factor = 3\n"
     ));
     let o = w.apply(&[]);
-    code(&o, 1);
-    let err = text(&o.stderr);
+    code(&o, 4);
+    let err = text(&o.stdout) + &text(&o.stderr);
     assert!(err.contains("delta.wide"), "{err}");
-    assert!(err.contains("InvalidReplicationFactor"), "{err}");
+    assert!(err.contains("[kafka-replication-factor]"), "{err}");
+    assert_eq!(w.partitions("delta.wide"), None);
     w.finish();
 }
 
@@ -605,5 +606,44 @@ async fn a_consumer_group_is_named_as_not_carried() {
         &export,
         "kafka: not carried (a manifest, export or backup does not hold them): 1 consumer group: consumer group inv.readers (its committed offsets)",
     );
+    w.finish();
+}
+
+/// A topic asking for more replicas than the cluster has brokers is found before writing: the plan marks
+/// its creation IMPOSSIBLE naming the rule, `apply` refuses (exit 4) and creates nothing, not even the topic
+/// that could be made; with a replication factor the cluster can give, both are created.
+#[tokio::test]
+async fn a_replication_factor_above_the_brokers_is_refused_before_writing() {
+    let w = World::new("rf").await;
+    let topics = |rf: u32| {
+        format!(
+            "[tenant]\nid = \"rf\"\n\n[[kafka.topic]]\nname = \"rf.orders\"\npartitions = 1\n\n\
+             [[kafka.topic]]\nname = \"rf.audit\"\npartitions = 2\nreplication_factor = {rf}\n"
+        )
+    };
+    w.write(&topics(3));
+    let plan = w.plan();
+    let refused: Vec<&str> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| {
+            c["hazards"].as_array().is_some_and(|h| {
+                h.iter().any(|h| {
+                    h["code"] == "IMPOSSIBLE"
+                        && h["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("[kafka-replication-factor]"))
+                })
+            })
+        })
+        .filter_map(|c| c["address"].as_str())
+        .collect();
+    assert_eq!(refused, ["kafka.topic.rf.audit"], "{plan}");
+    code(&w.apply(&[]), 4);
+    assert_eq!(w.partitions("rf.orders"), None, "nothing is written");
+    w.write(&topics(1));
+    code(&w.apply(&[]), 0);
+    assert_eq!(w.partitions("rf.audit"), Some(2));
     w.finish();
 }

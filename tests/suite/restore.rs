@@ -2067,3 +2067,84 @@ async fn an_action_without_its_code_refuses_or_is_left_out() {
     assert_eq!(outcome, (&Value::from("applied"), &lacking), "{report}");
     w.finish().await;
 }
+
+/// The platform's whole globex export, restored into empty systems: the preflight refuses before anything
+/// is written what S3 and Kafka would refuse (a CORS rule without methods, a lifecycle rule without an
+/// action, a replication factor above the cluster's one broker), naming each object and rule; with
+/// `--skip-invalid` exactly those are left out and listed, the rest completes (exit 0), and restoring the
+/// same artifact again changes nothing, reports no conflict and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platforms_whole_export_restores_or_is_refused_before_writing() {
+    let w = World::new("globex").await;
+    // The test broker has no authorizer and, unlike Kafka, answers DescribeAcls without saying so
+    // (Kafka answers SECURITY_DISABLED, which the preflight reads): its ACL cannot be restored here.
+    let file = globex_artifact(&w, "gbx-full.json", "kafka", |d| {
+        d["data"]["acls"] = serde_json::json!([]);
+    });
+    let mut args = vec![
+        "--auto-approve",
+        "--create-missing",
+        "--create-without-secrets",
+    ];
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 4);
+    let out = both(&o);
+    assert!(
+        out.contains("break rules their systems would refuse them by"),
+        "{out}"
+    );
+    for rule in ["[s3-cors-rule]", "[s3-lifecycle-rule]"] {
+        assert_eq!(
+            out.matches(rule).count(),
+            2,
+            "{rule} for each bucket: {out}"
+        );
+    }
+    assert_eq!(report["outcome"], "refused", "{report}");
+    globex_schema_absent(&w).await;
+
+    // The cluster's one broker is read before writing: the topic that asks for three is refused.
+    let kafka_only = globex_artifact(&w, "gbx-kafka.json", "kafka", |_| {});
+    let (o, _) = w.restore(&kafka_only, &["--auto-approve", "--domain", "kafka"]);
+    code(&o, 4);
+    let refusal = "kafka.topic.globex.invoices: replication factor 3 is more than the cluster's 1 broker(s) [kafka-replication-factor]";
+    assert!(both(&o).contains(refusal), "{}", both(&o));
+
+    args.push("--skip-invalid");
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 0);
+    let storage = World::domain(&report, "storage");
+    let left: Vec<&str> = storage["left_out"]
+        .as_array()
+        .expect("left_out")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(left.len(), 4, "{report}");
+    for bucket in ["globex-invoices", "globex-exports"] {
+        for part in ["cors_rule[0]", "lifecycle_rule[0]"] {
+            let line = format!("storage.bucket.{bucket} {part}:");
+            assert!(
+                left.iter().any(|l| l.starts_with(&line)),
+                "{line}: {report}"
+            );
+        }
+    }
+    // The broker has no authorizer either: the ACL is left out too, said why.
+    let kafka = World::domain(&report, "kafka");
+    assert_eq!(kafka["left_out"], serde_json::json!([refusal]), "{report}");
+
+    args.push("--verify");
+    let (o, report) = w.restore(&file, &args);
+    code(&o, 0);
+    World::nothing_done(&report);
+    assert!(
+        report["domains"]
+            .as_array()
+            .expect("domains")
+            .iter()
+            .all(|d| d["conflicts"].as_array().is_none_or(Vec::is_empty)),
+        "{report}"
+    );
+    w.finish().await;
+}

@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::{Checker, Reference};
+use crate::diag::Rule as SystemRule;
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, KindMeta, SecretValue, Tenant};
 use crate::{choice, kind_basics, model};
@@ -312,6 +313,43 @@ fn action_ref(field: String, path: &str, namespace: &str) -> Option<Reference> {
     Some(Reference::to(field, addr("action", local)))
 }
 
+/// The rules OpenWhisk holds its entities to (the table in docs/functions.md).
+pub const RULES: &[SystemRule] = &[NAME, PARAMETERS, EXEC, LIMITS, RULE_ENDS];
+
+const NAME: SystemRule = SystemRule {
+    id: "openwhisk-name",
+    says: "an entity name starts with a letter, digit or `_`, continues with letters, digits, spaces, `@`, \
+           `.`, `_` and `-`, ends with no space, and has at most 256 characters",
+    source: "Apache OpenWhisk, docs/reference.md: fully qualified names",
+    breaks: "[[functions.trigger]]\nname = \"-tick\"\n",
+};
+const PARAMETERS: SystemRule = SystemRule {
+    id: "openwhisk-parameter",
+    says: "each parameter has a key, given once, and one value",
+    source: "OpenWhisk REST API (apiv1swagger), KeyValue: `key` and `value` are required",
+    breaks: "[[functions.trigger]]\nname = \"tick\"\nparameter = [{ key = \"\", value = 1 }]\n",
+};
+const EXEC: SystemRule = SystemRule {
+    id: "openwhisk-exec",
+    says: "an action has a kind; a sequence has components and no code or image; a blackbox action has an \
+           image; only a sequence has components; base64 code is binary",
+    source: "OpenWhisk REST API (apiv1swagger), ActionExec",
+    breaks: "[[functions.action]]\nname = \"chain\"\nkind = \"sequence\"\n",
+};
+const LIMITS: SystemRule = SystemRule {
+    id: "openwhisk-limits",
+    says: "an action's timeout, memory and concurrency limits are above 0",
+    source: "OpenWhisk REST API (apiv1swagger), ActionLimits; Apache OpenWhisk, docs/reference.md: system limits",
+    breaks: "[[functions.action]]\nname = \"ping\"\nkind = \"nodejs:20\"\ncode = \"x\"\n\
+             limits = { memory = 0 }\n",
+};
+const RULE_ENDS: SystemRule = SystemRule {
+    id: "openwhisk-rule",
+    says: "a rule names a trigger and an action",
+    source: "OpenWhisk REST API (apiv1swagger), RulePut: `trigger` and `action` are required",
+    breaks: "[[functions.rule]]\nname = \"on-tick\"\ntrigger = \"\"\naction = \"ping\"\n",
+};
+
 fn check_parameters(cx: &mut Checker<'_>, params: &[Parameter]) {
     let mut seen = HashSet::new();
     for (i, p) in params.iter().enumerate() {
@@ -394,8 +432,8 @@ impl ResourceKind for Package {
         parameter_refs(&self.parameter)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, entity_name_rule);
-        check_parameters(cx, &self.parameter);
+        cx.under(&NAME, |cx| cx.name("name", &self.name, entity_name_rule));
+        cx.under(&PARAMETERS, |cx| check_parameters(cx, &self.parameter));
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         if let Some(b) = &mut self.binding {
@@ -478,10 +516,24 @@ impl ResourceKind for Action {
         out
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, entity_name_rule);
+        cx.under(&NAME, |cx| cx.name("name", &self.name, entity_name_rule));
         if let Some(p) = &self.package {
-            cx.name("package", p, entity_name_rule);
+            cx.under(&NAME, |cx| cx.name("package", p, entity_name_rule));
         }
+        cx.under(&EXEC, |cx| self.check_exec(cx));
+        cx.under(&LIMITS, |cx| self.check_limits(cx));
+        cx.under(&PARAMETERS, |cx| check_parameters(cx, &self.parameter));
+    }
+    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
+        for c in &mut self.components {
+            rename_qualified(r, c);
+        }
+    }
+}
+
+impl Action {
+    /// What the action runs: its kind and what goes with it.
+    fn check_exec(&self, cx: &mut Checker<'_>) {
         if self.kind.trim().is_empty() {
             cx.error(
                 "kind",
@@ -525,6 +577,9 @@ impl ResourceKind for Action {
                 "base64 code is binary; remove `binary = false`",
             );
         }
+    }
+
+    fn check_limits(&self, cx: &mut Checker<'_>) {
         if let Some(l) = &self.limits {
             for (f, v) in [
                 ("timeout", l.timeout),
@@ -540,12 +595,6 @@ impl ResourceKind for Action {
                     );
                 }
             }
-        }
-        check_parameters(cx, &self.parameter);
-    }
-    fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        for c in &mut self.components {
-            rename_qualified(r, c);
         }
     }
 }
@@ -578,8 +627,8 @@ impl ResourceKind for Trigger {
         parameter_refs(&self.parameter)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, entity_name_rule);
-        check_parameters(cx, &self.parameter);
+        cx.under(&NAME, |cx| cx.name("name", &self.name, entity_name_rule));
+        cx.under(&PARAMETERS, |cx| check_parameters(cx, &self.parameter));
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         if let Some(f) = &mut self.feed {
@@ -615,13 +664,15 @@ impl ResourceKind for Rule {
         out
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, entity_name_rule);
+        cx.under(&NAME, |cx| cx.name("name", &self.name, entity_name_rule));
+        cx.under(&RULE_ENDS, |cx| {
         if self.trigger.is_empty() {
             cx.error("trigger", "missing", "a rule needs a trigger");
         }
         if self.action.is_empty() {
             cx.error("action", "missing", "a rule needs an action");
         }
+        });
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         rename_qualified(r, &mut self.trigger);

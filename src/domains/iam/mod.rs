@@ -1,6 +1,7 @@
 //! Keycloak: realm settings, realm roles, clients (with client roles, scopes and protocol mappers), client
 //! scopes, identity providers and groups. Never users or sessions.
 
+use crate::diag::Rule;
 use super::ResourceKind;
 use std::collections::{BTreeMap, HashSet};
 
@@ -315,6 +316,38 @@ fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) 
     }
 }
 
+/// The rules Keycloak holds a realm's objects to (the table in docs/iam.md).
+pub const RULES: &[Rule] = &[NAMES, SCOPE_NAME, GROUP_NAME, REDIRECT_URIS];
+
+const NAMES: Rule = Rule {
+    id: "keycloak-name",
+    says: "a realm, role, group, client, client scope and mapper has a name, unique among its kind where \
+           Keycloak finds it by name",
+    source: "Keycloak Admin REST API: the representations' `name`/`clientId`/`alias` (409 Conflict on a \
+             duplicate)",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.role]]\nname = \" \"\n",
+};
+const SCOPE_NAME: Rule = Rule {
+    id: "keycloak-client-scope-name",
+    says: "a client scope's name has no spaces (it is a word of the `scope` parameter)",
+    source: "Keycloak Admin REST API, ClientScopeRepresentation (refused: `Unexpected name`); OAuth 2.0 \
+             (RFC 6749 section 3.3: scope tokens)",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.client_scope]]\nname = \"read orders\"\n",
+};
+const GROUP_NAME: Rule = Rule {
+    id: "keycloak-group-name",
+    says: "a group's name has no `/` (it separates a group's path)",
+    source: "Keycloak Server Administration Guide, Groups (group paths)",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.group]]\nname = \"ops/night\"\n",
+};
+const REDIRECT_URIS: Rule = Rule {
+    id: "keycloak-redirect-uri",
+    says: "a client's redirect URIs are not empty",
+    source: "Keycloak Admin REST API, ClientRepresentation.redirectUris (refused: `Invalid redirect uri`)",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.client]]\nclient_id = \"portal\"\n\
+             redirect_uris = [\" \"]\n",
+};
+
 fn unique_names<'a>(
     cx: &mut Checker<'_>,
     field: &str,
@@ -324,15 +357,15 @@ fn unique_names<'a>(
     let mut seen = HashSet::new();
     for (i, n) in names.enumerate() {
         if n.is_empty() {
-            cx.error(
+            cx.rule(
                 &format!("{field}[{i}].name"),
-                "invalid-name",
+                &NAMES,
                 format!("a {what} needs a name"),
             );
         } else if !seen.insert(n) {
-            cx.error(
+            cx.rule(
                 &format!("{field}[{i}].name"),
-                "duplicate",
+                &NAMES,
                 format!("{what} `{n}` is declared twice"),
             );
         }
@@ -341,16 +374,16 @@ fn unique_names<'a>(
 
 fn non_empty(cx: &mut Checker<'_>, field: &str, value: &str, what: &str) {
     if value.trim().is_empty() {
-        cx.error(field, "invalid-name", format!("the {what} is empty"));
+        cx.rule(field, &NAMES, format!("the {what} is empty"));
     }
 }
 
 fn check_redirects(cx: &mut Checker<'_>, uris: &[String]) {
     for (i, u) in uris.iter().enumerate() {
         if u.trim().is_empty() {
-            cx.error(
+            cx.rule(
                 &format!("redirect_uris[{i}]"),
-                "invalid-value",
+                &REDIRECT_URIS,
                 "an empty redirect URI",
             );
         }
@@ -660,9 +693,9 @@ impl ResourceKind for ClientScope {
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "client scope name");
         if self.name.contains(' ') {
-            cx.error(
+            cx.rule(
                 "name",
-                "invalid-name",
+                &SCOPE_NAME,
                 "client scope names cannot contain spaces (they are used in the `scope` parameter)",
             );
         }
@@ -769,7 +802,7 @@ impl ResourceKind for Group {
     fn check(&self, cx: &mut Checker<'_>) {
         non_empty(cx, "name", &self.name, "group name");
         if self.name.contains('/') {
-            cx.error("name", "invalid-name", "a group name cannot contain `/`")
+            cx.rule("name", &GROUP_NAME, "a group name cannot contain `/`")
                 .help = Some("nest groups with `parent = \"path/of/parent\"`".into());
         }
     }

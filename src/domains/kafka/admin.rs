@@ -70,9 +70,16 @@ pub async fn connect(bootstrap: &str) -> Result<Admin, AdminError> {
 /// A topic's name, partition count and replication factor.
 pub type TopicShape = (String, u32, i16);
 
-/// Every topic of the cluster with its partition count and replication factor (one full-cluster
-/// Metadata request: asking for one missing topic could create it on some brokers).
-pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, AdminError> {
+/// What one Metadata request tells of the cluster: its topics and how many brokers it has.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    pub topics: Vec<TopicShape>,
+    pub brokers: usize,
+}
+
+/// Every topic of the cluster with its partition count and replication factor, and the brokers (one
+/// full-cluster Metadata request: asking for one missing topic could create it on some brokers).
+pub async fn metadata(admin: &Admin) -> Result<Cluster, AdminError> {
     let fetch = || {
         let a = admin.clone();
         async move {
@@ -84,7 +91,8 @@ pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, AdminError> {
     let md = crate::util::retry_read("Kafka", fetch, lost, || None)
         .await
         .map_err(|e| failed("metadata", e))?;
-    Ok(md
+    let brokers = md.brokers().len();
+    let topics = md
         .topics()
         .iter()
         .filter(|t| !t.name().starts_with("__"))
@@ -96,7 +104,8 @@ pub async fn metadata(admin: &Admin) -> Result<Vec<TopicShape>, AdminError> {
                 .unwrap_or(0);
             (t.name().to_string(), t.partitions().len() as u32, rf)
         })
-        .collect())
+        .collect();
+    Ok(Cluster { topics, brokers })
 }
 
 /// A topic's configs from DescribeConfigs: those set on the topic itself, and every effective value.

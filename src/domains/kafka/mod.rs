@@ -11,6 +11,7 @@ pub mod provider;
 pub type Provider = provider::Kafka;
 
 
+use crate::diag::Rule;
 use super::ResourceKind;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -190,6 +191,43 @@ fn snake<T: Serialize>(v: &T) -> String {
 }
 
 /// Checks a topic name: legal characters and length.
+/// The rules Kafka holds topics and ACLs to (the table in docs/kafka.md). The replication factor's upper
+/// bound, the cluster's brokers, is read before writing (`Provider::refusals`).
+pub const RULES: &[Rule] = &[TOPIC_NAME, PARTITIONS, REPLICATION, TOPIC_CONFIG, ACL_RULE];
+
+const TOPIC_NAME: Rule = Rule {
+    id: "kafka-topic-name",
+    says: "1 to 249 ASCII letters, digits, `.`, `_` and `-`; not `.` or `..`",
+    source: "Apache Kafka, org.apache.kafka.common.internals.Topic (legal topic names)",
+    breaks: "[[kafka.topic]]\nname = \"acme.bad name\"\npartitions = 1\n",
+};
+const PARTITIONS: Rule = Rule {
+    id: "kafka-partitions",
+    says: "a topic has at least one partition",
+    source: "Kafka protocol, CreateTopics (INVALID_PARTITIONS)",
+    breaks: "[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 0\n",
+};
+pub(crate) const REPLICATION: Rule = Rule {
+    id: "kafka-replication-factor",
+    says: "a replication factor of at least 1 and at most the cluster's brokers",
+    source: "Kafka protocol, CreateTopics (INVALID_REPLICATION_FACTOR)",
+    breaks: "[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 1\nreplication_factor = 0\n",
+};
+const TOPIC_CONFIG: Rule = Rule {
+    id: "kafka-topic-config",
+    says: "a topic config is one Kafka knows, with a value of its type and range",
+    source: "Apache Kafka documentation, Topic-level configs (INVALID_CONFIG)",
+    breaks: "[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 1\n\
+             config = { \"retention.ms\" = \"soon\" }\n",
+};
+const ACL_RULE: Rule = Rule {
+    id: "kafka-acl",
+    says: "a principal is `Type:name`; the operation is one that applies to the resource type",
+    source: "Apache Kafka documentation, Authorization and ACLs: operations and resources on protocols",
+    breaks: "[[kafka.acl]]\nresource_type = \"group\"\nresource_name = \"acme.billing\"\n\
+             principal = \"auditor\"\noperation = \"read\"\npermission = \"allow\"\n",
+};
+
 pub fn topic_name_rule(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".into());
@@ -237,25 +275,26 @@ impl ResourceKind for Topic {
         self.name.starts_with(&tenant.name(&TOPIC_PREFIX_SCOPE))
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, topic_name_rule);
+        cx.under(&TOPIC_NAME, |cx| cx.name("name", &self.name, topic_name_rule));
         let prefix = cx.tenant.name(&TOPIC_PREFIX_SCOPE);
         cx.scope("name", "topic", &self.name, &[prefix], true);
         if self.partitions == 0 {
-            cx.error(
+            cx.rule(
                 "partitions",
-                "invalid-value",
+                &PARTITIONS,
                 "a topic needs at least one partition",
             );
         }
         if let Some(rf) = self.replication_factor
             && rf < 1
         {
-            cx.error(
+            cx.rule(
                 "replication_factor",
-                "invalid-value",
+                &REPLICATION,
                 "the replication factor is at least 1",
             );
         }
+        cx.under(&TOPIC_CONFIG, |cx| {
         for (k, v) in &self.config {
             let field = format!("config.{k}");
             if !TOPIC_CONFIGS.contains(&k.as_str()) {
@@ -280,6 +319,7 @@ impl ResourceKind for Topic {
                 );
             }
         }
+        });
     }
     fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
         let Some(live) = live else { return Vec::new() };
@@ -417,9 +457,9 @@ impl ResourceKind for Acl {
         match self.principal.split_once(':') {
             Some((t, n)) if !t.is_empty() && !n.is_empty() => {}
             _ => {
-                cx.error(
+                cx.rule(
                     "principal",
-                    "invalid-value",
+                    &ACL_RULE,
                     format!("principal {:?} is not `Type:name`", self.principal),
                 )
                 .help = Some("for example `User:orders-service`".into());
@@ -464,9 +504,9 @@ impl ResourceKind for Acl {
             AclResource::Cluster => &[],
         };
         if !allowed.contains(&self.operation) {
-            cx.error(
+            cx.rule(
                 "operation",
-                "invalid-value",
+                &ACL_RULE,
                 format!(
                     "operation `{}` does not apply to a {what}",
                     snake(&self.operation)

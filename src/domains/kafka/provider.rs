@@ -22,10 +22,12 @@ pub struct Kafka {
     pub declared: std::sync::Mutex<HashMap<String, Vec<String>>>,
     /// What reading the cluster found worth saying (no authorizer).
     notes: std::sync::Mutex<Vec<String>>,
+    /// Reading the ACLs found that the cluster has no authorizer: it refuses every ACL written.
+    no_authorizer: std::sync::atomic::AtomicBool,
     /// The bootstrap servers, named in errors (empty when unknown).
     pub bootstrap: String,
     /// The cluster's topic list (one Metadata request), shared by a fleet's tenants.
-    cluster: provider::SharedListing<Vec<admin::TopicShape>>,
+    cluster: provider::SharedListing<admin::Cluster>,
 }
 
 impl Kafka {
@@ -34,14 +36,50 @@ impl Kafka {
             admin,
             declared: std::sync::Mutex::new(HashMap::new()),
             notes: std::sync::Mutex::new(Vec::new()),
+            no_authorizer: Default::default(),
             bootstrap: String::new(),
             cluster: Default::default(),
         }
     }
 
-    /// Every topic of the cluster: one Metadata request, or (reads shared by a fleet) the run's one.
-    async fn cluster_topics(&self) -> Result<Vec<admin::TopicShape>, admin::AdminError> {
+    /// Every topic of the cluster and its brokers: one Metadata request, or (reads shared by a fleet) the
+    /// run's one.
+    async fn cluster(&self) -> Result<admin::Cluster, admin::AdminError> {
         self.cluster.get(|| admin::metadata(&self.admin)).await
+    }
+
+    /// The topics created, or whose replication factor changes, with more replicas than brokers.
+    async fn replication_refusals(
+        &self,
+        desired: &[Item],
+        live: &[Item],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        let live = topics(live);
+
+        let wanted: Vec<(&Address, i16)> = topics(desired)
+            .into_iter()
+            .filter_map(|(a, t)| Some((a, t.replication_factor?)))
+            .filter(|(a, rf)| live.get(a).is_none_or(|l| l.replication_factor != Some(*rf)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let brokers = self
+            .cluster()
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Kafka, e.to_string()))?
+            .brokers;
+        Ok(wanted
+            .into_iter()
+            .filter(|(_, rf)| *rf as usize > brokers)
+            .map(|(a, rf)| {
+                let why = format!(
+                    "replication factor {rf} is more than the cluster's {brokers} broker(s) [{}]",
+                    super::REPLICATION.id
+                );
+                (a.clone(), why)
+            })
+            .collect())
     }
 }
 
@@ -165,7 +203,7 @@ impl Provider for Kafka {
             .collect();
         let backend = |message: String| ProviderError::backend(Domain::Kafka, message);
         let declared = self.declared.lock().map(|d| d.clone()).unwrap_or_default();
-        let all = self.cluster_topics().await.map_err(|e| backend(e.to_string()))?;
+        let all = self.cluster().await.map_err(|e| backend(e.to_string()))?.topics;
         let found = admin::topics(
             &self.admin,
             all,
@@ -179,6 +217,7 @@ impl Provider for Kafka {
         let acls = match acl::describe(&self.admin).await {
             Ok(a) => a,
             Err(AclError::NoAuthorizer) => {
+                self.no_authorizer.store(true, std::sync::atomic::Ordering::Relaxed);
                 if let Ok(mut n) = self.notes.lock() {
                     n.push(format!("{}; no ACLs were read", acl::NO_AUTHORIZER));
                 }
@@ -202,6 +241,27 @@ impl Provider for Kafka {
 
     fn notes(&self) -> Vec<String> {
         self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// A topic created (or whose replication factor changes) with more replicas than the cluster has
+    /// brokers (`kafka-replication-factor`), and an ACL created on a cluster without an authorizer: Kafka
+    /// refuses them.
+    async fn refusals(
+        &self,
+        desired: &[Item],
+        live: &[Item],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        let mut out = self.replication_refusals(desired, live).await?;
+        if self.no_authorizer.load(std::sync::atomic::Ordering::Relaxed) {
+            let present = acls(live);
+            out.extend(
+                acls(desired)
+                    .into_keys()
+                    .filter(|a| !present.contains_key(a))
+                    .map(|a| (a.clone(), format!("{} (SECURITY_DISABLED)", acl::NO_AUTHORIZER))),
+            );
+        }
+        Ok(out)
     }
 
     fn share_reads(&self, _tenants: &[Tenant]) {

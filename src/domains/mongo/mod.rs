@@ -14,6 +14,7 @@ pub mod provider;
 pub type Provider = provider::Mongo;
 
 
+use crate::diag::Rule;
 use super::ResourceKind;
 use std::borrow::Cow;
 use std::fmt;
@@ -357,8 +358,35 @@ fn find_operator<'a>(v: &'a Value, ops: &[&str]) -> Option<&'a str> {
     }
 }
 
+/// The rules MongoDB holds databases, collections and indexes to (the table in docs/mongo.md).
+pub const RULES: &[Rule] = &[NAMES, COLLECTION_RULE, INDEX_OPTIONS];
+
+const NAMES: Rule = Rule {
+    id: "mongo-name",
+    says: "database and collection names MongoDB accepts (no `/\\. \"$` in a database name, at most 63 \
+           bytes; no `$` or `system.` in a collection name), a namespace of at most 255 bytes",
+    source: "MongoDB Manual, MongoDB Limits and Thresholds: Naming Restrictions",
+    breaks: "[[mongo.database]]\nname = \"acme.x\"\n",
+};
+const COLLECTION_RULE: Rule = Rule {
+    id: "mongo-collection",
+    says: "a validator is a document without `$where`, `$near`, `$nearSphere` or `$text`; a \
+           capped collection has a size; a collation has a locale; a view has a pipeline source and no \
+           validator or cap",
+    source: "MongoDB Manual, create command (validator, capped, collation, viewOn, pipeline)",
+    breaks: "[[mongo.collection]]\nname = \"orders\"\ndatabase = \"acme\"\ncapped = { size = 0 }\n",
+};
+const INDEX_OPTIONS: Rule = Rule {
+    id: "mongo-index",
+    says: "an index has keys, and options that go together (a hashed index is not unique, sparse or partial \
+           not both, a TTL on one field)",
+    source: "MongoDB Manual, createIndexes command and Index Properties",
+    breaks: "[[mongo.index]]\nname = \"by_id\"\ndatabase = \"acme\"\ncollection = \"orders\"\n\
+             key = [{ field = \"id\", order = \"hashed\" }]\nunique = true\n",
+};
+
 fn db_scope(cx: &mut Checker<'_>, db: &str) {
-    cx.name("database", db, database_name_rule);
+    cx.under(&NAMES, |cx| cx.name("database", db, database_name_rule));
     let dbs = cx.tenant.names(&DATABASE_SCOPE);
     cx.scope("database", "database", db, &dbs, false);
 }
@@ -383,7 +411,7 @@ impl ResourceKind for Database {
         db_in_scope(&self.name, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, database_name_rule);
+        cx.under(&NAMES, |cx| cx.name("name", &self.name, database_name_rule));
         let dbs = cx.tenant.names(&DATABASE_SCOPE);
         cx.scope("name", "database", &self.name, &dbs, false);
     }
@@ -446,19 +474,20 @@ impl ResourceKind for Collection {
         db_in_scope(&self.database, tenant)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, collection_name_rule);
+        cx.under(&NAMES, |cx| cx.name("name", &self.name, collection_name_rule));
         db_scope(cx, &self.database);
         let ns = self.database.len() + 1 + self.name.len();
         if ns > 255 {
-            cx.error(
+            cx.rule(
                 "name",
-                "invalid-name",
+                &NAMES,
                 format!(
                     "the namespace `{}.{}` is {ns} bytes; MongoDB allows 255",
                     self.database, self.name
                 ),
             );
         }
+        cx.under(&COLLECTION_RULE, |cx| {
         if let Some(v) = &self.validator {
             if !v.is_object() {
                 cx.error(
@@ -507,6 +536,7 @@ impl ResourceKind for Collection {
         } else if !self.pipeline.is_empty() {
             cx.error("pipeline", "conflict", "a pipeline needs `view_on`");
         }
+        });
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&DATABASE_SCOPE, &mut self.database);
@@ -578,6 +608,7 @@ impl ResourceKind for Index {
     }
     fn check(&self, cx: &mut Checker<'_>) {
         db_scope(cx, &self.database);
+        cx.under(&INDEX_OPTIONS, |cx| {
         if self.key.is_empty() {
             cx.error("key", "empty", "an index needs at least one key");
             return;
@@ -648,6 +679,7 @@ impl ResourceKind for Index {
         if self.unique == Some(true) && self.key.iter().any(|k| k.order == IndexDirection::Hashed) {
             cx.error("unique", "conflict", "hashed indexes cannot be unique");
         }
+        });
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&DATABASE_SCOPE, &mut self.database);

@@ -32,6 +32,11 @@ pub mod sql;
 pub use crate::util::{pg_error as connection_error, pg_pool as connect};
 
 use super::ResourceKind;
+
+/// PostgreSQL's own rules are not restated here: the server reads every statement falconer writes
+/// (types, expressions, bodies are parsed by it) and a plan's changes run in one transaction, so what it
+/// refuses leaves nothing written. The checks of this domain are of names and combinations.
+pub const RULES: &[crate::diag::Rule] = &[];
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::Value;
 
 use super::Checker;
+use crate::diag::Rule;
 use crate::model::flags::*;
 use crate::model::{Domain, FieldMeta, Hazard, HazardCode, KindMeta};
 use crate::{choice, kind_basics, model};
@@ -150,6 +151,77 @@ model! {
         pub bucket_key_enabled: Option<bool>,
     }
 }
+
+/// The rules S3 holds a bucket's configuration to (the table in docs/storage.md).
+pub const RULES: &[Rule] = &[
+    BUCKET_NAME,
+    CORS,
+    LIFECYCLE,
+    LIFECYCLE_ACTIONS,
+    LIFECYCLE_FILTER,
+    POLICY,
+    TAGS,
+    ENCRYPTION,
+];
+
+const BUCKET_NAME: Rule = Rule {
+    id: "s3-bucket-name",
+    says: "3 to 63 lowercase letters, digits, `.` and `-`, a letter or digit at each end; no IP address form, \
+           reserved prefix or suffix",
+    source: "Amazon S3 User Guide, General purpose bucket naming rules",
+    breaks: "[[storage.bucket]]\nname = \"acme-Invoices\"\n",
+};
+const CORS: Rule = Rule {
+    id: "s3-cors-rule",
+    says: "at most 100 CORS rules, each with allowed origins (at most one `*` in each) and allowed methods",
+    source: "Amazon S3 API Reference, CORSRule (AllowedMethods and AllowedOrigins are required); Amazon S3 \
+             User Guide, CORS configuration",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\n\
+             cors_rule = [{ allowed_origins = [\"https://a.test\"], allowed_methods = [] }]\n",
+};
+const LIFECYCLE: Rule = Rule {
+    id: "s3-lifecycle-rule",
+    says: "at most 1000 lifecycle rules, each with an id of 1 to 255 characters unique in the bucket and at \
+           least one action",
+    source: "Amazon S3 API Reference, LifecycleRule and PutBucketLifecycleConfiguration",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\nlifecycle_rule = [{ id = \"expire-old\" }]\n",
+};
+const LIFECYCLE_ACTIONS: Rule = Rule {
+    id: "s3-lifecycle-action",
+    says: "an expiration has exactly one of days (1 or more), date, expired object delete marker (never with a \
+           tag filter); a transition has days or a date",
+    source: "Amazon S3 API Reference, LifecycleExpiration and Transition",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\n\
+             lifecycle_rule = [{ id = \"x\", expiration = { days = 0 } }]\n",
+};
+const LIFECYCLE_FILTER: Rule = Rule {
+    id: "s3-lifecycle-filter",
+    says: "a tag filter's keys are not empty; the smallest object size is below the largest",
+    source: "Amazon S3 API Reference, LifecycleRuleFilter and LifecycleRuleAndOperator",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\nlifecycle_rule = [{ id = \"x\", \
+             expiration = { days = 3 }, filter = { object_size_greater_than = 9, object_size_less_than = 2 } }]\n",
+};
+const POLICY: Rule = Rule {
+    id: "s3-policy",
+    says: "a bucket policy is a document with at least one statement, each with an Effect (Allow or Deny), \
+           an Action or NotAction, and a Principal",
+    source: "IAM User Guide, IAM JSON policy element reference; Amazon S3 User Guide, Bucket policies",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\n\
+             policy = { Version = \"2012-10-17\", Statement = [] }\n",
+};
+const TAGS: Rule = Rule {
+    id: "s3-tags",
+    says: "at most 50 tags, keys of 1 to 128 characters outside the `aws:` prefix, values of at most 256",
+    source: "Amazon S3 API Reference, PutBucketTagging; AWS tagging: tag naming limits and requirements",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\ntags = { \"aws:team\" = \"a\" }\n",
+};
+const ENCRYPTION: Rule = Rule {
+    id: "s3-encryption",
+    says: "a KMS key is given only with the `aws:kms` algorithms",
+    source: "Amazon S3 API Reference, ServerSideEncryptionByDefault (KMSMasterKeyID)",
+    breaks: "[[storage.bucket]]\nname = \"acme-x\"\n\
+             encryption = { algorithm = \"AES256\", kms_key_id = \"key-1\" }\n",
+};
 
 /// The objects of a live bucket: how many were counted, and whether there are more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,8 +356,8 @@ static BUCKET: KindMeta = KindMeta {
     fields: &[
         FieldMeta::new("region", SERVER_DEFAULT | IMMUTABLE),
         FieldMeta::new("versioning", SERVER_DEFAULT),
-        FieldMeta::keyed("lifecycle_rule", "id", 0),
-        FieldMeta::new("cors_rule", SET),
+        FieldMeta::keyed("lifecycle_rule", "id", PART),
+        FieldMeta::new("cors_rule", SET | PART),
         FieldMeta::new("cors_rule[].allowed_origins", SET),
         FieldMeta::new("cors_rule[].allowed_methods", SET),
         FieldMeta::new("cors_rule[].allowed_headers", SET),
@@ -368,42 +440,36 @@ impl ResourceKind for Bucket {
         self.name.starts_with(&tenant.name(&BUCKET_PREFIX_SCOPE))
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.name("name", &self.name, bucket_name_rule);
+        cx.under(&BUCKET_NAME, |cx| cx.name("name", &self.name, bucket_name_rule));
         let prefix = cx.tenant.name(&BUCKET_PREFIX_SCOPE);
         cx.scope("name", "bucket", &self.name, &[prefix], true);
         if self.lifecycle_rule.len() > 1000 {
-            cx.error(
-                "lifecycle_rule",
-                "invalid-value",
-                "S3 allows at most 1000 lifecycle rules",
-            );
+            cx.rule("lifecycle_rule", &LIFECYCLE, "S3 allows at most 1000 lifecycle rules");
         }
         let mut ids = HashSet::new();
         for (i, r) in self.lifecycle_rule.iter().enumerate() {
             let f = format!("lifecycle_rule[{i}]");
             check_lifecycle_rule(cx, &f, r, &mut ids);
         }
-        for (i, c) in self.cors_rule.iter().enumerate() {
-            check_cors_rule(cx, &format!("cors_rule[{i}]"), c);
-        }
-        if self.cors_rule.len() > 100 {
-            cx.error(
-                "cors_rule",
-                "invalid-value",
-                "S3 allows at most 100 CORS rules",
-            );
-        }
+        cx.under(&CORS, |cx| {
+            for (i, c) in self.cors_rule.iter().enumerate() {
+                check_cors_rule(cx, &format!("cors_rule[{i}]"), c);
+            }
+            if self.cors_rule.len() > 100 {
+                cx.error("cors_rule", "invalid-value", "S3 allows at most 100 CORS rules");
+            }
+        });
         if let Some(p) = &self.policy {
             check_policy(cx, p, &self.name);
         }
-        check_tags(cx, &self.tags);
+        cx.under(&TAGS, |cx| check_tags(cx, &self.tags));
         if let Some(e) = &self.encryption
             && e.algorithm == SseAlgorithm::Aes256
             && e.kms_key_id.is_some()
         {
-            cx.error(
+            cx.rule(
                 "encryption.kms_key_id",
-                "conflict",
+                &ENCRYPTION,
                 "a KMS key needs `algorithm = \"aws:kms\"`",
             );
         }
@@ -424,24 +490,31 @@ fn check_lifecycle_rule<'r>(
     ids: &mut HashSet<&'r str>,
 ) {
     if r.id.is_empty() || r.id.len() > 255 {
-        cx.error(
+        cx.rule(
             &format!("{f}.id"),
-            "invalid-value",
+            &LIFECYCLE,
             "a lifecycle rule id has 1 to 255 characters",
         );
     } else if !ids.insert(r.id.as_str()) {
-        cx.error(
+        cx.rule(
             &format!("{f}.id"),
-            "duplicate",
+            &LIFECYCLE,
             format!("lifecycle rule `{}` is declared twice", r.id),
         );
     }
     if !r.has_action() {
-        cx.warn(f, "no-action", format!("lifecycle rule `{}` has no action; S3 refuses \
-                                         such a rule", r.id))
+        cx.rule(f, &LIFECYCLE, format!("lifecycle rule `{}` has no action", r.id))
             .help = Some("add `expiration`, `transition`, `noncurrent_version_expiration` or \
                           `abort_incomplete_multipart_upload_days`".into());
     }
+    cx.under(&LIFECYCLE_ACTIONS, |cx| check_lifecycle_actions(cx, f, r));
+    if let Some(fl) = &r.filter {
+        cx.under(&LIFECYCLE_FILTER, |cx| check_lifecycle_filter(cx, f, fl));
+    }
+}
+
+/// A lifecycle rule's expiration and transitions.
+fn check_lifecycle_actions(cx: &mut Checker<'_>, f: &str, r: &LifecycleRule) {
     if let Some(e) = &r.expiration {
         let n = [
             e.days.is_some(),
@@ -474,9 +547,6 @@ fn check_lifecycle_rule<'r>(
                 "`expired_object_delete_marker` cannot be used with a tag filter",
             );
         }
-    }
-    if let Some(fl) = &r.filter {
-        check_lifecycle_filter(cx, f, fl);
     }
     for (j, t) in r.transition.iter().enumerate() {
         if t.days.is_some() == t.date.is_some() {
@@ -511,17 +581,17 @@ fn check_lifecycle_filter(cx: &mut Checker<'_>, f: &str, fl: &LifecycleFilter) {
 /// One CORS rule: origins and methods present, at most one `*` per origin.
 fn check_cors_rule(cx: &mut Checker<'_>, f: &str, c: &CorsRule) {
     if c.allowed_origins.is_empty() {
-        cx.warn(
+        cx.error(
             &format!("{f}.allowed_origins"),
             "empty",
-            "a CORS rule without allowed origins; S3 refuses such a rule",
+            "a CORS rule without allowed origins",
         );
     }
     if c.allowed_methods.is_empty() {
-        cx.warn(
+        cx.error(
             &format!("{f}.allowed_methods"),
             "empty",
-            "a CORS rule without allowed methods; S3 refuses such a rule",
+            "a CORS rule without allowed methods",
         )
         .help = Some("add `allowed_methods = [\"GET\"]` (GET, PUT, POST, DELETE, HEAD)".into());
     }
@@ -593,24 +663,34 @@ pub fn policy_is_public(p: &Value) -> bool {
 }
 
 fn check_policy(cx: &mut Checker<'_>, p: &Value, bucket: &str) {
+    let mut statements = Vec::new();
+    cx.under(&POLICY, |cx| statements = policy_statements(cx, p));
+    for (i, s) in statements.iter().enumerate() {
+        check_resources(cx, &format!("policy.Statement[{i}]"), s, bucket);
+    }
+}
+
+/// A policy's statements, each with what S3 requires of it.
+fn policy_statements<'p>(cx: &mut Checker<'_>, p: &'p Value) -> Vec<&'p Value> {
     let Some(obj) = p.as_object() else {
         cx.error(
             "policy",
             "invalid-value",
             "a bucket policy is a document (a table)",
         );
-        return;
+        return Vec::new();
     };
     let statements = match obj.get("Statement") {
-        Some(Value::Array(s)) => s.iter().collect::<Vec<_>>(),
+        Some(Value::Array(s)) if !s.is_empty() => s.iter().collect::<Vec<_>>(),
         Some(s @ Value::Object(_)) => vec![s],
         _ => {
             cx.error(
                 "policy",
                 "invalid-value",
-                "a bucket policy needs a `Statement` list",
-            );
-            return;
+                "a bucket policy needs a `Statement` list of at least one statement",
+            )
+            .help = Some("leave `policy` out for a bucket without a policy".into());
+            return Vec::new();
         }
     };
     for (i, s) in statements.iter().enumerate() {
@@ -639,8 +719,8 @@ fn check_policy(cx: &mut Checker<'_>, p: &Value, bucket: &str) {
                 "a bucket policy statement needs a `Principal`",
             );
         }
-        check_resources(cx, &f, s, bucket);
     }
+    statements
 }
 
 /// A bucket policy speaks of its own bucket only (as S3 requires): every `Resource` and `NotResource` is the

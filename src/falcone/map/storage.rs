@@ -88,9 +88,10 @@ impl Mapper {
         );
     }
 
-    /// The bucket policy: a JSON document, or its text.
+    /// The bucket policy: a JSON document, or its text. A policy without statements is how the platform
+    /// writes a bucket that has none (S3 stores no such policy: it refuses one without statements).
     fn policy(&mut self, o: &Map<String, Value>, p: &str) -> Option<Value> {
-        match o.get("bucket_policy").or_else(|| o.get("policy")) {
+        let policy = match o.get("bucket_policy").or_else(|| o.get("policy")) {
             Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -106,7 +107,13 @@ impl Mapper {
             },
             Some(Value::Null) | None => None,
             Some(v) => Some(v.clone()),
-        }
+        };
+        let empty = |v: &Value| {
+            v.get("Statement")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+        };
+        policy.filter(|v| !empty(v))
     }
 
     pub(super) fn lifecycle(&mut self, r: &Value, p: &str) -> Option<storage::LifecycleRule> {

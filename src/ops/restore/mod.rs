@@ -96,15 +96,7 @@ pub async fn restore(
 ) -> (Option<Report>, Result<(), Error>) {
     let started = Instant::now();
     let started_at = crate::util::now();
-    let source = source::resolve(
-        (req.source.as_deref(), req.at),
-        &req.tenant,
-        &req.repo,
-        settings,
-        &req.domains,
-        events,
-    )
-    .await;
+    let source = source::resolve(req, settings, events).await;
     let mut source = match source {
         Ok(s) => s,
         Err(e) => return (Some(unread(req, &e)), Err(e)),
@@ -637,7 +629,11 @@ fn desired_of(
             conflicts: Vec::new(),
             secrets_to_set,
             out_of_scope,
-            left_out: Vec::new(),
+            left_out: source
+                .section(domain)
+                .filter(|_| matches!(d, Disposition::Restore))
+                .map(|s| s.invalid.clone())
+                .unwrap_or_default(),
             not_carried: source
                 .section(domain)
                 .map(|s| s.not_carried.clone())

@@ -36,7 +36,8 @@ pub async fn plan(
     // changed what is restored.
     let added = containers(run, desired, (&desired_items, &live_items), report)?;
     let without = unknown_secrets(run, desired, &plan, report)?;
-    let left_out = creation_gaps(run, (desired, &plan), report)?;
+    let refused = cx.refusals(&desired_items, &live_items).await?;
+    let left_out = creation_gaps(run, (desired, &plan), &refused, report)?;
     if added || without || left_out {
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
     }
@@ -241,12 +242,13 @@ fn unknown_secrets(
     Ok(true)
 }
 
-/// The objects the plan creates that lack what their creation needs: refused, naming each and what it
-/// lacks (the default), or with `--skip-invalid` left out (said, and listed in the report). Whether it
-/// changed `desired` (the plan is then made again).
+/// The objects the plan creates that lack what their creation needs, and those their system would refuse
+/// by a rule read from it (`refused`): refused, naming each and why (the default), or with `--skip-invalid`
+/// left out (said, and listed in the report). Whether it changed `desired` (the plan is then made again).
 fn creation_gaps(
     run: &Restoring<'_>,
     (desired, plan): (&mut Desired, &Plan),
+    refused: &[(Address, String)],
     report: &mut Report,
 ) -> Result<bool, Error> {
     let created = changed(plan, |c| {
@@ -260,20 +262,35 @@ fn creation_gaps(
             lacking.push((address.domain, address.to_string(), gaps.join(", ")));
         }
     }
-    if lacking.is_empty() {
+    let breaking: Vec<(Domain, String, String)> = refused
+        .iter()
+        .map(|(a, why)| (a.domain, a.to_string(), why.clone()))
+        .collect();
+    if lacking.is_empty() && breaking.is_empty() {
         return Ok(false);
     }
-    let lines: Vec<String> = lacking
-        .iter()
-        .map(|(_, a, why)| format!("{a}: {why}"))
-        .collect();
+    let lines = |l: &[(Domain, String, String)]| -> Vec<String> {
+        l.iter().map(|(_, a, why)| format!("{a}: {why}")).collect()
+    };
     if !run.req.skip_invalid {
-        return Err(refuse(report, Refusal::CannotCreate(lines)));
+        return Err(refuse(
+            report,
+            match lacking.is_empty() {
+                false => Refusal::CannotCreate(lines(&lacking)),
+                true => Refusal::BreaksRules(lines(&breaking)),
+            },
+        ));
     }
-    run.events.warning(&format!(
-        "left out, they cannot be created from this source: {}",
-        lines.join("; ")
-    ));
+    for (what, l) in [
+        ("they cannot be created from this source", &lacking),
+        ("their systems would refuse them", &breaking),
+    ] {
+        if !l.is_empty() {
+            run.events
+                .warning(&format!("left out, {what}: {}", lines(l).join("; ")));
+        }
+    }
+    lacking.extend(breaking);
     let out: HashSet<&str> = lacking.iter().map(|(_, a, _)| a.as_str()).collect();
     desired
         .specs
@@ -282,7 +299,7 @@ fn creation_gaps(
         .manifest
         .resources
         .retain(|r| !out.contains(r.spec.address().to_string().as_str()));
-    for ((domain, _, _), line) in lacking.iter().zip(lines) {
+    for ((domain, _, _), line) in lacking.iter().zip(lines(&lacking)) {
         if let Some(d) = report.domain_mut(*domain) {
             d.left_out.push(line);
         }

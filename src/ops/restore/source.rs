@@ -14,25 +14,22 @@ use crate::backup::retention::parse_time;
 use crate::backup::{BackupStatus, Record};
 use crate::falcone;
 use crate::model::Domain;
-use crate::ops::repo::RepoSpec;
 use crate::ops::{Error, Events, Refusal};
 use crate::restore::{self, Source};
 
-/// Reads the source a restore names: a file, else a backup of the repository (`latest`, an id, or the
-/// newest at or before `at`, Unix seconds); its warnings go to `events`. `domains`: those restored (none:
-/// all), whose errors in a file refuse it.
+/// Reads the source a restore names (`req`): a file, else a backup of the repository (`latest`, an id, or
+/// the newest at or before `req.at`, Unix seconds); its warnings go to `events`. The errors of a file in
+/// the domains restored refuse it, or with `--skip-invalid` what breaks a rule is left out.
 pub async fn resolve(
-    (source, at): (Option<&str>, Option<i64>),
-    tenant: &str,
-    repo: &RepoSpec,
+    req: &super::Request,
     settings: &crate::ops::live::Settings,
-    domains: &[Domain],
     events: &dyn Events,
 ) -> Result<Source, Error> {
+    let (source, at, tenant, repo) = (req.source.as_deref(), req.at, &req.tenant, &req.repo);
     if let Some(s) = source
         && Path::new(s).is_file()
     {
-        return from_file(Path::new(s), domains, events);
+        return from_file(Path::new(s), req, events);
     }
     let repo = repo.open(settings)?;
     let record = match (source, at) {
@@ -92,8 +89,8 @@ fn unreadable(e: impl std::fmt::Display) -> Error {
 }
 
 /// A backup file or an artifact of the platform. An artifact's errors in a domain that is not restored
-/// (`domains`, none: all) do not refuse it: that domain is not written.
-fn from_file(path: &Path, domains: &[Domain], events: &dyn Events) -> Result<Source, Error> {
+/// (`req.domains`, none: all) do not refuse it: that domain is not written.
+fn from_file(path: &Path, req: &super::Request, events: &dyn Events) -> Result<Source, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
     let digest = digest_of(text.as_bytes());
@@ -128,21 +125,49 @@ fn from_file(path: &Path, domains: &[Domain], events: &dyn Events) -> Result<Sou
         .filter(|i| i.code != "out-of-scope")
         .collect();
     events.issues(&said, &Default::default());
-    match imported {
-        Some(i) if !i.has_errors() => Ok(restore::from_artifact(&i, origin, digest)),
-        Some(i) if errors_outside(&i, &value, domains) => {
-            events.note("the errors above are in domains this restore does not write: left aside");
-            Ok(restore::from_artifact(&i, origin, digest))
-        }
-        Some(_) => Err(unreadable(format!(
-            "{} has errors (above); nothing was restored",
-            path.display()
-        ))),
-        None => Err(unreadable(format!(
+    let Some(mut imported) = imported else {
+        return Err(unreadable(format!(
             "{} cannot be restored; nothing was restored",
             path.display()
-        ))),
+        )));
+    };
+    if !imported.has_errors() {
+        return Ok(restore::from_artifact(&imported, origin, digest));
     }
+    let invalid = match imported.invalid(&req.domains) {
+        Ok(invalid) => invalid,
+        Err(_) if errors_outside(&imported, &value, &req.domains) => Vec::new(),
+        Err(_) => {
+            return Err(unreadable(format!(
+                "{} has errors (above); nothing was restored",
+                path.display()
+            )));
+        }
+    };
+    if invalid.is_empty() {
+        events.note("the errors above are in domains this restore does not write: left aside");
+        return Ok(restore::from_artifact(&imported, origin, digest));
+    }
+    let lines: Vec<String> = invalid.iter().map(|i| i.line.clone()).collect();
+    if !req.skip_invalid {
+        return Err(Error::Refused(Refusal::BreaksRules(lines)));
+    }
+    events.warning(&format!(
+        "left out, they break rules their systems would refuse them by: {}",
+        lines.join("; ")
+    ));
+    let domains: Vec<Domain> = invalid
+        .iter()
+        .map(|i| imported.manifest.resources[i.resource].spec.meta().domain)
+        .collect();
+    imported.leave_out(&invalid);
+    let mut source = restore::from_artifact(&imported, origin, digest);
+    for (domain, line) in domains.into_iter().zip(lines) {
+        if let Some(s) = source.sections.iter_mut().find(|s| s.domain == domain) {
+            s.invalid.push(line);
+        }
+    }
+    Ok(source)
 }
 
 /// Whether every error of the artifact is in the section of a domain that is not restored (`domains`, none:
