@@ -380,7 +380,7 @@ impl Context {
     /// What each system would refuse of `desired` by a rule that needs reading it (`Provider::refusals`,
     /// each given every domain's items and reading its own), given the live items the plan read: each
     /// object's address and why.
-    pub async fn refusals(
+    async fn refusals(
         &self,
         desired: &[Item],
         live: &[Item],

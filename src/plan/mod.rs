@@ -103,6 +103,10 @@ pub struct Plan {
     /// not written (a saved plan is made again before it is applied).
     #[serde(skip)]
     pub after: Order,
+    /// The changes a system would refuse by a rule read from it ([`Plan::refuse`]): each address and why.
+    /// Not written (made again with the plan).
+    #[serde(skip)]
+    pub refused: Vec<(Address, String)>,
 }
 
 /// For each change of a plan, the changes (by position) that must run before it. Derived from the changes
@@ -345,6 +349,7 @@ pub fn make(
         },
         inputs: None,
         after,
+        refused: Vec::new(),
     })
 }
 
@@ -569,8 +574,10 @@ impl Plan {
         let Some(c) = self.changes.iter_mut().find(|c| &c.address == address) else {
             return;
         };
-        c.hazards.push(Hazard::new(HazardCode::Impossible, why));
+        c.hazards
+            .push(Hazard::new(HazardCode::Impossible, why.clone()));
         self.summary = summarize(&self.changes, self.summary.unchanged);
+        self.refused.push((address.clone(), why));
     }
 }
 

@@ -1741,10 +1741,7 @@ fn a_declared_target_naming_wins() {
 /// The platform's globex artifact with `edit` applied to the domain `key`'s entry, written into the
 /// world's directory as `name`: its path.
 fn globex_artifact(w: &World, name: &str, key: &str, edit: impl FnOnce(&mut Value)) -> String {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
-    let mut artifact: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    let mut artifact = crate::support::globex_fixture();
     let domains = artifact["domains"].as_array_mut().expect("domains");
     let entry = domains
         .iter_mut()

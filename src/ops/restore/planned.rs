@@ -36,8 +36,7 @@ pub async fn plan(
     // changed what is restored.
     let added = containers(run, desired, (&desired_items, &live_items), report)?;
     let without = unknown_secrets(run, desired, &plan, report)?;
-    let refused = cx.refusals(&desired_items, &live_items).await?;
-    let left_out = creation_gaps(run, (desired, &plan), &refused, report)?;
+    let left_out = creation_gaps(run, (desired, &plan), &plan.refused, report)?;
     if added || without || left_out {
         (plan, desired_items, live_items) = cx.plan(desired, opts.clone()).await?;
     }

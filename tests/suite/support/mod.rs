@@ -686,13 +686,17 @@ pub fn named_and_strict(w: &Workdir, export: &[&str], named: &str) -> String {
     err
 }
 
+/// The platform's globex artifact (its 1.0.0 export), as JSON.
+pub fn globex_fixture() -> serde_json::Value {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone/globex-v1.0.0.json");
+    serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON")
+}
+
 /// The platform's globex artifact with what S3 would refuse mended (each bucket's lifecycle rule given an
 /// expiration, its CORS rule a method), for tests of what a valid artifact does: its text.
 pub fn globex_mended() -> String {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0.0.json");
-    let mut a: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("reads")).expect("JSON");
+    let mut a = globex_fixture();
     for d in a["domains"].as_array_mut().expect("domains") {
         for b in d["data"]["buckets"].as_array_mut().into_iter().flatten() {
             for r in b["lifecycle_rules"].as_array_mut().into_iter().flatten() {
