@@ -124,7 +124,7 @@ pub async fn pg_pool(
 pub fn pg_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => d.message().to_string(),
-        sqlx::Error::Io(io) => format!("{io}"),
+        sqlx::Error::Io(io) => format!("the connection to PostgreSQL failed: {io}"),
         sqlx::Error::Tls(t) => format!("TLS: {t}"),
         sqlx::Error::Configuration(_) => "the connection URL is not valid".into(),
         sqlx::Error::PoolTimedOut => format!(
