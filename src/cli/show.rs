@@ -72,6 +72,12 @@ pub fn preamble(report: &Report) -> String {
                 each.join("; ")
             );
         }
+        if !d.held_back.is_empty() {
+            s += &format!(
+                "    held back, they depend on a system that cannot be reached (the same restore run again restores them): {}\n",
+                d.held_back.join(", ")
+            );
+        }
         if !d.out_of_scope.is_empty() {
             s += &format!(
                 "    left out, outside tenant `{0}`'s scope: {1}\n    (if that is the tenant's real naming, declare it with `falconer tenant set {0} --kafka-topic-prefix ... --bucket-prefix ...` or a manifest's `tenant` block given with --manifest, and they restore)\n",

@@ -20,6 +20,17 @@ pub struct ConnectError {
     pub error: SetupError,
 }
 
+impl ConnectError {
+    /// The system could not be reached (refused, unknown, timed out), which a later run may change; not
+    /// a setting, a secret or credentials it refused.
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self.error,
+            SetupError::Unreachable(_) | SetupError::TimedOut { .. }
+        )
+    }
+}
+
 macro_rules! systems {
     ($( $variant:ident $table:ident $system:literal $falcone:expr ),* $(,)?) => {
         /// The connection profile's tables, one per system (`[postgres]`, `[iam]`, ...); any other table is

@@ -158,6 +158,13 @@ pub enum Refusal {
         .0.join("; ")
     )]
     BreaksRules(Vec<String>),
+    /// Systems refused the connection for a reason a later run would meet again (a setting, a secret,
+    /// credentials): `DOMAIN: why`.
+    #[error(
+        "refused before writing: these systems cannot be connected to: {}; correct the connection (the profile, its secrets), or restore without their domains (`--domain`)",
+        .0.join("; ")
+    )]
+    CannotConnect(Vec<String>),
     /// Any other refusal, in words.
     #[error("{0}")]
     Other(String),

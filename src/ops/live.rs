@@ -239,6 +239,21 @@ impl Context {
         desired: &Desired,
         opts: &Options,
     ) -> Result<Context, Error> {
+        match Self::open_reachable(settings, state, desired, opts).await? {
+            (cx, unreachable) if unreachable.is_empty() => Ok(cx),
+            (_, unreachable) => Err(Error::Connect(unreachable)),
+        }
+    }
+
+    /// As [`Context::open`], with the systems that cannot be reached (refused, unknown, timed out: the
+    /// next run may reach them) left out of the context and returned; any other failure to connect (a
+    /// setting, a secret, credentials refused) is an error naming every system that failed.
+    pub async fn open_reachable(
+        settings: &Settings,
+        state: &State,
+        desired: &Desired,
+        opts: &Options,
+    ) -> Result<(Context, Vec<ConnectError>), Error> {
         let tenant = &desired.manifest.tenant.id;
         let state = state.clone();
         let key = state.managed().fingerprint_key(tenant).await?;
@@ -253,8 +268,8 @@ impl Context {
         .await
         .into_iter()
         .partition(Result::is_ok);
-        if !failed.is_empty() {
-            let failed: Vec<ConnectError> = failed.into_iter().filter_map(Result::err).collect();
+        let failed: Vec<ConnectError> = failed.into_iter().filter_map(Result::err).collect();
+        if !failed.iter().all(ConnectError::unreachable) {
             return Err(Error::Connect(failed));
         }
         let live = live
@@ -262,7 +277,7 @@ impl Context {
             .filter_map(Result::ok)
             .map(Arc::new)
             .collect();
-        Ok(Context { state, key, live })
+        Ok((Context { state, key, live }, failed))
     }
 
     /// The domains whose systems a plan of `desired` with these options needs: those it declares or the

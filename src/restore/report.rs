@@ -161,6 +161,10 @@ pub struct DomainReport {
     /// `ADDRESS: what it lacks`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// Objects held back because they depend on a system that could not be reached: the same restore run
+    /// again restores them (`ADDRESS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<String>,
     /// Objects the backup found and no kind carries: this restore cannot bring them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_carried: Vec<crate::domains::provider::NotCarried>,

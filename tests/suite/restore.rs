@@ -2145,3 +2145,78 @@ async fn the_platforms_whole_export_restores_or_is_refused_before_writing() {
     );
     w.finish().await;
 }
+
+/// The platform's "partial failure and later retry": with the broker down, the restore writes every domain
+/// that does not need it, holds back Kafka's objects and what depends on them (an action made to depend on
+/// a topic), reports Kafka's error naming the broker, and exits 5; once the broker is back, the same
+/// restore creates exactly what was held back and leaves the rest alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_system_holds_back_only_what_needs_it_and_the_rerun_completes() {
+    let mut w = World::new("rsunr").await;
+    w.w.set_env("FALCONER_CONNECT_TIMEOUT", "3");
+    let id = w.applied_and_backed_up();
+    let topic = format!("kafka.topic.{}.orders", w.t);
+    let file = backup_file(&w, &id, |f| {
+        replace_document(f, "functions", |doc| {
+            for a in doc["functions"]["action"].as_array_mut().expect("actions") {
+                a["depends_on"] = serde_json::json!([topic]);
+            }
+        });
+    });
+    w.lose_everything();
+    (w.kafka.stopper())();
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 5);
+    assert_eq!(report["outcome"], "partial", "{report}");
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["kafka"], "error", "{report}");
+    assert_eq!(outcomes["functions"], "applied", "{report}");
+    for d in ["iam", "postgres", "mongo", "storage"] {
+        assert_eq!(outcomes[d], "applied", "{d}: {report}");
+    }
+    let kafka = World::domain(&report, "kafka");
+    let broker = w.kafka.bootstrap.clone();
+    assert!(
+        kafka["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot be reached") && r.contains(&broker)),
+        "{kafka}"
+    );
+    let held = serde_json::json!([format!("functions.action.orders/notify")]);
+    assert_eq!(
+        World::domain(&report, "functions")["held_back"],
+        held,
+        "{report}"
+    );
+    assert!(both(&o).contains("held back"), "{}", both(&o));
+
+    // A connection that cannot work (here a URL that is not one) is no reason to write the rest: refused.
+    w.w.set_env("FALCONER_MONGO_URL", "not a url");
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 4);
+    assert_eq!(report["outcome"], "refused", "{report}");
+    assert!(
+        both(&o).contains("cannot be connected to: mongo:"),
+        "{}",
+        both(&o)
+    );
+    let mongo = w._mongo.url.clone();
+    w.w.set_env("FALCONER_MONGO_URL", &mongo);
+
+    w.kafka.start_again().await;
+    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    code(&o, 0);
+    let outcomes = World::outcomes(&report);
+    assert_eq!(outcomes["kafka"], "applied", "{report}");
+    assert_eq!(outcomes["functions"], "applied", "{report}");
+    assert_eq!(
+        World::domain(&report, "functions")["counts"]["create"],
+        1,
+        "{report}"
+    );
+    for d in ["iam", "postgres", "mongo", "storage"] {
+        assert_eq!(outcomes[d], "unchanged", "{d}: {report}");
+    }
+    w.in_sync();
+    w.finish().await;
+}

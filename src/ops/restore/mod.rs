@@ -483,12 +483,27 @@ impl Restoring<'_> {
         report: &mut Report,
     ) -> Result<(), Error> {
         let req = self.req;
-        let p = planned::plan(self, (&mut *desired, restored), report).await?;
+        let mut p = planned::plan(self, (&mut *desired, restored), report).await?;
         let desired = &*desired;
-        if !p.plan.has_changes() {
+        if !p.plan.has_changes() && p.unreachable.is_empty() {
             mark(report, restored, DomainOutcome::Unchanged);
             report.outcome = Outcome::Success;
             return self.verify(&p, desired, report).await;
+        }
+        if !p.plan.has_changes() {
+            let outcome = crate::engine::Outcome {
+                applied: 0,
+                errors: std::mem::take(&mut p.unreachable),
+                stopped: None,
+                done: Vec::new(),
+                blocked: Vec::new(),
+            };
+            settle(report, restored, &outcome);
+            let failure = RunFailure::from(outcome);
+            return Err(match report.outcome {
+                Outcome::Partial => Error::Partial(failure),
+                _ => Error::Run(failure),
+            });
         }
         let approval = Approval {
             allow: &req.allow,
@@ -513,7 +528,7 @@ impl Restoring<'_> {
             cancel: self.cancel,
         };
         let items = (p.desired_items.as_slice(), p.live_items.as_slice());
-        let (run_id, outcome) = match run.execute(desired, &p.plan, items).await {
+        let (run_id, mut outcome) = match run.execute(desired, &p.plan, items).await {
             Ok(r) => r,
             Err(e) => {
                 report.outcome = Outcome::Failed;
@@ -521,6 +536,9 @@ impl Restoring<'_> {
             }
         };
         report.applied = outcome.applied;
+        // The run's own status is of its changes; the systems not reached fail the restore, not the run.
+        let failed = !outcome.errors.is_empty() || outcome.stopped.is_some();
+        outcome.errors.append(&mut p.unreachable);
         settle(report, restored, &outcome);
         self.progress_done(id, report, restored).await;
         let done_items: Vec<Item> = p
@@ -530,7 +548,6 @@ impl Restoring<'_> {
             .cloned()
             .collect();
         let recorded = apply::record_applied(&p.cx, &req.tenant, &p.plan, &done_items).await;
-        let failed = !outcome.errors.is_empty() || outcome.stopped.is_some();
         let status = if failed { "failed" } else { "applied" };
         apply::finish_run(&p.cx, &run_id, status, self.events).await;
         let failure = RunFailure::from(outcome);
@@ -629,6 +646,7 @@ fn desired_of(
             conflicts: Vec::new(),
             secrets_to_set,
             out_of_scope,
+            held_back: Vec::new(),
             left_out: source
                 .section(domain)
                 .filter(|_| matches!(d, Disposition::Restore))

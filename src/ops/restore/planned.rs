@@ -13,6 +13,9 @@ use crate::restore::report::{Conflict, Counts, DomainOutcome, Report};
 /// The plan of the restore and the conflicts it settled.
 pub struct Planned {
     pub cx: Context,
+    /// The restored domains whose systems could not be reached: their objects, and those that depend on
+    /// them, are held back (the next run restores them), each system's error reported.
+    pub unreachable: Vec<crate::domains::provider::ProviderError>,
     pub plan: Plan,
     pub desired_items: Vec<Item>,
     pub live_items: Vec<Item>,
@@ -30,7 +33,19 @@ pub async fn plan(
         managed: Some(managed(run, restored).await?),
         ..Options::default()
     };
-    let cx = Context::open(run.settings, run.state, desired, &opts).await?;
+    let (cx, unreachable) =
+        match Context::open_reachable(run.settings, run.state, desired, &opts).await {
+            Ok(opened) => opened,
+            Err(Error::Connect(failed)) => {
+                let lines = failed
+                    .iter()
+                    .map(|e| format!("{}: {e}", e.domain))
+                    .collect();
+                return Err(refuse(report, Refusal::CannotConnect(lines)));
+            }
+            Err(e) => return Err(e),
+        };
+    let unreachable = hold_back(run, desired, &unreachable, report);
     let (mut plan, mut desired_items, mut live_items) = cx.plan(desired, opts.clone()).await?;
     // What the systems would refuse, settled on the first plan; the plan is made again once if any of it
     // changed what is restored.
@@ -73,11 +88,70 @@ pub async fn plan(
     }
     Ok(Planned {
         cx,
+        unreachable,
         plan,
         desired_items,
         live_items,
         opts,
     })
+}
+
+/// Holds back the objects of the systems that cannot be reached, and every object with a path in the
+/// dependency graph to one of them (it depends on it, directly or not): the rest is restored, and the
+/// same restore run again completes these. Each system's error, as the run reports a failed domain.
+fn hold_back(
+    run: &Restoring<'_>,
+    desired: &mut Desired,
+    unreachable: &[crate::domains::systems::ConnectError],
+    report: &mut Report,
+) -> Vec<crate::domains::provider::ProviderError> {
+    if unreachable.is_empty() {
+        return Vec::new();
+    }
+    let down: Vec<Domain> = unreachable.iter().map(|e| e.domain).collect();
+    let specs: Vec<&crate::domains::Spec> = desired.specs.iter().map(|(s, _)| s).collect();
+    let graph = crate::graph::Graph::build(&desired.manifest.tenant, &specs);
+    let mut held: std::collections::BTreeSet<usize> = (0..specs.len())
+        .filter(|i| down.contains(&specs[*i].meta().domain))
+        .collect();
+    for i in held.clone() {
+        held.extend(graph.descendants(i));
+    }
+    let held: HashSet<Address> = held
+        .into_iter()
+        .map(|i| graph.addresses[i].clone())
+        .collect();
+    for a in held.iter().filter(|a| !down.contains(&a.domain)) {
+        if let Some(d) = report.domain_mut(a.domain) {
+            d.held_back.push(a.to_string());
+        }
+    }
+    for e in unreachable {
+        if let Some(d) = report.domain_mut(e.domain) {
+            d.outcome = DomainOutcome::Error;
+            d.reason = Some(format!("cannot be reached: {e}"));
+        }
+    }
+    let systems: Vec<String> = unreachable
+        .iter()
+        .map(|e| format!("{}: {e}", e.domain))
+        .collect();
+    run.events.warning(&format!(
+        "cannot be reached, held back with what depends on them (run the same restore again to complete them): {}",
+        systems.join("; ")
+    ));
+    desired.specs.retain(|(s, _)| !held.contains(&s.address()));
+    desired
+        .manifest
+        .resources
+        .retain(|r| !held.contains(&r.spec.address()));
+    unreachable
+        .iter()
+        .map(|e| crate::domains::provider::ProviderError::Backend {
+            domain: e.domain,
+            message: format!("cannot be reached: {e}; nothing of it was written"),
+        })
+        .collect()
 }
 
 /// What the plan may delete: nothing, or with `prune` what falconer manages in the restored domains.
