@@ -72,6 +72,12 @@ pub fn preamble(report: &Report) -> String {
                 each.join("; ")
             );
         }
+        if !d.unknown_values.is_empty() {
+            s += &format!(
+                "    values the source redacted though they are no secrets (unknown: never written, the live value stays): {}\n",
+                d.unknown_values.join(", ")
+            );
+        }
         if !d.held_back.is_empty() {
             s += &format!(
                 "    held back, they depend on a system that cannot be reached (the same restore run again restores them): {}\n",

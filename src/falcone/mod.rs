@@ -86,6 +86,9 @@ pub struct Imported {
     pub manifest: Manifest,
     /// The JSON pointer each resource of `manifest` was read from, in the same order.
     pub origins: Vec<String>,
+    /// The values the exporter redacted though they are no secrets (unknown, never written), by domain
+    /// and JSON pointer.
+    pub unknown: Vec<(Domain, String)>,
     /// Warnings (fields that could not be mapped, over-redacted values, gaps) and errors.
     pub issues: Vec<Issue>,
 }
@@ -330,6 +333,7 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
             sections.push(section);
         }
     }
+    let unknown = std::mem::take(&mut m.unknown);
     let (tenant, resources, map_issues) = m.finish();
     issues.extend(map_issues);
     let origins = resources.iter().map(|(_, p)| p.clone()).collect();
@@ -340,6 +344,7 @@ pub fn import(v: &Value) -> Result<Imported, Vec<Issue>> {
         domains: sections,
         manifest,
         origins,
+        unknown,
         issues,
     })
 }

@@ -28,6 +28,9 @@ pub struct Section {
     /// What was left out of it because it breaks a rule of its system (`restore --skip-invalid`), for the
     /// report: `ADDRESS PART: why [rule]`.
     pub invalid: Vec<String>,
+    /// Values the source redacted though they are no secrets: unknown, never written (JSON pointers into
+    /// the source).
+    pub unknown: Vec<String>,
 }
 
 impl Section {
@@ -172,6 +175,7 @@ pub fn from_record(
             not_carried: entry.not_carried.clone(),
             data: entry.data.clone(),
             invalid: Vec::new(),
+            unknown: Vec::new(),
         })
         .collect();
     Ok(Source {
@@ -362,6 +366,12 @@ pub fn from_artifact(imported: &Imported, origin: String, digest: String) -> Sou
                 not_carried: Vec::new(),
                 data: Vec::new(),
                 invalid: Vec::new(),
+                unknown: imported
+                    .unknown
+                    .iter()
+                    .filter(|(d, _)| *d == domain)
+                    .map(|(_, path)| path.clone())
+                    .collect(),
             })
         })
         .collect();
@@ -536,6 +546,7 @@ mod tests {
                 not_carried: Vec::new(),
                 data: Vec::new(),
                 invalid: Vec::new(),
+                unknown: Vec::new(),
                 resources: m
                     .resources
                     .iter()

@@ -161,6 +161,10 @@ pub struct DomainReport {
     /// `ADDRESS: what it lacks`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// Values the source redacted though they are no secrets (a token lifespan): unknown, never written;
+    /// the live value stays (JSON pointers into the source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_values: Vec<String>,
     /// Objects held back because they depend on a system that could not be reached: the same restore run
     /// again restores them (`ADDRESS`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -537,3 +537,58 @@ fn migrating_the_legacy_fixture_gives_the_current_format() {
     let imp = falcone::import(&m.value).expect("imports");
     assert_eq!(imp.manifest, import_file(FULL).manifest);
 }
+
+/// Every member of every object of the platform's export, dropped in turn, is never lost in silence: the
+/// object still becomes a resource, or an issue names it (at its path or below), or the import refuses
+/// with its issues.
+#[test]
+fn each_member_dropped_in_turn_is_carried_or_named() {
+    let full = falcone::parse(&std::fs::read_to_string(FULL).expect("fixture")).expect("json");
+    let carried = falcone::import(&full)
+        .expect("imports")
+        .manifest
+        .resources
+        .len();
+    let mut objects: Vec<(String, Vec<String>)> = Vec::new();
+    for (di, d) in full["domains"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .enumerate()
+    {
+        for (key, v) in d["data"].as_object().into_iter().flatten() {
+            let at = format!("/domains/{di}/data/{key}");
+            match v {
+                serde_json::Value::Array(items) => {
+                    for (oi, o) in items.iter().enumerate() {
+                        let keys = o.as_object().map(|o| o.keys().cloned().collect());
+                        objects.push((format!("{at}/{oi}"), keys.unwrap_or_default()));
+                    }
+                }
+                serde_json::Value::Object(o) => objects.push((at, o.keys().cloned().collect())),
+                _ => {}
+            }
+        }
+    }
+    let mut tried = 0;
+    for (at, keys) in &objects {
+        for key in keys {
+            let mut v = full.clone();
+            if let Some(o) = v.pointer_mut(at).and_then(serde_json::Value::as_object_mut) {
+                o.remove(key);
+            }
+            tried += 1;
+            let Ok(imp) = falcone::import(&v) else {
+                continue;
+            };
+            let named = imp.issues.iter().any(|i| {
+                i.path
+                    .as_deref()
+                    .is_some_and(|p| p == at || p.starts_with(&format!("{at}/")))
+            });
+            let kept = imp.manifest.resources.len() >= carried;
+            assert!(named || kept, "{at} without `{key}` is lost in silence");
+        }
+    }
+    assert!(tried > 60, "{tried} members tried");
+}

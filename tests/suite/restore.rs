@@ -2127,9 +2127,24 @@ async fn the_platforms_whole_export_restores_or_is_refused_before_writing() {
             );
         }
     }
-    // The broker has no authorizer either: the ACL is left out too, said why.
     let kafka = World::domain(&report, "kafka");
     assert_eq!(kafka["left_out"], serde_json::json!([refusal]), "{report}");
+    let functions = World::domain(&report, "functions");
+    let archive = serde_json::json!(["functions.action.archive: its code (not exported)"]);
+    assert_eq!(functions["left_out"], archive, "{report}");
+    assert_eq!(storage["outcome"], "applied", "{report}");
+    // The token lifespan the platform redacted though it is no secret: named, never written.
+    let unknown = serde_json::json!(["/domains/0/data/realm_settings/accessTokenLifespan"]);
+    assert_eq!(
+        World::domain(&report, "iam")["unknown_values"],
+        unknown,
+        "{report}"
+    );
+    assert!(
+        both(&o).contains("redacted though they are no secrets"),
+        "{}",
+        both(&o)
+    );
 
     args.push("--verify");
     let (o, report) = w.restore(&file, &args);

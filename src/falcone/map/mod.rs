@@ -39,6 +39,11 @@ pub(crate) struct Mapper {
     pub issues: Vec<Issue>,
     /// The names the artifact places the tenant in, by scope, as found.
     scoped: Vec<(&'static Scope, String)>,
+    /// The values the exporter redacted though they are no secrets, by domain and JSON path: unknown,
+    /// never written.
+    pub unknown: Vec<(Domain, String)>,
+    /// The domain being mapped.
+    current: Option<Domain>,
 }
 
 fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
@@ -62,6 +67,8 @@ impl Mapper {
             resources: Vec::new(),
             issues: Vec::new(),
             scoped: Vec::new(),
+            unknown: Vec::new(),
+            current: None,
         }
     }
 
@@ -69,6 +76,14 @@ impl Mapper {
         let mut t = Tenant::new(self.tenant.clone());
         t.naming = naming_for(&self.tenant, &self.scoped);
         (t, self.resources, self.issues)
+    }
+
+    /// A value the exporter redacted though it is no secret: said, and kept as unknown.
+    fn over_redacted(&mut self, path: String, msg: impl Into<String>) {
+        if let Some(d) = self.current {
+            self.unknown.push((d, path.clone()));
+        }
+        self.warn(path, "over-redacted", msg);
     }
 
     /// Notes a name the artifact places the tenant in (its realm, a schema), once.
@@ -151,9 +166,8 @@ impl Mapper {
                     }
                     let p = format!("{path}/{}", escape_pointer(k));
                     if x.as_str().is_some_and(is_marker) && !SECRET_KEYS.contains(&k.as_str()) {
-                        self.warn(
+                        self.over_redacted(
                             p,
-                            "over-redacted",
                             format!("`{k}` was redacted by the exporter although it is not a secret; its value is unknown and left out (the live value is kept)"),
                         );
                         continue;
@@ -166,9 +180,8 @@ impl Mapper {
                 let mut out = Vec::new();
                 for (i, x) in a.iter().enumerate() {
                     if x.as_str().is_some_and(is_marker) {
-                        self.warn(
+                        self.over_redacted(
                             format!("{path}/{i}"),
-                            "over-redacted",
                             "a redacted list item is left out",
                         );
                         continue;
@@ -183,6 +196,7 @@ impl Mapper {
 
     /// Maps one domain's data; returns the dialect it was written in.
     pub fn domain(&mut self, d: Domain, data: &Map<String, Value>, path: &str) -> Dialect {
+        self.current = Some(d);
         match d {
             Domain::Iam => self.iam(data, path),
             Domain::Postgres => self.postgres(data, path),

@@ -647,6 +647,11 @@ fn desired_of(
             secrets_to_set,
             out_of_scope,
             held_back: Vec::new(),
+            unknown_values: source
+                .section(domain)
+                .filter(|_| matches!(d, Disposition::Restore))
+                .map(|s| s.unknown.clone())
+                .unwrap_or_default(),
             left_out: source
                 .section(domain)
                 .filter(|_| matches!(d, Disposition::Restore))
