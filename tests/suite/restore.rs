@@ -294,7 +294,7 @@ async fn e1_a_full_backup_restores_into_the_emptied_tenant_and_verifies() {
             .is_some_and(|c| c.len() >= 12)
     );
 
-    let (o, report) = w.restore(&id, &["--auto-approve", "--verify"]);
+    let (o, report) = restore_as_predicted(&w, &id, &["--auto-approve", "--verify"]);
     code(&o, 0);
     assert_eq!(report["outcome"], "success", "{report}");
     assert_eq!(report["verified"], true, "{report}");
@@ -1870,7 +1870,7 @@ async fn a_missing_realm_refuses_before_writing_or_is_created_when_asked() {
 
     let mut create = args.to_vec();
     create.extend(["--create-missing", "--verify"]);
-    let (o, report) = w.restore(&file, &create);
+    let (o, report) = restore_as_predicted(&w, &file, &create);
     code(&o, 0);
     assert!(
         both(&o).contains("iam.realm.globex does not exist: it is created with the system's defaults (no password policy, brute-force protection off"),
@@ -2065,6 +2065,63 @@ async fn an_action_without_its_code_refuses_or_is_left_out() {
     w.finish().await;
 }
 
+/// What the preflight predicts, per object: each change's address and action, read from the plan a dry
+/// run shows (`  + ADDRESS`: create, `~` update, `-/+` replace, `-` delete).
+fn predicted(w: &World, file: &str, args: &[&str]) -> BTreeMap<String, String> {
+    let mut all = vec!["--dry-run"];
+    all.extend(args.iter().filter(|a| **a != "--verify"));
+    let (o, _) = w.restore(file, &all);
+    let actions = [
+        ("+", "create"),
+        ("~", "update"),
+        ("-/+", "replace"),
+        ("-", "delete"),
+    ];
+    text_of(&o)
+        .lines()
+        .filter_map(|l| {
+            let (symbol, address) = l.strip_prefix("  ")?.split_once(' ')?;
+            let (_, action) = actions.iter().find(|(s, _)| *s == symbol)?;
+            let address = (!address.contains(' ') && address.contains('.')).then_some(address)?;
+            Some((address.to_string(), action.to_string()))
+        })
+        .collect()
+}
+
+/// Restores `file` with `args` after predicting it, and holds the outcome to the prediction, object by
+/// object: each predicted change of a domain that was applied is made (the preflight of the same restore
+/// run again predicts nothing for it), each of a domain that failed is still to be made, nothing else
+/// changed, and the report counts what was predicted. The restore's output and report.
+fn restore_as_predicted(w: &World, file: &str, args: &[&str]) -> (std::process::Output, Value) {
+    let before = predicted(w, file, args);
+    assert!(!before.is_empty(), "the preflight predicts changes");
+    let (o, report) = w.restore(file, args);
+    let after = predicted(w, file, args);
+    let failed = |address: &str| {
+        let domain = address.split('.').next().unwrap_or_default();
+        World::outcomes(&report).get(domain).map(String::as_str) == Some("error")
+    };
+    for (address, action) in &before {
+        let left = after.get(address);
+        match failed(address) {
+            true => assert_eq!(left, Some(action), "{address}: still to {action}"),
+            false => assert_eq!(left, None, "{address}: predicted to {action}, not made"),
+        }
+    }
+    for address in after.keys() {
+        assert!(
+            before.contains_key(address) || failed(address),
+            "{address} was not predicted"
+        );
+    }
+    let creates = before
+        .iter()
+        .filter(|(a, c)| c.as_str() == "create" && !failed(a))
+        .count();
+    assert_eq!(report["counts"]["create"], creates, "{report}");
+    (o, report)
+}
+
 /// The platform's whole globex export, restored into empty systems: the preflight refuses before anything
 /// is written what S3 and Kafka would refuse (a CORS rule without methods, a lifecycle rule without an
 /// action, a replication factor above the cluster's one broker), naming each object and rule; with
@@ -2108,7 +2165,7 @@ async fn the_platforms_whole_export_restores_or_is_refused_before_writing() {
     assert!(both(&o).contains(refusal), "{}", both(&o));
 
     args.push("--skip-invalid");
-    let (o, report) = w.restore(&file, &args);
+    let (o, report) = restore_as_predicted(&w, &file, &args);
     code(&o, 0);
     let storage = World::domain(&report, "storage");
     let left: Vec<&str> = storage["left_out"]
@@ -2180,7 +2237,7 @@ async fn an_unreachable_system_holds_back_only_what_needs_it_and_the_rerun_compl
     });
     w.lose_everything();
     (w.kafka.stopper())();
-    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    let (o, report) = restore_as_predicted(&w, &file, &["--auto-approve"]);
     code(&o, 5);
     assert_eq!(report["outcome"], "partial", "{report}");
     let outcomes = World::outcomes(&report);
@@ -2219,7 +2276,7 @@ async fn an_unreachable_system_holds_back_only_what_needs_it_and_the_rerun_compl
     w.w.set_env("FALCONER_MONGO_URL", &mongo);
 
     w.kafka.start_again().await;
-    let (o, report) = w.restore(&file, &["--auto-approve"]);
+    let (o, report) = restore_as_predicted(&w, &file, &["--auto-approve"]);
     code(&o, 0);
     let outcomes = World::outcomes(&report);
     assert_eq!(outcomes["kafka"], "applied", "{report}");
