@@ -229,10 +229,11 @@ pub trait Provider {
     /// address and why. By default, nothing.
     async fn refusals(
         &self,
+        tenant: &Tenant,
         desired: &[Item],
         live: &[Item],
     ) -> Result<Vec<(Address, String)>, ProviderError> {
-        let _ = (desired, live);
+        let _ = (tenant, desired, live);
         Ok(Vec::new())
     }
 

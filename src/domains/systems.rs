@@ -109,10 +109,11 @@ macro_rules! systems {
 
             async fn refusals(
                 &self,
+                tenant: &Tenant,
                 desired: &[Item],
                 live: &[Item],
             ) -> Result<Vec<(crate::model::Address, String)>, ProviderError> {
-                let work = async { match &self.system { $( Connected::$variant(p) => p.refusals(desired, live).await, )* } };
+                let work = async { match &self.system { $( Connected::$variant(p) => p.refusals(tenant, desired, live).await, )* } };
                 crate::util::with_timeouts(self.timeouts, work).await
             }
 

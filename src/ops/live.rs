@@ -384,7 +384,7 @@ impl Context {
         };
         let mut p =
             plan::make(tenant, &desired, &live, &opts).map_err(|e| Error::Other(e.to_string()))?;
-        for (address, why) in self.refusals(&desired, &live).await? {
+        for (address, why) in self.refusals(tenant, &desired, &live).await? {
             p.refuse(&address, why);
         }
         warnings.append(&mut p.warnings);
@@ -397,12 +397,13 @@ impl Context {
     /// object's address and why.
     async fn refusals(
         &self,
+        tenant: &crate::model::Tenant,
         desired: &[Item],
         live: &[Item],
     ) -> Result<Vec<(Address, String)>, Error> {
         let mut out = Vec::new();
         for system in &self.live {
-            out.extend(system.refusals(desired, live).await?);
+            out.extend(system.refusals(tenant, desired, live).await?);
         }
         Ok(out)
     }

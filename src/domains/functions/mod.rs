@@ -465,10 +465,13 @@ static ACTION: KindMeta = KindMeta {
 
 impl ResourceKind for Action {
     kind_basics!(ACTION, |self| { vec![self.path()] });
+    /// An action that runs code of its own needs it; a sequence (its components) and a blackbox action (its
+    /// image) do not.
     fn creation_gaps(&self) -> Vec<String> {
-        match self.code {
-            Some(_) => Vec::new(),
-            None => vec!["its code (not exported)".into()],
+        let runs_code = !matches!(self.kind.as_str(), "sequence" | "blackbox");
+        match (runs_code, &self.code) {
+            (true, None) => vec!["its code (not exported)".into()],
+            _ => Vec::new(),
         }
     }
     fn secrets_needed(&self) -> Vec<String> {

@@ -248,6 +248,7 @@ impl Provider for Kafka {
     /// refuses them.
     async fn refusals(
         &self,
+        _: &Tenant,
         desired: &[Item],
         live: &[Item],
     ) -> Result<Vec<(Address, String)>, ProviderError> {

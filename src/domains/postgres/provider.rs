@@ -1,7 +1,7 @@
 //! The PostgreSQL side of a live plan and apply: desired resources normalized by the server, live ones
 //! inspected, and the plan's changes turned into statements in plan order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
@@ -16,6 +16,7 @@ use crate::domains::provider::{
 use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::{self, FingerprintKey};
+use crate::util::Within;
 
 /// The desired PostgreSQL resources (each with the directory its secret files are relative to), with their
 /// local forms settled (serial columns, constraint names) and sealed: what [`settle`] starts from.
@@ -215,6 +216,29 @@ fn backend(e: &sqlx::Error) -> ProviderError {
     }
 }
 
+/// The roles the PostgreSQL objects to create or change name (their soft references to roles) that the
+/// desired state does not declare: each object's address and the role.
+fn role_references(tenant: &Tenant, desired: &[Item], live: &[Item]) -> Vec<(Address, String)> {
+    let live: HashMap<&Address, &Item> = live.iter().map(|i| (&i.address, i)).collect();
+    let declared: HashSet<&Address> = desired.iter().map(|i| &i.address).collect();
+    let changed = desired.iter().filter(|i| {
+        i.address.domain == Domain::Postgres
+            && live.get(&i.address).is_none_or(|l| l.value != i.value)
+    });
+    let mut out = Vec::new();
+    for item in changed {
+        for r in item.spec.references(tenant) {
+            for t in r.targets.iter().filter(|t| t.domain == Domain::Postgres && t.kind == "role") {
+                let role = t.segments.first().cloned().unwrap_or_default();
+                if !declared.contains(t) && !role.eq_ignore_ascii_case("public") {
+                    out.push((item.address.clone(), role));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Where PostgreSQL is without a profile.
 const URL_VAR: (&str, &str) = (
     "FALCONER_POSTGRES_URL",
@@ -270,6 +294,40 @@ impl Provider for Postgres {
 
     async fn set_data(&self, values: &[DataValue]) -> Result<Vec<String>, ProviderError> {
         super::data::set(&self.pool, values).await.map_err(|e| backend(&e))
+    }
+
+    /// An object created or changed that names a role (its owner, a grantee, a member) which is neither
+    /// declared nor in the cluster: PostgreSQL refuses the statement.
+    async fn refusals(
+        &self,
+        tenant: &Tenant,
+        desired: &[Item],
+        live: &[Item],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        let wanted = role_references(tenant, desired, live);
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut names: Vec<&str> = wanted.iter().map(|(_, r)| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let found: Vec<String> =
+            sqlx::query_scalar("select rolname::text from pg_roles where rolname = any($1)")
+                .bind(&names)
+                .fetch_all(&self.pool)
+                .within("PostgreSQL")
+                .await
+                .map_err(|e| backend(&e))?;
+        Ok(wanted
+            .into_iter()
+            .filter(|(_, role)| !found.contains(role))
+            .map(|(a, role)| {
+                let why = format!(
+                    "it names role `{role}`, which is neither declared nor in the cluster (PostgreSQL refuses it): restore or create the role first"
+                );
+                (a, why)
+            })
+            .collect())
     }
 
     async fn not_carried(

@@ -423,6 +423,29 @@ pub(crate) mod write {
         };
         v["code_available"] = Value::Bool(code.is_some());
         v["code_base64"] = code.map(Value::from).unwrap_or_default();
+        v["exec"] = exec(a, ns);
         v
+    }
+
+    /// What the action runs, as OpenWhisk gives it (`exec`): its kind, a sequence's components (fully
+    /// qualified), the entry point, a blackbox image, whether the code is binary.
+    fn exec(a: &fnd::Action, ns: &str) -> Value {
+        let mut exec = json!({"kind": a.kind});
+        if !a.components.is_empty() {
+            let full = |c: &String| match c.starts_with('/') {
+                true => c.clone(),
+                false => format!("/{ns}/{c}"),
+            };
+            exec["components"] = a.components.iter().map(full).collect();
+        }
+        for (key, value) in [("main", &a.main), ("image", &a.image)] {
+            if let Some(v) = value {
+                exec[key] = Value::from(v.clone());
+            }
+        }
+        if let Some(b) = a.binary {
+            exec["binary"] = Value::Bool(b);
+        }
+        exec
     }
 }

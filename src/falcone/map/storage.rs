@@ -332,6 +332,12 @@ pub(crate) mod write {
             .iter()
             .map(|r| {
                 let mut v = aws(serde_json::to_value(r).unwrap_or_default());
+                // AWS nests it: `AbortIncompleteMultipartUpload: {DaysAfterInitiation}`.
+                if let Some(days) = r.abort_incomplete_multipart_upload_days {
+                    v.as_object_mut()
+                        .map(|o| o.remove("AbortIncompleteMultipartUploadDays"));
+                    v["AbortIncompleteMultipartUpload"] = json!({ "DaysAfterInitiation": days });
+                }
                 if let Some(st) = r.status {
                     v["Status"] = aws_word(&st);
                 }
