@@ -290,13 +290,15 @@ impl Mapper {
         out
     }
 
+    /// The entity's annotations, less those the server maintains (as the live read leaves them out).
     pub(super) fn ow_annotations(&mut self, v: Option<&Value>) -> BTreeMap<String, Value> {
+        use crate::domains::functions::inspect::SERVER_ANNOTATIONS;
         let mut out = BTreeMap::new();
         match v {
             Some(Value::Array(items)) => {
                 for x in items {
                     if let Some(k) = s(x.get("key"))
-                        && k != "exec"
+                        && !SERVER_ANNOTATIONS.contains(&k.as_str())
                     {
                         out.insert(k, x.get("value").cloned().unwrap_or(Value::Null));
                     }
@@ -304,7 +306,7 @@ impl Mapper {
             }
             Some(Value::Object(m)) => {
                 for (k, x) in m {
-                    if k != "exec" {
+                    if !SERVER_ANNOTATIONS.contains(&k.as_str()) {
                         out.insert(k.clone(), x.clone());
                     }
                 }
