@@ -538,12 +538,18 @@ fn migrating_the_legacy_fixture_gives_the_current_format() {
     assert_eq!(imp.manifest, import_file(FULL).manifest);
 }
 
-/// Every member of every object of the platform's export, dropped in turn, is never lost in silence: the
-/// object still becomes a resource, or an issue names it (at its path or below), or the import refuses
-/// with its issues.
+/// Every member of every object of the platform's exports (both fixtures of the 1.0.0 format), dropped in
+/// turn, is never lost in silence: the object still becomes a resource, or an issue names it (at its path
+/// or below), or the import refuses with its issues.
 #[test]
 fn each_member_dropped_in_turn_is_carried_or_named() {
-    let full = falcone::parse(&std::fs::read_to_string(FULL).expect("fixture")).expect("json");
+    for fixture in [FULL, "tests/fixtures/falcone/initech-v1.0.0.json"] {
+        members_dropped_in_turn(fixture);
+    }
+}
+
+fn members_dropped_in_turn(fixture: &str) {
+    let full = falcone::parse(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
     let carried = falcone::import(&full)
         .expect("imports")
         .manifest
@@ -587,7 +593,10 @@ fn each_member_dropped_in_turn_is_carried_or_named() {
                     .is_some_and(|p| p == at || p.starts_with(&format!("{at}/")))
             });
             let kept = imp.manifest.resources.len() >= carried;
-            assert!(named || kept, "{at} without `{key}` is lost in silence");
+            assert!(
+                named || kept,
+                "{fixture}: {at} without `{key}` is lost in silence"
+            );
         }
     }
     assert!(tried > 60, "{tried} members tried");

@@ -757,8 +757,11 @@ async fn e5_the_platforms_1_0_artifact_restores_after_migration() {
     for d in ["kafka", "storage", "functions"] {
         assert_eq!(outcomes[d], "not_requested", "{d}: {report}");
     }
-    let (o, report) = w.restore(&artifact, &args);
+    let mut again = args.clone();
+    again.push("--verify");
+    let (o, report) = w.restore(&artifact, &again);
     code(&o, 0);
+    assert_eq!(report["verified"], true, "{report}");
     assert!(
         World::outcomes(&report)
             .values()

@@ -21,6 +21,13 @@ impl Mapper {
                 };
                 self.mongo_db(&name, &p);
                 self.sharding(o.get("sharding"), &format!("{p}/sharding"));
+                if !o.contains_key("collections") {
+                    self.warn(
+                        format!("{p}/collections"),
+                        "missing",
+                        format!("database `{name}` has no `collections` list: its collections are not in this export, and none is restored"),
+                    );
+                }
                 for (j, c) in arr(o.get("collections")).iter().enumerate() {
                     let cp = format!("{p}/collections/{j}");
                     let Some(co) = c.as_object() else { continue };
