@@ -733,10 +733,7 @@ async fn refusals_come_before_anything_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e5_the_platforms_1_0_artifact_restores_after_migration() {
     let w = World::new("globex").await;
-    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/globex-v1.0-legacy.json")
-        .display()
-        .to_string();
+    let artifact = fixture("globex-v1.0-legacy.json");
     let domains = [
         "--domain", "iam", "--domain", "postgres", "--domain", "mongo",
     ];
@@ -1845,6 +1842,15 @@ fn a_declared_target_naming_wins() {
     }));
 }
 
+/// The path of one of the platform's artifacts among the suite's fixtures.
+fn fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/falcone")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 /// The platform's globex artifact with `edit` applied to the domain `key`'s entry, written into the
 /// world's directory as `name`: its path.
 fn globex_artifact(w: &World, name: &str, key: &str, edit: impl FnOnce(&mut Value)) -> String {
@@ -2406,16 +2412,14 @@ async fn an_unreachable_system_holds_back_only_what_needs_it_and_the_rerun_compl
 /// A second export of the platform, written in its shapes as the systems' APIs return them with their
 /// optional members present (Keycloak representations with ids, attributes, access maps and mappers; S3
 /// lifecycle rules with an `And` filter, noncurrent expiration and multipart abort (no transition: the test
-/// server does not implement them, docs/storage.md), a full CORS rule, a deny policy; OpenWhisk entities with versions, limits, annotations and a rule's entity paths; a
-/// capped collection; a composite role): restored into empty systems as predicted and verified, then into
+/// server does not implement them, docs/storage.md), a full CORS rule, a deny policy; OpenWhisk entities
+/// with versions, limits, annotations and a rule's entity paths; a capped collection; a composite role):
+/// restored into empty systems as predicted and verified, then into
 /// systems that hold the tenant, where nothing changes and nothing conflicts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rich_export_restores_into_empty_systems_and_again_without_noise() {
     let w = World::new("initech").await;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/falcone/initech-v1.0.0.json")
-        .display()
-        .to_string();
+    let file = fixture("initech-v1.0.0.json");
     let args = [
         "--auto-approve",
         "--create-missing",
