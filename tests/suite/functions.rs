@@ -569,3 +569,81 @@ async fn what_no_field_carries_is_named() {
     let record = crate::support::backup_record(&w, ("acme", &m, "functions"), &repo, &[], 0);
     assert_eq!(record["status"], "incomplete", "{record}");
 }
+
+/// A binding as OpenWhisk keeps it: it must name a package that exists and that the namespace may read
+/// (refused otherwise, in the apply's words), it shows the bound package's parameters merged into its own,
+/// and falconer sheds them on read so that it converges; a bound package that cannot be read stops the plan
+/// instead of passing its parameters off as the binding's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_are_held_to_openwhisk_rules() {
+    let manifest = |namespace: &str, name: &str| {
+        format!(
+            "format_version = \"1\"\n[[functions.package]]\nname = \"valhalla\"\nbinding = {{ namespace = \"{namespace}\", name = \"{name}\" }}\nparameter = [{{ key = \"place\", value = \"Valhalla\" }}]\n"
+        )
+    };
+    let ow = double().await;
+    let w = workdir("bindings", &ow);
+    w.acme(&["tenant.toml"]);
+    for (namespace, name, why) in [
+        ("whisk.system", "nowhere", "does not exist"),
+        ("globex", "internal", "not authorized"),
+    ] {
+        w.write("functions.toml", &manifest(namespace, name));
+        let o = w.apply(&[]);
+        assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+        assert!(both(&o).contains(why), "{}", both(&o));
+    }
+    w.write("functions.toml", &manifest("whisk.system", "samples"));
+    code(&w.apply(&[]), 0);
+    w.converged();
+    let c = whisk(&ow);
+    let shown = get(&c, &["packages", "valhalla"]).await;
+    assert_eq!(kv(&shown["parameters"], "place"), Some(json!("Valhalla")));
+    assert_eq!(kv(&shown["parameters"], "greeting"), Some(json!("Hello")));
+    let out = w.dir.join("exported.toml");
+    let out = out.display().to_string();
+    code(
+        &w.run(&[
+            "export",
+            "--tenant",
+            "acme",
+            "--domain",
+            "functions",
+            "-o",
+            &out,
+        ]),
+        0,
+    );
+    let exported = std::fs::read_to_string(&out).expect("export");
+    assert!(
+        exported.contains("Valhalla") && !exported.contains("greeting"),
+        "{exported}"
+    );
+
+    // The bound package cannot be read: the plan fails and says why.
+    let failing = OpenWhiskDouble::start(
+        0,
+        Options {
+            fault: Some(std::sync::Arc::new(|m: &axum::http::Method, p: &str| {
+                (m == axum::http::Method::GET && p.ends_with("/whisk.system/packages/samples"))
+                    .then(|| {
+                        (
+                            503,
+                            vec![],
+                            "{\"error\":\"unavailable\",\"code\":\"x\"}".to_string(),
+                        )
+                    })
+            })),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let f = workdir("bindings-unread", &failing);
+    f.acme(&["tenant.toml"]);
+    f.write("functions.toml", &manifest("whisk.system", "samples"));
+    code(&f.apply(&[]), 0);
+    let o = f.run(&["plan", "--tenant", "acme"]);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(!text(&o.stdout).contains("greeting"), "{}", both(&o));
+}

@@ -938,3 +938,74 @@ async fn what_no_kind_carries_is_named() {
     let record = crate::support::backup_record(&w, ("acme", &m, "iam"), &repo, &[], 0);
     assert_eq!(record["status"], "incomplete", "{record}");
 }
+
+/// Keycloak merges a client update's attributes into the stored ones: a key the update leaves out stays.
+/// A key removed from the manifest is planned as removed and sent empty (Keycloak's way to clear one), a
+/// key another client added beside declared ones is planned away too, and the attribute Keycloak keeps
+/// for itself (when it generated the secret) is never compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_client_attribute_is_removed() {
+    let kc = double().await;
+    let w = workdir("attributes", &kc);
+    w.acme(&["tenant.toml", "iam.toml"]);
+    w.edit(
+        "iam.toml",
+        "attributes = { \"access.token.lifespan\" = \"600\" }",
+        "attributes = { \"access.token.lifespan\" = \"600\", \"pkce.code.challenge.method\" = \"S256\" }",
+    );
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    w.converged();
+    let k = admin(&kc);
+    let orders = uuid(&k, "orders-api").await;
+    let attributes = |c: Value| c["attributes"].clone();
+    let a = attributes(get(&k, &["acme", "clients", &orders]).await);
+    assert_eq!(a["pkce.code.challenge.method"], "S256", "{a}");
+
+    w.edit(
+        "iam.toml",
+        ", \"pkce.code.challenge.method\" = \"S256\" }",
+        " }",
+    );
+    w.step(
+        "iam.client.orders-api",
+        &["attributes.pkce.code.challenge.method"],
+    );
+    let a = attributes(get(&k, &["acme", "clients", &orders]).await);
+    assert!(a.get("pkce.code.challenge.method").is_none(), "{a}");
+    assert_eq!(a["access.token.lifespan"], "600", "{a}");
+
+    // Another client adds a key; the manifest declares the client's attributes, so it is planned away.
+    let mut c = get(&k, &["acme", "clients", &orders]).await;
+    c["attributes"] = json!({"use.refresh.tokens": "false"});
+    k.send(Method::PUT, &["acme", "clients", &orders], &[], Some(&c))
+        .await
+        .expect("PUT");
+    let a = attributes(get(&k, &["acme", "clients", &orders]).await);
+    assert_eq!(a["access.token.lifespan"], "600", "a PUT merges: {a}");
+    w.step("iam.client.orders-api", &["attributes.use.refresh.tokens"]);
+    let a = attributes(get(&k, &["acme", "clients", &orders]).await);
+    assert!(a.get("use.refresh.tokens").is_none(), "{a}");
+
+    // A client whose secret Keycloak generated carries the time it did; nothing is planned for it.
+    let id = post(
+        &k,
+        &["acme", "clients"],
+        json!({"clientId": "reports", "publicClient": false}),
+    )
+    .await;
+    let r = get(&k, &["acme", "clients", &id]).await;
+    assert!(
+        r["attributes"].get("client.secret.creation.time").is_some(),
+        "{r}"
+    );
+    let out = w.dir.join("export.toml").display().to_string();
+    code(
+        &w.run(&["export", "--tenant", "acme", "--domain", "iam", "-o", &out]),
+        0,
+    );
+    let exported = std::fs::read_to_string(&out).expect("export");
+    assert!(
+        !exported.contains("client.secret.creation.time"),
+        "{exported}"
+    );
+}

@@ -70,6 +70,36 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "must start with a letter",
     ),
     (
+        "a Keycloak role named `..`",
+        "[[iam.realm]]\nname = \"acme\"\n[[iam.role]]\nname = \"..\"\n",
+        "keycloak-path-name",
+    ),
+    (
+        "a Keycloak client role named `.`",
+        "[[iam.realm]]\nname = \"acme\"\n[[iam.client]]\nclient_id = \"portal\"\nrole = [{ name = \".\" }]\n",
+        "keycloak-path-name",
+    ),
+    (
+        "a Keycloak group named `..`",
+        "[[iam.realm]]\nname = \"acme\"\n[[iam.group]]\nname = \"..\"\n",
+        "keycloak-path-name",
+    ),
+    (
+        "a Keycloak identity provider aliased `..`",
+        "[[iam.realm]]\nname = \"acme\"\n[[iam.identity_provider]]\nalias = \"..\"\nprovider_id = \"oidc\"\n",
+        "keycloak-path-name",
+    ),
+    (
+        "an OpenWhisk package named `..`",
+        "[[functions.package]]\nname = \"..\"\n",
+        "must start with a letter",
+    ),
+    (
+        "an OpenWhisk binding to a package named `.`",
+        "[[functions.package]]\nname = \"b\"\nbinding = { namespace = \"whisk.system\", name = \".\" }\n",
+        "must start with a letter",
+    ),
+    (
         "a Keycloak group with a path",
         "[[iam.group]]\nname = \"../admins\"\n",
         "cannot contain `/`",
@@ -120,16 +150,28 @@ async fn odd_but_legal_names_reach_the_systems_exactly_as_written() {
     );
     code(&other.apply(&[]), 0);
 
-    let roles = ["../../users", "a/b?c#d%2Fe", "..", "other/roles/sentinel"];
-    let mut body = String::from(
-        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"acme\"]\n\n[[iam.realm]]\nname = \"acme\"\n",
-    );
-    for r in roles {
-        body.push_str(&format!("\n[[iam.role]]\nname = {r:?}\n"));
-    }
-    body.push_str(
-        "\n[[postgres.schema]]\nname = \"acme\"\n\n[[postgres.table]]\nname = \"t\\\"; drop table public.sentinel; --\"\nschema = \"acme\"\ncolumn = [{ name = \"c /* x\", type = \"int\" }]\n",
-    );
+    let roles = [
+        "../../users",
+        "a/b?c#d%2Fe",
+        "...",
+        ".x",
+        "other/roles/sentinel",
+    ];
+    let manifest = |description: &str, with_roles: bool| {
+        let mut body = String::from(
+            "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"acme\"]\n\n[[iam.realm]]\nname = \"acme\"\n\n[[iam.role]]\nname = \"base\"\n",
+        );
+        for r in roles.iter().filter(|_| with_roles) {
+            body.push_str(&format!(
+                "\n[[iam.role]]\nname = {r:?}\ndescription = {description:?}\ncomposites = {{ realm = [\"base\"] }}\n"
+            ));
+        }
+        body.push_str(
+            "\n[[postgres.schema]]\nname = \"acme\"\n\n[[postgres.table]]\nname = \"t\\\"; drop table public.sentinel; --\"\nschema = \"acme\"\ncolumn = [{ name = \"c /* x\", type = \"int\" }]\n",
+        );
+        body
+    };
+    let body = manifest("first", true);
     let w = Workdir::new("injection", "acme", env);
     w.write("m.toml", &body);
     let o = w.apply(&[]);
@@ -153,6 +195,48 @@ async fn odd_but_legal_names_reach_the_systems_exactly_as_written() {
         .map(|r| format!("{} {}", r.method, r.route))
         .collect();
     assert!(unknown.is_empty(), "{unknown:?}");
+    let sentinel = other.run(&["plan", &other.manifest(), "--detailed-exitcode"]);
+    assert_eq!(sentinel.status.code(), Some(0), "{}", both(&sentinel));
+
+    // Each odd name is one segment for reading, updating and reading its composites, then deleting.
+    let k = crate::support::keycloak_client(&kc.url, "admin", "admin-password");
+    let read = |path: Vec<String>| {
+        let k = &k;
+        async move {
+            let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+            k.get(&refs, &[]).await.expect("GET")
+        }
+    };
+    let path = |r: &str, more: &[&str]| {
+        let mut p = vec!["acme".to_string(), "roles".to_string(), r.to_string()];
+        p.extend(more.iter().map(|m| m.to_string()));
+        p
+    };
+    for r in roles {
+        let role = read(path(r, &[])).await.expect("the role");
+        assert_eq!(
+            (role["name"].as_str(), role["description"].as_str()),
+            (Some(r), Some("first"))
+        );
+        let composites = read(path(r, &["composites"]))
+            .await
+            .expect("its composites");
+        assert_eq!(composites[0]["name"], "base", "{r}: {composites}");
+    }
+    w.write("m.toml", &manifest("second", true));
+    code(&w.apply(&[]), 0);
+    w.converged();
+    for r in roles {
+        let role = read(path(r, &[])).await.expect("the role");
+        assert_eq!(role["description"], "second", "{r}");
+    }
+    w.write("m.toml", &manifest("second", false));
+    code(&w.apply(&["DELETES_DATA"]), 0);
+    w.converged();
+    for r in roles {
+        assert!(read(path(r, &[])).await.is_none(), "{r} is deleted");
+    }
+    assert!(read(path("base", &[])).await.is_some(), "base is kept");
     let sentinel = other.run(&["plan", &other.manifest(), "--detailed-exitcode"]);
     assert_eq!(sentinel.status.code(), Some(0), "{}", both(&sentinel));
 

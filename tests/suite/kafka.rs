@@ -647,3 +647,63 @@ async fn a_replication_factor_above_the_brokers_is_refused_before_writing() {
     assert_eq!(w.partitions("rf.audit"), Some(2));
     w.finish();
 }
+
+/// Kafka answers each ACL of a CreateAcls on its own: when the broker refuses one (here, the caller may not
+/// create ACLs for that principal), the apply fails naming it and its error code, says the others were
+/// created, and the next apply, once allowed, converges. The double's MATCH filter finds the ACLs that
+/// apply to a resource (literal, wildcard and prefixed), as Kafka's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_acl_is_named_and_the_others_are_kept() {
+    let double = crate::kafka_double::KafkaDouble::start().await;
+    double
+        .state
+        .lock()
+        .expect("state")
+        .refused_principals
+        .push("User:intruder".into());
+    let dir = temp("acl-refused");
+    let m = dir.join("manifest").display().to_string();
+    let acl = |principal: &str| {
+        format!(
+            "\n[[kafka.acl]]\nresource_name = \"acme.\"\nresource_type = \"topic\"\npattern_type = \"prefixed\"\nprincipal = \"{principal}\"\noperation = \"read\"\npermission = \"allow\"\n"
+        )
+    };
+    let body = format!(
+        "[tenant]\nid = \"acme\"\n{}{}",
+        acl("User:analytics"),
+        acl("User:intruder")
+    );
+    std::fs::write(dir.join("manifest/m.toml"), body).expect("writes");
+    let o = run_against(&double, &dir, &["apply", &m, "--auto-approve"]);
+    let out = both(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("User:intruder") && out.contains("CLUSTER_AUTHORIZATION_FAILED"),
+        "{out}"
+    );
+    assert!(out.contains("refused 1 of 2"), "{out}");
+    assert!(
+        !out.contains("User:analytics Read"),
+        "only the refused ACL is named: {out}"
+    );
+    {
+        let st = double.state.lock().expect("state");
+        assert_eq!(st.acls.len(), 1, "{:?}", st.acls);
+        assert_eq!(st.acls[0].principal, "User:analytics");
+    }
+    double
+        .state
+        .lock()
+        .expect("state")
+        .refused_principals
+        .clear();
+    code(
+        &run_against(&double, &dir, &["apply", &m, "--auto-approve"]),
+        0,
+    );
+    code(
+        &run_against(&double, &dir, &["plan", &m, "--detailed-exitcode"]),
+        0,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

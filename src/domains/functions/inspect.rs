@@ -230,7 +230,7 @@ pub async fn inspect(
             str_of(p, "name").to_string(),
             shown.iter().cloned().collect(),
         );
-        let package = read_package(w, p, shown, declared, &mut out.secrets).await;
+        let package = read_package(w, p, shown, declared, &mut out.secrets).await?;
         out.not_carried.extend(members("package", &package.name, p));
         out.specs.push(Spec::FnPackage(package));
     }
@@ -288,7 +288,7 @@ async fn read_package(
     mut shown: Vec<(String, Value)>,
     declared: &HashMap<String, Declared>,
     secrets: &mut HashMap<(String, String), String>,
-) -> Package {
+) -> Result<Package, OwError> {
     let name = str_of(p, "name").to_string();
     let address = format!("functions.package.{name}");
     let binding = p
@@ -300,11 +300,11 @@ async fn read_package(
         });
     if let Some(b) = &binding {
         // What the bound package holds is not the binding's own.
+        // A bound package that is gone holds nothing; one that cannot be read is an error, never taken
+        // for a package without parameters.
         let bound = w
             .get(&["namespaces", &b.namespace, "packages", &b.name], &[])
-            .await
-            .ok()
-            .flatten()
+            .await?
             .map(|v| key_values(&v["parameters"]))
             .unwrap_or_default();
         let none = Declared::default();
@@ -315,14 +315,14 @@ async fn read_package(
                 || !bound.iter().any(|(bk, bv)| bk == k && bv == v)
         });
     }
-    Package {
+    Ok(Package {
         parameter: parameters(shown, &address, declared.get(&address), secrets),
         annotations: annotations(p),
         publish: p.get("publish").and_then(Value::as_bool).filter(|p| *p),
         binding,
         depends_on: Vec::new(),
         name,
-    }
+    })
 }
 
 /// An action as read; its parameters without those its package shows merged into it (unless the

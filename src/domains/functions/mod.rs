@@ -432,7 +432,13 @@ impl ResourceKind for Package {
         parameter_refs(&self.parameter)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        cx.under(&NAME, |cx| cx.name("name", &self.name, entity_name_rule));
+        cx.under(&NAME, |cx| {
+            cx.name("name", &self.name, entity_name_rule);
+            if let Some(b) = &self.binding {
+                cx.name("binding.namespace", &b.namespace, entity_name_rule);
+                cx.name("binding.name", &b.name, entity_name_rule);
+            }
+        });
         cx.under(&PARAMETERS, |cx| check_parameters(cx, &self.parameter));
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {

@@ -517,7 +517,7 @@ async fn client(
         None
     };
     let uuid = if only.is_none() {
-        let body = rep::client_rep(d, None, secret.as_deref());
+        let body = rep::client_rep(d, None, secret.as_deref(), None);
         match s.create(&s.path(&["clients"]), &body).await? {
             Some(id) if !id.is_empty() => id,
             _ => {
@@ -536,7 +536,7 @@ async fn client(
             .cloned()
             .collect();
         if !own.is_empty() {
-            let body = rep::client_rep(d, Some(&own), secret.as_deref());
+            let body = rep::client_rep(d, Some(&own), secret.as_deref(), l);
             s.send(Method::PUT, &s.path(&["clients", &uuid]), Some(&body))
                 .await?;
         }

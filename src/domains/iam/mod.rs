@@ -317,7 +317,16 @@ fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) 
 }
 
 /// The rules Keycloak holds a realm's objects to (the table in docs/iam.md).
-pub const RULES: &[Rule] = &[NAMES, SCOPE_NAME, GROUP_NAME, REDIRECT_URIS];
+pub const RULES: &[Rule] = &[NAMES, PATH_NAME, SCOPE_NAME, GROUP_NAME, REDIRECT_URIS];
+
+const PATH_NAME: Rule = Rule {
+    id: "keycloak-path-name",
+    says: "a name the admin API reads from a URL path (a realm, a realm or client role, a group, an identity \
+           provider's alias) is not `.` or `..`",
+    source: "RFC 3986 section 5.2.4 (remove_dot_segments) and the WHATWG URL Standard (`%2e` is a dot): a \
+             URL path resolves such a segment, so the request reaches another resource",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.role]]\nname = \"..\"\n",
+};
 
 const NAMES: Rule = Rule {
     id: "keycloak-name",
@@ -375,6 +384,19 @@ fn unique_names<'a>(
 fn non_empty(cx: &mut Checker<'_>, field: &str, value: &str, what: &str) {
     if value.trim().is_empty() {
         cx.rule(field, &NAMES, format!("the {what} is empty"));
+    }
+}
+
+/// A name that is a segment of the admin API's URL paths: not empty, and not a dot segment.
+fn path_name(cx: &mut Checker<'_>, field: &str, value: &str, what: &str) {
+    non_empty(cx, field, value, what);
+    if value == "." || value == ".." {
+        cx.rule(
+            field,
+            &PATH_NAME,
+            format!("the {what} `{value}` cannot be sent: a URL path resolves it to another resource"),
+        )
+        .help = Some("rename it (Keycloak's admin API cannot address it)".into());
     }
 }
 
@@ -441,7 +463,7 @@ impl ResourceKind for Realm {
         self.name == tenant.name(&REALM_SCOPE)
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        non_empty(cx, "name", &self.name, "realm name");
+        path_name(cx, "name", &self.name, "realm name");
         let realm = cx.tenant.name(&REALM_SCOPE);
         cx.scope("name", "realm", &self.name, &[realm], false);
         if let Some(s) = &self.smtp {
@@ -479,7 +501,7 @@ impl ResourceKind for Role {
         out
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        non_empty(cx, "name", &self.name, "role name");
+        path_name(cx, "name", &self.name, "role name");
         if let Some(c) = &self.composites
             && c.realm.iter().any(|r| r == &self.name)
         {
@@ -515,8 +537,8 @@ static CLIENT: KindMeta = KindMeta {
         FieldMeta::new("consent_required", SERVER_DEFAULT),
         FieldMeta::new("full_scope_allowed", SERVER_DEFAULT),
         FieldMeta::new("frontchannel_logout", SERVER_DEFAULT),
+        // Declared attributes are compared in full: a key removed from the manifest is removed.
         FieldMeta::new("attributes", SERVER_DEFAULT),
-        FieldMeta::new("attributes.*", SERVER_DEFAULT),
         FieldMeta::new("default_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::new("optional_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::keyed("protocol_mapper", "name", 0),
@@ -653,6 +675,11 @@ impl ResourceKind for Client {
             "client role",
             self.role.iter().map(|r| r.name.as_str()),
         );
+        for (i, r) in self.role.iter().enumerate() {
+            if !r.name.is_empty() {
+                path_name(cx, &format!("role[{i}].name"), &r.name, "client role name");
+            }
+        }
         if let (Some(d), Some(o)) = (&self.default_client_scopes, &self.optional_client_scopes) {
             for s in d.iter().filter(|s| o.contains(s)) {
                 cx.error(
@@ -739,7 +766,7 @@ impl ResourceKind for IdentityProvider {
         vec![realm_ref(tenant)]
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        non_empty(cx, "alias", &self.alias, "alias");
+        path_name(cx, "alias", &self.alias, "alias");
         non_empty(cx, "provider_id", &self.provider_id, "provider id");
         cx.secret("client_secret", self.client_secret.as_ref());
         if self.config.contains_key("clientSecret") {
@@ -800,7 +827,7 @@ impl ResourceKind for Group {
         out
     }
     fn check(&self, cx: &mut Checker<'_>) {
-        non_empty(cx, "name", &self.name, "group name");
+        path_name(cx, "name", &self.name, "group name");
         if self.name.contains('/') {
             cx.rule("name", &GROUP_NAME, "a group name cannot contain `/`")
                 .help = Some("nest groups with `parent = \"path/of/parent\"`".into());

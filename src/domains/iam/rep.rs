@@ -76,8 +76,9 @@ pub const IDP_FIELDS: &[&str] = &[
     "post_broker_login_flow_alias",
 ];
 
-/// Attributes Keycloak adds on read.
-const SERVER_ATTRIBUTES: &[&str] = &["realm_client"];
+/// Attributes Keycloak maintains itself: `realm_client` (added on read) and `client.secret.creation.time`
+/// (set whenever it generates a client's secret).
+const SERVER_ATTRIBUTES: &[&str] = &["realm_client", "client.secret.creation.time"];
 
 /// `access_token_lifespan` → `accessTokenLifespan`.
 pub fn camel(s: &str) -> String {
@@ -398,11 +399,26 @@ pub fn protocol_of(rep: &Value) -> Protocol {
 }
 
 /// A client representation: every field, or with `only` just those; `secret` is the value to set.
-pub fn client_rep(c: &Client, only: Option<&[String]>, secret: Option<&str>) -> Value {
+///
+/// Keycloak merges the `attributes` of a client update into the stored ones (a key the update leaves out
+/// is kept; an empty value removes it), so each key of `live` the client no longer has is sent empty.
+pub fn client_rep(
+    c: &Client,
+    only: Option<&[String]>,
+    secret: Option<&str>,
+    live: Option<&Client>,
+) -> Value {
     let model = serde_json::to_value(c).unwrap_or_default();
     let mut out = Map::new();
     out.insert("clientId".into(), json!(c.client_id));
     put(&model, CLIENT_FIELDS, only, &mut out);
+    if let (Some(Value::Object(sent)), Some(live)) = (out.get_mut("attributes"), live) {
+        for k in live.attributes.keys() {
+            if !c.attributes.contains_key(k) {
+                sent.insert(k.clone(), json!(""));
+            }
+        }
+    }
     if let Some(s) = secret {
         out.insert("secret".into(), json!(s));
     }
@@ -535,7 +551,7 @@ mod tests {
         let mut c = client(&json!({"clientId": "web"})).unwrap();
         c.name = None;
         let only = vec!["name".to_string(), "redirect_uris".to_string()];
-        let rep = client_rep(&c, Some(&only), None);
+        let rep = client_rep(&c, Some(&only), None, None);
         assert_eq!(
             rep,
             json!({"clientId": "web", "name": "", "redirectUris": []})

@@ -326,23 +326,37 @@ fn change_blocking(admin: &Admin, acls: &[Acl], deleting: bool) -> Result<(), Ac
                 .map(|i| sys::rd_kafka_acl_result_error(*list.add(i)))
                 .collect()
         };
+        // Each ACL has its own result: every refusal is named, and so is what the request did carry out.
+        let mut refused = Vec::new();
+        let mut first = None;
         for (e, acl) in errors.into_iter().zip(acls) {
             if !e.is_null() {
                 let err = sys::rd_kafka_error_code(e);
-                let code = owned(sys::rd_kafka_err2name(err));
-                let message = format!(
-                    "Kafka refused the ACL {} {:?} on {:?} {} ({code}): {}",
+                first.get_or_insert(err);
+                refused.push(format!(
+                    "the ACL {} {:?} on {:?} {} ({}): {}",
                     acl.principal,
                     acl.operation,
                     acl.resource_type,
                     acl.resource_name,
+                    owned(sys::rd_kafka_err2name(err)),
                     owned(sys::rd_kafka_error_string(e))
-                );
-                return Err(classify(admin::RequestError {
-                    code: Some(err),
-                    message,
-                }));
+                ));
             }
+        }
+        if let Some(err) = first {
+            let verb = if deleting { "deleted" } else { "created" };
+            let message = format!(
+                "Kafka refused {} of {} ACL change(s), the other {} were {verb}: {}",
+                refused.len(),
+                acls.len(),
+                acls.len() - refused.len(),
+                refused.join("; ")
+            );
+            return Err(classify(admin::RequestError {
+                code: Some(err),
+                message,
+            }));
         }
     }
     Ok(())

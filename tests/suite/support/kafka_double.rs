@@ -52,6 +52,30 @@ pub struct State {
     pub requests: BTreeMap<String, usize>,
     /// Requests (by API name) to answer by closing the connection instead, and how many more times.
     pub cut: BTreeMap<String, usize>,
+    /// Principals whose ACLs the caller may not create: each such creation is answered
+    /// CLUSTER_AUTHORIZATION_FAILED on its own, as a cluster that grants ALTER on a narrower scope does.
+    pub refused_principals: Vec<String>,
+}
+
+/// The protocol's error codes the double answers.
+pub mod code {
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_CONFIG: i16 = 40;
+    pub const INVALID_REQUEST: i16 = 42;
+}
+
+/// The protocol's numbers for resource types, pattern types, operations and permissions (`AclBinding`).
+mod acl_enum {
+    pub const ANY: i8 = 1;
+    pub const MATCH: i8 = 2;
+    pub const LITERAL: i8 = 3;
+    pub const PREFIXED: i8 = 4;
+    pub const CLUSTER: i8 = 4;
 }
 
 pub struct KafkaDouble {
@@ -177,7 +201,52 @@ fn s(x: &str) -> StrBytes {
     StrBytes::from_string(x.to_string())
 }
 
-/// Whether a binding matches a filter (1 = ANY; pattern 2 = MATCH is taken as ANY here).
+/// Whether a binding's resource pattern matches a filter's: ANY matches every pattern type; MATCH matches
+/// the bindings that apply to the named resource (a literal one of that name, the literal wildcard `*`, and
+/// every prefixed one whose name starts the filter's name), as `ResourcePatternFilter.matches` defines it.
+fn pattern_matches(b: &Binding, pattern: i8, name: Option<&str>) -> bool {
+    use acl_enum::*;
+    match pattern {
+        ANY => name.is_none_or(|n| n == b.name),
+        MATCH => match name {
+            None => true,
+            Some(n) => match b.pattern {
+                LITERAL => b.name == n || b.name == "*",
+                PREFIXED => n.starts_with(&b.name),
+                _ => false,
+            },
+        },
+        p => p == b.pattern && name.is_none_or(|n| n == b.name),
+    }
+}
+
+/// Why Kafka refuses to create a binding (`AclControlManager.validateNewAcl`), if it does.
+fn invalid_acl(b: &Binding) -> Option<&'static str> {
+    use acl_enum::*;
+    let principal_ok = b
+        .principal
+        .split_once(':')
+        .is_some_and(|(t, n)| !t.is_empty() && !n.is_empty());
+    if !(2..=7).contains(&b.resource_type) {
+        Some("Invalid resourceType")
+    } else if b.pattern != LITERAL && b.pattern != PREFIXED {
+        Some("Invalid patternType")
+    } else if b.operation <= 1 {
+        Some("Invalid operation")
+    } else if b.permission != 2 && b.permission != 3 {
+        Some("Invalid permissionType")
+    } else if b.name.is_empty() {
+        Some("Resource name should not be empty")
+    } else if b.resource_type == CLUSTER && b.name != "kafka-cluster" {
+        Some("The only valid name for the CLUSTER resource is kafka-cluster")
+    } else if !principal_ok {
+        Some("Could not parse principal")
+    } else {
+        None
+    }
+}
+
+/// Whether a binding matches a filter (1 = ANY for each member; pattern 2 = MATCH).
 #[allow(clippy::too_many_arguments)]
 fn matches(
     b: &Binding,
@@ -190,8 +259,7 @@ fn matches(
     perm: i8,
 ) -> bool {
     (rt == 1 || rt == b.resource_type)
-        && name.is_none_or(|n| n == b.name)
-        && (pattern == 1 || pattern == 2 || pattern == b.pattern)
+        && pattern_matches(b, pattern, name)
         && principal.is_none_or(|p| p == b.principal)
         && host.is_none_or(|h| h == b.host)
         && (op == 1 || op == b.operation)
@@ -296,6 +364,21 @@ fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKin
                         operation: c.operation,
                         permission: c.permission_type,
                     };
+                    let refused = if let Some(why) = invalid_acl(&b) {
+                        Some((code::INVALID_REQUEST, why))
+                    } else if st.refused_principals.contains(&b.principal) {
+                        Some((
+                            code::CLUSTER_AUTHORIZATION_FAILED,
+                            "Cluster authorization failed.",
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some((error, why)) = refused {
+                        return AclCreationResult::default()
+                            .with_error_code(error)
+                            .with_error_message(Some(s(why)));
+                    }
                     if !st.acls.contains(&b) {
                         st.acls.push(b);
                     }
@@ -348,15 +431,23 @@ fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKin
                 .topics
                 .iter()
                 .map(|t| {
-                    let configs = t
+                    let configs: BTreeMap<String, String> = t
                         .configs
                         .iter()
                         .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                         .collect();
-                    st.topics
-                        .insert(t.name.to_string(), (t.num_partitions, configs));
-                    CreatableTopicResult::default()
-                        .with_name(t.name.clone())
+                    let result = CreatableTopicResult::default().with_name(t.name.clone());
+                    if let Some((error, why)) = invalid_topic(&st, &t.name.to_string(), t, &configs)
+                    {
+                        return result
+                            .with_error_code(error)
+                            .with_error_message(Some(s(&why)));
+                    }
+                    if !req.validate_only {
+                        st.topics
+                            .insert(t.name.to_string(), (t.num_partitions.max(1), configs));
+                    }
+                    result
                         .with_num_partitions(t.num_partitions)
                         .with_replication_factor(t.replication_factor)
                 })
@@ -394,6 +485,88 @@ fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKin
     }
 }
 
+/// Topic configs a broker knows (a subset of Kafka's `TopicConfig`): another name is INVALID_CONFIG.
+const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "max.message.bytes",
+    "min.cleanable.dirty.ratio",
+    "min.insync.replicas",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+    "message.timestamp.type",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "preallocate",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "unclean.leader.election.enable",
+    "local.retention.ms",
+    "local.retention.bytes",
+    "remote.storage.enable",
+];
+
+/// Why Kafka refuses to create a topic (`CreateTopics`' per-topic errors), if it does: one broker here.
+fn invalid_topic(
+    st: &State,
+    name: &str,
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+    configs: &BTreeMap<String, String>,
+) -> Option<(i16, String)> {
+    let legal = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !legal {
+        return Some((
+            code::INVALID_TOPIC_EXCEPTION,
+            format!("Topic name \"{name}\" is illegal"),
+        ));
+    }
+    if st.topics.contains_key(name) {
+        return Some((
+            code::TOPIC_ALREADY_EXISTS,
+            format!("Topic '{name}' already exists."),
+        ));
+    }
+    if t.num_partitions == 0 || t.num_partitions < -1 {
+        return Some((
+            code::INVALID_PARTITIONS,
+            "Number of partitions must be larger than 0.".into(),
+        ));
+    }
+    if t.replication_factor == 0 || t.replication_factor < -1 || t.replication_factor > 1 {
+        return Some((
+            code::INVALID_REPLICATION_FACTOR,
+            format!(
+                "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.",
+                t.replication_factor, t.replication_factor
+            ),
+        ));
+    }
+    configs
+        .keys()
+        .find(|k| !TOPIC_CONFIGS.contains(&k.as_str()))
+        .map(|k| {
+            (
+                code::INVALID_CONFIG,
+                format!("Unknown topic config name: {k}"),
+            )
+        })
+}
+
 /// Just enough error plumbing for the serving loop (a broken connection ends it).
 mod anyhow_like {
     pub type Result = std::result::Result<(), std::io::Error>;
@@ -402,5 +575,106 @@ mod anyhow_like {
     }
     pub fn msg(m: &str) -> std::io::Error {
         std::io::Error::other(m.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+
+    fn binding(name: &str, pattern: i8) -> Binding {
+        Binding {
+            resource_type: 2,
+            name: name.into(),
+            pattern,
+            principal: "User:a".into(),
+            host: "*".into(),
+            operation: 3,
+            permission: 3,
+        }
+    }
+
+    #[test]
+    fn a_match_filter_finds_the_acls_that_apply_to_a_resource() {
+        use acl_enum::*;
+        let apply = |b: &Binding| pattern_matches(b, MATCH, Some("acme.orders"));
+        assert!(apply(&binding("acme.orders", LITERAL)));
+        assert!(apply(&binding("*", LITERAL)));
+        assert!(apply(&binding("acme.", PREFIXED)));
+        assert!(!apply(&binding("acme.orders.dlq", LITERAL)));
+        assert!(!apply(&binding("acme.orders.", PREFIXED)));
+        assert!(!apply(&binding("acme", LITERAL)));
+        // ANY and an exact pattern type are not MATCH.
+        assert!(!pattern_matches(
+            &binding("*", LITERAL),
+            ANY,
+            Some("acme.orders")
+        ));
+        assert!(!pattern_matches(
+            &binding("acme.", PREFIXED),
+            LITERAL,
+            Some("acme.")
+        ));
+    }
+
+    #[test]
+    fn acls_and_topics_the_broker_refuses() {
+        let mut b = binding("acme.", acl_enum::PREFIXED);
+        assert_eq!(invalid_acl(&b), None);
+        b.principal = "analytics".into();
+        assert_eq!(invalid_acl(&b), Some("Could not parse principal"));
+        let mut c = binding("acme-cluster", acl_enum::LITERAL);
+        c.resource_type = acl_enum::CLUSTER;
+        assert!(invalid_acl(&c).is_some());
+        c.pattern = acl_enum::MATCH;
+        c.name = "kafka-cluster".into();
+        assert_eq!(invalid_acl(&c), Some("Invalid patternType"));
+
+        let st = State::default();
+        let topic = |partitions: i32, rf: i16, config: Option<&str>| {
+            CreatableTopic::default()
+                .with_num_partitions(partitions)
+                .with_replication_factor(rf)
+                .with_configs(
+                    config
+                        .map(|k| CreatableTopicConfig::default().with_name(s(k)))
+                        .into_iter()
+                        .collect(),
+                )
+        };
+        let error = |name: &str, t: &CreatableTopic| {
+            let configs = t
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), String::new()))
+                .collect();
+            invalid_topic(&st, name, t, &configs).map(|e| e.0)
+        };
+        assert_eq!(
+            error("acme.orders", &topic(3, 1, Some("retention.ms"))),
+            None
+        );
+        assert_eq!(error("acme.orders", &topic(-1, -1, None)), None);
+        assert_eq!(
+            error("acme.orders", &topic(3, 3, None)),
+            Some(code::INVALID_REPLICATION_FACTOR)
+        );
+        assert_eq!(
+            error("acme.orders", &topic(0, 1, None)),
+            Some(code::INVALID_PARTITIONS)
+        );
+        assert_eq!(
+            error("acme.orders", &topic(1, 1, Some("retention.msec"))),
+            Some(code::INVALID_CONFIG)
+        );
+        assert_eq!(
+            error("acme orders", &topic(1, 1, None)),
+            Some(code::INVALID_TOPIC_EXCEPTION)
+        );
+        assert_eq!(
+            error("..", &topic(1, 1, None)),
+            Some(code::INVALID_TOPIC_EXCEPTION)
+        );
     }
 }

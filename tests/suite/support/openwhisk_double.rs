@@ -3,7 +3,9 @@
 //! reference describe them:
 //!
 //! - HTTP Basic auth with the namespace's `uuid:key` (401 otherwise); `_` is the caller's own namespace,
-//!   another namespace is 403;
+//!   another namespace is 403, but for reading one of its published packages;
+//! - a binding must name a package that exists, is not a binding, and is published or the caller's own;
+//!   reading a binding shows the bound package's parameters merged into its own (its own win);
 //! - errors are `{error, code}` with a transaction id;
 //! - `PUT` without `overwrite=true` on an existing name is 409; with it, the entity is merged: an action's
 //!   `exec` and `parameters` replaced when given, `limits` merged field by field, annotations merged (old and
@@ -95,6 +97,9 @@ pub struct Options {
     pub auth: String,
     /// Answers a fault instead of the real answer when it says so.
     pub fault: Option<http::Fault>,
+    /// Packages of other namespaces (namespace, package as OpenWhisk shows it): a published one can be read
+    /// and bound to, another is 403.
+    pub others: Vec<(String, Value)>,
 }
 
 impl Default for Options {
@@ -103,8 +108,33 @@ impl Default for Options {
             namespace: "acme".into(),
             auth: "00000000-0000-4000-8000-00000000ac3e:test-key-of-the-openwhisk-double".into(),
             fault: None,
+            others: vec![
+                // As a deployment with the alarms and samples packages installed has them.
+                other("whisk.system", "alarms", true, json!([])),
+                other(
+                    "whisk.system",
+                    "samples",
+                    true,
+                    json!([{"key": "place", "value": "Earth"}, {"key": "greeting", "value": "Hello"}]),
+                ),
+                other(
+                    "globex",
+                    "internal",
+                    false,
+                    json!([{"key": "token", "value": "x"}]),
+                ),
+            ],
         }
     }
+}
+
+/// A package of another namespace, as OpenWhisk shows it.
+pub fn other(namespace: &str, name: &str, publish: bool, parameters: Value) -> (String, Value) {
+    (
+        namespace.to_string(),
+        json!({"name": name, "namespace": namespace, "version": "0.0.1", "publish": publish,
+               "binding": {}, "parameters": parameters, "annotations": [], "updated": 0}),
+    )
 }
 
 /// Everything the double holds (entities as OpenWhisk shows them, without `namespace`).
@@ -321,6 +351,11 @@ impl Cx<'_> {
 
     fn handle(&mut self, method: &str, template: &str, input: Value) -> Answer {
         let ns = self.p("namespace");
+        let shared =
+            (method, template) == ("GET", "/namespaces/{namespace}/packages/{packageName}");
+        if shared && let Some(p) = self.other(&ns, &self.p("packageName")) {
+            return (200, p);
+        }
         if template != "/namespaces" && ns != "_" && ns != self.options.namespace {
             return self.err(
                 403,
@@ -334,6 +369,49 @@ impl Cx<'_> {
 
     fn ns(&self) -> String {
         self.options.namespace.clone()
+    }
+
+    /// A published package of another namespace.
+    fn other(&self, ns: &str, name: &str) -> Option<Value> {
+        self.options
+            .others
+            .iter()
+            .find(|(n, p)| n == ns && p["name"] == name && p["publish"] == true)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// The package a binding names, as its parameters come: OpenWhisk refuses a binding to a package that
+    /// does not exist or is itself a binding (400), and to another namespace's package that is not
+    /// published (403) (`Packages.scala`: `bindingDoesNotExist`, `bindingCannotReferenceBinding`, the
+    /// entitlement check of the referenced package).
+    fn bound(&mut self, binding: &Value) -> Result<Value, Answer> {
+        let ns = binding["namespace"].as_str().unwrap_or("_");
+        let name = binding["name"].as_str().unwrap_or_default();
+        let own = ns == "_" || ns == self.ns();
+        let p = if own {
+            self.w.packages.get(name).cloned().map(Value::Object)
+        } else if let Some(p) = self.other(ns, name) {
+            Some(p)
+        } else if self
+            .options
+            .others
+            .iter()
+            .any(|(n, p)| n == ns && p["name"] == name)
+        {
+            return Err(self.err(
+                403,
+                "The supplied authentication is not authorized to access this resource.",
+            ));
+        } else {
+            None
+        };
+        let Some(p) = p else {
+            return Err(self.err(400, "Binding references a package that does not exist."));
+        };
+        if p["binding"].get("name").is_some() {
+            return Err(self.err(400, "Cannot bind to another package binding."));
+        }
+        Ok(p)
     }
 
     fn shown(&self, entity: &Map<String, Value>, namespace: String) -> Value {
@@ -470,6 +548,29 @@ impl Cx<'_> {
                     return Err(self.err(404, "The requested resource does not exist."));
                 };
                 let mut p = p.clone();
+                // A binding comes back with the bound package's parameters merged in, its own winning;
+                // when the bound package is gone, the binding's read is 404 (OpenWhisk reads the bound
+                // package to answer: `mergePackageWithBinding`).
+                if let Some(b) = p
+                    .get("binding")
+                    .filter(|b| b.get("name").is_some())
+                    .cloned()
+                {
+                    let bound = match self.bound(&b) {
+                        Ok(bound) => bound,
+                        Err((400, _)) => {
+                            return Err(self.err(404, "The requested resource does not exist."));
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let own = key_values(p.get("parameters"));
+                    let mut merged: Vec<Value> = key_values(bound.get("parameters"))
+                        .into_iter()
+                        .filter(|x| !own.iter().any(|o| o["key"] == x["key"]))
+                        .collect();
+                    merged.extend(own);
+                    p.insert("parameters".into(), Value::Array(merged));
+                }
                 let actions: Vec<Value> = self
                     .w
                     .actions
@@ -488,6 +589,9 @@ impl Cx<'_> {
                     .get("binding")
                     .filter(|b| b.get("name").is_some())
                     .cloned();
+                if let Some(b) = &binding {
+                    self.bound(b)?;
+                }
                 let now = now_ms();
                 match self.w.packages.get_mut(&name) {
                     Some(_) if !overwrite => Err(self.err(409, "resource already exists")),

@@ -55,6 +55,7 @@ impl Cx<'_> {
                                 c.secret = Some(s.to_string());
                             }
                         }
+                        "attributes" => merge_attributes(&mut c.rep, &v),
                         _ if !v.is_null() => {
                             c.rep.insert(k, v);
                         }
@@ -63,6 +64,7 @@ impl Cx<'_> {
                 }
                 if confidential(&c.rep) && c.secret.is_none() {
                     c.secret = Some(format!("generated-{}", c.id));
+                    secret_created(&mut c.rep);
                 }
                 if sa {
                     self.service_account(i);
@@ -300,6 +302,7 @@ impl Cx<'_> {
             match k.as_str() {
                 "id" | "protocolMappers" | "defaultClientScopes" | "optionalClientScopes" => {}
                 "secret" => secret = v.as_str().map(str::to_string),
+                "attributes" => merge_attributes(&mut rep, &v),
                 _ if !v.is_null() => {
                     rep.insert(k, v);
                 }
@@ -308,6 +311,7 @@ impl Cx<'_> {
         }
         if confidential(&rep) && secret.is_none() {
             secret = Some(format!("generated-{id}"));
+            secret_created(&mut rep);
         }
         if !confidential(&rep) {
             secret = None;
@@ -392,4 +396,37 @@ impl Cx<'_> {
             roles: default.into_iter().collect(),
         });
     }
+}
+
+/// Lays the `attributes` of a client request over the stored ones as Keycloak does (`RepresentationToModel`
+/// sets each attribute sent and removes one sent empty; a key the request leaves out is kept: "clearing
+/// needs an explicit empty value", the reference's behaviour notes).
+fn merge_attributes(rep: &mut Map<String, Value>, sent: &Value) {
+    let mut stored = obj(rep.get("attributes").unwrap_or(&Value::Null));
+    for (k, v) in obj(sent) {
+        match v.as_str() {
+            Some(s) if !s.trim().is_empty() => {
+                stored.insert(k, v);
+            }
+            _ if v.is_null() || v.as_str().is_some() => {
+                stored.remove(&k);
+            }
+            _ => {
+                stored.insert(k, v);
+            }
+        }
+    }
+    rep.insert("attributes".into(), Value::Object(stored));
+}
+
+/// Keycloak records when it generated a client's secret, as the attribute `client.secret.creation.time`
+/// (seconds since the epoch).
+fn secret_created(rep: &mut Map<String, Value>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let mut a = obj(rep.get("attributes").unwrap_or(&Value::Null));
+    a.insert("client.secret.creation.time".into(), json!(now.to_string()));
+    rep.insert("attributes".into(), Value::Object(a));
 }
