@@ -1009,3 +1009,78 @@ async fn a_removed_client_attribute_is_removed() {
         "{exported}"
     );
 }
+
+/// The double reads bodies as Keycloak does: a member the representation does not have, or one of the wrong
+/// type, is refused (400) and changes nothing; a group renamed blank or onto a sibling's name is refused as
+/// a new one would be; objects under a realm or parent that does not exist are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_double_refuses_what_keycloak_refuses() {
+    let kc = double().await;
+    let k = admin(&kc);
+    post(&k, &[], json!({"realm": "acme"})).await;
+    let status = |r: Result<falconer::domains::iam::client::Response, _>| match r {
+        Ok(r) => r.status,
+        Err(e) => {
+            let e: falconer::domains::iam::client::KcError = e;
+            e.status().unwrap_or(0)
+        }
+    };
+    let send = |m: Method, p: Vec<&'static str>, b: Value| {
+        let k = &k;
+        async move { k.send(m, &p, &[], Some(&b)).await }
+    };
+    for (path, body) in [
+        (
+            vec!["acme", "roles"],
+            json!({"name": "r", "descripton": "typo"}),
+        ),
+        (
+            vec!["acme", "roles"],
+            json!({"name": "r", "attributes": {"a": "not a list"}}),
+        ),
+        (
+            vec!["acme", "groups"],
+            json!({"name": "g", "realm_roles": ["x"]}),
+        ),
+    ] {
+        assert_eq!(
+            status(send(Method::POST, path.clone(), body.clone()).await),
+            400,
+            "{path:?} {body}"
+        );
+    }
+    assert!(
+        k.get(&["acme", "roles", "r"], &[])
+            .await
+            .expect("GET")
+            .is_none()
+    );
+    let a = post(&k, &["acme", "groups"], json!({"name": "a"})).await;
+    post(&k, &["acme", "groups"], json!({"name": "b"})).await;
+    let put = |body: Value| {
+        let k = &k;
+        let a = a.clone();
+        async move {
+            k.send(Method::PUT, &["acme", "groups", &a], &[], Some(&body))
+                .await
+        }
+    };
+    assert_eq!(status(put(json!({"name": "b"})).await), 409);
+    assert_eq!(status(put(json!({"name": " "})).await), 400);
+    assert_eq!(status(put(json!({"name": "c"})).await), 204);
+    assert_eq!(
+        status(send(Method::POST, vec!["nowhere", "roles"], json!({"name": "r"})).await),
+        404
+    );
+    assert_eq!(
+        status(
+            send(
+                Method::POST,
+                vec!["acme", "groups", "no-such-id", "children"],
+                json!({"name": "r"})
+            )
+            .await
+        ),
+        404
+    );
+}

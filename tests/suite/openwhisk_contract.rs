@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::openwhisk_double::{OpenWhiskDouble, Options, ROUTES};
+use crate::openwhisk_double::{OpenWhiskDouble, Options, ROUTES, Recorded};
 use crate::support::{Workdir, code, contract};
 use falconer::domains::functions::client::{Config, Whisk};
 use reqwest::Method;
@@ -172,11 +172,17 @@ async fn every_route_is_reached_and_every_body_validates() {
     );
     let (mut checked, mut errors) = (0, 0);
     let mut problems = Vec::new();
+    let mut requests = 0;
     for r in &log {
         let Some(op) = operation(&doc, &r.method, &r.route) else {
             problems.push(format!("{} {}: not in the definition", r.method, r.route));
             continue;
         };
+        match request_problem(&doc, op, r) {
+            Some(p) => problems.push(p),
+            None if !r.request.is_null() => requests += 1,
+            None => {}
+        }
         let Some(resp) = response(&doc, op, r.status) else {
             problems.push(format!(
                 "{} {}: status {} is not documented",
@@ -205,4 +211,33 @@ async fn every_route_is_reached_and_every_body_validates() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(checked > 40, "only {checked} bodies were checked");
     assert!(errors >= 5, "only {errors} error bodies were checked");
+    assert!(requests > 15, "only {requests} request bodies were checked");
+}
+
+/// What is wrong with a request's body, if anything: a body where the operation takes none, or one that does
+/// not validate (strictly: no member the schema does not name) against the operation's `in: body`
+/// parameter.
+fn request_problem(doc: &Value, op: &Value, r: &Recorded) -> Option<String> {
+    let schema = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["in"] == "body")
+        .map(|p| &p["schema"]);
+    match (schema, r.request.is_null()) {
+        (_, true) => None,
+        (None, false) => Some(format!(
+            "{} {}: a request body where none is documented: {}",
+            r.method, r.route, r.request
+        )),
+        (Some(schema), false) => contract::validator(doc, "definitions", schema)
+            .validate(&r.request)
+            .err()
+            .map(|e| {
+                format!(
+                    "{} {}: the request does not validate: {e} (body {})",
+                    r.method, r.route, r.request
+                )
+            }),
+    }
 }

@@ -15,8 +15,11 @@ pub struct Recorded {
     /// The route template that answered, or `(unknown)` / `(unauthorized)`.
     pub route: String,
     pub status: u16,
+    /// The answer's body.
     pub body: Value,
     pub query: String,
+    /// The request's JSON body (null when it had none, or one that is not JSON).
+    pub request: Value,
 }
 
 /// Percent-decodes a path segment or form field.

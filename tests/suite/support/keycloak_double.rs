@@ -563,6 +563,7 @@ async fn serve(
         status,
         body: out.clone(),
         query: uri.query().unwrap_or_default().to_string(),
+        request: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
     drop(w);
     let headers: Vec<_> = location
@@ -685,6 +686,7 @@ impl Cx<'_> {
     }
 
     fn route(&mut self, method: &str, template: &str, input: Value) -> Routed {
+        refuse_unreadable(method, template, &input)?;
         let families: [Family<Self>; 7] = [
             Self::config,
             Self::realms,
@@ -978,4 +980,98 @@ fn mappings(r: &RealmS, ids: &[String]) -> Value {
         out.insert("clientMappings".into(), Value::Object(clients));
     }
     Value::Object(out)
+}
+
+/// The members of the representations whose handlers copy the members they know (from the OpenAPI
+/// document's schemas), by the routes that read them.
+fn representation(method: &str, template: &str) -> Option<&'static [&'static str]> {
+    const ROLE: &[&str] = &[
+        "id",
+        "name",
+        "description",
+        "scopeParamRequired",
+        "composite",
+        "composites",
+        "clientRole",
+        "containerId",
+        "attributes",
+    ];
+    const GROUP: &[&str] = &[
+        "id",
+        "name",
+        "description",
+        "path",
+        "parentId",
+        "subGroupCount",
+        "subGroups",
+        "attributes",
+        "realmRoles",
+        "clientRoles",
+        "access",
+    ];
+    const PROTOCOL_MAPPER: &[&str] = &[
+        "id",
+        "name",
+        "protocol",
+        "protocolMapper",
+        "consentRequired",
+        "consentText",
+        "config",
+    ];
+    const IDP_MAPPER: &[&str] = &[
+        "id",
+        "name",
+        "identityProviderAlias",
+        "identityProviderMapper",
+        "config",
+    ];
+    if method != "POST" && method != "PUT" {
+        return None;
+    }
+    let t = template;
+    if t.ends_with("/composites") || t.contains("role-mappings") {
+        None
+    } else if t.ends_with("/roles") || t.ends_with("/roles/{role-name}") {
+        Some(ROLE)
+    } else if t.ends_with("/groups")
+        || t.ends_with("/children")
+        || t.ends_with("/groups/{group-id}")
+    {
+        Some(GROUP)
+    } else if t.contains("/protocol-mappers/models") {
+        Some(PROTOCOL_MAPPER)
+    } else if t.contains("/identity-provider/instances/{alias}/mappers") {
+        Some(IDP_MAPPER)
+    } else {
+        None
+    }
+}
+
+/// Keycloak reads a body with Jackson, which refuses a member the representation does not have
+/// ("Unrecognized field ..., not marked as ignorable") and a member of the wrong type: 400, nothing changed.
+/// Attributes are maps of string lists; a mapper's config is a map of strings.
+fn refuse_unreadable(method: &str, template: &str, input: &Value) -> Result<(), (u16, Value)> {
+    let Some(known) = representation(method, template) else {
+        return Ok(());
+    };
+    let Some(m) = input.as_object() else {
+        return Err(error(400, "unable to read the request body"));
+    };
+    if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(error(400, &format!("Unrecognized field \"{k}\"")));
+    }
+    let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+    let typed = match (m.get("attributes"), m.get("config")) {
+        (Some(a), _) if !a.is_null() => a.as_object().is_some_and(|o| o.values().all(strings)),
+        (_, Some(c)) if !c.is_null() => c
+            .as_object()
+            .is_some_and(|o| o.values().all(|v| v.is_string() || v.is_null())),
+        _ => true,
+    };
+    let named = m.get("name").is_none_or(Value::is_string);
+    if typed && named {
+        Ok(())
+    } else {
+        Err(error(400, "unable to read the request body"))
+    }
 }

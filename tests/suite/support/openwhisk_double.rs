@@ -284,6 +284,7 @@ async fn serve(
         status,
         body: out.clone(),
         query: uri.query().unwrap_or_default().to_string(),
+        request: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
     drop(w);
     http::answer(status, &[], &out)

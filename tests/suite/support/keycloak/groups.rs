@@ -37,7 +37,7 @@ impl Cx<'_> {
                     None
                 };
                 let name = str_of(&input, "name").to_string();
-                if name.is_empty() {
+                if name.trim().is_empty() {
                     return Err(error(400, "Group name is missing"));
                 }
                 let id = self.id();
@@ -85,7 +85,25 @@ impl Cx<'_> {
             }
             ("PUT", "/{realm}/groups/{group-id}") => {
                 let i = self.group_index()?;
-                let g = &mut self.realm()?.groups[i];
+                let r = self.realm()?;
+                // A rename is held to a new group's rules: a name, unique among its siblings.
+                if let Some(n) = input.get("name").and_then(Value::as_str) {
+                    if n.trim().is_empty() {
+                        return Err(error(400, "Group name is missing"));
+                    }
+                    let parent = r.groups[i].parent.clone();
+                    if r.groups
+                        .iter()
+                        .enumerate()
+                        .any(|(j, g)| j != i && g.parent == parent && g.name == n)
+                    {
+                        return Err(error(
+                            409,
+                            &format!("Sibling group named '{n}' already exists."),
+                        ));
+                    }
+                }
+                let g = &mut r.groups[i];
                 if let Some(n) = input.get("name").and_then(Value::as_str) {
                     g.name = n.to_string();
                 }
