@@ -99,13 +99,15 @@ const NOT_CHANGED_ALONE: &[(&str, &str, &str)] = &[
         "mongo.collection",
         "pipeline",
         "the test server (SecantusDB) answers ok to collMod {viewOn, pipeline} and keeps the old pipeline, so \
-         no re-plan can come out empty here; falconer sends MongoDB's collMod",
+         no re-plan can come out empty here; mongo::updates_the_test_server_cannot_show_send_mongodbs_commands \
+         holds the command falconer sends to MongoDB's collMod",
     ),
     (
         "mongo.index",
         "hidden",
         "the test server (SecantusDB) answers ok to collMod {index: {hidden}} and lists the index unchanged; \
-         falconer sends MongoDB's collMod",
+         mongo::updates_the_test_server_cannot_show_send_mongodbs_commands holds the command falconer sends \
+         to MongoDB's collMod",
     ),
     (
         "postgres.table",

@@ -650,3 +650,77 @@ async fn what_no_kind_carries_is_named() {
     assert!(!err.contains("system.buckets"), "{err}");
     w.finish();
 }
+
+/// The two updates the test server acknowledges without making (a view's pipeline, an index's `hidden`) are
+/// held to the commands MongoDB documents for them instead: `collMod` with both `viewOn` and `pipeline`
+/// ("to modify a view's definition, specify both"), and `collMod` with `index: {name, hidden}`. The server
+/// accepts both.
+#[tokio::test]
+async fn updates_the_test_server_cannot_show_send_mongodbs_commands() {
+    use falconer::domains::mongo::apply::{Op, execute, ops};
+    use std::collections::HashMap;
+    let manifest = |status: &str, hidden: &str| {
+        format!(
+            "format_version = \"1\"\n[tenant]\nid = \"eps\"\n[[mongo.database]]\nname = \"eps\"\n\
+             [[mongo.collection]]\nname = \"orders\"\ndatabase = \"eps\"\n\
+             [[mongo.collection]]\nname = \"open_orders\"\ndatabase = \"eps\"\nview_on = \"orders\"\n\
+             pipeline = [{{ \"$match\" = {{ status = \"{status}\" }} }}]\n\
+             [[mongo.index]]\nname = \"status_1\"\ndatabase = \"eps\"\ncollection = \"orders\"\n\
+             key = [{{ field = \"status\", order = 1 }}]\n{hidden}"
+        )
+    };
+    let key = falconer::secrets::FingerprintKey::new(b"k".to_vec());
+    let items = |text: &str| {
+        let loaded = falconer::manifest::load_str(
+            "m.toml",
+            text,
+            falconer::manifest::Format::Toml,
+            Default::default(),
+        );
+        let m = loaded.manifest.expect("loads");
+        let mut warnings = Vec::new();
+        let items: Vec<falconer::plan::Item> = m
+            .resources
+            .iter()
+            .map(|r| falconer::plan::Item::new(r.spec.clone(), Path::new(""), &key, &mut warnings))
+            .collect();
+        (m.tenant, items)
+    };
+    let old = manifest("open", "");
+    let (tenant, live) = items(&old);
+    let (_, desired) = items(&manifest("paid", "hidden = true\n"));
+    let plan = falconer::plan::make(&tenant, &desired, &live, &Default::default()).expect("plans");
+    let by =
+        |v: &[falconer::plan::Item]| -> Vec<(falconer::model::Address, falconer::domains::Spec)> {
+            v.iter()
+                .map(|i| (i.address.clone(), i.spec.clone()))
+                .collect()
+        };
+    let (d, l) = (by(&desired), by(&live));
+    let d: HashMap<_, _> = d.iter().map(|(a, s)| (a, s)).collect();
+    let l: HashMap<_, _> = l.iter().map(|(a, s)| (a, s)).collect();
+    let waves = ops(&plan.changes, &d, &l);
+    let commands: Vec<mongodb::bson::Document> = waves
+        .iter()
+        .flat_map(|w| w.values().flatten())
+        .map(|op| match op {
+            Op::CollMod { command, .. } => command.clone(),
+            other => panic!("only collMod is sent, not {}", other.shown()),
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            doc! { "collMod": "open_orders", "viewOn": "orders", "pipeline": [{ "$match": { "status": "paid" } }] },
+            doc! { "collMod": "orders", "index": { "name": "status_1", "hidden": true } },
+        ]
+    );
+    let w = World::new("unseen").await;
+    w.write("m.toml", &old);
+    code(&w.apply(&[]), 0);
+    execute(&w.client, &waves)
+        .await
+        .map_err(|(_, what, e)| format!("{what}: {e}"))
+        .expect("the server accepts both");
+    w.finish();
+}
