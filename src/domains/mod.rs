@@ -6,6 +6,7 @@
 //! kind means writing its struct in its domain file and adding one line here.
 
 pub mod address;
+pub mod answer;
 pub mod item;
 pub mod provider;
 pub mod rename;

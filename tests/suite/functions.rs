@@ -624,16 +624,18 @@ async fn bindings_are_held_to_openwhisk_rules() {
     let failing = OpenWhiskDouble::start(
         0,
         Options {
-            fault: Some(std::sync::Arc::new(|m: &axum::http::Method, p: &str| {
-                (m == axum::http::Method::GET && p.ends_with("/whisk.system/packages/samples"))
-                    .then(|| {
-                        (
-                            503,
-                            vec![],
-                            "{\"error\":\"unavailable\",\"code\":\"x\"}".to_string(),
-                        )
-                    })
-            })),
+            fault: Some(std::sync::Arc::new(
+                |m: &axum::http::Method, p: &str, _: &[u8]| {
+                    (m == axum::http::Method::GET && p.ends_with("/whisk.system/packages/samples"))
+                        .then(|| {
+                            (
+                                503,
+                                vec![],
+                                "{\"error\":\"unavailable\",\"code\":\"x\"}".to_string(),
+                            )
+                        })
+                },
+            )),
             ..Options::default()
         },
     )

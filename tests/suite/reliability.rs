@@ -154,7 +154,7 @@ async fn faulty_at(
     let count = served.clone();
     let (status, retry_after, body) = fault;
     let options = crate::keycloak_double::Options {
-        fault: Some(std::sync::Arc::new(move |m, path| {
+        fault: Some(std::sync::Arc::new(move |m, path, _| {
             if m.as_str() != method || path != target {
                 return None;
             }
@@ -279,7 +279,7 @@ async fn faulty_openwhisk(
     let count = served.clone();
     let (status, retry_after, body) = fault;
     let options = crate::openwhisk_double::Options {
-        fault: Some(std::sync::Arc::new(move |m, path| {
+        fault: Some(std::sync::Arc::new(move |m, path, _| {
             let list = m.as_str() == "GET" && path.ends_with("/packages");
             if !list || count.fetch_add(1, Ordering::SeqCst) >= times {
                 return None;

@@ -4,11 +4,35 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::domains::answer;
 use reqwest::{Method, Url};
 use serde_json::Value;
 
 /// The largest page OpenWhisk gives.
 pub const PAGE: usize = 200;
+
+/// The routes (under `/api/v1`, `*` for one segment) whose answer is a list of entities.
+const LISTS: &[&str] = &[
+    "namespaces/*/actions",
+    "namespaces/*/packages",
+    "namespaces/*/triggers",
+    "namespaces/*/rules",
+];
+
+/// The routes whose answer is a list of strings (the namespaces the key may use).
+const STRINGS: &[&str] = &["namespaces"];
+
+/// The kinds OpenWhisk's entities give the members falconer reads (`apiv1swagger.json`).
+const MEMBERS: &[(&str, answer::Kind)] = &[
+    ("name", answer::Kind::Str),
+    ("namespace", answer::Kind::Str),
+    ("version", answer::Kind::Str),
+    ("publish", answer::Kind::Bool),
+    ("exec", answer::Kind::Object),
+    ("limits", answer::Kind::Object),
+    ("parameters", answer::Kind::List),
+    ("annotations", answer::Kind::List),
+];
 
 /// Where OpenWhisk is and the key to use.
 pub struct Config {
@@ -195,14 +219,21 @@ impl Whisk {
             serde_json::from_slice::<Value>(&bytes)
         };
         if (200..300).contains(&status) {
-            // A success whose body is not JSON is a bad answer, never taken for an empty one.
-            return parsed.map_err(|e| OwError::Refused {
+            // A success whose body is not JSON, or not of the shape OpenWhisk gives, is a bad answer, never
+            // taken for an empty one.
+            let refused = |message: String| OwError::Refused {
                 method: method.to_string(),
                 path: shown.clone(),
                 status,
-                message: format!("the answer is not JSON: {e}"),
+                message,
                 code: None,
-            });
+            };
+            let body = parsed.map_err(|e| refused(format!("the answer is not JSON: {e}")))?;
+            if method == Method::GET {
+                answer::check(&body, answer::shape_of(segments, LISTS, STRINGS), MEMBERS)
+                    .map_err(|why| refused(format!("the answer is not one OpenWhisk gives: {why}")))?;
+            }
+            return Ok(body);
         }
         let body = parsed.unwrap_or(Value::Null);
         let message = crate::domains::provider::http_message(&bytes, &["error"]);

@@ -9,8 +9,70 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::domains::answer;
+
 /// Page size of list requests.
 pub const PAGE: usize = 100;
+
+/// The admin routes (under `/admin/realms`, `*` for one segment) whose answer is a list of representations.
+const LISTS: &[&str] = &[
+    "",
+    "*/roles",
+    "*/roles/*/composites",
+    "*/clients",
+    "*/clients/*/roles",
+    "*/clients/*/roles/*/composites",
+    "*/clients/*/protocol-mappers/models",
+    "*/clients/*/default-client-scopes",
+    "*/clients/*/optional-client-scopes",
+    "*/client-scopes",
+    "*/client-scopes/*/protocol-mappers/models",
+    "*/groups",
+    "*/groups/*/children",
+    "*/identity-provider/instances",
+    "*/identity-provider/instances/*/mappers",
+    "*/authentication/flows",
+    "*/authentication/required-actions",
+    "*/components",
+    "*/default-groups",
+    "*/default-default-client-scopes",
+    "*/default-optional-client-scopes",
+    "*/users",
+];
+
+/// The admin routes whose answer is a list of strings (the realm's locales with texts).
+const STRINGS: &[&str] = &["*/localization"];
+
+/// The kinds Keycloak's representations give the members falconer reads (OpenAPI document, 26.6).
+const MEMBERS: &[(&str, answer::Kind)] = &[
+    ("id", answer::Kind::Str),
+    ("name", answer::Kind::Str),
+    ("alias", answer::Kind::Str),
+    ("clientId", answer::Kind::Str),
+    ("realm", answer::Kind::Str),
+    ("providerId", answer::Kind::Str),
+    ("protocol", answer::Kind::Str),
+    ("protocolMapper", answer::Kind::Str),
+    ("identityProviderMapper", answer::Kind::Str),
+    ("containerId", answer::Kind::Str),
+    ("description", answer::Kind::Str),
+    ("username", answer::Kind::Str),
+    ("enabled", answer::Kind::Bool),
+    ("composite", answer::Kind::Bool),
+    ("clientRole", answer::Kind::Bool),
+    ("publicClient", answer::Kind::Bool),
+    ("bearerOnly", answer::Kind::Bool),
+    ("attributes", answer::Kind::Object),
+    ("config", answer::Kind::Object),
+    ("smtpServer", answer::Kind::Object),
+    ("clientMappings", answer::Kind::Object),
+    ("realmMappings", answer::Kind::List),
+    ("redirectUris", answer::Kind::List),
+    ("webOrigins", answer::Kind::List),
+    ("protocolMappers", answer::Kind::List),
+    ("policies", answer::Kind::List),
+    ("profiles", answer::Kind::List),
+];
 
 /// How falconer signs in.
 pub enum Auth {
@@ -330,6 +392,16 @@ impl Keycloak {
                     message: format!("the answer is not JSON: {e}"),
                 })?
             };
+            if method == Method::GET {
+                answer::check(&body, answer::shape_of(segments, LISTS, STRINGS), MEMBERS).map_err(
+                    |why| KcError::Refused {
+                        method: method.to_string(),
+                        path: shown.clone(),
+                        status,
+                        message: format!("the answer is not one Keycloak gives: {why}"),
+                    },
+                )?;
+            }
             return Ok(Response {
                 status,
                 location,

@@ -193,9 +193,11 @@ pub async fn serve(port: u16, app: axum::Router) -> std::io::Result<Running> {
 }
 
 /// A fault to answer instead of the real answer: the status, headers and raw body (any bytes: malformed
-/// JSON, a truncated body), or `None` to answer normally. Given each request's method and path.
+/// JSON, a truncated body), or `None` to answer normally. Given each request's method, path and body.
 pub type Fault = std::sync::Arc<
-    dyn Fn(&axum::http::Method, &str) -> Option<(u16, Vec<(String, String)>, String)> + Send + Sync,
+    dyn Fn(&axum::http::Method, &str, &[u8]) -> Option<(u16, Vec<(String, String)>, String)>
+        + Send
+        + Sync,
 >;
 
 /// The fault's answer to a request, if it has one.
@@ -203,8 +205,9 @@ pub fn fault_answer(
     fault: Option<&Fault>,
     method: &axum::http::Method,
     path: &str,
+    request: &[u8],
 ) -> Option<Response> {
-    let (status, headers, body) = fault?(method, path)?;
+    let (status, headers, body) = fault?(method, path, request)?;
     let mut r = Response::new(axum::body::Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in headers {

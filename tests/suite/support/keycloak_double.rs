@@ -448,7 +448,7 @@ async fn serve(
     if let Some(hook) = &options.before_answer {
         hook(&method, uri.path());
     }
-    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path()) {
+    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path(), &body) {
         return r;
     }
     let host = headers

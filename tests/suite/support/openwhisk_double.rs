@@ -235,7 +235,7 @@ async fn serve(
     body: Bytes,
 ) -> Response {
     let (world, options) = (&shared.0, &shared.1);
-    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path()) {
+    if let Some(r) = http::fault_answer(options.fault.as_ref(), &method, uri.path(), &body) {
         return r;
     }
     let query = http::form(uri.query().unwrap_or_default().as_bytes());
