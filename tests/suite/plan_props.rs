@@ -77,8 +77,8 @@ fn scenario() -> impl Strategy<Value = (Manifest, Manifest)> {
 }
 
 /// A plan, or why the case does not count: a generated dependency cycle is rejected (proptest draws
-/// another case, and fails the test when too many are rejected, so `cases` plans really run); any other
-/// planning error fails the case.
+/// another case, and fails the test when too many are rejected; [`counted`] checks `cases` plans really
+/// ran); any other planning error fails the case.
 fn planned(r: Result<plan::Plan, plan::PlanError>) -> Result<plan::Plan, TestCaseError> {
     match r {
         Ok(p) => Ok(p),
@@ -87,45 +87,62 @@ fn planned(r: Result<plan::Plan, plan::PlanError>) -> Result<plan::Plan, TestCas
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+/// Runs `test` on `cases()` generated values and counts the cases that really planned: a case rejected (a
+/// generated dependency cycle) does not count, proptest draws another; the run fails below the floor (all of
+/// them), so a test that quietly skipped its cases cannot pass.
+fn counted<S: Strategy>(
+    name: &str,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ran = AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+    let result = runner.run(&strategy, |v| {
+        test(v)?;
+        ran.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    let ran = ran.into_inner();
+    // A case that fails is shrunk (run again); a passing run counts each case once.
+    assert!(
+        ran >= cases() as usize,
+        "{name}: only {ran} of {} cases planned",
+        cases()
+    );
+}
 
-    #[test]
-    fn a_state_planned_against_itself_has_no_changes(m in crate::common::manifest(true)) {
+#[test]
+fn a_state_planned_against_itself_has_no_changes() {
+    counted("self", crate::common::manifest(true), |m| {
         let i = items(&m);
-        match plan::make(&m.tenant, &i, &i, &Options::default()) {
-            Ok(p) => {
-                prop_assert!(p.changes.is_empty(), "{:?}", p.changes);
-                prop_assert_eq!(p.summary.unchanged, i.len());
-            }
-            Err(plan::PlanError::Cycle(_)) => {}
-            Err(e) => return Err(TestCaseError::fail(e.to_string())),
-        }
-    }
+        let p = planned(plan::make(&m.tenant, &i, &i, &Options::default()))?;
+        prop_assert!(p.changes.is_empty(), "{:?}", p.changes);
+        prop_assert_eq!(p.summary.unchanged, i.len());
+        Ok(())
+    });
+}
 
-    /// The kinds' own answer to "is it in the tenant's scope" (what planning asks of every live resource)
-    /// agrees with their checks' `out-of-scope` issues.
-    #[test]
-    fn in_scope_agrees_with_the_checks(m in crate::common::manifest(true)) {
-        for r in &m.resources {
-            prop_assert_eq!(r.spec.in_scope(&m.tenant), in_scope(&m.tenant, &r.spec), "{}", r.spec.address());
-        }
-    }
-
-    #[test]
-    fn applying_a_plan_converges((d, l) in scenario()) {
+#[test]
+fn applying_a_plan_converges() {
+    counted("converges", scenario(), |(d, l)| {
         let (di, li) = (items(&d), items(&l));
         let p = planned(plan::make(&d.tenant, &di, &li, &Options::default()))?;
         let after = simulate(&p, &di, &li);
-        let again = plan::make(&d.tenant, &di, &after, &Options::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = plan::make(&d.tenant, &di, &after, &Options::default())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn deletes_never_touch_unmanaged_or_out_of_scope_resources(
-        (d, l) in scenario(),
-        picks in prop::collection::vec(any::<bool>(), 0..16),
-    ) {
+#[test]
+fn deletes_never_touch_unmanaged_or_out_of_scope_resources() {
+    let picks = prop::collection::vec(any::<bool>(), 0..16);
+    counted("deletes", (scenario(), picks), |((d, l), picks)| {
         let (di, li) = (items(&d), items(&l));
         let managed: HashSet<Address> = li
             .iter()
@@ -133,15 +150,40 @@ proptest! {
             .filter(|(_, p)| **p)
             .map(|(i, _)| i.address.clone())
             .collect();
-        let opts = Options { managed: Some(managed.clone()), ..Options::default() };
+        let opts = Options {
+            managed: Some(managed.clone()),
+            ..Options::default()
+        };
         let p = planned(plan::make(&d.tenant, &di, &li, &opts))?;
         let specs: HashMap<&Address, &Spec> = li.iter().map(|i| (&i.address, &i.spec)).collect();
         for c in p.changes.iter().filter(|c| c.action == Action::Delete) {
-            prop_assert!(managed.contains(&c.address), "deleted unmanaged {}", c.address);
-            prop_assert!(in_scope(&d.tenant, specs[&c.address]), "deleted out-of-scope {}", c.address);
+            prop_assert!(
+                managed.contains(&c.address),
+                "deleted unmanaged {}",
+                c.address
+            );
+            prop_assert!(
+                in_scope(&d.tenant, specs[&c.address]),
+                "deleted out-of-scope {}",
+                c.address
+            );
         }
         for u in &p.unmanaged {
             prop_assert!(!p.changes.iter().any(|c| c.address == u.as_str()));
+        }
+        Ok(())
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The kinds' own answer to "is it in the tenant's scope" (what planning asks of every live resource)
+    /// agrees with their checks' `out-of-scope` issues.
+    #[test]
+    fn in_scope_agrees_with_the_checks(m in crate::common::manifest(true)) {
+        for r in &m.resources {
+            prop_assert_eq!(r.spec.in_scope(&m.tenant), in_scope(&m.tenant, &r.spec), "{}", r.spec.address());
         }
     }
 }
