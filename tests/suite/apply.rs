@@ -115,7 +115,8 @@ impl World {
 const PASSWORD: &str = "s3cret-Pa55-for-apply-tests";
 
 /// Whether the role's stored password is `password`: its SCRAM verifier is recomputed with the stored salt
-/// and iterations. (The test servers may trust local connections, so a login would prove nothing.)
+/// and iterations. (The shared test server may trust local connections; a login on a cluster that requires
+/// SCRAM is `a_role_logs_in_with_its_password_where_scram_is_required`.)
 async fn password_is(w: &World, password: &str) -> bool {
     use base64::Engine;
     let stored: Option<String> =
@@ -645,4 +646,63 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
     code(&again, 0);
     w.finish().await;
+}
+
+/// On a cluster that requires SCRAM-SHA-256 for every TCP connection, the role falconer created logs in
+/// with the manifest's password, not with another; after a rotation, with the new one only. The password
+/// shows in no output.
+#[tokio::test]
+async fn a_role_logs_in_with_its_password_where_scram_is_required() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("falconer-scram-{}", std::process::id()));
+    let (_server, url) =
+        crate::deaths::postgres_cluster_with(&dir.join("pg"), Some("super-Pa55-scram"));
+    let w = Workdir::new(
+        "apply",
+        "scram",
+        vec![
+            ("FALCONER_POSTGRES_URL".to_string(), url.clone()),
+            ("APPLY_TEST_PASSWORD".to_string(), PASSWORD.to_string()),
+        ],
+    );
+    w.write(
+        "db.toml",
+        "[tenant]\nid = \"acme\"\n\n[[postgres.role]]\nname = \"app_login\"\nlogin = true\npassword = { env = \"APPLY_TEST_PASSWORD\" }\n",
+    );
+    let o = w.apply(&[]);
+    code(&o, 0);
+    assert!(!both(&o).contains(PASSWORD));
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("a port");
+    let login = |password: &str| {
+        let url = format!("postgres://app_login:{password}@127.0.0.1:{port}/postgres");
+        async move { sqlx::PgConnection::connect(&url).await.map(|_| ()) }
+    };
+    login(PASSWORD)
+        .await
+        .expect("the role logs in with its password");
+    let e = login("not-the-password")
+        .await
+        .expect_err("another password is refused");
+    assert!(
+        e.to_string().contains("password authentication failed"),
+        "{e}"
+    );
+    let rotated = "rotated-Pa55-for-scram";
+    let o = w
+        .command(&["apply", &w.manifest(), "--auto-approve"])
+        .env("APPLY_TEST_PASSWORD", rotated)
+        .output()
+        .expect("runs");
+    code(&o, 0);
+    login(rotated).await.expect("the rotated password logs in");
+    assert!(
+        login(PASSWORD).await.is_err(),
+        "the old password no longer does"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&w.dir);
 }

@@ -119,12 +119,14 @@ fn plan_in_every_format(args: &[&str], envs: &[(String, String)], planfile: &Pat
 
 /// A secret as it could leak encoded: hex (either case) and base64 (standard and URL-safe) at each of the
 /// three alignments it can have inside a longer encoded value (the characters that depend on its bytes
-/// only). A URL-encoded leak is the literal: a canary's characters are all unreserved.
+/// only). URL-encoding leaves a canary as it is (its characters are all unreserved), or, encoded byte by
+/// byte, `%43%41...` (either case).
 fn encodings(secret: &str) -> Vec<String> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
-    let mut out = vec![hex.to_uppercase(), hex];
+    let percent: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+    let mut out = vec![hex.to_uppercase(), hex, percent.to_lowercase(), percent];
     for offset in 0..3 {
         let mut bytes = vec![0u8; offset];
         bytes.extend(secret.as_bytes());
@@ -168,6 +170,13 @@ fn the_canary_check_sees_encoded_leaks() {
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect::<String>(),
+        format!(
+            "?token={}",
+            secret
+                .bytes()
+                .map(|b| format!("%{b:02x}"))
+                .collect::<String>()
+        ),
     ] {
         let caught = std::panic::catch_unwind(|| assert_clean("a leak", &leak));
         assert!(caught.is_err(), "not caught: {leak}");

@@ -41,7 +41,7 @@ fn wait_port(port: u16, what: &str) {
 /// A server process of the test's own, in a process group of its own: killed whole by its PID (SIGKILL to
 /// the group, as a crash would), started again with the same command (same port, same data).
 #[derive(Clone)]
-struct Proc {
+pub(crate) struct Proc {
     argv: Arc<Vec<String>>,
     port: u16,
     what: &'static str,
@@ -112,8 +112,17 @@ impl Drop for Proc {
 }
 
 /// A PostgreSQL cluster of the test's own (initdb in a temporary directory; as the `postgres` user when
-/// the test runs as root).
+/// the test runs as root), trusting every connection.
 fn postgres_cluster(dir: &std::path::Path) -> (Proc, String) {
+    postgres_cluster_with(dir, None)
+}
+
+/// A cluster of the test's own; with `password`, connections over TCP need SCRAM-SHA-256 (the superuser
+/// `postgres` has that password, in the URL), so a login proves a password.
+pub(crate) fn postgres_cluster_with(
+    dir: &std::path::Path,
+    password: Option<&str>,
+) -> (Proc, String) {
     // The newest major version by number (as scripts/servers.sh picks it, `sort -V`), never by text order
     // ("9" would sort after "16").
     let bin = std::fs::read_dir("/usr/lib/postgresql")
@@ -161,12 +170,22 @@ fn postgres_cluster(dir: &std::path::Path) -> (Proc, String) {
     }
     let data = dir.join("data");
     let mut initdb = as_pg(bin.join("initdb"));
-    initdb.extend([
-        "-D".into(),
-        data.display().to_string(),
-        "-A".into(),
-        "trust".into(),
-    ]);
+    initdb.extend(["-D".into(), data.display().to_string()]);
+    match password {
+        None => initdb.extend(["-A".into(), "trust".into()]),
+        Some(p) => {
+            let file = dir.join("pwfile");
+            std::fs::write(&file, p).expect("writes the password file");
+            if root {
+                let _ = Command::new("chown").arg("postgres").arg(&file).status();
+            }
+            initdb.extend([
+                "--auth-local=trust".into(),
+                "--auth-host=scram-sha-256".into(),
+                format!("--pwfile={}", file.display()),
+            ]);
+        }
+    }
     initdb.extend(["-U".into(), "postgres".into()]);
     let o = Command::new(&initdb[0])
         .args(&initdb[1..])
@@ -186,7 +205,10 @@ fn postgres_cluster(dir: &std::path::Path) -> (Proc, String) {
     ] {
         argv.push(a.to_string());
     }
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let url = match password {
+        None => format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        Some(p) => format!("postgres://postgres:{p}@127.0.0.1:{port}/postgres"),
+    };
     (Proc::start("PostgreSQL", argv, port), url)
 }
 
