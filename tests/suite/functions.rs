@@ -600,21 +600,7 @@ async fn bindings_are_held_to_openwhisk_rules() {
     let shown = get(&c, &["packages", "valhalla"]).await;
     assert_eq!(kv(&shown["parameters"], "place"), Some(json!("Valhalla")));
     assert_eq!(kv(&shown["parameters"], "greeting"), Some(json!("Hello")));
-    let out = w.dir.join("exported.toml");
-    let out = out.display().to_string();
-    code(
-        &w.run(&[
-            "export",
-            "--tenant",
-            "acme",
-            "--domain",
-            "functions",
-            "-o",
-            &out,
-        ]),
-        0,
-    );
-    let exported = std::fs::read_to_string(&out).expect("export");
+    let exported = w.export_acme("functions", "exported.toml");
     assert!(
         exported.contains("Valhalla") && !exported.contains("greeting"),
         "{exported}"

@@ -998,12 +998,7 @@ async fn a_removed_client_attribute_is_removed() {
         r["attributes"].get("client.secret.creation.time").is_some(),
         "{r}"
     );
-    let out = w.dir.join("export.toml").display().to_string();
-    code(
-        &w.run(&["export", "--tenant", "acme", "--domain", "iam", "-o", &out]),
-        0,
-    );
-    let exported = std::fs::read_to_string(&out).expect("export");
+    let exported = w.export_acme("iam", "export.toml");
     assert!(
         !exported.contains("client.secret.creation.time"),
         "{exported}"

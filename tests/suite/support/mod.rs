@@ -362,6 +362,17 @@ impl Workdir {
         self.command(args).output().expect("runs")
     }
 
+    /// `export --tenant acme --domain DOMAIN -o DIR/FILE` (exit 0 asserted); the manifest written.
+    pub fn export_acme(&self, domain: &str, file: &str) -> String {
+        let out = self.dir.join(file);
+        let path = out.display().to_string();
+        let args = [
+            "export", "--tenant", "acme", "--domain", domain, "-o", &path,
+        ];
+        code(&self.run(&args), 0);
+        std::fs::read_to_string(&out).expect("the export")
+    }
+
     /// The falconer command with this directory's state store and environment.
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_falconer"));

@@ -215,6 +215,18 @@ fn key_values(v: Option<&Value>) -> Vec<Value> {
     v.and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
+/// An entity's parameters with those of `from` (its package, or a binding's bound package) merged in, its
+/// own winning.
+fn inherit(entity: &mut Map<String, Value>, from: &Map<String, Value>) {
+    let own = key_values(entity.get("parameters"));
+    let mut merged: Vec<Value> = key_values(from.get("parameters"))
+        .into_iter()
+        .filter(|x| !own.iter().any(|o| o["key"] == x["key"]))
+        .collect();
+    merged.extend(own);
+    entity.insert("parameters".into(), Value::Array(merged));
+}
+
 /// Annotations merged: the old ones, overridden and extended by the new ones.
 fn merge_annotations(old: &[Value], new: &[Value], remove: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = old
@@ -441,13 +453,7 @@ impl Cx<'_> {
         if let Some((pkg, _)) = path.split_once('/')
             && let Some(p) = self.w.packages.get(pkg)
         {
-            let own = key_values(a.get("parameters"));
-            let mut merged: Vec<Value> = key_values(p.get("parameters"))
-                .into_iter()
-                .filter(|x| !own.iter().any(|o| o["key"] == x["key"]))
-                .collect();
-            merged.extend(own);
-            a.insert("parameters".into(), Value::Array(merged));
+            inherit(&mut a, p);
         }
         if !code && let Some(Value::Object(e)) = a.get_mut("exec") {
             e.remove("code");
@@ -564,13 +570,9 @@ impl Cx<'_> {
                         }
                         Err(e) => return Err(e),
                     };
-                    let own = key_values(p.get("parameters"));
-                    let mut merged: Vec<Value> = key_values(bound.get("parameters"))
-                        .into_iter()
-                        .filter(|x| !own.iter().any(|o| o["key"] == x["key"]))
-                        .collect();
-                    merged.extend(own);
-                    p.insert("parameters".into(), Value::Array(merged));
+                    if let Some(bound) = bound.as_object() {
+                        inherit(&mut p, bound);
+                    }
                 }
                 let actions: Vec<Value> = self
                     .w
