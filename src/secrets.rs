@@ -15,6 +15,8 @@ use crate::model::{KindMeta, SecretValue, flags};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+pub mod command;
+
 /// The key of the sealed marker object.
 pub const SENSITIVE: &str = "$sensitive";
 /// A sealed secret whose value is not known (redacted, or not resolvable here).
@@ -61,9 +63,14 @@ impl FingerprintKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unresolved(pub String);
 
-/// Reads a secret's value: an environment variable or a file (relative to `base`).
+/// Reads a manifest's secret: an environment variable or a file (relative to `base`). A command is refused:
+/// a manifest comes from a pull request, and reading it must not run code.
 pub fn resolve(s: &SecretValue, base: &Path) -> Result<Option<String>, Unresolved> {
     match s {
+        SecretValue::Command(_) => Err(Unresolved(
+            "a manifest may not run a command to read a secret: give it as { env } or { file }"
+                .into(),
+        )),
         SecretValue::Env(name) => std::env::var(name)
             .map(Some)
             .map_err(|_| Unresolved(format!("environment variable {name} is not set"))),
@@ -75,6 +82,14 @@ pub fn resolve(s: &SecretValue, base: &Path) -> Result<Option<String>, Unresolve
         }
         SecretValue::Plain(v) => Ok(Some(v.clone())),
         SecretValue::Redacted(_) => Ok(None),
+    }
+}
+
+/// Reads a profile's secret: as [`resolve`], and a command's output (run once per process).
+pub fn resolve_profile(s: &SecretValue, base: &Path) -> Result<Option<String>, Unresolved> {
+    match s {
+        SecretValue::Command(argv) => command::output(argv, base, command::TIMEOUT).map(Some),
+        other => resolve(other, base),
     }
 }
 

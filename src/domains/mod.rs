@@ -142,8 +142,14 @@ impl<'a> Checker<'a> {
     pub fn under(&mut self, rule: &'static Rule, check: impl FnOnce(&mut Self)) {
         let n = self.issues.len();
         check(self);
-        // Whether a name is the tenant's and whether it looks like an injection are falconer's rules.
-        let own = |i: &Issue| matches!(i.code, "out-of-scope" | "suspicious-name");
+        // Whether a name is the tenant's, whether it looks like an injection and where a secret may come
+        // from are falconer's rules.
+        let own = |i: &Issue| {
+            matches!(
+                i.code,
+                "out-of-scope" | "suspicious-name" | "secret-command" | "plain-secret"
+            )
+        };
         for i in self.issues[n..]
             .iter_mut()
             .filter(|i| i.is_error() && !own(i))
@@ -199,6 +205,18 @@ impl<'a> Checker<'a> {
 
     /// Warns (or errors with `--strict`) about a secret written in plain text.
     pub fn secret(&mut self, field: &str, value: Option<&SecretValue>) {
+        if let Some(SecretValue::Command(_)) = value {
+            self.error(
+                field,
+                "secret-command",
+                format!("`{field}` runs a command to read a secret; a manifest may not run one"),
+            )
+            .help = Some(
+                "give it as { env = \"NAME\" } or { file = \"path\" }; commands are for the profile's secrets"
+                    .into(),
+            );
+            return;
+        }
         if let Some(SecretValue::Plain(_)) = value {
             let strict = self.strict;
             let msg = format!("`{field}` holds a secret in plain text");

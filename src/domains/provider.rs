@@ -387,7 +387,7 @@ pub struct Connection {
 
 /// Reads a secret of the profile (files relative to `dir`); errors say which one, never its value.
 pub fn profile_secret(secret: &SecretValue, dir: &Path, what: &str) -> Result<String, SetupError> {
-    crate::secrets::resolve(secret, dir)
+    crate::secrets::resolve_profile(secret, dir)
         .map_err(|why| SetupError::Secret {
             what: what.to_string(),
             from: secret.describe(),

@@ -32,6 +32,9 @@ pub enum SecretValue {
     Redacted(String),
     /// A secret written in the manifest itself (discouraged).
     Plain(String),
+    /// Printed by a program (`{ command = ["vault", "kv", "get", ...] }`): run without a shell, for a
+    /// profile's secrets only (a manifest may not run one).
+    Command(Vec<String>),
 }
 
 impl SecretValue {
@@ -39,11 +42,15 @@ impl SecretValue {
         SecretValue::Redacted(REDACTED.to_string())
     }
 
-    /// How the secret is referenced, safe to show (`env:NAME`, `file:path`, `redacted`, `inline`).
+    /// How the secret is referenced, safe to show (`env:NAME`, `file:path`, `command:PROGRAM`, `redacted`,
+    /// `inline`); a command's arguments are not shown.
     pub fn describe(&self) -> String {
         match self {
             SecretValue::Env(n) => format!("env:{n}"),
             SecretValue::File(p) => format!("file:{p}"),
+            SecretValue::Command(argv) => {
+                format!("command:{}", argv.first().map(String::as_str).unwrap_or(""))
+            }
             SecretValue::Redacted(_) => "redacted".to_string(),
             SecretValue::Plain(_) => "inline".to_string(),
         }
@@ -72,6 +79,11 @@ impl Serialize for SecretValue {
                 m.serialize_entry("file", p)?;
                 m.end()
             }
+            SecretValue::Command(argv) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("command", argv)?;
+                m.end()
+            }
             SecretValue::Redacted(m) => s.serialize_str(m),
             SecretValue::Plain(v) => s.serialize_str(v),
         }
@@ -84,7 +96,9 @@ impl<'de> Deserialize<'de> for SecretValue {
         impl<'de> Visitor<'de> for V {
             type Value = SecretValue;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a secret reference ({ env = \"NAME\" } or { file = \"path\" })")
+                f.write_str(
+                    "a secret reference ({ env = \"NAME\" }, { file = \"path\" } or { command = [\"program\", \"arg\"] })",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretValue, E> {
                 Ok(if is_marker(v) {
@@ -96,12 +110,22 @@ impl<'de> Deserialize<'de> for SecretValue {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretValue, A::Error> {
                 let mut out = None;
                 while let Some(k) = map.next_key::<String>()? {
-                    let v: String = map.next_value()?;
                     if out.is_some() {
                         return Err(de::Error::custom(
-                            "a secret reference names exactly one source: `env` or `file`",
+                            "a secret reference names exactly one source: `env`, `file` or `command`",
                         ));
                     }
+                    if k == "command" {
+                        let argv: Vec<String> = map.next_value()?;
+                        if argv.first().is_none_or(|p| p.is_empty()) {
+                            return Err(de::Error::custom(
+                                "the command is empty: give the program and its arguments",
+                            ));
+                        }
+                        out = Some(SecretValue::Command(argv));
+                        continue;
+                    }
+                    let v: String = map.next_value()?;
                     out = Some(match k.as_str() {
                         "env" => {
                             if v.is_empty() {
@@ -117,10 +141,17 @@ impl<'de> Deserialize<'de> for SecretValue {
                             }
                             SecretValue::File(v)
                         }
-                        other => return Err(de::Error::unknown_variant(other, &["env", "file"])),
+                        other => {
+                            return Err(de::Error::unknown_variant(
+                                other,
+                                &["env", "file", "command"],
+                            ));
+                        }
                     });
                 }
-                out.ok_or_else(|| de::Error::custom("a secret reference needs `env` or `file`"))
+                out.ok_or_else(|| {
+                    de::Error::custom("a secret reference needs `env`, `file` or `command`")
+                })
             }
         }
         d.deserialize_any(V)
@@ -133,11 +164,12 @@ impl JsonSchema for SecretValue {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A secret reference: { env = \"NAME\" } or { file = \"path\" }. The markers \"***REDACTED***\" and \"**********\" mean unknown (keep the live value). A plain string is accepted with a warning.",
+            "description": "A secret reference: { env = \"NAME\" } or { file = \"path\" }; in a profile also { command = [\"program\", \"arg\"] } (a manifest may not run one). The markers \"***REDACTED***\" and \"**********\" mean unknown (keep the live value). A plain string is accepted with a warning.",
             "oneOf": [
                 { "type": "string" },
                 { "type": "object", "properties": { "env": { "type": "string", "minLength": 1 } }, "required": ["env"], "additionalProperties": false },
-                { "type": "object", "properties": { "file": { "type": "string", "minLength": 1 } }, "required": ["file"], "additionalProperties": false }
+                { "type": "object", "properties": { "file": { "type": "string", "minLength": 1 } }, "required": ["file"], "additionalProperties": false },
+                { "type": "object", "properties": { "command": { "type": "array", "items": { "type": "string" }, "minItems": 1 } }, "required": ["command"], "additionalProperties": false }
             ]
         })
     }
@@ -163,5 +195,14 @@ mod tests {
         assert!(matches!(v, SecretValue::Redacted(_)));
         assert!(serde_json::from_str::<SecretValue>(r#"{"env":"X","file":"y"}"#).is_err());
         assert!(serde_json::from_str::<SecretValue>(r#"{"vault":"X"}"#).is_err());
+        let v: SecretValue =
+            serde_json::from_str(r#"{"command":["vault","kv","get"]}"#).expect("command");
+        assert_eq!(v.describe(), "command:vault");
+        assert_eq!(
+            serde_json::to_string(&v).expect("serializes"),
+            r#"{"command":["vault","kv","get"]}"#
+        );
+        assert!(serde_json::from_str::<SecretValue>(r#"{"command":[]}"#).is_err());
+        assert!(serde_json::from_str::<SecretValue>(r#"{"command":"vault"}"#).is_err());
     }
 }

@@ -196,7 +196,7 @@ impl Settings {
             crate::model::SecretValue::Plain(_) => {
                 return Err(wrong("is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into()));
             }
-            s => crate::secrets::resolve(s, base)
+            s => crate::secrets::resolve_profile(s, base)
                 .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?,
         };
         let text = text.ok_or_else(|| wrong("is redacted".into()))?;

@@ -703,6 +703,39 @@ async fn a_role_logs_in_with_its_password_where_scram_is_required() {
         login(PASSWORD).await.is_err(),
         "the old password no longer does"
     );
+
+    // falconer's own password may come from a command in the profile (run without a shell); the URL then
+    // carries none. A command that fails is a clear error naming what it was for.
+    let profile = w.dir.join("profile.toml");
+    let bare = url.replace(":super-Pa55-scram@", "@");
+    let plan_with = |command: &str| {
+        std::fs::write(
+            &profile,
+            format!("[postgres]\nurl = \"{bare}\"\npassword = {{ command = {command} }}\n"),
+        )
+        .expect("writes the profile");
+        w.command(&[
+            "plan",
+            &w.manifest(),
+            "--profile",
+            &profile.display().to_string(),
+            "--detailed-exitcode",
+        ])
+        .env_remove("FALCONER_POSTGRES_URL")
+        .env("APPLY_TEST_PASSWORD", rotated)
+        .output()
+        .expect("runs")
+    };
+    let o = plan_with(r#"["sh", "-c", "printf 'super-Pa55-scram\n'"]"#);
+    code(&o, 0);
+    assert!(!both(&o).contains("super-Pa55-scram"), "{}", both(&o));
+    let o = plan_with(r#"["sh", "-c", "echo 'vault: permission denied' >&2; exit 2"]"#);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    let out = both(&o);
+    assert!(
+        out.contains("PostgreSQL password") && out.contains("vault: permission denied"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&w.dir);
 }

@@ -100,6 +100,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "must start with a letter",
     ),
     (
+        "a manifest secret read by running a command",
+        "[[postgres.role]]\nname = \"acme_r\"\npassword = { command = [\"sh\", \"-c\", \"id\"] }\n",
+        "a manifest may not run one",
+    ),
+    (
         "a Keycloak group with a path",
         "[[iam.group]]\nname = \"../admins\"\n",
         "cannot contain `/`",
@@ -263,4 +268,36 @@ async fn odd_but_legal_names_reach_the_systems_exactly_as_written() {
     let _ = std::fs::remove_dir_all(&w.dir);
     let _ = std::fs::remove_dir_all(&other.dir);
     db.drop().await;
+}
+
+/// A manifest comes from a pull request: no command that reads falconer's manifests runs a `{ command }`
+/// written in one (`validate`, `graph`, `plan`, `diff`); each refuses it, and the command never ran.
+#[test]
+fn a_manifest_never_runs_a_command() {
+    let w = Workdir::new("injection", "command", vec![]);
+    let marker = w.dir.join("ran");
+    w.write(
+        "m.toml",
+        &format!(
+            "[tenant]\nid = \"acme\"\n\n[[functions.trigger]]\nname = \"tick\"\nparameter = [{{ key = \"TOKEN\", secret = {{ command = [\"touch\", {:?}] }} }}]\n",
+            marker.display().to_string()
+        ),
+    );
+    let m = w.manifest();
+    for args in [
+        vec!["validate", m.as_str()],
+        vec!["graph", m.as_str()],
+        vec!["plan", m.as_str()],
+        vec!["diff", m.as_str(), m.as_str()],
+    ] {
+        let o = w.run(&args);
+        assert_ne!(o.status.code(), Some(0), "{args:?}: {}", both(&o));
+        assert!(
+            both(&o).contains("a manifest may not run one"),
+            "{args:?}: {}",
+            both(&o)
+        );
+        assert!(!marker.exists(), "{args:?} ran the command");
+    }
+    let _ = std::fs::remove_dir_all(&w.dir);
 }
