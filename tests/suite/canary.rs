@@ -530,3 +530,44 @@ parameter = [{{ key = "TOKEN", secret = {{ file = "TRIGGER.secret" }} }}]
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A profile's secret printed by a command shows nowhere: not when the system it signs in to cannot be
+/// reached, not when the command fails having printed it to its standard error as well, at the most
+/// verbose log level.
+#[test]
+fn a_secret_a_command_prints_appears_in_no_output() {
+    let root = scratch("command");
+    let secret = canary("NEW", "SMTP");
+    std::fs::create_dir_all(root.join("m")).expect("dir");
+    std::fs::write(
+        root.join("m/m.toml"),
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n\n[[postgres.schema]]\nname = \"app\"\n",
+    )
+    .expect("manifest");
+    let state = format!("sqlite:{}", root.join("state.db").display());
+    let m = root.join("m").display().to_string();
+    for script in [
+        format!("printf '{secret}\\n'"),
+        format!("printf '{secret}'; echo 'refused {secret}' >&2; exit 1"),
+    ] {
+        let profile = root.join("profile.toml");
+        std::fs::write(
+            &profile,
+            format!(
+                "[postgres]\nurl = \"postgres://falconer@127.0.0.1:1/platform\"\npassword = {{ command = [\"sh\", \"-c\", {script:?}] }}\n"
+            ),
+        )
+        .expect("profile");
+        let p = profile.display().to_string();
+        let envs = [("FALCONER_STATE".to_string(), state.clone())];
+        let (code, out) = falconer(&["plan", &m, "--profile", &p, "-vvv"], &envs);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("PostgreSQL"), "{out}");
+        if script.contains("exit 1") {
+            // The command ran, and its standard error is shown with the secret blotted out.
+            assert!(out.contains("refused ***"), "{out}");
+        }
+        assert_clean("a plan with a command's secret", &out);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
