@@ -54,27 +54,8 @@ fn run(argv: &[String], dir: &Path, limit: Duration) -> Result<String, Unresolve
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot be started: {}", e.kind())))?;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
@@ -113,6 +94,17 @@ fn run(argv: &[String], dir: &Path, limit: Duration) -> Result<String, Unresolve
         )));
     }
     Ok(value)
+}
+
+/// Reads a pipe to its end on a thread of its own (a full pipe would otherwise stall the command).
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// At most [`STDERR_SHOWN`] characters of a command's standard error, the secret it printed (if any) blotted

@@ -437,8 +437,7 @@ fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKin
                         .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                         .collect();
                     let result = CreatableTopicResult::default().with_name(t.name.clone());
-                    if let Some((error, why)) = invalid_topic(&st, &t.name.to_string(), t, &configs)
-                    {
+                    if let Some((error, why)) = invalid_topic(&st, t, &configs) {
                         return result
                             .with_error_code(error)
                             .with_error_message(Some(s(&why)));
@@ -518,10 +517,10 @@ const TOPIC_CONFIGS: &[&str] = &[
 /// Why Kafka refuses to create a topic (`CreateTopics`' per-topic errors), if it does: one broker here.
 fn invalid_topic(
     st: &State,
-    name: &str,
     t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
     configs: &BTreeMap<String, String>,
 ) -> Option<(i16, String)> {
+    let name: &str = &t.name;
     let legal = !name.is_empty()
         && name.len() <= 249
         && name != "."
@@ -644,12 +643,13 @@ mod tests {
                 )
         };
         let error = |name: &str, t: &CreatableTopic| {
+            let t = t.clone().with_name(TopicName(s(name)));
             let configs = t
                 .configs
                 .iter()
                 .map(|c| (c.name.to_string(), String::new()))
                 .collect();
-            invalid_topic(&st, name, t, &configs).map(|e| e.0)
+            invalid_topic(&st, &t, &configs).map(|e| e.0)
         };
         assert_eq!(
             error("acme.orders", &topic(3, 1, Some("retention.ms"))),
