@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! setup                       (the environment as a value; why a system cannot be reached)
+//! tls                         (the TLS settings every client takes)
 //! util, diag
 //! model                       (types only: Address, Domain, Kind, KindMeta, Tenant, Hazard, SecretValue)
 //! secrets, syntax             (sealing and fingerprints; the spanned tree, its Deserializer, sniffing)
@@ -24,26 +25,27 @@ use std::path::Path;
 /// Each module and the layer it is in.
 const LAYERS: &[(&str, usize)] = &[
     ("setup", 0),
-    ("util", 1),
-    ("diag", 1),
-    ("s3", 2),
-    ("model", 2),
-    ("secrets", 3),
-    ("syntax", 3),
-    ("domains", 4),
-    ("graph", 5),
-    ("manifest", 6),
-    ("plan", 6),
-    ("state", 6),
-    ("backup", 6),
-    ("falcone", 7),
-    ("engine", 7),
-    ("fleet", 7),
-    ("restore", 8),
-    ("fuzz", 8),
-    ("profile", 7),
-    ("ops", 9),
-    ("cli", 10),
+    ("tls", 1),
+    ("util", 2),
+    ("diag", 2),
+    ("s3", 3),
+    ("model", 3),
+    ("secrets", 4),
+    ("syntax", 4),
+    ("domains", 5),
+    ("graph", 6),
+    ("manifest", 7),
+    ("plan", 7),
+    ("state", 7),
+    ("backup", 7),
+    ("falcone", 8),
+    ("engine", 8),
+    ("fleet", 8),
+    ("restore", 9),
+    ("fuzz", 9),
+    ("profile", 8),
+    ("ops", 10),
+    ("cli", 11),
 ];
 
 /// The domain folders: only `domains` (and the places listed in [`NAMING_A_DOMAIN`], with why) may name one.

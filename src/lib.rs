@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod setup;
 pub mod state;
 pub mod syntax;
+pub mod tls;
 pub mod util;
 
 #[cfg(test)]

@@ -130,7 +130,8 @@ impl RestoreTable {
     }
 }
 
-/// The `[backup]` table: the repository used when `--repo` and `FALCONER_REPO` are not given.
+/// The `[backup]` table: the repository used when `--repo` and `FALCONER_REPO` are not given, and the S3
+/// endpoint of a repository on S3 (else the environment's).
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupTable {
@@ -138,6 +139,71 @@ pub struct BackupTable {
     pub repo: Option<String>,
     /// The repository's encryption key: `{ env = "NAME" }` or `{ file = "PATH" }`.
     pub key: Option<crate::model::SecretValue>,
+    /// The S3 endpoint of an `s3://` repository, with its credentials and TLS (as `[storage]`'s).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<crate::model::SecretValue>,
+    pub session_token: Option<crate::model::SecretValue>,
+    /// `path` (default) or `virtual`.
+    pub addressing: Option<String>,
+    pub tls: Option<crate::tls::TlsTable>,
+}
+
+impl BackupTable {
+    fn is_default(&self) -> bool {
+        self.repo.is_none() && self.key.is_none() && self.endpoint.is_none() && self.tls.is_none()
+    }
+
+    /// The S3 connection of the repository, when the table gives an endpoint (secrets relative to `dir`).
+    pub fn s3(&self, dir: &Path) -> Result<Option<crate::s3::client::Config>, ProfileError> {
+        let Some(endpoint) = &self.endpoint else {
+            if self.tls.is_some() || self.access_key_id.is_some() {
+                return Err(ProfileError::setting(
+                    "[backup] table",
+                    "gives credentials or tls without an endpoint: add `endpoint`",
+                ));
+            }
+            return Ok(None);
+        };
+        let secret = |s: &Option<crate::model::SecretValue>, what: &str| {
+            s.as_ref()
+                .map(|s| crate::domains::provider::profile_secret(s, dir, what))
+                .transpose()
+        };
+        let (Some(access_key), Some(secret_key)) = (
+            self.access_key_id.clone(),
+            secret(&self.secret_access_key, "backup S3 secret key")?,
+        ) else {
+            let why = "gives an endpoint without access_key_id and secret_access_key";
+            return Err(ProfileError::setting("[backup] table", why));
+        };
+        let virtual_host = match self.addressing.as_deref() {
+            None | Some("path") => false,
+            Some("virtual") => true,
+            Some(other) => {
+                let why = format!("is `{other}`: give path or virtual");
+                return Err(ProfileError::setting("[backup] addressing", why));
+            }
+        };
+        let env = crate::setup::Env::default();
+        let tls = crate::tls::Tls::of(
+            self.tls.as_ref(),
+            true,
+            dir,
+            &env,
+            ("backup", "FALCONER_BACKUP"),
+        )?;
+        Ok(Some(crate::s3::client::Config {
+            endpoint: endpoint.clone(),
+            region: self.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            access_key,
+            secret_key,
+            virtual_host,
+            session_token: secret(&self.session_token, "backup S3 session token")?,
+            tls,
+        }))
+    }
 }
 
 /// The `[timeouts]` table: seconds to reach a system and sign in (`connect`) and for one request (`request`),
@@ -267,11 +333,7 @@ impl Profile {
         if let Some(t) = &timeouts {
             t.check(path)?;
         }
-        let tables: Tables = if restore.is_default()
-            && backup.repo.is_none()
-            && backup.key.is_none()
-            && timeouts.is_none()
-        {
+        let tables: Tables = if restore.is_default() && backup.is_default() && timeouts.is_none() {
             // Without falconer's own tables, the tables are read from the text: errors keep their place.
             toml::from_str(&text).map_err(located)?
         } else {

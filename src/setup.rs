@@ -67,6 +67,10 @@ pub enum SetupError {
     /// naming where it tried).
     #[error("{0}")]
     Unreachable(String),
+    /// The TLS handshake failed: the server's certificate was not trusted, expired or issued to another name,
+    /// or the server refused falconer's client certificate (the words name the system and what to set).
+    #[error("{0}")]
+    Tls(String),
     /// The system accepted the connection and did not answer within the connect timeout.
     #[error(
         "{system}{} did not answer within {secs} s (connect timeout: the profile's [timeouts], or FALCONER_CONNECT_TIMEOUT)",

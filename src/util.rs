@@ -65,9 +65,11 @@ pub fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
 
 /// Connects to PostgreSQL. One direct connection first, so that a refused connection or a wrong password
 /// is reported as such; the error names host, port and database, never the URL (it may hold a password).
+/// TLS as the URL's `sslmode` (libpq's meaning) and `tls` say ([`pg_tls`]).
 pub async fn pg_pool(
     url: &str,
     password: Option<&str>,
+    tls: &crate::tls::Tls,
     max: u32,
 ) -> Result<sqlx::PgPool, crate::setup::SetupError> {
     use crate::setup::SetupError;
@@ -82,6 +84,7 @@ pub async fn pg_pool(
     if let Some(p) = password {
         opts = opts.password(p);
     }
+    let opts = pg_tls(opts, url, tls)?;
     let target = format!(
         "{}:{} (database {})",
         opts.get_host(),
@@ -101,7 +104,14 @@ pub async fn pg_pool(
             sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("28")) => {
                 SetupError::SignIn(words)
             }
-            _ => SetupError::Unreachable(words),
+            e => match crate::tls::failure(e) {
+                Some(f) => SetupError::Tls(format!(
+                    "cannot connect to PostgreSQL at {target}: {}",
+                    crate::tls::advice(&f, &|k| pg_key(tls, k))
+                )),
+                None if matches!(e, sqlx::Error::Tls(_)) => SetupError::Tls(words),
+                None => SetupError::Unreachable(words),
+            },
         }
     };
     let first = tokio::time::timeout(limit, opts.connect())
@@ -117,6 +127,80 @@ pub async fn pg_pool(
         .await
         .map_err(silent)?
         .map_err(refused)
+}
+
+/// How a PostgreSQL TLS setting is named in advice: the `tls` table's key, else the URL's parameter.
+fn pg_key(tls: &crate::tls::Tls, key: &str) -> String {
+    if tls.given() {
+        return tls.key(key);
+    }
+    let param = match key {
+        "ca_file" => "sslrootcert",
+        "cert_file" => "sslcert",
+        _ => "sslkey",
+    };
+    format!("the URL's {param} (or a [postgres.tls] table)")
+}
+
+/// The TLS of a PostgreSQL connection: the URL's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (libpq's
+/// meaning; libpq's `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` when the URL has none), and
+/// `tls` over them. A `tls` mode that contradicts the URL's `sslmode` is an error naming both; `tls` with no
+/// mode, and no `sslmode`, means verify-full. An unverified connection is said at `-v`; `insecure` is
+/// warned about.
+pub fn pg_tls(
+    mut opts: sqlx::postgres::PgConnectOptions,
+    url: &str,
+    tls: &crate::tls::Tls,
+) -> Result<sqlx::postgres::PgConnectOptions, crate::setup::SetupError> {
+    use crate::tls::Mode;
+    use sqlx::postgres::PgSslMode;
+    tls.no_server_name("PostgreSQL")?;
+    let in_url = reqwest::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "sslmode" || k == "ssl-mode")
+            .map(|(_, v)| v.into_owned())
+    });
+    let wanted = tls.written.map(|m| match m {
+        Mode::VerifyFull => PgSslMode::VerifyFull,
+        Mode::VerifyCa => PgSslMode::VerifyCa,
+        Mode::Insecure => PgSslMode::Require,
+    });
+    match (wanted, &in_url) {
+        (Some(w), Some(u))
+            if std::mem::discriminant(&opts.get_ssl_mode()) != std::mem::discriminant(&w) =>
+        {
+            let why = format!(
+                "is `{}`, and the PostgreSQL URL says sslmode={u}: give one of them",
+                tls.mode().as_str()
+            );
+            return Err(crate::setup::SetupError::setting(tls.key("mode"), why));
+        }
+        (Some(w), _) => opts = opts.ssl_mode(w),
+        (None, None) if tls.given() => opts = opts.ssl_mode(PgSslMode::VerifyFull),
+        _ => {}
+    }
+    if let Some(ca) = &tls.ca_file {
+        tls.read("ca_file", ca)?;
+        opts = opts.ssl_root_cert(ca);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        tls.read("cert_file", cert)?;
+        tls.read("key_file", key)?;
+        opts = opts.ssl_client_cert(cert).ssl_client_key(key);
+    }
+    if let Some(w) = tls.warning("PostgreSQL") {
+        tracing::warn!("{w}");
+    } else if !matches!(
+        opts.get_ssl_mode(),
+        PgSslMode::VerifyFull | PgSslMode::VerifyCa
+    ) {
+        tracing::info!(
+            "PostgreSQL at {}: the server's certificate is not verified (sslmode {:?}): give sslmode=verify-full, or a [postgres.tls] table",
+            opts.get_host(),
+            opts.get_ssl_mode()
+        );
+    }
+    Ok(opts)
 }
 
 /// A connection error for people: the server's message, never the connection string (it may hold a

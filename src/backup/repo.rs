@@ -123,9 +123,19 @@ fn record_key(tenant: &str, id: &str) -> String {
 }
 
 impl Repo {
-    /// Opens `file:PATH` (or a plain path) or `s3://bucket/prefix`; nothing is written until needed.
+    /// Opens `file:PATH` (or a plain path) or `s3://bucket/prefix` (S3 as the environment says); nothing
+    /// is written until needed.
     pub fn open(url: &str, env: &crate::setup::Env) -> Result<Repo, RepoError> {
-        Ok(Repo::in_store(Store::open(url, env)?))
+        Repo::open_with(url, env, None)
+    }
+
+    /// As [`Repo::open`], S3 reached with `s3` when given (the profile's `[backup]` connection).
+    pub fn open_with(
+        url: &str,
+        env: &crate::setup::Env,
+        s3: Option<crate::s3::client::Config>,
+    ) -> Result<Repo, RepoError> {
+        Ok(Repo::in_store(Store::open(url, env, s3)?))
     }
 
     /// The repository in a given store.

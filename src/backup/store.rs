@@ -36,16 +36,24 @@ fn s3(e: S3Error) -> RepoError {
 }
 
 impl Store {
-    /// `file:PATH` (or a path), or `s3://bucket/prefix` (the endpoint and credentials from
-    /// `FALCONER_REPO_S3_ENDPOINT` or `FALCONER_S3_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
-    pub fn open(url: &str, env: &crate::setup::Env) -> Result<Store, RepoError> {
+    /// `file:PATH` (or a path), or `s3://bucket/prefix`: on S3 with `s3`'s connection (the profile's
+    /// `[backup]` table), else the environment's (`FALCONER_REPO_S3_ENDPOINT` or `FALCONER_S3_ENDPOINT`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `FALCONER_BACKUP_TLS_*`).
+    pub fn open(
+        url: &str,
+        env: &crate::setup::Env,
+        s3: Option<Config>,
+    ) -> Result<Store, RepoError> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(RepoError::Unsupported(url.to_string()));
             }
             let endpoints = ["FALCONER_REPO_S3_ENDPOINT", "FALCONER_S3_ENDPOINT"];
-            let config = Config::from_env(env, &endpoints)?;
+            let config = match s3 {
+                Some(c) => c,
+                None => Config::from_env(env, &endpoints, "FALCONER_BACKUP")?,
+            };
             return Store::on_s3(config, bucket, prefix);
         }
         if url.contains("://") {

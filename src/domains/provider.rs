@@ -377,12 +377,15 @@ pub struct UrlTable {
     /// bootstrap list); a password in it works but belongs in `password`.
     pub url: String,
     pub password: Option<SecretValue>,
+    /// `[<table>.tls]`: how the connection is encrypted and the server checked.
+    pub tls: Option<crate::tls::TlsTable>,
 }
 
-/// A connection: the URL and, apart from it, the password.
+/// A connection: the URL and, apart from it, the password and the TLS settings.
 pub struct Connection {
     pub url: String,
     pub password: Option<String>,
+    pub tls: crate::tls::Tls,
 }
 
 /// Reads a secret of the profile (files relative to `dir`); errors say which one, never its value.
@@ -410,6 +413,15 @@ pub fn connection(
     (var, shape): (&'static str, &str),
 ) -> Result<Connection, SetupError> {
     let system = domain.system();
+    // FALCONER_POSTGRES_URL → FALCONER_POSTGRES_TLS_*.
+    let prefix = var.rsplit_once('_').map_or(var, |(p, _)| p);
+    let tls = crate::tls::Tls::of(
+        table.and_then(|t| t.tls.as_ref()),
+        table.is_some(),
+        dir,
+        env,
+        (domain.as_str(), prefix),
+    )?;
     if let Some(t) = table {
         let password = t
             .password
@@ -419,12 +431,14 @@ pub fn connection(
         return Ok(Connection {
             url: t.url.clone(),
             password,
+            tls,
         });
     }
     env.get(var)
         .map(|url| Connection {
             url,
             password: None,
+            tls,
         })
         .ok_or_else(|| SetupError::NotConfigured {
             system,
@@ -562,17 +576,24 @@ pub fn http_base(url: &str, system: &str) -> Result<reqwest::Url, SetupError> {
 }
 
 /// An HTTP client with the timeouts of the system being connected (`crate::util::timeouts`: to connect,
-/// and each request).
-pub fn http_client(system: &str) -> Result<reqwest::Client, SetupError> {
+/// and each request) and its TLS settings.
+pub fn http_client(system: &str, tls: &crate::tls::Tls) -> Result<reqwest::Client, SetupError> {
     let t = crate::util::timeouts();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(t.request)
-        .connect_timeout(t.connect)
-        .build()
-        .map_err(|e| {
-            let why = format!("cannot be set up: {}", http_why(e));
-            SetupError::setting(format!("the {system} HTTP client"), why)
-        })
+        .connect_timeout(t.connect);
+    if let Some(w) = tls.warning(system) {
+        tracing::warn!("{w}");
+    }
+    tls.http(builder, system)?.build().map_err(|e| {
+        let why = format!("cannot be set up: {}", http_why(e));
+        SetupError::setting(format!("the {system} HTTP client"), why)
+    })
+}
+
+/// A failed TLS handshake behind an HTTP error, in words with what to set; `None` for any other failure.
+pub fn http_tls(e: &reqwest::Error, tls: &crate::tls::Tls) -> Option<String> {
+    crate::tls::failure(e).map(|f| crate::tls::advice(&f, &|k| tls.key(k)))
 }
 
 /// `base` with `segments` appended, each percent-encoded.

@@ -181,6 +181,12 @@ impl Settings {
         Ok(self.profile()?.backup.repo.clone())
     }
 
+    /// The S3 connection of a repository on S3 the profile's `[backup]` table gives, if it gives one.
+    pub fn backup_s3(&self) -> Result<Option<crate::s3::client::Config>, Error> {
+        let p = self.profile()?;
+        p.backup.s3(&p.dir).map_err(Error::Profile)
+    }
+
     /// The profile's `[backup] key` (`{ env = "NAME" }` or `{ file = "PATH" }`, relative to the profile).
     pub fn backup_key(&self) -> Result<Option<crate::backup::crypt::Key>, Error> {
         let Some(secret) = &self.profile()?.backup.key else {

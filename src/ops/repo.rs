@@ -33,7 +33,9 @@ impl RepoSpec {
     pub fn open(&self, settings: &Settings) -> Result<Repo, Error> {
         let url = self.url(settings)?;
         let timeouts = settings.general_timeouts()?;
-        let repo = crate::util::with_timeouts_now(timeouts, || Repo::open(&url, &settings.env))?;
+        let repo = crate::util::with_timeouts_now(timeouts, || {
+            Repo::open_with(&url, &settings.env, settings.backup_s3()?).map_err(Error::from)
+        })?;
         let key = match &self.key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {

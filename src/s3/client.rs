@@ -18,6 +18,9 @@ pub struct Config {
     pub secret_key: String,
     /// `bucket.host` instead of `host/bucket`.
     pub virtual_host: bool,
+    /// A temporary credential's session token (`AWS_SESSION_TOKEN`), sent as `x-amz-security-token`.
+    pub session_token: Option<String>,
+    pub tls: crate::tls::Tls,
 }
 
 impl std::fmt::Debug for Config {
@@ -46,6 +49,9 @@ pub enum S3Error {
         /// No answer within the request timeout (not tried again: a hung server would only multiply it).
         timed_out: bool,
     },
+    /// The TLS handshake failed (the words say what to set).
+    #[error("cannot connect to S3 at {endpoint}: {message}")]
+    Tls { endpoint: String, message: String },
     #[error(
         "S3 at {endpoint} refused the credentials ({code}): check the access key and secret key of the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
     )]
@@ -66,7 +72,7 @@ impl S3Error {
         match self {
             S3Error::Unreachable { timed_out, .. } => !timed_out,
             S3Error::Refused { status, .. } => crate::util::try_again_later(*status),
-            S3Error::Auth { .. } => false,
+            S3Error::Auth { .. } | S3Error::Tls { .. } => false,
         }
     }
 
@@ -74,7 +80,7 @@ impl S3Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             S3Error::Refused { code, .. } | S3Error::Auth { code, .. } => Some(code),
-            S3Error::Unreachable { .. } => None,
+            S3Error::Unreachable { .. } | S3Error::Tls { .. } => None,
         }
     }
 }
@@ -159,8 +165,9 @@ impl<'a> Call<'a> {
 
 impl Config {
     /// From the environment: the endpoint from the first of `endpoints` that is set, with
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `FALCONER_S3_ADDRESSING`.
-    pub fn from_env(env: &Env, endpoints: &[&str]) -> Result<Config, SetupError> {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` and
+    /// `FALCONER_S3_ADDRESSING`; TLS from `<tls>_TLS_*` (`tls` like `FALCONER_S3`).
+    pub fn from_env(env: &Env, endpoints: &[&str], tls: &str) -> Result<Config, SetupError> {
         let var = |k: &str| env.get(k);
         let missing = |what, vars| SetupError::NotConfigured {
             system: "S3",
@@ -189,6 +196,8 @@ impl Config {
             access_key,
             secret_key,
             virtual_host: var("FALCONER_S3_ADDRESSING").as_deref() == Some("virtual"),
+            session_token: var("AWS_SESSION_TOKEN"),
+            tls: crate::tls::Tls::of(None, false, std::path::Path::new(""), env, ("storage", tls))?,
         })
     }
 }
@@ -206,14 +215,16 @@ impl Client {
                 SetupError::setting("the S3 endpoint", why)
             })?;
         let t = crate::util::timeouts();
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(t.request)
             .connect_timeout(t.connect)
-            .pool_max_idle_per_host(IN_FLIGHT)
-            .build()
-            .map_err(|e| {
-                SetupError::setting("the S3 HTTP client", format!("cannot be set up: {e}"))
-            })?;
+            .pool_max_idle_per_host(IN_FLIGHT);
+        if let Some(w) = config.tls.warning("S3") {
+            tracing::warn!("{w}");
+        }
+        let http = config.tls.http(builder, "S3")?.build().map_err(|e| {
+            SetupError::setting("the S3 HTTP client", format!("cannot be set up: {e}"))
+        })?;
         Ok(Client {
             http,
             config,
@@ -252,10 +263,16 @@ impl Client {
     }
 
     async fn send_once(&self, call: &Call<'_>) -> Result<Response, S3Error> {
-        let unreachable = |e: reqwest::Error| S3Error::Unreachable {
-            endpoint: self.config.endpoint.clone(),
-            message: reqwest_reason(&e),
-            timed_out: e.is_timeout(),
+        let unreachable = |e: reqwest::Error| match crate::tls::failure(&e) {
+            Some(f) => S3Error::Tls {
+                endpoint: self.config.endpoint.clone(),
+                message: crate::tls::advice(&f, &|k| self.config.tls.key(k)),
+            },
+            None => S3Error::Unreachable {
+                endpoint: self.config.endpoint.clone(),
+                message: reqwest_reason(&e),
+                timed_out: e.is_timeout(),
+            },
         };
         // The semaphore is never closed: a permit always comes.
         let _permit = self.in_flight.acquire().await.ok();
@@ -284,6 +301,9 @@ impl Client {
             ("x-amz-date".to_string(), amz_date.clone()),
         ];
         headers.extend(call.headers.iter().cloned());
+        if let Some(token) = &self.config.session_token {
+            headers.push(("x-amz-security-token".to_string(), token.clone()));
+        }
         if !call.body.is_empty() {
             let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&call.body));
             headers.push(("content-md5".to_string(), md5));
@@ -390,6 +410,8 @@ mod tests {
             access_key: "AK".into(),
             secret_key: "SK".into(),
             virtual_host,
+            session_token: None,
+            tls: Default::default(),
         })
         .expect("a client")
     }
@@ -421,6 +443,8 @@ mod tests {
                 access_key: "AK".into(),
                 secret_key: "SK".into(),
                 virtual_host: false,
+                session_token: None,
+                tls: Default::default(),
             })
             .err()
             .expect("refused");

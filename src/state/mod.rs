@@ -330,7 +330,7 @@ impl State {
                     .map_err(db)?,
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(crate::util::pg_pool(url, None, 4).await?)
+            Pool::Postgres(crate::util::pg_pool(url, None, &crate::tls::Tls::default(), 4).await?)
         } else {
             return Err(StateError::Url(url.to_string()));
         };

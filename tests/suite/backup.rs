@@ -53,12 +53,12 @@ impl World {
                     ))
                     .join("repo");
                 let url = format!("file:{}", dir.display());
-                let store = Store::open(&url, &process_env()).expect("a store");
+                let store = Store::open(&url, &process_env(), None).expect("a store");
                 let u = url.clone();
                 (
                     url,
                     store,
-                    Box::new(move || Store::open(&u, &process_env()).expect("a store")),
+                    Box::new(move || Store::open(&u, &process_env(), None).expect("a store")),
                 )
             }
             On::S3 => {

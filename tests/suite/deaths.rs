@@ -123,6 +123,17 @@ pub(crate) fn postgres_cluster_with(
     dir: &std::path::Path,
     password: Option<&str>,
 ) -> (Proc, String) {
+    postgres_cluster_custom(dir, password, &[], None)
+}
+
+/// A cluster of the test's own, as [`postgres_cluster_with`], with server settings (`-c ssl=on`, ...) and,
+/// when given, its own `pg_hba.conf`. Files the server reads (certificates, keys) must be in `dir`.
+pub(crate) fn postgres_cluster_custom(
+    dir: &std::path::Path,
+    password: Option<&str>,
+    settings: &[String],
+    hba: Option<&str>,
+) -> (Proc, String) {
     // The newest major version by number (as scripts/servers.sh picks it, `sort -V`), never by text order
     // ("9" would sort after "16").
     let bin = std::fs::read_dir("/usr/lib/postgresql")
@@ -192,6 +203,16 @@ pub(crate) fn postgres_cluster_with(
         .output()
         .expect("initdb");
     assert!(o.status.success(), "initdb: {}", both(&o));
+    if let Some(h) = hba {
+        std::fs::write(data.join("pg_hba.conf"), h).expect("writes pg_hba.conf");
+    }
+    if root {
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg("postgres")
+            .arg(dir)
+            .status();
+    }
     let port = free_port();
     let mut argv = as_pg(bin.join("postgres"));
     for a in ["-D", &data.display().to_string(), "-p", &port.to_string()] {
@@ -205,6 +226,9 @@ pub(crate) fn postgres_cluster_with(
     ] {
         argv.push(a.to_string());
     }
+    for s in settings {
+        argv.extend(["-c".to_string(), s.clone()]);
+    }
     let url = match password {
         None => format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         Some(p) => format!("postgres://postgres:{p}@127.0.0.1:{port}/postgres"),
@@ -214,6 +238,11 @@ pub(crate) fn postgres_cluster_with(
 
 /// SecantusDB keeping its data in `dir`.
 fn mongo_on_disk(dir: &std::path::Path) -> (Proc, String) {
+    mongo_on_disk_with(dir, &[])
+}
+
+/// SecantusDB keeping its data in `dir`, with more arguments (`--auth`, `--tls-cert-file ...`).
+pub(crate) fn mongo_on_disk_with(dir: &std::path::Path, extra: &[String]) -> (Proc, String) {
     let bin = std::env::var("FALCONER_TEST_SECANTUS").unwrap_or_else(|_| {
         format!(
             "{}/tests/.servers/secantus/bin/secantusd-py",
@@ -234,6 +263,7 @@ fn mongo_on_disk(dir: &std::path::Path) -> (Proc, String) {
     ]
     .map(String::from)
     .to_vec();
+    let argv = [argv, extra.to_vec()].concat();
     let url = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
     (Proc::start("SecantusDB", argv, port), url)
 }
@@ -265,6 +295,15 @@ fn kafka_on_disk(dir: &std::path::Path) -> (Proc, String) {
 
 /// A SeaweedFS of the test's own (`weed mini`, data in `dir`), credentials AK/SK.
 fn s3_on_disk(dir: &std::path::Path) -> (Proc, String) {
+    s3_on_disk_with(dir, None)
+}
+
+/// As [`s3_on_disk`]; with `https` (a certificate and its key), S3 is also served over HTTPS, and the URL
+/// returned is that one (`https://localhost:PORT`).
+pub(crate) fn s3_on_disk_with(
+    dir: &std::path::Path,
+    https: Option<(&std::path::Path, &std::path::Path)>,
+) -> (Proc, String) {
     let weed = format!(
         "{}/tests/.servers/seaweedfs/bin/weed",
         env!("CARGO_MANIFEST_DIR")
@@ -299,10 +338,24 @@ fn s3_on_disk(dir: &std::path::Path) -> (Proc, String) {
         "-s3.port.iceberg=0".into(),
         "-s3.port.lance=0".into(),
     ];
-    (
-        Proc::start("SeaweedFS", argv, s3),
-        format!("http://127.0.0.1:{s3}"),
-    )
+    match https {
+        None => (
+            Proc::start("SeaweedFS", argv, s3),
+            format!("http://127.0.0.1:{s3}"),
+        ),
+        Some((cert, key)) => {
+            let port = free_port();
+            let tls = vec![
+                format!("-s3.port.https={port}"),
+                format!("-s3.cert.file={}", cert.display()),
+                format!("-s3.key.file={}", key.display()),
+            ];
+            (
+                Proc::start("SeaweedFS", [argv, tls].concat(), port),
+                format!("https://localhost:{port}"),
+            )
+        }
+    }
 }
 
 /// A TCP port in front of a double: `cut` closes it and every connection through it (the double is

@@ -28,6 +28,7 @@ fn whisk(ow: &OpenWhiskDouble) -> Whisk {
     Whisk::new(Config {
         url: ow.url.clone(),
         auth: Options::default().auth,
+        tls: Default::default(),
     })
     .expect("a client")
 }

@@ -15,6 +15,8 @@ mod keycloak_double;
 #[allow(clippy::duplicate_mod)]
 #[path = "support/openwhisk_double.rs"]
 mod openwhisk_double;
+#[path = "support/pki.rs"]
+mod pki;
 
 mod answers;
 mod apply;
@@ -50,3 +52,4 @@ mod roundtrip;
 mod schema;
 mod state;
 mod storage;
+mod tls;

@@ -95,6 +95,7 @@ async fn scenario(ow: &OpenWhiskDouble) {
     let c = Whisk::new(Config {
         url: ow.url.clone(),
         auth: Options::default().auth,
+        tls: Default::default(),
     })
     .expect("a client");
     let top = ["namespaces", "_", "actions", "solo"];

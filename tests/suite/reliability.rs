@@ -616,10 +616,15 @@ async fn a_read_cut_off_is_read_again() {
     ];
     for (system, upstream, marker, manifest) in cases {
         let url = |port: u16| match system {
+            // In plain text, so that the cutter sees the query it cuts (the server may offer TLS).
             "PostgreSQL" => (
                 "FALCONER_POSTGRES_URL".to_string(),
-                db.url
-                    .replace(&format!(":{pg_port}/"), &format!(":{port}/")),
+                format!(
+                    "{}{}sslmode=disable",
+                    db.url
+                        .replace(&format!(":{pg_port}/"), &format!(":{port}/")),
+                    if db.url.contains('?') { "&" } else { "?" }
+                ),
             ),
             _ => (
                 "FALCONER_MONGO_URL".to_string(),

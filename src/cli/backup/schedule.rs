@@ -89,7 +89,7 @@ async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Err
     let schedule = Schedule::parse(&a.cron).map_err(Error::Other)?;
     a.keep.policy().map_err(Error::Other)?;
     let repo = a.repo.url(settings)?;
-    Repo::open(&repo, &settings.env)?;
+    Repo::open_with(&repo, &settings.env, settings.backup_s3()?)?;
     let now = crate::util::now();
     let row = ScheduleRow {
         name: a.name.clone(),

@@ -40,6 +40,7 @@ pub struct Config {
     pub url: String,
     /// `uuid:key`.
     pub auth: String,
+    pub tls: crate::tls::Tls,
 }
 
 /// Why a request failed. Never holds the key.
@@ -49,6 +50,9 @@ pub enum OwError {
     Setup(#[from] crate::setup::SetupError),
     #[error("the OpenWhisk key is not valid: it is `uuid:key`, with a colon")]
     Auth,
+    /// The TLS handshake failed (the words say what to set).
+    #[error("cannot connect to OpenWhisk at {url}: {why}")]
+    Tls { url: String, why: String },
     #[error("cannot reach OpenWhisk at {url}: {why}")]
     Unreachable {
         url: String,
@@ -111,6 +115,8 @@ pub struct Whisk {
     base: Url,
     user: String,
     key: String,
+    /// To name the TLS settings in errors.
+    tls: crate::tls::Tls,
     requests: AtomicUsize,
     /// What the last answer asked to wait (for the next try of a read).
     asked: crate::util::AskedWait,
@@ -125,6 +131,7 @@ impl From<OwError> for crate::setup::SetupError {
                 SetupError::setting("the OpenWhisk key", "is not valid: it is `uuid:key`, with a colon")
             }
             OwError::Credentials { .. } => SetupError::SignIn(e.to_string()),
+            OwError::Tls { .. } => SetupError::Tls(e.to_string()),
             e => SetupError::Unreachable(e.to_string()),
         }
     }
@@ -140,12 +147,13 @@ impl Whisk {
             }
         }
         let (user, key) = config.auth.split_once(':').ok_or(OwError::Auth)?;
-        let http = crate::domains::provider::http_client("OpenWhisk")?;
+        let http = crate::domains::provider::http_client("OpenWhisk", &config.tls)?;
         Ok(Whisk {
             http,
             base,
             user: user.to_string(),
             key: key.to_string(),
+            tls: config.tls.clone(),
             requests: AtomicUsize::new(0),
             asked: Default::default(),
         })
@@ -203,10 +211,16 @@ impl Whisk {
             req = req.json(b);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let unreachable = |e: reqwest::Error| OwError::Unreachable {
-            url: self.url().to_string(),
-            timed_out: e.is_timeout(),
-            why: crate::domains::provider::http_why(e),
+        let unreachable = |e: reqwest::Error| match crate::domains::provider::http_tls(&e, &self.tls) {
+            Some(why) => OwError::Tls {
+                url: self.url().to_string(),
+                why,
+            },
+            None => OwError::Unreachable {
+                url: self.url().to_string(),
+                timed_out: e.is_timeout(),
+                why: crate::domains::provider::http_why(e),
+            },
         };
         let r = req.send().await.map_err(unreachable)?;
         let status = r.status().as_u16();
@@ -313,6 +327,7 @@ mod tests {
         Whisk::new(Config {
             url: url.into(),
             auth: auth.into(),
+            tls: Default::default(),
         })
     }
 

@@ -63,7 +63,8 @@ pub fn config_from_env(env: &Env) -> Result<Config, SetupError> {
     let auth = env
         .get("FALCONER_OPENWHISK_AUTH")
         .ok_or_else(|| missing("key", "FALCONER_OPENWHISK_AUTH (uuid:key)"))?;
-    Ok(Config { url, auth })
+    let tls = crate::tls::Tls::of(None, false, Path::new(""), env, ("functions", "FALCONER_OPENWHISK"))?;
+    Ok(Config { url, auth, tls })
 }
 
 impl Functions {
@@ -158,6 +159,7 @@ pub struct OpenWhiskTable {
     pub url: String,
     /// `uuid:key`.
     pub auth: SecretValue,
+    pub tls: Option<crate::tls::TlsTable>,
 }
 
 /// Where OpenWhisk is and its key: the profile's table, else the environment.
@@ -168,6 +170,7 @@ pub fn config(table: Option<&OpenWhiskTable>, dir: &Path, env: &Env) -> Result<C
     Ok(Config {
         url: t.url.clone(),
         auth: provider::profile_secret(&t.auth, dir, "OpenWhisk key")?,
+        tls: crate::tls::Tls::of(t.tls.as_ref(), true, dir, env, ("functions", "FALCONER_OPENWHISK"))?,
     })
 }
 

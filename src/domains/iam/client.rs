@@ -89,6 +89,7 @@ pub struct Config {
     pub auth: Auth,
     /// The realm to sign in to (default `master`).
     pub auth_realm: String,
+    pub tls: crate::tls::Tls,
 }
 
 /// Why a request failed. Never holds a secret.
@@ -103,6 +104,9 @@ pub enum KcError {
         /// No answer within the request timeout (not tried again: a hung server would only multiply it).
         timed_out: bool,
     },
+    /// The TLS handshake failed (the words say what to set).
+    #[error("cannot connect to Keycloak at {url}: {why}")]
+    Tls { url: String, why: String },
     #[error(
         "Keycloak at {url} refused the sign-in ({status}): {message}; check the profile's [iam] credentials (or FALCONER_KEYCLOAK_USER and FALCONER_KEYCLOAK_PASSWORD)"
     )]
@@ -129,6 +133,7 @@ impl From<KcError> for crate::setup::SetupError {
         match e {
             KcError::Setup(s) => s,
             KcError::SignIn { .. } => SetupError::SignIn(e.to_string()),
+            KcError::Tls { .. } => SetupError::Tls(e.to_string()),
             e => SetupError::Unreachable(e.to_string()),
         }
     }
@@ -215,7 +220,7 @@ fn message(body: &[u8]) -> String {
 impl Keycloak {
     pub fn new(config: Config) -> Result<Keycloak, KcError> {
         let base = crate::domains::provider::http_base(&config.url, "Keycloak")?;
-        let http = crate::domains::provider::http_client("Keycloak")?;
+        let http = crate::domains::provider::http_client("Keycloak", &config.tls)?;
         Ok(Keycloak {
             http,
             base,
@@ -241,6 +246,10 @@ impl Keycloak {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> KcError {
+        if let Some(why) = crate::domains::provider::http_tls(&e, &self.config.tls) {
+            let url = self.url().to_string();
+            return KcError::Tls { url, why };
+        }
         KcError::Unreachable {
             url: self.url().to_string(),
             timed_out: e.is_timeout(),
@@ -479,6 +488,7 @@ mod tests {
                 password: "p".into(),
             },
             auth_realm: "master".into(),
+            tls: Default::default(),
         })
     }
 

@@ -68,6 +68,7 @@ pub fn config_from_env(env: &Env) -> Result<Config, SetupError> {
         url,
         auth,
         auth_realm: var("FALCONER_KEYCLOAK_AUTH_REALM").unwrap_or_else(|| "master".into()),
+        tls: crate::tls::Tls::of(None, false, Path::new(""), env, ("iam", "FALCONER_KEYCLOAK"))?,
     })
 }
 
@@ -92,6 +93,7 @@ pub struct KeycloakTable {
     pub client_secret: Option<SecretValue>,
     /// The realm to sign in to (default `master`).
     pub auth_realm: Option<String>,
+    pub tls: Option<crate::tls::TlsTable>,
 }
 
 /// Where Keycloak is and how to sign in: the profile's table, else the environment.
@@ -119,6 +121,7 @@ pub fn config(table: Option<&KeycloakTable>, dir: &Path, env: &Env) -> Result<Co
         url: t.url.clone(),
         auth,
         auth_realm: t.auth_realm.clone().unwrap_or_else(|| "master".into()),
+        tls: crate::tls::Tls::of(t.tls.as_ref(), true, dir, env, ("iam", "FALCONER_KEYCLOAK"))?,
     })
 }
 

@@ -136,6 +136,10 @@ impl System for Kafka {
             let why = "cannot be used: SASL is not supported yet; remove it, or reach the brokers without SASL";
             return Err(SetupError::setting("the profile's [kafka] password", why));
         }
+        if c.tls.given() {
+            let why = "TLS to Kafka is not supported yet: reach the brokers over PLAINTEXT";
+            return Err(c.tls.refuse("mode", "Kafka", why));
+        }
         Ok(Kafka {
             bootstrap: c.url.clone(),
             ..Kafka::new(admin::connect(&c.url).await?)

@@ -9,6 +9,7 @@ pub mod bson;
 pub mod inspect;
 pub mod inventory;
 pub mod provider;
+mod tls;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Mongo;

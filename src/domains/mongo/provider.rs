@@ -43,7 +43,11 @@ impl Mongo {
 
 /// Connects to MongoDB and checks that it answers. `password`, when given, completes the URL's user.
 /// Errors never show the URL (it may hold a password), only its hosts.
-pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, SetupError> {
+pub async fn connect(
+    url: &str,
+    password: Option<&str>,
+    tls: &crate::tls::Tls,
+) -> Result<Client, SetupError> {
     let mut opts = ClientOptions::parse(url).await.map_err(|e| {
         let why = format!(
             "is not valid ({}); it looks like mongodb://user@host:port/?options",
@@ -63,6 +67,7 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, SetupE
         opts.credential = Some(credential);
     }
     opts.app_name = Some("falconer".into());
+    let combined = super::tls::apply(&mut opts, tls)?;
     let limit = crate::util::timeouts().connect;
     if opts.connect_timeout.is_none() {
         opts.connect_timeout = Some(limit);
@@ -80,13 +85,40 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, SetupE
             _ => SetupError::Unreachable(words),
         }
     };
+    let first = opts.hosts.first().and_then(|h| match h {
+        mongodb::options::ServerAddress::Tcp { host, port } => {
+            Some((host.clone(), port.unwrap_or(27017)))
+        }
+        _ => None,
+    });
     let client = Client::with_options(opts).map_err(failed)?;
-    client
+    let pinged = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
-        .await
-        .map_err(failed)?;
-    Ok(client)
+        .await;
+    let Err(e) = pinged else {
+        return Ok(client);
+    };
+    // The driver says only that no server answered: a handshake of falconer's own says why, if TLS is it.
+    let why = match (&*e.kind, first) {
+        (ErrorKind::ServerSelection { .. }, Some((host, port))) if tls.given() => {
+            let tls = tls.clone();
+            crate::util::blocking(move || tls.probe(&host, port, limit).map(|f| (f, tls)))
+                .await
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
+    // The driver has read the combined certificate and key: the copy goes now.
+    drop(combined);
+    match why {
+        Some((f, tls)) => Err(SetupError::Tls(format!(
+            "cannot connect to MongoDB at {hosts}: {}",
+            crate::tls::advice(&f, &|k| tls.key(k))
+        ))),
+        None => Err(failed(e)),
+    }
 }
 
 fn backend(e: mongodb::error::Error) -> ProviderError {
@@ -128,7 +160,7 @@ impl System for Mongo {
     }
     async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
         let c = provider::connection(table, dir, env, Domain::Mongo, URL_VAR)?;
-        let client = connect(&c.url, c.password.as_deref()).await?;
+        let client = connect(&c.url, c.password.as_deref(), &c.tls).await?;
         Ok(Mongo::new(client))
     }
 }

@@ -252,7 +252,7 @@ impl System for Postgres {
     }
     async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
         let c = provider::connection(table, dir, env, Domain::Postgres, URL_VAR)?;
-        let pool = super::connect(&c.url, c.password.as_deref(), 4).await?;
+        let pool = super::connect(&c.url, c.password.as_deref(), &c.tls, 4).await?;
         Ok(Postgres::new(pool))
     }
 }

@@ -291,6 +291,9 @@ pub struct StorageTable {
     pub secret_access_key: SecretValue,
     /// `path` (default) or `virtual`.
     pub addressing: Option<Addressing>,
+    /// A temporary credential's session token.
+    pub session_token: Option<SecretValue>,
+    pub tls: Option<crate::tls::TlsTable>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -311,9 +314,15 @@ pub fn config(table: Option<&StorageTable>, dir: &Path, env: &Env) -> Result<Con
             access_key: t.access_key_id.clone(),
             secret_key: secret,
             virtual_host: t.addressing == Some(Addressing::Virtual),
+            session_token: t
+                .session_token
+                .as_ref()
+                .map(|s| provider::profile_secret(s, dir, "S3 session token"))
+                .transpose()?,
+            tls: crate::tls::Tls::of(t.tls.as_ref(), true, dir, env, ("storage", "FALCONER_S3"))?,
         });
     }
-    Config::from_env(env, &["FALCONER_S3_ENDPOINT"])
+    Config::from_env(env, &["FALCONER_S3_ENDPOINT"], "FALCONER_S3")
 }
 
 impl System for Storage {

@@ -161,11 +161,25 @@ where
         H: axum::handler::Handler<T, Shared<W, O>>,
         T: 'static,
     {
+        Self::serve_tls_with(port, options, handler, None).await
+    }
+
+    /// As [`Double::serve_with`], over HTTPS with `tls` when given (the URL then names `localhost`).
+    pub async fn serve_tls_with<H, T>(
+        port: u16,
+        options: O,
+        handler: H,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Self>
+    where
+        H: axum::handler::Handler<T, Shared<W, O>>,
+        T: 'static,
+    {
         let shared = std::sync::Arc::new((std::sync::Mutex::new(W::default()), options));
         let app = axum::Router::new()
             .fallback(handler)
             .with_state(shared.clone());
-        let running = serve(port, app).await?;
+        let running = serve_tls(port, app, tls).await?;
         Ok(Double {
             url: running.url.clone(),
             shared,
@@ -184,12 +198,62 @@ where
 
 /// Serves `app` on 127.0.0.1 (`port` 0: a free one).
 pub async fn serve(port: u16, app: axum::Router) -> std::io::Result<Running> {
+    serve_tls(port, app, None).await
+}
+
+/// Serves `app` on 127.0.0.1, over HTTPS with `tls` when given (its URL then names `localhost`, the name
+/// the tests' server certificates carry).
+pub async fn serve_tls(
+    port: u16,
+    app: axum::Router,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = listener.local_addr()?;
+    let (url, task) = match tls {
+        None => (
+            format!("http://{addr}"),
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }),
+        ),
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            (
+                format!("https://localhost:{}", addr.port()),
+                tokio::spawn(async move {
+                    let _ = axum::serve(TlsListener { listener, acceptor }, app).await;
+                }),
+            )
+        }
+    };
     Ok(Running { url, task })
+}
+
+/// A TCP listener whose connections are TLS: a handshake that fails is dropped, never the listener.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.listener.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
 }
 
 /// A fault to answer instead of the real answer: the status, headers and raw body (any bytes: malformed

@@ -406,6 +406,14 @@ impl KeycloakDouble {
         http::Double::serve_with(port, options, serve).await
     }
 
+    /// Starts the double over HTTPS with `tls` (its URL names `localhost`).
+    pub async fn start_tls(
+        options: Options,
+        tls: std::sync::Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<KeycloakDouble> {
+        http::Double::serve_tls_with(0, options, serve, Some(tls)).await
+    }
+
     /// The environment that points falconer at the double (address and sign-in).
     pub fn env(&self) -> Vec<(String, String)> {
         let o = self.options();

@@ -201,6 +201,8 @@ pub fn s3_client(endpoint: &str, secret: &str) -> falconer::domains::storage::cl
         access_key: "AK".into(),
         secret_key: secret.into(),
         virtual_host: false,
+        session_token: None,
+        tls: Default::default(),
     })
     .expect("a client")
 }
@@ -513,6 +515,7 @@ pub fn keycloak_client(
             password: password.to_string(),
         },
         auth_realm: "master".into(),
+        tls: Default::default(),
     })
     .expect("a Keycloak client")
 }
