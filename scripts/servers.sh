@@ -2,6 +2,7 @@
 # scripts/bench-live. Every server listens on 127.0.0.1 only, on free ports, and is stopped by its PID when the
 # sourcing script exits (the EXIT trap below); throwaway data directories are removed.
 #
+# - install_build_deps: libssl-dev and pkg-config when missing (librdkafka's TLS and SASL).
 # - start_postgres: a server already accepting connections on 127.0.0.1:5432 is used; otherwise PostgreSQL is
 #   installed if missing and a throwaway cluster is started. FALCONER_TEST_POSTGRES_URL: use another server.
 # - install_secantus: SecantusDB (pinned, PyPI) into tests/.servers/secantus, once; exports
@@ -23,6 +24,17 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+
+# install_build_deps: what building falconer needs beyond Rust and a C compiler: OpenSSL's headers and
+# pkg-config (librdkafka's TLS and SASL link the system's libssl; no vendored OpenSSL is built).
+install_build_deps() {
+  if pkg-config --exists openssl 2>/dev/null; then
+    return
+  fi
+  echo "== installing libssl-dev and pkg-config (apt-get): librdkafka's TLS links the system's OpenSSL"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

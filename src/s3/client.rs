@@ -454,6 +454,32 @@ mod tests {
     }
 
     #[test]
+    fn a_session_token_is_sent_and_signed() {
+        let mut c = client("http://127.0.0.1:8333", false);
+        c.config.session_token = Some("FwoGZXIvYXdzE-session".into());
+        let req = c
+            .signed(&Call::new(Method::GET, Some("acme-logs"), ""))
+            .build()
+            .expect("a request");
+        let header = |k: &str| {
+            req.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(header("x-amz-security-token"), "FwoGZXIvYXdzE-session");
+        let auth = header("authorization");
+        let signed = auth.split("SignedHeaders=").nth(1).unwrap_or_default();
+        assert!(signed.contains("x-amz-security-token"), "{auth}");
+        let plain = client("http://127.0.0.1:8333", false)
+            .signed(&Call::new(Method::GET, Some("acme-logs"), ""))
+            .build()
+            .expect("a request");
+        assert!(plain.headers().get("x-amz-security-token").is_none());
+    }
+
+    #[test]
     fn the_debug_form_never_shows_the_keys() {
         let c = client("http://127.0.0.1:1", false);
         let shown = format!("{:?}", c.config);

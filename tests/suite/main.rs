@@ -10,6 +10,8 @@ mod support;
 
 #[path = "support/kafka_double.rs"]
 mod kafka_double;
+#[path = "support/kafka_sasl.rs"]
+mod kafka_sasl;
 #[path = "support/keycloak_double.rs"]
 mod keycloak_double;
 #[allow(clippy::duplicate_mod)]

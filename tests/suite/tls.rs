@@ -829,3 +829,219 @@ async fn s3_and_a_backup_repository_over_https_with_a_company_ca() {
         crate::support::S3_SECRET,
     );
 }
+
+const KAFKA_PASSWORD: &str = "kafka-Scram-Pa55";
+const OAUTH_SECRET: &str = "oauth-client-Secret";
+
+/// A token endpoint (client credentials, RFC 6749 4.4) over HTTPS: a token for `falconer-client` with its
+/// secret, recorded in `tokens` for the double to accept; 401 otherwise.
+async fn token_endpoint(
+    tokens: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+) -> crate::keycloak_double::http::Running {
+    use base64::Engine;
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tokens = tokens.clone();
+            async move {
+                let expected = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("falconer-client:{OAUTH_SECRET}"))
+                );
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some(expected.as_str()) || !body.contains("grant_type=client_credentials") {
+                    let body = serde_json::json!({ "error": "invalid_client" }).to_string();
+                    return (axum::http::StatusCode::UNAUTHORIZED, body);
+                }
+                let mut t = tokens.lock().expect("tokens");
+                let token = format!("token-{}", t.len() + 1);
+                t.push(token.clone());
+                let body = serde_json::json!({ "access_token": token, "token_type": "bearer", "expires_in": 300 });
+                (axum::http::StatusCode::OK, body.to_string())
+            }
+        }),
+    );
+    crate::keycloak_double::http::serve_tls(0, app, Some(tls))
+        .await
+        .expect("the token endpoint")
+}
+
+/// ACLs planned, applied and planned again (no changes) through a Kafka that speaks TLS and SASL, over
+/// each protocol and mechanism; each sign-in is the double's own record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_over_each_security_protocol_and_sasl_mechanism() {
+    use crate::kafka_double::{KafkaDouble, Sasl, Secured};
+    let dir = certs_dir("kafka");
+    let ca = Ca::new("falconer test CA");
+    let ca_pem = ca.write(&dir.join("ca.pem"));
+    // The double advertises 127.0.0.1 in its metadata: the certificate carries both names.
+    let server = ca.server(&dir, "server", &["localhost", "127.0.0.1"], false);
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let idp = token_endpoint(tokens.clone(), crate::pki::server_config(&server, None)).await;
+    let w = Workdir::new("tls", "kafka", vec![]);
+    copy_into(&ca_pem, &w, "company-ca.pem");
+    ca.client(&w.dir, "falconer", "falconer");
+    w.write(
+        "m.toml",
+        "[tenant]\nid = \"acme\"\n\n[[kafka.acl]]\nresource_name = \"acme.orders-tx\"\nresource_type = \"transactional_id\"\nprincipal = \"User:orders-api\"\noperation = \"write\"\npermission = \"allow\"\n",
+    );
+    let m = w.manifest();
+    let sasl = |mechanism: &str| Sasl {
+        mechanisms: vec![mechanism.to_string()],
+        users: vec![("falconer".into(), KAFKA_PASSWORD.into())],
+        tokens: tokens.clone(),
+    };
+    let tls = || Some(crate::pki::server_config(&server, Some(&ca_pem)));
+    let with_ca = "[kafka.tls]\nca_file = \"company-ca.pem\"\ncert_file = \"falconer.crt\"\nkey_file = \"falconer.key\"\n";
+    let cases: Vec<(&str, Secured, String)> = vec![
+        ("SSL", Secured { tls: tls(), sasl: None }, "security_protocol = \"SSL\"\n".into()),
+        (
+            "PLAIN",
+            Secured { tls: None, sasl: Some(sasl("PLAIN")) },
+            "security_protocol = \"SASL_PLAINTEXT\"\nsasl_mechanism = \"PLAIN\"\nusername = \"falconer\"\npassword = { env = \"KAFKA_TLS_PASSWORD\" }\n".into(),
+        ),
+        (
+            "SCRAM-SHA-256",
+            Secured { tls: tls(), sasl: Some(sasl("SCRAM-SHA-256")) },
+            "security_protocol = \"SASL_SSL\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nusername = \"falconer\"\npassword = { env = \"KAFKA_TLS_PASSWORD\" }\n".into(),
+        ),
+        (
+            "SCRAM-SHA-512",
+            Secured { tls: tls(), sasl: Some(sasl("SCRAM-SHA-512")) },
+            "security_protocol = \"SASL_SSL\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"falconer\"\npassword = { env = \"KAFKA_TLS_PASSWORD\" }\n".into(),
+        ),
+        (
+            "OAUTHBEARER",
+            Secured { tls: tls(), sasl: Some(sasl("OAUTHBEARER")) },
+            format!(
+                "security_protocol = \"SASL_SSL\"\nsasl_mechanism = \"OAUTHBEARER\"\noauth = {{ token_endpoint = \"{}/token\", client_id = \"falconer-client\", client_secret = {{ env = \"KAFKA_OAUTH_SECRET\" }} }}\n",
+                idp.url
+            ),
+        ),
+    ];
+    for (name, secured, table) in cases {
+        let uses_tls = secured.tls.is_some();
+        let uses_sasl = secured.sasl.is_some();
+        let double = KafkaDouble::start_secured(secured).await;
+        let tls_table = if uses_tls { with_ca } else { "" };
+        let profile = write_profile(
+            &w,
+            &format!("{name}.toml"),
+            &format!(
+                "[kafka]\nurl = \"{}\"\n{table}{tls_table}",
+                double.bootstrap
+            ),
+        );
+        let state = format!("sqlite:{}", w.dir.join(format!("{name}.db")).display());
+        let run = |args: &[&str]| {
+            w.command(args)
+                .env("FALCONER_STATE", &state)
+                .env("KAFKA_TLS_PASSWORD", KAFKA_PASSWORD)
+                .env("KAFKA_OAUTH_SECRET", OAUTH_SECRET)
+                .output()
+                .expect("runs")
+        };
+        let o = run(&["apply", &m, "--auto-approve", "--profile", &profile]);
+        code(&o, 0);
+        let out = both(&o);
+        assert!(
+            !out.contains(KAFKA_PASSWORD) && !out.contains(OAUTH_SECRET),
+            "{out}"
+        );
+        assert_eq!(double.count("CreateAcls"), 1, "{name}");
+        code(
+            &run(&["plan", &m, "--profile", &profile, "--detailed-exitcode"]),
+            0,
+        );
+        let st = double.state.lock().expect("state");
+        if uses_sasl {
+            assert!(
+                !st.logins.is_empty() && st.logins.iter().all(|(m, _)| m == name),
+                "{name}: {:?}",
+                st.logins
+            );
+        }
+        assert_eq!(st.refused_logins, 0, "{name}");
+    }
+    assert!(
+        !tokens.lock().expect("tokens").is_empty(),
+        "the token endpoint issued the OAUTHBEARER token"
+    );
+}
+
+/// A refused password, an untrusted server and a refused token are each a typed error at once, naming
+/// Kafka; a setting the protocol does not use is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_refusals_are_typed_and_named() {
+    use crate::kafka_double::{KafkaDouble, Sasl, Secured};
+    use falconer::domains::kafka::security::{KafkaTable, Security};
+    use falconer::setup::{Env, SetupError};
+    let dir = certs_dir("kafka-refused");
+    let ca = Ca::new("falconer test CA");
+    ca.write(&dir.join("ca.pem"));
+    Ca::new("an authority nobody trusts").write(&dir.join("other-ca.pem"));
+    let server = ca.server(&dir, "server", &["localhost", "127.0.0.1"], false);
+    std::fs::write(dir.join("pw"), "not-the-password\n").expect("writes");
+    std::fs::write(dir.join("secret"), "not-the-secret\n").expect("writes");
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let idp = token_endpoint(tokens.clone(), crate::pki::server_config(&server, None)).await;
+    let double = KafkaDouble::start_secured(Secured {
+        tls: Some(crate::pki::server_config(&server, None)),
+        sasl: Some(Sasl {
+            mechanisms: vec!["SCRAM-SHA-512".into(), "OAUTHBEARER".into()],
+            users: vec![("falconer".into(), KAFKA_PASSWORD.into())],
+            tokens: tokens.clone(),
+        }),
+    })
+    .await;
+    let connect = |table: String| {
+        let env = Env::default();
+        let dir = dir.clone();
+        async move {
+            let t: KafkaTable = toml::from_str(&table).expect("a [kafka] table");
+            let s = Security::of(Some(&t), &dir, &env)?;
+            falconer::domains::kafka::admin::connect(&s)
+                .await
+                .map(|_| ())
+        }
+    };
+    let base = format!(
+        "url = \"{}\"\nsecurity_protocol = \"SASL_SSL\"\n",
+        double.bootstrap
+    );
+    let scram = format!(
+        "{base}sasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"falconer\"\npassword = {{ file = \"pw\" }}\n"
+    );
+    let e = connect(format!("{scram}[tls]\nca_file = \"ca.pem\"\n"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, SetupError::SignIn(_)), "{e:?}");
+    assert!(e.to_string().contains("Kafka"), "{e}");
+    assert!(double.state.lock().expect("state").refused_logins >= 1);
+    let e = connect(format!("{scram}[tls]\nca_file = \"other-ca.pem\"\n"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, SetupError::Tls(_)), "{e:?}");
+    assert!(e.to_string().contains("[kafka.tls] ca_file"), "{e}");
+    let oauth = format!(
+        "{base}sasl_mechanism = \"OAUTHBEARER\"\noauth = {{ token_endpoint = \"{}/token\", client_id = \"falconer-client\", client_secret = {{ file = \"secret\" }} }}\n[tls]\nca_file = \"ca.pem\"\n",
+        idp.url
+    );
+    let e = connect(oauth).await.expect_err("refused");
+    assert!(matches!(e, SetupError::SignIn(_)), "{e:?}");
+    assert!(!e.to_string().contains("not-the-secret"), "{e}");
+    let plain = format!(
+        "url = \"{}\"\nsecurity_protocol = \"PLAINTEXT\"\n[tls]\nca_file = \"ca.pem\"\n",
+        double.bootstrap
+    );
+    let e = connect(plain).await.expect_err("refused");
+    assert!(
+        e.to_string().contains("[kafka.tls]") && e.to_string().contains("PLAINTEXT"),
+        "{e}"
+    );
+    let named = format!("{scram}[tls]\nca_file = \"ca.pem\"\nserver_name = \"kafka.internal\"\n");
+    let e = connect(named).await.expect_err("refused");
+    assert!(e.to_string().contains("[kafka.tls] server_name"), "{e}");
+}

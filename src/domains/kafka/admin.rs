@@ -15,7 +15,9 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka_sys as sys;
 
+use super::security::Security;
 use super::{ConfigValue, Topic};
+use crate::setup::SetupError;
 
 pub type Admin = Arc<AdminClient<DefaultClientContext>>;
 
@@ -43,28 +45,140 @@ fn lost(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
-/// Connects to the brokers at `bootstrap` (`host:port[,host:port]`) and checks that they answer.
-pub async fn connect(bootstrap: &str) -> Result<Admin, AdminError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+/// Connects to the brokers `security` names, signed in and encrypted as it says, and checks that they
+/// answer. A broker that refuses the credentials or the TLS handshake fails at once, by kind
+/// ([`SetupError::SignIn`], [`SetupError::Tls`]); one that cannot be reached within the connect timeout is
+/// [`SetupError::Unreachable`].
+pub async fn connect(security: &Security) -> Result<Admin, SetupError> {
+    let bootstrap = security.bootstrap.clone();
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &bootstrap)
         .set("client.id", "falconer")
         // A metadata request for a missing topic must never create it.
         .set("allow.auto.create.topics", "false")
         .set("log_level", "3")
-        .create()
-        .map_err(|e| AdminError::Setup {
-            bootstrap: bootstrap.to_string(),
-            message: e.to_string(),
-        })?;
+        // Errors (a refused sign-in, a failed handshake) as events on the main queue, read by `refusal`.
+        .set("enabled_events", sys::RD_KAFKA_EVENT_ERROR.to_string());
+    security.configure(&mut config);
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| {
+        SetupError::setting(
+            format!("the Kafka client for {bootstrap}"),
+            format!("cannot be set up: {e}"),
+        )
+    })?;
+    if let Some(o) = &security.oauth {
+        let token = super::security::token(o, &security.tls).await?;
+        set_token(&admin, &token, &o.client_id)?;
+    }
     let admin = Arc::new(admin);
     let probe = admin.clone();
-    crate::util::blocking(move || {
-        probe.inner().fetch_metadata(None, crate::util::timeouts().connect)
-    })
-    .await
-    .map_err(|e| unreachable(bootstrap, e))?
-    .map_err(|e| unreachable(bootstrap, e))?;
+    let tls = security.tls.clone();
+    crate::util::blocking(move || answers(&probe, &bootstrap, &tls))
+        .await
+        .map_err(|e| SetupError::Unreachable(format!("cannot reach Kafka: {e}")))??;
     Ok(admin)
+}
+
+/// Hands an OAUTHBEARER token to librdkafka, before its first connection.
+fn set_token(
+    admin: &AdminClient<DefaultClientContext>,
+    token: &super::security::Token,
+    principal: &str,
+) -> Result<(), SetupError> {
+    let bad = |why: String| SetupError::setting("the Kafka OAuth token", why);
+    let value = CString::new(token.value.as_str()).map_err(|e| bad(e.to_string()))?;
+    let principal = CString::new(principal).map_err(|e| bad(e.to_string()))?;
+    let mut err = [0 as std::ffi::c_char; 512];
+    // SAFETY: the client is alive; the strings and the error buffer outlive the call, which copies them.
+    let code = unsafe {
+        sys::rd_kafka_oauthbearer_set_token(
+            admin.inner().native_ptr(),
+            value.as_ptr(),
+            token.expires_ms,
+            principal.as_ptr(),
+            std::ptr::null_mut(),
+            0,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    if code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Ok(());
+    }
+    // SAFETY: librdkafka wrote a NUL-terminated message into the buffer.
+    let why = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+    Err(bad(format!("was not taken by librdkafka: {why}")))
+}
+
+/// Waits (within the connect timeout) until the brokers answer a Metadata request; a refused sign-in or
+/// handshake, reported by librdkafka as an error event, ends the wait at once.
+fn answers(
+    admin: &AdminClient<DefaultClientContext>,
+    bootstrap: &str,
+    tls: &crate::tls::Tls,
+) -> Result<(), SetupError> {
+    let limit = crate::util::timeouts().connect;
+    let started = std::time::Instant::now();
+    loop {
+        let step = Duration::from_millis(500).min(limit);
+        let e = match admin.inner().fetch_metadata(None, step) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(refused) = refusal(admin, bootstrap, tls) {
+            return Err(refused);
+        }
+        if started.elapsed() >= limit {
+            return Err(SetupError::Unreachable(format!(
+                "cannot reach Kafka at {bootstrap}: {e} (within the connect timeout of {} s)",
+                limit.as_secs()
+            )));
+        }
+    }
+}
+
+/// A refused sign-in or TLS handshake among the error events librdkafka has queued (the other events are
+/// consumed too: no one else reads the admin client's main queue).
+fn refusal(
+    admin: &AdminClient<DefaultClientContext>,
+    bootstrap: &str,
+    tls: &crate::tls::Tls,
+) -> Option<SetupError> {
+    use sys::rd_kafka_resp_err_t as Code;
+    let mut found = None;
+    // SAFETY: the client is alive; each event is destroyed once, the queue handle released at the end.
+    unsafe {
+        let queue = sys::rd_kafka_queue_get_main(admin.inner().native_ptr());
+        loop {
+            let ev = sys::rd_kafka_queue_poll(queue, 0);
+            if ev.is_null() {
+                break;
+            }
+            if sys::rd_kafka_event_type(ev) == sys::RD_KAFKA_EVENT_ERROR {
+                let code = sys::rd_kafka_event_error(ev);
+                let words = CStr::from_ptr(sys::rd_kafka_event_error_string(ev))
+                    .to_string_lossy()
+                    .into_owned();
+                let what = format!("Kafka at {bootstrap} refused falconer");
+                found = match code {
+                    Code::RD_KAFKA_RESP_ERR__AUTHENTICATION => Some(SetupError::SignIn(format!(
+                        "{what}'s sign-in: {words}; check [kafka] username and password (or oauth), and sasl_mechanism"
+                    ))),
+                    Code::RD_KAFKA_RESP_ERR__SSL => Some(SetupError::Tls(format!(
+                        "cannot connect to Kafka at {bootstrap}: TLS failed ({words}): check {}, {} and {}",
+                        tls.key("ca_file"),
+                        tls.key("cert_file"),
+                        tls.key("mode")
+                    ))),
+                    _ => found,
+                };
+            }
+            sys::rd_kafka_event_destroy(ev);
+        }
+        sys::rd_kafka_queue_destroy(queue);
+    }
+    found
 }
 
 /// A topic's name, partition count and replication factor.
@@ -189,10 +303,6 @@ pub async fn topics(
 /// Why a request to Kafka's brokers failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AdminError {
-    #[error("cannot set up a Kafka client for {bootstrap}: {message}")]
-    Setup { bootstrap: String, message: String },
-    #[error("cannot reach Kafka at {bootstrap}: {message}")]
-    Unreachable { bootstrap: String, message: String },
     /// A request failed as a whole (the client's words).
     #[error("Kafka {request}: {message}")]
     Failed {
@@ -221,26 +331,6 @@ pub enum AdminError {
     Unexpected,
     #[error(transparent)]
     Request(#[from] RequestError),
-}
-
-impl From<AdminError> for crate::setup::SetupError {
-    fn from(e: AdminError) -> Self {
-        use crate::setup::SetupError;
-        match e {
-            AdminError::Setup { bootstrap, message } => SetupError::setting(
-                format!("the Kafka bootstrap list {bootstrap}"),
-                format!("cannot be used: {message}"),
-            ),
-            e => SetupError::Unreachable(e.to_string()),
-        }
-    }
-}
-
-fn unreachable(bootstrap: &str, e: impl std::fmt::Display) -> AdminError {
-    AdminError::Unreachable {
-        bootstrap: bootstrap.to_string(),
-        message: e.to_string(),
-    }
 }
 
 fn failed(request: &'static str, e: impl std::fmt::Display) -> AdminError {

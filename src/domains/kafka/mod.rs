@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod admin;
 pub mod provider;
+pub mod security;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Kafka;

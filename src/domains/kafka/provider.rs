@@ -11,7 +11,7 @@ use super::admin::{self, Admin, ConfigChanges};
 use super::{Acl, Topic};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
-use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
+use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System};
 use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
@@ -121,28 +121,24 @@ pub fn config_changes(desired: &Topic, live: Option<&Topic>) -> Vec<(String, Opt
     out
 }
 
-/// Where Kafka is without a profile: the bootstrap list.
-const URL_VAR: (&str, &str) = ("FALCONER_KAFKA_BOOTSTRAP", "host:port[,host:port]");
-
 impl System for Kafka {
-    /// `url` is the bootstrap list, `host:port[,host:port]`.
-    type Table = UrlTable;
+    /// `url` is the bootstrap list, `host:port[,host:port]`; SASL and TLS beside it.
+    type Table = super::security::KafkaTable;
     fn in_env(env: &Env) -> bool {
-        env.has(URL_VAR.0)
+        env.has("FALCONER_KAFKA_BOOTSTRAP")
     }
-    async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
-        let c = provider::connection(table, dir, env, Domain::Kafka, URL_VAR)?;
-        if c.password.is_some() {
-            let why = "cannot be used: SASL is not supported yet; remove it, or reach the brokers without SASL";
-            return Err(SetupError::setting("the profile's [kafka] password", why));
-        }
-        if c.tls.given() {
-            let why = "TLS to Kafka is not supported yet: reach the brokers over PLAINTEXT";
-            return Err(c.tls.refuse("mode", "Kafka", why));
+    async fn connect(
+        table: Option<&super::security::KafkaTable>,
+        dir: &Path,
+        env: &Env,
+    ) -> Result<Self, SetupError> {
+        let security = super::security::Security::of(table, dir, env)?;
+        if let Some(w) = security.tls.warning("Kafka") {
+            tracing::warn!("{w}");
         }
         Ok(Kafka {
-            bootstrap: c.url.clone(),
-            ..Kafka::new(admin::connect(&c.url).await?)
+            bootstrap: security.bootstrap.clone(),
+            ..Kafka::new(admin::connect(&security).await?)
         })
     }
 }

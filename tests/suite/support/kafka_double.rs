@@ -28,8 +28,11 @@ use kafka_protocol::messages::{
     RequestKind, ResponseHeader, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes, decode_request_header_from_buffer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub use crate::kafka_sasl::Sasl;
+use crate::kafka_sasl::Session;
 
 /// One ACL binding, in the protocol's numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,18 @@ pub struct State {
     /// Principals whose ACLs the caller may not create: each such creation is answered
     /// CLUSTER_AUTHORIZATION_FAILED on its own, as a cluster that grants ALTER on a narrower scope does.
     pub refused_principals: Vec<String>,
+    /// Sign-ins that passed: the mechanism and the principal.
+    pub logins: Vec<(String, String)>,
+    /// Sign-ins refused.
+    pub refused_logins: usize,
+}
+
+/// How a double is secured: TLS (with its server configuration), and SASL. Neither: plain text, as
+/// [`KafkaDouble::start`].
+#[derive(Clone, Default)]
+pub struct Secured {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub sasl: Option<Sasl>,
 }
 
 /// The protocol's error codes the double answers.
@@ -67,6 +82,9 @@ pub mod code {
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
     pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    pub const ILLEGAL_SASL_STATE: i16 = 34;
+    pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 }
 
 /// The protocol's numbers for resource types, pattern types, operations and permissions (`AclBinding`).
@@ -98,24 +116,47 @@ const SUPPORTED: &[ApiKey] = &[
     ApiKey::DeleteAcls,
     ApiKey::CreateTopics,
     ApiKey::DescribeConfigs,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 impl KafkaDouble {
     pub async fn start() -> KafkaDouble {
+        KafkaDouble::start_secured(Secured::default()).await
+    }
+
+    /// A double over TLS (its bootstrap then names `localhost`, the name the tests' certificates carry)
+    /// and with SASL, as `secured` says. A connection that asks for anything but ApiVersions and SASL before
+    /// it has signed in is closed, as a broker does.
+    pub async fn start_secured(secured: Secured) -> KafkaDouble {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let port = listener.local_addr().expect("address").port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
+        let host = if secured.tls.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        let acceptor = secured.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let sasl = secured.sasl.clone();
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let state = shared.clone();
+                let (acceptor, sasl) = (acceptor.clone(), sasl.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, state, port).await;
+                    let _ = match acceptor {
+                        None => serve(conn, state, port, sasl).await,
+                        Some(a) => match a.accept(conn).await {
+                            Ok(tls) => serve(tls, state, port, sasl).await,
+                            Err(_) => Ok(()),
+                        },
+                    };
                 });
             }
         });
         KafkaDouble {
-            bootstrap: format!("127.0.0.1:{port}"),
+            bootstrap: format!("{host}:{port}"),
             state,
             task,
         }
@@ -132,7 +173,13 @@ impl KafkaDouble {
     }
 }
 
-async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>, port: u16) -> anyhow_like::Result {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: S,
+    state: Arc<Mutex<State>>,
+    port: u16,
+    sasl: Option<Sasl>,
+) -> anyhow_like::Result {
+    let mut session = Session::default();
     loop {
         let len = match conn.read_i32().await {
             Ok(n) => n as usize,
@@ -154,6 +201,14 @@ async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>, port: u16) -> anyh
                 return Ok(());
             }
         }
+        let open = matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        );
+        if sasl.is_some() && session.principal.is_none() && !open {
+            // Not signed in: a broker closes the connection.
+            return Ok(());
+        }
         let (response, version) = if api == ApiKey::ApiVersions
             && !(api.valid_versions().min..=api.valid_versions().max).contains(&version)
         {
@@ -164,7 +219,14 @@ async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>, port: u16) -> anyh
         } else {
             let request =
                 RequestKind::decode(api, &mut buf, version).map_err(anyhow_like::other)?;
-            (respond(request, &state, port), version)
+            let answer = match (&sasl, request) {
+                (Some(sasl), RequestKind::SaslHandshake(r)) => handshake(sasl, &mut session, &r),
+                (Some(sasl), RequestKind::SaslAuthenticate(r)) => {
+                    authenticate(sasl, &mut session, &r, &state)
+                }
+                (_, request) => respond(request, &state, port),
+            };
+            (answer, version)
         };
         let mut out = BytesMut::new();
         ResponseHeader::default()
@@ -575,6 +637,51 @@ mod anyhow_like {
     pub fn msg(m: &str) -> std::io::Error {
         std::io::Error::other(m.to_string())
     }
+}
+
+fn handshake(
+    sasl: &Sasl,
+    session: &mut Session,
+    r: &kafka_protocol::messages::SaslHandshakeRequest,
+) -> ResponseKind {
+    let ok = sasl.handshake(session, r.mechanism.as_str());
+    ResponseKind::SaslHandshake(
+        kafka_protocol::messages::SaslHandshakeResponse::default()
+            .with_error_code(if ok {
+                0
+            } else {
+                code::UNSUPPORTED_SASL_MECHANISM
+            })
+            .with_mechanisms(sasl.mechanisms.iter().map(|m| s(m)).collect()),
+    )
+}
+
+fn authenticate(
+    sasl: &Sasl,
+    session: &mut Session,
+    r: &kafka_protocol::messages::SaslAuthenticateRequest,
+    state: &Mutex<State>,
+) -> ResponseKind {
+    let answer = kafka_protocol::messages::SaslAuthenticateResponse::default();
+    let mechanism = session.mechanism.clone().unwrap_or_default();
+    ResponseKind::SaslAuthenticate(match sasl.authenticate(session, &r.auth_bytes) {
+        Ok(bytes) => {
+            if let Some(p) = &session.principal {
+                state
+                    .lock()
+                    .expect("state")
+                    .logins
+                    .push((mechanism, p.clone()));
+            }
+            answer.with_auth_bytes(Bytes::from(bytes))
+        }
+        Err(why) => {
+            state.lock().expect("state").refused_logins += 1;
+            answer
+                .with_error_code(code::SASL_AUTHENTICATION_FAILED)
+                .with_error_message(Some(s(&why)))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 #[path = "http_double.rs"]
-mod http;
+pub mod http;
 
 #[path = "keycloak/clients.rs"]
 mod clients;
