@@ -295,6 +295,8 @@ pub struct Profile {
     pub timeouts: TimeoutsTable,
     /// The environment, for the systems the profile has no table for.
     pub env: Env,
+    /// `allow_manifest_commands = true`: a manifest's secret `{ command }` runs in live plans and applies.
+    pub manifest_commands: bool,
 }
 
 impl Profile {
@@ -324,6 +326,14 @@ impl Profile {
             message: e.message().trim_end().to_string(),
         };
         let mut all: toml::Table = toml::from_str(&text).map_err(located)?;
+        let manifest_commands = match all.remove("allow_manifest_commands") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(_) => {
+                let why = "allow_manifest_commands: give true or false".to_string();
+                return Err(invalid(path, why));
+            }
+        };
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
         let backup: BackupTable = own_table(&mut all, "backup", path)?;
         let timeouts: Option<TimeoutsTable> = all
@@ -333,7 +343,11 @@ impl Profile {
         if let Some(t) = &timeouts {
             t.check(path)?;
         }
-        let tables: Tables = if restore.is_default() && backup.is_default() && timeouts.is_none() {
+        let tables: Tables = if restore.is_default()
+            && backup.is_default()
+            && timeouts.is_none()
+            && !manifest_commands
+        {
             // Without falconer's own tables, the tables are read from the text: errors keep their place.
             toml::from_str(&text).map_err(located)?
         } else {
@@ -346,6 +360,7 @@ impl Profile {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             timeouts: timeouts.unwrap_or_default(),
             env,
+            manifest_commands,
         })
     }
 

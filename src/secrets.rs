@@ -63,12 +63,28 @@ impl FingerprintKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unresolved(pub String);
 
-/// Reads a manifest's secret: an environment variable or a file (relative to `base`). A command is refused:
-/// a manifest comes from a pull request, and reading it must not run code.
+tokio::task_local! {
+    /// Whether a manifest's `{ command }` may run: only in a live plan or apply whose profile sets
+    /// `allow_manifest_commands = true` ([`with_manifest_commands`]); never in validate, diff, graph or an
+    /// offline plan.
+    static MANIFEST_COMMANDS: bool;
+}
+
+/// Runs `work` with a manifest's commands allowed to run, or not.
+pub async fn with_manifest_commands<F: std::future::Future>(allowed: bool, work: F) -> F::Output {
+    MANIFEST_COMMANDS.scope(allowed, work).await
+}
+
+/// Reads a manifest's secret: an environment variable or a file (relative to `base`). A command is refused
+/// unless this is a live plan or apply whose profile allows it: a manifest comes from a pull request, and
+/// reading it must not run code.
 pub fn resolve(s: &SecretValue, base: &Path) -> Result<Option<String>, Unresolved> {
     match s {
+        SecretValue::Command(argv) if MANIFEST_COMMANDS.try_with(|a| *a).unwrap_or(false) => {
+            command::output(argv, base, command::TIMEOUT).map(Some)
+        }
         SecretValue::Command(_) => Err(Unresolved(
-            "a manifest may not run a command to read a secret: give it as { env } or { file }"
+            "a manifest's command is run only by a live plan or apply whose profile sets allow_manifest_commands = true: give it as { env } or { file }"
                 .into(),
         )),
         SecretValue::Env(name) => std::env::var(name)

@@ -184,7 +184,7 @@ pub fn main() -> i32 {
         .with_timeouts(common::timeouts_from_env())
         .with_env(crate::setup::Env::from_pairs(std::env::vars()));
     match &cli.command {
-        Command::Validate(a) => validate::run(a, &out),
+        Command::Validate(a) => validate::run(a, &out, &settings),
         Command::Convert(a) => convert::run(a, &out),
         Command::Migrate(a) => migrate::run(a, &out),
         Command::Graph(a) => graph::run(a, &out),

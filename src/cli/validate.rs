@@ -17,13 +17,20 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn run(args: &Args, out: &Output) -> i32 {
+/// Validates each path; a manifest's secret `{ command }` passes where the profile allows one (validate
+/// never runs it).
+pub fn run(args: &Args, out: &Output, settings: &crate::ops::live::Settings) -> i32 {
     let mut code = exit::OK;
+    let commands = match settings.manifest_commands() {
+        Ok(c) => c,
+        Err(e) => return exit::fail(out, &e),
+    };
     for path in &args.paths {
         let input = input::read(
             path,
             LoadOptions {
                 strict: args.strict,
+                commands,
                 ..LoadOptions::default()
             },
         );

@@ -117,6 +117,8 @@ pub struct Checker<'a> {
     /// are refused. Quoting would make them harmless, but they are the mark of an injection and no tenant
     /// needs them; a manifest may still declare them.
     pub foreign: bool,
+    /// A secret `{ command }` is allowed (the profile's `allow_manifest_commands`).
+    pub commands: bool,
     origin: Origin<'a>,
     pub issues: Vec<Issue>,
 }
@@ -127,6 +129,7 @@ impl<'a> Checker<'a> {
             tenant,
             strict,
             foreign: false,
+            commands: false,
             origin,
             issues: Vec::new(),
         }
@@ -206,13 +209,16 @@ impl<'a> Checker<'a> {
     /// Warns (or errors with `--strict`) about a secret written in plain text.
     pub fn secret(&mut self, field: &str, value: Option<&SecretValue>) {
         if let Some(SecretValue::Command(_)) = value {
+            if self.commands {
+                return;
+            }
             self.error(
                 field,
                 "secret-command",
                 format!("`{field}` runs a command to read a secret; a manifest may not run one"),
             )
             .help = Some(
-                "give it as { env = \"NAME\" } or { file = \"path\" }; commands are for the profile's secrets"
+                "give it as { env = \"NAME\" } or { file = \"path\" }, or let a live plan or apply run it: allow_manifest_commands = true in the profile"
                     .into(),
             );
             return;

@@ -93,6 +93,9 @@ pub struct LoadOptions {
     /// and backups, which do not always carry what they refer to; a restore checks them against the live
     /// systems).
     pub external_refs: bool,
+    /// The profile sets `allow_manifest_commands = true`: a secret `{ command }` is not an error (a live
+    /// plan or apply runs it; nothing else does).
+    pub commands: bool,
 }
 
 /// The result of loading: the manifest (when there were no errors), every issue, and the files read.

@@ -20,6 +20,7 @@ pub fn validate(
     for (i, (spec, origin)) in resources.iter().enumerate() {
         let mut cx = Checker::new(tenant, opts.strict, *origin);
         cx.foreign = opts.external_refs;
+        cx.commands = opts.commands;
         spec.check(&mut cx);
         issues.extend(
             cx.issues

@@ -33,7 +33,7 @@ pub enum SecretValue {
     /// A secret written in the manifest itself (discouraged).
     Plain(String),
     /// Printed by a program (`{ command = ["vault", "kv", "get", ...] }`): run without a shell, for a
-    /// profile's secrets only (a manifest may not run one).
+    /// profile's secrets (a manifest's only in a live plan or apply whose profile allows it).
     Command(Vec<String>),
 }
 
@@ -164,7 +164,7 @@ impl JsonSchema for SecretValue {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A secret reference: { env = \"NAME\" } or { file = \"path\" }; in a profile also { command = [\"program\", \"arg\"] } (a manifest may not run one). The markers \"***REDACTED***\" and \"**********\" mean unknown (keep the live value). A plain string is accepted with a warning.",
+            "description": "A secret reference: { env = \"NAME\" } or { file = \"path\" }; in a profile also { command = [\"program\", \"arg\"] } (a manifest's runs only in a live plan or apply whose profile sets allow_manifest_commands = true). The markers \"***REDACTED***\" and \"**********\" mean unknown (keep the live value). A plain string is accepted with a warning.",
             "oneOf": [
                 { "type": "string" },
                 { "type": "object", "properties": { "env": { "type": "string", "minLength": 1 } }, "required": ["env"], "additionalProperties": false },

@@ -47,8 +47,20 @@ pub fn saved_plan(path: &Path) -> Option<Plan> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Applies one tenant's manifest or saved plan.
+/// Applies one tenant's manifest or saved plan; a manifest's secret `{ command }` runs where the profile
+/// allows it.
 pub async fn apply(
+    settings: &Settings,
+    req: &Request,
+    events: &dyn Events,
+    cancel: &Cancel,
+) -> Result<Applied, Error> {
+    let allowed = settings.manifest_commands()?;
+    crate::secrets::with_manifest_commands(allowed, apply_manifest(settings, req, events, cancel))
+        .await
+}
+
+async fn apply_manifest(
     settings: &Settings,
     req: &Request,
     events: &dyn Events,
@@ -56,7 +68,7 @@ pub async fn apply(
 ) -> Result<Applied, Error> {
     let saved = saved_plan(&req.path);
     let manifest_path = manifest_of(&req.path, saved.as_ref())?;
-    let desired = live::load(&manifest_path, events)?;
+    let desired = live::load(&manifest_path, settings.load_options()?, events)?;
     let tenant = desired.manifest.tenant.clone();
     if tenant.status == TenantStatus::Suspended {
         return Err(Error::Refused(Refusal::Suspended(tenant.id)));

@@ -37,9 +37,13 @@ pub struct Desired {
 /// Loads a manifest or an artifact of the platform for a live plan; its problems go to `events`. With an
 /// artifact, the address patterns of the domains it holds no data for (an error, not available, no
 /// section): a plan leaves them alone rather than deleting what they hold.
-pub fn load_any(path: &Path, events: &dyn Events) -> Result<(Desired, Vec<String>), Error> {
+pub fn load_any(
+    path: &Path,
+    opts: LoadOptions,
+    events: &dyn Events,
+) -> Result<(Desired, Vec<String>), Error> {
     use super::input::Input;
-    let (imported, issues) = match super::input::read(path, LoadOptions::default()) {
+    let (imported, issues) = match super::input::read(path, opts) {
         Input::Manifest(loaded) => return desired(loaded, events).map(|d| (d, Vec::new())),
         Input::Artifact { imported, issues } => (imported, issues),
     };
@@ -76,8 +80,8 @@ pub fn load_any(path: &Path, events: &dyn Events) -> Result<(Desired, Vec<String
 }
 
 /// Loads a manifest for a live plan; its warnings go to `events`.
-pub fn load(path: &Path, events: &dyn Events) -> Result<Desired, Error> {
-    desired(manifest::load_path(path, LoadOptions::default()), events)
+pub fn load(path: &Path, opts: LoadOptions, events: &dyn Events) -> Result<Desired, Error> {
+    desired(manifest::load_path(path, opts), events)
 }
 
 /// A loaded manifest's desired state; its errors are the error, its warnings go to `events`.
@@ -209,6 +213,20 @@ impl Settings {
         crate::backup::crypt::Key::parse(&text)
             .map(Some)
             .map_err(|e| wrong(format!("cannot be used: {e}")))
+    }
+
+    /// Whether the profile lets a manifest's secret `{ command }` run in live plans and applies.
+    pub fn manifest_commands(&self) -> Result<bool, Error> {
+        Ok(self.profile()?.manifest_commands)
+    }
+
+    /// How a live plan or apply loads its manifest: a `{ command }` is not an error where the profile
+    /// allows it.
+    pub fn load_options(&self) -> Result<LoadOptions, Error> {
+        Ok(LoadOptions {
+            commands: self.manifest_commands()?,
+            ..LoadOptions::default()
+        })
     }
 
     /// Whether a system's connection is given (profile or environment).
@@ -554,10 +572,14 @@ pub async fn plan_path(
     settings: &Settings,
     events: &dyn Events,
 ) -> Result<Plan, Error> {
-    let (desired, without) = load_any(path, events)?;
+    let allowed = settings.manifest_commands()?;
+    let (desired, without) = load_any(path, settings.load_options()?, events)?;
     let mut opts = opts;
     opts.excludes.extend(without);
     let state = State::open(&settings.state).await?;
     let cx = Context::open(settings, &state, &desired, &opts).await?;
-    cx.plan(&desired, opts).await.map(|(p, _, _)| p)
+    let planned = cx.plan(&desired, opts);
+    crate::secrets::with_manifest_commands(allowed, planned)
+        .await
+        .map(|(p, _, _)| p)
 }

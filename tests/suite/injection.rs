@@ -301,3 +301,59 @@ fn a_manifest_never_runs_a_command() {
     }
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// With `allow_manifest_commands = true` in the profile, a manifest's secret command runs in a live plan and
+/// an apply (once per run), and nowhere else: validate passes without running it, an offline plan and a
+/// diff do not run it. Without the setting, a live plan refuses it too.
+#[tokio::test]
+async fn a_manifest_command_runs_only_in_live_plans_and_applies_the_profile_allows() {
+    let db = crate::support::TestDb::new("mcmd").await;
+    let w = Workdir::new(
+        "injection",
+        "allowed-command",
+        vec![("FALCONER_POSTGRES_URL".to_string(), db.url.clone())],
+    );
+    let runs = w.dir.join("runs");
+    let role = format!("cmd_{}", db.name);
+    w.write(
+        "m.toml",
+        &format!(
+            "[tenant]\nid = \"acme\"\n\n[[postgres.role]]\nname = \"{role}\"\nlogin = true\npassword = {{ command = [\"sh\", \"-c\", \"echo ran >> {}; printf Cmd-Pa55-%s word\"] }}\n",
+            runs.display()
+        ),
+    );
+    let m = w.manifest();
+    let ran = || {
+        std::fs::read_to_string(&runs)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let allowing = w.dir.join("allowing.toml");
+    std::fs::write(&allowing, "allow_manifest_commands = true\n").expect("writes");
+    let p = allowing.display().to_string();
+    let o = w.run(&["plan", &m]);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    assert_eq!(ran(), 0, "refused without the setting");
+    code(&w.run(&["validate", &m, "--profile", &p]), 0);
+    let o = w.run(&["diff", &m, &m, "--profile", &p]);
+    assert!(!both(&o).contains("Cmd-Pa55-word"), "{}", both(&o));
+    let empty = w.dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("a directory");
+    std::fs::write(empty.join("t.toml"), "[tenant]\nid = \"acme\"\n").expect("writes");
+    let empty = empty.display().to_string();
+    let _ = w.run(&["plan", &m, "--against", &empty, "--profile", &p]);
+    assert_eq!(ran(), 0, "validate, diff and an offline plan never run it");
+    let o = w.run(&["plan", &m, "--profile", &p, "--detailed-exitcode"]);
+    code(&o, 2);
+    assert_eq!(ran(), 1, "a live plan runs it once");
+    let o = w.run(&["apply", &m, "--auto-approve", "--profile", &p]);
+    code(&o, 0);
+    assert_eq!(ran(), 2, "an apply runs it once");
+    assert!(!both(&o).contains("Cmd-Pa55-word"), "{}", both(&o));
+    code(
+        &w.run(&["plan", &m, "--profile", &p, "--detailed-exitcode"]),
+        0,
+    );
+    let _ = std::fs::remove_dir_all(&w.dir);
+    db.drop().await;
+}

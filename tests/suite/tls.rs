@@ -298,9 +298,9 @@ fn postgres_refuses_an_expired_certificate_and_a_server_without_tls() {
         &run(&w, &["plan", &m, "--profile", &plain]),
         &["PostgreSQL", "TLS"],
     );
-    // Without TLS settings the same server is reached as before (sslmode prefer).
+    // Without TLS settings the same server is reached as before (sslmode prefer), and -v says so.
     let o = w
-        .command(&["plan", &m])
+        .command(&["plan", &m, "-v"])
         .env(
             "FALCONER_POSTGRES_URL",
             format!("postgres://postgres:{PG_PASSWORD}@localhost:{plain_port}/postgres"),
@@ -308,6 +308,11 @@ fn postgres_refuses_an_expired_certificate_and_a_server_without_tls() {
         .output()
         .expect("runs");
     code(&o, 0);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the server's certificate is not verified"),
+        "{}",
+        both(&o)
+    );
 }
 
 /// A directory of the test's own for certificates.
@@ -1044,4 +1049,96 @@ async fn kafka_refusals_are_typed_and_named() {
     let named = format!("{scram}[tls]\nca_file = \"ca.pem\"\nserver_name = \"kafka.internal\"\n");
     let e = connect(named).await.expect_err("refused");
     assert!(e.to_string().contains("[kafka.tls] server_name"), "{e}");
+}
+
+/// An HTTP CONNECT proxy on 127.0.0.1 that counts the tunnels it opens.
+async fn connect_proxy() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let port = listener.local_addr().expect("an address").port();
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut reader = tokio::io::BufReader::new(conn);
+                let mut first = String::new();
+                reader.read_line(&mut first).await.ok()?;
+                let target = first
+                    .strip_prefix("CONNECT ")?
+                    .split(' ')
+                    .next()?
+                    .to_string();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).await.ok()?;
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                }
+                let mut upstream =
+                    tokio::net::TcpStream::connect(target.replace("localhost", "127.0.0.1"))
+                        .await
+                        .ok()?;
+                let mut conn = reader.into_inner();
+                conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .ok()?;
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::io::copy_bidirectional(&mut conn, &mut upstream)
+                    .await
+                    .ok()?;
+                Some(())
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+/// HTTPS_PROXY is followed, and NO_PROXY is honoured, as curl reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxies_are_taken_from_the_environment() {
+    use crate::openwhisk_double::{OpenWhiskDouble, Options};
+    use std::sync::atomic::Ordering;
+    let dir = certs_dir("proxy");
+    let ca = Ca::new("falconer test CA");
+    let ca_pem = ca.write(&dir.join("ca.pem"));
+    let server = ca.server(&dir, "server", &["localhost"], false);
+    let ow =
+        OpenWhiskDouble::start_tls(Options::default(), crate::pki::server_config(&server, None))
+            .await
+            .expect("the double");
+    let (port, tunnels) = connect_proxy().await;
+    let w = Workdir::new("tls", "proxy", vec![]);
+    w.write(
+        "m.toml",
+        "[tenant]\nid = \"acme\"\n\n[[functions.package]]\nname = \"orders\"\n",
+    );
+    let m = w.manifest();
+    let run = |no_proxy: Option<&str>| {
+        let mut c = w.command(&["plan", &m, "--detailed-exitcode"]);
+        c.env("FALCONER_OPENWHISK_URL", &ow.url)
+            .env("FALCONER_OPENWHISK_AUTH", Options::default().auth)
+            .env("FALCONER_OPENWHISK_TLS_CA_FILE", &ca_pem)
+            .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+            .env_remove("https_proxy")
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY");
+        if let Some(n) = no_proxy {
+            c.env("NO_PROXY", n);
+        }
+        c.output().expect("runs")
+    };
+    code(&run(None), 2);
+    let through = tunnels.load(Ordering::SeqCst);
+    assert!(through >= 1, "the requests went through the proxy");
+    code(&run(Some("localhost")), 2);
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        through,
+        "NO_PROXY=localhost goes around it"
+    );
 }

@@ -172,7 +172,7 @@ fn overlay(req: &Request, source: &mut Source, events: &dyn Events) -> Result<Ba
     let Some(path) = &req.manifest else {
         return Ok(Bases::new());
     };
-    let m = live::load(path, events)?;
+    let m = live::load(path, crate::manifest::LoadOptions::default(), events)?;
     if m.manifest.tenant.id != source.tenant.id {
         return Err(Error::Refused(Refusal::Other(format!(
             "{} is the manifest of tenant `{}`, the backup is of `{}`",
