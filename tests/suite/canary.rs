@@ -571,3 +571,61 @@ fn a_secret_a_command_prints_appears_in_no_output() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// No certificate's or key's body shows in any output, at the most verbose level, whether the file is a real
+/// key or junk that is no PEM at all, for every system's `tls` table (each system unreachable or refusing).
+#[test]
+fn no_key_or_certificate_body_appears_in_any_output() {
+    let root = scratch("tls-keys");
+    let junk = canary("NEW", "SMTP");
+    std::fs::create_dir_all(root.join("m")).expect("dir");
+    std::fs::write(
+        root.join("m/m.toml"),
+        "[tenant]\nid = \"acme\"\n[tenant.naming]\npostgres_schemas = [\"app\"]\n\n[[postgres.schema]]\nname = \"app\"\n\n\
+         [[mongo.database]]\nname = \"acme\"\n\n[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 1\nreplication_factor = 1\n\n\
+         [[storage.bucket]]\nname = \"acme-uploads\"\n\n[[iam.realm]]\nname = \"acme\"\n\n[[functions.package]]\nname = \"orders\"\n",
+    )
+    .expect("manifest");
+    let ca = crate::pki::Ca::new("canary CA");
+    ca.write(&root.join("ca.pem"));
+    let real = ca.client(&root, "real", "falconer");
+    let key_text = std::fs::read_to_string(&real.key).expect("the key");
+    let key_line = key_text.lines().nth(1).expect("a body line").to_string();
+    std::fs::write(
+        root.join("junk.pem"),
+        format!("-----BEGIN PRIVATE KEY-----\n{junk}\n-----END PRIVATE KEY-----\n"),
+    )
+    .expect("junk");
+    let state = format!("sqlite:{}", root.join("state.db").display());
+    let m = root.join("m").display().to_string();
+    for (cert, key) in [("real.crt", "real.key"), ("junk.pem", "junk.pem")] {
+        let tls = format!("ca_file = \"ca.pem\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n");
+        let profile = root.join("profile.toml");
+        std::fs::write(
+            &profile,
+            format!(
+                "[postgres]\nurl = \"postgres://falconer@localhost:1/platform\"\n[postgres.tls]\n{tls}\n\
+                 [mongo]\nurl = \"mongodb://localhost:1/?directConnection=true\"\n[mongo.tls]\n{tls}\n\
+                 [kafka]\nurl = \"localhost:1\"\n[kafka.tls]\n{tls}\n\
+                 [storage]\nendpoint = \"https://localhost:1\"\naccess_key_id = \"AK\"\nsecret_access_key = {{ file = \"ca.pem\" }}\n[storage.tls]\n{tls}\n\
+                 [iam]\nurl = \"https://localhost:1\"\nusername = \"u\"\npassword = {{ file = \"ca.pem\" }}\n[iam.tls]\n{tls}\n\
+                 [functions]\nurl = \"https://localhost:1\"\nauth = {{ file = \"ca.pem\" }}\n[functions.tls]\n{tls}\n"
+            ),
+        )
+        .expect("profile");
+        let p = profile.display().to_string();
+        let envs = [
+            ("FALCONER_STATE".to_string(), state.clone()),
+            ("FALCONER_CONNECT_TIMEOUT".to_string(), "2".to_string()),
+        ];
+        let (code, out) = falconer(&["plan", &m, "--profile", &p, "-vvv"], &envs);
+        assert_ne!(code, 0, "{out}");
+        assert_clean("a plan with TLS files", &out);
+        assert!(!out.contains(&key_line), "a key's body shows:\n{out}");
+        assert!(
+            !out.contains("BEGIN PRIVATE KEY") && !out.contains("BEGIN CERTIFICATE"),
+            "{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
