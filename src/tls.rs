@@ -209,13 +209,20 @@ impl Tls {
     }
 
     /// An HTTP client with these settings: the CA file's certificates trusted beside the system's store and
-    /// the bundled roots, the client certificate presented, the mode's checks. `server_name` is refused.
+    /// the bundled roots, the client certificate presented, the mode's checks; with `server_name`, the
+    /// server's certificate checked against that name (a rustls configuration of falconer's own).
     pub fn http(
         &self,
         mut builder: reqwest::ClientBuilder,
-        system: &str,
     ) -> Result<reqwest::ClientBuilder, SetupError> {
-        self.no_server_name(system)?;
+        if self.server_name.is_some() {
+            if self.written.is_some_and(|m| m != Mode::VerifyFull) {
+                let why =
+                    "is given with a mode that checks no name: give mode verify-full, or remove it";
+                return Err(SetupError::setting(self.key("server_name"), why));
+            }
+            return Ok(builder.use_preconfigured_tls(self.client_config()?));
+        }
         let bad = |key: &str, e: reqwest::Error| {
             SetupError::setting(self.key(key), format!("holds no usable PEM: {e}"))
         };
@@ -268,7 +275,22 @@ impl Tls {
                     .map_err(|e| bad("ca_file", &e))?;
             }
         }
-        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let roots = std::sync::Arc::new(roots);
+        let builder = match &self.server_name {
+            // The certificate is checked against `server_name`, not the host connected to.
+            Some(name) => {
+                let named = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                    SetupError::setting(self.key("server_name"), format!("is not a host name: {e}"))
+                })?;
+                let inner = rustls::client::WebPkiServerVerifier::builder(roots)
+                    .build()
+                    .map_err(|e| bad("ca_file", &e))?;
+                rustls::ClientConfig::builder()
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(Named { inner, named }))
+            }
+            None => rustls::ClientConfig::builder().with_root_certificates(roots),
+        };
         match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => {
                 let pem = self.read("cert_file", cert)?;
@@ -323,6 +345,50 @@ impl Tls {
             .read_exact(&mut byte)
             .err()
             .and_then(found)
+    }
+}
+
+/// A server certificate verifier that checks the name the settings give (`server_name`) instead of the
+/// host connected to; everything else is webpki's.
+#[derive(Debug)]
+struct Named {
+    inner: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
+    named: rustls::pki_types::ServerName<'static>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Named {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _connected: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.named, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

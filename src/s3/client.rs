@@ -222,7 +222,7 @@ impl Client {
         if let Some(w) = config.tls.warning("S3") {
             tracing::warn!("{w}");
         }
-        let http = config.tls.http(builder, "S3")?.build().map_err(|e| {
+        let http = config.tls.http(builder)?.build().map_err(|e| {
             SetupError::setting("the S3 HTTP client", format!("cannot be set up: {e}"))
         })?;
         Ok(Client {

@@ -419,13 +419,54 @@ async fn keycloak_over_https_with_a_company_ca_and_a_client_certificate() {
         &["Keycloak", "client certificate"],
         &o.password,
     );
+    // server_name: the certificate is checked against that name, not the host connected to.
     let named = profile(
         "named.toml",
-        "ca_file = \"company-ca.pem\"\nserver_name = \"kc.internal\"\n",
+        "ca_file = \"company-ca.pem\"\ncert_file = \"falconer.crt\"\nkey_file = \"falconer.key\"\nserver_name = \"kc.internal\"\n",
     );
     refused_kc(
         &run(&named, &[]),
-        &["[iam.tls] server_name", "cannot be honoured"],
+        &["Keycloak", "issued to another name"],
+        &o.password,
+    );
+    let internal = ca.server(&dir, "internal", &["kc.internal"], false);
+    let kc2 = KeycloakDouble::start_tls(
+        Options::default(),
+        crate::pki::server_config(&internal, Some(&ca_pem)),
+    )
+    .await
+    .expect("the double");
+    let by_name = |name: &str, extra: &str| {
+        write_profile(
+            &w,
+            name,
+            &format!(
+                "[iam]\nurl = \"{}\"\nusername = \"{}\"\npassword = {{ env = \"KC_TLS_PASSWORD\" }}\n[iam.tls]\nca_file = \"company-ca.pem\"\ncert_file = \"falconer.crt\"\nkey_file = \"falconer.key\"\n{extra}",
+                kc2.url, o.username
+            ),
+        )
+    };
+    code(
+        &run(
+            &by_name("internal.toml", "server_name = \"kc.internal\"\n"),
+            &[],
+        ),
+        0,
+    );
+    refused_kc(
+        &run(&by_name("host.toml", ""), &[]),
+        &["Keycloak", "issued to another name"],
+        &o.password,
+    );
+    refused_kc(
+        &run(
+            &by_name(
+                "ca-mode.toml",
+                "mode = \"verify-ca\"\nserver_name = \"kc.internal\"\n",
+            ),
+            &[],
+        ),
+        &["[iam.tls] server_name", "verify-full"],
         &o.password,
     );
 }
