@@ -211,10 +211,15 @@ impl Tls {
     /// An HTTP client with these settings: the CA file's certificates trusted beside the system's store and
     /// the bundled roots, the client certificate presented, the mode's checks; with `server_name`, the
     /// server's certificate checked against that name (a rustls configuration of falconer's own).
+    /// `insecure` is warned about here, once for each HTTP client of `system`.
     pub fn http(
         &self,
         mut builder: reqwest::ClientBuilder,
+        system: &str,
     ) -> Result<reqwest::ClientBuilder, SetupError> {
+        if let Some(w) = self.warning(system) {
+            tracing::warn!("{w}");
+        }
         if self.server_name.is_some() {
             if self.written.is_some_and(|m| m != Mode::VerifyFull) {
                 let why =

@@ -582,10 +582,7 @@ pub fn http_client(system: &str, tls: &crate::tls::Tls) -> Result<reqwest::Clien
     let builder = reqwest::Client::builder()
         .timeout(t.request)
         .connect_timeout(t.connect);
-    if let Some(w) = tls.warning(system) {
-        tracing::warn!("{w}");
-    }
-    tls.http(builder)?.build().map_err(|e| {
+    tls.http(builder, system)?.build().map_err(|e| {
         let why = format!("cannot be set up: {}", http_why(e));
         SetupError::setting(format!("the {system} HTTP client"), why)
     })

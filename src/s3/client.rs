@@ -219,10 +219,7 @@ impl Client {
             .timeout(t.request)
             .connect_timeout(t.connect)
             .pool_max_idle_per_host(IN_FLIGHT);
-        if let Some(w) = config.tls.warning("S3") {
-            tracing::warn!("{w}");
-        }
-        let http = config.tls.http(builder)?.build().map_err(|e| {
+        let http = config.tls.http(builder, "S3")?.build().map_err(|e| {
             SetupError::setting("the S3 HTTP client", format!("cannot be set up: {e}"))
         })?;
         Ok(Client {
