@@ -6,16 +6,19 @@
 //!   FALCONER_KEYCLOAK_PASSWORD=admin-password falconer plan examples/acme
 //! ```
 //!
+//! With `--tls-cert` and `--tls-key` (PEM files) it serves HTTPS, its URL naming `localhost`.
 //! It serves 127.0.0.1 only and keeps everything in memory. See `tests/support/keycloak_double.rs`.
 
 #[path = "../tests/suite/support/keycloak_double.rs"]
 mod keycloak_double;
+#[path = "../tests/suite/support/pki.rs"]
+mod pki;
 
 use keycloak_double::{KeycloakDouble, Options};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: keycloak_double --port PORT [--user NAME] [--password PASSWORD] [--token-life SECONDS] [--mask-client-secrets]"
+        "usage: keycloak_double --port PORT [--tls-cert FILE --tls-key FILE] [--user NAME] [--password PASSWORD] [--token-life SECONDS] [--mask-client-secrets]"
     );
     std::process::exit(2)
 }
@@ -24,11 +27,14 @@ fn usage() -> ! {
 async fn main() {
     let mut port: Option<u16> = None;
     let mut options = Options::default();
+    let (mut cert, mut key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match a.as_str() {
             "--port" => port = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--tls-cert" => cert = Some(value()),
+            "--tls-key" => key = Some(value()),
             "--user" => options.username = value(),
             "--password" => options.password = value(),
             "--token-life" => options.token_life = value().parse().unwrap_or_else(|_| usage()),
@@ -38,7 +44,15 @@ async fn main() {
     }
     let Some(port) = port else { usage() };
     let user = options.username.clone();
-    let double = match KeycloakDouble::start(port, options).await {
+    let started = match (cert, key) {
+        (None, None) => KeycloakDouble::start(port, options).await,
+        (Some(cert), Some(key)) => {
+            KeycloakDouble::start_tls(port, options, pki::from_files(cert.as_ref(), key.as_ref()))
+                .await
+        }
+        _ => usage(),
+    };
+    let double = match started {
         Ok(d) => d,
         Err(e) => {
             eprintln!("keycloak_double: cannot listen on 127.0.0.1:{port}: {e}");

@@ -5,15 +5,20 @@
 //! FALCONER_OPENWHISK_URL=http://127.0.0.1:3233 FALCONER_OPENWHISK_AUTH=uuid:key falconer plan examples/acme
 //! ```
 //!
+//! With `--tls-cert` and `--tls-key` (PEM files) it serves HTTPS, its URL naming `localhost`.
 //! It serves 127.0.0.1 only and keeps everything in memory. See `tests/support/openwhisk_double.rs`.
 
 #[path = "../tests/suite/support/openwhisk_double.rs"]
 mod openwhisk_double;
+#[path = "../tests/suite/support/pki.rs"]
+mod pki;
 
 use openwhisk_double::{OpenWhiskDouble, Options};
 
 fn usage() -> ! {
-    eprintln!("usage: openwhisk_double --port PORT [--namespace NAME] [--auth UUID:KEY]");
+    eprintln!(
+        "usage: openwhisk_double --port PORT [--tls-cert FILE --tls-key FILE] [--namespace NAME] [--auth UUID:KEY]"
+    );
     std::process::exit(2)
 }
 
@@ -21,11 +26,14 @@ fn usage() -> ! {
 async fn main() {
     let mut port: Option<u16> = None;
     let mut options = Options::default();
+    let (mut cert, mut key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match a.as_str() {
             "--port" => port = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--tls-cert" => cert = Some(value()),
+            "--tls-key" => key = Some(value()),
             "--namespace" => options.namespace = value(),
             "--auth" => options.auth = value(),
             _ => usage(),
@@ -42,7 +50,15 @@ async fn main() {
         .next()
         .unwrap_or_default()
         .to_string();
-    let double = match OpenWhiskDouble::start(port, options).await {
+    let started = match (cert, key) {
+        (None, None) => OpenWhiskDouble::start(port, options).await,
+        (Some(cert), Some(key)) => {
+            OpenWhiskDouble::start_tls(port, options, pki::from_files(cert.as_ref(), key.as_ref()))
+                .await
+        }
+        _ => usage(),
+    };
+    let double = match started {
         Ok(d) => d,
         Err(e) => {
             eprintln!("openwhisk_double: cannot listen on 127.0.0.1:{port}: {e}");

@@ -52,13 +52,7 @@ start_postgres() {
     return
   fi
   local bin
-  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
-    echo "== PostgreSQL: installing (apt-get install postgresql)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  fi
+  bin=$(postgres_bin)
   PG_DIR=$(mktemp -d)
   local port
   port=$(free_port)
@@ -76,6 +70,19 @@ start_postgres() {
   # The fidelity tests compare pg_dump's output: the server's own.
   export FALCONER_TEST_PG_DUMP="$bin/pg_dump"
   echo "== PostgreSQL: a throwaway cluster on 127.0.0.1:$port"
+}
+
+# postgres_bin: the newest installed PostgreSQL's bin directory (PostgreSQL installed first when missing).
+postgres_bin() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "== PostgreSQL: installing (apt-get install postgresql)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  echo "$bin"
 }
 
 # pip_venv DIR PACKAGE VERSION: a Python venv at DIR with PACKAGE==VERSION, installed once (kept while the
@@ -118,6 +125,8 @@ install_noida() {
 }
 
 SEAWEEDFS_VERSION=4.48
+# start_seaweedfs [CERT KEY]: with a certificate and its key, S3 is served over HTTPS as well, and
+# FALCONER_TEST_S3_ENDPOINT names the HTTPS port (https://localhost:PORT).
 start_seaweedfs() {
   if [ -n "${FALCONER_TEST_S3_ENDPOINT:-}" ]; then
     echo "== S3: $FALCONER_TEST_S3_ENDPOINT (given)"
@@ -130,14 +139,23 @@ start_seaweedfs() {
   echo '{"identities":[{"name":"ci","credentials":[{"accessKey":"AK","secretKey":"SK"}],"actions":["Admin","Read","List","Tagging","Write"]}]}' > "$S3_DIR/s3.json"
   local s3 master filer volume admin
   s3=$(free_port); master=$(free_port); filer=$(free_port); volume=$(free_port); admin=$(free_port)
+  local secure https=()
+  if [ -n "${1:-}" ]; then
+    secure=$(free_port)
+    https=(-s3.port.https="$secure" -s3.cert.file="$1" -s3.key.file="$2")
+  fi
   "$venv/bin/weed" -logdir="$S3_DIR/logs" mini -dir="$S3_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.port="$s3" -s3.port.grpc="$(free_port)" -master.port="$master" -master.port.grpc="$(free_port)" \
     -filer.port="$filer" -filer.port.grpc="$(free_port)" -volume.port="$volume" -volume.port.grpc="$(free_port)" \
     -admin.port="$admin" -admin.port.grpc="$(free_port)" -master.telemetry=false \
     -s3.config="$S3_DIR/s3.json" -s3.allowDeleteBucketNotEmpty=false -s3.localSocket="$S3_DIR/s3.sock" \
-    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 > "$S3_DIR/out.log" 2>&1 &
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 "${https[@]}" > "$S3_DIR/out.log" 2>&1 &
   STARTED_PIDS+=("$!")
   export FALCONER_TEST_S3_ENDPOINT="http://127.0.0.1:$s3"
+  if [ -n "${1:-}" ]; then
+    export FALCONER_TEST_S3_ENDPOINT="https://localhost:$secure"
+    s3=$secure
+  fi
   # Ready when the S3 port answers (a signed ListBuckets is the tests' first request).
   for _ in $(seq 1 300); do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $s3)))" 2>/dev/null; then

@@ -337,6 +337,7 @@ async fn keycloak_over_https_with_a_company_ca_and_a_client_certificate() {
     let server = ca.server(&dir, "server", &["localhost"], false);
     let ca_pem = ca.write(&dir.join("ca.pem"));
     let kc = KeycloakDouble::start_tls(
+        0,
         Options::default(),
         crate::pki::server_config(&server, Some(&ca_pem)),
     )
@@ -431,6 +432,7 @@ async fn keycloak_over_https_with_a_company_ca_and_a_client_certificate() {
     );
     let internal = ca.server(&dir, "internal", &["kc.internal"], false);
     let kc2 = KeycloakDouble::start_tls(
+        0,
         Options::default(),
         crate::pki::server_config(&internal, Some(&ca_pem)),
     )
@@ -488,10 +490,13 @@ async fn a_self_signed_openwhisk_is_reached_only_with_insecure_which_warns() {
     // A certificate that signs itself, as OpenWhisk's own deployments make.
     let own = Ca::new("openwhisk");
     let server = own.server(&dir, "server", &["localhost"], false);
-    let ow =
-        OpenWhiskDouble::start_tls(Options::default(), crate::pki::server_config(&server, None))
-            .await
-            .expect("the double");
+    let ow = OpenWhiskDouble::start_tls(
+        0,
+        Options::default(),
+        crate::pki::server_config(&server, None),
+    )
+    .await
+    .expect("the double");
     let w = Workdir::new("tls", "ow", vec![]);
     w.write(
         "m.toml",
@@ -1017,6 +1022,78 @@ async fn kafka_over_each_security_protocol_and_sasl_mechanism() {
     );
 }
 
+/// Topics over SASL_SSL (the secure sandbox's Kafka): created with their configs, then a config set, one
+/// removed and partitions added (IncrementalAlterConfigs, CreatePartitions), then deleted (DeleteTopics),
+/// each converging: the plan after each apply is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_topics_converge_over_sasl_ssl() {
+    use crate::kafka_double::{KafkaDouble, Sasl, Secured};
+    let dir = certs_dir("kafka-topics");
+    let ca = Ca::new("falconer test CA");
+    let ca_pem = ca.write(&dir.join("ca.pem"));
+    let server = ca.server(&dir, "server", &["localhost", "127.0.0.1"], false);
+    let double = KafkaDouble::start_secured(Secured {
+        tls: Some(crate::pki::server_config(&server, None)),
+        sasl: Some(Sasl {
+            mechanisms: vec!["SCRAM-SHA-512".into()],
+            users: vec![("falconer".into(), KAFKA_PASSWORD.into())],
+            ..Sasl::default()
+        }),
+    })
+    .await;
+    let w = Workdir::new("tls", "kafka-topics", vec![]);
+    copy_into(&ca_pem, &w, "company-ca.pem");
+    let profile = write_profile(
+        &w,
+        "p.toml",
+        &format!(
+            "[kafka]\nurl = \"{}\"\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"falconer\"\npassword = {{ env = \"KAFKA_TLS_PASSWORD\" }}\n[kafka.tls]\nca_file = \"company-ca.pem\"\n",
+            double.bootstrap
+        ),
+    );
+    let state = format!("sqlite:{}", w.dir.join("state.db").display());
+    let converge = |topics: &str, allow: &[&str]| {
+        w.write("m.toml", &format!("[tenant]\nid = \"acme\"\n{topics}"));
+        let m = w.manifest();
+        let mut args = vec!["apply", m.as_str(), "--auto-approve", "--profile", &profile];
+        args.extend(allow);
+        let run = |args: &[&str]| {
+            w.command(args)
+                .env("FALCONER_STATE", &state)
+                .env("KAFKA_TLS_PASSWORD", KAFKA_PASSWORD)
+                .output()
+                .expect("runs")
+        };
+        code(&run(&args), 0);
+        code(
+            &run(&["plan", &m, "--profile", &profile, "--detailed-exitcode"]),
+            0,
+        );
+    };
+    converge(
+        "[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 3\nreplication_factor = 1\nconfig = { \"retention.ms\" = \"604800000\", \"cleanup.policy\" = \"delete\" }\n",
+        &[],
+    );
+    converge(
+        "[[kafka.topic]]\nname = \"acme.orders\"\npartitions = 6\nreplication_factor = 1\nconfig = { \"retention.ms\" = \"86400000\" }\n",
+        &[],
+    );
+    {
+        let st = double.state.lock().expect("state");
+        let (parts, configs) = &st.topics["acme.orders"];
+        assert_eq!(*parts, 6);
+        assert_eq!(
+            configs.iter().collect::<Vec<_>>(),
+            [(&"retention.ms".to_string(), &"86400000".to_string())]
+        );
+    }
+    assert_eq!(double.count("IncrementalAlterConfigs"), 1);
+    assert_eq!(double.count("CreatePartitions"), 1);
+    converge("", &["--allow", "DELETES_DATA"]);
+    assert!(double.state.lock().expect("state").topics.is_empty());
+    assert_eq!(double.count("DeleteTopics"), 1);
+}
+
 /// A refused password, an untrusted server and a refused token are each a typed error at once, naming
 /// Kafka; a setting the protocol does not use is refused by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1148,10 +1225,13 @@ async fn https_proxies_are_taken_from_the_environment() {
     let ca = Ca::new("falconer test CA");
     let ca_pem = ca.write(&dir.join("ca.pem"));
     let server = ca.server(&dir, "server", &["localhost"], false);
-    let ow =
-        OpenWhiskDouble::start_tls(Options::default(), crate::pki::server_config(&server, None))
-            .await
-            .expect("the double");
+    let ow = OpenWhiskDouble::start_tls(
+        0,
+        Options::default(),
+        crate::pki::server_config(&server, None),
+    )
+    .await
+    .expect("the double");
     let (port, tunnels) = connect_proxy().await;
     let w = Workdir::new("tls", "proxy", vec![]);
     w.write(

@@ -1,6 +1,6 @@
 //! A protocol-level Kafka test double with an authorizer: a TCP server on 127.0.0.1 that answers
-//! ApiVersions, Metadata, DescribeAcls, CreateAcls, DeleteAcls, CreateTopics and DescribeConfigs as the Kafka protocol
-//! specifies (messages encoded and decoded by the `kafka-protocol` crate), keeps ACL bindings and topics in
+//! ApiVersions, Metadata, DescribeAcls, CreateAcls, DeleteAcls, CreateTopics, DescribeConfigs,
+//! IncrementalAlterConfigs, CreatePartitions, DeleteTopics and ListGroups as the Kafka protocol specifies (messages encoded and decoded by the `kafka-protocol` crate), keeps ACL bindings and topics in
 //! memory, and counts the requests it gets. No broker here has an authorizer; this is what falconer's ACL
 //! requests are verified against.
 #![allow(dead_code)]
@@ -11,21 +11,26 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_acls_response::{
     DeleteAclsFilterResult, DeleteAclsMatchingAcl,
 };
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, CreateAclsResponse, CreateTopicsResponse,
-    DeleteAclsResponse, DescribeAclsResponse, DescribeConfigsResponse, MetadataResponse,
-    RequestKind, ResponseHeader, ResponseKind, TopicName,
+    ApiKey, ApiVersionsResponse, BrokerId, CreateAclsResponse, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteAclsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeAclsResponse, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ListGroupsResponse,
+    MetadataResponse, RequestKind, ResponseHeader, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes, decode_request_header_from_buffer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -116,6 +121,10 @@ const SUPPORTED: &[ApiKey] = &[
     ApiKey::DeleteAcls,
     ApiKey::CreateTopics,
     ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::DeleteTopics,
+    ApiKey::ListGroups,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
 ];
@@ -129,8 +138,13 @@ impl KafkaDouble {
     /// and with SASL, as `secured` says. A connection that asks for anything but ApiVersions and SASL before
     /// it has signed in is closed, as a broker does.
     pub async fn start_secured(secured: Secured) -> KafkaDouble {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-        let port = listener.local_addr().expect("address").port();
+        KafkaDouble::start_on(0, secured).await.expect("binds")
+    }
+
+    /// As [`KafkaDouble::start_secured`], on `port` (0: a free one).
+    pub async fn start_on(port: u16, secured: Secured) -> std::io::Result<KafkaDouble> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let host = if secured.tls.is_some() {
@@ -155,11 +169,11 @@ impl KafkaDouble {
                 });
             }
         });
-        KafkaDouble {
+        Ok(KafkaDouble {
             bootstrap: format!("{host}:{port}"),
             state,
             task,
-        }
+        })
     }
 
     pub fn count(&self, api: &str) -> usize {
@@ -542,8 +556,112 @@ fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKin
                 .collect();
             ResponseKind::DescribeConfigs(DescribeConfigsResponse::default().with_results(results))
         }
+        RequestKind::IncrementalAlterConfigs(req) => alter_configs(&mut st, &req),
+        RequestKind::CreatePartitions(req) => create_partitions(&mut st, &req),
+        RequestKind::DeleteTopics(req) => delete_topics(&mut st, &req),
+        // No consumer group ever joins this double.
+        RequestKind::ListGroups(_) => ResponseKind::ListGroups(ListGroupsResponse::default()),
         _ => unreachable!("only the advertised APIs are sent"),
     }
+}
+
+/// IncrementalAlterConfigs: SET (0) and DELETE (1) on a topic's configs; an unknown topic is
+/// UNKNOWN_TOPIC_OR_PARTITION, an unknown config or another operation INVALID_CONFIG, each resource on its
+/// own (Kafka's `ConfigAdminManager`).
+fn alter_configs(st: &mut State, req: &IncrementalAlterConfigsRequest) -> ResponseKind {
+    let responses = req
+        .resources
+        .iter()
+        .map(|r| {
+            let result = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let Some((_, configs)) = st.topics.get_mut(&r.resource_name.to_string()) else {
+                return result
+                    .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .with_error_message(Some(s(
+                        "This server does not host this topic-partition.",
+                    )));
+            };
+            if let Some(bad) = r.configs.iter().find(|c| {
+                !TOPIC_CONFIGS.contains(&&*c.name) || !(0..=1).contains(&c.config_operation)
+            }) {
+                return result
+                    .with_error_code(code::INVALID_CONFIG)
+                    .with_error_message(Some(s(&format!(
+                        "Unknown topic config name: {}",
+                        &*bad.name
+                    ))));
+            }
+            if !req.validate_only {
+                for c in &r.configs {
+                    match (c.config_operation, &c.value) {
+                        (0, Some(v)) => configs.insert(c.name.to_string(), v.to_string()),
+                        _ => configs.remove(&c.name.to_string()),
+                    };
+                }
+            }
+            result
+        })
+        .collect();
+    ResponseKind::IncrementalAlterConfigs(
+        IncrementalAlterConfigsResponse::default().with_responses(responses),
+    )
+}
+
+/// CreatePartitions: a topic grows only (INVALID_PARTITIONS otherwise, with Kafka's words).
+fn create_partitions(st: &mut State, req: &CreatePartitionsRequest) -> ResponseKind {
+    let results = req
+        .topics
+        .iter()
+        .map(|t| {
+            let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let refused = match st.topics.get_mut(&t.name.to_string()) {
+                None => Some((code::UNKNOWN_TOPIC_OR_PARTITION, "The topic does not exist.".into())),
+                Some((parts, _)) if t.count <= *parts => Some((
+                    code::INVALID_PARTITIONS,
+                    format!("Topic currently has {parts} partitions, which is higher than or equal to the requested {}.", t.count),
+                )),
+                Some((parts, _)) => {
+                    if !req.validate_only {
+                        *parts = t.count;
+                    }
+                    None
+                }
+            };
+            match refused {
+                Some((error, why)) => result.with_error_code(error).with_error_message(Some(s(&why))),
+                None => result,
+            }
+        })
+        .collect();
+    ResponseKind::CreatePartitions(CreatePartitionsResponse::default().with_results(results))
+}
+
+/// DeleteTopics: by name (`topic_names` up to v5, `topics` from v6); an unknown one is
+/// UNKNOWN_TOPIC_OR_PARTITION.
+fn delete_topics(st: &mut State, req: &DeleteTopicsRequest) -> ResponseKind {
+    let names: Vec<String> = req
+        .topic_names
+        .iter()
+        .map(|n| n.to_string())
+        .chain(
+            req.topics
+                .iter()
+                .filter_map(|t| Some(t.name.as_ref()?.to_string())),
+        )
+        .collect();
+    let responses = names
+        .iter()
+        .map(|n| {
+            let result = DeletableTopicResult::default().with_name(Some(TopicName(s(n))));
+            match st.topics.remove(n) {
+                Some(_) => result,
+                None => result.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION),
+            }
+        })
+        .collect();
+    ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(responses))
 }
 
 /// Topic configs a broker knows (a subset of Kafka's `TopicConfig`): another name is INVALID_CONFIG.

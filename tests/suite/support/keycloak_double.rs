@@ -406,12 +406,13 @@ impl KeycloakDouble {
         http::Double::serve_with(port, options, serve).await
     }
 
-    /// Starts the double over HTTPS with `tls` (its URL names `localhost`).
+    /// Starts the double over HTTPS with `tls` on `port` (0: a free one); its URL names `localhost`.
     pub async fn start_tls(
+        port: u16,
         options: Options,
         tls: std::sync::Arc<rustls::ServerConfig>,
     ) -> std::io::Result<KeycloakDouble> {
-        http::Double::serve_tls_with(0, options, serve, Some(tls)).await
+        http::Double::serve_tls_with(port, options, serve, Some(tls)).await
     }
 
     /// The environment that points falconer at the double (address and sign-in).

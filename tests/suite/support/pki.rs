@@ -1,5 +1,6 @@
 //! Throwaway certificate authorities and certificates for the TLS tests (rcgen): made by each test in its
 //! own directory, never committed.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -117,4 +118,14 @@ pub fn server_config(
             .with_single_cert(chain, key)
             .expect("a server configuration"),
     )
+}
+
+/// A TLS server configuration presenting the certificate and key of two PEM files (the doubles' example
+/// binaries, `--tls-cert` and `--tls-key`).
+pub fn from_files(cert: &Path, key: &Path) -> std::sync::Arc<rustls::ServerConfig> {
+    let leaf = Leaf {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+    };
+    server_config(&leaf, None)
 }
