@@ -3,8 +3,8 @@
 # sourcing script exits (the EXIT trap below); throwaway data directories are removed.
 #
 # - install_build_deps: libssl-dev and pkg-config when missing (librdkafka's TLS and SASL).
-# - start_postgres: a server already accepting connections on 127.0.0.1:5432 is used; otherwise PostgreSQL is
-#   installed if missing and a throwaway cluster is started. FALCONER_TEST_POSTGRES_URL: use another server.
+# - start_postgres: a throwaway cluster of the run's own (PostgreSQL installed if missing), never the machine's
+#   server: the tests make cluster-wide roles. FALCONER_TEST_POSTGRES_URL: use another server.
 # - install_secantus: SecantusDB (pinned, PyPI) into tests/.servers/secantus, once; exports
 #   FALCONER_TEST_SECANTUS (its secantusd-py). Tests start one in-memory server each.
 # - install_noida: noida-db (pinned, PyPI; one binary that speaks Kafka) into tests/.servers/noida, once;
@@ -45,12 +45,8 @@ start_postgres() {
     echo "== PostgreSQL: $FALCONER_TEST_POSTGRES_URL (given)"
     return
   fi
-  if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 \
-     && psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
-    export FALCONER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
-    echo "== PostgreSQL: the server on 127.0.0.1:5432"
-    return
-  fi
+  # Never the machine's own server: the tests make cluster-wide roles (acme_app, ...) that a user's own
+  # databases there may hold grants to.
   local bin
   bin=$(postgres_bin)
   PG_DIR=$(mktemp -d)

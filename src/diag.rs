@@ -229,20 +229,32 @@ impl Issue {
             out.push_str(&sources.location(span));
             out.push_str(": ");
         }
-        out.push_str(&format!("{sev}[{}]: {}", self.code, self.message));
+        // A generic code (`error`, `warning`) says nothing the severity does not.
+        // A line break inside the message (a value quoted from the input) is shown escaped: one line per
+        // problem, and no input can forge a line of its own.
+        let message = self.message.replace('\n', "\\n");
+        match self.code == sev {
+            true => out.push_str(&format!("{sev}: {message}")),
+            false => out.push_str(&format!("{sev}[{}]: {message}", self.code)),
+        }
         if let Some(p) = &self.path {
             out.push_str(&format!(" (at {p})"));
         }
         for (span, note) in &self.related {
-            out.push_str(&format!("\n  note: {}: {note}", sources.location(*span)));
+            out.push_str(&format!("; note: {}: {note}", sources.location(*span)));
         }
         if let Some(h) = &self.help {
-            out.push_str(&format!("\n  help: {h}"));
+            out.push_str(&format!("; help: {h}"));
         }
         if let Some(r) = self.rule {
-            out.push_str(&format!("\n  {}", rule_line(r)));
+            out.push_str(&format!("; {}", rule_line(r)));
         }
-        out
+        // One line per problem, whatever the message holds.
+        out.split('\n')
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// A miette report with a source snippet.

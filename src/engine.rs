@@ -138,7 +138,7 @@ impl Journal<'_> {
             .journal(self.run, step as i64, domain.as_str(), status)
             .await
         {
-            eprintln!("warning: could not journal step {step} ({domain}): {e}");
+            tracing::warn!("could not journal step {step} ({domain}): {e}");
         }
     }
 

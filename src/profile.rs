@@ -297,7 +297,12 @@ pub struct Profile {
     pub env: Env,
     /// `allow_manifest_commands = true`: a manifest's secret `{ command }` runs in live plans and applies.
     pub manifest_commands: bool,
+    /// `environments = [...]`: the environments a tenant can be in (default [`DEFAULT_ENVIRONMENTS`]).
+    pub environments: Option<Vec<String>>,
 }
+
+/// The environments a tenant can be in where the profile does not list its own.
+pub const DEFAULT_ENVIRONMENTS: [&str; 4] = ["production", "staging", "test", "development"];
 
 impl Profile {
     /// No profile: every system from the environment.
@@ -334,6 +339,21 @@ impl Profile {
                 return Err(invalid(path, why));
             }
         };
+        let environments = match all.remove("environments") {
+            None => None,
+            Some(toml::Value::Array(a)) if a.iter().all(toml::Value::is_str) && !a.is_empty() => {
+                Some(
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                )
+            }
+            Some(_) => {
+                let why =
+                    "environments: give a list of names, such as [\"production\", \"staging\"]";
+                return Err(invalid(path, why.to_string()));
+            }
+        };
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
         let backup: BackupTable = own_table(&mut all, "backup", path)?;
         let timeouts: Option<TimeoutsTable> = all
@@ -347,6 +367,7 @@ impl Profile {
             && backup.is_default()
             && timeouts.is_none()
             && !manifest_commands
+            && environments.is_none()
         {
             // Without falconer's own tables, the tables are read from the text: errors keep their place.
             toml::from_str(&text).map_err(located)?
@@ -361,7 +382,16 @@ impl Profile {
             timeouts: timeouts.unwrap_or_default(),
             env,
             manifest_commands,
+            environments,
         })
+    }
+
+    /// The environments a tenant can be in: the profile's `environments`, else [`DEFAULT_ENVIRONMENTS`].
+    pub fn environments(&self) -> Vec<String> {
+        match &self.environments {
+            Some(e) => e.clone(),
+            None => DEFAULT_ENVIRONMENTS.map(String::from).to_vec(),
+        }
     }
 
     /// Whether a system's connection is given (by the profile or the environment).

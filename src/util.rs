@@ -432,7 +432,7 @@ where
             let a = asked();
             wait.map(|w| a.unwrap_or(w))
         })
-        .notify(|e, wait| tracing::warn!("{system}: {e}; trying again in {wait:?}"))
+        .notify(|e, _| tracing::info!("{system}: {e}; trying again"))
         .await
 }
 

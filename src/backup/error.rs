@@ -22,6 +22,11 @@ pub enum RepoError {
     Unsupported(String),
     #[error("no backup {0} in the repository")]
     NotFound(String),
+    /// Nothing was ever written where the repository is said to be: a wrong `--repo` reads as empty.
+    #[error(
+        "no backup repository at {0}: nothing has been backed up there; check --repo (or FALCONER_REPO, or the profile's [backup] repo)"
+    )]
+    Missing(String),
     #[error("blob {digest} is damaged: {reason}")]
     Damaged { digest: String, reason: String },
     #[error("{path} is not a backup record: {reason}")]

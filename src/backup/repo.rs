@@ -198,6 +198,31 @@ impl Repo {
         Ok(())
     }
 
+    /// Whether the repository can be written to now: a directory is made if missing; on S3 the prefix is
+    /// listed (the bucket exists, the credentials are taken).
+    pub async fn reachable(&self) -> Result<(), RepoError> {
+        match &self.store {
+            Store::Dir(p) => std::fs::create_dir_all(p).map_err(|source| RepoError::Io {
+                path: p.display().to_string(),
+                source,
+            }),
+            Store::S3(_) => self.store.list("backups/").await.map(|_| ()),
+        }
+    }
+
+    /// Refuses a repository that was never written: a directory that does not exist, or a bucket and prefix
+    /// that hold nothing (S3 has no empty directories). An empty directory is an empty repository.
+    pub async fn must_exist(&self) -> Result<(), RepoError> {
+        let there = match &self.store {
+            Store::Dir(p) => p.is_dir(),
+            Store::S3(_) => self.holds_anything().await? || self.store.exists(CONFIG).await?,
+        };
+        match there {
+            true => Ok(()),
+            false => Err(RepoError::Missing(self.describe())),
+        }
+    }
+
     async fn holds_anything(&self) -> Result<bool, RepoError> {
         Ok(!self.store.list("backups/").await?.is_empty()
             || !self.store.list("blobs/").await?.is_empty())
@@ -375,7 +400,12 @@ impl Repo {
                 .into_iter()
                 .flatten()
                 .find(|r| r.status != super::BackupStatus::Failed)
-                .ok_or_else(|| RepoError::NotFound("latest".into()));
+                .ok_or_else(|| {
+                    RepoError::NotFound(match tenant {
+                        Some(t) => format!("of tenant `{t}` (latest)"),
+                        None => "latest".into(),
+                    })
+                });
         }
         let file = format!("/{id}.json");
         let key = self

@@ -16,6 +16,7 @@ pub struct DriftArgs {
     /// tenants, globs or a fleet file (docs/fleets.md).
     #[arg(required = true, num_args = 1.., value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// `text`, `markdown` (a pull-request comment) or `json`.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Only these resources (glob patterns on addresses), with what they depend on.
@@ -37,13 +38,19 @@ pub enum LockCommand {
     /// Every lock: tenant, holder, since, expiry.
     List,
     /// Breaks a tenant's lock (when its run is known to be dead).
-    Break { tenant: String },
+    Break {
+        /// The tenant whose lock to break.
+        tenant: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum StateCommand {
     /// The resources falconer manages for a tenant.
-    List { tenant: String },
+    List {
+        /// The tenant.
+        tenant: String,
+    },
 }
 
 /// Plans against the live systems and reports any difference: exit 0 in sync, 2 drifted, 1 error.
@@ -81,7 +88,12 @@ pub fn lock(cmd: &LockCommand, out: &Output, state_url: &str) -> i32 {
     with_state(out, state_url, async |state: State| match cmd {
         LockCommand::List => {
             let now = crate::state::now();
-            for l in state.locks().all().await? {
+            let locks = state.locks().all().await?;
+            match locks.is_empty() {
+                true => println!("No tenant is locked."),
+                false => println!("TENANT\tSTATUS\tHOLDER\tSINCE\tEXPIRES"),
+            }
+            for l in locks {
                 let status = if l.expired(now) { "expired" } else { "held" };
                 println!(
                     "{}\t{}\t{}\tsince {}\texpires {}",
@@ -118,6 +130,9 @@ pub fn state(cmd: &StateCommand, out: &Output, state_url: &str) -> i32 {
                 .map(|a| a.to_string())
                 .collect();
             managed.sort();
+            if managed.is_empty() {
+                println!("falconer manages nothing of tenant `{tenant}`.");
+            }
             for a in managed {
                 println!("{a}");
             }

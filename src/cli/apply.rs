@@ -25,8 +25,10 @@ pub struct Args {
     /// Allow changes with this hazard code (repeat for several).
     #[arg(long, value_enum, value_name = "HAZARD")]
     pub allow: Vec<HazardCode>,
+    /// Only these addresses (glob patterns), with what they depend on; one that matches nothing is an error.
     #[arg(long, value_name = "ADDR")]
     pub target: Vec<String>,
+    /// Leave out these addresses (glob patterns) and what depends on them.
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
     /// Fleets: tenants applied at once, each by a falconer process of its own, its output printed whole

@@ -38,6 +38,7 @@ pub fn of(e: &Error) -> i32 {
         | Error::Repo(_)
         | Error::Map(_)
         | Error::File(_)
+        | Error::Plan(_)
         | Error::Other(_) => ERROR,
     }
 }

@@ -20,6 +20,7 @@ pub struct Args {
     /// Only these domains (default: every domain falconer can read whose connection is given).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<Domain>,
+    /// The manifest format written (`toml`, `kdl`, `json`).
     #[arg(long, value_enum, default_value_t = Format::Toml)]
     pub to: Format,
     /// Output file (default: standard output).

@@ -73,11 +73,15 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
         json: job.fleet.json,
         blocks: job.format == PlanFormat::Text,
         bar: Counter::new(job.fleet.quiet || job.fleet.json, loaded.0.len(), "tenants"),
+        said: Default::default(),
     };
     let shown = Terminal::with_fleet(out, view);
     let done =
         super::common::run_async(out, crate::ops::fleet::run(settings, &req, loaded, &shown));
     shown.clear_progress();
+    if let Some(f) = &shown.fleet {
+        f.repeated();
+    }
     let outcome = match done {
         Some(Ok(o)) => o,
         Some(Err(e)) => return exit::fail(out, &e),
@@ -171,13 +175,12 @@ pub fn exit_code(verb: Verb, results: &[TenantResult]) -> i32 {
     }
 }
 
-/// The roll-up: counts by status, then the tenants of each status that needs attention.
-fn rollup(report: &Report) -> String {
+/// The roll-up: a short table, a row per status with its count, and the tenants (by id) of each status
+/// that needs attention.
+pub fn rollup(report: &Report) -> String {
     let mut s = format!(
-        "\nfalconer {}: {} tenants: {}\n",
-        report.command,
-        report.summary.tenants,
-        report.summary.line()
+        "\nfalconer {}: {} tenant(s)\n",
+        report.command, report.summary.tenants
     );
     let attention: HashSet<Status> = [
         Status::CouldNotCheck,
@@ -188,22 +191,22 @@ fn rollup(report: &Report) -> String {
         Status::Changes,
     ]
     .into();
-    for status in report
-        .summary
-        .by_status
-        .keys()
-        .filter(|k| attention.contains(k))
-    {
-        let names: Vec<String> = report
-            .tenants
-            .iter()
-            .filter(|r| r.status == *status)
-            .map(|r| match r.counts.total() {
-                0 => r.tenant.clone(),
-                n => format!("{} ({n})", r.tenant),
-            })
-            .collect();
-        s.push_str(&format!("  {}: {}\n", status.words(), names.join(", ")));
+    for (status, n) in &report.summary.by_status {
+        let mut names: Vec<String> = Vec::new();
+        if attention.contains(status) {
+            names = report
+                .tenants
+                .iter()
+                .filter(|r| r.status == *status)
+                .map(|r| match r.counts.total() {
+                    0 => r.tenant.clone(),
+                    n => format!("{} ({n})", r.tenant),
+                })
+                .collect();
+        }
+        let row = format!("  {:<16} {n:>5}  {}", status.words(), names.join(", "));
+        s.push_str(row.trim_end());
+        s.push('\n');
     }
     s
 }

@@ -203,14 +203,19 @@ fn rollup(verb: &str, done: &str, outcomes: &[(String, i32)]) -> String {
         .filter(|(_, c)| *c != exit::OK)
         .map(|(p, c)| format!("{p} (exit {c})"))
         .collect();
-    let mut s = format!(
-        "\nfalconer {verb}: {} tenants: {} {done} · {} not {done}\n",
-        outcomes.len(),
-        outcomes.len() - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        s.push_str(&format!("  not {done}: {}\n", failed.join(", ")));
+    let mut s = format!("\nfalconer {verb}: {} tenant(s)\n", outcomes.len());
+    let rows = [
+        (
+            done.to_string(),
+            outcomes.len() - failed.len(),
+            String::new(),
+        ),
+        (format!("not {done}"), failed.len(), failed.join(", ")),
+    ];
+    for (words, n, names) in rows.iter().filter(|(_, n, _)| *n > 0) {
+        let row = format!("  {words:<16} {n:>5}  {names}");
+        s.push_str(row.trim_end());
+        s.push('\n');
     }
     s
 }
@@ -247,9 +252,10 @@ mod tests {
             exit_code(&run(&[exit::REFUSED, exit::ERROR])),
             exit::PARTIAL
         );
+        let r = rollup("apply", "applied", &run(&[0, exit::LOCKED]));
         assert!(
-            rollup("apply", "applied", &run(&[0, exit::LOCKED]))
-                .contains("1 applied · 1 not applied")
+            r.contains("  applied              1\n  not applied          1  t (exit 3)\n"),
+            "{r}"
         );
     }
 

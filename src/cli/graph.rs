@@ -17,6 +17,7 @@ pub enum GraphFormat {
 pub struct Args {
     /// A manifest file or directory, or a Falcone artifact.
     pub path: PathBuf,
+    /// `text` (waves), or `dot` (Graphviz).
     #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
     pub format: GraphFormat,
 }

@@ -15,6 +15,7 @@ mod migrate;
 mod output;
 mod plan;
 mod progress;
+mod report;
 mod restore;
 mod restore_status;
 mod show;
@@ -30,6 +31,9 @@ use clap::{Parser, Subcommand};
 use output::{ColorWhen, MessageFormat, STDOUT_COLOR};
 pub use output::{Output, issue_json};
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(name = "falconer", version, about = "Declarative reconciler for multi-tenant platform configuration", long_about = None)]
 pub struct Cli {
@@ -38,31 +42,26 @@ pub struct Cli {
         long,
         global = true,
         env = "FALCONER_STATE",
-        default_value = "sqlite:.falconer/state.db"
+        default_value = "sqlite:.falconer/state.db",
+        help_heading = GLOBAL
     )]
     pub state: String,
-    /// Connection profile: a TOML file saying where the live systems are and how to sign in, one table per
-    /// system (`[postgres]`, `[mongo]`: `url`, `password = { env | file }`; `[kafka]`: `url` (bootstrap
-    /// servers); `[storage]`: `endpoint`, `region`, `access_key_id`, `secret_access_key`; `[iam]`: `url`,
-    /// `username` and `password`, or `client_id` and `client_secret`; `[functions]`: `url`, `auth`); without
-    /// one, `FALCONER_POSTGRES_URL`, `FALCONER_MONGO_URL`, `FALCONER_KAFKA_BOOTSTRAP`, `FALCONER_S3_ENDPOINT`
-    /// (with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`), `FALCONER_KEYCLOAK_URL` (with
-    /// `FALCONER_KEYCLOAK_USER` / `FALCONER_KEYCLOAK_PASSWORD`) and `FALCONER_OPENWHISK_URL` (with
-    /// `FALCONER_OPENWHISK_AUTH`).
-    #[arg(long, global = true, env = "FALCONER_PROFILE")]
+    /// Connection profile: where the systems are and how to sign in (docs/connections.md); without one,
+    /// the FALCONER_* environment variables.
+    #[arg(long, global = true, env = "FALCONER_PROFILE", help_heading = GLOBAL)]
     pub profile: Option<PathBuf>,
     /// More output (-v, -vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Colours: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces them), `always`,
     /// `never`.
-    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, help_heading = GLOBAL)]
     pub color: ColorWhen,
     /// No colours (the same as `--color never`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
     /// How problems are reported: `human` (with source snippets), `short` (one line each), `json`.
-    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human, help_heading = GLOBAL)]
     pub message_format: MessageFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -104,6 +103,10 @@ pub enum Command {
     /// naming.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Fleet reports: `merge` joins the reports of a run's shards into one report, Markdown comment and
+    /// JUnit file.
+    #[command(subcommand)]
+    Report(report::Command),
     /// Every apply and restore: who, where, when, from what, with what outcome.
     History(tenant::HistoryArgs),
     /// Print a completion script for a shell (`source <(falconer completions bash)`).
@@ -199,7 +202,8 @@ pub fn main() -> i32 {
         Command::Diff(a) => plan::run_diff(a, &out, &settings),
         Command::Backup(c) => backup::run(c, &out, &settings),
         Command::Restore(a) => restore::run(a, &out, &settings),
-        Command::Tenant(c) => tenant::tenant(c, &out, &cli.state),
+        Command::Tenant(c) => tenant::tenant(c, &out, &settings),
+        Command::Report(c) => report::run(c, &out),
         Command::History(a) => tenant::history(a, &out, &cli.state),
         Command::Completions { .. } | Command::Man => generated(&cli.command),
     }
@@ -219,6 +223,33 @@ fn init_logging(verbose: u8, color: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(color)
-        .with_target(false)
+        .event_format(Plain)
         .try_init();
+}
+
+/// Log lines as falconer's other messages are: `warning: ...`, `info: ...`, no time or module.
+struct Plain;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(w, "{level}: ")?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
 }

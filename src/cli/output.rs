@@ -61,7 +61,16 @@ impl Output {
         match self.format {
             MessageFormat::Human => {
                 for i in issues {
-                    let _ = writeln!(out, "{:?}", miette::Report::new(i.report(sources)));
+                    // A problem with no place in a file is one line (`error: ...`), as every warning
+                    // and error of falconer's own is; one in a file shows its place with a snippet.
+                    match i.span.is_none() && i.related.is_empty() {
+                        true => {
+                            let _ = writeln!(out, "{}", i.short(sources));
+                        }
+                        false => {
+                            let _ = writeln!(out, "{:?}", miette::Report::new(i.report(sources)));
+                        }
+                    }
                 }
             }
             MessageFormat::Short => {
@@ -83,6 +92,11 @@ impl Output {
     /// A one-line error that is not about a file.
     pub fn error(&self, message: impl Into<String>) {
         self.issues(&[Issue::error("error", message)], &Sources::default());
+    }
+
+    /// A one-line warning that is not about a file (on standard error, in the chosen format).
+    pub fn warning(&self, message: impl Into<String>) {
+        self.issues(&[Issue::warning("warning", message)], &Sources::default());
     }
 }
 

@@ -32,6 +32,7 @@ pub struct Args {
     /// Not these resources (glob patterns on addresses), nor what depends on them.
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
+    /// `text`, `markdown` (a pull-request comment) or `json`.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Save the plan (JSON, with digests of both inputs) for `apply PLANFILE`. For a fleet, a directory:
@@ -58,6 +59,7 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The new side.
     pub b: PathBuf,
+    /// `text`, `markdown` (a pull-request comment) or `json`.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }

@@ -26,9 +26,14 @@ pub struct Args {
     /// The tenant to restore into (the backup's own tenant). Required (optional only for `restore status`).
     #[arg(long, required = true)]
     pub tenant: Option<String>,
+    /// With `latest` or `--at`: the newest backup of this tenant, not of the target (a clone: restore
+    /// acme's newest backup into globex with `latest --tenant globex --from-tenant acme`).
+    #[arg(long, value_name = "TENANT")]
+    pub from_tenant: Option<String>,
     /// Only these domains (default: every domain the backup holds).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<Domain>,
+    /// What to do with objects that exist and differ from the backup: `fail` (refuse, the default), `keep` them, or `overwrite` them.
     #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
     pub on_conflict: OnConflict,
     /// Also delete what falconer manages in the restored domains and the backup does not hold.
@@ -126,6 +131,7 @@ impl Args {
                 .or_else(|| self.at.as_ref().map(|t| format!("--at {t}")))
                 .unwrap_or_default(),
             tenant: self.tenant().to_string(),
+            from_tenant: self.from_tenant.clone(),
             domains: self.domain.clone(),
             on_conflict: self.on_conflict,
             prune: self.prune,

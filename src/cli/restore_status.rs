@@ -8,8 +8,10 @@ use crate::state::{State, Work, rfc3339};
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
+    /// The tenant whose restore to show (default: the last restore of any tenant).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// The outcome as JSON.
     #[arg(long)]
     pub json: bool,
 }

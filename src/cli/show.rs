@@ -7,10 +7,11 @@ use crate::plan::render::{self, Style};
 use crate::restore::map::MapEntry;
 use crate::restore::report::{DomainOutcome, DomainReport, Outcome, Report};
 
-/// Prints a plan in a format.
+/// Prints a plan in a format (its warnings, in text, on standard error).
 pub fn print(plan: &Plan, format: PlanFormat) {
     match format {
         PlanFormat::Text => {
+            warnings(plan);
             let color = super::output::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
@@ -28,10 +29,18 @@ pub fn preflight(format: PlanFormat, plan: &Plan, report: &Report) {
             print!("{}", render::markdown(plan));
         }
         PlanFormat::Text => {
+            warnings(plan);
             println!("{}", preamble(report));
             let color = super::output::stdout_color();
             print!("{}", render::text(plan, Style { color }));
         }
+    }
+}
+
+/// A plan's warnings, on standard error.
+pub fn warnings(plan: &Plan) {
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
     }
 }
 
@@ -142,6 +151,15 @@ pub fn restore_outcome(format: PlanFormat, report: &Report) {
 
 fn print_outcome(report: &Report) {
     if report.outcome == Outcome::DryRun || report.outcome == Outcome::Refused {
+        return;
+    }
+    if report.dry_run {
+        // A dry run that could not finish its preflight: what stopped it, and that nothing was written.
+        let why = report.message.as_deref().unwrap_or("see the errors");
+        println!(
+            "Dry run of the restore of tenant `{}`: the preflight stopped ({why}). Nothing was written.",
+            report.tenant
+        );
         return;
     }
     println!(
@@ -257,9 +275,9 @@ pub fn say(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// A tenant's output, printed whole: a heading with its status, its problems, and its plan when it has
-/// changes.
-pub fn block(d: &crate::ops::fleet::Checked) -> String {
+/// A tenant's output, printed whole: a heading with its status and its plan when it has changes; and,
+/// apart, its problems, warnings and notes (for standard error), a line each.
+pub fn block(d: &crate::ops::fleet::Checked) -> (String, Vec<String>) {
     let r = &d.result;
     let mut s = format!("── {} · {} · {}", r.tenant, r.path, r.status.words());
     if r.counts.total() > 0 {
@@ -268,16 +286,9 @@ pub fn block(d: &crate::ops::fleet::Checked) -> String {
         s.push_str(&format!(" ({} resources)", r.unchanged));
     }
     s.push('\n');
-    s.push_str(&d.notes);
-    for p in r.problems() {
-        s.push_str(&format!("  error: {p}\n"));
-    }
-    // A plan with changes shows its warnings with them.
-    if d.plan.as_ref().is_none_or(|p| !p.has_changes()) {
-        for w in &r.warnings {
-            s.push_str(&format!("  warning: {w}\n"));
-        }
-    }
+    let mut said: Vec<String> = d.notes.lines().map(String::from).collect();
+    said.extend(r.problems().iter().map(|p| format!("error: {p}")));
+    said.extend(r.warnings.iter().map(|w| format!("warning: {w}")));
     if let Some(plan) = d.plan.as_ref().filter(|p| p.has_changes()) {
         s.push_str(&render::text(
             plan,
@@ -286,5 +297,5 @@ pub fn block(d: &crate::ops::fleet::Checked) -> String {
             },
         ));
     }
-    s
+    (s, said)
 }

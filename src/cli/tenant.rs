@@ -3,6 +3,8 @@
 
 use super::{common::with_state, exit, output::Output};
 use crate::model::Scope;
+use crate::ops::live::Settings;
+use crate::ops::tenant::SetRequest;
 use crate::state::{State, rfc3339};
 
 #[derive(clap::Subcommand, Debug)]
@@ -11,6 +13,7 @@ pub enum TenantCommand {
     Set(Box<SetArgs>),
     /// The registry: tenant, status, environment, whether its naming is known, last change.
     List {
+        /// One JSON object a line.
         #[arg(long)]
         json: bool,
     },
@@ -18,10 +21,13 @@ pub enum TenantCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct SetArgs {
+    /// The tenant id.
     pub tenant: String,
+    /// `active`, or `suspended` (apply and restore refuse a suspended tenant).
     #[arg(long, value_parser = ["active", "suspended"])]
     pub status: Option<String>,
-    /// `production`, `staging`, ... (a production tenant's restores are guarded: see `docs/restore.md`).
+    /// `production`, `staging`, `test`, `development` (or the profile's `environments`); empty clears it. A
+    /// production tenant's restores are guarded: see `docs/restore.md`.
     #[arg(long)]
     pub environment: Option<String>,
     #[command(flatten)]
@@ -80,56 +86,50 @@ impl clap::Args for NamingArgs {
     }
 }
 
-impl NamingArgs {
-    /// `naming` with the given scopes replaced; whether any was given.
-    fn apply(&self, naming: &mut crate::model::Naming) -> bool {
-        for (scope, names) in &self.0 {
-            naming.set(scope, names.clone());
-        }
-        !self.0.is_empty()
-    }
-}
-
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
+    /// Only this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
     /// Only `apply` or only `restore`.
     #[arg(long, value_parser = ["apply", "restore"])]
     pub kind: Option<String>,
+    /// One JSON object a line.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn tenant(cmd: &TenantCommand, out: &Output, state_url: &str) -> i32 {
-    with_state(out, state_url, async |state: State| match cmd {
+pub fn tenant(cmd: &TenantCommand, out: &Output, settings: &Settings) -> i32 {
+    with_state(out, &settings.state, async |state: State| match cmd {
         TenantCommand::Set(a) => {
-            let known = state.registry().tenants(Some(&a.tenant)).await?;
-            let (status, environment) = match known.first() {
-                Some(r) => (r.status.clone(), r.environment.clone()),
-                None => ("active".to_string(), String::new()),
+            let req = SetRequest {
+                tenant: a.tenant.clone(),
+                status: a.status.clone(),
+                environment: a.environment.clone(),
+                naming: a.naming.0.clone(),
             };
-            let status = a.status.clone().unwrap_or(status);
-            let environment = a.environment.clone().unwrap_or(environment);
-            state
-                .registry()
-                .set_tenant(&a.tenant, &status, &environment)
-                .await?;
-            let mut t = state.registry().registered(&a.tenant).await?;
-            if a.naming.apply(&mut t.naming) {
-                let naming = serde_json::to_string(&t.naming).unwrap_or_default();
-                state.registry().remember_naming(&a.tenant, &naming).await?;
+            let set = crate::ops::tenant::set(settings, &state, &req).await?;
+            if let Some(naming) = &set.naming {
                 println!("tenant `{}`: naming {naming}", a.tenant);
             }
             println!(
-                "tenant `{}`: {status}, environment {}",
+                "tenant `{}`: {}, environment {}",
                 a.tenant,
-                shown(&environment)
+                set.status,
+                shown(&set.environment)
             );
             Ok(exit::OK)
         }
         TenantCommand::List { json } => {
             let rows = state.registry().tenants(None).await?;
+            if !*json {
+                match rows.is_empty() {
+                    true => {
+                        println!("No tenants in the registry (`falconer tenant set` adds one).")
+                    }
+                    false => println!("TENANT\tSTATUS\tENVIRONMENT\tNAMING\tUPDATED"),
+                }
+            }
             for r in rows {
                 if *json {
                     let v = serde_json::json!({
@@ -172,6 +172,12 @@ pub fn history(a: &HistoryArgs, out: &Output, state_url: &str) -> i32 {
             .registry()
             .history(a.tenant.as_deref(), a.kind.as_deref())
             .await?;
+        if !a.json {
+            match rows.is_empty() {
+                true => println!("No applies or restores recorded."),
+                false => println!("STARTED\tTENANT\tKIND\tOUTCOME\tWHO@HOST\tSOURCE\tDOMAINS"),
+            }
+        }
         for r in rows {
             if a.json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());

@@ -36,6 +36,49 @@ pub struct FleetView {
     /// Each tenant's block in text (not with `--format markdown` or `json`).
     pub blocks: bool,
     pub bar: Counter,
+    /// The problem lines said so far, and the other tenants that had the same one (said once, counted).
+    pub said: Mutex<Vec<(String, Vec<String>)>>,
+}
+
+impl FleetView {
+    /// A tenant's problem lines on standard error: each the first time, under the tenant's id; a line
+    /// another tenant already had is only counted ([`FleetView::repeated`] says them at the end).
+    fn say(&self, tenant: &str, lines: Vec<String>) {
+        let Ok(mut said) = self.said.lock() else {
+            return;
+        };
+        for line in lines {
+            match said.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, others)) => others.push(tenant.to_string()),
+                None => {
+                    eprintln!("{tenant}: {line}");
+                    said.push((line, Vec::new()));
+                }
+            }
+        }
+    }
+
+    /// The lines other tenants shared, one each with how many and which (the first few).
+    pub fn repeated(&self) {
+        let Ok(said) = self.said.lock() else {
+            return;
+        };
+        for (line, others) in said.iter().filter(|(_, o)| !o.is_empty()) {
+            let mut names = others
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if others.len() > 5 {
+                names.push_str(", ...");
+            }
+            eprintln!(
+                "note: {} more tenant(s) had the same: {line} ({names})",
+                others.len()
+            );
+        }
+    }
 }
 
 impl<'a> Terminal<'a> {
@@ -90,7 +133,7 @@ impl Events for Terminal<'_> {
     }
 
     fn warning(&self, message: &str) {
-        eprintln!("warning: {message}");
+        self.out.warning(message);
     }
 
     fn note(&self, message: &str) {
@@ -98,6 +141,7 @@ impl Events for Terminal<'_> {
     }
 
     fn planned(&self, plan: &Plan) {
+        super::show::warnings(plan);
         let color = super::output::stdout_color();
         print!("{}", render::text(plan, Style { color }));
     }
@@ -144,7 +188,9 @@ impl Events for Terminal<'_> {
                     super::show::say(&(e.line() + "\n"));
                 }
             } else if f.blocks {
-                super::show::say(&super::show::block(d));
+                let (block, said) = super::show::block(d);
+                f.say(&d.result.tenant, said);
+                super::show::say(&block);
             }
         });
         f.bar.step();

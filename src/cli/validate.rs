@@ -9,7 +9,8 @@ use crate::ops::input::{self, Input};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Manifest files or directories, or Falcone artifacts (.json).
+    /// Manifest files or directories, or Falcone artifacts (.json); or a fleet, as `plan` takes one (a
+    /// directory of tenants, a quoted glob, a fleet file): each of its tenants is validated.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Treat risky warnings (plain-text secrets) as errors.
@@ -25,7 +26,15 @@ pub fn run(args: &Args, out: &Output, settings: &crate::ops::live::Settings) -> 
         Ok(c) => c,
         Err(e) => return exit::fail(out, &e),
     };
-    for path in &args.paths {
+    let paths: Vec<PathBuf> = match crate::fleet::resolve(&args.paths) {
+        Ok(Some(members)) => members.into_iter().map(|m| m.path).collect(),
+        Ok(None) => args.paths.clone(),
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
+    for path in &paths {
         let input = input::read(
             path,
             LoadOptions {

@@ -277,6 +277,61 @@ pub struct Report {
     pub tenants: Vec<TenantResult>,
 }
 
+impl Report {
+    /// The reports of one run's shards (or of several runs of one command) as one: every tenant once, the
+    /// summary counted again, the exit code the worst of theirs, the run from the first start to the last
+    /// end. Reports of different commands or formats, or naming a tenant twice, are refused.
+    pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
+        let Some(first) = reports.first() else {
+            return Err("no report to merge".into());
+        };
+        let (command, format_version) = (first.command.clone(), first.format_version);
+        if let Some(r) = reports
+            .iter()
+            .find(|r| r.command != command || r.format_version != format_version)
+        {
+            return Err(format!(
+                "a report of `{}` (format {}) cannot be merged with one of `{command}` (format {format_version})",
+                r.command, r.format_version
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut tenants = Vec::new();
+        for r in &reports {
+            for t in &r.tenants {
+                if !seen.insert(t.tenant.clone()) {
+                    return Err(format!("tenant `{}` is in two of the reports", t.tenant));
+                }
+                tenants.push(t.clone());
+            }
+        }
+        tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        // Exit codes rank 0 < 2 (changes) < 5 (some tenant not checked).
+        let exit_code = reports
+            .iter()
+            .map(|r| r.summary.exit_code)
+            .max()
+            .unwrap_or(0);
+        Ok(Report {
+            format_version,
+            started_at: reports
+                .iter()
+                .map(|r| r.started_at.clone())
+                .min()
+                .unwrap_or_default(),
+            finished_at: reports
+                .iter()
+                .map(|r| r.finished_at.clone())
+                .max()
+                .unwrap_or_default(),
+            shard: None,
+            summary: Summary::of(&tenants, exit_code),
+            command,
+            tenants,
+        })
+    }
+}
+
 /// A JSON Lines event (`--json`): one object per line, `event` says which. The first line is `start`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]

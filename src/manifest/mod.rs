@@ -76,6 +76,21 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Puts the text of the files resources name (code files, relative to `base`) into the resources
+    /// themselves, so that the manifest stands alone wherever it is written; the files that could not be
+    /// (unreadable, or not text), by resource.
+    pub fn inline_files(&mut self, base: &std::path::Path) -> Vec<String> {
+        let read = |rel: &str| std::fs::read_to_string(base.join(rel)).ok();
+        let mut left = Vec::new();
+        for r in &mut self.resources {
+            r.spec.internalize(&read);
+            for (what, rel) in r.spec.files() {
+                left.push(format!("{}: its {what} {rel}", r.spec.address()));
+            }
+        }
+        left
+    }
+
     pub fn new(tenant: Tenant) -> Self {
         Manifest {
             format_version: FORMAT_VERSION.to_string(),

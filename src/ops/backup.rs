@@ -60,10 +60,9 @@ pub async fn create_in(
 ) -> Result<Record, Error> {
     let (tenant, declared) =
         export::tenant_in(&req.tenant, req.manifest.as_deref(), state, events).await?;
-    let bad = |e: crate::plan::PlanError| Error::Other(e.to_string());
     let filter = Filter {
-        include: crate::plan::globs(&req.include).map_err(bad)?,
-        exclude: crate::plan::globs(&req.exclude).map_err(bad)?,
+        include: crate::plan::globs(&req.include)?,
+        exclude: crate::plan::globs(&req.exclude)?,
     };
     let domains: Vec<Domain> = match req.domains.is_empty() {
         true => super::live::LIVE_DOMAINS.to_vec(),

@@ -68,6 +68,9 @@ pub enum Error {
     /// A file could not be read or written.
     #[error(transparent)]
     File(#[from] crate::util::FileError),
+    /// The plan cannot be made: a cycle, a bad pattern, a `--target` that matches nothing.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// Anything else, as a message for a person (nothing decides on it).
     #[error("{0}")]
     Other(String),

@@ -131,15 +131,23 @@ async fn run_all(
     systems: &Systems<'_>,
     events: &dyn Events,
 ) -> Vec<TenantResult> {
-    let mut done = crate::util::each_of(tenants, |t| async move {
+    let order: Vec<usize> = (0..tenants.len()).collect();
+    let mut done = crate::util::each_of(&order, |&i| async move {
+        let t = &tenants[i];
         events.tenant_started(&t.id, &t.member.path.display().to_string());
-        check(job, t, state, systems).await
+        (i, check(job, t, state, systems).await)
     })
     .buffer_unordered(job.parallelism.max(1));
+    // Each tenant is told in the fleet's order, whichever finished first: a finished one waits for those
+    // before it.
+    let mut waiting: std::collections::BTreeMap<usize, Checked> = Default::default();
     let mut results = Vec::new();
-    while let Some(d) = done.next().await {
-        events.tenant_checked(&d);
-        results.push(d.result);
+    while let Some((i, d)) = done.next().await {
+        waiting.insert(i, d);
+        while let Some(d) = waiting.remove(&results.len()) {
+            events.tenant_checked(&d);
+            results.push(d.result);
+        }
     }
     results
 }

@@ -216,6 +216,11 @@ impl Settings {
     }
 
     /// Whether the profile lets a manifest's secret `{ command }` run in live plans and applies.
+    /// The environments a tenant can be in (the profile's `environments`, else the defaults).
+    pub fn environments(&self) -> Result<Vec<String>, Error> {
+        Ok(self.profile()?.environments())
+    }
+
     pub fn manifest_commands(&self) -> Result<bool, Error> {
         Ok(self.profile()?.manifest_commands)
     }
@@ -317,8 +322,7 @@ impl Context {
             None => state.managed().managed(&desired.manifest.tenant.id).await?,
         };
         let specs: Vec<&Spec> = desired.specs.iter().map(|(s, _)| s).collect();
-        let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)
-            .map_err(|e| Error::Other(e.to_string()))?;
+        let reach = plan::reach(&desired.manifest.tenant, &specs, &managed, opts)?;
         Ok(LIVE_DOMAINS
             .iter()
             .copied()
@@ -406,8 +410,7 @@ impl Context {
             managed: Some(managed),
             ..opts
         };
-        let mut p =
-            plan::make(tenant, &desired, &live, &opts).map_err(|e| Error::Other(e.to_string()))?;
+        let mut p = plan::make(tenant, &desired, &live, &opts)?;
         for (address, why) in self.refusals(tenant, &desired, &live).await? {
             p.refuse(&address, why);
         }

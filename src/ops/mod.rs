@@ -21,6 +21,7 @@ pub mod lock;
 pub mod repo;
 pub mod restore;
 pub mod schedule;
+pub mod tenant;
 
 pub use error::{Error, Refusal, RunFailure};
 pub use events::{Answer, Event, Events, Question, Recorded};

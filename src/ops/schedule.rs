@@ -178,8 +178,15 @@ impl Runner<'_> {
                 return run;
             }
         };
-        for t in &s.tenants {
-            let req = create_request(s, t, at, self.now);
+        for t in tenants_of(s) {
+            let t = match t {
+                Ok(t) => t,
+                Err((member, why)) => {
+                    run.backups.push((member, Err(Error::Other(why))));
+                    continue;
+                }
+            };
+            let req = create_request(s, &t, at, self.now);
             let r = backup::create_in(self.settings, self.state, &repo, &req, self.events).await;
             run.backups.push((req.tenant, r));
         }
@@ -211,7 +218,7 @@ impl Runner<'_> {
             return Ok(None);
         }
         let mut all = Pruned::default();
-        for t in &s.tenants {
+        for t in tenants_of(s).into_iter().flatten() {
             let id = t.split_once('=').map_or(t.as_str(), |(id, _)| id);
             let pruning = backup::Pruning {
                 policy: &policy,
@@ -225,6 +232,48 @@ impl Runner<'_> {
         }
         Ok(Some(all))
     }
+}
+
+/// The schedule's tenants as `ID` or `ID=MANIFEST`: a fleet (`@PATH`: a directory of tenants, a fleet file,
+/// a glob) is read now, so that a tenant added to it is backed up from the next slot on. A member whose
+/// manifest cannot be read is an error of its own (by path); the others go on.
+fn tenants_of(s: &ScheduleRow) -> Vec<Result<String, (String, String)>> {
+    let mut out = Vec::new();
+    for t in &s.tenants {
+        match t.strip_prefix('@') {
+            None => out.push(Ok(t.clone())),
+            Some(fleet) => out.extend(fleet_tenants(fleet)),
+        }
+    }
+    out
+}
+
+/// Each tenant of a fleet, as `ID=MANIFEST`.
+fn fleet_tenants(fleet: &str) -> Vec<Result<String, (String, String)>> {
+    let members = match crate::fleet::resolve(&[std::path::PathBuf::from(fleet)]) {
+        Ok(Some(m)) => m,
+        Ok(None) => vec![crate::fleet::Member {
+            path: fleet.into(),
+            profile: None,
+            group: None,
+        }],
+        Err(e) => return vec![Err((fleet.to_string(), e.to_string()))],
+    };
+    members
+        .into_iter()
+        .map(|m| {
+            let path = m.path.display().to_string();
+            let loaded = crate::manifest::load_path(&m.path, Default::default());
+            let sound = !loaded.has_errors();
+            match loaded.manifest.filter(|_| sound) {
+                Some(manifest) => Ok(format!("{}={path}", manifest.tenant.id)),
+                None => Err((
+                    path.clone(),
+                    format!("{path}: the manifest has errors (falconer validate {path})"),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// A scheduled backup of one tenant (`ID`, or `ID=MANIFEST` for its naming), tagged with its schedule and
@@ -245,5 +294,218 @@ fn create_request(s: &ScheduleRow, tenant: &str, slot: &str, now: i64) -> Create
         wait: Some(300),
         at_ms: Some(now * 1000),
         ..CreateRequest::default()
+    }
+}
+
+/// What `backup schedule add` and `set` ask: for `set`, what is not given stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleRequest {
+    pub name: String,
+    pub cron: Option<String>,
+    /// `ID`, `ID=MANIFEST`, or `@FLEET` (every tenant of a fleet, read at each slot); for `set`, given ones
+    /// replace the list.
+    pub tenants: Vec<String>,
+    /// The repository (`RepoSpec::url`'s answer); for `set`, `None` keeps it.
+    pub repo: Option<String>,
+    /// Retention rules; for `set`, `None` keeps them.
+    pub keep: Option<Keep>,
+    /// No retention, said outright: every backup is kept.
+    pub keep_all: bool,
+}
+
+/// Adds a schedule, everything checked first: the cron expression, each tenant id and manifest (made
+/// absolute: `run-due` runs from cron, elsewhere), a retention (or `keep_all`), a repository that answers
+/// now rather than at 02:00.
+pub async fn add(
+    settings: &Settings,
+    state: &State,
+    req: &ScheduleRequest,
+) -> Result<ScheduleRow, Error> {
+    let row = ScheduleRow {
+        name: req.name.clone(),
+        cron: req.cron.clone().unwrap_or_default(),
+        tenants: req.tenants.clone(),
+        repo: req.repo.clone().unwrap_or_default(),
+        keep: serde_json::to_string(&req.keep.clone().unwrap_or_default()).unwrap_or_default(),
+        paused: false,
+        created_at: crate::util::now(),
+    };
+    let row = checked(settings, row, req.keep_all).await?;
+    if !state.schedules().add_schedule(&row).await? {
+        return Err(Error::Other(format!(
+            "a schedule `{}` exists: change it with `falconer backup schedule set`, or choose another name",
+            req.name
+        )));
+    }
+    Ok(row)
+}
+
+/// Changes a schedule: what the request gives replaces what it had; checked as [`add`] checks.
+pub async fn set(
+    settings: &Settings,
+    state: &State,
+    req: &ScheduleRequest,
+) -> Result<ScheduleRow, Error> {
+    let all = state.schedules().all().await?;
+    let Some(mut row) = all.into_iter().find(|s| s.name == req.name) else {
+        return Err(Error::Other(format!(
+            "no schedule `{}` (see `falconer backup schedule list`)",
+            req.name
+        )));
+    };
+    if let Some(c) = &req.cron {
+        row.cron = c.clone();
+    }
+    if !req.tenants.is_empty() {
+        row.tenants = req.tenants.clone();
+    }
+    if let Some(r) = &req.repo {
+        row.repo = r.clone();
+    }
+    if let Some(k) = &req.keep {
+        row.keep = serde_json::to_string(k).unwrap_or_default();
+    }
+    let keep_all = req.keep_all || (req.keep.is_none() && kept(&row)?.is_empty());
+    let row = checked(settings, row, keep_all).await?;
+    state.schedules().update_schedule(&row).await?;
+    Ok(row)
+}
+
+fn kept(row: &ScheduleRow) -> Result<crate::backup::retention::Policy, Error> {
+    let keep: Keep = serde_json::from_str(&row.keep).unwrap_or_default();
+    keep.policy().map_err(Error::Other)
+}
+
+/// A schedule's row with every part checked, paths made absolute.
+async fn checked(
+    settings: &Settings,
+    mut row: ScheduleRow,
+    keep_all: bool,
+) -> Result<ScheduleRow, Error> {
+    Schedule::parse(&row.cron).map_err(Error::Other)?;
+    match (kept(&row)?.is_empty(), keep_all) {
+        (true, false) => {
+            return Err(Error::Other(
+                "a schedule needs a retention: give --keep-daily, --keep-weekly, ... (see docs/backup.md), or --keep-all to keep every backup".into(),
+            ));
+        }
+        (false, true) => {
+            return Err(Error::Other(
+                "--keep-all keeps every backup: give it without --keep-* rules".into(),
+            ));
+        }
+        _ => {}
+    }
+    row.tenants = row
+        .tenants
+        .iter()
+        .map(|t| scheduled_tenant(t))
+        .collect::<Result<_, _>>()?;
+    row.repo = absolute_repo(&row.repo)?;
+    let spec = RepoSpec {
+        url: Some(row.repo.clone()),
+        key_file: None,
+    };
+    let repo = spec.open(settings)?;
+    repo.reachable().await.map_err(|e| {
+        Error::Other(format!(
+            "the repository {} cannot be reached now: {e}",
+            repo.describe()
+        ))
+    })?;
+    Ok(row)
+}
+
+/// `ID` or `ID=MANIFEST`: the id checked, the manifest found and made absolute; `@FLEET`: the fleet made
+/// absolute, and each of its tenants read now (a fleet that names none, or a member with errors, refused).
+fn scheduled_tenant(t: &str) -> Result<String, Error> {
+    if let Some(fleet) = t.strip_prefix('@') {
+        let absolute = absolute_path(fleet)?;
+        let tenants = fleet_tenants(&absolute);
+        if tenants.is_empty() {
+            return Err(Error::Other(format!("--manifest {fleet}: names no tenant")));
+        }
+        if let Some(Err((_, e))) = tenants.into_iter().find(Result::is_err) {
+            return Err(Error::Other(format!("--manifest {fleet}: {e}")));
+        }
+        return Ok(format!("@{absolute}"));
+    }
+    let (id, manifest) = match t.split_once('=') {
+        Some((id, m)) => (id, Some(m)),
+        None => (t, None),
+    };
+    crate::model::tenant::check_tenant_id(id)
+        .map_err(|why| Error::Other(format!("--tenant {t:?}: {why}")))?;
+    let Some(m) = manifest else {
+        return Ok(id.to_string());
+    };
+    let path = std::path::Path::new(m).canonicalize().map_err(|e| {
+        Error::Other(format!(
+            "--tenant {t:?}: the manifest {m} cannot be read ({})",
+            e.kind()
+        ))
+    })?;
+    Ok(format!("{id}={}", path.display()))
+}
+
+/// A path made absolute against the current directory (a glob's pattern too).
+fn absolute_path(p: &str) -> Result<String, Error> {
+    let path = std::path::Path::new(p);
+    if path.is_absolute() {
+        return Ok(p.to_string());
+    }
+    let here = std::env::current_dir()
+        .map_err(|e| Error::Other(format!("the current directory: {}", e.kind())))?;
+    Ok(here.join(path).display().to_string())
+}
+
+/// A repository URL with a local path made absolute (`run-due` runs from elsewhere).
+fn absolute_repo(url: &str) -> Result<String, Error> {
+    if url.starts_with("s3://") {
+        return Ok(url.to_string());
+    }
+    let path = url.strip_prefix("file:").unwrap_or(url);
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return Ok(format!("file:{}", path.display()));
+    }
+    let here = std::env::current_dir()
+        .map_err(|e| Error::Other(format!("the current directory: {}", e.kind())))?;
+    Ok(format!("file:{}", here.join(path).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(tenants: &[&str]) -> ScheduleRow {
+        ScheduleRow {
+            name: "nightly".into(),
+            cron: "@daily".into(),
+            tenants: tenants.iter().map(|t| t.to_string()).collect(),
+            repo: "file:/tmp/r".into(),
+            keep: "{}".into(),
+            paused: false,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_fleet_entry_is_every_tenant_of_the_fleet_read_at_each_slot() {
+        let fleet = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet");
+        let entry = format!("@{fleet}");
+        let all = tenants_of(&row(&["acme", &entry]));
+        assert_eq!(all.len(), 25, "acme and the fleet's 24");
+        assert_eq!(all[0].as_ref().ok().map(String::as_str), Some("acme"));
+        let first = all[1].as_ref().expect("a member");
+        assert!(
+            first.starts_with("fleet-01=") && first.ends_with("fleet-01.toml"),
+            "{first}"
+        );
+        let missing = tenants_of(&row(&["@/nonexistent/fleet-*.toml"]));
+        assert!(missing.iter().all(Result::is_err) || missing.is_empty());
+        assert!(scheduled_tenant("@/nonexistent/fleet-*.toml").is_err());
+        let absolute = scheduled_tenant(&entry).expect("a fleet");
+        assert_eq!(absolute, entry);
     }
 }

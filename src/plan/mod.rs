@@ -168,6 +168,16 @@ pub enum PlanError {
     Cycle(Cycle),
     #[error("invalid pattern {0:?}: {1}")]
     Pattern(String, String),
+    /// `--target` patterns that match no resource, declared or managed: a typo would otherwise plan nothing
+    /// and say the tenant is as desired.
+    #[error(
+        "--target {} matches no resource of tenant `{tenant}`, declared or managed: check the address (`falconer graph` lists them)",
+        .patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    NoTarget {
+        tenant: String,
+        patterns: Vec<String>,
+    },
 }
 
 /// Feeds serialized JSON straight into a hash, without building the text.
@@ -317,6 +327,7 @@ pub fn make(
     let mut found = Found::default();
     declared_changes(tenant, &d, &l, &live_index, &mut found);
     delete_changes(tenant, &d, &l, opts, &mut found);
+    unmatched_targets(tenant, desired, live, &opts.targets)?;
     narrow(&d, &l, opts, &mut found)?;
     let (changes, after) = in_plan_order(found.changes, &found.owners, &d, &l);
     let summary = summarize(&changes, found.unchanged);
@@ -493,6 +504,37 @@ fn delete_changes(tenant: &Tenant, d: &Side<'_>, l: &Side<'_>, opts: &Options, f
 
 /// `--target` / `--exclude`, keeping dependencies consistent: a target brings what it depends on (and a
 /// deleted target what depends on it); an exclusion takes away what depends on it.
+/// Refuses `--target` patterns that match nothing on either side.
+fn unmatched_targets(
+    tenant: &Tenant,
+    desired: &[Item],
+    live: &[Item],
+    targets: &[String],
+) -> Result<(), PlanError> {
+    let Some(set) = globs(targets)? else {
+        return Ok(());
+    };
+    let mut hit = vec![false; targets.len()];
+    for x in desired.iter().chain(live) {
+        for i in set.matches(x.address.to_string()) {
+            hit[i] = true;
+        }
+    }
+    let patterns: Vec<String> = targets
+        .iter()
+        .zip(&hit)
+        .filter(|(_, h)| !**h)
+        .map(|(p, _)| p.clone())
+        .collect();
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::NoTarget {
+        tenant: tenant.id.clone(),
+        patterns,
+    })
+}
+
 fn narrow(d: &Side<'_>, l: &Side<'_>, opts: &Options, found: &mut Found) -> Result<(), PlanError> {
     let targets = globs(&opts.targets)?;
     let excludes = globs(&opts.excludes)?;

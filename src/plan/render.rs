@@ -47,6 +47,16 @@ fn inline(v: &Value) -> String {
     v.to_string()
 }
 
+/// A document (object or list) too long for one line: shown over indented lines.
+fn is_document(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| (v.is_object() || v.is_array()) && inline(v).len() > 72)
+}
+
+/// A document over indented lines.
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
 /// Long or multi-line text is shown as a unified diff.
 fn is_long(v: Option<&Value>) -> bool {
     v.and_then(Value::as_str)
@@ -107,14 +117,13 @@ fn field_lines(f: &PlannedField, indent: &str, style: Style) -> String {
         && f.new.as_ref().is_none_or(Value::is_string)
     {
         let _ = writeln!(out, "{indent}{mark} {}:{replace}", f.path);
-        for line in unified(&text(&f.old), &text(&f.new)).lines() {
-            let painted = match line.chars().next() {
-                Some('+') if !line.starts_with("+++") => style.action(Action::Create, line),
-                Some('-') if !line.starts_with("---") => style.action(Action::Delete, line),
-                _ => line.to_string(),
-            };
-            let _ = writeln!(out, "{indent}    {painted}");
-        }
+        diff_lines(&mut out, &text(&f.old), &text(&f.new), indent, style);
+        return out;
+    }
+    if is_document(f.old.as_ref()) || is_document(f.new.as_ref()) {
+        let _ = writeln!(out, "{indent}{mark} {}:{replace}", f.path);
+        let side = |v: &Option<Value>| v.as_ref().map(pretty).unwrap_or_default();
+        diff_lines(&mut out, &side(&f.old), &side(&f.new), indent, style);
         return out;
     }
     match (&f.old, &f.new) {
@@ -138,6 +147,18 @@ fn field_lines(f: &PlannedField, indent: &str, style: Style) -> String {
     out
 }
 
+/// A unified diff of two texts, under the field, its lines painted.
+fn diff_lines(out: &mut String, old: &str, new: &str, indent: &str, style: Style) {
+    for line in unified(old, new).lines() {
+        let painted = match line.chars().next() {
+            Some('+') if !line.starts_with("+++") => style.action(Action::Create, line),
+            Some('-') if !line.starts_with("---") => style.action(Action::Delete, line),
+            _ => line.to_string(),
+        };
+        let _ = writeln!(out, "{indent}    {painted}");
+    }
+}
+
 /// The fields of a created or deleted resource, one per line.
 fn value_lines(v: &Value, indent: &str) -> String {
     let mut out = String::new();
@@ -147,6 +168,12 @@ fn value_lines(v: &Value, indent: &str) -> String {
                 Some(s) if s.contains('\n') => {
                     let _ = writeln!(out, "{indent}{k}:");
                     for line in s.lines() {
+                        let _ = writeln!(out, "{indent}    {line}");
+                    }
+                }
+                _ if is_document(Some(x)) => {
+                    let _ = writeln!(out, "{indent}{k} =");
+                    for line in pretty(x).lines() {
                         let _ = writeln!(out, "{indent}    {line}");
                     }
                 }
@@ -246,9 +273,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
         }
         let _ = writeln!(out);
     }
-    for w in &plan.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
+    // The plan's warnings are not part of its text: the command line writes them to standard error.
     if !plan.changes.is_empty() {
         let _ = writeln!(
             out,

@@ -197,6 +197,9 @@ pub struct Report {
     pub tenant: String,
     pub source: SourceReport,
     pub outcome: Outcome,
+    /// `--dry-run`: the preflight only; nothing was written, whatever the outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     /// Why the restore was refused or failed as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -311,6 +311,7 @@ impl State {
     async fn open_once(url: &str) -> Result<State, StateError> {
         let pool = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            announce_new(path);
             if let Some(dir) = std::path::Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -473,4 +474,18 @@ fn lock_log(event: &str, tenant: &str, pid: i64) {
             std::path::Path::new(&path).display()
         );
     }
+}
+
+/// Says where a new SQLite state store is made when its path is relative: a run from another directory
+/// would silently start a state of its own.
+fn announce_new(path: &str) {
+    let p = std::path::Path::new(path);
+    if p.is_absolute() || p.exists() || path == ":memory:" {
+        return;
+    }
+    let here = std::env::current_dir().unwrap_or_default();
+    tracing::warn!(
+        "a new state store is made at {} (relative to this directory: a run from elsewhere starts another; set FALCONER_STATE or --state to keep one)",
+        here.join(p).display()
+    );
 }

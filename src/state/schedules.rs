@@ -29,6 +29,26 @@ impl Schedules<'_> {
         })?;
         Ok(n == 1)
     }
+    /// Changes a schedule's cron, tenants, repository and retention (its slots stay); false when there is
+    /// none of that name.
+    pub async fn update_schedule(self, s: &ScheduleRow) -> Result<bool, StateError> {
+        let tenants = serde_json::to_string(&s.tenants).unwrap_or_default();
+        let n = on!(self.0, |p| {
+            sqlx::query(
+            "update falconer_schedules set cron = $1, tenants = $2, repo = $3, keep = $4 where name = $5"
+        )
+        .bind(&s.cron)
+        .bind(&tenants)
+        .bind(&s.repo)
+        .bind(&s.keep)
+        .bind(&s.name)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db)
+        })?;
+        Ok(n == 1)
+    }
     /// Every schedule, by name.
     pub async fn all(self) -> Result<Vec<ScheduleRow>, StateError> {
         let rows: Vec<ScheduleTuple> = on!(self.0, |p| {

@@ -328,7 +328,7 @@ fn fleet_canaries(root: &Path, envs: &[(String, String)], m: &str) {
     // by the parent.
     let (code, out) = falconer(&["-vvv", "apply", &plans, "--auto-approve"], envs);
     assert!(
-        out.contains("── ") && out.contains("falconer apply: 1 tenants"),
+        out.contains("── ") && out.contains("falconer apply: 1 tenant(s)"),
         "{code}: {out}"
     );
     assert_clean("apply DIR (a fleet of saved plans)", &out);

@@ -158,7 +158,16 @@ fn migrate_artifacts_and_manifests() {
 
 #[test]
 fn an_artifact_inside_a_manifest_directory_is_explained() {
-    let out = falconer(&["validate", "tests/fixtures/falcone"]);
+    // One tenant's manifest directory (a tenant block, a file of resources) with an artifact among them.
+    let dir = temp_dir("artifact-inside");
+    std::fs::write(dir.join("m.toml"), "[tenant]\nid = \"acme\"\n").expect("writes");
+    std::fs::write(dir.join("s.toml"), "[[postgres.schema]]\nname = \"acme\"\n").expect("writes");
+    std::fs::copy(
+        "tests/fixtures/falcone/globex-v1.0.0.json",
+        dir.join("globex.json"),
+    )
+    .expect("copies");
+    let out = falconer(&["validate", dir.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is a Falcone export artifact, not a manifest file"));
 }

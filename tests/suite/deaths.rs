@@ -661,7 +661,7 @@ async fn fault_mid_apply(victim: Victim, fault: Fault) {
     code(&o, 1);
     let out = both(&o);
     assert!(
-        out.contains(&format!("x {domain} ")) && out.contains(name),
+        out.contains(&format!("error: {domain} ")) && out.contains(name),
         "{victim:?}: the failure names {name}: {out}"
     );
     assert!(

@@ -148,10 +148,11 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     code(&o, 0);
     let out = text(&o.stdout);
     let rollup = format!(
-        "falconer apply: {n} tenants: {n} applied · 0 not applied",
+        "falconer apply: {n} tenant(s)\n  applied          {n:>5}\n",
         n = ids.len()
     );
     assert!(out.contains(&rollup), "{out}");
+    assert!(!out.contains("not applied"), "{out}");
     blocks_are_whole(&out, &ids, "Applied: ");
     // Each tenant backed up in one run, the tenant taken from each manifest (the OpenWhisk double's key
     // serves fleet-01's namespace only: functions are left out).
@@ -164,7 +165,7 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     let o = w.run(&args);
     code(&o, 0);
     let rollup = format!(
-        "falconer backup create: {n} tenants: {n} backed up · 0 not backed up",
+        "falconer backup create: {n} tenant(s)\n  backed up        {n:>5}\n",
         n = ids.len()
     );
     assert!(text(&o.stdout).contains(&rollup), "{}", text(&o.stdout));
@@ -243,24 +244,31 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     ]);
     code(&o, 5);
     let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    // The roll-up: a row per status, the tenants of those that need attention.
+    for row in [
+        "  could not check      1  fleet-04\n",
+        "  new drift            2  fleet-02 (1), fleet-03 (1)\n",
+        "  in sync             21\n",
+    ] {
+        assert!(out.contains(row), "the roll-up has {row:?}: {out}");
+    }
+    // Blocks in the fleet file's order (the main group, then fleet-04's), whichever finished first.
+    let order: Vec<usize> = ids
+        .iter()
+        .filter(|i| *i != "fleet-04")
+        .chain(std::iter::once(&"fleet-04".to_string()))
+        .filter_map(|i| out.find(&format!("── {i} · ")))
+        .collect();
+    assert_eq!(order.len(), ids.len(), "{out}");
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{out}");
+    // Problems, warnings and notes on standard error, under the tenant's id; none on standard output.
+    let not_carried = "postgres: 1 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 text search configuration";
+    assert!(err.contains(not_carried), "{err}");
+    assert!(!out.contains(not_carried), "{out}");
     assert!(
-        out.contains("1 could not check · 2 new drift · 21 in sync"),
-        "the roll-up counts: {out}"
-    );
-    assert!(
-        out.contains("  new drift: fleet-02 (1), fleet-03 (1)\n"),
-        "{out}"
-    );
-    assert!(out.contains("  could not check: fleet-04\n"), "{out}");
-    let fleet_05 = out.split("── fleet-05 · ").nth(1).unwrap_or_default();
-    let fleet_05 = fleet_05.split("── ").next().unwrap_or_default();
-    assert!(
-        fleet_05.contains("postgres: 1 object(s) of the tenant's scope not carried (no kind manages them; the plan neither changes nor deletes them): 1 text search configuration"),
-        "{out}"
-    );
-    assert!(
-        out.contains("── fleet-04 · ") && out.contains("error: kafka:"),
-        "{out}"
+        out.contains("── fleet-04 · ") && err.contains("fleet-04: error: kafka:"),
+        "{out}\n{err}"
     );
     let mut j = w.command(&["drift", &fleet_file, "--json"]);
     j.env("FALCONER_STATE", &copied);
@@ -361,7 +369,11 @@ async fn a_fleet_drifts_in_every_format_with_history() {
     assert_eq!(st["fleet-04"], "in_sync");
     let o = w.run(&["drift", &fleet]);
     code(&o, 2);
-    assert!(text(&o.stdout).contains("  still drifted: fleet-02 (1), fleet-03 (1)\n"));
+    assert!(
+        text(&o.stdout).contains("  still drifted        2  fleet-02 (1), fleet-03 (1)\n"),
+        "{}",
+        text(&o.stdout)
+    );
     // The same as a comment on standard output: the marker, the counts, the drifted tenants.
     let o = w.run(&["drift", &fleet, "--format", "markdown"]);
     code(&o, 2);
@@ -438,15 +450,21 @@ async fn shards_cover_the_fleet_once(w: &Workdir, fleet: &str, ids: &[String]) {
     store.drop().await;
 }
 
-/// The falconer command lines of a CI file, in order: every line that runs `falconer plan|apply|drift`
+/// The falconer command lines of a CI file, in order: every line that runs `falconer plan|apply|drift` or
+/// `falconer report merge`
 /// (YAML keys other than `run:`, and comments, are not commands).
 fn ci_commands(file: &str) -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let text = std::fs::read_to_string(&path).expect(file);
     let runs = |l: &str| {
-        ["falconer plan ", "falconer apply ", "falconer drift "]
-            .iter()
-            .any(|c| l.contains(c))
+        [
+            "falconer plan ",
+            "falconer apply ",
+            "falconer drift ",
+            "falconer report merge ",
+        ]
+        .iter()
+        .any(|c| l.contains(c))
     };
     text.lines()
         .map(|l| {
@@ -471,7 +489,7 @@ fn run_ci_file(
     shard_line: impl Fn(&str, usize) -> (String, Vec<(String, String)>),
 ) {
     let lines = ci_commands(file);
-    for verb in ["plan", "apply", "drift"] {
+    for verb in ["plan", "apply", "drift", "report merge"] {
         assert!(
             lines
                 .iter()
@@ -556,10 +574,26 @@ async fn the_ci_examples_run_against_the_example_fleet() {
                 assert_eq!(t["status"], "in_sync", "{file}: {t}");
                 seen.push(t["tenant"].as_str().unwrap_or_default().to_string());
             }
-            assert!(w.dir.join(format!("drift-{k}.xml")).exists());
         }
         seen.sort();
         assert_eq!(seen, ids, "{file}");
+        // The shards joined: one report with every tenant once, one JUnit file, one Markdown comment.
+        let merged: Value =
+            serde_json::from_slice(&std::fs::read(w.dir.join("drift.json")).expect("merged"))
+                .expect("JSON");
+        let mut all: Vec<String> = merged["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .map(|t| t["tenant"].as_str().unwrap_or_default().to_string())
+            .collect();
+        all.sort();
+        assert_eq!(all, ids, "{file}");
+        assert_eq!(merged["summary"]["exit_code"], 0, "{file}");
+        let xml = std::fs::read_to_string(w.dir.join("drift.xml")).expect("JUnit");
+        assert!(xml.contains("fleet-01"), "{file}: {xml}");
+        let md = std::fs::read_to_string(w.dir.join("drift.md")).expect("Markdown");
+        assert!(md.starts_with("<!-- falconer:drift -->"), "{file}: {md}");
         s.db.drop().await;
     }
 }
@@ -587,7 +621,9 @@ async fn a_parallel_fleet_apply_goes_on_past_a_failed_tenant() {
     code(&o, 5);
     let out = text(&o.stdout);
     assert!(
-        out.contains("5 tenants: 4 applied · 1 not applied") && out.contains("par-3.toml (exit 1)"),
+        out.contains(
+            "falconer apply: 5 tenant(s)\n  applied              4\n  not applied          1  "
+        ) && out.contains("par-3.toml (exit 1)"),
         "{out}"
     );
     blocks_are_whole(&out, &ids, "");

@@ -22,7 +22,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     (
         "a Kafka config key with a line break",
         "[[kafka.topic]]\nname = \"acme.ok\"\npartitions = 1\nconfig = { \"x\\ny\" = \"1\" }\n",
-        "x\ny",
+        // One line per problem: the line break is shown escaped.
+        "x\\ny",
     ),
     (
         "a bucket name with a path",

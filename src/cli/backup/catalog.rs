@@ -13,11 +13,13 @@ use crate::state::Work;
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
+    /// Only this tenant's backups.
     #[arg(long)]
     pub tenant: Option<String>,
     /// Only backups with this status (ok, partial, failed).
     #[arg(long, value_parser = ["ok", "partial", "failed"])]
     pub status: Option<String>,
+    /// As JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -28,8 +30,10 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// A backup id, or `latest` (the newest backup that is not failed; with `--tenant`, of that tenant).
     pub id: String,
+    /// With `latest`: the newest backup of this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// As JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -38,8 +42,10 @@ pub struct ShowArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
+    /// With `latest`: the newest backup of this tenant; without, any tenant's running backups.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// As JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -51,9 +57,12 @@ pub struct VerifyArgs {
     /// A backup id, or `latest`.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub id: Option<String>,
-    /// Every backup in the repository.
+    /// Every backup in the repository (with `--tenant`: every backup of that tenant).
     #[arg(long)]
     pub all: bool,
+    /// `latest` and `--all` mean this tenant's backups (without it: any tenant's).
+    #[arg(long)]
+    pub tenant: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
 }
@@ -92,6 +101,13 @@ pub async fn list(a: &ListArgs, repo: &Repo) -> Result<i32, RepoError> {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else {
+        match records.is_empty() {
+            true => println!("No backups in {}.", repo.describe()),
+            false => println!(
+                "{:<24}  {:<16} {:<8} {:>11}  DOMAINS",
+                "ID", "TENANT", "STATUS", "SIZE"
+            ),
+        }
         for r in &records {
             let domains: Vec<String> = r
                 .domains
@@ -100,7 +116,7 @@ pub async fn list(a: &ListArgs, repo: &Repo) -> Result<i32, RepoError> {
                 .map(|d| d.domain.to_string())
                 .collect();
             println!(
-                "{}  {:<16} {:<8} {:>9} B  {}",
+                "{:<24}  {:<16} {:<8} {:>9} B  {}",
                 r.id,
                 r.tenant,
                 r.status,
@@ -186,10 +202,18 @@ pub async fn show(a: &ShowArgs, repo: &Repo) -> Result<i32, RepoError> {
 }
 
 pub async fn verify(a: &VerifyArgs, repo: &Repo) -> Result<i32, RepoError> {
+    let tenant = a.tenant.as_deref();
     let records: Vec<Result<Record, RepoError>> = match &a.id {
-        Some(id) => vec![repo.record(id, None).await],
-        None => repo.records_read(None).await?,
+        Some(id) => vec![repo.record(id, tenant).await],
+        None => repo.records_read(tenant).await?,
     };
+    if records.is_empty() {
+        // A verification that checked nothing must not pass.
+        return Err(RepoError::NotFound(match tenant {
+            Some(t) => format!("of tenant `{t}`"),
+            None => "to verify".into(),
+        }));
+    }
     let mut bad = 0;
     for r in &records {
         let problems = match r {

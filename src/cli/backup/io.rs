@@ -18,6 +18,7 @@ use crate::model::Domain;
 pub struct ExportArgs {
     /// A backup id, or `latest` (with `--tenant`, of that tenant).
     pub id: String,
+    /// With `latest`: the newest backup of this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
     /// The file to write.

@@ -13,6 +13,7 @@ use crate::ops::backup::{lock_repo, renewing, stored};
 pub struct MigrateArgs {
     /// A backup id; without one, every backup in an older format (of `--tenant`, when given).
     pub id: Option<String>,
+    /// Only this tenant's backups.
     #[arg(long)]
     pub tenant: Option<String>,
     /// Say what would be migrated; change nothing.

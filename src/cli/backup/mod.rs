@@ -63,7 +63,13 @@ pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
         Ok(r) => r,
         Err(e) => return exit::fail(out, &e),
     };
+    // An import writes into a repository that may not exist yet, and a status may come before the first
+    // backup wrote anything; the rest read a repository.
+    let reads = !matches!(c, Command::Import(_) | Command::Status(_));
     let done = super::common::run_async(out, async {
+        if reads {
+            repo.must_exist().await?;
+        }
         match c {
             Command::List(a) => catalog::list(a, &repo).await,
             Command::Show(a) => catalog::show(a, &repo).await,

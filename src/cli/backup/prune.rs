@@ -17,6 +17,7 @@ pub struct PruneArgs {
     /// Say what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// What was kept and removed, as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -1,14 +1,14 @@
-//! `falconer backup schedule add|list|remove|pause|resume` and `falconer backup run-due`.
+//! `falconer backup schedule add|set|list|remove|pause|resume` and `falconer backup run-due`.
 
 use super::super::args::RepoArg;
 use super::super::terminal::Terminal;
 use super::super::{exit, output::Output};
 use crate::backup::BackupStatus;
-use crate::backup::repo::Repo;
 use crate::backup::schedule::Schedule;
 use crate::ops::Error;
 use crate::ops::backup::Keep;
 use crate::ops::live::Settings;
+use crate::ops::schedule::ScheduleRequest;
 use crate::state::{ScheduleRow, State};
 
 #[derive(clap::Subcommand, Debug)]
@@ -16,32 +16,77 @@ pub enum Command {
     /// Add a schedule: a cron expression (5 fields, or 6 with seconds; `@daily`), tenants, a repository
     /// and the retention applied after each successful run.
     Add(Box<AddArgs>),
+    /// Change a schedule: what is given replaces what it had (tenants: the whole list; retention: every
+    /// rule), checked as `add` checks.
+    Set(Box<SetArgs>),
     /// List the schedules, with their next slot and last run.
     List {
+        /// As JSON.
         #[arg(long)]
         json: bool,
     },
     /// Remove a schedule.
-    Remove { name: String },
+    Remove {
+        /// The schedule to remove.
+        name: String,
+    },
     /// Pause a schedule (run-due skips it).
-    Pause { name: String },
+    Pause {
+        /// The schedule to pause.
+        name: String,
+    },
     /// Resume a paused schedule.
-    Resume { name: String },
+    Resume {
+        /// The schedule to resume.
+        name: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
 pub struct AddArgs {
+    /// The schedule's name (unique in the state store).
     pub name: String,
     /// When, in UTC: `0 2 * * *`, `0 0 0 * * *` (with seconds), `@daily`, `@hourly`...
     #[arg(long)]
     pub cron: String,
     /// A tenant to back up, as `ID` or `ID=MANIFEST` (its naming from that manifest); repeatable.
-    #[arg(long, required = true, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", required_unless_present = "manifest")]
     pub tenant: Vec<String>,
+    /// Every tenant of a fleet (a directory of tenants, a fleet file, a quoted glob), read at each slot: a
+    /// tenant added to it is backed up from then on; repeatable.
+    #[arg(long, value_name = "FLEET")]
+    pub manifest: Vec<String>,
     #[command(flatten)]
     pub repo: RepoArg,
     #[command(flatten)]
     pub keep: Keep,
+    /// No retention: keep every backup (a schedule needs `--keep-*` rules or this).
+    #[arg(long)]
+    pub keep_all: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    /// The schedule to change.
+    pub name: String,
+    /// A new cron expression.
+    #[arg(long)]
+    pub cron: Option<String>,
+    /// The tenants, replacing the list (`ID` or `ID=MANIFEST`; repeatable).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Vec<String>,
+    /// Fleets, replacing the list with `--tenant` (as `add --manifest`).
+    #[arg(long, value_name = "FLEET")]
+    pub manifest: Vec<String>,
+    /// Another repository (`file:PATH` or `s3://bucket/prefix`).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Retention rules, replacing all of them.
+    #[command(flatten)]
+    pub keep: Keep,
+    /// No retention: keep every backup (the rules are dropped).
+    #[arg(long)]
+    pub keep_all: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,6 +99,7 @@ pub struct RunDueArgs {
 pub fn run(c: &Command, out: &Output, settings: &Settings) -> i32 {
     super::super::common::with_state(out, &settings.state, async |state| match c {
         Command::Add(a) => add(a, &state, settings).await,
+        Command::Set(a) => set(a, &state, settings).await,
         Command::List { json } => list(&state, *json).await,
         Command::Remove { name } => found(
             name,
@@ -86,33 +132,79 @@ fn found(name: &str, r: Result<bool, crate::state::StateError>, done: &str) -> R
 }
 
 async fn add(a: &AddArgs, state: &State, settings: &Settings) -> Result<i32, Error> {
-    let schedule = Schedule::parse(&a.cron).map_err(Error::Other)?;
-    a.keep.policy().map_err(Error::Other)?;
-    let repo = a.repo.url(settings)?;
-    Repo::open_with(&repo, &settings.env, settings.backup_s3()?)?;
-    let now = crate::util::now();
-    let row = ScheduleRow {
+    let req = ScheduleRequest {
+        name: a.name.clone(),
+        cron: Some(a.cron.clone()),
+        tenants: with_fleets(&a.tenant, &a.manifest),
+        repo: Some(a.repo.url(settings)?),
+        keep: Some(a.keep.clone()),
+        keep_all: a.keep_all,
+    };
+    let row = crate::ops::schedule::add(settings, state, &req).await?;
+    announce(&row, "added");
+    Ok(exit::OK)
+}
+
+async fn set(a: &SetArgs, state: &State, settings: &Settings) -> Result<i32, Error> {
+    let rules = a.keep.policy().map_err(Error::Other)?;
+    let req = ScheduleRequest {
         name: a.name.clone(),
         cron: a.cron.clone(),
-        tenants: a.tenant.clone(),
-        repo,
-        keep: serde_json::to_string(&a.keep).unwrap_or_default(),
-        paused: false,
-        created_at: now,
+        tenants: with_fleets(&a.tenant, &a.manifest),
+        repo: a.repo.clone(),
+        keep: match (rules.is_empty(), a.keep_all) {
+            (false, _) => Some(a.keep.clone()),
+            (true, true) => Some(Keep::default()),
+            (true, false) => None,
+        },
+        keep_all: a.keep_all,
     };
-    if !state.schedules().add_schedule(&row).await? {
-        return Err(Error::Other(format!(
-            "a schedule `{}` exists: remove it first, or choose another name",
-            a.name
-        )));
+    let row = crate::ops::schedule::set(settings, state, &req).await?;
+    announce(&row, "changed");
+    Ok(exit::OK)
+}
+
+/// A schedule's tenants in a few words: the ids, and each fleet by its file or directory name.
+fn tenants_column(tenants: &serde_json::Value) -> String {
+    let words: Vec<String> = tenants
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .map(|t| match t.strip_prefix('@') {
+            Some(fleet) => {
+                let name = std::path::Path::new(fleet).file_name();
+                format!(
+                    "fleet {}",
+                    name.map(|n| n.to_string_lossy()).unwrap_or_default()
+                )
+            }
+            None => t.split_once('=').map_or(t, |(id, _)| id).to_string(),
+        })
+        .collect();
+    let all = words.join(",");
+    match all.chars().count() > 20 {
+        true => format!("{}...", all.chars().take(17).collect::<String>()),
+        false => all,
     }
-    let next = schedule.next(now).map(crate::util::rfc3339);
+}
+
+/// The tenants and the fleets (`@FLEET`) of a schedule, as the state store keeps them.
+fn with_fleets(tenants: &[String], fleets: &[String]) -> Vec<String> {
+    let fleets = fleets.iter().map(|f| format!("@{f}"));
+    tenants.iter().cloned().chain(fleets).collect()
+}
+
+fn announce(row: &ScheduleRow, done: &str) {
+    let next = Schedule::parse(&row.cron)
+        .ok()
+        .and_then(|s| s.next(crate::util::now()))
+        .map(crate::util::rfc3339);
     println!(
-        "Schedule `{}` added; first run at {}.",
-        a.name,
+        "Schedule `{}` {done}; next run at {}.",
+        row.name,
         next.as_deref().unwrap_or("(never)")
     );
-    Ok(exit::OK)
 }
 
 async fn list(state: &State, json: bool) -> Result<i32, Error> {
@@ -136,13 +228,23 @@ async fn list(state: &State, json: bool) -> Result<i32, Error> {
         );
         return Ok(exit::OK);
     }
+    match rows.is_empty() {
+        true => println!("No schedules (`falconer backup schedule add` adds one)."),
+        false => println!(
+            "{:<16} {:<14} {:<20} {:<21} {:<21}",
+            "NAME", "CRON", "TENANTS", "NEXT", "LAST"
+        ),
+    }
     for r in &rows {
         println!(
-            "{:<16} {:<14} {}{}  next {}  last {}",
+            "{:<16} {:<14} {:<20} {:<21} {:<21}",
             r["name"].as_str().unwrap_or_default(),
             r["cron"].as_str().unwrap_or_default(),
-            r["tenants"],
-            if r["paused"] == true { " (paused)" } else { "" },
+            format!(
+                "{}{}",
+                tenants_column(&r["tenants"]),
+                if r["paused"] == true { " (paused)" } else { "" }
+            ),
             r["next"].as_str().unwrap_or("-"),
             r["last"]["slot"].as_str().unwrap_or("-"),
         );

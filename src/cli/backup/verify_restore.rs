@@ -16,12 +16,16 @@ use crate::ops::{Cancel, Error};
 pub struct VerifyArgs {
     /// A backup id, `latest`, or a file (as for `restore`).
     pub id: String,
+    /// The live tenant to compare (with `latest`: its newest backup).
     #[arg(long)]
     pub tenant: String,
+    /// Only these domains (default: every domain the backup holds).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<Domain>,
+    /// The tenant's manifest: its tenant block stands for the backup's.
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
+    /// `text`, `markdown` or `json`.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     #[command(flatten)]
@@ -35,6 +39,7 @@ pub fn run(a: &VerifyArgs, out: &Output, settings: &Settings) -> i32 {
         source: Some(a.id.clone()),
         origin: a.id.clone(),
         tenant: a.tenant.clone(),
+        from_tenant: None,
         domains: a.domain.clone(),
         on_conflict: OnConflict::Overwrite,
         dry_run: true,

@@ -121,10 +121,11 @@ pub async fn connect(
     }
 }
 
+/// A read that failed (after its retries): the server named, as PostgreSQL's reads name theirs.
 fn backend(e: mongodb::error::Error) -> ProviderError {
     ProviderError::Backend {
         domain: Domain::Mongo,
-        message: apply::error_message(&e),
+        message: format!("reading MongoDB failed: {}", apply::error_message(&e)),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Request {
     /// How the source was named (for the report when it cannot be read).
     pub origin: String,
     pub tenant: String,
+    /// With `latest` or `at`: whose newest backup (default: the target's).
+    pub from_tenant: Option<String>,
     /// Only these domains (empty: every domain the source holds).
     pub domains: Vec<Domain>,
     pub on_conflict: OnConflict,
@@ -280,6 +282,7 @@ fn new_report(req: &Request, source: &Source) -> Report {
             migrated_from: source.migrated_from.clone(),
         },
         outcome: Outcome::Refused,
+        dry_run: req.dry_run,
         message: None,
         on_conflict: format!("{:?}", req.on_conflict).to_lowercase(),
         risk: None,

@@ -25,13 +25,15 @@ pub async fn resolve(
     settings: &crate::ops::live::Settings,
     events: &dyn Events,
 ) -> Result<Source, Error> {
-    let (source, at, tenant, repo) = (req.source.as_deref(), req.at, &req.tenant, &req.repo);
+    let (source, at, repo) = (req.source.as_deref(), req.at, &req.repo);
+    let tenant = req.from_tenant.as_ref().unwrap_or(&req.tenant);
     if let Some(s) = source
         && Path::new(s).is_file()
     {
         return from_file(Path::new(s), req, events);
     }
     let repo = repo.open(settings)?;
+    repo.must_exist().await?;
     let record = match (source, at) {
         (_, Some(at)) => newest_at(&repo, tenant, at).await,
         (Some("latest"), None) => repo.record("latest", Some(tenant)).await,
