@@ -72,6 +72,7 @@ pub fn drift(args: &DriftArgs, out: &Output, settings: &live::Settings) -> i32 {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
         managed: None,
+        in_fleet: false,
     };
     let Some(plan) = super::common::live_plan(&args.paths[0], opts, out, settings) else {
         return exit::ERROR;

@@ -230,6 +230,7 @@ pub fn run(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         // A snapshot says which live resources falconer manages; against a manifest or an artifact,
         // every live resource in the tenant's scope counts as managed.
         managed: live.managed.clone(),
+        in_fleet: false,
     };
     let Some(mut plan) = plan_sides(desired, live, &opts, warnings, out) else {
         return exit::ERROR;
@@ -267,6 +268,7 @@ fn run_live(args: &Args, out: &Output, settings: &live::Settings) -> i32 {
         targets: args.target.clone(),
         excludes: args.exclude.clone(),
         managed: None,
+        in_fleet: false,
     };
     match super::common::live_plan(args.path(), opts, out, settings) {
         Some(mut plan) => {

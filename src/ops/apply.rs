@@ -78,6 +78,7 @@ async fn apply_manifest(
         targets,
         excludes,
         managed: None,
+        in_fleet: false,
     };
     let started_at = crate::util::now();
     let audit = Audit {
@@ -198,6 +199,7 @@ impl Locked<'_> {
             targets: targets.clone(),
             excludes: excludes.clone(),
             managed: None,
+            in_fleet: false,
         };
         let (mut plan, desired_items, live_items) = self.cx.plan(desired, opts).await?;
         plan.inputs = Some(crate::plan::Inputs {

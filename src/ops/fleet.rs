@@ -302,6 +302,7 @@ async fn planned(
         targets: job.targets.clone(),
         excludes: job.excludes.clone(),
         managed: None,
+        in_fleet: true,
     };
     let domains = match Context::domains(state, d, &opts).await {
         Ok(x) => x,

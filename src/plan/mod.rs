@@ -160,6 +160,9 @@ pub struct Options {
     /// The live resources falconer manages (from the state store). `None`: every live resource in scope
     /// counts as managed (comparing two manifests).
     pub managed: Option<HashSet<Address>>,
+    /// One tenant of a fleet: a `--target` that matches nothing here is this tenant's nothing to do (other
+    /// tenants may have it); alone, it is an error.
+    pub in_fleet: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +330,9 @@ pub fn make(
     let mut found = Found::default();
     declared_changes(tenant, &d, &l, &live_index, &mut found);
     delete_changes(tenant, &d, &l, opts, &mut found);
-    unmatched_targets(tenant, desired, live, &opts.targets)?;
+    if !opts.in_fleet {
+        unmatched_targets(tenant, desired, live, &opts.targets)?;
+    }
     narrow(&d, &l, opts, &mut found)?;
     let (changes, after) = in_plan_order(found.changes, &found.owners, &d, &l);
     let summary = summarize(&changes, found.unchanged);

@@ -521,3 +521,23 @@ fn a_schedule_takes_a_fleet() {
     );
     expect(o, 1, "matches no tenant");
 }
+
+/// A `--target` that matches nothing is an error of a tenant planned alone; in a fleet it is that tenant's
+/// nothing to do (other tenants may have what it names).
+#[test]
+fn an_unmatched_target_is_an_error_alone_and_nothing_to_do_in_a_fleet() {
+    use falconer::plan::{Options, PlanError, make};
+    let tenant = falconer::model::Tenant::new("acme");
+    let opts = |in_fleet| Options {
+        targets: vec!["kafka.topic.*".into()],
+        in_fleet,
+        ..Options::default()
+    };
+    let alone = make(&tenant, &[], &[], &opts(false));
+    assert!(
+        matches!(alone, Err(PlanError::NoTarget { ref patterns, .. }) if patterns == &["kafka.topic.*"]),
+        "{alone:?}"
+    );
+    let fleet = make(&tenant, &[], &[], &opts(true)).expect("a plan");
+    assert!(!fleet.has_changes());
+}
