@@ -453,6 +453,31 @@ where
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_shown_url_holds_no_password() {
+        let shown = shown_url(
+            "postgres://falconer:s3cret-pw@db.internal:5432/platform?sslmode=verify-full",
+        );
+        assert_eq!(
+            shown,
+            "postgres://falconer:***@db.internal:5432/platform?sslmode=verify-full"
+        );
+        let shown = shown_url("postgresql://db/platform?user=falconer&password=s3cret-pw");
+        assert!(
+            !shown.contains("s3cret-pw") && shown.contains("password=***"),
+            "{shown}"
+        );
+        assert_eq!(
+            shown_url("sqlite:.falconer/state.db"),
+            "sqlite:.falconer/state.db"
+        );
+        assert_eq!(shown_url("file:backups"), "file:backups");
+        assert_eq!(
+            shown_url("mysql:s3cret-pw@@:"),
+            "mysql:(a URL falconer cannot read)"
+        );
+    }
+
     /// A system's timeouts reach its requests, on its task and on the blocking threads it uses, and stay
     /// its own: outside its scope (another operation's work) they are the defaults.
     #[tokio::test]
@@ -510,4 +535,40 @@ pub fn file_error(
         path,
         source,
     }
+}
+
+/// A URL as it may be shown: a password in it (`user:password@`, `?password=`) replaced by `***`; a
+/// URL that cannot be read is shown as its scheme only.
+pub fn shown_url(url: &str) -> String {
+    let unread = || {
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        format!("{scheme}:(a URL falconer cannot read)")
+    };
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return unread();
+    };
+    // `scheme:user:password@host` without `//` is no URL with credentials, but may hold them.
+    if u.cannot_be_a_base() && url.contains('@') {
+        return unread();
+    }
+    let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    let in_query = pairs
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"));
+    if u.password().is_none() && !in_query {
+        return url.to_string();
+    }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if in_query {
+        let shown = pairs
+            .iter()
+            .map(|(k, v)| match k.eq_ignore_ascii_case("password") {
+                true => (k.clone(), "***".to_string()),
+                false => (k.clone(), v.clone()),
+            });
+        u.query_pairs_mut().clear().extend_pairs(shown);
+    }
+    u.to_string()
 }

@@ -6,6 +6,7 @@ mod args;
 mod backup;
 mod common;
 mod convert;
+mod doctor;
 mod exit;
 mod export;
 mod fleet;
@@ -109,6 +110,10 @@ pub enum Command {
     Report(report::Command),
     /// Every apply and restore: who, where, when, from what, with what outcome.
     History(tenant::HistoryArgs),
+    /// Check a profile before a run needs it: each configured system (version, TLS, who falconer is
+    /// signed in as, the privileges it lacks), the state store, the backup repository and key; exit 1
+    /// naming each problem.
+    Doctor(doctor::Args),
     /// Print a completion script for a shell (`source <(falconer completions bash)`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -205,6 +210,7 @@ pub fn main() -> i32 {
         Command::Tenant(c) => tenant::tenant(c, &out, &settings),
         Command::Report(c) => report::run(c, &out),
         Command::History(a) => tenant::history(a, &out, &cli.state),
+        Command::Doctor(a) => doctor::run(a, &out, &settings),
         Command::Completions { .. } | Command::Man => generated(&cli.command),
     }
 }

@@ -267,6 +267,35 @@ pub trait Provider {
     fn share_reads(&self, tenants: &[Tenant]) {
         let _ = tenants;
     }
+
+    /// What `falconer doctor` says of the connected system: its version, the connection's TLS, who
+    /// falconer is there, and which privileges of its doc's least-privilege list the account lacks.
+    async fn checkup(&self) -> Result<Checkup, ProviderError> {
+        Ok(Checkup::default())
+    }
+}
+
+/// A connected system as `falconer doctor` found it: facts in order (`version`, `tls`, `signed in as`,
+/// ...) and each privilege or setting the account lacks, in words that say what to grant.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Checkup {
+    pub facts: indexmap::IndexMap<String, String>,
+    pub problems: Vec<String>,
+}
+
+impl Checkup {
+    pub fn fact(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.facts.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// A problem when `ok` is false.
+    pub fn need(&mut self, ok: bool, problem: impl FnOnce() -> String) -> &mut Self {
+        if !ok {
+            self.problems.push(problem());
+        }
+        self
+    }
 }
 
 /// An object of the tenant's scope that no kind carries: its kind and name in the system's own words

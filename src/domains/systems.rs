@@ -134,6 +134,11 @@ macro_rules! systems {
                 crate::util::with_timeouts(self.timeouts, work).await
             }
 
+            async fn checkup(&self) -> Result<super::provider::Checkup, ProviderError> {
+                let work = async { match &self.system { $( Connected::$variant(p) => p.checkup().await, )* } };
+                crate::util::with_timeouts(self.timeouts, work).await
+            }
+
             fn share_reads(&self, tenants: &[Tenant]) {
                 match &self.system { $( Connected::$variant(p) => p.share_reads(tenants), )* }
             }

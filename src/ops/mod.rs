@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod audit;
 pub mod backup;
+pub mod doctor;
 mod error;
 mod events;
 pub mod export;

@@ -36,6 +36,14 @@ impl RepoSpec {
         let repo = crate::util::with_timeouts_now(timeouts, || {
             Repo::open_with(&url, &settings.env, settings.backup_s3()?).map_err(Error::from)
         })?;
+        Ok(repo.with_key(self.open_key(settings)?))
+    }
+
+    /// The repository's key: the key file, else the profile's `[backup] key`, else none.
+    pub fn open_key(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<crate::backup::crypt::Key>, Error> {
         let key = match &self.key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -50,6 +58,6 @@ impl RepoSpec {
             }
             None => settings.backup_key()?,
         };
-        Ok(repo.with_key(key))
+        Ok(key)
     }
 }

@@ -333,7 +333,7 @@ impl State {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(crate::util::pg_pool(url, None, &crate::tls::Tls::default(), 4).await?)
         } else {
-            return Err(StateError::Url(url.to_string()));
+            return Err(StateError::Url(crate::util::shown_url(url)));
         };
         let state = State { pool };
         state.migrate().await?;

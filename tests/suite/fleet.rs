@@ -5,9 +5,7 @@
 
 use serde_json::Value;
 
-use crate::keycloak_double::KeycloakDouble;
-use crate::openwhisk_double::OpenWhiskDouble;
-use crate::support::{KafkaServer, MongoServer, TestDb, Workdir, code, text};
+use crate::support::{TestDb, Workdir, code, text};
 
 /// The example fleet's directory.
 fn example_fleet() -> std::path::PathBuf {
@@ -98,39 +96,10 @@ fn statuses(events: &[Value]) -> std::collections::BTreeMap<String, String> {
 /// Bucket names are global on the suite's one S3 server: the tests that apply the example fleet take turns.
 static FLEET_BUCKETS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The suite's servers and the two doubles for one test, and the environment that points falconer at them.
-struct Servers {
-    db: TestDb,
-    _mongo: MongoServer,
-    _kafka: KafkaServer,
-    _kc: KeycloakDouble,
-    _ow: OpenWhiskDouble,
-    env: Vec<(String, String)>,
-}
-
-async fn servers(tag: &str) -> Servers {
-    let db = TestDb::new(tag).await;
-    let mongo = MongoServer::start().await;
-    let kafka = KafkaServer::start().await;
-    let (kc, ow) = crate::support::doubles("fleet-01").await;
-    let mut env = crate::support::systems_env(&db.url, &mongo.url, &kafka.bootstrap).await;
-    env.push(("FALCONER_CONNECT_TIMEOUT".into(), "3".into()));
-    env.extend(kc.env());
-    env.extend(ow.env());
-    Servers {
-        db,
-        _mongo: mongo,
-        _kafka: kafka,
-        _kc: kc,
-        _ow: ow,
-        env,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_drifts_in_every_format_with_history() {
     let _buckets = FLEET_BUCKETS.lock().await;
-    let s = servers("fleet").await;
+    let s = crate::support::servers("fleet", "fleet-01").await;
     let db = &s.db;
     let w = Workdir::new("fleet", "drift", s.env.clone());
     let ids = fleet_ids();
@@ -533,7 +502,7 @@ async fn the_ci_examples_run_against_the_example_fleet() {
         "examples/ci/github-actions.yml",
         "examples/ci/gitlab-ci.yml",
     ] {
-        let s = servers("fleet_ci").await;
+        let s = crate::support::servers("fleet_ci", "fleet-01").await;
         let w = Workdir::new("fleet-ci", "ci", s.env.clone());
         #[cfg(unix)]
         std::os::unix::fs::symlink(

@@ -26,6 +26,7 @@ mod backup;
 mod canary;
 mod cli;
 mod deaths;
+mod doctor;
 mod documented;
 mod engine;
 mod examples;

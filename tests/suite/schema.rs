@@ -37,6 +37,10 @@ fn checked_in_schemas_are_current() {
         "schemas/fleet-event.schema.json",
         &falconer::fleet::report::event_schema(),
     );
+    assert_current(
+        "schemas/doctor.schema.json",
+        &falconer::ops::doctor::schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {

@@ -193,6 +193,20 @@ impl Provider for Functions {
         Domain::Functions
     }
 
+    /// The connection and the namespaces the key reaches (docs/functions.md: a key is its namespace's).
+    /// OpenWhisk's API gives no version.
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        let listed = self.whisk.send(reqwest::Method::GET, &["namespaces"], &[], None).await;
+        let listed = listed.map_err(|e| ProviderError::backend(Domain::Functions, e))?;
+        let names: Vec<&str> = listed.as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        let mut c = provider::Checkup::default();
+        let tls = self.whisk.url().starts_with("https:");
+        c.fact("tls", if tls { "on (https)" } else { "none (http)" })
+            .fact("signed in as", format!("the key of {}", names.join(", ")))
+            .need(!names.is_empty(), || "the key reaches no namespace: give the namespace's own key (wsk property get --auth)".into());
+        Ok(c)
+    }
+
     async fn desired(
         &self,
         specs: &DesiredSpecs,

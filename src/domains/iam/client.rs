@@ -326,6 +326,28 @@ impl Keycloak {
         self.token(false).await.map(|_| ())
     }
 
+    /// The claims of the admin token when it is a JWT (Keycloak's are), read without checking its
+    /// signature (the server checks it): who falconer is signed in as, with which roles. `None` for a
+    /// token of another shape.
+    pub async fn claims(&self) -> Result<Option<Value>, KcError> {
+        use base64::Engine;
+        let token = self.token(false).await?;
+        let parts: Vec<&str> = token.split('.').collect();
+        let [_, payload, _] = parts[..] else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok();
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Who the profile signs in as: the user, or the service client.
+    pub fn account(&self) -> String {
+        match &self.config.auth {
+            Auth::Password { username, .. } => username.clone(),
+            Auth::Client { id, .. } => format!("client {id}"),
+        }
+    }
+
     /// One request under `/admin/realms`; a 401 renews the token and tries once more. A read (GET) that finds
     /// Keycloak unreachable or busy is tried again with backoff ([`crate::util::retry_read`]); a write never is.
     pub async fn send(

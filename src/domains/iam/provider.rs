@@ -140,6 +140,34 @@ impl Provider for Iam {
         Domain::Iam
     }
 
+    /// The connection, who falconer is signed in as and whether its token carries `create-realm`
+    /// (docs/iam.md's least privilege); the realms it can see. Keycloak gives its version only to
+    /// `master` administrators (`/admin/serverinfo`), so it is not read.
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        let failed = |e: super::client::KcError| ProviderError::backend(Domain::Iam, e);
+        let claims = self.kc.claims().await.map_err(failed)?;
+        let realms = match self.kc.all(&[]).await {
+            Ok(r) => r.len().to_string(),
+            Err(e) if e.status() == Some(403) => "none (403: the account may view no realm)".into(),
+            Err(e) => return Err(failed(e)),
+        };
+        let mut c = provider::Checkup::default();
+        let tls = self.kc.url().starts_with("https:");
+        c.fact("tls", if tls { "on (https)" } else { "none (http)" });
+        let user = claims.as_ref().and_then(|c| c["preferred_username"].as_str());
+        c.fact("signed in as", user.map_or_else(|| self.kc.account(), String::from))
+            .fact("realms visible", realms);
+        let Some(roles) = claims.as_ref().and_then(|c| c["realm_access"]["roles"].as_array()) else {
+            c.fact("roles", "not readable (the token is not a JWT)");
+            return Ok(c);
+        };
+        let has = |r: &str| roles.iter().any(|x| x.as_str() == Some(r));
+        c.need(has("create-realm") || has("admin"), || {
+            "the account cannot create a tenant's realm: give it the create-realm role of master (docs/iam.md)".into()
+        });
+        Ok(c)
+    }
+
     async fn live(
         &self,
         tenant: &Tenant,

@@ -26,6 +26,8 @@ pub struct Kafka {
     no_authorizer: std::sync::atomic::AtomicBool,
     /// The bootstrap servers, named in errors (empty when unknown).
     pub bootstrap: String,
+    /// The connection's TLS and who it signs in as (for `falconer doctor`).
+    access: (String, String),
     /// The cluster's topic list (one Metadata request), shared by a fleet's tenants.
     cluster: provider::SharedListing<admin::Cluster>,
 }
@@ -38,6 +40,7 @@ impl Kafka {
             notes: std::sync::Mutex::new(Vec::new()),
             no_authorizer: Default::default(),
             bootstrap: String::new(),
+            access: Default::default(),
             cluster: Default::default(),
         }
     }
@@ -138,12 +141,33 @@ impl System for Kafka {
         }
         Ok(Kafka {
             bootstrap: security.bootstrap.clone(),
+            access: security.described(),
             ..Kafka::new(admin::connect(&security).await?)
         })
     }
 }
 
 impl Provider for Kafka {
+    /// The brokers, the connection, and whether the account may read the cluster's ACLs (Describe on the
+    /// cluster, docs/kafka.md).
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        let backend = |e: String| ProviderError::backend(Domain::Kafka, e);
+        let brokers = self.cluster().await.map_err(|e| backend(e.to_string()))?.brokers;
+        let mut c = provider::Checkup::default();
+        c.fact("brokers", format!("{brokers} ({})", self.bootstrap))
+            .fact("tls", self.access.0.clone())
+            .fact("signed in as", self.access.1.clone());
+        match super::acl::describe(&self.admin).await {
+            Ok(acls) => c.fact("acls", format!("{} readable", acls.len())),
+            Err(super::acl::AclError::NoAuthorizer) => c.fact("acls", "none: the cluster has no authorizer"),
+            Err(super::acl::AclError::Lost(e)) => return Err(backend(e)),
+            Err(super::acl::AclError::Other(e)) => c.need(false, || {
+                format!("cannot describe the cluster's ACLs ({e}): allow Describe on the cluster (docs/kafka.md)")
+            }),
+        };
+        Ok(c)
+    }
+
     /// The tenant's consumer groups (its topic prefix): their committed offsets are not carried.
     async fn not_carried(
         &self,

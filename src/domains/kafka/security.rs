@@ -123,6 +123,26 @@ pub struct Security {
     pub tls: Tls,
 }
 
+impl Security {
+    /// The connection's TLS and who it signs in as, in `falconer doctor`'s words.
+    pub fn described(&self) -> (String, String) {
+        let tls = match self.protocol.tls() {
+            true => format!("on ({})", self.protocol.as_str()),
+            false => format!("none ({})", self.protocol.as_str()),
+        };
+        let who = match (self.protocol.sasl(), self.mechanism, &self.username, &self.oauth) {
+            (false, ..) => "nobody (no SASL)".to_string(),
+            (true, Some(m), _, Some(o)) => format!("client {} ({})", o.client_id, m.as_str()),
+            (true, m, u, _) => format!(
+                "{} ({})",
+                u.as_deref().unwrap_or("?"),
+                m.map_or("", Mechanism::as_str)
+            ),
+        };
+        (tls, who)
+    }
+}
+
 /// The environment's names for the table's keys.
 const ENV: &str = "FALCONER_KAFKA";
 

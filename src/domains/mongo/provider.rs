@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mongodb::Client;
-use mongodb::bson::doc;
+use mongodb::bson::{Document, doc};
 use mongodb::options::ClientOptions;
 
 use super::{apply, inspect};
@@ -24,6 +24,8 @@ pub struct Mongo {
     pub client: Client,
     /// The server's database list (`listDatabases`), shared by a fleet's tenants.
     databases: provider::SharedListing<Vec<String>>,
+    /// Whether the client speaks TLS (for `falconer doctor`).
+    tls: bool,
 }
 
 impl Mongo {
@@ -31,6 +33,7 @@ impl Mongo {
         Mongo {
             client,
             databases: Default::default(),
+            tls: false,
         }
     }
 
@@ -47,7 +50,7 @@ pub async fn connect(
     url: &str,
     password: Option<&str>,
     tls: &crate::tls::Tls,
-) -> Result<Client, SetupError> {
+) -> Result<(Client, bool), SetupError> {
     let mut opts = ClientOptions::parse(url).await.map_err(|e| {
         let why = format!(
             "is not valid ({}); it looks like mongodb://user@host:port/?options",
@@ -91,13 +94,14 @@ pub async fn connect(
         }
         _ => None,
     });
+    let tls_on = matches!(opts.tls, Some(mongodb::options::Tls::Enabled(_)));
     let client = Client::with_options(opts).map_err(failed)?;
     let pinged = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
         .await;
     let Err(e) = pinged else {
-        return Ok(client);
+        return Ok((client, tls_on));
     };
     // The driver says only that no server answered: a handshake of falconer's own says why, if TLS is it.
     let why = match (&*e.kind, first) {
@@ -161,14 +165,23 @@ impl System for Mongo {
     }
     async fn connect(table: Option<&UrlTable>, dir: &Path, env: &Env) -> Result<Self, SetupError> {
         let c = provider::connection(table, dir, env, Domain::Mongo, URL_VAR)?;
-        let client = connect(&c.url, c.password.as_deref(), &c.tls).await?;
-        Ok(Mongo::new(client))
+        let (client, tls) = connect(&c.url, c.password.as_deref(), &c.tls).await?;
+        Ok(Mongo { tls, ..Mongo::new(client) })
     }
 }
 
 impl Provider for Mongo {
     fn domain(&self) -> Domain {
         Domain::Mongo
+    }
+
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        let admin = self.client.database("admin");
+        let info = admin.run_command(doc! { "buildInfo": 1 }).into_future().within("MongoDB");
+        let status = doc! { "connectionStatus": 1, "showPrivileges": true };
+        let status = admin.run_command(status).into_future().within("MongoDB");
+        let (info, status) = (info.await.map_err(backend)?, status.await.map_err(backend)?);
+        Ok(checkup(&info, &status, self.tls))
     }
 
     /// MongoDB stores what it is given (numbers by value and default index names are settled when a
@@ -261,5 +274,96 @@ impl Provider for Mongo {
                 done,
             })?;
         Ok(mine.len())
+    }
+}
+
+/// `buildInfo` and `connectionStatus` (with privileges) in `falconer doctor`'s words: the version, the
+/// TLS, the users signed in and whether they may list the databases (docs/mongo.md's least privilege).
+fn checkup(info: &Document, status: &Document, tls: bool) -> provider::Checkup {
+    let mut c = provider::Checkup::default();
+    let version = info.get_str("version").unwrap_or("unknown");
+    c.fact("version", version).fact("tls", if tls { "on" } else { "none (plain text)" });
+    let auth = status.get_document("authInfo").ok();
+    let users: Vec<String> = listed(auth, "authenticatedUsers")
+        .map(|u| format!("{}@{}", u.get_str("user").unwrap_or("?"), u.get_str("db").unwrap_or("?")))
+        .collect();
+    if users.is_empty() {
+        c.fact("signed in as", "nobody (the server asks for no sign-in)");
+        return c;
+    }
+    c.fact("signed in as", users.join(", "));
+    let roles: Vec<String> = listed(auth, "authenticatedUserRoles")
+        .map(|r| format!("{}@{}", r.get_str("role").unwrap_or("?"), r.get_str("db").unwrap_or("?")))
+        .collect();
+    c.fact("roles", roles.join(", "));
+    let by_role = roles.iter().any(|r| LISTING_ROLES.iter().any(|l| r == &format!("{l}@admin")));
+    let privileges: Vec<&Document> = listed(auth, "authenticatedUserPrivileges").collect();
+    let by_privilege = privileges.iter().any(|p| {
+        let cluster = p.get_document("resource").is_ok_and(|r| r.get_bool("cluster") == Ok(true));
+        let actions = p.get_array("actions").map(|a| a.iter().any(|x| x.as_str() == Some("listDatabases")));
+        cluster && actions == Ok(true)
+    });
+    if !by_role && privileges.is_empty() {
+        c.fact("privileges", "not listed by the server: whether it may list the databases is not known");
+        return c;
+    }
+    c.need(by_role || by_privilege, || {
+        format!("{} may not list the databases: grant listDatabases on the cluster (docs/mongo.md)", users.join(", "))
+    });
+    c
+}
+
+/// MongoDB's built-in roles (of `admin`) that hold `listDatabases` on the cluster.
+const LISTING_ROLES: [&str; 8] = [
+    "root",
+    "clusterAdmin",
+    "clusterMonitor",
+    "backup",
+    "readAnyDatabase",
+    "readWriteAnyDatabase",
+    "dbAdminAnyDatabase",
+    "userAdminAnyDatabase",
+];
+
+/// The documents of a list in `connectionStatus`'s `authInfo`.
+fn listed<'a>(auth: Option<&'a Document>, key: &str) -> impl Iterator<Item = &'a Document> {
+    auth.and_then(|a| a.get_array(key).ok()).into_iter().flatten().filter_map(|v| v.as_document())
+}
+
+#[cfg(test)]
+mod checkup_tests {
+    use super::*;
+
+    fn status(roles: &[&str], privileges: Vec<Document>) -> Document {
+        let roles: Vec<Document> = roles.iter().map(|r| doc! { "role": *r, "db": "admin" }).collect();
+        doc! { "authInfo": {
+            "authenticatedUsers": [{ "user": "falconer", "db": "admin" }],
+            "authenticatedUserRoles": roles,
+            "authenticatedUserPrivileges": privileges,
+        }, "ok": 1.0 }
+    }
+
+    #[test]
+    fn the_account_may_list_databases_by_role_or_privilege_or_is_told_what_to_grant() {
+        let info = doc! { "version": "8.0.4" };
+        let cluster = doc! { "resource": { "cluster": true }, "actions": ["listDatabases", "serverStatus"] };
+        let on_db = doc! { "resource": { "db": "acme", "collection": "" }, "actions": ["find", "listCollections"] };
+        // MongoDB's own answer for docs/mongo.md's custom role: the privilege listed.
+        let c = checkup(&info, &status(&["falconerCluster"], vec![cluster, on_db.clone()]), true);
+        assert_eq!(c.facts["signed in as"], "falconer@admin");
+        assert_eq!(c.facts["tls"], "on");
+        assert!(c.problems.is_empty(), "{c:?}");
+        // A built-in role that holds it, the privileges not listed (as SecantusDB answers).
+        assert!(checkup(&info, &status(&["root"], vec![]), false).problems.is_empty());
+        // readWrite on one database only: told what to grant.
+        let c = checkup(&info, &status(&["readWrite"], vec![on_db]), false);
+        assert_eq!(c.problems.len(), 1, "{c:?}");
+        assert!(c.problems[0].contains("grant listDatabases on the cluster"), "{c:?}");
+        // Nothing listed at all: not known, not a problem made up.
+        let c = checkup(&info, &status(&["custom"], vec![]), false);
+        assert!(c.problems.is_empty() && c.facts["privileges"].starts_with("not listed"), "{c:?}");
+        // No sign-in asked for.
+        let open = doc! { "authInfo": { "authenticatedUsers": [], "authenticatedUserRoles": [] }, "ok": 1.0 };
+        assert!(checkup(&info, &open, false).facts["signed in as"].starts_with("nobody"));
     }
 }

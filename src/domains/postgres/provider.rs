@@ -262,6 +262,12 @@ impl Provider for Postgres {
         Domain::Postgres
     }
 
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        checkup(&self.pool)
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Postgres, e))
+    }
+
     async fn desired(
         &self,
         specs: &DesiredSpecs,
@@ -411,4 +417,32 @@ fn first_line(s: &str) -> String {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line.to_string(),
     }
+}
+
+/// The server's version, the connection's TLS, the role falconer signed in as and what of
+/// docs/postgres.md's least privilege it lacks (CREATEROLE, CREATE on the database).
+async fn checkup(pool: &PgPool) -> Result<provider::Checkup, sqlx::Error> {
+    type Row = (String, String, String, Option<String>, bool, bool, bool);
+    let (version, who, db, tls, superuser, createrole, create): Row = sqlx::query_as(
+        "select current_setting('server_version'), current_user::text, current_database()::text, \
+         (select version from pg_stat_ssl where pid = pg_backend_pid() and ssl), \
+         r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE') \
+         from pg_roles r where r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut c = provider::Checkup::default();
+    c.fact("version", version)
+        .fact("tls", tls.map_or_else(|| "none (plain text)".into(), |v| format!("on ({v})")))
+        .fact("signed in as", format!("{who} (database {db})"));
+    if superuser {
+        c.fact("privileges", "superuser (more than falconer needs: see docs/postgres.md)");
+    }
+    c.need(superuser || createrole, || {
+        format!("role {who} cannot create the tenants' roles: ALTER ROLE {who} CREATEROLE")
+    })
+    .need(superuser || create, || {
+        format!("role {who} cannot create the tenants' schemas: GRANT CREATE ON DATABASE {db} TO {who}")
+    });
+    Ok(c)
 }

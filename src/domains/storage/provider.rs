@@ -340,6 +340,27 @@ impl Provider for Storage {
         Domain::Storage
     }
 
+    /// The connection, the account's owner and its buckets (ListBuckets: `s3:ListAllMyBuckets`, the
+    /// first grant of docs/storage.md). S3 gives no version.
+    async fn checkup(&self) -> Result<provider::Checkup, ProviderError> {
+        let mut c = provider::Checkup::default();
+        let tls = self.client.config.endpoint.starts_with("https:");
+        c.fact("tls", if tls { "on (https)" } else { "none (http)" });
+        let listed = self.client.send(Call::new(Method::GET, None, "")).await;
+        match listed {
+            Ok(r) => {
+                let owner = xml::read_owner(&r.body).unwrap_or_else(|| "an account S3 does not name".into());
+                let names = xml::read_bucket_names(&r.body).map(|n| n.len().to_string());
+                c.fact("signed in as", owner).fact("buckets", names.unwrap_or_else(|e| e.to_string()));
+            }
+            Err(e) if e.code() == Some("AccessDenied") => {
+                c.need(false, || format!("the account may not list the buckets ({e}): allow s3:ListAllMyBuckets (docs/storage.md)"));
+            }
+            Err(e) => return Err(ProviderError::backend(Domain::Storage, e)),
+        }
+        Ok(c)
+    }
+
     async fn live(
         &self,
         tenant: &Tenant,

@@ -556,6 +556,24 @@ pub fn read_bucket_names(body: &[u8]) -> Result<Vec<String>, Unreadable> {
     Ok(l.buckets.list.into_iter().map(|b| b.name).collect())
 }
 
+/// The owner of the account a `ListBuckets` answer lists: its display name, else its id.
+pub fn read_owner(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct O {
+        #[serde(rename = "ID")]
+        id: Option<String>,
+        display_name: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct L {
+        owner: Option<O>,
+    }
+    let owner = parse::<L>(body, "bucket list").ok()?.owner?;
+    owner.display_name.filter(|n| !n.is_empty()).or(owner.id)
+}
+
 /// One page of `ListObjectVersions`: (key, version id) of versions and delete markers, and where the next
 /// page starts.
 pub struct Versions {

@@ -258,6 +258,10 @@ pub struct Options {
     pub mask_client_secrets: bool,
     /// A service client of the master realm that may sign in by client credentials (id, secret).
     pub service_client: (String, String),
+    /// The `master` realm roles in the tokens of the admin user and of the service client's account
+    /// (Keycloak gives `admin` to the first and what an administrator granted to the second).
+    pub admin_roles: Vec<String>,
+    pub service_roles: Vec<String>,
     /// Called with the method and path of each request before it is answered (tests act on counted
     /// events with it: the answer waits until it returns).
     pub before_answer: Option<Hook>,
@@ -274,6 +278,12 @@ impl Default for Options {
             told_token_life: None,
             mask_client_secrets: false,
             service_client: ("falconer-ci".into(), "service-client-secret".into()),
+            admin_roles: ["admin", "create-realm", "default-roles-master"]
+                .map(String::from)
+                .to_vec(),
+            service_roles: ["create-realm", "default-roles-master"]
+                .map(String::from)
+                .to_vec(),
             before_answer: None,
             fault: None,
         }
@@ -475,23 +485,27 @@ async fn serve(
     {
         let f = http::form(&body);
         let field = |k: &str| f.get(k).map(String::as_str);
-        let ok = segments[1] == "master"
-            && match field("grant_type") {
-                Some("password") => {
-                    field("client_id") == Some("admin-cli")
-                        && field("username") == Some(options.username.as_str())
-                        && field("password") == Some(options.password.as_str())
-                }
-                Some("client_credentials") => {
-                    field("client_id") == Some(options.service_client.0.as_str())
-                        && field("client_secret") == Some(options.service_client.1.as_str())
-                }
-                _ => false,
-            };
-        if ok {
+        let signed_in = match field("grant_type") {
+            Some("password")
+                if field("client_id") == Some("admin-cli")
+                    && field("username") == Some(options.username.as_str())
+                    && field("password") == Some(options.password.as_str()) =>
+            {
+                Some((options.username.clone(), "admin-cli", &options.admin_roles))
+            }
+            Some("client_credentials")
+                if field("client_id") == Some(options.service_client.0.as_str())
+                    && field("client_secret") == Some(options.service_client.1.as_str()) =>
+            {
+                let id = options.service_client.0.as_str();
+                Some((format!("service-account-{id}"), id, &options.service_roles))
+            }
+            _ => None,
+        };
+        if let Some((user, client, roles)) = signed_in.filter(|_| segments[1] == "master") {
             w.next += 1;
             w.token_grants += 1;
-            let token = format!("token-{}-{}", w.next, std::process::id());
+            let token = access_token(w.next, &user, client, roles);
             w.tokens.insert(
                 token.clone(),
                 Instant::now() + Duration::from_secs(options.token_life),
@@ -1083,4 +1097,16 @@ fn refuse_unreadable(method: &str, template: &str, input: &Value) -> Result<(), 
     } else {
         Err(error(400, "unable to read the request body"))
     }
+}
+
+/// An access token shaped as Keycloak's: a JWT (header, claims and signature, each base64url) whose claims
+/// name the user, the client and the `master` realm roles. The double checks a token by its value; a
+/// client may read the claims, as it may of Keycloak's.
+fn access_token(n: u64, user: &str, client: &str, roles: &[String]) -> String {
+    use base64::Engine;
+    let part = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let claims = json!({"jti": format!("{n}-{}", std::process::id()), "typ": "Bearer", "azp": client,
+        "preferred_username": user, "realm_access": {"roles": roles}, "scope": "profile email"});
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "double"});
+    format!("{}.{}.{}", part(header), part(claims), part(json!(n)))
 }

@@ -723,3 +723,33 @@ pub fn globex_mended() -> String {
     }
     serde_json::to_string_pretty(&a).expect("writes")
 }
+
+/// The suite's servers (a database of the test's own, MongoDB, Kafka) and the two doubles (OpenWhisk serving
+/// `namespace`) for one test, and the environment that points falconer at them.
+pub struct Servers {
+    pub db: TestDb,
+    _mongo: MongoServer,
+    _kafka: KafkaServer,
+    _kc: crate::keycloak_double::KeycloakDouble,
+    _ow: crate::openwhisk_double::OpenWhiskDouble,
+    pub env: Vec<(String, String)>,
+}
+
+pub async fn servers(tag: &str, namespace: &str) -> Servers {
+    let db = TestDb::new(tag).await;
+    let mongo = MongoServer::start().await;
+    let kafka = KafkaServer::start().await;
+    let (kc, ow) = doubles(namespace).await;
+    let mut env = systems_env(&db.url, &mongo.url, &kafka.bootstrap).await;
+    env.push(("FALCONER_CONNECT_TIMEOUT".into(), "3".into()));
+    env.extend(kc.env());
+    env.extend(ow.env());
+    Servers {
+        db,
+        _mongo: mongo,
+        _kafka: kafka,
+        _kc: kc,
+        _ow: ow,
+        env,
+    }
+}
