@@ -264,8 +264,11 @@ impl Issue {
                 Some(p) => format!("{} (at {p})", self.message),
                 None => self.message.clone(),
             },
-            code: self.code,
-            severity: self.severity,
+            code: Some(self.code),
+            severity: match self.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
             help: match (&self.help, self.rule) {
                 (Some(h), Some(r)) => Some(format!("{h}\n{}", rule_line(r))),
                 (None, Some(r)) => Some(rule_line(r)),
@@ -285,11 +288,20 @@ impl Issue {
             ));
         }
         for (span, note) in &self.related {
+            // A place in the same file is a second label of the one snippet; another file's is a note
+            // (advice) after it, never a second warning.
+            if self.span.is_some_and(|s| s.file == span.file) && rep.source.is_some() {
+                rep.labels.push(LabeledSpan::new_with_span(
+                    Some(note.clone()),
+                    to_source_span(*span),
+                ));
+                continue;
+            }
             if let Some(f) = sources.get(span.file) {
                 rep.related.push(Report {
                     message: note.clone(),
-                    code: self.code,
-                    severity: Severity::Warning,
+                    code: None,
+                    severity: miette::Severity::Advice,
                     help: None,
                     source: Some(NamedSource::new(f.name.clone(), f.text.clone())),
                     labels: vec![LabeledSpan::new_with_span(
@@ -320,8 +332,8 @@ fn to_source_span(span: Span) -> SourceSpan {
 #[derive(Debug)]
 pub struct Report {
     message: String,
-    code: &'static str,
-    severity: Severity,
+    code: Option<&'static str>,
+    severity: miette::Severity,
     help: Option<String>,
     source: Option<NamedSource<Arc<String>>>,
     labels: Vec<LabeledSpan>,
@@ -338,13 +350,10 @@ impl std::error::Error for Report {}
 
 impl Diagnostic for Report {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.code))
+        self.code.map(|c| Box::new(c) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
+        Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help

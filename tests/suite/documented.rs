@@ -4,28 +4,35 @@
 
 use std::path::{Path, PathBuf};
 
-/// One documented command: where it is, and its words after `falconer`.
+/// One documented command: where it is, its shell block (a scenario: its commands run in order), its
+/// words after `falconer`, the exit code a `# exit N` comment promises, and whether it uses the reader's
+/// shell variables.
 #[derive(Debug)]
 struct Documented {
     place: String,
+    block: usize,
     words: Vec<String>,
+    exit: Option<i32>,
+    vars: bool,
 }
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The lines of a file that can hold commands: a Markdown file's shell blocks, any other file whole;
-/// a line ending in `\` joined with the next.
-fn command_lines(path: &Path) -> Vec<(usize, String)> {
+/// The lines of a file that can hold commands, with the line of the block they are in: a Markdown file's
+/// shell blocks, any other file whole (one block); a line ending in `\` joined with the next.
+fn command_lines(path: &Path) -> Vec<(usize, usize, String)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let markdown = path.extension().is_some_and(|e| e == "md");
-    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut out: Vec<(usize, usize, String)> = Vec::new();
     let mut in_shell = !markdown;
     let mut pending: Option<(usize, String)> = None;
+    let mut block = 0;
     for (i, line) in text.lines().enumerate() {
         if markdown && line.trim_start().starts_with("```") {
             in_shell = !in_shell && matches!(line.trim(), "```sh" | "```bash" | "```console");
+            block = i + 1;
             continue;
         }
         if !in_shell {
@@ -37,7 +44,7 @@ fn command_lines(path: &Path) -> Vec<(usize, String)> {
         };
         match joined.strip_suffix('\\') {
             Some(head) => pending = Some((n, head.to_string())),
-            None => out.push((n, joined)),
+            None => out.push((n, block, joined)),
         }
     }
     out
@@ -138,6 +145,17 @@ fn regex_free_vars(line: &str) -> String {
     out
 }
 
+/// The exit code a line's comment promises outright (`# exit 4: the proposal`); not a condition's (`# exit 5
+/// when incomplete`).
+fn promised_exit(line: &str) -> Option<i32> {
+    let (_, after) = line.split_once("# exit ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let rest = after[digits.len()..].trim_start();
+    (rest.is_empty() || rest.starts_with(':'))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 fn documented() -> Vec<Documented> {
     use clap::CommandFactory;
     let subcommands: Vec<String> = falconer::cli::Cli::command()
@@ -158,16 +176,28 @@ fn documented() -> Vec<Documented> {
     add_dir(&root().join("examples/ci"), true);
     add_dir(&root().join("examples/schedules"), true);
     let mut out = Vec::new();
+    let mut files_seen = 0;
     for f in files {
-        for (n, line) in command_lines(&f) {
+        let file = f.strip_prefix(root()).unwrap_or(&f).display().to_string();
+        for (n, block, line) in command_lines(&f) {
             if line.trim_start().starts_with('#') {
                 continue;
             }
             if let Some(words) = command_in(&line, &subcommands) {
-                let place = format!("{}:{n}", f.strip_prefix(root()).unwrap_or(&f).display());
-                out.push(Documented { place, words });
+                let place = format!("{file}:{n}");
+                let exit = promised_exit(&line);
+                let vars = line.contains('$');
+                let block = block + 100_000 * files_seen;
+                out.push(Documented {
+                    place,
+                    block,
+                    words,
+                    exit,
+                    vars,
+                });
             }
         }
+        files_seen += 1;
     }
     out
 }
@@ -253,6 +283,178 @@ fn offline_documented_commands_run() {
         "ran {ran:?}"
     );
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// Whether a documented command runs on what the repository has: the reader's own files (`tenants/`,
+/// `my-profile.toml`, `acme=manifests/acme`), repositories on S3, backup ids and times, and shell
+/// variables are the reader's; outputs it writes (`-o`, `--report`, ...) do not count.
+fn runs_on_our_own(d: &Documented) -> bool {
+    let outputs = ["-o", "--output", "--report", "--junit", "--markdown"];
+    let backup_id = |w: &str| {
+        w.len() > 16 && w.as_bytes()[8] == b'T' && w[..8].bytes().all(|b| b.is_ascii_digit())
+    };
+    let mut written = false;
+    !d.vars
+        && !d
+            .words
+            .iter()
+            .any(|w| w == "--at" || w.starts_with("s3://") || backup_id(w))
+        && d.words.iter().skip(1).all(|w| {
+            let is_output = std::mem::replace(&mut written, outputs.contains(&w.as_str()));
+            let path = w.rsplit_once('=').map_or(w.as_str(), |(_, v)| v);
+            let names_a_file =
+                path.contains('/') || path.ends_with(".toml") || path.ends_with(".json");
+            is_output || w.starts_with('-') || !names_a_file || root().join(path).exists()
+        })
+}
+
+/// What a live documented command is expected to end with: the code a `# exit N` comment gives; else 0,
+/// 2 where it shows changes or drift, and 1 with the hint of `--auto-approve` where it would ask a person
+/// (the suite has no terminal; with nothing to change it asks nothing).
+fn ends_as_documented(d: &Documented, o: &std::process::Output) -> bool {
+    let has = |f: &str| d.words.iter().any(|w| w == f);
+    let asks = matches!(d.words[0].as_str(), "apply" | "restore")
+        && !has("--auto-approve")
+        && !has("--dry-run");
+    match (d.exit, o.status.code()) {
+        (Some(want), got) => got == Some(want),
+        (None, Some(0)) => true,
+        (None, Some(1)) => asks && String::from_utf8_lossy(&o.stderr).contains("--auto-approve"),
+        (None, Some(2)) => ["plan", "drift"].contains(&d.words[0].as_str()),
+        _ => false,
+    }
+}
+
+/// The state a shell block of the docs starts from: the example tenant applied and backed up once, in a
+/// state store and repository of the block's own (a copy), so that a block's `tenant set --status
+/// suspended` is not the next block's.
+fn block_dir(w: &crate::support::Workdir, base: &Path, block: usize) -> PathBuf {
+    let dir = w.dir.join(format!("block-{block}"));
+    std::fs::create_dir_all(&dir).expect("a block's folder");
+    std::os::unix::fs::symlink(root().join("examples"), dir.join("examples"))
+        .expect("a link to the examples");
+    for entry in std::fs::read_dir(base).expect("the base") {
+        let from = entry.expect("an entry").path();
+        let copy = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&from)
+            .arg(&dir)
+            .status();
+        assert!(
+            copy.expect("cp runs").success(),
+            "copying {}",
+            from.display()
+        );
+    }
+    dir
+}
+
+/// The live documented commands (plan, apply, drift, export, backup, restore, tenant, history, doctor,
+/// ...) that run on what the repository has run against the suite's servers and doubles, each shell
+/// block in order from the example tenant applied and backed up: each ends as documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_documented_commands_run() {
+    let offline = [
+        "validate",
+        "graph",
+        "diff",
+        "convert",
+        "migrate",
+        "completions",
+        "man",
+        "report",
+    ];
+    let _turn = crate::support::ACME_BUCKETS.lock().await;
+    let db = crate::support::TestDb::new("documented").await;
+    let mongo = crate::support::MongoServer::start().await;
+    // The example's Kafka ACLs need an authorizer: the protocol double's.
+    let kafka = crate::kafka_double::KafkaDouble::start().await;
+    let (kc, ow) = crate::support::doubles("acme").await;
+    let mut env = crate::support::systems_env(&db.url, &mongo.url, &kafka.bootstrap).await;
+    let secrets = [
+        ("ACME_FUNCTIONS_API_TOKEN", "acme-token-doc"),
+        ("ACME_SMTP_PASSWORD", "acme-smtp-doc"),
+        ("ACME_ORDERS_API_SECRET", "acme-orders-doc"),
+        ("ACME_GOOGLE_CLIENT_SECRET", "acme-google-doc"),
+        ("ACME_DB_APP_PASSWORD", "acme-db-doc"),
+    ];
+    env.extend(secrets.map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(kc.env());
+    env.extend(ow.env());
+    // An OpenWhisk key reaches its own namespace only: a clone into globex, and the example fleet, are
+    // given theirs, as an operator's profile would.
+    let (_, globex) = crate::support::doubles("globex").await;
+    let (_, fleet) = crate::support::doubles("fleet-01").await;
+    let w = crate::support::Workdir::new("documented", "live", env);
+    let base = w.dir.join("base");
+    std::fs::create_dir_all(&base).expect("the base");
+    let run = |dir: &Path, words: &[String]| {
+        let mut c = w.command(&words.iter().map(String::as_str).collect::<Vec<_>>());
+        c.current_dir(dir)
+            .env(
+                "FALCONER_STATE",
+                format!("sqlite:{}", dir.join("state.db").display()),
+            )
+            .env(
+                "FALCONER_REPO",
+                format!("file:{}", dir.join("backups").display()),
+            );
+        let whisk = match () {
+            _ if words.iter().any(|w| w == "globex") => Some(&globex),
+            _ if words.iter().any(|w| w.starts_with("examples/fleet")) => Some(&fleet),
+            _ => None,
+        };
+        c.envs(whisk.map(|d| d.env()).unwrap_or_default());
+        crate::support::bounded(c)
+    };
+    std::os::unix::fs::symlink(root().join("examples"), base.join("examples")).expect("a link");
+    for p in [
+        "apply examples/acme --auto-approve --allow WIDENS_ACCESS",
+        "backup create --tenant acme --manifest examples/acme",
+    ] {
+        let words: Vec<String> = p.split(' ').map(String::from).collect();
+        crate::support::code(&run(&base, &words), 0);
+    }
+    std::fs::remove_file(base.join("examples")).expect("the link goes");
+    let (mut ran, mut failed, mut dirs) =
+        (Vec::new(), Vec::new(), std::collections::HashMap::new());
+    for d in documented() {
+        let verb = d.words[0].as_str();
+        let against = d.words.iter().any(|w| w == "--against");
+        if offline.contains(&verb) || against || verb.starts_with('-') || !runs_on_our_own(&d) {
+            continue;
+        }
+        let dir = dirs
+            .entry(d.block)
+            .or_insert_with(|| block_dir(&w, &base, d.block));
+        let o = run(dir, &d.words);
+        ran.push(format!(
+            "{}: falconer {} -> {:?}",
+            d.place,
+            d.words.join(" "),
+            o.status.code()
+        ));
+        if !ends_as_documented(&d, &o) {
+            let (out, err) = (
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+            );
+            failed.push(format!(
+                "{}: falconer {} -> {:?}\n{out}{err}",
+                d.place,
+                d.words.join(" "),
+                o.status.code()
+            ));
+        }
+    }
+    eprintln!(
+        "ran {} live documented commands:\n{}",
+        ran.len(),
+        ran.join("\n")
+    );
+    assert!(ran.len() >= 30, "{ran:#?}");
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    db.drop().await;
 }
 
 #[test]

@@ -541,3 +541,36 @@ fn an_unmatched_target_is_an_error_alone_and_nothing_to_do_in_a_fleet() {
     let fleet = make(&tenant, &[], &[], &opts(true)).expect("a plan");
     assert!(!fleet.has_changes());
 }
+
+/// One warning style: a problem's other place is a second label of its snippet when it is in the same
+/// file, and a note (`Advice:`) after it when it is in another, never a second "Warning:".
+#[test]
+fn a_problems_other_place_is_a_label_or_a_note_never_a_warning() {
+    let d = scratch("related");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let across = root.join("tests/malformed/dup_across_files");
+    let o = falconer(&d, &["validate", arg(&across)]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("Warning:"), "{err}");
+    let note = err
+        .find("Advice:")
+        .expect("the other file's place as a note");
+    assert!(
+        err[note..].contains("first declared here") && err[note..].contains("a.toml:4:1"),
+        "{err}"
+    );
+    let same = root.join("tests/malformed/duplicate_address.toml");
+    let o = falconer(&d, &["validate", arg(&same)]);
+    let err = text(&o.stderr);
+    assert!(
+        !err.contains("Warning:") && !err.contains("Advice:"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches(",-[").count(),
+        1,
+        "one snippet with both places: {err}"
+    );
+    assert!(err.contains("first declared here"), "{err}");
+}
