@@ -285,26 +285,36 @@ fn offline_documented_commands_run() {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
+/// The flags whose value a command writes, and those whose value is a file it reads.
+const OUTPUTS: [&str; 5] = ["-o", "--output", "--report", "--junit", "--markdown"];
+const INPUTS: [&str; 5] = [
+    "--key-file",
+    "--map-file",
+    "--secrets",
+    "--profile",
+    "--manifest",
+];
+
 /// Whether a documented command runs on what the repository has: the reader's own files (`tenants/`,
-/// `my-profile.toml`, `acme=manifests/acme`), repositories on S3, backup ids and times, and shell
-/// variables are the reader's; outputs it writes (`-o`, `--report`, ...) do not count.
-fn runs_on_our_own(d: &Documented) -> bool {
-    let outputs = ["-o", "--output", "--report", "--junit", "--markdown"];
+/// `my-profile.toml`, `acme=manifests/acme`, `backup.key`), backup ids and times, and shell variables are
+/// the reader's; outputs it writes (`-o`, `--report`, ...) do not count, and what an earlier command of
+/// the block wrote (in `dir`) is the block's own. A repository on S3 is the suite's S3.
+fn runs_on_our_own(d: &Documented, dir: &Path) -> bool {
     let backup_id = |w: &str| {
         w.len() > 16 && w.as_bytes()[8] == b'T' && w[..8].bytes().all(|b| b.is_ascii_digit())
     };
-    let mut written = false;
+    let mut previous = "";
     !d.vars
-        && !d
-            .words
-            .iter()
-            .any(|w| w == "--at" || w.starts_with("s3://") || backup_id(w))
+        && !d.words.iter().any(|w| w == "--at" || backup_id(w))
         && d.words.iter().skip(1).all(|w| {
-            let is_output = std::mem::replace(&mut written, outputs.contains(&w.as_str()));
+            let after = std::mem::replace(&mut previous, w.as_str());
             let path = w.rsplit_once('=').map_or(w.as_str(), |(_, v)| v);
-            let names_a_file =
-                path.contains('/') || path.ends_with(".toml") || path.ends_with(".json");
-            is_output || w.starts_with('-') || !names_a_file || root().join(path).exists()
+            let names_a_file = INPUTS.contains(&after)
+                || (path.contains('/') && !path.starts_with("s3://") && after != "--shard")
+                || path.ends_with(".toml")
+                || path.ends_with(".json");
+            let exists = root().join(path).exists() || dir.join(path).exists();
+            OUTPUTS.contains(&after) || w.starts_with('-') || !names_a_file || exists
         })
 }
 
@@ -320,7 +330,7 @@ fn ends_as_documented(d: &Documented, o: &std::process::Output) -> bool {
         (Some(want), got) => got == Some(want),
         (None, Some(0)) => true,
         (None, Some(1)) => asks && String::from_utf8_lossy(&o.stderr).contains("--auto-approve"),
-        (None, Some(2)) => ["plan", "drift"].contains(&d.words[0].as_str()),
+        (None, Some(2)) => ["plan", "drift", "report"].contains(&d.words[0].as_str()),
         _ => false,
     }
 }
@@ -362,9 +372,9 @@ async fn live_documented_commands_run() {
         "migrate",
         "completions",
         "man",
-        "report",
     ];
     let _turn = crate::support::ACME_BUCKETS.lock().await;
+    let _globex = crate::support::GLOBEX_BUCKETS.lock().await;
     let db = crate::support::TestDb::new("documented").await;
     let mongo = crate::support::MongoServer::start().await;
     // The example's Kafka ACLs need an authorizer: the protocol double's.
@@ -386,6 +396,32 @@ async fn live_documented_commands_run() {
     let (_, globex) = crate::support::doubles("globex").await;
     let (_, fleet) = crate::support::doubles("fleet-01").await;
     let w = crate::support::Workdir::new("documented", "live", env);
+    // The repositories on S3 the docs name, as buckets of the suite's S3.
+    let s3 = crate::support::s3_client(
+        &crate::support::s3_endpoint().await,
+        crate::support::S3_SECRET,
+    );
+    let mut buckets: Vec<String> = documented()
+        .iter()
+        .flat_map(|d| {
+            d.words
+                .iter()
+                .filter_map(|w| w.strip_prefix("s3://")?.split('/').next().map(String::from))
+        })
+        .collect();
+    buckets.sort();
+    buckets.dedup();
+    for b in &buckets {
+        let made = s3
+            .send(falconer::s3::client::Call::new(
+                reqwest::Method::PUT,
+                Some(b),
+                "",
+            ))
+            .await;
+        let owned = made.as_ref().err().and_then(|e| e.code()) == Some("BucketAlreadyOwnedByYou");
+        assert!(made.is_ok() || owned, "{:?}", made.err());
+    }
     let base = w.dir.join("base");
     std::fs::create_dir_all(&base).expect("the base");
     let run = |dir: &Path, words: &[String]| {
@@ -421,12 +457,15 @@ async fn live_documented_commands_run() {
     for d in documented() {
         let verb = d.words[0].as_str();
         let against = d.words.iter().any(|w| w == "--against");
-        if offline.contains(&verb) || against || verb.starts_with('-') || !runs_on_our_own(&d) {
+        if offline.contains(&verb) || against || verb.starts_with('-') {
             continue;
         }
         let dir = dirs
             .entry(d.block)
             .or_insert_with(|| block_dir(&w, &base, d.block));
+        if !runs_on_our_own(&d, dir) {
+            continue;
+        }
         let o = run(dir, &d.words);
         ran.push(format!(
             "{}: falconer {} -> {:?}",
@@ -455,6 +494,27 @@ async fn live_documented_commands_run() {
     assert!(ran.len() >= 30, "{ran:#?}");
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
     db.drop().await;
+    // What the clone made outside the test's own servers: globex's buckets and cluster-wide roles.
+    let names = falconer::domains::storage::provider::bucket_names(&s3)
+        .await
+        .expect("the buckets");
+    for b in names.iter().filter(|b| b.starts_with("globex-")) {
+        let gone = s3
+            .send(falconer::s3::client::Call::new(
+                reqwest::Method::DELETE,
+                Some(b),
+                "",
+            ))
+            .await;
+        assert!(gone.is_ok(), "{b}: {:?}", gone.err());
+    }
+    let admin = sqlx::PgPool::connect(&crate::support::postgres_url())
+        .await
+        .expect("the cluster");
+    sqlx::query("drop role if exists globex_app, globex_readonly")
+        .execute(&admin)
+        .await
+        .expect("roles dropped");
 }
 
 #[test]

@@ -2249,6 +2249,7 @@ fn restore_as_predicted(w: &World, file: &str, args: &[&str]) -> (std::process::
 /// same artifact again changes nothing, reports no conflict and verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platforms_whole_export_restores_or_is_refused_before_writing() {
+    let _turn = crate::support::GLOBEX_BUCKETS.lock().await;
     let w = World::new("globex").await;
     // The test broker has no authorizer and, unlike Kafka, answers DescribeAcls without saying so
     // (Kafka answers SECURITY_DISABLED, which the preflight reads): its ACL cannot be restored here.

@@ -148,6 +148,9 @@ pub fn text(b: &[u8]) -> String {
 /// Held by the tests that create the acme example's buckets: bucket names are global on the one S3 server
 /// the suite shares, so those tests take turns.
 pub static ACME_BUCKETS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Held by the tests that create globex's buckets (the platform's export restored, the documented clone
+/// of acme into globex).
+pub static GLOBEX_BUCKETS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub fn both(o: &std::process::Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
