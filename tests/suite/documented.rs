@@ -412,15 +412,9 @@ async fn live_documented_commands_run() {
     buckets.sort();
     buckets.dedup();
     for b in &buckets {
-        let made = s3
-            .send(falconer::s3::client::Call::new(
-                reqwest::Method::PUT,
-                Some(b),
-                "",
-            ))
-            .await;
-        let owned = made.as_ref().err().and_then(|e| e.code()) == Some("BucketAlreadyOwnedByYou");
-        assert!(made.is_ok() || owned, "{:?}", made.err());
+        let made = bucket_call(&s3, reqwest::Method::PUT, b).await;
+        let owned = made == Err(Some("BucketAlreadyOwnedByYou".to_string()));
+        assert!(made.is_ok() || owned, "{b}: {made:?}");
     }
     let base = w.dir.join("base");
     std::fs::create_dir_all(&base).expect("the base");
@@ -499,14 +493,8 @@ async fn live_documented_commands_run() {
         .await
         .expect("the buckets");
     for b in names.iter().filter(|b| b.starts_with("globex-")) {
-        let gone = s3
-            .send(falconer::s3::client::Call::new(
-                reqwest::Method::DELETE,
-                Some(b),
-                "",
-            ))
-            .await;
-        assert!(gone.is_ok(), "{b}: {:?}", gone.err());
+        let gone = bucket_call(&s3, reqwest::Method::DELETE, b).await;
+        assert!(gone.is_ok(), "{b}: {gone:?}");
     }
     let admin = sqlx::PgPool::connect(&crate::support::postgres_url())
         .await
@@ -515,6 +503,19 @@ async fn live_documented_commands_run() {
         .execute(&admin)
         .await
         .expect("roles dropped");
+}
+
+/// A request on a whole bucket (made, removed); the S3 error code when it fails.
+async fn bucket_call(
+    s3: &falconer::domains::storage::client::Client,
+    method: reqwest::Method,
+    bucket: &str,
+) -> Result<(), Option<String>> {
+    let call = falconer::s3::client::Call::new(method, Some(bucket), "");
+    s3.send(call)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code().map(String::from))
 }
 
 #[test]
