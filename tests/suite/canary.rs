@@ -8,7 +8,7 @@ use std::process::Command;
 // Each double carries its own copy of the shared HTTP helpers (they also run alone, as examples).
 /// A canary per secret field; the desired side and the live side differ, so every secret "changes".
 const FIELDS: &[&str] = &[
-    "SMTP", "CLIENT", "IDP", "PGROLE", "PKG", "ACTION", "TRIGGER",
+    "SMTP", "CLIENT", "IDP", "PGROLE", "PKG", "ACTION", "TRIGGER", "WEBAUTH",
 ];
 
 fn canary(side: &str, field: &str) -> String {
@@ -504,6 +504,8 @@ package = "pkg"
 kind = "nodejs:20"
 code = "function main() {{ return {{}}; }}"
 parameter = [{{ key = "TOKEN", secret = {{ env = "CANARY_{side}_ACTION" }} }}]
+annotations = {{ "web-export" = true }}
+require_whisk_auth_token = {{ env = "CANARY_{side}_WEBAUTH" }}
 
 [[functions.trigger]]
 name = "trig"
@@ -519,11 +521,23 @@ parameter = [{{ key = "TOKEN", secret = {{ file = "TRIGGER.secret" }} }}]
         assert_eq!(token(&w.packages["pkg"]), canary("NEW", "PKG"));
         assert_eq!(token(&w.actions["pkg/act"]), canary("NEW", "ACTION"));
         assert_eq!(token(&w.triggers["trig"]), canary("NEW", "TRIGGER"));
+        let auth = w.actions["pkg/act"]["annotations"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|x| x["key"] == "require-whisk-auth")
+                    .map(|x| x["value"].clone())
+            });
+        assert_eq!(
+            auth,
+            Some(canary("NEW", "WEBAUTH").into()),
+            "the web action's token"
+        );
     };
     live_canaries(
         &root,
         envs,
-        &["PKG", "ACTION", "TRIGGER"],
+        &["PKG", "ACTION", "TRIGGER", "WEBAUTH"],
         "functions",
         write,
         applied,

@@ -1087,6 +1087,7 @@ name = "g"
 package = "p"
 kind = "nodejs:20"
 code = "function main() { return { g: 1 }; }"
+require_whisk_auth = false
 
 [[functions.action]]
 name = "box"
@@ -1099,6 +1100,7 @@ name = "zip"
 package = "p"
 kind = "nodejs:20"
 code = { base64 = "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==" }
+require_whisk_auth_token = "web-token-one"
 
 [[functions.action]]
 name = "seq"
@@ -1175,6 +1177,18 @@ const FUNCTIONS: &[Case] = &[
         "annotations",
         "tag = \"one\"",
         "tag = \"two\"",
+    ),
+    case(
+        "functions.action.p/g",
+        "require_whisk_auth",
+        "require_whisk_auth = false",
+        "require_whisk_auth = true",
+    ),
+    case(
+        "functions.action.p/zip",
+        "require_whisk_auth_token",
+        "web-token-one",
+        "web-token-two",
     ),
     case(
         "functions.action.p/box",

@@ -636,3 +636,121 @@ async fn bindings_are_held_to_openwhisk_rules() {
     assert_ne!(o.status.code(), Some(0), "{}", both(&o));
     assert!(!text(&o.stdout).contains("greeting"), "{}", both(&o));
 }
+
+/// A web action's `require-whisk-auth` token is a secret: export and backups write it redacted, a manifest
+/// gives it from the environment, a plan compares it by fingerprint and shows it `(sensitive)`, and an
+/// apply sets it; `true`/`false` stays a plain field; the annotation written as such (a manifest of before)
+/// becomes the field, warned as a plain secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_actions_auth_token_is_a_secret() {
+    const OLD: &str = "wa-token-7f3e91";
+    const NEW: &str = "wa-token-rotated-c4d2";
+    let ow = double().await;
+    let c = whisk(&ow);
+    let web = |auth: Value| {
+        json!({"exec": {"kind": "nodejs:20", "code": "function main() {}"},
+        "annotations": [{"key": "web-export", "value": true}, {"key": "require-whisk-auth", "value": auth}]})
+    };
+    put(&c, &["actions", "hook"], web(json!(OLD))).await;
+    put(&c, &["actions", "keyed"], web(json!(true))).await;
+
+    let w = workdir("whisk-auth", &ow);
+    let out = w.dir.join("manifest").join("functions.toml");
+    let args = ["export", "--tenant", "acme", "--domain", "functions", "-o"];
+    let o = w.run(&[&args[..], &[out.to_str().unwrap()]].concat());
+    code(&o, 0);
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    assert!(
+        !exported.contains(OLD) && !both(&o).contains(OLD),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("require_whisk_auth_token = \"***REDACTED***\""),
+        "{exported}"
+    );
+    assert!(exported.contains("require_whisk_auth = true"), "{exported}");
+    assert!(
+        !exported.contains("require-whisk-auth"),
+        "not an annotation any more: {exported}"
+    );
+
+    // A backup holds no token either.
+    let repo = w.dir.join("repo");
+    let backup = [
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--domain",
+        "functions",
+        "--repo",
+    ];
+    code(
+        &w.run(&[&backup[..], &[&format!("file:{}", repo.display())]].concat()),
+        0,
+    );
+    let mut files = vec![repo.clone()];
+    while let Some(p) = files.pop() {
+        match std::fs::read_dir(&p) {
+            Ok(dir) => files.extend(dir.map(|e| e.expect("an entry").path())),
+            Err(_) => {
+                let bytes = std::fs::read(&p).expect("a file");
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(OLD),
+                    "{}",
+                    p.display()
+                );
+            }
+        }
+    }
+
+    // The manifest gives the token from the environment: the same one plans nothing, another one an
+    // update of a sensitive field, applied.
+    let mut w = w;
+    let given = "require_whisk_auth_token = { env = \"HOOK_TOKEN\" }";
+    w.edit(
+        "functions.toml",
+        "require_whisk_auth_token = \"***REDACTED***\"",
+        given,
+    );
+    w.set_env("HOOK_TOKEN", OLD);
+    w.converged();
+    w.set_env("HOOK_TOKEN", NEW);
+    let o = w.run(&["plan", &w.manifest()]);
+    code(&o, 0);
+    let plan = text(&o.stdout);
+    assert!(
+        plan.contains("~ functions.action.hook") && plan.contains("require_whisk_auth_token"),
+        "{plan}"
+    );
+    assert!(!plan.contains(NEW) && !plan.contains(OLD), "{plan}");
+    code(&w.apply(&[]), 0);
+    assert_eq!(
+        kv(
+            &get(&c, &["actions", "hook"]).await["annotations"],
+            "require-whisk-auth"
+        ),
+        Some(json!(NEW))
+    );
+    assert_eq!(
+        kv(
+            &get(&c, &["actions", "keyed"]).await["annotations"],
+            "require-whisk-auth"
+        ),
+        Some(json!(true))
+    );
+    w.converged();
+
+    // Written as an annotation, it is read into the field and warned as a plain secret.
+    let old_style = "[tenant]\nid = \"acme\"\n\n[[functions.action]]\nname = \"hook\"\nkind = \"nodejs:20\"\n\
+                     annotations = { \"web-export\" = true, \"require-whisk-auth\" = \"in-clear-5e5e\" }\n";
+    std::fs::write(w.dir.join("old.toml"), old_style).expect("writes");
+    let o = w.run(&["validate", w.dir.join("old.toml").to_str().unwrap()]);
+    code(&o, 0);
+    let said = text(&o.stderr);
+    assert!(
+        said.contains("require_whisk_auth_token") && said.contains("plain text"),
+        "{said}"
+    );
+    assert!(!said.contains("in-clear-5e5e"), "{said}");
+}

@@ -24,28 +24,27 @@ pub fn qualified(path: &str, ns: &str) -> String {
     }
 }
 
+/// A secret read from its source for OpenWhisk; `what` names it in the error (`parameter `KEY``).
+fn secret_text(s: &crate::model::SecretValue, base: &Path, what: &str) -> Result<String, OwError> {
+    match crate::secrets::resolve(s, base) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(OwError::Other(format!(
+            "{what}: the secret is unknown (a redaction marker); give it as {{ env = \"NAME\" }} or {{ file = \"path\" }}"
+        ))),
+        Err(u) => Err(OwError::Other(format!(
+            "{what}: the secret ({}) cannot be read: {}",
+            s.describe(),
+            u.0
+        ))),
+    }
+}
+
 /// Parameters as OpenWhisk takes them, secrets read from their source.
 fn parameters(params: &[Parameter], base: &Path) -> Result<Value, OwError> {
     let mut out = Vec::new();
     for p in params {
         let value = match (&p.value, &p.secret) {
-            (_, Some(s)) => match crate::secrets::resolve(s, base) {
-                Ok(Some(v)) => json!(v),
-                Ok(None) => {
-                    return Err(OwError::Other(format!(
-                        "parameter `{}`: the secret is unknown (a redaction marker); give it as {{ env = \"NAME\" }} or {{ file = \"path\" }}",
-                        p.key
-                    )));
-                }
-                Err(u) => {
-                    return Err(OwError::Other(format!(
-                        "parameter `{}`: the secret ({}) cannot be read: {}",
-                        p.key,
-                        s.describe(),
-                        u.0
-                    )));
-                }
-            },
+            (_, Some(s)) => json!(secret_text(s, base, &format!("parameter `{}`", p.key))?),
             (Some(v), None) => v.clone(),
             (None, None) => Value::Null,
         };
@@ -89,7 +88,7 @@ pub fn carries(kind: &str, field: &str) -> bool {
     let fields: &[&str] = match kind {
         "package" => &["parameter", "annotations", "publish", "binding"],
         "trigger" => &["parameter", "annotations", "feed"],
-        "action" => &["parameter", "limits", "annotations"],
+        "action" => &["parameter", "limits", "annotations", "require_whisk_auth", "require_whisk_auth_token"],
         "rule" => &["trigger", "action", "status"],
         _ => &[],
     };
@@ -193,18 +192,35 @@ async fn action(
         }
         body["limits"] = Value::Object(m);
     }
-    if wants(&only, &["annotations"]) {
-        body["annotations"] = annotations(&d.annotations);
-        let gone: Vec<&String> = l
-            .into_iter()
-            .flat_map(|l| l.annotations.keys())
-            .filter(|k| !d.annotations.contains_key(*k))
-            .collect();
+    if wants(&only, &["annotations", "require_whisk_auth", "require_whisk_auth_token"]) {
+        let desired = with_whisk_auth(d, base)?;
+        body["annotations"] = annotations(&desired);
+        let live_keys = l.into_iter().flat_map(|l| {
+            let auth = l.require_whisk_auth.is_some() || l.require_whisk_auth_token.is_some();
+            l.annotations.keys().cloned().chain(auth.then(|| super::WHISK_AUTH.to_string()))
+        });
+        let gone: Vec<String> = live_keys.filter(|k| !desired.contains_key(k)).collect();
         if !gone.is_empty() && !create {
             body["delAnnotations"] = json!(gone);
         }
     }
     put(w, &segments(ns, "actions", &d.path()), create, &body).await
+}
+
+/// An action's annotations with `require-whisk-auth` from its fields (a token read from its source).
+fn with_whisk_auth(
+    d: &Action,
+    base: &Path,
+) -> Result<std::collections::BTreeMap<String, Value>, OwError> {
+    let mut all = d.annotations.clone();
+    if let Some(b) = d.require_whisk_auth {
+        all.insert(super::WHISK_AUTH.into(), json!(b));
+    }
+    if let Some(s) = &d.require_whisk_auth_token {
+        let token = secret_text(s, base, "require_whisk_auth_token")?;
+        all.insert(super::WHISK_AUTH.into(), json!(token));
+    }
+    Ok(all)
 }
 
 async fn trigger(w: &Whisk, ns: &str, c: &Change, d: &Trigger, base: &Path) -> Result<(), OwError> {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::client::{OwError, Whisk};
 use super::inventory::members;
 use super::{Action, Binding, Code, Limits, Package, Parameter, Rule, RuleStatus, Trigger};
-use crate::domains::Spec;
+use crate::domains::{ResourceKind, Spec};
 use crate::model::SecretValue;
 
 /// Requests in flight at once.
@@ -367,7 +367,7 @@ fn read_action(
         .map(|c| local(c, ns))
         .collect();
     let text = |k: &str| exec.get(k).and_then(Value::as_str).map(str::to_string);
-    Action {
+    let mut action = Action {
         code: if kind == "sequence" { None } else { code },
         main: text("main"),
         image: text("image"),
@@ -376,12 +376,25 @@ fn read_action(
         limits: limits(a),
         parameter: parameters(shown, &address, own, secrets),
         annotations: annotations(a),
+        require_whisk_auth: None,
+        require_whisk_auth_token: None,
         depends_on: Vec::new(),
         kind,
         package,
         name,
+    };
+    // `require-whisk-auth` is read into its fields; a token, like a secret parameter, is redacted in the
+    // model and its value kept for the plan's fingerprint.
+    action.normalize();
+    if let Some(SecretValue::Plain(token)) = action.require_whisk_auth_token.take() {
+        secrets.insert((address, TOKEN_KEY.to_string()), token);
+        action.require_whisk_auth_token = Some(SecretValue::redacted());
     }
+    action
 }
+
+/// Where an action's `require-whisk-auth` token is kept among the secrets read (a key no parameter has).
+pub const TOKEN_KEY: &str = "\u{0}require-whisk-auth";
 
 #[cfg(test)]
 mod tests {

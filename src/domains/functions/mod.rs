@@ -192,6 +192,12 @@ model! {
         pub parameter: Vec<Parameter>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub annotations: BTreeMap<String, Value>,
+        /// A web action's `require-whisk-auth` as `true` or `false`: whether a caller's OpenWhisk key is
+        /// checked.
+        pub require_whisk_auth: Option<bool>,
+        /// A web action's `require-whisk-auth` as a token, which a request's `X-Require-Whisk-Auth` header
+        /// must carry: a secret (`{ env }`, `{ file }`), never written in clear.
+        pub require_whisk_auth_token: Option<SecretValue>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
     }
@@ -465,9 +471,13 @@ static ACTION: KindMeta = KindMeta {
         FieldMeta::new("parameter[].value", FREEFORM),
         FieldMeta::new("parameter[].secret", SECRET),
         FieldMeta::new("annotations.*", FREEFORM),
+        FieldMeta::new("require_whisk_auth_token", SECRET),
         FieldMeta::new("depends_on", SET),
     ],
 };
+
+/// The annotation that protects a web action: `true`/`false`, or a token (a secret).
+pub const WHISK_AUTH: &str = "require-whisk-auth";
 
 impl ResourceKind for Action {
     kind_basics!(ACTION, |self| { vec![self.path()] });
@@ -481,10 +491,42 @@ impl ResourceKind for Action {
         }
     }
     fn secrets_needed(&self) -> Vec<String> {
-        unknown_secrets(&self.parameter)
+        let mut out = unknown_secrets(&self.parameter);
+        if matches!(self.require_whisk_auth_token, Some(SecretValue::Redacted(_))) {
+            out.push("/require_whisk_auth_token".into());
+        }
+        out
     }
+    /// Written without its unknown secrets; a web action whose token is unknown is protected by the
+    /// caller's OpenWhisk key meanwhile (`require-whisk-auth: true`), never left open.
     fn without_unknown_secrets(&mut self) {
-        drop_unknown_secrets(&mut self.parameter)
+        drop_unknown_secrets(&mut self.parameter);
+        if matches!(self.require_whisk_auth_token, Some(SecretValue::Redacted(_))) {
+            self.require_whisk_auth_token = None;
+            self.require_whisk_auth = Some(true);
+        }
+    }
+    /// `require-whisk-auth` written as an annotation (a manifest or backup of before, the platform's
+    /// export, OpenWhisk's answer) becomes its field: a token is a secret, never a free-form annotation.
+    fn normalize(&mut self) {
+        let Some(v) = self.annotations.remove(WHISK_AUTH) else {
+            return;
+        };
+        match v {
+            Value::Bool(b) => self.require_whisk_auth = self.require_whisk_auth.or(Some(b)),
+            Value::Number(n) => {
+                let token = SecretValue::Plain(n.to_string());
+                self.require_whisk_auth_token.get_or_insert(token);
+            }
+            Value::String(t) => {
+                let token = serde_json::from_value(Value::String(t.clone()));
+                let token = token.unwrap_or(SecretValue::Plain(t));
+                self.require_whisk_auth_token.get_or_insert(token);
+            }
+            other => {
+                self.annotations.insert(WHISK_AUTH.into(), other);
+            }
+        }
     }
     fn files(&self) -> Vec<(&'static str, String)> {
         match &self.code {
@@ -532,6 +574,15 @@ impl ResourceKind for Action {
         cx.under(&EXEC, |cx| self.check_exec(cx));
         cx.under(&LIMITS, |cx| self.check_limits(cx));
         cx.under(&PARAMETERS, |cx| check_parameters(cx, &self.parameter));
+        cx.secret("require_whisk_auth_token", self.require_whisk_auth_token.as_ref());
+        if self.require_whisk_auth.is_some() && self.require_whisk_auth_token.is_some() {
+            let words = "`require_whisk_auth` and `require_whisk_auth_token` are one annotation: give one";
+            cx.error("require_whisk_auth_token", "conflict", words);
+        }
+        if self.annotations.contains_key(WHISK_AUTH) {
+            let words = "`require-whisk-auth` is `true`, `false` or a token: give it as `require_whisk_auth` or `require_whisk_auth_token`";
+            cx.error("annotations", "invalid-value", words);
+        }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         for c in &mut self.components {

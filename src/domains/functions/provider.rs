@@ -265,6 +265,10 @@ impl Provider for Functions {
                     p["secret"] = json!({ SENSITIVE: key.fingerprint(v.as_bytes()) });
                 }
             }
+            let token = (address.clone(), super::inspect::TOKEN_KEY.to_string());
+            if let Some(v) = found.secrets.get(&token) {
+                item.value["require_whisk_auth_token"] = json!({ SENSITIVE: key.fingerprint(v.as_bytes()) });
+            }
         }
         Ok(items)
     }

@@ -167,6 +167,8 @@ impl Mapper {
                 limits,
                 parameter,
                 annotations,
+                require_whisk_auth: None,
+                require_whisk_auth_token: None,
                 depends_on: Vec::new(),
             }),
             p,

@@ -365,6 +365,8 @@ pub fn action(nulls: bool) -> impl Strategy<Value = Spec> {
                     }),
                     parameter,
                     annotations,
+                    require_whisk_auth: None,
+                    require_whisk_auth_token: None,
                     depends_on: vec![],
                 })
             },
