@@ -127,14 +127,13 @@ async fn repository(settings: &Settings, spec: &RepoSpec) -> Result<Check, Error
     let url = spec.url(settings)?;
     let mut found = Checkup::default();
     found.fact("location", crate::util::shown_url(&url));
-    let opened = crate::util::with_timeouts_now(settings.general_timeouts()?, || {
+    let timeouts = settings.general_timeouts()?;
+    let opened = crate::util::with_timeouts_now(timeouts, || {
         crate::backup::repo::Repo::open_with(&url, &settings.env, settings.backup_s3()?)
             .map_err(Error::from)
     });
     let written = match opened {
-        Ok(repo) => {
-            crate::util::with_timeouts(settings.general_timeouts()?, repo.must_exist()).await
-        }
+        Ok(repo) => crate::util::with_timeouts(timeouts, repo.must_exist()).await,
         Err(e) => {
             return Ok(Check {
                 subject,
@@ -157,12 +156,14 @@ async fn repository(settings: &Settings, spec: &RepoSpec) -> Result<Check, Error
     })
 }
 
-/// The backup key: read and usable, or none (backups are then written unencrypted).
+/// The backup key: read and usable, or none (backups are then written unencrypted). The key is read once:
+/// whether one is configured follows from what reading it gave.
 fn key(settings: &Settings, spec: &RepoSpec) -> Check {
     let subject = "backup key".to_string();
     let mut found = Checkup::default();
-    let given = spec.key_file.is_some() || !matches!(settings.backup_key(), Ok(None));
-    match spec.open_key(settings) {
+    let read = spec.open_key(settings);
+    let configured = spec.key_file.is_some() || !matches!(read, Ok(None));
+    match read {
         Ok(Some(_)) => found.fact("status", "read; it can encrypt and decrypt"),
         Ok(None) => found.fact(
             "status",
@@ -172,7 +173,7 @@ fn key(settings: &Settings, spec: &RepoSpec) -> Check {
     };
     Check {
         subject,
-        configured: given,
+        configured,
         found,
     }
 }
