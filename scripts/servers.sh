@@ -120,6 +120,31 @@ install_noida() {
   echo "== Kafka: noida-db $NOIDA_VERSION (one broker per test)"
 }
 
+# install_promtool: Prometheus's `promtool` (Debian's prometheus package, the distribution's version), which
+# checks the agent's /metrics. Only the one binary is taken out of the package (apt-get download, then
+# dpkg-deb -x into tests/.servers/promtool): installing the package would start a Prometheus server.
+install_promtool() {
+  if [ -n "${FALCONER_TEST_PROMTOOL:-}" ]; then
+    echo "== promtool: $FALCONER_TEST_PROMTOOL (given)"
+    return
+  fi
+  local dir=tests/.servers/promtool
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    local tmp
+    tmp=$(mktemp -d)
+    chmod 777 "$tmp"
+    (cd "$tmp" && apt-get download prometheus > /dev/null 2>&1) ||
+      { apt-get update -qq > /dev/null && (cd "$tmp" && apt-get download prometheus > /dev/null 2>&1); } ||
+      { echo "cannot download Debian's prometheus package (for promtool)" >&2; return 1; }
+    mkdir -p "$dir"
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$dir" ./usr/bin/promtool
+    rm -rf "$tmp"
+  fi
+  FALCONER_TEST_PROMTOOL="$PWD/$dir/usr/bin/promtool"
+  export FALCONER_TEST_PROMTOOL
+  echo "== promtool: $("$FALCONER_TEST_PROMTOOL" --version 2>&1 | head -1)"
+}
+
 SEAWEEDFS_VERSION=4.48
 # start_seaweedfs [CERT KEY]: with a certificate and its key, S3 is served over HTTPS as well, and
 # FALCONER_TEST_S3_ENDPOINT names the HTTPS port (https://localhost:PORT).

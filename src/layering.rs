@@ -16,6 +16,7 @@
 //! fleet                       many tenants in one run)
 //! restore, fuzz               (restores; the readers of untrusted input the fuzz targets call)
 //! ops                         (the operations: typed requests and outcomes, events through a trait)
+//! agent                       (`falconer serve`: the operations run by an agent, answered over HTTP)
 //! cli                         (the commands: arguments into requests, outcomes rendered, exit codes)
 //! ```
 
@@ -45,7 +46,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("fuzz", 9),
     ("profile", 8),
     ("ops", 10),
-    ("cli", 11),
+    ("agent", 11),
+    ("cli", 12),
 ];
 
 /// The domain folders: only `domains` (and the places listed in [`NAMING_A_DOMAIN`], with why) may name one.

@@ -5,6 +5,7 @@
 //! through [`model`]) → graph → plan → apply. [`falcone`] reads the platform's export artifacts into the same
 //! model. See `docs/architecture.md` for a map of the code.
 
+pub mod agent;
 pub mod backup;
 pub mod cli;
 pub mod diag;

@@ -572,3 +572,32 @@ pub fn shown_url(url: &str) -> String {
     }
     u.to_string()
 }
+
+/// A positive amount written as numbers with units (`1h30m`, `2w`): each unit's factor from `units`;
+/// `like` shows the reader what is meant when the text is none.
+pub fn sum_of_units(s: &str, units: &[(char, i64)], like: &str) -> Result<i64, String> {
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let Some(&(_, unit)) = units.iter().find(|(u, _)| *u == ch) else {
+            let names: Vec<String> = units.iter().map(|(u, _)| u.to_string()).collect();
+            return Err(format!(
+                "{s:?}: unknown unit `{ch}` (use {})",
+                names.join(", ")
+            ));
+        };
+        let n: i64 = digits
+            .parse()
+            .map_err(|_| format!("{s:?}: a number is missing before `{ch}`"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(format!("{s:?} is not a duration like {like}"));
+    }
+    Ok(total)
+}

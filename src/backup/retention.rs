@@ -149,31 +149,14 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 /// A duration like `30d`, `2w`, `1y6m`, `12h` (a month is 30 days, a year 365).
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    for ch in s.chars() {
-        if ch.is_ascii_digit() {
-            digits.push(ch);
-            continue;
-        }
-        let unit = match ch {
-            'h' => 3600,
-            'd' => DAY,
-            'w' => 7 * DAY,
-            'm' => 30 * DAY,
-            'y' => 365 * DAY,
-            _ => return Err(format!("{s:?}: unknown unit `{ch}` (use h, d, w, m, y)")),
-        };
-        let n: i64 = digits
-            .parse()
-            .map_err(|_| format!("{s:?}: a number is missing before `{ch}`"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        digits.clear();
-    }
-    if !digits.is_empty() || total == 0 {
-        return Err(format!("{s:?} is not a duration like 30d, 2w, 1y6m or 12h"));
-    }
-    Ok(total)
+    let units = [
+        ('h', 3600),
+        ('d', DAY),
+        ('w', 7 * DAY),
+        ('m', 30 * DAY),
+        ('y', 365 * DAY),
+    ];
+    crate::util::sum_of_units(s, &units, "30d, 2w, 1y6m or 12h")
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod progress;
 mod report;
 mod restore;
 mod restore_status;
+mod serve;
 mod show;
 mod tenant;
 mod terminal;
@@ -114,6 +115,9 @@ pub enum Command {
     /// signed in as, the privileges it lacks), the state store, the backup repository and key; exit 1
     /// naming each problem.
     Doctor(doctor::Args),
+    /// Run the agent: the fleet's drift checked at an interval and the backup schedules run when due,
+    /// with metrics, health and a read-only JSON API over HTTP (docs/agent.md).
+    Serve(serve::Args),
     /// Print a completion script for a shell (`source <(falconer completions bash)`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -211,6 +215,7 @@ pub fn main() -> i32 {
         Command::Report(c) => report::run(c, &out),
         Command::History(a) => tenant::history(a, &out, &cli.state),
         Command::Doctor(a) => doctor::run(a, &out, &settings),
+        Command::Serve(a) => serve::run(a, &out, &settings),
         Command::Completions { .. } | Command::Man => generated(&cli.command),
     }
 }

@@ -8,7 +8,9 @@ use super::live::Settings;
 use super::{Error, Events, export, lock};
 use crate::backup::repo::{LockOwner, Repo, RepoError, RepoLock};
 use crate::backup::retention::{self, Candidate, Policy};
-use crate::backup::{self, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record};
+use crate::backup::{
+    self, BackupStatus, DomainEntry, DomainStatus, FORMAT, FORMAT_VERSION, LeftOut, Record,
+};
 use crate::domains::Spec;
 use crate::manifest::{self, Format, Manifest, Resource};
 use crate::model::{Domain, Tenant};
@@ -94,12 +96,38 @@ pub async fn create_in(
         held: held(req, &declared, repo, &tenant.id).await,
     };
     let stored = store_shared(&job, repo).await;
+    if let Err(e) = last_backup(state, &tenant.id, &id, stored.as_ref().ok()).await {
+        events.warning(&format!(
+            "could not record backup {id} as the tenant's last: {e}"
+        ));
+    }
     if let Err(e) = state.progress().work_ended(Work::Backup, &id).await {
         events.warning(&format!("could not record that backup {id} ended: {e}"));
     }
     beat.abort();
     lock::release(state, &lock, events).await;
     stored
+}
+
+/// Keeps the backup as the tenant's last (a backup that stored nothing is a failed one).
+async fn last_backup(
+    state: &State,
+    tenant: &str,
+    id: &str,
+    record: Option<&Record>,
+) -> Result<(), crate::state::StateError> {
+    let status = record.map_or(BackupStatus::Failed, |r| r.status);
+    let word = serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let stored = status != BackupStatus::Failed;
+    let complete = status == BackupStatus::Ok;
+    let at = crate::state::now();
+    state
+        .backups()
+        .record(tenant, (id, &word), at, (stored, complete))
+        .await
 }
 
 /// The domains the tenant has objects in, as its manifest declares them and its newest backup holds them,

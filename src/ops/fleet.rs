@@ -272,7 +272,35 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
         checked.plan = Some(plan);
     }
     checked.result.duration_ms = elapsed(started);
+    if let Verb::Drift { .. } = job.verb
+        && let Err(e) = remember(state, &checked).await
+    {
+        let e = format!("warning: the drift result could not be recorded: {e}\n");
+        checked.notes.push_str(&e);
+    }
     checked
+}
+
+/// Keeps a tenant's drift result whatever came of it (what the agent shows), and its status's changes.
+async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::StateError> {
+    let r = &checked.result;
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let digest = checked
+        .plan
+        .as_ref()
+        .filter(|p| p.has_changes())
+        .map(report::drift_digest)
+        .unwrap_or_default();
+    let row = crate::state::DriftResult {
+        tenant: r.tenant.clone(),
+        status,
+        checked_at: crate::state::now(),
+        result: serde_json::to_string(r).unwrap_or_default(),
+    };
+    state.drift().record_result(&row, &digest).await.map(drop)
 }
 
 /// A tenant that could not be checked, and why.

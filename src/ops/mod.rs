@@ -8,6 +8,7 @@
 //! terminal or knows an exit code: the command line maps outcomes and errors to exit codes in one place.
 //! Operations are `Send` and take a [`Cancel`] token: a cancelled operation stops before its next write.
 
+pub mod agent;
 pub mod apply;
 pub mod audit;
 pub mod backup;

@@ -43,3 +43,151 @@ impl Drift<'_> {
         })
     }
 }
+
+/// A tenant's last drift check as the agent shows it: the fleet report's result (JSON, changes redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftResult {
+    pub tenant: String,
+    /// The fleet report's status (`in_sync`, `new_drift`, `could_not_check`, ...).
+    pub status: String,
+    pub checked_at: i64,
+    /// The fleet report's `TenantResult`, as JSON.
+    pub result: String,
+}
+
+/// A change of a tenant's drift status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftChange {
+    pub tenant: String,
+    pub checked_at: i64,
+    pub status: String,
+    /// The drift's digest (empty when in sync or not checked).
+    pub digest: String,
+}
+
+impl Drift<'_> {
+    /// Replaces a tenant's last result; when its status differs in kind from the last one's (drifted, in
+    /// sync, could not check) or is new drift, the history keeps the change. Returns whether it did.
+    pub async fn record_result(self, r: &DriftResult, digest: &str) -> Result<bool, StateError> {
+        let last = self.result(&r.tenant).await?;
+        let kind = |s: &str| match s {
+            "new_drift" | "still_drifted" => "drifted",
+            "resolved" | "in_sync" => "in_sync",
+            _ => "could_not_check",
+        };
+        let changed = r.status == "new_drift"
+            || last
+                .as_ref()
+                .is_none_or(|l| kind(&l.status) != kind(&r.status));
+        on!(self.0, |p| {
+            let mut tx = p.begin().await.map_err(db)?;
+            sqlx::query(
+                "insert into falconer_drift_result (tenant, status, checked_at, result) values ($1, $2, $3, $4)
+                 on conflict (tenant) do update set status = excluded.status,
+                 checked_at = excluded.checked_at, result = excluded.result",
+            )
+            .bind(&r.tenant)
+            .bind(&r.status)
+            .bind(r.checked_at)
+            .bind(&r.result)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if changed {
+                sqlx::query(
+                    "insert into falconer_drift_history (tenant, checked_at, status, digest)
+                     values ($1, $2, $3, $4) on conflict (tenant, checked_at) do update
+                     set status = excluded.status, digest = excluded.digest",
+                )
+                .bind(&r.tenant)
+                .bind(r.checked_at)
+                .bind(&r.status)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })?;
+        Ok(changed)
+    }
+
+    /// A tenant's last result.
+    pub async fn result(self, tenant: &str) -> Result<Option<DriftResult>, StateError> {
+        let row: Option<(String, String, i64, String)> = on!(self.0, |p| {
+            sqlx::query_as(
+            "select tenant, status, checked_at, result from falconer_drift_result where tenant = $1"
+        )
+        .bind(tenant)
+        .fetch_optional(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(row.map(result_of))
+    }
+
+    /// Every tenant's last result, by tenant.
+    pub async fn results(self) -> Result<Vec<DriftResult>, StateError> {
+        let rows: Vec<(String, String, i64, String)> = on!(self.0, |p| {
+            sqlx::query_as(
+            "select tenant, status, checked_at, result from falconer_drift_result order by tenant"
+        )
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(rows.into_iter().map(result_of).collect())
+    }
+
+    /// Forgets the last results of tenants no longer checked (their series leave the metrics).
+    pub async fn forget_results(self, keep: &[String]) -> Result<u64, StateError> {
+        let mut gone = 0;
+        for r in self.results().await? {
+            if keep.contains(&r.tenant) {
+                continue;
+            }
+            gone += on!(self.0, |p| sqlx::query(
+                "delete from falconer_drift_result where tenant = $1"
+            )
+            .bind(&r.tenant)
+            .execute(p)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(db))?;
+        }
+        Ok(gone)
+    }
+
+    /// A tenant's changes of drift status, newest first.
+    pub async fn history(self, tenant: &str, limit: i64) -> Result<Vec<DriftChange>, StateError> {
+        let rows: Vec<(String, i64, String, String)> = on!(self.0, |p| {
+            sqlx::query_as(
+            "select tenant, checked_at, status, digest from falconer_drift_history where tenant = $1
+             order by checked_at desc limit $2"
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+        .map_err(db)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, checked_at, status, digest)| DriftChange {
+                tenant,
+                checked_at,
+                status,
+                digest,
+            })
+            .collect())
+    }
+}
+
+fn result_of((tenant, status, checked_at, result): (String, String, i64, String)) -> DriftResult {
+    DriftResult {
+        tenant,
+        status,
+        checked_at,
+        result,
+    }
+}

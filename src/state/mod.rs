@@ -59,6 +59,17 @@ pub const MIGRATIONS: &[&str] = &[
         run_id text not null, address text not null, primary key (run_id, address))",
     "create table if not exists falconer_drift (
         tenant text primary key, drifted bigint not null, digest text not null, checked_at bigint not null)",
+    // Each tenant's last drift check whatever came of it (the fleet report's result, as JSON), and the
+    // changes of its status: what the agent's metrics, API and pages show. New tables only: an agent of
+    // the version before keeps working beside one of this version (a rolling update).
+    "create table if not exists falconer_drift_result (
+        tenant text primary key, status text not null, checked_at bigint not null, result text not null)",
+    "create table if not exists falconer_drift_history (
+        tenant text not null, checked_at bigint not null, status text not null, digest text not null,
+        primary key (tenant, checked_at))",
+    "create table if not exists falconer_backup_last (
+        tenant text primary key, id text not null, status text not null, at bigint not null,
+        success_at bigint, complete_at bigint)",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -411,6 +422,11 @@ impl State {
         Drift(self)
     }
 
+    /// Each tenant's last backup (and last successful and complete ones), as the agent shows them.
+    pub fn backups(&self) -> Backups<'_> {
+        Backups(self)
+    }
+
     /// The journal of runs: started, each step, finished; what unfinished runs set out to change.
     pub fn runs(&self) -> Runs<'_> {
         Runs(self)
@@ -437,6 +453,7 @@ impl State {
     }
 }
 
+mod backups;
 mod codes;
 mod drift;
 mod locks;
@@ -445,8 +462,9 @@ mod progress;
 mod registry;
 mod runs;
 mod schedules;
+pub use backups::{Backups, LastBackup};
 pub use codes::Codes;
-pub use drift::Drift;
+pub use drift::{Drift, DriftChange, DriftResult};
 pub use locks::Locks;
 pub use managed::Managed;
 pub use progress::Progress;

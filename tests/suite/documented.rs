@@ -419,7 +419,7 @@ async fn live_documented_commands_run() {
     }
     let base = w.dir.join("base");
     std::fs::create_dir_all(&base).expect("the base");
-    let run = |dir: &Path, words: &[String]| {
+    let command = |dir: &Path, words: &[String]| {
         let mut c = w.command(&words.iter().map(String::as_str).collect::<Vec<_>>());
         c.current_dir(dir)
             .env(
@@ -436,8 +436,9 @@ async fn live_documented_commands_run() {
             _ => None,
         };
         c.envs(whisk.map(|d| d.env()).unwrap_or_default());
-        crate::support::bounded(c)
+        c
     };
+    let run = |dir: &Path, words: &[String]| crate::support::bounded(command(dir, words));
     std::os::unix::fs::symlink(root().join("examples"), base.join("examples")).expect("a link");
     for p in [
         "apply examples/acme --auto-approve --allow WIDENS_ACCESS",
@@ -461,7 +462,11 @@ async fn live_documented_commands_run() {
         if !runs_on_our_own(&d, dir) {
             continue;
         }
-        let o = run(dir, &d.words);
+        let o = match verb {
+            // The agent runs until stopped: it starts, is ready, and stops on SIGTERM with exit 0.
+            "serve" => served(command(dir, &d.words)).await,
+            _ => run(dir, &d.words),
+        };
         ran.push(format!(
             "{}: falconer {} -> {:?}",
             d.place,
@@ -556,4 +561,20 @@ fn the_command_finder_reads_shell_as_a_shell_does() {
         Some(vec!["a".into(), "b c".into(), "d".into()])
     );
     assert_eq!(words("'open"), None);
+}
+
+/// A documented `falconer serve`, started (on a port of its own), asked `/readyz`, then stopped by
+/// SIGTERM: its exit code is 0 only when it was ready and stopped cleanly.
+async fn served(c: std::process::Command) -> std::process::Output {
+    let agent = crate::agent::Agent::spawn(c);
+    let (ready, body) = agent.get("/readyz").await;
+    let status = agent.terminate().await;
+    use std::os::unix::process::ExitStatusExt;
+    // A wait status of exit code 0 or 1.
+    let code = i32::from(!(ready == 200 && status.success()));
+    std::process::Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: Vec::new(),
+        stderr: format!("/readyz: {ready} {body}").into_bytes(),
+    }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::{TestDb, Workdir, code, text};
+use crate::support::{TestDb, Workdir, code, conforms, text};
 
 /// The example fleet's directory.
 fn example_fleet() -> std::path::PathBuf {
@@ -68,15 +68,6 @@ fn events(stdout: &[u8]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
-}
-
-/// Checks a document against a checked-in schema.
-fn conforms(schema: &str, doc: &Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
-    let schema: Value = serde_json::from_slice(&std::fs::read(path).expect(schema)).expect("JSON");
-    let v = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{doc}: {errors:?}");
 }
 
 /// Each tenant's status in a run's events.

@@ -20,6 +20,7 @@ mod openwhisk_double;
 #[path = "support/pki.rs"]
 mod pki;
 
+mod agent;
 mod answers;
 mod apply;
 mod backup;

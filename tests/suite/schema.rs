@@ -41,6 +41,10 @@ fn checked_in_schemas_are_current() {
         "schemas/doctor.schema.json",
         &falconer::ops::doctor::schema(),
     );
+    assert_current(
+        "schemas/api-tenants.schema.json",
+        &falconer::agent::api::tenants_schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {

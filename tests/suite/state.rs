@@ -207,6 +207,110 @@ async fn exercise(url: &str) {
         }
     }
     assert_eq!(winners, 1);
+    agent_records(&state).await;
+}
+
+/// The agent's records: each tenant's last drift result and the changes of its status; each tenant's last
+/// backup, with its last successful and last complete ones kept across a failure.
+async fn agent_records(state: &State) {
+    use falconer::state::DriftResult;
+    let drift = state.drift();
+    let mut changed = Vec::new();
+    for (at, status, digest) in [
+        (100, "in_sync", ""),
+        (200, "in_sync", ""),
+        (300, "new_drift", "d1"),
+        (400, "still_drifted", "d1"),
+        (500, "new_drift", "d2"),
+        (600, "could_not_check", ""),
+        (700, "resolved", ""),
+    ] {
+        let row = DriftResult {
+            tenant: "acme".into(),
+            status: status.into(),
+            checked_at: at,
+            result: format!("{{\"at\":{at}}}"),
+        };
+        changed.push(drift.record_result(&row, digest).await.expect("records"));
+    }
+    assert_eq!(changed, [true, false, true, false, true, true, true]);
+    let history = drift.history("acme", 10).await.expect("the history");
+    let statuses: Vec<(i64, &str, &str)> = history
+        .iter()
+        .map(|c| (c.checked_at, c.status.as_str(), c.digest.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (700, "resolved", ""),
+            (600, "could_not_check", ""),
+            (500, "new_drift", "d2"),
+            (300, "new_drift", "d1"),
+            (100, "in_sync", ""),
+        ]
+    );
+    let last = drift
+        .result("acme")
+        .await
+        .expect("reads")
+        .expect("a result");
+    assert_eq!(
+        (last.checked_at, last.result.as_str()),
+        (700, "{\"at\":700}")
+    );
+    drift
+        .record_result(
+            &DriftResult {
+                tenant: "gone".into(),
+                status: "in_sync".into(),
+                checked_at: 1,
+                result: "{}".into(),
+            },
+            "",
+        )
+        .await
+        .expect("records");
+    assert_eq!(
+        drift
+            .forget_results(&["acme".into()])
+            .await
+            .expect("forgets"),
+        1
+    );
+    let left: Vec<String> = drift
+        .results()
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|r| r.tenant)
+        .collect();
+    assert_eq!(left, ["acme"]);
+
+    let backups = state.backups();
+    backups
+        .record("acme", ("b1", "ok"), 10, (true, true))
+        .await
+        .expect("records");
+    backups
+        .record("acme", ("b2", "partial"), 20, (true, false))
+        .await
+        .expect("records");
+    backups
+        .record("acme", ("b3", "failed"), 30, (false, false))
+        .await
+        .expect("records");
+    let all = backups.all().await.expect("reads");
+    let b = &all[0];
+    assert_eq!(
+        (
+            b.id.as_str(),
+            b.status.as_str(),
+            b.at,
+            b.success_at,
+            b.complete_at
+        ),
+        ("b3", "failed", 30, Some(20), Some(10))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -756,3 +756,13 @@ pub async fn servers(tag: &str, namespace: &str) -> Servers {
         env,
     }
 }
+
+/// Checks a document against a checked-in schema.
+pub fn conforms(schema: &str, doc: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect(schema)).expect("JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{doc}: {errors:?}");
+}

@@ -1,0 +1,273 @@
+//! `falconer serve` (docs/agent.md): the agent runs the fleet's drift checks and the backup schedules
+//! (`ops::agent`) and answers over HTTP (axum): `/healthz`, `/readyz`, `/metrics` and the read-only JSON
+//! API under `/api/v1/`. It listens on a loopback address only and answers only requests that name a
+//! loopback host (a page of another site cannot reach it through DNS rebinding).
+
+pub mod api;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request as HttpRequest, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::diag::{Issue, Sources};
+use crate::ops::agent::Request;
+use crate::ops::fleet::Checked;
+use crate::ops::live::Settings;
+use crate::ops::{Cancel, Events};
+use crate::state::State;
+use metrics::Metrics;
+
+/// How long `/readyz` and a scrape wait for the state store.
+const STATE_WAIT: Duration = Duration::from_secs(5);
+
+/// Why the agent could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "{0} is not a loopback address: this version of the agent listens on 127.0.0.1, ::1 or localhost only (its pages and API have no sign-in yet)"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What every request handler shares.
+struct App {
+    state_url: String,
+    metrics: Metrics,
+    /// The state store, opened at the first request that needs it (and again after a failed open).
+    state: tokio::sync::Mutex<Option<State>>,
+}
+
+impl App {
+    /// The state store, opened if it is not yet, within [`STATE_WAIT`].
+    async fn state(&self) -> Result<State, String> {
+        let mut held = self.state.lock().await;
+        if let Some(s) = held.as_ref() {
+            return Ok(s.clone());
+        }
+        let opened = tokio::time::timeout(STATE_WAIT, State::open(&self.state_url)).await;
+        match opened {
+            Ok(Ok(s)) => Ok(held.insert(s).clone()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "the state store did not answer within {} s",
+                STATE_WAIT.as_secs()
+            )),
+        }
+    }
+}
+
+/// Binds `listen` (a loopback address), then runs the jobs and answers HTTP until `cancel`.
+pub async fn serve(
+    settings: &Settings,
+    req: Request,
+    listen: SocketAddr,
+    events: Arc<dyn Events>,
+    cancel: Cancel,
+) -> Result<(), ServeError> {
+    if !listen.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(listen));
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(listen);
+    // The one line the agent always prints: where it answers (with `--listen 127.0.0.1:0`, the port
+    // the system chose).
+    eprintln!("falconer serve: listening on http://{bound}");
+    let metrics = Metrics::default();
+    let app = Arc::new(App {
+        state_url: settings.state.clone(),
+        metrics: metrics.clone(),
+        state: tokio::sync::Mutex::new(None),
+    });
+    let stop = cancel.clone();
+    let http = tokio::spawn(async move {
+        let served = axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        (served, app)
+    });
+    crate::ops::agent::run(settings, &req, &metrics, events.as_ref(), &cancel).await;
+    cancel.cancel();
+    if let Ok((Err(e), _)) = http.await {
+        events.warning(&format!("the HTTP server stopped: {e}"));
+    }
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/tenants", get(tenants))
+        .layer(middleware::from_fn(loopback_host))
+        .with_state(app)
+}
+
+/// Refuses a request whose `Host` is not a loopback name: a page of another site that made its own
+/// name resolve to 127.0.0.1 (DNS rebinding) still sends its own name.
+async fn loopback_host(req: HttpRequest, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if is_loopback_host(host) {
+        return next.run(req).await;
+    }
+    let message =
+        "this agent answers only requests for a loopback host (localhost, 127.0.0.1, [::1])\n";
+    (StatusCode::MISDIRECTED_REQUEST, message).into_response()
+}
+
+/// Whether a `Host` header names a loopback host (with or without a port).
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Ready when the state store answers.
+async fn readyz(Shared(app): Shared<Arc<App>>) -> Response {
+    let answered = match app.state().await {
+        Ok(state) => tokio::time::timeout(STATE_WAIT, state.version())
+            .await
+            .map_err(|_| "the state store did not answer".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(Shared(app): Shared<Arc<App>>) -> Response {
+    let state = app.state().await;
+    let text = match &state {
+        Ok(s) => tokio::time::timeout(STATE_WAIT, app.metrics.render(Ok(s)))
+            .await
+            .unwrap_or_else(|_| String::new()),
+        Err(_) => {
+            let e = crate::state::StateError::Db("not reachable".into());
+            app.metrics.render(Err(&e)).await
+        }
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    (headers, text).into_response()
+}
+
+async fn tenants(
+    Shared(app): Shared<Arc<App>>,
+    query: Result<Query<api::TenantQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let state = match app.state().await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    match api::tenants(&state, &q).await {
+        Ok(page) => axum::Json(page).into_response(),
+        Err(api::ApiError::Query(e)) => error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The operations' events as the agent's log lines on standard error (through `tracing`): warnings and
+/// problems always, notes and each tenant checked at `-v`.
+pub struct Log;
+
+impl Events for Log {
+    fn issues(&self, issues: &[Issue], sources: &Sources) {
+        for i in issues {
+            tracing::warn!("{}", i.short(sources));
+        }
+    }
+
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+
+    fn note(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+
+    fn tenant_checked(&self, checked: &Checked) {
+        let r = &checked.result;
+        tracing::debug!("{}: {}", r.tenant, r.status.words());
+        for line in checked.notes.lines() {
+            tracing::warn!("{}: {line}", r.tenant);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_hosts_are_answered() {
+        for host in [
+            "localhost",
+            "LOCALHOST:9464",
+            "127.0.0.1",
+            "127.0.0.1:9464",
+            "127.3.4.5:80",
+            "[::1]",
+            "[::1]:9464",
+            "agent.localhost:9464",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "attacker.example",
+            "attacker.example:9464",
+            "localhost.attacker.example",
+            "10.0.0.1:9464",
+            "[2001:db8::1]:9464",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The agent's jobs (`falconer serve`, docs/agent.md): a fleet's drift checked at an interval, and the
+//! backup schedules run when due, until cancelled. Each job is the command's own operation (`drift` over
+//! the fleet, `backup run-due`), with the same records in the state store; what came of it is told to an
+//! [`Observer`] (the agent's metrics).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::live::Settings;
+use super::{Cancel, Error, Events, fleet, schedule};
+use crate::fleet::report::{FailOn, Status};
+use crate::state::State;
+
+/// What the agent runs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The fleet, as `drift` takes it (fleet files, globs, directories): read again at every cycle.
+    pub paths: Vec<PathBuf>,
+    /// The time from the start of one drift cycle to the start of the next.
+    pub drift_every: Duration,
+    /// Runs the backup schedules that are due (`backup run-due`), checked every `schedule_every`.
+    pub schedules: bool,
+    pub schedule_every: Duration,
+    /// Tenants checked at once.
+    pub parallelism: usize,
+    /// The repository key of the schedules' backups.
+    pub key_file: Option<PathBuf>,
+    /// How long a running job may go on once the agent is asked to stop.
+    pub grace: Duration,
+}
+
+/// A job of the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    Drift,
+    Backups,
+}
+
+impl Job {
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Drift => "drift",
+            Job::Backups => "backups",
+        }
+    }
+}
+
+/// What came of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Every tenant checked, every due backup taken.
+    Ok,
+    /// Done, with some tenants that could not be checked or backups that failed.
+    Partial,
+    /// Not done (the fleet could not be read, the state store could not be reached, ...).
+    Failed,
+    /// Stopped by the agent's shutdown.
+    Stopped,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Failed => "failed",
+            Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// Told what the agent's jobs did (the agent's metrics implement it).
+pub trait Observer: Send + Sync {
+    /// A job ended after `seconds`; `tenants` it went over (a drift cycle's, the backups' slots).
+    fn job_done(&self, job: Job, outcome: Outcome, seconds: f64, tenants: usize);
+    /// Whether the state store answered the last time a job opened it.
+    fn state_store(&self, up: bool);
+}
+
+/// Runs the jobs until `cancel`; a job running then is given `grace` to finish, then dropped (a drift
+/// check only reads; a backup's lock and its slot's lease expire and another runner takes them over).
+pub async fn run(
+    settings: &Settings,
+    req: &Request,
+    observer: &dyn Observer,
+    events: &dyn Events,
+    cancel: &Cancel,
+) {
+    let mut next_drift = Instant::now();
+    let mut next_backups = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next_drift {
+            next_drift = now + req.drift_every;
+            let job = drift_cycle(settings, req, observer, events);
+            timed(Job::Drift, job, observer, req.grace, cancel).await;
+        }
+        let now = Instant::now();
+        if req.schedules && now >= next_backups {
+            next_backups = now + req.schedule_every;
+            let job = backups_due(settings, req, observer, events);
+            timed(Job::Backups, job, observer, req.grace, cancel).await;
+        }
+        if cancel.is_cancelled() {
+            return;
+        }
+        let mut wake = next_drift;
+        if req.schedules {
+            wake = wake.min(next_backups);
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+}
+
+/// Runs a job, timed and told to the observer; once `cancel` fires it has `grace` left.
+async fn timed(
+    job: Job,
+    work: impl Future<Output = (Outcome, usize)>,
+    observer: &dyn Observer,
+    grace: Duration,
+    cancel: &Cancel,
+) {
+    let started = Instant::now();
+    let stopping = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let (outcome, tenants) = tokio::select! {
+        done = work => done,
+        () = stopping => (Outcome::Stopped, 0),
+    };
+    observer.job_done(job, outcome, started.elapsed().as_secs_f64(), tenants);
+}
+
+/// One drift check of every tenant of the fleet as it is now (tenants added or removed are picked up);
+/// the results of tenants no longer in it are forgotten.
+async fn drift_cycle(
+    settings: &Settings,
+    req: &Request,
+    observer: &dyn Observer,
+    events: &dyn Events,
+) -> (Outcome, usize) {
+    let members = match crate::fleet::resolve(&req.paths) {
+        Ok(Some(members)) => members,
+        Ok(None) => vec![crate::fleet::Member {
+            path: req.paths[0].clone(),
+            profile: None,
+            group: None,
+        }],
+        Err(e) => {
+            events.warning(&format!("the fleet could not be read: {e}"));
+            return (Outcome::Failed, 0);
+        }
+    };
+    let job = fleet::Request {
+        verb: fleet::Verb::Drift {
+            fail_on: FailOn::Any,
+        },
+        targets: Vec::new(),
+        excludes: Vec::new(),
+        save: None,
+        parallelism: req.parallelism,
+        shard: None,
+    };
+    let tenants = match fleet::tenants(&job, members) {
+        Ok(t) => t,
+        Err(e) => return failed(events, &e),
+    };
+    let ids: Vec<String> = tenants.0.iter().map(|t| t.id.clone()).collect();
+    let outcome = match fleet::run(settings, &job, tenants, events).await {
+        Ok(o) => o,
+        Err(e) => {
+            observer.state_store(!matches!(e, Error::State(_)));
+            return failed(events, &e);
+        }
+    };
+    observer.state_store(true);
+    forget_others(settings, &ids, events).await;
+    let unchecked = outcome
+        .results
+        .iter()
+        .any(|r| r.status == Status::CouldNotCheck);
+    let done = if unchecked {
+        Outcome::Partial
+    } else {
+        Outcome::Ok
+    };
+    (done, outcome.results.len())
+}
+
+/// Forgets the drift results of tenants no longer in the fleet (their series leave the metrics).
+async fn forget_others(settings: &Settings, ids: &[String], events: &dyn Events) {
+    let forgotten = match State::open(&settings.state).await {
+        Ok(state) => state.drift().forget_results(ids).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = forgotten {
+        events.warning(&format!(
+            "the results of tenants no longer in the fleet could not be forgotten: {e}"
+        ));
+    }
+}
+
+/// The backup schedules' due slots, each taken once by whichever runner claims it.
+async fn backups_due(
+    settings: &Settings,
+    req: &Request,
+    observer: &dyn Observer,
+    events: &dyn Events,
+) -> (Outcome, usize) {
+    let now = crate::util::now();
+    match schedule::run_due(settings, now, req.key_file.clone(), events).await {
+        Ok(done) => {
+            observer.state_store(true);
+            let ran: Vec<_> = done.iter().filter_map(|d| d.ran.as_ref()).collect();
+            let bad = ran
+                .iter()
+                .any(|r| r.status() != crate::backup::BackupStatus::Ok);
+            let outcome = if bad { Outcome::Partial } else { Outcome::Ok };
+            (outcome, ran.iter().map(|r| r.backups.len()).sum())
+        }
+        Err(e) => {
+            observer.state_store(!matches!(e, Error::State(_)));
+            failed(events, &e)
+        }
+    }
+}
+
+fn failed(events: &dyn Events, e: &Error) -> (Outcome, usize) {
+    events.warning(&e.to_string());
+    (Outcome::Failed, 0)
+}
