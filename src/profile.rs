@@ -45,6 +45,15 @@
 //! repo = "s3://backups/falconer"             # when neither --repo nor FALCONER_REPO is given
 //! key = { env = "FALCONER_BACKUP_KEY" }       # encrypts the repository's blobs (docs/backup.md)
 //!
+//! [serve]                                     # the agent (docs/agent.md)
+//! token = { env = "FALCONER_SERVE_TOKEN" }     # its API asks for it (Authorization: Bearer ...)
+//! metrics_public = false                      # true: /metrics without the token
+//!
+//! [[serve.webhook]]                           # the agent's notifications
+//! url = { env = "FALCONER_WEBHOOK_URL" }      # a secret: Slack's URLs carry a token
+//! format = "json"                             # or "slack"
+//! secret = { env = "FALCONER_WEBHOOK_SECRET" } # signs the JSON payloads
+//!
 //! [timeouts]                                  # seconds (docs/reliability.md); defaults 10 and 30
 //! connect = 10
 //! request = 30
@@ -206,6 +215,34 @@ impl BackupTable {
     }
 }
 
+/// The `[serve]` table: the agent's webhooks (docs/agent.md).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTable {
+    #[serde(default)]
+    pub webhook: Vec<WebhookTable>,
+    /// The token the API (and `/metrics`, unless `metrics_public`) asks for: `Authorization: Bearer ...`.
+    #[serde(default)]
+    pub token: Option<crate::model::SecretValue>,
+    /// `/metrics` without the token.
+    #[serde(default)]
+    pub metrics_public: bool,
+}
+
+/// One `[[serve.webhook]]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTable {
+    /// The URL, a secret (Slack's carry a token): `{ env }`, `{ file }` or `{ command }`.
+    pub url: crate::model::SecretValue,
+    /// `json` (falconer's, signed with `secret`) or `slack` (Slack's incoming webhooks).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The key of the JSON payloads' signature (HMAC-SHA256).
+    #[serde(default)]
+    pub secret: Option<crate::model::SecretValue>,
+}
+
 /// The `[timeouts]` table: seconds to reach a system and sign in (`connect`) and for one request (`request`),
 /// for every system, and per system in a table of its own (`[timeouts.postgres]`).
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -289,6 +326,7 @@ pub struct Profile {
     pub tables: Tables,
     pub restore: RestoreTable,
     pub backup: BackupTable,
+    pub serve: ServeTable,
     /// Where the file was read from (secret files are relative to its directory); empty without a file.
     pub dir: PathBuf,
     /// The `[timeouts]` table, when given.
@@ -356,6 +394,7 @@ impl Profile {
         };
         let restore: RestoreTable = own_table(&mut all, "restore", path)?;
         let backup: BackupTable = own_table(&mut all, "backup", path)?;
+        let serve: ServeTable = own_table(&mut all, "serve", path)?;
         let timeouts: Option<TimeoutsTable> = all
             .contains_key("timeouts")
             .then(|| own_table(&mut all, "timeouts", path))
@@ -365,6 +404,9 @@ impl Profile {
         }
         let tables: Tables = if restore.is_default()
             && backup.is_default()
+            && serve.webhook.is_empty()
+            && serve.token.is_none()
+            && !serve.metrics_public
             && timeouts.is_none()
             && !manifest_commands
             && environments.is_none()
@@ -378,6 +420,7 @@ impl Profile {
             tables,
             restore,
             backup,
+            serve,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             timeouts: timeouts.unwrap_or_default(),
             env,

@@ -29,7 +29,7 @@ const BUCKETS: [f64; 12] = [
 #[derive(Clone)]
 pub struct Metrics {
     jobs: Family<Labels, Histogram>,
-    job_tenants: Family<Labels, Gauge<i64, AtomicI64>>,
+    job_items: Family<Labels, Gauge<i64, AtomicI64>>,
     store_up: Gauge<i64, AtomicI64>,
     started: Arc<std::time::Instant>,
 }
@@ -38,7 +38,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             jobs: Family::new_with_constructor(|| Histogram::new(BUCKETS)),
-            job_tenants: Family::default(),
+            job_items: Family::default(),
             store_up: Gauge::default(),
             started: Arc::new(std::time::Instant::now()),
         }
@@ -46,15 +46,15 @@ impl Default for Metrics {
 }
 
 impl Observer for Metrics {
-    fn job_done(&self, job: Job, outcome: Outcome, seconds: f64, tenants: usize) {
+    fn job_done(&self, job: Job, outcome: Outcome, seconds: f64, items: usize) {
         let labels = vec![
             ("job", job.name().into()),
             ("outcome", outcome.name().into()),
         ];
         self.jobs.get_or_create(&labels).observe(seconds);
-        let count = i64::try_from(tenants).unwrap_or(i64::MAX);
+        let count = i64::try_from(items).unwrap_or(i64::MAX);
         let job = vec![("job", job.name().into())];
-        self.job_tenants.get_or_create(&job).set(count);
+        self.job_items.get_or_create(&job).set(count);
     }
 
     fn state_store(&self, up: bool) {
@@ -86,9 +86,9 @@ impl Metrics {
             self.jobs.clone(),
         );
         registry.register(
-            "job_tenants",
-            "Tenants the last run of each job went over",
-            self.job_tenants.clone(),
+            "job_items",
+            "What the last run of each job went over: tenants (drift), backups (backups), deliveries (webhooks)",
+            self.job_items.clone(),
         );
         registry.register(
             "state_store_up",
@@ -243,5 +243,46 @@ async fn lock_series(registry: &mut Registry, state: &State) -> Result<(), State
         "Seconds the oldest tenant lock held now has been held",
         oldest,
     );
+    Ok(())
+}
+
+/// Fills a state store with a fleet of `n` tenants as a long-running agent leaves it: each checked in two
+/// domains (`postgres`, `iam`), every other one drifted in `iam`, each backed up. What the tests and the
+/// benchmark of the metrics measure.
+pub async fn sample_fleet(state: &State, n: usize) -> Result<(), StateError> {
+    use crate::fleet::report::{Status, SystemLine};
+    for i in 0..n {
+        let tenant = format!("tenant-{i:05}");
+        let drifted = i % 2 == 1;
+        let status = if drifted {
+            Status::NewDrift
+        } else {
+            Status::InSync
+        };
+        let path = format!("fleet/{tenant}");
+        let mut r = TenantResult::failed(tenant.clone(), path, status, String::new());
+        r.errors.clear();
+        r.systems = ["postgres", "iam"]
+            .iter()
+            .map(|d| SystemLine {
+                domain: d.to_string(),
+                changes: usize::from(drifted && *d == "iam"),
+                error: None,
+            })
+            .collect();
+        let row = crate::state::DriftResult {
+            tenant: tenant.clone(),
+            status: if drifted { "new_drift" } else { "in_sync" }.into(),
+            checked_at: 1_700_000_000,
+            result: serde_json::to_string(&r).unwrap_or_default(),
+        };
+        state.drift().record_result(&row, "").await?;
+        let id = format!("b{i}");
+        let at = 1_700_000_000;
+        state
+            .backups()
+            .record(&tenant, (&id, "ok"), at, (true, true))
+            .await?;
+    }
     Ok(())
 }

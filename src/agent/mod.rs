@@ -33,14 +33,43 @@ const STATE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "{0} is not a loopback address: this version of the agent listens on 127.0.0.1, ::1 or localhost only (its pages and API have no sign-in yet)"
+        "{0} is not a loopback address: an agent answers beyond this host only with a token (the profile's [serve] token), or listen on 127.0.0.1"
     )]
     NotLoopback(SocketAddr),
+    #[error(
+        "{0} is not a loopback address and the agent does not serve TLS yet: give --insecure-http to answer in plain HTTP (inside a cluster's network, or behind a proxy that adds TLS), or listen on 127.0.0.1"
+    )]
+    NoTls(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Who may ask what: the token (none: loopback only), whether `/metrics` is public, and whether plain HTTP
+/// beyond loopback was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub token: Option<String>,
+    pub metrics_public: bool,
+    pub insecure_http: bool,
+}
+
+impl Access {
+    /// Whether the agent may listen on `addr`.
+    fn check(&self, addr: SocketAddr) -> Result<(), ServeError> {
+        if addr.ip().is_loopback() {
+            return Ok(());
+        }
+        if self.token.is_none() {
+            return Err(ServeError::NotLoopback(addr));
+        }
+        if !self.insecure_http {
+            return Err(ServeError::NoTls(addr));
+        }
+        Ok(())
+    }
 }
 
 /// What every request handler shares.
@@ -73,14 +102,12 @@ impl App {
 /// Binds `listen` (a loopback address), then runs the jobs and answers HTTP until `cancel`.
 pub async fn serve(
     settings: &Settings,
-    req: Request,
+    (req, access): (Request, Access),
     listen: SocketAddr,
     events: Arc<dyn Events>,
     cancel: Cancel,
 ) -> Result<(), ServeError> {
-    if !listen.ip().is_loopback() {
-        return Err(ServeError::NotLoopback(listen));
-    }
+    access.check(listen)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -99,7 +126,7 @@ pub async fn serve(
     });
     let stop = cancel.clone();
     let http = tokio::spawn(async move {
-        let served = axum::serve(listener, router(app.clone()))
+        let served = axum::serve(listener, router(app.clone(), access))
             .with_graceful_shutdown(stop.cancelled_owned())
             .await;
         (served, app)
@@ -112,14 +139,55 @@ pub async fn serve(
     Ok(())
 }
 
-fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>, access: Access) -> Router {
+    let access = Arc::new(access);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/tenants", get(tenants))
-        .layer(middleware::from_fn(loopback_host))
+        .layer(middleware::from_fn_with_state(access, guard))
         .with_state(app)
+}
+
+/// Without a token, only requests for a loopback host; with one, every path but the probes (and
+/// `/metrics` when public) needs it.
+async fn guard(Shared(access): Shared<Arc<Access>>, req: HttpRequest, next: Next) -> Response {
+    let Some(token) = &access.token else {
+        return loopback_host(req, next).await;
+    };
+    let path = req.uri().path();
+    let open =
+        matches!(path, "/healthz" | "/readyz") || (path == "/metrics" && access.metrics_public);
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if open || given.is_some_and(|g| same(g.trim(), token)) {
+        return next.run(req).await;
+    }
+    let mut denied = (
+        StatusCode::UNAUTHORIZED,
+        "this agent asks for its token: Authorization: Bearer TOKEN\n",
+    )
+        .into_response();
+    denied.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"falconer\""),
+    );
+    denied
+}
+
+/// Whether two secrets are equal, in a time that does not depend on where they differ (their digests
+/// are compared whole).
+fn same(a: &str, b: &str) -> bool {
+    use sha2::Digest;
+    let (x, y) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 /// Refuses a request whose `Host` is not a loopback name: a page of another site that made its own

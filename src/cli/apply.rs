@@ -35,6 +35,10 @@ pub struct Args {
     /// when it ends (with --auto-approve; without it, one after another, asking for each).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallelism: usize,
+    /// Fleets: only this job's share of the tenants, K of N (as `plan` and `drift` take it), or `auto`
+    /// from the runner's parallel job (a Kubernetes Indexed Job, GitLab CI, ...; docs/fleets.md).
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
 }
 
 impl Args {
@@ -47,7 +51,19 @@ impl Args {
 /// Runs the apply when the paths name a fleet: `Some(exit code)`; `None` for one tenant.
 pub fn fleet(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
     let members = match fleet_each::members(&args.paths) {
-        Ok(m) => m?,
+        Ok(Some(m)) => m,
+        // With --shard, one tenant is a fleet of one: this job applies it only when it is its share.
+        Ok(None) if args.shard.is_some() => vec![Member {
+            path: args.paths[0].clone(),
+            profile: None,
+            group: None,
+        }],
+        Ok(None) => return None,
+        Err(e) => return Some(fleet_each::failed(&e.to_string(), out)),
+    };
+    let members = match super::args::shard(args.shard.as_deref()) {
+        Ok(Some(shard)) => fleet_each::share(members, shard),
+        Ok(None) => members,
         Err(e) => return Some(fleet_each::failed(&e.to_string(), out)),
     };
     if args.auto_approve && args.parallelism > 1 {

@@ -20,8 +20,9 @@ pub struct FleetArgs {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallelism: usize,
     /// Fleets: only this job's share of the tenants, K of N (stable, by tenant id): N jobs given 1/N … N/N
-    /// cover every tenant once.
-    #[arg(long, value_name = "K/N")]
+    /// cover every tenant once. `auto`: K and N from the runner's parallel job (a Kubernetes Indexed Job,
+    /// GitLab CI, CircleCI, Buildkite; docs/fleets.md).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
     /// Fleets: JSON Lines events on standard output (schema: schemas/fleet-event.schema.json).
     #[arg(long)]
@@ -108,5 +109,19 @@ impl MapArgs {
             map_file: self.map_file.clone(),
             accept_proposed: self.accept_proposed_map,
         }
+    }
+}
+
+/// `--shard`: K/N as given, or for `auto` the runner's job index and count read from the environment
+/// (said on standard error).
+pub fn shard(given: Option<&str>) -> Result<Option<crate::fleet::Shard>, crate::fleet::FleetError> {
+    match given {
+        None => Ok(None),
+        Some("auto") => {
+            let (s, runner) = crate::fleet::Shard::auto(|k| std::env::var(k).ok())?;
+            eprintln!("--shard auto: this job's share is {s} ({runner})");
+            Ok(Some(s))
+        }
+        Some(k_of_n) => crate::fleet::Shard::parse(k_of_n).map(Some),
     }
 }

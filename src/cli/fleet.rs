@@ -48,13 +48,20 @@ pub fn maybe(job: &Job, paths: &[PathBuf], out: &Output, settings: &Settings) ->
 
 /// Runs the job over the members; returns the exit code.
 pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -> i32 {
+    let shard = match super::args::shard(job.fleet.shard.as_deref()) {
+        Ok(s) => s.map(|s| s.to_string()),
+        Err(e) => {
+            out.error(e.to_string());
+            return exit::ERROR;
+        }
+    };
     let req = Request {
         verb: job.verb,
         targets: job.targets.clone(),
         excludes: job.excludes.clone(),
         save: job.save.clone(),
         parallelism: job.fleet.parallelism,
-        shard: job.fleet.shard.clone(),
+        shard,
     };
     let loaded = match crate::ops::fleet::tenants(&req, members) {
         Ok(l) => l,

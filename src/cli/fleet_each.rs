@@ -36,6 +36,19 @@ pub fn tenant_of(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// The members of this job's share: by tenant id (a saved plan's from its name, `TENANT.plan.json`; a
+/// manifest that cannot be read by its path, which then fails in one job only).
+pub fn share(members: Vec<Member>, shard: crate::fleet::Shard) -> Vec<Member> {
+    let id = |m: &Member| {
+        let name = m.path.file_name().map(|n| n.to_string_lossy().to_string());
+        match name.as_deref().and_then(|n| n.strip_suffix(".plan.json")) {
+            Some(tenant) => tenant.to_string(),
+            None => tenant_of(&m.path).unwrap_or_else(|_| m.path.display().to_string()),
+        }
+    };
+    members.into_iter().filter(|m| shard.owns(&id(m))).collect()
+}
+
 /// This process's command line for one tenant: without the arguments equal to `fleet` (the paths that
 /// named the fleet), `--parallelism`, `--profile` (each member gets its own) and the options of `options`
 /// (with their values), then `given`.
@@ -45,7 +58,8 @@ pub fn command_line(fleet: &[OsString], options: &[&str], given: &[OsString]) ->
     while let Some(a) = args.next() {
         let s = a.to_string_lossy();
         let name = s.split('=').next().unwrap_or_default();
-        let dropped = ["--parallelism", "--profile"].contains(&name) || options.contains(&name);
+        let dropped =
+            ["--parallelism", "--profile", "--shard"].contains(&name) || options.contains(&name);
         if dropped {
             if !s.contains('=') {
                 args.next();

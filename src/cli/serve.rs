@@ -33,6 +33,15 @@ pub struct Args {
     /// The repository key of the schedules' backups (else each profile's `[backup] key`).
     #[arg(long, env = "FALCONER_BACKUP_KEY_FILE", value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// A webhook for the events (new drift, drift resolved, a backup not complete, a restore finished),
+    /// in falconer's JSON, signed with FALCONER_WEBHOOK_SECRET when set. A URL here is seen by every user
+    /// of the machine: give it in the profile's `[[serve.webhook]]` instead (docs/agent.md).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Answer in plain HTTP on an address that is not loopback (with the profile's `[serve] token`):
+    /// inside a cluster's network, or behind a proxy that adds TLS.
+    #[arg(long)]
+    pub insecure_http: bool,
     /// How long a running job may go on after SIGTERM or SIGINT before the agent stops anyway.
     #[arg(long, default_value = "30s", value_parser = parse_every, value_name = "DURATION")]
     pub grace: Duration,
@@ -50,6 +59,18 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
         out.error("nothing to do: give a fleet to check, or leave the backup schedules on (no --no-schedules)");
         return exit::ERROR;
     }
+    let webhooks = match webhooks(a, out, settings) {
+        Ok(w) => w,
+        Err(e) => return exit::fail(out, &e),
+    };
+    let access = match settings.serve_access() {
+        Ok((token, metrics_public)) => crate::agent::Access {
+            token,
+            metrics_public,
+            insecure_http: a.insecure_http,
+        },
+        Err(e) => return exit::fail(out, &e),
+    };
     let req = crate::ops::agent::Request {
         paths: a.paths.clone(),
         drift_every: a.drift_every,
@@ -58,6 +79,8 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
         parallelism: a.parallelism.max(1),
         key_file: a.key_file.clone(),
         grace: a.grace,
+        webhooks,
+        deliver_every: Duration::from_secs(5),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,7 +96,7 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
     let served = runtime.block_on(async {
         tokio::spawn(stop_on_signal(cancel.clone()));
         let events = Arc::new(crate::agent::Log);
-        crate::agent::serve(settings, req, a.listen, events, cancel).await
+        crate::agent::serve(settings, (req, access), a.listen, events, cancel).await
     });
     match served {
         Ok(()) => {
@@ -85,6 +108,29 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
             exit::ERROR
         }
     }
+}
+
+/// The profile's webhooks and those of `--webhook` (warned of: a command line is public on its machine).
+fn webhooks(
+    a: &Args,
+    out: &Output,
+    settings: &Settings,
+) -> Result<Vec<crate::ops::webhooks::Webhook>, crate::ops::Error> {
+    let mut hooks = settings.webhooks()?;
+    let secret = std::env::var("FALCONER_WEBHOOK_SECRET").ok();
+    for url in &a.webhook {
+        let hook = crate::ops::webhooks::Webhook {
+            url: url.clone(),
+            format: crate::ops::webhooks::Format::Json,
+            secret: secret.clone(),
+        };
+        out.warning(format!(
+            "the webhook to {} is given on the command line, which every user of this machine can read: give it in the profile's [[serve.webhook]] as {{ env = \"NAME\" }}",
+            hook.host()
+        ));
+        hooks.push(hook);
+    }
+    Ok(hooks)
 }
 
 /// Cancels the agent on SIGTERM (a container's stop) or SIGINT (Ctrl-C).

@@ -46,7 +46,53 @@ pub enum FleetError {
         "`--shard {0}` is not a share: give K/N with 1 <= K <= N (the third of four jobs: --shard 3/4)"
     )]
     Shard(String),
+    #[error("`--shard auto`: {0}")]
+    ShardAuto(String),
 }
+
+/// A CI runner or scheduler whose parallel jobs `--shard auto` reads: the variables of a job's index and
+/// of the number of jobs, and whether the index counts from 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Runner {
+    pub name: &'static str,
+    pub index: &'static str,
+    pub total: &'static str,
+    pub from_zero: bool,
+}
+
+/// The runners `--shard auto` knows, in the order it looks for them (docs/fleets.md).
+pub const RUNNERS: [Runner; 5] = [
+    Runner {
+        name: "a Kubernetes Indexed Job",
+        index: "JOB_COMPLETION_INDEX",
+        total: "JOB_COMPLETIONS",
+        from_zero: true,
+    },
+    Runner {
+        name: "GitLab CI (parallel)",
+        index: "CI_NODE_INDEX",
+        total: "CI_NODE_TOTAL",
+        from_zero: false,
+    },
+    Runner {
+        name: "CircleCI (parallelism)",
+        index: "CIRCLE_NODE_INDEX",
+        total: "CIRCLE_NODE_TOTAL",
+        from_zero: true,
+    },
+    Runner {
+        name: "Buildkite (parallelism)",
+        index: "BUILDKITE_PARALLEL_JOB",
+        total: "BUILDKITE_PARALLEL_JOB_COUNT",
+        from_zero: true,
+    },
+    Runner {
+        name: "falconer's own variables",
+        index: "FALCONER_SHARD_INDEX",
+        total: "FALCONER_SHARD_COUNT",
+        from_zero: false,
+    },
+];
 
 /// A fleet file: groups of tenants, each with an optional connection profile.
 ///
@@ -281,6 +327,44 @@ impl Shard {
         Ok(Shard { k, n })
     }
 
+    /// This job's share as the runner it runs in numbers its jobs (`var` reads the environment): the
+    /// first runner whose index variable is set; its count must be set too.
+    pub fn auto(var: impl Fn(&str) -> Option<String>) -> Result<(Shard, &'static str), FleetError> {
+        let Some((r, index)) = RUNNERS.iter().find_map(|r| Some((r, var(r.index)?))) else {
+            let names: Vec<String> = RUNNERS
+                .iter()
+                .map(|r| format!("{} ({})", r.index, r.name))
+                .collect();
+            return Err(FleetError::ShardAuto(format!(
+                "no job index in the environment: set one of {}, or give --shard K/N",
+                names.join(", ")
+            )));
+        };
+        let wrong = |why: String| FleetError::ShardAuto(format!("{} ({}): {why}", r.index, r.name));
+        let index: u64 = index
+            .trim()
+            .parse()
+            .map_err(|_| wrong(format!("{index:?} is not a number")))?;
+        let total = var(r.total)
+            .ok_or_else(|| wrong(format!("{} (the number of jobs) is not set", r.total)))?;
+        let n: u64 = total
+            .trim()
+            .parse()
+            .map_err(|_| wrong(format!("{} = {total:?} is not a number", r.total)))?;
+        let k = if r.from_zero {
+            index.checked_add(1)
+        } else {
+            Some(index)
+        };
+        match k.filter(|k| (1..=n).contains(k)) {
+            Some(k) => Ok((Shard { k, n }, r.name)),
+            None => Err(wrong(format!(
+                "index {index} does not fit {n} jobs (counted from {})",
+                if r.from_zero { 0 } else { 1 }
+            ))),
+        }
+    }
+
     /// Whether this share holds the tenant.
     pub fn owns(&self, tenant: &str) -> bool {
         let d = sha2::Sha256::digest(tenant.as_bytes());
@@ -298,6 +382,98 @@ impl std::fmt::Display for Shard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shard_auto_reads_each_runner_as_it_numbers_its_jobs() {
+        use super::{RUNNERS, Shard};
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let share = |pairs| Shard::auto(env(pairs)).map(|(s, _)| s.to_string());
+        // Kubernetes, CircleCI and Buildkite count from 0; GitLab and falconer's own from 1.
+        assert_eq!(
+            share(&[("JOB_COMPLETION_INDEX", "0"), ("JOB_COMPLETIONS", "4")]).ok(),
+            Some("1/4".into())
+        );
+        assert_eq!(
+            share(&[("JOB_COMPLETION_INDEX", "3"), ("JOB_COMPLETIONS", "4")]).ok(),
+            Some("4/4".into())
+        );
+        assert_eq!(
+            share(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "3")]).ok(),
+            Some("1/3".into())
+        );
+        assert_eq!(
+            share(&[("CI_NODE_INDEX", "3"), ("CI_NODE_TOTAL", "3")]).ok(),
+            Some("3/3".into())
+        );
+        assert_eq!(
+            share(&[("CIRCLE_NODE_INDEX", "2"), ("CIRCLE_NODE_TOTAL", "5")]).ok(),
+            Some("3/5".into())
+        );
+        assert_eq!(
+            share(&[
+                ("BUILDKITE_PARALLEL_JOB", "0"),
+                ("BUILDKITE_PARALLEL_JOB_COUNT", "2")
+            ])
+            .ok(),
+            Some("1/2".into())
+        );
+        assert_eq!(
+            share(&[("FALCONER_SHARD_INDEX", "2"), ("FALCONER_SHARD_COUNT", "2")]).ok(),
+            Some("2/2".into())
+        );
+        // Wrong or missing values are errors that name the variable.
+        for (pairs, says) in [
+            (&[][..], "no job index"),
+            (
+                &[("JOB_COMPLETION_INDEX", "4"), ("JOB_COMPLETIONS", "4")][..],
+                "does not fit",
+            ),
+            (
+                &[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "3")][..],
+                "does not fit",
+            ),
+            (&[("CI_NODE_INDEX", "1")][..], "CI_NODE_TOTAL"),
+            (
+                &[("CIRCLE_NODE_INDEX", "x"), ("CIRCLE_NODE_TOTAL", "2")][..],
+                "not a number",
+            ),
+        ] {
+            let e = Shard::auto(|k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            });
+            assert!(
+                e.as_ref().is_err_and(|e| e.to_string().contains(says)),
+                "{pairs:?}: {e:?}"
+            );
+        }
+        // Every runner's index and count are read together.
+        for r in RUNNERS {
+            let pairs = [
+                (r.index, if r.from_zero { "0" } else { "1" }),
+                (r.total, "1"),
+            ];
+            let found = Shard::auto(|k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            });
+            assert_eq!(
+                found.map(|(s, name)| (s.to_string(), name)).ok(),
+                Some(("1/1".into(), r.name))
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::live::Settings;
+use super::webhooks::{self, Webhook};
 use super::{Cancel, Error, Events, fleet, schedule};
 use crate::fleet::report::{FailOn, Status};
 use crate::state::State;
@@ -27,6 +28,9 @@ pub struct Request {
     pub key_file: Option<PathBuf>,
     /// How long a running job may go on once the agent is asked to stop.
     pub grace: Duration,
+    /// Where the outbox's events are delivered, and how often the due deliveries are made.
+    pub webhooks: Vec<Webhook>,
+    pub deliver_every: Duration,
 }
 
 /// A job of the agent.
@@ -34,6 +38,7 @@ pub struct Request {
 pub enum Job {
     Drift,
     Backups,
+    Webhooks,
 }
 
 impl Job {
@@ -41,6 +46,7 @@ impl Job {
         match self {
             Job::Drift => "drift",
             Job::Backups => "backups",
+            Job::Webhooks => "webhooks",
         }
     }
 }
@@ -71,14 +77,17 @@ impl Outcome {
 
 /// Told what the agent's jobs did (the agent's metrics implement it).
 pub trait Observer: Send + Sync {
-    /// A job ended after `seconds`; `tenants` it went over (a drift cycle's, the backups' slots).
-    fn job_done(&self, job: Job, outcome: Outcome, seconds: f64, tenants: usize);
+    /// A job ended after `seconds`; the `items` it went over (a drift cycle's tenants, the backups taken,
+    /// the deliveries made).
+    fn job_done(&self, job: Job, outcome: Outcome, seconds: f64, items: usize);
     /// Whether the state store answered the last time a job opened it.
     fn state_store(&self, up: bool);
 }
 
-/// Runs the jobs until `cancel`; a job running then is given `grace` to finish, then dropped (a drift
-/// check only reads; a backup's lock and its slot's lease expire and another runner takes them over).
+/// Runs the jobs until `cancel`, each at its own pace (a long drift cycle never holds up a backup slot or a
+/// delivery); a job running then is given `grace` to finish, then dropped (a drift check only reads; a
+/// backup's lock and its slot's lease expire and another runner takes them over; a delivery's claim
+/// expires and the event is delivered again, with its id).
 pub async fn run(
     settings: &Settings,
     req: &Request,
@@ -86,31 +95,56 @@ pub async fn run(
     events: &dyn Events,
     cancel: &Cancel,
 ) {
-    let mut next_drift = Instant::now();
-    let mut next_backups = Instant::now();
-    loop {
-        let now = Instant::now();
-        if now >= next_drift {
-            next_drift = now + req.drift_every;
-            let job = drift_cycle(settings, req, observer, events);
-            timed(Job::Drift, job, observer, req.grace, cancel).await;
-        }
-        let now = Instant::now();
-        if req.schedules && now >= next_backups {
-            next_backups = now + req.schedule_every;
-            let job = backups_due(settings, req, observer, events);
-            timed(Job::Backups, job, observer, req.grace, cancel).await;
-        }
-        if cancel.is_cancelled() {
+    let deliveries = Deliveries::new(settings, &req.webhooks);
+    let pace = |job, on, period| Pace {
+        job,
+        on,
+        period,
+        grace: req.grace,
+    };
+    let drift = pace(Job::Drift, !req.paths.is_empty(), req.drift_every);
+    let backups = pace(Job::Backups, req.schedules, req.schedule_every);
+    let hooks = pace(Job::Webhooks, !req.webhooks.is_empty(), req.deliver_every);
+    tokio::join!(
+        drift.run(
+            || drift_cycle(settings, req, observer, events),
+            observer,
+            cancel
+        ),
+        backups.run(
+            || backups_due(settings, req, observer, events),
+            observer,
+            cancel
+        ),
+        hooks.run(|| deliveries.round(observer, events), observer, cancel),
+    );
+}
+
+/// How often a job runs, if at all.
+struct Pace {
+    job: Job,
+    on: bool,
+    period: Duration,
+    grace: Duration,
+}
+
+impl Pace {
+    /// Runs the job every period (from one start to the next) until `cancel`.
+    async fn run<F, W>(self, mut work: F, observer: &dyn Observer, cancel: &Cancel)
+    where
+        F: FnMut() -> W,
+        W: Future<Output = (Outcome, usize)>,
+    {
+        if !self.on {
             return;
         }
-        let mut wake = next_drift;
-        if req.schedules {
-            wake = wake.min(next_backups);
-        }
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep_until(wake.into()) => {}
+        loop {
+            let next = Instant::now() + self.period;
+            timed(self.job, work(), observer, self.grace, cancel).await;
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep_until(next.into()) => {}
+            }
         }
     }
 }
@@ -128,11 +162,11 @@ async fn timed(
         cancel.cancelled().await;
         tokio::time::sleep(grace).await;
     };
-    let (outcome, tenants) = tokio::select! {
+    let (outcome, items) = tokio::select! {
         done = work => done,
         () = stopping => (Outcome::Stopped, 0),
     };
-    observer.job_done(job, outcome, started.elapsed().as_secs_f64(), tenants);
+    observer.job_done(job, outcome, started.elapsed().as_secs_f64(), items);
 }
 
 /// One drift check of every tenant of the fleet as it is now (tenants added or removed are picked up);
@@ -232,4 +266,65 @@ async fn backups_due(
 fn failed(events: &dyn Events, e: &Error) -> (Outcome, usize) {
     events.warning(&e.to_string());
     (Outcome::Failed, 0)
+}
+
+/// The agent's deliveries of the outbox's events to its webhooks, over one state store connection and
+/// one HTTP client.
+struct Deliveries<'a> {
+    settings: &'a Settings,
+    hooks: &'a [Webhook],
+    holder: String,
+    client: reqwest::Client,
+    state: tokio::sync::Mutex<Option<State>>,
+}
+
+impl<'a> Deliveries<'a> {
+    fn new(settings: &'a Settings, hooks: &'a [Webhook]) -> Deliveries<'a> {
+        let me = crate::state::Owner::current();
+        let tag = crate::util::random::<4>()
+            .map(|b| crate::util::hex(&b))
+            .unwrap_or_default();
+        Deliveries {
+            settings,
+            hooks,
+            holder: format!("{}@{}:{}:{tag}", me.name, me.host, me.pid),
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// One round: every due delivery made (the state store opened again after it failed).
+    async fn round(&self, observer: &dyn Observer, events: &dyn Events) -> (Outcome, usize) {
+        let mut held = self.state.lock().await;
+        let state = match held.as_ref() {
+            Some(s) => s.clone(),
+            None => match State::open(&self.settings.state).await {
+                Ok(s) => held.insert(s).clone(),
+                Err(e) => {
+                    observer.state_store(false);
+                    return failed(events, &Error::State(e));
+                }
+            },
+        };
+        let holder = &self.holder;
+        match webhooks::deliver(&state, self.hooks, holder, &self.client, events).await {
+            Ok(r) => {
+                observer.state_store(true);
+                let tried = r.delivered + r.failed + r.given_up;
+                let done = match r.failed + r.given_up {
+                    0 => Outcome::Ok,
+                    _ => Outcome::Partial,
+                };
+                (done, tried)
+            }
+            Err(e) => {
+                observer.state_store(false);
+                *held = None;
+                failed(events, &Error::State(e))
+            }
+        }
+    }
 }

@@ -72,6 +72,19 @@ pub async fn record(state: &State, a: Audit, naming_of: Option<&Tenant>, events:
             a.kind
         ));
     }
+    if row.kind == "restore" {
+        let data = serde_json::json!({
+            "id": row.id,
+            "outcome": row.outcome,
+            "source": row.source,
+            "domains": a.domains,
+            "reason": row.reason,
+        });
+        let told = super::webhooks::Kind::RestoreFinished;
+        if let Err(e) = super::webhooks::tell(state, told, &row.tenant, data).await {
+            events.warning(&format!("could not write the restore's event: {e}"));
+        }
+    }
     if let Some(t) = naming_of {
         let naming = serde_json::to_string(&t.naming).unwrap_or_default();
         if let Err(e) = state.registry().remember_naming(&t.id, &naming).await {

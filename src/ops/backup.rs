@@ -127,7 +127,24 @@ async fn last_backup(
     state
         .backups()
         .record(tenant, (id, &word), at, (stored, complete))
-        .await
+        .await?;
+    let kind = match status {
+        BackupStatus::Ok => return Ok(()),
+        BackupStatus::Incomplete => super::webhooks::Kind::BackupIncomplete,
+        BackupStatus::Partial => super::webhooks::Kind::BackupPartial,
+        BackupStatus::Failed => super::webhooks::Kind::BackupFailed,
+    };
+    let domains: Vec<serde_json::Value> = record
+        .map(|r| {
+            let status = |e: &DomainEntry| serde_json::to_value(e.status).unwrap_or_default();
+            r.domains
+                .iter()
+                .map(|e| serde_json::json!({ "domain": e.domain, "status": status(e) }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let data = serde_json::json!({ "id": id, "status": word, "domains": domains });
+    super::webhooks::tell(state, kind, tenant, data).await
 }
 
 /// The domains the tenant has objects in, as its manifest declares them and its newest backup holds them,

@@ -300,7 +300,24 @@ async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::
         checked_at: crate::state::now(),
         result: serde_json::to_string(r).unwrap_or_default(),
     };
-    state.drift().record_result(&row, &digest).await.map(drop)
+    state.drift().record_result(&row, &digest).await?;
+    let kind = match r.status {
+        Status::NewDrift => super::webhooks::Kind::DriftNew,
+        Status::Resolved => super::webhooks::Kind::DriftResolved,
+        _ => return Ok(()),
+    };
+    let domains: Vec<serde_json::Value> = r
+        .systems
+        .iter()
+        .map(|s| serde_json::json!({ "domain": s.domain, "changes": s.changes }))
+        .collect();
+    let data = serde_json::json!({
+        "status": row.status,
+        "changes": r.changes.len(),
+        "domains": domains,
+        "previous": r.previous,
+    });
+    super::webhooks::tell(state, kind, &r.tenant, data).await
 }
 
 /// A tenant that could not be checked, and why.

@@ -215,6 +215,68 @@ impl Settings {
             .map_err(|e| wrong(format!("cannot be used: {e}")))
     }
 
+    /// The agent's token (`[serve] token`), read, and whether `/metrics` is public.
+    pub fn serve_access(&self) -> Result<(Option<String>, bool), Error> {
+        let serve = &self.profile()?.serve;
+        let wrong = |why: String| Error::Profile(ProfileError::setting("[serve] token", why));
+        let token = match &serve.token {
+            None => None,
+            Some(crate::model::SecretValue::Plain(_)) => {
+                return Err(wrong("is written in plain text: give it as { env = \"NAME\" }, { file = \"PATH\" } or { command = [...] }".into()));
+            }
+            Some(s) => {
+                let base = self.profile.as_deref().and_then(Path::parent);
+                let read = crate::secrets::resolve_profile(s, base.unwrap_or(Path::new(".")))
+                    .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?;
+                let token = read.ok_or_else(|| wrong("is redacted".into()))?;
+                if token.trim().len() < 16 {
+                    return Err(wrong("is shorter than 16 characters: make a long random one (openssl rand -hex 32)".into()));
+                }
+                Some(token.trim().to_string())
+            }
+        };
+        Ok((token, serve.metrics_public))
+    }
+
+    /// The profile's webhooks (`[[serve.webhook]]`), their URLs and secrets read.
+    pub fn webhooks(&self) -> Result<Vec<super::webhooks::Webhook>, Error> {
+        use super::webhooks::{Format, Webhook};
+        let base = self
+            .profile
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        let mut out = Vec::new();
+        for (i, w) in self.profile()?.serve.webhook.iter().enumerate() {
+            let place = format!("[[serve.webhook]] {}", i + 1);
+            let wrong = |why: String| Error::Profile(ProfileError::setting(place.clone(), why));
+            let read = |s: &crate::model::SecretValue, what: &str| match s {
+                crate::model::SecretValue::Plain(_) => Err(wrong(format!(
+                    "its {what} is written in plain text: give it as {{ env = \"NAME\" }}, {{ file = \"PATH\" }} or {{ command = [...] }}"
+                ))),
+                s => crate::secrets::resolve_profile(s, base)
+                    .map_err(|e| wrong(format!("its {what} cannot be read: {}", e.0)))?
+                    .ok_or_else(|| wrong(format!("its {what} is redacted"))),
+            };
+            let format = match w.format.as_deref() {
+                None | Some("json") => Format::Json,
+                Some("slack") => Format::Slack,
+                Some(other) => {
+                    return Err(wrong(format!(
+                        "format {other:?}: use \"json\" or \"slack\""
+                    )));
+                }
+            };
+            let secret = w.secret.as_ref().map(|s| read(s, "secret")).transpose()?;
+            out.push(Webhook {
+                url: read(&w.url, "url")?,
+                format,
+                secret,
+            });
+        }
+        Ok(out)
+    }
+
     /// Whether the profile lets a manifest's secret `{ command }` run in live plans and applies.
     /// The environments a tenant can be in (the profile's `environments`, else the defaults).
     pub fn environments(&self) -> Result<Vec<String>, Error> {

@@ -24,6 +24,7 @@ pub mod repo;
 pub mod restore;
 pub mod schedule;
 pub mod tenant;
+pub mod webhooks;
 
 pub use error::{Error, Refusal, RunFailure};
 pub use events::{Answer, Event, Events, Question, Recorded};

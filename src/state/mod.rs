@@ -70,6 +70,14 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_backup_last (
         tenant text primary key, id text not null, status text not null, at bigint not null,
         success_at bigint, complete_at bigint)",
+    "create table if not exists falconer_outbox (
+        id text primary key, kind text not null, tenant text not null, at bigint not null,
+        data text not null)",
+    "create table if not exists falconer_deliveries (
+        event_id text not null, target text not null, holder text not null default '',
+        lease_until bigint not null default 0, attempts bigint not null default 0,
+        next_at bigint not null default 0, delivered_at bigint, abandoned bigint not null default 0,
+        last_error text not null default '', primary key (event_id, target))",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -427,6 +435,11 @@ impl State {
         Backups(self)
     }
 
+    /// The events falconer processes write for the agents' webhooks, and their deliveries.
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox(self)
+    }
+
     /// The journal of runs: started, each step, finished; what unfinished runs set out to change.
     pub fn runs(&self) -> Runs<'_> {
         Runs(self)
@@ -458,6 +471,7 @@ mod codes;
 mod drift;
 mod locks;
 mod managed;
+mod outbox;
 mod progress;
 mod registry;
 mod runs;
@@ -467,6 +481,7 @@ pub use codes::Codes;
 pub use drift::{Drift, DriftChange, DriftResult};
 pub use locks::Locks;
 pub use managed::Managed;
+pub use outbox::{Delivery, Outbox, OutboxEvent};
 pub use progress::Progress;
 pub use registry::{HistoryRow, Registry, TenantRow};
 pub use runs::Runs;

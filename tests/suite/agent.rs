@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::support::{TestDb, Workdir, code, text};
 
 /// A tenant of the fleet: a schema, a table and a login role whose password comes from the environment.
-fn tenant(id: &str, role: &str) -> String {
+pub fn tenant(id: &str, role: &str) -> String {
     let schema = id.replace('-', "_");
     format!(
         r#"format_version = "1"
@@ -46,7 +46,7 @@ type = "text"
 }
 
 /// The password the roles get: it must show nowhere.
-const PASSWORD: &str = "agent-canary-5Vq9xT2";
+pub const PASSWORD: &str = "agent-canary-5Vq9xT2";
 
 /// A running agent: its process and its address.
 pub struct Agent {
@@ -385,4 +385,387 @@ fn the_example_alerting_rules_check() {
             "docs/agent.md does not list falconer_{name}"
         );
     }
+}
+
+/// What the test's webhook receiver got: each request's path, event id and type headers, signature and
+/// body, and the status it answered.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    id: String,
+    kind: String,
+    signature: Option<String>,
+    body: String,
+    answered: u16,
+}
+
+/// A webhook receiver on a port of its own: it answers 500 to the first request of each path, 200 after.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+    let log = got.clone();
+    let handler = move |uri: Uri, headers: HeaderMap, body: String| {
+        let log = log.clone();
+        async move {
+            let header = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from)
+            };
+            let mut log = log.lock().expect("the log");
+            let first = !log.iter().any(|r| r.path == uri.path());
+            let answered = if first { 500 } else { 200 };
+            log.push(Received {
+                path: uri.path().to_string(),
+                id: header("x-falconer-event-id").unwrap_or_default(),
+                kind: header("x-falconer-event-type").unwrap_or_default(),
+                signature: header("x-falconer-signature"),
+                body,
+                answered,
+            });
+            StatusCode::from_u16(answered).unwrap_or(StatusCode::OK)
+        }
+    };
+    let app = axum::Router::new().fallback(axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), got)
+}
+
+/// Checks a signature header (`t=UNIX,v1=HEX`) over a body with the secret, within five minutes.
+fn signed(signature: &str, body: &str, secret: &str) -> bool {
+    use hmac::{KeyInit, Mac};
+    let mut t = None;
+    let mut v1 = None;
+    for part in signature.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = x.parse::<i64>().ok(),
+            Some(("v1", x)) => v1 = Some(x.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let now = falconer::util::now();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("a key");
+    mac.update(format!("{t}.{body}").as_bytes());
+    let want = falconer::util::hex(&mac.finalize().into_bytes());
+    (now - t).abs() <= 300 && want == v1
+}
+
+#[tokio::test]
+async fn the_agents_webhooks_are_signed_retried_and_delivered_once() {
+    let db = TestDb::new("agent_hooks").await;
+    let (base, got) = receiver().await;
+    let secret = "hook-signing-key-8Hn2";
+    let mut w = Workdir::new("agent", "hooks", vec![]);
+    w.set_env("FALCONER_POSTGRES_URL", &db.url);
+    w.set_env("AGENT_ROLE_PASSWORD", PASSWORD);
+    w.set_env("HOOK_URL", &format!("{base}/json"));
+    w.set_env("HOOK_SECRET", secret);
+    w.set_env(
+        "SLACK_URL",
+        &format!("{base}/slack/T000/B000/XXXXSECRETTOKEN"),
+    );
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        "[[serve.webhook]]\nurl = { env = \"HOOK_URL\" }\nsecret = { env = \"HOOK_SECRET\" }\n\n\
+         [[serve.webhook]]\nurl = { env = \"SLACK_URL\" }\nformat = \"slack\"\n",
+    )
+    .expect("the profile");
+    let role = format!("agent_{}_hooks", std::process::id());
+    let fleet = w.dir.join("fleet");
+    std::fs::create_dir_all(fleet.join("agent-hooks")).expect("dir");
+    std::fs::write(
+        fleet.join("agent-hooks/main.toml"),
+        tenant("agent-hooks", &role),
+    )
+    .expect("writes");
+    let mut c = w.command(&[
+        "serve",
+        &fleet.display().to_string(),
+        "--drift-every",
+        "1s",
+        "--no-schedules",
+        "--profile",
+        &profile.display().to_string(),
+    ]);
+    c.env_remove("FALCONER_PROFILE");
+    let agent = Agent::spawn(c);
+
+    // The new drift: refused once by each receiver's path, then delivered, with the same id.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let delivered = |path: &str| {
+        let log = got.lock().expect("the log");
+        log.iter()
+            .filter(|r| r.path.starts_with(path) && r.answered == 200)
+            .count()
+    };
+    while delivered("/json") == 0 || delivered("/slack") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {:?}",
+            got.lock().expect("the log")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = got.lock().expect("the log").clone();
+    let json: Vec<&Received> = log.iter().filter(|r| r.path == "/json").collect();
+    assert_eq!(json.len(), 2, "{json:?}");
+    assert_eq!((json[0].answered, json[1].answered), (500, 200));
+    assert_eq!(json[0].id, json[1].id, "a retry keeps the event's id");
+    assert_eq!(json[1].kind, "drift.new");
+    for r in &json {
+        let sig = r.signature.as_deref().expect("signed");
+        assert!(
+            signed(sig, &r.body, secret),
+            "{sig} does not sign {}",
+            r.body
+        );
+    }
+    let payload: Value = serde_json::from_str(&json[1].body).expect("JSON");
+    crate::support::conforms("schemas/webhook-event.schema.json", &payload);
+    assert_eq!(payload["tenant"], "agent-hooks");
+    assert_eq!(payload["id"], json[1].id.as_str());
+    assert!(payload["data"]["changes"].as_u64() >= Some(3), "{payload}");
+    let slack: Vec<&Received> = log
+        .iter()
+        .filter(|r| r.path.starts_with("/slack"))
+        .collect();
+    let text: Value = serde_json::from_str(&slack[slack.len() - 1].body).expect("JSON");
+    assert!(
+        text["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("agent-hooks") && t.contains("new drift")),
+        "{text}"
+    );
+    assert!(
+        slack.iter().all(|r| r.signature.is_none()),
+        "Slack's payloads are not signed"
+    );
+    for r in &log {
+        assert!(
+            !r.body.contains(PASSWORD),
+            "a payload shows the password: {}",
+            r.body
+        );
+    }
+
+    // Rounds go on; nothing more is sent (the drift is still the same), and the outbox says delivered.
+    let (_, metrics) = agent.get("/metrics").await;
+    let rounds = |m: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("falconer_job_duration_seconds_count{job=\"webhooks\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let seen = rounds(&metrics);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rounds(&agent.get("/metrics").await.1) < seen + 2 {
+        assert!(Instant::now() < deadline, "no delivery round ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        got.lock().expect("the log").len(),
+        log.len(),
+        "sent once each"
+    );
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("the state store");
+    let deliveries = state.outbox().deliveries(&json[1].id).await.expect("reads");
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    for d in &deliveries {
+        assert!(d.delivered_at.is_some() && d.attempts == 2, "{d:?}");
+        assert!(!d.last_error.contains("XXXXSECRETTOKEN"), "{d:?}");
+    }
+    assert_eq!(agent.terminate().await.code(), Some(0));
+    db.exec(&format!("drop role if exists \"{role}\"")).await;
+    db.drop().await;
+}
+
+/// With the profile's `[serve] token`, the API and `/metrics` ask for it (the probes do not), a request for
+/// another host is answered on the token's strength; beyond loopback the agent needs a token and
+/// `--insecure-http` (it serves no TLS yet), and says so before it listens.
+#[tokio::test]
+async fn an_agent_with_a_token_asks_for_it() {
+    let db = TestDb::new("agent_token").await;
+    let token = "agent-token-4f9a1c7e2b8d6053";
+    let mut w = Workdir::new("agent", "token", vec![]);
+    w.set_env("FALCONER_POSTGRES_URL", &db.url);
+    w.set_env("AGENT_TOKEN", token);
+    let profile = w.dir.join("profile.toml");
+    std::fs::write(&profile, "[serve]\ntoken = { env = \"AGENT_TOKEN\" }\n").expect("the profile");
+    let profile = profile.display().to_string();
+    let fleet = w.dir.join("manifest").display().to_string();
+    let mut c = w.command(&["serve", &fleet, "--no-schedules", "--profile", &profile]);
+    c.env_remove("FALCONER_PROFILE");
+    let agent = Agent::spawn(c);
+    let client = reqwest::Client::new();
+    let ask = |path: &str, bearer: Option<&str>, host: Option<&str>| {
+        let mut r = client.get(format!("{}{path}", agent.base));
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        if let Some(h) = host {
+            r = r.header("Host", h);
+        }
+        async move { r.send().await.expect("answers").status().as_u16() }
+    };
+    assert_eq!(ask("/api/v1/tenants", None, None).await, 401);
+    assert_eq!(
+        ask("/api/v1/tenants", Some("agent-token-wrong-0000000"), None).await,
+        401
+    );
+    assert_eq!(ask("/metrics", None, None).await, 401);
+    assert_eq!(ask("/api/v1/tenants", Some(token), None).await, 200);
+    assert_eq!(ask("/metrics", Some(token), None).await, 200);
+    assert_eq!(
+        ask("/api/v1/tenants", Some(token), Some("agent.internal:9464")).await,
+        200
+    );
+    assert_eq!(ask("/healthz", None, None).await, 200);
+    assert_eq!(ask("/readyz", None, None).await, 200);
+    assert_eq!(agent.terminate().await.code(), Some(0));
+
+    // Beyond loopback: a token and --insecure-http, each refused without (before anything listens).
+    let public = ["serve", &fleet, "--no-schedules", "--listen", "0.0.0.0:0"];
+    let o = w.run(&public);
+    code(&o, 1);
+    assert!(
+        text(&o.stderr).contains("only with a token"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = w.run(&[&public[..], &["--profile", &profile]].concat());
+    code(&o, 1);
+    assert!(
+        text(&o.stderr).contains("--insecure-http"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A token written in the profile's text, or a short one, is refused.
+    std::fs::write(
+        w.dir.join("plain.toml"),
+        "[serve]\ntoken = \"agent-token-in-the-file-1234\"\n",
+    )
+    .expect("writes");
+    let o = w.run(&[
+        "serve",
+        &fleet,
+        "--profile",
+        &w.dir.join("plain.toml").display().to_string(),
+    ]);
+    code(&o, 1);
+    assert!(
+        text(&o.stderr).contains("plain text"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !text(&o.stderr).contains("agent-token-in-the-file"),
+        "{}",
+        text(&o.stderr)
+    );
+    db.drop().await;
+}
+
+/// The `args:` lists of a Kubernetes manifest's containers, each as falconer's words.
+fn container_args(yaml: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut lines = yaml.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() != "args:" {
+            continue;
+        }
+        let mut words = Vec::new();
+        while let Some(item) = lines.peek().and_then(|l| l.trim().strip_prefix("- ")) {
+            words.push(item.trim_matches('"').to_string());
+            lines.next();
+        }
+        out.push(words);
+    }
+    out
+}
+
+/// The Kubernetes examples' command lines are ones falconer takes: the agent's, the Indexed Job's apply
+/// with `--shard auto` (and the Job sets the count it reads), the agent's listener as docs/agent.md asks.
+#[test]
+fn the_kubernetes_examples_command_lines_parse() {
+    use clap::Parser;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect(f);
+    let mut verbs = Vec::new();
+    for file in ["agent.yaml", "fleet-apply-job.yaml"] {
+        let text = read(file);
+        let all = container_args(&text);
+        assert!(!all.is_empty(), "{file} has no args");
+        for words in all {
+            let argv = std::iter::once("falconer".to_string()).chain(words.iter().cloned());
+            if let Err(e) = falconer::cli::Cli::try_parse_from(argv) {
+                panic!("{file}: falconer {}\n{}", words.join(" "), e.render());
+            }
+            if words[0] == "serve" && !words.contains(&"127.0.0.1:9464".to_string()) {
+                assert!(
+                    words.contains(&"--insecure-http".to_string()),
+                    "{file}: {words:?}"
+                );
+                assert!(
+                    read("profile-secret.yaml").contains("token = { env ="),
+                    "the agent's token"
+                );
+            }
+            if words.contains(&"auto".to_string()) {
+                assert!(
+                    text.contains("JOB_COMPLETIONS") && text.contains("completionMode: Indexed"),
+                    "{file}"
+                );
+            }
+            verbs.push(words[0].clone());
+        }
+    }
+    assert_eq!(verbs, ["serve", "apply"]);
+    assert!(read("agent.yaml").contains("readOnlyRootFilesystem: true"));
+    assert!(read("Containerfile").contains("USER 10001"));
+}
+
+/// The metrics of a fleet of 2,000 tenants (each checked in two domains, every other one drifted in one,
+/// each backed up: `sample_fleet`): a series per tenant and domain, per tenant, one per status; promtool takes them.
+#[tokio::test]
+async fn the_metrics_of_two_thousand_tenants() {
+    let w = Workdir::new("agent", "metrics", vec![]);
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("the state store");
+    falconer::agent::metrics::sample_fleet(&state, 2000)
+        .await
+        .expect("the fleet");
+    let text = falconer::agent::metrics::Metrics::default()
+        .render(Ok(&state))
+        .await;
+    let count = |head: &str| text.lines().filter(|l| l.starts_with(head)).count();
+    assert_eq!(count("falconer_tenant_domain_drifted{"), 4000);
+    assert_eq!(count("falconer_tenant_domain_check_ok{"), 4000);
+    assert_eq!(count("falconer_tenant_drift_check_ok{"), 2000);
+    assert_eq!(
+        count("falconer_tenant_last_drift_check_timestamp_seconds{"),
+        2000
+    );
+    assert_eq!(
+        count("falconer_tenant_last_backup_complete_timestamp_seconds{"),
+        2000
+    );
+    assert_eq!(count("falconer_tenants{"), 2);
+    let drifted = text
+        .lines()
+        .filter(|l| l.starts_with("falconer_tenant_domain_drifted{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(drifted, 1000, "one drifted domain in every other tenant");
+    promtool(&["check", "metrics"], &text);
 }

@@ -594,3 +594,86 @@ async fn a_parallel_fleet_apply_goes_on_past_a_failed_tenant() {
     }
     db.drop().await;
 }
+
+/// `--shard auto` takes the runner's job index and count: two GitLab CI jobs (counted from 1) apply a fleet
+/// of four between them, each tenant once; a Kubernetes Indexed Job's index (counted from 0) shares a drift
+/// run the same way; a runner's index without its count is an error naming the variable.
+#[tokio::test]
+async fn shard_auto_shares_a_fleet_by_the_runners_job_index() {
+    let db = TestDb::new("shard_auto").await;
+    let mut w = Workdir::new("fleet", "shard-auto", vec![]);
+    w.set_env("FALCONER_POSTGRES_URL", &db.url);
+    w.set_env("AGENT_ROLE_PASSWORD", crate::agent::PASSWORD);
+    let fleet = w.dir.join("fleet");
+    let ids = ["shard-a", "shard-b", "shard-c", "shard-d"];
+    let role = |id: &str| format!("shard_{}_{}", std::process::id(), id.replace('-', "_"));
+    for id in ids {
+        std::fs::create_dir_all(fleet.join(id)).expect("dir");
+        std::fs::write(
+            fleet.join(id).join("main.toml"),
+            crate::agent::tenant(id, &role(id)),
+        )
+        .expect("writes");
+    }
+    let fleet = fleet.display().to_string();
+    let mut applied = Vec::new();
+    for k in ["1", "2"] {
+        let mut c = w.command(&["apply", &fleet, "--auto-approve", "--shard", "auto"]);
+        no_runner(&mut c)
+            .env("CI_NODE_INDEX", k)
+            .env("CI_NODE_TOTAL", "2");
+        let o = crate::support::bounded(c);
+        code(&o, 0);
+        assert!(
+            text(&o.stderr).contains(&format!("this job's share is {k}/2 (GitLab CI")),
+            "{}",
+            text(&o.stderr)
+        );
+        let out = text(&o.stdout);
+        applied.extend(
+            ids.iter()
+                .filter(|id| out.contains(&format!("/{id}")))
+                .map(|id| id.to_string()),
+        );
+    }
+    applied.sort();
+    assert_eq!(applied, ids, "each tenant applied by one job");
+
+    // Drift: a Kubernetes Indexed Job's two indexes share the fleet as 1/2 and 2/2, all in sync.
+    let mut checked = 0;
+    for index in ["0", "1"] {
+        let mut c = w.command(&["drift", &fleet, "--shard", "auto", "--json"]);
+        no_runner(&mut c)
+            .env("JOB_COMPLETION_INDEX", index)
+            .env("JOB_COMPLETIONS", "2");
+        let o = crate::support::bounded(c);
+        code(&o, 0);
+        let start = events(&o.stdout).into_iter().next().expect("a start event");
+        let k = index.parse::<u64>().expect("a number") + 1;
+        assert_eq!(start["shard"], format!("{k}/2"), "{start}");
+        checked += start["tenants"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(checked, 4);
+    let mut c = w.command(&["drift", &fleet, "--shard", "auto"]);
+    no_runner(&mut c).env("JOB_COMPLETION_INDEX", "0");
+    let o = crate::support::bounded(c);
+    code(&o, 1);
+    assert!(
+        text(&o.stderr).contains("JOB_COMPLETIONS"),
+        "{}",
+        text(&o.stderr)
+    );
+    for id in ids {
+        db.exec(&format!("drop role if exists \"{}\"", role(id)))
+            .await;
+    }
+    db.drop().await;
+}
+
+/// The command without any runner's job index or count from the test's own environment (a CI runner's).
+fn no_runner(c: &mut std::process::Command) -> &mut std::process::Command {
+    for r in falconer::fleet::RUNNERS {
+        c.env_remove(r.index).env_remove(r.total);
+    }
+    c
+}

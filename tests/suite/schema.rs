@@ -45,6 +45,10 @@ fn checked_in_schemas_are_current() {
         "schemas/api-tenants.schema.json",
         &falconer::agent::api::tenants_schema(),
     );
+    assert_current(
+        "schemas/webhook-event.schema.json",
+        &falconer::ops::webhooks::payload_schema(),
+    );
 }
 
 fn validator() -> jsonschema::Validator {
