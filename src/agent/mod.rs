@@ -40,6 +40,8 @@ pub enum ServeError {
         "{0} is not a loopback address and the agent does not serve TLS yet: give --insecure-http to answer in plain HTTP (inside a cluster's network, or behind a proxy that adds TLS), or listen on 127.0.0.1"
     )]
     NoTls(SocketAddr),
+    #[error("{0}")]
+    Agent(Box<crate::ops::Error>),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -108,6 +110,9 @@ pub async fn serve(
     cancel: Cancel,
 ) -> Result<(), ServeError> {
     access.check(listen)?;
+    let sole = crate::ops::agent::sole_agent(settings, events.as_ref())
+        .await
+        .map_err(|e| ServeError::Agent(Box::new(e)))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -135,6 +140,9 @@ pub async fn serve(
     cancel.cancel();
     if let Ok((Err(e), _)) = http.await {
         events.warning(&format!("the HTTP server stopped: {e}"));
+    }
+    if let Some(sole) = sole {
+        sole.release(events.as_ref()).await;
     }
     Ok(())
 }

@@ -328,3 +328,40 @@ impl<'a> Deliveries<'a> {
         }
     }
 }
+
+/// The lock an agent on a SQLite state store holds, under a name no tenant id can have.
+pub const AGENT_LOCK: &str = "(agent)";
+
+/// An agent's hold on a SQLite state store: its lock, kept alive until released.
+pub struct Sole {
+    state: State,
+    lock: crate::state::Lock,
+    beat: tokio::task::JoinHandle<()>,
+}
+
+impl Sole {
+    /// Lets the next agent in.
+    pub async fn release(self, events: &dyn Events) {
+        self.beat.abort();
+        super::lock::release(&self.state, &self.lock, events).await;
+    }
+}
+
+/// On a SQLite state store, this agent's lock: a second agent is refused, naming the first (a state store
+/// on one machine's disk is one agent's); on PostgreSQL none, several agents share it.
+pub async fn sole_agent(settings: &Settings, events: &dyn Events) -> Result<Option<Sole>, Error> {
+    if !settings.state.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let state = State::open(&settings.state).await?;
+    match super::lock::lock_tenant(&state, AGENT_LOCK, events).await {
+        Ok(lock) => {
+            let beat = super::lock::keep_alive(&state, &lock);
+            Ok(Some(Sole { state, lock, beat }))
+        }
+        Err(Error::Locked { holder, .. }) => Err(Error::Other(format!(
+            "another agent ({holder}) runs on this state store: with SQLite, one agent at a time; give several agents a PostgreSQL state store (--state postgres://...)"
+        ))),
+        Err(e) => Err(e),
+    }
+}

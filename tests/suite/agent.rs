@@ -769,3 +769,26 @@ async fn the_metrics_of_two_thousand_tenants() {
     assert_eq!(drifted, 1000, "one drifted domain in every other tenant");
     promtool(&["check", "metrics"], &text);
 }
+
+/// With SQLite, one agent per state store: a second is refused naming the first, and starts once the first
+/// has stopped.
+#[tokio::test]
+async fn a_second_agent_on_a_sqlite_state_store_is_refused() {
+    let w = Workdir::new("agent", "sole", vec![]);
+    let first = Agent::spawn(w.command(&["serve"]));
+    let o = crate::support::bounded({
+        let mut c = w.command(&["serve", "--listen", "127.0.0.1:0"]);
+        c.stdin(Stdio::null());
+        c
+    });
+    code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("another agent") && err.contains("PostgreSQL"),
+        "{err}"
+    );
+    assert_eq!(first.terminate().await.code(), Some(0));
+    let second = Agent::spawn(w.command(&["serve"]));
+    assert_eq!(second.get("/healthz").await.0, 200);
+    assert_eq!(second.terminate().await.code(), Some(0));
+}
