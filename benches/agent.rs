@@ -38,9 +38,9 @@ fn main() {
         let state = State::open(&url).await.expect("the state store");
         sample_fleet(&state, n).await.expect("the fleet");
         let metrics = Metrics::default();
-        let lines = metrics.render(Ok(&state)).await.lines().count();
+        let lines = metrics.render(Some(&state)).await.lines().count();
         let render = best(|| async {
-            let _ = metrics.render(Ok(&state)).await;
+            let _ = metrics.render(Some(&state)).await;
         })
         .await;
         let reads = best(|| async {

@@ -601,3 +601,11 @@ pub fn sum_of_units(s: &str, units: &[(char, i64)], like: &str) -> Result<i64, S
     }
     Ok(total)
 }
+
+/// The word a unit enum serializes as (`"partial"`, `"new_drift"`); empty for anything else.
+pub fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}

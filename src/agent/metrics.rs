@@ -64,9 +64,9 @@ impl Observer for Metrics {
 
 impl Metrics {
     /// The metrics as text: the state store's series (when it answers) and this agent's.
-    pub async fn render(&self, state: Result<&State, &StateError>) -> String {
+    pub async fn render(&self, state: Option<&State>) -> String {
         let mut registry = Registry::with_prefix("falconer");
-        if let Ok(state) = state {
+        if let Some(state) = state {
             let read = fleet_series(&mut registry, state).await;
             self.store_up.set(i64::from(read.is_ok()));
         } else {

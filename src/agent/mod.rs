@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::diag::{Issue, Sources};
-use crate::ops::agent::Request;
+use crate::ops::agent::{Request, Store};
 use crate::ops::fleet::Checked;
 use crate::ops::live::Settings;
 use crate::ops::{Cancel, Events};
@@ -76,22 +76,15 @@ impl Access {
 
 /// What every request handler shares.
 struct App {
-    state_url: String,
+    store: Arc<Store>,
     metrics: Metrics,
-    /// The state store, opened at the first request that needs it (and again after a failed open).
-    state: tokio::sync::Mutex<Option<State>>,
 }
 
 impl App {
     /// The state store, opened if it is not yet, within [`STATE_WAIT`].
     async fn state(&self) -> Result<State, String> {
-        let mut held = self.state.lock().await;
-        if let Some(s) = held.as_ref() {
-            return Ok(s.clone());
-        }
-        let opened = tokio::time::timeout(STATE_WAIT, State::open(&self.state_url)).await;
-        match opened {
-            Ok(Ok(s)) => Ok(held.insert(s).clone()),
+        match tokio::time::timeout(STATE_WAIT, self.store.get()).await {
+            Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "the state store did not answer within {} s",
@@ -110,7 +103,8 @@ pub async fn serve(
     cancel: Cancel,
 ) -> Result<(), ServeError> {
     access.check(listen)?;
-    let sole = crate::ops::agent::sole_agent(settings, events.as_ref())
+    let store = Arc::new(Store::new(&settings.state));
+    let sole = crate::ops::agent::sole_agent(&store, events.as_ref())
         .await
         .map_err(|e| ServeError::Agent(Box::new(e)))?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -125,9 +119,8 @@ pub async fn serve(
     eprintln!("falconer serve: listening on http://{bound}");
     let metrics = Metrics::default();
     let app = Arc::new(App {
-        state_url: settings.state.clone(),
+        store: store.clone(),
         metrics: metrics.clone(),
-        state: tokio::sync::Mutex::new(None),
     });
     let stop = cancel.clone();
     let http = tokio::spawn(async move {
@@ -136,7 +129,7 @@ pub async fn serve(
             .await;
         (served, app)
     });
-    crate::ops::agent::run(settings, &req, &metrics, events.as_ref(), &cancel).await;
+    crate::ops::agent::run((settings, &store), &req, &metrics, events.as_ref(), &cancel).await;
     cancel.cancel();
     if let Ok((Err(e), _)) = http.await {
         events.warning(&format!("the HTTP server stopped: {e}"));
@@ -244,15 +237,11 @@ async fn readyz(Shared(app): Shared<Arc<App>>) -> Response {
 }
 
 async fn metrics(Shared(app): Shared<Arc<App>>) -> Response {
-    let state = app.state().await;
-    let text = match &state {
-        Ok(s) => tokio::time::timeout(STATE_WAIT, app.metrics.render(Ok(s)))
+    let text = match app.state().await {
+        Ok(s) => tokio::time::timeout(STATE_WAIT, app.metrics.render(Some(&s)))
             .await
-            .unwrap_or_else(|_| String::new()),
-        Err(_) => {
-            let e = crate::state::StateError::Db("not reachable".into());
-            app.metrics.render(Err(&e)).await
-        }
+            .unwrap_or_default(),
+        Err(_) => app.metrics.render(None).await,
     };
     let mut headers = HeaderMap::new();
     headers.insert(

@@ -53,11 +53,7 @@ pub fn fleet(args: &Args, out: &Output, settings: &Settings) -> Option<i32> {
     let members = match fleet_each::members(&args.paths) {
         Ok(Some(m)) => m,
         // With --shard, one tenant is a fleet of one: this job applies it only when it is its share.
-        Ok(None) if args.shard.is_some() => vec![Member {
-            path: args.paths[0].clone(),
-            profile: None,
-            group: None,
-        }],
+        Ok(None) if args.shard.is_some() => vec![Member::of(args.paths[0].clone())],
         Ok(None) => return None,
         Err(e) => return Some(fleet_each::failed(&e.to_string(), out)),
     };

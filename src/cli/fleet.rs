@@ -32,11 +32,7 @@ pub struct Job<'a> {
 pub fn maybe(job: &Job, paths: &[PathBuf], out: &Output, settings: &Settings) -> Option<i32> {
     let members = match crate::fleet::resolve(paths) {
         Ok(Some(m)) => m,
-        Ok(None) if job.fleet.asked() => vec![Member {
-            path: paths[0].clone(),
-            profile: None,
-            group: None,
-        }],
+        Ok(None) if job.fleet.asked() => vec![Member::of(paths[0].clone())],
         Ok(None) => return None,
         Err(e) => {
             out.error(e.to_string());

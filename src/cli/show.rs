@@ -194,10 +194,7 @@ pub fn mapped(from: &str, to: &str, entries: &[MapEntry], proposed: bool) {
 }
 
 pub fn domain_line(d: &DomainEntry) -> String {
-    let status = serde_json::to_value(d.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = crate::util::word(&d.status);
     let mut line = format!(
         "  {:<10} {:<14} {:>5} resources",
         d.domain.as_str(),

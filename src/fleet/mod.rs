@@ -118,6 +118,25 @@ struct Group {
     tenants: Vec<String>,
 }
 
+impl Member {
+    /// A tenant of no group: its manifest, the command's profile.
+    pub fn of(path: PathBuf) -> Member {
+        Member {
+            path,
+            profile: None,
+            group: None,
+        }
+    }
+}
+
+/// Every tenant the paths name: a fleet's, or the one tenant a manifest (or its directory) is.
+pub fn members_of(paths: &[PathBuf]) -> Result<Vec<Member>, FleetError> {
+    match resolve(paths)? {
+        Some(members) => Ok(members),
+        None => Ok(paths.iter().take(1).cloned().map(Member::of).collect()),
+    }
+}
+
 /// The tenants the command's paths name, or `None` when they name one tenant (a manifest file or a
 /// directory of one tenant's files): several paths, a glob, a fleet file, a directory holding a fleet file,
 /// or a directory of tenants (one per subdirectory, or one per file when each file has its own tenant block).

@@ -89,13 +89,20 @@ pub trait Observer: Send + Sync {
 /// backup's lock and its slot's lease expire and another runner takes them over; a delivery's claim
 /// expires and the event is delivered again, with its id).
 pub async fn run(
-    settings: &Settings,
+    (settings, store): (&Settings, &Store),
     req: &Request,
     observer: &dyn Observer,
     events: &dyn Events,
     cancel: &Cancel,
 ) {
-    let deliveries = Deliveries::new(settings, &req.webhooks);
+    let deliveries = Deliveries::new(store, &req.webhooks);
+    let drifts = Drifts {
+        settings,
+        store,
+        req,
+        observer,
+        events,
+    };
     let pace = |job, on, period| Pace {
         job,
         on,
@@ -106,16 +113,8 @@ pub async fn run(
     let backups = pace(Job::Backups, req.schedules, req.schedule_every);
     let hooks = pace(Job::Webhooks, !req.webhooks.is_empty(), req.deliver_every);
     tokio::join!(
-        drift.run(
-            || drift_cycle(settings, req, observer, events),
-            observer,
-            cancel
-        ),
-        backups.run(
-            || backups_due(settings, req, observer, events),
-            observer,
-            cancel
-        ),
+        drift.run(|| drifts.cycle(), observer, cancel),
+        backups.run(|| drifts.backups_due(), observer, cancel),
         hooks.run(|| deliveries.round(observer, events), observer, cancel),
     );
 }
@@ -169,97 +168,137 @@ async fn timed(
     observer.job_done(job, outcome, started.elapsed().as_secs_f64(), items);
 }
 
-/// One drift check of every tenant of the fleet as it is now (tenants added or removed are picked up);
-/// the results of tenants no longer in it are forgotten.
-async fn drift_cycle(
-    settings: &Settings,
-    req: &Request,
-    observer: &dyn Observer,
-    events: &dyn Events,
-) -> (Outcome, usize) {
-    let members = match crate::fleet::resolve(&req.paths) {
-        Ok(Some(members)) => members,
-        Ok(None) => vec![crate::fleet::Member {
-            path: req.paths[0].clone(),
-            profile: None,
-            group: None,
-        }],
-        Err(e) => {
-            events.warning(&format!("the fleet could not be read: {e}"));
-            return (Outcome::Failed, 0);
-        }
-    };
-    let job = fleet::Request {
-        verb: fleet::Verb::Drift {
-            fail_on: FailOn::Any,
-        },
-        targets: Vec::new(),
-        excludes: Vec::new(),
-        save: None,
-        parallelism: req.parallelism,
-        shard: None,
-    };
-    let tenants = match fleet::tenants(&job, members) {
-        Ok(t) => t,
-        Err(e) => return failed(events, &e),
-    };
-    let ids: Vec<String> = tenants.0.iter().map(|t| t.id.clone()).collect();
-    let outcome = match fleet::run(settings, &job, tenants, events).await {
-        Ok(o) => o,
-        Err(e) => {
-            observer.state_store(!matches!(e, Error::State(_)));
-            return failed(events, &e);
-        }
-    };
-    observer.state_store(true);
-    forget_others(settings, &ids, events).await;
-    let unchecked = outcome
-        .results
-        .iter()
-        .any(|r| r.status == Status::CouldNotCheck);
-    let done = if unchecked {
-        Outcome::Partial
-    } else {
-        Outcome::Ok
-    };
-    (done, outcome.results.len())
+/// What the drift and backup jobs share: the settings, the agent's state store, the observer.
+struct Drifts<'a> {
+    settings: &'a Settings,
+    store: &'a Store,
+    req: &'a Request,
+    observer: &'a dyn Observer,
+    events: &'a dyn Events,
 }
 
-/// Forgets the drift results of tenants no longer in the fleet (their series leave the metrics).
-async fn forget_others(settings: &Settings, ids: &[String], events: &dyn Events) {
-    let forgotten = match State::open(&settings.state).await {
-        Ok(state) => state.drift().forget_results(ids).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = forgotten {
-        events.warning(&format!(
-            "the results of tenants no longer in the fleet could not be forgotten: {e}"
-        ));
+impl Drifts<'_> {
+    /// The state store (told to the observer when it cannot be opened).
+    async fn state(&self) -> Result<State, Error> {
+        let opened = self.store.get().await;
+        self.observer.state_store(opened.is_ok());
+        opened.map_err(Error::State)
+    }
+
+    /// One drift check of every tenant of the fleet as it is now (tenants added or removed are picked
+    /// up); the results of tenants no longer in it are forgotten.
+    async fn cycle(&self) -> (Outcome, usize) {
+        let events = self.events;
+        let members = match crate::fleet::members_of(&self.req.paths) {
+            Ok(members) => members,
+            Err(e) => {
+                events.warning(&format!("the fleet could not be read: {e}"));
+                return (Outcome::Failed, 0);
+            }
+        };
+        let job = fleet::Request {
+            verb: fleet::Verb::Drift {
+                fail_on: FailOn::Any,
+            },
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            save: None,
+            parallelism: self.req.parallelism,
+            shard: None,
+        };
+        let (tenants, state) = match (fleet::tenants(&job, members), self.state().await) {
+            (Ok(t), Ok(state)) => (t, state),
+            (Err(e), _) | (_, Err(e)) => return failed(events, &e),
+        };
+        let ids: Vec<String> = tenants.0.iter().map(|t| t.id.clone()).collect();
+        let outcome = match fleet::run_in(self.settings, &state, &job, tenants, events).await {
+            Ok(o) => o,
+            Err(e) => return self.lost(&e),
+        };
+        if let Err(e) = state.drift().forget_results(&ids).await {
+            events.warning(&format!(
+                "the results of tenants no longer in the fleet could not be forgotten: {e}"
+            ));
+        }
+        let unchecked = outcome
+            .results
+            .iter()
+            .any(|r| r.status == Status::CouldNotCheck);
+        let done = if unchecked {
+            Outcome::Partial
+        } else {
+            Outcome::Ok
+        };
+        (done, outcome.results.len())
+    }
+
+    /// The backup schedules' due slots, each taken once by whichever runner claims it.
+    async fn backups_due(&self) -> (Outcome, usize) {
+        let state = match self.state().await {
+            Ok(s) => s,
+            Err(e) => return failed(self.events, &e),
+        };
+        let (now, key) = (crate::util::now(), self.req.key_file.clone());
+        match schedule::run_due_in(self.settings, &state, now, key, self.events).await {
+            Ok(done) => {
+                let ran: Vec<_> = done.iter().filter_map(|d| d.ran.as_ref()).collect();
+                let bad = ran
+                    .iter()
+                    .any(|r| r.status() != crate::backup::BackupStatus::Ok);
+                let outcome = if bad { Outcome::Partial } else { Outcome::Ok };
+                (outcome, ran.iter().map(|r| r.backups.len()).sum())
+            }
+            Err(e) => self.lost(&e),
+        }
+    }
+
+    /// A job that failed; a state store that failed it is opened afresh next time.
+    fn lost(&self, e: &Error) -> (Outcome, usize) {
+        if matches!(e, Error::State(_)) {
+            self.observer.state_store(false);
+            self.store.forget();
+        }
+        failed(self.events, e)
     }
 }
 
-/// The backup schedules' due slots, each taken once by whichever runner claims it.
-async fn backups_due(
-    settings: &Settings,
-    req: &Request,
-    observer: &dyn Observer,
-    events: &dyn Events,
-) -> (Outcome, usize) {
-    let now = crate::util::now();
-    match schedule::run_due(settings, now, req.key_file.clone(), events).await {
-        Ok(done) => {
-            observer.state_store(true);
-            let ran: Vec<_> = done.iter().filter_map(|d| d.ran.as_ref()).collect();
-            let bad = ran
-                .iter()
-                .any(|r| r.status() != crate::backup::BackupStatus::Ok);
-            let outcome = if bad { Outcome::Partial } else { Outcome::Ok };
-            (outcome, ran.iter().map(|r| r.backups.len()).sum())
+/// The agent's one handle on the state store, shared by its jobs and its HTTP answers: opened when
+/// first needed, and again after it failed.
+pub struct Store {
+    url: String,
+    held: std::sync::Mutex<Option<State>>,
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Store {
+    pub fn new(url: &str) -> Store {
+        Store {
+            url: url.to_string(),
+            held: std::sync::Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
         }
-        Err(e) => {
-            observer.state_store(!matches!(e, Error::State(_)));
-            failed(events, &e)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<State>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state store, opened if it is not (one opening at a time).
+    pub async fn get(&self) -> Result<State, crate::state::StateError> {
+        let _one = self.opening.lock().await;
+        if let Some(s) = self.held().as_ref() {
+            return Ok(s.clone());
         }
+        let state = State::open(&self.url).await?;
+        *self.held() = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Drops the handle: the next [`Store::get`] opens the state store again.
+    pub fn forget(&self) {
+        *self.held() = None;
     }
 }
 
@@ -268,51 +307,43 @@ fn failed(events: &dyn Events, e: &Error) -> (Outcome, usize) {
     (Outcome::Failed, 0)
 }
 
-/// The agent's deliveries of the outbox's events to its webhooks, over one state store connection and
-/// one HTTP client.
+/// The agent's deliveries of the outbox's events to its webhooks, over one HTTP client.
 struct Deliveries<'a> {
-    settings: &'a Settings,
+    store: &'a Store,
     hooks: &'a [Webhook],
     holder: String,
     client: reqwest::Client,
-    state: tokio::sync::Mutex<Option<State>>,
 }
 
 impl<'a> Deliveries<'a> {
-    fn new(settings: &'a Settings, hooks: &'a [Webhook]) -> Deliveries<'a> {
+    fn new(store: &'a Store, hooks: &'a [Webhook]) -> Deliveries<'a> {
         let me = crate::state::Owner::current();
         let tag = crate::util::random::<4>()
             .map(|b| crate::util::hex(&b))
             .unwrap_or_default();
         Deliveries {
-            settings,
+            store,
             hooks,
             holder: format!("{}@{}:{}:{tag}", me.name, me.host, me.pid),
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-            state: tokio::sync::Mutex::new(None),
         }
     }
 
     /// One round: every due delivery made (the state store opened again after it failed).
     async fn round(&self, observer: &dyn Observer, events: &dyn Events) -> (Outcome, usize) {
-        let mut held = self.state.lock().await;
-        let state = match held.as_ref() {
-            Some(s) => s.clone(),
-            None => match State::open(&self.settings.state).await {
-                Ok(s) => held.insert(s).clone(),
-                Err(e) => {
-                    observer.state_store(false);
-                    return failed(events, &Error::State(e));
-                }
-            },
+        let delivered = match self.store.get().await {
+            Ok(state) => {
+                let holder = &self.holder;
+                webhooks::deliver(&state, self.hooks, holder, &self.client, events).await
+            }
+            Err(e) => Err(e),
         };
-        let holder = &self.holder;
-        match webhooks::deliver(&state, self.hooks, holder, &self.client, events).await {
+        observer.state_store(delivered.is_ok());
+        match delivered {
             Ok(r) => {
-                observer.state_store(true);
                 let tried = r.delivered + r.failed + r.given_up;
                 let done = match r.failed + r.given_up {
                     0 => Outcome::Ok,
@@ -321,8 +352,7 @@ impl<'a> Deliveries<'a> {
                 (done, tried)
             }
             Err(e) => {
-                observer.state_store(false);
-                *held = None;
+                self.store.forget();
                 failed(events, &Error::State(e))
             }
         }
@@ -349,11 +379,11 @@ impl Sole {
 
 /// On a SQLite state store, this agent's lock: a second agent is refused, naming the first (a state store
 /// on one machine's disk is one agent's); on PostgreSQL none, several agents share it.
-pub async fn sole_agent(settings: &Settings, events: &dyn Events) -> Result<Option<Sole>, Error> {
-    if !settings.state.starts_with("sqlite:") {
+pub async fn sole_agent(store: &Store, events: &dyn Events) -> Result<Option<Sole>, Error> {
+    if !store.url.starts_with("sqlite:") {
         return Ok(None);
     }
-    let state = State::open(&settings.state).await?;
+    let state = store.get().await?;
     match super::lock::lock_tenant(&state, AGENT_LOCK, events).await {
         Ok(lock) => {
             let beat = super::lock::keep_alive(&state, &lock);

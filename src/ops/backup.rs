@@ -117,10 +117,7 @@ async fn last_backup(
     record: Option<&Record>,
 ) -> Result<(), crate::state::StateError> {
     let status = record.map_or(BackupStatus::Failed, |r| r.status);
-    let word = serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let word = crate::util::word(&status);
     let stored = status != BackupStatus::Failed;
     let complete = status == BackupStatus::Ok;
     let at = crate::state::now();

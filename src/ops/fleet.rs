@@ -94,9 +94,20 @@ pub async fn run(
     events: &dyn Events,
 ) -> Result<Outcome, Error> {
     let state = State::open(&settings.state).await?;
+    run_in(settings, &state, req, (tenants, shard), events).await
+}
+
+/// [`run`], with the state store already open (the agent keeps one for all its cycles).
+pub async fn run_in(
+    settings: &Settings,
+    state: &State,
+    req: &Request,
+    (tenants, shard): (Vec<Loaded>, Option<Shard>),
+    events: &dyn Events,
+) -> Result<Outcome, Error> {
     let systems = Systems::new(settings, &tenants);
     let started_at = crate::util::rfc3339(crate::util::now());
-    let mut results = run_all(req, &tenants, &state, &systems, events).await;
+    let mut results = run_all(req, &tenants, state, &systems, events).await;
     results.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(Outcome {
         results,
@@ -284,10 +295,7 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
 /// Keeps a tenant's drift result whatever came of it (what the agent shows), and its status's changes.
 async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::StateError> {
     let r = &checked.result;
-    let status = serde_json::to_value(r.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let status = crate::util::word(&r.status);
     let digest = checked
         .plan
         .as_ref()

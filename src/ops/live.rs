@@ -191,85 +191,80 @@ impl Settings {
         p.backup.s3(&p.dir).map_err(Error::Profile)
     }
 
+    /// A secret of the profile's own tables (`setting` names it in errors), read from its source relative
+    /// to the profile: never written in plain text.
+    fn own_secret(
+        &self,
+        secret: &crate::model::SecretValue,
+        setting: &str,
+    ) -> Result<String, Error> {
+        let wrong = |why: String| Error::Profile(ProfileError::setting(setting, why));
+        if let crate::model::SecretValue::Plain(_) = secret {
+            return Err(wrong("is written in plain text: give it as { env = \"NAME\" }, { file = \"PATH\" } or { command = [...] }".into()));
+        }
+        let base = &self.profile()?.dir;
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        crate::secrets::resolve_profile(secret, base)
+            .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?
+            .ok_or_else(|| wrong("is redacted".into()))
+    }
+
     /// The profile's `[backup] key` (`{ env = "NAME" }` or `{ file = "PATH" }`, relative to the profile).
     pub fn backup_key(&self) -> Result<Option<crate::backup::crypt::Key>, Error> {
         let Some(secret) = &self.profile()?.backup.key else {
             return Ok(None);
         };
-        let base = self
-            .profile
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("."));
-        let wrong = |why: String| Error::Profile(ProfileError::setting("[backup] key", why));
-        let text = match secret {
-            crate::model::SecretValue::Plain(_) => {
-                return Err(wrong("is written in plain text: give it as { env = \"NAME\" } or { file = \"PATH\" }".into()));
-            }
-            s => crate::secrets::resolve_profile(s, base)
-                .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?,
-        };
-        let text = text.ok_or_else(|| wrong("is redacted".into()))?;
+        let text = self.own_secret(secret, "[backup] key")?;
         crate::backup::crypt::Key::parse(&text)
             .map(Some)
-            .map_err(|e| wrong(format!("cannot be used: {e}")))
+            .map_err(|e| {
+                Error::Profile(ProfileError::setting(
+                    "[backup] key",
+                    format!("cannot be used: {e}"),
+                ))
+            })
     }
 
     /// The agent's token (`[serve] token`), read, and whether `/metrics` is public.
     pub fn serve_access(&self) -> Result<(Option<String>, bool), Error> {
         let serve = &self.profile()?.serve;
-        let wrong = |why: String| Error::Profile(ProfileError::setting("[serve] token", why));
-        let token = match &serve.token {
-            None => None,
-            Some(crate::model::SecretValue::Plain(_)) => {
-                return Err(wrong("is written in plain text: give it as { env = \"NAME\" }, { file = \"PATH\" } or { command = [...] }".into()));
-            }
-            Some(s) => {
-                let base = self.profile.as_deref().and_then(Path::parent);
-                let read = crate::secrets::resolve_profile(s, base.unwrap_or(Path::new(".")))
-                    .map_err(|e| wrong(format!("cannot be read: {}", e.0)))?;
-                let token = read.ok_or_else(|| wrong("is redacted".into()))?;
-                if token.trim().len() < 16 {
-                    return Err(wrong("is shorter than 16 characters: make a long random one (openssl rand -hex 32)".into()));
-                }
-                Some(token.trim().to_string())
-            }
+        let Some(secret) = &serve.token else {
+            return Ok((None, serve.metrics_public));
         };
-        Ok((token, serve.metrics_public))
+        let token = self.own_secret(secret, "[serve] token")?;
+        if token.trim().len() < 16 {
+            let why =
+                "is shorter than 16 characters: make a long random one (openssl rand -hex 32)";
+            return Err(Error::Profile(ProfileError::setting("[serve] token", why)));
+        }
+        Ok((Some(token.trim().to_string()), serve.metrics_public))
     }
 
     /// The profile's webhooks (`[[serve.webhook]]`), their URLs and secrets read.
     pub fn webhooks(&self) -> Result<Vec<super::webhooks::Webhook>, Error> {
         use super::webhooks::{Format, Webhook};
-        let base = self
-            .profile
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("."));
         let mut out = Vec::new();
         for (i, w) in self.profile()?.serve.webhook.iter().enumerate() {
             let place = format!("[[serve.webhook]] {}", i + 1);
-            let wrong = |why: String| Error::Profile(ProfileError::setting(place.clone(), why));
-            let read = |s: &crate::model::SecretValue, what: &str| match s {
-                crate::model::SecretValue::Plain(_) => Err(wrong(format!(
-                    "its {what} is written in plain text: give it as {{ env = \"NAME\" }}, {{ file = \"PATH\" }} or {{ command = [...] }}"
-                ))),
-                s => crate::secrets::resolve_profile(s, base)
-                    .map_err(|e| wrong(format!("its {what} cannot be read: {}", e.0)))?
-                    .ok_or_else(|| wrong(format!("its {what} is redacted"))),
-            };
             let format = match w.format.as_deref() {
                 None | Some("json") => Format::Json,
                 Some("slack") => Format::Slack,
                 Some(other) => {
-                    return Err(wrong(format!(
-                        "format {other:?}: use \"json\" or \"slack\""
-                    )));
+                    let why = format!("format {other:?}: use \"json\" or \"slack\"");
+                    return Err(Error::Profile(ProfileError::setting(place, why)));
                 }
             };
-            let secret = w.secret.as_ref().map(|s| read(s, "secret")).transpose()?;
+            let secret = w
+                .secret
+                .as_ref()
+                .map(|s| self.own_secret(s, &format!("{place} secret")))
+                .transpose()?;
             out.push(Webhook {
-                url: read(&w.url, "url")?,
+                url: self.own_secret(&w.url, &format!("{place} url"))?,
                 format,
                 secret,
             });

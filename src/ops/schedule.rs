@@ -77,9 +77,20 @@ pub async fn run_due(
     events: &dyn Events,
 ) -> Result<Vec<Due>, Error> {
     let state = State::open(&settings.state).await?;
+    run_due_in(settings, &state, now, key_file, events).await
+}
+
+/// [`run_due`], with the state store already open (the agent keeps one for all its runs).
+pub async fn run_due_in(
+    settings: &Settings,
+    state: &State,
+    now: i64,
+    key_file: Option<PathBuf>,
+    events: &dyn Events,
+) -> Result<Vec<Due>, Error> {
     let runner = Runner {
         settings,
-        state: &state,
+        state,
         now,
         key_file,
         events,
@@ -250,13 +261,8 @@ fn tenants_of(s: &ScheduleRow) -> Vec<Result<String, (String, String)>> {
 
 /// Each tenant of a fleet, as `ID=MANIFEST`.
 fn fleet_tenants(fleet: &str) -> Vec<Result<String, (String, String)>> {
-    let members = match crate::fleet::resolve(&[std::path::PathBuf::from(fleet)]) {
-        Ok(Some(m)) => m,
-        Ok(None) => vec![crate::fleet::Member {
-            path: fleet.into(),
-            profile: None,
-            group: None,
-        }],
+    let members = match crate::fleet::members_of(&[std::path::PathBuf::from(fleet)]) {
+        Ok(m) => m,
         Err(e) => return vec![Err((fleet.to_string(), e.to_string()))],
     };
     members

@@ -69,16 +69,20 @@ impl Drift<'_> {
     /// Replaces a tenant's last result; when its status differs in kind from the last one's (drifted, in
     /// sync, could not check) or is new drift, the history keeps the change. Returns whether it did.
     pub async fn record_result(self, r: &DriftResult, digest: &str) -> Result<bool, StateError> {
-        let last = self.result(&r.tenant).await?;
+        let last: Option<String> = on!(self.0, |p| sqlx::query_scalar(
+            "select status from falconer_drift_result where tenant = $1"
+        )
+        .bind(&r.tenant)
+        .fetch_optional(p)
+        .await
+        .map_err(db))?;
         let kind = |s: &str| match s {
             "new_drift" | "still_drifted" => "drifted",
             "resolved" | "in_sync" => "in_sync",
             _ => "could_not_check",
         };
-        let changed = r.status == "new_drift"
-            || last
-                .as_ref()
-                .is_none_or(|l| kind(&l.status) != kind(&r.status));
+        let changed =
+            r.status == "new_drift" || last.as_deref().is_none_or(|l| kind(l) != kind(&r.status));
         on!(self.0, |p| {
             let mut tx = p.begin().await.map_err(db)?;
             sqlx::query(

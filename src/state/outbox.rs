@@ -104,36 +104,25 @@ impl Outbox<'_> {
         now: i64,
         until: i64,
     ) -> Result<Option<i64>, StateError> {
-        let taken = on!(self.0, |p| {
-            sqlx::query(
+        // One statement: the row is taken (its attempts returned) only when no one holds it.
+        on!(self.0, |p| {
+            sqlx::query_scalar(
             "insert into falconer_deliveries (event_id, target, holder, lease_until) values ($1, $2, $3, $4)
              on conflict (event_id, target) do update set holder = excluded.holder,
              lease_until = excluded.lease_until
              where falconer_deliveries.delivered_at is null and falconer_deliveries.abandoned = 0
-             and falconer_deliveries.lease_until <= $5 and falconer_deliveries.next_at <= $5"
+             and falconer_deliveries.lease_until <= $5 and falconer_deliveries.next_at <= $5
+             returning attempts"
         )
         .bind(event)
         .bind(target)
         .bind(holder)
         .bind(until)
         .bind(now)
-        .execute(p)
+        .fetch_optional(p)
         .await
-        .map(|d| d.rows_affected())
         .map_err(db)
-        })?;
-        if taken == 0 {
-            return Ok(None);
-        }
-        let attempts: i64 = on!(self.0, |p| sqlx::query_scalar(
-            "select attempts from falconer_deliveries where event_id = $1 and target = $2"
-        )
-        .bind(event)
-        .bind(target)
-        .fetch_one(p)
-        .await
-        .map_err(db))?;
-        Ok(Some(attempts))
+        })
     }
 
     /// Ends a delivery `holder` holds: delivered at `at`, or failed (tried again at `retry`, or given up

@@ -747,7 +747,7 @@ async fn the_metrics_of_two_thousand_tenants() {
         .await
         .expect("the fleet");
     let text = falconer::agent::metrics::Metrics::default()
-        .render(Ok(&state))
+        .render(Some(&state))
         .await;
     let count = |head: &str| text.lines().filter(|l| l.starts_with(head)).count();
     assert_eq!(count("falconer_tenant_domain_drifted{"), 4000);

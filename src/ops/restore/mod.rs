@@ -461,10 +461,7 @@ impl Restoring<'_> {
             .iter()
             .filter(|d| restored.contains(&d.domain))
         {
-            let status = serde_json::to_value(d.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
+            let status = crate::util::word(&d.outcome);
             let recorded = self
                 .state
                 .progress()
