@@ -111,7 +111,34 @@ async fn fleet_series(registry: &mut Registry, state: &State) -> Result<(), Stat
     drift_series(registry, state).await?;
     backup_series(registry, state).await?;
     schedule_series(registry, state).await?;
-    lock_series(registry, state).await
+    lock_series(registry, state).await?;
+    work_series(registry, state).await
+}
+
+/// The agents alive and the work they hold.
+async fn work_series(registry: &mut Registry, state: &State) -> Result<(), StateError> {
+    let now = crate::state::now();
+    let beat = i64::try_from(crate::ops::agent::HEARTBEAT.as_secs()).unwrap_or(15);
+    let alive = state.claims().agents(now - 2 * beat, now - 86_400).await?;
+    let agents = Gauge::<i64, AtomicI64>::default();
+    agents.set(i64::try_from(alive.len()).unwrap_or(i64::MAX));
+    registry.register(
+        "agents_alive",
+        "Agents sharing the state store that said they were alive in the last 30 seconds",
+        agents,
+    );
+    let claimed = Gauges::default();
+    let drift = vec![("job", crate::ops::fleet::DRIFT_JOB.to_string())];
+    claimed.get_or_create(&drift).set(0);
+    for c in state.claims().held(now).await? {
+        claimed.get_or_create(&vec![("job", c.job.clone())]).inc();
+    }
+    registry.register(
+        "work_claimed",
+        "Items of the agents' jobs claimed now (a tenant's drift check), by job",
+        claimed,
+    );
+    Ok(())
 }
 
 async fn drift_series(registry: &mut Registry, state: &State) -> Result<(), StateError> {

@@ -58,6 +58,7 @@ pub fn run(job: &Job, members: Vec<Member>, out: &Output, settings: &Settings) -
         save: job.save.clone(),
         parallelism: job.fleet.parallelism,
         shard,
+        share: None,
     };
     let loaded = match crate::ops::fleet::tenants(&req, members) {
         Ok(l) => l,

@@ -23,6 +23,11 @@ pub struct Args {
     /// The time from one drift cycle's start to the next's: `15m`, `1h`, `90s`, `1h30m`.
     #[arg(long, default_value = "15m", value_parser = parse_every, value_name = "DURATION")]
     pub drift_every: Duration,
+    /// How long an agent's claim of a tenant's check lasts unrenewed (it renews it every third of this
+    /// while the check runs): a check whose agent died is taken over by another agent after it. At least
+    /// 3s.
+    #[arg(long, default_value = "1m", value_parser = parse_lease, value_name = "DURATION")]
+    pub lease: Duration,
     /// Do not run the backup schedules (`backup schedule`); by default the agent runs each due slot, as
     /// `backup run-due` does, checking every minute.
     #[arg(long)]
@@ -54,6 +59,14 @@ fn parse_every(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds.unsigned_abs()))
 }
 
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_every(s)?;
+    if d < Duration::from_secs(3) {
+        return Err("a lease of at least 3s (it is renewed every third of it)".into());
+    }
+    Ok(d)
+}
+
 pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
     if a.paths.is_empty() && a.no_schedules {
         out.error("nothing to do: give a fleet to check, or leave the backup schedules on (no --no-schedules)");
@@ -74,6 +87,7 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
     let req = crate::ops::agent::Request {
         paths: a.paths.clone(),
         drift_every: a.drift_every,
+        lease: a.lease,
         schedules: !a.no_schedules,
         schedule_every: Duration::from_secs(60),
         parallelism: a.parallelism.max(1),

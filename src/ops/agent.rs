@@ -17,8 +17,13 @@ use crate::state::State;
 pub struct Request {
     /// The fleet, as `drift` takes it (fleet files, globs, directories): read again at every cycle.
     pub paths: Vec<PathBuf>,
-    /// The time from the start of one drift cycle to the start of the next.
+    /// The time from the start of one drift cycle to the start of the next. Cycles start at multiples of
+    /// it since the epoch, so agents sharing a state store run the same cycle (slot), each tenant checked
+    /// by one of them.
     pub drift_every: Duration,
+    /// How long a claim of a tenant's check lasts unrenewed (renewed every third of it): a check whose
+    /// agent died is taken over after it.
+    pub lease: Duration,
     /// Runs the backup schedules that are due (`backup run-due`), checked every `schedule_every`.
     pub schedules: bool,
     pub schedule_every: Duration,
@@ -95,28 +100,74 @@ pub async fn run(
     events: &dyn Events,
     cancel: &Cancel,
 ) {
-    let deliveries = Deliveries::new(store, &req.webhooks);
+    let holder = holder();
+    let deliveries = Deliveries::new(store, &req.webhooks, &holder);
     let drifts = Drifts {
         settings,
         store,
         req,
         observer,
         events,
+        holder: &holder,
+        cancel,
     };
     let pace = |job, on, period| Pace {
         job,
         on,
         period,
         grace: req.grace,
+        aligned: false,
     };
-    let drift = pace(Job::Drift, !req.paths.is_empty(), req.drift_every);
+    let drift = Pace {
+        aligned: true,
+        ..pace(Job::Drift, !req.paths.is_empty(), req.drift_every)
+    };
     let backups = pace(Job::Backups, req.schedules, req.schedule_every);
     let hooks = pace(Job::Webhooks, !req.webhooks.is_empty(), req.deliver_every);
     tokio::join!(
+        heartbeat(store, &holder, cancel),
         drift.run(|| drifts.cycle(), observer, cancel),
         backups.run(|| drifts.backups_due(), observer, cancel),
         hooks.run(|| deliveries.round(observer, events), observer, cancel),
     );
+    drifts.hand_back().await;
+}
+
+/// How often an agent says it is alive in the state store; one not seen for two of these is not counted.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Says in the state store that this agent is alive, every [`HEARTBEAT`] until `cancel`; then that it left.
+async fn heartbeat(store: &Store, holder: &str, cancel: &Cancel) {
+    let started = crate::util::now();
+    loop {
+        if let Ok(state) = store.get().await {
+            let me = crate::state::AgentRow {
+                id: holder.into(),
+                host: crate::state::Owner::current().host,
+                version: env!("CARGO_PKG_VERSION").into(),
+                started_at: started,
+                seen_at: crate::util::now(),
+            };
+            // A state store that does not answer is the jobs' to tell; the next beat tries again.
+            let _ = state.claims().beat(&me).await;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+    if let Ok(state) = store.get().await {
+        let _ = state.claims().leave(holder).await;
+    }
+}
+
+/// This agent, as its claims and deliveries name their holder: unique per process.
+fn holder() -> String {
+    let me = crate::state::Owner::current();
+    let tag = crate::util::random::<4>()
+        .map(|b| crate::util::hex(&b))
+        .unwrap_or_default();
+    format!("{}@{}:{}:{tag}", me.name, me.host, me.pid)
 }
 
 /// How often a job runs, if at all.
@@ -125,6 +176,8 @@ struct Pace {
     on: bool,
     period: Duration,
     grace: Duration,
+    /// Runs start at multiples of the period since the epoch (the first at once).
+    aligned: bool,
 }
 
 impl Pace {
@@ -138,13 +191,29 @@ impl Pace {
             return;
         }
         loop {
-            let next = Instant::now() + self.period;
+            let next = Instant::now() + self.until_next();
             timed(self.job, work(), observer, self.grace, cancel).await;
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep_until(next.into()) => {}
             }
         }
+    }
+}
+
+impl Pace {
+    /// The time to the next run's start.
+    fn until_next(&self) -> Duration {
+        if !self.aligned {
+            return self.period;
+        }
+        let period = self.period.as_millis().max(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let left = period - now % period;
+        Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX))
     }
 }
 
@@ -175,6 +244,8 @@ struct Drifts<'a> {
     req: &'a Request,
     observer: &'a dyn Observer,
     events: &'a dyn Events,
+    holder: &'a str,
+    cancel: &'a Cancel,
 }
 
 impl Drifts<'_> {
@@ -186,7 +257,10 @@ impl Drifts<'_> {
     }
 
     /// One drift check of every tenant of the fleet as it is now (tenants added or removed are picked
-    /// up); the results of tenants no longer in it are forgotten.
+    /// up), shared with the other agents: each tenant claimed for this cycle's slot by one of them. Once
+    /// this agent has gone over the fleet, it waits for the tenants other agents hold, and takes over
+    /// those whose lease ran out, until every tenant was checked in the slot (or the slot ends, or the
+    /// agent stops). The results of tenants no longer in the fleet are forgotten.
     async fn cycle(&self) -> (Outcome, usize) {
         let events = self.events;
         let members = match crate::fleet::members_of(&self.req.paths) {
@@ -196,6 +270,8 @@ impl Drifts<'_> {
                 return (Outcome::Failed, 0);
             }
         };
+        let every = self.req.drift_every.as_secs().max(1);
+        let slot = crate::util::now() / i64::try_from(every).unwrap_or(i64::MAX);
         let job = fleet::Request {
             verb: fleet::Verb::Drift {
                 fail_on: FailOn::Any,
@@ -205,31 +281,53 @@ impl Drifts<'_> {
             save: None,
             parallelism: self.req.parallelism,
             shard: None,
+            share: Some(fleet::Share {
+                slot,
+                holder: self.holder.to_string(),
+                lease: self.req.lease,
+                stop: self.cancel.clone(),
+                trouble: Default::default(),
+            }),
         };
-        let (tenants, state) = match (fleet::tenants(&job, members), self.state().await) {
-            (Ok(t), Ok(state)) => (t, state),
-            (Err(e), _) | (_, Err(e)) => return failed(events, &e),
+        let ids = match fleet::tenants(&job, members.clone()) {
+            Ok((t, _)) => t.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+            Err(e) => return failed(events, &e),
         };
-        let ids: Vec<String> = tenants.0.iter().map(|t| t.id.clone()).collect();
-        let outcome = match fleet::run_in(self.settings, &state, &job, tenants, events).await {
-            Ok(o) => o,
-            Err(e) => return self.lost(&e),
+        let mut pass = Pass {
+            drifts: self,
+            job,
+            members: members.into_iter().zip(ids.iter().cloned()).collect(),
+            slot,
+            checked: Vec::new(),
         };
-        if let Err(e) = state.drift().forget_results(&ids).await {
+        let ended = pass.until_all_done().await;
+        if let Ok(state) = self.store.get().await
+            && let Err(e) = state.drift().forget_results(&ids).await
+        {
             events.warning(&format!(
                 "the results of tenants no longer in the fleet could not be forgotten: {e}"
             ));
         }
-        let unchecked = outcome
-            .results
+        let unchecked = pass
+            .checked
             .iter()
             .any(|r| r.status == Status::CouldNotCheck);
-        let done = if unchecked {
-            Outcome::Partial
-        } else {
-            Outcome::Ok
+        let done = match ended {
+            Some(e) => self.lost(&e).0,
+            None if unchecked => Outcome::Partial,
+            None => Outcome::Ok,
         };
-        (done, outcome.results.len())
+        (done, pass.checked.len())
+    }
+
+    /// Hands back the claims this agent holds undone (it stops): the next agent takes them over at once.
+    async fn hand_back(&self) {
+        if let Ok(state) = self.store.get().await
+            && let Err(e) = state.claims().hand_back_all(self.holder).await
+        {
+            self.events
+                .warning(&format!("the agent's claims could not be handed back: {e}"));
+        }
     }
 
     /// The backup schedules' due slots, each taken once by whichever runner claims it.
@@ -260,6 +358,86 @@ impl Drifts<'_> {
         }
         failed(self.events, e)
     }
+}
+
+/// A drift cycle's passes over the fleet.
+struct Pass<'a> {
+    drifts: &'a Drifts<'a>,
+    job: fleet::Request,
+    /// The fleet's members, each with its tenant's id.
+    members: Vec<(crate::fleet::Member, String)>,
+    slot: i64,
+    /// The tenants this agent checked.
+    checked: Vec<crate::fleet::report::TenantResult>,
+}
+
+impl Pass<'_> {
+    /// Goes over the tenants not yet checked in the slot, again and again (every third of a lease) while
+    /// some are held by other agents, until none is left, the slot ends or the agent stops. A state store
+    /// that fails is tried again at the same pace; the last error when the slot ended with it.
+    async fn until_all_done(&mut self) -> Option<Error> {
+        let d = self.drifts;
+        let every = (d.req.lease / 3).max(Duration::from_millis(200));
+        let mut left: Option<Vec<String>> = None;
+        let mut trouble;
+        loop {
+            match self.once(left.as_deref()).await {
+                Ok(now_left) if now_left.is_empty() => return None,
+                Ok(now_left) => (left, trouble) = (Some(now_left), None),
+                Err(e) => {
+                    d.observer.state_store(false);
+                    d.store.forget();
+                    trouble = Some(e);
+                }
+            }
+            let slot_ends = crate::util::now() / secs(d.req.drift_every) != self.slot;
+            if slot_ends || d.cancel.is_cancelled() {
+                return trouble;
+            }
+            tokio::select! {
+                () = d.cancel.cancelled() => return trouble,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    /// One pass: the tenants among `only` (all at first) that no agent holds, each claimed and checked;
+    /// then the ones left to check in the slot.
+    async fn once(&mut self, only: Option<&[String]>) -> Result<Vec<String>, Error> {
+        let d = self.drifts;
+        let state = d.state().await?;
+        let members = self.members.iter();
+        let members: Vec<_> = members
+            .filter(|(_, id)| only.is_none_or(|o| o.contains(id)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        let (tenants, shard) = fleet::tenants(&self.job, members)?;
+        if let Some(share) = &self.job.share {
+            share
+                .trouble
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        if !tenants.is_empty() {
+            let job = &self.job;
+            let run = fleet::run_in(d.settings, &state, job, (tenants, shard), d.events).await?;
+            self.checked.extend(run.results);
+        }
+        let claims = state.claims().of_job(fleet::DRIFT_JOB).await?;
+        let done: std::collections::HashSet<&str> = claims
+            .iter()
+            .filter(|c| c.slot == self.slot && c.done_at.is_some())
+            .map(|c| c.item.as_str())
+            .collect();
+        let ids = self.members.iter().map(|(_, id)| id);
+        Ok(ids
+            .filter(|i| !done.contains(i.as_str()))
+            .cloned()
+            .collect())
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)
 }
 
 /// The agent's one handle on the state store, shared by its jobs and its HTTP answers: opened when
@@ -316,15 +494,11 @@ struct Deliveries<'a> {
 }
 
 impl<'a> Deliveries<'a> {
-    fn new(store: &'a Store, hooks: &'a [Webhook]) -> Deliveries<'a> {
-        let me = crate::state::Owner::current();
-        let tag = crate::util::random::<4>()
-            .map(|b| crate::util::hex(&b))
-            .unwrap_or_default();
+    fn new(store: &'a Store, hooks: &'a [Webhook], holder: &str) -> Deliveries<'a> {
         Deliveries {
             store,
             hooks,
-            holder: format!("{}@{}:{}:{tag}", me.name, me.host, me.pid),
+            holder: holder.to_string(),
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()

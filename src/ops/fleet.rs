@@ -59,7 +59,27 @@ pub struct Request {
     pub parallelism: usize,
     /// Only this job's share of the tenants (`K/N`).
     pub shard: Option<String>,
+    /// A drift run shared with other runners (the agents): each tenant checked under a claim.
+    pub share: Option<Share>,
 }
+
+/// A drift run shared with other runners: each tenant's check is claimed for `slot` (the agents' cycle)
+/// under a lease renewed while it runs, and its result written only under that claim; a tenant another
+/// runner holds, or checked in this slot, is left to it.
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub slot: i64,
+    /// Who claims: unique per agent.
+    pub holder: String,
+    pub lease: std::time::Duration,
+    /// Once cancelled, no tenant is claimed any more (what is held runs on).
+    pub stop: super::Cancel,
+    /// Set when a claim failed (the state store did not answer): the run claims nothing more.
+    pub trouble: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The claims' job name of drift checks.
+pub const DRIFT_JOB: &str = "drift";
 
 /// What a fleet run did.
 #[derive(Debug)]
@@ -132,6 +152,9 @@ pub struct Checked {
     pub result: TenantResult,
     pub plan: Option<Plan>,
     pub notes: String,
+    /// Its drift result could not be written (the state store failed, or its claim was another
+    /// runner's by then).
+    pub unwritten: bool,
 }
 
 /// Checks every tenant, at most `--parallelism` at once, printing each one's output when it is done.
@@ -145,22 +168,133 @@ async fn run_all(
     let order: Vec<usize> = (0..tenants.len()).collect();
     let mut done = crate::util::each_of(&order, |&i| async move {
         let t = &tenants[i];
-        events.tenant_started(&t.id, &t.member.path.display().to_string());
-        (i, check(job, t, state, systems).await)
+        let kept = match &job.share {
+            None => Some(kept(job, t, state, systems, None, events).await),
+            Some(share) => shared(share, (job, t), state, systems, events).await,
+        };
+        (i, kept)
     })
     .buffer_unordered(job.parallelism.max(1));
     // Each tenant is told in the fleet's order, whichever finished first: a finished one waits for those
-    // before it.
-    let mut waiting: std::collections::BTreeMap<usize, Checked> = Default::default();
-    let mut results = Vec::new();
+    // before it (a tenant left to another runner is passed over).
+    let mut waiting: std::collections::BTreeMap<usize, Option<Checked>> = Default::default();
+    let (mut told, mut results) = (0, Vec::new());
     while let Some((i, d)) = done.next().await {
         waiting.insert(i, d);
-        while let Some(d) = waiting.remove(&results.len()) {
-            events.tenant_checked(&d);
-            results.push(d.result);
+        while let Some(d) = waiting.remove(&told) {
+            told += 1;
+            if let Some(d) = d {
+                events.tenant_checked(&d);
+                results.push(d.result);
+            }
         }
     }
     results
+}
+
+/// A tenant checked, and (`drift`) its records written, under `fence` when it was claimed; `None` when
+/// the claim was no longer this runner's at the write (nothing written).
+async fn kept(
+    job: &Request,
+    t: &Loaded,
+    state: &State,
+    systems: &Systems<'_>,
+    fence: Option<&crate::state::Fence>,
+    events: &dyn Events,
+) -> Checked {
+    events.tenant_started(&t.id, &t.member.path.display().to_string());
+    let mut checked = check(job, t, state, systems).await;
+    if let Verb::Drift { .. } = job.verb
+        && let Err(e) = remember(state, &checked, fence).await
+    {
+        checked.unwritten = true;
+        let e = format!("warning: the drift result could not be recorded: {e}\n");
+        checked.notes.push_str(&e);
+    }
+    checked
+}
+
+/// A tenant's check in a shared run: claimed (else left to the runner that holds it or did it), run while
+/// the claim's lease is renewed, dropped before it writes once the lease cannot be renewed. A check whose
+/// result could not be written is not done: it is left for the next pass (of any runner), not told.
+async fn shared(
+    share: &Share,
+    (job, t): (&Request, &Loaded),
+    state: &State,
+    systems: &Systems<'_>,
+    events: &dyn Events,
+) -> Option<Checked> {
+    let trouble = &share.trouble;
+    if share.stop.is_cancelled() || trouble.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let lease = i64::try_from(share.lease.as_secs()).unwrap_or(i64::MAX);
+    let claimed = state
+        .claims()
+        .claim(
+            (DRIFT_JOB, &t.id, share.slot),
+            &share.holder,
+            (crate::util::now(), lease),
+        )
+        .await;
+    let fence = match claimed {
+        Ok(Some(f)) => f,
+        Ok(None) => return None,
+        Err(e) => {
+            if !trouble.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                events.warning(&format!("claims stopped: {}: {e}", t.id));
+            }
+            return None;
+        }
+    };
+    if fence.taken_over {
+        events.note(&format!(
+            "{}: taken over (its runner's lease ran out)",
+            t.id
+        ));
+    }
+    let work = kept(job, t, state, systems, Some(&fence), events);
+    let why = match leased(state, &fence, share.lease, work).await {
+        Some(c) if !c.unwritten => return Some(c),
+        Some(c) => c.notes.lines().last().unwrap_or_default().to_string(),
+        None => "its claim could not be renewed (the state store did not answer, or another runner took it over)".into(),
+    };
+    events.warning(&format!(
+        "{}: the check's result is not written, the tenant is left to the next pass: {}",
+        t.id,
+        why.trim_start_matches("warning: ")
+    ));
+    None
+}
+
+/// Runs `work` while the claim is renewed every third of its lease; `None` (the work dropped) once the
+/// claim was taken over, or its lease ran out without a renewal.
+async fn leased<T>(
+    state: &State,
+    fence: &crate::state::Fence,
+    lease: std::time::Duration,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let every = (lease / 3).max(std::time::Duration::from_millis(100));
+    let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
+    let lost = async {
+        let mut until = Instant::now() + lease;
+        loop {
+            tokio::time::sleep(every).await;
+            let asked = Instant::now();
+            let renew = state.claims().renew(fence, (crate::util::now(), secs));
+            match tokio::time::timeout(every, renew).await {
+                Ok(Ok(true)) => until = asked + lease,
+                Ok(Ok(false)) => return,
+                Ok(Err(_)) | Err(_) if Instant::now() + every >= until => return,
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        t = work => Some(t),
+        () = lost => None,
+    }
 }
 
 /// Reads every member's manifest (problems kept as text); a tenant id declared twice is an error of the
@@ -276,6 +410,7 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
             result: failed(job, t, e.clone()),
             plan: None,
             notes: t.notes.clone(),
+            unwritten: false,
         },
     };
     if let Some(mut plan) = checked.plan.take() {
@@ -283,22 +418,19 @@ async fn check(job: &Request, t: &Loaded, state: &State, systems: &Systems<'_>) 
         checked.plan = Some(plan);
     }
     checked.result.duration_ms = elapsed(started);
-    if let Verb::Drift { .. } = job.verb
-        && let Err(e) = remember(state, &checked).await
-    {
-        let e = format!("warning: the drift result could not be recorded: {e}\n");
-        checked.notes.push_str(&e);
-    }
     checked
 }
 
 /// Keeps a tenant's drift result whatever came of it (what the agent shows), and its status's changes.
-async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::StateError> {
+async fn remember(
+    state: &State,
+    checked: &Checked,
+    fence: Option<&crate::state::Fence>,
+) -> Result<(), crate::state::StateError> {
     let r = &checked.result;
     let status = crate::util::word(&r.status);
-    let digest = checked
-        .plan
-        .as_ref()
+    let plan = checked.plan.as_ref();
+    let digest = plan
         .filter(|p| p.has_changes())
         .map(report::drift_digest)
         .unwrap_or_default();
@@ -308,11 +440,25 @@ async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::
         checked_at: crate::state::now(),
         result: serde_json::to_string(r).unwrap_or_default(),
     };
-    state.drift().record_result(&row, &digest).await?;
+    let event = match event_of(r) {
+        Some((kind, data)) => Some(super::webhooks::event(kind, &r.tenant, &data)?),
+        None => None,
+    };
+    let record = crate::state::DriftRecord {
+        result: &row,
+        digest: &digest,
+        drifted: plan.map(Plan::has_changes),
+        event: event.as_ref(),
+    };
+    state.drift().record(&record, fence).await.map(|_| ())
+}
+
+/// The event a drift result tells of, with its data: new drift, drift resolved.
+fn event_of(r: &TenantResult) -> Option<(super::webhooks::Kind, serde_json::Value)> {
     let kind = match r.status {
         Status::NewDrift => super::webhooks::Kind::DriftNew,
         Status::Resolved => super::webhooks::Kind::DriftResolved,
-        _ => return Ok(()),
+        _ => return None,
     };
     let domains: Vec<serde_json::Value> = r
         .systems
@@ -320,12 +466,12 @@ async fn remember(state: &State, checked: &Checked) -> Result<(), crate::state::
         .map(|s| serde_json::json!({ "domain": s.domain, "changes": s.changes }))
         .collect();
     let data = serde_json::json!({
-        "status": row.status,
+        "status": crate::util::word(&r.status),
         "changes": r.changes.len(),
         "domains": domains,
         "previous": r.previous,
     });
-    super::webhooks::tell(state, kind, &r.tenant, data).await
+    Some((kind, data))
 }
 
 /// A tenant that could not be checked, and why.
@@ -350,6 +496,7 @@ async fn planned(
         result: failed(job, t, e),
         plan: None,
         notes: t.notes.clone(),
+        unwritten: false,
     };
     let opts = Options {
         targets: job.targets.clone(),
@@ -426,7 +573,7 @@ async fn status(
             Ok(s) => s,
             Err(e) => {
                 checked.notes.push_str(&format!(
-                    "warning: the drift history could not be read or written: {e}\n"
+                    "warning: the drift history could not be read: {e}\n"
                 ));
                 if plan.has_changes() {
                     Status::NewDrift
@@ -465,7 +612,7 @@ fn save(job: &Request, t: &Loaded, plan: &mut Plan) -> Result<(), crate::util::F
         .map_err(crate::util::file_error("write", &path))
 }
 
-/// A drift check's status against the tenant's last one, which it then replaces.
+/// A drift check's status against the tenant's last one (which the check's records then replace).
 async fn history(
     state: &State,
     tenant: &str,
@@ -481,17 +628,7 @@ async fn history(
         .as_ref()
         .map(|l| if l.drifted { "drifted" } else { "in_sync" }.to_string());
     let digest = plan.has_changes().then(|| report::drift_digest(plan));
-    let status = report::classify(digest.as_deref(), last.as_ref());
-    state
-        .drift()
-        .record_drift(
-            tenant,
-            digest.is_some(),
-            digest.as_deref().unwrap_or(""),
-            crate::state::now(),
-        )
-        .await?;
-    Ok(status)
+    Ok(report::classify(digest.as_deref(), last.as_ref()))
 }
 
 fn elapsed(since: Instant) -> u64 {

@@ -70,6 +70,7 @@ mod send {
             save: None,
             parallelism: 1,
             shard: None,
+            share: None,
         };
         send(fleet::run(settings, &req, (Vec::new(), None), events));
     }

@@ -53,17 +53,25 @@ pub async fn tell(
     tenant: &str,
     data: serde_json::Value,
 ) -> Result<(), StateError> {
+    state.outbox().add(&event(kind, tenant, &data)?).await
+}
+
+/// An event with a new random id, as the outbox keeps it.
+pub fn event(
+    kind: Kind,
+    tenant: &str,
+    data: &serde_json::Value,
+) -> Result<OutboxEvent, StateError> {
     let id = crate::util::random::<16>()
         .map(|b| crate::util::hex(&b))
         .map_err(|e| StateError::Db(format!("no random event id: {e}")))?;
-    let e = OutboxEvent {
+    Ok(OutboxEvent {
         id,
         kind: kind.name().into(),
         tenant: tenant.into(),
         at: crate::util::now(),
         data: data.to_string(),
-    };
-    state.outbox().add(&e).await
+    })
 }
 
 /// How a webhook takes its events.

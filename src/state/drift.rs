@@ -65,35 +65,89 @@ pub struct DriftChange {
     pub digest: String,
 }
 
+/// A drift check's records, written together in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftRecord<'a> {
+    pub result: &'a DriftResult,
+    /// The drift's digest (empty when in sync or not checked).
+    pub digest: &'a str,
+    /// Whether the tenant drifted, what the next check classifies against; `None` when the check could
+    /// not plan (the last real check stays).
+    pub drifted: Option<bool>,
+    /// The event the check tells of (new drift, drift resolved).
+    pub event: Option<&'a OutboxEvent>,
+}
+
 impl Drift<'_> {
     /// Replaces a tenant's last result; when its status differs in kind from the last one's (drifted, in
     /// sync, could not check) or is new drift, the history keeps the change. Returns whether it did.
     pub async fn record_result(self, r: &DriftResult, digest: &str) -> Result<bool, StateError> {
-        let last: Option<String> = on!(self.0, |p| sqlx::query_scalar(
-            "select status from falconer_drift_result where tenant = $1"
-        )
-        .bind(&r.tenant)
-        .fetch_optional(p)
-        .await
-        .map_err(db))?;
-        let kind = |s: &str| match s {
-            "new_drift" | "still_drifted" => "drifted",
-            "resolved" | "in_sync" => "in_sync",
-            _ => "could_not_check",
+        let record = DriftRecord {
+            result: r,
+            digest,
+            drifted: None,
+            event: None,
         };
-        let changed =
-            r.status == "new_drift" || last.as_deref().is_none_or(|l| kind(l) != kind(&r.status));
+        self.record(&record, None).await
+    }
+
+    /// Writes a drift check's records at once: the last drift, the last result (and the history's change,
+    /// as [`Drift::record_result`]) and its event. With a `fence`, only while the claim is still the one
+    /// the check was made under, which it marks done ([`StateError::Fenced`], nothing written, when not).
+    pub async fn record(
+        self,
+        r: &DriftRecord<'_>,
+        fence: Option<&Fence>,
+    ) -> Result<bool, StateError> {
+        let res = r.result;
+        // SQLite: the write lock from the start (a read first could not upgrade after another commit).
+        let begin = match self.0.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
+        };
         on!(self.0, |p| {
-            let mut tx = p.begin().await.map_err(db)?;
+            let mut tx = p.begin_with(begin).await.map_err(db)?;
+            if let Some(f) = fence {
+                let marked = sqlx::query(super::claims::FENCE)
+                    .bind(res.checked_at)
+                    .bind(&f.job)
+                    .bind(&f.item)
+                    .bind(f.generation)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                super::claims::fenced(f, marked.rows_affected())?;
+            }
+            if let Some(drifted) = r.drifted {
+                sqlx::query(
+                    "insert into falconer_drift (tenant, drifted, digest, checked_at) values ($1, $2, $3, $4)
+                     on conflict (tenant) do update set drifted = excluded.drifted, digest = excluded.digest,
+                     checked_at = excluded.checked_at",
+                )
+                .bind(&res.tenant)
+                .bind(i64::from(drifted))
+                .bind(r.digest)
+                .bind(res.checked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            let last: Option<String> =
+                sqlx::query_scalar("select status from falconer_drift_result where tenant = $1")
+                    .bind(&res.tenant)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            let changed = changed(last.as_deref(), &res.status);
             sqlx::query(
                 "insert into falconer_drift_result (tenant, status, checked_at, result) values ($1, $2, $3, $4)
                  on conflict (tenant) do update set status = excluded.status,
                  checked_at = excluded.checked_at, result = excluded.result",
             )
-            .bind(&r.tenant)
-            .bind(&r.status)
-            .bind(r.checked_at)
-            .bind(&r.result)
+            .bind(&res.tenant)
+            .bind(&res.status)
+            .bind(res.checked_at)
+            .bind(&res.result)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -103,19 +157,32 @@ impl Drift<'_> {
                      values ($1, $2, $3, $4) on conflict (tenant, checked_at) do update
                      set status = excluded.status, digest = excluded.digest",
                 )
-                .bind(&r.tenant)
-                .bind(r.checked_at)
-                .bind(&r.status)
-                .bind(digest)
+                .bind(&res.tenant)
+                .bind(res.checked_at)
+                .bind(&res.status)
+                .bind(r.digest)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
             }
-            tx.commit().await.map_err(db)
-        })?;
-        Ok(changed)
+            if let Some(e) = r.event {
+                sqlx::query(super::outbox::ADD)
+                    .bind(&e.id)
+                    .bind(&e.kind)
+                    .bind(&e.tenant)
+                    .bind(e.at)
+                    .bind(&e.data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(changed)
+        })
     }
+}
 
+impl Drift<'_> {
     /// A tenant's last result.
     pub async fn result(self, tenant: &str) -> Result<Option<DriftResult>, StateError> {
         let row: Option<(String, String, i64, String)> = on!(self.0, |p| {
@@ -194,4 +261,15 @@ fn result_of((tenant, status, checked_at, result): (String, String, i64, String)
         checked_at,
         result,
     }
+}
+
+/// Whether a status is a change the history keeps: new drift, or a status of another kind (drifted, in
+/// sync, could not check) than the last one's.
+fn changed(last: Option<&str>, status: &str) -> bool {
+    let kind = |s: &str| match s {
+        "new_drift" | "still_drifted" => "drifted",
+        "resolved" | "in_sync" => "in_sync",
+        _ => "could_not_check",
+    };
+    status == "new_drift" || last.is_none_or(|l| kind(l) != kind(status))
 }

@@ -78,6 +78,16 @@ pub const MIGRATIONS: &[&str] = &[
         lease_until bigint not null default 0, attempts bigint not null default 0,
         next_at bigint not null default 0, delivered_at bigint, abandoned bigint not null default 0,
         last_error text not null default '', primary key (event_id, target))",
+    // The agents' shared work: each item of a job (a tenant's drift check) claimed once per slot (a
+    // cycle), under a lease its holder renews; a claim taken over bumps its generation, and a result is
+    // written only with the generation it was claimed under (fencing). And the agents themselves.
+    "create table if not exists falconer_claims (
+        job text not null, item text not null, slot bigint not null, holder text not null,
+        generation bigint not null, tries bigint not null, claimed_at bigint not null,
+        lease_until bigint not null, done_at bigint, primary key (job, item))",
+    "create table if not exists falconer_agents (
+        id text primary key, host text not null, version text not null, started_at bigint not null,
+        seen_at bigint not null)",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -137,6 +147,12 @@ pub enum StateError {
     Busy(String),
     #[error("tenant `{tenant}` is locked by {holder}")]
     Locked { tenant: String, holder: String },
+    /// A claim's generation is no longer the one its holder had: another runner took it over (or it was
+    /// done), so the holder's result is not written.
+    #[error(
+        "the claim of {0} was taken over (or done) by another runner: its result is not written"
+    )]
+    Fenced(String),
     /// The PostgreSQL state store cannot be reached.
     #[error("state store: {0}")]
     Connect(Box<crate::setup::SetupError>),
@@ -435,6 +451,11 @@ impl State {
         Backups(self)
     }
 
+    /// The agents' claims of shared work (each under a lease, fenced by its generation), and the agents.
+    pub fn claims(&self) -> Claims<'_> {
+        Claims(self)
+    }
+
     /// The events falconer processes write for the agents' webhooks, and their deliveries.
     pub fn outbox(&self) -> Outbox<'_> {
         Outbox(self)
@@ -467,6 +488,7 @@ impl State {
 }
 
 mod backups;
+mod claims;
 mod codes;
 mod drift;
 mod locks;
@@ -477,8 +499,9 @@ mod registry;
 mod runs;
 mod schedules;
 pub use backups::{Backups, LastBackup};
+pub use claims::{AgentRow, ClaimRow, Claims, Fence};
 pub use codes::Codes;
-pub use drift::{Drift, DriftChange, DriftResult};
+pub use drift::{Drift, DriftChange, DriftRecord, DriftResult};
 pub use locks::Locks;
 pub use managed::Managed;
 pub use outbox::{Delivery, Outbox, OutboxEvent};

@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// Writes an event (binds: id, kind, tenant, at, data); an id written again is ignored.
+pub(super) const ADD: &str = "insert into falconer_outbox (id, kind, tenant, at, data)
+     values ($1, $2, $3, $4, $5) on conflict (id) do nothing";
+
 /// The outbox and each event's deliveries.
 #[derive(Clone, Copy)]
 pub struct Outbox<'a>(pub(super) &'a State);
@@ -36,19 +40,16 @@ pub struct Delivery {
 impl Outbox<'_> {
     /// Writes an event (once: an id written again is ignored).
     pub async fn add(self, e: &OutboxEvent) -> Result<(), StateError> {
-        on!(self.0, |p| sqlx::query(
-            "insert into falconer_outbox (id, kind, tenant, at, data) values ($1, $2, $3, $4, $5)
-             on conflict (id) do nothing"
-        )
-        .bind(&e.id)
-        .bind(&e.kind)
-        .bind(&e.tenant)
-        .bind(e.at)
-        .bind(&e.data)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(db))
+        on!(self.0, |p| sqlx::query(ADD)
+            .bind(&e.id)
+            .bind(&e.kind)
+            .bind(&e.tenant)
+            .bind(e.at)
+            .bind(&e.data)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db))
     }
 
     /// Claims for `holder` up to `limit` events written since `since` whose delivery to `target` is due at

@@ -48,10 +48,11 @@ type = "text"
 /// The password the roles get: it must show nowhere.
 pub const PASSWORD: &str = "agent-canary-5Vq9xT2";
 
-/// A running agent: its process and its address.
+/// A running agent: its process, its address and what it said on standard error.
 pub struct Agent {
     pub child: Child,
     pub base: String,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Agent {
@@ -71,17 +72,25 @@ impl Agent {
             .expect("the agent starts");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let said = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("falconer serve: listening on ") {
                     let _ = tx.send(addr.to_string());
                 }
+                said.lock().expect("the lines").push(line);
             }
         });
         let base = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the agent says where it listens");
-        Agent { child, base }
+        Agent { child, base, lines }
+    }
+
+    /// What the agent said so far on standard error.
+    pub fn said(&self) -> Vec<String> {
+        self.lines.lock().expect("the lines").clone()
     }
 
     /// Stops the agent with SIGTERM and waits (bounded) for its exit status.
@@ -111,7 +120,7 @@ impl Agent {
         (r.status().as_u16(), r.text().await.expect("a body"))
     }
 
-    async fn json(&self, path: &str) -> Value {
+    pub async fn json(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
         assert_eq!(status, 200, "{path}: {body}");
         serde_json::from_str(&body).expect("JSON")
@@ -162,7 +171,7 @@ fn drift_of<'a>(items: &'a [Value], id: &str) -> Option<&'a str> {
 }
 
 /// The value of a series (name and labels as written) in the metrics' text.
-fn series(metrics: &str, head: &str) -> Option<f64> {
+pub fn series(metrics: &str, head: &str) -> Option<f64> {
     metrics
         .lines()
         .find(|l| l.starts_with(head) && l[head.len()..].starts_with(' '))

@@ -60,7 +60,7 @@ impl Proc {
         p
     }
 
-    fn start_again(&self) {
+    pub(crate) fn start_again(&self) {
         use std::os::unix::process::CommandExt;
         let child = Command::new(&self.argv[0])
             .args(&self.argv[1..])
@@ -95,7 +95,7 @@ impl Proc {
     }
 
     /// Kills the process group and the leader's children (from any thread); waits for the leader.
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.signal("-KILL");
         if let Some(mut c) = self.child.lock().expect("the child").take() {
             let _ = c.wait();

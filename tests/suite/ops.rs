@@ -331,6 +331,7 @@ async fn a_fleet_drifts_through_ops() {
         save: None,
         parallelism: 2,
         shard: None,
+        share: None,
     };
     let drift = |members: Vec<Member>| {
         let (req, settings, events) = (&req, &settings, &events);

@@ -208,6 +208,132 @@ async fn exercise(url: &str) {
     }
     assert_eq!(winners, 1);
     agent_records(&state).await;
+    claims(&state).await;
+}
+
+/// The agents' claims: one holder per item and slot; a lease that ran out taken over with the next
+/// generation; the first holder's renewal and its fenced write refused (nothing written), its successor's
+/// written; a claim handed back taken at once; a race of eight claims with one winner; the agents' list.
+async fn claims(state: &State) {
+    use falconer::state::{AgentRow, DriftRecord, DriftResult};
+    let c = state.claims();
+    let item = ("drift", "fenced", 7);
+    let a = c.claim(item, "agent-a", (1000, 10)).await.expect("claims");
+    let a = a.expect("the first claim is taken");
+    assert_eq!((a.generation, a.taken_over), (1, false));
+    assert_eq!(
+        c.claim(item, "agent-b", (1005, 10)).await.expect("asks"),
+        None
+    );
+    assert!(c.renew(&a, (1006, 10)).await.expect("renews"));
+    assert_eq!(
+        c.claim(item, "agent-b", (1015, 10)).await.expect("asks"),
+        None,
+        "renewed until 1016"
+    );
+    let b = c.claim(item, "agent-b", (1016, 10)).await.expect("claims");
+    let b = b.expect("a lease that ran out is taken over");
+    assert_eq!(
+        (b.generation, b.taken_over, b.holder.as_str()),
+        (2, true, "agent-b")
+    );
+    assert!(
+        !c.renew(&a, (1017, 10)).await.expect("renews"),
+        "a's claim is gone"
+    );
+    let result = |by: &str| DriftResult {
+        tenant: "fenced".into(),
+        status: "in_sync".into(),
+        checked_at: 1020,
+        result: format!("{{\"by\":\"{by}\"}}"),
+    };
+    fn write(r: &DriftResult) -> DriftRecord<'_> {
+        DriftRecord {
+            result: r,
+            digest: "",
+            drifted: Some(false),
+            event: None,
+        }
+    }
+    let by_a = result("a");
+    let refused = state.drift().record(&write(&by_a), Some(&a)).await;
+    assert!(matches!(refused, Err(StateError::Fenced(_))), "{refused:?}");
+    let nothing = state.drift().result("fenced").await.expect("reads");
+    assert_eq!(nothing, None, "a fenced write leaves nothing");
+    assert_eq!(
+        state.drift().last_drift("fenced").await.expect("reads"),
+        None
+    );
+    let by_b = result("b");
+    state
+        .drift()
+        .record(&write(&by_b), Some(&b))
+        .await
+        .expect("b writes");
+    let kept = state.drift().result("fenced").await.expect("reads");
+    assert_eq!(kept.map(|r| r.result), Some("{\"by\":\"b\"}".to_string()));
+    assert_eq!(
+        c.claim(item, "agent-c", (5000, 10)).await.expect("asks"),
+        None,
+        "done in its slot"
+    );
+    let again = c
+        .claim(("drift", "fenced", 8), "agent-c", (5000, 10))
+        .await
+        .expect("claims");
+    let again = again.expect("the next slot is claimed");
+    assert_eq!((again.generation, again.taken_over), (3, false));
+    c.hand_back(&again).await.expect("hands back");
+    let d = c
+        .claim(("drift", "fenced", 8), "agent-d", (5001, 10))
+        .await
+        .expect("claims");
+    assert!(
+        d.is_some_and(|d| d.taken_over),
+        "a claim handed back is taken at once"
+    );
+    let claimed = c.of_job("drift").await.expect("reads");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].holder.as_str(), claimed[0].tries),
+        ("agent-d", 2)
+    );
+    let race = (0..8).map(|i| {
+        let s = state.clone();
+        tokio::spawn(async move {
+            let holder = format!("racer-{i}");
+            s.claims()
+                .claim(("drift", "raced", 1), &holder, (100, 60))
+                .await
+        })
+    });
+    let mut won = 0;
+    for t in race {
+        won += usize::from(t.await.expect("joins").expect("claims").is_some());
+    }
+    assert_eq!(won, 1, "one of eight claims wins");
+    let agent = |id: &str, seen_at| AgentRow {
+        id: id.into(),
+        host: "node-1".into(),
+        version: "1".into(),
+        started_at: 10,
+        seen_at,
+    };
+    c.beat(&agent("one", 100)).await.expect("beats");
+    c.beat(&agent("two", 50)).await.expect("beats");
+    c.beat(&agent("old", 1)).await.expect("beats");
+    let alive = c.agents(70, 10).await.expect("lists");
+    assert_eq!(
+        alive.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["one"]
+    );
+    assert_eq!(
+        c.agents(0, 0).await.expect("lists").len(),
+        2,
+        "`old` was forgotten"
+    );
+    c.leave("one").await.expect("leaves");
+    assert_eq!(c.agents(0, 0).await.expect("lists").len(), 1);
 }
 
 /// The agent's records: each tenant's last drift result and the changes of its status; each tenant's last
