@@ -16,6 +16,11 @@ pub enum RepoError {
     Setup(Box<crate::setup::SetupError>),
     #[error("the state store: {0}")]
     State(String),
+    /// The repository's lock was lost while work held it: the work stopped where it was.
+    #[error(
+        "the repository lock was lost ({0}): stopped before writing more; what was done is kept, run it again"
+    )]
+    LockLost(String),
     #[error(
         "repository {0:?} is not supported: give a local directory (file:PATH) or s3://bucket/prefix"
     )]

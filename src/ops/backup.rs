@@ -185,7 +185,7 @@ async fn store_shared(job: &Job<'_>, repo: &Repo) -> Result<Record, Error> {
             "the backup's repository lock stays until it expires: {e}"
         ));
     }
-    stored
+    stored?
 }
 
 /// Takes the tenant's lock; with `wait`, tries again (every second) until the lock is free or the time is
@@ -444,30 +444,44 @@ pub async fn stored(
     })
 }
 
-/// Runs `work` holding `lock`, renewed every minute (a lock that expired and was taken over is said once).
+/// Runs `work` holding `lock`, renewed every minute. A lock that expired and was taken over, or could not
+/// be renewed before it expired, stops the work where it is ([`RepoError::LockLost`]): another process may
+/// hold the repository by then (a removal would take what the work writes, or remove under it).
 pub async fn renewing<T>(
     repo: &Repo,
     lock: &RepoLock,
     events: &dyn Events,
     work: impl std::future::Future<Output = T>,
-) -> T {
-    tokio::pin!(work);
-    let renew = async {
+) -> Result<T, RepoError> {
+    renewing_every(RENEW_EVERY, (repo, lock), events, work).await
+}
+
+async fn renewing_every<T>(
+    every: std::time::Duration,
+    (repo, lock): (&Repo, &RepoLock),
+    events: &dyn Events,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, RepoError> {
+    let ttl = std::time::Duration::from_secs(REPO_LOCK_TTL.unsigned_abs());
+    let lost = async {
+        let mut renewed = std::time::Instant::now();
         loop {
-            tokio::time::sleep(RENEW_EVERY).await;
+            tokio::time::sleep(every).await;
             match repo.renew(lock, REPO_LOCK_TTL).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    events.warning("the repository lock expired and was taken over");
-                    return;
+                Ok(true) => renewed = std::time::Instant::now(),
+                Ok(false) => return "it expired and another process took it over".to_string(),
+                Err(e) if renewed.elapsed() + every >= ttl => {
+                    return format!("it could not be renewed before it expired: {e}");
                 }
-                Err(e) => events.warning(&format!("could not renew the repository lock: {e}")),
+                Err(e) => events.warning(&format!(
+                    "could not renew the repository lock (tried again in a minute): {e}"
+                )),
             }
         }
     };
     tokio::select! {
-        t = &mut work => t,
-        () = renew => work.await,
+        t = work => Ok(t),
+        why = lost => Err(RepoError::LockLost(why)),
     }
 }
 
@@ -521,7 +535,7 @@ pub async fn prune(
     let work = prune_under(repo, pruning, events);
     let done = renewing(repo, &lock, events, work).await;
     repo.unlock(lock).await?;
-    done
+    done?
 }
 
 /// Prunes (or, dry, says what it would prune) with the repository's lock held.
@@ -608,5 +622,47 @@ impl Keep {
             yearly: self.keep_yearly,
             within,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn repo(tag: &str) -> (Repo, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("falconer-renew-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let url = format!("file:{}", dir.display());
+        (Repo::open(&url, &Default::default()).expect("opens"), dir)
+    }
+
+    /// A removal's work stops once its repository lock is lost: here the work itself lets the lock expire
+    /// and another process take it over (the counted event), then waits for ever; the next renewal finds
+    /// the lock gone and stops it (the backup tests' prunes show a lock that stays: their work ends).
+    #[tokio::test]
+    async fn work_stops_when_its_repository_lock_is_lost() {
+        let (repo, dir) = repo("lost");
+        let events = super::super::events::Recorded::default();
+        let (lock, _) = repo.lock(&lock_owner(), -1).await.expect("locks");
+        let other = LockOwner {
+            text: "backup@elsewhere (pid 7)".into(),
+            host: "elsewhere".into(),
+            scope: String::new(),
+            pid: 7,
+        };
+        let work = async {
+            let (_, previous) = repo.lock(&other, 600).await.expect("takes it over");
+            assert!(previous.is_some(), "the expired lock was taken over");
+            std::future::pending::<()>().await;
+        };
+        let every = Duration::from_millis(20);
+        let done = renewing_every(every, (&repo, &lock), &events, work).await;
+        assert!(
+            matches!(&done, Err(RepoError::LockLost(why)) if why.contains("took it over")),
+            "{done:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -250,7 +250,7 @@ pub async fn delete(a: &DeleteArgs, repo: &Repo, out: &Output) -> Result<i32, Re
     };
     let removed = crate::ops::backup::renewing(repo, &lock, &events, repo.delete(&r)).await;
     repo.unlock(lock).await?;
-    let removed = removed?;
+    let removed = removed??;
     println!(
         "Deleted backup {} of tenant `{}` ({removed} blobs no other backup used).",
         r.id, r.tenant

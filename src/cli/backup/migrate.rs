@@ -54,8 +54,8 @@ pub async fn migrate(a: &MigrateArgs, repo: &Repo, out: &Output) -> Result<i32, 
     let held = lock_repo(repo, &events).await?;
     let done = renewing(repo, &held, &events, migrate_all(repo, &old, out)).await;
     let removed = match done {
-        Ok(code) => repo.collect().await.map(|n| (code, n)),
-        Err(e) => Err(e),
+        Ok(Ok(code)) => repo.collect().await.map(|n| (code, n)),
+        Ok(Err(e)) | Err(e) => Err(e),
     };
     repo.unlock(held).await?;
     let (code, removed) = removed?;
