@@ -233,3 +233,27 @@ print(f"{min(times):.3f}")
 ' "$@"
 }
 
+
+# bench_systems DATABASE: for the benchmark scripts, with the suite's PostgreSQL and S3 started: a work
+# directory WORK (removed at exit with S3_DIR), a SecantusDB and a noida-db of the benchmark's own (stopped
+# by PID at exit), a fresh database DATABASE on the PostgreSQL server (its URL in pg_url), and falconer's
+# environment pointing at all four (FALCONER_STATE: SQLite in WORK). Sets mongo and kafka (their ports).
+bench_systems() {
+  S3_DIR=${S3_DIR:-$(mktemp -d)}
+  WORK="$S3_DIR/bench"
+  mkdir -p "$WORK"
+  mongo=$(free_port); kafka=$(free_port)
+  "$FALCONER_TEST_SECANTUS" --host 127.0.0.1 --port "$mongo" --storage-path :memory: --standalone >/dev/null 2>&1 &
+  STARTED_PIDS+=("$!")
+  "$FALCONER_TEST_NOIDA" start --data-dir "$WORK/kafka" --host 127.0.0.1 --only kafka --kafka-port "$kafka" \
+    >/dev/null 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_port "$mongo" SecantusDB
+  wait_port "$kafka" noida-db
+  pg_url=$(fresh_database "$1")
+  export FALCONER_POSTGRES_URL=$pg_url
+  export FALCONER_MONGO_URL="mongodb://127.0.0.1:$mongo/"
+  export FALCONER_KAFKA_BOOTSTRAP="127.0.0.1:$kafka"
+  export FALCONER_S3_ENDPOINT=$FALCONER_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=AK AWS_SECRET_ACCESS_KEY=SK AWS_REGION=us-east-1
+  export FALCONER_STATE="sqlite:$WORK/state.db" NO_COLOR=1
+}

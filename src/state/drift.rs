@@ -18,30 +18,6 @@ impl Drift<'_> {
         .map_err(db))?;
         Ok(row.map(|(d, digest)| (d != 0, digest)))
     }
-    /// Records a tenant's drift result (replacing the last).
-    pub async fn record_drift(
-        self,
-        tenant: &str,
-        drifted: bool,
-        digest: &str,
-        at: i64,
-    ) -> Result<(), StateError> {
-        on!(self.0, |p| {
-            sqlx::query(
-            "insert into falconer_drift (tenant, drifted, digest, checked_at) values ($1, $2, $3, $4)
-             on conflict (tenant) do update set drifted = excluded.drifted, digest = excluded.digest,
-             checked_at = excluded.checked_at"
-        )
-        .bind(tenant)
-        .bind(i64::from(drifted))
-        .bind(digest)
-        .bind(at)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(db)
-        })
-    }
 }
 
 /// A tenant's last drift check as the agent shows it: the fleet report's result (JSON, changes redacted).
