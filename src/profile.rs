@@ -227,6 +227,9 @@ pub struct ServeTable {
     /// `/metrics` without the token.
     #[serde(default)]
     pub metrics_public: bool,
+    /// The token of the API's two writes (a backup or a drift check now), another than `token`.
+    #[serde(default)]
+    pub write_token: Option<crate::model::SecretValue>,
 }
 
 /// One `[[serve.webhook]]`.

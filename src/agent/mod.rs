@@ -12,18 +12,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request as HttpRequest, State as Shared};
+use axum::extract::{Path, Query, Request as HttpRequest, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::diag::{Issue, Sources};
-use crate::ops::agent::{Request, Store};
+use crate::ops::agent::{Asked, Demand, Demands, Request, Store};
 use crate::ops::fleet::Checked;
 use crate::ops::live::Settings;
 use crate::ops::{Cancel, Events};
 use crate::state::State;
+use api::work::ListQuery;
 use metrics::Metrics;
 
 /// How long `/readyz` and a scrape wait for the state store.
@@ -54,6 +55,8 @@ pub enum ServeError {
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     pub token: Option<String>,
+    /// The token of the two writes (none: the writes are off).
+    pub write_token: Option<String>,
     pub metrics_public: bool,
     pub insecure_http: bool,
 }
@@ -78,6 +81,7 @@ impl Access {
 struct App {
     store: Arc<Store>,
     metrics: Metrics,
+    demands: Arc<Demands>,
 }
 
 impl App {
@@ -118,9 +122,11 @@ pub async fn serve(
     // the system chose).
     eprintln!("falconer serve: listening on http://{bound}");
     let metrics = Metrics::default();
+    let demands = Arc::new(Demands::default());
     let app = Arc::new(App {
         store: store.clone(),
         metrics: metrics.clone(),
+        demands: demands.clone(),
     });
     let stop = cancel.clone();
     let http = tokio::spawn(async move {
@@ -129,7 +135,8 @@ pub async fn serve(
             .await;
         (served, app)
     });
-    crate::ops::agent::run((settings, &store), &req, &metrics, events.as_ref(), &cancel).await;
+    let jobs = (settings, store.as_ref(), demands.as_ref());
+    crate::ops::agent::run(jobs, &req, &metrics, events.as_ref(), &cancel).await;
     cancel.cancel();
     if let Ok((Err(e), _)) = http.await {
         events.warning(&format!("the HTTP server stopped: {e}"));
@@ -142,11 +149,31 @@ pub async fn serve(
 
 fn router(app: Arc<App>, access: Access) -> Router {
     let access = Arc::new(access);
-    Router::new()
+    let listings = [
+        ("/api/v1/schedules", Listing::Schedules),
+        ("/api/v1/locks", Listing::Locks),
+        ("/api/v1/history", Listing::History),
+        ("/api/v1/restores", Listing::Restores),
+        ("/api/v1/agents", Listing::Agents),
+    ];
+    let mut routes = Router::new();
+    for (path, which) in listings {
+        routes = routes.route(path, get(move |a, q| listing(a, q, which)));
+    }
+    routes
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/tenants", get(tenants))
+        .route("/api/v1/tenants/{id}", get(tenant))
+        .route(
+            "/api/v1/tenants/{id}/drift",
+            get(drift_history).post(|a, id| ask(a, id, Demand::Drift)),
+        )
+        .route(
+            "/api/v1/tenants/{id}/backup",
+            post(|a, id| ask(a, id, Demand::Backup)),
+        )
         .layer(middleware::from_fn_with_state(access, guard))
         .with_state(app)
 }
@@ -154,25 +181,44 @@ fn router(app: Arc<App>, access: Access) -> Router {
 /// Without a token, only requests for a loopback host; with one, every path but the probes (and
 /// `/metrics` when public) needs it.
 async fn guard(Shared(access): Shared<Arc<Access>>, req: HttpRequest, next: Next) -> Response {
+    if req.method() == axum::http::Method::POST {
+        return writes(&access, req, next).await;
+    }
     let Some(token) = &access.token else {
         return loopback_host(req, next).await;
     };
     let path = req.uri().path();
     let open =
         matches!(path, "/healthz" | "/readyz") || (path == "/metrics" && access.metrics_public);
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if open || given.is_some_and(|g| same(g.trim(), token)) {
+    if open || bearer(&req).is_some_and(|g| same(g, token)) {
         return next.run(req).await;
     }
-    let mut denied = (
-        StatusCode::UNAUTHORIZED,
-        "this agent asks for its token: Authorization: Bearer TOKEN\n",
-    )
-        .into_response();
+    denied("this agent asks for its token: Authorization: Bearer TOKEN\n")
+}
+
+/// The two writes: with the write token only (and, without a read token, for a loopback host only).
+async fn writes(access: &Access, req: HttpRequest, next: Next) -> Response {
+    let Some(token) = &access.write_token else {
+        let off = "the agent's writes are off: give it a [serve] write_token (docs/agent.md)\n";
+        return (StatusCode::FORBIDDEN, off).into_response();
+    };
+    if !bearer(&req).is_some_and(|g| same(g, token)) {
+        return denied("a write asks for the agent's write token: Authorization: Bearer TOKEN\n");
+    }
+    if access.token.is_none() {
+        return loopback_host(req, next).await;
+    }
+    next.run(req).await
+}
+
+/// The bearer token a request carries.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let given = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    given.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn denied(message: &'static str) -> Response {
+    let mut denied = (StatusCode::UNAUTHORIZED, message).into_response();
     denied.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer realm=\"falconer\""),
@@ -261,13 +307,96 @@ async fn tenants(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
     };
+    match app.state().await {
+        Ok(state) => answer(api::tenants(&state, &q).await),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+async fn tenant(Shared(app): Shared<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.state().await {
+        Ok(state) => answer(api::tenant(&state, &id).await),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+async fn drift_history(
+    Shared(app): Shared<Arc<App>>,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    match app.state().await {
+        Ok(state) => answer(api::work::drift_history(&state, &id, &q).await),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+/// The listings that take a [`ListQuery`].
+#[derive(Debug, Clone, Copy)]
+enum Listing {
+    Schedules,
+    Locks,
+    History,
+    Restores,
+    Agents,
+}
+
+async fn listing(
+    Shared(app): Shared<Arc<App>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    which: Listing,
+) -> Response {
+    use api::work;
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
     let state = match app.state().await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    match api::tenants(&state, &q).await {
-        Ok(page) => axum::Json(page).into_response(),
+    match which {
+        Listing::Schedules => answer(work::schedules(&state, &q).await),
+        Listing::Locks => answer(work::locks(&state, &q).await),
+        Listing::History => answer(work::history(&state, &q).await),
+        Listing::Restores => answer(work::restores(&state, &q).await),
+        Listing::Agents => answer(work::agents(&state, &q).await),
+    }
+}
+
+/// A write: a tenant's drift check or backup, queued now (`202`); `429` while one is queued or running
+/// for the tenant, `404` for a tenant not in the agent's fleet.
+async fn ask(Shared(app): Shared<Arc<App>>, Path(id): Path<String>, demand: Demand) -> Response {
+    let what = match demand {
+        Demand::Drift => "drift check",
+        Demand::Backup => "backup",
+    };
+    match app.demands.ask(demand, &id) {
+        Asked::Queued => {
+            let body = serde_json::json!({ "queued": what, "tenant": id });
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+        }
+        Asked::AlreadyQueued => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("a {what} of `{id}` is queued or running: it is asked once"),
+        ),
+        Asked::NotInFleet => error(
+            StatusCode::NOT_FOUND,
+            &format!("tenant `{id}` is not in this agent's fleet (as its last cycle read it)"),
+        ),
+    }
+}
+
+/// An API answer: its JSON, or the error's status and `{ "error": ... }`.
+fn answer<T: serde::Serialize>(r: Result<T, api::ApiError>) -> Response {
+    match r {
+        Ok(x) => axum::Json(x).into_response(),
         Err(api::ApiError::Query(e)) => error(StatusCode::BAD_REQUEST, &e),
+        Err(api::ApiError::NotFound(e)) => error(StatusCode::NOT_FOUND, &e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }

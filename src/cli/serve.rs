@@ -77,9 +77,10 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
         Err(e) => return exit::fail(out, &e),
     };
     let access = match settings.serve_access() {
-        Ok((token, metrics_public)) => crate::agent::Access {
-            token,
-            metrics_public,
+        Ok(s) => crate::agent::Access {
+            token: s.token,
+            write_token: s.write_token,
+            metrics_public: s.metrics_public,
             insecure_http: a.insecure_http,
         },
         Err(e) => return exit::fail(out, &e),

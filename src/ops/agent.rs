@@ -94,7 +94,7 @@ pub trait Observer: Send + Sync {
 /// backup's lock and its slot's lease expire and another runner takes them over; a delivery's claim
 /// expires and the event is delivered again, with its id).
 pub async fn run(
-    (settings, store): (&Settings, &Store),
+    (settings, store, demands): (&Settings, &Store, &Demands),
     req: &Request,
     observer: &dyn Observer,
     events: &dyn Events,
@@ -110,6 +110,7 @@ pub async fn run(
         events,
         holder: &holder,
         cancel,
+        demands,
     };
     let pace = |job, on, period| Pace {
         job,
@@ -126,6 +127,7 @@ pub async fn run(
     let hooks = pace(Job::Webhooks, !req.webhooks.is_empty(), req.deliver_every);
     tokio::join!(
         heartbeat(store, &holder, cancel),
+        drifts.demands(demands),
         drift.run(|| drifts.cycle(), observer, cancel),
         backups.run(|| drifts.backups_due(), observer, cancel),
         hooks.run(|| deliveries.round(observer, events), observer, cancel),
@@ -246,6 +248,7 @@ struct Drifts<'a> {
     events: &'a dyn Events,
     holder: &'a str,
     cancel: &'a Cancel,
+    demands: &'a Demands,
 }
 
 impl Drifts<'_> {
@@ -272,15 +275,10 @@ impl Drifts<'_> {
         };
         let every = self.req.drift_every.as_secs().max(1);
         let slot = crate::util::now() / i64::try_from(every).unwrap_or(i64::MAX);
+        let drift = fleet::Verb::Drift {
+            fail_on: FailOn::Any,
+        };
         let job = fleet::Request {
-            verb: fleet::Verb::Drift {
-                fail_on: FailOn::Any,
-            },
-            targets: Vec::new(),
-            excludes: Vec::new(),
-            save: None,
-            parallelism: self.req.parallelism,
-            shard: None,
             share: Some(fleet::Share {
                 slot,
                 holder: self.holder.to_string(),
@@ -288,6 +286,7 @@ impl Drifts<'_> {
                 stop: self.cancel.clone(),
                 trouble: Default::default(),
             }),
+            ..fleet::Request::of(drift, self.req.parallelism)
         };
         let ids = match fleet::tenants(&job, members.clone()) {
             Ok((t, _)) => t.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
@@ -300,6 +299,7 @@ impl Drifts<'_> {
             slot,
             checked: Vec::new(),
         };
+        self.demands.know(&pass.members);
         let ended = pass.until_all_done().await;
         if let Ok(state) = self.store.get().await
             && let Err(e) = state.drift().forget_results(&ids).await
@@ -567,5 +567,151 @@ pub async fn sole_agent(store: &Store, events: &dyn Events) -> Result<Option<Sol
             "another agent ({holder}) runs on this state store: with SQLite, one agent at a time; give several agents a PostgreSQL state store (--state postgres://...)"
         ))),
         Err(e) => Err(e),
+    }
+}
+
+/// What a person asked the agent to do now (the API's two writes): a tenant's drift check, or a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Demand {
+    Drift,
+    Backup,
+}
+
+/// How a demand was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// Queued: the agent runs it next.
+    Queued,
+    /// One of the same kind for the tenant is queued or running: asked once, run once.
+    AlreadyQueued,
+    /// The tenant is not in the agent's fleet (as its last cycle read it).
+    NotInFleet,
+}
+
+/// The demands queued, at most one of each kind per tenant, and the fleet's members by tenant id (from
+/// the last drift cycle).
+#[derive(Default)]
+pub struct Demands {
+    queued: std::sync::Mutex<std::collections::HashSet<(Demand, String)>>,
+    waiting: std::sync::Mutex<std::collections::VecDeque<(Demand, String)>>,
+    ready: tokio::sync::Notify,
+    fleet: std::sync::Mutex<std::collections::HashMap<String, crate::fleet::Member>>,
+}
+
+impl Demands {
+    /// Queues a demand, unless one of its kind is queued or running for the tenant.
+    pub fn ask(&self, demand: Demand, tenant: &str) -> Asked {
+        if !lock(&self.fleet).contains_key(tenant) {
+            return Asked::NotInFleet;
+        }
+        if !lock(&self.queued).insert((demand, tenant.to_string())) {
+            return Asked::AlreadyQueued;
+        }
+        lock(&self.waiting).push_back((demand, tenant.to_string()));
+        self.ready.notify_one();
+        Asked::Queued
+    }
+
+    /// The fleet's members as the last cycle read them.
+    fn know(&self, members: &[(crate::fleet::Member, String)]) {
+        let by_id = members.iter().map(|(m, id)| (id.clone(), m.clone()));
+        *lock(&self.fleet) = by_id.collect();
+    }
+
+    /// The next demand, waited for.
+    async fn next(&self) -> (Demand, String) {
+        loop {
+            if let Some(d) = lock(&self.waiting).pop_front() {
+                return d;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// A demand run: the tenant may be asked for again.
+    fn done(&self, demand: Demand, tenant: &str) {
+        lock(&self.queued).remove(&(demand, tenant.to_string()));
+    }
+
+    fn member(&self, tenant: &str) -> Option<crate::fleet::Member> {
+        lock(&self.fleet).get(tenant).cloned()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drifts<'_> {
+    /// Runs the demands as they come, one at a time, until `cancel`.
+    async fn demands(&self, demands: &Demands) {
+        loop {
+            let (demand, tenant) = tokio::select! {
+                () = self.cancel.cancelled() => return,
+                d = demands.next() => d,
+            };
+            if let Some(member) = demands.member(&tenant) {
+                let started = Instant::now();
+                let (outcome, items) = match demand {
+                    Demand::Drift => self.check_now(member).await,
+                    Demand::Backup => self.back_up_now(&tenant, member).await,
+                };
+                let job = match demand {
+                    Demand::Drift => Job::Drift,
+                    Demand::Backup => Job::Backups,
+                };
+                let seconds = started.elapsed().as_secs_f64();
+                self.observer.job_done(job, outcome, seconds, items);
+            }
+            demands.done(demand, &tenant);
+        }
+    }
+
+    /// One tenant's drift check, now (outside the cycles: not claimed).
+    async fn check_now(&self, member: crate::fleet::Member) -> (Outcome, usize) {
+        let state = match self.state().await {
+            Ok(s) => s,
+            Err(e) => return failed(self.events, &e),
+        };
+        let drift = fleet::Verb::Drift {
+            fail_on: FailOn::Any,
+        };
+        let job = fleet::Request::of(drift, 1);
+        let run = match fleet::tenants(&job, vec![member]) {
+            Ok(tenants) => fleet::run_in(self.settings, &state, &job, tenants, self.events).await,
+            Err(e) => Err(e),
+        };
+        match run {
+            Ok(o) if o.results.iter().any(|r| r.status == Status::CouldNotCheck) => {
+                (Outcome::Partial, o.results.len())
+            }
+            Ok(o) => (Outcome::Ok, o.results.len()),
+            Err(e) => self.lost(&e),
+        }
+    }
+
+    /// One tenant's backup, now, into the profile's repository (as `backup create` takes it).
+    async fn back_up_now(&self, tenant: &str, member: crate::fleet::Member) -> (Outcome, usize) {
+        let spec = super::repo::RepoSpec {
+            url: None,
+            key_file: self.req.key_file.clone(),
+        };
+        let req = super::backup::CreateRequest {
+            tenant: tenant.to_string(),
+            manifest: Some(member.path),
+            tags: vec![("asked".into(), "api".into())],
+            ..Default::default()
+        };
+        let made = match (spec.open(self.settings), self.state().await) {
+            (Ok(repo), Ok(state)) => {
+                super::backup::create_in(self.settings, &state, &repo, &req, self.events).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match made {
+            Ok(r) if r.status == crate::backup::BackupStatus::Ok => (Outcome::Ok, 1),
+            Ok(_) => (Outcome::Partial, 1),
+            Err(e) => self.lost(&e),
+        }
     }
 }

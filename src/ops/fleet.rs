@@ -63,6 +63,21 @@ pub struct Request {
     pub share: Option<Share>,
 }
 
+impl Request {
+    /// A run of `verb` over every tenant, `parallelism` at once: no targets, no shard, nothing saved.
+    pub fn of(verb: Verb, parallelism: usize) -> Request {
+        Request {
+            verb,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            save: None,
+            parallelism,
+            shard: None,
+            share: None,
+        }
+    }
+}
+
 /// A drift run shared with other runners: each tenant's check is claimed for `slot` (the agents' cycle)
 /// under a lease renewed while it runs, and its result written only under that claim; a tenant another
 /// runner holds, or checked in this slot, is left to it.

@@ -229,19 +229,34 @@ impl Settings {
             })
     }
 
-    /// The agent's token (`[serve] token`), read, and whether `/metrics` is public.
-    pub fn serve_access(&self) -> Result<(Option<String>, bool), Error> {
+    /// The agent's tokens (`[serve] token` and `write_token`), read, and whether `/metrics` is public.
+    pub fn serve_access(&self) -> Result<ServeAccess, Error> {
         let serve = &self.profile()?.serve;
-        let Some(secret) = &serve.token else {
-            return Ok((None, serve.metrics_public));
+        let token = |secret: Option<&crate::model::SecretValue>, place: &str| {
+            let Some(secret) = secret else {
+                return Ok(None);
+            };
+            let token = self.own_secret(secret, place)?;
+            if token.trim().len() < 16 {
+                let why =
+                    "is shorter than 16 characters: make a long random one (openssl rand -hex 32)";
+                return Err(Error::Profile(ProfileError::setting(place, why)));
+            }
+            Ok(Some(token.trim().to_string()))
         };
-        let token = self.own_secret(secret, "[serve] token")?;
-        if token.trim().len() < 16 {
-            let why =
-                "is shorter than 16 characters: make a long random one (openssl rand -hex 32)";
-            return Err(Error::Profile(ProfileError::setting("[serve] token", why)));
+        let access = ServeAccess {
+            token: token(serve.token.as_ref(), "[serve] token")?,
+            write_token: token(serve.write_token.as_ref(), "[serve] write_token")?,
+            metrics_public: serve.metrics_public,
+        };
+        if access.token.is_some() && access.token == access.write_token {
+            let why = "is the same as [serve] token: the writes take a token of their own";
+            return Err(Error::Profile(ProfileError::setting(
+                "[serve] write_token",
+                why,
+            )));
         }
-        Ok((Some(token.trim().to_string()), serve.metrics_public))
+        Ok(access)
     }
 
     /// The profile's webhooks (`[[serve.webhook]]`), their URLs and secrets read.
@@ -642,4 +657,12 @@ pub async fn plan_path(
     crate::secrets::with_manifest_commands(allowed, planned)
         .await
         .map(|(p, _, _)| p)
+}
+
+/// The agent's tokens from the profile's `[serve]` table, read.
+#[derive(Debug, Clone, Default)]
+pub struct ServeAccess {
+    pub token: Option<String>,
+    pub write_token: Option<String>,
+    pub metrics_public: bool,
 }

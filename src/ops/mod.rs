@@ -61,17 +61,10 @@ mod send {
             send(backup::create(settings, &repo, &Default::default(), events));
         }
         send(schedule::run_due(settings, 0, None, events));
-        let req = fleet::Request {
-            verb: fleet::Verb::Plan {
-                changes_fail: false,
-            },
-            targets: Vec::new(),
-            excludes: Vec::new(),
-            save: None,
-            parallelism: 1,
-            shard: None,
-            share: None,
+        let plan = fleet::Verb::Plan {
+            changes_fail: false,
         };
+        let req = fleet::Request::of(plan, 1);
         send(fleet::run(settings, &req, (Vec::new(), None), events));
     }
 }

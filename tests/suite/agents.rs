@@ -118,13 +118,13 @@ fn all_done(c: &BTreeMap<String, ClaimRow>, ids: &[String]) -> bool {
 
 /// A port in front of a server that holds every connection until it is opened, then passes it through:
 /// checks wait there for as long as a test needs.
-struct Gate {
+pub(crate) struct Gate {
     port: u16,
     open: tokio::sync::watch::Sender<bool>,
 }
 
 impl Gate {
-    async fn new(target: u16) -> Gate {
+    pub(crate) async fn new(target: u16) -> Gate {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
@@ -151,17 +151,22 @@ impl Gate {
         Gate { port, open }
     }
 
-    fn open(&self) {
+    pub(crate) fn open(&self) {
         let _ = self.open.send(true);
     }
 
+    /// New connections wait again (those passed through stay).
+    pub(crate) fn close(&self) {
+        let _ = self.open.send(false);
+    }
+
     /// `url` with this gate's port in place of the server's.
-    fn url(&self, url: &str, target: u16) -> String {
+    pub(crate) fn url(&self, url: &str, target: u16) -> String {
         url.replace(&format!(":{target}/"), &format!(":{}/", self.port))
     }
 }
 
-fn port_of(url: &str) -> u16 {
+pub(crate) fn port_of(url: &str) -> u16 {
     let after = url.rsplit_once('@').map_or(url, |(_, h)| h);
     let port = after
         .split(['/', '?'])

@@ -21,6 +21,7 @@ mod openwhisk_double;
 mod pki;
 
 mod agent;
+mod agent_api;
 mod agents;
 mod answers;
 mod apply;

@@ -1,5 +1,9 @@
 //! The read-only JSON API (`/api/v1/...`): what the state store holds of the fleet, paginated and
-//! filtered. Its answers' JSON Schemas are in `schemas/` (generated from these types).
+//! filtered. Its answers' JSON Schemas are in `schemas/` (generated from these types, listed by
+//! [`schemas`]). The tenants here; the drift history, schedules, locks, history, restores and agents in
+//! `work.rs`.
+
+pub mod work;
 
 use std::collections::BTreeMap;
 
@@ -86,22 +90,48 @@ const DRIFT_FILTERS: &[&str] = &[
     "unchecked",
 ];
 
+/// A page asked for: its number (from 1) and size (1 to [`MAX_PER_PAGE`], 100 by default).
+pub fn page_of(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize), ApiError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(100);
+    if page == 0 {
+        return Err(ApiError::Query("`page` counts from 1".into()));
+    }
+    if per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(ApiError::Query(format!(
+            "`per_page` is from 1 to {MAX_PER_PAGE}"
+        )));
+    }
+    Ok((page, per_page))
+}
+
+impl<T> Page<T> {
+    /// The page `page` of `per_page` items of `all`.
+    pub fn of(all: Vec<T>, (page, per_page): (usize, usize)) -> Page<T> {
+        let total = all.len();
+        let items = all
+            .into_iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .collect();
+        Page {
+            items,
+            page,
+            per_page,
+            total,
+        }
+    }
+}
+
 impl TenantQuery {
     /// The page and its size, or what is wrong with the query.
-    fn page(&self) -> Result<(usize, usize), String> {
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(100);
-        if page == 0 {
-            return Err("`page` counts from 1".into());
-        }
-        if per_page == 0 || per_page > MAX_PER_PAGE {
-            return Err(format!("`per_page` is from 1 to {MAX_PER_PAGE}"));
-        }
+    fn page(&self) -> Result<(usize, usize), ApiError> {
+        let (page, per_page) = page_of(self.page, self.per_page)?;
         if let Some(d) = self.drift.as_deref().filter(|d| !DRIFT_FILTERS.contains(d)) {
-            return Err(format!(
+            return Err(ApiError::Query(format!(
                 "`drift={d}` is not a status: use one of {}",
                 DRIFT_FILTERS.join(", ")
-            ));
+            )));
         }
         Ok((page, per_page))
     }
@@ -126,6 +156,9 @@ impl TenantQuery {
 pub enum ApiError {
     #[error("{0}")]
     Query(String),
+    /// Nothing of that name.
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -133,7 +166,21 @@ pub enum ApiError {
 /// Every tenant the state store knows (checked, registered or backed up), by id; a page of those the
 /// query keeps.
 pub async fn tenants(state: &State, q: &TenantQuery) -> Result<Page<Tenant>, ApiError> {
-    let (page, per_page) = q.page().map_err(ApiError::Query)?;
+    let asked = q.page()?;
+    let all = known(state).await?;
+    let kept: Vec<Tenant> = all.into_values().filter(|t| q.keeps(t)).collect();
+    Ok(Page::of(kept, asked))
+}
+
+/// One tenant the state store knows.
+pub async fn tenant(state: &State, id: &str) -> Result<Tenant, ApiError> {
+    let mut all = known(state).await?;
+    all.remove(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant `{id}` is known to the state store")))
+}
+
+/// Every tenant the state store knows (checked, registered or backed up), by id.
+async fn known(state: &State) -> Result<BTreeMap<String, Tenant>, ApiError> {
     let mut all: BTreeMap<String, Tenant> = BTreeMap::new();
     for r in state.drift().results().await? {
         let t = entry(&mut all, &r.tenant);
@@ -153,19 +200,7 @@ pub async fn tenants(state: &State, q: &TenantQuery) -> Result<Page<Tenant>, Api
     for b in state.backups().all().await? {
         entry(&mut all, &b.tenant).backup = Some(Backup::of(&b));
     }
-    let kept: Vec<Tenant> = all.into_values().filter(|t| q.keeps(t)).collect();
-    let total = kept.len();
-    let items = kept
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        total,
-    })
+    Ok(all)
 }
 
 /// The tenant's entry, made when first named.
@@ -204,4 +239,43 @@ impl Backup {
 /// The JSON Schema of `/api/v1/tenants`' answer.
 pub fn tenants_schema() -> serde_json::Value {
     crate::util::json_schema::<Page<Tenant>>("api-tenants.schema.json", "falconer agent: tenants")
+}
+
+/// Every answer's JSON Schema, with its file in `schemas/`.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use crate::util::json_schema as of;
+    vec![
+        ("api-tenants.schema.json", tenants_schema()),
+        (
+            "api-tenant.schema.json",
+            of::<Tenant>("api-tenant.schema.json", "falconer agent: a tenant"),
+        ),
+        (
+            "api-drift-history.schema.json",
+            of::<Page<work::DriftChange>>(
+                "api-drift-history.schema.json",
+                "falconer agent: a tenant's drift history",
+            ),
+        ),
+        (
+            "api-schedules.schema.json",
+            of::<Page<work::Schedule>>("api-schedules.schema.json", "falconer agent: schedules"),
+        ),
+        (
+            "api-locks.schema.json",
+            of::<Page<work::Lock>>("api-locks.schema.json", "falconer agent: locks"),
+        ),
+        (
+            "api-history.schema.json",
+            of::<Page<work::Event>>("api-history.schema.json", "falconer agent: history"),
+        ),
+        (
+            "api-restores.schema.json",
+            of::<Page<work::Restore>>("api-restores.schema.json", "falconer agent: restores"),
+        ),
+        (
+            "api-agents.schema.json",
+            of::<Page<work::Agent>>("api-agents.schema.json", "falconer agent: agents"),
+        ),
+    ]
 }
