@@ -124,7 +124,8 @@ impl Runner<'_> {
             ran,
         };
         let last = self.state.schedules().last_slot(&s.name).await?;
-        if last.is_some_and(|(l, status)| l > slot || (l == slot && status != "running")) {
+        let ran = |(l, status): &(i64, String)| *l > slot || (*l == slot && status != "running");
+        if last.as_ref().is_some_and(ran) {
             self.events.slot(&s.name, &at, Slot::AlreadyRun);
             return Ok(Some(due(None)));
         }
@@ -142,6 +143,10 @@ impl Runner<'_> {
         if news == Slot::Held {
             return Ok(Some(due(None)));
         }
+        if news == Slot::Claimed {
+            let since = last.map_or(s.created_at, |(l, _)| l);
+            self.tell_missed(s, &cron, (since, slot)).await;
+        }
         let run = self.renewing_claim(s, slot, self.run_slot(s, &at)).await;
         let status = run.status().to_string();
         self.state
@@ -149,6 +154,37 @@ impl Runner<'_> {
             .finish_slot(&s.name, slot, &status, "")
             .await?;
         Ok(Some(due(Some(run))))
+    }
+
+    /// Tells of the slots between the last one run (or the schedule's making) and `slot` that no runner
+    /// ran: a `schedule.missed` event, and a warning.
+    async fn tell_missed(&self, s: &ScheduleRow, cron: &Schedule, (since, slot): (i64, i64)) {
+        let missed = missed_slots(cron, since, slot);
+        let (Some(first), Some(last)) = (missed.first(), missed.last()) else {
+            return;
+        };
+        let (first, last) = (crate::util::rfc3339(*first), crate::util::rfc3339(*last));
+        let n = missed.len();
+        let which = match n {
+            1 => format!("the slot of {first} was missed"),
+            _ => format!("{n} slots were missed, from {first} to {last}"),
+        };
+        self.events.warning(&format!(
+            "schedule `{}`: {which} (no runner ran it)",
+            s.name
+        ));
+        let data = serde_json::json!({
+            "schedule": s.name,
+            "missed": n,
+            "first": first,
+            "last": last,
+            "running": crate::util::rfc3339(slot),
+        });
+        let kind = super::webhooks::Kind::ScheduleMissed;
+        if let Err(e) = super::webhooks::tell(self.state, kind, "", data).await {
+            self.events
+                .warning(&format!("the missed slots could not be told: {e}"));
+        }
     }
 
     /// Runs `work`, renewing the claim of the slot every minute.
@@ -301,6 +337,20 @@ fn create_request(s: &ScheduleRow, tenant: &str, slot: &str, now: i64) -> Create
         at_ms: Some(now * 1000),
         ..CreateRequest::default()
     }
+}
+
+/// The slots strictly between `since` and `slot` (at most a thousand: what a notice needs).
+fn missed_slots(cron: &Schedule, since: i64, slot: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut at = since;
+    while let Some(next) = cron.next(at).filter(|&n| n < slot) {
+        out.push(next);
+        at = next;
+        if out.len() == 1000 {
+            break;
+        }
+    }
+    out
 }
 
 /// What `backup schedule add` and `set` ask: for `set`, what is not given stays as it is.

@@ -31,6 +31,8 @@ pub enum Kind {
     BackupPartial,
     BackupIncomplete,
     RestoreFinished,
+    /// A schedule's slots that no runner ran (the runners were down), found when the next one runs.
+    ScheduleMissed,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::BackupPartial => "backup.partial",
             Kind::BackupIncomplete => "backup.incomplete",
             Kind::RestoreFinished => "restore.finished",
+            Kind::ScheduleMissed => "schedule.missed",
         }
     }
 }
@@ -211,9 +214,10 @@ pub struct Payload {
     /// The event's id, the same in every delivery of it (also the `X-Falconer-Event-Id` header).
     pub id: String,
     /// `drift.new`, `drift.resolved`, `backup.failed`, `backup.partial`, `backup.incomplete`,
-    /// `restore.finished` (also the `X-Falconer-Event-Type` header).
+    /// `restore.finished`, `schedule.missed` (also the `X-Falconer-Event-Type` header).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The tenant (empty for a schedule's event: its data names the schedule).
     pub tenant: String,
     /// When it happened (RFC 3339).
     pub at: String,
@@ -242,6 +246,15 @@ fn json_body(event: &OutboxEvent) -> String {
 /// An event in one line for a chat.
 fn slack_text(event: &OutboxEvent) -> String {
     let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+    if event.kind == "schedule.missed" {
+        return format!(
+            "falconer: schedule `{}`: {} slots missed, from {} to {}",
+            data["schedule"].as_str().unwrap_or("?"),
+            data["missed"],
+            data["first"].as_str().unwrap_or("?"),
+            data["last"].as_str().unwrap_or("?")
+        );
+    }
     let what = match event.kind.as_str() {
         "drift.new" => format!("new drift ({} changes)", data["changes"]),
         "drift.resolved" => "drift resolved: in sync again".to_string(),

@@ -1025,6 +1025,31 @@ async fn a_daily_schedule_runs_each_slot_once_and_keeps_five_days() {
     };
     // Seven slots ran (days 0, 1, 3, 4, 6, 8, 9); the five newest days are kept.
     assert_eq!(slots(&w), [3, 4, 6, 8, 9].map(|d| at(d, 0)));
+    // The slots no runner ran (days 2, 5, 7) were told when the next one ran: a `schedule.missed` event
+    // each, in the outbox any agent delivers.
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("state");
+    let events = state.outbox().events(0).await.expect("the outbox");
+    let mut missed: Vec<(String, i64, String)> = events
+        .iter()
+        .filter(|e| e.kind == "schedule.missed")
+        .map(|e| {
+            let d: Value = serde_json::from_str(&e.data).expect("JSON");
+            let first = d["first"].as_str().unwrap_or_default().to_string();
+            (
+                d["schedule"].as_str().unwrap_or_default().into(),
+                d["missed"].as_i64().unwrap_or(0),
+                first,
+            )
+        })
+        .collect();
+    missed.sort_by(|a, b| a.2.cmp(&b.2));
+    let expected: Vec<(String, i64, String)> = [2, 5, 7]
+        .iter()
+        .map(|&d| ("nightly".to_string(), 1, at(d, 0)))
+        .collect();
+    assert_eq!(missed, expected);
 
     // Two runners at once: the slot of day 10 runs once.
     let spawn = || {
