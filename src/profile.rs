@@ -230,6 +230,30 @@ pub struct ServeTable {
     /// The token of the API's two writes (a backup or a drift check now), another than `token`.
     #[serde(default)]
     pub write_token: Option<crate::model::SecretValue>,
+    /// The agent's own TLS.
+    #[serde(default)]
+    pub tls: Option<ServeTlsTable>,
+}
+
+impl ServeTable {
+    fn is_default(&self) -> bool {
+        self.webhook.is_empty()
+            && self.token.is_none()
+            && !self.metrics_public
+            && self.write_token.is_none()
+            && self.tls.is_none()
+    }
+}
+
+/// `[serve.tls]`: the agent's certificate chain and key, and the authority of the client certificates it
+/// requires (mTLS); files relative to the profile.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTlsTable {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// One `[[serve.webhook]]`.
@@ -407,9 +431,7 @@ impl Profile {
         }
         let tables: Tables = if restore.is_default()
             && backup.is_default()
-            && serve.webhook.is_empty()
-            && serve.token.is_none()
-            && !serve.metrics_public
+            && serve.is_default()
             && timeouts.is_none()
             && !manifest_commands
             && environments.is_none()

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,9 +39,11 @@ pub enum ServeError {
     )]
     NotLoopback(SocketAddr),
     #[error(
-        "{0} is not a loopback address and the agent does not serve TLS yet: give --insecure-http to answer in plain HTTP (inside a cluster's network, or behind a proxy that adds TLS), or listen on 127.0.0.1"
+        "{0} is not a loopback address: give the agent a certificate (the profile's [serve.tls]), or --insecure-http to answer in plain HTTP (inside a cluster's network, or behind a proxy that adds TLS), or listen on 127.0.0.1"
     )]
     NoTls(SocketAddr),
+    #[error("the agent's TLS ([serve.tls]): {0}")]
+    Tls(String),
     #[error("{0}")]
     Agent(Box<crate::ops::Error>),
     #[error("cannot listen on {addr}: {source}")]
@@ -59,6 +62,8 @@ pub struct Access {
     pub write_token: Option<String>,
     pub metrics_public: bool,
     pub insecure_http: bool,
+    /// The agent's own TLS (`[serve.tls]`).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Access {
@@ -70,7 +75,7 @@ impl Access {
         if self.token.is_none() {
             return Err(ServeError::NotLoopback(addr));
         }
-        if !self.insecure_http {
+        if self.tls.is_none() && !self.insecure_http {
             return Err(ServeError::NoTls(addr));
         }
         Ok(())
@@ -118,9 +123,13 @@ pub async fn serve(
             source,
         })?;
     let bound = listener.local_addr().unwrap_or(listen);
-    // The one line the agent always prints: where it answers (with `--listen 127.0.0.1:0`, the port
-    // the system chose).
-    eprintln!("falconer serve: listening on http://{bound}");
+    let listener = match access.tls.clone() {
+        Some(files) => {
+            let tls = tls::listen(listener, files, events.clone()).map_err(ServeError::Tls)?;
+            Either::Tls(tls)
+        }
+        None => Either::Plain(listener),
+    };
     let metrics = Metrics::default();
     let demands = Arc::new(Demands::default());
     let app = Arc::new(App {
@@ -129,22 +138,38 @@ pub async fn serve(
         demands: demands.clone(),
     });
     let stop = cancel.clone();
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, router(app.clone(), access))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        (served, app)
-    });
+    let routes = router(app, access);
+    // The one line the agent always prints: where it answers (with `--listen 127.0.0.1:0`, the port
+    // the system chose).
+    let http = match listener {
+        Either::Tls(tls) => {
+            eprintln!("falconer serve: listening on https://{bound}");
+            let served = axum::serve(tls, routes).with_graceful_shutdown(stop.cancelled_owned());
+            tokio::spawn(async move { served.await })
+        }
+        Either::Plain(listener) => {
+            eprintln!("falconer serve: listening on http://{bound}");
+            let served =
+                axum::serve(listener, routes).with_graceful_shutdown(stop.cancelled_owned());
+            tokio::spawn(async move { served.await })
+        }
+    };
     let jobs = (settings, store.as_ref(), demands.as_ref());
     crate::ops::agent::run(jobs, &req, &metrics, events.as_ref(), &cancel).await;
     cancel.cancel();
-    if let Ok((Err(e), _)) = http.await {
+    if let Ok(Err(e)) = http.await {
         events.warning(&format!("the HTTP server stopped: {e}"));
     }
     if let Some(sole) = sole {
         sole.release(events.as_ref()).await;
     }
     Ok(())
+}
+
+/// The agent's listener: TLS, or plain HTTP.
+enum Either {
+    Tls(tls::TlsListener),
+    Plain(tokio::net::TcpListener),
 }
 
 fn router(app: Arc<App>, access: Access) -> Router {
@@ -436,7 +461,42 @@ impl Events for Log {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use super::{Access, ServeError, is_loopback_host};
+
+    /// Beyond loopback: a token, and TLS or `--insecure-http`.
+    #[test]
+    fn an_address_beyond_loopback_needs_a_token_and_tls() {
+        let public: std::net::SocketAddr = "0.0.0.0:9464".parse().expect("an address");
+        let files = super::tls::TlsFiles {
+            cert: "agent.crt".into(),
+            key: "agent.key".into(),
+            client_ca: None,
+        };
+        let token = Some("a-token-of-sixteen-chars".to_string());
+        let with = |token: Option<String>, tls: Option<_>, insecure_http| Access {
+            token,
+            tls,
+            insecure_http,
+            ..Access::default()
+        };
+        let check = |a: Access| a.check(public);
+        assert!(matches!(
+            check(with(None, Some(files.clone()), false)),
+            Err(ServeError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            check(with(token.clone(), None, false)),
+            Err(ServeError::NoTls(_))
+        ));
+        assert!(check(with(token.clone(), Some(files), false)).is_ok());
+        assert!(check(with(token, None, true)).is_ok());
+        assert!(check(with(None, None, false)).is_err());
+        assert!(
+            with(None, None, false)
+                .check("127.0.0.1:9464".parse().expect("an address"))
+                .is_ok()
+        );
+    }
 
     #[test]
     fn only_loopback_hosts_are_answered() {

@@ -82,6 +82,7 @@ pub fn run(a: &Args, out: &Output, settings: &Settings) -> i32 {
             write_token: s.write_token,
             metrics_public: s.metrics_public,
             insecure_http: a.insecure_http,
+            tls: s.tls,
         },
         Err(e) => return exit::fail(out, &e),
     };

@@ -244,10 +244,17 @@ impl Settings {
             }
             Ok(Some(token.trim().to_string()))
         };
+        let dir = &self.profile()?.dir;
+        let tls = serve.tls.as_ref().map(|t| crate::agent::tls::TlsFiles {
+            cert: dir.join(&t.cert_file),
+            key: dir.join(&t.key_file),
+            client_ca: t.client_ca_file.as_ref().map(|c| dir.join(c)),
+        });
         let access = ServeAccess {
             token: token(serve.token.as_ref(), "[serve] token")?,
             write_token: token(serve.write_token.as_ref(), "[serve] write_token")?,
             metrics_public: serve.metrics_public,
+            tls,
         };
         if access.token.is_some() && access.token == access.write_token {
             let why = "is the same as [serve] token: the writes take a token of their own";
@@ -665,4 +672,6 @@ pub struct ServeAccess {
     pub token: Option<String>,
     pub write_token: Option<String>,
     pub metrics_public: bool,
+    /// `[serve.tls]`'s files, made absolute.
+    pub tls: Option<crate::agent::tls::TlsFiles>,
 }

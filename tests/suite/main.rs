@@ -22,6 +22,7 @@ mod pki;
 
 mod agent;
 mod agent_api;
+mod agent_tls;
 mod agents;
 mod answers;
 mod apply;
