@@ -44,6 +44,15 @@ impl Mode {
     }
 }
 
+/// A server's TLS files (the agent's `[serve.tls]`), absolute: its certificate chain and key, and the
+/// authority of the client certificates it requires (mTLS). Read by `agent::tls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A profile's `[<table>.tls]` table, as written.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

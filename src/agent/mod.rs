@@ -87,6 +87,8 @@ struct App {
     store: Arc<Store>,
     metrics: Metrics,
     demands: Arc<Demands>,
+    /// The profile's backup repository (as `backup list` reads it), or why it cannot be opened.
+    repo: Result<crate::backup::repo::Repo, String>,
 }
 
 impl App {
@@ -132,10 +134,15 @@ pub async fn serve(
     };
     let metrics = Metrics::default();
     let demands = Arc::new(Demands::default());
+    let spec = crate::ops::repo::RepoSpec {
+        url: None,
+        key_file: req.key_file.clone(),
+    };
     let app = Arc::new(App {
         store: store.clone(),
         metrics: metrics.clone(),
         demands: demands.clone(),
+        repo: spec.open(settings).map_err(|e| e.to_string()),
     });
     let stop = cancel.clone();
     let routes = router(app, access);
@@ -193,12 +200,18 @@ fn router(app: Arc<App>, access: Access) -> Router {
         .route("/api/v1/tenants/{id}", get(tenant))
         .route(
             "/api/v1/tenants/{id}/drift",
-            get(drift_history).post(|a, id| ask(a, id, Demand::Drift)),
+            get(|a, id, q| of_tenant(a, id, q, OfTenant::Drift))
+                .post(|a, id| ask(a, id, Demand::Drift)),
         )
         .route(
             "/api/v1/tenants/{id}/backup",
             post(|a, id| ask(a, id, Demand::Backup)),
         )
+        .route(
+            "/api/v1/tenants/{id}/backups",
+            get(|a, id, q| of_tenant(a, id, q, OfTenant::Backups)),
+        )
+        .route("/api/v1/tenants/{id}/backups/{backup}", get(backup))
         .layer(middleware::from_fn_with_state(access, guard))
         .with_state(app)
 }
@@ -328,9 +341,9 @@ async fn tenants(
     Shared(app): Shared<Arc<App>>,
     query: Result<Query<api::TenantQuery>, QueryRejection>,
 ) -> Response {
-    let Query(q) = match query {
+    let q = match asked(query) {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
     };
     match app.state().await {
         Ok(state) => answer(api::tenants(&state, &q).await),
@@ -345,19 +358,46 @@ async fn tenant(Shared(app): Shared<Arc<App>>, Path(id): Path<String>) -> Respon
     }
 }
 
-async fn drift_history(
+/// A tenant's listings: its drift history (from the state store), its backups (from the repository).
+#[derive(Debug, Clone, Copy)]
+enum OfTenant {
+    Drift,
+    Backups,
+}
+
+async fn of_tenant(
     Shared(app): Shared<Arc<App>>,
     Path(id): Path<String>,
     query: Result<Query<ListQuery>, QueryRejection>,
+    which: OfTenant,
 ) -> Response {
-    let Query(q) = match query {
+    let q = match asked(query) {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
     };
-    match app.state().await {
-        Ok(state) => answer(api::work::drift_history(&state, &id, &q).await),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    match (which, &app.repo) {
+        (OfTenant::Drift, _) => match app.state().await {
+            Ok(state) => answer(api::work::drift_history(&state, &id, &q).await),
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+        },
+        (OfTenant::Backups, Ok(repo)) => answer(api::backups::list(repo, &id, &q).await),
+        (OfTenant::Backups, Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+async fn backup(
+    Shared(app): Shared<Arc<App>>,
+    Path((id, backup)): Path<(String, String)>,
+) -> Response {
+    match &app.repo {
+        Ok(repo) => answer(api::backups::one(repo, &id, &backup).await),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// A query as parsed, or what is wrong with it.
+fn asked<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, String> {
+    query.map(|Query(q)| q).map_err(|e| e.body_text())
 }
 
 /// The listings that take a [`ListQuery`].
@@ -376,9 +416,9 @@ async fn listing(
     which: Listing,
 ) -> Response {
     use api::work;
-    let Query(q) = match query {
+    let q = match asked(query) {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
     };
     let state = match app.state().await {
         Ok(s) => s,

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -22,13 +23,7 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How long a client has for its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// The files of the agent's TLS, absolute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub client_ca: Option<PathBuf>,
-}
+pub use crate::tls::ServerFiles as TlsFiles;
 
 impl TlsFiles {
     fn all(&self) -> impl Iterator<Item = &PathBuf> {

@@ -245,7 +245,7 @@ impl Settings {
             Ok(Some(token.trim().to_string()))
         };
         let dir = &self.profile()?.dir;
-        let tls = serve.tls.as_ref().map(|t| crate::agent::tls::TlsFiles {
+        let tls = serve.tls.as_ref().map(|t| crate::tls::ServerFiles {
             cert: dir.join(&t.cert_file),
             key: dir.join(&t.key_file),
             client_ca: t.client_ca_file.as_ref().map(|c| dir.join(c)),
@@ -673,5 +673,5 @@ pub struct ServeAccess {
     pub write_token: Option<String>,
     pub metrics_public: bool,
     /// `[serve.tls]`'s files, made absolute.
-    pub tls: Option<crate::agent::tls::TlsFiles>,
+    pub tls: Option<crate::tls::ServerFiles>,
 }

@@ -251,6 +251,44 @@ async fn the_api_lists_the_work_and_takes_two_writes() {
     }
     let t = get(&agent, "/api/v1/tenants/api-one").await.1;
     assert_eq!(t["backup"]["status"], "ok", "{t}");
+    // The backup as the repository's catalog holds it.
+    let (status, list) = get(&agent, "/api/v1/tenants/api-one/backups").await;
+    assert_eq!(status, 200, "{list}");
+    conforms("schemas/api-backups.schema.json", &list);
+    let taken = items(&list);
+    assert_eq!(taken.len(), 1, "{list}");
+    assert_eq!(taken[0]["id"], t["backup"]["id"]);
+    assert_eq!(taken[0]["tags"]["asked"], "api");
+    let domains = taken[0]["domains"].as_array().expect("domains");
+    let pg = domains
+        .iter()
+        .find(|d| d["domain"] == "postgres")
+        .expect("postgres");
+    assert_eq!(pg["status"], "ok", "{list}");
+    assert!(pg["resources"].as_u64().is_some_and(|n| n >= 2), "{list}");
+    let (status, latest) = get(&agent, "/api/v1/tenants/api-one/backups/latest").await;
+    assert_eq!(
+        (status, &latest["id"]),
+        (200, &t["backup"]["id"]),
+        "{latest}"
+    );
+    conforms("schemas/api-backup.schema.json", &latest);
+    assert_eq!(
+        get(&agent, "/api/v1/tenants/api-one/backups/b-none")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        items(&get(&agent, "/api/v1/tenants/api-two/backups").await.1).len(),
+        0
+    );
+    assert_eq!(
+        get(&agent, "/api/v1/tenants/api-one/backups?tenant=x")
+            .await
+            .0,
+        400
+    );
     assert_eq!(t["drift"], "in_sync", "{t}");
     let backups = std::fs::read_dir(w.dir.join("repo/backups/api-one")).map(|d| d.count());
     assert_eq!(backups.ok(), Some(1), "one backup, asked twice");

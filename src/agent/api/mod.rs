@@ -3,6 +3,7 @@
 //! [`schemas`]). The tenants here; the drift history, schedules, locks, history, restores and agents in
 //! `work.rs`.
 
+pub mod backups;
 pub mod work;
 
 use std::collections::BTreeMap;
@@ -161,6 +162,9 @@ pub enum ApiError {
     NotFound(String),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The backup repository could not be read.
+    #[error("the backup repository: {0}")]
+    Repo(String),
 }
 
 /// Every tenant the state store knows (checked, registered or backed up), by id; a page of those the
@@ -272,6 +276,17 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "api-restores.schema.json",
             of::<Page<work::Restore>>("api-restores.schema.json", "falconer agent: restores"),
+        ),
+        (
+            "api-backups.schema.json",
+            of::<Page<backups::Backup>>(
+                "api-backups.schema.json",
+                "falconer agent: a tenant's backups",
+            ),
+        ),
+        (
+            "api-backup.schema.json",
+            of::<backups::Backup>("api-backup.schema.json", "falconer agent: a backup"),
         ),
         (
             "api-agents.schema.json",

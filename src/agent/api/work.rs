@@ -27,6 +27,20 @@ impl ListQuery {
         page_of(self.page, self.per_page)
     }
 
+    /// The page asked for.
+    pub fn asked(&self) -> Result<(usize, usize), ApiError> {
+        self.page()
+    }
+
+    /// Refuses filters where the listing takes none (its tenant is in its path).
+    pub fn only_paging(&self) -> Result<(), ApiError> {
+        self.no_kind()?;
+        match &self.tenant {
+            Some(_) => Err(ApiError::Query("`tenant` is in this listing's path".into())),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses `kind` where the listing does not take it.
     fn no_kind(&self) -> Result<(), ApiError> {
         match &self.kind {
