@@ -704,7 +704,8 @@ fn container_args(yaml: &str) -> Vec<Vec<String>> {
 }
 
 /// The Kubernetes examples' command lines are ones falconer takes: the agent's, the Indexed Job's apply
-/// with `--shard auto` (and the Job sets the count it reads), the agent's listener as docs/agent.md asks.
+/// with `--shard auto` (and the Job sets the count it reads), the agent's listener as docs/agent.md asks
+/// (beyond loopback: a token, and TLS from the mounted certificate or --insecure-http).
 #[test]
 fn the_kubernetes_examples_command_lines_parse() {
     use clap::Parser;
@@ -721,8 +722,13 @@ fn the_kubernetes_examples_command_lines_parse() {
                 panic!("{file}: falconer {}\n{}", words.join(" "), e.render());
             }
             if words[0] == "serve" && !words.contains(&"127.0.0.1:9464".to_string()) {
+                // Beyond loopback: plain HTTP asked for, or TLS from the certificate the pod mounts.
+                let profile = read("profile-secret.yaml");
+                let tls = profile.contains("[serve.tls]")
+                    && profile.contains("cert_file = \"/etc/falconer-tls/tls.crt\"")
+                    && text.contains("mountPath: /etc/falconer-tls");
                 assert!(
-                    words.contains(&"--insecure-http".to_string()),
+                    tls || words.contains(&"--insecure-http".to_string()),
                     "{file}: {words:?}"
                 );
                 assert!(
