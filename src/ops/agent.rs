@@ -137,12 +137,22 @@ pub async fn run(
 
 /// How often an agent says it is alive in the state store; one not seen for two of these is not counted.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// The heartbeats between two prunes of the outbox (an hour).
+const PRUNE_EVERY: u64 = 240;
 
-/// Says in the state store that this agent is alive, every [`HEARTBEAT`] until `cancel`; then that it left.
+/// Says in the state store that this agent is alive, every [`HEARTBEAT`] until `cancel`, and prunes the
+/// outbox of events older than [`webhooks::KEEP`]; then says that it left.
 async fn heartbeat(store: &Store, holder: &str, cancel: &Cancel) {
     let started = crate::util::now();
-    loop {
+    for beat in 0u64.. {
         if let Ok(state) = store.get().await {
+            // The outbox's old events, and agents gone a day without saying so, go at the first beat
+            // and then hourly, webhooks or not.
+            if beat % PRUNE_EVERY == 0 {
+                let now = crate::util::now();
+                let _ = state.outbox().prune(now - webhooks::KEEP).await;
+                let _ = state.claims().forget_agents(now - 86_400).await;
+            }
             let me = crate::state::AgentRow {
                 id: holder.into(),
                 host: crate::state::Owner::current().host,
@@ -378,10 +388,10 @@ impl Pass<'_> {
     async fn until_all_done(&mut self) -> Option<Error> {
         let d = self.drifts;
         let every = (d.req.lease / 3).max(Duration::from_millis(200));
-        let mut left: Option<Vec<String>> = None;
+        let mut left: Option<std::collections::HashSet<String>> = None;
         let mut trouble;
         loop {
-            match self.once(left.as_deref()).await {
+            match self.once(left.as_ref()).await {
                 Ok(now_left) if now_left.is_empty() => return None,
                 Ok(now_left) => (left, trouble) = (Some(now_left), None),
                 Err(e) => {
@@ -403,7 +413,10 @@ impl Pass<'_> {
 
     /// One pass: the tenants among `only` (all at first) that no agent holds, each claimed and checked;
     /// then the ones left to check in the slot.
-    async fn once(&mut self, only: Option<&[String]>) -> Result<Vec<String>, Error> {
+    async fn once(
+        &mut self,
+        only: Option<&std::collections::HashSet<String>>,
+    ) -> Result<std::collections::HashSet<String>, Error> {
         let d = self.drifts;
         let state = d.state().await?;
         let members = self.members.iter();

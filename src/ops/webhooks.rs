@@ -17,7 +17,7 @@ pub const RETRY_FOR: i64 = 24 * 3600;
 const LEASE: i64 = 60;
 /// The deliveries one round makes at most, per webhook.
 const ROUND: i64 = 100;
-/// Events are kept in the outbox this long.
+/// Events are kept in the outbox this long (the agents prune it hourly).
 pub const KEEP: i64 = 30 * 24 * 3600;
 /// The first wait before a failed delivery is tried again (doubled each time, at most an hour).
 const FIRST_RETRY: i64 = 2;
@@ -168,7 +168,6 @@ pub async fn deliver(
                 .await?;
         }
     }
-    state.outbox().prune(now - KEEP).await?;
     Ok(round)
 }
 

@@ -215,16 +215,20 @@ impl Claims<'_> {
         })
     }
 
-    /// The agents seen since `since`, by id; agents not seen since `forget_before` are forgotten.
-    pub async fn agents(self, since: i64, forget_before: i64) -> Result<Vec<AgentRow>, StateError> {
+    /// Forgets the agents not seen since `before` (gone without saying so).
+    pub async fn forget_agents(self, before: i64) -> Result<u64, StateError> {
         on!(self.0, |p| sqlx::query(
             "delete from falconer_agents where seen_at < $1"
         )
-        .bind(forget_before)
+        .bind(before)
         .execute(p)
         .await
-        .map(|_| ())
-        .map_err(db))?;
+        .map(|r| r.rows_affected())
+        .map_err(db))
+    }
+
+    /// The agents seen since `since`, by id.
+    pub async fn agents(self, since: i64) -> Result<Vec<AgentRow>, StateError> {
         let rows: Vec<(String, String, String, i64, i64)> = on!(self.0, |p| {
             sqlx::query_as(
                 "select id, host, version, started_at, seen_at from falconer_agents order by id",

@@ -807,3 +807,44 @@ async fn a_second_agent_on_a_sqlite_state_store_is_refused() {
     assert_eq!(second.get("/healthz").await.0, 200);
     assert_eq!(second.terminate().await.code(), Some(0));
 }
+
+/// An agent prunes the outbox of events older than 30 days (at its start, then hourly), whether or not
+/// it has webhooks: events that no webhook takes do not pile up.
+#[tokio::test]
+async fn an_agent_prunes_old_events_from_the_outbox() {
+    let w = Workdir::new("agent", "prune", vec![]);
+    let state = falconer::state::State::open(&w.state_url())
+        .await
+        .expect("the state store");
+    let now = falconer::util::now();
+    for (id, age_days) in [("old", 31), ("recent", 1)] {
+        let event = falconer::state::OutboxEvent {
+            id: id.into(),
+            kind: "drift.new".into(),
+            tenant: "acme".into(),
+            at: now - age_days * 86_400,
+            data: "{}".into(),
+        };
+        state.outbox().add(&event).await.expect("writes");
+    }
+    let fleet = w.manifest();
+    let agent =
+        Agent::spawn(w.command(&["serve", &fleet, "--no-schedules", "--drift-every", "24h"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ids: Vec<String> = state
+            .outbox()
+            .events(0)
+            .await
+            .expect("reads")
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        if ids == ["recent"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old event stays: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(agent.terminate().await.code(), Some(0));
+}

@@ -322,18 +322,15 @@ async fn claims(state: &State) {
     c.beat(&agent("one", 100)).await.expect("beats");
     c.beat(&agent("two", 50)).await.expect("beats");
     c.beat(&agent("old", 1)).await.expect("beats");
-    let alive = c.agents(70, 10).await.expect("lists");
+    let alive = c.agents(70).await.expect("lists");
     assert_eq!(
         alive.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
         ["one"]
     );
-    assert_eq!(
-        c.agents(0, 0).await.expect("lists").len(),
-        2,
-        "`old` was forgotten"
-    );
+    assert_eq!(c.forget_agents(10).await.expect("forgets"), 1, "`old`");
+    assert_eq!(c.agents(0).await.expect("lists").len(), 2);
     c.leave("one").await.expect("leaves");
-    assert_eq!(c.agents(0, 0).await.expect("lists").len(), 1);
+    assert_eq!(c.agents(0).await.expect("lists").len(), 1);
 }
 
 /// The agent's records: each tenant's last drift result and the changes of its status; each tenant's last

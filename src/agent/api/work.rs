@@ -311,7 +311,7 @@ pub async fn agents(state: &State, q: &ListQuery) -> Result<Page<Agent>, ApiErro
     let now = crate::util::now();
     let beat = i64::try_from(crate::ops::agent::HEARTBEAT.as_secs()).unwrap_or(15);
     let held = state.claims().held(now).await?;
-    let alive = state.claims().agents(now - 2 * beat, now - 86_400).await?;
+    let alive = state.claims().agents(now - 2 * beat).await?;
     let items = alive.into_iter().map(|a| Agent {
         claims: held.iter().filter(|c| c.holder == a.id).count(),
         id: a.id,
