@@ -298,14 +298,17 @@ impl Drifts<'_> {
             }),
             ..fleet::Request::of(drift, self.req.parallelism)
         };
-        let ids = match fleet::tenants(&job, members.clone()) {
-            Ok((t, _)) => t.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        // The manifests are read once for the first pass; later passes read only the tenants left.
+        let loaded = match fleet::tenants(&job, members.clone()) {
+            Ok(loaded) => loaded,
             Err(e) => return failed(events, &e),
         };
+        let ids: Vec<String> = loaded.0.iter().map(|t| t.id.clone()).collect();
         let mut pass = Pass {
             drifts: self,
             job,
             members: members.into_iter().zip(ids.iter().cloned()).collect(),
+            first: Some(loaded),
             slot,
             checked: Vec::new(),
         };
@@ -376,6 +379,8 @@ struct Pass<'a> {
     job: fleet::Request,
     /// The fleet's members, each with its tenant's id.
     members: Vec<(crate::fleet::Member, String)>,
+    /// The whole fleet as the cycle read it, for the first pass.
+    first: Option<(Vec<fleet::Loaded>, Option<crate::fleet::Shard>)>,
     slot: i64,
     /// The tenants this agent checked.
     checked: Vec<crate::fleet::report::TenantResult>,
@@ -419,12 +424,14 @@ impl Pass<'_> {
     ) -> Result<std::collections::HashSet<String>, Error> {
         let d = self.drifts;
         let state = d.state().await?;
-        let members = self.members.iter();
-        let members: Vec<_> = members
-            .filter(|(_, id)| only.is_none_or(|o| o.contains(id)))
-            .map(|(m, _)| m.clone())
-            .collect();
-        let (tenants, shard) = fleet::tenants(&self.job, members)?;
+        let (tenants, shard) = match self.first.take() {
+            Some(loaded) => loaded,
+            None => {
+                let members = self.members.iter();
+                let left = members.filter(|(_, id)| only.is_none_or(|o| o.contains(id)));
+                fleet::tenants(&self.job, left.map(|(m, _)| m.clone()).collect())?
+            }
+        };
         if let Some(share) = &self.job.share {
             share
                 .trouble
