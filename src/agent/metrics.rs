@@ -118,8 +118,10 @@ async fn fleet_series(registry: &mut Registry, state: &State) -> Result<(), Stat
 /// The agents alive and the work they hold.
 async fn work_series(registry: &mut Registry, state: &State) -> Result<(), StateError> {
     let now = crate::state::now();
-    let beat = i64::try_from(crate::ops::agent::HEARTBEAT.as_secs()).unwrap_or(15);
-    let alive = state.claims().agents(now - 2 * beat).await?;
+    let alive = state
+        .claims()
+        .agents(crate::ops::agent::alive_since(now))
+        .await?;
     let agents = Gauge::<i64, AtomicI64>::default();
     agents.set(i64::try_from(alive.len()).unwrap_or(i64::MAX));
     registry.register(

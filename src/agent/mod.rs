@@ -63,7 +63,7 @@ pub struct Access {
     pub metrics_public: bool,
     pub insecure_http: bool,
     /// The agent's own TLS (`[serve.tls]`).
-    pub tls: Option<tls::TlsFiles>,
+    pub tls: Option<tls::ServerFiles>,
 }
 
 impl Access {
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn an_address_beyond_loopback_needs_a_token_and_tls() {
         let public: std::net::SocketAddr = "0.0.0.0:9464".parse().expect("an address");
-        let files = super::tls::TlsFiles {
+        let files = super::tls::ServerFiles {
             cert: "agent.crt".into(),
             key: "agent.key".into(),
             client_ca: None,

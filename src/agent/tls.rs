@@ -23,9 +23,9 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How long a client has for its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-pub use crate::tls::ServerFiles as TlsFiles;
+pub use crate::tls::ServerFiles;
 
-impl TlsFiles {
+impl ServerFiles {
     fn all(&self) -> impl Iterator<Item = &PathBuf> {
         [&self.cert, &self.key].into_iter().chain(&self.client_ca)
     }
@@ -97,7 +97,7 @@ pub struct TlsListener {
 /// Serves TLS on `tcp` with the files' configuration (the first must be good), reloaded as they change.
 pub fn listen(
     tcp: TcpListener,
-    files: TlsFiles,
+    files: ServerFiles,
     events: Arc<dyn Events>,
 ) -> Result<TlsListener, String> {
     let current = Arc::new(RwLock::new(files.config()?));
@@ -127,7 +127,11 @@ pub fn listen(
 }
 
 /// Reads the files again whenever they change; a configuration they do not make is warned of once.
-async fn reload(files: TlsFiles, current: Arc<RwLock<Arc<ServerConfig>>>, events: Arc<dyn Events>) {
+async fn reload(
+    files: ServerFiles,
+    current: Arc<RwLock<Arc<ServerConfig>>>,
+    events: Arc<dyn Events>,
+) {
     let mut seen = files.stamp();
     loop {
         tokio::time::sleep(RELOAD_EVERY).await;

@@ -137,6 +137,11 @@ pub async fn run(
 
 /// How often an agent says it is alive in the state store; one not seen for two of these is not counted.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Since when an agent must have been seen at `now` to be alive: two heartbeats.
+pub fn alive_since(now: i64) -> i64 {
+    now - 2 * i64::try_from(HEARTBEAT.as_secs()).unwrap_or(15)
+}
+
 /// The heartbeats between two prunes of the outbox (an hour).
 const PRUNE_EVERY: u64 = 240;
 
@@ -144,6 +149,7 @@ const PRUNE_EVERY: u64 = 240;
 /// outbox of events older than [`webhooks::KEEP`]; then says that it left.
 async fn heartbeat(store: &Store, holder: &str, cancel: &Cancel) {
     let started = crate::util::now();
+    let host = crate::state::Owner::current().host;
     for beat in 0u64.. {
         if let Ok(state) = store.get().await {
             // The outbox's old events, and agents gone a day without saying so, go at the first beat
@@ -155,7 +161,7 @@ async fn heartbeat(store: &Store, holder: &str, cancel: &Cancel) {
             }
             let me = crate::state::AgentRow {
                 id: holder.into(),
-                host: crate::state::Owner::current().host,
+                host: host.clone(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 started_at: started,
                 seen_at: crate::util::now(),

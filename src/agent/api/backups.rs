@@ -71,7 +71,7 @@ pub async fn list(repo: &Repo, tenant: &str, q: &ListQuery) -> Result<Page<Backu
     q.only_paging()?;
     let records = repo.records(Some(tenant)).await.map_err(repo_error)?;
     let items = records.into_iter().filter_map(Result::ok).map(Backup::of);
-    Ok(Page::of(items.collect(), q.asked()?))
+    Ok(Page::of(items.collect(), q.page()?))
 }
 
 /// One backup of a tenant, by id, or `latest` (the newest that did not fail).

@@ -23,13 +23,9 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn page(&self) -> Result<(usize, usize), ApiError> {
-        page_of(self.page, self.per_page)
-    }
-
     /// The page asked for.
-    pub fn asked(&self) -> Result<(usize, usize), ApiError> {
-        self.page()
+    pub fn page(&self) -> Result<(usize, usize), ApiError> {
+        page_of(self.page, self.per_page)
     }
 
     /// Refuses filters where the listing takes none (its tenant is in its path).
@@ -309,9 +305,11 @@ pub async fn agents(state: &State, q: &ListQuery) -> Result<Page<Agent>, ApiErro
     q.no_kind()?;
     let asked = q.page()?;
     let now = crate::util::now();
-    let beat = i64::try_from(crate::ops::agent::HEARTBEAT.as_secs()).unwrap_or(15);
     let held = state.claims().held(now).await?;
-    let alive = state.claims().agents(now - 2 * beat).await?;
+    let alive = state
+        .claims()
+        .agents(crate::ops::agent::alive_since(now))
+        .await?;
     let items = alive.into_iter().map(|a| Agent {
         claims: held.iter().filter(|c| c.holder == a.id).count(),
         id: a.id,
