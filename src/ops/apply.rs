@@ -271,7 +271,7 @@ impl Locked<'_> {
             .runs()
             .start_run(tenant, &plan.digests.desired)
             .await?;
-        if let Err(e) = cx.state.runs().resume_runs(tenant, &run).await {
+        if let Err(e) = cx.state.runs().resume_runs(tenant, Some(&run)).await {
             self.events.warning(&format!(
                 "could not mark the earlier unfinished runs as resumed: {e}"
             ));
@@ -414,6 +414,17 @@ async fn finish_noop(
         .map_err(|e| {
             Error::Unrecorded(format!(
                 "nothing to change, but the state store could not record what falconer manages: {e}"
+            ))
+        })?;
+    // Nothing left to change: what earlier unfinished runs set out to do is done (one killed after its
+    // last step and before it recorded its end stays listed as unfinished otherwise).
+    cx.state
+        .runs()
+        .resume_runs(tenant, None)
+        .await
+        .map_err(|e| {
+            Error::Unrecorded(format!(
+                "nothing to change, but the state store could not close the earlier unfinished runs: {e}"
             ))
         })
 }

@@ -128,8 +128,10 @@ impl Runs<'_> {
         .map_err(db)
         })
     }
-    /// Marks unfinished runs as resumed by a later run.
-    pub async fn resume_runs(self, tenant: &str, by: &str) -> Result<(), StateError> {
+    /// Marks unfinished runs as resumed by a later run (`by`, itself left running), or as seen through by
+    /// a run that found nothing left to change (`None`).
+    pub async fn resume_runs(self, tenant: &str, by: Option<&str>) -> Result<(), StateError> {
+        let by = by.unwrap_or("");
         on!(self.0, |p| {
             sqlx::query(
             "update falconer_runs set status = 'interrupted', finished_at = $1 where tenant = $2 and status = 'running' and id <> $3"

@@ -649,6 +649,24 @@ async fn killed_applies_leave_all_or_nothing_and_the_next_run_converges() {
     );
     let again = w.run(&["plan", &m(&w), "--detailed-exitcode"]);
     code(&again, 0);
+    // A run killed after its last step, before it recorded its end: the next apply has nothing to change,
+    // and sees it through all the same.
+    state
+        .runs()
+        .start_run("acme", "digest")
+        .await
+        .expect("a run");
+    let noop = w.run(&["apply", &m(&w), "--auto-approve"]);
+    code(&noop, 0);
+    assert!(
+        text(&noop.stderr).contains("did not finish"),
+        "{}",
+        both(&noop)
+    );
+    assert_eq!(
+        state.runs().unfinished_runs("acme").await.expect("runs"),
+        vec![]
+    );
     w.finish().await;
 }
 
