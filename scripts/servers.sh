@@ -145,6 +145,25 @@ install_promtool() {
   echo "== promtool: $("$FALCONER_TEST_PROMTOOL" --version 2>&1 | head -1)"
 }
 
+# install_chromium: Debian's `chromium`, the headless browser the dashboard's tests drive (`--headless
+# --dump-dom`). Installed with apt-get where it is missing (the package pulls its libraries; no service starts).
+install_chromium() {
+  if [ -n "${FALCONER_TEST_CHROMIUM:-}" ]; then
+    echo "== chromium: $FALCONER_TEST_CHROMIUM (given)"
+    return
+  fi
+  if ! command -v chromium > /dev/null; then
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+    [ "$(id -u)" = 0 ] || apt=(sudo "${apt[@]}")
+    "${apt[@]}" > /dev/null 2>&1 ||
+      { apt-get update -qq > /dev/null 2>&1 || true; "${apt[@]}" > /dev/null 2>&1; } ||
+      { echo "cannot install Debian's chromium package (for the dashboard's tests)" >&2; return 1; }
+  fi
+  FALCONER_TEST_CHROMIUM=$(command -v chromium)
+  export FALCONER_TEST_CHROMIUM
+  echo "== chromium: $("$FALCONER_TEST_CHROMIUM" --version 2>/dev/null | head -1)"
+}
+
 SEAWEEDFS_VERSION=4.48
 # start_seaweedfs [CERT KEY]: with a certificate and its key, S3 is served over HTTPS as well, and
 # FALCONER_TEST_S3_ENDPOINT names the HTTPS port (https://localhost:PORT).

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod metrics;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,7 @@ struct App {
     demands: Arc<Demands>,
     /// The profile's backup repository (as `backup list` reads it), or why it cannot be opened.
     repo: Result<crate::backup::repo::Repo, String>,
+    web: web::Web,
 }
 
 impl App {
@@ -143,6 +145,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         demands: demands.clone(),
         repo: spec.open(settings).map_err(|e| e.to_string()),
+        web: web::Web::of(&access),
     });
     let stop = cancel.clone();
     let routes = router(app, access);
@@ -212,29 +215,74 @@ fn router(app: Arc<App>, access: Access) -> Router {
             get(|a, id, q| of_tenant(a, id, q, OfTenant::Backups)),
         )
         .route("/api/v1/tenants/{id}/backups/{backup}", get(backup))
-        .layer(middleware::from_fn_with_state(access, guard))
+        .merge(web::routes())
+        .layer(middleware::from_fn_with_state(
+            (access, app.web.clone()),
+            guard,
+        ))
+        .layer(middleware::from_fn(web::headers))
         .with_state(app)
 }
 
-/// Without a token, only requests for a loopback host; with one, every path but the probes (and
-/// `/metrics` when public) needs it.
-async fn guard(Shared(access): Shared<Arc<Access>>, req: HttpRequest, next: Next) -> Response {
-    if req.method() == axum::http::Method::POST {
-        return writes(&access, req, next).await;
+/// Without a token, only requests for a loopback host; with one, every path but the probes, the sign-in
+/// form and the style sheet (and `/metrics` when public) needs it, as a bearer token or a session cookie
+/// (a page without either sends the browser to the sign-in form). A form sent from another site's page is
+/// refused.
+async fn guard(
+    Shared((access, web)): Shared<(Arc<Access>, web::Web)>,
+    req: HttpRequest,
+    next: Next,
+) -> Response {
+    if access.token.is_none() && !is_loopback_host(host_of(&req)) {
+        let message =
+            "this agent answers only requests for a loopback host (localhost, 127.0.0.1, [::1])\n";
+        return (StatusCode::MISDIRECTED_REQUEST, message).into_response();
     }
-    let Some(token) = &access.token else {
-        return loopback_host(req, next).await;
-    };
     let path = req.uri().path();
-    let open =
-        matches!(path, "/healthz" | "/readyz") || (path == "/metrics" && access.metrics_public);
-    if open || bearer(&req).is_some_and(|g| same(g, token)) {
+    let api = path.starts_with("/api/");
+    if req.method() == axum::http::Method::POST {
+        if api {
+            return writes(&access, req, next).await;
+        }
+        if !same_origin(&req) {
+            return (StatusCode::FORBIDDEN, "a form of another site\n").into_response();
+        }
+    }
+    let open = matches!(path, "/healthz" | "/readyz" | "/login" | "/style.css")
+        || (path == "/metrics" && access.metrics_public);
+    let Some(token) = &access.token else {
+        return next.run(req).await;
+    };
+    if open || bearer(&req).is_some_and(|g| same(g, token)) || web.session(req.headers()).is_some()
+    {
         return next.run(req).await;
     }
-    denied("this agent asks for its token: Authorization: Bearer TOKEN\n")
+    if api || path == "/metrics" {
+        return denied("this agent asks for its token: Authorization: Bearer TOKEN\n");
+    }
+    axum::response::Redirect::to("/login").into_response()
 }
 
-/// The two writes: with the write token only (and, without a read token, for a loopback host only).
+/// The host a request names.
+fn host_of(req: &HttpRequest) -> &str {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Whether a form comes from the agent's own pages: its `Origin`, when the browser sends one, names the
+/// host the request is for.
+fn same_origin(req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = origin.split_once("://").map_or("", |(_, h)| h);
+    !host.is_empty() && host.eq_ignore_ascii_case(host_of(req))
+}
+
+/// The two writes of the API: with the write token only.
 async fn writes(access: &Access, req: HttpRequest, next: Next) -> Response {
     let Some(token) = &access.write_token else {
         let off = "the agent's writes are off: give it a [serve] write_token (docs/agent.md)\n";
@@ -242,9 +290,6 @@ async fn writes(access: &Access, req: HttpRequest, next: Next) -> Response {
     };
     if !bearer(&req).is_some_and(|g| same(g, token)) {
         return denied("a write asks for the agent's write token: Authorization: Bearer TOKEN\n");
-    }
-    if access.token.is_none() {
-        return loopback_host(req, next).await;
     }
     next.run(req).await
 }
@@ -273,22 +318,6 @@ fn same(a: &str, b: &str) -> bool {
         .zip(y.iter())
         .fold(0u8, |acc, (p, q)| acc | (p ^ q))
         == 0
-}
-
-/// Refuses a request whose `Host` is not a loopback name: a page of another site that made its own
-/// name resolve to 127.0.0.1 (DNS rebinding) still sends its own name.
-async fn loopback_host(req: HttpRequest, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if is_loopback_host(host) {
-        return next.run(req).await;
-    }
-    let message =
-        "this agent answers only requests for a loopback host (localhost, 127.0.0.1, [::1])\n";
-    (StatusCode::MISDIRECTED_REQUEST, message).into_response()
 }
 
 /// Whether a `Host` header names a loopback host (with or without a port).

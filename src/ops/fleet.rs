@@ -453,7 +453,7 @@ async fn remember(
         tenant: r.tenant.clone(),
         status,
         checked_at: crate::state::now(),
-        result: serde_json::to_string(r).unwrap_or_default(),
+        result: stored(r, plan.filter(|p| p.has_changes())),
     };
     let event = match event_of(r) {
         Some((kind, data)) => Some(super::webhooks::event(kind, &r.tenant, &data)?),
@@ -466,6 +466,28 @@ async fn remember(
         event: event.as_ref(),
     };
     state.drift().record(&record, fence).await.map(|_| ())
+}
+
+/// The most of a drift's rendered plan the state store keeps (the dashboard shows it).
+const PLAN_KEPT: usize = 64 * 1024;
+
+/// A tenant's result as the state store keeps it: the fleet report's, and with drift its plan as the text
+/// rendering shows it (secrets redacted), cut at [`PLAN_KEPT`].
+fn stored(r: &TenantResult, drift: Option<&Plan>) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let (Some(plan), Some(o)) = (drift, v.as_object_mut()) {
+        let mut text = crate::plan::render::text(plan, crate::plan::render::Style::default());
+        if text.len() > PLAN_KEPT {
+            let mut cut = PLAN_KEPT;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("\n… (cut here: `falconer plan` shows the whole)\n");
+        }
+        o.insert("plan".into(), text.into());
+    }
+    v.to_string()
 }
 
 /// The event a drift result tells of, with its data: new drift, drift resolved.

@@ -183,6 +183,25 @@ pub async fn tenant(state: &State, id: &str) -> Result<Tenant, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no tenant `{id}` is known to the state store")))
 }
 
+/// Every tenant the state store knows, by id (the dashboard's fleet page).
+pub async fn all(state: &State) -> Result<Vec<Tenant>, ApiError> {
+    Ok(known(state).await?.into_values().collect())
+}
+
+/// A tenant's last drift as the plan rendered it (secrets redacted), when it drifted.
+pub async fn drift_plan(state: &State, id: &str) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Rendered {
+        plan: Option<String>,
+    }
+    let Some(r) = state.drift().result(id).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str::<Rendered>(&r.result)
+        .ok()
+        .and_then(|r| r.plan))
+}
+
 /// Every tenant the state store knows (checked, registered or backed up), by id.
 async fn known(state: &State) -> Result<BTreeMap<String, Tenant>, ApiError> {
     let mut all: BTreeMap<String, Tenant> = BTreeMap::new();
