@@ -1,12 +1,14 @@
-//! The agent's `/metrics` for a fleet of 10,000 tenants (each checked in two domains, every other one
-//! drifted, each backed up), rendered from a SQLite state store: the time of a whole render (read and
-//! encoded) against its anchor, the state store's reads alone (the same rows, not encoded), best of ten.
+//! The agent's `/metrics` and its dashboard's fleet page for a fleet of 10,000 tenants (each checked in two
+//! domains, every other one drifted with its plan kept, each backed up), from a SQLite state store: the
+//! time of a whole render (read and encoded) against its anchor, the state store's reads alone (the same
+//! rows, not encoded), best of ten.
 //! Run with `cargo bench --bench agent` (or `-- 2000` for another size); figures go in
 //! docs/performance.md.
 
 use std::time::{Duration, Instant};
 
 use falconer::agent::metrics::{Metrics, sample_fleet};
+use falconer::agent::web::pages;
 use falconer::state::State;
 
 /// The best of ten runs of `f`.
@@ -53,6 +55,22 @@ fn main() {
             render.as_secs_f64() * 1000.0,
             reads.as_secs_f64() * 1000.0,
             render.as_secs_f64() / reads.as_secs_f64()
+        );
+        let page = || async {
+            let all = falconer::agent::api::all(&state).await.expect("reads");
+            let q = pages::FleetQuery::default();
+            pages::fleet(all, &q, 1_700_000_000, &pages::Viewer::default()).into_string()
+        };
+        let bytes = page().await.len();
+        let fleet = best(|| async {
+            let _ = page().await;
+        })
+        .await;
+        println!(
+            "the fleet page of {n} tenants: {:.1} ms ({bytes} bytes); anchor, the state store's reads alone: {:.1} ms; ratio {:.2}",
+            fleet.as_secs_f64() * 1000.0,
+            reads.as_secs_f64() * 1000.0,
+            fleet.as_secs_f64() / reads.as_secs_f64()
         );
     });
     let _ = std::fs::remove_dir_all(&dir);

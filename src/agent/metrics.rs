@@ -303,7 +303,7 @@ pub async fn sample_fleet(state: &State, n: usize) -> Result<(), StateError> {
             tenant: tenant.clone(),
             status: if drifted { "new_drift" } else { "in_sync" }.into(),
             checked_at: 1_700_000_000,
-            result: serde_json::to_string(&r).unwrap_or_default(),
+            result: sample_result(&r, drifted),
         };
         state.drift().record_result(&row, "").await?;
         let id = format!("b{i}");
@@ -314,4 +314,16 @@ pub async fn sample_fleet(state: &State, n: usize) -> Result<(), StateError> {
             .await?;
     }
     Ok(())
+}
+
+/// A sample tenant's result as the state store keeps it: with drift, its plan's text (about a kilobyte).
+fn sample_result(r: &TenantResult, drifted: bool) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if drifted && let Some(o) = v.as_object_mut() {
+        let mut plan = format!("falconer will change tenant `{}`:\n\n# wave 0\n", r.tenant);
+        plan.push_str("  ~ iam.realm.acme\n      display_name: \"ACME\" -> \"ACME Corporation\"\n");
+        plan.push_str(&"      # (a line of a longer plan, as a drifted tenant's are)\n".repeat(16));
+        o.insert("plan".into(), plan.into());
+    }
+    v.to_string()
 }
