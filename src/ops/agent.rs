@@ -422,6 +422,49 @@ impl Pass<'_> {
         }
     }
 
+    /// The first pass over the fleet, a turn at a time. A first short turn from this agent's own part of
+    /// the fleet (the k-th of n, as the agents' heartbeats say: agents started at once may not see each
+    /// other yet); then what is left of its own part, at once; then, from the fleet's end backwards, what
+    /// is left of the others', a short turn at a time. A turn's tenants share their reads of each system
+    /// (a listing of their scopes at once): two agents read about what one `drift` reads, not twice the
+    /// fleet's, and wait for a turn's last tenant a few times only.
+    async fn in_turns(&mut self, state: &State, tenants: Vec<fleet::Loaded>) -> Result<(), Error> {
+        let d = self.drifts;
+        let short = (self.job.parallelism * 8).max(32);
+        let mut left: Vec<Option<fleet::Loaded>> = tenants.into_iter().map(Some).collect();
+        let len = left.len();
+        for round in 0.. {
+            let (k, n) = self.place(state).await;
+            let own = (k * len / n..(k + 1) * len / n).filter(|&i| left[i].is_some());
+            let mut picked: Vec<usize> = own.take(if round == 0 { short } else { len }).collect();
+            if picked.is_empty() {
+                let rest = (0..len).rev().filter(|&i| left[i].is_some());
+                picked = rest.take(short).collect();
+            }
+            let turn: Vec<fleet::Loaded> = picked.iter().filter_map(|&i| left[i].take()).collect();
+            if turn.is_empty() || d.cancel.is_cancelled() {
+                break;
+            }
+            let run = fleet::run_in(d.settings, state, &self.job, (turn, None), d.events).await?;
+            self.checked.extend(run.results);
+        }
+        Ok(())
+    }
+
+    /// This agent's place among the agents alive (by id): its index and their number.
+    async fn place(&self, state: &State) -> (usize, usize) {
+        let me = self.drifts.holder;
+        let since = alive_since(crate::util::now());
+        let alive = state.claims().agents(since).await.unwrap_or_default();
+        let mut ids: Vec<&str> = alive.iter().map(|a| a.id.as_str()).collect();
+        if !ids.contains(&me) {
+            ids.push(me);
+        }
+        ids.sort_unstable();
+        let k = ids.iter().position(|i| *i == me).unwrap_or(0);
+        (k, ids.len())
+    }
+
     /// One pass: the tenants among `only` (all at first) that no agent holds, each claimed and checked;
     /// then the ones left to check in the slot.
     async fn once(
@@ -430,23 +473,23 @@ impl Pass<'_> {
     ) -> Result<std::collections::HashSet<String>, Error> {
         let d = self.drifts;
         let state = d.state().await?;
-        let (tenants, shard) = match self.first.take() {
-            Some(loaded) => loaded,
-            None => {
-                let members = self.members.iter();
-                let left = members.filter(|(_, id)| only.is_none_or(|o| o.contains(id)));
-                fleet::tenants(&self.job, left.map(|(m, _)| m.clone()).collect())?
-            }
-        };
         if let Some(share) = &self.job.share {
             share
                 .trouble
                 .store(false, std::sync::atomic::Ordering::Relaxed);
         }
-        if !tenants.is_empty() {
-            let job = &self.job;
-            let run = fleet::run_in(d.settings, &state, job, (tenants, shard), d.events).await?;
-            self.checked.extend(run.results);
+        match self.first.take() {
+            Some((tenants, _)) => self.in_turns(&state, tenants).await?,
+            None => {
+                let members = self.members.iter();
+                let left = members.filter(|(_, id)| only.is_none_or(|o| o.contains(id)));
+                let loaded = fleet::tenants(&self.job, left.map(|(m, _)| m.clone()).collect())?;
+                if !loaded.0.is_empty() {
+                    let run =
+                        fleet::run_in(d.settings, &state, &self.job, loaded, d.events).await?;
+                    self.checked.extend(run.results);
+                }
+            }
         }
         let claims = state.claims().of_job(fleet::DRIFT_JOB).await?;
         let done: std::collections::HashSet<&str> = claims

@@ -462,27 +462,25 @@ async fn renewing_every<T>(
     events: &dyn Events,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, RepoError> {
-    let ttl = std::time::Duration::from_secs(REPO_LOCK_TTL.unsigned_abs());
-    let lost = async {
-        let mut renewed = std::time::Instant::now();
-        loop {
-            tokio::time::sleep(every).await;
-            match repo.renew(lock, REPO_LOCK_TTL).await {
-                Ok(true) => renewed = std::time::Instant::now(),
-                Ok(false) => return "it expired and another process took it over".to_string(),
-                Err(e) if renewed.elapsed() + every >= ttl => {
-                    return format!("it could not be renewed before it expired: {e}");
-                }
-                Err(e) => events.warning(&format!(
-                    "could not renew the repository lock (tried again in a minute): {e}"
-                )),
-            }
-        }
+    use super::lease::{Lease, Lost, while_renewed};
+    let lease = Lease {
+        every,
+        length: std::time::Duration::from_secs(REPO_LOCK_TTL.unsigned_abs()),
     };
-    tokio::select! {
-        t = work => Ok(t),
-        why = lost => Err(RepoError::LockLost(why)),
-    }
+    let failed = |e: &str| {
+        events.warning(&format!(
+            "could not renew the repository lock (tried again in a minute): {e}"
+        ));
+    };
+    let renew = || repo.renew(lock, REPO_LOCK_TTL);
+    while_renewed(lease, renew, failed, work)
+        .await
+        .map_err(|lost| {
+            RepoError::LockLost(match lost {
+                Lost::TakenOver => "it expired and another process took it over".to_string(),
+                Lost::Unrenewed(e) => format!("it could not be renewed before it expired: {e}"),
+            })
+        })
 }
 
 /// This process, as a repository lock names its holder.

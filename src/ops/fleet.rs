@@ -290,26 +290,15 @@ async fn leased<T>(
     lease: std::time::Duration,
     work: impl Future<Output = T>,
 ) -> Option<T> {
-    let every = (lease / 3).max(std::time::Duration::from_millis(100));
     let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
-    let lost = async {
-        let mut until = Instant::now() + lease;
-        loop {
-            tokio::time::sleep(every).await;
-            let asked = Instant::now();
-            let renew = state.claims().renew(fence, (crate::util::now(), secs));
-            match tokio::time::timeout(every, renew).await {
-                Ok(Ok(true)) => until = asked + lease,
-                Ok(Ok(false)) => return,
-                Ok(Err(_)) | Err(_) if Instant::now() + every >= until => return,
-                Ok(Err(_)) | Err(_) => {}
-            }
-        }
+    let renew = || state.claims().renew(fence, (crate::util::now(), secs));
+    let kept = super::lease::Lease {
+        every: (lease / 3).max(std::time::Duration::from_millis(100)),
+        length: lease,
     };
-    tokio::select! {
-        t = work => Some(t),
-        () = lost => None,
-    }
+    super::lease::while_renewed(kept, renew, |_| {}, work)
+        .await
+        .ok()
 }
 
 /// Reads every member's manifest (problems kept as text); a tenant id declared twice is an error of the

@@ -18,6 +18,7 @@ mod events;
 pub mod export;
 pub mod fleet;
 pub mod input;
+pub mod lease;
 pub mod live;
 pub mod lock;
 pub mod repo;

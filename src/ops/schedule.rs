@@ -134,10 +134,10 @@ impl Runner<'_> {
             .schedules()
             .claim_slot(&s.name, slot, self.now, SLOT_LEASE)
             .await?;
-        let news = match claim {
-            SlotClaim::Held => Slot::Held,
-            SlotClaim::TakenOver => Slot::TakenOver,
-            SlotClaim::Claimed => Slot::Claimed,
+        let (news, generation) = match claim {
+            SlotClaim::Held => (Slot::Held, 0),
+            SlotClaim::TakenOver(g) => (Slot::TakenOver, g),
+            SlotClaim::Claimed(g) => (Slot::Claimed, g),
         };
         self.events.slot(&s.name, &at, news);
         if news == Slot::Held {
@@ -147,12 +147,26 @@ impl Runner<'_> {
             let since = last.map_or(s.created_at, |(l, _)| l);
             self.tell_missed(s, &cron, (since, slot)).await;
         }
-        let run = self.renewing_claim(s, slot, self.run_slot(s, &at)).await;
+        let claim = (s.name.as_str(), slot, generation);
+        let Some(run) = self.renewing_claim(claim, self.run_slot(s, &at)).await else {
+            self.events.warning(&format!(
+                "schedule `{}`: the slot of {at} stopped: its claim could not be renewed (the state store did not answer, or another runner took the slot over); the runner that holds it runs it",
+                s.name
+            ));
+            return Ok(Some(due(None)));
+        };
         let status = run.status().to_string();
-        self.state
+        let finished = self
+            .state
             .schedules()
-            .finish_slot(&s.name, slot, &status, "")
+            .finish_slot(claim, &status, "")
             .await?;
+        if !finished {
+            self.events.warning(&format!(
+                "schedule `{}`: the slot of {at} was taken over by another runner while it ran: its end is that runner's to record",
+                s.name
+            ));
+        }
         Ok(Some(due(Some(run))))
     }
 
@@ -187,32 +201,25 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs `work`, renewing the claim of the slot every minute.
+    /// Runs `work`, renewing the claim of the slot every minute; `None` (the work dropped, before it
+    /// writes more) once another runner took the slot over, or the claim went unrenewed for its lease.
     async fn renewing_claim<T>(
         &self,
-        s: &ScheduleRow,
-        slot: i64,
+        claim: (&str, i64, i64),
         work: impl std::future::Future<Output = T>,
-    ) -> T {
+    ) -> Option<T> {
         let started = std::time::Instant::now();
-        tokio::pin!(work);
-        let renew = async {
-            loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-                let renewed = self
-                    .state
-                    .schedules()
-                    .renew_slot(&s.name, slot, self.now + elapsed);
-                if renewed.await.is_err() {
-                    return;
-                }
-            }
+        let renew = || {
+            let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+            self.state.schedules().renew_slot(claim, self.now + elapsed)
         };
-        tokio::select! {
-            t = &mut work => t,
-            () = renew => work.await,
-        }
+        let lease = super::lease::Lease {
+            every: RENEW_EVERY,
+            length: std::time::Duration::from_secs(SLOT_LEASE.unsigned_abs()),
+        };
+        super::lease::while_renewed(lease, renew, |_| {}, work)
+            .await
+            .ok()
     }
 
     /// A slot's backups of every tenant of the schedule, then its retention.

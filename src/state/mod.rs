@@ -88,6 +88,9 @@ pub const MIGRATIONS: &[&str] = &[
     "create table if not exists falconer_agents (
         id text primary key, host text not null, version text not null, started_at bigint not null,
         seen_at bigint not null)",
+    // A schedule's slot taken over bumps its generation: its first runner's renewals and its end are
+    // refused from then on (fencing, as the claims').
+    "alter table falconer_slots add column generation bigint not null default 1",
 ];
 
 /// Long work whose progress other processes sharing the state store can see, each in its own table.
@@ -266,10 +269,11 @@ fn pid_scope() -> String {
 /// How a runner's claim of a schedule's slot went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotClaim {
-    /// This runner runs the slot.
-    Claimed,
-    /// The slot's runner stopped without finishing it; this runner runs it again.
-    TakenOver,
+    /// This runner runs the slot, under this generation of its claim.
+    Claimed(i64),
+    /// The slot's runner stopped without finishing it; this runner runs it again, under the next
+    /// generation.
+    TakenOver(i64),
     /// Another runner runs it, or ran it.
     Held,
 }

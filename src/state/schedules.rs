@@ -126,62 +126,63 @@ impl Schedules<'_> {
         .map_err(db)
         })?;
         if n == 1 {
-            return Ok(SlotClaim::Claimed);
+            return Ok(SlotClaim::Claimed(1));
         }
-        let n = on!(self.0, |p| {
-            sqlx::query(
-                "update falconer_slots set started_at = $1, detail = 'taken over from a runner that stopped'
-                 where schedule = $2 and slot = $3 and status = 'running' and started_at < $4",
+        let taken: Option<(i64,)> = on!(self.0, |p| {
+            sqlx::query_as(
+                "update falconer_slots set started_at = $1, generation = generation + 1,
+                     detail = 'taken over from a runner that stopped'
+                 where schedule = $2 and slot = $3 and status = 'running' and started_at < $4
+                 returning generation",
             )
             .bind(now)
             .bind(schedule)
             .bind(slot)
             .bind(now - lease)
-            .execute(p)
+            .fetch_optional(p)
             .await
-            .map(|r| r.rows_affected())
             .map_err(db)
         })?;
-        Ok(if n == 1 {
-            SlotClaim::TakenOver
-        } else {
-            SlotClaim::Held
-        })
+        Ok(taken.map_or(SlotClaim::Held, |(g,)| SlotClaim::TakenOver(g)))
     }
-    /// Renews this runner's claim of a running slot (its lease runs from `at`).
-    pub async fn renew_slot(self, schedule: &str, slot: i64, at: i64) -> Result<(), StateError> {
-        on!(self.0, |p| {
-            sqlx::query(
-            "update falconer_slots set started_at = $1 where schedule = $2 and slot = $3 and status = 'running'"
-        )
-        .bind(at)
-        .bind(schedule)
-        .bind(slot)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(db)
-        })
+    /// Renews this runner's claim of a running slot (its lease runs from `at`); false once another
+    /// runner took the slot over (its generation is not this runner's any more).
+    pub async fn renew_slot(self, claim: (&str, i64, i64), at: i64) -> Result<bool, StateError> {
+        self.own_slot(claim, Some(at), None).await
     }
-    /// Records how a slot's run ended.
+    /// Records how a slot's run ended, when the slot is still this runner's (its generation); false when
+    /// another runner took it over (nothing written).
     pub async fn finish_slot(
         self,
-        schedule: &str,
-        slot: i64,
+        claim: (&str, i64, i64),
         status: &str,
         detail: &str,
-    ) -> Result<(), StateError> {
-        on!(self.0, |p| sqlx::query(
-            "update falconer_slots set status = $1, detail = $2 where schedule = $3 and slot = $4"
+    ) -> Result<bool, StateError> {
+        self.own_slot(claim, None, Some((status, detail))).await
+    }
+    /// Sets a running slot's renewal or its end, if it is still of the generation this runner claimed.
+    async fn own_slot(
+        self,
+        (schedule, slot, generation): (&str, i64, i64),
+        at: Option<i64>,
+        ended: Option<(&str, &str)>,
+    ) -> Result<bool, StateError> {
+        let n = on!(self.0, |p| sqlx::query(
+            "update falconer_slots set started_at = coalesce($1, started_at),
+                 status = coalesce($2, status), detail = coalesce($3, detail)
+             where schedule = $4 and slot = $5 and generation = $6 and status = 'running'"
         )
-        .bind(status)
-        .bind(detail)
+        .bind(at)
+        .bind(ended.map(|e| e.0))
+        .bind(ended.map(|e| e.1))
         .bind(schedule)
         .bind(slot)
+        .bind(generation)
         .execute(p)
         .await
-        .map(|_| ())
-        .map_err(db))
+        .map(|r| r.rows_affected())
+        .map_err(db))?;
+        Ok(n == 1)
     }
     /// The newest slot claimed of a schedule, and its status.
     pub async fn last_slot(self, schedule: &str) -> Result<Option<(i64, String)>, StateError> {

@@ -209,6 +209,61 @@ async fn exercise(url: &str) {
     assert_eq!(winners, 1);
     agent_records(&state).await;
     claims(&state).await;
+    slots(&state).await;
+}
+
+/// A schedule's slot: claimed once; taken over once its lease ran out, with the next generation; then the
+/// first runner's renewal and its end are refused (its end writes nothing), its successor's kept.
+async fn slots(state: &State) {
+    use falconer::state::SlotClaim;
+    let s = state.schedules();
+    assert_eq!(
+        s.claim_slot("nightly", 100, 1000, 600)
+            .await
+            .expect("claims"),
+        SlotClaim::Claimed(1)
+    );
+    assert_eq!(
+        s.claim_slot("nightly", 100, 1100, 600).await.expect("asks"),
+        SlotClaim::Held
+    );
+    assert!(
+        s.renew_slot(("nightly", 100, 1), 1200)
+            .await
+            .expect("renews")
+    );
+    assert_eq!(
+        s.claim_slot("nightly", 100, 1700, 600).await.expect("asks"),
+        SlotClaim::Held,
+        "renewed at 1200"
+    );
+    assert_eq!(
+        s.claim_slot("nightly", 100, 1801, 600).await.expect("asks"),
+        SlotClaim::TakenOver(2)
+    );
+    assert!(
+        !s.renew_slot(("nightly", 100, 1), 1802).await.expect("asks"),
+        "the first runner's claim is gone"
+    );
+    assert!(
+        !s.finish_slot(("nightly", 100, 1), "ok", "")
+            .await
+            .expect("asks"),
+        "its end is refused"
+    );
+    assert_eq!(
+        s.last_slot("nightly").await.expect("reads"),
+        Some((100, "running".into()))
+    );
+    assert!(
+        s.finish_slot(("nightly", 100, 2), "partial", "")
+            .await
+            .expect("writes")
+    );
+    assert_eq!(
+        s.last_slot("nightly").await.expect("reads"),
+        Some((100, "partial".into()))
+    );
 }
 
 /// The agents' claims: one holder per item and slot; a lease that ran out taken over with the next
