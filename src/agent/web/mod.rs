@@ -292,7 +292,7 @@ async fn ask(
         Demand::Drift => "drift",
         Demand::Backup => "backup",
     };
-    let back = format!("/tenants/{}", pages::path_part(&id));
+    let back = format!("/tenants/{}", pages_work::path_part(&id));
     match app.demands.ask(demand, &id) {
         Asked::Queued => Redirect::to(&format!("{back}?asked={word}")).into_response(),
         Asked::AlreadyQueued => Redirect::to(&format!("{back}?busy={word}")).into_response(),

@@ -7,6 +7,8 @@ use crate::agent::api::backups::Backup as BackupRecord;
 use crate::agent::api::work::{Agent, DriftChange, Event, Lock, Restore, Schedule};
 use crate::agent::api::{Page, Tenant};
 
+use super::pages_work::{ago, drift_words, path_part};
+
 /// Who is looking: signed in or not, and the CSRF token of the forms when they may ask for work.
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
@@ -49,19 +51,6 @@ pub fn layout(title: &str, viewer: &Viewer, refresh: bool, body: Markup) -> Mark
     }
 }
 
-/// The status of a drift check in words.
-pub fn drift_words(status: Option<&str>) -> &'static str {
-    match status {
-        Some("in_sync") => "in sync",
-        Some("resolved") => "in sync (drift resolved)",
-        Some("new_drift") => "drifted (new)",
-        Some("still_drifted") => "drifted",
-        Some("could_not_check") => "could not check",
-        Some(_) => "unknown",
-        None => "not checked yet",
-    }
-}
-
 /// The CSS class of a status: `bad`, `warn`, `ok` or `none` (never the only sign: the words say it).
 fn class_of(status: Option<&str>) -> &'static str {
     match status {
@@ -69,20 +58,6 @@ fn class_of(status: Option<&str>) -> &'static str {
         Some("new_drift" | "still_drifted") => "warn",
         Some("in_sync" | "resolved") => "ok",
         _ => "none",
-    }
-}
-
-/// How long ago an RFC 3339 time was, in words (`3 h ago`).
-pub fn ago(at: &str, now: i64) -> String {
-    let Some(then) = crate::backup::retention::parse_time(at) else {
-        return at.to_string();
-    };
-    let s = (now - then).max(0);
-    match s {
-        0..60 => format!("{s} s ago"),
-        60..3600 => format!("{} min ago", s / 60),
-        3600..172_800 => format!("{} h ago", s / 3600),
-        _ => format!("{} days ago", s / 86_400),
     }
 }
 
@@ -320,13 +295,6 @@ fn pager(page: &Page<Tenant>, q: &FleetQuery) -> Markup {
             @if page.page < pages { a rel="next" href=(q.link(page.page + 1)) { "Next page" } }
         }
     }
-}
-
-/// A tenant id as a path segment.
-pub fn path_part(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 /// What a tenant page shows.

@@ -3,9 +3,42 @@
 
 use maud::{Markup, html};
 
-use super::pages::{ago, path_part};
 use crate::agent::api::backups::Backup;
 use crate::agent::api::work::{Agent, DriftChange, Event, Lock, Restore, Schedule};
+
+/// The status of a drift check in words.
+pub fn drift_words(status: Option<&str>) -> &'static str {
+    match status {
+        Some("in_sync") => "in sync",
+        Some("resolved") => "in sync (drift resolved)",
+        Some("new_drift") => "drifted (new)",
+        Some("still_drifted") => "drifted",
+        Some("could_not_check") => "could not check",
+        Some(_) => "unknown",
+        None => "not checked yet",
+    }
+}
+
+/// How long ago an RFC 3339 time was, in words (`3 h ago`).
+pub fn ago(at: &str, now: i64) -> String {
+    let Some(then) = crate::backup::retention::parse_time(at) else {
+        return at.to_string();
+    };
+    let s = (now - then).max(0);
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..172_800 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// A tenant id as a path segment.
+pub fn path_part(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
 
 pub fn drift_history(changes: &[DriftChange]) -> Markup {
     html! {
@@ -15,7 +48,7 @@ pub fn drift_history(changes: &[DriftChange]) -> Markup {
                 caption { "Newest first" }
                 thead { tr { th scope="col" { "Checked" } th scope="col" { "Status" } th scope="col" { "Drift's digest" } } }
                 tbody { @for c in changes {
-                    tr { td { (c.checked_at) } td { (super::pages::drift_words(Some(&c.status))) } td { code { (c.digest) } } }
+                    tr { td { (c.checked_at) } td { (drift_words(Some(&c.status))) } td { code { (c.digest) } } }
                 } }
             }
         }
