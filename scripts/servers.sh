@@ -128,7 +128,7 @@ install_promtool() {
     echo "== promtool: $FALCONER_TEST_PROMTOOL (given)"
     return
   fi
-  local dir=tests/.servers/promtool
+  local dir=tests/.servers/promtool started=$SECONDS
   if [ ! -x "$dir/usr/bin/promtool" ]; then
     local tmp
     tmp=$(mktemp -d)
@@ -142,7 +142,7 @@ install_promtool() {
   fi
   FALCONER_TEST_PROMTOOL="$PWD/$dir/usr/bin/promtool"
   export FALCONER_TEST_PROMTOOL
-  echo "== promtool: $("$FALCONER_TEST_PROMTOOL" --version 2>&1 | head -1)"
+  echo "== promtool: $("$FALCONER_TEST_PROMTOOL" --version 2>&1 | head -1) ($((SECONDS - started)) s)"
 }
 
 # install_chromium: Debian's `chromium`, the headless browser the dashboard's tests drive (`--headless
@@ -152,6 +152,7 @@ install_chromium() {
     echo "== chromium: $FALCONER_TEST_CHROMIUM (given)"
     return
   fi
+  local started=$SECONDS
   if ! command -v chromium > /dev/null; then
     local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
     [ "$(id -u)" = 0 ] || apt=(sudo "${apt[@]}")
@@ -161,7 +162,7 @@ install_chromium() {
   fi
   FALCONER_TEST_CHROMIUM=$(command -v chromium)
   export FALCONER_TEST_CHROMIUM
-  echo "== chromium: $("$FALCONER_TEST_CHROMIUM" --version 2>/dev/null | head -1)"
+  echo "== chromium: $("$FALCONER_TEST_CHROMIUM" --version 2>/dev/null | head -1) ($((SECONDS - started)) s)"
 }
 
 SEAWEEDFS_VERSION=4.48
