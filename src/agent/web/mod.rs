@@ -114,6 +114,17 @@ fn trouble(e: &ApiError, viewer: &Viewer) -> Response {
     page(status, pages::problem(title, &e.to_string(), viewer))
 }
 
+/// The state store, or the page that says it did not answer (a `503`).
+async fn state_or_page(app: &App, viewer: &Viewer) -> Result<crate::state::State, Response> {
+    let why = |e: String| {
+        page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::problem("Not available", &e, viewer),
+        )
+    };
+    app.state().await.map_err(why)
+}
+
 async fn fleet(
     Shared(app): Shared<Arc<App>>,
     headers: HeaderMap,
@@ -121,9 +132,9 @@ async fn fleet(
 ) -> Response {
     let viewer = app.web.viewer(&headers);
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let state = match app.state().await {
+    let state = match state_or_page(&app, &viewer).await {
         Ok(s) => s,
-        Err(e) => return trouble(&ApiError::Repo(e), &viewer),
+        Err(r) => return r,
     };
     match api::all(&state).await {
         Ok(all) => page(
@@ -137,9 +148,9 @@ async fn fleet(
 async fn agents(Shared(app): Shared<Arc<App>>, headers: HeaderMap) -> Response {
     use api::work;
     let viewer = app.web.viewer(&headers);
-    let state = match app.state().await {
+    let state = match state_or_page(&app, &viewer).await {
         Ok(s) => s,
-        Err(e) => return trouble(&ApiError::Repo(e), &viewer),
+        Err(r) => return r,
     };
     let q = ListQuery {
         per_page: Some(api::MAX_PER_PAGE),
@@ -195,9 +206,9 @@ async fn tenant(
     flash: Result<Query<Flash>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let viewer = app.web.viewer(&headers);
-    let state = match app.state().await {
+    let state = match state_or_page(&app, &viewer).await {
         Ok(s) => s,
-        Err(e) => return trouble(&ApiError::Repo(e), &viewer),
+        Err(r) => return r,
     };
     match tenant_page(&app, &state, &id, &viewer, flash.ok().map(|Query(f)| f)).await {
         Ok(m) => page(StatusCode::OK, m),
