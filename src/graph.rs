@@ -93,7 +93,7 @@ impl Graph {
                     graph.add_edge(NodeIndex::new(dep), NodeIndex::new(i), edge);
                 }
             };
-            for r in spec.references(tenant) {
+            for r in spec.references(tenant).into_iter().filter(|r| r.ordered) {
                 if let Some(&dep) = r.targets.iter().find_map(|t| index.get(t)) {
                     add(dep, Edge::Reference(r.field));
                     continue;

@@ -69,6 +69,10 @@ pub struct Reference {
     /// The target is the container the resource lives in (a Keycloak realm): it need not be declared, but
     /// a restore writes nothing unless it exists, is restored, or is created (`--create-missing`).
     pub container: bool,
+    /// The referrer waits for its target: an edge of the dependency graph. Not so where the target lives in
+    /// the referrer (a login flow in the realm that binds it): the referrer is written first, and the
+    /// target's change completes the reference.
+    pub ordered: bool,
 }
 
 impl Reference {
@@ -78,6 +82,7 @@ impl Reference {
             targets: vec![target],
             required: true,
             container: false,
+            ordered: true,
         }
     }
     pub fn soft(field: impl Into<String>, target: Address) -> Self {
@@ -91,6 +96,14 @@ impl Reference {
         Reference {
             container: true,
             ..Reference::soft(field, target)
+        }
+    }
+    /// A reference to what lives in the referrer, completed by the target's change (see
+    /// [`Reference::ordered`]).
+    pub fn completed_by_target(field: impl Into<String>, target: Address) -> Self {
+        Reference {
+            ordered: false,
+            ..Reference::to(field, target)
         }
     }
     pub fn or(mut self, alt: Address) -> Self {
@@ -542,6 +555,8 @@ kinds! {
     IamClient => iam::Client,
     IamIdentityProvider => iam::IdentityProvider,
     IamGroup => iam::Group,
+    IamAuthenticationFlow => iam::flow::AuthenticationFlow,
+    IamRequiredAction => iam::flow::RequiredAction,
     PgExtension => postgres::Extension,
     PgSchema => postgres::Schema,
     PgRole => postgres::Role,

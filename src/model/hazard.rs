@@ -32,6 +32,8 @@ pub enum HazardCode {
     RewritesData,
     /// A table or collection is locked or scanned while the change runs (index builds, NOT NULL).
     LocksTable,
+    /// How users sign in changes: a flow binding, a flow's steps, an action asked of every new user.
+    ChangesSignIn,
 }
 
 impl HazardCode {
@@ -42,6 +44,7 @@ impl HazardCode {
             HazardCode::WidensAccess => "WIDENS_ACCESS",
             HazardCode::RewritesData => "REWRITES_DATA",
             HazardCode::LocksTable => "LOCKS_TABLE",
+            HazardCode::ChangesSignIn => "CHANGES_SIGN_IN",
         }
     }
 }

@@ -139,7 +139,48 @@ async fn scenario(kc: &KeycloakDouble) {
         "display_name = \"ACME Corporation\"",
         "display_name = \"ACME\"",
     );
-    code(&w.apply(&[]), 0);
+    // The flow: descriptions (its own and a sub-flow's), a requirement and a config changed in place; then
+    // a config removed; then a step removed (its steps taken away and added again). A required action.
+    w.edit(
+        "iam.toml",
+        "description = \"Cookie, or a password and a one-time code for users who set one up\"",
+        "description = \"Cookie or password\"",
+    );
+    w.edit(
+        "iam.toml",
+        "description = \"A one-time code for users who have one\"",
+        "description = \"OTP\"",
+    );
+    w.edit(
+        "iam.toml",
+        "authenticator = \"auth-cookie\"\nrequirement = \"ALTERNATIVE\"",
+        "authenticator = \"auth-cookie\"\nrequirement = \"DISABLED\"",
+    );
+    w.edit(
+        "iam.toml",
+        "userRealmLimit = \"3\"",
+        "userRealmLimit = \"5\"",
+    );
+    w.edit(
+        "iam.toml",
+        "default_action = true",
+        "default_action = false",
+    );
+    code(&w.apply(&["CHANGES_SIGN_IN"]), 0);
+    w.converged();
+    w.edit(
+        "iam.toml",
+        "\nconfig = { alias = \"acme session limits\", config = { userRealmLimit = \"5\", behavior = \"Deny new session\", errorMessage = \"\" } }",
+        "",
+    );
+    code(&w.apply(&["CHANGES_SIGN_IN"]), 0);
+    w.converged();
+    w.edit(
+        "iam.toml",
+        "[[iam.authentication_flow.execution]]\nauthenticator = \"auth-cookie\"\nrequirement = \"DISABLED\"\n\n",
+        "",
+    );
+    code(&w.apply(&["CHANGES_SIGN_IN"]), 0);
     w.converged();
     // What is left: everything else is deleted (roles, a client, a client role, a scope, mappers, a
     // group, composites and role mappings).
@@ -170,7 +211,10 @@ name = "staff"
 "#,
     );
     w.set_env("ACME_ORDERS_API_SECRET", "s2-rotated");
-    code(&w.apply(&["DELETES_DATA", "WIDENS_ACCESS"]), 0);
+    code(
+        &w.apply(&["DELETES_DATA", "WIDENS_ACCESS", "CHANGES_SIGN_IN"]),
+        0,
+    );
     w.converged();
 
     // Direct calls: what falconer did not need above, and conflicts.
@@ -362,6 +406,21 @@ name = "staff"
     .err()
     .expect("a conflict");
     assert_eq!(e.status(), Some(409), "{e}");
+    // A required action unregistered and registered again.
+    let action = s(&[
+        "acme",
+        "authentication",
+        "required-actions",
+        "delete_credential",
+    ]);
+    call(Method::DELETE, action, None)
+        .await
+        .expect("unregistered");
+    let register = s(&["acme", "authentication", "register-required-action"]);
+    let body = json!({"providerId": "delete_credential", "name": "Delete Credential"});
+    call(Method::POST, register, Some(body))
+        .await
+        .expect("registered");
     call(Method::DELETE, s(&["acme", "groups", &gid]), None)
         .await
         .expect("group delete");

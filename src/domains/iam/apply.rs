@@ -3,7 +3,7 @@
 //! composites and role mappings as set differences, protocol and IdP mappers and client scopes matched by
 //! name. Ids are looked up by name and kept for the run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -11,7 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{KcError, Keycloak};
-use super::{Client, ClientRole, ClientScope, Group, IdentityProvider, Realm, Role, RoleSet, rep};
+use super::{
+    Client, ClientRole, ClientScope, Group, IdentityProvider, Realm, Role, RoleSet, flow, flow_sync, rep,
+};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change};
 use crate::domains::provider::touched;
@@ -25,6 +27,9 @@ pub struct Session<'a> {
     scopes: Mutex<HashMap<String, String>>,
     /// Roles as composites and mappings name them, by (client id, name): each is read once a run.
     roles: Mutex<HashMap<(Option<String>, String), Value>>,
+    /// The desired realm's flow bindings (Keycloak's member, the flow's alias): a flow's change sets those
+    /// that name it.
+    pub bindings: Vec<(&'static str, String)>,
 }
 
 fn missing(what: &str, name: &str) -> KcError {
@@ -54,7 +59,7 @@ fn owned(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-fn refs(v: &[String]) -> Vec<&str> {
+pub(super) fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -66,10 +71,11 @@ impl<'a> Session<'a> {
             clients: Mutex::new(HashMap::new()),
             scopes: Mutex::new(HashMap::new()),
             roles: Mutex::new(HashMap::new()),
+            bindings: Vec::new(),
         }
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &[String],
@@ -79,14 +85,14 @@ impl<'a> Session<'a> {
     }
 
     /// A DELETE; what is already gone counts as deleted.
-    async fn delete(&self, path: &[String]) -> Result<(), KcError> {
+    pub(super) async fn delete(&self, path: &[String]) -> Result<(), KcError> {
         match self.send(Method::DELETE, path, None).await {
             Err(e) if is(&e, 404) => Ok(()),
             r => r.map(|_| ()),
         }
     }
 
-    fn path(&self, rest: &[&str]) -> Vec<String> {
+    pub(super) fn path(&self, rest: &[&str]) -> Vec<String> {
         let mut p = vec![self.realm.to_string()];
         p.extend(owned(rest));
         p
@@ -206,7 +212,7 @@ impl<'a> Session<'a> {
     }
 
     /// Creates an object; `Ok(None)` when it already exists (409).
-    async fn create(&self, path: &[String], body: &Value) -> Result<Option<String>, KcError> {
+    pub(super) async fn create(&self, path: &[String], body: &Value) -> Result<Option<String>, KcError> {
         match self.send(Method::POST, path, Some(body)).await {
             Ok(r) => Ok(Some(r.created_id().unwrap_or_default())),
             Err(e) if is(&e, 409) => Ok(None),
@@ -324,6 +330,7 @@ pub fn carries(kind: &str, field: &str) -> bool {
             rep::CLIENT_FIELDS,
             &[
                 "secret",
+                "authentication_flow_overrides",
                 "role",
                 "protocol_mapper",
                 "default_client_scopes",
@@ -334,6 +341,11 @@ pub fn carries(kind: &str, field: &str) -> bool {
         "client_scope" => (rep::SCOPE_FIELDS, &["protocol_mapper"]),
         "identity_provider" => (rep::IDP_FIELDS, &["config", "client_secret", "mapper"]),
         "role" => (&[], &["description", "attributes", "composites"]),
+        "authentication_flow" => (&[], &["description", "provider_id", "execution"]),
+        "required_action" => (
+            &[],
+            &["name", "provider_id", "enabled", "default_action", "priority", "config"],
+        ),
         "group" => (&[], &["attributes", "realm_roles", "client_roles"]),
         _ => (&[], &[]),
     };
@@ -348,8 +360,45 @@ fn wants(only: &Option<Vec<String>>, field: &str) -> bool {
     only.as_ref().is_none_or(|o| o.iter().any(|f| f == field))
 }
 
+/// The realm without its bindings to flows that do not exist yet (a flow's change sets those), and the
+/// fields so left out.
+async fn bindable(s: &Session<'_>, d: &Realm) -> Result<(Realm, Vec<&'static str>), KcError> {
+    let custom: Vec<(&'static str, &str)> = flow::realm_bindings(d)
+        .into_iter()
+        .filter(|(_, a)| !flow::builtin_flow(a))
+        .collect();
+    if custom.is_empty() {
+        return Ok((d.clone(), Vec::new()));
+    }
+    let made = match flow_sync::flow_ids(s.kc, s.realm).await {
+        Ok(ids) => ids,
+        Err(e) if is(&e, 404) => HashMap::new(),
+        Err(e) => return Err(e),
+    };
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    let mut left = Vec::new();
+    for (field, alias) in custom {
+        if !made.contains_key(alias)
+            && let Some(o) = v.as_object_mut()
+        {
+            o.remove(field);
+            left.push(field);
+        }
+    }
+    let realm = serde_json::from_value(v).map_err(|e| KcError::Other(e.to_string()))?;
+    Ok((realm, left))
+}
+
 async fn realm(s: &Session<'_>, c: &Change, d: &Realm, base: &Path) -> Result<(), KcError> {
-    let only = wanted(c);
+    let (d, left) = bindable(s, d).await?;
+    let d = &d;
+    let mut only = wanted(c);
+    if let Some(o) = &mut only {
+        o.retain(|f| !left.contains(&f.as_str()));
+        if o.is_empty() {
+            return Ok(());
+        }
+    }
     let password_changed = only.is_none()
         || c.fields
             .iter()
@@ -567,6 +616,12 @@ async fn client(
     if wants(&only, "default_client_scopes") || wants(&only, "optional_client_scopes") {
         client_scopes(s, &uuid, d).await?;
     }
+    let overrides_live = live.map_or(&BTreeMap::new(), |l| &l.authentication_flow_overrides).clone();
+    if wants(&only, "authentication_flow_overrides")
+        && (only.is_some() || !d.authentication_flow_overrides.is_empty())
+    {
+        flow_overrides(s, &uuid, d, &overrides_live).await?;
+    }
     if wants(&only, "service_account_roles")
         && (d.service_account_roles.is_some()
             || live.is_some_and(|l| l.service_account_roles.is_some()))
@@ -574,6 +629,28 @@ async fn client(
         service_account_roles(s, &uuid, d).await?;
     }
     Ok(())
+}
+
+/// A client's flow overrides, by the flows' ids; one it no longer has is sent empty (Keycloak merges them).
+async fn flow_overrides(
+    s: &Session<'_>,
+    uuid: &str,
+    d: &Client,
+    live: &BTreeMap<String, String>,
+) -> Result<(), KcError> {
+    let ids = flow_sync::flow_ids(s.kc, s.realm).await?;
+    let mut sent = serde_json::Map::new();
+    for k in live.keys() {
+        sent.insert(k.clone(), json!(""));
+    }
+    for (binding, alias) in &d.authentication_flow_overrides {
+        let id = ids.get(alias).ok_or_else(|| missing("flow", alias))?;
+        sent.insert(binding.clone(), json!(id));
+    }
+    let body = json!({"clientId": d.client_id, "authenticationFlowBindingOverrides": sent});
+    s.send(Method::PUT, &s.path(&["clients", uuid]), Some(&body))
+        .await
+        .map(|_| ())
 }
 
 async fn client_scope(s: &Session<'_>, c: &Change, d: &ClientScope) -> Result<(), KcError> {
@@ -735,6 +812,8 @@ async fn delete(s: &Session<'_>, l: &Spec) -> Result<(), KcError> {
             Some(id) => s.delete(&s.path(&["groups", &id])).await,
             None => Ok(()),
         },
+        Spec::IamAuthenticationFlow(f) => flow_sync::delete_flow(s, &f.alias).await,
+        Spec::IamRequiredAction(a) => flow_sync::delete_required(s, a).await,
         _ => Ok(()),
     }
 }
@@ -783,6 +862,14 @@ pub async fn apply_one(
             };
             group(s, c, d, l).await
         }
+        (Spec::IamAuthenticationFlow(d), l) => {
+            let l = match l {
+                Some(Spec::IamAuthenticationFlow(l)) if c.action != Action::Replace => Some(l),
+                _ => None,
+            };
+            flow_sync::flow(s, d, l, &s.bindings).await
+        }
+        (Spec::IamRequiredAction(d), _) => flow_sync::required(s, d).await,
         _ => Ok(()),
     }
 }

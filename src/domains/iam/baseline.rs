@@ -188,15 +188,11 @@ fn as_new(v: &Value, values: &[Value]) -> bool {
 }
 
 /// The realm's settings that no kind reads and that differ from a new realm's, named by member (never by
-/// value); `carried`: the members the realm kind reads; `own_flows`: the flows the tenant made (a binding
-/// to one is named as a flow binding).
-pub fn realm_settings(settings: &Value, carried: &[String], own_flows: &[&str]) -> Vec<NotCarried> {
+/// value); `carried`: the members the realm kind reads (its flow bindings among them).
+pub fn realm_settings(settings: &Value, carried: &[String]) -> Vec<NotCarried> {
     let mut out = Vec::new();
     for (member, v) in settings.as_object().into_iter().flatten() {
         if ELSEWHERE.contains(&member.as_str()) || carried.contains(member) {
-            continue;
-        }
-        if member.ends_with("Flow") && v.as_str().is_some_and(|a| own_flows.contains(&a)) {
             continue;
         }
         let differs = match NEW_REALM.get(member).and_then(Value::as_array) {
@@ -253,8 +249,10 @@ mod tests {
     use serde_json::json;
 
     fn named(settings: Value) -> Vec<String> {
-        let carried = vec!["displayName".to_string(), "smtpServer".to_string()];
-        let mut names: Vec<String> = realm_settings(&settings, &carried, &["browser-mfa"])
+        let carried: Vec<String> = ["displayName", "smtpServer", "browserFlow", "directGrantFlow"]
+            .map(String::from)
+            .to_vec();
+        let mut names: Vec<String> = realm_settings(&settings, &carried)
             .into_iter()
             .map(|n| n.name)
             .collect();
@@ -293,7 +291,6 @@ mod tests {
             named(changed),
             [
                 "realm browserSecurityHeaders",
-                "realm directGrantFlow",
                 "realm failureFactor",
                 "realm otpPolicyDigits",
                 "realm someNewSetting (a setting falconer does not know)"

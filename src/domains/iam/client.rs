@@ -32,7 +32,12 @@ const LISTS: &[&str] = &[
     "*/identity-provider/instances",
     "*/identity-provider/instances/*/mappers",
     "*/authentication/flows",
+    "*/authentication/flows/*/executions",
     "*/authentication/required-actions",
+    "*/authentication/authenticator-providers",
+    "*/authentication/form-action-providers",
+    "*/authentication/form-providers",
+    "*/authentication/client-authenticator-providers",
     "*/components",
     "*/default-groups",
     "*/default-default-client-scopes",
@@ -72,6 +77,15 @@ const MEMBERS: &[(&str, answer::Kind)] = &[
     ("protocolMappers", answer::Kind::List),
     ("policies", answer::Kind::List),
     ("profiles", answer::Kind::List),
+    ("requirement", answer::Kind::Str),
+    ("displayName", answer::Kind::Str),
+    ("flowId", answer::Kind::Str),
+    ("authenticationConfig", answer::Kind::Str),
+    ("authenticationFlow", answer::Kind::Bool),
+    ("builtIn", answer::Kind::Bool),
+    ("topLevel", answer::Kind::Bool),
+    ("defaultAction", answer::Kind::Bool),
+    ("authenticationFlowBindingOverrides", answer::Kind::Object),
 ];
 
 /// How falconer signs in.
@@ -341,6 +355,11 @@ impl Keycloak {
     }
 
     /// Who the profile signs in as: the user, or the service client.
+    /// The realm falconer signs in to.
+    pub fn auth_realm(&self) -> &str {
+        &self.config.auth_realm
+    }
+
     pub fn account(&self) -> String {
         match &self.config.auth {
             Auth::Password { username, .. } => username.clone(),

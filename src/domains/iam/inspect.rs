@@ -99,8 +99,9 @@ async fn composites(
     Ok(non_empty(role_set(&roles, clients)))
 }
 
-/// The realm's resources, or nothing when the realm does not exist.
-pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
+/// The realm's resources, or nothing when the realm does not exist; `wanted`: the required actions
+/// declared or managed (read even where they are as in a new realm).
+pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Inspected, KcError> {
     let Some(settings) = kc.get(&[realm], &[]).await? else {
         return Ok(Inspected::default());
     };
@@ -132,6 +133,9 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         })
         .collect();
     let ids = &client_ids;
+    let flow_ids = super::flow_sync::flow_ids(kc, realm).await?;
+    let flows: HashMap<String, String> = flow_ids.into_iter().map(|(a, id)| (id, a)).collect();
+    let flows = &flows;
 
     out.specs.extend(read_roles(kc, realm, &roles, ids).await?);
     // Client scopes.
@@ -148,7 +152,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         .filter(|c| !BUILTIN_CLIENTS.contains(&str_of(c, "clientId")))
         .collect();
     let read: Vec<(Spec, Option<(String, String)>)> =
-        crate::util::each_of(&mine, |c| read_client(kc, realm, c, ids)).buffered(PARALLEL)
+        crate::util::each_of(&mine, |c| read_client(kc, realm, c, (ids, flows))).buffered(PARALLEL)
             .try_collect()
         .await?;
     for (spec, secret) in read {
@@ -156,6 +160,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str) -> Result<Inspected, KcError> {
         out.client_secrets.extend(secret);
     }
     out.specs.extend(read_idps(kc, realm, &idps).await?);
+    out.specs.extend(super::flow_sync::read(kc, realm, wanted).await?);
     let all = group_tree(kc, realm, groups).await?;
     out.specs.extend(read_groups(kc, realm, &all).await?);
     Ok(out)
@@ -268,10 +273,17 @@ async fn read_client(
     kc: &Keycloak,
     realm: &str,
     c: &Value,
-    ids: &HashMap<String, String>,
+    (ids, flows): (&HashMap<String, String>, &HashMap<String, String>),
 ) -> Result<(Spec, Option<(String, String)>), KcError> {
     let uuid = str_of(c, "id");
     let mut client = rep::client(c).map_err(unreadable)?;
+    for (binding, id) in c["authenticationFlowBindingOverrides"].as_object().into_iter().flatten() {
+        let id = id.as_str().unwrap_or_default();
+        if !id.is_empty() {
+            let alias = flows.get(id).cloned().unwrap_or_else(|| id.to_string());
+            client.authentication_flow_overrides.insert(binding.clone(), alias);
+        }
+    }
     let full = [("briefRepresentation", "false".to_string())];
     let paths: [&[&str]; 3] = [
         &[realm, "clients", uuid, "default-client-scopes"],

@@ -4,9 +4,9 @@
 //! required action by default, and has only generated keys). A server that does not have a sub-resource
 //! (404) has nothing to name there. Users and sessions are data, like rows: never named.
 //!
-//! Read: authentication flows and the realm's and clients' flow bindings, required actions, components (user
-//! federation, imported keys, ...), client policies and profiles, events settings, default groups, the default
-//! roles beyond a new realm's, localization texts.
+//! Read: components (user federation, imported keys, ...), client policies and profiles, events settings,
+//! default groups, the default roles beyond a new realm's, localization texts, the realm's settings no kind
+//! reads. Authentication flows, their bindings and required actions are carried (`flow.rs`).
 
 use serde_json::Value;
 
@@ -42,10 +42,8 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     let Some(settings) = kc.get(&[realm], &[]).await? else {
         return Ok(Vec::new());
     };
-    // Flows, required actions, components, client policies and profiles, events, default groups, locales.
-    const SUBRESOURCES: [&[&str]; 10] = [
-        &["authentication", "flows"],
-        &["authentication", "required-actions"],
+    // Components, client policies and profiles, events, default groups, locales, default scopes.
+    const SUBRESOURCES: [&[&str]; 8] = [
         &["components"],
         &["client-policies", "policies"],
         &["client-policies", "profiles"],
@@ -59,27 +57,19 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         let path: Vec<&str> = std::iter::once(realm).chain(sub.iter().copied()).collect();
         kc.get(&path, &[]).await
     });
-    let clients_path = [realm, "clients"];
-    let (answers, clients) = tokio::try_join!(
-        futures_util::future::try_join_all(reads),
-        kc.list(&clients_path, &[]),
-    )?;
-    let [flows, actions, components, policies, profiles, events, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 10] =
+    let answers = futures_util::future::try_join_all(reads).await?;
+    let [components, policies, profiles, events, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 8] =
         answers.try_into().expect("one answer a sub-resource");
     let default_role = format!("default-roles-{realm}");
     let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
-    let flows = items(flows, None);
-    let own_flows = own(&flows);
     let carried: Vec<String> = super::rep::REALM_FIELDS
         .iter()
         .map(|f| super::rep::camel(f))
         .chain(["smtpServer".to_string()])
         .collect();
-    let mut out = baseline::realm_settings(&settings, &carried, &own_flows);
+    let mut out = baseline::realm_settings(&settings, &carried);
     out.extend(baseline::default_scopes(&items(default_scopes, None), false));
     out.extend(baseline::default_scopes(&items(optional_scopes, None), true));
-    out.extend(flow_items(&settings, (&flows, &own_flows), clients));
-    out.extend(required_actions(items(actions, None)));
     out.extend(component_items(&settings, items(components, None)));
     for p in items(policies, Some("policies")) {
         out.push(named("client policy", str_of(&p, "name")));
@@ -97,65 +87,6 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     }
     out.sort();
     Ok(out)
-}
-
-/// The aliases of the flows the tenant made (those Keycloak does not mark `builtIn`).
-fn own(flows: &[Value]) -> Vec<&str> {
-    flows
-        .iter()
-        .filter(|f| f["builtIn"] != true)
-        .map(|f| str_of(f, "alias"))
-        .collect()
-}
-
-/// The flows the tenant made (`own`), and the realm's and clients' bindings to them.
-fn flow_items(
-    settings: &Value,
-    (flows, own): (&[Value], &[&str]),
-    clients: Vec<Value>,
-) -> Vec<NotCarried> {
-    let mut out: Vec<NotCarried> = own
-        .iter()
-        .map(|a| named("authentication flow", *a))
-        .collect();
-    // The realm's bindings are the members naming a flow by its alias (`browserFlow`, ...).
-    for (member, v) in settings.as_object().into_iter().flatten() {
-        if member.ends_with("Flow")
-            && let Some(alias) = v.as_str()
-            && own.contains(&alias)
-        {
-            out.push(named("flow binding", format!("realm {member} = {alias}")));
-        }
-    }
-    // A client's overrides name flows by id.
-    for c in &clients {
-        for (binding, id) in c["authenticationFlowBindingOverrides"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            let flow = flows
-                .iter()
-                .find(|f| f["id"] == *id)
-                .map(|f| str_of(f, "alias"))
-                .unwrap_or_else(|| id.as_str().unwrap_or_default());
-            let client = str_of(c, "clientId");
-            out.push(named("flow binding", format!("client {client} {binding} = {flow}")));
-        }
-    }
-    out
-}
-
-/// Required actions asked of every new user (`defaultAction`) or configured: a new realm has neither.
-fn required_actions(actions: Vec<Value>) -> Vec<NotCarried> {
-    actions
-        .iter()
-        .filter(|a| {
-            a["defaultAction"] == true
-                || a["config"].as_object().is_some_and(|c| !c.is_empty())
-        })
-        .map(|a| named("required action", str_of(a, "alias")))
-        .collect()
 }
 
 /// The realm's components but its generated keys and the client registration policies every realm has:
@@ -230,28 +161,7 @@ mod tests {
 
     #[test]
     fn only_what_a_new_realm_lacks_is_named() {
-        let settings = json!({"id": "r1", "browserFlow": "browser-mfa", "directGrantFlow": "direct grant"});
-        let flows = vec![
-            json!({"id": "f1", "alias": "browser", "builtIn": true}),
-            json!({"id": "f2", "alias": "direct grant", "builtIn": true}),
-            json!({"id": "f3", "alias": "browser-mfa", "builtIn": false}),
-        ];
-        let clients = vec![
-            json!({"clientId": "web", "authenticationFlowBindingOverrides": {"browser": "f3"}}),
-            json!({"clientId": "api", "authenticationFlowBindingOverrides": {}}),
-        ];
-        let names: Vec<String> = flow_items(&settings, (&flows, &own(&flows)), clients)
-            .into_iter()
-            .map(|n| format!("{}: {}", n.kind, n.name))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "authentication flow: browser-mfa",
-                "flow binding: realm browserFlow = browser-mfa",
-                "flow binding: client web browser = browser-mfa"
-            ]
-        );
+        let settings = json!({"id": "r1"});
         let components = vec![
             json!({"name": "rsa-generated", "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider", "parentId": "r1"}),
             json!({"name": "Trusted Hosts", "providerId": "trusted-hosts", "providerType": "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy", "parentId": "r1"}),
@@ -261,14 +171,6 @@ mod tests {
         assert_eq!(
             component_items(&settings, components),
             [named("user federation", "corp (ldap)")]
-        );
-        let actions = vec![
-            json!({"alias": "VERIFY_EMAIL", "enabled": true, "defaultAction": false, "config": {}}),
-            json!({"alias": "CONFIGURE_TOTP", "enabled": true, "defaultAction": true}),
-        ];
-        assert_eq!(
-            required_actions(actions),
-            [named("required action", "CONFIGURE_TOTP")]
         );
         let events = json!({"eventsEnabled": false, "adminEventsEnabled": true, "eventsListeners": ["jboss-logging", "email"]});
         assert_eq!(

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 pub mod apply;
 pub mod baseline;
 pub mod client;
+pub mod flow;
+pub mod flow_sync;
 pub mod inspect;
 pub mod inventory;
 pub mod provider;
@@ -118,6 +120,20 @@ model! {
         pub offline_session_idle_timeout: Option<u32>,
         /// Keycloak password policy string, e.g. `length(12) and notUsername`.
         pub password_policy: Option<String>,
+        /// The flow users sign in through in a browser (an alias; built in: `browser`).
+        pub browser_flow: Option<String>,
+        /// The flow of the direct grant (password) login (built in: `direct grant`).
+        pub direct_grant_flow: Option<String>,
+        /// The flow of self-registration (built in: `registration`).
+        pub registration_flow: Option<String>,
+        /// The flow of a forgotten password (built in: `reset credentials`).
+        pub reset_credentials_flow: Option<String>,
+        /// The flow clients authenticate through (built in: `clients`).
+        pub client_authentication_flow: Option<String>,
+        /// The flow of Docker's authentication (built in: `docker auth`).
+        pub docker_authentication_flow: Option<String>,
+        /// The flow of a first login through an identity provider (built in: `first broker login`).
+        pub first_broker_login_flow: Option<String>,
         pub smtp: Option<Smtp>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, String>,
@@ -210,6 +226,9 @@ model! {
         pub optional_client_scopes: Option<Vec<String>>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub protocol_mapper: Vec<ProtocolMapper>,
+        /// Flows this client signs in through instead of the realm's (`browser`, `direct_grant`), by alias.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub authentication_flow_overrides: BTreeMap<String, String>,
         /// Client roles.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub role: Vec<ClientRole>,
@@ -317,7 +336,26 @@ fn role_refs(field: &str, set: &RoleSet, realm: &str, out: &mut Vec<Reference>) 
 }
 
 /// The rules Keycloak holds a realm's objects to (the table in docs/iam.md).
-pub const RULES: &[Rule] = &[NAMES, PATH_NAME, SCOPE_NAME, GROUP_NAME, REDIRECT_URIS];
+pub const RULES: &[Rule] = &[
+    NAMES,
+    PATH_NAME,
+    SCOPE_NAME,
+    GROUP_NAME,
+    REDIRECT_URIS,
+    flow::FLOW_STEP,
+    flow::FLOW_ALIAS,
+    BINDING,
+];
+
+const BINDING: Rule = Rule {
+    id: "keycloak-flow-binding",
+    says: "a client overrides only its `browser` and `direct_grant` flows",
+    source: "Keycloak Admin REST API, ClientRepresentation.authenticationFlowBindingOverrides; Server \
+             Administration Guide, Authentication flows",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.client]]\nclient_id = \"web\"\n\
+             redirect_uris = [\"https://web.example/*\"]\n\
+             authentication_flow_overrides = { registration = \"browser\" }\n",
+};
 
 const PATH_NAME: Rule = Rule {
     id: "keycloak-path-name",
@@ -444,6 +482,13 @@ static REALM: KindMeta = KindMeta {
         FieldMeta::new("sso_session_max_lifespan", SERVER_DEFAULT),
         FieldMeta::new("offline_session_idle_timeout", SERVER_DEFAULT),
         FieldMeta::new("password_policy", SERVER_DEFAULT),
+        FieldMeta::new("browser_flow", SERVER_DEFAULT),
+        FieldMeta::new("direct_grant_flow", SERVER_DEFAULT),
+        FieldMeta::new("registration_flow", SERVER_DEFAULT),
+        FieldMeta::new("reset_credentials_flow", SERVER_DEFAULT),
+        FieldMeta::new("client_authentication_flow", SERVER_DEFAULT),
+        FieldMeta::new("docker_authentication_flow", SERVER_DEFAULT),
+        FieldMeta::new("first_broker_login_flow", SERVER_DEFAULT),
         FieldMeta::new("smtp.password", SECRET | SERVER_DEFAULT),
         FieldMeta::new("attributes", SERVER_DEFAULT),
         FieldMeta::new("attributes.*", SERVER_DEFAULT),
@@ -461,6 +506,20 @@ impl ResourceKind for Realm {
     }
     fn in_scope(&self, tenant: &Tenant) -> bool {
         self.name == tenant.name(&REALM_SCOPE)
+    }
+    /// The flows the realm binds live in the realm: each flow's change completes its binding.
+    fn references(&self, _: &Tenant) -> Vec<Reference> {
+        let mut out = Vec::new();
+        for (field, alias) in flow::realm_bindings(self) {
+            if !flow::builtin_flow(alias) && !alias.is_empty() {
+                let to = addr("authentication_flow", alias);
+                out.push(Reference::completed_by_target(field, to));
+            }
+        }
+        out
+    }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        flow::binding_hazards(self, live)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         path_name(cx, "name", &self.name, "realm name");
@@ -542,6 +601,7 @@ static CLIENT: KindMeta = KindMeta {
         FieldMeta::new("default_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::new("optional_client_scopes", SET | SERVER_DEFAULT),
         FieldMeta::keyed("protocol_mapper", "name", 0),
+        FieldMeta::new("authentication_flow_overrides", SERVER_DEFAULT),
         FieldMeta::keyed("role", "name", 0),
         FieldMeta::new("role[].composites", EMPTY_IS_ABSENT),
         FieldMeta::new("role[].composites.realm", SET),
@@ -614,6 +674,10 @@ impl ResourceKind for Client {
         if let Some(sa) = &self.service_account_roles {
             role_refs("service_account_roles", sa, &realm, &mut out);
         }
+        for (binding, alias) in &self.authentication_flow_overrides {
+            let field = format!("authentication_flow_overrides.{binding}");
+            flow::flow_ref(field, alias, &mut out);
+        }
         out.retain(|r| r.targets[0] != addr("client", &self.client_id));
         out
     }
@@ -663,6 +727,16 @@ impl ResourceKind for Client {
             );
         }
         check_redirects(cx, &self.redirect_uris);
+        for binding in self.authentication_flow_overrides.keys() {
+            if !flow::CLIENT_OVERRIDES.contains(&binding.as_str()) {
+                cx.rule(
+                    &format!("authentication_flow_overrides.{binding}"),
+                    &BINDING,
+                    format!("a client cannot override its `{binding}` flow"),
+                )
+                .help = Some("override `browser` or `direct_grant`".into());
+            }
+        }
         unique_names(
             cx,
             "protocol_mapper",
@@ -763,7 +837,16 @@ static IDENTITY_PROVIDER: KindMeta = KindMeta {
 impl ResourceKind for IdentityProvider {
     kind_basics!(IDENTITY_PROVIDER, |self| { vec![self.alias.clone()] });
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        vec![realm_ref(tenant)]
+        let mut out = vec![realm_ref(tenant)];
+        for (field, alias) in [
+            ("first_broker_login_flow_alias", &self.first_broker_login_flow_alias),
+            ("post_broker_login_flow_alias", &self.post_broker_login_flow_alias),
+        ] {
+            if let Some(a) = alias {
+                flow::flow_ref(field.into(), a, &mut out);
+            }
+        }
+        out
     }
     fn check(&self, cx: &mut Checker<'_>) {
         path_name(cx, "alias", &self.alias, "alias");

@@ -171,12 +171,17 @@ impl Provider for Iam {
     async fn live(
         &self,
         tenant: &Tenant,
-        _also: &[Address],
+        also: &[Address],
         key: &FingerprintKey,
     ) -> Result<Vec<Item>, ProviderError> {
         let realm = tenant.name(&super::REALM_SCOPE);
         self.realm.set(realm.clone());
-        let found = inspect(&self.kc, &realm)
+        let actions: Vec<&str> = also
+            .iter()
+            .filter(|a| a.domain == Domain::Iam && a.kind == "required_action")
+            .filter_map(|a| a.segments.first().map(String::as_str))
+            .collect();
+        let found = inspect(&self.kc, &realm, &actions)
             .await
             .map_err(|e| ProviderError::backend(Domain::Iam, e))?;
         let mut items = provider::sealed(found.specs, key);
@@ -203,6 +208,30 @@ impl Provider for Iam {
             .map_err(|e| ProviderError::backend(Domain::Iam, e))
     }
 
+    /// The authenticators the desired flows name that this Keycloak does not offer.
+    async fn refusals(
+        &self,
+        tenant: &Tenant,
+        desired: &[Item],
+        _live: &[Item],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        let flows: Vec<&super::flow::AuthenticationFlow> = desired
+            .iter()
+            .filter_map(|i| match &i.spec {
+                crate::domains::Spec::IamAuthenticationFlow(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let realm = tenant.name(&super::REALM_SCOPE);
+        let found = super::flow_sync::unknown_authenticators(&self.kc, &realm, &flows)
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Iam, e))?;
+        Ok(found
+            .into_iter()
+            .map(|(alias, why)| (Address::new(Domain::Iam, "authentication_flow", vec![alias]), why))
+            .collect())
+    }
+
     async fn apply(
         &self,
         changes: &[Change],
@@ -212,7 +241,20 @@ impl Provider for Iam {
     ) -> Result<usize, ProviderError> {
         provider::refuse_uncarried(Domain::Iam, changes, super::apply::carries)?;
         let realm = self.realm.get(Domain::Iam, "realm")?;
-        let session = Session::new(&self.kc, &realm);
+        let mut session = Session::new(&self.kc, &realm);
+        session.bindings = desired
+            .iter()
+            .find_map(|i| match &i.spec {
+                crate::domains::Spec::IamRealm(r) => Some(super::flow::realm_bindings(r)),
+                _ => None,
+            })
+            .into_iter()
+            .flatten()
+            .filter_map(|(field, alias)| {
+                let member = super::flow::REALM_BINDINGS.iter().find(|(f, _, _)| *f == field)?.1;
+                Some((member, alias.to_string()))
+            })
+            .collect();
         let (d, l) = (
             provider::by_address(desired, Domain::Iam),
             provider::by_address(live, Domain::Iam),

@@ -38,6 +38,13 @@ pub const REALM_FIELDS: &[&str] = &[
     "sso_session_max_lifespan",
     "offline_session_idle_timeout",
     "password_policy",
+    "browser_flow",
+    "direct_grant_flow",
+    "registration_flow",
+    "reset_credentials_flow",
+    "client_authentication_flow",
+    "docker_authentication_flow",
+    "first_broker_login_flow",
     "attributes",
 ];
 

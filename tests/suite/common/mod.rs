@@ -494,6 +494,7 @@ pub fn client() -> impl Strategy<Value = Spec> {
                     attributes,
                     default_client_scopes,
                     optional_client_scopes: Some(vec![]),
+                    authentication_flow_overrides: Default::default(),
                     protocol_mapper: mappers
                         .into_iter()
                         .map(|(name, protocol_mapper, config)| iam::ProtocolMapper {

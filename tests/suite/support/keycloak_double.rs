@@ -37,6 +37,8 @@ pub mod http;
 mod clients;
 #[path = "keycloak/config.rs"]
 mod config;
+#[path = "keycloak/flows.rs"]
+mod flows;
 #[path = "keycloak/groups.rs"]
 mod groups;
 #[path = "keycloak/idps.rs"]
@@ -210,8 +212,45 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/{realm}/authentication/flows"),
     ("POST", "/{realm}/authentication/flows"),
+    ("GET", "/{realm}/authentication/flows/{id}"),
+    ("PUT", "/{realm}/authentication/flows/{id}"),
+    ("DELETE", "/{realm}/authentication/flows/{id}"),
+    (
+        "GET",
+        "/{realm}/authentication/flows/{flowAlias}/executions",
+    ),
+    (
+        "PUT",
+        "/{realm}/authentication/flows/{flowAlias}/executions",
+    ),
+    (
+        "POST",
+        "/{realm}/authentication/flows/{flowAlias}/executions/execution",
+    ),
+    (
+        "POST",
+        "/{realm}/authentication/flows/{flowAlias}/executions/flow",
+    ),
+    ("DELETE", "/{realm}/authentication/executions/{executionId}"),
+    (
+        "POST",
+        "/{realm}/authentication/executions/{executionId}/config",
+    ),
+    ("GET", "/{realm}/authentication/config/{id}"),
+    ("PUT", "/{realm}/authentication/config/{id}"),
+    ("DELETE", "/{realm}/authentication/config/{id}"),
+    ("GET", "/{realm}/authentication/authenticator-providers"),
+    ("GET", "/{realm}/authentication/form-action-providers"),
+    ("GET", "/{realm}/authentication/form-providers"),
+    (
+        "GET",
+        "/{realm}/authentication/client-authenticator-providers",
+    ),
     ("GET", "/{realm}/authentication/required-actions"),
+    ("GET", "/{realm}/authentication/required-actions/{alias}"),
     ("PUT", "/{realm}/authentication/required-actions/{alias}"),
+    ("DELETE", "/{realm}/authentication/required-actions/{alias}"),
+    ("POST", "/{realm}/authentication/register-required-action"),
     ("GET", "/{realm}/components"),
     ("GET", "/{realm}/client-policies/policies"),
     ("PUT", "/{realm}/client-policies/policies"),
@@ -710,7 +749,8 @@ impl Cx<'_> {
 
     fn route(&mut self, method: &str, template: &str, input: Value) -> Routed {
         refuse_unreadable(method, template, &input)?;
-        let families: [Family<Self>; 7] = [
+        let families: [Family<Self>; 8] = [
+            Self::flows,
             Self::config,
             Self::realms,
             Self::roles,

@@ -42,6 +42,15 @@ impl Cx<'_> {
                 }
                 let sa = input.get("serviceAccountsEnabled").and_then(Value::as_bool) == Some(true);
                 let r = self.realm()?;
+                let flows: Vec<&str> = r.config.flows.iter().map(|f| str_of(f, "id")).collect();
+                let overrides = obj(&input["authenticationFlowBindingOverrides"]);
+                let unknown = overrides.values().filter_map(Value::as_str);
+                if unknown
+                    .clone()
+                    .any(|id| !id.is_empty() && !flows.contains(&id))
+                {
+                    return Err(error(400, "Flow id does not exist"));
+                }
                 let c = &mut r.clients[i];
                 for (k, v) in obj(&input) {
                     match k.as_str() {
@@ -56,6 +65,17 @@ impl Cx<'_> {
                             }
                         }
                         "attributes" => merge_attributes(&mut c.rep, &v),
+                        "authenticationFlowBindingOverrides" => {
+                            let mut o = obj(c.rep.get(&k).unwrap_or(&Value::Null));
+                            for (b, id) in obj(&v) {
+                                if id.as_str().is_none_or(str::is_empty) {
+                                    o.remove(&b);
+                                } else {
+                                    o.insert(b, id);
+                                }
+                            }
+                            c.rep.insert(k, Value::Object(o));
+                        }
                         _ if !v.is_null() => {
                             c.rep.insert(k, v);
                         }
@@ -295,7 +315,8 @@ impl Cx<'_> {
             "serviceAccountsEnabled": false, "consentRequired": false, "fullScopeAllowed": true,
             "frontchannelLogout": true, "protocol": "openid-connect", "redirectUris": [], "webOrigins": [],
             "attributes": {}, "surrogateAuthRequired": false, "alwaysDisplayInConsole": false,
-            "clientAuthenticatorType": "client-secret", "notBefore": 0, "nodeReRegistrationTimeout": -1}),
+            "clientAuthenticatorType": "client-secret", "notBefore": 0, "nodeReRegistrationTimeout": -1,
+            "authenticationFlowBindingOverrides": {}}),
         );
         let mut secret = None;
         for (k, v) in obj(&input) {

@@ -35,8 +35,13 @@ const REQUIRED_ACTIONS: &[(&str, bool)] = &[
 /// What a realm holds beyond the kinds falconer carries.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ConfigS {
-    flows: Vec<Value>,
-    required_actions: Vec<Value>,
+    /// Every flow, top level or not (`flows.rs` serves them).
+    pub(super) flows: Vec<Value>,
+    /// Every flow's steps, each with its `parentFlow`.
+    pub(super) executions: Vec<Value>,
+    /// Authenticator configs.
+    pub(super) configs: Vec<Value>,
+    pub(super) required_actions: Vec<Value>,
     components: Vec<Value>,
     policies: Value,
     profiles: Value,
@@ -58,7 +63,7 @@ impl ConfigS {
             .map(|(alias, provider, member)| {
                 bindings.insert(member.to_string(), json!(alias));
                 json!({"id": id(), "alias": alias, "description": "", "providerId": provider,
-                       "topLevel": true, "builtIn": true, "authenticationExecutions": []})
+                       "topLevel": true, "builtIn": true})
             })
             .collect();
         let required_actions = REQUIRED_ACTIONS
@@ -89,6 +94,8 @@ impl ConfigS {
             "config": {"host-sending-registration-request-must-match": ["true"]}}));
         let config = ConfigS {
             flows,
+            executions: Vec::new(),
+            configs: Vec::new(),
             required_actions,
             components,
             policies: json!({"policies": []}),
@@ -123,10 +130,6 @@ impl KeycloakDouble {
 impl Cx<'_> {
     pub(super) fn config(&mut self, method: &str, t: &str, input: Value) -> Routed {
         match (method, t) {
-            ("GET", "/{realm}/authentication/flows") => {
-                Ok((200, Value::Array(self.realm()?.config.flows.clone())))
-            }
-            ("POST", "/{realm}/authentication/flows") => self.create_flow(input),
             ("GET", "/{realm}/authentication/required-actions") => Ok((
                 200,
                 Value::Array(self.realm()?.config.required_actions.clone()),
@@ -202,29 +205,6 @@ impl Cx<'_> {
             }
             _ => Err(UNROUTED),
         }
-    }
-
-    fn create_flow(&mut self, input: Value) -> Routed {
-        let alias = str_of(&input, "alias").to_string();
-        if alias.is_empty() {
-            return Err(error(400, "Flow alias is missing"));
-        }
-        let id = self.id();
-        let flows = &mut self.realm()?.config.flows;
-        if flows.iter().any(|f| f["alias"] == alias.as_str()) {
-            return Err(error(409, &format!("Flow {alias} already exists")));
-        }
-        flows.push(
-            json!({"id": id, "alias": alias, "description": str_of(&input, "description"),
-            "providerId": input.get("providerId").cloned().unwrap_or(json!("basic-flow")),
-            "topLevel": input.get("topLevel").cloned().unwrap_or(json!(true)),
-            "builtIn": false, "authenticationExecutions": []}),
-        );
-        let realm = self.p("realm");
-        Ok(self.created(&format!(
-            "{}/authentication/flows/{id}",
-            http::encode(&realm)
-        )))
     }
 
     /// The default groups, as groups with their paths.

@@ -13,6 +13,7 @@ impl Cx<'_> {
             ("GET", "/{realm}") => Ok((200, realm_rep(self.realm()?))),
             ("PUT", "/{realm}") => {
                 let r = self.realm()?;
+                unknown_flow(r, &obj(&input))?;
                 for (k, v) in obj(&input) {
                     match k.as_str() {
                         "id" | "realm" => {}
@@ -70,13 +71,16 @@ impl Cx<'_> {
             }
         }
         let (config, bindings) = config::ConfigS::new(&id, || self.id());
-        rep.extend(bindings);
+        for (k, v) in bindings {
+            rep.entry(k).or_insert(v);
+        }
         let mut r = RealmS {
             id: id.clone(),
             rep,
             config,
             ..Default::default()
         };
+        unknown_flow(&r, &r.rep)?;
         // Built-in roles.
         for n in ["offline_access", "uma_authorization"] {
             let rid = self.id();
@@ -139,4 +143,22 @@ impl Cx<'_> {
         self.w.realms.insert(name.clone(), r);
         Ok(self.created(&http::encode(&name)))
     }
+}
+
+/// A flow binding (a realm member ending in `Flow`) to no top-level flow of the realm: Keycloak refuses it.
+fn unknown_flow(r: &RealmS, rep: &Map<String, Value>) -> Result<(), (u16, Value)> {
+    for (k, v) in rep {
+        let Some(alias) = v.as_str().filter(|_| k.ends_with("Flow")) else {
+            continue;
+        };
+        if !r
+            .config
+            .flows
+            .iter()
+            .any(|f| f["alias"] == alias && f["topLevel"] == true)
+        {
+            return Err(error(400, &format!("Flow {alias} not found for {k}")));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,481 @@
+//! Reads and writes authentication flows and required actions through the admin API.
+//!
+//! A flow is read from its executions (`GET .../flows/{alias}/executions`: every step, depth first, with its
+//! level), its authenticator configs one by one. A flow is written step by step in order (each added step
+//! goes last); a change of shape (a step added, removed or moved) takes the flow's steps away and adds them
+//! again, and a change of requirement, config or description is made in place. The realm's bindings that
+//! name a flow are set by the flow's change, once it has its steps.
+
+use std::collections::HashMap;
+
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::apply::Session;
+use super::client::{KcError, Keycloak};
+use super::flow::{
+    AuthenticationFlow, AuthenticatorConfig, Execution, FlowType, REQUIRED_ACTIONS, RequiredAction,
+};
+use crate::domains::{ResourceKind, Spec};
+
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn unreadable(what: &str, e: impl std::fmt::Display) -> KcError {
+    KcError::Other(format!("cannot read {what}: {e}"))
+}
+
+/// The flows the tenant made (not `builtIn`), and the required actions a new realm does not have as they
+/// are or that are declared or managed (`wanted`, by alias).
+pub async fn read(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Vec<Spec>, KcError> {
+    let paths: [&[&str]; 2] = [
+        &[realm, "authentication", "flows"],
+        &[realm, "authentication", "required-actions"],
+    ];
+    let (flows, actions) = tokio::try_join!(kc.all(paths[0]), kc.all(paths[1]))?;
+    let own: Vec<&Value> = flows
+        .iter()
+        .filter(|f| f["builtIn"] != true && f["topLevel"] != false)
+        .collect();
+    let mut out: Vec<Spec> = crate::util::each_of(&own, |f| read_flow(kc, realm, f))
+        .buffered(super::inspect::PARALLEL)
+        .try_collect()
+        .await?;
+    for a in &actions {
+        if let Some(action) = required_action(a, wanted.contains(&str_of(a, "alias")))? {
+            out.push(Spec::IamRequiredAction(action));
+        }
+    }
+    Ok(out)
+}
+
+/// A required action as read, when it is `wanted` or differs from a new realm's: one Keycloak does not
+/// register itself, one enabled or disabled against Keycloak's default, asked of every new user, or
+/// configured.
+fn required_action(a: &Value, wanted: bool) -> Result<Option<RequiredAction>, KcError> {
+    let alias = str_of(a, "alias");
+    let default = REQUIRED_ACTIONS.iter().find(|(x, _)| *x == alias);
+    let enabled = a["enabled"].as_bool().unwrap_or(false);
+    let config: std::collections::BTreeMap<String, String> = a["config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect();
+    let asked = a["defaultAction"] == true;
+    if !wanted && default.is_some_and(|(_, on)| *on == enabled) && !asked && config.is_empty() {
+        return Ok(None);
+    }
+    let mut action = RequiredAction {
+        alias: alias.to_string(),
+        name: some(str_of(a, "name")),
+        provider_id: some(str_of(a, "providerId")),
+        enabled: Some(enabled),
+        default_action: Some(asked),
+        priority: a["priority"].as_u64().and_then(|p| u32::try_from(p).ok()),
+        config,
+        depends_on: Vec::new(),
+    };
+    action.normalize();
+    Ok(Some(action))
+}
+
+/// One flow with its steps and their configs.
+async fn read_flow(kc: &Keycloak, realm: &str, f: &Value) -> Result<Spec, KcError> {
+    let alias = str_of(f, "alias");
+    let steps = kc
+        .all(&[realm, "authentication", "flows", alias, "executions"])
+        .await?;
+    let configs: Vec<&str> = steps
+        .iter()
+        .map(|s| str_of(s, "authenticationConfig"))
+        .filter(|id| !id.is_empty())
+        .collect();
+    let read: Vec<(String, AuthenticatorConfig)> = crate::util::each_of(&configs, |id| async move {
+        let c = kc
+            .get(&[realm, "authentication", "config", id], &[])
+            .await?
+            .unwrap_or_default();
+        let config = serde_json::from_value(c["config"].clone())
+            .map_err(|e| unreadable(&format!("the config of flow {alias}"), e))?;
+        let alias = str_of(&c, "alias").to_string();
+        Ok::<_, KcError>((id.to_string(), AuthenticatorConfig { alias, config }))
+    })
+    .buffered(super::inspect::PARALLEL)
+    .try_collect()
+    .await?;
+    let configs: HashMap<String, AuthenticatorConfig> = read.into_iter().collect();
+    let mut items = steps.iter().peekable();
+    let mut flow = AuthenticationFlow {
+        alias: alias.to_string(),
+        description: some(str_of(f, "description")),
+        provider_id: serde_json::from_value(f["providerId"].clone()).ok(),
+        execution: tree(&mut items, 0, &configs)?,
+        depends_on: Vec::new(),
+    };
+    flow.normalize();
+    Ok(Spec::IamAuthenticationFlow(flow))
+}
+
+type Flat<'a> = std::iter::Peekable<std::slice::Iter<'a, Value>>;
+
+/// The steps at `level` and below, from Keycloak's flat list (depth first, each with its level).
+fn tree(
+    items: &mut Flat<'_>,
+    level: u64,
+    configs: &HashMap<String, AuthenticatorConfig>,
+) -> Result<Vec<Execution>, KcError> {
+    let mut out = Vec::new();
+    while let Some(s) = items.peek() {
+        if s["level"].as_u64().unwrap_or(0) < level {
+            break;
+        }
+        let s = items.next().unwrap_or(&Value::Null);
+        let requirement = serde_json::from_value(s["requirement"].clone())
+            .map_err(|e| unreadable("a step's requirement", e))?;
+        let config = configs.get(str_of(s, "authenticationConfig")).cloned();
+        let e = if s["authenticationFlow"] == true {
+            Execution {
+                authenticator: None,
+                flow: some(str_of(s, "displayName")),
+                description: some(str_of(s, "description")),
+                form: some(str_of(s, "providerId")),
+                requirement,
+                config,
+                execution: tree(items, level + 1, configs)?,
+            }
+        } else {
+            Execution {
+                authenticator: some(str_of(s, "providerId")),
+                flow: None,
+                description: None,
+                form: None,
+                requirement,
+                config,
+                execution: Vec::new(),
+            }
+        };
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// A flow's id by its alias.
+async fn flow_id(s: &Session<'_>, alias: &str) -> Result<Option<String>, KcError> {
+    let flows = s.kc.all(&[s.realm, "authentication", "flows"]).await?;
+    Ok(flows
+        .iter()
+        .find(|f| f["alias"] == alias)
+        .map(|f| str_of(f, "id").to_string()))
+}
+
+/// The aliases of the realm's flows (top level).
+pub async fn flow_ids(kc: &Keycloak, realm: &str) -> Result<HashMap<String, String>, KcError> {
+    let flows = kc.all(&[realm, "authentication", "flows"]).await?;
+    Ok(flows
+        .iter()
+        .map(|f| (str_of(f, "alias").to_string(), str_of(f, "id").to_string()))
+        .collect())
+}
+
+fn flow_rep(alias: &str, description: Option<&str>, provider: &str) -> Value {
+    json!({"alias": alias, "description": description.unwrap_or_default(), "providerId": provider,
+           "topLevel": true, "builtIn": false})
+}
+
+/// Creates or changes a flow, then sets the realm's bindings that name it (`bindings`: the desired realm's,
+/// as Keycloak's member and alias).
+pub async fn flow(
+    s: &Session<'_>,
+    d: &AuthenticationFlow,
+    l: Option<&AuthenticationFlow>,
+    bindings: &[(&str, String)],
+) -> Result<(), KcError> {
+    let provider = match d.provider_id {
+        Some(FlowType::ClientFlow) => "client-flow",
+        _ => "basic-flow",
+    };
+    let rep = flow_rep(&d.alias, d.description.as_deref(), provider);
+    let flows = s.path(&["authentication", "flows"]);
+    let created = l.is_none() && s.create(&flows, &rep).await?.is_some();
+    let id = flow_id(s, &d.alias)
+        .await?
+        .ok_or_else(|| KcError::Other(format!("flow `{}` was not created", d.alias)))?;
+    if !created && l.is_none_or(|l| l.description != d.description) {
+        s.send(Method::PUT, &s.path(&["authentication", "flows", &id]), Some(&rep))
+            .await?;
+    }
+    let steps = s.path(&["authentication", "flows", &d.alias, "executions"]);
+    let mut live = s.kc.all(&super::apply::refs(&steps)).await?;
+    if Execution::shape(&d.execution) != shape_of(&live) {
+        for top in live.iter().filter(|x| x["level"] == 0) {
+            s.delete(&s.path(&["authentication", "executions", str_of(top, "id")]))
+                .await?;
+        }
+        add_steps(s, &d.alias, &d.execution).await?;
+        live = s.kc.all(&super::apply::refs(&steps)).await?;
+    }
+    settle(s, &d.alias, &d.execution, &live).await?;
+    for (member, alias) in bindings {
+        if alias == &d.alias {
+            let body = json!({ "realm": s.realm, *member: alias });
+            s.send(Method::PUT, &[s.realm.to_string()], Some(&body))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The shape of Keycloak's flat list of steps (as [`Execution::shape`] gives a manifest's).
+fn shape_of(live: &[Value]) -> Vec<String> {
+    live.iter()
+        .map(|x| {
+            let pad = "  ".repeat(x["level"].as_u64().unwrap_or(0) as usize);
+            if x["authenticationFlow"] == true {
+                format!("{pad}flow {} {}", str_of(x, "displayName"), str_of(x, "providerId"))
+            } else {
+                format!("{pad}step {}", str_of(x, "providerId"))
+            }
+        })
+        .collect()
+}
+
+/// Adds steps to the flow `parent`, in order (each goes last), sub-flows with their own steps.
+async fn add_steps(s: &Session<'_>, parent: &str, steps: &[Execution]) -> Result<(), KcError> {
+    for e in steps {
+        match (&e.authenticator, &e.flow) {
+            (Some(a), _) => {
+                let path = s.path(&["authentication", "flows", parent, "executions", "execution"]);
+                s.send(Method::POST, &path, Some(&json!({ "provider": a })))
+                    .await?;
+            }
+            (None, Some(f)) => {
+                let path = s.path(&["authentication", "flows", parent, "executions", "flow"]);
+                let kind = if e.form.is_some() { "form-flow" } else { "basic-flow" };
+                let mut body = json!({"alias": f, "type": kind,
+                    "description": e.description.as_deref().unwrap_or_default()});
+                if let Some(form) = &e.form {
+                    body["provider"] = json!(form);
+                }
+                s.send(Method::POST, &path, Some(&body)).await?;
+                Box::pin(add_steps(s, f, &e.execution)).await?;
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Makes each live step's requirement, config and (sub-flow) description what the manifest says; the live
+/// steps are in the manifest's shape.
+async fn settle(s: &Session<'_>, top: &str, d: &[Execution], live: &[Value]) -> Result<(), KcError> {
+    let mut want = Vec::new();
+    Execution::walk(top, d, &mut want);
+    for ((_, e), x) in want.iter().zip(live) {
+        let requirement = serde_json::to_value(e.requirement).unwrap_or_default();
+        if x["requirement"] != requirement {
+            let mut body = x.clone();
+            body["requirement"] = requirement;
+            let path = s.path(&["authentication", "flows", top, "executions"]);
+            s.send(Method::PUT, &path, Some(&body)).await?;
+        }
+        if e.is_flow() && e.description.as_deref().unwrap_or_default() != str_of(x, "description") {
+            let sub = s.path(&["authentication", "flows", str_of(x, "flowId")]);
+            let flow = s.kc.get(&super::apply::refs(&sub), &[]).await?.unwrap_or_default();
+            let mut body = flow.clone();
+            body["description"] = json!(e.description.as_deref().unwrap_or_default());
+            if let Some(o) = body.as_object_mut() {
+                o.remove("authenticationExecutions");
+            }
+            s.send(Method::PUT, &sub, Some(&body)).await?;
+        }
+        config(s, e.config.as_ref(), x).await?;
+    }
+    Ok(())
+}
+
+/// Makes a step's authenticator config what the manifest says: created, changed or removed.
+async fn config(s: &Session<'_>, d: Option<&AuthenticatorConfig>, x: &Value) -> Result<(), KcError> {
+    let id = str_of(x, "authenticationConfig");
+    let at = s.path(&["authentication", "config", id]);
+    match d {
+        Some(c) if id.is_empty() => {
+            let path = s.path(&["authentication", "executions", str_of(x, "id"), "config"]);
+            s.send(Method::POST, &path, Some(&json!({"alias": c.alias, "config": c.config})))
+                .await?;
+        }
+        Some(c) => {
+            let live = s.kc.get(&super::apply::refs(&at), &[]).await?.unwrap_or_default();
+            let want = json!({"id": id, "alias": c.alias, "config": c.config});
+            if live["alias"] != want["alias"] || live["config"] != want["config"] {
+                s.send(Method::PUT, &at, Some(&want)).await?;
+            }
+        }
+        None if !id.is_empty() => s.delete(&at).await?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// Deletes a flow (what is gone already counts as deleted). Keycloak refuses to delete a flow still bound, so
+/// what binds it goes back to Keycloak's own flow first: the realm's bindings, clients' overrides, identity
+/// providers' broker login flows.
+pub async fn delete_flow(s: &Session<'_>, alias: &str) -> Result<(), KcError> {
+    let Some(id) = flow_id(s, alias).await? else {
+        return Ok(());
+    };
+    unbind(s, alias, &id).await?;
+    s.delete(&s.path(&["authentication", "flows", &id])).await
+}
+
+/// Binds Keycloak's own flows where the flow `alias` (`id`) is bound.
+async fn unbind(s: &Session<'_>, alias: &str, id: &str) -> Result<(), KcError> {
+    let realm = s.kc.get(&[s.realm], &[]).await?.unwrap_or_default();
+    let mut body = json!({ "realm": s.realm });
+    for (_, member, builtin) in super::flow::REALM_BINDINGS {
+        if realm[*member] == alias {
+            body[*member] = json!(builtin);
+        }
+    }
+    if body.as_object().is_some_and(|o| o.len() > 1) {
+        s.send(Method::PUT, &[s.realm.to_string()], Some(&body)).await?;
+    }
+    for c in s.kc.list(&[s.realm, "clients"], &[]).await? {
+        let overrides = c["authenticationFlowBindingOverrides"].as_object().cloned().unwrap_or_default();
+        let bound: serde_json::Map<String, Value> =
+            overrides.into_iter().filter(|(_, v)| v == id).map(|(k, _)| (k, json!(""))).collect();
+        if !bound.is_empty() {
+            let body = json!({"clientId": c["clientId"], "authenticationFlowBindingOverrides": bound});
+            s.send(Method::PUT, &s.path(&["clients", str_of(&c, "id")]), Some(&body)).await?;
+        }
+    }
+    let idps = s.path(&["identity-provider", "instances"]);
+    for mut p in s.kc.list(&super::apply::refs(&idps), &[]).await? {
+        let first = p["firstBrokerLoginFlowAlias"] == alias;
+        let post = p["postBrokerLoginFlowAlias"] == alias;
+        if first || post {
+            if first {
+                p["firstBrokerLoginFlowAlias"] = json!("first broker login");
+            }
+            if post {
+                p["postBrokerLoginFlowAlias"] = json!("");
+            }
+            let at = s.path(&["identity-provider", "instances", str_of(&p, "alias")]);
+            s.send(Method::PUT, &at, Some(&p)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Registers a required action when Keycloak does not have it, then sets what the manifest says (what it
+/// leaves out keeps its live value).
+pub async fn required(s: &Session<'_>, d: &RequiredAction) -> Result<(), KcError> {
+    let path = s.path(&["authentication", "required-actions", &d.alias]);
+    let live = match s.kc.get(&super::apply::refs(&path), &[]).await? {
+        Some(l) => l,
+        None => {
+            let provider = d.provider_id.clone().unwrap_or_else(|| d.alias.clone());
+            let name = d.name.clone().unwrap_or_else(|| d.alias.clone());
+            let register = s.path(&["authentication", "register-required-action"]);
+            let body = json!({"providerId": provider, "name": name});
+            s.send(Method::POST, &register, Some(&body)).await?;
+            s.kc.get(&super::apply::refs(&path), &[])
+                .await?
+                .ok_or_else(|| KcError::Other(format!("required action `{}` was not registered", d.alias)))?
+        }
+    };
+    let mut body = live;
+    let set = |body: &mut Value, k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            body[k] = v;
+        }
+    };
+    set(&mut body, "name", d.name.as_ref().map(|v| json!(v)));
+    set(&mut body, "enabled", d.enabled.map(|v| json!(v)));
+    set(&mut body, "defaultAction", d.default_action.map(|v| json!(v)));
+    set(&mut body, "priority", d.priority.map(|v| json!(v)));
+    body["config"] = json!(d.config);
+    s.send(Method::PUT, &path, Some(&body)).await.map(|_| ())
+}
+
+/// Deletes a required action: one Keycloak registers itself goes back to a new realm's settings, another is
+/// unregistered.
+pub async fn delete_required(s: &Session<'_>, l: &RequiredAction) -> Result<(), KcError> {
+    let path = s.path(&["authentication", "required-actions", &l.alias]);
+    let Some(&(_, enabled)) = REQUIRED_ACTIONS.iter().find(|(a, _)| *a == l.alias) else {
+        return s.delete(&path).await;
+    };
+    let Some(mut body) = s.kc.get(&super::apply::refs(&path), &[]).await? else {
+        return Ok(());
+    };
+    body["enabled"] = json!(enabled);
+    body["defaultAction"] = json!(false);
+    body["config"] = json!({});
+    s.send(Method::PUT, &path, Some(&body)).await.map(|_| ())
+}
+
+/// The authenticators a flow names that the server does not offer: each flow's address and why. Keycloak
+/// lists its authenticators, form actions, form providers and client authenticators separately.
+pub async fn unknown_authenticators(
+    kc: &Keycloak,
+    realm: &str,
+    flows: &[&AuthenticationFlow],
+) -> Result<Vec<(String, String)>, KcError> {
+    if flows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The providers are the server's: a realm not made yet asks the realm falconer signs in to, and an
+    // account that may not read that one has them checked when the realm exists.
+    let answers = match providers(kc, realm).await {
+        Err(e) if e.status() == Some(404) => match providers(kc, kc.auth_realm()).await {
+            Err(e) if matches!(e.status(), Some(403 | 404)) => return Ok(Vec::new()),
+            r => r?,
+        },
+        r => r?,
+    };
+    let ids = |i: usize| -> Vec<&str> { answers[i].iter().map(|p| str_of(p, "id")).collect() };
+    let (plain, actions, forms, clients) = (ids(0), ids(1), ids(2), ids(3));
+    let mut out = Vec::new();
+    for f in flows {
+        let top = if f.provider_id == Some(FlowType::ClientFlow) { &clients } else { &plain };
+        let mut missing = Vec::new();
+        unknown_in(&f.execution, (top, &actions, &forms), &mut missing);
+        for m in missing {
+            out.push((f.alias.clone(), format!("Keycloak offers no authenticator `{m}` (is its provider installed?)")));
+        }
+    }
+    Ok(out)
+}
+
+/// The server's authenticators, form actions, form providers and client authenticators, as `realm` lists them.
+async fn providers(kc: &Keycloak, realm: &str) -> Result<Vec<Vec<Value>>, KcError> {
+    let lists = ["authenticator-providers", "form-action-providers", "form-providers", "client-authenticator-providers"];
+    let read = lists.iter().map(|l| async move { kc.all(&[realm, "authentication", l]).await });
+    futures_util::future::try_join_all(read).await
+}
+
+/// The authenticators of `steps` missing from what the server offers (`known`: the kind of step it may
+/// be; a form sub-flow's steps are form actions).
+fn unknown_in(steps: &[Execution], known: (&[&str], &[&str], &[&str]), out: &mut Vec<String>) {
+    let (plain, actions, forms) = known;
+    for e in steps {
+        if let Some(a) = &e.authenticator
+            && !plain.contains(&a.as_str())
+        {
+            out.push(a.clone());
+        }
+        if let Some(form) = &e.form
+            && !forms.contains(&form.as_str())
+        {
+            out.push(form.clone());
+        }
+        let inner = if e.form.is_some() { actions } else { plain };
+        unknown_in(&e.execution, (inner, actions, forms), out);
+    }
+}
