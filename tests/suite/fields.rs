@@ -1320,6 +1320,36 @@ config = { role = "r" }
 [[iam.group]]
 name = "g"
 attributes = { group_k = ["one"] }
+
+[[iam.authentication_flow]]
+alias = "f"
+description = "one"
+
+[[iam.authentication_flow.execution]]
+authenticator = "auth-cookie"
+requirement = "ALTERNATIVE"
+
+[[iam.authentication_flow.execution]]
+flow = "f forms"
+requirement = "ALTERNATIVE"
+
+[[iam.authentication_flow.execution.execution]]
+authenticator = "auth-username-password-form"
+requirement = "REQUIRED"
+
+[[iam.authentication_flow]]
+alias = "cf"
+provider_id = "client-flow"
+
+[[iam.authentication_flow.execution]]
+authenticator = "client-secret"
+requirement = "ALTERNATIVE"
+
+[[iam.required_action]]
+alias = "TERMS_AND_CONDITIONS"
+name = "Terms and Conditions"
+enabled = false
+priority = 20
 "#;
 
 /// The Keycloak cases: (address, field, from, to). A field the base leaves to the server is added right
@@ -1395,6 +1425,29 @@ fn iam_cases() -> Vec<(String, String, String, String)> {
     ] {
         add("iam.identity_provider.idp", idp, field, value);
     }
+    // The realm's bindings move from Keycloak's flows to the tenant's own.
+    for field in [
+        "browser_flow",
+        "direct_grant_flow",
+        "registration_flow",
+        "reset_credentials_flow",
+        "docker_authentication_flow",
+        "first_broker_login_flow",
+    ] {
+        add("iam.realm.acme", realm, field, "\"f\"");
+    }
+    add(
+        "iam.realm.acme",
+        realm,
+        "client_authentication_flow",
+        "\"cf\"",
+    );
+    add(
+        "iam.client.c",
+        client,
+        "authentication_flow_overrides",
+        "{ browser = \"f\" }",
+    );
     let group = "[[iam.group]]\nname = \"g\"\n";
     add("iam.group.g", group, "realm_roles", "[\"r\"]");
     add("iam.group.g", group, "client_roles", "{ c = [\"cr\"] }");
@@ -1566,6 +1619,49 @@ fn iam_cases() -> Vec<(String, String, String, String)> {
         "group_k = [\"one\"]",
         "group_k = [\"two\"]",
     );
+    edit(
+        "iam.authentication_flow.f",
+        "description",
+        "alias = \"f\"\ndescription = \"one\"",
+        "alias = \"f\"\ndescription = \"two\"",
+    );
+    edit(
+        "iam.authentication_flow.f",
+        "execution",
+        "authenticator = \"auth-cookie\"\nrequirement = \"ALTERNATIVE\"",
+        "authenticator = \"auth-cookie\"\nrequirement = \"DISABLED\"",
+    );
+    let action = "alias = \"TERMS_AND_CONDITIONS\"\nname = \"Terms and Conditions\"\n";
+    edit(
+        "iam.required_action.TERMS_AND_CONDITIONS",
+        "enabled",
+        &format!("{action}enabled = false"),
+        &format!("{action}enabled = true"),
+    );
+    edit(
+        "iam.required_action.TERMS_AND_CONDITIONS",
+        "name",
+        "name = \"Terms and Conditions\"",
+        "name = \"Terms\"",
+    );
+    edit(
+        "iam.required_action.TERMS_AND_CONDITIONS",
+        "priority",
+        "priority = 20",
+        "priority = 25",
+    );
+    edit(
+        "iam.required_action.TERMS_AND_CONDITIONS",
+        "default_action",
+        "priority = 25",
+        "priority = 25\ndefault_action = true",
+    );
+    edit(
+        "iam.required_action.TERMS_AND_CONDITIONS",
+        "config",
+        "default_action = true",
+        "default_action = true\nconfig = { max_auth_age = \"300\" }",
+    );
     out
 }
 
@@ -1591,6 +1687,6 @@ async fn iam_fields_apply_one_by_one() {
     for (address, field, from, to) in iam_cases() {
         println!("case: {address} {field} ({from} → {to})");
         w.edit("iam.toml", &from, &to);
-        w.step_field(&address, &field, &["WIDENS_ACCESS"]);
+        w.step_field(&address, &field, &["WIDENS_ACCESS", "CHANGES_SIGN_IN"]);
     }
 }

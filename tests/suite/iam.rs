@@ -943,19 +943,11 @@ async fn what_no_kind_carries_is_named() {
     ] {
         assert!(!err.contains(carried), "{carried} is carried: {err}");
     }
+    let mut args = crate::support::export_args("acme", &m, "iam");
     let out = w.dir.join("carried.toml").display().to_string();
+    *args.last_mut().expect("the output") = out.clone();
     code(
-        &w.run(&[
-            "export",
-            "--tenant",
-            "acme",
-            "--manifest",
-            &m,
-            "--domain",
-            "iam",
-            "-o",
-            &out,
-        ]),
+        &w.run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
         0,
     );
     let exported = std::fs::read_to_string(&out).expect("the export");
@@ -1112,4 +1104,155 @@ async fn the_double_refuses_what_keycloak_refuses() {
         ),
         404
     );
+}
+
+/// A flow naming an authenticator the server does not offer (a provider installed on another Keycloak, not
+/// this one) is found before writing: the plan marks it IMPOSSIBLE naming the rule, and `apply` refuses
+/// (exit 4) and writes nothing, not even the realm. With the authenticator Keycloak has, the flow is
+/// created, bound as the browser flow, and the next plan shows no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticator_the_server_lacks_is_refused_before_writing() {
+    let kc = double().await;
+    let w = workdir("sms", &kc);
+    let manifest = |authenticator: &str| {
+        format!(
+            "[tenant]\nid = \"acme\"\n\n[[iam.realm]]\nname = \"acme\"\nbrowser_flow = \"sms\"\n\n\
+             [[iam.authentication_flow]]\nalias = \"sms\"\n\n[[iam.authentication_flow.execution]]\n\
+             authenticator = \"auth-username-password-form\"\nrequirement = \"REQUIRED\"\n\n\
+             [[iam.authentication_flow.execution]]\nauthenticator = \"{authenticator}\"\nrequirement = \"REQUIRED\"\n"
+        )
+    };
+    w.write("m.toml", &manifest("acme-sms-authenticator"));
+    let plan = w.plan();
+    let refused =
+        crate::support::refused_by(&plan, "keycloak-authenticator", "acme-sms-authenticator");
+    assert_eq!(refused, ["iam.authentication_flow.sms"], "{plan}");
+    code(&w.apply(&[]), 4);
+    let k = admin(&kc);
+    assert!(
+        k.get(&["acme"], &[]).await.expect("GET").is_none(),
+        "nothing is written"
+    );
+
+    w.write("m.toml", &manifest("auth-otp-form"));
+    code(&w.apply(&[]), 0);
+    w.converged();
+    assert_eq!(get(&k, &["acme"]).await["browserFlow"], "sms");
+    let steps = k
+        .all(&["acme", "authentication", "flows", "sms", "executions"])
+        .await
+        .expect("steps");
+    let providers: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["providerId"].as_str())
+        .collect();
+    assert_eq!(providers, ["auth-username-password-form", "auth-otp-form"]);
+}
+
+/// The realm's sign-in configuration goes through a backup into another tenant: the acme example (its own
+/// browser flow with sub-flows and a configured step, a required action asked of every new user) with a
+/// client overriding its browser flow, backed up, then restored as tenant `globex` with the proposed
+/// identifier map and `--verify`. The new realm binds the flow, the client's override names the new realm's
+/// flow (by its id there), and the steps, their order and the config are the source's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_restores_into_another_tenant_with_the_map_and_verifies() {
+    let kc = double().await;
+    let w = workdir("signin", &kc);
+    w.acme(&["tenant.toml", "iam.toml"]);
+    w.edit(
+        "iam.toml",
+        "web_origins = [\"https://app.acme.example\"]",
+        "web_origins = [\"https://app.acme.example\"]\nauthentication_flow_overrides = { browser = \"acme browser\" }",
+    );
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    w.converged();
+    let m = w.manifest();
+    let repo = format!("file:{}", w.dir.join("repo").display());
+    let record = crate::support::backup_record(&w, ("acme", &m, "iam"), &repo, &[], 0);
+    assert_eq!(record["status"], "ok", "nothing left out: {record}");
+    let id = record["id"].as_str().expect("an id");
+    let report = w.dir.join("report.json");
+    let r = report.display().to_string();
+    let o = w.run(&[
+        "restore",
+        id,
+        "--tenant",
+        "globex",
+        "--repo",
+        &repo,
+        "--domain",
+        "iam",
+        "--accept-proposed-map",
+        "--auto-approve",
+        "--allow",
+        "WIDENS_ACCESS",
+        "--verify",
+        "--report",
+        &r,
+    ]);
+    code(&o, 0);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("a report")).expect("JSON");
+    assert_eq!(report["outcome"], "success", "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["map"]["acme"], "globex", "{report}");
+
+    let k = admin(&kc);
+    assert_eq!(get(&k, &["globex"]).await["browserFlow"], "acme browser");
+    let steps = |realm: &'static str| {
+        let k = &k;
+        async move {
+            let s = k
+                .all(&[
+                    realm,
+                    "authentication",
+                    "flows",
+                    "acme browser",
+                    "executions",
+                ])
+                .await
+                .expect("steps");
+            s.iter()
+                .map(|x| {
+                    let name = x["providerId"]
+                        .as_str()
+                        .or(x["displayName"].as_str())
+                        .unwrap_or_default();
+                    format!("{} {name} {}", x["level"], x["requirement"])
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let restored = steps("globex").await;
+    assert_eq!(restored, steps("acme").await);
+    assert_eq!(restored.len(), 7, "{restored:?}");
+    let flows = k
+        .all(&["globex", "authentication", "flows"])
+        .await
+        .expect("flows");
+    let flow_id = flows
+        .iter()
+        .find(|f| f["alias"] == "acme browser")
+        .and_then(|f| f["id"].as_str())
+        .expect("the flow");
+    let clients = k.all(&["globex", "clients"]).await.expect("clients");
+    let web = clients
+        .iter()
+        .find(|c| c["clientId"] == "web-app")
+        .expect("web-app");
+    assert_eq!(
+        web["authenticationFlowBindingOverrides"]["browser"], flow_id,
+        "{web}"
+    );
+    let action = get(
+        &k,
+        &[
+            "globex",
+            "authentication",
+            "required-actions",
+            "VERIFY_EMAIL",
+        ],
+    )
+    .await;
+    assert_eq!(action["defaultAction"], true, "{action}");
 }

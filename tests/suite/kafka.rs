@@ -623,22 +623,7 @@ async fn a_replication_factor_above_the_brokers_is_refused_before_writing() {
     };
     w.write(&topics(3));
     let plan = w.plan();
-    let refused: Vec<&str> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .filter(|c| {
-            c["hazards"].as_array().is_some_and(|h| {
-                h.iter().any(|h| {
-                    h["code"] == "IMPOSSIBLE"
-                        && h["message"]
-                            .as_str()
-                            .is_some_and(|m| m.contains("[kafka-replication-factor]"))
-                })
-            })
-        })
-        .filter_map(|c| c["address"].as_str())
-        .collect();
+    let refused = crate::support::refused_by(&plan, "kafka-replication-factor", "");
     assert_eq!(refused, ["kafka.topic.rf.audit"], "{plan}");
     code(&w.apply(&[]), 4);
     assert_eq!(w.partitions("rf.orders"), None, "nothing is written");

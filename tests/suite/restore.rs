@@ -253,7 +253,12 @@ impl World {
             .expect("the tenant block")
             .to_string();
         self.write("m.toml", &block);
-        let o = self.apply(&["DELETES_DATA", "WIDENS_ACCESS", "LOCKS_TABLE"]);
+        let o = self.apply(&[
+            "DELETES_DATA",
+            "WIDENS_ACCESS",
+            "LOCKS_TABLE",
+            "CHANGES_SIGN_IN",
+        ]);
         code(&o, 0);
         assert!(self.plan()["changes"].as_array().is_some_and(Vec::is_empty));
         self.write("m.toml", &full);
@@ -1287,7 +1292,12 @@ async fn acme_backed_up_and_exported_for_the_platform_plans_in_sync() {
     for f in ["postgres.toml", "storage.toml"] {
         std::fs::remove_file(w.dir.join("manifest").join(f)).expect("removes");
     }
-    let o = w.apply(&["DELETES_DATA", "WIDENS_ACCESS", "LOCKS_TABLE"]);
+    let o = w.apply(&[
+        "DELETES_DATA",
+        "WIDENS_ACCESS",
+        "LOCKS_TABLE",
+        "CHANGES_SIGN_IN",
+    ]);
     code(&o, 0);
     let _ = std::fs::remove_dir_all(&w.dir);
     db.drop().await;
@@ -1389,7 +1399,12 @@ fn acme_lose_all_but(w: &Workdir, roles: bool) {
         }
     }
     code(
-        &w.apply(&["DELETES_DATA", "WIDENS_ACCESS", "LOCKS_TABLE"]),
+        &w.apply(&[
+            "DELETES_DATA",
+            "WIDENS_ACCESS",
+            "LOCKS_TABLE",
+            "CHANGES_SIGN_IN",
+        ]),
         0,
     );
     std::fs::remove_dir_all(&manifest).expect("removes");

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{REALM_SCOPE, Realm, addr, path_name, unique_names};
+use super::{Realm, addr, path_name, unique_names};
 use crate::diag::Rule;
 use crate::domains::{Checker, HazardCx, Reference, ResourceKind};
 use crate::model::flags::*;
@@ -175,6 +175,18 @@ pub(super) const FLOW_STEP: Rule = Rule {
              [[iam.authentication_flow.execution]]\nrequirement = \"REQUIRED\"\n",
 };
 
+pub(super) const AUTHENTICATOR: Rule = Rule {
+    id: "keycloak-authenticator",
+    says: "a step names an authenticator (a form sub-flow a form provider) that the server offers: its \
+           authenticators, form actions (in a form sub-flow), form providers and client authenticators (in a \
+           client flow), as the admin API lists them; checked against the server before writing",
+    source: "Keycloak Admin REST API, GET /authentication/authenticator-providers, form-action-providers, \
+             form-providers, client-authenticator-providers; POST .../executions/execution (400: `No \
+             authentication provider found for id`)",
+    breaks: "[[iam.realm]]\nname = \"acme\"\n[[iam.authentication_flow]]\nalias = \"mfa\"\n\
+             [[iam.authentication_flow.execution]]\nauthenticator = \"\"\nrequirement = \"REQUIRED\"\n",
+};
+
 pub(super) const FLOW_ALIAS: Rule = Rule {
     id: "keycloak-flow-alias",
     says: "a flow's alias (sub-flows' too) is unique in the realm and is not a built-in flow's, and an \
@@ -208,6 +220,9 @@ fn check_steps(cx: &mut Checker<'_>, field: &str, steps: &[Execution]) {
             (Some(_), None) if nested || e.form.is_some() => {
                 cx.rule(&at, &FLOW_STEP, "an authenticator has no steps or form of its own");
             }
+            (Some(a), None) if a.trim().is_empty() => {
+                cx.rule(&format!("{at}.authenticator"), &AUTHENTICATOR, "the authenticator is empty");
+            }
             (None, Some(f)) => {
                 path_name(cx, &format!("{at}.flow"), f, "sub-flow alias");
                 if e.config.is_some() && e.form.is_none() {
@@ -228,10 +243,7 @@ impl ResourceKind for AuthenticationFlow {
         }
     }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        vec![Reference::container(
-            "realm",
-            addr("realm", &tenant.name(&REALM_SCOPE)),
-        )]
+        vec![super::realm_ref(tenant)]
     }
     fn check(&self, cx: &mut Checker<'_>) {
         path_name(cx, "alias", &self.alias, "flow alias");
@@ -303,10 +315,7 @@ impl ResourceKind for RequiredAction {
         }
     }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
-        vec![Reference::container(
-            "realm",
-            addr("realm", &tenant.name(&REALM_SCOPE)),
-        )]
+        vec![super::realm_ref(tenant)]
     }
     fn check(&self, cx: &mut Checker<'_>) {
         path_name(cx, "alias", &self.alias, "required action alias");

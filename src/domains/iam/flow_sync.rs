@@ -31,14 +31,14 @@ fn unreadable(what: &str, e: impl std::fmt::Display) -> KcError {
     KcError::Other(format!("cannot read {what}: {e}"))
 }
 
-/// The flows the tenant made (not `builtIn`), and the required actions a new realm does not have as they
-/// are or that are declared or managed (`wanted`, by alias).
-pub async fn read(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Vec<Spec>, KcError> {
-    let paths: [&[&str]; 2] = [
-        &[realm, "authentication", "flows"],
-        &[realm, "authentication", "required-actions"],
-    ];
-    let (flows, actions) = tokio::try_join!(kc.all(paths[0]), kc.all(paths[1]))?;
+/// The flows the tenant made (not `builtIn`) of the realm's top-level `flows`, and the required actions
+/// (`actions`) a new realm does not have as they are or that are declared or managed (`wanted`, by alias).
+pub async fn read(
+    kc: &Keycloak,
+    realm: &str,
+    (flows, actions): (&[Value], &[Value]),
+    wanted: &[&str],
+) -> Result<Vec<Spec>, KcError> {
     let own: Vec<&Value> = flows
         .iter()
         .filter(|f| f["builtIn"] != true && f["topLevel"] != false)
@@ -47,7 +47,7 @@ pub async fn read(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Vec<Spe
         .buffered(super::inspect::PARALLEL)
         .try_collect()
         .await?;
-    for a in &actions {
+    for a in actions {
         if let Some(action) = required_action(a, wanted.contains(&str_of(a, "alias")))? {
             out.push(Spec::IamRequiredAction(action));
         }
@@ -175,13 +175,18 @@ async fn flow_id(s: &Session<'_>, alias: &str) -> Result<Option<String>, KcError
         .map(|f| str_of(f, "id").to_string()))
 }
 
-/// The aliases of the realm's flows (top level).
+/// The ids of the realm's flows (top level), by alias.
 pub async fn flow_ids(kc: &Keycloak, realm: &str) -> Result<HashMap<String, String>, KcError> {
     let flows = kc.all(&[realm, "authentication", "flows"]).await?;
-    Ok(flows
+    Ok(aliases(&flows).into_iter().map(|(id, a)| (a, id)).collect())
+}
+
+/// The aliases of flows, by id.
+pub fn aliases(flows: &[Value]) -> HashMap<String, String> {
+    flows
         .iter()
-        .map(|f| (str_of(f, "alias").to_string(), str_of(f, "id").to_string()))
-        .collect())
+        .map(|f| (str_of(f, "id").to_string(), str_of(f, "alias").to_string()))
+        .collect()
 }
 
 fn flow_rep(alias: &str, description: Option<&str>, provider: &str) -> Value {
@@ -447,7 +452,9 @@ pub async fn unknown_authenticators(
         let mut missing = Vec::new();
         unknown_in(&f.execution, (top, &actions, &forms), &mut missing);
         for m in missing {
-            out.push((f.alias.clone(), format!("Keycloak offers no authenticator `{m}` (is its provider installed?)")));
+            let rule = super::flow::AUTHENTICATOR.id;
+            let why = format!("Keycloak offers no authenticator `{m}` (is its provider installed?) [{rule}]");
+            out.push((f.alias.clone(), why));
         }
     }
     Ok(out)

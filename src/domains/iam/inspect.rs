@@ -109,19 +109,23 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
     out.specs
         .push(Spec::IamRealm(rep::realm(&settings).map_err(unreadable)?));
     let full = [("briefRepresentation", "false".to_string())];
-    let paths: [&[&str]; 5] = [
+    let paths: [&[&str]; 7] = [
         &[realm, "roles"],
         &[realm, "clients"],
         &[realm, "client-scopes"],
         &[realm, "identity-provider", "instances"],
         &[realm, "groups"],
+        &[realm, "authentication", "flows"],
+        &[realm, "authentication", "required-actions"],
     ];
-    let (roles, clients, scopes, idps, groups) = tokio::try_join!(
+    let (roles, clients, scopes, idps, groups, flows, actions) = tokio::try_join!(
         kc.list(paths[0], &full),
         kc.list(paths[1], &[]),
         kc.all(paths[2]),
         kc.list(paths[3], &full),
         kc.list(paths[4], &full),
+        kc.all(paths[5]),
+        kc.all(paths[6]),
     )?;
     let client_ids: HashMap<String, String> = clients
         .iter()
@@ -133,9 +137,8 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
         })
         .collect();
     let ids = &client_ids;
-    let flow_ids = super::flow_sync::flow_ids(kc, realm).await?;
-    let flows: HashMap<String, String> = flow_ids.into_iter().map(|(a, id)| (id, a)).collect();
-    let flows = &flows;
+    let flow_aliases = super::flow_sync::aliases(&flows);
+    let by_id = &flow_aliases;
 
     out.specs.extend(read_roles(kc, realm, &roles, ids).await?);
     // Client scopes.
@@ -152,7 +155,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
         .filter(|c| !BUILTIN_CLIENTS.contains(&str_of(c, "clientId")))
         .collect();
     let read: Vec<(Spec, Option<(String, String)>)> =
-        crate::util::each_of(&mine, |c| read_client(kc, realm, c, (ids, flows))).buffered(PARALLEL)
+        crate::util::each_of(&mine, |c| read_client(kc, realm, c, (ids, by_id))).buffered(PARALLEL)
             .try_collect()
         .await?;
     for (spec, secret) in read {
@@ -160,7 +163,8 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
         out.client_secrets.extend(secret);
     }
     out.specs.extend(read_idps(kc, realm, &idps).await?);
-    out.specs.extend(super::flow_sync::read(kc, realm, wanted).await?);
+    let sign_in = (flows.as_slice(), actions.as_slice());
+    out.specs.extend(super::flow_sync::read(kc, realm, sign_in, wanted).await?);
     let all = group_tree(kc, realm, groups).await?;
     out.specs.extend(read_groups(kc, realm, &all).await?);
     Ok(out)

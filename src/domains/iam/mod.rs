@@ -311,7 +311,7 @@ impl Group {
 }
 
 /// Every IAM resource lives in the tenant's realm: its container, ordered after the realm's settings.
-fn realm_ref(tenant: &Tenant) -> Reference {
+pub(super) fn realm_ref(tenant: &Tenant) -> Reference {
     Reference::container("realm", addr("realm", &tenant.name(&REALM_SCOPE)))
 }
 
@@ -344,6 +344,7 @@ pub const RULES: &[Rule] = &[
     REDIRECT_URIS,
     flow::FLOW_STEP,
     flow::FLOW_ALIAS,
+    flow::AUTHENTICATOR,
     BINDING,
 ];
 

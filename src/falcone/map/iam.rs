@@ -192,6 +192,17 @@ pub(crate) mod write {
         }
     }
 
+    /// The dialect has no place for the flows a tenant made: what names one (a realm's binding, a client's
+    /// override, an identity provider's broker flow) is left to falconer's own copy, so that the dialect's
+    /// data never names a flow it does not hold.
+    fn without_own_flows(o: &mut Map<String, Value>) {
+        o.remove("authenticationFlowBindingOverrides");
+        o.retain(|k, v| {
+            let names_flow = k.ends_with("Flow") || k.ends_with("FlowAlias");
+            !names_flow || v.as_str().is_none_or(iam::flow::builtin_flow)
+        });
+    }
+
     pub(crate) fn data(tenant: &Tenant, specs: &[Spec]) -> Value {
         let mut d = Map::new();
         let mut realm = tenant.name(&crate::domains::iam::REALM_SCOPE);
@@ -203,6 +214,7 @@ pub(crate) mod write {
                     let mut v = kc(s.to_json());
                     if let Some(o) = v.as_object_mut() {
                         o.remove("name");
+                        without_own_flows(o);
                     }
                     d.insert("realm_settings".into(), v);
                     continue;
@@ -222,7 +234,11 @@ pub(crate) mod write {
                 Spec::IamIdentityProvider(_) => "identity_providers",
                 _ => continue,
             };
-            lists.entry(key).or_default().push(kc(s.to_json()));
+            let mut v = kc(s.to_json());
+            if let Some(o) = v.as_object_mut() {
+                without_own_flows(o);
+            }
+            lists.entry(key).or_default().push(v);
         }
         let mut out = Map::new();
         out.insert("realm".into(), Value::from(realm));

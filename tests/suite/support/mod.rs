@@ -766,3 +766,25 @@ pub fn conforms(schema: &str, doc: &serde_json::Value) {
     let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{doc}: {errors:?}");
 }
+
+/// The addresses of a JSON plan's changes refused before writing by `rule` (an `IMPOSSIBLE` hazard naming
+/// it) whose message also holds `words`.
+pub fn refused_by<'p>(plan: &'p serde_json::Value, rule: &str, words: &str) -> Vec<&'p str> {
+    let tag = format!("[{rule}]");
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| {
+            c["hazards"].as_array().is_some_and(|h| {
+                h.iter().any(|h| {
+                    h["code"] == "IMPOSSIBLE"
+                        && h["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains(&tag) && m.contains(words))
+                })
+            })
+        })
+        .filter_map(|c| c["address"].as_str())
+        .collect()
+}
