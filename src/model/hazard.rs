@@ -34,6 +34,8 @@ pub enum HazardCode {
     LocksTable,
     /// How users sign in changes: a flow binding, a flow's steps, an action asked of every new user.
     ChangesSignIn,
+    /// Data can no longer be deleted by anyone until a retention ends (S3 object lock in COMPLIANCE mode).
+    RetainsData,
 }
 
 impl HazardCode {
@@ -45,6 +47,7 @@ impl HazardCode {
             HazardCode::RewritesData => "REWRITES_DATA",
             HazardCode::LocksTable => "LOCKS_TABLE",
             HazardCode::ChangesSignIn => "CHANGES_SIGN_IN",
+            HazardCode::RetainsData => "RETAINS_DATA",
         }
     }
 }

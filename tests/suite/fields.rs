@@ -149,6 +149,21 @@ const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "storage::each_configuration_plans_minimally_and_applies",
     ),
     (
+        "storage.bucket",
+        "public_access_block",
+        "storage::a_buckets_protection_plans_minimally_and_applies",
+    ),
+    (
+        "storage.bucket",
+        "ownership",
+        "storage::a_buckets_protection_plans_minimally_and_applies",
+    ),
+    (
+        "storage.bucket",
+        "object_lock",
+        "storage::a_buckets_protection_plans_minimally_and_applies",
+    ),
+    (
         "kafka.topic",
         "partitions",
         "kafka::each_change_plans_minimally_and_applies",

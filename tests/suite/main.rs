@@ -19,6 +19,8 @@ mod keycloak_double;
 mod openwhisk_double;
 #[path = "support/pki.rs"]
 mod pki;
+#[path = "support/s3_recorded.rs"]
+mod s3_recorded;
 
 mod agent;
 mod agent_api;

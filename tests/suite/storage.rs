@@ -449,11 +449,17 @@ async fn a_wrong_secret_is_a_clear_error_naming_the_endpoint() {
     w.finish();
 }
 
-/// A bucket made with object lock (a sub-resource no field of the bucket kind carries): export names it,
-/// `--strict` refuses the export, and a backup's storage domain is `incomplete`.
-#[tokio::test]
+/// A bucket made with object lock by another client, and one whose access logging (a sub-resource no field
+/// carries; SeaweedFS does not implement it, so it is answered as the S3 API reference's GetBucketLogging
+/// does, through `s3_recorded`) is on. Object lock was named here until the bucket kind carried it: the
+/// export now holds it (`object_lock = {}`) and names the logging alone; `--strict` refuses the export,
+/// and a backup's storage domain is `incomplete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configuration_no_field_carries_is_named() {
-    let w = World::new("inventory").await;
+    let mut w = World::new("inventory").await;
+    let logging = "<LoggingEnabled><TargetBucket>inv-logs</TargetBucket><TargetPrefix>inv-plain/</TargetPrefix></LoggingEnabled>";
+    let recorded = crate::s3_recorded::S3Recorded::start(&w.endpoint, Some(logging)).await;
+    w.w.set_env("FALCONER_S3_ENDPOINT", &recorded.endpoint());
     w.client
         .send(
             Call::new(Method::PUT, Some("inv-locked"), "")
@@ -465,22 +471,159 @@ async fn a_configuration_no_field_carries_is_named() {
     let tenant = w.dir.join("tenant.toml");
     std::fs::write(&tenant, "[tenant]\nid = \"inv\"\n").expect("writes");
     let t = tenant.display().to_string();
-    let export = [
-        "export",
-        "--tenant",
-        "inv",
-        "--manifest",
-        &t,
-        "--domain",
-        "storage",
-        "-o",
-        "/dev/null",
-    ];
+    let export = |out: &str| {
+        [
+            "export",
+            "--tenant",
+            "inv",
+            "--manifest",
+            &t,
+            "--domain",
+            "storage",
+            "-o",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let args = export("/dev/null");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = crate::support::named_and_strict(
         &w,
-        &export,
-        "storage: not carried (a manifest, export or backup does not hold them): 1 object lock: object lock of bucket inv-locked",
+        &args,
+        "storage: not carried (a manifest, export or backup does not hold them): 2 access logging: access logging of bucket inv-locked; access logging of bucket inv-plain",
     );
-    assert!(!err.contains("inv-plain"), "{err}");
+    assert!(!err.contains("object lock"), "carried now: {err}");
+    let out = w.dir.join("carried.toml").display().to_string();
+    let args = export(&out);
+    code(
+        &w.run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        0,
+    );
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    assert!(
+        exported.contains("[storage.bucket.object_lock]\n"),
+        "{exported}"
+    );
+    w.finish();
+}
+
+/// A bucket's protection plans minimally and applies, field by field: its object ownership and object lock
+/// against SeaweedFS, which implements both (object lock enabled on a bucket that exists and is versioned,
+/// then its default retention set and lengthened); its public access block through `s3_recorded`, which
+/// answers as the S3 API reference does (SeaweedFS answers 501). Then what S3 refuses is refused before
+/// writing: a COMPLIANCE retention needs `--allow RETAINS_DATA`, disabling object lock and suspending
+/// versioning under it are IMPOSSIBLE, unblocking public policies widens access, and a public policy beside a
+/// block, or object lock without versioning, break the rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buckets_protection_plans_minimally_and_applies() {
+    let mut w = World::new("protect").await;
+    let recorded = crate::s3_recorded::S3Recorded::start(&w.endpoint, None).await;
+    w.w.set_env("FALCONER_S3_ENDPOINT", &recorded.endpoint());
+    let base = "[tenant]\nid = \"prot\"\n\n[[storage.bucket]]\nname = \"prot-b\"\nversioning = \"enabled\"\n";
+    w.write(base);
+    code(&w.apply(&[]), 0);
+    w.converged();
+    let steps: &[(&str, &str, &str)] = &[
+        (
+            "ownership = \"BucketOwnerPreferred\"\n",
+            "ownership",
+            "BucketOwnerPreferred",
+        ),
+        (
+            "ownership = \"ObjectWriter\"\n",
+            "ownership",
+            "ObjectWriter",
+        ),
+        (
+            "public_access_block = { block_public_acls = true, block_public_policy = true }\n",
+            "public_access_block",
+            "<BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>false",
+        ),
+        (
+            "public_access_block = { block_public_acls = true, ignore_public_acls = true, block_public_policy = true, restrict_public_buckets = true }\n",
+            "public_access_block",
+            "<RestrictPublicBuckets>true",
+        ),
+        (
+            "object_lock = {}\n",
+            "object_lock",
+            "<ObjectLockEnabled>Enabled",
+        ),
+        (
+            "object_lock = { mode = \"GOVERNANCE\", days = 7 }\n",
+            "object_lock",
+            "<Days>7</Days>",
+        ),
+        (
+            "object_lock = { mode = \"GOVERNANCE\", days = 30 }\n",
+            "object_lock",
+            "<Days>30</Days>",
+        ),
+    ];
+    let sub = |field: &str| match field {
+        "ownership" => "ownershipControls",
+        "public_access_block" => "publicAccessBlock",
+        _ => "object-lock",
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, (addition, field, expect)) in steps.iter().enumerate() {
+        if i > 0 && steps[i - 1].1 == *field {
+            kept.pop();
+        }
+        kept.push(addition);
+        w.update_only(base, &kept, field, &format!("step {i}"));
+        let got = match *field {
+            "public_access_block" => recorded.blocks.lock().expect("kept").get("prot-b").cloned(),
+            f => w.get("prot-b", sub(f)).await,
+        };
+        assert!(
+            got.as_deref().unwrap_or_default().contains(expect),
+            "step {i}: {got:?}"
+        );
+        w.converged();
+    }
+    let with = |last: &str| format!("{base}{}{}{last}", kept[0], kept[1]);
+    // A COMPLIANCE retention: no one can delete an object version before it ends.
+    w.write(&with("object_lock = { mode = \"COMPLIANCE\", days = 1 }\n"));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(both(&o).contains("RETAINS_DATA"), "{}", both(&o));
+    code(&w.apply(&["RETAINS_DATA"]), 0);
+    w.converged();
+    assert!(
+        w.get("prot-b", "object-lock")
+            .await
+            .unwrap_or_default()
+            .contains("COMPLIANCE")
+    );
+    // Object lock cannot be disabled, nor versioning suspended under it.
+    w.write(&with(""));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(both(&o).contains("S3 cannot disable it"), "{}", both(&o));
+    let locked = "object_lock = { mode = \"COMPLIANCE\", days = 1 }\n";
+    w.write(&with(locked).replace("versioning = \"enabled\"", "versioning = \"suspended\""));
+    let o = w.run(&["validate", &w.manifest()]);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(both(&o).contains("s3-object-lock"), "{}", both(&o));
+    // Public policies unblocked: wider access, allowed explicitly.
+    let open = "public_access_block = { block_public_acls = true }\n";
+    w.write(&format!("{base}{}{open}{locked}", kept[0]));
+    let o = w.apply(&[]);
+    code(&o, 4);
+    assert!(
+        both(&o).contains("no longer blocks public policies"),
+        "{}",
+        both(&o)
+    );
+    code(&w.apply(&["WIDENS_ACCESS"]), 0);
+    w.converged();
+    // A public policy beside a block of public policies breaks S3's rule.
+    let policy = "policy = { Version = \"2012-10-17\", Statement = [{ Effect = \"Allow\", Principal = \"*\", Action = \"s3:GetObject\", Resource = \"arn:aws:s3:::prot-b/*\" }] }\n";
+    w.write(&format!("{base}{}{}{locked}{policy}", kept[0], kept[1]));
+    let o = w.run(&["validate", &w.manifest()]);
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(both(&o).contains("s3-public-access-block"), "{}", both(&o));
     w.finish();
 }

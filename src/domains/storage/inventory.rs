@@ -1,7 +1,7 @@
 //! What a tenant's buckets hold that the bucket kind does not carry: every configuration sub-resource S3
-//! answers for a bucket that no field reads, named when it is set (object lock, public access block, an
-//! ownership other than the default, notifications, replication, logging, a website, acceleration,
-//! requester pays, and the analytics, inventory, metrics and intelligent-tiering configurations).
+//! answers for a bucket that no field reads, named when it is set (notifications, replication, logging, a
+//! website, acceleration, requester pays, and the analytics, inventory, metrics and intelligent-tiering
+//! configurations). The public access block, object ownership and object lock are fields of the bucket.
 //! A server that does not implement one (501) or has none (404) has nothing to name.
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -18,14 +18,6 @@ struct SubResource {
 }
 
 const SUBRESOURCES: &[SubResource] = &[
-    SubResource { query: "object-lock", kind: "object lock", set: |b| b.contains("<ObjectLockEnabled>Enabled") },
-    SubResource { query: "publicAccessBlock", kind: "public access block", set: |b| b.contains(">true<") },
-    SubResource {
-        query: "ownershipControls",
-        kind: "object ownership",
-        // New buckets are `BucketOwnerEnforced` (S3's default since 2023): only another value is set.
-        set: |b| b.contains("<ObjectOwnership>") && !b.contains("<ObjectOwnership>BucketOwnerEnforced<"),
-    },
     SubResource {
         query: "notification",
         kind: "event notifications",

@@ -1,11 +1,12 @@
-//! S3 / MinIO: buckets with versioning, lifecycle rules, CORS, policy, tags and default encryption.
-//! Never objects.
+//! S3 / MinIO: buckets with versioning, lifecycle rules, CORS, policy, tags, default encryption, public
+//! access block, object ownership and object lock. Never objects.
 //!
 //! The live side: the project's S3 client (`crate::s3`), `xml.rs` (the configurations as S3's XML),
 //! `provider.rs` (inspection and apply).
 
 pub use crate::s3::{client, sigv4};
 pub mod inventory;
+pub mod protection;
 pub mod provider;
 pub mod subresource;
 
@@ -78,6 +79,14 @@ model! {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub tags: BTreeMap<String, String>,
         pub encryption: Option<Encryption>,
+        /// Blocks public ACLs and policies (S3's four settings).
+        pub public_access_block: Option<protection::PublicAccessBlock>,
+        /// Who owns written objects: `BucketOwnerEnforced` (S3's default: ACLs off), `BucketOwnerPreferred`,
+        /// `ObjectWriter`.
+        pub ownership: Option<protection::Ownership>,
+        /// Object lock, enabled (it cannot be disabled), with a default retention: `{ mode = "GOVERNANCE",
+        /// days = 30 }`, or `{}` for none.
+        pub object_lock: Option<protection::ObjectLock>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
         /// How many objects (all versions) the live bucket holds, as inspected, counted up to 1000; never
@@ -162,6 +171,8 @@ pub const RULES: &[Rule] = &[
     POLICY,
     TAGS,
     ENCRYPTION,
+    protection::OBJECT_LOCK,
+    protection::PUBLIC_POLICY,
 ];
 
 const BUCKET_NAME: Rule = Rule {
@@ -363,6 +374,8 @@ static BUCKET: KindMeta = KindMeta {
         FieldMeta::new("cors_rule[].allowed_headers", SET),
         FieldMeta::new("cors_rule[].expose_headers", SET),
         FieldMeta::new("policy", FREEFORM),
+        FieldMeta::new("public_access_block", SERVER_DEFAULT),
+        FieldMeta::new("ownership", SERVER_DEFAULT),
         FieldMeta::new("depends_on", SET),
     ],
 };
@@ -434,6 +447,7 @@ impl ResourceKind for Bucket {
                          (write `versioning = \"suspended\"`)", self.name),
             ));
         }
+        out.extend(protection::hazards(self, live));
         out
     }
     fn in_scope(&self, tenant: &crate::model::Tenant) -> bool {
@@ -463,6 +477,7 @@ impl ResourceKind for Bucket {
             check_policy(cx, p, &self.name);
         }
         cx.under(&TAGS, |cx| check_tags(cx, &self.tags));
+        protection::check(self, cx);
         if let Some(e) = &self.encryption
             && e.algorithm == SseAlgorithm::Aes256
             && e.kms_key_id.is_some()

@@ -8,7 +8,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
 use super::client::{Call, Client, Config, S3Error};
-use super::{Bucket, ObjectCount, Versioning, xml};
+use super::{Bucket, ObjectCount, Versioning, protection, xml};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError, System};
@@ -66,6 +66,11 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
         sub(client, name, "encryption"),
         client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000")),
     )?;
+    let (block, ownership, lock) = tokio::try_join!(
+        sub(client, name, "publicAccessBlock"),
+        sub(client, name, "ownershipControls"),
+        sub(client, name, "object-lock"),
+    )?;
     let bad = |why: xml::Unreadable| unreadable(name, why);
     let policy = match policy {
         Some(body) if !body.iter().all(u8::is_ascii_whitespace) => Some(
@@ -103,6 +108,20 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
             .unwrap_or_default(),
         encryption: encryption
             .map(|e| xml::read_encryption(&e))
+            .transpose()
+            .map_err(bad)?
+            .flatten(),
+        public_access_block: block
+            .map(|p| protection::read_public_access_block(&p))
+            .transpose()
+            .map_err(bad)?,
+        ownership: ownership
+            .map(|o| protection::read_ownership(&o))
+            .transpose()
+            .map_err(bad)?
+            .flatten(),
+        object_lock: lock
+            .map(|l| protection::read_object_lock(&l))
             .transpose()
             .map_err(bad)?
             .flatten(),
@@ -181,6 +200,19 @@ async fn configure(client: &Client, b: &Bucket, field: &str) -> Result<(), S3Err
             Some(e) => put(client, name, "encryption", xml::encryption(e)).await,
             None => delete(client, name, "encryption").await,
         },
+        "public_access_block" => match &b.public_access_block {
+            Some(p) => put(client, name, "publicAccessBlock", protection::public_access_block(p)).await,
+            None => delete(client, name, "publicAccessBlock").await,
+        },
+        "ownership" => match b.ownership {
+            Some(o) => put(client, name, "ownershipControls", protection::ownership(o)).await,
+            None => delete(client, name, "ownershipControls").await,
+        },
+        // Object lock cannot be disabled (the plan refuses it): only enabled or its retention changed.
+        "object_lock" => match &b.object_lock {
+            Some(l) => put(client, name, "object-lock", protection::object_lock(l)).await,
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -188,6 +220,9 @@ async fn configure(client: &Client, b: &Bucket, field: &str) -> Result<(), S3Err
 /// The configurations a new bucket needs, in the order they are set.
 const CONFIGURATIONS: &[&str] = &[
     "versioning",
+    "object_lock",
+    "ownership",
+    "public_access_block",
     "encryption",
     "tags",
     "lifecycle_rule",
@@ -202,12 +237,18 @@ pub fn carries(kind: &str, field: &str) -> bool {
 
 async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
     let region = b.region.as_deref().unwrap_or(&client.config.region);
-    client
-        .send(Call::new(Method::PUT, Some(&b.name), "").body(xml::create_bucket(region)))
-        .await?;
+    let mut call = Call::new(Method::PUT, Some(&b.name), "").body(xml::create_bucket(region));
+    if b.object_lock.is_some() {
+        // Object lock is enabled as the bucket is made (S3 enables its versioning with it).
+        call = call.header("x-amz-bucket-object-lock-enabled", "true");
+    }
+    client.send(call).await?;
     for field in CONFIGURATIONS {
         let set = match *field {
             "versioning" => b.versioning.is_some_and(|v| v != Versioning::Disabled),
+            "object_lock" => b.object_lock.as_ref().is_some_and(|l| l.mode.is_some()),
+            "ownership" => b.ownership.is_some(),
+            "public_access_block" => b.public_access_block.is_some(),
             "encryption" => b.encryption.is_some(),
             "tags" => !b.tags.is_empty(),
             "lifecycle_rule" => !b.lifecycle_rule.is_empty(),

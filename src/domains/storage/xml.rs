@@ -44,7 +44,7 @@ pub enum Unreadable {
     Unknown { what: &'static str, value: String },
 }
 
-fn parse<'de, T: Deserialize<'de>>(body: &'de [u8], what: &'static str) -> Result<T, Unreadable> {
+pub(super) fn parse<'de, T: Deserialize<'de>>(body: &'de [u8], what: &'static str) -> Result<T, Unreadable> {
     let text = std::str::from_utf8(body).map_err(|_| Unreadable::NotText(what))?;
     quick_xml::de::from_str(text).map_err(|source| Unreadable::Xml { what, source })
 }

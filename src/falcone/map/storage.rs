@@ -81,6 +81,10 @@ impl Mapper {
                 policy,
                 tags: tags(o),
                 encryption: None,
+                // The platform's buckets carry none of these: falconer's own copy does.
+                public_access_block: None,
+                ownership: None,
+                object_lock: None,
                 depends_on: Vec::new(),
                 objects: None,
             }),

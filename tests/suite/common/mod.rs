@@ -434,6 +434,16 @@ pub fn bucket(nulls: bool) -> impl Strategy<Value = Spec> {
                     kms_key_id: Some("k".into()),
                     bucket_key_enabled: None,
                 }),
+                public_access_block: Some(storage::protection::PublicAccessBlock {
+                    block_public_acls: true,
+                    ..Default::default()
+                }),
+                ownership: Some(storage::protection::Ownership::ObjectWriter),
+                object_lock: Some(storage::protection::ObjectLock {
+                    mode: Some(storage::protection::LockMode::Governance),
+                    days: Some(1),
+                    years: None,
+                }),
                 depends_on: vec![],
                 objects: None,
             })
