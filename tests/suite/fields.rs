@@ -110,6 +110,25 @@ const NOT_CHANGED_ALONE: &[(&str, &str, &str)] = &[
          to MongoDB's collMod",
     ),
     (
+        "mongo.collection",
+        "timeseries",
+        "the test server (SecantusDB) answers ok to collMod {timeseries: {granularity}} and keeps the old \
+         granularity; mongo::updates_the_test_server_cannot_show_send_mongodbs_commands holds the command \
+         falconer sends to MongoDB's collMod (its time and meta fields cannot change: \
+         mongo::time_series_and_clustered_collections_converge)",
+    ),
+    (
+        "mongo.collection",
+        "expire_after_seconds",
+        "the test server (SecantusDB) answers ok to collMod {expireAfterSeconds} and keeps the old expiry; \
+         mongo::updates_the_test_server_cannot_show_send_mongodbs_commands holds the command falconer sends",
+    ),
+    (
+        "mongo.collection",
+        "clustered",
+        "set when a collection is created: a change is IMPOSSIBLE (mongo::time_series_and_clustered_collections_converge)",
+    ),
+    (
         "postgres.table",
         "renamed_from",
         "a directive for a rename, read only when the name changes (tests/suite/postgres.rs renames)",
@@ -162,6 +181,11 @@ const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "storage.bucket",
         "object_lock",
         "storage::a_buckets_protection_plans_minimally_and_applies",
+    ),
+    (
+        "mongo.collection",
+        "change_stream_pre_and_post_images",
+        "mongo::time_series_and_clustered_collections_converge",
     ),
     (
         "kafka.topic",

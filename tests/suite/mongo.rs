@@ -151,14 +151,14 @@ async fn acme_applies_to_an_empty_server_and_its_validators_are_live() {
     let o = w.apply(&[]);
     code(&o, 0);
     assert!(
-        text(&o.stdout).contains("Applied: 8 change(s)"),
+        text(&o.stdout).contains("Applied: 9 change(s)"),
         "{}",
         both(&o)
     );
     w.converged();
     assert_eq!(
         w.collections("acme").await,
-        ["audit_log", "events", "sessions"]
+        ["audit_log", "events", "page_views", "sessions"]
     );
     assert_eq!(
         w.index_names("acme", "sessions").await,
@@ -194,6 +194,12 @@ async fn acme_applies_to_an_empty_server_and_its_validators_are_live() {
         .expect("validation_action = warn accepts");
     let capped = w.options("acme", "audit_log").await.expect("audit_log");
     assert_eq!(capped.get_bool("capped").ok(), Some(true));
+    let views = w.options("acme", "page_views").await.expect("page_views");
+    let series = views.get_document("timeseries").expect("a time series");
+    assert_eq!(
+        (series.get_str("timeField"), series.get_str("metaField")),
+        (Ok("at"), Ok("page"))
+    );
     w.finish();
 }
 
@@ -397,7 +403,10 @@ async fn each_change_plans_minimally_and_applies() {
             .contains(&"audit_log".to_string())
     );
     code(&w.apply(&["DELETES_DATA"]), 0);
-    assert_eq!(w.collections("acme").await, ["events", "sessions"]);
+    assert_eq!(
+        w.collections("acme").await,
+        ["events", "page_views", "sessions"]
+    );
     w.converged();
 
     // A capped size cannot change in place: a replace that deletes data, indexes built again.
@@ -598,6 +607,7 @@ fn new_indexes_of_a_collection_are_one_request() {
             vec![
                 "create acme.audit_log".to_string(),
                 "create acme.events".into(),
+                "create acme.page_views".into(),
                 "create acme.sessions".into(),
             ],
             vec![
@@ -608,16 +618,17 @@ fn new_indexes_of_a_collection_are_one_request() {
     );
 }
 
-/// What no kind carries is named: a time series collection, a collection option no field reads, a user of
-/// the database (where the server has users). `--strict` refuses the export.
-#[tokio::test]
+/// What no kind carries is named: a user of the database. A time series collection and a collection with
+/// pre- and post-images were named here until the collection kind carried them: the export now holds
+/// them. `--strict` refuses the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_no_kind_carries_is_named() {
     let w = World::new("inventory").await;
     let db = w.client.database("gamma");
     db.run_command(doc! { "create": "plain" })
         .await
         .expect("creates a collection");
-    db.run_command(doc! { "create": "readings", "timeseries": { "timeField": "at" } })
+    db.run_command(doc! { "create": "readings", "timeseries": { "timeField": "at", "metaField": "sensor", "granularity": "minutes" }, "expireAfterSeconds": 86400 })
         .await
         .expect("creates a time series collection");
     db.run_command(
@@ -625,43 +636,133 @@ async fn what_no_kind_carries_is_named() {
     )
     .await
     .expect("creates a collection with pre- and post-images");
-    let export = [
-        "export",
-        "--tenant",
-        "gamma",
-        "--domain",
-        "mongo",
-        "-o",
-        "/dev/null",
-    ];
-    let err = crate::support::named_and_strict(
-        &w,
-        &export,
-        "changeStreamPreAndPostImages of collection gamma.audited",
+    db.run_command(doc! { "createUser": "reporter", "pwd": "throwaway-password", "roles": [{ "role": "read", "db": "gamma" }] })
+        .await
+        .expect("creates a user");
+    let export = |out: &str| {
+        [
+            "export", "--tenant", "gamma", "--domain", "mongo", "-o", out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let args = export("/dev/null");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = crate::support::named_and_strict(&w, &args, "1 user: user reporter@gamma");
+    for carried in [
+        "readings",
+        "audited",
+        "timeseries",
+        "changeStreamPreAndPostImages",
+    ] {
+        assert!(!err.contains(carried), "{carried} is carried: {err}");
+    }
+    let out = w.dir.join("carried.toml").display().to_string();
+    let args = export(&out);
+    code(
+        &w.run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        0,
     );
-    // MongoDB lists a time series collection as one (`type: timeseries`); SecantusDB as a collection with
-    // a `timeseries` option: either way it is named.
-    assert!(
-        err.contains("time series collection gamma.readings")
-            || err.contains("timeseries of collection gamma.readings"),
-        "{err}"
-    );
-    assert!(!err.contains("gamma.plain"), "{err}");
-    assert!(!err.contains("system.buckets"), "{err}");
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    for line in [
+        "[mongo.collection.timeseries]\ntime_field = \"at\"\nmeta_field = \"sensor\"\ngranularity = \"minutes\"",
+        "expire_after_seconds = 86400",
+        "change_stream_pre_and_post_images = true",
+    ] {
+        assert!(exported.contains(line), "{line}:\n{exported}");
+    }
     w.finish();
 }
 
-/// The two updates the test server acknowledges without making (a view's pipeline, an index's `hidden`) are
-/// held to the commands MongoDB documents for them instead: `collMod` with both `viewOn` and `pipeline`
-/// ("to modify a view's definition, specify both"), and `collMod` with `index: {name, hidden}`. The server
-/// accepts both.
+/// The meta field of the time series `ts.readings` is `meta`.
+async fn meta_field_is(w: &World, meta: &str) {
+    let readings = w.options("ts", "readings").await.expect("readings");
+    let series = readings.get_document("timeseries").expect("a time series");
+    assert_eq!(series.get_str("metaField"), Ok(meta), "{readings}");
+}
+
+/// Time series and clustered collections, documents' expiry and pre- and post-images are created as declared
+/// against the test server and converge; pre- and post-images are turned off with `collMod`; a time series'
+/// meta field, and whether a collection is clustered, cannot change in place (IMPOSSIBLE, nothing written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_series_and_clustered_collections_converge() {
+    let w = World::new("timeseries").await;
+    let manifest = |meta: &str, images: &str, clustered: &str| {
+        format!(
+            "[tenant]\nid = \"ts\"\n[[mongo.database]]\nname = \"ts\"\n\
+             [[mongo.collection]]\nname = \"readings\"\ndatabase = \"ts\"\n\
+             timeseries = {{ time_field = \"at\", meta_field = \"{meta}\", granularity = \"minutes\" }}\n\
+             expire_after_seconds = 604800\n\
+             [[mongo.collection]]\nname = \"events\"\ndatabase = \"ts\"\nclustered = true\n\
+             expire_after_seconds = 86400\n\
+             [[mongo.collection]]\nname = \"orders\"\ndatabase = \"ts\"\n{images}{clustered}"
+        )
+    };
+    w.write(
+        "m.toml",
+        &manifest("sensor", "change_stream_pre_and_post_images = true\n", ""),
+    );
+    code(&w.apply(&[]), 0);
+    w.converged();
+    meta_field_is(&w, "sensor").await;
+    let readings = w.options("ts", "readings").await.expect("readings");
+    assert_eq!(number(readings.get("expireAfterSeconds")), Some(604800));
+    let events = w.options("ts", "events").await.expect("events");
+    assert!(events.contains_key("clusteredIndex"), "{events}");
+    let orders = |o: Document| {
+        o.get_document("changeStreamPreAndPostImages")
+            .and_then(|d| d.get_bool("enabled"))
+    };
+    assert_eq!(
+        orders(w.options("ts", "orders").await.expect("orders")),
+        Ok(true)
+    );
+
+    w.write("m.toml", &manifest("sensor", "", ""));
+    code(&w.apply(&[]), 0);
+    w.converged();
+    assert_eq!(
+        orders(w.options("ts", "orders").await.expect("orders")),
+        Ok(false)
+    );
+
+    for (changed, why) in [
+        (manifest("device", "", ""), "time and meta fields"),
+        (manifest("sensor", "", "clustered = true\n"), "clustered"),
+    ] {
+        w.write("m.toml", &changed);
+        let o = w.apply(&[]);
+        code(&o, 4);
+        assert!(
+            both(&o).contains("IMPOSSIBLE") && both(&o).contains(why),
+            "{}",
+            both(&o)
+        );
+    }
+    meta_field_is(&w, "sensor").await;
+    w.finish();
+}
+
+/// The updates the test server acknowledges without making (a view's pipeline, an index's `hidden`, a time
+/// series' granularity and documents' expiry) are held to the commands MongoDB documents for them instead:
+/// `collMod` with both `viewOn` and `pipeline` ("to modify a view's definition, specify both"), with
+/// `timeseries: {granularity}` and `expireAfterSeconds`, and with `index: {name, hidden}`. The server
+/// accepts them.
 #[tokio::test]
 async fn updates_the_test_server_cannot_show_send_mongodbs_commands() {
     use falconer::domains::mongo::apply::{Op, execute, ops};
     use std::collections::HashMap;
     let manifest = |status: &str, hidden: &str| {
+        let (granularity, expiry) = if hidden.is_empty() {
+            ("minutes", 3600)
+        } else {
+            ("hours", 7200)
+        };
         format!(
             "format_version = \"1\"\n[tenant]\nid = \"eps\"\n[[mongo.database]]\nname = \"eps\"\n\
+             [[mongo.collection]]\nname = \"readings\"\ndatabase = \"eps\"\n\
+             timeseries = {{ time_field = \"at\", granularity = \"{granularity}\" }}\n\
+             expire_after_seconds = {expiry}\n\
              [[mongo.collection]]\nname = \"orders\"\ndatabase = \"eps\"\n\
              [[mongo.collection]]\nname = \"open_orders\"\ndatabase = \"eps\"\nview_on = \"orders\"\n\
              pipeline = [{{ \"$match\" = {{ status = \"{status}\" }} }}]\n\
@@ -711,6 +812,7 @@ async fn updates_the_test_server_cannot_show_send_mongodbs_commands() {
     assert_eq!(
         commands,
         [
+            doc! { "collMod": "readings", "timeseries": { "granularity": "hours" }, "expireAfterSeconds": 7200_i64 },
             doc! { "collMod": "open_orders", "viewOn": "orders", "pipeline": [{ "$match": { "status": "paid" } }] },
             doc! { "collMod": "orders", "index": { "name": "status_1", "hidden": true } },
         ]

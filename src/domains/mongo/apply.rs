@@ -32,7 +32,7 @@ const INDEX_NOT_FOUND: i32 = 27;
 #[derive(Debug, Clone)]
 pub enum Op {
     DropDatabase(String),
-    Create(Collection),
+    Create(Box<Collection>),
     Drop {
         db: String,
         coll: String,
@@ -187,6 +187,7 @@ fn create_command(c: &Collection) -> Document {
     if let Some(col) = &c.collation {
         cmd.insert("collation", to_bson(col));
     }
+    super::options::create_parts(c, &mut cmd);
     cmd
 }
 
@@ -194,21 +195,22 @@ fn number(n: u64) -> Bson {
     to_bson(&serde_json::Value::from(n))
 }
 
-fn enum_str<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn enum_str<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
 
-/// `collMod` setting a collection's changeable options as desired (validator, level, action; a view's
-/// pipeline). `None` when the change touches none of them.
+/// `collMod` setting a collection's changeable options as desired (validator, level and action together;
+/// a view's pipeline; a time series' granularity, documents' expiry, pre- and post-images: each when the
+/// change touches it). `None` when the change touches none of them.
 fn collmod_collection(c: &Collection, change: &Change) -> Option<Document> {
-    let touched = change
-        .fields
-        .iter()
-        .any(|f| !f.path.starts_with("depends_on"));
-    if !touched {
+    let touched: Vec<String> = crate::domains::provider::touched(change)
+        .into_iter()
+        .filter(|f| f != "depends_on")
+        .collect();
+    if touched.is_empty() {
         return None;
     }
     let mut cmd = doc! { "collMod": c.name.as_str() };
@@ -220,20 +222,24 @@ fn collmod_collection(c: &Collection, change: &Change) -> Option<Document> {
         );
         return Some(cmd);
     }
-    cmd.insert(
-        "validator",
-        c.validator
-            .as_ref()
-            .map(to_bson)
-            .unwrap_or(Bson::Document(Document::new())),
-    );
-    if let Some(l) = c.validation_level {
-        cmd.insert("validationLevel", enum_str(&l));
+    let validation = ["validator", "validation_level", "validation_action"];
+    if touched.iter().any(|f| validation.contains(&f.as_str())) {
+        cmd.insert(
+            "validator",
+            c.validator
+                .as_ref()
+                .map(to_bson)
+                .unwrap_or(Bson::Document(Document::new())),
+        );
+        if let Some(l) = c.validation_level {
+            cmd.insert("validationLevel", enum_str(&l));
+        }
+        if let Some(a) = c.validation_action {
+            cmd.insert("validationAction", enum_str(&a));
+        }
     }
-    if let Some(a) = c.validation_action {
-        cmd.insert("validationAction", enum_str(&a));
-    }
-    Some(cmd)
+    super::options::collmod_parts(c, &touched, &mut cmd);
+    (cmd.len() > 1).then_some(cmd)
 }
 
 /// An index as `createIndexes` takes it.
@@ -395,14 +401,14 @@ fn collection_ops(
     planned: &HashSet<&Address>,
 ) -> Vec<Op> {
     match c.action {
-        Action::Create => vec![Op::Create(x.clone())],
+        Action::Create => vec![Op::Create(Box::new(x.clone()))],
         Action::Replace => {
             let mut out = vec![
                 Op::Drop {
                     db: x.database.clone(),
                     coll: x.name.clone(),
                 },
-                Op::Create(x.clone()),
+                Op::Create(Box::new(x.clone())),
             ];
             // Its indexes went with it: those the plan does not create itself are built again.
             let again: Vec<Index> = desired

@@ -97,7 +97,7 @@ pub(super) async fn list(
     listing.within("MongoDB").await
 }
 
-fn int(v: Option<&Bson>) -> Option<i64> {
+pub(super) fn int(v: Option<&Bson>) -> Option<i64> {
     match v? {
         Bson::Int32(i) => Some(i64::from(*i)),
         Bson::Int64(i) => Some(*i),
@@ -110,11 +110,11 @@ fn enum_field<T: serde::de::DeserializeOwned>(o: &Document, key: &str) -> Option
     serde_json::from_value(Value::String(o.get_str(key).ok()?.to_string())).ok()
 }
 
-/// A collection (or view) of `listCollections`; `None` for system collections and time series.
+/// A collection (a time series among them) or view of `listCollections`; `None` for system collections.
 fn collection(db: &str, c: &Document) -> Option<Collection> {
     let name = c.get_str("name").ok()?;
     let kind = c.get_str("type").unwrap_or("collection");
-    if name.starts_with("system.") || !matches!(kind, "collection" | "view") {
+    if name.starts_with("system.") || !matches!(kind, "collection" | "view" | "timeseries") {
         return None;
     }
     let empty = Document::new();
@@ -131,7 +131,7 @@ fn collection(db: &str, c: &Document) -> Option<Collection> {
         }),
         _ => None,
     };
-    Some(Collection {
+    let mut out = Collection {
         name: name.to_string(),
         database: db.to_string(),
         validator,
@@ -144,8 +144,14 @@ fn collection(db: &str, c: &Document) -> Option<Collection> {
             .get_array("pipeline")
             .map(|a| a.iter().map(to_json).collect())
             .unwrap_or_default(),
+        timeseries: None,
+        expire_after_seconds: None,
+        clustered: None,
+        change_stream_pre_and_post_images: None,
         depends_on: Vec::new(),
-    })
+    };
+    super::options::read(&mut out, o);
+    Some(out)
 }
 
 /// An index of `listIndexes`; `None` for the implicit `_id_` index.

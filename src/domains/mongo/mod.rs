@@ -8,6 +8,7 @@ pub mod apply;
 pub mod bson;
 pub mod inspect;
 pub mod inventory;
+pub mod options;
 pub mod provider;
 mod tls;
 
@@ -168,6 +169,10 @@ pub const COLLECTION_OPTIONS: &[&str] = &[
     "collation",
     "viewOn",
     "pipeline",
+    "timeseries",
+    "expireAfterSeconds",
+    "clusteredIndex",
+    "changeStreamPreAndPostImages",
 ];
 
 model! {
@@ -195,6 +200,14 @@ model! {
         pub view_on: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub pipeline: Vec<Value>,
+        /// A time-series collection: `{ time_field = "at", meta_field = "sensor", granularity = "minutes" }`.
+        pub timeseries: Option<options::Timeseries>,
+        /// Documents expire this many seconds after their time (time series) or `_id` date (clustered).
+        pub expire_after_seconds: Option<u32>,
+        /// Documents stored in `_id` order (a clustered collection; set at creation).
+        pub clustered: Option<bool>,
+        /// Change streams see each document as it was before and after a change.
+        pub change_stream_pre_and_post_images: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
     }
@@ -360,7 +373,7 @@ fn find_operator<'a>(v: &'a Value, ops: &[&str]) -> Option<&'a str> {
 }
 
 /// The rules MongoDB holds databases, collections and indexes to (the table in docs/mongo.md).
-pub const RULES: &[Rule] = &[NAMES, COLLECTION_RULE, INDEX_OPTIONS];
+pub const RULES: &[Rule] = &[NAMES, COLLECTION_RULE, INDEX_OPTIONS, options::OPTIONS_RULE];
 
 const NAMES: Rule = Rule {
     id: "mongo-name",
@@ -453,6 +466,17 @@ impl ResourceKind for Collection {
         {
             c.max = None;
         }
+        if let Some(t) = &mut self.timeseries {
+            options::normalize(t);
+        }
+        for flag in [&mut self.clustered, &mut self.change_stream_pre_and_post_images] {
+            if *flag == Some(false) {
+                *flag = None;
+            }
+        }
+    }
+    fn hazards(&self, live: Option<&Self>, _: &super::HazardCx<'_>) -> Vec<Hazard> {
+        options::hazards(self, live)
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
         let mut r = vec![Reference::soft(
@@ -538,6 +562,7 @@ impl ResourceKind for Collection {
             cx.error("pipeline", "conflict", "a pipeline needs `view_on`");
         }
         });
+        options::check(self, cx);
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
         r.name(&DATABASE_SCOPE, &mut self.database);

@@ -247,7 +247,8 @@ async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
         let set = match *field {
             "versioning" => b.versioning.is_some_and(|v| v != Versioning::Disabled),
             "object_lock" => b.object_lock.as_ref().is_some_and(|l| l.mode.is_some()),
-            "ownership" => b.ownership.is_some(),
+            // S3 makes a bucket `BucketOwnerEnforced`: only another ownership is set.
+            "ownership" => b.ownership.is_some_and(|o| o != protection::Ownership::BucketOwnerEnforced),
             "public_access_block" => b.public_access_block.is_some(),
             "encryption" => b.encryption.is_some(),
             "tags" => !b.tags.is_empty(),
@@ -256,10 +257,31 @@ async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
             _ => b.policy.is_some(),
         };
         if set {
-            configure(client, b, field).await?;
+            just_made(|| configure(client, b, field)).await?;
         }
     }
     Ok(())
+}
+
+/// A configuration of a bucket just made: a server that has not yet made the bucket visible to every node
+/// (SeaweedFS under load answers `NoSuchBucket` for a moment) is asked again, five times at most, 50 ms,
+/// 100 ms, ... apart.
+async fn just_made<F, Fut>(configure: F) -> Result<(), S3Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), S3Error>>,
+{
+    let mut wait = std::time::Duration::from_millis(50);
+    for _ in 0..5 {
+        match configure().await {
+            Err(S3Error::Refused { code, .. }) if code == "NoSuchBucket" => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+    configure().await
 }
 
 /// Deletes every object version and delete marker, then the bucket.

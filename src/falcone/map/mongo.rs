@@ -135,7 +135,7 @@ impl Mapper {
         } else {
             None
         };
-        mongo::Collection {
+        let mut c = mongo::Collection {
             name: name.to_string(),
             database: db.to_string(),
             validator: o.get("validator").filter(|v| !v.is_null()).cloned(),
@@ -145,8 +145,14 @@ impl Mapper {
             collation: o.get("collation").filter(|v| !v.is_null()).cloned(),
             view_on: s(o.get("viewOn")),
             pipeline: arr(o.get("pipeline")).to_vec(),
+            timeseries: None,
+            expire_after_seconds: None,
+            clustered: None,
+            change_stream_pre_and_post_images: None,
             depends_on: Vec::new(),
-        }
+        };
+        mongo::options::read(&mut c, &mongo::bson::to_document(o));
+        c
     }
 
     pub(super) fn mongo_index(&mut self, db: &str, coll: &str, ix: &Value, p: &str) {
@@ -289,6 +295,13 @@ pub(crate) mod write {
         );
         if !c.pipeline.is_empty() {
             put("pipeline", Value::Array(c.pipeline.clone()));
+        }
+        // Time series, expiry, clustering and pre- and post-images, as `create` takes them and
+        // `listCollections` lists them.
+        let mut more = mongodb::bson::Document::new();
+        mongo::options::create_parts(c, &mut more);
+        if let Value::Object(m) = mongo::bson::document_to_json(&more) {
+            o.extend(m);
         }
         Value::Object(o)
     }

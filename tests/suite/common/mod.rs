@@ -235,6 +235,10 @@ pub fn collection(nulls: bool) -> impl Strategy<Value = Spec> {
                 collation: None,
                 view_on: None,
                 pipeline,
+                timeseries: None,
+                expire_after_seconds: None,
+                clustered: None,
+                change_stream_pre_and_post_images: None,
                 depends_on: vec![],
             })
         })
