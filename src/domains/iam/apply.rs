@@ -5,40 +5,22 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::client::{KcError, Keycloak};
+use super::client::KcError;
+use super::session::{Session, is, missing, owned, refs};
 use super::{
-    Client, ClientRole, ClientScope, Group, IdentityProvider, Realm, Role, RoleSet, flow, flow_sync, rep,
+    Client, ClientRole, ClientScope, Group, IdentityProvider, Realm, Role, RoleSet, flow, flow_read, flow_write, rep,
 };
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change};
 use crate::domains::provider::touched;
 use crate::model::SecretValue;
 
-/// One run's connection to a realm, with the ids it has looked up.
-pub struct Session<'a> {
-    pub kc: &'a Keycloak,
-    pub realm: &'a str,
-    clients: Mutex<HashMap<String, String>>,
-    scopes: Mutex<HashMap<String, String>>,
-    /// Roles as composites and mappings name them, by (client id, name): each is read once a run.
-    roles: Mutex<HashMap<(Option<String>, String), Value>>,
-    /// The desired realm's flow bindings (Keycloak's member, the flow's alias): a flow's change sets those
-    /// that name it.
-    pub bindings: Vec<(&'static str, String)>,
-}
 
-fn missing(what: &str, name: &str) -> KcError {
-    KcError::Other(format!("{what} `{name}` does not exist in the realm"))
-}
 
-fn is(e: &KcError, status: u16) -> bool {
-    e.status() == Some(status)
-}
 
 /// Reads a secret to send; `None` when there is none or it is unknown (a marker is never sent as a value).
 fn secret(s: Option<&SecretValue>, base: &Path, what: &str) -> Result<Option<String>, KcError> {
@@ -55,48 +37,12 @@ fn secret(s: Option<&SecretValue>, base: &Path, what: &str) -> Result<Option<Str
     Ok(rep::secret_value(s, resolved))
 }
 
-fn owned(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
-pub(super) fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
 
 impl<'a> Session<'a> {
-    pub fn new(kc: &'a Keycloak, realm: &'a str) -> Session<'a> {
-        Session {
-            kc,
-            realm,
-            clients: Mutex::new(HashMap::new()),
-            scopes: Mutex::new(HashMap::new()),
-            roles: Mutex::new(HashMap::new()),
-            bindings: Vec::new(),
-        }
-    }
 
-    pub(super) async fn send(
-        &self,
-        method: Method,
-        path: &[String],
-        body: Option<&Value>,
-    ) -> Result<super::client::Response, KcError> {
-        self.kc.send(method, &refs(path), &[], body).await
-    }
 
-    /// A DELETE; what is already gone counts as deleted.
-    pub(super) async fn delete(&self, path: &[String]) -> Result<(), KcError> {
-        match self.send(Method::DELETE, path, None).await {
-            Err(e) if is(&e, 404) => Ok(()),
-            r => r.map(|_| ()),
-        }
-    }
 
-    pub(super) fn path(&self, rest: &[&str]) -> Vec<String> {
-        let mut p = vec![self.realm.to_string()];
-        p.extend(owned(rest));
-        p
-    }
 
     /// A client's uuid by its client id.
     async fn client_uuid(&self, client_id: &str) -> Result<Option<String>, KcError> {
@@ -211,14 +157,6 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Creates an object; `Ok(None)` when it already exists (409).
-    pub(super) async fn create(&self, path: &[String], body: &Value) -> Result<Option<String>, KcError> {
-        match self.send(Method::POST, path, Some(body)).await {
-            Ok(r) => Ok(Some(r.created_id().unwrap_or_default())),
-            Err(e) if is(&e, 409) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 type RoleKey = (Option<String>, String);
@@ -370,7 +308,7 @@ async fn bindable(s: &Session<'_>, d: &Realm) -> Result<(Realm, Vec<&'static str
     if custom.is_empty() {
         return Ok((d.clone(), Vec::new()));
     }
-    let made = match flow_sync::flow_ids(s.kc, s.realm).await {
+    let made = match flow_read::flow_ids(s.kc, s.realm).await {
         Ok(ids) => ids,
         Err(e) if is(&e, 404) => HashMap::new(),
         Err(e) => return Err(e),
@@ -638,7 +576,7 @@ async fn flow_overrides(
     d: &Client,
     live: &BTreeMap<String, String>,
 ) -> Result<(), KcError> {
-    let ids = flow_sync::flow_ids(s.kc, s.realm).await?;
+    let ids = flow_read::flow_ids(s.kc, s.realm).await?;
     let mut sent = serde_json::Map::new();
     for k in live.keys() {
         sent.insert(k.clone(), json!(""));
@@ -812,8 +750,8 @@ async fn delete(s: &Session<'_>, l: &Spec) -> Result<(), KcError> {
             Some(id) => s.delete(&s.path(&["groups", &id])).await,
             None => Ok(()),
         },
-        Spec::IamAuthenticationFlow(f) => flow_sync::delete_flow(s, &f.alias).await,
-        Spec::IamRequiredAction(a) => flow_sync::delete_required(s, a).await,
+        Spec::IamAuthenticationFlow(f) => flow_write::delete_flow(s, &f.alias).await,
+        Spec::IamRequiredAction(a) => flow_write::delete_required(s, a).await,
         _ => Ok(()),
     }
 }
@@ -867,9 +805,9 @@ pub async fn apply_one(
                 Some(Spec::IamAuthenticationFlow(l)) if c.action != Action::Replace => Some(l),
                 _ => None,
             };
-            flow_sync::flow(s, d, l, &s.bindings).await
+            flow_write::flow(s, d, l, &s.bindings).await
         }
-        (Spec::IamRequiredAction(d), _) => flow_sync::required(s, d).await,
+        (Spec::IamRequiredAction(d), _) => flow_write::required(s, d).await,
         _ => Ok(()),
     }
 }

@@ -15,6 +15,9 @@ use crate::domains::answer;
 pub const PAGE: usize = 100;
 
 /// The admin routes (under `/admin/realms`, `*` for one segment) whose answer is a list of representations.
+/// Reads in flight at once (what hangs off each object of a list).
+pub const READS_IN_FLIGHT: usize = 8;
+
 const LISTS: &[&str] = &[
     "",
     "*/roles",

@@ -13,7 +13,7 @@ use super::{BUILTIN_CLIENTS, BUILTIN_SCOPES, RoleSet, builtin_realm_role, rep};
 use crate::domains::{ResourceKind, Spec};
 
 /// Requests in flight at once.
-pub const PARALLEL: usize = 8;
+pub const PARALLEL: usize = super::client::READS_IN_FLIGHT;
 
 /// The realm as read: its resources, and the secrets of confidential clients where Keycloak gives them
 /// (up to 26.6 it does), by client id, to be fingerprinted and dropped.
@@ -137,7 +137,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
         })
         .collect();
     let ids = &client_ids;
-    let flow_aliases = super::flow_sync::aliases(&flows);
+    let flow_aliases = super::flow_read::aliases(&flows);
     let by_id = &flow_aliases;
 
     out.specs.extend(read_roles(kc, realm, &roles, ids).await?);
@@ -164,7 +164,7 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
     }
     out.specs.extend(read_idps(kc, realm, &idps).await?);
     let sign_in = (flows.as_slice(), actions.as_slice());
-    out.specs.extend(super::flow_sync::read(kc, realm, sign_in, wanted).await?);
+    out.specs.extend(super::flow_read::read(kc, realm, sign_in, wanted).await?);
     let all = group_tree(kc, realm, groups).await?;
     out.specs.extend(read_groups(kc, realm, &all).await?);
     Ok(out)

@@ -9,10 +9,12 @@ pub mod apply;
 pub mod baseline;
 pub mod client;
 pub mod flow;
-pub mod flow_sync;
+pub mod flow_read;
+pub mod flow_write;
 pub mod inspect;
 pub mod inventory;
 pub mod provider;
+pub mod session;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Iam;

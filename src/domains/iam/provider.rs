@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::apply::{Session, apply_one};
+use super::apply::apply_one;
+use super::session::Session;
 use super::client::{Auth, Config, Keycloak};
 use super::inspect::inspect;
 use crate::domains::item::{Change, Item};
@@ -223,7 +224,7 @@ impl Provider for Iam {
             })
             .collect();
         let realm = tenant.name(&super::REALM_SCOPE);
-        let found = super::flow_sync::unknown_authenticators(&self.kc, &realm, &flows)
+        let found = super::flow_read::unknown_authenticators(&self.kc, &realm, &flows)
             .await
             .map_err(|e| ProviderError::backend(Domain::Iam, e))?;
         Ok(found

@@ -17,6 +17,7 @@ use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{Error, ErrorKind};
 
+use super::bson::enum_str;
 use super::bson::to_bson;
 use super::inspect::PARALLEL;
 use super::{Collection, Index};
@@ -195,12 +196,6 @@ fn number(n: u64) -> Bson {
     to_bson(&serde_json::Value::from(n))
 }
 
-pub(super) fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// `collMod` setting a collection's changeable options as desired (validator, level and action together;
 /// a view's pipeline; a time series' granularity, documents' expiry, pre- and post-images: each when the

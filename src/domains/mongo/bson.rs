@@ -56,6 +56,24 @@ pub fn document_to_json(d: &Document) -> Value {
     Value::Object(d.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
 }
 
+/// A whole number as BSON stores it (an int, a long, or a double without a fraction).
+pub fn int(v: Option<&Bson>) -> Option<i64> {
+    match v? {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(d) if d.fract() == 0.0 => Some(*d as i64),
+        _ => None,
+    }
+}
+
+/// A closed set's name as a manifest writes it (`minutes`, `strict`).
+pub fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,10 @@
 use crate::util::Within;
 use futures_util::{StreamExt, TryStreamExt};
 use mongodb::Client;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
+use super::bson::int;
 use super::bson::{document_to_json, to_json};
 use super::{Capped, Collection, Database, Index, IndexDirection, IndexField};
 use crate::domains::Spec;
@@ -97,14 +98,6 @@ pub(super) async fn list(
     listing.within("MongoDB").await
 }
 
-pub(super) fn int(v: Option<&Bson>) -> Option<i64> {
-    match v? {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        Bson::Double(d) if d.fract() == 0.0 => Some(*d as i64),
-        _ => None,
-    }
-}
 
 fn enum_field<T: serde::de::DeserializeOwned>(o: &Document, key: &str) -> Option<T> {
     serde_json::from_value(Value::String(o.get_str(key).ok()?.to_string())).ok()

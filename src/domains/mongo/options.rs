@@ -70,7 +70,7 @@ pub fn timeseries_doc(t: &Timeseries, create: bool) -> Document {
         }
         _ => {
             let g = t.granularity.unwrap_or(Granularity::Seconds);
-            d.insert("granularity", super::apply::enum_str(&g));
+            d.insert("granularity", super::bson::enum_str(&g));
         }
     }
     d
@@ -113,7 +113,7 @@ pub fn collmod_parts(c: &Collection, touched: &[String], cmd: &mut Document) {
 /// The options of `listCollections`' `options`.
 pub fn read(c: &mut Collection, o: &Document) {
     if let Ok(t) = o.get_document("timeseries") {
-        let n = |k: &str| super::inspect::int(t.get(k)).and_then(|v| u32::try_from(v).ok());
+        let n = |k: &str| super::bson::int(t.get(k)).and_then(|v| u32::try_from(v).ok());
         let mut ts = Timeseries {
             time_field: t.get_str("timeField").unwrap_or_default().to_string(),
             meta_field: t.get_str("metaField").ok().map(str::to_string),
@@ -128,7 +128,7 @@ pub fn read(c: &mut Collection, o: &Document) {
         c.timeseries = Some(ts);
     }
     c.expire_after_seconds =
-        super::inspect::int(o.get("expireAfterSeconds")).and_then(|v| u32::try_from(v).ok());
+        super::bson::int(o.get("expireAfterSeconds")).and_then(|v| u32::try_from(v).ok());
     c.clustered = o.contains_key("clusteredIndex").then_some(true);
     c.change_stream_pre_and_post_images = o
         .get_document("changeStreamPreAndPostImages")
