@@ -349,7 +349,7 @@ struct S3Faults {
 impl S3Faults {
     async fn start(upstream: &str, method: &'static str, times: usize, answer: String) -> S3Faults {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let upstream: u16 = upstream
             .rsplit(':')
             .next()
@@ -366,14 +366,9 @@ impl S3Faults {
                 let (count, answer) = (count.clone(), answer.clone());
                 tokio::spawn(async move {
                     // The first request's head (a GET or PUT of falconer's: a few hundred bytes).
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
-                        match inbound.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                    let Some(head) = crate::s3_recorded::read_head(&mut inbound).await else {
+                        return;
+                    };
                     if head.starts_with(format!("{method} ").as_bytes())
                         && count.fetch_add(1, Ordering::SeqCst) < times
                     {
@@ -381,17 +376,12 @@ impl S3Faults {
                         let _ = inbound.shutdown().await;
                         return;
                     }
-                    let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    else {
-                        return;
-                    };
-                    // One request per connection: the next one comes on a new connection.
-                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                        head.splice(end + 2..end + 2, b"Connection: close\r\n".iter().copied());
-                    }
-                    if out.write_all(&head).await.is_ok() {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
+                    let end = head
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or(head.len())
+                        + 4;
+                    crate::s3_recorded::pass(inbound, head, end, upstream).await;
                 });
             }
         });

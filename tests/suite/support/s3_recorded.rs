@@ -80,14 +80,10 @@ impl S3Recorded {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let (kept, logging) = (kept.clone(), logging.clone());
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
+                    let Some(head) = read_head(&mut inbound).await else {
+                        return;
+                    };
                     let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
-                        match inbound.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
                     let end = head
                         .windows(4)
                         .position(|w| w == b"\r\n\r\n")
@@ -133,8 +129,28 @@ impl S3Recorded {
     }
 }
 
-/// Passes one request through to the S3 server.
-async fn pass(mut inbound: tokio::net::TcpStream, mut head: Vec<u8>, end: usize, upstream: u16) {
+/// The head of a request (its first bytes up to the blank line, and what came with them); `None` when the
+/// connection closes first.
+pub async fn read_head(inbound: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+        match inbound.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
+/// Passes one request (its head read up to `end`, the blank line's end) through to the S3 server at
+/// `upstream`, with `Connection: close` added: the next request comes on a new connection.
+pub async fn pass(
+    mut inbound: tokio::net::TcpStream,
+    mut head: Vec<u8>,
+    end: usize,
+    upstream: u16,
+) {
     let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
         return;
     };
