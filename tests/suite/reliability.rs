@@ -350,15 +350,7 @@ impl S3Faults {
     async fn start(upstream: &str, method: &'static str, times: usize, answer: String) -> S3Faults {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use tokio::io::AsyncWriteExt;
-        let upstream: u16 = upstream
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .expect("the S3 endpoint's port");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let port = listener.local_addr().expect("the address").port();
+        let (upstream, listener, port) = crate::s3_recorded::listen_before(upstream).await;
         let seen = std::sync::Arc::new(AtomicUsize::new(0));
         let (count, answer) = (seen.clone(), std::sync::Arc::new(answer));
         let accept = tokio::spawn(async move {

@@ -13,11 +13,7 @@ use super::session::{Session, refs};
 
 /// A flow's id by its alias.
 async fn flow_id(s: &Session<'_>, alias: &str) -> Result<Option<String>, KcError> {
-    let flows = s.kc.all(&[s.realm, "authentication", "flows"]).await?;
-    Ok(flows
-        .iter()
-        .find(|f| f["alias"] == alias)
-        .map(|f| str_of(f, "id").to_string()))
+    Ok(super::flow_read::flow_ids(s.kc, s.realm).await?.remove(alias))
 }
 
 fn flow_rep(alias: &str, description: Option<&str>, provider: &str) -> Value {

@@ -61,19 +61,25 @@ fn content_length(head: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
+/// The port of the S3 endpoint `upstream`, and a listener on a free port of 127.0.0.1 to put in front of it.
+pub async fn listen_before(upstream: &str) -> (u16, tokio::net::TcpListener, u16) {
+    let upstream: u16 = upstream
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the S3 endpoint's port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("the address").port();
+    (upstream, listener, port)
+}
+
 impl S3Recorded {
     /// In front of `upstream` (the S3 endpoint); `logging`: the `LoggingEnabled` element every bucket's
     /// GetBucketLogging answers with.
     pub async fn start(upstream: &str, logging: Option<&str>) -> S3Recorded {
-        let upstream: u16 = upstream
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .expect("the S3 endpoint's port");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let port = listener.local_addr().expect("the address").port();
+        let (upstream, listener, port) = listen_before(upstream).await;
         let blocks: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let (kept, logging) = (blocks.clone(), Arc::new(logging.map(str::to_string)));
         let accept = tokio::spawn(async move {
