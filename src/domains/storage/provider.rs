@@ -17,7 +17,7 @@ use crate::model::SecretValue;
 use crate::model::{Address, Domain, Tenant};
 use crate::secrets::FingerprintKey;
 
-pub use super::subresource::{PARALLEL, sub};
+pub use super::subresource::{PARALLEL, just_made, sub};
 
 pub struct Storage {
     pub client: Client,
@@ -64,7 +64,7 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
         sub(client, name, "policy"),
         sub(client, name, "tagging"),
         sub(client, name, "encryption"),
-        client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000")),
+        just_made(|| client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000"))),
     )?;
     let (block, ownership, lock) = tokio::try_join!(
         sub(client, name, "publicAccessBlock"),
@@ -261,27 +261,6 @@ async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
         }
     }
     Ok(())
-}
-
-/// A configuration of a bucket just made: a server that has not yet made the bucket visible to every node
-/// (SeaweedFS under load answers `NoSuchBucket` for a moment) is asked again, five times at most, 50 ms,
-/// 100 ms, ... apart.
-async fn just_made<F, Fut>(configure: F) -> Result<(), S3Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), S3Error>>,
-{
-    let mut wait = std::time::Duration::from_millis(50);
-    for _ in 0..5 {
-        match configure().await {
-            Err(S3Error::Refused { code, .. }) if code == "NoSuchBucket" => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            other => return other,
-        }
-    }
-    configure().await
 }
 
 /// Deletes every object version and delete marker, then the bucket.
