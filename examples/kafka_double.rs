@@ -12,6 +12,8 @@
 mod kafka_double;
 #[path = "../tests/suite/support/kafka_sasl.rs"]
 mod kafka_sasl;
+#[path = "../tests/suite/support/kafka_scram.rs"]
+mod kafka_scram;
 #[path = "../tests/suite/support/pki.rs"]
 mod pki;
 

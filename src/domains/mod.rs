@@ -576,6 +576,7 @@ kinds! {
     MongoIndex => mongo::Index,
     KafkaTopic => kafka::Topic,
     KafkaAcl => kafka::Acl,
+    KafkaScramCredential => kafka::scram::ScramCredential,
     FnPackage => functions::Package,
     FnAction => functions::Action,
     FnTrigger => functions::Trigger,

@@ -197,6 +197,16 @@ const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "config",
         "kafka::each_change_plans_minimally_and_applies",
     ),
+    (
+        "kafka.scram_credential",
+        "iterations",
+        "scram::scram_credentials_apply_sign_in_rotate_and_delete",
+    ),
+    (
+        "kafka.scram_credential",
+        "password",
+        "scram::scram_credentials_apply_sign_in_rotate_and_delete",
+    ),
 ];
 
 /// What the cases of this module, and the tests named in [`COVERED_ELSEWHERE`], change: (kind, field).

@@ -12,6 +12,8 @@ mod support;
 mod kafka_double;
 #[path = "support/kafka_sasl.rs"]
 mod kafka_sasl;
+#[path = "support/kafka_scram.rs"]
+mod kafka_scram;
 #[path = "support/keycloak_double.rs"]
 mod keycloak_double;
 #[allow(clippy::duplicate_mod)]
@@ -63,6 +65,7 @@ mod render;
 mod restore;
 mod roundtrip;
 mod schema;
+mod scram;
 mod state;
 mod storage;
 mod tls;

@@ -943,6 +943,7 @@ async fn kafka_over_each_security_protocol_and_sasl_mechanism() {
         mechanisms: vec![mechanism.to_string()],
         users: vec![("falconer".into(), KAFKA_PASSWORD.into())],
         tokens: tokens.clone(),
+        ..Sasl::default()
     };
     let tls = || Some(crate::pki::server_config(&server, Some(&ca_pem)));
     let with_ca = "[kafka.tls]\nca_file = \"company-ca.pem\"\ncert_file = \"falconer.crt\"\nkey_file = \"falconer.key\"\n";
@@ -1116,6 +1117,7 @@ async fn kafka_refusals_are_typed_and_named() {
             mechanisms: vec!["SCRAM-SHA-512".into(), "OAUTHBEARER".into()],
             users: vec![("falconer".into(), KAFKA_PASSWORD.into())],
             tokens: tokens.clone(),
+            ..Sasl::default()
         }),
     })
     .await;

@@ -1,11 +1,14 @@
-//! Kafka: topics (partitions, replication factor, configs) and ACLs. Never messages.
+//! Kafka: topics (partitions, replication factor, configs), ACLs and the SCRAM credentials of the tenant's
+//! service principals. Never messages.
 //!
 //! The live side is in `admin.rs` (the broker through librdkafka's admin API, with
 //! IncrementalAlterConfigs through `rdkafka-sys`) and `provider.rs`.
 
 pub mod acl;
 pub mod admin;
+pub mod credentials;
 pub mod provider;
+pub mod scram;
 pub mod security;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
@@ -35,7 +38,7 @@ pub static TOPIC_PREFIX_SCOPE: Scope = Scope {
     many: false,
     prefix: true,
     default: |id| format!("{id}."),
-    doc: "Prefix of the tenant's Kafka topics, consumer groups and transactional ids. Default: `<id>.`.",
+    doc: "Prefix of the tenant's Kafka topics, consumer groups, transactional ids and SCRAM users. Default: `<id>.`.",
 };
 
 /// The scopes of Kafka's objects (the registry's `domains::scopes`).
@@ -194,7 +197,7 @@ fn snake<T: Serialize>(v: &T) -> String {
 /// Checks a topic name: legal characters and length.
 /// The rules Kafka holds topics and ACLs to (the table in docs/kafka.md). The replication factor's upper
 /// bound, the cluster's brokers, is read before writing (`Provider::refusals`).
-pub const RULES: &[Rule] = &[TOPIC_NAME, PARTITIONS, REPLICATION, TOPIC_CONFIG, ACL_RULE];
+pub const RULES: &[Rule] = &[TOPIC_NAME, PARTITIONS, REPLICATION, TOPIC_CONFIG, ACL_RULE, scram::SCRAM_RULE];
 
 const TOPIC_NAME: Rule = Rule {
     id: "kafka-topic-name",

@@ -1,13 +1,17 @@
 //! Kafka as a [`Provider`]: topics read from the broker and changed in batches, one request per kind of
 //! change and wave (all new topics of a wave in one CreateTopics, all config changes in one
-//! IncrementalAlterConfigs, ...), then its ACLs (one CreateAcls, one DeleteAcls). A broker without an
-//! authorizer cannot take ACLs: the rest of the apply goes on, and the run ends with that said in words.
+//! IncrementalAlterConfigs, ...), then its ACLs (one CreateAcls, one DeleteAcls) and SCRAM credentials (one
+//! AlterUserScramCredentials). A broker without an authorizer cannot take ACLs: the rest of the apply goes
+//! on, and the run ends with that said in words. A cluster without SCRAM credentials' API has none to read,
+//! and a credential to create there is refused before anything is written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::acl::{self, AclError};
 use super::admin::{self, Admin, ConfigChanges};
+use super::credentials::{self, CredentialError};
+use super::scram::ScramCredential;
 use super::{Acl, Topic};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
@@ -30,6 +34,9 @@ pub struct Kafka {
     access: (String, String),
     /// The cluster's topic list (one Metadata request), shared by a fleet's tenants.
     cluster: provider::SharedListing<admin::Cluster>,
+    /// The cluster's SCRAM credentials (one DescribeUserScramCredentials), shared by a fleet's tenants;
+    /// `None` when the cluster does not offer them.
+    scram: provider::SharedListing<Option<Vec<ScramCredential>>>,
 }
 
 impl Kafka {
@@ -42,7 +49,41 @@ impl Kafka {
             bootstrap: String::new(),
             access: Default::default(),
             cluster: Default::default(),
+            scram: Default::default(),
         }
+    }
+
+    /// The cluster's SCRAM credentials, `None` when it does not offer them (read once for a fleet).
+    async fn credentials(&self) -> Result<Option<Vec<ScramCredential>>, CredentialError> {
+        self.scram
+            .get(|| async {
+                match credentials::describe(&self.admin).await {
+                    Ok(c) => Ok(Some(c)),
+                    Err(CredentialError::Unsupported) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+
+    /// The SCRAM credentials of the tenant (its prefix) and those `managed` names; none on a cluster that
+    /// does not offer them.
+    async fn tenant_credentials(&self, prefix: &str, managed: &[String]) -> Result<Vec<Spec>, ProviderError> {
+        let all = self
+            .credentials()
+            .await
+            .map_err(|e| ProviderError::backend(Domain::Kafka, format!("Kafka DescribeUserScramCredentials: {e}")))?;
+        Ok(all
+            .unwrap_or_default()
+            .into_iter()
+            .map(Spec::KafkaScramCredential)
+            .filter(|s| match s {
+                Spec::KafkaScramCredential(c) => {
+                    c.user.starts_with(prefix) || managed.contains(&s.address().to_string())
+                }
+                _ => false,
+            })
+            .collect())
     }
 
     /// Every topic of the cluster and its brokers: one Metadata request, or (reads shared by a fleet) the
@@ -91,6 +132,16 @@ fn acls(items: &[Item]) -> HashMap<&Address, &Acl> {
         .iter()
         .filter_map(|i| match &i.spec {
             Spec::KafkaAcl(a) => Some((&i.address, a)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn scram(items: &[Item]) -> HashMap<&Address, &ScramCredential> {
+    items
+        .iter()
+        .filter_map(|i| match &i.spec {
+            Spec::KafkaScramCredential(c) => Some((&i.address, c)),
             _ => None,
         })
         .collect()
@@ -257,8 +308,9 @@ impl Provider for Kafka {
             }
             _ => false,
         });
+        let scram = self.tenant_credentials(&prefix, &managed).await?;
         Ok(provider::sealed(
-            found.into_iter().map(Spec::KafkaTopic).chain(acls),
+            found.into_iter().map(Spec::KafkaTopic).chain(acls).chain(scram),
             key,
         ))
     }
@@ -268,8 +320,8 @@ impl Provider for Kafka {
     }
 
     /// A topic created (or whose replication factor changes) with more replicas than the cluster has
-    /// brokers (`kafka-replication-factor`), and an ACL created on a cluster without an authorizer: Kafka
-    /// refuses them.
+    /// brokers (`kafka-replication-factor`), an ACL created on a cluster without an authorizer, and a SCRAM
+    /// credential on a cluster without their API: Kafka refuses them.
     async fn refusals(
         &self,
         _: &Tenant,
@@ -286,11 +338,18 @@ impl Provider for Kafka {
                     .map(|a| (a.clone(), format!("{} (SECURITY_DISABLED)", acl::NO_AUTHORIZER))),
             );
         }
+        let wanted = desired.iter().filter(|i| matches!(i.spec, Spec::KafkaScramCredential(_)));
+        if wanted.clone().next().is_some()
+            && self.credentials().await.ok().flatten().is_none()
+        {
+            out.extend(wanted.map(|i| (i.address.clone(), CredentialError::Unsupported.to_string())));
+        }
         Ok(out)
     }
 
     fn share_reads(&self, _tenants: &[Tenant]) {
         self.cluster.share();
+        self.scram.share();
     }
 
     async fn apply(
@@ -298,11 +357,12 @@ impl Provider for Kafka {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        _bases: &HashMap<Address, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         refuse_idle(changes, desired, live)?;
         let (d, l) = (topics(desired), topics(live));
         let (da, la) = (acls(desired), acls(live));
+        let (ds, ls) = (scram(desired), scram(live));
         let waves = provider::by_wave(changes, Domain::Kafka);
         // ACL errors do not stop the topics' work: the first is reported at the end.
         let mut acl_error: Option<AclError> = None;
@@ -345,6 +405,11 @@ impl Provider for Kafka {
                 };
                 acl_error = r.err();
             }
+            let alterations = credentials::alterations(wave, &ds, &ls, bases)
+                .map_err(|m| failed(m, "AlterUserScramCredentials", done))?;
+            credentials::alter(&self.admin, alterations)
+                .await
+                .map_err(|e| failed(e.to_string(), "AlterUserScramCredentials", done))?;
             done += wave.len();
         }
         match acl_error {

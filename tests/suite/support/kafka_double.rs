@@ -1,6 +1,6 @@
 //! A protocol-level Kafka test double with an authorizer: a TCP server on 127.0.0.1 that answers
 //! ApiVersions, Metadata, DescribeAcls, CreateAcls, DeleteAcls, CreateTopics, DescribeConfigs,
-//! IncrementalAlterConfigs, CreatePartitions, DeleteTopics and ListGroups as the Kafka protocol specifies (messages encoded and decoded by the `kafka-protocol` crate), keeps ACL bindings and topics in
+//! IncrementalAlterConfigs, CreatePartitions, DeleteTopics, ListGroups and Describe/AlterUserScramCredentials as the Kafka protocol specifies (messages encoded and decoded by the `kafka-protocol` crate), keeps ACL bindings and topics in
 //! memory, and counts the requests it gets. No broker here has an authorizer; this is what falconer's ACL
 //! requests are verified against.
 #![allow(dead_code)]
@@ -67,6 +67,10 @@ pub struct State {
     pub logins: Vec<(String, String)>,
     /// Sign-ins refused.
     pub refused_logins: usize,
+    /// SCRAM credentials (shared with the sign-ins of a double with SASL).
+    pub scram: crate::kafka_scram::Credentials,
+    /// Whether the double answers as a cluster without SCRAM credentials' API (before Kafka 2.7).
+    pub without_scram: bool,
 }
 
 /// How a double is secured: TLS (with its server configuration), and SASL. Neither: plain text, as
@@ -127,6 +131,8 @@ const SUPPORTED: &[ApiKey] = &[
     ApiKey::ListGroups,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 impl KafkaDouble {
@@ -145,7 +151,14 @@ impl KafkaDouble {
     pub async fn start_on(port: u16, secured: Secured) -> std::io::Result<KafkaDouble> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            scram: secured
+                .sasl
+                .as_ref()
+                .map(|s| s.credentials.clone())
+                .unwrap_or_default(),
+            ..State::default()
+        }));
         let shared = state.clone();
         let host = if secured.tls.is_some() {
             "localhost"
@@ -227,7 +240,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             && !(api.valid_versions().min..=api.valid_versions().max).contains(&version)
         {
             // A newer ApiVersions than this double knows: answer in v0 with UNSUPPORTED_VERSION, as brokers do.
-            let mut r = api_versions();
+            let mut r = api_versions(state.lock().expect("state").without_scram);
             r.error_code = 35;
             (ResponseKind::ApiVersions(r), 0)
         } else {
@@ -258,10 +271,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-fn api_versions() -> ApiVersionsResponse {
+fn api_versions(without_scram: bool) -> ApiVersionsResponse {
+    let scram = [
+        ApiKey::DescribeUserScramCredentials,
+        ApiKey::AlterUserScramCredentials,
+    ];
     ApiVersionsResponse::default().with_api_keys(
         SUPPORTED
             .iter()
+            .filter(|k| !(without_scram && scram.contains(k)))
             .map(|k| {
                 let v = k.valid_versions();
                 ApiVersion::default()
@@ -345,7 +363,15 @@ fn matches(
 fn respond(request: RequestKind, state: &Mutex<State>, port: u16) -> ResponseKind {
     let mut st = state.lock().expect("state");
     match request {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions(st.without_scram)),
+        RequestKind::DescribeUserScramCredentials(req) => {
+            ResponseKind::DescribeUserScramCredentials(crate::kafka_scram::describe(
+                &st.scram, &req,
+            ))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            ResponseKind::AlterUserScramCredentials(crate::kafka_scram::alter(&st.scram, &req))
+        }
         RequestKind::Metadata(req) => {
             let wanted: Option<Vec<String>> = req.topics.map(|ts| {
                 ts.into_iter()

@@ -15,6 +15,9 @@ pub struct Sasl {
     pub mechanisms: Vec<String>,
     pub users: Vec<(String, String)>,
     pub tokens: Arc<Mutex<Vec<String>>>,
+    /// SCRAM credentials set through AlterUserScramCredentials: a user with one for the mechanism signs in
+    /// with it (its salt, iterations and salted password), as a broker does; the others with `users`.
+    pub credentials: crate::kafka_scram::Credentials,
 }
 
 /// A connection's exchange so far.
@@ -32,6 +35,8 @@ struct Scram {
     client_first_bare: String,
     server_first: String,
     nonce: String,
+    /// The salted password of the stored credential the exchange uses, if any.
+    salted: Option<Vec<u8>>,
 }
 
 const ITERATIONS: u32 = 4096;
@@ -150,13 +155,29 @@ impl Sasl {
         let user = attr(bare, "n").ok_or("no user")?.to_string();
         let cnonce = attr(bare, "r").ok_or("no nonce")?;
         let nonce = format!("{cnonce}double{}", bare.len());
-        let server_first = format!("r={nonce},s={},i={ITERATIONS}", b64().encode(SALT));
+        let mechanism = if wide {
+            "SCRAM-SHA-512"
+        } else {
+            "SCRAM-SHA-256"
+        };
+        let stored = self
+            .credentials
+            .lock()
+            .expect("credentials")
+            .get(&(user.clone(), mechanism.to_string()))
+            .cloned();
+        let (salt, iterations) = match &stored {
+            Some(c) => (c.salt.clone(), c.iterations as u32),
+            None => (SALT.to_vec(), ITERATIONS),
+        };
+        let server_first = format!("r={nonce},s={},i={iterations}", b64().encode(salt));
         session.scram = Some(Scram {
             wide,
             user,
             client_first_bare: bare.to_string(),
             server_first: server_first.clone(),
             nonce,
+            salted: stored.map(|c| c.salted_password),
         });
         Ok(server_first.into_bytes())
     }
@@ -169,8 +190,10 @@ impl Sasl {
         if attr(without_proof, "r") != Some(s.nonce.as_str()) {
             return Err(fail());
         }
-        let password = self.password(&s.user).ok_or_else(fail)?;
-        let salted = salted(s.wide, password.as_bytes());
+        let salted = match &s.salted {
+            Some(stored) => stored.clone(),
+            None => salted(s.wide, self.password(&s.user).ok_or_else(fail)?.as_bytes()),
+        };
         let client_key = hmac(s.wide, &salted, b"Client Key");
         let stored = hash(s.wide, &client_key);
         let auth = format!("{},{},{without_proof}", s.client_first_bare, s.server_first);
