@@ -209,3 +209,103 @@ async fn a_cluster_without_scram_credentials_refuses_them_before_writing() {
     assert!(both(&o).contains("out-of-scope"), "{}", both(&o));
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// Carried by export and backup (the password never: a backup cannot hold it), and restored into another
+/// tenant with the identifier map: refused before writing while the password is unknown, then created with
+/// the password a manifest gives, verified, and signed in with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_credentials_back_up_and_restore_into_another_tenant() {
+    let double = double().await;
+    let mut e = env(&double, "falconer", ADMIN_PASSWORD, "SCRAM-SHA-512");
+    e.push(("ORDERS_PW".into(), "orders-first-pw".into()));
+    let w = Workdir::new("kafka", "scramrs", e);
+    let a = credential("acme.orders-svc", "SCRAM-SHA-512", "iterations = 8192\n");
+    w.write("m.toml", &format!("[tenant]\nid = \"acme\"\n{a}"));
+    code(&w.apply(&[]), 0);
+
+    let o = w.run(&["export", "--tenant", "acme", "--manifest", &w.manifest()]);
+    code(&o, 0);
+    let exported = both(&o);
+    assert!(
+        exported.contains("[[kafka.scram_credential]]"),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("user = \"acme.orders-svc\""),
+        "{exported}"
+    );
+    assert!(exported.contains("iterations = 8192"), "{exported}");
+    assert!(!exported.contains("orders-first-pw"), "{exported}");
+
+    let repo = w.dir.join("repo").display().to_string();
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        "acme",
+        "--manifest",
+        &w.manifest(),
+        "--repo",
+        &repo,
+        "--json",
+    ]);
+    code(&o, 0);
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let id = record["id"].as_str().expect("an id").to_string();
+    let kafka = record["domains"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["domain"] == "kafka"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (kafka["status"].as_str(), kafka["resources"].as_u64()),
+        (Some("ok"), Some(1)),
+        "{record}"
+    );
+
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            &id,
+            "--tenant",
+            "globex",
+            "--repo",
+            &repo,
+            "--accept-proposed-map",
+            "--auto-approve",
+        ];
+        args.extend(extra);
+        w.run(&args)
+    };
+    let o = restore(&[]);
+    code(&o, 4);
+    assert!(
+        both(&o).contains("kafka.scram_credential.\"globex.orders-svc\".SCRAM-SHA-512 /password"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(stored(&double).len(), 1, "nothing is written");
+
+    let given = w.dir.join("given");
+    std::fs::create_dir_all(&given).expect("a directory");
+    let g = credential("globex.orders-svc", "SCRAM-SHA-512", "iterations = 8192\n");
+    std::fs::write(
+        given.join("m.toml"),
+        format!("[tenant]\nid = \"globex\"\n{g}"),
+    )
+    .expect("writes");
+    let o = restore(&["--manifest", &given.display().to_string(), "--verify"]);
+    code(&o, 0);
+    assert!(
+        stored(&double).contains(&("globex.orders-svc".into(), "SCRAM-SHA-512".into(), 8192)),
+        "{:?}",
+        stored(&double)
+    );
+    assert!(signs_in(
+        &double,
+        &w,
+        "globex.orders-svc",
+        "orders-first-pw"
+    ));
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
