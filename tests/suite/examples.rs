@@ -67,6 +67,13 @@ fn toml_and_kdl_examples_load_to_the_same_model() {
     assert_eq!(ct, ck);
 }
 
+/// Kinds the example leaves out, each with why (the list only shrinks).
+const NOT_IN_THE_EXAMPLE: &[(&str, &str)] = &[(
+    "kafka.scram_credential",
+    "the example is applied to the suite's broker (noida-db), which does not offer SCRAM credentials: a \
+     cluster without them refuses the whole apply before writing (tests/suite/scram.rs covers the kind)",
+)];
+
 #[test]
 fn the_example_covers_every_kind_of_every_domain() {
     let m = load("examples/acme");
@@ -78,7 +85,12 @@ fn the_example_covers_every_kind_of_every_domain() {
     for k in KINDS {
         let meta = (k.meta)();
         let name = format!("{}.{}", meta.domain, meta.kind);
-        assert!(present.contains(&name), "examples/acme has no {name}");
+        let excused = NOT_IN_THE_EXAMPLE.iter().any(|(k, _)| *k == name);
+        assert_ne!(
+            present.contains(&name),
+            excused,
+            "examples/acme and {name} (excused: {excused})"
+        );
     }
 }
 
