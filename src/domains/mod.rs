@@ -574,6 +574,8 @@ kinds! {
     MongoDatabase => mongo::Database,
     MongoCollection => mongo::Collection,
     MongoIndex => mongo::Index,
+    MongoRole => mongo::principals::Role,
+    MongoUser => mongo::principals::User,
     KafkaTopic => kafka::Topic,
     KafkaAcl => kafka::Acl,
     KafkaScramCredential => kafka::scram::ScramCredential,

@@ -596,7 +596,7 @@ fn new_indexes_of_a_collection_are_one_request() {
     let plan = falconer::plan::make(&m.tenant, &desired, &[], &Default::default()).expect("plans");
     let by: HashMap<&falconer::model::Address, &falconer::domains::Spec> =
         desired.iter().map(|i| (&i.address, &i.spec)).collect();
-    let waves = ops(&plan.changes, &by, &HashMap::new());
+    let waves = ops(&plan.changes, &by, &HashMap::new(), &HashMap::new());
     let shown: Vec<Vec<String>> = waves
         .iter()
         .map(|w| w.values().flatten().map(Op::shown).collect())
@@ -618,9 +618,9 @@ fn new_indexes_of_a_collection_are_one_request() {
     );
 }
 
-/// What no kind carries is named: a user of the database. A time series collection and a collection with
-/// pre- and post-images were named here until the collection kind carried them: the export now holds
-/// them. `--strict` refuses the export.
+/// What no kind carries is named: a collection's storage engine options. A time series collection, a
+/// collection with pre- and post-images and a user of the database were named here until the collection,
+/// user and role kinds carried them: the export now holds them. `--strict` refuses the export.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_no_kind_carries_is_named() {
     let w = World::new("inventory").await;
@@ -639,6 +639,9 @@ async fn what_no_kind_carries_is_named() {
     db.run_command(doc! { "createUser": "reporter", "pwd": "throwaway-password", "roles": [{ "role": "read", "db": "gamma" }] })
         .await
         .expect("creates a user");
+    db.run_command(doc! { "create": "tuned", "storageEngine": { "wiredTiger": { "configString": "block_compressor=zstd" } } })
+        .await
+        .expect("creates a collection with storage engine options");
     let export = |out: &str| {
         [
             "export", "--tenant", "gamma", "--domain", "mongo", "-o", out,
@@ -648,12 +651,17 @@ async fn what_no_kind_carries_is_named() {
     };
     let args = export("/dev/null");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let err = crate::support::named_and_strict(&w, &args, "1 user: user reporter@gamma");
+    let err = crate::support::named_and_strict(
+        &w,
+        &args,
+        "1 collection option: storageEngine of collection gamma.tuned",
+    );
     for carried in [
         "readings",
         "audited",
         "timeseries",
         "changeStreamPreAndPostImages",
+        "reporter",
     ] {
         assert!(!err.contains(carried), "{carried} is carried: {err}");
     }
@@ -664,10 +672,12 @@ async fn what_no_kind_carries_is_named() {
         0,
     );
     let exported = std::fs::read_to_string(&out).expect("the export");
+    assert!(!exported.contains("throwaway-password"), "{exported}");
     for line in [
         "[mongo.collection.timeseries]\ntime_field = \"at\"\nmeta_field = \"sensor\"\ngranularity = \"minutes\"",
         "expire_after_seconds = 86400",
         "change_stream_pre_and_post_images = true",
+        "[[mongo.user]]\ndatabase = \"gamma\"\nname = \"reporter\"\npassword = \"***REDACTED***\"\n\n[[mongo.user.roles]]\nrole = \"read\"",
     ] {
         assert!(exported.contains(line), "{line}:\n{exported}");
     }
@@ -800,7 +810,7 @@ async fn updates_the_test_server_cannot_show_send_mongodbs_commands() {
     let (d, l) = (by(&desired), by(&live));
     let d: HashMap<_, _> = d.iter().map(|(a, s)| (a, s)).collect();
     let l: HashMap<_, _> = l.iter().map(|(a, s)| (a, s)).collect();
-    let waves = ops(&plan.changes, &d, &l);
+    let waves = ops(&plan.changes, &d, &l, &HashMap::new());
     let commands: Vec<mongodb::bson::Document> = waves
         .iter()
         .flat_map(|w| w.values().flatten())

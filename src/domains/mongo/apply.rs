@@ -52,6 +52,8 @@ pub enum Op {
         coll: String,
         name: String,
     },
+    /// A command on a database's users or roles.
+    Principal(super::principals_live::Command),
 }
 
 impl Op {
@@ -76,6 +78,7 @@ impl Op {
                     .join(", ")
             ),
             Op::DropIndex { db, coll, name } => format!("dropIndexes {db}.{coll} {name}"),
+            Op::Principal(p) => p.shown.clone(),
         }
     }
 
@@ -87,13 +90,14 @@ impl Op {
             | Op::CollMod { db, .. }
             | Op::CreateIndexes { db, .. }
             | Op::DropIndex { db, .. } => db,
+            Op::Principal(p) => &p.db,
         }
     }
 
     /// The collection the command is about (empty for a database-wide one).
     fn collection(&self) -> &str {
         match self {
-            Op::DropDatabase(_) => "",
+            Op::DropDatabase(_) | Op::Principal(_) => "",
             Op::Create(c) => &c.name,
             Op::CollMod { command, .. } => command.get_str("collMod").unwrap_or_default(),
             Op::Drop { coll, .. } | Op::CreateIndexes { coll, .. } | Op::DropIndex { coll, .. } => {
@@ -115,6 +119,7 @@ impl Op {
             Op::DropIndex { coll, name, .. } => {
                 doc! { "dropIndexes": coll.as_str(), "index": name.as_str() }
             }
+            Op::Principal(p) => p.command.clone(),
         }
     }
 
@@ -127,16 +132,16 @@ impl Op {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if self.is_drop() && gone(&e) => Ok(()),
+            Err(e) if self.is_drop() && (gone(&e) || super::principals_live::gone(&e)) => Ok(()),
             Err(e) => Err((self.shown(), e)),
         }
     }
 
     fn is_drop(&self) -> bool {
-        matches!(
-            self,
-            Op::DropDatabase(_) | Op::Drop { .. } | Op::DropIndex { .. }
-        )
+        match self {
+            Op::Principal(p) => p.drop,
+            other => matches!(other, Op::DropDatabase(_) | Op::Drop { .. } | Op::DropIndex { .. }),
+        }
     }
 }
 
@@ -286,11 +291,13 @@ fn collmod_index(i: &Index, live: Option<&Index>) -> Option<Document> {
 /// database-wide command has an empty collection).
 pub type Waves = Vec<IndexMap<(String, String), Vec<Op>>>;
 
-/// Turns changes (in plan order) into commands. `desired` and `live` are the MongoDB resources by address.
+/// Turns changes (in plan order) into commands. `desired` and `live` are the MongoDB resources by address;
+/// `passwords` the users' whose change sets it.
 pub fn ops(
     changes: &[Change],
     desired: &HashMap<&Address, &Spec>,
     live: &HashMap<&Address, &Spec>,
+    passwords: &HashMap<&Address, String>,
 ) -> Waves {
     let gone = Gone::of(changes, live);
     // Indexes the plan creates or rebuilds itself.
@@ -301,6 +308,7 @@ pub fn ops(
         let d = desired.get(&c.address).copied();
         let l = live.get(&c.address).copied();
         let out = match (c.action, d) {
+            _ if matches!(c.kind.name, "user" | "role") => principal_ops(c, d, l, passwords.get(&c.address)),
             (Action::Delete, _) => gone.deletes(l),
             (_, Some(Spec::MongoCollection(x))) => collection_ops(c, x, desired, &planned),
             (_, Some(Spec::MongoIndex(x))) => index_ops(c, x, l, &gone),
@@ -321,6 +329,33 @@ pub fn ops(
         place(&mut waves[slot], out);
     }
     waves
+}
+
+/// A user's or role's change as its commands.
+fn principal_ops(c: &Change, d: Option<&Spec>, l: Option<&Spec>, password: Option<&String>) -> Vec<Op> {
+    use super::principals_live::{role, user};
+    let commands = match (d, l) {
+        (Some(Spec::MongoRole(x)), l) => role(c, Some(x), l.and_then(as_role)),
+        (None, Some(Spec::MongoRole(x))) => role(c, None, Some(x)),
+        (Some(Spec::MongoUser(x)), l) => user(c, Some(x), l.and_then(as_user), password.map(String::as_str)),
+        (None, Some(Spec::MongoUser(x))) => user(c, None, Some(x), None),
+        _ => Vec::new(),
+    };
+    commands.into_iter().map(Op::Principal).collect()
+}
+
+fn as_role(s: &Spec) -> Option<&super::principals::Role> {
+    match s {
+        Spec::MongoRole(r) => Some(r),
+        _ => None,
+    }
+}
+
+fn as_user(s: &Spec) -> Option<&super::principals::User> {
+    match s {
+        Spec::MongoUser(u) => Some(u),
+        _ => None,
+    }
 }
 
 /// Puts a change's commands in its wave, by collection; new indexes of one collection in one wave go in

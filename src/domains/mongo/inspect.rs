@@ -79,6 +79,11 @@ pub async fn inspect(
                 .map(Spec::MongoIndex),
         );
     }
+    let principals: Vec<Vec<Spec>> = crate::util::each_of(&dbs, |db| super::principals_live::read(client, db))
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    out.extend(principals.into_iter().flatten());
     for s in &mut out {
         s.normalize();
     }

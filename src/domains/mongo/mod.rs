@@ -9,6 +9,8 @@ pub mod bson;
 pub mod inspect;
 pub mod inventory;
 pub mod options;
+pub mod principals;
+pub mod principals_live;
 pub mod provider;
 mod tls;
 
@@ -373,7 +375,7 @@ fn find_operator<'a>(v: &'a Value, ops: &[&str]) -> Option<&'a str> {
 }
 
 /// The rules MongoDB holds databases, collections and indexes to (the table in docs/mongo.md).
-pub const RULES: &[Rule] = &[NAMES, COLLECTION_RULE, INDEX_OPTIONS, options::OPTIONS_RULE];
+pub const RULES: &[Rule] = &[NAMES, COLLECTION_RULE, INDEX_OPTIONS, options::OPTIONS_RULE, principals::PRINCIPALS];
 
 const NAMES: Rule = Rule {
     id: "mongo-name",

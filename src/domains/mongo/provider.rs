@@ -13,7 +13,7 @@ use mongodb::options::ClientOptions;
 
 use super::{apply, inspect};
 use crate::domains::Spec;
-use crate::domains::item::{Change, Item};
+use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, DesiredSpecs, Provider, ProviderError, System, UrlTable};
 use crate::setup::{Env, SetupError};
 use crate::model::{Address, Domain, Tenant};
@@ -146,7 +146,12 @@ fn refuse_idle(
         provider::refuse_idle(Domain::Mongo, c, d, l, |one, alone| {
             // An update's commands read only its own resource (a replace's would read its indexes too).
             let only = HashMap::from([(&c.address, alone)]);
-            let waves = apply::ops(std::slice::from_ref(one), &only, live);
+            // A password that changes is set (its value is read at apply; any stands in for it here).
+            let password: HashMap<&Address, String> = super::principals_live::sets_password(one)
+                .then(|| (&c.address, String::new()))
+                .into_iter()
+                .collect();
+            let waves = apply::ops(std::slice::from_ref(one), &only, live, &password);
             Ok::<usize, std::convert::Infallible>(
                 waves.iter().flat_map(|w| w.values()).map(Vec::len).sum(),
             )
@@ -252,7 +257,7 @@ impl Provider for Mongo {
         changes: &[Change],
         desired: &[Item],
         live: &[Item],
-        _bases: &HashMap<Address, PathBuf>,
+        bases: &HashMap<Address, PathBuf>,
     ) -> Result<usize, ProviderError> {
         let mine: Vec<Change> = changes
             .iter()
@@ -264,7 +269,8 @@ impl Provider for Mongo {
             provider::by_address(live, Domain::Mongo),
         );
         refuse_idle(&mine, &d, &l)?;
-        let waves = apply::ops(&mine, &d, &l);
+        let passwords = passwords(&mine, &d, bases)?;
+        let waves = apply::ops(&mine, &d, &l, &passwords);
         apply::execute(&self.client, &waves)
             .await
             .map_err(|(done, command, e)| ProviderError::Failed {
@@ -275,6 +281,38 @@ impl Provider for Mongo {
             })?;
         Ok(mine.len())
     }
+}
+
+/// The passwords of the users whose change sets one (created, or its secret changed), read from their
+/// secrets; a user to create whose password is unknown is refused, naming it.
+fn passwords<'a>(
+    changes: &'a [Change],
+    desired: &HashMap<&Address, &Spec>,
+    bases: &HashMap<Address, PathBuf>,
+) -> Result<HashMap<&'a Address, String>, ProviderError> {
+    let mut out = HashMap::new();
+    for c in changes.iter().filter(|c| super::principals_live::sets_password(c)) {
+        let Some(Spec::MongoUser(u)) = desired.get(&c.address) else { continue };
+        let base = bases.get(&c.address).map(PathBuf::as_path).unwrap_or(std::path::Path::new("."));
+        let refused = |why: String| ProviderError::Change { domain: Domain::Mongo, message: format!("{}: {why}", c.address) };
+        let password = match &u.password {
+            Some(s) => crate::secrets::resolve(s, base)
+                .map_err(|e| refused(format!("the password ({}) cannot be read: {}", s.describe(), e.0)))?,
+            None => None,
+        };
+        match (password, c.action) {
+            (Some(p), _) => {
+                out.insert(&c.address, p);
+            }
+            (None, Action::Create | Action::Replace) => {
+                return Err(refused(
+                    "the password is unknown, and MongoDB creates a user only with one: give it in the manifest (`password = { env = \"NAME\" }`)".into(),
+                ));
+            }
+            (None, _) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// `buildInfo` and `connectionStatus` (with privileges) in `falconer doctor`'s words: the version, the
