@@ -198,6 +198,26 @@ const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "kafka::each_change_plans_minimally_and_applies",
     ),
     (
+        "mongo.role",
+        "privilege",
+        "mongo::users_and_roles_apply_sign_in_rotate_and_delete",
+    ),
+    (
+        "mongo.role",
+        "roles",
+        "mongo::users_and_roles_apply_sign_in_rotate_and_delete",
+    ),
+    (
+        "mongo.user",
+        "roles",
+        "mongo::users_and_roles_apply_sign_in_rotate_and_delete",
+    ),
+    (
+        "mongo.user",
+        "password",
+        "mongo::users_and_roles_apply_sign_in_rotate_and_delete",
+    ),
+    (
         "kafka.scram_credential",
         "iterations",
         "scram::scram_credentials_apply_sign_in_rotate_and_delete",

@@ -677,7 +677,7 @@ async fn what_no_kind_carries_is_named() {
         "[mongo.collection.timeseries]\ntime_field = \"at\"\nmeta_field = \"sensor\"\ngranularity = \"minutes\"",
         "expire_after_seconds = 86400",
         "change_stream_pre_and_post_images = true",
-        "[[mongo.user]]\ndatabase = \"gamma\"\nname = \"reporter\"\npassword = \"***REDACTED***\"\n\n[[mongo.user.roles]]\nrole = \"read\"",
+        "[[mongo.user]]\nname = \"reporter\"\ndatabase = \"gamma\"\npassword = \"***REDACTED***\"\n\n[[mongo.user.roles]]\nrole = \"read\"",
     ] {
         assert!(exported.contains(line), "{line}:\n{exported}");
     }
@@ -835,4 +835,174 @@ async fn updates_the_test_server_cannot_show_send_mongodbs_commands() {
         .map_err(|(_, what, e)| format!("{what}: {e}"))
         .expect("the server accepts both");
     w.finish();
+}
+
+/// Whether `user` signs in to `db` with `password` (SecantusDB checks the SCRAM-SHA-256 proof).
+async fn signs_in(w: &World, db: &str, user: &str, password: &str) -> bool {
+    let port = w
+        .mongo
+        .url
+        .trim_start_matches("mongodb://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let url = format!(
+        "mongodb://{user}:{password}@127.0.0.1:{port}/{db}?directConnection=true&serverSelectionTimeoutMS=3000"
+    );
+    let Ok(client) = mongodb::Client::with_uri_str(&url).await else {
+        return false;
+    };
+    let r = client.database(db).run_command(doc! { "ping": 1 }).await;
+    if let Err(e) = &r {
+        eprintln!("sign-in of {user}: {e}");
+    }
+    r.is_ok()
+}
+
+/// A database's roles and users: created (a role before the user granted it), read back as planned, signed in
+/// with; a role's privileges and a user's grants changed in place; the password rotated (the old one no
+/// longer signs in); a user deleted (a hazard), then its role. The password is in no output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_roles_apply_sign_in_rotate_and_delete() {
+    let mut world = World::new("principals").await;
+    world
+        .w
+        .env
+        .push(("REPORTER_PW".into(), "reporter-first-pw".into()));
+    let w = &world;
+    let inherits = std::cell::RefCell::new("{ role = \"read\" }".to_string());
+    let manifest = |actions: &str, grants: &str, user: bool| {
+        let user = if user {
+            format!(
+                "[[mongo.user]]\ndatabase = \"gamma\"\nname = \"reporter\"\nroles = [{grants}]\npassword = {{ env = \"REPORTER_PW\" }}\n"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "[tenant]\nid = \"gamma\"\n[[mongo.database]]\nname = \"gamma\"\n\
+             [[mongo.collection]]\nname = \"orders\"\ndatabase = \"gamma\"\n\
+             [[mongo.role]]\ndatabase = \"gamma\"\nname = \"reporting\"\n\
+             privilege = [{{ collection = \"orders\", actions = [{actions}] }}]\nroles = [{}]\n{user}",
+            inherits.borrow()
+        )
+    };
+    w.write(
+        "m.toml",
+        &manifest("\"find\"", "{ role = \"reporting\" }", true),
+    );
+    let o = w.run(
+        &w.apply_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    code(&o, 0);
+    assert!(!both(&o).contains("reporter-first-pw"), "{}", both(&o));
+    w.converged();
+    assert!(signs_in(w, "gamma", "reporter", "reporter-first-pw").await);
+    assert!(!signs_in(w, "gamma", "reporter", "a-wrong-pw").await);
+    let users = w
+        .client
+        .database("gamma")
+        .run_command(doc! { "usersInfo": 1 })
+        .await
+        .expect("usersInfo");
+    let roles = users.get_array("users").expect("users")[0]
+        .as_document()
+        .expect("a user")
+        .get_array("roles")
+        .expect("roles")
+        .clone();
+    assert_eq!(
+        roles,
+        vec![mongodb::bson::Bson::Document(
+            doc! { "role": "reporting", "db": "gamma" }
+        )]
+    );
+
+    // A privilege's actions, then the user's grants, each changed in place.
+    w.write(
+        "m.toml",
+        &manifest("\"find\", \"insert\"", "{ role = \"reporting\" }", true),
+    );
+    w.step("mongo.role.gamma.reporting", &["privilege"]);
+    w.write(
+        "m.toml",
+        &manifest(
+            "\"find\", \"insert\"",
+            "{ role = \"reporting\" }, { role = \"readWrite\" }",
+            true,
+        ),
+    );
+    w.step("mongo.user.gamma.reporter", &["roles"]);
+    let privileges = w
+        .client
+        .database("gamma")
+        .run_command(doc! { "rolesInfo": "reporting", "showPrivileges": true })
+        .await
+        .expect("rolesInfo");
+    assert!(privileges.to_string().contains("insert"), "{privileges}");
+    *inherits.borrow_mut() = "{ role = \"read\" }, { role = \"dbAdmin\" }".into();
+    w.write(
+        "m.toml",
+        &manifest(
+            "\"find\", \"insert\"",
+            "{ role = \"reporting\" }, { role = \"readWrite\" }",
+            true,
+        ),
+    );
+    w.step("mongo.role.gamma.reporting", &["roles"]);
+
+    // A new password: set, and the old one no longer signs in.
+    world.w.env.retain(|(k, _)| k != "REPORTER_PW");
+    world
+        .w
+        .env
+        .push(("REPORTER_PW".into(), "reporter-second-pw".into()));
+    let w = &world;
+    w.step("mongo.user.gamma.reporter", &["password"]);
+    assert!(signs_in(w, "gamma", "reporter", "reporter-second-pw").await);
+    assert!(!signs_in(w, "gamma", "reporter", "reporter-first-pw").await);
+
+    // The user deleted (it can no longer sign in: allowed by name), then the role.
+    w.write("m.toml", &manifest("\"find\", \"insert\"", "", false));
+    let o = w.run(
+        &w.apply_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(both(&o).contains("CHANGES_SIGN_IN"), "{}", both(&o));
+    code(
+        &w.run(
+            &w.apply_args(&["CHANGES_SIGN_IN"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        0,
+    );
+    w.converged();
+    assert!(!signs_in(w, "gamma", "reporter", "reporter-second-pw").await);
+    w.write("m.toml", "[tenant]\nid = \"gamma\"\n[[mongo.database]]\nname = \"gamma\"\n[[mongo.collection]]\nname = \"orders\"\ndatabase = \"gamma\"\n");
+    code(
+        &w.run(
+            &w.apply_args(&[])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        0,
+    );
+    w.converged();
+    let left = w
+        .client
+        .database("gamma")
+        .run_command(doc! { "rolesInfo": 1 })
+        .await
+        .expect("rolesInfo");
+    assert!(left.get_array("roles").expect("roles").is_empty(), "{left}");
+    world.finish();
 }

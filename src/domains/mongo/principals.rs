@@ -51,8 +51,8 @@ model! {
 
     /// A role defined in a tenant's database.
     pub struct Role {
-        pub database: String,
         pub name: String,
+        pub database: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub privilege: Vec<Privilege>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -63,8 +63,8 @@ model! {
 
     /// A user defined in a tenant's database (it signs in against that database).
     pub struct User {
-        pub database: String,
         pub name: String,
+        pub database: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub roles: Vec<RoleGrant>,
         /// Never read back: set when created and when it changes.
