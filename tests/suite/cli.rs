@@ -27,7 +27,7 @@ fn validate_exit_codes() {
     let ok = falconer(&["validate", "examples/acme", "examples/acme-kdl"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert!(
-        text(&ok.stdout).contains("examples/acme: valid manifest: tenant `acme`, 57 resources")
+        text(&ok.stdout).contains("examples/acme: valid manifest: tenant `acme`, 59 resources")
     );
 
     let bad = falconer(&["validate", "tests/malformed/unknown_field.toml"]);
@@ -190,7 +190,7 @@ fn plan_exit_codes_and_saved_plan() {
     let out = falconer(&["plan", "examples/acme", "--against", e]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("Plan: 57 to create, 0 to update, 0 to replace, 0 to delete.")
+        text(&out.stdout).contains("Plan: 59 to create, 0 to update, 0 to replace, 0 to delete.")
     );
 
     let planfile = dir.join("plan.json");

@@ -3,7 +3,7 @@
 //! (a secret: sent to the server, which keeps only its SCRAM verifiers, and never read back).
 
 use crate::diag::Rule;
-use crate::domains::{Checker, HazardCx, Reference, ResourceKind};
+use crate::domains::{Checker, Reference, ResourceKind};
 use crate::model::flags::*;
 use crate::model::{Address, Domain, FieldMeta, Hazard, HazardCode, KindMeta, SecretValue, Tenant};
 use crate::{kind_basics, model};
@@ -76,8 +76,8 @@ model! {
 
 pub(super) const PRINCIPALS: Rule = Rule {
     id: "mongo-user-role",
-    says: "a user or role name is 1 to 128 characters without NUL; a privilege lists at least one action; a \
-           granted role of the database is built in or defined there",
+    says: "a user or role name is 1 to 128 characters without NUL, a role's not a built-in role's; a privilege \
+           lists at least one action",
     source: "MongoDB manual, createUser and createRole (BadValue, RoleNotFound)",
     breaks: "[[mongo.role]]\ndatabase = \"acme\"\nname = \"reporting\"\n\
              privilege = [{ collection = \"orders\", actions = [] }]\n",
@@ -124,14 +124,16 @@ fn normalize_grants(grants: &mut Vec<RoleGrant>, own: &str) {
     grants.dedup();
 }
 
-/// The grants of roles defined in a database (not built in): references to those roles.
+/// The grants of roles defined in a database (not built in): references to those roles, which order a
+/// declared role before what is granted it (a role may also be made by another tool: MongoDB refuses a grant
+/// of one that exists nowhere, RoleNotFound).
 fn grant_references(grants: &[RoleGrant], own: &str) -> Vec<Reference> {
     grants
         .iter()
         .enumerate()
         .filter(|(_, g)| !BUILTIN_ROLES.contains(&g.role.as_str()) && grant_db(g, own) != "admin")
         .map(|(i, g)| {
-            Reference::to(
+            Reference::soft(
                 format!("roles[{i}]"),
                 Address::new(Domain::Mongo, "role", vec![grant_db(g, own).to_string(), g.role.clone()]),
             )
@@ -221,6 +223,14 @@ impl ResourceKind for User {
     fn check(&self, cx: &mut Checker<'_>) {
         check_name(cx, &self.name, &self.database);
         cx.secret("password", self.password.as_ref());
+        if self.password.is_none() {
+            cx.warn(
+                "password",
+                "no-password",
+                "a user created without a password gets a random one nobody knows: it cannot sign in until \
+                 `password` is given",
+            );
+        }
     }
     fn secrets_needed(&self) -> Vec<String> {
         match self.password {
@@ -232,18 +242,6 @@ impl ResourceKind for User {
         if matches!(self.password, Some(SecretValue::Redacted(_))) {
             self.password = None;
         }
-    }
-    /// MongoDB creates a user of a database only with a password.
-    fn creation_gaps(&self) -> Vec<String> {
-        match self.password {
-            None | Some(SecretValue::Redacted(_)) => {
-                vec!["its password (never read from MongoDB: give it in a manifest)".into()]
-            }
-            _ => Vec::new(),
-        }
-    }
-    fn hazards(&self, _: Option<&Self>, _: &HazardCx<'_>) -> Vec<Hazard> {
-        Vec::new()
     }
     fn delete_hazards(&self) -> Vec<Hazard> {
         vec![Hazard::new(

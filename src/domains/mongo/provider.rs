@@ -284,7 +284,8 @@ impl Provider for Mongo {
 }
 
 /// The passwords of the users whose change sets one (created, or its secret changed), read from their
-/// secrets; a user to create whose password is unknown is refused, naming it.
+/// secrets. A user created without a password (none declared, or a restore's `--create-without-secrets`)
+/// gets a random one nobody knows: it exists with its grants and cannot sign in until one is given.
 fn passwords<'a>(
     changes: &'a [Change],
     desired: &HashMap<&Address, &Spec>,
@@ -300,19 +301,21 @@ fn passwords<'a>(
                 .map_err(|e| refused(format!("the password ({}) cannot be read: {}", s.describe(), e.0)))?,
             None => None,
         };
-        match (password, c.action) {
-            (Some(p), _) => {
-                out.insert(&c.address, p);
-            }
+        let password = match (password, c.action) {
+            (Some(p), _) => p,
             (None, Action::Create | Action::Replace) => {
-                return Err(refused(
-                    "the password is unknown, and MongoDB creates a user only with one: give it in the manifest (`password = { env = \"NAME\" }`)".into(),
-                ));
+                unknowable().map_err(|e| refused(format!("no random password for a user created without one: {e}")))?
             }
-            (None, _) => {}
-        }
+            (None, _) => continue,
+        };
+        out.insert(&c.address, password);
     }
     Ok(out)
+}
+
+/// 32 random bytes as hex: a password nobody knows.
+fn unknowable() -> Result<String, getrandom::Error> {
+    Ok(crate::util::random::<32>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `buildInfo` and `connectionStatus` (with privileges) in `falconer doctor`'s words: the version, the
