@@ -1458,6 +1458,12 @@ fn iam_cases() -> Vec<(String, String, String, String)> {
         ("sso_session_max_lifespan", "72000"),
         ("offline_session_idle_timeout", "86400"),
         ("password_policy", "\"length(10)\""),
+        ("events_enabled", "true"),
+        ("events_expiration", "604800"),
+        ("events_listeners", "[\"jboss-logging\", \"email\"]"),
+        ("enabled_event_types", "[\"LOGIN\", \"LOGIN_ERROR\"]"),
+        ("admin_events_enabled", "true"),
+        ("admin_events_details_enabled", "true"),
         // A realm created without `enabled` is disabled (Keycloak's default).
         ("enabled", "true"),
     ] {

@@ -913,16 +913,14 @@ async fn what_no_kind_carries_is_named() {
     .await
     .expect("a realm default client scope");
 
-    // Flows, their bindings and required actions were named here until falconer carried them (issue 38):
-    // the export holds them now, and the inventory names the rest.
+    // Flows, their bindings, required actions and the events settings were named here until falconer
+    // carried them (issue 38): the export holds them now, and the inventory names the rest.
     let err = crate::support::named_and_strict(
         &w,
         &export,
-        "iam: not carried (a manifest, export or backup does not hold them): 1 client policy, 1 default group, 1 default role, 1 event listener, 1 events settings, 1 localization texts, 1 realm client scopes, 2 realm setting, 1 user federation:",
+        "iam: not carried (a manifest, export or backup does not hold them): 1 client policy, 1 default group, 1 default role, 1 localization texts, 1 realm client scopes, 2 realm setting, 1 user federation:",
     );
     for name in [
-        "admin events stored",
-        "email",
         "fapi-clients",
         "/staff",
         "reader",
@@ -940,6 +938,8 @@ async fn what_no_kind_carries_is_named() {
         "CONFIGURE_TOTP",
         "flow binding",
         "required action",
+        "events settings",
+        "event listener",
     ] {
         assert!(!err.contains(carried), "{carried} is carried: {err}");
     }
@@ -957,6 +957,8 @@ async fn what_no_kind_carries_is_named() {
         "[iam.client.authentication_flow_overrides]\nbrowser = \"browser-mfa\"",
         "alias = \"CONFIGURE_TOTP\"",
         "default_action = true",
+        "admin_events_enabled = true",
+        "events_listeners = [\n    \"jboss-logging\",\n    \"email\",\n]",
     ] {
         assert!(exported.contains(line), "{line}:\n{exported}");
     }

@@ -397,6 +397,17 @@ name = "staff"
     ] {
         call(method, path, body).await.expect("accepted");
     }
+    // The events settings are one store, read through `/events/config` and the realm alike.
+    let events = call(Method::GET, s(&["acme", "events", "config"]), None)
+        .await
+        .expect("the events settings")
+        .body;
+    let realm = call(Method::GET, s(&["acme"]), None)
+        .await
+        .expect("the realm")
+        .body;
+    assert_eq!(events["adminEventsEnabled"], json!(true), "{events}");
+    assert_eq!(realm["adminEventsEnabled"], json!(true), "{realm}");
     let e = call(
         Method::POST,
         s(&["acme", "authentication", "flows"]),

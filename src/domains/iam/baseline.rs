@@ -50,13 +50,6 @@ const ELSEWHERE: &[&str] = &[
     "defaultDefaultClientScopes",
     "defaultOptionalClientScopes",
     "adminPermissionsClient",
-    // The events settings (`/events/config`).
-    "eventsEnabled",
-    "eventsExpiration",
-    "eventsListeners",
-    "enabledEventTypes",
-    "adminEventsEnabled",
-    "adminEventsDetailsEnabled",
     // Deprecated: no longer answered (secrets among them are never read).
     "privateKey",
     "publicKey",

@@ -1,12 +1,13 @@
 //! What the tenant's realm holds that no kind carries: the realm's configuration sub-resources the admin
 //! API answers, each named where it differs from what a new realm has (Keycloak marks its own flows
-//! `builtIn`; a new realm has no client policy, default group or localization text, stores no events, asks no
-//! required action by default, and has only generated keys). A server that does not have a sub-resource
+//! `builtIn`; a new realm has no client policy, default group or localization text, asks no required action
+//! by default, and has only generated keys). A server that does not have a sub-resource
 //! (404) has nothing to name there. Users and sessions are data, like rows: never named.
 //!
-//! Read: components (user federation, imported keys, ...), client policies and profiles, events settings,
-//! default groups, the default roles beyond a new realm's, localization texts, the realm's settings no kind
-//! reads. Authentication flows, their bindings and required actions are carried (`flow.rs`).
+//! Read: components (user federation, imported keys, ...), client policies and profiles, default groups, the
+//! default roles beyond a new realm's, localization texts, the realm's settings no kind reads.
+//! Authentication flows, their bindings and required actions are carried (`flow.rs`), and so are the events
+//! settings (realm fields).
 
 use serde_json::Value;
 
@@ -42,12 +43,11 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     let Some(settings) = kc.get(&[realm], &[]).await? else {
         return Ok(Vec::new());
     };
-    // Components, client policies and profiles, events, default groups, locales, default scopes.
-    const SUBRESOURCES: [&[&str]; 8] = [
+    // Components, client policies and profiles, default groups, locales, default scopes.
+    const SUBRESOURCES: [&[&str]; 7] = [
         &["components"],
         &["client-policies", "policies"],
         &["client-policies", "profiles"],
-        &["events", "config"],
         &["default-groups"],
         &["localization"],
         &["default-default-client-scopes"],
@@ -58,7 +58,7 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         kc.get(&path, &[]).await
     });
     let answers = futures_util::future::try_join_all(reads).await?;
-    let [components, policies, profiles, events, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 8] =
+    let [components, policies, profiles, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 7] =
         answers.try_into().expect("one answer a sub-resource");
     let default_role = format!("default-roles-{realm}");
     let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
@@ -77,7 +77,6 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     for p in items(profiles, Some("profiles")) {
         out.push(named("client profile", str_of(&p, "name")));
     }
-    out.extend(event_items(events.as_ref()));
     for g in items(groups, None) {
         out.push(named("default group", str_of(&g, "path")));
     }
@@ -116,27 +115,6 @@ fn component_items(settings: &Value, components: Vec<Value>) -> Vec<NotCarried> 
         .collect()
 }
 
-/// Events the realm stores, and listeners beyond the log Keycloak writes to by default.
-fn event_items(events: Option<&Value>) -> Vec<NotCarried> {
-    let Some(e) = events else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if e["eventsEnabled"] == true {
-        out.push(named("events settings", "user events stored"));
-    }
-    if e["adminEventsEnabled"] == true {
-        out.push(named("events settings", "admin events stored"));
-    }
-    for l in e["eventsListeners"].as_array().into_iter().flatten() {
-        let l = l.as_str().unwrap_or_default();
-        if l != "jboss-logging" {
-            out.push(named("event listener", l));
-        }
-    }
-    out
-}
-
 /// Roles every new user gets beyond a new realm's (`offline_access`, `uma_authorization`, and the account
 /// console's `view-profile` and `manage-account`).
 fn default_roles(roles: Vec<Value>) -> Vec<NotCarried> {
@@ -171,14 +149,6 @@ mod tests {
         assert_eq!(
             component_items(&settings, components),
             [named("user federation", "corp (ldap)")]
-        );
-        let events = json!({"eventsEnabled": false, "adminEventsEnabled": true, "eventsListeners": ["jboss-logging", "email"]});
-        assert_eq!(
-            event_items(Some(&events)),
-            [
-                named("events settings", "admin events stored"),
-                named("event listener", "email")
-            ]
         );
         let roles = vec![json!({"name": "offline_access"}), json!({"name": "reader"})];
         assert_eq!(default_roles(roles), [named("default role", "reader")]);

@@ -136,7 +136,21 @@ model! {
         pub docker_authentication_flow: Option<String>,
         /// The flow of a first login through an identity provider (built in: `first broker login`).
         pub first_broker_login_flow: Option<String>,
-        pub smtp: Option<Smtp>,
+        /// Whether the realm stores its users' events (sign-ins, sign-outs, ...).
+        pub events_enabled: Option<bool>,
+        /// Seconds a stored user event is kept (none: until deleted).
+        pub events_expiration: Option<u64>,
+        /// Where events go (built in: `jboss-logging`, the server's log; `email`, ...).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub events_listeners: Vec<String>,
+        /// The user event types stored (none: every type).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub enabled_event_types: Vec<String>,
+        /// Whether the realm stores its administrators' changes.
+        pub admin_events_enabled: Option<bool>,
+        /// Whether a stored admin event holds the representation sent.
+        pub admin_events_details_enabled: Option<bool>,
+        pub smtp: Option<Box<Smtp>>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -492,6 +506,12 @@ static REALM: KindMeta = KindMeta {
         FieldMeta::new("client_authentication_flow", SERVER_DEFAULT),
         FieldMeta::new("docker_authentication_flow", SERVER_DEFAULT),
         FieldMeta::new("first_broker_login_flow", SERVER_DEFAULT),
+        FieldMeta::new("events_enabled", SERVER_DEFAULT),
+        FieldMeta::new("events_expiration", SERVER_DEFAULT),
+        FieldMeta::new("events_listeners", SET | SERVER_DEFAULT),
+        FieldMeta::new("enabled_event_types", SET | SERVER_DEFAULT),
+        FieldMeta::new("admin_events_enabled", SERVER_DEFAULT),
+        FieldMeta::new("admin_events_details_enabled", SERVER_DEFAULT),
         FieldMeta::new("smtp.password", SECRET | SERVER_DEFAULT),
         FieldMeta::new("attributes", SERVER_DEFAULT),
         FieldMeta::new("attributes.*", SERVER_DEFAULT),

@@ -45,6 +45,12 @@ pub const REALM_FIELDS: &[&str] = &[
     "client_authentication_flow",
     "docker_authentication_flow",
     "first_broker_login_flow",
+    "events_enabled",
+    "events_expiration",
+    "events_listeners",
+    "enabled_event_types",
+    "admin_events_enabled",
+    "admin_events_details_enabled",
     "attributes",
 ];
 

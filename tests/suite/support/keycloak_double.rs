@@ -889,6 +889,9 @@ fn mapper(input: &Value) -> Map<String, Value> {
 
 fn realm_rep(r: &RealmS) -> Value {
     let mut rep = r.rep.clone();
+    for (k, v) in r.config.event_settings() {
+        rep.insert(k, v);
+    }
     rep.retain(|_, v| !v.is_null());
     if let Some(Value::Object(s)) = rep.get_mut("smtpServer")
         && s.contains_key("password")

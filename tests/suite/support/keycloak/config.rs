@@ -109,6 +109,33 @@ impl ConfigS {
     }
 }
 
+/// The realm representation's members that are its events settings (`RealmRepresentation`, as
+/// `/events/config` answers them): one store, read and written through either.
+pub(super) const EVENT_MEMBERS: &[&str] = &[
+    "eventsEnabled",
+    "eventsExpiration",
+    "eventsListeners",
+    "enabledEventTypes",
+    "adminEventsEnabled",
+    "adminEventsDetailsEnabled",
+];
+
+impl ConfigS {
+    /// The events settings, as the realm's representation carries them.
+    pub(super) fn event_settings(&self) -> Map<String, Value> {
+        obj(&self.events)
+    }
+
+    /// Moves the events settings a realm representation carries into the events store.
+    pub(super) fn take_events(&mut self, rep: &mut Map<String, Value>) {
+        for k in EVENT_MEMBERS {
+            if let Some(v) = rep.remove(*k).filter(|v| !v.is_null()) {
+                self.events[*k] = v;
+            }
+        }
+    }
+}
+
 impl KeycloakDouble {
     /// Adds a component to a realm (as `POST /{realm}/components` would: user federation, a key).
     pub fn add_component(&self, realm: &str, mut component: Value) {

@@ -14,7 +14,9 @@ impl Cx<'_> {
             ("PUT", "/{realm}") => {
                 let r = self.realm()?;
                 unknown_flow(r, &obj(&input))?;
-                for (k, v) in obj(&input) {
+                let mut input = obj(&input);
+                r.config.take_events(&mut input);
+                for (k, v) in input {
                     match k.as_str() {
                         "id" | "realm" => {}
                         "smtpServer" => {
@@ -70,10 +72,11 @@ impl Cx<'_> {
                 rep.insert(k, v);
             }
         }
-        let (config, bindings) = config::ConfigS::new(&id, || self.id());
+        let (mut config, bindings) = config::ConfigS::new(&id, || self.id());
         for (k, v) in bindings {
             rep.entry(k).or_insert(v);
         }
+        config.take_events(&mut rep);
         let mut r = RealmS {
             id: id.clone(),
             rep,
