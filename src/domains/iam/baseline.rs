@@ -242,9 +242,12 @@ mod tests {
     use serde_json::json;
 
     fn named(settings: Value) -> Vec<String> {
-        let carried: Vec<String> = ["displayName", "smtpServer", "browserFlow", "directGrantFlow"]
-            .map(String::from)
-            .to_vec();
+        // What the realm kind reads, as the inventory passes it.
+        let carried: Vec<String> = super::super::rep::REALM_FIELDS
+            .iter()
+            .map(|f| super::super::rep::camel(f))
+            .chain(["smtpServer".to_string()])
+            .collect();
         let mut names: Vec<String> = realm_settings(&settings, &carried)
             .into_iter()
             .map(|n| n.name)
