@@ -42,6 +42,22 @@ impl SecretValue {
         SecretValue::Redacted(REDACTED.to_string())
     }
 
+    /// A secret a backup or an export could not carry: `field` (a JSON pointer) named for a kind's
+    /// `secrets_needed`, or nothing.
+    pub fn unknown_at(s: Option<&SecretValue>, field: &str) -> Vec<String> {
+        match s {
+            Some(SecretValue::Redacted(_)) => vec![field.to_string()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Forgets a secret a backup or an export could not carry (a kind's `without_unknown_secrets`).
+    pub fn forget_unknown(s: &mut Option<SecretValue>) {
+        if matches!(s, Some(SecretValue::Redacted(_))) {
+            *s = None;
+        }
+    }
+
     /// How the secret is referenced, safe to show (`env:NAME`, `file:path`, `command:PROGRAM`, `redacted`,
     /// `inline`); a command's arguments are not shown.
     pub fn describe(&self) -> String {

@@ -1045,34 +1045,9 @@ async fn users_and_roles_restore_into_another_tenant() {
         0,
     );
     let repo = w.dir.join("repo").display().to_string();
-    let o = w.run(&[
-        "backup",
-        "create",
-        "--tenant",
-        "epsilon",
-        "--manifest",
-        &w.manifest(),
-        "--repo",
-        &repo,
-        "--json",
-    ]);
-    code(&o, 0);
-    let record: Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let record = crate::support::backed_up(w, "epsilon", &repo);
     let id = record["id"].as_str().expect("an id").to_string();
-    let restore = |extra: &[&str]| {
-        let mut args = vec![
-            "restore",
-            &id,
-            "--tenant",
-            "zeta",
-            "--repo",
-            &repo,
-            "--accept-proposed-map",
-            "--auto-approve",
-        ];
-        args.extend(extra);
-        w.run(&args)
-    };
+    let restore = |extra: &[&str]| crate::support::restored_as(w, (&id, &repo), "zeta", extra);
     let o = restore(&[]);
     code(&o, 4);
     assert!(

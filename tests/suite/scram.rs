@@ -238,19 +238,7 @@ async fn scram_credentials_back_up_and_restore_into_another_tenant() {
     assert!(!exported.contains("orders-first-pw"), "{exported}");
 
     let repo = w.dir.join("repo").display().to_string();
-    let o = w.run(&[
-        "backup",
-        "create",
-        "--tenant",
-        "acme",
-        "--manifest",
-        &w.manifest(),
-        "--repo",
-        &repo,
-        "--json",
-    ]);
-    code(&o, 0);
-    let record: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a record");
+    let record = crate::support::backed_up(&w, "acme", &repo);
     let id = record["id"].as_str().expect("an id").to_string();
     let kafka = record["domains"]
         .as_array()
@@ -263,20 +251,7 @@ async fn scram_credentials_back_up_and_restore_into_another_tenant() {
         "{record}"
     );
 
-    let restore = |extra: &[&str]| {
-        let mut args = vec![
-            "restore",
-            &id,
-            "--tenant",
-            "globex",
-            "--repo",
-            &repo,
-            "--accept-proposed-map",
-            "--auto-approve",
-        ];
-        args.extend(extra);
-        w.run(&args)
-    };
+    let restore = |extra: &[&str]| crate::support::restored_as(&w, (&id, &repo), "globex", extra);
     let o = restore(&[]);
     code(&o, 4);
     assert!(

@@ -108,15 +108,10 @@ impl ResourceKind for ScramCredential {
     }
     /// A password a backup or an export could not carry (redacted): the credential is written only with it.
     fn secrets_needed(&self) -> Vec<String> {
-        match self.password {
-            Some(SecretValue::Redacted(_)) => vec!["/password".into()],
-            _ => Vec::new(),
-        }
+        SecretValue::unknown_at(self.password.as_ref(), "/password")
     }
     fn without_unknown_secrets(&mut self) {
-        if matches!(self.password, Some(SecretValue::Redacted(_))) {
-            self.password = None;
-        }
+        SecretValue::forget_unknown(&mut self.password);
     }
     /// Kafka sets a credential only with its password.
     fn creation_gaps(&self) -> Vec<String> {

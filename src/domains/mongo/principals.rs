@@ -124,6 +124,16 @@ fn normalize_grants(grants: &mut Vec<RoleGrant>, own: &str) {
     grants.dedup();
 }
 
+/// A user's or role's references: its database, and the roles granted it.
+fn references(grants: &[RoleGrant], own: &str) -> Vec<Reference> {
+    let mut r = vec![Reference::soft(
+        "database",
+        Address::new(Domain::Mongo, "database", vec![own.to_string()]),
+    )];
+    r.extend(grant_references(grants, own));
+    r
+}
+
 /// The grants of roles defined in a database (not built in): references to those roles, which order a
 /// declared role before what is granted it (a role may also be made by another tool: MongoDB refuses a grant
 /// of one that exists nowhere, RoleNotFound).
@@ -155,7 +165,8 @@ fn check_name(cx: &mut Checker<'_>, name: &str, database: &str) {
     cx.scope("database", "database", database, &dbs, false);
 }
 
-fn rename_grants(r: &crate::domains::rename::Renamer, grants: &mut [RoleGrant]) {
+fn rename(r: &crate::domains::rename::Renamer, database: &mut String, grants: &mut [RoleGrant]) {
+    r.name(&DATABASE_SCOPE, database);
     for g in grants {
         if let Some(db) = &mut g.db {
             r.name(&DATABASE_SCOPE, db);
@@ -180,12 +191,7 @@ impl ResourceKind for Role {
         super::db_in_scope(&self.database, tenant)
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
-        let mut r = vec![Reference::soft(
-            "database",
-            Address::new(Domain::Mongo, "database", vec![self.database.clone()]),
-        )];
-        r.extend(grant_references(&self.roles, &self.database));
-        r
+        references(&self.roles, &self.database)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         check_name(cx, &self.name, &self.database);
@@ -199,8 +205,7 @@ impl ResourceKind for Role {
         }
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        r.name(&DATABASE_SCOPE, &mut self.database);
-        rename_grants(r, &mut self.roles);
+        rename(r, &mut self.database, &mut self.roles);
     }
 }
 
@@ -213,12 +218,7 @@ impl ResourceKind for User {
         super::db_in_scope(&self.database, tenant)
     }
     fn references(&self, _: &Tenant) -> Vec<Reference> {
-        let mut r = vec![Reference::soft(
-            "database",
-            Address::new(Domain::Mongo, "database", vec![self.database.clone()]),
-        )];
-        r.extend(grant_references(&self.roles, &self.database));
-        r
+        references(&self.roles, &self.database)
     }
     fn check(&self, cx: &mut Checker<'_>) {
         check_name(cx, &self.name, &self.database);
@@ -233,15 +233,10 @@ impl ResourceKind for User {
         }
     }
     fn secrets_needed(&self) -> Vec<String> {
-        match self.password {
-            Some(SecretValue::Redacted(_)) => vec!["/password".into()],
-            _ => Vec::new(),
-        }
+        SecretValue::unknown_at(self.password.as_ref(), "/password")
     }
     fn without_unknown_secrets(&mut self) {
-        if matches!(self.password, Some(SecretValue::Redacted(_))) {
-            self.password = None;
-        }
+        SecretValue::forget_unknown(&mut self.password);
     }
     fn delete_hazards(&self) -> Vec<Hazard> {
         vec![Hazard::new(
@@ -250,7 +245,6 @@ impl ResourceKind for User {
         )]
     }
     fn rename(&mut self, r: &crate::domains::rename::Renamer) {
-        r.name(&DATABASE_SCOPE, &mut self.database);
-        rename_grants(r, &mut self.roles);
+        rename(r, &mut self.database, &mut self.roles);
     }
 }

@@ -703,6 +703,46 @@ pub fn named_and_strict(w: &Workdir, export: &[&str], named: &str) -> String {
     err
 }
 
+/// `backup create` of `tenant` (the Workdir's manifest beside it) into `repo`: the backup's record.
+pub fn backed_up(w: &Workdir, tenant: &str, repo: &str) -> serde_json::Value {
+    let m = w.manifest();
+    let o = w.run(&[
+        "backup",
+        "create",
+        "--tenant",
+        tenant,
+        "--manifest",
+        &m,
+        "--repo",
+        repo,
+        "--json",
+    ]);
+    code(&o, 0);
+    serde_json::from_slice(&o.stdout).expect("a record")
+}
+
+/// A restore of backup `id` from `repo` into another tenant, `target`, with the proposed identifier map
+/// accepted and no question asked; `extra` arguments after.
+pub fn restored_as(
+    w: &Workdir,
+    (id, repo): (&str, &str),
+    target: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "restore",
+        id,
+        "--tenant",
+        target,
+        "--repo",
+        repo,
+        "--accept-proposed-map",
+        "--auto-approve",
+    ];
+    args.extend(extra);
+    w.run(&args)
+}
+
 /// The platform's globex artifact (its 1.0.0 export), as JSON.
 pub fn globex_fixture() -> serde_json::Value {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
