@@ -1737,6 +1737,18 @@ fn iam_cases() -> Vec<(String, String, String, String)> {
         "default_action = true",
         "default_action = true\nconfig = { max_auth_age = \"300\" }",
     );
+    // Last: each is written right after its kind's name, where the cases above expect their own fields.
+    for (address, anchor) in [
+        ("iam.role.r", "[[iam.role]]\nname = \"r\"\n"),
+        ("iam.group.g", "[[iam.group]]\nname = \"g\"\n"),
+    ] {
+        edit(
+            address,
+            "default",
+            anchor,
+            &format!("{anchor}default = true\n"),
+        );
+    }
     out
 }
 

@@ -408,6 +408,14 @@ name = "staff"
         .body;
     assert_eq!(events["adminEventsEnabled"], json!(true), "{events}");
     assert_eq!(realm["adminEventsEnabled"], json!(true), "{realm}");
+    // A default group taken off, and made one again.
+    let default = s(&["acme", "default-groups", &gid]);
+    call(Method::DELETE, default.clone(), None)
+        .await
+        .expect("taken off");
+    call(Method::PUT, default, None)
+        .await
+        .expect("made a default group again");
     let e = call(
         Method::POST,
         s(&["acme", "authentication", "flows"]),

@@ -278,13 +278,13 @@ pub fn carries(kind: &str, field: &str) -> bool {
         ),
         "client_scope" => (rep::SCOPE_FIELDS, &["protocol_mapper"]),
         "identity_provider" => (rep::IDP_FIELDS, &["config", "client_secret", "mapper"]),
-        "role" => (&[], &["description", "attributes", "composites"]),
+        "role" => (&[], &["description", "attributes", "composites", "default"]),
         "authentication_flow" => (&[], &["description", "provider_id", "execution"]),
         "required_action" => (
             &[],
             &["name", "provider_id", "enabled", "default_action", "priority", "config"],
         ),
-        "group" => (&[], &["attributes", "realm_roles", "client_roles"]),
+        "group" => (&[], &["attributes", "realm_roles", "client_roles", "default"]),
         _ => (&[], &[]),
     };
     own.contains(&field) || more.contains(&field)
@@ -372,6 +372,14 @@ async fn role(s: &Session<'_>, c: &Change, d: &Role, l: Option<&Role>) -> Result
     if wants(&only, "composites") {
         let live = l.and_then(|l| l.composites.as_ref());
         set_roles(s, &path, true, d.composites.as_ref(), live).await?;
+    }
+    if wants(&only, "default") && d.default != l.and_then(|l| l.default) {
+        // One of the realm's default roles: a composite of `default-roles-<realm>`.
+        let role = s.role(None, &d.name).await?.ok_or_else(|| missing("role", &d.name))?;
+        let defaults = format!("default-roles-{}", s.realm.to_lowercase());
+        let method = if d.default == Some(true) { Method::POST } else { Method::DELETE };
+        s.send(method, &s.path(&["roles", &defaults, "composites"]), Some(&json!([role])))
+            .await?;
     }
     Ok(())
 }
@@ -713,6 +721,10 @@ async fn group(s: &Session<'_>, c: &Change, d: &Group, l: Option<&Group>) -> Res
             client: l.client_roles.clone(),
         });
         set_roles(s, &path, false, Some(&want), have.as_ref()).await?;
+    }
+    if wants(&only, "default") && d.default != l.and_then(|l| l.default) {
+        let method = if d.default == Some(true) { Method::PUT } else { Method::DELETE };
+        s.send(method, &s.path(&["default-groups", &id]), None).await?;
     }
     Ok(())
 }

@@ -140,7 +140,8 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
     let flow_aliases = super::flow_read::aliases(&flows);
     let by_id = &flow_aliases;
 
-    out.specs.extend(read_roles(kc, realm, &roles, ids).await?);
+    let defaults = Defaults::read(kc, realm).await?;
+    out.specs.extend(read_roles(kc, realm, &roles, ids).await?.into_iter().map(|s| defaults.mark(s)));
     // Client scopes.
     for s in &scopes {
         if !BUILTIN_SCOPES.contains(&str_of(s, "name")) {
@@ -166,8 +167,42 @@ pub async fn inspect(kc: &Keycloak, realm: &str, wanted: &[&str]) -> Result<Insp
     let sign_in = (flows.as_slice(), actions.as_slice());
     out.specs.extend(super::flow_read::read(kc, realm, sign_in, wanted).await?);
     let all = group_tree(kc, realm, groups).await?;
-    out.specs.extend(read_groups(kc, realm, &all).await?);
+    out.specs.extend(read_groups(kc, realm, &all).await?.into_iter().map(|s| defaults.mark(s)));
     Ok(out)
+}
+
+/// The realm's default roles (its own, the composites of `default-roles-<realm>` that are realm roles) and
+/// default groups (by path, without the leading `/`).
+struct Defaults {
+    roles: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl Defaults {
+    async fn read(kc: &Keycloak, realm: &str) -> Result<Defaults, KcError> {
+        let role = format!("default-roles-{}", realm.to_lowercase());
+        let (composites, listed): ([&str; 4], [&str; 2]) =
+            ([realm, "roles", &role, "composites"], [realm, "default-groups"]);
+        let (roles, groups) = tokio::try_join!(kc.all(&composites), kc.all(&listed))?;
+        Ok(Defaults {
+            roles: roles
+                .iter()
+                .filter(|r| r["clientRole"] != true)
+                .map(|r| str_of(r, "name").to_string())
+                .collect(),
+            groups: groups.iter().map(|g| str_of(g, "path").trim_start_matches('/').to_string()).collect(),
+        })
+    }
+
+    /// A role or group read, marked `default` when it is one.
+    fn mark(&self, mut spec: Spec) -> Spec {
+        match &mut spec {
+            Spec::IamRole(r) if self.roles.contains(&r.name) => r.default = Some(true),
+            Spec::IamGroup(g) if self.groups.contains(&g.path()) => g.default = Some(true),
+            _ => {}
+        }
+        spec
+    }
 }
 
 /// The realm's own roles (not the built-in ones), with their composites.

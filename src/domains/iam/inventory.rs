@@ -4,8 +4,9 @@
 //! by default, and has only generated keys). A server that does not have a sub-resource
 //! (404) has nothing to name there. Users and sessions are data, like rows: never named.
 //!
-//! Read: components (user federation, imported keys, ...), client policies and profiles, default groups, the
-//! default roles beyond a new realm's, localization texts, the realm's settings no kind reads.
+//! Read: components (user federation, imported keys, ...), client policies and profiles, the default client
+//! roles beyond a new realm's, localization texts, the realm's settings no kind reads. The realm's default
+//! roles and groups are carried (`default` of a role or group).
 //! Authentication flows, their bindings and required actions are carried (`flow.rs`), and so are the events
 //! settings (realm fields).
 
@@ -43,12 +44,11 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     let Some(settings) = kc.get(&[realm], &[]).await? else {
         return Ok(Vec::new());
     };
-    // Components, client policies and profiles, default groups, locales, default scopes.
-    const SUBRESOURCES: [&[&str]; 7] = [
+    // Components, client policies and profiles, locales, default scopes.
+    const SUBRESOURCES: [&[&str]; 6] = [
         &["components"],
         &["client-policies", "policies"],
         &["client-policies", "profiles"],
-        &["default-groups"],
         &["localization"],
         &["default-default-client-scopes"],
         &["default-optional-client-scopes"],
@@ -58,7 +58,7 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
         kc.get(&path, &[]).await
     });
     let answers = futures_util::future::try_join_all(reads).await?;
-    let [components, policies, profiles, groups, locales, default_scopes, optional_scopes]: [Option<Value>; 7] =
+    let [components, policies, profiles, locales, default_scopes, optional_scopes]: [Option<Value>; 6] =
         answers.try_into().expect("one answer a sub-resource");
     let default_role = format!("default-roles-{realm}");
     let defaults = kc.get(&[realm, "roles", &default_role, "composites"], &[]).await?;
@@ -76,9 +76,6 @@ pub async fn not_carried(kc: &Keycloak, realm: &str) -> Result<Vec<NotCarried>, 
     }
     for p in items(profiles, Some("profiles")) {
         out.push(named("client profile", str_of(&p, "name")));
-    }
-    for g in items(groups, None) {
-        out.push(named("default group", str_of(&g, "path")));
     }
     out.extend(default_roles(items(defaults, None)));
     for l in items(locales, None) {
@@ -115,8 +112,8 @@ fn component_items(settings: &Value, components: Vec<Value>) -> Vec<NotCarried> 
         .collect()
 }
 
-/// Roles every new user gets beyond a new realm's (`offline_access`, `uma_authorization`, and the account
-/// console's `view-profile` and `manage-account`).
+/// Client roles every new user gets beyond a new realm's (the account console's `view-profile` and
+/// `manage-account`); the realm's own default roles are carried (a role's `default`).
 fn default_roles(roles: Vec<Value>) -> Vec<NotCarried> {
     const NEW_REALM: &[&str] = &[
         "offline_access",
@@ -126,9 +123,10 @@ fn default_roles(roles: Vec<Value>) -> Vec<NotCarried> {
     ];
     roles
         .iter()
+        .filter(|r| r["clientRole"] == true)
         .map(|r| str_of(r, "name"))
         .filter(|n| !NEW_REALM.contains(n))
-        .map(|n| named("default role", n))
+        .map(|n| named("default client role", n))
         .collect()
 }
 
@@ -150,7 +148,12 @@ mod tests {
             component_items(&settings, components),
             [named("user federation", "corp (ldap)")]
         );
-        let roles = vec![json!({"name": "offline_access"}), json!({"name": "reader"})];
-        assert_eq!(default_roles(roles), [named("default role", "reader")]);
+        let roles = vec![
+            json!({"name": "offline_access", "clientRole": false}),
+            json!({"name": "reader", "clientRole": false}),
+            json!({"name": "view-profile", "clientRole": true}),
+            json!({"name": "view-orders", "clientRole": true}),
+        ];
+        assert_eq!(default_roles(roles), [named("default client role", "view-orders")]);
     }
 }

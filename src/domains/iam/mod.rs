@@ -186,6 +186,8 @@ model! {
         pub description: Option<String>,
         /// Makes the role a composite of these roles.
         pub composites: Option<RoleSet>,
+        /// Every new user gets the role (one of the realm's default roles, `default-roles-<realm>`).
+        pub default: Option<bool>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub attributes: BTreeMap<String, Vec<String>>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -309,8 +311,18 @@ model! {
         /// Client roles, by client id.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub client_roles: BTreeMap<String, Vec<String>>,
+        /// Every new user joins the group (one of the realm's default groups).
+        pub default: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
+    }
+}
+
+/// A flag whose absence means off (a default role or group): `false` is written as its absence, so a manifest
+/// that leaves it out asks for it off.
+fn off_is_absent(flag: &mut Option<bool>) {
+    if *flag == Some(false) {
+        *flag = None;
     }
 }
 
@@ -575,6 +587,9 @@ static ROLE: KindMeta = KindMeta {
 
 impl ResourceKind for Role {
     kind_basics!(ROLE, |self| { vec![self.name.clone()] });
+    fn normalize(&mut self) {
+        off_is_absent(&mut self.default);
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(c) = &self.composites {
@@ -911,6 +926,9 @@ static GROUP: KindMeta = KindMeta {
 
 impl ResourceKind for Group {
     kind_basics!(GROUP, |self| { vec![self.path()] });
+    fn normalize(&mut self) {
+        off_is_absent(&mut self.default);
+    }
     fn references(&self, tenant: &Tenant) -> Vec<Reference> {
         let mut out = vec![realm_ref(tenant)];
         if let Some(p) = &self.parent {

@@ -548,6 +548,7 @@ pub fn group() -> impl Strategy<Value = Spec> {
                 attributes,
                 realm_roles,
                 client_roles: BTreeMap::new(),
+                default: None,
                 depends_on: vec![],
             })
         })

@@ -260,6 +260,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/{realm}/events/config"),
     ("GET", "/{realm}/default-groups"),
     ("PUT", "/{realm}/default-groups/{groupId}"),
+    ("DELETE", "/{realm}/default-groups/{groupId}"),
     ("GET", "/{realm}/localization"),
     ("GET", "/{realm}/default-default-client-scopes"),
     (

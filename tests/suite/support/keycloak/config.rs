@@ -220,6 +220,15 @@ impl Cx<'_> {
                 }
                 Ok((204, Value::Null))
             }
+            ("DELETE", "/{realm}/default-groups/{groupId}") => {
+                let id = self.p("groupId");
+                let r = self.realm()?;
+                if !r.groups.iter().any(|g| g.id == id) {
+                    return Err(not_found("group"));
+                }
+                r.config.default_groups.retain(|g| g != &id);
+                Ok((204, Value::Null))
+            }
             ("GET", "/{realm}/localization") => {
                 let locales = self
                     .realm()?
