@@ -183,6 +183,16 @@ const COVERED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "storage::a_buckets_protection_plans_minimally_and_applies",
     ),
     (
+        "storage.bucket",
+        "request_payer",
+        "storage::requester_pays_and_acceleration_plan_minimally_and_apply",
+    ),
+    (
+        "storage.bucket",
+        "accelerate",
+        "storage::requester_pays_and_acceleration_plan_minimally_and_apply",
+    ),
+    (
         "mongo.collection",
         "change_stream_pre_and_post_images",
         "mongo::time_series_and_clustered_collections_converge",

@@ -101,6 +101,8 @@ fn toml_refuses_null_with_a_clear_message() {
             public_access_block: None,
             ownership: None,
             object_lock: None,
+            request_payer: None,
+            accelerate: None,
             depends_on: vec![],
             objects: None,
         }),

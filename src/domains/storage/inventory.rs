@@ -1,7 +1,8 @@
 //! What a tenant's buckets hold that the bucket kind does not carry: every configuration sub-resource S3
 //! answers for a bucket that no field reads, named when it is set (notifications, replication, logging, a
-//! website, acceleration, requester pays, and the analytics, inventory, metrics and intelligent-tiering
-//! configurations). The public access block, object ownership and object lock are fields of the bucket.
+//! website, and the analytics, inventory, metrics and intelligent-tiering configurations). The public
+//! access block, object ownership, object lock, requester pays and transfer acceleration are fields of the
+//! bucket.
 //! A server that does not implement one (501) or has none (404) has nothing to name.
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -34,8 +35,6 @@ const SUBRESOURCES: &[SubResource] = &[
         kind: "website",
         set: |b| b.contains("<IndexDocument>") || b.contains("<RedirectAllRequestsTo>"),
     },
-    SubResource { query: "accelerate", kind: "transfer acceleration", set: |b| b.contains("<Status>Enabled<") },
-    SubResource { query: "requestPayment", kind: "requester pays", set: |b| b.contains("<Payer>Requester<") },
     SubResource {
         query: "analytics",
         kind: "analytics configuration",

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod protection;
 pub mod provider;
 pub mod subresource;
+pub mod transfer;
 
 /// The domain's live system, for the registry ([`crate::for_each_domain`]).
 pub type Provider = provider::Storage;
@@ -87,6 +88,10 @@ model! {
         /// Object lock, enabled (it cannot be disabled), with a default retention: `{ mode = "GOVERNANCE",
         /// days = 30 }`, or `{}` for none.
         pub object_lock: Option<protection::ObjectLock>,
+        /// `Requester`: whoever requests or downloads pays (requester pays); absent: the bucket owner.
+        pub request_payer: Option<transfer::Payer>,
+        /// Transfer acceleration on; absent: off.
+        pub accelerate: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub depends_on: Vec<String>,
         /// How many objects (all versions) the live bucket holds, as inspected, counted up to 1000; never
@@ -173,6 +178,7 @@ pub const RULES: &[Rule] = &[
     ENCRYPTION,
     protection::OBJECT_LOCK,
     protection::PUBLIC_POLICY,
+    transfer::ACCELERATE,
 ];
 
 const BUCKET_NAME: Rule = Rule {
@@ -383,6 +389,7 @@ static BUCKET: KindMeta = KindMeta {
 impl ResourceKind for Bucket {
     kind_basics!(BUCKET, |self| { vec![self.name.clone()] });
     fn normalize(&mut self) {
+        transfer::normalize(self);
         for r in &mut self.lifecycle_rule {
             if r.status == Some(RuleStatus::Enabled) {
                 r.status = None;
@@ -478,6 +485,7 @@ impl ResourceKind for Bucket {
         }
         cx.under(&TAGS, |cx| check_tags(cx, &self.tags));
         protection::check(self, cx);
+        transfer::check(self, cx);
         if let Some(e) = &self.encryption
             && e.algorithm == SseAlgorithm::Aes256
             && e.kms_key_id.is_some()

@@ -8,7 +8,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
 use super::client::{Call, Client, Config, S3Error};
-use super::{Bucket, ObjectCount, Versioning, protection, xml};
+use super::{Bucket, ObjectCount, Versioning, protection, transfer, xml};
 use crate::domains::Spec;
 use crate::domains::item::{Action, Change, Item};
 use crate::domains::provider::{self, Provider, ProviderError, System};
@@ -66,10 +66,12 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
         sub(client, name, "encryption"),
         just_made(|| client.send(Call::new(Method::GET, Some(name), "versions").param("max-keys", "1000"))),
     )?;
-    let (block, ownership, lock) = tokio::try_join!(
+    let (block, ownership, lock, payment, accelerate) = tokio::try_join!(
         sub(client, name, "publicAccessBlock"),
         sub(client, name, "ownershipControls"),
         sub(client, name, "object-lock"),
+        sub(client, name, "requestPayment"),
+        sub(client, name, "accelerate"),
     )?;
     let bad = |why: xml::Unreadable| unreadable(name, why);
     let policy = match policy {
@@ -122,6 +124,16 @@ pub async fn read(client: &Client, name: &str) -> Result<Bucket, S3Error> {
             .flatten(),
         object_lock: lock
             .map(|l| protection::read_object_lock(&l))
+            .transpose()
+            .map_err(bad)?
+            .flatten(),
+        request_payer: payment
+            .map(|p| transfer::read_request_payment(&p))
+            .transpose()
+            .map_err(bad)?
+            .flatten(),
+        accelerate: accelerate
+            .map(|a| transfer::read_accelerate(&a))
             .transpose()
             .map_err(bad)?
             .flatten(),
@@ -208,6 +220,11 @@ async fn configure(client: &Client, b: &Bucket, field: &str) -> Result<(), S3Err
             Some(o) => put(client, name, "ownershipControls", protection::ownership(o)).await,
             None => delete(client, name, "ownershipControls").await,
         },
+        "request_payer" => {
+            let payer = b.request_payer.unwrap_or(transfer::Payer::BucketOwner);
+            put(client, name, "requestPayment", transfer::request_payment(payer)).await
+        }
+        "accelerate" => put(client, name, "accelerate", transfer::accelerate(b.accelerate == Some(true))).await,
         // Object lock cannot be disabled (the plan refuses it): only enabled or its retention changed.
         "object_lock" => match &b.object_lock {
             Some(l) => put(client, name, "object-lock", protection::object_lock(l)).await,
@@ -228,6 +245,8 @@ const CONFIGURATIONS: &[&str] = &[
     "lifecycle_rule",
     "cors_rule",
     "policy",
+    "request_payer",
+    "accelerate",
 ];
 
 /// The top-level fields of a bucket that an update carries out: its configurations.
@@ -254,6 +273,8 @@ async fn create(client: &Client, b: &Bucket) -> Result<(), S3Error> {
             "tags" => !b.tags.is_empty(),
             "lifecycle_rule" => !b.lifecycle_rule.is_empty(),
             "cors_rule" => !b.cors_rule.is_empty(),
+            "request_payer" => b.request_payer.is_some(),
+            "accelerate" => b.accelerate.is_some(),
             _ => b.policy.is_some(),
         };
         if set {

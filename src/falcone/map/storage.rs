@@ -85,6 +85,8 @@ impl Mapper {
                 public_access_block: None,
                 ownership: None,
                 object_lock: None,
+                request_payer: None,
+                accelerate: None,
                 depends_on: Vec::new(),
                 objects: None,
             }),

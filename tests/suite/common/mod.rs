@@ -448,6 +448,8 @@ pub fn bucket(nulls: bool) -> impl Strategy<Value = Spec> {
                     days: Some(1),
                     years: None,
                 }),
+                request_payer: Some(storage::transfer::Payer::Requester),
+                accelerate: Some(true),
                 depends_on: vec![],
                 objects: None,
             })

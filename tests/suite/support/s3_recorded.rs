@@ -7,6 +7,10 @@
 //!   DeletePublicAccessBlock (204);
 //! - `?logging`: GetBucketLogging, answered with `logging` when given (a `BucketLoggingStatus` with a
 //!   `LoggingEnabled`), else as S3 answers a bucket without logging (an empty `BucketLoggingStatus`).
+//! - `?requestPayment`: GetBucketRequestPayment (a `RequestPaymentConfiguration`; `BucketOwner` until one
+//!   is put), PutBucketRequestPayment (200, kept);
+//! - `?accelerate`: GetBucketAccelerateConfiguration (an `AccelerateConfiguration`, without a `Status` until
+//!   one is put), PutBucketAccelerateConfiguration (200, kept).
 //!
 //! Requests pass through with the client's signed headers as written; `Connection: close` is added (no
 //! signature covers it) so that each request comes on a connection of its own and is seen here.
@@ -19,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct S3Recorded {
     port: u16,
     accept: tokio::task::JoinHandle<()>,
-    /// The public access block documents PUT so far, by bucket.
+    /// The documents PUT so far, by `bucket?sub-resource` (`acme-b?publicAccessBlock`).
     pub blocks: Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -103,7 +107,9 @@ impl S3Recorded {
                         .trim_end_matches('=');
                     let recorded = matches!(
                         (method.as_str(), sub),
-                        ("GET" | "PUT" | "DELETE", "publicAccessBlock") | ("GET", "logging")
+                        ("GET" | "PUT" | "DELETE", "publicAccessBlock")
+                            | ("GET", "logging")
+                            | ("GET" | "PUT", "requestPayment" | "accelerate")
                     );
                     if !recorded {
                         pass(inbound, head, end, upstream).await;
@@ -188,17 +194,29 @@ fn respond(
         }
         ("PUT", _) => {
             blocks.insert(
-                bucket.to_string(),
+                format!("{bucket}?{sub}"),
                 String::from_utf8_lossy(body).to_string(),
             );
             answer("200 OK", "")
         }
         ("DELETE", _) => {
-            blocks.remove(bucket);
+            blocks.remove(&format!("{bucket}?{sub}"));
             answer("204 No Content", "")
         }
-        _ => match blocks.get(bucket) {
+        _ => match blocks.get(&format!("{bucket}?{sub}")) {
             Some(doc) => answer("200 OK", doc),
+            None if sub == "requestPayment" => answer(
+                "200 OK",
+                &format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<RequestPaymentConfiguration xmlns=\"{NS}\"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>"
+                ),
+            ),
+            None if sub == "accelerate" => answer(
+                "200 OK",
+                &format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccelerateConfiguration xmlns=\"{NS}\"/>"
+                ),
+            ),
             None => answer(
                 "404 Not Found",
                 &format!(
