@@ -70,6 +70,12 @@ async fn doctor_reads_every_system_and_names_each_problem() {
         fact(&block(&out, "Kafka"), "brokers").starts_with("1 ("),
         "{out}"
     );
+    // noida-db does not offer SCRAM credentials: said up front.
+    assert!(
+        fact(&block(&out, "Kafka"), "scram credentials")
+            .starts_with("none: the cluster does not offer them"),
+        "{out}"
+    );
     assert!(
         fact(&block(&out, "state store"), "status").starts_with("not made yet"),
         "{out}"

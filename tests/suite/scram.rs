@@ -106,6 +106,8 @@ async fn scram_credentials_apply_sign_in_rotate_and_delete() {
         );
     }
     w.converged();
+    let o = w.run(&["doctor"]);
+    assert!(both(&o).contains("2 readable"), "{}", both(&o));
     assert!(signs_in(&double, &w, "acme.orders-svc", "orders-first-pw"));
     assert!(!signs_in(&double, &w, "acme.orders-svc", "a-wrong-pw"));
     assert!(

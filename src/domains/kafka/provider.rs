@@ -216,6 +216,14 @@ impl Provider for Kafka {
                 format!("cannot describe the cluster's ACLs ({e}): allow Describe on the cluster (docs/kafka.md)")
             }),
         };
+        match self.credentials().await {
+            Ok(Some(found)) => c.fact("scram credentials", format!("{} readable", found.len())),
+            Ok(None) => c.fact("scram credentials", "none: the cluster does not offer them (Kafka 2.7 and later do)"),
+            Err(CredentialError::Lost(e)) => return Err(backend(e)),
+            Err(e) => c.need(false, || {
+                format!("cannot describe the SCRAM credentials ({e}): allow Describe on the cluster (docs/kafka.md)")
+            }),
+        };
         Ok(c)
     }
 
