@@ -894,12 +894,7 @@ async fn users_and_roles_apply_sign_in_rotate_and_delete() {
         "m.toml",
         &manifest("\"find\"", "{ role = \"reporting\" }", true),
     );
-    let o = w.run(
-        &w.apply_args(&[])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = w.apply(&[]);
     code(&o, 0);
     assert!(!both(&o).contains("reporter-first-pw"), "{}", both(&o));
     w.converged();
@@ -970,34 +965,13 @@ async fn users_and_roles_apply_sign_in_rotate_and_delete() {
 
     // The user deleted (it can no longer sign in: allowed by name), then the role.
     w.write("m.toml", &manifest("\"find\", \"insert\"", "", false));
-    let o = w.run(
-        &w.apply_args(&[])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = w.apply(&[]);
     assert!(both(&o).contains("CHANGES_SIGN_IN"), "{}", both(&o));
-    code(
-        &w.run(
-            &w.apply_args(&["CHANGES_SIGN_IN"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
-        0,
-    );
+    code(&w.apply(&["CHANGES_SIGN_IN"]), 0);
     w.converged();
     assert!(!signs_in(w, "gamma", "reporter", "reporter-second-pw").await);
     w.write("m.toml", "[tenant]\nid = \"gamma\"\n[[mongo.database]]\nname = \"gamma\"\n[[mongo.collection]]\nname = \"orders\"\ndatabase = \"gamma\"\n");
-    code(
-        &w.run(
-            &w.apply_args(&[])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
-        0,
-    );
+    code(&w.apply(&[]), 0);
     w.converged();
     let left = w
         .client
@@ -1035,15 +1009,7 @@ async fn users_and_roles_restore_into_another_tenant() {
             user("epsilon")
         ),
     );
-    code(
-        &w.run(
-            &w.apply_args(&[])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
-        0,
-    );
+    code(&w.apply(&[]), 0);
     let repo = w.dir.join("repo").display().to_string();
     let record = crate::support::backed_up(w, "epsilon", &repo);
     let id = record["id"].as_str().expect("an id").to_string();
